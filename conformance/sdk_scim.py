@@ -1,0 +1,98 @@
+"""The official databricks-sdk against patchbay: the SCIM calls the SDK and the admin guide make.
+
+usage: DATABRICKS_HOST=http://127.0.0.1:PORT DATABRICKS_TOKEN=dapi... python sdk_scim.py
+Prints one line per step and a closing 'N passed, N failed' line; exits non-zero on any failure.
+"""
+import os
+import sys
+import uuid
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
+from databricks.sdk.errors import NotFound, PermissionDenied, ResourceConflict
+from databricks.sdk.service import iam
+
+cfg = Config(host=os.environ["DATABRICKS_HOST"], token=os.environ["DATABRICKS_TOKEN"],
+             auth_type="pat", retry_timeout_seconds=30)
+w = WorkspaceClient(config=cfg)
+passed = failed = 0
+
+
+def step(name, fn):
+    global passed, failed
+    try:
+        result = fn()
+        print(f"ok   {name}")
+        passed += 1
+        return result
+    except Exception as e:  # report every failure, then carry on
+        print(f"FAIL {name}: {type(e).__name__}: {e}")
+        failed += 1
+        return None
+
+
+def expect(exc, fn):
+    def run():
+        try:
+            fn()
+        except exc:
+            return True
+        raise AssertionError(f"expected {exc.__name__}")
+    return run
+
+
+def check(cond, message):
+    if not cond:
+        raise AssertionError(message)
+    return True
+
+
+me = step("current_user.me", lambda: w.current_user.me())
+step("me is an admin", lambda: check(any(g.display == "admins" for g in me.groups or []), "not in admins"))
+step("get_workspace_id", lambda: check(w.get_workspace_id() > 0, "no workspace id"))
+
+name = f"conformance-{uuid.uuid4().hex[:8]}"
+sp = step("service_principals.create", lambda: w.service_principals.create(display_name=name, active=True))
+if sp is None:
+    print(f"{passed} passed, {failed + 1} failed")
+    sys.exit(1)
+step("service_principals.get", lambda: check(w.service_principals.get(id=sp.id).application_id == sp.application_id, "wrong sp"))
+step("service_principals.list(filter)", lambda: check(
+    [s.id for s in w.service_principals.list(filter=f'displayName eq "{name}"')] == [sp.id], "filter"))
+step("service_principals.list(applicationId filter)", lambda: check(
+    [s.id for s in w.service_principals.list(filter=f"applicationId eq {sp.application_id}")] == [sp.id], "filter"))
+step("service_principals.list() terminates", lambda: check(
+    sp.id in [s.id for s in w.service_principals.list()], "missing from list"))
+step("service_principals.patch(entitlements)", lambda: w.service_principals.patch(
+    id=sp.id,
+    operations=[iam.Patch(op=iam.PatchOp.ADD, path="entitlements", value=[{"value": "databricks-sql-access"}])],
+    schemas=[iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]))
+step("entitlement visible", lambda: check(
+    [e.value for e in w.service_principals.get(id=sp.id).entitlements or []] == ["databricks-sql-access"], "entitlements"))
+step("service_principals.update", lambda: w.service_principals.update(
+    id=sp.id, display_name=name + "-2", application_id=sp.application_id, active=True))
+step("duplicate application id is a conflict", expect(ResourceConflict, lambda: w.service_principals.create(
+    display_name="dup", application_id=sp.application_id)))
+
+user = step("users.create", lambda: w.users.create(user_name=f"{name}@example.com", display_name="Conformance User"))
+group = step("groups.create", lambda: w.groups.create(display_name=name, members=[iam.ComplexValue(value=user.id)]))
+step("groups.list(filter)", lambda: check(
+    [g.id for g in w.groups.list(filter=f'displayName eq "{name}"', attributes="id,displayName")] == [group.id], "groups"))
+step("groups.patch(remove member)", lambda: w.groups.patch(
+    id=group.id,
+    operations=[iam.Patch(op=iam.PatchOp.REMOVE, path=f'members[value eq "{user.id}"]')],
+    schemas=[iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]))
+step("member removed", lambda: check(not (w.groups.get(id=group.id).members or []), "still a member"))
+step("users.list(filter)", lambda: check(
+    [u.id for u in w.users.list(filter=f'userName eq "{name}@example.com"')] == [user.id], "users"))
+step("groups.delete", lambda: w.groups.delete(id=group.id))
+step("users.delete", lambda: w.users.delete(id=user.id))
+step("service_principals.delete", lambda: w.service_principals.delete(id=sp.id))
+step("deleted principal is NotFound", expect(NotFound, lambda: w.service_principals.get(id=sp.id)))
+
+bad = WorkspaceClient(config=Config(host=os.environ["DATABRICKS_HOST"], token="dapi" + "0" * 32,
+                                    auth_type="pat", retry_timeout_seconds=5))
+step("unknown token is refused", expect(Exception, lambda: bad.current_user.me()))
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,188 @@
+//! Settings, layered: defaults, then a TOML file, then `PATCHBAY_*` environment variables,
+//! then command-line flags. Validated once at start.
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use patchbay_store::Store;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_DATA_DIR: &str = "./patchbay-data";
+const DEFAULT_ADMIN_EMAIL: &str = "admin@example.com";
+
+/// Where the database is: a SQLite file in a data directory, or a database URL.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Directory for the SQLite database (and the TLS certificate).
+    #[arg(long, env = "PATCHBAY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` (several nodes may share it) or `sqlite://PATH`.
+    #[arg(long, env = "PATCHBAY_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        open_store(
+            self.database_url.as_deref(),
+            self.data_dir
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_DATA_DIR)),
+        )
+        .await
+    }
+}
+
+async fn open_store(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
+    match database_url {
+        Some(url) => Store::connect(url).await.with_context(|| {
+            format!(
+                "cannot open the database {}",
+                patchbay_store::redact_url(url)
+            )
+        }),
+        None => Store::open_data_dir(data_dir)
+            .await
+            .with_context(|| format!("cannot open the database in {}", data_dir.display())),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Compact lines for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "PATCHBAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "PATCHBAY_LISTEN")]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The URL clients use to reach this server (default: derived from --listen).
+    #[arg(long, env = "PATCHBAY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The first admin's e-mail, used on first start only.
+    #[arg(long, env = "PATCHBAY_ADMIN_EMAIL")]
+    admin_email: Option<String>,
+    /// Serve HTTPS, with a self-signed certificate made once in the data directory unless
+    /// --tls-cert and --tls-key are given.
+    #[arg(long, env = "PATCHBAY_TLS")]
+    tls: bool,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, env = "PATCHBAY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, env = "PATCHBAY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "PATCHBAY_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+/// The keys a configuration file may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    admin_email: Option<String>,
+    tls: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+}
+
+/// The validated settings of `patchbay serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub admin_email: String,
+    pub tls: Option<Tls>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub enum Tls {
+    /// Made once in the data directory.
+    SelfSigned,
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+}
+
+impl ServeConfig {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the configuration file {}", path.display())
+                })?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid configuration file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = match args.listen.or(file.listen) {
+            Some(l) => l,
+            None => DEFAULT_LISTEN.parse()?,
+        };
+        let cert = args.tls_cert.or(file.tls_cert);
+        let key = args.tls_key.or(file.tls_key);
+        let tls = match (args.tls || file.tls.unwrap_or(false), cert, key) {
+            (_, Some(cert), Some(key)) => Some(Tls::Files { cert, key }),
+            (_, Some(_), None) | (_, None, Some(_)) => {
+                bail!("--tls-cert and --tls-key go together")
+            }
+            (true, None, None) => Some(Tls::SelfSigned),
+            (false, None, None) => None,
+        };
+        let admin_email = args
+            .admin_email
+            .or(file.admin_email)
+            .unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned());
+        patchbay_core::principal::validate_user_name(&admin_email)
+            .map_err(|e| anyhow::anyhow!("--admin-email: {e}"))?;
+        let public_url = args.public_url.or(file.public_url);
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("--public-url must start with http:// or https://, not '{url}'");
+        }
+        Ok(ServeConfig {
+            listen,
+            data_dir: args
+                .database
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            database_url: args.database.database_url.or(file.database_url),
+            public_url,
+            admin_email,
+            tls,
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+        })
+    }
+
+    pub async fn open_store(&self) -> anyhow::Result<Store> {
+        open_store(self.database_url.as_deref(), &self.data_dir).await
+    }
+}

@@ -1,0 +1,152 @@
+//! `patchbay serve`: open the store, set the installation up on first start, serve the API.
+
+use crate::config::{LogFormat, ServeConfig, Tls};
+use anyhow::Context;
+use patchbay_server::{AppState, Settings, router};
+use patchbay_store::{Bootstrap, BootstrapOutcome};
+use std::io::Write;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    init_tracing(config.log_format);
+    let store = config.open_store().await?;
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+
+    let outcome = store
+        .bootstrap(&Bootstrap {
+            organization: "patchbay".into(),
+            workspace_name: "patchbay".into(),
+            public_url: public_url.clone(),
+            admin_email: config.admin_email.clone(),
+        })
+        .await
+        .context("cannot set up the installation")?;
+    let workspace_id = match outcome {
+        BootstrapOutcome::Created {
+            workspace_id,
+            admin_token,
+        } => {
+            // The one place the bootstrap token is ever shown: stdout, never the log.
+            println!("patchbay: first start; workspace {workspace_id} is ready.");
+            println!("patchbay: admin user: {}", config.admin_email);
+            println!(
+                "patchbay: admin token (shown once, keep it safe): {}",
+                admin_token.expose()
+            );
+            workspace_id
+        }
+        BootstrapOutcome::AlreadyDone { workspace_id } => workspace_id,
+    };
+
+    let app = router(AppState::new(
+        store.clone(),
+        Settings {
+            default_workspace_id: workspace_id,
+        },
+    ));
+    println!("patchbay: listening on {scheme}://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, %public_url, workspace_id, "serving");
+
+    match &config.tls {
+        None => {
+            axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        Some(tls) => {
+            let (cert, key) = match tls {
+                Tls::Files { cert, key } => (cert.clone(), key.clone()),
+                Tls::SelfSigned => crate::tls::self_signed(&config.data_dir, host_of(&public_url))?,
+            };
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .with_context(|| format!("cannot load the TLS certificate {}", cert.display()))?;
+            let handle = axum_server::Handle::new();
+            let shutdown = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener, rustls)?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await?;
+        }
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    Some(host.trim_start_matches('[').trim_end_matches(']'))
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("PATCHBAY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.compact().try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn host_of_public_urls() {
+        assert_eq!(
+            host_of("https://pb.example.com:8443/x"),
+            Some("pb.example.com")
+        );
+        assert_eq!(host_of("http://127.0.0.1:8080"), Some("127.0.0.1"));
+        assert_eq!(host_of("https://[::1]:8443"), Some("::1"));
+    }
+}

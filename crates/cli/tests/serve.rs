@@ -1,0 +1,363 @@
+//! `patchbay serve` as a user runs it: a real process, real sockets, real crashes.
+
+use patchbay_store::testing::TestDatabase;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const SCIM: &str = "/api/2.0/preview/scim/v2";
+
+/// A running `patchbay serve`.
+struct Server {
+    child: Child,
+    url: String,
+    /// The bootstrap token, if this start printed one.
+    token: Option<String>,
+    stdout: Vec<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path, db: &TestDatabase, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("PATCHBAY_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(data_dir.with_extension("log"))
+                    .expect("log file"),
+            ));
+        if db.is_postgres() {
+            cmd.args(["--database-url", &db.url]);
+        }
+        let mut child = cmd.spawn().expect("spawn patchbay");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("patchbay did not report listening within 60 s");
+            let done = line.starts_with("patchbay: listening on ");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        let url = lines
+            .last()
+            .and_then(|l| l.strip_prefix("patchbay: listening on "))
+            .expect("url")
+            .to_owned();
+        let token = lines.iter().find_map(|l| {
+            l.strip_prefix("patchbay: admin token (shown once, keep it safe): ")
+                .map(str::to_owned)
+        });
+        Server {
+            child,
+            url,
+            token,
+            stdout: lines,
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The process-wide TLS crypto provider, installed once before any client is built.
+fn install_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+fn client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::new()
+}
+
+async fn create_sp(url: &str, token: &str, name: &str) -> Value {
+    let r = client()
+        .post(format!("{url}{SCIM}/ServicePrincipals"))
+        .bearer_auth(token)
+        .json(&json!({"displayName": name}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 201);
+    r.json().await.expect("json")
+}
+
+async fn list_names(url: &str, token: &str) -> Vec<String> {
+    let r: Value = client()
+        .get(format!("{url}{SCIM}/ServicePrincipals"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    r["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|s| s["displayName"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let data = tmp.path().join("data");
+    let first = Server::start(&data, &db, &[]);
+    let token = first
+        .token
+        .clone()
+        .expect("first start prints the admin token");
+    assert!(token.starts_with("dapi") && token.len() == 36);
+
+    create_sp(&first.url, &token, "SURVIVOR_USER").await;
+    first.kill9();
+
+    let second = Server::start(&data, &db, &[]);
+    assert!(
+        second.token.is_none(),
+        "a restart never bootstraps again: {:?}",
+        second.stdout
+    );
+    assert_eq!(list_names(&second.url, &token).await, ["SURVIVOR_USER"]);
+    drop(second);
+
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
+    assert!(!log.contains(&token), "the token must never reach the log");
+    for file in db.sqlite_files().into_iter().chain(files_under(&data)) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "token value found in {}",
+            file.display()
+        );
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn admin_token_create_works_beside_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &db, &["--admin-email", "ops@example.com"]);
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+    cmd.args([
+        "admin",
+        "token",
+        "create",
+        "--user",
+        "ops@example.com",
+        "--data-dir",
+    ])
+    .arg(&data);
+    if db.is_postgres() {
+        cmd.args(["--database-url", &db.url]);
+    }
+    let out = cmd.output().expect("run admin token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.trim();
+    assert_eq!(stdout.lines().count(), 1, "only the token on stdout");
+    let me: Value = client()
+        .get(format!("{}{SCIM}/Me", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["userName"], "ops@example.com");
+
+    let unknown = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args([
+            "admin",
+            "token",
+            "create",
+            "--user",
+            "nobody@example.com",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .args(if db.is_postgres() {
+            vec!["--database-url", db.url.as_str()]
+        } else {
+            vec![]
+        })
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(unknown.stdout.is_empty());
+}
+
+#[test]
+fn an_unrecognised_database_url_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "mysql://root@localhost/x",
+            "--data-dir",
+        ])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unsupported database URL"), "{err}");
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
+        "no file was created"
+    );
+}
+
+#[tokio::test]
+async fn settings_come_from_a_toml_file_and_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let config = tmp.path().join("patchbay.toml");
+    std::fs::write(
+        &config,
+        "admin_email = \"file@example.com\"\npublic_url = \"http://pb.example.com\"\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &db, &["--config", config.to_str().unwrap()]);
+    assert!(
+        server
+            .stdout
+            .iter()
+            .any(|l| l.contains("admin user: file@example.com")),
+        "{:?}",
+        server.stdout
+    );
+
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "listen_typo = 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(["serve", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+}
+
+/// The admin guide's command, verbatim, with a `.netrc`, over HTTPS.
+#[tokio::test]
+async fn the_guides_curl_netrc_jq_listing_works_over_https() {
+    for tool in ["curl", "jq"] {
+        assert!(
+            Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "{tool} is needed for this test and is not installed"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &db, &["--tls"]);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let token = server.token.clone().unwrap();
+    let cert = data.join("tls/cert.pem");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    install_crypto();
+    let https = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    let r = https
+        .post(format!("{}{SCIM}/ServicePrincipals", server.url))
+        .bearer_auth(&token)
+        .json(&json!({"displayName": "FIVETRAN_USER"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sp: Value = r.json().await.unwrap();
+
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".netrc"),
+        format!("machine 127.0.0.1\nlogin token\npassword {token}\n"),
+    )
+    .unwrap();
+    let instance = server.url.trim_start_matches("https://");
+    let script = format!(
+        "curl --netrc --request GET \\\nhttps://{instance}/api/2.0/preview/scim/v2/ServicePrincipals \\\n\
+         | jq '[ .Resources[] | {{ displayName: .displayName, applicationId: .applicationId }} ]'"
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("HOME", &home)
+        .env("CURL_CA_BUNDLE", &cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed,
+        json!([{"displayName": "FIVETRAN_USER", "applicationId": sp["applicationId"]}])
+    );
+}

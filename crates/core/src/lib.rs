@@ -1,0 +1,9 @@
+//! The domain of patchbay, free of IO: validated ids and names, secrets, who may do what, and the
+//! SCIM grammar. Everything here is a pure function, unit-tested on its own.
+
+pub mod access;
+pub mod ids;
+pub mod principal;
+pub mod scim;
+pub mod time;
+pub mod token;

@@ -1,0 +1,121 @@
+//! Personal access tokens: `dapi` + 32 lower-case hex digits, shown once, stored as a digest.
+//!
+//! The value lives only in a [`TokenValue`], whose `Debug` and `Display` redact it, so that it
+//! cannot reach a log line by accident. At rest there is only its SHA-256 digest: a random
+//! 128-bit secret cannot be brute-forced, so a slow hash would add cost and no safety, and a plain
+//! digest can be indexed for the lookup on every request.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+const PREFIX: &str = "dapi";
+const HEX_LEN: usize = 32;
+
+/// A token's secret value. Exists once, in the response that created it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenValue(String);
+
+impl TokenValue {
+    /// A new token from the operating system's random source.
+    pub fn generate() -> Self {
+        let bytes: [u8; HEX_LEN / 2] = rand::random();
+        TokenValue(format!("{PREFIX}{}", hex::encode(bytes)))
+    }
+
+    /// Accepts only the exact token format; anything else cannot be a token and is refused
+    /// without touching the database.
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = s.strip_prefix(PREFIX)?;
+        let well_formed = hex.len() == HEX_LEN
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        well_formed.then(|| TokenValue(s.to_owned()))
+    }
+
+    /// The value itself, for the one response that hands it out.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What is stored and looked up.
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest(hex::encode(Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl fmt::Debug for TokenValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenValue(<redacted>)")
+    }
+}
+
+impl fmt::Display for TokenValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The SHA-256 digest of a token, in lower-case hex. Safe to store; useless to a thief.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenDigest(String);
+
+impl TokenDigest {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new public token id: 64 random hex digits, unrelated to the value or its digest.
+pub fn new_token_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Whether a string has the shape of a token id (so a malformed one is a plain "not found").
+pub fn is_token_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_have_the_databricks_shape() {
+        let t = TokenValue::generate();
+        assert_eq!(t.expose().len(), 36);
+        assert!(TokenValue::parse(t.expose()).is_some());
+        assert_ne!(t, TokenValue::generate());
+    }
+
+    #[test]
+    fn parse_refuses_anything_but_the_exact_format() {
+        for bad in [
+            "",
+            "dapi",
+            "dapi0123456789abcdef0123456789abcde",
+            "dapi0123456789abcdef0123456789abcdef0",
+            "dapi0123456789ABCDEF0123456789abcdef",
+            "xapi0123456789abcdef0123456789abcdef",
+            "dapi0123456789abcdef0123456789abcdeg",
+        ] {
+            assert!(TokenValue::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let t = TokenValue::generate();
+        assert!(!format!("{t:?} {t}").contains(t.expose()));
+    }
+
+    #[test]
+    fn digest_is_sha256_hex() {
+        let t = TokenValue::parse("dapi0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(
+            t.digest().as_str(),
+            "033a260745662d058cf6e77ffcbc2de0fea7ec786055e23efe2dfd3e6dd7a85e"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! Authentication on every API call: `Authorization: Bearer <token>`, or HTTP Basic with the
+//! token as password (what `curl --netrc` sends, login `token` or a user name).
+
+use crate::AppState;
+use crate::error::{ApiError, Envelope};
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, header, request::Parts};
+use base64::Engine;
+use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::token::TokenValue;
+
+/// An authenticated caller.
+pub struct Authenticated(pub Caller);
+
+/// An authenticated workspace admin: what every admin-only write requires.
+pub struct Admin(pub WorkspaceAdmin);
+
+const NO_CREDENTIAL: &str = "Credential was not sent or was of an unsupported type for this API.";
+const INVALID_TOKEN: &str = "Invalid access token.";
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let envelope = Envelope::for_request(&parts.uri, &parts.extensions);
+        let fail = |message: &str| ApiError::unauthenticated(message).in_envelope(envelope);
+        let presented = presented_token(&parts.headers).ok_or_else(|| fail(NO_CREDENTIAL))?;
+        let token = TokenValue::parse(&presented).ok_or_else(|| fail(INVALID_TOKEN))?;
+        let caller = state
+            .store
+            .authenticate(&token.digest())
+            .await
+            .map_err(|e| ApiError::from(e).in_envelope(envelope))?
+            .ok_or_else(|| fail(INVALID_TOKEN))?;
+        tracing::Span::current().record("principal_id", caller.principal_id);
+        Ok(Authenticated(caller))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        caller.require_admin().map(Admin).map_err(|forbidden| {
+            ApiError::forbidden(forbidden.0)
+                .in_envelope(Envelope::for_request(&parts.uri, &parts.extensions))
+        })
+    }
+}
+
+/// The token in the `Authorization` header, if the header has a scheme we accept.
+fn presented_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(rest.to_owned())
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (_login, password) = decoded.split_once(':')?;
+        Some(password.to_owned())
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_and_netrc_basic_are_accepted() {
+        assert_eq!(
+            presented_token(&headers("Bearer dapiX")).as_deref(),
+            Some("dapiX")
+        );
+        // curl --netrc with `login token password dapiX`
+        assert_eq!(
+            presented_token(&headers("Basic dG9rZW46ZGFwaVg=")).as_deref(),
+            Some("dapiX")
+        );
+    }
+
+    #[test]
+    fn other_schemes_and_garbage_are_not_credentials() {
+        for v in ["Digest abc", "Bearer", "Basic !!!", "Basic Zm9v"] {
+            assert_eq!(presented_token(&headers(v)), None, "{v}");
+        }
+        assert_eq!(presented_token(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! JSON request bodies, read the way real clients send them: `application/json`,
+//! `application/scim+json`, the legacy CLI's `text/json`, or no content type at all. A body
+//! that is too large or not JSON gets the endpoint's error envelope, never axum's plain text.
+
+use crate::error::{ApiError, Envelope};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// A JSON body of type `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let envelope = Envelope::for_request(req.uri(), req.extensions());
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::payload_too_large(MAX_BODY).in_envelope(envelope))?;
+        if bytes.len() > MAX_BODY {
+            return Err(ApiError::payload_too_large(MAX_BODY).in_envelope(envelope));
+        }
+        parse(&bytes)
+            .map(JsonBody)
+            .map_err(|e| e.in_envelope(envelope))
+    }
+}
+
+/// Parses a JSON body; an empty body reads as `{}` so that bodiless POSTs work.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| {
+        let kind = if e.is_data() {
+            "Invalid request"
+        } else {
+            "Malformed JSON"
+        };
+        ApiError::malformed(format!("{kind}: {e}")).scim_type("invalidSyntax")
+    })
+}
+
+/// Query-string parameters of type `T`, rejected in the endpoint's envelope.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(QueryParams)
+            .map_err(|e| {
+                ApiError::bad_request(format!("Invalid query parameters: {e}"))
+                    .scim_type("invalidValue")
+                    .in_envelope(Envelope::for_request(&parts.uri, &parts.extensions))
+            })
+    }
+}

@@ -1,0 +1,112 @@
+//! patchbay's HTTP API: the Databricks-compatible workspace API, built as one axum router.
+//!
+//! Handlers are thin: parse, authorize (the extractors in [`auth`]), call the store, shape the
+//! response. Errors render through [`error::ApiError`] only.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod scim;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use error::{ApiError, Envelope};
+use patchbay_store::Store;
+use serde_json::json;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    inner: Arc<Settings>,
+}
+
+/// Server settings fixed at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The workspace answered for unauthenticated discovery (`/.well-known/databricks-config`).
+    pub default_workspace_id: i64,
+}
+
+impl AppState {
+    pub fn new(store: Store, settings: Settings) -> AppState {
+        AppState {
+            store,
+            inner: Arc::new(settings),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner
+    }
+}
+
+/// The whole API as one router, ready to serve or to call in-process from tests.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/.well-known/databricks-config", get(databricks_config))
+        .nest(scim::PREFIX, scim::routes())
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body::MAX_BODY))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    principal_id = tracing::field::Empty,
+                )
+            }),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+}
+
+/// Ready once the database answers.
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Host metadata the Databricks SDKs fetch, unauthenticated, whenever a client is built.
+/// `workspace_id` is a string: the Go SDK rejects the whole document otherwise.
+async fn databricks_config(State(state): State<AppState>) -> Response {
+    axum::Json(json!({
+        "workspace_id": state.settings().default_workspace_id.to_string(),
+        "host_type": "WORKSPACE_HOST",
+    }))
+    .into_response()
+}
+
+async fn not_found(req: Request<axum::body::Body>) -> ApiError {
+    let path = req.uri().path();
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "ENDPOINT_NOT_FOUND",
+        format!("No API found for '{} {}'", req.method(), path),
+    )
+    .in_envelope(Envelope::for_path(path))
+}

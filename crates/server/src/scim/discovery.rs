@@ -1,0 +1,80 @@
+//! The discovery documents (RFC 7644 §4): what this server supports, exactly.
+
+use super::{PREFIX, ScimResult, scim_json};
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use axum::Router;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::{Value, json};
+use std::sync::LazyLock;
+
+const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+
+static SERVICE_PROVIDER_CONFIG: LazyLock<Value> =
+    LazyLock::new(|| parse(include_str!("discovery/service_provider_config.json")));
+static RESOURCE_TYPES: LazyLock<Vec<Value>> =
+    LazyLock::new(|| list(include_str!("discovery/resource_types.json")));
+static SCHEMAS: LazyLock<Vec<Value>> =
+    LazyLock::new(|| list(include_str!("discovery/schemas.json")));
+
+fn parse(text: &str) -> Value {
+    // The documents are part of the binary and covered by tests; a broken one is a build bug.
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("invalid embedded SCIM document: {e}"))
+}
+
+fn list(text: &str) -> Vec<Value> {
+    match parse(text) {
+        Value::Array(items) => items,
+        other => vec![other],
+    }
+}
+
+pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .route("/ServiceProviderConfig", get(service_provider_config))
+        .route("/ResourceTypes", get(resource_types))
+        .route("/ResourceTypes/{name}", get(resource_type))
+        .route("/Schemas", get(schemas))
+        .route("/Schemas/{id}", get(schema))
+}
+
+fn list_response(items: &[Value]) -> Value {
+    json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": items.len(),
+        "startIndex": 1,
+        "itemsPerPage": items.len(),
+        "Resources": items,
+    })
+}
+
+async fn service_provider_config(_: Authenticated) -> ScimResult {
+    Ok(scim_json(StatusCode::OK, SERVICE_PROVIDER_CONFIG.clone()))
+}
+
+async fn resource_types(_: Authenticated) -> ScimResult {
+    Ok(scim_json(StatusCode::OK, list_response(&RESOURCE_TYPES)))
+}
+
+async fn schemas(_: Authenticated) -> ScimResult {
+    Ok(scim_json(StatusCode::OK, list_response(&SCHEMAS)))
+}
+
+async fn resource_type(_: Authenticated, Path(name): Path<String>) -> ScimResult {
+    find(&RESOURCE_TYPES, &name, "Resource type")
+}
+
+async fn schema(_: Authenticated, Path(id): Path<String>) -> ScimResult {
+    find(&SCHEMAS, &id, "Schema")
+}
+
+fn find(items: &[Value], id: &str, noun: &str) -> ScimResult {
+    items
+        .iter()
+        .find(|i| i["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)))
+        .map(|i| scim_json(StatusCode::OK, i.clone()))
+        .ok_or_else(|| ApiError::not_found(format!("{noun} {id} not found under {PREFIX}.")).into())
+}

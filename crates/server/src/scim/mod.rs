@@ -1,0 +1,411 @@
+//! SCIM 2.0 under `/api/2.0/preview/scim/v2`: users, service principals, groups, `/Me`, and the
+//! discovery documents. Reads are open to every authenticated principal; writes need a
+//! workspace admin.
+
+mod discovery;
+mod projection;
+mod repr;
+
+use crate::AppState;
+use crate::auth::{Admin, Authenticated};
+use crate::body::{JsonBody, QueryParams};
+use crate::error::{ApiError, Envelope};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use patchbay_core::access::Caller;
+use patchbay_core::ids::{parse_application_id, parse_numeric_id};
+use patchbay_core::principal::PrincipalKind;
+use patchbay_core::scim::filter::{AttrPath, parse_filter};
+use patchbay_core::scim::patch::{self, PatchSchema};
+use patchbay_store::{ListQuery, PrincipalRecord, StoreError};
+use projection::Projection;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub const PREFIX: &str = "/api/2.0/preview/scim/v2";
+
+/// Most resources one list page returns, and the page size when `count` is absent.
+pub const MAX_COUNT: i64 = 10_000;
+
+const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+const SCIM_JSON: &str = "application/scim+json";
+
+/// An error on a SCIM path: always rendered in the SCIM envelope.
+pub struct ScimError(ApiError);
+
+impl From<ApiError> for ScimError {
+    fn from(e: ApiError) -> Self {
+        ScimError(e.in_envelope(Envelope::Scim))
+    }
+}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        ScimError::from(ApiError::from(e))
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+type ScimResult = Result<Response, ScimError>;
+
+/// The three resource types, as type parameters of the shared handlers.
+trait Resource: Send + Sync + 'static {
+    const KIND: PrincipalKind;
+}
+struct Users;
+struct ServicePrincipals;
+struct Groups;
+impl Resource for Users {
+    const KIND: PrincipalKind = PrincipalKind::User;
+}
+impl Resource for ServicePrincipals {
+    const KIND: PrincipalKind = PrincipalKind::ServicePrincipal;
+}
+impl Resource for Groups {
+    const KIND: PrincipalKind = PrincipalKind::Group;
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new()
+        .route("/Me", get(me))
+        .route("/.search", post(search_not_supported))
+        .route("/Bulk", post(bulk_not_supported));
+    router = resource::<Users>(router, "/Users");
+    router = resource::<ServicePrincipals>(router, "/ServicePrincipals");
+    router = resource::<Groups>(router, "/Groups");
+    discovery::routes(router).method_not_allowed_fallback(method_not_allowed)
+}
+
+fn resource<R: Resource>(router: Router<AppState>, path: &str) -> Router<AppState> {
+    router
+        .route(path, get(list::<R>).post(create::<R>))
+        .route(&format!("{path}/.search"), post(search_not_supported))
+        .route(
+            &format!("{path}/{{id}}"),
+            get(get_one::<R>)
+                .put(replace::<R>)
+                .patch(patch_one::<R>)
+                .delete(delete_one::<R>),
+        )
+}
+
+/// A SCIM JSON response.
+fn scim_json(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    response
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListParams {
+    filter: Option<String>,
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+    start_index: Option<String>,
+    count: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+}
+
+fn number(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("{name} must be an integer, not '{v}'"))
+                    .scim_type("invalidValue")
+            })
+        })
+        .transpose()
+}
+
+fn list_query(params: &ListParams) -> Result<ListQuery, ApiError> {
+    let filter = params
+        .filter
+        .as_deref()
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| {
+            parse_filter(f).map_err(|e| ApiError::bad_request(e.message).scim_type("invalidFilter"))
+        })
+        .transpose()?;
+    let sort_by = params
+        .sort_by
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            AttrPath::parse(s.trim()).map_err(|e| {
+                ApiError::bad_request(format!("Invalid sortBy: {}", e.message))
+                    .scim_type("invalidValue")
+            })
+        })
+        .transpose()?;
+    let descending = match params
+        .sort_order
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("") | Some("ascending") => false,
+        Some("descending") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sortOrder must be 'ascending' or 'descending', not '{other}'"
+            ))
+            .scim_type("invalidValue"));
+        }
+    };
+    Ok(ListQuery {
+        filter,
+        sort_by,
+        descending,
+        start_index: number("startIndex", params.start_index.as_deref())?
+            .unwrap_or(1)
+            .max(1),
+        count: number("count", params.count.as_deref())?
+            .unwrap_or(MAX_COUNT)
+            .clamp(0, MAX_COUNT),
+    })
+}
+
+async fn list<R: Resource>(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<ListParams>,
+) -> ScimResult {
+    let query = list_query(&params)?;
+    let page = state
+        .store
+        .list_principals(caller.workspace_id, R::KIND, &query)
+        .await?;
+    let projection = Projection::new(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    );
+    let resources: Vec<Value> = page
+        .items
+        .iter()
+        .map(|r| projection.apply(R::KIND, repr::to_json(r)))
+        .collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        json!({
+            "schemas": [LIST_SCHEMA],
+            "totalResults": page.total,
+            "startIndex": query.start_index,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        }),
+    ))
+}
+
+/// Finds a resource by SCIM id; service principals also by application id (the admin guide
+/// deletes them that way).
+async fn resolve(
+    state: &AppState,
+    workspace_id: i64,
+    kind: PrincipalKind,
+    id: &str,
+) -> Result<PrincipalRecord, ScimError> {
+    let found = match (parse_numeric_id(id), kind) {
+        (Some(n), _) => state.store.get_principal(workspace_id, kind, n).await?,
+        (None, PrincipalKind::ServicePrincipal) => match parse_application_id(id) {
+            Some(app_id) => {
+                state
+                    .store
+                    .find_service_principal(workspace_id, &app_id)
+                    .await?
+            }
+            None => None,
+        },
+        (None, _) => None,
+    };
+    found.ok_or_else(|| {
+        ScimError::from(
+            ApiError::not_found(format!("{} with id {id} not found.", kind.noun()))
+                .scim_type("invalidValue"),
+        )
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+async fn get_one<R: Resource>(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    QueryParams(params): QueryParams<GetParams>,
+) -> ScimResult {
+    let record = resolve(&state, caller.workspace_id, R::KIND, &id).await?;
+    let projection = Projection::new(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    );
+    Ok(scim_json(
+        StatusCode::OK,
+        projection.apply(R::KIND, repr::to_json(&record)),
+    ))
+}
+
+async fn create<R: Resource>(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(body): JsonBody<Value>,
+) -> ScimResult {
+    let data = repr::from_json(R::KIND, &body, None)?;
+    let record = state.store.create_principal(&admin, R::KIND, &data).await?;
+    let mut response = scim_json(StatusCode::CREATED, repr::to_json(&record));
+    if let Ok(location) =
+        HeaderValue::from_str(&format!("{PREFIX}/{}/{}", R::KIND.endpoint(), record.id))
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn replace<R: Resource>(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ScimResult {
+    let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
+    let data = repr::from_json(R::KIND, &body, Some(&existing))?;
+    let record = state
+        .store
+        .replace_principal(&admin, R::KIND, existing.id, &data)
+        .await?;
+    Ok(scim_json(StatusCode::OK, repr::to_json(&record)))
+}
+
+/// Which attributes are lists, for PATCH `add`.
+struct Schema;
+
+impl PatchSchema for Schema {
+    fn is_multi_valued(&self, attr: &AttrPath) -> bool {
+        matches!(
+            attr.name.to_ascii_lowercase().as_str(),
+            "emails" | "entitlements" | "roles" | "members" | "groups"
+        )
+    }
+}
+
+async fn patch_one<R: Resource>(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ScimResult {
+    let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
+    let operations = patch::parse_patch_request(&body).map_err(patch_error)?;
+    for op in &operations {
+        if let Some(path) = &op.path {
+            let name = path.attr.name.to_ascii_lowercase();
+            // Group membership is changed on the group's `members`, never through `groups`.
+            if matches!(name.as_str(), "id" | "meta" | "groups") {
+                return Err(ApiError::bad_request(format!(
+                    "Attribute '{}' is read-only",
+                    path.attr.name
+                ))
+                .scim_type("mutability")
+                .into());
+            }
+        }
+    }
+    let mut document = repr::to_json(&existing);
+    patch::apply(&mut document, &operations, &Schema).map_err(patch_error)?;
+    let data = repr::from_json(R::KIND, &document, Some(&existing))?;
+    let record = state
+        .store
+        .replace_principal(&admin, R::KIND, existing.id, &data)
+        .await?;
+    Ok(scim_json(StatusCode::OK, repr::to_json(&record)))
+}
+
+fn patch_error(e: patch::PatchError) -> ScimError {
+    ScimError::from(ApiError::bad_request(e.message).scim_type(e.scim_type))
+}
+
+async fn delete_one<R: Resource>(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> ScimResult {
+    let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
+    state
+        .store
+        .delete_principal(&admin, R::KIND, existing.id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The caller itself. A service principal is shown as a user whose `userName` is its
+/// application id, as Databricks does; `X-Databricks-Org-Id` tells SDKs the workspace.
+async fn me(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<GetParams>,
+) -> ScimResult {
+    let record = state
+        .store
+        .get_principal(caller.workspace_id, caller.kind, caller.principal_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The calling principal no longer exists."))?;
+    let mut document = repr::to_json(&record);
+    if caller.kind == PrincipalKind::ServicePrincipal {
+        me_as_user(&caller, &mut document);
+    }
+    let projection = Projection::new(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    );
+    let mut response = scim_json(
+        StatusCode::OK,
+        projection.apply(PrincipalKind::User, document),
+    );
+    response.headers_mut().insert(
+        "x-databricks-org-id",
+        HeaderValue::from(caller.workspace_id),
+    );
+    Ok(response)
+}
+
+fn me_as_user(caller: &Caller, document: &mut Value) {
+    if let Some(obj) = document.as_object_mut() {
+        obj.remove("applicationId");
+        obj.insert("userName".into(), json!(caller.name));
+        obj.insert("schemas".into(), json!([repr::USER_SCHEMA]));
+    }
+}
+
+async fn search_not_supported() -> ScimError {
+    ApiError::not_implemented("POST /.search is not supported; use GET with a filter.").into()
+}
+
+async fn bulk_not_supported() -> ScimError {
+    ApiError::not_implemented("Bulk operations are not supported.").into()
+}
+
+async fn method_not_allowed() -> ScimError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "This method is not allowed on this endpoint.",
+    )
+    .into()
+}

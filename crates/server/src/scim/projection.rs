@@ -1,0 +1,173 @@
+//! `attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5): which attributes a response
+//! carries. Attributes that are always returned stay whatever is asked.
+
+use patchbay_core::principal::PrincipalKind;
+use serde_json::{Map, Value};
+
+/// A parsed `attributes` or `excludedAttributes` list.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    only: Option<Vec<(String, Option<String>)>>,
+    excluded: Vec<(String, Option<String>)>,
+}
+
+impl Projection {
+    pub fn new(attributes: Option<&str>, excluded: Option<&str>) -> Projection {
+        Projection {
+            only: attributes.map(parse_list).filter(|l| !l.is_empty()),
+            excluded: excluded.map(parse_list).unwrap_or_default(),
+        }
+    }
+
+    /// Applies the projection to one resource.
+    pub fn apply(&self, kind: PrincipalKind, resource: Value) -> Value {
+        let Value::Object(obj) = resource else {
+            return resource;
+        };
+        let always = always_returned(kind);
+        let mut out = Map::new();
+        for (key, value) in obj {
+            let k = key.to_ascii_lowercase();
+            if always.contains(&k.as_str()) {
+                out.insert(key, value);
+                continue;
+            }
+            let value = match &self.only {
+                None => Some(value),
+                Some(only) => keep_only(only, &k, value),
+            };
+            let value = value.and_then(|v| drop_excluded(&self.excluded, &k, v));
+            if let Some(v) = value {
+                out.insert(key, v);
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+fn always_returned(kind: PrincipalKind) -> &'static [&'static str] {
+    match kind {
+        PrincipalKind::User => &["id", "schemas", "username"],
+        PrincipalKind::ServicePrincipal => &["id", "schemas", "applicationid", "displayname"],
+        PrincipalKind::Group => &["id", "schemas", "displayname"],
+    }
+}
+
+/// `name.givenName, urn:…:User:emails` → `[("name", Some("givenname")), ("emails", None)]`.
+fn parse_list(s: &str) -> Vec<(String, Option<String>)> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            let a = a.to_ascii_lowercase();
+            // Strip a core schema URN prefix: the attribute follows the last ':'.
+            let a = if a.starts_with("urn:") {
+                a.rsplit(':').next().unwrap_or_default().to_owned()
+            } else {
+                a
+            };
+            match a.split_once('.') {
+                Some((attr, sub)) => (attr.to_owned(), Some(sub.to_owned())),
+                None => (a, None),
+            }
+        })
+        .collect()
+}
+
+fn keep_only(only: &[(String, Option<String>)], key: &str, value: Value) -> Option<Value> {
+    let subs: Vec<&str> = only
+        .iter()
+        .filter(|(a, _)| a == key)
+        .map(|(_, s)| s.as_deref().unwrap_or("*"))
+        .collect();
+    if subs.is_empty() {
+        None
+    } else if subs.contains(&"*") {
+        Some(value)
+    } else {
+        Some(map_subs(value, |sub| subs.contains(&sub)))
+    }
+}
+
+fn drop_excluded(excluded: &[(String, Option<String>)], key: &str, value: Value) -> Option<Value> {
+    let subs: Vec<&str> = excluded
+        .iter()
+        .filter(|(a, _)| a == key)
+        .map(|(_, s)| s.as_deref().unwrap_or("*"))
+        .collect();
+    if subs.contains(&"*") {
+        None
+    } else if subs.is_empty() {
+        Some(value)
+    } else {
+        Some(map_subs(value, |sub| !subs.contains(&sub)))
+    }
+}
+
+/// Keeps the sub-attributes for which `keep` holds, in an object or in each object of a list.
+fn map_subs(value: Value, keep: impl Fn(&str) -> bool + Copy) -> Value {
+    let filter = |obj: Map<String, Value>| -> Value {
+        Value::Object(
+            obj.into_iter()
+                .filter(|(k, _)| keep(&k.to_ascii_lowercase()))
+                .collect(),
+        )
+    };
+    match value {
+        Value::Object(obj) => filter(obj),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|i| match i {
+                    Value::Object(o) => filter(o),
+                    other => other,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sp() -> Value {
+        json!({"schemas": ["s"], "id": "1", "applicationId": "a", "displayName": "D",
+               "active": true, "entitlements": [{"value": "x"}], "meta": {"resourceType": "ServicePrincipal"}})
+    }
+
+    #[test]
+    fn attributes_keeps_asked_and_always_returned() {
+        let p = Projection::new(Some("active"), None);
+        let out = p.apply(PrincipalKind::ServicePrincipal, sp());
+        assert_eq!(
+            out,
+            json!({"schemas": ["s"], "id": "1", "applicationId": "a", "displayName": "D", "active": true})
+        );
+    }
+
+    #[test]
+    fn excluded_attributes_drops_all_but_always_returned() {
+        let p = Projection::new(None, Some("entitlements,applicationId,meta"));
+        let out = p.apply(PrincipalKind::ServicePrincipal, sp());
+        assert!(out.get("entitlements").is_none() && out.get("meta").is_none());
+        assert_eq!(out["applicationId"], "a");
+    }
+
+    #[test]
+    fn sub_attributes_and_urn_prefixes() {
+        let user = json!({"id": "1", "userName": "u@x", "name": {"givenName": "G", "familyName": "F"},
+                          "emails": [{"value": "u@x", "type": "work"}]});
+        let p = Projection::new(
+            Some("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName,emails.value"),
+            None,
+        );
+        let out = p.apply(PrincipalKind::User, user);
+        assert_eq!(
+            out,
+            json!({"id": "1", "userName": "u@x", "name": {"givenName": "G"}, "emails": [{"value": "u@x"}]})
+        );
+    }
+}

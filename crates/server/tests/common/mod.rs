@@ -1,0 +1,146 @@
+//! An in-process patchbay for black-box tests: its own fresh database (SQLite, or PostgreSQL when
+//! `PATCHBAY_TEST_DATABASE_URL` is set), bootstrapped, called through the real router.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the kit"
+)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use patchbay_server::{AppState, Settings, router};
+use patchbay_store::testing::TestDatabase;
+use patchbay_store::{Bootstrap, BootstrapOutcome, Store};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "admin@example.com";
+pub const SCIM: &str = "/api/2.0/preview/scim/v2";
+
+pub struct TestApp {
+    pub router: Router,
+    pub store: Store,
+    pub admin_token: String,
+    pub workspace_id: i64,
+    pub db: TestDatabase,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        let db = TestDatabase::create().await.expect("test database");
+        let store = db.store().await.expect("store");
+        let BootstrapOutcome::Created {
+            workspace_id,
+            admin_token,
+        } = store
+            .bootstrap(&Bootstrap {
+                organization: "test org".into(),
+                workspace_name: "test".into(),
+                public_url: "http://127.0.0.1:1".into(),
+                admin_email: ADMIN.into(),
+            })
+            .await
+            .expect("bootstrap")
+        else {
+            panic!("a fresh database must bootstrap");
+        };
+        let router = router(AppState::new(
+            store.clone(),
+            Settings {
+                default_workspace_id: workspace_id,
+            },
+        ));
+        TestApp {
+            router,
+            store,
+            admin_token: admin_token.expose().to_owned(),
+            workspace_id,
+            db,
+        }
+    }
+
+    /// Sends a request with a bearer token (or none) and a JSON body (or none).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| json!({"_raw": String::from_utf8_lossy(&bytes)}))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call(method, path, Some(&self.admin_token.clone()), body)
+            .await
+    }
+
+    /// Creates a user (as admin) and returns its SCIM id.
+    pub async fn create_user(&self, user_name: &str) -> String {
+        let r = self
+            .admin(
+                Method::POST,
+                &format!("{SCIM}/Users"),
+                Some(json!({"userName": user_name})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A token for an existing user, issued the way `patchbay admin token create` does.
+    pub async fn token_for(&self, user_name: &str) -> String {
+        self.store
+            .issue_token_for_user(user_name, "test")
+            .await
+            .expect("token")
+            .expose()
+            .to_owned()
+    }
+
+    /// A plain (non-admin) user and its token.
+    pub async fn plain_user(&self, user_name: &str) -> (String, String) {
+        let id = self.create_user(user_name).await;
+        (id, self.token_for(user_name).await)
+    }
+}

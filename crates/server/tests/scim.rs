@@ -1,0 +1,720 @@
+//! SCIM as the admin guide, the Databricks SDKs and Terraform use it.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{SCIM, TestApp};
+use serde_json::{Value, json};
+
+fn ids(body: &Value) -> Vec<String> {
+    body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+async fn create_sp(app: &TestApp, name: &str) -> Value {
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(json!({"displayName": name})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn the_guides_listing_shows_display_names_and_application_ids() {
+    let app = TestApp::new().await;
+    let sp = create_sp(&app, "FIVETRAN_USER").await;
+    let r = app
+        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
+    let listed: Vec<(Value, Value)> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["displayName"].clone(), s["applicationId"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(json!("FIVETRAN_USER"), sp["applicationId"].clone())]
+    );
+    assert_eq!(r.body["totalResults"], 1);
+    assert_eq!(r.body["startIndex"], 1);
+}
+
+#[tokio::test]
+async fn service_principal_lifecycle_by_scim_id_and_application_id() {
+    let app = TestApp::new().await;
+    let created = create_sp(&app, "acme").await;
+    let id = created["id"].as_str().unwrap();
+    let app_id = created["applicationId"].as_str().unwrap();
+    assert!(id.parse::<i64>().is_ok(), "SCIM ids are decimal strings");
+    assert_eq!(app_id.len(), 36, "a UUID is generated when none is given");
+    assert_eq!(created["active"], true);
+    assert_eq!(
+        created["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal"])
+    );
+
+    let by_id = app
+        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals/{id}"), None)
+        .await;
+    let by_app = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/ServicePrincipals/{app_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(by_id.status, StatusCode::OK);
+    assert_eq!(by_id.body, by_app.body);
+
+    let put = app
+        .admin(
+            Method::PUT,
+            &format!("{SCIM}/ServicePrincipals/{id}"),
+            Some(
+                json!({"displayName": "acme-renamed", "applicationId": app_id, "active": false,
+                        "entitlements": [{"value": "databricks-sql-access"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{:?}", put.body);
+    assert_eq!(put.body["displayName"], "acme-renamed");
+    assert_eq!(put.body["active"], false);
+    assert_eq!(
+        put.body["entitlements"],
+        json!([{"value": "databricks-sql-access"}])
+    );
+
+    let changed_app_id = app
+        .admin(
+            Method::PUT,
+            &format!("{SCIM}/ServicePrincipals/{id}"),
+            Some(json!({"displayName": "x", "applicationId": "00000000-0000-0000-0000-000000000001"})),
+        )
+        .await;
+    assert_eq!(changed_app_id.status, StatusCode::BAD_REQUEST);
+    assert_eq!(changed_app_id.body["scimType"], "mutability");
+
+    // The admin guide deletes by application id.
+    let del = app
+        .admin(
+            Method::DELETE,
+            &format!("{SCIM}/ServicePrincipals/{app_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let gone = app
+        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals/{id}"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.body["status"], "404", "SCIM status is a string");
+    assert_eq!(
+        gone.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+}
+
+#[tokio::test]
+async fn duplicates_get_the_exact_messages_terraform_matches() {
+    let app = TestApp::new().await;
+    let app_id = "6e2b0c46-1b2c-4d5e-8f90-123456789abc";
+    let body = json!({"displayName": "a", "applicationId": app_id});
+    let first = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(
+        again.body["detail"],
+        format!("Service principal with application ID {app_id} already exists.")
+    );
+    assert!(again.body.get("scimType").is_none());
+
+    app.create_user("jsmith@example.com").await;
+    let user = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Users"),
+            Some(json!({"userName": "JSmith@example.com"})),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CONFLICT);
+    assert_eq!(
+        user.body["detail"],
+        "User with username JSmith@example.com already exists."
+    );
+
+    let group = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "admins"})),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CONFLICT);
+    assert_eq!(
+        group.body["detail"],
+        "Group with name admins already exists."
+    );
+}
+
+#[tokio::test]
+async fn filters_quoted_unquoted_and_combined() {
+    let app = TestApp::new().await;
+    let a = create_sp(&app, "my-app-one").await;
+    let b = create_sp(&app, "my-app-two").await;
+    let c = create_sp(&app, "other").await;
+    let (a_id, b_id, c_id) = (
+        a["id"].as_str().unwrap(),
+        b["id"].as_str().unwrap(),
+        c["id"].as_str().unwrap(),
+    );
+    let app_id = a["applicationId"].as_str().unwrap();
+    assert_eq!(
+        list(&app, &format!("applicationId eq \"{app_id}\"")).await,
+        vec![a_id]
+    );
+    assert_eq!(
+        list(&app, &format!("applicationId eq {}", app_id.to_uppercase())).await,
+        vec![a_id]
+    );
+    assert_eq!(list(&app, "displayName sw my-").await, vec![a_id, b_id]);
+    assert_eq!(list(&app, "displayName co \"APP\"").await, vec![a_id, b_id]);
+    assert_eq!(
+        list(&app, "displayName ew \"two\" or displayName eq \"other\"").await,
+        vec![b_id, c_id]
+    );
+    assert_eq!(list(&app, "not (displayName sw \"my\")").await, vec![c_id]);
+    assert_eq!(
+        list(
+            &app,
+            "(displayName sw \"my\" and displayName ne \"my-app-one\") or id eq \"1\""
+        )
+        .await,
+        vec![b_id]
+    );
+    assert_eq!(list(&app, &format!("id eq \"{c_id}\"")).await, vec![c_id]);
+    assert_eq!(
+        list(&app, "displayName gt \"my-app-one\"").await,
+        vec![b_id, c_id]
+    );
+    assert_eq!(list(&app, "externalId pr").await, Vec::<&str>::new());
+    assert_eq!(
+        list(&app, "displayName co \"%\"").await,
+        Vec::<&str>::new(),
+        "LIKE wildcards are literal"
+    );
+}
+
+#[tokio::test]
+async fn filters_on_multi_valued_attributes_and_membership() {
+    let app = TestApp::new().await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Users"),
+            Some(json!({"userName": "ann@example.com", "name": {"givenName": "Ann", "familyName": "Lee"},
+                        "emails": [{"value": "ann@corp.example.com", "type": "work", "primary": true}],
+                        "entitlements": [{"value": "allow-cluster-create"}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let ann = r.body["id"].as_str().unwrap().to_owned();
+    app.create_user("bob@example.com").await;
+    let group = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "analysts", "members": [{"value": ann}]})),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
+    let group_id = group.body["id"].as_str().unwrap().to_owned();
+
+    for filter in [
+        "emails[type eq \"work\" and value co \"@corp\"]",
+        "emails.value ew \"corp.example.com\"",
+        "entitlements.value eq \"allow-cluster-create\" and userName ne \"admin@example.com\"",
+        "name.givenName eq \"ann\"",
+        "groups.display eq \"analysts\"",
+    ] {
+        let path = format!("{SCIM}/Users?filter={}", urlencode(filter));
+        let r = app.admin(Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{filter}: {:?}", r.body);
+        assert_eq!(ids(&r.body), vec![ann.clone()], "{filter}");
+    }
+    let path = format!(
+        "{SCIM}/Groups?filter={}",
+        urlencode(&format!("members.value eq \"{ann}\""))
+    );
+    let r = app.admin(Method::GET, &path, None).await;
+    assert!(ids(&r.body).contains(&group_id));
+}
+
+async fn list(app: &TestApp, filter: &str) -> Vec<String> {
+    let path = format!(
+        "{SCIM}/ServicePrincipals?filter={}&sortBy=displayName",
+        urlencode(filter)
+    );
+    let r = app.admin(Method::GET, &path, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{filter}: {:?}", r.body);
+    ids(&r.body)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn invalid_filters_are_400_invalid_filter() {
+    let app = TestApp::new().await;
+    for filter in [
+        "displayName eq",
+        "displayName zz \"x\"",
+        "(displayName eq \"x\"",
+        "password eq \"x\"",
+        "active co \"t\"",
+    ] {
+        let r = app
+            .admin(
+                Method::GET,
+                &format!("{SCIM}/ServicePrincipals?filter={}", urlencode(filter)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{filter}");
+        assert_eq!(
+            r.body["scimType"], "invalidFilter",
+            "{filter}: {:?}",
+            r.body
+        );
+        assert!(!r.body["detail"].as_str().unwrap().is_empty());
+    }
+    let huge = vec!["displayName eq \"x\""; 300].join(" or ");
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/ServicePrincipals?filter={}", urlencode(&huge)),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
+    let app = TestApp::new().await;
+    for i in 0..5 {
+        create_sp(&app, &format!("sp-{i}")).await;
+    }
+    let mut seen = Vec::new();
+    let mut start = 1;
+    loop {
+        // The SDK's loop: startIndex += len(Resources) until a page is empty.
+        let r = app
+            .admin(
+                Method::GET,
+                &format!("{SCIM}/ServicePrincipals?startIndex={start}&count=2"),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["startIndex"], start);
+        assert_eq!(r.body["totalResults"], 5);
+        let page = ids(&r.body);
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        start += page.len();
+        seen.extend(page);
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+
+    let bad = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/ServicePrincipals?count=many"),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sorting_by_display_name_both_ways() {
+    let app = TestApp::new().await;
+    for name in ["b", "c", "a"] {
+        create_sp(&app, name).await;
+    }
+    let names = |body: &Value| -> Vec<String> {
+        body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["displayName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let asc = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/ServicePrincipals?sortBy=displayName"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&asc.body), ["a", "b", "c"]);
+    let desc = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/ServicePrincipals?sortBy=displayName&sortOrder=descending"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&desc.body), ["c", "b", "a"]);
+}
+
+#[tokio::test]
+async fn attributes_and_excluded_attributes() {
+    let app = TestApp::new().await;
+    let sp = create_sp(&app, "proj").await;
+    let id = sp["id"].as_str().unwrap();
+    let r = app
+        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals/{id}?attributes=userName,displayName,active,externalId,entitlements"), None)
+        .await;
+    // Terraform asks exactly this and still needs applicationId back.
+    assert_eq!(r.body["applicationId"], sp["applicationId"]);
+    assert_eq!(r.body["active"], true);
+    assert!(r.body.get("meta").is_none());
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/ServicePrincipals?excludedAttributes=meta,active"),
+            None,
+        )
+        .await;
+    let first = &r.body["Resources"][0];
+    assert!(first.get("meta").is_none() && first.get("active").is_none());
+    assert_eq!(first["id"], sp["id"]);
+}
+
+#[tokio::test]
+async fn patch_entitlements_active_and_group_members() {
+    let app = TestApp::new().await;
+    let sp = create_sp(&app, "patchy").await;
+    let id = sp["id"].as_str().unwrap();
+    let path = format!("{SCIM}/ServicePrincipals/{id}");
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+
+    let r = app
+        .admin(Method::PATCH, &path, Some(patch(json!([{"op": "add", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}]))))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["entitlements"],
+        json!([{"value": "allow-cluster-create"}])
+    );
+
+    // Terraform deactivates with a list of one ComplexValue.
+    let r = app
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(patch(
+                json!([{"op": "replace", "path": "active", "value": [{"value": "false"}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["active"], false);
+
+    let group = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "g1"})),
+        )
+        .await;
+    let gid = group.body["id"].as_str().unwrap();
+    let gpath = format!("{SCIM}/Groups/{gid}");
+    let r = app
+        .admin(
+            Method::PATCH,
+            &gpath,
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["members"][0]["value"], id);
+    assert_eq!(
+        r.body["members"][0]["$ref"],
+        format!("ServicePrincipals/{id}")
+    );
+    let member_view = app.admin(Method::GET, &path, None).await;
+    assert_eq!(
+        member_view.body["groups"],
+        json!([{"display": "g1", "type": "direct", "value": gid, "$ref": format!("Groups/{gid}")}])
+    );
+
+    let r = app
+        .admin(
+            Method::PATCH,
+            &gpath,
+            Some(patch(
+                json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body.get("members").is_none());
+
+    let unknown_member = app
+        .admin(
+            Method::PATCH,
+            &gpath,
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": "123"}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(unknown_member.status, StatusCode::BAD_REQUEST);
+
+    let bad_op = app
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(patch(json!([{"op": "explode", "path": "active"}]))),
+        )
+        .await;
+    assert_eq!(bad_op.status, StatusCode::BAD_REQUEST);
+    let read_only = app
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(patch(
+                json!([{"op": "replace", "path": "id", "value": "1"}]),
+            )),
+        )
+        .await;
+    assert_eq!(read_only.status, StatusCode::BAD_REQUEST);
+    assert_eq!(read_only.body["scimType"], "mutability");
+}
+
+#[tokio::test]
+async fn built_in_groups_exist_and_cannot_be_deleted() {
+    let app = TestApp::new().await;
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/Groups?filter=displayName+eq+admins"),
+            None,
+        )
+        .await;
+    let admins = &r.body["Resources"][0];
+    assert_eq!(admins["displayName"], "admins");
+    let members = admins["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0]["display"], "admin@example.com");
+    let id = admins["id"].as_str().unwrap();
+    let del = app
+        .admin(Method::DELETE, &format!("{SCIM}/Groups/{id}"), None)
+        .await;
+    assert_eq!(del.status, StatusCode::BAD_REQUEST);
+    let users = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/Groups?filter=displayName+eq+users"),
+            None,
+        )
+        .await;
+    assert_eq!(users.body["totalResults"], 1);
+
+    let new_user = app.create_user("new@example.com").await;
+    let r = app
+        .admin(Method::GET, &format!("{SCIM}/Users/{new_user}"), None)
+        .await;
+    let groups: Vec<&str> = r.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["display"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        groups,
+        ["users"],
+        "every user is in `users`, not in `admins`"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
+    let app = TestApp::new().await;
+    let path = format!("{SCIM}/ServicePrincipals");
+    let cases: Vec<(&str, axum::body::Body)> = vec![
+        ("malformed JSON", "{\"displayName\": ".into()),
+        ("not an object", "[1, 2]".into()),
+        ("wrong type", json!({"displayName": 5}).to_string().into()),
+        (
+            "unknown attribute",
+            json!({"displayName": "x", "password": "p"})
+                .to_string()
+                .into(),
+        ),
+        (
+            "unknown schema",
+            json!({"displayName": "x", "schemas": ["urn:example:Nope"]})
+                .to_string()
+                .into(),
+        ),
+        (
+            "bad application id",
+            json!({"displayName": "x", "applicationId": "nope"})
+                .to_string()
+                .into(),
+        ),
+        (
+            "control characters",
+            json!({"displayName": "a\u{1}b"}).to_string().into(),
+        ),
+    ];
+    for (what, body) in cases {
+        let req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(&path)
+            .header("authorization", format!("Bearer {}", app.admin_token))
+            .header("content-type", "application/scim+json; charset=utf-8")
+            .body(body)
+            .unwrap();
+        let r = app.send(req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {:?}", r.body);
+        assert_eq!(r.body["status"], "400", "{what}");
+        assert!(
+            r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{what}"
+        );
+    }
+    let big = json!({"displayName": "x".repeat(2 * 1024 * 1024)});
+    let r = app.admin(Method::POST, &path, Some(big)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.body["status"], "413");
+
+    let list = app.admin(Method::GET, &path, None).await;
+    assert_eq!(list.body["totalResults"], 0, "nothing was written");
+}
+
+#[tokio::test]
+async fn users_need_an_email_user_name() {
+    let app = TestApp::new().await;
+    for body in [json!({}), json!({"userName": "not-an-email"})] {
+        let r = app
+            .admin(Method::POST, &format!("{SCIM}/Users"), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404() {
+    let app = TestApp::new().await;
+    for path in [
+        "Users/1234",
+        "Groups/abc",
+        "ServicePrincipals/00000000-0000-0000-0000-000000000000",
+    ] {
+        let r = app
+            .admin(Method::GET, &format!("{SCIM}/{path}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        let r = app
+            .admin(Method::DELETE, &format!("{SCIM}/{path}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn discovery_documents_and_their_405s() {
+    let app = TestApp::new().await;
+    let spc = app
+        .admin(Method::GET, &format!("{SCIM}/ServiceProviderConfig"), None)
+        .await;
+    assert_eq!(spc.status, StatusCode::OK);
+    assert_eq!(spc.body["patch"]["supported"], true);
+    let types = app
+        .admin(Method::GET, &format!("{SCIM}/ResourceTypes"), None)
+        .await;
+    let names: Vec<&str> = types.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3);
+    for name in ["User", "Group", "ServicePrincipal"] {
+        assert!(names.contains(&name));
+        let one = app
+            .admin(Method::GET, &format!("{SCIM}/ResourceTypes/{name}"), None)
+            .await;
+        assert_eq!(one.status, StatusCode::OK);
+        let schema = one.body["schema"].as_str().unwrap().to_owned();
+        let s = app
+            .admin(Method::GET, &format!("{SCIM}/Schemas/{schema}"), None)
+            .await;
+        assert_eq!(s.status, StatusCode::OK, "{schema}");
+    }
+    let missing = app
+        .admin(Method::GET, &format!("{SCIM}/Schemas/urn:nope"), None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let post = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServiceProviderConfig"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    let search = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Users/.search"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(search.status, StatusCode::NOT_IMPLEMENTED);
+}

@@ -1,0 +1,180 @@
+//! First start: the organization, its workspace, the built-in groups, and an admin with a token.
+//! Runs once per database, even with several nodes starting at the same moment.
+
+use crate::principals::{PrincipalData, add_member, builtin_group_id, insert_principal};
+use crate::tokens::{NewToken, insert_token};
+use crate::{Result, Store, StoreError};
+use patchbay_core::ids::new_numeric_id;
+use patchbay_core::principal::{BuiltinGroup, Entitlement, PrincipalKind};
+use patchbay_core::time::now_millis;
+use patchbay_core::token::TokenValue;
+use sqlx::Row;
+
+/// What a first start creates.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub organization: String,
+    pub workspace_name: String,
+    pub public_url: String,
+    pub admin_email: String,
+}
+
+/// The result of [`Store::bootstrap`].
+#[derive(Debug)]
+pub enum BootstrapOutcome {
+    /// This call set the installation up; the admin's token value is shown this once.
+    Created {
+        workspace_id: i64,
+        admin_token: TokenValue,
+    },
+    /// The installation existed already; nothing was changed.
+    AlreadyDone { workspace_id: i64 },
+}
+
+impl Store {
+    /// Sets up the installation if this database has never been set up.
+    pub async fn bootstrap(&self, setup: &Bootstrap) -> Result<BootstrapOutcome> {
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO installation (singleton, bootstrapped_at) VALUES (1, $1) ON CONFLICT DO NOTHING",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            return Ok(BootstrapOutcome::AlreadyDone {
+                workspace_id: self.default_workspace_id().await?,
+            });
+        }
+
+        let account_id = uuid::Uuid::new_v4().to_string();
+        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(account_id.as_str())
+            .bind(setup.organization.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let workspace_id = new_numeric_id();
+        sqlx::query(
+            "INSERT INTO workspaces (id, account_id, name, public_url, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(workspace_id)
+        .bind(account_id.as_str())
+        .bind(setup.workspace_name.as_str())
+        .bind(setup.public_url.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+
+        for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
+            let data = PrincipalData {
+                display_name: Some(group.name().to_owned()),
+                active: true,
+                entitlements: match group {
+                    // Every user may use the workspace and Databricks SQL by default.
+                    BuiltinGroup::Users => vec![
+                        Entitlement::WorkspaceAccess.as_str().to_owned(),
+                        Entitlement::DatabricksSqlAccess.as_str().to_owned(),
+                    ],
+                    BuiltinGroup::Admins => Vec::new(),
+                },
+                ..PrincipalData::default()
+            };
+            insert_principal(
+                &mut tx,
+                workspace_id,
+                PrincipalKind::Group,
+                &data,
+                Some(group),
+            )
+            .await?;
+        }
+
+        let admin = PrincipalData {
+            user_name: Some(setup.admin_email.clone()),
+            display_name: Some(setup.admin_email.clone()),
+            active: true,
+            entitlements: Entitlement::ALL
+                .iter()
+                .filter(|e| **e != Entitlement::WorkspaceConsume)
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+            emails: vec![crate::Email {
+                value: setup.admin_email.clone(),
+                kind: Some("work".into()),
+                primary: true,
+            }],
+            ..PrincipalData::default()
+        };
+        let admin_id =
+            insert_principal(&mut tx, workspace_id, PrincipalKind::User, &admin, None).await?;
+        for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
+            let group_id = builtin_group_id(&mut tx, workspace_id, group).await?;
+            add_member(&mut tx, group_id, admin_id).await?;
+        }
+        let (admin_token, _) = insert_token(
+            &mut tx,
+            workspace_id,
+            &NewToken {
+                owner_id: admin_id,
+                created_by_id: admin_id,
+                created_by_username: setup.admin_email.clone(),
+                comment: "bootstrap admin token".into(),
+                expiry_time: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(BootstrapOutcome::Created {
+            workspace_id,
+            admin_token,
+        })
+    }
+
+    /// The workspace of a single-workspace installation.
+    pub async fn default_workspace_id(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT id FROM workspaces ORDER BY created_at, id LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Config("the database has no workspace yet".into()))?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// A workspace's public URL, as set at bootstrap.
+    pub async fn workspace_public_url(&self, workspace_id: i64) -> Result<String> {
+        let row = sqlx::query("SELECT public_url FROM workspaces WHERE id = $1")
+            .bind(workspace_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("public_url")?)
+    }
+
+    /// Issues a new token for a user, for the operator at the machine (`patchbay admin token
+    /// create`). Whoever can open the database already holds every power, so this is not
+    /// an API path and takes no caller.
+    pub async fn issue_token_for_user(&self, user_name: &str, comment: &str) -> Result<TokenValue> {
+        let workspace_id = self.default_workspace_id().await?;
+        let user = self
+            .find_user(workspace_id, user_name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("User {user_name} not found.")))?;
+        let mut tx = self.begin_write().await?;
+        let (value, _) = insert_token(
+            &mut tx,
+            workspace_id,
+            &NewToken {
+                owner_id: user.id,
+                created_by_id: user.id,
+                created_by_username: user.user_name.clone().unwrap_or_default(),
+                comment: comment.to_owned(),
+                expiry_time: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+}

@@ -1,0 +1,220 @@
+//! The one `Store` of patchbay: a sqlx `AnyPool` over SQLite (the default, a file in the data
+//! directory) or PostgreSQL (several nodes sharing one database). One set of SQL statements
+//! serves both; the few dialect differences live in [`Backend`].
+
+mod bootstrap;
+mod principals;
+mod scim_filter;
+mod sql;
+mod tokens;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use bootstrap::{Bootstrap, BootstrapOutcome};
+pub use principals::{
+    Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalData, PrincipalRecord,
+};
+pub use tokens::{AuthRecord, NewToken, TokenRecord};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlSafeStr};
+use std::borrow::Cow;
+use std::path::Path;
+use std::time::Duration;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; the message names the object for the client.
+    #[error("{0}")]
+    Conflict(String),
+    /// A referenced object does not exist; the message names it for the client.
+    #[error("{0}")]
+    NotFound(String),
+    /// A SCIM filter names something patchbay cannot filter on; the message is for the client.
+    #[error("{0}")]
+    InvalidFilter(String),
+    /// The request breaks a rule of the data; the message is for the client.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed or is unreachable. Never shown to clients.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database URL or set-up is wrong.
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store: a pool and the knowledge of which dialect it speaks.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://…` or `postgres://…`), and brings its schema
+    /// up to date. Any other scheme is refused: a typo must not silently become a new empty
+    /// database somewhere.
+    pub async fn connect(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "unsupported database URL '{}': use sqlite://PATH or postgres://…",
+                redact_url(url)
+            )));
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL for concurrent readers; FULL so that an acknowledged write
+                            // (a revoked token above all) survives power loss; foreign keys are
+                            // off by default in SQLite; LIKE case-sensitive as in PostgreSQL.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA case_sensitive_like = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens (creating if needed) the SQLite database in a data directory.
+    pub async fn open_data_dir(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Config(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let file = dir.join("patchbay.db");
+        Store::connect(&sqlite_url(&file)).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Cheap readiness probe for `/healthz`.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let sources: &[(i64, &str, &'static str)] = match self.backend {
+            Backend::Sqlite => &[(
+                1,
+                "foundation",
+                include_str!("../migrations/sqlite/0001_foundation.sql"),
+            )],
+            Backend::Postgres => &[(
+                1,
+                "foundation",
+                include_str!("../migrations/postgres/0001_foundation.sql"),
+            )],
+        };
+        let migrations = sources
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sqlx::AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Config(format!("database migration failed: {e}")))
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a read-then-write never fails on lock upgrade.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(self.pool.begin_with(begin).await?)
+    }
+}
+
+/// The SQLite URL of a file, created if missing.
+pub fn sqlite_url(file: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", file.display())
+}
+
+/// A database URL with any password hidden, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Maps a unique-constraint violation to a client-facing conflict, anything else to a database
+/// error.
+fn conflict_or(err: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:///x.db"), "sqlite:///x.db");
+    }
+}

@@ -1,0 +1,633 @@
+//! Users, service principals and groups: the SCIM resources of a workspace.
+
+use crate::scim_filter;
+use crate::sql::Sql;
+use crate::{Result, Store, StoreError, conflict_or};
+use patchbay_core::access::WorkspaceAdmin;
+use patchbay_core::ids::new_numeric_id;
+use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
+use patchbay_core::scim::filter::{AttrPath, Filter};
+use patchbay_core::time::now_millis;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+
+/// An e-mail address of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub value: String,
+    pub kind: Option<String>,
+    pub primary: bool,
+}
+
+/// A group a principal belongs to directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: i64,
+    pub display_name: String,
+}
+
+/// A member of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    pub id: i64,
+    pub kind: PrincipalKind,
+    pub display: String,
+}
+
+/// A principal as stored, with its multi-valued attributes.
+#[derive(Debug, Clone)]
+pub struct PrincipalRecord {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub kind: PrincipalKind,
+    pub user_name: Option<String>,
+    pub application_id: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub active: bool,
+    pub external_id: Option<String>,
+    pub builtin: Option<BuiltinGroup>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub entitlements: Vec<String>,
+    pub roles: Vec<String>,
+    pub emails: Vec<Email>,
+    pub groups: Vec<GroupRef>,
+    pub members: Vec<MemberRef>,
+}
+
+/// The whole writable state of a principal, for a create or a replace. Validated by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct PrincipalData {
+    pub user_name: Option<String>,
+    pub application_id: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub active: bool,
+    pub external_id: Option<String>,
+    pub entitlements: Vec<String>,
+    pub roles: Vec<String>,
+    pub emails: Vec<Email>,
+    /// Group members by id; `None` leaves membership as it is.
+    pub members: Option<Vec<i64>>,
+}
+
+/// A SCIM list request: filter, order and the 1-based page.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: Option<Filter>,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    pub start_index: i64,
+    pub count: i64,
+}
+
+/// One page of a list, with the total number of matches.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub total: i64,
+    pub items: Vec<PrincipalRecord>,
+}
+
+const COLUMNS: &str = "p.id, p.workspace_id, p.kind, p.user_name, p.application_id, p.display_name, \
+     p.given_name, p.family_name, p.active, p.external_id, p.builtin, p.created_at, p.updated_at";
+
+impl Store {
+    /// One principal of a workspace by SCIM id.
+    pub async fn get_principal(
+        &self,
+        workspace_id: i64,
+        kind: PrincipalKind,
+        id: i64,
+    ) -> Result<Option<PrincipalRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM principals p WHERE p.workspace_id = "
+        ));
+        sql.int(workspace_id)
+            .push(" AND p.kind = ")
+            .text(kind.as_db())
+            .push(" AND p.id = ")
+            .int(id);
+        Ok(self.load(sql).await?.pop())
+    }
+
+    /// A service principal by its application id.
+    pub async fn find_service_principal(
+        &self,
+        workspace_id: i64,
+        application_id: &str,
+    ) -> Result<Option<PrincipalRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM principals p WHERE p.workspace_id = "
+        ));
+        sql.int(workspace_id)
+            .push(" AND p.kind = 'service_principal' AND p.application_id = ")
+            .text(application_id.to_lowercase());
+        Ok(self.load(sql).await?.pop())
+    }
+
+    /// A user by user name (case-insensitive).
+    pub async fn find_user(
+        &self,
+        workspace_id: i64,
+        user_name: &str,
+    ) -> Result<Option<PrincipalRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM principals p WHERE p.workspace_id = "
+        ));
+        sql.int(workspace_id)
+            .push(" AND p.kind = 'user' AND LOWER(p.user_name) = ")
+            .text(user_name.to_lowercase());
+        Ok(self.load(sql).await?.pop())
+    }
+
+    /// A filtered, sorted page of principals of one kind.
+    pub async fn list_principals(
+        &self,
+        workspace_id: i64,
+        kind: PrincipalKind,
+        query: &ListQuery,
+    ) -> Result<ListPage> {
+        let mut condition = Sql::new(" WHERE p.workspace_id = ");
+        condition
+            .int(workspace_id)
+            .push(" AND p.kind = ")
+            .text(kind.as_db());
+        if let Some(filter) = &query.filter {
+            let fragment =
+                scim_filter::translate(filter, kind).map_err(StoreError::InvalidFilter)?;
+            condition.push(" AND ").append(fragment);
+        }
+        let order = match &query.sort_by {
+            Some(path) => {
+                let col = scim_filter::sort_column(path, kind).map_err(StoreError::Invalid)?;
+                let dir = if query.descending { "DESC" } else { "ASC" };
+                format!(" ORDER BY ({col} IS NULL) {dir}, {col} {dir}, p.id {dir}")
+            }
+            None => " ORDER BY p.id".to_owned(),
+        };
+
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM principals p");
+        count.append(condition.clone());
+        let total: i64 = count.query().fetch_one(&self.pool).await?.try_get("n")?;
+
+        let mut page = Sql::new(&format!("SELECT {COLUMNS} FROM principals p"));
+        page.append(condition)
+            .push(&order)
+            .push(" LIMIT ")
+            .int(query.count.max(0))
+            .push(" OFFSET ")
+            .int((query.start_index - 1).max(0));
+        let items = if query.count > 0 {
+            self.load(page).await?
+        } else {
+            Vec::new()
+        };
+        Ok(ListPage { total, items })
+    }
+
+    /// Creates a principal. New users join the built-in `users` group.
+    pub async fn create_principal(
+        &self,
+        admin: &WorkspaceAdmin,
+        kind: PrincipalKind,
+        data: &PrincipalData,
+    ) -> Result<PrincipalRecord> {
+        let workspace_id = admin.workspace_id();
+        let mut tx = self.begin_write().await?;
+        check_unique(&mut tx, workspace_id, kind, data, None).await?;
+        let id = insert_principal(&mut tx, workspace_id, kind, data, None).await?;
+        if kind == PrincipalKind::User {
+            let users = builtin_group_id(&mut tx, workspace_id, BuiltinGroup::Users).await?;
+            add_member(&mut tx, users, id).await?;
+        }
+        tx.commit().await?;
+        self.get_principal(workspace_id, kind, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("{} {id} vanished", kind.noun())))
+    }
+
+    /// Replaces the writable state of a principal.
+    pub async fn replace_principal(
+        &self,
+        admin: &WorkspaceAdmin,
+        kind: PrincipalKind,
+        id: i64,
+        data: &PrincipalData,
+    ) -> Result<PrincipalRecord> {
+        let workspace_id = admin.workspace_id();
+        let mut tx = self.begin_write().await?;
+        let current = fetch_row(&mut tx, workspace_id, kind, id)
+            .await?
+            .ok_or_else(|| not_found(kind, id))?;
+        if let Some(builtin) = current.builtin
+            && data.display_name.as_deref() != Some(builtin.name())
+        {
+            return Err(StoreError::Invalid(format!(
+                "The built-in group '{}' cannot be renamed",
+                builtin.name()
+            )));
+        }
+        check_unique(&mut tx, workspace_id, kind, data, Some(id)).await?;
+        let now = now_millis();
+        let mut sql = Sql::new("UPDATE principals SET user_name = ");
+        sql.bind(opt_text(&data.user_name))
+            .push(", display_name = ")
+            .bind(opt_text(&data.display_name))
+            .push(", given_name = ")
+            .bind(opt_text(&data.given_name))
+            .push(", family_name = ")
+            .bind(opt_text(&data.family_name))
+            .push(", active = ")
+            .int(i64::from(data.active))
+            .push(", external_id = ")
+            .bind(opt_text(&data.external_id))
+            .push(", updated_at = ")
+            .int(now)
+            .push(" WHERE id = ")
+            .int(id);
+        sql.query()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or(e, || duplicate_message(kind, data)))?;
+        sqlx::query("DELETE FROM principal_values WHERE principal_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_values(&mut tx, id, data).await?;
+        if let Some(members) = &data.members {
+            sqlx::query("DELETE FROM memberships WHERE group_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            insert_members(&mut tx, workspace_id, id, current.builtin, members).await?;
+        }
+        tx.commit().await?;
+        self.get_principal(workspace_id, kind, id)
+            .await?
+            .ok_or_else(|| not_found(kind, id))
+    }
+
+    /// Deletes a principal, and with it its tokens, memberships and attributes.
+    pub async fn delete_principal(
+        &self,
+        admin: &WorkspaceAdmin,
+        kind: PrincipalKind,
+        id: i64,
+    ) -> Result<()> {
+        let workspace_id = admin.workspace_id();
+        let mut tx = self.begin_write().await?;
+        let current = fetch_row(&mut tx, workspace_id, kind, id)
+            .await?
+            .ok_or_else(|| not_found(kind, id))?;
+        if let Some(builtin) = current.builtin {
+            return Err(StoreError::Invalid(format!(
+                "The built-in group '{}' cannot be deleted",
+                builtin.name()
+            )));
+        }
+        sqlx::query("DELETE FROM principals WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs a `SELECT {COLUMNS} …` and attaches the multi-valued attributes of every row.
+    async fn load(&self, sql: Sql) -> Result<Vec<PrincipalRecord>> {
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        if records.is_empty() {
+            return Ok(records);
+        }
+        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        let index: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+
+        let mut values = Sql::new(
+            "SELECT principal_id, attr, value, value_type, is_primary FROM principal_values \
+             WHERE principal_id IN (",
+        );
+        values
+            .int_list(&ids)
+            .push(") ORDER BY principal_id, attr, is_primary DESC, value");
+        for row in values.query().fetch_all(&self.pool).await? {
+            let record = &mut records[index[&row.try_get::<i64, _>("principal_id")?]];
+            let value: String = row.try_get("value")?;
+            match row.try_get::<String, _>("attr")?.as_str() {
+                "entitlements" => record.entitlements.push(value),
+                "roles" => record.roles.push(value),
+                _ => record.emails.push(Email {
+                    value,
+                    kind: row.try_get("value_type")?,
+                    primary: row.try_get::<i64, _>("is_primary")? != 0,
+                }),
+            }
+        }
+
+        let mut groups = Sql::new(
+            "SELECT m.member_id, g.id, g.display_name FROM memberships m \
+             JOIN principals g ON g.id = m.group_id WHERE m.member_id IN (",
+        );
+        groups
+            .int_list(&ids)
+            .push(") ORDER BY g.display_name, g.id");
+        for row in groups.query().fetch_all(&self.pool).await? {
+            let record = &mut records[index[&row.try_get::<i64, _>("member_id")?]];
+            record.groups.push(GroupRef {
+                id: row.try_get("id")?,
+                display_name: row
+                    .try_get::<Option<String>, _>("display_name")?
+                    .unwrap_or_default(),
+            });
+        }
+
+        let group_ids: Vec<i64> = records
+            .iter()
+            .filter(|r| r.kind == PrincipalKind::Group)
+            .map(|r| r.id)
+            .collect();
+        if !group_ids.is_empty() {
+            let mut members = Sql::new(
+                "SELECT m.group_id, p.id, p.kind, COALESCE(p.display_name, p.user_name, p.application_id) AS display \
+                 FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id IN (",
+            );
+            members.int_list(&group_ids).push(") ORDER BY p.id");
+            for row in members.query().fetch_all(&self.pool).await? {
+                let record = &mut records[index[&row.try_get::<i64, _>("group_id")?]];
+                let kind: String = row.try_get("kind")?;
+                record.members.push(MemberRef {
+                    id: row.try_get("id")?,
+                    kind: PrincipalKind::from_db(&kind).unwrap_or(PrincipalKind::User),
+                    display: row
+                        .try_get::<Option<String>, _>("display")?
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        Ok(records)
+    }
+}
+
+fn record_from_row(row: &AnyRow) -> Result<PrincipalRecord> {
+    let kind: String = row.try_get("kind")?;
+    let builtin: Option<String> = row.try_get("builtin")?;
+    Ok(PrincipalRecord {
+        id: row.try_get("id")?,
+        workspace_id: row.try_get("workspace_id")?,
+        kind: PrincipalKind::from_db(&kind)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?,
+        user_name: row.try_get("user_name")?,
+        application_id: row.try_get("application_id")?,
+        display_name: row.try_get("display_name")?,
+        given_name: row.try_get("given_name")?,
+        family_name: row.try_get("family_name")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        external_id: row.try_get("external_id")?,
+        builtin: builtin.as_deref().and_then(BuiltinGroup::from_name),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        entitlements: Vec::new(),
+        roles: Vec::new(),
+        emails: Vec::new(),
+        groups: Vec::new(),
+        members: Vec::new(),
+    })
+}
+
+fn opt_text(v: &Option<String>) -> crate::sql::Bind {
+    match v {
+        Some(s) => crate::sql::Bind::Text(s.clone()),
+        None => crate::sql::Bind::Null,
+    }
+}
+
+fn not_found(kind: PrincipalKind, id: i64) -> StoreError {
+    StoreError::NotFound(format!("{} with id {id} not found.", kind.noun()))
+}
+
+/// The messages Terraform matches on, word for word.
+fn duplicate_message(kind: PrincipalKind, data: &PrincipalData) -> String {
+    match kind {
+        PrincipalKind::User => format!(
+            "User with username {} already exists.",
+            data.user_name.as_deref().unwrap_or_default()
+        ),
+        PrincipalKind::ServicePrincipal => format!(
+            "Service principal with application ID {} already exists.",
+            data.application_id.as_deref().unwrap_or_default()
+        ),
+        PrincipalKind::Group => format!(
+            "Group with name {} already exists.",
+            data.display_name.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+async fn check_unique(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    kind: PrincipalKind,
+    data: &PrincipalData,
+    except: Option<i64>,
+) -> Result<()> {
+    let mut sql = Sql::new("SELECT id FROM principals WHERE workspace_id = ");
+    sql.int(workspace_id)
+        .push(" AND kind = ")
+        .text(kind.as_db())
+        .push(" AND ");
+    match kind {
+        PrincipalKind::User => {
+            sql.push("LOWER(user_name) = ")
+                .text(data.user_name.as_deref().unwrap_or_default().to_lowercase());
+        }
+        PrincipalKind::ServicePrincipal => {
+            sql.push("application_id = ")
+                .text(data.application_id.as_deref().unwrap_or_default());
+        }
+        PrincipalKind::Group => {
+            sql.push("display_name = ")
+                .text(data.display_name.as_deref().unwrap_or_default());
+        }
+    }
+    if let Some(id) = except {
+        sql.push(" AND id <> ").int(id);
+    }
+    match sql.query().fetch_optional(&mut **tx).await? {
+        Some(_) => Err(StoreError::Conflict(duplicate_message(kind, data))),
+        None => Ok(()),
+    }
+}
+
+/// Inserts a principal row with its attributes and members; returns the new id.
+pub(crate) async fn insert_principal(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    kind: PrincipalKind,
+    data: &PrincipalData,
+    builtin: Option<BuiltinGroup>,
+) -> Result<i64> {
+    let id = new_numeric_id();
+    let now = now_millis();
+    let mut sql = Sql::new(
+        "INSERT INTO principals (id, workspace_id, kind, user_name, application_id, display_name, \
+         given_name, family_name, active, external_id, builtin, created_at, updated_at) VALUES (",
+    );
+    sql.int(id)
+        .push(", ")
+        .int(workspace_id)
+        .push(", ")
+        .text(kind.as_db())
+        .push(", ")
+        .bind(opt_text(&data.user_name))
+        .push(", ")
+        .bind(opt_text(&data.application_id))
+        .push(", ")
+        .bind(opt_text(&data.display_name))
+        .push(", ")
+        .bind(opt_text(&data.given_name))
+        .push(", ")
+        .bind(opt_text(&data.family_name))
+        .push(", ")
+        .int(i64::from(data.active))
+        .push(", ")
+        .bind(opt_text(&data.external_id))
+        .push(", ")
+        .bind(opt_text(&builtin.map(|b| b.name().to_owned())))
+        .push(", ")
+        .int(now)
+        .push(", ")
+        .int(now)
+        .push(")");
+    sql.query()
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| conflict_or(e, || duplicate_message(kind, data)))?;
+    insert_values(tx, id, data).await?;
+    if let Some(members) = &data.members {
+        insert_members(tx, workspace_id, id, builtin, members).await?;
+    }
+    Ok(id)
+}
+
+async fn insert_values(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    data: &PrincipalData,
+) -> Result<()> {
+    let plain = data
+        .entitlements
+        .iter()
+        .map(|v| ("entitlements", v, None, false))
+        .chain(data.roles.iter().map(|v| ("roles", v, None, false)))
+        .chain(
+            data.emails
+                .iter()
+                .map(|e| ("emails", &e.value, e.kind.as_ref(), e.primary)),
+        );
+    for (attr, value, kind, primary) in plain {
+        sqlx::query(
+            "INSERT INTO principal_values (principal_id, attr, value, value_type, is_primary) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(attr)
+        .bind(value.as_str())
+        .bind(kind.map(String::as_str))
+        .bind(i64::from(primary))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_members(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    group_id: i64,
+    builtin: Option<BuiltinGroup>,
+    members: &[i64],
+) -> Result<()> {
+    for member in members {
+        let row = sqlx::query("SELECT kind FROM principals WHERE workspace_id = $1 AND id = $2")
+            .bind(workspace_id)
+            .bind(*member)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::Invalid(format!("Member with id {member} not found.")))?;
+        let kind: String = row.try_get("kind")?;
+        if *member == group_id {
+            return Err(StoreError::Invalid(
+                "A group cannot be a member of itself.".into(),
+            ));
+        }
+        if kind == "group" && builtin == Some(BuiltinGroup::Admins) {
+            return Err(StoreError::Invalid(
+                "Groups cannot be added to the admins group.".into(),
+            ));
+        }
+        add_member(tx, group_id, *member).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn add_member(
+    tx: &mut Transaction<'static, Any>,
+    group_id: i64,
+    member_id: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO memberships (group_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(group_id)
+    .bind(member_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn builtin_group_id(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    group: BuiltinGroup,
+) -> Result<i64> {
+    let row = sqlx::query("SELECT id FROM principals WHERE workspace_id = $1 AND builtin = $2")
+        .bind(workspace_id)
+        .bind(group.name())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get("id")?)
+}
+
+struct Current {
+    builtin: Option<BuiltinGroup>,
+}
+
+async fn fetch_row(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    kind: PrincipalKind,
+    id: i64,
+) -> Result<Option<Current>> {
+    let row = sqlx::query(
+        "SELECT builtin FROM principals WHERE workspace_id = $1 AND kind = $2 AND id = $3",
+    )
+    .bind(workspace_id)
+    .bind(kind.as_db())
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        let builtin: Option<String> = r.try_get("builtin")?;
+        Ok(Current {
+            builtin: builtin.as_deref().and_then(BuiltinGroup::from_name),
+        })
+    })
+    .transpose()
+}
