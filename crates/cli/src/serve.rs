@@ -58,24 +58,34 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             default_workspace_id: workspace_id,
         },
     ));
-    println!("patchbay: listening on {scheme}://{addr}");
-    std::io::stdout().flush()?;
-    tracing::info!(%addr, %public_url, workspace_id, "serving");
-
-    match &config.tls {
-        None => {
-            axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
+    // Certificates are ready before the server says it listens.
+    let rustls = match &config.tls {
+        None => None,
         Some(tls) => {
             let (cert, key) = match tls {
                 Tls::Files { cert, key } => (cert.clone(), key.clone()),
                 Tls::SelfSigned => crate::tls::self_signed(&config.data_dir, host_of(&public_url))?,
             };
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                .await
-                .with_context(|| format!("cannot load the TLS certificate {}", cert.display()))?;
+            Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                    .await
+                    .with_context(|| {
+                        format!("cannot load the TLS certificate {}", cert.display())
+                    })?,
+            )
+        }
+    };
+    println!("patchbay: listening on {scheme}://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, %public_url, workspace_id, "serving");
+
+    match rustls {
+        None => {
+            axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        Some(rustls) => {
             let handle = axum_server::Handle::new();
             let shutdown = handle.clone();
             tokio::spawn(async move {

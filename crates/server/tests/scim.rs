@@ -541,7 +541,7 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
     let r = app
         .admin(
             Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName+eq+admins"),
+            &format!("{SCIM}/Groups?filter=displayName+eq+admins&attributes=members.display,members.value"),
             None,
         )
         .await;
@@ -638,9 +638,13 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn users_need_an_email_user_name() {
+async fn users_need_a_user_name_without_spaces() {
     let app = TestApp::new().await;
-    for body in [json!({}), json!({"userName": "not-an-email"})] {
+    for body in [
+        json!({}),
+        json!({"userName": ""}),
+        json!({"userName": "a b@example.com"}),
+    ] {
         let r = app
             .admin(Method::POST, &format!("{SCIM}/Users"), Some(body))
             .await;
@@ -717,4 +721,69 @@ async fn discovery_documents_and_their_405s() {
         )
         .await;
     assert_eq!(search.status, StatusCode::NOT_IMPLEMENTED);
+}
+
+#[tokio::test]
+async fn removing_active_leaves_it_unset_and_the_user_still_active() {
+    let app = TestApp::new().await;
+    let (id, token) = app.plain_user("unset@example.com").await;
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "remove", "path": "active"}]});
+    let r = app
+        .admin(Method::PATCH, &format!("{SCIM}/Users/{id}"), Some(patch))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body.get("active").is_none());
+    let me = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+        .await;
+    assert_eq!(
+        me.status,
+        StatusCode::OK,
+        "an unset `active` counts as active"
+    );
+    let listed = app
+        .admin(
+            Method::GET,
+            &format!(
+                "{SCIM}/Users?filter={}",
+                urlencode("active eq true and userName eq \"unset@example.com\"")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&listed.body), vec![id]);
+}
+
+#[tokio::test]
+async fn entitlements_and_emails_are_checked() {
+    let app = TestApp::new().await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(json!({"displayName": "x", "entitlements": [{"value": "root-access"}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["detail"].as_str().unwrap().contains("root-access"));
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Users"),
+            Some(json!({"userName": "two@example.com", "emails": [
+                {"value": "a@example.com", "primary": true}, {"value": "b@example.com", "primary": true}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Terraform's "no entitlements" marker is accepted and means none.
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(json!({"displayName": "tf", "entitlements": [{}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(r.body.get("entitlements").is_none());
 }

@@ -72,7 +72,6 @@ impl Store {
         for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
             let data = PrincipalData {
                 display_name: Some(group.name().to_owned()),
-                active: true,
                 entitlements: match group {
                     // Every user may use the workspace and Databricks SQL by default.
                     BuiltinGroup::Users => vec![
@@ -96,7 +95,7 @@ impl Store {
         let admin = PrincipalData {
             user_name: Some(setup.admin_email.clone()),
             display_name: Some(setup.admin_email.clone()),
-            active: true,
+            active: Some(true),
             entitlements: Entitlement::ALL
                 .iter()
                 .filter(|e| **e != Entitlement::WorkspaceConsume)

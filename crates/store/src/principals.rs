@@ -46,7 +46,8 @@ pub struct PrincipalRecord {
     pub display_name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
-    pub active: bool,
+    /// `None` when unset; an unset principal counts as active.
+    pub active: Option<bool>,
     pub external_id: Option<String>,
     pub builtin: Option<BuiltinGroup>,
     pub created_at: i64,
@@ -66,7 +67,8 @@ pub struct PrincipalData {
     pub display_name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
-    pub active: bool,
+    /// `None` leaves `active` unset (a SCIM PATCH removed it); it then counts as active.
+    pub active: Option<bool>,
     pub external_id: Option<String>,
     pub entitlements: Vec<String>,
     pub roles: Vec<String>,
@@ -242,7 +244,7 @@ impl Store {
             .push(", family_name = ")
             .bind(opt_text(&data.family_name))
             .push(", active = ")
-            .int(i64::from(data.active))
+            .bind(opt_flag(data.active))
             .push(", external_id = ")
             .bind(opt_text(&data.external_id))
             .push(", updated_at = ")
@@ -388,7 +390,7 @@ fn record_from_row(row: &AnyRow) -> Result<PrincipalRecord> {
         display_name: row.try_get("display_name")?,
         given_name: row.try_get("given_name")?,
         family_name: row.try_get("family_name")?,
-        active: row.try_get::<i64, _>("active")? != 0,
+        active: row.try_get::<Option<i64>, _>("active")?.map(|a| a != 0),
         external_id: row.try_get("external_id")?,
         builtin: builtin.as_deref().and_then(BuiltinGroup::from_name),
         created_at: row.try_get("created_at")?,
@@ -404,7 +406,14 @@ fn record_from_row(row: &AnyRow) -> Result<PrincipalRecord> {
 fn opt_text(v: &Option<String>) -> crate::sql::Bind {
     match v {
         Some(s) => crate::sql::Bind::Text(s.clone()),
-        None => crate::sql::Bind::Null,
+        None => crate::sql::Bind::NullText,
+    }
+}
+
+fn opt_flag(v: Option<bool>) -> crate::sql::Bind {
+    match v {
+        Some(b) => crate::sql::Bind::Int(i64::from(b)),
+        None => crate::sql::Bind::NullInt,
     }
 }
 
@@ -495,7 +504,7 @@ pub(crate) async fn insert_principal(
         .push(", ")
         .bind(opt_text(&data.family_name))
         .push(", ")
-        .int(i64::from(data.active))
+        .bind(opt_flag(data.active))
         .push(", ")
         .bind(opt_text(&data.external_id))
         .push(", ")

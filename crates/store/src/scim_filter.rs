@@ -175,7 +175,7 @@ fn target(path: &AttrPath, scope: Scope) -> Result<Target, String> {
             ("displayname", None, _) => col("p.display_name", ColType::CiText),
             ("externalid", None, _) => col("p.external_id", ColType::ExactText),
             ("active", None, PrincipalKind::User | PrincipalKind::ServicePrincipal) => {
-                col("p.active", ColType::Flag)
+                col("COALESCE(p.active, 1)", ColType::Flag)
             }
             ("name", Some("givenname"), PrincipalKind::User) => {
                 col("p.given_name", ColType::CiText)

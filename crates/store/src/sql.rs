@@ -10,7 +10,10 @@ use sqlx::{Any, AssertSqlSafe};
 pub(crate) enum Bind {
     Int(i64),
     Text(String),
-    Null,
+    /// NULL for a text column (PostgreSQL types every parameter).
+    NullText,
+    /// NULL for an integer column.
+    NullInt,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -88,7 +91,8 @@ impl Sql {
             q = match b {
                 Bind::Int(v) => q.bind(*v),
                 Bind::Text(v) => q.bind(v.as_str()),
-                Bind::Null => q.bind(None::<String>),
+                Bind::NullText => q.bind(None::<String>),
+                Bind::NullInt => q.bind(None::<i64>),
             };
         }
         q

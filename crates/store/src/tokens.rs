@@ -54,7 +54,7 @@ impl Store {
                                       WHERE m.member_id = p.id AND g.builtin = 'admins') \
                          THEN 1 ELSE 0 END AS is_admin \
              FROM tokens t JOIN principals p ON p.id = t.owner_id \
-             WHERE t.digest = $1 AND (t.expiry_time < 0 OR t.expiry_time > $2) AND p.active = 1",
+             WHERE t.digest = $1 AND (t.expiry_time < 0 OR t.expiry_time > $2) AND COALESCE(p.active, 1) = 1",
         )
         .bind(digest.as_str())
         .bind(now)

@@ -209,6 +209,11 @@ async fn list<R: Resource>(
     ))
 }
 
+/// A resource as a write answers it: every attribute a plain GET would show.
+fn shown(record: &PrincipalRecord) -> Value {
+    Projection::default().apply(record.kind, repr::to_json(record))
+}
+
 /// Finds a resource by SCIM id; service principals also by application id (the admin guide
 /// deletes them that way).
 async fn resolve(
@@ -267,9 +272,9 @@ async fn create<R: Resource>(
     Admin(admin): Admin,
     JsonBody(body): JsonBody<Value>,
 ) -> ScimResult {
-    let data = repr::from_json(R::KIND, &body, None)?;
+    let data = repr::from_json(R::KIND, &body, repr::Intent::Create)?;
     let record = state.store.create_principal(&admin, R::KIND, &data).await?;
-    let mut response = scim_json(StatusCode::CREATED, repr::to_json(&record));
+    let mut response = scim_json(StatusCode::CREATED, shown(&record));
     if let Ok(location) =
         HeaderValue::from_str(&format!("{PREFIX}/{}/{}", R::KIND.endpoint(), record.id))
     {
@@ -285,12 +290,12 @@ async fn replace<R: Resource>(
     JsonBody(body): JsonBody<Value>,
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
-    let data = repr::from_json(R::KIND, &body, Some(&existing))?;
+    let data = repr::from_json(R::KIND, &body, repr::Intent::Replace(&existing))?;
     let record = state
         .store
         .replace_principal(&admin, R::KIND, existing.id, &data)
         .await?;
-    Ok(scim_json(StatusCode::OK, repr::to_json(&record)))
+    Ok(scim_json(StatusCode::OK, shown(&record)))
 }
 
 /// Which attributes are lists, for PATCH `add`.
@@ -313,28 +318,26 @@ async fn patch_one<R: Resource>(
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
     let operations = patch::parse_patch_request(&body).map_err(patch_error)?;
-    for op in &operations {
-        if let Some(path) = &op.path {
-            let name = path.attr.name.to_ascii_lowercase();
-            // Group membership is changed on the group's `members`, never through `groups`.
-            if matches!(name.as_str(), "id" | "meta" | "groups") {
-                return Err(ApiError::bad_request(format!(
-                    "Attribute '{}' is read-only",
-                    path.attr.name
-                ))
-                .scim_type("mutability")
-                .into());
-            }
+    let before = repr::to_json(&existing);
+    let mut document = before.clone();
+    patch::apply(&mut document, &operations, &Schema).map_err(patch_error)?;
+    // Server-assigned and read-only attributes (group membership is changed on the group's
+    // `members`) must come out of the operations as they went in.
+    for read_only in ["id", "meta", "groups"] {
+        if document.get(read_only) != before.get(read_only) {
+            return Err(
+                ApiError::bad_request(format!("Attribute '{read_only}' is read-only"))
+                    .scim_type("mutability")
+                    .into(),
+            );
         }
     }
-    let mut document = repr::to_json(&existing);
-    patch::apply(&mut document, &operations, &Schema).map_err(patch_error)?;
-    let data = repr::from_json(R::KIND, &document, Some(&existing))?;
+    let data = repr::from_json(R::KIND, &document, repr::Intent::Patched(&existing))?;
     let record = state
         .store
         .replace_principal(&admin, R::KIND, existing.id, &data)
         .await?;
-    Ok(scim_json(StatusCode::OK, repr::to_json(&record)))
+    Ok(scim_json(StatusCode::OK, shown(&record)))
 }
 
 fn patch_error(e: patch::PatchError) -> ScimError {

@@ -41,7 +41,30 @@ impl Projection {
                 out.insert(key, v);
             }
         }
+        self.strip_returned_on_request(kind, &mut out);
         Value::Object(out)
+    }
+
+    /// Sub-attributes that are `returned: request` appear only when `attributes` names them:
+    /// a group member's `display`, so that what a client sets is exactly what it reads back.
+    fn strip_returned_on_request(&self, kind: PrincipalKind, out: &mut Map<String, Value>) {
+        if kind != PrincipalKind::Group {
+            return;
+        }
+        let asked = self.only.as_ref().is_some_and(|only| {
+            only.iter()
+                .any(|(a, s)| a == "members" && s.as_deref() == Some("display"))
+        });
+        if asked {
+            return;
+        }
+        if let Some(Value::Array(members)) = out.get_mut("members") {
+            for member in members {
+                if let Value::Object(m) = member {
+                    m.remove("display");
+                }
+            }
+        }
     }
 }
 
@@ -154,6 +177,17 @@ mod tests {
         let out = p.apply(PrincipalKind::ServicePrincipal, sp());
         assert!(out.get("entitlements").is_none() && out.get("meta").is_none());
         assert_eq!(out["applicationId"], "a");
+    }
+
+    #[test]
+    fn member_display_only_on_request() {
+        let group =
+            json!({"id": "1", "displayName": "g", "members": [{"value": "2", "display": "d"}]});
+        let plain = Projection::new(None, None).apply(PrincipalKind::Group, group.clone());
+        assert_eq!(plain["members"], json!([{"value": "2"}]));
+        let asked = Projection::new(Some("members.display,members.value"), None)
+            .apply(PrincipalKind::Group, group);
+        assert_eq!(asked["members"], json!([{"value": "2", "display": "d"}]));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use crate::error::ApiError;
 use patchbay_core::ids::{new_application_id, parse_application_id, parse_numeric_id};
-use patchbay_core::principal::{PrincipalKind, validate_display_name, validate_user_name};
+use patchbay_core::principal::{
+    Entitlement, PrincipalKind, validate_display_name, validate_user_name,
+};
 use patchbay_store::{Email, PrincipalData, PrincipalRecord};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -65,8 +67,8 @@ pub fn to_json(record: &PrincipalRecord) -> Value {
             out.insert("emails".into(), Value::Array(emails));
         }
     }
-    if record.kind != PrincipalKind::Group {
-        out.insert("active".into(), json!(record.active));
+    if let Some(active) = record.active {
+        out.insert("active".into(), json!(active));
     }
     let values = |vs: &[String]| -> Value { vs.iter().map(|v| json!({"value": v})).collect() };
     if !record.entitlements.is_empty() {
@@ -91,8 +93,8 @@ pub fn to_json(record: &PrincipalRecord) -> Value {
             .members
             .iter()
             .map(|m| {
-                json!({"display": m.display, "value": m.id.to_string(),
-                       "$ref": format!("{}/{}", m.kind.endpoint(), m.id)})
+                json!({"value": m.id.to_string(), "type": m.kind.resource_type(),
+                       "$ref": format!("{}/{}", m.kind.endpoint(), m.id), "display": m.display})
             })
             .collect();
         out.insert("members".into(), Value::Array(members));
@@ -120,20 +122,31 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message).scim_type("invalidValue")
 }
 
-/// Reads a resource sent by a client into the data to store. `existing` is the resource being
-/// replaced, if any: immutable attributes must then match it.
+/// What a representation read by [`from_json`] is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Intent<'a> {
+    /// A POST: absent `active` means active.
+    Create,
+    /// A PUT of this resource: absent `active` means active; immutable attributes must match.
+    Replace(&'a PrincipalRecord),
+    /// This resource after PATCH operations: an absent `active` was removed and stays unset.
+    Patched(&'a PrincipalRecord),
+}
+
+/// Reads a resource sent by a client (or patched by one) into the data to store.
 pub fn from_json(
     kind: PrincipalKind,
     body: &Value,
-    existing: Option<&PrincipalRecord>,
+    intent: Intent<'_>,
 ) -> Result<PrincipalData, ApiError> {
+    let existing = match intent {
+        Intent::Create => None,
+        Intent::Replace(r) | Intent::Patched(r) => Some(r),
+    };
     let obj = body.as_object().ok_or_else(|| {
         invalid("The request body must be a JSON object").scim_type("invalidSyntax")
     })?;
-    let mut data = PrincipalData {
-        active: true,
-        ..PrincipalData::default()
-    };
+    let mut data = PrincipalData::default();
     for (key, value) in obj {
         let k = key.to_ascii_lowercase();
         match (k.as_str(), kind) {
@@ -153,11 +166,24 @@ pub fn from_json(
             ("displayname", _) => data.display_name = string(key, value)?,
             ("externalid", _) => data.external_id = string(key, value)?,
             ("active", PrincipalKind::User | PrincipalKind::ServicePrincipal) => {
-                data.active = boolean(key, value)?.unwrap_or(true);
+                data.active = boolean(key, value)?;
             }
             ("name", PrincipalKind::User) => read_name(value, &mut data)?,
             ("emails", PrincipalKind::User) => data.emails = read_emails(value)?,
-            ("entitlements", _) => data.entitlements = read_values(key, value)?,
+            ("entitlements", _) => {
+                data.entitlements = read_values(key, value)?;
+                if let Some(bad) = data
+                    .entitlements
+                    .iter()
+                    .find(|e| Entitlement::parse(e).is_none())
+                {
+                    let known: Vec<&str> = Entitlement::ALL.iter().map(|e| e.as_str()).collect();
+                    return Err(invalid(format!(
+                        "Unknown entitlement '{bad}'; known entitlements are {}",
+                        known.join(", ")
+                    )));
+                }
+            }
             ("roles", _) => data.roles = read_values(key, value)?,
             ("members", PrincipalKind::Group) => data.members = Some(read_members(value)?),
             (ext, PrincipalKind::User) if ext == WORKSPACE_USER_EXTENSION.to_ascii_lowercase() => {}
@@ -169,6 +195,12 @@ pub fn from_json(
                 .scim_type("invalidSyntax"));
             }
         }
+    }
+    if kind != PrincipalKind::Group
+        && data.active.is_none()
+        && !matches!(intent, Intent::Patched(_))
+    {
+        data.active = Some(true);
     }
     finish(kind, &mut data, existing)?;
     Ok(data)
@@ -184,25 +216,31 @@ fn finish(
         PrincipalKind::User => {
             let user_name = data
                 .user_name
-                .as_deref()
+                .clone()
                 .ok_or_else(|| invalid("userName is required"))?;
-            validate_user_name(user_name).map_err(invalid)?;
-            data.user_name = Some(user_name.trim().to_owned());
-            if data.display_name.is_none() {
-                data.display_name = data.user_name.clone();
+            validate_user_name(&user_name).map_err(invalid)?;
+            if existing.is_none() {
+                // Databricks names a new user after its user name unless told otherwise.
+                data.display_name.get_or_insert(user_name);
             }
         }
-        PrincipalKind::ServicePrincipal => match (existing, &data.application_id) {
-            (None, None) => data.application_id = Some(new_application_id()),
-            (None, Some(_)) => {}
-            (Some(old), None) => data.application_id = old.application_id.clone(),
-            (Some(old), Some(new)) => {
-                if old.application_id.as_ref() != Some(new) {
-                    return Err(ApiError::bad_request("applicationId cannot be changed")
-                        .scim_type("mutability"));
+        PrincipalKind::ServicePrincipal => {
+            match (existing, &data.application_id) {
+                (None, None) => data.application_id = Some(new_application_id()),
+                (None, Some(_)) => {}
+                (Some(old), None) => data.application_id = old.application_id.clone(),
+                (Some(old), Some(new)) => {
+                    if old.application_id.as_ref() != Some(new) {
+                        return Err(ApiError::bad_request("applicationId cannot be changed")
+                            .scim_type("mutability"));
+                    }
                 }
             }
-        },
+            // Always shown, so never empty: a nameless principal goes by its application id.
+            if data.display_name.is_none() {
+                data.display_name = data.application_id.clone();
+            }
+        }
         PrincipalKind::Group => {
             if data.display_name.is_none() {
                 return Err(invalid("displayName is required"));
@@ -375,6 +413,9 @@ fn read_emails(value: &Value) -> Result<Vec<Email>, ApiError> {
         if !out.iter().any(|e| e.value == email.value) {
             out.push(email);
         }
+    }
+    if out.iter().filter(|e| e.primary).count() > 1 {
+        return Err(invalid("At most one of the emails may be primary"));
     }
     Ok(out)
 }

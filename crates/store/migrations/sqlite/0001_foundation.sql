@@ -29,7 +29,8 @@ CREATE TABLE principals (
     display_name TEXT,
     given_name TEXT,
     family_name TEXT,
-    active BIGINT NOT NULL DEFAULT 1,
+    -- NULL: never set or removed by a SCIM PATCH; counts as active.
+    active BIGINT,
     external_id TEXT,
     builtin TEXT,
     created_at BIGINT NOT NULL,
