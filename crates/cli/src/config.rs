@@ -87,6 +87,33 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "PATCHBAY_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// Longest lifetime of a new token, e.g. `90d`, `12h`, `3600` (seconds). Tokens asked for
+    /// without a lifetime get this one.
+    #[arg(long, env = "PATCHBAY_MAX_TOKEN_LIFETIME", value_parser = parse_duration)]
+    max_token_lifetime: Option<i64>,
+}
+
+/// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 90d, 12h, 30m or 3600"))?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit in '{s}': use s, m, h or d")),
+    };
+    match n.checked_mul(factor) {
+        Some(secs) if secs > 0 => Ok(secs),
+        _ => Err(format!("'{s}' must be a positive duration")),
+    }
 }
 
 /// The keys a configuration file may hold.
@@ -102,6 +129,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     log_format: Option<LogFormat>,
+    max_token_lifetime: Option<String>,
 }
 
 /// The validated settings of `patchbay serve`.
@@ -114,6 +142,22 @@ pub struct ServeConfig {
     pub admin_email: String,
     pub tls: Option<Tls>,
     pub log_format: LogFormat,
+    pub max_token_lifetime_seconds: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90d"), Ok(90 * 86_400));
+        assert_eq!(parse_duration("12h"), Ok(43_200));
+        assert_eq!(parse_duration("3600"), Ok(3600));
+        for bad in ["", "0", "-5", "5w", "d", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +223,15 @@ impl ServeConfig {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            max_token_lifetime_seconds: match args.max_token_lifetime {
+                Some(secs) => Some(secs),
+                None => file
+                    .max_token_lifetime
+                    .as_deref()
+                    .map(parse_duration)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("max_token_lifetime: {e}"))?,
+            },
         })
     }
 

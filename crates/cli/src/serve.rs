@@ -56,6 +56,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         store.clone(),
         Settings {
             default_workspace_id: workspace_id,
+            max_token_lifetime_seconds: config.max_token_lifetime_seconds,
         },
     ));
     // Certificates are ready before the server says it listens.

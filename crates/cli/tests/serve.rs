@@ -293,9 +293,10 @@ async fn settings_come_from_a_toml_file_and_environment() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
 }
 
-/// The admin guide's command, verbatim, with a `.netrc`, over HTTPS.
+/// The admin guide's commands, verbatim, with a `.netrc`, over HTTPS: list service principals,
+/// then rotate a token (create-token.json, list, delete).
 #[tokio::test]
-async fn the_guides_curl_netrc_jq_listing_works_over_https() {
+async fn the_guides_curl_commands_work_verbatim_over_https() {
     for tool in ["curl", "jq"] {
         assert!(
             Command::new(tool)
@@ -340,24 +341,91 @@ async fn the_guides_curl_netrc_jq_listing_works_over_https() {
     )
     .unwrap();
     let instance = server.url.trim_start_matches("https://");
-    let script = format!(
+    let guide = |script: String| {
+        let out = Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(&home)
+            .env("HOME", &home)
+            .env("CURL_CA_BUNDLE", &cert)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{script}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let listed = guide(format!(
         "curl --netrc --request GET \\\nhttps://{instance}/api/2.0/preview/scim/v2/ServicePrincipals \\\n\
          | jq '[ .Resources[] | {{ displayName: .displayName, applicationId: .applicationId }} ]'"
-    );
-    let out = Command::new("bash")
-        .args(["-c", &script])
-        .env("HOME", &home)
-        .env("CURL_CA_BUNDLE", &cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    ));
+    let app_id = sp["applicationId"].as_str().unwrap();
     assert_eq!(
         listed,
-        json!([{"displayName": "FIVETRAN_USER", "applicationId": sp["applicationId"]}])
+        json!([{"displayName": "FIVETRAN_USER", "applicationId": app_id}])
+    );
+
+    // The rotation procedure. The principal first needs CAN_USE on tokens, as a connection's has.
+    let granted = https
+        .patch(format!("{}/api/2.0/permissions/authorization/tokens", server.url))
+        .bearer_auth(&token)
+        .json(&json!({"access_control_list": [{"service_principal_name": app_id, "permission_level": "CAN_USE"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 200);
+    std::fs::write(
+        home.join("create-token.json"),
+        format!("{{\n  \"application_id\": \"{app_id}\",\n  \"comment\": \"Partner Connect\",\n  \"lifetime_seconds\": 1209600\n}}\n"),
+    )
+    .unwrap();
+    let created = guide(format!(
+        "curl --netrc --request POST \\\nhttps://{instance}/api/2.0/token-management/on-behalf-of/tokens \\\n\
+         --data @create-token.json \\\n| jq '[ . | {{ token_value: .token_value }} ]'"
+    ));
+    let new_token = created[0]["token_value"]
+        .as_str()
+        .expect("token_value")
+        .to_owned();
+    let me: Value = https
+        .get(format!("{}{SCIM}/Me", server.url))
+        .bearer_auth(&new_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["userName"], app_id,
+        "the new token is the service principal's"
+    );
+
+    let tokens = guide(format!(
+        "curl --netrc --request GET https://{instance}/api/2.0/token-management/tokens"
+    ));
+    let token_id = tokens["token_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["comment"] == "Partner Connect")
+        .and_then(|t| t["token_id"].as_str())
+        .unwrap()
+        .to_owned();
+    guide(format!(
+        "curl --netrc --request DELETE https://{instance}/api/2.0/token-management/tokens/{token_id}"
+    ));
+    let refused = https
+        .get(format!("{}{SCIM}/Me", server.url))
+        .bearer_auth(&new_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        401,
+        "the deleted token is refused at once"
     );
 }

@@ -66,6 +66,57 @@ impl TokenDigest {
     }
 }
 
+/// The longest lifetime any token may be given, whatever the workspace allows: ten years.
+pub const MAX_LIFETIME_SECONDS: i64 = 10 * 365 * 24 * 3600;
+
+/// Longest token comment.
+pub const MAX_COMMENT_LEN: usize = 1024;
+
+/// How long a token asked for with `lifetime_seconds` lives, in milliseconds (`None`: for
+/// ever). With a workspace maximum, a token without a lifetime gets the maximum and a longer one
+/// is refused. The error is a message for the client.
+pub fn lifetime_millis(
+    lifetime_seconds: Option<i64>,
+    workspace_max_seconds: Option<i64>,
+) -> Result<Option<i64>, String> {
+    let lifetime = match (lifetime_seconds, workspace_max_seconds) {
+        (Some(s), _) if s <= 0 => {
+            return Err(format!(
+                "lifetime_seconds must be a positive number of seconds, not {s}; omit it for a token that does not expire"
+            ));
+        }
+        (Some(s), _) if s > MAX_LIFETIME_SECONDS => {
+            return Err(format!(
+                "lifetime_seconds {s} is longer than the {MAX_LIFETIME_SECONDS} seconds (10 years) any token may live"
+            ));
+        }
+        (Some(s), Some(max)) if s > max => {
+            return Err(format!(
+                "lifetime_seconds {s} exceeds this workspace's maximum token lifetime of {max} seconds"
+            ));
+        }
+        (Some(s), _) => Some(s),
+        (None, max) => max,
+    };
+    Ok(lifetime.map(|s| s.saturating_mul(1000)))
+}
+
+/// Checks a token comment.
+pub fn validate_comment(comment: &str) -> Result<(), String> {
+    if comment.chars().count() > MAX_COMMENT_LEN {
+        return Err(format!(
+            "comment is longer than {MAX_COMMENT_LEN} characters"
+        ));
+    }
+    if comment
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err("comment must not contain control characters".into());
+    }
+    Ok(())
+}
+
 /// A new public token id: 64 random hex digits, unrelated to the value or its digest.
 pub fn new_token_id() -> String {
     let bytes: [u8; 32] = rand::random();
@@ -108,6 +159,35 @@ mod tests {
     fn debug_and_display_never_show_the_value() {
         let t = TokenValue::generate();
         assert!(!format!("{t:?} {t}").contains(t.expose()));
+    }
+
+    #[test]
+    fn lifetimes() {
+        assert_eq!(lifetime_millis(None, None), Ok(None));
+        assert_eq!(
+            lifetime_millis(Some(1_209_600), None),
+            Ok(Some(1_209_600_000))
+        );
+        assert_eq!(
+            lifetime_millis(None, Some(60)),
+            Ok(Some(60_000)),
+            "the maximum is the default"
+        );
+        for bad in [0, -1, MAX_LIFETIME_SECONDS + 1, i64::MAX] {
+            assert!(lifetime_millis(Some(bad), None).is_err(), "{bad}");
+        }
+        let err = lifetime_millis(Some(61), Some(60)).unwrap_err();
+        assert!(
+            err.contains("maximum token lifetime of 60 seconds"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn comments() {
+        assert!(validate_comment("Partner Connect").is_ok());
+        assert!(validate_comment(&"x".repeat(MAX_COMMENT_LEN + 1)).is_err());
+        assert!(validate_comment("a\u{0}b").is_err());
     }
 
     #[test]

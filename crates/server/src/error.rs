@@ -126,6 +126,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Conflict(m) => ApiError::conflict(m),
             StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Forbidden(m) => ApiError::forbidden(m),
             StoreError::Invalid(m) => ApiError::bad_request(m).scim_type("invalidValue"),
             StoreError::InvalidFilter(m) => ApiError::bad_request(m).scim_type("invalidFilter"),
             StoreError::Database(

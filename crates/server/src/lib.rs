@@ -6,7 +6,9 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod permissions;
 pub mod scim;
+pub mod tokens;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -33,6 +35,8 @@ pub struct AppState {
 pub struct Settings {
     /// The workspace answered for unauthenticated discovery (`/.well-known/databricks-config`).
     pub default_workspace_id: i64,
+    /// The longest lifetime a new token may have, if the workspace limits it.
+    pub max_token_lifetime_seconds: Option<i64>,
 }
 
 impl AppState {
@@ -54,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/.well-known/databricks-config", get(databricks_config))
         .nest(scim::PREFIX, scim::routes())
+        .merge(tokens::routes())
+        .merge(permissions::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body::MAX_BODY))

@@ -92,6 +92,8 @@ impl Store {
             .await?;
         }
 
+        crate::permissions::default_token_acl(&mut tx, workspace_id).await?;
+
         let admin = PrincipalData {
             user_name: Some(setup.admin_email.clone()),
             display_name: Some(setup.admin_email.clone()),
@@ -122,7 +124,7 @@ impl Store {
                 created_by_id: admin_id,
                 created_by_username: setup.admin_email.clone(),
                 comment: "bootstrap admin token".into(),
-                expiry_time: None,
+                lifetime_millis: None,
             },
         )
         .await?;
@@ -169,7 +171,7 @@ impl Store {
                 created_by_id: user.id,
                 created_by_username: user.user_name.clone().unwrap_or_default(),
                 comment: comment.to_owned(),
-                expiry_time: None,
+                lifetime_millis: None,
             },
         )
         .await?;

@@ -3,6 +3,7 @@
 //! serves both; the few dialect differences live in [`Backend`].
 
 mod bootstrap;
+mod permissions;
 mod principals;
 mod scim_filter;
 mod sql;
@@ -12,10 +13,11 @@ mod tokens;
 pub mod testing;
 
 pub use bootstrap::{Bootstrap, BootstrapOutcome};
+pub use permissions::{AclEntry, AclUpdate, ObjectRef, TOKENS};
 pub use principals::{
     Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalData, PrincipalRecord,
 };
-pub use tokens::{AuthRecord, NewToken, TokenRecord};
+pub use tokens::{NewToken, TokenFilter, TokenRecord};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -40,6 +42,9 @@ pub enum StoreError {
     /// A referenced object does not exist; the message names it for the client.
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not do this; the message is for the client.
+    #[error("{0}")]
+    Forbidden(String),
     /// A SCIM filter names something patchbay cannot filter on; the message is for the client.
     #[error("{0}")]
     InvalidFilter(String),
@@ -135,26 +140,20 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let sources: &[(i64, &str, &'static str)] = match self.backend {
-            Backend::Sqlite => &[(
-                1,
-                "foundation",
-                include_str!("../migrations/sqlite/0001_foundation.sql"),
-            )],
-            Backend::Postgres => &[(
-                1,
-                "foundation",
-                include_str!("../migrations/postgres/0001_foundation.sql"),
-            )],
-        };
+        let sources = MIGRATIONS.iter().map(|m| {
+            let sql = match self.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            (m.version, m.description, sql)
+        });
         let migrations = sources
-            .iter()
             .map(|(version, description, sql)| {
                 Migration::new(
-                    *version,
-                    Cow::Borrowed(*description),
+                    version,
+                    Cow::Borrowed(description),
                     MigrationType::Simple,
-                    sqlx::AssertSqlSafe(*sql).into_sql_str(),
+                    sqlx::AssertSqlSafe(sql).into_sql_str(),
                     false,
                 )
             })
@@ -175,6 +174,30 @@ impl Store {
         Ok(self.pool.begin_with(begin).await?)
     }
 }
+
+/// One schema change, in both dialects. Append-only: a released migration never changes.
+struct SchemaChange {
+    version: i64,
+    description: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        SchemaChange {
+            version: $version,
+            description: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $name, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $name, ".sql")),
+        }
+    };
+}
+
+const MIGRATIONS: &[SchemaChange] = &[
+    migration!(1, "0001_foundation"),
+    migration!(2, "0002_object_permissions"),
+];
 
 /// The SQLite URL of a file, created if missing.
 pub fn sqlite_url(file: &Path) -> String {

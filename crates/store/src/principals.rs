@@ -146,6 +146,21 @@ impl Store {
         Ok(self.load(sql).await?.pop())
     }
 
+    /// A group by display name.
+    pub async fn find_group(
+        &self,
+        workspace_id: i64,
+        name: &str,
+    ) -> Result<Option<PrincipalRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM principals p WHERE p.workspace_id = "
+        ));
+        sql.int(workspace_id)
+            .push(" AND p.kind = 'group' AND p.display_name = ")
+            .text(name);
+        Ok(self.load(sql).await?.pop())
+    }
+
     /// A filtered, sorted page of principals of one kind.
     pub async fn list_principals(
         &self,
@@ -266,6 +281,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             insert_members(&mut tx, workspace_id, id, current.builtin, members).await?;
+            // Leaving a group can mean losing the token permission, and with it every token.
+            crate::permissions::revoke_tokens_without_permission(&mut tx, workspace_id).await?;
         }
         tx.commit().await?;
         self.get_principal(workspace_id, kind, id)
@@ -295,6 +312,9 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        if kind == PrincipalKind::Group {
+            crate::permissions::revoke_tokens_without_permission(&mut tx, workspace_id).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

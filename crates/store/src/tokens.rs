@@ -1,7 +1,9 @@
 //! Personal access tokens: issue, authenticate, and the record every listing shows.
 
+use crate::permissions::{TOKENS, holds};
+use crate::sql::Sql;
 use crate::{Result, Store, StoreError};
-use patchbay_core::access::Caller;
+use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::{EpochMillis, day_of, now_millis};
 use patchbay_core::token::{TokenDigest, TokenValue, new_token_id};
@@ -14,8 +16,8 @@ pub struct NewToken {
     pub created_by_id: i64,
     pub created_by_username: String,
     pub comment: String,
-    /// Expiry in epoch milliseconds; `None` never expires.
-    pub expiry_time: Option<EpochMillis>,
+    /// Lifetime in milliseconds from creation; `None` never expires.
+    pub lifetime_millis: Option<i64>,
 }
 
 /// A token's metadata. Never its value.
@@ -33,12 +35,16 @@ pub struct TokenRecord {
     pub last_used_day: Option<EpochMillis>,
 }
 
-/// The principal a token authenticates, as found on a request.
-#[derive(Debug, Clone)]
-pub struct AuthRecord {
-    pub caller: Caller,
-    pub last_used_day: Option<EpochMillis>,
+/// Which tokens a listing shows; every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub owner_id: Option<i64>,
+    pub created_by_id: Option<i64>,
+    pub created_by_username: Option<String>,
 }
+
+const TOKEN_COLUMNS: &str = "token_id, workspace_id, owner_id, created_by_id, created_by_username, \
+     comment, creation_time, expiry_time, last_used_day";
 
 impl Store {
     /// Finds the live token with this digest and its owner. Expired tokens and tokens of
@@ -89,6 +95,178 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A new token for the caller itself (`/api/2.0/token/create`). Needs the token permission.
+    pub async fn create_own_token(
+        &self,
+        caller: &Caller,
+        comment: &str,
+        lifetime_millis: Option<i64>,
+    ) -> Result<(TokenValue, TokenRecord)> {
+        let mut tx = self.begin_write().await?;
+        if !holds(&mut tx, caller.workspace_id, caller.principal_id, TOKENS).await? {
+            return Err(StoreError::Forbidden(
+                "You do not have permission to create personal access tokens (CAN_USE on tokens)."
+                    .into(),
+            ));
+        }
+        let created = insert_token(
+            &mut tx,
+            caller.workspace_id,
+            &NewToken {
+                owner_id: caller.principal_id,
+                created_by_id: caller.principal_id,
+                created_by_username: caller.name.clone(),
+                comment: comment.to_owned(),
+                lifetime_millis,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// A new token on behalf of a service principal, created by an admin. The service principal
+    /// must hold the token permission.
+    pub async fn create_obo_token(
+        &self,
+        admin: &WorkspaceAdmin,
+        application_id: &str,
+        comment: &str,
+        lifetime_millis: Option<i64>,
+    ) -> Result<(TokenValue, TokenRecord)> {
+        let workspace_id = admin.workspace_id();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT id FROM principals WHERE workspace_id = $1 AND kind = 'service_principal' \
+             AND application_id = $2",
+        )
+        .bind(workspace_id)
+        .bind(application_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "Service principal with application ID {application_id} does not exist."
+            ))
+        })?;
+        let owner_id: i64 = row.try_get("id")?;
+        if !holds(&mut tx, workspace_id, owner_id, TOKENS).await? {
+            return Err(StoreError::Forbidden(format!(
+                "Service principal {application_id} does not have permission to use tokens; \
+                 grant it CAN_USE on authorization/tokens first."
+            )));
+        }
+        let caller = admin.caller();
+        let created = insert_token(
+            &mut tx,
+            workspace_id,
+            &NewToken {
+                owner_id,
+                created_by_id: caller.principal_id,
+                created_by_username: caller.name.clone(),
+                comment: comment.to_owned(),
+                lifetime_millis,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Tokens of a workspace, oldest first.
+    pub async fn list_tokens(
+        &self,
+        workspace_id: i64,
+        filter: &TokenFilter,
+    ) -> Result<Vec<TokenRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE workspace_id = "
+        ));
+        sql.int(workspace_id);
+        if let Some(owner) = filter.owner_id {
+            sql.push(" AND owner_id = ").int(owner);
+        }
+        if let Some(creator) = filter.created_by_id {
+            sql.push(" AND created_by_id = ").int(creator);
+        }
+        if let Some(name) = &filter.created_by_username {
+            sql.push(" AND LOWER(created_by_username) = ")
+                .text(name.to_lowercase());
+        }
+        sql.push(" ORDER BY creation_time, token_id");
+        sql.query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    /// One token of a workspace.
+    pub async fn get_token(
+        &self,
+        workspace_id: i64,
+        token_id: &str,
+    ) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE workspace_id = $1 AND token_id = $2"
+        )))
+        .bind(workspace_id)
+        .bind(token_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    /// Revokes any token of the workspace (token management).
+    pub async fn delete_token(&self, admin: &WorkspaceAdmin, token_id: &str) -> Result<()> {
+        self.delete_token_where(admin.workspace_id(), token_id, None)
+            .await
+    }
+
+    /// Revokes one of the caller's own tokens.
+    pub async fn delete_own_token(&self, caller: &Caller, token_id: &str) -> Result<()> {
+        self.delete_token_where(caller.workspace_id, token_id, Some(caller.principal_id))
+            .await
+    }
+
+    async fn delete_token_where(
+        &self,
+        workspace_id: i64,
+        token_id: &str,
+        owner: Option<i64>,
+    ) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM tokens WHERE workspace_id = ");
+        sql.int(workspace_id)
+            .push(" AND token_id = ")
+            .text(token_id);
+        if let Some(owner) = owner {
+            sql.push(" AND owner_id = ").int(owner);
+        }
+        if sql.query().execute(&self.pool).await?.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "Token with id {token_id} does not exist."
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        token_id: row.try_get("token_id")?,
+        workspace_id: row.try_get("workspace_id")?,
+        owner_id: row.try_get("owner_id")?,
+        created_by_id: row.try_get("created_by_id")?,
+        created_by_username: row.try_get("created_by_username")?,
+        comment: row.try_get("comment")?,
+        creation_time: row.try_get("creation_time")?,
+        expiry_time: row.try_get("expiry_time")?,
+        last_used_day: row.try_get("last_used_day")?,
+    })
+}
+
 /// Creates a token inside a transaction and returns its value, the only time it exists.
 pub(crate) async fn insert_token(
     tx: &mut Transaction<'static, Any>,
@@ -96,6 +274,7 @@ pub(crate) async fn insert_token(
     new: &NewToken,
 ) -> Result<(TokenValue, TokenRecord)> {
     let value = TokenValue::generate();
+    let creation_time = now_millis();
     let record = TokenRecord {
         token_id: new_token_id(),
         workspace_id,
@@ -103,8 +282,10 @@ pub(crate) async fn insert_token(
         created_by_id: new.created_by_id,
         created_by_username: new.created_by_username.clone(),
         comment: new.comment.clone(),
-        creation_time: now_millis(),
-        expiry_time: new.expiry_time.unwrap_or(-1),
+        creation_time,
+        expiry_time: new
+            .lifetime_millis
+            .map_or(-1, |l| creation_time.saturating_add(l)),
         last_used_day: None,
     };
     sqlx::query(

@@ -36,6 +36,11 @@ pub struct Reply {
 
 impl TestApp {
     pub async fn new() -> TestApp {
+        TestApp::with_max_token_lifetime(None).await
+    }
+
+    /// A workspace whose tokens may live at most `seconds`.
+    pub async fn with_max_token_lifetime(seconds: Option<i64>) -> TestApp {
         let db = TestDatabase::create().await.expect("test database");
         let store = db.store().await.expect("store");
         let BootstrapOutcome::Created {
@@ -57,6 +62,7 @@ impl TestApp {
             store.clone(),
             Settings {
                 default_workspace_id: workspace_id,
+                max_token_lifetime_seconds: seconds,
             },
         ));
         TestApp {

@@ -1,6 +1,7 @@
-"""The official databricks-sdk against patchbay: the SCIM calls the SDK and the admin guide make.
+"""The official databricks-sdk against patchbay: the SCIM and token calls the SDK and the admin
+guide make.
 
-usage: DATABRICKS_HOST=http://127.0.0.1:PORT DATABRICKS_TOKEN=dapi... python sdk_scim.py
+usage: DATABRICKS_HOST=http://127.0.0.1:PORT DATABRICKS_TOKEN=dapi... python sdk_conformance.py
 Prints one line per step and a closing 'N passed, N failed' line; exits non-zero on any failure.
 """
 import os
@@ -10,7 +11,7 @@ import uuid
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.errors import NotFound, PermissionDenied, ResourceConflict
-from databricks.sdk.service import iam
+from databricks.sdk.service import iam, settings
 
 cfg = Config(host=os.environ["DATABRICKS_HOST"], token=os.environ["DATABRICKS_TOKEN"],
              auth_type="pat", retry_timeout_seconds=30)
@@ -85,6 +86,33 @@ step("groups.patch(remove member)", lambda: w.groups.patch(
 step("member removed", lambda: check(not (w.groups.get(id=group.id).members or []), "still a member"))
 step("users.list(filter)", lambda: check(
     [u.id for u in w.users.list(filter=f'userName eq "{name}@example.com"')] == [user.id], "users"))
+# Tokens: the caller's own, then on behalf of the service principal (the guide's rotation).
+own = step("tokens.create", lambda: w.tokens.create(comment="conformance", lifetime_seconds=600))
+step("tokens.list shows it", lambda: check(own.token_info.token_id in [t.token_id for t in w.tokens.list()], "missing"))
+step("tokens.delete", lambda: w.tokens.delete(token_id=own.token_info.token_id))
+step("obo token refused without CAN_USE", expect(PermissionDenied, lambda: w.token_management.create_obo_token(
+    application_id=sp.application_id, comment="Partner Connect")))
+step("token_management.update_permissions(CAN_USE)", lambda: w.token_management.update_permissions(
+    access_control_list=[settings.TokenAccessControlRequest(
+        service_principal_name=sp.application_id, permission_level=settings.TokenPermissionLevel.CAN_USE)]))
+perms = step("token_management.get_permissions", lambda: w.token_management.get_permissions())
+step("permissions name the principal", lambda: check(
+    sp.application_id in [a.service_principal_name for a in perms.access_control_list], "missing"))
+step("token_management.get_permission_levels", lambda: w.token_management.get_permission_levels())
+obo = step("token_management.create_obo_token", lambda: w.token_management.create_obo_token(
+    application_id=sp.application_id, comment="Partner Connect", lifetime_seconds=1209600))
+sp_client = WorkspaceClient(config=Config(host=os.environ["DATABRICKS_HOST"], token=obo.token_value,
+                                          auth_type="pat", retry_timeout_seconds=5))
+step("the obo token is the service principal's", lambda: check(
+    sp_client.current_user.me().user_name == sp.application_id, "wrong principal"))
+step("a service principal cannot manage tokens", expect(PermissionDenied, lambda: list(sp_client.token_management.list())))
+step("token_management.get", lambda: check(
+    w.token_management.get(token_id=obo.token_info.token_id).token_info.owner_id == int(sp.id), "owner"))
+step("token_management.list(created_by_username)", lambda: check(obo.token_info.token_id in [
+    t.token_id for t in w.token_management.list(created_by_username=me.user_name)], "missing"))
+step("token_management.delete", lambda: w.token_management.delete(token_id=obo.token_info.token_id))
+step("the deleted token is refused", expect(Exception, lambda: sp_client.current_user.me()))
+
 step("groups.delete", lambda: w.groups.delete(id=group.id))
 step("users.delete", lambda: w.users.delete(id=user.id))
 step("service_principals.delete", lambda: w.service_principals.delete(id=sp.id))

@@ -1,0 +1,251 @@
+//! Personal access tokens: a principal's own (`/api/2.0/token`) and token management for admins
+//! (`/api/2.0/token-management`). A token's value appears in its create response only.
+
+use crate::AppState;
+use crate::auth::{Admin, Authenticated};
+use crate::body::{JsonBody, QueryParams};
+use crate::error::{ApiError, ApiResult};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use patchbay_core::token::{TokenValue, is_token_id, lifetime_millis, validate_comment};
+use patchbay_store::{TokenFilter, TokenRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/2.0/token/create", post(create_own))
+        .route("/api/2.0/token/list", get(list_own))
+        .route("/api/2.0/token/delete", post(delete_own))
+        .route(
+            "/api/2.0/token-management/on-behalf-of/tokens",
+            post(create_obo),
+        )
+        .route("/api/2.0/token-management/tokens", get(list_all))
+        .route(
+            "/api/2.0/token-management/tokens/{token_id}",
+            get(get_one).delete(delete_one),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOwn {
+    comment: Option<String>,
+    lifetime_seconds: Option<i64>,
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateObo {
+    application_id: Option<String>,
+    comment: Option<String>,
+    lifetime_seconds: Option<i64>,
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteOwn {
+    token_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    created_by_id: Option<String>,
+    created_by_username: Option<String>,
+}
+
+/// Comment, expiry and scopes, checked alike for both kinds of create.
+fn checked_request(
+    state: &AppState,
+    comment: Option<String>,
+    lifetime_seconds: Option<i64>,
+    scopes: Option<Vec<String>>,
+) -> ApiResult<(String, Option<i64>)> {
+    if scopes.is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::bad_request(
+            "Token scopes are not supported; omit 'scopes' for a token with the owner's full access.",
+        ));
+    }
+    let comment = comment.unwrap_or_default();
+    validate_comment(&comment).map_err(ApiError::bad_request)?;
+    let lifetime = lifetime_millis(
+        lifetime_seconds,
+        state.settings().max_token_lifetime_seconds,
+    )
+    .map_err(ApiError::bad_request)?;
+    Ok((comment, lifetime))
+}
+
+/// The public view of one's own token (no owner or creator fields).
+fn public_info(t: &TokenRecord) -> Value {
+    let mut info = json!({
+        "token_id": t.token_id,
+        "creation_time": t.creation_time,
+        "expiry_time": t.expiry_time,
+        "comment": t.comment,
+    });
+    if let Some(day) = t.last_used_day {
+        info["last_accessed_time"] = json!(day);
+    }
+    info
+}
+
+/// The token-management view (`TokenInfo`): ids are JSON numbers.
+fn info(t: &TokenRecord) -> Value {
+    let mut info = json!({
+        "token_id": t.token_id,
+        "comment": t.comment,
+        "creation_time": t.creation_time,
+        "expiry_time": t.expiry_time,
+        "created_by_id": t.created_by_id,
+        "created_by_username": t.created_by_username,
+        "owner_id": t.owner_id,
+        "workspace_id": t.workspace_id,
+    });
+    if let Some(day) = t.last_used_day {
+        info["last_used_day"] = json!(day);
+    }
+    info
+}
+
+fn created(value: &TokenValue, token_info: Value) -> Json<Value> {
+    Json(json!({"token_value": value.expose(), "token_info": token_info}))
+}
+
+async fn create_own(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(req): JsonBody<CreateOwn>,
+) -> ApiResult<Json<Value>> {
+    let (comment, expiry) = checked_request(&state, req.comment, req.lifetime_seconds, req.scopes)?;
+    let (value, record) = state
+        .store
+        .create_own_token(&caller, &comment, expiry)
+        .await?;
+    tracing::info!(token_id = %record.token_id, owner_id = record.owner_id, "token created");
+    Ok(created(&value, public_info(&record)))
+}
+
+async fn list_own(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Value>> {
+    let tokens = state
+        .store
+        .list_tokens(
+            caller.workspace_id,
+            &TokenFilter {
+                owner_id: Some(caller.principal_id),
+                ..TokenFilter::default()
+            },
+        )
+        .await?;
+    Ok(Json(
+        json!({"token_infos": tokens.iter().map(public_info).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn delete_own(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(req): JsonBody<DeleteOwn>,
+) -> ApiResult<Json<Value>> {
+    let token_id = req
+        .token_id
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("token_id is required"))?;
+    state.store.delete_own_token(&caller, &token_id).await?;
+    tracing::info!(%token_id, "token revoked by its owner");
+    Ok(Json(json!({})))
+}
+
+async fn create_obo(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(req): JsonBody<CreateObo>,
+) -> ApiResult<Json<Value>> {
+    let raw = req
+        .application_id
+        .filter(|a| !a.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("application_id is required"))?;
+    let application_id = patchbay_core::ids::parse_application_id(&raw).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "application_id '{raw}' is not a valid application ID"
+        ))
+    })?;
+    let (comment, expiry) = checked_request(&state, req.comment, req.lifetime_seconds, req.scopes)?;
+    let (value, record) = state
+        .store
+        .create_obo_token(&admin, &application_id, &comment, expiry)
+        .await?;
+    tracing::info!(token_id = %record.token_id, owner_id = record.owner_id, "on-behalf-of token created");
+    Ok(created(&value, info(&record)))
+}
+
+async fn list_all(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    QueryParams(params): QueryParams<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let created_by_id = params
+        .created_by_id
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("created_by_id must be a number, not '{s}'"))
+            })
+        })
+        .transpose()?;
+    let tokens = state
+        .store
+        .list_tokens(
+            admin.workspace_id(),
+            &TokenFilter {
+                owner_id: None,
+                created_by_id,
+                created_by_username: params.created_by_username.filter(|s| !s.is_empty()),
+            },
+        )
+        .await?;
+    Ok(Json(
+        json!({"token_infos": tokens.iter().map(info).collect::<Vec<_>>()}),
+    ))
+}
+
+fn unknown_token(token_id: &str) -> ApiError {
+    ApiError::not_found(format!("Token with id {token_id} does not exist."))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(token_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !is_token_id(&token_id) {
+        return Err(unknown_token(&token_id));
+    }
+    let token = state
+        .store
+        .get_token(admin.workspace_id(), &token_id)
+        .await?
+        .ok_or_else(|| unknown_token(&token_id))?;
+    Ok(Json(json!({"token_info": info(&token)})))
+}
+
+async fn delete_one(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(token_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !is_token_id(&token_id) {
+        return Err(unknown_token(&token_id));
+    }
+    state.store.delete_token(&admin, &token_id).await?;
+    tracing::info!(%token_id, "token revoked by an admin");
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,530 @@
+//! Personal access tokens, token management and the token permission, as the admin guide's
+//! rotation procedure and the SDKs use them.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{SCIM, TestApp};
+use serde_json::{Value, json};
+
+const OBO: &str = "/api/2.0/token-management/on-behalf-of/tokens";
+const TOKENS: &str = "/api/2.0/token-management/tokens";
+const PERMS: &str = "/api/2.0/permissions/authorization/tokens";
+
+async fn service_principal(app: &TestApp, name: &str) -> Value {
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(json!({"displayName": name})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    r.body
+}
+
+async fn grant_can_use(app: &TestApp, application_id: &str) {
+    let r = app
+        .admin(
+            Method::PATCH,
+            PERMS,
+            Some(json!({"access_control_list": [{"service_principal_name": application_id, "permission_level": "CAN_USE"}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn token_count(app: &TestApp) -> usize {
+    let r = app.admin(Method::GET, TOKENS, None).await;
+    r.body["token_infos"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn the_guides_rotation_procedure() {
+    let app = TestApp::new().await;
+    service_principal(&app, "FIVETRAN_USER").await;
+    // 1. Find the application id.
+    let list = app
+        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
+        .await;
+    let app_id = list.body["Resources"][0]["applicationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    grant_can_use(&app, &app_id).await;
+    // 2. Create a token on its behalf (create-token.json).
+    let r = app
+        .admin(Method::POST, OBO, Some(json!({"application_id": app_id, "comment": "Partner Connect", "lifetime_seconds": 1209600})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let token = r.body["token_value"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("dapi") && token.len() == 36);
+    let info = &r.body["token_info"];
+    assert_eq!(info["comment"], "Partner Connect");
+    assert_eq!(
+        info["expiry_time"].as_i64().unwrap() - info["creation_time"].as_i64().unwrap(),
+        1_209_600_000
+    );
+    assert!(
+        info["owner_id"].is_i64()
+            && info["created_by_id"].is_i64()
+            && info["workspace_id"].is_i64()
+    );
+    assert_eq!(info["created_by_username"], common::ADMIN);
+    // 3. The new token authenticates as the service principal.
+    let me = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["userName"], app_id);
+    // Delete: list, note token_id, DELETE.
+    let tokens = app.admin(Method::GET, TOKENS, None).await;
+    let token_id = tokens.body["token_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["comment"] == "Partner Connect")
+        .unwrap()["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(token_id.len(), 64);
+    let one = app
+        .admin(Method::GET, &format!("{TOKENS}/{token_id}"), None)
+        .await;
+    assert_eq!(
+        one.body["token_info"]["token_id"], token_id,
+        "GET by id is wrapped in token_info"
+    );
+    assert!(
+        one.body["token_info"]["last_used_day"].is_i64(),
+        "the use above was recorded"
+    );
+    let del = app
+        .admin(Method::DELETE, &format!("{TOKENS}/{token_id}"), None)
+        .await;
+    assert_eq!(del.status, StatusCode::OK);
+    let after = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    let again = app
+        .admin(Method::DELETE, &format!("{TOKENS}/{token_id}"), None)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(again.body["error_code"], "RESOURCE_DOES_NOT_EXIST");
+}
+
+#[tokio::test]
+async fn a_service_principal_without_can_use_gets_no_token() {
+    let app = TestApp::new().await;
+    let sp = service_principal(&app, "NO_TOKENS").await;
+    let r = app
+        .admin(
+            Method::POST,
+            OBO,
+            Some(json!({"application_id": sp["applicationId"], "comment": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("CAN_USE"));
+    assert_eq!(token_count(&app).await, 1, "only the admin's token exists");
+}
+
+#[tokio::test]
+async fn losing_can_use_revokes_at_once() {
+    let app = TestApp::new().await;
+    let (_, user_token) = app.plain_user("worker@example.com").await;
+    let sp = service_principal(&app, "PARTNER_USER").await;
+    let app_id = sp["applicationId"].as_str().unwrap();
+    grant_can_use(&app, app_id).await;
+    let sp_token = app
+        .admin(Method::POST, OBO, Some(json!({"application_id": app_id})))
+        .await
+        .body["token_value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for t in [&user_token, &sp_token] {
+        assert_eq!(
+            app.call(Method::GET, &format!("{SCIM}/Me"), Some(t), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    // Replace the ACL with admins only: users and the service principal lose CAN_USE.
+    let r = app
+        .admin(Method::PUT, PERMS, Some(json!({"access_control_list": [{"group_name": "admins", "permission_level": "CAN_MANAGE"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for t in [&user_token, &sp_token] {
+        let r = app
+            .call(Method::GET, &format!("{SCIM}/Me"), Some(t), None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let me = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    assert_eq!(me.status, StatusCode::OK, "admins keep their tokens");
+}
+
+#[tokio::test]
+async fn leaving_the_group_that_grants_can_use_revokes() {
+    let app = TestApp::new().await;
+    let sp = service_principal(&app, "GROUPED").await;
+    let (sp_id, app_id) = (
+        sp["id"].as_str().unwrap(),
+        sp["applicationId"].as_str().unwrap(),
+    );
+    let group = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "token-users", "members": [{"value": sp_id}]})),
+        )
+        .await;
+    let gid = group.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"group_name": "token-users", "permission_level": "CAN_USE"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let token = app
+        .admin(Method::POST, OBO, Some(json!({"application_id": app_id})))
+        .await;
+    assert_eq!(
+        token.status,
+        StatusCode::OK,
+        "CAN_USE through a group counts: {:?}",
+        token.body
+    );
+    let token = token.body["token_value"].as_str().unwrap().to_owned();
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "remove", "path": format!("members[value eq \"{sp_id}\"]")}]});
+    app.admin(Method::PATCH, &format!("{SCIM}/Groups/{gid}"), Some(patch))
+        .await;
+    let r = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn deleting_a_service_principal_deletes_its_tokens() {
+    let app = TestApp::new().await;
+    let sp = service_principal(&app, "GONE").await;
+    let app_id = sp["applicationId"].as_str().unwrap();
+    grant_can_use(&app, app_id).await;
+    let r = app
+        .admin(Method::POST, OBO, Some(json!({"application_id": app_id})))
+        .await;
+    let token = r.body["token_value"].as_str().unwrap().to_owned();
+    assert_eq!(token_count(&app).await, 2);
+    app.admin(
+        Method::DELETE,
+        &format!("{SCIM}/ServicePrincipals/{app_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(token_count(&app).await, 1);
+    let r = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn own_tokens_create_list_delete() {
+    let app = TestApp::new().await;
+    let (_, token) = app.plain_user("self@example.com").await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/2.0/token/create",
+            Some(&token),
+            Some(json!({"comment": "laptop", "lifetime_seconds": 3600})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let second = r.body["token_value"].as_str().unwrap().to_owned();
+    let info = &r.body["token_info"];
+    assert!(
+        info.get("owner_id").is_none(),
+        "own tokens show the public info only"
+    );
+    let new_id = info["token_id"].as_str().unwrap().to_owned();
+
+    let never = app
+        .call(
+            Method::POST,
+            "/api/2.0/token/create",
+            Some(&second),
+            Some(json!({"comment": "forever"})),
+        )
+        .await;
+    assert_eq!(never.body["token_info"]["expiry_time"], -1);
+
+    let list = app
+        .call(Method::GET, "/api/2.0/token/list", Some(&token), None)
+        .await;
+    let comments: Vec<&str> = list.body["token_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["comment"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        comments,
+        ["test", "laptop", "forever"],
+        "only the caller's own tokens"
+    );
+
+    // Someone else's token id is simply not found.
+    let admin_list = app.admin(Method::GET, TOKENS, None).await;
+    let admin_token_id = admin_list.body["token_infos"][0]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .call(
+            Method::POST,
+            "/api/2.0/token/delete",
+            Some(&token),
+            Some(json!({"token_id": admin_token_id})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = app
+        .call(
+            Method::POST,
+            "/api/2.0/token/delete",
+            Some(&token),
+            Some(json!({"token_id": new_id})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&second), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let app = TestApp::new().await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/2.0/token/create",
+            Some(json!({"comment": "short", "lifetime_seconds": 1})),
+        )
+        .await;
+    let token = r.body["token_value"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn non_admins_get_403_on_token_management_and_permissions() {
+    let app = TestApp::new().await;
+    let (_, token) = app.plain_user("nosy@example.com").await;
+    let sp = service_principal(&app, "X").await;
+    let any_id = "0".repeat(64);
+    let calls = [
+        (Method::GET, TOKENS.to_owned(), None),
+        (Method::GET, format!("{TOKENS}/{any_id}"), None),
+        (Method::DELETE, format!("{TOKENS}/{any_id}"), None),
+        (
+            Method::POST,
+            OBO.to_owned(),
+            Some(json!({"application_id": sp["applicationId"]})),
+        ),
+        (Method::GET, PERMS.to_owned(), None),
+        (
+            Method::PATCH,
+            PERMS.to_owned(),
+            Some(json!({"access_control_list": []})),
+        ),
+        (
+            Method::PUT,
+            PERMS.to_owned(),
+            Some(json!({"access_control_list": []})),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let r = app.call(method.clone(), &path, Some(&token), body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(r.body["error_code"], "PERMISSION_DENIED");
+    }
+    assert_eq!(token_count(&app).await, 2);
+}
+
+#[tokio::test]
+async fn bad_token_requests_are_400_and_create_nothing() {
+    let app = TestApp::new().await;
+    let sp = service_principal(&app, "BAD_INPUT").await;
+    let app_id = sp["applicationId"].as_str().unwrap().to_owned();
+    grant_can_use(&app, &app_id).await;
+    let bodies = [
+        json!({"application_id": app_id, "lifetime_seconds": 0}),
+        json!({"application_id": app_id, "lifetime_seconds": -1}),
+        json!({"application_id": app_id, "lifetime_seconds": 9_000_000_000_i64}),
+        json!({"application_id": app_id, "lifetime_seconds": "3600"}),
+        json!({"application_id": app_id, "comment": "x".repeat(5000)}),
+        json!({"application_id": "00000000-0000-0000-0000-000000000000"}),
+        json!({"application_id": "not-a-uuid"}),
+        json!({}),
+        json!({"application_id": app_id, "surprise": true}),
+    ];
+    for body in bodies {
+        let r = app.admin(Method::POST, OBO, Some(body.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
+        assert!(r.body["error_code"].is_string() && r.body["message"].is_string());
+    }
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri(OBO)
+        .header("authorization", format!("Bearer {}", app.admin_token))
+        .body(axum::body::Body::from("{not json"))
+        .unwrap();
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error_code"], "MALFORMED_REQUEST");
+    let r = app
+        .admin(Method::GET, &format!("{TOKENS}/nope"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .admin(Method::GET, &format!("{TOKENS}?created_by_id=abc"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(token_count(&app).await, 1, "nothing was created");
+}
+
+#[tokio::test]
+async fn the_workspace_maximum_lifetime_applies() {
+    let app = TestApp::with_max_token_lifetime(Some(3600)).await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/2.0/token/create",
+            Some(json!({"lifetime_seconds": 7200})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("maximum token lifetime of 3600 seconds")
+    );
+    let r = app
+        .admin(Method::POST, "/api/2.0/token/create", Some(json!({})))
+        .await;
+    let info = &r.body["token_info"];
+    assert_eq!(
+        info["expiry_time"].as_i64().unwrap() - info["creation_time"].as_i64().unwrap(),
+        3_600_000
+    );
+}
+
+#[tokio::test]
+async fn token_management_filters_by_creator() {
+    let app = TestApp::new().await;
+    let (user_id, token) = app.plain_user("maker@example.com").await;
+    app.call(
+        Method::POST,
+        "/api/2.0/token/create",
+        Some(&token),
+        Some(json!({"comment": "mine"})),
+    )
+    .await;
+    let by_name = app
+        .admin(
+            Method::GET,
+            &format!("{TOKENS}?created_by_username=maker@example.com"),
+            None,
+        )
+        .await;
+    let comments: Vec<&str> = by_name.body["token_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["comment"].as_str().unwrap())
+        .collect();
+    assert_eq!(comments, ["test", "mine"]);
+    let by_id = app
+        .admin(
+            Method::GET,
+            &format!("{TOKENS}?created_by_id={user_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(by_id.body["token_infos"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn token_permissions_get_put_patch_and_levels() {
+    let app = TestApp::new().await;
+    let r = app.admin(Method::GET, PERMS, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["object_id"], "authorization/tokens");
+    assert_eq!(r.body["object_type"], "tokens");
+    let acl = r.body["access_control_list"].as_array().unwrap();
+    assert!(
+        acl.contains(&json!({"group_name": "admins", "display_name": "admins",
+        "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": false}]}))
+    );
+    assert!(
+        acl.contains(&json!({"group_name": "users", "display_name": "users",
+        "all_permissions": [{"permission_level": "CAN_USE", "inherited": false}]}))
+    );
+
+    let dropped = app.admin(Method::PUT, PERMS, Some(json!({"access_control_list": [{"group_name": "users", "permission_level": "CAN_USE"}]}))).await;
+    assert_eq!(dropped.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        dropped.body["message"],
+        "Cannot change permissions for group 'admins' to None."
+    );
+    let demoted = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"group_name": "admins", "permission_level": "CAN_USE"}]}))).await;
+    assert_eq!(
+        demoted.body["message"],
+        "Cannot change permissions for group 'admins' to CAN_USE."
+    );
+    let unknown_level = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"group_name": "users", "permission_level": "CAN_FLY"}]}))).await;
+    assert_eq!(unknown_level.status, StatusCode::BAD_REQUEST);
+    let unknown_principal = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"user_name": "ghost@example.com", "permission_level": "CAN_USE"}]}))).await;
+    assert_eq!(unknown_principal.status, StatusCode::BAD_REQUEST);
+    let two_names = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"user_name": "admin@example.com", "group_name": "users", "permission_level": "CAN_USE"}]}))).await;
+    assert_eq!(two_names.status, StatusCode::BAD_REQUEST);
+    let after = app.admin(Method::GET, PERMS, None).await;
+    assert_eq!(after.body, r.body, "refused updates change nothing");
+
+    let levels = app
+        .admin(Method::GET, &format!("{PERMS}/permissionLevels"), None)
+        .await;
+    let names: Vec<&str> = levels.body["permission_levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["permission_level"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["CAN_USE", "CAN_MANAGE"]);
+    let alias = app
+        .admin(
+            Method::GET,
+            "/api/2.0/preview/permissions/authorization/tokens",
+            None,
+        )
+        .await;
+    assert_eq!(alias.body, r.body);
+}

@@ -1,0 +1,202 @@
+//! Access control lists of workspace objects (the Permissions API), and the token permission
+//! that decides who may hold personal access tokens.
+
+use crate::sql::Sql;
+use crate::{Result, Store, StoreError};
+use patchbay_core::access::WorkspaceAdmin;
+use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
+use sqlx::{Any, Row, Transaction};
+
+/// The object whose ACL decides who may use personal access tokens.
+pub const TOKENS: ObjectRef<'static> = ObjectRef {
+    object_type: "tokens",
+    object_id: "tokens",
+};
+
+/// An object that has an ACL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectRef<'a> {
+    pub object_type: &'a str,
+    pub object_id: &'a str,
+}
+
+/// One direct entry of an ACL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclEntry {
+    pub principal_id: i64,
+    pub kind: PrincipalKind,
+    /// `userName`, group `displayName`, or service principal `applicationId`.
+    pub name: String,
+    pub display_name: Option<String>,
+    pub permission_level: String,
+}
+
+/// How an ACL update combines with the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclUpdate {
+    /// PUT: the entries become the whole ACL.
+    Replace,
+    /// PATCH: the entries are added; a principal's level is replaced by the new one.
+    Merge,
+}
+
+/// `WITH RECURSIVE holders(id) AS (…)`: every principal that holds some permission on `object`
+/// in `workspace_id`, directly or through (nested) group membership. Prefix of a statement.
+fn holders_cte(workspace_id: i64, object: ObjectRef<'_>) -> Sql {
+    let mut sql = Sql::new(
+        "WITH RECURSIVE holders(id) AS (\
+           SELECT principal_id FROM object_permissions WHERE workspace_id = ",
+    );
+    sql.int(workspace_id)
+        .push(" AND object_type = ")
+        .text(object.object_type)
+        .push(" AND object_id = ")
+        .text(object.object_id)
+        .push(" UNION SELECT m.member_id FROM memberships m JOIN holders h ON m.group_id = h.id) ");
+    sql
+}
+
+impl Store {
+    /// The direct entries of an object's ACL, ordered for display.
+    pub async fn acl(&self, workspace_id: i64, object: ObjectRef<'_>) -> Result<Vec<AclEntry>> {
+        let rows = sqlx::query(
+            "SELECT o.principal_id, o.permission_level, p.kind, p.user_name, p.application_id, \
+                    p.display_name \
+             FROM object_permissions o JOIN principals p ON p.id = o.principal_id \
+             WHERE o.workspace_id = $1 AND o.object_type = $2 AND o.object_id = $3 \
+             ORDER BY p.kind, p.display_name, p.id",
+        )
+        .bind(workspace_id)
+        .bind(object.object_type)
+        .bind(object.object_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let kind = PrincipalKind::from_db(&kind)
+                    .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
+                let display_name: Option<String> = row.try_get("display_name")?;
+                let name = match kind {
+                    PrincipalKind::User => row.try_get::<Option<String>, _>("user_name")?,
+                    PrincipalKind::ServicePrincipal => row.try_get("application_id")?,
+                    PrincipalKind::Group => display_name.clone(),
+                };
+                Ok(AclEntry {
+                    principal_id: row.try_get("principal_id")?,
+                    kind,
+                    name: name.unwrap_or_default(),
+                    display_name,
+                    permission_level: row.try_get("permission_level")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Changes an object's ACL. For the token permission, every principal left without it
+    /// loses its tokens in the same transaction.
+    pub async fn update_acl(
+        &self,
+        admin: &WorkspaceAdmin,
+        object: ObjectRef<'_>,
+        entries: &[(i64, String)],
+        update: AclUpdate,
+    ) -> Result<Vec<AclEntry>> {
+        let workspace_id = admin.workspace_id();
+        let mut tx = self.begin_write().await?;
+        if update == AclUpdate::Replace {
+            sqlx::query(
+                "DELETE FROM object_permissions WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3",
+            )
+            .bind(workspace_id)
+            .bind(object.object_type)
+            .bind(object.object_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (principal_id, level) in entries {
+            sqlx::query(
+                "INSERT INTO object_permissions (workspace_id, object_type, object_id, principal_id, permission_level) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (workspace_id, object_type, object_id, principal_id) \
+                 DO UPDATE SET permission_level = excluded.permission_level",
+            )
+            .bind(workspace_id)
+            .bind(object.object_type)
+            .bind(object.object_id)
+            .bind(*principal_id)
+            .bind(level.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if object == TOKENS {
+            revoke_tokens_without_permission(&mut tx, workspace_id).await?;
+        }
+        tx.commit().await?;
+        self.acl(workspace_id, object).await
+    }
+
+    /// Whether a principal holds any permission on `object`, directly or through a group.
+    pub async fn has_permission(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+        object: ObjectRef<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let yes = holds(&mut tx, workspace_id, principal_id, object).await?;
+        tx.rollback().await?;
+        Ok(yes)
+    }
+}
+
+/// [`Store::has_permission`] inside a transaction.
+pub(crate) async fn holds(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    principal_id: i64,
+    object: ObjectRef<'_>,
+) -> Result<bool> {
+    let mut sql = holders_cte(workspace_id, object);
+    sql.push("SELECT 1 AS yes FROM holders WHERE id = ")
+        .int(principal_id);
+    Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
+}
+
+/// Sets the default ACLs of a new workspace: admins manage tokens, users use them.
+pub(crate) async fn default_token_acl(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+) -> Result<()> {
+    for (group, level) in [
+        (BuiltinGroup::Admins, "CAN_MANAGE"),
+        (BuiltinGroup::Users, "CAN_USE"),
+    ] {
+        let group_id = crate::principals::builtin_group_id(tx, workspace_id, group).await?;
+        sqlx::query(
+            "INSERT INTO object_permissions (workspace_id, object_type, object_id, principal_id, permission_level) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(workspace_id)
+        .bind(TOKENS.object_type)
+        .bind(TOKENS.object_id)
+        .bind(group_id)
+        .bind(level)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the tokens of every principal of the workspace that no longer holds the token
+/// permission: losing CAN_USE revokes at once.
+pub(crate) async fn revoke_tokens_without_permission(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+) -> Result<u64> {
+    let mut sql = holders_cte(workspace_id, TOKENS);
+    sql.push("DELETE FROM tokens WHERE workspace_id = ")
+        .int(workspace_id)
+        .push(" AND owner_id NOT IN (SELECT id FROM holders)");
+    Ok(sql.query().execute(&mut **tx).await?.rows_affected())
+}
