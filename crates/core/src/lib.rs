@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod ids;
+pub mod partner;
 pub mod principal;
 pub mod scim;
 pub mod time;

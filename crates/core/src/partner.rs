@@ -1,0 +1,533 @@
+//! Partner Connect's domain: the partner catalog, permission profiles as data, the names of
+//! what a connection creates, the Unity Catalog rule, and the plan of a connect. Pure.
+
+use crate::principal::Entitlement;
+use serde::{Deserialize, Serialize};
+
+/// The protocol's partner categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Category {
+    Ingest,
+    DataPrepAndTransform,
+    SecurityAndGovernance,
+    BiAndViz,
+    Ml,
+    DataQuality,
+    ReverseEtl,
+    SemanticLayer,
+    DataGovernance,
+}
+
+/// What a connection's service principal is given, by partner (the admin guide's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// No service principal: SaaS partners act as the connecting user, desktop tools get a file.
+    None,
+    Ingest,
+    Cluster,
+    Token,
+    Read,
+    Dataiku,
+}
+
+/// What compute a connection provisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provision {
+    /// Nothing.
+    None,
+    /// A new SQL warehouse `<NAME>_ENDPOINT`, owned by the connection.
+    NewWarehouse,
+    /// The warehouse the user selects, or a new one if none is selected.
+    SelectedWarehouse,
+    /// A new cluster `<NAME>_CLUSTER`, owned by the connection.
+    NewCluster,
+    /// A desktop tool: the user picks a warehouse and downloads a connection file.
+    ConnectionFile,
+}
+
+/// A partner as the catalog knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerSpec {
+    pub id: String,
+    pub name: String,
+    pub category: Category,
+    pub profile: Profile,
+    pub provision: Provision,
+    pub supports_unity_catalog: bool,
+    /// Whether users sign in to the partner through Partner Connect.
+    pub sign_in: bool,
+}
+
+/// A partner id from its name: lower case, non-alphanumerics as `-` (`dbt Cloud` → `dbt-cloud`).
+pub fn partner_id(name: &str) -> String {
+    let mut id = String::new();
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c.to_ascii_lowercase());
+        } else if !id.ends_with('-') && !id.is_empty() {
+            id.push('-');
+        }
+    }
+    id.trim_end_matches('-').to_owned()
+}
+
+/// `<PARTNER-NAME>` as the guide spells it in resource names: upper case, non-alphanumerics as `_`.
+fn upper_name(name: &str) -> String {
+    name.trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The service principal of a connection: `FIVETRAN_USER`.
+pub fn service_principal_name(partner_name: &str) -> String {
+    format!("{}_USER", upper_name(partner_name))
+}
+
+/// The warehouse a connection creates: `FIVETRAN_ENDPOINT`.
+pub fn warehouse_name(partner_name: &str) -> String {
+    format!("{}_ENDPOINT", upper_name(partner_name))
+}
+
+/// The cluster a connection creates: `PROPHECY_CLUSTER`.
+pub fn cluster_name(partner_name: &str) -> String {
+    format!("{}_CLUSTER", upper_name(partner_name))
+}
+
+/// The catalog of the legacy Hive metastore.
+pub const HIVE_METASTORE: &str = "hive_metastore";
+
+/// One privilege grant of a plan: on a catalog or on a schema of the chosen catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedGrant {
+    /// `catalog` or `schema`.
+    pub securable_type: &'static str,
+    /// `catalog` or `catalog.schema`.
+    pub full_name: String,
+    pub privileges: Vec<&'static str>,
+}
+
+/// What a profile gives its service principal, before the catalog and schemas are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRules {
+    pub service_principal: bool,
+    pub entitlements: &'static [Entitlement],
+    /// CAN_USE on authorization/tokens.
+    pub token_can_use: bool,
+    /// CAN_USE on the selected warehouse.
+    pub warehouse_can_use: bool,
+    /// Whether the user picks schemas to grant on.
+    pub reads_schemas: bool,
+    uc_catalog: &'static [&'static str],
+    uc_schema: &'static [&'static str],
+    hive_catalog: &'static [&'static str],
+    hive_schema: &'static [&'static str],
+}
+
+impl Profile {
+    /// The guide's table, row by row.
+    pub fn rules(self) -> ProfileRules {
+        use Entitlement::*;
+        let none = ProfileRules {
+            service_principal: false,
+            entitlements: &[],
+            token_can_use: false,
+            warehouse_can_use: false,
+            reads_schemas: false,
+            uc_catalog: &[],
+            uc_schema: &[],
+            hive_catalog: &[],
+            hive_schema: &[],
+        };
+        match self {
+            Profile::None => none,
+            Profile::Ingest => ProfileRules {
+                service_principal: true,
+                entitlements: &[AllowClusterCreate, WorkspaceAccess, DatabricksSqlAccess],
+                token_can_use: true,
+                uc_catalog: &["USE_CATALOG", "CREATE_SCHEMA"],
+                hive_catalog: &["USAGE", "CREATE"],
+                ..none
+            },
+            Profile::Cluster => ProfileRules {
+                service_principal: true,
+                entitlements: &[WorkspaceAccess, AllowClusterCreate],
+                token_can_use: true,
+                ..none
+            },
+            Profile::Token => ProfileRules {
+                service_principal: true,
+                entitlements: &[WorkspaceAccess],
+                token_can_use: true,
+                ..none
+            },
+            Profile::Read => ProfileRules {
+                service_principal: true,
+                token_can_use: true,
+                warehouse_can_use: true,
+                reads_schemas: true,
+                uc_catalog: &["USE_CATALOG"],
+                uc_schema: &["USE_SCHEMA", "SELECT"],
+                hive_schema: &["USAGE", "READ_METADATA", "SELECT"],
+                ..none
+            },
+            Profile::Dataiku => ProfileRules {
+                service_principal: true,
+                entitlements: &[AllowClusterCreate],
+                token_can_use: true,
+                reads_schemas: true,
+                uc_catalog: &["USE_CATALOG", "CREATE_SCHEMA"],
+                uc_schema: &["USE_SCHEMA"],
+                hive_catalog: &["USAGE", "CREATE"],
+                hive_schema: &["USAGE", "SELECT"],
+                ..none
+            },
+        }
+    }
+}
+
+impl ProfileRules {
+    /// The grants for a chosen catalog and schemas: Unity Catalog privileges on a UC catalog,
+    /// legacy privileges on `hive_metastore`.
+    pub fn grants(&self, catalog: &str, schemas: &[String]) -> Vec<PlannedGrant> {
+        let hive = catalog == HIVE_METASTORE;
+        let (on_catalog, on_schema) = if hive {
+            (self.hive_catalog, self.hive_schema)
+        } else {
+            (self.uc_catalog, self.uc_schema)
+        };
+        let mut grants = Vec::new();
+        if !on_catalog.is_empty() {
+            grants.push(PlannedGrant {
+                securable_type: "catalog",
+                full_name: catalog.to_owned(),
+                privileges: on_catalog.to_vec(),
+            });
+        }
+        if !on_schema.is_empty() {
+            for schema in schemas {
+                grants.push(PlannedGrant {
+                    securable_type: "schema",
+                    full_name: format!("{catalog}.{schema}"),
+                    privileges: on_schema.to_vec(),
+                });
+            }
+        }
+        grants
+    }
+}
+
+/// The built-in catalog: every partner the admin guide names.
+pub fn builtin_partners() -> Vec<PartnerSpec> {
+    use Category::*;
+    use Profile as P;
+    use Provision::*;
+    let rows: &[(&str, Category, Profile, Provision)] = &[
+        ("Fivetran", Ingest, P::None, NewWarehouse),
+        ("Matillion", DataPrepAndTransform, P::None, NewWarehouse),
+        ("Power BI", BiAndViz, P::None, ConnectionFile),
+        ("Tableau", BiAndViz, P::None, ConnectionFile),
+        (
+            "erwin Data Modeler",
+            DataGovernance,
+            P::None,
+            ConnectionFile,
+        ),
+        ("Hevo Data", Ingest, P::Ingest, NewWarehouse),
+        ("Hunters", SecurityAndGovernance, P::Ingest, NewWarehouse),
+        ("Rivery", Ingest, P::Ingest, NewWarehouse),
+        ("RudderStack", Ingest, P::Ingest, NewWarehouse),
+        ("Snowplow", Ingest, P::Ingest, NewWarehouse),
+        ("Prophecy", DataPrepAndTransform, P::Cluster, NewCluster),
+        ("John Snow Labs", Ml, P::Token, None),
+        ("Labelbox", Ml, P::Token, None),
+        ("Alation", DataGovernance, P::Read, SelectedWarehouse),
+        ("Anomalo", DataQuality, P::Read, SelectedWarehouse),
+        ("AtScale", SemanticLayer, P::Read, SelectedWarehouse),
+        ("Census", ReverseEtl, P::Read, SelectedWarehouse),
+        (
+            "dbt Cloud",
+            DataPrepAndTransform,
+            P::Read,
+            SelectedWarehouse,
+        ),
+        ("Hex", BiAndViz, P::Read, SelectedWarehouse),
+        ("Hightouch", ReverseEtl, P::Read, SelectedWarehouse),
+        ("Lightup", DataQuality, P::Read, SelectedWarehouse),
+        ("Monte Carlo", DataQuality, P::Read, SelectedWarehouse),
+        ("Preset", BiAndViz, P::Read, SelectedWarehouse),
+        (
+            "Privacera",
+            SecurityAndGovernance,
+            P::Read,
+            SelectedWarehouse,
+        ),
+        ("Qlik Sense", BiAndViz, P::Read, SelectedWarehouse),
+        ("Sigma", BiAndViz, P::Read, SelectedWarehouse),
+        ("Stardog", SemanticLayer, P::Read, SelectedWarehouse),
+        ("ThoughtSpot", BiAndViz, P::Read, SelectedWarehouse),
+        ("Dataiku", Ml, P::Dataiku, NewWarehouse),
+    ];
+    const NO_UC: [&str; 4] = ["Hunters", "Snowplow", "Stardog", "Privacera"];
+    rows.iter()
+        .map(|(name, category, profile, provision)| PartnerSpec {
+            id: partner_id(name),
+            name: (*name).to_owned(),
+            category: *category,
+            profile: *profile,
+            provision: *provision,
+            supports_unity_catalog: !NO_UC.contains(name),
+            sign_in: *provision != ConnectionFile,
+        })
+        .collect()
+}
+
+/// What the Unity Catalog rule needs to know about the workspace and the user.
+#[derive(Debug, Clone)]
+pub struct CatalogContext<'a> {
+    /// The workspace's default catalog when it is Unity Catalog-enabled; `None` otherwise.
+    pub uc_default_catalog: Option<&'a str>,
+    pub is_metastore_admin: bool,
+}
+
+/// What the rule needs to know about one catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogStanding {
+    /// No such catalog in the workspace's metastore.
+    Missing,
+    /// It exists and the user owns it (directly or through a group).
+    Owned,
+    /// It exists and belongs to someone else.
+    NotOwned,
+}
+
+/// Picks the catalog a connection uses (the admin guide's rules):
+/// - not Unity Catalog-enabled: `hive_metastore`;
+/// - a partner without Unity Catalog support: the workspace default catalog only, and only if it
+///   is `hive_metastore` or the user owns it;
+/// - otherwise `hive_metastore` or a catalog the user owns; metastore admins may pick any.
+///
+/// The error is a message for the user that names the catalog and the rule.
+pub fn choose_catalog(
+    requested: Option<&str>,
+    partner: &PartnerSpec,
+    ctx: &CatalogContext<'_>,
+    standing: impl Fn(&str) -> CatalogStanding,
+) -> Result<String, String> {
+    let Some(default) = ctx.uc_default_catalog else {
+        return match requested {
+            None | Some(HIVE_METASTORE) => Ok(HIVE_METASTORE.to_owned()),
+            Some(other) => Err(format!(
+                "This workspace is not enabled for Unity Catalog, so {} can only use {HIVE_METASTORE}, not '{other}'.",
+                partner.name
+            )),
+        };
+    };
+    let allowed = |catalog: &str| -> Result<String, String> {
+        if catalog == HIVE_METASTORE {
+            return Ok(catalog.to_owned());
+        }
+        match standing(catalog) {
+            CatalogStanding::Missing => Err(format!(
+                "Catalog '{catalog}' does not exist in this workspace's metastore."
+            )),
+            CatalogStanding::Owned => Ok(catalog.to_owned()),
+            CatalogStanding::NotOwned if ctx.is_metastore_admin => Ok(catalog.to_owned()),
+            CatalogStanding::NotOwned => Err(format!(
+                "You can connect {} to {HIVE_METASTORE} or to a catalog you own; you do not own '{catalog}'. A metastore admin can choose any catalog.",
+                partner.name
+            )),
+        }
+    };
+    if !partner.supports_unity_catalog {
+        if let Some(r) = requested.filter(|r| *r != default) {
+            return Err(format!(
+                "{} does not support Unity Catalog, so it can only use the workspace default catalog '{default}', not '{r}'.",
+                partner.name
+            ));
+        }
+        if default == HIVE_METASTORE || standing(default) == CatalogStanding::Owned {
+            return Ok(default.to_owned());
+        }
+        return Err(format!(
+            "{} does not support Unity Catalog, so it can only use the workspace default catalog '{default}'; \
+             because '{default}' is not {HIVE_METASTORE} and you do not own it, you cannot connect this partner.",
+            partner.name
+        ));
+    }
+    allowed(requested.unwrap_or(default))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partner(id: &str) -> PartnerSpec {
+        builtin_partners().into_iter().find(|p| p.id == id).unwrap()
+    }
+
+    #[test]
+    fn ids_and_resource_names_follow_the_guide() {
+        assert_eq!(partner_id("dbt Cloud"), "dbt-cloud");
+        assert_eq!(partner_id("Power BI"), "power-bi");
+        assert_eq!(partner_id("erwin Data Modeler"), "erwin-data-modeler");
+        assert_eq!(service_principal_name("Fivetran"), "FIVETRAN_USER");
+        assert_eq!(service_principal_name("dbt Cloud"), "DBT_CLOUD_USER");
+        assert_eq!(warehouse_name("Hevo Data"), "HEVO_DATA_ENDPOINT");
+        assert_eq!(cluster_name("Prophecy"), "PROPHECY_CLUSTER");
+    }
+
+    #[test]
+    fn the_catalog_covers_every_partner_of_the_guide() {
+        let all = builtin_partners();
+        assert_eq!(all.len(), 29);
+        let by_profile = |p: Profile| -> Vec<String> {
+            all.iter()
+                .filter(|s| s.profile == p)
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        assert_eq!(
+            by_profile(Profile::None),
+            [
+                "Fivetran",
+                "Matillion",
+                "Power BI",
+                "Tableau",
+                "erwin Data Modeler"
+            ]
+        );
+        assert_eq!(
+            by_profile(Profile::Ingest),
+            ["Hevo Data", "Hunters", "Rivery", "RudderStack", "Snowplow"]
+        );
+        assert_eq!(by_profile(Profile::Cluster), ["Prophecy"]);
+        assert_eq!(by_profile(Profile::Token), ["John Snow Labs", "Labelbox"]);
+        assert_eq!(by_profile(Profile::Read).len(), 15);
+        assert_eq!(by_profile(Profile::Dataiku), ["Dataiku"]);
+        assert!(
+            !partner("hunters").supports_unity_catalog
+                && partner("fivetran").supports_unity_catalog
+        );
+        assert!(!partner("tableau").sign_in && partner("rivery").sign_in);
+    }
+
+    #[test]
+    fn grants_follow_the_catalog_kind() {
+        let read = Profile::Read.rules();
+        let schemas = vec!["sales".to_owned(), "ops".to_owned()];
+        let uc = read.grants("main", &schemas);
+        assert_eq!(
+            uc[0],
+            PlannedGrant {
+                securable_type: "catalog",
+                full_name: "main".into(),
+                privileges: vec!["USE_CATALOG"]
+            }
+        );
+        assert_eq!(uc[1].full_name, "main.sales");
+        assert_eq!(uc[1].privileges, ["USE_SCHEMA", "SELECT"]);
+        let hive = read.grants(HIVE_METASTORE, &schemas);
+        assert_eq!(hive.len(), 2, "no catalog grant for read on hive");
+        assert_eq!(hive[0].privileges, ["USAGE", "READ_METADATA", "SELECT"]);
+        let ingest = Profile::Ingest.rules().grants(HIVE_METASTORE, &[]);
+        assert_eq!(
+            ingest,
+            vec![PlannedGrant {
+                securable_type: "catalog",
+                full_name: HIVE_METASTORE.into(),
+                privileges: vec!["USAGE", "CREATE"]
+            }]
+        );
+        assert!(Profile::Token.rules().grants("main", &schemas).is_empty());
+    }
+
+    #[test]
+    fn catalog_rule_without_unity_catalog() {
+        let ctx = CatalogContext {
+            uc_default_catalog: None,
+            is_metastore_admin: false,
+        };
+        let p = partner("rivery");
+        assert_eq!(
+            choose_catalog(None, &p, &ctx, |_| CatalogStanding::Missing).unwrap(),
+            HIVE_METASTORE
+        );
+        assert!(choose_catalog(Some("main"), &p, &ctx, |_| CatalogStanding::Owned).is_err());
+    }
+
+    #[test]
+    fn catalog_rule_with_unity_catalog() {
+        let ctx = CatalogContext {
+            uc_default_catalog: Some("main"),
+            is_metastore_admin: false,
+        };
+        let p = partner("dbt-cloud");
+        let standing = |c: &str| match c {
+            "mine" => CatalogStanding::Owned,
+            "theirs" => CatalogStanding::NotOwned,
+            _ => CatalogStanding::Missing,
+        };
+        assert_eq!(
+            choose_catalog(Some("mine"), &p, &ctx, standing).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            choose_catalog(Some(HIVE_METASTORE), &p, &ctx, standing).unwrap(),
+            HIVE_METASTORE
+        );
+        let err = choose_catalog(Some("theirs"), &p, &ctx, standing).unwrap_err();
+        assert!(err.contains("you do not own 'theirs'"), "{err}");
+        assert!(choose_catalog(Some("nope"), &p, &ctx, standing).is_err());
+        let admin = CatalogContext {
+            is_metastore_admin: true,
+            ..ctx.clone()
+        };
+        assert_eq!(
+            choose_catalog(Some("theirs"), &p, &admin, standing).unwrap(),
+            "theirs"
+        );
+    }
+
+    #[test]
+    fn catalog_rule_for_partners_without_unity_catalog() {
+        let p = partner("hunters");
+        let theirs_default = CatalogContext {
+            uc_default_catalog: Some("main"),
+            is_metastore_admin: false,
+        };
+        let err =
+            choose_catalog(None, &p, &theirs_default, |_| CatalogStanding::NotOwned).unwrap_err();
+        assert!(
+            err.contains("'main'") && err.contains("do not own"),
+            "{err}"
+        );
+        assert_eq!(
+            choose_catalog(None, &p, &theirs_default, |_| CatalogStanding::Owned).unwrap(),
+            "main"
+        );
+        assert!(
+            choose_catalog(Some(HIVE_METASTORE), &p, &theirs_default, |_| {
+                CatalogStanding::Owned
+            })
+            .is_err()
+        );
+        let hive_default = CatalogContext {
+            uc_default_catalog: Some(HIVE_METASTORE),
+            is_metastore_admin: false,
+        };
+        assert_eq!(
+            choose_catalog(None, &p, &hive_default, |_| CatalogStanding::NotOwned).unwrap(),
+            HIVE_METASTORE
+        );
+    }
+}

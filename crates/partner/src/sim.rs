@@ -1,0 +1,808 @@
+//! `partner-sim`: a reference partner that implements `/connect`, `/delete-connection`,
+//! `/test-connection` and patchbay's `/rotate-token` the way the protocol describes, with
+//! accounts keyed by e-mail domain, an account administrator who adds users (and may delegate
+//! that right), `new_user_action`, manual sign-up, expired accounts, and faults to inject. It
+//! checks every token it receives by calling the workspace's `/Me` with it.
+
+use crate::protocol::{
+    AccountStatus, ConnectRequest, Connection, ConnectionInfo, ConnectionTestResult,
+    DeleteConnectionRequest, DeleteConnectionResponse, ErrorReason, ErrorResponse, RedirectValue,
+    ResourceStatus, RotateTokenRequest, Secret, TestResult, TestStatus, UserStatus,
+};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a second user who is new to the partner gets on an existing connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NewUserAction {
+    #[default]
+    AutoAdd,
+    Invite,
+    NotFound,
+    Error,
+}
+
+/// The simulator's settings (a TOML file for `patchbay partner-sim --config`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Basic credentials the workspace must present.
+    pub username: String,
+    pub password: String,
+    pub new_user_action: NewUserAction,
+    /// Sign-ins fail with `account_not_found` until the user signed up by hand.
+    pub require_manual_signup: bool,
+    /// E-mail domains whose accounts have expired.
+    pub expired_domains: Vec<String>,
+    /// Call the workspace's `/Me` with every token received.
+    pub verify_tokens: bool,
+    /// Base of the redirect URLs (default: the address it listens on).
+    pub public_url: Option<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            username: "databricks".into(),
+            password: "partner-sim-secret".into(),
+            new_user_action: NewUserAction::AutoAdd,
+            require_manual_signup: false,
+            expired_domains: Vec::new(),
+            verify_tokens: true,
+            public_url: None,
+        }
+    }
+}
+
+/// Faults to inject, set through `POST /_sim/faults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Answer this many `/connect` calls with 500 first.
+    pub connect_500: u32,
+    /// Answer this many `/delete-connection` calls with 500 first.
+    pub delete_500: u32,
+    /// Sleep this long before answering anything.
+    pub delay_ms: u64,
+    /// Refuse every call with 401, as after a credential rotation.
+    pub unauthorized: bool,
+    /// Answer `/connect` with something that is not JSON.
+    pub garbage: bool,
+    /// Answer `/connect` with a huge body.
+    pub oversized: bool,
+    /// Redirect to a host that is not the partner's.
+    pub foreign_redirect: bool,
+    /// Answer a first connect with `configured_resources: false`.
+    pub refuse_resources: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Account {
+    administrator: String,
+    users: BTreeSet<String>,
+    delegates: BTreeSet<String>,
+    signed_up: BTreeSet<String>,
+    expired: bool,
+}
+
+#[derive(Debug, Clone)]
+struct SimConnection {
+    workspace_id: i64,
+    workspace_url: String,
+    domain: String,
+    token: Option<Secret>,
+    request: ConnectRequest,
+}
+
+/// One call the simulator received, for tests to inspect (tokens removed).
+#[derive(Debug, Clone, Serialize)]
+pub struct Received {
+    pub path: String,
+    pub user_agent: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct SimState {
+    accounts: BTreeMap<String, Account>,
+    connections: BTreeMap<String, SimConnection>,
+    faults: Faults,
+    received: Vec<Received>,
+}
+
+#[derive(Clone)]
+struct Sim {
+    config: Arc<SimConfig>,
+    base_url: Arc<String>,
+    state: Arc<Mutex<SimState>>,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    pub url: String,
+    pub config: SimConfig,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a simulator on `listener` in the background.
+pub fn spawn(listener: tokio::net::TcpListener, config: SimConfig) -> std::io::Result<SimHandle> {
+    let addr = listener.local_addr()?;
+    let url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let app = router(config.clone(), url.clone());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(SimHandle { url, config, task })
+}
+
+/// The simulator's routes, for `patchbay partner-sim` and tests.
+pub fn router(config: SimConfig, base_url: String) -> Router {
+    crate::install_crypto_provider();
+    let sim = Sim {
+        config: Arc::new(config),
+        base_url: Arc::new(base_url.trim_end_matches('/').to_owned()),
+        state: Arc::default(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default(),
+    };
+    Router::new()
+        .route("/connect", post(connect))
+        .route(
+            "/delete-connection",
+            post(delete_connection).delete(delete_connection),
+        )
+        .route("/test-connection", post(test_connection))
+        .route("/rotate-token", post(rotate_token))
+        .route("/signin", get(page))
+        .route("/trial", get(page))
+        .route("/purchase", get(page))
+        .route("/contact-admin", get(page))
+        .route("/_sim/state", get(sim_state))
+        .route("/_sim/faults", post(set_faults))
+        .route("/_sim/accounts/{domain}/users", post(add_user))
+        .route("/_sim/accounts/{domain}/signup", post(sign_up))
+        .route("/_sim/accounts/{domain}/expire", post(expire))
+        .route("/_sim/connections/{id}/whoami", get(whoami))
+        .with_state(sim)
+}
+
+fn error(status: StatusCode, reason: ErrorReason, message: &str) -> Response {
+    (
+        status,
+        Json(ErrorResponse {
+            error_reason: reason,
+            display_message: Some(message.to_owned()),
+            debugging_message: None,
+        }),
+    )
+        .into_response()
+}
+
+fn authorized(sim: &Sim, headers: &HeaderMap) -> bool {
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", sim.config.username, sim.config.password));
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .is_some_and(|v| v.trim() == expected)
+}
+
+/// Records the call and applies the delay and 401 faults. `Some` is the answer to give now.
+async fn admit(sim: &Sim, path: &str, headers: &HeaderMap, body: &Value) -> Option<Response> {
+    let mut redacted = body.clone();
+    for pointer in ["/user_info/auth", "/auth"] {
+        if let Some(auth) = redacted.pointer_mut(pointer) {
+            *auth = json!({"personal_access_token": "<redacted>"});
+        }
+    }
+    let faults = {
+        let mut state = sim.lock();
+        state.received.push(Received {
+            path: path.to_owned(),
+            user_agent: header_str(headers, "user-agent"),
+            idempotency_key: header_str(headers, "idempotency-key"),
+            body: redacted,
+        });
+        state.faults.clone()
+    };
+    if faults.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
+    }
+    if faults.unauthorized || !authorized(sim, headers) {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            ErrorReason::Unauthorized,
+            "Invalid partner credentials.",
+        ));
+    }
+    None
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Calls the workspace's `/Me` with a token; the principal's `userName`.
+async fn who_is(sim: &Sim, workspace_url: &str, token: &Secret) -> Result<String, String> {
+    let url = format!(
+        "{}/api/2.0/preview/scim/v2/Me",
+        workspace_url.trim_end_matches('/')
+    );
+    let response = sim
+        .http
+        .get(&url)
+        .bearer_auth(&token.0)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the workspace: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "the workspace refused the token: HTTP {}",
+            response.status()
+        ));
+    }
+    let me: Value = response.json().await.map_err(|e| e.to_string())?;
+    me["userName"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the workspace's /Me has no userName".to_owned())
+}
+
+fn domain_of(email: &str) -> String {
+    email
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .to_ascii_lowercase()
+}
+
+fn answer(
+    sim: &Sim,
+    value: RedirectValue,
+    user: UserStatus,
+    account: AccountStatus,
+    configured: bool,
+    connection_id: Option<String>,
+) -> Response {
+    let page = match value {
+        RedirectValue::CreateTrial => "trial",
+        RedirectValue::PurchaseProduct => "purchase",
+        RedirectValue::ContactAdmin => "contact-admin",
+        _ => "signin",
+    };
+    let foreign = sim.lock().faults.foreign_redirect;
+    let redirect_uri = if foreign {
+        "https://elsewhere.invalid/phish".to_owned()
+    } else {
+        format!("{}/{page}", sim.base_url)
+    };
+    Json(Connection {
+        redirect_uri,
+        redirect_value: value,
+        connection_id,
+        user_status: user,
+        account_status: account,
+        configured_resources: configured,
+        oauth_redirect_uri: None,
+    })
+    .into_response()
+}
+
+async fn connect(State(sim): State<Sim>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if let Some(refused) = admit(&sim, "/connect", &headers, &body).await {
+        return refused;
+    }
+    {
+        let mut state = sim.lock();
+        if state.faults.connect_500 > 0 {
+            state.faults.connect_500 -= 1;
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorReason::GeneralError,
+                "Temporary failure at the partner.",
+            );
+        }
+        if state.faults.garbage {
+            return (StatusCode::OK, "<html>definitely not json").into_response();
+        }
+        if state.faults.oversized {
+            return (StatusCode::OK, "x".repeat(4 * 1024 * 1024)).into_response();
+        }
+    }
+    let request: ConnectRequest = match serde_json::from_value(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorReason::BadRequest,
+                &format!("invalid request: {e}"),
+            );
+        }
+    };
+    let email = request.user_info.email.to_ascii_lowercase();
+    let domain = domain_of(&email);
+    if domain.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorReason::BadRequest,
+            "user_info.email is not an e-mail address",
+        );
+    }
+    if request.user_info.is_connection_established {
+        return sign_in(&sim, &request, &email, &domain);
+    }
+
+    // A first connect: the token must be there and must work.
+    let Some(token) = request
+        .user_info
+        .auth
+        .as_ref()
+        .and_then(|a| a.personal_access_token.clone())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorReason::BadRequest,
+            "a first connect must carry user_info.auth.personal_access_token",
+        );
+    };
+    if sim.config.verify_tokens {
+        match who_is(&sim, &request.workspace_url, &token).await {
+            Ok(user_name) => {
+                if let Some(sp) = &request.service_principal_id
+                    && !user_name.eq_ignore_ascii_case(sp)
+                {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorReason::BadRequest,
+                        &format!("the token belongs to {user_name}, not to service principal {sp}"),
+                    );
+                }
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, &e),
+        }
+    }
+    let mut state = sim.lock();
+    let expired = sim
+        .config
+        .expired_domains
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&domain))
+        || state.accounts.get(&domain).is_some_and(|a| a.expired);
+    if expired {
+        return answer(
+            &sim,
+            RedirectValue::PurchaseProduct,
+            UserStatus::Existing,
+            AccountStatus::Expired,
+            false,
+            None,
+        );
+    }
+    if state.faults.refuse_resources {
+        return answer(
+            &sim,
+            RedirectValue::NotApplicable,
+            UserStatus::New,
+            AccountStatus::New,
+            false,
+            None,
+        );
+    }
+    let (account_status, user_status) = match state.accounts.get_mut(&domain) {
+        Some(account) if !request.demo => {
+            let known = account.users.contains(&email);
+            account.users.insert(email.clone());
+            (
+                AccountStatus::Active,
+                if known {
+                    UserStatus::Existing
+                } else {
+                    UserStatus::New
+                },
+            )
+        }
+        _ => {
+            state.accounts.insert(
+                domain.clone(),
+                Account {
+                    administrator: email.clone(),
+                    users: BTreeSet::from([email.clone()]),
+                    delegates: BTreeSet::new(),
+                    signed_up: BTreeSet::from([email.clone()]),
+                    expired: false,
+                },
+            );
+            (AccountStatus::New, UserStatus::New)
+        }
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    state.connections.insert(
+        id.clone(),
+        SimConnection {
+            workspace_id: request.workspace_id,
+            workspace_url: request.workspace_url.clone(),
+            domain,
+            token: Some(token),
+            request: ConnectRequest {
+                user_info: crate::protocol::UserInfo {
+                    auth: None,
+                    ..request.user_info.clone()
+                },
+                ..request.clone()
+            },
+        },
+    );
+    drop(state);
+    let value = if account_status == AccountStatus::New {
+        RedirectValue::CreateTrial
+    } else {
+        RedirectValue::SignIn
+    };
+    answer(&sim, value, user_status, account_status, true, Some(id))
+}
+
+fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Response {
+    let mut state = sim.lock();
+    let known = request
+        .connection_id
+        .as_ref()
+        .and_then(|id| state.connections.get(id))
+        .is_some();
+    if !known {
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorReason::ConnectionNotFound,
+            "This connection was deleted at the partner. Delete it in the workspace and connect again.",
+        );
+    }
+    let Some(account) = state.accounts.get_mut(domain) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorReason::AccountNotFound,
+            "Your organization has no account here.",
+        );
+    };
+    if account.expired
+        || sim
+            .config
+            .expired_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    {
+        return answer(
+            sim,
+            RedirectValue::PurchaseProduct,
+            UserStatus::Existing,
+            AccountStatus::Expired,
+            false,
+            None,
+        );
+    }
+    if sim.config.require_manual_signup && !account.signed_up.contains(email) {
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorReason::AccountNotFound,
+            "Sign up at the partner first.",
+        );
+    }
+    if account.users.contains(email) {
+        drop(state);
+        return answer(
+            sim,
+            RedirectValue::SignIn,
+            UserStatus::Existing,
+            AccountStatus::Active,
+            false,
+            None,
+        );
+    }
+    match sim.config.new_user_action {
+        NewUserAction::AutoAdd => {
+            account.users.insert(email.to_owned());
+            drop(state);
+            answer(
+                sim,
+                RedirectValue::SignIn,
+                UserStatus::New,
+                AccountStatus::Active,
+                false,
+                None,
+            )
+        }
+        NewUserAction::Invite => {
+            drop(state);
+            answer(
+                sim,
+                RedirectValue::ContactAdmin,
+                UserStatus::NotApplicable,
+                AccountStatus::Active,
+                false,
+                None,
+            )
+        }
+        NewUserAction::NotFound => error(
+            StatusCode::NOT_FOUND,
+            ErrorReason::AccountNotFound,
+            "Ask your partner account administrator to add you.",
+        ),
+        NewUserAction::Error => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorReason::GeneralError,
+            "New users cannot sign in right now.",
+        ),
+    }
+}
+
+async fn delete_connection(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = admit(&sim, "/delete-connection", &headers, &body).await {
+        return refused;
+    }
+    let request: DeleteConnectionRequest = match serde_json::from_value(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorReason::BadRequest,
+                &format!("invalid request: {e}"),
+            );
+        }
+    };
+    let mut state = sim.lock();
+    if state.faults.delete_500 > 0 {
+        state.faults.delete_500 -= 1;
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorReason::GeneralError,
+            "Temporary failure at the partner.",
+        );
+    }
+    match state.connections.get(&request.connection_id) {
+        Some(c) if c.workspace_id == request.databricks_organization_id => {
+            state.connections.remove(&request.connection_id);
+            Json(DeleteConnectionResponse {
+                resource_status: ResourceStatus::DeletionAcknowledged,
+            })
+            .into_response()
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            ErrorReason::ConnectionNotFound,
+            "No such connection.",
+        ),
+    }
+}
+
+async fn test_connection(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = admit(&sim, "/test-connection", &headers, &body).await {
+        return refused;
+    }
+    let Ok(info) = serde_json::from_value::<ConnectionInfo>(body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorReason::BadRequest,
+            "invalid request",
+        );
+    };
+    let found = sim.lock().connections.get(&info.connection_id).cloned();
+    let Some(connection) = found else {
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorReason::ConnectionNotFound,
+            "No such connection.",
+        );
+    };
+    let result = match &connection.token {
+        Some(token) => who_is(&sim, &connection.workspace_url, token).await,
+        None => Err("no token".into()),
+    };
+    let (status, message) = match result {
+        Ok(user) => (TestStatus::Pass, Some(format!("authenticated as {user}"))),
+        Err(e) => (TestStatus::Fail, Some(e)),
+    };
+    Json(ConnectionTestResult {
+        test_results: vec![TestResult {
+            test_name: "workspace_token".into(),
+            status,
+            message,
+        }],
+    })
+    .into_response()
+}
+
+async fn rotate_token(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = admit(&sim, "/rotate-token", &headers, &body).await {
+        return refused;
+    }
+    let Ok(request) = serde_json::from_value::<RotateTokenRequest>(body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorReason::BadRequest,
+            "invalid request",
+        );
+    };
+    let Some(token) = request.auth.personal_access_token else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorReason::BadRequest,
+            "auth.personal_access_token is required",
+        );
+    };
+    let workspace_url = match sim.lock().connections.get(&request.connection_id) {
+        Some(c) => c.workspace_url.clone(),
+        None => {
+            return error(
+                StatusCode::NOT_FOUND,
+                ErrorReason::ConnectionNotFound,
+                "No such connection.",
+            );
+        }
+    };
+    if sim.config.verify_tokens
+        && let Err(e) = who_is(&sim, &workspace_url, &token).await
+    {
+        return error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, &e);
+    }
+    if let Some(c) = sim.lock().connections.get_mut(&request.connection_id) {
+        c.token = Some(token);
+    }
+    Json(json!({"status": "rotated"})).into_response()
+}
+
+async fn page() -> Html<&'static str> {
+    Html("<!doctype html><title>partner-sim</title><p>partner-sim: you are at the partner.</p>")
+}
+
+async fn sim_state(State(sim): State<Sim>) -> Json<Value> {
+    let state = sim.lock();
+    let connections: Vec<Value> = state
+        .connections
+        .iter()
+        .map(|(id, c)| {
+            json!({"connection_id": id, "workspace_id": c.workspace_id, "domain": c.domain,
+                   "has_token": c.token.is_some(), "request": c.request})
+        })
+        .collect();
+    Json(
+        json!({"accounts": state.accounts, "connections": connections,
+                "faults": state.faults, "received": state.received}),
+    )
+}
+
+async fn set_faults(State(sim): State<Sim>, Json(faults): Json<Faults>) -> Json<Faults> {
+    sim.lock().faults = faults.clone();
+    Json(faults)
+}
+
+#[derive(Deserialize)]
+struct AddUser {
+    /// Who adds: the account administrator or a delegate.
+    by: String,
+    email: String,
+    #[serde(default)]
+    delegate: bool,
+}
+
+async fn add_user(
+    State(sim): State<Sim>,
+    Path(domain): Path<String>,
+    Json(req): Json<AddUser>,
+) -> Response {
+    let mut state = sim.lock();
+    let Some(account) = state.accounts.get_mut(&domain.to_ascii_lowercase()) else {
+        return (StatusCode::NOT_FOUND, "no such account").into_response();
+    };
+    let by = req.by.to_ascii_lowercase();
+    if account.administrator != by && !account.delegates.contains(&by) {
+        return (
+            StatusCode::FORBIDDEN,
+            "only the account administrator or a delegate adds users",
+        )
+            .into_response();
+    }
+    if req.delegate && account.administrator != by {
+        return (
+            StatusCode::FORBIDDEN,
+            "only the account administrator delegates",
+        )
+            .into_response();
+    }
+    let email = req.email.to_ascii_lowercase();
+    account.users.insert(email.clone());
+    account.signed_up.insert(email.clone());
+    if req.delegate {
+        account.delegates.insert(email);
+    }
+    Json(json!({"ok": true})).into_response()
+}
+
+async fn sign_up(
+    State(sim): State<Sim>,
+    Path(domain): Path<String>,
+    Json(req): Json<Value>,
+) -> Response {
+    let email = req["email"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match sim.lock().accounts.get_mut(&domain.to_ascii_lowercase()) {
+        Some(account) => {
+            account.signed_up.insert(email);
+            Json(json!({"ok": true})).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such account").into_response(),
+    }
+}
+
+async fn expire(State(sim): State<Sim>, Path(domain): Path<String>) -> Response {
+    match sim.lock().accounts.get_mut(&domain.to_ascii_lowercase()) {
+        Some(account) => {
+            account.expired = true;
+            Json(json!({"ok": true})).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such account").into_response(),
+    }
+}
+
+async fn whoami(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
+    let found = sim.lock().connections.get(&id).cloned();
+    let Some(connection) = found else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such connection"})),
+        )
+            .into_response();
+    };
+    let Some(token) = connection.token else {
+        return (StatusCode::CONFLICT, Json(json!({"error": "no token"}))).into_response();
+    };
+    match who_is(&sim, &connection.workspace_url, &token).await {
+        Ok(user_name) => Json(json!({"userName": user_name})).into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": e}))).into_response(),
+    }
+}
