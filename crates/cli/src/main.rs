@@ -1,11 +1,12 @@
 //! `patchbay`: one binary that serves the workspace API and administers its database.
 
+mod client;
 mod config;
 mod serve;
 mod tls;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -15,6 +16,8 @@ use std::process::ExitCode;
     about = "A self-hosted Partner Connect that speaks the Databricks workspace API."
 )]
 struct Cli {
+    #[command(flatten)]
+    client: client::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,11 +28,26 @@ enum Command {
     ///
     /// Example: patchbay serve --listen 127.0.0.1:8080 --data-dir ./patchbay-data
     Serve(config::ServeArgs),
+    /// Run partner-sim, a reference Partner Connect partner, for demos and tests.
+    ///
+    /// Example: patchbay partner-sim --listen 127.0.0.1:9090 --config sim.toml
+    PartnerSim {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: std::net::SocketAddr,
+        /// A TOML file: username, password, new_user_action (auto_add|invite|not_found|error),
+        /// require_manual_signup, expired_domains, verify_tokens, public_url.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Administer the database directly (works while the server runs).
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The client commands, which talk to a server over its REST API.
+    #[command(flatten)]
+    Client(client::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,7 +77,11 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.command = match cli.command {
+        Command::Client(command) => return client::main(command, cli.client, Cli::command),
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,6 +104,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(config::ServeConfig::resolve(args)?).await,
+        Command::PartnerSim { listen, config } => partner_sim(listen, config).await,
+        Command::Client(_) => unreachable!("client commands run in client::main"),
         Command::Admin {
             command:
                 AdminCommand::Token {
@@ -103,4 +127,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn partner_sim(
+    listen: std::net::SocketAddr,
+    config: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let config: patchbay_partner::sim::SimConfig = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("invalid partner-sim configuration {}", path.display()))?
+        }
+        None => patchbay_partner::sim::SimConfig::default(),
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    println!("partner-sim: listening on http://{addr}");
+    println!(
+        "partner-sim: Basic credentials {}:<password from the configuration>",
+        config.username
+    );
+    axum::serve(listener, patchbay_partner::sim::router(config, url)).await?;
+    Ok(())
 }

@@ -52,13 +52,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         BootstrapOutcome::AlreadyDone { workspace_id } => workspace_id,
     };
 
-    let app = router(AppState::new(
+    let state = AppState::new(
         store.clone(),
         Settings {
-            default_workspace_id: workspace_id,
             max_token_lifetime_seconds: config.max_token_lifetime_seconds,
+            ..Settings::new(workspace_id)
         },
-    ));
+    );
+    // PARTNER_WORKER_LINE
+    let app = router(state);
     // Certificates are ready before the server says it listens.
     let rustls = match &config.tls {
         None => None,

@@ -2,9 +2,12 @@
 //! SCIM grammar. Everything here is a pure function, unit-tested on its own.
 
 pub mod access;
+pub mod catalog;
+pub mod compute;
 pub mod ids;
 pub mod partner;
 pub mod principal;
 pub mod scim;
+pub mod sql_statement;
 pub mod time;
 pub mod token;

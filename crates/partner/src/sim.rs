@@ -124,6 +124,8 @@ struct SimState {
 #[derive(Clone)]
 struct Sim {
     config: Arc<SimConfig>,
+    /// Mirrors `faults.foreign_redirect`, readable while the state is locked.
+    foreign_redirect: Arc<std::sync::atomic::AtomicBool>,
     base_url: Arc<String>,
     state: Arc<Mutex<SimState>>,
     http: reqwest::Client,
@@ -169,6 +171,7 @@ pub fn router(config: SimConfig, base_url: String) -> Router {
     crate::install_crypto_provider();
     let sim = Sim {
         config: Arc::new(config),
+        foreign_redirect: Arc::default(),
         base_url: Arc::new(base_url.trim_end_matches('/').to_owned()),
         state: Arc::default(),
         http: reqwest::Client::builder()
@@ -304,7 +307,9 @@ fn answer(
         RedirectValue::ContactAdmin => "contact-admin",
         _ => "signin",
     };
-    let foreign = sim.lock().faults.foreign_redirect;
+    let foreign = sim
+        .foreign_redirect
+        .load(std::sync::atomic::Ordering::Relaxed);
     let redirect_uri = if foreign {
         "https://elsewhere.invalid/phish".to_owned()
     } else {
@@ -715,6 +720,10 @@ async fn sim_state(State(sim): State<Sim>) -> Json<Value> {
 }
 
 async fn set_faults(State(sim): State<Sim>, Json(faults): Json<Faults>) -> Json<Faults> {
+    sim.foreign_redirect.store(
+        faults.foreign_redirect,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     sim.lock().faults = faults.clone();
     Json(faults)
 }

@@ -175,3 +175,16 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// 404 with a specific code, as Unity Catalog answers (`CATALOG_DOES_NOT_EXIST`,
+    /// `SCHEMA_DOES_NOT_EXIST`, `TABLE_DOES_NOT_EXIST`, `PRINCIPAL_DOES_NOT_EXIST`, …).
+    pub fn does_not_exist(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409 with a specific code (`CATALOG_ALREADY_EXISTS`, `SCHEMA_ALREADY_EXISTS`, …).
+    pub fn already_exists(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+}

@@ -5,9 +5,13 @@
 
 pub mod auth;
 pub mod body;
+pub mod catalog;
+pub mod compute;
 pub mod error;
+pub mod partner_connect;
 pub mod permissions;
 pub mod scim;
+pub mod statements;
 pub mod tokens;
 
 use axum::Router;
@@ -28,6 +32,7 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub store: Store,
     inner: Arc<Settings>,
+    partners: patchbay_partner::client::PartnerClient,
 }
 
 /// Server settings fixed at start.
@@ -37,18 +42,51 @@ pub struct Settings {
     pub default_workspace_id: i64,
     /// The longest lifetime a new token may have, if the workspace limits it.
     pub max_token_lifetime_seconds: Option<i64>,
+    /// How calls to partners wait and retry.
+    pub partner_retry: patchbay_partner::client::RetryPolicy,
+    /// How long one call to a partner may take.
+    pub partner_timeout: std::time::Duration,
+    /// A connect still unconfirmed after this long was interrupted and is undone.
+    pub stale_connect_millis: i64,
+    /// How long a warehouse or cluster takes to start or stop (STARTING → RUNNING, …): no
+    /// compute runs, so states move on by time when read.
+    pub compute_transition_millis: i64,
+}
+
+impl Settings {
+    /// The settings `patchbay serve` starts with, for a workspace.
+    pub fn new(default_workspace_id: i64) -> Settings {
+        Settings {
+            default_workspace_id,
+            max_token_lifetime_seconds: None,
+            partner_retry: patchbay_partner::client::RetryPolicy::default(),
+            partner_timeout: std::time::Duration::from_secs(30),
+            stale_connect_millis: 10 * 60 * 1000,
+            compute_transition_millis: 1000,
+        }
+    }
 }
 
 impl AppState {
     pub fn new(store: Store, settings: Settings) -> AppState {
+        let partners = patchbay_partner::client::PartnerClient::new(
+            settings.partner_retry.clone(),
+            settings.partner_timeout,
+        );
         AppState {
             store,
             inner: Arc::new(settings),
+            partners,
         }
     }
 
     pub fn settings(&self) -> &Settings {
         &self.inner
+    }
+
+    /// The client that calls partners.
+    pub fn partner_client(&self) -> &patchbay_partner::client::PartnerClient {
+        &self.partners
     }
 }
 
@@ -60,6 +98,10 @@ pub fn router(state: AppState) -> Router {
         .nest(scim::PREFIX, scim::routes())
         .merge(tokens::routes())
         .merge(permissions::routes())
+        .merge(catalog::routes())
+        .merge(statements::routes())
+        .merge(compute::routes())
+        .nest(partner_connect::PREFIX, partner_connect::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body::MAX_BODY))

@@ -1,14 +1,17 @@
-//! The Permissions API (`/api/2.0/permissions/…`): who may use what. So far the token
-//! permission, `authorization/tokens`, which decides who may hold personal access tokens.
+//! The Permissions API (`/api/2.0/permissions/…`): who may use what. The token permission,
+//! `authorization/tokens`, decides who may hold personal access tokens; SQL warehouses
+//! (`sql/warehouses/{id}` for Terraform, `warehouses/{id}` for the SDKs), clusters and jobs each
+//! have their own ACL, with the levels and owner rules of [`patchbay_core::compute`].
 
 use crate::AppState;
-use crate::auth::Admin;
+use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::routing::get;
+use patchbay_core::compute::{AclGrant, ObjectKind};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{AclEntry, AclUpdate, TOKENS};
 use serde::Deserialize;
@@ -35,6 +38,10 @@ pub fn routes() -> Router<AppState> {
                 &format!("{base}/authorization/tokens/permissionLevels"),
                 get(token_levels),
             );
+        router = object_routes::<Warehouses>(router, base, "sql/warehouses");
+        router = object_routes::<Warehouses>(router, base, "warehouses");
+        router = object_routes::<Clusters>(router, base, "clusters");
+        router = object_routes::<Jobs>(router, base, "jobs");
     }
     router
 }
@@ -191,4 +198,170 @@ async fn update_tokens(
         "token permissions changed"
     );
     Ok(Json(token_acl_json(&acl)))
+}
+
+/// The kinds of compute object with an ACL, as type parameters of the shared handlers.
+trait Compute: Send + Sync + 'static {
+    const KIND: ObjectKind;
+}
+struct Warehouses;
+struct Clusters;
+struct Jobs;
+impl Compute for Warehouses {
+    const KIND: ObjectKind = ObjectKind::Warehouse;
+}
+impl Compute for Clusters {
+    const KIND: ObjectKind = ObjectKind::Cluster;
+}
+impl Compute for Jobs {
+    const KIND: ObjectKind = ObjectKind::Job;
+}
+
+fn object_routes<K: Compute>(router: Router<AppState>, base: &str, path: &str) -> Router<AppState> {
+    router
+        .route(
+            &format!("{base}/{path}/{{id}}"),
+            get(get_object::<K>)
+                .put(put_object::<K>)
+                .patch(patch_object::<K>),
+        )
+        .route(
+            &format!("{base}/{path}/{{id}}/permissionLevels"),
+            get(object_levels::<K>),
+        )
+}
+
+/// Resolves the principals of a requested ACL and checks each level belongs to `kind`, before
+/// anything is written. Also used for a job's create-time `access_control_list`.
+pub(crate) async fn resolve_grants(
+    state: &AppState,
+    workspace_id: i64,
+    kind: ObjectKind,
+    entries: &[AccessControlRequest],
+) -> ApiResult<Vec<AclGrant>> {
+    let mut grants = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (principal_id, level) = resolve(state, workspace_id, entry).await?;
+        let level = kind.parse_level(&level).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Permission level {level} is not valid for a {}; use {}.",
+                kind.noun(),
+                kind.expected_levels()
+            ))
+        })?;
+        grants.push(AclGrant {
+            principal_id,
+            is_group: entry.group_name.is_some(),
+            level,
+        });
+    }
+    Ok(grants)
+}
+
+/// `ObjectPermissions` of a compute object. Admins hold CAN_MANAGE on every object, shown the
+/// way Databricks shows it: inherited from the root of the object type.
+fn object_acl_json(kind: ObjectKind, id: &str, entries: &[AclEntry]) -> Value {
+    let admins_inherited = json!({
+        "permission_level": "CAN_MANAGE",
+        "inherited": true,
+        "inherited_from_object": [kind.root_object()],
+    });
+    let mut admins_listed = false;
+    let mut list: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let key = match e.kind {
+                PrincipalKind::User => "user_name",
+                PrincipalKind::Group => "group_name",
+                PrincipalKind::ServicePrincipal => "service_principal_name",
+            };
+            let mut permissions =
+                vec![json!({"permission_level": e.permission_level, "inherited": false})];
+            if e.kind == PrincipalKind::Group && e.name == "admins" {
+                admins_listed = true;
+                permissions.push(admins_inherited.clone());
+            }
+            let mut v = json!({key: e.name, "all_permissions": permissions});
+            if let Some(d) = &e.display_name {
+                v["display_name"] = json!(d);
+            }
+            v
+        })
+        .collect();
+    if !admins_listed {
+        list.push(json!({"group_name": "admins", "all_permissions": [admins_inherited]}));
+    }
+    json!({
+        "object_id": kind.object_id(id),
+        "object_type": kind.object_type(),
+        "access_control_list": list,
+    })
+}
+
+async fn get_object<K: Compute>(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let acl = state.store.object_acl(&caller, K::KIND, &id).await?;
+    Ok(Json(object_acl_json(K::KIND, &id, &acl)))
+}
+
+async fn object_levels<K: Compute>(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    // Only for an object the caller may see, like its ACL.
+    state.store.object_acl(&caller, K::KIND, &id).await?;
+    let levels: Vec<Value> = K::KIND
+        .levels()
+        .iter()
+        .map(|l| json!({"permission_level": l.as_str(), "description": K::KIND.describe(*l)}))
+        .collect();
+    Ok(Json(json!({"permission_levels": levels})))
+}
+
+async fn put_object<K: Compute>(
+    state: State<AppState>,
+    caller: Authenticated,
+    id: Path<String>,
+    body: JsonBody<AclRequest>,
+) -> ApiResult<Json<Value>> {
+    update_object(state, caller, K::KIND, id, body, AclUpdate::Replace).await
+}
+
+async fn patch_object<K: Compute>(
+    state: State<AppState>,
+    caller: Authenticated,
+    id: Path<String>,
+    body: JsonBody<AclRequest>,
+) -> ApiResult<Json<Value>> {
+    update_object(state, caller, K::KIND, id, body, AclUpdate::Merge).await
+}
+
+/// PUT replaces the object's ACL (keeping its owner unless a new one is named), PATCH adds to
+/// it; the caller needs CAN_MANAGE, and moving ownership an admin or the current owner.
+async fn update_object(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    kind: ObjectKind,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<AclRequest>,
+    update: AclUpdate,
+) -> ApiResult<Json<Value>> {
+    let requested = req.access_control_list.unwrap_or_default();
+    let grants = resolve_grants(&state, caller.workspace_id, kind, &requested).await?;
+    let acl = state
+        .store
+        .update_object_acl(&caller, kind, &id, &grants, update)
+        .await?;
+    tracing::info!(
+        object_type = kind.object_type(),
+        object_id = %id,
+        entries = grants.len(),
+        ?update,
+        "object permissions changed"
+    );
+    Ok(Json(object_acl_json(kind, &id, &acl)))
 }

@@ -93,6 +93,7 @@ impl Store {
         }
 
         crate::permissions::default_token_acl(&mut tx, workspace_id).await?;
+        crate::catalog::create_legacy_catalog(&mut tx, workspace_id).await?;
 
         let admin = PrincipalData {
             user_name: Some(setup.admin_email.clone()),

@@ -3,6 +3,10 @@
 //! serves both; the few dialect differences live in [`Backend`].
 
 mod bootstrap;
+mod catalog;
+mod compute;
+mod connections;
+mod partners;
 mod permissions;
 mod principals;
 mod scim_filter;
@@ -13,6 +17,18 @@ mod tokens;
 pub mod testing;
 
 pub use bootstrap::{Bootstrap, BootstrapOutcome};
+pub use catalog::{
+    CatalogError, CatalogErrorKind, CatalogRecord, CatalogResult, CatalogUpdate, ColumnRecord,
+    EffectiveAssignment, EffectivePrivilege, GrantChange, GrantRow, MetastoreAssignment,
+    MetastoreRecord, NewCatalog, NewMetastore, NewSchema, NewTable, PrivilegeAssignment,
+    SchemaRecord, TableRecord,
+};
+pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
+pub use connections::{ComputePlan, Notification, ProvisionPlan, Provisioned, RemovedConnection};
+pub use partners::{
+    Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
+    PartnerSettings,
+};
 pub use permissions::{AclEntry, AclUpdate, ObjectRef, TOKENS};
 pub use principals::{
     Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalData, PrincipalRecord,
@@ -197,6 +213,9 @@ macro_rules! migration {
 const MIGRATIONS: &[SchemaChange] = &[
     migration!(1, "0001_foundation"),
     migration!(2, "0002_object_permissions"),
+    migration!(3, "0003_compute"),
+    migration!(4, "0004_catalog"),
+    migration!(5, "0005_partner_connect"),
 ];
 
 /// The SQLite URL of a file, created if missing.

@@ -200,3 +200,175 @@ pub(crate) async fn revoke_tokens_without_permission(
         .push(" AND owner_id NOT IN (SELECT id FROM holders)");
     Ok(sql.query().execute(&mut **tx).await?.rows_affected())
 }
+
+/// `WITH RECURSIVE mine(id) AS (…)`: the principal and every group it belongs to, directly or
+/// through nested groups — whose ACL entries count for it. Prefix of a statement.
+pub(crate) fn memberships_cte(principal_id: i64) -> Sql {
+    let mut sql = Sql::new("WITH RECURSIVE mine(id) AS (SELECT id FROM principals WHERE id = ");
+    sql.int(principal_id)
+        .push(" UNION SELECT m.group_id FROM memberships m JOIN mine ON m.member_id = mine.id) ");
+    sql
+}
+
+/// The levels a principal holds on `object`, directly or through (nested) groups.
+pub(crate) async fn levels_held(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    principal_id: i64,
+    object: ObjectRef<'_>,
+) -> Result<Vec<String>> {
+    let mut sql = memberships_cte(principal_id);
+    sql.push("SELECT o.permission_level FROM object_permissions o WHERE o.workspace_id = ")
+        .int(workspace_id)
+        .push(" AND o.object_type = ")
+        .text(object.object_type)
+        .push(" AND o.object_id = ")
+        .text(object.object_id)
+        .push(" AND o.principal_id IN (SELECT id FROM mine)");
+    sql.query()
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get("permission_level")?))
+        .collect()
+}
+
+/// The direct entries of an object's ACL as (principal, level), inside a transaction.
+pub(crate) async fn direct_levels(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    object: ObjectRef<'_>,
+) -> Result<Vec<(i64, String)>> {
+    let rows = sqlx::query(
+        "SELECT principal_id, permission_level FROM object_permissions \
+         WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3 ORDER BY principal_id",
+    )
+    .bind(workspace_id)
+    .bind(object.object_type)
+    .bind(object.object_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("principal_id")?,
+                row.try_get("permission_level")?,
+            ))
+        })
+        .collect()
+}
+
+/// Makes `entries` the whole direct ACL of an object.
+pub(crate) async fn write_acl(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    object: ObjectRef<'_>,
+    entries: &[(i64, &str)],
+) -> Result<()> {
+    delete_acl(tx, workspace_id, object).await?;
+    for (principal_id, level) in entries {
+        sqlx::query(
+            "INSERT INTO object_permissions (workspace_id, object_type, object_id, principal_id, permission_level) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(workspace_id)
+        .bind(object.object_type)
+        .bind(object.object_id)
+        .bind(*principal_id)
+        .bind(*level)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Removes an object's whole ACL, when the object itself is deleted.
+pub(crate) async fn delete_acl(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    object: ObjectRef<'_>,
+) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM object_permissions WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3",
+    )
+    .bind(workspace_id)
+    .bind(object.object_type)
+    .bind(object.object_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives a principal a level on an object inside a caller's transaction (Partner Connect grants
+/// CAN_USE on a warehouse or on tokens this way). `object_type` is a store type: `tokens`,
+/// `warehouses`, `clusters` or `jobs`; the level must be one of that type's. The principal's
+/// previous direct level is replaced; a new IS_OWNER leaves the previous owner with CAN_MANAGE,
+/// so an object keeps exactly one owner. Authorization is the caller's business.
+pub(crate) async fn grant_object_permission(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    object_type: &str,
+    object_id: &str,
+    principal_id: i64,
+    level: &str,
+) -> Result<()> {
+    let valid = match patchbay_core::compute::ObjectKind::from_storage_type(object_type) {
+        Some(kind) => kind.parse_level(level).is_some(),
+        None if object_type == TOKENS.object_type => matches!(level, "CAN_USE" | "CAN_MANAGE"),
+        None => {
+            return Err(StoreError::Invalid(format!(
+                "Objects of type {object_type} have no permissions."
+            )));
+        }
+    };
+    if !valid {
+        return Err(StoreError::Invalid(format!(
+            "Permission level {level} is not valid for {object_type}."
+        )));
+    }
+    let kind: String =
+        sqlx::query("SELECT kind FROM principals WHERE id = $1 AND workspace_id = $2")
+            .bind(principal_id)
+            .bind(workspace_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "Principal {principal_id} does not exist in this workspace."
+                ))
+            })?
+            .try_get("kind")?;
+    if level == "IS_OWNER" {
+        if kind == PrincipalKind::Group.as_db() {
+            return Err(StoreError::Invalid(
+                "A group cannot be an owner; give IS_OWNER to a user or a service principal."
+                    .into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE object_permissions SET permission_level = 'CAN_MANAGE' \
+             WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3 \
+             AND permission_level = 'IS_OWNER' AND principal_id <> $4",
+        )
+        .bind(workspace_id)
+        .bind(object_type)
+        .bind(object_id)
+        .bind(principal_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO object_permissions (workspace_id, object_type, object_id, principal_id, permission_level) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (workspace_id, object_type, object_id, principal_id) \
+         DO UPDATE SET permission_level = excluded.permission_level",
+    )
+    .bind(workspace_id)
+    .bind(object_type)
+    .bind(object_id)
+    .bind(principal_id)
+    .bind(level)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -146,6 +146,21 @@ impl Store {
         Ok(self.load(sql).await?.pop())
     }
 
+    /// Whether a principal is a member of a group, directly or through nested groups.
+    pub async fn is_member_of(&self, principal_id: i64, group_id: i64) -> Result<bool> {
+        let row = sqlx::query(
+            "WITH RECURSIVE ancestors(id) AS (\
+               SELECT group_id FROM memberships WHERE member_id = $1 \
+               UNION SELECT m.group_id FROM memberships m JOIN ancestors a ON m.member_id = a.id) \
+             SELECT 1 AS yes FROM ancestors WHERE id = $2",
+        )
+        .bind(principal_id)
+        .bind(group_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// A group by display name.
     pub async fn find_group(
         &self,

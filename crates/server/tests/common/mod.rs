@@ -36,11 +36,40 @@ pub struct Reply {
 
 impl TestApp {
     pub async fn new() -> TestApp {
-        TestApp::with_max_token_lifetime(None).await
+        TestApp::build("http://127.0.0.1:1", |_| {}).await
     }
 
     /// A workspace whose tokens may live at most `seconds`.
     pub async fn with_max_token_lifetime(seconds: Option<i64>) -> TestApp {
+        TestApp::build("http://127.0.0.1:1", |s| {
+            s.max_token_lifetime_seconds = seconds
+        })
+        .await
+    }
+
+    /// A workspace served on a real socket on 127.0.0.1, for partners that call it back.
+    /// Partner calls retry without waiting.
+    pub async fn serve() -> (TestApp, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = TestApp::build(&url, |s| {
+            s.partner_retry = patchbay_partner::client::RetryPolicy {
+                delays: vec![std::time::Duration::ZERO; 3],
+            };
+            s.partner_timeout = std::time::Duration::from_secs(2);
+        })
+        .await;
+        let router = app.router.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        (app, url)
+    }
+
+    /// A bootstrapped workspace at `public_url`, with settings adjusted by `adjust`.
+    pub async fn build(public_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let db = TestDatabase::create().await.expect("test database");
         let store = db.store().await.expect("store");
         let BootstrapOutcome::Created {
@@ -50,7 +79,7 @@ impl TestApp {
             .bootstrap(&Bootstrap {
                 organization: "test org".into(),
                 workspace_name: "test".into(),
-                public_url: "http://127.0.0.1:1".into(),
+                public_url: public_url.into(),
                 admin_email: ADMIN.into(),
             })
             .await
@@ -58,13 +87,10 @@ impl TestApp {
         else {
             panic!("a fresh database must bootstrap");
         };
-        let router = router(AppState::new(
-            store.clone(),
-            Settings {
-                default_workspace_id: workspace_id,
-                max_token_lifetime_seconds: seconds,
-            },
-        ));
+        let mut settings = Settings::new(workspace_id);
+        settings.compute_transition_millis = 0;
+        adjust(&mut settings);
+        let router = router(AppState::new(store.clone(), settings));
         TestApp {
             router,
             store,

@@ -1,0 +1,926 @@
+//! The rules of the catalog: Unity Catalog and the legacy Hive metastore.
+//!
+//! What a securable is and how its name reads, which privileges apply to which securable (Unity
+//! Catalog names on Unity Catalog objects, legacy names on `hive_metastore` objects), how
+//! privileges are inherited (catalog → schema → table) and who may create, read and grant.
+//! Pure functions: the store gathers the facts (owners, grants, admin status), these decide.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The legacy, per-workspace catalog every workspace has, Unity Catalog or not.
+pub const HIVE_METASTORE: &str = "hive_metastore";
+
+/// The schema `hive_metastore` always has, and the schema a one-part table name lives in.
+pub const DEFAULT_SCHEMA: &str = "default";
+
+/// The catalog a metastore assignment creates when it names it as the default.
+pub const MAIN_CATALOG: &str = "main";
+
+/// Longest catalog, schema, table or column name Unity Catalog accepts.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// `ALL_PRIVILEGES`: every privilege that applies to the securable and its children.
+pub const ALL_PRIVILEGES: &str = "ALL_PRIVILEGES";
+
+/// The four kinds of securable patchbay models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SecurableType {
+    Metastore,
+    Catalog,
+    Schema,
+    Table,
+}
+
+impl SecurableType {
+    /// Reads the `{securable_type}` of a grants path: Terraform sends lower case, others upper
+    /// case, so any case is accepted.
+    pub fn parse(s: &str) -> Option<SecurableType> {
+        match s.to_ascii_lowercase().as_str() {
+            "metastore" => Some(SecurableType::Metastore),
+            "catalog" => Some(SecurableType::Catalog),
+            "schema" => Some(SecurableType::Schema),
+            "table" => Some(SecurableType::Table),
+            _ => None,
+        }
+    }
+
+    /// Lower case, as in paths and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurableType::Metastore => "metastore",
+            SecurableType::Catalog => "catalog",
+            SecurableType::Schema => "schema",
+            SecurableType::Table => "table",
+        }
+    }
+
+    /// Upper case, as the API's `SecurableType` enum and `inherited_from_type` spell it.
+    pub fn as_upper(self) -> &'static str {
+        match self {
+            SecurableType::Metastore => "METASTORE",
+            SecurableType::Catalog => "CATALOG",
+            SecurableType::Schema => "SCHEMA",
+            SecurableType::Table => "TABLE",
+        }
+    }
+
+    /// Capitalized, for messages in Databricks' wording ("on Catalog 'main'").
+    pub fn noun(self) -> &'static str {
+        match self {
+            SecurableType::Metastore => "Metastore",
+            SecurableType::Catalog => "Catalog",
+            SecurableType::Schema => "Schema",
+            SecurableType::Table => "Table",
+        }
+    }
+}
+
+impl fmt::Display for SecurableType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A securable by name: what a grant is on, and what a permission check is about. Names are
+/// normalized (lower case) by [`Securable::parse`] and the constructors of the SQL resolver.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Securable {
+    /// The workspace's metastore (its id is checked by the caller).
+    Metastore,
+    Catalog(String),
+    Schema(String, String),
+    Table(String, String, String),
+}
+
+impl Securable {
+    /// Reads `(securable_type, full_name)` as the grants API spells them. A metastore's full
+    /// name is its id, which this does not check.
+    pub fn parse(securable_type: &str, full_name: &str) -> Result<Securable, String> {
+        let kind = SecurableType::parse(securable_type).ok_or_else(|| {
+            format!(
+                "Securable type '{securable_type}' is not supported; use catalog, schema, table or metastore."
+            )
+        })?;
+        if kind == SecurableType::Metastore {
+            if full_name.trim().is_empty() {
+                return Err("The metastore's full name is its id, which must not be empty.".into());
+            }
+            return Ok(Securable::Metastore);
+        }
+        let parts: Vec<&str> = full_name.split('.').collect();
+        let expected = match kind {
+            SecurableType::Catalog => 1,
+            SecurableType::Schema => 2,
+            _ => 3,
+        };
+        if parts.len() != expected {
+            let shape = ["catalog", "catalog.schema", "catalog.schema.table"][expected - 1];
+            return Err(format!(
+                "'{full_name}' is not a valid {kind} name; expected {shape}."
+            ));
+        }
+        let names = parts
+            .iter()
+            .map(|p| normalize_name(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match names.as_slice() {
+            [c] => Securable::Catalog(c.clone()),
+            [c, s] => Securable::Schema(c.clone(), s.clone()),
+            [c, s, t] => Securable::Table(c.clone(), s.clone(), t.clone()),
+            _ => return Err(format!("'{full_name}' is not a valid name")),
+        })
+    }
+
+    /// Which kind of securable this is.
+    pub fn securable_type(&self) -> SecurableType {
+        match self {
+            Securable::Metastore => SecurableType::Metastore,
+            Securable::Catalog(_) => SecurableType::Catalog,
+            Securable::Schema(..) => SecurableType::Schema,
+            Securable::Table(..) => SecurableType::Table,
+        }
+    }
+
+    /// The catalog the securable is in (itself for a catalog); none for the metastore.
+    pub fn catalog(&self) -> Option<&str> {
+        match self {
+            Securable::Metastore => None,
+            Securable::Catalog(c) | Securable::Schema(c, _) | Securable::Table(c, _, _) => Some(c),
+        }
+    }
+
+    /// Whether this is `hive_metastore` or an object in it: legacy privileges apply there.
+    pub fn is_legacy(&self) -> bool {
+        self.catalog() == Some(HIVE_METASTORE)
+    }
+
+    /// The dotted full name (empty for the metastore, whose full name is its id).
+    pub fn full_name(&self) -> String {
+        match self {
+            Securable::Metastore => String::new(),
+            Securable::Catalog(c) => c.clone(),
+            Securable::Schema(c, s) => format!("{c}.{s}"),
+            Securable::Table(c, s, t) => format!("{c}.{s}.{t}"),
+        }
+    }
+
+    /// The securable it inherits privileges from, if any. Metastore privileges are not
+    /// inherited by catalogs.
+    pub fn parent(&self) -> Option<Securable> {
+        match self {
+            Securable::Metastore | Securable::Catalog(_) => None,
+            Securable::Schema(c, _) => Some(Securable::Catalog(c.clone())),
+            Securable::Table(c, s, _) => Some(Securable::Schema(c.clone(), s.clone())),
+        }
+    }
+
+    /// The securable and its ancestors, outermost first (catalog, schema, table).
+    pub fn chain(&self) -> Vec<Securable> {
+        let mut chain = vec![self.clone()];
+        while let Some(parent) = chain.last().and_then(Securable::parent) {
+            chain.push(parent);
+        }
+        chain.reverse();
+        chain
+    }
+}
+
+impl fmt::Display for Securable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Securable::Metastore => f.write_str("metastore"),
+            other => write!(
+                f,
+                "{} '{}'",
+                other.securable_type().noun(),
+                other.full_name()
+            ),
+        }
+    }
+}
+
+/// Checks a catalog, schema, table or column name and returns it normalized: Unity Catalog and
+/// the Hive metastore compare names case-insensitively and store them in lower case.
+pub fn normalize_name(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("A name must not be empty.".into());
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(format!(
+            "The name '{name}' is longer than {MAX_NAME_LEN} characters."
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '.' | ' ' | '/') || c.is_control())
+    {
+        return Err(format!(
+            "The name '{}' contains the character {:?}, which is not allowed in names.",
+            name.escape_debug(),
+            c
+        ));
+    }
+    Ok(name.to_lowercase())
+}
+
+/// Unity Catalog privileges grantable on the metastore.
+const METASTORE_PRIVILEGES: &[&str] = &[
+    "CREATE_CATALOG",
+    "CREATE_CLEAN_ROOM",
+    "CREATE_CONNECTION",
+    "CREATE_EXTERNAL_LOCATION",
+    "CREATE_PROVIDER",
+    "CREATE_RECIPIENT",
+    "CREATE_SERVICE_CREDENTIAL",
+    "CREATE_SHARE",
+    "CREATE_STORAGE_CREDENTIAL",
+    "MANAGE_ALLOWLIST",
+    "SET_SHARE_PERMISSION",
+    "USE_MARKETPLACE_ASSETS",
+    "USE_PROVIDER",
+    "USE_RECIPIENT",
+    "USE_SHARE",
+];
+
+/// Unity Catalog privileges grantable on a catalog (those of its children are inherited).
+const CATALOG_PRIVILEGES: &[&str] = &[
+    "ALL_PRIVILEGES",
+    "APPLY_TAG",
+    "BROWSE",
+    "CREATE_FUNCTION",
+    "CREATE_MATERIALIZED_VIEW",
+    "CREATE_MODEL",
+    "CREATE_SCHEMA",
+    "CREATE_TABLE",
+    "CREATE_VOLUME",
+    "EXECUTE",
+    "EXTERNAL_USE_SCHEMA",
+    "MANAGE",
+    "MODIFY",
+    "READ_VOLUME",
+    "REFRESH",
+    "SELECT",
+    "USE_CATALOG",
+    "USE_SCHEMA",
+    "WRITE_VOLUME",
+];
+
+/// Unity Catalog privileges grantable on a schema.
+const SCHEMA_PRIVILEGES: &[&str] = &[
+    "ALL_PRIVILEGES",
+    "APPLY_TAG",
+    "CREATE_FUNCTION",
+    "CREATE_MATERIALIZED_VIEW",
+    "CREATE_MODEL",
+    "CREATE_TABLE",
+    "CREATE_VOLUME",
+    "EXECUTE",
+    "EXTERNAL_USE_SCHEMA",
+    "MANAGE",
+    "MODIFY",
+    "READ_VOLUME",
+    "REFRESH",
+    "SELECT",
+    "USE_SCHEMA",
+    "WRITE_VOLUME",
+];
+
+/// Unity Catalog privileges grantable on a table.
+const TABLE_PRIVILEGES: &[&str] = &["ALL_PRIVILEGES", "APPLY_TAG", "MANAGE", "MODIFY", "SELECT"];
+
+/// Legacy Hive metastore privileges on `hive_metastore` itself.
+const LEGACY_CATALOG_PRIVILEGES: &[&str] = &[
+    "ALL_PRIVILEGES",
+    "CREATE",
+    "CREATE_NAMED_FUNCTION",
+    "MODIFY",
+    "MODIFY_CLASSPATH",
+    "READ_METADATA",
+    "SELECT",
+    "USAGE",
+];
+
+/// Legacy privileges on a schema (database) of `hive_metastore`.
+const LEGACY_SCHEMA_PRIVILEGES: &[&str] = &[
+    "ALL_PRIVILEGES",
+    "CREATE",
+    "CREATE_NAMED_FUNCTION",
+    "MODIFY",
+    "READ_METADATA",
+    "SELECT",
+    "USAGE",
+];
+
+/// Legacy privileges on a table of `hive_metastore`.
+const LEGACY_TABLE_PRIVILEGES: &[&str] = &["ALL_PRIVILEGES", "MODIFY", "READ_METADATA", "SELECT"];
+
+/// The privileges that may be granted on a kind of securable, in Unity Catalog (`legacy =
+/// false`) or in the Hive metastore.
+pub fn applicable_privileges(kind: SecurableType, legacy: bool) -> &'static [&'static str] {
+    match (kind, legacy) {
+        (SecurableType::Metastore, _) => METASTORE_PRIVILEGES,
+        (SecurableType::Catalog, false) => CATALOG_PRIVILEGES,
+        (SecurableType::Schema, false) => SCHEMA_PRIVILEGES,
+        (SecurableType::Table, false) => TABLE_PRIVILEGES,
+        (SecurableType::Catalog, true) => LEGACY_CATALOG_PRIVILEGES,
+        (SecurableType::Schema, true) => LEGACY_SCHEMA_PRIVILEGES,
+        (SecurableType::Table, true) => LEGACY_TABLE_PRIVILEGES,
+    }
+}
+
+/// A privilege as written by a client (`use catalog`, `ALL PRIVILEGES`, `Use_Schema`) in the
+/// one spelling patchbay stores and answers: upper case with underscores.
+pub fn normalize_privilege(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c == '_' || c == '-')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// Checks that a privilege may be granted on a securable and returns its stored spelling.
+/// Legacy names on Unity Catalog objects and the reverse are refused with a hint.
+pub fn check_privilege(securable: &Securable, privilege: &str) -> Result<String, String> {
+    let canonical = normalize_privilege(privilege);
+    let kind = securable.securable_type();
+    let legacy = securable.is_legacy();
+    if applicable_privileges(kind, legacy).contains(&canonical.as_str()) {
+        return Ok(canonical);
+    }
+    if canonical == "OWN" || canonical == "OWNERSHIP" {
+        return Err(format!(
+            "Ownership of {securable} is not a privilege: change its owner instead."
+        ));
+    }
+    let hint = if legacy && applicable_privileges(kind, false).contains(&canonical.as_str()) {
+        format!(
+            " {canonical} is a Unity Catalog privilege; hive_metastore objects take the legacy \
+             privileges {}.",
+            applicable_privileges(kind, true).join(", ")
+        )
+    } else if !legacy
+        && kind != SecurableType::Metastore
+        && applicable_privileges(kind, true).contains(&canonical.as_str())
+    {
+        format!(
+            " {canonical} is a legacy Hive metastore privilege; Unity Catalog uses USE_CATALOG, \
+             USE_SCHEMA, CREATE_SCHEMA, CREATE_TABLE, SELECT, MODIFY and others."
+        )
+    } else {
+        format!(
+            " Privileges on a {kind}: {}.",
+            applicable_privileges(kind, legacy).join(", ")
+        )
+    };
+    let shown = if privilege.trim().is_empty() {
+        "''".to_owned()
+    } else {
+        privilege.trim().to_owned()
+    };
+    Err(format!(
+        "Privilege {shown} is not applicable to {securable}.{hint}"
+    ))
+}
+
+/// How a privilege reads in SQL output (`SHOW GRANTS`): Unity Catalog privileges with spaces
+/// (`USE CATALOG`), legacy ones as Databricks prints them (`READ_METADATA`, `ALL PRIVILEGES`).
+pub fn sql_privilege(privilege: &str, legacy: bool) -> String {
+    if privilege == ALL_PRIVILEGES {
+        "ALL PRIVILEGES".to_owned()
+    } else if legacy {
+        privilege.to_owned()
+    } else {
+        privilege.replace('_', " ")
+    }
+}
+
+/// The privileges a revoke removes. Revoking `ALL PRIVILEGES` on a Hive metastore object clears
+/// every privilege the principal holds there (what `REVOKE ALL PRIVILEGES … FROM` does in the
+/// legacy model, and what Terraform's SQL permissions rely on); in Unity Catalog it removes the
+/// `ALL_PRIVILEGES` grant only.
+pub fn revoked_privileges(securable: &Securable, privileges: &[String]) -> Vec<String> {
+    if securable.is_legacy() && privileges.iter().any(|p| p == ALL_PRIVILEGES) {
+        applicable_privileges(securable.securable_type(), true)
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect()
+    } else {
+        privileges.to_vec()
+    }
+}
+
+/// What the store knows about the caller and one level of a securable's chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LevelFacts {
+    /// The caller, or a group it belongs to, owns this level.
+    pub owned: bool,
+    /// Privileges granted on this level to the caller or any group it belongs to.
+    pub privileges: BTreeSet<String>,
+}
+
+/// Everything a permission decision needs, gathered by the store in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessFacts {
+    /// The securable is `hive_metastore` or in it.
+    pub legacy: bool,
+    /// A metastore admin (for Unity Catalog objects) or a workspace admin (for Hive metastore
+    /// objects): may do everything.
+    pub superuser: bool,
+    /// Catalog, then schema, then table, as far down as the securable goes.
+    pub levels: Vec<LevelFacts>,
+}
+
+/// A refused action, with the message Databricks would give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied(pub String);
+
+/// What a caller wants to do with catalog objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create a schema in the catalog (facts: the catalog).
+    CreateSchema,
+    /// Create a table in the schema (facts: catalog, schema).
+    CreateTable,
+    /// Read a table's metadata and columns (facts: catalog, schema, table).
+    ReadTable,
+}
+
+impl AccessFacts {
+    /// Privileges held on level `depth`, directly or inherited from the levels above it.
+    /// Owning a level counts as `ALL_PRIVILEGES` on it and, by inheritance, on its children.
+    pub fn held(&self, depth: usize) -> BTreeSet<String> {
+        let mut held = BTreeSet::new();
+        for level in self.levels.iter().take(depth + 1) {
+            held.extend(level.privileges.iter().cloned());
+            if level.owned {
+                held.insert(ALL_PRIVILEGES.to_owned());
+            }
+        }
+        held
+    }
+
+    /// Whether the caller holds `privilege` on level `depth`. `ALL_PRIVILEGES` covers
+    /// everything but `MANAGE`, as in Unity Catalog.
+    pub fn has(&self, depth: usize, privilege: &str) -> bool {
+        if self.superuser {
+            return true;
+        }
+        let held = self.held(depth);
+        held.contains(privilege) || (privilege != "MANAGE" && held.contains(ALL_PRIVILEGES))
+    }
+
+    /// Whether the caller may grant and revoke on the securable, change its owner or comment,
+    /// or drop it: a superuser, the owner of it or of a parent, or (Unity Catalog) a holder of
+    /// `MANAGE`.
+    pub fn may_manage(&self) -> bool {
+        self.superuser
+            || self.levels.iter().any(|l| l.owned)
+            || (!self.legacy
+                && self
+                    .levels
+                    .len()
+                    .checked_sub(1)
+                    .is_some_and(|last| self.has(last, "MANAGE")))
+    }
+
+    /// Whether a listing shows the securable (the last level) to the caller: a superuser, an
+    /// owner, or someone holding a privilege that applies to this kind of securable there
+    /// (`USE_CATALOG` on a catalog alone does not reveal every schema in it). A table shows to
+    /// whoever may read it.
+    pub fn visible(&self, kind: SecurableType) -> bool {
+        let Some(last) = self.levels.len().checked_sub(1) else {
+            return self.superuser;
+        };
+        if kind == SecurableType::Table {
+            return self.missing(Action::ReadTable).is_none();
+        }
+        if self.superuser || self.levels.iter().any(|l| l.owned) {
+            return true;
+        }
+        let applicable = applicable_privileges(kind, self.legacy);
+        self.held(last)
+            .iter()
+            .any(|p| applicable.contains(&p.as_str()))
+    }
+
+    /// The first requirement of `action` the caller does not meet: the level and the
+    /// privileges any one of which would do.
+    fn missing(&self, action: Action) -> Option<(usize, &'static [&'static str])> {
+        let need: &'static [(usize, &'static [&'static str])] = match (action, self.legacy) {
+            (Action::CreateSchema, false) => &[(0, &["USE_CATALOG"]), (0, &["CREATE_SCHEMA"])],
+            (Action::CreateSchema, true) => &[(0, &["USAGE"]), (0, &["CREATE"])],
+            (Action::CreateTable, false) => &[
+                (0, &["USE_CATALOG"]),
+                (1, &["USE_SCHEMA"]),
+                (1, &["CREATE_TABLE"]),
+            ],
+            (Action::CreateTable, true) => &[(1, &["USAGE"]), (1, &["CREATE"])],
+            (Action::ReadTable, false) => &[
+                (0, &["USE_CATALOG"]),
+                (1, &["USE_SCHEMA"]),
+                (2, &["SELECT"]),
+            ],
+            (Action::ReadTable, true) => &[(1, &["USAGE"]), (2, &["SELECT", "READ_METADATA"])],
+        };
+        need.iter()
+            .find(|(depth, any_of)| {
+                *depth >= self.levels.len() || !any_of.iter().any(|p| self.has(*depth, p))
+            })
+            .copied()
+    }
+
+    /// Decides an action; `on` names the object for the error message.
+    pub fn check(&self, action: Action, on: &Securable) -> Result<(), Denied> {
+        let Some((depth, any_of)) = self.missing(action) else {
+            return Ok(());
+        };
+        let chain = on.chain();
+        let name = chain
+            .get(depth)
+            .map_or_else(|| on.to_string(), ToString::to_string);
+        let wanted = any_of
+            .iter()
+            .map(|p| sql_privilege(p, self.legacy))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Err(Denied(format!("User does not have {wanted} on {name}.")))
+    }
+}
+
+/// Whether the caller may create catalogs: a metastore admin, or a holder of `CREATE_CATALOG`
+/// on the metastore.
+pub fn may_create_catalog(metastore_admin: bool, metastore_privileges: &BTreeSet<String>) -> bool {
+    metastore_admin || metastore_privileges.contains("CREATE_CATALOG")
+}
+
+/// Column types patchbay accepts, as the API's `ColumnTypeName` enum spells them.
+pub const COLUMN_TYPE_NAMES: &[&str] = &[
+    "ARRAY",
+    "BINARY",
+    "BOOLEAN",
+    "BYTE",
+    "CHAR",
+    "DATE",
+    "DECIMAL",
+    "DOUBLE",
+    "FLOAT",
+    "INT",
+    "INTERVAL",
+    "LONG",
+    "MAP",
+    "NULL",
+    "SHORT",
+    "STRING",
+    "STRUCT",
+    "TIMESTAMP",
+    "TIMESTAMP_NTZ",
+    "VARIANT",
+];
+
+/// The `type_name` of a SQL column type (`bigint` → `LONG`, `decimal(10,2)` → `DECIMAL`,
+/// `array<int>` → `ARRAY`), as Unity Catalog reports it for a column created with SQL.
+pub fn column_type_name(type_text: &str) -> Result<&'static str, String> {
+    let lower = type_text.trim().to_ascii_lowercase();
+    let base: String = lower
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let name = match base.as_str() {
+        "boolean" | "bool" => "BOOLEAN",
+        "tinyint" | "byte" => "BYTE",
+        "smallint" | "short" => "SHORT",
+        "int" | "integer" => "INT",
+        "bigint" | "long" => "LONG",
+        "float" | "real" => "FLOAT",
+        "double" => "DOUBLE",
+        "decimal" | "dec" | "numeric" => "DECIMAL",
+        "string" | "varchar" => "STRING",
+        "char" => "CHAR",
+        "binary" => "BINARY",
+        "date" => "DATE",
+        "timestamp" | "timestamp_ltz" => "TIMESTAMP",
+        "timestamp_ntz" => "TIMESTAMP_NTZ",
+        "interval" => "INTERVAL",
+        "array" => "ARRAY",
+        "map" => "MAP",
+        "struct" => "STRUCT",
+        "variant" => "VARIANT",
+        "void" => "NULL",
+        _ => return Err(format!("Unsupported column type '{type_text}'.")),
+    };
+    Ok(name)
+}
+
+/// The Spark type name of a simple `type_name` for `type_json`, if it has one.
+pub fn spark_type(type_name: &str, type_text: &str) -> String {
+    match type_name {
+        "BOOLEAN" => "boolean".into(),
+        "BYTE" => "byte".into(),
+        "SHORT" => "short".into(),
+        "INT" => "integer".into(),
+        "LONG" => "long".into(),
+        "FLOAT" => "float".into(),
+        "DOUBLE" => "double".into(),
+        "STRING" => "string".into(),
+        "BINARY" => "binary".into(),
+        "DATE" => "date".into(),
+        "TIMESTAMP" => "timestamp".into(),
+        "TIMESTAMP_NTZ" => "timestamp_ntz".into(),
+        _ => type_text.to_ascii_lowercase(),
+    }
+}
+
+/// Table types patchbay accepts on create. It keeps metadata only, so managed and external
+/// tables (and views, by name) are all just records.
+pub const TABLE_TYPES: &[&str] = &["MANAGED", "EXTERNAL", "VIEW"];
+
+/// Data source formats patchbay accepts on create.
+pub const DATA_SOURCE_FORMATS: &[&str] = &[
+    "DELTA", "CSV", "JSON", "AVRO", "PARQUET", "ORC", "TEXT", "ICEBERG",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ps: &[&str]) -> BTreeSet<String> {
+        ps.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    fn level(owned: bool, ps: &[&str]) -> LevelFacts {
+        LevelFacts {
+            owned,
+            privileges: set(ps),
+        }
+    }
+
+    fn table() -> Securable {
+        Securable::Table("main".into(), "sales".into(), "orders".into())
+    }
+
+    #[test]
+    fn securables_parse_case_insensitively_and_normalize_names() {
+        assert_eq!(
+            Securable::parse("CATALOG", "Main"),
+            Ok(Securable::Catalog("main".into()))
+        );
+        assert_eq!(
+            Securable::parse("schema", "main.Sales"),
+            Ok(Securable::Schema("main".into(), "sales".into()))
+        );
+        assert_eq!(Securable::parse("Table", "main.sales.orders"), Ok(table()));
+        assert_eq!(
+            Securable::parse("metastore", "11111111-2222"),
+            Ok(Securable::Metastore)
+        );
+        for (t, n) in [
+            ("catalog", "a.b"),
+            ("schema", "main"),
+            ("table", "a.b"),
+            ("table", "a..c"),
+            ("volume", "a.b.c"),
+            ("metastore", ""),
+            ("schema", "main.with space"),
+        ] {
+            assert!(Securable::parse(t, n).is_err(), "{t} {n}");
+        }
+    }
+
+    #[test]
+    fn chains_run_from_the_catalog_down() {
+        assert_eq!(
+            table().chain(),
+            vec![
+                Securable::Catalog("main".into()),
+                Securable::Schema("main".into(), "sales".into()),
+                table()
+            ]
+        );
+        assert_eq!(Securable::Metastore.chain(), vec![Securable::Metastore]);
+        assert!(Securable::Schema(HIVE_METASTORE.into(), "default".into()).is_legacy());
+        assert!(!table().is_legacy());
+        assert_eq!(table().to_string(), "Table 'main.sales.orders'");
+    }
+
+    #[test]
+    fn names_refuse_dots_spaces_slashes_and_control_characters() {
+        assert_eq!(normalize_name("Sales_2024"), Ok("sales_2024".into()));
+        let long = "x".repeat(256);
+        for bad in ["", "a.b", "a b", "a/b", "a\u{1}b", long.as_str()] {
+            assert!(normalize_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn privileges_are_normalized_and_checked_per_securable() {
+        assert_eq!(normalize_privilege(" use catalog "), "USE_CATALOG");
+        assert_eq!(normalize_privilege("ALL PRIVILEGES"), "ALL_PRIVILEGES");
+        let catalog = Securable::Catalog("main".into());
+        assert_eq!(
+            check_privilege(&catalog, "use catalog"),
+            Ok("USE_CATALOG".into())
+        );
+        assert!(check_privilege(&table(), "USE_CATALOG").is_err());
+        assert!(check_privilege(&table(), "CREATE_TABLE").is_err());
+        assert!(check_privilege(&Securable::Metastore, "CREATE_CATALOG").is_ok());
+        assert!(check_privilege(&Securable::Metastore, "ALL_PRIVILEGES").is_err());
+        let err = check_privilege(&catalog, "USAGE").unwrap_err();
+        assert!(err.contains("legacy"), "{err}");
+        assert!(
+            check_privilege(&catalog, "OWN")
+                .unwrap_err()
+                .contains("owner")
+        );
+    }
+
+    #[test]
+    fn legacy_objects_take_legacy_privileges_in_both_spellings() {
+        let hive = Securable::Catalog(HIVE_METASTORE.into());
+        let db = Securable::Schema(HIVE_METASTORE.into(), "default".into());
+        let t = Securable::Table(HIVE_METASTORE.into(), "default".into(), "t".into());
+        for p in ["USAGE", "CREATE", "READ_METADATA", "SELECT", "MODIFY"] {
+            assert!(check_privilege(&hive, p).is_ok(), "{p}");
+            assert!(check_privilege(&db, p).is_ok(), "{p}");
+        }
+        assert_eq!(
+            check_privilege(&t, "ALL PRIVILEGES"),
+            Ok(ALL_PRIVILEGES.into())
+        );
+        assert_eq!(
+            check_privilege(&t, "all_privileges"),
+            Ok(ALL_PRIVILEGES.into())
+        );
+        assert!(check_privilege(&t, "USAGE").is_err());
+        let err = check_privilege(&hive, "USE_CATALOG").unwrap_err();
+        assert!(err.contains("USAGE"), "{err}");
+    }
+
+    #[test]
+    fn sql_spelling_of_privileges() {
+        assert_eq!(sql_privilege("USE_CATALOG", false), "USE CATALOG");
+        assert_eq!(sql_privilege("ALL_PRIVILEGES", true), "ALL PRIVILEGES");
+        assert_eq!(sql_privilege("READ_METADATA", true), "READ_METADATA");
+    }
+
+    #[test]
+    fn revoking_all_privileges_clears_legacy_grants_only() {
+        let hive = Securable::Schema(HIVE_METASTORE.into(), "default".into());
+        let all = vec![ALL_PRIVILEGES.to_owned()];
+        assert!(revoked_privileges(&hive, &all).contains(&"USAGE".to_owned()));
+        assert_eq!(revoked_privileges(&table(), &all), all);
+    }
+
+    #[test]
+    fn reading_a_table_needs_use_catalog_use_schema_and_select() {
+        let on = table();
+        let mut facts = AccessFacts {
+            legacy: false,
+            superuser: false,
+            levels: vec![level(false, &[]), level(false, &[]), level(false, &[])],
+        };
+        let err = facts.check(Action::ReadTable, &on).unwrap_err();
+        assert_eq!(err.0, "User does not have USE CATALOG on Catalog 'main'.");
+        facts.levels[0] = level(false, &["USE_CATALOG"]);
+        facts.levels[1] = level(false, &["USE_SCHEMA"]);
+        let err = facts.check(Action::ReadTable, &on).unwrap_err();
+        assert!(
+            err.0.contains("SELECT on Table 'main.sales.orders'"),
+            "{err:?}"
+        );
+        assert!(!facts.visible(SecurableType::Table));
+        // SELECT granted on the schema is inherited by its tables.
+        facts.levels[1] = level(false, &["USE_SCHEMA", "SELECT"]);
+        assert!(facts.check(Action::ReadTable, &on).is_ok());
+        assert!(facts.visible(SecurableType::Table));
+        // Owning the table stands for SELECT, not for USE_SCHEMA.
+        facts.levels[1] = level(false, &[]);
+        facts.levels[2] = level(true, &[]);
+        assert!(facts.check(Action::ReadTable, &on).is_err());
+        facts.levels[1] = level(false, &["USE_SCHEMA"]);
+        assert!(facts.check(Action::ReadTable, &on).is_ok());
+        // A metastore admin may do all.
+        let admin = AccessFacts {
+            superuser: true,
+            ..AccessFacts::default()
+        };
+        let admin = AccessFacts {
+            levels: vec![LevelFacts::default(); 3],
+            ..admin
+        };
+        assert!(admin.check(Action::ReadTable, &on).is_ok());
+    }
+
+    #[test]
+    fn creating_needs_use_and_create_or_ownership_or_all_privileges() {
+        let catalog = Securable::Catalog("main".into());
+        let facts = |l: LevelFacts| AccessFacts {
+            legacy: false,
+            superuser: false,
+            levels: vec![l],
+        };
+        assert!(
+            facts(level(false, &["USE_CATALOG"]))
+                .check(Action::CreateSchema, &catalog)
+                .is_err()
+        );
+        assert!(
+            facts(level(false, &["USE_CATALOG", "CREATE_SCHEMA"]))
+                .check(Action::CreateSchema, &catalog)
+                .is_ok()
+        );
+        assert!(
+            facts(level(false, &["ALL_PRIVILEGES"]))
+                .check(Action::CreateSchema, &catalog)
+                .is_ok()
+        );
+        assert!(
+            facts(level(true, &[]))
+                .check(Action::CreateSchema, &catalog)
+                .is_ok()
+        );
+        // The owner of a schema may create tables in it, given USE_CATALOG.
+        let schema = Securable::Schema("main".into(), "s".into());
+        let owner = AccessFacts {
+            legacy: false,
+            superuser: false,
+            levels: vec![level(false, &["USE_CATALOG"]), level(true, &[])],
+        };
+        assert!(owner.check(Action::CreateTable, &schema).is_ok());
+    }
+
+    #[test]
+    fn legacy_rules_use_usage_create_and_read_metadata() {
+        let db = Securable::Schema(HIVE_METASTORE.into(), "default".into());
+        let t = Securable::Table(HIVE_METASTORE.into(), "default".into(), "t".into());
+        let mut facts = AccessFacts {
+            legacy: true,
+            superuser: false,
+            levels: vec![level(false, &["USAGE", "CREATE"]), level(false, &[])],
+        };
+        // USAGE and CREATE on hive_metastore are inherited by its schemas.
+        assert!(facts.check(Action::CreateTable, &db).is_ok());
+        assert!(facts.visible(SecurableType::Schema));
+        facts.levels = vec![
+            level(false, &[]),
+            level(false, &["USAGE", "READ_METADATA"]),
+            level(false, &[]),
+        ];
+        assert!(facts.check(Action::ReadTable, &t).is_ok());
+        facts.levels[1] = level(false, &["READ_METADATA"]);
+        let err = facts.check(Action::ReadTable, &t).unwrap_err();
+        assert!(err.0.contains("USAGE"), "{err:?}");
+        // Workspace admins are the superusers of the Hive metastore.
+        facts.superuser = true;
+        assert!(facts.check(Action::ReadTable, &t).is_ok());
+        assert!(facts.may_manage());
+    }
+
+    #[test]
+    fn who_may_manage_and_who_sees_what() {
+        let mut facts = AccessFacts {
+            legacy: false,
+            superuser: false,
+            levels: vec![
+                level(false, &["USE_CATALOG", "CREATE_SCHEMA"]),
+                level(false, &[]),
+            ],
+        };
+        assert!(!facts.may_manage());
+        assert!(facts.visible(SecurableType::Catalog));
+        assert!(
+            !facts.visible(SecurableType::Schema),
+            "USE_CATALOG does not reveal schemas"
+        );
+        facts.levels[1].owned = true;
+        assert!(facts.may_manage());
+        assert!(facts.visible(SecurableType::Schema));
+        facts.levels[1] = level(false, &["MANAGE"]);
+        assert!(facts.may_manage());
+        facts.levels[1] = level(false, &["ALL_PRIVILEGES"]);
+        assert!(
+            !facts.may_manage(),
+            "ALL_PRIVILEGES does not include MANAGE"
+        );
+    }
+
+    #[test]
+    fn catalog_creation_needs_create_catalog_or_metastore_admin() {
+        assert!(may_create_catalog(true, &BTreeSet::new()));
+        assert!(may_create_catalog(false, &set(&["CREATE_CATALOG"])));
+        assert!(!may_create_catalog(false, &set(&["CREATE_SHARE"])));
+    }
+
+    #[test]
+    fn column_types_map_to_the_api_enum() {
+        assert_eq!(column_type_name("BIGINT"), Ok("LONG"));
+        assert_eq!(column_type_name("decimal(10,2)"), Ok("DECIMAL"));
+        assert_eq!(column_type_name("array<string>"), Ok("ARRAY"));
+        assert_eq!(column_type_name("varchar(20)"), Ok("STRING"));
+        assert!(column_type_name("geometry").is_err());
+        assert_eq!(spark_type("INT", "int"), "integer");
+        for t in COLUMN_TYPE_NAMES {
+            assert_eq!(normalize_privilege(t), *t);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Jobs under `/api/2.2/jobs` (the SDKs), `/api/2.1/jobs` and `/api/2.0/jobs` (Terraform): the
+//! job records and their settings; nothing runs. An unknown or invisible job is a 400 "Job …
+//! does not exist.", which both SDKs turn into their not-found error.
+
+use super::{legacy_not_found, required};
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::body::{JsonBody, QueryParams};
+use crate::error::{ApiError, ApiResult};
+use crate::permissions::{AccessControlRequest, resolve_grants};
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use patchbay_core::compute::ObjectKind;
+use patchbay_store::JobRecord;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+pub(super) fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for version in ["2.0", "2.1", "2.2"] {
+        let base = format!("/api/{version}/jobs");
+        router = router
+            .route(&format!("{base}/create"), post(create))
+            .route(&format!("{base}/get"), get(get_one))
+            .route(&format!("{base}/list"), get(list))
+            .route(&format!("{base}/update"), post(update))
+            .route(&format!("{base}/reset"), post(reset))
+            .route(&format!("{base}/delete"), post(delete_one));
+    }
+    router
+}
+
+/// Default and largest `limit` of `jobs/list`.
+const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+
+/// A job id as clients send it: a JSON number (SDKs), or a decimal string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum JobId {
+    Number(i64),
+    Text(String),
+}
+
+fn job_id(value: Option<JobId>) -> ApiResult<i64> {
+    match required(value, "job_id")? {
+        JobId::Number(n) => Ok(n),
+        JobId::Text(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("job_id must be a number, not '{s}'"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct JobIdBody {
+    job_id: Option<JobId>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetBody {
+    job_id: Option<JobId>,
+    new_settings: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdateBody {
+    job_id: Option<JobId>,
+    new_settings: Option<Map<String, Value>>,
+    fields_to_remove: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GetParams {
+    job_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    name: Option<String>,
+    expand_tasks: Option<bool>,
+    page_token: Option<String>,
+}
+
+/// Who a job runs as: its `run_as` setting, else its creator.
+fn run_as(job: &JobRecord) -> String {
+    job.settings
+        .get("run_as")
+        .and_then(|r| {
+            r.get("user_name")
+                .or_else(|| r.get("service_principal_name"))
+        })
+        .and_then(Value::as_str)
+        .unwrap_or(&job.creator_name)
+        .to_owned()
+}
+
+/// A job as `jobs/get` answers it; `jobs/list` leaves out tasks and job clusters unless asked.
+fn job_json(job: &JobRecord, expand_tasks: bool) -> Value {
+    let mut settings = job.settings.clone();
+    if !expand_tasks {
+        settings.remove("tasks");
+        settings.remove("job_clusters");
+    }
+    let run_as = run_as(job);
+    json!({
+        "job_id": job.job_id,
+        "creator_user_name": job.creator_name,
+        "run_as_user_name": run_as,
+        "run_as_owner": run_as == job.creator_name,
+        "created_time": job.created_time,
+        "settings": settings,
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(mut settings): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let acl = match settings.remove("access_control_list") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => serde_json::from_value::<Vec<AccessControlRequest>>(list)
+            .map_err(|e| ApiError::malformed(format!("Invalid access_control_list: {e}")))?,
+    };
+    let grants = resolve_grants(&state, caller.workspace_id, ObjectKind::Job, &acl).await?;
+    let job = state.store.create_job(&caller, settings, &grants).await?;
+    tracing::info!(job_id = job.job_id, "job created");
+    Ok(Json(json!({"job_id": job.job_id})))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<GetParams>,
+) -> ApiResult<Json<Value>> {
+    let id = job_id(params.job_id.filter(|s| !s.is_empty()).map(JobId::Text))?;
+    let job = state
+        .store
+        .job(&caller, id)
+        .await
+        .map_err(legacy_not_found)?;
+    Ok(Json(job_json(&job, true)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let limit = match params.limit {
+        None | Some(0) => DEFAULT_LIMIT,
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {MAX_LIMIT}, not {n}"
+            )));
+        }
+    };
+    // Our page token is the offset of the next page.
+    let offset = match params.page_token.filter(|t| !t.is_empty()) {
+        Some(token) => token
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::bad_request(format!("Invalid page_token '{token}'")))?,
+        None => params.offset.unwrap_or(0),
+    };
+    if offset < 0 {
+        return Err(ApiError::bad_request(format!(
+            "offset must not be negative, not {offset}"
+        )));
+    }
+    let name = params.name.filter(|n| !n.is_empty());
+    let all = state.store.list_jobs(&caller, name.as_deref()).await?;
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
+    let end = start
+        .saturating_add(usize::try_from(limit).unwrap_or(0))
+        .min(all.len());
+    let expand = params.expand_tasks.unwrap_or(false);
+    let jobs: Vec<Value> = all[start..end]
+        .iter()
+        .map(|j| job_json(j, expand))
+        .collect();
+    let has_more = end < all.len();
+    let mut body = json!({"jobs": jobs, "has_more": has_more});
+    if has_more {
+        body["next_page_token"] = json!(end.to_string());
+    }
+    Ok(Json(body))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> ApiResult<Json<Value>> {
+    let id = job_id(body.job_id)?;
+    let remove = body.fields_to_remove.unwrap_or_default();
+    state
+        .store
+        .change_job(
+            &caller,
+            id,
+            &body.new_settings.unwrap_or_default(),
+            Some(&remove),
+        )
+        .await
+        .map_err(legacy_not_found)?;
+    tracing::info!(job_id = id, "job updated");
+    Ok(Json(json!({})))
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<ResetBody>,
+) -> ApiResult<Json<Value>> {
+    let id = job_id(body.job_id)?;
+    let settings = required(body.new_settings, "new_settings")?;
+    state
+        .store
+        .change_job(&caller, id, &settings, None)
+        .await
+        .map_err(legacy_not_found)?;
+    tracing::info!(job_id = id, "job reset");
+    Ok(Json(json!({})))
+}
+
+async fn delete_one(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<JobIdBody>,
+) -> ApiResult<Json<Value>> {
+    let id = job_id(body.job_id)?;
+    state
+        .store
+        .delete_job(&caller, id)
+        .await
+        .map_err(legacy_not_found)?;
+    tracing::info!(job_id = id, "job deleted");
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,85 @@
+//! Compute without compute: SQL warehouses (`/api/2.0/sql/warehouses`), clusters
+//! (`/api/2.0/clusters`, `/api/2.1/clusters`) and jobs (`/api/2.{0,1,2}/jobs`). Records move
+//! through the states real compute goes through, by time, when read; their object permissions
+//! are served by [`crate::permissions`].
+
+mod clusters;
+mod jobs;
+mod warehouses;
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Router;
+use patchbay_store::StoreError;
+
+/// Every compute route.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(warehouses::routes())
+        .merge(clusters::routes())
+        .merge(jobs::routes())
+}
+
+/// Largest page a list answers.
+const MAX_PAGE_SIZE: usize = 1000;
+
+/// One page of a list ordered by `key`: the items after `page_token` (the key of the last item
+/// of the previous page), at most `page_size` of them (all when unset or not positive), and the
+/// token of the next page if more remain — none on the last page, so SDK loops stop.
+fn page<T>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    page_size: Option<i64>,
+    page_token: Option<&str>,
+) -> (Vec<T>, Option<String>) {
+    let size = page_size
+        .filter(|n| *n > 0)
+        .map_or(MAX_PAGE_SIZE, |n| {
+            usize::try_from(n).unwrap_or(MAX_PAGE_SIZE)
+        })
+        .min(MAX_PAGE_SIZE);
+    // Sorted here, not by the database, whose collation may not be byte order.
+    items.sort_by(|a, b| key(a).cmp(key(b)));
+    let mut rest: Vec<T> = match page_token.filter(|t| !t.is_empty()) {
+        Some(token) => items.into_iter().filter(|i| key(i) > token).collect(),
+        None => items,
+    };
+    if rest.len() <= size {
+        return (rest, None);
+    }
+    rest.truncate(size);
+    let next = rest.last().map(|i| key(i).to_owned());
+    (rest, next)
+}
+
+/// Clusters and jobs answer "does not exist" with 400 INVALID_PARAMETER_VALUE, the convention
+/// both SDKs map to their not-found error.
+fn legacy_not_found(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound(message) => ApiError::bad_request(message),
+        other => ApiError::from(other),
+    }
+}
+
+/// A required field of a request body or query.
+fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::bad_request(format!("{field} is required")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_tokens_and_end_without_one() {
+        let items = vec!["a", "b", "c", "d", "e"];
+        let (first, token) = page(items.clone(), |s| *s, Some(2), None);
+        assert_eq!((first, token.as_deref()), (vec!["a", "b"], Some("b")));
+        let (second, token) = page(items.clone(), |s| *s, Some(2), Some("b"));
+        assert_eq!((second, token.as_deref()), (vec!["c", "d"], Some("d")));
+        let (last, token) = page(items.clone(), |s| *s, Some(2), Some("d"));
+        assert_eq!((last, token), (vec!["e"], None));
+        let (all, token) = page(items, |s| *s, None, None);
+        assert_eq!((all.len(), token), (5, None));
+    }
+}

@@ -1,0 +1,1068 @@
+//! Connect, sign in, delete and rotate: the flows that touch a partner. Local changes happen in
+//! store transactions; the partner is called between them, never while one is open.
+
+use super::catalog::{self, Partner};
+use crate::AppState;
+use crate::auth::{Admin, Authenticated};
+use crate::body::JsonBody;
+use crate::error::{ApiError, ApiResult};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::partner::{
+    CatalogContext, CatalogStanding, HIVE_METASTORE, PartnerSpec, Profile, Provision,
+    choose_catalog, cluster_name, service_principal_name, warehouse_name,
+};
+use patchbay_core::principal::PrincipalKind;
+use patchbay_partner::client::{CallError, Endpoint, redirect_allowed};
+use patchbay_partner::protocol::{
+    Auth, ConnectRequest, Connection, ErrorReason, RedirectValue, RotateTokenRequest, Secret,
+    UserInfo,
+};
+use patchbay_store::{
+    Actor, ComputePlan, ConnectionRecord, PartnerEndpoint, ProvisionPlan, StoreError,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// A connection's health: its stored state, or `BROKEN` with the reasons.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub state: &'static str,
+    pub reasons: Vec<String>,
+}
+
+pub fn no_connection(partner_id: &str) -> ApiError {
+    ApiError::not_found(format!("The workspace has no connection to {partner_id}."))
+}
+
+/// Checks that what the connection uses still exists.
+pub async fn health(
+    state: &AppState,
+    partner: &Partner,
+    c: &ConnectionRecord,
+) -> ApiResult<Health> {
+    let stored = match c.state.as_str() {
+        "CONNECTING" => "CONNECTING",
+        "DELETING" => "DELETING",
+        _ => "CONNECTED",
+    };
+    if stored != "CONNECTED" {
+        return Ok(Health {
+            state: stored,
+            reasons: Vec::new(),
+        });
+    }
+    let mut reasons = Vec::new();
+    let store = &state.store;
+    if partner.spec.profile.rules().service_principal && c.service_principal_id.is_none() {
+        reasons.push(format!(
+            "The service principal {} was deleted, and with it the partner's token.",
+            c.service_principal_name
+                .as_deref()
+                .unwrap_or("of this connection")
+        ));
+    } else if let Some(token_id) = &c.token_id
+        && !store.token_exists(c.workspace_id, token_id).await?
+    {
+        reasons.push(format!(
+            "The token {token_id} the partner uses was deleted."
+        ));
+    }
+    if let Some(id) = &c.warehouse_id
+        && store.get_warehouse(c.workspace_id, id).await?.is_none()
+    {
+        reasons.push(format!("The SQL warehouse {id} was deleted."));
+    }
+    if let Some(id) = &c.cluster_id
+        && store.get_cluster(c.workspace_id, id).await?.is_none()
+    {
+        reasons.push(format!("The cluster {id} was deleted."));
+    }
+    Ok(Health {
+        state: if reasons.is_empty() {
+            "CONNECTED"
+        } else {
+            "BROKEN"
+        },
+        reasons,
+    })
+}
+
+/// A connection as the API shows it. Never a token value.
+pub async fn connection_json(
+    state: &AppState,
+    partner: &Partner,
+    c: &ConnectionRecord,
+) -> ApiResult<Value> {
+    let health = health(state, partner, c).await?;
+    let account = state
+        .store
+        .partner_account(c.workspace_id, &c.partner_id)
+        .await?;
+    let mut out = json!({
+        "partner_id": c.partner_id,
+        "partner_name": partner.spec.name,
+        "state": health.state,
+        "reasons": health.reasons,
+        "catalog_name": c.catalog_name,
+        "schemas": c.schemas,
+        "token_id": c.token_id,
+        "grants": c.grants,
+        "created_by": c.created_by_name,
+        "created_at": c.created_at,
+        "partner_connection_id": c.partner_connection_id,
+        "partner_account_administrator": account.map(|a| a.administrator_email),
+    });
+    if let Some(name) = &c.service_principal_name {
+        out["service_principal"] = json!({
+            "id": c.service_principal_id.map(|i| i.to_string()),
+            "application_id": c.application_id,
+            "display_name": name,
+        });
+    }
+    if let Some(id) = &c.warehouse_id {
+        out["warehouse_id"] = json!(id);
+        out["warehouse_created_by_connection"] = json!(c.warehouse_created);
+    }
+    if let Some(id) = &c.cluster_id {
+        out["cluster_id"] = json!(id);
+    }
+    if let Some(m) = &c.message {
+        out["message"] = json!(m);
+    }
+    Ok(out)
+}
+
+/// What a connect would create for this partner, in words and names.
+pub fn describe_profile(spec: &PartnerSpec) -> Value {
+    let rules = spec.profile.rules();
+    let compute = match spec.provision {
+        Provision::None => json!(null),
+        Provision::NewWarehouse => json!({"new_warehouse": warehouse_name(&spec.name)}),
+        Provision::SelectedWarehouse => {
+            json!({"selected_warehouse_or_new": warehouse_name(&spec.name)})
+        }
+        Provision::NewCluster => json!({"new_cluster": cluster_name(&spec.name)}),
+        Provision::ConnectionFile => json!({"connection_file": "for a warehouse you pick"}),
+    };
+    json!({
+        "service_principal": rules.service_principal.then(|| service_principal_name(&spec.name)),
+        "entitlements": rules.entitlements.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        "token_permission": rules.token_can_use.then_some("CAN_USE"),
+        "warehouse_permission": rules.warehouse_can_use.then_some("CAN_USE"),
+        "compute": compute,
+        "chooses_schemas": rules.reads_schemas,
+        "unity_catalog_grants": rules.grants("<catalog>", &["<schema>".to_owned()]),
+        "hive_metastore_grants": rules.grants(HIVE_METASTORE, &["<schema>".to_owned()]),
+    })
+}
+
+/// The body of a tile click.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectBody {
+    catalog_name: Option<String>,
+    schemas: Option<Vec<String>>,
+    warehouse_id: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+pub(super) fn endpoint_of(partner: &Partner) -> ApiResult<Endpoint> {
+    let e: &PartnerEndpoint = partner.endpoint.as_ref().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{} has no endpoint configured in this workspace; an admin sets it with PUT /api/2.0/partner-connect/partners/{}.",
+            partner.spec.name, partner.spec.id
+        ))
+    })?;
+    Ok(Endpoint {
+        base_url: e.base_url.clone(),
+        connect_path: e.connect_path.clone(),
+        delete_connection_path: e.delete_connection_path.clone(),
+        test_connection_path: e.test_connection_path.clone(),
+        rotate_token_path: e.rotate_token_path.clone(),
+        username: e.username.clone(),
+        password: Secret(e.password.clone()),
+    })
+}
+
+/// Click on a tile: connect when there is no connection (admins only), sign in when there is.
+pub async fn connect(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(partner_id): Path<String>,
+    JsonBody(body): JsonBody<ConnectBody>,
+) -> ApiResult<Response> {
+    let partner = catalog::partner(&state, caller.workspace_id, &partner_id).await?;
+    if partner.spec.provision == Provision::ConnectionFile {
+        return connection_file(&state, &caller, &partner, body.warehouse_id.as_deref()).await;
+    }
+    if let Some(existing) = state
+        .store
+        .connection(caller.workspace_id, &partner_id)
+        .await?
+    {
+        return sign_in(&state, &caller, &partner, &existing).await;
+    }
+    let admin = caller.clone().require_admin().map_err(|_| {
+        ApiError::forbidden(format!(
+            "Only workspace admins can connect {}; once connected, every user can sign in.",
+            partner.spec.name
+        ))
+    })?;
+    let plan = plan(&state, &caller, &partner, &body).await?;
+    if body.dry_run {
+        return Ok(
+            Json(json!({"plan": plan_json(&state, &partner, &plan).await?})).into_response(),
+        );
+    }
+    let endpoint = endpoint_of(&partner)?;
+    let provisioned = match state.store.provision_connection(&admin, &plan).await {
+        Ok(p) => p,
+        Err(StoreError::Conflict(_)) => {
+            // Someone else connected first: this click is a sign-in, or must wait for theirs.
+            let existing = state
+                .store
+                .connection(caller.workspace_id, &partner_id)
+                .await?
+                .ok_or_else(|| no_connection(&partner_id))?;
+            return sign_in(&state, &caller, &partner, &existing).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let connection = provisioned.connection;
+    let request = connect_request(
+        &state,
+        &caller,
+        &connection,
+        Some(Secret(provisioned.token.expose().to_owned())),
+    )
+    .await?;
+    let key = format!(
+        "connect:{}:{}:{}",
+        caller.workspace_id, partner_id, connection.created_at
+    );
+    let actor = Actor::of(&admin);
+    let outcome = state
+        .partner_client()
+        .connect(&endpoint, &request, &key)
+        .await;
+    let hostnames = partner
+        .endpoint
+        .as_ref()
+        .map(|e| e.hostnames.clone())
+        .unwrap_or_default();
+    match outcome {
+        Ok(answer) if !answer.configured_resources => {
+            undo(
+                &state,
+                &admin,
+                &partner_id,
+                "the partner did not configure its side",
+            )
+            .await?;
+            let mut out = json!({
+                "connection": null,
+                "redirect_value": answer.redirect_value,
+                "user_status": answer.user_status,
+                "account_status": answer.account_status,
+                "message": format!("{} did not set up the connection, so nothing was kept in the workspace.", partner.spec.name),
+            });
+            if redirect_allowed(&answer.redirect_uri, &hostnames) {
+                out["redirect_uri"] = json!(answer.redirect_uri);
+            }
+            Ok(Json(out).into_response())
+        }
+        Ok(answer) => {
+            if let Err(problem) = check_answer(&answer, &hostnames, false) {
+                undo(&state, &admin, &partner_id, &problem).await?;
+                return Err(partner_error(&partner, &problem));
+            }
+            state
+                .store
+                .complete_connection(
+                    caller.workspace_id,
+                    &partner_id,
+                    &actor,
+                    answer.connection_id.as_deref(),
+                    None,
+                    Some(&caller.name),
+                )
+                .await?;
+            respond(&state, caller.workspace_id, &partner, &answer, None).await
+        }
+        Err(CallError::Status {
+            status: 500,
+            error,
+            attempts,
+        }) => {
+            // The protocol: keep what was created and send the user to the partner's sign-in page.
+            let message = format!(
+                "{} did not confirm the connection after {attempts} attempts; the workspace side is ready. Sign in at the partner to finish.",
+                partner.spec.name
+            );
+            state
+                .store
+                .complete_connection(
+                    caller.workspace_id,
+                    &partner_id,
+                    &actor,
+                    None,
+                    Some(&message),
+                    Some(&caller.name),
+                )
+                .await?;
+            let connection = state
+                .store
+                .connection(caller.workspace_id, &partner_id)
+                .await?
+                .ok_or_else(|| no_connection(&partner_id))?;
+            Ok(Json(json!({
+                "connection": connection_json(&state, &partner, &connection).await?,
+                "redirect_uri": sign_in_page(&endpoint),
+                "redirect_value": "sign_in",
+                "message": message,
+                "partner_message": error.and_then(|e| e.display_message),
+            }))
+            .into_response())
+        }
+        Err(e) => {
+            let problem = describe_failure(&partner, &e);
+            undo(&state, &admin, &partner_id, &problem).await?;
+            Err(partner_error(&partner, &problem))
+        }
+    }
+}
+
+/// Undoes a connection whose partner call failed.
+async fn undo(
+    state: &AppState,
+    admin: &WorkspaceAdmin,
+    partner_id: &str,
+    why: &str,
+) -> ApiResult<()> {
+    tracing::warn!(
+        partner_id,
+        reason = why,
+        "connect failed; undoing what it created"
+    );
+    state
+        .store
+        .remove_connection(admin.workspace_id(), partner_id, &Actor::of(admin), why)
+        .await?;
+    Ok(())
+}
+
+fn partner_error(partner: &Partner, problem: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "PARTNER_ERROR",
+        format!("{}: {problem}", partner.spec.name),
+    )
+}
+
+fn describe_failure(partner: &Partner, e: &CallError) -> String {
+    match e {
+        CallError::Status { status: 401, .. } => format!(
+            "{} refused patchbay's credentials (they may have been rotated); update them on the partner's settings",
+            partner.spec.name
+        ),
+        CallError::Status {
+            status,
+            error: Some(body),
+            ..
+        } => format!(
+            "the partner answered HTTP {status} ({}){}",
+            serde_json::to_value(body.error_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            body.display_message
+                .as_ref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Checks a `/connect` answer against the protocol's rules.
+fn check_answer(
+    answer: &Connection,
+    hostnames: &[String],
+    established: bool,
+) -> Result<(), String> {
+    if !redirect_allowed(&answer.redirect_uri, hostnames) {
+        return Err(format!(
+            "the partner redirected to '{}', whose host is not on its allow-list ({})",
+            answer.redirect_uri,
+            hostnames.join(", ")
+        ));
+    }
+    if !established
+        && answer.configured_resources
+        && answer.connection_id.as_deref().is_none_or(str::is_empty)
+    {
+        return Err("the partner configured the connection but sent no connection_id".into());
+    }
+    Ok(())
+}
+
+fn sign_in_page(endpoint: &Endpoint) -> String {
+    let base = endpoint.base_url.trim_end_matches('/');
+    match base
+        .find("://")
+        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
+    {
+        Some(path_start) => base[..path_start].to_owned(),
+        None => base.to_owned(),
+    }
+}
+
+/// The answer to a tile click that reached the partner: the connection and where to go.
+async fn respond(
+    state: &AppState,
+    workspace_id: i64,
+    partner: &Partner,
+    answer: &Connection,
+    message: Option<String>,
+) -> ApiResult<Response> {
+    let connection = match state
+        .store
+        .connection(workspace_id, &partner.spec.id)
+        .await?
+    {
+        Some(c) => connection_json(state, partner, &c).await?,
+        None => Value::Null,
+    };
+    Ok(Json(json!({
+        "connection": connection,
+        "redirect_uri": answer.redirect_uri,
+        "redirect_value": answer.redirect_value,
+        "user_status": answer.user_status,
+        "account_status": answer.account_status,
+        "message": message,
+    }))
+    .into_response())
+}
+
+/// Click on a connected tile: any workspace user signs in to the partner through it.
+async fn sign_in(
+    state: &AppState,
+    caller: &Caller,
+    partner: &Partner,
+    c: &ConnectionRecord,
+) -> ApiResult<Response> {
+    if c.state == "CONNECTING" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ABORTED",
+            format!(
+                "A connection to {} is being created right now; try again in a moment.",
+                partner.spec.name
+            ),
+        ));
+    }
+    if !partner.spec.sign_in {
+        return Err(ApiError::bad_request(format!(
+            "{} does not sign users in through Partner Connect.",
+            partner.spec.name
+        )));
+    }
+    let endpoint = endpoint_of(partner)?;
+    let request = connect_request(state, caller, c, None).await?;
+    let key = uuid_key();
+    let hostnames = partner
+        .endpoint
+        .as_ref()
+        .map(|e| e.hostnames.clone())
+        .unwrap_or_default();
+    let actor = Actor {
+        id: Some(caller.principal_id),
+        name: caller.name.clone(),
+    };
+    let outcome = state
+        .partner_client()
+        .connect(&endpoint, &request, &key)
+        .await;
+    let administrator = state
+        .store
+        .partner_account(caller.workspace_id, &partner.spec.id)
+        .await?
+        .map(|a| a.administrator_email);
+    let ask_admin = || match &administrator {
+        Some(a) => format!(
+            "Ask your {} account administrator, {a}, to add you.",
+            partner.spec.name
+        ),
+        None => format!(
+            "Ask your {} account administrator to add you.",
+            partner.spec.name
+        ),
+    };
+    let result = match outcome {
+        Ok(answer) => {
+            check_answer(&answer, &hostnames, true).map_err(|p| partner_error(partner, &p))?;
+            let message = (answer.redirect_value == RedirectValue::ContactAdmin).then(ask_admin);
+            respond(state, caller.workspace_id, partner, &answer, message).await
+        }
+        Err(CallError::Status {
+            status: 404,
+            error: Some(e),
+            ..
+        }) if e.error_reason == ErrorReason::ConnectionNotFound => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CONNECTION_NOT_FOUND",
+            format!(
+                "{} no longer has this connection (it was deleted at the partner). A workspace admin must delete the connection here and connect again.",
+                partner.spec.name
+            ),
+        )),
+        Err(CallError::Status { status: 404, .. }) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "PARTNER_ACCOUNT_NOT_FOUND",
+            format!(
+                "You have no user in your organization's {} account. {} Or a workspace admin can delete the connection and connect again, which cannot be undone.",
+                partner.spec.name,
+                ask_admin()
+            ),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "PARTNER_ERROR",
+            format!(
+                "{}: {}. You can still sign in at {}.",
+                partner.spec.name,
+                describe_failure(partner, &e),
+                sign_in_page(&endpoint)
+            ),
+        )),
+    };
+    let outcome_text = match &result {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => e.code.to_owned(),
+    };
+    state
+        .store
+        .record_audit(
+            caller.workspace_id,
+            &actor,
+            "connection.sign_in",
+            ("connection", &partner.spec.id),
+            Some(&partner.spec.id),
+            json!({"outcome": outcome_text}),
+        )
+        .await?;
+    result
+}
+
+fn uuid_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Decides everything a connect will create, checking the catalog rule, schemas and warehouse.
+async fn plan(
+    state: &AppState,
+    caller: &Caller,
+    partner: &Partner,
+    body: &ConnectBody,
+) -> ApiResult<ProvisionPlan> {
+    let spec = &partner.spec;
+    let rules = spec.profile.rules();
+    let store = &state.store;
+    let ws = caller.workspace_id;
+    let assignment = store.metastore_assignment(ws).await?;
+    let uc_default = assignment.as_ref().map(|a| a.default_catalog_name.clone());
+    let is_metastore_admin = store.is_metastore_admin(ws, caller.principal_id).await?;
+    let uses_catalog = spec.profile != Profile::None || body.catalog_name.is_some();
+    let catalog_name = if uses_catalog || uc_default.is_some() {
+        let requested = body.catalog_name.as_deref().filter(|c| !c.is_empty());
+        let candidate = requested
+            .or(uc_default.as_deref())
+            .unwrap_or(HIVE_METASTORE)
+            .to_owned();
+        let standing = catalog_standing(state, caller, &candidate).await?;
+        let default_standing = match &uc_default {
+            Some(d) if *d != candidate => catalog_standing(state, caller, d).await?,
+            _ => standing,
+        };
+        let ctx = CatalogContext {
+            uc_default_catalog: uc_default.as_deref(),
+            is_metastore_admin,
+        };
+        let chosen = choose_catalog(requested, spec, &ctx, |c| {
+            if c == candidate {
+                standing
+            } else {
+                default_standing
+            }
+        })
+        .map_err(ApiError::bad_request)?;
+        Some(chosen)
+    } else {
+        None
+    };
+    let schemas: Vec<String> = body.schemas.clone().unwrap_or_default();
+    if !rules.reads_schemas && !schemas.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{} does not read schemas; do not pass 'schemas'.",
+            spec.name
+        )));
+    }
+    if spec.profile == Profile::Read && schemas.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Choose at least one schema for {} to read.",
+            spec.name
+        )));
+    }
+    let catalog = catalog_name
+        .clone()
+        .unwrap_or_else(|| HIVE_METASTORE.to_owned());
+    for schema in &schemas {
+        if !store.schema_exists(ws, &catalog, schema).await? {
+            return Err(ApiError::bad_request(format!(
+                "Schema '{catalog}.{schema}' does not exist."
+            )));
+        }
+    }
+    let compute = match (
+        spec.provision,
+        body.warehouse_id.as_deref().filter(|w| !w.is_empty()),
+    ) {
+        (Provision::SelectedWarehouse, Some(id)) => {
+            if store.get_warehouse(ws, id).await?.is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "SQL warehouse {id} does not exist."
+                )));
+            }
+            ComputePlan::ExistingWarehouse(id.to_owned())
+        }
+        (_, Some(_)) if spec.provision != Provision::SelectedWarehouse => {
+            return Err(ApiError::bad_request(format!(
+                "{} creates its own compute; do not pass 'warehouse_id'.",
+                spec.name
+            )));
+        }
+        (Provision::SelectedWarehouse | Provision::NewWarehouse, _) => {
+            ComputePlan::NewWarehouse(warehouse_name(&spec.name))
+        }
+        (Provision::NewCluster, _) => ComputePlan::NewCluster(cluster_name(&spec.name)),
+        _ => ComputePlan::None,
+    };
+    Ok(ProvisionPlan {
+        partner_id: spec.id.clone(),
+        service_principal: rules
+            .service_principal
+            .then(|| service_principal_name(&spec.name)),
+        entitlements: rules
+            .entitlements
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+        token_can_use: rules.token_can_use,
+        compute,
+        warehouse_can_use: rules.warehouse_can_use,
+        grants: if rules.service_principal {
+            rules.grants(&catalog, &schemas)
+        } else {
+            Vec::new()
+        },
+        catalog_name,
+        schemas,
+    })
+}
+
+/// Whether the caller owns a catalog (directly or through a group).
+async fn catalog_standing(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<CatalogStanding> {
+    if name == HIVE_METASTORE {
+        return Ok(CatalogStanding::Owned);
+    }
+    let Some(catalog) = state.store.catalog(caller.workspace_id, name).await? else {
+        return Ok(CatalogStanding::Missing);
+    };
+    let owns = match catalog.owner_id {
+        Some(owner) => {
+            owner == caller.principal_id
+                || state.store.is_member_of(caller.principal_id, owner).await?
+        }
+        None => false,
+    };
+    Ok(if owns {
+        CatalogStanding::Owned
+    } else {
+        CatalogStanding::NotOwned
+    })
+}
+
+async fn plan_json(state: &AppState, partner: &Partner, plan: &ProvisionPlan) -> ApiResult<Value> {
+    let compute = match &plan.compute {
+        ComputePlan::None => json!(null),
+        ComputePlan::NewWarehouse(n) => {
+            json!({"create_warehouse": n, "cluster_size": "2X-Small", "auto_stop_mins": 10})
+        }
+        ComputePlan::ExistingWarehouse(id) => json!({"use_warehouse": id}),
+        ComputePlan::NewCluster(n) => json!({"create_cluster": n}),
+    };
+    let _ = state;
+    Ok(json!({
+        "partner_id": plan.partner_id,
+        "service_principal": plan.service_principal.as_ref().map(|n| json!({
+            "display_name": n,
+            "entitlements": plan.entitlements,
+            "token_permission": plan.token_can_use.then_some("CAN_USE"),
+        })),
+        "token": {
+            "owner": plan.service_principal.clone().unwrap_or_else(|| "the connecting user".into()),
+            "comment": "Partner Connect",
+            "expires": "never",
+            "readable": false,
+        },
+        "compute": compute,
+        "warehouse_permission": (plan.warehouse_can_use && plan.service_principal.is_some()).then_some("CAN_USE"),
+        "catalog_name": plan.catalog_name,
+        "schemas": plan.schemas,
+        "grants": plan.grants,
+        "partner_endpoint": partner.endpoint.as_ref().map(|e| format!("{}{}", e.base_url.trim_end_matches('/'), e.connect_path)),
+    }))
+}
+
+/// The `/connect` body for a first connect (with the token) or a sign-in (without).
+async fn connect_request(
+    state: &AppState,
+    caller: &Caller,
+    c: &ConnectionRecord,
+    token: Option<Secret>,
+) -> ApiResult<ConnectRequest> {
+    let public_url = state
+        .store
+        .workspace_public_url(caller.workspace_id)
+        .await?;
+    let (hostname, port) = host_and_port(&public_url);
+    let user = state
+        .store
+        .get_principal(caller.workspace_id, caller.kind, caller.principal_id)
+        .await?;
+    let email = match caller.kind {
+        PrincipalKind::User => caller.name.clone(),
+        _ => user
+            .as_ref()
+            .and_then(|u| u.display_name.clone())
+            .unwrap_or_else(|| caller.name.clone()),
+    };
+    let warehouse = c.warehouse_id.as_ref().map(|id| {
+        let path = format!("/sql/1.0/warehouses/{id}");
+        (
+            id.clone(),
+            path.clone(),
+            format!("jdbc:spark://{hostname}:{port}/default;transportMode=http;ssl=1;AuthMech=3;httpPath={path};"),
+            format!("jdbc:databricks://{hostname}:{port}/default;httpPath={path};"),
+        )
+    });
+    Ok(ConnectRequest {
+        user_info: UserInfo {
+            email,
+            first_name: user
+                .as_ref()
+                .and_then(|u| u.given_name.clone())
+                .unwrap_or_default(),
+            last_name: user
+                .as_ref()
+                .and_then(|u| u.family_name.clone())
+                .unwrap_or_default(),
+            databricks_user_id: caller.principal_id,
+            databricks_organization_id: caller.workspace_id,
+            is_connection_established: token.is_none(),
+            auth: token.map(|t| Auth {
+                personal_access_token: Some(t),
+                oauth_token: None,
+                oauth_scope: None,
+            }),
+        },
+        connection_id: if c.state == "CONNECTING" {
+            None
+        } else {
+            c.partner_connection_id.clone()
+        },
+        hostname: hostname.clone(),
+        port,
+        workspace_url: public_url.clone(),
+        workspace_id: caller.workspace_id,
+        demo: false,
+        cloud_provider: "aws".into(),
+        cloud_provider_region: None,
+        is_free_trial: false,
+        http_path: warehouse.as_ref().map(|w| w.1.clone()),
+        jdbc_url: warehouse.as_ref().map(|w| w.2.clone()),
+        databricks_jdbc_url: warehouse.as_ref().map(|w| w.3.clone()),
+        destination_location: None,
+        catalog_name: c.catalog_name.clone(),
+        database_name: None,
+        cluster_id: warehouse
+            .as_ref()
+            .map(|w| w.0.clone())
+            .or_else(|| c.cluster_id.clone()),
+        is_sql_endpoint: Some(warehouse.is_some()),
+        is_sql_warehouse: Some(warehouse.is_some()),
+        data_source_connector: None,
+        service_principal_id: c.application_id.clone(),
+        connection_scope: Some("workspace".into()),
+    })
+}
+
+fn host_and_port(url: &str) -> (String, i32) {
+    let https = url.starts_with("https://");
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => {
+            (h.to_owned(), p.parse().unwrap_or(443))
+        }
+        _ => (authority.to_owned(), if https { 443 } else { 80 }),
+    }
+}
+
+/// Desktop tools: a connection file for a warehouse the user may use. No token in it.
+async fn connection_file(
+    state: &AppState,
+    caller: &Caller,
+    partner: &Partner,
+    warehouse_id: Option<&str>,
+) -> ApiResult<Response> {
+    let id = warehouse_id.filter(|w| !w.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Pick the SQL warehouse {} should use ('warehouse_id').",
+            partner.spec.name
+        ))
+    })?;
+    let visible = caller.is_admin
+        || state
+            .store
+            .has_permission(
+                caller.workspace_id,
+                caller.principal_id,
+                patchbay_store::ObjectRef {
+                    object_type: "warehouses",
+                    object_id: id,
+                },
+            )
+            .await?;
+    if !visible
+        || state
+            .store
+            .get_warehouse(caller.workspace_id, id)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "SQL warehouse {id} does not exist or you cannot use it."
+        )));
+    }
+    let public_url = state
+        .store
+        .workspace_public_url(caller.workspace_id)
+        .await?;
+    let (host, port) = host_and_port(&public_url);
+    let path = format!("/sql/1.0/warehouses/{id}");
+    let (file_name, content_type, content) = match partner.spec.id.as_str() {
+        "power-bi" => (
+            format!("{id}.pbids"),
+            "application/json",
+            json!({"version": "0.1", "connections": [{"details": {"protocol": "databricks-sql",
+                "address": {"host": host, "path": path}}, "mode": "DirectQuery"}]})
+            .to_string(),
+        ),
+        "tableau" => (
+            format!("{id}.tds"),
+            "application/xml",
+            format!(
+                "<?xml version='1.0' encoding='utf-8' ?>
+<datasource formatted-name='databricks' inline='true' version='18.1'>
+  <connection class='databricks' dbname='' http-path='{path}' server='{host}' port='{port}' authentication='auth-pass' />
+</datasource>
+"
+            ),
+        ),
+        _ => (
+            format!("{id}.json"),
+            "application/json",
+            json!({"host": host, "port": port, "http_path": path, "authentication": "personal access token of your own"}).to_string(),
+        ),
+    };
+    Ok(Json(json!({"connection_file": {"file_name": file_name, "content_type": content_type, "content": content}})).into_response())
+}
+
+/// Reset the tile: delete the connection's compute, principal and tokens, then tell the
+/// partner. The partner account stays.
+pub async fn delete_connection(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(partner_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
+    let actor = Actor::of(&admin);
+    let removed = state
+        .store
+        .remove_connection(
+            admin.workspace_id(),
+            &partner_id,
+            &actor,
+            "deleted by an admin",
+        )
+        .await?
+        .ok_or_else(|| no_connection(&partner_id))?;
+    let _ = &partner;
+    // The notification is durable: if this delivery fails, the worker retries it.
+    let partner_status = match removed.notification {
+        Some(id) => super::worker::deliver_now(&state, id)
+            .await?
+            .unwrap_or_else(|| "queued".into()),
+        None => "not_notified".into(),
+    };
+    let removed = removed.connection;
+    Ok(Json(json!({
+        "deleted": {
+            "partner_id": removed.partner_id,
+            "service_principal": removed.service_principal_name,
+            "warehouse_id": removed.warehouse_created.then_some(removed.warehouse_id),
+            "cluster_id": removed.cluster_id,
+        },
+        "partner_status": partner_status,
+    })))
+}
+
+/// Token rotation: a new token for the connection's principal, delivered to the partner
+/// through patchbay's `/rotate-token` extension; the old one is revoked only once delivery
+/// succeeded. Without that endpoint the new value is shown once and the old one stays until an
+/// admin confirms with `{"revoke_token_id": …}`.
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(partner_id): Path<String>,
+    JsonBody(body): JsonBody<RotateBody>,
+) -> ApiResult<Json<Value>> {
+    let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
+    let c = state
+        .store
+        .connection(admin.workspace_id(), &partner_id)
+        .await?
+        .ok_or_else(|| no_connection(&partner_id))?;
+    let Some(application_id) = c
+        .application_id
+        .clone()
+        .filter(|_| c.service_principal_id.is_some())
+    else {
+        return Err(ApiError::bad_request(format!(
+            "The connection to {} has no service principal whose token could rotate.",
+            partner.spec.name
+        )));
+    };
+    let actor = Actor::of(&admin);
+    if let Some(old) = body.revoke_token_id {
+        state
+            .store
+            .finish_rotation(admin.workspace_id(), &partner_id, &actor, &old)
+            .await?;
+        return Ok(Json(json!({"revoked_token_id": old})));
+    }
+    let (value, record) = state
+        .store
+        .create_obo_token(&admin, &application_id, "Partner Connect", None)
+        .await?;
+    state
+        .store
+        .record_audit(
+            admin.workspace_id(),
+            &actor,
+            "token.create",
+            ("token", &record.token_id),
+            Some(&partner_id),
+            json!({"rotation": true}),
+        )
+        .await?;
+    let old_token_id = c.token_id.clone();
+    let endpoint = endpoint_of(&partner)?;
+    let delivery = match &c.partner_connection_id {
+        Some(connection_id) => {
+            let request = RotateTokenRequest {
+                connection_id: connection_id.clone(),
+                databricks_organization_id: admin.workspace_id(),
+                auth: Auth {
+                    personal_access_token: Some(Secret(value.expose().to_owned())),
+                    oauth_token: None,
+                    oauth_scope: None,
+                },
+            };
+            state
+                .partner_client()
+                .rotate_token(&endpoint, &request, &format!("rotate:{}", record.token_id))
+                .await
+        }
+        None => None,
+    };
+    match delivery {
+        Some(Ok(_)) => {
+            state
+                .store
+                .adopt_token(
+                    admin.workspace_id(),
+                    &partner_id,
+                    &actor,
+                    &record.token_id,
+                    old_token_id.as_deref(),
+                )
+                .await?;
+            Ok(Json(
+                json!({"token_id": record.token_id, "delivered": true, "revoked_token_id": old_token_id}),
+            ))
+        }
+        Some(Err(e)) => {
+            // Delivery failed: the partner still holds the old token, which stays valid.
+            if let Err(err) = state.store.delete_token(&admin, &record.token_id).await {
+                tracing::warn!(error = %err, "could not remove the undelivered token");
+            }
+            Err(partner_error(
+                &partner,
+                &format!(
+                    "the new token could not be delivered ({}); the old token still works",
+                    describe_failure(&partner, &e)
+                ),
+            ))
+        }
+        None => {
+            state
+                .store
+                .adopt_token(
+                    admin.workspace_id(),
+                    &partner_id,
+                    &actor,
+                    &record.token_id,
+                    None,
+                )
+                .await?;
+            Ok(Json(json!({
+                "token_id": record.token_id,
+                "token_value": value.expose(),
+                "delivered": false,
+                "old_token_id": old_token_id,
+                "message": format!(
+                    "{} cannot receive tokens automatically: enter this token in its settings (it is shown only now), then confirm with {{\"revoke_token_id\": \"{}\"}} to revoke the old one.",
+                    partner.spec.name,
+                    old_token_id.as_deref().unwrap_or("")
+                ),
+            })))
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    revoke_token_id: Option<String>,
+}

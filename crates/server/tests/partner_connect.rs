@@ -1,0 +1,848 @@
+//! Partner Connect end to end: real HTTP between patchbay and partner-sim, both on 127.0.0.1.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{SCIM, TestApp};
+use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use serde_json::{Value, json};
+
+const PC: &str = "/api/2.0/partner-connect";
+
+async fn sim(config: SimConfig) -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn(listener, config).unwrap()
+}
+
+/// Points a partner of the workspace at the simulator.
+async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
+    let r = app
+        .admin(
+            Method::PUT,
+            &format!("{PC}/partners/{partner_id}"),
+            Some(json!({
+                "base_url": sim.url,
+                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+                              "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
+                "credentials": {"username": sim.config.username, "password": sim.config.password},
+                "hostnames": ["127.0.0.1"],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn sim_get(sim: &SimHandle, path: &str) -> (u16, Value) {
+    let r = reqwest::get(format!("{}{path}", sim.url)).await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn sim_post(sim: &SimHandle, path: &str, body: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", sim.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+}
+
+async fn connect(app: &TestApp, partner_id: &str, body: Value) -> common::Reply {
+    app.admin(
+        Method::POST,
+        &format!("{PC}/partners/{partner_id}/connect"),
+        Some(body),
+    )
+    .await
+}
+
+async fn tile(app: &TestApp, partner_id: &str) -> Value {
+    let r = app
+        .admin(Method::GET, &format!("{PC}/partners/{partner_id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["partner"].clone()
+}
+
+async fn service_principals(app: &TestApp) -> Vec<Value> {
+    let r = app
+        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
+        .await;
+    r.body["Resources"].as_array().cloned().unwrap_or_default()
+}
+
+fn values(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["value"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+async fn token_acl_level(app: &TestApp, application_id: &str) -> Option<String> {
+    let r = app
+        .admin(
+            Method::GET,
+            "/api/2.0/permissions/authorization/tokens",
+            None,
+        )
+        .await;
+    r.body["access_control_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["service_principal_name"] == application_id)
+        .map(|e| {
+            e["all_permissions"][0]["permission_level"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+}
+
+async fn grants_of(
+    app: &TestApp,
+    securable_type: &str,
+    full_name: &str,
+    principal: &str,
+) -> Vec<String> {
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let mut privileges: Vec<String> = r.body["privilege_assignments"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|p| p["principal"] == principal)
+                .flat_map(|p| p["privileges"].as_array().cloned().unwrap_or_default())
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    privileges.sort();
+    privileges
+}
+
+#[tokio::test]
+async fn an_ingest_partner_gets_exactly_its_profile() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "rivery", &sim).await;
+    assert_eq!(tile(&app, "rivery").await["connected"], false);
+
+    let r = connect(&app, "rivery", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["redirect_value"], "create_trial");
+    assert!(
+        r.body["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&sim.url)
+    );
+    let connection = &r.body["connection"];
+    assert_eq!(connection["state"], "CONNECTED");
+    assert_eq!(connection["catalog_name"], "hive_metastore");
+
+    // The service principal: name, entitlements, token permission.
+    let sps = service_principals(&app).await;
+    assert_eq!(sps.len(), 1);
+    let sp = &sps[0];
+    assert_eq!(sp["displayName"], "RIVERY_USER");
+    let app_id = sp["applicationId"].as_str().unwrap();
+    assert_eq!(
+        values(&sp["entitlements"]),
+        [
+            "allow-cluster-create",
+            "databricks-sql-access",
+            "workspace-access"
+        ]
+    );
+    assert_eq!(
+        token_acl_level(&app, app_id).await.as_deref(),
+        Some("CAN_USE")
+    );
+    // Hive grants: USAGE and CREATE on hive_metastore, nothing else.
+    assert_eq!(
+        grants_of(&app, "catalog", "hive_metastore", app_id).await,
+        ["CREATE", "USAGE"]
+    );
+    // A new warehouse RIVERY_ENDPOINT.
+    let warehouse_id = connection["warehouse_id"].as_str().unwrap();
+    let wh = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/sql/warehouses/{warehouse_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(wh.body["name"], "RIVERY_ENDPOINT");
+    assert_eq!(wh.body["cluster_size"], "2X-Small");
+    // The partner holds a token that authenticates as RIVERY_USER; nobody here can read it.
+    let partner_connection = connection["partner_connection_id"].as_str().unwrap();
+    let (status, who) = sim_get(
+        &sim,
+        &format!("/_sim/connections/{partner_connection}/whoami"),
+    )
+    .await;
+    assert_eq!(status, 200, "{who}");
+    assert_eq!(who["userName"], app_id);
+    assert!(
+        !r.body.to_string().contains("dapi"),
+        "no token value in the answer"
+    );
+    let tokens = app
+        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
+        .await;
+    let info = tokens.body["token_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["comment"] == "Partner Connect")
+        .unwrap()
+        .clone();
+    assert_eq!(info["expiry_time"], -1, "the partner's token never expires");
+    // The check mark.
+    let t = tile(&app, "rivery").await;
+    assert_eq!(t["connected"], true);
+    assert_eq!(t["connection_state"], "CONNECTED");
+    // The request carried what the protocol defines.
+    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    let received = &state["received"][0];
+    assert_eq!(received["user_agent"], "databricks");
+    assert!(received["idempotency_key"].is_string());
+    let body = &received["body"];
+    assert_eq!(body["service_principal_id"], app_id);
+    assert_eq!(
+        body["http_path"],
+        format!("/sql/1.0/warehouses/{warehouse_id}")
+    );
+    assert!(
+        body["jdbc_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("jdbc:spark://127.0.0.1:")
+    );
+    assert!(
+        body["databricks_jdbc_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("jdbc:databricks://")
+    );
+    assert_eq!(body["catalog_name"], "hive_metastore");
+    assert_eq!(body["user_info"]["is_connection_established"], false);
+    assert_eq!(body["is_sql_warehouse"], true);
+
+    // The organization's partner account names the connecting admin.
+    let account = app
+        .admin(Method::GET, &format!("{PC}/partners/rivery/account"), None)
+        .await;
+    assert_eq!(account.body["account"]["administrator"], common::ADMIN);
+}
+
+#[tokio::test]
+async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "dbt-cloud", &sim).await;
+    let wh = app
+        .admin(
+            Method::POST,
+            "/api/2.0/sql/warehouses",
+            Some(json!({"name": "shared", "cluster_size": "Small"})),
+        )
+        .await;
+    assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
+    let warehouse_id = wh.body["id"].as_str().unwrap().to_owned();
+
+    let no_schema = connect(&app, "dbt-cloud", json!({"warehouse_id": warehouse_id})).await;
+    assert_eq!(no_schema.status, StatusCode::BAD_REQUEST);
+    let missing = connect(
+        &app,
+        "dbt-cloud",
+        json!({"warehouse_id": warehouse_id, "schemas": ["nope"]}),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(
+        service_principals(&app).await.is_empty(),
+        "refusals create nothing"
+    );
+
+    let r = connect(
+        &app,
+        "dbt-cloud",
+        json!({"warehouse_id": warehouse_id, "schemas": ["default"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let sp = &service_principals(&app).await[0];
+    let app_id = sp["applicationId"].as_str().unwrap();
+    assert_eq!(sp["displayName"], "DBT_CLOUD_USER");
+    assert!(
+        sp.get("entitlements").is_none(),
+        "the read profile grants no entitlement"
+    );
+    assert_eq!(
+        grants_of(&app, "schema", "hive_metastore.default", app_id).await,
+        ["READ_METADATA", "SELECT", "USAGE"]
+    );
+    assert!(
+        grants_of(&app, "catalog", "hive_metastore", app_id)
+            .await
+            .is_empty()
+    );
+    let perms = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/permissions/warehouses/{warehouse_id}"),
+            None,
+        )
+        .await;
+    let level = perms.body["access_control_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["service_principal_name"] == app_id)
+        .map(|e| e["all_permissions"][0]["permission_level"].clone());
+    assert_eq!(level, Some(json!("CAN_USE")));
+
+    // Deleting the connection keeps the warehouse the user selected.
+    let del = app
+        .admin(Method::DELETE, &format!("{PC}/connections/dbt-cloud"), None)
+        .await;
+    assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
+    let still = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/sql/warehouses/{warehouse_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(still.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn other_profiles_cluster_token_dataiku_and_saas() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    for p in ["prophecy", "labelbox", "dataiku", "fivetran"] {
+        configure(&app, p, &sim).await;
+    }
+    let r = connect(&app, "prophecy", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let cluster_id = r.body["connection"]["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cluster = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.1/clusters/get?cluster_id={cluster_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(cluster.body["cluster_name"], "PROPHECY_CLUSTER");
+
+    let r = connect(&app, "labelbox", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body["connection"].get("warehouse_id").is_none()
+            && r.body["connection"].get("cluster_id").is_none()
+    );
+
+    let r = connect(&app, "dataiku", json!({"schemas": ["default"]})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Fivetran acts as the connecting user: no service principal, a token of the admin.
+    let r = connect(&app, "fivetran", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body["connection"].get("service_principal").is_none());
+    let id = r.body["connection"]["partner_connection_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, who) = sim_get(&sim, &format!("/_sim/connections/{id}/whoami")).await;
+    assert_eq!(who["userName"], common::ADMIN);
+
+    let names: Vec<String> = service_principals(&app)
+        .await
+        .iter()
+        .map(|s| s["displayName"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 3);
+    for n in ["PROPHECY_USER", "LABELBOX_USER", "DATAIKU_USER"] {
+        assert!(names.contains(&n.to_owned()), "{names:?}");
+    }
+    let labelbox = service_principals(&app)
+        .await
+        .into_iter()
+        .find(|s| s["displayName"] == "LABELBOX_USER")
+        .unwrap();
+    assert_eq!(values(&labelbox["entitlements"]), ["workspace-access"]);
+    let dataiku = service_principals(&app)
+        .await
+        .into_iter()
+        .find(|s| s["displayName"] == "DATAIKU_USER")
+        .unwrap();
+    let dataiku_id = dataiku["applicationId"].as_str().unwrap();
+    assert_eq!(
+        grants_of(&app, "catalog", "hive_metastore", dataiku_id).await,
+        ["CREATE", "USAGE"]
+    );
+    assert_eq!(
+        grants_of(&app, "schema", "hive_metastore.default", dataiku_id).await,
+        ["SELECT", "USAGE"]
+    );
+}
+
+#[tokio::test]
+async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the_account() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "hevo-data", &sim).await;
+    let r = connect(&app, "hevo-data", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let connection = r.body["connection"].clone();
+    let warehouse_id = connection["warehouse_id"].as_str().unwrap().to_owned();
+    let partner_connection = connection["partner_connection_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A plain user of the same organization signs in through the tile.
+    let (_, token) = app.plain_user("analyst@example.com").await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{PC}/partners/hevo-data/connect"),
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["redirect_value"], "sign_in");
+    assert_eq!(r.body["user_status"], "new", "auto_add added the new user");
+    // The admin signing in again is an existing user; a sign-in never creates a second connection.
+    let again = connect(&app, "hevo-data", json!({})).await;
+    assert_eq!(again.body["user_status"], "existing");
+    assert_eq!(service_principals(&app).await.len(), 1);
+    // A plain user cannot delete the connection.
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("{PC}/connections/hevo-data"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let del = app
+        .admin(Method::DELETE, &format!("{PC}/connections/hevo-data"), None)
+        .await;
+    assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
+    assert_eq!(del.body["partner_status"], "deletion_acknowledged");
+    assert!(service_principals(&app).await.is_empty());
+    let wh = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/sql/warehouses/{warehouse_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(wh.status, StatusCode::NOT_FOUND);
+    let tokens = app
+        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
+        .await;
+    assert!(!tokens.body.to_string().contains("Partner Connect"));
+    let (status, _) = sim_get(
+        &sim,
+        &format!("/_sim/connections/{partner_connection}/whoami"),
+    )
+    .await;
+    assert_eq!(status, 404, "the partner was told");
+    assert_eq!(tile(&app, "hevo-data").await["connected"], false);
+    let account = app
+        .admin(
+            Method::GET,
+            &format!("{PC}/partners/hevo-data/account"),
+            None,
+        )
+        .await;
+    assert_eq!(account.status, StatusCode::OK, "the partner account stays");
+    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    assert!(state["accounts"]["example.com"].is_object());
+}
+
+#[tokio::test]
+async fn deleting_the_service_principal_alone_breaks_the_connection() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "rudderstack", &sim).await;
+    connect(&app, "rudderstack", json!({})).await;
+    let sp = service_principals(&app).await.remove(0);
+    let app_id = sp["applicationId"].as_str().unwrap();
+    let del = app
+        .admin(
+            Method::DELETE,
+            &format!("{SCIM}/ServicePrincipals/{app_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let t = tile(&app, "rudderstack").await;
+    assert_eq!(t["connected"], true, "the check mark stays");
+    assert_eq!(t["connection_state"], "BROKEN");
+    let c = app
+        .admin(Method::GET, &format!("{PC}/connections/rudderstack"), None)
+        .await;
+    assert!(
+        c.body["connection"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("RUDDERSTACK_USER")
+    );
+}
+
+#[tokio::test]
+async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_in_link() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "snowplow", &sim).await;
+    sim_post(&sim, "/_sim/faults", json!({"connect_500": 4})).await;
+    let r = connect(&app, "snowplow", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&sim.url)
+    );
+    assert!(r.body["message"].as_str().unwrap().contains("4 attempts"));
+    assert_eq!(
+        service_principals(&app).await.len(),
+        1,
+        "the resources stay"
+    );
+    assert_eq!(tile(&app, "snowplow").await["connected"], true);
+    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    let keys: Vec<&Value> = state["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["idempotency_key"])
+        .collect();
+    assert_eq!(keys.len(), 4);
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "retries carry the same Idempotency-Key"
+    );
+}
+
+#[tokio::test]
+async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "hunters", &sim).await;
+    let faults = [
+        json!({"refuse_resources": true}),
+        json!({"foreign_redirect": true}),
+        json!({"garbage": true}),
+        json!({"oversized": true}),
+        json!({"unauthorized": true}),
+        json!({"delay_ms": 3000}),
+        json!({"connect_500": 9}),
+    ];
+    for fault in faults {
+        sim_post(&sim, "/_sim/faults", fault.clone()).await;
+        let r = connect(&app, "hunters", json!({})).await;
+        let kept = fault.get("connect_500").is_some();
+        if kept {
+            assert_eq!(r.status, StatusCode::OK);
+            let del = app
+                .admin(Method::DELETE, &format!("{PC}/connections/hunters"), None)
+                .await;
+            assert_eq!(del.status, StatusCode::OK);
+        } else if fault.get("refuse_resources").is_some() {
+            assert_eq!(r.status, StatusCode::OK, "{fault}: {:?}", r.body);
+            assert_eq!(r.body["connection"], Value::Null);
+        } else {
+            assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{fault}: {:?}", r.body);
+            assert!(!r.body["message"].as_str().unwrap().is_empty());
+        }
+        assert!(
+            service_principals(&app).await.is_empty(),
+            "{fault}: nothing half-created"
+        );
+        let wh = app
+            .admin(Method::GET, "/api/2.0/sql/warehouses", None)
+            .await;
+        assert!(
+            wh.body["warehouses"]
+                .as_array()
+                .is_none_or(|w| w.is_empty()),
+            "{fault}: {:?}",
+            wh.body
+        );
+        assert_eq!(tile(&app, "hunters").await["connected"], false, "{fault}");
+        let tokens = app
+            .admin(Method::GET, "/api/2.0/token-management/tokens", None)
+            .await;
+        assert_eq!(
+            tokens.body["token_infos"].as_array().unwrap().len(),
+            1,
+            "{fault}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_admins_connect_and_a_dry_run_changes_nothing() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "monte-carlo", &sim).await;
+    let (_, token) = app.plain_user("user@example.com").await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{PC}/partners/monte-carlo/connect"),
+            Some(&token),
+            Some(json!({"schemas": ["default"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let r = connect(
+        &app,
+        "monte-carlo",
+        json!({"schemas": ["default"], "dry_run": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let plan = &r.body["plan"];
+    assert_eq!(
+        plan["service_principal"]["display_name"],
+        "MONTE_CARLO_USER"
+    );
+    assert_eq!(plan["service_principal"]["token_permission"], "CAN_USE");
+    assert_eq!(plan["compute"]["create_warehouse"], "MONTE_CARLO_ENDPOINT");
+    assert_eq!(plan["grants"][0]["full_name"], "hive_metastore.default");
+    assert!(service_principals(&app).await.is_empty());
+    assert_eq!(tile(&app, "monte-carlo").await["connected"], false);
+    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    assert!(
+        state["received"].as_array().unwrap().is_empty(),
+        "the partner was not called"
+    );
+
+    let unknown = connect(&app, "no-such-partner", json!({})).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let unconfigured = connect(&app, "alation", json!({"schemas": ["default"]})).await;
+    assert_eq!(unconfigured.status, StatusCode::BAD_REQUEST);
+    assert!(service_principals(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn custom_partners_register_without_showing_their_credentials() {
+    let (app, _) = TestApp::serve().await;
+    let body = json!({"name": "Acme Ingest", "category": "INGEST", "profile": "ingest", "supports_unity_catalog": true,
+        "base_url": "https://partner.example.com/databricks",
+        "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection", "test_connection_path": "/test-connection"},
+        "credentials": {"username": "databricks", "password": "s3cret-value"},
+        "hostnames": ["partner.example.com"]});
+    let r = app
+        .admin(Method::POST, &format!("{PC}/partners"), Some(body.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["partner"]["id"], "acme-ingest");
+    assert!(!r.body.to_string().contains("s3cret-value"));
+    let again = app
+        .admin(Method::POST, &format!("{PC}/partners"), Some(body))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let list = app
+        .admin(Method::GET, &format!("{PC}/partners"), None)
+        .await;
+    assert!(!list.body.to_string().contains("s3cret-value"));
+    assert!(
+        list.body["partners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "acme-ingest")
+    );
+    let bad = app
+        .admin(Method::POST, &format!("{PC}/partners"), Some(json!({"name": "X", "category": "NOPE", "profile": "ingest", "base_url": "https://x.example.com"})))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let (_, user_token) = app.plain_user("u@example.com").await;
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("{PC}/partners/acme-ingest"),
+            Some(&user_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .admin(Method::DELETE, &format!("{PC}/partners/acme-ingest"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sign_in_answers_name_what_the_user_must_do() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig {
+        new_user_action: patchbay_partner::sim::NewUserAction::NotFound,
+        ..SimConfig::default()
+    })
+    .await;
+    configure(&app, "census", &sim).await;
+    let r = connect(&app, "census", json!({"schemas": ["default"]})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let (_, token) = app.plain_user("newbie@example.com").await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{PC}/partners/census/connect"),
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains(common::ADMIN),
+        "names the partner account administrator"
+    );
+
+    // Deleted at the partner: the user is told to delete and re-create.
+    let id = app
+        .admin(Method::GET, &format!("{PC}/connections/census"), None)
+        .await
+        .body["connection"]["partner_connection_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reqwest::Client::new().post(format!("{}/delete-connection", sim.url)).basic_auth(&sim.config.username, Some(&sim.config.password))
+        .json(&json!({"connection_id": id, "cloud_provider": "aws", "databricks_organization_id": app.workspace_id})).send().await.unwrap();
+    let r = connect(&app, "census", json!({})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("delete the connection")
+    );
+}
+
+#[tokio::test]
+async fn token_rotation_delivers_the_new_token_before_revoking_the_old() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "hightouch", &sim).await;
+    let r = connect(&app, "hightouch", json!({"schemas": ["default"]})).await;
+    let old_token_id = r.body["connection"]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = r.body["connection"]["partner_connection_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rotated = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/connections/hightouch/rotate-token"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    assert_eq!(rotated.body["delivered"], true);
+    assert!(rotated.body.get("token_value").is_none());
+    let (status, who) = sim_get(&sim, &format!("/_sim/connections/{id}/whoami")).await;
+    assert_eq!(status, 200, "the partner holds a working new token: {who}");
+    let old = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/token-management/tokens/{old_token_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::NOT_FOUND, "the old token is gone");
+}
+
+#[tokio::test]
+async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "rivery", &sim).await;
+    let r = connect(&app, "rivery", json!({})).await;
+    let warehouse_id = r.body["connection"]["warehouse_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_id = r.body["connection"]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.admin(Method::DELETE, &format!("{PC}/connections/rivery"), None)
+        .await;
+    let audit = app
+        .admin(Method::GET, &format!("{PC}/audit?partner_id=rivery"), None)
+        .await;
+    let events: Vec<(String, String)> = audit.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["object_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("warehouse.create", warehouse_id.as_str()),
+        ("token.create", token_id.as_str()),
+        ("warehouse.delete", warehouse_id.as_str()),
+        ("token.revoke", token_id.as_str()),
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|(a, o)| a == expected.0 && o == expected.1),
+            "{expected:?} in {events:?}"
+        );
+    }
+    for action in [
+        "service_principal.create",
+        "permission.grant",
+        "grant",
+        "connection.connected",
+        "service_principal.delete",
+        "connection.delete",
+        "partner.notify",
+    ] {
+        assert!(
+            events.iter().any(|(a, _)| a == action),
+            "{action} in {events:?}"
+        );
+    }
+    assert!(
+        !audit.body.to_string().contains("dapi"),
+        "never a token value"
+    );
+}

@@ -1,0 +1,663 @@
+//! The catalog: Unity Catalog metastores and their assignment to workspaces, catalogs (the
+//! per-workspace legacy `hive_metastore` and the metastore's own), schemas, tables with their
+//! columns, and the privileges granted on them.
+//!
+//! Every call that acts for a caller gathers the facts in its transaction (owners, the
+//! caller's grants directly and through its groups, whether it is a metastore or workspace
+//! admin) and lets `patchbay_core::catalog` decide. Grants and owners are principal ids with
+//! foreign keys: deleting a principal deletes its grants and leaves what it owned ownerless.
+
+mod grants;
+mod metastores;
+mod objects;
+
+pub use grants::{
+    EffectiveAssignment, EffectivePrivilege, GrantChange, GrantRow, PrivilegeAssignment,
+};
+pub use metastores::{MetastoreAssignment, MetastoreRecord, NewMetastore};
+pub use objects::{
+    CatalogRecord, CatalogUpdate, ColumnRecord, NewCatalog, NewSchema, NewTable, SchemaRecord,
+    TableRecord,
+};
+
+use crate::sql::Sql;
+use crate::{Store, StoreError};
+use patchbay_core::access::Caller;
+use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
+use sqlx::{Any, Row, Transaction};
+use std::collections::{BTreeSet, HashSet};
+
+/// How a client error of the catalog reads: the HTTP status class follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogErrorKind {
+    /// 404: the named metastore, catalog, schema, table or principal does not exist.
+    NotFound,
+    /// 409: an object with that name exists.
+    AlreadyExists,
+    /// 403: the caller may not do this.
+    Denied,
+    /// 400: the request breaks a rule.
+    Invalid,
+}
+
+/// Why a catalog call failed: a client error with its Unity Catalog error code
+/// (`CATALOG_DOES_NOT_EXIST`, `SCHEMA_ALREADY_EXISTS`, …), or a store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The message is for the client.
+    #[error("{message}")]
+    Client {
+        kind: CatalogErrorKind,
+        code: &'static str,
+        message: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CatalogError {
+    fn client(kind: CatalogErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        CatalogError::Client {
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        CatalogError::client(CatalogErrorKind::NotFound, code, message)
+    }
+
+    pub(crate) fn exists(code: &'static str, message: impl Into<String>) -> Self {
+        CatalogError::client(CatalogErrorKind::AlreadyExists, code, message)
+    }
+
+    pub(crate) fn denied(message: impl Into<String>) -> Self {
+        CatalogError::client(CatalogErrorKind::Denied, "PERMISSION_DENIED", message)
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        CatalogError::client(
+            CatalogErrorKind::Invalid,
+            "INVALID_PARAMETER_VALUE",
+            message,
+        )
+    }
+
+    pub(crate) fn invalid_state(code: &'static str, message: impl Into<String>) -> Self {
+        CatalogError::client(CatalogErrorKind::Invalid, code, message)
+    }
+}
+
+impl From<sqlx::Error> for CatalogError {
+    fn from(e: sqlx::Error) -> Self {
+        CatalogError::Store(StoreError::Database(e))
+    }
+}
+
+impl From<CatalogError> for StoreError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Client { kind, message, .. } => match kind {
+                CatalogErrorKind::NotFound => StoreError::NotFound(message),
+                CatalogErrorKind::AlreadyExists => StoreError::Conflict(message),
+                CatalogErrorKind::Denied => StoreError::Forbidden(message),
+                CatalogErrorKind::Invalid => StoreError::Invalid(message),
+            },
+            CatalogError::Store(e) => e,
+        }
+    }
+}
+
+/// The result of a catalog call.
+pub type CatalogResult<T> = std::result::Result<T, CatalogError>;
+
+/// The owner's name as the API shows it: a user's e-mail, a service principal's application
+/// id, a group's display name. Needs the owner joined as `o`.
+pub(crate) const OWNER_NAME: &str = "CASE o.kind WHEN 'user' THEN o.user_name \
+     WHEN 'service_principal' THEN o.application_id ELSE o.display_name END";
+
+/// One object of a securable's chain, as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) id: String,
+    pub(crate) owner_id: Option<i64>,
+}
+
+/// A securable found in the store: the ids along its chain, and the metastore above it.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub(crate) securable: Securable,
+    /// The metastore of a Unity Catalog securable (or the metastore itself).
+    pub(crate) metastore: Option<Node>,
+    /// Catalog, schema, table, as far as the securable goes.
+    pub(crate) chain: Vec<Node>,
+}
+
+impl Resolved {
+    pub(crate) fn legacy(&self) -> bool {
+        self.securable.is_legacy()
+    }
+
+    /// The grant column and id of the securable itself.
+    pub(crate) fn target(&self) -> (&'static str, &str) {
+        match (&self.securable, self.chain.last(), &self.metastore) {
+            (Securable::Metastore, _, Some(m)) => ("metastore_id", m.id.as_str()),
+            (Securable::Catalog(_), Some(n), _) => ("catalog_id", n.id.as_str()),
+            (Securable::Schema(..), Some(n), _) => ("schema_id", n.id.as_str()),
+            (_, Some(n), _) => ("table_id", n.id.as_str()),
+            _ => ("metastore_id", ""),
+        }
+    }
+
+    /// The owner of the securable itself.
+    pub(crate) fn owner_id(&self) -> Option<i64> {
+        match &self.securable {
+            Securable::Metastore => self.metastore.as_ref().and_then(|m| m.owner_id),
+            _ => self.chain.last().and_then(|n| n.owner_id),
+        }
+    }
+}
+
+/// The caller as the rules see it: its id and the groups it belongs to, directly or through
+/// nested groups, and whether it is a workspace admin.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) ids: Vec<i64>,
+    pub(crate) workspace_admin: bool,
+}
+
+impl Identity {
+    pub(crate) fn holds(&self, principal: Option<i64>) -> bool {
+        principal.is_some_and(|p| self.ids.contains(&p))
+    }
+}
+
+/// The principal and every group it belongs to, through nested groups too.
+pub(crate) async fn identity(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    principal_id: i64,
+) -> CatalogResult<Identity> {
+    let rows = sqlx::query(
+        "WITH RECURSIVE me(id) AS (\
+           SELECT CAST($1 AS BIGINT) \
+           UNION SELECT m.group_id FROM memberships m JOIN me ON m.member_id = me.id) \
+         SELECT p.id, p.builtin FROM me JOIN principals p ON p.id = me.id WHERE p.workspace_id = $2",
+    )
+    .bind(principal_id)
+    .bind(workspace_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut workspace_admin = false;
+    for row in rows {
+        ids.push(row.try_get::<i64, _>("id")?);
+        let builtin: Option<String> = row.try_get("builtin")?;
+        workspace_admin |= builtin.as_deref() == Some("admins");
+    }
+    Ok(Identity {
+        ids,
+        workspace_admin,
+    })
+}
+
+/// The caller's identity, taking admin status from its authentication.
+pub(crate) async fn caller_identity(
+    tx: &mut Transaction<'static, Any>,
+    caller: &Caller,
+) -> CatalogResult<Identity> {
+    let mut identity = identity(tx, caller.workspace_id, caller.principal_id).await?;
+    identity.workspace_admin |= caller.is_admin;
+    Ok(identity)
+}
+
+/// The metastore assigned to a workspace, if any.
+pub(crate) async fn assigned_metastore(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+) -> CatalogResult<Option<Node>> {
+    let row = sqlx::query(
+        "SELECT m.id, m.owner_id FROM metastore_assignments a \
+         JOIN metastores m ON m.id = a.metastore_id WHERE a.workspace_id = $1",
+    )
+    .bind(workspace_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        Ok(Node {
+            id: r.try_get("id")?,
+            owner_id: r.try_get("owner_id")?,
+        })
+    })
+    .transpose()
+}
+
+fn no_metastore() -> CatalogError {
+    CatalogError::not_found(
+        "METASTORE_DOES_NOT_EXIST",
+        "No metastore assigned for the current workspace: Unity Catalog is not enabled. \
+         Assign one with PUT /api/2.1/unity-catalog/workspaces/{workspace_id}/metastore.",
+    )
+}
+
+/// Finds a securable by name in the workspace: `hive_metastore` is the workspace's own, every
+/// other catalog is in the workspace's metastore.
+pub(crate) async fn resolve(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    securable: &Securable,
+) -> CatalogResult<Resolved> {
+    let metastore = assigned_metastore(tx, workspace_id).await?;
+    let mut resolved = Resolved {
+        securable: securable.clone(),
+        metastore,
+        chain: Vec::new(),
+    };
+    let Some(catalog) = securable.catalog() else {
+        if resolved.metastore.is_none() {
+            return Err(no_metastore());
+        }
+        return Ok(resolved);
+    };
+    let row = if catalog == HIVE_METASTORE {
+        sqlx::query("SELECT id, owner_id FROM catalogs WHERE workspace_id = $1 AND name = $2")
+            .bind(workspace_id)
+            .bind(catalog)
+            .fetch_optional(&mut **tx)
+            .await?
+    } else if let Some(m) = &resolved.metastore {
+        sqlx::query("SELECT id, owner_id FROM catalogs WHERE metastore_id = $1 AND name = $2")
+            .bind(m.id.as_str())
+            .bind(catalog)
+            .fetch_optional(&mut **tx)
+            .await?
+    } else {
+        None
+    };
+    let row = row.ok_or_else(|| {
+        CatalogError::not_found(
+            "CATALOG_DOES_NOT_EXIST",
+            format!("Catalog '{catalog}' does not exist."),
+        )
+    })?;
+    resolved.chain.push(node(&row)?);
+    if let Securable::Schema(_, schema) | Securable::Table(_, schema, _) = securable {
+        let catalog_id = resolved.chain[0].id.clone();
+        let row = sqlx::query(
+            "SELECT id, owner_id FROM catalog_schemas WHERE catalog_id = $1 AND name = $2",
+        )
+        .bind(catalog_id.as_str())
+        .bind(schema.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| {
+            CatalogError::not_found(
+                "SCHEMA_DOES_NOT_EXIST",
+                format!("Schema '{catalog}.{schema}' does not exist."),
+            )
+        })?;
+        resolved.chain.push(node(&row)?);
+    }
+    if let Securable::Table(_, schema, table) = securable {
+        let schema_id = resolved.chain[1].id.clone();
+        let row = sqlx::query(
+            "SELECT id, owner_id FROM catalog_tables WHERE schema_id = $1 AND name = $2",
+        )
+        .bind(schema_id.as_str())
+        .bind(table.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| {
+            CatalogError::not_found(
+                "TABLE_DOES_NOT_EXIST",
+                format!("Table '{catalog}.{schema}.{table}' does not exist."),
+            )
+        })?;
+        resolved.chain.push(node(&row)?);
+    }
+    Ok(resolved)
+}
+
+fn node(row: &sqlx::any::AnyRow) -> CatalogResult<Node> {
+    Ok(Node {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+    })
+}
+
+/// Whether the identity administers the metastore: it (or a group of it) owns it, or the
+/// metastore has lost its owner and the identity is a workspace admin.
+pub(crate) fn administers(identity: &Identity, metastore: Option<&Node>) -> bool {
+    match metastore {
+        Some(m) => match m.owner_id {
+            Some(owner) => identity.ids.contains(&owner),
+            None => identity.workspace_admin,
+        },
+        None => false,
+    }
+}
+
+/// Privileges granted to any of `ids` on each of the given objects, by grant column.
+pub(crate) async fn granted(
+    tx: &mut Transaction<'static, Any>,
+    ids: &[i64],
+    column: &'static str,
+    object_ids: &[&str],
+) -> CatalogResult<Vec<(String, String)>> {
+    if ids.is_empty() || object_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(&format!(
+        "SELECT {column} AS object_id, privilege FROM catalog_grants WHERE principal_id IN ("
+    ));
+    sql.int_list(ids).push(&format!(") AND {column} IN ("));
+    for (i, id) in object_ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(*id);
+    }
+    sql.push(")");
+    sql.query()
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("object_id")?, r.try_get("privilege")?)))
+        .collect()
+}
+
+/// The facts the rules need about `identity` and a resolved securable.
+pub(crate) async fn facts(
+    tx: &mut Transaction<'static, Any>,
+    identity: &Identity,
+    resolved: &Resolved,
+) -> CatalogResult<AccessFacts> {
+    let legacy = resolved.legacy();
+    let superuser = if legacy {
+        identity.workspace_admin
+    } else {
+        administers(identity, resolved.metastore.as_ref())
+    };
+    let mut levels = Vec::new();
+    if let (Securable::Metastore, Some(m)) = (&resolved.securable, &resolved.metastore) {
+        let privileges = granted(tx, &identity.ids, "metastore_id", &[m.id.as_str()]).await?;
+        levels.push(LevelFacts {
+            owned: identity.holds(m.owner_id),
+            privileges: privileges.into_iter().map(|(_, p)| p).collect(),
+        });
+    }
+    for (depth, n) in resolved.chain.iter().enumerate() {
+        let column = ["catalog_id", "schema_id", "table_id"][depth.min(2)];
+        let privileges = granted(tx, &identity.ids, column, &[n.id.as_str()]).await?;
+        levels.push(LevelFacts {
+            owned: identity.holds(n.owner_id),
+            privileges: privileges.into_iter().map(|(_, p)| p).collect(),
+        });
+    }
+    Ok(AccessFacts {
+        legacy,
+        superuser,
+        levels,
+    })
+}
+
+/// Looks a principal up by the name the catalog APIs use: a user's e-mail (any case), a
+/// service principal's application id, or a group's name.
+pub(crate) async fn find_principal(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    name: &str,
+) -> CatalogResult<(i64, String)> {
+    let name = name.trim();
+    let row = sqlx::query(
+        "SELECT p.id, CASE p.kind WHEN 'user' THEN p.user_name \
+                WHEN 'service_principal' THEN p.application_id ELSE p.display_name END AS name \
+         FROM principals p WHERE p.workspace_id = $1 AND (\
+            (p.kind = 'user' AND LOWER(p.user_name) = LOWER($2)) \
+            OR (p.kind = 'service_principal' AND p.application_id = LOWER($2)) \
+            OR (p.kind = 'group' AND p.display_name = $2)) \
+         ORDER BY CASE p.kind WHEN 'user' THEN 0 WHEN 'service_principal' THEN 1 ELSE 2 END \
+         LIMIT 1",
+    )
+    .bind(workspace_id)
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| {
+        CatalogError::not_found(
+            "PRINCIPAL_DOES_NOT_EXIST",
+            format!("Could not find principal with name {name}."),
+        )
+    })?;
+    Ok((row.try_get("id")?, row.try_get("name")?))
+}
+
+/// Grants privileges inside another store transaction (Partner Connect's grants are part of
+/// its connect transaction). Checks each privilege against the securable; no authorization:
+/// the caller has decided already.
+#[allow(
+    dead_code,
+    reason = "called by Partner Connect's connect transaction, which lands separately"
+)]
+pub(crate) async fn grant_tx(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    securable: &Securable,
+    principal_id: i64,
+    privileges: &[&str],
+) -> crate::Result<()> {
+    let resolved = resolve(tx, workspace_id, securable).await?;
+    let mut checked = Vec::with_capacity(privileges.len());
+    for p in privileges {
+        checked.push(rules::check_privilege(securable, p).map_err(StoreError::Invalid)?);
+    }
+    for privilege in &checked {
+        grants::insert_grant(tx, &resolved, principal_id, privilege).await?;
+    }
+    Ok(())
+}
+
+/// Creates `hive_metastore` and its `default` schema for a new workspace, owned by its
+/// `admins` group. Called by the bootstrap in its transaction.
+pub(crate) async fn create_legacy_catalog(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+) -> crate::Result<()> {
+    let admins = crate::principals::builtin_group_id(
+        tx,
+        workspace_id,
+        patchbay_core::principal::BuiltinGroup::Admins,
+    )
+    .await?;
+    let now = patchbay_core::time::now_millis();
+    let catalog_id = new_id();
+    sqlx::query(
+        "INSERT INTO catalogs (id, workspace_id, name, comment, owner_id, created_at, created_by, \
+         updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, 'System user', $6, 'System user')",
+    )
+    .bind(catalog_id.as_str())
+    .bind(workspace_id)
+    .bind(HIVE_METASTORE)
+    .bind("The workspace's legacy Hive metastore")
+    .bind(admins)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    objects::insert_schema_row(
+        tx,
+        &catalog_id,
+        rules::DEFAULT_SCHEMA,
+        Some("Default Hive metastore schema"),
+        "{}",
+        Some(admins),
+        "System user",
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A new random id for a metastore, catalog, schema or table.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Store {
+    /// Whether the principal administers the workspace's metastore: it owns it, directly or
+    /// through a group (or the metastore has no owner and the principal is a workspace admin).
+    /// False when the workspace has no metastore.
+    pub async fn is_metastore_admin(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+    ) -> crate::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let identity = identity(&mut tx, workspace_id, principal_id).await?;
+        let metastore = assigned_metastore(&mut tx, workspace_id).await?;
+        tx.rollback().await?;
+        Ok(administers(&identity, metastore.as_ref()))
+    }
+
+    /// The privileges a principal holds on a securable: granted on it or inherited from its
+    /// catalog and schema, to the principal or to any group it belongs to. Ownership is not a
+    /// privilege (see the records' `owner_id`).
+    pub async fn effective_privileges(
+        &self,
+        workspace_id: i64,
+        securable: &Securable,
+        principal_id: i64,
+    ) -> crate::Result<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let identity = identity(&mut tx, workspace_id, principal_id).await?;
+        let resolved = resolve(&mut tx, workspace_id, securable).await?;
+        let facts = facts(&mut tx, &identity, &resolved).await?;
+        tx.rollback().await?;
+        let held: BTreeSet<String> = facts
+            .levels
+            .iter()
+            .flat_map(|l| l.privileges.iter().cloned())
+            .collect();
+        Ok(held.into_iter().collect())
+    }
+
+    /// Whether a schema exists in a catalog the workspace can see.
+    pub async fn schema_exists(
+        &self,
+        workspace_id: i64,
+        catalog: &str,
+        schema: &str,
+    ) -> crate::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let found = resolve(
+            &mut tx,
+            workspace_id,
+            &Securable::Schema(catalog.to_lowercase(), schema.to_lowercase()),
+        )
+        .await;
+        tx.rollback().await?;
+        match found {
+            Ok(_) => Ok(true),
+            Err(CatalogError::Client {
+                kind: CatalogErrorKind::NotFound,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Distinct values, in order of first appearance.
+pub(crate) fn dedup(values: Vec<String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    values
+        .into_iter()
+        .filter(|v| seen.insert(v.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Bootstrap, BootstrapOutcome};
+
+    /// Partner Connect grants inside its own transaction; bad privileges are client errors
+    /// and leave nothing behind.
+    #[tokio::test]
+    async fn grant_tx_grants_inside_a_callers_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&crate::sqlite_url(&dir.path().join("t.db")))
+            .await
+            .unwrap();
+        let BootstrapOutcome::Created { workspace_id, .. } = store
+            .bootstrap(&Bootstrap {
+                organization: "o".into(),
+                workspace_name: "w".into(),
+                public_url: "http://127.0.0.1:1".into(),
+                admin_email: "admin@example.com".into(),
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("fresh database");
+        };
+        let user = store
+            .find_user(workspace_id, "admin@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let schema = Securable::Schema(HIVE_METASTORE.into(), "default".into());
+
+        let mut tx = store.begin_write().await.unwrap();
+        grant_tx(
+            &mut tx,
+            workspace_id,
+            &schema,
+            user.id,
+            &["USAGE", "read metadata"],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            store
+                .effective_privileges(workspace_id, &schema, user.id)
+                .await
+                .unwrap(),
+            ["READ_METADATA", "USAGE"]
+        );
+
+        let mut tx = store.begin_write().await.unwrap();
+        grant_tx(&mut tx, workspace_id, &schema, user.id, &["SELECT"])
+            .await
+            .unwrap();
+        let err = grant_tx(&mut tx, workspace_id, &schema, user.id, &["USE_SCHEMA"])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(m) if m.contains("USE_SCHEMA")));
+        tx.rollback().await.unwrap();
+        let missing = Securable::Catalog("main".into());
+        let mut tx = store.begin_write().await.unwrap();
+        let err = grant_tx(&mut tx, workspace_id, &missing, user.id, &["USE_CATALOG"])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)));
+        tx.rollback().await.unwrap();
+        assert_eq!(
+            store
+                .effective_privileges(workspace_id, &schema, user.id)
+                .await
+                .unwrap(),
+            ["READ_METADATA", "USAGE"],
+            "the rolled-back grant is gone"
+        );
+        assert!(
+            !store
+                .is_metastore_admin(workspace_id, user.id)
+                .await
+                .unwrap()
+        );
+        store.close().await;
+    }
+}

@@ -1,0 +1,752 @@
+//! The local half of connect and delete: every object a connection uses is created, or
+//! removed, in one transaction, together with the connection row and its audit events. The
+//! partner is called between transactions, never inside one.
+
+use crate::partners::{Actor, ConnectionRecord, audit};
+use crate::permissions::{TOKENS, grant_object_permission};
+use crate::principals::{PrincipalData, insert_principal};
+use crate::tokens::{NewToken, insert_token};
+use crate::{Result, Store, StoreError};
+use patchbay_core::access::WorkspaceAdmin;
+use patchbay_core::catalog::Securable;
+use patchbay_core::partner::PlannedGrant;
+use patchbay_core::principal::PrincipalKind;
+use patchbay_core::time::now_millis;
+use patchbay_core::token::TokenValue;
+use serde_json::json;
+use sqlx::Row;
+
+/// The compute a connection uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComputePlan {
+    None,
+    /// A new warehouse with this name, owned by the connection's principal.
+    NewWarehouse(String),
+    /// An existing warehouse the user selected: its principal gets CAN_USE on it.
+    ExistingWarehouse(String),
+    /// A new cluster with this name, owned by the connection's principal.
+    NewCluster(String),
+}
+
+/// Everything a connect creates, decided before anything is written.
+#[derive(Debug, Clone)]
+pub struct ProvisionPlan {
+    pub partner_id: String,
+    /// `<PARTNER-NAME>_USER`, or `None` for partners that act as the connecting user.
+    pub service_principal: Option<String>,
+    pub entitlements: Vec<String>,
+    pub token_can_use: bool,
+    pub compute: ComputePlan,
+    /// CAN_USE on the warehouse (new or selected) for the principal.
+    pub warehouse_can_use: bool,
+    pub catalog_name: Option<String>,
+    pub schemas: Vec<String>,
+    pub grants: Vec<PlannedGrant>,
+}
+
+/// A removed connection, and the notification the partner is owed, if any.
+#[derive(Debug)]
+pub struct RemovedConnection {
+    pub connection: ConnectionRecord,
+    pub notification: Option<i64>,
+}
+
+/// A message owed to a partner.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub partner_id: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub attempts: i64,
+}
+
+/// Longest wait between two delivery attempts.
+const MAX_BACKOFF_MILLIS: i64 = 10 * 60 * 1000;
+
+/// What a provisioned connection hands over: the token value exists only here.
+#[derive(Debug)]
+pub struct Provisioned {
+    pub connection: ConnectionRecord,
+    pub token: TokenValue,
+}
+
+impl Store {
+    /// Creates the connection row (state `CONNECTING`), its principal with entitlements and
+    /// token permission, its compute, its grants and a non-expiring token, all or nothing.
+    /// A connection that exists already is a conflict.
+    pub async fn provision_connection(
+        &self,
+        admin: &WorkspaceAdmin,
+        plan: &ProvisionPlan,
+    ) -> Result<Provisioned> {
+        let workspace_id = admin.workspace_id();
+        let caller = admin.caller();
+        let actor = Actor::of(admin);
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO connections (workspace_id, partner_id, state, catalog_name, schemas, created_by_id, \
+             created_by_name, created_at, updated_at) VALUES ($1, $2, 'CONNECTING', $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(workspace_id)
+        .bind(plan.partner_id.as_str())
+        .bind(plan.catalog_name.as_deref())
+        .bind(json!(plan.schemas).to_string())
+        .bind(caller.principal_id)
+        .bind(caller.name.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Err(StoreError::Conflict(format!(
+                "The workspace already has a connection to {}.",
+                plan.partner_id
+            )));
+        }
+        let partner = Some(plan.partner_id.as_str());
+
+        // The principal whose token the partner gets.
+        let (owner_id, owner_name, application_id) = match &plan.service_principal {
+            Some(display_name) => {
+                let application_id = patchbay_core::ids::new_application_id();
+                let data = PrincipalData {
+                    application_id: Some(application_id.clone()),
+                    display_name: Some(display_name.clone()),
+                    active: Some(true),
+                    entitlements: plan.entitlements.clone(),
+                    ..PrincipalData::default()
+                };
+                let id = insert_principal(
+                    &mut tx,
+                    workspace_id,
+                    PrincipalKind::ServicePrincipal,
+                    &data,
+                    None,
+                )
+                .await?;
+                audit(
+                    &mut tx,
+                    workspace_id,
+                    &actor,
+                    "service_principal.create",
+                    "service_principal",
+                    &application_id,
+                    partner,
+                    json!({"display_name": display_name, "entitlements": plan.entitlements}),
+                )
+                .await?;
+                if plan.token_can_use {
+                    grant_object_permission(
+                        &mut tx,
+                        workspace_id,
+                        TOKENS.object_type,
+                        TOKENS.object_id,
+                        id,
+                        "CAN_USE",
+                    )
+                    .await?;
+                    audit(
+                        &mut tx,
+                        workspace_id,
+                        &actor,
+                        "permission.grant",
+                        "tokens",
+                        "authorization/tokens",
+                        partner,
+                        json!({"principal": application_id, "permission_level": "CAN_USE"}),
+                    )
+                    .await?;
+                }
+                (id, application_id.clone(), Some(application_id))
+            }
+            None => (caller.principal_id, caller.name.clone(), None),
+        };
+
+        let mut warehouse_id = None;
+        let mut warehouse_created = false;
+        let mut cluster_id = None;
+        match &plan.compute {
+            ComputePlan::None => {}
+            ComputePlan::NewWarehouse(name) => {
+                let spec = patchbay_core::compute::WarehouseSpec::partner_connect(name.as_str());
+                let warehouse = crate::compute::insert_warehouse(
+                    &mut tx,
+                    workspace_id,
+                    owner_id,
+                    &owner_name,
+                    &spec,
+                )
+                .await?;
+                audit(
+                    &mut tx,
+                    workspace_id,
+                    &actor,
+                    "warehouse.create",
+                    "warehouse",
+                    &warehouse.id,
+                    partner,
+                    json!({"name": name}),
+                )
+                .await?;
+                warehouse_id = Some(warehouse.id);
+                warehouse_created = true;
+            }
+            ComputePlan::ExistingWarehouse(id) => {
+                if crate::compute::warehouse_exists(&mut tx, workspace_id, id).await? {
+                    warehouse_id = Some(id.clone());
+                } else {
+                    return Err(StoreError::Invalid(format!(
+                        "SQL warehouse {id} does not exist."
+                    )));
+                }
+            }
+            ComputePlan::NewCluster(name) => {
+                let cluster = crate::compute::insert_cluster(
+                    &mut tx,
+                    workspace_id,
+                    owner_id,
+                    &owner_name,
+                    &patchbay_core::compute::ClusterSpec::partner_connect(name.as_str()),
+                )
+                .await?;
+                audit(
+                    &mut tx,
+                    workspace_id,
+                    &actor,
+                    "cluster.create",
+                    "cluster",
+                    &cluster.cluster_id,
+                    partner,
+                    json!({"name": name}),
+                )
+                .await?;
+                cluster_id = Some(cluster.cluster_id);
+            }
+        }
+        if plan.warehouse_can_use
+            && plan.service_principal.is_some()
+            && let Some(id) = &warehouse_id
+            && !warehouse_created
+        {
+            grant_object_permission(&mut tx, workspace_id, "warehouses", id, owner_id, "CAN_USE")
+                .await?;
+            audit(
+                &mut tx,
+                workspace_id,
+                &actor,
+                "permission.grant",
+                "warehouse",
+                id,
+                partner,
+                json!({"principal": owner_name, "permission_level": "CAN_USE"}),
+            )
+            .await?;
+        }
+
+        if plan.service_principal.is_some() {
+            for grant in &plan.grants {
+                let securable = Securable::parse(grant.securable_type, &grant.full_name)
+                    .map_err(StoreError::Invalid)?;
+                crate::catalog::grant_tx(
+                    &mut tx,
+                    workspace_id,
+                    &securable,
+                    owner_id,
+                    &grant.privileges,
+                )
+                .await?;
+                audit(
+                    &mut tx,
+                    workspace_id,
+                    &actor,
+                    "grant",
+                    grant.securable_type,
+                    &grant.full_name,
+                    partner,
+                    json!({"principal": owner_name, "privileges": grant.privileges}),
+                )
+                .await?;
+            }
+        }
+
+        let (token, record) = insert_token(
+            &mut tx,
+            workspace_id,
+            &NewToken {
+                owner_id,
+                created_by_id: caller.principal_id,
+                created_by_username: caller.name.clone(),
+                comment: "Partner Connect".into(),
+                lifetime_millis: None,
+            },
+        )
+        .await?;
+        audit(
+            &mut tx,
+            workspace_id,
+            &actor,
+            "token.create",
+            "token",
+            &record.token_id,
+            partner,
+            json!({"owner": owner_name}),
+        )
+        .await?;
+
+        let grants = json!(plan.grants);
+        sqlx::query(
+            "UPDATE connections SET service_principal_id = $1, service_principal_name = $2, application_id = $3, \
+             token_owner_id = $4, token_id = $5, warehouse_id = $6, warehouse_created = $7, cluster_id = $8, grants = $9 \
+             WHERE workspace_id = $10 AND partner_id = $11",
+        )
+        .bind(plan.service_principal.as_ref().map(|_| owner_id))
+        .bind(plan.service_principal.as_deref())
+        .bind(application_id.as_deref())
+        .bind(owner_id)
+        .bind(record.token_id.as_str())
+        .bind(warehouse_id.as_deref())
+        .bind(i64::from(warehouse_created))
+        .bind(cluster_id.as_deref())
+        .bind(grants.to_string())
+        .bind(workspace_id)
+        .bind(plan.partner_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            workspace_id,
+            &actor,
+            "connection.provision",
+            "connection",
+            &plan.partner_id,
+            partner,
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        let connection = self
+            .connection(workspace_id, &plan.partner_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("the connection vanished".into()))?;
+        Ok(Provisioned { connection, token })
+    }
+
+    /// Marks a provisioned connection connected, and makes the connecting user the partner
+    /// account's administrator if the organization has no account there yet.
+    pub async fn complete_connection(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+        actor: &Actor,
+        partner_connection_id: Option<&str>,
+        message: Option<&str>,
+        account_administrator: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE connections SET state = 'CONNECTED', partner_connection_id = $1, message = $2, updated_at = $3 \
+             WHERE workspace_id = $4 AND partner_id = $5",
+        )
+        .bind(partner_connection_id)
+        .bind(message)
+        .bind(now_millis())
+        .bind(workspace_id)
+        .bind(partner_id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(email) = account_administrator {
+            sqlx::query(
+                "INSERT INTO partner_accounts (account_id, partner_id, administrator_email, first_workspace_id, created_at) \
+                 SELECT account_id, $1, $2, id, $3 FROM workspaces WHERE id = $4 ON CONFLICT DO NOTHING",
+            )
+            .bind(partner_id)
+            .bind(email)
+            .bind(now_millis())
+            .bind(workspace_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(
+            &mut tx,
+            workspace_id,
+            actor,
+            "connection.connected",
+            "connection",
+            partner_id,
+            Some(partner_id),
+            json!({"partner_connection_id": partner_connection_id, "message": message}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a connection and everything it created, in one transaction: its principal
+    /// (and with it every token, permission and grant it holds), the compute it created (never
+    /// a warehouse the user selected), and the row. Returns the removed connection.
+    pub async fn remove_connection(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<Option<RemovedConnection>> {
+        let Some(connection) = self.connection(workspace_id, partner_id).await? else {
+            return Ok(None);
+        };
+        let partner = Some(partner_id);
+        let mut tx = self.begin_write().await?;
+        if connection.warehouse_created
+            && let Some(id) = &connection.warehouse_id
+            && crate::compute::delete_warehouse_tx(&mut tx, workspace_id, id).await?
+        {
+            audit(
+                &mut tx,
+                workspace_id,
+                actor,
+                "warehouse.delete",
+                "warehouse",
+                id,
+                partner,
+                json!({}),
+            )
+            .await?;
+        }
+        if let Some(id) = &connection.cluster_id
+            && crate::compute::delete_cluster_tx(&mut tx, workspace_id, id).await?
+        {
+            audit(
+                &mut tx,
+                workspace_id,
+                actor,
+                "cluster.delete",
+                "cluster",
+                id,
+                partner,
+                json!({}),
+            )
+            .await?;
+        }
+        match connection.service_principal_id {
+            Some(sp) => {
+                let tokens: Vec<String> =
+                    sqlx::query_scalar("SELECT token_id FROM tokens WHERE owner_id = $1")
+                        .bind(sp)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                sqlx::query("DELETE FROM principals WHERE id = $1 AND workspace_id = $2")
+                    .bind(sp)
+                    .bind(workspace_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for t in tokens {
+                    audit(
+                        &mut tx,
+                        workspace_id,
+                        actor,
+                        "token.revoke",
+                        "token",
+                        &t,
+                        partner,
+                        json!({}),
+                    )
+                    .await?;
+                }
+                audit(
+                    &mut tx,
+                    workspace_id,
+                    actor,
+                    "service_principal.delete",
+                    "service_principal",
+                    connection.application_id.as_deref().unwrap_or_default(),
+                    partner,
+                    json!({}),
+                )
+                .await?;
+            }
+            None => {
+                // A partner acting as the connecting user holds that user's token: revoke it.
+                if let Some(token_id) = &connection.token_id
+                    && connection.service_principal_name.is_none()
+                {
+                    let gone =
+                        sqlx::query("DELETE FROM tokens WHERE token_id = $1 AND workspace_id = $2")
+                            .bind(token_id.as_str())
+                            .bind(workspace_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    if gone > 0 {
+                        audit(
+                            &mut tx,
+                            workspace_id,
+                            actor,
+                            "token.revoke",
+                            "token",
+                            token_id,
+                            partner,
+                            json!({}),
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        sqlx::query("DELETE FROM connections WHERE workspace_id = $1 AND partner_id = $2")
+            .bind(workspace_id)
+            .bind(partner_id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            workspace_id,
+            actor,
+            "connection.delete",
+            "connection",
+            partner_id,
+            partner,
+            json!({"reason": reason}),
+        )
+        .await?;
+        // The partner hears of it even if this process dies right after the commit.
+        let notification = match &connection.partner_connection_id {
+            Some(connection_id) => {
+                let payload = json!({"connection_id": connection_id, "databricks_organization_id": workspace_id});
+                let row = sqlx::query(
+                    "INSERT INTO partner_notifications (workspace_id, partner_id, kind, payload, next_attempt_at, created_at) \
+                     VALUES ($1, $2, 'delete_connection', $3, $4, $4) RETURNING id",
+                )
+                .bind(workspace_id)
+                .bind(partner_id)
+                .bind(payload.to_string())
+                .bind(now_millis())
+                .fetch_one(&mut *tx)
+                .await?;
+                Some(row.try_get::<i64, _>("id")?)
+            }
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Some(RemovedConnection {
+            connection,
+            notification,
+        }))
+    }
+
+    /// Makes a new token the one the connection's partner holds; revokes `revoke` with it.
+    pub async fn adopt_token(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+        actor: &Actor,
+        token_id: &str,
+        revoke: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE connections SET token_id = $1, updated_at = $2 WHERE workspace_id = $3 AND partner_id = $4")
+            .bind(token_id)
+            .bind(now_millis())
+            .bind(workspace_id)
+            .bind(partner_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(old) = revoke {
+            sqlx::query("DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2")
+                .bind(workspace_id)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+            audit(
+                &mut tx,
+                workspace_id,
+                actor,
+                "token.revoke",
+                "token",
+                old,
+                Some(partner_id),
+                json!({"rotation": true}),
+            )
+            .await?;
+        }
+        audit(
+            &mut tx,
+            workspace_id,
+            actor,
+            "connection.token_rotated",
+            "connection",
+            partner_id,
+            Some(partner_id),
+            json!({"token_id": token_id}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a manual rotation: revokes a token of the connection's principal that the partner
+    /// no longer uses. The token the connection holds now cannot be revoked this way.
+    pub async fn finish_rotation(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+        actor: &Actor,
+        old_token_id: &str,
+    ) -> Result<()> {
+        let connection = self
+            .connection(workspace_id, partner_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
+            })?;
+        if connection.token_id.as_deref() == Some(old_token_id) {
+            return Err(StoreError::Invalid(
+                "That is the token the partner holds now; rotate first.".into(),
+            ));
+        }
+        let mut tx = self.begin_write().await?;
+        let gone = sqlx::query(
+            "DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2 AND owner_id = $3",
+        )
+        .bind(workspace_id)
+        .bind(old_token_id)
+        .bind(connection.token_owner_id.unwrap_or_default())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if gone == 0 {
+            return Err(StoreError::NotFound(format!(
+                "The connection's principal has no token {old_token_id}."
+            )));
+        }
+        audit(
+            &mut tx,
+            workspace_id,
+            actor,
+            "token.revoke",
+            "token",
+            old_token_id,
+            Some(partner_id),
+            json!({"rotation": true}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` notifications that are due, leasing them for `lease_millis` so that
+    /// no other node delivers them meanwhile.
+    pub async fn claim_notifications(
+        &self,
+        limit: i64,
+        lease_millis: i64,
+    ) -> Result<Vec<Notification>> {
+        let now = now_millis();
+        let rows = sqlx::query(
+            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM partner_notifications WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
+                          ORDER BY next_attempt_at LIMIT $3) \
+               AND delivered_at IS NULL AND next_attempt_at <= $2 \
+             RETURNING id, workspace_id, partner_id, kind, payload, attempts",
+        )
+        .bind(now + lease_millis)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let payload: String = r.try_get("payload")?;
+                Ok(Notification {
+                    id: r.try_get("id")?,
+                    workspace_id: r.try_get("workspace_id")?,
+                    partner_id: r.try_get("partner_id")?,
+                    kind: r.try_get("kind")?,
+                    payload: serde_json::from_str(&payload).unwrap_or_default(),
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Claims one notification now, whatever its schedule (the request that caused it delivers
+    /// it at once); `None` if another node holds it or it was delivered.
+    pub async fn claim_notification(
+        &self,
+        id: i64,
+        lease_millis: i64,
+    ) -> Result<Option<Notification>> {
+        let now = now_millis();
+        let row = sqlx::query(
+            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1 \
+             WHERE id = $2 AND delivered_at IS NULL AND (attempts = 0 OR next_attempt_at <= $3) \
+             RETURNING id, workspace_id, partner_id, kind, payload, attempts",
+        )
+        .bind(now + lease_millis)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let payload: String = r.try_get("payload")?;
+            Ok(Notification {
+                id: r.try_get("id")?,
+                workspace_id: r.try_get("workspace_id")?,
+                partner_id: r.try_get("partner_id")?,
+                kind: r.try_get("kind")?,
+                payload: serde_json::from_str(&payload).unwrap_or_default(),
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a delivery attempt: done, or retry later with exponential backoff.
+    pub async fn settle_notification(
+        &self,
+        n: &Notification,
+        delivered: bool,
+        outcome: &str,
+    ) -> Result<()> {
+        let now = now_millis();
+        let backoff = (1000_i64 << n.attempts.clamp(0, 20)).min(MAX_BACKOFF_MILLIS);
+        sqlx::query(
+            "UPDATE partner_notifications SET delivered_at = $1, outcome = $2, next_attempt_at = $3 WHERE id = $4",
+        )
+        .bind(delivered.then_some(now))
+        .bind(outcome)
+        .bind(now + backoff)
+        .bind(n.id)
+        .execute(&self.pool)
+        .await?;
+        let actor = Actor {
+            id: None,
+            name: "patchbay".into(),
+        };
+        self.record_audit(n.workspace_id, &actor, "partner.notify", ("connection", &n.partner_id), Some(&n.partner_id),
+                          json!({"kind": n.kind, "delivered": delivered, "outcome": outcome, "attempt": n.attempts})).await
+    }
+
+    /// Connections left `CONNECTING` for longer than `stale_millis` (their connect was
+    /// interrupted, e.g. by a crash): the token sent to the partner is lost, so they are undone.
+    pub async fn stale_connections(&self, stale_millis: i64) -> Result<Vec<ConnectionRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM connections WHERE state = 'CONNECTING' AND updated_at < $1",
+            crate::partners::CONNECTION_COLUMNS
+        )))
+        .bind(now_millis() - stale_millis)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(crate::partners::connection_from_row)
+        .collect()
+    }
+
+    /// Whether a token still exists (drift checks).
+    pub async fn token_exists(&self, workspace_id: i64, token_id: &str) -> Result<bool> {
+        Ok(self.get_token(workspace_id, token_id).await?.is_some())
+    }
+}

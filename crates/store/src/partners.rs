@@ -1,0 +1,478 @@
+//! Partner Connect's records: partner endpoints and custom partners, connections, the
+//! organization's partner accounts, and the audit trail.
+
+use crate::sql::Sql;
+use crate::{Result, Store, StoreError};
+use patchbay_core::access::WorkspaceAdmin;
+use patchbay_core::partner::PartnerSpec;
+use patchbay_core::time::now_millis;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+/// How to reach a partner. The password is a secret: stored to be sent, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PartnerEndpoint {
+    pub base_url: String,
+    pub connect_path: String,
+    pub delete_connection_path: Option<String>,
+    pub test_connection_path: Option<String>,
+    pub rotate_token_path: Option<String>,
+    pub username: String,
+    pub password: String,
+    pub hostnames: Vec<String>,
+}
+
+impl std::fmt::Debug for PartnerEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartnerEndpoint")
+            .field("base_url", &self.base_url)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("hostnames", &self.hostnames)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A workspace's settings for one partner: its endpoint, and its definition if an admin
+/// registered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerSettings {
+    pub partner_id: String,
+    pub custom: Option<PartnerSpec>,
+    pub endpoint: Option<PartnerEndpoint>,
+}
+
+/// A connection: what makes a tile show its check mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub workspace_id: i64,
+    pub partner_id: String,
+    /// `CONNECTING`, `CONNECTED` or `DELETING`, as stored; health is judged on top of it.
+    pub state: String,
+    pub catalog_name: Option<String>,
+    pub schemas: Vec<String>,
+    /// `None` once the principal was deleted behind the connection's back.
+    pub service_principal_id: Option<i64>,
+    pub service_principal_name: Option<String>,
+    pub application_id: Option<String>,
+    pub token_owner_id: Option<i64>,
+    pub token_id: Option<String>,
+    pub warehouse_id: Option<String>,
+    pub warehouse_created: bool,
+    pub cluster_id: Option<String>,
+    pub partner_connection_id: Option<String>,
+    /// JSON array of the grants made.
+    pub grants: serde_json::Value,
+    pub message: Option<String>,
+    pub created_by_id: i64,
+    pub created_by_name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The organization's account at a partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerAccount {
+    pub partner_id: String,
+    pub administrator_email: String,
+    pub first_workspace_id: i64,
+    pub created_at: i64,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub partner_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// Who did something, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Option<i64>,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn of(admin: &WorkspaceAdmin) -> Actor {
+        Actor {
+            id: Some(admin.caller().principal_id),
+            name: admin.caller().name.clone(),
+        }
+    }
+}
+
+/// Filters and page of an audit query.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub partner_id: Option<String>,
+    pub actor_name: Option<String>,
+    /// Only events older than this id (the page token).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub(crate) const CONNECTION_COLUMNS: &str = "workspace_id, partner_id, state, catalog_name, schemas, \
+     service_principal_id, service_principal_name, application_id, token_owner_id, token_id, \
+     warehouse_id, warehouse_created, cluster_id, partner_connection_id, grants, message, \
+     created_by_id, created_by_name, created_at, updated_at";
+
+fn json_column(row: &AnyRow, name: &str) -> Result<serde_json::Value> {
+    let text: String = row.try_get(name)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Invalid(format!("column {name} holds invalid JSON: {e}")))
+}
+
+pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
+    let schemas = json_column(row, "schemas")?;
+    Ok(ConnectionRecord {
+        workspace_id: row.try_get("workspace_id")?,
+        partner_id: row.try_get("partner_id")?,
+        state: row.try_get("state")?,
+        catalog_name: row.try_get("catalog_name")?,
+        schemas: serde_json::from_value(schemas).unwrap_or_default(),
+        service_principal_id: row.try_get("service_principal_id")?,
+        service_principal_name: row.try_get("service_principal_name")?,
+        application_id: row.try_get("application_id")?,
+        token_owner_id: row.try_get("token_owner_id")?,
+        token_id: row.try_get("token_id")?,
+        warehouse_id: row.try_get("warehouse_id")?,
+        warehouse_created: row.try_get::<i64, _>("warehouse_created")? != 0,
+        cluster_id: row.try_get("cluster_id")?,
+        partner_connection_id: row.try_get("partner_connection_id")?,
+        grants: json_column(row, "grants")?,
+        message: row.try_get("message")?,
+        created_by_id: row.try_get("created_by_id")?,
+        created_by_name: row.try_get("created_by_name")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn settings_from_row(row: &AnyRow) -> Result<PartnerSettings> {
+    let custom: Option<String> = row.try_get("custom_spec")?;
+    let custom = custom
+        .map(|c| serde_json::from_str::<PartnerSpec>(&c))
+        .transpose()
+        .map_err(|e| StoreError::Invalid(format!("stored partner definition is invalid: {e}")))?;
+    let base_url: Option<String> = row.try_get("base_url")?;
+    let endpoint = match base_url {
+        Some(base_url) => Some(PartnerEndpoint {
+            base_url,
+            connect_path: row.try_get("connect_path")?,
+            delete_connection_path: row.try_get("delete_connection_path")?,
+            test_connection_path: row.try_get("test_connection_path")?,
+            rotate_token_path: row.try_get("rotate_token_path")?,
+            username: row
+                .try_get::<Option<String>, _>("username")?
+                .unwrap_or_default(),
+            password: row
+                .try_get::<Option<String>, _>("password")?
+                .unwrap_or_default(),
+            hostnames: serde_json::from_value(json_column(row, "hostnames")?).unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(PartnerSettings {
+        partner_id: row.try_get("partner_id")?,
+        custom,
+        endpoint,
+    })
+}
+
+impl Store {
+    /// Every partner setting of a workspace.
+    pub async fn partner_settings(&self, workspace_id: i64) -> Result<Vec<PartnerSettings>> {
+        sqlx::query("SELECT * FROM partner_settings WHERE workspace_id = $1 ORDER BY partner_id")
+            .bind(workspace_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(settings_from_row)
+            .collect()
+    }
+
+    /// One partner's settings.
+    pub async fn partner_setting(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+    ) -> Result<Option<PartnerSettings>> {
+        sqlx::query("SELECT * FROM partner_settings WHERE workspace_id = $1 AND partner_id = $2")
+            .bind(workspace_id)
+            .bind(partner_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(settings_from_row)
+            .transpose()
+    }
+
+    /// Registers or changes a partner's settings.
+    pub async fn put_partner_settings(
+        &self,
+        admin: &WorkspaceAdmin,
+        settings: &PartnerSettings,
+    ) -> Result<()> {
+        let workspace_id = admin.workspace_id();
+        let custom = settings
+            .custom
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let e = settings.endpoint.as_ref();
+        let hostnames = serde_json::to_string(&e.map(|e| e.hostnames.clone()).unwrap_or_default())
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO partner_settings (workspace_id, partner_id, custom_spec, base_url, connect_path, \
+               delete_connection_path, test_connection_path, rotate_token_path, username, password, hostnames, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (workspace_id, partner_id) DO UPDATE SET custom_spec = excluded.custom_spec, \
+               base_url = excluded.base_url, connect_path = excluded.connect_path, \
+               delete_connection_path = excluded.delete_connection_path, \
+               test_connection_path = excluded.test_connection_path, rotate_token_path = excluded.rotate_token_path, \
+               username = excluded.username, password = excluded.password, hostnames = excluded.hostnames, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(workspace_id)
+        .bind(settings.partner_id.as_str())
+        .bind(custom)
+        .bind(e.map(|e| e.base_url.clone()))
+        .bind(e.map_or_else(|| "/connect".to_owned(), |e| e.connect_path.clone()))
+        .bind(e.and_then(|e| e.delete_connection_path.clone()))
+        .bind(e.and_then(|e| e.test_connection_path.clone()))
+        .bind(e.and_then(|e| e.rotate_token_path.clone()))
+        .bind(e.map(|e| e.username.clone()))
+        .bind(e.map(|e| e.password.clone()))
+        .bind(hostnames)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            workspace_id,
+            &Actor::of(admin),
+            "partner.configure",
+            "partner",
+            &settings.partner_id,
+            Some(&settings.partner_id),
+            serde_json::json!({"custom": settings.custom.is_some()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a partner's settings (and with them a custom partner). Refused while the partner
+    /// has a connection.
+    pub async fn delete_partner_settings(
+        &self,
+        admin: &WorkspaceAdmin,
+        partner_id: &str,
+    ) -> Result<bool> {
+        let workspace_id = admin.workspace_id();
+        let mut tx = self.begin_write().await?;
+        let connected = sqlx::query(
+            "SELECT 1 AS yes FROM connections WHERE workspace_id = $1 AND partner_id = $2",
+        )
+        .bind(workspace_id)
+        .bind(partner_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if connected {
+            return Err(StoreError::Conflict(format!(
+                "Partner {partner_id} has a connection; delete the connection first."
+            )));
+        }
+        let done =
+            sqlx::query("DELETE FROM partner_settings WHERE workspace_id = $1 AND partner_id = $2")
+                .bind(workspace_id)
+                .bind(partner_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if done > 0 {
+            audit(
+                &mut tx,
+                workspace_id,
+                &Actor::of(admin),
+                "partner.remove",
+                "partner",
+                partner_id,
+                Some(partner_id),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(done > 0)
+    }
+
+    /// Every connection of a workspace.
+    pub async fn connections(&self, workspace_id: i64) -> Result<Vec<ConnectionRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE workspace_id = $1 ORDER BY partner_id"
+        )))
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(connection_from_row)
+        .collect()
+    }
+
+    /// One connection.
+    pub async fn connection(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+    ) -> Result<Option<ConnectionRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE workspace_id = $1 AND partner_id = $2"
+        )))
+        .bind(workspace_id)
+        .bind(partner_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(connection_from_row)
+        .transpose()
+    }
+
+    /// The organization's account at a partner, if anyone connected.
+    pub async fn partner_account(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+    ) -> Result<Option<PartnerAccount>> {
+        let row = sqlx::query(
+            "SELECT a.partner_id, a.administrator_email, a.first_workspace_id, a.created_at \
+             FROM partner_accounts a JOIN workspaces w ON w.account_id = a.account_id \
+             WHERE w.id = $1 AND a.partner_id = $2",
+        )
+        .bind(workspace_id)
+        .bind(partner_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> Result<PartnerAccount> {
+            Ok(PartnerAccount {
+                partner_id: r.try_get("partner_id")?,
+                administrator_email: r.try_get("administrator_email")?,
+                first_workspace_id: r.try_get("first_workspace_id")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Audit events of a workspace, newest first.
+    pub async fn audit_events(
+        &self,
+        workspace_id: i64,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>> {
+        let mut sql = Sql::new(
+            "SELECT id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail \
+             FROM audit_events WHERE workspace_id = ",
+        );
+        sql.int(workspace_id);
+        if let Some(p) = &query.partner_id {
+            sql.push(" AND partner_id = ").text(p.clone());
+        }
+        if let Some(a) = &query.actor_name {
+            sql.push(" AND LOWER(actor_name) = ").text(a.to_lowercase());
+        }
+        if let Some(before) = query.before_id {
+            sql.push(" AND id < ").int(before);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .int(query.limit.clamp(1, 1000));
+        sql.query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    actor_id: r.try_get("actor_id")?,
+                    actor_name: r.try_get("actor_name")?,
+                    action: r.try_get("action")?,
+                    object_type: r.try_get("object_type")?,
+                    object_id: r.try_get("object_id")?,
+                    partner_id: r.try_get("partner_id")?,
+                    detail: json_column(r, "detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an audit event on its own.
+    pub async fn record_audit(
+        &self,
+        workspace_id: i64,
+        actor: &Actor,
+        action: &str,
+        object: (&str, &str),
+        partner_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        audit(
+            &mut tx,
+            workspace_id,
+            actor,
+            action,
+            object.0,
+            object.1,
+            partner_id,
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Appends an audit event inside a transaction, so it exists exactly when the change does.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an audit event has this many parts"
+)]
+pub(crate) async fn audit(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    actor: &Actor,
+    action: &str,
+    object_type: &str,
+    object_id: &str,
+    partner_id: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (workspace_id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(workspace_id)
+    .bind(now_millis())
+    .bind(actor.id)
+    .bind(actor.name.as_str())
+    .bind(action)
+    .bind(object_type)
+    .bind(object_id)
+    .bind(partner_id)
+    .bind(detail.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
