@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// without a lifetime get this one.
     #[arg(long, env = "PATCHBAY_MAX_TOKEN_LIFETIME", value_parser = parse_duration)]
     max_token_lifetime: Option<i64>,
+    /// A connect the partner has not confirmed after this long (e.g. because the server
+    /// crashed) is undone, e.g. `10m` (the default). Keep it above the partner call's timeout.
+    #[arg(long, env = "PATCHBAY_STALE_CONNECT_AFTER", value_parser = parse_duration)]
+    stale_connect_after: Option<i64>,
 }
 
 /// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
@@ -130,6 +134,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     log_format: Option<LogFormat>,
     max_token_lifetime: Option<String>,
+    stale_connect_after: Option<String>,
 }
 
 /// The validated settings of `patchbay serve`.
@@ -143,6 +148,7 @@ pub struct ServeConfig {
     pub tls: Option<Tls>,
     pub log_format: LogFormat,
     pub max_token_lifetime_seconds: Option<i64>,
+    pub stale_connect_seconds: Option<i64>,
 }
 
 #[cfg(test)]
@@ -231,6 +237,15 @@ impl ServeConfig {
                     .map(parse_duration)
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("max_token_lifetime: {e}"))?,
+            },
+            stale_connect_seconds: match args.stale_connect_after {
+                Some(secs) => Some(secs),
+                None => file
+                    .stale_connect_after
+                    .as_deref()
+                    .map(parse_duration)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("stale_connect_after: {e}"))?,
             },
         })
     }

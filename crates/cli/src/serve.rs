@@ -56,10 +56,19 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         store.clone(),
         Settings {
             max_token_lifetime_seconds: config.max_token_lifetime_seconds,
+            stale_connect_millis: config
+                .stale_connect_seconds
+                .map_or(10 * 60 * 1000, |s| s.saturating_mul(1000)),
             ..Settings::new(workspace_id)
         },
     );
-    // PARTNER_WORKER_LINE
+    // Delivers what partners are owed and undoes interrupted connects, also after a crash.
+    let every = Duration::from_millis(
+        u64::try_from(state.settings().stale_connect_millis / 2)
+            .unwrap_or(5000)
+            .clamp(500, 5000),
+    );
+    let worker = patchbay_server::partner_connect::worker::spawn(state.clone(), every);
     let app = router(state);
     // Certificates are ready before the server says it listens.
     let rustls = match &config.tls {
@@ -101,6 +110,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    worker.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

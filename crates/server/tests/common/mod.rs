@@ -20,6 +20,8 @@ pub const SCIM: &str = "/api/2.0/preview/scim/v2";
 
 pub struct TestApp {
     pub router: Router,
+    /// The state behind the router, for driving the background worker by hand.
+    pub state: AppState,
     pub store: Store,
     pub admin_token: String,
     pub workspace_id: i64,
@@ -59,6 +61,8 @@ impl TestApp {
                 delays: vec![std::time::Duration::ZERO; 3],
             };
             s.partner_timeout = std::time::Duration::from_secs(2);
+            // Every CONNECTING row counts as interrupted when a test runs the worker by hand.
+            s.stale_connect_millis = -1;
         })
         .await;
         let router = app.router.clone();
@@ -90,9 +94,11 @@ impl TestApp {
         let mut settings = Settings::new(workspace_id);
         settings.compute_transition_millis = 0;
         adjust(&mut settings);
-        let router = router(AppState::new(store.clone(), settings));
+        let state = AppState::new(store.clone(), settings);
+        let router = router(state.clone());
         TestApp {
             router,
+            state,
             store,
             admin_token: admin_token.expose().to_owned(),
             workspace_id,

@@ -1,0 +1,261 @@
+//! Connections that never half-exist: concurrent connects, interrupted connects, and
+//! notifications a partner must eventually get.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{SCIM, TestApp};
+use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_server::partner_connect::worker;
+use patchbay_store::{Actor, ComputePlan, ProvisionPlan};
+use serde_json::{Value, json};
+
+const PC: &str = "/api/2.0/partner-connect";
+
+async fn sim() -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn(listener, SimConfig::default()).unwrap()
+}
+
+async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
+    let r = app
+        .admin(
+            Method::PUT,
+            &format!("{PC}/partners/{partner_id}"),
+            Some(json!({"base_url": sim.url,
+                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection"},
+                "credentials": {"username": sim.config.username, "password": sim.config.password},
+                "hostnames": ["127.0.0.1"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn sim_state(sim: &SimHandle) -> Value {
+    reqwest::get(format!("{}/_sim/state", sim.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn counts(app: &TestApp) -> (usize, usize, usize, usize) {
+    let sps = app
+        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
+        .await;
+    let tokens = app
+        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
+        .await;
+    let warehouses = app
+        .admin(Method::GET, "/api/2.0/sql/warehouses", None)
+        .await;
+    let connections = app
+        .admin(Method::GET, &format!("{PC}/connections"), None)
+        .await;
+    let len = |v: &Value| v.as_array().map_or(0, Vec::len);
+    (
+        len(&sps.body["Resources"]),
+        len(&tokens.body["token_infos"]),
+        len(&warehouses.body["warehouses"]),
+        len(&connections.body["connections"]),
+    )
+}
+
+#[tokio::test]
+async fn twenty_concurrent_connects_make_one_connection() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    configure(&app, "rivery", &sim).await;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            app.admin(
+                Method::POST,
+                &format!("{PC}/partners/rivery/connect"),
+                Some(json!({})),
+            )
+            .await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap().status);
+    }
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+        "every click is a connect, a sign-in or a clear conflict: {statuses:?}"
+    );
+    assert_eq!(
+        counts(&app).await,
+        (1, 2, 1, 1),
+        "one principal, one partner token (+ the admin's), one warehouse, one connection"
+    );
+    let first_connects = sim_state(&sim).await["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["body"]["user_info"]["is_connection_established"] == false)
+        .count();
+    assert_eq!(first_connects, 1, "the partner saw one first connect");
+}
+
+#[tokio::test]
+async fn an_interrupted_connect_is_undone_by_the_worker() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    configure(&app, "hevo-data", &sim).await;
+    let before = counts(&app).await;
+    // What a crash right after the first transaction leaves: everything created, the partner
+    // never told, the token value gone with the process.
+    let admin = app
+        .store
+        .authenticate(
+            &patchbay_core::token::TokenValue::parse(&app.admin_token)
+                .unwrap()
+                .digest(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .require_admin()
+        .unwrap();
+    app.store
+        .provision_connection(
+            &admin,
+            &ProvisionPlan {
+                partner_id: "hevo-data".into(),
+                service_principal: Some("HEVO_DATA_USER".into()),
+                entitlements: vec!["workspace-access".into()],
+                token_can_use: true,
+                compute: ComputePlan::NewWarehouse("HEVO_DATA_ENDPOINT".into()),
+                warehouse_can_use: false,
+                catalog_name: Some("hive_metastore".into()),
+                schemas: vec![],
+                grants: patchbay_core::partner::Profile::Ingest
+                    .rules()
+                    .grants("hive_metastore", &[]),
+            },
+        )
+        .await
+        .unwrap();
+    let tile = app
+        .admin(Method::GET, &format!("{PC}/partners/hevo-data"), None)
+        .await;
+    assert_eq!(tile.body["partner"]["connection_state"], "CONNECTING");
+    assert_ne!(counts(&app).await, before);
+
+    worker::run_once(&app.state).await.unwrap();
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "nothing of the interrupted connect is left"
+    );
+    let audit = app
+        .admin(
+            Method::GET,
+            &format!("{PC}/audit?partner_id=hevo-data"),
+            None,
+        )
+        .await;
+    assert!(audit.body.to_string().contains("interrupted"));
+    // A fresh connect now works.
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/partners/hevo-data/connect"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let _ = Actor {
+        id: None,
+        name: String::new(),
+    };
+}
+
+#[tokio::test]
+async fn a_failed_delete_notification_is_delivered_later() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    configure(&app, "rudderstack", &sim).await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/partners/rudderstack/connect"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let id = r.body["connection"]["partner_connection_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reqwest::Client::new()
+        .post(format!("{}/_sim/faults", sim.url))
+        .json(&json!({"delete_500": 100}))
+        .send()
+        .await
+        .unwrap();
+    let del = app
+        .admin(
+            Method::DELETE,
+            &format!("{PC}/connections/rudderstack"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        del.status,
+        StatusCode::OK,
+        "the workspace side is deleted whatever the partner says"
+    );
+    assert!(
+        del.body["partner_status"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed"),
+        "{:?}",
+        del.body
+    );
+    assert_eq!(counts(&app).await.3, 0);
+    let still = sim_state(&sim).await["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["connection_id"] == id);
+    assert!(still, "the partner has not heard yet");
+
+    reqwest::Client::new()
+        .post(format!("{}/_sim/faults", sim.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    // The first retry is scheduled two seconds after the failed attempt.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    worker::run_once(&app.state).await.unwrap();
+    let gone = !sim_state(&sim).await["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["connection_id"] == id);
+    assert!(gone, "the worker delivered the notification");
+    worker::run_once(&app.state).await.unwrap();
+    let deletes = sim_state(&sim).await["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/delete-connection")
+        .count();
+    let after = sim_state(&sim).await["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/delete-connection")
+        .count();
+    assert_eq!(deletes, after, "a delivered notification is not sent again");
+}
