@@ -429,3 +429,134 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
         "the deleted token is refused at once"
     );
 }
+
+/// `kill -9` in the middle of a connect, then a restart: the connection is undone completely.
+#[tokio::test]
+async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let data = tmp.path().join("data");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
+        .unwrap();
+    let first = Server::start(&data, &db, &[]);
+    let token = first.token.clone().unwrap();
+    let http = client();
+    let put = http
+        .put(format!("{}/api/2.0/partner-connect/partners/rivery", first.url))
+        .bearer_auth(&token)
+        .json(&json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
+                      "hostnames": ["127.0.0.1"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    // The partner takes its time, so the connect is in flight when the server dies.
+    http.post(format!("{}/_sim/faults", sim.url))
+        .json(&json!({"delay_ms": 20_000}))
+        .send()
+        .await
+        .unwrap();
+    let connect_url = format!(
+        "{}/api/2.0/partner-connect/partners/rivery/connect",
+        first.url
+    );
+    let (connect_http, connect_token) = (http.clone(), token.clone());
+    tokio::spawn(async move {
+        let _ = connect_http
+            .post(connect_url)
+            .bearer_auth(connect_token)
+            .json(&json!({}))
+            .send()
+            .await;
+    });
+    for _ in 0..200 {
+        let state: Value = http
+            .get(format!("{}/_sim/state", sim.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !state["received"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sps = |url: String| {
+        let http = http.clone();
+        let token = token.clone();
+        async move {
+            let v: Value = http
+                .get(format!("{url}{SCIM}/ServicePrincipals"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["Resources"].as_array().map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(
+        sps(first.url.clone()).await,
+        1,
+        "the connect had created its principal"
+    );
+    first.kill9();
+
+    let second = Server::start(&data, &db, &["--stale-connect-after", "1s"]);
+    let mut undone = false;
+    for _ in 0..100 {
+        let c: Value = http
+            .get(format!(
+                "{}/api/2.0/partner-connect/connections",
+                second.url
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if c["connections"].as_array().is_some_and(Vec::is_empty) {
+            undone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(undone, "the interrupted connection was undone");
+    assert_eq!(sps(second.url.clone()).await, 0, "no orphan principal");
+    let warehouses: Value = http
+        .get(format!("{}/api/2.0/sql/warehouses", second.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        warehouses["warehouses"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "no orphan warehouse: {warehouses}"
+    );
+    let tokens: Value = http
+        .get(format!("{}/api/2.0/token-management/tokens", second.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens["token_infos"].as_array().unwrap().len(),
+        1,
+        "only the admin's token is left"
+    );
+}
