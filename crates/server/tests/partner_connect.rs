@@ -846,3 +846,147 @@ async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
         "never a token value"
     );
 }
+
+/// Enables Unity Catalog with a metastore owned by `owner`; `main` becomes the default catalog.
+async fn enable_unity_catalog(app: &TestApp, owner: &str) {
+    let m = app
+        .admin(
+            Method::POST,
+            "/api/2.1/unity-catalog/metastores",
+            Some(json!({"name": "primary", "owner": owner})),
+        )
+        .await;
+    assert_eq!(m.status, StatusCode::OK, "{:?}", m.body);
+    let id = m.body["metastore_id"].as_str().unwrap().to_owned();
+    let a = app
+        .admin(
+            Method::PUT,
+            &format!(
+                "/api/2.1/unity-catalog/workspaces/{}/metastore",
+                app.workspace_id
+            ),
+            Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
+        )
+        .await;
+    assert!(a.status.is_success(), "{:?}", a.body);
+}
+
+#[tokio::test]
+async fn the_unity_catalog_rules_and_their_errors() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    for p in ["hunters", "dbt-cloud"] {
+        configure(&app, p, &sim).await;
+    }
+    app.create_user("steward@example.com").await;
+    enable_unity_catalog(&app, "steward@example.com").await;
+
+    // Hunters has no Unity Catalog support: only the default catalog, which the admin does not own.
+    let r = connect(&app, "hunters", json!({})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("'main'")
+            && message.contains("hive_metastore")
+            && message.contains("do not own"),
+        "{message}"
+    );
+    // A UC partner may use hive_metastore, but not a catalog someone else owns.
+    let r = connect(
+        &app,
+        "dbt-cloud",
+        json!({"catalog_name": "main", "schemas": ["default"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("you do not own 'main'")
+    );
+    assert!(service_principals(&app).await.is_empty());
+    let r = connect(
+        &app,
+        "dbt-cloud",
+        json!({"catalog_name": "hive_metastore", "schemas": ["default"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.admin(Method::DELETE, &format!("{PC}/connections/dbt-cloud"), None)
+        .await;
+
+    // The metastore admin (a workspace admin too) may choose any catalog of the metastore,
+    // and gets the Unity Catalog privileges there.
+    let admins = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/Groups?filter=displayName+eq+admins"),
+            None,
+        )
+        .await;
+    let admins_id = admins.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let steward = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/Users?filter=userName+eq+steward@example.com"),
+            None,
+        )
+        .await;
+    let steward_id = steward.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "add", "path": "members", "value": [{"value": steward_id}]}]});
+    let r = app
+        .admin(
+            Method::PATCH,
+            &format!("{SCIM}/Groups/{admins_id}"),
+            Some(patch),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let steward_token = app.token_for("steward@example.com").await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{PC}/partners/dbt-cloud/connect"),
+            Some(&steward_token),
+            Some(json!({"catalog_name": "main", "schemas": ["default"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let app_id = r.body["connection"]["service_principal"]["application_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (securable_type, full_name, expected) in [
+        ("catalog", "main", vec!["USE_CATALOG"]),
+        ("schema", "main.default", vec!["SELECT", "USE_SCHEMA"]),
+    ] {
+        // Read as the metastore admin: the workspace admin may not read main's grants.
+        let r = app
+            .call(
+                Method::GET,
+                &format!("/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"),
+                Some(&steward_token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let mut got: Vec<String> = r.body["privilege_assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["principal"] == app_id.as_str())
+            .flat_map(|p| p["privileges"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "{full_name}");
+    }
+}
