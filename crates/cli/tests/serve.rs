@@ -560,3 +560,123 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
         "only the admin's token is left"
     );
 }
+
+/// Two `patchbay serve` processes on one database: a token revoked on one node is refused by
+/// the other at once, and concurrent connects through both nodes make one connection.
+#[tokio::test]
+async fn two_nodes_share_one_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let data = tmp.path().join("data");
+    let a = Server::start(&data, &db, &[]);
+    let token = a.token.clone().unwrap();
+    let b = Server::start(&data, &db, &[]);
+    assert!(
+        b.token.is_none(),
+        "the second node joins the installation, it does not bootstrap"
+    );
+    let http = client();
+
+    let created: Value = http
+        .post(format!("{}/api/2.0/token/create", a.url))
+        .bearer_auth(&token)
+        .json(&json!({"comment": "shared"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = created["token_value"].as_str().unwrap().to_owned();
+    let id = created["token_info"]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = |url: String, t: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{url}{SCIM}/Me"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(me(b.url.clone(), second.clone()).await, 200);
+    let revoked = http
+        .post(format!("{}/api/2.0/token/delete", a.url))
+        .bearer_auth(&token)
+        .json(&json!({"token_id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        me(b.url.clone(), second).await,
+        401,
+        "node B refuses what node A revoked"
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
+        .unwrap();
+    let put = http
+        .put(format!("{}/api/2.0/partner-connect/partners/rivery", a.url))
+        .bearer_auth(&token)
+        .json(&json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
+                      "hostnames": ["127.0.0.1"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let url = if i % 2 == 0 {
+            a.url.clone()
+        } else {
+            b.url.clone()
+        };
+        let (http, token) = (http.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(format!(
+                "{url}/api/2.0/partner-connect/partners/rivery/connect"
+            ))
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+        }));
+    }
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(status == 200 || status == 409, "{status}");
+    }
+    let sps: Value = http
+        .get(format!("{}{SCIM}/ServicePrincipals", b.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sps["Resources"].as_array().unwrap().len(),
+        1,
+        "one connection's principal across both nodes"
+    );
+    let state: Value = http
+        .get(format!("{}/_sim/state", sim.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["connections"].as_array().unwrap().len(), 1);
+}
