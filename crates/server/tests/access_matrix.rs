@@ -1,0 +1,274 @@
+//! Who reaches what: every endpoint family × {workspace admin, plain user, a connected partner's
+//! service principal, another partner's service principal, no token, deleted token, expired
+//! token}, including object-level cases.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{SCIM, TestApp};
+use patchbay_partner::sim::{SimConfig, spawn};
+use serde_json::{Value, json};
+
+const PC: &str = "/api/2.0/partner-connect";
+
+async fn obo_token(app: &TestApp, application_id: &str) -> String {
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/2.0/token-management/on-behalf-of/tokens",
+            Some(json!({"application_id": application_id})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["token_value"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_access_control_matrix() {
+    let (app, _) = TestApp::serve().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = spawn(listener, SimConfig::default()).unwrap();
+    for partner in ["rivery", "labelbox"] {
+        let r = app
+            .admin(Method::PUT, &format!("{PC}/partners/{partner}"), Some(json!({"base_url": sim.url,
+                "credentials": {"username": sim.config.username, "password": sim.config.password}, "hostnames": ["127.0.0.1"]})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = app
+            .admin(
+                Method::POST,
+                &format!("{PC}/partners/{partner}/connect"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let connection = |p: &str| {
+        let app = &app;
+        let p = p.to_owned();
+        async move {
+            app.admin(Method::GET, &format!("{PC}/connections/{p}"), None)
+                .await
+                .body["connection"]
+                .clone()
+        }
+    };
+    let rivery = connection("rivery").await;
+    let labelbox = connection("labelbox").await;
+    let sp_a = obo_token(
+        &app,
+        rivery["service_principal"]["application_id"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+    let sp_b = obo_token(
+        &app,
+        labelbox["service_principal"]["application_id"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+    let warehouse = rivery["warehouse_id"].as_str().unwrap().to_owned();
+    let sp_a_id = rivery["service_principal"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (user_id, user) = app.plain_user("plain@example.com").await;
+
+    let (_, deleted) = app.plain_user("gone@example.com").await;
+    let gone = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/Users?filter=userName+eq+gone@example.com"),
+            None,
+        )
+        .await;
+    let gone_id = gone.body["Resources"][0]["id"].as_str().unwrap().to_owned();
+    app.admin(Method::DELETE, &format!("{SCIM}/Users/{gone_id}"), None)
+        .await;
+    let expired = app
+        .call(
+            Method::POST,
+            "/api/2.0/token/create",
+            Some(&user),
+            Some(json!({"lifetime_seconds": 1})),
+        )
+        .await
+        .body["token_value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let admin = app.admin_token.clone();
+    let callers: [(&str, Option<&str>); 7] = [
+        ("admin", Some(&admin)),
+        ("user", Some(&user)),
+        ("partner SP", Some(&sp_a)),
+        ("other SP", Some(&sp_b)),
+        ("no token", None),
+        ("deleted token", Some(&deleted)),
+        ("expired token", Some(&expired)),
+    ];
+    let sp_patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}]});
+    // Expected status for admin, user, partner SP, other SP; the last three always get 401.
+    let rows: Vec<(Method, String, Option<Value>, [u16; 4])> = vec![
+        (
+            Method::GET,
+            format!("{SCIM}/Me"),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("{SCIM}/ServicePrincipals"),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            format!("{SCIM}/ServicePrincipals"),
+            Some(json!({"displayName": "x"})),
+            [201, 403, 403, 403],
+        ),
+        (
+            Method::PATCH,
+            format!("{SCIM}/ServicePrincipals/{sp_a_id}"),
+            Some(sp_patch.clone()),
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::PATCH,
+            format!("{SCIM}/Users/{user_id}"),
+            Some(json!({"Operations": [{"op": "replace", "path": "displayName", "value": "P"}]})),
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/2.0/token/list".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/2.0/token-management/tokens".into(),
+            None,
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/2.0/permissions/authorization/tokens".into(),
+            None,
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("/api/2.0/sql/warehouses/{warehouse}"),
+            None,
+            [200, 404, 200, 404],
+        ),
+        (
+            Method::POST,
+            format!("/api/2.0/sql/warehouses/{warehouse}/edit"),
+            Some(json!({"name": "RIVERY_ENDPOINT", "cluster_size": "X-Small"})),
+            [200, 404, 200, 404],
+        ),
+        (
+            Method::GET,
+            format!("/api/2.0/permissions/warehouses/{warehouse}"),
+            None,
+            [200, 404, 200, 404],
+        ),
+        // The partner SP (allow-cluster-create) creates it; the admin, last, finds the name taken.
+        (
+            Method::POST,
+            "/api/2.0/sql/warehouses".into(),
+            Some(json!({"name": "mine", "cluster_size": "Small"})),
+            [409, 403, 200, 403],
+        ),
+        (
+            Method::GET,
+            "/api/2.1/unity-catalog/catalogs/hive_metastore".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("{PC}/partners"),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("{PC}/connections/rivery"),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("{PC}/audit"),
+            None,
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::POST,
+            format!("{PC}/partners/dbt-cloud/connect"),
+            Some(json!({"schemas": ["default"], "dry_run": true})),
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::PUT,
+            format!("{PC}/partners/rivery"),
+            Some(json!({"hostnames": ["127.0.0.1"], "base_url": sim.url})),
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::POST,
+            format!("{PC}/connections/rivery/rotate-token"),
+            Some(json!({})),
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::DELETE,
+            format!("{PC}/connections/labelbox"),
+            None,
+            [200, 403, 403, 403],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in &rows {
+        // The admin goes last, so that an allowed admin write cannot change what others see.
+        for (i, (who, token)) in callers.iter().enumerate() {
+            let want = if i < 4 { expected[i] } else { 401 };
+            if *who == "admin" {
+                continue;
+            }
+            let r = app.call(method.clone(), path, *token, body.clone()).await;
+            if r.status.as_u16() != want {
+                failures.push(format!(
+                    "{who:>13} {method} {path}: got {} want {want}: {}",
+                    r.status.as_u16(),
+                    r.body
+                ));
+            }
+        }
+        let r = app
+            .call(method.clone(), path, Some(&admin), body.clone())
+            .await;
+        if r.status.as_u16() != expected[0] {
+            failures.push(format!(
+                "        admin {method} {path}: got {} want {}: {}",
+                r.status.as_u16(),
+                expected[0],
+                r.body
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "access-control matrix:\n{}",
+        failures.join("\n")
+    );
+}
