@@ -153,10 +153,6 @@ async fn exists(
 
 /// Whether a warehouse exists, inside a caller's transaction (Partner Connect checks the
 /// warehouse a user selected).
-#[allow(
-    dead_code,
-    reason = "called by Partner Connect (connections.rs), which may be compiled out"
-)]
 pub(crate) async fn warehouse_exists(
     tx: &mut Transaction<'static, Any>,
     workspace_id: i64,

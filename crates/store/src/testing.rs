@@ -16,7 +16,8 @@ pub struct TestDatabase {
 }
 
 enum Cleanup {
-    Sqlite(#[allow(dead_code, reason = "held for its Drop")] tempfile::TempDir),
+    /// The temporary directory holding the file; dropping it deletes the database.
+    Sqlite(tempfile::TempDir),
     Postgres { server: String, name: String },
 }
 

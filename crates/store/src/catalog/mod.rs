@@ -437,10 +437,6 @@ pub(crate) async fn find_principal(
 /// Grants privileges inside another store transaction (Partner Connect's grants are part of
 /// its connect transaction). Checks each privilege against the securable; no authorization:
 /// the caller has decided already.
-#[allow(
-    dead_code,
-    reason = "called by Partner Connect's connect transaction, which lands separately"
-)]
 pub(crate) async fn grant_tx(
     tx: &mut Transaction<'static, Any>,
     workspace_id: i64,
