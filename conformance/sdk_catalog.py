@@ -14,39 +14,11 @@ from databricks.sdk.core import Config
 from databricks.sdk.errors import NotFound, PermissionDenied, ResourceConflict
 from databricks.sdk.service import catalog, settings, sql
 
+from harness import check, expect, finish, step
+
 HOST = os.environ["DATABRICKS_HOST"]
 cfg = Config(host=HOST, token=os.environ["DATABRICKS_TOKEN"], auth_type="pat", retry_timeout_seconds=30)
 w = WorkspaceClient(config=cfg)
-passed = failed = 0
-
-
-def step(name, fn):
-    global passed, failed
-    try:
-        result = fn()
-        print(f"ok   {name}")
-        passed += 1
-        return result
-    except Exception as e:  # report every failure, then carry on
-        print(f"FAIL {name}: {type(e).__name__}: {e}")
-        failed += 1
-        return None
-
-
-def expect(exc, fn):
-    def run():
-        try:
-            fn()
-        except exc:
-            return True
-        raise AssertionError(f"expected {exc.__name__}")
-    return run
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-    return True
 
 
 def privileges_of(assignments, principal):
@@ -168,5 +140,4 @@ step("service_principals.delete", lambda: w.service_principals.delete(id=sp.id))
 step("its grants went with it", lambda: check(sp.application_id not in [
     a.principal for a in w.grants.get(securable_type="catalog", full_name="main").privilege_assignments or []], "left over"))
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -15,45 +15,12 @@ from databricks.sdk.core import Config
 from databricks.sdk.errors import NotFound, PermissionDenied, ResourceDoesNotExist
 from databricks.sdk.service import compute, jobs, settings, sql
 
+from harness import check, expect, finish, step
+
 HOST = os.environ["DATABRICKS_HOST"]
 WAIT = timedelta(seconds=60)
 w = WorkspaceClient(config=Config(host=HOST, token=os.environ["DATABRICKS_TOKEN"], auth_type="pat",
                                   retry_timeout_seconds=30))
-passed = failed = 0
-
-
-def step(name, fn):
-    global passed, failed
-    try:
-        result = fn()
-        print(f"ok   {name}")
-        passed += 1
-        return result
-    except Exception as e:  # report every failure, then carry on
-        print(f"FAIL {name}: {type(e).__name__}: {e}")
-        failed += 1
-        return None
-
-
-def expect(exc, fn):
-    def run():
-        try:
-            fn()
-        except exc:
-            return True
-        raise AssertionError(f"expected {exc.__name__}")
-    return run
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-    return True
-
-
-def finish():
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
 
 
 suffix = uuid.uuid4().hex[:8]
@@ -66,7 +33,6 @@ wh = step("warehouses.create_and_wait", lambda: w.warehouses.create_and_wait(
     channel=sql.Channel(name=sql.ChannelName.CHANNEL_NAME_CURRENT),
     tags=sql.EndpointTags(custom_tags=[sql.EndpointTagPair(key="team", value="data")]), timeout=WAIT))
 if wh is None:
-    failed += 1
     finish()
 step("created warehouse is RUNNING", lambda: check(wh.state == sql.State.RUNNING, f"state {wh.state}"))
 got = step("warehouses.get", lambda: w.warehouses.get(id=wh.id))

@@ -13,39 +13,11 @@ from databricks.sdk.core import Config
 from databricks.sdk.errors import NotFound, PermissionDenied, ResourceConflict
 from databricks.sdk.service import iam, settings
 
+from harness import check, expect, finish, step
+
 cfg = Config(host=os.environ["DATABRICKS_HOST"], token=os.environ["DATABRICKS_TOKEN"],
              auth_type="pat", retry_timeout_seconds=30)
 w = WorkspaceClient(config=cfg)
-passed = failed = 0
-
-
-def step(name, fn):
-    global passed, failed
-    try:
-        result = fn()
-        print(f"ok   {name}")
-        passed += 1
-        return result
-    except Exception as e:  # report every failure, then carry on
-        print(f"FAIL {name}: {type(e).__name__}: {e}")
-        failed += 1
-        return None
-
-
-def expect(exc, fn):
-    def run():
-        try:
-            fn()
-        except exc:
-            return True
-        raise AssertionError(f"expected {exc.__name__}")
-    return run
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-    return True
 
 
 me = step("current_user.me", lambda: w.current_user.me())
@@ -55,8 +27,7 @@ step("get_workspace_id", lambda: check(w.get_workspace_id() > 0, "no workspace i
 name = f"conformance-{uuid.uuid4().hex[:8]}"
 sp = step("service_principals.create", lambda: w.service_principals.create(display_name=name, active=True))
 if sp is None:
-    print(f"{passed} passed, {failed + 1} failed")
-    sys.exit(1)
+    finish()
 step("service_principals.get", lambda: check(w.service_principals.get(id=sp.id).application_id == sp.application_id, "wrong sp"))
 step("service_principals.list(filter)", lambda: check(
     [s.id for s in w.service_principals.list(filter=f'displayName eq "{name}"')] == [sp.id], "filter"))
@@ -122,5 +93,4 @@ bad = WorkspaceClient(config=Config(host=os.environ["DATABRICKS_HOST"], token="d
                                     auth_type="pat", retry_timeout_seconds=5))
 step("unknown token is refused", expect(Exception, lambda: bad.current_user.me()))
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

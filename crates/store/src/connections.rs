@@ -62,6 +62,18 @@ pub struct Notification {
     pub attempts: i64,
 }
 
+fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
+    let payload: String = r.try_get("payload")?;
+    Ok(Notification {
+        id: r.try_get("id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        partner_id: r.try_get("partner_id")?,
+        kind: r.try_get("kind")?,
+        payload: serde_json::from_str(&payload).unwrap_or_default(),
+        attempts: r.try_get("attempts")?,
+    })
+}
+
 /// Longest wait between two delivery attempts.
 const MAX_BACKOFF_MILLIS: i64 = 10 * 60 * 1000;
 
@@ -657,19 +669,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let payload: String = r.try_get("payload")?;
-                Ok(Notification {
-                    id: r.try_get("id")?,
-                    workspace_id: r.try_get("workspace_id")?,
-                    partner_id: r.try_get("partner_id")?,
-                    kind: r.try_get("kind")?,
-                    payload: serde_json::from_str(&payload).unwrap_or_default(),
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+        rows.iter().map(notification_from_row).collect()
     }
 
     /// Claims one notification now, whatever its schedule (the request that caused it delivers
@@ -690,18 +690,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            let payload: String = r.try_get("payload")?;
-            Ok(Notification {
-                id: r.try_get("id")?,
-                workspace_id: r.try_get("workspace_id")?,
-                partner_id: r.try_get("partner_id")?,
-                kind: r.try_get("kind")?,
-                payload: serde_json::from_str(&payload).unwrap_or_default(),
-                attempts: r.try_get("attempts")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(notification_from_row).transpose()
     }
 
     /// Records a delivery attempt: done, or retry later with exponential backoff.
