@@ -57,6 +57,31 @@ enum AdminCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Workspaces of the organization.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkspaceCommand {
+    /// Add a workspace to the organization, with its own admin; prints the workspace id and,
+    /// once, the admin's token. Its workspaces share the organization's partner accounts.
+    ///
+    /// Example: patchbay admin workspace create --name analytics --admin-email lead@example.com
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The new workspace's first admin.
+        #[arg(long)]
+        admin_email: String,
+        /// Its public URL (default: the first workspace's).
+        #[arg(long)]
+        public_url: Option<String>,
+        #[command(flatten)]
+        database: config::DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +148,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("cannot issue the token")?;
             println!("{}", token.expose());
+            store.close().await;
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Workspace {
+                    command:
+                        WorkspaceCommand::Create {
+                            name,
+                            admin_email,
+                            public_url,
+                            database,
+                        },
+                },
+        } => {
+            patchbay_core::principal::validate_user_name(&admin_email)
+                .map_err(|e| anyhow::anyhow!("--admin-email: {e}"))?;
+            let store = database.open().await?;
+            let first = store.default_workspace_id().await?;
+            let url = match public_url {
+                Some(u) => u,
+                None => store.workspace_public_url(first).await?,
+            };
+            let (workspace_id, token) = store
+                .add_workspace(first, &name, &url, &admin_email)
+                .await
+                .context("cannot create the workspace")?;
+            println!("workspace_id: {workspace_id}");
+            println!("admin token (shown once, keep it safe): {}", token.expose());
             store.close().await;
             Ok(())
         }

@@ -990,3 +990,85 @@ async fn the_unity_catalog_rules_and_their_errors() {
         assert_eq!(got, expected, "{full_name}");
     }
 }
+
+#[tokio::test]
+async fn a_second_workspace_of_the_organization_joins_the_existing_partner_account() {
+    let (app, url) = TestApp::serve().await;
+    let sim = sim(SimConfig::default()).await;
+    configure(&app, "rivery", &sim).await;
+    let r = connect(&app, "rivery", json!({})).await;
+    assert_eq!(r.body["account_status"], "new");
+
+    let (second, token) = app
+        .store
+        .add_workspace(app.workspace_id, "second", &url, "lead@example.com")
+        .await
+        .unwrap();
+    let token = token.expose().to_owned();
+    assert_ne!(second, app.workspace_id);
+    // The second workspace is its own: none of the first one's principals or connections.
+    let sps = app
+        .call(
+            Method::GET,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(sps.body["totalResults"], 0);
+    let tile = app
+        .call(
+            Method::GET,
+            &format!("{PC}/partners/rivery"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(tile.body["partner"]["connected"], false);
+    assert_eq!(
+        tile.body["partner"]["endpoint_configured"], false,
+        "partner settings are per workspace"
+    );
+
+    let put = app
+        .call(
+            Method::PUT,
+            &format!("{PC}/partners/rivery"),
+            Some(&token),
+            Some(json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
+                        "hostnames": ["127.0.0.1"]})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK);
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{PC}/partners/rivery/connect"),
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["account_status"], "active",
+        "the partner knows the organization already"
+    );
+    assert_eq!(
+        r.body["connection"]["partner_account_administrator"],
+        common::ADMIN,
+        "the first connector stays administrator"
+    );
+    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    let workspaces: Vec<i64> = state["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["workspace_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        workspaces.len(),
+        2,
+        "one connection per workspace at the partner"
+    );
+    assert!(workspaces.contains(&second) && workspaces.contains(&app.workspace_id));
+}

@@ -57,76 +57,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        let workspace_id = new_numeric_id();
-        sqlx::query(
-            "INSERT INTO workspaces (id, account_id, name, public_url, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(workspace_id)
-        .bind(account_id.as_str())
-        .bind(setup.workspace_name.as_str())
-        .bind(setup.public_url.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-
-        for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
-            let data = PrincipalData {
-                display_name: Some(group.name().to_owned()),
-                entitlements: match group {
-                    // Every user may use the workspace and Databricks SQL by default.
-                    BuiltinGroup::Users => vec![
-                        Entitlement::WorkspaceAccess.as_str().to_owned(),
-                        Entitlement::DatabricksSqlAccess.as_str().to_owned(),
-                    ],
-                    BuiltinGroup::Admins => Vec::new(),
-                },
-                ..PrincipalData::default()
-            };
-            insert_principal(
-                &mut tx,
-                workspace_id,
-                PrincipalKind::Group,
-                &data,
-                Some(group),
-            )
-            .await?;
-        }
-
-        crate::permissions::default_token_acl(&mut tx, workspace_id).await?;
-        crate::catalog::create_legacy_catalog(&mut tx, workspace_id).await?;
-
-        let admin = PrincipalData {
-            user_name: Some(setup.admin_email.clone()),
-            display_name: Some(setup.admin_email.clone()),
-            active: Some(true),
-            entitlements: Entitlement::ALL
-                .iter()
-                .filter(|e| **e != Entitlement::WorkspaceConsume)
-                .map(|e| e.as_str().to_owned())
-                .collect(),
-            emails: vec![crate::Email {
-                value: setup.admin_email.clone(),
-                kind: Some("work".into()),
-                primary: true,
-            }],
-            ..PrincipalData::default()
-        };
-        let admin_id =
-            insert_principal(&mut tx, workspace_id, PrincipalKind::User, &admin, None).await?;
-        for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
-            let group_id = builtin_group_id(&mut tx, workspace_id, group).await?;
-            add_member(&mut tx, group_id, admin_id).await?;
-        }
-        let (admin_token, _) = insert_token(
+        let (workspace_id, admin_token) = setup_workspace(
             &mut tx,
-            workspace_id,
-            &NewToken {
-                owner_id: admin_id,
-                created_by_id: admin_id,
-                created_by_username: setup.admin_email.clone(),
-                comment: "bootstrap admin token".into(),
-                lifetime_millis: None,
-            },
+            &account_id,
+            &setup.workspace_name,
+            &setup.public_url,
+            &setup.admin_email,
         )
         .await?;
         tx.commit().await?;
@@ -134,6 +70,36 @@ impl Store {
             workspace_id,
             admin_token,
         })
+    }
+
+    /// Adds a workspace to the organization of an existing one, with its own admin (who gets a
+    /// token, returned once). Workspaces of one organization share their partner accounts.
+    pub async fn add_workspace(
+        &self,
+        organization_of: i64,
+        workspace_name: &str,
+        public_url: &str,
+        admin_email: &str,
+    ) -> Result<(i64, TokenValue)> {
+        let mut tx = self.begin_write().await?;
+        let account_id: String = sqlx::query("SELECT account_id FROM workspaces WHERE id = $1")
+            .bind(organization_of)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("Workspace {organization_of} does not exist."))
+            })?
+            .try_get("account_id")?;
+        let created = setup_workspace(
+            &mut tx,
+            &account_id,
+            workspace_name,
+            public_url,
+            admin_email,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     /// The workspace of a single-workspace installation.
@@ -179,4 +145,81 @@ impl Store {
         tx.commit().await?;
         Ok(value)
     }
+}
+
+/// Creates a workspace with its built-in groups, default ACLs, the legacy catalog and an admin
+/// user with a token.
+async fn setup_workspace(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    account_id: &str,
+    workspace_name: &str,
+    public_url: &str,
+    admin_email: &str,
+) -> Result<(i64, TokenValue)> {
+    let now = now_millis();
+    let workspace_id = new_numeric_id();
+    sqlx::query(
+        "INSERT INTO workspaces (id, account_id, name, public_url, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(workspace_id)
+    .bind(account_id)
+    .bind(workspace_name)
+    .bind(public_url)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+
+    for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
+        let data = PrincipalData {
+            display_name: Some(group.name().to_owned()),
+            entitlements: match group {
+                // Every user may use the workspace and Databricks SQL by default.
+                BuiltinGroup::Users => vec![
+                    Entitlement::WorkspaceAccess.as_str().to_owned(),
+                    Entitlement::DatabricksSqlAccess.as_str().to_owned(),
+                ],
+                BuiltinGroup::Admins => Vec::new(),
+            },
+            ..PrincipalData::default()
+        };
+        insert_principal(tx, workspace_id, PrincipalKind::Group, &data, Some(group)).await?;
+    }
+
+    crate::permissions::default_token_acl(tx, workspace_id).await?;
+    crate::catalog::create_legacy_catalog(tx, workspace_id).await?;
+
+    let admin = PrincipalData {
+        user_name: Some(admin_email.to_owned()),
+        display_name: Some(admin_email.to_owned()),
+        active: Some(true),
+        entitlements: Entitlement::ALL
+            .iter()
+            .filter(|e| **e != Entitlement::WorkspaceConsume)
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+        emails: vec![crate::Email {
+            value: admin_email.to_owned(),
+            kind: Some("work".into()),
+            primary: true,
+        }],
+        ..PrincipalData::default()
+    };
+    let admin_id = insert_principal(tx, workspace_id, PrincipalKind::User, &admin, None).await?;
+    for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
+        let group_id = builtin_group_id(tx, workspace_id, group).await?;
+        add_member(tx, group_id, admin_id).await?;
+    }
+    let (admin_token, _) = insert_token(
+        tx,
+        workspace_id,
+        &NewToken {
+            owner_id: admin_id,
+            created_by_id: admin_id,
+            created_by_username: admin_email.to_owned(),
+            comment: "bootstrap admin token".into(),
+            lifetime_millis: None,
+        },
+    )
+    .await?;
+    Ok((workspace_id, admin_token))
 }
