@@ -259,3 +259,116 @@ async fn a_failed_delete_notification_is_delivered_later() {
         .count();
     assert_eq!(deletes, after, "a delivered notification is not sent again");
 }
+
+#[tokio::test]
+async fn drift_is_reported_and_repaired() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    let r = app
+        .admin(Method::PUT, &format!("{PC}/partners/rivery"), Some(json!({"base_url": sim.url,
+            "endpoints": {"connect_path": "/connect", "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
+            "credentials": {"username": sim.config.username, "password": sim.config.password}, "hostnames": ["127.0.0.1"]})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/partners/rivery/connect"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let c = &r.body["connection"];
+    let (app_id, sp_id, token_id, partner_id) = (
+        c["service_principal"]["application_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        c["service_principal"]["id"].as_str().unwrap().to_owned(),
+        c["token_id"].as_str().unwrap().to_owned(),
+        c["partner_connection_id"].as_str().unwrap().to_owned(),
+    );
+    let get = || async {
+        app.admin(Method::GET, &format!("{PC}/connections/rivery"), None)
+            .await
+            .body["connection"]
+            .clone()
+    };
+    let healthy = get().await;
+    assert_eq!(healthy["state"], "CONNECTED");
+    assert_eq!(healthy["partner_test"]["passed"], true, "{healthy}");
+
+    // Behind the connection's back: a grant revoked, an entitlement removed, the token deleted.
+    let r = app
+        .admin(
+            Method::PATCH,
+            "/api/2.1/unity-catalog/permissions/catalog/hive_metastore",
+            Some(json!({"changes": [{"principal": app_id, "remove": ["USAGE"]}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "remove", "path": "entitlements[value eq \"allow-cluster-create\"]"}]});
+    app.admin(
+        Method::PATCH,
+        &format!("{SCIM}/ServicePrincipals/{sp_id}"),
+        Some(patch),
+    )
+    .await;
+    let r = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/2.0/token-management/tokens/{token_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let broken = get().await;
+    assert_eq!(broken["state"], "BROKEN");
+    let reasons = broken["reasons"].to_string();
+    assert!(
+        reasons.contains("USAGE on catalog hive_metastore was revoked"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("was deleted"), "{reasons}");
+    assert_eq!(
+        broken["partner_test"]["passed"], false,
+        "the partner's token no longer works: {broken}"
+    );
+
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/connections/rivery/repair"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["state"], "CONNECTED", "{:?}", r.body);
+    let repaired = get().await;
+    assert_eq!(repaired["state"], "CONNECTED", "{repaired}");
+    assert_eq!(repaired["partner_test"]["passed"], true, "{repaired}");
+    let sp = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/ServicePrincipals/{sp_id}"),
+            None,
+        )
+        .await;
+    assert!(
+        sp.body["entitlements"]
+            .to_string()
+            .contains("allow-cluster-create")
+    );
+    let who: Value = reqwest::get(format!("{}/_sim/connections/{partner_id}/whoami", sim.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        who["userName"],
+        app_id.as_str(),
+        "the partner holds a working token again"
+    );
+}

@@ -734,6 +734,91 @@ impl Store {
         .collect()
     }
 
+    /// Restores what a connection's principal was given and lost: its entitlements, the token
+    /// permission and its catalog grants. Returns what it did. Compute and a deleted principal
+    /// cannot be restored this way (the partner would not know the new ones).
+    pub async fn repair_connection(
+        &self,
+        admin: &WorkspaceAdmin,
+        partner_id: &str,
+        entitlements: &[String],
+        token_can_use: bool,
+    ) -> Result<Vec<String>> {
+        let workspace_id = admin.workspace_id();
+        let actor = Actor::of(admin);
+        let connection = self
+            .connection(workspace_id, partner_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
+            })?;
+        let Some(sp) = connection.service_principal_id else {
+            return Err(StoreError::Invalid(
+                "The connection's service principal was deleted; delete the connection and connect again.".into(),
+            ));
+        };
+        let mut done = Vec::new();
+        let mut tx = self.begin_write().await?;
+        for e in entitlements {
+            let added = sqlx::query(
+                "INSERT INTO principal_values (principal_id, attr, value, is_primary) VALUES ($1, 'entitlements', $2, 0) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(sp)
+            .bind(e.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if added > 0 {
+                done.push(format!("restored the entitlement {e}"));
+            }
+        }
+        if token_can_use && !crate::permissions::holds(&mut tx, workspace_id, sp, TOKENS).await? {
+            grant_object_permission(
+                &mut tx,
+                workspace_id,
+                TOKENS.object_type,
+                TOKENS.object_id,
+                sp,
+                "CAN_USE",
+            )
+            .await?;
+            done.push("restored CAN_USE on tokens".into());
+        }
+        for grant in connection.grants.as_array().into_iter().flatten() {
+            let (Some(kind), Some(name)) = (
+                grant["securable_type"].as_str(),
+                grant["full_name"].as_str(),
+            ) else {
+                continue;
+            };
+            let privileges: Vec<&str> = grant["privileges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str())
+                .collect();
+            let securable = Securable::parse(kind, name).map_err(StoreError::Invalid)?;
+            crate::catalog::grant_tx(&mut tx, workspace_id, &securable, sp, &privileges).await?;
+        }
+        if !connection.grants.as_array().is_none_or(Vec::is_empty) {
+            done.push("re-applied the connection's grants".into());
+        }
+        audit(
+            &mut tx,
+            workspace_id,
+            &actor,
+            "connection.repair",
+            "connection",
+            partner_id,
+            Some(partner_id),
+            json!({"done": done}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// Whether a token still exists (drift checks).
     pub async fn token_exists(&self, workspace_id: i64, token_id: &str) -> Result<bool> {
         Ok(self.get_token(workspace_id, token_id).await?.is_some())

@@ -81,6 +81,9 @@ pub async fn health(
     {
         reasons.push(format!("The cluster {id} was deleted."));
     }
+    if let Some(sp) = c.service_principal_id {
+        reasons.extend(missing_grants(state, c, sp).await?);
+    }
     Ok(Health {
         state: if reasons.is_empty() {
             "CONNECTED"
@@ -89,6 +92,56 @@ pub async fn health(
         },
         reasons,
     })
+}
+
+/// The privileges of the connection's grants that its principal no longer holds.
+async fn missing_grants(
+    state: &AppState,
+    c: &ConnectionRecord,
+    principal_id: i64,
+) -> ApiResult<Vec<String>> {
+    let mut reasons = Vec::new();
+    for grant in c.grants.as_array().into_iter().flatten() {
+        let (Some(kind), Some(name)) = (
+            grant["securable_type"].as_str(),
+            grant["full_name"].as_str(),
+        ) else {
+            continue;
+        };
+        let Ok(securable) = patchbay_core::catalog::Securable::parse(kind, name) else {
+            continue;
+        };
+        let held = match state
+            .store
+            .effective_privileges(c.workspace_id, &securable, principal_id)
+            .await
+        {
+            Ok(held) => held,
+            Err(patchbay_store::StoreError::NotFound(_)) => {
+                reasons.push(format!("The {kind} {name} was deleted."));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let missing: Vec<&str> = grant["privileges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str())
+            .filter(|p| {
+                !held
+                    .iter()
+                    .any(|h| h == p || h == "ALL_PRIVILEGES" || h == "ALL PRIVILEGES")
+            })
+            .collect();
+        if !missing.is_empty() {
+            reasons.push(format!(
+                "{} on {kind} {name} was revoked.",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(reasons)
 }
 
 /// A connection as the API shows it. Never a token value.
@@ -164,11 +217,11 @@ pub fn describe_profile(spec: &PartnerSpec) -> Value {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectBody {
-    catalog_name: Option<String>,
-    schemas: Option<Vec<String>>,
-    warehouse_id: Option<String>,
+    pub catalog_name: Option<String>,
+    pub schemas: Option<Vec<String>>,
+    pub warehouse_id: Option<String>,
     #[serde(default)]
-    dry_run: bool,
+    pub dry_run: bool,
 }
 
 pub(super) fn endpoint_of(partner: &Partner) -> ApiResult<Endpoint> {
@@ -189,23 +242,34 @@ pub(super) fn endpoint_of(partner: &Partner) -> ApiResult<Endpoint> {
     })
 }
 
-/// Click on a tile: connect when there is no connection (admins only), sign in when there is.
+/// `POST /partners/{partner_id}/connect`: a tile click over the API.
 pub async fn connect(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(partner_id): Path<String>,
     JsonBody(body): JsonBody<ConnectBody>,
 ) -> ApiResult<Response> {
-    let partner = catalog::partner(&state, caller.workspace_id, &partner_id).await?;
+    Ok(Json(click(&state, &caller, &partner_id, body).await?).into_response())
+}
+
+/// Click on a tile: connect when there is no connection (admins only), sign in when there is.
+/// The answer is the API's JSON; the API and the Partner Connect page both call this.
+pub async fn click(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: &str,
+    body: ConnectBody,
+) -> ApiResult<Value> {
+    let partner = catalog::partner(state, caller.workspace_id, partner_id).await?;
     if partner.spec.provision == Provision::ConnectionFile {
-        return connection_file(&state, &caller, &partner, body.warehouse_id.as_deref()).await;
+        return connection_file(state, caller, &partner, body.warehouse_id.as_deref()).await;
     }
     if let Some(existing) = state
         .store
-        .connection(caller.workspace_id, &partner_id)
+        .connection(caller.workspace_id, partner_id)
         .await?
     {
-        return sign_in(&state, &caller, &partner, &existing).await;
+        return sign_in(state, caller, &partner, &existing).await;
     }
     let admin = caller.clone().require_admin().map_err(|_| {
         ApiError::forbidden(format!(
@@ -213,11 +277,9 @@ pub async fn connect(
             partner.spec.name
         ))
     })?;
-    let plan = plan(&state, &caller, &partner, &body).await?;
+    let plan = plan(state, caller, &partner, &body).await?;
     if body.dry_run {
-        return Ok(
-            Json(json!({"plan": plan_json(&state, &partner, &plan).await?})).into_response(),
-        );
+        return Ok(json!({"plan": plan_json(state, &partner, &plan).await?}));
     }
     let endpoint = endpoint_of(&partner)?;
     let provisioned = match state.store.provision_connection(&admin, &plan).await {
@@ -226,17 +288,17 @@ pub async fn connect(
             // Someone else connected first: this click is a sign-in, or must wait for theirs.
             let existing = state
                 .store
-                .connection(caller.workspace_id, &partner_id)
+                .connection(caller.workspace_id, partner_id)
                 .await?
-                .ok_or_else(|| no_connection(&partner_id))?;
-            return sign_in(&state, &caller, &partner, &existing).await;
+                .ok_or_else(|| no_connection(partner_id))?;
+            return sign_in(state, caller, &partner, &existing).await;
         }
         Err(e) => return Err(e.into()),
     };
     let connection = provisioned.connection;
     let request = connect_request(
-        &state,
-        &caller,
+        state,
+        caller,
         &connection,
         Some(Secret(provisioned.token.expose().to_owned())),
     )
@@ -258,9 +320,9 @@ pub async fn connect(
     match outcome {
         Ok(answer) if !answer.configured_resources => {
             undo(
-                &state,
+                state,
                 &admin,
-                &partner_id,
+                partner_id,
                 "the partner did not configure its side",
             )
             .await?;
@@ -274,25 +336,25 @@ pub async fn connect(
             if redirect_allowed(&answer.redirect_uri, &hostnames) {
                 out["redirect_uri"] = json!(answer.redirect_uri);
             }
-            Ok(Json(out).into_response())
+            Ok(out)
         }
         Ok(answer) => {
             if let Err(problem) = check_answer(&answer, &hostnames, false) {
-                undo(&state, &admin, &partner_id, &problem).await?;
+                undo(state, &admin, partner_id, &problem).await?;
                 return Err(partner_error(&partner, &problem));
             }
             state
                 .store
                 .complete_connection(
                     caller.workspace_id,
-                    &partner_id,
+                    partner_id,
                     &actor,
                     answer.connection_id.as_deref(),
                     None,
                     Some(&caller.name),
                 )
                 .await?;
-            respond(&state, caller.workspace_id, &partner, &answer, None).await
+            respond(state, caller.workspace_id, &partner, &answer, None).await
         }
         Err(CallError::Status {
             status: 500,
@@ -308,7 +370,7 @@ pub async fn connect(
                 .store
                 .complete_connection(
                     caller.workspace_id,
-                    &partner_id,
+                    partner_id,
                     &actor,
                     None,
                     Some(&message),
@@ -317,21 +379,20 @@ pub async fn connect(
                 .await?;
             let connection = state
                 .store
-                .connection(caller.workspace_id, &partner_id)
+                .connection(caller.workspace_id, partner_id)
                 .await?
-                .ok_or_else(|| no_connection(&partner_id))?;
-            Ok(Json(json!({
-                "connection": connection_json(&state, &partner, &connection).await?,
+                .ok_or_else(|| no_connection(partner_id))?;
+            Ok(json!({
+                "connection": connection_json(state, &partner, &connection).await?,
                 "redirect_uri": sign_in_page(&endpoint),
                 "redirect_value": "sign_in",
                 "message": message,
                 "partner_message": error.and_then(|e| e.display_message),
             }))
-            .into_response())
         }
         Err(e) => {
             let problem = describe_failure(&partner, &e);
-            undo(&state, &admin, &partner_id, &problem).await?;
+            undo(state, &admin, partner_id, &problem).await?;
             Err(partner_error(&partner, &problem))
         }
     }
@@ -429,7 +490,7 @@ async fn respond(
     partner: &Partner,
     answer: &Connection,
     message: Option<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Value> {
     let connection = match state
         .store
         .connection(workspace_id, &partner.spec.id)
@@ -438,7 +499,7 @@ async fn respond(
         Some(c) => connection_json(state, partner, &c).await?,
         None => Value::Null,
     };
-    Ok(Json(json!({
+    Ok(json!({
         "connection": connection,
         "redirect_uri": answer.redirect_uri,
         "redirect_value": answer.redirect_value,
@@ -446,7 +507,6 @@ async fn respond(
         "account_status": answer.account_status,
         "message": message,
     }))
-    .into_response())
 }
 
 /// Click on a connected tile: any workspace user signs in to the partner through it.
@@ -455,7 +515,7 @@ async fn sign_in(
     caller: &Caller,
     partner: &Partner,
     c: &ConnectionRecord,
-) -> ApiResult<Response> {
+) -> ApiResult<Value> {
     if c.state == "CONNECTING" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -676,7 +736,7 @@ async fn plan(
 }
 
 /// Whether the caller owns a catalog (directly or through a group).
-async fn catalog_standing(
+pub(crate) async fn catalog_standing(
     state: &AppState,
     caller: &Caller,
     name: &str,
@@ -834,7 +894,7 @@ async fn connection_file(
     caller: &Caller,
     partner: &Partner,
     warehouse_id: Option<&str>,
-) -> ApiResult<Response> {
+) -> ApiResult<Value> {
     let id = warehouse_id.filter(|w| !w.is_empty()).ok_or_else(|| {
         ApiError::bad_request(format!(
             "Pick the SQL warehouse {} should use ('warehouse_id').",
@@ -895,7 +955,9 @@ async fn connection_file(
             json!({"host": host, "port": port, "http_path": path, "authentication": "personal access token of your own"}).to_string(),
         ),
     };
-    Ok(Json(json!({"connection_file": {"file_name": file_name, "content_type": content_type, "content": content}})).into_response())
+    Ok(
+        json!({"connection_file": {"file_name": file_name, "content_type": content_type, "content": content}}),
+    )
 }
 
 /// Reset the tile: delete the connection's compute, principal and tokens, then tell the
@@ -905,28 +967,37 @@ pub async fn delete_connection(
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
-    let actor = Actor::of(&admin);
+    Ok(Json(delete(&state, &admin, &partner_id).await?))
+}
+
+/// Deletes a connection and everything it created; the API and the page both call this.
+pub async fn delete(
+    state: &AppState,
+    admin: &WorkspaceAdmin,
+    partner_id: &str,
+) -> ApiResult<Value> {
+    let partner = catalog::partner(state, admin.workspace_id(), partner_id).await?;
+    let actor = Actor::of(admin);
     let removed = state
         .store
         .remove_connection(
             admin.workspace_id(),
-            &partner_id,
+            partner_id,
             &actor,
             "deleted by an admin",
         )
         .await?
-        .ok_or_else(|| no_connection(&partner_id))?;
+        .ok_or_else(|| no_connection(partner_id))?;
     let _ = &partner;
     // The notification is durable: if this delivery fails, the worker retries it.
     let partner_status = match removed.notification {
-        Some(id) => super::worker::deliver_now(&state, id)
+        Some(id) => super::worker::deliver_now(state, id)
             .await?
             .unwrap_or_else(|| "queued".into()),
         None => "not_notified".into(),
     };
     let removed = removed.connection;
-    Ok(Json(json!({
+    Ok(json!({
         "deleted": {
             "partner_id": removed.partner_id,
             "service_principal": removed.service_principal_name,
@@ -934,7 +1005,7 @@ pub async fn delete_connection(
             "cluster_id": removed.cluster_id,
         },
         "partner_status": partner_status,
-    })))
+    }))
 }
 
 /// Token rotation: a new token for the connection's principal, delivered to the partner
@@ -947,12 +1018,22 @@ pub async fn rotate_token(
     Path(partner_id): Path<String>,
     JsonBody(body): JsonBody<RotateBody>,
 ) -> ApiResult<Json<Value>> {
-    let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
+    Ok(Json(rotate(&state, &admin, &partner_id, body).await?))
+}
+
+/// Rotates a connection's token; the API and the page both call this.
+pub async fn rotate(
+    state: &AppState,
+    admin: &WorkspaceAdmin,
+    partner_id: &str,
+    body: RotateBody,
+) -> ApiResult<Value> {
+    let partner = catalog::partner(state, admin.workspace_id(), partner_id).await?;
     let c = state
         .store
-        .connection(admin.workspace_id(), &partner_id)
+        .connection(admin.workspace_id(), partner_id)
         .await?
-        .ok_or_else(|| no_connection(&partner_id))?;
+        .ok_or_else(|| no_connection(partner_id))?;
     let Some(application_id) = c
         .application_id
         .clone()
@@ -963,17 +1044,17 @@ pub async fn rotate_token(
             partner.spec.name
         )));
     };
-    let actor = Actor::of(&admin);
+    let actor = Actor::of(admin);
     if let Some(old) = body.revoke_token_id {
         state
             .store
-            .finish_rotation(admin.workspace_id(), &partner_id, &actor, &old)
+            .finish_rotation(admin.workspace_id(), partner_id, &actor, &old)
             .await?;
-        return Ok(Json(json!({"revoked_token_id": old})));
+        return Ok(json!({"revoked_token_id": old}));
     }
     let (value, record) = state
         .store
-        .create_obo_token(&admin, &application_id, "Partner Connect", None)
+        .create_obo_token(admin, &application_id, "Partner Connect", None)
         .await?;
     state
         .store
@@ -982,7 +1063,7 @@ pub async fn rotate_token(
             &actor,
             "token.create",
             ("token", &record.token_id),
-            Some(&partner_id),
+            Some(partner_id),
             json!({"rotation": true}),
         )
         .await?;
@@ -1012,19 +1093,19 @@ pub async fn rotate_token(
                 .store
                 .adopt_token(
                     admin.workspace_id(),
-                    &partner_id,
+                    partner_id,
                     &actor,
                     &record.token_id,
                     old_token_id.as_deref(),
                 )
                 .await?;
-            Ok(Json(
+            Ok(
                 json!({"token_id": record.token_id, "delivered": true, "revoked_token_id": old_token_id}),
-            ))
+            )
         }
         Some(Err(e)) => {
             // Delivery failed: the partner still holds the old token, which stays valid.
-            if let Err(err) = state.store.delete_token(&admin, &record.token_id).await {
+            if let Err(err) = state.store.delete_token(admin, &record.token_id).await {
                 tracing::warn!(error = %err, "could not remove the undelivered token");
             }
             Err(partner_error(
@@ -1040,13 +1121,13 @@ pub async fn rotate_token(
                 .store
                 .adopt_token(
                     admin.workspace_id(),
-                    &partner_id,
+                    partner_id,
                     &actor,
                     &record.token_id,
                     None,
                 )
                 .await?;
-            Ok(Json(json!({
+            Ok(json!({
                 "token_id": record.token_id,
                 "token_value": value.expose(),
                 "delivered": false,
@@ -1056,7 +1137,7 @@ pub async fn rotate_token(
                     partner.spec.name,
                     old_token_id.as_deref().unwrap_or("")
                 ),
-            })))
+            }))
         }
     }
 }
@@ -1064,5 +1145,94 @@ pub async fn rotate_token(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
-    revoke_token_id: Option<String>,
+    pub revoke_token_id: Option<String>,
+}
+
+/// Repair: restores the connection principal's entitlements, token permission and grants, and
+/// a deleted token by rotating (delivering a new one to the partner). What cannot be restored
+/// safely (a deleted principal or compute) is reported.
+pub async fn repair(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(partner_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
+    let rules = partner.spec.profile.rules();
+    let entitlements: Vec<String> = rules
+        .entitlements
+        .iter()
+        .map(|e| e.as_str().to_owned())
+        .collect();
+    let mut done = state
+        .store
+        .repair_connection(&admin, &partner_id, &entitlements, rules.token_can_use)
+        .await?;
+    let c = state
+        .store
+        .connection(admin.workspace_id(), &partner_id)
+        .await?
+        .ok_or_else(|| no_connection(&partner_id))?;
+    if let Some(token_id) = &c.token_id
+        && !state
+            .store
+            .token_exists(admin.workspace_id(), token_id)
+            .await?
+    {
+        let rotated = rotate_token(
+            State(state.clone()),
+            Admin(admin.clone()),
+            Path(partner_id.clone()),
+            JsonBody(RotateBody::default()),
+        )
+        .await?;
+        done.push(format!("issued a new token for the partner: {}", rotated.0));
+    }
+    let now = state
+        .store
+        .connection(admin.workspace_id(), &partner_id)
+        .await?
+        .ok_or_else(|| no_connection(&partner_id))?;
+    let health = health(&state, &partner, &now).await?;
+    Ok(Json(
+        json!({"done": done, "state": health.state, "reasons": health.reasons}),
+    ))
+}
+
+/// Asks the partner's `/test-connection` about a connected connection; `None` when the partner
+/// has no such endpoint or the connection is not established there.
+pub async fn partner_test(
+    state: &AppState,
+    partner: &Partner,
+    c: &ConnectionRecord,
+) -> Option<(bool, String)> {
+    let connection_id = c.partner_connection_id.clone()?;
+    let endpoint = endpoint_of(partner).ok()?;
+    let request = patchbay_partner::protocol::ConnectionInfo {
+        connection_id,
+        cloud_provider: Some("aws".into()),
+        databricks_organization_id: Some(c.workspace_id),
+    };
+    match state
+        .partner_client()
+        .test_connection(&endpoint, &request)
+        .await?
+    {
+        Ok(result) => {
+            let failed: Vec<String> = result
+                .test_results
+                .iter()
+                .filter(|t| t.status == patchbay_partner::protocol::TestStatus::Fail)
+                .map(|t| format!("{}: {}", t.test_name, t.message.clone().unwrap_or_default()))
+                .collect();
+            Some((
+                failed.is_empty(),
+                if failed.is_empty() {
+                    "all tests passed".into()
+                } else {
+                    failed.join("; ")
+                },
+            ))
+        }
+        Err(e) => Some((false, describe_failure(partner, &e))),
+    }
 }

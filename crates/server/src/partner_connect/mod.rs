@@ -1,8 +1,8 @@
 //! Partner Connect, patchbay's own API under `/api/2.0/partner-connect`: the tiles, custom
 //! partners, connect / sign in, connections, partner accounts and the audit trail.
 
-mod catalog;
-mod flow;
+pub(crate) mod catalog;
+pub(crate) mod flow;
 pub mod worker;
 
 use crate::AppState;
@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
             "/connections/{partner_id}",
             get(get_connection).delete(flow::delete_connection),
         )
+        .route("/connections/{partner_id}/repair", post(flow::repair))
         .route(
             "/connections/{partner_id}/rotate-token",
             post(flow::rotate_token),
@@ -442,9 +443,21 @@ async fn get_connection(
         .connection(caller.workspace_id, &partner_id)
         .await?
         .ok_or_else(|| flow::no_connection(&partner_id))?;
-    Ok(Json(
-        json!({"connection": flow::connection_json(&state, &partner, &connection).await?}),
-    ))
+    let mut out = flow::connection_json(&state, &partner, &connection).await?;
+    // One connection is looked at closely: the partner is asked too, when it can be.
+    if let Some((passed, detail)) = flow::partner_test(&state, &partner, &connection).await {
+        out["partner_test"] = json!({"passed": passed, "detail": detail});
+        if !passed && out["state"] == "CONNECTED" {
+            out["state"] = json!("BROKEN");
+        }
+        if !passed && let Some(reasons) = out["reasons"].as_array_mut() {
+            reasons.push(json!(format!(
+                "{}'s connection test failed: {detail}",
+                partner.spec.name
+            )));
+        }
+    }
+    Ok(Json(json!({"connection": out})))
 }
 
 #[derive(Debug, Deserialize)]
