@@ -12,6 +12,7 @@ pub mod partner_connect;
 pub mod permissions;
 pub mod scim;
 pub mod statements;
+pub mod ui;
 pub mod tokens;
 
 use axum::Router;
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(statements::routes())
         .merge(compute::routes())
         .nest(partner_connect::PREFIX, partner_connect::routes())
+        .merge(ui::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body::MAX_BODY))

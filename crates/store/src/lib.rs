@@ -12,6 +12,7 @@ mod principals;
 mod scim_filter;
 mod sql;
 mod tokens;
+mod ui_sessions;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -216,6 +217,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(3, "0003_compute"),
     migration!(4, "0004_catalog"),
     migration!(5, "0005_partner_connect"),
+    migration!(6, "0006_ui_sessions"),
 ];
 
 /// The SQLite URL of a file, created if missing.

@@ -18,7 +18,10 @@ pub struct TestDatabase {
 enum Cleanup {
     /// The temporary directory holding the file; dropping it deletes the database.
     Sqlite(tempfile::TempDir),
-    Postgres { server: String, name: String },
+    Postgres {
+        server: String,
+        name: String,
+    },
 }
 
 impl TestDatabase {

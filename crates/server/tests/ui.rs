@@ -1,0 +1,527 @@
+//! The Partner Connect page's sessions and CSRF protection, in-process: log in with a token,
+//! the cookie's attributes, a session dying with its token, forms refused without their CSRF
+//! token or from another origin, the security headers, and admin-only actions.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use common::TestApp;
+use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use serde_json::json;
+
+/// The page's own origin: the workspace's public URL.
+async fn origin(app: &TestApp) -> String {
+    app.store
+        .workspace_public_url(app.workspace_id)
+        .await
+        .unwrap()
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    html: String,
+}
+
+async fn request(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    origin: Option<&str>,
+) -> Page {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    if let Some(o) = origin {
+        req = req.header(header::ORIGIN, o);
+    }
+    let req = match form {
+        Some(f) => req
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(f.to_owned())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let r = app.send(req).await;
+    Page {
+        status: r.status,
+        headers: r.headers,
+        html: r.body["_raw"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
+    request(app, Method::GET, path, cookie, None, None).await
+}
+
+async fn post(app: &TestApp, path: &str, cookie: &str, form: &str) -> Page {
+    let origin = origin(app).await;
+    request(
+        app,
+        Method::POST,
+        path,
+        Some(cookie),
+        Some(form),
+        Some(&origin),
+    )
+    .await
+}
+
+fn set_cookies(p: &Page) -> Vec<String> {
+    p.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The `name=value` of a cookie the response sets.
+fn cookie_pair(p: &Page, name: &str) -> Option<String> {
+    set_cookies(p).into_iter().find_map(|c| {
+        let pair = c.split(';').next()?.trim().to_owned();
+        pair.starts_with(&format!("{name}=")).then_some(pair)
+    })
+}
+
+/// The value of the hidden `csrf` field of a page.
+fn csrf(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+fn location(p: &Page) -> &str {
+    p.headers
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_default()
+}
+
+/// Logs in with a token; returns the session cookie (`patchbay_session=…`).
+async fn login(app: &TestApp, token: &str) -> String {
+    let form = get(app, "/login", None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let login_cookie = cookie_pair(&form, "patchbay_login").expect("login csrf cookie");
+    let r = request(
+        app,
+        Method::POST,
+        "/login",
+        Some(&login_cookie),
+        Some(&format!("csrf={}&token={token}", csrf(&form.html))),
+        Some(&origin(app).await),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(location(&r), "/");
+    cookie_pair(&r, "patchbay_session").expect("session cookie")
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_session_cookie_and_shows_the_tiles() {
+    let app = TestApp::new().await;
+    let r = get(&app, "/", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login");
+
+    let form = get(&app, "/login", None).await;
+    let login_cookie = cookie_pair(&form, "patchbay_login").unwrap();
+    let r = request(
+        &app,
+        Method::POST,
+        "/login",
+        Some(&login_cookie),
+        Some(&format!(
+            "csrf={}&token={}",
+            csrf(&form.html),
+            app.admin_token
+        )),
+        Some(&origin(&app).await),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let session = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("patchbay_session="))
+        .unwrap();
+    let id = session.split(';').next().unwrap()["patchbay_session=".len()..].to_owned();
+    assert_eq!(id.len(), 64, "{session}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    assert!(!session.contains("Secure"), "plain http: {session}");
+    assert!(!session.contains(&app.admin_token));
+
+    let home = get(&app, "/", Some(&format!("patchbay_session={id}"))).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.html.contains("Monte Carlo"));
+    assert!(home.html.contains("Data quality"));
+    assert!(home.html.contains("admin-badge"), "admins get the badge");
+    assert!(!home.html.contains(&app.admin_token));
+
+    // The store keeps a digest of the session id, never the id itself.
+    let cookie = format!("patchbay_session={id}");
+    assert_eq!(get(&app, "/", Some(&cookie)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_secure() {
+    let app = TestApp::build("https://patchbay.example.com", |_| {}).await;
+    let form = get(&app, "/login", None).await;
+    let login_cookie = set_cookies(&form).join(" ");
+    assert!(login_cookie.contains("Secure"), "{login_cookie}");
+    let r = request(
+        &app,
+        Method::POST,
+        "/login",
+        Some(&cookie_pair(&form, "patchbay_login").unwrap()),
+        Some(&format!(
+            "csrf={}&token={}",
+            csrf(&form.html),
+            app.admin_token
+        )),
+        Some("https://patchbay.example.com"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let session = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("patchbay_session="))
+        .unwrap();
+    assert!(session.contains("; Secure"), "{session}");
+}
+
+#[tokio::test]
+async fn a_wrong_token_or_a_login_without_its_csrf_token_starts_no_session() {
+    let app = TestApp::new().await;
+    let form = get(&app, "/login", None).await;
+    let login_cookie = cookie_pair(&form, "patchbay_login").unwrap();
+    let wrong = request(
+        &app,
+        Method::POST,
+        "/login",
+        Some(&login_cookie),
+        Some(&format!(
+            "csrf={}&token=dapi00000000000000000000000000000000",
+            csrf(&form.html)
+        )),
+        Some(&origin(&app).await),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("not valid"));
+    assert!(cookie_pair(&wrong, "patchbay_session").is_none());
+
+    let no_csrf = request(
+        &app,
+        Method::POST,
+        "/login",
+        Some(&login_cookie),
+        Some(&format!("token={}", app.admin_token)),
+        Some(&origin(&app).await),
+    )
+    .await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    assert!(cookie_pair(&no_csrf, "patchbay_session").is_none());
+}
+
+#[tokio::test]
+async fn the_session_ends_when_its_token_is_deleted() {
+    let app = TestApp::new().await;
+    app.create_user("ana@example.com").await;
+    let token = app.token_for("ana@example.com").await;
+    let cookie = login(&app, &token).await;
+    assert_eq!(get(&app, "/", Some(&cookie)).await.status, StatusCode::OK);
+
+    let r = app
+        .call(Method::GET, "/api/2.0/token/list", Some(&token), None)
+        .await;
+    let token_id = r.body["token_infos"][0]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .call(
+            Method::POST,
+            "/api/2.0/token/delete",
+            Some(&token),
+            Some(json!({"token_id": token_id})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    let after = get(&app, "/", Some(&cookie)).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&after), "/login");
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_from_elsewhere_are_refused_and_logout_works() {
+    let app = TestApp::new().await;
+    let cookie = login(&app, &app.admin_token).await;
+    let home = get(&app, "/", Some(&cookie)).await;
+    let token = csrf(&home.html);
+
+    let missing = post(&app, "/logout", &cookie, "").await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    let wrong = post(
+        &app,
+        "/logout",
+        &cookie,
+        &format!("csrf={}", "0".repeat(64)),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let elsewhere = request(
+        &app,
+        Method::POST,
+        "/logout",
+        Some(&cookie),
+        Some(&format!("csrf={token}")),
+        Some("http://evil.example"),
+    )
+    .await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+    let no_origin = request(
+        &app,
+        Method::POST,
+        "/logout",
+        Some(&cookie),
+        Some(&format!("csrf={token}")),
+        None,
+    )
+    .await;
+    assert_eq!(no_origin.status, StatusCode::FORBIDDEN);
+    assert_eq!(get(&app, "/", Some(&cookie)).await.status, StatusCode::OK);
+
+    let out = post(&app, "/logout", &cookie, &format!("csrf={token}")).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&out), "/login");
+    let cleared = set_cookies(&out)
+        .into_iter()
+        .find(|c| c.starts_with("patchbay_session="))
+        .unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // The session is gone on the server, not only in the browser.
+    assert_eq!(
+        get(&app, "/", Some(&cookie)).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn pages_and_errors_carry_the_security_headers() {
+    let app = TestApp::new().await;
+    let cookie = login(&app, &app.admin_token).await;
+    for page in [
+        get(&app, "/login", None).await,
+        get(&app, "/", Some(&cookie)).await,
+        get(&app, "/partners/monte-carlo", Some(&cookie)).await,
+        get(&app, "/partners/no-such-partner", Some(&cookie)).await,
+        get(&app, "/ui/style.css", None).await,
+    ] {
+        let h = |name: header::HeaderName| {
+            page.headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let csp = h(header::CONTENT_SECURITY_POLICY);
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(h(header::X_FRAME_OPTIONS), "DENY");
+        assert_eq!(h(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+        assert_eq!(h(header::REFERRER_POLICY), "same-origin");
+    }
+    let missing = get(&app, "/partners/no-such-partner", Some(&cookie)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.html.contains("does not exist"));
+    // The API keeps its own answers and its fallback.
+    let api = app
+        .admin(Method::GET, "/api/2.0/partner-connect/partners", None)
+        .await;
+    assert_eq!(api.status, StatusCode::OK);
+    let unknown = app.admin(Method::GET, "/api/2.0/nothing-here", None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.body["error_code"], "ENDPOINT_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn user_input_is_escaped() {
+    let app = TestApp::new().await;
+    let cookie = login(&app, &app.admin_token).await;
+    let page = get(
+        &app,
+        "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.html.contains("<script>alert(1)"));
+    assert!(page.html.contains("&lt;script&gt;alert(1)"));
+}
+
+async fn sim() -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn(listener, SimConfig::default()).unwrap()
+}
+
+/// A workspace on a real socket with Rivery pointed at a running partner-sim.
+async fn with_partner() -> (TestApp, SimHandle) {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/2.0/partner-connect/partners/rivery",
+            Some(json!({
+                "base_url": sim.url,
+                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+                              "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
+                "credentials": {"username": sim.config.username, "password": sim.config.password},
+                "hostnames": ["127.0.0.1"],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    (app, sim)
+}
+
+fn has_token_value(html: &str) -> bool {
+    html.match_indices("dapi").any(|(i, _)| {
+        html[i + 4..]
+            .bytes()
+            .take(32)
+            .filter(u8::is_ascii_hexdigit)
+            .count()
+            == 32
+    })
+}
+
+#[tokio::test]
+async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
+    let (app, _sim) = with_partner().await;
+    let (_id, token) = app.plain_user("bo@example.com").await;
+    let cookie = login(&app, &token).await;
+
+    let tile = get(&app, "/partners/rivery", Some(&cookie)).await;
+    assert_eq!(tile.status, StatusCode::OK);
+    assert!(
+        tile.html
+            .contains("Only workspace admins can connect Rivery")
+    );
+    assert!(!tile.html.contains("admin-badge"));
+    let token_field = csrf(&tile.html);
+    let connect = post(
+        &app,
+        "/partners/rivery/connect",
+        &cookie,
+        &format!("csrf={token_field}"),
+    )
+    .await;
+    assert_eq!(connect.status, StatusCode::FORBIDDEN, "{}", connect.html);
+    assert!(
+        connect
+            .html
+            .contains("Only workspace admins can connect Rivery")
+    );
+
+    // An admin connects over the API; the user sees it but cannot delete it from the page.
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/2.0/partner-connect/partners/rivery/connect",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let details = get(&app, "/partners/rivery", Some(&cookie)).await;
+    assert!(details.html.contains("Sign in to Rivery"));
+    assert!(details.html.contains("Only workspace admins can rotate"));
+    assert!(!has_token_value(&details.html));
+    let delete = post(
+        &app,
+        "/partners/rivery/delete",
+        &cookie,
+        &format!("csrf={token_field}"),
+    )
+    .await;
+    assert_eq!(delete.status, StatusCode::FORBIDDEN);
+    assert!(delete.html.contains("Only workspace admins"));
+    let confirm = get(&app, "/partners/rivery/delete", Some(&cookie)).await;
+    assert_eq!(confirm.status, StatusCode::FORBIDDEN);
+    let rotate = post(
+        &app,
+        "/partners/rivery/rotate-token",
+        &cookie,
+        &format!("csrf={token_field}"),
+    )
+    .await;
+    assert_eq!(rotate.status, StatusCode::FORBIDDEN);
+    assert!(
+        app.store
+            .connection(app.workspace_id, "rivery")
+            .await
+            .unwrap()
+            .is_some(),
+        "the connection is still there"
+    );
+    for path in ["/admin/service-principals", "/admin/tokens"] {
+        assert_eq!(
+            get(&app, path, Some(&cookie)).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    let r = post(
+        &app,
+        "/admin/tokens/anything/delete",
+        &cookie,
+        &format!("csrf={token_field}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // The admin can: the confirmation lists what goes, then the tile clears.
+    let admin = login(&app, &app.admin_token).await;
+    let confirm = get(&app, "/partners/rivery/delete", Some(&admin)).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let c = app
+        .store
+        .connection(app.workspace_id, "rivery")
+        .await
+        .unwrap()
+        .unwrap();
+    for expected in [
+        "RIVERY_USER",
+        "RIVERY_ENDPOINT",
+        c.warehouse_id.as_deref().unwrap(),
+        c.token_id.as_deref().unwrap(),
+        "cannot be undone",
+    ] {
+        assert!(
+            confirm.html.contains(expected),
+            "{expected}: {}",
+            confirm.html
+        );
+    }
+    let done = post(
+        &app,
+        "/partners/rivery/delete",
+        &admin,
+        &format!("csrf={}", csrf(&confirm.html)),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert_eq!(location(&done), "/?deleted=rivery");
+    assert!(
+        app.store
+            .connection(app.workspace_id, "rivery")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
