@@ -279,7 +279,7 @@ pub async fn click(
     })?;
     let plan = plan(state, caller, &partner, &body).await?;
     if body.dry_run {
-        return Ok(json!({"plan": plan_json(state, &partner, &plan).await?}));
+        return Ok(json!({"plan": plan_json(&partner, &plan)}));
     }
     let endpoint = endpoint_of(&partner)?;
     let provisioned = match state.store.provision_connection(&admin, &plan).await {
@@ -761,7 +761,8 @@ pub(crate) async fn catalog_standing(
     })
 }
 
-async fn plan_json(state: &AppState, partner: &Partner, plan: &ProvisionPlan) -> ApiResult<Value> {
+/// The dry-run answer: everything a connect would create and grant.
+fn plan_json(partner: &Partner, plan: &ProvisionPlan) -> Value {
     let compute = match &plan.compute {
         ComputePlan::None => json!(null),
         ComputePlan::NewWarehouse(n) => {
@@ -770,8 +771,7 @@ async fn plan_json(state: &AppState, partner: &Partner, plan: &ProvisionPlan) ->
         ComputePlan::ExistingWarehouse(id) => json!({"use_warehouse": id}),
         ComputePlan::NewCluster(n) => json!({"create_cluster": n}),
     };
-    let _ = state;
-    Ok(json!({
+    json!({
         "partner_id": plan.partner_id,
         "service_principal": plan.service_principal.as_ref().map(|n| json!({
             "display_name": n,
@@ -790,7 +790,7 @@ async fn plan_json(state: &AppState, partner: &Partner, plan: &ProvisionPlan) ->
         "schemas": plan.schemas,
         "grants": plan.grants,
         "partner_endpoint": partner.endpoint.as_ref().map(|e| format!("{}{}", e.base_url.trim_end_matches('/'), e.connect_path)),
-    }))
+    })
 }
 
 /// The `/connect` body for a first connect (with the token) or a sign-in (without).
@@ -976,7 +976,8 @@ pub async fn delete(
     admin: &WorkspaceAdmin,
     partner_id: &str,
 ) -> ApiResult<Value> {
-    let partner = catalog::partner(state, admin.workspace_id(), partner_id).await?;
+    // An unknown partner is a 404 before anything is touched.
+    catalog::partner(state, admin.workspace_id(), partner_id).await?;
     let actor = Actor::of(admin);
     let removed = state
         .store
@@ -988,7 +989,6 @@ pub async fn delete(
         )
         .await?
         .ok_or_else(|| no_connection(partner_id))?;
-    let _ = &partner;
     // The notification is durable: if this delivery fails, the worker retries it.
     let partner_status = match removed.notification {
         Some(id) => super::worker::deliver_now(state, id)
