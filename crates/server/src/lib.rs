@@ -12,8 +12,8 @@ pub mod partner_connect;
 pub mod permissions;
 pub mod scim;
 pub mod statements;
-pub mod ui;
 pub mod tokens;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
