@@ -58,6 +58,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// A TOML file with any of the settings below (snake_case keys).
@@ -92,9 +100,14 @@ pub struct ServeArgs {
     #[arg(long, env = "PATCHBAY_MAX_TOKEN_LIFETIME", value_parser = parse_duration)]
     max_token_lifetime: Option<i64>,
     /// A connect the partner has not confirmed after this long (e.g. because the server
-    /// crashed) is undone, e.g. `10m` (the default). Keep it above the partner call's timeout.
+    /// crashed) is undone, e.g. `3m` (the default). Keep it above the longest partner call.
     #[arg(long, env = "PATCHBAY_STALE_CONNECT_AFTER", value_parser = parse_duration)]
     stale_connect_after: Option<i64>,
+    /// Per-token rate limits (429 with Retry-After above them): token management 40/s,
+    /// permissions updates 30/s and reads 100/s, SCIM changes 5/s, each with bursts of 10 s'
+    /// worth. Counted per node.
+    #[arg(long, env = "PATCHBAY_RATE_LIMITS", value_enum)]
+    rate_limits: Option<Switch>,
 }
 
 /// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
@@ -135,6 +148,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     max_token_lifetime: Option<String>,
     stale_connect_after: Option<String>,
+    rate_limits: Option<Switch>,
 }
 
 /// The validated settings of `patchbay serve`.
@@ -149,6 +163,7 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub max_token_lifetime_seconds: Option<i64>,
     pub stale_connect_seconds: Option<i64>,
+    pub rate_limits: bool,
 }
 
 #[cfg(test)]
@@ -247,6 +262,7 @@ impl ServeConfig {
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("stale_connect_after: {e}"))?,
             },
+            rate_limits: args.rate_limits.or(file.rate_limits) != Some(Switch::Off),
         })
     }
 

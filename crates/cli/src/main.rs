@@ -62,6 +62,28 @@ enum AdminCommand {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
+    /// Copy a whole installation into an empty database of either kind, e.g. from the SQLite
+    /// file of one node to the PostgreSQL database several nodes share. Stop the server first.
+    ///
+    /// Example: patchbay admin migrate-db --from-data-dir ./patchbay-data --to postgres://pb@db/pb
+    MigrateDb {
+        /// The database to copy: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, required_unless_present = "from_data_dir")]
+        from: Option<String>,
+        /// The data directory whose SQLite database to copy (instead of --from).
+        #[arg(long, conflicts_with = "from")]
+        from_data_dir: Option<std::path::PathBuf>,
+        /// The empty database to copy into: `sqlite://PATH` (created) or `postgres://…`.
+        #[arg(long)]
+        to: String,
+    },
+    /// Insert N service principals in bulk and print their application ids (for benchmarks).
+    #[command(hide = true)]
+    SeedServicePrincipals {
+        count: usize,
+        #[command(flatten)]
+        database: config::DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +202,68 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Admin {
+            command:
+                AdminCommand::MigrateDb {
+                    from,
+                    from_data_dir,
+                    to,
+                },
+        } => migrate_db(from, from_data_dir, to).await,
+        Command::Admin {
+            command: AdminCommand::SeedServicePrincipals { count, database },
+        } => {
+            let store = database.open().await?;
+            let ids = store.seed_service_principals(count).await?;
+            store.close().await;
+            println!("{}", ids.join("\n"));
+            Ok(())
+        }
     }
+}
+
+/// `patchbay admin migrate-db`: opens both databases (bringing both to this version's schema),
+/// then copies everything in one transaction on the target.
+async fn migrate_db(
+    from: Option<String>,
+    from_data_dir: Option<std::path::PathBuf>,
+    to: String,
+) -> anyhow::Result<()> {
+    use patchbay_store::{Store, redact_url};
+    let from = match (from, from_data_dir) {
+        (Some(url), _) => url,
+        (None, Some(dir)) => {
+            let file = dir.join("patchbay.db");
+            anyhow::ensure!(file.is_file(), "no patchbay database in {}", dir.display());
+            format!("sqlite://{}", file.display())
+        }
+        (None, None) => anyhow::bail!("--from or --from-data-dir is required"),
+    };
+    // A new SQLite target file is created; the source must exist.
+    let to = match to.strip_prefix("sqlite://") {
+        Some(path) if !to.contains('?') => patchbay_store::sqlite_url(std::path::Path::new(path)),
+        _ => to,
+    };
+    let source = Store::connect(&from)
+        .await
+        .with_context(|| format!("cannot open the source database {}", redact_url(&from)))?;
+    let target = Store::connect(&to)
+        .await
+        .with_context(|| format!("cannot open the target database {}", redact_url(&to)))?;
+    let report = patchbay_store::migrate_db(&source, &target)
+        .await
+        .context("migration failed; the target is unchanged")?;
+    source.close().await;
+    target.close().await;
+    for (table, rows) in &report.tables {
+        println!("{table:24} {rows:>10} rows");
+    }
+    println!(
+        "patchbay: copied the installation from {} to {}",
+        redact_url(&from),
+        redact_url(&to)
+    );
+    Ok(())
 }
 
 async fn partner_sim(

@@ -58,7 +58,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             max_token_lifetime_seconds: config.max_token_lifetime_seconds,
             stale_connect_millis: config
                 .stale_connect_seconds
-                .map_or(10 * 60 * 1000, |s| s.saturating_mul(1000)),
+                .map_or(3 * 60 * 1000, |s| s.saturating_mul(1000)),
+            rate_limits: config.rate_limits,
             ..Settings::new(workspace_id)
         },
     );

@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// The token in the `Authorization` header, if the header has a scheme we accept.
-fn presented_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();

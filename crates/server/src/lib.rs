@@ -10,6 +10,7 @@ pub mod compute;
 pub mod error;
 pub mod partner_connect;
 pub mod permissions;
+pub mod rate_limit;
 pub mod scim;
 pub mod statements;
 pub mod tokens;
@@ -52,6 +53,8 @@ pub struct Settings {
     /// How long a warehouse or cluster takes to start or stop (STARTING → RUNNING, …): no
     /// compute runs, so states move on by time when read.
     pub compute_transition_millis: i64,
+    /// Per-token rate limits (see [`rate_limit`]); `patchbay serve --rate-limits off` lifts them.
+    pub rate_limits: bool,
 }
 
 impl Settings {
@@ -62,8 +65,10 @@ impl Settings {
             max_token_lifetime_seconds: None,
             partner_retry: patchbay_partner::client::RetryPolicy::default(),
             partner_timeout: std::time::Duration::from_secs(30),
-            stale_connect_millis: 10 * 60 * 1000,
+            // Longer than a connect can take: four partner calls of 30 s and 7 s of backoff.
+            stale_connect_millis: 3 * 60 * 1000,
             compute_transition_millis: 1000,
+            rate_limits: true,
         }
     }
 }
@@ -93,7 +98,7 @@ impl AppState {
 
 /// The whole API as one router, ready to serve or to call in-process from tests.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/healthz", get(healthz))
         .route("/.well-known/databricks-config", get(databricks_config))
         .nest(scim::PREFIX, scim::routes())
@@ -104,8 +109,16 @@ pub fn router(state: AppState) -> Router {
         .merge(compute::routes())
         .nest(partner_connect::PREFIX, partner_connect::routes())
         .merge(ui::routes())
-        .fallback(not_found)
-        .with_state(state)
+        .fallback(not_found);
+    let api = if state.settings().rate_limits {
+        api.layer(axum::middleware::from_fn_with_state(
+            rate_limit::RateLimiter::new(),
+            rate_limit::limit,
+        ))
+    } else {
+        api
+    };
+    api.with_state(state)
         .layer(DefaultBodyLimit::max(body::MAX_BODY))
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::internal("a request handler panicked").into_response()

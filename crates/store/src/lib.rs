@@ -6,10 +6,12 @@ mod bootstrap;
 mod catalog;
 mod compute;
 mod connections;
+mod migrate_db;
 mod partners;
 mod permissions;
 mod principals;
 mod scim_filter;
+mod seed;
 mod sql;
 mod tokens;
 mod ui_sessions;
@@ -26,6 +28,7 @@ pub use catalog::{
 };
 pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
 pub use connections::{ComputePlan, Notification, ProvisionPlan, Provisioned, RemovedConnection};
+pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};
 pub use partners::{
     Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
     PartnerSettings,
