@@ -94,9 +94,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     match rustls {
         None => {
-            axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
+            // A make-service hands each connection a cheap clone of the router; serving the
+            // router itself would deep-copy its route table for every new connection.
+            axum::serve(
+                tokio::net::TcpListener::from_std(listener)?,
+                app.into_make_service(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
         }
         Some(rustls) => {
             let handle = axum_server::Handle::new();
@@ -130,8 +135,10 @@ fn host_of(url: &str) -> Option<&str> {
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_env("PATCHBAY_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // Colours only for a person watching; a log file or collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.compact().try_init(),

@@ -702,6 +702,9 @@ impl Store {
     ) -> Result<()> {
         let now = now_millis();
         let backoff = (1000_i64 << n.attempts.clamp(0, 20)).min(MAX_BACKOFF_MILLIS);
+        // The attempt and its audit event in one transaction: one commit, and neither without
+        // the other.
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE partner_notifications SET delivered_at = $1, outcome = $2, next_attempt_at = $3 WHERE id = $4",
         )
@@ -709,14 +712,31 @@ impl Store {
         .bind(outcome)
         .bind(now + backoff)
         .bind(n.id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         let actor = Actor {
             id: None,
             name: "patchbay".into(),
         };
-        self.record_audit(n.workspace_id, &actor, "partner.notify", ("connection", &n.partner_id), Some(&n.partner_id),
-                          json!({"kind": n.kind, "delivered": delivered, "outcome": outcome, "attempt": n.attempts})).await
+        let detail = json!({
+            "kind": n.kind,
+            "delivered": delivered,
+            "outcome": outcome,
+            "attempt": n.attempts,
+        });
+        audit(
+            &mut tx,
+            n.workspace_id,
+            &actor,
+            "partner.notify",
+            "connection",
+            &n.partner_id,
+            Some(&n.partner_id),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Connections left `CONNECTING` for longer than `stale_millis` (their connect was

@@ -10,6 +10,7 @@ mod migrate_db;
 mod partners;
 mod permissions;
 mod principals;
+mod read;
 mod scim_filter;
 mod seed;
 mod sql;
@@ -86,6 +87,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The hot read path on a SQLite file (see `read.rs`); `None` on PostgreSQL.
+    reader: Option<std::sync::Arc<read::SqliteReader>>,
 }
 
 impl Store {
@@ -108,7 +111,10 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite => {
                 options
-                    .max_connections(8)
+                    .max_connections(4)
+                    // A local file does not drop connections; a ping before every use would
+                    // only double each query's trips to the connection's thread.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // WAL for concurrent readers; FULL so that an acknowledged write
@@ -128,7 +134,15 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
-        let store = Store { pool, backend };
+        let reader = match backend {
+            Backend::Sqlite => read::SqliteReader::for_url(url).map(std::sync::Arc::new),
+            Backend::Postgres => None,
+        };
+        let store = Store {
+            pool,
+            backend,
+            reader,
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -1,5 +1,6 @@
 //! Users, service principals and groups: the SCIM resources of a workspace.
 
+use crate::read::Read;
 use crate::scim_filter;
 use crate::sql::Sql;
 use crate::{Result, Store, StoreError, conflict_or};
@@ -8,7 +9,6 @@ use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use patchbay_core::scim::filter::{AttrPath, Filter};
 use patchbay_core::time::now_millis;
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -204,7 +204,14 @@ impl Store {
 
         let mut count = Sql::new("SELECT COUNT(*) AS n FROM principals p");
         count.append(condition.clone());
-        let total: i64 = count.query().fetch_one(&self.pool).await?.try_get("n")?;
+        // The total and the page come from one snapshot.
+        let mut read = self.read();
+        let mut total = 0;
+        read.select(&count, |row| {
+            total = row.int("n")?;
+            Ok(())
+        })
+        .await?;
 
         let mut page = Sql::new(&format!("SELECT {COLUMNS} FROM principals p"));
         page.append(condition)
@@ -214,7 +221,7 @@ impl Store {
             .push(" OFFSET ")
             .int((query.start_index - 1).max(0));
         let items = if query.count > 0 {
-            self.load(page).await?
+            load(&mut read, page).await?
         } else {
             Vec::new()
         };
@@ -334,102 +341,110 @@ impl Store {
         Ok(())
     }
 
-    /// Runs a `SELECT {COLUMNS} …` and attaches the multi-valued attributes of every row.
+    /// Runs a `SELECT {COLUMNS} …` in a read session of its own.
     async fn load(&self, sql: Sql) -> Result<Vec<PrincipalRecord>> {
-        let rows = sql.query().fetch_all(&self.pool).await?;
-        let mut records = rows
-            .iter()
-            .map(record_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        if records.is_empty() {
-            return Ok(records);
-        }
-        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-        let index: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-
-        let mut values = Sql::new(
-            "SELECT principal_id, attr, value, value_type, is_primary FROM principal_values \
-             WHERE principal_id IN (",
-        );
-        values
-            .int_list(&ids)
-            .push(") ORDER BY principal_id, attr, is_primary DESC, value");
-        for row in values.query().fetch_all(&self.pool).await? {
-            let record = &mut records[index[&row.try_get::<i64, _>("principal_id")?]];
-            let value: String = row.try_get("value")?;
-            match row.try_get::<String, _>("attr")?.as_str() {
-                "entitlements" => record.entitlements.push(value),
-                "roles" => record.roles.push(value),
-                _ => record.emails.push(Email {
-                    value,
-                    kind: row.try_get("value_type")?,
-                    primary: row.try_get::<i64, _>("is_primary")? != 0,
-                }),
-            }
-        }
-
-        let mut groups = Sql::new(
-            "SELECT m.member_id, g.id, g.display_name FROM memberships m \
-             JOIN principals g ON g.id = m.group_id WHERE m.member_id IN (",
-        );
-        groups
-            .int_list(&ids)
-            .push(") ORDER BY g.display_name, g.id");
-        for row in groups.query().fetch_all(&self.pool).await? {
-            let record = &mut records[index[&row.try_get::<i64, _>("member_id")?]];
-            record.groups.push(GroupRef {
-                id: row.try_get("id")?,
-                display_name: row
-                    .try_get::<Option<String>, _>("display_name")?
-                    .unwrap_or_default(),
-            });
-        }
-
-        let group_ids: Vec<i64> = records
-            .iter()
-            .filter(|r| r.kind == PrincipalKind::Group)
-            .map(|r| r.id)
-            .collect();
-        if !group_ids.is_empty() {
-            let mut members = Sql::new(
-                "SELECT m.group_id, p.id, p.kind, COALESCE(p.display_name, p.user_name, p.application_id) AS display \
-                 FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id IN (",
-            );
-            members.int_list(&group_ids).push(") ORDER BY p.id");
-            for row in members.query().fetch_all(&self.pool).await? {
-                let record = &mut records[index[&row.try_get::<i64, _>("group_id")?]];
-                let kind: String = row.try_get("kind")?;
-                record.members.push(MemberRef {
-                    id: row.try_get("id")?,
-                    kind: PrincipalKind::from_db(&kind).unwrap_or(PrincipalKind::User),
-                    display: row
-                        .try_get::<Option<String>, _>("display")?
-                        .unwrap_or_default(),
-                });
-            }
-        }
-        Ok(records)
+        load(&mut self.read(), sql).await
     }
 }
 
-fn record_from_row(row: &AnyRow) -> Result<PrincipalRecord> {
-    let kind: String = row.try_get("kind")?;
-    let builtin: Option<String> = row.try_get("builtin")?;
+/// Runs a `SELECT {COLUMNS} …` and attaches the multi-valued attributes of every row, all in
+/// the read session's snapshot.
+async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
+    let mut records = Vec::new();
+    read.select(&sql, |row| {
+        records.push(record_from_row(row)?);
+        Ok(())
+    })
+    .await?;
+    if records.is_empty() {
+        return Ok(records);
+    }
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let index: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+
+    let mut values = Sql::new(
+        "SELECT principal_id, attr, value, value_type, is_primary FROM principal_values \
+             WHERE principal_id IN (",
+    );
+    values
+        .int_list(&ids)
+        .push(") ORDER BY principal_id, attr, is_primary DESC, value");
+    read.select(&values, |row| {
+        let record = &mut records[index[&row.int("principal_id")?]];
+        let value = row.text("value")?;
+        match row.text("attr")?.as_str() {
+            "entitlements" => record.entitlements.push(value),
+            "roles" => record.roles.push(value),
+            _ => record.emails.push(Email {
+                value,
+                kind: row.opt_text("value_type")?,
+                primary: row.int("is_primary")? != 0,
+            }),
+        }
+        Ok(())
+    })
+    .await?;
+
+    let mut groups = Sql::new(
+        "SELECT m.member_id, g.id, g.display_name FROM memberships m \
+             JOIN principals g ON g.id = m.group_id WHERE m.member_id IN (",
+    );
+    groups
+        .int_list(&ids)
+        .push(") ORDER BY g.display_name, g.id");
+    read.select(&groups, |row| {
+        let record = &mut records[index[&row.int("member_id")?]];
+        record.groups.push(GroupRef {
+            id: row.int("id")?,
+            display_name: row.opt_text("display_name")?.unwrap_or_default(),
+        });
+        Ok(())
+    })
+    .await?;
+
+    let group_ids: Vec<i64> = records
+        .iter()
+        .filter(|r| r.kind == PrincipalKind::Group)
+        .map(|r| r.id)
+        .collect();
+    if !group_ids.is_empty() {
+        let mut members = Sql::new(
+            "SELECT m.group_id, p.id, p.kind, COALESCE(p.display_name, p.user_name, p.application_id) AS display \
+                 FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id IN (",
+        );
+        members.int_list(&group_ids).push(") ORDER BY p.id");
+        read.select(&members, |row| {
+            let record = &mut records[index[&row.int("group_id")?]];
+            record.members.push(MemberRef {
+                id: row.int("id")?,
+                kind: PrincipalKind::from_db(&row.text("kind")?).unwrap_or(PrincipalKind::User),
+                display: row.opt_text("display")?.unwrap_or_default(),
+            });
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(records)
+}
+
+fn record_from_row(row: &dyn crate::read::Row) -> Result<PrincipalRecord> {
+    let kind = row.text("kind")?;
+    let builtin = row.opt_text("builtin")?;
     Ok(PrincipalRecord {
-        id: row.try_get("id")?,
-        workspace_id: row.try_get("workspace_id")?,
+        id: row.int("id")?,
+        workspace_id: row.int("workspace_id")?,
         kind: PrincipalKind::from_db(&kind)
             .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?,
-        user_name: row.try_get("user_name")?,
-        application_id: row.try_get("application_id")?,
-        display_name: row.try_get("display_name")?,
-        given_name: row.try_get("given_name")?,
-        family_name: row.try_get("family_name")?,
-        active: row.try_get::<Option<i64>, _>("active")?.map(|a| a != 0),
-        external_id: row.try_get("external_id")?,
+        user_name: row.opt_text("user_name")?,
+        application_id: row.opt_text("application_id")?,
+        display_name: row.opt_text("display_name")?,
+        given_name: row.opt_text("given_name")?,
+        family_name: row.opt_text("family_name")?,
+        active: row.opt_int("active")?.map(|a| a != 0),
+        external_id: row.opt_text("external_id")?,
         builtin: builtin.as_deref().and_then(BuiltinGroup::from_name),
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
         entitlements: Vec::new(),
         roles: Vec::new(),
         emails: Vec::new(),

@@ -5,6 +5,7 @@
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
+use std::fmt::Write as _;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Bind {
@@ -39,7 +40,7 @@ impl Sql {
     pub(crate) fn bind(&mut self, value: Bind) -> &mut Self {
         self.binds.push(value);
         let n = self.binds.len();
-        self.text.push_str(&format!("${n}"));
+        let _ = write!(self.text, "${n}");
         self
     }
 
@@ -75,7 +76,7 @@ impl Sql {
                     chars.next();
                 }
                 let n: usize = n.parse().unwrap_or(0);
-                out.push_str(&format!("${}", n + offset));
+                let _ = write!(out, "${}", n + offset);
             } else {
                 out.push(c);
             }
@@ -98,9 +99,12 @@ impl Sql {
         q
     }
 
-    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
         &self.text
+    }
+
+    pub(crate) fn binds(&self) -> &[Bind] {
+        &self.binds
     }
 }
 

@@ -53,37 +53,44 @@ impl Store {
     /// most once a day per token.
     pub async fn authenticate(&self, digest: &TokenDigest) -> Result<Option<Caller>> {
         let now = now_millis();
-        let row = sqlx::query(
+        let mut sql = Sql::new(
             "SELECT t.token_id, t.last_used_day, p.id, p.workspace_id, p.kind, p.user_name, \
                     p.application_id, \
                     CASE WHEN EXISTS (SELECT 1 FROM memberships m JOIN principals g ON g.id = m.group_id \
                                       WHERE m.member_id = p.id AND g.builtin = 'admins') \
                          THEN 1 ELSE 0 END AS is_admin \
              FROM tokens t JOIN principals p ON p.id = t.owner_id \
-             WHERE t.digest = $1 AND (t.expiry_time < 0 OR t.expiry_time > $2) AND COALESCE(p.active, 1) = 1",
-        )
-        .bind(digest.as_str())
-        .bind(now)
-        .fetch_optional(&self.pool)
+             WHERE t.digest = ",
+        );
+        sql.text(digest.as_str())
+            .push(" AND (t.expiry_time < 0 OR t.expiry_time > ")
+            .int(now)
+            .push(") AND COALESCE(p.active, 1) = 1");
+        let mut found = None;
+        self.select(&sql, |row| {
+            let kind = row.text("kind")?;
+            let kind = PrincipalKind::from_db(&kind)
+                .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
+            let name = match kind {
+                PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
+                _ => row.opt_text("user_name")?,
+            };
+            let caller = Caller {
+                workspace_id: row.int("workspace_id")?,
+                principal_id: row.int("id")?,
+                kind,
+                name: name.unwrap_or_default(),
+                is_admin: row.int("is_admin")? != 0,
+                token_id: row.text("token_id")?,
+            };
+            found = Some((caller, row.opt_int("last_used_day")?));
+            Ok(())
+        })
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind")?;
-        let kind = PrincipalKind::from_db(&kind)
-            .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
-        let name: Option<String> = match kind {
-            PrincipalKind::ServicePrincipal => row.try_get("application_id")?,
-            _ => row.try_get("user_name")?,
-        };
-        let caller = Caller {
-            workspace_id: row.try_get("workspace_id")?,
-            principal_id: row.try_get("id")?,
-            kind,
-            name: name.unwrap_or_default(),
-            is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-            token_id: row.try_get("token_id")?,
+        let Some((caller, last_used)) = found else {
+            return Ok(None);
         };
         let today = day_of(now);
-        let last_used: Option<i64> = row.try_get("last_used_day")?;
         if last_used != Some(today) {
             sqlx::query("UPDATE tokens SET last_used_day = $1 WHERE token_id = $2")
                 .bind(today)

@@ -21,9 +21,14 @@ impl Projection {
 
     /// Applies the projection to one resource.
     pub fn apply(&self, kind: PrincipalKind, resource: Value) -> Value {
+        let keeps_everything =
+            self.only.is_none() && self.excluded.is_empty() && kind != PrincipalKind::Group;
         let Value::Object(obj) = resource else {
             return resource;
         };
+        if keeps_everything {
+            return Value::Object(obj);
+        }
         let always = always_returned(kind);
         let mut out = Map::new();
         for (key, value) in obj {

@@ -1,0 +1,277 @@
+//! Reads on the hot path: authentication on every request and principal lookups (`/Me`, SCIM
+//! get and filtered lists).
+//!
+//! On SQLite they run inline, on a few read-only connections of the same file. sqlx's SQLite
+//! driver runs every connection on its own thread behind a channel; for a point lookup the
+//! thread wake-ups cost several times the query itself, and on a small machine they were most
+//! of the server's CPU time. A WAL reader never waits for the writer, so a lookup of a few
+//! microseconds on the async worker is cheaper than handing it to another thread. Every read
+//! starts a fresh snapshot, so a write committed through the pool (a revoked token above all)
+//! is seen by the very next read.
+//!
+//! On PostgreSQL the same SQL goes through the pool.
+
+use crate::sql::{Bind, Sql};
+use crate::{Result, Store, StoreError};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One result row, whichever driver produced it.
+pub(crate) trait Row {
+    fn int(&self, column: &str) -> Result<i64>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>>;
+    fn text(&self, column: &str) -> Result<String>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>>;
+}
+
+impl Row for AnyRow {
+    fn int(&self, column: &str) -> Result<i64> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+    fn text(&self, column: &str) -> Result<String> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+/// A rusqlite row with its statement's column names, looked up by exact name (rusqlite's own
+/// lookup asks SQLite for every name on every call).
+struct SqliteRow<'a> {
+    row: &'a rusqlite::Row<'a>,
+    names: &'a [String],
+}
+
+impl SqliteRow<'_> {
+    fn get<T: rusqlite::types::FromSql>(&self, column: &str) -> Result<T> {
+        let index = self
+            .names
+            .iter()
+            .position(|name| name == column)
+            .ok_or_else(|| sqlite_error(rusqlite::Error::InvalidColumnName(column.to_owned())))?;
+        self.row.get(index).map_err(sqlite_error)
+    }
+}
+
+impl Row for SqliteRow<'_> {
+    fn int(&self, column: &str) -> Result<i64> {
+        self.get(column)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        self.get(column)
+    }
+    fn text(&self, column: &str) -> Result<String> {
+        self.get(column)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>> {
+        self.get(column)
+    }
+}
+
+impl Store {
+    /// Runs one read-only query and hands each row to `each`.
+    pub(crate) async fn select(
+        &self,
+        sql: &Sql,
+        mut each: impl FnMut(&dyn Row) -> Result<()>,
+    ) -> Result<()> {
+        match &self.reader {
+            // One statement is its own (autocommit) transaction.
+            Some(reader) => {
+                let conn = reader.checkout()?;
+                let result = run(&conn, sql, &mut each);
+                reader.checkin(conn);
+                result
+            }
+            None => self.read().select(sql, each).await,
+        }
+    }
+
+    /// A read session: its queries see one snapshot of the database (on SQLite; on PostgreSQL
+    /// each query runs on its own through the pool, as before).
+    pub(crate) fn read(&self) -> Read<'_> {
+        Read {
+            store: self,
+            conn: None,
+        }
+    }
+}
+
+/// Queries that belong together, e.g. a page of principals and their attributes. On SQLite
+/// they share one connection and one read transaction, which ends when the session is dropped.
+pub(crate) struct Read<'a> {
+    store: &'a Store,
+    conn: Option<rusqlite::Connection>,
+}
+
+impl Read<'_> {
+    pub(crate) async fn select(
+        &mut self,
+        sql: &Sql,
+        mut each: impl FnMut(&dyn Row) -> Result<()>,
+    ) -> Result<()> {
+        let Some(reader) = &self.store.reader else {
+            for row in sql.query().fetch_all(&self.store.pool).await? {
+                each(&row)?;
+            }
+            return Ok(());
+        };
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                let conn = reader.checkout()?;
+                // Deferred: the snapshot is taken by the first query.
+                conn.execute_batch("BEGIN").map_err(sqlite_error)?;
+                self.conn.insert(conn)
+            }
+        };
+        run(conn, sql, &mut each)
+    }
+}
+
+impl Drop for Read<'_> {
+    fn drop(&mut self) {
+        if let (Some(conn), Some(reader)) = (self.conn.take(), &self.store.reader) {
+            // Ends the read transaction; a connection that cannot is not reused.
+            if conn.execute_batch("COMMIT").is_ok() {
+                reader.checkin(conn);
+            }
+        }
+    }
+}
+
+/// Read-only connections to one SQLite file, opened on demand and kept for reuse.
+#[derive(Debug)]
+pub(crate) struct SqliteReader {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// Connections kept open between reads; more may be open at a moment of high concurrency.
+const MAX_IDLE: usize = 8;
+
+impl SqliteReader {
+    /// A reader for the file behind a `sqlite:` URL, or `None` when the database is not a file
+    /// other connections can open (in memory).
+    pub(crate) fn for_url(url: &str) -> Option<SqliteReader> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let in_memory =
+            path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+        (!in_memory).then(|| SqliteReader {
+            path: PathBuf::from(path),
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn checkout(&self) -> Result<rusqlite::Connection> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open(&self.path).map_err(sqlite_error),
+        }
+    }
+
+    fn checkin(&self, conn: rusqlite::Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // LIKE is case-sensitive on the write pool too (and in PostgreSQL).
+    conn.execute_batch("PRAGMA case_sensitive_like = ON;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn run(
+    conn: &rusqlite::Connection,
+    sql: &Sql,
+    each: &mut impl FnMut(&dyn Row) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(sql.as_str()).map_err(sqlite_error)?;
+    let binds = sql.binds();
+    if stmt.parameter_count() != binds.len() {
+        return Err(StoreError::Invalid(format!(
+            "query expects {} parameters, {} given",
+            stmt.parameter_count(),
+            binds.len()
+        )));
+    }
+    // SQLite numbers parameters by first appearance; bind each by its `$N` name.
+    for index in 1..=binds.len() {
+        let n: usize = stmt
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse().ok())
+            .filter(|n| (1..=binds.len()).contains(n))
+            .ok_or_else(|| StoreError::Invalid(format!("parameter {index} is not $N")))?;
+        let bound = match &binds[n - 1] {
+            Bind::Int(v) => stmt.raw_bind_parameter(index, v),
+            Bind::Text(v) => stmt.raw_bind_parameter(index, v.as_str()),
+            Bind::NullText | Bind::NullInt => stmt.raw_bind_parameter(index, rusqlite::types::Null),
+        };
+        bound.map_err(sqlite_error)?;
+    }
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next().map_err(sqlite_error)? {
+        each(&SqliteRow { row, names: &names })?;
+    }
+    Ok(())
+}
+
+/// A failure of the read path, classified as the pool's failures are: the database being busy,
+/// unreadable or gone means "try again later" (an I/O error); anything else is a bug.
+fn sqlite_error(err: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    let unavailable = matches!(
+        err.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::DiskFull
+        )
+    );
+    let sqlx_error = if unavailable {
+        sqlx::Error::Io(std::io::Error::other(err))
+    } else {
+        sqlx::Error::Decode(Box::new(err))
+    };
+    StoreError::Database(sqlx_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_files_get_a_reader() {
+        let reader = SqliteReader::for_url("sqlite:///data/patchbay.db?mode=rwc").unwrap();
+        assert_eq!(reader.path, Path::new("/data/patchbay.db"));
+        assert!(SqliteReader::for_url("sqlite://rel.db").is_some());
+        assert!(SqliteReader::for_url("sqlite::memory:").is_none());
+        assert!(SqliteReader::for_url("sqlite://x.db?mode=memory&cache=shared").is_none());
+        assert!(SqliteReader::for_url("postgres://h/db").is_none());
+    }
+}
