@@ -40,6 +40,13 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Certify a partner's Partner Connect endpoint: the protocol's scenarios, pass or fail.
+    ///
+    /// Runs each scenario through an in-process patchbay and a recording proxy in front of the
+    /// partner, and reports per scenario what was wrong and the exchange that shows it.
+    ///
+    /// Example: patchbay certify --partner-url https://partner.example.com/databricks/connect --password … --report certify.xml
+    Certify(patchbay_certify::cli::CertifyArgs),
     /// Administer the database directly (works while the server runs).
     Admin {
         #[command(subcommand)]
@@ -127,6 +134,14 @@ fn main() -> ExitCode {
     let mut cli = Cli::parse();
     cli.command = match cli.command {
         Command::Client(command) => return client::main(command, cli.client, Cli::command),
+        Command::Certify(args) => {
+            if cli.client.profile.is_some() {
+                eprintln!(
+                    "patchbay certify: note: --profile is ignored; certify runs its own patchbay"
+                );
+            }
+            return patchbay_certify::cli::main(args);
+        }
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -153,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(config::ServeConfig::resolve(args)?).await,
         Command::PartnerSim { listen, config } => partner_sim(listen, config).await,
         Command::Client(_) => unreachable!("client commands run in client::main"),
+        Command::Certify(_) => unreachable!("certify runs in patchbay_certify::cli::main"),
         Command::Admin {
             command:
                 AdminCommand::Token {

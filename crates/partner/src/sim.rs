@@ -84,6 +84,24 @@ pub struct Faults {
     pub foreign_redirect: bool,
     /// Answer a first connect with `configured_resources: false`.
     pub refuse_resources: bool,
+    /// Leave `connection_id` out of a first connect's answer.
+    pub omit_connection_id: bool,
+    /// Put the request's `connection_id` into a sign-in's answer (where it must be omitted).
+    pub echo_connection_id: bool,
+    /// Answer `/connect` with `redirect_value: "teleport"`, which is no enum value.
+    pub bad_enum: bool,
+    /// Send JSON answers without a `Content-Type` header.
+    pub no_content_type: bool,
+    /// Tell a second, new user signing in that they are `existing`, whatever `new_user_action`.
+    pub misreport_new_user: bool,
+    /// Answer errors with a body that is no `ErrorResponse`.
+    pub bad_error_body: bool,
+    /// Accept any Basic credentials (so rotated ones are never refused).
+    pub accept_any_credentials: bool,
+    /// `/test-connection` reports PASS without using the token.
+    pub ignore_token: bool,
+    /// Treat a demo connect like any other (no create-trial flow for a known account).
+    pub ignore_demo: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +144,8 @@ struct Sim {
     config: Arc<SimConfig>,
     /// Mirrors `faults.foreign_redirect`, readable while the state is locked.
     foreign_redirect: Arc<std::sync::atomic::AtomicBool>,
+    /// A copy of the faults that change answers after they are made (see `distort`).
+    view: Arc<Mutex<Faults>>,
     base_url: Arc<String>,
     state: Arc<Mutex<SimState>>,
     http: reqwest::Client,
@@ -172,6 +192,7 @@ pub fn router(config: SimConfig, base_url: String) -> Router {
     let sim = Sim {
         config: Arc::new(config),
         foreign_redirect: Arc::default(),
+        view: Arc::default(),
         base_url: Arc::new(base_url.trim_end_matches('/').to_owned()),
         state: Arc::default(),
         http: reqwest::Client::builder()
@@ -187,6 +208,11 @@ pub fn router(config: SimConfig, base_url: String) -> Router {
         )
         .route("/test-connection", post(test_connection))
         .route("/rotate-token", post(rotate_token))
+        .route(
+            "/delete-account",
+            axum::routing::delete(delete_account).post(delete_account),
+        )
+        .route("/expire-account", axum::routing::put(expire_account))
         .route("/signin", get(page))
         .route("/trial", get(page))
         .route("/purchase", get(page))
@@ -243,7 +269,7 @@ async fn admit(sim: &Sim, path: &str, headers: &HeaderMap, body: &Value) -> Opti
     if faults.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
     }
-    if faults.unauthorized || !authorized(sim, headers) {
+    if faults.unauthorized || (!authorized(sim, headers) && !faults.accept_any_credentials) {
         return Some(error(
             StatusCode::UNAUTHORIZED,
             ErrorReason::Unauthorized,
@@ -328,7 +354,76 @@ fn answer(
 }
 
 async fn connect(State(sim): State<Sim>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Some(refused) = admit(&sim, "/connect", &headers, &body).await {
+    let request_id = body.get("connection_id").cloned();
+    let established = body
+        .pointer("/user_info/is_connection_established")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let response = connect_answer(&sim, &headers, body).await;
+    distort(&sim, response, Some((established, request_id))).await
+}
+
+/// Applies the faults that change an answer after it was made. `connect` is whether the answer
+/// is `/connect`'s, and if so (is_connection_established, the request's connection_id).
+async fn distort(
+    sim: &Sim,
+    response: Response,
+    connect: Option<(bool, Option<Value>)>,
+) -> Response {
+    let faults = sim
+        .view
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let connect_faults = faults.omit_connection_id
+        || faults.echo_connection_id
+        || faults.bad_enum
+        || faults.misreport_new_user;
+    if !(faults.no_content_type || faults.bad_error_body || (connect.is_some() && connect_faults)) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 8 * 1024 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    if parts.status.is_success()
+        && let Some((established, request_id)) = connect
+    {
+        if faults.omit_connection_id && !established {
+            value.as_object_mut().map(|o| o.remove("connection_id"));
+        }
+        if faults.echo_connection_id && established {
+            value["connection_id"] = request_id.unwrap_or(json!("echoed"));
+        }
+        if faults.bad_enum {
+            value["redirect_value"] = json!("teleport");
+        }
+        if faults.misreport_new_user && established && value["user_status"] != "existing" {
+            value["user_status"] = json!("existing");
+            value["redirect_value"] = json!("sign_in");
+        }
+    }
+    if faults.bad_error_body && !parts.status.is_success() {
+        value = json!({"error": parts.status.as_u16(), "message": "something went wrong"});
+    }
+    if faults.no_content_type {
+        parts.headers.remove(header::CONTENT_TYPE);
+    } else {
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
+}
+
+async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response {
+    let sim = sim.clone();
+    if let Some(refused) = admit(&sim, "/connect", headers, &body).await {
         return refused;
     }
     {
@@ -427,8 +522,9 @@ async fn connect(State(sim): State<Sim>, headers: HeaderMap, Json(body): Json<Va
             None,
         );
     }
+    let demo = request.demo && !state.faults.ignore_demo;
     let (account_status, user_status) = match state.accounts.get_mut(&domain) {
-        Some(account) if !request.demo => {
+        Some(account) if !demo => {
             let known = account.users.contains(&email);
             account.users.insert(email.clone());
             (
@@ -577,7 +673,13 @@ async fn delete_connection(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, "/delete-connection", &headers, &body).await {
+    let response = delete_connection_answer(&sim, &headers, body).await;
+    distort(&sim, response, None).await
+}
+
+async fn delete_connection_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response {
+    let sim = sim.clone();
+    if let Some(refused) = admit(&sim, "/delete-connection", headers, &body).await {
         return refused;
     }
     let request: DeleteConnectionRequest = match serde_json::from_value(body) {
@@ -620,7 +722,13 @@ async fn test_connection(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, "/test-connection", &headers, &body).await {
+    let response = test_connection_answer(&sim, &headers, body).await;
+    distort(&sim, response, None).await
+}
+
+async fn test_connection_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response {
+    let sim = sim.clone();
+    if let Some(refused) = admit(&sim, "/test-connection", headers, &body).await {
         return refused;
     }
     let Ok(info) = serde_json::from_value::<ConnectionInfo>(body) else {
@@ -638,7 +746,9 @@ async fn test_connection(
             "No such connection.",
         );
     };
+    let ignore_token = sim.lock().faults.ignore_token;
     let result = match &connection.token {
+        Some(_) if ignore_token => Ok("nobody (the token was not tried)".into()),
         Some(token) => who_is(&sim, &connection.workspace_url, token).await,
         None => Err("no token".into()),
     };
@@ -724,6 +834,9 @@ async fn set_faults(State(sim): State<Sim>, Json(faults): Json<Faults>) -> Json<
         faults.foreign_redirect,
         std::sync::atomic::Ordering::Relaxed,
     );
+    *sim.view
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = faults.clone();
     sim.lock().faults = faults.clone();
     Json(faults)
 }
@@ -796,6 +909,95 @@ async fn expire(State(sim): State<Sim>, Path(domain): Path<String>) -> Response 
         }
         None => (StatusCode::NOT_FOUND, "no such account").into_response(),
     }
+}
+
+/// The protocol's test-only endpoints take accounts of these domains only.
+const TEST_DOMAINS: [&str; 2] = ["databricks-test.com", "databricks-demo.com"];
+
+/// The account a test-only call names, by `email` or `domain`; why not, when it names none or
+/// one outside the test domains (a 400).
+fn test_account(body: &Value) -> Result<String, &'static str> {
+    let domain = body["domain"]
+        .as_str()
+        .map(str::to_ascii_lowercase)
+        .or_else(|| body["email"].as_str().map(domain_of))
+        .unwrap_or_default();
+    if domain.is_empty() {
+        return Err("name the account by email or domain");
+    }
+    if !TEST_DOMAINS.contains(&domain.as_str()) {
+        return Err("only accounts of the test domains can be deleted or expired");
+    }
+    Ok(domain)
+}
+
+/// `DELETE /delete-account` (test only): removes the account and its connections.
+async fn delete_account(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = admit(&sim, "/delete-account", &headers, &body).await {
+        return distort(&sim, refused, None).await;
+    }
+    let domain = match test_account(&body) {
+        Ok(d) => d,
+        Err(why) => {
+            let refused = error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, why);
+            return distort(&sim, refused, None).await;
+        }
+    };
+    let removed = {
+        let mut state = sim.lock();
+        let removed = state.accounts.remove(&domain).is_some();
+        state.connections.retain(|_, c| c.domain != domain);
+        removed
+    };
+    let response = if removed {
+        Json(json!({})).into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            ErrorReason::AccountNotFound,
+            "No such account.",
+        )
+    };
+    distort(&sim, response, None).await
+}
+
+/// `PUT /expire-account` (test only): the account's trial has ended.
+async fn expire_account(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = admit(&sim, "/expire-account", &headers, &body).await {
+        return distort(&sim, refused, None).await;
+    }
+    let domain = match test_account(&body) {
+        Ok(d) => d,
+        Err(why) => {
+            let refused = error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, why);
+            return distort(&sim, refused, None).await;
+        }
+    };
+    let found = match sim.lock().accounts.get_mut(&domain) {
+        Some(account) => {
+            account.expired = true;
+            true
+        }
+        None => false,
+    };
+    let response = if found {
+        Json(json!({})).into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            ErrorReason::AccountNotFound,
+            "No such account.",
+        )
+    };
+    distort(&sim, response, None).await
 }
 
 async fn whoami(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
