@@ -2,7 +2,7 @@
 //! removed, in one transaction, together with the connection row and its audit events. The
 //! partner is called between transactions, never inside one.
 
-use crate::partners::{Actor, ConnectionRecord, audit};
+use crate::partners::{Actor, AuditLog, ConnectionRecord, audit};
 use crate::permissions::{TOKENS, grant_object_permission};
 use crate::principals::{PrincipalData, insert_principal};
 use crate::tokens::{NewToken, insert_token};
@@ -120,6 +120,7 @@ impl Store {
             )));
         }
         let partner = Some(plan.partner_id.as_str());
+        let mut log = AuditLog::new(workspace_id, &actor, partner);
 
         // The principal whose token the partner gets.
         let (owner_id, owner_name, application_id) = match &plan.service_principal {
@@ -140,17 +141,12 @@ impl Store {
                     None,
                 )
                 .await?;
-                audit(
-                    &mut tx,
-                    workspace_id,
-                    &actor,
+                log.push(
                     "service_principal.create",
                     "service_principal",
                     &application_id,
-                    partner,
                     json!({"display_name": display_name, "entitlements": plan.entitlements}),
-                )
-                .await?;
+                );
                 if plan.token_can_use {
                     grant_object_permission(
                         &mut tx,
@@ -161,17 +157,12 @@ impl Store {
                         "CAN_USE",
                     )
                     .await?;
-                    audit(
-                        &mut tx,
-                        workspace_id,
-                        &actor,
+                    log.push(
                         "permission.grant",
                         "tokens",
                         "authorization/tokens",
-                        partner,
                         json!({"principal": application_id, "permission_level": "CAN_USE"}),
-                    )
-                    .await?;
+                    );
                 }
                 (id, application_id.clone(), Some(application_id))
             }
@@ -193,17 +184,12 @@ impl Store {
                     &spec,
                 )
                 .await?;
-                audit(
-                    &mut tx,
-                    workspace_id,
-                    &actor,
+                log.push(
                     "warehouse.create",
                     "warehouse",
                     &warehouse.id,
-                    partner,
                     json!({"name": name}),
-                )
-                .await?;
+                );
                 warehouse_id = Some(warehouse.id);
                 warehouse_created = true;
             }
@@ -225,17 +211,12 @@ impl Store {
                     &patchbay_core::compute::ClusterSpec::partner_connect(name.as_str()),
                 )
                 .await?;
-                audit(
-                    &mut tx,
-                    workspace_id,
-                    &actor,
+                log.push(
                     "cluster.create",
                     "cluster",
                     &cluster.cluster_id,
-                    partner,
                     json!({"name": name}),
-                )
-                .await?;
+                );
                 cluster_id = Some(cluster.cluster_id);
             }
         }
@@ -246,17 +227,12 @@ impl Store {
         {
             grant_object_permission(&mut tx, workspace_id, "warehouses", id, owner_id, "CAN_USE")
                 .await?;
-            audit(
-                &mut tx,
-                workspace_id,
-                &actor,
+            log.push(
                 "permission.grant",
                 "warehouse",
                 id,
-                partner,
                 json!({"principal": owner_name, "permission_level": "CAN_USE"}),
-            )
-            .await?;
+            );
         }
 
         if plan.service_principal.is_some() {
@@ -271,17 +247,12 @@ impl Store {
                     &grant.privileges,
                 )
                 .await?;
-                audit(
-                    &mut tx,
-                    workspace_id,
-                    &actor,
+                log.push(
                     "grant",
                     grant.securable_type,
                     &grant.full_name,
-                    partner,
                     json!({"principal": owner_name, "privileges": grant.privileges}),
-                )
-                .await?;
+                );
             }
         }
 
@@ -297,17 +268,12 @@ impl Store {
             },
         )
         .await?;
-        audit(
-            &mut tx,
-            workspace_id,
-            &actor,
+        log.push(
             "token.create",
             "token",
             &record.token_id,
-            partner,
             json!({"owner": owner_name}),
-        )
-        .await?;
+        );
 
         let grants = json!(plan.grants);
         sqlx::query(
@@ -328,17 +294,13 @@ impl Store {
         .bind(plan.partner_id.as_str())
         .execute(&mut *tx)
         .await?;
-        audit(
-            &mut tx,
-            workspace_id,
-            &actor,
+        log.push(
             "connection.provision",
             "connection",
             &plan.partner_id,
-            partner,
             json!({}),
-        )
-        .await?;
+        );
+        log.write(&mut tx).await?;
         tx.commit().await?;
         let connection = self
             .connection(workspace_id, &plan.partner_id)
@@ -411,37 +373,18 @@ impl Store {
             return Ok(None);
         };
         let partner = Some(partner_id);
+        let mut log = AuditLog::new(workspace_id, actor, partner);
         let mut tx = self.begin_write().await?;
         if connection.warehouse_created
             && let Some(id) = &connection.warehouse_id
             && crate::compute::delete_warehouse_tx(&mut tx, workspace_id, id).await?
         {
-            audit(
-                &mut tx,
-                workspace_id,
-                actor,
-                "warehouse.delete",
-                "warehouse",
-                id,
-                partner,
-                json!({}),
-            )
-            .await?;
+            log.push("warehouse.delete", "warehouse", id, json!({}));
         }
         if let Some(id) = &connection.cluster_id
             && crate::compute::delete_cluster_tx(&mut tx, workspace_id, id).await?
         {
-            audit(
-                &mut tx,
-                workspace_id,
-                actor,
-                "cluster.delete",
-                "cluster",
-                id,
-                partner,
-                json!({}),
-            )
-            .await?;
+            log.push("cluster.delete", "cluster", id, json!({}));
         }
         match connection.service_principal_id {
             Some(sp) => {
@@ -456,29 +399,14 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 for t in tokens {
-                    audit(
-                        &mut tx,
-                        workspace_id,
-                        actor,
-                        "token.revoke",
-                        "token",
-                        &t,
-                        partner,
-                        json!({}),
-                    )
-                    .await?;
+                    log.push("token.revoke", "token", &t, json!({}));
                 }
-                audit(
-                    &mut tx,
-                    workspace_id,
-                    actor,
+                log.push(
                     "service_principal.delete",
                     "service_principal",
                     connection.application_id.as_deref().unwrap_or_default(),
-                    partner,
                     json!({}),
-                )
-                .await?;
+                );
             }
             None => {
                 // A partner acting as the connecting user holds that user's token: revoke it.
@@ -493,17 +421,7 @@ impl Store {
                             .await?
                             .rows_affected();
                     if gone > 0 {
-                        audit(
-                            &mut tx,
-                            workspace_id,
-                            actor,
-                            "token.revoke",
-                            "token",
-                            token_id,
-                            partner,
-                            json!({}),
-                        )
-                        .await?;
+                        log.push("token.revoke", "token", token_id, json!({}));
                     }
                 }
             }
@@ -513,17 +431,12 @@ impl Store {
             .bind(partner_id)
             .execute(&mut *tx)
             .await?;
-        audit(
-            &mut tx,
-            workspace_id,
-            actor,
+        log.push(
             "connection.delete",
             "connection",
             partner_id,
-            partner,
             json!({"reason": reason}),
-        )
-        .await?;
+        );
         // The partner hears of it even if this process dies right after the commit.
         let notification = match &connection.partner_connection_id {
             Some(connection_id) => {
@@ -542,6 +455,7 @@ impl Store {
             }
             None => None,
         };
+        log.write(&mut tx).await?;
         tx.commit().await?;
         Ok(Some(RemovedConnection {
             connection,

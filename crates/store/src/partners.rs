@@ -1,7 +1,7 @@
 //! Partner Connect's records: partner endpoints and custom partners, connections, the
 //! organization's partner accounts, and the audit trail.
 
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::partner::PartnerSpec;
@@ -475,4 +475,70 @@ pub(crate) async fn audit(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The audit events of one transaction, written in one statement just before it commits (a
+/// connect or a delete records a dozen).
+pub(crate) struct AuditLog<'a> {
+    workspace_id: i64,
+    actor: &'a Actor,
+    partner_id: Option<&'a str>,
+    events: Vec<(&'static str, String, String, serde_json::Value)>,
+}
+
+impl<'a> AuditLog<'a> {
+    pub(crate) fn new(workspace_id: i64, actor: &'a Actor, partner_id: Option<&'a str>) -> Self {
+        AuditLog {
+            workspace_id,
+            actor,
+            partner_id,
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        action: &'static str,
+        object_type: &str,
+        object_id: &str,
+        detail: serde_json::Value,
+    ) {
+        self.events
+            .push((action, object_type.to_owned(), object_id.to_owned(), detail));
+    }
+
+    /// Writes the events; call it inside the transaction, before the commit.
+    pub(crate) async fn write(self, tx: &mut Transaction<'static, Any>) -> Result<()> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        let now = now_millis();
+        let mut sql = Sql::new(
+            "INSERT INTO audit_events (workspace_id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail) VALUES ",
+        );
+        for (i, (action, object_type, object_id, detail)) in self.events.into_iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.int(self.workspace_id).push(", ").int(now).push(", ");
+            sql.bind(match self.actor.id {
+                Some(id) => Bind::Int(id),
+                None => Bind::NullInt,
+            });
+            sql.push(", ")
+                .text(self.actor.name.as_str())
+                .push(", ")
+                .text(action)
+                .push(", ")
+                .text(object_type)
+                .push(", ")
+                .text(object_id)
+                .push(", ");
+            sql.bind(match self.partner_id {
+                Some(p) => Bind::Text(p.to_owned()),
+                None => Bind::NullText,
+            });
+            sql.push(", ").text(detail.to_string()).push(")");
+        }
+        sql.query().execute(&mut **tx).await?;
+        Ok(())
+    }
 }

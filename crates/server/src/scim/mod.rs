@@ -15,15 +15,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use patchbay_core::access::Caller;
 use patchbay_core::ids::{parse_application_id, parse_numeric_id};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::scim::filter::{AttrPath, parse_filter};
 use patchbay_core::scim::patch::{self, PatchSchema};
 use patchbay_store::{ListQuery, PrincipalRecord, StoreError};
-use projection::Projection;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use projection::{Projection, Shown};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub const PREFIX: &str = "/api/2.0/preview/scim/v2";
 
@@ -98,7 +97,7 @@ fn resource<R: Resource>(router: Router<AppState>, path: &str) -> Router<AppStat
 }
 
 /// A SCIM JSON response.
-fn scim_json(status: StatusCode, body: Value) -> Response {
+fn scim_json(status: StatusCode, body: impl Serialize) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     response
         .headers_mut()
@@ -192,21 +191,35 @@ async fn list<R: Resource>(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     );
-    let resources: Vec<Value> = page
+    let resources: Vec<Shown> = page
         .items
         .iter()
-        .map(|r| projection.apply(R::KIND, repr::to_json(r)))
+        .map(|r| projection.show(R::KIND, repr::Resource::of(r)))
         .collect();
     Ok(scim_json(
         StatusCode::OK,
-        json!({
-            "schemas": [LIST_SCHEMA],
-            "totalResults": page.total,
-            "startIndex": query.start_index,
-            "itemsPerPage": resources.len(),
-            "Resources": resources,
-        }),
+        ListResponse {
+            items_per_page: resources.len(),
+            resources,
+            schemas: [LIST_SCHEMA],
+            start_index: query.start_index,
+            total_results: page.total,
+        },
     ))
+}
+
+/// A page of a list, as RFC 7644 §3.4.2 names its parts.
+#[derive(Serialize)]
+struct ListResponse<'a> {
+    #[serde(rename = "Resources")]
+    resources: Vec<Shown<'a>>,
+    #[serde(rename = "itemsPerPage")]
+    items_per_page: usize,
+    schemas: [&'static str; 1],
+    #[serde(rename = "startIndex")]
+    start_index: i64,
+    #[serde(rename = "totalResults")]
+    total_results: i64,
 }
 
 /// A resource as a write answers it: every attribute a plain GET would show.
@@ -263,7 +276,7 @@ async fn get_one<R: Resource>(
     );
     Ok(scim_json(
         StatusCode::OK,
-        projection.apply(R::KIND, repr::to_json(&record)),
+        projection.show(R::KIND, repr::Resource::of(&record)),
     ))
 }
 
@@ -369,9 +382,10 @@ async fn me(
         .get_principal(caller.workspace_id, caller.kind, caller.principal_id)
         .await?
         .ok_or_else(|| ApiError::not_found("The calling principal no longer exists."))?;
-    let mut document = repr::to_json(&record);
+    let mut resource = repr::Resource::of(&record);
     if caller.kind == PrincipalKind::ServicePrincipal {
-        me_as_user(&caller, &mut document);
+        // Shown as a user named by its application id.
+        resource = resource.as_user(&caller.name);
     }
     let projection = Projection::new(
         params.attributes.as_deref(),
@@ -379,21 +393,13 @@ async fn me(
     );
     let mut response = scim_json(
         StatusCode::OK,
-        projection.apply(PrincipalKind::User, document),
+        projection.show(PrincipalKind::User, resource),
     );
     response.headers_mut().insert(
         "x-databricks-org-id",
         HeaderValue::from(caller.workspace_id),
     );
     Ok(response)
-}
-
-fn me_as_user(caller: &Caller, document: &mut Value) {
-    if let Some(obj) = document.as_object_mut() {
-        obj.remove("applicationId");
-        obj.insert("userName".into(), json!(caller.name));
-        obj.insert("schemas".into(), json!([repr::USER_SCHEMA]));
-    }
 }
 
 async fn search_not_supported() -> ScimError {

@@ -1,8 +1,18 @@
 //! `attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5): which attributes a response
 //! carries. Attributes that are always returned stay whatever is asked.
 
+use super::repr::Resource;
 use patchbay_core::principal::PrincipalKind;
+use serde::Serialize;
 use serde_json::{Map, Value};
+
+/// A resource as a response shows it.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Shown<'a> {
+    Whole(Resource<'a>),
+    Projected(Value),
+}
 
 /// A parsed `attributes` or `excludedAttributes` list.
 #[derive(Debug, Clone, Default)]
@@ -19,16 +29,22 @@ impl Projection {
         }
     }
 
+    /// Applies the projection to one resource, written as it is when the projection keeps
+    /// everything (no `Value` built and taken apart again).
+    pub fn show<'a>(&self, kind: PrincipalKind, resource: Resource<'a>) -> Shown<'a> {
+        if self.only.is_none() && self.excluded.is_empty() && kind != PrincipalKind::Group {
+            Shown::Whole(resource)
+        } else {
+            let value = serde_json::to_value(resource).unwrap_or(Value::Null);
+            Shown::Projected(self.apply(kind, value))
+        }
+    }
+
     /// Applies the projection to one resource.
     pub fn apply(&self, kind: PrincipalKind, resource: Value) -> Value {
-        let keeps_everything =
-            self.only.is_none() && self.excluded.is_empty() && kind != PrincipalKind::Group;
         let Value::Object(obj) = resource else {
             return resource;
         };
-        if keeps_everything {
-            return Value::Object(obj);
-        }
         let always = always_returned(kind);
         let mut out = Map::new();
         for (key, value) in obj {

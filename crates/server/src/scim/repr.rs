@@ -8,7 +8,8 @@ use patchbay_core::principal::{
     Entitlement, PrincipalKind, validate_display_name, validate_user_name,
 };
 use patchbay_store::{Email, PrincipalData, PrincipalRecord};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -29,86 +30,168 @@ pub fn core_schema(kind: PrincipalKind) -> &'static str {
 
 /// A stored principal as its SCIM resource.
 pub fn to_json(record: &PrincipalRecord) -> Value {
-    let mut out = Map::new();
-    out.insert("schemas".into(), json!([core_schema(record.kind)]));
-    out.insert("id".into(), json!(record.id.to_string()));
-    let mut put = |key: &str, value: Option<&String>| {
-        if let Some(v) = value {
-            out.insert(key.into(), json!(v));
-        }
-    };
-    put("userName", record.user_name.as_ref());
-    put("applicationId", record.application_id.as_ref());
-    put("displayName", record.display_name.as_ref());
-    put("externalId", record.external_id.as_ref());
-    if record.kind == PrincipalKind::User {
-        let mut name = Map::new();
-        if let Some(g) = &record.given_name {
-            name.insert("givenName".into(), json!(g));
-        }
-        if let Some(f) = &record.family_name {
-            name.insert("familyName".into(), json!(f));
-        }
-        if !name.is_empty() {
-            out.insert("name".into(), Value::Object(name));
-        }
-        if !record.emails.is_empty() {
-            let emails: Vec<Value> = record
-                .emails
+    serde_json::to_value(Resource::of(record)).unwrap_or(Value::Null)
+}
+
+/// A stored principal as its SCIM resource, ready to serialize: what [`to_json`] returns, and
+/// what a response that keeps every attribute writes directly, without a `Value` in between.
+/// Fields are in alphabetical order, as a `Value` object's keys are, so both write the same
+/// bytes.
+#[derive(Serialize)]
+pub struct Resource<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    active: Option<bool>,
+    #[serde(rename = "applicationId", skip_serializing_if = "Option::is_none")]
+    application_id: Option<&'a str>,
+    #[serde(rename = "displayName", skip_serializing_if = "Option::is_none")]
+    display_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    emails: Vec<EmailOut<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    entitlements: Vec<ValueOut<'a>>,
+    #[serde(rename = "externalId", skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    groups: Vec<GroupOut<'a>>,
+    id: String,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    members: Vec<MemberOut<'a>>,
+    meta: Meta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<NameOut<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    roles: Vec<ValueOut<'a>>,
+    schemas: [&'static str; 1],
+    #[serde(rename = "userName", skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct EmailOut<'a> {
+    primary: bool,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct ValueOut<'a> {
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct GroupOut<'a> {
+    #[serde(rename = "$ref")]
+    reference: String,
+    display: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct MemberOut<'a> {
+    #[serde(rename = "$ref")]
+    reference: String,
+    display: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct Meta {
+    created: String,
+    #[serde(rename = "lastModified")]
+    last_modified: String,
+    location: String,
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+}
+
+#[derive(Serialize)]
+struct NameOut<'a> {
+    #[serde(rename = "familyName", skip_serializing_if = "Option::is_none")]
+    family_name: Option<&'a str>,
+    #[serde(rename = "givenName", skip_serializing_if = "Option::is_none")]
+    given_name: Option<&'a str>,
+}
+
+impl<'a> Resource<'a> {
+    pub fn of(record: &'a PrincipalRecord) -> Resource<'a> {
+        let is_user = record.kind == PrincipalKind::User;
+        let values = |vs: &'a [String]| vs.iter().map(|v| ValueOut { value: v }).collect();
+        let name =
+            (is_user && (record.given_name.is_some() || record.family_name.is_some())).then(|| {
+                NameOut {
+                    family_name: record.family_name.as_deref(),
+                    given_name: record.given_name.as_deref(),
+                }
+            });
+        Resource {
+            active: record.active,
+            application_id: record.application_id.as_deref(),
+            display_name: record.display_name.as_deref(),
+            emails: if is_user {
+                record
+                    .emails
+                    .iter()
+                    .map(|e| EmailOut {
+                        primary: e.primary,
+                        kind: e.kind.as_deref(),
+                        value: &e.value,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            entitlements: values(&record.entitlements),
+            external_id: record.external_id.as_deref(),
+            groups: record
+                .groups
                 .iter()
-                .map(|e| {
-                    let mut m = json!({"value": e.value, "primary": e.primary});
-                    if let Some(t) = &e.kind {
-                        m["type"] = json!(t);
-                    }
-                    m
+                .map(|g| GroupOut {
+                    reference: format!("Groups/{}", g.id),
+                    display: &g.display_name,
+                    kind: "direct",
+                    value: g.id.to_string(),
                 })
-                .collect();
-            out.insert("emails".into(), Value::Array(emails));
+                .collect(),
+            id: record.id.to_string(),
+            members: if record.kind == PrincipalKind::Group {
+                record
+                    .members
+                    .iter()
+                    .map(|m| MemberOut {
+                        reference: format!("{}/{}", m.kind.endpoint(), m.id),
+                        display: &m.display,
+                        kind: m.kind.resource_type(),
+                        value: m.id.to_string(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            meta: Meta {
+                created: rfc3339(record.created_at),
+                last_modified: rfc3339(record.updated_at),
+                location: format!("{}/{}", record.kind.endpoint(), record.id),
+                resource_type: record.kind.resource_type(),
+            },
+            name,
+            roles: values(&record.roles),
+            schemas: [core_schema(record.kind)],
+            user_name: record.user_name.as_deref(),
         }
     }
-    if let Some(active) = record.active {
-        out.insert("active".into(), json!(active));
+
+    /// `/Me` of a service principal: shown as a user named by its application id.
+    pub fn as_user(mut self, user_name: &'a str) -> Resource<'a> {
+        self.application_id = None;
+        self.user_name = Some(user_name);
+        self.schemas = [USER_SCHEMA];
+        self
     }
-    let values = |vs: &[String]| -> Value { vs.iter().map(|v| json!({"value": v})).collect() };
-    if !record.entitlements.is_empty() {
-        out.insert("entitlements".into(), values(&record.entitlements));
-    }
-    if !record.roles.is_empty() {
-        out.insert("roles".into(), values(&record.roles));
-    }
-    if !record.groups.is_empty() {
-        let groups: Vec<Value> = record
-            .groups
-            .iter()
-            .map(|g| {
-                json!({"display": g.display_name, "type": "direct", "value": g.id.to_string(),
-                       "$ref": format!("Groups/{}", g.id)})
-            })
-            .collect();
-        out.insert("groups".into(), Value::Array(groups));
-    }
-    if record.kind == PrincipalKind::Group && !record.members.is_empty() {
-        let members: Vec<Value> = record
-            .members
-            .iter()
-            .map(|m| {
-                json!({"value": m.id.to_string(), "type": m.kind.resource_type(),
-                       "$ref": format!("{}/{}", m.kind.endpoint(), m.id), "display": m.display})
-            })
-            .collect();
-        out.insert("members".into(), Value::Array(members));
-    }
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": record.kind.resource_type(),
-            "created": rfc3339(record.created_at),
-            "lastModified": rfc3339(record.updated_at),
-            "location": format!("{}/{}", record.kind.endpoint(), record.id),
-        }),
-    );
-    Value::Object(out)
 }
 
 fn rfc3339(millis: i64) -> String {
@@ -438,4 +521,79 @@ fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchbay_store::{GroupRef, MemberRef};
+
+    fn record(kind: PrincipalKind) -> PrincipalRecord {
+        PrincipalRecord {
+            id: 42,
+            workspace_id: 7,
+            kind,
+            user_name: Some("ana@example.com".into()),
+            application_id: Some("9f0c5e2a-1b7d-4c3e-8a6f-2d4b1c0e9a77".into()),
+            display_name: Some("Ana \"Q\" Li".into()),
+            given_name: Some("Ana".into()),
+            family_name: None,
+            active: Some(true),
+            external_id: Some("ext-1".into()),
+            builtin: None,
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_123_456,
+            entitlements: vec!["workspace-access".into(), "databricks-sql-access".into()],
+            roles: vec!["role/x".into()],
+            emails: vec![Email {
+                value: "ana@example.com".into(),
+                kind: Some("work".into()),
+                primary: true,
+            }],
+            groups: vec![GroupRef {
+                id: 3,
+                display_name: "admins".into(),
+            }],
+            members: vec![MemberRef {
+                id: 9,
+                kind: PrincipalKind::ServicePrincipal,
+                display: "FIVETRAN_USER".into(),
+            }],
+        }
+    }
+
+    /// A response that keeps every attribute writes the resource directly; one that projects
+    /// goes through `to_json`. Both must be the same document, byte for byte.
+    #[test]
+    fn direct_and_value_writes_are_identical() {
+        for kind in [
+            PrincipalKind::User,
+            PrincipalKind::ServicePrincipal,
+            PrincipalKind::Group,
+        ] {
+            let record = record(kind);
+            let direct = serde_json::to_string(&Resource::of(&record)).unwrap();
+            let via_value = serde_json::to_string(&to_json(&record)).unwrap();
+            assert_eq!(direct, via_value, "{kind:?}");
+        }
+        let record = record(PrincipalKind::ServicePrincipal);
+        let me = serde_json::to_value(Resource::of(&record).as_user("app-id")).unwrap();
+        assert_eq!(me["userName"], "app-id");
+        assert_eq!(me["schemas"], serde_json::json!([USER_SCHEMA]));
+        assert!(me.get("applicationId").is_none());
+    }
+
+    #[test]
+    fn kinds_carry_only_their_attributes() {
+        let sp = to_json(&record(PrincipalKind::ServicePrincipal));
+        assert!(sp.get("emails").is_none() && sp.get("name").is_none());
+        assert!(sp.get("members").is_none());
+        let group = to_json(&record(PrincipalKind::Group));
+        assert_eq!(group["members"][0]["$ref"], "ServicePrincipals/9");
+        assert_eq!(group["members"][0]["type"], "ServicePrincipal");
+        let user = to_json(&record(PrincipalKind::User));
+        assert_eq!(user["name"], serde_json::json!({"givenName": "Ana"}));
+        assert_eq!(user["groups"][0]["$ref"], "Groups/3");
+        assert_eq!(user["meta"]["location"], "Users/42");
+    }
 }
