@@ -385,7 +385,7 @@ async fn me(
     let mut resource = repr::Resource::of(&record);
     if caller.kind == PrincipalKind::ServicePrincipal {
         // Shown as a user named by its application id.
-        resource = resource.as_user(&caller.name);
+        resource = resource.shown_as_user(&caller.name);
     }
     let projection = Projection::new(
         params.attributes.as_deref(),

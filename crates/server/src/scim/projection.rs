@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 #[derive(Serialize)]
 #[serde(untagged)]
 pub enum Shown<'a> {
-    Whole(Resource<'a>),
+    Whole(Box<Resource<'a>>),
     Projected(Value),
 }
 
@@ -33,7 +33,7 @@ impl Projection {
     /// everything (no `Value` built and taken apart again).
     pub fn show<'a>(&self, kind: PrincipalKind, resource: Resource<'a>) -> Shown<'a> {
         if self.only.is_none() && self.excluded.is_empty() && kind != PrincipalKind::Group {
-            Shown::Whole(resource)
+            Shown::Whole(Box::new(resource))
         } else {
             let value = serde_json::to_value(resource).unwrap_or(Value::Null);
             Shown::Projected(self.apply(kind, value))

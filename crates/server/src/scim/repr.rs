@@ -121,13 +121,11 @@ impl<'a> Resource<'a> {
     pub fn of(record: &'a PrincipalRecord) -> Resource<'a> {
         let is_user = record.kind == PrincipalKind::User;
         let values = |vs: &'a [String]| vs.iter().map(|v| ValueOut { value: v }).collect();
-        let name =
-            (is_user && (record.given_name.is_some() || record.family_name.is_some())).then(|| {
-                NameOut {
-                    family_name: record.family_name.as_deref(),
-                    given_name: record.given_name.as_deref(),
-                }
-            });
+        let has_name = record.given_name.is_some() || record.family_name.is_some();
+        let name = (is_user && has_name).then_some(NameOut {
+            family_name: record.family_name.as_deref(),
+            given_name: record.given_name.as_deref(),
+        });
         Resource {
             active: record.active,
             application_id: record.application_id.as_deref(),
@@ -186,7 +184,7 @@ impl<'a> Resource<'a> {
     }
 
     /// `/Me` of a service principal: shown as a user named by its application id.
-    pub fn as_user(mut self, user_name: &'a str) -> Resource<'a> {
+    pub fn shown_as_user(mut self, user_name: &'a str) -> Resource<'a> {
         self.application_id = None;
         self.user_name = Some(user_name);
         self.schemas = [USER_SCHEMA];
@@ -577,7 +575,7 @@ mod tests {
             assert_eq!(direct, via_value, "{kind:?}");
         }
         let record = record(PrincipalKind::ServicePrincipal);
-        let me = serde_json::to_value(Resource::of(&record).as_user("app-id")).unwrap();
+        let me = serde_json::to_value(Resource::of(&record).shown_as_user("app-id")).unwrap();
         assert_eq!(me["userName"], "app-id");
         assert_eq!(me["schemas"], serde_json::json!([USER_SCHEMA]));
         assert!(me.get("applicationId").is_none());
