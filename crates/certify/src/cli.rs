@@ -1,6 +1,8 @@
 //! `patchbay certify`'s command line: the arguments, the run, the reports and the exit code.
 
-use crate::{NewUserAction, Options, SCENARIOS, Verdict, report, workspace::WorkspaceOptions};
+use crate::{
+    NewUserAction, Options, SCENARIOS, Verdict, profile, report, workspace::WorkspaceOptions,
+};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +15,12 @@ Scenarios (default: all): create-new-account, create-existing-user, signin-creat
 signin-existing-user, signin-new-user, recreate-after-workspace-delete,
 signin-after-partner-delete, expired-account, multiple-workspaces, demo, test-connection,
 unauthorized-after-rotation, retries-on-500.
+
+Profiles (--profile, default ingest): the permission profile your partner is registered with,
+which decides what a connect creates and what your /connect receives. none: a token of the
+connecting user and a new SQL warehouse, no service principal; ingest, dataiku: a service
+principal's token and a new SQL warehouse (dataiku: with selected schemas); cluster: a new
+cluster; token: the token only; read: a SQL warehouse and schemas the admin selected.
 
 Reports: --report FILE.json writes JSON, --report FILE.xml writes JUnit XML; repeat --report
 for both. Tokens and the password never appear in them.
@@ -41,6 +49,16 @@ pub struct CertifyArgs {
     /// The partner's declared new_user_action; without it any of the four is accepted.
     #[arg(long, value_enum)]
     pub new_user_action: Option<NewUserAction>,
+    /// The partner's permission profile, which decides what a connect creates and what the
+    /// partner receives [default: ingest].
+    // The id `profile` shadows the client commands' global `--profile` (a ~/.databrickscfg
+    // profile, which means nothing here); clap allows one id per name.
+    #[arg(
+        long,
+        value_name = "PROFILE",
+        value_parser = clap::builder::PossibleValuesParser::new(profile::names())
+    )]
+    pub profile: Option<String>,
     /// Another host the partner's redirects may go to (its own host always may).
     #[arg(long = "redirect-host", value_name = "HOST")]
     pub redirect_hosts: Vec<String>,
@@ -65,14 +83,20 @@ pub struct CertifyArgs {
 }
 
 impl CertifyArgs {
-    pub fn options(&self) -> Options {
-        Options {
+    /// The run's options; an error names what is wrong with the arguments.
+    pub fn options(&self) -> Result<Options, String> {
+        let profile = match &self.profile {
+            Some(name) => profile::parse(name)?,
+            None => profile::DEFAULT_PROFILE,
+        };
+        Ok(Options {
             partner_url: self.partner_url.clone(),
             username: self.user.clone(),
             password: self.password.clone(),
             scenarios: self.scenarios.clone(),
             new_user_action: self.new_user_action,
             redirect_hosts: self.redirect_hosts.clone(),
+            profile,
             workspace: WorkspaceOptions {
                 retry_delays: if self.fast_retries {
                     vec![Duration::ZERO; 3]
@@ -83,7 +107,7 @@ impl CertifyArgs {
                 listen: self.listen,
                 public_url: self.public_url.clone(),
             },
-        }
+        })
     }
 }
 
@@ -95,6 +119,13 @@ pub fn main(args: CertifyArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    let options = match args.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("patchbay certify: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,7 +136,6 @@ pub fn main(args: CertifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let options = args.options();
     let run = match runtime.block_on(crate::run(&options)) {
         Ok(run) => run,
         Err(e) => {

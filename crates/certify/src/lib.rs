@@ -5,10 +5,13 @@
 //! recording proxy in front of the partner, and drives the protocol's scenario families through
 //! patchbay's real connect, sign-in and delete paths. The proxy records every exchange; the
 //! checks run over those exchanges (partner-protocol.md §1) and over patchbay's own results,
-//! and the token the partner received is tried against the workspace.
+//! and the token the partner received is tried against the workspace. The partner is registered
+//! with the permission profile it will ship with (`--profile`, see [`profile`]), which decides
+//! what each connect creates and what the partner receives.
 
 pub mod checks;
 pub mod cli;
+pub mod profile;
 pub mod proxy;
 pub mod report;
 mod scenarios;
@@ -44,6 +47,9 @@ pub struct Options {
     pub new_user_action: Option<NewUserAction>,
     /// Hosts besides the partner's own that its redirects may go to.
     pub redirect_hosts: Vec<String>,
+    /// The permission profile the partner is registered with: it decides what a connect
+    /// creates and what the partner receives.
+    pub profile: profile::Profile,
     pub workspace: workspace::WorkspaceOptions,
 }
 
@@ -93,6 +99,7 @@ pub struct ScenarioResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
     pub partner_url: String,
+    pub profile: profile::Profile,
     pub scenarios: Vec<ScenarioResult>,
 }
 
@@ -217,6 +224,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Run> {
     proxy_task.abort();
     let mut run = Run {
         partner_url: options.partner_url.clone(),
+        profile: options.profile,
         scenarios: results,
     };
     report::scrub_run(&mut run, &proxy.secrets());

@@ -51,6 +51,11 @@ pub fn table(run: &Run) -> String {
         .unwrap_or(8)
         .max(8);
     let _ = writeln!(out, "patchbay certify: {}", run.partner_url);
+    let _ = writeln!(
+        out,
+        "registered as {}",
+        crate::profile::Setup::of(run.profile).describe()
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "{:width$}  RESULT  DETAIL", "SCENARIO");
     for s in &run.scenarios {
@@ -149,6 +154,9 @@ fn request_summary(body: &Value) -> String {
         "workspace_id",
         "demo",
         "service_principal_id",
+        "is_sql_warehouse",
+        "cluster_id",
+        "http_path",
     ] {
         if let Some(v) = body.get(key) {
             short[key] = v.clone();
@@ -164,6 +172,7 @@ fn request_summary(body: &Value) -> String {
 pub fn json(run: &Run) -> Value {
     json!({
         "partner_url": run.partner_url,
+        "profile": run.profile,
         "summary": {
             "passed": run.count(Verdict::Passed),
             "failed": run.count(Verdict::Failed),
@@ -209,6 +218,11 @@ pub fn junit(run: &Run) -> String {
         run.count(Verdict::Failed),
         run.count(Verdict::Skipped),
         total as f64 / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "    <properties><property name=\"profile\" value=\"{}\"/></properties>",
+        crate::profile::name(run.profile)
     );
     for s in &run.scenarios {
         let _ = write!(

@@ -3,6 +3,7 @@
 //! `--scenario`); the P-numbers are the protocol's test-case numbers.
 
 use crate::checks::{self, Kind, parsed_connection, parsed_error, reason};
+use crate::profile::{self, Compute, Setup};
 use crate::proxy::{Exchange, Proxy};
 use crate::workspace::{Installation, PC, Reply, SCIM, Workspace};
 use crate::{NewUserAction, Options, Problem, ScenarioResult, Verdict};
@@ -10,13 +11,17 @@ use patchbay_partner::protocol::{
     AccountStatus, Connection, ConnectionTestResult, DeleteConnectionResponse, ErrorReason,
     RedirectValue, TestStatus, UserStatus,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The id patchbay gives the partner registered by certify.
 const PARTNER_ID: &str = "certify-partner";
 const PARTNER_NAME: &str = "Certify Partner";
 /// The protocol's test-only endpoints accept only these domains.
 const TEST_DOMAIN: &str = "databricks-test.com";
+/// What an admin creates for the partner to be given, when its profile selects them.
+const SELECTED_WAREHOUSE: &str = "Certify Shared Warehouse";
+const SELECTED_CATALOG: &str = "hive_metastore";
+const SELECTED_SCHEMA: &str = "certify";
 
 /// A scenario's name and what it shows.
 #[derive(Debug)]
@@ -95,6 +100,8 @@ pub struct Env<'a> {
 struct Step {
     reply: Reply,
     exchanges: Vec<Exchange>,
+    /// The body of the tile click: what the admin selected.
+    selection: Value,
 }
 
 impl Step {
@@ -119,6 +126,10 @@ struct Want<'w> {
 struct Ctx<'a> {
     env: &'a Env<'a>,
     name: &'static str,
+    /// How the partner is registered and connected, from its profile.
+    setup: Setup,
+    /// What each workspace's admin selects on a first connect, by the admin's token.
+    selections: Vec<(String, Value)>,
     install: Option<Installation>,
     problems: Vec<Problem>,
     notes: Vec<String>,
@@ -148,6 +159,8 @@ pub async fn run_one(env: &Env<'_>, info: &ScenarioInfo) -> ScenarioResult {
     let mut ctx = Ctx {
         env,
         name: info.name,
+        setup: Setup::of(env.options.profile),
+        selections: Vec::new(),
         install: None,
         problems: Vec::new(),
         notes: Vec::new(),
@@ -256,6 +269,7 @@ impl Ctx<'_> {
         self.install = Some(install);
         self.register(&ws, &self.env.options.password.clone(), true)
             .await?;
+        self.prepare(&ws).await?;
         Ok(ws)
     }
 
@@ -267,7 +281,52 @@ impl Ctx<'_> {
             .await?;
         self.register(&ws, &self.env.options.password.clone(), true)
             .await?;
+        self.prepare(&ws).await?;
         Ok(ws)
+    }
+
+    /// Creates, as the workspace's admin would, what the profile has the admin select on the
+    /// connect (a SQL warehouse, a schema), and remembers the selection for the tile click.
+    async fn prepare(&mut self, ws: &Workspace) -> Result<(), Stop> {
+        let mut selection = json!({});
+        if self.setup.selects_warehouse {
+            let body = json!({"name": SELECTED_WAREHOUSE, "cluster_size": "2X-Small",
+                              "max_num_clusters": 1, "auto_stop_mins": 10});
+            let r = self
+                .install()
+                .call("POST", WAREHOUSES, &ws.admin_token, Some(body))
+                .await?;
+            let Some(id) = r.body["id"].as_str().filter(|_| r.ok()) else {
+                return Err(Stop::Setup(anyhow::anyhow!(
+                    "cannot create the SQL warehouse the admin selects: {}",
+                    r.message()
+                )));
+            };
+            selection["warehouse_id"] = json!(id);
+        }
+        if self.setup.selects_schemas {
+            let body = json!({"name": SELECTED_SCHEMA, "catalog_name": SELECTED_CATALOG,
+                              "comment": "selected for the partner by patchbay certify"});
+            let r = self
+                .install()
+                .call(
+                    "POST",
+                    "/api/2.1/unity-catalog/schemas",
+                    &ws.admin_token,
+                    Some(body),
+                )
+                .await?;
+            if !r.ok() {
+                return Err(Stop::Setup(anyhow::anyhow!(
+                    "cannot create the schema {SELECTED_CATALOG}.{SELECTED_SCHEMA} the admin selects: {}",
+                    r.message()
+                )));
+            }
+            selection["catalog_name"] = json!(SELECTED_CATALOG);
+            selection["schemas"] = json!([SELECTED_SCHEMA]);
+        }
+        self.selections.push((ws.admin_token.clone(), selection));
+        Ok(())
     }
 
     /// Registers (or re-registers) the partner in a workspace, pointed at the proxy.
@@ -282,8 +341,9 @@ impl Ctx<'_> {
         });
         let r = if create {
             body["name"] = json!(PARTNER_NAME);
-            body["category"] = json!("INGEST");
-            body["profile"] = json!("ingest");
+            body["category"] = json!(self.setup.category);
+            body["profile"] = json!(self.setup.profile);
+            body["provisions"] = json!(self.setup.provision);
             self.install()
                 .call(
                     "POST",
@@ -312,7 +372,14 @@ impl Ctx<'_> {
     }
 
     /// A tile click through patchbay: a first connect, or a sign-in on a connected tile.
+    /// A workspace admin's click carries what that admin selected (see `prepare`); a sign-in
+    /// needs no selection.
     async fn click(&mut self, token: &str) -> Result<Step, Stop> {
+        let selection = self
+            .selections
+            .iter()
+            .find(|(t, _)| t == token)
+            .map_or_else(|| json!({}), |(_, s)| s.clone());
         let mark = self.env.proxy.mark();
         let reply = self
             .install()
@@ -320,12 +387,13 @@ impl Ctx<'_> {
                 "POST",
                 &format!("{PC}/partners/{PARTNER_ID}/connect"),
                 token,
-                Some(json!({})),
+                Some(selection.clone()),
             )
             .await?;
         Ok(Step {
             reply,
             exchanges: self.env.proxy.since(mark),
+            selection,
         })
     }
 
@@ -343,6 +411,7 @@ impl Ctx<'_> {
         Ok(Step {
             reply,
             exchanges: self.env.proxy.since(mark),
+            selection: json!({}),
         })
     }
 
@@ -456,7 +525,32 @@ impl Ctx<'_> {
             );
             return false;
         }
+        if ex.established() == Some(false) {
+            self.request_fits(step, ex, what);
+        }
         true
+    }
+
+    /// A first connect's request carries what the profile gives the partner: the token's
+    /// owner in `service_principal_id` (none without a service principal), the warehouse or
+    /// cluster the connection uses (and the one the admin selected), the selected catalog.
+    fn request_fits(&mut self, step: &Step, ex: &Exchange, what: &str) {
+        let wrong = checks::profile_request(
+            &self.setup,
+            &ex.request_body,
+            &step.reply.body["connection"],
+            &step.selection,
+        );
+        if !wrong.is_empty() {
+            self.fail(
+                format!(
+                    "{what}: patchbay's connect request does not carry what profile {} gives the partner (a problem of certify's patchbay, not of the partner): {}",
+                    profile::name(self.setup.profile),
+                    wrong.join("; ")
+                ),
+                Some(ex),
+            );
+        }
     }
 
     /// A first connect that must succeed; the exchange and the partner's connection id.
@@ -478,7 +572,8 @@ impl Ctx<'_> {
     }
 
     /// The token the partner received works on the workspace, as the service principal
-    /// patchbay named in `service_principal_id`.
+    /// patchbay named in `service_principal_id` (profile `none`: as the connecting user), and
+    /// reaches the warehouse or cluster the request names.
     async fn token_works(&mut self, ex: &Exchange, what: &str) -> Result<(), Stop> {
         let Some(token) = self.env.proxy.token_of(ex.seq) else {
             self.fail(
@@ -491,7 +586,17 @@ impl Ctx<'_> {
             .install()
             .call("GET", &format!("{SCIM}/Me"), &token, None)
             .await?;
-        let sp = ex.request_body["service_principal_id"].as_str();
+        let (owner, whom) = if self.setup.service_principal {
+            (
+                ex.request_body["service_principal_id"].as_str(),
+                "the service principal",
+            )
+        } else {
+            (
+                ex.request_body["user_info"]["email"].as_str(),
+                "the connecting user",
+            )
+        };
         if r.status != 200 {
             self.fail(
                 format!(
@@ -500,11 +605,31 @@ impl Ctx<'_> {
                 ),
                 Some(ex),
             );
-        } else if r.body["userName"].as_str() != sp {
+            return Ok(());
+        } else if r.body["userName"].as_str() != owner {
             self.fail(
                 format!(
-                    "{what}: the token authenticates as {}, not as the service principal {sp:?}",
+                    "{what}: the token authenticates as {}, not as {whom} {owner:?}",
                     r.body["userName"]
+                ),
+                Some(ex),
+            );
+        }
+        let Some(id) = ex.request_body["cluster_id"].as_str() else {
+            return Ok(());
+        };
+        let (kind, path) = match self.setup.compute() {
+            Compute::Warehouse => ("SQL warehouse", format!("{WAREHOUSES}/{id}")),
+            Compute::Cluster => ("cluster", format!("/api/2.0/clusters/get?cluster_id={id}")),
+            Compute::None => return Ok(()),
+        };
+        let r = self.install().call("GET", &path, &token, None).await?;
+        if r.status != 200 {
+            self.fail(
+                format!(
+                    "{what}: the token the partner received cannot see the {kind} {id} the request names (HTTP {}: {})",
+                    r.status,
+                    r.message()
                 ),
                 Some(ex),
             );
@@ -576,6 +701,8 @@ impl Ctx<'_> {
         Ok(Some((status, ex)))
     }
 }
+
+const WAREHOUSES: &str = "/api/2.0/sql/warehouses";
 
 fn rand_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..6].to_owned()

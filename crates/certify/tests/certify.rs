@@ -2,6 +2,7 @@
 //! scenario, and every fault partner-sim can inject is caught by the scenario meant to catch it,
 //! with a message that names the problem.
 
+use patchbay_certify::profile::{PROFILES, Profile};
 use patchbay_certify::workspace::WorkspaceOptions;
 use patchbay_certify::{NewUserAction, Options, Run, SCENARIOS, Verdict, report, run};
 use patchbay_partner::sim::{NewUserAction as SimAction, SimConfig, SimHandle, spawn};
@@ -31,6 +32,7 @@ fn options(sim: &SimHandle, scenarios: &[&str]) -> Options {
         scenarios: scenarios.iter().map(|s| (*s).to_owned()).collect(),
         new_user_action: None,
         redirect_hosts: Vec::new(),
+        profile: Profile::Ingest,
         workspace: WorkspaceOptions {
             retry_delays: vec![
                 Duration::from_millis(20),
@@ -82,6 +84,71 @@ async fn partner_sim_passes_every_scenario() {
     }
     assert!(json.contains("<redacted>"));
     assert!(xml.contains("<testcase classname=\"partner-connect\" name=\"demo\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_sim_passes_every_scenario_under_every_profile() {
+    // One run per profile, side by side: each has its own partner-sim, proxy and patchbays.
+    let mut runs = tokio::task::JoinSet::new();
+    for (name, profile) in PROFILES {
+        runs.spawn(async move {
+            let sim = sim(SimConfig::default()).await;
+            let mut o = options(&sim, &[]);
+            o.profile = *profile;
+            (*name, run(&o).await.unwrap())
+        });
+    }
+    let mut seen = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        let (name, run) = joined.unwrap();
+        let table = report::table(&run);
+        assert_eq!(run.scenarios.len(), SCENARIOS.len(), "{name}");
+        // No scenario is left out for a profile: each applies, and passes.
+        for s in &run.scenarios {
+            assert_eq!(s.verdict, Verdict::Passed, "{name}: {}\n{table}", s.name);
+        }
+        assert!(
+            table.contains(&format!("registered as profile {name} ")),
+            "{table}"
+        );
+        let json = report::json(&run);
+        assert_eq!(json["profile"], name);
+        // Whoever owns the token (a service principal, or with `none` the user), no report
+        // holds it.
+        for text in [&json.to_string(), &report::junit(&run), &table] {
+            assert!(
+                !text.contains("dapi"),
+                "{name}: a token leaked into a report"
+            );
+        }
+        // What the partner received fits the profile.
+        let first_connect = run.scenarios[0]
+            .exchanges
+            .iter()
+            .find(|e| {
+                e.request_body
+                    .pointer("/user_info/is_connection_established")
+                    == Some(&json!(false))
+            })
+            .unwrap_or_else(|| panic!("{name}: no first connect\n{table}"));
+        let request = &first_connect.request_body;
+        let has_sp = request["service_principal_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty());
+        assert_eq!(has_sp, name != "none", "{name}: {request}");
+        let expect_warehouse = matches!(name, "none" | "ingest" | "read" | "dataiku");
+        assert_eq!(
+            request["is_sql_warehouse"], expect_warehouse,
+            "{name}: {request}"
+        );
+        assert_eq!(
+            request["cluster_id"].is_string(),
+            name != "token",
+            "{name}: {request}"
+        );
+        seen.push(name);
+    }
+    assert_eq!(seen.len(), PROFILES.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,6 +346,37 @@ async fn a_partner_without_test_only_endpoints_is_skipped_not_passed() {
     // A partner that only has /connect (partner-sim mounted under a prefix it does not serve
     // the test-only endpoints at) — here: a path prefix where only /connect is proxied.
     let sim = sim(SimConfig::default()).await;
+    let url = front(&sim, |path, _| {
+        path.ends_with("-account")
+            .then(|| (axum::http::StatusCode::NOT_FOUND, "no such page".to_owned()))
+    })
+    .await;
+    let mut o = options(&sim, &["expired-account", "signin-after-partner-delete"]);
+    o.partner_url = format!("{url}/connect");
+    let run = run(&o).await.unwrap();
+    assert_eq!(
+        verdicts(&run),
+        [
+            ("expired-account", Verdict::Skipped),
+            ("signin-after-partner-delete", Verdict::Skipped)
+        ],
+        "{}",
+        report::table(&run)
+    );
+    let table = report::table(&run);
+    assert!(table.contains("SKIP"), "{table}");
+    assert!(
+        table.contains("does not offer the test-only endpoint"),
+        "{table}"
+    );
+}
+
+/// A partner in front of partner-sim: `answer` may answer a call itself (status and body, from
+/// the path and the JSON request); everything else is forwarded. Its URL.
+async fn front(
+    sim: &SimHandle,
+    answer: fn(&str, &Value) -> Option<(axum::http::StatusCode, String)>,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let target = sim.url.clone();
@@ -286,14 +384,16 @@ async fn a_partner_without_test_only_endpoints_is_skipped_not_passed() {
         let target = target.clone();
         async move {
             let path = req.uri().path().to_owned();
-            if path.ends_with("-account") {
-                return axum::response::IntoResponse::into_response((
-                    axum::http::StatusCode::NOT_FOUND,
-                    "no such page",
-                ));
-            }
             let (parts, body) = req.into_parts();
             let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let request: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if let Some((status, body)) = answer(&path, &request) {
+                let mut out = axum::http::Response::builder().status(status);
+                if body.starts_with('{') {
+                    out = out.header("content-type", "application/json");
+                }
+                return out.body(axum::body::Body::from(body)).unwrap();
+            }
             let mut r = reqwest::Client::new()
                 .request(parts.method, format!("{target}{path}"))
                 .body(bytes);
@@ -314,22 +414,51 @@ async fn a_partner_without_test_only_endpoints_is_skipped_not_passed() {
         }
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let mut o = options(&sim, &["expired-account", "signin-after-partner-delete"]);
-    o.partner_url = format!("{url}/connect");
-    let run = run(&o).await.unwrap();
-    assert_eq!(
-        verdicts(&run),
-        [
-            ("expired-account", Verdict::Skipped),
-            ("signin-after-partner-delete", Verdict::Skipped)
-        ],
-        "{}",
-        report::table(&run)
-    );
-    let table = report::table(&run);
-    assert!(table.contains("SKIP"), "{table}");
-    assert!(
-        table.contains("does not offer the test-only endpoint"),
-        "{table}"
-    );
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_is_certified_for_the_profile_it_is_registered_with() {
+    // A partner that runs only on a SQL warehouse: it refuses a first connect without one.
+    let sim = sim(SimConfig::default()).await;
+    let url = front(&sim, |path, request| {
+        let first_connect = path == "/connect"
+            && request.pointer("/user_info/is_connection_established") == Some(&json!(false));
+        (first_connect && request["is_sql_warehouse"] != true).then(|| {
+            let body = json!({"error_reason": "bad_request",
+                              "display_message": "Acme runs on a SQL warehouse; none was given."});
+            (axum::http::StatusCode::BAD_REQUEST, body.to_string())
+        })
+    })
+    .await;
+    for (profile, passes) in [
+        (Profile::Ingest, true),
+        (Profile::Read, true),
+        (Profile::None, true),
+        (Profile::Cluster, false),
+        (Profile::Token, false),
+    ] {
+        let mut o = options(&sim, &["create-new-account"]);
+        o.partner_url = format!("{url}/connect");
+        o.profile = profile;
+        let run = run(&o).await.unwrap();
+        let table = report::table(&run);
+        if passes {
+            assert_eq!(
+                verdicts(&run),
+                [("create-new-account", Verdict::Passed)],
+                "{table}"
+            );
+        } else {
+            assert_eq!(
+                verdicts(&run),
+                [("create-new-account", Verdict::Failed)],
+                "{table}"
+            );
+            assert!(
+                problems(&run, "create-new-account").contains("none was given"),
+                "{table}"
+            );
+        }
+    }
 }

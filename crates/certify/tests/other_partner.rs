@@ -146,6 +146,7 @@ async fn another_partner_passes_what_it_implements_and_skips_the_rest() {
         scenarios: Vec::new(),
         new_user_action: Some(NewUserAction::Invite),
         redirect_hosts: Vec::new(),
+        profile: patchbay_certify::profile::Profile::Ingest,
         workspace: WorkspaceOptions {
             retry_delays: vec![Duration::ZERO; 3],
             partner_timeout: Duration::from_secs(5),

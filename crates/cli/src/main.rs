@@ -6,7 +6,7 @@ mod serve;
 mod tls;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -131,14 +131,20 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.command = match cli.command {
         Command::Client(command) => return client::main(command, cli.client, Cli::command),
-        Command::Certify(args) => {
-            if cli.client.profile.is_some() {
-                eprintln!(
-                    "patchbay certify: note: --profile is ignored; certify runs its own patchbay"
-                );
+        Command::Certify(mut args) => {
+            // certify's --profile is the partner's permission profile. clap hands it the
+            // client's DATABRICKS_CONFIG_PROFILE too (a ~/.databrickscfg profile, one id):
+            // that one does not apply here.
+            let from_env = matches
+                .subcommand_matches("certify")
+                .and_then(|m| m.value_source("profile"))
+                == Some(clap::parser::ValueSource::EnvVariable);
+            if from_env {
+                args.profile = None;
             }
             return patchbay_certify::cli::main(args);
         }

@@ -96,3 +96,75 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no scenario 'no-such-scenario'"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certify_registers_the_partner_with_the_profile_given() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("certify.json");
+    for profile in ["none", "ingest", "cluster", "token", "read", "dataiku"] {
+        let out = certify(
+            &sim,
+            &[
+                "--profile",
+                profile,
+                "--scenario",
+                "create-new-account,recreate-after-workspace-delete",
+                "--report",
+                json_path.to_str().unwrap(),
+            ],
+        )
+        .await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{profile}: {stdout}");
+        assert!(
+            stdout.contains(&format!("registered as profile {profile} ")),
+            "{stdout}"
+        );
+        assert!(stdout.contains("2 passed, 0 failed, 0 skipped"), "{stdout}");
+        let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+        assert_eq!(report["profile"], profile);
+    }
+    // The client commands' DATABRICKS_CONFIG_PROFILE (a ~/.databrickscfg profile) is not a
+    // permission profile: certify keeps its default.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+    cmd.args(["certify", "--partner-url", &format!("{}/connect", sim.url)])
+        .args(["--fast-retries", "--scenario", "create-new-account"])
+        .env("PATCHBAY_CERTIFY_PASSWORD", &sim.config.password)
+        .env("DATABRICKS_CONFIG_PROFILE", "DEFAULT");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("registered as profile ingest "), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_profile_is_a_usage_error_that_lists_the_profiles() {
+    let sim = sim().await;
+    let out = certify(&sim, &["--profile", "admin"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for name in ["none", "ingest", "cluster", "token", "read", "dataiku"] {
+        assert!(stderr.contains(name), "{stderr}");
+    }
+    assert!(stderr.contains("'admin'"), "{stderr}");
+    // Before the subcommand, --profile is the global option's, and is checked all the same.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+    cmd.args(["--profile", "admin", "certify", "--partner-url"])
+        .arg(format!("{}/connect", sim.url))
+        .env("PATCHBAY_CERTIFY_PASSWORD", &sim.config.password)
+        .env_remove("DATABRICKS_CONFIG_PROFILE");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "no profile 'admin'; the profiles are: none, ingest, cluster, token, read, dataiku"
+        ),
+        "{stderr}"
+    );
+}
