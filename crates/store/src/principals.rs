@@ -110,7 +110,7 @@ impl Store {
         ));
         sql.int(workspace_id)
             .push(" AND p.kind = ")
-            .text(kind.as_db())
+            .push(kind_literal(kind))
             .push(" AND p.id = ")
             .int(id);
         Ok(self.load(sql).await?.pop())
@@ -187,7 +187,7 @@ impl Store {
         condition
             .int(workspace_id)
             .push(" AND p.kind = ")
-            .text(kind.as_db());
+            .push(kind_literal(kind));
         if let Some(filter) = &query.filter {
             let fragment =
                 scim_filter::translate(filter, kind).map_err(StoreError::InvalidFilter)?;
@@ -453,6 +453,17 @@ fn record_from_row(row: &dyn crate::read::Row) -> Result<PrincipalRecord> {
     })
 }
 
+/// `kind` as an SQL literal, not a bound value: the unique indexes are partial on the kind, and
+/// a planner uses a partial index only when it sees the value as it plans (SQLite's reads plan
+/// once per statement, PostgreSQL's prepared statements turn generic).
+fn kind_literal(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::User => "'user'",
+        PrincipalKind::ServicePrincipal => "'service_principal'",
+        PrincipalKind::Group => "'group'",
+    }
+}
+
 fn opt_text(v: &Option<String>) -> crate::sql::Bind {
     match v {
         Some(s) => crate::sql::Bind::Text(s.clone()),
@@ -499,7 +510,7 @@ async fn check_unique(
     let mut sql = Sql::new("SELECT id FROM principals WHERE workspace_id = ");
     sql.int(workspace_id)
         .push(" AND kind = ")
-        .text(kind.as_db())
+        .push(kind_literal(kind))
         .push(" AND ");
     match kind {
         PrincipalKind::User => {
@@ -689,4 +700,20 @@ async fn fetch_row(
         })
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_literals_are_the_stored_kinds() {
+        for kind in [
+            PrincipalKind::User,
+            PrincipalKind::ServicePrincipal,
+            PrincipalKind::Group,
+        ] {
+            assert_eq!(kind_literal(kind), format!("'{}'", kind.as_db()));
+        }
+    }
 }

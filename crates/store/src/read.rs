@@ -196,6 +196,13 @@ fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    // One plan per statement: otherwise SQLite re-plans a cached statement whenever a bound
+    // value might change the plan (an application id in a filter), which cost more than the
+    // lookup itself.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     // LIKE is case-sensitive on the write pool too (and in PostgreSQL).
     conn.execute_batch("PRAGMA case_sensitive_like = ON;")?;
     conn.set_prepared_statement_cache_capacity(64);
