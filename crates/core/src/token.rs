@@ -12,8 +12,18 @@ const PREFIX: &str = "dapi";
 const HEX_LEN: usize = 32;
 
 /// A token's secret value. Exists once, in the response that created it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct TokenValue(String);
+
+/// Constant time, so that comparing a presented value with a held one (which patchbay itself
+/// never needs: it looks tokens up by digest) cannot leak the matching prefix through timing.
+impl PartialEq for TokenValue {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for TokenValue {}
 
 impl TokenValue {
     /// A new token from the operating system's random source.
@@ -153,6 +163,16 @@ mod tests {
         ] {
             assert!(TokenValue::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn equality_compares_the_whole_value() {
+        let t = TokenValue::generate();
+        assert_eq!(t, t.clone());
+        let mut other = t.expose().to_owned();
+        let last = if other.ends_with('0') { "1" } else { "0" };
+        other.replace_range(35.., last);
+        assert_ne!(t, TokenValue::parse(&other).expect("well formed"));
     }
 
     #[test]

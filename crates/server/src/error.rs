@@ -129,14 +129,48 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden(m) => ApiError::forbidden(m),
             StoreError::Invalid(m) => ApiError::bad_request(m).scim_type("invalidValue"),
             StoreError::InvalidFilter(m) => ApiError::bad_request(m).scim_type("invalidFilter"),
-            StoreError::Database(
-                e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)),
-            ) => {
+            StoreError::Database(e) if is_unavailable(&e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable()
             }
             other => ApiError::internal(other),
         }
+    }
+}
+
+/// Whether a database failure means "try again later" rather than a bug: the database is
+/// unreachable, restarting, busy, out of space or read-only. Such a statement wrote nothing
+/// (its transaction is rolled back), so the client may safely repeat the request.
+fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary result code is the low byte of the extended one.
+                let primary = code.parse::<i32>().map_or(0, |c| c & 0xff);
+                // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+                matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
+            } else if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // Connection exceptions; the server shutting down or restarting (57P01–57P03,
+                // what a terminated backend reports); insufficient resources (disk full, too
+                // many connections); a read-only transaction (a standby); serialization
+                // failure and deadlock, which a retry resolves.
+                code.starts_with("08")
+                    || code.starts_with("57P0")
+                    || code.starts_with("53")
+                    || matches!(code.as_ref(), "25006" | "40001" | "40P01")
+            } else {
+                false
+            }
+        }
+        _ => false,
     }
 }
 

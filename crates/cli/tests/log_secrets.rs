@@ -1,0 +1,436 @@
+//! No token value in any log line: a real `patchbay serve` logging at `trace`, driven through
+//! every flow that makes a token (personal access tokens, on-behalf-of tokens, the admin
+//! command, Partner Connect's connect and both kinds of rotation, with partner-sim checking
+//! each token it receives against `/Me`), then its stderr, its stdout and every file of its
+//! data directory are searched for each token value the run saw and for anything shaped like
+//! a token (`dapi` + 32 hex digits) at all — the partners' tokens are never shown to the test,
+//! so the shape search is what covers them. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
+
+use patchbay_store::testing::TestDatabase;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SCIM: &str = "/api/2.0/preview/scim/v2";
+const PC: &str = "/api/2.0/partner-connect";
+const BOOTSTRAP_LINE: &str = "patchbay: admin token (shown once, keep it safe): ";
+
+/// `patchbay serve` with its stdout collected in memory and its stderr in a file.
+struct Server {
+    child: Child,
+    url: String,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(data: &Path, log: &Path, db: &TestDatabase) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("PATCHBAY_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(log).expect("log file")));
+        if db.is_postgres() {
+            cmd.args(["--database-url", &db.url]);
+        }
+        let mut child = cmd.spawn().expect("spawn patchbay");
+        let out = child.stdout.take().expect("stdout");
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("patchbay: listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+                lines.lock().expect("lock").push(line);
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("patchbay did not report listening within 60 s");
+        Server { child, url, stdout }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::new()
+}
+
+/// Calls the API and returns (status, body).
+async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = client().request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Every `dapi` + 32 lower-case hex digits in `haystack`.
+fn token_shaped(haystack: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in haystack
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| w == b"dapi")
+    {
+        let rest = &haystack[at + 4..];
+        if rest.len() >= 32
+            && rest[..32]
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            found.push(String::from_utf8_lossy(&haystack[at..at + 36]).into_owned());
+        }
+    }
+    found
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Points a partner at partner-sim, with or without the token-rotation extension.
+async fn configure(
+    url: &str,
+    token: &str,
+    partner: &str,
+    sim: &patchbay_partner::sim::SimHandle,
+    rotate: bool,
+) {
+    let mut endpoints = json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+                               "test_connection_path": "/test-connection"});
+    if rotate {
+        endpoints["rotate_token_path"] = json!("/rotate-token");
+    }
+    let (status, body) = call(
+        "PUT",
+        &format!("{url}{PC}/partners/{partner}"),
+        token,
+        Some(json!({"base_url": sim.url, "endpoints": endpoints,
+                    "credentials": {"username": sim.config.username, "password": sim.config.password},
+                    "hostnames": ["127.0.0.1"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_value_reaches_the_logs_or_the_data_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let data = tmp.path().join("data");
+    let log = tmp.path().join("serve.log");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
+        .unwrap();
+    let server = Server::start(&data, &log, &db);
+    let url = server.url.clone();
+    let admin = server
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| l.strip_prefix(BOOTSTRAP_LINE).map(str::to_owned))
+        .expect("the first start prints the admin token");
+    let mut seen = vec![admin.clone()];
+
+    // Personal access tokens: create, use, revoke; a revoked and an unknown token refused.
+    let mut pats = Vec::new();
+    for comment in ["first", "second"] {
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/api/2.0/token/create"),
+            &admin,
+            Some(json!({"comment": comment, "lifetime_seconds": 3600})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let value = body["token_value"].as_str().unwrap().to_owned();
+        assert_eq!(
+            call("GET", &format!("{url}{SCIM}/Me"), &value, None)
+                .await
+                .0,
+            200
+        );
+        pats.push((
+            body["token_info"]["token_id"].as_str().unwrap().to_owned(),
+            value,
+        ));
+    }
+    seen.extend(pats.iter().map(|(_, v)| v.clone()));
+    let (status, _) = call(
+        "POST",
+        &format!("{url}/api/2.0/token/delete"),
+        &admin,
+        Some(json!({"token_id": pats[0].0})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        call("GET", &format!("{url}{SCIM}/Me"), &pats[0].1, None)
+            .await
+            .0,
+        401
+    );
+    let unknown = format!("dapi{}", "0123456789abcdef".repeat(2));
+    assert_eq!(
+        call("GET", &format!("{url}{SCIM}/Me"), &unknown, None)
+            .await
+            .0,
+        401
+    );
+    seen.push(unknown);
+    // A token as a Basic password, as `curl --netrc` sends it.
+    let basic = client()
+        .get(format!("{url}{SCIM}/Me"))
+        .basic_auth("token", Some(&pats[1].1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 200);
+
+    // On-behalf-of tokens for a service principal.
+    let (status, sp) = call(
+        "POST",
+        &format!("{url}{SCIM}/ServicePrincipals"),
+        &admin,
+        Some(json!({"displayName": "LOG_SCAN_USER"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sp}");
+    let app_id = sp["applicationId"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        "PATCH",
+        &format!("{url}/api/2.0/permissions/authorization/tokens"),
+        &admin,
+        Some(json!({"access_control_list": [{"service_principal_name": app_id, "permission_level": "CAN_USE"}]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for _ in 0..2 {
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/api/2.0/token-management/on-behalf-of/tokens"),
+            &admin,
+            Some(json!({"application_id": app_id, "comment": "obo", "lifetime_seconds": 3600})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let value = body["token_value"].as_str().unwrap().to_owned();
+        assert_eq!(
+            call("GET", &format!("{url}{SCIM}/Me"), &value, None)
+                .await
+                .0,
+            200
+        );
+        let id = body["token_info"]["token_id"].as_str().unwrap().to_owned();
+        let (status, _) = call(
+            "DELETE",
+            &format!("{url}/api/2.0/token-management/tokens/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        seen.push(value);
+    }
+
+    // `patchbay admin token create`, beside the running server.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+    cmd.args([
+        "admin",
+        "token",
+        "create",
+        "--user",
+        "admin@example.com",
+        "--data-dir",
+    ])
+    .arg(&data)
+    .env("PATCHBAY_LOG", "trace");
+    if db.is_postgres() {
+        cmd.args(["--database-url", &db.url]);
+    }
+    let out = cmd.output().expect("admin token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        call("GET", &format!("{url}{SCIM}/Me"), &cli_token, None)
+            .await
+            .0,
+        200
+    );
+    assert!(
+        token_shaped(&out.stderr).is_empty(),
+        "the admin command's log holds a token"
+    );
+    seen.push(cli_token);
+
+    // Partner Connect: connect (the partner receives a token and checks it against /Me),
+    // rotation delivered to the partner, rotation shown once to the admin, then delete.
+    configure(&url, &admin, "hightouch", &sim, true).await;
+    configure(&url, &admin, "rivery", &sim, false).await;
+    for (partner, body) in [
+        ("hightouch", json!({"schemas": ["default"]})),
+        ("rivery", json!({})),
+    ] {
+        let (status, body) = call(
+            "POST",
+            &format!("{url}{PC}/partners/{partner}/connect"),
+            &admin,
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 200, "{partner}: {body}");
+    }
+    let (status, body) = call(
+        "POST",
+        &format!("{url}{PC}/connections/hightouch/rotate-token"),
+        &admin,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["delivered"], true, "{body}");
+    let (status, body) = call(
+        "POST",
+        &format!("{url}{PC}/connections/rivery/rotate-token"),
+        &admin,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let shown = body["token_value"].as_str().expect("shown once").to_owned();
+    seen.push(shown);
+    let old = body["old_token_id"]
+        .as_str()
+        .expect("old_token_id")
+        .to_owned();
+    let (status, body) = call(
+        "POST",
+        &format!("{url}{PC}/connections/rivery/rotate-token"),
+        &admin,
+        Some(json!({"revoke_token_id": old})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for partner in ["hightouch", "rivery"] {
+        let (status, body) = call(
+            "DELETE",
+            &format!("{url}{PC}/connections/{partner}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{partner}: {body}");
+    }
+    let state: Value = client()
+        .get(format!("{}/_sim/state", sim.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        state["received"].as_array().is_some_and(|r| r.len() >= 4),
+        "the partner received the connects and the rotation: {state}"
+    );
+    // Let the last log lines reach the file, then stop the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stdout = server.stdout.lock().unwrap().clone();
+    drop(server);
+
+    let log_bytes = std::fs::read(&log).unwrap();
+    if let Some(keep) = std::env::var_os("PATCHBAY_LOG_SCAN_KEEP") {
+        std::fs::write(keep, &log_bytes).unwrap();
+    }
+    let log_text = String::from_utf8_lossy(&log_bytes);
+    assert!(
+        log_text.contains("token created") && log_text.lines().count() > 100,
+        "the server logged the run at trace level ({} lines)",
+        log_text.lines().count()
+    );
+    let mut leaks = Vec::new();
+    let mut scan = |what: String, bytes: &[u8]| {
+        for t in &seen {
+            if contains(bytes, t) {
+                leaks.push(format!("{what}: a token the run created or presented"));
+            }
+        }
+        for t in token_shaped(bytes) {
+            leaks.push(format!("{what}: token-shaped value {}…", &t[..8]));
+        }
+    };
+    scan(format!("the server log {}", log.display()), &log_bytes);
+    let bootstrap_lines = stdout
+        .iter()
+        .filter(|l| l.starts_with(BOOTSTRAP_LINE))
+        .count();
+    assert_eq!(
+        bootstrap_lines, 1,
+        "the admin token is printed exactly once"
+    );
+    for line in stdout.iter().filter(|l| !l.starts_with(BOOTSTRAP_LINE)) {
+        scan(format!("stdout line {line:?}"), line.as_bytes());
+    }
+    for file in files_under(&data) {
+        let bytes = std::fs::read(&file).unwrap();
+        scan(format!("data file {}", file.display()), &bytes);
+    }
+    assert!(
+        leaks.is_empty(),
+        "token values leaked:\n{}",
+        leaks.join("\n")
+    );
+    println!(
+        "scanned {} log lines, {} stdout lines and the data directory for {} known tokens and the dapi shape",
+        log_text.lines().count(),
+        stdout.len(),
+        seen.len()
+    );
+}
+
+#[test]
+fn the_shape_search_finds_tokens_anywhere() {
+    let t = "dapi0123456789abcdef0123456789abcdef";
+    assert_eq!(token_shaped(format!("x={t}\n").as_bytes()), [t]);
+    assert_eq!(token_shaped(t.as_bytes()), [t]);
+    assert!(token_shaped(b"dapi0123456789ABCDEF0123456789abcdef dapi12").is_empty());
+    assert!(contains(format!("..{t}..").as_bytes(), t));
+}
