@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use subtle::ConstantTimeEq;
 
 /// What a second user who is new to the partner gets on an existing connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -245,7 +246,7 @@ fn authorized(sim: &Sim, headers: &HeaderMap) -> bool {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .is_some_and(|v| v.trim() == expected)
+        .is_some_and(|v| bool::from(v.trim().as_bytes().ct_eq(expected.as_bytes())))
 }
 
 /// Records the call and applies the delay and 401 faults. `Some` is the answer to give now.

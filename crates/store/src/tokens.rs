@@ -92,11 +92,16 @@ impl Store {
         };
         let today = day_of(now);
         if last_used != Some(today) {
-            sqlx::query("UPDATE tokens SET last_used_day = $1 WHERE token_id = $2")
+            // Bookkeeping, not authentication: a read must not fail because the database
+            // refuses writes for a moment (busy, read-only); the next request tries again.
+            let marked = sqlx::query("UPDATE tokens SET last_used_day = $1 WHERE token_id = $2")
                 .bind(today)
                 .bind(caller.token_id.as_str())
                 .execute(&self.pool)
-                .await?;
+                .await;
+            if let Err(e) = marked {
+                tracing::warn!(error = %e, "cannot record a token's last use");
+            }
         }
         Ok(Some(caller))
     }
