@@ -111,6 +111,8 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite => {
                 options
+                    // SQLite takes one writer at a time and the hot reads have their own
+                    // connections (read.rs): more threads would only compete for the cores.
                     .max_connections(4)
                     // A local file does not drop connections; a ping before every use would
                     // only double each query's trips to the connection's thread.
