@@ -7,7 +7,7 @@ use crate::{Result, Store, StoreError, conflict_or};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
-use patchbay_core::scim::filter::{AttrPath, Filter};
+use patchbay_core::scim::filter::{AttrPath, CompareOp, Filter};
 use patchbay_core::time::now_millis;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
@@ -178,6 +178,29 @@ impl Store {
 
     /// A filtered, sorted page of principals of one kind.
     pub async fn list_principals(
+        &self,
+        workspace_id: i64,
+        kind: PrincipalKind,
+        query: &ListQuery,
+    ) -> Result<ListPage> {
+        let point_lookup = query.filter.as_ref().is_some_and(is_point_lookup);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if self.reader.is_some() && !point_lookup && multi_thread {
+            // The reads run inline on SQLite; one that may scan the workspace's principals
+            // gives its worker's other requests to another thread while it does.
+            return tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(self.list_page(
+                    workspace_id,
+                    kind,
+                    query,
+                ))
+            });
+        }
+        self.list_page(workspace_id, kind, query).await
+    }
+
+    async fn list_page(
         &self,
         workspace_id: i64,
         kind: PrincipalKind,
@@ -453,6 +476,25 @@ fn record_from_row(row: &dyn crate::read::Row) -> Result<PrincipalRecord> {
     })
 }
 
+/// Whether a filter finds its rows through a unique index (an id, application id or user name
+/// equal to a value): a list with it is a point lookup.
+fn is_point_lookup(filter: &Filter) -> bool {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            ..
+        } => {
+            path.sub.is_none()
+                && ["id", "applicationId", "userName"]
+                    .iter()
+                    .any(|name| path.name.eq_ignore_ascii_case(name))
+        }
+        Filter::And(a, b) => is_point_lookup(a) || is_point_lookup(b),
+        _ => false,
+    }
+}
+
 /// `kind` as an SQL literal, not a bound value: the unique indexes are partial on the kind, and
 /// a planner uses a partial index only when it sees the value as it plans (SQLite's reads plan
 /// once per statement, PostgreSQL's prepared statements turn generic).
@@ -705,6 +747,18 @@ async fn fetch_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn point_lookups_are_equalities_on_unique_attributes() {
+        let lookup =
+            |f: &str| is_point_lookup(&patchbay_core::scim::filter::parse_filter(f).unwrap());
+        assert!(lookup("applicationId eq \"x\""));
+        assert!(lookup("userName eq \"a@b.c\" and active eq true"));
+        assert!(!lookup("userName co \"a\""));
+        assert!(!lookup("displayName eq \"x\""));
+        assert!(!lookup("userName eq \"a\" or userName eq \"b\""));
+        assert!(!lookup("name.givenName eq \"x\""));
+    }
 
     #[test]
     fn kind_literals_are_the_stored_kinds() {
