@@ -52,10 +52,10 @@ pub struct Resource<'a> {
     #[serde(rename = "externalId", skip_serializing_if = "Option::is_none")]
     external_id: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    groups: Vec<GroupOut<'a>>,
+    groups: Vec<RefOut<'a>>,
     id: String,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    members: Vec<MemberOut<'a>>,
+    members: Vec<RefOut<'a>>,
     meta: Meta,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<NameOut<'a>>,
@@ -79,18 +79,9 @@ struct ValueOut<'a> {
     value: &'a str,
 }
 
+/// A group the principal is in, or a member of a group.
 #[derive(Serialize)]
-struct GroupOut<'a> {
-    #[serde(rename = "$ref")]
-    reference: String,
-    display: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    value: String,
-}
-
-#[derive(Serialize)]
-struct MemberOut<'a> {
+struct RefOut<'a> {
     #[serde(rename = "$ref")]
     reference: String,
     display: &'a str,
@@ -148,7 +139,7 @@ impl<'a> Resource<'a> {
             groups: record
                 .groups
                 .iter()
-                .map(|g| GroupOut {
+                .map(|g| RefOut {
                     reference: format!("Groups/{}", g.id),
                     display: &g.display_name,
                     kind: "direct",
@@ -160,7 +151,7 @@ impl<'a> Resource<'a> {
                 record
                     .members
                     .iter()
-                    .map(|m| MemberOut {
+                    .map(|m| RefOut {
                         reference: format!("{}/{}", m.kind.endpoint(), m.id),
                         display: &m.display,
                         kind: m.kind.resource_type(),
