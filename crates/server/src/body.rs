@@ -22,6 +22,15 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let envelope = Envelope::for_request(req.uri(), req.extensions());
+        // A declared length over the limit is refused before a byte of the body is read.
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(ApiError::payload_too_large(MAX_BODY).in_envelope(envelope));
+        }
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::payload_too_large(MAX_BODY).in_envelope(envelope))?;

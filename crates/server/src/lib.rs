@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         api
     };
     api.with_state(state)
+        .layer(axum::middleware::from_fn(limit_header_size))
         .layer(DefaultBodyLimit::max(body::MAX_BODY))
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::internal("a request handler panicked").into_response()
@@ -162,6 +163,36 @@ async fn databricks_config(State(state): State<AppState>) -> Response {
         "host_type": "WORKSPACE_HOST",
     }))
     .into_response()
+}
+
+/// The most header bytes (names and values) a request may carry: ample for a bearer token and a
+/// session cookie, far below what the HTTP parser would otherwise buffer.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses a request whose headers together exceed [`MAX_HEADER_BYTES`] with 431, in the
+/// endpoint's error envelope, before anything reads them.
+async fn limit_header_size(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "REQUEST_LIMIT_EXCEEDED",
+            format!(
+                "The request headers are larger than {} KiB.",
+                MAX_HEADER_BYTES / 1024
+            ),
+        )
+        .in_envelope(Envelope::for_path(req.uri().path()))
+        .into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found(req: Request<axum::body::Body>) -> ApiError {

@@ -633,6 +633,43 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.body["status"], "413");
 
+    // A declared length over the limit is refused before the body arrives.
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri(&path)
+        .header("authorization", format!("Bearer {}", app.admin_token))
+        .header("content-length", "5000000")
+        .body(axum::body::Body::from("{"))
+        .unwrap();
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.body["status"], "413");
+
+    // Headers beyond 32 KiB in all: 431, in the SCIM envelope here, Databricks' elsewhere.
+    for (uri, field) in [
+        (path.as_str(), "detail"),
+        ("/api/2.0/token/list", "message"),
+    ] {
+        let req = axum::http::Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", app.admin_token))
+            .header("x-padding", "p".repeat(40 * 1024))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let r = app.send(req).await;
+        assert_eq!(
+            r.status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{uri}"
+        );
+        assert!(
+            r.body[field].as_str().is_some_and(|m| m.contains("32 KiB")),
+            "{uri}: {:?}",
+            r.body
+        );
+    }
+
     let list = app.admin(Method::GET, &path, None).await;
     assert_eq!(list.body["totalResults"], 0, "nothing was written");
 }
