@@ -444,7 +444,7 @@ impl Store {
     }
 }
 
-/// Appends an audit event inside a transaction, so it exists exactly when the change does.
+/// Appends one audit event inside a transaction, so it exists exactly when the change does.
 #[expect(
     clippy::too_many_arguments,
     reason = "an audit event has this many parts"
@@ -459,22 +459,9 @@ pub(crate) async fn audit(
     partner_id: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (workspace_id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(workspace_id)
-    .bind(now_millis())
-    .bind(actor.id)
-    .bind(actor.name.as_str())
-    .bind(action)
-    .bind(object_type)
-    .bind(object_id)
-    .bind(partner_id)
-    .bind(detail.to_string())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let mut log = AuditLog::new(workspace_id, actor, partner_id);
+    log.push(action, object_type, object_id, detail);
+    log.write(tx).await
 }
 
 /// The audit events of one transaction, written in one statement just before it commits (a
@@ -483,7 +470,7 @@ pub(crate) struct AuditLog<'a> {
     workspace_id: i64,
     actor: &'a Actor,
     partner_id: Option<&'a str>,
-    events: Vec<(&'static str, String, String, serde_json::Value)>,
+    events: Vec<(String, String, String, serde_json::Value)>,
 }
 
 impl<'a> AuditLog<'a> {
@@ -498,13 +485,17 @@ impl<'a> AuditLog<'a> {
 
     pub(crate) fn push(
         &mut self,
-        action: &'static str,
+        action: &str,
         object_type: &str,
         object_id: &str,
         detail: serde_json::Value,
     ) {
-        self.events
-            .push((action, object_type.to_owned(), object_id.to_owned(), detail));
+        self.events.push((
+            action.to_owned(),
+            object_type.to_owned(),
+            object_id.to_owned(),
+            detail,
+        ));
     }
 
     /// Writes the events; call it inside the transaction, before the commit.
