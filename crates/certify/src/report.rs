@@ -203,21 +203,17 @@ fn xml_escape(text: &str) -> String {
 pub fn junit(run: &Run) -> String {
     let total: u128 = run.scenarios.iter().map(|s| s.millis).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"patchbay certify\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+    let counts = format!(
+        "tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\"",
         run.scenarios.len(),
         run.count(Verdict::Failed),
         run.count(Verdict::Skipped),
         total as f64 / 1000.0
     );
+    let _ = writeln!(out, "<testsuites name=\"patchbay certify\" {counts}>");
     let _ = writeln!(
         out,
-        "  <testsuite name=\"partner-connect\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
-        run.scenarios.len(),
-        run.count(Verdict::Failed),
-        run.count(Verdict::Skipped),
-        total as f64 / 1000.0
+        "  <testsuite name=\"partner-connect\" errors=\"0\" {counts}>"
     );
     let _ = writeln!(
         out,

@@ -932,21 +932,35 @@ fn test_account(body: &Value) -> Result<String, &'static str> {
     Ok(domain)
 }
 
+/// Admits a call of a test-only endpoint: the domain of its test account, or the answer that
+/// refuses it.
+async fn admit_test_account(
+    sim: &Sim,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Result<String, Response> {
+    if let Some(refused) = admit(sim, path, headers, body).await {
+        return Err(distort(sim, refused, None).await);
+    }
+    match test_account(body) {
+        Ok(domain) => Ok(domain),
+        Err(why) => {
+            let refused = error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, why);
+            Err(distort(sim, refused, None).await)
+        }
+    }
+}
+
 /// `DELETE /delete-account` (test only): removes the account and its connections.
 async fn delete_account(
     State(sim): State<Sim>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, "/delete-account", &headers, &body).await {
-        return distort(&sim, refused, None).await;
-    }
-    let domain = match test_account(&body) {
-        Ok(d) => d,
-        Err(why) => {
-            let refused = error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, why);
-            return distort(&sim, refused, None).await;
-        }
+    let domain = match admit_test_account(&sim, "/delete-account", &headers, &body).await {
+        Ok(domain) => domain,
+        Err(refused) => return refused,
     };
     let removed = {
         let mut state = sim.lock();
@@ -972,15 +986,9 @@ async fn expire_account(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, "/expire-account", &headers, &body).await {
-        return distort(&sim, refused, None).await;
-    }
-    let domain = match test_account(&body) {
-        Ok(d) => d,
-        Err(why) => {
-            let refused = error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, why);
-            return distort(&sim, refused, None).await;
-        }
+    let domain = match admit_test_account(&sim, "/expire-account", &headers, &body).await {
+        Ok(domain) => domain,
+        Err(refused) => return refused,
     };
     let found = match sim.lock().accounts.get_mut(&domain) {
         Some(account) => {
