@@ -6,68 +6,25 @@
 //! a token (`dapi` + 32 hex digits) at all — the partners' tokens are never shown to the test,
 //! so the shape search is what covers them. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
 
+mod common;
+
+use common::{BOOTSTRAP_LINE, Server, client, files_under, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SCIM: &str = "/api/2.0/preview/scim/v2";
 const PC: &str = "/api/2.0/partner-connect";
-const BOOTSTRAP_LINE: &str = "patchbay: admin token (shown once, keep it safe): ";
 
-/// `patchbay serve` with its stdout collected in memory and its stderr in a file.
-struct Server {
-    child: Child,
-    url: String,
-    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(data: &Path, log: &Path, db: &TestDatabase) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .env("PATCHBAY_LOG", "trace")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(log).expect("log file")));
-        if db.is_postgres() {
-            cmd.args(["--database-url", &db.url]);
-        }
-        let mut child = cmd.spawn().expect("spawn patchbay");
-        let out = child.stdout.take().expect("stdout");
-        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = stdout.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("patchbay: listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-                lines.lock().expect("lock").push(line);
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("patchbay did not report listening within 60 s");
-        Server { child, url, stdout }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> reqwest::Client {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    reqwest::Client::new()
+/// `patchbay serve` logging at `trace` into `log`.
+fn start(data: &Path, log: &Path, db: &TestDatabase) -> Server {
+    let database_url = db.is_postgres().then_some(db.url.as_str());
+    let mut cmd = serve_command("127.0.0.1:0", data, database_url);
+    cmd.env("PATCHBAY_LOG", "trace")
+        .stderr(Stdio::from(std::fs::File::create(log).expect("log file")));
+    Server::spawn(cmd)
 }
 
 /// Calls the API and returns (status, body).
@@ -80,19 +37,6 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16
     let r = req.send().await.expect("request");
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// Every `dapi` + 32 lower-case hex digits in `haystack`.
@@ -155,14 +99,11 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
         .unwrap();
-    let server = Server::start(&data, &log, &db);
+    let server = start(&data, &log, &db);
     let url = server.url.clone();
     let admin = server
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find_map(|l| l.strip_prefix(BOOTSTRAP_LINE).map(str::to_owned))
+        .token
+        .clone()
         .expect("the first start prints the admin token");
     let mut seen = vec![admin.clone()];
 
@@ -373,7 +314,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     );
     // Let the last log lines reach the file, then stop the server.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let stdout = server.stdout.lock().unwrap().clone();
+    let stdout = server.stdout();
     drop(server);
 
     let log_bytes = std::fs::read(&log).unwrap();

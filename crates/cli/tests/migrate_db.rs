@@ -2,70 +2,18 @@
 //! empty database (PostgreSQL when `PATCHBAY_TEST_DATABASE_URL` is set, else another SQLite
 //! file), then served from there with the same tokens.
 
+mod common;
+
+use common::{Server, serve_command};
 use patchbay_partner::sim::SimConfig;
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
 
 const SCIM: &str = "/api/2.0/preview/scim/v2";
 const PC: &str = "/api/2.0/partner-connect";
 const UC: &str = "/api/2.1/unity-catalog";
-
-/// A running `patchbay serve`.
-struct Server {
-    child: Child,
-    url: String,
-    /// The bootstrap token, if this start printed one.
-    token: Option<String>,
-}
-
-impl Server {
-    fn start(listen: &str, data_dir: &Path, database_url: Option<&str>) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-        cmd.args(["serve", "--listen", listen, "--data-dir"])
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(url) = database_url {
-            cmd.args(["--database-url", url]);
-        }
-        let mut child = cmd.spawn().expect("spawn patchbay");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut token = None;
-        let url = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("patchbay did not report listening within 60 s");
-            if let Some(t) = line.strip_prefix("patchbay: admin token (shown once, keep it safe): ")
-            {
-                token = Some(t.to_owned());
-            }
-            if let Some(url) = line.strip_prefix("patchbay: listening on ") {
-                break url.to_owned();
-            }
-        };
-        Server { child, url, token }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The API of one server, as one caller.
 struct Api {
@@ -256,7 +204,7 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
 
     // On SQLite in a data directory, as a first node runs.
     let source_dir = tmp.path().join("source");
-    let source = Server::start("127.0.0.1:0", &source_dir, None);
+    let source = Server::spawn(serve_command("127.0.0.1:0", &source_dir, None));
     let api = Api::new(&source.url);
     let made = make_an_installation(
         &api,
@@ -296,7 +244,11 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
     // Served from the copy, at the same address (the workspace URL partners call): no new
     // bootstrap, the same data, the same tokens.
     let address = source_url.trim_start_matches("http://");
-    let moved = Server::start(address, &tmp.path().join("moved"), Some(&target.url));
+    let moved = Server::spawn(serve_command(
+        address,
+        &tmp.path().join("moved"),
+        Some(&target.url),
+    ));
     assert!(moved.token.is_none(), "the copy is an installation already");
     let api = Api::new(&moved.url);
     let admin = made.admin_token.as_str();

@@ -1,104 +1,31 @@
 //! `patchbay serve` as a user runs it: a real process, real sockets, real crashes.
 
+mod common;
+
+use common::{Server, client, files_under, install_crypto, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SCIM: &str = "/api/2.0/preview/scim/v2";
 
-/// A running `patchbay serve`.
-struct Server {
-    child: Child,
-    url: String,
-    /// The bootstrap token, if this start printed one.
-    token: Option<String>,
-    stdout: Vec<String>,
-}
-
-impl Server {
-    fn start(data_dir: &Path, db: &TestDatabase, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("PATCHBAY_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(data_dir.with_extension("log"))
-                    .expect("log file"),
-            ));
-        if db.is_postgres() {
-            cmd.args(["--database-url", &db.url]);
-        }
-        let mut child = cmd.spawn().expect("spawn patchbay");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut lines = Vec::new();
-        loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("patchbay did not report listening within 60 s");
-            let done = line.starts_with("patchbay: listening on ");
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
-        let url = lines
-            .last()
-            .and_then(|l| l.strip_prefix("patchbay: listening on "))
-            .expect("url")
-            .to_owned();
-        let token = lines.iter().find_map(|l| {
-            l.strip_prefix("patchbay: admin token (shown once, keep it safe): ")
-                .map(str::to_owned)
-        });
-        Server {
-            child,
-            url,
-            token,
-            stdout: lines,
-        }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("wait");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The process-wide TLS crypto provider, installed once before any client is built.
-fn install_crypto() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
-fn client() -> reqwest::Client {
-    install_crypto();
-    reqwest::Client::new()
+/// `patchbay serve` on a free port, on PostgreSQL when the test database is, its log appended
+/// next to the data directory.
+fn start(data_dir: &Path, db: &TestDatabase, extra: &[&str]) -> Server {
+    let database_url = db.is_postgres().then_some(db.url.as_str());
+    let mut cmd = serve_command("127.0.0.1:0", data_dir, database_url);
+    cmd.args(extra)
+        .env("PATCHBAY_LOG", "info")
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data_dir.with_extension("log"))
+                .expect("log file"),
+        ));
+    Server::spawn(cmd)
 }
 
 async fn create_sp(url: &str, token: &str, name: &str) -> Value {
@@ -136,7 +63,7 @@ async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
     let data = tmp.path().join("data");
-    let first = Server::start(&data, &db, &[]);
+    let first = start(&data, &db, &[]);
     let token = first
         .token
         .clone()
@@ -146,11 +73,11 @@ async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_
     create_sp(&first.url, &token, "SURVIVOR_USER").await;
     first.kill9();
 
-    let second = Server::start(&data, &db, &[]);
+    let second = start(&data, &db, &[]);
     assert!(
         second.token.is_none(),
         "a restart never bootstraps again: {:?}",
-        second.stdout
+        second.stdout()
     );
     assert_eq!(list_names(&second.url, &token).await, ["SURVIVOR_USER"]);
     drop(second);
@@ -167,22 +94,12 @@ async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_
     }
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn admin_token_create_works_beside_a_running_server() {
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
     let data = tmp.path().join("data");
-    let server = Server::start(&data, &db, &["--admin-email", "ops@example.com"]);
+    let server = start(&data, &db, &["--admin-email", "ops@example.com"]);
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
     cmd.args([
@@ -273,14 +190,14 @@ async fn settings_come_from_a_toml_file_and_environment() {
     )
     .unwrap();
     let data = tmp.path().join("data");
-    let server = Server::start(&data, &db, &["--config", config.to_str().unwrap()]);
+    let server = start(&data, &db, &["--config", config.to_str().unwrap()]);
     assert!(
         server
-            .stdout
+            .stdout()
             .iter()
             .any(|l| l.contains("admin user: file@example.com")),
         "{:?}",
-        server.stdout
+        server.stdout()
     );
 
     let bad = tmp.path().join("bad.toml");
@@ -309,7 +226,7 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
     let data = tmp.path().join("data");
-    let server = Server::start(&data, &db, &["--tls"]);
+    let server = start(&data, &db, &["--tls"]);
     assert!(
         server.url.starts_with("https://127.0.0.1:"),
         "{}",
@@ -439,7 +356,7 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
         .unwrap();
-    let first = Server::start(&data, &db, &[]);
+    let first = start(&data, &db, &[]);
     let token = first.token.clone().unwrap();
     let http = client();
     let put = http
@@ -507,7 +424,7 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
     );
     first.kill9();
 
-    let second = Server::start(&data, &db, &["--stale-connect-after", "1s"]);
+    let second = start(&data, &db, &["--stale-connect-after", "1s"]);
     let mut undone = false;
     for _ in 0..100 {
         let c: Value = http
@@ -568,9 +485,9 @@ async fn two_nodes_share_one_database() {
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
     let data = tmp.path().join("data");
-    let a = Server::start(&data, &db, &[]);
+    let a = start(&data, &db, &[]);
     let token = a.token.clone().unwrap();
-    let b = Server::start(&data, &db, &[]);
+    let b = start(&data, &db, &[]);
     assert!(
         b.token.is_none(),
         "the second node joins the installation, it does not bootstrap"

@@ -1,0 +1,113 @@
+//! What the tests of the `patchbay` binary share: a running `patchbay serve`, an HTTP client
+//! and the files of a data directory.
+#![allow(dead_code, reason = "each test binary uses a part of it")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+pub const LISTENING_LINE: &str = "patchbay: listening on ";
+pub const BOOTSTRAP_LINE: &str = "patchbay: admin token (shown once, keep it safe): ";
+
+/// `patchbay serve` on `listen` with `data_dir`, and on `database_url` when given; stdout is
+/// piped for [`Server::spawn`], stderr discarded unless the caller redirects it.
+pub fn serve_command(listen: &str, data_dir: &Path, database_url: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+    cmd.args(["serve", "--listen", listen, "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    cmd
+}
+
+/// A running `patchbay serve`, killed when dropped. Its stdout is collected as it comes.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    /// The bootstrap token, if this start printed one.
+    pub token: Option<String>,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `cmd` (see [`serve_command`]) and waits until it reports its URL.
+    pub fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd.spawn().expect("spawn patchbay");
+        let out = child.stdout.take().expect("stdout");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let url = line.strip_prefix(LISTENING_LINE).map(str::to_owned);
+                lines.lock().expect("lock").push(line);
+                if let Some(url) = url {
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("patchbay did not report listening within 60 s");
+        let token = stdout
+            .lock()
+            .expect("lock")
+            .iter()
+            .find_map(|l| l.strip_prefix(BOOTSTRAP_LINE).map(str::to_owned));
+        Server {
+            child,
+            url,
+            token,
+            stdout,
+        }
+    }
+
+    /// The lines printed so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().expect("lock").clone()
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The process-wide TLS crypto provider, installed once before any client is built.
+pub fn install_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+pub fn client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::new()
+}
+
+/// Every file below `dir`, in subdirectories too.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
