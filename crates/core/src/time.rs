@@ -15,6 +15,21 @@ pub fn now_millis() -> EpochMillis {
         .unwrap_or(0)
 }
 
+/// Now, for the creation time of something a list orders by creation: strictly later than any
+/// creation time this process handed out before, so that two tokens or jobs made within one
+/// millisecond still list in the order they were made.
+pub fn creation_millis() -> EpochMillis {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_millis();
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(now);
+    now.max(previous + 1)
+}
+
 /// The day (epoch milliseconds at 00:00 UTC) that contains `t`: token use is tracked per day so
 /// that authenticating a request writes to the database at most once a day per token.
 pub fn day_of(t: EpochMillis) -> EpochMillis {
@@ -24,6 +39,13 @@ pub fn day_of(t: EpochMillis) -> EpochMillis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creation_times_strictly_increase() {
+        let times: Vec<_> = (0..1000).map(|_| creation_millis()).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]));
+        assert!(times[0] >= now_millis() - 1000);
+    }
 
     #[test]
     fn day_of_truncates_to_midnight_utc() {

@@ -21,7 +21,7 @@ use patchbay_core::compute::{
 };
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::Entitlement;
-use patchbay_core::time::{EpochMillis, now_millis};
+use patchbay_core::time::{EpochMillis, creation_millis, now_millis};
 use serde_json::{Map, Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -657,7 +657,7 @@ impl Store {
         let kind = ObjectKind::Job;
         let mut tx = self.begin_write().await?;
         authorize_create(&mut tx, caller, kind).await?;
-        let now = now_millis();
+        let now = creation_millis();
         let record = JobRecord {
             job_id: new_numeric_id(),
             workspace_id: caller.workspace_id,

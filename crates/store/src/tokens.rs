@@ -5,7 +5,7 @@ use crate::sql::Sql;
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::principal::PrincipalKind;
-use patchbay_core::time::{EpochMillis, day_of, now_millis};
+use patchbay_core::time::{EpochMillis, creation_millis, day_of, now_millis};
 use patchbay_core::token::{TokenDigest, TokenValue, new_token_id};
 use sqlx::{Any, Row, Transaction};
 
@@ -286,7 +286,7 @@ pub(crate) async fn insert_token(
     new: &NewToken,
 ) -> Result<(TokenValue, TokenRecord)> {
     let value = TokenValue::generate();
-    let creation_time = now_millis();
+    let creation_time = creation_millis();
     let record = TokenRecord {
         token_id: new_token_id(),
         workspace_id,
