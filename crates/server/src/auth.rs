@@ -7,7 +7,8 @@ use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
 use base64::Engine;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
-use patchbay_core::token::TokenValue;
+use patchbay_core::token::{TokenDigest, TokenValue};
+use patchbay_store::PrincipalRecord;
 
 /// An authenticated caller.
 pub struct Authenticated(pub Caller);
@@ -18,23 +19,50 @@ pub struct Admin(pub WorkspaceAdmin);
 const NO_CREDENTIAL: &str = "Credential was not sent or was of an unsupported type for this API.";
 const INVALID_TOKEN: &str = "Invalid access token.";
 
+/// An authenticated caller with its own record, as `/Me` shows it: one look at the store for
+/// both.
+pub struct AuthenticatedSelf(pub Caller, pub PrincipalRecord);
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let envelope = Envelope::for_request(&parts.uri, &parts.extensions);
-        let fail = |message: &str| ApiError::unauthenticated(message).in_envelope(envelope);
-        let presented = presented_token(&parts.headers).ok_or_else(|| fail(NO_CREDENTIAL))?;
-        let token = TokenValue::parse(&presented).ok_or_else(|| fail(INVALID_TOKEN))?;
-        let caller = state
-            .store
-            .authenticate(&token.digest())
-            .await
-            .map_err(|e| ApiError::from(e).in_envelope(envelope))?
-            .ok_or_else(|| fail(INVALID_TOKEN))?;
-        tracing::Span::current().record("principal_id", caller.principal_id);
-        Ok(Authenticated(caller))
+        let caller = authenticate(parts, async |digest| {
+            Ok(state.store.authenticate(digest).await?.map(|c| (c, ())))
+        })
+        .await?;
+        Ok(Authenticated(caller.0))
     }
+}
+
+impl FromRequestParts<AppState> for AuthenticatedSelf {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (caller, record) = authenticate(parts, async |digest| {
+            state.store.authenticate_self(digest).await
+        })
+        .await?;
+        Ok(AuthenticatedSelf(caller, record))
+    }
+}
+
+/// Checks the request's token with `lookup`, which finds its caller and whatever else is
+/// wanted with it; any failure is an error in the request's envelope.
+async fn authenticate<T>(
+    parts: &Parts,
+    lookup: impl AsyncFnOnce(&TokenDigest) -> patchbay_store::Result<Option<(Caller, T)>>,
+) -> Result<(Caller, T), ApiError> {
+    let envelope = Envelope::for_request(&parts.uri, &parts.extensions);
+    let fail = |message: &str| ApiError::unauthenticated(message).in_envelope(envelope);
+    let presented = presented_token(&parts.headers).ok_or_else(|| fail(NO_CREDENTIAL))?;
+    let token = TokenValue::parse(&presented).ok_or_else(|| fail(INVALID_TOKEN))?;
+    let found = lookup(&token.digest())
+        .await
+        .map_err(|e| ApiError::from(e).in_envelope(envelope))?
+        .ok_or_else(|| fail(INVALID_TOKEN))?;
+    tracing::Span::current().record("principal_id", found.0.principal_id);
+    Ok(found)
 }
 
 impl FromRequestParts<AppState> for Admin {

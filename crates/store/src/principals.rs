@@ -105,15 +105,7 @@ impl Store {
         kind: PrincipalKind,
         id: i64,
     ) -> Result<Option<PrincipalRecord>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {COLUMNS} FROM principals p WHERE p.workspace_id = "
-        ));
-        sql.int(workspace_id)
-            .push(" AND p.kind = ")
-            .push(kind_literal(kind))
-            .push(" AND p.id = ")
-            .int(id);
-        Ok(self.load(sql).await?.pop())
+        principal_in(&mut self.recall()?, workspace_id, kind, id).await
     }
 
     /// A service principal by its application id.
@@ -368,6 +360,36 @@ impl Store {
     async fn load(&self, sql: Sql) -> Result<Vec<PrincipalRecord>> {
         load(&mut self.read(), sql).await
     }
+}
+
+/// A principal as remembered or read in `read`'s snapshot.
+pub(crate) async fn principal_in(
+    read: &mut Read<'_>,
+    workspace_id: i64,
+    kind: PrincipalKind,
+    id: i64,
+) -> Result<Option<PrincipalRecord>> {
+    let key = (workspace_id, id);
+    if let Some(known) = read.memo().and_then(|m| m.principals.get(&key))
+        && known.kind == kind
+    {
+        return Ok(Some(known.clone()));
+    }
+    let mut sql = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM principals p WHERE p.workspace_id = "
+    ));
+    sql.int(workspace_id)
+        .push(" AND p.kind = ")
+        .push(kind_literal(kind))
+        .push(" AND p.id = ")
+        .int(id);
+    let found = load(read, sql).await?.pop();
+    if let (Some(memo), Some(record)) = (read.memo(), &found)
+        && record.kind != PrincipalKind::Group
+    {
+        memo.principals.insert(key, record.clone());
+    }
+    Ok(found)
 }
 
 /// Runs a `SELECT {COLUMNS} …` and attaches the multi-valued attributes of every row, all in

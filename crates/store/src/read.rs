@@ -7,14 +7,20 @@
 //! of the server's CPU time. A WAL reader never waits for the writer, so a lookup of a few
 //! microseconds on the async worker is cheaper than handing it to another thread. Every read
 //! starts a fresh snapshot, so a write committed through the pool (a revoked token above all)
-//! is seen by the very next read.
+//! is seen by the very next read. Each connection also remembers the authentications and
+//! principals it read, for as long as SQLite's data version says nothing was committed since
+//! ([`Memo`]): a `/Me` then costs one short read transaction.
 //!
 //! On PostgreSQL the same SQL goes through the pool.
 
+use crate::principals::PrincipalRecord;
 use crate::sql::{Bind, Sql};
+use crate::tokens::RememberedCaller;
 use crate::{Result, Store, StoreError};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -76,31 +82,27 @@ impl Row for SqliteRow<'_> {
 }
 
 impl Store {
-    /// Runs one read-only query and hands each row to `each`.
-    pub(crate) async fn select(
-        &self,
-        sql: &Sql,
-        mut each: impl FnMut(&dyn Row) -> Result<()>,
-    ) -> Result<()> {
-        match &self.reader {
-            // One statement is its own (autocommit) transaction.
-            Some(reader) => {
-                let conn = reader.checkout()?;
-                let result = run(&conn, sql, &mut each);
-                reader.checkin(conn);
-                result
-            }
-            None => self.read().select(sql, each).await,
-        }
-    }
-
     /// A read session: its queries see one snapshot of the database (on SQLite; on PostgreSQL
     /// each query runs on its own through the pool, as before).
     pub(crate) fn read(&self) -> Read<'_> {
         Read {
             store: self,
-            conn: None,
+            checkout: None,
+            in_transaction: false,
         }
+    }
+
+    /// A read session whose [`Read::memo`] holds what earlier reads on its connection found,
+    /// as far as the database still says the same (SQLite only: on PostgreSQL, where other
+    /// nodes write, there is no memo).
+    pub(crate) fn recall(&self) -> Result<Read<'_>> {
+        let mut read = self.read();
+        if let Some(pool) = &self.reader {
+            let mut checkout = pool.checkout()?;
+            checkout.reader().refresh()?;
+            read.checkout = Some(checkout);
+        }
+        Ok(read)
     }
 }
 
@@ -108,7 +110,8 @@ impl Store {
 /// they share one connection and one read transaction, which ends when the session is dropped.
 pub(crate) struct Read<'a> {
     store: &'a Store,
-    conn: Option<rusqlite::Connection>,
+    checkout: Option<Checkout<'a>>,
+    in_transaction: bool,
 }
 
 impl Read<'_> {
@@ -117,33 +120,121 @@ impl Read<'_> {
         sql: &Sql,
         mut each: impl FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
-        let Some(reader) = &self.store.reader else {
+        let Some(pool) = &self.store.reader else {
             for row in sql.query().fetch_all(&self.store.pool).await? {
                 each(&row)?;
             }
             return Ok(());
         };
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            None => {
-                let conn = reader.checkout()?;
-                // Deferred: the snapshot is taken by the first query.
-                conn.execute_batch("BEGIN").map_err(sqlite_error)?;
-                self.conn.insert(conn)
-            }
+        let checkout = match &mut self.checkout {
+            Some(checkout) => checkout,
+            None => self.checkout.insert(pool.checkout()?),
         };
+        let conn = &checkout.reader().conn;
+        if !self.in_transaction {
+            // Deferred: the snapshot is taken by the first query.
+            execute(conn, "BEGIN")?;
+            self.in_transaction = true;
+        }
         run(conn, sql, &mut each)
+    }
+
+    /// What earlier reads on this session's connection found (see [`Memo`]); `None` on
+    /// PostgreSQL and in a session not started by [`Store::recall`].
+    pub(crate) fn memo(&mut self) -> Option<&mut Memo> {
+        let reader = self.checkout.as_mut()?.reader();
+        reader.memo.version.is_some().then_some(&mut reader.memo)
     }
 }
 
 impl Drop for Read<'_> {
     fn drop(&mut self) {
-        if let (Some(conn), Some(reader)) = (self.conn.take(), &self.store.reader) {
-            // Ends the read transaction; a connection that cannot is not reused.
-            if conn.execute_batch("COMMIT").is_ok() {
-                reader.checkin(conn);
-            }
+        if let Some(mut checkout) = self.checkout.take()
+            && self.in_transaction
+            && execute(&checkout.reader().conn, "COMMIT").is_err()
+        {
+            // A connection that cannot end its transaction is not reused.
+            checkout.discard();
         }
+    }
+}
+
+/// What the hot reads found on one connection: authentications and principals, kept while the
+/// database says the same. SQLite's data version changes with every commit by any other
+/// connection, in this process or another (a `patchbay admin` command, say). Each session
+/// that recalls first asks for it, one short read transaction, and forgets everything when it
+/// moved; so a revoked token is refused on its very next use, as without the memo. What is
+/// remembered was read after the version was asked: at worst newer than its version, which
+/// only makes the next recall forget it.
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    /// The data version everything here was read at or after; `None` until first asked.
+    version: Option<i64>,
+    /// Live tokens' authentications, by token digest.
+    pub(crate) callers: Remembered<String, RememberedCaller>,
+    /// Users and service principals (not groups: their member lists can be long), by
+    /// workspace and id.
+    pub(crate) principals: Remembered<(i64, i64), PrincipalRecord>,
+}
+
+/// A bounded map: when full, it starts over (what is used often comes back at once).
+#[derive(Debug)]
+pub(crate) struct Remembered<K, V> {
+    entries: HashMap<K, V>,
+}
+
+/// Entries per map and connection.
+const REMEMBERED: usize = 1024;
+
+impl<K, V> Default for Remembered<K, V> {
+    fn default() -> Self {
+        Remembered {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> Remembered<K, V> {
+    pub(crate) fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.entries.get(key)
+    }
+
+    pub(crate) fn insert(&mut self, key: K, value: V) {
+        if self.entries.len() >= REMEMBERED {
+            self.entries.clear();
+        }
+        self.entries.insert(key, value);
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// A read-only connection and what was read on it.
+#[derive(Debug)]
+struct Reader {
+    conn: rusqlite::Connection,
+    memo: Memo,
+}
+
+impl Reader {
+    /// Forgets what the database may no longer say.
+    fn refresh(&mut self) -> Result<()> {
+        let version = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(sqlite_error)?;
+        if self.memo.version != Some(version) {
+            self.memo.callers.clear();
+            self.memo.principals.clear();
+            self.memo.version = Some(version);
+        }
+        Ok(())
     }
 }
 
@@ -151,7 +242,7 @@ impl Drop for Read<'_> {
 #[derive(Debug)]
 pub(crate) struct SqliteReader {
     path: PathBuf,
-    idle: Mutex<Vec<rusqlite::Connection>>,
+    idle: Mutex<Vec<Reader>>,
 }
 
 /// Connections kept open between reads; more may be open at a moment of high concurrency.
@@ -173,20 +264,58 @@ impl SqliteReader {
         })
     }
 
-    fn checkout(&self) -> Result<rusqlite::Connection> {
+    fn checkout(&self) -> Result<Checkout<'_>> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match idle {
-            Some(conn) => Ok(conn),
-            None => open(&self.path).map_err(sqlite_error),
-        }
+        let reader = match idle {
+            Some(reader) => reader,
+            None => Reader {
+                conn: open(&self.path).map_err(sqlite_error)?,
+                memo: Memo::default(),
+            },
+        };
+        Ok(Checkout {
+            pool: self,
+            reader: Some(reader),
+        })
+    }
+}
+
+/// A connection taken from the idle list; it goes back when dropped.
+struct Checkout<'a> {
+    pool: &'a SqliteReader,
+    reader: Option<Reader>,
+}
+
+impl Checkout<'_> {
+    fn reader(&mut self) -> &mut Reader {
+        self.reader
+            .as_mut()
+            .expect("a checkout holds its reader until dropped")
     }
 
-    fn checkin(&self, conn: rusqlite::Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
+    /// Closes the connection instead of giving it back.
+    fn discard(&mut self) {
+        self.reader = None;
+    }
+}
+
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(reader);
+            }
         }
     }
+}
+
+/// Runs a statement without rows (`BEGIN`, `COMMIT`), prepared once per connection.
+fn execute(conn: &rusqlite::Connection, statement: &str) -> Result<()> {
+    conn.prepare_cached(statement)
+        .and_then(|mut stmt| stmt.execute([]))
+        .map(drop)
+        .map_err(sqlite_error)
 }
 
 fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {

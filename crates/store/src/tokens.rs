@@ -1,6 +1,8 @@
 //! Personal access tokens: issue, authenticate, and the record every listing shows.
 
 use crate::permissions::{TOKENS, holds};
+use crate::principals::{PrincipalRecord, principal_in};
+use crate::read::Read;
 use crate::sql::Sql;
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
@@ -46,65 +48,132 @@ pub struct TokenFilter {
 const TOKEN_COLUMNS: &str = "token_id, workspace_id, owner_id, created_by_id, created_by_username, \
      comment, creation_time, expiry_time, last_used_day";
 
+/// A token's authentication as a read found it, with what decides whether it still holds.
+#[derive(Debug, Clone)]
+pub(crate) struct RememberedCaller {
+    pub(crate) caller: Caller,
+    /// `-1` for never.
+    pub(crate) expiry_time: EpochMillis,
+    pub(crate) last_used_day: Option<EpochMillis>,
+}
+
+impl RememberedCaller {
+    fn live_at(&self, now: EpochMillis) -> bool {
+        self.expiry_time < 0 || self.expiry_time > now
+    }
+}
+
 impl Store {
     /// Finds the live token with this digest and its owner. Expired tokens and tokens of
-    /// deactivated principals authenticate nobody. Every call reads the database, so a token
-    /// deleted on any node is refused on its very next use; the last-used day is written at
-    /// most once a day per token.
+    /// deactivated principals authenticate nobody. Every call asks the database, at least
+    /// whether anything changed since the answer was remembered, so a token deleted on any node
+    /// is refused on its very next use; the last-used day is written at most once a day per
+    /// token.
     pub async fn authenticate(&self, digest: &TokenDigest) -> Result<Option<Caller>> {
         let now = now_millis();
-        let mut sql = Sql::new(
-            "SELECT t.token_id, t.last_used_day, p.id, p.workspace_id, p.kind, p.user_name, \
-                    p.application_id, \
-                    CASE WHEN EXISTS (SELECT 1 FROM memberships m JOIN principals g ON g.id = m.group_id \
-                                      WHERE m.member_id = p.id AND g.builtin = 'admins') \
-                         THEN 1 ELSE 0 END AS is_admin \
-             FROM tokens t JOIN principals p ON p.id = t.owner_id \
-             WHERE t.digest = ",
-        );
-        sql.text(digest.as_str())
-            .push(" AND (t.expiry_time < 0 OR t.expiry_time > ")
-            .int(now)
-            .push(") AND COALESCE(p.active, 1) = 1");
-        let mut found = None;
-        self.select(&sql, |row| {
-            let kind = row.text("kind")?;
-            let kind = PrincipalKind::from_db(&kind)
-                .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
-            let name = match kind {
-                PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
-                _ => row.opt_text("user_name")?,
-            };
-            let caller = Caller {
-                workspace_id: row.int("workspace_id")?,
-                principal_id: row.int("id")?,
-                kind,
-                name: name.unwrap_or_default(),
-                is_admin: row.int("is_admin")? != 0,
-                token_id: row.text("token_id")?,
-            };
-            found = Some((caller, row.opt_int("last_used_day")?));
-            Ok(())
+        let found = authenticate_in(&mut self.recall()?, digest, now).await?;
+        Ok(match found {
+            Some(found) => Some(self.mark_used(found, now).await),
+            None => None,
         })
-        .await?;
-        let Some((caller, last_used)) = found else {
+    }
+
+    /// [`Store::authenticate`] and the caller's own record (`/Me`), from one snapshot.
+    pub async fn authenticate_self(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(Caller, PrincipalRecord)>> {
+        let now = now_millis();
+        let mut read = self.recall()?;
+        let Some(found) = authenticate_in(&mut read, digest, now).await? else {
             return Ok(None);
         };
+        let caller = &found.caller;
+        let record = principal_in(
+            &mut read,
+            caller.workspace_id,
+            caller.kind,
+            caller.principal_id,
+        )
+        .await?;
+        drop(read);
+        let caller = self.mark_used(found, now).await;
+        Ok(record.map(|record| (caller, record)))
+    }
+
+    /// Records the day's first use of a token.
+    async fn mark_used(&self, found: RememberedCaller, now: EpochMillis) -> Caller {
         let today = day_of(now);
-        if last_used != Some(today) {
+        if found.last_used_day != Some(today) {
             // Bookkeeping, not authentication: a read must not fail because the database
             // refuses writes for a moment (busy, read-only); the next request tries again.
             let marked = sqlx::query("UPDATE tokens SET last_used_day = $1 WHERE token_id = $2")
                 .bind(today)
-                .bind(caller.token_id.as_str())
+                .bind(found.caller.token_id.as_str())
                 .execute(&self.pool)
                 .await;
             if let Err(e) = marked {
                 tracing::warn!(error = %e, "cannot record a token's last use");
             }
         }
-        Ok(Some(caller))
+        found.caller
     }
+}
+
+/// The live token with this digest, as remembered or read in `read`'s snapshot.
+async fn authenticate_in(
+    read: &mut Read<'_>,
+    digest: &TokenDigest,
+    now: EpochMillis,
+) -> Result<Option<RememberedCaller>> {
+    if let Some(known) = read.memo().and_then(|m| m.callers.get(digest.as_str()))
+        && known.live_at(now)
+        && known.last_used_day == Some(day_of(now))
+    {
+        return Ok(Some(known.clone()));
+    }
+    let mut sql = Sql::new(
+        "SELECT t.token_id, t.last_used_day, t.expiry_time, p.id, p.workspace_id, p.kind, \
+                p.user_name, p.application_id, \
+                CASE WHEN EXISTS (SELECT 1 FROM memberships m JOIN principals g ON g.id = m.group_id \
+                                  WHERE m.member_id = p.id AND g.builtin = 'admins') \
+                     THEN 1 ELSE 0 END AS is_admin \
+         FROM tokens t JOIN principals p ON p.id = t.owner_id \
+         WHERE t.digest = ",
+    );
+    sql.text(digest.as_str())
+        .push(" AND (t.expiry_time < 0 OR t.expiry_time > ")
+        .int(now)
+        .push(") AND COALESCE(p.active, 1) = 1");
+    let mut found = None;
+    read.select(&sql, |row| {
+        let kind = row.text("kind")?;
+        let kind = PrincipalKind::from_db(&kind)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
+        let name = match kind {
+            PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
+            _ => row.opt_text("user_name")?,
+        };
+        found = Some(RememberedCaller {
+            caller: Caller {
+                workspace_id: row.int("workspace_id")?,
+                principal_id: row.int("id")?,
+                kind,
+                name: name.unwrap_or_default(),
+                is_admin: row.int("is_admin")? != 0,
+                token_id: row.text("token_id")?,
+            },
+            expiry_time: row.int("expiry_time")?,
+            last_used_day: row.opt_int("last_used_day")?,
+        });
+        Ok(())
+    })
+    .await?;
+    if let (Some(memo), Some(known)) = (read.memo(), &found) {
+        memo.callers
+            .insert(digest.as_str().to_owned(), known.clone());
+    }
+    Ok(found)
 }
 
 impl Store {

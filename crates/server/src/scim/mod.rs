@@ -7,7 +7,7 @@ mod projection;
 mod repr;
 
 use crate::AppState;
-use crate::auth::{Admin, Authenticated};
+use crate::auth::{Admin, Authenticated, AuthenticatedSelf};
 use crate::body::{JsonBody, QueryParams};
 use crate::error::{ApiError, Envelope};
 use axum::Router;
@@ -98,11 +98,19 @@ fn resource<R: Resource>(router: Router<AppState>, path: &str) -> Router<AppStat
 
 /// A SCIM JSON response.
 fn scim_json(status: StatusCode, body: impl Serialize) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-    response
+    // Into a buffer that fits a resource at once (`axum::Json` starts at 128 bytes and grows a
+    // `BytesMut` write by write).
+    let mut buf = Vec::with_capacity(1024);
+    if let Err(e) = serde_json::to_writer(&mut buf, &body) {
+        return ApiError::internal(format!("cannot serialize a SCIM response: {e}"))
+            .into_response();
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))],
+        buf,
+    )
+        .into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -373,15 +381,9 @@ async fn delete_one<R: Resource>(
 /// The caller itself. A service principal is shown as a user whose `userName` is its
 /// application id, as Databricks does; `X-Databricks-Org-Id` tells SDKs the workspace.
 async fn me(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    AuthenticatedSelf(caller, record): AuthenticatedSelf,
     QueryParams(params): QueryParams<GetParams>,
 ) -> ScimResult {
-    let record = state
-        .store
-        .get_principal(caller.workspace_id, caller.kind, caller.principal_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The calling principal no longer exists."))?;
     let mut resource = repr::Resource::of(&record);
     if caller.kind == PrincipalKind::ServicePrincipal {
         // Shown as a user named by its application id.
