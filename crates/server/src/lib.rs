@@ -25,15 +25,20 @@ use error::{ApiError, Envelope};
 use patchbay_store::Store;
 use serde_json::json;
 use std::sync::Arc;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request: two reference counts.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    inner: Arc<Settings>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    settings: Settings,
     partners: patchbay_partner::client::PartnerClient,
 }
 
@@ -81,18 +86,17 @@ impl AppState {
         );
         AppState {
             store,
-            inner: Arc::new(settings),
-            partners,
+            shared: Arc::new(Shared { settings, partners }),
         }
     }
 
     pub fn settings(&self) -> &Settings {
-        &self.inner
+        &self.shared.settings
     }
 
     /// The client that calls partners.
     pub fn partner_client(&self) -> &patchbay_partner::client::PartnerClient {
-        &self.partners
+        &self.shared.partners
     }
 }
 
@@ -118,12 +122,13 @@ pub fn router(state: AppState) -> Router {
     } else {
         api
     };
-    api.with_state(state)
-        .layer(axum::middleware::from_fn(limit_header_size))
-        .layer(DefaultBodyLimit::max(body::MAX_BODY))
-        .layer(CatchPanicLayer::custom(|_panic| {
-            ApiError::internal("a request handler panicked").into_response()
-        }))
+    // The layers wrap the whole router once. On a `Router`, `layer` would copy them onto every
+    // route, and each request would clone and box each of them anew.
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 tracing::info_span!(
@@ -134,10 +139,12 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(DefaultBodyLimit::max(body::MAX_BODY))
+        .layer(axum::middleware::from_fn(limit_header_size));
+    Router::new().fallback_service(layers.service(api.with_state(state)))
 }
 
 /// Ready once the database answers.
