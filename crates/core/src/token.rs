@@ -50,7 +50,12 @@ impl TokenValue {
 
     /// What is stored and looked up.
     pub fn digest(&self) -> TokenDigest {
-        TokenDigest(hex::encode(Sha256::digest(self.0.as_bytes())))
+        // Into a buffer of the right size (`hex::encode` builds its string char by char, and
+        // this runs on every request).
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(self.0.as_bytes()), &mut hex)
+            .expect("64 hex digits for 32 bytes");
+        TokenDigest(String::from_utf8_lossy(&hex).into_owned())
     }
 }
 

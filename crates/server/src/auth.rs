@@ -9,6 +9,7 @@ use base64::Engine;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::token::{TokenDigest, TokenValue};
 use patchbay_store::PrincipalRecord;
+use std::sync::Arc;
 
 /// An authenticated caller.
 pub struct Authenticated(pub Caller);
@@ -21,7 +22,7 @@ const INVALID_TOKEN: &str = "Invalid access token.";
 
 /// An authenticated caller with its own record, as `/Me` shows it: one look at the store for
 /// both.
-pub struct AuthenticatedSelf(pub Caller, pub PrincipalRecord);
+pub struct AuthenticatedSelf(pub Caller, pub Arc<PrincipalRecord>);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;

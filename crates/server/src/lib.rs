@@ -40,6 +40,7 @@ pub struct AppState {
 struct Shared {
     settings: Settings,
     partners: patchbay_partner::client::PartnerClient,
+    renderings: scim::Renderings,
 }
 
 /// Server settings fixed at start.
@@ -86,12 +87,21 @@ impl AppState {
         );
         AppState {
             store,
-            shared: Arc::new(Shared { settings, partners }),
+            shared: Arc::new(Shared {
+                settings,
+                partners,
+                renderings: scim::Renderings::default(),
+            }),
         }
     }
 
     pub fn settings(&self) -> &Settings {
         &self.shared.settings
+    }
+
+    /// SCIM resources as last written (see [`scim::Renderings`]).
+    pub fn renderings(&self) -> &scim::Renderings {
+        &self.shared.renderings
     }
 
     /// The client that calls partners.

@@ -11,6 +11,7 @@ use patchbay_core::scim::filter::{AttrPath, CompareOp, Filter};
 use patchbay_core::time::now_millis;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// An e-mail address of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub struct MemberRef {
 }
 
 /// A principal as stored, with its multi-valued attributes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalRecord {
     pub id: i64,
     pub workspace_id: i64,
@@ -105,7 +106,8 @@ impl Store {
         kind: PrincipalKind,
         id: i64,
     ) -> Result<Option<PrincipalRecord>> {
-        principal_in(&mut self.recall()?, workspace_id, kind, id).await
+        let found = principal_in(&mut self.recall()?, workspace_id, kind, id).await?;
+        Ok(found.map(Arc::unwrap_or_clone))
     }
 
     /// A service principal by its application id.
@@ -368,12 +370,12 @@ pub(crate) async fn principal_in(
     workspace_id: i64,
     kind: PrincipalKind,
     id: i64,
-) -> Result<Option<PrincipalRecord>> {
+) -> Result<Option<Arc<PrincipalRecord>>> {
     let key = (workspace_id, id);
     if let Some(known) = read.memo().and_then(|m| m.principals.get(&key))
         && known.kind == kind
     {
-        return Ok(Some(known.clone()));
+        return Ok(Some(Arc::clone(known)));
     }
     let mut sql = Sql::new(&format!(
         "SELECT {COLUMNS} FROM principals p WHERE p.workspace_id = "
@@ -383,11 +385,11 @@ pub(crate) async fn principal_in(
         .push(kind_literal(kind))
         .push(" AND p.id = ")
         .int(id);
-    let found = load(read, sql).await?.pop();
+    let found = load(read, sql).await?.pop().map(Arc::new);
     if let (Some(memo), Some(record)) = (read.memo(), &found)
         && record.kind != PrincipalKind::Group
     {
-        memo.principals.insert(key, record.clone());
+        memo.principals.insert(key, Arc::clone(record));
     }
     Ok(found)
 }

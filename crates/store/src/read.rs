@@ -22,7 +22,7 @@ use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One result row, whichever driver produced it.
@@ -174,7 +174,7 @@ pub(crate) struct Memo {
     pub(crate) callers: Remembered<String, RememberedCaller>,
     /// Users and service principals (not groups: their member lists can be long), by
     /// workspace and id.
-    pub(crate) principals: Remembered<(i64, i64), PrincipalRecord>,
+    pub(crate) principals: Remembered<(i64, i64), Arc<PrincipalRecord>>,
 }
 
 /// A bounded map: when full, it starts over (what is used often comes back at once).

@@ -10,6 +10,7 @@ use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::{EpochMillis, creation_millis, day_of, now_millis};
 use patchbay_core::token::{TokenDigest, TokenValue, new_token_id};
 use sqlx::{Any, Row, Transaction};
+use std::sync::Arc;
 
 /// What a new token is for.
 #[derive(Debug, Clone)]
@@ -82,7 +83,7 @@ impl Store {
     pub async fn authenticate_self(
         &self,
         digest: &TokenDigest,
-    ) -> Result<Option<(Caller, PrincipalRecord)>> {
+    ) -> Result<Option<(Caller, Arc<PrincipalRecord>)>> {
         let now = now_millis();
         let mut read = self.recall()?;
         let Some(found) = authenticate_in(&mut read, digest, now).await? else {

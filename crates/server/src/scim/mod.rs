@@ -4,13 +4,17 @@
 
 mod discovery;
 mod projection;
+mod rendered;
 mod repr;
+
+pub use rendered::Renderings;
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated, AuthenticatedSelf};
 use crate::body::{JsonBody, QueryParams};
 use crate::error::{ApiError, Envelope};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -105,10 +109,15 @@ fn scim_json(status: StatusCode, body: impl Serialize) -> Response {
         return ApiError::internal(format!("cannot serialize a SCIM response: {e}"))
             .into_response();
     }
+    scim_bytes(status, buf.into())
+}
+
+/// A SCIM JSON response already written.
+fn scim_bytes(status: StatusCode, body: Bytes) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))],
-        buf,
+        body,
     )
         .into_response()
 }
@@ -282,6 +291,12 @@ async fn get_one<R: Resource>(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     );
+    if projection.keeps_whole(R::KIND) {
+        return Ok(scim_bytes(
+            StatusCode::OK,
+            state.renderings().whole(&record, None),
+        ));
+    }
     Ok(scim_json(
         StatusCode::OK,
         projection.show(R::KIND, repr::Resource::of(&record)),
@@ -381,22 +396,28 @@ async fn delete_one<R: Resource>(
 /// The caller itself. A service principal is shown as a user whose `userName` is its
 /// application id, as Databricks does; `X-Databricks-Org-Id` tells SDKs the workspace.
 async fn me(
+    State(state): State<AppState>,
     AuthenticatedSelf(caller, record): AuthenticatedSelf,
     QueryParams(params): QueryParams<GetParams>,
 ) -> ScimResult {
-    let mut resource = repr::Resource::of(&record);
-    if caller.kind == PrincipalKind::ServicePrincipal {
-        // Shown as a user named by its application id.
-        resource = resource.shown_as_user(&caller.name);
-    }
+    // A service principal is shown as a user named by its application id.
+    let as_user = (caller.kind == PrincipalKind::ServicePrincipal).then_some(caller.name.as_str());
     let projection = Projection::new(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     );
-    let mut response = scim_json(
-        StatusCode::OK,
-        projection.show(PrincipalKind::User, resource),
-    );
+    let mut response = if projection.keeps_whole(PrincipalKind::User) {
+        scim_bytes(StatusCode::OK, state.renderings().whole(&record, as_user))
+    } else {
+        let mut resource = repr::Resource::of(&record);
+        if let Some(name) = as_user {
+            resource = resource.shown_as_user(name);
+        }
+        scim_json(
+            StatusCode::OK,
+            projection.show(PrincipalKind::User, resource),
+        )
+    };
     response.headers_mut().insert(
         "x-databricks-org-id",
         HeaderValue::from(caller.workspace_id),

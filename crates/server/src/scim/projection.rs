@@ -32,12 +32,17 @@ impl Projection {
     /// Applies the projection to one resource, written as it is when the projection keeps
     /// everything (no `Value` built and taken apart again).
     pub fn show<'a>(&self, kind: PrincipalKind, resource: Resource<'a>) -> Shown<'a> {
-        if self.only.is_none() && self.excluded.is_empty() && kind != PrincipalKind::Group {
+        if self.keeps_whole(kind) {
             Shown::Whole(Box::new(resource))
         } else {
             let value = serde_json::to_value(resource).unwrap_or(Value::Null);
             Shown::Projected(self.apply(kind, value))
         }
+    }
+
+    /// Whether a resource of this kind is shown whole, exactly as [`Resource`] writes it.
+    pub fn keeps_whole(&self, kind: PrincipalKind) -> bool {
+        self.only.is_none() && self.excluded.is_empty() && kind != PrincipalKind::Group
     }
 
     /// Applies the projection to one resource.

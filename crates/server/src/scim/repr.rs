@@ -513,11 +513,12 @@ fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use patchbay_store::{GroupRef, MemberRef};
 
-    fn record(kind: PrincipalKind) -> PrincipalRecord {
+    /// A principal with every attribute set.
+    pub(in crate::scim) fn record(kind: PrincipalKind) -> PrincipalRecord {
         PrincipalRecord {
             id: 42,
             workspace_id: 7,
