@@ -824,3 +824,44 @@ async fn entitlements_and_emails_are_checked() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert!(r.body.get("entitlements").is_none());
 }
+
+#[tokio::test]
+async fn a_lookup_by_a_unique_attribute_counts_and_pages_like_any_filter() {
+    let app = TestApp::new().await;
+    let sp = create_sp(&app, "unique-one").await;
+    create_sp(&app, "another").await;
+    let app_id = sp["applicationId"].as_str().unwrap();
+    let filter = format!("applicationId%20eq%20%22{app_id}%22");
+    let page = |query: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .admin(
+                    Method::GET,
+                    &format!("{SCIM}/ServicePrincipals?{query}"),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            (r.body["totalResults"].clone(), ids(&r.body))
+        }
+    };
+    let sp_id = sp["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        page(format!("filter={filter}")).await,
+        (json!(1), vec![sp_id.clone()])
+    );
+    assert_eq!(
+        page(format!("filter={filter}&count=0")).await,
+        (json!(1), vec![])
+    );
+    assert_eq!(
+        page(format!("filter={filter}&startIndex=2")).await,
+        (json!(1), vec![])
+    );
+    let unknown = "applicationId%20eq%20%2200000000-0000-0000-0000-000000000000%22";
+    assert_eq!(page(format!("filter={unknown}")).await, (json!(0), vec![]));
+    // A unique attribute and-ed with another condition is still a lookup.
+    let both = format!("{filter}%20and%20displayName%20eq%20%22another%22");
+    assert_eq!(page(format!("filter={both}")).await, (json!(0), vec![]));
+}

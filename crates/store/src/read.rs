@@ -130,13 +130,13 @@ impl Read<'_> {
             Some(checkout) => checkout,
             None => self.checkout.insert(pool.checkout()?),
         };
-        let conn = &checkout.reader().conn;
+        let reader = checkout.reader();
         if !self.in_transaction {
             // Deferred: the snapshot is taken by the first query.
-            execute(conn, "BEGIN")?;
+            execute(&reader.conn, "BEGIN")?;
             self.in_transaction = true;
         }
-        run(conn, sql, &mut each)
+        run(reader, sql, &mut each)
     }
 
     /// What earlier reads on this session's connection found (see [`Memo`]); `None` on
@@ -219,6 +219,9 @@ impl<K: Eq + Hash, V> Remembered<K, V> {
 struct Reader {
     conn: rusqlite::Connection,
     memo: Memo,
+    /// The column names of each statement run, by its SQL (SQLite hands them out one C string
+    /// at a time).
+    columns: Remembered<String, Arc<[String]>>,
 }
 
 impl Reader {
@@ -271,6 +274,7 @@ impl SqliteReader {
             None => Reader {
                 conn: open(&self.path).map_err(sqlite_error)?,
                 memo: Memo::default(),
+                columns: Remembered::default(),
             },
         };
         Ok(Checkout {
@@ -339,11 +343,14 @@ fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
 }
 
 fn run(
-    conn: &rusqlite::Connection,
+    reader: &mut Reader,
     sql: &Sql,
     each: &mut impl FnMut(&dyn Row) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = conn.prepare_cached(sql.as_str()).map_err(sqlite_error)?;
+    let mut stmt = reader
+        .conn
+        .prepare_cached(sql.as_str())
+        .map_err(sqlite_error)?;
     let binds = sql.binds();
     if stmt.parameter_count() != binds.len() {
         return Err(StoreError::Invalid(format!(
@@ -367,7 +374,16 @@ fn run(
         };
         bound.map_err(sqlite_error)?;
     }
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let names = match reader.columns.get(sql.as_str()) {
+        Some(names) => Arc::clone(names),
+        None => {
+            let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            reader
+                .columns
+                .insert(sql.as_str().to_owned(), Arc::clone(&names));
+            names
+        }
+    };
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next().map_err(sqlite_error)? {
         each(&SqliteRow { row, names: &names })?;

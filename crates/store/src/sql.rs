@@ -5,7 +5,6 @@
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
-use std::fmt::Write as _;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Bind {
@@ -39,8 +38,8 @@ impl Sql {
     /// Appends a placeholder for `value`.
     pub(crate) fn bind(&mut self, value: Bind) -> &mut Self {
         self.binds.push(value);
-        let n = self.binds.len();
-        let _ = write!(self.text, "${n}");
+        self.text.push('$');
+        push_number(&mut self.text, self.binds.len());
         self
     }
 
@@ -66,22 +65,22 @@ impl Sql {
     /// Appends another fragment, renumbering its placeholders after ours.
     pub(crate) fn append(&mut self, other: Sql) -> &mut Self {
         let offset = self.binds.len();
-        let mut out = String::with_capacity(other.text.len());
-        let mut chars = other.text.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
-                let mut n = String::new();
-                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                    n.push(*d);
-                    chars.next();
+        if offset == 0 {
+            self.text.push_str(&other.text);
+        } else {
+            let mut rest = other.text.as_str();
+            while let Some(at) = rest.find('$') {
+                self.text.push_str(&rest[..=at]);
+                rest = &rest[at + 1..];
+                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                if digits > 0 {
+                    let n: usize = rest[..digits].parse().unwrap_or(0);
+                    push_number(&mut self.text, n + offset);
+                    rest = &rest[digits..];
                 }
-                let n: usize = n.parse().unwrap_or(0);
-                let _ = write!(out, "${}", n + offset);
-            } else {
-                out.push(c);
             }
+            self.text.push_str(rest);
         }
-        self.text.push_str(&out);
         self.binds.extend(other.binds);
         self
     }
@@ -108,6 +107,22 @@ impl Sql {
     }
 }
 
+/// Appends `n` in decimal: placeholders are numbered on every query, and `write!` costs more
+/// than the query text around them.
+fn push_number(text: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    text.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +139,22 @@ mod tests {
             "SELECT * FROM t WHERE a = $1 AND b = $2 AND c IN ($3, $4)"
         );
         assert_eq!(a.binds.len(), 4);
+    }
+
+    #[test]
+    fn placeholders_count_past_nine() {
+        let mut a = Sql::new("IN (");
+        a.int_list(&(0..12).collect::<Vec<_>>()).push(")");
+        assert_eq!(
+            a.as_str(),
+            "IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        let mut b = Sql::new("x = ");
+        b.int(1);
+        b.append(a);
+        assert!(b.as_str().ends_with("$12, $13)"), "{}", b.as_str());
+        let mut c = Sql::new("");
+        c.append(Sql::new("'$1 stays' AND $"));
+        assert_eq!(c.as_str(), "'$1 stays' AND $");
     }
 }
