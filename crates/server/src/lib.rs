@@ -115,7 +115,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/healthz", get(healthz))
         .route("/.well-known/databricks-config", get(databricks_config))
-        .nest(scim::PREFIX, scim::routes())
+        .merge(scim::routes())
         .merge(tokens::routes())
         .merge(permissions::routes())
         .merge(catalog::routes())

@@ -750,6 +750,17 @@ async fn discovery_documents_and_their_405s() {
         )
         .await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        post.body["status"], "405",
+        "in the SCIM envelope: {:?}",
+        post.body
+    );
+    let delete_me = app.admin(Method::DELETE, &format!("{SCIM}/Me"), None).await;
+    assert_eq!(delete_me.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        delete_me.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
     let search = app
         .admin(
             Method::POST,

@@ -34,11 +34,14 @@ fn list(text: &str) -> Vec<Value> {
 
 pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
     router
-        .route("/ServiceProviderConfig", get(service_provider_config))
-        .route("/ResourceTypes", get(resource_types))
-        .route("/ResourceTypes/{name}", get(resource_type))
-        .route("/Schemas", get(schemas))
-        .route("/Schemas/{id}", get(schema))
+        .route(
+            &super::at("/ServiceProviderConfig"),
+            get(service_provider_config),
+        )
+        .route(&super::at("/ResourceTypes"), get(resource_types))
+        .route(&super::at("/ResourceTypes/{name}"), get(resource_type))
+        .route(&super::at("/Schemas"), get(schemas))
+        .route(&super::at("/Schemas/{id}"), get(schema))
 }
 
 fn list_response(items: &[Value]) -> Value {

@@ -76,20 +76,28 @@ impl Resource for Groups {
     const KIND: PrincipalKind = PrincipalKind::Group;
 }
 
+/// The SCIM routes, at their full paths under [`PREFIX`] (merged, not nested: a nested router
+/// rewrites every request's URI on the way in).
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new()
-        .route("/Me", get(me))
-        .route("/.search", post(search_not_supported))
-        .route("/Bulk", post(bulk_not_supported));
+        .route(&at("/Me"), get(me))
+        .route(&at("/.search"), post(search_not_supported))
+        .route(&at("/Bulk"), post(bulk_not_supported));
     router = resource::<Users>(router, "/Users");
     router = resource::<ServicePrincipals>(router, "/ServicePrincipals");
     router = resource::<Groups>(router, "/Groups");
     discovery::routes(router).method_not_allowed_fallback(method_not_allowed)
 }
 
+/// A path under [`PREFIX`].
+fn at(path: &str) -> String {
+    format!("{PREFIX}{path}")
+}
+
 fn resource<R: Resource>(router: Router<AppState>, path: &str) -> Router<AppState> {
+    let path = at(path);
     router
-        .route(path, get(list::<R>).post(create::<R>))
+        .route(&path, get(list::<R>).post(create::<R>))
         .route(&format!("{path}/.search"), post(search_not_supported))
         .route(
             &format!("{path}/{{id}}"),
