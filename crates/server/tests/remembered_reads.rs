@@ -6,16 +6,20 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{ADMIN, SCIM, TestApp};
+use common::{ADMIN, Reply, SCIM, TestApp};
 use serde_json::json;
 use sqlx::Executor;
+
+/// `GET /Me` with `token`.
+async fn me(app: &TestApp, token: &str) -> Reply {
+    app.call(Method::GET, &format!("{SCIM}/Me"), Some(token), None)
+        .await
+}
 
 /// Some calls, so that whatever a connection remembers is remembered.
 async fn warm(app: &TestApp, token: &str) {
     for _ in 0..8 {
-        let me = app
-            .call(Method::GET, &format!("{SCIM}/Me"), Some(token), None)
-            .await;
+        let me = me(app, token).await;
         assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
     }
 }
@@ -47,9 +51,7 @@ async fn a_token_deleted_elsewhere_is_refused_on_its_next_use() {
            (SELECT id FROM principals WHERE user_name = 'leaver@example.com')",
     )
     .await;
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = me(&app, &token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
     // The admin's own token still works: only what changed is forgotten for good.
     warm(&app, &app.admin_token).await;
@@ -78,9 +80,7 @@ async fn a_token_revoked_through_the_api_is_refused_on_its_next_use() {
         )
         .await;
     assert!(revoked.status.is_success(), "{:?}", revoked.body);
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = me(&app, &token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }
 
@@ -95,7 +95,7 @@ async fn me_shows_a_change_made_elsewhere_at_once() {
         ),
     )
     .await;
-    let me = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    let me = me(&app, &app.admin_token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["displayName"], "Renamed Elsewhere");
 }
@@ -110,9 +110,7 @@ async fn a_principal_deactivated_elsewhere_is_refused_on_its_next_request() {
         "UPDATE principals SET active = 0 WHERE user_name = 'paused@example.com'",
     )
     .await;
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = me(&app, &token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }
 
@@ -189,8 +187,6 @@ async fn a_token_that_expires_while_remembered_is_refused() {
     while patchbay_core::time::now_millis() <= expiry {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = me(&app, &token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }
