@@ -32,13 +32,26 @@ Example: patchbay certify --partner-url http://127.0.0.1:9090/connect --password
 pub struct CertifyArgs {
     /// The partner's connect endpoint; delete-connection, test-connection, delete-account and
     /// expire-account are expected next to it.
-    #[arg(long, value_name = "URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "list",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub partner_url: String,
     /// The Basic user name the partner gave Databricks.
     #[arg(long, env = "PATCHBAY_CERTIFY_USER", default_value = "databricks")]
     pub user: String,
     /// The Basic password the partner gave Databricks.
-    #[arg(long, env = "PATCHBAY_CERTIFY_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PATCHBAY_CERTIFY_PASSWORD",
+        hide_env_values = true,
+        required_unless_present = "list",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub password: String,
     /// Run only this scenario (repeat, or separate with commas).
     #[arg(long = "scenario", value_name = "NAME", value_delimiter = ',')]
@@ -111,11 +124,18 @@ impl CertifyArgs {
     }
 }
 
+/// Writes to stdout. A reader that went away (`certify … | head`) is not an error: the exit code
+/// and the report files still say how the partner did.
+fn say(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// Runs `patchbay certify` to completion; the exit code says whether the partner passed.
 pub fn main(args: CertifyArgs) -> ExitCode {
     if args.list {
         for s in SCENARIOS {
-            println!("{:32} {}", s.name, s.title);
+            say(&format!("{:32} {}\n", s.name, s.title));
         }
         return ExitCode::SUCCESS;
     }
@@ -143,7 +163,7 @@ pub fn main(args: CertifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    print!("{}", report::table(&run));
+    say(&report::table(&run));
     for path in &args.reports {
         let is_xml = path
             .extension()
@@ -157,7 +177,7 @@ pub fn main(args: CertifyArgs) -> ExitCode {
             eprintln!("patchbay certify: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
         }
-        println!("report written to {}", path.display());
+        say(&format!("report written to {}\n", path.display()));
     }
     let failed =
         run.count(Verdict::Failed) > 0 || (args.require_all && run.count(Verdict::Skipped) > 0);

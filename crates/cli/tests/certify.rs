@@ -168,3 +168,21 @@ async fn an_unknown_profile_is_a_usage_error_that_lists_the_profiles() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_does_not_crash_certify() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(["certify", "--list"])
+        .env_remove("DATABRICKS_CONFIG_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run patchbay certify");
+    // Closed before certify writes, as `patchbay certify … | head -1` closes it after a line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("certify ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
