@@ -89,6 +89,7 @@ impl Store {
             store: self,
             checkout: None,
             in_transaction: false,
+            recalled: false,
         }
     }
 
@@ -101,6 +102,7 @@ impl Store {
             let mut checkout = pool.checkout()?;
             checkout.reader().refresh()?;
             read.checkout = Some(checkout);
+            read.recalled = true;
         }
         Ok(read)
     }
@@ -112,6 +114,8 @@ pub(crate) struct Read<'a> {
     store: &'a Store,
     checkout: Option<Checkout<'a>>,
     in_transaction: bool,
+    /// Whether the connection's memo was checked against the database when the session began.
+    recalled: bool,
 }
 
 impl Read<'_> {
@@ -142,8 +146,10 @@ impl Read<'_> {
     /// What earlier reads on this session's connection found (see [`Memo`]); `None` on
     /// PostgreSQL and in a session not started by [`Store::recall`].
     pub(crate) fn memo(&mut self) -> Option<&mut Memo> {
-        let reader = self.checkout.as_mut()?.reader();
-        reader.memo.version.is_some().then_some(&mut reader.memo)
+        if !self.recalled {
+            return None;
+        }
+        Some(&mut self.checkout.as_mut()?.reader().memo)
     }
 }
 
