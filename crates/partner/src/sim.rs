@@ -968,16 +968,7 @@ async fn delete_account(
         state.connections.retain(|_, c| c.domain != domain);
         removed
     };
-    let response = if removed {
-        Json(json!({})).into_response()
-    } else {
-        error(
-            StatusCode::NOT_FOUND,
-            ErrorReason::AccountNotFound,
-            "No such account.",
-        )
-    };
-    distort(&sim, response, None).await
+    account_changed(&sim, removed).await
 }
 
 /// `PUT /expire-account` (test only): the account's trial has ended.
@@ -997,6 +988,11 @@ async fn expire_account(
         }
         None => false,
     };
+    account_changed(&sim, found).await
+}
+
+/// The answer of a test-only account endpoint: `{}`, or 404 when there was no such account.
+async fn account_changed(sim: &Sim, found: bool) -> Response {
     let response = if found {
         Json(json!({})).into_response()
     } else {
@@ -1006,7 +1002,7 @@ async fn expire_account(
             "No such account.",
         )
     };
-    distort(&sim, response, None).await
+    distort(sim, response, None).await
 }
 
 async fn whoami(State(sim): State<Sim>, Path(id): Path<String>) -> Response {

@@ -127,6 +127,15 @@ async fn user_names(app: &Client) -> Vec<String> {
     names
 }
 
+/// Whether this run is on SQLite; if not, says that `test` is skipped and why.
+fn on_sqlite(app: &TestApp, test: &str) -> bool {
+    if app.db.is_postgres() {
+        println!("SKIPPED {test}: SQLite only (this run is on PostgreSQL)");
+        return false;
+    }
+    true
+}
+
 /// Another process holds SQLite's write lock for longer than patchbay waits (its busy
 /// timeout): writes answer 503 and leave nothing behind, reads still answer, and once the lock
 /// is released the same requests succeed.
@@ -134,10 +143,7 @@ async fn user_names(app: &Client) -> Vec<String> {
 async fn sqlite_busy_answers_503_and_recovers() {
     let test = TestApp::new().await;
     let app = Client::of(&test);
-    if test.db.is_postgres() {
-        println!(
-            "SKIPPED sqlite_busy_answers_503_and_recovers: SQLite only (this run is on PostgreSQL)"
-        );
+    if !on_sqlite(&test, "sqlite_busy_answers_503_and_recovers") {
         return;
     }
     // Use the token once, so authenticating it needs no write today.
@@ -220,10 +226,7 @@ async fn sqlite_busy_answers_503_and_recovers() {
 async fn sqlite_read_only_serves_reads_and_refuses_writes() {
     let test = TestApp::new().await;
     let app = Client::of(&test);
-    if test.db.is_postgres() {
-        println!(
-            "SKIPPED sqlite_read_only_serves_reads_and_refuses_writes: SQLite only (this run is on PostgreSQL)"
-        );
+    if !on_sqlite(&test, "sqlite_read_only_serves_reads_and_refuses_writes") {
         return;
     }
     let (_, user_token) = test.plain_user("reader@example.com").await;
