@@ -38,7 +38,16 @@ impl TestDatabase {
             }
             Some(server) => {
                 let server = server.trim_end_matches('/').to_owned();
-                let name = format!("patchbay_test_{}", uuid::Uuid::new_v4().simple());
+                // The creation time in the name lets `scripts/postgres-up` drop the databases of
+                // killed runs without touching those of a run still going.
+                let created = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or_default();
+                let name = format!(
+                    "patchbay_test_{created}_{}",
+                    uuid::Uuid::new_v4().simple()
+                );
                 let admin = admin_pool(&server).await?;
                 admin
                     .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
