@@ -111,7 +111,7 @@ pub struct ServeArgs {
 }
 
 /// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<i64, String> {
+pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => s.split_at(i),

@@ -84,6 +84,24 @@ enum AdminCommand {
         #[arg(long)]
         to: String,
     },
+    /// Check Partner Connect's invariants on a database, live or not, and print every
+    /// violation: what Partner Connect made that outlived its connection (a principal, a
+    /// warehouse or cluster, a live token nobody tracks), connects and rotations stuck for
+    /// longer than a connect may take, connected tiles missing what they use, deletes the
+    /// partner was never told of. Exit code 1 when anything is reported.
+    ///
+    /// Example: patchbay admin check --data-dir ./patchbay-data --repair
+    Check {
+        /// Remove what is left behind (orphans, stuck connects), each in its own transaction,
+        /// then report what remains.
+        #[arg(long)]
+        repair: bool,
+        /// How long a connect or rotation may run before it counts as stuck (`90s`, `3m`).
+        #[arg(long, default_value = "3m", value_parser = config::parse_duration)]
+        stale_after: i64,
+        #[command(flatten)]
+        database: config::DatabaseArgs,
+    },
     /// Insert N service principals in bulk and print their application ids (for benchmarks).
     #[command(hide = true)]
     SeedServicePrincipals {
@@ -233,6 +251,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => migrate_db(from, from_data_dir, to).await,
         Command::Admin {
+            command:
+                AdminCommand::Check {
+                    repair,
+                    stale_after,
+                    database,
+                },
+        } => {
+            let store = database.open().await?;
+            let result = check(&store, repair, stale_after.saturating_mul(1000)).await;
+            store.close().await;
+            result
+        }
+        Command::Admin {
             command: AdminCommand::SeedServicePrincipals { count, database },
         } => {
             let store = database.open().await?;
@@ -316,4 +347,45 @@ async fn partner_sim(
     );
     axum::serve(listener, patchbay_partner::sim::router(config, url)).await?;
     Ok(())
+}
+
+/// `patchbay admin check`: prints the violations (and, with `--repair`, what it removed); an
+/// error when any remain.
+async fn check(
+    store: &patchbay_store::Store,
+    repair: bool,
+    stale_millis: i64,
+) -> anyhow::Result<()> {
+    let print = |v: &patchbay_store::Violation| {
+        println!(
+            "{:<11} workspace {} partner {} {} {}: {}",
+            v.kind.as_str(),
+            v.workspace_id,
+            v.partner_id,
+            v.object_type,
+            v.object_id,
+            v.detail
+        );
+    };
+    if repair {
+        let repairs = store.repair_integrity(stale_millis).await?;
+        for v in &repairs.removed {
+            print!("removed     ");
+            print(v);
+        }
+    }
+    // A delete notification the worker has retried for a minute counts as undelivered.
+    let remaining = store.check_integrity(stale_millis, 60_000).await?;
+    for v in &remaining {
+        print(v);
+    }
+    if remaining.is_empty() {
+        println!("ok: every connection is complete or gone, and nothing outlived its connection");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} violation(s) of Partner Connect's invariants",
+            remaining.len()
+        )
+    }
 }

@@ -8,6 +8,24 @@ use std::io::Write;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
+/// This node's name, kept in the data directory so that it is the same after a restart (see
+/// `Settings::node_id`); made on the first start.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let file = data_dir.join("node-id");
+    match std::fs::read_to_string(&file) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    std::fs::write(&file, format!("{id}\n"))
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(id)
+}
+
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let store = config.open_store().await?;
@@ -60,6 +78,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .stale_connect_seconds
                 .map_or(3 * 60 * 1000, |s| s.saturating_mul(1000)),
             rate_limits: config.rate_limits,
+            node_id: node_id(&config.data_dir)?,
             ..Settings::new(workspace_id)
         },
     );

@@ -124,7 +124,8 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
-            StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::Conflict(m) | StoreError::Connected(m) => ApiError::conflict(m),
+            StoreError::Changed(m) => ApiError::new(StatusCode::CONFLICT, "ABORTED", m),
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Forbidden(m) => ApiError::forbidden(m),
             StoreError::Invalid(m) => ApiError::bad_request(m).scim_type("invalidValue"),

@@ -61,6 +61,10 @@ pub struct Settings {
     pub compute_transition_millis: i64,
     /// Per-token rate limits (see [`rate_limit`]); `patchbay serve --rate-limits off` lifts them.
     pub rate_limits: bool,
+    /// This node's name, the same across its restarts (`serve` keeps it in the data
+    /// directory): the steps it runs that call partners are marked with it, so that when it
+    /// restarts it finishes or undoes at once what its previous run left.
+    pub node_id: String,
 }
 
 impl Settings {
@@ -75,6 +79,7 @@ impl Settings {
             stale_connect_millis: 3 * 60 * 1000,
             compute_transition_millis: 1000,
             rate_limits: true,
+            node_id: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 }

@@ -140,6 +140,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
                     .rules()
                     .grants("hive_metastore", &[]),
             },
+            "a-node-that-died",
         )
         .await
         .unwrap();

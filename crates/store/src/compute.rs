@@ -1010,6 +1010,27 @@ fn duplicate_name(name: &str) -> String {
 
 /// Refuses a name another warehouse of the workspace has. Checked before writing so that a
 /// PostgreSQL transaction is not aborted by the unique index.
+/// `base`, or the first of `base_2`, `base_3`, … that no warehouse of the workspace is named.
+pub(crate) async fn free_warehouse_name(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    base: &str,
+) -> Result<String> {
+    let taken: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM warehouses WHERE workspace_id = $1 AND (name = $2 OR name LIKE $3)",
+    )
+    .bind(workspace_id)
+    .bind(base)
+    .bind(format!("{base}_%"))
+    .fetch_all(&mut **tx)
+    .await?;
+    let taken: std::collections::HashSet<String> = taken.into_iter().collect();
+    Ok(std::iter::once(base.to_owned())
+        .chain((2..).map(|n| format!("{base}_{n}")))
+        .find(|name| !taken.contains(name))
+        .unwrap_or_else(|| base.to_owned()))
+}
+
 async fn ensure_unique_name(
     tx: &mut Transaction<'static, Any>,
     workspace_id: i64,

@@ -44,6 +44,40 @@ pub struct ProvisionPlan {
     pub grants: Vec<PlannedGrant>,
 }
 
+/// Which connection a removal is about, who removes it and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Removal<'a> {
+    /// Only the connection with this identity; `None`: whichever the partner has now.
+    pub uid: Option<&'a str>,
+    /// Whether a connection still being created may go (undoing a connect that failed or was
+    /// interrupted) or is a conflict (an admin's delete while a connect is in flight).
+    pub connecting: bool,
+    pub actor: &'a Actor,
+    pub reason: &'a str,
+}
+
+/// How a rotation starts (see [`Store::begin_rotation`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Rotation<'a> {
+    /// The partner will be sent the new token: it stays pending until settled. `uid`: the
+    /// connection the caller saw, if it names one.
+    Deliver { uid: Option<&'a str> },
+    /// The partner cannot be sent tokens: the new one is current at once, the old one kept
+    /// until an admin confirms.
+    Manual { uid: Option<&'a str> },
+    /// A delivery that was interrupted: `pending`'s value is lost, a fresh token replaces it.
+    Resume { uid: &'a str, pending: &'a str },
+}
+
+/// A started rotation: the connection as it was, and the new token (its value exists only
+/// here).
+#[derive(Debug)]
+pub struct Rotated {
+    pub connection: ConnectionRecord,
+    pub token: TokenValue,
+    pub token_id: String,
+}
+
 /// A removed connection, and the notification the partner is owed, if any.
 #[derive(Debug)]
 pub struct RemovedConnection {
@@ -74,6 +108,63 @@ fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
     })
 }
 
+/// Writes the notification of a deleted connection the partner must get.
+async fn enqueue_delete_notification(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    workspace_id: i64,
+    partner_id: &str,
+    partner_connection_id: &str,
+) -> Result<i64> {
+    let payload =
+        json!({"connection_id": partner_connection_id, "databricks_organization_id": workspace_id});
+    let row = sqlx::query(
+        "INSERT INTO partner_notifications (workspace_id, partner_id, kind, payload, next_attempt_at, created_at) \
+         VALUES ($1, $2, 'delete_connection', $3, $4, $4) RETURNING id",
+    )
+    .bind(workspace_id)
+    .bind(partner_id)
+    .bind(payload.to_string())
+    .bind(now_millis())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get::<i64, _>("id")?)
+}
+
+/// Revokes a token, if it still exists, with its audit event.
+async fn revoke_token_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    workspace_id: i64,
+    token_id: &str,
+    log: &mut AuditLog<'_>,
+    why: &str,
+) -> Result<()> {
+    let gone = sqlx::query("DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2")
+        .bind(workspace_id)
+        .bind(token_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if gone > 0 {
+        log.push("token.revoke", "token", token_id, json!({"rotation": why}));
+    }
+    Ok(())
+}
+
+async fn token_exists_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    workspace_id: i64,
+    token_id: &str,
+) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 AS yes FROM tokens WHERE workspace_id = $1 AND token_id = $2")
+            .bind(workspace_id)
+            .bind(token_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
+    )
+}
+
 /// Longest wait between two delivery attempts.
 const MAX_BACKOFF_MILLIS: i64 = 10 * 60 * 1000;
 
@@ -92,19 +183,25 @@ impl Store {
         &self,
         admin: &WorkspaceAdmin,
         plan: &ProvisionPlan,
+        node: &str,
     ) -> Result<Provisioned> {
         let workspace_id = admin.workspace_id();
         let caller = admin.caller();
         let actor = Actor::of(admin);
         let now = now_millis();
+        let uid = uuid::Uuid::new_v4().simple().to_string();
         let mut tx = self.begin_write().await?;
+        // The row is the claim: on PostgreSQL a concurrent insert of the same key waits for
+        // this transaction and then does nothing.
         let claimed = sqlx::query(
-            "INSERT INTO connections (workspace_id, partner_id, state, catalog_name, schemas, created_by_id, \
-             created_by_name, created_at, updated_at) VALUES ($1, $2, 'CONNECTING', $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO connections (workspace_id, partner_id, uid, node_id, state, catalog_name, schemas, \
+             created_by_id, created_by_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'CONNECTING', $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING",
         )
         .bind(workspace_id)
         .bind(plan.partner_id.as_str())
+        .bind(uid.as_str())
+        .bind(node)
         .bind(plan.catalog_name.as_deref())
         .bind(json!(plan.schemas).to_string())
         .bind(caller.principal_id)
@@ -114,7 +211,7 @@ impl Store {
         .await?
         .rows_affected();
         if claimed == 0 {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::Connected(format!(
                 "The workspace already has a connection to {}.",
                 plan.partner_id
             )));
@@ -175,6 +272,11 @@ impl Store {
         match &plan.compute {
             ComputePlan::None => {}
             ComputePlan::NewWarehouse(name) => {
+                // A warehouse of that name may exist already (a user's own, or one an older
+                // version left behind); the connection's gets the first free suffix instead of
+                // failing forever.
+                let name =
+                    &crate::compute::free_warehouse_name(&mut tx, workspace_id, name).await?;
                 let spec = patchbay_core::compute::WarehouseSpec::partner_connect(name.as_str());
                 let warehouse = crate::compute::insert_warehouse(
                     &mut tx,
@@ -279,7 +381,7 @@ impl Store {
         sqlx::query(
             "UPDATE connections SET service_principal_id = $1, service_principal_name = $2, application_id = $3, \
              token_owner_id = $4, token_id = $5, warehouse_id = $6, warehouse_created = $7, cluster_id = $8, grants = $9 \
-             WHERE workspace_id = $10 AND partner_id = $11",
+             WHERE workspace_id = $10 AND partner_id = $11 AND uid = $12",
         )
         .bind(plan.service_principal.as_ref().map(|_| owner_id))
         .bind(plan.service_principal.as_deref())
@@ -292,6 +394,7 @@ impl Store {
         .bind(grants.to_string())
         .bind(workspace_id)
         .bind(plan.partner_id.as_str())
+        .bind(uid.as_str())
         .execute(&mut *tx)
         .await?;
         log.push(
@@ -310,28 +413,38 @@ impl Store {
     }
 
     /// Marks a provisioned connection connected, and makes the connecting user the partner
-    /// account's administrator if the organization has no account there yet.
+    /// account's administrator if the organization has no account there yet. Only the
+    /// connection this connect created (`uid`), and only while it is still being created:
+    /// `false` when it was undone meanwhile (its node restarted, or it went stale), in which
+    /// case nothing changed.
     pub async fn complete_connection(
         &self,
         workspace_id: i64,
         partner_id: &str,
+        uid: &str,
         actor: &Actor,
         partner_connection_id: Option<&str>,
         message: Option<&str>,
         account_administrator: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE connections SET state = 'CONNECTED', partner_connection_id = $1, message = $2, updated_at = $3 \
-             WHERE workspace_id = $4 AND partner_id = $5",
+        let moved = sqlx::query(
+            "UPDATE connections SET state = 'CONNECTED', partner_connection_id = $1, message = $2, \
+             node_id = NULL, updated_at = $3 \
+             WHERE workspace_id = $4 AND partner_id = $5 AND uid = $6 AND state = 'CONNECTING'",
         )
         .bind(partner_connection_id)
         .bind(message)
         .bind(now_millis())
         .bind(workspace_id)
         .bind(partner_id)
+        .bind(uid)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(false);
+        }
         if let Some(email) = account_administrator {
             sqlx::query(
                 "INSERT INTO partner_accounts (account_id, partner_id, administrator_email, first_workspace_id, created_at) \
@@ -356,25 +469,63 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Removes a connection and everything it created, in one transaction: its principal
-    /// (and with it every token, permission and grant it holds), the compute it created (never
-    /// a warehouse the user selected), and the row. Returns the removed connection.
+    /// The connection of `partner_id`, locked for the rest of `tx`: on SQLite the write
+    /// transaction holds the database's write lock already; on PostgreSQL the row is locked, so
+    /// a concurrent step waits and then sees what this one left.
+    async fn lock_connection(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        workspace_id: i64,
+        partner_id: &str,
+    ) -> Result<Option<ConnectionRecord>> {
+        let lock = match self.backend {
+            crate::Backend::Sqlite => "",
+            crate::Backend::Postgres => " FOR UPDATE",
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM connections WHERE workspace_id = $1 AND partner_id = $2{lock}",
+            crate::partners::CONNECTION_COLUMNS
+        )))
+        .bind(workspace_id)
+        .bind(partner_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(crate::partners::connection_from_row)
+        .transpose()
+    }
+
+    /// Removes a connection and everything it created, in one transaction decided on the
+    /// connection as it is inside it: its principal (and with it every token, permission and
+    /// grant it holds), the tokens it holds for the connecting user, the compute it created
+    /// (never a warehouse the user selected), and the row; the partner's notification is
+    /// written in the same transaction. `None` when there is no such connection (any more):
+    /// of concurrent removals exactly one removes, and is acknowledged.
     pub async fn remove_connection(
         &self,
         workspace_id: i64,
         partner_id: &str,
-        actor: &Actor,
-        reason: &str,
+        removal: Removal<'_>,
     ) -> Result<Option<RemovedConnection>> {
-        let Some(connection) = self.connection(workspace_id, partner_id).await? else {
+        let mut tx = self.begin_write().await?;
+        let Some(connection) = self
+            .lock_connection(&mut tx, workspace_id, partner_id)
+            .await?
+        else {
             return Ok(None);
         };
-        let partner = Some(partner_id);
-        let mut log = AuditLog::new(workspace_id, actor, partner);
-        let mut tx = self.begin_write().await?;
+        if removal.uid.is_some_and(|uid| uid != connection.uid) {
+            return Ok(None);
+        }
+        if connection.state == "CONNECTING" && !removal.connecting {
+            return Err(StoreError::Changed(format!(
+                "A connection to {partner_id} is being created right now; try again in a moment."
+            )));
+        }
+        let mut log = AuditLog::new(workspace_id, removal.actor, Some(partner_id));
         if connection.warehouse_created
             && let Some(id) = &connection.warehouse_id
             && crate::compute::delete_warehouse_tx(&mut tx, workspace_id, id).await?
@@ -408,14 +559,13 @@ impl Store {
                     json!({}),
                 );
             }
-            None => {
-                // A partner acting as the connecting user holds that user's token: revoke it.
-                if let Some(token_id) = &connection.token_id
-                    && connection.service_principal_name.is_none()
-                {
+            None if connection.service_principal_name.is_none() => {
+                // A partner acting as the connecting user holds tokens of that user: revoke
+                // every one the connection made.
+                for token_id in connection.credentials() {
                     let gone =
                         sqlx::query("DELETE FROM tokens WHERE token_id = $1 AND workspace_id = $2")
-                            .bind(token_id.as_str())
+                            .bind(token_id)
                             .bind(workspace_id)
                             .execute(&mut *tx)
                             .await?
@@ -425,34 +575,36 @@ impl Store {
                     }
                 }
             }
+            // The principal was deleted behind the connection's back, and its tokens with it.
+            None => {}
         }
-        sqlx::query("DELETE FROM connections WHERE workspace_id = $1 AND partner_id = $2")
-            .bind(workspace_id)
-            .bind(partner_id)
-            .execute(&mut *tx)
-            .await?;
+        let gone = sqlx::query(
+            "DELETE FROM connections WHERE workspace_id = $1 AND partner_id = $2 AND uid = $3",
+        )
+        .bind(workspace_id)
+        .bind(partner_id)
+        .bind(connection.uid.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if gone != 1 {
+            // Unreachable while the row is locked; refuse rather than half-remove.
+            return Err(StoreError::Changed(format!(
+                "The connection to {partner_id} changed while it was being deleted; try again."
+            )));
+        }
         log.push(
             "connection.delete",
             "connection",
             partner_id,
-            json!({"reason": reason}),
+            json!({"reason": removal.reason}),
         );
         // The partner hears of it even if this process dies right after the commit.
         let notification = match &connection.partner_connection_id {
-            Some(connection_id) => {
-                let payload = json!({"connection_id": connection_id, "databricks_organization_id": workspace_id});
-                let row = sqlx::query(
-                    "INSERT INTO partner_notifications (workspace_id, partner_id, kind, payload, next_attempt_at, created_at) \
-                     VALUES ($1, $2, 'delete_connection', $3, $4, $4) RETURNING id",
-                )
-                .bind(workspace_id)
-                .bind(partner_id)
-                .bind(payload.to_string())
-                .bind(now_millis())
-                .fetch_one(&mut *tx)
-                .await?;
-                Some(row.try_get::<i64, _>("id")?)
-            }
+            Some(connection_id) => Some(
+                enqueue_delete_notification(&mut tx, workspace_id, partner_id, connection_id)
+                    .await?,
+            ),
             None => None,
         };
         log.write(&mut tx).await?;
@@ -463,77 +615,249 @@ impl Store {
         }))
     }
 
-    /// Makes a new token the one the connection's partner holds; revokes `revoke` with it.
-    pub async fn adopt_token(
+    /// Tells a partner, durably, that a connection it made is gone: for a connect whose
+    /// connection was undone while the partner was setting up its side.
+    pub async fn notify_connection_deleted(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+        partner_connection_id: &str,
+    ) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id =
+            enqueue_delete_notification(&mut tx, workspace_id, partner_id, partner_connection_id)
+                .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Starts a rotation of the connection's token, decided on the connection as it is inside
+    /// the transaction: mints a new token for its principal and records it before the value
+    /// leaves the process. [`Rotation::Deliver`] records it as pending (the partner is about to
+    /// get it; [`Store::settle_rotation`] ends it); [`Rotation::Manual`] makes it current at
+    /// once and keeps the old one as previous until an admin confirms.
+    /// [`Rotation::Resume`] replaces a pending token whose delivery was interrupted (its value
+    /// is lost) with a fresh one, revoking the lost one.
+    pub async fn begin_rotation(
         &self,
         workspace_id: i64,
         partner_id: &str,
         actor: &Actor,
-        token_id: &str,
-        revoke: Option<&str>,
-    ) -> Result<()> {
+        rotation: Rotation<'_>,
+        node: &str,
+    ) -> Result<Rotated> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE connections SET token_id = $1, updated_at = $2 WHERE workspace_id = $3 AND partner_id = $4")
+        let connection = self
+            .lock_connection(&mut tx, workspace_id, partner_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
+            })?;
+        let expected = match rotation {
+            Rotation::Deliver { uid } | Rotation::Manual { uid } => uid,
+            Rotation::Resume { uid, .. } => Some(uid),
+        };
+        if expected.is_some_and(|uid| uid != connection.uid) {
+            return Err(StoreError::Changed(format!(
+                "The connection to {partner_id} changed since it was read; look at it again."
+            )));
+        }
+        if connection.state != "CONNECTED" {
+            return Err(StoreError::Changed(format!(
+                "A connection to {partner_id} is being created right now; try again in a moment."
+            )));
+        }
+        let (Some(owner_id), Some(_)) =
+            (connection.service_principal_id, &connection.application_id)
+        else {
+            return Err(StoreError::Invalid(format!(
+                "The connection to {partner_id} has no service principal whose token could rotate."
+            )));
+        };
+        match rotation {
+            Rotation::Deliver { .. } if connection.pending_token_id.is_some() => {
+                return Err(StoreError::Changed(format!(
+                    "A token rotation of the connection to {partner_id} is in progress; try again in a moment."
+                )));
+            }
+            Rotation::Manual { .. }
+                if match &connection.previous_token_id {
+                    Some(previous) => token_exists_tx(&mut tx, workspace_id, previous).await?,
+                    None => false,
+                } =>
+            {
+                return Err(StoreError::Changed(format!(
+                    "An earlier rotation awaits confirmation: once the partner uses the new token, \
+                     confirm with {{\"revoke_token_id\": \"{}\"}}.",
+                    connection.previous_token_id.as_deref().unwrap_or_default()
+                )));
+            }
+            Rotation::Resume { pending, .. }
+                if connection.pending_token_id.as_deref() != Some(pending) =>
+            {
+                return Err(StoreError::Changed(format!(
+                    "The rotation of the connection to {partner_id} was settled by another step."
+                )));
+            }
+            _ => {}
+        }
+        let mut log = AuditLog::new(workspace_id, actor, Some(partner_id));
+        if let Rotation::Resume { pending, .. } = rotation {
+            revoke_token_tx(&mut tx, workspace_id, pending, &mut log, "interrupted").await?;
+        }
+        let (value, record) = insert_token(
+            &mut tx,
+            workspace_id,
+            &NewToken {
+                owner_id,
+                created_by_id: actor.id.unwrap_or(connection.created_by_id),
+                created_by_username: actor.name.clone(),
+                comment: "Partner Connect".into(),
+                lifetime_millis: None,
+            },
+        )
+        .await?;
+        log.push(
+            "token.create",
+            "token",
+            &record.token_id,
+            json!({"rotation": true}),
+        );
+        let now = now_millis();
+        match rotation {
+            Rotation::Deliver { .. } | Rotation::Resume { .. } => {
+                sqlx::query(
+                    "UPDATE connections SET pending_token_id = $1, pending_since = $2, node_id = $3, updated_at = $2 \
+                     WHERE workspace_id = $4 AND partner_id = $5 AND uid = $6",
+                )
+                .bind(record.token_id.as_str())
+                .bind(now)
+                .bind(node)
+                .bind(workspace_id)
+                .bind(partner_id)
+                .bind(connection.uid.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Rotation::Manual { .. } => {
+                sqlx::query(
+                    "UPDATE connections SET token_id = $1, previous_token_id = $2, updated_at = $3 \
+                     WHERE workspace_id = $4 AND partner_id = $5 AND uid = $6",
+                )
+                .bind(record.token_id.as_str())
+                .bind(connection.token_id.as_deref())
+                .bind(now)
+                .bind(workspace_id)
+                .bind(partner_id)
+                .bind(connection.uid.as_str())
+                .execute(&mut *tx)
+                .await?;
+                log.push(
+                    "connection.token_rotated",
+                    "connection",
+                    partner_id,
+                    json!({"token_id": record.token_id, "delivered": false}),
+                );
+            }
+        }
+        log.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Rotated {
+            connection,
+            token: value,
+            token_id: record.token_id,
+        })
+    }
+
+    /// Ends a delivered-or-failed rotation, on the connection as it is inside the transaction:
+    /// delivered, the new token becomes the partner's and the old one is revoked; not
+    /// delivered, the new token is revoked and the old one stays. Only the rotation that
+    /// minted `token_id` may end it: a [`StoreError::Changed`] otherwise.
+    pub async fn settle_rotation(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+        uid: &str,
+        token_id: &str,
+        delivered: bool,
+        actor: &Actor,
+    ) -> Result<Option<String>> {
+        let mut tx = self.begin_write().await?;
+        let connection = self
+            .lock_connection(&mut tx, workspace_id, partner_id)
+            .await?
+            .filter(|c| c.uid == uid && c.pending_token_id.as_deref() == Some(token_id))
+            .ok_or_else(|| {
+                StoreError::Changed(format!(
+                    "The rotation of the connection to {partner_id} was ended by another step."
+                ))
+            })?;
+        let mut log = AuditLog::new(workspace_id, actor, Some(partner_id));
+        let revoked = if delivered {
+            sqlx::query(
+                "UPDATE connections SET token_id = $1, pending_token_id = NULL, pending_since = NULL, \
+                 node_id = NULL, updated_at = $2 WHERE workspace_id = $3 AND partner_id = $4 AND uid = $5",
+            )
             .bind(token_id)
             .bind(now_millis())
             .bind(workspace_id)
             .bind(partner_id)
+            .bind(uid)
             .execute(&mut *tx)
             .await?;
-        if let Some(old) = revoke {
-            sqlx::query("DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2")
-                .bind(workspace_id)
-                .bind(old)
-                .execute(&mut *tx)
-                .await?;
-            audit(
-                &mut tx,
-                workspace_id,
-                actor,
-                "token.revoke",
-                "token",
-                old,
-                Some(partner_id),
-                json!({"rotation": true}),
+            let old = connection.token_id.filter(|old| old != token_id);
+            if let Some(old) = &old {
+                revoke_token_tx(&mut tx, workspace_id, old, &mut log, "rotated").await?;
+            }
+            log.push(
+                "connection.token_rotated",
+                "connection",
+                partner_id,
+                json!({"token_id": token_id, "delivered": true}),
+            );
+            old
+        } else {
+            sqlx::query(
+                "UPDATE connections SET pending_token_id = NULL, pending_since = NULL, node_id = NULL, \
+                 updated_at = $1 WHERE workspace_id = $2 AND partner_id = $3 AND uid = $4",
             )
+            .bind(now_millis())
+            .bind(workspace_id)
+            .bind(partner_id)
+            .bind(uid)
+            .execute(&mut *tx)
             .await?;
-        }
-        audit(
-            &mut tx,
-            workspace_id,
-            actor,
-            "connection.token_rotated",
-            "connection",
-            partner_id,
-            Some(partner_id),
-            json!({"token_id": token_id}),
-        )
-        .await?;
+            revoke_token_tx(&mut tx, workspace_id, token_id, &mut log, "undelivered").await?;
+            None
+        };
+        log.write(&mut tx).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(revoked)
     }
 
     /// Ends a manual rotation: revokes a token of the connection's principal that the partner
     /// no longer uses. The token the connection holds now cannot be revoked this way.
     pub async fn finish_rotation(
         &self,
-        workspace_id: i64,
+        admin: &WorkspaceAdmin,
         partner_id: &str,
-        actor: &Actor,
         old_token_id: &str,
     ) -> Result<()> {
+        let workspace_id = admin.workspace_id();
+        let mut tx = self.begin_write().await?;
         let connection = self
-            .connection(workspace_id, partner_id)
+            .lock_connection(&mut tx, workspace_id, partner_id)
             .await?
             .ok_or_else(|| {
                 StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
             })?;
-        if connection.token_id.as_deref() == Some(old_token_id) {
+        if connection.token_id.as_deref() == Some(old_token_id)
+            || connection.pending_token_id.as_deref() == Some(old_token_id)
+        {
             return Err(StoreError::Invalid(
                 "That is the token the partner holds now; rotate first.".into(),
             ));
         }
-        let mut tx = self.begin_write().await?;
         let gone = sqlx::query(
             "DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2 AND owner_id = $3",
         )
@@ -548,10 +872,22 @@ impl Store {
                 "The connection's principal has no token {old_token_id}."
             )));
         }
+        if connection.previous_token_id.as_deref() == Some(old_token_id) {
+            sqlx::query(
+                "UPDATE connections SET previous_token_id = NULL, updated_at = $1 \
+                 WHERE workspace_id = $2 AND partner_id = $3 AND uid = $4",
+            )
+            .bind(now_millis())
+            .bind(workspace_id)
+            .bind(partner_id)
+            .bind(connection.uid.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         audit(
             &mut tx,
             workspace_id,
-            actor,
+            &Actor::of(admin),
             "token.revoke",
             "token",
             old_token_id,
@@ -569,10 +905,11 @@ impl Store {
         &self,
         limit: i64,
         lease_millis: i64,
+        node: &str,
     ) -> Result<Vec<Notification>> {
         let now = now_millis();
         let rows = sqlx::query(
-            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1 \
+            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1, leased_by = $4 \
              WHERE id IN (SELECT id FROM partner_notifications WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
                           ORDER BY next_attempt_at LIMIT $3) \
                AND delivered_at IS NULL AND next_attempt_at <= $2 \
@@ -581,6 +918,7 @@ impl Store {
         .bind(now + lease_millis)
         .bind(now)
         .bind(limit)
+        .bind(node)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(notification_from_row).collect()
@@ -592,16 +930,18 @@ impl Store {
         &self,
         id: i64,
         lease_millis: i64,
+        node: &str,
     ) -> Result<Option<Notification>> {
         let now = now_millis();
         let row = sqlx::query(
-            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1 \
+            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1, leased_by = $4 \
              WHERE id = $2 AND delivered_at IS NULL AND (attempts = 0 OR next_attempt_at <= $3) \
              RETURNING id, workspace_id, partner_id, kind, payload, attempts",
         )
         .bind(now + lease_millis)
         .bind(id)
         .bind(now)
+        .bind(node)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(notification_from_row).transpose()
@@ -620,7 +960,8 @@ impl Store {
         // the other.
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "UPDATE partner_notifications SET delivered_at = $1, outcome = $2, next_attempt_at = $3 WHERE id = $4",
+            "UPDATE partner_notifications SET delivered_at = $1, outcome = $2, next_attempt_at = $3, leased_by = NULL \
+             WHERE id = $4",
         )
         .bind(delivered.then_some(now))
         .bind(outcome)
@@ -653,11 +994,48 @@ impl Store {
         Ok(())
     }
 
-    /// Connections left `CONNECTING` for longer than `stale_millis` (their connect was
-    /// interrupted, e.g. by a crash): the token sent to the partner is lost, so they are undone.
-    pub async fn stale_connections(&self, stale_millis: i64) -> Result<Vec<ConnectionRecord>> {
+    /// What a node that restarts left unfinished, released at its start: its notification
+    /// leases end now (another node, or itself, delivers them at once), and the connections on
+    /// which it was running a step (a connect still `CONNECTING`, a rotation still pending) are
+    /// returned to be undone or resumed. The steps died with the process, so nothing else runs
+    /// them.
+    pub async fn release_node(&self, node: &str) -> Result<Vec<ConnectionRecord>> {
+        let now = now_millis();
+        let released = sqlx::query(
+            "UPDATE partner_notifications SET next_attempt_at = $1, leased_by = NULL \
+             WHERE leased_by = $2 AND delivered_at IS NULL",
+        )
+        .bind(now)
+        .bind(node)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if released > 0 {
+            tracing::info!(
+                released,
+                "released the notification leases of this node's previous run"
+            );
+        }
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM connections WHERE state = 'CONNECTING' AND updated_at < $1",
+            "SELECT {} FROM connections WHERE node_id = $1 \
+             AND (state = 'CONNECTING' OR pending_token_id IS NOT NULL)",
+            crate::partners::CONNECTION_COLUMNS
+        )))
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(crate::partners::connection_from_row)
+        .collect()
+    }
+
+    /// Steps left unfinished for longer than `stale_millis`, whatever node ran them (it may be
+    /// gone for good): connects still `CONNECTING` (their token value is lost, so they are
+    /// undone) and rotations still pending (resumed with a fresh token).
+    pub async fn stale_steps(&self, stale_millis: i64) -> Result<Vec<ConnectionRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM connections WHERE (state = 'CONNECTING' AND updated_at < $1) \
+             OR (pending_token_id IS NOT NULL AND pending_since < $1)",
             crate::partners::CONNECTION_COLUMNS
         )))
         .bind(now_millis() - stale_millis)
@@ -680,19 +1058,24 @@ impl Store {
     ) -> Result<Vec<String>> {
         let workspace_id = admin.workspace_id();
         let actor = Actor::of(admin);
+        let mut tx = self.begin_write().await?;
         let connection = self
-            .connection(workspace_id, partner_id)
+            .lock_connection(&mut tx, workspace_id, partner_id)
             .await?
             .ok_or_else(|| {
                 StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
             })?;
+        if connection.state != "CONNECTED" {
+            return Err(StoreError::Changed(format!(
+                "A connection to {partner_id} is being created right now; try again in a moment."
+            )));
+        }
         let Some(sp) = connection.service_principal_id else {
             return Err(StoreError::Invalid(
                 "The connection's service principal was deleted; delete the connection and connect again.".into(),
             ));
         };
         let mut done = Vec::new();
-        let mut tx = self.begin_write().await?;
         for e in entitlements {
             let added = sqlx::query(
                 "INSERT INTO principal_values (principal_id, attr, value, is_primary) VALUES ($1, 'entitlements', $2, 0) \

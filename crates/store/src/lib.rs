@@ -6,6 +6,7 @@ mod bootstrap;
 mod catalog;
 mod compute;
 mod connections;
+mod integrity;
 mod migrate_db;
 mod partners;
 mod permissions;
@@ -28,7 +29,11 @@ pub use catalog::{
     SchemaRecord, TableRecord,
 };
 pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
-pub use connections::{ComputePlan, Notification, ProvisionPlan, Provisioned, RemovedConnection};
+pub use connections::{
+    ComputePlan, Notification, ProvisionPlan, Provisioned, Removal, RemovedConnection, Rotated,
+    Rotation,
+};
+pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};
 pub use partners::{
     Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
@@ -63,6 +68,14 @@ pub enum StoreError {
     /// A referenced object does not exist; the message names it for the client.
     #[error("{0}")]
     NotFound(String),
+    /// The workspace already has a connection to the partner: the row is the claim a second
+    /// connect loses to.
+    #[error("{0}")]
+    Connected(String),
+    /// What a step expected (a connection's identity or state) changed before it could act:
+    /// another step won a race. Nothing was changed; the message is for the client.
+    #[error("{0}")]
+    Changed(String),
     /// The caller may not do this; the message is for the client.
     #[error("{0}")]
     Forbidden(String),
@@ -237,6 +250,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(4, "0004_catalog"),
     migration!(5, "0005_partner_connect"),
     migration!(6, "0006_ui_sessions"),
+    migration!(8, "0008_connection_steps"),
 ];
 
 /// The SQLite URL of a file, created if missing.

@@ -47,6 +47,17 @@ pub struct PartnerSettings {
 pub struct ConnectionRecord {
     pub workspace_id: i64,
     pub partner_id: String,
+    /// This connection's identity: a later connection of the same partner has another, so a
+    /// step that names it never touches its successor.
+    pub uid: String,
+    /// The node running the step that calls the partner (connect, rotation), if one runs.
+    pub node_id: Option<String>,
+    /// The token a rotation minted and is delivering; recorded before it leaves the process.
+    pub pending_token_id: Option<String>,
+    pub pending_since: Option<i64>,
+    /// The old token after a rotation that the partner could not be sent, until an admin
+    /// confirms the partner uses the new one.
+    pub previous_token_id: Option<String>,
     /// `CONNECTING`, `CONNECTED` or `DELETING`, as stored; health is judged on top of it.
     pub state: String,
     pub catalog_name: Option<String>,
@@ -68,6 +79,20 @@ pub struct ConnectionRecord {
     pub created_by_name: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl ConnectionRecord {
+    /// The ids of every token the connection holds or is settling: the partner's, a rotation's
+    /// pending one, and an unconfirmed rotation's previous one.
+    pub fn credentials(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.token_id,
+            &self.pending_token_id,
+            &self.previous_token_id,
+        ]
+        .into_iter()
+        .filter_map(|t| t.as_deref())
+    }
 }
 
 /// The organization's account at a partner.
@@ -119,7 +144,8 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
-pub(crate) const CONNECTION_COLUMNS: &str = "workspace_id, partner_id, state, catalog_name, schemas, \
+pub(crate) const CONNECTION_COLUMNS: &str = "workspace_id, partner_id, uid, node_id, \
+     pending_token_id, pending_since, previous_token_id, state, catalog_name, schemas, \
      service_principal_id, service_principal_name, application_id, token_owner_id, token_id, \
      warehouse_id, warehouse_created, cluster_id, partner_connection_id, grants, message, \
      created_by_id, created_by_name, created_at, updated_at";
@@ -135,6 +161,11 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
     Ok(ConnectionRecord {
         workspace_id: row.try_get("workspace_id")?,
         partner_id: row.try_get("partner_id")?,
+        uid: row.try_get("uid")?,
+        node_id: row.try_get("node_id")?,
+        pending_token_id: row.try_get("pending_token_id")?,
+        pending_since: row.try_get("pending_since")?,
+        previous_token_id: row.try_get("previous_token_id")?,
         state: row.try_get("state")?,
         catalog_name: row.try_get("catalog_name")?,
         schemas: serde_json::from_value(schemas).unwrap_or_default(),

@@ -4,7 +4,7 @@
 use super::catalog::{self, Partner};
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
-use crate::body::JsonBody;
+use crate::body::{JsonBody, QueryParams};
 use crate::error::{ApiError, ApiResult};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -22,7 +22,8 @@ use patchbay_partner::protocol::{
     UserInfo,
 };
 use patchbay_store::{
-    Actor, ComputePlan, ConnectionRecord, PartnerEndpoint, ProvisionPlan, StoreError,
+    Actor, ComputePlan, ConnectionRecord, PartnerEndpoint, ProvisionPlan, Removal, Rotation,
+    StoreError,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -282,18 +283,35 @@ pub async fn click(
         return Ok(json!({"plan": plan_json(&partner, &plan)}));
     }
     let endpoint = endpoint_of(&partner)?;
-    let provisioned = match state.store.provision_connection(&admin, &plan).await {
-        Ok(p) => p,
-        Err(StoreError::Conflict(_)) => {
-            // Someone else connected first: this click is a sign-in, or must wait for theirs.
-            let existing = state
-                .store
-                .connection(caller.workspace_id, partner_id)
-                .await?
-                .ok_or_else(|| no_connection(partner_id))?;
-            return sign_in(state, caller, &partner, &existing).await;
+    let node = state.settings().node_id.as_str();
+    let mut claims = 0;
+    let provisioned = loop {
+        match state.store.provision_connection(&admin, &plan, node).await {
+            Ok(p) => break p,
+            Err(StoreError::Connected(_)) => {
+                // Someone else connected first: this click is a sign-in, or must wait for theirs.
+                if let Some(existing) = state
+                    .store
+                    .connection(caller.workspace_id, partner_id)
+                    .await?
+                {
+                    return sign_in(state, caller, &partner, &existing).await;
+                }
+                // It went between the two reads (deleted, or undone): claim the tile again.
+                claims += 1;
+                if claims == 3 {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "ABORTED",
+                        format!(
+                            "Connections to {} are being created and deleted right now; try again in a moment.",
+                            partner.spec.name
+                        ),
+                    ));
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     };
     let connection = provisioned.connection;
     let request = connect_request(
@@ -322,7 +340,7 @@ pub async fn click(
             undo(
                 state,
                 &admin,
-                partner_id,
+                &connection,
                 "the partner did not configure its side",
             )
             .await?;
@@ -340,20 +358,30 @@ pub async fn click(
         }
         Ok(answer) => {
             if let Err(problem) = check_answer(&answer, &hostnames, false) {
-                undo(state, &admin, partner_id, &problem).await?;
+                undo(state, &admin, &connection, &problem).await?;
                 return Err(partner_error(&partner, &problem));
             }
-            state
+            let completed = state
                 .store
                 .complete_connection(
                     caller.workspace_id,
                     partner_id,
+                    &connection.uid,
                     &actor,
                     answer.connection_id.as_deref(),
                     None,
                     Some(&caller.name),
                 )
                 .await?;
+            if !completed {
+                return Err(interrupted(
+                    state,
+                    caller.workspace_id,
+                    &partner,
+                    answer.connection_id.as_deref(),
+                )
+                .await?);
+            }
             respond(state, caller.workspace_id, &partner, &answer, None).await
         }
         Err(CallError::Status {
@@ -366,17 +394,21 @@ pub async fn click(
                 "{} did not confirm the connection after {attempts} attempts; the workspace side is ready. Sign in at the partner to finish.",
                 partner.spec.name
             );
-            state
+            let completed = state
                 .store
                 .complete_connection(
                     caller.workspace_id,
                     partner_id,
+                    &connection.uid,
                     &actor,
                     None,
                     Some(&message),
                     Some(&caller.name),
                 )
                 .await?;
+            if !completed {
+                return Err(interrupted(state, caller.workspace_id, &partner, None).await?);
+            }
             let connection = state
                 .store
                 .connection(caller.workspace_id, partner_id)
@@ -392,29 +424,65 @@ pub async fn click(
         }
         Err(e) => {
             let problem = describe_failure(&partner, &e);
-            undo(state, &admin, partner_id, &problem).await?;
+            undo(state, &admin, &connection, &problem).await?;
             Err(partner_error(&partner, &problem))
         }
     }
 }
 
-/// Undoes a connection whose partner call failed.
+/// Undoes the connection a connect created, whose partner call failed: that connection only,
+/// never one made after it.
 async fn undo(
     state: &AppState,
     admin: &WorkspaceAdmin,
-    partner_id: &str,
+    connection: &ConnectionRecord,
     why: &str,
 ) -> ApiResult<()> {
     tracing::warn!(
-        partner_id,
+        partner_id = %connection.partner_id,
         reason = why,
         "connect failed; undoing what it created"
     );
     state
         .store
-        .remove_connection(admin.workspace_id(), partner_id, &Actor::of(admin), why)
+        .remove_connection(
+            admin.workspace_id(),
+            &connection.partner_id,
+            Removal {
+                uid: Some(&connection.uid),
+                connecting: true,
+                actor: &Actor::of(admin),
+                reason: why,
+            },
+        )
         .await?;
     Ok(())
+}
+
+/// The answer to a connect whose connection was undone while the partner set up its side
+/// (the node running it restarted, or it took longer than `--stale-connect-after`): the
+/// partner is told, durably, that the connection it made is gone.
+async fn interrupted(
+    state: &AppState,
+    workspace_id: i64,
+    partner: &Partner,
+    partner_connection_id: Option<&str>,
+) -> ApiResult<ApiError> {
+    if let Some(id) = partner_connection_id {
+        let notification = state
+            .store
+            .notify_connection_deleted(workspace_id, &partner.spec.id, id)
+            .await?;
+        super::worker::deliver_now(state, notification).await?;
+    }
+    Ok(ApiError::new(
+        StatusCode::CONFLICT,
+        "ABORTED",
+        format!(
+            "The connect to {} was interrupted and undone before it finished; connect again.",
+            partner.spec.name
+        ),
+    ))
 }
 
 fn partner_error(partner: &Partner, problem: &str) -> ApiError {
@@ -961,20 +1029,34 @@ async fn connection_file(
 }
 
 /// Reset the tile: delete the connection's compute, principal and tokens, then tell the
-/// partner. The partner account stays.
+/// partner. The partner account stays. `?uid=` names the connection the caller saw: a
+/// connection made since is not deleted.
 pub async fn delete_connection(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
+    QueryParams(query): QueryParams<ExpectedConnection>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(delete(&state, &admin, &partner_id).await?))
+    Ok(Json(
+        delete(&state, &admin, &partner_id, query.uid.as_deref()).await?,
+    ))
+}
+
+/// The connection a caller saw, by its identity.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedConnection {
+    pub uid: Option<String>,
 }
 
 /// Deletes a connection and everything it created; the API and the page both call this.
+/// Decided inside the transaction that deletes: of concurrent deletes one is acknowledged,
+/// the others find nothing to delete.
 pub async fn delete(
     state: &AppState,
     admin: &WorkspaceAdmin,
     partner_id: &str,
+    expected_uid: Option<&str>,
 ) -> ApiResult<Value> {
     // An unknown partner is a 404 before anything is touched.
     catalog::partner(state, admin.workspace_id(), partner_id).await?;
@@ -984,11 +1066,28 @@ pub async fn delete(
         .remove_connection(
             admin.workspace_id(),
             partner_id,
-            &actor,
-            "deleted by an admin",
+            Removal {
+                uid: expected_uid,
+                connecting: false,
+                actor: &actor,
+                reason: "deleted by an admin",
+            },
         )
-        .await?
-        .ok_or_else(|| no_connection(partner_id))?;
+        .await?;
+    let Some(removed) = removed else {
+        return Err(match expected_uid {
+            Some(_)
+                if state
+                    .store
+                    .connection(admin.workspace_id(), partner_id)
+                    .await?
+                    .is_some() =>
+            {
+                changed(partner_id)
+            }
+            _ => no_connection(partner_id),
+        });
+    };
     // The notification is durable: if this delivery fails, the worker retries it.
     let partner_status = match removed.notification {
         Some(id) => super::worker::deliver_now(state, id)
@@ -1008,6 +1107,14 @@ pub async fn delete(
     }))
 }
 
+fn changed(partner_id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "ABORTED",
+        format!("The connection to {partner_id} changed since it was read; look at it again."),
+    )
+}
+
 /// Token rotation: a new token for the connection's principal, delivered to the partner
 /// through patchbay's `/rotate-token` extension; the old one is revoked only once delivery
 /// succeeded. Without that endpoint the new value is shown once and the old one stays until an
@@ -1021,7 +1128,9 @@ pub async fn rotate_token(
     Ok(Json(rotate(&state, &admin, &partner_id, body).await?))
 }
 
-/// Rotates a connection's token; the API and the page both call this.
+/// Rotates a connection's token; the API and the page both call this. The rotation is one
+/// state of the connection: a second one while the first delivers is a conflict, and the new
+/// token is recorded before it is sent, so it is either the partner's in the end or revoked.
 pub async fn rotate(
     state: &AppState,
     admin: &WorkspaceAdmin,
@@ -1034,118 +1143,123 @@ pub async fn rotate(
         .connection(admin.workspace_id(), partner_id)
         .await?
         .ok_or_else(|| no_connection(partner_id))?;
-    let Some(application_id) = c
-        .application_id
-        .clone()
-        .filter(|_| c.service_principal_id.is_some())
-    else {
+    if c.application_id.is_none() || c.service_principal_id.is_none() {
         return Err(ApiError::bad_request(format!(
             "The connection to {} has no service principal whose token could rotate.",
             partner.spec.name
         )));
-    };
-    let actor = Actor::of(admin);
+    }
     if let Some(old) = body.revoke_token_id {
-        state
-            .store
-            .finish_rotation(admin.workspace_id(), partner_id, &actor, &old)
-            .await?;
+        state.store.finish_rotation(admin, partner_id, &old).await?;
         return Ok(json!({"revoked_token_id": old}));
     }
-    let (value, record) = state
-        .store
-        .create_obo_token(admin, &application_id, "Partner Connect", None)
-        .await?;
-    state
-        .store
-        .record_audit(
-            admin.workspace_id(),
-            &actor,
-            "token.create",
-            ("token", &record.token_id),
-            Some(partner_id),
-            json!({"rotation": true}),
-        )
-        .await?;
-    let old_token_id = c.token_id.clone();
+    let actor = Actor::of(admin);
     let endpoint = endpoint_of(&partner)?;
-    let delivery = match &c.partner_connection_id {
-        Some(connection_id) => {
-            let request = RotateTokenRequest {
-                connection_id: connection_id.clone(),
-                databricks_organization_id: admin.workspace_id(),
-                auth: Auth {
-                    personal_access_token: Some(Secret(value.expose().to_owned())),
-                    oauth_token: None,
-                    oauth_scope: None,
-                },
-            };
-            state
-                .partner_client()
-                .rotate_token(&endpoint, &request, &format!("rotate:{}", record.token_id))
-                .await
-        }
-        None => None,
-    };
-    match delivery {
-        Some(Ok(_)) => {
-            state
-                .store
-                .adopt_token(
-                    admin.workspace_id(),
-                    partner_id,
-                    &actor,
-                    &record.token_id,
-                    old_token_id.as_deref(),
-                )
-                .await?;
-            Ok(
-                json!({"token_id": record.token_id, "delivered": true, "revoked_token_id": old_token_id}),
+    let node = state.settings().node_id.as_str();
+    let uid = body.uid.as_deref();
+    if endpoint.rotate_token_path.is_some() && c.partner_connection_id.is_some() {
+        let started = state
+            .store
+            .begin_rotation(
+                admin.workspace_id(),
+                partner_id,
+                &actor,
+                Rotation::Deliver { uid },
+                node,
             )
-        }
-        Some(Err(e)) => {
-            // Delivery failed: the partner still holds the old token, which stays valid.
-            if let Err(err) = state.store.delete_token(admin, &record.token_id).await {
-                tracing::warn!(error = %err, "could not remove the undelivered token");
-            }
-            Err(partner_error(
+            .await?;
+        let token_id = started.token_id.clone();
+        let old_token_id = started.connection.token_id.clone();
+        match deliver_rotation(state, &partner, &endpoint, started, &actor).await? {
+            Ok(revoked) => Ok(json!({
+                "token_id": token_id,
+                "delivered": true,
+                "revoked_token_id": revoked.or(old_token_id),
+            })),
+            Err(e) => Err(partner_error(
                 &partner,
                 &format!(
                     "the new token could not be delivered ({}); the old token still works",
                     describe_failure(&partner, &e)
                 ),
-            ))
+            )),
         }
-        None => {
-            state
-                .store
-                .adopt_token(
-                    admin.workspace_id(),
-                    partner_id,
-                    &actor,
-                    &record.token_id,
-                    None,
-                )
-                .await?;
-            Ok(json!({
-                "token_id": record.token_id,
-                "token_value": value.expose(),
-                "delivered": false,
-                "old_token_id": old_token_id,
-                "message": format!(
-                    "{} cannot receive tokens automatically: enter this token in its settings (it is shown only now), then confirm with {{\"revoke_token_id\": \"{}\"}} to revoke the old one.",
-                    partner.spec.name,
-                    old_token_id.as_deref().unwrap_or("")
-                ),
-            }))
-        }
+    } else {
+        let started = state
+            .store
+            .begin_rotation(
+                admin.workspace_id(),
+                partner_id,
+                &actor,
+                Rotation::Manual { uid },
+                node,
+            )
+            .await?;
+        let old_token_id = started.connection.token_id.clone();
+        Ok(json!({
+            "token_id": started.token_id,
+            "token_value": started.token.expose(),
+            "delivered": false,
+            "old_token_id": old_token_id,
+            "message": format!(
+                "{} cannot receive tokens automatically: enter this token in its settings (it is shown only now), then confirm with {{\"revoke_token_id\": \"{}\"}} to revoke the old one.",
+                partner.spec.name,
+                old_token_id.as_deref().unwrap_or("")
+            ),
+        }))
     }
+}
+
+/// Sends a started rotation's token to the partner and settles it: delivered, the old token
+/// is revoked (`Ok(Ok(revoked))`); refused or unreachable, the new one is (`Ok(Err(why))`).
+/// The API's rotation and the worker's resumption of an interrupted one both end here.
+pub async fn deliver_rotation(
+    state: &AppState,
+    partner: &Partner,
+    endpoint: &Endpoint,
+    started: patchbay_store::Rotated,
+    actor: &Actor,
+) -> Result<Result<Option<String>, CallError>, StoreError> {
+    let c = &started.connection;
+    let request = RotateTokenRequest {
+        connection_id: c.partner_connection_id.clone().unwrap_or_default(),
+        databricks_organization_id: c.workspace_id,
+        auth: Auth {
+            personal_access_token: Some(Secret(started.token.expose().to_owned())),
+            oauth_token: None,
+            oauth_scope: None,
+        },
+    };
+    let delivery = state
+        .partner_client()
+        .rotate_token(endpoint, &request, &format!("rotate:{}", started.token_id))
+        .await
+        .unwrap_or_else(|| {
+            Err(CallError::Unreachable(
+                "the partner has no rotate-token endpoint".into(),
+            ))
+        });
+    let delivered = delivery.is_ok();
+    let settled = state
+        .store
+        .settle_rotation(
+            c.workspace_id,
+            &partner.spec.id,
+            &c.uid,
+            &started.token_id,
+            delivered,
+            actor,
+        )
+        .await?;
+    Ok(delivery.map(|_| settled))
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
     pub revoke_token_id: Option<String>,
+    /// The connection the caller saw (its `uid`): a connection made since is not rotated.
+    pub uid: Option<String>,
 }
 
 /// Repair: restores the connection principal's entitlements, token permission and grants, and

@@ -5,15 +5,19 @@ use super::catalog;
 use crate::AppState;
 use patchbay_partner::client::CallError;
 use patchbay_partner::protocol::DeleteConnectionRequest;
-use patchbay_store::{Actor, Notification};
+use patchbay_store::{Actor, ConnectionRecord, Notification, Removal, Rotation};
 use std::time::Duration;
 
 /// How long a claimed notification is leased to the node delivering it.
 const LEASE_MILLIS: i64 = 5 * 60 * 1000;
 
-/// Runs the worker until the process ends.
+/// Runs the worker until the process ends. It first finishes what this node's previous run
+/// left (see [`recover_at_start`]).
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        if let Err(e) = recover_at_start(&state).await {
+            tracing::warn!(error = %e, "recovering this node's unfinished steps failed; the worker retries them once they are stale");
+        }
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
@@ -24,9 +28,25 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// One pass: deliver due notifications, undo stale connects.
+/// What this node (`Settings::node_id`) left unfinished when its previous run died: its
+/// notification leases are released, its interrupted connects undone and its interrupted
+/// rotations resumed, at once rather than when they go stale.
+pub async fn recover_at_start(state: &AppState) -> Result<(), patchbay_store::StoreError> {
+    let node = state.settings().node_id.clone();
+    for c in state.store.release_node(&node).await? {
+        finish_interrupted(state, &c, "the node running it restarted").await?;
+    }
+    Ok(())
+}
+
+/// One pass: deliver due notifications, finish steps that went stale (whatever node ran them).
 pub async fn run_once(state: &AppState) -> Result<(), patchbay_store::StoreError> {
-    for n in state.store.claim_notifications(20, LEASE_MILLIS).await? {
+    let node = state.settings().node_id.as_str();
+    for n in state
+        .store
+        .claim_notifications(20, LEASE_MILLIS, node)
+        .await?
+    {
         let (delivered, outcome) = deliver(state, &n).await;
         state
             .store
@@ -34,23 +54,103 @@ pub async fn run_once(state: &AppState) -> Result<(), patchbay_store::StoreError
             .await?;
     }
     let stale = state.settings().stale_connect_millis;
-    for c in state.store.stale_connections(stale).await? {
-        tracing::warn!(partner_id = %c.partner_id, "undoing an interrupted connect");
-        let actor = Actor {
-            id: None,
-            name: "patchbay".into(),
-        };
+    for c in state.store.stale_steps(stale).await? {
+        finish_interrupted(state, &c, "it was not finished in time").await?;
+    }
+    Ok(())
+}
+
+fn worker_actor() -> Actor {
+    Actor {
+        id: None,
+        name: "patchbay".into(),
+    }
+}
+
+/// Ends a step nobody is running any more: a connect still `CONNECTING` is undone (the token
+/// sent to the partner died with the process); a rotation still pending is resumed with a
+/// fresh token (the pending one's value is lost), or undone if the partner cannot take it.
+async fn finish_interrupted(
+    state: &AppState,
+    c: &ConnectionRecord,
+    why: &str,
+) -> Result<(), patchbay_store::StoreError> {
+    let actor = worker_actor();
+    if c.state == "CONNECTING" {
+        tracing::warn!(partner_id = %c.partner_id, reason = why, "undoing an interrupted connect");
         state
             .store
             .remove_connection(
                 c.workspace_id,
                 &c.partner_id,
-                &actor,
-                "the connect was interrupted before the partner confirmed it",
+                Removal {
+                    uid: Some(&c.uid),
+                    connecting: true,
+                    actor: &actor,
+                    reason: &format!(
+                        "the connect was interrupted before the partner confirmed it ({why})"
+                    ),
+                },
             )
             .await?;
+        return Ok(());
     }
-    Ok(())
+    let Some(pending) = &c.pending_token_id else {
+        return Ok(());
+    };
+    tracing::warn!(partner_id = %c.partner_id, reason = why, "resuming an interrupted token rotation");
+    let endpoint = match catalog::partner(state, c.workspace_id, &c.partner_id).await {
+        Ok(partner) => super::flow::endpoint_of(&partner)
+            .ok()
+            .filter(|e| e.rotate_token_path.is_some())
+            .map(|e| (partner, e)),
+        Err(_) => None,
+    };
+    let Some((partner, endpoint)) = endpoint else {
+        // Nowhere to deliver a fresh token: the lost one is revoked, the old one stays.
+        match state
+            .store
+            .settle_rotation(
+                c.workspace_id,
+                &c.partner_id,
+                &c.uid,
+                pending,
+                false,
+                &actor,
+            )
+            .await
+        {
+            Ok(_) | Err(patchbay_store::StoreError::Changed(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    };
+    let started = match state
+        .store
+        .begin_rotation(
+            c.workspace_id,
+            &c.partner_id,
+            &actor,
+            Rotation::Resume {
+                uid: &c.uid,
+                pending,
+            },
+            &state.settings().node_id,
+        )
+        .await
+    {
+        Ok(started) => started,
+        // Settled, deleted or resumed by another step meanwhile.
+        Err(
+            patchbay_store::StoreError::Changed(_)
+            | patchbay_store::StoreError::NotFound(_)
+            | patchbay_store::StoreError::Invalid(_),
+        ) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match super::flow::deliver_rotation(state, &partner, &endpoint, started, &actor).await {
+        Ok(_) | Err(patchbay_store::StoreError::Changed(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Delivers one claimed notification now; settles it and returns its outcome.
@@ -58,7 +158,12 @@ pub async fn deliver_now(
     state: &AppState,
     id: i64,
 ) -> Result<Option<String>, patchbay_store::StoreError> {
-    let Some(n) = state.store.claim_notification(id, LEASE_MILLIS).await? else {
+    let node = state.settings().node_id.as_str();
+    let Some(n) = state
+        .store
+        .claim_notification(id, LEASE_MILLIS, node)
+        .await?
+    else {
         return Ok(None);
     };
     let (delivered, outcome) = deliver(state, &n).await;

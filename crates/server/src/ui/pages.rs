@@ -752,6 +752,7 @@ async fn connected(
                     @if c.service_principal_id.is_some() {
                         form.inline method="post" action=(format!("/partners/{}/rotate-token", spec.id)) {
                             input type="hidden" name="csrf" value=(session.csrf);
+                            input type="hidden" name="uid" value=(c.uid);
                             button type="submit" data-busy="Rotating…" { "Rotate token" }
                         }
                     }
@@ -793,6 +794,7 @@ pub async fn rotate(
     let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     let body = RotateBody {
         revoke_token_id: form.fields.get("revoke_token_id").map(str::to_owned),
+        uid: form.fields.get("uid").map(str::to_owned),
     };
     let answer = flow::rotate(&state, &admin, &partner_id, body).await?;
     let spec = &partner.spec;
@@ -885,6 +887,7 @@ pub async fn confirm_delete(
             p { strong { "This cannot be undone." } }
             form.inline method="post" action=(format!("/partners/{}/delete", spec.id)) {
                 input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="uid" value=(c.uid);
                 button.danger type="submit" data-busy="Deleting…" { "Delete connection" }
             }
             " "
@@ -901,6 +904,6 @@ pub async fn delete(
     form: PostForm,
 ) -> Page {
     let admin = admin_of(&form.session)?;
-    flow::delete(&state, &admin, &partner_id).await?;
+    flow::delete(&state, &admin, &partner_id, form.fields.get("uid")).await?;
     Ok(see_other(&format!("/?deleted={}", encode(&partner_id))))
 }

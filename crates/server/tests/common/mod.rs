@@ -52,6 +52,11 @@ impl TestApp {
     /// A workspace served on a real socket on 127.0.0.1, for partners that call it back.
     /// Partner calls retry without waiting.
     pub async fn serve() -> (TestApp, String) {
+        TestApp::build_serving(|_| {}).await
+    }
+
+    /// [`TestApp::serve`] with its settings adjusted by `adjust`.
+    pub async fn build_serving(adjust: impl FnOnce(&mut Settings)) -> (TestApp, String) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -63,6 +68,7 @@ impl TestApp {
             s.partner_timeout = std::time::Duration::from_secs(2);
             // Every CONNECTING row counts as interrupted when a test runs the worker by hand.
             s.stale_connect_millis = -1;
+            adjust(s);
         })
         .await;
         let router = app.router.clone();
@@ -153,6 +159,18 @@ impl TestApp {
             .await
     }
 
+    /// The admin's proof, as the `Admin` extractor makes it, for calling the store directly.
+    pub async fn admin_handle(&self) -> patchbay_core::access::WorkspaceAdmin {
+        let token = patchbay_core::token::TokenValue::parse(&self.admin_token).expect("token");
+        self.store
+            .authenticate(&token.digest())
+            .await
+            .expect("authenticate")
+            .expect("the admin's token")
+            .require_admin()
+            .expect("an admin")
+    }
+
     /// Creates a user (as admin) and returns its SCIM id.
     pub async fn create_user(&self, user_name: &str) -> String {
         let r = self
@@ -180,5 +198,24 @@ impl TestApp {
     pub async fn plain_user(&self, user_name: &str) -> (String, String) {
         let id = self.create_user(user_name).await;
         (id, self.token_for(user_name).await)
+    }
+}
+
+/// What a connect of an ingest partner (a new warehouse, no schemas) creates: for tests that
+/// provision through the store, as a connect interrupted after its first transaction leaves it.
+pub fn ingest_plan(partner_id: &str) -> patchbay_store::ProvisionPlan {
+    let name = partner_id.to_uppercase().replace('-', "_");
+    patchbay_store::ProvisionPlan {
+        partner_id: partner_id.into(),
+        service_principal: Some(format!("{name}_USER")),
+        entitlements: vec!["workspace-access".into()],
+        token_can_use: true,
+        compute: patchbay_store::ComputePlan::NewWarehouse(format!("{name}_ENDPOINT")),
+        warehouse_can_use: false,
+        catalog_name: Some("hive_metastore".into()),
+        schemas: vec![],
+        grants: patchbay_core::partner::Profile::Ingest
+            .rules()
+            .grants("hive_metastore", &[]),
     }
 }

@@ -1,0 +1,411 @@
+//! Connections under concurrent requests: the same click, delete or rotation many times at once,
+//! deletes racing connects, and mixed storms across partners — each followed by the invariant
+//! check: every connection complete or gone; nothing Partner Connect made outliving its
+//! connection (no principal, token, warehouse or cluster of a partner without it, no live token
+//! the connection does not record); every acknowledged delete gone and delivered; the token the
+//! partner holds is the one the connection records, and it works.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::TestApp;
+use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+const PC: &str = "/api/2.0/partner-connect";
+
+async fn sim() -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn(listener, SimConfig::default()).unwrap()
+}
+
+/// Points `partner_id` at the simulator, with its rotate-token extension.
+async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
+    let r = app
+        .admin(
+            Method::PUT,
+            &format!("{PC}/partners/{partner_id}"),
+            Some(json!({"base_url": sim.url,
+                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+                              "rotate_token_path": "/rotate-token"},
+                "credentials": {"username": sim.config.username, "password": sim.config.password},
+                "hostnames": ["127.0.0.1"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn sim_state(sim: &SimHandle) -> Value {
+    let r = reqwest::get(format!("{}/_sim/state", sim.url))
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// How many calls to `path` the simulator received.
+async fn received(sim: &SimHandle, path: &str) -> usize {
+    sim_state(sim).await["received"]
+        .as_array()
+        .expect("received")
+        .iter()
+        .filter(|r| r["path"] == path)
+        .count()
+}
+
+/// The workspace's connections, as an admin reads them.
+async fn connections(app: &TestApp) -> Vec<Value> {
+    let r = app
+        .admin(Method::GET, &format!("{PC}/connections"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["connections"]
+        .as_array()
+        .expect("connections")
+        .clone()
+}
+
+/// Every invariant of Partner Connect, after a storm has settled.
+async fn assert_invariants(app: &TestApp, sim: &SimHandle) {
+    // Nothing stuck for a minute, nothing left behind, every delete notification delivered.
+    let violations = app.store.check_integrity(60_000, 0).await.unwrap();
+    assert!(violations.is_empty(), "violations: {violations:#?}");
+    let mut ours = BTreeSet::new();
+    for c in connections(app).await {
+        assert_eq!(c["state"], "CONNECTED", "complete or gone: {c}");
+        let id = c["partner_connection_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a connected connection has the partner's id: {c}"));
+        ours.insert(id.to_owned());
+        // The partner's token works, as the connection's principal.
+        let r = reqwest::get(format!("{}/_sim/connections/{id}/whoami", sim.url))
+            .await
+            .unwrap();
+        let status = r.status();
+        let who: Value = r.json().await.unwrap();
+        assert!(
+            status.is_success(),
+            "the partner's token works: {who} ({c})"
+        );
+        let expected = c["service_principal"]["application_id"].clone();
+        assert_eq!(who["userName"], expected, "as the connection's principal");
+    }
+    // The partner holds exactly the connections the workspace has: every acknowledged delete
+    // reached it, and no connect it accepted was forgotten here.
+    let theirs: BTreeSet<String> = sim_state(sim).await["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .filter(|c| c["workspace_id"] == app.workspace_id)
+        .map(|c| c["connection_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        theirs, ours,
+        "the partner's connections are the workspace's"
+    );
+}
+
+async fn connect(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/partners/{partner_id}/connect"),
+            Some(json!({})),
+        )
+        .await;
+    (r.status, r.body)
+}
+
+async fn delete(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
+    let r = app
+        .admin(
+            Method::DELETE,
+            &format!("{PC}/connections/{partner_id}"),
+            None,
+        )
+        .await;
+    (r.status, r.body)
+}
+
+async fn rotate(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/connections/{partner_id}/rotate-token"),
+            Some(json!({})),
+        )
+        .await;
+    (r.status, r.body)
+}
+
+async fn repair(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/connections/{partner_id}/repair"),
+            Some(json!({})),
+        )
+        .await;
+    (r.status, r.body)
+}
+
+/// Runs `n` copies of `op` at once and returns their answers.
+async fn at_once<F, Fut>(app: &Arc<TestApp>, n: usize, op: F) -> Vec<(StatusCode, Value)>
+where
+    F: Fn(Arc<TestApp>, usize) -> Fut,
+    Fut: std::future::Future<Output = (StatusCode, Value)> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(op(app.clone(), i))).collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn count(answers: &[(StatusCode, Value)], status: StatusCode) -> usize {
+    answers.iter().filter(|(s, _)| *s == status).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_deletes_are_acknowledged_once() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    configure(&app, "rivery", &sim).await;
+    assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
+    let app = Arc::new(app);
+    let answers = at_once(
+        &app,
+        20,
+        |app, _| async move { delete(&app, "rivery").await },
+    )
+    .await;
+    assert_eq!(count(&answers, StatusCode::OK), 1, "{answers:?}");
+    assert_eq!(
+        count(&answers, StatusCode::NOT_FOUND),
+        19,
+        "the others find nothing to delete: {answers:?}"
+    );
+    assert_eq!(received(&sim, "/delete-connection").await, 1);
+    let audit = app
+        .admin(Method::GET, &format!("{PC}/audit?partner_id=rivery"), None)
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    let deletes = audit.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "connection.delete" || e["action"] == "warehouse.delete")
+        .count();
+    assert_eq!(deletes, 2, "one connection and one warehouse deleted, once");
+    assert_invariants(&app, &sim).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    configure(&app, "rivery", &sim).await;
+    assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
+    let app = Arc::new(app);
+    let answers = at_once(
+        &app,
+        20,
+        |app, _| async move { rotate(&app, "rivery").await },
+    )
+    .await;
+    let delivered = count(&answers, StatusCode::OK);
+    assert!(delivered >= 1, "{answers:?}");
+    assert_eq!(
+        delivered + count(&answers, StatusCode::CONFLICT),
+        20,
+        "a rotation either ran or was told one is in progress: {answers:?}"
+    );
+    for (status, body) in &answers {
+        if *status == StatusCode::OK {
+            assert_eq!(body["delivered"], true, "{body}");
+        } else {
+            assert_eq!(body["error_code"], "ABORTED", "{body}");
+        }
+    }
+    assert_eq!(
+        received(&sim, "/rotate-token").await,
+        delivered,
+        "each acknowledged rotation delivered one token, and no other was sent"
+    );
+    let tokens = app
+        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
+        .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    assert_eq!(
+        tokens.body["token_infos"].as_array().unwrap().len(),
+        2,
+        "the admin's token and the partner's, nothing else: {:?}",
+        tokens.body
+    );
+    assert_invariants(&app, &sim).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deletes_racing_connects_leave_no_orphans_and_never_a_stuck_tile() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    configure(&app, "hevo-data", &sim).await;
+    let app = Arc::new(app);
+    for round in 0..10 {
+        let answers = at_once(&app, 16, |app, i| async move {
+            if i % 2 == 0 {
+                connect(&app, "hevo-data").await
+            } else {
+                delete(&app, "hevo-data").await
+            }
+        })
+        .await;
+        for (status, body) in &answers {
+            assert!(
+                [StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::CONFLICT].contains(status),
+                "round {round}: a connect, a sign-in, nothing to delete or a clear conflict: {status} {body}"
+            );
+            assert_ne!(status.as_u16(), 500, "{body}");
+        }
+        assert_invariants(&app, &sim).await;
+    }
+    // The tile is never stuck: whatever the storm left, a delete then a connect work.
+    let (status, body) = delete(&app, "hevo-data").await;
+    assert!(
+        status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+        "{status} {body}"
+    );
+    let (status, body) = connect(&app, "hevo-data").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["connection"]["state"], "CONNECTED", "{body}");
+    assert_invariants(&app, &sim).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_storms_across_partners_keep_every_connection_whole() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    let partners = ["rivery", "prophecy", "labelbox"];
+    for p in partners {
+        configure(&app, p, &sim).await;
+    }
+    let app = Arc::new(app);
+    // A fixed pseudo-random schedule, so that a failure can be replayed.
+    let mut seed: u64 = 0x5eed_cafe;
+    for round in 0..8 {
+        let ops: Vec<(usize, usize)> = (0..24)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (((seed >> 33) % 3) as usize, ((seed >> 40) % 4) as usize)
+            })
+            .collect();
+        let ops = Arc::new(ops);
+        let answers = at_once(&app, 24, move |app, i| {
+            let ops = ops.clone();
+            async move {
+                let (partner, op) = ops[i];
+                let partner = partners[partner];
+                match op {
+                    0 => connect(&app, partner).await,
+                    1 => delete(&app, partner).await,
+                    2 => rotate(&app, partner).await,
+                    _ => repair(&app, partner).await,
+                }
+            }
+        })
+        .await;
+        for (status, body) in &answers {
+            assert!(
+                status.is_success()
+                    || [
+                        StatusCode::NOT_FOUND,
+                        StatusCode::CONFLICT,
+                        StatusCode::BAD_REQUEST
+                    ]
+                    .contains(status),
+                "round {round}: {status} {body}"
+            );
+        }
+        assert_invariants(&app, &sim).await;
+    }
+}
+
+/// A node that restarts finishes at once what its previous run left: its interrupted connect
+/// is undone, and the delete notification it was delivering is delivered, without waiting for
+/// the connect to go stale or the lease to run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_node_releases_its_steps_at_start() {
+    let (app, _) = TestApp::build_serving(|s| {
+        // Nothing would go stale for an hour: only the restart can release these.
+        s.stale_connect_millis = 3_600_000;
+    })
+    .await;
+    let sim = sim().await;
+    configure(&app, "rivery", &sim).await;
+    configure(&app, "hevo-data", &sim).await;
+    assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
+
+    // The previous run of this node: a connect of hevo-data that died after its first
+    // transaction, and a delete of rivery whose delivery died holding its five-minute lease.
+    let node = app.state.settings().node_id.clone();
+    let admin = app.admin_handle().await;
+    app.store
+        .provision_connection(&admin, &common::ingest_plan("hevo-data"), &node)
+        .await
+        .unwrap();
+    let actor = patchbay_store::Actor::of(&admin);
+    let removed = app
+        .store
+        .remove_connection(
+            app.workspace_id,
+            "rivery",
+            patchbay_store::Removal {
+                uid: None,
+                connecting: false,
+                actor: &actor,
+                reason: "deleted by an admin",
+            },
+        )
+        .await
+        .unwrap()
+        .expect("rivery was connected");
+    let leased = app
+        .store
+        .claim_notification(removed.notification.expect("owed"), 300_000, &node)
+        .await
+        .unwrap();
+    assert!(leased.is_some());
+    // Without a restart the worker waits: the lease holds, the connect is not stale.
+    patchbay_server::partner_connect::worker::run_once(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(received(&sim, "/delete-connection").await, 0);
+    assert_eq!(
+        connections(&app).await.len(),
+        1,
+        "hevo-data still CONNECTING"
+    );
+
+    // The restart.
+    patchbay_server::partner_connect::worker::recover_at_start(&app.state)
+        .await
+        .unwrap();
+    patchbay_server::partner_connect::worker::run_once(&app.state)
+        .await
+        .unwrap();
+    assert!(
+        connections(&app).await.is_empty(),
+        "the interrupted connect is undone"
+    );
+    assert_eq!(
+        received(&sim, "/delete-connection").await,
+        1,
+        "the delete was delivered at once"
+    );
+    assert_invariants(&app, &sim).await;
+}

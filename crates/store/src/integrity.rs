@@ -1,0 +1,321 @@
+//! The invariants of Partner Connect, checked on a live database (`patchbay admin check`, and
+//! the concurrency and crash tests after every storm):
+//!
+//! - every connection is complete (what it uses exists) or gone: none is stuck `CONNECTING` or
+//!   in a rotation longer than a connect may take;
+//! - nothing Partner Connect made for a partner — service principal, token, warehouse, cluster
+//!   — outlives its connection, and every token it minted is one the connection records;
+//! - every delete the partner is owed was delivered.
+//!
+//! What Partner Connect made is read from the audit trail, which records each creation in the
+//! transaction that made it, with the partner: so the check also finds what older versions
+//! left behind, before connections had identities.
+
+use crate::partners::{Actor, AuditLog, CONNECTION_COLUMNS, connection_from_row};
+use crate::{Result, Store};
+use patchbay_core::time::now_millis;
+use serde_json::json;
+use sqlx::Row;
+
+/// What is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ViolationKind {
+    /// Something Partner Connect made for a partner whose connection no longer uses it: a
+    /// service principal, warehouse or cluster left behind, or a live token the connection
+    /// does not record (a credential nobody tracks).
+    Orphan,
+    /// A connect or a rotation unfinished for longer than a connect may take; the worker
+    /// undoes (or resumes) it.
+    Stuck,
+    /// A connected connection that lacks something it uses (deleted behind its back): its
+    /// tile shows it as broken, and only an admin decides what to do.
+    Broken,
+    /// A notification of a deleted connection the partner has not received yet.
+    Undelivered,
+}
+
+impl ViolationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViolationKind::Orphan => "orphan",
+            ViolationKind::Stuck => "stuck",
+            ViolationKind::Broken => "broken",
+            ViolationKind::Undelivered => "undelivered",
+        }
+    }
+}
+
+/// One broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Violation {
+    pub kind: ViolationKind,
+    pub workspace_id: i64,
+    pub partner_id: String,
+    /// `service_principal`, `token`, `warehouse`, `cluster`, `connection` or `notification`.
+    pub object_type: &'static str,
+    pub object_id: String,
+    pub detail: String,
+}
+
+/// What [`Store::repair_integrity`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Repairs {
+    pub removed: Vec<Violation>,
+}
+
+impl Store {
+    /// Every violation of Partner Connect's invariants, in a stable order. `stale_millis`: how
+    /// long a connect or rotation may run before it counts as stuck; `undelivered_millis`: how
+    /// long a delete notification may wait.
+    pub async fn check_integrity(
+        &self,
+        stale_millis: i64,
+        undelivered_millis: i64,
+    ) -> Result<Vec<Violation>> {
+        let mut found = self.orphans().await?;
+        let now = now_millis();
+        let connections: Vec<_> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY workspace_id, partner_id"
+        )))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(connection_from_row)
+        .collect::<Result<_>>()?;
+        for c in connections {
+            let violation = |kind, object_type, object_id: &str, detail: String| Violation {
+                kind,
+                workspace_id: c.workspace_id,
+                partner_id: c.partner_id.clone(),
+                object_type,
+                object_id: object_id.to_owned(),
+                detail,
+            };
+            if c.state == "CONNECTING" {
+                if c.updated_at < now - stale_millis {
+                    found.push(violation(
+                        ViolationKind::Stuck,
+                        "connection",
+                        &c.uid,
+                        "a connect unfinished for longer than a connect may take".into(),
+                    ));
+                }
+                continue;
+            }
+            if let (Some(pending), Some(since)) = (&c.pending_token_id, c.pending_since)
+                && since < now - stale_millis
+            {
+                found.push(violation(
+                    ViolationKind::Stuck,
+                    "token",
+                    pending,
+                    "a token rotation unfinished for longer than a delivery may take".into(),
+                ));
+            }
+            if c.service_principal_name.is_some() && c.service_principal_id.is_none() {
+                found.push(violation(
+                    ViolationKind::Broken,
+                    "service_principal",
+                    c.application_id.as_deref().unwrap_or_default(),
+                    "the connection's service principal was deleted".into(),
+                ));
+            } else if let Some(token) = &c.token_id
+                && !self.token_exists(c.workspace_id, token).await?
+            {
+                found.push(violation(
+                    ViolationKind::Broken,
+                    "token",
+                    token,
+                    "the partner's token was deleted".into(),
+                ));
+            }
+            if let Some(id) = &c.warehouse_id
+                && self.get_warehouse(c.workspace_id, id).await?.is_none()
+            {
+                found.push(violation(
+                    ViolationKind::Broken,
+                    "warehouse",
+                    id,
+                    "the connection's SQL warehouse was deleted".into(),
+                ));
+            }
+            if let Some(id) = &c.cluster_id
+                && self.get_cluster(c.workspace_id, id).await?.is_none()
+            {
+                found.push(violation(
+                    ViolationKind::Broken,
+                    "cluster",
+                    id,
+                    "the connection's cluster was deleted".into(),
+                ));
+            }
+        }
+        let undelivered = sqlx::query(
+            "SELECT id, workspace_id, partner_id, attempts, outcome FROM partner_notifications \
+             WHERE delivered_at IS NULL AND created_at < $1 ORDER BY id",
+        )
+        .bind(now - undelivered_millis)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in undelivered {
+            let id: i64 = row.try_get("id")?;
+            let attempts: i64 = row.try_get("attempts")?;
+            let outcome: Option<String> = row.try_get("outcome")?;
+            found.push(Violation {
+                kind: ViolationKind::Undelivered,
+                workspace_id: row.try_get("workspace_id")?,
+                partner_id: row.try_get("partner_id")?,
+                object_type: "notification",
+                object_id: id.to_string(),
+                detail: format!(
+                    "the partner has not been told the connection was deleted ({attempts} attempts{})",
+                    outcome.map(|o| format!(", last: {o}")).unwrap_or_default()
+                ),
+            });
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// What Partner Connect made for a partner that its connection (if any) no longer uses.
+    async fn orphans(&self) -> Result<Vec<Violation>> {
+        // Each query: objects that still exist, whose creation the audit trail attributes to a
+        // partner, and that the partner's connection does not reference.
+        const QUERIES: [(&str, &str, &str); 4] = [
+            (
+                "service_principal",
+                "a service principal made for a connection that no longer uses it",
+                "SELECT DISTINCT a.workspace_id, a.partner_id, p.application_id AS object_id \
+                 FROM audit_events a JOIN principals p ON p.workspace_id = a.workspace_id \
+                   AND p.kind = 'service_principal' AND p.application_id = a.object_id \
+                 WHERE a.action = 'service_principal.create' AND a.partner_id IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
+                     AND c.partner_id = a.partner_id AND c.service_principal_id = p.id)",
+            ),
+            (
+                "warehouse",
+                "a SQL warehouse made for a connection that no longer uses it",
+                "SELECT DISTINCT a.workspace_id, a.partner_id, w.id AS object_id \
+                 FROM audit_events a JOIN warehouses w ON w.workspace_id = a.workspace_id AND w.id = a.object_id \
+                 WHERE a.action = 'warehouse.create' AND a.partner_id IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
+                     AND c.partner_id = a.partner_id AND c.warehouse_id = w.id AND c.warehouse_created <> 0)",
+            ),
+            (
+                "cluster",
+                "a cluster made for a connection that no longer uses it",
+                "SELECT DISTINCT a.workspace_id, a.partner_id, k.id AS object_id \
+                 FROM audit_events a JOIN clusters k ON k.workspace_id = a.workspace_id AND k.id = a.object_id \
+                 WHERE a.action = 'cluster.create' AND a.partner_id IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
+                     AND c.partner_id = a.partner_id AND c.cluster_id = k.id)",
+            ),
+            (
+                "token",
+                "a live token made for a partner that its connection does not record",
+                "SELECT DISTINCT a.workspace_id, a.partner_id, t.token_id AS object_id \
+                 FROM audit_events a JOIN tokens t ON t.workspace_id = a.workspace_id AND t.token_id = a.object_id \
+                 WHERE a.action = 'token.create' AND a.partner_id IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
+                     AND c.partner_id = a.partner_id AND (c.token_id = t.token_id \
+                       OR c.pending_token_id = t.token_id OR c.previous_token_id = t.token_id))",
+            ),
+        ];
+        let mut found = Vec::new();
+        for (object_type, detail, sql) in QUERIES {
+            for row in sqlx::query(sql).fetch_all(&self.pool).await? {
+                found.push(Violation {
+                    kind: ViolationKind::Orphan,
+                    workspace_id: row.try_get("workspace_id")?,
+                    partner_id: row.try_get("partner_id")?,
+                    object_type,
+                    object_id: row.try_get("object_id")?,
+                    detail: detail.to_owned(),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes what [`Store::check_integrity`] reports as orphans and undoes stuck connects.
+    /// Safe beside a live server: an orphan stays one (a connection records what it uses in
+    /// the transaction that creates it, and never takes up an older object), and a stuck
+    /// connect is removed only by its identity. Broken connections and undelivered
+    /// notifications are left to admins and the worker.
+    pub async fn repair_integrity(&self, stale_millis: i64) -> Result<Repairs> {
+        let actor = Actor {
+            id: None,
+            name: "patchbay admin check".into(),
+        };
+        let mut repairs = Repairs::default();
+        for v in self.check_integrity(stale_millis, i64::MAX).await? {
+            let removed = match (v.kind, v.object_type) {
+                (ViolationKind::Orphan, _) => self.remove_orphan(&v, &actor).await?,
+                (ViolationKind::Stuck, "connection") => self
+                    .remove_connection(
+                        v.workspace_id,
+                        &v.partner_id,
+                        crate::Removal {
+                            uid: Some(&v.object_id),
+                            connecting: true,
+                            actor: &actor,
+                            reason: "a connect left unfinished, removed by patchbay admin check",
+                        },
+                    )
+                    .await?
+                    .is_some(),
+                _ => false,
+            };
+            if removed {
+                repairs.removed.push(v);
+            }
+        }
+        Ok(repairs)
+    }
+
+    async fn remove_orphan(&self, v: &Violation, actor: &Actor) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let mut log = AuditLog::new(v.workspace_id, actor, Some(&v.partner_id));
+        let gone = match v.object_type {
+            "service_principal" => {
+                sqlx::query(
+                    "DELETE FROM principals WHERE workspace_id = $1 AND kind = 'service_principal' \
+                     AND application_id = $2",
+                )
+                .bind(v.workspace_id)
+                .bind(v.object_id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0
+            }
+            "warehouse" => {
+                crate::compute::delete_warehouse_tx(&mut tx, v.workspace_id, &v.object_id).await?
+            }
+            "cluster" => {
+                crate::compute::delete_cluster_tx(&mut tx, v.workspace_id, &v.object_id).await?
+            }
+            "token" => {
+                sqlx::query("DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2")
+                    .bind(v.workspace_id)
+                    .bind(v.object_id.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+            _ => false,
+        };
+        if gone {
+            log.push(
+                &format!("{}.delete", v.object_type),
+                v.object_type,
+                &v.object_id,
+                json!({"reason": "orphan removed by patchbay admin check --repair"}),
+            );
+            log.write(&mut tx).await?;
+            tx.commit().await?;
+        }
+        Ok(gone)
+    }
+}
