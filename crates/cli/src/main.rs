@@ -99,6 +99,9 @@ enum AdminCommand {
         /// How long a connect or rotation may run before it counts as stuck (`90s`, `3m`).
         #[arg(long, default_value = "3m", value_parser = config::parse_duration)]
         stale_after: i64,
+        /// How long a delete notification may wait for delivery before it is reported.
+        #[arg(long, default_value = "1m", value_parser = config::parse_duration)]
+        undelivered_after: i64,
         #[command(flatten)]
         database: config::DatabaseArgs,
     },
@@ -255,11 +258,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 AdminCommand::Check {
                     repair,
                     stale_after,
+                    undelivered_after,
                     database,
                 },
         } => {
             let store = database.open().await?;
-            let result = check(&store, repair, stale_after.saturating_mul(1000)).await;
+            let result = check(
+                &store,
+                repair,
+                stale_after.saturating_mul(1000),
+                undelivered_after.saturating_mul(1000),
+            )
+            .await;
             store.close().await;
             result
         }
@@ -355,6 +365,7 @@ async fn check(
     store: &patchbay_store::Store,
     repair: bool,
     stale_millis: i64,
+    undelivered_millis: i64,
 ) -> anyhow::Result<()> {
     let print = |v: &patchbay_store::Violation| {
         println!(
@@ -374,8 +385,9 @@ async fn check(
             print(v);
         }
     }
-    // A delete notification the worker has retried for a minute counts as undelivered.
-    let remaining = store.check_integrity(stale_millis, 60_000).await?;
+    let remaining = store
+        .check_integrity(stale_millis, undelivered_millis)
+        .await?;
     for v in &remaining {
         print(v);
     }

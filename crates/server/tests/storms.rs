@@ -409,3 +409,107 @@ async fn a_restarted_node_releases_its_steps_at_start() {
     );
     assert_invariants(&app, &sim).await;
 }
+
+/// A rotation whose node died after recording the new token and before the partner had it:
+/// the restarted node resumes it with a fresh token (the first one's value died with the
+/// process, so it is revoked), and the partner ends up with the token the connection records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
+    let (app, _) = TestApp::build_serving(|s| s.stale_connect_millis = 3_600_000).await;
+    let sim = sim().await;
+    configure(&app, "rivery", &sim).await;
+    assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
+    let before = connections(&app).await[0]["token_id"].clone();
+    let admin = app.admin_handle().await;
+    let started = app
+        .store
+        .begin_rotation(
+            app.workspace_id,
+            "rivery",
+            &patchbay_store::Actor::of(&admin),
+            patchbay_store::Rotation::Deliver { uid: None },
+            &app.state.settings().node_id,
+        )
+        .await
+        .unwrap();
+    let lost = started.token_id.clone();
+    drop(started); // the crash: the value is gone
+    let (status, body) = rotate(&app, "rivery").await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "one rotation at a time: {body}"
+    );
+    assert!(
+        app.store
+            .check_integrity(60_000, 0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a pending token is recorded by its connection"
+    );
+
+    patchbay_server::partner_connect::worker::recover_at_start(&app.state)
+        .await
+        .unwrap();
+    let c = connections(&app).await;
+    let now = c[0]["token_id"].clone();
+    assert_ne!(now, before, "rotated");
+    assert_ne!(now, json!(lost), "with a fresh token, not the lost one");
+    assert_eq!(received(&sim, "/rotate-token").await, 1);
+    let tokens = app
+        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
+        .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    let ids: Vec<&Value> = tokens.body["token_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["token_id"])
+        .collect();
+    assert!(!ids.contains(&&json!(lost)), "the lost token is revoked");
+    assert!(!ids.contains(&&before), "the old token is revoked");
+    assert_invariants(&app, &sim).await;
+}
+
+/// A warehouse already named `<PARTNER>_ENDPOINT` (a user's own, or one an older version left
+/// behind) does not make the tile unconnectable: the connection's warehouse gets a suffix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_warehouse_name_never_blocks_a_connect() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    configure(&app, "rivery", &sim).await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/2.0/sql/warehouses",
+            Some(json!({"name": "RIVERY_ENDPOINT", "cluster_size": "2X-Small"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let mine = r.body["id"].as_str().unwrap().to_owned();
+    let (status, body) = connect(&app, "rivery").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let theirs = body["connection"]["warehouse_id"].as_str().unwrap();
+    assert_ne!(theirs, mine);
+    let w = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/sql/warehouses/{theirs}"),
+            None,
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
+    assert_eq!(w.body["name"], "RIVERY_ENDPOINT_2");
+    let (status, body) = delete(&app, "rivery").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let w = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/sql/warehouses/{mine}"),
+            None,
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK, "the user's own warehouse stays");
+    assert_invariants(&app, &sim).await;
+}

@@ -1,0 +1,83 @@
+//! `patchbay admin check` on a real data directory: silent and 0 on a sound installation, every
+//! violation printed and exit code 1 otherwise, and `--repair` removes what was left behind.
+
+mod common;
+
+use common::{Server, serve_command};
+use std::process::Command;
+
+fn check(data_dir: &std::path::Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(["admin", "check", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .output()
+        .expect("run patchbay admin check");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn reports_a_stuck_connect_and_repairs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::spawn(serve_command("127.0.0.1:0", &data, None));
+    let token = server.token.clone().expect("first start prints the token");
+    drop(server);
+
+    let (code, out) = check(&data, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok: every connection is complete or gone"),
+        "{out}"
+    );
+
+    // A connect whose node died after its first transaction, on a node that never returns.
+    let store = patchbay_store::Store::open_data_dir(&data).await.unwrap();
+    let admin = store
+        .authenticate(
+            &patchbay_core::token::TokenValue::parse(&token)
+                .unwrap()
+                .digest(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .require_admin()
+        .unwrap();
+    store
+        .provision_connection(
+            &admin,
+            &patchbay_store::ProvisionPlan {
+                partner_id: "rivery".into(),
+                service_principal: Some("RIVERY_USER".into()),
+                entitlements: vec!["workspace-access".into()],
+                token_can_use: true,
+                compute: patchbay_store::ComputePlan::NewWarehouse("RIVERY_ENDPOINT".into()),
+                warehouse_can_use: false,
+                catalog_name: Some("hive_metastore".into()),
+                schemas: vec![],
+                grants: vec![],
+            },
+            "a-node-that-never-returns",
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    // Not stuck yet: a connect may take this long.
+    let (code, out) = check(&data, &[]);
+    assert_eq!(code, 0, "{out}");
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out) = check(&data, &["--stale-after", "1s"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("stuck") && out.contains("rivery"), "{out}");
+
+    let (code, out) = check(&data, &["--stale-after", "1s", "--repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("removed") && out.contains("rivery"), "{out}");
+    let (code, out) = check(&data, &["--stale-after", "1s"]);
+    assert_eq!(code, 0, "nothing is left: {out}");
+}

@@ -1,0 +1,198 @@
+//! `patchbay admin check`'s rules on a database that holds what older versions could leave
+//! behind: a connection's row gone while its principal, warehouse and token stayed (a stale
+//! delete), and a rotation's token the connection never recorded.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::TestApp;
+use patchbay_store::ViolationKind;
+use sqlx::Connection;
+
+const PC: &str = "/api/2.0/partner-connect";
+
+/// Runs one statement on the test database behind the store's back, as an older version's
+/// bug would have left it.
+async fn behind_the_back(app: &TestApp, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone() {
+    let (app, _) = TestApp::serve().await;
+    let admin = app.admin_handle().await;
+    let node = "a-node";
+    // Two connections as a connect's first transaction makes them; the partner never called.
+    for p in ["rivery", "hevo-data"] {
+        app.store
+            .provision_connection(&admin, &common::ingest_plan(p), node)
+            .await
+            .unwrap();
+    }
+    // hevo-data completes; rivery's row vanishes as under the old stale delete.
+    let hevo = app
+        .store
+        .connection(app.workspace_id, "hevo-data")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        app.store
+            .complete_connection(
+                app.workspace_id,
+                "hevo-data",
+                &hevo.uid,
+                &patchbay_store::Actor::of(&admin),
+                Some("c-1"),
+                None,
+                None,
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.store
+            .check_integrity(60_000, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    behind_the_back(&app, "DELETE FROM connections WHERE partner_id = 'rivery'").await;
+
+    let found = app.store.check_integrity(60_000, 0).await.unwrap();
+    let mut kinds: Vec<(&str, ViolationKind)> =
+        found.iter().map(|v| (v.object_type, v.kind)).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            ("service_principal", ViolationKind::Orphan),
+            ("token", ViolationKind::Orphan),
+            ("warehouse", ViolationKind::Orphan),
+        ],
+        "{found:#?}"
+    );
+    assert!(found.iter().all(|v| v.partner_id == "rivery"), "{found:#?}");
+
+    let repairs = app.store.repair_integrity(60_000).await.unwrap();
+    assert_eq!(repairs.removed.len(), 3, "{repairs:#?}");
+    assert!(
+        app.store
+            .check_integrity(60_000, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // What the orphans were is gone; hevo-data's connection is whole.
+    let sps = app
+        .admin(
+            Method::GET,
+            "/api/2.0/preview/scim/v2/ServicePrincipals",
+            None,
+        )
+        .await;
+    assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
+    let names: Vec<&str> = sps.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["HEVO_DATA_USER"]);
+    let c = app
+        .admin(Method::GET, &format!("{PC}/connections/hevo-data"), None)
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
+    assert_eq!(c.body["connection"]["state"], "CONNECTED", "{:?}", c.body);
+}
+
+#[tokio::test]
+async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
+    let (app, _) = TestApp::serve().await;
+    let admin = app.admin_handle().await;
+    let actor = patchbay_store::Actor::of(&admin);
+    app.store
+        .provision_connection(&admin, &common::ingest_plan("rivery"), "a-node")
+        .await
+        .unwrap();
+    let c = app
+        .store
+        .connection(app.workspace_id, "rivery")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        app.store
+            .complete_connection(
+                app.workspace_id,
+                "rivery",
+                &c.uid,
+                &actor,
+                Some("c-1"),
+                None,
+                None
+            )
+            .await
+            .unwrap()
+    );
+    // A rotation of an older version: the new token minted, the connection never told.
+    let started = app
+        .store
+        .begin_rotation(
+            app.workspace_id,
+            "rivery",
+            &actor,
+            patchbay_store::Rotation::Deliver { uid: None },
+            "a-node",
+        )
+        .await
+        .unwrap();
+    behind_the_back(
+        &app,
+        "UPDATE connections SET pending_token_id = NULL, pending_since = NULL",
+    )
+    .await;
+    // And the warehouse deleted behind the connection's back.
+    let w = app
+        .admin(
+            Method::DELETE,
+            &format!(
+                "/api/2.0/sql/warehouses/{}",
+                c.warehouse_id.clone().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
+
+    let found = app.store.check_integrity(60_000, 0).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found.iter().any(|v| v.kind == ViolationKind::Orphan
+        && v.object_type == "token"
+        && v.object_id == started.token_id));
+    assert!(
+        found
+            .iter()
+            .any(|v| v.kind == ViolationKind::Broken && v.object_type == "warehouse")
+    );
+    // Repair revokes the untracked token and leaves the broken connection to an admin.
+    let repairs = app.store.repair_integrity(60_000).await.unwrap();
+    assert_eq!(repairs.removed.len(), 1, "{repairs:#?}");
+    let left = app.store.check_integrity(60_000, 0).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert_eq!(left[0].kind, ViolationKind::Broken);
+    let t = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/token-management/tokens/{}", started.token_id),
+            None,
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::NOT_FOUND, "revoked: {:?}", t.body);
+}
