@@ -47,11 +47,13 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
             .complete_connection(
                 app.workspace_id,
                 "hevo-data",
-                &hevo.uid,
                 &patchbay_store::Actor::of(&admin),
-                Some("c-1"),
-                None,
-                None,
+                patchbay_store::Completion {
+                    uid: &hevo.uid,
+                    partner_connection_id: Some("c-1"),
+                    message: None,
+                    account_administrator: None,
+                },
             )
             .await
             .unwrap()
@@ -132,11 +134,13 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
             .complete_connection(
                 app.workspace_id,
                 "rivery",
-                &c.uid,
                 &actor,
-                Some("c-1"),
-                None,
-                None
+                patchbay_store::Completion {
+                    uid: &c.uid,
+                    partner_connection_id: Some("c-1"),
+                    message: None,
+                    account_administrator: None,
+                },
             )
             .await
             .unwrap()

@@ -44,6 +44,19 @@ pub struct ProvisionPlan {
     pub grants: Vec<PlannedGrant>,
 }
 
+/// How a connect ended at the partner (see [`Store::complete_connection`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    /// The connection the connect created.
+    pub uid: &'a str,
+    /// The partner's id of the connection, when it sent one.
+    pub partner_connection_id: Option<&'a str>,
+    /// What to tell users about it (e.g. that the partner did not confirm).
+    pub message: Option<&'a str>,
+    /// Who becomes the partner account's administrator if the organization has none there.
+    pub account_administrator: Option<&'a str>,
+}
+
 /// Which connection a removal is about, who removes it and why.
 #[derive(Debug, Clone, Copy)]
 pub struct Removal<'a> {
@@ -421,12 +434,15 @@ impl Store {
         &self,
         workspace_id: i64,
         partner_id: &str,
-        uid: &str,
         actor: &Actor,
-        partner_connection_id: Option<&str>,
-        message: Option<&str>,
-        account_administrator: Option<&str>,
+        completion: Completion<'_>,
     ) -> Result<bool> {
+        let Completion {
+            uid,
+            partner_connection_id,
+            message,
+            account_administrator,
+        } = completion;
         let mut tx = self.begin_write().await?;
         let moved = sqlx::query(
             "UPDATE connections SET state = 'CONNECTED', partner_connection_id = $1, message = $2, \

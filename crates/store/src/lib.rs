@@ -30,8 +30,8 @@ pub use catalog::{
 };
 pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
 pub use connections::{
-    ComputePlan, Notification, ProvisionPlan, Provisioned, Removal, RemovedConnection, Rotated,
-    Rotation,
+    Completion, ComputePlan, Notification, ProvisionPlan, Provisioned, Removal, RemovedConnection,
+    Rotated, Rotation,
 };
 pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};

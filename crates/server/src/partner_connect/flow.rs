@@ -22,8 +22,8 @@ use patchbay_partner::protocol::{
     UserInfo,
 };
 use patchbay_store::{
-    Actor, ComputePlan, ConnectionRecord, PartnerEndpoint, ProvisionPlan, Removal, Rotation,
-    StoreError,
+    Actor, Completion, ComputePlan, ConnectionRecord, PartnerEndpoint, ProvisionPlan, Removal,
+    Rotation, StoreError,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -366,11 +366,13 @@ pub async fn click(
                 .complete_connection(
                     caller.workspace_id,
                     partner_id,
-                    &connection.uid,
                     &actor,
-                    answer.connection_id.as_deref(),
-                    None,
-                    Some(&caller.name),
+                    Completion {
+                        uid: &connection.uid,
+                        partner_connection_id: answer.connection_id.as_deref(),
+                        message: None,
+                        account_administrator: Some(&caller.name),
+                    },
                 )
                 .await?;
             if !completed {
@@ -399,11 +401,13 @@ pub async fn click(
                 .complete_connection(
                     caller.workspace_id,
                     partner_id,
-                    &connection.uid,
                     &actor,
-                    None,
-                    Some(&message),
-                    Some(&caller.name),
+                    Completion {
+                        uid: &connection.uid,
+                        partner_connection_id: None,
+                        message: Some(&message),
+                        account_administrator: Some(&caller.name),
+                    },
                 )
                 .await?;
             if !completed {
