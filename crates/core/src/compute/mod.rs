@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod job;
 pub mod permissions;
+pub mod runtimes;
 pub mod warehouse;
 
 pub use cluster::{AutoScale, ClusterSpec, ClusterState};
