@@ -11,6 +11,7 @@ mod partners;
 mod permissions;
 mod principals;
 mod read;
+mod runs;
 mod scim_filter;
 mod seed;
 mod sql;
@@ -38,6 +39,7 @@ pub use permissions::{AclEntry, AclUpdate, ObjectRef, TOKENS};
 pub use principals::{
     Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalData, PrincipalRecord,
 };
+pub use runs::{NewRun, RunFilter, RunRecord};
 pub use tokens::{NewToken, TokenFilter, TokenRecord};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -237,6 +239,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(4, "0004_catalog"),
     migration!(5, "0005_partner_connect"),
     migration!(6, "0006_ui_sessions"),
+    migration!(7, "0007_runs_and_secrets"),
 ];
 
 /// The SQLite URL of a file, created if missing.

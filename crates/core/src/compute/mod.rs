@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod job;
 pub mod permissions;
+pub mod run;
 pub mod runtimes;
 pub mod warehouse;
 
