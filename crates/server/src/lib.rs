@@ -12,6 +12,7 @@ pub mod partner_connect;
 pub mod permissions;
 pub mod rate_limit;
 pub mod scim;
+pub mod secrets;
 pub mod statements;
 pub mod tokens;
 pub mod ui;
@@ -121,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::routes())
         .merge(statements::routes())
         .merge(compute::routes())
+        .merge(secrets::routes())
         .nest(partner_connect::PREFIX, partner_connect::routes())
         .merge(ui::routes())
         .fallback(not_found);

@@ -13,6 +13,7 @@ mod principals;
 mod read;
 mod runs;
 mod scim_filter;
+mod secrets;
 mod seed;
 mod sql;
 mod tokens;
@@ -40,6 +41,7 @@ pub use principals::{
     Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalData, PrincipalRecord,
 };
 pub use runs::{NewRun, RunFilter, RunRecord};
+pub use secrets::{SecretAcl, SecretMeta, SecretScope};
 pub use tokens::{NewToken, TokenFilter, TokenRecord};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
