@@ -8,6 +8,7 @@ pub mod body;
 pub mod catalog;
 pub mod compute;
 pub mod error;
+pub mod groups;
 pub mod partner_connect;
 pub mod permissions;
 pub mod rate_limit;
@@ -123,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .merge(statements::routes())
         .merge(compute::routes())
         .merge(secrets::routes())
+        .merge(groups::routes())
         .nest(partner_connect::PREFIX, partner_connect::routes())
         .merge(ui::routes())
         .fallback(not_found);

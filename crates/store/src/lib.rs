@@ -6,6 +6,7 @@ mod bootstrap;
 mod catalog;
 mod compute;
 mod connections;
+mod groups;
 mod migrate_db;
 mod partners;
 mod permissions;
@@ -31,6 +32,7 @@ pub use catalog::{
 };
 pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
 pub use connections::{ComputePlan, Notification, ProvisionPlan, Provisioned, RemovedConnection};
+pub use groups::{NamedMember, NamedPrincipal};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};
 pub use partners::{
     Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
