@@ -333,7 +333,8 @@ impl Store {
         action: ScopeAction,
     ) -> Result<Transaction<'static, Any>> {
         let mut tx = self.begin_write().await?;
-        self.check_scope(&mut tx, caller, scope, action).await?;
+        self.check_scope(&mut tx, caller, scope, action, self.lock_clause())
+            .await?;
         Ok(tx)
     }
 
@@ -345,22 +346,25 @@ impl Store {
         action: ScopeAction,
     ) -> Result<Transaction<'static, Any>> {
         let mut tx = self.pool.begin().await?;
-        self.check_scope(&mut tx, caller, scope, action).await?;
+        self.check_scope(&mut tx, caller, scope, action, "").await?;
         Ok(tx)
     }
 
+    /// Checks that the scope exists (its row locked with `lock`, where the dialect has it) and
+    /// that the caller may do `action` in it.
     async fn check_scope(
         &self,
         tx: &mut Transaction<'static, Any>,
         caller: &Caller,
         scope: &str,
         action: ScopeAction,
+        lock: &str,
     ) -> Result<()> {
         let mut sql = Sql::new("SELECT 1 AS yes FROM secret_scopes WHERE workspace_id = ");
         sql.int(caller.workspace_id)
             .push(" AND name = ")
             .text(scope)
-            .push(self.lock_clause());
+            .push(lock);
         if sql.query().fetch_optional(&mut **tx).await?.is_none() {
             return Err(scope_not_found(scope));
         }
