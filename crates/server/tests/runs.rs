@@ -381,6 +381,24 @@ async fn runs_list_filters_and_pages_newest_first() {
     .await;
     ok(&active);
     assert_eq!(run_ids(&active).len(), 3);
+    // A state filter pages too.
+    let active_page = list_runs(&app, &app.admin_token, "active_only=true&limit=3").await;
+    ok(&active_page);
+    assert_eq!(run_ids(&active_page), [theirs, mine[2], mine[1]]);
+    assert_eq!(active_page.body["has_more"], true);
+    let token = active_page.body["next_page_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rest = list_runs(
+        &app,
+        &app.admin_token,
+        &format!("active_only=true&limit=3&page_token={token}"),
+    )
+    .await;
+    ok(&rest);
+    assert_eq!(run_ids(&rest), [mine[0]]);
+    assert_eq!(rest.body["has_more"], false);
     let completed = list_runs(&app, &app.admin_token, "completed_only=true").await;
     ok(&completed);
     assert!(run_ids(&completed).is_empty());

@@ -63,7 +63,8 @@ pub struct RunFilter {
     pub job_id: Option<i64>,
     pub start_time_from: Option<EpochMillis>,
     pub start_time_to: Option<EpochMillis>,
-    pub with_tasks: bool,
+    /// Only this window of the list, (offset, count), when the caller needs no more.
+    pub window: Option<(i64, i64)>,
 }
 
 const RUN_COLUMNS: &str = "r.id, r.workspace_id, r.job_id, r.parent_id, r.task_key, r.position, \
@@ -281,24 +282,35 @@ impl Store {
             );
         }
         sql.push(" ORDER BY r.start_time DESC, r.id DESC");
-        let mut tx = self.pool.begin().await?;
-        let mut runs: Vec<RunRecord> = sql
-            .query()
-            .fetch_all(&mut *tx)
+        if let Some((offset, count)) = filter.window {
+            sql.push(" LIMIT ")
+                .int(count.max(0))
+                .push(" OFFSET ")
+                .int(offset.max(0));
+        }
+        sql.query()
+            .fetch_all(&self.pool)
             .await?
             .iter()
             .map(run_from_row)
-            .collect::<Result<_>>()?;
-        if filter.with_tasks && !runs.is_empty() {
-            let ids: Vec<i64> = runs.iter().map(|r| r.run_id).collect();
-            for task in task_runs(&mut tx, &ids).await? {
-                if let Some(parent) = runs.iter_mut().find(|r| Some(r.run_id) == task.parent_id) {
-                    parent.tasks.push(task);
-                }
+            .collect()
+    }
+
+    /// Fills in the task runs of job runs the caller was allowed to list.
+    pub async fn attach_task_runs(&self, runs: &mut [RunRecord]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = runs.iter().map(|r| r.run_id).collect();
+        let mut tx = self.pool.begin().await?;
+        let tasks = task_runs(&mut tx, &ids).await?;
+        tx.rollback().await?;
+        for task in tasks {
+            if let Some(parent) = runs.iter_mut().find(|r| Some(r.run_id) == task.parent_id) {
+                parent.tasks.push(task);
             }
         }
-        tx.rollback().await?;
-        Ok(runs)
+        Ok(())
     }
 
     /// Cancels a run (CAN_MANAGE_RUN on its job): an active job run and its task runs become

@@ -419,45 +419,49 @@ async fn list_runs(
             )));
         }
     };
+    let by_state = active_only || completed_only;
     let filter = RunFilter {
         job_id: number(params.job_id.as_deref(), "job_id")?,
         start_time_from: number(params.start_time_from.as_deref(), "start_time_from")?,
         start_time_to: number(params.start_time_to.as_deref(), "start_time_to")?,
-        with_tasks: expand,
+        // Without a state filter the database pages (one more, to know whether more remain);
+        // states move by time, so a state filter reads every run and pages here.
+        window: (!by_state).then_some((offset, limit + 1)),
     };
     let delay = state.settings().compute_transition_millis;
     let now = now_millis();
-    let all: Vec<RunRecord> = if job_only {
+    let mut all: Vec<RunRecord> = if job_only {
         state.store.list_runs(&caller, &filter).await?
     } else {
         Vec::new()
     };
-    let all: Vec<RunRecord> = all
-        .into_iter()
-        .filter(|r| {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let (mut page, has_more): (Vec<RunRecord>, bool) = if by_state {
+        all.retain(|r| {
             let o = r.state_at(now, delay);
             (!active_only || o.is_active()) && (!completed_only || !o.is_active())
-        })
-        .collect();
-    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
-    let end = start
-        .saturating_add(usize::try_from(limit).unwrap_or(0))
-        .min(all.len());
-    let runs: Vec<Value> = all[start..end]
-        .iter()
-        .map(|r| run_json(r, delay, expand))
-        .collect();
-    let has_more = end < all.len();
+        });
+        let start = offset.min(all.len());
+        let end = start.saturating_add(limit).min(all.len());
+        let more = end < all.len();
+        (all.drain(start..end).collect(), more)
+    } else {
+        let more = all.len() > limit;
+        all.truncate(limit);
+        (all, more)
+    };
+    if expand {
+        state.store.attach_task_runs(&mut page).await?;
+    }
+    let runs: Vec<Value> = page.iter().map(|r| run_json(r, delay, expand)).collect();
+    let (start, end) = (offset, offset.saturating_add(page.len()));
     let mut body = json!({"runs": runs, "has_more": has_more});
     if has_more {
         body["next_page_token"] = json!(end.to_string());
     }
     if start > 0 {
-        body["prev_page_token"] = json!(
-            start
-                .saturating_sub(usize::try_from(limit).unwrap_or(0))
-                .to_string()
-        );
+        body["prev_page_token"] = json!(start.saturating_sub(limit).to_string());
     }
     Ok(Json(body))
 }
