@@ -1,6 +1,7 @@
-"""The official databricks-sdk against patchbay: SQL warehouses, clusters, jobs and their object
+"""The official databricks-sdk against patchbay: SQL warehouses, clusters (made from what
+select_spark_version and select_node_type pick), jobs and their runs, and their object
 permissions, with the SDK's own waiters (which fail on a STOPPED warehouse or a TERMINATED
-cluster) and its not-found error mapping.
+cluster, or a run that never ends) and its not-found error mapping.
 
 usage: DATABRICKS_HOST=http://127.0.0.1:PORT DATABRICKS_TOKEN=dapi... python sdk_compute.py
 Prints one line per step and a closing 'N passed, N failed' line; exits non-zero on any failure.
@@ -12,7 +13,7 @@ from datetime import timedelta
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
-from databricks.sdk.errors import NotFound, PermissionDenied, ResourceDoesNotExist
+from databricks.sdk.errors import InvalidParameterValue, NotFound, PermissionDenied, ResourceDoesNotExist
 from databricks.sdk.service import compute, jobs, settings, sql
 
 from harness import check, expect, finish, step
@@ -102,8 +103,23 @@ step("warehouses.delete", lambda: w.warehouses.delete(id=wh.id))
 step("deleted warehouse is ResourceDoesNotExist", expect(ResourceDoesNotExist, lambda: w.warehouses.get(id=wh.id)))
 
 # ---- clusters ----
-cluster = step("clusters.create().result()", lambda: w.clusters.create(
-    cluster_name=f"conformance-{suffix}", spark_version="15.4.x-scala2.12", node_type_id="any-node",
+lts = step("clusters.select_spark_version(latest, LTS)", lambda: w.clusters.select_spark_version(
+    latest=True, long_term_support=True))
+step("the LTS runtime is a Scala 2.12 key", lambda: check(lts.endswith("-scala2.12"), f"{lts}"))
+step("select_spark_version(scala 2.13)", lambda: check(
+    w.clusters.select_spark_version(latest=True, scala="2.13").endswith("-scala2.13"), "2.13"))
+step("select_spark_version(ml=True)", lambda: check("-ml-" in w.clusters.select_spark_version(ml=True), "ml"))
+node = step("clusters.select_node_type(local_disk, 16 GB, 4 cores)", lambda: w.clusters.select_node_type(
+    local_disk=True, min_memory_gb=16, min_cores=4))
+step("the node type fits", lambda: check(
+    any(n.node_type_id == node and n.memory_mb >= 16 * 1024 and n.num_cores >= 4
+        and n.node_instance_type.local_disks >= 1 for n in w.clusters.list_node_types().node_types), f"{node}"))
+step("select_node_type(min_gpus=1)", lambda: check(
+    any(n.node_type_id == w.clusters.select_node_type(min_gpus=1) and n.num_gpus >= 1
+        for n in w.clusters.list_node_types().node_types), "gpu"))
+step("select_node_type(graviton=True)", lambda: w.clusters.select_node_type(graviton=True))
+cluster = step("clusters.create().result() with the selected runtime and node", lambda: w.clusters.create(
+    cluster_name=f"conformance-{suffix}", spark_version=lts or "15.4.x-scala2.12", node_type_id=node or "any-node",
     num_workers=1, autotermination_minutes=60, custom_tags={"team": "data"}).result(timeout=WAIT))
 if cluster is not None:
     cid = cluster.cluster_id
@@ -147,6 +163,34 @@ if created is not None:
         w.jobs.get(job_id=jid).settings.name == f"conformance-2-{suffix}", "name"))
     step("jobs.reset", lambda: w.jobs.reset(job_id=jid, new_settings=jobs.JobSettings(
         name=f"conformance-3-{suffix}", tasks=[jobs.Task(task_key="only")])))
+    # ---- runs: nothing runs, but a run goes PENDING, RUNNING, TERMINATED as the waiter expects ----
+    run = step("jobs.run_now().result()", lambda: w.jobs.run_now(job_id=jid).result(timeout=WAIT))
+    if run is not None:
+        step("the run succeeded", lambda: check(
+            run.state.life_cycle_state == jobs.RunLifeCycleState.TERMINATED
+            and run.state.result_state == jobs.RunResultState.SUCCESS, f"{run.state}"))
+        step("the run says nothing ran", lambda: check("no code" in run.state.state_message, run.state.state_message))
+        step("the run has a task run per task", lambda: check(
+            [t.task_key for t in run.tasks] == ["only"] and run.tasks[0].run_id != run.run_id, f"{run.tasks}"))
+        step("jobs.get_run", lambda: check(
+            w.jobs.get_run(run_id=run.run_id).job_id == jid, "job_id"))
+        step("jobs.get_run_output(task run)", lambda: check(
+            w.jobs.get_run_output(run_id=run.tasks[0].run_id).metadata.run_id == run.tasks[0].run_id, "metadata"))
+        step("jobs.get_run_output(job run) is refused", expect(InvalidParameterValue, lambda: w.jobs.get_run_output(
+            run_id=run.run_id)))
+        step("jobs.list_runs(job_id)", lambda: check(
+            run.run_id in [r.run_id for r in w.jobs.list_runs(job_id=jid)], "missing"))
+        step("jobs.list_runs(completed_only)", lambda: check(
+            run.run_id in [r.run_id for r in w.jobs.list_runs(job_id=jid, completed_only=True)], "missing"))
+        step("jobs.list_runs(active_only) leaves it out", lambda: check(
+            run.run_id not in [r.run_id for r in w.jobs.list_runs(job_id=jid, active_only=True)], "listed"))
+    waiting = step("jobs.run_now (to cancel)", lambda: w.jobs.run_now(job_id=jid))
+    if waiting is not None:
+        canceled = step("jobs.cancel_run_and_wait", lambda: w.jobs.cancel_run_and_wait(
+            run_id=waiting.run_id, timeout=WAIT))
+        step("the run was canceled", lambda: check(
+            canceled.state.result_state == jobs.RunResultState.CANCELED, f"{canceled.state}"))
+    step("unknown run is ResourceDoesNotExist", expect(ResourceDoesNotExist, lambda: w.jobs.get_run(run_id=1)))
     jperms = step("jobs.get_permissions", lambda: w.jobs.get_permissions(job_id=str(jid)))
     step("job permissions shape", lambda: check(
         jperms.object_type == "job" and jperms.object_id == f"/jobs/{jid}", f"{jperms}"))

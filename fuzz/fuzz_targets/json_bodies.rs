@@ -197,9 +197,28 @@ async fn fixtures(router: &axum::Router, token: &str, workspace_id: i64) -> Vec<
                "hostnames": ["127.0.0.1"]}),
     )
     .await;
+    let run = create(
+        Method::POST,
+        "/api/2.2/jobs/run-now".into(),
+        json!({"job_id": job["job_id"]}),
+    )
+    .await;
+    create(
+        Method::POST,
+        "/api/2.0/secrets/scopes/create".into(),
+        json!({"scope": "fuzz"}),
+    )
+    .await;
+    create(
+        Method::POST,
+        "/api/2.0/groups/create".into(),
+        json!({"group_name": "legacy"}),
+    )
+    .await;
     let (user, sp, group) = (text(&user, "id"), text(&sp, "id"), text(&group, "id"));
     let (warehouse, cluster) = (text(&warehouse, "id"), text(&cluster, "cluster_id"));
     let job = text(&job, "job_id");
+    let run = text(&run, "run_id");
     use Method as M;
     let endpoints: Vec<(Method, String)> = vec![
         (M::POST, format!("{SCIM}/Users")),
@@ -264,12 +283,28 @@ async fn fixtures(router: &axum::Router, token: &str, workspace_id: i64) -> Vec<
         (M::POST, "/api/2.0/clusters/start".into()),
         (M::POST, "/api/2.0/clusters/restart".into()),
         (M::POST, "/api/2.0/clusters/delete".into()),
+        (M::POST, "/api/2.2/jobs/run-now".into()),
+        (M::POST, "/api/2.2/jobs/runs/cancel".into()),
+        (M::POST, "/api/2.0/secrets/scopes/create".into()),
+        (M::POST, "/api/2.0/secrets/scopes/delete".into()),
+        (M::POST, "/api/2.0/secrets/put".into()),
+        (M::POST, "/api/2.0/secrets/delete".into()),
+        (M::POST, "/api/2.0/secrets/acls/put".into()),
+        (M::POST, "/api/2.0/secrets/acls/delete".into()),
+        (M::POST, "/api/2.0/groups/create".into()),
+        (M::POST, "/api/2.0/groups/add-member".into()),
+        (M::POST, "/api/2.0/groups/remove-member".into()),
+        (M::POST, "/api/2.0/groups/delete".into()),
+        // The legacy groups API reads a GET's parameters from its body too.
+        (M::GET, "/api/2.0/groups/list-members".into()),
+        (M::GET, "/api/2.0/groups/list-parents".into()),
     ];
     PLACEHOLDERS
         .set(vec![
             ("$WAREHOUSE", warehouse),
             ("$CLUSTER", cluster),
             ("$JOB", job),
+            ("$RUN", run),
         ])
         .expect("set once");
     endpoints

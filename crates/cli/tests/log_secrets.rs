@@ -4,7 +4,8 @@
 //! each token it receives against `/Me`), then its stderr, its stdout and every file of its
 //! data directory are searched for each token value the run saw and for anything shaped like
 //! a token (`dapi` + 32 hex digits) at all — the partners' tokens are never shown to the test,
-//! so the shape search is what covers them. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
+//! so the shape search is what covers them. Secret values put through the secrets API are
+//! searched for too. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
 
 mod common;
 
@@ -312,6 +313,32 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         state["received"].as_array().is_some_and(|r| r.len() >= 4),
         "the partner received the connects and the rotation: {state}"
     );
+    // Secret values go in through the secrets API and must come out nowhere either.
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/api/2.0/secrets/scopes/create"),
+        &admin,
+        Some(json!({"scope": "log-scan"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let secret_text = "log-scan-secret-value-5f1c9d";
+    let secret_bytes = "bG9nLXNjYW4tYnl0ZXMtdmFsdWU="; // base64 of "log-scan-bytes-value"
+    for (field, value) in [("string_value", secret_text), ("bytes_value", secret_bytes)] {
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/api/2.0/secrets/put"),
+            &admin,
+            Some(json!({"scope": "log-scan", "key": field, field: value})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    seen.extend([
+        secret_text.to_owned(),
+        secret_bytes.to_owned(),
+        "log-scan-bytes-value".to_owned(),
+    ]);
     // Let the last log lines reach the file, then stop the server.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stdout = server.stdout();
@@ -331,7 +358,9 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     let mut scan = |what: String, bytes: &[u8]| {
         for t in &seen {
             if contains(bytes, t) {
-                leaks.push(format!("{what}: a token the run created or presented"));
+                leaks.push(format!(
+                    "{what}: a token the run created or presented, or a secret value it put"
+                ));
             }
         }
         for t in token_shaped(bytes) {

@@ -101,6 +101,7 @@ struct Made {
     sp_application_id: String,
     warehouse_id: String,
     audit_events: usize,
+    run_id: i64,
 }
 
 async fn make_an_installation(api: &Api, admin_token: String, sim_url: &str) -> Made {
@@ -183,12 +184,53 @@ async fn make_an_installation(api: &Api, admin_token: String, sim_url: &str) -> 
     let audit = api.get(&format!("{PC}/audit"), t).await;
     let audit_events = audit["events"].as_array().map_or(0, Vec::len);
     assert!(audit_events > 0, "the connect wrote audit events");
+
+    // A job run with its task run, and a secret scope with a secret and an ACL entry.
+    let job = api
+        .ok(
+            Method::POST,
+            "/api/2.2/jobs/create",
+            t,
+            Some(json!({"name": "nightly", "tasks": [{"task_key": "main"}]})),
+        )
+        .await;
+    let run = api
+        .ok(
+            Method::POST,
+            "/api/2.2/jobs/run-now",
+            t,
+            Some(json!({"job_id": job["job_id"]})),
+        )
+        .await;
+    let run_id = run["run_id"].as_i64().expect("run_id");
+    api.ok(
+        Method::POST,
+        "/api/2.0/secrets/scopes/create",
+        t,
+        Some(json!({"scope": "etl"})),
+    )
+    .await;
+    api.ok(
+        Method::POST,
+        "/api/2.0/secrets/put",
+        t,
+        Some(json!({"scope": "etl", "key": "password", "string_value": "x"})),
+    )
+    .await;
+    api.ok(
+        Method::POST,
+        "/api/2.0/secrets/acls/put",
+        t,
+        Some(json!({"scope": "etl", "principal": sp_application_id, "permission": "READ"})),
+    )
+    .await;
     Made {
         admin_token,
         sp_token,
         sp_application_id,
         warehouse_id,
         audit_events,
+        run_id,
     }
 }
 
@@ -290,6 +332,17 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
                     .is_some_and(|v| v.contains(&json!("SELECT"))))),
         "{grants}"
     );
+    let run = api
+        .get(
+            &format!("/api/2.2/jobs/runs/get?run_id={}", made.run_id),
+            admin,
+        )
+        .await;
+    assert_eq!(run["tasks"][0]["task_key"], "main", "{run}");
+    let secrets = api
+        .get("/api/2.0/secrets/list?scope=etl", &made.sp_token)
+        .await;
+    assert_eq!(names(&secrets, "secrets", "key"), ["password"]);
     let connection =
         api.get(&format!("{PC}/connections/rivery"), admin).await["connection"].clone();
     assert_eq!(connection["state"], "CONNECTED", "{connection}");

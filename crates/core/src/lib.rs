@@ -8,6 +8,7 @@ pub mod ids;
 pub mod partner;
 pub mod principal;
 pub mod scim;
+pub mod secrets;
 pub mod sql_statement;
 pub mod time;
 pub mod token;

@@ -8,10 +8,12 @@ pub mod body;
 pub mod catalog;
 pub mod compute;
 pub mod error;
+pub mod groups;
 pub mod partner_connect;
 pub mod permissions;
 pub mod rate_limit;
 pub mod scim;
+pub mod secrets;
 pub mod statements;
 pub mod tokens;
 pub mod ui;
@@ -126,6 +128,8 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::routes())
         .merge(statements::routes())
         .merge(compute::routes())
+        .merge(secrets::routes())
+        .merge(groups::routes())
         .nest(partner_connect::PREFIX, partner_connect::routes())
         .merge(ui::routes())
         .fallback(not_found);

@@ -101,6 +101,25 @@ async fn the_access_control_matrix() {
         .to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
+    // A job and a secret scope of the admin's, which no one else holds a level on.
+    let job = app
+        .admin(
+            Method::POST,
+            "/api/2.2/jobs/create",
+            Some(json!({"name": "matrix", "max_concurrent_runs": 100})),
+        )
+        .await
+        .body["job_id"]
+        .clone();
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/2.0/secrets/scopes/create",
+            Some(json!({"scope": "matrix"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
     let admin = app.admin_token.clone();
     let callers: [(&str, Option<&str>); 7] = [
         ("admin", Some(&admin)),
@@ -193,6 +212,66 @@ async fn the_access_control_matrix() {
             "/api/2.1/unity-catalog/catalogs/hive_metastore".into(),
             None,
             [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/2.1/clusters/spark-versions".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/2.1/clusters/list-node-types".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            "/api/2.2/jobs/run-now".into(),
+            Some(json!({"job_id": job})),
+            [200, 400, 400, 400],
+        ),
+        (
+            Method::GET,
+            "/api/2.2/jobs/runs/list".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/2.0/secrets/scopes/list".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            "/api/2.0/secrets/put".into(),
+            Some(json!({"scope": "matrix", "key": "k", "string_value": "v"})),
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/2.0/secrets/list?scope=matrix".into(),
+            None,
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/2.0/secrets/get?scope=matrix&key=k".into(),
+            None,
+            [403, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/2.0/groups/list".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            "/api/2.0/groups/create".into(),
+            Some(json!({"group_name": "matrix"})),
+            [200, 403, 403, 403],
         ),
         (
             Method::GET,

@@ -277,7 +277,7 @@ fn visible(caller: &Caller, kind: ObjectKind, columns: &str, alias: &str) -> Sql
 impl Store {
     /// `FOR UPDATE` where the dialect has it: on PostgreSQL a read-then-write of one object
     /// locks its row; SQLite's `BEGIN IMMEDIATE` already serializes writers.
-    fn lock_clause(&self) -> &'static str {
+    pub(crate) fn lock_clause(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
@@ -286,7 +286,7 @@ impl Store {
 
     /// Starts a write on one object: it must exist (locked where the dialect allows) and the
     /// caller must be allowed `action`.
-    async fn begin_object_write(
+    pub(crate) async fn begin_object_write(
         &self,
         caller: &Caller,
         kind: ObjectKind,
@@ -302,7 +302,7 @@ impl Store {
     }
 
     /// A read-only transaction in which the caller may see the object.
-    async fn begin_object_read(
+    pub(crate) async fn begin_object_read(
         &self,
         caller: &Caller,
         kind: ObjectKind,
@@ -1000,7 +1000,7 @@ pub(crate) async fn delete_cluster_tx(
 }
 
 /// Stored data that cannot be read back: an internal error, never the client's fault.
-fn corrupt(message: String) -> StoreError {
+pub(crate) fn corrupt(message: String) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(message.into()))
 }
 
@@ -1082,7 +1082,7 @@ fn spec_json(spec: &ClusterSpec) -> Result<String> {
     serde_json::to_string(spec).map_err(|e| corrupt(format!("cluster specification: {e}")))
 }
 
-fn settings_from_json(text: &str) -> Result<Map<String, Value>> {
+pub(crate) fn settings_from_json(text: &str) -> Result<Map<String, Value>> {
     serde_json::from_str(text)
         .map_err(|e| corrupt(format!("stored job settings are not a JSON object: {e}")))
 }

@@ -6,13 +6,16 @@ mod bootstrap;
 mod catalog;
 mod compute;
 mod connections;
+mod groups;
 mod integrity;
 mod migrate_db;
 mod partners;
 mod permissions;
 mod principals;
 mod read;
+mod runs;
 mod scim_filter;
+mod secrets;
 mod seed;
 mod sql;
 mod tokens;
@@ -33,6 +36,7 @@ pub use connections::{
     Completion, ComputePlan, Notification, ProvisionPlan, Provisioned, Removal, RemovedConnection,
     Rotated, Rotation,
 };
+pub use groups::{NamedMember, NamedPrincipal};
 pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};
 pub use partners::{
@@ -43,6 +47,8 @@ pub use permissions::{AclEntry, AclUpdate, ObjectRef, TOKENS};
 pub use principals::{
     Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalData, PrincipalRecord,
 };
+pub use runs::{NewRun, RunFilter, RunRecord};
+pub use secrets::{SecretAcl, SecretMeta, SecretScope};
 pub use tokens::{NewToken, TokenFilter, TokenRecord};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -250,6 +256,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(4, "0004_catalog"),
     migration!(5, "0005_partner_connect"),
     migration!(6, "0006_ui_sessions"),
+    migration!(7, "0007_runs_and_secrets"),
     migration!(8, "0008_connection_steps"),
 ];
 

@@ -38,6 +38,10 @@ pub const TABLE_ORDER: &[&str] = &[
     "audit_events",
     "partner_notifications",
     "ui_sessions",
+    "job_runs",
+    "secret_scopes",
+    "secrets",
+    "secret_acls",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.

@@ -44,6 +44,40 @@ pub fn name_of(settings: &Map<String, Value>) -> &str {
         .unwrap_or("Untitled")
 }
 
+/// The job parameters of a run, as `runs/get` shows them: each parameter the job defines, with
+/// its default and the value `run-now` gave it (or the default), then any further parameter
+/// `run-now` passed.
+pub fn run_parameters(
+    settings: &Map<String, Value>,
+    overrides: Option<&Map<String, Value>>,
+) -> Vec<Value> {
+    let empty = Map::new();
+    let overrides = overrides.unwrap_or(&empty);
+    let defined: Vec<(&str, &Value)> = settings
+        .get("parameters")
+        .and_then(Value::as_array)
+        .map(|params| {
+            params
+                .iter()
+                .filter_map(|p| Some((p.get("name")?.as_str()?, p.get("default")?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out: Vec<Value> = defined
+        .iter()
+        .map(|(name, default)| {
+            let value = overrides.get(*name).unwrap_or(default);
+            json!({"name": name, "default": default, "value": value})
+        })
+        .collect();
+    for (name, value) in overrides {
+        if !defined.iter().any(|(n, _)| n == name) {
+            out.push(json!({"name": name, "value": value}));
+        }
+    }
+    out
+}
+
 /// Checks the settings patchbay reads or that clients rely on being well-formed; everything
 /// else is kept as sent. The message names the field.
 pub fn validate(settings: &Map<String, Value>) -> Result<(), String> {
@@ -236,5 +270,22 @@ mod tests {
         assert!(err.contains("fields_to_remove"), "{err}");
         let err = update(&current, &obj(json!({"name": 1})), &[]).unwrap_err();
         assert!(err.contains("settings.name"), "{err}");
+    }
+
+    #[test]
+    fn run_parameters_take_run_now_values_over_defaults() {
+        let settings = json!({"parameters": [{"name": "env", "default": "dev"},
+                                              {"name": "day", "default": "today"}]});
+        let overrides = json!({"env": "prod", "extra": "x"});
+        let params = run_parameters(settings.as_object().unwrap(), overrides.as_object());
+        assert_eq!(
+            params,
+            vec![
+                json!({"name": "env", "default": "dev", "value": "prod"}),
+                json!({"name": "day", "default": "today", "value": "today"}),
+                json!({"name": "extra", "value": "x"}),
+            ]
+        );
+        assert!(run_parameters(&Map::new(), None).is_empty());
     }
 }

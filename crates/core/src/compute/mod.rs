@@ -6,6 +6,8 @@
 pub mod cluster;
 pub mod job;
 pub mod permissions;
+pub mod run;
+pub mod runtimes;
 pub mod warehouse;
 
 pub use cluster::{AutoScale, ClusterSpec, ClusterState};

@@ -12,6 +12,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
+use patchbay_core::compute::runtimes::{NODE_TYPES, NodeType, SPARK_VERSIONS};
 use patchbay_core::compute::{ClusterSpec, ClusterState};
 use patchbay_core::time::now_millis;
 use patchbay_store::ClusterRecord;
@@ -30,7 +31,9 @@ pub(super) fn routes() -> Router<AppState> {
             .route(&format!("{base}/start"), post(start))
             .route(&format!("{base}/restart"), post(restart))
             .route(&format!("{base}/delete"), post(terminate))
-            .route(&format!("{base}/permanent-delete"), post(permanent_delete));
+            .route(&format!("{base}/permanent-delete"), post(permanent_delete))
+            .route(&format!("{base}/spark-versions"), get(spark_versions))
+            .route(&format!("{base}/list-node-types"), get(list_node_types));
     }
     router
 }
@@ -274,4 +277,51 @@ async fn permanent_delete(
         .map_err(legacy_not_found)?;
     tracing::info!(cluster_id = %id, "cluster permanently deleted");
     Ok(Json(json!({})))
+}
+
+/// `clusters/spark-versions`: the runtimes a cluster can be created with.
+async fn spark_versions(Authenticated(_caller): Authenticated) -> Json<Value> {
+    let versions: Vec<Value> = SPARK_VERSIONS
+        .iter()
+        .map(|v| json!({"key": v.key, "name": v.name}))
+        .collect();
+    Json(json!({"versions": versions}))
+}
+
+/// `clusters/list-node-types`: every field the SDKs' `select_node_type` filters and sorts on is
+/// present on every node type (the Python SDK sorts on tuples, which a missing value breaks).
+async fn list_node_types(Authenticated(_caller): Authenticated) -> Json<Value> {
+    let types: Vec<Value> = NODE_TYPES.iter().enumerate().map(node_type_json).collect();
+    Json(json!({"node_types": types}))
+}
+
+fn node_type_json((order, n): (usize, &NodeType)) -> Value {
+    json!({
+        "node_type_id": n.node_type_id,
+        "instance_type_id": n.node_type_id,
+        "description": n.description,
+        "category": n.category,
+        "memory_mb": n.memory_mb,
+        "num_cores": n.num_cores,
+        "num_gpus": n.num_gpus,
+        "display_order": order,
+        "is_deprecated": n.is_deprecated,
+        "is_hidden": false,
+        "is_graviton": n.is_graviton,
+        "is_io_cache_enabled": n.is_io_cache_enabled,
+        "is_encrypted_in_transit": false,
+        "photon_driver_capable": n.photon_capable,
+        "photon_worker_capable": n.photon_capable,
+        "support_cluster_tags": true,
+        "support_ebs_volumes": true,
+        "support_port_forwarding": true,
+        "node_info": {"status": []},
+        "node_instance_type": {
+            "instance_type_id": n.node_type_id,
+            "local_disks": n.local_disks,
+            "local_disk_size_gb": n.local_disk_size_gb,
+            "local_nvme_disks": 0,
+            "local_nvme_disk_size_gb": 0,
+        },
+    })
 }

@@ -1,10 +1,11 @@
 //! Compute without compute: SQL warehouses (`/api/2.0/sql/warehouses`), clusters
-//! (`/api/2.0/clusters`, `/api/2.1/clusters`) and jobs (`/api/2.{0,1,2}/jobs`). Records move
+//! (`/api/2.0/clusters`, `/api/2.1/clusters`), jobs and their runs (`/api/2.{0,1,2}/jobs`). Records move
 //! through the states real compute goes through, by time, when read; their object permissions
 //! are served by [`crate::permissions`].
 
 mod clusters;
 mod jobs;
+mod runs;
 mod warehouses;
 
 use crate::AppState;
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .merge(warehouses::routes())
         .merge(clusters::routes())
         .merge(jobs::routes())
+        .merge(runs::routes())
 }
 
 /// Largest page a list answers.

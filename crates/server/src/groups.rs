@@ -1,0 +1,201 @@
+//! The legacy Groups API (`/api/2.0/groups`), which `databricks groups …` (databricks-cli) calls:
+//! groups and their members by name. The same groups and memberships as SCIM, with SCIM's
+//! rules: any user may read, only admins change anything (the [`Admin`] extractor), built-in
+//! groups cannot be deleted, no group joins `admins`.
+//!
+//! The legacy CLI sends `Content-Type: text/json`, and clients send the parameters of a GET
+//! in the query string or in a JSON body: both are read, the body's fields winning.
+
+use crate::AppState;
+use crate::auth::{Admin, Authenticated};
+use crate::body::MAX_BODY;
+use crate::error::{ApiError, ApiResult};
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::routing::{get, post};
+use patchbay_core::principal::{PrincipalKind, validate_display_name};
+use patchbay_store::NamedPrincipal;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+const BASE: &str = "/api/2.0/groups";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(&format!("{BASE}/create"), post(create))
+        .route(&format!("{BASE}/list"), get(list))
+        .route(&format!("{BASE}/add-member"), post(add_member))
+        .route(&format!("{BASE}/remove-member"), post(remove_member))
+        .route(&format!("{BASE}/list-members"), get(list_members))
+        .route(&format!("{BASE}/list-parents"), get(list_parents))
+        .route(&format!("{BASE}/delete"), post(delete))
+}
+
+/// Parameters from the query string and the JSON body together.
+struct Params<T>(T);
+
+impl<S, T> FromRequest<S> for Params<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let mut fields = Map::new();
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query)
+            .map_err(|e| ApiError::bad_request(format!("Invalid query parameters: {e}")))?;
+        for (k, v) in pairs {
+            fields.insert(k, Value::String(v));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::payload_too_large(MAX_BODY))?;
+        if bytes.len() > MAX_BODY {
+            return Err(ApiError::payload_too_large(MAX_BODY));
+        }
+        match crate::body::parse::<Value>(&bytes)? {
+            Value::Object(body) => fields.extend(body),
+            _ => {
+                return Err(ApiError::malformed(
+                    "The request body must be a JSON object",
+                ));
+            }
+        }
+        serde_json::from_value(Value::Object(fields))
+            .map(Params)
+            .map_err(|e| ApiError::malformed(format!("Invalid request: {e}")))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupName {
+    group_name: Option<String>,
+}
+
+/// `{"user_name" | "group_name", "parent_name"}` of add-member and remove-member, and
+/// `{"user_name" | "group_name"}` of list-parents.
+#[derive(Debug, Deserialize)]
+struct MemberParams {
+    user_name: Option<String>,
+    group_name: Option<String>,
+    parent_name: Option<String>,
+}
+
+fn group_name(value: Option<String>, field: &str) -> ApiResult<String> {
+    let name = value
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{field} is required")))?;
+    validate_display_name(field, &name).map_err(ApiError::bad_request)?;
+    Ok(name)
+}
+
+/// Exactly one of `user_name` (a user, or a service principal's application id) and
+/// `group_name`.
+fn member(params: &MemberParams) -> ApiResult<NamedPrincipal> {
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    match (nonempty(&params.user_name), nonempty(&params.group_name)) {
+        (Some(user), None) => Ok(NamedPrincipal::User(user)),
+        (None, Some(group)) => Ok(NamedPrincipal::Group(group)),
+        _ => Err(ApiError::bad_request(
+            "Exactly one of user_name and group_name must be given",
+        )),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Params(params): Params<GroupName>,
+) -> ApiResult<Json<Value>> {
+    let name = group_name(params.group_name, "group_name")?;
+    state.store.create_group_named(&admin, &name).await?;
+    tracing::info!(group = %name, "group created");
+    Ok(Json(json!({"group_name": name})))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Value>> {
+    let names = state.store.group_names(caller.workspace_id).await?;
+    Ok(Json(json!({"group_names": names})))
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<GroupName>,
+) -> ApiResult<Json<Value>> {
+    let name = group_name(params.group_name, "group_name")?;
+    let members: Vec<Value> = state
+        .store
+        .group_members_named(caller.workspace_id, &name)
+        .await?
+        .into_iter()
+        .map(|m| match m.kind {
+            PrincipalKind::Group => json!({"group_name": m.name}),
+            PrincipalKind::User => json!({"user_name": m.name}),
+            PrincipalKind::ServicePrincipal => json!({"service_principal_name": m.name}),
+        })
+        .collect();
+    Ok(Json(json!({"members": members})))
+}
+
+async fn list_parents(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<MemberParams>,
+) -> ApiResult<Json<Value>> {
+    let who = member(&params)?;
+    let names = state
+        .store
+        .group_parents_named(caller.workspace_id, &who)
+        .await?;
+    Ok(Json(json!({"group_names": names})))
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Params(params): Params<MemberParams>,
+) -> ApiResult<Json<Value>> {
+    let parent = group_name(params.parent_name.clone(), "parent_name")?;
+    let who = member(&params)?;
+    state
+        .store
+        .add_group_member_named(&admin, &parent, &who)
+        .await?;
+    tracing::info!(group = %parent, "group member added");
+    Ok(Json(json!({})))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Params(params): Params<MemberParams>,
+) -> ApiResult<Json<Value>> {
+    let parent = group_name(params.parent_name.clone(), "parent_name")?;
+    let who = member(&params)?;
+    state
+        .store
+        .remove_group_member_named(&admin, &parent, &who)
+        .await?;
+    tracing::info!(group = %parent, "group member removed");
+    Ok(Json(json!({})))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Params(params): Params<GroupName>,
+) -> ApiResult<Json<Value>> {
+    let name = group_name(params.group_name, "group_name")?;
+    state.store.delete_group_named(&admin, &name).await?;
+    tracing::info!(group = %name, "group deleted");
+    Ok(Json(json!({})))
+}

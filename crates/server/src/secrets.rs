@@ -1,0 +1,280 @@
+//! The Secrets API (`/api/2.0/secrets`): scopes, secrets and their ACLs, as `w.secrets` and
+//! `databricks secrets …` call them. A secret's value goes in and never comes out: Databricks
+//! answers `secrets/get` only inside jobs and notebooks, and patchbay runs none, so it refuses
+//! that call for everyone and keeps no value to return (see [`patchbay_core::secrets`]).
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::body::{JsonBody, QueryParams};
+use crate::error::{ApiError, ApiResult};
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use base64::Engine;
+use patchbay_core::secrets::{
+    AclPermission, DATABRICKS_BACKEND, SecretValue, validate_key, validate_scope_name,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const BASE: &str = "/api/2.0/secrets";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(&format!("{BASE}/scopes/create"), post(create_scope))
+        .route(&format!("{BASE}/scopes/list"), get(list_scopes))
+        .route(&format!("{BASE}/scopes/delete"), post(delete_scope))
+        .route(&format!("{BASE}/put"), post(put_secret))
+        .route(&format!("{BASE}/list"), get(list_secrets))
+        .route(&format!("{BASE}/delete"), post(delete_secret))
+        .route(&format!("{BASE}/get"), get(get_secret))
+        .route(&format!("{BASE}/acls/put"), post(put_acl))
+        .route(&format!("{BASE}/acls/delete"), post(delete_acl))
+        .route(&format!("{BASE}/acls/get"), get(get_acl))
+        .route(&format!("{BASE}/acls/list"), get(list_acls))
+}
+
+fn required(value: Option<String>, field: &str) -> ApiResult<String> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{field} is required")))
+}
+
+/// A scope named in a request: present and well-formed.
+fn scope_name(value: Option<String>) -> ApiResult<String> {
+    let scope = required(value, "scope")?;
+    validate_scope_name(&scope).map_err(ApiError::bad_request)?;
+    Ok(scope)
+}
+
+fn key_name(value: Option<String>) -> ApiResult<String> {
+    let key = required(value, "key")?;
+    validate_key(&key).map_err(ApiError::bad_request)?;
+    Ok(key)
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateScope {
+    scope: Option<String>,
+    initial_manage_principal: Option<String>,
+    scope_backend_type: Option<String>,
+    backend_azure_keyvault: Option<Value>,
+}
+
+async fn create_scope(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<CreateScope>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(body.scope)?;
+    match body.scope_backend_type.as_deref() {
+        None | Some(DATABRICKS_BACKEND) => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "scope_backend_type {other} is not supported: patchbay keeps secrets in {DATABRICKS_BACKEND} scopes only"
+            )));
+        }
+    }
+    if body.backend_azure_keyvault.is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::bad_request(
+            "backend_azure_keyvault is not supported: patchbay keeps secrets in DATABRICKS scopes only",
+        ));
+    }
+    let manage_by_users = match body.initial_manage_principal.as_deref() {
+        None | Some("") => false,
+        Some("users") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "initial_manage_principal must be 'users' or left out, not '{other}'"
+            )));
+        }
+    };
+    state
+        .store
+        .create_secret_scope(&caller, &scope, manage_by_users)
+        .await?;
+    tracing::info!(scope = %scope, "secret scope created");
+    Ok(Json(json!({})))
+}
+
+async fn list_scopes(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Value>> {
+    let scopes: Vec<Value> = state
+        .store
+        .list_secret_scopes(&caller)
+        .await?
+        .into_iter()
+        .map(|s| json!({"name": s.name, "backend_type": s.backend_type}))
+        .collect();
+    Ok(Json(json!({"scopes": scopes})))
+}
+
+#[derive(Debug, Deserialize)]
+struct ScopeOnly {
+    scope: Option<String>,
+}
+
+async fn delete_scope(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<ScopeOnly>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(body.scope)?;
+    state.store.delete_secret_scope(&caller, &scope).await?;
+    tracing::info!(scope = %scope, "secret scope deleted");
+    Ok(Json(json!({})))
+}
+
+/// `secrets/put`. The value fields are read into [`SecretValue`] at once and never logged.
+#[derive(Deserialize)]
+struct PutSecret {
+    scope: Option<String>,
+    key: Option<String>,
+    string_value: Option<String>,
+    bytes_value: Option<String>,
+}
+
+async fn put_secret(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<PutSecret>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(body.scope)?;
+    let key = key_name(body.key)?;
+    let bytes = match (body.string_value, body.bytes_value) {
+        (Some(s), None) => s.into_bytes(),
+        (None, Some(b)) => base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .map_err(|_| ApiError::bad_request("bytes_value must be base64-encoded"))?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "Exactly one of string_value and bytes_value must be given",
+            ));
+        }
+    };
+    let value = SecretValue::new(bytes).map_err(ApiError::bad_request)?;
+    state
+        .store
+        .put_secret(&caller, &scope, &key, &value.fingerprint())
+        .await?;
+    tracing::info!(scope = %scope, key = %key, "secret put");
+    Ok(Json(json!({})))
+}
+
+async fn list_secrets(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<ScopeOnly>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(params.scope)?;
+    let secrets: Vec<Value> = state
+        .store
+        .list_secrets(&caller, &scope)
+        .await?
+        .into_iter()
+        .map(|s| json!({"key": s.key, "last_updated_timestamp": s.last_updated_timestamp}))
+        .collect();
+    Ok(Json(json!({"secrets": secrets})))
+}
+
+#[derive(Debug, Deserialize)]
+struct ScopeKey {
+    scope: Option<String>,
+    key: Option<String>,
+}
+
+async fn delete_secret(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<ScopeKey>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(body.scope)?;
+    let key = key_name(body.key)?;
+    state.store.delete_secret(&caller, &scope, &key).await?;
+    tracing::info!(scope = %scope, key = %key, "secret deleted");
+    Ok(Json(json!({})))
+}
+
+/// `secrets/get`: Databricks answers it only from inside a job or notebook; patchbay runs
+/// none, so every API caller is refused and no value ever leaves.
+async fn get_secret(Authenticated(_caller): Authenticated) -> ApiError {
+    ApiError::forbidden(
+        "Secret values can only be read from inside a job or notebook; patchbay runs none, so \
+         no API call returns a secret's value.",
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct AclBody {
+    scope: Option<String>,
+    principal: Option<String>,
+    permission: Option<String>,
+}
+
+async fn put_acl(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<AclBody>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(body.scope)?;
+    let principal = required(body.principal, "principal")?;
+    let permission = required(body.permission, "permission")?;
+    let permission = AclPermission::parse(&permission).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "permission must be MANAGE, WRITE or READ, not '{permission}'"
+        ))
+    })?;
+    state
+        .store
+        .put_secret_acl(&caller, &scope, &principal, permission)
+        .await?;
+    tracing::info!(scope = %scope, permission = permission.as_str(), "secret ACL put");
+    Ok(Json(json!({})))
+}
+
+async fn delete_acl(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<AclBody>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(body.scope)?;
+    let principal = required(body.principal, "principal")?;
+    state
+        .store
+        .delete_secret_acl(&caller, &scope, &principal)
+        .await?;
+    tracing::info!(scope = %scope, "secret ACL deleted");
+    Ok(Json(json!({})))
+}
+
+async fn get_acl(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<AclBody>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(params.scope)?;
+    let principal = required(params.principal, "principal")?;
+    let acl = state.store.secret_acl(&caller, &scope, &principal).await?;
+    Ok(Json(
+        json!({"principal": acl.principal, "permission": acl.permission.as_str()}),
+    ))
+}
+
+async fn list_acls(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<ScopeOnly>,
+) -> ApiResult<Json<Value>> {
+    let scope = scope_name(params.scope)?;
+    let items: Vec<Value> = state
+        .store
+        .list_secret_acls(&caller, &scope)
+        .await?
+        .into_iter()
+        .map(|a| json!({"principal": a.principal, "permission": a.permission.as_str()}))
+        .collect();
+    Ok(Json(json!({"items": items})))
+}

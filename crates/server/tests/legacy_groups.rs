@@ -1,0 +1,508 @@
+//! The legacy Groups API (`/api/2.0/groups`) as databricks-cli 0.18's `databricks groups …`
+//! sends it (`Content-Type: text/json`, GET parameters in the query or a JSON body): the same
+//! groups SCIM serves, admin-only writes, the built-in groups protected, bad input refused.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{Reply, SCIM, TestApp};
+use serde_json::{Value, json};
+
+const G: &str = "/api/2.0/groups";
+
+fn ok(r: &Reply) {
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
+    assert_eq!(r.status, status, "{:?}", r.body);
+    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(needle),
+        "message {message:?} should mention {needle:?}"
+    );
+}
+
+/// A call as the legacy CLI makes it: `text/json`, the body as JSON text.
+async fn cli(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("{G}/{path}"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "text/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .expect("request");
+    app.send(req).await
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
+    cli(app, token, Method::POST, path, Some(body)).await
+}
+
+fn names(r: &Reply) -> Vec<String> {
+    r.body["group_names"]
+        .as_array()
+        .expect("group_names")
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn groups_and_members_as_the_cli_manages_them() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token.clone();
+    app.create_user("ann@example.com").await;
+
+    let r = post(&app, &admin, "create", json!({"group_name": "data-eng"})).await;
+    ok(&r);
+    assert_eq!(r.body, json!({"group_name": "data-eng"}));
+    ok(&post(&app, &admin, "create", json!({"group_name": "analysts"})).await);
+    let r = cli(&app, &admin, Method::GET, "list", None).await;
+    ok(&r);
+    assert_eq!(names(&r), ["admins", "analysts", "data-eng", "users"]);
+
+    ok(&post(
+        &app,
+        &admin,
+        "add-member",
+        json!({"user_name": "Ann@example.com", "parent_name": "data-eng"}),
+    )
+    .await);
+    ok(&post(
+        &app,
+        &admin,
+        "add-member",
+        json!({"group_name": "analysts", "parent_name": "data-eng"}),
+    )
+    .await);
+    // Adding again changes nothing.
+    ok(&post(
+        &app,
+        &admin,
+        "add-member",
+        json!({"user_name": "ann@example.com", "parent_name": "data-eng"}),
+    )
+    .await);
+
+    // list-members: from the query string, or from a JSON body on the GET.
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-members?group_name=data-eng",
+        None,
+    )
+    .await;
+    ok(&r);
+    assert_eq!(
+        r.body["members"],
+        json!([{"group_name": "analysts"}, {"user_name": "ann@example.com"}])
+    );
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-members",
+        Some(json!({"group_name": "data-eng"})),
+    )
+    .await;
+    ok(&r);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-parents?user_name=ann@example.com",
+        None,
+    )
+    .await;
+    ok(&r);
+    assert_eq!(names(&r), ["data-eng", "users"]);
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-parents",
+        Some(json!({"group_name": "analysts"})),
+    )
+    .await;
+    ok(&r);
+    assert_eq!(names(&r), ["data-eng"]);
+
+    // The same group through SCIM.
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("{SCIM}/Groups?filter=displayName+eq+%22data-eng%22"),
+            None,
+        )
+        .await;
+    ok(&r);
+    assert_eq!(
+        r.body["Resources"][0]["members"].as_array().unwrap().len(),
+        2
+    );
+
+    ok(&post(
+        &app,
+        &admin,
+        "remove-member",
+        json!({"user_name": "ann@example.com", "parent_name": "data-eng"}),
+    )
+    .await);
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-members?group_name=data-eng",
+        None,
+    )
+    .await;
+    assert_eq!(r.body["members"], json!([{"group_name": "analysts"}]));
+
+    ok(&post(&app, &admin, "delete", json!({"group_name": "data-eng"})).await);
+    let r = cli(&app, &admin, Method::GET, "list", None).await;
+    assert_eq!(names(&r), ["admins", "analysts", "users"]);
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-parents?group_name=analysts",
+        None,
+    )
+    .await;
+    ok(&r);
+    assert!(names(&r).is_empty());
+}
+
+#[tokio::test]
+async fn only_admins_change_groups_and_anyone_reads_them() {
+    let app = TestApp::new().await;
+    let (_, user) = app.plain_user("bob@example.com").await;
+    ok(&post(
+        &app,
+        &app.admin_token.clone(),
+        "create",
+        json!({"group_name": "ops"}),
+    )
+    .await);
+    for (path, body) in [
+        ("create", json!({"group_name": "mine"})),
+        (
+            "add-member",
+            json!({"user_name": "bob@example.com", "parent_name": "admins"}),
+        ),
+        (
+            "add-member",
+            json!({"user_name": "bob@example.com", "parent_name": "ops"}),
+        ),
+        (
+            "remove-member",
+            json!({"user_name": "bob@example.com", "parent_name": "users"}),
+        ),
+        ("delete", json!({"group_name": "ops"})),
+    ] {
+        let r = post(&app, &user, path, body).await;
+        error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "admins");
+    }
+    let r = cli(&app, &user, Method::GET, "list", None).await;
+    ok(&r);
+    assert_eq!(names(&r), ["admins", "ops", "users"]);
+    let r = cli(
+        &app,
+        &user,
+        Method::GET,
+        "list-parents?user_name=bob@example.com",
+        None,
+    )
+    .await;
+    ok(&r);
+    assert_eq!(names(&r), ["users"], "bob did not make himself an admin");
+    let r = cli(
+        &app,
+        &app.admin_token.clone(),
+        Method::GET,
+        "list-members?group_name=admins",
+        None,
+    )
+    .await;
+    assert_eq!(r.body["members"], json!([{"user_name": common::ADMIN}]));
+    let r = app
+        .call(Method::GET, &format!("{G}/list"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn bad_group_requests_are_refused_and_change_nothing() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token.clone();
+    app.create_user("cy@example.com").await;
+    ok(&post(&app, &admin, "create", json!({"group_name": "outer"})).await);
+    ok(&post(&app, &admin, "create", json!({"group_name": "inner"})).await);
+    ok(&post(
+        &app,
+        &admin,
+        "add-member",
+        json!({"group_name": "inner", "parent_name": "outer"}),
+    )
+    .await);
+    let bad = [
+        (
+            "create",
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "group_name is required",
+        ),
+        (
+            "create",
+            json!({"group_name": "  "}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "group_name",
+        ),
+        (
+            "create",
+            json!({"group_name": "outer"}),
+            StatusCode::CONFLICT,
+            "RESOURCE_ALREADY_EXISTS",
+            "outer",
+        ),
+        (
+            "create",
+            json!({"group_name": 7}),
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_REQUEST",
+            "Invalid request",
+        ),
+        (
+            "add-member",
+            json!({"parent_name": "outer"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "Exactly one",
+        ),
+        (
+            "add-member",
+            json!({"user_name": "cy@example.com", "group_name": "inner", "parent_name": "outer"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "Exactly one",
+        ),
+        (
+            "add-member",
+            json!({"user_name": "cy@example.com"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "parent_name is required",
+        ),
+        (
+            "add-member",
+            json!({"user_name": "cy@example.com", "parent_name": "nope"}),
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            "Group nope does not exist",
+        ),
+        (
+            "add-member",
+            json!({"user_name": "ghost@example.com", "parent_name": "outer"}),
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            "ghost@example.com",
+        ),
+        (
+            "add-member",
+            json!({"group_name": "outer", "parent_name": "inner"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "member of itself",
+        ),
+        (
+            "add-member",
+            json!({"group_name": "outer", "parent_name": "outer"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "member of itself",
+        ),
+        (
+            "add-member",
+            json!({"group_name": "inner", "parent_name": "admins"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "admins",
+        ),
+        (
+            "remove-member",
+            json!({"user_name": "cy@example.com", "parent_name": "outer"}),
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            "not a member",
+        ),
+        (
+            "delete",
+            json!({"group_name": "admins"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "built-in",
+        ),
+        (
+            "delete",
+            json!({"group_name": "users"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "built-in",
+        ),
+        (
+            "delete",
+            json!({"group_name": "nope"}),
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            "nope",
+        ),
+    ];
+    for (path, body, status, code, needle) in bad {
+        let r = post(&app, &admin, path, body.clone()).await;
+        assert_eq!(r.status, status, "{path} {body}: {:?}", r.body);
+        error(&r, status, code, needle);
+    }
+    let r = cli(&app, &admin, Method::GET, "list-members", None).await;
+    error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        "group_name is required",
+    );
+    let r = cli(&app, &admin, Method::GET, "list-parents", None).await;
+    error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        "Exactly one",
+    );
+    let r = cli(&app, &admin, Method::POST, "create", None).await;
+    error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        "group_name is required",
+    );
+    let r = app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!("{G}/create"))
+                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                .header(header::CONTENT_TYPE, "text/json")
+                .body(Body::from("{not json"))
+                .unwrap(),
+        )
+        .await;
+    error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_REQUEST",
+        "Malformed JSON",
+    );
+
+    let r = cli(&app, &admin, Method::GET, "list", None).await;
+    assert_eq!(names(&r), ["admins", "inner", "outer", "users"]);
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-members?group_name=outer",
+        None,
+    )
+    .await;
+    assert_eq!(r.body["members"], json!([{"group_name": "inner"}]));
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-members?group_name=admins",
+        None,
+    )
+    .await;
+    assert_eq!(r.body["members"], json!([{"user_name": common::ADMIN}]));
+}
+
+/// Leaving the group that gave the token permission revokes the member's tokens at once, as
+/// through SCIM.
+#[tokio::test]
+async fn leaving_a_group_can_cost_the_token_permission() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token.clone();
+    let sp = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(json!({"displayName": "loader"})),
+        )
+        .await;
+    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
+    let app_id = sp.body["applicationId"].as_str().unwrap().to_owned();
+    ok(&post(
+        &app,
+        &admin,
+        "create",
+        json!({"group_name": "token-holders"}),
+    )
+    .await);
+    ok(&app
+        .admin(
+            Method::PATCH,
+            "/api/2.0/permissions/authorization/tokens",
+            Some(json!({"access_control_list": [
+                {"group_name": "token-holders", "permission_level": "CAN_USE"}]})),
+        )
+        .await);
+    ok(&post(
+        &app,
+        &admin,
+        "add-member",
+        json!({"user_name": app_id, "parent_name": "token-holders"}),
+    )
+    .await);
+    let r = cli(
+        &app,
+        &admin,
+        Method::GET,
+        "list-members?group_name=token-holders",
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.body["members"],
+        json!([{"service_principal_name": app_id}])
+    );
+    let t = app
+        .admin(
+            Method::POST,
+            "/api/2.0/token-management/on-behalf-of/tokens",
+            Some(json!({"application_id": app_id})),
+        )
+        .await;
+    ok(&t);
+    let token = t.body["token_value"].as_str().unwrap().to_owned();
+    let me = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+        .await;
+    ok(&me);
+
+    ok(&post(
+        &app,
+        &admin,
+        "remove-member",
+        json!({"user_name": app_id, "parent_name": "token-holders"}),
+    )
+    .await);
+    let me = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
+}
