@@ -3,6 +3,7 @@
 
 use super::catalog;
 use crate::AppState;
+use axum::http::StatusCode;
 use patchbay_partner::client::CallError;
 use patchbay_partner::protocol::DeleteConnectionRequest;
 use patchbay_store::{Actor, Notification};
@@ -70,11 +71,18 @@ pub async fn deliver_now(
 }
 
 /// Sends one notification. 404 `connection_not_found` counts as delivered: the partner has
-/// nothing left to delete.
+/// nothing left to delete. So does a partner that no longer exists (nobody left to tell); any
+/// other failure to look it up (the database unavailable) leaves the notification to retry.
 async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
     let partner = match catalog::partner(state, n.workspace_id, &n.partner_id).await {
         Ok(p) => p,
-        Err(_) => return (true, "partner_removed".into()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => return (true, "partner_removed".into()),
+        Err(e) => {
+            return (
+                false,
+                format!("failed: cannot look the partner up ({})", e.code),
+            );
+        }
     };
     let Ok(endpoint) = super::flow::endpoint_of(&partner) else {
         return (true, "no_endpoint".into());
