@@ -3,6 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use patchbay_server::RateLimits;
 use patchbay_store::Store;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -58,12 +59,27 @@ pub enum LogFormat {
     Json,
 }
 
-/// A setting that is on or off.
+/// How each token's requests are limited (`RateLimits` of the server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Switch {
+pub enum RateLimitsArg {
+    /// Limits no ordinary client reaches: at most 64 requests in progress per token, and
+    /// 2,000 writes (10,000 permission reads) a second.
     On,
+    /// Databricks' published limits, to see a client honour 429 and Retry-After.
+    Databricks,
+    /// No limits.
     Off,
+}
+
+impl From<RateLimitsArg> for RateLimits {
+    fn from(arg: RateLimitsArg) -> RateLimits {
+        match arg {
+            RateLimitsArg::On => RateLimits::On,
+            RateLimitsArg::Databricks => RateLimits::Databricks,
+            RateLimitsArg::Off => RateLimits::Off,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -103,11 +119,12 @@ pub struct ServeArgs {
     /// crashed) is undone, e.g. `3m` (the default). Keep it above the longest partner call.
     #[arg(long, env = "PATCHBAY_STALE_CONNECT_AFTER", value_parser = parse_duration)]
     stale_connect_after: Option<i64>,
-    /// Per-token rate limits (429 with Retry-After above them): token management 40/s,
-    /// permissions updates 30/s and reads 100/s, SCIM changes 5/s, each with bursts of 10 s'
-    /// worth. Counted per node.
+    /// Per-token limits, counted per node; above them a request gets 429 with Retry-After.
+    /// `on` (the default) protects the node without slowing ordinary clients; `databricks`
+    /// applies Databricks' published limits (token management 40/s, permissions updates 30/s
+    /// and reads 100/s, SCIM changes 5/s, bursts of 10 s' worth).
     #[arg(long, env = "PATCHBAY_RATE_LIMITS", value_enum)]
-    rate_limits: Option<Switch>,
+    rate_limits: Option<RateLimitsArg>,
 }
 
 /// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
@@ -148,7 +165,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     max_token_lifetime: Option<String>,
     stale_connect_after: Option<String>,
-    rate_limits: Option<Switch>,
+    rate_limits: Option<RateLimitsArg>,
 }
 
 /// The validated settings of `patchbay serve`.
@@ -163,7 +180,7 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub max_token_lifetime_seconds: Option<i64>,
     pub stale_connect_seconds: Option<i64>,
-    pub rate_limits: bool,
+    pub rate_limits: RateLimits,
 }
 
 #[cfg(test)]
@@ -262,7 +279,10 @@ impl ServeConfig {
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("stale_connect_after: {e}"))?,
             },
-            rate_limits: args.rate_limits.or(file.rate_limits) != Some(Switch::Off),
+            rate_limits: args
+                .rate_limits
+                .or(file.rate_limits)
+                .map_or(RateLimits::default(), RateLimits::from),
         })
     }
 

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use error::{ApiError, Envelope};
 use patchbay_store::Store;
+pub use rate_limit::RateLimits;
 use serde_json::json;
 use std::sync::Arc;
 use tower::ServiceBuilder;
@@ -41,6 +42,7 @@ struct Shared {
     settings: Settings,
     partners: patchbay_partner::client::PartnerClient,
     renderings: scim::Renderings,
+    rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
 }
 
 /// Server settings fixed at start.
@@ -59,8 +61,8 @@ pub struct Settings {
     /// How long a warehouse or cluster takes to start or stop (STARTING → RUNNING, …): no
     /// compute runs, so states move on by time when read.
     pub compute_transition_millis: i64,
-    /// Per-token rate limits (see [`rate_limit`]); `patchbay serve --rate-limits off` lifts them.
-    pub rate_limits: bool,
+    /// Per-token limits (see [`rate_limit`]): `patchbay serve --rate-limits on|databricks|off`.
+    pub rate_limits: RateLimits,
 }
 
 impl Settings {
@@ -74,7 +76,7 @@ impl Settings {
             // Longer than a connect can take: four partner calls of 30 s and 7 s of backoff.
             stale_connect_millis: 3 * 60 * 1000,
             compute_transition_millis: 1000,
-            rate_limits: true,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -85,12 +87,15 @@ impl AppState {
             settings.partner_retry.clone(),
             settings.partner_timeout,
         );
+        let rate_limiter = (settings.rate_limits != RateLimits::Off)
+            .then(|| Arc::new(rate_limit::RateLimiter::new(settings.rate_limits)));
         AppState {
             store,
             shared: Arc::new(Shared {
                 settings,
                 partners,
                 renderings: scim::Renderings::default(),
+                rate_limiter,
             }),
         }
     }
@@ -108,6 +113,11 @@ impl AppState {
     pub fn partner_client(&self) -> &patchbay_partner::client::PartnerClient {
         &self.shared.partners
     }
+
+    /// The node's per-token limits, unless they are off.
+    pub fn rate_limiter(&self) -> Option<&Arc<rate_limit::RateLimiter>> {
+        self.shared.rate_limiter.as_ref()
+    }
 }
 
 /// The whole API as one router, ready to serve or to call in-process from tests.
@@ -124,14 +134,9 @@ pub fn router(state: AppState) -> Router {
         .nest(partner_connect::PREFIX, partner_connect::routes())
         .merge(ui::routes())
         .fallback(not_found);
-    let api = if state.settings().rate_limits {
-        api.layer(axum::middleware::from_fn_with_state(
-            rate_limit::RateLimiter::new(),
-            rate_limit::limit,
-        ))
-    } else {
-        api
-    };
+    let admission = state.rate_limiter().map(|limiter| {
+        axum::middleware::from_fn_with_state(limiter.clone(), rate_limit::admission)
+    });
     // The layers wrap the whole router once. On a `Router`, `layer` would copy them onto every
     // route, and each request would clone and box each of them anew.
     let layers = ServiceBuilder::new()
@@ -153,7 +158,8 @@ pub fn router(state: AppState) -> Router {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .layer(DefaultBodyLimit::max(body::MAX_BODY))
-        .layer(axum::middleware::from_fn(limit_header_size));
+        .layer(axum::middleware::from_fn(limit_header_size))
+        .option_layer(admission);
     Router::new().fallback_service(layers.service(api.with_state(state)))
 }
 
