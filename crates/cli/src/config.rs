@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use patchbay_server::RateLimits;
+use patchbay_server::{CloudProvider, RateLimits};
 use patchbay_store::Store;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -82,6 +82,25 @@ impl From<RateLimitsArg> for RateLimits {
     }
 }
 
+/// The cloud partners are told the workspace runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudProviderArg {
+    Aws,
+    Azure,
+    Gcp,
+}
+
+impl From<CloudProviderArg> for CloudProvider {
+    fn from(arg: CloudProviderArg) -> CloudProvider {
+        match arg {
+            CloudProviderArg::Aws => CloudProvider::Aws,
+            CloudProviderArg::Azure => CloudProvider::Azure,
+            CloudProviderArg::Gcp => CloudProvider::Gcp,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// A TOML file with any of the settings below (snake_case keys).
@@ -125,6 +144,9 @@ pub struct ServeArgs {
     /// and reads 100/s, SCIM changes 5/s, bursts of 10 s' worth).
     #[arg(long, env = "PATCHBAY_RATE_LIMITS", value_enum)]
     rate_limits: Option<RateLimitsArg>,
+    /// The cloud partners are told this workspace runs in (`cloud_provider`); default `aws`.
+    #[arg(long, env = "PATCHBAY_CLOUD_PROVIDER", value_enum)]
+    cloud_provider: Option<CloudProviderArg>,
 }
 
 /// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
@@ -166,6 +188,7 @@ struct FileConfig {
     max_token_lifetime: Option<String>,
     stale_connect_after: Option<String>,
     rate_limits: Option<RateLimitsArg>,
+    cloud_provider: Option<CloudProviderArg>,
 }
 
 /// The validated settings of `patchbay serve`.
@@ -181,11 +204,75 @@ pub struct ServeConfig {
     pub max_token_lifetime_seconds: Option<i64>,
     pub stale_connect_seconds: Option<i64>,
     pub rate_limits: RateLimits,
+    pub cloud_provider: CloudProvider,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{ServeArgs, ServeConfig, parse_duration};
+    use clap::Parser;
+    use patchbay_server::{CloudProvider, RateLimits};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// The settings `patchbay serve ARGS` would run with (the environment aside).
+    fn resolve(args: &[&str]) -> anyhow::Result<ServeConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))?;
+        ServeConfig::resolve(cli.serve)
+    }
+
+    #[test]
+    fn rate_limits_and_cloud_provider_from_flags_and_file() {
+        let config = resolve(&[]).unwrap();
+        assert_eq!(config.rate_limits, RateLimits::On);
+        assert_eq!(config.cloud_provider, CloudProvider::Aws);
+        for (flag, limits) in [
+            ("on", RateLimits::On),
+            ("databricks", RateLimits::Databricks),
+            ("off", RateLimits::Off),
+        ] {
+            assert_eq!(
+                resolve(&["--rate-limits", flag]).unwrap().rate_limits,
+                limits
+            );
+        }
+        for (flag, cloud) in [
+            ("aws", CloudProvider::Aws),
+            ("azure", CloudProvider::Azure),
+            ("gcp", CloudProvider::Gcp),
+        ] {
+            assert_eq!(
+                resolve(&["--cloud-provider", flag]).unwrap().cloud_provider,
+                cloud
+            );
+        }
+        assert!(resolve(&["--rate-limits", "true"]).is_err());
+        assert!(resolve(&["--cloud-provider", "gpc"]).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("patchbay.toml");
+        std::fs::write(
+            &file,
+            "rate_limits = \"databricks\"\ncloud_provider = \"azure\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let config = resolve(&["--config", path]).unwrap();
+        assert_eq!(config.rate_limits, RateLimits::Databricks);
+        assert_eq!(config.cloud_provider, CloudProvider::Azure);
+        let config = resolve(&["--config", path, "--rate-limits", "off"]).unwrap();
+        assert_eq!(
+            config.rate_limits,
+            RateLimits::Off,
+            "a flag wins over the file"
+        );
+        std::fs::write(&file, "cloud_provider = \"mars\"\n").unwrap();
+        assert!(resolve(&["--config", path]).is_err());
+    }
 
     #[test]
     fn durations() {
@@ -283,6 +370,10 @@ impl ServeConfig {
                 .rate_limits
                 .or(file.rate_limits)
                 .map_or(RateLimits::default(), RateLimits::from),
+            cloud_provider: args
+                .cloud_provider
+                .or(file.cloud_provider)
+                .map_or(CloudProvider::default(), CloudProvider::from),
         })
     }
 

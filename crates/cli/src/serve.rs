@@ -60,6 +60,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .stale_connect_seconds
                 .map_or(3 * 60 * 1000, |s| s.saturating_mul(1000)),
             rate_limits: config.rate_limits,
+            cloud_provider: config.cloud_provider,
             ..Settings::new(workspace_id)
         },
     );

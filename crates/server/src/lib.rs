@@ -64,6 +64,29 @@ pub struct Settings {
     pub compute_transition_millis: i64,
     /// Per-token limits (see [`rate_limit`]): `patchbay serve --rate-limits on|databricks|off`.
     pub rate_limits: RateLimits,
+    /// The cloud partners are told this workspace runs in.
+    pub cloud_provider: CloudProvider,
+}
+
+/// The cloud a workspace runs in, as the Partner Connect protocol names it (`cloud_provider`):
+/// partners may keep accounts or connections per cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloudProvider {
+    #[default]
+    Aws,
+    Azure,
+    Gcp,
+}
+
+impl CloudProvider {
+    /// The protocol's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloudProvider::Aws => "aws",
+            CloudProvider::Azure => "azure",
+            CloudProvider::Gcp => "gcp",
+        }
+    }
 }
 
 impl Settings {
@@ -78,6 +101,7 @@ impl Settings {
             stale_connect_millis: 3 * 60 * 1000,
             compute_transition_millis: 1000,
             rate_limits: RateLimits::default(),
+            cloud_provider: CloudProvider::default(),
         }
     }
 }

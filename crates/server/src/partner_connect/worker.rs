@@ -94,7 +94,7 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),
-                cloud_provider: "aws".into(),
+                cloud_provider: state.settings().cloud_provider.as_str().into(),
                 databricks_organization_id: n.workspace_id,
                 user_info: None,
             };
