@@ -96,7 +96,7 @@ impl Harness {
             };
             let mut settings = Settings::new(workspace_id);
             settings.compute_transition_millis = 0;
-            settings.rate_limits = false;
+            settings.rate_limits = patchbay_server::RateLimits::Off;
             settings.partner_retry = patchbay_partner::client::RetryPolicy {
                 delays: vec![Duration::ZERO],
             };

@@ -118,7 +118,7 @@ impl Installation {
         };
         settings.partner_timeout = options.partner_timeout;
         settings.compute_transition_millis = 0;
-        settings.rate_limits = false;
+        settings.rate_limits = patchbay_server::RateLimits::Off;
         let app = router(AppState::new(store.clone(), settings));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use patchbay_server::{CloudProvider, RateLimits};
 use patchbay_store::Store;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -58,12 +59,46 @@ pub enum LogFormat {
     Json,
 }
 
-/// A setting that is on or off.
+/// How each token's requests are limited (`RateLimits` of the server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Switch {
+pub enum RateLimitsArg {
+    /// Limits no ordinary client reaches: at most 64 requests in progress per token, and
+    /// 2,000 writes (10,000 permission reads) a second.
     On,
+    /// Databricks' published limits, to see a client honour 429 and Retry-After.
+    Databricks,
+    /// No limits.
     Off,
+}
+
+impl From<RateLimitsArg> for RateLimits {
+    fn from(arg: RateLimitsArg) -> RateLimits {
+        match arg {
+            RateLimitsArg::On => RateLimits::On,
+            RateLimitsArg::Databricks => RateLimits::Databricks,
+            RateLimitsArg::Off => RateLimits::Off,
+        }
+    }
+}
+
+/// The cloud partners are told the workspace runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudProviderArg {
+    Aws,
+    Azure,
+    Gcp,
+}
+
+impl From<CloudProviderArg> for CloudProvider {
+    fn from(arg: CloudProviderArg) -> CloudProvider {
+        match arg {
+            CloudProviderArg::Aws => CloudProvider::Aws,
+            CloudProviderArg::Azure => CloudProvider::Azure,
+            CloudProviderArg::Gcp => CloudProvider::Gcp,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -103,11 +138,15 @@ pub struct ServeArgs {
     /// crashed) is undone, e.g. `3m` (the default). Keep it above the longest partner call.
     #[arg(long, env = "PATCHBAY_STALE_CONNECT_AFTER", value_parser = parse_duration)]
     stale_connect_after: Option<i64>,
-    /// Per-token rate limits (429 with Retry-After above them): token management 40/s,
-    /// permissions updates 30/s and reads 100/s, SCIM changes 5/s, each with bursts of 10 s'
-    /// worth. Counted per node.
+    /// Per-token limits, counted per node; above them a request gets 429 with Retry-After.
+    /// `on` (the default) protects the node without slowing ordinary clients; `databricks`
+    /// applies Databricks' published limits (token management 40/s, permissions updates 30/s
+    /// and reads 100/s, SCIM changes 5/s, bursts of 10 s' worth).
     #[arg(long, env = "PATCHBAY_RATE_LIMITS", value_enum)]
-    rate_limits: Option<Switch>,
+    rate_limits: Option<RateLimitsArg>,
+    /// The cloud partners are told this workspace runs in (`cloud_provider`); default `aws`.
+    #[arg(long, env = "PATCHBAY_CLOUD_PROVIDER", value_enum)]
+    cloud_provider: Option<CloudProviderArg>,
 }
 
 /// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
@@ -148,7 +187,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     max_token_lifetime: Option<String>,
     stale_connect_after: Option<String>,
-    rate_limits: Option<Switch>,
+    rate_limits: Option<RateLimitsArg>,
+    cloud_provider: Option<CloudProviderArg>,
 }
 
 /// The validated settings of `patchbay serve`.
@@ -163,12 +203,76 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub max_token_lifetime_seconds: Option<i64>,
     pub stale_connect_seconds: Option<i64>,
-    pub rate_limits: bool,
+    pub rate_limits: RateLimits,
+    pub cloud_provider: CloudProvider,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{ServeArgs, ServeConfig, parse_duration};
+    use clap::Parser;
+    use patchbay_server::{CloudProvider, RateLimits};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// The settings `patchbay serve ARGS` would run with (the environment aside).
+    fn resolve(args: &[&str]) -> anyhow::Result<ServeConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))?;
+        ServeConfig::resolve(cli.serve)
+    }
+
+    #[test]
+    fn rate_limits_and_cloud_provider_from_flags_and_file() {
+        let config = resolve(&[]).unwrap();
+        assert_eq!(config.rate_limits, RateLimits::On);
+        assert_eq!(config.cloud_provider, CloudProvider::Aws);
+        for (flag, limits) in [
+            ("on", RateLimits::On),
+            ("databricks", RateLimits::Databricks),
+            ("off", RateLimits::Off),
+        ] {
+            assert_eq!(
+                resolve(&["--rate-limits", flag]).unwrap().rate_limits,
+                limits
+            );
+        }
+        for (flag, cloud) in [
+            ("aws", CloudProvider::Aws),
+            ("azure", CloudProvider::Azure),
+            ("gcp", CloudProvider::Gcp),
+        ] {
+            assert_eq!(
+                resolve(&["--cloud-provider", flag]).unwrap().cloud_provider,
+                cloud
+            );
+        }
+        assert!(resolve(&["--rate-limits", "true"]).is_err());
+        assert!(resolve(&["--cloud-provider", "gpc"]).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("patchbay.toml");
+        std::fs::write(
+            &file,
+            "rate_limits = \"databricks\"\ncloud_provider = \"azure\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let config = resolve(&["--config", path]).unwrap();
+        assert_eq!(config.rate_limits, RateLimits::Databricks);
+        assert_eq!(config.cloud_provider, CloudProvider::Azure);
+        let config = resolve(&["--config", path, "--rate-limits", "off"]).unwrap();
+        assert_eq!(
+            config.rate_limits,
+            RateLimits::Off,
+            "a flag wins over the file"
+        );
+        std::fs::write(&file, "cloud_provider = \"mars\"\n").unwrap();
+        assert!(resolve(&["--config", path]).is_err());
+    }
 
     #[test]
     fn durations() {
@@ -262,7 +366,14 @@ impl ServeConfig {
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("stale_connect_after: {e}"))?,
             },
-            rate_limits: args.rate_limits.or(file.rate_limits) != Some(Switch::Off),
+            rate_limits: args
+                .rate_limits
+                .or(file.rate_limits)
+                .map_or(RateLimits::default(), RateLimits::from),
+            cloud_provider: args
+                .cloud_provider
+                .or(file.cloud_provider)
+                .map_or(CloudProvider::default(), CloudProvider::from),
         })
     }
 

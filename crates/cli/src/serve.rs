@@ -79,6 +79,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .map_or(3 * 60 * 1000, |s| s.saturating_mul(1000)),
             rate_limits: config.rate_limits,
             node_id: node_id(&config.data_dir)?,
+            cloud_provider: config.cloud_provider,
             ..Settings::new(workspace_id)
         },
     );

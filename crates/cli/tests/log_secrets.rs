@@ -396,6 +396,76 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     );
 }
 
+/// At the default level an operator sees one line per request, when it is answered: method,
+/// path (never the query string), status, latency and, once authenticated, the principal; no
+/// header value and no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_logs_one_line_at_the_default_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let log = tmp.path().join("serve.log");
+    let mut cmd = serve_command(
+        "127.0.0.1:0",
+        &tmp.path().join("data"),
+        db.is_postgres().then_some(db.url.as_str()),
+    );
+    cmd.env_remove("PATCHBAY_LOG")
+        .env_remove("PATCHBAY_LOG_FORMAT")
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")));
+    let server = Server::spawn(cmd);
+    let url = server.url.clone();
+    let admin = server.token.clone().expect("admin token");
+
+    let (status, me) = call("GET", &format!("{url}{SCIM}/Me"), &admin, None).await;
+    assert_eq!(status, 200, "{me}");
+    let principal_id = me["id"].as_str().expect("id").to_owned();
+    let filtered = format!("{url}{SCIM}/Users?filter=userName+eq+%22hidden-in-query%22");
+    let (status, body) = call("GET", &filtered, &admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    let unknown = format!("dapi{}", "0123456789abcdef".repeat(2));
+    let (status, body) = call("GET", &format!("{url}{SCIM}/Me"), &unknown, None).await;
+    assert_eq!(status, 401, "{body}");
+    // The lines are written before the answers leave; give the file a moment all the same.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(server);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("request finished"))
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per request:\n{text}");
+    let me_line = format!("path={SCIM}/Me");
+    let expected = [
+        ("status=200", me_line.as_str(), Some(principal_id.as_str())),
+        ("status=200", "/Users", Some(principal_id.as_str())),
+        ("status=401", me_line.as_str(), None),
+    ];
+    for (line, (status, path, principal)) in lines.iter().zip(expected) {
+        assert!(line.contains(" INFO "), "{line}");
+        assert!(line.contains("method=GET"), "{line}");
+        assert!(line.contains(status), "{line}");
+        assert!(line.contains(path), "{line}");
+        assert!(line.contains("latency_ms="), "{line}");
+        match principal {
+            Some(id) => assert!(line.contains(&format!("principal_id={id}")), "{line}"),
+            None => assert!(!line.contains("principal_id"), "{line}"),
+        }
+    }
+    assert!(
+        !text.contains("hidden-in-query"),
+        "a query string was logged:\n{text}"
+    );
+    assert!(
+        !text.contains(&admin) && !text.contains(&unknown),
+        "a token was logged"
+    );
+    assert!(
+        !text.to_lowercase().contains("bearer"),
+        "a header was logged"
+    );
+}
+
 #[test]
 fn the_shape_search_finds_tokens_anywhere() {
     let t = "dapi0123456789abcdef0123456789abcdef";

@@ -49,7 +49,8 @@ impl FromRequestParts<AppState> for AuthenticatedSelf {
 }
 
 /// Checks the request's token with `lookup`, which finds its caller and whatever else is
-/// wanted with it; any failure is an error in the request's envelope.
+/// wanted with it, then counts the request against the token's limits (only a real token is
+/// counted: [`crate::rate_limit`]); any failure is an error in the request's envelope.
 async fn authenticate<T>(
     parts: &Parts,
     lookup: impl AsyncFnOnce(&TokenDigest) -> patchbay_store::Result<Option<(Caller, T)>>,
@@ -58,11 +59,13 @@ async fn authenticate<T>(
     let fail = |message: &str| ApiError::unauthenticated(message).in_envelope(envelope);
     let presented = presented_token(&parts.headers).ok_or_else(|| fail(NO_CREDENTIAL))?;
     let token = TokenValue::parse(&presented).ok_or_else(|| fail(INVALID_TOKEN))?;
-    let found = lookup(&token.digest())
+    let digest = token.digest();
+    let found = lookup(&digest)
         .await
         .map_err(|e| ApiError::from(e).in_envelope(envelope))?
         .ok_or_else(|| fail(INVALID_TOKEN))?;
     tracing::Span::current().record("principal_id", found.0.principal_id);
+    crate::rate_limit::admit(&parts.extensions, &digest, envelope)?;
     Ok(found)
 }
 

@@ -1,10 +1,12 @@
 //! JSON request bodies, read the way real clients send them: `application/json`,
 //! `application/scim+json`, the legacy CLI's `text/json`, or no content type at all. A body
-//! that is too large or not JSON gets the endpoint's error envelope, never axum's plain text.
+//! that is too large, cannot be read or is not JSON gets the endpoint's error envelope, never
+//! axum's plain text.
 
 use crate::error::{ApiError, Envelope};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 /// Largest accepted request body.
@@ -31,9 +33,17 @@ where
         if declared.is_some_and(|n| n > MAX_BODY as u64) {
             return Err(ApiError::payload_too_large(MAX_BODY).in_envelope(envelope));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::payload_too_large(MAX_BODY).in_envelope(envelope))?;
+        // Only a body over the limit is a 413; one that could not be read (the client hung up
+        // mid-body, a broken chunked encoding) is the client's malformed request.
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(MAX_BODY)
+            } else {
+                ApiError::malformed("The request body could not be read to its end.")
+                    .scim_type("invalidSyntax")
+            }
+            .in_envelope(envelope)
+        })?;
         if bytes.len() > MAX_BODY {
             return Err(ApiError::payload_too_large(MAX_BODY).in_envelope(envelope));
         }

@@ -25,8 +25,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use error::{ApiError, Envelope};
 use patchbay_store::Store;
+pub use rate_limit::RateLimits;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -43,6 +45,7 @@ struct Shared {
     settings: Settings,
     partners: patchbay_partner::client::PartnerClient,
     renderings: scim::Renderings,
+    rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
 }
 
 /// Server settings fixed at start.
@@ -61,12 +64,35 @@ pub struct Settings {
     /// How long a warehouse or cluster takes to start or stop (STARTING → RUNNING, …): no
     /// compute runs, so states move on by time when read.
     pub compute_transition_millis: i64,
-    /// Per-token rate limits (see [`rate_limit`]); `patchbay serve --rate-limits off` lifts them.
-    pub rate_limits: bool,
+    /// Per-token limits (see [`rate_limit`]): `patchbay serve --rate-limits on|databricks|off`.
+    pub rate_limits: RateLimits,
+    /// The cloud partners are told this workspace runs in.
+    pub cloud_provider: CloudProvider,
     /// This node's name, the same across its restarts (`serve` keeps it in the data
     /// directory): the steps it runs that call partners are marked with it, so that when it
     /// restarts it finishes or undoes at once what its previous run left.
     pub node_id: String,
+}
+
+/// The cloud a workspace runs in, as the Partner Connect protocol names it (`cloud_provider`):
+/// partners may keep accounts or connections per cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloudProvider {
+    #[default]
+    Aws,
+    Azure,
+    Gcp,
+}
+
+impl CloudProvider {
+    /// The protocol's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloudProvider::Aws => "aws",
+            CloudProvider::Azure => "azure",
+            CloudProvider::Gcp => "gcp",
+        }
+    }
 }
 
 impl Settings {
@@ -80,7 +106,8 @@ impl Settings {
             // Longer than a connect can take: four partner calls of 30 s and 7 s of backoff.
             stale_connect_millis: 3 * 60 * 1000,
             compute_transition_millis: 1000,
-            rate_limits: true,
+            rate_limits: RateLimits::default(),
+            cloud_provider: CloudProvider::default(),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
@@ -92,12 +119,15 @@ impl AppState {
             settings.partner_retry.clone(),
             settings.partner_timeout,
         );
+        let rate_limiter = (settings.rate_limits != RateLimits::Off)
+            .then(|| Arc::new(rate_limit::RateLimiter::new(settings.rate_limits)));
         AppState {
             store,
             shared: Arc::new(Shared {
                 settings,
                 partners,
                 renderings: scim::Renderings::default(),
+                rate_limiter,
             }),
         }
     }
@@ -114,6 +144,11 @@ impl AppState {
     /// The client that calls partners.
     pub fn partner_client(&self) -> &patchbay_partner::client::PartnerClient {
         &self.shared.partners
+    }
+
+    /// The node's per-token limits, unless they are off.
+    pub fn rate_limiter(&self) -> Option<&Arc<rate_limit::RateLimiter>> {
+        self.shared.rate_limiter.as_ref()
     }
 }
 
@@ -133,14 +168,9 @@ pub fn router(state: AppState) -> Router {
         .nest(partner_connect::PREFIX, partner_connect::routes())
         .merge(ui::routes())
         .fallback(not_found);
-    let api = if state.settings().rate_limits {
-        api.layer(axum::middleware::from_fn_with_state(
-            rate_limit::RateLimiter::new(),
-            rate_limit::limit,
-        ))
-    } else {
-        api
-    };
+    let admission = state.rate_limiter().map(|limiter| {
+        axum::middleware::from_fn_with_state(limiter.clone(), rate_limit::admission)
+    });
     // The layers wrap the whole router once. On a `Router`, `layer` would copy them onto every
     // route, and each request would clone and box each of them anew.
     let layers = ServiceBuilder::new()
@@ -149,21 +179,37 @@ pub fn router(state: AppState) -> Router {
             header::COOKIE,
         ]))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    principal_id = tracing::field::Empty,
-                )
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        principal_id = tracing::field::Empty,
+                    )
+                })
+                .on_response(log_response)
+                // A failure is logged once where it happens; the response line has the status.
+                .on_failure(()),
         )
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .layer(DefaultBodyLimit::max(body::MAX_BODY))
-        .layer(axum::middleware::from_fn(limit_header_size));
+        .layer(axum::middleware::from_fn(limit_header_size))
+        .option_layer(admission);
     Router::new().fallback_service(layers.service(api.with_state(state)))
+}
+
+/// One line per request, when its response is ready, inside the request's span (method, path
+/// without the query string, principal id once authenticated): the status and the latency.
+/// Never a header. The fields are only formatted when `info` is on.
+fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_micros() as f64 / 1000.0,
+        "request finished"
+    );
 }
 
 /// Ready once the database answers.

@@ -9,6 +9,7 @@ use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
 use patchbay_server::partner_connect::worker;
 use patchbay_store::{Actor, ComputePlan, ProvisionPlan};
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 const PC: &str = "/api/2.0/partner-connect";
 
@@ -259,6 +260,149 @@ async fn a_failed_delete_notification_is_delivered_later() {
         .filter(|r| r["path"] == "/delete-connection")
         .count();
     assert_eq!(deletes, after, "a delivered notification is not sent again");
+}
+
+/// Runs SQL of the test's own on the app's database, beside patchbay's connections.
+async fn side_sql(app: &TestApp, sql: &str) {
+    let mut side = sqlx::AnyConnection::connect(&app.db.url)
+        .await
+        .expect("side connection");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut side)
+        .await
+        .expect(sql);
+    side.close().await.expect("close");
+}
+
+/// How many notifications are still owed to partners.
+async fn owed_notifications(app: &TestApp) -> i64 {
+    let mut side = sqlx::AnyConnection::connect(&app.db.url)
+        .await
+        .expect("side connection");
+    let (owed,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM partner_notifications WHERE delivered_at IS NULL")
+            .fetch_one(&mut side)
+            .await
+            .expect("count");
+    side.close().await.expect("close");
+    owed
+}
+
+/// Whether the partner still holds the connection `id`.
+async fn partner_holds(sim: &SimHandle, id: &str) -> bool {
+    sim_state(sim).await["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .any(|c| c["connection_id"] == id)
+}
+
+/// The database fails while the worker delivers a delete notification (the partner's settings
+/// cannot be read): the notification stays owed rather than being taken for a partner that no
+/// longer exists, and once the database is back the worker tells the partner.
+#[tokio::test]
+async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    configure(&app, "rudderstack", &sim).await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/partners/rudderstack/connect"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let id = r.body["connection"]["partner_connection_id"]
+        .as_str()
+        .expect("partner_connection_id")
+        .to_owned();
+    // The partner fails the delivery made by the request itself, so the worker has it to do.
+    let faults = |body: Value| {
+        let url = format!("{}/_sim/faults", sim.url);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("faults");
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+    };
+    faults(json!({"delete_500": 100})).await;
+    let del = app
+        .admin(
+            Method::DELETE,
+            &format!("{PC}/connections/rudderstack"),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
+    assert!(
+        del.body["partner_status"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("failed")),
+        "{:?}",
+        del.body
+    );
+    faults(json!({})).await;
+
+    // The partner's settings cannot be read while the notifications table still works: the
+    // worker claims the notification and fails to look the partner up.
+    side_sql(
+        &app,
+        "ALTER TABLE partner_settings RENAME TO partner_settings_away",
+    )
+    .await;
+    // The retry is due now rather than after its backoff.
+    side_sql(
+        &app,
+        "UPDATE partner_notifications SET next_attempt_at = 0 WHERE delivered_at IS NULL",
+    )
+    .await;
+    worker::run_once(&app.state).await.expect("worker pass");
+    assert!(partner_holds(&sim, &id).await, "the partner was not told");
+    assert_eq!(
+        owed_notifications(&app).await,
+        1,
+        "the notification is still owed, not settled as 'partner removed'"
+    );
+
+    // The database recovers: the next pass delivers it, once.
+    side_sql(
+        &app,
+        "ALTER TABLE partner_settings_away RENAME TO partner_settings",
+    )
+    .await;
+    side_sql(
+        &app,
+        "UPDATE partner_notifications SET next_attempt_at = 0 WHERE delivered_at IS NULL",
+    )
+    .await;
+    worker::run_once(&app.state).await.expect("worker pass");
+    assert!(
+        !partner_holds(&sim, &id).await,
+        "the worker told the partner after the recovery"
+    );
+    assert_eq!(
+        owed_notifications(&app).await,
+        0,
+        "nothing is owed any more"
+    );
+    let audit = app
+        .admin(
+            Method::GET,
+            &format!("{PC}/audit?partner_id=rudderstack"),
+            None,
+        )
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    assert!(
+        !audit.body.to_string().contains("partner_removed"),
+        "{:?}",
+        audit.body
+    );
 }
 
 #[tokio::test]

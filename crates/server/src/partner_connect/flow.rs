@@ -927,7 +927,7 @@ async fn connect_request(
         workspace_url: public_url.clone(),
         workspace_id: caller.workspace_id,
         demo: false,
-        cloud_provider: "aws".into(),
+        cloud_provider: state.settings().cloud_provider.as_str().into(),
         cloud_provider_region: None,
         is_free_trial: false,
         http_path: warehouse.as_ref().map(|w| w.1.clone()),
@@ -1327,7 +1327,7 @@ pub async fn partner_test(
     let endpoint = endpoint_of(partner).ok()?;
     let request = patchbay_partner::protocol::ConnectionInfo {
         connection_id,
-        cloud_provider: Some("aws".into()),
+        cloud_provider: Some(state.settings().cloud_provider.as_str().into()),
         databricks_organization_id: Some(c.workspace_id),
     };
     match state

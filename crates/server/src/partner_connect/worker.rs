@@ -3,6 +3,7 @@
 
 use super::catalog;
 use crate::AppState;
+use axum::http::StatusCode;
 use patchbay_partner::client::CallError;
 use patchbay_partner::protocol::DeleteConnectionRequest;
 use patchbay_store::{Actor, ConnectionRecord, Notification, Removal, Rotation};
@@ -175,11 +176,18 @@ pub async fn deliver_now(
 }
 
 /// Sends one notification. 404 `connection_not_found` counts as delivered: the partner has
-/// nothing left to delete.
+/// nothing left to delete. So does a partner that no longer exists (nobody left to tell); any
+/// other failure to look it up (the database unavailable) leaves the notification to retry.
 async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
     let partner = match catalog::partner(state, n.workspace_id, &n.partner_id).await {
         Ok(p) => p,
-        Err(_) => return (true, "partner_removed".into()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => return (true, "partner_removed".into()),
+        Err(e) => {
+            return (
+                false,
+                format!("failed: cannot look the partner up ({})", e.code),
+            );
+        }
     };
     let Ok(endpoint) = super::flow::endpoint_of(&partner) else {
         return (true, "no_endpoint".into());
@@ -191,7 +199,7 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),
-                cloud_provider: "aws".into(),
+                cloud_provider: state.settings().cloud_provider.as_str().into(),
                 databricks_organization_id: n.workspace_id,
                 user_info: None,
             };
