@@ -60,6 +60,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .stale_connect_seconds
                 .map_or(3 * 60 * 1000, |s| s.saturating_mul(1000)),
             rate_limits: config.rate_limits,
+            outbound: config.outbound.clone(),
             ..Settings::new(workspace_id)
         },
     );
@@ -90,7 +91,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     println!("patchbay: listening on {scheme}://{addr}");
     std::io::stdout().flush()?;
-    tracing::info!(%addr, %public_url, workspace_id, "serving");
+    tracing::info!(%addr, %public_url, workspace_id, outbound = %config.outbound.describe(), "serving");
 
     match rustls {
         None => {

@@ -61,6 +61,9 @@ pub struct Settings {
     pub compute_transition_millis: i64,
     /// Per-token rate limits (see [`rate_limit`]); `patchbay serve --rate-limits off` lifts them.
     pub rate_limits: bool,
+    /// The addresses partners may be called at beyond public ones (`--allow-outbound`);
+    /// a partner's `base_url` is checked against it when registered and on every call.
+    pub outbound: patchbay_partner::outbound::OutboundPolicy,
 }
 
 impl Settings {
@@ -75,6 +78,7 @@ impl Settings {
             stale_connect_millis: 3 * 60 * 1000,
             compute_transition_millis: 1000,
             rate_limits: true,
+            outbound: patchbay_partner::outbound::OutboundPolicy::public_only(),
         }
     }
 }
@@ -84,6 +88,7 @@ impl AppState {
         let partners = patchbay_partner::client::PartnerClient::new(
             settings.partner_retry.clone(),
             settings.partner_timeout,
+            settings.outbound.clone(),
         );
         AppState {
             store,

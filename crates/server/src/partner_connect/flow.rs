@@ -16,7 +16,7 @@ use patchbay_core::partner::{
     choose_catalog, cluster_name, service_principal_name, warehouse_name,
 };
 use patchbay_core::principal::PrincipalKind;
-use patchbay_partner::client::{CallError, Endpoint, redirect_allowed};
+use patchbay_partner::client::{CallError, Endpoint, checked_redirect};
 use patchbay_partner::protocol::{
     Auth, ConnectRequest, Connection, ErrorReason, RedirectValue, RotateTokenRequest, Secret,
     UserInfo,
@@ -333,16 +333,19 @@ pub async fn click(
                 "account_status": answer.account_status,
                 "message": format!("{} did not set up the connection, so nothing was kept in the workspace.", partner.spec.name),
             });
-            if redirect_allowed(&answer.redirect_uri, &hostnames) {
-                out["redirect_uri"] = json!(answer.redirect_uri);
+            if let Ok(uri) = checked_redirect(&answer.redirect_uri, &hostnames) {
+                out["redirect_uri"] = json!(uri);
             }
             Ok(out)
         }
         Ok(answer) => {
-            if let Err(problem) = check_answer(&answer, &hostnames, false) {
-                undo(state, &admin, partner_id, &problem).await?;
-                return Err(partner_error(&partner, &problem));
-            }
+            let redirect = match check_answer(&answer, &hostnames, false) {
+                Ok(redirect) => redirect,
+                Err(problem) => {
+                    undo(state, &admin, partner_id, &problem).await?;
+                    return Err(partner_error(&partner, &problem));
+                }
+            };
             state
                 .store
                 .complete_connection(
@@ -354,7 +357,15 @@ pub async fn click(
                     Some(&caller.name),
                 )
                 .await?;
-            respond(state, caller.workspace_id, &partner, &answer, None).await
+            respond(
+                state,
+                caller.workspace_id,
+                &partner,
+                &answer,
+                &redirect,
+                None,
+            )
+            .await
         }
         Err(CallError::Status {
             status: 500,
@@ -450,36 +461,34 @@ fn describe_failure(partner: &Partner, e: &CallError) -> String {
     }
 }
 
-/// Checks a `/connect` answer against the protocol's rules.
+/// Checks a `/connect` answer against the protocol's rules; the redirect to hand on, parsed
+/// and serialized again (never the partner's own string).
 fn check_answer(
     answer: &Connection,
     hostnames: &[String],
     established: bool,
-) -> Result<(), String> {
-    if !redirect_allowed(&answer.redirect_uri, hostnames) {
-        return Err(format!(
-            "the partner redirected to '{}', whose host is not on its allow-list ({})",
-            answer.redirect_uri,
+) -> Result<String, String> {
+    let redirect = checked_redirect(&answer.redirect_uri, hostnames).map_err(|why| {
+        format!(
+            "the partner's redirect_uri cannot be used: {why} (allowed hosts: {})",
             hostnames.join(", ")
-        ));
-    }
+        )
+    })?;
     if !established
         && answer.configured_resources
         && answer.connection_id.as_deref().is_none_or(str::is_empty)
     {
         return Err("the partner configured the connection but sent no connection_id".into());
     }
-    Ok(())
+    Ok(redirect)
 }
 
+/// The partner's own site (the origin of its `base_url`, parsed and serialized again), where a
+/// user can sign in when Partner Connect cannot take them.
 fn sign_in_page(endpoint: &Endpoint) -> String {
-    let base = endpoint.base_url.trim_end_matches('/');
-    match base
-        .find("://")
-        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
-    {
-        Some(path_start) => base[..path_start].to_owned(),
-        None => base.to_owned(),
+    match url::Url::parse(&endpoint.base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url.origin().ascii_serialization(),
+        _ => String::new(),
     }
 }
 
@@ -489,6 +498,7 @@ async fn respond(
     workspace_id: i64,
     partner: &Partner,
     answer: &Connection,
+    redirect_uri: &str,
     message: Option<String>,
 ) -> ApiResult<Value> {
     let connection = match state
@@ -501,7 +511,7 @@ async fn respond(
     };
     Ok(json!({
         "connection": connection,
-        "redirect_uri": answer.redirect_uri,
+        "redirect_uri": redirect_uri,
         "redirect_value": answer.redirect_value,
         "user_status": answer.user_status,
         "account_status": answer.account_status,
@@ -565,9 +575,18 @@ async fn sign_in(
     };
     let result = match outcome {
         Ok(answer) => {
-            check_answer(&answer, &hostnames, true).map_err(|p| partner_error(partner, &p))?;
+            let redirect =
+                check_answer(&answer, &hostnames, true).map_err(|p| partner_error(partner, &p))?;
             let message = (answer.redirect_value == RedirectValue::ContactAdmin).then(ask_admin);
-            respond(state, caller.workspace_id, partner, &answer, message).await
+            respond(
+                state,
+                caller.workspace_id,
+                partner,
+                &answer,
+                &redirect,
+                message,
+            )
+            .await
         }
         Err(CallError::Status {
             status: 404,

@@ -16,6 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use catalog::Partner;
 use patchbay_core::partner::{Category, PartnerSpec, Profile, Provision, partner_id};
+use patchbay_partner::client::normalize_hostname;
+use patchbay_partner::outbound::OutboundPolicy;
 use patchbay_store::{AuditQuery, ConnectionRecord, PartnerEndpoint, PartnerSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -164,8 +166,17 @@ fn path(field: &str, value: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
+/// The most hostnames a partner's redirect allow-list may hold.
+pub const MAX_HOSTNAMES: usize = 20;
+/// The longest `base_url` accepted.
+const MAX_BASE_URL: usize = 2048;
+/// The longest Basic credential parts accepted.
+const MAX_USERNAME: usize = 256;
+const MAX_PASSWORD: usize = 4096;
+
 /// The endpoint part of a request, checked; `None` when it sets no endpoint.
 fn endpoint(
+    state: &AppState,
     req: &mut PartnerRequest,
     current: Option<&PartnerEndpoint>,
 ) -> ApiResult<Option<PartnerEndpoint>> {
@@ -177,7 +188,7 @@ fn endpoint(
         }
         return Ok(current.cloned());
     };
-    let url = reqwest_url(&base_url)?;
+    let (base_url, host) = checked_base_url(&base_url, &state.settings().outbound)?;
     let endpoints = req.endpoints.take().unwrap_or(Endpoints {
         connect_path: None,
         delete_connection_path: None,
@@ -197,16 +208,12 @@ fn endpoint(
             "credentials need a username without ':' and a non-empty password",
         ));
     }
-    let hostnames = req.hostnames.take().unwrap_or_else(|| vec![url]);
-    if hostnames.is_empty()
-        || hostnames
-            .iter()
-            .any(|h| h.is_empty() || h.contains('/') || h.contains(char::is_whitespace))
-    {
-        return Err(ApiError::bad_request(
-            "hostnames must list host names (no scheme or path) the partner may redirect users to",
-        ));
+    if credentials.username.len() > MAX_USERNAME || credentials.password.len() > MAX_PASSWORD {
+        return Err(ApiError::bad_request(format!(
+            "credentials may hold a username of at most {MAX_USERNAME} bytes and a password of at most {MAX_PASSWORD}"
+        )));
     }
+    let hostnames = checked_hostnames(req.hostnames.take().unwrap_or_else(|| vec![host]))?;
     Ok(Some(PartnerEndpoint {
         base_url,
         connect_path: path("connect_path", endpoints.connect_path)?
@@ -216,37 +223,77 @@ fn endpoint(
         rotate_token_path: path("rotate_token_path", endpoints.rotate_token_path)?,
         username: credentials.username,
         password: credentials.password,
-        hostnames: hostnames
-            .into_iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
+        hostnames,
     }))
 }
 
-/// The host of an http(s) base URL, or a 400.
-fn reqwest_url(base_url: &str) -> ApiResult<String> {
-    let bad = || {
+/// A partner's `base_url`, parsed and serialized again (so what is stored is what is called),
+/// and its host; a 400 unless it is an http(s) URL without credentials, query or fragment whose
+/// host the installation may call. A name is checked again on every call, after DNS.
+fn checked_base_url(base_url: &str, policy: &OutboundPolicy) -> ApiResult<(String, String)> {
+    let shown: String = base_url.chars().take(200).collect();
+    let bad = |why: &str| {
         ApiError::bad_request(format!(
-            "base_url must be an http:// or https:// URL, not '{base_url}'"
+            "base_url must be an http:// or https:// URL{why}, not '{shown}'"
         ))
     };
-    let rest = base_url
-        .strip_prefix("https://")
-        .or_else(|| base_url.strip_prefix("http://"))
-        .ok_or_else(bad)?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') || base_url.chars().any(char::is_whitespace)
-    {
-        return Err(bad());
+    if base_url.len() > MAX_BASE_URL {
+        return Err(ApiError::bad_request(format!(
+            "base_url is longer than {MAX_BASE_URL} bytes"
+        )));
     }
-    let host = match authority.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => authority,
+    let url = url::Url::parse(base_url).map_err(|_| bad(""))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(""));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            " without a user name or password (credentials go in 'credentials')",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(" without a query or fragment"));
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(bad(" with a host")),
     };
-    Ok(host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase())
+    if let Some(host) = url.host() {
+        policy.check_host(host).map_err(|refused| {
+            ApiError::bad_request(format!("base_url '{shown}' cannot be used: {refused}."))
+        })?;
+    }
+    Ok((url.as_str().trim_end_matches('/').to_owned(), host))
+}
+
+/// The redirect allow-list, normalized (see [`normalize_hostname`]), without repeats, at most
+/// [`MAX_HOSTNAMES`].
+fn checked_hostnames(hostnames: Vec<String>) -> ApiResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for h in &hostnames {
+        let normal = normalize_hostname(h).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "hostnames must list host names (no scheme, port or path) the partner may redirect users to, not '{}'",
+                h.chars().take(100).collect::<String>()
+            ))
+        })?;
+        if !out.contains(&normal) {
+            out.push(normal);
+        }
+        if out.len() > MAX_HOSTNAMES {
+            return Err(ApiError::bad_request(format!(
+                "hostnames may list at most {MAX_HOSTNAMES} different hosts"
+            )));
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::bad_request(
+            "hostnames must list at least one host the partner may redirect users to",
+        ));
+    }
+    Ok(out)
 }
 
 fn partner_json(partner: &Partner) -> Value {
@@ -286,7 +333,7 @@ async fn register_partner(
         .profile
         .ok_or_else(|| ApiError::bad_request("profile is required"))?;
     let provision = req.provisions.unwrap_or_else(|| default_provision(profile));
-    let endpoint = endpoint(&mut req, None)?
+    let endpoint = endpoint(&state, &mut req, None)?
         .ok_or_else(|| ApiError::bad_request("base_url is required for a custom partner"))?;
     let spec = PartnerSpec {
         id: id.clone(),
@@ -367,7 +414,7 @@ async fn change_partner(
             "Changing a built-in partner's Unity Catalog support is not supported yet.",
         ));
     }
-    let endpoint = endpoint(&mut req, current.endpoint.as_ref())?;
+    let endpoint = endpoint(&state, &mut req, current.endpoint.as_ref())?;
     let settings = PartnerSettings {
         partner_id: partner_id.clone(),
         custom: (!current.builtin).then(|| spec.clone()),
