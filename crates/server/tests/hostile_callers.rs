@@ -297,6 +297,23 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let before = sim_calls(&sim).await;
+    let test = strict_call(
+        &app,
+        Method::POST,
+        &format!("{PC}/connections/rivery/test"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(test.status, StatusCode::OK, "{:?}", test.body);
+    let verdict = &test.body["connection"]["partner_test"];
+    assert_eq!(verdict["passed"], false, "{verdict}");
+    assert!(
+        verdict["detail"]
+            .as_str()
+            .unwrap()
+            .contains("loopback address"),
+        "{verdict}"
+    );
     let sign_in = strict_call(
         &app,
         Method::POST,

@@ -189,6 +189,25 @@ pub async fn connection_json(
     Ok(out)
 }
 
+/// A connection as `caller` may see it: the details for admins; for everyone else what the
+/// tile shows (the partner and the state).
+pub async fn connection_view(
+    state: &AppState,
+    caller: &Caller,
+    partner: &Partner,
+    c: &ConnectionRecord,
+) -> ApiResult<Value> {
+    if caller.is_admin {
+        return connection_json(state, partner, c).await;
+    }
+    let health = health(state, partner, c).await?;
+    Ok(json!({
+        "partner_id": c.partner_id,
+        "partner_name": partner.spec.name,
+        "state": health.state,
+    }))
+}
+
 /// What a connect would create for this partner, in words and names.
 pub fn describe_profile(spec: &PartnerSpec) -> Value {
     let rules = spec.profile.rules();
@@ -222,6 +241,19 @@ pub struct ConnectBody {
     pub warehouse_id: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// Partner Connect signs people in: a service principal, a partner's own included, neither
+/// signs in to a partner nor creates its account there.
+fn refuse_service_principal(caller: &Caller, partner: &Partner) -> ApiResult<()> {
+    if caller.kind == PrincipalKind::User {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "Service principals cannot sign in to {} or connect it: Partner Connect signs in workspace users. Use a user's token.",
+            partner.spec.name
+        )))
+    }
 }
 
 pub(super) fn endpoint_of(partner: &Partner) -> ApiResult<Endpoint> {
@@ -269,6 +301,13 @@ pub async fn click(
         .connection(caller.workspace_id, partner_id)
         .await?
     {
+        if body.dry_run {
+            // A dry run never calls a partner; on a connected tile there is nothing to plan.
+            return Err(ApiError::conflict(format!(
+                "The workspace is already connected to {}: a click signs in. To see what a new connection would create, an admin deletes this one first.",
+                partner.spec.name
+            )));
+        }
         return sign_in(state, caller, &partner, &existing).await;
     }
     let admin = caller.clone().require_admin().map_err(|_| {
@@ -281,6 +320,7 @@ pub async fn click(
     if body.dry_run {
         return Ok(json!({"plan": plan_json(&partner, &plan)}));
     }
+    refuse_service_principal(caller, &partner)?;
     let endpoint = endpoint_of(&partner)?;
     let provisioned = match state.store.provision_connection(&admin, &plan).await {
         Ok(p) => p,
@@ -357,15 +397,7 @@ pub async fn click(
                     Some(&caller.name),
                 )
                 .await?;
-            respond(
-                state,
-                caller.workspace_id,
-                &partner,
-                &answer,
-                &redirect,
-                None,
-            )
-            .await
+            respond(state, caller, &partner, &answer, &redirect, None).await
         }
         Err(CallError::Status {
             status: 500,
@@ -495,7 +527,7 @@ fn sign_in_page(endpoint: &Endpoint) -> String {
 /// The answer to a tile click that reached the partner: the connection and where to go.
 async fn respond(
     state: &AppState,
-    workspace_id: i64,
+    caller: &Caller,
     partner: &Partner,
     answer: &Connection,
     redirect_uri: &str,
@@ -503,10 +535,10 @@ async fn respond(
 ) -> ApiResult<Value> {
     let connection = match state
         .store
-        .connection(workspace_id, &partner.spec.id)
+        .connection(caller.workspace_id, &partner.spec.id)
         .await?
     {
-        Some(c) => connection_json(state, partner, &c).await?,
+        Some(c) => connection_view(state, caller, partner, &c).await?,
         None => Value::Null,
     };
     Ok(json!({
@@ -542,6 +574,7 @@ async fn sign_in(
             partner.spec.name
         )));
     }
+    refuse_service_principal(caller, partner)?;
     let endpoint = endpoint_of(partner)?;
     let request = connect_request(state, caller, c, None).await?;
     let key = uuid_key();
@@ -578,15 +611,7 @@ async fn sign_in(
             let redirect =
                 check_answer(&answer, &hostnames, true).map_err(|p| partner_error(partner, &p))?;
             let message = (answer.redirect_value == RedirectValue::ContactAdmin).then(ask_admin);
-            respond(
-                state,
-                caller.workspace_id,
-                partner,
-                &answer,
-                &redirect,
-                message,
-            )
-            .await
+            respond(state, caller, partner, &answer, &redirect, message).await
         }
         Err(CallError::Status {
             status: 404,

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             "/connections/{partner_id}",
             get(get_connection).delete(flow::delete_connection),
         )
+        .route("/connections/{partner_id}/test", post(test_connection))
         .route("/connections/{partner_id}/repair", post(flow::repair))
         .route(
             "/connections/{partner_id}/rotate-token",
@@ -46,14 +47,16 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit))
 }
 
-/// A tile: the partner and whether the workspace is connected to it.
+/// A tile: the partner and whether the workspace is connected to it. Every workspace user
+/// sees tiles; the partner's redirect allow-list is for admins.
 fn tile(
     partner: &Partner,
     connection: Option<&ConnectionRecord>,
     health: Option<&flow::Health>,
+    is_admin: bool,
 ) -> Value {
     let s = &partner.spec;
-    json!({
+    let mut out = json!({
         "id": s.id,
         "name": s.name,
         "category": s.category,
@@ -64,10 +67,19 @@ fn tile(
         "needs_service_principal": s.profile.rules().service_principal,
         "builtin": partner.builtin,
         "endpoint_configured": partner.endpoint.is_some(),
-        "hostnames": partner.endpoint.as_ref().map(|e| e.hostnames.clone()).unwrap_or_default(),
         "connected": connection.is_some(),
         "connection_state": health.map(|h| h.state),
-    })
+    });
+    if is_admin {
+        out["hostnames"] = json!(
+            partner
+                .endpoint
+                .as_ref()
+                .map(|e| e.hostnames.clone())
+                .unwrap_or_default()
+        );
+    }
+    out
 }
 
 async fn list_partners(
@@ -83,7 +95,7 @@ async fn list_partners(
             Some(c) => Some(flow::health(&state, p, c).await?),
             None => None,
         };
-        tiles.push(tile(p, connection, health.as_ref()));
+        tiles.push(tile(p, connection, health.as_ref(), caller.is_admin));
     }
     Ok(Json(json!({"partners": tiles})))
 }
@@ -102,7 +114,12 @@ async fn get_partner(
         Some(c) => Some(flow::health(&state, &partner, c).await?),
         None => None,
     };
-    let mut out = tile(&partner, connection.as_ref(), health.as_ref());
+    let mut out = tile(
+        &partner,
+        connection.as_ref(),
+        health.as_ref(),
+        caller.is_admin,
+    );
     out["would_create"] = flow::describe_profile(&partner.spec);
     Ok(Json(json!({"partner": out})))
 }
@@ -296,8 +313,9 @@ fn checked_hostnames(hostnames: Vec<String>) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
+/// A partner as its registration or change answers it (to an admin).
 fn partner_json(partner: &Partner) -> Value {
-    tile(partner, None, None)
+    tile(partner, None, None, true)
 }
 
 async fn register_partner(
@@ -442,15 +460,16 @@ async fn remove_partner(
     Ok(Json(json!({})))
 }
 
+/// The organization's account at a partner (its administrator's e-mail): for admins.
 async fn account(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Admin(admin): Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    catalog::partner(&state, caller.workspace_id, &partner_id).await?;
+    catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     let account = state
         .store
-        .partner_account(caller.workspace_id, &partner_id)
+        .partner_account(admin.workspace_id(), &partner_id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -466,32 +485,43 @@ async fn account(
     }})))
 }
 
+/// Every connection's details: for admins. Reads never call a partner.
 async fn list_connections(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Admin(admin): Admin,
 ) -> ApiResult<Json<Value>> {
-    let connections = state.store.connections(caller.workspace_id).await?;
+    let ws = admin.workspace_id();
+    let connections = state.store.connections(ws).await?;
     let mut out = Vec::with_capacity(connections.len());
     for c in &connections {
-        let partner = catalog::partner(&state, caller.workspace_id, &c.partner_id).await?;
+        let partner = catalog::partner(&state, ws, &c.partner_id).await?;
         out.push(flow::connection_json(&state, &partner, c).await?);
     }
     Ok(Json(json!({"connections": out})))
 }
 
+/// One connection's details, with its health as the workspace sees it: for admins. A read
+/// never calls the partner; `POST …/test` does.
 async fn get_connection(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Admin(admin): Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let partner = catalog::partner(&state, caller.workspace_id, &partner_id).await?;
-    let connection = state
-        .store
-        .connection(caller.workspace_id, &partner_id)
-        .await?
-        .ok_or_else(|| flow::no_connection(&partner_id))?;
+    let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
+    let out = flow::connection_json(&state, &partner, &connection).await?;
+    Ok(Json(json!({"connection": out})))
+}
+
+/// `POST /connections/{partner_id}/test` (admins): the connection's details, and what the
+/// partner's `/test-connection` says about it (`partner_test`), when the partner offers one.
+async fn test_connection(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(partner_id): Path<String>,
+    JsonBody(_): JsonBody<TestBody>,
+) -> ApiResult<Json<Value>> {
+    let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
     let mut out = flow::connection_json(&state, &partner, &connection).await?;
-    // One connection is looked at closely: the partner is asked too, when it can be.
     if let Some((passed, detail)) = flow::partner_test(&state, &partner, &connection).await {
         out["partner_test"] = json!({"passed": passed, "detail": detail});
         if !passed && out["state"] == "CONNECTED" {
@@ -505,6 +535,25 @@ async fn get_connection(
         }
     }
     Ok(Json(json!({"connection": out})))
+}
+
+/// The body of a connection test: nothing (or `{}`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestBody {}
+
+async fn admin_connection(
+    state: &AppState,
+    admin: &patchbay_core::access::WorkspaceAdmin,
+    partner_id: &str,
+) -> ApiResult<(Partner, ConnectionRecord)> {
+    let partner = catalog::partner(state, admin.workspace_id(), partner_id).await?;
+    let connection = state
+        .store
+        .connection(admin.workspace_id(), partner_id)
+        .await?
+        .ok_or_else(|| flow::no_connection(partner_id))?;
+    Ok((partner, connection))
 }
 
 #[derive(Debug, Deserialize)]
