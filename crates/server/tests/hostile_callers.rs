@@ -1,6 +1,6 @@
 //! Partner Connect against hostile callers: partner addresses the installation does not call
 //! (refused at registration, and again on every call after DNS), redirects that play tricks,
-//! and long lists in partner registrations. Each refusal is a clear 4xx (or, for a partner that cannot
+//! and huge lists in request bodies. Each refusal is a clear 4xx (or, for a partner that cannot
 //! be called, a partner failure) and leaves nothing behind.
 
 mod common;
@@ -478,6 +478,112 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    let r = point(&app, "dbt-cloud", &sim.url, &["127.0.0.1"]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let connect = |body: Value| {
+        let app = &app;
+        async move {
+            app.admin(
+                Method::POST,
+                &format!("{PC}/partners/dbt-cloud/connect"),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // 5,000 copies of one schema (and its other spellings) plan one schema grant.
+    let mut copies = vec!["default"; 5000];
+    copies.extend(["DEFAULT", "Default"]);
+    let r = connect(json!({"schemas": copies, "dry_run": true})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["plan"]["schemas"], json!(["default"]));
+    let schema_grants: Vec<&Value> = r.body["plan"]["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["securable_type"] == "schema")
+        .collect();
+    assert_eq!(schema_grants.len(), 1, "{:?}", r.body["plan"]["grants"]);
+
+    // 101 different schemas: a 400 naming the cap, before any is looked up.
+    let many: Vec<String> = (0..=100).map(|i| format!("s{i}")).collect();
+    for dry_run in [true, false] {
+        let r = connect(json!({"schemas": many, "dry_run": dry_run})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        assert_eq!(r.body["error_code"], "INVALID_PARAMETER_VALUE");
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("at most 100 schemas"),
+            "{:?}",
+            r.body
+        );
+    }
+    // A bad name among them: named, with its place.
+    let r = connect(json!({"schemas": ["default", "a.b"]})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("schemas[1]"),
+        "{:?}",
+        r.body
+    );
+    let r = connect(json!({"schemas": ["default"], "warehouse_id": "w".repeat(10_000)})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert_eq!(sim_calls(&sim).await, 0);
+    no_connection(&app, "dbt-cloud").await;
+
+    // The cap itself connects: 100 schemas, each granted once, the audit trail complete.
+    for i in 0..99 {
+        let r = app
+            .admin(
+                Method::POST,
+                "/api/2.1/unity-catalog/schemas",
+                Some(json!({"catalog_name": "hive_metastore", "name": format!("s{i}")})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let mut hundred: Vec<String> = (0..99).map(|i| format!("s{i}")).collect();
+    hundred.push("default".into());
+    let doubled: Vec<String> = hundred.iter().chain(hundred.iter()).cloned().collect();
+    let r = connect(json!({"schemas": doubled})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let connection = &r.body["connection"];
+    assert_eq!(connection["schemas"].as_array().unwrap().len(), 100);
+    let grants = connection["grants"].as_array().unwrap();
+    assert_eq!(
+        grants
+            .iter()
+            .filter(|g| g["securable_type"] == "schema")
+            .count(),
+        100
+    );
+    let audit = app
+        .admin(
+            Method::GET,
+            &format!("{PC}/audit?partner_id=dbt-cloud&page_size=1000"),
+            None,
+        )
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    let schema_grant_events = audit.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "grant" && e["object_type"] == "schema")
+        .count();
+    assert_eq!(schema_grant_events, 100);
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{
     CatalogContext, CatalogStanding, HIVE_METASTORE, PartnerSpec, Profile, Provision,
-    choose_catalog, cluster_name, service_principal_name, warehouse_name,
+    choose_catalog, cluster_name, schema_selection, service_principal_name, warehouse_name,
 };
 use patchbay_core::principal::PrincipalKind;
 use patchbay_partner::client::{CallError, Endpoint, checked_redirect};
@@ -243,6 +243,40 @@ pub struct ConnectBody {
     pub dry_run: bool,
 }
 
+/// The longest warehouse id accepted (real ones are 16 hex digits).
+const MAX_WAREHOUSE_ID: usize = 128;
+
+impl ConnectBody {
+    /// The body with its names checked and normalized and its schemas deduplicated and capped
+    /// ([`schema_selection`]), before anything is looked up: a hostile list costs nothing.
+    fn checked(self) -> ApiResult<ConnectBody> {
+        let catalog_name = match self.catalog_name.filter(|c| !c.is_empty()) {
+            Some(c) => Some(
+                patchbay_core::catalog::normalize_name(&c)
+                    .map_err(|e| ApiError::bad_request(format!("catalog_name: {e}")))?,
+            ),
+            None => None,
+        };
+        let schemas = match self.schemas {
+            Some(list) => Some(schema_selection(&list).map_err(ApiError::bad_request)?),
+            None => None,
+        };
+        if let Some(w) = &self.warehouse_id
+            && (w.len() > MAX_WAREHOUSE_ID || w.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(format!(
+                "warehouse_id must be the id of a SQL warehouse (at most {MAX_WAREHOUSE_ID} characters)"
+            )));
+        }
+        Ok(ConnectBody {
+            catalog_name,
+            schemas,
+            warehouse_id: self.warehouse_id,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
 /// Partner Connect signs people in: a service principal, a partner's own included, neither
 /// signs in to a partner nor creates its account there.
 fn refuse_service_principal(caller: &Caller, partner: &Partner) -> ApiResult<()> {
@@ -292,6 +326,7 @@ pub async fn click(
     partner_id: &str,
     body: ConnectBody,
 ) -> ApiResult<Value> {
+    let body = body.checked()?;
     let partner = catalog::partner(state, caller.workspace_id, partner_id).await?;
     if partner.spec.provision == Provision::ConnectionFile {
         return connection_file(state, caller, &partner, body.warehouse_id.as_deref()).await;
