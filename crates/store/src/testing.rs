@@ -44,10 +44,7 @@ impl TestDatabase {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or_default();
-                let name = format!(
-                    "patchbay_test_{created}_{}",
-                    uuid::Uuid::new_v4().simple()
-                );
+                let name = format!("patchbay_test_{created}_{}", uuid::Uuid::new_v4().simple());
                 let admin = admin_pool(&server).await?;
                 admin
                     .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
