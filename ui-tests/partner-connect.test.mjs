@@ -75,7 +75,8 @@ describe("the Partner Connect page", () => {
     dataDir = mkdtempSync(join(tmpdir(), "patchbay-ui-"));
     profileDir = mkdtempSync(join(tmpdir(), "patchbay-chromium-"));
     workspace = await start(
-      ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir],
+      // partner-sim listens on 127.0.0.1, which patchbay calls only when allowed.
+      ["serve", "--listen", "127.0.0.1:0", "--allow-outbound", "loopback", "--data-dir", dataDir],
       [/^patchbay: listening on (\S+)$/m, /^patchbay: admin token \(shown once, keep it safe\): (\S+)$/m],
     );
     [url, token] = workspace.found;

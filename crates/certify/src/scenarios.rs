@@ -1187,7 +1187,7 @@ async fn demo(ctx: &mut Ctx<'_>) -> Flow {
     )
 }
 
-/// Asks patchbay about the connection, which asks the partner's test-connection.
+/// An admin tests the connection in patchbay, which asks the partner's test-connection.
 async fn partner_test(
     ctx: &mut Ctx<'_>,
     ws: &Workspace,
@@ -1196,10 +1196,10 @@ async fn partner_test(
     let reply = ctx
         .install()
         .call(
-            "GET",
-            &format!("{PC}/connections/{PARTNER_ID}"),
+            "POST",
+            &format!("{PC}/connections/{PARTNER_ID}/test"),
             &ws.admin_token,
-            None,
+            Some(serde_json::json!({})),
         )
         .await?;
     let ex = ctx

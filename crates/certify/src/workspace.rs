@@ -119,6 +119,11 @@ impl Installation {
         settings.partner_timeout = options.partner_timeout;
         settings.compute_transition_millis = 0;
         settings.rate_limits = patchbay_server::RateLimits::Off;
+        // Patchbay calls the partner through certify's recording proxy, which listens on
+        // loopback here; the proxy forwards to whatever address the user named.
+        settings.outbound = patchbay_partner::outbound::OutboundPolicy::allowing(&[
+            patchbay_partner::outbound::Range::Loopback,
+        ]);
         let app = router(AppState::new(store.clone(), settings));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

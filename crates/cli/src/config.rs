@@ -3,6 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use patchbay_partner::outbound::OutboundPolicy;
 use patchbay_server::{CloudProvider, RateLimits};
 use patchbay_store::Store;
 use serde::Deserialize;
@@ -147,6 +148,11 @@ pub struct ServeArgs {
     /// The cloud partners are told this workspace runs in (`cloud_provider`); default `aws`.
     #[arg(long, env = "PATCHBAY_CLOUD_PROVIDER", value_enum)]
     cloud_provider: Option<CloudProviderArg>,
+    /// Addresses beyond public ones that partners may be called at, comma-separated: ranges
+    /// (`loopback`, `private`, `link-local`, `cgnat`) or CIDRs (`10.1.0.0/16`). Default: none.
+    /// Cloud metadata addresses are never called.
+    #[arg(long, env = "PATCHBAY_ALLOW_OUTBOUND", value_name = "RANGES")]
+    allow_outbound: Option<String>,
 }
 
 /// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
@@ -189,6 +195,24 @@ struct FileConfig {
     stale_connect_after: Option<String>,
     rate_limits: Option<RateLimitsArg>,
     cloud_provider: Option<CloudProviderArg>,
+    allow_outbound: Option<StringOrList>,
+}
+
+/// A list in a TOML file, written as an array or as one comma-separated string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    fn items(self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => vec![s],
+            StringOrList::Many(v) => v,
+        }
+    }
 }
 
 /// The validated settings of `patchbay serve`.
@@ -205,12 +229,15 @@ pub struct ServeConfig {
     pub stale_connect_seconds: Option<i64>,
     pub rate_limits: RateLimits,
     pub cloud_provider: CloudProvider,
+    /// Where partners may be called beyond public addresses.
+    pub outbound: OutboundPolicy,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{ServeArgs, ServeConfig, parse_duration};
+    use super::{OutboundPolicy, ServeArgs, ServeConfig, parse_duration};
     use clap::Parser;
+    use patchbay_partner::outbound::Range;
     use patchbay_server::{CloudProvider, RateLimits};
 
     #[derive(Parser)]
@@ -272,6 +299,47 @@ mod tests {
         );
         std::fs::write(&file, "cloud_provider = \"mars\"\n").unwrap();
         assert!(resolve(&["--config", path]).is_err());
+    }
+
+    #[test]
+    fn outbound_addresses_come_from_the_flag_or_the_file() {
+        assert_eq!(
+            resolve(&[]).unwrap().outbound,
+            OutboundPolicy::public_only()
+        );
+        assert_eq!(
+            resolve(&["--allow-outbound", "loopback,10.1.0.0/16"])
+                .unwrap()
+                .outbound,
+            OutboundPolicy::parse(&["loopback", "10.1.0.0/16"]).unwrap()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.toml");
+        std::fs::write(&list, "allow_outbound = [\"private\", \"loopback\"]\n").unwrap();
+        let list = list.to_str().unwrap();
+        assert_eq!(
+            resolve(&["--config", list]).unwrap().outbound,
+            OutboundPolicy::allowing(&[Range::Private, Range::Loopback])
+        );
+        let one = dir.path().join("one.toml");
+        std::fs::write(&one, "allow_outbound = \"link-local\"\n").unwrap();
+        assert_eq!(
+            resolve(&["--config", one.to_str().unwrap()])
+                .unwrap()
+                .outbound,
+            OutboundPolicy::allowing(&[Range::LinkLocal])
+        );
+        // The flag wins over the file.
+        assert_eq!(
+            resolve(&["--config", list, "--allow-outbound", "loopback"])
+                .unwrap()
+                .outbound,
+            OutboundPolicy::allowing(&[Range::Loopback])
+        );
+        for bad in ["metadata", "internet", "10.0.0.0/40"] {
+            let e = resolve(&["--allow-outbound", bad]).unwrap_err().to_string();
+            assert!(e.starts_with("--allow-outbound: "), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -374,6 +442,17 @@ impl ServeConfig {
                 .cloud_provider
                 .or(file.cloud_provider)
                 .map_or(CloudProvider::default(), CloudProvider::from),
+            outbound: match args.allow_outbound {
+                Some(flag) => OutboundPolicy::parse(&[flag])
+                    .map_err(|e| anyhow::anyhow!("--allow-outbound: {e}"))?,
+                None => OutboundPolicy::parse(
+                    &file
+                        .allow_outbound
+                        .map(StringOrList::items)
+                        .unwrap_or_default(),
+                )
+                .map_err(|e| anyhow::anyhow!("allow_outbound: {e}"))?,
+            },
         })
     }
 

@@ -80,6 +80,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             rate_limits: config.rate_limits,
             node_id: node_id(&config.data_dir)?,
             cloud_provider: config.cloud_provider,
+            outbound: config.outbound.clone(),
             ..Settings::new(workspace_id)
         },
     );
@@ -110,7 +111,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     println!("patchbay: listening on {scheme}://{addr}");
     std::io::stdout().flush()?;
-    tracing::info!(%addr, %public_url, workspace_id, "serving");
+    tracing::info!(%addr, %public_url, workspace_id, outbound = %config.outbound.describe(), "serving");
 
     match rustls {
         None => {

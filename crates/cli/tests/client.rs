@@ -125,10 +125,17 @@ impl Workspace {
         let db = TestDatabase::create().await.unwrap();
         let data = tmp.path().join("data");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .args(extra)
-            .env("PATCHBAY_LOG", "info");
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-outbound",
+            "loopback",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .args(extra)
+        .env("PATCHBAY_LOG", "info");
         if db.is_postgres() {
             cmd.args(["--database-url", &db.url]);
         }

@@ -343,8 +343,15 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
         .get("/api/2.0/secrets/list?scope=etl", &made.sp_token)
         .await;
     assert_eq!(names(&secrets, "secrets", "key"), ["password"]);
-    let connection =
-        api.get(&format!("{PC}/connections/rivery"), admin).await["connection"].clone();
+    let connection = api
+        .ok(
+            reqwest::Method::POST,
+            &format!("{PC}/connections/rivery/test"),
+            admin,
+            Some(json!({})),
+        )
+        .await["connection"]
+        .clone();
     assert_eq!(connection["state"], "CONNECTED", "{connection}");
     assert_eq!(
         connection["partner_test"]["passed"], true,

@@ -597,3 +597,66 @@ async fn two_nodes_share_one_database() {
         .unwrap();
     assert_eq!(state["connections"].as_array().unwrap().len(), 1);
 }
+
+/// Partners are called only where the installation allows: public addresses by default,
+/// more with `--allow-outbound` (or `PATCHBAY_ALLOW_OUTBOUND`); metadata never.
+#[tokio::test]
+async fn partner_addresses_follow_the_outbound_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let data = tmp.path().join("data");
+    let command = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .env_remove("PATCHBAY_ALLOW_OUTBOUND")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if db.is_postgres() {
+            cmd.args(["--database-url", &db.url]);
+        }
+        cmd
+    };
+    let refused = command(&["--allow-outbound", "loopback,metadata"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("never calls"), "{err}");
+
+    let point = async |url: &str, token: &str, base_url: &str| {
+        let r = client()
+            .put(format!("{url}/api/2.0/partner-connect/partners/rivery"))
+            .bearer_auth(token)
+            .json(&json!({"base_url": base_url, "hostnames": ["127.0.0.1"],
+                "credentials": {"username": "databricks", "password": "secret"}}))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let token = {
+        let server = Server::spawn(command(&[]));
+        let token = server.token.clone().expect("first start prints the token");
+        let (status, body) = point(&server.url, &token, "http://127.0.0.1:9").await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("--allow-outbound loopback"),
+            "{body}"
+        );
+        token
+    };
+    let mut allowing = command(&[]);
+    allowing.env("PATCHBAY_ALLOW_OUTBOUND", "loopback");
+    let server = Server::spawn(allowing);
+    let (status, body) = point(&server.url, &token, "http://127.0.0.1:9").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = point(&server.url, &token, "http://169.254.169.254/").await;
+    assert_eq!(status, 400, "{body}");
+}

@@ -106,6 +106,31 @@ pub fn cluster_name(partner_name: &str) -> String {
 /// The catalog of the legacy Hive metastore.
 pub const HIVE_METASTORE: &str = "hive_metastore";
 
+/// The most schemas one connection may read: a person picks them in a dialog, and each becomes
+/// a grant written in the connect's one transaction.
+pub const MAX_SCHEMAS: usize = 100;
+
+/// The schemas a connect asks for, as the connection will hold them: each name checked and
+/// normalized (Unity Catalog compares names case-insensitively), repeats dropped in the order
+/// first given, at most [`MAX_SCHEMAS`].
+pub fn schema_selection(schemas: &[String]) -> Result<Vec<String>, String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (i, schema) in schemas.iter().enumerate() {
+        let name =
+            crate::catalog::normalize_name(schema).map_err(|e| format!("schemas[{i}]: {e}"))?;
+        if seen.insert(name.clone()) {
+            out.push(name);
+            if out.len() > MAX_SCHEMAS {
+                return Err(format!(
+                    "A connection can read at most {MAX_SCHEMAS} schemas; more different schemas were chosen."
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One privilege grant of a plan: on a catalog or on a schema of the chosen catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedGrant {
@@ -370,6 +395,28 @@ pub fn choose_catalog(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_selections_are_normalized_deduplicated_and_capped() {
+        let copies = vec!["default".to_owned(); 5000];
+        assert_eq!(schema_selection(&copies).unwrap(), ["default"]);
+        let mixed: Vec<String> = ["Sales", "default", "sales", "DEFAULT", "web"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(
+            schema_selection(&mixed).unwrap(),
+            ["sales", "default", "web"]
+        );
+        let cap: Vec<String> = (0..MAX_SCHEMAS).map(|i| format!("s{i}")).collect();
+        assert_eq!(schema_selection(&cap).unwrap().len(), MAX_SCHEMAS);
+        let over: Vec<String> = (0..=MAX_SCHEMAS).map(|i| format!("s{i}")).collect();
+        let e = schema_selection(&over).unwrap_err();
+        assert!(e.contains("at most 100 schemas"), "{e}");
+        for bad in ["", "a.b", "a b", "x/y", "tab\t"] {
+            let e = schema_selection(&["ok".to_owned(), bad.to_owned()]).unwrap_err();
+            assert!(e.starts_with("schemas[1]: "), "{bad}: {e}");
+        }
+    }
 
     fn partner(id: &str) -> PartnerSpec {
         builtin_partners().into_iter().find(|p| p.id == id).unwrap()

@@ -1,9 +1,11 @@
 //! The Partner Connect protocol: what patchbay sends to a partner's `/connect`,
 //! `/delete-connection` and `/test-connection`, what it accepts back, the client that makes
-//! those calls (Basic auth, retries, timeouts, size caps, redirect allow-list), and
+//! those calls (Basic auth, retries, timeouts, size caps, redirect allow-list, the outbound
+//! address rules), and
 //! `partner-sim`, a reference partner for demos and tests.
 
 pub mod client;
+pub mod outbound;
 pub mod protocol;
 pub mod sim;
 

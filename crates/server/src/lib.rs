@@ -72,6 +72,9 @@ pub struct Settings {
     /// directory): the steps it runs that call partners are marked with it, so that when it
     /// restarts it finishes or undoes at once what its previous run left.
     pub node_id: String,
+    /// The addresses partners may be called at beyond public ones (`--allow-outbound`);
+    /// a partner's `base_url` is checked against it when registered and on every call.
+    pub outbound: patchbay_partner::outbound::OutboundPolicy,
 }
 
 /// The cloud a workspace runs in, as the Partner Connect protocol names it (`cloud_provider`):
@@ -109,6 +112,7 @@ impl Settings {
             rate_limits: RateLimits::default(),
             cloud_provider: CloudProvider::default(),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
+            outbound: patchbay_partner::outbound::OutboundPolicy::public_only(),
         }
     }
 }
@@ -118,6 +122,7 @@ impl AppState {
         let partners = patchbay_partner::client::PartnerClient::new(
             settings.partner_retry.clone(),
             settings.partner_timeout,
+            settings.outbound.clone(),
         );
         let rate_limiter = (settings.rate_limits != RateLimits::Off)
             .then(|| Arc::new(rate_limit::RateLimiter::new(settings.rate_limits)));

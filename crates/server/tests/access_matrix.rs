@@ -1,12 +1,15 @@
 //! Who reaches what: every endpoint family × {workspace admin, plain user, a connected partner's
 //! service principal, another partner's service principal, no token, deleted token, expired
-//! token}, including object-level cases.
+//! token}, including object-level cases, and every Partner Connect route and page. Partner
+//! Connect: tiles for everyone, sign-in for users, details, accounts, the audit trail and every
+//! change for admins; no request but a user's sign-in makes patchbay call the partner, and no
+//! answer to a non-admin holds a connection's details.
 
 mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, spawn};
+use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
 use serde_json::{Value, json};
 
 const PC: &str = "/api/2.0/partner-connect";
@@ -21,6 +24,16 @@ async fn obo_token(app: &TestApp, application_id: &str) -> String {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["token_value"].as_str().unwrap().to_owned()
+}
+
+/// How many requests the partner (partner-sim) has received.
+async fn partner_calls(sim: &SimHandle) -> usize {
+    let r = reqwest::get(format!("{}/_sim/state", sim.url))
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
+    let state: Value = r.json().await.unwrap();
+    state["received"].as_array().expect("received").len()
 }
 
 #[tokio::test]
@@ -70,6 +83,21 @@ async fn the_access_control_matrix() {
     )
     .await;
     let warehouse = rivery["warehouse_id"].as_str().unwrap().to_owned();
+    // What a non-admin must never read from Partner Connect.
+    let details: Vec<String> = [&rivery, &labelbox]
+        .iter()
+        .flat_map(|c| {
+            [
+                c["partner_connection_id"].as_str().unwrap().to_owned(),
+                c["token_id"].as_str().unwrap().to_owned(),
+                c["service_principal"]["application_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ]
+        })
+        .chain([common::ADMIN.to_owned()])
+        .collect();
     let sp_a_id = rivery["service_principal"]["id"]
         .as_str()
         .unwrap()
@@ -281,15 +309,72 @@ async fn the_access_control_matrix() {
         ),
         (
             Method::GET,
-            format!("{PC}/connections/rivery"),
+            format!("{PC}/partners/rivery"),
             None,
             [200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("{PC}/partners/rivery/account"),
+            None,
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("{PC}/connections"),
+            None,
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("{PC}/connections/rivery"),
+            None,
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("{PC}/connections/labelbox"),
+            None,
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::POST,
+            format!("{PC}/connections/rivery/test"),
+            Some(json!({})),
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::POST,
+            format!("{PC}/connections/rivery/repair"),
+            Some(json!({})),
+            [200, 403, 403, 403],
         ),
         (
             Method::GET,
             format!("{PC}/audit"),
             None,
             [200, 403, 403, 403],
+        ),
+        // A connected tile: users sign in (the one partner call a non-admin makes); service
+        // principals, the partner's own included, do not.
+        (
+            Method::POST,
+            format!("{PC}/partners/rivery/connect"),
+            Some(json!({})),
+            [200, 200, 403, 403],
+        ),
+        (
+            Method::POST,
+            format!("{PC}/partners/labelbox/connect"),
+            Some(json!({})),
+            [200, 200, 403, 403],
+        ),
+        // A dry run on a connected tile plans nothing and calls nobody.
+        (
+            Method::POST,
+            format!("{PC}/partners/rivery/connect"),
+            Some(json!({"dry_run": true})),
+            [409, 409, 409, 409],
         ),
         (
             Method::POST,
@@ -298,9 +383,24 @@ async fn the_access_control_matrix() {
             [200, 403, 403, 403],
         ),
         (
+            Method::POST,
+            format!("{PC}/partners"),
+            Some(
+                json!({"name": "Acme Ingest", "category": "INGEST", "profile": "ingest",
+                "base_url": sim.url, "credentials": {"username": "u", "password": "p"}}),
+            ),
+            [201, 403, 403, 403],
+        ),
+        (
             Method::PUT,
             format!("{PC}/partners/rivery"),
             Some(json!({"hostnames": ["127.0.0.1"], "base_url": sim.url})),
+            [200, 403, 403, 403],
+        ),
+        (
+            Method::DELETE,
+            format!("{PC}/partners/acme-ingest"),
+            None,
             [200, 403, 403, 403],
         ),
         (
@@ -318,19 +418,39 @@ async fn the_access_control_matrix() {
     ];
     let mut failures = Vec::new();
     for (method, path, body, expected) in &rows {
+        let partner_connect = path.starts_with(PC);
+        let sign_in = *method == Method::POST
+            && path.ends_with("/connect")
+            && body.as_ref().is_some_and(|b| b.get("dry_run").is_none());
         // The admin goes last, so that an allowed admin write cannot change what others see.
         for (i, (who, token)) in callers.iter().enumerate() {
             let want = if i < 4 { expected[i] } else { 401 };
             if *who == "admin" {
                 continue;
             }
+            let calls_before = partner_calls(&sim).await;
             let r = app.call(method.clone(), path, *token, body.clone()).await;
+            let calls = partner_calls(&sim).await - calls_before;
             if r.status.as_u16() != want {
                 failures.push(format!(
                     "{who:>13} {method} {path}: got {} want {want}: {}",
                     r.status.as_u16(),
                     r.body
                 ));
+            }
+            let want_calls = usize::from(sign_in && *who == "user");
+            if partner_connect && calls != want_calls {
+                failures.push(format!(
+                    "{who:>13} {method} {path}: made patchbay call the partner {calls} times, want {want_calls}"
+                ));
+            }
+            if partner_connect {
+                let text = r.body.to_string();
+                for secret in details.iter().filter(|d| text.contains(d.as_str())) {
+                    failures.push(format!(
+                        "{who:>13} {method} {path}: the answer shows a connection detail ({secret}): {text}"
+                    ));
+                }
             }
         }
         let r = app

@@ -88,7 +88,11 @@ async fn partners_are_told_the_configured_cloud() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let r = app
-            .admin(Method::GET, &format!("{PC}/connections/rivery"), None)
+            .admin(
+                Method::POST,
+                &format!("{PC}/connections/rivery/test"),
+                Some(json!({})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(

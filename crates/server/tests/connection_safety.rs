@@ -433,11 +433,17 @@ async fn drift_is_reported_and_repaired() {
         c["token_id"].as_str().unwrap().to_owned(),
         c["partner_connection_id"].as_str().unwrap().to_owned(),
     );
+    // An admin's explicit test: the connection's health and the partner's own verdict.
     let get = || async {
-        app.admin(Method::GET, &format!("{PC}/connections/rivery"), None)
-            .await
-            .body["connection"]
-            .clone()
+        let r = app
+            .admin(
+                Method::POST,
+                &format!("{PC}/connections/rivery/test"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["connection"].clone()
     };
     let healthy = get().await;
     assert_eq!(healthy["state"], "CONNECTED");

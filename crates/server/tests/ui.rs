@@ -525,3 +525,175 @@ async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
             .is_none()
     );
 }
+
+/// How many requests the partner (partner-sim) has received.
+async fn partner_calls(sim: &SimHandle) -> usize {
+    let r = reqwest::get(format!("{}/_sim/state", sim.url))
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
+    let state: serde_json::Value = r.json().await.unwrap();
+    state["received"].as_array().expect("received").len()
+}
+
+/// The page's side of the access matrix (`access_matrix.rs` has the API's): admin, user, the
+/// partner's own service principal and another partner's, each logged in, on every Partner
+/// Connect page and form. Users see tiles and sign in; service principals do not sign in;
+/// details, rotation and deletion are for admins; only a user's sign-in calls the partner.
+#[tokio::test]
+async fn the_page_access_matrix() {
+    let (app, sim) = with_partner().await;
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/2.0/partner-connect/partners/labelbox",
+            Some(json!({"base_url": sim.url,
+                "credentials": {"username": sim.config.username, "password": sim.config.password}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let mut details = vec![common::ADMIN.to_owned()];
+    let mut sp_tokens = Vec::new();
+    let mut sp_ids = Vec::new();
+    for partner in ["rivery", "labelbox"] {
+        let r = app
+            .admin(
+                Method::POST,
+                &format!("/api/2.0/partner-connect/partners/{partner}/connect"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let c = &r.body["connection"];
+        let application_id = c["service_principal"]["application_id"].as_str().unwrap();
+        details.extend([
+            c["token_id"].as_str().unwrap().to_owned(),
+            c["partner_connection_id"].as_str().unwrap().to_owned(),
+            application_id.to_owned(),
+        ]);
+        let obo = app
+            .admin(
+                Method::POST,
+                "/api/2.0/token-management/on-behalf-of/tokens",
+                Some(json!({"application_id": application_id})),
+            )
+            .await;
+        assert_eq!(obo.status, StatusCode::OK, "{:?}", obo.body);
+        sp_tokens.push(obo.body["token_value"].as_str().unwrap().to_owned());
+        sp_ids.push(application_id.to_owned());
+    }
+    let (_, user_token) = app.plain_user("bo@example.com").await;
+    let mut sessions = Vec::new();
+    // Each with its own name, which the page's header shows.
+    for (who, token, own) in [
+        ("user", user_token.as_str(), "bo@example.com"),
+        ("partner SP", sp_tokens[0].as_str(), sp_ids[0].as_str()),
+        ("other SP", sp_tokens[1].as_str(), sp_ids[1].as_str()),
+        ("admin", app.admin_token.as_str(), common::ADMIN),
+    ] {
+        let cookie = login(&app, token).await;
+        let home = get(&app, "/", Some(&cookie)).await;
+        assert_eq!(home.status, StatusCode::OK, "{who}");
+        sessions.push((who, cookie, csrf(&home.html), own.to_owned()));
+    }
+
+    // (method, path, expected for user, partner SP, other SP, admin). The admin goes last.
+    let rows: [(Method, &str, [u16; 4]); 12] = [
+        (Method::GET, "/", [200, 200, 200, 200]),
+        (Method::GET, "/partners/rivery", [200, 200, 200, 200]),
+        (Method::GET, "/partners/labelbox", [200, 200, 200, 200]),
+        (Method::GET, "/partners/dbt-cloud", [200, 200, 200, 200]),
+        (
+            Method::POST,
+            "/partners/rivery/sign-in",
+            [200, 403, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/partners/labelbox/connect",
+            [200, 403, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/partners/dbt-cloud/connect",
+            [403, 403, 403, 400],
+        ),
+        (Method::GET, "/partners/rivery/delete", [403, 403, 403, 200]),
+        (
+            Method::POST,
+            "/partners/rivery/rotate-token",
+            [403, 403, 403, 200],
+        ),
+        (
+            Method::GET,
+            "/admin/service-principals",
+            [403, 403, 403, 200],
+        ),
+        (Method::GET, "/admin/tokens", [403, 403, 403, 200]),
+        (
+            Method::POST,
+            "/partners/labelbox/delete",
+            [403, 403, 403, 303],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, expected) in &rows {
+        for (i, (who, cookie, csrf_value, own)) in sessions.iter().enumerate() {
+            let before = partner_calls(&sim).await;
+            let page = if *method == Method::GET {
+                get(&app, path, Some(cookie)).await
+            } else {
+                post(&app, path, cookie, &format!("csrf={csrf_value}")).await
+            };
+            let calls = partner_calls(&sim).await - before;
+            if page.status.as_u16() != expected[i] {
+                failures.push(format!(
+                    "{who:>10} {method} {path}: got {} want {}",
+                    page.status.as_u16(),
+                    expected[i]
+                ));
+            }
+            if *who == "admin" {
+                continue;
+            }
+            let signs_in = *method == Method::POST
+                && (path.ends_with("/sign-in") || path.starts_with("/partners/labelbox/connect"));
+            let want_calls = usize::from(signs_in && *who == "user");
+            if calls != want_calls {
+                failures.push(format!(
+                    "{who:>10} {method} {path}: made patchbay call the partner {calls} times, want {want_calls}"
+                ));
+            }
+            for secret in details
+                .iter()
+                .filter(|d| *d != own && page.html.contains(d.as_str()))
+            {
+                failures.push(format!(
+                    "{who:>10} {method} {path}: the page shows a connection detail ({secret})"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "page access matrix:\n{}",
+        failures.join("\n")
+    );
+
+    // What each sees on a connected tile: the admin the details, a user the sign-in button,
+    // a service principal neither.
+    let tile = |i: usize| {
+        let cookie = sessions[i].1.clone();
+        let app = &app;
+        async move { get(app, "/partners/rivery", Some(&cookie)).await.html }
+    };
+    let user = tile(0).await;
+    assert!(user.contains("Sign in to Rivery"), "{user}");
+    assert!(!user.contains("Connection details"), "{user}");
+    let sp = tile(1).await;
+    assert!(!sp.contains("Sign in to Rivery"), "{sp}");
+    assert!(sp.contains("Service principals do not sign in"), "{sp}");
+    let admin = tile(3).await;
+    assert!(admin.contains("Connection details"), "{admin}");
+    assert!(admin.contains("RIVERY_USER"), "{admin}");
+}

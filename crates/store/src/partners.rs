@@ -495,8 +495,11 @@ pub(crate) async fn audit(
     log.write(tx).await
 }
 
-/// The audit events of one transaction, written in one statement just before it commits (a
-/// connect or a delete records a dozen).
+/// The most audit events one INSERT statement writes.
+const AUDIT_BATCH: usize = 100;
+
+/// The audit events of one transaction, written just before it commits, in as few statements
+/// as [`AUDIT_BATCH`] allows (a connect or a delete records a dozen or so).
 pub(crate) struct AuditLog<'a> {
     workspace_id: i64,
     actor: &'a Actor,
@@ -529,38 +532,92 @@ impl<'a> AuditLog<'a> {
         ));
     }
 
-    /// Writes the events; call it inside the transaction, before the commit.
+    /// Writes the events; call it inside the transaction, before the commit. One statement per
+    /// [`AUDIT_BATCH`] events, so that no number of events exceeds a database's limit on bound
+    /// values (SQLite's is 32,766) or makes one statement huge.
     pub(crate) async fn write(self, tx: &mut Transaction<'static, Any>) -> Result<()> {
-        if self.events.is_empty() {
-            return Ok(());
-        }
         let now = now_millis();
-        let mut sql = Sql::new(
-            "INSERT INTO audit_events (workspace_id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail) VALUES ",
-        );
-        for (i, (action, object_type, object_id, detail)) in self.events.into_iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" });
-            sql.int(self.workspace_id).push(", ").int(now).push(", ");
-            sql.bind(match self.actor.id {
-                Some(id) => Bind::Int(id),
-                None => Bind::NullInt,
-            });
-            sql.push(", ")
-                .text(self.actor.name.as_str())
-                .push(", ")
-                .text(action)
-                .push(", ")
-                .text(object_type)
-                .push(", ")
-                .text(object_id)
-                .push(", ");
-            sql.bind(match self.partner_id {
-                Some(p) => Bind::Text(p.to_owned()),
-                None => Bind::NullText,
-            });
-            sql.push(", ").text(detail.to_string()).push(")");
+        for batch in self.events.chunks(AUDIT_BATCH) {
+            let mut sql = Sql::new(
+                "INSERT INTO audit_events (workspace_id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail) VALUES ",
+            );
+            for (i, (action, object_type, object_id, detail)) in batch.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.int(self.workspace_id).push(", ").int(now).push(", ");
+                sql.bind(match self.actor.id {
+                    Some(id) => Bind::Int(id),
+                    None => Bind::NullInt,
+                });
+                sql.push(", ")
+                    .text(self.actor.name.as_str())
+                    .push(", ")
+                    .text(action.as_str())
+                    .push(", ")
+                    .text(object_type.as_str())
+                    .push(", ")
+                    .text(object_id.as_str())
+                    .push(", ");
+                sql.bind(match self.partner_id {
+                    Some(p) => Bind::Text(p.to_owned()),
+                    None => Bind::NullText,
+                });
+                sql.push(", ").text(detail.to_string()).push(")");
+            }
+            sql.query().execute(&mut **tx).await?;
         }
-        sql.query().execute(&mut **tx).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Bootstrap, BootstrapOutcome};
+
+    /// More events than one SQLite statement could bind (9 values each, 32,766 at most) commit
+    /// together, in batches.
+    #[tokio::test]
+    async fn thousands_of_audit_events_commit_in_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&crate::sqlite_url(&dir.path().join("t.db")))
+            .await
+            .unwrap();
+        let BootstrapOutcome::Created { workspace_id, .. } = store
+            .bootstrap(&Bootstrap {
+                organization: "o".into(),
+                workspace_name: "w".into(),
+                public_url: "http://127.0.0.1:1".into(),
+                admin_email: "admin@example.com".into(),
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("fresh database");
+        };
+        let actor = Actor {
+            id: None,
+            name: "patchbay".into(),
+        };
+        let events: i64 = 4000;
+        let mut log = AuditLog::new(workspace_id, &actor, Some("rivery"));
+        for i in 0..events {
+            log.push(
+                "grant",
+                "schema",
+                &format!("hive_metastore.s{i}"),
+                serde_json::json!({"i": i}),
+            );
+        }
+        let mut tx = store.begin_write().await.unwrap();
+        log.write(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let (count, distinct): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COUNT(DISTINCT object_id) FROM audit_events WHERE partner_id = 'rivery'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!((count, distinct), (events, events), "every event, once");
+        store.close().await;
     }
 }

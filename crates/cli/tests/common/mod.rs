@@ -15,10 +15,18 @@ pub const BOOTSTRAP_LINE: &str = "patchbay: admin token (shown once, keep it saf
 /// piped for [`Server::spawn`], stderr discarded unless the caller redirects it.
 pub fn serve_command(listen: &str, data_dir: &Path, database_url: Option<&str>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-    cmd.args(["serve", "--listen", listen, "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    // The tests' partners (partner-sim) listen on 127.0.0.1.
+    cmd.args([
+        "serve",
+        "--listen",
+        listen,
+        "--allow-outbound",
+        "loopback",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     if let Some(url) = database_url {
         cmd.args(["--database-url", url]);
     }

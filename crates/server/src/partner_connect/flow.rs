@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{
     CatalogContext, CatalogStanding, HIVE_METASTORE, PartnerSpec, Profile, Provision,
-    choose_catalog, cluster_name, service_principal_name, warehouse_name,
+    choose_catalog, cluster_name, schema_selection, service_principal_name, warehouse_name,
 };
 use patchbay_core::principal::PrincipalKind;
-use patchbay_partner::client::{CallError, Endpoint, redirect_allowed};
+use patchbay_partner::client::{CallError, Endpoint, checked_redirect};
 use patchbay_partner::protocol::{
     Auth, ConnectRequest, Connection, ErrorReason, RedirectValue, RotateTokenRequest, Secret,
     UserInfo,
@@ -190,6 +190,25 @@ pub async fn connection_json(
     Ok(out)
 }
 
+/// A connection as `caller` may see it: the details for admins; for everyone else what the
+/// tile shows (the partner and the state).
+pub async fn connection_view(
+    state: &AppState,
+    caller: &Caller,
+    partner: &Partner,
+    c: &ConnectionRecord,
+) -> ApiResult<Value> {
+    if caller.is_admin {
+        return connection_json(state, partner, c).await;
+    }
+    let health = health(state, partner, c).await?;
+    Ok(json!({
+        "partner_id": c.partner_id,
+        "partner_name": partner.spec.name,
+        "state": health.state,
+    }))
+}
+
 /// What a connect would create for this partner, in words and names.
 pub fn describe_profile(spec: &PartnerSpec) -> Value {
     let rules = spec.profile.rules();
@@ -223,6 +242,53 @@ pub struct ConnectBody {
     pub warehouse_id: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// The longest warehouse id accepted (real ones are 16 hex digits).
+const MAX_WAREHOUSE_ID: usize = 128;
+
+impl ConnectBody {
+    /// The body with its names checked and normalized and its schemas deduplicated and capped
+    /// ([`schema_selection`]), before anything is looked up: a hostile list costs nothing.
+    fn checked(self) -> ApiResult<ConnectBody> {
+        let catalog_name = match self.catalog_name.filter(|c| !c.is_empty()) {
+            Some(c) => Some(
+                patchbay_core::catalog::normalize_name(&c)
+                    .map_err(|e| ApiError::bad_request(format!("catalog_name: {e}")))?,
+            ),
+            None => None,
+        };
+        let schemas = match self.schemas {
+            Some(list) => Some(schema_selection(&list).map_err(ApiError::bad_request)?),
+            None => None,
+        };
+        if let Some(w) = &self.warehouse_id
+            && (w.len() > MAX_WAREHOUSE_ID || w.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(format!(
+                "warehouse_id must be the id of a SQL warehouse (at most {MAX_WAREHOUSE_ID} characters)"
+            )));
+        }
+        Ok(ConnectBody {
+            catalog_name,
+            schemas,
+            warehouse_id: self.warehouse_id,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+/// Partner Connect signs people in: a service principal, a partner's own included, neither
+/// signs in to a partner nor creates its account there.
+fn refuse_service_principal(caller: &Caller, partner: &Partner) -> ApiResult<()> {
+    if caller.kind == PrincipalKind::User {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "Service principals cannot sign in to {} or connect it: Partner Connect signs in workspace users. Use a user's token.",
+            partner.spec.name
+        )))
+    }
 }
 
 pub(super) fn endpoint_of(partner: &Partner) -> ApiResult<Endpoint> {
@@ -261,6 +327,7 @@ pub async fn click(
     partner_id: &str,
     body: ConnectBody,
 ) -> ApiResult<Value> {
+    let body = body.checked()?;
     let partner = catalog::partner(state, caller.workspace_id, partner_id).await?;
     if partner.spec.provision == Provision::ConnectionFile {
         return connection_file(state, caller, &partner, body.warehouse_id.as_deref()).await;
@@ -270,6 +337,13 @@ pub async fn click(
         .connection(caller.workspace_id, partner_id)
         .await?
     {
+        if body.dry_run {
+            // A dry run never calls a partner; on a connected tile there is nothing to plan.
+            return Err(ApiError::conflict(format!(
+                "The workspace is already connected to {}: a click signs in. To see what a new connection would create, an admin deletes this one first.",
+                partner.spec.name
+            )));
+        }
         return sign_in(state, caller, &partner, &existing).await;
     }
     let admin = caller.clone().require_admin().map_err(|_| {
@@ -282,6 +356,7 @@ pub async fn click(
     if body.dry_run {
         return Ok(json!({"plan": plan_json(&partner, &plan)}));
     }
+    refuse_service_principal(caller, &partner)?;
     let endpoint = endpoint_of(&partner)?;
     let node = state.settings().node_id.as_str();
     let mut claims = 0;
@@ -351,16 +426,19 @@ pub async fn click(
                 "account_status": answer.account_status,
                 "message": format!("{} did not set up the connection, so nothing was kept in the workspace.", partner.spec.name),
             });
-            if redirect_allowed(&answer.redirect_uri, &hostnames) {
-                out["redirect_uri"] = json!(answer.redirect_uri);
+            if let Ok(uri) = checked_redirect(&answer.redirect_uri, &hostnames) {
+                out["redirect_uri"] = json!(uri);
             }
             Ok(out)
         }
         Ok(answer) => {
-            if let Err(problem) = check_answer(&answer, &hostnames, false) {
-                undo(state, &admin, &connection, &problem).await?;
-                return Err(partner_error(&partner, &problem));
-            }
+            let redirect = match check_answer(&answer, &hostnames, false) {
+                Ok(redirect) => redirect,
+                Err(problem) => {
+                    undo(state, &admin, &connection, &problem).await?;
+                    return Err(partner_error(&partner, &problem));
+                }
+            };
             let completed = state
                 .store
                 .complete_connection(
@@ -384,7 +462,7 @@ pub async fn click(
                 )
                 .await?);
             }
-            respond(state, caller.workspace_id, &partner, &answer, None).await
+            respond(state, caller, &partner, &answer, &redirect, None).await
         }
         Err(CallError::Status {
             status: 500,
@@ -522,58 +600,57 @@ fn describe_failure(partner: &Partner, e: &CallError) -> String {
     }
 }
 
-/// Checks a `/connect` answer against the protocol's rules.
+/// Checks a `/connect` answer against the protocol's rules; the redirect to hand on, parsed
+/// and serialized again (never the partner's own string).
 fn check_answer(
     answer: &Connection,
     hostnames: &[String],
     established: bool,
-) -> Result<(), String> {
-    if !redirect_allowed(&answer.redirect_uri, hostnames) {
-        return Err(format!(
-            "the partner redirected to '{}', whose host is not on its allow-list ({})",
-            answer.redirect_uri,
+) -> Result<String, String> {
+    let redirect = checked_redirect(&answer.redirect_uri, hostnames).map_err(|why| {
+        format!(
+            "the partner's redirect_uri cannot be used: {why} (allowed hosts: {})",
             hostnames.join(", ")
-        ));
-    }
+        )
+    })?;
     if !established
         && answer.configured_resources
         && answer.connection_id.as_deref().is_none_or(str::is_empty)
     {
         return Err("the partner configured the connection but sent no connection_id".into());
     }
-    Ok(())
+    Ok(redirect)
 }
 
+/// The partner's own site (the origin of its `base_url`, parsed and serialized again), where a
+/// user can sign in when Partner Connect cannot take them.
 fn sign_in_page(endpoint: &Endpoint) -> String {
-    let base = endpoint.base_url.trim_end_matches('/');
-    match base
-        .find("://")
-        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
-    {
-        Some(path_start) => base[..path_start].to_owned(),
-        None => base.to_owned(),
+    match url::Url::parse(&endpoint.base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url.origin().ascii_serialization(),
+        _ => String::new(),
     }
 }
 
 /// The answer to a tile click that reached the partner: the connection and where to go.
 async fn respond(
     state: &AppState,
-    workspace_id: i64,
+    caller: &Caller,
     partner: &Partner,
     answer: &Connection,
+    redirect_uri: &str,
     message: Option<String>,
 ) -> ApiResult<Value> {
     let connection = match state
         .store
-        .connection(workspace_id, &partner.spec.id)
+        .connection(caller.workspace_id, &partner.spec.id)
         .await?
     {
-        Some(c) => connection_json(state, partner, &c).await?,
+        Some(c) => connection_view(state, caller, partner, &c).await?,
         None => Value::Null,
     };
     Ok(json!({
         "connection": connection,
-        "redirect_uri": answer.redirect_uri,
+        "redirect_uri": redirect_uri,
         "redirect_value": answer.redirect_value,
         "user_status": answer.user_status,
         "account_status": answer.account_status,
@@ -604,6 +681,7 @@ async fn sign_in(
             partner.spec.name
         )));
     }
+    refuse_service_principal(caller, partner)?;
     let endpoint = endpoint_of(partner)?;
     let request = connect_request(state, caller, c, None).await?;
     let key = uuid_key();
@@ -637,9 +715,10 @@ async fn sign_in(
     };
     let result = match outcome {
         Ok(answer) => {
-            check_answer(&answer, &hostnames, true).map_err(|p| partner_error(partner, &p))?;
+            let redirect =
+                check_answer(&answer, &hostnames, true).map_err(|p| partner_error(partner, &p))?;
             let message = (answer.redirect_value == RedirectValue::ContactAdmin).then(ask_admin);
-            respond(state, caller.workspace_id, partner, &answer, message).await
+            respond(state, caller, partner, &answer, &redirect, message).await
         }
         Err(CallError::Status {
             status: 404,

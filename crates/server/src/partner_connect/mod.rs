@@ -16,6 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use catalog::Partner;
 use patchbay_core::partner::{Category, PartnerSpec, Profile, Provision, partner_id};
+use patchbay_partner::client::normalize_hostname;
+use patchbay_partner::outbound::OutboundPolicy;
 use patchbay_store::{AuditQuery, ConnectionRecord, PartnerEndpoint, PartnerSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -36,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             "/connections/{partner_id}",
             get(get_connection).delete(flow::delete_connection),
         )
+        .route("/connections/{partner_id}/test", post(test_connection))
         .route("/connections/{partner_id}/repair", post(flow::repair))
         .route(
             "/connections/{partner_id}/rotate-token",
@@ -44,14 +47,16 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit))
 }
 
-/// A tile: the partner and whether the workspace is connected to it.
+/// A tile: the partner and whether the workspace is connected to it. Every workspace user
+/// sees tiles; the partner's redirect allow-list is for admins.
 fn tile(
     partner: &Partner,
     connection: Option<&ConnectionRecord>,
     health: Option<&flow::Health>,
+    is_admin: bool,
 ) -> Value {
     let s = &partner.spec;
-    json!({
+    let mut out = json!({
         "id": s.id,
         "name": s.name,
         "category": s.category,
@@ -62,10 +67,19 @@ fn tile(
         "needs_service_principal": s.profile.rules().service_principal,
         "builtin": partner.builtin,
         "endpoint_configured": partner.endpoint.is_some(),
-        "hostnames": partner.endpoint.as_ref().map(|e| e.hostnames.clone()).unwrap_or_default(),
         "connected": connection.is_some(),
         "connection_state": health.map(|h| h.state),
-    })
+    });
+    if is_admin {
+        out["hostnames"] = json!(
+            partner
+                .endpoint
+                .as_ref()
+                .map(|e| e.hostnames.clone())
+                .unwrap_or_default()
+        );
+    }
+    out
 }
 
 async fn list_partners(
@@ -81,7 +95,7 @@ async fn list_partners(
             Some(c) => Some(flow::health(&state, p, c).await?),
             None => None,
         };
-        tiles.push(tile(p, connection, health.as_ref()));
+        tiles.push(tile(p, connection, health.as_ref(), caller.is_admin));
     }
     Ok(Json(json!({"partners": tiles})))
 }
@@ -100,7 +114,12 @@ async fn get_partner(
         Some(c) => Some(flow::health(&state, &partner, c).await?),
         None => None,
     };
-    let mut out = tile(&partner, connection.as_ref(), health.as_ref());
+    let mut out = tile(
+        &partner,
+        connection.as_ref(),
+        health.as_ref(),
+        caller.is_admin,
+    );
     out["would_create"] = flow::describe_profile(&partner.spec);
     Ok(Json(json!({"partner": out})))
 }
@@ -164,8 +183,17 @@ fn path(field: &str, value: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
+/// The most hostnames a partner's redirect allow-list may hold.
+pub const MAX_HOSTNAMES: usize = 20;
+/// The longest `base_url` accepted.
+const MAX_BASE_URL: usize = 2048;
+/// The longest Basic credential parts accepted.
+const MAX_USERNAME: usize = 256;
+const MAX_PASSWORD: usize = 4096;
+
 /// The endpoint part of a request, checked; `None` when it sets no endpoint.
 fn endpoint(
+    state: &AppState,
     req: &mut PartnerRequest,
     current: Option<&PartnerEndpoint>,
 ) -> ApiResult<Option<PartnerEndpoint>> {
@@ -177,7 +205,7 @@ fn endpoint(
         }
         return Ok(current.cloned());
     };
-    let url = reqwest_url(&base_url)?;
+    let (base_url, host) = checked_base_url(&base_url, &state.settings().outbound)?;
     let endpoints = req.endpoints.take().unwrap_or(Endpoints {
         connect_path: None,
         delete_connection_path: None,
@@ -197,16 +225,12 @@ fn endpoint(
             "credentials need a username without ':' and a non-empty password",
         ));
     }
-    let hostnames = req.hostnames.take().unwrap_or_else(|| vec![url]);
-    if hostnames.is_empty()
-        || hostnames
-            .iter()
-            .any(|h| h.is_empty() || h.contains('/') || h.contains(char::is_whitespace))
-    {
-        return Err(ApiError::bad_request(
-            "hostnames must list host names (no scheme or path) the partner may redirect users to",
-        ));
+    if credentials.username.len() > MAX_USERNAME || credentials.password.len() > MAX_PASSWORD {
+        return Err(ApiError::bad_request(format!(
+            "credentials may hold a username of at most {MAX_USERNAME} bytes and a password of at most {MAX_PASSWORD}"
+        )));
     }
+    let hostnames = checked_hostnames(req.hostnames.take().unwrap_or_else(|| vec![host]))?;
     Ok(Some(PartnerEndpoint {
         base_url,
         connect_path: path("connect_path", endpoints.connect_path)?
@@ -216,41 +240,82 @@ fn endpoint(
         rotate_token_path: path("rotate_token_path", endpoints.rotate_token_path)?,
         username: credentials.username,
         password: credentials.password,
-        hostnames: hostnames
-            .into_iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
+        hostnames,
     }))
 }
 
-/// The host of an http(s) base URL, or a 400.
-fn reqwest_url(base_url: &str) -> ApiResult<String> {
-    let bad = || {
+/// A partner's `base_url`, parsed and serialized again (so what is stored is what is called),
+/// and its host; a 400 unless it is an http(s) URL without credentials, query or fragment whose
+/// host the installation may call. A name is checked again on every call, after DNS.
+fn checked_base_url(base_url: &str, policy: &OutboundPolicy) -> ApiResult<(String, String)> {
+    let shown: String = base_url.chars().take(200).collect();
+    let bad = |why: &str| {
         ApiError::bad_request(format!(
-            "base_url must be an http:// or https:// URL, not '{base_url}'"
+            "base_url must be an http:// or https:// URL{why}, not '{shown}'"
         ))
     };
-    let rest = base_url
-        .strip_prefix("https://")
-        .or_else(|| base_url.strip_prefix("http://"))
-        .ok_or_else(bad)?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') || base_url.chars().any(char::is_whitespace)
-    {
-        return Err(bad());
+    if base_url.len() > MAX_BASE_URL {
+        return Err(ApiError::bad_request(format!(
+            "base_url is longer than {MAX_BASE_URL} bytes"
+        )));
     }
-    let host = match authority.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => authority,
+    let url = url::Url::parse(base_url).map_err(|_| bad(""))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(""));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            " without a user name or password (credentials go in 'credentials')",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(" without a query or fragment"));
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(bad(" with a host")),
     };
-    Ok(host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase())
+    if let Some(host) = url.host() {
+        policy.check_host(host).map_err(|refused| {
+            ApiError::bad_request(format!("base_url '{shown}' cannot be used: {refused}."))
+        })?;
+    }
+    Ok((url.as_str().trim_end_matches('/').to_owned(), host))
 }
 
+/// The redirect allow-list, normalized (see [`normalize_hostname`]), without repeats, at most
+/// [`MAX_HOSTNAMES`].
+fn checked_hostnames(hostnames: Vec<String>) -> ApiResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for h in &hostnames {
+        let normal = normalize_hostname(h).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "hostnames must list host names (no scheme, port or path) the partner may redirect users to, not '{}'",
+                h.chars().take(100).collect::<String>()
+            ))
+        })?;
+        if !out.contains(&normal) {
+            out.push(normal);
+        }
+        if out.len() > MAX_HOSTNAMES {
+            return Err(ApiError::bad_request(format!(
+                "hostnames may list at most {MAX_HOSTNAMES} different hosts"
+            )));
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::bad_request(
+            "hostnames must list at least one host the partner may redirect users to",
+        ));
+    }
+    Ok(out)
+}
+
+/// A partner as its registration or change answers it (to an admin).
 fn partner_json(partner: &Partner) -> Value {
-    tile(partner, None, None)
+    tile(partner, None, None, true)
 }
 
 async fn register_partner(
@@ -286,7 +351,7 @@ async fn register_partner(
         .profile
         .ok_or_else(|| ApiError::bad_request("profile is required"))?;
     let provision = req.provisions.unwrap_or_else(|| default_provision(profile));
-    let endpoint = endpoint(&mut req, None)?
+    let endpoint = endpoint(&state, &mut req, None)?
         .ok_or_else(|| ApiError::bad_request("base_url is required for a custom partner"))?;
     let spec = PartnerSpec {
         id: id.clone(),
@@ -367,7 +432,7 @@ async fn change_partner(
             "Changing a built-in partner's Unity Catalog support is not supported yet.",
         ));
     }
-    let endpoint = endpoint(&mut req, current.endpoint.as_ref())?;
+    let endpoint = endpoint(&state, &mut req, current.endpoint.as_ref())?;
     let settings = PartnerSettings {
         partner_id: partner_id.clone(),
         custom: (!current.builtin).then(|| spec.clone()),
@@ -395,15 +460,16 @@ async fn remove_partner(
     Ok(Json(json!({})))
 }
 
+/// The organization's account at a partner (its administrator's e-mail): for admins.
 async fn account(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Admin(admin): Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    catalog::partner(&state, caller.workspace_id, &partner_id).await?;
+    catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     let account = state
         .store
-        .partner_account(caller.workspace_id, &partner_id)
+        .partner_account(admin.workspace_id(), &partner_id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -419,32 +485,43 @@ async fn account(
     }})))
 }
 
+/// Every connection's details: for admins. Reads never call a partner.
 async fn list_connections(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Admin(admin): Admin,
 ) -> ApiResult<Json<Value>> {
-    let connections = state.store.connections(caller.workspace_id).await?;
+    let ws = admin.workspace_id();
+    let connections = state.store.connections(ws).await?;
     let mut out = Vec::with_capacity(connections.len());
     for c in &connections {
-        let partner = catalog::partner(&state, caller.workspace_id, &c.partner_id).await?;
+        let partner = catalog::partner(&state, ws, &c.partner_id).await?;
         out.push(flow::connection_json(&state, &partner, c).await?);
     }
     Ok(Json(json!({"connections": out})))
 }
 
+/// One connection's details, with its health as the workspace sees it: for admins. A read
+/// never calls the partner; `POST …/test` does.
 async fn get_connection(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Admin(admin): Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let partner = catalog::partner(&state, caller.workspace_id, &partner_id).await?;
-    let connection = state
-        .store
-        .connection(caller.workspace_id, &partner_id)
-        .await?
-        .ok_or_else(|| flow::no_connection(&partner_id))?;
+    let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
+    let out = flow::connection_json(&state, &partner, &connection).await?;
+    Ok(Json(json!({"connection": out})))
+}
+
+/// `POST /connections/{partner_id}/test` (admins): the connection's details, and what the
+/// partner's `/test-connection` says about it (`partner_test`), when the partner offers one.
+async fn test_connection(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(partner_id): Path<String>,
+    JsonBody(_): JsonBody<TestBody>,
+) -> ApiResult<Json<Value>> {
+    let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
     let mut out = flow::connection_json(&state, &partner, &connection).await?;
-    // One connection is looked at closely: the partner is asked too, when it can be.
     if let Some((passed, detail)) = flow::partner_test(&state, &partner, &connection).await {
         out["partner_test"] = json!({"passed": passed, "detail": detail});
         if !passed && out["state"] == "CONNECTED" {
@@ -458,6 +535,25 @@ async fn get_connection(
         }
     }
     Ok(Json(json!({"connection": out})))
+}
+
+/// The body of a connection test: nothing (or `{}`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestBody {}
+
+async fn admin_connection(
+    state: &AppState,
+    admin: &patchbay_core::access::WorkspaceAdmin,
+    partner_id: &str,
+) -> ApiResult<(Partner, ConnectionRecord)> {
+    let partner = catalog::partner(state, admin.workspace_id(), partner_id).await?;
+    let connection = state
+        .store
+        .connection(admin.workspace_id(), partner_id)
+        .await?
+        .ok_or_else(|| flow::no_connection(partner_id))?;
+    Ok((partner, connection))
 }
 
 #[derive(Debug, Deserialize)]

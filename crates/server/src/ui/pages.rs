@@ -17,6 +17,7 @@ use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{
     CatalogContext, Category, HIVE_METASTORE, PartnerSpec, Profile, Provision, choose_catalog,
 };
+use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{ConnectionRecord, TokenFilter};
 use serde_json::Value;
 
@@ -637,13 +638,17 @@ fn outcome(
     render(&format!("{verb} {}", spec.name), session, page)
 }
 
-/// A connected tile: sign in, and the connection's details. Never a token value.
+/// A connected tile: sign in (users), and for admins the connection's details. Never a
+/// token value.
 async fn connected(
     state: &AppState,
     session: &Session,
     partner: &Partner,
     c: &ConnectionRecord,
 ) -> Page {
+    if !session.caller.is_admin {
+        return connected_for_user(state, session, partner, c).await;
+    }
     let spec = &partner.spec;
     let v = flow::connection_json(state, partner, c).await?;
     let token = match &c.token_id {
@@ -676,12 +681,7 @@ async fn connected(
                 ul { @for r in &reasons { li { (r) } } }
             }
         }
-        @if spec.sign_in && health != "CONNECTING" {
-            form.inline method="post" action=(format!("/partners/{}/sign-in", spec.id)) {
-                input type="hidden" name="csrf" value=(session.csrf);
-                button.primary type="submit" data-busy="Signing in…" { "Sign in to " (spec.name) }
-            }
-        }
+        (sign_in_button(session, spec, health))
         section.card aria-labelledby="details" {
             h2 #details { "Connection details" }
             dl.details {
@@ -745,23 +745,68 @@ async fn connected(
                 (grants_table(&grants, "Grants"))
             }
         }
-        @if session.caller.is_admin {
-            section.card aria-labelledby="manage" {
-                h2 #manage { "Manage" }
-                div.actions {
-                    @if c.service_principal_id.is_some() {
-                        form.inline method="post" action=(format!("/partners/{}/rotate-token", spec.id)) {
-                            input type="hidden" name="csrf" value=(session.csrf);
-                            input type="hidden" name="uid" value=(c.uid);
-                            button type="submit" data-busy="Rotating…" { "Rotate token" }
-                        }
+        section.card aria-labelledby="manage" {
+            h2 #manage { "Manage" }
+            div.actions {
+                @if c.service_principal_id.is_some() {
+                    form.inline method="post" action=(format!("/partners/{}/rotate-token", spec.id)) {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="uid" value=(c.uid);
+                        button type="submit" data-busy="Rotating…" { "Rotate token" }
                     }
-                    a.button.danger href=(format!("/partners/{}/delete", spec.id)) { "Delete connection…" }
+                }
+                a.button.danger href=(format!("/partners/{}/delete", spec.id)) { "Delete connection…" }
+            }
+        }
+    };
+    Ok(render(&spec.name, session, page))
+}
+
+/// The sign-in button of a connected tile, for users (service principals do not sign in).
+fn sign_in_button(session: &Session, spec: &PartnerSpec, health: &str) -> Markup {
+    html! {
+        @if spec.sign_in && health != "CONNECTING" {
+            @if session.caller.kind == PrincipalKind::User {
+                form.inline method="post" action=(format!("/partners/{}/sign-in", spec.id)) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button.primary type="submit" data-busy="Signing in…" { "Sign in to " (spec.name) }
+                }
+            } @else {
+                p.muted { "Service principals do not sign in to partners." }
+            }
+        }
+    }
+}
+
+/// A connected tile as a user who is not an admin sees it: the state and the sign-in button.
+/// The connection's details (principal, token, compute, grants, who connected) are for
+/// admins, like the API's; nothing here calls the partner.
+async fn connected_for_user(
+    state: &AppState,
+    session: &Session,
+    partner: &Partner,
+    c: &ConnectionRecord,
+) -> Page {
+    let spec = &partner.spec;
+    let health = flow::health(state, partner, c).await?;
+    let page = html! {
+        p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
+        div.partner-head {
+            (mark(spec))
+            div {
+                h1 { (spec.name) }
+                @match health.state {
+                    "CONNECTED" => p.ok { img src="/ui/check.svg" alt="" width="20" height="20"; " Connected" },
+                    "BROKEN" => p.broken { img src="/ui/warning.svg" alt="" width="18" height="18"; " Broken" },
+                    other => p.muted { (other.to_lowercase()) },
                 }
             }
-        } @else {
-            p.muted { "Only workspace admins can rotate the token or delete this connection." }
         }
+        @if health.state == "BROKEN" {
+            p.error role="alert" { (spec.name) " cannot work until a workspace admin repairs the connection or connects again." }
+        }
+        (sign_in_button(session, spec, health.state))
+        p.muted { "Only workspace admins can rotate the token, delete the connection or see its details (service principal, token, compute, grants)." }
     };
     Ok(render(&spec.name, session, page))
 }

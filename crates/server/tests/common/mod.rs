@@ -9,6 +9,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use patchbay_partner::outbound::{OutboundPolicy, Range};
 use patchbay_server::{AppState, Settings, router};
 use patchbay_store::testing::TestDatabase;
 use patchbay_store::{Bootstrap, BootstrapOutcome, Store};
@@ -99,6 +100,8 @@ impl TestApp {
         };
         let mut settings = Settings::new(workspace_id);
         settings.compute_transition_millis = 0;
+        // The partners of these tests (partner-sim, test partners) listen on 127.0.0.1.
+        settings.outbound = OutboundPolicy::allowing(&[Range::Loopback]);
         adjust(&mut settings);
         let state = AppState::new(store.clone(), settings);
         let router = router(state.clone());
