@@ -59,28 +59,3 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ApiError::malformed(format!("{kind}: {e}")).scim_type("invalidSyntax")
     })
 }
-
-/// Query-string parameters of type `T`, rejected in the endpoint's envelope.
-pub struct QueryParams<T>(pub T);
-
-impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(QueryParams)
-            .map_err(|e| {
-                ApiError::bad_request(format!("Invalid query parameters: {e}"))
-                    .scim_type("invalidValue")
-                    .in_envelope(Envelope::for_request(&parts.uri, &parts.extensions))
-            })
-    }
-}

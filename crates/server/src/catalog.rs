@@ -5,8 +5,9 @@
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -425,7 +426,7 @@ async fn create_metastore(
 async fn list_metastores(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let all = state.store.list_metastores(admin.workspace_id()).await?;
     let (page, token) = paginate(all, |m| m.name.clone(), &params)?;
@@ -481,7 +482,7 @@ async fn delete_metastore(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let force = flag("force", params.force.as_deref())?;
     state.store.delete_metastore(&admin, &id, force).await?;
@@ -559,7 +560,7 @@ async fn unassign(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(workspace): Path<String>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let workspace_id = workspace_param(&workspace, None)?;
     let metastore_id = required("metastore_id", params.metastore_id.as_deref())?;
@@ -599,7 +600,7 @@ fn string_properties(p: Option<Map<String, Value>>) -> ApiResult<Map<String, Val
 async fn list_catalogs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let all = state.store.list_catalogs_for(&caller).await?;
     let (page, token) = paginate(all, |c| c.name.clone(), &params)?;
@@ -706,7 +707,7 @@ async fn delete_catalog(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(name): Path<String>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let force = flag("force", params.force.as_deref())?;
     state.store.delete_catalog(&caller, &name, force).await?;
@@ -729,7 +730,7 @@ struct CreateSchema {
 async fn list_schemas(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
     let all = state.store.list_schemas_for(&caller, catalog).await?;
@@ -797,7 +798,7 @@ async fn delete_schema(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let (c, s) = schema_name(&full_name)?;
     let force = flag("force", params.force.as_deref())?;
@@ -873,7 +874,7 @@ fn column(i: usize, c: ColumnInfo) -> ApiResult<ColumnRecord> {
 async fn list_tables(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
     let schema = required("schema_name", params.schema_name.as_deref())?;
@@ -1037,7 +1038,7 @@ async fn get_grants(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
@@ -1086,7 +1087,7 @@ async fn get_effective(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;

@@ -8,6 +8,7 @@ pub mod body;
 pub mod catalog;
 pub mod compute;
 pub mod error;
+pub mod params;
 pub mod partner_connect;
 pub mod permissions;
 pub mod rate_limit;

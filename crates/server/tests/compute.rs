@@ -528,7 +528,7 @@ async fn warehouse_lists_page_until_no_token() {
         &r,
         StatusCode::BAD_REQUEST,
         "INVALID_PARAMETER_VALUE",
-        "Invalid query",
+        "Invalid parameters",
     );
 }
 

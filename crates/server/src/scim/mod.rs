@@ -11,8 +11,9 @@ pub use rendered::Renderings;
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated, AuthenticatedSelf};
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, Envelope};
+use crate::params::Params;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -205,7 +206,7 @@ fn list_query(params: &ListParams) -> Result<ListQuery, ApiError> {
 async fn list<R: Resource>(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ScimResult {
     let query = list_query(&params)?;
     let page = state
@@ -292,7 +293,7 @@ async fn get_one<R: Resource>(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    QueryParams(params): QueryParams<GetParams>,
+    Params(params): Params<GetParams>,
 ) -> ScimResult {
     let record = resolve(&state, caller.workspace_id, R::KIND, &id).await?;
     let projection = Projection::new(
@@ -406,7 +407,7 @@ async fn delete_one<R: Resource>(
 async fn me(
     State(state): State<AppState>,
     AuthenticatedSelf(caller, record): AuthenticatedSelf,
-    QueryParams(params): QueryParams<GetParams>,
+    Params(params): Params<GetParams>,
 ) -> ScimResult {
     // A service principal is shown as a user named by its application id.
     let as_user = (caller.kind == PrincipalKind::ServicePrincipal).then_some(caller.name.as_str());
