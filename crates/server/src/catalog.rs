@@ -992,8 +992,9 @@ struct PermissionsChange {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdatePermissions {
-    #[serde(default)]
-    changes: Vec<PermissionsChange>,
+    /// Required, as a PATCH without changes (or without a body) is a client's mistake that
+    /// would otherwise answer 200; an explicit `[]` reads the grants back unchanged.
+    changes: Option<Vec<PermissionsChange>>,
     #[serde(default)]
     omit_permissions_in_response: bool,
 }
@@ -1055,9 +1056,13 @@ async fn update_grants(
     Path((securable_type, full_name)): Path<(String, String)>,
     JsonBody(req): JsonBody<UpdatePermissions>,
 ) -> ApiResult<Json<Value>> {
-    let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
     let changes = req
         .changes
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "changes is required: a list of {principal, add, remove} to apply.",
+            )
+        })?
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
@@ -1075,6 +1080,7 @@ async fn update_grants(
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
+    let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
     let list = state.store.update_grants(&caller, &s, &changes).await?;
     tracing::info!(securable = %s, changes = changes.len(), "grants changed");
     if req.omit_permissions_in_response {

@@ -3,8 +3,11 @@
 //! - the legacy `databricks-cli` 0.18 sends `Content-Type: text/json` on every request and the
 //!   parameters of a DELETE as a JSON body (`unity-catalog metastores unassign` sends
 //!   `{"metastore_id": …}`, `metastores delete --force` sends `{"force": true}`);
+//! - the JS SDK (`@databricks/sdk-experimental` 0.17) sends a PATCH without any body, also
+//!   when the caller gave it an access control list.
 //!
-//! Parameters are read from the query string or the body alike.
+//! Parameters are read from the query string or the body alike; a required body that is
+//! missing is a 400 that changes nothing.
 
 mod common;
 
@@ -14,6 +17,8 @@ use common::{Reply, SCIM, TestApp};
 use serde_json::{Value, json};
 
 const UC: &str = "/api/2.1/unity-catalog";
+const PERMS: &str = "/api/2.0/permissions";
+const TOKEN_ACL: &str = "/api/2.0/permissions/authorization/tokens";
 
 /// A request as `databricks_cli.sdk.api_client.ApiClient.perform_query` sends it: Bearer
 /// token, `Content-Type: text/json`, and for methods other than GET the JSON body (`{}` when
@@ -515,4 +520,119 @@ async fn body_parameters_that_are_not_json_or_not_an_object_are_refused_and_dele
         .await;
         assert_ok(&r);
     }
+}
+
+/// The JS SDK's `permissions.update` and `grants.update`: PATCH without a body.
+#[tokio::test]
+async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
+    let app = TestApp::new().await;
+    enable_uc(&app).await;
+    let wh = app
+        .admin(
+            Method::POST,
+            "/api/2.0/sql/warehouses",
+            Some(json!({"name": "w", "cluster_size": "2X-Small"})),
+        )
+        .await;
+    assert_ok(&wh);
+    let wh = wh.body["id"].as_str().expect("id").to_owned();
+    let user = "someone@example.com";
+    app.create_user(user).await;
+    let warehouse_acl = format!("{PERMS}/warehouses/{wh}");
+    let r = app
+        .admin(
+            Method::PATCH,
+            &warehouse_acl,
+            Some(json!({"access_control_list": [{"user_name": user, "permission_level": "CAN_USE"}]})),
+        )
+        .await;
+    assert_ok(&r);
+    let grants = format!("{UC}/permissions/catalog/main");
+    let r = app
+        .admin(
+            Method::PATCH,
+            &grants,
+            Some(json!({"changes": [{"principal": user, "add": ["USE_CATALOG"]}]})),
+        )
+        .await;
+    assert_ok(&r);
+
+    let read = |path: String| {
+        let app = &app;
+        async move {
+            let r = app.admin(Method::GET, &path, None).await;
+            assert_ok(&r);
+            r.body
+        }
+    };
+    let before = (
+        read(warehouse_acl.clone()).await,
+        read(TOKEN_ACL.to_owned()).await,
+        read(grants.clone()).await,
+    );
+    for (method, path, needle) in [
+        (Method::PATCH, warehouse_acl.as_str(), "access_control_list"),
+        (Method::PUT, warehouse_acl.as_str(), "access_control_list"),
+        (Method::PATCH, TOKEN_ACL, "access_control_list"),
+        (Method::PUT, TOKEN_ACL, "access_control_list"),
+        (Method::PATCH, grants.as_str(), "changes"),
+    ] {
+        // No body at all (the JS SDK), an empty one, and `{}`.
+        for (content_type, body) in [
+            (Some("application/json"), None),
+            (None, Some(String::new())),
+            (Some("application/json"), Some("{}".to_owned())),
+        ] {
+            let r = raw(&app, method.clone(), path, content_type, body.clone()).await;
+            assert_error(
+                &r,
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                needle,
+            );
+        }
+    }
+    let after = (
+        read(warehouse_acl.clone()).await,
+        read(TOKEN_ACL.to_owned()).await,
+        read(grants.clone()).await,
+    );
+    assert_eq!(after, before, "a refused update changes nothing");
+    assert!(
+        after.0["access_control_list"]
+            .as_array()
+            .expect("access_control_list")
+            .iter()
+            .any(|e| e["user_name"] == user),
+        "{:?}",
+        after.0
+    );
+
+    // An explicit empty list is a request: PATCH adds nothing, PUT removes the direct entries.
+    let r = app
+        .admin(
+            Method::PATCH,
+            &warehouse_acl,
+            Some(json!({"access_control_list": []})),
+        )
+        .await;
+    assert_ok(&r);
+    assert_eq!(read(warehouse_acl.clone()).await, before.0);
+    let r = app
+        .admin(Method::PATCH, &grants, Some(json!({"changes": []})))
+        .await;
+    assert_ok(&r);
+    assert_eq!(read(grants.clone()).await, before.2);
+
+    // A body stays optional where nothing in it is required.
+    let r = raw(
+        &app,
+        Method::POST,
+        "/api/2.0/token/create",
+        Some("application/json"),
+        None,
+    )
+    .await;
+    assert_ok(&r);
+    assert!(r.body["token_value"].is_string(), "{:?}", r.body);
 }
