@@ -59,3 +59,31 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ApiError::malformed(format!("{kind}: {e}")).scim_type("invalidSyntax")
     })
 }
+
+/// A JSON body of type `T` that must be there: a request without one is a 400, where
+/// [`JsonBody`] would read it as `{}`. For bodies that are the whole request, such as the
+/// representation a SCIM PUT replaces a resource with, where `{}` may mean something but a
+/// missing body can only be a client's mistake.
+pub struct RequiredJsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for RequiredJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::body::HttpBody;
+        if req.body().is_end_stream() {
+            let envelope = Envelope::for_request(req.uri(), req.extensions());
+            return Err(
+                ApiError::bad_request("This request needs a JSON body, and it has none.")
+                    .scim_type("invalidSyntax")
+                    .in_envelope(envelope),
+            );
+        }
+        let JsonBody(body) = JsonBody::from_request(req, state).await?;
+        Ok(RequiredJsonBody(body))
+    }
+}

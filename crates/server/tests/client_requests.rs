@@ -636,3 +636,132 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     assert_ok(&r);
     assert!(r.body["token_value"].is_string(), "{:?}", r.body);
 }
+
+/// Every endpoint whose body holds something required answers a request without a body
+/// with a 400 in its own envelope, and changes nothing.
+#[tokio::test]
+async fn every_required_body_that_is_missing_is_a_400() {
+    let app = TestApp::new().await;
+    enable_uc(&app).await;
+    let sp = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/ServicePrincipals"),
+            Some(json!({"displayName": "KEEP_USER",
+                        "entitlements": [{"value": "databricks-sql-access"}]})),
+        )
+        .await;
+    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
+    let sp_id = sp.body["id"].as_str().expect("id").to_owned();
+    let user_id = app.create_user("kept@example.com").await;
+    let group = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "kept", "members": [{"value": user_id}]})),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
+    let group_id = group.body["id"].as_str().expect("id").to_owned();
+    let scim_before = {
+        let mut all = Vec::new();
+        for path in [
+            format!("{SCIM}/ServicePrincipals/{sp_id}"),
+            format!("{SCIM}/Users/{user_id}"),
+            format!("{SCIM}/Groups/{group_id}"),
+        ] {
+            let r = app.admin(Method::GET, &path, None).await;
+            assert_ok(&r);
+            all.push(r.body);
+        }
+        all
+    };
+    let ws = app.workspace_id;
+    let databricks = [
+        (Method::POST, "/api/2.0/token/delete".to_owned()),
+        (
+            Method::POST,
+            "/api/2.0/token-management/on-behalf-of/tokens".to_owned(),
+        ),
+        (Method::POST, format!("{UC}/metastores")),
+        (Method::PUT, format!("{UC}/workspaces/{ws}/metastore")),
+        (Method::POST, format!("{UC}/catalogs")),
+        (Method::POST, format!("{UC}/schemas")),
+        (Method::POST, format!("{UC}/tables")),
+        (Method::PATCH, format!("{UC}/permissions/catalog/main")),
+        (Method::PATCH, TOKEN_ACL.to_owned()),
+        (Method::PUT, TOKEN_ACL.to_owned()),
+        (Method::POST, "/api/2.0/sql/statements".to_owned()),
+        (Method::POST, "/api/2.1/clusters/create".to_owned()),
+        (Method::POST, "/api/2.1/clusters/edit".to_owned()),
+        (Method::POST, "/api/2.1/clusters/start".to_owned()),
+        (Method::POST, "/api/2.1/clusters/delete".to_owned()),
+        (
+            Method::POST,
+            "/api/2.1/clusters/permanent-delete".to_owned(),
+        ),
+        (Method::POST, "/api/2.2/jobs/update".to_owned()),
+        (Method::POST, "/api/2.2/jobs/reset".to_owned()),
+        (Method::POST, "/api/2.2/jobs/delete".to_owned()),
+    ];
+    for (method, path) in databricks {
+        let r = raw(&app, method.clone(), &path, None, None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}: {:?}",
+            r.body
+        );
+        assert!(
+            r.body["error_code"].is_string() && r.body["message"].is_string(),
+            "{method} {path}: {:?}",
+            r.body
+        );
+    }
+    let scim = [
+        (Method::POST, format!("{SCIM}/Users")),
+        (Method::POST, format!("{SCIM}/Groups")),
+        (Method::PUT, format!("{SCIM}/ServicePrincipals/{sp_id}")),
+        (Method::PUT, format!("{SCIM}/Users/{user_id}")),
+        (Method::PUT, format!("{SCIM}/Groups/{group_id}")),
+        (Method::PATCH, format!("{SCIM}/ServicePrincipals/{sp_id}")),
+        (Method::PATCH, format!("{SCIM}/Users/{user_id}")),
+        (Method::PATCH, format!("{SCIM}/Groups/{group_id}")),
+    ];
+    for (method, path) in scim {
+        let r = raw(
+            &app,
+            method.clone(),
+            &path,
+            Some("application/scim+json"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}: {:?}",
+            r.body
+        );
+        assert_eq!(r.body["status"], "400", "{method} {path}: {:?}", r.body);
+        assert!(
+            r.body["detail"].is_string(),
+            "{method} {path}: {:?}",
+            r.body
+        );
+    }
+    let mut scim_after = Vec::new();
+    for path in [
+        format!("{SCIM}/ServicePrincipals/{sp_id}"),
+        format!("{SCIM}/Users/{user_id}"),
+        format!("{SCIM}/Groups/{group_id}"),
+    ] {
+        let r = app.admin(Method::GET, &path, None).await;
+        assert_ok(&r);
+        scim_after.push(r.body);
+    }
+    assert_eq!(scim_after, scim_before, "refused writes changed nothing");
+    let r = current_assignment(&app).await;
+    assert_ok(&r);
+    assert_eq!(r.body["default_catalog_name"], "main");
+}

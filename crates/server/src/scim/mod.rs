@@ -11,7 +11,7 @@ pub use rendered::Renderings;
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated, AuthenticatedSelf};
-use crate::body::JsonBody;
+use crate::body::{JsonBody, RequiredJsonBody};
 use crate::error::{ApiError, Envelope};
 use crate::params::Params;
 use axum::Router;
@@ -332,7 +332,8 @@ async fn replace<R: Resource>(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    // A PUT without a body would replace the resource with nothing.
+    RequiredJsonBody(body): RequiredJsonBody<Value>,
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
     let data = repr::from_json(R::KIND, &body, repr::Intent::Replace(&existing))?;
@@ -359,7 +360,7 @@ async fn patch_one<R: Resource>(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    RequiredJsonBody(body): RequiredJsonBody<Value>,
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
     let operations = patch::parse_patch_request(&body).map_err(patch_error)?;
