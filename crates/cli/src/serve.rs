@@ -60,7 +60,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .stale_connect_seconds
                 .map_or(3 * 60 * 1000, |s| s.saturating_mul(1000)),
             rate_limits: config.rate_limits,
-            ..Settings::new(workspace_id)
+            ..Settings::new(workspace_id, &public_url)
         },
     );
     // Delivers what partners are owed and undoes interrupted connects, also after a crash.

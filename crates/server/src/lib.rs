@@ -49,6 +49,10 @@ struct Shared {
 pub struct Settings {
     /// The workspace answered for unauthenticated discovery (`/.well-known/databricks-config`).
     pub default_workspace_id: i64,
+    /// Where clients reach this server (`serve --public-url`, or derived from `--listen`): the
+    /// absolute URIs it answers with (a SCIM resource's `Location` and `meta.location`) start
+    /// with it.
+    pub public_url: String,
     /// The longest lifetime a new token may have, if the workspace limits it.
     pub max_token_lifetime_seconds: Option<i64>,
     /// How calls to partners wait and retry.
@@ -65,10 +69,11 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings `patchbay serve` starts with, for a workspace.
-    pub fn new(default_workspace_id: i64) -> Settings {
+    /// The settings `patchbay serve` starts with, for a workspace served at `public_url`.
+    pub fn new(default_workspace_id: i64, public_url: &str) -> Settings {
         Settings {
             default_workspace_id,
+            public_url: public_url.trim_end_matches('/').to_owned(),
             max_token_lifetime_seconds: None,
             partner_retry: patchbay_partner::client::RetryPolicy::default(),
             partner_timeout: std::time::Duration::from_secs(30),
@@ -86,12 +91,17 @@ impl AppState {
             settings.partner_retry.clone(),
             settings.partner_timeout,
         );
+        let scim_base = format!(
+            "{}{}",
+            settings.public_url.trim_end_matches('/'),
+            scim::PREFIX
+        );
         AppState {
             store,
             shared: Arc::new(Shared {
                 settings,
                 partners,
-                renderings: scim::Renderings::default(),
+                renderings: scim::Renderings::new(scim_base),
             }),
         }
     }

@@ -876,3 +876,95 @@ async fn a_lookup_by_a_unique_attribute_counts_and_pages_like_any_filter() {
     let both = format!("{filter}%20and%20displayName%20eq%20%22another%22");
     assert_eq!(page(format!("filter={both}")).await, (json!(0), vec![]));
 }
+
+/// RFC 7644 §3.1: a create answers `Location` and `meta.location` with one absolute URI of the
+/// new resource, built from the public URL the server was given; every later read shows the
+/// same `meta.location`. The `$ref`s of members and groups stay relative, as Databricks
+/// writes them.
+#[tokio::test]
+async fn locations_are_one_absolute_uri_under_the_public_url() {
+    // A trailing slash on the public URL does not double the slash.
+    let app = TestApp::build("https://patchbay.example.com:8443/", |_| {}).await;
+    let base = format!("https://patchbay.example.com:8443{SCIM}");
+    let mut created = Vec::new();
+    for (resource, body) in [
+        ("Users", json!({"userName": "loc@example.com"})),
+        ("ServicePrincipals", json!({"displayName": "LOC_USER"})),
+    ] {
+        let r = app
+            .admin(Method::POST, &format!("{SCIM}/{resource}"), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let id = r.body["id"].as_str().expect("id").to_owned();
+        let expected = format!("{base}/{resource}/{id}");
+        let header = r
+            .headers
+            .get(axum::http::header::LOCATION)
+            .expect("Location")
+            .to_str()
+            .expect("ASCII");
+        assert_eq!(header, expected);
+        assert_eq!(r.body["meta"]["location"], expected.as_str());
+        created.push((resource, id, expected));
+    }
+    let members: Vec<Value> = created
+        .iter()
+        .map(|(_, id, _)| json!({"value": id}))
+        .collect();
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "located", "members": members})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let group_id = r.body["id"].as_str().expect("id").to_owned();
+    let group_location = format!("{base}/Groups/{group_id}");
+    assert_eq!(
+        r.headers
+            .get(axum::http::header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some(group_location.as_str())
+    );
+    assert_eq!(r.body["meta"]["location"], group_location.as_str());
+    let mut refs: Vec<&str> = r.body["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["$ref"].as_str().expect("$ref"))
+        .collect();
+    refs.sort();
+    let mut expected_refs: Vec<String> = created
+        .iter()
+        .map(|(resource, id, _)| format!("{resource}/{id}"))
+        .collect();
+    expected_refs.sort();
+    assert_eq!(refs, expected_refs);
+
+    // Reads, lists and /Me show the same location; a member's groups keep relative $refs.
+    for (resource, id, expected) in &created {
+        let r = app
+            .admin(Method::GET, &format!("{SCIM}/{resource}/{id}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["meta"]["location"], expected.as_str());
+        assert_eq!(r.body["groups"][0]["$ref"], format!("Groups/{group_id}"));
+        let r = app
+            .admin(
+                Method::GET,
+                &format!("{SCIM}/{resource}?filter=id+eq+{id}&attributes=meta"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(
+            r.body["Resources"][0]["meta"]["location"],
+            expected.as_str()
+        );
+    }
+    let r = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let me_id = r.body["id"].as_str().expect("id");
+    assert_eq!(r.body["meta"]["location"], format!("{base}/Users/{me_id}"));
+}

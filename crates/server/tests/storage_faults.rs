@@ -65,7 +65,10 @@ impl Client {
     /// patchbay serving `store`, as `patchbay serve` builds it.
     fn serving(store: Store, test: &TestApp) -> Client {
         Client {
-            router: router(AppState::new(store, Settings::new(test.workspace_id))),
+            router: router(AppState::new(
+                store,
+                Settings::new(test.workspace_id, &test.public_url),
+            )),
             admin_token: test.admin_token.clone(),
         }
     }

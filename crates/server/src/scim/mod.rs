@@ -220,7 +220,7 @@ async fn list<R: Resource>(
     let resources: Vec<Shown> = page
         .items
         .iter()
-        .map(|r| projection.show(R::KIND, repr::Resource::of(r)))
+        .map(|r| projection.show(R::KIND, repr::Resource::of(r, state.renderings().base())))
         .collect();
     Ok(scim_json(
         StatusCode::OK,
@@ -249,8 +249,11 @@ struct ListResponse<'a> {
 }
 
 /// A resource as a write answers it: every attribute a plain GET would show.
-fn shown(record: &PrincipalRecord) -> Value {
-    Projection::default().apply(record.kind, repr::to_json(record))
+fn shown(state: &AppState, record: &PrincipalRecord) -> Value {
+    Projection::default().apply(
+        record.kind,
+        repr::to_json(record, state.renderings().base()),
+    )
 }
 
 /// Finds a resource by SCIM id; service principals also by application id (the admin guide
@@ -308,7 +311,10 @@ async fn get_one<R: Resource>(
     }
     Ok(scim_json(
         StatusCode::OK,
-        projection.show(R::KIND, repr::Resource::of(&record)),
+        projection.show(
+            R::KIND,
+            repr::Resource::of(&record, state.renderings().base()),
+        ),
     ))
 }
 
@@ -319,11 +325,14 @@ async fn create<R: Resource>(
 ) -> ScimResult {
     let data = repr::from_json(R::KIND, &body, repr::Intent::Create)?;
     let record = state.store.create_principal(&admin, R::KIND, &data).await?;
-    let mut response = scim_json(StatusCode::CREATED, shown(&record));
-    if let Ok(location) =
-        HeaderValue::from_str(&format!("{PREFIX}/{}/{}", R::KIND.endpoint(), record.id))
-    {
-        response.headers_mut().insert(header::LOCATION, location);
+    let mut response = scim_json(StatusCode::CREATED, shown(&state, &record));
+    // The same absolute URI as the resource's `meta.location` (RFC 7644 §3.1).
+    let location = repr::location(state.renderings().base(), R::KIND, record.id);
+    match HeaderValue::from_str(&location) {
+        Ok(location) => {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        Err(_) => tracing::warn!(%location, "the public URL cannot be a Location header"),
     }
     Ok(response)
 }
@@ -341,7 +350,7 @@ async fn replace<R: Resource>(
         .store
         .replace_principal(&admin, R::KIND, existing.id, &data)
         .await?;
-    Ok(scim_json(StatusCode::OK, shown(&record)))
+    Ok(scim_json(StatusCode::OK, shown(&state, &record)))
 }
 
 /// Which attributes are lists, for PATCH `add`.
@@ -364,7 +373,7 @@ async fn patch_one<R: Resource>(
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
     let operations = patch::parse_patch_request(&body).map_err(patch_error)?;
-    let before = repr::to_json(&existing);
+    let before = repr::to_json(&existing, state.renderings().base());
     let mut document = before.clone();
     patch::apply(&mut document, &operations, &Schema).map_err(patch_error)?;
     // Server-assigned and read-only attributes (group membership is changed on the group's
@@ -383,7 +392,7 @@ async fn patch_one<R: Resource>(
         .store
         .replace_principal(&admin, R::KIND, existing.id, &data)
         .await?;
-    Ok(scim_json(StatusCode::OK, shown(&record)))
+    Ok(scim_json(StatusCode::OK, shown(&state, &record)))
 }
 
 fn patch_error(e: patch::PatchError) -> ScimError {
@@ -419,7 +428,7 @@ async fn me(
     let mut response = if projection.keeps_whole(PrincipalKind::User) {
         scim_bytes(StatusCode::OK, state.renderings().whole(&record, as_user))
     } else {
-        let mut resource = repr::Resource::of(&record);
+        let mut resource = repr::Resource::of(&record, state.renderings().base());
         if let Some(name) = as_user {
             resource = resource.shown_as_user(name);
         }

@@ -25,6 +25,8 @@ pub struct TestApp {
     pub store: Store,
     pub admin_token: String,
     pub workspace_id: i64,
+    /// Where the workspace says it is served (`serve --public-url`).
+    pub public_url: String,
     pub db: TestDatabase,
 }
 
@@ -91,7 +93,7 @@ impl TestApp {
         else {
             panic!("a fresh database must bootstrap");
         };
-        let mut settings = Settings::new(workspace_id);
+        let mut settings = Settings::new(workspace_id, public_url);
         settings.compute_transition_millis = 0;
         adjust(&mut settings);
         let state = AppState::new(store.clone(), settings);
@@ -102,6 +104,7 @@ impl TestApp {
             store,
             admin_token: admin_token.expose().to_owned(),
             workspace_id,
+            public_url: public_url.to_owned(),
             db,
         }
     }
