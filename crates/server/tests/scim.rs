@@ -968,3 +968,59 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
     let me_id = r.body["id"].as_str().expect("id");
     assert_eq!(r.body["meta"]["location"], format!("{base}/Users/{me_id}"));
 }
+
+/// Adding a member whose `value` is not a member id says what is wrong with the value, and the
+/// group stays as it was. (scim-sanity expects 200 for `fake-member-id`; Databricks' ids are
+/// numbers and patchbay refuses what it cannot store, with the reason.)
+#[tokio::test]
+async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
+    let app = TestApp::new().await;
+    let member = create_sp(&app, "MEMBER_USER").await;
+    let member_id = member["id"].as_str().expect("id").to_owned();
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "g", "members": [{"value": member_id}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let path = format!("{SCIM}/Groups/{}", r.body["id"].as_str().expect("id"));
+    let before = app.admin(Method::GET, &path, None).await;
+    assert_eq!(before.status, StatusCode::OK, "{:?}", before.body);
+    let add = |value: Value| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "add", "path": "members", "value": [value]}]})
+    };
+    for (value, needles) in [
+        (
+            json!({"value": "fake-member-id"}),
+            vec!["'fake-member-id'", "not a member id", "SCIM id"],
+        ),
+        (
+            json!({"value": member["applicationId"]}),
+            vec!["not a member id", "application id"],
+        ),
+        (json!({"value": "123"}), vec!["Member 123 not found"]),
+        (json!({"value": -5}), vec!["-5", "not a member id"]),
+        (json!({"value": true}), vec!["true", "not a member id"]),
+        (json!({"display": "someone"}), vec!["no 'value'"]),
+    ] {
+        let r = app
+            .admin(Method::PATCH, &path, Some(add(value.clone())))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value}: {:?}", r.body);
+        assert_eq!(r.body["status"], "400", "{value}: {:?}", r.body);
+        assert_eq!(r.body["scimType"], "invalidValue", "{value}: {:?}", r.body);
+        let detail = r.body["detail"].as_str().expect("detail");
+        for needle in needles {
+            assert!(
+                detail.contains(needle),
+                "{value}: {detail:?} should say {needle:?}"
+            );
+        }
+    }
+    let after = app.admin(Method::GET, &path, None).await;
+    assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
+    assert_eq!(after.body, before.body, "refused additions change nothing");
+}

@@ -502,6 +502,10 @@ fn read_emails(value: &Value) -> Result<Vec<Email>, ApiError> {
     Ok(out)
 }
 
+/// Members by id. A member's `value` is the SCIM `id` of a user, service principal or group:
+/// a decimal number (as a string or a number). A value that cannot be one is refused here,
+/// saying what it is; one that is a number but names no principal of the workspace is
+/// refused by the store.
 fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
     let mut out = Vec::new();
     for element in elements("members", value)? {
@@ -510,11 +514,31 @@ fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
             .find(|(k, _)| k.eq_ignore_ascii_case("value"))
             .map(|(_, v)| v);
         let id = match v {
-            Some(Value::String(s)) => parse_numeric_id(s),
-            Some(Value::Number(n)) => n.as_i64(),
-            _ => None,
-        }
-        .ok_or_else(|| invalid("Each member needs a 'value' holding the member's id"))?;
+            None | Some(Value::Null) => {
+                return Err(invalid(
+                    "A member has no 'value': give the SCIM id of the user, service principal \
+                     or group to add.",
+                ));
+            }
+            Some(Value::String(s)) => parse_numeric_id(s).ok_or_else(|| {
+                invalid(format!(
+                    "Member value '{s}' is not a member id: the value is the SCIM id (a decimal \
+                     number, e.g. \"7535194597985784\") of a user, service principal or group \
+                     of this workspace, not a name, e-mail or application id."
+                ))
+            })?,
+            Some(Value::Number(n)) => n.as_i64().filter(|n| *n > 0).ok_or_else(|| {
+                invalid(format!(
+                    "Member value {n} is not a member id: ids are positive whole numbers."
+                ))
+            })?,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "Member value {other} is not a member id: give the id as a string, e.g. \
+                     {{\"value\": \"7535194597985784\"}}."
+                )));
+            }
+        };
         if !out.contains(&id) {
             out.push(id);
         }
