@@ -74,9 +74,25 @@ impl TestApp {
         (app, url)
     }
 
+    /// A workspace on a SQLite database of its own, also in the PostgreSQL run: for tests of
+    /// what only SQLite does.
+    pub async fn on_sqlite() -> TestApp {
+        let db = TestDatabase::sqlite().expect("SQLite test database");
+        TestApp::build_on(db, "http://127.0.0.1:1", |_| {}).await
+    }
+
     /// A bootstrapped workspace at `public_url`, with settings adjusted by `adjust`.
     pub async fn build(public_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let db = TestDatabase::create().await.expect("test database");
+        TestApp::build_on(db, public_url, adjust).await
+    }
+
+    /// A bootstrapped workspace on `db`.
+    async fn build_on(
+        db: TestDatabase,
+        public_url: &str,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let store = db.store().await.expect("store");
         let BootstrapOutcome::Created {
             workspace_id,
