@@ -146,6 +146,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
     let tile = app
         .admin(Method::GET, &format!("{PC}/partners/hevo-data"), None)
         .await;
+    assert_eq!(tile.status, StatusCode::OK, "{:?}", tile.body);
     assert_eq!(tile.body["partner"]["connection_state"], "CONNECTING");
     assert_ne!(counts(&app).await, before);
 
@@ -162,6 +163,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
             None,
         )
         .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     assert!(audit.body.to_string().contains("interrupted"));
     // A fresh connect now works.
     let r = app
@@ -291,7 +293,7 @@ async fn drift_is_reported_and_repaired() {
     let get = || async {
         app.admin(Method::GET, &format!("{PC}/connections/rivery"), None)
             .await
-            .body["connection"]
+            .ok()["connection"]
             .clone()
     };
     let healthy = get().await;
@@ -355,6 +357,7 @@ async fn drift_is_reported_and_repaired() {
             None,
         )
         .await;
+    assert_eq!(sp.status, StatusCode::OK, "{:?}", sp.body);
     assert!(
         sp.body["entitlements"]
             .to_string()

@@ -77,6 +77,7 @@ async fn service_principal_lifecycle_by_scim_id_and_application_id() {
             None,
         )
         .await;
+    assert_eq!(by_app.status, StatusCode::OK, "{:?}", by_app.body);
     assert_eq!(by_id.status, StatusCode::OK);
     assert_eq!(by_id.body, by_app.body);
 
@@ -351,6 +352,7 @@ async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
                 None,
             )
             .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body["startIndex"], start);
         assert_eq!(r.body["totalResults"], 5);
         let page = ids(&r.body);
@@ -415,6 +417,7 @@ async fn attributes_and_excluded_attributes() {
     let r = app
         .admin(Method::GET, &format!("{SCIM}/ServicePrincipals/{id}?attributes=userName,displayName,active,externalId,entitlements"), None)
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     // Terraform asks exactly this and still needs applicationId back.
     assert_eq!(r.body["applicationId"], sp["applicationId"]);
     assert_eq!(r.body["active"], true);
@@ -426,6 +429,7 @@ async fn attributes_and_excluded_attributes() {
             None,
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let first = &r.body["Resources"][0];
     assert!(first.get("meta").is_none() && first.get("active").is_none());
     assert_eq!(first["id"], sp["id"]);
@@ -468,6 +472,7 @@ async fn patch_entitlements_active_and_group_members() {
             Some(json!({"displayName": "g1"})),
         )
         .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let gid = group.body["id"].as_str().unwrap();
     let gpath = format!("{SCIM}/Groups/{gid}");
     let r = app
@@ -486,6 +491,7 @@ async fn patch_entitlements_active_and_group_members() {
         format!("ServicePrincipals/{id}")
     );
     let member_view = app.admin(Method::GET, &path, None).await;
+    assert_eq!(member_view.status, StatusCode::OK, "{:?}", member_view.body);
     assert_eq!(
         member_view.body["groups"],
         json!([{"display": "g1", "type": "direct", "value": gid, "$ref": format!("Groups/{gid}")}])
@@ -545,6 +551,7 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
             None,
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let admins = &r.body["Resources"][0];
     assert_eq!(admins["displayName"], "admins");
     let members = admins["members"].as_array().unwrap();
@@ -562,12 +569,14 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
             None,
         )
         .await;
+    assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
     assert_eq!(users.body["totalResults"], 1);
 
     let new_user = app.create_user("new@example.com").await;
     let r = app
         .admin(Method::GET, &format!("{SCIM}/Users/{new_user}"), None)
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let groups: Vec<&str> = r.body["groups"]
         .as_array()
         .unwrap()
@@ -671,6 +680,7 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
     }
 
     let list = app.admin(Method::GET, &path, None).await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["totalResults"], 0, "nothing was written");
 }
 
@@ -719,6 +729,7 @@ async fn discovery_documents_and_their_405s() {
     let types = app
         .admin(Method::GET, &format!("{SCIM}/ResourceTypes"), None)
         .await;
+    assert_eq!(types.status, StatusCode::OK, "{:?}", types.body);
     let names: Vec<&str> = types.body["Resources"]
         .as_array()
         .unwrap()

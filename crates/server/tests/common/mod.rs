@@ -38,6 +38,20 @@ pub struct Reply {
     pub body: Value,
 }
 
+impl Reply {
+    /// The body of an answer that must have `status`; any other status fails the test and
+    /// shows the body.
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        self.body
+    }
+
+    /// The body of an answer that must be a 200.
+    pub fn ok(self) -> Value {
+        self.expect(StatusCode::OK)
+    }
+}
+
 impl TestApp {
     pub async fn new() -> TestApp {
         TestApp::build("http://127.0.0.1:1", |_| {}).await
