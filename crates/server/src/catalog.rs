@@ -65,6 +65,7 @@ pub fn routes() -> Router<AppState> {
             get(get_table).patch(update_table).delete(delete_table),
         )
         .route(&p("/tables/{full_name}/exists"), get(table_exists))
+        .route(&p("/table-summaries"), get(table_summaries))
         .route(
             &p("/permissions/{securable_type}/{full_name}"),
             get(get_grants).patch(update_grants),
@@ -271,6 +272,8 @@ struct ListParams {
     force: Option<String>,
     principal: Option<String>,
     metastore_id: Option<String>,
+    schema_name_pattern: Option<String>,
+    table_name_pattern: Option<String>,
 }
 
 fn flag(name: &str, value: Option<&str>) -> ApiResult<bool> {
@@ -951,6 +954,66 @@ async fn table_exists(
     Ok(Json(json!({"table_exists": exists})))
 }
 
+/// `table-summaries`: the full name and type of every table of a catalog the caller may see,
+/// optionally only in schemas and of names matching SQL `LIKE` patterns (`%`, `_`). The
+/// legacy CLI's `catalogs delete --purge` lists a catalog's tables this way.
+async fn table_summaries(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let catalog = required("catalog_name", params.catalog_name.as_deref())?;
+    let matches = |pattern: Option<&str>, name: &str| pattern.is_none_or(|p| like(p, name));
+    let mut all = Vec::new();
+    for schema in state.store.list_schemas_for(&caller, catalog).await? {
+        if !matches(params.schema_name_pattern.as_deref(), &schema.name) {
+            continue;
+        }
+        match state
+            .store
+            .list_tables_for(&caller, catalog, &schema.name, true)
+            .await
+        {
+            Ok(tables) => all.extend(
+                tables
+                    .into_iter()
+                    .filter(|t| matches(params.table_name_pattern.as_deref(), &t.name)),
+            ),
+            // A schema the caller sees but may not use shows no tables.
+            Err(CatalogError::Client {
+                kind: CatalogErrorKind::Denied,
+                ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    all.sort_by_key(TableRecord::full_name);
+    let (page, token) = paginate(all, TableRecord::full_name, &params)?;
+    Ok(page_json(
+        "tables",
+        page.iter()
+            .map(|t| json!({"full_name": t.full_name(), "table_type": t.table_type}))
+            .collect(),
+        token,
+    ))
+}
+
+/// SQL `LIKE` without escapes: `%` is any run of characters, `_` any one character; case
+/// matters as in a name.
+fn like(pattern: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('%', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some(('_', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = s.chars().collect();
+    go(&p, &s)
+}
+
 async fn update_table(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -1130,6 +1193,17 @@ mod tests {
         assert_eq!((page.len(), token), (3, None));
         assert!(paginate(names(), Clone::clone, &params(Some("-1"), None)).is_err());
         assert!(paginate(names(), Clone::clone, &params(Some("x"), None)).is_err());
+    }
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("%", ""));
+        assert!(like("sales%", "sales_2024"));
+        assert!(like("s_les", "sales"));
+        assert!(like("%or%", "orders"));
+        assert!(!like("sales", "Sales"));
+        assert!(!like("s_", "s"));
+        assert!(!like("a%b", "ac"));
     }
 
     #[test]

@@ -765,3 +765,114 @@ async fn every_required_body_that_is_missing_is_a_400() {
     assert_ok(&r);
     assert_eq!(r.body["default_catalog_name"], "main");
 }
+
+/// `unity-catalog catalogs delete --purge`: the CLI lists the catalog's tables with
+/// `table-summaries`, deletes each, then each schema, then the catalog.
+#[tokio::test]
+async fn legacy_cli_purges_a_catalog_through_table_summaries() {
+    let app = TestApp::new().await;
+    enable_uc(&app).await;
+    let post = |path: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let r = legacy_cli(app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
+            assert_ok(&r);
+        }
+    };
+    post("/catalogs", json!({"name": "doomed"})).await;
+    for schema in ["raw", "clean"] {
+        post(
+            "/schemas",
+            json!({"catalog_name": "doomed", "name": schema}),
+        )
+        .await;
+        for table in ["orders", "order_lines", "users"] {
+            post(
+                "/tables",
+                json!({"catalog_name": "doomed", "schema_name": schema, "name": table,
+                       "table_type": "MANAGED", "data_source_format": "DELTA"}),
+            )
+            .await;
+        }
+    }
+    let summaries = |query: &'static str| {
+        let app = &app;
+        async move {
+            let r = legacy_cli(
+                app,
+                Method::GET,
+                &format!("{UC}/table-summaries?{query}"),
+                None,
+            )
+            .await;
+            assert_ok(&r);
+            r.body["tables"]
+                .as_array()
+                .expect("tables")
+                .iter()
+                .map(|t| {
+                    assert_eq!(t["table_type"], "MANAGED", "{t}");
+                    t["full_name"].as_str().expect("full_name").to_owned()
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = summaries("catalog_name=doomed").await;
+    assert_eq!(all.len(), 6, "{all:?}");
+    assert_eq!(
+        summaries("catalog_name=doomed&schema_name_pattern=r%25&table_name_pattern=order%25").await,
+        ["doomed.raw.order_lines", "doomed.raw.orders"]
+    );
+    let r = legacy_cli(&app, Method::GET, &format!("{UC}/table-summaries"), None).await;
+    assert_error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        "catalog_name",
+    );
+
+    for table in &all {
+        let r = legacy_cli(
+            &app,
+            Method::DELETE,
+            &format!("{UC}/tables/{table}"),
+            Some(json!({})),
+        )
+        .await;
+        assert_ok(&r);
+    }
+    assert!(summaries("catalog_name=doomed").await.is_empty());
+    // The CLI deletes every schema `schemas list` shows (`information_schema` aside).
+    let schemas = names(
+        &app,
+        &format!("{UC}/schemas?catalog_name=doomed"),
+        "schemas",
+    )
+    .await;
+    assert!(
+        schemas.contains(&"raw".to_owned()) && schemas.contains(&"clean".to_owned()),
+        "{schemas:?}"
+    );
+    for schema in schemas {
+        let r = legacy_cli(
+            &app,
+            Method::DELETE,
+            &format!("{UC}/schemas/doomed.{schema}"),
+            Some(json!({})),
+        )
+        .await;
+        assert_ok(&r);
+    }
+    let r = legacy_cli(
+        &app,
+        Method::DELETE,
+        &format!("{UC}/catalogs/doomed"),
+        Some(json!({})),
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(
+        names(&app, &format!("{UC}/catalogs"), "catalogs").await,
+        ["hive_metastore", "main"]
+    );
+}
