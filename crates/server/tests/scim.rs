@@ -488,7 +488,7 @@ async fn patch_entitlements_active_and_group_members() {
     assert_eq!(r.body["members"][0]["value"], id);
     assert_eq!(
         r.body["members"][0]["$ref"],
-        format!("ServicePrincipals/{id}")
+        format!("{}{SCIM}/ServicePrincipals/{id}", app.public_url)
     );
     let member_view = app.admin(Method::GET, &path, None).await;
     assert_eq!(member_view.status, StatusCode::OK, "{:?}", member_view.body);
@@ -890,8 +890,8 @@ async fn a_lookup_by_a_unique_attribute_counts_and_pages_like_any_filter() {
 
 /// RFC 7644 §3.1: a create answers `Location` and `meta.location` with one absolute URI of the
 /// new resource, built from the public URL the server was given; every later read shows the
-/// same `meta.location`. The `$ref`s of members and groups stay relative, as Databricks
-/// writes them.
+/// same `meta.location`. A member's `$ref` is the member's own location (what a client
+/// writes there reads back unchanged); `groups[].$ref` stays relative, as Databricks shows it.
 #[tokio::test]
 async fn locations_are_one_absolute_uri_under_the_public_url() {
     // A trailing slash on the public URL does not double the slash.
@@ -948,7 +948,7 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
     refs.sort();
     let mut expected_refs: Vec<String> = created
         .iter()
-        .map(|(resource, id, _)| format!("{resource}/{id}"))
+        .map(|(_, _, location)| location.clone())
         .collect();
     expected_refs.sort();
     assert_eq!(refs, expected_refs);
@@ -974,6 +974,30 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
             expected.as_str()
         );
     }
+    // A member written with the $ref a client takes from its meta.location reads back as
+    // written (scim2-tester's PATCH round trip).
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Users"),
+            Some(json!({"userName": "added@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let added = json!({"value": r.body["id"], "type": "User", "$ref": r.body["meta"]["location"]});
+    let r = app
+        .admin(
+            Method::PATCH,
+            &format!("{SCIM}/Groups/{group_id}"),
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "members", "value": [added]}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["members"], json!([added]));
+
     let r = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let me_id = r.body["id"].as_str().expect("id");

@@ -112,8 +112,12 @@ struct NameOut<'a> {
 impl<'a> Resource<'a> {
     /// The resource of `record`. `base` is the absolute URL of the SCIM API
     /// (`{public URL}/api/2.0/preview/scim/v2`): `meta.location` is the resource's URI under
-    /// it, the same URI a create answers in `Location` (RFC 7644 §3.1). The `$ref`s of groups
-    /// and members stay relative (`Groups/111`), as Databricks writes them.
+    /// it, the same URI a create answers in `Location` (RFC 7644 §3.1).
+    ///
+    /// A member's `$ref` is that same absolute URI of the member: members are written by
+    /// clients, who take the URI from the member's `meta.location`, and what they write must
+    /// read back unchanged (scim2-tester checks exactly that). `groups[].$ref` is read-only
+    /// and stays relative (`Groups/111`), as Databricks shows it.
     pub fn of(record: &'a PrincipalRecord, base: &str) -> Resource<'a> {
         let is_user = record.kind == PrincipalKind::User;
         let values = |vs: &'a [String]| vs.iter().map(|v| ValueOut { value: v }).collect();
@@ -157,7 +161,7 @@ impl<'a> Resource<'a> {
                     .members
                     .iter()
                     .map(|m| RefOut {
-                        reference: format!("{}/{}", m.kind.endpoint(), m.id),
+                        reference: location(base, m.kind, m.id),
                         display: &m.display,
                         kind: m.kind.resource_type(),
                         value: m.id.to_string(),
@@ -615,7 +619,10 @@ pub(super) mod tests {
         assert!(sp.get("emails").is_none() && sp.get("name").is_none());
         assert!(sp.get("members").is_none());
         let group = to_json(&record(PrincipalKind::Group), BASE);
-        assert_eq!(group["members"][0]["$ref"], "ServicePrincipals/9");
+        assert_eq!(
+            group["members"][0]["$ref"],
+            format!("{BASE}/ServicePrincipals/9")
+        );
         assert_eq!(group["members"][0]["type"], "ServicePrincipal");
         let user = to_json(&record(PrincipalKind::User), BASE);
         assert_eq!(user["name"], serde_json::json!({"givenName": "Ana"}));
