@@ -350,7 +350,12 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     for line in stdout.iter().filter(|l| !l.starts_with(BOOTSTRAP_LINE)) {
         scan(format!("stdout line {line:?}"), line.as_bytes());
     }
-    for file in files_under(&data) {
+    let files = files_under(&data);
+    assert!(
+        db.is_postgres() || files.iter().any(|f| f.ends_with("patchbay.db")),
+        "on SQLite the scan covers the database file: {files:?}"
+    );
+    for file in files {
         let bytes = std::fs::read(&file).unwrap();
         scan(format!("data file {}", file.display()), &bytes);
     }

@@ -112,12 +112,16 @@ pub async fn json_ok(r: reqwest::Response) -> serde_json::Value {
     json_with(r, 200).await
 }
 
-/// Every file below `dir`, in subdirectories too. A directory that cannot be read fails the
-/// test: a scan of no files would find nothing and pass.
+/// Every file below `dir`, in subdirectories too; none when `dir` does not exist (a server on
+/// PostgreSQL may never create its data directory). A directory that exists but cannot be read
+/// fails the test: a scan of no files would find nothing and pass.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let entries =
-        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => panic!("cannot read {}: {e}", dir.display()),
+    };
     for entry in entries {
         let entry = entry.unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
         let path = entry.path();
