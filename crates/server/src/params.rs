@@ -34,14 +34,17 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let envelope = Envelope::for_request(req.uri(), req.extensions());
         let reject = |e: ApiError| e.scim_type("invalidValue").in_envelope(envelope);
-        let query = query_pairs(req.uri().query().unwrap_or_default()).map_err(reject)?;
-        let body = if req.body().is_end_stream() {
-            Value::Null
-        } else {
-            // The body's size limit and JSON errors are JsonBody's, in the same envelope.
-            let JsonBody(body) = JsonBody::<Value>::from_request(req, state).await?;
-            body
-        };
+        if req.body().is_end_stream() {
+            // No body, as from most clients: the query string alone, read directly (the hot
+            // reads, `/Me` among them, pay nothing for the merge).
+            return serde_urlencoded::from_str(req.uri().query().unwrap_or_default())
+                .map(Params)
+                .map_err(|e| reject(ApiError::bad_request(format!("Invalid parameters: {e}"))));
+        }
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        // The body's size limit and JSON errors are JsonBody's, in the same envelope.
+        let JsonBody(body) = JsonBody::<Value>::from_request(req, state).await?;
+        let query = query_pairs(&query).map_err(reject)?;
         let merged = merge(query, body_pairs(&body).map_err(reject)?).map_err(reject)?;
         deserialize(&merged).map(Params).map_err(reject)
     }
