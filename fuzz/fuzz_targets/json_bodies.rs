@@ -94,7 +94,7 @@ impl Harness {
             else {
                 panic!("a fresh database bootstraps");
             };
-            let mut settings = Settings::new(workspace_id);
+            let mut settings = Settings::new(workspace_id, "http://127.0.0.1:1");
             settings.compute_transition_millis = 0;
             settings.rate_limits = patchbay_server::RateLimits::Off;
             settings.partner_retry = patchbay_partner::client::RetryPolicy {

@@ -112,7 +112,7 @@ impl Installation {
         else {
             bail!("a fresh database did not bootstrap");
         };
-        let mut settings = Settings::new(workspace_id);
+        let mut settings = Settings::new(workspace_id, &public_url);
         settings.partner_retry = patchbay_partner::client::RetryPolicy {
             delays: options.retry_delays.clone(),
         };

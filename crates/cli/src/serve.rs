@@ -81,7 +81,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             node_id: node_id(&config.data_dir)?,
             cloud_provider: config.cloud_provider,
             outbound: config.outbound.clone(),
-            ..Settings::new(workspace_id)
+            ..Settings::new(workspace_id, &public_url)
         },
     );
     // Delivers what partners are owed and undoes interrupted connects, also after a crash.

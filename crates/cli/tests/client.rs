@@ -353,7 +353,9 @@ async fn tokens_create_obo_list_and_delete() {
         "{}",
         created.stderr
     );
-    let who: Value = me(ws.url(), &value).await.json().await.unwrap();
+    let who = me(ws.url(), &value).await;
+    assert_eq!(who.status(), 200);
+    let who: Value = who.json().await.expect("JSON");
     assert_eq!(
         who["userName"],
         app_id.as_str(),

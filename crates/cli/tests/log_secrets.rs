@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{BOOTSTRAP_LINE, Server, client, files_under, serve_command};
+use common::{BOOTSTRAP_LINE, Server, client, files_under, json_ok, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -301,14 +301,14 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .await;
         assert_eq!(status, 200, "{partner}: {body}");
     }
-    let state: Value = client()
-        .get(format!("{}/_sim/state", sim.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value = json_ok(
+        client()
+            .get(format!("{}/_sim/state", sim.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(
         state["received"].as_array().is_some_and(|r| r.len() >= 4),
         "the partner received the connects and the rotation: {state}"
@@ -379,7 +379,12 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     for line in stdout.iter().filter(|l| !l.starts_with(BOOTSTRAP_LINE)) {
         scan(format!("stdout line {line:?}"), line.as_bytes());
     }
-    for file in files_under(&data) {
+    let files = files_under(&data);
+    assert!(
+        db.is_postgres() || files.iter().any(|f| f.ends_with("patchbay.db")),
+        "on SQLite the scan covers the database file: {files:?}"
+    );
+    for file in files {
         let bytes = std::fs::read(&file).unwrap();
         scan(format!("data file {}", file.display()), &bytes);
     }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Server, client, files_under, install_crypto, serve_command};
+use common::{Server, client, files_under, install_crypto, json_ok, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -41,15 +41,15 @@ async fn create_sp(url: &str, token: &str, name: &str) -> Value {
 }
 
 async fn list_names(url: &str, token: &str) -> Vec<String> {
-    let r: Value = client()
-        .get(format!("{url}{SCIM}/ServicePrincipals"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let r: Value = json_ok(
+        client()
+            .get(format!("{url}{SCIM}/ServicePrincipals"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
     r["Resources"]
         .as_array()
         .expect("Resources")
@@ -82,10 +82,15 @@ async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_
     assert_eq!(list_names(&second.url, &token).await, ["SURVIVOR_USER"]);
     drop(second);
 
-    let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
+    let log = std::fs::read_to_string(data.with_extension("log")).expect("the server's log");
     assert!(!log.contains(&token), "the token must never reach the log");
     for file in db.sqlite_files().into_iter().chain(files_under(&data)) {
-        let bytes = std::fs::read(&file).unwrap_or_default();
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            // SQLite removes its -wal and -shm files when the last connection closes.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("cannot read {}: {e}", file.display()),
+        };
         assert!(
             !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
             "token value found in {}",
@@ -123,15 +128,15 @@ async fn admin_token_create_works_beside_a_running_server() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let token = stdout.trim();
     assert_eq!(stdout.lines().count(), 1, "only the token on stdout");
-    let me: Value = client()
-        .get(format!("{}{SCIM}/Me", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = json_ok(
+        client()
+            .get(format!("{}{SCIM}/Me", server.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(me["userName"], "ops@example.com");
 
     let unknown = Command::new(env!("CARGO_BIN_EXE_patchbay"))
@@ -306,15 +311,15 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
         .as_str()
         .expect("token_value")
         .to_owned();
-    let me: Value = https
-        .get(format!("{}{SCIM}/Me", server.url))
-        .bearer_auth(&new_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = json_ok(
+        https
+            .get(format!("{}{SCIM}/Me", server.url))
+            .bearer_auth(&new_token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         me["userName"], app_id,
         "the new token is the service principal's"
@@ -388,14 +393,13 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
             .await;
     });
     for _ in 0..200 {
-        let state: Value = http
-            .get(format!("{}/_sim/state", sim.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state: Value = json_ok(
+            http.get(format!("{}/_sim/state", sim.url))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         if !state["received"].as_array().unwrap().is_empty() {
             break;
         }
@@ -405,16 +409,15 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
         let http = http.clone();
         let token = token.clone();
         async move {
-            let v: Value = http
-                .get(format!("{url}{SCIM}/ServicePrincipals"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["Resources"].as_array().map_or(0, Vec::len)
+            let v: Value = json_ok(
+                http.get(format!("{url}{SCIM}/ServicePrincipals"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            v["Resources"].as_array().expect("Resources").len()
         }
     };
     assert_eq!(
@@ -427,18 +430,17 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
     let second = start(&data, &db, &["--stale-connect-after", "1s"]);
     let mut undone = false;
     for _ in 0..100 {
-        let c: Value = http
-            .get(format!(
+        let c: Value = json_ok(
+            http.get(format!(
                 "{}/api/2.0/partner-connect/connections",
                 second.url
             ))
             .bearer_auth(&token)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .unwrap(),
+        )
+        .await;
         if c["connections"].as_array().is_some_and(Vec::is_empty) {
             undone = true;
             break;
@@ -447,30 +449,28 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
     }
     assert!(undone, "the interrupted connection was undone");
     assert_eq!(sps(second.url.clone()).await, 0, "no orphan principal");
-    let warehouses: Value = http
-        .get(format!("{}/api/2.0/sql/warehouses", second.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let warehouses: Value = json_ok(
+        http.get(format!("{}/api/2.0/sql/warehouses", second.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(
         warehouses["warehouses"]
             .as_array()
             .is_none_or(Vec::is_empty),
         "no orphan warehouse: {warehouses}"
     );
-    let tokens: Value = http
-        .get(format!("{}/api/2.0/token-management/tokens", second.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = json_ok(
+        http.get(format!("{}/api/2.0/token-management/tokens", second.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         tokens["token_infos"].as_array().unwrap().len(),
         1,
@@ -494,16 +494,15 @@ async fn two_nodes_share_one_database() {
     );
     let http = client();
 
-    let created: Value = http
-        .post(format!("{}/api/2.0/token/create", a.url))
-        .bearer_auth(&token)
-        .json(&json!({"comment": "shared"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value = json_ok(
+        http.post(format!("{}/api/2.0/token/create", a.url))
+            .bearer_auth(&token)
+            .json(&json!({"comment": "shared"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let second = created["token_value"].as_str().unwrap().to_owned();
     let id = created["token_info"]["token_id"]
         .as_str()
@@ -573,28 +572,26 @@ async fn two_nodes_share_one_database() {
         let status = t.await.unwrap();
         assert!(status == 200 || status == 409, "{status}");
     }
-    let sps: Value = http
-        .get(format!("{}{SCIM}/ServicePrincipals", b.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sps: Value = json_ok(
+        http.get(format!("{}{SCIM}/ServicePrincipals", b.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         sps["Resources"].as_array().unwrap().len(),
         1,
         "one connection's principal across both nodes"
     );
-    let state: Value = http
-        .get(format!("{}/_sim/state", sim.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value = json_ok(
+        http.get(format!("{}/_sim/state", sim.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(state["connections"].as_array().unwrap().len(), 1);
 }
 

@@ -70,27 +70,30 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Query-string parameters of type `T`, rejected in the endpoint's envelope.
-pub struct QueryParams<T>(pub T);
+/// A JSON body of type `T` that must be there: a request without one is a 400, where
+/// [`JsonBody`] would read it as `{}`. For bodies that are the whole request, such as the
+/// representation a SCIM PUT replaces a resource with, where `{}` may mean something but a
+/// missing body can only be a client's mistake.
+pub struct RequiredJsonBody<T>(pub T);
 
-impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
+impl<S, T> FromRequest<S> for RequiredJsonBody<T>
 where
     S: Send + Sync,
     T: DeserializeOwned,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(QueryParams)
-            .map_err(|e| {
-                ApiError::bad_request(format!("Invalid query parameters: {e}"))
-                    .scim_type("invalidValue")
-                    .in_envelope(Envelope::for_request(&parts.uri, &parts.extensions))
-            })
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::body::HttpBody;
+        if req.body().is_end_stream() {
+            let envelope = Envelope::for_request(req.uri(), req.extensions());
+            return Err(
+                ApiError::bad_request("This request needs a JSON body, and it has none.")
+                    .scim_type("invalidSyntax")
+                    .in_envelope(envelope),
+            );
+        }
+        let JsonBody(body) = JsonBody::from_request(req, state).await?;
+        Ok(RequiredJsonBody(body))
     }
 }

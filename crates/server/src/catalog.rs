@@ -5,8 +5,9 @@
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -64,6 +65,7 @@ pub fn routes() -> Router<AppState> {
             get(get_table).patch(update_table).delete(delete_table),
         )
         .route(&p("/tables/{full_name}/exists"), get(table_exists))
+        .route(&p("/table-summaries"), get(table_summaries))
         .route(
             &p("/permissions/{securable_type}/{full_name}"),
             get(get_grants).patch(update_grants),
@@ -270,6 +272,8 @@ struct ListParams {
     force: Option<String>,
     principal: Option<String>,
     metastore_id: Option<String>,
+    schema_name_pattern: Option<String>,
+    table_name_pattern: Option<String>,
 }
 
 fn flag(name: &str, value: Option<&str>) -> ApiResult<bool> {
@@ -425,7 +429,7 @@ async fn create_metastore(
 async fn list_metastores(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let all = state.store.list_metastores(admin.workspace_id()).await?;
     let (page, token) = paginate(all, |m| m.name.clone(), &params)?;
@@ -481,7 +485,7 @@ async fn delete_metastore(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let force = flag("force", params.force.as_deref())?;
     state.store.delete_metastore(&admin, &id, force).await?;
@@ -559,7 +563,7 @@ async fn unassign(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(workspace): Path<String>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let workspace_id = workspace_param(&workspace, None)?;
     let metastore_id = required("metastore_id", params.metastore_id.as_deref())?;
@@ -599,7 +603,7 @@ fn string_properties(p: Option<Map<String, Value>>) -> ApiResult<Map<String, Val
 async fn list_catalogs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let all = state.store.list_catalogs_for(&caller).await?;
     let (page, token) = paginate(all, |c| c.name.clone(), &params)?;
@@ -706,7 +710,7 @@ async fn delete_catalog(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(name): Path<String>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let force = flag("force", params.force.as_deref())?;
     state.store.delete_catalog(&caller, &name, force).await?;
@@ -729,7 +733,7 @@ struct CreateSchema {
 async fn list_schemas(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
     let all = state.store.list_schemas_for(&caller, catalog).await?;
@@ -797,7 +801,7 @@ async fn delete_schema(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let (c, s) = schema_name(&full_name)?;
     let force = flag("force", params.force.as_deref())?;
@@ -873,7 +877,7 @@ fn column(i: usize, c: ColumnInfo) -> ApiResult<ColumnRecord> {
 async fn list_tables(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
     let schema = required("schema_name", params.schema_name.as_deref())?;
@@ -950,6 +954,66 @@ async fn table_exists(
     Ok(Json(json!({"table_exists": exists})))
 }
 
+/// `table-summaries`: the full name and type of every table of a catalog the caller may see,
+/// optionally only in schemas and of names matching SQL `LIKE` patterns (`%`, `_`). The
+/// legacy CLI's `catalogs delete --purge` lists a catalog's tables this way.
+async fn table_summaries(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let catalog = required("catalog_name", params.catalog_name.as_deref())?;
+    let matches = |pattern: Option<&str>, name: &str| pattern.is_none_or(|p| like(p, name));
+    let mut all = Vec::new();
+    for schema in state.store.list_schemas_for(&caller, catalog).await? {
+        if !matches(params.schema_name_pattern.as_deref(), &schema.name) {
+            continue;
+        }
+        match state
+            .store
+            .list_tables_for(&caller, catalog, &schema.name, true)
+            .await
+        {
+            Ok(tables) => all.extend(
+                tables
+                    .into_iter()
+                    .filter(|t| matches(params.table_name_pattern.as_deref(), &t.name)),
+            ),
+            // A schema the caller sees but may not use shows no tables.
+            Err(CatalogError::Client {
+                kind: CatalogErrorKind::Denied,
+                ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    all.sort_by_key(TableRecord::full_name);
+    let (page, token) = paginate(all, TableRecord::full_name, &params)?;
+    Ok(page_json(
+        "tables",
+        page.iter()
+            .map(|t| json!({"full_name": t.full_name(), "table_type": t.table_type}))
+            .collect(),
+        token,
+    ))
+}
+
+/// SQL `LIKE` without escapes: `%` is any run of characters, `_` any one character; case
+/// matters as in a name.
+fn like(pattern: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('%', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some(('_', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = s.chars().collect();
+    go(&p, &s)
+}
+
 async fn update_table(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -991,8 +1055,9 @@ struct PermissionsChange {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdatePermissions {
-    #[serde(default)]
-    changes: Vec<PermissionsChange>,
+    /// Required, as a PATCH without changes (or without a body) is a client's mistake that
+    /// would otherwise answer 200; an explicit `[]` reads the grants back unchanged.
+    changes: Option<Vec<PermissionsChange>>,
     #[serde(default)]
     omit_permissions_in_response: bool,
 }
@@ -1037,7 +1102,7 @@ async fn get_grants(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
@@ -1054,9 +1119,13 @@ async fn update_grants(
     Path((securable_type, full_name)): Path<(String, String)>,
     JsonBody(req): JsonBody<UpdatePermissions>,
 ) -> ApiResult<Json<Value>> {
-    let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
     let changes = req
         .changes
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "changes is required: a list of {principal, add, remove} to apply.",
+            )
+        })?
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
@@ -1074,6 +1143,7 @@ async fn update_grants(
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
+    let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
     let list = state.store.update_grants(&caller, &s, &changes).await?;
     tracing::info!(securable = %s, changes = changes.len(), "grants changed");
     if req.omit_permissions_in_response {
@@ -1086,7 +1156,7 @@ async fn get_effective(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
@@ -1123,6 +1193,17 @@ mod tests {
         assert_eq!((page.len(), token), (3, None));
         assert!(paginate(names(), Clone::clone, &params(Some("-1"), None)).is_err());
         assert!(paginate(names(), Clone::clone, &params(Some("x"), None)).is_err());
+    }
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("%", ""));
+        assert!(like("sales%", "sales_2024"));
+        assert!(like("s_les", "sales"));
+        assert!(like("%or%", "orders"));
+        assert!(!like("sales", "Sales"));
+        assert!(!like("s_", "s"));
+        assert!(!like("a%b", "ac"));
     }
 
     #[test]

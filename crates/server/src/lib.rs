@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod compute;
 pub mod error;
 pub mod groups;
+pub mod params;
 pub mod partner_connect;
 pub mod permissions;
 pub mod rate_limit;
@@ -53,6 +54,10 @@ struct Shared {
 pub struct Settings {
     /// The workspace answered for unauthenticated discovery (`/.well-known/databricks-config`).
     pub default_workspace_id: i64,
+    /// Where clients reach this server (`serve --public-url`, or derived from `--listen`): the
+    /// absolute URIs it answers with (a SCIM resource's `Location` and `meta.location`) start
+    /// with it.
+    pub public_url: String,
     /// The longest lifetime a new token may have, if the workspace limits it.
     pub max_token_lifetime_seconds: Option<i64>,
     /// How calls to partners wait and retry.
@@ -99,10 +104,11 @@ impl CloudProvider {
 }
 
 impl Settings {
-    /// The settings `patchbay serve` starts with, for a workspace.
-    pub fn new(default_workspace_id: i64) -> Settings {
+    /// The settings `patchbay serve` starts with, for a workspace served at `public_url`.
+    pub fn new(default_workspace_id: i64, public_url: &str) -> Settings {
         Settings {
             default_workspace_id,
+            public_url: public_url.trim_end_matches('/').to_owned(),
             max_token_lifetime_seconds: None,
             partner_retry: patchbay_partner::client::RetryPolicy::default(),
             partner_timeout: std::time::Duration::from_secs(30),
@@ -126,12 +132,17 @@ impl AppState {
         );
         let rate_limiter = (settings.rate_limits != RateLimits::Off)
             .then(|| Arc::new(rate_limit::RateLimiter::new(settings.rate_limits)));
+        let scim_base = format!(
+            "{}{}",
+            settings.public_url.trim_end_matches('/'),
+            scim::PREFIX
+        );
         AppState {
             store,
             shared: Arc::new(Shared {
                 settings,
                 partners,
-                renderings: scim::Renderings::default(),
+                renderings: scim::Renderings::new(scim_base),
                 rate_limiter,
             }),
         }

@@ -62,6 +62,23 @@ pub struct AclRequest {
     access_control_list: Option<Vec<AccessControlRequest>>,
 }
 
+/// The list a PUT or PATCH sets. It is required: a request without one (the JS SDK sends no
+/// body at all for an update without entries) would otherwise answer 200 and change nothing,
+/// or, for a PUT, read as "remove every direct permission". An empty list says that explicitly.
+fn required_acl(req: AclRequest, update: AclUpdate) -> ApiResult<Vec<AccessControlRequest>> {
+    req.access_control_list.ok_or_else(|| {
+        ApiError::bad_request(match update {
+            AclUpdate::Replace => {
+                "access_control_list is required: the entries that replace the direct \
+                 permissions ([] removes them all)."
+            }
+            AclUpdate::Merge => {
+                "access_control_list is required: the entries to add to the permissions."
+            }
+        })
+    })
+}
+
 /// Finds the principal an ACL entry names; exactly one of the three names must be given.
 async fn resolve(
     state: &AppState,
@@ -164,7 +181,7 @@ async fn update_tokens(
     update: AclUpdate,
 ) -> ApiResult<Json<Value>> {
     let workspace_id = admin.workspace_id();
-    let requested = req.access_control_list.unwrap_or_default();
+    let requested = required_acl(req, update)?;
     let mut entries = Vec::with_capacity(requested.len());
     let mut admins_level = None;
     for entry in &requested {
@@ -350,7 +367,7 @@ async fn update_object(
     JsonBody(req): JsonBody<AclRequest>,
     update: AclUpdate,
 ) -> ApiResult<Json<Value>> {
-    let requested = req.access_control_list.unwrap_or_default();
+    let requested = required_acl(req, update)?;
     let grants = resolve_grants(&state, caller.workspace_id, kind, &requested).await?;
     let acl = state
         .store

@@ -5,8 +5,9 @@
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -167,7 +168,7 @@ async fn put_secret(
 async fn list_secrets(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ScopeOnly>,
+    Params(params): Params<ScopeOnly>,
 ) -> ApiResult<Json<Value>> {
     let scope = scope_name(params.scope)?;
     let secrets: Vec<Value> = state
@@ -253,7 +254,7 @@ async fn delete_acl(
 async fn get_acl(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<AclBody>,
+    Params(params): Params<AclBody>,
 ) -> ApiResult<Json<Value>> {
     let scope = scope_name(params.scope)?;
     let principal = required(params.principal, "principal")?;
@@ -266,7 +267,7 @@ async fn get_acl(
 async fn list_acls(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ScopeOnly>,
+    Params(params): Params<ScopeOnly>,
 ) -> ApiResult<Json<Value>> {
     let scope = scope_name(params.scope)?;
     let items: Vec<Value> = state

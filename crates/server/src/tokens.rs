@@ -3,8 +3,9 @@
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -190,7 +191,7 @@ async fn create_obo(
 async fn list_all(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let created_by_id = params
         .created_by_id

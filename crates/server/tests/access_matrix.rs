@@ -62,7 +62,7 @@ async fn the_access_control_matrix() {
         async move {
             app.admin(Method::GET, &format!("{PC}/connections/{p}"), None)
                 .await
-                .body["connection"]
+                .ok()["connection"]
                 .clone()
         }
     };
@@ -112,6 +112,7 @@ async fn the_access_control_matrix() {
             None,
         )
         .await;
+    assert_eq!(gone.status, StatusCode::OK, "{:?}", gone.body);
     let gone_id = gone.body["Resources"][0]["id"].as_str().unwrap().to_owned();
     app.admin(Method::DELETE, &format!("{SCIM}/Users/{gone_id}"), None)
         .await;
@@ -123,7 +124,7 @@ async fn the_access_control_matrix() {
             Some(json!({"lifetime_seconds": 1})),
         )
         .await
-        .body["token_value"]
+        .ok()["token_value"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -76,6 +76,7 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
             Some(json!({"displayName": "x"})),
         )
         .await;
+    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
     let sp_id = sp.body["id"].as_str().unwrap().to_owned();
     let group = app
         .admin(
@@ -84,6 +85,7 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
             Some(json!({"displayName": "g"})),
         )
         .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let group_id = group.body["id"].as_str().unwrap().to_owned();
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}]});
@@ -154,6 +156,7 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
             None,
         )
         .await;
+    assert_eq!(sp_after.status, StatusCode::OK, "{:?}", sp_after.body);
     assert_eq!(sp_after.body["displayName"], "x");
     assert!(sp_after.body.get("entitlements").is_none());
 }

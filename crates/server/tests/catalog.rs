@@ -117,12 +117,10 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
 fn names(body: &Value, key: &str) -> Vec<String> {
     body[key]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|v| v["name"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("no {key} list in {body}"))
+        .iter()
+        .map(|v| v["name"].as_str().expect("name").to_owned())
+        .collect()
 }
 
 /// `{principal: [privileges]}` of a grants response, sorted.
@@ -344,6 +342,7 @@ async fn enabling_unity_catalog_creates_main() {
     );
     assert!(r.body["workspace_id"].is_i64());
     let summary = get(&app, &user_token, "/metastore_summary").await;
+    assert_eq!(summary.status, StatusCode::OK, "{:?}", summary.body);
     assert_eq!(summary.body["metastore_id"], id);
     assert_eq!(
         summary.body["owner"], ADMIN,
@@ -351,6 +350,7 @@ async fn enabling_unity_catalog_creates_main() {
     );
     assert_eq!(summary.body["storage_root"], "s3://bucket/uc");
     let one = get(&app, &app.admin_token, &format!("/metastores/{id}")).await;
+    assert_eq!(one.status, StatusCode::OK, "{:?}", one.body);
     assert_eq!(one.body["name"], "primary");
     let list = get(&app, &app.admin_token, "/metastores").await;
     assert_eq!(names(&list.body, "metastores"), ["primary"]);
@@ -508,6 +508,7 @@ async fn metastore_assignment_bad_input() {
     assert_eq!(r.body["error_code"], "PRINCIPAL_DOES_NOT_EXIST");
     // The assignment is unchanged by all of that.
     let r = get(&app, &app.admin_token, "/current-metastore-assignment").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["metastore_id"], id);
     assert_eq!(r.body["default_catalog_name"], "main");
     // Unassigning turns Unity Catalog off again; hive_metastore stays.
@@ -525,6 +526,7 @@ async fn metastore_assignment_bad_input() {
     let r = app
         .admin(Method::DELETE, &format!("{UC}/metastores/{id}"), None)
         .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_NOT_EMPTY", "{:?}", r.body);
     let r = app
         .admin(
@@ -535,6 +537,7 @@ async fn metastore_assignment_bad_input() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = get(&app, &app.admin_token, &format!("/metastores/{id}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_DOES_NOT_EXIST");
 }
 
@@ -557,6 +560,7 @@ async fn a_group_can_be_the_metastore_admin() {
             Some(json!({"name": "grouped", "owner": "uc-admins"})),
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "uc-admins");
     let id = r.body["metastore_id"].as_str().unwrap().to_owned();
     app.admin(
@@ -567,6 +571,7 @@ async fn a_group_can_be_the_metastore_admin() {
     .await;
     // main belongs to the metastore admin group; its member may do all in it.
     let main = get(&app, &user_token, "/catalogs/main").await;
+    assert_eq!(main.status, StatusCode::OK, "{:?}", main.body);
     assert_eq!(main.body["owner"], "uc-admins");
     let r = post(&app, &user_token, "/catalogs", json!({"name": "finance"})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -639,6 +644,7 @@ async fn a_group_can_be_the_metastore_admin() {
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let summary = get(&app, &user_token, "/metastore_summary").await;
+    assert_eq!(summary.status, StatusCode::OK, "{:?}", summary.body);
     assert!(summary.body.get("owner").is_none(), "{:?}", summary.body);
     assert!(
         app.store
@@ -659,6 +665,7 @@ async fn a_group_can_be_the_metastore_admin() {
             Some(json!({"owner": "steward@example.com"})),
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "steward@example.com", "{:?}", r.body);
     assert!(
         app.store
@@ -753,8 +760,10 @@ async fn catalog_schema_table_lifecycle() {
         "/tables?catalog_name=sales&schema_name=raw&omit_columns=true",
     )
     .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body["tables"][0].get("columns").is_none());
     let r = get(&app, &t, "/tables?catalog_name=sales&schema_name=nope").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "SCHEMA_DOES_NOT_EXIST");
     let r = get(&app, &t, "/tables?catalog_name=sales").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -778,6 +787,7 @@ async fn catalog_schema_table_lifecycle() {
             Some(json!({"comment": "landing"})),
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["comment"], "landing");
     let r = app
         .admin(
@@ -797,9 +807,11 @@ async fn catalog_schema_table_lifecycle() {
             Some(json!({"owner": "admins"})),
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "admins");
 
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": true}));
     let r = app
         .admin(
@@ -810,6 +822,7 @@ async fn catalog_schema_table_lifecycle() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": false}));
     let r = get(&app, &t, "/tables/sales.raw.orders").await;
     assert_eq!(
@@ -919,6 +932,7 @@ async fn grants_and_effective_permissions_with_inheritance() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"privilege_assignments": []}));
     let before = get(&app, &t, "/effective-permissions/table/main.default.events").await;
+    assert_eq!(before.status, StatusCode::OK, "{:?}", before.body);
 
     // Securable types are case-insensitive; privileges take either spelling.
     let r = patch_grants(
@@ -971,6 +985,7 @@ async fn grants_and_effective_permissions_with_inheritance() {
         ]
     );
     let filtered = get(&app, &t, "/permissions/catalog/main?principal=admins").await;
+    assert_eq!(filtered.status, StatusCode::OK, "{:?}", filtered.body);
     assert_eq!(filtered.body, json!({"privilege_assignments": []}));
     let filtered = get(
         &app,
@@ -1008,6 +1023,7 @@ async fn grants_and_effective_permissions_with_inheritance() {
         &["USE_CATALOG", "SELECT"],
     )
     .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"privilege_assignments": []}));
     let r = patch_grants(
         &app,
@@ -1030,6 +1046,7 @@ async fn grants_and_effective_permissions_with_inheritance() {
     .await;
     assert_eq!(r.status, StatusCode::OK);
     let after = get(&app, &t, "/effective-permissions/table/main.default.events").await;
+    assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
     assert_eq!(after.body, before.body);
     // Removing what is not held changes nothing and is fine.
     let r = patch_grants(&app, &t, "catalog/main", analyst, &[], &["MODIFY"]).await;
@@ -1048,7 +1065,7 @@ async fn bad_grants_are_refused_and_change_nothing() {
         StatusCode::OK
     );
     grant(&app, "catalog/main", "a@example.com", &["USE_CATALOG"]).await;
-    let snapshot = get(&app, &t, "/permissions/catalog/main").await.body;
+    let snapshot = get(&app, &t, "/permissions/catalog/main").await.ok();
 
     let cases: Vec<(String, Value, StatusCode, &str, &str)> = vec![
         (
@@ -1165,7 +1182,7 @@ async fn bad_grants_are_refused_and_change_nothing() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     assert_eq!(
-        get(&app, &t, "/permissions/catalog/main").await.body,
+        get(&app, &t, "/permissions/catalog/main").await.ok(),
         snapshot
     );
     let r = get(&app, &other_token, "/permissions/catalog/main").await;
@@ -1200,10 +1217,11 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
         r.body
     );
     assert_eq!(
-        names(&get(&app, &sp, "/catalogs").await.body, "catalogs"),
+        names(&get(&app, &sp, "/catalogs").await.ok(), "catalogs"),
         ["hive_metastore"]
     );
     let r = get(&app, &sp, "/tables?catalog_name=main&schema_name=sales").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"tables": []}));
 
     grant(&app, "catalog/main", &app_id, &["USE_CATALOG"]).await;
@@ -1216,12 +1234,12 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
         r.body
     );
     assert_eq!(
-        names(&get(&app, &sp, "/catalogs").await.body, "catalogs"),
+        names(&get(&app, &sp, "/catalogs").await.ok(), "catalogs"),
         ["hive_metastore", "main"]
     );
     assert_eq!(
         names(
-            &get(&app, &sp, "/schemas?catalog_name=main").await.body,
+            &get(&app, &sp, "/schemas?catalog_name=main").await.ok(),
             "schemas"
         ),
         ["sales"]
@@ -1327,7 +1345,7 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
     );
     assert_eq!(
         names(
-            &get(&app, &sp, "/schemas?catalog_name=main").await.body,
+            &get(&app, &sp, "/schemas?catalog_name=main").await.ok(),
             "schemas"
         ),
         ["hevo"]
@@ -1347,6 +1365,7 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let r = get(&app, &t, "/permissions/catalog/main").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"privilege_assignments": []}));
     let r = get(&app, &t, "/schemas/main.hevo").await;
     assert_eq!(r.status, StatusCode::OK);
@@ -1371,6 +1390,7 @@ async fn nested_group_membership_counts() {
             Some(json!({"displayName": "inner", "members": [{"value": sp_id}]})),
         )
         .await;
+    assert_eq!(inner.status, StatusCode::CREATED, "{:?}", inner.body);
     let inner_id = inner.body["id"].as_str().unwrap().to_owned();
     app.admin(
         Method::POST,
@@ -1496,6 +1516,7 @@ async fn hive_metastore_takes_legacy_privileges() {
         &["ALL PRIVILEGES"],
     )
     .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"privilege_assignments": []}));
     let r = patch_grants(
         &app,
@@ -1535,7 +1556,7 @@ async fn hive_metastore_takes_legacy_privileges() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     // The hive catalog is listed for everyone.
     assert_eq!(
-        names(&get(&app, &other, "/catalogs").await.body, "catalogs"),
+        names(&get(&app, &other, "/catalogs").await.ok(), "catalogs"),
         ["hive_metastore"]
     );
 }
@@ -1621,6 +1642,7 @@ async fn sql_grants_and_the_grants_endpoint_share_one_store() {
     .await;
     assert_succeeded(&r);
     let r = get(&app, &t, "/permissions/schema/hive_metastore.default").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"privilege_assignments": []}));
 
     // With Unity Catalog: names resolve against the default catalog, privileges are UC's.

@@ -148,6 +148,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
     let tile = app
         .admin(Method::GET, &format!("{PC}/partners/hevo-data"), None)
         .await;
+    assert_eq!(tile.status, StatusCode::OK, "{:?}", tile.body);
     assert_eq!(tile.body["partner"]["connection_state"], "CONNECTING");
     assert_ne!(counts(&app).await, before);
 
@@ -164,6 +165,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
             None,
         )
         .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     assert!(audit.body.to_string().contains("interrupted"));
     // A fresh connect now works.
     let r = app
@@ -506,6 +508,7 @@ async fn drift_is_reported_and_repaired() {
             None,
         )
         .await;
+    assert_eq!(sp.status, StatusCode::OK, "{:?}", sp.body);
     assert!(
         sp.body["entitlements"]
             .to_string()

@@ -231,7 +231,7 @@ async fn the_setting_allows_the_ranges_it_names_and_never_metadata() {
 async fn strict_call(app: &TestApp, method: Method, path: &str, body: Value) -> Reply {
     let strict = router(AppState::new(
         app.store.clone(),
-        Settings::new(app.workspace_id),
+        Settings::new(app.workspace_id, "http://127.0.0.1:1"),
     ));
     let req = axum::http::Request::builder()
         .method(method)

@@ -65,22 +65,29 @@ async fn tile(app: &TestApp, partner_id: &str) -> Value {
     r.body["partner"].clone()
 }
 
+/// The service principals of the workspace. An answer other than a 200 with a list fails the
+/// test: read as "none", it would make every "nothing left behind" check pass.
 async fn service_principals(app: &TestApp) -> Vec<Value> {
     let r = app
         .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
         .await;
-    r.body["Resources"].as_array().cloned().unwrap_or_default()
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list answer without Resources: {:?}", r.body))
+        .clone()
 }
 
+/// The `value`s of a multi-valued SCIM attribute; absent (SCIM leaves out empty lists) is none.
 fn values(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e["value"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut out: Vec<String> = match v {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items
+            .iter()
+            .map(|e| e["value"].as_str().expect("value").to_owned())
+            .collect(),
+        other => panic!("not a multi-valued attribute: {other}"),
+    };
     out.sort();
     out
 }
@@ -93,9 +100,10 @@ async fn token_acl_level(app: &TestApp, application_id: &str) -> Option<String> 
             None,
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["access_control_list"]
         .as_array()
-        .unwrap()
+        .expect("access_control_list")
         .iter()
         .find(|e| e["service_principal_name"] == application_id)
         .map(|e| {
@@ -122,14 +130,12 @@ async fn grants_of(
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let mut privileges: Vec<String> = r.body["privilege_assignments"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|p| p["principal"] == principal)
-                .flat_map(|p| p["privileges"].as_array().cloned().unwrap_or_default())
-                .filter_map(|p| p.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+        .expect("privilege_assignments")
+        .iter()
+        .filter(|p| p["principal"] == principal)
+        .flat_map(|p| p["privileges"].as_array().expect("privileges").clone())
+        .map(|p| p.as_str().expect("a privilege").to_owned())
+        .collect();
     privileges.sort();
     privileges
 }
@@ -186,6 +192,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
             None,
         )
         .await;
+    assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
     assert_eq!(wh.body["name"], "RIVERY_ENDPOINT");
     assert_eq!(wh.body["cluster_size"], "2X-Small");
     // The partner holds a token that authenticates as RIVERY_USER; nobody here can read it.
@@ -204,6 +211,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     let tokens = app
         .admin(Method::GET, "/api/2.0/token-management/tokens", None)
         .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     let info = tokens.body["token_infos"]
         .as_array()
         .unwrap()
@@ -217,7 +225,8 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     assert_eq!(t["connected"], true);
     assert_eq!(t["connection_state"], "CONNECTED");
     // The request carried what the protocol defines.
-    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    let (status, state) = sim_get(&sim, "/_sim/state").await;
+    assert_eq!(status, 200, "{state}");
     let received = &state["received"][0];
     assert_eq!(received["user_agent"], "databricks");
     assert!(received["idempotency_key"].is_string());
@@ -247,6 +256,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     let account = app
         .admin(Method::GET, &format!("{PC}/partners/rivery/account"), None)
         .await;
+    assert_eq!(account.status, StatusCode::OK, "{:?}", account.body);
     assert_eq!(account.body["account"]["administrator"], common::ADMIN);
 }
 
@@ -309,6 +319,7 @@ async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
             None,
         )
         .await;
+    assert_eq!(perms.status, StatusCode::OK, "{:?}", perms.body);
     let level = perms.body["access_control_list"]
         .as_array()
         .unwrap()
@@ -352,6 +363,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
             None,
         )
         .await;
+    assert_eq!(cluster.status, StatusCode::OK, "{:?}", cluster.body);
     assert_eq!(cluster.body["cluster_name"], "PROPHECY_CLUSTER");
 
     let r = connect(&app, "labelbox", json!({})).await;
@@ -372,7 +384,8 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (_, who) = sim_get(&sim, &format!("/_sim/connections/{id}/whoami")).await;
+    let (status, who) = sim_get(&sim, &format!("/_sim/connections/{id}/whoami")).await;
+    assert_eq!(status, 200, "{who}");
     assert_eq!(who["userName"], common::ADMIN);
 
     let names: Vec<String> = service_principals(&app)
@@ -465,6 +478,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     let tokens = app
         .admin(Method::GET, "/api/2.0/token-management/tokens", None)
         .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     assert!(!tokens.body.to_string().contains("Partner Connect"));
     let (status, _) = sim_get(
         &sim,
@@ -481,7 +495,8 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
         )
         .await;
     assert_eq!(account.status, StatusCode::OK, "the partner account stays");
-    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    let (status, state) = sim_get(&sim, "/_sim/state").await;
+    assert_eq!(status, 200, "{state}");
     assert!(state["accounts"]["example.com"].is_object());
 }
 
@@ -507,6 +522,7 @@ async fn deleting_the_service_principal_alone_breaks_the_connection() {
     let c = app
         .admin(Method::GET, &format!("{PC}/connections/rudderstack"), None)
         .await;
+    assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
     assert!(
         c.body["connection"]["reasons"][0]
             .as_str()
@@ -536,7 +552,8 @@ async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_i
         "the resources stay"
     );
     assert_eq!(tile(&app, "snowplow").await["connected"], true);
-    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    let (status, state) = sim_get(&sim, "/_sim/state").await;
+    assert_eq!(status, 200, "{state}");
     let keys: Vec<&Value> = state["received"]
         .as_array()
         .unwrap()
@@ -588,6 +605,7 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
         let wh = app
             .admin(Method::GET, "/api/2.0/sql/warehouses", None)
             .await;
+        assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
         assert!(
             wh.body["warehouses"]
                 .as_array()
@@ -599,6 +617,7 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
         let tokens = app
             .admin(Method::GET, "/api/2.0/token-management/tokens", None)
             .await;
+        assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
         assert_eq!(
             tokens.body["token_infos"].as_array().unwrap().len(),
             1,
@@ -640,7 +659,8 @@ async fn only_admins_connect_and_a_dry_run_changes_nothing() {
     assert_eq!(plan["grants"][0]["full_name"], "hive_metastore.default");
     assert!(service_principals(&app).await.is_empty());
     assert_eq!(tile(&app, "monte-carlo").await["connected"], false);
-    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    let (status, state) = sim_get(&sim, "/_sim/state").await;
+    assert_eq!(status, 200, "{state}");
     assert!(
         state["received"].as_array().unwrap().is_empty(),
         "the partner was not called"
@@ -674,6 +694,7 @@ async fn custom_partners_register_without_showing_their_credentials() {
     let list = app
         .admin(Method::GET, &format!("{PC}/partners"), None)
         .await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert!(!list.body.to_string().contains("s3cret-value"));
     assert!(
         list.body["partners"]
@@ -732,7 +753,7 @@ async fn sign_in_answers_name_what_the_user_must_do() {
     let id = app
         .admin(Method::GET, &format!("{PC}/connections/census"), None)
         .await
-        .body["connection"]["partner_connection_id"]
+        .ok()["connection"]["partner_connection_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -803,6 +824,7 @@ async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
     let audit = app
         .admin(Method::GET, &format!("{PC}/audit?partner_id=rivery"), None)
         .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     let events: Vec<(String, String)> = audit.body["events"]
         .as_array()
         .unwrap()
@@ -925,6 +947,7 @@ async fn the_unity_catalog_rules_and_their_errors() {
             None,
         )
         .await;
+    assert_eq!(admins.status, StatusCode::OK, "{:?}", admins.body);
     let admins_id = admins.body["Resources"][0]["id"]
         .as_str()
         .unwrap()
@@ -936,6 +959,7 @@ async fn the_unity_catalog_rules_and_their_errors() {
             None,
         )
         .await;
+    assert_eq!(steward.status, StatusCode::OK, "{:?}", steward.body);
     let steward_id = steward.body["Resources"][0]["id"]
         .as_str()
         .unwrap()
@@ -983,8 +1007,8 @@ async fn the_unity_catalog_rules_and_their_errors() {
             .unwrap()
             .iter()
             .filter(|p| p["principal"] == app_id.as_str())
-            .flat_map(|p| p["privileges"].as_array().cloned().unwrap_or_default())
-            .filter_map(|p| p.as_str().map(str::to_owned))
+            .flat_map(|p| p["privileges"].as_array().expect("privileges").clone())
+            .map(|p| p.as_str().expect("a privilege").to_owned())
             .collect();
         got.sort();
         assert_eq!(got, expected, "{full_name}");
@@ -1015,6 +1039,7 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
             None,
         )
         .await;
+    assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
     assert_eq!(sps.body["totalResults"], 0);
     let tile = app
         .call(
@@ -1024,6 +1049,7 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
             None,
         )
         .await;
+    assert_eq!(tile.status, StatusCode::OK, "{:?}", tile.body);
     assert_eq!(tile.body["partner"]["connected"], false);
     assert_eq!(
         tile.body["partner"]["endpoint_configured"], false,
@@ -1058,7 +1084,8 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
         common::ADMIN,
         "the first connector stays administrator"
     );
-    let (_, state) = sim_get(&sim, "/_sim/state").await;
+    let (status, state) = sim_get(&sim, "/_sim/state").await;
+    assert_eq!(status, 200, "{state}");
     let workspaces: Vec<i64> = state["connections"]
         .as_array()
         .unwrap()

@@ -65,6 +65,7 @@ async fn a_token_revoked_through_the_api_is_refused_on_its_next_use() {
     let listed = app
         .admin(Method::GET, "/api/2.0/token-management/tokens", None)
         .await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
     let token_id = listed.body["token_infos"]
         .as_array()
         .expect("token_infos")
@@ -125,6 +126,7 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
             None,
         )
         .await;
+    assert_eq!(admins.status, StatusCode::OK, "{:?}", admins.body);
     let admins_id = admins.body["Resources"][0]["id"]
         .as_str()
         .expect("the admins group")

@@ -77,6 +77,7 @@ async fn service_principal_lifecycle_by_scim_id_and_application_id() {
             None,
         )
         .await;
+    assert_eq!(by_app.status, StatusCode::OK, "{:?}", by_app.body);
     assert_eq!(by_id.status, StatusCode::OK);
     assert_eq!(by_id.body, by_app.body);
 
@@ -351,6 +352,7 @@ async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
                 None,
             )
             .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body["startIndex"], start);
         assert_eq!(r.body["totalResults"], 5);
         let page = ids(&r.body);
@@ -415,6 +417,7 @@ async fn attributes_and_excluded_attributes() {
     let r = app
         .admin(Method::GET, &format!("{SCIM}/ServicePrincipals/{id}?attributes=userName,displayName,active,externalId,entitlements"), None)
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     // Terraform asks exactly this and still needs applicationId back.
     assert_eq!(r.body["applicationId"], sp["applicationId"]);
     assert_eq!(r.body["active"], true);
@@ -426,6 +429,7 @@ async fn attributes_and_excluded_attributes() {
             None,
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let first = &r.body["Resources"][0];
     assert!(first.get("meta").is_none() && first.get("active").is_none());
     assert_eq!(first["id"], sp["id"]);
@@ -468,6 +472,7 @@ async fn patch_entitlements_active_and_group_members() {
             Some(json!({"displayName": "g1"})),
         )
         .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let gid = group.body["id"].as_str().unwrap();
     let gpath = format!("{SCIM}/Groups/{gid}");
     let r = app
@@ -483,9 +488,10 @@ async fn patch_entitlements_active_and_group_members() {
     assert_eq!(r.body["members"][0]["value"], id);
     assert_eq!(
         r.body["members"][0]["$ref"],
-        format!("ServicePrincipals/{id}")
+        format!("{}{SCIM}/ServicePrincipals/{id}", app.public_url)
     );
     let member_view = app.admin(Method::GET, &path, None).await;
+    assert_eq!(member_view.status, StatusCode::OK, "{:?}", member_view.body);
     assert_eq!(
         member_view.body["groups"],
         json!([{"display": "g1", "type": "direct", "value": gid, "$ref": format!("Groups/{gid}")}])
@@ -545,6 +551,7 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
             None,
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let admins = &r.body["Resources"][0];
     assert_eq!(admins["displayName"], "admins");
     let members = admins["members"].as_array().unwrap();
@@ -562,12 +569,14 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
             None,
         )
         .await;
+    assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
     assert_eq!(users.body["totalResults"], 1);
 
     let new_user = app.create_user("new@example.com").await;
     let r = app
         .admin(Method::GET, &format!("{SCIM}/Users/{new_user}"), None)
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let groups: Vec<&str> = r.body["groups"]
         .as_array()
         .unwrap()
@@ -671,6 +680,7 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
     }
 
     let list = app.admin(Method::GET, &path, None).await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["totalResults"], 0, "nothing was written");
 }
 
@@ -719,6 +729,7 @@ async fn discovery_documents_and_their_405s() {
     let types = app
         .admin(Method::GET, &format!("{SCIM}/ResourceTypes"), None)
         .await;
+    assert_eq!(types.status, StatusCode::OK, "{:?}", types.body);
     let names: Vec<&str> = types.body["Resources"]
         .as_array()
         .unwrap()
@@ -875,4 +886,176 @@ async fn a_lookup_by_a_unique_attribute_counts_and_pages_like_any_filter() {
     // A unique attribute and-ed with another condition is still a lookup.
     let both = format!("{filter}%20and%20displayName%20eq%20%22another%22");
     assert_eq!(page(format!("filter={both}")).await, (json!(0), vec![]));
+}
+
+/// RFC 7644 §3.1: a create answers `Location` and `meta.location` with one absolute URI of the
+/// new resource, built from the public URL the server was given; every later read shows the
+/// same `meta.location`. A member's `$ref` is the member's own location (what a client
+/// writes there reads back unchanged); `groups[].$ref` stays relative, as Databricks shows it.
+#[tokio::test]
+async fn locations_are_one_absolute_uri_under_the_public_url() {
+    // A trailing slash on the public URL does not double the slash.
+    let app = TestApp::build("https://patchbay.example.com:8443/", |_| {}).await;
+    let base = format!("https://patchbay.example.com:8443{SCIM}");
+    let mut created = Vec::new();
+    for (resource, body) in [
+        ("Users", json!({"userName": "loc@example.com"})),
+        ("ServicePrincipals", json!({"displayName": "LOC_USER"})),
+    ] {
+        let r = app
+            .admin(Method::POST, &format!("{SCIM}/{resource}"), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let id = r.body["id"].as_str().expect("id").to_owned();
+        let expected = format!("{base}/{resource}/{id}");
+        let header = r
+            .headers
+            .get(axum::http::header::LOCATION)
+            .expect("Location")
+            .to_str()
+            .expect("ASCII");
+        assert_eq!(header, expected);
+        assert_eq!(r.body["meta"]["location"], expected.as_str());
+        created.push((resource, id, expected));
+    }
+    let members: Vec<Value> = created
+        .iter()
+        .map(|(_, id, _)| json!({"value": id}))
+        .collect();
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "located", "members": members})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let group_id = r.body["id"].as_str().expect("id").to_owned();
+    let group_location = format!("{base}/Groups/{group_id}");
+    assert_eq!(
+        r.headers
+            .get(axum::http::header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some(group_location.as_str())
+    );
+    assert_eq!(r.body["meta"]["location"], group_location.as_str());
+    let mut refs: Vec<&str> = r.body["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["$ref"].as_str().expect("$ref"))
+        .collect();
+    refs.sort();
+    let mut expected_refs: Vec<String> = created
+        .iter()
+        .map(|(_, _, location)| location.clone())
+        .collect();
+    expected_refs.sort();
+    assert_eq!(refs, expected_refs);
+
+    // Reads, lists and /Me show the same location; a member's groups keep relative $refs.
+    for (resource, id, expected) in &created {
+        let r = app
+            .admin(Method::GET, &format!("{SCIM}/{resource}/{id}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["meta"]["location"], expected.as_str());
+        assert_eq!(r.body["groups"][0]["$ref"], format!("Groups/{group_id}"));
+        let r = app
+            .admin(
+                Method::GET,
+                &format!("{SCIM}/{resource}?filter=id+eq+{id}&attributes=meta"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(
+            r.body["Resources"][0]["meta"]["location"],
+            expected.as_str()
+        );
+    }
+    // A member written with the $ref a client takes from its meta.location reads back as
+    // written (scim2-tester's PATCH round trip).
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Users"),
+            Some(json!({"userName": "added@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let added = json!({"value": r.body["id"], "type": "User", "$ref": r.body["meta"]["location"]});
+    let r = app
+        .admin(
+            Method::PATCH,
+            &format!("{SCIM}/Groups/{group_id}"),
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "members", "value": [added]}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["members"], json!([added]));
+
+    let r = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let me_id = r.body["id"].as_str().expect("id");
+    assert_eq!(r.body["meta"]["location"], format!("{base}/Users/{me_id}"));
+}
+
+/// Adding a member whose `value` is not a member id says what is wrong with the value, and the
+/// group stays as it was. (scim-sanity expects 200 for `fake-member-id`; Databricks' ids are
+/// numbers and patchbay refuses what it cannot store, with the reason.)
+#[tokio::test]
+async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
+    let app = TestApp::new().await;
+    let member = create_sp(&app, "MEMBER_USER").await;
+    let member_id = member["id"].as_str().expect("id").to_owned();
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{SCIM}/Groups"),
+            Some(json!({"displayName": "g", "members": [{"value": member_id}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let path = format!("{SCIM}/Groups/{}", r.body["id"].as_str().expect("id"));
+    let before = app.admin(Method::GET, &path, None).await;
+    assert_eq!(before.status, StatusCode::OK, "{:?}", before.body);
+    let add = |value: Value| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "add", "path": "members", "value": [value]}]})
+    };
+    for (value, needles) in [
+        (
+            json!({"value": "fake-member-id"}),
+            vec!["'fake-member-id'", "not a member id", "SCIM id"],
+        ),
+        (
+            json!({"value": member["applicationId"]}),
+            vec!["not a member id", "application id"],
+        ),
+        (json!({"value": "123"}), vec!["Member 123 not found"]),
+        (json!({"value": -5}), vec!["-5", "not a member id"]),
+        (json!({"value": true}), vec!["true", "not a member id"]),
+        (json!({"display": "someone"}), vec!["no 'value'"]),
+    ] {
+        let r = app
+            .admin(Method::PATCH, &path, Some(add(value.clone())))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value}: {:?}", r.body);
+        assert_eq!(r.body["status"], "400", "{value}: {:?}", r.body);
+        assert_eq!(r.body["scimType"], "invalidValue", "{value}: {:?}", r.body);
+        let detail = r.body["detail"].as_str().expect("detail");
+        for needle in needles {
+            assert!(
+                detail.contains(needle),
+                "{value}: {detail:?} should say {needle:?}"
+            );
+        }
+    }
+    let after = app.admin(Method::GET, &path, None).await;
+    assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
+    assert_eq!(after.body, before.body, "refused additions change nothing");
 }

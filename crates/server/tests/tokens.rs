@@ -36,7 +36,8 @@ async fn grant_can_use(app: &TestApp, application_id: &str) {
 
 async fn token_count(app: &TestApp) -> usize {
     let r = app.admin(Method::GET, TOKENS, None).await;
-    r.body["token_infos"].as_array().unwrap().len()
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["token_infos"].as_array().expect("token_infos").len()
 }
 
 #[tokio::test]
@@ -47,6 +48,7 @@ async fn the_guides_rotation_procedure() {
     let list = app
         .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
         .await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     let app_id = list.body["Resources"][0]["applicationId"]
         .as_str()
         .unwrap()
@@ -79,6 +81,7 @@ async fn the_guides_rotation_procedure() {
     assert_eq!(me.body["userName"], app_id);
     // Delete: list, note token_id, DELETE.
     let tokens = app.admin(Method::GET, TOKENS, None).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     let token_id = tokens.body["token_infos"]
         .as_array()
         .unwrap()
@@ -92,6 +95,7 @@ async fn the_guides_rotation_procedure() {
     let one = app
         .admin(Method::GET, &format!("{TOKENS}/{token_id}"), None)
         .await;
+    assert_eq!(one.status, StatusCode::OK, "{:?}", one.body);
     assert_eq!(
         one.body["token_info"]["token_id"], token_id,
         "GET by id is wrapped in token_info"
@@ -141,7 +145,7 @@ async fn losing_can_use_revokes_at_once() {
     let sp_token = app
         .admin(Method::POST, OBO, Some(json!({"application_id": app_id})))
         .await
-        .body["token_value"]
+        .ok()["token_value"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -183,6 +187,7 @@ async fn leaving_the_group_that_grants_can_use_revokes() {
             Some(json!({"displayName": "token-users", "members": [{"value": sp_id}]})),
         )
         .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let gid = group.body["id"].as_str().unwrap().to_owned();
     let r = app
         .admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"group_name": "token-users", "permission_level": "CAN_USE"}]})))
@@ -217,6 +222,7 @@ async fn deleting_a_service_principal_deletes_its_tokens() {
     let r = app
         .admin(Method::POST, OBO, Some(json!({"application_id": app_id})))
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token = r.body["token_value"].as_str().unwrap().to_owned();
     assert_eq!(token_count(&app).await, 2);
     app.admin(
@@ -261,11 +267,13 @@ async fn own_tokens_create_list_delete() {
             Some(json!({"comment": "forever"})),
         )
         .await;
+    assert_eq!(never.status, StatusCode::OK, "{:?}", never.body);
     assert_eq!(never.body["token_info"]["expiry_time"], -1);
 
     let list = app
         .call(Method::GET, "/api/2.0/token/list", Some(&token), None)
         .await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     let comments: Vec<&str> = list.body["token_infos"]
         .as_array()
         .unwrap()
@@ -280,6 +288,7 @@ async fn own_tokens_create_list_delete() {
 
     // Someone else's token id is simply not found.
     let admin_list = app.admin(Method::GET, TOKENS, None).await;
+    assert_eq!(admin_list.status, StatusCode::OK, "{:?}", admin_list.body);
     let admin_token_id = admin_list.body["token_infos"][0]["token_id"]
         .as_str()
         .unwrap()
@@ -319,6 +328,7 @@ async fn expired_tokens_are_refused() {
             Some(json!({"comment": "short", "lifetime_seconds": 1})),
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token = r.body["token_value"].as_str().unwrap().to_owned();
     assert_eq!(
         app.call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
@@ -430,6 +440,7 @@ async fn the_workspace_maximum_lifetime_applies() {
     let r = app
         .admin(Method::POST, "/api/2.0/token/create", Some(json!({})))
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let info = &r.body["token_info"];
     assert_eq!(
         info["expiry_time"].as_i64().unwrap() - info["creation_time"].as_i64().unwrap(),
@@ -455,6 +466,7 @@ async fn token_management_filters_by_creator() {
             None,
         )
         .await;
+    assert_eq!(by_name.status, StatusCode::OK, "{:?}", by_name.body);
     let mut comments: Vec<&str> = by_name.body["token_infos"]
         .as_array()
         .unwrap()
@@ -471,6 +483,7 @@ async fn token_management_filters_by_creator() {
             None,
         )
         .await;
+    assert_eq!(by_id.status, StatusCode::OK, "{:?}", by_id.body);
     assert_eq!(by_id.body["token_infos"].as_array().unwrap().len(), 2);
 }
 
@@ -499,6 +512,12 @@ async fn token_permissions_get_put_patch_and_levels() {
     );
     let demoted = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"group_name": "admins", "permission_level": "CAN_USE"}]}))).await;
     assert_eq!(
+        demoted.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        demoted.body
+    );
+    assert_eq!(
         demoted.body["message"],
         "Cannot change permissions for group 'admins' to CAN_USE."
     );
@@ -509,11 +528,13 @@ async fn token_permissions_get_put_patch_and_levels() {
     let two_names = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"user_name": "admin@example.com", "group_name": "users", "permission_level": "CAN_USE"}]}))).await;
     assert_eq!(two_names.status, StatusCode::BAD_REQUEST);
     let after = app.admin(Method::GET, PERMS, None).await;
+    assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
     assert_eq!(after.body, r.body, "refused updates change nothing");
 
     let levels = app
         .admin(Method::GET, &format!("{PERMS}/permissionLevels"), None)
         .await;
+    assert_eq!(levels.status, StatusCode::OK, "{:?}", levels.body);
     let names: Vec<&str> = levels.body["permission_levels"]
         .as_array()
         .unwrap()
@@ -528,5 +549,6 @@ async fn token_permissions_get_put_patch_and_levels() {
             None,
         )
         .await;
+    assert_eq!(alias.status, StatusCode::OK, "{:?}", alias.body);
     assert_eq!(alias.body, r.body);
 }

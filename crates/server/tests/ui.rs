@@ -239,6 +239,7 @@ async fn the_session_ends_when_its_token_is_deleted() {
     let r = app
         .call(Method::GET, "/api/2.0/token/list", Some(&token), None)
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token_id = r.body["token_infos"][0]["token_id"]
         .as_str()
         .unwrap()

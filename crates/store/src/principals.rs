@@ -720,7 +720,12 @@ async fn insert_members(
             .bind(*member)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| StoreError::Invalid(format!("Member with id {member} not found.")))?;
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "Member {member} not found: no user, service principal or group of this \
+                     workspace has that id."
+                ))
+            })?;
         let kind: String = row.try_get("kind")?;
         if *member == group_id {
             return Err(StoreError::Invalid(

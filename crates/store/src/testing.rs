@@ -25,17 +25,10 @@ enum Cleanup {
 }
 
 impl TestDatabase {
+    /// The database of this run: PostgreSQL when [`ENV`] names a server, else SQLite.
     pub async fn create() -> Result<TestDatabase> {
         match std::env::var(ENV).ok().filter(|v| !v.is_empty()) {
-            None => {
-                let dir = tempfile::tempdir().map_err(|e| {
-                    StoreError::Config(format!("cannot create a temporary directory: {e}"))
-                })?;
-                Ok(TestDatabase {
-                    url: crate::sqlite_url(&dir.path().join("patchbay.db")),
-                    cleanup: Cleanup::Sqlite(dir),
-                })
-            }
+            None => TestDatabase::sqlite(),
             Some(server) => {
                 let server = server.trim_end_matches('/').to_owned();
                 // The creation time in the name lets `scripts/postgres-up` drop the databases of
@@ -56,6 +49,18 @@ impl TestDatabase {
                 })
             }
         }
+    }
+
+    /// A SQLite database in a temporary file, whatever the run's database: for tests of what
+    /// only SQLite does (its locks, a read-only file), which then run, and mean something, in
+    /// the PostgreSQL run too instead of passing there without checking anything.
+    pub fn sqlite() -> Result<TestDatabase> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| StoreError::Config(format!("cannot create a temporary directory: {e}")))?;
+        Ok(TestDatabase {
+            url: crate::sqlite_url(&dir.path().join("patchbay.db")),
+            cleanup: Cleanup::Sqlite(dir),
+        })
     }
 
     /// Opens the store on this database (migrating it).

@@ -106,10 +106,32 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// Every file below `dir`, in subdirectories too.
+/// The JSON body of an answer that must have `status`; any other status fails the test and
+/// shows the body.
+pub async fn json_with(r: reqwest::Response, status: u16) -> serde_json::Value {
+    let got = r.status().as_u16();
+    let text = r.text().await.expect("response body");
+    assert_eq!(got, status, "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The JSON body of an answer that must be a 200.
+pub async fn json_ok(r: reqwest::Response) -> serde_json::Value {
+    json_with(r, 200).await
+}
+
+/// Every file below `dir`, in subdirectories too; none when `dir` does not exist (a server on
+/// PostgreSQL may never create its data directory). A directory that exists but cannot be read
+/// fails the test: a scan of no files would find nothing and pass.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => panic!("cannot read {}: {e}", dir.display()),
+    };
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
         let path = entry.path();
         if path.is_dir() {
             out.extend(files_under(&path));

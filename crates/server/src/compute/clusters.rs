@@ -6,11 +6,12 @@
 use super::{legacy_not_found, page, required};
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::Json;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use patchbay_core::compute::runtimes::{NODE_TYPES, NodeType, SPARK_VERSIONS};
 use patchbay_core::compute::{ClusterSpec, ClusterState};
@@ -125,7 +126,7 @@ async fn create(
 async fn get_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<GetParams>,
+    Params(params): Params<GetParams>,
 ) -> ApiResult<Json<Value>> {
     let id = required(params.cluster_id.filter(|s| !s.is_empty()), "cluster_id")?;
     let cluster = state
@@ -140,15 +141,12 @@ async fn get_one(
 }
 
 /// `clusters/list`: `page_size`, `page_token`, and the flattened `filter_by.*` the SDK sends
-/// (`filter_by.cluster_states` repeated once per state).
+/// (`filter_by.cluster_states` repeated once per state), or `{"filter_by": {…}}` in a body.
 async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    RawQuery(query): RawQuery,
+    Params(pairs): Params<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-            .map_err(|e| ApiError::bad_request(format!("Invalid query parameters: {e}")))?;
     let mut page_size = None;
     let mut page_token = None;
     let mut states = Vec::new();

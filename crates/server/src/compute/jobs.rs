@@ -5,8 +5,9 @@
 use super::{legacy_not_found, required};
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use crate::permissions::{AccessControlRequest, resolve_grants};
 use axum::Json;
 use axum::Router;
@@ -136,7 +137,7 @@ async fn create(
 async fn get_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<GetParams>,
+    Params(params): Params<GetParams>,
 ) -> ApiResult<Json<Value>> {
     let id = job_id(params.job_id.filter(|s| !s.is_empty()).map(JobId::Text))?;
     let job = state
@@ -150,7 +151,7 @@ async fn get_one(
 async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let limit = match params.limit {
         None | Some(0) => DEFAULT_LIMIT,

@@ -7,8 +7,9 @@
 use super::{legacy_not_found, required};
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -290,7 +291,7 @@ fn run_id_param(params: RunIdParams) -> ApiResult<i64> {
 async fn get_run(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<RunIdParams>,
+    Params(params): Params<RunIdParams>,
 ) -> ApiResult<Json<Value>> {
     let id = run_id_param(params)?;
     let run = state
@@ -308,7 +309,7 @@ async fn get_run(
 async fn get_output(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<RunIdParams>,
+    Params(params): Params<RunIdParams>,
 ) -> ApiResult<Json<Value>> {
     let id = run_id_param(params)?;
     let run = state
@@ -376,7 +377,7 @@ fn number(value: Option<&str>, field: &str) -> ApiResult<Option<i64>> {
 async fn list_runs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let active_only = flag(params.active_only.as_deref(), "active_only")?;
     let completed_only = flag(params.completed_only.as_deref(), "completed_only")?;

@@ -5,8 +5,9 @@
 use super::page;
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -289,7 +290,7 @@ async fn get_one(
 async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let all = state.store.list_warehouses(&caller).await?;
     let (warehouses, next) = page(

@@ -4,8 +4,9 @@
 use super::catalog::{self, Partner};
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -1118,7 +1119,7 @@ pub async fn delete_connection(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
-    QueryParams(query): QueryParams<ExpectedConnection>,
+    Params(query): Params<ExpectedConnection>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         delete(&state, &admin, &partner_id, query.uid.as_deref()).await?,

@@ -7,8 +7,9 @@ pub mod worker;
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
-use crate::body::{JsonBody, QueryParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -567,7 +568,7 @@ struct AuditParams {
 async fn audit(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    QueryParams(params): QueryParams<AuditParams>,
+    Params(params): Params<AuditParams>,
 ) -> ApiResult<Json<Value>> {
     let number = |name: &str, v: Option<String>| -> ApiResult<Option<i64>> {
         v.filter(|s| !s.is_empty())

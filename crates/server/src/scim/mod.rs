@@ -11,8 +11,9 @@ pub use rendered::Renderings;
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated, AuthenticatedSelf};
-use crate::body::{JsonBody, QueryParams};
+use crate::body::{JsonBody, RequiredJsonBody};
 use crate::error::{ApiError, Envelope};
+use crate::params::Params;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -205,7 +206,7 @@ fn list_query(params: &ListParams) -> Result<ListQuery, ApiError> {
 async fn list<R: Resource>(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    QueryParams(params): QueryParams<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> ScimResult {
     let query = list_query(&params)?;
     let page = state
@@ -219,7 +220,7 @@ async fn list<R: Resource>(
     let resources: Vec<Shown> = page
         .items
         .iter()
-        .map(|r| projection.show(R::KIND, repr::Resource::of(r)))
+        .map(|r| projection.show(R::KIND, repr::Resource::of(r, state.renderings().base())))
         .collect();
     Ok(scim_json(
         StatusCode::OK,
@@ -248,8 +249,11 @@ struct ListResponse<'a> {
 }
 
 /// A resource as a write answers it: every attribute a plain GET would show.
-fn shown(record: &PrincipalRecord) -> Value {
-    Projection::default().apply(record.kind, repr::to_json(record))
+fn shown(state: &AppState, record: &PrincipalRecord) -> Value {
+    Projection::default().apply(
+        record.kind,
+        repr::to_json(record, state.renderings().base()),
+    )
 }
 
 /// Finds a resource by SCIM id; service principals also by application id (the admin guide
@@ -292,7 +296,7 @@ async fn get_one<R: Resource>(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    QueryParams(params): QueryParams<GetParams>,
+    Params(params): Params<GetParams>,
 ) -> ScimResult {
     let record = resolve(&state, caller.workspace_id, R::KIND, &id).await?;
     let projection = Projection::new(
@@ -307,7 +311,10 @@ async fn get_one<R: Resource>(
     }
     Ok(scim_json(
         StatusCode::OK,
-        projection.show(R::KIND, repr::Resource::of(&record)),
+        projection.show(
+            R::KIND,
+            repr::Resource::of(&record, state.renderings().base()),
+        ),
     ))
 }
 
@@ -318,11 +325,14 @@ async fn create<R: Resource>(
 ) -> ScimResult {
     let data = repr::from_json(R::KIND, &body, repr::Intent::Create)?;
     let record = state.store.create_principal(&admin, R::KIND, &data).await?;
-    let mut response = scim_json(StatusCode::CREATED, shown(&record));
-    if let Ok(location) =
-        HeaderValue::from_str(&format!("{PREFIX}/{}/{}", R::KIND.endpoint(), record.id))
-    {
-        response.headers_mut().insert(header::LOCATION, location);
+    let mut response = scim_json(StatusCode::CREATED, shown(&state, &record));
+    // The same absolute URI as the resource's `meta.location` (RFC 7644 §3.1).
+    let location = repr::location(state.renderings().base(), R::KIND, record.id);
+    match HeaderValue::from_str(&location) {
+        Ok(location) => {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        Err(_) => tracing::warn!(%location, "the public URL cannot be a Location header"),
     }
     Ok(response)
 }
@@ -331,7 +341,8 @@ async fn replace<R: Resource>(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    // A PUT without a body would replace the resource with nothing.
+    RequiredJsonBody(body): RequiredJsonBody<Value>,
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
     let data = repr::from_json(R::KIND, &body, repr::Intent::Replace(&existing))?;
@@ -339,7 +350,7 @@ async fn replace<R: Resource>(
         .store
         .replace_principal(&admin, R::KIND, existing.id, &data)
         .await?;
-    Ok(scim_json(StatusCode::OK, shown(&record)))
+    Ok(scim_json(StatusCode::OK, shown(&state, &record)))
 }
 
 /// Which attributes are lists, for PATCH `add`.
@@ -358,11 +369,11 @@ async fn patch_one<R: Resource>(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    RequiredJsonBody(body): RequiredJsonBody<Value>,
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
     let operations = patch::parse_patch_request(&body).map_err(patch_error)?;
-    let before = repr::to_json(&existing);
+    let before = repr::to_json(&existing, state.renderings().base());
     let mut document = before.clone();
     patch::apply(&mut document, &operations, &Schema).map_err(patch_error)?;
     // Server-assigned and read-only attributes (group membership is changed on the group's
@@ -381,7 +392,7 @@ async fn patch_one<R: Resource>(
         .store
         .replace_principal(&admin, R::KIND, existing.id, &data)
         .await?;
-    Ok(scim_json(StatusCode::OK, shown(&record)))
+    Ok(scim_json(StatusCode::OK, shown(&state, &record)))
 }
 
 fn patch_error(e: patch::PatchError) -> ScimError {
@@ -406,7 +417,7 @@ async fn delete_one<R: Resource>(
 async fn me(
     State(state): State<AppState>,
     AuthenticatedSelf(caller, record): AuthenticatedSelf,
-    QueryParams(params): QueryParams<GetParams>,
+    Params(params): Params<GetParams>,
 ) -> ScimResult {
     // A service principal is shown as a user named by its application id.
     let as_user = (caller.kind == PrincipalKind::ServicePrincipal).then_some(caller.name.as_str());
@@ -417,7 +428,7 @@ async fn me(
     let mut response = if projection.keeps_whole(PrincipalKind::User) {
         scim_bytes(StatusCode::OK, state.renderings().whole(&record, as_user))
     } else {
-        let mut resource = repr::Resource::of(&record);
+        let mut resource = repr::Resource::of(&record, state.renderings().base());
         if let Some(name) = as_user {
             resource = resource.shown_as_user(name);
         }

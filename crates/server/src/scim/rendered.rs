@@ -9,8 +9,10 @@ use patchbay_store::PrincipalRecord;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Renderings {
+    /// The absolute URL of the SCIM API, which every `meta.location` starts with.
+    base: String,
     /// By principal id and whether it is shown as a user (a service principal's `/Me`).
     entries: Mutex<HashMap<(i64, bool), Rendering>>,
 }
@@ -26,6 +28,19 @@ struct Rendering {
 const KEPT: usize = 1024;
 
 impl Renderings {
+    /// Renderings of resources whose locations are under `base` (see [`Resource::of`]).
+    pub fn new(base: String) -> Renderings {
+        Renderings {
+            base,
+            entries: Mutex::default(),
+        }
+    }
+
+    /// The absolute URL of the SCIM API.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The JSON of `record`'s whole resource, shown as a user named `as_user` if given.
     pub fn whole(&self, record: &PrincipalRecord, as_user: Option<&str>) -> Bytes {
         let key = (record.id, as_user.is_some());
@@ -35,7 +50,7 @@ impl Renderings {
         {
             return made.body.clone();
         }
-        let mut resource = Resource::of(record);
+        let mut resource = Resource::of(record, &self.base);
         if let Some(name) = as_user {
             resource = resource.shown_as_user(name);
         }
@@ -63,17 +78,17 @@ impl Renderings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::repr::tests::record;
+    use crate::scim::repr::tests::{BASE, record};
     use patchbay_core::principal::PrincipalKind;
 
     #[test]
     fn an_unchanged_record_gets_the_same_bytes_and_a_changed_one_new_bytes() {
-        let renderings = Renderings::default();
+        let renderings = Renderings::new(BASE.to_owned());
         let mut ana = record(PrincipalKind::User);
         let first = renderings.whole(&ana, None);
         assert_eq!(
             first,
-            serde_json::to_vec(&Resource::of(&ana)).unwrap(),
+            serde_json::to_vec(&Resource::of(&ana, BASE)).unwrap(),
             "the resource as written directly"
         );
         let again = renderings.whole(&ana, None);
@@ -81,13 +96,16 @@ mod tests {
 
         ana.display_name = Some("Ana Renamed".into());
         let renamed = renderings.whole(&ana, None);
-        assert_eq!(renamed, serde_json::to_vec(&Resource::of(&ana)).unwrap());
+        assert_eq!(
+            renamed,
+            serde_json::to_vec(&Resource::of(&ana, BASE)).unwrap()
+        );
         assert_ne!(renamed, first);
     }
 
     #[test]
     fn a_service_principal_shown_as_a_user_is_kept_apart() {
-        let renderings = Renderings::default();
+        let renderings = Renderings::new(BASE.to_owned());
         let sp = record(PrincipalKind::ServicePrincipal);
         let plain = renderings.whole(&sp, None);
         let as_user = renderings.whole(&sp, Some("app-id"));

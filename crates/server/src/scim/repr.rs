@@ -28,9 +28,10 @@ pub fn core_schema(kind: PrincipalKind) -> &'static str {
     }
 }
 
-/// A stored principal as its SCIM resource.
-pub fn to_json(record: &PrincipalRecord) -> Value {
-    serde_json::to_value(Resource::of(record)).unwrap_or(Value::Null)
+/// A stored principal as its SCIM resource; `base` is the absolute URL of the SCIM API
+/// (see [`Resource::of`]).
+pub fn to_json(record: &PrincipalRecord, base: &str) -> Value {
+    serde_json::to_value(Resource::of(record, base)).unwrap_or(Value::Null)
 }
 
 /// A stored principal as its SCIM resource, ready to serialize: what [`to_json`] returns, and
@@ -109,7 +110,15 @@ struct NameOut<'a> {
 }
 
 impl<'a> Resource<'a> {
-    pub fn of(record: &'a PrincipalRecord) -> Resource<'a> {
+    /// The resource of `record`. `base` is the absolute URL of the SCIM API
+    /// (`{public URL}/api/2.0/preview/scim/v2`): `meta.location` is the resource's URI under
+    /// it, the same URI a create answers in `Location` (RFC 7644 §3.1).
+    ///
+    /// A member's `$ref` is that same absolute URI of the member: members are written by
+    /// clients, who take the URI from the member's `meta.location`, and what they write must
+    /// read back unchanged (scim2-tester checks exactly that). `groups[].$ref` is read-only
+    /// and stays relative (`Groups/111`), as Databricks shows it.
+    pub fn of(record: &'a PrincipalRecord, base: &str) -> Resource<'a> {
         let is_user = record.kind == PrincipalKind::User;
         let values = |vs: &'a [String]| vs.iter().map(|v| ValueOut { value: v }).collect();
         let has_name = record.given_name.is_some() || record.family_name.is_some();
@@ -152,7 +161,7 @@ impl<'a> Resource<'a> {
                     .members
                     .iter()
                     .map(|m| RefOut {
-                        reference: format!("{}/{}", m.kind.endpoint(), m.id),
+                        reference: location(base, m.kind, m.id),
                         display: &m.display,
                         kind: m.kind.resource_type(),
                         value: m.id.to_string(),
@@ -164,7 +173,7 @@ impl<'a> Resource<'a> {
             meta: Meta {
                 created: rfc3339(record.created_at),
                 last_modified: rfc3339(record.updated_at),
-                location: format!("{}/{}", record.kind.endpoint(), record.id),
+                location: location(base, record.kind, record.id),
                 resource_type: record.kind.resource_type(),
             },
             name,
@@ -181,6 +190,11 @@ impl<'a> Resource<'a> {
         self.schemas = [USER_SCHEMA];
         self
     }
+}
+
+/// The absolute URI of a resource: `{base}/{Users|ServicePrincipals|Groups}/{id}`.
+pub fn location(base: &str, kind: PrincipalKind, id: i64) -> String {
+    format!("{base}/{}/{id}", kind.endpoint())
 }
 
 fn rfc3339(millis: i64) -> String {
@@ -492,6 +506,10 @@ fn read_emails(value: &Value) -> Result<Vec<Email>, ApiError> {
     Ok(out)
 }
 
+/// Members by id. A member's `value` is the SCIM `id` of a user, service principal or group:
+/// a decimal number (as a string or a number). A value that cannot be one is refused here,
+/// saying what it is; one that is a number but names no principal of the workspace is
+/// refused by the store.
 fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
     let mut out = Vec::new();
     for element in elements("members", value)? {
@@ -500,11 +518,31 @@ fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
             .find(|(k, _)| k.eq_ignore_ascii_case("value"))
             .map(|(_, v)| v);
         let id = match v {
-            Some(Value::String(s)) => parse_numeric_id(s),
-            Some(Value::Number(n)) => n.as_i64(),
-            _ => None,
-        }
-        .ok_or_else(|| invalid("Each member needs a 'value' holding the member's id"))?;
+            None | Some(Value::Null) => {
+                return Err(invalid(
+                    "A member has no 'value': give the SCIM id of the user, service principal \
+                     or group to add.",
+                ));
+            }
+            Some(Value::String(s)) => parse_numeric_id(s).ok_or_else(|| {
+                invalid(format!(
+                    "Member value '{s}' is not a member id: the value is the SCIM id (a decimal \
+                     number, e.g. \"7535194597985784\") of a user, service principal or group \
+                     of this workspace, not a name, e-mail or application id."
+                ))
+            })?,
+            Some(Value::Number(n)) => n.as_i64().filter(|n| *n > 0).ok_or_else(|| {
+                invalid(format!(
+                    "Member value {n} is not a member id: ids are positive whole numbers."
+                ))
+            })?,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "Member value {other} is not a member id: give the id as a string, e.g. \
+                     {{\"value\": \"7535194597985784\"}}."
+                )));
+            }
+        };
         if !out.contains(&id) {
             out.push(id);
         }
@@ -516,6 +554,8 @@ fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
 pub(super) mod tests {
     use super::*;
     use patchbay_store::{GroupRef, MemberRef};
+
+    pub(in crate::scim) const BASE: &str = "https://patchbay.example.com/api/2.0/preview/scim/v2";
 
     /// A principal with every attribute set.
     pub(in crate::scim) fn record(kind: PrincipalKind) -> PrincipalRecord {
@@ -562,12 +602,12 @@ pub(super) mod tests {
             PrincipalKind::Group,
         ] {
             let record = record(kind);
-            let direct = serde_json::to_string(&Resource::of(&record)).unwrap();
-            let via_value = serde_json::to_string(&to_json(&record)).unwrap();
+            let direct = serde_json::to_string(&Resource::of(&record, BASE)).unwrap();
+            let via_value = serde_json::to_string(&to_json(&record, BASE)).unwrap();
             assert_eq!(direct, via_value, "{kind:?}");
         }
         let record = record(PrincipalKind::ServicePrincipal);
-        let me = serde_json::to_value(Resource::of(&record).shown_as_user("app-id")).unwrap();
+        let me = serde_json::to_value(Resource::of(&record, BASE).shown_as_user("app-id")).unwrap();
         assert_eq!(me["userName"], "app-id");
         assert_eq!(me["schemas"], serde_json::json!([USER_SCHEMA]));
         assert!(me.get("applicationId").is_none());
@@ -575,15 +615,23 @@ pub(super) mod tests {
 
     #[test]
     fn kinds_carry_only_their_attributes() {
-        let sp = to_json(&record(PrincipalKind::ServicePrincipal));
+        let sp = to_json(&record(PrincipalKind::ServicePrincipal), BASE);
         assert!(sp.get("emails").is_none() && sp.get("name").is_none());
         assert!(sp.get("members").is_none());
-        let group = to_json(&record(PrincipalKind::Group));
-        assert_eq!(group["members"][0]["$ref"], "ServicePrincipals/9");
+        let group = to_json(&record(PrincipalKind::Group), BASE);
+        assert_eq!(
+            group["members"][0]["$ref"],
+            format!("{BASE}/ServicePrincipals/9")
+        );
         assert_eq!(group["members"][0]["type"], "ServicePrincipal");
-        let user = to_json(&record(PrincipalKind::User));
+        let user = to_json(&record(PrincipalKind::User), BASE);
         assert_eq!(user["name"], serde_json::json!({"givenName": "Ana"}));
         assert_eq!(user["groups"][0]["$ref"], "Groups/3");
-        assert_eq!(user["meta"]["location"], "Users/42");
+        assert_eq!(user["meta"]["location"], format!("{BASE}/Users/42"));
+        assert_eq!(
+            sp["meta"]["location"],
+            format!("{BASE}/ServicePrincipals/42")
+        );
+        assert_eq!(group["meta"]["location"], format!("{BASE}/Groups/42"));
     }
 }

@@ -26,6 +26,8 @@ pub struct TestApp {
     pub store: Store,
     pub admin_token: String,
     pub workspace_id: i64,
+    /// Where the workspace says it is served (`serve --public-url`).
+    pub public_url: String,
     pub db: TestDatabase,
 }
 
@@ -35,6 +37,20 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+}
+
+impl Reply {
+    /// The body of an answer that must have `status`; any other status fails the test and
+    /// shows the body.
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        self.body
+    }
+
+    /// The body of an answer that must be a 200.
+    pub fn ok(self) -> Value {
+        self.expect(StatusCode::OK)
+    }
 }
 
 impl TestApp {
@@ -79,9 +95,25 @@ impl TestApp {
         (app, url)
     }
 
+    /// A workspace on a SQLite database of its own, also in the PostgreSQL run: for tests of
+    /// what only SQLite does.
+    pub async fn on_sqlite() -> TestApp {
+        let db = TestDatabase::sqlite().expect("SQLite test database");
+        TestApp::build_on(db, "http://127.0.0.1:1", |_| {}).await
+    }
+
     /// A bootstrapped workspace at `public_url`, with settings adjusted by `adjust`.
     pub async fn build(public_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let db = TestDatabase::create().await.expect("test database");
+        TestApp::build_on(db, public_url, adjust).await
+    }
+
+    /// A bootstrapped workspace on `db`.
+    async fn build_on(
+        db: TestDatabase,
+        public_url: &str,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let store = db.store().await.expect("store");
         let BootstrapOutcome::Created {
             workspace_id,
@@ -98,7 +130,7 @@ impl TestApp {
         else {
             panic!("a fresh database must bootstrap");
         };
-        let mut settings = Settings::new(workspace_id);
+        let mut settings = Settings::new(workspace_id, public_url);
         settings.compute_transition_millis = 0;
         // The partners of these tests (partner-sim, test partners) listen on 127.0.0.1.
         settings.outbound = OutboundPolicy::allowing(&[Range::Loopback]);
@@ -111,6 +143,7 @@ impl TestApp {
             store,
             admin_token: admin_token.expose().to_owned(),
             workspace_id,
+            public_url: public_url.to_owned(),
             db,
         }
     }
