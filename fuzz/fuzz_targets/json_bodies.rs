@@ -97,6 +97,10 @@ impl Harness {
             let mut settings = Settings::new(workspace_id, "http://127.0.0.1:1");
             settings.compute_transition_millis = 0;
             settings.rate_limits = patchbay_server::RateLimits::Off;
+            // The fixture partner points at a closed loopback port: calls to it fail at once.
+            settings.outbound = patchbay_partner::outbound::OutboundPolicy::allowing(&[
+                patchbay_partner::outbound::Range::Loopback,
+            ]);
             settings.partner_retry = patchbay_partner::client::RetryPolicy {
                 delays: vec![Duration::ZERO],
             };
