@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod log_line;
 mod serve;
 mod tls;
 

@@ -153,16 +153,19 @@ fn host_of(url: &str) -> Option<&str> {
     Some(host.trim_start_matches('[').trim_end_matches(']'))
 }
 
+/// Logs go to stderr, one `write` per line, in [`crate::log_line`]'s format or as JSON.
+/// (A writer thread that batched the lines cost more CPU per request than the writes it saved:
+/// each line then also woke that thread.)
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_env("PATCHBAY_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    // Colours only for a person watching; a log file or collector gets plain text.
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Plain text, also on a terminal: the same line a log file or a collector gets.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(false)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.compact().try_init(),
+        LogFormat::Text => builder.event_format(crate::log_line::Line).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }

@@ -64,7 +64,7 @@ async fn authenticate<T>(
         .await
         .map_err(|e| ApiError::from(e).in_envelope(envelope))?
         .ok_or_else(|| fail(INVALID_TOKEN))?;
-    tracing::Span::current().record("principal_id", found.0.principal_id);
+    crate::request_log::record_principal(&parts.extensions, found.0.principal_id);
     crate::rate_limit::admit(&parts.extensions, &digest, envelope)?;
     Ok(found)
 }

@@ -13,6 +13,7 @@ pub mod params;
 pub mod partner_connect;
 pub mod permissions;
 pub mod rate_limit;
+pub mod request_log;
 pub mod scim;
 pub mod secrets;
 pub mod statements;
@@ -29,11 +30,9 @@ use patchbay_store::Store;
 pub use rate_limit::RateLimits;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 
 /// What every handler can reach. Cloned for every request: two reference counts.
 #[derive(Clone)]
@@ -190,24 +189,11 @@ pub fn router(state: AppState) -> Router {
     // The layers wrap the whole router once. On a `Router`, `layer` would copy them onto every
     // route, and each request would clone and box each of them anew.
     let layers = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(request_log::log_request))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    tracing::info_span!(
-                        "request",
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        principal_id = tracing::field::Empty,
-                    )
-                })
-                .on_response(log_response)
-                // A failure is logged once where it happens; the response line has the status.
-                .on_failure(()),
-        )
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::internal("a request handler panicked").into_response()
         }))
@@ -215,17 +201,6 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(limit_header_size))
         .option_layer(admission);
     Router::new().fallback_service(layers.service(api.with_state(state)))
-}
-
-/// One line per request, when its response is ready, inside the request's span (method, path
-/// without the query string, principal id once authenticated): the status and the latency.
-/// Never a header. The fields are only formatted when `info` is on.
-fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, _span: &tracing::Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = latency.as_micros() as f64 / 1000.0,
-        "request finished"
-    );
 }
 
 /// Ready once the database answers.

@@ -136,7 +136,7 @@ impl FromRequestParts<AppState> for Session {
             .ui_session_caller(&digest(&id))
             .await?
             .ok_or(UiError::Login)?;
-        tracing::Span::current().record("principal_id", caller.principal_id);
+        crate::request_log::record_principal(&parts.extensions, caller.principal_id);
         Ok(Session {
             csrf: csrf_of(&id),
             digest: digest(&id),
