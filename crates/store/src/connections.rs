@@ -935,7 +935,7 @@ impl Store {
         .bind(now)
         .bind(limit)
         .bind(node)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writes)
         .await?;
         rows.iter().map(notification_from_row).collect()
     }
@@ -958,7 +958,7 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(node)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writes)
         .await?;
         row.as_ref().map(notification_from_row).transpose()
     }
@@ -1023,7 +1023,7 @@ impl Store {
         )
         .bind(now)
         .bind(node)
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?
         .rows_affected();
         if released > 0 {

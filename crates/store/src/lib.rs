@@ -104,7 +104,14 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The store: a pool and the knowledge of which dialect it speaks.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads that do not take the hot path (`read.rs`).
     pool: AnyPool,
+    /// Where every write runs, in a transaction ([`Store::begin_write`]) or alone. On SQLite, one connection of its
+    /// own: SQLite takes one writer at a time, and writers that queue here wait their turn
+    /// instead of meeting a locked database and sleeping in SQLite's busy handler (1 to 100 ms
+    /// a try, which under a few concurrent connects cost more than the writes). On PostgreSQL,
+    /// the pool itself.
+    writes: AnyPool,
     backend: Backend,
     /// The hot read path on a SQLite file (see `read.rs`); `None` on PostgreSQL.
     reader: Option<std::sync::Arc<read::SqliteReader>>,
@@ -126,34 +133,23 @@ impl Store {
                 redact_url(url)
             )));
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
+        let options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let (pool, writes) = match backend {
             Backend::Sqlite => {
-                options
-                    // SQLite takes one writer at a time and the hot reads have their own
-                    // connections (read.rs): more threads would only compete for the cores.
-                    .max_connections(4)
-                    // A local file does not drop connections; a ping before every use would
-                    // only double each query's trips to the connection's thread.
-                    .test_before_acquire(false)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            // WAL for concurrent readers; FULL so that an acknowledged write
-                            // (a revoked token above all) survives power loss; foreign keys are
-                            // off by default in SQLite; LIKE case-sensitive as in PostgreSQL.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA case_sensitive_like = ON;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
+                // The hot reads have their own connections (read.rs): more threads would only
+                // compete for the cores.
+                let pool = sqlite_pool(options().max_connections(4), url).await?;
+                let writes = match read::SqliteReader::for_url(url) {
+                    Some(_file) => sqlite_pool(options().max_connections(1), url).await?,
+                    // In memory, every pool would open a database of its own.
+                    None => pool.clone(),
+                };
+                (pool, writes)
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                let pool = options().max_connections(16).connect(url).await?;
+                (pool.clone(), pool)
+            }
         };
         let reader = match backend {
             Backend::Sqlite => read::SqliteReader::for_url(url).map(std::sync::Arc::new),
@@ -161,6 +157,7 @@ impl Store {
         };
         let store = Store {
             pool,
+            writes,
             backend,
             reader,
         };
@@ -192,6 +189,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writes.close().await;
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -226,8 +224,33 @@ impl Store {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        Ok(self.pool.begin_with(begin).await?)
+        Ok(self.writes.begin_with(begin).await?)
     }
+}
+
+/// A pool of connections to a SQLite file, each set up the same way.
+async fn sqlite_pool(options: AnyPoolOptions, url: &str) -> Result<AnyPool> {
+    let pool = options
+        // A local file does not drop connections; a ping before every use would only double
+        // each query's trips to the connection's thread.
+        .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL for concurrent readers; FULL so that an acknowledged write (a revoked
+                // token above all) survives power loss; foreign keys are off by default in
+                // SQLite; LIKE case-sensitive as in PostgreSQL.
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                     PRAGMA case_sensitive_like = ON;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
 }
 
 /// One schema change, in both dialects. Append-only: a released migration never changes.

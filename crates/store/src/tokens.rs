@@ -111,7 +111,7 @@ impl Store {
             let marked = sqlx::query("UPDATE tokens SET last_used_day = $1 WHERE token_id = $2")
                 .bind(today)
                 .bind(found.caller.token_id.as_str())
-                .execute(&self.pool)
+                .execute(&self.writes)
                 .await;
             if let Err(e) = marked {
                 tracing::warn!(error = %e, "cannot record a token's last use");
@@ -326,7 +326,7 @@ impl Store {
         if let Some(owner) = owner {
             sql.push(" AND owner_id = ").int(owner);
         }
-        if sql.query().execute(&self.pool).await?.rows_affected() == 0 {
+        if sql.query().execute(&self.writes).await?.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
                 "Token with id {token_id} does not exist."
             )));

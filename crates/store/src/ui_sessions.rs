@@ -81,7 +81,7 @@ impl Store {
     pub async fn delete_ui_session(&self, digest: &str) -> Result<()> {
         sqlx::query("DELETE FROM ui_sessions WHERE digest = $1")
             .bind(digest)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         Ok(())
     }

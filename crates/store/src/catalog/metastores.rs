@@ -352,7 +352,7 @@ impl Store {
         )
         .bind(workspace_id)
         .bind(metastore_id)
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?
         .rows_affected();
         if deleted == 0 {
