@@ -27,7 +27,8 @@ fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
 }
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    init_tracing(config.log_format);
+    // Held to the end: dropping it writes out the lines still waiting.
+    let _log = init_tracing(config.log_format);
     let store = config.open_store().await?;
 
     let listener = std::net::TcpListener::bind(config.listen)
@@ -153,21 +154,22 @@ fn host_of(url: &str) -> Option<&str> {
     Some(host.trim_start_matches('[').trim_end_matches(']'))
 }
 
-/// Logs go to stderr, one `write` per line, in [`crate::log_line`]'s format or as JSON.
-/// (A writer thread that batched the lines cost more CPU per request than the writes it saved:
-/// each line then also woke that thread.)
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr in batches ([`crate::log_line::Batched`]), in
+/// [`crate::log_line::Line`]'s format or as JSON. The guard writes out the last lines.
+fn init_tracing(format: LogFormat) -> crate::log_line::Flush {
     let filter = EnvFilter::try_from_env("PATCHBAY_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let (writer, flush) = crate::log_line::Batched::start();
     // Plain text, also on a terminal: the same line a log file or a collector gets.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.event_format(crate::log_line::Line).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    flush
 }
 
 async fn shutdown_signal() {
