@@ -1,9 +1,10 @@
 //! No token value in any log line: a real `patchbay serve` logging at `trace`, driven through
-//! every flow that makes a token (personal access tokens, on-behalf-of tokens, the admin
-//! command, Partner Connect's connect and both kinds of rotation, with partner-sim checking
+//! every flow that makes a token (personal access tokens, on-behalf-of tokens, service
+//! principals' OAuth secrets and the access tokens granted for them, the admin command,
+//! Partner Connect's connect and both kinds of rotation, with partner-sim checking
 //! each token it receives against `/Me`), then its stderr, its stdout and every file of its
 //! data directory are searched for each token value the run saw and for anything shaped like
-//! a token (`dapi` + 32 hex digits) at all — the partners' tokens are never shown to the test,
+//! a token (`dapi`, `dose` or `doat` + 32 hex digits) at all — the partners' tokens are never shown to the test,
 //! so the shape search is what covers them. Secret values put through the secrets API are
 //! searched for too. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
 
@@ -40,13 +41,14 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Every `dapi` + 32 lower-case hex digits in `haystack`.
+/// Every `dapi`, `dose` or `doat` (a PAT, an OAuth secret, an OAuth access token) followed by
+/// 32 lower-case hex digits in `haystack`.
 fn token_shaped(haystack: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     for (at, _) in haystack
         .windows(4)
         .enumerate()
-        .filter(|(_, w)| w == b"dapi")
+        .filter(|(_, w)| [&b"dapi"[..], b"dose", b"doat"].contains(w))
     {
         let rest = &haystack[at + 4..];
         if rest.len() >= 32
@@ -208,6 +210,73 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         assert_eq!(status, 200);
         seen.push(value);
     }
+
+    // OAuth: a secret, exchanged for access tokens (credentials by HTTP Basic and in the
+    // form), a wrong secret presented, the secret deleted.
+    let (status, sp) = call(
+        "POST",
+        &format!("{url}{SCIM}/ServicePrincipals"),
+        &admin,
+        Some(json!({"displayName": "LOG_SCAN_OAUTH", "entitlements": [{"value": "workspace-access"}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sp}");
+    let (sp_id, client_id) = (
+        sp["id"].as_str().unwrap().to_owned(),
+        sp["applicationId"].as_str().unwrap().to_owned(),
+    );
+    let secrets = format!("{url}/api/2.0/accounts/servicePrincipals/{sp_id}/credentials/secrets");
+    let (status, created) = call("POST", &secrets, &admin, Some(json!({}))).await;
+    assert_eq!(status, 200, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let token_url = format!("{url}/oidc/v1/token");
+    let by_basic = client()
+        .post(&token_url)
+        .basic_auth(&client_id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=all-apis")
+        .send()
+        .await
+        .unwrap();
+    let by_form = client()
+        .post(&token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    for reply in [by_basic, by_form] {
+        let body: Value = json_ok(reply).await;
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            call("GET", &format!("{url}{SCIM}/Me"), &access, None)
+                .await
+                .0,
+            200
+        );
+        seen.push(access);
+    }
+    let wrong = format!("dose{}", "fedcba9876543210".repeat(2));
+    let refused = client()
+        .post(&token_url)
+        .basic_auth(&client_id, Some(&wrong))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let (status, _) = call(
+        "DELETE",
+        &format!("{secrets}/{}", created["id"].as_str().unwrap()),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    seen.extend([secret, wrong]);
 
     // `patchbay admin token create`, beside the running server.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
@@ -394,7 +463,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         leaks.join("\n")
     );
     println!(
-        "scanned {} log lines, {} stdout lines and the data directory for {} known tokens and the dapi shape",
+        "scanned {} log lines, {} stdout lines and the data directory for {} known tokens and the token shapes",
         log_text.lines().count(),
         stdout.len(),
         seen.len()
@@ -477,5 +546,7 @@ fn the_shape_search_finds_tokens_anywhere() {
     assert_eq!(token_shaped(format!("x={t}\n").as_bytes()), [t]);
     assert_eq!(token_shaped(t.as_bytes()), [t]);
     assert!(token_shaped(b"dapi0123456789ABCDEF0123456789abcdef dapi12").is_empty());
+    let secret = "dose0123456789abcdef0123456789abcdef";
+    assert_eq!(token_shaped(format!("{secret}.").as_bytes()), [secret]);
     assert!(contains(format!("..{t}..").as_bytes(), t));
 }

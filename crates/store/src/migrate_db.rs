@@ -42,6 +42,8 @@ pub const TABLE_ORDER: &[&str] = &[
     "secret_scopes",
     "secrets",
     "secret_acls",
+    "oauth_secrets",
+    "oauth_tokens",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.

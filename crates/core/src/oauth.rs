@@ -1,0 +1,144 @@
+//! OAuth for service principals: the rules of their secrets and of the `client_credentials`
+//! grant that exchanges a secret for a one-hour access token.
+
+use crate::access::{Caller, Forbidden};
+use sha2::{Digest, Sha256};
+
+/// A secret lives this long unless its create asks otherwise: 730 days, as on Databricks.
+pub const DEFAULT_SECRET_LIFETIME_SECONDS: i64 = 730 * 24 * 3600;
+
+/// The longest lifetime a secret may be given: the default, as Databricks caps it.
+pub const MAX_SECRET_LIFETIME_SECONDS: i64 = DEFAULT_SECRET_LIFETIME_SECONDS;
+
+/// How long an access token lives.
+pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
+
+/// The one scope granted: every API the principal may call.
+pub const ALL_APIS: &str = "all-apis";
+
+/// The most secrets one principal may hold at once, so that a loop cannot fill the database.
+pub const MAX_SECRETS_PER_PRINCIPAL: i64 = 5;
+
+/// A secret's lifetime in seconds from the create request's `lifetime` (`"31536000s"`, a
+/// protobuf duration; absent for the default). The error is a message for the client.
+pub fn secret_lifetime_seconds(lifetime: Option<&str>) -> Result<i64, String> {
+    let Some(text) = lifetime else {
+        return Ok(DEFAULT_SECRET_LIFETIME_SECONDS);
+    };
+    let seconds = text
+        .strip_suffix('s')
+        .filter(|digits| !digits.is_empty() && digits.len() <= 12)
+        .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<i64>().ok())
+        .ok_or_else(|| {
+            format!("lifetime must be a number of seconds followed by 's', e.g. \"31536000s\", not {text:?}")
+        })?;
+    if seconds == 0 {
+        return Err("lifetime must be at least 1s".into());
+    }
+    if seconds > MAX_SECRET_LIFETIME_SECONDS {
+        return Err(format!(
+            "lifetime {seconds}s is longer than the {MAX_SECRET_LIFETIME_SECONDS}s (730 days) a secret may live"
+        ));
+    }
+    Ok(seconds)
+}
+
+/// What a secret's listing shows to tell secrets apart and match one a client holds: a
+/// SHA-256 of the value in its own domain, so it is never the digest the secret is looked up
+/// by; 16 hex digits.
+pub fn secret_hash(secret: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"patchbay oauth secret hash\0");
+    hasher.update(secret.as_bytes());
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// A new public secret id: 32 random hex digits, unrelated to the value.
+pub fn new_secret_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Whether a string has the shape of a secret id (a malformed one is a plain "not found").
+pub fn is_secret_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether this admin may create, list and delete the secrets of principal `principal_id`:
+/// not its own, so that a leaked credential of an admin principal cannot mint itself new ones.
+pub fn may_manage_secrets(admin: &Caller, principal_id: i64) -> Result<(), Forbidden> {
+    if admin.principal_id == principal_id {
+        return Err(Forbidden(
+            "A service principal may not manage its own OAuth secrets; ask another admin.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a presented client id is the principal's application id, in constant time.
+pub fn same_client(application_id: &str, presented: &str) -> bool {
+    subtle::ConstantTimeEq::ct_eq(application_id.as_bytes(), presented.as_bytes()).into()
+}
+
+/// Whether the scopes a token request asks for are granted: none (the default), or `all-apis`
+/// among OpenID's harmless ones.
+pub fn scope_allowed(scope: Option<&str>) -> bool {
+    scope.is_none_or(|s| {
+        s.split(' ').filter(|s| !s.is_empty()).all(|s| {
+            matches!(
+                s,
+                ALL_APIS | "openid" | "profile" | "email" | "offline_access"
+            )
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes() {
+        assert_eq!(secret_lifetime_seconds(None), Ok(63_072_000));
+        assert_eq!(secret_lifetime_seconds(Some("31536000s")), Ok(31_536_000));
+        assert_eq!(secret_lifetime_seconds(Some("1s")), Ok(1));
+        for bad in [
+            "",
+            "s",
+            "10",
+            "0s",
+            "-5s",
+            "1.5s",
+            "63072001s",
+            "99999999999999999s",
+            "1h",
+        ] {
+            assert!(secret_lifetime_seconds(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_listed_hash_is_not_the_lookup_digest() {
+        let secret = crate::token::TokenValue::generate_kind(crate::token::TokenKind::OAuthSecret);
+        let hash = secret_hash(secret.expose());
+        assert_eq!(hash.len(), 16);
+        assert!(!secret.digest().as_str().contains(&hash));
+        assert_eq!(hash, secret_hash(secret.expose()));
+    }
+
+    #[test]
+    fn scopes() {
+        assert!(scope_allowed(None));
+        assert!(scope_allowed(Some("all-apis")));
+        assert!(scope_allowed(Some("all-apis offline_access")));
+        assert!(!scope_allowed(Some("sql")));
+        assert!(!scope_allowed(Some("all-apis admin")));
+    }
+
+    #[test]
+    fn secret_ids() {
+        assert!(is_secret_id(&new_secret_id()));
+        assert!(!is_secret_id("x"));
+    }
+}

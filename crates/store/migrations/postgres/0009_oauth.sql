@@ -1,0 +1,33 @@
+-- OAuth for service principals: their secrets, and the one-hour access tokens the token
+-- endpoint mints from them. Only SHA-256 digests of the values are kept. An access token goes
+-- with the secret that minted it and with its principal, so deleting either ends its access at
+-- once, on every node.
+-- Paired with ../sqlite/0009_oauth.sql.
+
+CREATE TABLE oauth_secrets (
+    secret_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    -- What listings show to tell secrets apart (not the digest above).
+    secret_hash TEXT NOT NULL,
+    workspace_id BIGINT NOT NULL REFERENCES workspaces (id),
+    principal_id BIGINT NOT NULL REFERENCES principals (id) ON DELETE CASCADE,
+    created_by_id BIGINT NOT NULL,
+    create_time BIGINT NOT NULL,
+    update_time BIGINT NOT NULL,
+    expire_time BIGINT NOT NULL
+);
+CREATE INDEX oauth_secrets_principal ON oauth_secrets (principal_id);
+
+CREATE TABLE oauth_tokens (
+    digest TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL UNIQUE,
+    workspace_id BIGINT NOT NULL REFERENCES workspaces (id),
+    principal_id BIGINT NOT NULL REFERENCES principals (id) ON DELETE CASCADE,
+    secret_id TEXT NOT NULL REFERENCES oauth_secrets (secret_id) ON DELETE CASCADE,
+    scope TEXT NOT NULL,
+    creation_time BIGINT NOT NULL,
+    expiry_time BIGINT NOT NULL
+);
+CREATE INDEX oauth_tokens_secret ON oauth_tokens (secret_id);
+CREATE INDEX oauth_tokens_principal ON oauth_tokens (principal_id);
+CREATE INDEX oauth_tokens_expiry ON oauth_tokens (expiry_time);
