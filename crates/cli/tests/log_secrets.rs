@@ -382,6 +382,30 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         state["received"].as_array().is_some_and(|r| r.len() >= 4),
         "the partner received the connects and the rotation: {state}"
     );
+    // A partner over OAuth M2M: its connect sends an OAuth secret, which partner-sim exchanges
+    // for an access token; a rotation sends another; delete ends them.
+    let (status, body) = call(
+        "POST",
+        &format!("{url}{PC}/partners"),
+        &admin,
+        Some(json!({"name": "Log Scan M2M", "category": "INGEST", "profile": "ingest",
+                    "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
+                    "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+                                  "rotate_token_path": "/rotate-token"},
+                    "credentials": {"username": sim.config.username, "password": sim.config.password},
+                    "hostnames": ["127.0.0.1"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    for (method, path) in [
+        ("POST", "partners/log-scan-m2m/connect"),
+        ("POST", "connections/log-scan-m2m/rotate-token"),
+        ("DELETE", "connections/log-scan-m2m"),
+    ] {
+        let body = (method == "POST").then(|| json!({}));
+        let (status, answer) = call(method, &format!("{url}{PC}/{path}"), &admin, body).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
     // Secret values go in through the secrets API and must come out nowhere either.
     let (status, body) = call(
         "POST",

@@ -2,6 +2,7 @@
 //! grant that exchanges a secret for a one-hour access token.
 
 use crate::access::{Caller, Forbidden};
+use crate::time::EpochMillis;
 use sha2::{Digest, Sha256};
 
 /// A secret lives this long unless its create asks otherwise: 730 days, as on Databricks.
@@ -94,6 +95,63 @@ pub fn scope_allowed(scope: Option<&str>) -> bool {
     })
 }
 
+/// A connection's secret is reported this long before it expires.
+pub const EXPIRY_WARNING_MILLIS: i64 = 30 * 24 * 3600 * 1000;
+
+/// How a connection's OAuth secret stands, from its expiry (`None`: it no longer exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretStanding {
+    Fine,
+    Deleted,
+    Expired,
+    /// Expires within [`EXPIRY_WARNING_MILLIS`]: the partner loses access then unless rotated.
+    ExpiresSoon,
+}
+
+/// The rule of a connection's health for its secret.
+pub fn secret_standing(expire_time: Option<EpochMillis>, now: EpochMillis) -> SecretStanding {
+    match expire_time {
+        None => SecretStanding::Deleted,
+        Some(t) if t <= now => SecretStanding::Expired,
+        Some(t) if t - now <= EXPIRY_WARNING_MILLIS => SecretStanding::ExpiresSoon,
+        Some(_) => SecretStanding::Fine,
+    }
+}
+
+impl SecretStanding {
+    /// What an admin is told, with the date.
+    pub fn reason(self, secret_id: &str, expire_time: Option<EpochMillis>) -> String {
+        let date = expire_time.map(date_of).unwrap_or_default();
+        match self {
+            SecretStanding::Fine => String::new(),
+            SecretStanding::Deleted => {
+                format!("The OAuth secret {secret_id} the partner uses was deleted.")
+            }
+            SecretStanding::Expired => format!(
+                "The OAuth secret {secret_id} the partner uses expired on {date}; rotate it."
+            ),
+            SecretStanding::ExpiresSoon => format!(
+                "The OAuth secret {secret_id} the partner uses expires on {date}; rotate it before then."
+            ),
+        }
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of an instant.
+fn date_of(t: EpochMillis) -> String {
+    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
+    let z = t.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +192,24 @@ mod tests {
         assert!(scope_allowed(Some("all-apis offline_access")));
         assert!(!scope_allowed(Some("sql")));
         assert!(!scope_allowed(Some("all-apis admin")));
+    }
+
+    #[test]
+    fn a_connections_secret_is_reported_before_it_expires() {
+        let now = 1_700_000_000_000;
+        let day = 86_400_000;
+        assert_eq!(secret_standing(None, now), SecretStanding::Deleted);
+        assert_eq!(secret_standing(Some(now), now), SecretStanding::Expired);
+        assert_eq!(
+            secret_standing(Some(now + 29 * day), now),
+            SecretStanding::ExpiresSoon
+        );
+        assert_eq!(
+            secret_standing(Some(now + 31 * day), now),
+            SecretStanding::Fine
+        );
+        let reason = SecretStanding::ExpiresSoon.reason("abc", Some(1_700_000_000_000));
+        assert!(reason.contains("2023-11-14"), "{reason}");
     }
 
     #[test]

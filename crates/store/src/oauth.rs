@@ -132,6 +132,22 @@ impl Store {
         rows.iter().map(secret_from_row).collect()
     }
 
+    /// One secret of the workspace, by id (a connection's, for its health and details).
+    pub async fn oauth_secret(
+        &self,
+        workspace_id: i64,
+        secret_id: &str,
+    ) -> Result<Option<OAuthSecretRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM oauth_secrets WHERE workspace_id = $1 AND secret_id = $2"
+        )))
+        .bind(workspace_id)
+        .bind(secret_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(secret_from_row).transpose()
+    }
+
     /// Deletes a secret, and with it every access token it minted.
     pub async fn delete_oauth_secret(
         &self,

@@ -31,3 +31,8 @@ CREATE TABLE oauth_tokens (
 CREATE INDEX oauth_tokens_secret ON oauth_tokens (secret_id);
 CREATE INDEX oauth_tokens_principal ON oauth_tokens (principal_id);
 CREATE INDEX oauth_tokens_expiry ON oauth_tokens (expiry_time);
+
+-- What a connection hands its partner: a personal access token ('token'), or an OAuth secret
+-- of its service principal ('oauth_secret', for partners with AUTH_OAUTH_M2M). The
+-- connection's token_id, pending_token_id and previous_token_id name credentials of this kind.
+ALTER TABLE connections ADD COLUMN credential TEXT NOT NULL DEFAULT 'token';
