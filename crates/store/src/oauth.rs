@@ -132,6 +132,20 @@ impl Store {
         rows.iter().map(secret_from_row).collect()
     }
 
+    /// How many live access tokens the service principal with this application id holds (in
+    /// any workspace): whether a partner exchanged its secret.
+    pub async fn access_tokens_of(&self, application_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM oauth_tokens t JOIN principals p ON p.id = t.principal_id \
+             WHERE p.application_id = $1 AND t.expiry_time > $2",
+        )
+        .bind(application_id)
+        .bind(now_millis())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// One secret of the workspace, by id (a connection's, for its health and details).
     pub async fn oauth_secret(
         &self,
