@@ -598,3 +598,68 @@ async fn a_principal_holds_at_most_five_secrets() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 }
+
+/// Whatever a caller sends to the token endpoint (any body, any Authorization header), the
+/// answer is an OAuth error in JSON or a grant, never a 5xx, and nothing is issued without the
+/// secret.
+#[test]
+fn hostile_token_requests_get_oauth_errors() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(TestApp::new());
+    let (id, client_id) = runtime.block_on(service_principal(&app, "ETL"));
+    runtime.block_on(create_secret(&app, &id, None));
+    let pieces = prop_oneof![
+        Just("grant_type=client_credentials".to_owned()),
+        Just(format!("client_id={client_id}")),
+        Just("client_secret=dose0123456789abcdef0123456789abcdef".to_owned()),
+        Just("scope=all-apis".to_owned()),
+        Just("grant_type=".to_owned()),
+        "[ -~]{0,40}",
+        "%[0-9A-Fa-f]{2}",
+    ];
+    let body = prop::collection::vec(pieces, 0..6).prop_map(|p| p.join("&"));
+    let header = prop_oneof![
+        Just(None),
+        "[ -~]{0,60}".prop_map(Some),
+        "[A-Za-z0-9+/=]{0,40}".prop_map(|b| Some(format!("Basic {b}"))),
+        Just(Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{client_id}:dose0123456789abcdef0123456789abcdef"))
+        ))),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 300,
+        ..Default::default()
+    });
+    runner
+        .run(&(body, header), |(body, header)| {
+            let mut req = Request::builder()
+                .method(Method::POST)
+                .uri("/oidc/v1/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            if let Some(h) = &header
+                && let Ok(value) = axum::http::HeaderValue::from_str(h)
+            {
+                req = req.header(header::AUTHORIZATION, value);
+            }
+            let reply = runtime.block_on(app.send(req.body(Body::from(body.clone())).unwrap()));
+            prop_assert!(reply.status.as_u16() < 500, "{body:?}: {:?}", reply.body);
+            prop_assert!(
+                reply.body.get("access_token").is_none(),
+                "{body:?}: {:?}",
+                reply.body
+            );
+            prop_assert!(
+                reply.body["error"].is_string(),
+                "{body:?}: {:?}",
+                reply.body
+            );
+            Ok(())
+        })
+        .unwrap();
+}
