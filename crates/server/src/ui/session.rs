@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse};
 use maud::html;
 use patchbay_core::access::Caller;
 use patchbay_core::time::now_millis;
-use patchbay_core::token::TokenValue;
+use patchbay_core::token::{TokenKind, TokenValue};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -236,7 +236,13 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
     if !csrf_matches(fields.get("csrf"), &expected) {
         return Err(UiError::forged());
     }
-    let caller = match fields.get("token").and_then(TokenValue::parse) {
+    // Only a personal access token: a session re-checks the token it started with in the
+    // tokens table, where OAuth access tokens are not.
+    let personal = fields
+        .get("token")
+        .and_then(TokenValue::parse)
+        .filter(|t| t.kind() == TokenKind::Personal);
+    let caller = match personal {
         Some(token) => state
             .store
             .authenticate(&token.digest())
