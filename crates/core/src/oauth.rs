@@ -95,6 +95,62 @@ pub fn scope_allowed(scope: Option<&str>) -> bool {
     })
 }
 
+/// The public client of the Databricks CLI and SDKs (`external-browser` auth): no secret, its
+/// redirect goes to a port on the user's own machine, PKCE proves the code's requester.
+pub const PUBLIC_CLIENT: &str = "databricks-cli";
+
+/// How long an authorization code may wait for its exchange.
+pub const CODE_SECONDS: i64 = 300;
+
+/// How long a refresh token lives (each use replaces it).
+pub const REFRESH_SECONDS: i64 = 90 * 24 * 3600;
+
+/// Whether a public client may be sent back to `uri`: plain HTTP to the loopback interface
+/// (`localhost`, `127.0.0.1`, `[::1]`), any port and path, no user info, no fragment (RFC 8252
+/// §7.3). Anything else is refused without a redirect.
+pub fn loopback_redirect(uri: &str) -> bool {
+    let Some(rest) = uri.strip_prefix("http://") else {
+        return false;
+    };
+    if uri.contains('#') || uri.len() > 2048 {
+        return false;
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && !authority.ends_with(']') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    port_ok && matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Whether a PKCE challenge (`S256`) is well formed: 43 base64url characters.
+pub fn challenge_well_formed(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether a code verifier matches the code's `S256` challenge, in constant time (RFC 7636).
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine;
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !well_formed {
+        return false;
+    }
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), challenge.as_bytes()).into()
+}
+
 /// A connection's secret is reported this long before it expires.
 pub const EXPIRY_WARNING_MILLIS: i64 = 30 * 24 * 3600 * 1000;
 
@@ -210,6 +266,47 @@ mod tests {
         );
         let reason = SecretStanding::ExpiresSoon.reason("abc", Some(1_700_000_000_000));
         assert!(reason.contains("2023-11-14"), "{reason}");
+    }
+
+    #[test]
+    fn only_loopback_redirects() {
+        for ok in [
+            "http://localhost:8020",
+            "http://localhost:8020/",
+            "http://127.0.0.1:53682/callback?x=1",
+            "http://[::1]:8020",
+            "http://localhost",
+        ] {
+            assert!(loopback_redirect(ok), "{ok}");
+        }
+        for bad in [
+            "https://localhost:8020",
+            "http://evil.example.com:8020",
+            "http://localhost.evil.com",
+            "http://localhost:8020@evil.com",
+            "http://user@localhost:8020",
+            "http://localhost:80x0",
+            "http://localhost:8020/#frag",
+            "http://127.0.0.2:8020",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert!(!loopback_redirect(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pkce_s256() {
+        // RFC 7636 appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(challenge_well_formed(challenge));
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX",
+            challenge
+        ));
+        assert!(!pkce_matches("short", challenge));
     }
 
     #[test]

@@ -20,15 +20,22 @@ pub enum TokenKind {
     Personal,
     /// A service principal's OAuth secret (`dose…`): only exchanged at the token endpoint.
     OAuthSecret,
-    /// A one-hour OAuth access token (`doat…`): a bearer credential while its secret lives.
+    /// A one-hour OAuth access token (`doat…`): a bearer credential while its secret (or its
+    /// user's grant) lives.
     OAuthAccess,
+    /// A user's OAuth refresh token (`dort…`): only exchanged at the token endpoint.
+    OAuthRefresh,
+    /// An OAuth authorization code (`doac…`): once, within minutes, at the token endpoint.
+    OAuthCode,
 }
 
 impl TokenKind {
-    const ALL: [TokenKind; 3] = [
+    const ALL: [TokenKind; 5] = [
         TokenKind::Personal,
         TokenKind::OAuthSecret,
         TokenKind::OAuthAccess,
+        TokenKind::OAuthRefresh,
+        TokenKind::OAuthCode,
     ];
 
     fn prefix(self) -> &'static str {
@@ -36,6 +43,8 @@ impl TokenKind {
             TokenKind::Personal => "dapi",
             TokenKind::OAuthSecret => "dose",
             TokenKind::OAuthAccess => "doat",
+            TokenKind::OAuthRefresh => "dort",
+            TokenKind::OAuthCode => "doac",
         }
     }
 }

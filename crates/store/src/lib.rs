@@ -40,7 +40,7 @@ pub use connections::{
 pub use groups::{NamedMember, NamedPrincipal};
 pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};
-pub use oauth::{AccessGrant, GrantError, OAuthSecretRecord};
+pub use oauth::{AccessGrant, CodeRequest, GrantError, OAuthSecretRecord, UserGrant};
 pub use partners::{
     Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
     PartnerSettings,

@@ -43,6 +43,8 @@ pub const TABLE_ORDER: &[&str] = &[
     "secrets",
     "secret_acls",
     "oauth_secrets",
+    "oauth_grants",
+    "oauth_codes",
     "oauth_tokens",
 ];
 

@@ -4,10 +4,10 @@
 //! principal (foreign keys), so deleting either ends its access on the next request.
 
 use crate::{Result, Store, StoreError};
-use patchbay_core::access::WorkspaceAdmin;
+use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::oauth::{
-    ACCESS_TOKEN_SECONDS, ALL_APIS, MAX_SECRETS_PER_PRINCIPAL, new_secret_id, same_client,
-    secret_hash,
+    ACCESS_TOKEN_SECONDS, ALL_APIS, CODE_SECONDS, MAX_SECRETS_PER_PRINCIPAL, REFRESH_SECONDS,
+    new_secret_id, pkce_matches, same_client, secret_hash,
 };
 use patchbay_core::time::{EpochMillis, creation_millis, now_millis};
 use patchbay_core::token::{TokenKind, TokenValue, new_token_id};
@@ -54,6 +54,10 @@ pub enum GrantError {
     /// The client authenticated but may not use the workspace (no `workspace-access`).
     #[error("The service principal does not have workspace access.")]
     Unauthorized,
+    /// An authorization code or refresh token that is unknown, used, expired, of another
+    /// client or redirect, or whose PKCE verifier does not match; or whose user is gone.
+    #[error("The authorization code or refresh token is invalid.")]
+    InvalidGrant,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -233,25 +237,13 @@ impl Store {
             return Err(GrantError::Unauthorized);
         }
         let principal_id: i64 = row.try_get("id")?;
-        sqlx::query("DELETE FROM oauth_tokens WHERE expiry_time <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let access_token = TokenValue::generate_kind(TokenKind::OAuthAccess);
-        let creation_time = creation_millis();
-        sqlx::query(
-            "INSERT INTO oauth_tokens (digest, token_id, workspace_id, principal_id, secret_id, \
-             scope, creation_time, expiry_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        let secret_id: String = row.try_get("secret_id")?;
+        let access_token = insert_access_token(
+            &mut tx,
+            row.try_get("workspace_id")?,
+            principal_id,
+            Minted::BySecret(&secret_id),
         )
-        .bind(access_token.digest().as_str())
-        .bind(new_token_id())
-        .bind(row.try_get::<i64, _>("workspace_id")?)
-        .bind(principal_id)
-        .bind(row.try_get::<String, _>("secret_id")?)
-        .bind(ALL_APIS)
-        .bind(creation_time)
-        .bind(creation_time.saturating_add(ACCESS_TOKEN_SECONDS * 1000))
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(AccessGrant {
@@ -261,6 +253,254 @@ impl Store {
             principal_id,
         })
     }
+}
+
+/// What a browser sign-in asked for, checked by the server: the code is bound to it.
+#[derive(Debug, Clone)]
+pub struct CodeRequest<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_challenge: &'a str,
+    pub scope: &'a str,
+}
+
+/// What a user's grant hands the client: an access token and the refresh token that replaces
+/// the one it used (values exist only here).
+#[derive(Debug)]
+pub struct UserGrant {
+    pub access: AccessGrant,
+    pub refresh_token: TokenValue,
+}
+
+impl Store {
+    /// A one-time authorization code for the signed-in `caller` (a user), bound to the
+    /// client, the redirect and the PKCE challenge; valid for minutes.
+    pub async fn issue_code(
+        &self,
+        caller: &Caller,
+        request: &CodeRequest<'_>,
+    ) -> Result<TokenValue> {
+        let code = TokenValue::generate_kind(TokenKind::OAuthCode);
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM oauth_codes WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oauth_codes (digest, workspace_id, principal_id, client_id, redirect_uri, \
+             code_challenge, scope, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(code.digest().as_str())
+        .bind(caller.workspace_id)
+        .bind(caller.principal_id)
+        .bind(request.client_id)
+        .bind(request.redirect_uri)
+        .bind(request.code_challenge)
+        .bind(request.scope)
+        .bind(now + CODE_SECONDS * 1000)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(code)
+    }
+
+    /// The `authorization_code` grant: the code is used up whatever the outcome; it must be
+    /// unexpired, of this client and redirect, with the verifier of its challenge, and its user
+    /// still active with workspace access. Starts the user's grant (a refresh token).
+    pub async fn redeem_code(
+        &self,
+        code: &TokenValue,
+        client_id: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> Result<UserGrant, GrantError> {
+        if code.kind() != TokenKind::OAuthCode {
+            return Err(GrantError::InvalidGrant);
+        }
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT workspace_id, principal_id, client_id, redirect_uri, code_challenge, scope, expires_at \
+             FROM oauth_codes WHERE digest = $1",
+        )
+        .bind(code.digest().as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(GrantError::InvalidGrant)?;
+        sqlx::query("DELETE FROM oauth_codes WHERE digest = $1")
+            .bind(code.digest().as_str())
+            .execute(&mut *tx)
+            .await?;
+        let expected_client: String = row.try_get("client_id")?;
+        let expected_redirect: String = row.try_get("redirect_uri")?;
+        let challenge: String = row.try_get("code_challenge")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let valid = expires_at > now
+            && same_client(&expected_client, client_id)
+            && expected_redirect == redirect_uri
+            && pkce_matches(verifier, &challenge);
+        if !valid {
+            // The code is spent either way.
+            tx.commit().await?;
+            return Err(GrantError::InvalidGrant);
+        }
+        let workspace_id: i64 = row.try_get("workspace_id")?;
+        let principal_id: i64 = row.try_get("principal_id")?;
+        require_user_access(&mut tx, principal_id).await?;
+        let scope: String = row.try_get("scope")?;
+        let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
+        let grant_id = new_secret_id();
+        sqlx::query(
+            "INSERT INTO oauth_grants (grant_id, refresh_digest, workspace_id, principal_id, client_id, \
+             scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(grant_id.as_str())
+        .bind(refresh_token.digest().as_str())
+        .bind(workspace_id)
+        .bind(principal_id)
+        .bind(client_id)
+        .bind(scope.as_str())
+        .bind(now)
+        .bind(now + REFRESH_SECONDS * 1000)
+        .execute(&mut *tx)
+        .await?;
+        let access_token = insert_access_token(
+            &mut tx,
+            workspace_id,
+            principal_id,
+            Minted::ByGrant(&grant_id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(UserGrant {
+            access: AccessGrant {
+                access_token,
+                expires_in: ACCESS_TOKEN_SECONDS,
+                scope,
+                principal_id,
+            },
+            refresh_token,
+        })
+    }
+
+    /// The `refresh_token` grant: a new access token, and a new refresh token that replaces
+    /// the one presented (which then grants nothing).
+    pub async fn refresh_grant(
+        &self,
+        refresh: &TokenValue,
+        client_id: &str,
+    ) -> Result<UserGrant, GrantError> {
+        if refresh.kind() != TokenKind::OAuthRefresh {
+            return Err(GrantError::InvalidGrant);
+        }
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT grant_id, workspace_id, principal_id, client_id, scope, expires_at \
+             FROM oauth_grants WHERE refresh_digest = $1",
+        )
+        .bind(refresh.digest().as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(GrantError::InvalidGrant)?;
+        let expected_client: String = row.try_get("client_id")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        if expires_at <= now || !same_client(&expected_client, client_id) {
+            return Err(GrantError::InvalidGrant);
+        }
+        let grant_id: String = row.try_get("grant_id")?;
+        let workspace_id: i64 = row.try_get("workspace_id")?;
+        let principal_id: i64 = row.try_get("principal_id")?;
+        require_user_access(&mut tx, principal_id).await?;
+        let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
+        let replaced = sqlx::query(
+            "UPDATE oauth_grants SET refresh_digest = $1 WHERE grant_id = $2 AND refresh_digest = $3",
+        )
+        .bind(refresh_token.digest().as_str())
+        .bind(grant_id.as_str())
+        .bind(refresh.digest().as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if replaced == 0 {
+            return Err(GrantError::InvalidGrant);
+        }
+        let access_token = insert_access_token(
+            &mut tx,
+            workspace_id,
+            principal_id,
+            Minted::ByGrant(&grant_id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(UserGrant {
+            access: AccessGrant {
+                access_token,
+                expires_in: ACCESS_TOKEN_SECONDS,
+                scope: row.try_get("scope")?,
+                principal_id,
+            },
+            refresh_token,
+        })
+    }
+}
+
+/// A grant's user must still be active and able to use the workspace.
+async fn require_user_access(
+    tx: &mut Transaction<'static, Any>,
+    principal_id: i64,
+) -> Result<(), GrantError> {
+    let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 AS yes FROM principals p WHERE p.id = $1 AND COALESCE(p.active, 1) = 1 \
+         AND {HAS_WORKSPACE_ACCESS}"
+    )))
+    .bind(principal_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    found.map(drop).ok_or(GrantError::InvalidGrant)
+}
+
+/// What an access token was minted from.
+enum Minted<'a> {
+    BySecret(&'a str),
+    ByGrant(&'a str),
+}
+
+/// Writes a new access token's digest and returns its value; sweeps expired ones on the way.
+async fn insert_access_token(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    principal_id: i64,
+    minted: Minted<'_>,
+) -> Result<TokenValue> {
+    let now = now_millis();
+    sqlx::query("DELETE FROM oauth_tokens WHERE expiry_time <= $1")
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    let (secret_id, grant_id) = match minted {
+        Minted::BySecret(id) => (Some(id), None),
+        Minted::ByGrant(id) => (None, Some(id)),
+    };
+    let access_token = TokenValue::generate_kind(TokenKind::OAuthAccess);
+    let creation_time = creation_millis();
+    sqlx::query(
+        "INSERT INTO oauth_tokens (digest, token_id, workspace_id, principal_id, secret_id, \
+         grant_id, scope, creation_time, expiry_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(access_token.digest().as_str())
+    .bind(new_token_id())
+    .bind(workspace_id)
+    .bind(principal_id)
+    .bind(secret_id)
+    .bind(grant_id)
+    .bind(ALL_APIS)
+    .bind(creation_time)
+    .bind(creation_time.saturating_add(ACCESS_TOKEN_SECONDS * 1000))
+    .execute(&mut **tx)
+    .await?;
+    Ok(access_token)
 }
 
 /// Creates a secret inside a transaction and returns its value, the only time it exists. At

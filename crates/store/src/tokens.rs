@@ -137,8 +137,11 @@ async fn authenticate_in(
     let sql = match digest.kind() {
         TokenKind::Personal => personal_token_sql(digest, now),
         TokenKind::OAuthAccess => oauth_token_sql(digest, now),
-        // A secret is only exchanged at the token endpoint, never presented as a bearer.
-        TokenKind::OAuthSecret => return Ok(None),
+        // Secrets, refresh tokens and codes are only exchanged at the token endpoint, never
+        // presented as bearers.
+        TokenKind::OAuthSecret | TokenKind::OAuthRefresh | TokenKind::OAuthCode => {
+            return Ok(None);
+        }
     };
     let mut found = None;
     read.select(&sql, |row| {

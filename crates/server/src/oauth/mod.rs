@@ -6,6 +6,7 @@
 //! under it `/.well-known/oauth-authorization-server` names the endpoints; the account's
 //! endpoints live under `/oidc/accounts/{account_id}`.
 
+mod authorize;
 mod secrets;
 mod token;
 
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             get(account_discovery),
         )
         .route("/oidc/v1/token", post(token::workspace_token))
+        .route("/oidc/v1/authorize", get(authorize::authorize))
         .route(
             "/oidc/accounts/{account_id}/v1/token",
             post(token::account_token),
@@ -60,15 +62,17 @@ async fn account_discovery(
     ))))
 }
 
-/// RFC 8414 metadata for the endpoints under `base`: what the SDKs read to find the token
-/// endpoint. Only the client-credentials grant is served.
+/// RFC 8414 metadata for the endpoints under `base`: what the SDKs read to find the token and
+/// authorization endpoints. (The account's authorization endpoint is not served: browser
+/// sign-in is per workspace.)
 fn discovery(base: &str) -> Value {
     json!({
         "issuer": base,
         "token_endpoint": format!("{base}/v1/token"),
         "authorization_endpoint": format!("{base}/v1/authorize"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
         "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": [patchbay_core::oauth::ALL_APIS],
     })

@@ -1,10 +1,14 @@
-//! `POST /oidc/v1/token`: the `client_credentials` grant. The client authenticates with HTTP
-//! Basic (`client_id:client_secret`, what the SDKs send) or with both in the form; the answer
-//! is a one-hour opaque access token, stored by digest, that authenticates like a PAT.
+//! `POST /oidc/v1/token`. The `client_credentials` grant: the client authenticates with HTTP
+//! Basic (`client_id:client_secret`, what the SDKs send) or with both in the form. The
+//! `authorization_code` grant (with PKCE) and the `refresh_token` grant, for the public client
+//! of the CLI and SDKs (`databricks-cli`, no secret). The answer is a one-hour opaque access
+//! token, stored by digest, that authenticates like a PAT (and for a user, a refresh token).
 //!
 //! Errors are OAuth's (RFC 6749 §5.2), in JSON: `invalid_request`, `invalid_client` (401),
-//! `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`. Failed client
-//! authentications are limited per client id ([`ClientFailures`]).
+//! `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`. Failed
+//! client authentications are limited per client id ([`ClientFailures`]); the public client's
+//! codes and refresh tokens are 128-bit random values, so guessing needs no limit there (one
+//! would let anybody lock every user out).
 
 use crate::AppState;
 use axum::body::Bytes;
@@ -12,9 +16,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use patchbay_core::oauth::scope_allowed;
+use patchbay_core::oauth::{PUBLIC_CLIENT, scope_allowed};
 use patchbay_core::token::{TokenKind, TokenValue};
-use patchbay_store::GrantError;
+use patchbay_store::{AccessGrant, GrantError, UserGrant};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -91,11 +95,26 @@ pub(super) async fn account_token(
     grant(&state, &headers, &body, Some(&account_id)).await
 }
 
-/// A token request, parsed: who the client says it is and what it presented.
+/// A `client_credentials` request, parsed: who the client says it is and what it presented.
 struct TokenRequest {
     client_id: String,
     client_secret: String,
     scope: Option<String>,
+}
+
+/// A token request, by grant.
+enum Grant {
+    ClientCredentials(TokenRequest),
+    AuthorizationCode {
+        client_id: String,
+        code: String,
+        redirect_uri: String,
+        verifier: String,
+    },
+    RefreshToken {
+        client_id: String,
+        refresh_token: String,
+    },
 }
 
 async fn grant(
@@ -105,7 +124,34 @@ async fn grant(
     account_id: Option<&str>,
 ) -> Response {
     let request = match parse(headers, body) {
-        Ok(request) => request,
+        Ok(Grant::ClientCredentials(request)) => request,
+        Ok(Grant::AuthorizationCode {
+            client_id,
+            code,
+            redirect_uri,
+            verifier,
+        }) => {
+            let granted = match TokenValue::parse(&code) {
+                Some(code) => {
+                    state
+                        .store
+                        .redeem_code(&code, &client_id, &redirect_uri, &verifier)
+                        .await
+                }
+                None => Err(GrantError::InvalidGrant),
+            };
+            return user_grant_response(granted);
+        }
+        Ok(Grant::RefreshToken {
+            client_id,
+            refresh_token,
+        }) => {
+            let granted = match TokenValue::parse(&refresh_token) {
+                Some(refresh) => state.store.refresh_grant(&refresh, &client_id).await,
+                None => Err(GrantError::InvalidGrant),
+            };
+            return user_grant_response(granted);
+        }
         Err(e) => return e.into_response(),
     };
     let failures = state.client_failures();
@@ -141,17 +187,7 @@ async fn grant(
     {
         Ok(granted) => {
             tracing::info!(principal_id = granted.principal_id, "access token granted");
-            let mut response = axum::Json(json!({
-                "access_token": granted.access_token.expose(),
-                "token_type": "Bearer",
-                "expires_in": granted.expires_in,
-                "scope": granted.scope,
-            }))
-            .into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            response
+            granted_response(&granted, None)
         }
         Err(GrantError::InvalidClient) => {
             failures.record(&request.client_id);
@@ -164,13 +200,84 @@ async fn grant(
             "The service principal does not have the workspace-access entitlement.",
         )
         .into_response(),
+        Err(GrantError::InvalidGrant) => invalid_grant().into_response(),
         Err(GrantError::Store(e)) => crate::error::ApiError::from(e).into_response(),
     }
 }
 
+fn invalid_grant() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "The authorization code or refresh token is invalid, expired or already used.",
+    )
+}
+
+/// The answer to a user's grant (a code or a refresh token).
+fn user_grant_response(granted: Result<UserGrant, GrantError>) -> Response {
+    match granted {
+        Ok(granted) => {
+            tracing::info!(
+                principal_id = granted.access.principal_id,
+                "access token granted to a user"
+            );
+            granted_response(&granted.access, Some(&granted.refresh_token))
+        }
+        Err(GrantError::Store(e)) => crate::error::ApiError::from(e).into_response(),
+        Err(_) => invalid_grant().into_response(),
+    }
+}
+
+/// A successful token response, never cached.
+fn granted_response(granted: &AccessGrant, refresh: Option<&TokenValue>) -> Response {
+    let mut body = json!({
+        "access_token": granted.access_token.expose(),
+        "token_type": "Bearer",
+        "expires_in": granted.expires_in,
+        "scope": granted.scope,
+    });
+    if let Some(refresh) = refresh {
+        body["refresh_token"] = json!(refresh.expose());
+    }
+    let mut response = axum::Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The public client of a user's grant, named in the form (or in HTTP Basic with an empty
+/// secret): only [`PUBLIC_CLIENT`].
+fn public_client(
+    headers: &HeaderMap,
+    form: &mut HashMap<String, String>,
+) -> Result<String, OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let client_id = match (basic, form.remove("client_id")) {
+        (Some((id, secret)), form_id)
+            if secret.is_empty() && form_id.as_ref().is_none_or(|f| *f == id) =>
+        {
+            id
+        }
+        (None, Some(id)) => id,
+        _ => return Err(OAuthError::invalid_client()),
+    };
+    if client_id != PUBLIC_CLIENT || form.contains_key("client_secret") {
+        return Err(OAuthError::invalid_client());
+    }
+    Ok(client_id)
+}
+
+/// A required form parameter.
+fn required(form: &mut HashMap<String, String>, name: &str) -> Result<String, OAuthError> {
+    form.remove(name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request(format!("The parameter {name} is missing.")))
+}
+
 /// Reads the form and the client's credentials. A parameter given twice, or the client's
 /// credentials given both ways, is an `invalid_request`, as RFC 6749 says.
-fn parse(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Grant, OAuthError> {
     let mut form: HashMap<String, String> = HashMap::new();
     for (key, value) in form_urlencoded::parse(body) {
         if form.insert(key.to_string(), value.into_owned()).is_some() {
@@ -186,11 +293,27 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
             ));
         }
         Some("client_credentials") => {}
+        Some("authorization_code") => {
+            let client_id = public_client(headers, &mut form)?;
+            return Ok(Grant::AuthorizationCode {
+                client_id,
+                code: required(&mut form, "code")?,
+                redirect_uri: required(&mut form, "redirect_uri")?,
+                verifier: required(&mut form, "code_verifier")?,
+            });
+        }
+        Some("refresh_token") => {
+            let client_id = public_client(headers, &mut form)?;
+            return Ok(Grant::RefreshToken {
+                client_id,
+                refresh_token: required(&mut form, "refresh_token")?,
+            });
+        }
         Some(_) => {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "Only the client_credentials grant is supported.",
+                "The grants supported are client_credentials, authorization_code and refresh_token.",
             ));
         }
     }
@@ -212,11 +335,11 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
     if client_id.is_empty() || client_id.len() > 256 {
         return Err(OAuthError::invalid_client());
     }
-    Ok(TokenRequest {
+    Ok(Grant::ClientCredentials(TokenRequest {
         client_id,
         client_secret,
         scope: form.remove("scope"),
-    })
+    }))
 }
 
 /// `Authorization: Basic base64(client_id:client_secret)`, each part form-decoded (RFC 6749
@@ -295,7 +418,10 @@ mod tests {
     use super::*;
 
     fn form(body: &str) -> Result<TokenRequest, OAuthError> {
-        parse(&HeaderMap::new(), body.as_bytes())
+        match parse(&HeaderMap::new(), body.as_bytes())? {
+            Grant::ClientCredentials(request) => Ok(request),
+            _ => Err(OAuthError::invalid_request("another grant")),
+        }
     }
 
     /// The error a request is refused with (the request itself holds a secret: no `Debug`).
@@ -315,6 +441,33 @@ mod tests {
         assert_eq!(
             refused("grant_type=password&client_id=a&client_secret=b"),
             "unsupported_grant_type"
+        );
+        let public = |body: &str| {
+            parse(&HeaderMap::new(), body.as_bytes())
+                .err()
+                .map_or("accepted", |e| e.error)
+        };
+        assert_eq!(
+            public(
+                "grant_type=authorization_code&client_id=databricks-cli&code=c&redirect_uri=r&code_verifier=v"
+            ),
+            "accepted"
+        );
+        assert_eq!(
+            public(
+                "grant_type=authorization_code&client_id=other&code=c&redirect_uri=r&code_verifier=v"
+            ),
+            "invalid_client"
+        );
+        assert_eq!(
+            public("grant_type=authorization_code&client_id=databricks-cli&code=c&redirect_uri=r"),
+            "invalid_request"
+        );
+        assert_eq!(
+            public(
+                "grant_type=refresh_token&client_id=databricks-cli&client_secret=x&refresh_token=t"
+            ),
+            "invalid_client"
         );
         assert_eq!(
             refused("grant_type=client_credentials&grant_type=client_credentials"),
