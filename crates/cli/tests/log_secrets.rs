@@ -4,7 +4,7 @@
 //! Partner Connect's connect and both kinds of rotation, with partner-sim checking
 //! each token it receives against `/Me`), then its stderr, its stdout and every file of its
 //! data directory are searched for each token value the run saw and for anything shaped like
-//! a token (`dapi`, `dose` or `doat` + 32 hex digits) at all — the partners' tokens are never shown to the test,
+//! a token (`dapi`, `dose`, `doat`, `dort` or `doac` + 32 hex digits) at all — the partners' tokens are never shown to the test,
 //! so the shape search is what covers them. Secret values put through the secrets API are
 //! searched for too. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
 
@@ -41,14 +41,14 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Every `dapi`, `dose` or `doat` (a PAT, an OAuth secret, an OAuth access token) followed by
-/// 32 lower-case hex digits in `haystack`.
+/// Every `dapi`, `dose`, `doat`, `dort` or `doac` (a PAT, an OAuth secret, access token,
+/// refresh token or authorization code) followed by 32 lower-case hex digits in `haystack`.
 fn token_shaped(haystack: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     for (at, _) in haystack
         .windows(4)
         .enumerate()
-        .filter(|(_, w)| [&b"dapi"[..], b"dose", b"doat"].contains(w))
+        .filter(|(_, w)| [&b"dapi"[..], b"dose", b"doat", b"dort", b"doac"].contains(w))
     {
         let rest = &haystack[at + 4..];
         if rest.len() >= 32

@@ -291,7 +291,27 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
         .await?;
     tracing::info!(principal_id = caller.principal_id, "ui session started");
     let secure = is_https(&url);
-    let mut response = see_other(after_login(fields.get("next")));
+    let mut response = match after_login(fields.get("next")) {
+        "/" => see_other("/"),
+        // Back to a browser sign-in, which ends in a redirect to the client's loopback port:
+        // not as this form's redirect, which the page's `form-action 'self'` would stop, but
+        // as a new navigation from a page of its own.
+        next => Html(
+            layout(
+                "Signing in",
+                None,
+                html! {
+                    meta http-equiv="refresh" content=(format!("0;url={next}"));
+                    div.narrow {
+                        h1 { "Signing in" }
+                        p { a href=(next) { "Continue to the application that asked to sign in" } }
+                    }
+                },
+            )
+            .into_string(),
+        )
+        .into_response(),
+    };
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
