@@ -755,3 +755,44 @@ async fn oauth_credentials_do_not_log_in() {
         assert!(cookie_pair(&r, "patchbay_session").is_none());
     }
 }
+
+/// An OAuth M2M partner's connection page names its OAuth secret (id and dates), never the value.
+#[tokio::test]
+async fn an_m2m_connection_shows_its_secret_without_the_value() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    app.admin(
+        Method::POST,
+        "/api/2.0/partner-connect/partners",
+        Some(json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
+            "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
+            "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection"},
+            "credentials": {"username": sim.config.username, "password": sim.config.password},
+            "hostnames": ["127.0.0.1"]})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let connected = app
+        .admin(
+            Method::POST,
+            "/api/2.0/partner-connect/partners/acme-m2m/connect",
+            Some(json!({})),
+        )
+        .await
+        .ok();
+    let secret_id = connected["connection"]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = login(&app, &app.admin_token).await;
+    let page = get(&app, "/partners/acme-m2m", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("OAuth secret"), "{}", page.html);
+    assert!(page.html.contains(&secret_id), "{}", page.html);
+    assert!(page.html.contains("expires"), "{}", page.html);
+    assert!(
+        !page.html.contains("dose"),
+        "no secret value: {}",
+        page.html
+    );
+}
