@@ -278,6 +278,115 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     assert_eq!(status, 200);
     seen.extend([secret, wrong]);
 
+    // A person's browser sign-in (authorization code with PKCE, the RFC 7636 example pair),
+    // then a refresh.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let header = |r: &reqwest::Response, name: &str| -> String {
+        r.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let field = |html: &str, name: &str| -> String {
+        let marker = format!(r#"{name}=""#);
+        let at = html
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name}: {html}"));
+        let rest = &html[at + marker.len()..];
+        rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+    };
+    let authorize = "/oidc/v1/authorize?response_type=code&client_id=databricks-cli\
+        &redirect_uri=http%3A%2F%2Flocalhost%3A8020&scope=all-apis+offline_access&state=s\
+        &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+    let first = browser
+        .get(format!("{url}{authorize}"))
+        .send()
+        .await
+        .unwrap();
+    let login_path = header(&first, "location");
+    let form = browser
+        .get(format!("{url}{login_path}"))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = header(&form, "set-cookie");
+    let html = form.text().await.unwrap();
+    let (csrf, next) = (
+        field(&html, r#"name="csrf" value"#),
+        field(&html, r#"name="next" value"#),
+    );
+    let logged_in = browser
+        .post(format!("{url}/login"))
+        .header("cookie", login_cookie)
+        .header("origin", url.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("csrf", &csrf)
+                .append_pair("next", &next)
+                .append_pair("token", &admin)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let session = header(&logged_in, "set-cookie");
+    let back = browser
+        .get(format!("{url}{next}"))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    let location = header(&back, "location");
+    let code = location
+        .split_once("code=")
+        .map(|(_, rest)| rest.split('&').next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no code in {location}"));
+    let exchanged: Value = json_ok(
+        client()
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=authorization_code&client_id=databricks-cli&redirect_uri=http%3A%2F%2Flocalhost%3A8020\
+                 &code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let refresh = exchanged["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed: Value = json_ok(
+        client()
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=refresh_token&client_id=databricks-cli&refresh_token={refresh}"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    for body in [&exchanged, &refreshed] {
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            call("GET", &format!("{url}{SCIM}/Me"), &access, None)
+                .await
+                .0,
+            200
+        );
+        seen.push(access);
+        seen.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    seen.push(code);
+
     // `patchbay admin token create`, beside the running server.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
     cmd.args([
