@@ -302,6 +302,10 @@ async fn fixtures(router: &axum::Router, token: &str, workspace_id: i64) -> Vec<
         // The legacy groups API reads a GET's parameters from its body too.
         (M::GET, "/api/2.0/groups/list-members".into()),
         (M::GET, "/api/2.0/groups/list-parents".into()),
+        (
+            M::POST,
+            format!("/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"),
+        ),
     ];
     PLACEHOLDERS
         .set(vec![

@@ -1,7 +1,8 @@
 //! `patchbay certify`'s command line: the arguments, the run, the reports and the exit code.
 
 use crate::{
-    NewUserAction, Options, SCENARIOS, Verdict, profile, report, workspace::WorkspaceOptions,
+    AuthMode, NewUserAction, Options, SCENARIOS, Verdict, profile, report,
+    workspace::WorkspaceOptions,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -72,6 +73,10 @@ pub struct CertifyArgs {
         value_parser = clap::builder::PossibleValuesParser::new(profile::names())
     )]
     pub profile: Option<String>,
+    /// How the partner authenticates: `pat` (a personal access token) or `m2m` (an OAuth
+    /// secret, `auth_options: ["AUTH_OAUTH_M2M"]`).
+    #[arg(long, value_enum, default_value = "pat")]
+    pub auth: AuthMode,
     /// Another host the partner's redirects may go to (its own host always may).
     #[arg(long = "redirect-host", value_name = "HOST")]
     pub redirect_hosts: Vec<String>,
@@ -102,7 +107,11 @@ impl CertifyArgs {
             Some(name) => profile::parse(name)?,
             None => profile::DEFAULT_PROFILE,
         };
+        if self.auth == AuthMode::M2m && !profile.rules().service_principal {
+            return Err("--auth m2m needs a profile that creates a service principal".into());
+        }
         Ok(Options {
+            auth: self.auth,
             partner_url: self.partner_url.clone(),
             username: self.user.clone(),
             password: self.password.clone(),

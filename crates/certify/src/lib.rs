@@ -50,7 +50,19 @@ pub struct Options {
     /// The permission profile the partner is registered with: it decides what a connect
     /// creates and what the partner receives.
     pub profile: profile::Profile,
+    /// How the partner authenticates to the workspace: what patchbay hands it on a connect.
+    pub auth: AuthMode,
     pub workspace: workspace::WorkspaceOptions,
+}
+
+/// `certify --auth`: the partner registered with `auth_options` `AUTH_PAT` (a personal access
+/// token) or `AUTH_OAUTH_M2M` (an OAuth secret of its service principal, which it exchanges at
+/// the workspace's token endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AuthMode {
+    #[default]
+    Pat,
+    M2m,
 }
 
 /// A scenario's verdict.

@@ -302,6 +302,7 @@ async fn exchange(
     for pointer in [
         "/user_info/auth/personal_access_token",
         "/auth/personal_access_token",
+        "/service_principal_oauth_secret",
     ] {
         if let Some(v) = request_json.pointer_mut(pointer)
             && let Some(t) = v.as_str()

@@ -6,7 +6,7 @@ use crate::checks::{self, Kind, parsed_connection, parsed_error, reason};
 use crate::profile::{self, Compute, Setup};
 use crate::proxy::{Exchange, Proxy};
 use crate::workspace::{Installation, PC, Reply, SCIM, Workspace};
-use crate::{NewUserAction, Options, Problem, ScenarioResult, Verdict};
+use crate::{AuthMode, NewUserAction, Options, Problem, ScenarioResult, Verdict};
 use patchbay_partner::protocol::{
     AccountStatus, Connection, ConnectionTestResult, DeleteConnectionResponse, ErrorReason,
     RedirectValue, TestStatus, UserStatus,
@@ -136,6 +136,9 @@ struct Ctx<'a> {
     skip: Option<String>,
     /// Exchanges the general rules do not apply to (probes of endpoints the partner lacks).
     ignored: Vec<usize>,
+    /// With `--auth m2m`: the access token certify got for the secret of a first connect,
+    /// by exchange (memory only), to try again after a delete.
+    access_tokens: Vec<(usize, String)>,
 }
 
 /// Why a scenario stopped early: a failure already recorded, a skip, or certify's own error.
@@ -166,6 +169,7 @@ pub async fn run_one(env: &Env<'_>, info: &ScenarioInfo) -> ScenarioResult {
         notes: Vec::new(),
         skip: None,
         ignored: Vec::new(),
+        access_tokens: Vec::new(),
     };
     let flow = match info.name {
         "create-new-account" => create_new_account(&mut ctx).await,
@@ -333,6 +337,10 @@ impl Ctx<'_> {
     async fn register(&self, ws: &Workspace, password: &str, create: bool) -> Result<(), Stop> {
         let p = &self.env.paths;
         let mut body = json!({
+            "auth_options": match self.env.options.auth {
+                AuthMode::Pat => json!(["AUTH_PAT"]),
+                AuthMode::M2m => json!(["AUTH_OAUTH_M2M"]),
+            },
             "base_url": self.env.proxy.url,
             "endpoints": {"connect_path": p.connect, "delete_connection_path": p.delete_connection,
                           "test_connection_path": p.test_connection},
@@ -577,10 +585,23 @@ impl Ctx<'_> {
     async fn token_works(&mut self, ex: &Exchange, what: &str) -> Result<(), Stop> {
         let Some(token) = self.env.proxy.token_of(ex.seq) else {
             self.fail(
-                format!("{what}: the first connect carried no personal access token"),
+                format!(
+                    "{what}: the first connect carried no {}",
+                    match self.env.options.auth {
+                        AuthMode::Pat => "personal access token",
+                        AuthMode::M2m => "service_principal_oauth_secret",
+                    }
+                ),
                 Some(ex),
             );
             return Ok(());
+        };
+        let token = match self.env.options.auth {
+            AuthMode::Pat => token,
+            AuthMode::M2m => match self.secret_works(ex, what, &token).await? {
+                Some(access) => access,
+                None => return Ok(()),
+            },
         };
         let r = self
             .install()
@@ -637,7 +658,86 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// With `--auth m2m`: the first connect carried an OAuth secret and no token, the partner
+    /// exchanged the secret at the token endpoint before it answered, and the secret works for
+    /// certify too. The access token certify got, to use as the partner would.
+    async fn secret_works(
+        &mut self,
+        ex: &Exchange,
+        what: &str,
+        secret: &str,
+    ) -> Result<Option<String>, Stop> {
+        if !ex.request_body["user_info"]["auth"]["personal_access_token"].is_null() {
+            self.fail(
+                format!("{what}: an AUTH_OAUTH_M2M connect carried a personal access token"),
+                Some(ex),
+            );
+        }
+        let client_id = ex.request_body["service_principal_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if self.install().access_tokens_of(&client_id).await? == 0 {
+            self.fail(
+                format!(
+                    "{what}: the partner answered without exchanging its OAuth secret at the token endpoint"
+                ),
+                Some(ex),
+            );
+        }
+        let r = self.install().exchange(&client_id, secret).await?;
+        match r.body["access_token"].as_str() {
+            Some(access) if r.status == 200 => {
+                self.access_tokens.push((ex.seq, access.to_owned()));
+                Ok(Some(access.to_owned()))
+            }
+            _ => {
+                self.fail(
+                    format!(
+                        "{what}: the OAuth secret the partner received gets no access token (HTTP {}: {})",
+                        r.status, r.body
+                    ),
+                    Some(ex),
+                );
+                Ok(None)
+            }
+        }
+    }
+
     async fn token_revoked(&mut self, ex: &Exchange, what: &str) -> Result<(), Stop> {
+        if self.env.options.auth == AuthMode::M2m {
+            if let Some(secret) = self.env.proxy.token_of(ex.seq) {
+                let client_id = ex.request_body["service_principal_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if self.install().exchange(&client_id, &secret).await?.status == 200 {
+                    self.fail(
+                        format!("{what}: the partner's OAuth secret still gets access tokens after the delete"),
+                        Some(ex),
+                    );
+                }
+            }
+            let held: Vec<String> = self
+                .access_tokens
+                .iter()
+                .filter(|(seq, _)| *seq == ex.seq)
+                .map(|(_, t)| t.clone())
+                .collect();
+            for access in held {
+                let r = self
+                    .install()
+                    .call("GET", &format!("{SCIM}/Me"), &access, None)
+                    .await?;
+                if r.ok() {
+                    self.fail(
+                        format!("{what}: an access token of the partner's secret still works after the delete"),
+                        Some(ex),
+                    );
+                }
+            }
+            return Ok(());
+        }
         if let Some(token) = self.env.proxy.token_of(ex.seq) {
             let r = self
                 .install()

@@ -187,6 +187,30 @@ impl Installation {
         Ok(token.expose().to_owned())
     }
 
+    /// The client-credentials grant at patchbay's token endpoint, as a partner makes it.
+    pub async fn exchange(&self, client_id: &str, secret: &str) -> anyhow::Result<Reply> {
+        let response = self
+            .http
+            .post(format!("{}/oidc/v1/token", self.url))
+            .basic_auth(client_id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&scope=all-apis")
+            .send()
+            .await
+            .context("patchbay did not answer /oidc/v1/token")?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        Ok(Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        })
+    }
+
+    /// How many live access tokens the principal with this application id was granted.
+    pub async fn access_tokens_of(&self, application_id: &str) -> anyhow::Result<i64> {
+        Ok(self.store.access_tokens_of(application_id).await?)
+    }
+
     /// Calls patchbay's API with a bearer token.
     pub async fn call(
         &self,

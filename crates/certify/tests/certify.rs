@@ -4,7 +4,7 @@
 
 use patchbay_certify::profile::{PROFILES, Profile};
 use patchbay_certify::workspace::WorkspaceOptions;
-use patchbay_certify::{NewUserAction, Options, Run, SCENARIOS, Verdict, report, run};
+use patchbay_certify::{AuthMode, NewUserAction, Options, Run, SCENARIOS, Verdict, report, run};
 use patchbay_partner::sim::{NewUserAction as SimAction, SimConfig, SimHandle, spawn};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -33,6 +33,7 @@ fn options(sim: &SimHandle, scenarios: &[&str]) -> Options {
         new_user_action: None,
         redirect_hosts: Vec::new(),
         profile: Profile::Ingest,
+        auth: AuthMode::Pat,
         workspace: WorkspaceOptions {
             retry_delays: vec![
                 Duration::from_millis(20),
@@ -84,6 +85,48 @@ async fn partner_sim_passes_every_scenario() {
     }
     assert!(json.contains("<redacted>"));
     assert!(xml.contains("<testcase classname=\"partner-connect\" name=\"demo\""));
+}
+
+/// `--auth m2m`: the partner receives an OAuth secret and no token, exchanges it before it
+/// answers, and loses access when the connection is deleted. partner-sim does; a partner that
+/// never exchanges its secret fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_sim_passes_over_oauth_m2m_and_a_partner_that_never_exchanges_fails() {
+    let sim_m2m = sim(SimConfig::default()).await;
+    let mut opts = options(
+        &sim_m2m,
+        &["create-new-account", "recreate-after-workspace-delete"],
+    );
+    opts.auth = AuthMode::M2m;
+    let passed = run(&opts).await.unwrap();
+    assert!(
+        passed
+            .scenarios
+            .iter()
+            .all(|s| s.verdict == Verdict::Passed),
+        "{}",
+        report::table(&passed)
+    );
+    let json = report::json(&passed).to_string();
+    assert!(
+        !json.contains("dose") && !json.contains("doat"),
+        "a secret leaked into a report"
+    );
+
+    let lazy = sim(SimConfig {
+        verify_tokens: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let mut opts = options(&lazy, &["create-new-account"]);
+    opts.auth = AuthMode::M2m;
+    let failed = run(&opts).await.unwrap();
+    assert_eq!(failed.scenarios[0].verdict, Verdict::Failed);
+    assert!(
+        problems(&failed, "create-new-account").contains("without exchanging its OAuth secret"),
+        "{}",
+        report::table(&failed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,6 +147,7 @@ async fn another_partner_passes_what_it_implements_and_skips_the_rest() {
         new_user_action: Some(NewUserAction::Invite),
         redirect_hosts: Vec::new(),
         profile: patchbay_certify::profile::Profile::Ingest,
+        auth: patchbay_certify::AuthMode::Pat,
         workspace: WorkspaceOptions {
             retry_delays: vec![Duration::ZERO; 3],
             partner_timeout: Duration::from_secs(5),

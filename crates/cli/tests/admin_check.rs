@@ -60,6 +60,7 @@ async fn reports_a_stuck_connect_and_repairs_it() {
                 catalog_name: Some("hive_metastore".into()),
                 schemas: vec![],
                 grants: vec![],
+                credential: patchbay_core::partner::Credential::Token,
             },
             "a-node-that-never-returns",
         )

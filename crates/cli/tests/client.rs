@@ -320,6 +320,86 @@ async fn service_principals_list_and_delete_by_application_id() {
     assert!(!again.stderr.is_empty());
 }
 
+/// A service principal's OAuth secrets with the client: the value printed once, the listing
+/// without it, delete only when confirmed.
+#[tokio::test]
+async fn service_principal_secrets_create_list_and_delete() {
+    let ws = Workspace::start().await;
+    let (id, app_id) = ws.create_sp("ETL_USER").await;
+
+    let created = ws
+        .run(&[
+            "service-principals",
+            "secrets",
+            "create",
+            &app_id,
+            "--lifetime",
+            "86400s",
+        ])
+        .ok();
+    let secret = created.stdout.trim().to_owned();
+    assert!(
+        secret.starts_with("dose") && secret.len() == 36,
+        "{}",
+        created.stdout
+    );
+    assert!(created.stderr.contains(&app_id), "{}", created.stderr);
+    // The secret authenticates its client (the principal has no workspace access, so no token).
+    patchbay_partner::install_crypto_provider();
+    let grant = reqwest::Client::new()
+        .post(format!("{}/oidc/v1/token", ws.url()))
+        .basic_auth(&app_id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = grant.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+
+    let listed = ws.run(&["service-principals", "secrets", "list", &id]).ok();
+    assert!(listed.stdout.starts_with("SECRET ID"), "{}", listed.stdout);
+    assert!(!listed.stdout.contains(&secret), "{}", listed.stdout);
+    let json = ws
+        .run(&[
+            "-o",
+            "json",
+            "service-principals",
+            "secrets",
+            "list",
+            &app_id,
+        ])
+        .ok()
+        .json();
+    let secret_id = json["secrets"][0]["id"].as_str().unwrap().to_owned();
+    assert!(listed.stdout.contains(&secret_id), "{}", listed.stdout);
+
+    let refused = ws
+        .run(&["service-principals", "secrets", "delete", &id, &secret_id])
+        .fails(2);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    ws.run(&[
+        "service-principals",
+        "secrets",
+        "delete",
+        &id,
+        &secret_id,
+        "--yes",
+    ])
+    .ok();
+    let after = ws.run(&["service-principals", "secrets", "list", &id]).ok();
+    assert!(!after.stdout.contains(&secret_id), "{}", after.stdout);
+    ws.run(&[
+        "service-principals",
+        "secrets",
+        "delete",
+        &id,
+        &secret_id,
+        "--yes",
+    ])
+    .fails(3);
+}
+
 /// The guide's rotation procedure with the client: create a token on behalf of the principal,
 /// find it in the list, delete it.
 #[tokio::test]

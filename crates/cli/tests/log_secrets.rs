@@ -1,9 +1,10 @@
 //! No token value in any log line: a real `patchbay serve` logging at `trace`, driven through
-//! every flow that makes a token (personal access tokens, on-behalf-of tokens, the admin
-//! command, Partner Connect's connect and both kinds of rotation, with partner-sim checking
+//! every flow that makes a token (personal access tokens, on-behalf-of tokens, service
+//! principals' OAuth secrets and the access tokens granted for them, the admin command,
+//! Partner Connect's connect and both kinds of rotation, with partner-sim checking
 //! each token it receives against `/Me`), then its stderr, its stdout and every file of its
 //! data directory are searched for each token value the run saw and for anything shaped like
-//! a token (`dapi` + 32 hex digits) at all — the partners' tokens are never shown to the test,
+//! a token (`dapi`, `dose`, `doat`, `dort` or `doac` + 32 hex digits) at all — the partners' tokens are never shown to the test,
 //! so the shape search is what covers them. Secret values put through the secrets API are
 //! searched for too. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
 
@@ -40,13 +41,14 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Every `dapi` + 32 lower-case hex digits in `haystack`.
+/// Every `dapi`, `dose`, `doat`, `dort` or `doac` (a PAT, an OAuth secret, access token,
+/// refresh token or authorization code) followed by 32 lower-case hex digits in `haystack`.
 fn token_shaped(haystack: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     for (at, _) in haystack
         .windows(4)
         .enumerate()
-        .filter(|(_, w)| w == b"dapi")
+        .filter(|(_, w)| [&b"dapi"[..], b"dose", b"doat", b"dort", b"doac"].contains(w))
     {
         let rest = &haystack[at + 4..];
         if rest.len() >= 32
@@ -209,6 +211,182 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         seen.push(value);
     }
 
+    // OAuth: a secret, exchanged for access tokens (credentials by HTTP Basic and in the
+    // form), a wrong secret presented, the secret deleted.
+    let (status, sp) = call(
+        "POST",
+        &format!("{url}{SCIM}/ServicePrincipals"),
+        &admin,
+        Some(json!({"displayName": "LOG_SCAN_OAUTH", "entitlements": [{"value": "workspace-access"}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sp}");
+    let (sp_id, client_id) = (
+        sp["id"].as_str().unwrap().to_owned(),
+        sp["applicationId"].as_str().unwrap().to_owned(),
+    );
+    let secrets = format!("{url}/api/2.0/accounts/servicePrincipals/{sp_id}/credentials/secrets");
+    let (status, created) = call("POST", &secrets, &admin, Some(json!({}))).await;
+    assert_eq!(status, 200, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let token_url = format!("{url}/oidc/v1/token");
+    let by_basic = client()
+        .post(&token_url)
+        .basic_auth(&client_id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=all-apis")
+        .send()
+        .await
+        .unwrap();
+    let by_form = client()
+        .post(&token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    for reply in [by_basic, by_form] {
+        let body: Value = json_ok(reply).await;
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            call("GET", &format!("{url}{SCIM}/Me"), &access, None)
+                .await
+                .0,
+            200
+        );
+        seen.push(access);
+    }
+    let wrong = format!("dose{}", "fedcba9876543210".repeat(2));
+    let refused = client()
+        .post(&token_url)
+        .basic_auth(&client_id, Some(&wrong))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let (status, _) = call(
+        "DELETE",
+        &format!("{secrets}/{}", created["id"].as_str().unwrap()),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    seen.extend([secret, wrong]);
+
+    // A person's browser sign-in (authorization code with PKCE, the RFC 7636 example pair),
+    // then a refresh.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let header = |r: &reqwest::Response, name: &str| -> String {
+        r.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let field = |html: &str, name: &str| -> String {
+        let marker = format!(r#"{name}=""#);
+        let at = html
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name}: {html}"));
+        let rest = &html[at + marker.len()..];
+        rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+    };
+    let authorize = "/oidc/v1/authorize?response_type=code&client_id=databricks-cli\
+        &redirect_uri=http%3A%2F%2Flocalhost%3A8020&scope=all-apis+offline_access&state=s\
+        &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+    let first = browser
+        .get(format!("{url}{authorize}"))
+        .send()
+        .await
+        .unwrap();
+    let login_path = header(&first, "location");
+    let form = browser
+        .get(format!("{url}{login_path}"))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = header(&form, "set-cookie");
+    let html = form.text().await.unwrap();
+    let (csrf, next) = (
+        field(&html, r#"name="csrf" value"#),
+        field(&html, r#"name="next" value"#),
+    );
+    let logged_in = browser
+        .post(format!("{url}/login"))
+        .header("cookie", login_cookie)
+        .header("origin", url.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("csrf", &csrf)
+                .append_pair("next", &next)
+                .append_pair("token", &admin)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let session = header(&logged_in, "set-cookie");
+    let back = browser
+        .get(format!("{url}{next}"))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    let location = header(&back, "location");
+    let code = location
+        .split_once("code=")
+        .map(|(_, rest)| rest.split('&').next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no code in {location}"));
+    let exchanged: Value = json_ok(
+        client()
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=authorization_code&client_id=databricks-cli&redirect_uri=http%3A%2F%2Flocalhost%3A8020\
+                 &code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let refresh = exchanged["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed: Value = json_ok(
+        client()
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=refresh_token&client_id=databricks-cli&refresh_token={refresh}"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    for body in [&exchanged, &refreshed] {
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            call("GET", &format!("{url}{SCIM}/Me"), &access, None)
+                .await
+                .0,
+            200
+        );
+        seen.push(access);
+        seen.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    seen.push(code);
+
     // `patchbay admin token create`, beside the running server.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
     cmd.args([
@@ -313,6 +491,30 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         state["received"].as_array().is_some_and(|r| r.len() >= 4),
         "the partner received the connects and the rotation: {state}"
     );
+    // A partner over OAuth M2M: its connect sends an OAuth secret, which partner-sim exchanges
+    // for an access token; a rotation sends another; delete ends them.
+    let (status, body) = call(
+        "POST",
+        &format!("{url}{PC}/partners"),
+        &admin,
+        Some(json!({"name": "Log Scan M2M", "category": "INGEST", "profile": "ingest",
+                    "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
+                    "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+                                  "rotate_token_path": "/rotate-token"},
+                    "credentials": {"username": sim.config.username, "password": sim.config.password},
+                    "hostnames": ["127.0.0.1"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    for (method, path) in [
+        ("POST", "partners/log-scan-m2m/connect"),
+        ("POST", "connections/log-scan-m2m/rotate-token"),
+        ("DELETE", "connections/log-scan-m2m"),
+    ] {
+        let body = (method == "POST").then(|| json!({}));
+        let (status, answer) = call(method, &format!("{url}{PC}/{path}"), &admin, body).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
     // Secret values go in through the secrets API and must come out nowhere either.
     let (status, body) = call(
         "POST",
@@ -394,7 +596,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         leaks.join("\n")
     );
     println!(
-        "scanned {} log lines, {} stdout lines and the data directory for {} known tokens and the dapi shape",
+        "scanned {} log lines, {} stdout lines and the data directory for {} known tokens and the token shapes",
         log_text.lines().count(),
         stdout.len(),
         seen.len()
@@ -477,5 +679,7 @@ fn the_shape_search_finds_tokens_anywhere() {
     assert_eq!(token_shaped(format!("x={t}\n").as_bytes()), [t]);
     assert_eq!(token_shaped(t.as_bytes()), [t]);
     assert!(token_shaped(b"dapi0123456789ABCDEF0123456789abcdef dapi12").is_empty());
+    let secret = "dose0123456789abcdef0123456789abcdef";
+    assert_eq!(token_shaped(format!("{secret}.").as_bytes()), [secret]);
     assert!(contains(format!("..{t}..").as_bytes(), t));
 }

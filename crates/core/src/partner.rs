@@ -59,6 +59,83 @@ pub struct PartnerSpec {
     pub supports_unity_catalog: bool,
     /// Whether users sign in to the partner through Partner Connect.
     pub sign_in: bool,
+    /// How the partner authenticates to the workspace (the protocol's `auth_options`); empty
+    /// means a personal access token, as for every partner before v2.2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth_options: Vec<AuthOption>,
+}
+
+/// The protocol's `auth_options`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthOption {
+    AuthPat,
+    AuthOauthM2m,
+    AuthOauthU2m,
+}
+
+/// The credential a connection hands its partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A non-expiring personal access token of the connection's principal (or of the
+    /// connecting user, for partners without a principal).
+    Token,
+    /// An OAuth secret of the connection's service principal, which the partner exchanges for
+    /// access tokens (`AUTH_OAUTH_M2M`).
+    OAuthSecret,
+}
+
+impl Credential {
+    /// As stored on the connection.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Credential::Token => "token",
+            Credential::OAuthSecret => "oauth_secret",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<Credential> {
+        match s {
+            "token" => Some(Credential::Token),
+            "oauth_secret" => Some(Credential::OAuthSecret),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a partner's `auth_options` against its profile: `AUTH_PAT` and `AUTH_OAUTH_M2M`
+/// exclude each other (the protocol says so), M2M needs the service principal it gives a
+/// secret to, and U2M is not served. The error is a message for the client.
+pub fn credential_for(options: &[AuthOption], profile: Profile) -> Result<Credential, String> {
+    let m2m = options.contains(&AuthOption::AuthOauthM2m);
+    if m2m && options.contains(&AuthOption::AuthPat) {
+        return Err("auth_options: AUTH_PAT and AUTH_OAUTH_M2M exclude each other".into());
+    }
+    if options.contains(&AuthOption::AuthOauthU2m) {
+        return Err("auth_options: AUTH_OAUTH_U2M is not supported yet".into());
+    }
+    if m2m && !profile.rules().service_principal {
+        return Err(
+            "auth_options: AUTH_OAUTH_M2M needs a profile that creates a service principal".into(),
+        );
+    }
+    Ok(if m2m {
+        Credential::OAuthSecret
+    } else {
+        Credential::Token
+    })
+}
+
+/// The entitlements a connection's principal gets: the profile's, plus `workspace-access`
+/// for a principal that signs in with OAuth (an access token is refused without it).
+pub fn entitlements_for(profile: Profile, credential: Credential) -> Vec<Entitlement> {
+    let mut entitlements = profile.rules().entitlements.to_vec();
+    if credential == Credential::OAuthSecret
+        && !entitlements.contains(&Entitlement::WorkspaceAccess)
+    {
+        entitlements.push(Entitlement::WorkspaceAccess);
+    }
+    entitlements
 }
 
 /// A partner id from its name: lower case, non-alphanumerics as `-` (`dbt Cloud` → `dbt-cloud`).
@@ -312,6 +389,7 @@ pub fn builtin_partners() -> Vec<PartnerSpec> {
             provision: *provision,
             supports_unity_catalog: !NO_UC.contains(name),
             sign_in: *provision != ConnectionFile,
+            auth_options: Vec::new(),
         })
         .collect()
 }
@@ -420,6 +498,48 @@ mod tests {
 
     fn partner(id: &str) -> PartnerSpec {
         builtin_partners().into_iter().find(|p| p.id == id).unwrap()
+    }
+
+    #[test]
+    fn auth_options_decide_the_credential() {
+        use AuthOption::*;
+        assert_eq!(credential_for(&[], Profile::Read), Ok(Credential::Token));
+        assert_eq!(
+            credential_for(&[AuthPat], Profile::Read),
+            Ok(Credential::Token)
+        );
+        assert_eq!(
+            credential_for(&[AuthOauthM2m], Profile::Read),
+            Ok(Credential::OAuthSecret)
+        );
+        assert!(credential_for(&[AuthPat, AuthOauthM2m], Profile::Read).is_err());
+        assert!(credential_for(&[AuthOauthM2m], Profile::None).is_err());
+        assert!(credential_for(&[AuthOauthU2m], Profile::Read).is_err());
+        let wire: Vec<AuthOption> = serde_json::from_str(r#"["AUTH_OAUTH_M2M"]"#).unwrap();
+        assert_eq!(wire, [AuthOauthM2m]);
+    }
+
+    #[test]
+    fn an_oauth_principal_gets_workspace_access() {
+        for profile in [
+            Profile::Read,
+            Profile::Dataiku,
+            Profile::Ingest,
+            Profile::Token,
+        ] {
+            let e = entitlements_for(profile, Credential::OAuthSecret);
+            assert!(e.contains(&Entitlement::WorkspaceAccess), "{profile:?}");
+            assert_eq!(
+                e.iter()
+                    .filter(|x| **x == Entitlement::WorkspaceAccess)
+                    .count(),
+                1
+            );
+        }
+        assert!(
+            !entitlements_for(Profile::Read, Credential::Token)
+                .contains(&Entitlement::WorkspaceAccess)
+        );
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! Personal access tokens: `dapi` + 32 lower-case hex digits, shown once, stored as a digest.
+//! Bearer secrets: personal access tokens (`dapi`), service principals' OAuth secrets (`dose`)
+//! and the OAuth access tokens minted from them (`doat`), each the prefix and 32 lower-case hex
+//! digits, shown once, stored as a digest. The prefix says what a value is for, so a value is
+//! only ever looked up where its kind lives (an OAuth secret is never a bearer credential).
 //!
 //! The value lives only in a [`TokenValue`], whose `Debug` and `Display` redact it, so that it
 //! cannot reach a log line by accident. At rest there is only its SHA-256 digest: a random
@@ -8,12 +11,47 @@
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-const PREFIX: &str = "dapi";
 const HEX_LEN: usize = 32;
+
+/// What a secret value is for, told by its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// A personal access token (`dapi…`): a bearer credential until it expires or is revoked.
+    Personal,
+    /// A service principal's OAuth secret (`dose…`): only exchanged at the token endpoint.
+    OAuthSecret,
+    /// A one-hour OAuth access token (`doat…`): a bearer credential while its secret (or its
+    /// user's grant) lives.
+    OAuthAccess,
+    /// A user's OAuth refresh token (`dort…`): only exchanged at the token endpoint.
+    OAuthRefresh,
+    /// An OAuth authorization code (`doac…`): once, within minutes, at the token endpoint.
+    OAuthCode,
+}
+
+impl TokenKind {
+    const ALL: [TokenKind; 5] = [
+        TokenKind::Personal,
+        TokenKind::OAuthSecret,
+        TokenKind::OAuthAccess,
+        TokenKind::OAuthRefresh,
+        TokenKind::OAuthCode,
+    ];
+
+    fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Personal => "dapi",
+            TokenKind::OAuthSecret => "dose",
+            TokenKind::OAuthAccess => "doat",
+            TokenKind::OAuthRefresh => "dort",
+            TokenKind::OAuthCode => "doac",
+        }
+    }
+}
 
 /// A token's secret value. Exists once, in the response that created it.
 #[derive(Clone)]
-pub struct TokenValue(String);
+pub struct TokenValue(String, TokenKind);
 
 /// Constant time, so that comparing a presented value with a held one (which patchbay itself
 /// never needs: it looks tokens up by digest) cannot leak the matching prefix through timing.
@@ -26,21 +64,34 @@ impl PartialEq for TokenValue {
 impl Eq for TokenValue {}
 
 impl TokenValue {
-    /// A new token from the operating system's random source.
+    /// A new personal access token from the operating system's random source.
     pub fn generate() -> Self {
-        let bytes: [u8; HEX_LEN / 2] = rand::random();
-        TokenValue(format!("{PREFIX}{}", hex::encode(bytes)))
+        TokenValue::generate_kind(TokenKind::Personal)
     }
 
-    /// Accepts only the exact token format; anything else cannot be a token and is refused
-    /// without touching the database.
+    /// A new secret of `kind` from the operating system's random source.
+    pub fn generate_kind(kind: TokenKind) -> Self {
+        let bytes: [u8; HEX_LEN / 2] = rand::random();
+        TokenValue(format!("{}{}", kind.prefix(), hex::encode(bytes)), kind)
+    }
+
+    /// Accepts only the exact format of one of the kinds; anything else cannot be a token and
+    /// is refused without touching the database.
     pub fn parse(s: &str) -> Option<Self> {
-        let hex = s.strip_prefix(PREFIX)?;
+        let kind = TokenKind::ALL
+            .into_iter()
+            .find(|k| s.starts_with(k.prefix()))?;
+        let hex = &s[kind.prefix().len()..];
         let well_formed = hex.len() == HEX_LEN
             && hex
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        well_formed.then(|| TokenValue(s.to_owned()))
+        well_formed.then(|| TokenValue(s.to_owned(), kind))
+    }
+
+    /// What the value is for.
+    pub fn kind(&self) -> TokenKind {
+        self.1
     }
 
     /// The value itself, for the one response that hands it out.
@@ -55,7 +106,7 @@ impl TokenValue {
         let mut hex = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(self.0.as_bytes()), &mut hex)
             .expect("64 hex digits for 32 bytes");
-        TokenDigest(String::from_utf8_lossy(&hex).into_owned())
+        TokenDigest(String::from_utf8_lossy(&hex).into_owned(), self.1)
     }
 }
 
@@ -71,13 +122,18 @@ impl fmt::Display for TokenValue {
     }
 }
 
-/// The SHA-256 digest of a token, in lower-case hex. Safe to store; useless to a thief.
+/// The SHA-256 digest of a token, in lower-case hex, and the kind of the value it was taken
+/// of (which table it is looked up in). Safe to store; useless to a thief.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenDigest(String);
+pub struct TokenDigest(String, TokenKind);
 
 impl TokenDigest {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn kind(&self) -> TokenKind {
+        self.1
     }
 }
 
@@ -164,10 +220,26 @@ mod tests {
             "dapi0123456789abcdef0123456789abcdef0",
             "dapi0123456789ABCDEF0123456789abcdef",
             "xapi0123456789abcdef0123456789abcdef",
+            "dosa0123456789abcdef0123456789abcdef",
+            "doat0123456789abcdef0123456789abcdef0",
             "dapi0123456789abcdef0123456789abcdeg",
         ] {
             assert!(TokenValue::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn each_kind_reads_back_as_itself() {
+        for kind in TokenKind::ALL {
+            let t = TokenValue::generate_kind(kind);
+            assert_eq!(TokenValue::parse(t.expose()).map(|p| p.kind()), Some(kind));
+            assert_eq!(t.digest().kind(), kind);
+        }
+        assert!(
+            TokenValue::generate_kind(TokenKind::OAuthSecret)
+                .expose()
+                .starts_with("dose")
+        );
     }
 
     #[test]

@@ -18,7 +18,8 @@ impl fmt::Debug for Secret {
 /// Credentials for the partner (`auth`): present only on a first connect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Auth {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Null when the partner was given an OAuth secret instead (`AUTH_OAUTH_M2M`).
+    #[serde(default)]
     pub personal_access_token: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth_token: Option<Secret>,
@@ -77,6 +78,10 @@ pub struct ConnectRequest {
     /// The service principal's application id; absent when none was created.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_principal_id: Option<String>,
+    /// The principal's OAuth secret, on a first connect of an `AUTH_OAUTH_M2M` partner: the
+    /// partner exchanges it, with `service_principal_id` as client id, for access tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_oauth_secret: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_scope: Option<String>,
 }
@@ -208,6 +213,10 @@ pub struct RotateTokenRequest {
     pub connection_id: String,
     pub databricks_organization_id: i64,
     pub auth: Auth,
+    /// For an `AUTH_OAUTH_M2M` connection: the principal's new OAuth secret (and `auth` holds
+    /// no token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_oauth_secret: Option<Secret>,
 }
 
 #[cfg(test)]

@@ -119,8 +119,18 @@ struct SimConnection {
     workspace_id: i64,
     workspace_url: String,
     domain: String,
-    token: Option<Secret>,
+    token: Option<Credential>,
     request: ConnectRequest,
+}
+
+/// What a connection signs in to the workspace with.
+#[derive(Debug, Clone)]
+enum Credential {
+    /// A personal access token, used as is.
+    Token(Secret),
+    /// A service principal's OAuth secret (`AUTH_OAUTH_M2M`), exchanged for an access token
+    /// at the workspace's token endpoint before each use.
+    OAuth { client_id: String, secret: Secret },
 }
 
 /// One call the simulator received, for tests to inspect (tokens removed).
@@ -257,6 +267,9 @@ async fn admit(sim: &Sim, path: &str, headers: &HeaderMap, body: &Value) -> Opti
             *auth = json!({"personal_access_token": "<redacted>"});
         }
     }
+    if let Some(secret) = redacted.pointer_mut("/service_principal_oauth_secret") {
+        *secret = json!("<redacted>");
+    }
     let faults = {
         let mut state = sim.lock();
         state.received.push(Received {
@@ -285,6 +298,76 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Signs in with a connection's credential and calls `/Me`: a token directly, an OAuth secret
+/// once exchanged for an access token. The principal's `userName`.
+async fn who_is_with(
+    sim: &Sim,
+    workspace_url: &str,
+    credential: &Credential,
+) -> Result<String, String> {
+    match credential {
+        Credential::Token(token) => who_is(sim, workspace_url, token).await,
+        Credential::OAuth { client_id, secret } => {
+            let access = exchange(sim, workspace_url, client_id, secret).await?;
+            who_is(sim, workspace_url, &access).await
+        }
+    }
+}
+
+/// The client-credentials grant, as a partner makes it: the token endpoint found through the
+/// workspace's discovery documents, the client's credentials by HTTP Basic.
+async fn exchange(
+    sim: &Sim,
+    workspace_url: &str,
+    client_id: &str,
+    secret: &Secret,
+) -> Result<Secret, String> {
+    let base = workspace_url.trim_end_matches('/');
+    let get_json = async |url: String| -> Result<Value, String> {
+        let response = sim
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the workspace: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url}: HTTP {}", response.status()));
+        }
+        response.json::<Value>().await.map_err(|e| e.to_string())
+    };
+    let config = get_json(format!("{base}/.well-known/databricks-config")).await?;
+    let oidc = config["oidc_endpoint"]
+        .as_str()
+        .ok_or("the workspace names no oidc_endpoint")?
+        .trim_end_matches('/')
+        .to_owned();
+    let discovery = get_json(format!("{oidc}/.well-known/oauth-authorization-server")).await?;
+    let token_endpoint = discovery["token_endpoint"]
+        .as_str()
+        .ok_or("the discovery document names no token_endpoint")?;
+    let response = sim
+        .http
+        .post(token_endpoint)
+        .basic_auth(client_id, Some(&secret.0))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=all-apis")
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the token endpoint: {e}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(format!(
+            "the workspace refused the OAuth secret: HTTP {status} {}",
+            body["error"].as_str().unwrap_or_default()
+        ));
+    }
+    body["access_token"]
+        .as_str()
+        .map(|t| Secret(t.to_owned()))
+        .ok_or_else(|| "the token endpoint's answer has no access_token".to_owned())
 }
 
 /// Calls the workspace's `/Me` with a token; the principal's `userName`.
@@ -467,21 +550,45 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         return sign_in(&sim, &request, &email, &domain);
     }
 
-    // A first connect: the token must be there and must work.
-    let Some(token) = request
+    // A first connect: the token, or the OAuth secret and its client id, must be there and
+    // must work.
+    let pat = request
         .user_info
         .auth
         .as_ref()
-        .and_then(|a| a.personal_access_token.clone())
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            ErrorReason::BadRequest,
-            "a first connect must carry user_info.auth.personal_access_token",
-        );
+        .and_then(|a| a.personal_access_token.clone());
+    let token = match (pat, &request.service_principal_oauth_secret) {
+        (Some(_), Some(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorReason::BadRequest,
+                "a connect carries a personal access token or an OAuth secret, not both",
+            );
+        }
+        (Some(token), None) => Credential::Token(token),
+        (None, Some(secret)) => match &request.service_principal_id {
+            Some(client_id) => Credential::OAuth {
+                client_id: client_id.clone(),
+                secret: secret.clone(),
+            },
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorReason::BadRequest,
+                    "service_principal_oauth_secret needs service_principal_id, its client id",
+                );
+            }
+        },
+        (None, None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorReason::BadRequest,
+                "a first connect must carry user_info.auth.personal_access_token or service_principal_oauth_secret",
+            );
+        }
     };
     if sim.config.verify_tokens {
-        match who_is(&sim, &request.workspace_url, &token).await {
+        match who_is_with(&sim, &request.workspace_url, &token).await {
             Ok(user_name) => {
                 if let Some(sp) = &request.service_principal_id
                     && !user_name.eq_ignore_ascii_case(sp)
@@ -564,6 +671,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
                     auth: None,
                     ..request.user_info.clone()
                 },
+                service_principal_oauth_secret: None,
                 ..request.clone()
             },
         },
@@ -750,7 +858,7 @@ async fn test_connection_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> 
     let ignore_token = sim.lock().faults.ignore_token;
     let result = match &connection.token {
         Some(_) if ignore_token => Ok("nobody (the token was not tried)".into()),
-        Some(token) => who_is(&sim, &connection.workspace_url, token).await,
+        Some(token) => who_is_with(&sim, &connection.workspace_url, token).await,
         None => Err("no token".into()),
     };
     let (status, message) = match result {
@@ -782,15 +890,11 @@ async fn rotate_token(
             "invalid request",
         );
     };
-    let Some(token) = request.auth.personal_access_token else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            ErrorReason::BadRequest,
-            "auth.personal_access_token is required",
-        );
-    };
-    let workspace_url = match sim.lock().connections.get(&request.connection_id) {
-        Some(c) => c.workspace_url.clone(),
+    let (workspace_url, client_id) = match sim.lock().connections.get(&request.connection_id) {
+        Some(c) => (
+            c.workspace_url.clone(),
+            c.request.service_principal_id.clone(),
+        ),
         None => {
             return error(
                 StatusCode::NOT_FOUND,
@@ -799,8 +903,23 @@ async fn rotate_token(
             );
         }
     };
+    let token = match (
+        request.auth.personal_access_token,
+        request.service_principal_oauth_secret,
+        client_id,
+    ) {
+        (Some(token), None, _) => Credential::Token(token),
+        (None, Some(secret), Some(client_id)) => Credential::OAuth { client_id, secret },
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorReason::BadRequest,
+                "auth.personal_access_token, or service_principal_oauth_secret for a connection with a service principal, is required",
+            );
+        }
+    };
     if sim.config.verify_tokens
-        && let Err(e) = who_is(&sim, &workspace_url, &token).await
+        && let Err(e) = who_is_with(&sim, &workspace_url, &token).await
     {
         return error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, &e);
     }
@@ -1017,7 +1136,7 @@ async fn whoami(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
     let Some(token) = connection.token else {
         return (StatusCode::CONFLICT, Json(json!({"error": "no token"}))).into_response();
     };
-    match who_is(&sim, &connection.workspace_url, &token).await {
+    match who_is_with(&sim, &connection.workspace_url, &token).await {
         Ok(user_name) => Json(json!({"userName": user_name})).into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": e}))).into_response(),
     }

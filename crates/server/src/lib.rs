@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod compute;
 pub mod error;
 pub mod groups;
+pub mod oauth;
 pub mod params;
 pub mod partner_connect;
 pub mod permissions;
@@ -46,6 +47,9 @@ struct Shared {
     partners: patchbay_partner::client::PartnerClient,
     renderings: scim::Renderings,
     rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
+    client_failures: oauth::ClientFailures,
+    /// The installation's account, read once (it never changes).
+    account_id: std::sync::OnceLock<String>,
 }
 
 /// Server settings fixed at start.
@@ -143,6 +147,8 @@ impl AppState {
                 partners,
                 renderings: scim::Renderings::new(scim_base),
                 rate_limiter,
+                client_failures: oauth::ClientFailures::default(),
+                account_id: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -159,6 +165,34 @@ impl AppState {
     /// The client that calls partners.
     pub fn partner_client(&self) -> &patchbay_partner::client::PartnerClient {
         &self.shared.partners
+    }
+
+    /// Failed client authentications at the token endpoint, per client id.
+    pub fn client_failures(&self) -> &oauth::ClientFailures {
+        &self.shared.client_failures
+    }
+
+    /// The account every workspace of this installation belongs to.
+    pub async fn account_id(&self) -> Result<String, ApiError> {
+        if let Some(id) = self.shared.account_id.get() {
+            return Ok(id.clone());
+        }
+        let id = self
+            .store
+            .account_id(self.settings().default_workspace_id)
+            .await?;
+        Ok(self.shared.account_id.get_or_init(|| id).clone())
+    }
+
+    /// Refuses an account path of another account as not found.
+    pub async fn require_account(&self, account_id: &str) -> Result<(), ApiError> {
+        if self.account_id().await? == account_id {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "Account {account_id} does not exist."
+            )))
+        }
     }
 
     /// The node's per-token limits, unless they are off.
@@ -180,6 +214,7 @@ pub fn router(state: AppState) -> Router {
         .merge(compute::routes())
         .merge(secrets::routes())
         .merge(groups::routes())
+        .merge(oauth::routes())
         .nest(partner_connect::PREFIX, partner_connect::routes())
         .merge(ui::routes())
         .fallback(not_found);
@@ -219,10 +254,18 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 /// Host metadata the Databricks SDKs fetch, unauthenticated, whenever a client is built.
-/// `workspace_id` is a string: the Go SDK rejects the whole document otherwise.
+/// `workspace_id` is a string: the Go SDK rejects the whole document otherwise. OAuth clients
+/// find the token endpoint through `oidc_endpoint`.
 async fn databricks_config(State(state): State<AppState>) -> Response {
+    let account_id = match state.account_id().await {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
     axum::Json(json!({
         "workspace_id": state.settings().default_workspace_id.to_string(),
+        "account_id": account_id,
+        "oidc_endpoint": oauth::oidc_endpoint(&state),
+        "cloud": state.settings().cloud_provider.as_str(),
         "host_type": "WORKSPACE_HOST",
     }))
     .into_response()

@@ -140,6 +140,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
                 grants: patchbay_core::partner::Profile::Ingest
                     .rules()
                     .grants("hive_metastore", &[]),
+                credential: patchbay_core::partner::Credential::Token,
             },
             "a-node-that-died",
         )

@@ -513,3 +513,113 @@ async fn a_taken_warehouse_name_never_blocks_a_connect() {
     assert_eq!(w.status, StatusCode::OK, "the user's own warehouse stays");
     assert_invariants(&app, &sim).await;
 }
+
+/// Registers the custom partner "Acme M2M" at the simulator: it gets OAuth secrets, not tokens.
+async fn register_m2m(app: &TestApp, sim: &SimHandle) {
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{PC}/partners"),
+            Some(json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
+                "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
+                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+                              "rotate_token_path": "/rotate-token"},
+                "credentials": {"username": sim.config.username, "password": sim.config.password},
+                "hostnames": ["127.0.0.1"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+/// The OAuth secrets of the connection's principal, if it is connected.
+async fn m2m_secrets(app: &TestApp) -> Option<Vec<String>> {
+    let c = connections(app)
+        .await
+        .into_iter()
+        .find(|c| c["partner_id"] == "acme-m2m")?;
+    let sp = c["service_principal"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let ids: Vec<String> = r.body["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        c["token_id"].as_str().map(|t| vec![t.to_owned()]),
+        Some(ids.clone()),
+        "the principal holds exactly the secret its connection records: {c}"
+    );
+    Some(ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn storms_over_oauth_m2m_leave_the_partner_exactly_its_recorded_secret() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    register_m2m(&app, &sim).await;
+    assert_eq!(connect(&app, "acme-m2m").await.0, StatusCode::OK);
+    let app = Arc::new(app);
+    let answers = at_once(
+        &app,
+        12,
+        |app, _| async move { rotate(&app, "acme-m2m").await },
+    )
+    .await;
+    let delivered = count(&answers, StatusCode::OK);
+    assert!(delivered >= 1, "{answers:?}");
+    assert_eq!(
+        delivered + count(&answers, StatusCode::CONFLICT),
+        12,
+        "{answers:?}"
+    );
+    assert_eq!(received(&sim, "/rotate-token").await, delivered);
+    assert_eq!(m2m_secrets(&app).await.map(|s| s.len()), Some(1));
+    assert_invariants(&app, &sim).await;
+
+    let mut seed: u64 = 0x0a11_7e55;
+    for round in 0..4 {
+        let ops: Vec<usize> = (0..16)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((seed >> 33) % 4) as usize
+            })
+            .collect();
+        let ops = Arc::new(ops);
+        let answers = at_once(&app, 16, move |app, i| {
+            let ops = ops.clone();
+            async move {
+                match ops[i] {
+                    0 => connect(&app, "acme-m2m").await,
+                    1 => delete(&app, "acme-m2m").await,
+                    2 => rotate(&app, "acme-m2m").await,
+                    _ => repair(&app, "acme-m2m").await,
+                }
+            }
+        })
+        .await;
+        for (status, body) in &answers {
+            assert!(
+                status.is_success()
+                    || [
+                        StatusCode::NOT_FOUND,
+                        StatusCode::CONFLICT,
+                        StatusCode::BAD_REQUEST
+                    ]
+                    .contains(status),
+                "round {round}: {status} {body}"
+            );
+        }
+        assert_invariants(&app, &sim).await;
+        m2m_secrets(&app).await;
+    }
+}

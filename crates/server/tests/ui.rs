@@ -698,3 +698,101 @@ async fn the_page_access_matrix() {
     assert!(admin.contains("Connection details"), "{admin}");
     assert!(admin.contains("RIVERY_USER"), "{admin}");
 }
+
+/// The page's login takes personal access tokens only: an OAuth secret or access token of a
+/// service principal starts no session.
+#[tokio::test]
+async fn oauth_credentials_do_not_log_in() {
+    let app = TestApp::new().await;
+    let sp = app
+        .admin(
+            Method::POST,
+            &format!("{}/ServicePrincipals", common::SCIM),
+            Some(json!({"displayName": "ETL", "entitlements": [{"value": "workspace-access"}]})),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let (id, client_id) = (
+        sp["id"].as_str().unwrap(),
+        sp["applicationId"].as_str().unwrap(),
+    );
+    let secret = app
+        .admin(
+            Method::POST,
+            &format!("/api/2.0/accounts/servicePrincipals/{id}/credentials/secrets"),
+            Some(json!({})),
+        )
+        .await
+        .ok()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grant = Request::builder()
+        .method(Method::POST)
+        .uri("/oidc/v1/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+        )))
+        .unwrap();
+    let access = app.send(grant).await.ok()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for token in [secret, access] {
+        let form = get(&app, "/login", None).await;
+        let login_cookie = cookie_pair(&form, "patchbay_login").unwrap();
+        let r = request(
+            &app,
+            Method::POST,
+            "/login",
+            Some(&login_cookie),
+            Some(&format!("csrf={}&token={token}", csrf(&form.html))),
+            Some(&origin(&app).await),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.html);
+        assert!(cookie_pair(&r, "patchbay_session").is_none());
+    }
+}
+
+/// An OAuth M2M partner's connection page names its OAuth secret (id and dates), never the value.
+#[tokio::test]
+async fn an_m2m_connection_shows_its_secret_without_the_value() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    app.admin(
+        Method::POST,
+        "/api/2.0/partner-connect/partners",
+        Some(json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
+            "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
+            "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection"},
+            "credentials": {"username": sim.config.username, "password": sim.config.password},
+            "hostnames": ["127.0.0.1"]})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let connected = app
+        .admin(
+            Method::POST,
+            "/api/2.0/partner-connect/partners/acme-m2m/connect",
+            Some(json!({})),
+        )
+        .await
+        .ok();
+    let secret_id = connected["connection"]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = login(&app, &app.admin_token).await;
+    let page = get(&app, "/partners/acme-m2m", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("OAuth secret"), "{}", page.html);
+    assert!(page.html.contains(&secret_id), "{}", page.html);
+    assert!(page.html.contains("expires"), "{}", page.html);
+    assert!(
+        !page.html.contains("dose"),
+        "no secret value: {}",
+        page.html
+    );
+}

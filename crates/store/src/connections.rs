@@ -9,7 +9,7 @@ use crate::tokens::{NewToken, insert_token};
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
-use patchbay_core::partner::PlannedGrant;
+use patchbay_core::partner::{Credential, PlannedGrant};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::now_millis;
 use patchbay_core::token::TokenValue;
@@ -42,6 +42,8 @@ pub struct ProvisionPlan {
     pub catalog_name: Option<String>,
     pub schemas: Vec<String>,
     pub grants: Vec<PlannedGrant>,
+    /// What the partner is handed: a token, or an OAuth secret of the principal.
+    pub credential: Credential,
 }
 
 /// How a connect ended at the partner (see [`Store::complete_connection`]).
@@ -143,22 +145,39 @@ async fn enqueue_delete_notification(
     Ok(row.try_get::<i64, _>("id")?)
 }
 
-/// Revokes a token, if it still exists, with its audit event.
+/// The table a kind of credential lives in, its id column, and the audit noun.
+fn credential_table(credential: Credential) -> (&'static str, &'static str, &'static str) {
+    match credential {
+        Credential::Token => ("tokens", "token_id", "token"),
+        Credential::OAuthSecret => ("oauth_secrets", "secret_id", "oauth_secret"),
+    }
+}
+
+/// Revokes a token or OAuth secret, if it still exists, with its audit event.
 async fn revoke_token_tx(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     workspace_id: i64,
+    credential: Credential,
     token_id: &str,
     log: &mut AuditLog<'_>,
     why: &str,
 ) -> Result<()> {
-    let gone = sqlx::query("DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2")
-        .bind(workspace_id)
-        .bind(token_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let (table, id, noun) = credential_table(credential);
+    let gone = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE workspace_id = $1 AND {id} = $2"
+    )))
+    .bind(workspace_id)
+    .bind(token_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     if gone > 0 {
-        log.push("token.revoke", "token", token_id, json!({"rotation": why}));
+        log.push(
+            &format!("{noun}.revoke"),
+            noun,
+            token_id,
+            json!({"rotation": why}),
+        );
     }
     Ok(())
 }
@@ -166,16 +185,72 @@ async fn revoke_token_tx(
 async fn token_exists_tx(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     workspace_id: i64,
+    credential: Credential,
     token_id: &str,
 ) -> Result<bool> {
-    Ok(
-        sqlx::query("SELECT 1 AS yes FROM tokens WHERE workspace_id = $1 AND token_id = $2")
-            .bind(workspace_id)
-            .bind(token_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .is_some(),
-    )
+    let (table, id, _) = credential_table(credential);
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 AS yes FROM {table} WHERE workspace_id = $1 AND {id} = $2"
+    )))
+    .bind(workspace_id)
+    .bind(token_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .is_some())
+}
+
+/// Mints what a connection hands its partner for `owner_id`: a non-expiring token, or an
+/// OAuth secret of the default lifetime; logs its creation. The value exists only in the
+/// answer.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "what a connection step knows of the credential it mints, as plain values"
+)]
+async fn mint_credential(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    workspace_id: i64,
+    credential: Credential,
+    owner_id: i64,
+    created_by_id: i64,
+    created_by_name: &str,
+    log: &mut AuditLog<'_>,
+    detail: serde_json::Value,
+) -> Result<(TokenValue, String)> {
+    match credential {
+        Credential::Token => {
+            let (value, record) = insert_token(
+                tx,
+                workspace_id,
+                &NewToken {
+                    owner_id,
+                    created_by_id,
+                    created_by_username: created_by_name.to_owned(),
+                    comment: "Partner Connect".into(),
+                    lifetime_millis: None,
+                },
+            )
+            .await?;
+            log.push("token.create", "token", &record.token_id, detail);
+            Ok((value, record.token_id))
+        }
+        Credential::OAuthSecret => {
+            let (value, record) = crate::oauth::insert_oauth_secret(
+                tx,
+                workspace_id,
+                owner_id,
+                created_by_id,
+                patchbay_core::oauth::DEFAULT_SECRET_LIFETIME_SECONDS,
+            )
+            .await?;
+            log.push(
+                "oauth_secret.create",
+                "oauth_secret",
+                &record.secret_id,
+                detail,
+            );
+            Ok((value, record.secret_id))
+        }
+    }
 }
 
 /// Longest wait between two delivery attempts.
@@ -208,8 +283,8 @@ impl Store {
         // this transaction and then does nothing.
         let claimed = sqlx::query(
             "INSERT INTO connections (workspace_id, partner_id, uid, node_id, state, catalog_name, schemas, \
-             created_by_id, created_by_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'CONNECTING', $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING",
+             created_by_id, created_by_name, created_at, updated_at, credential) \
+             VALUES ($1, $2, $3, $4, 'CONNECTING', $5, $6, $7, $8, $9, $9, $10) ON CONFLICT DO NOTHING",
         )
         .bind(workspace_id)
         .bind(plan.partner_id.as_str())
@@ -220,6 +295,7 @@ impl Store {
         .bind(caller.principal_id)
         .bind(caller.name.as_str())
         .bind(now)
+        .bind(plan.credential.as_db())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -371,24 +447,22 @@ impl Store {
             }
         }
 
-        let (token, record) = insert_token(
+        if plan.credential == Credential::OAuthSecret && plan.service_principal.is_none() {
+            return Err(StoreError::Invalid(
+                "An OAuth secret needs the connection's service principal.".into(),
+            ));
+        }
+        let (token, token_id) = mint_credential(
             &mut tx,
             workspace_id,
-            &NewToken {
-                owner_id,
-                created_by_id: caller.principal_id,
-                created_by_username: caller.name.clone(),
-                comment: "Partner Connect".into(),
-                lifetime_millis: None,
-            },
+            plan.credential,
+            owner_id,
+            caller.principal_id,
+            &caller.name,
+            &mut log,
+            json!({"owner": owner_name}),
         )
         .await?;
-        log.push(
-            "token.create",
-            "token",
-            &record.token_id,
-            json!({"owner": owner_name}),
-        );
 
         let grants = json!(plan.grants);
         sqlx::query(
@@ -400,7 +474,7 @@ impl Store {
         .bind(plan.service_principal.as_deref())
         .bind(application_id.as_deref())
         .bind(owner_id)
-        .bind(record.token_id.as_str())
+        .bind(token_id.as_str())
         .bind(warehouse_id.as_deref())
         .bind(i64::from(warehouse_created))
         .bind(cluster_id.as_deref())
@@ -560,6 +634,16 @@ impl Store {
                         .bind(sp)
                         .fetch_all(&mut *tx)
                         .await?;
+                let secrets: Vec<String> = sqlx::query_scalar(
+                    "SELECT secret_id FROM oauth_secrets WHERE principal_id = $1",
+                )
+                .bind(sp)
+                .fetch_all(&mut *tx)
+                .await?;
+                for secret in secrets {
+                    log.push("oauth_secret.revoke", "oauth_secret", &secret, json!({}));
+                }
+                // Its secrets, and the access tokens they were exchanged for, go with it.
                 sqlx::query("DELETE FROM principals WHERE id = $1 AND workspace_id = $2")
                     .bind(sp)
                     .bind(workspace_id)
@@ -698,7 +782,10 @@ impl Store {
             }
             Rotation::Manual { .. }
                 if match &connection.previous_token_id {
-                    Some(previous) => token_exists_tx(&mut tx, workspace_id, previous).await?,
+                    Some(previous) => {
+                        token_exists_tx(&mut tx, workspace_id, connection.credential, previous)
+                            .await?
+                    }
                     None => false,
                 } =>
             {
@@ -719,26 +806,27 @@ impl Store {
         }
         let mut log = AuditLog::new(workspace_id, actor, Some(partner_id));
         if let Rotation::Resume { pending, .. } = rotation {
-            revoke_token_tx(&mut tx, workspace_id, pending, &mut log, "interrupted").await?;
+            revoke_token_tx(
+                &mut tx,
+                workspace_id,
+                connection.credential,
+                pending,
+                &mut log,
+                "interrupted",
+            )
+            .await?;
         }
-        let (value, record) = insert_token(
+        let (value, new_id) = mint_credential(
             &mut tx,
             workspace_id,
-            &NewToken {
-                owner_id,
-                created_by_id: actor.id.unwrap_or(connection.created_by_id),
-                created_by_username: actor.name.clone(),
-                comment: "Partner Connect".into(),
-                lifetime_millis: None,
-            },
+            connection.credential,
+            owner_id,
+            actor.id.unwrap_or(connection.created_by_id),
+            &actor.name,
+            &mut log,
+            json!({"rotation": true}),
         )
         .await?;
-        log.push(
-            "token.create",
-            "token",
-            &record.token_id,
-            json!({"rotation": true}),
-        );
         let now = now_millis();
         match rotation {
             Rotation::Deliver { .. } | Rotation::Resume { .. } => {
@@ -746,7 +834,7 @@ impl Store {
                     "UPDATE connections SET pending_token_id = $1, pending_since = $2, node_id = $3, updated_at = $2 \
                      WHERE workspace_id = $4 AND partner_id = $5 AND uid = $6",
                 )
-                .bind(record.token_id.as_str())
+                .bind(new_id.as_str())
                 .bind(now)
                 .bind(node)
                 .bind(workspace_id)
@@ -760,7 +848,7 @@ impl Store {
                     "UPDATE connections SET token_id = $1, previous_token_id = $2, updated_at = $3 \
                      WHERE workspace_id = $4 AND partner_id = $5 AND uid = $6",
                 )
-                .bind(record.token_id.as_str())
+                .bind(new_id.as_str())
                 .bind(connection.token_id.as_deref())
                 .bind(now)
                 .bind(workspace_id)
@@ -772,7 +860,7 @@ impl Store {
                     "connection.token_rotated",
                     "connection",
                     partner_id,
-                    json!({"token_id": record.token_id, "delivered": false}),
+                    json!({"token_id": new_id, "delivered": false}),
                 );
             }
         }
@@ -781,7 +869,7 @@ impl Store {
         Ok(Rotated {
             connection,
             token: value,
-            token_id: record.token_id,
+            token_id: new_id,
         })
     }
 
@@ -823,7 +911,15 @@ impl Store {
             .await?;
             let old = connection.token_id.filter(|old| old != token_id);
             if let Some(old) = &old {
-                revoke_token_tx(&mut tx, workspace_id, old, &mut log, "rotated").await?;
+                revoke_token_tx(
+                    &mut tx,
+                    workspace_id,
+                    connection.credential,
+                    old,
+                    &mut log,
+                    "rotated",
+                )
+                .await?;
             }
             log.push(
                 "connection.token_rotated",
@@ -843,7 +939,15 @@ impl Store {
             .bind(uid)
             .execute(&mut *tx)
             .await?;
-            revoke_token_tx(&mut tx, workspace_id, token_id, &mut log, "undelivered").await?;
+            revoke_token_tx(
+                &mut tx,
+                workspace_id,
+                connection.credential,
+                token_id,
+                &mut log,
+                "undelivered",
+            )
+            .await?;
             None
         };
         log.write(&mut tx).await?;
@@ -874,9 +978,14 @@ impl Store {
                 "That is the token the partner holds now; rotate first.".into(),
             ));
         }
-        let gone = sqlx::query(
-            "DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2 AND owner_id = $3",
-        )
+        let (table, id, _) = credential_table(connection.credential);
+        let owner = match connection.credential {
+            Credential::Token => "owner_id",
+            Credential::OAuthSecret => "principal_id",
+        };
+        let gone = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE workspace_id = $1 AND {id} = $2 AND {owner} = $3"
+        )))
         .bind(workspace_id)
         .bind(old_token_id)
         .bind(connection.token_owner_id.unwrap_or_default())
@@ -900,12 +1009,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let noun = credential_table(connection.credential).2;
         audit(
             &mut tx,
             workspace_id,
             &Actor::of(admin),
-            "token.revoke",
-            "token",
+            &format!("{noun}.revoke"),
+            noun,
             old_token_id,
             Some(partner_id),
             json!({"rotation": true}),
@@ -1155,5 +1265,18 @@ impl Store {
     /// Whether a token still exists (drift checks).
     pub async fn token_exists(&self, workspace_id: i64, token_id: &str) -> Result<bool> {
         Ok(self.get_token(workspace_id, token_id).await?.is_some())
+    }
+
+    /// Whether a connection's credential still exists (drift checks).
+    pub async fn credential_exists(
+        &self,
+        workspace_id: i64,
+        credential: Credential,
+        id: &str,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let exists = token_exists_tx(&mut tx, workspace_id, credential, id).await?;
+        tx.commit().await?;
+        Ok(exists)
     }
 }

@@ -120,7 +120,9 @@ impl Store {
                     "the connection's service principal was deleted".into(),
                 ));
             } else if let Some(token) = &c.token_id
-                && !self.token_exists(c.workspace_id, token).await?
+                && !self
+                    .credential_exists(c.workspace_id, c.credential, token)
+                    .await?
             {
                 found.push(violation(
                     ViolationKind::Broken,
@@ -181,7 +183,7 @@ impl Store {
     async fn orphans(&self) -> Result<Vec<Violation>> {
         // Each query: objects that still exist, whose creation the audit trail attributes to a
         // partner, and that the partner's connection does not reference.
-        const QUERIES: [(&str, &str, &str); 4] = [
+        const QUERIES: [(&str, &str, &str); 5] = [
             (
                 "service_principal",
                 "a service principal made for a connection that no longer uses it",
@@ -219,6 +221,16 @@ impl Store {
                    AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
                      AND c.partner_id = a.partner_id AND (c.token_id = t.token_id \
                        OR c.pending_token_id = t.token_id OR c.previous_token_id = t.token_id))",
+            ),
+            (
+                "oauth_secret",
+                "a live OAuth secret made for a partner that its connection does not record",
+                "SELECT DISTINCT a.workspace_id, a.partner_id, t.secret_id AS object_id \
+                 FROM audit_events a JOIN oauth_secrets t ON t.workspace_id = a.workspace_id AND t.secret_id = a.object_id \
+                 WHERE a.action = 'oauth_secret.create' AND a.partner_id IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
+                     AND c.partner_id = a.partner_id AND (c.token_id = t.secret_id \
+                       OR c.pending_token_id = t.secret_id OR c.previous_token_id = t.secret_id))",
             ),
         ];
         let mut found = Vec::new();
@@ -298,6 +310,15 @@ impl Store {
             }
             "token" => {
                 sqlx::query("DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2")
+                    .bind(v.workspace_id)
+                    .bind(v.object_id.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+            "oauth_secret" => {
+                sqlx::query("DELETE FROM oauth_secrets WHERE workspace_id = $1 AND secret_id = $2")
                     .bind(v.workspace_id)
                     .bind(v.object_id.as_str())
                     .execute(&mut *tx)

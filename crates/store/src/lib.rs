@@ -9,6 +9,7 @@ mod connections;
 mod groups;
 mod integrity;
 mod migrate_db;
+mod oauth;
 mod partners;
 mod permissions;
 mod principals;
@@ -39,6 +40,7 @@ pub use connections::{
 pub use groups::{NamedMember, NamedPrincipal};
 pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};
+pub use oauth::{AccessGrant, CodeRequest, GrantError, OAuthSecretRecord, UserGrant};
 pub use partners::{
     Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
     PartnerSettings,
@@ -281,6 +283,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(6, "0006_ui_sessions"),
     migration!(7, "0007_runs_and_secrets"),
     migration!(8, "0008_connection_steps"),
+    migration!(9, "0009_oauth"),
 ];
 
 /// The SQLite URL of a file, created if missing.

@@ -42,6 +42,10 @@ pub const TABLE_ORDER: &[&str] = &[
     "secret_scopes",
     "secrets",
     "secret_acls",
+    "oauth_secrets",
+    "oauth_grants",
+    "oauth_codes",
+    "oauth_tokens",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.

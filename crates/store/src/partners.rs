@@ -4,7 +4,7 @@
 use crate::sql::{Bind, Sql};
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::WorkspaceAdmin;
-use patchbay_core::partner::PartnerSpec;
+use patchbay_core::partner::{Credential, PartnerSpec};
 use patchbay_core::time::now_millis;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -68,6 +68,9 @@ pub struct ConnectionRecord {
     pub application_id: Option<String>,
     pub token_owner_id: Option<i64>,
     pub token_id: Option<String>,
+    /// Whether `token_id`, `pending_token_id` and `previous_token_id` name tokens or OAuth
+    /// secrets.
+    pub credential: Credential,
     pub warehouse_id: Option<String>,
     pub warehouse_created: bool,
     pub cluster_id: Option<String>,
@@ -82,7 +85,7 @@ pub struct ConnectionRecord {
 }
 
 impl ConnectionRecord {
-    /// The ids of every token the connection holds or is settling: the partner's, a rotation's
+    /// The ids of every credential (token or OAuth secret) the connection holds or is settling: the partner's, a rotation's
     /// pending one, and an unconfirmed rotation's previous one.
     pub fn credentials(&self) -> impl Iterator<Item = &str> {
         [
@@ -148,7 +151,7 @@ pub(crate) const CONNECTION_COLUMNS: &str = "workspace_id, partner_id, uid, node
      pending_token_id, pending_since, previous_token_id, state, catalog_name, schemas, \
      service_principal_id, service_principal_name, application_id, token_owner_id, token_id, \
      warehouse_id, warehouse_created, cluster_id, partner_connection_id, grants, message, \
-     created_by_id, created_by_name, created_at, updated_at";
+     created_by_id, created_by_name, created_at, updated_at, credential";
 
 fn json_column(row: &AnyRow, name: &str) -> Result<serde_json::Value> {
     let text: String = row.try_get(name)?;
@@ -174,6 +177,11 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         application_id: row.try_get("application_id")?,
         token_owner_id: row.try_get("token_owner_id")?,
         token_id: row.try_get("token_id")?,
+        credential: {
+            let text: String = row.try_get("credential")?;
+            Credential::from_db(&text)
+                .ok_or_else(|| StoreError::Invalid(format!("unknown credential kind {text}")))?
+        },
         warehouse_id: row.try_get("warehouse_id")?,
         warehouse_created: row.try_get::<i64, _>("warehouse_created")? != 0,
         cluster_id: row.try_get("cluster_id")?,

@@ -1,5 +1,6 @@
 //! Personal access tokens: issue, authenticate, and the record every listing shows.
 
+use crate::oauth::HAS_WORKSPACE_ACCESS;
 use crate::permissions::{TOKENS, holds};
 use crate::principals::{PrincipalRecord, principal_in};
 use crate::read::Read;
@@ -8,7 +9,7 @@ use crate::{Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::{EpochMillis, creation_millis, day_of, now_millis};
-use patchbay_core::token::{TokenDigest, TokenValue, new_token_id};
+use patchbay_core::token::{TokenDigest, TokenKind, TokenValue, new_token_id};
 use sqlx::{Any, Row, Transaction};
 use std::sync::Arc;
 
@@ -133,19 +134,15 @@ async fn authenticate_in(
     {
         return Ok(Some(known.clone()));
     }
-    let mut sql = Sql::new(
-        "SELECT t.token_id, t.last_used_day, t.expiry_time, p.id, p.workspace_id, p.kind, \
-                p.user_name, p.application_id, \
-                CASE WHEN EXISTS (SELECT 1 FROM memberships m JOIN principals g ON g.id = m.group_id \
-                                  WHERE m.member_id = p.id AND g.builtin = 'admins') \
-                     THEN 1 ELSE 0 END AS is_admin \
-         FROM tokens t JOIN principals p ON p.id = t.owner_id \
-         WHERE t.digest = ",
-    );
-    sql.text(digest.as_str())
-        .push(" AND (t.expiry_time < 0 OR t.expiry_time > ")
-        .int(now)
-        .push(") AND COALESCE(p.active, 1) = 1");
+    let sql = match digest.kind() {
+        TokenKind::Personal => personal_token_sql(digest, now),
+        TokenKind::OAuthAccess => oauth_token_sql(digest, now),
+        // Secrets, refresh tokens and codes are only exchanged at the token endpoint, never
+        // presented as bearers.
+        TokenKind::OAuthSecret | TokenKind::OAuthRefresh | TokenKind::OAuthCode => {
+            return Ok(None);
+        }
+    };
     let mut found = None;
     read.select(&sql, |row| {
         let kind = row.text("kind")?;
@@ -175,6 +172,44 @@ async fn authenticate_in(
             .insert(digest.as_str().to_owned(), known.clone());
     }
     Ok(found)
+}
+
+/// What both kinds of bearer token select: the token, its owner, whether the owner is an admin.
+const CALLER_COLUMNS: &str = "p.id, p.workspace_id, p.kind, p.user_name, p.application_id, \
+     CASE WHEN EXISTS (SELECT 1 FROM memberships m JOIN principals g ON g.id = m.group_id \
+                       WHERE m.member_id = p.id AND g.builtin = 'admins') \
+          THEN 1 ELSE 0 END AS is_admin";
+
+/// A live personal access token and its active owner.
+fn personal_token_sql(digest: &TokenDigest, now: EpochMillis) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT t.token_id, t.last_used_day, t.expiry_time, {CALLER_COLUMNS} \
+         FROM tokens t JOIN principals p ON p.id = t.owner_id \
+         WHERE t.digest = "
+    ));
+    sql.text(digest.as_str())
+        .push(" AND (t.expiry_time < 0 OR t.expiry_time > ")
+        .int(now)
+        .push(") AND COALESCE(p.active, 1) = 1");
+    sql
+}
+
+/// A live OAuth access token of an active principal that still has workspace access (its
+/// secret and principal exist: deleting either deletes the token). Its use is not tracked, so
+/// it reads as used today, which also lets the memo keep it.
+fn oauth_token_sql(digest: &TokenDigest, now: EpochMillis) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT t.token_id, t.expiry_time, {} AS last_used_day, {CALLER_COLUMNS} \
+         FROM oauth_tokens t JOIN principals p ON p.id = t.principal_id \
+         WHERE t.digest = ",
+        day_of(now)
+    ));
+    sql.text(digest.as_str())
+        .push(" AND t.expiry_time > ")
+        .int(now)
+        .push(" AND COALESCE(p.active, 1) = 1 AND ")
+        .push(HAS_WORKSPACE_ACCESS);
+    sql
 }
 
 impl Store {

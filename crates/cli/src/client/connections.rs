@@ -275,7 +275,19 @@ pub fn details(c: &Value) -> Vec<(&'static str, String)> {
         s.push_str(&format!(" ({})", ids.join(", ")));
         pairs.push(("Service principal", s));
     }
-    pairs.push(("Token id", cell(&c["token_id"])));
+    match c["oauth_secret"].as_object() {
+        // An AUTH_OAUTH_M2M partner holds an OAuth secret: its id and dates, never its value.
+        Some(secret) => pairs.push((
+            "OAuth secret",
+            format!(
+                "{} (created {}, expires {})",
+                cell(&secret["id"]),
+                time_ms(&secret["create_time"]),
+                time_ms(&secret["expire_time"])
+            ),
+        )),
+        None => pairs.push(("Token id", cell(&c["token_id"]))),
+    }
     if let Some(w) = c["warehouse_id"].as_str() {
         let how = match c["warehouse_created_by_connection"].as_bool() {
             Some(true) => " (created for this connection)",

@@ -1,7 +1,8 @@
-//! `patchbay service-principals list|delete`: the admin guide's SCIM calls.
+//! `patchbay service-principals list|delete`: the admin guide's SCIM calls; and
+//! `service-principals secrets create|list|delete`: their OAuth secrets.
 
 use super::output::{self, Table, cell};
-use super::{Api, Output, Result, SCIM, segment};
+use super::{Api, Failure, Output, Result, SCIM, segment};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -25,6 +26,48 @@ pub enum ServicePrincipalsCommand {
     Delete {
         /// The SCIM id or the application id.
         id: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// A service principal's OAuth secrets: what it exchanges for access tokens
+    /// (`auth_type="oauth-m2m"` in the SDKs).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create a secret; its value is printed once, on standard output.
+    #[command(
+        after_help = "Examples:\n  patchbay service-principals secrets create 7535194597985784\n  patchbay service-principals secrets create 123456a7-8901-2b3c-45de-f678a901b2c3 --lifetime 31536000s"
+    )]
+    Create {
+        /// The SCIM id or the application id.
+        id: String,
+        /// How long the secret lives, in seconds followed by s (default 730 days).
+        #[arg(long)]
+        lifetime: Option<String>,
+    },
+    /// List the secrets: id, status, creation and expiry. Never a value.
+    #[command(
+        after_help = "Examples:\n  patchbay service-principals secrets list 7535194597985784"
+    )]
+    List {
+        /// The SCIM id or the application id.
+        id: String,
+    },
+    /// Delete a secret; the access tokens it was exchanged for stop working at once.
+    #[command(
+        after_help = "Examples:\n  patchbay service-principals secrets delete 7535194597985784 0f1e2d3c4b5a69788796a5b4c3d2e1f0 --yes"
+    )]
+    Delete {
+        /// The SCIM id or the application id.
+        id: String,
+        /// The secret's id, as `secrets list` shows it.
+        secret_id: String,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
@@ -71,6 +114,96 @@ pub async fn run(api: &Api, out: Output, command: ServicePrincipalsCommand) -> R
                 output::json(&v);
             } else {
                 println!("Deleted service principal {id}.");
+            }
+            Ok(())
+        }
+        ServicePrincipalsCommand::Secrets { command } => secrets(api, out, command).await,
+    }
+}
+
+fn secrets_path(scim_id: &str) -> String {
+    format!(
+        "/api/2.0/accounts/servicePrincipals/{}/credentials/secrets",
+        segment(scim_id)
+    )
+}
+
+/// The SCIM id and application id of a service principal named by either.
+async fn resolve(api: &Api, id: &str) -> Result<(String, String)> {
+    let sp = if id.bytes().all(|b| b.is_ascii_digit()) {
+        api.get(&format!("{SCIM}/ServicePrincipals/{}", segment(id)), &[])
+            .await?
+    } else {
+        let filter = format!("applicationId eq \"{}\"", id.replace('"', ""));
+        let found = list(api, Some(&filter)).await?;
+        found["Resources"]
+            .get(0)
+            .cloned()
+            .ok_or_else(|| Failure::NotFound(format!("No service principal {id}.")))?
+    };
+    Ok((cell(&sp["id"]), cell(&sp["applicationId"])))
+}
+
+async fn secrets(api: &Api, out: Output, command: SecretsCommand) -> Result<()> {
+    match command {
+        SecretsCommand::Create { id, lifetime } => {
+            let (scim_id, application_id) = resolve(api, &id).await?;
+            let body = match lifetime {
+                Some(l) => json!({"lifetime": l}),
+                None => json!({}),
+            };
+            let v = api.post(&secrets_path(&scim_id), &body).await?;
+            if out == Output::Json {
+                output::json(&v);
+            } else {
+                println!("{}", cell(&v["secret"]));
+            }
+            eprintln!(
+                "patchbay: created secret {} for client id {application_id} (expires {}). Its value \
+                 is shown only now: store it safely, nobody can read it back.",
+                cell(&v["id"]),
+                cell(&v["expire_time"])
+            );
+            Ok(())
+        }
+        SecretsCommand::List { id } => {
+            let (scim_id, _) = resolve(api, &id).await?;
+            let v = api.get(&secrets_path(&scim_id), &[]).await?;
+            if out == Output::Json {
+                output::json(&v);
+                return Ok(());
+            }
+            let mut table = Table::new(&["SECRET ID", "STATUS", "CREATED", "EXPIRES"]);
+            for s in v["secrets"].as_array().into_iter().flatten() {
+                table.row(vec![
+                    cell(&s["id"]),
+                    cell(&s["status"]),
+                    cell(&s["create_time"]),
+                    cell(&s["expire_time"]),
+                ]);
+            }
+            table.print_or("No secrets.");
+            Ok(())
+        }
+        SecretsCommand::Delete { id, secret_id, yes } => {
+            if output::refuse_unconfirmed(yes, &format!("delete secret {secret_id}"))? {
+                output::ask(&format!(
+                    "Delete secret {secret_id} of service principal {id}? Whoever uses it, and \
+                     every access token it was exchanged for, is refused at once. This cannot be undone."
+                ))?;
+            }
+            let (scim_id, _) = resolve(api, &id).await?;
+            let v = api
+                .delete(&format!(
+                    "{}/{}",
+                    secrets_path(&scim_id),
+                    segment(&secret_id)
+                ))
+                .await?;
+            if out == Output::Json {
+                output::json(&v);
+            } else {
+                println!("Deleted secret {secret_id}.");
             }
             Ok(())
         }

@@ -12,11 +12,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::oauth::{SecretStanding, secret_standing};
 use patchbay_core::partner::{
-    CatalogContext, CatalogStanding, HIVE_METASTORE, PartnerSpec, Profile, Provision,
-    choose_catalog, cluster_name, schema_selection, service_principal_name, warehouse_name,
+    CatalogContext, CatalogStanding, Credential, HIVE_METASTORE, PartnerSpec, Profile, Provision,
+    choose_catalog, cluster_name, credential_for, entitlements_for, schema_selection,
+    service_principal_name, warehouse_name,
 };
 use patchbay_core::principal::PrincipalKind;
+use patchbay_core::time::now_millis;
 use patchbay_partner::client::{CallError, Endpoint, checked_redirect};
 use patchbay_partner::protocol::{
     Auth, ConnectRequest, Connection, ErrorReason, RedirectValue, RotateTokenRequest, Secret,
@@ -66,12 +69,24 @@ pub async fn health(
                 .as_deref()
                 .unwrap_or("of this connection")
         ));
-    } else if let Some(token_id) = &c.token_id
-        && !store.token_exists(c.workspace_id, token_id).await?
-    {
-        reasons.push(format!(
-            "The token {token_id} the partner uses was deleted."
-        ));
+    } else if let Some(token_id) = &c.token_id {
+        match c.credential {
+            Credential::Token => {
+                if !store.token_exists(c.workspace_id, token_id).await? {
+                    reasons.push(format!(
+                        "The token {token_id} the partner uses was deleted."
+                    ));
+                }
+            }
+            Credential::OAuthSecret => {
+                let secret = store.oauth_secret(c.workspace_id, token_id).await?;
+                let expiry = secret.as_ref().map(|s| s.expire_time);
+                match secret_standing(expiry, now_millis()) {
+                    SecretStanding::Fine => {}
+                    standing => reasons.push(standing.reason(token_id, expiry)),
+                }
+            }
+        }
     }
     if let Some(id) = &c.warehouse_id
         && store.get_warehouse(c.workspace_id, id).await?.is_none()
@@ -165,6 +180,7 @@ pub async fn connection_json(
         "catalog_name": c.catalog_name,
         "schemas": c.schemas,
         "token_id": c.token_id,
+        "credential": c.credential.as_db(),
         "grants": c.grants,
         "created_by": c.created_by_name,
         "created_at": c.created_at,
@@ -187,6 +203,17 @@ pub async fn connection_json(
     }
     if let Some(m) = &c.message {
         out["message"] = json!(m);
+    }
+    if c.credential == Credential::OAuthSecret
+        && let Some(id) = &c.token_id
+        && let Some(secret) = state.store.oauth_secret(c.workspace_id, id).await?
+    {
+        // Its id and dates, never its value.
+        out["oauth_secret"] = json!({
+            "id": secret.secret_id,
+            "create_time": secret.create_time,
+            "expire_time": secret.expire_time,
+        });
     }
     Ok(out)
 }
@@ -840,6 +867,8 @@ async fn plan(
             )));
         }
     }
+    let credential =
+        credential_for(&spec.auth_options, spec.profile).map_err(ApiError::bad_request)?;
     let compute = match (
         spec.provision,
         body.warehouse_id.as_deref().filter(|w| !w.is_empty()),
@@ -869,12 +898,12 @@ async fn plan(
         service_principal: rules
             .service_principal
             .then(|| service_principal_name(&spec.name)),
-        entitlements: rules
-            .entitlements
+        entitlements: entitlements_for(spec.profile, credential)
             .iter()
             .map(|e| e.as_str().to_owned())
             .collect(),
         token_can_use: rules.token_can_use,
+        credential,
         compute,
         warehouse_can_use: rules.warehouse_can_use,
         grants: if rules.service_principal {
@@ -945,7 +974,8 @@ fn plan_json(partner: &Partner, plan: &ProvisionPlan) -> Value {
     })
 }
 
-/// The `/connect` body for a first connect (with the token) or a sign-in (without).
+/// The `/connect` body for a first connect (with the connection's credential: a token, or an
+/// OAuth secret with `auth.personal_access_token` null) or a sign-in (without).
 async fn connect_request(
     state: &AppState,
     caller: &Caller,
@@ -991,8 +1021,8 @@ async fn connect_request(
             databricks_user_id: caller.principal_id,
             databricks_organization_id: caller.workspace_id,
             is_connection_established: token.is_none(),
-            auth: token.map(|t| Auth {
-                personal_access_token: Some(t),
+            auth: token.as_ref().map(|t| Auth {
+                personal_access_token: (c.credential == Credential::Token).then(|| t.clone()),
                 oauth_token: None,
                 oauth_scope: None,
             }),
@@ -1024,6 +1054,7 @@ async fn connect_request(
         is_sql_warehouse: Some(warehouse.is_some()),
         data_source_connector: None,
         service_principal_id: c.application_id.clone(),
+        service_principal_oauth_secret: token.filter(|_| c.credential == Credential::OAuthSecret),
         connection_scope: Some("workspace".into()),
     })
 }
@@ -1280,13 +1311,18 @@ pub async fn rotate(
             )
             .await?;
         let old_token_id = started.connection.token_id.clone();
+        let what = match started.connection.credential {
+            Credential::Token => "token",
+            Credential::OAuthSecret => "OAuth secret",
+        };
         Ok(json!({
             "token_id": started.token_id,
             "token_value": started.token.expose(),
+            "credential": started.connection.credential.as_db(),
             "delivered": false,
             "old_token_id": old_token_id,
             "message": format!(
-                "{} cannot receive tokens automatically: enter this token in its settings (it is shown only now), then confirm with {{\"revoke_token_id\": \"{}\"}} to revoke the old one.",
+                "{} cannot receive a new {what} automatically: enter this {what} in its settings (it is shown only now), then confirm with {{\"revoke_token_id\": \"{}\"}} to revoke the old one.",
                 partner.spec.name,
                 old_token_id.as_deref().unwrap_or("")
             ),
@@ -1309,10 +1345,13 @@ pub async fn deliver_rotation(
         connection_id: c.partner_connection_id.clone().unwrap_or_default(),
         databricks_organization_id: c.workspace_id,
         auth: Auth {
-            personal_access_token: Some(Secret(started.token.expose().to_owned())),
+            personal_access_token: (c.credential == Credential::Token)
+                .then(|| Secret(started.token.expose().to_owned())),
             oauth_token: None,
             oauth_scope: None,
         },
+        service_principal_oauth_secret: (c.credential == Credential::OAuthSecret)
+            .then(|| Secret(started.token.expose().to_owned())),
     };
     let delivery = state
         .partner_client()
@@ -1356,8 +1395,9 @@ pub async fn repair(
 ) -> ApiResult<Json<Value>> {
     let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     let rules = partner.spec.profile.rules();
-    let entitlements: Vec<String> = rules
-        .entitlements
+    let credential = credential_for(&partner.spec.auth_options, partner.spec.profile)
+        .map_err(ApiError::bad_request)?;
+    let entitlements: Vec<String> = entitlements_for(partner.spec.profile, credential)
         .iter()
         .map(|e| e.as_str().to_owned())
         .collect();
@@ -1373,7 +1413,7 @@ pub async fn repair(
     if let Some(token_id) = &c.token_id
         && !state
             .store
-            .token_exists(admin.workspace_id(), token_id)
+            .credential_exists(admin.workspace_id(), c.credential, token_id)
             .await?
     {
         let rotated = rotate_token(

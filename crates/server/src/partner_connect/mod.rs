@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use catalog::Partner;
-use patchbay_core::partner::{Category, PartnerSpec, Profile, Provision, partner_id};
+use patchbay_core::partner::{
+    AuthOption, Category, PartnerSpec, Profile, Provision, credential_for, partner_id,
+};
 use patchbay_partner::client::normalize_hostname;
 use patchbay_partner::outbound::OutboundPolicy;
 use patchbay_store::{AuditQuery, ConnectionRecord, PartnerEndpoint, PartnerSettings};
@@ -65,6 +67,7 @@ fn tile(
         "provisions": s.provision,
         "supports_unity_catalog": s.supports_unity_catalog,
         "sign_in_through_partner_connect": s.sign_in,
+        "auth_options": if s.auth_options.is_empty() { vec![AuthOption::AuthPat] } else { s.auth_options.clone() },
         "needs_service_principal": s.profile.rules().service_principal,
         "builtin": partner.builtin,
         "endpoint_configured": partner.endpoint.is_some(),
@@ -151,6 +154,8 @@ struct PartnerRequest {
     provisions: Option<Provision>,
     supports_unity_catalog: Option<bool>,
     sign_in_through_partner_connect: Option<bool>,
+    /// The protocol's `auth_options` (custom partners only): `AUTH_PAT` when absent.
+    auth_options: Option<Vec<AuthOption>>,
     base_url: Option<String>,
     endpoints: Option<Endpoints>,
     credentials: Option<Credentials>,
@@ -364,7 +369,9 @@ async fn register_partner(
         sign_in: req
             .sign_in_through_partner_connect
             .unwrap_or(provision != Provision::ConnectionFile),
+        auth_options: req.auth_options.clone().unwrap_or_default(),
     };
+    credential_for(&spec.auth_options, spec.profile).map_err(ApiError::bad_request)?;
     let settings = PartnerSettings {
         partner_id: id.clone(),
         custom: Some(spec.clone()),
@@ -396,6 +403,7 @@ async fn change_partner(
             || req.category.is_some()
             || req.profile.is_some()
             || req.provisions.is_some()
+            || req.auth_options.is_some()
         {
             return Err(ApiError::bad_request(format!(
                 "'{partner_id}' is a built-in partner: only its endpoint, credentials, hostnames and Unity Catalog support can change"
@@ -428,6 +436,10 @@ async fn change_partner(
     if let Some(s) = req.sign_in_through_partner_connect {
         spec.sign_in = s;
     }
+    if let Some(options) = req.auth_options.clone() {
+        spec.auth_options = options;
+    }
+    credential_for(&spec.auth_options, spec.profile).map_err(ApiError::bad_request)?;
     if current.builtin && spec.supports_unity_catalog != current.spec.supports_unity_catalog {
         return Err(ApiError::not_implemented(
             "Changing a built-in partner's Unity Catalog support is not supported yet.",

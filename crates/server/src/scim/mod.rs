@@ -5,7 +5,7 @@
 mod discovery;
 mod projection;
 mod rendered;
-mod repr;
+pub(crate) mod repr;
 
 pub use rendered::Renderings;
 

@@ -197,7 +197,7 @@ pub fn location(base: &str, kind: PrincipalKind, id: i64) -> String {
     format!("{base}/{}/{id}", kind.endpoint())
 }
 
-fn rfc3339(millis: i64) -> String {
+pub(crate) fn rfc3339(millis: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())

@@ -6,7 +6,7 @@
 mod admin;
 mod form;
 mod pages;
-mod session;
+pub(crate) mod session;
 
 use crate::AppState;
 use crate::error::ApiError;

@@ -15,7 +15,8 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{
-    CatalogContext, Category, HIVE_METASTORE, PartnerSpec, Profile, Provision, choose_catalog,
+    CatalogContext, Category, Credential, HIVE_METASTORE, PartnerSpec, Profile, Provision,
+    choose_catalog,
 };
 use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{ConnectionRecord, TokenFilter};
@@ -651,9 +652,24 @@ async fn connected(
     }
     let spec = &partner.spec;
     let v = flow::connection_json(state, partner, c).await?;
-    let token = match &c.token_id {
-        Some(id) => state.store.get_token(c.workspace_id, id).await?,
-        None => None,
+    // The partner's credential, as (creation, expiry) of a live one: a token, or an OAuth
+    // secret (`AUTH_OAUTH_M2M`).
+    let token = match (&c.token_id, c.credential) {
+        (Some(id), Credential::Token) => state
+            .store
+            .get_token(c.workspace_id, id)
+            .await?
+            .map(|t| (t.creation_time, t.expiry_time)),
+        (Some(id), Credential::OAuthSecret) => state
+            .store
+            .oauth_secret(c.workspace_id, id)
+            .await?
+            .map(|s| (s.create_time, s.expire_time)),
+        (None, _) => None,
+    };
+    let credential_label = match c.credential {
+        Credential::Token => "Token",
+        Credential::OAuthSecret => "OAuth secret",
     };
     let warehouse = warehouse_label(state, c).await?;
     let health = v["state"].as_str().unwrap_or("CONNECTED");
@@ -695,14 +711,14 @@ async fn connected(
                         @if v["service_principal"]["id"].is_null() { br; span.broken { "deleted" } }
                     }
                 }
-                dt { "Token" }
+                dt { (credential_label) }
                 dd {
                     @match (&c.token_id, &token) {
-                        (Some(id), Some(t)) => {
+                        (Some(id), Some((created, expires))) => {
                             "ID " code { (id) } br;
                             span.muted {
-                                "Created " (when(t.creation_time)) ", "
-                                @if t.expiry_time < 0 { "never expires" } @else { "expires " (when(t.expiry_time)) }
+                                "Created " (when(*created)) ", "
+                                @if *expires < 0 { "never expires" } @else { "expires " (when(*expires)) }
                                 ". Its value is never shown."
                             }
                         }

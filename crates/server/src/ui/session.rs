@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse};
 use maud::html;
 use patchbay_core::access::Caller;
 use patchbay_core::time::now_millis;
-use patchbay_core::token::TokenValue;
+use patchbay_core::token::{TokenKind, TokenValue};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -185,20 +185,44 @@ impl FromRequest<AppState> for PostForm {
     }
 }
 
-/// `GET /login`: the token form, or the home page for who is logged in already.
-pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Page {
+/// Where a login may send the browser on: only back to a browser sign-in of the CLI or an SDK
+/// (`/oidc/v1/authorize?…`), never elsewhere (an open redirect); `/` otherwise.
+pub fn after_login(next: Option<&str>) -> &str {
+    next.filter(|n| {
+        n.starts_with("/oidc/v1/authorize?") && !n.contains(['\\', '\r', '\n']) && n.len() <= 4096
+    })
+    .unwrap_or("/")
+}
+
+/// `GET /login`: the token form, or where the logged-in user was going (`?next=`).
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Page {
+    let next: Option<String> = query.as_deref().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.into_owned())
+    });
+    let next = after_login(next.as_deref());
     let mut parts = Request::new(()).into_parts().0;
     parts.headers = headers;
     if Session::from_request_parts(&mut parts, &state)
         .await
         .is_ok()
     {
-        return Ok(see_other("/"));
+        return Ok(see_other(next));
     }
-    login_form(&state, StatusCode::OK, None).await
+    login_form(&state, StatusCode::OK, None, next).await
 }
 
-async fn login_form(state: &AppState, status: StatusCode, problem: Option<&str>) -> Page {
+async fn login_form(
+    state: &AppState,
+    status: StatusCode,
+    problem: Option<&str>,
+    next: &str,
+) -> Page {
     let url = public_url(state, state.settings().default_workspace_id).await?;
     let csrf = random_hex();
     let body = html! {
@@ -210,6 +234,7 @@ async fn login_form(state: &AppState, status: StatusCode, problem: Option<&str>)
             }
             form.card method="post" action="/login" {
                 input type="hidden" name="csrf" value=(csrf);
+                @if next != "/" { input type="hidden" name="next" value=(next); }
                 label for="token" { "Personal access token" }
                 input #token type="password" name="token" autocomplete="off" required
                     spellcheck="false" placeholder="dapi…";
@@ -236,7 +261,13 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
     if !csrf_matches(fields.get("csrf"), &expected) {
         return Err(UiError::forged());
     }
-    let caller = match fields.get("token").and_then(TokenValue::parse) {
+    // Only a personal access token: a session re-checks the token it started with in the
+    // tokens table, where OAuth access tokens are not.
+    let personal = fields
+        .get("token")
+        .and_then(TokenValue::parse)
+        .filter(|t| t.kind() == TokenKind::Personal);
+    let caller = match personal {
         Some(token) => state
             .store
             .authenticate(&token.digest())
@@ -249,6 +280,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
             &state,
             StatusCode::UNAUTHORIZED,
             Some("That token is not valid: it may be mistyped, expired or deleted."),
+            after_login(fields.get("next")),
         )
         .await;
     };
@@ -259,7 +291,27 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
         .await?;
     tracing::info!(principal_id = caller.principal_id, "ui session started");
     let secure = is_https(&url);
-    let mut response = see_other("/");
+    let mut response = match after_login(fields.get("next")) {
+        "/" => see_other("/"),
+        // Back to a browser sign-in, which ends in a redirect to the client's loopback port:
+        // not as this form's redirect, which the page's `form-action 'self'` would stop, but
+        // as a new navigation from a page of its own.
+        next => Html(
+            layout(
+                "Signing in",
+                None,
+                html! {
+                    meta http-equiv="refresh" content=(format!("0;url={next}"));
+                    div.narrow {
+                        h1 { "Signing in" }
+                        p { a href=(next) { "Continue to the application that asked to sign in" } }
+                    }
+                },
+            )
+            .into_string(),
+        )
+        .into_response(),
+    };
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
@@ -322,6 +374,23 @@ mod tests {
             HeaderMap::new(),
         ] {
             assert!(!same_origin(&bad, url), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_login_goes_on_only_to_a_browser_sign_in() {
+        assert_eq!(
+            after_login(Some("/oidc/v1/authorize?client_id=databricks-cli")),
+            "/oidc/v1/authorize?client_id=databricks-cli"
+        );
+        for elsewhere in [
+            None,
+            Some("https://evil.example.com/"),
+            Some("//evil.example.com/oidc/v1/authorize?"),
+            Some("/admin/tokens"),
+            Some("/oidc/v1/authorize?x=\r\nSet-Cookie:a"),
+        ] {
+            assert_eq!(after_login(elsewhere), "/", "{elsewhere:?}");
         }
     }
 

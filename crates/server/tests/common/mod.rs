@@ -253,5 +253,6 @@ pub fn ingest_plan(partner_id: &str) -> patchbay_store::ProvisionPlan {
         grants: patchbay_core::partner::Profile::Ingest
             .rules()
             .grants("hive_metastore", &[]),
+        credential: patchbay_core::partner::Credential::Token,
     }
 }

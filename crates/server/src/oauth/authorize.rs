@@ -1,0 +1,133 @@
+//! `GET /oidc/v1/authorize`: the browser sign-in of the Databricks CLI and SDKs
+//! (`external-browser` auth), an authorization code with PKCE for the public client
+//! `databricks-cli`. The user signs in through the page's login (its session cookie); the code
+//! goes back to the loopback port the client listens on, and the token endpoint exchanges it
+//! (`token.rs`).
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::ui::session::Session;
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use patchbay_core::oauth::{
+    ALL_APIS, PUBLIC_CLIENT, challenge_well_formed, loopback_redirect, scope_allowed,
+};
+use patchbay_core::principal::PrincipalKind;
+use patchbay_store::CodeRequest;
+use std::collections::HashMap;
+
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    mut parts: Parts,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let mut params: HashMap<String, String> = HashMap::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if params.insert(key.to_string(), value.into_owned()).is_some() {
+            return refused(&format!("The parameter {key} is given more than once."));
+        }
+    }
+    let param = |name: &str| params.get(name).map(String::as_str);
+    // Without a known client and a loopback redirect there is nowhere safe to send an error.
+    if param("client_id") != Some(PUBLIC_CLIENT) {
+        return refused(
+            "Unknown client_id: only the Databricks CLI and SDKs (databricks-cli) sign in here.",
+        );
+    }
+    let Some(redirect_uri) = param("redirect_uri").filter(|r| loopback_redirect(r)) else {
+        return refused("redirect_uri must be http://localhost:PORT or http://127.0.0.1:PORT.");
+    };
+    let state_param = param("state");
+    let back = |pairs: &[(&str, &str)]| redirect(redirect_uri, pairs, state_param);
+    if param("response_type") != Some("code") {
+        return back(&[
+            ("error", "unsupported_response_type"),
+            ("error_description", "Only response_type=code is supported."),
+        ]);
+    }
+    let challenge = param("code_challenge").unwrap_or_default();
+    if param("code_challenge_method") != Some("S256") || !challenge_well_formed(challenge) {
+        return back(&[
+            ("error", "invalid_request"),
+            (
+                "error_description",
+                "PKCE with code_challenge_method=S256 is required.",
+            ),
+        ]);
+    }
+    if !scope_allowed(param("scope")) {
+        return back(&[
+            ("error", "invalid_scope"),
+            (
+                "error_description",
+                "Only the scope all-apis (and offline_access) is granted.",
+            ),
+        ]);
+    }
+    let Ok(session) = Session::from_request_parts(&mut parts, &state).await else {
+        let next = format!("/oidc/v1/authorize?{query}");
+        let login = format!(
+            "/login?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", &next)
+                .finish()
+        );
+        return crate::ui::see_other(&login);
+    };
+    if session.caller.kind != PrincipalKind::User {
+        return back(&[
+            ("error", "access_denied"),
+            (
+                "error_description",
+                "Only users sign in through the browser.",
+            ),
+        ]);
+    }
+    let request = CodeRequest {
+        client_id: PUBLIC_CLIENT,
+        redirect_uri,
+        code_challenge: challenge,
+        scope: param("scope").unwrap_or(ALL_APIS),
+    };
+    match state.store.issue_code(&session.caller, &request).await {
+        Ok(code) => {
+            tracing::info!(
+                principal_id = session.caller.principal_id,
+                "authorization code issued"
+            );
+            back(&[("code", code.expose())])
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Back to the client's loopback redirect with `pairs` and the client's `state`.
+fn redirect(redirect_uri: &str, pairs: &[(&str, &str)], state: Option<&str>) -> Response {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        query.append_pair(k, v);
+    }
+    if let Some(s) = state {
+        query.append_pair("state", s);
+    }
+    let separator = if redirect_uri.contains('?') { '&' } else { '?' };
+    let location = format!("{redirect_uri}{separator}{}", query.finish());
+    let mut response = StatusCode::FOUND.into_response();
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(_) => refused("redirect_uri cannot be used."),
+    }
+}
+
+/// A request that cannot be sent back to its client: answered here, in the API's envelope.
+fn refused(message: &str) -> Response {
+    ApiError::bad_request(message).into_response()
+}

@@ -1,0 +1,79 @@
+//! OAuth for service principals: their secrets (`secrets`), discovery, and the token endpoint
+//! (`token`) that exchanges a secret for a one-hour access token. Access tokens then
+//! authenticate like personal access tokens (`crate::auth`).
+//!
+//! Discovery follows Databricks: `/.well-known/databricks-config` names `oidc_endpoint`, and
+//! under it `/.well-known/oauth-authorization-server` names the endpoints; the account's
+//! endpoints live under `/oidc/accounts/{account_id}`.
+
+mod authorize;
+mod secrets;
+mod token;
+
+use crate::AppState;
+use crate::error::ApiResult;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub use token::ClientFailures;
+
+/// Where the workspace's OAuth endpoints live, under the public URL.
+pub const OIDC: &str = "/oidc";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(secrets::routes())
+        .route(
+            "/oidc/.well-known/oauth-authorization-server",
+            get(workspace_discovery),
+        )
+        .route(
+            "/oidc/accounts/{account_id}/.well-known/oauth-authorization-server",
+            get(account_discovery),
+        )
+        .route("/oidc/v1/token", post(token::workspace_token))
+        .route("/oidc/v1/authorize", get(authorize::authorize))
+        .route(
+            "/oidc/accounts/{account_id}/v1/token",
+            post(token::account_token),
+        )
+}
+
+/// The workspace's `oidc_endpoint`.
+pub fn oidc_endpoint(state: &AppState) -> String {
+    format!("{}{OIDC}", state.settings().public_url)
+}
+
+async fn workspace_discovery(State(state): State<AppState>) -> Json<Value> {
+    Json(discovery(&oidc_endpoint(&state)))
+}
+
+/// The account's discovery document; an account this installation does not hold is a 404.
+async fn account_discovery(
+    State(state): State<AppState>,
+    Path(account_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state.require_account(&account_id).await?;
+    Ok(Json(discovery(&format!(
+        "{}{OIDC}/accounts/{account_id}",
+        state.settings().public_url
+    ))))
+}
+
+/// RFC 8414 metadata for the endpoints under `base`: what the SDKs read to find the token and
+/// authorization endpoints. (The account's authorization endpoint is not served: browser
+/// sign-in is per workspace.)
+fn discovery(base: &str) -> Value {
+    json!({
+        "issuer": base,
+        "token_endpoint": format!("{base}/v1/token"),
+        "authorization_endpoint": format!("{base}/v1/authorize"),
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": [patchbay_core::oauth::ALL_APIS],
+    })
+}

@@ -1,0 +1,149 @@
+//! Service principals' OAuth secrets, as the SDK's `service_principal_secrets_proxy` (workspace
+//! level) and `AccountClient.service_principal_secrets` (account level) call them. Admins only;
+//! a secret's value appears in its create response only.
+
+use crate::AppState;
+use crate::auth::Admin;
+use crate::body::JsonBody;
+use crate::error::{ApiError, ApiResult};
+use crate::scim::repr::rfc3339;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use patchbay_core::access::WorkspaceAdmin;
+use patchbay_core::oauth::{is_secret_id, may_manage_secrets, secret_lifetime_seconds};
+use patchbay_core::time::now_millis;
+use patchbay_core::token::TokenValue;
+use patchbay_store::OAuthSecretRecord;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const WORKSPACE: &str = "/api/2.0/accounts/servicePrincipals/{principal_id}/credentials/secrets";
+const ACCOUNT: &str =
+    "/api/2.0/accounts/{account_id}/servicePrincipals/{principal_id}/credentials/secrets";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(WORKSPACE, get(list).post(create))
+        .route(&format!("{WORKSPACE}/{{secret_id}}"), delete(remove))
+        .route(ACCOUNT, get(account_list).post(account_create))
+        .route(&format!("{ACCOUNT}/{{secret_id}}"), delete(account_remove))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Create {
+    lifetime: Option<String>,
+    /// Accepted as the SDK sends it; every secret's tokens get `all-apis`.
+    scopes: Option<Vec<String>>,
+}
+
+/// A secret as listings show it (no value).
+fn info(s: &OAuthSecretRecord) -> Value {
+    json!({
+        "id": s.secret_id,
+        "secret_hash": s.secret_hash,
+        "status": s.status_at(now_millis()),
+        "create_time": rfc3339(s.create_time),
+        "update_time": rfc3339(s.update_time),
+        "expire_time": rfc3339(s.expire_time),
+    })
+}
+
+/// The principal id of the path: a SCIM id, so anything else names no principal.
+fn principal_id(text: &str) -> ApiResult<i64> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(format!("Service principal {text} does not exist.")))
+}
+
+/// Who may manage the principal's secrets: an admin, for another principal.
+fn checked(admin: &WorkspaceAdmin, text: &str) -> ApiResult<i64> {
+    let id = principal_id(text)?;
+    may_manage_secrets(admin.caller(), id).map_err(|f| ApiError::forbidden(f.0))?;
+    Ok(id)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(principal): Path<String>,
+    JsonBody(req): JsonBody<Create>,
+) -> ApiResult<Json<Value>> {
+    let id = checked(&admin, &principal)?;
+    let _ = req.scopes;
+    let lifetime =
+        secret_lifetime_seconds(req.lifetime.as_deref()).map_err(ApiError::bad_request)?;
+    let (value, record) = state
+        .store
+        .create_oauth_secret(&admin, id, lifetime)
+        .await?;
+    tracing::info!(secret_id = %record.secret_id, service_principal_id = id, "OAuth secret created");
+    Ok(Json(created(&value, &record)))
+}
+
+fn created(value: &TokenValue, record: &OAuthSecretRecord) -> Value {
+    let mut body = info(record);
+    body["secret"] = json!(value.expose());
+    body
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(principal): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = checked(&admin, &principal)?;
+    let secrets = state.store.list_oauth_secrets(&admin, id).await?;
+    Ok(Json(
+        json!({"secrets": secrets.iter().map(info).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path((principal, secret_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id = checked(&admin, &principal)?;
+    if !is_secret_id(&secret_id) {
+        return Err(ApiError::not_found(format!(
+            "Secret {secret_id} does not exist for service principal {id}."
+        )));
+    }
+    state
+        .store
+        .delete_oauth_secret(&admin, id, &secret_id)
+        .await?;
+    tracing::info!(secret_id = %secret_id, service_principal_id = id, "OAuth secret deleted");
+    Ok(Json(json!({})))
+}
+
+async fn account_create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((account_id, principal)): Path<(String, String)>,
+    body: JsonBody<Create>,
+) -> ApiResult<Json<Value>> {
+    state.require_account(&account_id).await?;
+    create(State(state), admin, Path(principal), body).await
+}
+
+async fn account_list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((account_id, principal)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    state.require_account(&account_id).await?;
+    list(State(state), admin, Path(principal)).await
+}
+
+async fn account_remove(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((account_id, principal, secret_id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    state.require_account(&account_id).await?;
+    remove(State(state), admin, Path((principal, secret_id))).await
+}

@@ -1,0 +1,586 @@
+//! OAuth for service principals: their secrets, and the `client_credentials` grant that
+//! exchanges a secret for a one-hour access token. Access tokens authenticate like personal
+//! access tokens (see `tokens.rs`), from their own table: each goes with its secret and its
+//! principal (foreign keys), so deleting either ends its access on the next request.
+
+use crate::{Result, Store, StoreError};
+use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::oauth::{
+    ACCESS_TOKEN_SECONDS, ALL_APIS, CODE_SECONDS, MAX_SECRETS_PER_PRINCIPAL, REFRESH_SECONDS,
+    new_secret_id, pkce_matches, same_client, secret_hash,
+};
+use patchbay_core::time::{EpochMillis, creation_millis, now_millis};
+use patchbay_core::token::{TokenKind, TokenValue, new_token_id};
+use sqlx::{Any, Row, Transaction};
+
+/// A secret's metadata, as listings show it. Never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSecretRecord {
+    pub secret_id: String,
+    pub principal_id: i64,
+    pub secret_hash: String,
+    pub create_time: EpochMillis,
+    pub update_time: EpochMillis,
+    pub expire_time: EpochMillis,
+}
+
+impl OAuthSecretRecord {
+    /// `ACTIVE` until it expires, then `EXPIRED`.
+    pub fn status_at(&self, now: EpochMillis) -> &'static str {
+        if self.expire_time > now {
+            "ACTIVE"
+        } else {
+            "EXPIRED"
+        }
+    }
+}
+
+/// An access token the token endpoint granted: its value exists here and in the response only.
+#[derive(Debug)]
+pub struct AccessGrant {
+    pub access_token: TokenValue,
+    pub expires_in: i64,
+    pub scope: String,
+    pub principal_id: i64,
+}
+
+/// Why a grant was refused; each is one of OAuth's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// No live secret with this value for this client: unknown or deleted, expired, of another
+    /// client or of another account, or a deactivated principal.
+    #[error("Client authentication failed.")]
+    InvalidClient,
+    /// The client authenticated but may not use the workspace (no `workspace-access`).
+    #[error("The service principal does not have workspace access.")]
+    Unauthorized,
+    /// An authorization code or refresh token that is unknown, used, expired, of another
+    /// client or redirect, or whose PKCE verifier does not match; or whose user is gone.
+    #[error("The authorization code or refresh token is invalid.")]
+    InvalidGrant,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for GrantError {
+    fn from(e: sqlx::Error) -> Self {
+        GrantError::Store(e.into())
+    }
+}
+
+const SECRET_COLUMNS: &str =
+    "secret_id, principal_id, secret_hash, create_time, update_time, expire_time";
+
+/// The SQL condition that principal `p` may use the workspace: an admin, or `workspace-access`
+/// held directly or through a group it belongs to. Literals only, so the read path's plan is
+/// made once.
+pub(crate) const HAS_WORKSPACE_ACCESS: &str = "(EXISTS (SELECT 1 FROM memberships m JOIN principals g ON g.id = m.group_id \
+                  WHERE m.member_id = p.id AND g.builtin = 'admins') \
+      OR EXISTS (SELECT 1 FROM principal_values v WHERE v.principal_id = p.id \
+                  AND v.attr = 'entitlements' AND v.value = 'workspace-access') \
+      OR EXISTS (SELECT 1 FROM memberships m JOIN principal_values v ON v.principal_id = m.group_id \
+                  WHERE m.member_id = p.id AND v.attr = 'entitlements' AND v.value = 'workspace-access'))";
+
+impl Store {
+    /// The account a workspace belongs to (`account_id` of `/.well-known/databricks-config` and
+    /// of the account-level APIs).
+    pub async fn account_id(&self, workspace_id: i64) -> Result<String> {
+        let row = sqlx::query("SELECT account_id FROM workspaces WHERE id = $1")
+            .bind(workspace_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("Workspace {workspace_id} does not exist."))
+            })?;
+        Ok(row.try_get("account_id")?)
+    }
+
+    /// A new secret for a service principal of the admin's workspace, valid for
+    /// `lifetime_seconds`. The value is returned here once; only its digest is kept.
+    pub async fn create_oauth_secret(
+        &self,
+        admin: &WorkspaceAdmin,
+        principal_id: i64,
+        lifetime_seconds: i64,
+    ) -> Result<(TokenValue, OAuthSecretRecord)> {
+        let mut tx = self.begin_write().await?;
+        require_service_principal(&mut tx, admin.workspace_id(), principal_id).await?;
+        let created = insert_oauth_secret(
+            &mut tx,
+            admin.workspace_id(),
+            principal_id,
+            admin.caller().principal_id,
+            lifetime_seconds,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// The secrets of a service principal of the admin's workspace, oldest first.
+    pub async fn list_oauth_secrets(
+        &self,
+        admin: &WorkspaceAdmin,
+        principal_id: i64,
+    ) -> Result<Vec<OAuthSecretRecord>> {
+        let mut tx = self.pool.begin().await?;
+        require_service_principal(&mut tx, admin.workspace_id(), principal_id).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM oauth_secrets WHERE principal_id = $1 \
+             ORDER BY create_time, secret_id"
+        )))
+        .bind(principal_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(secret_from_row).collect()
+    }
+
+    /// How many live access tokens the service principal with this application id holds (in
+    /// any workspace): whether a partner exchanged its secret.
+    pub async fn access_tokens_of(&self, application_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM oauth_tokens t JOIN principals p ON p.id = t.principal_id \
+             WHERE p.application_id = $1 AND t.expiry_time > $2",
+        )
+        .bind(application_id)
+        .bind(now_millis())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// One secret of the workspace, by id (a connection's, for its health and details).
+    pub async fn oauth_secret(
+        &self,
+        workspace_id: i64,
+        secret_id: &str,
+    ) -> Result<Option<OAuthSecretRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM oauth_secrets WHERE workspace_id = $1 AND secret_id = $2"
+        )))
+        .bind(workspace_id)
+        .bind(secret_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(secret_from_row).transpose()
+    }
+
+    /// Deletes a secret, and with it every access token it minted.
+    pub async fn delete_oauth_secret(
+        &self,
+        admin: &WorkspaceAdmin,
+        principal_id: i64,
+        secret_id: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        require_service_principal(&mut tx, admin.workspace_id(), principal_id).await?;
+        let deleted = sqlx::query(
+            "DELETE FROM oauth_secrets WHERE secret_id = $1 AND principal_id = $2 AND workspace_id = $3",
+        )
+        .bind(secret_id)
+        .bind(principal_id)
+        .bind(admin.workspace_id())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound(format!(
+                "Secret {secret_id} does not exist for service principal {principal_id}."
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The `client_credentials` grant: the secret decides the principal and its workspace (as
+    /// a token does), `client_id` must be that principal's application id, compared in constant
+    /// time, and `account_id`, when the request came to an account's endpoint, its account.
+    /// Expired access tokens are swept on the way.
+    pub async fn grant_client_credentials(
+        &self,
+        client_id: &str,
+        secret: &TokenValue,
+        account_id: Option<&str>,
+    ) -> Result<AccessGrant, GrantError> {
+        if secret.kind() != TokenKind::OAuthSecret {
+            return Err(GrantError::InvalidClient);
+        }
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT s.secret_id, s.expire_time, p.id, p.workspace_id, p.application_id, \
+                    COALESCE(p.active, 1) AS active, w.account_id, \
+                    CASE WHEN {HAS_WORKSPACE_ACCESS} THEN 1 ELSE 0 END AS workspace_access \
+             FROM oauth_secrets s JOIN principals p ON p.id = s.principal_id \
+                  JOIN workspaces w ON w.id = p.workspace_id \
+             WHERE s.digest = $1"
+        )))
+        .bind(secret.digest().as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(GrantError::InvalidClient)?;
+        let application_id: String = row.try_get("application_id")?;
+        let account: String = row.try_get("account_id")?;
+        let client_matches = same_client(&application_id, client_id);
+        let expire_time: i64 = row.try_get("expire_time")?;
+        let active: i64 = row.try_get("active")?;
+        if !client_matches
+            || expire_time <= now
+            || active == 0
+            || account_id.is_some_and(|a| a != account)
+        {
+            return Err(GrantError::InvalidClient);
+        }
+        let workspace_access: i64 = row.try_get("workspace_access")?;
+        if workspace_access == 0 {
+            return Err(GrantError::Unauthorized);
+        }
+        let principal_id: i64 = row.try_get("id")?;
+        let secret_id: String = row.try_get("secret_id")?;
+        let access_token = insert_access_token(
+            &mut tx,
+            row.try_get("workspace_id")?,
+            principal_id,
+            Minted::BySecret(&secret_id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(AccessGrant {
+            access_token,
+            expires_in: ACCESS_TOKEN_SECONDS,
+            scope: ALL_APIS.to_owned(),
+            principal_id,
+        })
+    }
+}
+
+/// What a browser sign-in asked for, checked by the server: the code is bound to it.
+#[derive(Debug, Clone)]
+pub struct CodeRequest<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_challenge: &'a str,
+    pub scope: &'a str,
+}
+
+/// What a user's grant hands the client: an access token and the refresh token that replaces
+/// the one it used (values exist only here).
+#[derive(Debug)]
+pub struct UserGrant {
+    pub access: AccessGrant,
+    pub refresh_token: TokenValue,
+}
+
+impl Store {
+    /// A one-time authorization code for the signed-in `caller` (a user), bound to the
+    /// client, the redirect and the PKCE challenge; valid for minutes.
+    pub async fn issue_code(
+        &self,
+        caller: &Caller,
+        request: &CodeRequest<'_>,
+    ) -> Result<TokenValue> {
+        let code = TokenValue::generate_kind(TokenKind::OAuthCode);
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM oauth_codes WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oauth_codes (digest, workspace_id, principal_id, client_id, redirect_uri, \
+             code_challenge, scope, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(code.digest().as_str())
+        .bind(caller.workspace_id)
+        .bind(caller.principal_id)
+        .bind(request.client_id)
+        .bind(request.redirect_uri)
+        .bind(request.code_challenge)
+        .bind(request.scope)
+        .bind(now + CODE_SECONDS * 1000)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(code)
+    }
+
+    /// The `authorization_code` grant: the code is used up whatever the outcome; it must be
+    /// unexpired, of this client and redirect, with the verifier of its challenge, and its user
+    /// still active with workspace access. Starts the user's grant (a refresh token).
+    pub async fn redeem_code(
+        &self,
+        code: &TokenValue,
+        client_id: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> Result<UserGrant, GrantError> {
+        if code.kind() != TokenKind::OAuthCode {
+            return Err(GrantError::InvalidGrant);
+        }
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT workspace_id, principal_id, client_id, redirect_uri, code_challenge, scope, expires_at \
+             FROM oauth_codes WHERE digest = $1",
+        )
+        .bind(code.digest().as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(GrantError::InvalidGrant)?;
+        sqlx::query("DELETE FROM oauth_codes WHERE digest = $1")
+            .bind(code.digest().as_str())
+            .execute(&mut *tx)
+            .await?;
+        let expected_client: String = row.try_get("client_id")?;
+        let expected_redirect: String = row.try_get("redirect_uri")?;
+        let challenge: String = row.try_get("code_challenge")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let valid = expires_at > now
+            && same_client(&expected_client, client_id)
+            && expected_redirect == redirect_uri
+            && pkce_matches(verifier, &challenge);
+        if !valid {
+            // The code is spent either way.
+            tx.commit().await?;
+            return Err(GrantError::InvalidGrant);
+        }
+        let workspace_id: i64 = row.try_get("workspace_id")?;
+        let principal_id: i64 = row.try_get("principal_id")?;
+        require_user_access(&mut tx, principal_id).await?;
+        let scope: String = row.try_get("scope")?;
+        let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
+        let grant_id = new_secret_id();
+        sqlx::query(
+            "INSERT INTO oauth_grants (grant_id, refresh_digest, workspace_id, principal_id, client_id, \
+             scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(grant_id.as_str())
+        .bind(refresh_token.digest().as_str())
+        .bind(workspace_id)
+        .bind(principal_id)
+        .bind(client_id)
+        .bind(scope.as_str())
+        .bind(now)
+        .bind(now + REFRESH_SECONDS * 1000)
+        .execute(&mut *tx)
+        .await?;
+        let access_token = insert_access_token(
+            &mut tx,
+            workspace_id,
+            principal_id,
+            Minted::ByGrant(&grant_id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(UserGrant {
+            access: AccessGrant {
+                access_token,
+                expires_in: ACCESS_TOKEN_SECONDS,
+                scope,
+                principal_id,
+            },
+            refresh_token,
+        })
+    }
+
+    /// The `refresh_token` grant: a new access token, and a new refresh token that replaces
+    /// the one presented (which then grants nothing).
+    pub async fn refresh_grant(
+        &self,
+        refresh: &TokenValue,
+        client_id: &str,
+    ) -> Result<UserGrant, GrantError> {
+        if refresh.kind() != TokenKind::OAuthRefresh {
+            return Err(GrantError::InvalidGrant);
+        }
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT grant_id, workspace_id, principal_id, client_id, scope, expires_at \
+             FROM oauth_grants WHERE refresh_digest = $1",
+        )
+        .bind(refresh.digest().as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(GrantError::InvalidGrant)?;
+        let expected_client: String = row.try_get("client_id")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        if expires_at <= now || !same_client(&expected_client, client_id) {
+            return Err(GrantError::InvalidGrant);
+        }
+        let grant_id: String = row.try_get("grant_id")?;
+        let workspace_id: i64 = row.try_get("workspace_id")?;
+        let principal_id: i64 = row.try_get("principal_id")?;
+        require_user_access(&mut tx, principal_id).await?;
+        let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
+        let replaced = sqlx::query(
+            "UPDATE oauth_grants SET refresh_digest = $1 WHERE grant_id = $2 AND refresh_digest = $3",
+        )
+        .bind(refresh_token.digest().as_str())
+        .bind(grant_id.as_str())
+        .bind(refresh.digest().as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if replaced == 0 {
+            return Err(GrantError::InvalidGrant);
+        }
+        let access_token = insert_access_token(
+            &mut tx,
+            workspace_id,
+            principal_id,
+            Minted::ByGrant(&grant_id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(UserGrant {
+            access: AccessGrant {
+                access_token,
+                expires_in: ACCESS_TOKEN_SECONDS,
+                scope: row.try_get("scope")?,
+                principal_id,
+            },
+            refresh_token,
+        })
+    }
+}
+
+/// A grant's user must still be active and able to use the workspace.
+async fn require_user_access(
+    tx: &mut Transaction<'static, Any>,
+    principal_id: i64,
+) -> Result<(), GrantError> {
+    let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 AS yes FROM principals p WHERE p.id = $1 AND COALESCE(p.active, 1) = 1 \
+         AND {HAS_WORKSPACE_ACCESS}"
+    )))
+    .bind(principal_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    found.map(drop).ok_or(GrantError::InvalidGrant)
+}
+
+/// What an access token was minted from.
+enum Minted<'a> {
+    BySecret(&'a str),
+    ByGrant(&'a str),
+}
+
+/// Writes a new access token's digest and returns its value; sweeps expired ones on the way.
+async fn insert_access_token(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    principal_id: i64,
+    minted: Minted<'_>,
+) -> Result<TokenValue> {
+    let now = now_millis();
+    sqlx::query("DELETE FROM oauth_tokens WHERE expiry_time <= $1")
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    let (secret_id, grant_id) = match minted {
+        Minted::BySecret(id) => (Some(id), None),
+        Minted::ByGrant(id) => (None, Some(id)),
+    };
+    let access_token = TokenValue::generate_kind(TokenKind::OAuthAccess);
+    let creation_time = creation_millis();
+    sqlx::query(
+        "INSERT INTO oauth_tokens (digest, token_id, workspace_id, principal_id, secret_id, \
+         grant_id, scope, creation_time, expiry_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(access_token.digest().as_str())
+    .bind(new_token_id())
+    .bind(workspace_id)
+    .bind(principal_id)
+    .bind(secret_id)
+    .bind(grant_id)
+    .bind(ALL_APIS)
+    .bind(creation_time)
+    .bind(creation_time.saturating_add(ACCESS_TOKEN_SECONDS * 1000))
+    .execute(&mut **tx)
+    .await?;
+    Ok(access_token)
+}
+
+/// Creates a secret inside a transaction and returns its value, the only time it exists. At
+/// most [`MAX_SECRETS_PER_PRINCIPAL`] per principal.
+pub(crate) async fn insert_oauth_secret(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    principal_id: i64,
+    created_by_id: i64,
+    lifetime_seconds: i64,
+) -> Result<(TokenValue, OAuthSecretRecord)> {
+    let held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM oauth_secrets WHERE principal_id = $1")
+        .bind(principal_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("n")?;
+    if held >= MAX_SECRETS_PER_PRINCIPAL {
+        return Err(StoreError::Invalid(format!(
+            "Service principal {principal_id} already has {MAX_SECRETS_PER_PRINCIPAL} secrets, \
+             the most one may hold; delete one first."
+        )));
+    }
+    let value = TokenValue::generate_kind(TokenKind::OAuthSecret);
+    let now = creation_millis();
+    let record = OAuthSecretRecord {
+        secret_id: new_secret_id(),
+        principal_id,
+        secret_hash: secret_hash(value.expose()),
+        create_time: now,
+        update_time: now,
+        expire_time: now.saturating_add(lifetime_seconds.saturating_mul(1000)),
+    };
+    sqlx::query(
+        "INSERT INTO oauth_secrets (secret_id, digest, secret_hash, workspace_id, principal_id, \
+         created_by_id, create_time, update_time, expire_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(record.secret_id.as_str())
+    .bind(value.digest().as_str())
+    .bind(record.secret_hash.as_str())
+    .bind(workspace_id)
+    .bind(principal_id)
+    .bind(created_by_id)
+    .bind(record.create_time)
+    .bind(record.update_time)
+    .bind(record.expire_time)
+    .execute(&mut **tx)
+    .await?;
+    Ok((value, record))
+}
+
+/// Refuses anything but a service principal of the workspace, as not found.
+async fn require_service_principal(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    principal_id: i64,
+) -> Result<()> {
+    let found = sqlx::query(
+        "SELECT 1 AS yes FROM principals WHERE id = $1 AND workspace_id = $2 \
+         AND kind = 'service_principal'",
+    )
+    .bind(principal_id)
+    .bind(workspace_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound(format!(
+            "Service principal {principal_id} does not exist."
+        ))),
+    }
+}
+
+fn secret_from_row(row: &sqlx::any::AnyRow) -> Result<OAuthSecretRecord> {
+    Ok(OAuthSecretRecord {
+        secret_id: row.try_get("secret_id")?,
+        principal_id: row.try_get("principal_id")?,
+        secret_hash: row.try_get("secret_hash")?,
+        create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
+        expire_time: row.try_get("expire_time")?,
+    })
+}
