@@ -328,8 +328,14 @@ impl ProfileRules {
     }
 }
 
-/// The built-in catalog: every partner the admin guide names.
-pub fn builtin_partners() -> Vec<PartnerSpec> {
+/// The built-in catalog: every partner the admin guide names. Built once: every connect and
+/// delete looks its partner up here.
+pub fn builtin_partners() -> &'static [PartnerSpec] {
+    static CATALOG: std::sync::LazyLock<Vec<PartnerSpec>> = std::sync::LazyLock::new(build_catalog);
+    &CATALOG
+}
+
+fn build_catalog() -> Vec<PartnerSpec> {
     use Category::*;
     use Profile as P;
     use Provision::*;
@@ -497,7 +503,11 @@ mod tests {
     }
 
     fn partner(id: &str) -> PartnerSpec {
-        builtin_partners().into_iter().find(|p| p.id == id).unwrap()
+        builtin_partners()
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap()
+            .clone()
     }
 
     #[test]

@@ -20,17 +20,30 @@ pub async fn partners(state: &AppState, workspace_id: i64) -> ApiResult<Vec<Part
     Ok(merge(builtin_partners(), settings))
 }
 
-/// One partner, or a 404 naming it.
+/// One partner, or a 404 naming it. A built-in partner of that id comes first, as in
+/// [`partners`].
 pub async fn partner(state: &AppState, workspace_id: i64, partner_id: &str) -> ApiResult<Partner> {
-    let settings = state
+    let setting = state
         .store
         .partner_setting(workspace_id, partner_id)
-        .await?
-        .into_iter()
-        .collect();
-    merge(builtin_partners(), settings)
-        .into_iter()
-        .find(|p| p.spec.id == partner_id)
+        .await?;
+    if let Some(spec) = builtin_partners().iter().find(|p| p.id == partner_id) {
+        return Ok(Partner {
+            spec: spec.clone(),
+            builtin: true,
+            endpoint: setting
+                .filter(|s| s.custom.is_none())
+                .and_then(|s| s.endpoint),
+        });
+    }
+    setting
+        .and_then(|s| {
+            Some(Partner {
+                spec: s.custom?,
+                builtin: false,
+                endpoint: s.endpoint,
+            })
+        })
         .ok_or_else(|| unknown(partner_id))
 }
 
@@ -38,9 +51,10 @@ pub fn unknown(partner_id: &str) -> ApiError {
     ApiError::not_found(format!("Partner '{partner_id}' does not exist."))
 }
 
-fn merge(builtins: Vec<PartnerSpec>, settings: Vec<PartnerSettings>) -> Vec<Partner> {
+fn merge(builtins: &[PartnerSpec], settings: Vec<PartnerSettings>) -> Vec<Partner> {
     let mut out: Vec<Partner> = builtins
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|spec| Partner {
             endpoint: settings
                 .iter()
