@@ -23,7 +23,7 @@ pub mod ui;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use error::{ApiError, Envelope};
@@ -33,7 +33,6 @@ use serde_json::json;
 use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// What every handler can reach. Cloned for every request: two reference counts.
 #[derive(Clone)]
@@ -224,16 +223,11 @@ pub fn router(state: AppState) -> Router {
     // The layers wrap the whole router once. On a `Router`, `layer` would copy them onto every
     // route, and each request would clone and box each of them anew.
     let layers = ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(request_log::log_request))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
+        .layer(axum::middleware::from_fn(front_door))
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .layer(DefaultBodyLimit::max(body::MAX_BODY))
-        .layer(axum::middleware::from_fn(limit_header_size))
         .option_layer(admission);
     Router::new().fallback_service(layers.service(api.with_state(state)))
 }
@@ -275,19 +269,20 @@ async fn databricks_config(State(state): State<AppState>) -> Response {
 /// session cookie, far below what the HTTP parser would otherwise buffer.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// Refuses a request whose headers together exceed [`MAX_HEADER_BYTES`] with 431, in the
-/// endpoint's error envelope, before anything reads them.
-async fn limit_header_size(
-    req: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> Response {
-    let size: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if size > MAX_HEADER_BYTES {
-        return ApiError::new(
+/// Where every request comes in: its log line ([`request_log`]), and a refusal with 431, in
+/// the endpoint's error envelope, of headers that together exceed [`MAX_HEADER_BYTES`] before
+/// anything reads them. One middleware rather than two: each costs a boxed future a request.
+async fn front_door(req: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+    request_log::log_request(req, async |req: Request<axum::body::Body>| {
+        let size: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if size <= MAX_HEADER_BYTES {
+            return next.run(req).await;
+        }
+        ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "REQUEST_LIMIT_EXCEEDED",
             format!(
@@ -296,9 +291,9 @@ async fn limit_header_size(
             ),
         )
         .in_envelope(Envelope::for_path(req.uri().path()))
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
+    .await
 }
 
 async fn not_found(req: Request<axum::body::Body>) -> ApiError {

@@ -7,7 +7,6 @@
 //! also gets a `request` span, so what a handler logs carries its method and path.
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use std::fmt;
 use std::sync::Arc;
@@ -43,8 +42,11 @@ pub fn record_principal(extensions: &axum::http::Extensions, principal_id: i64) 
     }
 }
 
-/// The middleware: times the request and logs its line.
-pub async fn log_request(mut request: Request, next: Next) -> Response {
+/// Times the request as `handle` answers it, and logs its line.
+pub async fn log_request(
+    mut request: Request,
+    handle: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let span = tracing::span!(
         Level::DEBUG,
         "request",
@@ -52,14 +54,14 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         path = %request.uri().path(),
     );
     if !tracing::enabled!(Level::INFO) {
-        return next.run(request).instrument(span).await;
+        return handle(request).instrument(span).await;
     }
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let principal = PrincipalSlot::new();
     request.extensions_mut().insert(principal.clone());
-    let response = next.run(request).instrument(span).await;
+    let response = handle(request).instrument(span).await;
     tracing::info!(
         method = %method,
         path = %path,
