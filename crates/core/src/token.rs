@@ -128,6 +128,18 @@ impl fmt::Display for TokenValue {
 pub struct TokenDigest(String, TokenKind);
 
 impl TokenDigest {
+    /// The digest of a presented JWT access token ([`crate::jwt`]): never stored, but what the
+    /// rate limits and the read path's memory know it by.
+    pub fn of_jwt(jwt: &str) -> TokenDigest {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(jwt.as_bytes()), &mut hex)
+            .expect("64 hex digits for 32 bytes");
+        TokenDigest(
+            String::from_utf8_lossy(&hex).into_owned(),
+            TokenKind::OAuthAccess,
+        )
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
