@@ -4,7 +4,7 @@
 //! Partner Connect's connect and both kinds of rotation, with partner-sim checking
 //! each token it receives against `/Me`), then its stderr, its stdout and every file of its
 //! data directory are searched for each token value the run saw and for anything shaped like
-//! a token (`dapi`, `dose`, `doat`, `dort` or `doac` + 32 hex digits) at all — the partners' tokens are never shown to the test,
+//! a token (`dapi`, `dose`, `doat`, `dort` or `doac` + 32 hex digits, or an access token's JWT header) at all — the partners' tokens are never shown to the test,
 //! so the shape search is what covers them. Secret values put through the secrets API are
 //! searched for too. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
 
@@ -41,10 +41,22 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// How every OAuth access token (a JWT) begins: its header, `{"alg":"HS256",` in base64url.
+const JWT_HEADER: &str = "eyJhbGciOiJIUzI1NiIs";
+
 /// Every `dapi`, `dose`, `doat`, `dort` or `doac` (a PAT, an OAuth secret, access token,
-/// refresh token or authorization code) followed by 32 lower-case hex digits in `haystack`.
+/// refresh token or authorization code) followed by 32 lower-case hex digits in `haystack`,
+/// and every start of an access token (a JWT's header).
 fn token_shaped(haystack: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
+    for (at, _) in haystack
+        .windows(JWT_HEADER.len())
+        .enumerate()
+        .filter(|(_, w)| *w == JWT_HEADER.as_bytes())
+    {
+        let end = (at + 40).min(haystack.len());
+        found.push(String::from_utf8_lossy(&haystack[at..end]).into_owned());
+    }
     for (at, _) in haystack
         .windows(4)
         .enumerate()

@@ -45,7 +45,7 @@ pub const TABLE_ORDER: &[&str] = &[
     "oauth_secrets",
     "oauth_grants",
     "oauth_codes",
-    "oauth_tokens",
+    "oauth_signing_keys",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.
