@@ -602,6 +602,21 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         let bytes = std::fs::read(&file).unwrap();
         scan(format!("data file {}", file.display()), &bytes);
     }
+    // The key that signs access tokens lives in the database, and nowhere else.
+    let store = if db.is_postgres() {
+        patchbay_store::Store::connect(&db.url).await
+    } else {
+        patchbay_store::Store::open_data_dir(&data).await
+    }
+    .expect("open the store");
+    let signing_key = store
+        .signing_key()
+        .await
+        .expect("the signing key")
+        .secret_hex();
+    if contains(&log_bytes, &signing_key) || stdout.iter().any(|l| l.contains(&signing_key)) {
+        leaks.push("the access tokens' signing key reached the log or stdout".to_owned());
+    }
     assert!(
         leaks.is_empty(),
         "token values leaked:\n{}",
@@ -694,4 +709,25 @@ fn the_shape_search_finds_tokens_anywhere() {
     let secret = "dose0123456789abcdef0123456789abcdef";
     assert_eq!(token_shaped(format!("{secret}.").as_bytes()), [secret]);
     assert!(contains(format!("..{t}..").as_bytes(), t));
+    let jwt = patchbay_core::jwt::sign(
+        &patchbay_core::jwt::SigningKey::generate(),
+        &patchbay_core::jwt::AccessClaims {
+            iss: "i".into(),
+            aud: "a".into(),
+            sub: "s".into(),
+            exp: 1,
+            iat: 0,
+            jti: "j".into(),
+            scope: "all-apis".into(),
+            principal_id: 1,
+            workspace_id: 1,
+            secret_id: Some("s".into()),
+            grant_id: None,
+        },
+    );
+    assert_eq!(
+        token_shaped(format!("token={}", jwt.expose()).as_bytes()).len(),
+        1,
+        "an access token is found by its header"
+    );
 }
