@@ -1,4 +1,5 @@
-//! Personal access tokens: issue, authenticate, and the record every listing shows.
+//! Personal access tokens: issue, authenticate, and the record every listing shows. OAuth access
+//! tokens (JWTs) authenticate here too, through the same read path and memo (`jwt_in`).
 
 use crate::oauth::{HAS_WORKSPACE_ACCESS, TokenIssuer};
 use crate::permissions::{TOKENS, holds};
