@@ -677,7 +677,7 @@ impl Ctx<'_> {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        if self.install().access_tokens_of(&client_id).await? == 0 {
+        if self.install().exchanged_secrets_of(&client_id).await? == 0 {
             self.fail(
                 format!(
                     "{what}: the partner answered without exchanging its OAuth secret at the token endpoint"

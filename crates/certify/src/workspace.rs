@@ -206,9 +206,9 @@ impl Installation {
         })
     }
 
-    /// How many live access tokens the principal with this application id was granted.
-    pub async fn access_tokens_of(&self, application_id: &str) -> anyhow::Result<i64> {
-        Ok(self.store.access_tokens_of(application_id).await?)
+    /// How many secrets of the principal with this application id were exchanged for a token.
+    pub async fn exchanged_secrets_of(&self, application_id: &str) -> anyhow::Result<i64> {
+        Ok(self.store.exchanged_secrets_of(application_id).await?)
     }
 
     /// Calls patchbay's API with a bearer token.

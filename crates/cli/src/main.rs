@@ -106,6 +106,14 @@ enum AdminCommand {
         #[command(flatten)]
         database: config::DatabaseArgs,
     },
+    /// Start signing OAuth access tokens with a new key, on every node at once, and print its
+    /// id. Tokens signed with older keys keep working until they expire (one hour).
+    ///
+    /// Example: patchbay admin rotate-oauth-key --data-dir ./patchbay-data
+    RotateOauthKey {
+        #[command(flatten)]
+        database: config::DatabaseArgs,
+    },
     /// Insert N service principals in bulk and print their application ids (for benchmarks).
     #[command(hide = true)]
     SeedServicePrincipals {
@@ -273,6 +281,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await;
             store.close().await;
             result
+        }
+        Command::Admin {
+            command: AdminCommand::RotateOauthKey { database },
+        } => {
+            let store = database.open().await?;
+            let kid = store.rotate_signing_key().await?;
+            store.close().await;
+            println!("{kid}");
+            Ok(())
         }
         Command::Admin {
             command: AdminCommand::SeedServicePrincipals { count, database },

@@ -82,3 +82,26 @@ async fn reports_a_stuck_connect_and_repairs_it() {
     let (code, out) = check(&data, &["--stale-after", "1s"]);
     assert_eq!(code, 0, "nothing is left: {out}");
 }
+
+#[tokio::test]
+async fn rotate_oauth_key_adds_a_signing_key_each_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(Server::spawn(serve_command("127.0.0.1:0", &data, None)));
+    let store = patchbay_store::Store::open_data_dir(&data).await.unwrap();
+    let first = store.signing_key().await.unwrap().kid().to_owned();
+    store.close().await;
+    let rotate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+            .args(["admin", "rotate-oauth-key", "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("run patchbay admin rotate-oauth-key");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let (a, b) = (rotate(), rotate());
+    assert!(a != first && b != a && !b.is_empty(), "{first} {a} {b}");
+    let store = patchbay_store::Store::open_data_dir(&data).await.unwrap();
+    assert_eq!(store.signing_key().await.unwrap().kid(), b);
+}

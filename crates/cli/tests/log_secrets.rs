@@ -4,7 +4,7 @@
 //! Partner Connect's connect and both kinds of rotation, with partner-sim checking
 //! each token it receives against `/Me`), then its stderr, its stdout and every file of its
 //! data directory are searched for each token value the run saw and for anything shaped like
-//! a token (`dapi`, `dose`, `doat`, `dort` or `doac` + 32 hex digits) at all — the partners' tokens are never shown to the test,
+//! a token (`dapi`, `dose`, `doat`, `dort` or `doac` + 32 hex digits, or an access token's JWT header) at all — the partners' tokens are never shown to the test,
 //! so the shape search is what covers them. Secret values put through the secrets API are
 //! searched for too. `PATCHBAY_LOG_SCAN_KEEP=FILE` keeps the log.
 
@@ -41,10 +41,22 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// How every OAuth access token (a JWT) begins: its header, `{"alg":"HS256",` in base64url.
+const JWT_HEADER: &str = "eyJhbGciOiJIUzI1NiIs";
+
 /// Every `dapi`, `dose`, `doat`, `dort` or `doac` (a PAT, an OAuth secret, access token,
-/// refresh token or authorization code) followed by 32 lower-case hex digits in `haystack`.
+/// refresh token or authorization code) followed by 32 lower-case hex digits in `haystack`,
+/// and every start of an access token (a JWT's header).
 fn token_shaped(haystack: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
+    for (at, _) in haystack
+        .windows(JWT_HEADER.len())
+        .enumerate()
+        .filter(|(_, w)| *w == JWT_HEADER.as_bytes())
+    {
+        let end = (at + 40).min(haystack.len());
+        found.push(String::from_utf8_lossy(&haystack[at..end]).into_owned());
+    }
     for (at, _) in haystack
         .windows(4)
         .enumerate()
@@ -590,6 +602,21 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         let bytes = std::fs::read(&file).unwrap();
         scan(format!("data file {}", file.display()), &bytes);
     }
+    // The key that signs access tokens lives in the database, and nowhere else.
+    let store = if db.is_postgres() {
+        patchbay_store::Store::connect(&db.url).await
+    } else {
+        patchbay_store::Store::open_data_dir(&data).await
+    }
+    .expect("open the store");
+    let signing_key = store
+        .signing_key()
+        .await
+        .expect("the signing key")
+        .secret_hex();
+    if contains(&log_bytes, &signing_key) || stdout.iter().any(|l| l.contains(&signing_key)) {
+        leaks.push("the access tokens' signing key reached the log or stdout".to_owned());
+    }
     assert!(
         leaks.is_empty(),
         "token values leaked:\n{}",
@@ -682,4 +709,25 @@ fn the_shape_search_finds_tokens_anywhere() {
     let secret = "dose0123456789abcdef0123456789abcdef";
     assert_eq!(token_shaped(format!("{secret}.").as_bytes()), [secret]);
     assert!(contains(format!("..{t}..").as_bytes(), t));
+    let jwt = patchbay_core::jwt::sign(
+        &patchbay_core::jwt::SigningKey::generate(),
+        &patchbay_core::jwt::AccessClaims {
+            iss: "i".into(),
+            aud: "a".into(),
+            sub: "s".into(),
+            exp: 1,
+            iat: 0,
+            jti: "j".into(),
+            scope: "all-apis".into(),
+            principal_id: 1,
+            workspace_id: 1,
+            secret_id: Some("s".into()),
+            grant_id: None,
+        },
+    );
+    assert_eq!(
+        token_shaped(format!("token={}", jwt.expose()).as_bytes()).len(),
+        1,
+        "an access token is found by its header"
+    );
 }

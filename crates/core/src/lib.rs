@@ -5,6 +5,7 @@ pub mod access;
 pub mod catalog;
 pub mod compute;
 pub mod ids;
+pub mod jwt;
 pub mod oauth;
 pub mod partner;
 pub mod principal;

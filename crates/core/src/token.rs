@@ -1,6 +1,7 @@
-//! Bearer secrets: personal access tokens (`dapi`), service principals' OAuth secrets (`dose`)
-//! and the OAuth access tokens minted from them (`doat`), each the prefix and 32 lower-case hex
-//! digits, shown once, stored as a digest. The prefix says what a value is for, so a value is
+//! Bearer secrets: personal access tokens (`dapi`), service principals' OAuth secrets (`dose`),
+//! users' refresh tokens (`dort`) and authorization codes (`doac`), each the prefix and 32
+//! lower-case hex digits, shown once, stored as a digest. (OAuth access tokens are signed JWTs,
+//! [`crate::jwt`]; their old prefix `doat` is still recognized, and authenticates nobody.) The prefix says what a value is for, so a value is
 //! only ever looked up where its kind lives (an OAuth secret is never a bearer credential).
 //!
 //! The value lives only in a [`TokenValue`], whose `Debug` and `Display` redact it, so that it
@@ -20,8 +21,8 @@ pub enum TokenKind {
     Personal,
     /// A service principal's OAuth secret (`dose…`): only exchanged at the token endpoint.
     OAuthSecret,
-    /// A one-hour OAuth access token (`doat…`): a bearer credential while its secret (or its
-    /// user's grant) lives.
+    /// An opaque OAuth access token (`doat…`), as patchbay minted them before they became JWTs:
+    /// refused everywhere (they were all expired an hour after the upgrade).
     OAuthAccess,
     /// A user's OAuth refresh token (`dort…`): only exchanged at the token endpoint.
     OAuthRefresh,
@@ -128,6 +129,18 @@ impl fmt::Display for TokenValue {
 pub struct TokenDigest(String, TokenKind);
 
 impl TokenDigest {
+    /// The digest of a presented JWT access token ([`crate::jwt`]): never stored, but what the
+    /// rate limits and the read path's memory know it by.
+    pub fn of_jwt(jwt: &str) -> TokenDigest {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(jwt.as_bytes()), &mut hex)
+            .expect("64 hex digits for 32 bytes");
+        TokenDigest(
+            String::from_utf8_lossy(&hex).into_owned(),
+            TokenKind::OAuthAccess,
+        )
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -7,8 +7,9 @@ use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
 use base64::Engine;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::jwt;
 use patchbay_core::token::{TokenDigest, TokenValue};
-use patchbay_store::PrincipalRecord;
+use patchbay_store::{Bearer, PrincipalRecord};
 use std::sync::Arc;
 
 /// An authenticated caller.
@@ -28,8 +29,12 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = authenticate(parts, async |digest| {
-            Ok(state.store.authenticate(digest).await?.map(|c| (c, ())))
+        let caller = authenticate(parts, state, async |bearer| {
+            Ok(state
+                .store
+                .authenticate_bearer(bearer)
+                .await?
+                .map(|c| (c, ())))
         })
         .await?;
         Ok(Authenticated(caller.0))
@@ -40,8 +45,8 @@ impl FromRequestParts<AppState> for AuthenticatedSelf {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (caller, record) = authenticate(parts, async |digest| {
-            state.store.authenticate_self(digest).await
+        let (caller, record) = authenticate(parts, state, async |bearer| {
+            state.store.authenticate_bearer_self(bearer).await
         })
         .await?;
         Ok(AuthenticatedSelf(caller, record))
@@ -50,18 +55,30 @@ impl FromRequestParts<AppState> for AuthenticatedSelf {
 
 /// Checks the request's token with `lookup`, which finds its caller and whatever else is
 /// wanted with it, then counts the request against the token's limits (only a real token is
-/// counted: [`crate::rate_limit`]); any failure is an error in the request's envelope.
+/// counted: [`crate::rate_limit`]); any failure is an error in the request's envelope. A token
+/// is a personal access token, or an OAuth access token (a JWT, checked against the
+/// workspace's issuer).
 async fn authenticate<T>(
     parts: &Parts,
-    lookup: impl AsyncFnOnce(&TokenDigest) -> patchbay_store::Result<Option<(Caller, T)>>,
+    state: &AppState,
+    lookup: impl AsyncFnOnce(Bearer<'_>) -> patchbay_store::Result<Option<(Caller, T)>>,
 ) -> Result<(Caller, T), ApiError> {
     let envelope = Envelope::for_request(&parts.uri, &parts.extensions);
     let fail = |message: &str| ApiError::unauthenticated(message).in_envelope(envelope);
     let presented = presented_token(&parts.headers).ok_or_else(|| fail(NO_CREDENTIAL))?;
-    let token = TokenValue::parse(&presented).ok_or_else(|| fail(INVALID_TOKEN))?;
-    let digest = token.digest();
-    let found = lookup(&digest)
-        .await
+    let (digest, found) = if let Some(token) = TokenValue::parse(&presented) {
+        let digest = token.digest();
+        let found = lookup(Bearer::Token(&digest)).await;
+        (digest, found)
+    } else if jwt::looks_like_jwt(&presented) {
+        let digest = TokenDigest::of_jwt(&presented);
+        let issuer = crate::oauth::token_issuer(state);
+        let found = lookup(Bearer::Jwt(&presented, &digest, &issuer)).await;
+        (digest, found)
+    } else {
+        return Err(fail(INVALID_TOKEN));
+    };
+    let found = found
         .map_err(|e| ApiError::from(e).in_envelope(envelope))?
         .ok_or_else(|| fail(INVALID_TOKEN))?;
     crate::request_log::record_principal(&parts.extensions, found.0.principal_id);

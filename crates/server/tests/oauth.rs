@@ -663,3 +663,174 @@ fn hostile_token_requests_get_oauth_errors() {
         })
         .unwrap();
 }
+
+/// The claims of a token the endpoint granted, and the key that signed it.
+async fn granted_claims(
+    app: &TestApp,
+    token: &str,
+) -> (
+    patchbay_core::jwt::AccessClaims,
+    patchbay_core::jwt::SigningKey,
+) {
+    let claims = patchbay_core::jwt::Unverified::parse(token)
+        .expect("a JWT")
+        .claims()
+        .clone();
+    (claims, app.store.signing_key().await.expect("signing key"))
+}
+
+#[tokio::test]
+async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
+    use patchbay_core::jwt::{SigningKey, sign};
+    let app = TestApp::new().await;
+    let (id, application_id) = service_principal(&app, "ETL").await;
+    let created = create_secret(&app, &id, None).await;
+    let token = access_token(&app, &application_id, created["secret"].as_str().unwrap()).await;
+    let (claims, key) = granted_claims(&app, &token).await;
+    assert_eq!(claims.iss, format!("{}/oidc", app.public_url));
+    assert_eq!(claims.aud, app.public_url);
+    assert_eq!(claims.sub, application_id);
+    assert_eq!(claims.exp - claims.iat, 3600);
+    assert_eq!(claims.secret_id.as_deref(), created["id"].as_str());
+    assert_eq!(claims.principal_id.to_string(), id);
+    me(&app, &token).await.ok();
+    // The harness forges with the real key what the server accepts.
+    me(&app, sign(&key, &claims).expose()).await.ok();
+
+    let refused = me(&app, &format!("dapi{}", "0".repeat(32))).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    };
+    let parts: Vec<&str> = token.split('.').collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let with = |change: &dyn Fn(&mut patchbay_core::jwt::AccessClaims)| {
+        let mut c = claims.clone();
+        change(&mut c);
+        c
+    };
+    let forged = [
+        (
+            "another secret under the same kid",
+            sign(
+                &SigningKey::from_hex(key.kid(), &SigningKey::generate().secret_hex()).unwrap(),
+                &claims,
+            )
+            .expose()
+            .to_owned(),
+        ),
+        (
+            "a key of another kid",
+            sign(&SigningKey::generate(), &claims).expose().to_owned(),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&json!({"alg": "none", "kid": key.kid(), "typ": "JWT"})),
+                parts[1]
+            ),
+        ),
+        (
+            "alg none with the real signature",
+            format!(
+                "{}.{}.{}",
+                b64(&json!({"alg": "none", "kid": key.kid()})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        (
+            "changed claims",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(&serde_json::to_value(with(&|c| c.principal_id = 1)).unwrap()),
+                parts[2]
+            ),
+        ),
+        (
+            "wrong iss",
+            sign(&key, &with(&|c| c.iss = "https://elsewhere/oidc".into()))
+                .expose()
+                .to_owned(),
+        ),
+        (
+            "wrong aud",
+            sign(&key, &with(&|c| c.aud = "https://elsewhere".into()))
+                .expose()
+                .to_owned(),
+        ),
+        (
+            "expired",
+            sign(&key, &with(&|c| c.exp = now - 1)).expose().to_owned(),
+        ),
+        (
+            "another principal than its secret's",
+            sign(&key, &with(&|c| c.principal_id = 1))
+                .expose()
+                .to_owned(),
+        ),
+        (
+            "no secret named",
+            sign(&key, &with(&|c| c.secret_id = None))
+                .expose()
+                .to_owned(),
+        ),
+    ];
+    for (what, forged) in forged {
+        let r = me(&app, &forged).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(
+            r.body, refused.body,
+            "{what}: the same envelope and message"
+        );
+        let r = app
+            .call(Method::GET, "/api/2.0/clusters/list", Some(&forged), None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(
+            r.body,
+            json!({"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}),
+            "{what}"
+        );
+    }
+    me(&app, &token).await.ok();
+}
+
+#[tokio::test]
+async fn a_rotated_key_signs_new_tokens_and_old_ones_still_verify() {
+    let app = TestApp::new().await;
+    let (a, b) = tokio::join!(app.store.signing_key(), app.store.signing_key());
+    let first = a.unwrap();
+    assert_eq!(
+        first.kid(),
+        b.unwrap().kid(),
+        "one first key, however many ask"
+    );
+    let (id, application_id) = service_principal(&app, "ETL").await;
+    let secret = create_secret(&app, &id, None).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = access_token(&app, &application_id, &secret).await;
+    let kid = app.store.rotate_signing_key().await.unwrap();
+    assert_ne!(kid, first.kid());
+    let new = access_token(&app, &application_id, &secret).await;
+    let (claims_new, key) = granted_claims(&app, &new).await;
+    assert_eq!(key.kid(), kid);
+    assert_eq!(
+        patchbay_core::jwt::Unverified::parse(&new).unwrap().kid(),
+        kid
+    );
+    assert_ne!(
+        patchbay_core::jwt::Unverified::parse(&old).unwrap().kid(),
+        kid
+    );
+    assert_eq!(claims_new.sub, application_id);
+    me(&app, &old).await.ok();
+    me(&app, &new).await.ok();
+}

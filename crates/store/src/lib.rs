@@ -40,7 +40,7 @@ pub use connections::{
 pub use groups::{NamedMember, NamedPrincipal};
 pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};
-pub use oauth::{AccessGrant, CodeRequest, GrantError, OAuthSecretRecord, UserGrant};
+pub use oauth::{AccessGrant, CodeRequest, GrantError, OAuthSecretRecord, TokenIssuer, UserGrant};
 pub use partners::{
     Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
     PartnerSettings,
@@ -51,7 +51,7 @@ pub use principals::{
 };
 pub use runs::{NewRun, RunFilter, RunRecord};
 pub use secrets::{SecretAcl, SecretMeta, SecretScope};
-pub use tokens::{NewToken, TokenFilter, TokenRecord};
+pub use tokens::{Bearer, NewToken, TokenFilter, TokenRecord};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -284,6 +284,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(7, "0007_runs_and_secrets"),
     migration!(8, "0008_connection_steps"),
     migration!(9, "0009_oauth"),
+    migration!(10, "0010_oauth_jwt"),
 ];
 
 /// The SQLite URL of a file, created if missing.

@@ -45,7 +45,7 @@ pub const TABLE_ORDER: &[&str] = &[
     "oauth_secrets",
     "oauth_grants",
     "oauth_codes",
-    "oauth_tokens",
+    "oauth_signing_keys",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.
@@ -323,12 +323,22 @@ mod tests {
     fn the_copy_order_puts_every_table_after_the_tables_it_references() {
         for dialect in [Backend::Sqlite, Backend::Postgres] {
             let mut seen = Vec::new();
+            let sql_of = |m: &crate::SchemaChange| match dialect {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            // A table a later migration drops is not copied.
+            let dropped: Vec<String> = crate::MIGRATIONS
+                .iter()
+                .flat_map(|m| sql_of(m).lines())
+                .filter_map(|l| l.trim().strip_prefix("DROP TABLE "))
+                .map(|t| t.trim_end_matches(';').trim().to_owned())
+                .collect();
             for m in crate::MIGRATIONS {
-                let sql = match dialect {
-                    Backend::Sqlite => m.sqlite,
-                    Backend::Postgres => m.postgres,
-                };
-                for (table, references) in tables_and_references(sql) {
+                for (table, references) in tables_and_references(sql_of(m)) {
+                    if dropped.contains(&table) {
+                        continue;
+                    }
                     let at = TABLE_ORDER
                         .iter()
                         .position(|t| *t == table)

@@ -1,15 +1,19 @@
 //! OAuth for service principals: their secrets, and the `client_credentials` grant that
-//! exchanges a secret for a one-hour access token. Access tokens authenticate like personal
-//! access tokens (see `tokens.rs`), from their own table: each goes with its secret and its
-//! principal (foreign keys), so deleting either ends its access on the next request.
+//! exchanges a secret for a one-hour access token. Access tokens are JWTs signed with a key of
+//! the store ([`patchbay_core::jwt`]), so a grant writes nothing; they authenticate like
+//! personal access tokens (see `tokens.rs`), and each request checks that the secret or grant
+//! named in the token and its principal still live, so deleting either ends its access on the
+//! next request, on every node.
 
+use crate::sql::Sql;
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::jwt::{AccessClaims, Jwt, SigningKey};
 use patchbay_core::oauth::{
     ACCESS_TOKEN_SECONDS, ALL_APIS, CODE_SECONDS, MAX_SECRETS_PER_PRINCIPAL, REFRESH_SECONDS,
     new_secret_id, pkce_matches, same_client, secret_hash,
 };
-use patchbay_core::time::{EpochMillis, creation_millis, now_millis};
+use patchbay_core::time::{EpochMillis, creation_millis, day_of, now_millis};
 use patchbay_core::token::{TokenKind, TokenValue, new_token_id};
 use sqlx::{Any, Row, Transaction};
 
@@ -35,10 +39,19 @@ impl OAuthSecretRecord {
     }
 }
 
+/// Who signs access tokens and for whom (`iss` and `aud`): the workspace's OIDC issuer as
+/// discovery names it, and its API's URL. The server knows them; tokens are checked against
+/// them on every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIssuer {
+    pub issuer: String,
+    pub audience: String,
+}
+
 /// An access token the token endpoint granted: its value exists here and in the response only.
 #[derive(Debug)]
 pub struct AccessGrant {
-    pub access_token: TokenValue,
+    pub access_token: Jwt,
     pub expires_in: i64,
     pub scope: String,
     pub principal_id: i64,
@@ -136,18 +149,108 @@ impl Store {
         rows.iter().map(secret_from_row).collect()
     }
 
-    /// How many live access tokens the service principal with this application id holds (in
-    /// any workspace): whether a partner exchanged its secret.
-    pub async fn access_tokens_of(&self, application_id: &str) -> Result<i64> {
+    /// How many secrets of the service principal with this application id (in any workspace)
+    /// were ever exchanged at the token endpoint: whether a partner exchanged its secret.
+    pub async fn exchanged_secrets_of(&self, application_id: &str) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM oauth_tokens t JOIN principals p ON p.id = t.principal_id \
-             WHERE p.application_id = $1 AND t.expiry_time > $2",
+            "SELECT COUNT(*) AS n FROM oauth_secrets s JOIN principals p ON p.id = s.principal_id \
+             WHERE p.application_id = $1 AND s.last_used_day IS NOT NULL",
         )
         .bind(application_id)
-        .bind(now_millis())
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get("n")?)
+    }
+
+    /// The key that signs new access tokens: the newest. The first is made on first need;
+    /// when two nodes need it at once, both insert generation 1 if absent and read what won.
+    pub async fn signing_key(&self) -> Result<SigningKey> {
+        if let Some(key) = self.newest_signing_key().await? {
+            return Ok(key);
+        }
+        let key = SigningKey::generate();
+        sqlx::query(
+            "INSERT INTO oauth_signing_keys (generation, kid, secret, created_at) \
+             VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(key.kid())
+        .bind(key.secret_hex())
+        .bind(now_millis())
+        .execute(&self.writes)
+        .await?;
+        self.newest_signing_key()
+            .await?
+            .ok_or_else(|| StoreError::Invalid("no OAuth signing key after creating one".into()))
+    }
+
+    /// A new signing key that signs from now on, on every node (each reads the newest at every
+    /// grant). Older keys stay, so the tokens they signed verify until they expire. Returns the
+    /// new key's id.
+    pub async fn rotate_signing_key(&self) -> Result<String> {
+        let key = SigningKey::generate();
+        let mut tx = self.begin_write().await?;
+        let newest: i64 =
+            sqlx::query("SELECT COALESCE(MAX(generation), 0) AS g FROM oauth_signing_keys")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("g")?;
+        sqlx::query(
+            "INSERT INTO oauth_signing_keys (generation, kid, secret, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(newest + 1)
+        .bind(key.kid())
+        .bind(key.secret_hex())
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(key.kid().to_owned())
+    }
+
+    async fn newest_signing_key(&self) -> Result<Option<SigningKey>> {
+        let sql =
+            Sql::new("SELECT kid, secret FROM oauth_signing_keys ORDER BY generation DESC LIMIT 1");
+        let mut found = None;
+        self.read()
+            .select(&sql, |row| {
+                found = SigningKey::from_hex(&row.text("kid")?, &row.text("secret")?);
+                Ok(())
+            })
+            .await?;
+        Ok(found)
+    }
+
+    /// A signed access token for `principal_id`, minted by `minted`.
+    async fn sign_access_token(
+        &self,
+        issuer: &TokenIssuer,
+        subject: String,
+        workspace_id: i64,
+        principal_id: i64,
+        scope: &str,
+        minted: Minted<'_>,
+    ) -> Result<Jwt> {
+        let key = self.signing_key().await?;
+        let iat = now_millis() / 1000;
+        let (secret_id, grant_id) = match minted {
+            Minted::BySecret(id) => (Some(id.to_owned()), None),
+            Minted::ByGrant(id) => (None, Some(id.to_owned())),
+        };
+        let claims = AccessClaims {
+            iss: issuer.issuer.clone(),
+            aud: issuer.audience.clone(),
+            sub: subject,
+            exp: iat + ACCESS_TOKEN_SECONDS,
+            iat,
+            jti: new_token_id(),
+            scope: scope.to_owned(),
+            principal_id,
+            workspace_id,
+            secret_id,
+            grant_id,
+        };
+        Ok(patchbay_core::jwt::sign(&key, &claims))
     }
 
     /// One secret of the workspace, by id (a connection's, for its health and details).
@@ -166,7 +269,7 @@ impl Store {
         row.as_ref().map(secret_from_row).transpose()
     }
 
-    /// Deletes a secret, and with it every access token it minted.
+    /// Deletes a secret, and with it the access of every token it minted.
     pub async fn delete_oauth_secret(
         &self,
         admin: &WorkspaceAdmin,
@@ -196,63 +299,100 @@ impl Store {
     /// The `client_credentials` grant: the secret decides the principal and its workspace (as
     /// a token does), `client_id` must be that principal's application id, compared in constant
     /// time, and `account_id`, when the request came to an account's endpoint, its account.
-    /// Expired access tokens are swept on the way.
+    /// Reads only: the token is signed, not stored. The secret's use is recorded at most once a
+    /// day.
     pub async fn grant_client_credentials(
         &self,
         client_id: &str,
         secret: &TokenValue,
         account_id: Option<&str>,
+        issuer: &TokenIssuer,
     ) -> Result<AccessGrant, GrantError> {
         if secret.kind() != TokenKind::OAuthSecret {
             return Err(GrantError::InvalidClient);
         }
         let now = now_millis();
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT s.secret_id, s.expire_time, p.id, p.workspace_id, p.application_id, \
-                    COALESCE(p.active, 1) AS active, w.account_id, \
+        let mut sql = Sql::new(&format!(
+            "SELECT s.secret_id, s.expire_time, s.last_used_day, p.id, p.workspace_id, \
+                    p.application_id, COALESCE(p.active, 1) AS active, w.account_id, \
                     CASE WHEN {HAS_WORKSPACE_ACCESS} THEN 1 ELSE 0 END AS workspace_access \
              FROM oauth_secrets s JOIN principals p ON p.id = s.principal_id \
                   JOIN workspaces w ON w.id = p.workspace_id \
-             WHERE s.digest = $1"
-        )))
-        .bind(secret.digest().as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(GrantError::InvalidClient)?;
-        let application_id: String = row.try_get("application_id")?;
-        let account: String = row.try_get("account_id")?;
-        let client_matches = same_client(&application_id, client_id);
-        let expire_time: i64 = row.try_get("expire_time")?;
-        let active: i64 = row.try_get("active")?;
+             WHERE s.digest = "
+        ));
+        sql.text(secret.digest().as_str());
+        let mut found = None;
+        self.read()
+            .select(&sql, |row| {
+                found = Some(SecretFacts {
+                    secret_id: row.text("secret_id")?,
+                    expire_time: row.int("expire_time")?,
+                    last_used_day: row.opt_int("last_used_day")?,
+                    principal_id: row.int("id")?,
+                    workspace_id: row.int("workspace_id")?,
+                    application_id: row.opt_text("application_id")?.unwrap_or_default(),
+                    active: row.int("active")? != 0,
+                    account_id: row.text("account_id")?,
+                    workspace_access: row.int("workspace_access")? != 0,
+                });
+                Ok(())
+            })
+            .await?;
+        let facts = found.ok_or(GrantError::InvalidClient)?;
+        let client_matches = same_client(&facts.application_id, client_id);
         if !client_matches
-            || expire_time <= now
-            || active == 0
-            || account_id.is_some_and(|a| a != account)
+            || facts.expire_time <= now
+            || !facts.active
+            || account_id.is_some_and(|a| a != facts.account_id)
         {
             return Err(GrantError::InvalidClient);
         }
-        let workspace_access: i64 = row.try_get("workspace_access")?;
-        if workspace_access == 0 {
+        if !facts.workspace_access {
             return Err(GrantError::Unauthorized);
         }
-        let principal_id: i64 = row.try_get("id")?;
-        let secret_id: String = row.try_get("secret_id")?;
-        let access_token = insert_access_token(
-            &mut tx,
-            row.try_get("workspace_id")?,
-            principal_id,
-            Minted::BySecret(&secret_id),
-        )
-        .await?;
-        tx.commit().await?;
+        let access_token = self
+            .sign_access_token(
+                issuer,
+                facts.application_id.clone(),
+                facts.workspace_id,
+                facts.principal_id,
+                ALL_APIS,
+                Minted::BySecret(&facts.secret_id),
+            )
+            .await?;
+        let today = day_of(now);
+        if facts.last_used_day != Some(today) {
+            // Bookkeeping, not the grant: a refused write does not refuse the token.
+            let marked =
+                sqlx::query("UPDATE oauth_secrets SET last_used_day = $1 WHERE secret_id = $2")
+                    .bind(today)
+                    .bind(facts.secret_id.as_str())
+                    .execute(&self.writes)
+                    .await;
+            if let Err(e) = marked {
+                tracing::warn!(error = %e, "cannot record an OAuth secret's last use");
+            }
+        }
         Ok(AccessGrant {
             access_token,
             expires_in: ACCESS_TOKEN_SECONDS,
             scope: ALL_APIS.to_owned(),
-            principal_id,
+            principal_id: facts.principal_id,
         })
     }
+}
+
+/// What the `client_credentials` grant reads about a secret.
+struct SecretFacts {
+    secret_id: String,
+    expire_time: EpochMillis,
+    last_used_day: Option<EpochMillis>,
+    principal_id: i64,
+    workspace_id: i64,
+    application_id: String,
+    active: bool,
+    account_id: String,
+    workspace_access: bool,
 }
 
 /// What a browser sign-in asked for, checked by the server: the code is bound to it.
@@ -314,6 +454,7 @@ impl Store {
         client_id: &str,
         redirect_uri: &str,
         verifier: &str,
+        issuer: &TokenIssuer,
     ) -> Result<UserGrant, GrantError> {
         if code.kind() != TokenKind::OAuthCode {
             return Err(GrantError::InvalidGrant);
@@ -347,7 +488,7 @@ impl Store {
         }
         let workspace_id: i64 = row.try_get("workspace_id")?;
         let principal_id: i64 = row.try_get("principal_id")?;
-        require_user_access(&mut tx, principal_id).await?;
+        let user_name = require_user_access(&mut tx, principal_id).await?;
         let scope: String = row.try_get("scope")?;
         let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
         let grant_id = new_secret_id();
@@ -365,14 +506,18 @@ impl Store {
         .bind(now + REFRESH_SECONDS * 1000)
         .execute(&mut *tx)
         .await?;
-        let access_token = insert_access_token(
-            &mut tx,
-            workspace_id,
-            principal_id,
-            Minted::ByGrant(&grant_id),
-        )
-        .await?;
         tx.commit().await?;
+        // Signed after the commit: the first signing key may need the write connection.
+        let access_token = self
+            .sign_access_token(
+                issuer,
+                user_name,
+                workspace_id,
+                principal_id,
+                &scope,
+                Minted::ByGrant(&grant_id),
+            )
+            .await?;
         Ok(UserGrant {
             access: AccessGrant {
                 access_token,
@@ -390,6 +535,7 @@ impl Store {
         &self,
         refresh: &TokenValue,
         client_id: &str,
+        issuer: &TokenIssuer,
     ) -> Result<UserGrant, GrantError> {
         if refresh.kind() != TokenKind::OAuthRefresh {
             return Err(GrantError::InvalidGrant);
@@ -412,7 +558,7 @@ impl Store {
         let grant_id: String = row.try_get("grant_id")?;
         let workspace_id: i64 = row.try_get("workspace_id")?;
         let principal_id: i64 = row.try_get("principal_id")?;
-        require_user_access(&mut tx, principal_id).await?;
+        let user_name = require_user_access(&mut tx, principal_id).await?;
         let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
         let replaced = sqlx::query(
             "UPDATE oauth_grants SET refresh_digest = $1 WHERE grant_id = $2 AND refresh_digest = $3",
@@ -426,19 +572,23 @@ impl Store {
         if replaced == 0 {
             return Err(GrantError::InvalidGrant);
         }
-        let access_token = insert_access_token(
-            &mut tx,
-            workspace_id,
-            principal_id,
-            Minted::ByGrant(&grant_id),
-        )
-        .await?;
         tx.commit().await?;
+        let scope: String = row.try_get("scope")?;
+        let access_token = self
+            .sign_access_token(
+                issuer,
+                user_name,
+                workspace_id,
+                principal_id,
+                &scope,
+                Minted::ByGrant(&grant_id),
+            )
+            .await?;
         Ok(UserGrant {
             access: AccessGrant {
                 access_token,
                 expires_in: ACCESS_TOKEN_SECONDS,
-                scope: row.try_get("scope")?,
+                scope,
                 principal_id,
             },
             refresh_token,
@@ -446,61 +596,27 @@ impl Store {
     }
 }
 
-/// A grant's user must still be active and able to use the workspace.
+/// A grant's user must still be active and able to use the workspace; returns the user name.
 async fn require_user_access(
     tx: &mut Transaction<'static, Any>,
     principal_id: i64,
-) -> Result<(), GrantError> {
+) -> Result<String, GrantError> {
     let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT 1 AS yes FROM principals p WHERE p.id = $1 AND COALESCE(p.active, 1) = 1 \
+        "SELECT p.user_name FROM principals p WHERE p.id = $1 AND COALESCE(p.active, 1) = 1 \
          AND {HAS_WORKSPACE_ACCESS}"
     )))
     .bind(principal_id)
     .fetch_optional(&mut **tx)
-    .await?;
-    found.map(drop).ok_or(GrantError::InvalidGrant)
+    .await?
+    .ok_or(GrantError::InvalidGrant)?;
+    let name: Option<String> = found.try_get("user_name")?;
+    Ok(name.unwrap_or_default())
 }
 
 /// What an access token was minted from.
 enum Minted<'a> {
     BySecret(&'a str),
     ByGrant(&'a str),
-}
-
-/// Writes a new access token's digest and returns its value; sweeps expired ones on the way.
-async fn insert_access_token(
-    tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
-    principal_id: i64,
-    minted: Minted<'_>,
-) -> Result<TokenValue> {
-    let now = now_millis();
-    sqlx::query("DELETE FROM oauth_tokens WHERE expiry_time <= $1")
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    let (secret_id, grant_id) = match minted {
-        Minted::BySecret(id) => (Some(id), None),
-        Minted::ByGrant(id) => (None, Some(id)),
-    };
-    let access_token = TokenValue::generate_kind(TokenKind::OAuthAccess);
-    let creation_time = creation_millis();
-    sqlx::query(
-        "INSERT INTO oauth_tokens (digest, token_id, workspace_id, principal_id, secret_id, \
-         grant_id, scope, creation_time, expiry_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(access_token.digest().as_str())
-    .bind(new_token_id())
-    .bind(workspace_id)
-    .bind(principal_id)
-    .bind(secret_id)
-    .bind(grant_id)
-    .bind(ALL_APIS)
-    .bind(creation_time)
-    .bind(creation_time.saturating_add(ACCESS_TOKEN_SECONDS * 1000))
-    .execute(&mut **tx)
-    .await?;
-    Ok(access_token)
 }
 
 /// Creates a secret inside a transaction and returns its value, the only time it exists. At

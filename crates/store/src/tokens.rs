@@ -1,12 +1,14 @@
-//! Personal access tokens: issue, authenticate, and the record every listing shows.
+//! Personal access tokens: issue, authenticate, and the record every listing shows. OAuth access
+//! tokens (JWTs) authenticate here too, through the same read path and memo (`jwt_in`).
 
-use crate::oauth::HAS_WORKSPACE_ACCESS;
+use crate::oauth::{HAS_WORKSPACE_ACCESS, TokenIssuer};
 use crate::permissions::{TOKENS, holds};
 use crate::principals::{PrincipalRecord, principal_in};
 use crate::read::Read;
 use crate::sql::Sql;
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::jwt::{SigningKey, Unverified};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::{EpochMillis, creation_millis, day_of, now_millis};
 use patchbay_core::token::{TokenDigest, TokenKind, TokenValue, new_token_id};
@@ -85,9 +87,27 @@ impl Store {
         &self,
         digest: &TokenDigest,
     ) -> Result<Option<(Caller, Arc<PrincipalRecord>)>> {
+        self.authenticate_bearer_self(Bearer::Token(digest)).await
+    }
+
+    /// [`Store::authenticate`] for a bearer token of either form.
+    pub async fn authenticate_bearer(&self, bearer: Bearer<'_>) -> Result<Option<Caller>> {
+        let now = now_millis();
+        let found = bearer_in(&mut self.recall()?, bearer, now).await?;
+        Ok(match found {
+            Some(found) => Some(self.mark_used(found, now).await),
+            None => None,
+        })
+    }
+
+    /// [`Store::authenticate_self`] for a bearer token of either form.
+    pub async fn authenticate_bearer_self(
+        &self,
+        bearer: Bearer<'_>,
+    ) -> Result<Option<(Caller, Arc<PrincipalRecord>)>> {
         let now = now_millis();
         let mut read = self.recall()?;
-        let Some(found) = authenticate_in(&mut read, digest, now).await? else {
+        let Some(found) = bearer_in(&mut read, bearer, now).await? else {
             return Ok(None);
         };
         let caller = &found.caller;
@@ -122,6 +142,123 @@ impl Store {
     }
 }
 
+/// A presented bearer credential: an opaque token (a personal access token), or a JWT access
+/// token with the issuer it must come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Bearer<'a> {
+    Token(&'a TokenDigest),
+    /// The token and its digest (what the memo knows it by).
+    Jwt(&'a str, &'a TokenDigest, &'a TokenIssuer),
+}
+
+async fn bearer_in(
+    read: &mut Read<'_>,
+    bearer: Bearer<'_>,
+    now: EpochMillis,
+) -> Result<Option<RememberedCaller>> {
+    match bearer {
+        Bearer::Token(digest) => authenticate_in(read, digest, now).await,
+        Bearer::Jwt(token, digest, issuer) => jwt_in(read, token, digest, issuer, now).await,
+    }
+}
+
+/// The caller of a JWT access token, as remembered or read in `read`'s snapshot: its
+/// signature verifies under the key its header names, it is of this issuer and audience and
+/// unexpired, and the secret (or user's grant) that minted it is still there and unexpired, as
+/// is its principal, active and with workspace access. A token is remembered only once all
+/// that held, by its digest, and only while the database says the same.
+async fn jwt_in(
+    read: &mut Read<'_>,
+    token: &str,
+    digest: &TokenDigest,
+    issuer: &TokenIssuer,
+    now: EpochMillis,
+) -> Result<Option<RememberedCaller>> {
+    if let Some(known) = read.memo().and_then(|m| m.callers.get(digest.as_str()))
+        && known.live_at(now)
+    {
+        return Ok(Some(known.clone()));
+    }
+    let Some(unverified) = Unverified::parse(token) else {
+        return Ok(None);
+    };
+    // Looked up with the claims as presented (bound, never trusted); the key read beside them
+    // then decides whether they are believed.
+    let claims = unverified.claims();
+    let mut sql = Sql::new(&format!(
+        "SELECT k.secret AS signing_secret, x.expire_time AS minted_expiry, {CALLER_COLUMNS} \
+         FROM oauth_signing_keys k, "
+    ));
+    match (&claims.secret_id, &claims.grant_id) {
+        (Some(secret_id), None) => sql
+            .push("oauth_secrets x JOIN principals p ON p.id = x.principal_id WHERE x.secret_id = ")
+            .text(secret_id.as_str()),
+        (None, Some(grant_id)) => sql
+            .push(
+                "(SELECT grant_id, principal_id, expires_at AS expire_time FROM oauth_grants) x \
+                 JOIN principals p ON p.id = x.principal_id WHERE x.grant_id = ",
+            )
+            .text(grant_id.as_str()),
+        _ => return Ok(None),
+    };
+    sql.push(" AND k.kid = ")
+        .text(unverified.kid())
+        .push(" AND x.principal_id = ")
+        .int(claims.principal_id)
+        .push(" AND p.workspace_id = ")
+        .int(claims.workspace_id)
+        .push(" AND x.expire_time > ")
+        .int(now)
+        .push(" AND COALESCE(p.active, 1) = 1 AND ")
+        .push(HAS_WORKSPACE_ACCESS);
+    let mut row_found = None;
+    read.select(&sql, |row| {
+        let kind = row.text("kind")?;
+        let kind = PrincipalKind::from_db(&kind)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
+        let name = match kind {
+            PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
+            _ => row.opt_text("user_name")?,
+        };
+        row_found = Some((
+            row.text("signing_secret")?,
+            row.int("minted_expiry")?,
+            kind,
+            name.unwrap_or_default(),
+            row.int("is_admin")? != 0,
+        ));
+        Ok(())
+    })
+    .await?;
+    let Some((secret, minted_expiry, kind, name, is_admin)) = row_found else {
+        return Ok(None);
+    };
+    let Some(key) = SigningKey::from_hex(unverified.kid(), &secret) else {
+        return Ok(None);
+    };
+    let Ok(claims) = unverified.verify(&key, &issuer.issuer, &issuer.audience, now / 1000) else {
+        return Ok(None);
+    };
+    let found = RememberedCaller {
+        caller: Caller {
+            workspace_id: claims.workspace_id,
+            principal_id: claims.principal_id,
+            kind,
+            name,
+            is_admin,
+            token_id: claims.jti,
+        },
+        expiry_time: minted_expiry.min(claims.exp.saturating_mul(1000)),
+        // Not tracked: reads as used today, so no write follows.
+        last_used_day: Some(day_of(now)),
+    };
+    if let Some(memo) = read.memo() {
+        memo.callers
+            .insert(digest.as_str().to_owned(), found.clone());
+    }
+    Ok(Some(found))
+}
+
 /// The live token with this digest, as remembered or read in `read`'s snapshot.
 async fn authenticate_in(
     read: &mut Read<'_>,
@@ -136,10 +273,12 @@ async fn authenticate_in(
     }
     let sql = match digest.kind() {
         TokenKind::Personal => personal_token_sql(digest, now),
-        TokenKind::OAuthAccess => oauth_token_sql(digest, now),
-        // Secrets, refresh tokens and codes are only exchanged at the token endpoint, never
-        // presented as bearers.
-        TokenKind::OAuthSecret | TokenKind::OAuthRefresh | TokenKind::OAuthCode => {
+        // Access tokens are JWTs (`jwt_in`); secrets, refresh tokens and codes are only
+        // exchanged at the token endpoint, never presented as bearers.
+        TokenKind::OAuthAccess
+        | TokenKind::OAuthSecret
+        | TokenKind::OAuthRefresh
+        | TokenKind::OAuthCode => {
             return Ok(None);
         }
     };
@@ -191,24 +330,6 @@ fn personal_token_sql(digest: &TokenDigest, now: EpochMillis) -> Sql {
         .push(" AND (t.expiry_time < 0 OR t.expiry_time > ")
         .int(now)
         .push(") AND COALESCE(p.active, 1) = 1");
-    sql
-}
-
-/// A live OAuth access token of an active principal that still has workspace access (its
-/// secret and principal exist: deleting either deletes the token). Its use is not tracked, so
-/// it reads as used today, which also lets the memo keep it.
-fn oauth_token_sql(digest: &TokenDigest, now: EpochMillis) -> Sql {
-    let mut sql = Sql::new(&format!(
-        "SELECT t.token_id, t.expiry_time, {} AS last_used_day, {CALLER_COLUMNS} \
-         FROM oauth_tokens t JOIN principals p ON p.id = t.principal_id \
-         WHERE t.digest = ",
-        day_of(now)
-    ));
-    sql.text(digest.as_str())
-        .push(" AND t.expiry_time > ")
-        .int(now)
-        .push(" AND COALESCE(p.active, 1) = 1 AND ")
-        .push(HAS_WORKSPACE_ACCESS);
     sql
 }
 

@@ -46,6 +46,16 @@ pub fn oidc_endpoint(state: &AppState) -> String {
     format!("{}{OIDC}", state.settings().public_url)
 }
 
+/// What access tokens are signed as and checked against: issued by the workspace's OIDC
+/// endpoint (discovery's `issuer`) for the workspace's API (its public URL). Tokens granted at
+/// an account's endpoint are workspace tokens too: they are used on the workspace's API.
+pub fn token_issuer(state: &AppState) -> patchbay_store::TokenIssuer {
+    patchbay_store::TokenIssuer {
+        issuer: oidc_endpoint(state),
+        audience: state.settings().public_url.clone(),
+    }
+}
+
 async fn workspace_discovery(State(state): State<AppState>) -> Json<Value> {
     Json(discovery(&oidc_endpoint(&state)))
 }

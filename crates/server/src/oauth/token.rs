@@ -135,7 +135,13 @@ async fn grant(
                 Some(code) => {
                     state
                         .store
-                        .redeem_code(&code, &client_id, &redirect_uri, &verifier)
+                        .redeem_code(
+                            &code,
+                            &client_id,
+                            &redirect_uri,
+                            &verifier,
+                            &super::token_issuer(state),
+                        )
                         .await
                 }
                 None => Err(GrantError::InvalidGrant),
@@ -147,7 +153,12 @@ async fn grant(
             refresh_token,
         }) => {
             let granted = match TokenValue::parse(&refresh_token) {
-                Some(refresh) => state.store.refresh_grant(&refresh, &client_id).await,
+                Some(refresh) => {
+                    state
+                        .store
+                        .refresh_grant(&refresh, &client_id, &super::token_issuer(state))
+                        .await
+                }
                 None => Err(GrantError::InvalidGrant),
             };
             return user_grant_response(granted);
@@ -182,7 +193,12 @@ async fn grant(
     };
     match state
         .store
-        .grant_client_credentials(&request.client_id, &secret, account_id)
+        .grant_client_credentials(
+            &request.client_id,
+            &secret,
+            account_id,
+            &super::token_issuer(state),
+        )
         .await
     {
         Ok(granted) => {
