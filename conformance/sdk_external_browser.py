@@ -8,6 +8,7 @@ usage: DATABRICKS_HOST=http://127.0.0.1:PORT DATABRICKS_TOKEN=dapi... python sdk
 Needs /usr/bin/chromium and ui-tests' node modules (npm ci in ui-tests).
 Prints one line per step and a closing 'N passed, N failed' line; exits non-zero on any failure.
 """
+import base64
 import json
 import os
 import tempfile
@@ -40,8 +41,22 @@ step("me is the user who logged in on the page", lambda: check(
 again = step("a second client signs in from the token cache", browser_client)
 step("and works", lambda: check(again.current_user.me().user_name == admin_name, "not the user"))
 headers = step("the client's credentials", lambda: w.config.authenticate())
+def is_access_token(headers):
+    """An OAuth access token is a JWT signed with HS256 (a personal access token starts dapi)."""
+    if headers is None:
+        return False
+    value = headers.get("Authorization", "")
+    if not value.startswith("Bearer "):
+        return False
+    parts = value[len("Bearer "):].split(".")
+    if len(parts) != 3:
+        return False
+    header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    return header.get("alg") == "HS256" and header.get("typ") == "JWT"
+
+
 step("an OAuth access token, not a personal access token", lambda: check(
-    headers is not None and headers.get("Authorization", "").startswith("Bearer doat"), "not an OAuth access token"))
+    is_access_token(headers), "not an OAuth access token"))
 
 
 def cached_refresh_token():
