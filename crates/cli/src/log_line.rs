@@ -148,7 +148,8 @@ fn write_timestamp(writer: &mut impl Write, now: SystemTime) -> fmt::Result {
         if *cached != seconds {
             *cached = seconds;
             text.clear();
-            let (year, month, day) = civil_date(seconds / 86_400);
+            let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX);
+            let (year, month, day) = patchbay_core::time::civil_date(days);
             let of_day = seconds % 86_400;
             let _ = write!(
                 text,
@@ -160,20 +161,6 @@ fn write_timestamp(writer: &mut impl Write, now: SystemTime) -> fmt::Result {
         }
         write!(writer, "{text}.{:06}Z", since_epoch.subsec_micros())
     })
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Where the lines go: stderr, in batches. A line is appended to a buffer in memory; a thread

@@ -36,9 +36,32 @@ pub fn day_of(t: EpochMillis) -> EpochMillis {
     t - t.rem_euclid(MILLIS_PER_DAY)
 }
 
+/// The proleptic Gregorian date (year, month, day) of a day counted from 1970-01-01, which may be
+/// negative (Howard Hinnant's `civil_from_days`).
+pub fn civil_date(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates_of_days_around_the_epoch() {
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(-1), (1969, 12, 31));
+        assert_eq!(civil_date(11_016), (2000, 2, 29));
+        assert_eq!(civil_date(20_792), (2026, 12, 5));
+    }
 
     #[test]
     fn creation_times_strictly_increase() {
