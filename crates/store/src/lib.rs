@@ -136,15 +136,21 @@ impl Store {
             )));
         };
         let options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        // The hot read path on a SQLite file; an in-memory database has none.
+        let reader = match backend {
+            Backend::Sqlite => read::SqliteReader::for_url(url).map(std::sync::Arc::new),
+            Backend::Postgres => None,
+        };
         let (pool, writes) = match backend {
             Backend::Sqlite => {
                 // The hot reads have their own connections (read.rs): more threads would only
                 // compete for the cores.
                 let pool = sqlite_pool(options().max_connections(4), url).await?;
-                let writes = match read::SqliteReader::for_url(url) {
-                    Some(_file) => sqlite_pool(options().max_connections(1), url).await?,
+                let writes = if reader.is_some() {
+                    sqlite_pool(options().max_connections(1), url).await?
+                } else {
                     // In memory, every pool would open a database of its own.
-                    None => pool.clone(),
+                    pool.clone()
                 };
                 (pool, writes)
             }
@@ -152,10 +158,6 @@ impl Store {
                 let pool = options().max_connections(16).connect(url).await?;
                 (pool.clone(), pool)
             }
-        };
-        let reader = match backend {
-            Backend::Sqlite => read::SqliteReader::for_url(url).map(std::sync::Arc::new),
-            Backend::Postgres => None,
         };
         let store = Store {
             pool,

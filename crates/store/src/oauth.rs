@@ -508,25 +508,16 @@ impl Store {
         .await?;
         tx.commit().await?;
         // Signed after the commit: the first signing key may need the write connection.
-        let access_token = self
-            .sign_access_token(
-                issuer,
-                user_name,
-                workspace_id,
-                principal_id,
-                &scope,
-                Minted::ByGrant(&grant_id),
-            )
-            .await?;
-        Ok(UserGrant {
-            access: AccessGrant {
-                access_token,
-                expires_in: ACCESS_TOKEN_SECONDS,
-                scope,
-                principal_id,
-            },
+        self.user_grant(
+            issuer,
+            user_name,
+            workspace_id,
+            principal_id,
+            scope,
+            &grant_id,
             refresh_token,
-        })
+        )
+        .await
     }
 
     /// The `refresh_token` grant: a new access token, and a new refresh token that replaces
@@ -574,6 +565,31 @@ impl Store {
         }
         tx.commit().await?;
         let scope: String = row.try_get("scope")?;
+        self.user_grant(
+            issuer,
+            user_name,
+            workspace_id,
+            principal_id,
+            scope,
+            &grant_id,
+            refresh_token,
+        )
+        .await
+    }
+
+    /// What a user's grant answers once its row is written: an access token signed for the
+    /// grant, and the grant's new refresh token.
+    #[allow(clippy::too_many_arguments)]
+    async fn user_grant(
+        &self,
+        issuer: &TokenIssuer,
+        user_name: String,
+        workspace_id: i64,
+        principal_id: i64,
+        scope: String,
+        grant_id: &str,
+        refresh_token: TokenValue,
+    ) -> Result<UserGrant, GrantError> {
         let access_token = self
             .sign_access_token(
                 issuer,
@@ -581,7 +597,7 @@ impl Store {
                 workspace_id,
                 principal_id,
                 &scope,
-                Minted::ByGrant(&grant_id),
+                Minted::ByGrant(grant_id),
             )
             .await?;
         Ok(UserGrant {
