@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use patchbay_core::catalog::{self as rules, Securable, SecurableType};
 use patchbay_store::{
-    CatalogError, CatalogErrorKind, CatalogRecord, CatalogUpdate, ColumnRecord,
+    CatalogErrorKind, CatalogRecord, CatalogUpdate, ColumnRecord,
     EffectiveAssignment, GrantChange, MetastoreRecord, NewCatalog, NewMetastore, NewSchema,
     NewTable, PrivilegeAssignment, SchemaRecord, TableRecord,
 };
@@ -74,26 +74,6 @@ pub fn routes() -> Router<AppState> {
             &p("/effective-permissions/{securable_type}/{full_name}"),
             get(get_effective),
         )
-}
-
-impl From<CatalogError> for ApiError {
-    fn from(e: CatalogError) -> ApiError {
-        match e {
-            CatalogError::Client {
-                kind,
-                code,
-                message,
-            } => match kind {
-                CatalogErrorKind::NotFound => ApiError::does_not_exist(code, message),
-                CatalogErrorKind::AlreadyExists => ApiError::already_exists(code, message),
-                CatalogErrorKind::Denied => ApiError::forbidden(message),
-                CatalogErrorKind::Invalid => {
-                    ApiError::new(axum::http::StatusCode::BAD_REQUEST, code, message)
-                }
-            },
-            CatalogError::Store(e) => ApiError::from(e),
-        }
-    }
 }
 
 // ---- JSON shapes ----------------------------------------------------------------------------
@@ -980,10 +960,7 @@ async fn table_summaries(
                     .filter(|t| matches(params.table_name_pattern.as_deref(), &t.name)),
             ),
             // A schema the caller sees but may not use shows no tables.
-            Err(CatalogError::Client {
-                kind: CatalogErrorKind::Denied,
-                ..
-            }) => {}
+            Err(e) if e.kind() == Some(CatalogErrorKind::Denied) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -4,7 +4,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use patchbay_store::StoreError;
+use patchbay_core::catalog as catalog_rules;
+use patchbay_store::{CatalogError, StoreError};
 use serde_json::json;
 
 /// Which envelope an error is rendered in.
@@ -130,7 +131,21 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden(m) => ApiError::forbidden(m),
             StoreError::Invalid(m) => ApiError::bad_request(m).scim_type("invalidValue"),
             StoreError::InvalidFilter(m) => ApiError::bad_request(m).scim_type("invalidFilter"),
-            StoreError::Database(e) if is_unavailable(&e) => {
+            // Outside the catalog's API (a Partner Connect grant, a connection's health) a
+            // catalog failure reads as its generic kind, with the catalog's message.
+            StoreError::Catalog(e) => {
+                let specific = ApiError::from(*e);
+                match specific.status {
+                    StatusCode::NOT_FOUND => ApiError::not_found(specific.message),
+                    StatusCode::CONFLICT => ApiError::conflict(specific.message),
+                    StatusCode::FORBIDDEN => ApiError::forbidden(specific.message),
+                    StatusCode::BAD_REQUEST => {
+                        ApiError::bad_request(specific.message).scim_type("invalidValue")
+                    }
+                    _ => specific,
+                }
+            }
+            StoreError::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable()
             }
@@ -139,39 +154,188 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Whether a database failure means "try again later" rather than a bug: the database is
-/// unreachable, restarting, busy, out of space or read-only. Such a statement wrote nothing
-/// (its transaction is rolled back), so the client may safely repeat the request.
-fn is_unavailable(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // The primary result code is the low byte of the extended one.
-                let primary = code.parse::<i32>().map_or(0, |c| c & 0xff);
-                // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
-                matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
-            } else if db
-                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .is_some()
-            {
-                // Connection exceptions; the server shutting down or restarting (57P01–57P03,
-                // what a terminated backend reports); insufficient resources (disk full, too
-                // many connections); a read-only transaction (a standby); serialization
-                // failure and deadlock, which a retry resolves.
-                code.starts_with("08")
-                    || code.starts_with("57P0")
-                    || code.starts_with("53")
-                    || matches!(code.as_ref(), "25006" | "40001" | "40P01")
-            } else {
-                false
+/// What a catalog failure says to the client: Unity Catalog's error code and status, and the
+/// message. The one place where catalog errors become words.
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> ApiError {
+        use CatalogError as E;
+        let not_found = |code, message: String| ApiError::does_not_exist(code, message);
+        let exists = |code, message: String| ApiError::already_exists(code, message);
+        let invalid =
+            |code, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+        let metastore = "METASTORE_DOES_NOT_EXIST";
+        let bad = "INVALID_PARAMETER_VALUE";
+        match e {
+            E::NoMetastore => not_found(
+                metastore,
+                "No metastore assigned for the current workspace: Unity Catalog is not enabled. \
+                 Assign one with PUT /api/2.1/unity-catalog/workspaces/{workspace_id}/metastore."
+                    .into(),
+            ),
+            E::UnityCatalogDisabled => not_found(
+                metastore,
+                "Unity Catalog is not enabled for this workspace: only hive_metastore exists. \
+                 Assign a metastore first."
+                    .into(),
+            ),
+            E::NoMetastoreSummary => not_found(
+                metastore,
+                "No metastore assigned for the current workspace.".into(),
+            ),
+            E::NotAssigned { workspace_id } => not_found(
+                metastore,
+                format!("Workspace {workspace_id} has no metastore assigned."),
+            ),
+            E::AssignmentNotFound {
+                metastore_id,
+                workspace_id,
+            } => not_found(
+                metastore,
+                format!("Metastore '{metastore_id}' is not assigned to workspace {workspace_id}."),
+            ),
+            E::MetastoreNotFound { id } => {
+                not_found(metastore, format!("Metastore '{id}' does not exist."))
             }
+            E::CatalogNotFound { name } => not_found(
+                "CATALOG_DOES_NOT_EXIST",
+                format!("Catalog '{name}' does not exist."),
+            ),
+            E::SchemaNotFound { catalog, name } => not_found(
+                "SCHEMA_DOES_NOT_EXIST",
+                format!("Schema '{catalog}.{name}' does not exist."),
+            ),
+            E::TableNotFound {
+                catalog,
+                schema,
+                name,
+            } => not_found(
+                "TABLE_DOES_NOT_EXIST",
+                format!("Table '{catalog}.{schema}.{name}' does not exist."),
+            ),
+            E::PrincipalNotFound { name } => not_found(
+                "PRINCIPAL_DOES_NOT_EXIST",
+                format!("Could not find principal with name {name}."),
+            ),
+            E::WorkspaceNotFound { workspace_id } => ApiError::not_found(format!(
+                "Workspace {workspace_id} does not exist or is not this workspace."
+            )),
+            E::MetastoreExists { name } => exists(
+                "METASTORE_ALREADY_EXISTS",
+                match name {
+                    Some(name) => format!("Metastore '{name}' already exists."),
+                    None => "A metastore with that name already exists.".into(),
+                },
+            ),
+            E::CatalogExists { name } => exists(
+                "CATALOG_ALREADY_EXISTS",
+                format!("Catalog '{name}' already exists."),
+            ),
+            E::SchemaExists { name } => exists(
+                "SCHEMA_ALREADY_EXISTS",
+                format!("Schema '{name}' already exists."),
+            ),
+            E::TableExists { name } => exists(
+                "TABLE_ALREADY_EXISTS",
+                format!("Table '{name}' already exists."),
+            ),
+            E::Refused(reason) => ApiError::forbidden(reason),
+            E::NotOwner { on } => ApiError::forbidden(format!(
+                "User is not an owner of {on} and may not change it or its permissions."
+            )),
+            E::NoUseCatalog { on } => {
+                ApiError::forbidden(format!("User does not have USE CATALOG on {on}."))
+            }
+            E::NoUseSchema { on, legacy } => {
+                let wanted = if legacy { "USAGE" } else { "USE SCHEMA" };
+                ApiError::forbidden(format!("User does not have {wanted} on {on}."))
+            }
+            E::NoCreateCatalog => {
+                ApiError::forbidden("User does not have CREATE CATALOG on Metastore.")
+            }
+            E::MayNotReadGrants { on } => ApiError::forbidden(format!(
+                "User does not have permission to read the permissions of {on}."
+            )),
+            E::MayNotGrant { on } => ApiError::forbidden(format!(
+                "User does not have MANAGE on {on}: only its owner, the owner of its \
+                 parents, a metastore admin or (for hive_metastore) a workspace admin may grant."
+            )),
+            E::NotMetastoreAdmin { name } => ApiError::forbidden(format!(
+                "Only the metastore admin of '{name}' or a workspace admin can change it."
+            )),
+            E::Invalid(reason) => invalid(bad, reason),
+            E::UnsupportedTableType { given } => invalid(
+                bad,
+                format!(
+                    "table_type '{given}' is not supported; use {}.",
+                    catalog_rules::TABLE_TYPES.join(", ")
+                ),
+            ),
+            E::UnsupportedFormat { given } => invalid(
+                bad,
+                format!(
+                    "data_source_format '{given}' is not supported; use {}.",
+                    catalog_rules::DATA_SOURCE_FORMATS.join(", ")
+                ),
+            ),
+            E::DuplicateColumn { name } => {
+                invalid(bad, format!("Column '{name}' appears more than once."))
+            }
+            E::UnknownColumnType { column, type_name } => invalid(
+                bad,
+                format!(
+                    "Column '{column}' has type_name '{type_name}', which is not one of {}.",
+                    catalog_rules::COLUMN_TYPE_NAMES.join(", ")
+                ),
+            ),
+            E::MetastoreNameLength => invalid(
+                bad,
+                format!(
+                    "A metastore name must have 1 to {} characters.",
+                    catalog_rules::MAX_NAME_LEN
+                ),
+            ),
+            E::MetastoreNameControl => invalid(
+                bad,
+                "A metastore name must not contain control characters.".into(),
+            ),
+            E::NoPrincipal => invalid(
+                bad,
+                "Each change needs a 'principal' (user e-mail, group name or application id)."
+                    .into(),
+            ),
+            E::RenameLegacyCatalog { to } => invalid(
+                bad,
+                format!("hive_metastore cannot be renamed (to '{to}')."),
+            ),
+            E::DeleteLegacyCatalog => invalid(
+                bad,
+                "hive_metastore is the workspace's legacy catalog and cannot be deleted.".into(),
+            ),
+            E::DeleteLegacyDefaultSchema => invalid(
+                bad,
+                "Schema 'hive_metastore.default' cannot be deleted.".into(),
+            ),
+            E::CatalogNotEmpty { name } => invalid(
+                "CATALOG_NOT_EMPTY",
+                format!(
+                    "Catalog '{name}' is not empty: delete its schemas first, or use force=true."
+                ),
+            ),
+            E::SchemaNotEmpty { name, tables } => invalid(
+                "SCHEMA_NOT_EMPTY",
+                format!(
+                    "Schema '{name}' is not empty ({tables} tables): delete them first, or use force=true."
+                ),
+            ),
+            E::MetastoreNotEmpty { id } => invalid(
+                "METASTORE_NOT_EMPTY",
+                format!(
+                    "Metastore '{id}' is assigned to a workspace or holds catalogs; \
+                     delete it with force=true to delete them too."
+                ),
+            ),
+            E::Store(e) => ApiError::from(e),
         }
-        _ => false,
     }
 }
 

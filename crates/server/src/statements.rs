@@ -244,41 +244,26 @@ fn response(statement_id: &str, outcome: Outcome, row_limit: Option<i64>) -> Val
     }
 }
 
-/// A catalog error as a failed statement, in Databricks SQL's wording; store failures stay
-/// HTTP errors.
+/// A catalog error as a failed statement, in Databricks SQL's wording (the message is the
+/// API's, `error.rs`); store failures stay HTTP errors.
 fn sql_error(e: CatalogError) -> ApiResult<Outcome> {
-    match e {
-        CatalogError::Client {
-            kind,
-            code,
-            message,
-        } => {
-            let (error_code, class) = match (kind, code) {
-                (CatalogErrorKind::NotFound, "CATALOG_DOES_NOT_EXIST") => {
-                    ("NOT_FOUND", "NO_SUCH_CATALOG_EXCEPTION")
-                }
-                (CatalogErrorKind::NotFound, "SCHEMA_DOES_NOT_EXIST") => {
-                    ("NOT_FOUND", "SCHEMA_NOT_FOUND")
-                }
-                (CatalogErrorKind::NotFound, "TABLE_DOES_NOT_EXIST") => {
-                    ("NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND")
-                }
-                (CatalogErrorKind::NotFound, code) => ("NOT_FOUND", code),
-                (CatalogErrorKind::AlreadyExists, "TABLE_ALREADY_EXISTS") => {
-                    ("ALREADY_EXISTS", "TABLE_OR_VIEW_ALREADY_EXISTS")
-                }
-                (CatalogErrorKind::AlreadyExists, code) => ("ALREADY_EXISTS", code),
-                (CatalogErrorKind::Denied, _) => ("BAD_REQUEST", "INSUFFICIENT_PERMISSIONS"),
-                (CatalogErrorKind::Invalid, code) => ("BAD_REQUEST", code),
-            };
-            Ok(Outcome::failed(error_code, class, message))
-        }
-        CatalogError::Store(e) => Err(ApiError::from(e)),
-    }
-}
-
-fn is_kind(e: &CatalogError, wanted: CatalogErrorKind, codes: &[&str]) -> bool {
-    matches!(e, CatalogError::Client { kind, code, .. } if *kind == wanted && codes.contains(code))
+    let class = match &e {
+        CatalogError::Store(_) => return Err(ApiError::from(e)),
+        CatalogError::CatalogNotFound { .. } => Some("NO_SUCH_CATALOG_EXCEPTION"),
+        CatalogError::SchemaNotFound { .. } => Some("SCHEMA_NOT_FOUND"),
+        CatalogError::TableNotFound { .. } => Some("TABLE_OR_VIEW_NOT_FOUND"),
+        CatalogError::TableExists { .. } => Some("TABLE_OR_VIEW_ALREADY_EXISTS"),
+        _ => None,
+    };
+    let kind = e.kind();
+    let api = ApiError::from(e);
+    let (error_code, class) = match kind {
+        Some(CatalogErrorKind::NotFound) => ("NOT_FOUND", class.unwrap_or(api.code)),
+        Some(CatalogErrorKind::AlreadyExists) => ("ALREADY_EXISTS", class.unwrap_or(api.code)),
+        Some(CatalogErrorKind::Denied) => ("BAD_REQUEST", "INSUFFICIENT_PERMISSIONS"),
+        Some(CatalogErrorKind::Invalid) | None => ("BAD_REQUEST", api.code),
+    };
+    Ok(Outcome::failed(error_code, class, api.message))
 }
 
 async fn run(
@@ -379,16 +364,7 @@ async fn run(
                 )
                 .await;
             match created {
-                Err(e)
-                    if if_not_exists
-                        && is_kind(
-                            &e,
-                            CatalogErrorKind::AlreadyExists,
-                            &["SCHEMA_ALREADY_EXISTS"],
-                        ) =>
-                {
-                    Ok(Outcome::done())
-                }
+                Err(CatalogError::SchemaExists { .. }) if if_not_exists => Ok(Outcome::done()),
                 other => other.map(|_| Outcome::done()),
             }
         }
@@ -435,16 +411,7 @@ async fn run(
                 )
                 .await;
             match created {
-                Err(e)
-                    if if_not_exists
-                        && is_kind(
-                            &e,
-                            CatalogErrorKind::AlreadyExists,
-                            &["TABLE_ALREADY_EXISTS"],
-                        ) =>
-                {
-                    Ok(Outcome::done())
-                }
+                Err(CatalogError::TableExists { .. }) if if_not_exists => Ok(Outcome::done()),
                 other => other.map(|_| Outcome::done()),
             }
         }
@@ -460,16 +427,9 @@ async fn run(
                 .delete_schema(caller, &catalog_name, &schema, cascade)
                 .await
             {
-                Err(e)
-                    if if_exists
-                        && is_kind(
-                            &e,
-                            CatalogErrorKind::NotFound,
-                            &["SCHEMA_DOES_NOT_EXIST", "CATALOG_DOES_NOT_EXIST"],
-                        ) =>
-                {
-                    Ok(Outcome::done())
-                }
+                Err(
+                    CatalogError::SchemaNotFound { .. } | CatalogError::CatalogNotFound { .. },
+                ) if if_exists => Ok(Outcome::done()),
                 other => other.map(|()| Outcome::done()),
             }
         }
@@ -479,20 +439,11 @@ async fn run(
                 _ => return Ok(invalid_name(&name)),
             };
             match store.delete_table(caller, &securable).await {
-                Err(e)
-                    if if_exists
-                        && is_kind(
-                            &e,
-                            CatalogErrorKind::NotFound,
-                            &[
-                                "TABLE_DOES_NOT_EXIST",
-                                "SCHEMA_DOES_NOT_EXIST",
-                                "CATALOG_DOES_NOT_EXIST",
-                            ],
-                        ) =>
-                {
-                    Ok(Outcome::done())
-                }
+                Err(
+                    CatalogError::TableNotFound { .. }
+                    | CatalogError::SchemaNotFound { .. }
+                    | CatalogError::CatalogNotFound { .. },
+                ) if if_exists => Ok(Outcome::done()),
                 other => other.map(|()| Outcome::done()),
             }
         }

@@ -254,7 +254,7 @@ async fn insert_rows(
     }
     query.execute(&mut **target).await.map_err(|e| {
         tracing::warn!(table, error = %e, "copying rows failed");
-        StoreError::Database(e)
+        StoreError::from(e)
     })?;
     Ok(())
 }

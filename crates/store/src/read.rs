@@ -401,7 +401,7 @@ fn run(
 }
 
 /// A failure of the read path, classified as the pool's failures are: the database being busy,
-/// unreadable or gone means "try again later" (an I/O error); anything else is a bug.
+/// unreadable or gone means "try again later"; anything else is a bug.
 fn sqlite_error(err: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     let unavailable = matches!(
@@ -414,12 +414,11 @@ fn sqlite_error(err: rusqlite::Error) -> StoreError {
                 | ErrorCode::DiskFull
         )
     );
-    let sqlx_error = if unavailable {
-        sqlx::Error::Io(std::io::Error::other(err))
+    if unavailable {
+        StoreError::Unavailable(Box::new(err))
     } else {
-        sqlx::Error::Decode(Box::new(err))
-    };
-    StoreError::Database(sqlx_error)
+        StoreError::Read(err)
+    }
 }
 
 #[cfg(test)]

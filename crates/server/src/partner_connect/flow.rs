@@ -134,7 +134,7 @@ async fn missing_grants(
             .await
         {
             Ok(held) => held,
-            Err(patchbay_store::StoreError::NotFound(_)) => {
+            Err(e) if e.is_not_found() => {
                 reasons.push(format!("The {kind} {name} was deleted."));
                 continue;
             }

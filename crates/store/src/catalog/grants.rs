@@ -172,9 +172,9 @@ async fn filter_id(
 }
 
 fn read_denied(securable: &Securable) -> CatalogError {
-    CatalogError::denied(format!(
-        "User does not have permission to read the permissions of {securable}."
-    ))
+    CatalogError::MayNotReadGrants {
+        on: securable.clone(),
+    }
 }
 
 impl Store {
@@ -215,17 +215,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
         if !facts.may_manage() {
-            return Err(CatalogError::denied(format!(
-                "User does not have MANAGE on {securable}: only its owner, the owner of its \
-                 parents, a metastore admin or (for hive_metastore) a workspace admin may grant."
-            )));
+            return Err(CatalogError::MayNotGrant {
+                on: securable.clone(),
+            });
         }
         let mut planned = Vec::with_capacity(changes.len());
         for change in changes {
             if change.principal.trim().is_empty() {
-                return Err(CatalogError::invalid(
-                    "Each change needs a 'principal' (user e-mail, group name or application id).",
-                ));
+                return Err(CatalogError::NoPrincipal);
             }
             let (principal_id, _) =
                 find_principal(&mut tx, caller.workspace_id, &change.principal).await?;
@@ -233,7 +230,7 @@ impl Store {
                 list.iter()
                     .map(|p| rules::check_privilege(securable, p))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(CatalogError::invalid)
+                    .map_err(CatalogError::Invalid)
             };
             let add = dedup(check(&change.add)?);
             let remove = rules::revoked_privileges(securable, &dedup(check(&change.remove)?));

@@ -2,10 +2,11 @@
 //! is Unity Catalog enabled, and its catalogs other than `hive_metastore` live in the metastore.
 
 use super::{
-    CatalogError, CatalogResult, OWNER_NAME, administers, caller_identity, find_principal, new_id,
+    CatalogError, CatalogResult, OWNER_NAME, administers, caller_identity, exists_or, find_principal,
+    new_id,
 };
 use crate::sql::Sql;
-use crate::{Store, StoreError};
+use crate::Store;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::catalog::{self as rules, HIVE_METASTORE, MAIN_CATALOG};
 use patchbay_core::time::now_millis;
@@ -75,10 +76,7 @@ fn record(row: &sqlx::any::AnyRow) -> CatalogResult<MetastoreRecord> {
 }
 
 fn no_such_metastore(id: &str) -> CatalogError {
-    CatalogError::not_found(
-        "METASTORE_DOES_NOT_EXIST",
-        format!("Metastore '{id}' does not exist."),
-    )
+    CatalogError::MetastoreNotFound { id: id.to_owned() }
 }
 
 async fn fetch(
@@ -99,22 +97,17 @@ async fn fetch(
 fn checked_name(name: &str) -> CatalogResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > rules::MAX_NAME_LEN {
-        return Err(CatalogError::invalid(format!(
-            "A metastore name must have 1 to {} characters.",
-            rules::MAX_NAME_LEN
-        )));
+        return Err(CatalogError::MetastoreNameLength);
     }
     if name.chars().any(char::is_control) {
-        return Err(CatalogError::invalid(
-            "A metastore name must not contain control characters.",
-        ));
+        return Err(CatalogError::MetastoreNameControl);
     }
     Ok(name.to_owned())
 }
 
 fn checked_default_catalog(name: Option<&str>) -> CatalogResult<String> {
     match name.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(n) => rules::normalize_name(n).map_err(CatalogError::invalid),
+        Some(n) => rules::normalize_name(n).map_err(CatalogError::Invalid),
         None => Ok(HIVE_METASTORE.to_owned()),
     }
 }
@@ -152,12 +145,7 @@ impl Store {
         .bind(workspace_id)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            match crate::conflict_or(e, || format!("Metastore '{name}' already exists.")) {
-                StoreError::Conflict(m) => CatalogError::exists("METASTORE_ALREADY_EXISTS", m),
-                other => other.into(),
-            }
-        })?;
+        .map_err(|e| exists_or(e, || CatalogError::MetastoreExists { name: Some(name) }))?;
         let created = fetch(&mut tx, workspace_id, &id).await?;
         tx.commit().await?;
         Ok(created)
@@ -192,12 +180,7 @@ impl Store {
         let assignment = self
             .metastore_assignment(workspace_id)
             .await?
-            .ok_or_else(|| {
-                CatalogError::not_found(
-                    "METASTORE_DOES_NOT_EXIST",
-                    "No metastore assigned for the current workspace.",
-                )
-            })?;
+            .ok_or(CatalogError::NoMetastoreSummary)?;
         self.get_metastore(workspace_id, &assignment.metastore_id)
             .await
     }
@@ -220,10 +203,7 @@ impl Store {
             owner_id: current.owner_id,
         };
         if !(identity.workspace_admin || administers(&identity, Some(&node))) {
-            return Err(CatalogError::denied(format!(
-                "Only the metastore admin of '{}' or a workspace admin can change it.",
-                current.name
-            )));
+            return Err(CatalogError::NotMetastoreAdmin { name: current.name });
         }
         let mut sql = Sql::new("UPDATE metastores SET updated_at = ");
         sql.int(now_millis())
@@ -237,12 +217,10 @@ impl Store {
             sql.push(", owner_id = ").int(owner_id);
         }
         sql.push(" WHERE id = ").text(id);
-        sql.query().execute(&mut *tx).await.map_err(|e| {
-            match crate::conflict_or(e, || "A metastore with that name already exists.".into()) {
-                StoreError::Conflict(m) => CatalogError::exists("METASTORE_ALREADY_EXISTS", m),
-                other => other.into(),
-            }
-        })?;
+        sql.query()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| exists_or(e, || CatalogError::MetastoreExists { name: None }))?;
         let updated = fetch(&mut tx, workspace_id, id).await?;
         tx.commit().await?;
         Ok(updated)
@@ -267,13 +245,7 @@ impl Store {
         .await?
         .try_get::<i64, _>("n")?;
         if used > 0 && !force {
-            return Err(CatalogError::invalid_state(
-                "METASTORE_NOT_EMPTY",
-                format!(
-                    "Metastore '{id}' is assigned to a workspace or holds catalogs; \
-                     delete it with force=true to delete them too."
-                ),
-            ));
+            return Err(CatalogError::MetastoreNotEmpty { id: id.to_owned() });
         }
         sqlx::query("DELETE FROM metastores WHERE id = $1")
             .bind(id)
@@ -326,12 +298,7 @@ impl Store {
         let current = self
             .metastore_assignment(workspace_id)
             .await?
-            .ok_or_else(|| {
-                CatalogError::not_found(
-                    "METASTORE_DOES_NOT_EXIST",
-                    format!("Workspace {workspace_id} has no metastore assigned."),
-                )
-            })?;
+            .ok_or(CatalogError::NotAssigned { workspace_id })?;
         let metastore_id = metastore_id.unwrap_or(&current.metastore_id);
         let default_catalog = default_catalog_name.unwrap_or(current.default_catalog_name.as_str());
         self.assign_metastore(admin, workspace_id, metastore_id, Some(default_catalog))
@@ -356,10 +323,10 @@ impl Store {
         .await?
         .rows_affected();
         if deleted == 0 {
-            return Err(CatalogError::not_found(
-                "METASTORE_DOES_NOT_EXIST",
-                format!("Metastore '{metastore_id}' is not assigned to workspace {workspace_id}."),
-            ));
+            return Err(CatalogError::AssignmentNotFound {
+                metastore_id: metastore_id.to_owned(),
+                workspace_id,
+            });
         }
         Ok(())
     }
@@ -393,10 +360,7 @@ fn same_workspace(admin: &WorkspaceAdmin, workspace_id: i64) -> CatalogResult<()
     if admin.workspace_id() == workspace_id {
         Ok(())
     } else {
-        Err(CatalogError::not_found(
-            "RESOURCE_DOES_NOT_EXIST",
-            format!("Workspace {workspace_id} does not exist or is not this workspace."),
-        ))
+        Err(CatalogError::WorkspaceNotFound { workspace_id })
     }
 }
 

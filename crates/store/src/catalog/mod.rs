@@ -27,86 +27,202 @@ use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFa
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeSet, HashSet};
 
-/// How a client error of the catalog reads: the HTTP status class follows from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CatalogErrorKind {
-    /// 404: the named metastore, catalog, schema, table or principal does not exist.
-    NotFound,
-    /// 409: an object with that name exists.
-    AlreadyExists,
-    /// 403: the caller may not do this.
-    Denied,
-    /// 400: the request breaks a rule.
-    Invalid,
-}
-
-/// Why a catalog call failed: a client error with its Unity Catalog error code
-/// (`CATALOG_DOES_NOT_EXIST`, `SCHEMA_ALREADY_EXISTS`, …), or a store failure.
+/// Why a catalog call failed: what happened, in terms of the catalog. The server decides how
+/// each reads to a client (status, Unity Catalog error code, message); nothing here is client
+/// text. Names are as the request gave them (a full name or a bare one).
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    /// The message is for the client.
-    #[error("{message}")]
-    Client {
-        kind: CatalogErrorKind,
-        code: &'static str,
-        message: String,
+    /// The workspace has no metastore, so a Unity Catalog securable cannot be resolved.
+    #[error("no metastore assigned")]
+    NoMetastore,
+    /// A catalog was to be created, but the workspace has only `hive_metastore`.
+    #[error("Unity Catalog not enabled")]
+    UnityCatalogDisabled,
+    /// The workspace's metastore summary was asked for, and it has none.
+    #[error("no metastore summary")]
+    NoMetastoreSummary,
+    /// An assignment was to be changed, and the workspace has none.
+    #[error("workspace {workspace_id} has no metastore")]
+    NotAssigned { workspace_id: i64 },
+    /// The metastore is not the one assigned to the workspace.
+    #[error("metastore {metastore_id} not assigned to {workspace_id}")]
+    AssignmentNotFound {
+        metastore_id: String,
+        workspace_id: i64,
     },
+    #[error("metastore {id} not found")]
+    MetastoreNotFound { id: String },
+    #[error("catalog {name} not found")]
+    CatalogNotFound { name: String },
+    #[error("schema {catalog}.{name} not found")]
+    SchemaNotFound { catalog: String, name: String },
+    #[error("table {catalog}.{schema}.{name} not found")]
+    TableNotFound {
+        catalog: String,
+        schema: String,
+        name: String,
+    },
+    /// No user, service principal or group has that name.
+    #[error("principal {name} not found")]
+    PrincipalNotFound { name: String },
+    /// A workspace path named another workspace than the caller's.
+    #[error("workspace {workspace_id} not found")]
+    WorkspaceNotFound { workspace_id: i64 },
+    /// `None` when a rename collided (the new name is not repeated).
+    #[error("metastore exists")]
+    MetastoreExists { name: Option<String> },
+    #[error("catalog {name} exists")]
+    CatalogExists { name: String },
+    #[error("schema {name} exists")]
+    SchemaExists { name: String },
+    #[error("table {name} exists")]
+    TableExists { name: String },
+    /// A rule of `patchbay_core::catalog` refused the action; its reason is core's.
+    #[error("{0}")]
+    Refused(String),
+    /// Changing a securable (or its grants) needs its owner, a parent's owner, `MANAGE` or
+    /// an admin.
+    #[error("not an owner of {on}")]
+    NotOwner { on: Securable },
+    /// A catalog is invisible to the caller.
+    #[error("no USE CATALOG on {on}")]
+    NoUseCatalog { on: Securable },
+    /// A schema is invisible to the caller (`USAGE` on a legacy one).
+    #[error("no USE SCHEMA on {on}")]
+    NoUseSchema { on: Securable, legacy: bool },
+    #[error("no CREATE CATALOG")]
+    NoCreateCatalog,
+    #[error("may not read the grants on {on}")]
+    MayNotReadGrants { on: Securable },
+    #[error("may not grant on {on}")]
+    MayNotGrant { on: Securable },
+    /// Only the metastore admin or a workspace admin may change a metastore.
+    #[error("may not change metastore {name}")]
+    NotMetastoreAdmin { name: String },
+    /// A name or privilege broke a rule of `patchbay_core::catalog`; its reason is core's.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("table type {given} not supported")]
+    UnsupportedTableType { given: String },
+    #[error("data source format {given} not supported")]
+    UnsupportedFormat { given: String },
+    #[error("column {name} repeated")]
+    DuplicateColumn { name: String },
+    #[error("column {column} has unknown type {type_name}")]
+    UnknownColumnType { column: String, type_name: String },
+    /// A metastore name is empty or longer than `patchbay_core::catalog::MAX_NAME_LEN`.
+    #[error("metastore name length")]
+    MetastoreNameLength,
+    #[error("metastore name has control characters")]
+    MetastoreNameControl,
+    /// A grants change without its principal.
+    #[error("grant change without principal")]
+    NoPrincipal,
+    #[error("hive_metastore cannot be renamed")]
+    RenameLegacyCatalog { to: String },
+    #[error("hive_metastore cannot be deleted")]
+    DeleteLegacyCatalog,
+    #[error("hive_metastore.default cannot be deleted")]
+    DeleteLegacyDefaultSchema,
+    /// The catalog holds schemas or tables, and the delete was not forced.
+    #[error("catalog {name} not empty")]
+    CatalogNotEmpty { name: String },
+    #[error("schema {name} not empty")]
+    SchemaNotEmpty { name: String, tables: i64 },
+    /// The metastore is assigned or holds catalogs, and the delete was not forced.
+    #[error("metastore {id} not empty")]
+    MetastoreNotEmpty { id: String },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// How a catalog error reads in a few words: the HTTP status class follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogErrorKind {
+    /// The named metastore, catalog, schema, table or principal does not exist.
+    NotFound,
+    /// An object with that name exists.
+    AlreadyExists,
+    /// The caller may not do this.
+    Denied,
+    /// The request breaks a rule.
+    Invalid,
+}
+
 impl CatalogError {
-    fn client(kind: CatalogErrorKind, code: &'static str, message: impl Into<String>) -> Self {
-        CatalogError::Client {
-            kind,
-            code,
-            message: message.into(),
-        }
+    /// What kind of failure this is; `None` for a store failure.
+    pub fn kind(&self) -> Option<CatalogErrorKind> {
+        use CatalogError as E;
+        Some(match self {
+            E::NoMetastore
+            | E::UnityCatalogDisabled
+            | E::NoMetastoreSummary
+            | E::NotAssigned { .. }
+            | E::AssignmentNotFound { .. }
+            | E::MetastoreNotFound { .. }
+            | E::CatalogNotFound { .. }
+            | E::SchemaNotFound { .. }
+            | E::TableNotFound { .. }
+            | E::PrincipalNotFound { .. }
+            | E::WorkspaceNotFound { .. } => CatalogErrorKind::NotFound,
+            E::MetastoreExists { .. }
+            | E::CatalogExists { .. }
+            | E::SchemaExists { .. }
+            | E::TableExists { .. } => CatalogErrorKind::AlreadyExists,
+            E::Refused(_)
+            | E::NotOwner { .. }
+            | E::NoUseCatalog { .. }
+            | E::NoUseSchema { .. }
+            | E::NoCreateCatalog
+            | E::MayNotReadGrants { .. }
+            | E::MayNotGrant { .. }
+            | E::NotMetastoreAdmin { .. } => CatalogErrorKind::Denied,
+            E::Invalid(_)
+            | E::UnsupportedTableType { .. }
+            | E::UnsupportedFormat { .. }
+            | E::DuplicateColumn { .. }
+            | E::UnknownColumnType { .. }
+            | E::MetastoreNameLength
+            | E::MetastoreNameControl
+            | E::NoPrincipal
+            | E::RenameLegacyCatalog { .. }
+            | E::DeleteLegacyCatalog
+            | E::DeleteLegacyDefaultSchema
+            | E::CatalogNotEmpty { .. }
+            | E::SchemaNotEmpty { .. }
+            | E::MetastoreNotEmpty { .. } => CatalogErrorKind::Invalid,
+            E::Store(_) => return None,
+        })
     }
 
-    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        CatalogError::client(CatalogErrorKind::NotFound, code, message)
-    }
-
-    pub(crate) fn exists(code: &'static str, message: impl Into<String>) -> Self {
-        CatalogError::client(CatalogErrorKind::AlreadyExists, code, message)
-    }
-
-    pub(crate) fn denied(message: impl Into<String>) -> Self {
-        CatalogError::client(CatalogErrorKind::Denied, "PERMISSION_DENIED", message)
-    }
-
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        CatalogError::client(
-            CatalogErrorKind::Invalid,
-            "INVALID_PARAMETER_VALUE",
-            message,
-        )
-    }
-
-    pub(crate) fn invalid_state(code: &'static str, message: impl Into<String>) -> Self {
-        CatalogError::client(CatalogErrorKind::Invalid, code, message)
+    /// Whether the error says that something named does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == Some(CatalogErrorKind::NotFound)
     }
 }
 
 impl From<sqlx::Error> for CatalogError {
     fn from(e: sqlx::Error) -> Self {
-        CatalogError::Store(StoreError::Database(e))
+        CatalogError::Store(StoreError::from(e))
     }
 }
 
 impl From<CatalogError> for StoreError {
     fn from(e: CatalogError) -> Self {
         match e {
-            CatalogError::Client { kind, message, .. } => match kind {
-                CatalogErrorKind::NotFound => StoreError::NotFound(message),
-                CatalogErrorKind::AlreadyExists => StoreError::Conflict(message),
-                CatalogErrorKind::Denied => StoreError::Forbidden(message),
-                CatalogErrorKind::Invalid => StoreError::Invalid(message),
-            },
             CatalogError::Store(e) => e,
+            other => StoreError::Catalog(Box::new(other)),
         }
+    }
+}
+
+/// A unique-constraint violation as the catalog error `exists`, anything else as a store
+/// failure.
+pub(crate) fn exists_or(err: sqlx::Error, exists: impl FnOnce() -> CatalogError) -> CatalogError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => exists(),
+        _ => err.into(),
     }
 }
 
@@ -239,14 +355,6 @@ pub(crate) async fn assigned_metastore(
     .transpose()
 }
 
-fn no_metastore() -> CatalogError {
-    CatalogError::not_found(
-        "METASTORE_DOES_NOT_EXIST",
-        "No metastore assigned for the current workspace: Unity Catalog is not enabled. \
-         Assign one with PUT /api/2.1/unity-catalog/workspaces/{workspace_id}/metastore.",
-    )
-}
-
 /// Finds a securable by name in the workspace: `hive_metastore` is the workspace's own, every
 /// other catalog is in the workspace's metastore.
 pub(crate) async fn resolve(
@@ -262,7 +370,7 @@ pub(crate) async fn resolve(
     };
     let Some(catalog) = securable.catalog() else {
         if resolved.metastore.is_none() {
-            return Err(no_metastore());
+            return Err(CatalogError::NoMetastore);
         }
         return Ok(resolved);
     };
@@ -281,11 +389,8 @@ pub(crate) async fn resolve(
     } else {
         None
     };
-    let row = row.ok_or_else(|| {
-        CatalogError::not_found(
-            "CATALOG_DOES_NOT_EXIST",
-            format!("Catalog '{catalog}' does not exist."),
-        )
+    let row = row.ok_or_else(|| CatalogError::CatalogNotFound {
+        name: catalog.to_owned(),
     })?;
     resolved.chain.push(node(&row)?);
     if let Securable::Schema(_, schema) | Securable::Table(_, schema, _) = securable {
@@ -297,11 +402,9 @@ pub(crate) async fn resolve(
         .bind(schema.as_str())
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or_else(|| {
-            CatalogError::not_found(
-                "SCHEMA_DOES_NOT_EXIST",
-                format!("Schema '{catalog}.{schema}' does not exist."),
-            )
+        .ok_or_else(|| CatalogError::SchemaNotFound {
+            catalog: catalog.to_owned(),
+            name: schema.clone(),
         })?;
         resolved.chain.push(node(&row)?);
     }
@@ -314,11 +417,10 @@ pub(crate) async fn resolve(
         .bind(table.as_str())
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or_else(|| {
-            CatalogError::not_found(
-                "TABLE_DOES_NOT_EXIST",
-                format!("Table '{catalog}.{schema}.{table}' does not exist."),
-            )
+        .ok_or_else(|| CatalogError::TableNotFound {
+            catalog: catalog.to_owned(),
+            schema: schema.clone(),
+            name: table.clone(),
         })?;
         resolved.chain.push(node(&row)?);
     }
@@ -430,11 +532,8 @@ pub(crate) async fn find_principal(
     .bind(name)
     .fetch_optional(&mut **tx)
     .await?
-    .ok_or_else(|| {
-        CatalogError::not_found(
-            "PRINCIPAL_DOES_NOT_EXIST",
-            format!("Could not find principal with name {name}."),
-        )
+    .ok_or_else(|| CatalogError::PrincipalNotFound {
+        name: name.to_owned(),
     })?;
     Ok((row.try_get("id")?, row.try_get("name")?))
 }
@@ -560,10 +659,7 @@ impl Store {
         tx.rollback().await?;
         match found {
             Ok(_) => Ok(true),
-            Err(CatalogError::Client {
-                kind: CatalogErrorKind::NotFound,
-                ..
-            }) => Ok(false),
+            Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -643,7 +739,7 @@ mod tests {
         let err = grant_tx(&mut tx, workspace_id, &missing, user.id, &["USE_CATALOG"])
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::NotFound(_)));
+        assert!(err.is_not_found());
         tx.rollback().await.unwrap();
         assert_eq!(
             store

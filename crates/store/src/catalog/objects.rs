@@ -4,10 +4,10 @@
 
 use super::{
     CatalogError, CatalogResult, Identity, OWNER_NAME, Resolved, administers, assigned_metastore,
-    caller_identity, facts, find_principal, granted, new_id, resolve,
+    caller_identity, exists_or, facts, find_principal, granted, new_id, resolve,
 };
 use crate::sql::{Bind, Sql};
-use crate::{Store, StoreError};
+use crate::Store;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{
     self as rules, AccessFacts, Action, DEFAULT_SCHEMA, HIVE_METASTORE, LevelFacts, Securable,
@@ -361,12 +361,10 @@ pub(crate) async fn insert_schema_row(
         .push(", ")
         .text(by)
         .push(")");
-    sql.query().execute(&mut **tx).await.map_err(|e| {
-        match crate::conflict_or(e, || format!("Schema '{name}' already exists.")) {
-            StoreError::Conflict(m) => CatalogError::exists("SCHEMA_ALREADY_EXISTS", m),
-            other => other.into(),
-        }
-    })?;
+    sql.query()
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| exists_or(e, || CatalogError::SchemaExists { name: name.into() }))?;
     Ok(id)
 }
 
@@ -413,12 +411,10 @@ pub(crate) async fn insert_catalog_with_default_schema(
         .push(", ")
         .text(by)
         .push(")");
-    sql.query().execute(&mut **tx).await.map_err(|e| {
-        match crate::conflict_or(e, || format!("Catalog '{name}' already exists.")) {
-            StoreError::Conflict(m) => CatalogError::exists("CATALOG_ALREADY_EXISTS", m),
-            other => other.into(),
-        }
-    })?;
+    sql.query()
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| exists_or(e, || CatalogError::CatalogExists { name: name.into() }))?;
     insert_schema_row(
         tx,
         &id,
@@ -434,18 +430,17 @@ pub(crate) async fn insert_catalog_with_default_schema(
 }
 
 fn name(raw: &str) -> CatalogResult<String> {
-    rules::normalize_name(raw.trim()).map_err(CatalogError::invalid)
+    rules::normalize_name(raw.trim()).map_err(CatalogError::Invalid)
 }
 
 fn denied(e: rules::Denied) -> CatalogError {
-    CatalogError::denied(e.0)
+    CatalogError::Refused(e.0)
 }
 
 fn manage_denied(on: &Securable) -> CatalogError {
-    CatalogError::denied(format!(
-        "User is not an owner of {on} and may not change it or its permissions."
-    ))
+    CatalogError::NotOwner { on: on.clone() }
 }
+
 
 /// Resolves a securable for a caller, with the facts about it.
 pub(crate) async fn for_caller(
@@ -511,10 +506,7 @@ impl Store {
         .await
         {
             Ok(r) => Some(load_catalog(&mut tx, &r.chain[0].id).await?),
-            Err(CatalogError::Client {
-                kind: super::CatalogErrorKind::NotFound,
-                ..
-            }) => None,
+            Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e.into()),
         };
         tx.rollback().await?;
@@ -527,9 +519,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
         if !(resolved.legacy() || facts.visible(SecurableType::Catalog)) {
-            return Err(CatalogError::denied(format!(
-                "User does not have USE CATALOG on {securable}."
-            )));
+            return Err(CatalogError::NoUseCatalog { on: securable });
         }
         let record = load_catalog(&mut tx, &resolved.chain[0].id).await?;
         tx.rollback().await?;
@@ -547,18 +537,11 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let metastore = assigned_metastore(&mut tx, caller.workspace_id)
             .await?
-            .ok_or_else(|| {
-                CatalogError::not_found(
-                    "METASTORE_DOES_NOT_EXIST",
-                    "Unity Catalog is not enabled for this workspace: only hive_metastore exists. \
-                     Assign a metastore first.",
-                )
-            })?;
+            .ok_or(CatalogError::UnityCatalogDisabled)?;
         if catalog == HIVE_METASTORE {
-            return Err(CatalogError::exists(
-                "CATALOG_ALREADY_EXISTS",
-                "Catalog 'hive_metastore' already exists.",
-            ));
+            return Err(CatalogError::CatalogExists {
+                name: HIVE_METASTORE.into(),
+            });
         }
         let identity = caller_identity(&mut tx, caller).await?;
         let on_metastore = granted(
@@ -572,9 +555,7 @@ impl Store {
         .map(|(_, p)| p)
         .collect();
         if !rules::may_create_catalog(administers(&identity, Some(&metastore)), &on_metastore) {
-            return Err(CatalogError::denied(
-                "User does not have CREATE CATALOG on Metastore.",
-            ));
+            return Err(CatalogError::NoCreateCatalog);
         }
         let id = insert_catalog_with_default_schema(
             &mut tx,
@@ -608,18 +589,15 @@ impl Store {
         }
         let new_name = match &update.new_name {
             Some(n) if resolved.legacy() => {
-                return Err(CatalogError::invalid(format!(
-                    "hive_metastore cannot be renamed (to '{n}')."
-                )));
+                return Err(CatalogError::RenameLegacyCatalog { to: n.clone() });
             }
             Some(n) => Some(self::name(n)?),
             None => None,
         };
         if new_name.as_deref() == Some(HIVE_METASTORE) {
-            return Err(CatalogError::exists(
-                "CATALOG_ALREADY_EXISTS",
-                "Catalog 'hive_metastore' already exists.",
-            ));
+            return Err(CatalogError::CatalogExists {
+                name: HIVE_METASTORE.into(),
+            });
         }
         update_row(
             &mut tx,
@@ -628,7 +606,7 @@ impl Store {
             &resolved.chain[0].id,
             new_name.as_deref(),
             update,
-            ("CATALOG_ALREADY_EXISTS", "Catalog"),
+            |name| CatalogError::CatalogExists { name },
         )
         .await?;
         let record = load_catalog(&mut tx, &resolved.chain[0].id).await?;
@@ -646,9 +624,7 @@ impl Store {
     ) -> CatalogResult<()> {
         let securable = Securable::Catalog(self::name(name)?);
         if securable.is_legacy() {
-            return Err(CatalogError::invalid(
-                "hive_metastore is the workspace's legacy catalog and cannot be deleted.",
-            ));
+            return Err(CatalogError::DeleteLegacyCatalog);
         }
         let mut tx = self.begin_write().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
@@ -666,13 +642,9 @@ impl Store {
         .await?
         .try_get::<i64, _>("n")?;
         if content > 0 && !force {
-            return Err(CatalogError::invalid_state(
-                "CATALOG_NOT_EMPTY",
-                format!(
-                    "Catalog '{}' is not empty: delete its schemas first, or use force=true.",
-                    securable.full_name()
-                ),
-            ));
+            return Err(CatalogError::CatalogNotEmpty {
+                name: securable.full_name(),
+            });
         }
         sqlx::query("DELETE FROM catalogs WHERE id = $1")
             .bind(id.as_str())
@@ -725,14 +697,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
         if !facts.visible(SecurableType::Schema) {
-            let wanted = if resolved.legacy() {
-                "USAGE"
-            } else {
-                "USE SCHEMA"
-            };
-            return Err(CatalogError::denied(format!(
-                "User does not have {wanted} on {securable}."
-            )));
+            return Err(CatalogError::NoUseSchema {
+                legacy: resolved.legacy(),
+                on: securable,
+            });
         }
         let record = load_schema(&mut tx, &resolved.chain[1].id).await?;
         tx.rollback().await?;
@@ -760,10 +728,9 @@ impl Store {
                 .await?
                 .is_some();
         if exists {
-            return Err(CatalogError::exists(
-                "SCHEMA_ALREADY_EXISTS",
-                format!("Schema '{}' already exists.", securable.full_name()),
-            ));
+            return Err(CatalogError::SchemaExists {
+                name: securable.full_name(),
+            });
         }
         facts
             .check(Action::CreateSchema, &catalog)
@@ -806,7 +773,7 @@ impl Store {
             &resolved.chain[1].id,
             new_name.as_deref(),
             update,
-            ("SCHEMA_ALREADY_EXISTS", "Schema"),
+            |name| CatalogError::SchemaExists { name },
         )
         .await?;
         let record = load_schema(&mut tx, &resolved.chain[1].id).await?;
@@ -825,9 +792,7 @@ impl Store {
     ) -> CatalogResult<()> {
         let securable = Securable::Schema(name(catalog)?, name(schema)?);
         if securable == Securable::Schema(HIVE_METASTORE.into(), DEFAULT_SCHEMA.into()) {
-            return Err(CatalogError::invalid(
-                "Schema 'hive_metastore.default' cannot be deleted.",
-            ));
+            return Err(CatalogError::DeleteLegacyDefaultSchema);
         }
         let mut tx = self.begin_write().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
@@ -841,13 +806,10 @@ impl Store {
             .await?
             .try_get::<i64, _>("n")?;
         if tables > 0 && !force {
-            return Err(CatalogError::invalid_state(
-                "SCHEMA_NOT_EMPTY",
-                format!(
-                    "Schema '{}' is not empty ({tables} tables): delete them first, or use force=true.",
-                    securable.full_name()
-                ),
-            ));
+            return Err(CatalogError::SchemaNotEmpty {
+                name: securable.full_name(),
+                tables,
+            });
         }
         sqlx::query("DELETE FROM catalog_schemas WHERE id = $1")
             .bind(id.as_str())
@@ -919,10 +881,7 @@ impl Store {
     ) -> CatalogResult<bool> {
         match self.get_table(caller, securable).await {
             Ok(_) => Ok(true),
-            Err(CatalogError::Client {
-                code: "TABLE_DOES_NOT_EXIST",
-                ..
-            }) => Ok(false),
+            Err(CatalogError::TableNotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -940,21 +899,16 @@ impl Store {
         let columns = checked_columns(&new.columns)?;
         let table_type = new.table_type.trim().to_ascii_uppercase();
         if !rules::TABLE_TYPES.contains(&table_type.as_str()) {
-            return Err(CatalogError::invalid(format!(
-                "table_type '{}' is not supported; use {}.",
-                new.table_type,
-                rules::TABLE_TYPES.join(", ")
-            )));
+            return Err(CatalogError::UnsupportedTableType {
+                given: new.table_type.clone(),
+            });
         }
         let format = match new.data_source_format.as_deref().map(str::trim) {
             None | Some("") => (table_type != "VIEW").then(|| "DELTA".to_owned()),
             Some(f) => {
                 let f = f.to_ascii_uppercase();
                 if !rules::DATA_SOURCE_FORMATS.contains(&f.as_str()) {
-                    return Err(CatalogError::invalid(format!(
-                        "data_source_format '{f}' is not supported; use {}.",
-                        rules::DATA_SOURCE_FORMATS.join(", ")
-                    )));
+                    return Err(CatalogError::UnsupportedFormat { given: f });
                 }
                 Some(f)
             }
@@ -971,10 +925,7 @@ impl Store {
                 .await?
                 .is_some();
         if exists {
-            return Err(CatalogError::exists(
-                "TABLE_ALREADY_EXISTS",
-                format!("Table '{full_name}' already exists."),
-            ));
+            return Err(CatalogError::TableExists { name: full_name });
         }
         facts.check(Action::CreateTable, &schema).map_err(denied)?;
         let id = new_id();
@@ -1009,12 +960,10 @@ impl Store {
             .push(", ")
             .text(caller.name.clone())
             .push(")");
-        sql.query().execute(&mut *tx).await.map_err(|e| {
-            match crate::conflict_or(e, || format!("Table '{full_name}' already exists.")) {
-                StoreError::Conflict(m) => CatalogError::exists("TABLE_ALREADY_EXISTS", m),
-                other => other.into(),
-            }
-        })?;
+        sql.query()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| exists_or(e, || CatalogError::TableExists { name: full_name }))?;
         for c in &columns {
             sqlx::query(
                 "INSERT INTO catalog_columns (table_id, position, name, type_name, type_text, \
@@ -1056,7 +1005,7 @@ impl Store {
             &resolved.chain[2].id,
             new_name.as_deref(),
             update,
-            ("TABLE_ALREADY_EXISTS", "Table"),
+            |name| CatalogError::TableExists { name },
         )
         .await?;
         let record = load_table(&mut tx, &resolved.chain[2].id).await?;
@@ -1135,7 +1084,7 @@ async fn update_row(
     id: &str,
     new_name: Option<&str>,
     update: &CatalogUpdate,
-    (exists_code, noun): (&'static str, &'static str),
+    exists: impl FnOnce(String) -> CatalogError,
 ) -> CatalogResult<()> {
     let mut sql = Sql::new(&format!("UPDATE {table} SET updated_at = "));
     sql.int(now_millis())
@@ -1155,14 +1104,10 @@ async fn update_row(
         sql.push(", properties = ").text(properties_text(p));
     }
     sql.push(" WHERE id = ").text(id);
-    sql.query().execute(&mut **tx).await.map_err(|e| {
-        match crate::conflict_or(e, || {
-            format!("{noun} '{}' already exists.", new_name.unwrap_or_default())
-        }) {
-            StoreError::Conflict(m) => CatalogError::exists(exists_code, m),
-            other => other.into(),
-        }
-    })?;
+    sql.query()
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| exists_or(e, || exists(new_name.unwrap_or_default().to_owned())))?;
     Ok(())
 }
 
@@ -1176,17 +1121,14 @@ fn checked_columns(columns: &[ColumnRecord]) -> CatalogResult<Vec<ColumnRecord>>
         .map(|(i, c)| {
             let column = name(&c.name)?;
             if !seen.insert(column.clone()) {
-                return Err(CatalogError::invalid(format!(
-                    "Column '{column}' appears more than once."
-                )));
+                return Err(CatalogError::DuplicateColumn { name: column });
             }
             let type_name = c.type_name.trim().to_ascii_uppercase();
             if !rules::COLUMN_TYPE_NAMES.contains(&type_name.as_str()) {
-                return Err(CatalogError::invalid(format!(
-                    "Column '{column}' has type_name '{}', which is not one of {}.",
-                    c.type_name,
-                    rules::COLUMN_TYPE_NAMES.join(", ")
-                )));
+                return Err(CatalogError::UnknownColumnType {
+                    column,
+                    type_name: c.type_name.clone(),
+                });
             }
             let type_text = if c.type_text.trim().is_empty() {
                 type_name.to_ascii_lowercase()
