@@ -220,6 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let token = store
                 .issue_token_for_user(&user, &comment)
                 .await
+                .map_err(in_words)
                 .context("cannot issue the token")?;
             println!("{}", token.expose());
             store.close().await;
@@ -248,6 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (workspace_id, token) = store
                 .add_workspace(first, &name, &url, &admin_email)
                 .await
+                .map_err(in_words)
                 .context("cannot create the workspace")?;
             println!("workspace_id: {workspace_id}");
             println!("admin token (shown once, keep it safe): {}", token.expose());
@@ -417,5 +419,17 @@ async fn check(
             "{} violation(s) of Partner Connect's invariants",
             remaining.len()
         )
+    }
+}
+
+/// A store failure the operator caused (a user or workspace that does not exist, a name that
+/// is taken) in the words the API uses; anything else as it is.
+fn in_words(e: patchbay_store::StoreError) -> anyhow::Error {
+    use patchbay_store::StoreError;
+    match e {
+        StoreError::Missing(_) | StoreError::Taken(_) | StoreError::Rejected(_) => {
+            anyhow::anyhow!(patchbay_server::error::ApiError::from(e).message)
+        }
+        other => other.into(),
     }
 }

@@ -5,7 +5,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use patchbay_core::catalog as catalog_rules;
-use patchbay_store::{CatalogError, StoreError};
+use patchbay_core::compute::ObjectKind;
+use patchbay_core::principal::PrincipalKind;
+use patchbay_store::{CatalogError, Denied, Missing, Rejected, StoreError, Taken};
 use serde_json::json;
 
 /// Which envelope an error is rendered in.
@@ -145,12 +147,152 @@ impl From<StoreError> for ApiError {
                     _ => specific,
                 }
             }
+            StoreError::Missing(missing) => ApiError::not_found(missing_message(missing)),
+            StoreError::Taken(taken) => ApiError::conflict(taken_message(taken)),
+            StoreError::Denied(denied) => ApiError::forbidden(denied_message(denied)),
+            StoreError::Rejected(rejected) => {
+                ApiError::bad_request(rejected_message(rejected)).scim_type("invalidValue")
+            }
             StoreError::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable()
             }
             other => ApiError::internal(other),
         }
+    }
+}
+
+fn missing_message(missing: Missing) -> String {
+    match missing {
+        Missing::Principal { kind, id } => format!("{} with id {id} not found.", kind.noun()),
+        Missing::Vanished { kind, id } => format!("{} {id} vanished", kind.noun()),
+        Missing::AclPrincipal { id } => format!("Principal {id} does not exist in this workspace."),
+        Missing::ScopePrincipal { name } => format!(
+            "Principal {name} does not exist: name a user, a service principal's application id or a group."
+        ),
+        Missing::Group { name } => format!("Group {name} does not exist."),
+        Missing::User { name } => format!("User {name} does not exist."),
+        Missing::Operator { name } => format!("User {name} not found."),
+        Missing::Membership { member, group } => {
+            format!("{member} is not a member of group {group}.")
+        }
+        Missing::ServicePrincipal { id } => format!("Service principal {id} does not exist."),
+        Missing::Token { id } => format!("Token with id {id} does not exist."),
+        Missing::Workspace { id } => format!("Workspace {id} does not exist."),
+        Missing::Scope { name } => format!("Scope {name} does not exist!"),
+        Missing::Secret { scope, key } => format!("Secret {key} does not exist in scope {scope}."),
+        Missing::ScopeAcl { scope, principal } => {
+            format!("No ACL for principal {principal} on scope {scope}.")
+        }
+        Missing::OAuthSecret {
+            secret_id,
+            principal_id,
+        } => format!("Secret {secret_id} does not exist for service principal {principal_id}."),
+        Missing::Run { id } => format!("Run {id} does not exist."),
+        // Clusters and jobs use the wording both SDKs recognise.
+        Missing::Object { kind, id } => match kind {
+            ObjectKind::Warehouse => format!("SQL warehouse {id} does not exist."),
+            ObjectKind::Cluster => format!("Cluster {id} does not exist"),
+            ObjectKind::Job => format!("Job {id} does not exist."),
+        },
+    }
+}
+
+/// The messages Terraform matches on, word for word.
+fn taken_message(taken: Taken) -> String {
+    match taken {
+        Taken::Principal { kind, name } => match kind {
+            PrincipalKind::User => format!("User with username {name} already exists."),
+            PrincipalKind::ServicePrincipal => {
+                format!("Service principal with application ID {name} already exists.")
+            }
+            PrincipalKind::Group => format!("Group with name {name} already exists."),
+        },
+        Taken::Scope { name } => format!("Scope {name} already exists!"),
+        Taken::Warehouse { name } => format!("A SQL warehouse named '{name}' already exists."),
+    }
+}
+
+fn denied_message(denied: Denied) -> String {
+    match denied {
+        Denied::CreateToken => {
+            "You do not have permission to create personal access tokens (CAN_USE on tokens)."
+                .into()
+        }
+        Denied::ServicePrincipalTokens { application_id } => format!(
+            "Service principal {application_id} does not have permission to use tokens; \
+             grant it CAN_USE on authorization/tokens first."
+        ),
+        Denied::Object { kind, id, needed } => {
+            format!("You need {needed} on {} {id} to do this.", kind.noun())
+        }
+        Denied::Create { kind, entitlement } => {
+            let what = match kind {
+                ObjectKind::Warehouse => "SQL warehouses",
+                ObjectKind::Cluster => "clusters",
+                ObjectKind::Job => "jobs",
+            };
+            format!(
+                "You do not have permission to create {what}: it needs the {entitlement} entitlement."
+            )
+        }
+        Denied::ChangeOwner { kind, id } => format!(
+            "Only a workspace admin or the current owner can change the owner of {} {id}.",
+            kind.noun()
+        ),
+        Denied::Scope {
+            user,
+            needed,
+            scope,
+        } => format!("User {user} does not have {needed} permission on scope {scope}."),
+    }
+}
+
+fn rejected_message(rejected: Rejected) -> String {
+    use patchbay_core::oauth::MAX_SECRETS_PER_PRINCIPAL;
+    use patchbay_core::secrets::{MAX_SCOPES_PER_WORKSPACE, MAX_SECRETS_PER_SCOPE};
+    match rejected {
+        Rejected::ScopeLimit => {
+            format!("A workspace holds at most {MAX_SCOPES_PER_WORKSPACE} secret scopes.")
+        }
+        Rejected::SecretLimit { scope } => format!(
+            "Scope {scope} already holds {MAX_SECRETS_PER_SCOPE} secrets, the most a scope may hold."
+        ),
+        Rejected::OAuthSecretLimit { principal_id } => format!(
+            "Service principal {principal_id} already has {MAX_SECRETS_PER_PRINCIPAL} secrets, \
+             the most one may hold; delete one first."
+        ),
+        Rejected::GroupInAdmins => "Groups cannot be added to the admins group.".into(),
+        Rejected::GroupCycle { group, parent } => format!(
+            "Adding group {group} to group {parent} would make a group a member of itself."
+        ),
+        Rejected::SelfMember => "A group cannot be a member of itself.".into(),
+        Rejected::UnknownMember { id } => format!(
+            "Member {id} not found: no user, service principal or group of this \
+             workspace has that id."
+        ),
+        Rejected::BuiltinGroupRename { name } => {
+            format!("The built-in group '{name}' cannot be renamed")
+        }
+        Rejected::BuiltinGroupDelete { name } => {
+            format!("The built-in group '{name}' cannot be deleted")
+        }
+        Rejected::UnknownServicePrincipal { application_id } => {
+            format!("Service principal with application ID {application_id} does not exist.")
+        }
+        Rejected::NoPermissions { object_type } => {
+            format!("Objects of type {object_type} have no permissions.")
+        }
+        Rejected::Level { level, object_type } => {
+            format!("Permission level {level} is not valid for {object_type}.")
+        }
+        Rejected::GroupOwner => {
+            "A group cannot be an owner; give IS_OWNER to a user or a service principal.".into()
+        }
+        Rejected::UnknownTask { task, job_id } => {
+            format!("Task {task} does not exist in job {job_id}.")
+        }
+        Rejected::ClusterState { id, reason } => format!("Cluster {id}: {reason}"),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::principals::{PrincipalData, add_member, builtin_group_id, insert_principal};
 use crate::tokens::{NewToken, insert_token};
-use crate::{Result, Store, StoreError};
+use crate::{Missing, Result, Store, StoreError};
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::{BuiltinGroup, Entitlement, PrincipalKind};
 use patchbay_core::time::now_millis;
@@ -86,9 +86,9 @@ impl Store {
             .bind(organization_of)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("Workspace {organization_of} does not exist."))
-            })?
+            .ok_or(StoreError::Missing(Missing::Workspace {
+                id: organization_of,
+            }))?
             .try_get("account_id")?;
         let created = setup_workspace(
             &mut tx,
@@ -128,7 +128,11 @@ impl Store {
         let user = self
             .find_user(workspace_id, user_name)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("User {user_name} not found.")))?;
+            .ok_or_else(|| {
+                StoreError::Missing(Missing::Operator {
+                    name: user_name.to_owned(),
+                })
+            })?;
         let mut tx = self.begin_write().await?;
         let (value, _) = insert_token(
             &mut tx,

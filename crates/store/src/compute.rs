@@ -12,7 +12,7 @@ use crate::permissions::{
     levels_held, memberships_cte, write_acl,
 };
 use crate::sql::Sql;
-use crate::{Backend, Result, Store, StoreError, conflict_or};
+use crate::{Backend, Denied, Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::warehouse::{Channel, ChannelName};
 use patchbay_core::compute::{
@@ -103,10 +103,9 @@ const JOB_COLUMNS: &str = "j.id, j.workspace_id, j.settings, j.creator_id, j.cre
 /// that ids of invisible objects cannot be probed. Clusters and jobs use the wording both SDKs
 /// recognise.
 fn not_found(kind: ObjectKind, id: &str) -> StoreError {
-    StoreError::NotFound(match kind {
-        ObjectKind::Warehouse => format!("SQL warehouse {id} does not exist."),
-        ObjectKind::Cluster => format!("Cluster {id} does not exist"),
-        ObjectKind::Job => format!("Job {id} does not exist."),
+    StoreError::Missing(Missing::Object {
+        kind,
+        id: id.to_owned(),
     })
 }
 
@@ -196,11 +195,11 @@ async fn authorize(
         return Err(not_found(kind, id));
     }
     if !kind.allows(&levels, action) {
-        return Err(StoreError::Forbidden(format!(
-            "You need {} on {} {id} to do this.",
-            kind.required(action),
-            kind.noun()
-        )));
+        return Err(StoreError::Denied(Denied::Object {
+            kind,
+            id: id.to_owned(),
+            needed: kind.required(action),
+        }));
     }
     Ok(())
 }
@@ -233,14 +232,7 @@ async fn authorize_create(
     if caller.is_admin || has_entitlement(tx, caller.principal_id, entitlement).await? {
         Ok(())
     } else {
-        let what = match kind {
-            ObjectKind::Warehouse => "SQL warehouses",
-            ObjectKind::Cluster => "clusters",
-            ObjectKind::Job => "jobs",
-        };
-        Err(StoreError::Forbidden(format!(
-            "You do not have permission to create {what}: it needs the {entitlement} entitlement."
-        )))
+        Err(StoreError::Denied(Denied::Create { kind, entitlement }))
     }
 }
 
@@ -616,7 +608,12 @@ impl Store {
             .await?
             .try_get("state")?;
         let next = transition(parse_cluster_state(&state)?)
-            .map_err(|m| StoreError::Invalid(format!("Cluster {id}: {m}")))?;
+            .map_err(|reason| {
+                StoreError::Rejected(Rejected::ClusterState {
+                    id: id.to_owned(),
+                    reason,
+                })
+            })?;
         if let Some(next) = next {
             let now = now_millis();
             sqlx::query(
@@ -823,10 +820,10 @@ impl Store {
                 .previous_owner
                 .is_some_and(|owner| owner != caller.principal_id)
         {
-            return Err(StoreError::Forbidden(format!(
-                "Only a workspace admin or the current owner can change the owner of {} {id}.",
-                kind.noun()
-            )));
+            return Err(StoreError::Denied(Denied::ChangeOwner {
+                kind,
+                id: id.to_owned(),
+            }));
         }
         let entries: Vec<(i64, &str)> =
             plan.entries.iter().map(|(p, l)| (*p, l.as_str())).collect();
@@ -1004,8 +1001,10 @@ pub(crate) fn corrupt(message: String) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(message.into()))
 }
 
-fn duplicate_name(name: &str) -> String {
-    format!("A SQL warehouse named '{name}' already exists.")
+fn duplicate_name(name: &str) -> StoreError {
+    StoreError::Taken(Taken::Warehouse {
+        name: name.to_owned(),
+    })
 }
 
 /// Refuses a name another warehouse of the workspace has. Checked before writing so that a
@@ -1043,7 +1042,7 @@ async fn ensure_unique_name(
         sql.push(" AND id <> ").text(id);
     }
     if sql.query().fetch_optional(&mut **tx).await?.is_some() {
-        return Err(StoreError::Conflict(duplicate_name(name)));
+        return Err(duplicate_name(name));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! Leaving a group can cost the token permission, and with it every token, at once.
 
 use crate::principals::{add_member, insert_principal};
-use crate::{PrincipalData, Result, Store, StoreError, conflict_or};
+use crate::{Missing, PrincipalData, Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use sqlx::{Any, Row, Transaction};
@@ -26,7 +26,9 @@ pub struct NamedMember {
 }
 
 fn group_not_found(name: &str) -> StoreError {
-    StoreError::NotFound(format!("Group {name} does not exist."))
+    StoreError::Missing(Missing::Group {
+        name: name.to_owned(),
+    })
 }
 
 impl Store {
@@ -34,9 +36,14 @@ impl Store {
     pub async fn create_group_named(&self, admin: &WorkspaceAdmin, name: &str) -> Result<()> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
-        let duplicate = || format!("Group with name {name} already exists.");
+        let duplicate = || {
+            StoreError::Taken(Taken::Principal {
+                kind: PrincipalKind::Group,
+                name: name.to_owned(),
+            })
+        };
         if group_id(&mut tx, workspace_id, name).await?.is_some() {
-            return Err(StoreError::Conflict(duplicate()));
+            return Err(duplicate());
         }
         let data = PrincipalData {
             display_name: Some(name.to_owned()),
@@ -135,14 +142,13 @@ impl Store {
         let member_id = principal_id(&mut tx, workspace_id, member).await?;
         if let NamedPrincipal::Group(name) = member {
             if builtin == Some(BuiltinGroup::Admins) {
-                return Err(StoreError::Invalid(
-                    "Groups cannot be added to the admins group.".into(),
-                ));
+                return Err(StoreError::Rejected(Rejected::GroupInAdmins));
             }
             if member_id == parent_id || is_within(&mut tx, parent_id, member_id).await? {
-                return Err(StoreError::Invalid(format!(
-                    "Adding group {name} to group {parent} would make a group a member of itself."
-                )));
+                return Err(StoreError::Rejected(Rejected::GroupCycle {
+                    group: name.clone(),
+                    parent: parent.to_owned(),
+                }));
             }
         }
         add_member(&mut tx, parent_id, member_id).await?;
@@ -171,9 +177,10 @@ impl Store {
             let name = match member {
                 NamedPrincipal::User(n) | NamedPrincipal::Group(n) => n,
             };
-            return Err(StoreError::NotFound(format!(
-                "{name} is not a member of group {parent}."
-            )));
+            return Err(StoreError::Missing(Missing::Membership {
+                member: name.clone(),
+                group: parent.to_owned(),
+            }));
         }
         crate::permissions::revoke_tokens_without_permission(&mut tx, workspace_id).await?;
         tx.commit().await?;
@@ -186,10 +193,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (id, builtin) = group_with_builtin(&mut tx, workspace_id, name).await?;
         if let Some(builtin) = builtin {
-            return Err(StoreError::Invalid(format!(
-                "The built-in group '{}' cannot be deleted",
-                builtin.name()
-            )));
+            return Err(StoreError::Rejected(Rejected::BuiltinGroupDelete {
+                name: builtin.name(),
+            }));
         }
         sqlx::query("DELETE FROM principals WHERE id = $1")
             .bind(id)
@@ -257,7 +263,11 @@ async fn principal_id(
             .bind(name.as_str())
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("User {name} does not exist.")))?;
+            .ok_or_else(|| {
+                StoreError::Missing(Missing::User {
+                    name: name.to_owned(),
+                })
+            })?;
             Ok(row.try_get("id")?)
         }
     }

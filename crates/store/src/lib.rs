@@ -6,6 +6,7 @@ mod bootstrap;
 mod catalog;
 mod compute;
 mod connections;
+mod error;
 mod groups;
 mod integrity;
 mod migrate_db;
@@ -32,6 +33,7 @@ pub use catalog::{
     MetastoreRecord, NewCatalog, NewMetastore, NewSchema, NewTable, PrivilegeAssignment,
     SchemaRecord, TableRecord,
 };
+pub use error::{Denied, Missing, Rejected, StoreError, Taken};
 pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
 pub use connections::{
     Completion, ComputePlan, Notification, ProvisionPlan, Provisioned, Removal, RemovedConnection,
@@ -65,115 +67,6 @@ use std::time::Duration;
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness rule was broken; the message names the object for the client.
-    #[error("{0}")]
-    Conflict(String),
-    /// A referenced object does not exist; the message names it for the client.
-    #[error("{0}")]
-    NotFound(String),
-    /// The workspace already has a connection to the partner: the row is the claim a second
-    /// connect loses to.
-    #[error("{0}")]
-    Connected(String),
-    /// What a step expected (a connection's identity or state) changed before it could act:
-    /// another step won a race. Nothing was changed; the message is for the client.
-    #[error("{0}")]
-    Changed(String),
-    /// The caller may not do this; the message is for the client.
-    #[error("{0}")]
-    Forbidden(String),
-    /// A SCIM filter names something patchbay cannot filter on; the message is for the client.
-    #[error("{0}")]
-    InvalidFilter(String),
-    /// The request breaks a rule of the data; the message is for the client.
-    #[error("{0}")]
-    Invalid(String),
-    /// A catalog failure met outside the catalog's own calls (Partner Connect's grants, a
-    /// connection's health): what happened, typed as the catalog says it.
-    #[error(transparent)]
-    Catalog(Box<CatalogError>),
-    /// The database is busy, unreachable, restarting, full or read-only: the statement wrote
-    /// nothing (its transaction is rolled back), so the same call may succeed later.
-    #[error("database unavailable: {0}")]
-    Unavailable(Box<dyn std::error::Error + Send + Sync>),
-    /// The database failed otherwise: a bug or bad data. Never shown to clients.
-    #[error("database error: {0}")]
-    Database(sqlx::Error),
-    /// The hot read path's SQLite connection failed otherwise (`read.rs`). Never shown to
-    /// clients.
-    #[error("database read error: {0}")]
-    Read(rusqlite::Error),
-    /// The database URL or set-up is wrong.
-    #[error("{0}")]
-    Config(String),
-}
-
-impl StoreError {
-    /// Whether the failure means "try again later" rather than a bug.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
-    }
-
-    /// Whether the error says that something named does not exist.
-    pub fn is_not_found(&self) -> bool {
-        match self {
-            StoreError::NotFound(_) => true,
-            StoreError::Catalog(e) => e.is_not_found(),
-            _ => false,
-        }
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    /// Decides here, once for both databases, whether a failure is worth retrying.
-    fn from(err: sqlx::Error) -> StoreError {
-        if unavailable(&err) {
-            StoreError::Unavailable(Box::new(err))
-        } else {
-            StoreError::Database(err)
-        }
-    }
-}
-
-/// Whether a database failure means "try again later" rather than a bug: the database is
-/// unreachable, restarting, busy, out of space or read-only. Such a statement wrote nothing
-/// (its transaction is rolled back), so the client may safely repeat the request.
-fn unavailable(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // The primary result code is the low byte of the extended one.
-                let primary = code.parse::<i32>().map_or(0, |c| c & 0xff);
-                // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
-                matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
-            } else if db
-                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .is_some()
-            {
-                // Connection exceptions; the server shutting down or restarting (57P01–57P03,
-                // what a terminated backend reports); insufficient resources (disk full, too
-                // many connections); a read-only transaction (a standby); serialization
-                // failure and deadlock, which a retry resolves.
-                code.starts_with("08")
-                    || code.starts_with("57P0")
-                    || code.starts_with("53")
-                    || matches!(code.as_ref(), "25006" | "40001" | "40P01")
-            } else {
-                false
-            }
-        }
-        _ => false,
-    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -383,11 +276,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Maps a unique-constraint violation to a client-facing conflict, anything else to a database
-/// error.
-fn conflict_or(err: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+/// Maps a unique-constraint violation to the error `taken` (a name is taken), anything else to
+/// a database error.
+fn conflict_or(err: sqlx::Error, taken: impl FnOnce() -> StoreError) -> StoreError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => taken(),
         _ => err.into(),
     }
 }

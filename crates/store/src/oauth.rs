@@ -6,7 +6,7 @@
 //! next request, on every node.
 
 use crate::sql::Sql;
-use crate::{Result, Store, StoreError};
+use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::jwt::{AccessClaims, Jwt, SigningKey};
 use patchbay_core::oauth::{
@@ -102,9 +102,7 @@ impl Store {
             .bind(workspace_id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("Workspace {workspace_id} does not exist."))
-            })?;
+            .ok_or(StoreError::Missing(Missing::Workspace { id: workspace_id }))?;
         Ok(row.try_get("account_id")?)
     }
 
@@ -288,9 +286,10 @@ impl Store {
         .await?
         .rows_affected();
         if deleted == 0 {
-            return Err(StoreError::NotFound(format!(
-                "Secret {secret_id} does not exist for service principal {principal_id}."
-            )));
+            return Err(StoreError::Missing(Missing::OAuthSecret {
+                secret_id: secret_id.to_owned(),
+                principal_id,
+            }));
         }
         tx.commit().await?;
         Ok(())
@@ -650,10 +649,7 @@ pub(crate) async fn insert_oauth_secret(
         .await?
         .try_get("n")?;
     if held >= MAX_SECRETS_PER_PRINCIPAL {
-        return Err(StoreError::Invalid(format!(
-            "Service principal {principal_id} already has {MAX_SECRETS_PER_PRINCIPAL} secrets, \
-             the most one may hold; delete one first."
-        )));
+        return Err(StoreError::Rejected(Rejected::OAuthSecretLimit { principal_id }));
     }
     let value = TokenValue::generate_kind(TokenKind::OAuthSecret);
     let now = creation_millis();
@@ -700,9 +696,7 @@ async fn require_service_principal(
     .await?;
     match found {
         Some(_) => Ok(()),
-        None => Err(StoreError::NotFound(format!(
-            "Service principal {principal_id} does not exist."
-        ))),
+        None => Err(StoreError::Missing(Missing::ServicePrincipal { id: principal_id })),
     }
 }
 

@@ -2,7 +2,7 @@
 //! that decides who may hold personal access tokens.
 
 use crate::sql::Sql;
-use crate::{Result, Store, StoreError};
+use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use sqlx::{Any, Row, Transaction};
@@ -316,15 +316,16 @@ pub(crate) async fn grant_object_permission(
         Some(kind) => kind.parse_level(level).is_some(),
         None if object_type == TOKENS.object_type => matches!(level, "CAN_USE" | "CAN_MANAGE"),
         None => {
-            return Err(StoreError::Invalid(format!(
-                "Objects of type {object_type} have no permissions."
-            )));
+            return Err(StoreError::Rejected(Rejected::NoPermissions {
+                object_type: object_type.to_owned(),
+            }));
         }
     };
     if !valid {
-        return Err(StoreError::Invalid(format!(
-            "Permission level {level} is not valid for {object_type}."
-        )));
+        return Err(StoreError::Rejected(Rejected::Level {
+            level: level.to_owned(),
+            object_type: object_type.to_owned(),
+        }));
     }
     let kind: String =
         sqlx::query("SELECT kind FROM principals WHERE id = $1 AND workspace_id = $2")
@@ -332,18 +333,11 @@ pub(crate) async fn grant_object_permission(
             .bind(workspace_id)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "Principal {principal_id} does not exist in this workspace."
-                ))
-            })?
+            .ok_or(StoreError::Missing(Missing::AclPrincipal { id: principal_id }))?
             .try_get("kind")?;
     if level == "IS_OWNER" {
         if kind == PrincipalKind::Group.as_db() {
-            return Err(StoreError::Invalid(
-                "A group cannot be an owner; give IS_OWNER to a user or a service principal."
-                    .into(),
-            ));
+            return Err(StoreError::Rejected(Rejected::GroupOwner));
         }
         sqlx::query(
             "UPDATE object_permissions SET permission_level = 'CAN_MANAGE' \

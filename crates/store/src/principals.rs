@@ -3,7 +3,7 @@
 use crate::read::Read;
 use crate::scim_filter;
 use crate::sql::Sql;
-use crate::{Result, Store, StoreError, conflict_or};
+use crate::{Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
@@ -287,7 +287,7 @@ impl Store {
         tx.commit().await?;
         self.get_principal(workspace_id, kind, id)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("{} {id} vanished", kind.noun())))
+            .ok_or(StoreError::Missing(Missing::Vanished { kind, id }))
     }
 
     /// Replaces the writable state of a principal.
@@ -306,10 +306,9 @@ impl Store {
         if let Some(builtin) = current.builtin
             && data.display_name.as_deref() != Some(builtin.name())
         {
-            return Err(StoreError::Invalid(format!(
-                "The built-in group '{}' cannot be renamed",
-                builtin.name()
-            )));
+            return Err(StoreError::Rejected(Rejected::BuiltinGroupRename {
+                name: builtin.name(),
+            }));
         }
         check_unique(&mut tx, workspace_id, kind, data, Some(id)).await?;
         let now = now_millis();
@@ -332,7 +331,7 @@ impl Store {
         sql.query()
             .execute(&mut *tx)
             .await
-            .map_err(|e| conflict_or(e, || duplicate_message(kind, data)))?;
+            .map_err(|e| conflict_or(e, || duplicate(kind, data)))?;
         sqlx::query("DELETE FROM principal_values WHERE principal_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -366,10 +365,9 @@ impl Store {
             .await?
             .ok_or_else(|| not_found(kind, id))?;
         if let Some(builtin) = current.builtin {
-            return Err(StoreError::Invalid(format!(
-                "The built-in group '{}' cannot be deleted",
-                builtin.name()
-            )));
+            return Err(StoreError::Rejected(Rejected::BuiltinGroupDelete {
+                name: builtin.name(),
+            }));
         }
         sqlx::query("DELETE FROM principals WHERE id = $1")
             .bind(id)
@@ -569,25 +567,20 @@ fn opt_flag(v: Option<bool>) -> crate::sql::Bind {
 }
 
 fn not_found(kind: PrincipalKind, id: i64) -> StoreError {
-    StoreError::NotFound(format!("{} with id {id} not found.", kind.noun()))
+    StoreError::Missing(Missing::Principal { kind, id })
 }
 
-/// The messages Terraform matches on, word for word.
-fn duplicate_message(kind: PrincipalKind, data: &PrincipalData) -> String {
-    match kind {
-        PrincipalKind::User => format!(
-            "User with username {} already exists.",
-            data.user_name.as_deref().unwrap_or_default()
-        ),
-        PrincipalKind::ServicePrincipal => format!(
-            "Service principal with application ID {} already exists.",
-            data.application_id.as_deref().unwrap_or_default()
-        ),
-        PrincipalKind::Group => format!(
-            "Group with name {} already exists.",
-            data.display_name.as_deref().unwrap_or_default()
-        ),
-    }
+/// A principal's unique name is taken: its user name, application id or display name.
+fn duplicate(kind: PrincipalKind, data: &PrincipalData) -> StoreError {
+    let name = match kind {
+        PrincipalKind::User => &data.user_name,
+        PrincipalKind::ServicePrincipal => &data.application_id,
+        PrincipalKind::Group => &data.display_name,
+    };
+    StoreError::Taken(Taken::Principal {
+        kind,
+        name: name.clone().unwrap_or_default(),
+    })
 }
 
 async fn check_unique(
@@ -620,7 +613,7 @@ async fn check_unique(
         sql.push(" AND id <> ").int(id);
     }
     match sql.query().fetch_optional(&mut **tx).await? {
-        Some(_) => Err(StoreError::Conflict(duplicate_message(kind, data))),
+        Some(_) => Err(duplicate(kind, data)),
         None => Ok(()),
     }
 }
@@ -668,7 +661,7 @@ pub(crate) async fn insert_principal(
     sql.query()
         .execute(&mut **tx)
         .await
-        .map_err(|e| conflict_or(e, || duplicate_message(kind, data)))?;
+        .map_err(|e| conflict_or(e, || duplicate(kind, data)))?;
     insert_values(tx, id, data).await?;
     if let Some(members) = &data.members {
         insert_members(tx, workspace_id, id, builtin, members).await?;
@@ -720,22 +713,13 @@ async fn insert_members(
             .bind(*member)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| {
-                StoreError::Invalid(format!(
-                    "Member {member} not found: no user, service principal or group of this \
-                     workspace has that id."
-                ))
-            })?;
+            .ok_or(StoreError::Rejected(Rejected::UnknownMember { id: *member }))?;
         let kind: String = row.try_get("kind")?;
         if *member == group_id {
-            return Err(StoreError::Invalid(
-                "A group cannot be a member of itself.".into(),
-            ));
+            return Err(StoreError::Rejected(Rejected::SelfMember));
         }
         if kind == "group" && builtin == Some(BuiltinGroup::Admins) {
-            return Err(StoreError::Invalid(
-                "Groups cannot be added to the admins group.".into(),
-            ));
+            return Err(StoreError::Rejected(Rejected::GroupInAdmins));
         }
         add_member(tx, group_id, *member).await?;
     }

@@ -6,7 +6,7 @@
 use crate::compute::settings_from_json;
 use crate::permissions::memberships_cte;
 use crate::sql::{Bind, Sql};
-use crate::{Result, Store, StoreError};
+use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{self, RunPhase};
 use patchbay_core::compute::{Action, ObjectKind, job};
@@ -71,7 +71,7 @@ const RUN_COLUMNS: &str = "r.id, r.workspace_id, r.job_id, r.parent_id, r.task_k
      r.run_name, r.spec, r.creator_name, r.phase, r.phase_since, r.start_time";
 
 fn run_not_found(run_id: i64) -> StoreError {
-    StoreError::NotFound(format!("Run {run_id} does not exist."))
+    StoreError::Missing(Missing::Run { id: run_id })
 }
 
 impl Store {
@@ -128,9 +128,10 @@ impl Store {
                     .iter()
                     .find(|k| !tasks.iter().any(|t| key_of(t) == **k))
                 {
-                    return Err(StoreError::Invalid(format!(
-                        "Task {unknown} does not exist in job {job_id}."
-                    )));
+                    return Err(StoreError::Rejected(Rejected::UnknownTask {
+                        task: unknown.to_string(),
+                        job_id,
+                    }));
                 }
                 tasks
                     .into_iter()
@@ -238,7 +239,7 @@ impl Store {
         self.begin_object_read(caller, ObjectKind::Job, &record.job_id.to_string())
             .await
             .map_err(|e| match e {
-                StoreError::NotFound(_) => run_not_found(run_id),
+                e if e.is_not_found() => run_not_found(run_id),
                 other => other,
             })?
             .rollback()
@@ -334,7 +335,7 @@ impl Store {
             .begin_object_write(caller, ObjectKind::Job, &job, Action::Stop)
             .await
             .map_err(|e| match e {
-                StoreError::NotFound(_) => run_not_found(run_id),
+                e if e.is_not_found() => run_not_found(run_id),
                 other => other,
             })?;
         let parent_id = found.parent_id.unwrap_or(found.run_id);

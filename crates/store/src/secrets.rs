@@ -5,7 +5,7 @@
 
 use crate::permissions::memberships_cte;
 use crate::sql::Sql;
-use crate::{Result, Store, StoreError, conflict_or};
+use crate::{Denied, Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::Caller;
 use patchbay_core::principal::BuiltinGroup;
 use patchbay_core::secrets::{
@@ -37,8 +37,16 @@ pub struct SecretAcl {
     pub permission: AclPermission,
 }
 
+fn scope_taken(name: &str) -> StoreError {
+    StoreError::Taken(Taken::Scope {
+        name: name.to_owned(),
+    })
+}
+
 fn scope_not_found(scope: &str) -> StoreError {
-    StoreError::NotFound(format!("Scope {scope} does not exist!"))
+    StoreError::Missing(Missing::Scope {
+        name: scope.to_owned(),
+    })
 }
 
 /// The principal of an ACL entry: a user name (any case), a service principal's application
@@ -64,9 +72,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         if exists.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "Scope {name} already exists!"
-            )));
+            return Err(scope_taken(name));
         }
         let count: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM secret_scopes WHERE workspace_id = $1")
@@ -75,9 +81,7 @@ impl Store {
                 .await?
                 .try_get("n")?;
         if count >= MAX_SCOPES_PER_WORKSPACE {
-            return Err(StoreError::Invalid(format!(
-                "A workspace holds at most {MAX_SCOPES_PER_WORKSPACE} secret scopes."
-            )));
+            return Err(StoreError::Rejected(Rejected::ScopeLimit));
         }
         sqlx::query(
             "INSERT INTO secret_scopes (workspace_id, name, backend_type, creator_id, created_at) \
@@ -90,7 +94,7 @@ impl Store {
         .bind(now_millis())
         .execute(&mut *tx)
         .await
-        .map_err(|e| conflict_or(e, || format!("Scope {name} already exists!")))?;
+        .map_err(|e| conflict_or(e, || scope_taken(name)))?;
         let manager = if manage_by_users {
             crate::principals::builtin_group_id(&mut tx, caller.workspace_id, BuiltinGroup::Users)
                 .await?
@@ -184,9 +188,9 @@ impl Store {
             .await?
             .try_get("n")?;
             if count >= MAX_SECRETS_PER_SCOPE {
-                return Err(StoreError::Invalid(format!(
-                    "Scope {scope} already holds {MAX_SECRETS_PER_SCOPE} secrets, the most a scope may hold."
-                )));
+                return Err(StoreError::Rejected(Rejected::SecretLimit {
+                    scope: scope.to_owned(),
+                }));
             }
         }
         sqlx::query(
@@ -250,9 +254,10 @@ impl Store {
         .await?
         .rows_affected();
         if deleted == 0 {
-            return Err(StoreError::NotFound(format!(
-                "Secret {key} does not exist in scope {scope}."
-            )));
+            return Err(StoreError::Missing(Missing::Secret {
+                scope: scope.to_owned(),
+                key: key.to_owned(),
+            }));
         }
         tx.commit().await?;
         Ok(())
@@ -387,11 +392,11 @@ impl Store {
                 })
                 .collect();
             if !secrets::allows(false, &held, action) {
-                return Err(StoreError::Forbidden(format!(
-                    "User {} does not have {} permission on scope {scope}.",
-                    caller.name,
-                    action.required().as_str()
-                )));
+                return Err(StoreError::Denied(Denied::Scope {
+                    user: caller.name.clone(),
+                    needed: action.required().as_str(),
+                    scope: scope.to_owned(),
+                }));
             }
         }
         Ok(())
@@ -399,9 +404,10 @@ impl Store {
 }
 
 fn acl_not_found(scope: &str, principal: &str) -> StoreError {
-    StoreError::NotFound(format!(
-        "No ACL for principal {principal} on scope {scope}."
-    ))
+    StoreError::Missing(Missing::ScopeAcl {
+        scope: scope.to_owned(),
+        principal: principal.to_owned(),
+    })
 }
 
 async fn principal_by_name(
@@ -415,9 +421,9 @@ async fn principal_by_name(
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "Principal {name} does not exist: name a user, a service principal's application id or a group."
-            ))
+            StoreError::Missing(Missing::ScopePrincipal {
+                name: name.to_owned(),
+            })
         })?;
     Ok((row.try_get("id")?, row.try_get("name")?))
 }

@@ -6,7 +6,7 @@ use crate::permissions::{TOKENS, holds};
 use crate::principals::{PrincipalRecord, principal_in};
 use crate::read::Read;
 use crate::sql::Sql;
-use crate::{Result, Store, StoreError};
+use crate::{Denied, Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::jwt::{SigningKey, Unverified};
 use patchbay_core::principal::PrincipalKind;
@@ -343,10 +343,7 @@ impl Store {
     ) -> Result<(TokenValue, TokenRecord)> {
         let mut tx = self.begin_write().await?;
         if !holds(&mut tx, caller.workspace_id, caller.principal_id, TOKENS).await? {
-            return Err(StoreError::Forbidden(
-                "You do not have permission to create personal access tokens (CAN_USE on tokens)."
-                    .into(),
-            ));
+            return Err(StoreError::Denied(Denied::CreateToken));
         }
         let created = insert_token(
             &mut tx,
@@ -384,16 +381,15 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "Service principal with application ID {application_id} does not exist."
-            ))
+            StoreError::Rejected(Rejected::UnknownServicePrincipal {
+                application_id: application_id.to_owned(),
+            })
         })?;
         let owner_id: i64 = row.try_get("id")?;
         if !holds(&mut tx, workspace_id, owner_id, TOKENS).await? {
-            return Err(StoreError::Forbidden(format!(
-                "Service principal {application_id} does not have permission to use tokens; \
-                 grant it CAN_USE on authorization/tokens first."
-            )));
+            return Err(StoreError::Denied(Denied::ServicePrincipalTokens {
+                application_id: application_id.to_owned(),
+            }));
         }
         let caller = admin.caller();
         let created = insert_token(
@@ -483,9 +479,9 @@ impl Store {
             sql.push(" AND owner_id = ").int(owner);
         }
         if sql.query().execute(&self.writes).await?.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "Token with id {token_id} does not exist."
-            )));
+            return Err(StoreError::Missing(Missing::Token {
+                id: token_id.to_owned(),
+            }));
         }
         Ok(())
     }

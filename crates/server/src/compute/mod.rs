@@ -58,7 +58,7 @@ fn page<T>(
 /// both SDKs map to their not-found error.
 fn legacy_not_found(err: StoreError) -> ApiError {
     match err {
-        StoreError::NotFound(message) => ApiError::bad_request(message),
+        err if err.is_not_found() => ApiError::bad_request(ApiError::from(err).message),
         other => ApiError::from(other),
     }
 }

@@ -144,7 +144,9 @@ async fn finish_interrupted(
         Err(
             patchbay_store::StoreError::Changed(_)
             | patchbay_store::StoreError::NotFound(_)
-            | patchbay_store::StoreError::Invalid(_),
+            | patchbay_store::StoreError::Missing(_)
+            | patchbay_store::StoreError::Invalid(_)
+            | patchbay_store::StoreError::Rejected(_),
         ) => return Ok(()),
         Err(e) => return Err(e),
     };

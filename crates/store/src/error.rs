@@ -1,0 +1,233 @@
+//! What went wrong in a store call, typed: the store says what happened (which object is
+//! missing, which name is taken, which rule refused), the server says it to the client
+//! (`server/src/error.rs`: status, error code and message). Nothing here is client text.
+
+use crate::CatalogError;
+use patchbay_core::compute::{ObjectKind, PermissionLevel};
+use patchbay_core::principal::{Entitlement, PrincipalKind};
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; the message names the object for the client.
+    #[error("{0}")]
+    Conflict(String),
+    /// A referenced object does not exist; the message names it for the client.
+    #[error("{0}")]
+    NotFound(String),
+    /// The workspace already has a connection to the partner: the row is the claim a second
+    /// connect loses to.
+    #[error("{0}")]
+    Connected(String),
+    /// What a step expected (a connection's identity or state) changed before it could act:
+    /// another step won a race. Nothing was changed; the message is for the client.
+    #[error("{0}")]
+    Changed(String),
+    /// The caller may not do this; the message is for the client.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A SCIM filter names something patchbay cannot filter on; the message is for the client.
+    #[error("{0}")]
+    InvalidFilter(String),
+    /// The request breaks a rule of the data; the message is for the client.
+    #[error("{0}")]
+    Invalid(String),
+    /// A catalog failure met outside the catalog's own calls (Partner Connect's grants, a
+    /// connection's health): what happened, typed as the catalog says it.
+    #[error(transparent)]
+    Catalog(Box<CatalogError>),
+    /// The database is busy, unreachable, restarting, full or read-only: the statement wrote
+    /// nothing (its transaction is rolled back), so the same call may succeed later.
+    #[error("database unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// The database failed otherwise: a bug or bad data. Never shown to clients.
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    /// The hot read path's SQLite connection failed otherwise (`read.rs`). Never shown to
+    /// clients.
+    #[error("database read error: {0}")]
+    Read(rusqlite::Error),
+    /// Something the call names does not exist.
+    #[error("not found: {0:?}")]
+    Missing(Missing),
+    /// A name or key is taken.
+    #[error("taken: {0:?}")]
+    Taken(Taken),
+    /// The caller may not do this.
+    #[error("denied: {0:?}")]
+    Denied(Denied),
+    /// The request breaks a rule of the data.
+    #[error("rejected: {0:?}")]
+    Rejected(Rejected),
+    /// The database URL or set-up is wrong.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// Whether the failure means "try again later" rather than a bug.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// Whether the error says that something named does not exist.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            StoreError::NotFound(_) | StoreError::Missing(_) => true,
+            StoreError::Catalog(e) => e.is_not_found(),
+            _ => false,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Decides here, once for both databases, whether a failure is worth retrying.
+    fn from(err: sqlx::Error) -> StoreError {
+        if unavailable(&err) {
+            StoreError::Unavailable(Box::new(err))
+        } else {
+            StoreError::Database(err)
+        }
+    }
+}
+
+/// Whether a database failure means "try again later" rather than a bug: the database is
+/// unreachable, restarting, busy, out of space or read-only. Such a statement wrote nothing
+/// (its transaction is rolled back), so the client may safely repeat the request.
+fn unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary result code is the low byte of the extended one.
+                let primary = code.parse::<i32>().map_or(0, |c| c & 0xff);
+                // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+                matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
+            } else if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // Connection exceptions; the server shutting down or restarting (57P01–57P03,
+                // what a terminated backend reports); insufficient resources (disk full, too
+                // many connections); a read-only transaction (a standby); serialization
+                // failure and deadlock, which a retry resolves.
+                code.starts_with("08")
+                    || code.starts_with("57P0")
+                    || code.starts_with("53")
+                    || matches!(code.as_ref(), "25006" | "40001" | "40P01")
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+
+/// What a call named and did not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// A user, service principal or group by id.
+    Principal { kind: PrincipalKind, id: i64 },
+    /// A principal just written could not be read back: a concurrent delete.
+    Vanished { kind: PrincipalKind, id: i64 },
+    /// A principal named by an object ACL entry, by id.
+    AclPrincipal { id: i64 },
+    /// A principal of a secret scope ACL, by name.
+    ScopePrincipal { name: String },
+    /// A group by name (the legacy groups API).
+    Group { name: String },
+    /// A user by name (the legacy groups API).
+    User { name: String },
+    /// A user by name, for the operator at the machine.
+    Operator { name: String },
+    /// The member is not in the group.
+    Membership { member: String, group: String },
+    /// A service principal by id (OAuth secrets).
+    ServicePrincipal { id: i64 },
+    Token { id: String },
+    Workspace { id: i64 },
+    Scope { name: String },
+    Secret { scope: String, key: String },
+    /// A principal has no ACL on the scope.
+    ScopeAcl { scope: String, principal: String },
+    OAuthSecret { secret_id: String, principal_id: i64 },
+    Run { id: i64 },
+    /// A warehouse, cluster or job that does not exist or that the caller may not see: the
+    /// same, so that ids of invisible objects cannot be probed.
+    Object { kind: ObjectKind, id: String },
+}
+
+/// A name or key that exists already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// A principal's unique name: a user name, an application id or a group name.
+    Principal { kind: PrincipalKind, name: String },
+    Scope { name: String },
+    Warehouse { name: String },
+}
+
+/// What the caller may not do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// Creating one's own token needs `CAN_USE` on tokens.
+    CreateToken,
+    /// A token on behalf of a service principal that may not use tokens.
+    ServicePrincipalTokens { application_id: String },
+    /// An action on a warehouse, cluster or job without the level it needs.
+    Object {
+        kind: ObjectKind,
+        id: String,
+        needed: PermissionLevel,
+    },
+    /// Creating a warehouse, cluster or job needs an entitlement.
+    Create {
+        kind: ObjectKind,
+        entitlement: Entitlement,
+    },
+    /// Only an admin or the current owner may change an object's owner.
+    ChangeOwner { kind: ObjectKind, id: String },
+    /// A secret scope action without the level it needs.
+    Scope {
+        user: String,
+        needed: &'static str,
+        scope: String,
+    },
+}
+
+/// Which rule of the data a request breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// The workspace holds the most secret scopes it may.
+    ScopeLimit,
+    /// The scope holds the most secrets it may.
+    SecretLimit { scope: String },
+    /// The service principal holds the most OAuth secrets it may.
+    OAuthSecretLimit { principal_id: i64 },
+    /// A group into `admins`.
+    GroupInAdmins,
+    /// A group would contain itself, through nested groups.
+    GroupCycle { group: String, parent: String },
+    /// A group as its own member.
+    SelfMember,
+    /// A member id that is no principal of the workspace.
+    UnknownMember { id: i64 },
+    BuiltinGroupRename { name: &'static str },
+    BuiltinGroupDelete { name: &'static str },
+    /// A token on behalf of a service principal that does not exist.
+    UnknownServicePrincipal { application_id: String },
+    /// The object type has no permissions.
+    NoPermissions { object_type: String },
+    /// The level does not apply to the object type.
+    Level { level: String, object_type: String },
+    /// `IS_OWNER` for a group.
+    GroupOwner,
+    /// A run of tasks the job does not have.
+    UnknownTask { task: String, job_id: i64 },
+    /// A cluster cannot move from its state; the reason is core's.
+    ClusterState { id: String, reason: String },
+}
