@@ -14,9 +14,9 @@ use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use patchbay_core::catalog::{self as rules, Securable, SecurableType};
 use patchbay_store::{
-    CatalogErrorKind, CatalogRecord, CatalogUpdate, ColumnRecord,
-    EffectiveAssignment, GrantChange, MetastoreRecord, NewCatalog, NewMetastore, NewSchema,
-    NewTable, PrivilegeAssignment, SchemaRecord, TableRecord,
+    CatalogErrorKind, CatalogRecord, CatalogUpdate, ColumnRecord, EffectiveAssignment, GrantChange,
+    MetastoreRecord, NewCatalog, NewMetastore, NewSchema, NewTable, PrivilegeAssignment,
+    SchemaRecord, TableRecord,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

@@ -263,9 +263,9 @@ fn rejected_message(rejected: Rejected) -> String {
              the most one may hold; delete one first."
         ),
         Rejected::GroupInAdmins => "Groups cannot be added to the admins group.".into(),
-        Rejected::GroupCycle { group, parent } => format!(
-            "Adding group {group} to group {parent} would make a group a member of itself."
-        ),
+        Rejected::GroupCycle { group, parent } => {
+            format!("Adding group {group} to group {parent} would make a group a member of itself.")
+        }
         Rejected::SelfMember => "A group cannot be a member of itself.".into(),
         Rejected::UnknownMember { id } => format!(
             "Member {id} not found: no user, service principal or group of this \
@@ -303,8 +303,7 @@ impl From<CatalogError> for ApiError {
         use CatalogError as E;
         let not_found = |code, message: String| ApiError::does_not_exist(code, message);
         let exists = |code, message: String| ApiError::already_exists(code, message);
-        let invalid =
-            |code, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+        let invalid = |code, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
         let metastore = "METASTORE_DOES_NOT_EXIST";
         let bad = "INVALID_PARAMETER_VALUE";
         match e {

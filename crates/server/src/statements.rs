@@ -427,9 +427,11 @@ async fn run(
                 .delete_schema(caller, &catalog_name, &schema, cascade)
                 .await
             {
-                Err(
-                    CatalogError::SchemaNotFound { .. } | CatalogError::CatalogNotFound { .. },
-                ) if if_exists => Ok(Outcome::done()),
+                Err(CatalogError::SchemaNotFound { .. } | CatalogError::CatalogNotFound { .. })
+                    if if_exists =>
+                {
+                    Ok(Outcome::done())
+                }
                 other => other.map(|()| Outcome::done()),
             }
         }

@@ -607,13 +607,12 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get("state")?;
-        let next = transition(parse_cluster_state(&state)?)
-            .map_err(|reason| {
-                StoreError::Rejected(Rejected::ClusterState {
-                    id: id.to_owned(),
-                    reason,
-                })
-            })?;
+        let next = transition(parse_cluster_state(&state)?).map_err(|reason| {
+            StoreError::Rejected(Rejected::ClusterState {
+                id: id.to_owned(),
+                reason,
+            })
+        })?;
         if let Some(next) = next {
             let now = now_millis();
             sqlx::query(

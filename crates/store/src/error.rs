@@ -127,48 +127,95 @@ fn unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
-
 /// What a call named and did not find.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {
     /// A user, service principal or group by id.
-    Principal { kind: PrincipalKind, id: i64 },
+    Principal {
+        kind: PrincipalKind,
+        id: i64,
+    },
     /// A principal just written could not be read back: a concurrent delete.
-    Vanished { kind: PrincipalKind, id: i64 },
+    Vanished {
+        kind: PrincipalKind,
+        id: i64,
+    },
     /// A principal named by an object ACL entry, by id.
-    AclPrincipal { id: i64 },
+    AclPrincipal {
+        id: i64,
+    },
     /// A principal of a secret scope ACL, by name.
-    ScopePrincipal { name: String },
+    ScopePrincipal {
+        name: String,
+    },
     /// A group by name (the legacy groups API).
-    Group { name: String },
+    Group {
+        name: String,
+    },
     /// A user by name (the legacy groups API).
-    User { name: String },
+    User {
+        name: String,
+    },
     /// A user by name, for the operator at the machine.
-    Operator { name: String },
+    Operator {
+        name: String,
+    },
     /// The member is not in the group.
-    Membership { member: String, group: String },
+    Membership {
+        member: String,
+        group: String,
+    },
     /// A service principal by id (OAuth secrets).
-    ServicePrincipal { id: i64 },
-    Token { id: String },
-    Workspace { id: i64 },
-    Scope { name: String },
-    Secret { scope: String, key: String },
+    ServicePrincipal {
+        id: i64,
+    },
+    Token {
+        id: String,
+    },
+    Workspace {
+        id: i64,
+    },
+    Scope {
+        name: String,
+    },
+    Secret {
+        scope: String,
+        key: String,
+    },
     /// A principal has no ACL on the scope.
-    ScopeAcl { scope: String, principal: String },
-    OAuthSecret { secret_id: String, principal_id: i64 },
-    Run { id: i64 },
+    ScopeAcl {
+        scope: String,
+        principal: String,
+    },
+    OAuthSecret {
+        secret_id: String,
+        principal_id: i64,
+    },
+    Run {
+        id: i64,
+    },
     /// A warehouse, cluster or job that does not exist or that the caller may not see: the
     /// same, so that ids of invisible objects cannot be probed.
-    Object { kind: ObjectKind, id: String },
+    Object {
+        kind: ObjectKind,
+        id: String,
+    },
 }
 
 /// A name or key that exists already.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Taken {
     /// A principal's unique name: a user name, an application id or a group name.
-    Principal { kind: PrincipalKind, name: String },
-    Scope { name: String },
-    Warehouse { name: String },
+    Principal {
+        kind: PrincipalKind,
+        name: String,
+    },
+    Scope {
+        name: String,
+    },
+    Warehouse {
+        name: String,
+    },
 }
 
 /// What the caller may not do.
@@ -205,29 +252,55 @@ pub enum Rejected {
     /// The workspace holds the most secret scopes it may.
     ScopeLimit,
     /// The scope holds the most secrets it may.
-    SecretLimit { scope: String },
+    SecretLimit {
+        scope: String,
+    },
     /// The service principal holds the most OAuth secrets it may.
-    OAuthSecretLimit { principal_id: i64 },
+    OAuthSecretLimit {
+        principal_id: i64,
+    },
     /// A group into `admins`.
     GroupInAdmins,
     /// A group would contain itself, through nested groups.
-    GroupCycle { group: String, parent: String },
+    GroupCycle {
+        group: String,
+        parent: String,
+    },
     /// A group as its own member.
     SelfMember,
     /// A member id that is no principal of the workspace.
-    UnknownMember { id: i64 },
-    BuiltinGroupRename { name: &'static str },
-    BuiltinGroupDelete { name: &'static str },
+    UnknownMember {
+        id: i64,
+    },
+    BuiltinGroupRename {
+        name: &'static str,
+    },
+    BuiltinGroupDelete {
+        name: &'static str,
+    },
     /// A token on behalf of a service principal that does not exist.
-    UnknownServicePrincipal { application_id: String },
+    UnknownServicePrincipal {
+        application_id: String,
+    },
     /// The object type has no permissions.
-    NoPermissions { object_type: String },
+    NoPermissions {
+        object_type: String,
+    },
     /// The level does not apply to the object type.
-    Level { level: String, object_type: String },
+    Level {
+        level: String,
+        object_type: String,
+    },
     /// `IS_OWNER` for a group.
     GroupOwner,
     /// A run of tasks the job does not have.
-    UnknownTask { task: String, job_id: i64 },
+    UnknownTask {
+        task: String,
+        job_id: i64,
+    },
     /// A cluster cannot move from its state; the reason is core's.
-    ClusterState { id: String, reason: String },
+    ClusterState {
+        id: String,
+        reason: String,
+    },
 }

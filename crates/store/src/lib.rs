@@ -33,12 +33,12 @@ pub use catalog::{
     MetastoreRecord, NewCatalog, NewMetastore, NewSchema, NewTable, PrivilegeAssignment,
     SchemaRecord, TableRecord,
 };
-pub use error::{Denied, Missing, Rejected, StoreError, Taken};
 pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
 pub use connections::{
     Completion, ComputePlan, Notification, ProvisionPlan, Provisioned, Removal, RemovedConnection,
     Rotated, Rotation,
 };
+pub use error::{Denied, Missing, Rejected, StoreError, Taken};
 pub use groups::{NamedMember, NamedPrincipal};
 pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};

@@ -649,7 +649,9 @@ pub(crate) async fn insert_oauth_secret(
         .await?
         .try_get("n")?;
     if held >= MAX_SECRETS_PER_PRINCIPAL {
-        return Err(StoreError::Rejected(Rejected::OAuthSecretLimit { principal_id }));
+        return Err(StoreError::Rejected(Rejected::OAuthSecretLimit {
+            principal_id,
+        }));
     }
     let value = TokenValue::generate_kind(TokenKind::OAuthSecret);
     let now = creation_millis();
@@ -696,7 +698,9 @@ async fn require_service_principal(
     .await?;
     match found {
         Some(_) => Ok(()),
-        None => Err(StoreError::Missing(Missing::ServicePrincipal { id: principal_id })),
+        None => Err(StoreError::Missing(Missing::ServicePrincipal {
+            id: principal_id,
+        })),
     }
 }
 

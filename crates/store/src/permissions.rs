@@ -333,7 +333,9 @@ pub(crate) async fn grant_object_permission(
             .bind(workspace_id)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or(StoreError::Missing(Missing::AclPrincipal { id: principal_id }))?
+            .ok_or(StoreError::Missing(Missing::AclPrincipal {
+                id: principal_id,
+            }))?
             .try_get("kind")?;
     if level == "IS_OWNER" {
         if kind == PrincipalKind::Group.as_db() {

@@ -713,7 +713,9 @@ async fn insert_members(
             .bind(*member)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or(StoreError::Rejected(Rejected::UnknownMember { id: *member }))?;
+            .ok_or(StoreError::Rejected(Rejected::UnknownMember {
+                id: *member,
+            }))?;
         let kind: String = row.try_get("kind")?;
         if *member == group_id {
             return Err(StoreError::Rejected(Rejected::SelfMember));

@@ -2,11 +2,11 @@
 //! is Unity Catalog enabled, and its catalogs other than `hive_metastore` live in the metastore.
 
 use super::{
-    CatalogError, CatalogResult, OWNER_NAME, administers, caller_identity, exists_or, find_principal,
-    new_id,
+    CatalogError, CatalogResult, OWNER_NAME, administers, caller_identity, exists_or,
+    find_principal, new_id,
 };
-use crate::sql::Sql;
 use crate::Store;
+use crate::sql::Sql;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::catalog::{self as rules, HIVE_METASTORE, MAIN_CATALOG};
 use patchbay_core::time::now_millis;
@@ -385,7 +385,7 @@ async fn ensure_main(
         return Ok(());
     }
     let owner = metastore.owner_id.or(Some(admin.caller().principal_id));
-    super::objects::insert_catalog_with_default_schema(
+    super::catalogs::insert_catalog_with_default_schema(
         tx,
         &metastore.id,
         MAIN_CATALOG,

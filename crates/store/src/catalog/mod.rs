@@ -7,18 +7,21 @@
 //! admin) and lets `patchbay_core::catalog` decide. Grants and owners are principal ids with
 //! foreign keys: deleting a principal deletes its grants and leaves what it owned ownerless.
 
+mod catalogs;
 mod grants;
 mod metastores;
 mod objects;
+mod schemas;
+mod tables;
 
+pub use catalogs::{CatalogRecord, NewCatalog};
 pub use grants::{
     EffectiveAssignment, EffectivePrivilege, GrantChange, GrantRow, PrivilegeAssignment,
 };
 pub use metastores::{MetastoreAssignment, MetastoreRecord, NewMetastore};
-pub use objects::{
-    CatalogRecord, CatalogUpdate, ColumnRecord, NewCatalog, NewSchema, NewTable, SchemaRecord,
-    TableRecord,
-};
+pub use objects::CatalogUpdate;
+pub use schemas::{NewSchema, SchemaRecord};
+pub use tables::{ColumnRecord, NewTable, TableRecord};
 
 use crate::sql::Sql;
 use crate::{Store, StoreError};
@@ -585,7 +588,7 @@ pub(crate) async fn create_legacy_catalog(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    objects::insert_schema_row(
+    schemas::insert_schema_row(
         tx,
         &catalog_id,
         rules::DEFAULT_SCHEMA,

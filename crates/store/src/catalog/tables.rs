@@ -1,0 +1,408 @@
+//! Tables of a schema, with their columns: metadata only.
+
+use super::objects::{
+    AUDIT, CatalogUpdate, Kind, Object, denied, for_caller, load, managed, name, opt_text,
+    properties, properties_text, update_row, visible_children,
+};
+use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, new_id};
+use crate::Store;
+use crate::sql::Sql;
+use patchbay_core::access::Caller;
+use patchbay_core::catalog::{self as rules, Action, Securable};
+use patchbay_core::time::now_millis;
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnRecord {
+    pub name: String,
+    pub position: i64,
+    /// The API's `ColumnTypeName` (`INT`, `STRING`, `DECIMAL`, …).
+    pub type_name: String,
+    /// The SQL type (`int`, `decimal(10,2)`).
+    pub type_text: String,
+    pub type_json: String,
+    pub nullable: bool,
+    pub comment: Option<String>,
+}
+
+/// A table's metadata as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRecord {
+    pub id: String,
+    pub catalog_name: String,
+    pub schema_name: String,
+    pub name: String,
+    pub metastore_id: Option<String>,
+    pub legacy: bool,
+    pub table_type: String,
+    pub data_source_format: Option<String>,
+    pub storage_location: Option<String>,
+    pub owner_id: Option<i64>,
+    pub owner: Option<String>,
+    pub comment: Option<String>,
+    pub properties: Map<String, Value>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub updated_by: String,
+    pub columns: Vec<ColumnRecord>,
+}
+
+impl TableRecord {
+    /// `catalog.schema.table`.
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.catalog_name, self.schema_name, self.name)
+    }
+}
+
+/// What creating a table takes. Columns are checked against the API's type names.
+#[derive(Debug, Clone, Default)]
+pub struct NewTable {
+    pub catalog_name: String,
+    pub schema_name: String,
+    pub name: String,
+    pub table_type: String,
+    pub data_source_format: Option<String>,
+    pub storage_location: Option<String>,
+    pub comment: Option<String>,
+    pub properties: Map<String, Value>,
+    pub columns: Vec<ColumnRecord>,
+}
+
+fn table_sql() -> Sql {
+    Sql::new(&format!(
+        "SELECT t.id, c.name AS catalog_name, s.name AS schema_name, c.workspace_id, \
+         c.metastore_id, t.name, t.table_type, t.data_source_format, t.storage_location, \
+         t.comment, t.properties, t.owner_id, {OWNER_NAME} AS owner_name, t.created_at, \
+         t.created_by, t.updated_at, t.updated_by FROM catalog_tables t \
+         JOIN catalog_schemas s ON s.id = t.schema_id JOIN catalogs c ON c.id = s.catalog_id \
+         LEFT JOIN principals o ON o.id = t.owner_id WHERE "
+    ))
+}
+
+fn table_record(row: &AnyRow) -> CatalogResult<TableRecord> {
+    let workspace_id: Option<i64> = row.try_get("workspace_id")?;
+    Ok(TableRecord {
+        id: row.try_get("id")?,
+        catalog_name: row.try_get("catalog_name")?,
+        schema_name: row.try_get("schema_name")?,
+        name: row.try_get("name")?,
+        metastore_id: row.try_get("metastore_id")?,
+        legacy: workspace_id.is_some(),
+        table_type: row.try_get("table_type")?,
+        data_source_format: row.try_get("data_source_format")?,
+        storage_location: row.try_get("storage_location")?,
+        owner_id: row.try_get("owner_id")?,
+        owner: row.try_get("owner_name")?,
+        comment: row.try_get("comment")?,
+        properties: properties(row)?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        updated_at: row.try_get("updated_at")?,
+        updated_by: row.try_get("updated_by")?,
+        columns: Vec::new(),
+    })
+}
+
+impl Object for TableRecord {
+    const KIND: Kind = Kind::Table;
+
+    fn select() -> Sql {
+        table_sql()
+    }
+
+    fn from_row(row: &AnyRow) -> CatalogResult<Self> {
+        table_record(row)
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn owner_id(&self) -> Option<i64> {
+        self.owner_id
+    }
+}
+
+/// A table with its columns.
+async fn load_table(tx: &mut Transaction<'static, Any>, id: &str) -> CatalogResult<TableRecord> {
+    let mut table: TableRecord = load(tx, id).await?;
+    attach_columns(tx, std::slice::from_mut(&mut table)).await?;
+    Ok(table)
+}
+
+async fn attach_columns(
+    tx: &mut Transaction<'static, Any>,
+    tables: &mut [TableRecord],
+) -> CatalogResult<()> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let index: HashMap<String, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.clone(), i))
+        .collect();
+    let mut sql = Sql::new(
+        "SELECT table_id, position, name, type_name, type_text, type_json, nullable, comment \
+         FROM catalog_columns WHERE table_id IN (",
+    );
+    for (i, t) in tables.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(t.id.clone());
+    }
+    sql.push(") ORDER BY table_id, position");
+    for row in sql.query().fetch_all(&mut **tx).await? {
+        let table_id: String = row.try_get("table_id")?;
+        if let Some(i) = index.get(&table_id) {
+            tables[*i].columns.push(ColumnRecord {
+                name: row.try_get("name")?,
+                position: row.try_get("position")?,
+                type_name: row.try_get("type_name")?,
+                type_text: row.try_get("type_text")?,
+                type_json: row.try_get("type_json")?,
+                nullable: row.try_get::<i64, _>("nullable")? != 0,
+                comment: row.try_get("comment")?,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The tables of a schema the caller may read, with their columns unless `omit_columns`.
+    pub async fn list_tables_for(
+        &self,
+        caller: &Caller,
+        catalog: &str,
+        schema: &str,
+        omit_columns: bool,
+    ) -> CatalogResult<Vec<TableRecord>> {
+        let securable = Securable::Schema(name(catalog)?, name(schema)?);
+        let mut tx = self.pool.begin().await?;
+        let (identity, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
+        let mut visible = visible_children(&mut tx, &identity, &resolved, &facts).await?;
+        if !omit_columns {
+            attach_columns(&mut tx, &mut visible).await?;
+        }
+        tx.rollback().await?;
+        Ok(visible)
+    }
+
+    /// A table the caller may read: `USE_CATALOG`, `USE_SCHEMA` and `SELECT` or ownership
+    /// (`USAGE` and `SELECT` or `READ_METADATA` on `hive_metastore` objects), or an admin.
+    pub async fn get_table(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+    ) -> CatalogResult<TableRecord> {
+        let mut tx = self.pool.begin().await?;
+        let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
+        facts.check(Action::ReadTable, securable).map_err(denied)?;
+        let record = load_table(&mut tx, &resolved.chain[2].id).await?;
+        tx.rollback().await?;
+        Ok(record)
+    }
+
+    /// Whether a table exists: `false` when it does not, refused when the caller may not read
+    /// it; an unknown catalog or schema is an error.
+    pub async fn table_exists(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+    ) -> CatalogResult<bool> {
+        match self.get_table(caller, securable).await {
+            Ok(_) => Ok(true),
+            Err(CatalogError::TableNotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a table (metadata and columns) owned by the caller. Needs `USE_CATALOG`,
+    /// `USE_SCHEMA` and `CREATE_TABLE` (`USAGE` and `CREATE` on `hive_metastore` schemas),
+    /// ownership, or an admin.
+    pub async fn create_table(
+        &self,
+        caller: &Caller,
+        new: &NewTable,
+    ) -> CatalogResult<TableRecord> {
+        let schema = Securable::Schema(name(&new.catalog_name)?, name(&new.schema_name)?);
+        let table_name = name(&new.name)?;
+        let columns = checked_columns(&new.columns)?;
+        let table_type = new.table_type.trim().to_ascii_uppercase();
+        if !rules::TABLE_TYPES.contains(&table_type.as_str()) {
+            return Err(CatalogError::UnsupportedTableType {
+                given: new.table_type.clone(),
+            });
+        }
+        let format = match new.data_source_format.as_deref().map(str::trim) {
+            None | Some("") => (table_type != "VIEW").then(|| "DELTA".to_owned()),
+            Some(f) => {
+                let f = f.to_ascii_uppercase();
+                if !rules::DATA_SOURCE_FORMATS.contains(&f.as_str()) {
+                    return Err(CatalogError::UnsupportedFormat { given: f });
+                }
+                Some(f)
+            }
+        };
+        let mut tx = self.begin_write().await?;
+        let (_, resolved, facts) = for_caller(&mut tx, caller, &schema).await?;
+        let schema_id = resolved.chain[1].id.clone();
+        let full_name = format!("{}.{table_name}", schema.full_name());
+        let exists =
+            sqlx::query("SELECT 1 AS yes FROM catalog_tables WHERE schema_id = $1 AND name = $2")
+                .bind(schema_id.as_str())
+                .bind(table_name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        if exists {
+            return Err(CatalogError::TableExists { name: full_name });
+        }
+        facts.check(Action::CreateTable, &schema).map_err(denied)?;
+        let id = new_id();
+        let now = now_millis();
+        let mut sql = Sql::new(&format!(
+            "INSERT INTO catalog_tables (id, schema_id, name, table_type, data_source_format, \
+             storage_location, comment, properties, owner_id, {AUDIT}) VALUES ("
+        ));
+        sql.text(id.clone())
+            .push(", ")
+            .text(schema_id)
+            .push(", ")
+            .text(table_name.clone())
+            .push(", ")
+            .text(table_type)
+            .push(", ")
+            .bind(opt_text(format.as_deref()))
+            .push(", ")
+            .bind(opt_text(new.storage_location.as_deref()))
+            .push(", ")
+            .bind(opt_text(new.comment.as_deref()))
+            .push(", ")
+            .text(properties_text(&new.properties))
+            .push(", ")
+            .int(caller.principal_id)
+            .push(", ")
+            .int(now)
+            .push(", ")
+            .text(caller.name.clone())
+            .push(", ")
+            .int(now)
+            .push(", ")
+            .text(caller.name.clone())
+            .push(")");
+        sql.query()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| exists_or(e, || CatalogError::TableExists { name: full_name }))?;
+        for c in &columns {
+            sqlx::query(
+                "INSERT INTO catalog_columns (table_id, position, name, type_name, type_text, \
+                 type_json, nullable, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id.as_str())
+            .bind(c.position)
+            .bind(c.name.as_str())
+            .bind(c.type_name.as_str())
+            .bind(c.type_text.as_str())
+            .bind(c.type_json.as_str())
+            .bind(i64::from(c.nullable))
+            .bind(c.comment.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let record = load_table(&mut tx, &id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Changes a table's owner or comment.
+    pub async fn update_table(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+        update: &CatalogUpdate,
+    ) -> CatalogResult<TableRecord> {
+        let mut tx = self.begin_write().await?;
+        let (_, id) = managed(&mut tx, caller, Kind::Table, securable).await?;
+        let new_name = update.new_name.as_deref().map(name).transpose()?;
+        update_row(
+            &mut tx,
+            caller,
+            Kind::Table,
+            &id,
+            new_name.as_deref(),
+            update,
+        )
+        .await?;
+        let record = load_table(&mut tx, &id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Deletes a table and the grants on it. Needs the owner (of it or of its schema or
+    /// catalog), `MANAGE`, or an admin.
+    pub async fn delete_table(&self, caller: &Caller, securable: &Securable) -> CatalogResult<()> {
+        self.delete_object(caller, Kind::Table, securable, false)
+            .await
+    }
+}
+
+/// Normalizes and checks columns: names unique, types known; positions default to the order
+/// given; `type_text` defaults to the type name and `type_json` to Spark's field JSON.
+fn checked_columns(columns: &[ColumnRecord]) -> CatalogResult<Vec<ColumnRecord>> {
+    let mut seen = std::collections::HashSet::new();
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let column = name(&c.name)?;
+            if !seen.insert(column.clone()) {
+                return Err(CatalogError::DuplicateColumn { name: column });
+            }
+            let type_name = c.type_name.trim().to_ascii_uppercase();
+            if !rules::COLUMN_TYPE_NAMES.contains(&type_name.as_str()) {
+                return Err(CatalogError::UnknownColumnType {
+                    column,
+                    type_name: c.type_name.clone(),
+                });
+            }
+            let type_text = if c.type_text.trim().is_empty() {
+                type_name.to_ascii_lowercase()
+            } else {
+                c.type_text.trim().to_ascii_lowercase()
+            };
+            let type_json = if c.type_json.trim().is_empty() {
+                serde_json::json!({
+                    "name": column,
+                    "type": rules::spark_type(&type_name, &type_text),
+                    "nullable": c.nullable,
+                    "metadata": {},
+                })
+                .to_string()
+            } else {
+                c.type_json.clone()
+            };
+            Ok(ColumnRecord {
+                name: column,
+                position: if c.position >= 0 {
+                    c.position
+                } else {
+                    i64::try_from(i).unwrap_or(i64::MAX)
+                },
+                type_name,
+                type_text,
+                type_json,
+                nullable: c.nullable,
+                comment: c.comment.clone(),
+            })
+        })
+        .collect()
+}
