@@ -528,3 +528,63 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, code, message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catalog_error_has_its_own_code_in_the_catalog_api_and_the_generic_one_elsewhere() {
+        let missing = || CatalogError::CatalogNotFound {
+            name: "main".into(),
+        };
+        let specific = ApiError::from(missing());
+        assert_eq!(
+            (specific.status, specific.code, specific.message.as_str()),
+            (
+                StatusCode::NOT_FOUND,
+                "CATALOG_DOES_NOT_EXIST",
+                "Catalog 'main' does not exist."
+            )
+        );
+        let generic = ApiError::from(StoreError::from(missing()));
+        assert_eq!(
+            (generic.status, generic.code, generic.message.as_str()),
+            (
+                StatusCode::NOT_FOUND,
+                "RESOURCE_DOES_NOT_EXIST",
+                "Catalog 'main' does not exist."
+            )
+        );
+        let not_empty = ApiError::from(StoreError::from(CatalogError::SchemaNotEmpty {
+            name: "main.s".into(),
+            tables: 2,
+        }));
+        assert_eq!(
+            (not_empty.status, not_empty.code, not_empty.scim_type),
+            (
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                Some("invalidValue")
+            )
+        );
+    }
+
+    #[test]
+    fn unavailable_is_a_503_and_words_come_from_here() {
+        let busy = StoreError::Unavailable("busy".into());
+        assert_eq!(ApiError::from(busy).status, StatusCode::SERVICE_UNAVAILABLE);
+        let taken = ApiError::from(StoreError::Taken(Taken::Principal {
+            kind: PrincipalKind::User,
+            name: "a@example.com".into(),
+        }));
+        assert_eq!(
+            (taken.status, taken.code, taken.message.as_str()),
+            (
+                StatusCode::CONFLICT,
+                "RESOURCE_ALREADY_EXISTS",
+                "User with username a@example.com already exists."
+            )
+        );
+    }
+}

@@ -304,3 +304,32 @@ pub enum Rejected {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_decides_what_is_worth_a_retry() {
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::from(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(StoreError::from(sqlx::Error::Io(std::io::Error::other("gone"))).is_unavailable());
+        assert!(!StoreError::from(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::from(sqlx::Error::Protocol("a bug".into())).is_unavailable());
+    }
+
+    #[test]
+    fn not_found_covers_the_typed_kinds_and_the_catalog() {
+        assert!(StoreError::Missing(Missing::Run { id: 1 }).is_not_found());
+        assert!(StoreError::NotFound("legacy".into()).is_not_found());
+        let table = CatalogError::TableNotFound {
+            catalog: "main".into(),
+            schema: "default".into(),
+            name: "t".into(),
+        };
+        assert!(StoreError::from(table).is_not_found());
+        let taken = CatalogError::TableExists { name: "t".into() };
+        assert!(!StoreError::from(taken).is_not_found());
+        assert!(!StoreError::Taken(Taken::Scope { name: "s".into() }).is_not_found());
+    }
+}
