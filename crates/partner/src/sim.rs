@@ -2,7 +2,9 @@
 //! `/test-connection` and patchbay's `/rotate-token` the way the protocol describes, with
 //! accounts keyed by e-mail domain, an account administrator who adds users (and may delegate
 //! that right), `new_user_action`, manual sign-up, expired accounts, and faults to inject. It
-//! checks every token it receives by calling the workspace's `/Me` with it.
+//! checks every token it receives by calling the workspace's `/Me` with it. Given a U2M app
+//! (`oauth_u2m_app_id`), it answers its own callback as `oauth_redirect_uri` and completes a
+//! user's authorization code flow with PKCE (`/oauth/start/{id}`, `/oauth/callback`).
 
 use crate::protocol::{
     AccountStatus, ConnectRequest, Connection, ConnectionInfo, ConnectionTestResult,
@@ -1210,12 +1212,11 @@ async fn whoami(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
 /// button does: PKCE and a `state` remembered here, then off to the workspace's authorization
 /// endpoint (found through discovery) with the connection's app.
 async fn u2m_start(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
-    let found = sim.lock().connections.get(&id).map(|c| {
-        (
-            c.workspace_url.clone(),
-            c.request.oauth_u2m_app_id.clone(),
-        )
-    });
+    let found = sim
+        .lock()
+        .connections
+        .get(&id)
+        .map(|c| (c.workspace_url.clone(), c.request.oauth_u2m_app_id.clone()));
     let Some((workspace_url, Some(client_id))) = found else {
         return (
             StatusCode::NOT_FOUND,

@@ -176,7 +176,13 @@ fn exchange_form(client_id: &str, redirect_uri: &str, code: &str, verifier: &str
 
 /// A code for the signed-in user (`session`) to the app, as the partner's callback receives it.
 async fn code_for(app: &TestApp, session: &str, client_id: &str, redirect_uri: &str) -> String {
-    let r = browse(app, &authorize_url(client_id, redirect_uri), Some(session), None).await;
+    let r = browse(
+        app,
+        &authorize_url(client_id, redirect_uri),
+        Some(session),
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FOUND, "{:?}", r.body);
     let to = location(&r.headers);
     assert!(to.starts_with(redirect_uri), "{to}");
@@ -267,7 +273,10 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
         .await
         .unwrap();
     assert_eq!(start.status().as_u16(), 302);
-    let authorize = start.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let authorize = start.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let path = authorize
         .strip_prefix(app.public_url.as_str())
         .unwrap_or_else(|| panic!("{authorize}"))
@@ -313,7 +322,12 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
     assert_eq!(gone["access"]["ok"], false, "{gone}");
     assert_eq!(gone["refresh"]["ok"], false, "{gone}");
     let refused = browse(&app, &path, Some(&session), None).await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{:?}", refused.body);
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        refused.body
+    );
     assert!(location(&refused.headers).is_empty());
     assert!(
         app.store
@@ -421,7 +435,12 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
             assert_eq!(body["error"], "invalid_grant", "{status} {body}");
         }
     }
-    assert_eq!(granted.len(), 1, "{granted:?}");
+    assert_eq!(
+        granted.len(),
+        1,
+        "{} exchanges granted tokens",
+        granted.len()
+    );
 
     // The one that won acts as the user, on the workspace's API.
     let access = granted[0]["access_token"].as_str().unwrap();
@@ -430,18 +449,12 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
         .await
         .ok();
     assert_eq!(me["userName"], "ana@example.com");
-    app.call(
-        Method::GET,
-        "/api/2.0/sql/warehouses",
-        Some(access),
-        None,
-    )
-    .await
-    .ok();
+    app.call(Method::GET, "/api/2.0/sql/warehouses", Some(access), None)
+        .await
+        .ok();
     let refresh = granted[0]["refresh_token"].as_str().unwrap().to_owned();
-    let refresh_form = format!(
-        "grant_type=refresh_token&client_id={client_id}&refresh_token={refresh}"
-    );
+    let refresh_form =
+        format!("grant_type=refresh_token&client_id={client_id}&refresh_token={refresh}");
     // The refresh token is the app's: not the CLI's.
     let r = token_request(
         &app,

@@ -115,9 +115,8 @@ pub async fn record_partner_callback(
     {
         return Ok(Ok(()));
     }
-    let checked = patchbay_partner::client::checked_redirect(uri, hostnames).and_then(|uri| {
-        patchbay_core::oauth::partner_callback_allowed(&uri).map(|()| uri)
-    });
+    let checked = patchbay_partner::client::checked_redirect(uri, hostnames)
+        .and_then(|uri| patchbay_core::oauth::partner_callback_allowed(&uri).map(|()| uri));
     let uri = match checked {
         Ok(uri) => uri,
         Err(why) => {

@@ -469,11 +469,15 @@ pub async fn click(
         }
         Ok(answer) => {
             let checked = match check_answer(&answer, &hostnames, false) {
-                Ok(redirect) => {
-                    crate::oauth::record_partner_callback(state, &actor, &connection, &answer, &hostnames)
-                        .await?
-                        .map(|()| redirect)
-                }
+                Ok(redirect) => crate::oauth::record_partner_callback(
+                    state,
+                    &actor,
+                    &connection,
+                    &answer,
+                    &hostnames,
+                )
+                .await?
+                .map(|()| redirect),
                 Err(problem) => Err(problem),
             };
             let redirect = match checked {
