@@ -38,6 +38,18 @@ pub enum NewUserAction {
     Error,
 }
 
+/// What a U2M first connect answers as `oauth_redirect_uri` (set with
+/// `POST /_sim/u2m/callback`): the simulator's own callback, one on a host that is not the
+/// partner's, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum U2mCallback {
+    #[default]
+    Own,
+    Foreign,
+    None,
+}
+
 /// The simulator's settings (a TOML file for `patchbay partner-sim --config`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -108,11 +120,6 @@ pub struct Faults {
     pub ignore_token: bool,
     /// Treat a demo connect like any other (no create-trial flow for a known account).
     pub ignore_demo: bool,
-    /// Answer a U2M first connect without `oauth_redirect_uri`.
-    pub omit_oauth_redirect: bool,
-    /// Answer a U2M first connect with an `oauth_redirect_uri` on a host that is not the
-    /// partner's.
-    pub foreign_oauth_redirect: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -158,6 +165,8 @@ struct SimState {
     connections: BTreeMap<String, SimConnection>,
     faults: Faults,
     received: Vec<Received>,
+    /// What a U2M first connect answers as its callback.
+    u2m_callback: U2mCallback,
     /// U2M sign-ins started, by their `state`: where and with which verifier to finish.
     u2m_pending: BTreeMap<String, U2mPending>,
     /// Users who authorized the partner's U2M app, by a session id of the simulator's own.
@@ -267,6 +276,7 @@ pub fn router(config: SimConfig, base_url: String) -> Router {
         .route("/oauth/start/{id}", get(u2m_start))
         .route(CALLBACK, get(u2m_callback))
         .route("/_sim/u2m/{session}/check", post(u2m_check))
+        .route("/_sim/u2m/callback", post(set_u2m_callback))
         .with_state(sim)
 }
 
@@ -489,8 +499,8 @@ async fn connect(State(sim): State<Sim>, headers: HeaderMap, Json(body): Json<Va
 /// A first connect that made the partner a U2M app: the answer names the simulator's OAuth
 /// callback (or a foreign one, or none, as the faults say).
 async fn with_oauth_redirect(sim: &Sim, response: Response) -> Response {
-    let faults = sim.lock().faults.clone();
-    if !response.status().is_success() || faults.omit_oauth_redirect {
+    let callback = sim.lock().u2m_callback;
+    if !response.status().is_success() || callback == U2mCallback::None {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -500,7 +510,7 @@ async fn with_oauth_redirect(sim: &Sim, response: Response) -> Response {
     let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
         return Response::from_parts(parts, axum::body::Body::from(bytes));
     };
-    value["oauth_redirect_uri"] = json!(if faults.foreign_oauth_redirect {
+    value["oauth_redirect_uri"] = json!(if callback == U2mCallback::Foreign {
         "https://elsewhere.invalid/oauth/callback".to_owned()
     } else {
         format!("{}{CALLBACK}", sim.base_url)
@@ -1421,4 +1431,18 @@ async fn token_grant(
 fn random_b64() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackSetting {
+    callback: U2mCallback,
+}
+
+/// Sets what U2M first connects answer as their callback, for tests of the workspace's rules.
+async fn set_u2m_callback(
+    State(sim): State<Sim>,
+    Json(setting): Json<CallbackSetting>,
+) -> Json<Value> {
+    sim.lock().u2m_callback = setting.callback;
+    Json(json!({"callback": setting.callback}))
 }

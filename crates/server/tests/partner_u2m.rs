@@ -60,10 +60,11 @@ async fn sim_state(sim: &SimHandle) -> Value {
         .unwrap()
 }
 
-async fn set_faults(sim: &SimHandle, faults: Value) {
+/// What partner-sim answers as its callback: `own`, `foreign` or `none`.
+async fn set_callback(sim: &SimHandle, callback: &str) {
     let r = reqwest::Client::new()
-        .post(format!("{}/_sim/faults", sim.url))
-        .json(&faults)
+        .post(format!("{}/_sim/u2m/callback", sim.url))
+        .json(&json!({ "callback": callback }))
         .send()
         .await
         .unwrap();
@@ -495,7 +496,7 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
     register(&app, &sim, json!(["AUTH_OAUTH_M2M", "AUTH_OAUTH_U2M"]))
         .await
         .expect(StatusCode::CREATED);
-    set_faults(&sim, json!({"foreign_oauth_redirect": true})).await;
+    set_callback(&sim, "foreign").await;
     let r = connect(&app).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
     assert!(
@@ -521,7 +522,7 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
     );
 
     // Without a callback the app exists but authorizes nobody.
-    set_faults(&sim, json!({"omit_oauth_redirect": true})).await;
+    set_callback(&sim, "none").await;
     let connected = connect(&app).await.ok();
     let c = &connected["connection"];
     assert_eq!(c["credential"], "oauth_secret", "{connected}");
