@@ -1,0 +1,133 @@
+//! Catalogs: `hive_metastore` and the metastore's own.
+
+use super::*;
+
+/// The `catalog_type` of a catalog: `hive_metastore` is the workspace's internal, legacy
+/// catalog; every other one is a managed Unity Catalog catalog.
+pub(super) fn catalog_type(legacy: bool) -> &'static str {
+    if legacy {
+        "INTERNAL_CATALOG"
+    } else {
+        "MANAGED_CATALOG"
+    }
+}
+fn catalog_json(c: &CatalogRecord) -> Value {
+    let mut v = json!({
+        "name": c.name,
+        "full_name": c.name,
+        "catalog_type": catalog_type(c.legacy),
+        "securable_type": "CATALOG",
+        "isolation_mode": "OPEN",
+        "browse_only": false,
+    });
+    put_opt(&mut v, "owner", c.owner.clone());
+    put_opt(&mut v, "comment", c.comment.clone());
+    put_opt(&mut v, "metastore_id", c.metastore_id.clone());
+    put_opt(&mut v, "storage_root", c.storage_root.clone());
+    put_opt(&mut v, "storage_location", c.storage_root.clone());
+    properties(&mut v, &c.properties);
+    audit(
+        &mut v,
+        c.created_at,
+        &c.created_by,
+        c.updated_at,
+        &c.updated_by,
+    );
+    v
+}
+
+// ---- catalogs -------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateCatalog {
+    name: Option<String>,
+    comment: Option<String>,
+    properties: Option<Map<String, Value>>,
+    storage_root: Option<String>,
+    connection_name: Option<String>,
+    provider_name: Option<String>,
+    share_name: Option<String>,
+    options: Option<Map<String, Value>>,
+}
+
+pub(super) async fn list_catalogs(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let all = state.store.list_catalogs_for(&caller).await?;
+    let (page, token) = paginate(all, |c| c.name.clone(), &params)?;
+    Ok(page_json(
+        "catalogs",
+        page.iter().map(catalog_json).collect(),
+        token,
+    ))
+}
+
+pub(super) async fn create_catalog(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(req): JsonBody<CreateCatalog>,
+) -> ApiResult<Json<Value>> {
+    let name = required("name", req.name.as_deref())?.to_owned();
+    if req.connection_name.is_some() || req.provider_name.is_some() || req.share_name.is_some() {
+        return Err(ApiError::bad_request(
+            "Foreign and Delta Sharing catalogs are not supported: omit connection_name, \
+             provider_name and share_name.",
+        ));
+    }
+    if req.options.is_some_and(|o| !o.is_empty()) {
+        return Err(ApiError::bad_request(
+            "options apply to foreign catalogs, which are not supported.",
+        ));
+    }
+    let c = state
+        .store
+        .create_catalog(
+            &caller,
+            &NewCatalog {
+                name,
+                comment: req.comment,
+                storage_root: req.storage_root.filter(|s| !s.is_empty()),
+                properties: string_properties(req.properties)?,
+            },
+        )
+        .await?;
+    tracing::info!(catalog = %c.name, "catalog created");
+    Ok(Json(catalog_json(&c)))
+}
+
+pub(super) async fn get_catalog(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = state.store.get_catalog(&caller, &name).await?;
+    Ok(Json(catalog_json(&c)))
+}
+
+pub(super) async fn update_catalog(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<UpdateObject>,
+) -> ApiResult<Json<Value>> {
+    let c = state
+        .store
+        .update_catalog(&caller, &name, &object_update(req)?)
+        .await?;
+    Ok(Json(catalog_json(&c)))
+}
+
+pub(super) async fn delete_catalog(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(name): Path<String>,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let force = flag("force", params.force.as_deref())?;
+    state.store.delete_catalog(&caller, &name, force).await?;
+    tracing::info!(catalog = %name, "catalog deleted");
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,238 @@
+//! Metastores and their assignment to the workspace.
+
+use super::*;
+
+fn metastore_json(m: &MetastoreRecord) -> Value {
+    let mut v = json!({
+        "metastore_id": m.id,
+        "name": m.name,
+        "created_at": m.created_at,
+        "created_by": m.created_by,
+        "updated_at": m.updated_at,
+        "updated_by": m.updated_by,
+        "privilege_model_version": "1.0",
+        "delta_sharing_scope": "INTERNAL",
+        "global_metastore_id": format!("patchbay:{}", m.id),
+    });
+    put_opt(&mut v, "owner", m.owner.clone());
+    put_opt(&mut v, "storage_root", m.storage_root.clone());
+    put_opt(&mut v, "region", m.region.clone());
+    v
+}
+
+// ---- metastores -----------------------------------------------------------------------------
+
+pub(super) async fn metastore_summary(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Value>> {
+    let m = state.store.metastore_summary(caller.workspace_id).await?;
+    Ok(Json(metastore_json(&m)))
+}
+
+pub(super) async fn current_assignment(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Value>> {
+    let a = state
+        .store
+        .metastore_assignment(caller.workspace_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::does_not_exist(
+                "METASTORE_DOES_NOT_EXIST",
+                "No metastore assigned for the current workspace.",
+            )
+        })?;
+    Ok(Json(json!({
+        "workspace_id": a.workspace_id,
+        "metastore_id": a.metastore_id,
+        "default_catalog_name": a.default_catalog_name,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateMetastore {
+    name: Option<String>,
+    storage_root: Option<String>,
+    region: Option<String>,
+    owner: Option<String>,
+    external_access_enabled: Option<bool>,
+}
+
+pub(super) async fn create_metastore(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(req): JsonBody<CreateMetastore>,
+) -> ApiResult<Json<Value>> {
+    let name = required("name", req.name.as_deref())?.to_owned();
+    if req.external_access_enabled == Some(true) {
+        return Err(ApiError::bad_request(
+            "external_access_enabled is not supported: patchbay serves no data.",
+        ));
+    }
+    let m = state
+        .store
+        .create_metastore(
+            &admin,
+            &NewMetastore {
+                name,
+                storage_root: req.storage_root.filter(|s| !s.is_empty()),
+                region: req.region.filter(|s| !s.is_empty()),
+                owner: req.owner.filter(|s| !s.is_empty()),
+            },
+        )
+        .await?;
+    tracing::info!(metastore_id = %m.id, "metastore created");
+    Ok(Json(metastore_json(&m)))
+}
+
+pub(super) async fn list_metastores(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let all = state.store.list_metastores(admin.workspace_id()).await?;
+    let (page, token) = paginate(all, |m| m.name.clone(), &params)?;
+    Ok(page_json(
+        "metastores",
+        page.iter().map(metastore_json).collect(),
+        token,
+    ))
+}
+
+pub(super) async fn get_metastore(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let m = state.store.get_metastore(caller.workspace_id, &id).await?;
+    Ok(Json(metastore_json(&m)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateMetastore {
+    new_name: Option<String>,
+    owner: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+pub(super) async fn update_metastore(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<UpdateMetastore>,
+) -> ApiResult<Json<Value>> {
+    if req.id.as_deref().is_some_and(|b| b != id) {
+        return Err(ApiError::bad_request(
+            "The body's id differs from the path's.",
+        ));
+    }
+    let m = state
+        .store
+        .update_metastore(
+            &caller,
+            &id,
+            req.new_name.as_deref().filter(|s| !s.is_empty()),
+            req.owner.as_deref().filter(|s| !s.is_empty()),
+        )
+        .await?;
+    Ok(Json(metastore_json(&m)))
+}
+
+pub(super) async fn delete_metastore(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let force = flag("force", params.force.as_deref())?;
+    state.store.delete_metastore(&admin, &id, force).await?;
+    tracing::info!(metastore_id = %id, "metastore deleted");
+    Ok(Json(json!({})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Assignment {
+    metastore_id: Option<String>,
+    default_catalog_name: Option<String>,
+    /// Some clients repeat the path's workspace id in the body.
+    workspace_id: Option<i64>,
+}
+
+fn workspace_param(raw: &str, body: Option<i64>) -> ApiResult<i64> {
+    let id = patchbay_core::ids::parse_numeric_id(raw)
+        .ok_or_else(|| ApiError::bad_request(format!("'{raw}' is not a workspace id")))?;
+    if body.is_some_and(|b| b != id) {
+        return Err(ApiError::bad_request(
+            "The body's workspace_id differs from the path's.",
+        ));
+    }
+    Ok(id)
+}
+
+pub(super) async fn assign(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(workspace): Path<String>,
+    JsonBody(req): JsonBody<Assignment>,
+) -> ApiResult<Json<Value>> {
+    let workspace_id = workspace_param(&workspace, req.workspace_id)?;
+    let metastore_id = required("metastore_id", req.metastore_id.as_deref())?;
+    state
+        .store
+        .assign_metastore(
+            &admin,
+            workspace_id,
+            metastore_id,
+            req.default_catalog_name.as_deref(),
+        )
+        .await?;
+    tracing::info!(
+        workspace_id,
+        metastore_id,
+        "metastore assigned: Unity Catalog enabled"
+    );
+    Ok(Json(json!({})))
+}
+
+pub(super) async fn update_assignment(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(workspace): Path<String>,
+    JsonBody(req): JsonBody<Assignment>,
+) -> ApiResult<Json<Value>> {
+    let workspace_id = workspace_param(&workspace, req.workspace_id)?;
+    state
+        .store
+        .update_metastore_assignment(
+            &admin,
+            workspace_id,
+            req.metastore_id.as_deref().filter(|s| !s.is_empty()),
+            req.default_catalog_name
+                .as_deref()
+                .filter(|s| !s.is_empty()),
+        )
+        .await?;
+    Ok(Json(json!({})))
+}
+
+pub(super) async fn unassign(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(workspace): Path<String>,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let workspace_id = workspace_param(&workspace, None)?;
+    let metastore_id = required("metastore_id", params.metastore_id.as_deref())?;
+    state
+        .store
+        .unassign_metastore(&admin, workspace_id, metastore_id)
+        .await?;
+    tracing::info!(workspace_id, metastore_id, "metastore unassigned");
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,119 @@
+//! Schemas of a catalog.
+
+use super::*;
+
+fn schema_json(s: &SchemaRecord) -> Value {
+    let mut v = json!({
+        "name": s.name,
+        "catalog_name": s.catalog_name,
+        "full_name": s.full_name(),
+        "schema_id": s.id,
+        "catalog_type": catalog_type(s.legacy),
+        "securable_type": "SCHEMA",
+        "browse_only": false,
+    });
+    put_opt(&mut v, "owner", s.owner.clone());
+    put_opt(&mut v, "comment", s.comment.clone());
+    put_opt(&mut v, "metastore_id", s.metastore_id.clone());
+    properties(&mut v, &s.properties);
+    audit(
+        &mut v,
+        s.created_at,
+        &s.created_by,
+        s.updated_at,
+        &s.updated_by,
+    );
+    v
+}
+
+// ---- schemas --------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateSchema {
+    name: Option<String>,
+    catalog_name: Option<String>,
+    comment: Option<String>,
+    properties: Option<Map<String, Value>>,
+    storage_root: Option<String>,
+}
+
+pub(super) async fn list_schemas(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let catalog = required("catalog_name", params.catalog_name.as_deref())?;
+    let all = state.store.list_schemas_for(&caller, catalog).await?;
+    let (page, token) = paginate(all, |s| s.name.clone(), &params)?;
+    Ok(page_json(
+        "schemas",
+        page.iter().map(schema_json).collect(),
+        token,
+    ))
+}
+
+pub(super) async fn create_schema(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(req): JsonBody<CreateSchema>,
+) -> ApiResult<Json<Value>> {
+    let name = required("name", req.name.as_deref())?.to_owned();
+    let catalog_name = required("catalog_name", req.catalog_name.as_deref())?.to_owned();
+    if req.storage_root.is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::bad_request(
+            "storage_root is not supported on schemas: patchbay keeps metadata only.",
+        ));
+    }
+    let s = state
+        .store
+        .create_schema(
+            &caller,
+            &NewSchema {
+                catalog_name,
+                name,
+                comment: req.comment,
+                properties: string_properties(req.properties)?,
+            },
+        )
+        .await?;
+    tracing::info!(schema = %s.full_name(), "schema created");
+    Ok(Json(schema_json(&s)))
+}
+
+pub(super) async fn get_schema(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(full_name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (c, s) = schema_name(&full_name)?;
+    let s = state.store.get_schema(&caller, &c, &s).await?;
+    Ok(Json(schema_json(&s)))
+}
+
+pub(super) async fn update_schema(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(full_name): Path<String>,
+    JsonBody(req): JsonBody<UpdateObject>,
+) -> ApiResult<Json<Value>> {
+    let (c, s) = schema_name(&full_name)?;
+    let s = state
+        .store
+        .update_schema(&caller, &c, &s, &object_update(req)?)
+        .await?;
+    Ok(Json(schema_json(&s)))
+}
+
+pub(super) async fn delete_schema(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(full_name): Path<String>,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let (c, s) = schema_name(&full_name)?;
+    let force = flag("force", params.force.as_deref())?;
+    state.store.delete_schema(&caller, &c, &s, force).await?;
+    tracing::info!(schema = %full_name, "schema deleted");
+    Ok(Json(json!({})))
+}

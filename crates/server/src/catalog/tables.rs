@@ -1,0 +1,273 @@
+//! Tables of a schema, their columns and the table summaries.
+
+use super::*;
+
+fn column_json(c: &ColumnRecord) -> Value {
+    let mut v = json!({
+        "name": c.name,
+        "type_name": c.type_name,
+        "type_text": c.type_text,
+        "type_json": c.type_json,
+        "position": c.position,
+        "nullable": c.nullable,
+    });
+    put_opt(&mut v, "comment", c.comment.clone());
+    v
+}
+
+fn table_json(t: &TableRecord, with_columns: bool) -> Value {
+    let mut v = json!({
+        "name": t.name,
+        "catalog_name": t.catalog_name,
+        "schema_name": t.schema_name,
+        "full_name": t.full_name(),
+        "table_id": t.id,
+        "table_type": t.table_type,
+        "securable_type": "TABLE",
+        "browse_only": false,
+    });
+    if with_columns {
+        v["columns"] = t.columns.iter().map(column_json).collect();
+    }
+    put_opt(&mut v, "owner", t.owner.clone());
+    put_opt(&mut v, "data_source_format", t.data_source_format.clone());
+    put_opt(&mut v, "storage_location", t.storage_location.clone());
+    put_opt(&mut v, "comment", t.comment.clone());
+    put_opt(&mut v, "metastore_id", t.metastore_id.clone());
+    properties(&mut v, &t.properties);
+    audit(
+        &mut v,
+        t.created_at,
+        &t.created_by,
+        t.updated_at,
+        &t.updated_by,
+    );
+    v
+}
+
+// ---- tables ---------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ColumnInfo {
+    name: Option<String>,
+    type_name: Option<String>,
+    type_text: Option<String>,
+    type_json: Option<String>,
+    position: Option<i64>,
+    nullable: Option<bool>,
+    comment: Option<String>,
+    /// Accepted and not kept: they describe storage, which patchbay does not have.
+    #[serde(default, rename = "partition_index")]
+    _partition_index: Option<i64>,
+    #[serde(default, rename = "type_precision")]
+    _type_precision: Option<i64>,
+    #[serde(default, rename = "type_scale")]
+    _type_scale: Option<i64>,
+    #[serde(default, rename = "type_interval_type")]
+    _type_interval_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateTable {
+    name: Option<String>,
+    catalog_name: Option<String>,
+    schema_name: Option<String>,
+    table_type: Option<String>,
+    data_source_format: Option<String>,
+    storage_location: Option<String>,
+    columns: Option<Vec<ColumnInfo>>,
+    properties: Option<Map<String, Value>>,
+    comment: Option<String>,
+}
+
+fn column(i: usize, c: ColumnInfo) -> ApiResult<ColumnRecord> {
+    let name = c
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("columns[{i}].name is required")))?;
+    let type_name = match (c.type_name, c.type_text.as_deref()) {
+        (Some(t), _) if !t.trim().is_empty() => t,
+        (_, Some(text)) if !text.trim().is_empty() => rules::column_type_name(text)
+            .map_err(ApiError::bad_request)?
+            .to_owned(),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "columns[{i}] ('{name}') needs a type_name"
+            )));
+        }
+    };
+    Ok(ColumnRecord {
+        name,
+        position: c.position.unwrap_or(-1),
+        type_name,
+        type_text: c.type_text.unwrap_or_default(),
+        type_json: c.type_json.unwrap_or_default(),
+        nullable: c.nullable.unwrap_or(true),
+        comment: c.comment,
+    })
+}
+
+pub(super) async fn list_tables(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let catalog = required("catalog_name", params.catalog_name.as_deref())?;
+    let schema = required("schema_name", params.schema_name.as_deref())?;
+    let omit_columns = flag("omit_columns", params.omit_columns.as_deref())?;
+    let all = state
+        .store
+        .list_tables_for(&caller, catalog, schema, omit_columns)
+        .await?;
+    let (page, token) = paginate(all, |t| t.name.clone(), &params)?;
+    Ok(page_json(
+        "tables",
+        page.iter().map(|t| table_json(t, !omit_columns)).collect(),
+        token,
+    ))
+}
+
+pub(super) async fn create_table(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(req): JsonBody<CreateTable>,
+) -> ApiResult<Json<Value>> {
+    let name = required("name", req.name.as_deref())?.to_owned();
+    let catalog_name = required("catalog_name", req.catalog_name.as_deref())?.to_owned();
+    let schema_name = required("schema_name", req.schema_name.as_deref())?.to_owned();
+    let columns = req
+        .columns
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| column(i, c))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let t = state
+        .store
+        .create_table(
+            &caller,
+            &NewTable {
+                catalog_name,
+                schema_name,
+                name,
+                table_type: req.table_type.unwrap_or_else(|| "MANAGED".into()),
+                data_source_format: req.data_source_format,
+                storage_location: req.storage_location.filter(|s| !s.is_empty()),
+                comment: req.comment,
+                properties: string_properties(req.properties)?,
+                columns,
+            },
+        )
+        .await?;
+    tracing::info!(table = %t.full_name(), "table created");
+    Ok(Json(table_json(&t, true)))
+}
+
+pub(super) async fn get_table(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(full_name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let t = state
+        .store
+        .get_table(&caller, &table_name(&full_name)?)
+        .await?;
+    Ok(Json(table_json(&t, true)))
+}
+
+pub(super) async fn table_exists(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(full_name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let exists = state
+        .store
+        .table_exists(&caller, &table_name(&full_name)?)
+        .await?;
+    Ok(Json(json!({"table_exists": exists})))
+}
+
+/// `table-summaries`: the full name and type of every table of a catalog the caller may see,
+/// optionally only in schemas and of names matching SQL `LIKE` patterns (`%`, `_`). The
+/// legacy CLI's `catalogs delete --purge` lists a catalog's tables this way.
+pub(super) async fn table_summaries(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let catalog = required("catalog_name", params.catalog_name.as_deref())?;
+    let matches = |pattern: Option<&str>, name: &str| pattern.is_none_or(|p| like(p, name));
+    let mut all = Vec::new();
+    for schema in state.store.list_schemas_for(&caller, catalog).await? {
+        if !matches(params.schema_name_pattern.as_deref(), &schema.name) {
+            continue;
+        }
+        match state
+            .store
+            .list_tables_for(&caller, catalog, &schema.name, true)
+            .await
+        {
+            Ok(tables) => all.extend(
+                tables
+                    .into_iter()
+                    .filter(|t| matches(params.table_name_pattern.as_deref(), &t.name)),
+            ),
+            // A schema the caller sees but may not use shows no tables.
+            Err(e) if e.kind() == Some(CatalogErrorKind::Denied) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    all.sort_by_key(TableRecord::full_name);
+    let (page, token) = paginate(all, TableRecord::full_name, &params)?;
+    Ok(page_json(
+        "tables",
+        page.iter()
+            .map(|t| json!({"full_name": t.full_name(), "table_type": t.table_type}))
+            .collect(),
+        token,
+    ))
+}
+
+/// SQL `LIKE` without escapes: `%` is any run of characters, `_` any one character; case
+/// matters as in a name.
+pub(super) fn like(pattern: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('%', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some(('_', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = s.chars().collect();
+    go(&p, &s)
+}
+
+pub(super) async fn update_table(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(full_name): Path<String>,
+    JsonBody(req): JsonBody<UpdateObject>,
+) -> ApiResult<Json<Value>> {
+    let t = state
+        .store
+        .update_table(&caller, &table_name(&full_name)?, &object_update(req)?)
+        .await?;
+    Ok(Json(table_json(&t, true)))
+}
+
+pub(super) async fn delete_table(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(full_name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state
+        .store
+        .delete_table(&caller, &table_name(&full_name)?)
+        .await?;
+    tracing::info!(table = %full_name, "table deleted");
+    Ok(Json(json!({})))
+}
