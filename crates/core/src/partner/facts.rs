@@ -43,13 +43,13 @@ impl CatalogFacts {
 /// What a tile click asks for, checked and normalized (names valid, schemas deduplicated and
 /// capped, empty strings as absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConnectRequest {
+pub struct ConnectChoices {
     pub catalog_name: Option<String>,
     pub schemas: Option<Vec<String>>,
     pub warehouse_id: Option<String>,
 }
 
-impl ConnectRequest {
+impl ConnectChoices {
     /// The catalog the request would use if the rule allows it: the one asked for, else the
     /// workspace default, else `hive_metastore`. The store looks up its standing and schemas.
     pub fn candidate_catalog<'a>(&'a self, uc_default: Option<&'a str>) -> &'a str {
@@ -64,7 +64,7 @@ impl ConnectRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectFacts {
     pub spec: PartnerSpec,
-    pub request: ConnectRequest,
+    pub request: ConnectChoices,
     pub catalog: CatalogFacts,
     /// The requested schemas that do not exist in the candidate catalog.
     pub missing_schemas: Vec<String>,

@@ -175,7 +175,7 @@ pub fn plan(facts: &ConnectFacts) -> Result<ProvisionPlan, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::partner::facts::{CatalogFacts, ConnectRequest};
+    use crate::partner::facts::{CatalogFacts, ConnectChoices};
     use crate::partner::{
         AuthOption, CatalogStanding, GrantTarget, PartnerSpec, Privilege, builtin_partners,
     };
@@ -192,7 +192,7 @@ mod tests {
     fn facts(id: &str) -> ConnectFacts {
         ConnectFacts {
             spec: spec(id),
-            request: ConnectRequest::default(),
+            request: ConnectChoices::default(),
             catalog: CatalogFacts::default(),
             missing_schemas: Vec::new(),
             warehouse_exists: true,

@@ -72,7 +72,7 @@ fn tile(
         "builtin": partner.builtin,
         "endpoint_configured": partner.endpoint.is_some(),
         "connected": connection.is_some(),
-        "connection_state": health.map(|h| h.state),
+        "connection_state": health.map(|h| h.state()),
     });
     if is_admin {
         out["hostnames"] = json!(
@@ -534,18 +534,9 @@ async fn test_connection(
     JsonBody(_): JsonBody<TestBody>,
 ) -> ApiResult<Json<Value>> {
     let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
-    let mut out = flow::connection_json(&state, &partner, &connection).await?;
+    let mut out = flow::connection_details(&state, &partner, &connection).await?;
     if let Some((passed, detail)) = flow::partner_test(&state, &partner, &connection).await {
-        out["partner_test"] = json!({"passed": passed, "detail": detail});
-        if !passed && out["state"] == "CONNECTED" {
-            out["state"] = json!("BROKEN");
-        }
-        if !passed && let Some(reasons) = out["reasons"].as_array_mut() {
-            reasons.push(json!(format!(
-                "{}'s connection test failed: {detail}",
-                partner.spec.name
-            )));
-        }
+        out = out.with_partner_test(&partner, passed, detail);
     }
     Ok(Json(json!({"connection": out})))
 }
