@@ -16,7 +16,7 @@ pub mod sign_in;
 pub use connection::{ConnectionRecord, ConnectionState, NotificationKind};
 pub use grant::{Grant, GrantTarget, Privilege};
 pub use health::{BrokenReason, Health, health};
-pub use plan::{ComputePlan, ProvisionPlan, plan};
+pub use plan::{ComputePlan, ProvisionPlan, Restoration, plan, restoration};
 
 use crate::principal::Entitlement;
 use serde::{Deserialize, Serialize};
@@ -243,6 +243,16 @@ pub struct ProfileRules {
 }
 
 impl Profile {
+    /// The compute a custom partner of this profile provisions unless its registration says.
+    pub fn default_provision(self) -> Provision {
+        match self {
+            Profile::Ingest | Profile::Dataiku | Profile::None => Provision::NewWarehouse,
+            Profile::Read => Provision::SelectedWarehouse,
+            Profile::Cluster => Provision::NewCluster,
+            Profile::Token => Provision::None,
+        }
+    }
+
     /// The guide's table, row by row.
     pub fn rules(self) -> ProfileRules {
         use Entitlement::*;
@@ -808,5 +818,21 @@ mod tests {
         );
         assert_eq!(legacy.offered, [HIVE_METASTORE]);
         assert_eq!(legacy.default.as_deref(), Some(HIVE_METASTORE));
+    }
+
+    #[test]
+    fn every_built_in_ingest_or_cluster_partner_provisions_its_profile_default() {
+        for p in builtin_partners() {
+            if matches!(
+                p.profile,
+                Profile::Ingest | Profile::Cluster | Profile::Token
+            ) {
+                assert_eq!(p.provision, p.profile.default_provision(), "{}", p.name);
+            }
+        }
+        assert_eq!(
+            Profile::Read.default_provision(),
+            Provision::SelectedWarehouse
+        );
     }
 }

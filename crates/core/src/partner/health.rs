@@ -42,6 +42,11 @@ pub enum BrokenReason {
         securable_type: GrantTarget,
         full_name: String,
     },
+    /// The partner's own `/test-connection` failed (asked only on an admin's test).
+    PartnerTestFailed {
+        partner: String,
+        detail: String,
+    },
 }
 
 impl fmt::Display for BrokenReason {
@@ -80,6 +85,9 @@ impl fmt::Display for BrokenReason {
                     names.join(", ")
                 )
             }
+            BrokenReason::PartnerTestFailed { partner, detail } => {
+                write!(f, "{partner}'s connection test failed: {detail}")
+            }
         }
     }
 }
@@ -117,6 +125,27 @@ impl Health {
 
     pub fn is_broken(&self) -> bool {
         matches!(self, Health::Broken(_))
+    }
+
+    /// The health once the partner's own connection test answered: a failed test breaks a
+    /// connected connection, with the partner's words as a reason. (A connection still being
+    /// created has nothing at the partner to test.)
+    pub fn with_partner_test(self, passed: bool, partner: &str, detail: &str) -> Health {
+        if passed {
+            return self;
+        }
+        let failed = BrokenReason::PartnerTestFailed {
+            partner: partner.to_owned(),
+            detail: detail.to_owned(),
+        };
+        match self {
+            Health::Connected => Health::Broken(vec![failed]),
+            Health::Broken(mut reasons) => {
+                reasons.push(failed);
+                Health::Broken(reasons)
+            }
+            other => other,
+        }
     }
 }
 
@@ -353,5 +382,24 @@ mod tests {
                 "The catalog hive_metastore was deleted."
             ]
         );
+    }
+
+    #[test]
+    fn a_failed_partner_test_breaks_a_connected_connection() {
+        let ok = health(&healthy());
+        assert_eq!(
+            ok.clone().with_partner_test(true, "Rivery", "fine"),
+            Health::Connected
+        );
+        let failed = ok.with_partner_test(false, "Rivery", "no table");
+        assert_eq!(failed.state(), "BROKEN");
+        assert_eq!(
+            failed.reasons()[0].to_string(),
+            "Rivery's connection test failed: no table"
+        );
+        let mut f = healthy();
+        f.warehouse_exists = false;
+        let both = health(&f).with_partner_test(false, "Rivery", "x");
+        assert_eq!(both.reasons().len(), 2);
     }
 }

@@ -3,8 +3,8 @@
 
 use super::facts::ConnectFacts;
 use super::{
-    Credential, Grant, HIVE_METASTORE, Profile, Provision, choose_catalog, cluster_name,
-    credential_for, entitlements_for, service_principal_name, warehouse_name,
+    Credential, Grant, HIVE_METASTORE, PartnerSpec, Profile, Provision, choose_catalog,
+    cluster_name, credential_for, entitlements_for, service_principal_name, warehouse_name,
 };
 use std::fmt;
 
@@ -172,13 +172,32 @@ pub fn plan(facts: &ConnectFacts) -> Result<ProvisionPlan, Refusal> {
     })
 }
 
+/// What a repair gives a connection's principal back: what its connect gave it besides
+/// compute and grants (the grants are the connection's own record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restoration {
+    pub entitlements: Vec<String>,
+    pub token_can_use: bool,
+}
+
+/// What a repair of a connection of `spec` restores, by the same profile rules as its plan.
+pub fn restoration(spec: &PartnerSpec) -> Result<Restoration, Refusal> {
+    let credential =
+        credential_for(&spec.auth_options, spec.profile).map_err(Refusal::Credential)?;
+    Ok(Restoration {
+        entitlements: entitlements_for(spec.profile, credential)
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+        token_can_use: spec.profile.rules().token_can_use,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::partner::facts::{CatalogFacts, ConnectChoices};
-    use crate::partner::{
-        AuthOption, CatalogStanding, GrantTarget, PartnerSpec, Privilege, builtin_partners,
-    };
+    use crate::partner::{AuthOption, CatalogStanding, GrantTarget, Privilege, builtin_partners};
 
     fn spec(id: &str) -> PartnerSpec {
         builtin_partners()
@@ -385,5 +404,29 @@ mod tests {
         let p = plan(&f).unwrap();
         assert_eq!(p.credential, Credential::OAuthSecret);
         assert!(p.entitlements.contains(&"workspace-access".to_owned()));
+    }
+
+    #[test]
+    fn a_repair_restores_what_the_plan_gave() {
+        for id in [
+            "rivery",
+            "prophecy",
+            "labelbox",
+            "dbt-cloud",
+            "dataiku",
+            "fivetran",
+        ] {
+            let mut f = facts(id);
+            if id == "dbt-cloud" || id == "dataiku" {
+                f = with_schemas(f, &["s"]);
+            }
+            let p = plan(&f).unwrap();
+            let r = restoration(&f.spec).unwrap();
+            assert_eq!(r.entitlements, p.entitlements, "{id}");
+            assert_eq!(r.token_can_use, p.token_can_use, "{id}");
+        }
+        let mut m2m = spec("hex");
+        m2m.auth_options = vec![AuthOption::AuthOauthM2m, AuthOption::AuthPat];
+        assert!(matches!(restoration(&m2m), Err(Refusal::Credential(_))));
     }
 }

@@ -18,8 +18,7 @@ use patchbay_core::partner::facts::ConnectChoices;
 use patchbay_core::partner::sign_in::{self as sign_in_rule, Click, Refusal as ClickRefusal};
 use patchbay_core::partner::{
     self, ComputePlan, ConnectionState, Credential, Grant, HIVE_METASTORE, PartnerSpec, Provision,
-    ProvisionPlan, cluster_name, credential_for, entitlements_for, schema_selection,
-    service_principal_name, warehouse_name,
+    ProvisionPlan, cluster_name, schema_selection, service_principal_name, warehouse_name,
 };
 use patchbay_core::principal::PrincipalKind;
 use patchbay_partner::client::{CallError, Endpoint, checked_redirect};
@@ -131,24 +130,6 @@ pub struct ConnectionView {
     pub partner_test: Option<PartnerTestView>,
 }
 
-impl ConnectionView {
-    /// Adds what the partner's `/test-connection` said: a failed test breaks a connected
-    /// connection, with the partner's words as a reason.
-    pub fn with_partner_test(mut self, partner: &Partner, passed: bool, detail: String) -> Self {
-        if !passed {
-            if self.state == "CONNECTED" {
-                self.state = "BROKEN";
-            }
-            self.reasons.push(format!(
-                "{}'s connection test failed: {detail}",
-                partner.spec.name
-            ));
-        }
-        self.partner_test = Some(PartnerTestView { passed, detail });
-        self
-    }
-}
-
 /// A connection as the API shows it to admins, typed.
 pub async fn connection_details(
     state: &AppState,
@@ -156,6 +137,22 @@ pub async fn connection_details(
     c: &ConnectionRecord,
 ) -> ApiResult<ConnectionView> {
     let health = health(state, partner, c).await?;
+    connection_details_with(state, partner, c, health, None).await
+}
+
+/// A connection as the API shows it to admins, with its health and what the partner's own
+/// test said, if it was asked (`(passed, detail)`).
+pub async fn connection_details_with(
+    state: &AppState,
+    partner: &Partner,
+    c: &ConnectionRecord,
+    health: Health,
+    partner_test: Option<(bool, String)>,
+) -> ApiResult<ConnectionView> {
+    let health = match &partner_test {
+        Some((passed, detail)) => health.with_partner_test(*passed, &partner.spec.name, detail),
+        None => health,
+    };
     let account = state
         .store
         .partner_account(c.workspace_id, &c.partner_id)
@@ -196,7 +193,7 @@ pub async fn connection_details(
         cluster_id: c.cluster_id.clone(),
         message: c.message.clone(),
         oauth_secret,
-        partner_test: None,
+        partner_test: partner_test.map(|(passed, detail)| PartnerTestView { passed, detail }),
     })
 }
 
@@ -1222,16 +1219,16 @@ pub async fn repair(
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
-    let rules = partner.spec.profile.rules();
-    let credential = credential_for(&partner.spec.auth_options, partner.spec.profile)
-        .map_err(ApiError::bad_request)?;
-    let entitlements: Vec<String> = entitlements_for(partner.spec.profile, credential)
-        .iter()
-        .map(|e| e.as_str().to_owned())
-        .collect();
+    let restore =
+        partner::restoration(&partner.spec).map_err(|r| ApiError::bad_request(r.to_string()))?;
     let mut done = state
         .store
-        .repair_connection(&admin, &partner_id, &entitlements, rules.token_can_use)
+        .repair_connection(
+            &admin,
+            &partner_id,
+            &restore.entitlements,
+            restore.token_can_use,
+        )
         .await?;
     let c = state
         .store

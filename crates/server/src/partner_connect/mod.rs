@@ -162,15 +162,6 @@ struct PartnerRequest {
     hostnames: Option<Vec<String>>,
 }
 
-fn default_provision(profile: Profile) -> Provision {
-    match profile {
-        Profile::Ingest | Profile::Dataiku | Profile::None => Provision::NewWarehouse,
-        Profile::Read => Provision::SelectedWarehouse,
-        Profile::Cluster => Provision::NewCluster,
-        Profile::Token => Provision::None,
-    }
-}
-
 /// Checks a path of the partner's API.
 fn path(field: &str, value: Option<String>) -> ApiResult<Option<String>> {
     match value {
@@ -356,7 +347,9 @@ async fn register_partner(
     let profile = req
         .profile
         .ok_or_else(|| ApiError::bad_request("profile is required"))?;
-    let provision = req.provisions.unwrap_or_else(|| default_provision(profile));
+    let provision = req
+        .provisions
+        .unwrap_or_else(|| profile.default_provision());
     let endpoint = endpoint(&state, &mut req, None)?
         .ok_or_else(|| ApiError::bad_request("base_url is required for a custom partner"))?;
     let spec = PartnerSpec {
@@ -534,10 +527,9 @@ async fn test_connection(
     JsonBody(_): JsonBody<TestBody>,
 ) -> ApiResult<Json<Value>> {
     let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
-    let mut out = flow::connection_details(&state, &partner, &connection).await?;
-    if let Some((passed, detail)) = flow::partner_test(&state, &partner, &connection).await {
-        out = out.with_partner_test(&partner, passed, detail);
-    }
+    let health = flow::health(&state, &partner, &connection).await?;
+    let test = flow::partner_test(&state, &partner, &connection).await;
+    let out = flow::connection_details_with(&state, &partner, &connection, health, test).await?;
     Ok(Json(json!({"connection": out})))
 }
 
