@@ -439,6 +439,13 @@ impl Store {
         )
         .await?;
 
+        if plan.u2m_app {
+            let client_id =
+                crate::oauth::insert_oauth_app(&mut tx, workspace_id, &plan.partner_id, &uid)
+                    .await?;
+            log.push("oauth_app.create", "oauth_app", &client_id, json!({}));
+        }
+
         let grants = json!(plan.grants);
         sqlx::query(
             "UPDATE connections SET service_principal_id = $1, service_principal_name = $2, application_id = $3, \
@@ -692,6 +699,12 @@ impl Store {
                 }
             }
             PrincipalRemoval::Gone => {}
+        }
+        // The partner's U2M app, with its users' grants.
+        for client_id in
+            crate::oauth::delete_oauth_apps(&mut tx, workspace_id, partner_id, None).await?
+        {
+            log.push("oauth_app.delete", "oauth_app", &client_id, json!({}));
         }
         let gone = sqlx::query(
             "DELETE FROM connections WHERE workspace_id = $1 AND partner_id = $2 AND uid = $3",

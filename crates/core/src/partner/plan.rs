@@ -4,7 +4,8 @@
 use super::facts::ConnectFacts;
 use super::{
     Credential, Grant, HIVE_METASTORE, PartnerSpec, Profile, Provision, choose_catalog,
-    cluster_name, credential_for, entitlements_for, service_principal_name, warehouse_name,
+    cluster_name, credential_for, entitlements_for, service_principal_name, u2m_app,
+    warehouse_name,
 };
 use std::fmt;
 
@@ -36,6 +37,8 @@ pub struct ProvisionPlan {
     pub grants: Vec<Grant>,
     /// What the partner is handed: a token, or an OAuth secret of the principal.
     pub credential: Credential,
+    /// Whether the connection makes the partner an OAuth U2M app (`AUTH_OAUTH_U2M`).
+    pub u2m_app: bool,
 }
 
 /// Why a connect is refused. Its text is the client's message (a 400).
@@ -160,6 +163,7 @@ pub fn plan(facts: &ConnectFacts) -> Result<ProvisionPlan, Refusal> {
             .collect(),
         token_can_use: rules.token_can_use,
         credential,
+        u2m_app: u2m_app(&spec.auth_options),
         compute,
         warehouse_can_use: rules.warehouse_can_use,
         grants: if rules.service_principal {
@@ -428,5 +432,15 @@ mod tests {
         let mut m2m = spec("hex");
         m2m.auth_options = vec![AuthOption::AuthOauthM2m, AuthOption::AuthPat];
         assert!(matches!(restoration(&m2m), Err(Refusal::Credential(_))));
+    }
+
+    #[test]
+    fn a_u2m_partner_becomes_an_oauth_app() {
+        assert!(!plan(&facts("rivery")).unwrap().u2m_app);
+        let mut f = facts("rivery");
+        f.spec.auth_options = vec![AuthOption::AuthPat, AuthOption::AuthOauthU2m];
+        let p = plan(&f).unwrap();
+        assert!(p.u2m_app);
+        assert_eq!(p.credential, Credential::Token);
     }
 }

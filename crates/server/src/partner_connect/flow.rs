@@ -90,6 +90,14 @@ pub struct SecretView {
     pub expire_time: i64,
 }
 
+/// The connection's OAuth U2M app (`AUTH_OAUTH_U2M`): its client id and the partner's
+/// callback, once named. No secret: it is a public client.
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuthAppView {
+    pub client_id: String,
+    pub redirect_uri: Option<String>,
+}
+
 /// What the partner's `/test-connection` said.
 #[derive(Debug, Clone, Serialize)]
 pub struct PartnerTestView {
@@ -124,6 +132,8 @@ pub struct ConnectionView {
     pub cluster_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_u2m_app: Option<OAuthAppView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth_secret: Option<SecretView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -169,6 +179,14 @@ pub async fn connection_details_with(
             }),
         _ => None,
     };
+    let oauth_u2m_app = state
+        .store
+        .connection_oauth_app(c.workspace_id, &c.partner_id)
+        .await?
+        .map(|app| OAuthAppView {
+            client_id: app.client_id,
+            redirect_uri: app.redirect_uri,
+        });
     Ok(ConnectionView {
         partner_id: c.partner_id.clone(),
         partner_name: partner.spec.name.clone(),
@@ -192,6 +210,7 @@ pub async fn connection_details_with(
         warehouse_created_by_connection: c.warehouse_id.as_ref().map(|_| c.warehouse_created),
         cluster_id: c.cluster_id.clone(),
         message: c.message.clone(),
+        oauth_u2m_app,
         oauth_secret,
         partner_test: partner_test.map(|(passed, detail)| PartnerTestView { passed, detail }),
     })
@@ -415,17 +434,23 @@ pub async fn click(
         }
     };
     let connection = provisioned.connection;
-    let request = connect_request(
+    let mut request = connect_request(
         state,
         caller,
         &connection,
         Some(Secret(provisioned.token.expose().to_owned())),
     )
     .await?;
+    if !patchbay_core::partner::sends_token(&partner.spec.auth_options)
+        && let Some(auth) = request.user_info.auth.as_mut()
+    {
+        auth.personal_access_token = None;
+    }
     let key = format!(
         "connect:{}:{}:{}",
         caller.workspace_id, partner_id, connection.created_at
     );
+    let actor = Actor::of(&admin);
     let outcome = state
         .partner_client()
         .connect(&endpoint, &request, &key)
@@ -457,7 +482,19 @@ pub async fn click(
             Ok(out)
         }
         Ok(answer) => {
-            let redirect = match check_answer(&answer, &hostnames, false) {
+            let checked = match check_answer(&answer, &hostnames, false) {
+                Ok(redirect) => crate::oauth::record_partner_callback(
+                    state,
+                    &actor,
+                    &connection,
+                    &answer,
+                    &hostnames,
+                )
+                .await?
+                .map(|()| redirect),
+                Err(problem) => Err(problem),
+            };
+            let redirect = match checked {
                 Ok(redirect) => redirect,
                 Err(problem) => {
                     undo(state, &admin, &connection, &problem).await?;
@@ -894,6 +931,11 @@ async fn connect_request(
         data_source_connector: None,
         service_principal_id: c.application_id.clone(),
         service_principal_oauth_secret: token.filter(|_| c.credential == Credential::OAuthSecret),
+        oauth_u2m_app_id: state
+            .store
+            .connection_oauth_app(c.workspace_id, &c.partner_id)
+            .await?
+            .map(|app| app.client_id),
         connection_scope: Some("workspace".into()),
     })
 }
@@ -1170,8 +1212,9 @@ pub async fn deliver_rotation(
         connection_id: c.partner_connection_id.clone().unwrap_or_default(),
         databricks_organization_id: c.workspace_id,
         auth: Auth {
-            personal_access_token: (c.credential == Credential::Token)
-                .then(|| Secret(started.token.expose().to_owned())),
+            personal_access_token: (c.credential == Credential::Token
+                && patchbay_core::partner::sends_token(&partner.spec.auth_options))
+            .then(|| Secret(started.token.expose().to_owned())),
             oauth_token: None,
             oauth_scope: None,
         },

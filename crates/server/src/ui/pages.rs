@@ -660,6 +660,19 @@ async fn connected(
                         (None, _) => { "None" }
                     }
                 }
+                @if let Some(app) = &v.oauth_u2m_app {
+                    dt { "OAuth app (U2M)" }
+                    dd {
+                        "Client ID " code { (app.client_id) } br;
+                        span.muted {
+                            @if let Some(uri) = &app.redirect_uri {
+                                "Redirect URI " code { (uri) } ". Users authorize the partner to act as them; no secret."
+                            } @else {
+                                "No redirect URI: the partner named none, so users cannot authorize it."
+                            }
+                        }
+                    }
+                }
                 dt { "Compute" }
                 dd {
                     @if let Some(w) = &warehouse {
