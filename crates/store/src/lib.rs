@@ -11,6 +11,7 @@ mod groups;
 mod integrity;
 mod migrate_db;
 mod oauth;
+mod partner_facts;
 mod partners;
 mod permissions;
 mod principals;
