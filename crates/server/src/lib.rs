@@ -15,6 +15,7 @@ pub mod partner_connect;
 pub mod permissions;
 pub mod rate_limit;
 pub mod request_log;
+mod response;
 pub mod scim;
 pub mod secrets;
 pub mod statements;
