@@ -10,13 +10,13 @@ use crate::AppState;
 use crate::auth::{Admin, Authenticated};
 use crate::body::MAX_BODY;
 use crate::error::{ApiError, ApiResult};
-use crate::response::{Empty, empty};
+use crate::response::{Empty, PrincipalName, empty};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::routing::{get, post};
-use patchbay_core::principal::{PrincipalKind, validate_display_name};
+use patchbay_core::principal::validate_display_name;
 use patchbay_store::NamedPrincipal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -36,18 +36,7 @@ struct GroupNames {
 
 #[derive(Debug, Serialize)]
 struct Members {
-    members: Vec<Member>,
-}
-
-/// A member by name: exactly one of the fields is set.
-#[derive(Debug, Serialize)]
-struct Member {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service_principal_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_name: Option<String>,
+    members: Vec<PrincipalName>,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -164,19 +153,7 @@ async fn list_members(
         .group_members_named(caller.workspace_id, &name)
         .await?
         .into_iter()
-        .map(|m| {
-            let name = Some(m.name);
-            let (group_name, user_name, service_principal_name) = match m.kind {
-                PrincipalKind::Group => (name, None, None),
-                PrincipalKind::User => (None, name, None),
-                PrincipalKind::ServicePrincipal => (None, None, name),
-            };
-            Member {
-                group_name,
-                service_principal_name,
-                user_name,
-            }
-        })
+        .map(|m| PrincipalName::new(m.kind, m.name))
         .collect();
     Ok(Json(Members { members }))
 }

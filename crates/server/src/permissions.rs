@@ -7,6 +7,7 @@ use crate::AppState;
 use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::response::PrincipalName;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -129,18 +130,14 @@ struct ObjectPermissions {
     object_type: &'static str,
 }
 
-/// One principal's entry in an [`ObjectPermissions`]: exactly one of the three names is set.
+/// One principal's entry in an [`ObjectPermissions`].
 #[derive(Debug, Serialize)]
 struct AccessControl {
     all_permissions: Vec<Permission>,
     #[serde(skip_serializing_if = "Option::is_none")]
     display_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service_principal_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_name: Option<String>,
+    #[serde(flatten)]
+    principal: PrincipalName,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,18 +163,10 @@ struct LevelInfo {
 impl AccessControl {
     /// The entry of `e`, holding `all_permissions`.
     fn of(e: &AclEntry, all_permissions: Vec<Permission>) -> AccessControl {
-        let name = Some(e.name.clone());
-        let (user_name, group_name, service_principal_name) = match e.kind {
-            PrincipalKind::User => (name, None, None),
-            PrincipalKind::Group => (None, name, None),
-            PrincipalKind::ServicePrincipal => (None, None, name),
-        };
         AccessControl {
             all_permissions,
             display_name: e.display_name.clone(),
-            group_name,
-            service_principal_name,
-            user_name,
+            principal: PrincipalName::new(e.kind, e.name.clone()),
         }
     }
 }
@@ -365,9 +354,7 @@ fn object_acl_json(kind: ObjectKind, id: &str, entries: &[AclEntry]) -> ObjectPe
         list.push(AccessControl {
             all_permissions: vec![admins_inherited],
             display_name: None,
-            group_name: Some("admins".to_owned()),
-            service_principal_name: None,
-            user_name: None,
+            principal: PrincipalName::new(PrincipalKind::Group, "admins".to_owned()),
         });
     }
     ObjectPermissions {

@@ -68,6 +68,19 @@ async fn started(app: &TestApp, job_id: i64) -> i64 {
     run_id
 }
 
+/// Cancels a run as the admin, which must answer 200; the answer.
+async fn cancel(app: &TestApp, run_id: i64) -> Reply {
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{JOBS}/runs/cancel"),
+            Some(json!({"run_id": run_id})),
+        )
+        .await;
+    ok(&r);
+    r
+}
+
 async fn get_run(app: &TestApp, token: &str, run_id: i64) -> Reply {
     app.call(
         Method::GET,
@@ -184,15 +197,8 @@ async fn a_canceled_run_terminates_as_canceled() {
     let app = app_with_transitions(1000).await;
     let job = create_job(&app, two_tasks("cancel me")).await;
     let run = started(&app, job).await;
-    let cancel = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": run})),
-        )
-        .await;
-    ok(&cancel);
-    assert_eq!(cancel.body, json!({}));
+    let canceled = cancel(&app, run).await;
+    assert_eq!(canceled.body, json!({}));
     let state = run_state(&app, run).await;
     assert_eq!(state["life_cycle_state"], "TERMINATING", "{state}");
     let (_, done) = follow(&app, run, Duration::from_secs(20)).await;
@@ -205,28 +211,14 @@ async fn a_canceled_run_terminates_as_canceled() {
     );
 
     // Canceling an ended run changes nothing, as in Databricks.
-    let again = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": run})),
-        )
-        .await;
-    ok(&again);
+    cancel(&app, run).await;
     assert_eq!(run_state(&app, run).await["result_state"], "CANCELED");
 
     // A run that succeeded stays a success.
     let fast = app_with_transitions(0).await;
     let job = create_job(&fast, two_tasks("quick")).await;
     let run = started(&fast, job).await;
-    let r = fast
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": run})),
-        )
-        .await;
-    ok(&r);
+    cancel(&fast, run).await;
     assert_eq!(run_state(&fast, run).await["result_state"], "SUCCESS");
 }
 
@@ -249,13 +241,7 @@ async fn runs_beyond_max_concurrent_runs_are_skipped() {
         "MAX_CONCURRENT_RUNS_EXCEEDED"
     );
     // Once the first is canceled, the job may run again.
-    ok(&app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": first})),
-        )
-        .await);
+    cancel(&app, first).await;
     let fast = app_with_transitions(0).await;
     let job = create_job(
         &fast,
@@ -342,13 +328,7 @@ async fn runs_list_filters_and_pages_newest_first() {
         mine.push(started(&app, busy).await);
     }
     let theirs = started(&app, other).await;
-    ok(&app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": mine[0]})),
-        )
-        .await);
+    cancel(&app, mine[0]).await;
 
     let all = list_runs(&app, &app.admin_token, "").await;
     ok(&all);
@@ -942,13 +922,7 @@ async fn run_answers_keep_their_wire_shapes() {
         let job = create_job(&slow, json!({"name": "canceled"})).await;
         started(&slow, job).await
     };
-    ok(&slow
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": canceled})),
-        )
-        .await);
+    cancel(&slow, canceled).await;
     for (name, run) in [
         ("run_pending", pending),
         ("run_skipped", skipped),

@@ -14,7 +14,8 @@ use patchbay_core::compute::{
 };
 use patchbay_core::time::{EpochMillis, now_millis};
 use serde_json::{Value, json};
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
 use sqlx::{Any, Row, Transaction};
 
 /// A stored SQL warehouse.
@@ -141,29 +142,17 @@ impl Store {
         spec.validate().map_err(StoreError::Invalid)?;
         ensure_unique_name(&mut tx, caller.workspace_id, &spec.name, Some(id)).await?;
         let now = now_millis();
-        sqlx::query(
-            "UPDATE warehouses SET name = $1, cluster_size = $2, min_num_clusters = $3, \
-             max_num_clusters = $4, auto_stop_mins = $5, enable_photon = $6, \
-             enable_serverless_compute = $7, warehouse_type = $8, spot_instance_policy = $9, \
-             channel_name = $10, channel_dbsql_version = $11, custom_tags = $12, \
-             instance_profile_arn = $13, statement_timeout = $14, max_dbu = $15, updated_at = $16 \
-             WHERE id = $17",
+        bind_spec(
+            sqlx::query(
+                "UPDATE warehouses SET name = $1, cluster_size = $2, min_num_clusters = $3, \
+                 max_num_clusters = $4, auto_stop_mins = $5, enable_photon = $6, \
+                 enable_serverless_compute = $7, warehouse_type = $8, spot_instance_policy = $9, \
+                 channel_name = $10, channel_dbsql_version = $11, custom_tags = $12, \
+                 instance_profile_arn = $13, statement_timeout = $14, max_dbu = $15, updated_at = $16 \
+                 WHERE id = $17",
+            ),
+            &spec,
         )
-        .bind(spec.name.as_str())
-        .bind(spec.cluster_size.as_str())
-        .bind(spec.min_num_clusters)
-        .bind(spec.max_num_clusters)
-        .bind(spec.auto_stop_mins)
-        .bind(i64::from(spec.enable_photon))
-        .bind(i64::from(spec.enable_serverless_compute))
-        .bind(spec.warehouse_type.as_str())
-        .bind(spec.spot_instance_policy.as_str())
-        .bind(spec.channel.name.as_str())
-        .bind(spec.channel.dbsql_version.as_deref())
-        .bind(tags_json(&spec.custom_tags))
-        .bind(spec.instance_profile_arn.as_deref())
-        .bind(spec.statement_timeout)
-        .bind(spec.max_dbu)
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
@@ -221,7 +210,7 @@ pub(crate) async fn insert_warehouse(
         created_at: now,
         updated_at: now,
     };
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO warehouses (id, workspace_id, name, cluster_size, min_num_clusters, \
          max_num_clusters, auto_stop_mins, enable_photon, enable_serverless_compute, \
          warehouse_type, spot_instance_policy, channel_name, channel_dbsql_version, custom_tags, \
@@ -231,30 +220,16 @@ pub(crate) async fn insert_warehouse(
          $18, $19, $20, $21, $22, $22, $22)",
     )
     .bind(record.id.as_str())
-    .bind(workspace_id)
-    .bind(spec.name.as_str())
-    .bind(spec.cluster_size.as_str())
-    .bind(spec.min_num_clusters)
-    .bind(spec.max_num_clusters)
-    .bind(spec.auto_stop_mins)
-    .bind(i64::from(spec.enable_photon))
-    .bind(i64::from(spec.enable_serverless_compute))
-    .bind(spec.warehouse_type.as_str())
-    .bind(spec.spot_instance_policy.as_str())
-    .bind(spec.channel.name.as_str())
-    .bind(spec.channel.dbsql_version.as_deref())
-    .bind(tags_json(&spec.custom_tags))
-    .bind(spec.instance_profile_arn.as_deref())
-    .bind(spec.statement_timeout)
-    .bind(spec.max_dbu)
-    .bind(record.data_source_id.as_str())
-    .bind(creator_id)
-    .bind(creator_name)
-    .bind(record.state.as_str())
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| conflict_or(e, || duplicate_name(&spec.name)))?;
+    .bind(workspace_id);
+    bind_spec(query, spec)
+        .bind(record.data_source_id.as_str())
+        .bind(creator_id)
+        .bind(creator_name)
+        .bind(record.state.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| conflict_or(e, || duplicate_name(&spec.name)))?;
     grant_creator(
         tx,
         ObjectKind::Warehouse,
@@ -274,6 +249,29 @@ pub(crate) async fn delete_warehouse_tx(
     id: &str,
 ) -> Result<bool> {
     delete_in::<Warehouses>(tx, workspace_id, id).await
+}
+
+/// Binds the 15 specification columns, in the order the INSERT and the UPDATE name them.
+fn bind_spec<'q>(
+    query: Query<'q, Any, AnyArguments>,
+    spec: &'q WarehouseSpec,
+) -> Query<'q, Any, AnyArguments> {
+    query
+        .bind(spec.name.as_str())
+        .bind(spec.cluster_size.as_str())
+        .bind(spec.min_num_clusters)
+        .bind(spec.max_num_clusters)
+        .bind(spec.auto_stop_mins)
+        .bind(i64::from(spec.enable_photon))
+        .bind(i64::from(spec.enable_serverless_compute))
+        .bind(spec.warehouse_type.as_str())
+        .bind(spec.spot_instance_policy.as_str())
+        .bind(spec.channel.name.as_str())
+        .bind(spec.channel.dbsql_version.as_deref())
+        .bind(tags_json(&spec.custom_tags))
+        .bind(spec.instance_profile_arn.as_deref())
+        .bind(spec.statement_timeout)
+        .bind(spec.max_dbu)
 }
 
 fn duplicate_name(name: &str) -> String {
