@@ -1198,46 +1198,32 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         .call(Method::DELETE, &format!("{WH}/{wh}"), t, None)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app.call(Method::GET, &format!("{CL}/list"), t, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["clusters"], json!([]));
-    let r = app
-        .call(Method::GET, &format!("{CL}/get?cluster_id={cl}"), t, None)
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
-    let r = app
-        .call(
+    for (path, list) in [
+        (format!("{CL}/list"), "clusters"),
+        (format!("{JOBS}/list"), "jobs"),
+    ] {
+        let r = app.call(Method::GET, &path, t, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body[list], json!([]));
+    }
+    // Clusters and jobs say "does not exist" the way the SDKs map to not-found.
+    for (method, path, body) in [
+        (Method::GET, format!("{CL}/get?cluster_id={cl}"), None),
+        (
             Method::POST,
-            &format!("{CL}/delete"),
-            t,
+            format!("{CL}/delete"),
             Some(json!({"cluster_id": cl})),
-        )
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
-    let r = app
-        .call(Method::GET, &format!("{JOBS}/list"), t, None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["jobs"], json!([]));
-    let r = app
-        .call(Method::GET, &format!("{JOBS}/get?job_id={job}"), t, None)
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
+        ),
+        (Method::GET, format!("{JOBS}/get?job_id={job}"), None),
+    ] {
+        let r = app.call(method, &path, t, body).await;
+        error(
+            &r,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "does not exist",
+        );
+    }
     let r = app
         .call(
             Method::POST,
