@@ -61,6 +61,7 @@ async fn reports_a_stuck_connect_and_repairs_it() {
                 schemas: vec![],
                 grants: vec![],
                 credential: patchbay_core::partner::Credential::Token,
+                u2m_app: false,
             },
             "a-node-that-never-returns",
         )

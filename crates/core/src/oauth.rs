@@ -128,6 +128,41 @@ pub fn loopback_redirect(uri: &str) -> bool {
     port_ok && matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
+/// A new client id for a partner's OAuth U2M app: `pc-` and 32 random hex digits, so that it
+/// is never [`PUBLIC_CLIENT`] and tells an admin reading a log what it is.
+pub fn new_app_client_id() -> String {
+    format!("pc-{}", new_secret_id())
+}
+
+/// Whether a client id has the shape of a partner app's (a malformed one is looked up nowhere).
+pub fn is_app_client_id(s: &str) -> bool {
+    s.strip_prefix("pc-").is_some_and(is_secret_id)
+}
+
+/// Whether a partner's OAuth callback (`oauth_redirect_uri`, already checked against its
+/// hostnames) may receive users' authorization codes: HTTPS, or plain HTTP to the loopback
+/// interface only (a partner on the same machine, RFC 8252); never a fragment. The error is a
+/// message for the admin.
+pub fn partner_callback_allowed(uri: &str) -> Result<(), String> {
+    if uri.contains('#') {
+        return Err("it has a fragment".into());
+    }
+    if uri.len() > 2048 {
+        return Err("it is longer than 2048 characters".into());
+    }
+    if uri.starts_with("https://") || loopback_redirect(uri) {
+        return Ok(());
+    }
+    if let Some(rest) = uri.strip_prefix("http://") {
+        let host = rest.split(['/', '?', ':']).next().unwrap_or_default();
+        if host == "[" || host.is_empty() {
+            return Err("it has no host".into());
+        }
+        return Err("codes go over HTTPS only (plain HTTP only to a loopback address)".into());
+    }
+    Err("it is not an https URL".into())
+}
+
 /// Whether a PKCE challenge (`S256`) is well formed: 43 base64url characters.
 pub fn challenge_well_formed(challenge: &str) -> bool {
     challenge.len() == 43
@@ -283,6 +318,29 @@ mod tests {
             "",
         ] {
             assert!(!loopback_redirect(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn partner_apps_and_their_callbacks() {
+        let id = new_app_client_id();
+        assert!(is_app_client_id(&id), "{id}");
+        assert!(!is_app_client_id(PUBLIC_CLIENT));
+        assert!(!is_app_client_id("pc-xyz"));
+        for ok in [
+            "https://partner.example.com/oauth/callback",
+            "http://127.0.0.1:4000/callback",
+            "http://localhost:4000/cb",
+        ] {
+            assert_eq!(partner_callback_allowed(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://partner.example.com/callback",
+            "https://partner.example.com/cb#x",
+            "ftp://partner.example.com/cb",
+            "javascript:alert(1)",
+        ] {
+            assert!(partner_callback_allowed(bad).is_err(), "{bad}");
         }
     }
 

@@ -105,14 +105,12 @@ impl Credential {
 
 /// Checks a partner's `auth_options` against its profile: `AUTH_PAT` and `AUTH_OAUTH_M2M`
 /// exclude each other (the protocol says so), M2M needs the service principal it gives a
-/// secret to, and U2M is not served. The error is a message for the client.
+/// secret to. `AUTH_OAUTH_U2M` goes with either, or alone (see [`u2m_app`]). The error is a
+/// message for the client.
 pub fn credential_for(options: &[AuthOption], profile: Profile) -> Result<Credential, String> {
     let m2m = options.contains(&AuthOption::AuthOauthM2m);
     if m2m && options.contains(&AuthOption::AuthPat) {
         return Err("auth_options: AUTH_PAT and AUTH_OAUTH_M2M exclude each other".into());
-    }
-    if options.contains(&AuthOption::AuthOauthU2m) {
-        return Err("auth_options: AUTH_OAUTH_U2M is not supported yet".into());
     }
     if m2m && !profile.rules().service_principal {
         return Err(
@@ -124,6 +122,19 @@ pub fn credential_for(options: &[AuthOption], profile: Profile) -> Result<Creden
     } else {
         Credential::Token
     })
+}
+
+/// Whether a connection makes the partner an OAuth U2M app (`AUTH_OAUTH_U2M`): users then
+/// authorize the partner to act as them.
+pub fn u2m_app(options: &[AuthOption]) -> bool {
+    options.contains(&AuthOption::AuthOauthU2m)
+}
+
+/// Whether the partner is handed the connection's token (`auth.personal_access_token`): not
+/// when `auth_options` is set without `AUTH_PAT` (the token is then the connection's own, held
+/// for the protocol's steps but never sent).
+pub fn sends_token(options: &[AuthOption]) -> bool {
+    options.is_empty() || options.contains(&AuthOption::AuthPat)
 }
 
 /// The entitlements a connection's principal gets: the profile's, plus `workspace-access`
@@ -524,7 +535,18 @@ mod tests {
         );
         assert!(credential_for(&[AuthPat, AuthOauthM2m], Profile::Read).is_err());
         assert!(credential_for(&[AuthOauthM2m], Profile::None).is_err());
-        assert!(credential_for(&[AuthOauthU2m], Profile::Read).is_err());
+        assert_eq!(
+            credential_for(&[AuthOauthU2m], Profile::Read),
+            Ok(Credential::Token)
+        );
+        assert_eq!(
+            credential_for(&[AuthOauthU2m, AuthOauthM2m], Profile::Read),
+            Ok(Credential::OAuthSecret)
+        );
+        assert!(credential_for(&[AuthOauthU2m, AuthPat, AuthOauthM2m], Profile::Read).is_err());
+        assert!(u2m_app(&[AuthPat, AuthOauthU2m]) && !u2m_app(&[AuthPat]));
+        assert!(sends_token(&[]) && sends_token(&[AuthPat, AuthOauthU2m]));
+        assert!(!sends_token(&[AuthOauthU2m]));
         let wire: Vec<AuthOption> = serde_json::from_str(r#"["AUTH_OAUTH_M2M"]"#).unwrap();
         assert_eq!(wire, [AuthOauthM2m]);
     }

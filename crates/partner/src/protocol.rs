@@ -82,6 +82,11 @@ pub struct ConnectRequest {
     /// partner exchanges it, with `service_principal_id` as client id, for access tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_principal_oauth_secret: Option<Secret>,
+    /// The client id of the OAuth U2M app Partner Connect made for this connection
+    /// (`AUTH_OAUTH_U2M`): users authorize it to act as them; the partner's answer names its
+    /// callback (`oauth_redirect_uri`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_u2m_app_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_scope: Option<String>,
 }

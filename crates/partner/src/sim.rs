@@ -2,7 +2,9 @@
 //! `/test-connection` and patchbay's `/rotate-token` the way the protocol describes, with
 //! accounts keyed by e-mail domain, an account administrator who adds users (and may delegate
 //! that right), `new_user_action`, manual sign-up, expired accounts, and faults to inject. It
-//! checks every token it receives by calling the workspace's `/Me` with it.
+//! checks every token it receives by calling the workspace's `/Me` with it. Given a U2M app
+//! (`oauth_u2m_app_id`), it answers its own callback as `oauth_redirect_uri` and completes a
+//! user's authorization code flow with PKCE (`/oauth/start/{id}`, `/oauth/callback`).
 
 use crate::protocol::{
     AccountStatus, ConnectRequest, Connection, ConnectionInfo, ConnectionTestResult,
@@ -22,6 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
+/// The simulator's OAuth callback, its `oauth_redirect_uri` for U2M apps.
+pub const CALLBACK: &str = "/oauth/callback";
+
 /// What a second user who is new to the partner gets on an existing connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -31,6 +36,18 @@ pub enum NewUserAction {
     Invite,
     NotFound,
     Error,
+}
+
+/// What a U2M first connect answers as `oauth_redirect_uri` (set with
+/// `POST /_sim/u2m/callback`): the simulator's own callback, one on a host that is not the
+/// partner's, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum U2mCallback {
+    #[default]
+    Own,
+    Foreign,
+    None,
 }
 
 /// The simulator's settings (a TOML file for `patchbay partner-sim --config`).
@@ -148,6 +165,28 @@ struct SimState {
     connections: BTreeMap<String, SimConnection>,
     faults: Faults,
     received: Vec<Received>,
+    /// What a U2M first connect answers as its callback.
+    u2m_callback: U2mCallback,
+    /// U2M sign-ins started, by their `state`: where and with which verifier to finish.
+    u2m_pending: BTreeMap<String, U2mPending>,
+    /// Users who authorized the partner's U2M app, by a session id of the simulator's own.
+    u2m_sessions: BTreeMap<String, U2mSession>,
+}
+
+#[derive(Debug, Clone)]
+struct U2mPending {
+    workspace_url: String,
+    client_id: String,
+    verifier: String,
+}
+
+/// A user's authorization of the partner (`AUTH_OAUTH_U2M`): the tokens it acts with.
+#[derive(Debug, Clone)]
+struct U2mSession {
+    workspace_url: String,
+    client_id: String,
+    access: Secret,
+    refresh: Secret,
 }
 
 #[derive(Clone)]
@@ -234,6 +273,10 @@ pub fn router(config: SimConfig, base_url: String) -> Router {
         .route("/_sim/accounts/{domain}/signup", post(sign_up))
         .route("/_sim/accounts/{domain}/expire", post(expire))
         .route("/_sim/connections/{id}/whoami", get(whoami))
+        .route("/oauth/start/{id}", get(u2m_start))
+        .route(CALLBACK, get(u2m_callback))
+        .route("/_sim/u2m/{session}/check", post(u2m_check))
+        .route("/_sim/u2m/callback", post(set_u2m_callback))
         .with_state(sim)
 }
 
@@ -443,8 +486,38 @@ async fn connect(State(sim): State<Sim>, headers: HeaderMap, Json(body): Json<Va
         .pointer("/user_info/is_connection_established")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let u2m = !established && body.get("oauth_u2m_app_id").is_some_and(Value::is_string);
     let response = connect_answer(&sim, &headers, body).await;
+    let response = if u2m {
+        with_oauth_redirect(&sim, response).await
+    } else {
+        response
+    };
     distort(&sim, response, Some((established, request_id))).await
+}
+
+/// A first connect that made the partner a U2M app: the answer names the simulator's OAuth
+/// callback (or a foreign one, or none, as the faults say).
+async fn with_oauth_redirect(sim: &Sim, response: Response) -> Response {
+    let callback = sim.lock().u2m_callback;
+    if !response.status().is_success() || callback == U2mCallback::None {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 8 * 1024 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    value["oauth_redirect_uri"] = json!(if callback == U2mCallback::Foreign {
+        "https://elsewhere.invalid/oauth/callback".to_owned()
+    } else {
+        format!("{}{CALLBACK}", sim.base_url)
+    });
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
 }
 
 /// Applies the faults that change an answer after it was made. `connect` is whether the answer
@@ -565,12 +638,12 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
                 "a connect carries a personal access token or an OAuth secret, not both",
             );
         }
-        (Some(token), None) => Credential::Token(token),
+        (Some(token), None) => Some(Credential::Token(token)),
         (None, Some(secret)) => match &request.service_principal_id {
-            Some(client_id) => Credential::OAuth {
+            Some(client_id) => Some(Credential::OAuth {
                 client_id: client_id.clone(),
                 secret: secret.clone(),
-            },
+            }),
             None => {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -579,16 +652,19 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
                 );
             }
         },
+        (None, None) if request.oauth_u2m_app_id.is_some() => None,
         (None, None) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 ErrorReason::BadRequest,
-                "a first connect must carry user_info.auth.personal_access_token or service_principal_oauth_secret",
+                "a first connect must carry user_info.auth.personal_access_token, service_principal_oauth_secret or oauth_u2m_app_id",
             );
         }
     };
-    if sim.config.verify_tokens {
-        match who_is_with(&sim, &request.workspace_url, &token).await {
+    if sim.config.verify_tokens
+        && let Some(token) = &token
+    {
+        match who_is_with(&sim, &request.workspace_url, token).await {
             Ok(user_name) => {
                 if let Some(sp) = &request.service_principal_id
                     && !user_name.eq_ignore_ascii_case(sp)
@@ -665,7 +741,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
             workspace_id: request.workspace_id,
             workspace_url: request.workspace_url.clone(),
             domain,
-            token: Some(token),
+            token,
             request: ConnectRequest {
                 user_info: crate::protocol::UserInfo {
                     auth: None,
@@ -1140,4 +1216,233 @@ async fn whoami(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
         Ok(user_name) => Json(json!({"userName": user_name})).into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": e}))).into_response(),
     }
+}
+
+/// Starts a user's U2M sign-in for connection `id`, as a partner's "Sign in with Databricks"
+/// button does: PKCE and a `state` remembered here, then off to the workspace's authorization
+/// endpoint (found through discovery) with the connection's app.
+async fn u2m_start(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
+    let found = sim
+        .lock()
+        .connections
+        .get(&id)
+        .map(|c| (c.workspace_url.clone(), c.request.oauth_u2m_app_id.clone()));
+    let Some((workspace_url, Some(client_id))) = found else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no connection with a U2M app"})),
+        )
+            .into_response();
+    };
+    let endpoints = match oidc_endpoints(&sim, &workspace_url).await {
+        Ok(e) => e,
+        Err(e) => return (StatusCode::BAD_GATEWAY, Json(json!({"error": e}))).into_response(),
+    };
+    let verifier = random_b64();
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+    let state_param = random_b64();
+    let url = format!(
+        "{}?{}",
+        endpoints.authorize,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", &format!("{}{CALLBACK}", sim.base_url))
+            .append_pair("scope", "all-apis offline_access")
+            .append_pair("state", &state_param)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .finish()
+    );
+    sim.lock().u2m_pending.insert(
+        state_param,
+        U2mPending {
+            workspace_url,
+            client_id,
+            verifier,
+        },
+    );
+    (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The OAuth callback: exchanges the code (with the verifier of its `state`) at the token
+/// endpoint, checks who the tokens act as with `/Me`, and keeps them. Answers the session id
+/// and the user's name, never a token.
+async fn u2m_callback(
+    State(sim): State<Sim>,
+    axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
+) -> Response {
+    let refused = |message: String| {
+        (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
+    };
+    if let Some(e) = query.error {
+        return refused(format!("the workspace refused the sign-in: {e}"));
+    }
+    let pending = query
+        .state
+        .as_ref()
+        .and_then(|s| sim.lock().u2m_pending.remove(s));
+    let (Some(pending), Some(code)) = (pending, query.code) else {
+        return refused("unknown state, or no code".into());
+    };
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("client_id", &pending.client_id)
+        .append_pair("redirect_uri", &format!("{}{CALLBACK}", sim.base_url))
+        .append_pair("code", &code)
+        .append_pair("code_verifier", &pending.verifier)
+        .finish();
+    let (access, refresh) = match token_grant(&sim, &pending.workspace_url, form).await {
+        Ok(tokens) => tokens,
+        Err(e) => return refused(e),
+    };
+    let user_name = match who_is(&sim, &pending.workspace_url, &access).await {
+        Ok(name) => name,
+        Err(e) => return refused(e),
+    };
+    let session = uuid::Uuid::new_v4().to_string();
+    sim.lock().u2m_sessions.insert(
+        session.clone(),
+        U2mSession {
+            workspace_url: pending.workspace_url,
+            client_id: pending.client_id,
+            access,
+            refresh,
+        },
+    );
+    Json(json!({"session": session, "user_name": user_name})).into_response()
+}
+
+/// Uses a U2M session as the partner would: its access token on `/Me`, then its refresh
+/// token for a new pair (kept on success). Each result is the user's name or why not.
+async fn u2m_check(State(sim): State<Sim>, Path(session): Path<String>) -> Response {
+    let Some(held) = sim.lock().u2m_sessions.get(&session).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such session"})),
+        )
+            .into_response();
+    };
+    let result = |r: Result<String, String>| match r {
+        Ok(user_name) => json!({"ok": true, "user_name": user_name}),
+        Err(e) => json!({"ok": false, "error": e}),
+    };
+    let access = who_is(&sim, &held.workspace_url, &held.access).await;
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("client_id", &held.client_id)
+        .append_pair("refresh_token", &held.refresh.0)
+        .finish();
+    let refresh = match token_grant(&sim, &held.workspace_url, form).await {
+        Ok((access, refresh)) => {
+            let user = who_is(&sim, &held.workspace_url, &access).await;
+            if let Some(s) = sim.lock().u2m_sessions.get_mut(&session) {
+                s.access = access;
+                s.refresh = refresh;
+            }
+            user
+        }
+        Err(e) => Err(e),
+    };
+    Json(json!({"access": result(access), "refresh": result(refresh)})).into_response()
+}
+
+/// The workspace's OAuth endpoints, from its discovery documents.
+struct OidcEndpoints {
+    authorize: String,
+    token: String,
+}
+
+async fn oidc_endpoints(sim: &Sim, workspace_url: &str) -> Result<OidcEndpoints, String> {
+    let base = workspace_url.trim_end_matches('/');
+    let get_json = async |url: String| -> Result<Value, String> {
+        let response = sim
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the workspace: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url}: HTTP {}", response.status()));
+        }
+        response.json::<Value>().await.map_err(|e| e.to_string())
+    };
+    let config = get_json(format!("{base}/.well-known/databricks-config")).await?;
+    let oidc = config["oidc_endpoint"]
+        .as_str()
+        .ok_or("the workspace names no oidc_endpoint")?
+        .trim_end_matches('/')
+        .to_owned();
+    let discovery = get_json(format!("{oidc}/.well-known/oauth-authorization-server")).await?;
+    let field = |name: &str| {
+        discovery[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the discovery document names no {name}"))
+    };
+    Ok(OidcEndpoints {
+        authorize: field("authorization_endpoint")?,
+        token: field("token_endpoint")?,
+    })
+}
+
+/// A user grant at the token endpoint (a code or a refresh token, as a public client): the
+/// access and refresh tokens.
+async fn token_grant(
+    sim: &Sim,
+    workspace_url: &str,
+    form: String,
+) -> Result<(Secret, Secret), String> {
+    let endpoints = oidc_endpoints(sim, workspace_url).await?;
+    let response = sim
+        .http
+        .post(&endpoints.token)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the token endpoint: {e}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(format!(
+            "the workspace refused the grant: HTTP {status} {}",
+            body["error"].as_str().unwrap_or_default()
+        ));
+    }
+    let take = |name: &str| {
+        body[name]
+            .as_str()
+            .map(|t| Secret(t.to_owned()))
+            .ok_or_else(|| format!("the token endpoint's answer has no {name}"))
+    };
+    Ok((take("access_token")?, take("refresh_token")?))
+}
+
+/// 32 random bytes, base64url without padding (a PKCE verifier, a `state`).
+fn random_b64() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackSetting {
+    callback: U2mCallback,
+}
+
+/// Sets what U2M first connects answer as their callback, for tests of the workspace's rules.
+async fn set_u2m_callback(
+    State(sim): State<Sim>,
+    Json(setting): Json<CallbackSetting>,
+) -> Json<Value> {
+    sim.lock().u2m_callback = setting.callback;
+    Json(json!({"callback": setting.callback}))
 }

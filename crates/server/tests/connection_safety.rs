@@ -141,6 +141,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
                     .rules()
                     .grants("hive_metastore", &[]),
                 credential: patchbay_core::partner::Credential::Token,
+                u2m_app: false,
             },
             "a-node-that-died",
         )

@@ -76,7 +76,7 @@ async fn auth_options_are_checked_when_a_partner_registers() {
     let sim = sim().await;
     for bad in [
         json!(["AUTH_PAT", "AUTH_OAUTH_M2M"]),
-        json!(["AUTH_OAUTH_U2M"]),
+        json!(["AUTH_OAUTH_U2M", "AUTH_PAT", "AUTH_OAUTH_M2M"]),
         json!(["AUTH_SOMETHING"]),
     ] {
         let r = register(&app, &sim, bad.clone()).await;

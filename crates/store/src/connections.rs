@@ -44,6 +44,8 @@ pub struct ProvisionPlan {
     pub grants: Vec<PlannedGrant>,
     /// What the partner is handed: a token, or an OAuth secret of the principal.
     pub credential: Credential,
+    /// Whether the connection makes the partner an OAuth U2M app (`AUTH_OAUTH_U2M`).
+    pub u2m_app: bool,
 }
 
 /// How a connect ended at the partner (see [`Store::complete_connection`]).
@@ -464,6 +466,13 @@ impl Store {
         )
         .await?;
 
+        if plan.u2m_app {
+            let client_id =
+                crate::oauth::insert_oauth_app(&mut tx, workspace_id, &plan.partner_id, &uid)
+                    .await?;
+            log.push("oauth_app.create", "oauth_app", &client_id, json!({}));
+        }
+
         let grants = json!(plan.grants);
         sqlx::query(
             "UPDATE connections SET service_principal_id = $1, service_principal_name = $2, application_id = $3, \
@@ -677,6 +686,12 @@ impl Store {
             }
             // The principal was deleted behind the connection's back, and its tokens with it.
             None => {}
+        }
+        // The partner's U2M app, with its users' grants.
+        for client_id in
+            crate::oauth::delete_oauth_apps(&mut tx, workspace_id, partner_id, None).await?
+        {
+            log.push("oauth_app.delete", "oauth_app", &client_id, json!({}));
         }
         let gone = sqlx::query(
             "DELETE FROM connections WHERE workspace_id = $1 AND partner_id = $2 AND uid = $3",

@@ -3,8 +3,9 @@
 //!
 //! - every connection is complete (what it uses exists) or gone: none is stuck `CONNECTING` or
 //!   in a rotation longer than a connect may take;
-//! - nothing Partner Connect made for a partner — service principal, token, warehouse, cluster
-//!   — outlives its connection, and every token it minted is one the connection records;
+//! - nothing Partner Connect made for a partner — service principal, token, OAuth secret, U2M
+//!   app, warehouse, cluster — outlives its connection, and every token it minted is one the
+//!   connection records;
 //! - every delete the partner is owed was delivered.
 //!
 //! What Partner Connect made is read from the audit trail, which records each creation in the
@@ -51,7 +52,8 @@ pub struct Violation {
     pub kind: ViolationKind,
     pub workspace_id: i64,
     pub partner_id: String,
-    /// `service_principal`, `token`, `warehouse`, `cluster`, `connection` or `notification`.
+    /// `service_principal`, `token`, `oauth_secret`, `oauth_app`, `warehouse`, `cluster`,
+    /// `connection` or `notification`.
     pub object_type: &'static str,
     pub object_id: String,
     pub detail: String,
@@ -183,7 +185,7 @@ impl Store {
     async fn orphans(&self) -> Result<Vec<Violation>> {
         // Each query: objects that still exist, whose creation the audit trail attributes to a
         // partner, and that the partner's connection does not reference.
-        const QUERIES: [(&str, &str, &str); 5] = [
+        const QUERIES: [(&str, &str, &str); 6] = [
             (
                 "service_principal",
                 "a service principal made for a connection that no longer uses it",
@@ -231,6 +233,13 @@ impl Store {
                    AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
                      AND c.partner_id = a.partner_id AND (c.token_id = t.secret_id \
                        OR c.pending_token_id = t.secret_id OR c.previous_token_id = t.secret_id))",
+            ),
+            (
+                "oauth_app",
+                "an OAuth U2M app made for a connection that no longer exists",
+                "SELECT o.workspace_id, o.partner_id, o.client_id AS object_id FROM oauth_apps o \
+                 WHERE NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = o.workspace_id \
+                   AND c.partner_id = o.partner_id AND c.uid = o.connection_uid)",
             ),
         ];
         let mut found = Vec::new();
@@ -326,6 +335,14 @@ impl Store {
                     .rows_affected()
                     > 0
             }
+            "oauth_app" => !crate::oauth::delete_oauth_apps(
+                &mut tx,
+                v.workspace_id,
+                &v.partner_id,
+                Some(&v.object_id),
+            )
+            .await?
+            .is_empty(),
             _ => false,
         };
         if gone {

@@ -40,7 +40,9 @@ pub use connections::{
 pub use groups::{NamedMember, NamedPrincipal};
 pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};
-pub use oauth::{AccessGrant, CodeRequest, GrantError, OAuthSecretRecord, TokenIssuer, UserGrant};
+pub use oauth::{
+    AccessGrant, CodeRequest, GrantError, OAuthApp, OAuthSecretRecord, TokenIssuer, UserGrant,
+};
 pub use partners::{
     Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
     PartnerSettings,
@@ -287,6 +289,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(8, "0008_connection_steps"),
     migration!(9, "0009_oauth"),
     migration!(10, "0010_oauth_jwt"),
+    migration!(11, "0011_oauth_apps"),
 ];
 
 /// The SQLite URL of a file, created if missing.

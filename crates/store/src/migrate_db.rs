@@ -46,6 +46,7 @@ pub const TABLE_ORDER: &[&str] = &[
     "oauth_grants",
     "oauth_codes",
     "oauth_signing_keys",
+    "oauth_apps",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.

@@ -10,8 +10,8 @@ use crate::{Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::jwt::{AccessClaims, Jwt, SigningKey};
 use patchbay_core::oauth::{
-    ACCESS_TOKEN_SECONDS, ALL_APIS, CODE_SECONDS, MAX_SECRETS_PER_PRINCIPAL, REFRESH_SECONDS,
-    new_secret_id, pkce_matches, same_client, secret_hash,
+    ACCESS_TOKEN_SECONDS, ALL_APIS, CODE_SECONDS, MAX_SECRETS_PER_PRINCIPAL, PUBLIC_CLIENT,
+    REFRESH_SECONDS, new_secret_id, pkce_matches, same_client, secret_hash,
 };
 use patchbay_core::time::{EpochMillis, creation_millis, day_of, now_millis};
 use patchbay_core::token::{TokenKind, TokenValue, new_token_id};
@@ -469,10 +469,16 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(GrantError::InvalidGrant)?;
-        sqlx::query("DELETE FROM oauth_codes WHERE digest = $1")
+        let spent = sqlx::query("DELETE FROM oauth_codes WHERE digest = $1")
             .bind(code.digest().as_str())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+        if spent != 1 {
+            // Another exchange of the same code (or the app's deletion) took it between the
+            // read and here: on PostgreSQL the read does not lock, the delete does.
+            return Err(GrantError::InvalidGrant);
+        }
         let expected_client: String = row.try_get("client_id")?;
         let expected_redirect: String = row.try_get("redirect_uri")?;
         let challenge: String = row.try_get("code_challenge")?;
@@ -488,6 +494,20 @@ impl Store {
         }
         let workspace_id: i64 = row.try_get("workspace_id")?;
         let principal_id: i64 = row.try_get("principal_id")?;
+        if client_id != PUBLIC_CLIENT {
+            // A partner's app must still be there, in the code's workspace.
+            let app = sqlx::query(
+                "SELECT 1 AS yes FROM oauth_apps WHERE client_id = $1 AND workspace_id = $2",
+            )
+            .bind(client_id)
+            .bind(workspace_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if app.is_none() {
+                tx.commit().await?;
+                return Err(GrantError::InvalidGrant);
+            }
+        }
         let user_name = require_user_access(&mut tx, principal_id).await?;
         let scope: String = row.try_get("scope")?;
         let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
@@ -715,4 +735,170 @@ fn secret_from_row(row: &sqlx::any::AnyRow) -> Result<OAuthSecretRecord> {
         update_time: row.try_get("update_time")?,
         expire_time: row.try_get("expire_time")?,
     })
+}
+
+/// A partner's OAuth U2M app, made by its connection (`AUTH_OAUTH_U2M`): a public client whose
+/// only redirect is the partner's callback. Never a secret: it has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthApp {
+    pub client_id: String,
+    pub workspace_id: i64,
+    pub partner_id: String,
+    /// The connection (its uid) the app belongs to.
+    pub connection_uid: String,
+    /// The partner's callback, once its connect answer named one: until then the app
+    /// authorizes nothing.
+    pub redirect_uri: Option<String>,
+    pub created_at: EpochMillis,
+}
+
+const APP_COLUMNS: &str =
+    "client_id, workspace_id, partner_id, connection_uid, redirect_uri, created_at";
+
+fn app_from_row(row: &sqlx::any::AnyRow) -> Result<OAuthApp> {
+    Ok(OAuthApp {
+        client_id: row.try_get("client_id")?,
+        workspace_id: row.try_get("workspace_id")?,
+        partner_id: row.try_get("partner_id")?,
+        connection_uid: row.try_get("connection_uid")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// A partner app by its client id (what `/oidc/v1/authorize` and the token endpoint look
+    /// up); `None` for an unknown or deleted one.
+    pub async fn oauth_app(&self, client_id: &str) -> Result<Option<OAuthApp>> {
+        if !patchbay_core::oauth::is_app_client_id(client_id) {
+            return Ok(None);
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {APP_COLUMNS} FROM oauth_apps WHERE client_id = $1"
+        )))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    /// The app of a workspace's connection to a partner, if it made one.
+    pub async fn connection_oauth_app(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+    ) -> Result<Option<OAuthApp>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {APP_COLUMNS} FROM oauth_apps WHERE workspace_id = $1 AND partner_id = $2"
+        )))
+        .bind(workspace_id)
+        .bind(partner_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    /// Records the partner's callback as the app's only redirect, for the connection `uid`
+    /// only (a connect that was undone meanwhile changes nothing): `false` then. The caller
+    /// checked the URI (the partner's hostnames, [`patchbay_core::oauth::partner_callback_allowed`]).
+    pub async fn set_oauth_app_redirect(
+        &self,
+        actor: &crate::partners::Actor,
+        workspace_id: i64,
+        partner_id: &str,
+        uid: &str,
+        redirect_uri: &str,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let set = sqlx::query(
+            "UPDATE oauth_apps SET redirect_uri = $1 \
+             WHERE workspace_id = $2 AND partner_id = $3 AND connection_uid = $4",
+        )
+        .bind(redirect_uri)
+        .bind(workspace_id)
+        .bind(partner_id)
+        .bind(uid)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if set > 0 {
+            crate::partners::audit(
+                &mut tx,
+                workspace_id,
+                actor,
+                "oauth_app.update",
+                "oauth_app",
+                partner_id,
+                Some(partner_id),
+                serde_json::json!({"redirect_uri": redirect_uri}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(set > 0)
+    }
+}
+
+/// Makes the U2M app of a connection being provisioned, in its transaction; its client id.
+pub(crate) async fn insert_oauth_app(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    partner_id: &str,
+    connection_uid: &str,
+) -> Result<String> {
+    let client_id = patchbay_core::oauth::new_app_client_id();
+    sqlx::query(
+        "INSERT INTO oauth_apps (client_id, workspace_id, partner_id, connection_uid, redirect_uri, created_at) \
+         VALUES ($1, $2, $3, $4, NULL, $5)",
+    )
+    .bind(client_id.as_str())
+    .bind(workspace_id)
+    .bind(partner_id)
+    .bind(connection_uid)
+    .bind(now_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(client_id)
+}
+
+/// Deletes the U2M app of a connection (or an orphan, by client id) in `tx`, with its
+/// authorization codes and users' grants: refresh tokens stop at once, and access tokens at
+/// their next request (each names its grant). The client ids deleted.
+pub(crate) async fn delete_oauth_apps(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    partner_id: &str,
+    client_id: Option<&str>,
+) -> Result<Vec<String>> {
+    let clients: Vec<String> = sqlx::query_scalar(
+        "SELECT client_id FROM oauth_apps WHERE workspace_id = $1 AND partner_id = $2",
+    )
+    .bind(workspace_id)
+    .bind(partner_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut deleted = Vec::new();
+    for client in clients
+        .into_iter()
+        .filter(|c| client_id.is_none_or(|only| only == c))
+    {
+        // The app first: an authorize or exchange running beside this waits for it, then finds
+        // no app; codes and grants made before go next.
+        sqlx::query("DELETE FROM oauth_apps WHERE client_id = $1")
+            .bind(client.as_str())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM oauth_codes WHERE client_id = $1 AND workspace_id = $2")
+            .bind(client.as_str())
+            .bind(workspace_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM oauth_grants WHERE client_id = $1 AND workspace_id = $2")
+            .bind(client.as_str())
+            .bind(workspace_id)
+            .execute(&mut **tx)
+            .await?;
+        deleted.push(client);
+    }
+    Ok(deleted)
 }

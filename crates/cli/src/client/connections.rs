@@ -288,6 +288,17 @@ pub fn details(c: &Value) -> Vec<(&'static str, String)> {
         )),
         None => pairs.push(("Token id", cell(&c["token_id"]))),
     }
+    if let Some(app) = c["oauth_u2m_app"].as_object() {
+        // An AUTH_OAUTH_U2M partner's app: a public client, no secret.
+        let redirect = app
+            .get("redirect_uri")
+            .and_then(Value::as_str)
+            .unwrap_or("none (users cannot authorize it)");
+        pairs.push((
+            "OAuth U2M app",
+            format!("{} (redirect {redirect})", cell(&app["client_id"])),
+        ));
+    }
     if let Some(w) = c["warehouse_id"].as_str() {
         let how = match c["warehouse_created_by_connection"].as_bool() {
             Some(true) => " (created for this connection)",

@@ -1,6 +1,7 @@
 //! `GET /oidc/v1/authorize`: the browser sign-in of the Databricks CLI and SDKs
 //! (`external-browser` auth), an authorization code with PKCE for the public client
-//! `databricks-cli`. The user signs in through the page's login (its session cookie); the code
+//! `databricks-cli`; and the same for a connected partner's U2M app (`AUTH_OAUTH_U2M`), a
+//! public client too, whose only redirect is the callback its connect answer named. The user signs in through the page's login (its session cookie); the code
 //! goes back to the loopback port the client listens on, and the token endpoint exchanges it
 //! (`token.rs`).
 
@@ -30,14 +31,40 @@ pub(super) async fn authorize(
         }
     }
     let param = |name: &str| params.get(name).map(String::as_str);
-    // Without a known client and a loopback redirect there is nowhere safe to send an error.
-    if param("client_id") != Some(PUBLIC_CLIENT) {
-        return refused(
-            "Unknown client_id: only the Databricks CLI and SDKs (databricks-cli) sign in here.",
-        );
-    }
-    let Some(redirect_uri) = param("redirect_uri").filter(|r| loopback_redirect(r)) else {
-        return refused("redirect_uri must be http://localhost:PORT or http://127.0.0.1:PORT.");
+    // Without a known client and its redirect there is nowhere safe to send an error.
+    let client_id = param("client_id").unwrap_or_default();
+    let app = if client_id == PUBLIC_CLIENT {
+        None
+    } else {
+        match state.store.oauth_app(client_id).await {
+            Ok(Some(app)) => Some(app),
+            Ok(None) => {
+                return refused(
+                    "Unknown client_id: the Databricks CLI and SDKs (databricks-cli) and the OAuth apps of connected partners sign in here.",
+                );
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    };
+    let redirect_uri = match &app {
+        None => match param("redirect_uri").filter(|r| loopback_redirect(r)) {
+            Some(r) => r,
+            None => {
+                return refused(
+                    "redirect_uri must be http://localhost:PORT or http://127.0.0.1:PORT.",
+                );
+            }
+        },
+        // A partner's app: exactly the callback its connect answer named.
+        Some(app) => match (param("redirect_uri"), app.redirect_uri.as_deref()) {
+            (Some(given), Some(registered)) if given == registered => given,
+            (_, None) => {
+                return refused(
+                    "The partner's app has no redirect URI: its connect answer named no oauth_redirect_uri.",
+                );
+            }
+            _ => return refused("redirect_uri is not the partner app's redirect URI."),
+        },
     };
     let state_param = param("state");
     let back = |pairs: &[(&str, &str)]| redirect(redirect_uri, pairs, state_param);
@@ -85,8 +112,20 @@ pub(super) async fn authorize(
             ),
         ]);
     }
+    if app
+        .as_ref()
+        .is_some_and(|app| app.workspace_id != session.caller.workspace_id)
+    {
+        return back(&[
+            ("error", "access_denied"),
+            (
+                "error_description",
+                "The partner's app belongs to another workspace.",
+            ),
+        ]);
+    }
     let request = CodeRequest {
-        client_id: PUBLIC_CLIENT,
+        client_id,
         redirect_uri,
         code_challenge: challenge,
         scope: param("scope").unwrap_or(ALL_APIS),

@@ -1,6 +1,8 @@
 //! OAuth for service principals: their secrets (`secrets`), discovery, and the token endpoint
 //! (`token`) that exchanges a secret for a one-hour access token. Access tokens then
-//! authenticate like personal access tokens (`crate::auth`).
+//! authenticate like personal access tokens (`crate::auth`). Users sign in through
+//! `authorize` (code + PKCE) for the CLI's public client and for partners' U2M apps
+//! (`AUTH_OAUTH_U2M`, made by their connections: see [`record_partner_callback`]).
 //!
 //! Discovery follows Databricks: `/.well-known/databricks-config` names `oidc_endpoint`, and
 //! under it `/.well-known/oauth-authorization-server` names the endpoints; the account's
@@ -15,6 +17,8 @@ use crate::error::ApiResult;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use patchbay_partner::protocol::Connection;
+use patchbay_store::{Actor, ConnectionRecord};
 use serde_json::{Value, json};
 
 pub use token::ClientFailures;
@@ -86,4 +90,61 @@ fn discovery(base: &str) -> Value {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": [patchbay_core::oauth::ALL_APIS],
     })
+}
+
+/// Records a connect answer's `oauth_redirect_uri` as the only redirect of the connection's
+/// U2M app, if it has one: the URI must pass the partner's hostnames, as every URL it sends,
+/// and be HTTPS (plain HTTP to loopback only). `Err`: why the answer cannot be used (the
+/// connect is then undone). An answer without one leaves the app without a redirect, so it
+/// authorizes nothing; one for a connection without an app is ignored.
+pub async fn record_partner_callback(
+    state: &AppState,
+    actor: &Actor,
+    c: &ConnectionRecord,
+    answer: &Connection,
+    hostnames: &[String],
+) -> ApiResult<Result<(), String>> {
+    let Some(uri) = answer.oauth_redirect_uri.as_deref() else {
+        return Ok(Ok(()));
+    };
+    if state
+        .store
+        .connection_oauth_app(c.workspace_id, &c.partner_id)
+        .await?
+        .is_none()
+    {
+        return Ok(Ok(()));
+    }
+    let checked = patchbay_partner::client::checked_redirect(uri, hostnames)
+        .and_then(|uri| patchbay_core::oauth::partner_callback_allowed(&uri).map(|()| uri));
+    let uri = match checked {
+        Ok(uri) => uri,
+        Err(why) => {
+            return Ok(Err(format!(
+                "the partner's oauth_redirect_uri cannot be used: {why} (allowed hosts: {})",
+                hostnames.join(", ")
+            )));
+        }
+    };
+    // `false`: the connect was undone meanwhile; completing it says so.
+    state
+        .store
+        .set_oauth_app_redirect(actor, c.workspace_id, &c.partner_id, &c.uid, &uri)
+        .await?;
+    Ok(Ok(()))
+}
+
+/// A connection's U2M app as its views show it: the client id and the redirect. (It has no
+/// secret.)
+pub async fn app_json(state: &AppState, c: &ConnectionRecord) -> ApiResult<Option<Value>> {
+    Ok(state
+        .store
+        .connection_oauth_app(c.workspace_id, &c.partner_id)
+        .await?
+        .map(|app| {
+            json!({
+                "client_id": app.client_id,
+                "redirect_uri": app.redirect_uri,
+            })
+        }))
 }

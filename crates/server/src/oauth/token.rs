@@ -1,7 +1,7 @@
 //! `POST /oidc/v1/token`. The `client_credentials` grant: the client authenticates with HTTP
 //! Basic (`client_id:client_secret`, what the SDKs send) or with both in the form. The
 //! `authorization_code` grant (with PKCE) and the `refresh_token` grant, for the public client
-//! of the CLI and SDKs (`databricks-cli`, no secret). The answer is a one-hour opaque access
+//! of the CLI and SDKs (`databricks-cli`, no secret) and partners' U2M apps (public too). The answer is a one-hour opaque access
 //! token, stored by digest, that authenticates like a PAT (and for a user, a refresh token).
 //!
 //! Errors are OAuth's (RFC 6749 §5.2), in JSON: `invalid_request`, `invalid_client` (401),
@@ -131,6 +131,9 @@ async fn grant(
             redirect_uri,
             verifier,
         }) => {
+            if let Err(refused) = known_client(state, &client_id).await {
+                return refused;
+            }
             let granted = match TokenValue::parse(&code) {
                 Some(code) => {
                     state
@@ -152,6 +155,9 @@ async fn grant(
             client_id,
             refresh_token,
         }) => {
+            if let Err(refused) = known_client(state, &client_id).await {
+                return refused;
+            }
             let granted = match TokenValue::parse(&refresh_token) {
                 Some(refresh) => {
                     state
@@ -221,6 +227,19 @@ async fn grant(
     }
 }
 
+/// A user grant's client must exist: the CLI's, or a partner app that was not deleted with
+/// its connection (`invalid_client` otherwise, as for an unknown client).
+async fn known_client(state: &AppState, client_id: &str) -> Result<(), Response> {
+    if client_id == PUBLIC_CLIENT {
+        return Ok(());
+    }
+    match state.store.oauth_app(client_id).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(OAuthError::invalid_client().into_response()),
+        Err(e) => Err(crate::error::ApiError::from(e).into_response()),
+    }
+}
+
 fn invalid_grant() -> OAuthError {
     OAuthError::new(
         StatusCode::BAD_REQUEST,
@@ -263,7 +282,8 @@ fn granted_response(granted: &AccessGrant, refresh: Option<&TokenValue>) -> Resp
 }
 
 /// The public client of a user's grant, named in the form (or in HTTP Basic with an empty
-/// secret): only [`PUBLIC_CLIENT`].
+/// secret): [`PUBLIC_CLIENT`], or a partner's U2M app (whether it still exists is checked
+/// next, by [`known_client`]).
 fn public_client(
     headers: &HeaderMap,
     form: &mut HashMap<String, String>,
@@ -278,7 +298,8 @@ fn public_client(
         (None, Some(id)) => id,
         _ => return Err(OAuthError::invalid_client()),
     };
-    if client_id != PUBLIC_CLIENT || form.contains_key("client_secret") {
+    let known = client_id == PUBLIC_CLIENT || patchbay_core::oauth::is_app_client_id(&client_id);
+    if !known || form.contains_key("client_secret") {
         return Err(OAuthError::invalid_client());
     }
     Ok(client_id)

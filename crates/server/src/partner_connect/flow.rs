@@ -204,6 +204,9 @@ pub async fn connection_json(
     if let Some(m) = &c.message {
         out["message"] = json!(m);
     }
+    if let Some(app) = crate::oauth::app_json(state, c).await? {
+        out["oauth_u2m_app"] = app;
+    }
     if c.credential == Credential::OAuthSecret
         && let Some(id) = &c.token_id
         && let Some(secret) = state.store.oauth_secret(c.workspace_id, id).await?
@@ -417,13 +420,18 @@ pub async fn click(
         }
     };
     let connection = provisioned.connection;
-    let request = connect_request(
+    let mut request = connect_request(
         state,
         caller,
         &connection,
         Some(Secret(provisioned.token.expose().to_owned())),
     )
     .await?;
+    if !patchbay_core::partner::sends_token(&partner.spec.auth_options)
+        && let Some(auth) = request.user_info.auth.as_mut()
+    {
+        auth.personal_access_token = None;
+    }
     let key = format!(
         "connect:{}:{}:{}",
         caller.workspace_id, partner_id, connection.created_at
@@ -460,7 +468,19 @@ pub async fn click(
             Ok(out)
         }
         Ok(answer) => {
-            let redirect = match check_answer(&answer, &hostnames, false) {
+            let checked = match check_answer(&answer, &hostnames, false) {
+                Ok(redirect) => crate::oauth::record_partner_callback(
+                    state,
+                    &actor,
+                    &connection,
+                    &answer,
+                    &hostnames,
+                )
+                .await?
+                .map(|()| redirect),
+                Err(problem) => Err(problem),
+            };
+            let redirect = match checked {
                 Ok(redirect) => redirect,
                 Err(problem) => {
                     undo(state, &admin, &connection, &problem).await?;
@@ -904,6 +924,7 @@ async fn plan(
             .collect(),
         token_can_use: rules.token_can_use,
         credential,
+        u2m_app: patchbay_core::partner::u2m_app(&spec.auth_options),
         compute,
         warehouse_can_use: rules.warehouse_can_use,
         grants: if rules.service_principal {
@@ -1055,6 +1076,11 @@ async fn connect_request(
         data_source_connector: None,
         service_principal_id: c.application_id.clone(),
         service_principal_oauth_secret: token.filter(|_| c.credential == Credential::OAuthSecret),
+        oauth_u2m_app_id: state
+            .store
+            .connection_oauth_app(c.workspace_id, &c.partner_id)
+            .await?
+            .map(|app| app.client_id),
         connection_scope: Some("workspace".into()),
     })
 }
@@ -1345,8 +1371,9 @@ pub async fn deliver_rotation(
         connection_id: c.partner_connection_id.clone().unwrap_or_default(),
         databricks_organization_id: c.workspace_id,
         auth: Auth {
-            personal_access_token: (c.credential == Credential::Token)
-                .then(|| Secret(started.token.expose().to_owned())),
+            personal_access_token: (c.credential == Credential::Token
+                && patchbay_core::partner::sends_token(&partner.spec.auth_options))
+            .then(|| Secret(started.token.expose().to_owned())),
             oauth_token: None,
             oauth_scope: None,
         },

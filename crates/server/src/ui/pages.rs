@@ -726,6 +726,19 @@ async fn connected(
                         (None, _) => { "None" }
                     }
                 }
+                @if let Some(client_id) = v["oauth_u2m_app"]["client_id"].as_str() {
+                    dt { "OAuth app (U2M)" }
+                    dd {
+                        "Client ID " code { (client_id) } br;
+                        span.muted {
+                            @if let Some(uri) = v["oauth_u2m_app"]["redirect_uri"].as_str() {
+                                "Redirect URI " code { (uri) } ". Users authorize the partner to act as them; no secret."
+                            } @else {
+                                "No redirect URI: the partner named none, so users cannot authorize it."
+                            }
+                        }
+                    }
+                }
                 dt { "Compute" }
                 dd {
                     @if let Some(w) = &warehouse {

@@ -256,5 +256,6 @@ pub fn ingest_plan(partner_id: &str) -> patchbay_store::ProvisionPlan {
             .rules()
             .grants("hive_metastore", &[]),
         credential: patchbay_core::partner::Credential::Token,
+        u2m_app: false,
     }
 }

@@ -1,0 +1,576 @@
+//! Partner Connect over OAuth U2M (`auth_options` with `AUTH_OAUTH_U2M`), end to end with
+//! partner-sim on real sockets: the connect makes a per-workspace public OAuth app and sends
+//! its client id; the partner's answer names its callback, the app's only redirect; a user
+//! authorizes the partner through the workspace's sign-in, the partner exchanges the code (with
+//! PKCE) and acts as that user; deleting the connection ends it all.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use base64::Engine;
+use common::{Reply, SCIM, TestApp};
+use patchbay_partner::sim::{CALLBACK, SimConfig, SimHandle, spawn};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+const PC: &str = "/api/2.0/partner-connect";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+async fn sim() -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn(listener, SimConfig::default()).unwrap()
+}
+
+/// Registers the custom partner "Acme Ingest" at the simulator, with `auth_options`.
+async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> Reply {
+    app.admin(
+        Method::POST,
+        &format!("{PC}/partners"),
+        Some(json!({
+            "name": "Acme Ingest", "category": "INGEST", "profile": "ingest",
+            "auth_options": auth_options,
+            "base_url": sim.url,
+            "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+                          "test_connection_path": "/test-connection"},
+            "credentials": {"username": sim.config.username, "password": sim.config.password},
+            "hostnames": ["127.0.0.1"],
+        })),
+    )
+    .await
+}
+
+async fn connect(app: &TestApp) -> Reply {
+    app.admin(
+        Method::POST,
+        &format!("{PC}/partners/acme-ingest/connect"),
+        Some(json!({})),
+    )
+    .await
+}
+
+async fn sim_state(sim: &SimHandle) -> Value {
+    reqwest::get(format!("{}/_sim/state", sim.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// What partner-sim answers as its callback: `own`, `foreign` or `none`.
+async fn set_callback(sim: &SimHandle, callback: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sim/u2m/callback", sim.url))
+        .json(&json!({ "callback": callback }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+fn challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// The authorization URL a partner sends a user to.
+fn authorize_url(client_id: &str, redirect_uri: &str) -> String {
+    format!(
+        "/oidc/v1/authorize?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", "all-apis offline_access")
+            .append_pair("state", "st4te")
+            .append_pair("code_challenge", &challenge(VERIFIER))
+            .append_pair("code_challenge_method", "S256")
+            .finish()
+    )
+}
+
+async fn browse(app: &TestApp, path: &str, cookie: Option<&str>, form: Option<String>) -> Reply {
+    let method = if form.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let req = match form {
+        Some(f) => req
+            .header(header::ORIGIN, app.public_url.as_str())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(f)),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    app.send(req).await
+}
+
+fn location(headers: &HeaderMap) -> String {
+    headers
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
+        let pair = v.to_str().ok()?.split(';').next()?.trim().to_owned();
+        pair.starts_with(&format!("{name}=")).then_some(pair)
+    })
+}
+
+/// Signs `token`'s user in at the login page (a browser without a session); the session
+/// cookie.
+async fn session_of(app: &TestApp, token: &str) -> String {
+    let form = browse(app, "/login?next=%2F", None, None).await;
+    assert_eq!(form.status, StatusCode::OK, "{:?}", form.body);
+    let html = form.body["_raw"].as_str().unwrap().to_owned();
+    let marker = r#"name="csrf" value=""#;
+    let at = html.find(marker).expect("csrf field");
+    let rest = &html[at + marker.len()..];
+    let csrf = rest[..rest.find('"').unwrap()].to_owned();
+    let login_cookie = set_cookie(&form.headers, "patchbay_login").unwrap();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &csrf)
+        .append_pair("next", "/")
+        .append_pair("token", token)
+        .finish();
+    let r = browse(app, "/login", Some(&login_cookie), Some(body)).await;
+    set_cookie(&r.headers, "patchbay_session")
+        .unwrap_or_else(|| panic!("no session: {:?} {:?}", r.status, r.body))
+}
+
+/// The query of a redirect.
+fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn token_request(app: &TestApp, form: &str) -> Reply {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/oidc/v1/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .unwrap();
+    app.send(req).await
+}
+
+fn exchange_form(client_id: &str, redirect_uri: &str, code: &str, verifier: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("code", code)
+        .append_pair("code_verifier", verifier)
+        .finish()
+}
+
+/// A code for the signed-in user (`session`) to the app, as the partner's callback receives it.
+async fn code_for(app: &TestApp, session: &str, client_id: &str, redirect_uri: &str) -> String {
+    let r = browse(
+        app,
+        &authorize_url(client_id, redirect_uri),
+        Some(session),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{:?}", r.body);
+    let to = location(&r.headers);
+    assert!(to.starts_with(redirect_uri), "{to}");
+    let query = query_of(&to);
+    assert_eq!(query["state"], "st4te");
+    query["code"].clone()
+}
+
+/// Changes the database behind the server's back, as an operator or an older version would.
+async fn behind_the_back(app: &TestApp, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    let r = register(
+        &app,
+        &sim,
+        json!(["AUTH_OAUTH_U2M", "AUTH_PAT", "AUTH_OAUTH_M2M"]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    for ok in [
+        json!(["AUTH_OAUTH_U2M"]),
+        json!(["AUTH_PAT", "AUTH_OAUTH_U2M"]),
+        json!(["AUTH_OAUTH_M2M", "AUTH_OAUTH_U2M"]),
+    ] {
+        let r = register(&app, &sim, ok.clone()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{ok}: {:?}", r.body);
+        assert_eq!(r.body["partner"]["auth_options"], ok);
+        app.admin(Method::DELETE, &format!("{PC}/partners/acme-ingest"), None)
+            .await
+            .ok();
+    }
+}
+
+#[tokio::test]
+async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_goes() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    let r = register(&app, &sim, json!(["AUTH_OAUTH_U2M"])).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let connected = connect(&app).await.ok();
+    let c = &connected["connection"];
+    assert_eq!(c["state"], "CONNECTED", "{connected}");
+    let client_id = c["oauth_u2m_app"]["client_id"].as_str().unwrap().to_owned();
+    assert!(client_id.starts_with("pc-"), "{client_id}");
+    let callback = format!("{}{CALLBACK}", sim.url);
+    assert_eq!(c["oauth_u2m_app"]["redirect_uri"], callback.as_str());
+    assert!(
+        !c["oauth_u2m_app"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.contains("secret")),
+        "{c}"
+    );
+
+    // The partner got the app's client id and, with U2M alone, no token.
+    let state = sim_state(&sim).await;
+    let connection_id = c["partner_connection_id"].as_str().unwrap().to_owned();
+    let held = state["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["connection_id"] == connection_id.as_str())
+        .unwrap();
+    assert_eq!(held["request"]["oauth_u2m_app_id"], client_id.as_str());
+    assert_eq!(held["has_token"], false, "{held}");
+
+    // A user clicks the partner's "Sign in with Databricks": the partner sends the browser to
+    // the workspace, which sends it to the login, then back with a code to the partner.
+    let (_, user_token) = app.plain_user("dev@example.com").await;
+    let start = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/oauth/start/{connection_id}", sim.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status().as_u16(), 302);
+    let authorize = start.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let path = authorize
+        .strip_prefix(app.public_url.as_str())
+        .unwrap_or_else(|| panic!("{authorize}"))
+        .to_owned();
+    assert_eq!(query_of(&path)["client_id"], client_id);
+    let first = browse(&app, &path, None, None).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{:?}", first.body);
+    assert!(location(&first.headers).starts_with("/login?next="));
+    let session = session_of(&app, &user_token).await;
+    let back = browse(&app, &path, Some(&session), None).await;
+    assert_eq!(back.status, StatusCode::FOUND, "{:?}", back.body);
+    let to = location(&back.headers);
+    assert!(to.starts_with(&callback), "{to}");
+    let finished = reqwest::get(&to).await.unwrap();
+    assert_eq!(finished.status().as_u16(), 200);
+    let finished: Value = finished.json().await.unwrap();
+    assert_eq!(finished["user_name"], "dev@example.com", "{finished}");
+    let sim_session = finished["session"].as_str().unwrap().to_owned();
+
+    let check = || async {
+        reqwest::Client::new()
+            .post(format!("{}/_sim/u2m/{sim_session}/check", sim.url))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let ok = check().await;
+    assert_eq!(ok["access"]["user_name"], "dev@example.com", "{ok}");
+    assert_eq!(ok["refresh"]["user_name"], "dev@example.com", "{ok}");
+
+    // Delete: the partner's refresh and access tokens stop; the app authorizes nothing more.
+    app.admin(
+        Method::DELETE,
+        &format!("{PC}/connections/acme-ingest"),
+        None,
+    )
+    .await
+    .ok();
+    let gone = check().await;
+    assert_eq!(gone["access"]["ok"], false, "{gone}");
+    assert_eq!(gone["refresh"]["ok"], false, "{gone}");
+    let refused = browse(&app, &path, Some(&session), None).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        refused.body
+    );
+    assert!(location(&refused.headers).is_empty());
+    assert!(
+        app.store
+            .check_integrity(60_000, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    register(&app, &sim, json!(["AUTH_PAT", "AUTH_OAUTH_U2M"]))
+        .await
+        .expect(StatusCode::CREATED);
+    let connected = connect(&app).await.ok();
+    let c = &connected["connection"];
+    assert_eq!(c["credential"], "token", "{connected}");
+    let client_id = c["oauth_u2m_app"]["client_id"].as_str().unwrap().to_owned();
+    let redirect = c["oauth_u2m_app"]["redirect_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, user_token) = app.plain_user("ana@example.com").await;
+    let session = session_of(&app, &user_token).await;
+
+    // Another redirect, or an unknown client: refused here, never redirected.
+    for (client, uri) in [
+        (client_id.as_str(), format!("{redirect}x")),
+        (client_id.as_str(), "http://localhost:8020".to_owned()),
+        ("pc-00000000000000000000000000000000", redirect.clone()),
+    ] {
+        let r = browse(&app, &authorize_url(client, &uri), Some(&session), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{client} {uri}");
+        assert!(location(&r.headers).is_empty());
+    }
+
+    // A wrong verifier, or another redirect at the exchange: invalid_grant, the code spent.
+    let code = code_for(&app, &session, &client_id, &redirect).await;
+    let wrong = "A".repeat(43);
+    let r = token_request(&app, &exchange_form(&client_id, &redirect, &code, &wrong)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"], "invalid_grant");
+    let r = token_request(&app, &exchange_form(&client_id, &redirect, &code, VERIFIER)).await;
+    assert_eq!(r.body["error"], "invalid_grant", "spent");
+    let code = code_for(&app, &session, &client_id, &redirect).await;
+    let r = token_request(
+        &app,
+        &exchange_form(&client_id, &format!("{redirect}x"), &code, VERIFIER),
+    )
+    .await;
+    assert_eq!(r.body["error"], "invalid_grant");
+    // The CLI's client cannot redeem the app's code.
+    let code = code_for(&app, &session, &client_id, &redirect).await;
+    let r = token_request(
+        &app,
+        &exchange_form("databricks-cli", &redirect, &code, VERIFIER),
+    )
+    .await;
+    assert_eq!(r.body["error"], "invalid_grant");
+    // An unknown client at the token endpoint: invalid_client.
+    let r = token_request(
+        &app,
+        &exchange_form(
+            "pc-00000000000000000000000000000000",
+            &redirect,
+            "x",
+            VERIFIER,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body["error"], "invalid_client");
+
+    // Twenty exchanges of one code at once: exactly one gets tokens.
+    let code = code_for(&app, &session, &client_id, &redirect).await;
+    let form = exchange_form(&client_id, &redirect, &code, VERIFIER);
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let router = app.router.clone();
+        let form = form.clone();
+        racers.spawn(async move {
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri("/oidc/v1/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap();
+            let response = router.oneshot(req).await.unwrap();
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        });
+    }
+    let mut granted = Vec::new();
+    while let Some(joined) = racers.join_next().await {
+        let (status, body) = joined.unwrap();
+        if status == StatusCode::OK {
+            granted.push(body);
+        } else {
+            assert_eq!(body["error"], "invalid_grant", "{status} {body}");
+        }
+    }
+    assert_eq!(
+        granted.len(),
+        1,
+        "{} exchanges granted tokens",
+        granted.len()
+    );
+
+    // The one that won acts as the user, on the workspace's API.
+    let access = granted[0]["access_token"].as_str().unwrap();
+    let me = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(access), None)
+        .await
+        .ok();
+    assert_eq!(me["userName"], "ana@example.com");
+    app.call(Method::GET, "/api/2.0/sql/warehouses", Some(access), None)
+        .await
+        .ok();
+    let refresh = granted[0]["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_form =
+        format!("grant_type=refresh_token&client_id={client_id}&refresh_token={refresh}");
+    // The refresh token is the app's: not the CLI's.
+    let r = token_request(
+        &app,
+        &format!("grant_type=refresh_token&client_id=databricks-cli&refresh_token={refresh}"),
+    )
+    .await;
+    assert_eq!(r.body["error"], "invalid_grant");
+
+    // Delete: the refresh token is refused at once, the access token at its next request.
+    app.admin(
+        Method::DELETE,
+        &format!("{PC}/connections/acme-ingest"),
+        None,
+    )
+    .await
+    .ok();
+    let r = token_request(&app, &refresh_form).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    assert_eq!(r.body["error"], "invalid_client");
+    let r = app
+        .call(Method::GET, &format!("{SCIM}/Me"), Some(access), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = browse(
+        &app,
+        &authorize_url(&client_id, &redirect),
+        Some(&session),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    register(&app, &sim, json!(["AUTH_OAUTH_M2M", "AUTH_OAUTH_U2M"]))
+        .await
+        .expect(StatusCode::CREATED);
+    set_callback(&sim, "foreign").await;
+    let r = connect(&app).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("oauth_redirect_uri"),
+        "{:?}",
+        r.body
+    );
+    let tile = app
+        .admin(Method::GET, &format!("{PC}/partners/acme-ingest"), None)
+        .await
+        .ok();
+    assert!(tile["connection"].is_null(), "{tile}");
+    assert!(
+        app.store
+            .check_integrity(60_000, i64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .all(|v| v.object_type != "oauth_app"),
+    );
+
+    // Without a callback the app exists but authorizes nobody.
+    set_callback(&sim, "none").await;
+    let connected = connect(&app).await.ok();
+    let c = &connected["connection"];
+    assert_eq!(c["credential"], "oauth_secret", "{connected}");
+    assert!(c["oauth_u2m_app"]["redirect_uri"].is_null(), "{c}");
+    let client_id = c["oauth_u2m_app"]["client_id"].as_str().unwrap();
+    let (_, user_token) = app.plain_user("dev@example.com").await;
+    let session = session_of(&app, &user_token).await;
+    let r = browse(
+        &app,
+        &authorize_url(client_id, &format!("{}{CALLBACK}", sim.url)),
+        Some(&session),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(location(&r.headers).is_empty());
+}
+
+#[tokio::test]
+async fn an_app_without_its_connection_is_an_orphan_the_check_removes() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    register(&app, &sim, json!(["AUTH_OAUTH_U2M"]))
+        .await
+        .expect(StatusCode::CREATED);
+    let connected = connect(&app).await.ok();
+    let client_id = connected["connection"]["oauth_u2m_app"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        app.store
+            .check_integrity(60_000, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An older version (or an operator) points the app at a connection that is not there.
+    behind_the_back(
+        &app,
+        &format!("UPDATE oauth_apps SET connection_uid = 'gone' WHERE client_id = '{client_id}'"),
+    )
+    .await;
+    let found = app.store.check_integrity(60_000, i64::MAX).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].object_type, "oauth_app");
+    assert_eq!(found[0].object_id, client_id);
+    let repaired = app.store.repair_integrity(60_000).await.unwrap();
+    assert_eq!(repaired.removed.len(), 1);
+    assert!(app.store.oauth_app(&client_id).await.unwrap().is_none());
+}
