@@ -1,5 +1,22 @@
-//! Partner Connect's domain: the partner catalog, permission profiles as data, the names of
-//! what a connection creates, the Unity Catalog rule, and the plan of a connect. Pure.
+//! Partner Connect's domain, and every rule of its workflow, free of IO: the partner catalog,
+//! permission profiles as data, the names of what a connection creates and the Unity Catalog
+//! rule (here); a connection as data ([`connection`]); the facts the rules decide on
+//! ([`facts`], gathered by the store); the plan of a connect ([`plan`]); a connection's health
+//! ([`health`]); who may click, connect and sign in ([`sign_in`]); what a delete removes and
+//! how a rotation goes ([`delete`]).
+
+pub mod connection;
+pub mod delete;
+pub mod facts;
+pub mod grant;
+pub mod health;
+pub mod plan;
+pub mod sign_in;
+
+pub use connection::{ConnectionRecord, ConnectionState, NotificationKind};
+pub use grant::{Grant, GrantTarget, Privilege};
+pub use health::{BrokenReason, Health, health};
+pub use plan::{ComputePlan, ProvisionPlan, Restoration, plan, restoration};
 
 use crate::principal::Entitlement;
 use serde::{Deserialize, Serialize};
@@ -219,16 +236,6 @@ pub fn schema_selection(schemas: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// One privilege grant of a plan: on a catalog or on a schema of the chosen catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlannedGrant {
-    /// `catalog` or `schema`.
-    pub securable_type: &'static str,
-    /// `catalog` or `catalog.schema`.
-    pub full_name: String,
-    pub privileges: Vec<&'static str>,
-}
-
 /// What a profile gives its service principal, before the catalog and schemas are known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileRules {
@@ -240,16 +247,27 @@ pub struct ProfileRules {
     pub warehouse_can_use: bool,
     /// Whether the user picks schemas to grant on.
     pub reads_schemas: bool,
-    uc_catalog: &'static [&'static str],
-    uc_schema: &'static [&'static str],
-    hive_catalog: &'static [&'static str],
-    hive_schema: &'static [&'static str],
+    uc_catalog: &'static [Privilege],
+    uc_schema: &'static [Privilege],
+    hive_catalog: &'static [Privilege],
+    hive_schema: &'static [Privilege],
 }
 
 impl Profile {
+    /// The compute a custom partner of this profile provisions unless its registration says.
+    pub fn default_provision(self) -> Provision {
+        match self {
+            Profile::Ingest | Profile::Dataiku | Profile::None => Provision::NewWarehouse,
+            Profile::Read => Provision::SelectedWarehouse,
+            Profile::Cluster => Provision::NewCluster,
+            Profile::Token => Provision::None,
+        }
+    }
+
     /// The guide's table, row by row.
     pub fn rules(self) -> ProfileRules {
         use Entitlement::*;
+        use Privilege::*;
         let none = ProfileRules {
             service_principal: false,
             entitlements: &[],
@@ -267,8 +285,8 @@ impl Profile {
                 service_principal: true,
                 entitlements: &[AllowClusterCreate, WorkspaceAccess, DatabricksSqlAccess],
                 token_can_use: true,
-                uc_catalog: &["USE_CATALOG", "CREATE_SCHEMA"],
-                hive_catalog: &["USAGE", "CREATE"],
+                uc_catalog: &[UseCatalog, CreateSchema],
+                hive_catalog: &[Usage, Create],
                 ..none
             },
             Profile::Cluster => ProfileRules {
@@ -288,9 +306,9 @@ impl Profile {
                 token_can_use: true,
                 warehouse_can_use: true,
                 reads_schemas: true,
-                uc_catalog: &["USE_CATALOG"],
-                uc_schema: &["USE_SCHEMA", "SELECT"],
-                hive_schema: &["USAGE", "READ_METADATA", "SELECT"],
+                uc_catalog: &[UseCatalog],
+                uc_schema: &[UseSchema, Select],
+                hive_schema: &[Usage, ReadMetadata, Select],
                 ..none
             },
             Profile::Dataiku => ProfileRules {
@@ -298,10 +316,10 @@ impl Profile {
                 entitlements: &[AllowClusterCreate],
                 token_can_use: true,
                 reads_schemas: true,
-                uc_catalog: &["USE_CATALOG", "CREATE_SCHEMA"],
-                uc_schema: &["USE_SCHEMA"],
-                hive_catalog: &["USAGE", "CREATE"],
-                hive_schema: &["USAGE", "SELECT"],
+                uc_catalog: &[UseCatalog, CreateSchema],
+                uc_schema: &[UseSchema],
+                hive_catalog: &[Usage, Create],
+                hive_schema: &[Usage, Select],
                 ..none
             },
         }
@@ -311,7 +329,7 @@ impl Profile {
 impl ProfileRules {
     /// The grants for a chosen catalog and schemas: Unity Catalog privileges on a UC catalog,
     /// legacy privileges on `hive_metastore`.
-    pub fn grants(&self, catalog: &str, schemas: &[String]) -> Vec<PlannedGrant> {
+    pub fn grants(&self, catalog: &str, schemas: &[String]) -> Vec<Grant> {
         let hive = catalog == HIVE_METASTORE;
         let (on_catalog, on_schema) = if hive {
             (self.hive_catalog, self.hive_schema)
@@ -320,16 +338,16 @@ impl ProfileRules {
         };
         let mut grants = Vec::new();
         if !on_catalog.is_empty() {
-            grants.push(PlannedGrant {
-                securable_type: "catalog",
+            grants.push(Grant {
+                securable_type: GrantTarget::Catalog,
                 full_name: catalog.to_owned(),
                 privileges: on_catalog.to_vec(),
             });
         }
         if !on_schema.is_empty() {
             for schema in schemas {
-                grants.push(PlannedGrant {
-                    securable_type: "schema",
+                grants.push(Grant {
+                    securable_type: GrantTarget::Schema,
                     full_name: format!("{catalog}.{schema}"),
                     privileges: on_schema.to_vec(),
                 });
@@ -487,6 +505,68 @@ pub fn choose_catalog(
     allowed(requested.unwrap_or(default))
 }
 
+/// The catalogs the connect dialog offers for a partner, and why the others are not offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogChoices {
+    /// Whether the connection uses a catalog at all.
+    pub shown: bool,
+    pub offered: Vec<String>,
+    /// Each catalog refused, with the rule's words.
+    pub refused: Vec<(String, String)>,
+    pub default: Option<String>,
+    /// The rule in a sentence, for the dialog.
+    pub note: String,
+}
+
+/// [`choose_catalog`] applied to every catalog the user could pick: `hive_metastore` and the
+/// catalogs they can see for a partner with Unity Catalog support, the workspace default
+/// only for one without.
+pub fn catalog_choices(spec: &PartnerSpec, facts: &facts::CatalogFacts) -> CatalogChoices {
+    let uc_default = facts.uc_default_catalog.clone();
+    let mut out = CatalogChoices {
+        shown: spec.profile != Profile::None || uc_default.is_some(),
+        offered: Vec::new(),
+        refused: Vec::new(),
+        default: uc_default.clone(),
+        note: String::new(),
+    };
+    let Some(default) = uc_default else {
+        out.offered.push(HIVE_METASTORE.to_owned());
+        out.default = Some(HIVE_METASTORE.to_owned());
+        out.note = format!(
+            "This workspace is not enabled for Unity Catalog, so connections use {HIVE_METASTORE}."
+        );
+        return out;
+    };
+    let candidates: Vec<String> = if spec.supports_unity_catalog {
+        out.note = format!(
+            "You can choose {HIVE_METASTORE} or a catalog you own; a metastore admin can choose any catalog of the metastore."
+        );
+        let mut names = vec![HIVE_METASTORE.to_owned()];
+        for c in &facts.listed {
+            if !names.contains(c) {
+                names.push(c.clone());
+            }
+        }
+        names
+    } else {
+        out.note = format!(
+            "{} does not support Unity Catalog, so it can only use the workspace default catalog.",
+            spec.name
+        );
+        vec![default]
+    };
+    let ctx = facts.context();
+    for name in candidates {
+        let requested = spec.supports_unity_catalog.then_some(name.as_str());
+        match choose_catalog(requested, spec, &ctx, |c| facts.standing(c)) {
+            Ok(c) => out.offered.push(c),
+            Err(why) => out.refused.push((name, why)),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,24 +707,27 @@ mod tests {
         let uc = read.grants("main", &schemas);
         assert_eq!(
             uc[0],
-            PlannedGrant {
-                securable_type: "catalog",
+            Grant {
+                securable_type: GrantTarget::Catalog,
                 full_name: "main".into(),
-                privileges: vec!["USE_CATALOG"]
+                privileges: vec![Privilege::UseCatalog]
             }
         );
         assert_eq!(uc[1].full_name, "main.sales");
-        assert_eq!(uc[1].privileges, ["USE_SCHEMA", "SELECT"]);
+        assert_eq!(uc[1].privileges, [Privilege::UseSchema, Privilege::Select]);
         let hive = read.grants(HIVE_METASTORE, &schemas);
         assert_eq!(hive.len(), 2, "no catalog grant for read on hive");
-        assert_eq!(hive[0].privileges, ["USAGE", "READ_METADATA", "SELECT"]);
+        assert_eq!(
+            hive[0].privileges,
+            [Privilege::Usage, Privilege::ReadMetadata, Privilege::Select]
+        );
         let ingest = Profile::Ingest.rules().grants(HIVE_METASTORE, &[]);
         assert_eq!(
             ingest,
-            vec![PlannedGrant {
-                securable_type: "catalog",
+            vec![Grant {
+                securable_type: GrantTarget::Catalog,
                 full_name: HIVE_METASTORE.into(),
-                privileges: vec!["USAGE", "CREATE"]
+                privileges: vec![Privilege::Usage, Privilege::Create]
             }]
         );
         assert!(Profile::Token.rules().grants("main", &schemas).is_empty());
@@ -727,6 +810,51 @@ mod tests {
         assert_eq!(
             choose_catalog(None, &p, &hive_default, |_| CatalogStanding::NotOwned).unwrap(),
             HIVE_METASTORE
+        );
+    }
+
+    #[test]
+    fn the_dialog_offers_what_the_catalog_rule_allows() {
+        let uc = facts::CatalogFacts {
+            uc_default_catalog: Some("main".into()),
+            is_metastore_admin: false,
+            listed: vec!["main".into(), "mine".into(), "hive_metastore".into()],
+            standings: vec![
+                ("main".into(), CatalogStanding::NotOwned),
+                ("mine".into(), CatalogStanding::Owned),
+            ],
+        };
+        let choices = catalog_choices(&partner("dbt-cloud"), &uc);
+        assert!(choices.shown);
+        assert_eq!(choices.offered, [HIVE_METASTORE, "mine"]);
+        assert_eq!(choices.refused.len(), 1);
+        assert_eq!(choices.refused[0].0, "main");
+        assert_eq!(choices.default.as_deref(), Some("main"));
+        let hunters = catalog_choices(&partner("hunters"), &uc);
+        assert!(hunters.offered.is_empty() && hunters.refused.len() == 1);
+        assert!(hunters.note.contains("does not support Unity Catalog"));
+        let legacy = catalog_choices(&partner("fivetran"), &facts::CatalogFacts::default());
+        assert!(
+            !legacy.shown,
+            "a partner without a principal and no Unity Catalog"
+        );
+        assert_eq!(legacy.offered, [HIVE_METASTORE]);
+        assert_eq!(legacy.default.as_deref(), Some(HIVE_METASTORE));
+    }
+
+    #[test]
+    fn every_built_in_ingest_or_cluster_partner_provisions_its_profile_default() {
+        for p in builtin_partners() {
+            if matches!(
+                p.profile,
+                Profile::Ingest | Profile::Cluster | Profile::Token
+            ) {
+                assert_eq!(p.provision, p.profile.default_provision(), "{}", p.name);
+            }
+        }
+        assert_eq!(
+            Profile::Read.default_provision(),
+            Provision::SelectedWarehouse
         );
     }
 }

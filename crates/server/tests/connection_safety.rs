@@ -178,10 +178,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let _ = Actor {
-        id: None,
-        name: String::new(),
-    };
+    let _ = Actor::system("");
 }
 
 #[tokio::test]

@@ -45,9 +45,8 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
     assert!(
         app.store
             .complete_connection(
-                app.workspace_id,
+                &admin,
                 "hevo-data",
-                &patchbay_store::Actor::of(&admin),
                 patchbay_store::Completion {
                     uid: &hevo.uid,
                     partner_connection_id: Some("c-1"),
@@ -132,9 +131,8 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
     assert!(
         app.store
             .complete_connection(
-                app.workspace_id,
+                &admin,
                 "rivery",
-                &actor,
                 patchbay_store::Completion {
                     uid: &c.uid,
                     partner_connection_id: Some("c-1"),

@@ -358,16 +358,13 @@ async fn a_restarted_node_releases_its_steps_at_start() {
         .provision_connection(&admin, &common::ingest_plan("hevo-data"), &node)
         .await
         .unwrap();
-    let actor = patchbay_store::Actor::of(&admin);
     let removed = app
         .store
         .remove_connection(
-            app.workspace_id,
+            &admin,
             "rivery",
             patchbay_store::Removal {
                 uid: None,
-                connecting: false,
-                actor: &actor,
                 reason: "deleted by an admin",
             },
         )

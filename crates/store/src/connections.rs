@@ -9,44 +9,16 @@ use crate::tokens::{NewToken, insert_token};
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
-use patchbay_core::partner::{Credential, PlannedGrant};
+use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Remover};
+use patchbay_core::partner::{ConnectionState, Credential, NotificationKind};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::now_millis;
 use patchbay_core::token::TokenValue;
 use serde_json::json;
 use sqlx::Row;
 
-/// The compute a connection uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ComputePlan {
-    None,
-    /// A new warehouse with this name, owned by the connection's principal.
-    NewWarehouse(String),
-    /// An existing warehouse the user selected: its principal gets CAN_USE on it.
-    ExistingWarehouse(String),
-    /// A new cluster with this name, owned by the connection's principal.
-    NewCluster(String),
-}
-
-/// Everything a connect creates, decided before anything is written.
-#[derive(Debug, Clone)]
-pub struct ProvisionPlan {
-    pub partner_id: String,
-    /// `<PARTNER-NAME>_USER`, or `None` for partners that act as the connecting user.
-    pub service_principal: Option<String>,
-    pub entitlements: Vec<String>,
-    pub token_can_use: bool,
-    pub compute: ComputePlan,
-    /// CAN_USE on the warehouse (new or selected) for the principal.
-    pub warehouse_can_use: bool,
-    pub catalog_name: Option<String>,
-    pub schemas: Vec<String>,
-    pub grants: Vec<PlannedGrant>,
-    /// What the partner is handed: a token, or an OAuth secret of the principal.
-    pub credential: Credential,
-    /// Whether the connection makes the partner an OAuth U2M app (`AUTH_OAUTH_U2M`).
-    pub u2m_app: bool,
-}
+/// The plan of a connect is core's ([`patchbay_core::partner::plan`]); the store carries it out.
+pub use patchbay_core::partner::{ComputePlan, ProvisionPlan};
 
 /// How a connect ended at the partner (see [`Store::complete_connection`]).
 #[derive(Debug, Clone, Copy)]
@@ -61,15 +33,11 @@ pub struct Completion<'a> {
     pub account_administrator: Option<&'a str>,
 }
 
-/// Which connection a removal is about, who removes it and why.
+/// Which connection an admin's delete is about, and why.
 #[derive(Debug, Clone, Copy)]
 pub struct Removal<'a> {
     /// Only the connection with this identity; `None`: whichever the partner has now.
     pub uid: Option<&'a str>,
-    /// Whether a connection still being created may go (undoing a connect that failed or was
-    /// interrupted) or is a conflict (an admin's delete while a connect is in flight).
-    pub connecting: bool,
-    pub actor: &'a Actor,
     pub reason: &'a str,
 }
 
@@ -108,7 +76,7 @@ pub struct Notification {
     pub id: i64,
     pub workspace_id: i64,
     pub partner_id: String,
-    pub kind: String,
+    pub kind: NotificationKind,
     pub payload: serde_json::Value,
     pub attempts: i64,
 }
@@ -119,7 +87,11 @@ fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,
         partner_id: r.try_get("partner_id")?,
-        kind: r.try_get("kind")?,
+        kind: {
+            let text: String = r.try_get("kind")?;
+            let Ok(kind) = text.parse();
+            kind
+        },
         payload: serde_json::from_str(&payload).unwrap_or_default(),
         attempts: r.try_get("attempts")?,
     })
@@ -136,10 +108,11 @@ async fn enqueue_delete_notification(
         json!({"connection_id": partner_connection_id, "databricks_organization_id": workspace_id});
     let row = sqlx::query(
         "INSERT INTO partner_notifications (workspace_id, partner_id, kind, payload, next_attempt_at, created_at) \
-         VALUES ($1, $2, 'delete_connection', $3, $4, $4) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
     )
     .bind(workspace_id)
     .bind(partner_id)
+    .bind(NotificationKind::DeleteConnection.as_str())
     .bind(payload.to_string())
     .bind(now_millis())
     .fetch_one(&mut **tx)
@@ -430,19 +403,19 @@ impl Store {
 
         if plan.service_principal.is_some() {
             for grant in &plan.grants {
-                let securable = Securable::parse(grant.securable_type, &grant.full_name)
+                let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
                     .map_err(StoreError::Invalid)?;
                 crate::catalog::grant_tx(
                     &mut tx,
                     workspace_id,
                     &securable,
                     owner_id,
-                    &grant.privileges,
+                    &grant.privilege_names(),
                 )
                 .await?;
                 log.push(
                     "grant",
-                    grant.securable_type,
+                    grant.securable_type.as_str(),
                     &grant.full_name,
                     json!({"principal": owner_name, "privileges": grant.privileges}),
                 );
@@ -515,11 +488,12 @@ impl Store {
     /// case nothing changed.
     pub async fn complete_connection(
         &self,
-        workspace_id: i64,
+        admin: &WorkspaceAdmin,
         partner_id: &str,
-        actor: &Actor,
         completion: Completion<'_>,
     ) -> Result<bool> {
+        let workspace_id = admin.workspace_id();
+        let actor = &Actor::of(admin);
         let Completion {
             uid,
             partner_connection_id,
@@ -597,17 +571,62 @@ impl Store {
         .transpose()
     }
 
-    /// Removes a connection and everything it created, in one transaction decided on the
-    /// connection as it is inside it: its principal (and with it every token, permission and
-    /// grant it holds), the tokens it holds for the connecting user, the compute it created
-    /// (never a warehouse the user selected), and the row; the partner's notification is
-    /// written in the same transaction. `None` when there is no such connection (any more):
-    /// of concurrent removals exactly one removes, and is acknowledged.
+    /// An admin's delete: removes a connection and everything it created (see
+    /// [`Store::remove_tx`]). A connection still being created is a conflict. `None` when there
+    /// is no such connection (any more): of concurrent removals exactly one removes, and is
+    /// acknowledged.
     pub async fn remove_connection(
+        &self,
+        admin: &WorkspaceAdmin,
+        partner_id: &str,
+        removal: Removal<'_>,
+    ) -> Result<Option<RemovedConnection>> {
+        self.remove_tx(
+            admin.workspace_id(),
+            partner_id,
+            removal.uid,
+            Remover::Admin,
+            &Actor::of(admin),
+            removal.reason,
+        )
+        .await
+    }
+
+    /// Undoes the connect that created the connection `uid`, which failed at the partner or
+    /// was interrupted: that connection only, never one made after it. For the connect itself,
+    /// the worker and the integrity repair.
+    pub async fn undo_connect(
         &self,
         workspace_id: i64,
         partner_id: &str,
-        removal: Removal<'_>,
+        uid: &str,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<Option<RemovedConnection>> {
+        self.remove_tx(
+            workspace_id,
+            partner_id,
+            Some(uid),
+            Remover::Undo,
+            actor,
+            reason,
+        )
+        .await
+    }
+
+    /// Removes a connection and everything it created, in one transaction decided (by
+    /// [`removal_rule::removal`]) on the connection as it is inside it: its principal (and with
+    /// it every token, permission and grant it holds), the tokens it holds for the connecting
+    /// user, the compute it created (never a warehouse the user selected), and the row; the
+    /// partner's notification is written in the same transaction.
+    async fn remove_tx(
+        &self,
+        workspace_id: i64,
+        partner_id: &str,
+        expected_uid: Option<&str>,
+        by: Remover,
+        actor: &Actor,
+        reason: &str,
     ) -> Result<Option<RemovedConnection>> {
         let mut tx = self.begin_write().await?;
         let Some(connection) = self
@@ -616,28 +635,25 @@ impl Store {
         else {
             return Ok(None);
         };
-        if removal.uid.is_some_and(|uid| uid != connection.uid) {
-            return Ok(None);
-        }
-        if connection.state == "CONNECTING" && !removal.connecting {
-            return Err(StoreError::Changed(format!(
-                "A connection to {partner_id} is being created right now; try again in a moment."
-            )));
-        }
-        let mut log = AuditLog::new(workspace_id, removal.actor, Some(partner_id));
-        if connection.warehouse_created
-            && let Some(id) = &connection.warehouse_id
+        let plan = match removal_rule::removal(&connection, expected_uid, by) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Ok(None),
+            Err(refusal) => return Err(StoreError::Changed(refusal.to_string())),
+        };
+        let mut log = AuditLog::new(workspace_id, actor, Some(partner_id));
+        if let Some(id) = &plan.warehouse
             && crate::compute::delete_warehouse_tx(&mut tx, workspace_id, id).await?
         {
             log.push("warehouse.delete", "warehouse", id, json!({}));
         }
-        if let Some(id) = &connection.cluster_id
+        if let Some(id) = &plan.cluster
             && crate::compute::delete_cluster_tx(&mut tx, workspace_id, id).await?
         {
             log.push("cluster.delete", "cluster", id, json!({}));
         }
-        match connection.service_principal_id {
-            Some(sp) => {
+        match &plan.principal {
+            PrincipalRemoval::ServicePrincipal { id, application_id } => {
+                let sp = *id;
                 let tokens: Vec<String> =
                     sqlx::query_scalar("SELECT token_id FROM tokens WHERE owner_id = $1")
                         .bind(sp)
@@ -664,17 +680,15 @@ impl Store {
                 log.push(
                     "service_principal.delete",
                     "service_principal",
-                    connection.application_id.as_deref().unwrap_or_default(),
+                    application_id,
                     json!({}),
                 );
             }
-            None if connection.service_principal_name.is_none() => {
-                // A partner acting as the connecting user holds tokens of that user: revoke
-                // every one the connection made.
-                for token_id in connection.credentials() {
+            PrincipalRemoval::UserTokens(tokens) => {
+                for token_id in tokens {
                     let gone =
                         sqlx::query("DELETE FROM tokens WHERE token_id = $1 AND workspace_id = $2")
-                            .bind(token_id)
+                            .bind(token_id.as_str())
                             .bind(workspace_id)
                             .execute(&mut *tx)
                             .await?
@@ -684,8 +698,7 @@ impl Store {
                     }
                 }
             }
-            // The principal was deleted behind the connection's back, and its tokens with it.
-            None => {}
+            PrincipalRemoval::Gone => {}
         }
         // The partner's U2M app, with its users' grants.
         for client_id in
@@ -712,10 +725,10 @@ impl Store {
             "connection.delete",
             "connection",
             partner_id,
-            json!({"reason": removal.reason}),
+            json!({"reason": reason}),
         );
         // The partner hears of it even if this process dies right after the commit.
-        let notification = match &connection.partner_connection_id {
+        let notification = match &plan.notify {
             Some(connection_id) => Some(
                 enqueue_delete_notification(&mut tx, workspace_id, partner_id, connection_id)
                     .await?,
@@ -777,7 +790,7 @@ impl Store {
                 "The connection to {partner_id} changed since it was read; look at it again."
             )));
         }
-        if connection.state != "CONNECTED" {
+        if connection.state != ConnectionState::Connected {
             return Err(StoreError::Changed(format!(
                 "A connection to {partner_id} is being created right now; try again in a moment."
             )));
@@ -836,8 +849,8 @@ impl Store {
             workspace_id,
             connection.credential,
             owner_id,
-            actor.id.unwrap_or(connection.created_by_id),
-            &actor.name,
+            actor.id().unwrap_or(connection.created_by_id),
+            actor.name(),
             &mut log,
             json!({"rotation": true}),
         )
@@ -1110,12 +1123,9 @@ impl Store {
         .bind(n.id)
         .execute(&mut *tx)
         .await?;
-        let actor = Actor {
-            id: None,
-            name: "patchbay".into(),
-        };
+        let actor = Actor::system("patchbay");
         let detail = json!({
-            "kind": n.kind,
+            "kind": n.kind.as_str(),
             "delivered": delivered,
             "outcome": outcome,
             "attempt": n.attempts,
@@ -1206,7 +1216,7 @@ impl Store {
             .ok_or_else(|| {
                 StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
             })?;
-        if connection.state != "CONNECTED" {
+        if connection.state != ConnectionState::Connected {
             return Err(StoreError::Changed(format!(
                 "A connection to {partner_id} is being created right now; try again in a moment."
             )));
@@ -1243,23 +1253,19 @@ impl Store {
             .await?;
             done.push("restored CAN_USE on tokens".into());
         }
-        for grant in connection.grants.as_array().into_iter().flatten() {
-            let (Some(kind), Some(name)) = (
-                grant["securable_type"].as_str(),
-                grant["full_name"].as_str(),
-            ) else {
-                continue;
-            };
-            let privileges: Vec<&str> = grant["privileges"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.as_str())
-                .collect();
-            let securable = Securable::parse(kind, name).map_err(StoreError::Invalid)?;
-            crate::catalog::grant_tx(&mut tx, workspace_id, &securable, sp, &privileges).await?;
+        for grant in &connection.grants {
+            let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
+                .map_err(StoreError::Invalid)?;
+            crate::catalog::grant_tx(
+                &mut tx,
+                workspace_id,
+                &securable,
+                sp,
+                &grant.privilege_names(),
+            )
+            .await?;
         }
-        if !connection.grants.as_array().is_none_or(Vec::is_empty) {
+        if !connection.grants.is_empty() {
             done.push("re-applied the connection's grants".into());
         }
         audit(

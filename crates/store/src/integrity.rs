@@ -93,7 +93,7 @@ impl Store {
                 object_id: object_id.to_owned(),
                 detail,
             };
-            if c.state == "CONNECTING" {
+            if c.state == patchbay_core::partner::ConnectionState::Connecting {
                 if c.updated_at < now - stale_millis {
                     found.push(violation(
                         ViolationKind::Stuck,
@@ -264,24 +264,18 @@ impl Store {
     /// connect is removed only by its identity. Broken connections and undelivered
     /// notifications are left to admins and the worker.
     pub async fn repair_integrity(&self, stale_millis: i64) -> Result<Repairs> {
-        let actor = Actor {
-            id: None,
-            name: "patchbay admin check".into(),
-        };
+        let actor = Actor::system("patchbay admin check");
         let mut repairs = Repairs::default();
         for v in self.check_integrity(stale_millis, i64::MAX).await? {
             let removed = match (v.kind, v.object_type) {
                 (ViolationKind::Orphan, _) => self.remove_orphan(&v, &actor).await?,
                 (ViolationKind::Stuck, "connection") => self
-                    .remove_connection(
+                    .undo_connect(
                         v.workspace_id,
                         &v.partner_id,
-                        crate::Removal {
-                            uid: Some(&v.object_id),
-                            connecting: true,
-                            actor: &actor,
-                            reason: "a connect left unfinished, removed by patchbay admin check",
-                        },
+                        &v.object_id,
+                        &actor,
+                        "a connect left unfinished, removed by patchbay admin check",
                     )
                     .await?
                     .is_some(),

@@ -10,6 +10,7 @@ mod groups;
 mod integrity;
 mod migrate_db;
 mod oauth;
+mod partner_facts;
 mod partners;
 mod permissions;
 mod principals;

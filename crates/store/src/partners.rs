@@ -3,7 +3,7 @@
 
 use crate::sql::{Bind, Sql};
 use crate::{Result, Store, StoreError};
-use patchbay_core::access::WorkspaceAdmin;
+use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{Credential, PartnerSpec};
 use patchbay_core::time::now_millis;
 use sqlx::any::AnyRow;
@@ -42,61 +42,9 @@ pub struct PartnerSettings {
     pub endpoint: Option<PartnerEndpoint>,
 }
 
-/// A connection: what makes a tile show its check mark.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionRecord {
-    pub workspace_id: i64,
-    pub partner_id: String,
-    /// This connection's identity: a later connection of the same partner has another, so a
-    /// step that names it never touches its successor.
-    pub uid: String,
-    /// The node running the step that calls the partner (connect, rotation), if one runs.
-    pub node_id: Option<String>,
-    /// The token a rotation minted and is delivering; recorded before it leaves the process.
-    pub pending_token_id: Option<String>,
-    pub pending_since: Option<i64>,
-    /// The old token after a rotation that the partner could not be sent, until an admin
-    /// confirms the partner uses the new one.
-    pub previous_token_id: Option<String>,
-    /// `CONNECTING`, `CONNECTED` or `DELETING`, as stored; health is judged on top of it.
-    pub state: String,
-    pub catalog_name: Option<String>,
-    pub schemas: Vec<String>,
-    /// `None` once the principal was deleted behind the connection's back.
-    pub service_principal_id: Option<i64>,
-    pub service_principal_name: Option<String>,
-    pub application_id: Option<String>,
-    pub token_owner_id: Option<i64>,
-    pub token_id: Option<String>,
-    /// Whether `token_id`, `pending_token_id` and `previous_token_id` name tokens or OAuth
-    /// secrets.
-    pub credential: Credential,
-    pub warehouse_id: Option<String>,
-    pub warehouse_created: bool,
-    pub cluster_id: Option<String>,
-    pub partner_connection_id: Option<String>,
-    /// JSON array of the grants made.
-    pub grants: serde_json::Value,
-    pub message: Option<String>,
-    pub created_by_id: i64,
-    pub created_by_name: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl ConnectionRecord {
-    /// The ids of every credential (token or OAuth secret) the connection holds or is settling: the partner's, a rotation's
-    /// pending one, and an unconfirmed rotation's previous one.
-    pub fn credentials(&self) -> impl Iterator<Item = &str> {
-        [
-            &self.token_id,
-            &self.pending_token_id,
-            &self.previous_token_id,
-        ]
-        .into_iter()
-        .filter_map(|t| t.as_deref())
-    }
-}
+/// A connection, as core's rules read it; the store reads and writes it (`state` and `grants`
+/// keep their stored spelling: see [`connection_from_row`]).
+pub use patchbay_core::partner::ConnectionRecord;
 
 /// The organization's account at a partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,19 +69,43 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
-/// Who did something, for the audit trail.
+/// Who did something, for the audit trail: an admin (with the proof), a caller acting on
+/// their own behalf, or patchbay itself. Built only through these constructors.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub id: Option<i64>,
-    pub name: String,
+    id: Option<i64>,
+    name: String,
 }
 
 impl Actor {
+    /// A workspace admin.
     pub fn of(admin: &WorkspaceAdmin) -> Actor {
+        Actor::caller(admin.caller())
+    }
+
+    /// A caller acting on their own behalf (a user signing in).
+    pub fn caller(caller: &Caller) -> Actor {
         Actor {
-            id: Some(admin.caller().principal_id),
-            name: admin.caller().name.clone(),
+            id: Some(caller.principal_id),
+            name: caller.name.clone(),
         }
+    }
+
+    /// patchbay itself (the worker, the integrity check), under a name for the audit trail.
+    pub fn system(name: &str) -> Actor {
+        Actor {
+            id: None,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The principal, when a principal acted.
+    pub fn id(&self) -> Option<i64> {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -169,7 +141,10 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         pending_token_id: row.try_get("pending_token_id")?,
         pending_since: row.try_get("pending_since")?,
         previous_token_id: row.try_get("previous_token_id")?,
-        state: row.try_get("state")?,
+        state: {
+            let text: String = row.try_get("state")?;
+            text.parse().map_err(StoreError::Invalid)?
+        },
         catalog_name: row.try_get("catalog_name")?,
         schemas: serde_json::from_value(schemas).unwrap_or_default(),
         service_principal_id: row.try_get("service_principal_id")?,
@@ -186,7 +161,12 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         warehouse_created: row.try_get::<i64, _>("warehouse_created")? != 0,
         cluster_id: row.try_get("cluster_id")?,
         partner_connection_id: row.try_get("partner_connection_id")?,
-        grants: json_column(row, "grants")?,
+        grants: {
+            let text: String = row.try_get("grants")?;
+            serde_json::from_str(&text).map_err(|e| {
+                StoreError::Invalid(format!("column grants holds invalid grants: {e}"))
+            })?
+        },
         message: row.try_get("message")?,
         created_by_id: row.try_get("created_by_id")?,
         created_by_name: row.try_get("created_by_name")?,
@@ -602,10 +582,7 @@ mod tests {
         else {
             panic!("fresh database");
         };
-        let actor = Actor {
-            id: None,
-            name: "patchbay".into(),
-        };
+        let actor = Actor::system("patchbay");
         let events: i64 = 4000;
         let mut log = AuditLog::new(workspace_id, &actor, Some("rivery"));
         for i in 0..events {

@@ -12,153 +12,208 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
-use patchbay_core::oauth::{SecretStanding, secret_standing};
+pub use patchbay_core::partner::Health;
+use patchbay_core::partner::delete::{self as delete_rule, Refusal, RotationMode};
+use patchbay_core::partner::facts::ConnectChoices;
+use patchbay_core::partner::sign_in::{self as sign_in_rule, Click, Refusal as ClickRefusal};
 use patchbay_core::partner::{
-    CatalogContext, CatalogStanding, Credential, HIVE_METASTORE, PartnerSpec, Profile, Provision,
-    choose_catalog, cluster_name, credential_for, entitlements_for, schema_selection,
-    service_principal_name, warehouse_name,
+    self, ComputePlan, ConnectionState, Credential, Grant, HIVE_METASTORE, PartnerSpec, Provision,
+    ProvisionPlan, cluster_name, schema_selection, service_principal_name, warehouse_name,
 };
 use patchbay_core::principal::PrincipalKind;
-use patchbay_core::time::now_millis;
 use patchbay_partner::client::{CallError, Endpoint, checked_redirect};
 use patchbay_partner::protocol::{
     Auth, ConnectRequest, Connection, ErrorReason, RedirectValue, RotateTokenRequest, Secret,
     UserInfo,
 };
 use patchbay_store::{
-    Actor, Completion, ComputePlan, ConnectionRecord, PartnerEndpoint, ProvisionPlan, Removal,
-    Rotation, StoreError,
+    Actor, Completion, ConnectionRecord, PartnerEndpoint, Removal, Rotation, StoreError,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// A connection's health: its stored state, or `BROKEN` with the reasons.
-#[derive(Debug, Clone)]
-pub struct Health {
-    pub state: &'static str,
-    pub reasons: Vec<String>,
-}
-
 pub fn no_connection(partner_id: &str) -> ApiError {
-    ApiError::not_found(format!("The workspace has no connection to {partner_id}."))
+    refused(Refusal::NoConnection {
+        partner_id: partner_id.to_owned(),
+    })
 }
 
-/// Checks that what the connection uses still exists.
+/// A refusal of a delete or rotation rule as the client gets it.
+fn refused(refusal: Refusal) -> ApiError {
+    let message = refusal.to_string();
+    match refusal {
+        Refusal::Connecting { .. } | Refusal::Changed { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "ABORTED", message)
+        }
+        Refusal::NoConnection { .. } => ApiError::not_found(message),
+        Refusal::NothingToRotate { .. } => ApiError::bad_request(message),
+    }
+}
+
+/// A refusal of a click or sign-in rule as the client gets it.
+fn refused_click(refusal: ClickRefusal) -> ApiError {
+    let message = refusal.to_string();
+    match refusal {
+        ClickRefusal::AlreadyConnected { .. } => ApiError::conflict(message),
+        ClickRefusal::Connecting { .. } => ApiError::new(StatusCode::CONFLICT, "ABORTED", message),
+        ClickRefusal::OnlyAdminsConnect { .. } | ClickRefusal::ServicePrincipal { .. } => {
+            ApiError::forbidden(message)
+        }
+        ClickRefusal::NoSignIn { .. } => ApiError::bad_request(message),
+    }
+}
+
+/// A connection's health: the store gathers what it uses, core judges it.
 pub async fn health(
     state: &AppState,
     partner: &Partner,
     c: &ConnectionRecord,
 ) -> ApiResult<Health> {
-    let stored = match c.state.as_str() {
-        "CONNECTING" => "CONNECTING",
-        "DELETING" => "DELETING",
-        _ => "CONNECTED",
-    };
-    if stored != "CONNECTED" {
-        return Ok(Health {
-            state: stored,
-            reasons: Vec::new(),
-        });
-    }
-    let mut reasons = Vec::new();
-    let store = &state.store;
-    if partner.spec.profile.rules().service_principal && c.service_principal_id.is_none() {
-        reasons.push(format!(
-            "The service principal {} was deleted, and with it the partner's token.",
-            c.service_principal_name
-                .as_deref()
-                .unwrap_or("of this connection")
-        ));
-    } else if let Some(token_id) = &c.token_id {
-        match c.credential {
-            Credential::Token => {
-                if !store.token_exists(c.workspace_id, token_id).await? {
-                    reasons.push(format!(
-                        "The token {token_id} the partner uses was deleted."
-                    ));
-                }
-            }
-            Credential::OAuthSecret => {
-                let secret = store.oauth_secret(c.workspace_id, token_id).await?;
-                let expiry = secret.as_ref().map(|s| s.expire_time);
-                match secret_standing(expiry, now_millis()) {
-                    SecretStanding::Fine => {}
-                    standing => reasons.push(standing.reason(token_id, expiry)),
-                }
-            }
-        }
-    }
-    if let Some(id) = &c.warehouse_id
-        && store.get_warehouse(c.workspace_id, id).await?.is_none()
-    {
-        reasons.push(format!("The SQL warehouse {id} was deleted."));
-    }
-    if let Some(id) = &c.cluster_id
-        && store.get_cluster(c.workspace_id, id).await?.is_none()
-    {
-        reasons.push(format!("The cluster {id} was deleted."));
-    }
-    if let Some(sp) = c.service_principal_id {
-        reasons.extend(missing_grants(state, c, sp).await?);
-    }
-    Ok(Health {
-        state: if reasons.is_empty() {
-            "CONNECTED"
-        } else {
-            "BROKEN"
-        },
-        reasons,
-    })
+    let facts = state.store.health_facts(partner.spec.profile, c).await?;
+    Ok(partner::health(&facts))
 }
 
-/// The privileges of the connection's grants that its principal no longer holds.
-async fn missing_grants(
+/// A connection's service principal, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrincipalView {
+    /// `None` once it was deleted.
+    pub id: Option<String>,
+    pub application_id: Option<String>,
+    pub display_name: String,
+}
+
+/// A connection's OAuth secret: its id and dates, never its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretView {
+    pub id: String,
+    pub create_time: i64,
+    pub expire_time: i64,
+}
+
+/// The connection's OAuth U2M app (`AUTH_OAUTH_U2M`): its client id and the partner's
+/// callback, once named. No secret: it is a public client.
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuthAppView {
+    pub client_id: String,
+    pub redirect_uri: Option<String>,
+}
+
+/// What the partner's `/test-connection` said.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartnerTestView {
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// A connection as the API shows it to admins (and the page renders it). Never a token value.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionView {
+    pub partner_id: String,
+    pub partner_name: String,
+    /// `CONNECTING`, `CONNECTED`, `BROKEN` or `DELETING`.
+    pub state: &'static str,
+    pub reasons: Vec<String>,
+    pub catalog_name: Option<String>,
+    pub schemas: Vec<String>,
+    pub token_id: Option<String>,
+    pub credential: &'static str,
+    pub grants: Vec<Grant>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub partner_connection_id: Option<String>,
+    pub partner_account_administrator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_principal: Option<PrincipalView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warehouse_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warehouse_created_by_connection: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_u2m_app: Option<OAuthAppView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_secret: Option<SecretView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_test: Option<PartnerTestView>,
+}
+
+/// A connection as the API shows it to admins, typed.
+pub async fn connection_details(
     state: &AppState,
+    partner: &Partner,
     c: &ConnectionRecord,
-    principal_id: i64,
-) -> ApiResult<Vec<String>> {
-    let mut reasons = Vec::new();
-    for grant in c.grants.as_array().into_iter().flatten() {
-        let (Some(kind), Some(name)) = (
-            grant["securable_type"].as_str(),
-            grant["full_name"].as_str(),
-        ) else {
-            continue;
-        };
-        let Ok(securable) = patchbay_core::catalog::Securable::parse(kind, name) else {
-            continue;
-        };
-        let held = match state
+) -> ApiResult<ConnectionView> {
+    let health = health(state, partner, c).await?;
+    connection_details_with(state, partner, c, health, None).await
+}
+
+/// A connection as the API shows it to admins, with its health and what the partner's own
+/// test said, if it was asked (`(passed, detail)`).
+pub async fn connection_details_with(
+    state: &AppState,
+    partner: &Partner,
+    c: &ConnectionRecord,
+    health: Health,
+    partner_test: Option<(bool, String)>,
+) -> ApiResult<ConnectionView> {
+    let health = match &partner_test {
+        Some((passed, detail)) => health.with_partner_test(*passed, &partner.spec.name, detail),
+        None => health,
+    };
+    let account = state
+        .store
+        .partner_account(c.workspace_id, &c.partner_id)
+        .await?;
+    let oauth_secret = match (&c.token_id, c.credential) {
+        (Some(id), Credential::OAuthSecret) => state
             .store
-            .effective_privileges(c.workspace_id, &securable, principal_id)
-            .await
-        {
-            Ok(held) => held,
-            Err(patchbay_store::StoreError::NotFound(_)) => {
-                reasons.push(format!("The {kind} {name} was deleted."));
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let missing: Vec<&str> = grant["privileges"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str())
-            .filter(|p| {
-                !held
-                    .iter()
-                    .any(|h| h == p || h == "ALL_PRIVILEGES" || h == "ALL PRIVILEGES")
-            })
-            .collect();
-        if !missing.is_empty() {
-            reasons.push(format!(
-                "{} on {kind} {name} was revoked.",
-                missing.join(", ")
-            ));
-        }
-    }
-    Ok(reasons)
+            .oauth_secret(c.workspace_id, id)
+            .await?
+            .map(|secret| SecretView {
+                id: secret.secret_id,
+                create_time: secret.create_time,
+                expire_time: secret.expire_time,
+            }),
+        _ => None,
+    };
+    let oauth_u2m_app = state
+        .store
+        .connection_oauth_app(c.workspace_id, &c.partner_id)
+        .await?
+        .map(|app| OAuthAppView {
+            client_id: app.client_id,
+            redirect_uri: app.redirect_uri,
+        });
+    Ok(ConnectionView {
+        partner_id: c.partner_id.clone(),
+        partner_name: partner.spec.name.clone(),
+        state: health.state(),
+        reasons: health.reasons().iter().map(ToString::to_string).collect(),
+        catalog_name: c.catalog_name.clone(),
+        schemas: c.schemas.clone(),
+        token_id: c.token_id.clone(),
+        credential: c.credential.as_db(),
+        grants: c.grants.clone(),
+        created_by: c.created_by_name.clone(),
+        created_at: c.created_at,
+        partner_connection_id: c.partner_connection_id.clone(),
+        partner_account_administrator: account.map(|a| a.administrator_email),
+        service_principal: c.service_principal_name.as_ref().map(|name| PrincipalView {
+            id: c.service_principal_id.map(|i| i.to_string()),
+            application_id: c.application_id.clone(),
+            display_name: name.clone(),
+        }),
+        warehouse_id: c.warehouse_id.clone(),
+        warehouse_created_by_connection: c.warehouse_id.as_ref().map(|_| c.warehouse_created),
+        cluster_id: c.cluster_id.clone(),
+        message: c.message.clone(),
+        oauth_u2m_app,
+        oauth_secret,
+        partner_test: partner_test.map(|(passed, detail)| PartnerTestView { passed, detail }),
+    })
 }
 
 /// A connection as the API shows it. Never a token value.
@@ -167,58 +222,7 @@ pub async fn connection_json(
     partner: &Partner,
     c: &ConnectionRecord,
 ) -> ApiResult<Value> {
-    let health = health(state, partner, c).await?;
-    let account = state
-        .store
-        .partner_account(c.workspace_id, &c.partner_id)
-        .await?;
-    let mut out = json!({
-        "partner_id": c.partner_id,
-        "partner_name": partner.spec.name,
-        "state": health.state,
-        "reasons": health.reasons,
-        "catalog_name": c.catalog_name,
-        "schemas": c.schemas,
-        "token_id": c.token_id,
-        "credential": c.credential.as_db(),
-        "grants": c.grants,
-        "created_by": c.created_by_name,
-        "created_at": c.created_at,
-        "partner_connection_id": c.partner_connection_id,
-        "partner_account_administrator": account.map(|a| a.administrator_email),
-    });
-    if let Some(name) = &c.service_principal_name {
-        out["service_principal"] = json!({
-            "id": c.service_principal_id.map(|i| i.to_string()),
-            "application_id": c.application_id,
-            "display_name": name,
-        });
-    }
-    if let Some(id) = &c.warehouse_id {
-        out["warehouse_id"] = json!(id);
-        out["warehouse_created_by_connection"] = json!(c.warehouse_created);
-    }
-    if let Some(id) = &c.cluster_id {
-        out["cluster_id"] = json!(id);
-    }
-    if let Some(m) = &c.message {
-        out["message"] = json!(m);
-    }
-    if let Some(app) = crate::oauth::app_json(state, c).await? {
-        out["oauth_u2m_app"] = app;
-    }
-    if c.credential == Credential::OAuthSecret
-        && let Some(id) = &c.token_id
-        && let Some(secret) = state.store.oauth_secret(c.workspace_id, id).await?
-    {
-        // Its id and dates, never its value.
-        out["oauth_secret"] = json!({
-            "id": secret.secret_id,
-            "create_time": secret.create_time,
-            "expire_time": secret.expire_time,
-        });
-    }
-    Ok(out)
+    Ok(json!(connection_details(state, partner, c).await?))
 }
 
 /// A connection as `caller` may see it: the details for admins; for everyone else what the
@@ -236,7 +240,7 @@ pub async fn connection_view(
     Ok(json!({
         "partner_id": c.partner_id,
         "partner_name": partner.spec.name,
-        "state": health.state,
+        "state": health.state(),
     }))
 }
 
@@ -307,18 +311,14 @@ impl ConnectBody {
             dry_run: self.dry_run,
         })
     }
-}
 
-/// Partner Connect signs people in: a service principal, a partner's own included, neither
-/// signs in to a partner nor creates its account there.
-fn refuse_service_principal(caller: &Caller, partner: &Partner) -> ApiResult<()> {
-    if caller.kind == PrincipalKind::User {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "Service principals cannot sign in to {} or connect it: Partner Connect signs in workspace users. Use a user's token.",
-            partner.spec.name
-        )))
+    /// What a checked body asks a connect for, as core's rule reads it.
+    fn choices(&self) -> ConnectChoices {
+        ConnectChoices {
+            catalog_name: self.catalog_name.clone().filter(|c| !c.is_empty()),
+            schemas: self.schemas.clone(),
+            warehouse_id: self.warehouse_id.clone().filter(|w| !w.is_empty()),
+        }
     }
 }
 
@@ -360,34 +360,48 @@ pub async fn click(
 ) -> ApiResult<Value> {
     let body = body.checked()?;
     let partner = catalog::partner(state, caller.workspace_id, partner_id).await?;
-    if partner.spec.provision == Provision::ConnectionFile {
-        return connection_file(state, caller, &partner, body.warehouse_id.as_deref()).await;
-    }
-    if let Some(existing) = state
-        .store
-        .connection(caller.workspace_id, partner_id)
-        .await?
-    {
-        if body.dry_run {
-            // A dry run never calls a partner; on a connected tile there is nothing to plan.
-            return Err(ApiError::conflict(format!(
-                "The workspace is already connected to {}: a click signs in. To see what a new connection would create, an admin deletes this one first.",
-                partner.spec.name
-            )));
+    let spec = &partner.spec;
+    let existing = match spec.provision {
+        // A desktop tool has no connection to read.
+        Provision::ConnectionFile => None,
+        _ => {
+            state
+                .store
+                .connection(caller.workspace_id, partner_id)
+                .await?
         }
-        return sign_in(state, caller, &partner, &existing).await;
+    };
+    let action = sign_in_rule::click(
+        &spec.name,
+        spec.provision,
+        existing.is_some(),
+        body.dry_run,
+        caller.is_admin,
+    )
+    .map_err(refused_click)?;
+    match (action, existing) {
+        (Click::ConnectionFile, _) => {
+            return connection_file(state, caller, &partner, body.warehouse_id.as_deref()).await;
+        }
+        (Click::SignIn, Some(existing)) => {
+            return sign_in(state, caller, &partner, &existing).await;
+        }
+        _ => {}
     }
     let admin = caller.clone().require_admin().map_err(|_| {
-        ApiError::forbidden(format!(
-            "Only workspace admins can connect {}; once connected, every user can sign in.",
-            partner.spec.name
-        ))
+        refused_click(ClickRefusal::OnlyAdminsConnect {
+            partner: spec.name.clone(),
+        })
     })?;
-    let plan = plan(state, caller, &partner, &body).await?;
+    let facts = state
+        .store
+        .connect_facts(caller, spec, body.choices())
+        .await?;
+    let plan = partner::plan(&facts).map_err(|r| ApiError::bad_request(r.to_string()))?;
     if body.dry_run {
         return Ok(json!({"plan": plan_json(&partner, &plan)}));
     }
-    refuse_service_principal(caller, &partner)?;
+    sign_in_rule::may_call_partner(&spec.name, caller.kind).map_err(refused_click)?;
     let endpoint = endpoint_of(&partner)?;
     let node = state.settings().node_id.as_str();
     let mut claims = 0;
@@ -490,9 +504,8 @@ pub async fn click(
             let completed = state
                 .store
                 .complete_connection(
-                    caller.workspace_id,
+                    &admin,
                     partner_id,
-                    &actor,
                     Completion {
                         uid: &connection.uid,
                         partner_connection_id: answer.connection_id.as_deref(),
@@ -525,9 +538,8 @@ pub async fn click(
             let completed = state
                 .store
                 .complete_connection(
-                    caller.workspace_id,
+                    &admin,
                     partner_id,
-                    &actor,
                     Completion {
                         uid: &connection.uid,
                         partner_connection_id: None,
@@ -575,15 +587,12 @@ async fn undo(
     );
     state
         .store
-        .remove_connection(
+        .undo_connect(
             admin.workspace_id(),
             &connection.partner_id,
-            Removal {
-                uid: Some(&connection.uid),
-                connecting: true,
-                actor: &Actor::of(admin),
-                reason: why,
-            },
+            &connection.uid,
+            &Actor::of(admin),
+            why,
         )
         .await?;
     Ok(())
@@ -713,23 +722,13 @@ async fn sign_in(
     partner: &Partner,
     c: &ConnectionRecord,
 ) -> ApiResult<Value> {
-    if c.state == "CONNECTING" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "ABORTED",
-            format!(
-                "A connection to {} is being created right now; try again in a moment.",
-                partner.spec.name
-            ),
-        ));
-    }
-    if !partner.spec.sign_in {
-        return Err(ApiError::bad_request(format!(
-            "{} does not sign users in through Partner Connect.",
-            partner.spec.name
-        )));
-    }
-    refuse_service_principal(caller, partner)?;
+    sign_in_rule::sign_in(
+        &partner.spec.name,
+        partner.spec.sign_in,
+        c.state,
+        caller.kind,
+    )
+    .map_err(refused_click)?;
     let endpoint = endpoint_of(partner)?;
     let request = connect_request(state, caller, c, None).await?;
     let key = uuid_key();
@@ -738,10 +737,7 @@ async fn sign_in(
         .as_ref()
         .map(|e| e.hostnames.clone())
         .unwrap_or_default();
-    let actor = Actor {
-        id: Some(caller.principal_id),
-        name: caller.name.clone(),
-    };
+    let actor = Actor::caller(caller);
     let outcome = state
         .partner_client()
         .connect(&endpoint, &request, &key)
@@ -820,147 +816,6 @@ async fn sign_in(
 
 fn uuid_key() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// Decides everything a connect will create, checking the catalog rule, schemas and warehouse.
-async fn plan(
-    state: &AppState,
-    caller: &Caller,
-    partner: &Partner,
-    body: &ConnectBody,
-) -> ApiResult<ProvisionPlan> {
-    let spec = &partner.spec;
-    let rules = spec.profile.rules();
-    let store = &state.store;
-    let ws = caller.workspace_id;
-    let assignment = store.metastore_assignment(ws).await?;
-    let uc_default = assignment.as_ref().map(|a| a.default_catalog_name.clone());
-    let is_metastore_admin = store.is_metastore_admin(ws, caller.principal_id).await?;
-    let uses_catalog = spec.profile != Profile::None || body.catalog_name.is_some();
-    let catalog_name = if uses_catalog || uc_default.is_some() {
-        let requested = body.catalog_name.as_deref().filter(|c| !c.is_empty());
-        let candidate = requested
-            .or(uc_default.as_deref())
-            .unwrap_or(HIVE_METASTORE)
-            .to_owned();
-        let standing = catalog_standing(state, caller, &candidate).await?;
-        let default_standing = match &uc_default {
-            Some(d) if *d != candidate => catalog_standing(state, caller, d).await?,
-            _ => standing,
-        };
-        let ctx = CatalogContext {
-            uc_default_catalog: uc_default.as_deref(),
-            is_metastore_admin,
-        };
-        let chosen = choose_catalog(requested, spec, &ctx, |c| {
-            if c == candidate {
-                standing
-            } else {
-                default_standing
-            }
-        })
-        .map_err(ApiError::bad_request)?;
-        Some(chosen)
-    } else {
-        None
-    };
-    let schemas: Vec<String> = body.schemas.clone().unwrap_or_default();
-    if !rules.reads_schemas && !schemas.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{} does not read schemas; do not pass 'schemas'.",
-            spec.name
-        )));
-    }
-    if spec.profile == Profile::Read && schemas.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Choose at least one schema for {} to read.",
-            spec.name
-        )));
-    }
-    let catalog = catalog_name
-        .clone()
-        .unwrap_or_else(|| HIVE_METASTORE.to_owned());
-    for schema in &schemas {
-        if !store.schema_exists(ws, &catalog, schema).await? {
-            return Err(ApiError::bad_request(format!(
-                "Schema '{catalog}.{schema}' does not exist."
-            )));
-        }
-    }
-    let credential =
-        credential_for(&spec.auth_options, spec.profile).map_err(ApiError::bad_request)?;
-    let compute = match (
-        spec.provision,
-        body.warehouse_id.as_deref().filter(|w| !w.is_empty()),
-    ) {
-        (Provision::SelectedWarehouse, Some(id)) => {
-            if store.get_warehouse(ws, id).await?.is_none() {
-                return Err(ApiError::bad_request(format!(
-                    "SQL warehouse {id} does not exist."
-                )));
-            }
-            ComputePlan::ExistingWarehouse(id.to_owned())
-        }
-        (_, Some(_)) if spec.provision != Provision::SelectedWarehouse => {
-            return Err(ApiError::bad_request(format!(
-                "{} creates its own compute; do not pass 'warehouse_id'.",
-                spec.name
-            )));
-        }
-        (Provision::SelectedWarehouse | Provision::NewWarehouse, _) => {
-            ComputePlan::NewWarehouse(warehouse_name(&spec.name))
-        }
-        (Provision::NewCluster, _) => ComputePlan::NewCluster(cluster_name(&spec.name)),
-        _ => ComputePlan::None,
-    };
-    Ok(ProvisionPlan {
-        partner_id: spec.id.clone(),
-        service_principal: rules
-            .service_principal
-            .then(|| service_principal_name(&spec.name)),
-        entitlements: entitlements_for(spec.profile, credential)
-            .iter()
-            .map(|e| e.as_str().to_owned())
-            .collect(),
-        token_can_use: rules.token_can_use,
-        credential,
-        u2m_app: patchbay_core::partner::u2m_app(&spec.auth_options),
-        compute,
-        warehouse_can_use: rules.warehouse_can_use,
-        grants: if rules.service_principal {
-            rules.grants(&catalog, &schemas)
-        } else {
-            Vec::new()
-        },
-        catalog_name,
-        schemas,
-    })
-}
-
-/// Whether the caller owns a catalog (directly or through a group).
-pub(crate) async fn catalog_standing(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-) -> ApiResult<CatalogStanding> {
-    if name == HIVE_METASTORE {
-        return Ok(CatalogStanding::Owned);
-    }
-    let Some(catalog) = state.store.catalog(caller.workspace_id, name).await? else {
-        return Ok(CatalogStanding::Missing);
-    };
-    let owns = match catalog.owner_id {
-        Some(owner) => {
-            owner == caller.principal_id
-                || state.store.is_member_of(caller.principal_id, owner).await?
-        }
-        None => false,
-    };
-    Ok(if owns {
-        CatalogStanding::Owned
-    } else {
-        CatalogStanding::NotOwned
-    })
 }
 
 /// The dry-run answer: everything a connect would create and grant.
@@ -1048,7 +903,7 @@ async fn connect_request(
                 oauth_scope: None,
             }),
         },
-        connection_id: if c.state == "CONNECTING" {
+        connection_id: if c.state == ConnectionState::Connecting {
             None
         } else {
             c.partner_connection_id.clone()
@@ -1201,33 +1056,29 @@ pub async fn delete(
 ) -> ApiResult<Value> {
     // An unknown partner is a 404 before anything is touched.
     catalog::partner(state, admin.workspace_id(), partner_id).await?;
-    let actor = Actor::of(admin);
     let removed = state
         .store
         .remove_connection(
-            admin.workspace_id(),
+            admin,
             partner_id,
             Removal {
                 uid: expected_uid,
-                connecting: false,
-                actor: &actor,
                 reason: "deleted by an admin",
             },
         )
         .await?;
     let Some(removed) = removed else {
-        return Err(match expected_uid {
-            Some(_)
-                if state
-                    .store
-                    .connection(admin.workspace_id(), partner_id)
-                    .await?
-                    .is_some() =>
-            {
-                changed(partner_id)
-            }
-            _ => no_connection(partner_id),
-        });
+        let still_connected = expected_uid.is_some()
+            && state
+                .store
+                .connection(admin.workspace_id(), partner_id)
+                .await?
+                .is_some();
+        return Err(refused(delete_rule::delete_missed(
+            partner_id,
+            expected_uid,
+            still_connected,
+        )));
     };
     // The notification is durable: if this delivery fails, the worker retries it.
     let partner_status = match removed.notification {
@@ -1246,14 +1097,6 @@ pub async fn delete(
         },
         "partner_status": partner_status,
     }))
-}
-
-fn changed(partner_id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "ABORTED",
-        format!("The connection to {partner_id} changed since it was read; look at it again."),
-    )
 }
 
 /// Token rotation: a new token for the connection's principal, delivered to the partner
@@ -1284,12 +1127,8 @@ pub async fn rotate(
         .connection(admin.workspace_id(), partner_id)
         .await?
         .ok_or_else(|| no_connection(partner_id))?;
-    if c.application_id.is_none() || c.service_principal_id.is_none() {
-        return Err(ApiError::bad_request(format!(
-            "The connection to {} has no service principal whose token could rotate.",
-            partner.spec.name
-        )));
-    }
+    // Whether it can rotate at all comes first, before the endpoint is needed.
+    delete_rule::rotation(&partner.spec.name, &c, false).map_err(refused)?;
     if let Some(old) = body.revoke_token_id {
         state.store.finish_rotation(admin, partner_id, &old).await?;
         return Ok(json!({"revoked_token_id": old}));
@@ -1298,7 +1137,9 @@ pub async fn rotate(
     let endpoint = endpoint_of(&partner)?;
     let node = state.settings().node_id.as_str();
     let uid = body.uid.as_deref();
-    if endpoint.rotate_token_path.is_some() && c.partner_connection_id.is_some() {
+    let mode = delete_rule::rotation(&partner.spec.name, &c, endpoint.rotate_token_path.is_some())
+        .map_err(refused)?;
+    if mode == RotationMode::Deliver {
         let started = state
             .store
             .begin_rotation(
@@ -1421,16 +1262,16 @@ pub async fn repair(
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
-    let rules = partner.spec.profile.rules();
-    let credential = credential_for(&partner.spec.auth_options, partner.spec.profile)
-        .map_err(ApiError::bad_request)?;
-    let entitlements: Vec<String> = entitlements_for(partner.spec.profile, credential)
-        .iter()
-        .map(|e| e.as_str().to_owned())
-        .collect();
+    let restore =
+        partner::restoration(&partner.spec).map_err(|r| ApiError::bad_request(r.to_string()))?;
     let mut done = state
         .store
-        .repair_connection(&admin, &partner_id, &entitlements, rules.token_can_use)
+        .repair_connection(
+            &admin,
+            &partner_id,
+            &restore.entitlements,
+            restore.token_can_use,
+        )
         .await?;
     let c = state
         .store
@@ -1458,8 +1299,9 @@ pub async fn repair(
         .await?
         .ok_or_else(|| no_connection(&partner_id))?;
     let health = health(&state, &partner, &now).await?;
+    let reasons: Vec<String> = health.reasons().iter().map(ToString::to_string).collect();
     Ok(Json(
-        json!({"done": done, "state": health.state, "reasons": health.reasons}),
+        json!({"done": done, "state": health.state(), "reasons": reasons}),
     ))
 }
 

@@ -72,7 +72,7 @@ fn tile(
         "builtin": partner.builtin,
         "endpoint_configured": partner.endpoint.is_some(),
         "connected": connection.is_some(),
-        "connection_state": health.map(|h| h.state),
+        "connection_state": health.map(|h| h.state()),
     });
     if is_admin {
         out["hostnames"] = json!(
@@ -160,15 +160,6 @@ struct PartnerRequest {
     endpoints: Option<Endpoints>,
     credentials: Option<Credentials>,
     hostnames: Option<Vec<String>>,
-}
-
-fn default_provision(profile: Profile) -> Provision {
-    match profile {
-        Profile::Ingest | Profile::Dataiku | Profile::None => Provision::NewWarehouse,
-        Profile::Read => Provision::SelectedWarehouse,
-        Profile::Cluster => Provision::NewCluster,
-        Profile::Token => Provision::None,
-    }
 }
 
 /// Checks a path of the partner's API.
@@ -356,7 +347,9 @@ async fn register_partner(
     let profile = req
         .profile
         .ok_or_else(|| ApiError::bad_request("profile is required"))?;
-    let provision = req.provisions.unwrap_or_else(|| default_provision(profile));
+    let provision = req
+        .provisions
+        .unwrap_or_else(|| profile.default_provision());
     let endpoint = endpoint(&state, &mut req, None)?
         .ok_or_else(|| ApiError::bad_request("base_url is required for a custom partner"))?;
     let spec = PartnerSpec {
@@ -534,19 +527,9 @@ async fn test_connection(
     JsonBody(_): JsonBody<TestBody>,
 ) -> ApiResult<Json<Value>> {
     let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
-    let mut out = flow::connection_json(&state, &partner, &connection).await?;
-    if let Some((passed, detail)) = flow::partner_test(&state, &partner, &connection).await {
-        out["partner_test"] = json!({"passed": passed, "detail": detail});
-        if !passed && out["state"] == "CONNECTED" {
-            out["state"] = json!("BROKEN");
-        }
-        if !passed && let Some(reasons) = out["reasons"].as_array_mut() {
-            reasons.push(json!(format!(
-                "{}'s connection test failed: {detail}",
-                partner.spec.name
-            )));
-        }
-    }
+    let health = flow::health(&state, &partner, &connection).await?;
+    let test = flow::partner_test(&state, &partner, &connection).await;
+    let out = flow::connection_details_with(&state, &partner, &connection, health, test).await?;
     Ok(Json(json!({"connection": out})))
 }
 

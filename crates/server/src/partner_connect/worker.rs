@@ -4,9 +4,10 @@
 use super::catalog;
 use crate::AppState;
 use axum::http::StatusCode;
+use patchbay_core::partner::{ConnectionState, NotificationKind};
 use patchbay_partner::client::CallError;
 use patchbay_partner::protocol::DeleteConnectionRequest;
-use patchbay_store::{Actor, ConnectionRecord, Notification, Removal, Rotation};
+use patchbay_store::{Actor, ConnectionRecord, Notification, Rotation};
 use std::time::Duration;
 
 /// How long a claimed notification is leased to the node delivering it.
@@ -62,10 +63,7 @@ pub async fn run_once(state: &AppState) -> Result<(), patchbay_store::StoreError
 }
 
 fn worker_actor() -> Actor {
-    Actor {
-        id: None,
-        name: "patchbay".into(),
-    }
+    Actor::system("patchbay")
 }
 
 /// Ends a step nobody is running any more: a connect still `CONNECTING` is undone (the token
@@ -77,21 +75,16 @@ async fn finish_interrupted(
     why: &str,
 ) -> Result<(), patchbay_store::StoreError> {
     let actor = worker_actor();
-    if c.state == "CONNECTING" {
+    if c.state == ConnectionState::Connecting {
         tracing::warn!(partner_id = %c.partner_id, reason = why, "undoing an interrupted connect");
         state
             .store
-            .remove_connection(
+            .undo_connect(
                 c.workspace_id,
                 &c.partner_id,
-                Removal {
-                    uid: Some(&c.uid),
-                    connecting: true,
-                    actor: &actor,
-                    reason: &format!(
-                        "the connect was interrupted before the partner confirmed it ({why})"
-                    ),
-                },
+                &c.uid,
+                &actor,
+                &format!("the connect was interrupted before the partner confirmed it ({why})"),
             )
             .await?;
         return Ok(());
@@ -192,8 +185,8 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
     let Ok(endpoint) = super::flow::endpoint_of(&partner) else {
         return (true, "no_endpoint".into());
     };
-    match n.kind.as_str() {
-        "delete_connection" => {
+    match &n.kind {
+        NotificationKind::DeleteConnection => {
             let request = DeleteConnectionRequest {
                 connection_id: n.payload["connection_id"]
                     .as_str()
@@ -223,6 +216,6 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
                 Some(Err(e)) => (false, format!("failed: {e}")),
             }
         }
-        other => (true, format!("unknown kind {other}")),
+        NotificationKind::Unknown(other) => (true, format!("unknown kind {other}")),
     }
 }

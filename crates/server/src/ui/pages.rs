@@ -15,8 +15,7 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{
-    CatalogContext, Category, Credential, HIVE_METASTORE, PartnerSpec, Profile, Provision,
-    choose_catalog,
+    self, CatalogChoices, Category, Credential, Grant, PartnerSpec, Provision,
 };
 use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{ConnectionRecord, TokenFilter};
@@ -168,7 +167,7 @@ fn tile(p: &Partner, health: Option<&flow::Health>) -> Markup {
         a href=(format!("/partners/{}", p.spec.id)) {
             (mark(&p.spec))
             span.tile-name { (p.spec.name) }
-            @match health.map(|h| h.state) {
+            @match health.map(|h| h.state()) {
                 Some("CONNECTED") => img.check src="/ui/check.svg" alt="Connected" title="Connected" width="22" height="22";
                 Some("BROKEN") => span.warn { img src="/ui/warning.svg" alt="" width="16" height="16"; "Broken" }
                 Some(other) => span.pending { (other.to_lowercase()) }
@@ -193,77 +192,15 @@ pub async fn partner(
     }
 }
 
-/// The catalogs a user may choose for a partner, and why the others are not offered.
-struct CatalogChoices {
-    /// Whether the connection uses a catalog at all.
-    shown: bool,
-    offered: Vec<String>,
-    refused: Vec<(String, String)>,
-    default: Option<String>,
-    note: String,
-}
-
+/// The catalogs a user may choose for a partner, and why the others are not offered: the
+/// store gathers the same facts a connect is decided on, core applies the same rule.
 async fn catalog_choices(
     state: &AppState,
     caller: &Caller,
     spec: &PartnerSpec,
 ) -> Result<CatalogChoices, UiError> {
-    let ws = caller.workspace_id;
-    let uc_default = state
-        .store
-        .metastore_assignment(ws)
-        .await?
-        .map(|a| a.default_catalog_name);
-    let is_metastore_admin = state
-        .store
-        .is_metastore_admin(ws, caller.principal_id)
-        .await?;
-    let ctx = CatalogContext {
-        uc_default_catalog: uc_default.as_deref(),
-        is_metastore_admin,
-    };
-    let mut out = CatalogChoices {
-        shown: spec.profile != Profile::None || uc_default.is_some(),
-        offered: Vec::new(),
-        refused: Vec::new(),
-        default: uc_default.clone(),
-        note: String::new(),
-    };
-    let Some(default) = uc_default.clone() else {
-        out.offered.push(HIVE_METASTORE.to_owned());
-        out.default = Some(HIVE_METASTORE.to_owned());
-        out.note = format!(
-            "This workspace is not enabled for Unity Catalog, so connections use {HIVE_METASTORE}."
-        );
-        return Ok(out);
-    };
-    let candidates: Vec<String> = if spec.supports_unity_catalog {
-        out.note = format!(
-            "You can choose {HIVE_METASTORE} or a catalog you own; a metastore admin can choose any catalog of the metastore."
-        );
-        let mut names = vec![HIVE_METASTORE.to_owned()];
-        for c in state.store.list_catalogs_for(caller).await? {
-            if !names.contains(&c.name) {
-                names.push(c.name);
-            }
-        }
-        names
-    } else {
-        out.note = format!(
-            "{} does not support Unity Catalog, so it can only use the workspace default catalog.",
-            spec.name
-        );
-        vec![default.clone()]
-    };
-    for name in candidates {
-        let standing = flow::catalog_standing(state, caller, &name).await?;
-        let requested = spec.supports_unity_catalog.then_some(name.as_str());
-        match choose_catalog(requested, spec, &ctx, |_| standing) {
-            Ok(c) => out.offered.push(c),
-            Err(why) => out.refused.push((name, why)),
-        }
-    }
-    Ok(out)
+    let facts = state.store.catalog_facts(caller, spec).await?;
+    Ok(partner::catalog_choices(spec, &facts))
 }
 
 /// The connect dialog: choices (a GET form, so it works without JavaScript), the exact plan for
@@ -432,7 +369,7 @@ async fn connect_dialog(
 fn plan_view(spec: &PartnerSpec, plan: &Value) -> Markup {
     let sp = &plan["service_principal"];
     let compute = &plan["compute"];
-    let grants = plan["grants"].as_array().cloned().unwrap_or_default();
+    let grants: Vec<Grant> = serde_json::from_value(plan["grants"].clone()).unwrap_or_default();
     let schemas: Vec<&str> = plan["schemas"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -479,7 +416,7 @@ fn plan_view(spec: &PartnerSpec, plan: &Value) -> Markup {
     }
 }
 
-fn grants_table(grants: &[Value], caption: &str) -> Markup {
+fn grants_table(grants: &[Grant], caption: &str) -> Markup {
     html! {
         div.table-wrap {
             table {
@@ -488,18 +425,18 @@ fn grants_table(grants: &[Value], caption: &str) -> Markup {
                 tbody {
                     @for g in grants {
                         tr {
-                            td { (g["securable_type"].as_str().unwrap_or_default()) }
+                            td { (g.securable_type.as_str()) }
                             td {
                                 code {
                                     // Long names break after their dots only.
-                                    @for (i, part) in g["full_name"].as_str().unwrap_or_default().split('.').enumerate() {
+                                    @for (i, part) in g.full_name.split('.').enumerate() {
                                         @if i > 0 { "." wbr; }
                                         (part)
                                     }
                                 }
                             }
                             td {
-                                (g["privileges"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default())
+                                (g.privilege_names().join(", "))
                             }
                         }
                     }
@@ -651,7 +588,7 @@ async fn connected(
         return connected_for_user(state, session, partner, c).await;
     }
     let spec = &partner.spec;
-    let v = flow::connection_json(state, partner, c).await?;
+    let v = flow::connection_details(state, partner, c).await?;
     // The partner's credential, as (creation, expiry) of a live one: a token, or an OAuth
     // secret (`AUTH_OAUTH_M2M`).
     let token = match (&c.token_id, c.credential) {
@@ -672,12 +609,9 @@ async fn connected(
         Credential::OAuthSecret => "OAuth secret",
     };
     let warehouse = warehouse_label(state, c).await?;
-    let health = v["state"].as_str().unwrap_or("CONNECTED");
-    let reasons: Vec<&str> = v["reasons"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let grants = v["grants"].as_array().cloned().unwrap_or_default();
+    let health = v.state;
+    let reasons = &v.reasons;
+    let grants = &v.grants;
     let page = html! {
         p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
         div.partner-head {
@@ -694,21 +628,21 @@ async fn connected(
         @if !reasons.is_empty() {
             div.error role="alert" {
                 p { (spec.name) " cannot work until this is fixed; a workspace admin can delete the connection and connect again." }
-                ul { @for r in &reasons { li { (r) } } }
+                ul { @for r in reasons { li { (r) } } }
             }
         }
         (sign_in_button(session, spec, health))
         section.card aria-labelledby="details" {
             h2 #details { "Connection details" }
             dl.details {
-                @if let Some(name) = v["service_principal"]["display_name"].as_str() {
+                @if let Some(sp) = &v.service_principal {
                     dt { "Service principal" }
                     dd {
-                        (name)
-                        @if let Some(app) = v["service_principal"]["application_id"].as_str() {
+                        (sp.display_name)
+                        @if let Some(app) = &sp.application_id {
                             br; span.muted { "Application ID " code { (app) } }
                         }
-                        @if v["service_principal"]["id"].is_null() { br; span.broken { "deleted" } }
+                        @if sp.id.is_none() { br; span.broken { "deleted" } }
                     }
                 }
                 dt { (credential_label) }
@@ -726,12 +660,12 @@ async fn connected(
                         (None, _) => { "None" }
                     }
                 }
-                @if let Some(client_id) = v["oauth_u2m_app"]["client_id"].as_str() {
+                @if let Some(app) = &v.oauth_u2m_app {
                     dt { "OAuth app (U2M)" }
                     dd {
-                        "Client ID " code { (client_id) } br;
+                        "Client ID " code { (app.client_id) } br;
                         span.muted {
-                            @if let Some(uri) = v["oauth_u2m_app"]["redirect_uri"].as_str() {
+                            @if let Some(uri) = &app.redirect_uri {
                                 "Redirect URI " code { (uri) } ". Users authorize the partner to act as them; no secret."
                             } @else {
                                 "No redirect URI: the partner named none, so users cannot authorize it."
@@ -757,7 +691,7 @@ async fn connected(
                     dd { (c.schemas.join(", ")) }
                 }
                 dt { "Partner account administrator" }
-                dd { (v["partner_account_administrator"].as_str().unwrap_or("Not known")) }
+                dd { (v.partner_account_administrator.as_deref().unwrap_or("Not known")) }
                 dt { "Connected by" }
                 dd { (c.created_by_name) ", " (when(c.created_at)) }
                 dt { "Health" }
@@ -771,7 +705,7 @@ async fn connected(
                 }
             }
             @if !grants.is_empty() {
-                (grants_table(&grants, "Grants"))
+                (grants_table(grants, "Grants"))
             }
         }
         section.card aria-labelledby="manage" {
@@ -824,17 +758,17 @@ async fn connected_for_user(
             (mark(spec))
             div {
                 h1 { (spec.name) }
-                @match health.state {
+                @match health.state() {
                     "CONNECTED" => p.ok { img src="/ui/check.svg" alt="" width="20" height="20"; " Connected" },
                     "BROKEN" => p.broken { img src="/ui/warning.svg" alt="" width="18" height="18"; " Broken" },
                     other => p.muted { (other.to_lowercase()) },
                 }
             }
         }
-        @if health.state == "BROKEN" {
+        @if health.is_broken() {
             p.error role="alert" { (spec.name) " cannot work until a workspace admin repairs the connection or connects again." }
         }
-        (sign_in_button(session, spec, health.state))
+        (sign_in_button(session, spec, health.state()))
         p.muted { "Only workspace admins can rotate the token, delete the connection or see its details (service principal, token, compute, grants)." }
     };
     Ok(render(&spec.name, session, page))
