@@ -885,10 +885,7 @@ impl Store {
             crate::partners::audit(
                 &mut tx,
                 caller.workspace_id,
-                &crate::partners::Actor {
-                    id: Some(caller.principal_id),
-                    name: caller.name.clone(),
-                },
+                &crate::partners::Actor::caller(caller),
                 "oauth_app.consent",
                 "oauth_app",
                 &partner_id,
