@@ -133,10 +133,10 @@ pub(super) async fn check(state: &AppState, query: Option<String>) -> Result<Che
 }
 
 /// Whether the signed-in session may authorize this client: users only, and a partner's app
-/// only in its own workspace. `Err` sends `access_denied` back.
-pub(super) fn admit(request: &Checked, session: &Session) -> Result<(), Response> {
+/// only in its own workspace. `Some`: the `access_denied` sent back instead.
+pub(super) fn refusal(request: &Checked, session: &Session) -> Option<Response> {
     if session.caller.kind != PrincipalKind::User {
-        return Err(request.back(&[
+        return Some(request.back(&[
             ("error", "access_denied"),
             (
                 "error_description",
@@ -149,7 +149,7 @@ pub(super) fn admit(request: &Checked, session: &Session) -> Result<(), Response
         .as_ref()
         .is_some_and(|app| app.workspace_id != session.caller.workspace_id)
     {
-        return Err(request.back(&[
+        return Some(request.back(&[
             ("error", "access_denied"),
             (
                 "error_description",
@@ -157,7 +157,7 @@ pub(super) fn admit(request: &Checked, session: &Session) -> Result<(), Response
             ),
         ]));
     }
-    Ok(())
+    None
 }
 
 pub(super) async fn authorize(
@@ -179,7 +179,7 @@ pub(super) async fn authorize(
         );
         return crate::ui::see_other(&login);
     };
-    if let Err(answer) = admit(&request, &session) {
+    if let Some(answer) = refusal(&request, &session) {
         return answer;
     }
     if let Some(app) = &request.app {

@@ -12,7 +12,7 @@
 //! now finds the consent and redirects with a code, so the code only ever travels in a
 //! `Location`), Deny to the partner's callback with `error=access_denied`.
 
-use super::authorize::{Checked, admit, check, redirect_location, refused};
+use super::authorize::{Checked, check, redirect_location, refusal, refused};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::ui::session::{PostForm, Session};
@@ -69,7 +69,7 @@ pub(super) async fn decide(
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    if let Err(answer) = admit(&request, &form.session) {
+    if let Some(answer) = refusal(&request, &form.session) {
         return answer;
     }
     let Some(app) = &request.app else {
