@@ -10,18 +10,34 @@ use crate::AppState;
 use crate::auth::{Admin, Authenticated};
 use crate::body::MAX_BODY;
 use crate::error::{ApiError, ApiResult};
+use crate::response::{Empty, PrincipalName, empty};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::routing::{get, post};
-use patchbay_core::principal::{PrincipalKind, validate_display_name};
+use patchbay_core::principal::validate_display_name;
 use patchbay_store::NamedPrincipal;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 const BASE: &str = "/api/2.0/groups";
+
+#[derive(Debug, Serialize)]
+struct Created {
+    group_name: String,
+}
+
+#[derive(Debug, Serialize)]
+struct GroupNames {
+    group_names: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Members {
+    members: Vec<PrincipalName>,
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -111,59 +127,55 @@ async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Params(params): Params<GroupName>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Created>> {
     let name = group_name(params.group_name, "group_name")?;
     state.store.create_group_named(&admin, &name).await?;
     tracing::info!(group = %name, "group created");
-    Ok(Json(json!({"group_name": name})))
+    Ok(Json(Created { group_name: name }))
 }
 
 async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<GroupNames>> {
     let names = state.store.group_names(caller.workspace_id).await?;
-    Ok(Json(json!({"group_names": names})))
+    Ok(Json(GroupNames { group_names: names }))
 }
 
 async fn list_members(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<GroupName>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Members>> {
     let name = group_name(params.group_name, "group_name")?;
-    let members: Vec<Value> = state
+    let members = state
         .store
         .group_members_named(caller.workspace_id, &name)
         .await?
         .into_iter()
-        .map(|m| match m.kind {
-            PrincipalKind::Group => json!({"group_name": m.name}),
-            PrincipalKind::User => json!({"user_name": m.name}),
-            PrincipalKind::ServicePrincipal => json!({"service_principal_name": m.name}),
-        })
+        .map(|m| PrincipalName::new(m.kind, m.name))
         .collect();
-    Ok(Json(json!({"members": members})))
+    Ok(Json(Members { members }))
 }
 
 async fn list_parents(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<MemberParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<GroupNames>> {
     let who = member(&params)?;
     let names = state
         .store
         .group_parents_named(caller.workspace_id, &who)
         .await?;
-    Ok(Json(json!({"group_names": names})))
+    Ok(Json(GroupNames { group_names: names }))
 }
 
 async fn add_member(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Params(params): Params<MemberParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let parent = group_name(params.parent_name.clone(), "parent_name")?;
     let who = member(&params)?;
     state
@@ -171,14 +183,14 @@ async fn add_member(
         .add_group_member_named(&admin, &parent, &who)
         .await?;
     tracing::info!(group = %parent, "group member added");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn remove_member(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Params(params): Params<MemberParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let parent = group_name(params.parent_name.clone(), "parent_name")?;
     let who = member(&params)?;
     state
@@ -186,16 +198,16 @@ async fn remove_member(
         .remove_group_member_named(&admin, &parent, &who)
         .await?;
     tracing::info!(group = %parent, "group member removed");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn delete(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Params(params): Params<GroupName>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let name = group_name(params.group_name, "group_name")?;
     state.store.delete_group_named(&admin, &name).await?;
     tracing::info!(group = %name, "group deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }

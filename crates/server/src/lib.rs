@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod catalog;
 pub mod compute;
+pub mod endpoints;
 pub mod error;
 pub mod groups;
 pub mod oauth;
@@ -15,6 +16,7 @@ pub mod partner_connect;
 pub mod permissions;
 pub mod rate_limit;
 pub mod request_log;
+mod response;
 pub mod scim;
 pub mod secrets;
 pub mod statements;
@@ -200,9 +202,10 @@ impl AppState {
     }
 }
 
-/// The whole API as one router, ready to serve or to call in-process from tests.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// Every route, before the state, the fallback and the layers: what [`router`] serves, and what
+/// a test walks to check [`endpoints::JSON_BODY_ENDPOINTS`] against.
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/.well-known/databricks-config", get(databricks_config))
         .merge(scim::routes())
@@ -216,7 +219,11 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .nest(partner_connect::PREFIX, partner_connect::routes())
         .merge(ui::routes())
-        .fallback(not_found);
+}
+
+/// The whole API as one router, ready to serve or to call in-process from tests.
+pub fn router(state: AppState) -> Router {
+    let api = api_routes().fallback(not_found);
     let admission = state.rate_limiter().map(|limiter| {
         axum::middleware::from_fn_with_state(limiter.clone(), rate_limit::admission)
     });

@@ -7,6 +7,7 @@ use crate::AppState;
 use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::response::PrincipalName;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,8 +15,7 @@ use axum::routing::get;
 use patchbay_core::compute::{AclGrant, ObjectKind};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{AclEntry, AclUpdate, TOKENS};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 const TOKEN_LEVELS: [(&str, &str); 2] = [
     ("CAN_USE", "Can create and use personal access tokens"),
@@ -122,46 +122,101 @@ async fn resolve(
     Ok((principal.id, level))
 }
 
-fn token_acl_json(entries: &[AclEntry]) -> Value {
-    let list: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            let key = match e.kind {
-                PrincipalKind::User => "user_name",
-                PrincipalKind::Group => "group_name",
-                PrincipalKind::ServicePrincipal => "service_principal_name",
-            };
-            let mut v = json!({
-                key: e.name,
-                "all_permissions": [{"permission_level": e.permission_level, "inherited": false}],
-            });
-            if let Some(d) = &e.display_name {
-                v["display_name"] = json!(d);
-            }
-            v
-        })
-        .collect();
-    json!({"object_id": "authorization/tokens", "object_type": "tokens", "access_control_list": list})
+/// `ObjectPermissions`: an object's ACL as the Permissions API answers it.
+#[derive(Debug, Serialize)]
+struct ObjectPermissions {
+    access_control_list: Vec<AccessControl>,
+    object_id: String,
+    object_type: &'static str,
 }
 
-async fn get_tokens(State(state): State<AppState>, Admin(admin): Admin) -> ApiResult<Json<Value>> {
+/// One principal's entry in an [`ObjectPermissions`].
+#[derive(Debug, Serialize)]
+struct AccessControl {
+    all_permissions: Vec<Permission>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<String>,
+    #[serde(flatten)]
+    principal: PrincipalName,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Permission {
+    inherited: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inherited_from_object: Option<[&'static str; 1]>,
+    permission_level: String,
+}
+
+/// `{"permission_levels": […]}` of a `…/permissionLevels` call.
+#[derive(Debug, Serialize)]
+struct PermissionLevels {
+    permission_levels: Vec<LevelInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct LevelInfo {
+    description: &'static str,
+    permission_level: &'static str,
+}
+
+impl AccessControl {
+    /// The entry of `e`, holding `all_permissions`.
+    fn of(e: &AclEntry, all_permissions: Vec<Permission>) -> AccessControl {
+        AccessControl {
+            all_permissions,
+            display_name: e.display_name.clone(),
+            principal: PrincipalName::new(e.kind, e.name.clone()),
+        }
+    }
+}
+
+impl Permission {
+    fn direct(level: &str) -> Permission {
+        Permission {
+            inherited: false,
+            inherited_from_object: None,
+            permission_level: level.to_owned(),
+        }
+    }
+}
+
+fn token_acl_json(entries: &[AclEntry]) -> ObjectPermissions {
+    ObjectPermissions {
+        access_control_list: entries
+            .iter()
+            .map(|e| AccessControl::of(e, vec![Permission::direct(&e.permission_level)]))
+            .collect(),
+        object_id: "authorization/tokens".to_owned(),
+        object_type: "tokens",
+    }
+}
+
+async fn get_tokens(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> ApiResult<Json<ObjectPermissions>> {
     let acl = state.store.acl(admin.workspace_id(), TOKENS).await?;
     Ok(Json(token_acl_json(&acl)))
 }
 
-async fn token_levels(_admin: Admin) -> Json<Value> {
-    let levels: Vec<Value> = TOKEN_LEVELS
-        .iter()
-        .map(|(level, description)| json!({"permission_level": level, "description": description}))
-        .collect();
-    Json(json!({"permission_levels": levels}))
+async fn token_levels(_admin: Admin) -> Json<PermissionLevels> {
+    Json(PermissionLevels {
+        permission_levels: TOKEN_LEVELS
+            .iter()
+            .map(|(level, description)| LevelInfo {
+                description,
+                permission_level: level,
+            })
+            .collect(),
+    })
 }
 
 async fn put_tokens(
     state: State<AppState>,
     admin: Admin,
     body: JsonBody<AclRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ObjectPermissions>> {
     update_tokens(state, admin, body, AclUpdate::Replace).await
 }
 
@@ -169,7 +224,7 @@ async fn patch_tokens(
     state: State<AppState>,
     admin: Admin,
     body: JsonBody<AclRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ObjectPermissions>> {
     update_tokens(state, admin, body, AclUpdate::Merge).await
 }
 
@@ -179,7 +234,7 @@ async fn update_tokens(
     Admin(admin): Admin,
     JsonBody(req): JsonBody<AclRequest>,
     update: AclUpdate,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ObjectPermissions>> {
     let workspace_id = admin.workspace_id();
     let requested = required_acl(req, update)?;
     let mut entries = Vec::with_capacity(requested.len());
@@ -277,49 +332,43 @@ pub(crate) async fn resolve_grants(
 
 /// `ObjectPermissions` of a compute object. Admins hold CAN_MANAGE on every object, shown the
 /// way Databricks shows it: inherited from the root of the object type.
-fn object_acl_json(kind: ObjectKind, id: &str, entries: &[AclEntry]) -> Value {
-    let admins_inherited = json!({
-        "permission_level": "CAN_MANAGE",
-        "inherited": true,
-        "inherited_from_object": [kind.root_object()],
-    });
+fn object_acl_json(kind: ObjectKind, id: &str, entries: &[AclEntry]) -> ObjectPermissions {
+    let admins_inherited = Permission {
+        inherited: true,
+        inherited_from_object: Some([kind.root_object()]),
+        permission_level: "CAN_MANAGE".to_owned(),
+    };
     let mut admins_listed = false;
-    let mut list: Vec<Value> = entries
+    let mut list: Vec<AccessControl> = entries
         .iter()
         .map(|e| {
-            let key = match e.kind {
-                PrincipalKind::User => "user_name",
-                PrincipalKind::Group => "group_name",
-                PrincipalKind::ServicePrincipal => "service_principal_name",
-            };
-            let mut permissions =
-                vec![json!({"permission_level": e.permission_level, "inherited": false})];
+            let mut permissions = vec![Permission::direct(&e.permission_level)];
             if e.kind == PrincipalKind::Group && e.name == "admins" {
                 admins_listed = true;
                 permissions.push(admins_inherited.clone());
             }
-            let mut v = json!({key: e.name, "all_permissions": permissions});
-            if let Some(d) = &e.display_name {
-                v["display_name"] = json!(d);
-            }
-            v
+            AccessControl::of(e, permissions)
         })
         .collect();
     if !admins_listed {
-        list.push(json!({"group_name": "admins", "all_permissions": [admins_inherited]}));
+        list.push(AccessControl {
+            all_permissions: vec![admins_inherited],
+            display_name: None,
+            principal: PrincipalName::new(PrincipalKind::Group, "admins".to_owned()),
+        });
     }
-    json!({
-        "object_id": kind.object_id(id),
-        "object_type": kind.object_type(),
-        "access_control_list": list,
-    })
+    ObjectPermissions {
+        access_control_list: list,
+        object_id: kind.object_id(id),
+        object_type: kind.object_type(),
+    }
 }
 
 async fn get_object<K: Compute>(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ObjectPermissions>> {
     let acl = state.store.object_acl(&caller, K::KIND, &id).await?;
     Ok(Json(object_acl_json(K::KIND, &id, &acl)))
 }
@@ -328,15 +377,19 @@ async fn object_levels<K: Compute>(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PermissionLevels>> {
     // Only for an object the caller may see, like its ACL.
     state.store.object_acl(&caller, K::KIND, &id).await?;
-    let levels: Vec<Value> = K::KIND
-        .levels()
-        .iter()
-        .map(|l| json!({"permission_level": l.as_str(), "description": K::KIND.describe(*l)}))
-        .collect();
-    Ok(Json(json!({"permission_levels": levels})))
+    Ok(Json(PermissionLevels {
+        permission_levels: K::KIND
+            .levels()
+            .iter()
+            .map(|l| LevelInfo {
+                description: K::KIND.describe(*l),
+                permission_level: l.as_str(),
+            })
+            .collect(),
+    }))
 }
 
 async fn put_object<K: Compute>(
@@ -344,7 +397,7 @@ async fn put_object<K: Compute>(
     caller: Authenticated,
     id: Path<String>,
     body: JsonBody<AclRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ObjectPermissions>> {
     update_object(state, caller, K::KIND, id, body, AclUpdate::Replace).await
 }
 
@@ -353,7 +406,7 @@ async fn patch_object<K: Compute>(
     caller: Authenticated,
     id: Path<String>,
     body: JsonBody<AclRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ObjectPermissions>> {
     update_object(state, caller, K::KIND, id, body, AclUpdate::Merge).await
 }
 
@@ -366,7 +419,7 @@ async fn update_object(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<AclRequest>,
     update: AclUpdate,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ObjectPermissions>> {
     let requested = required_acl(req, update)?;
     let grants = resolve_grants(&state, caller.workspace_id, kind, &requested).await?;
     let acl = state

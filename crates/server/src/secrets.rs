@@ -8,6 +8,7 @@ use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -16,10 +17,72 @@ use base64::Engine;
 use patchbay_core::secrets::{
     AclPermission, DATABRICKS_BACKEND, SecretValue, validate_key, validate_scope_name,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use patchbay_store::{SecretAcl, SecretMeta, SecretScope};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 const BASE: &str = "/api/2.0/secrets";
+
+#[derive(Debug, Serialize)]
+struct ScopeList {
+    scopes: Vec<ScopeInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct ScopeInfo {
+    backend_type: String,
+    name: String,
+}
+
+/// A secret as listed: never its value.
+#[derive(Debug, Serialize)]
+struct SecretInfo {
+    key: String,
+    last_updated_timestamp: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct SecretList {
+    secrets: Vec<SecretInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct AclItem {
+    permission: &'static str,
+    principal: String,
+}
+
+#[derive(Debug, Serialize)]
+struct AclList {
+    items: Vec<AclItem>,
+}
+
+impl From<SecretScope> for ScopeInfo {
+    fn from(s: SecretScope) -> ScopeInfo {
+        ScopeInfo {
+            backend_type: s.backend_type,
+            name: s.name,
+        }
+    }
+}
+
+impl From<SecretMeta> for SecretInfo {
+    fn from(s: SecretMeta) -> SecretInfo {
+        SecretInfo {
+            key: s.key,
+            last_updated_timestamp: s.last_updated_timestamp,
+        }
+    }
+}
+
+impl From<SecretAcl> for AclItem {
+    fn from(a: SecretAcl) -> AclItem {
+        AclItem {
+            permission: a.permission.as_str(),
+            principal: a.principal,
+        }
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -67,7 +130,7 @@ async fn create_scope(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<CreateScope>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
     match body.scope_backend_type.as_deref() {
         None | Some(DATABRICKS_BACKEND) => {}
@@ -96,21 +159,21 @@ async fn create_scope(
         .create_secret_scope(&caller, &scope, manage_by_users)
         .await?;
     tracing::info!(scope = %scope, "secret scope created");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn list_scopes(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-) -> ApiResult<Json<Value>> {
-    let scopes: Vec<Value> = state
+) -> ApiResult<Json<ScopeList>> {
+    let scopes = state
         .store
         .list_secret_scopes(&caller)
         .await?
         .into_iter()
-        .map(|s| json!({"name": s.name, "backend_type": s.backend_type}))
+        .map(ScopeInfo::from)
         .collect();
-    Ok(Json(json!({"scopes": scopes})))
+    Ok(Json(ScopeList { scopes }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,11 +185,11 @@ async fn delete_scope(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<ScopeOnly>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
     state.store.delete_secret_scope(&caller, &scope).await?;
     tracing::info!(scope = %scope, "secret scope deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 /// `secrets/put`. The value fields are read into [`SecretValue`] at once and never logged.
@@ -142,7 +205,7 @@ async fn put_secret(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<PutSecret>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
     let key = key_name(body.key)?;
     let bytes = match (body.string_value, body.bytes_value) {
@@ -162,23 +225,23 @@ async fn put_secret(
         .put_secret(&caller, &scope, &key, &value.fingerprint())
         .await?;
     tracing::info!(scope = %scope, key = %key, "secret put");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn list_secrets(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ScopeOnly>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretList>> {
     let scope = scope_name(params.scope)?;
-    let secrets: Vec<Value> = state
+    let secrets = state
         .store
         .list_secrets(&caller, &scope)
         .await?
         .into_iter()
-        .map(|s| json!({"key": s.key, "last_updated_timestamp": s.last_updated_timestamp}))
+        .map(SecretInfo::from)
         .collect();
-    Ok(Json(json!({"secrets": secrets})))
+    Ok(Json(SecretList { secrets }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,12 +254,12 @@ async fn delete_secret(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<ScopeKey>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
     let key = key_name(body.key)?;
     state.store.delete_secret(&caller, &scope, &key).await?;
     tracing::info!(scope = %scope, key = %key, "secret deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 /// `secrets/get`: Databricks answers it only from inside a job or notebook; patchbay runs
@@ -219,7 +282,7 @@ async fn put_acl(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<AclBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
     let principal = required(body.principal, "principal")?;
     let permission = required(body.permission, "permission")?;
@@ -233,14 +296,14 @@ async fn put_acl(
         .put_secret_acl(&caller, &scope, &principal, permission)
         .await?;
     tracing::info!(scope = %scope, permission = permission.as_str(), "secret ACL put");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn delete_acl(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<AclBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
     let principal = required(body.principal, "principal")?;
     state
@@ -248,34 +311,32 @@ async fn delete_acl(
         .delete_secret_acl(&caller, &scope, &principal)
         .await?;
     tracing::info!(scope = %scope, "secret ACL deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn get_acl(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<AclBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AclItem>> {
     let scope = scope_name(params.scope)?;
     let principal = required(params.principal, "principal")?;
     let acl = state.store.secret_acl(&caller, &scope, &principal).await?;
-    Ok(Json(
-        json!({"principal": acl.principal, "permission": acl.permission.as_str()}),
-    ))
+    Ok(Json(AclItem::from(acl)))
 }
 
 async fn list_acls(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ScopeOnly>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AclList>> {
     let scope = scope_name(params.scope)?;
-    let items: Vec<Value> = state
+    let items = state
         .store
         .list_secret_acls(&caller, &scope)
         .await?
         .into_iter()
-        .map(|a| json!({"principal": a.principal, "permission": a.permission.as_str()}))
+        .map(AclItem::from)
         .collect();
-    Ok(Json(json!({"items": items})))
+    Ok(Json(AclList { items }))
 }

@@ -6,14 +6,14 @@ use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use patchbay_core::token::{TokenValue, is_token_id, lifetime_millis, validate_comment};
 use patchbay_store::{TokenFilter, TokenRecord};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -83,59 +83,112 @@ fn checked_request(
 }
 
 /// The public view of one's own token (no owner or creator fields).
-fn public_info(t: &TokenRecord) -> Value {
-    let mut info = json!({
-        "token_id": t.token_id,
-        "creation_time": t.creation_time,
-        "expiry_time": t.expiry_time,
-        "comment": t.comment,
-    });
-    if let Some(day) = t.last_used_day {
-        info["last_accessed_time"] = json!(day);
+#[derive(Debug, Serialize)]
+struct PublicTokenInfo {
+    comment: String,
+    creation_time: i64,
+    expiry_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_accessed_time: Option<i64>,
+    token_id: String,
+}
+
+impl From<TokenRecord> for PublicTokenInfo {
+    fn from(t: TokenRecord) -> PublicTokenInfo {
+        PublicTokenInfo {
+            comment: t.comment,
+            creation_time: t.creation_time,
+            expiry_time: t.expiry_time,
+            last_accessed_time: t.last_used_day,
+            token_id: t.token_id,
+        }
     }
-    info
 }
 
 /// The token-management view (`TokenInfo`): ids are JSON numbers.
-fn info(t: &TokenRecord) -> Value {
-    let mut info = json!({
-        "token_id": t.token_id,
-        "comment": t.comment,
-        "creation_time": t.creation_time,
-        "expiry_time": t.expiry_time,
-        "created_by_id": t.created_by_id,
-        "created_by_username": t.created_by_username,
-        "owner_id": t.owner_id,
-        "workspace_id": t.workspace_id,
-    });
-    if let Some(day) = t.last_used_day {
-        info["last_used_day"] = json!(day);
-    }
-    info
+#[derive(Debug, Serialize)]
+struct TokenInfo {
+    comment: String,
+    created_by_id: i64,
+    created_by_username: String,
+    creation_time: i64,
+    expiry_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_day: Option<i64>,
+    owner_id: i64,
+    token_id: String,
+    workspace_id: i64,
 }
 
-fn created(value: &TokenValue, token_info: Value) -> Json<Value> {
-    Json(json!({"token_value": value.expose(), "token_info": token_info}))
+impl From<TokenRecord> for TokenInfo {
+    fn from(t: TokenRecord) -> TokenInfo {
+        TokenInfo {
+            comment: t.comment,
+            created_by_id: t.created_by_id,
+            created_by_username: t.created_by_username,
+            creation_time: t.creation_time,
+            expiry_time: t.expiry_time,
+            last_used_day: t.last_used_day,
+            owner_id: t.owner_id,
+            token_id: t.token_id,
+            workspace_id: t.workspace_id,
+        }
+    }
+}
+
+/// A create's answer: the one place a token's value is ever sent.
+#[derive(Debug, Serialize)]
+struct Created<I> {
+    token_info: I,
+    #[serde(serialize_with = "expose")]
+    token_value: TokenValue,
+}
+
+fn expose<S: serde::Serializer>(value: &TokenValue, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(value.expose())
+}
+
+#[derive(Debug, Serialize)]
+struct TokenList<I> {
+    token_infos: Vec<I>,
+}
+
+#[derive(Debug, Serialize)]
+struct OneToken {
+    token_info: TokenInfo,
+}
+
+fn created<I: From<TokenRecord>>(token_value: TokenValue, record: TokenRecord) -> Json<Created<I>> {
+    Json(Created {
+        token_info: I::from(record),
+        token_value,
+    })
+}
+
+fn token_list<I: From<TokenRecord>>(tokens: Vec<TokenRecord>) -> Json<TokenList<I>> {
+    Json(TokenList {
+        token_infos: tokens.into_iter().map(I::from).collect(),
+    })
 }
 
 async fn create_own(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(req): JsonBody<CreateOwn>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Created<PublicTokenInfo>>> {
     let (comment, expiry) = checked_request(&state, req.comment, req.lifetime_seconds, req.scopes)?;
     let (value, record) = state
         .store
         .create_own_token(&caller, &comment, expiry)
         .await?;
     tracing::info!(token_id = %record.token_id, owner_id = record.owner_id, "token created");
-    Ok(created(&value, public_info(&record)))
+    Ok(created(value, record))
 }
 
 async fn list_own(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenList<PublicTokenInfo>>> {
     let tokens = state
         .store
         .list_tokens(
@@ -146,30 +199,28 @@ async fn list_own(
             },
         )
         .await?;
-    Ok(Json(
-        json!({"token_infos": tokens.iter().map(public_info).collect::<Vec<_>>()}),
-    ))
+    Ok(token_list(tokens))
 }
 
 async fn delete_own(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(req): JsonBody<DeleteOwn>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let token_id = req
         .token_id
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad_request("token_id is required"))?;
     state.store.delete_own_token(&caller, &token_id).await?;
     tracing::info!(%token_id, "token revoked by its owner");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn create_obo(
     State(state): State<AppState>,
     Admin(admin): Admin,
     JsonBody(req): JsonBody<CreateObo>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Created<TokenInfo>>> {
     let raw = req
         .application_id
         .filter(|a| !a.trim().is_empty())
@@ -185,14 +236,14 @@ async fn create_obo(
         .create_obo_token(&admin, &application_id, &comment, expiry)
         .await?;
     tracing::info!(token_id = %record.token_id, owner_id = record.owner_id, "on-behalf-of token created");
-    Ok(created(&value, info(&record)))
+    Ok(created(value, record))
 }
 
 async fn list_all(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenList<TokenInfo>>> {
     let created_by_id = params
         .created_by_id
         .filter(|s| !s.is_empty())
@@ -213,9 +264,7 @@ async fn list_all(
             },
         )
         .await?;
-    Ok(Json(
-        json!({"token_infos": tokens.iter().map(info).collect::<Vec<_>>()}),
-    ))
+    Ok(token_list(tokens))
 }
 
 fn unknown_token(token_id: &str) -> ApiError {
@@ -226,7 +275,7 @@ async fn get_one(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(token_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OneToken>> {
     if !is_token_id(&token_id) {
         return Err(unknown_token(&token_id));
     }
@@ -235,18 +284,20 @@ async fn get_one(
         .get_token(admin.workspace_id(), &token_id)
         .await?
         .ok_or_else(|| unknown_token(&token_id))?;
-    Ok(Json(json!({"token_info": info(&token)})))
+    Ok(Json(OneToken {
+        token_info: token.into(),
+    }))
 }
 
 async fn delete_one(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(token_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     if !is_token_id(&token_id) {
         return Err(unknown_token(&token_id));
     }
     state.store.delete_token(&admin, &token_id).await?;
     tracing::info!(%token_id, "token revoked by an admin");
-    Ok(Json(json!({})))
+    Ok(empty())
 }

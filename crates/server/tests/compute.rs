@@ -4,6 +4,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
+use common::snapshot::{get_sorted, redacted, sorted_by};
 use common::{ADMIN, Reply, SCIM, TestApp};
 use patchbay_store::ObjectRef;
 use serde_json::{Value, json};
@@ -171,6 +172,13 @@ fn pair(name: &str, level: &str) -> (String, String) {
     (name.to_owned(), level.to_owned())
 }
 
+/// The body of an admin's GET, which must answer 200.
+async fn get_ok(app: &TestApp, path: &str) -> Value {
+    let r = app.admin(Method::GET, path, None).await;
+    ok(&r);
+    r.body
+}
+
 fn ids(list: &Value, key: &str, id: &str) -> Vec<String> {
     list[key]
         .as_array()
@@ -213,29 +221,10 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
         "{id}"
     );
 
-    let w = get_warehouse(&app, &id).await;
-    assert_eq!(w["id"], id);
-    assert_eq!(w["name"], "FIVETRAN_ENDPOINT");
-    assert_eq!(w["creator_name"], ADMIN, "the server decides the creator");
-    assert!(w["creator_id"].is_i64());
-    assert_eq!(w["state"], "RUNNING");
-    assert_eq!(w["num_clusters"], 1);
-    assert_eq!(w["num_active_sessions"], 0);
-    assert_eq!(w["cluster_size"], "2X-Small");
-    assert_eq!(w["auto_stop_mins"], 10);
-    assert_eq!(w["tags"]["custom_tags"][0]["key"], "team");
-    assert_eq!(w["channel"]["name"], "CHANNEL_NAME_CURRENT");
-    assert_eq!(w["health"]["status"], "HEALTHY");
-    assert_eq!(
-        w["odbc_params"],
-        json!({"hostname": "127.0.0.1", "path": format!("/sql/1.0/warehouses/{id}"),
-               "protocol": "http", "port": 1})
-    );
-    let jdbc = w["jdbc_url"].as_str().unwrap();
-    assert!(
-        jdbc.starts_with("jdbc:spark://127.0.0.1:1/default;")
-            && jdbc.contains(&format!("httpPath=/sql/1.0/warehouses/{id};")),
-        "{jdbc}"
+    // The server decides the creator; the state is RUNNING at once (no transition delay).
+    insta::assert_json_snapshot!(
+        "lifecycle_warehouse",
+        redacted(&get_warehouse(&app, &id).await, &[(&id, "warehouse_id")])
     );
 
     let list = app.admin(Method::GET, WH, None).await;
@@ -248,12 +237,10 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
         .admin(Method::GET, "/api/2.0/preview/sql/data_sources", None)
         .await;
     ok(&sources);
-    let source = &sources.body.as_array().expect("a JSON array")[0];
-    assert_eq!(source["warehouse_id"], id);
-    assert_eq!(source["name"], "FIVETRAN_ENDPOINT");
-    assert_eq!(source["type"], "databricks_internal");
-    assert_eq!(source["syntax"], "sql");
-    assert!(source["id"].is_string());
+    insta::assert_json_snapshot!(
+        "lifecycle_data_sources",
+        redacted(&sources.body, &[(&id, "warehouse_id")])
+    );
 
     // Edit changes what it names and keeps the rest.
     let r = app
@@ -590,18 +577,12 @@ async fn cluster_lifecycle_on_both_api_versions() {
         "MMDD-HHMMSS-xxxxxxxx: {id}"
     );
 
-    let c = get_cluster(&app, &id).await;
-    assert_eq!(c["cluster_id"], id);
-    assert_eq!(c["cluster_name"], "PROPHECY_CLUSTER");
-    assert_eq!(c["state"], "RUNNING");
-    assert_eq!(c["creator_user_name"], ADMIN);
-    assert_eq!(c["num_workers"], 2);
-    assert_eq!(c["driver_node_type_id"], "anything");
-    assert_eq!(c["aws_attributes"]["availability"], "SPOT", "kept as sent");
-    assert_eq!(c["custom_tags"]["team"], "data");
-    assert_eq!(c["default_tags"]["ClusterId"], id);
-    assert_eq!(c["cluster_source"], "API");
-    assert!(c["start_time"].is_i64());
+    // Kept as sent (aws_attributes too), with the server's fields: RUNNING at once, a driver
+    // like the workers, the default tags, the creator.
+    insta::assert_json_snapshot!(
+        "lifecycle_cluster",
+        redacted(&get_cluster(&app, &id).await, &[(&id, "cluster_id")])
+    );
     let legacy = app
         .admin(
             Method::GET,
@@ -876,16 +857,10 @@ async fn job_lifecycle_on_every_api_version() {
             )
             .await;
         ok(&r);
-        assert_eq!(r.body["job_id"], job_id);
-        assert_eq!(r.body["creator_user_name"], ADMIN);
-        assert_eq!(r.body["run_as_user_name"], ADMIN);
-        assert!(r.body["created_time"].is_i64());
-        assert_eq!(r.body["settings"]["name"], "nightly");
-        assert_eq!(r.body["settings"]["max_concurrent_runs"], 2);
-        assert_eq!(r.body["settings"]["tasks"][1]["task_key"], "report");
-        assert_eq!(
-            r.body["settings"]["timeout_seconds"], 0,
-            "defaults filled in"
+        // The same job on every version: the settings as sent, defaults filled in.
+        insta::assert_json_snapshot!(
+            "lifecycle_job",
+            redacted(&r.body, &[(&job_id.to_string(), "job_id")])
         );
     }
 
@@ -1223,46 +1198,32 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         .call(Method::DELETE, &format!("{WH}/{wh}"), t, None)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app.call(Method::GET, &format!("{CL}/list"), t, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["clusters"], json!([]));
-    let r = app
-        .call(Method::GET, &format!("{CL}/get?cluster_id={cl}"), t, None)
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
-    let r = app
-        .call(
+    for (path, list) in [
+        (format!("{CL}/list"), "clusters"),
+        (format!("{JOBS}/list"), "jobs"),
+    ] {
+        let r = app.call(Method::GET, &path, t, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body[list], json!([]));
+    }
+    // Clusters and jobs say "does not exist" the way the SDKs map to not-found.
+    for (method, path, body) in [
+        (Method::GET, format!("{CL}/get?cluster_id={cl}"), None),
+        (
             Method::POST,
-            &format!("{CL}/delete"),
-            t,
+            format!("{CL}/delete"),
             Some(json!({"cluster_id": cl})),
-        )
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
-    let r = app
-        .call(Method::GET, &format!("{JOBS}/list"), t, None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["jobs"], json!([]));
-    let r = app
-        .call(Method::GET, &format!("{JOBS}/get?job_id={job}"), t, None)
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
+        ),
+        (Method::GET, format!("{JOBS}/get?job_id={job}"), None),
+    ] {
+        let r = app.call(method, &path, t, body).await;
+        error(
+            &r,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "does not exist",
+        );
+    }
     let r = app
         .call(
             Method::POST,
@@ -1924,4 +1885,150 @@ async fn token_permission_routes_are_untouched() {
     ok(&r);
     assert_eq!(r.body["object_type"], "tokens");
     assert_eq!(r.body["object_id"], "authorization/tokens");
+}
+
+// ---- wire shapes ----
+
+/// Every answer of the warehouse, cluster, job and object permission APIs, field by field, in
+/// snapshots (`tests/snapshots/compute__*.snap`): a field added, renamed, dropped or turned
+/// from absent into `null` fails here.
+#[tokio::test]
+async fn compute_answers_keep_their_wire_shapes() {
+    let app = TestApp::new().await;
+    let created = app
+        .admin(
+            Method::POST,
+            WH,
+            Some(json!({
+                "name": "SHAPES", "cluster_size": "Small", "min_num_clusters": 1,
+                "max_num_clusters": 2, "auto_stop_mins": 15, "enable_photon": true,
+                "channel": {"name": "CHANNEL_NAME_PREVIEW", "dbsql_version": "2024.40"},
+                "tags": {"custom_tags": [{"key": "team", "value": "data"}]},
+                "instance_profile_arn": "arn:aws:iam::123456789012:instance-profile/shapes",
+                "statement_timeout": 600, "max_dbu": 10
+            })),
+        )
+        .await;
+    ok(&created);
+    let wh = created.body["id"].as_str().expect("id").to_owned();
+    let plain = create_warehouse(&app, &app.admin_token, "PLAIN").await;
+    let r = app
+        .admin(Method::POST, &format!("{WH}/{plain}/stop"), None)
+        .await;
+    ok(&r);
+    let cl = create_cluster(&app, &app.admin_token, "shapes").await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{CL}/create"),
+            Some(json!({"cluster_name": "stopped", "spark_version": "15.4.x-scala2.12",
+                        "node_type_id": "i3.xlarge", "autoscale": {"min_workers": 1, "max_workers": 2},
+                        "custom_tags": {"team": "data"}, "autotermination_minutes": 30})),
+        )
+        .await;
+    ok(&r);
+    let stopped = r.body["cluster_id"]
+        .as_str()
+        .expect("cluster_id")
+        .to_owned();
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{CL}/delete"),
+            Some(json!({"cluster_id": stopped})),
+        )
+        .await;
+    ok(&r);
+    let job = create_job(&app, &app.admin_token, "shapes")
+        .await
+        .to_string();
+    let known = [
+        (wh.as_str(), "warehouse_id"),
+        (plain.as_str(), "plain_warehouse_id"),
+        (cl.as_str(), "cluster_id"),
+        (stopped.as_str(), "terminated_cluster_id"),
+        (job.as_str(), "job_id"),
+    ];
+    let snap = |name: &str, body: &Value| {
+        insta::assert_json_snapshot!(name.to_owned(), redacted(body, &known));
+    };
+
+    snap("warehouse_created", &created.body);
+    snap("warehouse", &get_sorted(&app, &format!("{WH}/{wh}")).await);
+    // Lists are in the order of random ids: sorted by name for the snapshots.
+    snap(
+        "warehouse_list",
+        &sorted_by(get_sorted(&app, WH).await, "warehouses", "name"),
+    );
+    let page = get_sorted(&app, &format!("{WH}?page_size=1")).await;
+    assert_eq!(page["warehouses"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["next_page_token"], page["warehouses"][0]["id"]);
+    snap(
+        "data_sources",
+        &sorted_by(
+            get_sorted(&app, "/api/2.0/preview/sql/data_sources").await,
+            "",
+            "name",
+        ),
+    );
+
+    snap(
+        "cluster",
+        &get_ok(&app, &format!("{CL}/get?cluster_id={cl}")).await,
+    );
+    snap(
+        "cluster_list",
+        &sorted_by(
+            get_ok(&app, &format!("{CL}/list")).await,
+            "clusters",
+            "cluster_name",
+        ),
+    );
+    snap(
+        "spark_versions",
+        &get_sorted(&app, &format!("{CL}/spark-versions")).await,
+    );
+    snap(
+        "node_types",
+        &get_sorted(&app, &format!("{CL}/list-node-types")).await,
+    );
+
+    snap(
+        "job",
+        &get_sorted(&app, &format!("{JOBS}/get?job_id={job}")).await,
+    );
+    snap("job_list", &get_sorted(&app, &format!("{JOBS}/list")).await);
+    snap(
+        "job_list_expanded",
+        &get_sorted(&app, &format!("{JOBS}/list?expand_tasks=true&limit=1")).await,
+    );
+
+    for (name, path) in [
+        ("warehouse", format!("sql/warehouses/{wh}")),
+        ("cluster", format!("clusters/{cl}")),
+        ("job", format!("jobs/{job}")),
+    ] {
+        snap(
+            &format!("{name}_permissions"),
+            &get_sorted(&app, &format!("{PERMS}/{path}")).await,
+        );
+        snap(
+            &format!("{name}_permission_levels"),
+            &get_sorted(&app, &format!("{PERMS}/{path}/permissionLevels")).await,
+        );
+    }
+    // The calls that change something answer `{}`.
+    for (path, body) in [
+        (format!("{WH}/{wh}/edit"), json!({"name": "SHAPES_2"})),
+        (format!("{WH}/{wh}/stop"), json!({})),
+        (format!("{CL}/start"), json!({"cluster_id": stopped})),
+        (
+            format!("{JOBS}/update"),
+            json!({"job_id": job, "new_settings": {"name": "shapes_2"}}),
+        ),
+    ] {
+        let r = app.admin(Method::POST, &path, Some(body)).await;
+        ok(&r);
+        assert_eq!(r.body, json!({}), "{path}");
+    }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
+use common::snapshot::redacted;
 use common::{Reply, TestApp};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -65,6 +66,19 @@ async fn started(app: &TestApp, job_id: i64) -> i64 {
     let run_id = r.body["run_id"].as_i64().expect("run_id is a number");
     assert_eq!(r.body["number_in_job"], run_id);
     run_id
+}
+
+/// Cancels a run as the admin, which must answer 200; the answer.
+async fn cancel(app: &TestApp, run_id: i64) -> Reply {
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("{JOBS}/runs/cancel"),
+            Some(json!({"run_id": run_id})),
+        )
+        .await;
+    ok(&r);
+    r
 }
 
 async fn get_run(app: &TestApp, token: &str, run_id: i64) -> Reply {
@@ -183,15 +197,8 @@ async fn a_canceled_run_terminates_as_canceled() {
     let app = app_with_transitions(1000).await;
     let job = create_job(&app, two_tasks("cancel me")).await;
     let run = started(&app, job).await;
-    let cancel = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": run})),
-        )
-        .await;
-    ok(&cancel);
-    assert_eq!(cancel.body, json!({}));
+    let canceled = cancel(&app, run).await;
+    assert_eq!(canceled.body, json!({}));
     let state = run_state(&app, run).await;
     assert_eq!(state["life_cycle_state"], "TERMINATING", "{state}");
     let (_, done) = follow(&app, run, Duration::from_secs(20)).await;
@@ -204,28 +211,14 @@ async fn a_canceled_run_terminates_as_canceled() {
     );
 
     // Canceling an ended run changes nothing, as in Databricks.
-    let again = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": run})),
-        )
-        .await;
-    ok(&again);
+    cancel(&app, run).await;
     assert_eq!(run_state(&app, run).await["result_state"], "CANCELED");
 
     // A run that succeeded stays a success.
     let fast = app_with_transitions(0).await;
     let job = create_job(&fast, two_tasks("quick")).await;
     let run = started(&fast, job).await;
-    let r = fast
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": run})),
-        )
-        .await;
-    ok(&r);
+    cancel(&fast, run).await;
     assert_eq!(run_state(&fast, run).await["result_state"], "SUCCESS");
 }
 
@@ -248,13 +241,7 @@ async fn runs_beyond_max_concurrent_runs_are_skipped() {
         "MAX_CONCURRENT_RUNS_EXCEEDED"
     );
     // Once the first is canceled, the job may run again.
-    ok(&app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": first})),
-        )
-        .await);
+    cancel(&app, first).await;
     let fast = app_with_transitions(0).await;
     let job = create_job(
         &fast,
@@ -297,20 +284,16 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
         )
         .await;
     ok(&out);
-    assert_eq!(out.body["notebook_output"], json!({}));
-    assert_eq!(out.body["metadata"]["run_id"], notebook_task_run);
-    assert_eq!(out.body["metadata"]["job_id"], job);
-    assert_eq!(out.body["metadata"]["tasks"][0]["task_key"], "ingest");
-    assert_eq!(
-        out.body["metadata"]["state"]["result_state"], "SUCCESS",
-        "{:?}",
-        out.body
-    );
-    assert!(
-        out.body["info"]
-            .as_str()
-            .unwrap()
-            .contains("patchbay runs no code")
+    // The notebook's (empty) output, the task run itself as metadata, and a note that nothing ran.
+    insta::assert_json_snapshot!(
+        "output_of_a_notebook_task",
+        redacted(
+            &out.body,
+            &[
+                (&notebook_task_run.to_string(), "task_run_id"),
+                (&job.to_string(), "job_id"),
+            ]
+        )
     );
     // A task run can be read on its own too.
     let task = get_run(&app, &app.admin_token, notebook_task_run).await;
@@ -345,13 +328,7 @@ async fn runs_list_filters_and_pages_newest_first() {
         mine.push(started(&app, busy).await);
     }
     let theirs = started(&app, other).await;
-    ok(&app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": mine[0]})),
-        )
-        .await);
+    cancel(&app, mine[0]).await;
 
     let all = list_runs(&app, &app.admin_token, "").await;
     ok(&all);
@@ -853,5 +830,106 @@ async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them()
             )
             .await;
         ok(&r);
+    }
+}
+
+// ---- wire shapes ----
+
+/// The answers of `run-now`, `runs/get`, `runs/list` and `runs/get-output` in every state a run
+/// shows, in snapshots (`tests/snapshots/runs__*.snap`).
+#[tokio::test]
+async fn run_answers_keep_their_wire_shapes() {
+    let app = TestApp::new().await;
+    let job = create_job(&app, two_tasks("shapes")).await;
+    let started_answer = run_now(
+        &app,
+        &app.admin_token,
+        json!({"job_id": job, "job_parameters": {"day": "monday"},
+               "notebook_params": {"x": "1"}}),
+    )
+    .await;
+    ok(&started_answer);
+    let run = started_answer.body["run_id"].as_i64().expect("run_id");
+    let legacy = create_job(
+        &app,
+        json!({"name": "legacy", "notebook_task": {"notebook_path": "/x"}}),
+    )
+    .await;
+    let legacy_run = started(&app, legacy).await;
+    let got = get_run(&app, &app.admin_token, run).await;
+    ok(&got);
+    let sql_task_run = got.body["tasks"][1]["run_id"].as_i64().expect("run_id");
+    // Runs list newest first: a later start keeps the order of the two from the ids.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = started(&app, job).await;
+    let known = [
+        (job.to_string(), "job_id"),
+        (run.to_string(), "run_id"),
+        (second.to_string(), "second_run_id"),
+        (legacy.to_string(), "legacy_job_id"),
+        (legacy_run.to_string(), "legacy_run_id"),
+        (sql_task_run.to_string(), "sql_task_run_id"),
+    ];
+    let known: Vec<(&str, &str)> = known.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    let snap = |name: &str, body: &Value| {
+        insta::assert_json_snapshot!(name.to_owned(), redacted(body, &known));
+    };
+    let get = |path: String| {
+        let app = &app;
+        async move {
+            let r = app.admin(Method::GET, &path, None).await;
+            ok(&r);
+            r.body
+        }
+    };
+
+    snap("run_now", &started_answer.body);
+    snap("run", &got.body);
+    snap(
+        "task_run",
+        &get(format!("{JOBS}/runs/get?run_id={sql_task_run}")).await,
+    );
+    snap(
+        "run_list",
+        &get(format!("{JOBS}/runs/list?job_id={job}&limit=1")).await,
+    );
+    snap(
+        "run_list_expanded",
+        &get(format!(
+            "{JOBS}/runs/list?job_id={job}&expand_tasks=true&limit=1&offset=1"
+        ))
+        .await,
+    );
+    snap(
+        "output_of_a_sql_task",
+        &get(format!("{JOBS}/runs/get-output?run_id={sql_task_run}")).await,
+    );
+    snap(
+        "output_of_a_single_task_job",
+        &get(format!("{JOBS}/runs/get-output?run_id={legacy_run}")).await,
+    );
+
+    // Runs that have not ended, and one skipped.
+    let slow = app_with_transitions(60_000).await;
+    let job = create_job(
+        &slow,
+        json!({"name": "one at a time", "max_concurrent_runs": 1}),
+    )
+    .await;
+    let pending = started(&slow, job).await;
+    let skipped = started(&slow, job).await;
+    let canceled = {
+        let job = create_job(&slow, json!({"name": "canceled"})).await;
+        started(&slow, job).await
+    };
+    cancel(&slow, canceled).await;
+    for (name, run) in [
+        ("run_pending", pending),
+        ("run_skipped", skipped),
+        ("run_terminating", canceled),
+    ] {
+        let r = get_run(&slow, &slow.admin_token, run).await;
+        ok(&r);
+        insta::assert_json_snapshot!(name, redacted(&r.body, &[]));
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
+use common::snapshot::{get_sorted, redacted, sorted_by};
 use common::{SCIM, TestApp};
 use serde_json::{Value, json};
 
@@ -551,4 +552,93 @@ async fn token_permissions_get_put_patch_and_levels() {
         .await;
     assert_eq!(alias.status, StatusCode::OK, "{:?}", alias.body);
     assert_eq!(alias.body, r.body);
+}
+
+// ---- wire shapes ----
+
+/// The answers of the token, token-management and token permission APIs in snapshots
+/// (`tests/snapshots/tokens__*.snap`). A token's value is in its create answer only: the
+/// snapshots of the lists and of GET name every value the test minted, so one that appeared
+/// there would change them.
+#[tokio::test]
+async fn token_answers_keep_their_wire_shapes() {
+    let app = TestApp::new().await;
+    let own = app
+        .admin(
+            Method::POST,
+            "/api/2.0/token/create",
+            Some(json!({"comment": "mine", "lifetime_seconds": 3600})),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);
+    let sp = service_principal(&app, "SHAPES").await;
+    let app_id = sp["applicationId"].as_str().expect("applicationId");
+    grant_can_use(&app, app_id).await;
+    let obo = app
+        .admin(
+            Method::POST,
+            OBO,
+            Some(json!({"application_id": app_id, "comment": "on behalf"})),
+        )
+        .await;
+    assert_eq!(obo.status, StatusCode::OK, "{:?}", obo.body);
+    let obo_id = obo.body["token_info"]["token_id"]
+        .as_str()
+        .expect("token_id")
+        .to_owned();
+    let secret = |r: &Value| r["token_value"].as_str().expect("token_value").to_owned();
+    let (own_value, obo_value) = (secret(&own.body), secret(&obo.body));
+    let known = [
+        (own_value.as_str(), "own_token_value"),
+        (obo_value.as_str(), "obo_token_value"),
+        (app.admin_token.as_str(), "admin_token_value"),
+        (app_id, "application_id"),
+    ];
+    let get = |path: String| {
+        let app = &app;
+        async move { get_sorted(app, &path).await }
+    };
+    for (name, body) in [
+        ("created_own", own.body.clone()),
+        ("created_on_behalf_of", obo.body.clone()),
+        (
+            "own_list",
+            sorted_by(
+                get("/api/2.0/token/list".into()).await,
+                "token_infos",
+                "comment",
+            ),
+        ),
+        (
+            "management_list",
+            sorted_by(get(TOKENS.into()).await, "token_infos", "comment"),
+        ),
+        ("management_get", get(format!("{TOKENS}/{obo_id}")).await),
+        ("permissions", get(PERMS.into()).await),
+        (
+            "permission_levels",
+            get(format!("{PERMS}/permissionLevels")).await,
+        ),
+    ] {
+        insta::assert_json_snapshot!(name, redacted(&body, &known));
+    }
+    // A token value where none belongs would show in a snapshot: redaction never hides one.
+    let listed = get(TOKENS.into()).await;
+    let mut leaked = listed.clone();
+    leaked["token_infos"][0]["token_value"] = json!(obo_value);
+    let shown = redacted(&leaked, &known);
+    assert_eq!(shown["token_infos"][0]["token_value"], "[obo_token_value]");
+    assert_ne!(shown, redacted(&listed, &known));
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/2.0/token/delete".to_owned(),
+            Some(json!({"token_id": own.body["token_info"]["token_id"]})),
+        ),
+        (Method::DELETE, format!("{TOKENS}/{obo_id}"), None),
+    ] {
+        let r = app.admin(method, &path, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.body);
+        assert_eq!(r.body, json!({}), "{path}");
+    }
 }

@@ -9,6 +9,7 @@ use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -17,7 +18,7 @@ use patchbay_core::compute::runtimes::{NODE_TYPES, NodeType, SPARK_VERSIONS};
 use patchbay_core::compute::{ClusterSpec, ClusterState};
 use patchbay_core::time::now_millis;
 use patchbay_store::ClusterRecord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -69,73 +70,196 @@ fn spec_of(mut body: Map<String, Value>) -> ApiResult<(Option<String>, ClusterSp
 }
 
 /// `ClusterDetails`: the specification as sent, with the state as of now and the fields only
-/// the server knows.
-fn cluster_json(c: &ClusterRecord, delay_millis: i64) -> Value {
-    let state = c.state_at(now_millis(), delay_millis);
-    let mut v = match serde_json::to_value(&c.spec) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    if c.spec.autoscale.is_none() && c.spec.num_workers.is_none() {
-        v.insert("num_workers".into(), json!(0));
-    }
-    if let Some(node) = &c.spec.node_type_id {
-        v.entry("driver_node_type_id").or_insert(json!(node));
-    }
-    v.insert("cluster_id".into(), json!(c.cluster_id));
-    v.insert("creator_user_name".into(), json!(c.creator_name));
-    v.insert("state".into(), json!(state.as_str()));
-    v.insert("state_message".into(), json!(state.message()));
-    v.insert("start_time".into(), json!(c.created_at));
-    v.insert("cluster_source".into(), json!("API"));
-    v.insert(
-        "default_tags".into(),
-        json!({
-            "Vendor": "Databricks",
-            "Creator": c.creator_name,
-            "ClusterName": c.spec.cluster_name,
-            "ClusterId": c.cluster_id,
-        }),
-    );
-    if state == ClusterState::Terminated {
-        let settled_at = if c.state == ClusterState::Terminating {
-            c.state_since.saturating_add(delay_millis.max(0))
-        } else {
-            c.state_since
+/// the server knows (which win over a field of the same name in the specification).
+#[derive(Debug, Serialize)]
+struct ClusterDetails {
+    #[serde(flatten)]
+    spec: Map<String, Value>,
+    cluster_id: String,
+    cluster_source: &'static str,
+    creator_user_name: String,
+    default_tags: DefaultTags,
+    start_time: i64,
+    state: &'static str,
+    state_message: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    terminated_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    termination_reason: Option<TerminationReason>,
+}
+
+/// The fields of [`ClusterDetails`] that are always the server's.
+const SERVER_FIELDS: [&str; 7] = [
+    "cluster_id",
+    "cluster_source",
+    "creator_user_name",
+    "default_tags",
+    "start_time",
+    "state",
+    "state_message",
+];
+
+#[derive(Debug, Serialize)]
+struct DefaultTags {
+    #[serde(rename = "ClusterId")]
+    cluster_id: String,
+    #[serde(rename = "ClusterName")]
+    cluster_name: String,
+    #[serde(rename = "Creator")]
+    creator: String,
+    #[serde(rename = "Vendor")]
+    vendor: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct TerminationReason {
+    code: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    cluster_id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ClusterList {
+    clusters: Vec<ClusterDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SparkVersions {
+    versions: Vec<Version>,
+}
+
+#[derive(Debug, Serialize)]
+struct Version {
+    key: &'static str,
+    name: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeTypes {
+    node_types: Vec<NodeTypeInfo>,
+}
+
+/// A node type of `clusters/list-node-types`.
+#[derive(Debug, Serialize)]
+struct NodeTypeInfo {
+    category: &'static str,
+    description: &'static str,
+    display_order: usize,
+    instance_type_id: &'static str,
+    is_deprecated: bool,
+    is_encrypted_in_transit: bool,
+    is_graviton: bool,
+    is_hidden: bool,
+    is_io_cache_enabled: bool,
+    memory_mb: i64,
+    node_info: NodeInfo,
+    node_instance_type: NodeInstanceType,
+    node_type_id: &'static str,
+    num_cores: f64,
+    num_gpus: i64,
+    photon_driver_capable: bool,
+    photon_worker_capable: bool,
+    support_cluster_tags: bool,
+    support_ebs_volumes: bool,
+    support_port_forwarding: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeInfo {
+    status: [&'static str; 0],
+}
+
+#[derive(Debug, Serialize)]
+struct NodeInstanceType {
+    instance_type_id: &'static str,
+    local_disk_size_gb: i64,
+    local_disks: i64,
+    local_nvme_disk_size_gb: i64,
+    local_nvme_disks: i64,
+}
+
+impl ClusterDetails {
+    fn of(c: ClusterRecord, delay_millis: i64) -> ClusterDetails {
+        let state = c.state_at(now_millis(), delay_millis);
+        let mut spec = match serde_json::to_value(&c.spec) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
         };
-        v.insert("terminated_time".into(), json!(settled_at));
-        v.insert(
-            "termination_reason".into(),
-            json!({"code": "USER_REQUEST", "type": "SUCCESS"}),
-        );
+        if c.spec.autoscale.is_none() && c.spec.num_workers.is_none() {
+            spec.insert("num_workers".into(), json!(0));
+        }
+        if let Some(node) = &c.spec.node_type_id {
+            spec.entry("driver_node_type_id").or_insert(json!(node));
+        }
+        spec.retain(|key, _| !SERVER_FIELDS.contains(&key.as_str()));
+        let terminated_time = (state == ClusterState::Terminated).then(|| {
+            if c.state == ClusterState::Terminating {
+                c.state_since.saturating_add(delay_millis.max(0))
+            } else {
+                c.state_since
+            }
+        });
+        let termination_reason = terminated_time.map(|_| TerminationReason {
+            code: "USER_REQUEST",
+            kind: "SUCCESS",
+        });
+        if terminated_time.is_some() {
+            spec.remove("terminated_time");
+            spec.remove("termination_reason");
+        }
+        ClusterDetails {
+            spec,
+            cluster_id: c.cluster_id.clone(),
+            cluster_source: "API",
+            creator_user_name: c.creator_name.clone(),
+            default_tags: DefaultTags {
+                cluster_id: c.cluster_id,
+                cluster_name: c.spec.cluster_name,
+                creator: c.creator_name,
+                vendor: "Databricks",
+            },
+            start_time: c.created_at,
+            state: state.as_str(),
+            state_message: state.message(),
+            terminated_time,
+            termination_reason,
+        }
     }
-    Value::Object(v)
 }
 
 async fn create(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<Map<String, Value>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Created>> {
     let (_, spec) = spec_of(body)?;
     let cluster = state.store.create_cluster(&caller, &spec).await?;
     tracing::info!(cluster_id = %cluster.cluster_id, "cluster created");
-    Ok(Json(json!({"cluster_id": cluster.cluster_id})))
+    Ok(Json(Created {
+        cluster_id: cluster.cluster_id,
+    }))
 }
 
 async fn get_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<GetParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ClusterDetails>> {
     let id = required(params.cluster_id.filter(|s| !s.is_empty()), "cluster_id")?;
     let cluster = state
         .store
         .cluster(&caller, &id)
         .await
         .map_err(legacy_not_found)?;
-    Ok(Json(cluster_json(
-        &cluster,
+    Ok(Json(ClusterDetails::of(
+        cluster,
         state.settings().compute_transition_millis,
     )))
 }
@@ -146,7 +270,7 @@ async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(pairs): Params<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ClusterList>> {
     let mut page_size = None;
     let mut page_token = None;
     let mut states = Vec::new();
@@ -189,19 +313,20 @@ async fn list(
         page_size,
         page_token.as_deref(),
     );
-    let items: Vec<Value> = clusters.iter().map(|c| cluster_json(c, delay)).collect();
-    let mut body = json!({"clusters": items});
-    if let Some(token) = next {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(Json(body))
+    Ok(Json(ClusterList {
+        clusters: clusters
+            .into_iter()
+            .map(|c| ClusterDetails::of(c, delay))
+            .collect(),
+        next_page_token: next,
+    }))
 }
 
 async fn edit(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<Map<String, Value>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let (id, spec) = spec_of(body)?;
     let id = required(id.filter(|s| !s.is_empty()), "cluster_id")?;
     state
@@ -210,7 +335,7 @@ async fn edit(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(cluster_id = %id, "cluster edited");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 fn cluster_id(body: ClusterIdBody) -> ApiResult<String> {
@@ -221,7 +346,7 @@ async fn start(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<ClusterIdBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = cluster_id(body)?;
     state
         .store
@@ -229,14 +354,14 @@ async fn start(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(cluster_id = %id, "cluster started");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn restart(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<ClusterIdBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = cluster_id(body)?;
     state
         .store
@@ -244,14 +369,14 @@ async fn restart(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(cluster_id = %id, "cluster restarted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn terminate(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<ClusterIdBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = cluster_id(body)?;
     state
         .store
@@ -259,14 +384,14 @@ async fn terminate(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(cluster_id = %id, "cluster terminated");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn permanent_delete(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<ClusterIdBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = cluster_id(body)?;
     state
         .store
@@ -274,52 +399,57 @@ async fn permanent_delete(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(cluster_id = %id, "cluster permanently deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 /// `clusters/spark-versions`: the runtimes a cluster can be created with.
-async fn spark_versions(Authenticated(_caller): Authenticated) -> Json<Value> {
-    let versions: Vec<Value> = SPARK_VERSIONS
-        .iter()
-        .map(|v| json!({"key": v.key, "name": v.name}))
-        .collect();
-    Json(json!({"versions": versions}))
+async fn spark_versions(Authenticated(_caller): Authenticated) -> Json<SparkVersions> {
+    Json(SparkVersions {
+        versions: SPARK_VERSIONS
+            .iter()
+            .map(|v| Version {
+                key: v.key,
+                name: v.name,
+            })
+            .collect(),
+    })
 }
 
 /// `clusters/list-node-types`: every field the SDKs' `select_node_type` filters and sorts on is
 /// present on every node type (the Python SDK sorts on tuples, which a missing value breaks).
-async fn list_node_types(Authenticated(_caller): Authenticated) -> Json<Value> {
-    let types: Vec<Value> = NODE_TYPES.iter().enumerate().map(node_type_json).collect();
-    Json(json!({"node_types": types}))
+async fn list_node_types(Authenticated(_caller): Authenticated) -> Json<NodeTypes> {
+    Json(NodeTypes {
+        node_types: NODE_TYPES.iter().enumerate().map(node_type).collect(),
+    })
 }
 
-fn node_type_json((order, n): (usize, &NodeType)) -> Value {
-    json!({
-        "node_type_id": n.node_type_id,
-        "instance_type_id": n.node_type_id,
-        "description": n.description,
-        "category": n.category,
-        "memory_mb": n.memory_mb,
-        "num_cores": n.num_cores,
-        "num_gpus": n.num_gpus,
-        "display_order": order,
-        "is_deprecated": n.is_deprecated,
-        "is_hidden": false,
-        "is_graviton": n.is_graviton,
-        "is_io_cache_enabled": n.is_io_cache_enabled,
-        "is_encrypted_in_transit": false,
-        "photon_driver_capable": n.photon_capable,
-        "photon_worker_capable": n.photon_capable,
-        "support_cluster_tags": true,
-        "support_ebs_volumes": true,
-        "support_port_forwarding": true,
-        "node_info": {"status": []},
-        "node_instance_type": {
-            "instance_type_id": n.node_type_id,
-            "local_disks": n.local_disks,
-            "local_disk_size_gb": n.local_disk_size_gb,
-            "local_nvme_disks": 0,
-            "local_nvme_disk_size_gb": 0,
+fn node_type((order, n): (usize, &NodeType)) -> NodeTypeInfo {
+    NodeTypeInfo {
+        category: n.category,
+        description: n.description,
+        display_order: order,
+        instance_type_id: n.node_type_id,
+        is_deprecated: n.is_deprecated,
+        is_encrypted_in_transit: false,
+        is_graviton: n.is_graviton,
+        is_hidden: false,
+        is_io_cache_enabled: n.is_io_cache_enabled,
+        memory_mb: n.memory_mb,
+        node_info: NodeInfo { status: [] },
+        node_instance_type: NodeInstanceType {
+            instance_type_id: n.node_type_id,
+            local_disk_size_gb: n.local_disk_size_gb,
+            local_disks: n.local_disks,
+            local_nvme_disk_size_gb: 0,
+            local_nvme_disks: 0,
         },
-    })
+        node_type_id: n.node_type_id,
+        num_cores: n.num_cores,
+        num_gpus: n.num_gpus,
+        photon_driver_capable: n.photon_capable,
+        photon_worker_capable: n.photon_capable,
+        support_cluster_tags: true,
+        support_ebs_volumes: true,
+        support_port_forwarding: true,
+    }
 }

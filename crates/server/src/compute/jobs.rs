@@ -9,14 +9,15 @@ use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::permissions::{AccessControlRequest, resolve_grants};
+use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use patchbay_core::compute::ObjectKind;
 use patchbay_store::JobRecord;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 pub(super) fn routes() -> Router<AppState> {
     let mut router = Router::new();
@@ -101,28 +102,53 @@ fn run_as(job: &JobRecord) -> String {
 }
 
 /// A job as `jobs/get` answers it; `jobs/list` leaves out tasks and job clusters unless asked.
-fn job_json(job: &JobRecord, expand_tasks: bool) -> Value {
-    let mut settings = job.settings.clone();
-    if !expand_tasks {
-        settings.remove("tasks");
-        settings.remove("job_clusters");
+#[derive(Debug, Serialize)]
+struct JobInfo {
+    created_time: i64,
+    creator_user_name: String,
+    job_id: i64,
+    run_as_owner: bool,
+    run_as_user_name: String,
+    settings: Map<String, Value>,
+}
+
+impl JobInfo {
+    fn of(job: JobRecord, expand_tasks: bool) -> JobInfo {
+        let run_as = run_as(&job);
+        let mut settings = job.settings;
+        if !expand_tasks {
+            settings.remove("tasks");
+            settings.remove("job_clusters");
+        }
+        JobInfo {
+            created_time: job.created_time,
+            run_as_owner: run_as == job.creator_name,
+            creator_user_name: job.creator_name,
+            job_id: job.job_id,
+            run_as_user_name: run_as,
+            settings,
+        }
     }
-    let run_as = run_as(job);
-    json!({
-        "job_id": job.job_id,
-        "creator_user_name": job.creator_name,
-        "run_as_user_name": run_as,
-        "run_as_owner": run_as == job.creator_name,
-        "created_time": job.created_time,
-        "settings": settings,
-    })
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    job_id: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct JobList {
+    has_more: bool,
+    jobs: Vec<JobInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
 }
 
 async fn create(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(mut settings): JsonBody<Map<String, Value>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Created>> {
     let acl = match settings.remove("access_control_list") {
         None | Some(Value::Null) => Vec::new(),
         Some(list) => serde_json::from_value::<Vec<AccessControlRequest>>(list)
@@ -131,28 +157,28 @@ async fn create(
     let grants = resolve_grants(&state, caller.workspace_id, ObjectKind::Job, &acl).await?;
     let job = state.store.create_job(&caller, settings, &grants).await?;
     tracing::info!(job_id = job.job_id, "job created");
-    Ok(Json(json!({"job_id": job.job_id})))
+    Ok(Json(Created { job_id: job.job_id }))
 }
 
 async fn get_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<GetParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobInfo>> {
     let id = job_id(params.job_id.filter(|s| !s.is_empty()).map(JobId::Text))?;
     let job = state
         .store
         .job(&caller, id)
         .await
         .map_err(legacy_not_found)?;
-    Ok(Json(job_json(&job, true)))
+    Ok(Json(JobInfo::of(job, true)))
 }
 
 async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobList>> {
     let limit = match params.limit {
         None | Some(0) => DEFAULT_LIMIT,
         Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -183,23 +209,25 @@ async fn list(
         .saturating_add(usize::try_from(limit).unwrap_or(0))
         .min(all.len());
     let expand = params.expand_tasks.unwrap_or(false);
-    let jobs: Vec<Value> = all[start..end]
-        .iter()
-        .map(|j| job_json(j, expand))
-        .collect();
     let has_more = end < all.len();
-    let mut body = json!({"jobs": jobs, "has_more": has_more});
-    if has_more {
-        body["next_page_token"] = json!(end.to_string());
-    }
-    Ok(Json(body))
+    let jobs = all
+        .into_iter()
+        .skip(start)
+        .take(end - start)
+        .map(|j| JobInfo::of(j, expand))
+        .collect();
+    Ok(Json(JobList {
+        has_more,
+        jobs,
+        next_page_token: has_more.then(|| end.to_string()),
+    }))
 }
 
 async fn update(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<UpdateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;
     let remove = body.fields_to_remove.unwrap_or_default();
     state
@@ -213,14 +241,14 @@ async fn update(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(job_id = id, "job updated");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn reset(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<ResetBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;
     let settings = required(body.new_settings, "new_settings")?;
     state
@@ -229,14 +257,14 @@ async fn reset(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(job_id = id, "job reset");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn delete_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<JobIdBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;
     state
         .store
@@ -244,5 +272,5 @@ async fn delete_one(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(job_id = id, "job deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }

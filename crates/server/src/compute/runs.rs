@@ -10,6 +10,7 @@ use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -19,8 +20,8 @@ use patchbay_core::compute::run::{
 };
 use patchbay_core::time::now_millis;
 use patchbay_store::{NewRun, RunFilter, RunRecord};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 pub(super) fn routes() -> Router<AppState> {
     let mut router = Router::new();
@@ -151,116 +152,242 @@ fn new_run(mut body: Map<String, Value>) -> ApiResult<(i64, NewRun)> {
     ))
 }
 
-/// `state` (the Jobs API's run state) and `status` (its newer form) of a run.
-fn states(o: &Observed) -> (Value, Value) {
-    let mut state = json!({
-        "life_cycle_state": o.life_cycle.as_str(),
-        "state_message": o.message,
-        "user_cancelled_or_timedout": o.canceled(),
-    });
-    if let Some(result) = o.result
-        && o.life_cycle == LifeCycleState::Terminated
-    {
-        state["result_state"] = json!(result.as_str());
-    }
-    let v2 = match o.life_cycle {
-        LifeCycleState::Skipped => "TERMINATED",
-        other => other.as_str(),
-    };
-    let mut status = json!({"state": v2});
-    let details = match (o.life_cycle, o.result) {
-        (LifeCycleState::Skipped, _) => Some(("MAX_CONCURRENT_RUNS_EXCEEDED", "CLIENT_ERROR")),
-        (LifeCycleState::Terminated, Some(ResultState::Canceled)) => {
-            Some(("USER_CANCELED", "SUCCESS"))
-        }
-        (LifeCycleState::Terminated, _) => Some(("SUCCESS", "SUCCESS")),
-        _ => None,
-    };
-    if let Some((code, kind)) = details {
-        status["termination_details"] = json!({"code": code, "type": kind, "message": o.message});
-    }
-    (state, status)
+/// The timing and state fields every run and task run has.
+#[derive(Debug, Serialize)]
+struct RunFields {
+    attempt_number: i64,
+    cleanup_duration: i64,
+    end_time: i64,
+    execution_duration: i64,
+    run_duration: i64,
+    run_id: i64,
+    setup_duration: i64,
+    start_time: i64,
+    state: RunState,
+    status: RunStatus,
 }
 
-/// The timing and state fields every run and task run has.
-fn run_fields(run: &RunRecord, o: &Observed, into: &mut Map<String, Value>) {
-    let (state, status) = states(o);
-    let end = o.end_time.unwrap_or(0);
-    into.insert("run_id".into(), json!(run.run_id));
-    into.insert("attempt_number".into(), json!(0));
-    into.insert("state".into(), state);
-    into.insert("status".into(), status);
-    into.insert("start_time".into(), json!(run.start_time));
-    into.insert("setup_duration".into(), json!(o.setup_duration));
-    into.insert("execution_duration".into(), json!(o.execution_duration));
-    into.insert("cleanup_duration".into(), json!(o.cleanup_duration));
-    into.insert("end_time".into(), json!(end));
-    into.insert(
-        "run_duration".into(),
-        json!(if end > 0 { end - run.start_time } else { 0 }),
-    );
+/// The names of [`RunFields`], which win over a task setting of the same name.
+const RUN_FIELDS: [&str; 10] = [
+    "attempt_number",
+    "cleanup_duration",
+    "end_time",
+    "execution_duration",
+    "run_duration",
+    "run_id",
+    "setup_duration",
+    "start_time",
+    "state",
+    "status",
+];
+
+/// `state`: the Jobs API's run state.
+#[derive(Debug, Serialize)]
+struct RunState {
+    life_cycle_state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_state: Option<&'static str>,
+    state_message: &'static str,
+    user_cancelled_or_timedout: bool,
+}
+
+/// `status`: the newer form of the run state.
+#[derive(Debug, Serialize)]
+struct RunStatus {
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    termination_details: Option<TerminationDetails>,
+}
+
+#[derive(Debug, Serialize)]
+struct TerminationDetails {
+    code: &'static str,
+    message: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 /// A task run as it appears in its job run's `tasks`: the task's settings and its run.
-fn task_json(task: &RunRecord, o: &Observed) -> Value {
-    let mut v = task.spec.clone();
-    run_fields(task, o, &mut v);
-    Value::Object(v)
+#[derive(Debug, Serialize)]
+struct TaskRun {
+    #[serde(flatten)]
+    settings: Map<String, Value>,
+    #[serde(flatten)]
+    run: RunFields,
 }
 
-/// A run as `runs/get` answers it (`runs/list` leaves out the tasks unless asked).
-fn run_json(run: &RunRecord, delay: i64, with_tasks: bool) -> Value {
-    let now = now_millis();
-    let o = run.state_at(now, delay);
-    if run.parent_id.is_some() {
-        // A task run read on its own.
-        let mut v = Map::new();
-        v.insert("job_id".into(), json!(run.job_id));
-        v.insert("run_name".into(), json!(run.run_name));
-        v.insert("creator_user_name".into(), json!(run.creator_name));
-        v.insert("run_type".into(), json!("JOB_RUN"));
-        v.insert("tasks".into(), json!([task_json(run, &o)]));
-        run_fields(run, &o, &mut v);
-        return Value::Object(v);
+/// A run as `runs/get` answers it (`runs/list` leaves out the tasks unless asked). A task run
+/// read on its own has none of the job run's own fields and itself as its one task.
+#[derive(Debug, Serialize)]
+struct RunInfo {
+    creator_user_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    has_more: Option<bool>,
+    job_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_parameters: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number_in_job: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_attempt_run_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overriding_parameters: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    run: RunFields,
+    run_name: String,
+    run_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<Vec<TaskRun>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Started {
+    number_in_job: i64,
+    run_id: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct RunList {
+    has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_page_token: Option<String>,
+    runs: Vec<RunInfo>,
+}
+
+/// `runs/get-output`: what a run that ran nothing produced, by the kind of its task.
+#[derive(Debug, Serialize)]
+struct RunOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    info: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logs: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logs_truncated: Option<bool>,
+    metadata: RunInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notebook_output: Option<Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sql_output: Option<Empty>,
+}
+
+impl RunFields {
+    fn of(run: &RunRecord, o: &Observed) -> RunFields {
+        let result_state = o
+            .result
+            .filter(|_| o.life_cycle == LifeCycleState::Terminated)
+            .map(ResultState::as_str);
+        let v2 = match o.life_cycle {
+            LifeCycleState::Skipped => "TERMINATED",
+            other => other.as_str(),
+        };
+        let details = match (o.life_cycle, o.result) {
+            (LifeCycleState::Skipped, _) => Some(("MAX_CONCURRENT_RUNS_EXCEEDED", "CLIENT_ERROR")),
+            (LifeCycleState::Terminated, Some(ResultState::Canceled)) => {
+                Some(("USER_CANCELED", "SUCCESS"))
+            }
+            (LifeCycleState::Terminated, _) => Some(("SUCCESS", "SUCCESS")),
+            _ => None,
+        };
+        let end = o.end_time.unwrap_or(0);
+        RunFields {
+            attempt_number: 0,
+            cleanup_duration: o.cleanup_duration,
+            end_time: end,
+            execution_duration: o.execution_duration,
+            run_duration: if end > 0 { end - run.start_time } else { 0 },
+            run_id: run.run_id,
+            setup_duration: o.setup_duration,
+            start_time: run.start_time,
+            state: RunState {
+                life_cycle_state: o.life_cycle.as_str(),
+                result_state,
+                state_message: o.message,
+                user_cancelled_or_timedout: o.canceled(),
+            },
+            status: RunStatus {
+                state: v2,
+                termination_details: details.map(|(code, kind)| TerminationDetails {
+                    code,
+                    message: o.message,
+                    kind,
+                }),
+            },
+        }
     }
-    let mut v = Map::new();
-    v.insert("job_id".into(), json!(run.job_id));
-    v.insert("number_in_job".into(), json!(run.run_id));
-    v.insert("original_attempt_run_id".into(), json!(run.run_id));
-    v.insert("creator_user_name".into(), json!(run.creator_name));
-    v.insert("run_name".into(), json!(run.run_name));
-    v.insert("run_type".into(), json!("JOB_RUN"));
-    v.insert("trigger".into(), json!("ONE_TIME"));
-    v.insert("format".into(), json!("MULTI_TASK"));
-    v.insert("has_more".into(), json!(false));
-    run_fields(run, &o, &mut v);
-    if let Some(params) = run.spec.get("job_parameters") {
-        v.insert("job_parameters".into(), params.clone());
+}
+
+impl TaskRun {
+    fn of(task: &RunRecord, o: &Observed) -> TaskRun {
+        let mut settings = task.spec.clone();
+        settings.retain(|key, _| !RUN_FIELDS.contains(&key.as_str()));
+        TaskRun {
+            settings,
+            run: RunFields::of(task, o),
+        }
     }
-    if let Some(Value::Object(overrides)) = run.spec.get("overriding_parameters")
-        && !overrides.is_empty()
-    {
-        v.insert(
-            "overriding_parameters".into(),
-            Value::Object(overrides.clone()),
-        );
+}
+
+impl RunInfo {
+    fn of(run: &RunRecord, delay: i64, with_tasks: bool) -> RunInfo {
+        let now = now_millis();
+        let o = run.state_at(now, delay);
+        if run.parent_id.is_some() {
+            // A task run read on its own.
+            return RunInfo {
+                creator_user_name: run.creator_name.clone(),
+                format: None,
+                has_more: None,
+                job_id: run.job_id,
+                job_parameters: None,
+                number_in_job: None,
+                original_attempt_run_id: None,
+                overriding_parameters: None,
+                run: RunFields::of(run, &o),
+                run_name: run.run_name.clone(),
+                run_type: "JOB_RUN",
+                tasks: Some(vec![TaskRun::of(run, &o)]),
+                trigger: None,
+            };
+        }
+        let overriding_parameters = match run.spec.get("overriding_parameters") {
+            Some(Value::Object(overrides)) if !overrides.is_empty() => Some(overrides.clone()),
+            _ => None,
+        };
+        let tasks = with_tasks.then(|| {
+            run.tasks
+                .iter()
+                .map(|t| TaskRun::of(t, &t.state_at(now, delay)))
+                .collect()
+        });
+        RunInfo {
+            creator_user_name: run.creator_name.clone(),
+            format: Some("MULTI_TASK"),
+            has_more: Some(false),
+            job_id: run.job_id,
+            job_parameters: run.spec.get("job_parameters").cloned(),
+            number_in_job: Some(run.run_id),
+            original_attempt_run_id: Some(run.run_id),
+            overriding_parameters,
+            run: RunFields::of(run, &o),
+            run_name: run.run_name.clone(),
+            run_type: "JOB_RUN",
+            tasks,
+            trigger: Some("ONE_TIME"),
+        }
     }
-    if with_tasks {
-        let tasks: Vec<Value> = run
-            .tasks
-            .iter()
-            .map(|t| task_json(t, &t.state_at(now, delay)))
-            .collect();
-        v.insert("tasks".into(), json!(tasks));
-    }
-    Value::Object(v)
 }
 
 async fn run_now(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<Map<String, Value>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Started>> {
     let (job_id, request) = new_run(body)?;
     let run = state
         .store
@@ -273,9 +400,10 @@ async fn run_now(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(job_id, run_id = run.run_id, phase = %run.phase, "job run started");
-    Ok(Json(
-        json!({"run_id": run.run_id, "number_in_job": run.run_id}),
-    ))
+    Ok(Json(Started {
+        number_in_job: run.run_id,
+        run_id: run.run_id,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,14 +420,14 @@ async fn get_run(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<RunIdParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RunInfo>> {
     let id = run_id_param(params)?;
     let run = state
         .store
         .job_run(&caller, id)
         .await
         .map_err(legacy_not_found)?;
-    Ok(Json(run_json(
+    Ok(Json(RunInfo::of(
         &run,
         state.settings().compute_transition_millis,
         true,
@@ -310,7 +438,7 @@ async fn get_output(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<RunIdParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RunOutput>> {
     let id = run_id_param(params)?;
     let run = state
         .store
@@ -324,20 +452,24 @@ async fn get_output(
         ));
     }
     let delay = state.settings().compute_transition_millis;
-    let mut output = json!({"metadata": run_json(&run, delay, true)});
     let ended = run.state_at(now_millis(), delay).life_cycle == LifeCycleState::Terminated;
     let settings = &run.spec;
+    let mut output = RunOutput {
+        info: ended.then(|| format!("{NO_CODE_RUNS}: this run produced no output.")),
+        logs: None,
+        logs_truncated: None,
+        metadata: RunInfo::of(&run, delay, true),
+        notebook_output: None,
+        sql_output: None,
+    };
     if settings.contains_key("notebook_task") || run.parent_id.is_none() {
         // A notebook's exit value; it ran nothing, so there is none.
-        output["notebook_output"] = json!({});
+        output.notebook_output = Some(Empty {});
     } else if settings.contains_key("sql_task") {
-        output["sql_output"] = json!({});
+        output.sql_output = Some(Empty {});
     } else {
-        output["logs"] = json!("");
-        output["logs_truncated"] = json!(false);
-    }
-    if ended {
-        output["info"] = json!(format!("{NO_CODE_RUNS}: this run produced no output."));
+        output.logs = Some("");
+        output.logs_truncated = Some(false);
     }
     Ok(Json(output))
 }
@@ -378,7 +510,7 @@ async fn list_runs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RunList>> {
     let active_only = flag(params.active_only.as_deref(), "active_only")?;
     let completed_only = flag(params.completed_only.as_deref(), "completed_only")?;
     if active_only && completed_only {
@@ -455,16 +587,13 @@ async fn list_runs(
     if expand {
         state.store.attach_task_runs(&mut page).await?;
     }
-    let runs: Vec<Value> = page.iter().map(|r| run_json(r, delay, expand)).collect();
     let (start, end) = (offset, offset.saturating_add(page.len()));
-    let mut body = json!({"runs": runs, "has_more": has_more});
-    if has_more {
-        body["next_page_token"] = json!(end.to_string());
-    }
-    if start > 0 {
-        body["prev_page_token"] = json!(start.saturating_sub(limit).to_string());
-    }
-    Ok(Json(body))
+    Ok(Json(RunList {
+        has_more,
+        next_page_token: has_more.then(|| end.to_string()),
+        prev_page_token: (start > 0).then(|| start.saturating_sub(limit).to_string()),
+        runs: page.iter().map(|r| RunInfo::of(r, delay, expand)).collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -476,7 +605,7 @@ async fn cancel_run(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<CancelBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = id_of(body.run_id, "run_id")?;
     state
         .store
@@ -484,5 +613,5 @@ async fn cancel_run(
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(run_id = id, "job run canceled");
-    Ok(Json(json!({})))
+    Ok(empty())
 }

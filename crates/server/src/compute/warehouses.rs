@@ -8,6 +8,7 @@ use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -19,8 +20,7 @@ use patchbay_core::compute::{
 };
 use patchbay_core::time::now_millis;
 use patchbay_store::WarehouseRecord;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 const BASE: &str = "/api/2.0/sql/warehouses";
 
@@ -181,78 +181,168 @@ impl WarehouseRequest {
     }
 }
 
-/// A warehouse as `GET` answers it (`GetWarehouseResponse`, also the list's `EndpointInfo`),
-/// its state as of `now`.
-fn warehouse_json(w: &WarehouseRecord, public_url: &str, delay_millis: i64) -> Value {
-    let state = w.state_at(now_millis(), delay_millis);
-    let spec = &w.spec;
-    let endpoint = SqlEndpoint::of(public_url, &w.id);
-    let mut channel = json!({"name": spec.channel.name.as_str()});
-    if let Some(v) = &spec.channel.dbsql_version {
-        channel["dbsql_version"] = json!(v);
+/// A warehouse as `GET` answers it (`GetWarehouseResponse`, also the list's `EndpointInfo`).
+#[derive(Debug, Serialize)]
+struct WarehouseInfo {
+    auto_resume: bool,
+    auto_stop_mins: i64,
+    channel: ChannelInfo,
+    cluster_size: &'static str,
+    creator_id: i64,
+    creator_name: String,
+    enable_photon: bool,
+    enable_serverless_compute: bool,
+    health: Health,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance_profile_arn: Option<String>,
+    jdbc_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_dbu: Option<i64>,
+    max_num_clusters: i64,
+    min_num_clusters: i64,
+    name: String,
+    num_active_sessions: i64,
+    num_clusters: i64,
+    odbc_params: OdbcParams,
+    spot_instance_policy: &'static str,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statement_timeout: Option<i64>,
+    tags: Tags,
+    warehouse_type: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct ChannelInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dbsql_version: Option<String>,
+    name: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+    summary: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct OdbcParams {
+    hostname: String,
+    path: String,
+    port: i64,
+    protocol: String,
+}
+
+/// `{}` without tags, `{"custom_tags": […]}` with some.
+#[derive(Debug, Serialize)]
+struct Tags {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    custom_tags: Vec<Tag>,
+}
+
+#[derive(Debug, Serialize)]
+struct Tag {
+    key: String,
+    value: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct WarehouseList {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+    warehouses: Vec<WarehouseInfo>,
+}
+
+/// A legacy data source (`/api/2.0/preview/sql/data_sources`).
+#[derive(Debug, Serialize)]
+struct DataSource {
+    endpoint_id: String,
+    id: String,
+    name: String,
+    pause_reason: &'static str,
+    paused: i64,
+    supports_auto_limit: bool,
+    syntax: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    view_only: bool,
+    warehouse_id: String,
+}
+
+impl WarehouseInfo {
+    /// The answer for `w`, its state as of now.
+    fn of(w: WarehouseRecord, public_url: &str, delay_millis: i64) -> WarehouseInfo {
+        let state = w.state_at(now_millis(), delay_millis);
+        let endpoint = SqlEndpoint::of(public_url, &w.id);
+        let spec = w.spec;
+        let summary = match state {
+            WarehouseState::Running => "The warehouse is running.",
+            WarehouseState::Starting => "The warehouse is starting.",
+            WarehouseState::Stopping => "The warehouse is stopping.",
+            WarehouseState::Stopped => "The warehouse is stopped; it starts when used.",
+            WarehouseState::Deleting | WarehouseState::Deleted => "The warehouse is deleted.",
+        };
+        WarehouseInfo {
+            auto_resume: true,
+            auto_stop_mins: spec.auto_stop_mins,
+            channel: ChannelInfo {
+                dbsql_version: spec.channel.dbsql_version,
+                name: spec.channel.name.as_str(),
+            },
+            cluster_size: spec.cluster_size.as_str(),
+            creator_id: w.creator_id,
+            creator_name: w.creator_name,
+            enable_photon: spec.enable_photon,
+            enable_serverless_compute: spec.enable_serverless_compute,
+            health: Health {
+                status: "HEALTHY",
+                summary,
+            },
+            id: w.id,
+            instance_profile_arn: spec.instance_profile_arn,
+            jdbc_url: endpoint.jdbc_url(),
+            max_dbu: spec.max_dbu,
+            max_num_clusters: spec.max_num_clusters,
+            min_num_clusters: spec.min_num_clusters,
+            name: spec.name,
+            num_active_sessions: 0,
+            num_clusters: if state == WarehouseState::Running {
+                spec.min_num_clusters
+            } else {
+                0
+            },
+            odbc_params: OdbcParams {
+                hostname: endpoint.hostname,
+                path: endpoint.path,
+                port: endpoint.port,
+                protocol: endpoint.protocol,
+            },
+            spot_instance_policy: spec.spot_instance_policy.as_str(),
+            state: state.as_str(),
+            statement_timeout: spec.statement_timeout,
+            tags: Tags {
+                custom_tags: spec
+                    .custom_tags
+                    .into_iter()
+                    .map(|(key, value)| Tag { key, value })
+                    .collect(),
+            },
+            warehouse_type: spec.warehouse_type.as_str(),
+        }
     }
-    let tags = if spec.custom_tags.is_empty() {
-        json!({})
-    } else {
-        let pairs: Vec<Value> = spec
-            .custom_tags
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect();
-        json!({"custom_tags": pairs})
-    };
-    let summary = match state {
-        WarehouseState::Running => "The warehouse is running.",
-        WarehouseState::Starting => "The warehouse is starting.",
-        WarehouseState::Stopping => "The warehouse is stopping.",
-        WarehouseState::Stopped => "The warehouse is stopped; it starts when used.",
-        WarehouseState::Deleting | WarehouseState::Deleted => "The warehouse is deleted.",
-    };
-    let mut v = json!({
-        "id": w.id,
-        "name": spec.name,
-        "cluster_size": spec.cluster_size.as_str(),
-        "min_num_clusters": spec.min_num_clusters,
-        "max_num_clusters": spec.max_num_clusters,
-        "auto_stop_mins": spec.auto_stop_mins,
-        "auto_resume": true,
-        "creator_name": w.creator_name,
-        "creator_id": w.creator_id,
-        "tags": tags,
-        "spot_instance_policy": spec.spot_instance_policy.as_str(),
-        "enable_photon": spec.enable_photon,
-        "enable_serverless_compute": spec.enable_serverless_compute,
-        "warehouse_type": spec.warehouse_type.as_str(),
-        "channel": channel,
-        "state": state.as_str(),
-        "num_clusters": if state == WarehouseState::Running { spec.min_num_clusters } else { 0 },
-        "num_active_sessions": 0,
-        "jdbc_url": endpoint.jdbc_url(),
-        "odbc_params": {
-            "hostname": endpoint.hostname,
-            "path": endpoint.path,
-            "protocol": endpoint.protocol,
-            "port": endpoint.port,
-        },
-        "health": {"status": "HEALTHY", "summary": summary},
-    });
-    if let Some(arn) = &spec.instance_profile_arn {
-        v["instance_profile_arn"] = json!(arn);
-    }
-    if let Some(t) = spec.statement_timeout {
-        v["statement_timeout"] = json!(t);
-    }
-    if let Some(d) = spec.max_dbu {
-        v["max_dbu"] = json!(d);
-    }
-    v
 }
 
 async fn create(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(req): JsonBody<WarehouseRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Created>> {
     if req.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(ApiError::bad_request("name is required"));
     }
@@ -263,7 +353,7 @@ async fn create(
     let spec = req.apply(&base, true)?;
     let warehouse = state.store.create_warehouse(&caller, &spec).await?;
     tracing::info!(warehouse_id = %warehouse.id, name = %spec.name, "SQL warehouse created");
-    Ok(Json(json!({"id": warehouse.id})))
+    Ok(Json(Created { id: warehouse.id }))
 }
 
 async fn public_url(state: &AppState, caller: &Caller) -> ApiResult<String> {
@@ -277,11 +367,11 @@ async fn get_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WarehouseInfo>> {
     let warehouse = state.store.warehouse(&caller, &id).await?;
     let url = public_url(&state, &caller).await?;
-    Ok(Json(warehouse_json(
-        &warehouse,
+    Ok(Json(WarehouseInfo::of(
+        warehouse,
         &url,
         state.settings().compute_transition_millis,
     )))
@@ -291,7 +381,7 @@ async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WarehouseList>> {
     let all = state.store.list_warehouses(&caller).await?;
     let (warehouses, next) = page(
         all,
@@ -301,15 +391,13 @@ async fn list(
     );
     let url = public_url(&state, &caller).await?;
     let delay = state.settings().compute_transition_millis;
-    let items: Vec<Value> = warehouses
-        .iter()
-        .map(|w| warehouse_json(w, &url, delay))
-        .collect();
-    let mut body = json!({"warehouses": items});
-    if let Some(token) = next {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(Json(body))
+    Ok(Json(WarehouseList {
+        next_page_token: next,
+        warehouses: warehouses
+            .into_iter()
+            .map(|w| WarehouseInfo::of(w, &url, delay))
+            .collect(),
+    }))
 }
 
 async fn edit(
@@ -317,7 +405,7 @@ async fn edit(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<WarehouseRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let warehouse = state
         .store
         .edit_warehouse(&caller, &id, |current| {
@@ -325,37 +413,37 @@ async fn edit(
         })
         .await?;
     tracing::info!(warehouse_id = %warehouse.id, "SQL warehouse edited");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn delete_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.store.delete_warehouse(&caller, &id).await?;
     tracing::info!(warehouse_id = %id, "SQL warehouse deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn start(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.store.start_warehouse(&caller, &id).await?;
     tracing::info!(warehouse_id = %id, "SQL warehouse started");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn stop(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.store.stop_warehouse(&caller, &id).await?;
     tracing::info!(warehouse_id = %id, "SQL warehouse stopped");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 /// The legacy data sources: one per warehouse the caller may see. Terraform fails a warehouse
@@ -363,24 +451,23 @@ async fn stop(
 async fn data_sources(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<DataSource>>> {
     let warehouses = state.store.list_warehouses(&caller).await?;
-    let sources: Vec<Value> = warehouses
-        .iter()
-        .map(|w| {
-            json!({
-                "id": w.data_source_id,
-                "warehouse_id": w.id,
-                "endpoint_id": w.id,
-                "name": w.spec.name,
-                "type": "databricks_internal",
-                "syntax": "sql",
-                "paused": 0,
-                "pause_reason": "",
-                "supports_auto_limit": true,
-                "view_only": false,
+    Ok(Json(
+        warehouses
+            .into_iter()
+            .map(|w| DataSource {
+                endpoint_id: w.id.clone(),
+                id: w.data_source_id,
+                name: w.spec.name,
+                pause_reason: "",
+                paused: 0,
+                supports_auto_limit: true,
+                syntax: "sql",
+                kind: "databricks_internal",
+                view_only: false,
+                warehouse_id: w.id,
             })
-        })
-        .collect();
-    Ok(Json(Value::Array(sources)))
+            .collect(),
+    ))
 }

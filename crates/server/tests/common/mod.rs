@@ -16,6 +16,8 @@ use patchbay_store::{Bootstrap, BootstrapOutcome, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod snapshot;
+
 pub const ADMIN: &str = "admin@example.com";
 pub const SCIM: &str = "/api/2.0/preview/scim/v2";
 

@@ -1,0 +1,431 @@
+//! SQL warehouses, clusters and jobs, and their ACLs. Every write checks, inside its own
+//! transaction, that the caller may do it (admins may do anything; others need the level
+//! [`ObjectKind::required`] names, or an entitlement to create), so a check cannot be skipped
+//! or raced. States are stored with the time they were entered and move on when read
+//! ([`WarehouseRecord::state_at`]), so no worker runs and every node agrees.
+//!
+//! What the kinds share — lookup, the visibility filter, the access checks, delete with the ACL,
+//! state moves — is written once here over [`Kind`]; each kind's file ([`warehouses`],
+//! [`clusters`], [`jobs`]) holds only its columns, its record and what is its own. The object
+//! ACLs of all three are in [`acl`].
+//!
+//! Partner Connect creates and deletes compute inside its own transaction through
+//! [`insert_warehouse`], [`delete_warehouse_tx`], [`insert_cluster`] and [`delete_cluster_tx`].
+
+mod acl;
+mod clusters;
+mod jobs;
+mod warehouses;
+
+pub use clusters::ClusterRecord;
+pub(crate) use clusters::{delete_cluster_tx, insert_cluster};
+pub use jobs::JobRecord;
+pub(crate) use jobs::settings_from_json;
+pub use patchbay_core::compute::{ClusterSpec, WarehouseSpec};
+pub use warehouses::WarehouseRecord;
+pub(crate) use warehouses::{
+    delete_warehouse_tx, free_warehouse_name, insert_warehouse, warehouse_exists,
+};
+
+use crate::permissions::{
+    ObjectRef, delete_acl, grant_object_permission, levels_held, memberships_cte,
+};
+use crate::sql::Sql;
+use crate::{Backend, Result, Store, StoreError};
+use patchbay_core::access::Caller;
+use patchbay_core::compute::{Action, ObjectKind, PermissionLevel};
+use patchbay_core::principal::Entitlement;
+use patchbay_core::time::now_millis;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+/// One kind of compute object as stored: which [`ObjectKind`] it is, the columns of its record
+/// and how a row reads back. The shared paths below are generic over it, so a new kind is a
+/// marker type and these three items.
+pub(crate) trait Kind {
+    const KIND: ObjectKind;
+    /// The columns a record is read from, on the table alias `t`.
+    const COLUMNS: &'static str;
+    type Record;
+    fn from_row(row: &AnyRow) -> Result<Self::Record>;
+}
+
+/// A kind whose records have a `state` column that moves ([`Store::move_state`]).
+pub(crate) trait Stateful: Kind {
+    type State: Copy;
+    fn parse_state(stored: &str) -> Result<Self::State>;
+    fn state_str(state: Self::State) -> &'static str;
+}
+
+/// The error for an object that does not exist, or that the caller may not see: the same, so
+/// that ids of invisible objects cannot be probed. Clusters and jobs use the wording both SDKs
+/// recognise.
+fn not_found(kind: ObjectKind, id: &str) -> StoreError {
+    StoreError::NotFound(match kind {
+        ObjectKind::Warehouse => format!("SQL warehouse {id} does not exist."),
+        ObjectKind::Cluster => format!("Cluster {id} does not exist"),
+        ObjectKind::Job => format!("Job {id} does not exist."),
+    })
+}
+
+fn object(kind: ObjectKind, id: &str) -> ObjectRef<'_> {
+    ObjectRef {
+        object_type: kind.storage_type(),
+        object_id: id,
+    }
+}
+
+fn table(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Warehouse => "warehouses",
+        ObjectKind::Cluster => "clusters",
+        ObjectKind::Job => "jobs",
+    }
+}
+
+/// Appends the id to compare a kind's `id` column with; `false` if `id` cannot name an object
+/// of the kind. Job ids are numbers, and only their canonical decimal form counts: their ACL
+/// rows are keyed by exactly that text.
+fn push_id(sql: &mut Sql, kind: ObjectKind, id: &str) -> bool {
+    match kind {
+        ObjectKind::Job => match id.parse::<i64>() {
+            Ok(n) if n.to_string() == id => {
+                sql.int(n);
+                true
+            }
+            _ => false,
+        },
+        _ => {
+            sql.text(id);
+            true
+        }
+    }
+}
+
+/// Whether an object exists in the workspace. `lock` is appended to the statement
+/// ([`Store::lock_clause`]).
+async fn exists(
+    tx: &mut Transaction<'static, Any>,
+    kind: ObjectKind,
+    workspace_id: i64,
+    id: &str,
+    lock: &str,
+) -> Result<bool> {
+    let mut sql = Sql::new(&format!(
+        "SELECT 1 AS yes FROM {} WHERE workspace_id = ",
+        table(kind)
+    ));
+    sql.int(workspace_id).push(" AND id = ");
+    if !push_id(&mut sql, kind, id) {
+        return Ok(false);
+    }
+    sql.push(lock);
+    Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
+}
+
+/// The levels the caller holds on an object, parsed for its kind.
+async fn held(
+    tx: &mut Transaction<'static, Any>,
+    caller: &Caller,
+    kind: ObjectKind,
+    id: &str,
+) -> Result<Vec<PermissionLevel>> {
+    let levels = levels_held(
+        tx,
+        caller.workspace_id,
+        caller.principal_id,
+        object(kind, id),
+    )
+    .await?;
+    Ok(levels.iter().filter_map(|l| kind.parse_level(l)).collect())
+}
+
+/// Checks that the caller may do `action` to an existing object: admins may do anything;
+/// someone holding no level at all is told the object does not exist; someone holding too weak
+/// a level is told which one is needed.
+async fn authorize(
+    tx: &mut Transaction<'static, Any>,
+    caller: &Caller,
+    kind: ObjectKind,
+    id: &str,
+    action: Action,
+) -> Result<()> {
+    if caller.is_admin {
+        return Ok(());
+    }
+    let levels = held(tx, caller, kind, id).await?;
+    if levels.is_empty() {
+        return Err(not_found(kind, id));
+    }
+    if !kind.allows(&levels, action) {
+        return Err(StoreError::Forbidden(format!(
+            "You need {} on {} {id} to do this.",
+            kind.required(action),
+            kind.noun()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a principal holds an entitlement, directly or through (nested) groups.
+async fn has_entitlement(
+    tx: &mut Transaction<'static, Any>,
+    principal_id: i64,
+    entitlement: Entitlement,
+) -> Result<bool> {
+    let mut sql = memberships_cte(principal_id);
+    sql.push(
+        "SELECT 1 AS yes FROM principal_values v WHERE v.attr = 'entitlements' AND v.value = ",
+    )
+    .text(entitlement.as_str())
+    .push(" AND v.principal_id IN (SELECT id FROM mine)");
+    Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
+}
+
+/// Admins may create anything; others need the entitlement that governs the kind.
+async fn authorize_create(
+    tx: &mut Transaction<'static, Any>,
+    caller: &Caller,
+    kind: ObjectKind,
+) -> Result<()> {
+    let entitlement = match kind {
+        ObjectKind::Warehouse | ObjectKind::Cluster => Entitlement::AllowClusterCreate,
+        ObjectKind::Job => Entitlement::WorkspaceAccess,
+    };
+    if caller.is_admin || has_entitlement(tx, caller.principal_id, entitlement).await? {
+        Ok(())
+    } else {
+        let what = match kind {
+            ObjectKind::Warehouse => "SQL warehouses",
+            ObjectKind::Cluster => "clusters",
+            ObjectKind::Job => "jobs",
+        };
+        Err(StoreError::Forbidden(format!(
+            "You do not have permission to create {what}: it needs the {entitlement} entitlement."
+        )))
+    }
+}
+
+/// `SELECT <columns> FROM <table> t` restricted to the workspace and, for non-admins, to
+/// objects the caller holds some level on.
+fn visible<K: Kind>(caller: &Caller) -> Sql {
+    let kind = K::KIND;
+    let id_text = match kind {
+        ObjectKind::Job => "CAST(t.id AS TEXT)",
+        _ => "t.id",
+    };
+    let mut sql = if caller.is_admin {
+        Sql::new("")
+    } else {
+        memberships_cte(caller.principal_id)
+    };
+    sql.push(&format!(
+        "SELECT {} FROM {} t WHERE t.workspace_id = ",
+        K::COLUMNS,
+        table(kind)
+    ))
+    .int(caller.workspace_id);
+    if !caller.is_admin {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM object_permissions o WHERE o.workspace_id = t.workspace_id \
+             AND o.object_type = ",
+        )
+        .text(kind.storage_type())
+        .push(&format!(
+            " AND o.object_id = {id_text} AND o.principal_id IN (SELECT id FROM mine))"
+        ));
+    }
+    sql
+}
+
+/// `SELECT <columns> FROM <table> t WHERE t.workspace_id = … AND t.id = …`, or `None` if `id`
+/// cannot name an object of the kind.
+fn by_id<K: Kind>(workspace_id: i64, id: &str) -> Option<Sql> {
+    let mut sql = Sql::new(&format!(
+        "SELECT {} FROM {} t WHERE t.workspace_id = ",
+        K::COLUMNS,
+        table(K::KIND)
+    ));
+    sql.int(workspace_id).push(" AND t.id = ");
+    push_id(&mut sql, K::KIND, id).then_some(sql)
+}
+
+/// An object's record inside a transaction that already knows it exists.
+async fn fetch_in<K: Kind>(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    id: &str,
+) -> Result<K::Record> {
+    let sql = by_id::<K>(workspace_id, id).ok_or_else(|| not_found(K::KIND, id))?;
+    K::from_row(&sql.query().fetch_one(&mut **tx).await?)
+}
+
+/// Gives an object's creator the level its kind gives creators, inside the creating transaction.
+async fn grant_creator(
+    tx: &mut Transaction<'static, Any>,
+    kind: ObjectKind,
+    workspace_id: i64,
+    id: &str,
+    creator_id: i64,
+) -> Result<()> {
+    grant_object_permission(
+        tx,
+        workspace_id,
+        kind.storage_type(),
+        id,
+        creator_id,
+        kind.creator_level().as_str(),
+    )
+    .await
+}
+
+/// Deletes an object and its ACL inside a caller's transaction; `false` if there was no such
+/// object. Authorization is the caller's business.
+async fn delete_in<K: Kind>(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    id: &str,
+) -> Result<bool> {
+    let mut sql = Sql::new(&format!(
+        "DELETE FROM {} WHERE workspace_id = ",
+        table(K::KIND)
+    ));
+    sql.int(workspace_id).push(" AND id = ");
+    if !push_id(&mut sql, K::KIND, id) {
+        return Ok(false);
+    }
+    let deleted = sql.query().execute(&mut **tx).await?.rows_affected() > 0;
+    if deleted {
+        delete_acl(tx, workspace_id, object(K::KIND, id)).await?;
+    }
+    Ok(deleted)
+}
+
+/// Stored data that cannot be read back: an internal error, never the client's fault.
+pub(crate) fn corrupt(message: String) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(message.into()))
+}
+
+/// Reads a stored wire value back, refusing anything the migration could not have written.
+fn stored<T>(value: String, parse: fn(&str) -> Option<T>, column: &str) -> Result<T> {
+    parse(&value).ok_or_else(|| corrupt(format!("unknown stored {column} {value}")))
+}
+
+impl Store {
+    /// `FOR UPDATE` where the dialect has it: on PostgreSQL a read-then-write of one object
+    /// locks its row; SQLite's `BEGIN IMMEDIATE` already serializes writers.
+    pub(crate) fn lock_clause(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Starts a write on one object: it must exist (locked where the dialect allows) and the
+    /// caller must be allowed `action`.
+    pub(crate) async fn begin_object_write(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        id: &str,
+        action: Action,
+    ) -> Result<Transaction<'static, Any>> {
+        let mut tx = self.begin_write().await?;
+        if !exists(&mut tx, kind, caller.workspace_id, id, self.lock_clause()).await? {
+            return Err(not_found(kind, id));
+        }
+        authorize(&mut tx, caller, kind, id, action).await?;
+        Ok(tx)
+    }
+
+    /// A read-only transaction in which the caller may see the object.
+    pub(crate) async fn begin_object_read(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        id: &str,
+    ) -> Result<Transaction<'static, Any>> {
+        let mut tx = self.pool.begin().await?;
+        if !exists(&mut tx, kind, caller.workspace_id, id, "").await? {
+            return Err(not_found(kind, id));
+        }
+        authorize(&mut tx, caller, kind, id, Action::View).await?;
+        Ok(tx)
+    }
+
+    /// An object by id, whoever asks: for server-side checks, never for answering a client
+    /// without an access check.
+    async fn fetch<K: Kind>(&self, workspace_id: i64, id: &str) -> Result<Option<K::Record>> {
+        let Some(sql) = by_id::<K>(workspace_id, id) else {
+            return Ok(None);
+        };
+        let row = sql.query().fetch_optional(&self.pool).await?;
+        row.as_ref().map(K::from_row).transpose()
+    }
+
+    /// An object the caller may see.
+    async fn fetch_visible<K: Kind>(&self, caller: &Caller, id: &str) -> Result<K::Record> {
+        let tx = self.begin_object_read(caller, K::KIND, id).await?;
+        tx.rollback().await?;
+        self.fetch::<K>(caller.workspace_id, id)
+            .await?
+            .ok_or_else(|| not_found(K::KIND, id))
+    }
+
+    /// Every object of the kind the caller may see; `refine` appends conditions and the
+    /// `ORDER BY`.
+    async fn list_visible<K: Kind>(
+        &self,
+        caller: &Caller,
+        refine: impl FnOnce(&mut Sql),
+    ) -> Result<Vec<K::Record>> {
+        let mut sql = visible::<K>(caller);
+        refine(&mut sql);
+        sql.query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(K::from_row)
+            .collect()
+    }
+
+    /// Deletes an object and its ACL (CAN_MANAGE).
+    async fn delete_checked<K: Kind>(&self, caller: &Caller, id: &str) -> Result<()> {
+        let mut tx = self
+            .begin_object_write(caller, K::KIND, id, Action::Manage)
+            .await?;
+        delete_in::<K>(&mut tx, caller.workspace_id, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves an object's state (`action` is what the caller must be allowed): `transition`
+    /// gives the next state, `None` for "stays as it is", or refuses.
+    async fn move_state<K: Stateful>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+        transition: impl FnOnce(K::State) -> Result<Option<K::State>>,
+    ) -> Result<()> {
+        let table = table(K::KIND);
+        let mut tx = self.begin_object_write(caller, K::KIND, id, action).await?;
+        let mut sql = Sql::new(&format!("SELECT state FROM {table} WHERE id = "));
+        sql.text(id);
+        let state: String = sql.query().fetch_one(&mut *tx).await?.try_get("state")?;
+        if let Some(next) = transition(K::parse_state(&state)?)? {
+            let mut sql = Sql::new(&format!("UPDATE {table} SET state = "));
+            let now = now_millis();
+            sql.text(K::state_str(next))
+                .push(", state_since = ")
+                .int(now)
+                .push(", updated_at = ")
+                .int(now)
+                .push(" WHERE id = ")
+                .text(id);
+            sql.query().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
