@@ -155,6 +155,51 @@ fn query_of(location: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
+/// A field's value in a page (the first `name="…" value="…"`), or the meta refresh's target,
+/// with the HTML escaping of `&` undone.
+fn attribute_after(html: &str, marker: &str) -> Option<String> {
+    let at = html.find(marker)?;
+    let rest = &html[at + marker.len()..];
+    Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+}
+
+fn html_of(r: &Reply) -> String {
+    r.body["_raw"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The consent page's form: where it posts and its CSRF token.
+fn consent_form(page: &Reply) -> (String, String) {
+    let html = html_of(page);
+    // The page's main part: the header has the log-out form.
+    let html = &html[html.find("<main").expect("a page")..];
+    let action = attribute_after(html, r#"method="post" action=""#).expect("the consent form");
+    let csrf = attribute_after(html, r#"name="csrf" value=""#).expect("csrf field");
+    (action, csrf)
+}
+
+/// Clicks Allow or Deny on the consent page: the page that moves on, and where it goes.
+async fn answer_consent(app: &TestApp, session: &str, page: &Reply, decision: &str) -> String {
+    let (action, csrf) = consent_form(page);
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &csrf)
+        .append_pair("decision", decision)
+        .finish();
+    let r = browse(app, &action, Some(session), Some(form)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{action}: {:?} {:?}",
+        r.headers,
+        r.body
+    );
+    assert!(
+        location(&r.headers).is_empty(),
+        "not a redirect of the form"
+    );
+    attribute_after(&html_of(&r), r#"http-equiv="refresh" content="0;url="#)
+        .expect("the page moves on")
+}
+
 async fn token_request(app: &TestApp, form: &str) -> Reply {
     let req = Request::builder()
         .method(Method::POST)
@@ -175,15 +220,16 @@ fn exchange_form(client_id: &str, redirect_uri: &str, code: &str, verifier: &str
         .finish()
 }
 
-/// A code for the signed-in user (`session`) to the app, as the partner's callback receives it.
+/// A code for the signed-in user (`session`) to the app, as the partner's callback receives it;
+/// the user allows the partner on the consent page if it asks.
 async fn code_for(app: &TestApp, session: &str, client_id: &str, redirect_uri: &str) -> String {
-    let r = browse(
-        app,
-        &authorize_url(client_id, redirect_uri),
-        Some(session),
-        None,
-    )
-    .await;
+    let path = authorize_url(client_id, redirect_uri);
+    let mut r = browse(app, &path, Some(session), None).await;
+    if r.status == StatusCode::OK {
+        let onward = answer_consent(app, session, &r, "allow").await;
+        assert_eq!(onward, path);
+        r = browse(app, &onward, Some(session), None).await;
+    }
     assert_eq!(r.status, StatusCode::FOUND, "{:?}", r.body);
     let to = location(&r.headers);
     assert!(to.starts_with(redirect_uri), "{to}");
@@ -287,6 +333,12 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
     assert_eq!(first.status, StatusCode::SEE_OTHER, "{:?}", first.body);
     assert!(location(&first.headers).starts_with("/login?next="));
     let session = session_of(&app, &user_token).await;
+    // The workspace asks the user first; Allow leads back to the same authorize link.
+    let asked = browse(&app, &path, Some(&session), None).await;
+    assert_eq!(asked.status, StatusCode::OK, "{:?}", asked.body);
+    assert!(html_of(&asked).contains("Allow Acme Ingest to act as you?"));
+    let onward = answer_consent(&app, &session, &asked, "allow").await;
+    assert_eq!(onward, path);
     let back = browse(&app, &path, Some(&session), None).await;
     assert_eq!(back.status, StatusCode::FOUND, "{:?}", back.body);
     let to = location(&back.headers);
@@ -573,4 +625,175 @@ async fn an_app_without_its_connection_is_an_orphan_the_check_removes() {
     let repaired = app.store.repair_integrity(60_000).await.unwrap();
     assert_eq!(repaired.removed.len(), 1);
     assert!(app.store.oauth_app(&client_id).await.unwrap().is_none());
+}
+
+/// How many rows `sql` (a `SELECT COUNT(*) AS n …`) counts, read behind the server's back.
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    conn.close().await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    register(&app, &sim, json!(["AUTH_OAUTH_U2M"]))
+        .await
+        .expect(StatusCode::CREATED);
+    let connected = connect(&app).await.ok();
+    let client_id = connected["connection"]["oauth_u2m_app"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let redirect = format!("{}{CALLBACK}", sim.url);
+    let path = authorize_url(&client_id, &redirect);
+    let (_, user_token) = app.plain_user("dev@example.com").await;
+    let session = session_of(&app, &user_token).await;
+    let codes = || count(&app, "SELECT COUNT(*) AS n FROM oauth_codes");
+
+    // The first authorize asks, on a page of the workspace, and issues no code.
+    let asked = browse(&app, &path, Some(&session), None).await;
+    assert_eq!(asked.status, StatusCode::OK, "{:?}", asked.body);
+    assert!(location(&asked.headers).is_empty());
+    let html = html_of(&asked);
+    assert!(
+        html.contains("Allow <strong>Acme Ingest</strong> to act as you (<strong>dev@example.com</strong>) in this workspace?"),
+        "{html}"
+    );
+    let csp = asked.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("form-action 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(asked.headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(codes().await, 0);
+
+    // Forged answers: without the page's token, with another session's, or from another site.
+    let (action, csrf) = consent_form(&asked);
+    let (_, other_token) = app.plain_user("eve@example.com").await;
+    let other_session = session_of(&app, &other_token).await;
+    let other_csrf = consent_form(&browse(&app, &path, Some(&other_session), None).await).1;
+    for form in [
+        "decision=allow".to_owned(),
+        format!("decision=allow&csrf={other_csrf}"),
+    ] {
+        let r = browse(&app, &action, Some(&session), Some(form.clone())).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{form}: {:?}", r.body);
+    }
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(&action)
+        .header(header::COOKIE, &session)
+        .header(header::ORIGIN, "http://evil.example")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("decision=allow&csrf={csrf}")))
+        .unwrap();
+    assert_eq!(app.send(req).await.status, StatusCode::FORBIDDEN);
+    // Without a session: to the login, nothing recorded.
+    let r = browse(
+        &app,
+        &action,
+        None,
+        Some(format!("decision=allow&csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
+        0
+    );
+    assert_eq!(codes().await, 0);
+
+    // Deny: back to the partner with access_denied and its state; asked again next time.
+    let denied = answer_consent(&app, &session, &asked, "deny").await;
+    assert!(denied.starts_with(&format!("{redirect}?")), "{denied}");
+    let q = query_of(&denied);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "st4te");
+    assert!(!q.contains_key("code"));
+    assert_eq!(codes().await, 0);
+    let again = browse(&app, &path, Some(&session), None).await;
+    assert_eq!(again.status, StatusCode::OK);
+
+    // Allow: the same authorize link again, which now redirects with a code that works.
+    let onward = answer_consent(&app, &session, &again, "allow").await;
+    assert_eq!(onward, path);
+    let code = code_for(&app, &session, &client_id, &redirect).await;
+    let r = token_request(&app, &exchange_form(&client_id, &redirect, &code, VERIFIER)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // The second time: no page, straight back with a code. Another user is still asked.
+    let r = browse(&app, &path, Some(&session), None).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{:?}", r.body);
+    assert!(query_of(&location(&r.headers)).contains_key("code"));
+    let r = browse(&app, &path, Some(&other_session), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // The CLI's own client asks nothing, and has no consent to answer.
+    let cli = authorize_url("databricks-cli", "http://localhost:8020");
+    let r = browse(&app, &cli, Some(&session), None).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{:?}", r.body);
+    assert!(query_of(&location(&r.headers)).contains_key("code"));
+    let r = browse(
+        &app,
+        &cli,
+        Some(&session),
+        Some(format!("decision=allow&csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+
+    // The consents die with the connection's app; a new connection's app asks again.
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
+        1
+    );
+    app.admin(
+        Method::DELETE,
+        &format!("{PC}/connections/acme-ingest"),
+        None,
+    )
+    .await
+    .ok();
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
+        0
+    );
+    let r = browse(
+        &app,
+        &action,
+        Some(&session),
+        Some(format!("decision=allow&csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "the app is gone");
+    let connected = connect(&app).await.ok();
+    let new_client = connected["connection"]["oauth_u2m_app"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_client, client_id);
+    let r = browse(
+        &app,
+        &authorize_url(&new_client, &redirect),
+        Some(&session),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "asked again");
+    assert!(
+        app.store
+            .check_integrity(60_000, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -259,6 +259,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(9, "0009_oauth"),
     migration!(10, "0010_oauth_jwt"),
     migration!(11, "0011_oauth_apps"),
+    migration!(12, "0012_oauth_consents"),
 ];
 
 /// The SQLite URL of a file, created if missing.

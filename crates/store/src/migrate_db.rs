@@ -47,6 +47,7 @@ pub const TABLE_ORDER: &[&str] = &[
     "oauth_codes",
     "oauth_signing_keys",
     "oauth_apps",
+    "oauth_consents",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.

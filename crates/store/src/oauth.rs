@@ -837,6 +837,66 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether the user consented to the partner app `client_id` acting as them (on the
+    /// consent page of `/oidc/v1/authorize`): then their authorizations of it go straight
+    /// through.
+    pub async fn has_consent(&self, principal_id: i64, client_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS yes FROM oauth_consents WHERE principal_id = $1 AND client_id = $2",
+        )
+        .bind(principal_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records the signed-in user's consent to the app, if the app is still there in their
+    /// workspace (a connection deleted meanwhile took it): `false` then. Consenting twice
+    /// changes nothing.
+    pub async fn record_consent(&self, caller: &Caller, client_id: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let app = sqlx::query(
+            "SELECT partner_id FROM oauth_apps WHERE client_id = $1 AND workspace_id = $2",
+        )
+        .bind(client_id)
+        .bind(caller.workspace_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(app) = app else {
+            return Ok(false);
+        };
+        let partner_id: String = app.try_get("partner_id")?;
+        let added = sqlx::query(
+            "INSERT INTO oauth_consents (principal_id, client_id, workspace_id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(caller.principal_id)
+        .bind(client_id)
+        .bind(caller.workspace_id)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if added > 0 {
+            crate::partners::audit(
+                &mut tx,
+                caller.workspace_id,
+                &crate::partners::Actor::caller(caller),
+                "oauth_app.consent",
+                "oauth_app",
+                &partner_id,
+                Some(&partner_id),
+                serde_json::json!({"client_id": client_id}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
 /// Makes the U2M app of a connection being provisioned, in its transaction; its client id.
 pub(crate) async fn insert_oauth_app(
     tx: &mut Transaction<'static, Any>,
@@ -859,8 +919,8 @@ pub(crate) async fn insert_oauth_app(
     Ok(client_id)
 }
 
-/// Deletes the U2M app of a connection (or an orphan, by client id) in `tx`, with its
-/// authorization codes and users' grants: refresh tokens stop at once, and access tokens at
+/// Deletes the U2M app of a connection (or an orphan, by client id) in `tx`, with its users'
+/// consents, authorization codes and grants: refresh tokens stop at once, and access tokens at
 /// their next request (each names its grant). The client ids deleted.
 pub(crate) async fn delete_oauth_apps(
     tx: &mut Transaction<'static, Any>,
@@ -880,8 +940,13 @@ pub(crate) async fn delete_oauth_apps(
         .into_iter()
         .filter(|c| client_id.is_none_or(|only| only == c))
     {
-        // The app first: an authorize or exchange running beside this waits for it, then finds
-        // no app; codes and grants made before go next.
+        // The consents first (they name the app), then the app: an authorize or exchange
+        // running beside this waits for it, then finds no app; codes and grants made before go
+        // next.
+        sqlx::query("DELETE FROM oauth_consents WHERE client_id = $1")
+            .bind(client.as_str())
+            .execute(&mut **tx)
+            .await?;
         sqlx::query("DELETE FROM oauth_apps WHERE client_id = $1")
             .bind(client.as_str())
             .execute(&mut **tx)

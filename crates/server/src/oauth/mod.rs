@@ -2,13 +2,15 @@
 //! (`token`) that exchanges a secret for a one-hour access token. Access tokens then
 //! authenticate like personal access tokens (`crate::auth`). Users sign in through
 //! `authorize` (code + PKCE) for the CLI's public client and for partners' U2M apps
-//! (`AUTH_OAUTH_U2M`, made by their connections: see [`record_partner_callback`]).
+//! (`AUTH_OAUTH_U2M`, made by their connections: see [`record_partner_callback`]), which act
+//! as a user only once that user allowed it on the consent page (`consent`).
 //!
 //! Discovery follows Databricks: `/.well-known/databricks-config` names `oidc_endpoint`, and
 //! under it `/.well-known/oauth-authorization-server` names the endpoints; the account's
 //! endpoints live under `/oidc/accounts/{account_id}`.
 
 mod authorize;
+mod consent;
 mod secrets;
 mod token;
 
@@ -38,7 +40,10 @@ pub fn routes() -> Router<AppState> {
             get(account_discovery),
         )
         .route("/oidc/v1/token", post(token::workspace_token))
-        .route("/oidc/v1/authorize", get(authorize::authorize))
+        .route(
+            "/oidc/v1/authorize",
+            get(authorize::authorize).post(consent::decide),
+        )
         .route(
             "/oidc/accounts/{account_id}/v1/token",
             post(token::account_token),
