@@ -1,7 +1,7 @@
 //! What can go wrong with a statement, in terms the server maps to Databricks' SQL errors.
 
-use deltalake::datafusion::error::DataFusionError;
 use deltalake::DeltaTableError;
+use deltalake::datafusion::error::DataFusionError;
 
 /// Why a statement did not run, or stopped.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! Three-part names: `catalog.schema.table`, with the session's defaults filling what a
 //! statement leaves out.
 
-use deltalake::datafusion::sql::TableReference;
+use deltalake::datafusion::common::TableReference;
 use std::fmt;
 
 /// A table or view's full name, lower-cased as Unity Catalog stores names.
@@ -22,7 +22,11 @@ impl QualifiedName {
     }
 
     /// The full name of `reference` as written in a statement run with these defaults.
-    pub(crate) fn resolve(reference: &TableReference, catalog: &str, schema: &str) -> QualifiedName {
+    pub(crate) fn resolve(
+        reference: &TableReference,
+        catalog: &str,
+        schema: &str,
+    ) -> QualifiedName {
         match reference {
             TableReference::Bare { table } => QualifiedName::new(catalog, schema, table),
             TableReference::Partial { schema: s, table } => QualifiedName::new(catalog, s, table),
@@ -32,14 +36,6 @@ impl QualifiedName {
                 table,
             } => QualifiedName::new(c, s, table),
         }
-    }
-
-    pub(crate) fn reference(&self) -> TableReference {
-        TableReference::full(
-            self.catalog.as_str(),
-            self.schema.as_str(),
-            self.table.as_str(),
-        )
     }
 }
 

@@ -1,27 +1,32 @@
 //! Running a parsed statement against the tables its caller bound.
 
-use crate::names::QualifiedName;
-use crate::statement::{Kind, Statement};
-use crate::types::Column;
 use crate::EngineError;
+use crate::names::QualifiedName;
+use crate::statement::{ALL_COLUMNS, Kind, Statement};
+use crate::types::Column;
+use deltalake::DeltaTable;
 use deltalake::arrow::array::{Int64Array, RecordBatch, UInt64Array};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use deltalake::datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+use deltalake::datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
+};
 use deltalake::datafusion::datasource::ViewTable;
+use deltalake::datafusion::execution::context::SQLOptions;
 use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use deltalake::datafusion::execution::SessionState;
+use deltalake::datafusion::execution::{SessionState, SessionStateBuilder};
 use deltalake::datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
-    self, Assignment, AssignmentTarget, MergeAction, MergeClauseKind, MergeInsertKind, Statement as SqlStatement, TableFactor,
+    self, Assignment, AssignmentTarget, MergeAction, MergeClauseKind, MergeInsertKind,
+    Statement as SqlStatement, TableFactor,
 };
-use deltalake::datafusion::execution::context::SQLOptions;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::delta_datafusion::planner::DeltaPlanner;
 use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::protocol::SaveMode;
-use deltalake::DeltaTable;
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use url::Url;
@@ -144,7 +149,9 @@ impl Engine {
     fn location(&self, id: &str) -> Result<Url, EngineError> {
         let plain = !id.is_empty()
             && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !plain {
             return Err(EngineError::Storage(format!("{id:?} is not a table id")));
         }
@@ -155,21 +162,48 @@ impl Engine {
 
     /// Creates an empty Delta table for `id` with these columns (replacing its contents when
     /// `replace` is set).
-    pub async fn create_table(&self, id: &str, columns: &[Column], replace: bool) -> Result<(), EngineError> {
+    pub async fn create_table(
+        &self,
+        id: &str,
+        columns: &[Column],
+        replace: bool,
+    ) -> Result<(), EngineError> {
         let fields: Vec<Field> = columns
             .iter()
-            .map(|c| Ok(Field::new(&c.name, crate::types::arrow_type(&c.type_name)?, c.nullable)))
+            .map(|c| {
+                Ok(Field::new(
+                    &c.name,
+                    crate::types::arrow_type(&c.type_name)?,
+                    c.nullable,
+                ))
+            })
             .collect::<Result<_, EngineError>>()?;
-        self.create_with_schema(id, &Schema::new(fields), replace).await?;
+        self.create_with_schema(id, &Schema::new(fields), replace)
+            .await?;
         Ok(())
     }
 
-    async fn create_with_schema(&self, id: &str, schema: &Schema, replace: bool) -> Result<DeltaTable, EngineError> {
+    async fn create_with_schema(
+        &self,
+        id: &str,
+        schema: &Schema,
+        replace: bool,
+    ) -> Result<DeltaTable, EngineError> {
         let structure: StructType = schema
             .try_into_kernel()
             .map_err(|e| EngineError::Unsupported(format!("a column type: {e}")))?;
-        let table = DeltaTable::try_from_url(self.location(id)?).await?;
-        let mode = if replace { SaveMode::Overwrite } else { SaveMode::ErrorIfExists };
+        let location = self.location(id)?;
+        if let Ok(dir) = location.to_file_path() {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|e| EngineError::Storage(e.to_string()))?;
+        }
+        let table = DeltaTable::try_from_url(location).await?;
+        let mode = if replace {
+            SaveMode::Overwrite
+        } else {
+            SaveMode::ErrorIfExists
+        };
         Ok(table
             .create()
             .with_columns(structure.fields().cloned())
@@ -226,14 +260,20 @@ impl Engine {
                     tables.insert(binding.name.clone(), table);
                     provider
                 }
-                Source::View { text, catalog, schema } => {
+                Source::View {
+                    text,
+                    catalog,
+                    schema,
+                } => {
                     let mut state = ctx.state();
                     let options = state.config_mut().options_mut();
                     options.catalog.default_catalog = catalog.clone();
                     options.catalog.default_schema = schema.clone();
                     let view = Statement::parse(text)?;
                     if view.kind() != &Kind::Query {
-                        return Err(EngineError::Unsupported("a view that is not a query".into()));
+                        return Err(EngineError::Unsupported(
+                            "a view that is not a query".into(),
+                        ));
                     }
                     let plan = state.statement_to_plan(view.parsed.clone()).await?;
                     Arc::new(ViewTable::new(plan, Some(text.clone())))
@@ -252,43 +292,74 @@ impl Engine {
                 let plan = state.statement_to_plan(statement.parsed.clone()).await?;
                 dml_only().verify_plan(&plan)?;
                 let inserted = count(self.collect(ctx.execute_logical_plan(plan).await?).await?);
-                Ok(Output::counts(&[("num_affected_rows", inserted), ("num_inserted_rows", inserted)]))
+                Ok(Output::counts(&[
+                    ("num_affected_rows", inserted),
+                    ("num_inserted_rows", inserted),
+                ]))
             }
-            Kind::CreateTable { columns, or_replace, .. } => {
-                let id = new_table_id.ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
+            Kind::CreateTable {
+                columns,
+                or_replace,
+                ..
+            } => {
+                let id = new_table_id
+                    .ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
                 self.create_table(id, columns, *or_replace).await?;
                 Ok(Output::empty())
             }
             Kind::CreateTableAs { or_replace, .. } => {
-                let id = new_table_id.ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
-                let DfStatement::Statement(s) = &statement.parsed else { unreachable!() };
-                let SqlStatement::CreateTable(create) = s.as_ref() else { unreachable!() };
+                let id = new_table_id
+                    .ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::CreateTable(create) = s.as_ref() else {
+                    unreachable!()
+                };
                 let query = create.query.as_ref().expect("CREATE TABLE AS has a query");
                 let plan = state
-                    .statement_to_plan(DfStatement::Statement(Box::new(SqlStatement::Query(query.clone()))))
+                    .statement_to_plan(DfStatement::Statement(Box::new(SqlStatement::Query(
+                        query.clone(),
+                    ))))
                     .await?;
                 read_only().verify_plan(&plan)?;
                 let rows = ctx.execute_logical_plan(plan).await?;
                 let schema = Schema::new(rows.schema().fields().clone());
                 let table = self.create_with_schema(id, &schema, *or_replace).await?;
                 let (_, metrics) = write_rows(table, rows).await?;
-                Ok(Output::counts(&[("num_affected_rows", metrics), ("num_inserted_rows", metrics)]))
+                Ok(Output::counts(&[
+                    ("num_affected_rows", metrics),
+                    ("num_inserted_rows", metrics),
+                ]))
             }
             Kind::CreateView { .. } => {
                 // The caller keeps the definition; planning it here proves it reads only what
                 // it was allowed to and that its columns resolve.
-                let DfStatement::Statement(s) = &statement.parsed else { unreachable!() };
-                let SqlStatement::CreateView(view) = s.as_ref() else { unreachable!() };
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::CreateView(view) = s.as_ref() else {
+                    unreachable!()
+                };
                 let plan = state
-                    .statement_to_plan(DfStatement::Statement(Box::new(SqlStatement::Query(view.query.clone()))))
+                    .statement_to_plan(DfStatement::Statement(Box::new(SqlStatement::Query(
+                        view.query.clone(),
+                    ))))
                     .await?;
                 read_only().verify_plan(&plan)?;
                 Ok(Output::empty())
             }
             Kind::Update { target } => {
-                let DfStatement::Statement(s) = &statement.parsed else { unreachable!() };
-                let SqlStatement::Update(update) = s.as_ref() else { unreachable!() };
-                let table = take(&mut tables, &QualifiedName::resolve(target, catalog, schema))?;
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::Update(update) = s.as_ref() else {
+                    unreachable!()
+                };
+                let table = take(
+                    &mut tables,
+                    &QualifiedName::resolve(target, catalog, schema),
+                )?;
                 let mut builder = table.update().with_session_state(Arc::new(state.clone()));
                 if let Some(selection) = &update.selection {
                     builder = builder.with_predicate(selection.to_string());
@@ -297,12 +368,22 @@ impl Engine {
                     builder = builder.with_update(column_name(target)?, value.to_string());
                 }
                 let (_, metrics) = builder.await?;
-                Ok(Output::counts(&[("num_affected_rows", metrics.num_updated_rows)]))
+                Ok(Output::counts(&[(
+                    "num_affected_rows",
+                    metrics.num_updated_rows,
+                )]))
             }
             Kind::Delete { target } => {
-                let DfStatement::Statement(s) = &statement.parsed else { unreachable!() };
-                let SqlStatement::Delete(delete) = s.as_ref() else { unreachable!() };
-                let table = take(&mut tables, &QualifiedName::resolve(target, catalog, schema))?;
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::Delete(delete) = s.as_ref() else {
+                    unreachable!()
+                };
+                let table = take(
+                    &mut tables,
+                    &QualifiedName::resolve(target, catalog, schema),
+                )?;
                 let before = table.clone();
                 let mut builder = table.delete().with_session_state(Arc::new(state.clone()));
                 if let Some(selection) = &delete.selection {
@@ -318,8 +399,12 @@ impl Engine {
                 Ok(Output::counts(&[("num_affected_rows", deleted)]))
             }
             Kind::Merge { target } => {
-                let DfStatement::Statement(s) = &statement.parsed else { unreachable!() };
-                let SqlStatement::Merge(merge) = s.as_ref() else { unreachable!() };
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::Merge(merge) = s.as_ref() else {
+                    unreachable!()
+                };
                 let target_name = QualifiedName::resolve(target, catalog, schema);
                 let table = take(&mut tables, &target_name)?;
                 self.merge(&ctx, &state, table, merge).await
@@ -335,24 +420,50 @@ impl Engine {
         table: DeltaTable,
         merge: &ast::Merge,
     ) -> Result<Output, EngineError> {
-        let TableFactor::Table { alias: target_alias, .. } = &merge.table else { unreachable!() };
-        let target_alias = target_alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| "target".into());
+        let TableFactor::Table {
+            alias: target_alias,
+            ..
+        } = &merge.table
+        else {
+            unreachable!()
+        };
+        let target_alias = target_alias
+            .as_ref()
+            .map(|a| a.name.value.clone())
+            .unwrap_or_else(|| "target".into());
         let (source_query, source_alias) = match &merge.source {
             TableFactor::Table { name, alias, .. } => (
                 format!("SELECT * FROM {name}"),
-                alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| "source".into()),
+                alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or_else(|| "source".into()),
             ),
-            TableFactor::Derived { subquery, alias, .. } => (
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => (
                 subquery.to_string(),
-                alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| "source".into()),
+                alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or_else(|| "source".into()),
             ),
-            _ => return Err(EngineError::Unsupported("MERGE … USING anything but a table or a query".into())),
+            _ => {
+                return Err(EngineError::Unsupported(
+                    "MERGE … USING anything but a table or a query".into(),
+                ));
+            }
         };
         let source = Statement::parse(&source_query)?;
         let plan = state.statement_to_plan(source.parsed.clone()).await?;
         read_only().verify_plan(&plan)?;
         let source_frame: DataFrame = ctx.execute_logical_plan(plan).await?;
-        let source_columns: Vec<String> = source_frame.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let source_columns: Vec<String> = source_frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let target_columns: Vec<String> = table
             .snapshot()?
             .schema()
@@ -379,14 +490,25 @@ impl Engine {
                         b
                     })?
                 }
-                (MergeClauseKind::Matched, MergeAction::Delete { .. }) => builder.when_matched_delete(|mut b| {
-                    if let Some(p) = predicate {
-                        b = b.predicate(p);
-                    }
-                    b
-                })?,
-                (MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget, MergeAction::Insert(insert)) => {
+                (MergeClauseKind::Matched, MergeAction::Delete { .. }) => builder
+                    .when_matched_delete(|mut b| {
+                        if let Some(p) = predicate {
+                            b = b.predicate(p);
+                        }
+                        b
+                    })?,
+                (
+                    MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget,
+                    MergeAction::Insert(insert),
+                ) => {
                     let pairs: Vec<(String, String)> = match &insert.kind {
+                        MergeInsertKind::Values(_) if matches!(insert.columns.as_slice(), [only] if only.to_string() == ALL_COLUMNS) => {
+                            target_columns
+                                .iter()
+                                .filter(|c| source_columns.contains(c))
+                                .map(|c| (c.clone(), format!("{source_alias}.{c}")))
+                                .collect()
+                        }
                         MergeInsertKind::Row => target_columns
                             .iter()
                             .filter(|c| source_columns.contains(c))
@@ -394,19 +516,29 @@ impl Engine {
                             .collect(),
                         MergeInsertKind::Values(values) => {
                             let [row] = values.rows.as_slice() else {
-                                return Err(EngineError::Unsupported("MERGE … INSERT of several rows".into()));
+                                return Err(EngineError::Unsupported(
+                                    "MERGE … INSERT of several rows".into(),
+                                ));
                             };
                             let columns: Vec<String> = if insert.columns.is_empty() {
                                 target_columns.clone()
                             } else {
-                                insert.columns.iter().map(|c| c.to_string().to_lowercase()).collect()
+                                insert
+                                    .columns
+                                    .iter()
+                                    .map(|c| c.to_string().to_lowercase())
+                                    .collect()
                             };
                             if columns.len() != row.len() {
                                 return Err(EngineError::Analysis(
-                                    "MERGE … INSERT names a different number of columns and values".into(),
+                                    "MERGE … INSERT names a different number of columns and values"
+                                        .into(),
                                 ));
                             }
-                            columns.into_iter().zip(row.iter().map(|v| v.to_string())).collect()
+                            columns
+                                .into_iter()
+                                .zip(row.iter().map(|v| v.to_string()))
+                                .collect()
                         }
                     };
                     builder.when_not_matched_insert(|mut b| {
@@ -431,19 +563,20 @@ impl Engine {
                         b
                     })?
                 }
-                (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => {
-                    builder.when_not_matched_by_source_delete(|mut b| {
+                (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
+                    .when_not_matched_by_source_delete(|mut b| {
                         if let Some(p) = predicate {
                             b = b.predicate(p);
                         }
                         b
-                    })?
-                }
+                    })?,
                 _ => return Err(EngineError::Unsupported("this MERGE clause".into())),
             };
         }
         let (_, metrics) = builder.await?;
-        let affected = metrics.num_target_rows_inserted + metrics.num_target_rows_updated + metrics.num_target_rows_deleted;
+        let affected = metrics.num_target_rows_inserted
+            + metrics.num_target_rows_updated
+            + metrics.num_target_rows_deleted;
         Ok(Output::counts(&[
             ("num_affected_rows", affected),
             ("num_updated_rows", metrics.num_target_rows_updated),
@@ -466,7 +599,14 @@ impl Engine {
             .with_target_partitions(self.limits.target_partitions);
         let options = config.options_mut();
         options.sql_parser.dialect = deltalake::datafusion::config::Dialect::Databricks;
-        SessionContext::new_with_config_rt(config, self.runtime.clone())
+        // Delta's planner too: UPDATE, DELETE and MERGE plan nodes of their own.
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_query_planner(DeltaPlanner::new())
+            .build();
+        SessionContext::new_with_state(state)
     }
 
     async fn collect(&self, frame: DataFrame) -> Result<Output, EngineError> {
@@ -517,7 +657,10 @@ fn register(
     Ok(())
 }
 
-fn take(tables: &mut HashMap<QualifiedName, DeltaTable>, name: &QualifiedName) -> Result<DeltaTable, EngineError> {
+fn take(
+    tables: &mut HashMap<QualifiedName, DeltaTable>,
+    name: &QualifiedName,
+) -> Result<DeltaTable, EngineError> {
     tables
         .remove(name)
         .ok_or_else(|| EngineError::TableNotFound(name.to_string()))
@@ -548,10 +691,16 @@ fn count(output: Output) -> usize {
         .sum()
 }
 
-async fn write_rows(table: DeltaTable, rows: DataFrame) -> Result<(DeltaTable, usize), EngineError> {
+async fn write_rows(
+    table: DeltaTable,
+    rows: DataFrame,
+) -> Result<(DeltaTable, usize), EngineError> {
     let batches = rows.collect().await?;
     let n = batches.iter().map(RecordBatch::num_rows).sum();
-    let table = table.write(batches).with_save_mode(SaveMode::Append).await?;
+    let table = table
+        .write(batches)
+        .with_save_mode(SaveMode::Append)
+        .await?;
     Ok((table, n))
 }
 
@@ -559,16 +708,23 @@ fn column_name(target: &AssignmentTarget) -> Result<String, EngineError> {
     match target {
         AssignmentTarget::ColumnName(name) => match name.0.last().and_then(|p| p.as_ident()) {
             Some(ident) => Ok(ident.value.to_lowercase()),
-            None => Err(EngineError::Unsupported(format!("the assignment to {name}"))),
+            None => Err(EngineError::Unsupported(format!(
+                "the assignment to {name}"
+            ))),
         },
         AssignmentTarget::Tuple(_) => Err(EngineError::Unsupported("assigning a tuple".into())),
     }
 }
 
-/// `SET a = s.a, b = …` as (column, expression) pairs; `SET *` (written as an empty list by
-/// some dialects) sets every target column from the source column of the same name.
-fn assignments(list: &[Assignment], target_columns: &[String], source_alias: &str) -> Result<Vec<(String, String)>, EngineError> {
-    if list.is_empty() {
+/// `SET a = s.a, b = …` as (column, expression) pairs; `SET *` sets every target column from
+/// the source column of the same name.
+fn assignments(
+    list: &[Assignment],
+    target_columns: &[String],
+    source_alias: &str,
+) -> Result<Vec<(String, String)>, EngineError> {
+    let star = matches!(list, [only] if column_name(&only.target).is_ok_and(|c| c == ALL_COLUMNS));
+    if star {
         return Ok(target_columns
             .iter()
             .map(|c| (c.clone(), format!("{source_alias}.{c}")))

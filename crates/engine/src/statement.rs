@@ -1,16 +1,16 @@
 //! One statement, parsed with the Databricks dialect: what kind it is and which objects it
 //! reads and writes, before anything runs.
 
+use crate::EngineError;
 use crate::names::QualifiedName;
 use crate::types::{Column, arrow_type, databricks_type_name};
-use crate::EngineError;
+use deltalake::datafusion::common::TableReference;
 use deltalake::datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use deltalake::datafusion::sql::resolve::resolve_table_references;
 use deltalake::datafusion::sql::sqlparser::ast::{
     self, ObjectName, Query, SetExpr, Statement as SqlStatement, TableFactor, TableObject,
 };
 use deltalake::datafusion::sql::sqlparser::dialect::DatabricksDialect;
-use deltalake::datafusion::sql::TableReference;
 
 /// The longest statement text the engine parses.
 pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
@@ -28,7 +28,10 @@ pub enum Kind {
     /// `SELECT`, `VALUES`, `WITH … SELECT`.
     Query,
     /// `INSERT INTO|OVERWRITE t …`.
-    Insert { target: TableReference, overwrite: bool },
+    Insert {
+        target: TableReference,
+        overwrite: bool,
+    },
     /// `UPDATE t SET … [WHERE …]`.
     Update { target: TableReference },
     /// `DELETE FROM t [WHERE …]`.
@@ -88,13 +91,16 @@ impl Statement {
                 "a statement longer than {MAX_STATEMENT_BYTES} bytes"
             )));
         }
-        let mut statements = DFParser::parse_sql_with_dialect(sql, &DatabricksDialect {})
+        let sql = spell_out_merge_stars(sql)?;
+        let mut statements = DFParser::parse_sql_with_dialect(&sql, &DatabricksDialect {})
             .map_err(|e| EngineError::Syntax(e.to_string()))?;
         let parsed = match (statements.pop_front(), statements.is_empty()) {
             (Some(one), true) => one,
             (None, _) => return Err(EngineError::Syntax("the statement is empty".into())),
             (Some(_), false) => {
-                return Err(EngineError::Unsupported("more than one statement in a request".into()));
+                return Err(EngineError::Unsupported(
+                    "more than one statement in a request".into(),
+                ));
             }
         };
         let kind = classify(&parsed)?;
@@ -174,11 +180,70 @@ impl Statement {
     }
 
     fn merge_source_table(&self, catalog: &str, schema: &str) -> Option<QualifiedName> {
-        let DfStatement::Statement(s) = &self.parsed else { return None };
-        let SqlStatement::Merge(merge) = s.as_ref() else { return None };
-        let TableFactor::Table { name, .. } = &merge.source else { return None };
-        Some(QualifiedName::resolve(&reference(name).ok()?, catalog, schema))
+        let DfStatement::Statement(s) = &self.parsed else {
+            return None;
+        };
+        let SqlStatement::Merge(merge) = s.as_ref() else {
+            return None;
+        };
+        let TableFactor::Table { name, .. } = &merge.source else {
+            return None;
+        };
+        Some(QualifiedName::resolve(
+            &reference(name).ok()?,
+            catalog,
+            schema,
+        ))
     }
+}
+
+/// The column that stands for "every column" in a MERGE's `UPDATE SET *` and `INSERT *`, which
+/// the parser does not read: they are spelled `UPDATE SET ALL_COLUMNS = ALL_COLUMNS` and
+/// `INSERT (ALL_COLUMNS) VALUES (ALL_COLUMNS)` before parsing, and expanded against the target's
+/// columns when the statement runs.
+pub(crate) const ALL_COLUMNS: &str = "__all_columns__";
+
+/// Rewrites the stars of a `MERGE`'s `UPDATE SET *` and `INSERT *` (see [`ALL_COLUMNS`]); any
+/// other text is returned as it was.
+fn spell_out_merge_stars(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError> {
+    use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
+    use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&DatabricksDialect {}, sql).tokenize() else {
+        return Ok(sql.into()); // the parser reports the error
+    };
+    let words: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    if !words.first().is_some_and(|t| is(t, Keyword::MERGE)) {
+        return Ok(sql.into());
+    }
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut previous: [Option<&Token>; 2] = [None, None];
+    let mut changed = false;
+    for token in &tokens {
+        if matches!(token, Token::Mul) {
+            match previous {
+                [Some(a), Some(b)] if is(a, Keyword::UPDATE) && is(b, Keyword::SET) => {
+                    out.push_str(&format!("{ALL_COLUMNS} = {ALL_COLUMNS}"));
+                    changed = true;
+                    continue;
+                }
+                [_, Some(b)] if is(b, Keyword::INSERT) => {
+                    out.push_str(&format!("({ALL_COLUMNS}) VALUES ({ALL_COLUMNS})"));
+                    changed = true;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&token.to_string());
+        if !matches!(token, Token::Whitespace(_)) {
+            previous = [previous[1], Some(token)];
+        }
+    }
+    Ok(if changed { out.into() } else { sql.into() })
 }
 
 /// A query on its own, as a statement whose references can be resolved.
@@ -203,10 +268,14 @@ fn classify(parsed: &DfStatement) -> Result<Kind, EngineError> {
         }
         SqlStatement::Insert(insert) => {
             let TableObject::TableName(name) = &insert.table else {
-                return Err(EngineError::Unsupported("INSERT INTO a table function".into()));
+                return Err(EngineError::Unsupported(
+                    "INSERT INTO a table function".into(),
+                ));
             };
             if insert.source.is_none() {
-                return Err(EngineError::Unsupported("INSERT without VALUES or a query".into()));
+                return Err(EngineError::Unsupported(
+                    "INSERT without VALUES or a query".into(),
+                ));
             }
             Kind::Insert {
                 target: reference(name)?,
@@ -215,10 +284,14 @@ fn classify(parsed: &DfStatement) -> Result<Kind, EngineError> {
         }
         SqlStatement::Update(update) => {
             let TableFactor::Table { name, .. } = &update.table.relation else {
-                return Err(EngineError::Unsupported("UPDATE of anything but a table".into()));
+                return Err(EngineError::Unsupported(
+                    "UPDATE of anything but a table".into(),
+                ));
             };
             if !update.table.joins.is_empty() || update.from.is_some() {
-                return Err(EngineError::Unsupported("UPDATE … FROM (use MERGE INTO)".into()));
+                return Err(EngineError::Unsupported(
+                    "UPDATE … FROM (use MERGE INTO)".into(),
+                ));
             }
             Kind::Update {
                 target: reference(name)?,
@@ -228,13 +301,19 @@ fn classify(parsed: &DfStatement) -> Result<Kind, EngineError> {
             let (ast::FromTable::WithFromKeyword(from) | ast::FromTable::WithoutKeyword(from)) =
                 &delete.from;
             let [only] = from.as_slice() else {
-                return Err(EngineError::Unsupported("DELETE from more than one table".into()));
+                return Err(EngineError::Unsupported(
+                    "DELETE from more than one table".into(),
+                ));
             };
             let TableFactor::Table { name, .. } = &only.relation else {
-                return Err(EngineError::Unsupported("DELETE from anything but a table".into()));
+                return Err(EngineError::Unsupported(
+                    "DELETE from anything but a table".into(),
+                ));
             };
             if delete.using.is_some() || !only.joins.is_empty() || !delete.tables.is_empty() {
-                return Err(EngineError::Unsupported("DELETE … USING (use MERGE INTO)".into()));
+                return Err(EngineError::Unsupported(
+                    "DELETE … USING (use MERGE INTO)".into(),
+                ));
             }
             Kind::Delete {
                 target: reference(name)?,
@@ -242,21 +321,25 @@ fn classify(parsed: &DfStatement) -> Result<Kind, EngineError> {
         }
         SqlStatement::Merge(merge) => {
             let TableFactor::Table { name, .. } = &merge.table else {
-                return Err(EngineError::Unsupported("MERGE INTO anything but a table".into()));
+                return Err(EngineError::Unsupported(
+                    "MERGE INTO anything but a table".into(),
+                ));
             };
             Kind::Merge {
                 target: reference(name)?,
             }
         }
         SqlStatement::CreateTable(create) => {
-            if create.external || create.location.is_some() {
+            if names_a_location(create) {
                 return Err(EngineError::LocationRefused("CREATE TABLE … LOCATION"));
             }
             if create.temporary {
                 return Err(EngineError::Unsupported("CREATE TEMPORARY TABLE".into()));
             }
             if create.like.is_some() || create.clone.is_some() {
-                return Err(EngineError::Unsupported("CREATE TABLE … LIKE / CLONE".into()));
+                return Err(EngineError::Unsupported(
+                    "CREATE TABLE … LIKE / CLONE".into(),
+                ));
             }
             let name = reference(&create.name)?;
             match &create.query {
@@ -296,9 +379,42 @@ fn classify(parsed: &DfStatement) -> Result<Kind, EngineError> {
         | SqlStatement::CopyIntoSnowflake { .. }
         | SqlStatement::Directory { .. }
         | SqlStatement::LoadData { .. }
-        | SqlStatement::Unload { .. } => return Err(EngineError::LocationRefused("reading or writing files")),
+        | SqlStatement::Unload { .. } => {
+            return Err(EngineError::LocationRefused("reading or writing files"));
+        }
         _ => Kind::Other,
     })
+}
+
+/// Whether a `CREATE TABLE` says where its files go, in any of the ways dialects spell it
+/// (`EXTERNAL`, `LOCATION`, Hive's storage clause, `OPTIONS (path …)`, a base location or an
+/// external volume): patchbay decides where every table lives.
+fn names_a_location(create: &ast::CreateTable) -> bool {
+    let options = match &create.table_options {
+        ast::CreateTableOptions::None => &[][..],
+        ast::CreateTableOptions::With(o)
+        | ast::CreateTableOptions::Options(o)
+        | ast::CreateTableOptions::Plain(o)
+        | ast::CreateTableOptions::TableProperties(o) => o.as_slice(),
+    };
+    let option_names_a_place = options.iter().any(|option| match option {
+        ast::SqlOption::KeyValue { key, .. } => {
+            let key = key.value.to_ascii_lowercase();
+            key == "path"
+                || key == "location"
+                || key.ends_with(".location")
+                || key.ends_with(".path")
+        }
+        _ => false,
+    });
+    create.external
+        || create.location.is_some()
+        || create.base_location.is_some()
+        || create.external_volume.is_some()
+        || create.hive_formats.as_ref().is_some_and(|h| {
+            h.location.is_some() || h.storage.is_some() || h.serde_properties.is_some()
+        })
+        || option_names_a_place
 }
 
 /// `SELECT … INTO OUTFILE` and friends name a file: refused.
@@ -357,7 +473,12 @@ mod tests {
             .objects("main", "default")
             .unwrap()
             .into_iter()
-            .map(|u| (format!("{}.{}.{}", u.name.catalog, u.name.schema, u.name.table), u.access))
+            .map(|u| {
+                (
+                    format!("{}.{}.{}", u.name.catalog, u.name.schema, u.name.table),
+                    u.access,
+                )
+            })
             .collect()
     }
 
@@ -416,21 +537,38 @@ mod tests {
             ]
         );
         let parsed = Statement::parse("CREATE VIEW v AS SELECT a FROM s.orig WHERE a > 1").unwrap();
-        let Kind::CreateView { text, .. } = parsed.kind() else { panic!() };
+        let Kind::CreateView { text, .. } = parsed.kind() else {
+            panic!()
+        };
         assert_eq!(text, "SELECT a FROM s.orig WHERE a > 1");
     }
 
     #[test]
     fn create_table_reads_databricks_column_types() {
-        let parsed =
-            Statement::parse("CREATE TABLE IF NOT EXISTS t (id BIGINT NOT NULL, name string, amount DECIMAL(10,2))")
-                .unwrap();
-        let Kind::CreateTable { columns, if_not_exists, .. } = parsed.kind() else { panic!() };
+        let parsed = Statement::parse(
+            "CREATE TABLE IF NOT EXISTS t (id BIGINT NOT NULL, name string, amount DECIMAL(10,2))",
+        )
+        .unwrap();
+        let Kind::CreateTable {
+            columns,
+            if_not_exists,
+            ..
+        } = parsed.kind()
+        else {
+            panic!()
+        };
         assert!(if_not_exists);
-        let described: Vec<_> = columns.iter().map(|c| (c.name.as_str(), c.type_name.as_str(), c.nullable)).collect();
+        let described: Vec<_> = columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.type_name.as_str(), c.nullable))
+            .collect();
         assert_eq!(
             described,
-            vec![("id", "BIGINT", false), ("name", "STRING", true), ("amount", "DECIMAL(10,2)", true)]
+            vec![
+                ("id", "BIGINT", false),
+                ("name", "STRING", true),
+                ("amount", "DECIMAL(10,2)", true)
+            ]
         );
     }
 
@@ -456,12 +594,20 @@ mod tests {
             Statement::parse("SELECT 1; DROP TABLE t"),
             Err(EngineError::Unsupported(_))
         ));
-        assert!(matches!(Statement::parse("  "), Err(EngineError::Syntax(_))));
+        assert!(matches!(
+            Statement::parse("  "),
+            Err(EngineError::Syntax(_))
+        ));
     }
 
     #[test]
     fn grants_and_other_statements_are_left_to_the_caller() {
-        for sql in ["GRANT SELECT ON TABLE t TO `a`", "SHOW TABLES", "USE CATALOG main", "DROP TABLE t"] {
+        for sql in [
+            "GRANT SELECT ON TABLE t TO `a`",
+            "SHOW TABLES",
+            "USE CATALOG main",
+            "DROP TABLE t",
+        ] {
             assert_eq!(Statement::parse(sql).unwrap().kind(), &Kind::Other, "{sql}");
         }
     }

@@ -27,12 +27,20 @@ pub fn arrow_type(type_name: &str) -> Result<DataType, EngineError> {
         .or_else(|| strip_wrapped(&upper, "DEC(", ")"))
     {
         let mut parts = args.split(',').map(str::trim);
-        let precision: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(unsupported)?;
+        let precision: u8 = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(unsupported)?;
         let scale: i8 = match parts.next() {
             Some(s) => s.parse().map_err(|_| unsupported())?,
             None => 0,
         };
-        if parts.next().is_some() || precision == 0 || precision > 38 || scale < 0 || scale as u8 > precision {
+        if parts.next().is_some()
+            || precision == 0
+            || precision > 38
+            || scale < 0
+            || scale as u8 > precision
+        {
             return Err(unsupported());
         }
         return Ok(DataType::Decimal128(precision, scale));
@@ -68,13 +76,21 @@ pub fn databricks_type_name(data_type: &DataType) -> String {
         DataType::Int64 | DataType::UInt64 => "BIGINT".into(),
         DataType::Float16 | DataType::Float32 => "FLOAT".into(),
         DataType::Float64 => "DOUBLE".into(),
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => {
+            format!("DECIMAL({p},{s})")
+        }
         DataType::Decimal256(p, s) => format!("DECIMAL({p},{s})"),
         DataType::Date32 | DataType::Date64 => "DATE".into(),
         DataType::Timestamp(_, Some(_)) => "TIMESTAMP".into(),
         DataType::Timestamp(_, None) => "TIMESTAMP_NTZ".into(),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => "BINARY".into(),
-        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) | DataType::FixedSizeList(item, _) => {
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "BINARY".into(),
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::ListView(item)
+        | DataType::FixedSizeList(item, _) => {
             format!("ARRAY<{}>", databricks_type_name(item.data_type()))
         }
         DataType::Struct(fields) => {
@@ -110,8 +126,21 @@ mod tests {
     #[test]
     fn every_databricks_type_a_partner_declares_round_trips() {
         for name in [
-            "STRING", "BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DATE",
-            "TIMESTAMP", "TIMESTAMP_NTZ", "BINARY", "DECIMAL(10,2)", "DECIMAL(38,0)", "ARRAY<INT>",
+            "STRING",
+            "BOOLEAN",
+            "TINYINT",
+            "SMALLINT",
+            "INT",
+            "BIGINT",
+            "FLOAT",
+            "DOUBLE",
+            "DATE",
+            "TIMESTAMP",
+            "TIMESTAMP_NTZ",
+            "BINARY",
+            "DECIMAL(10,2)",
+            "DECIMAL(38,0)",
+            "ARRAY<INT>",
             "ARRAY<ARRAY<STRING>>",
         ] {
             let arrow = arrow_type(name).unwrap();
@@ -122,14 +151,27 @@ mod tests {
     #[test]
     fn aliases_map_to_the_canonical_type() {
         assert_eq!(databricks_type_name(&arrow_type("integer").unwrap()), "INT");
-        assert_eq!(databricks_type_name(&arrow_type("varchar(20)").unwrap()), "STRING");
+        assert_eq!(
+            databricks_type_name(&arrow_type("varchar(20)").unwrap()),
+            "STRING"
+        );
         assert_eq!(databricks_type_name(&arrow_type("long").unwrap()), "BIGINT");
-        assert_eq!(databricks_type_name(&arrow_type("decimal").unwrap()), "DECIMAL(10,0)");
+        assert_eq!(
+            databricks_type_name(&arrow_type("decimal").unwrap()),
+            "DECIMAL(10,0)"
+        );
     }
 
     #[test]
     fn unknown_and_malformed_types_are_refused_by_name() {
-        for bad in ["BLOB", "DECIMAL(0,0)", "DECIMAL(39,1)", "DECIMAL(5,6)", "DECIMAL(a)", "ARRAY<NOPE>"] {
+        for bad in [
+            "BLOB",
+            "DECIMAL(0,0)",
+            "DECIMAL(39,1)",
+            "DECIMAL(5,6)",
+            "DECIMAL(a)",
+            "ARRAY<NOPE>",
+        ] {
             let err = arrow_type(bad).unwrap_err();
             assert!(matches!(err, EngineError::Unsupported(_)), "{bad}: {err}");
         }

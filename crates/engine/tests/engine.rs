@@ -3,7 +3,9 @@
 
 use patchbay_engine::arrow::array::{Array, Int64Array};
 use patchbay_engine::arrow::util::pretty::pretty_format_batches;
-use patchbay_engine::{Binding, Column, Engine, EngineError, Limits, Output, QualifiedName, Source, Statement};
+use patchbay_engine::{
+    Binding, Column, Engine, EngineError, Limits, Output, QualifiedName, Source, Statement,
+};
 use url::Url;
 
 struct Fixture {
@@ -48,13 +50,18 @@ impl Fixture {
     async fn run(&self, sql: &str) -> Result<Output, EngineError> {
         let statement = Statement::parse(sql)?;
         let new_id = match statement.kind() {
-            patchbay_engine::Kind::CreateTable { name, .. } | patchbay_engine::Kind::CreateTableAs { name, .. } => {
-                Some(name.table().to_string())
-            }
+            patchbay_engine::Kind::CreateTable { name, .. }
+            | patchbay_engine::Kind::CreateTableAs { name, .. } => Some(name.table().to_string()),
             _ => None,
         };
         self.engine
-            .run(&statement, "main", "sales", &self.bindings, new_id.as_deref())
+            .run(
+                &statement,
+                "main",
+                "sales",
+                &self.bindings,
+                new_id.as_deref(),
+            )
             .await
     }
 
@@ -72,7 +79,9 @@ impl Fixture {
     }
 
     async fn table(&self, sql: &str) -> String {
-        pretty_format_batches(&self.ok(sql).await.batches).unwrap().to_string()
+        pretty_format_batches(&self.ok(sql).await.batches)
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -83,13 +92,21 @@ fn name3(name: &str) -> QualifiedName {
 
 fn first_i64(out: &Output, column: &str) -> i64 {
     let index = out.schema.index_of(column).unwrap();
-    out.batches[0].column(index).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
+    out.batches[0]
+        .column(index)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0)
 }
 
 async fn orders() -> Fixture {
     let mut f = Fixture::new();
-    f.create("CREATE TABLE orders (id BIGINT NOT NULL, customer STRING, amount DECIMAL(10,2), day DATE)", "orders")
-        .await;
+    f.create(
+        "CREATE TABLE orders (id BIGINT NOT NULL, customer STRING, amount DECIMAL(10,2), day DATE)",
+        "orders",
+    )
+    .await;
     let out = f
         .ok("INSERT INTO orders VALUES (1, 'ada', 10.50, DATE'2026-01-01'), (2, 'bob', 3.25, DATE'2026-01-02'), \
              (3, 'ada', 7.00, DATE'2026-01-03')")
@@ -102,7 +119,8 @@ async fn orders() -> Fixture {
 async fn created_tables_are_delta_tables_with_the_declared_columns_and_the_rows_inserted() {
     let f = orders().await;
     assert_eq!(
-        f.table("SELECT id, customer, amount, day FROM main.sales.orders ORDER BY id").await,
+        f.table("SELECT id, customer, amount, day FROM main.sales.orders ORDER BY id")
+            .await,
         "+----+----------+--------+------------+\n\
          | id | customer | amount | day        |\n\
          +----+----------+--------+------------+\n\
@@ -111,15 +129,23 @@ async fn created_tables_are_delta_tables_with_the_declared_columns_and_the_rows_
          | 3  | ada      | 7.00   | 2026-01-03 |\n\
          +----+----------+--------+------------+"
     );
-    let log = f._dir.path().join("orders/_delta_log/00000000000000000001.json");
+    let log = f
+        ._dir
+        .path()
+        .join("orders/_delta_log/00000000000000000001.json");
     assert!(log.exists(), "the insert is Delta commit 1 at {log:?}");
 }
 
 #[tokio::test]
 async fn joins_aggregates_windows_and_ctes_run() {
     let mut f = orders().await;
-    f.create("CREATE TABLE customers (name STRING, country STRING)", "customers").await;
-    f.ok("INSERT INTO customers VALUES ('ada', 'UK'), ('bob', 'FR')").await;
+    f.create(
+        "CREATE TABLE customers (name STRING, country STRING)",
+        "customers",
+    )
+    .await;
+    f.ok("INSERT INTO customers VALUES ('ada', 'UK'), ('bob', 'FR')")
+        .await;
     let text = f
         .table(
             "WITH totals AS (SELECT customer, sum(amount) AS total, count(*) AS n FROM orders GROUP BY customer) \
@@ -141,13 +167,18 @@ async fn joins_aggregates_windows_and_ctes_run() {
 #[tokio::test]
 async fn update_delete_and_merge_change_exactly_the_rows_they_say() {
     let mut f = orders().await;
-    let out = f.ok("UPDATE orders SET amount = amount * 2 WHERE customer = 'ada'").await;
+    let out = f
+        .ok("UPDATE orders SET amount = amount * 2 WHERE customer = 'ada'")
+        .await;
     assert_eq!(first_i64(&out, "num_affected_rows"), 2);
     let out = f.ok("DELETE FROM orders WHERE id = 2").await;
     assert_eq!(first_i64(&out, "num_affected_rows"), 1);
 
-    f.create("CREATE TABLE updates (id BIGINT, customer STRING, amount DECIMAL(10,2), day DATE)", "updates")
-        .await;
+    f.create(
+        "CREATE TABLE updates (id BIGINT, customer STRING, amount DECIMAL(10,2), day DATE)",
+        "updates",
+    )
+    .await;
     f.ok("INSERT INTO updates VALUES (1, 'ada', 1.00, DATE'2026-02-01'), (9, 'cyd', 9.99, DATE'2026-02-02')")
         .await;
     let out = f
@@ -158,7 +189,8 @@ async fn update_delete_and_merge_change_exactly_the_rows_they_say() {
     assert_eq!(first_i64(&out, "num_updated_rows"), 1);
     assert_eq!(first_i64(&out, "num_inserted_rows"), 1);
     assert_eq!(
-        f.table("SELECT id, customer, amount FROM orders ORDER BY id").await,
+        f.table("SELECT id, customer, amount FROM orders ORDER BY id")
+            .await,
         "+----+----------+--------+\n\
          | id | customer | amount |\n\
          +----+----------+--------+\n\
@@ -172,10 +204,13 @@ async fn update_delete_and_merge_change_exactly_the_rows_they_say() {
 #[tokio::test]
 async fn create_table_as_select_copies_rows_and_insert_overwrite_replaces_them() {
     let mut f = orders().await;
-    let out = f.ok("CREATE TABLE big AS SELECT id, amount FROM orders WHERE amount > 5").await;
+    let out = f
+        .ok("CREATE TABLE big AS SELECT id, amount FROM orders WHERE amount > 5")
+        .await;
     assert_eq!(first_i64(&out, "num_inserted_rows"), 2);
     f.bind_table("main.sales.big", "big");
-    f.ok("INSERT OVERWRITE big SELECT id, amount FROM orders WHERE id = 2").await;
+    f.ok("INSERT OVERWRITE big SELECT id, amount FROM orders WHERE id = 2")
+        .await;
     assert_eq!(
         f.table("SELECT * FROM big").await,
         "+----+--------+\n| id | amount |\n+----+--------+\n| 2  | 3.25   |\n+----+--------+"
@@ -185,9 +220,13 @@ async fn create_table_as_select_copies_rows_and_insert_overwrite_replaces_them()
 #[tokio::test]
 async fn views_are_planned_from_their_text_in_their_own_schema() {
     let mut f = orders().await;
-    f.bind_view("main.reports.ada_orders", "SELECT id FROM orders WHERE customer = 'ada'");
+    f.bind_view(
+        "main.reports.ada_orders",
+        "SELECT id FROM orders WHERE customer = 'ada'",
+    );
     assert_eq!(
-        f.table("SELECT count(*) AS n FROM main.reports.ada_orders").await,
+        f.table("SELECT count(*) AS n FROM main.reports.ada_orders")
+            .await,
         "+---+\n| n |\n+---+\n| 2 |\n+---+"
     );
 }
@@ -202,8 +241,10 @@ async fn a_name_the_caller_did_not_bind_does_not_exist() {
     ] {
         let err = f.run(sql).await.unwrap_err();
         assert!(
-            err.to_string().contains("not found") || err.to_string().contains("secret")
-                || err.to_string().contains("elsewhere") || err.to_string().contains("other"),
+            err.to_string().contains("not found")
+                || err.to_string().contains("secret")
+                || err.to_string().contains("elsewhere")
+                || err.to_string().contains("other"),
             "{sql}: {err}"
         );
     }
@@ -218,9 +259,17 @@ async fn a_result_over_the_row_limit_fails_and_the_engine_goes_on() {
         max_result_rows: 100,
         ..Limits::default()
     });
-    let err = f.run("SELECT * FROM generate_series(1, 1000)").await.unwrap_err();
+    let err = f
+        .run("SELECT * FROM generate_series(1, 1000)")
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::ResultTooLarge(100)), "{err}");
-    assert_eq!(f.ok("SELECT * FROM generate_series(1, 100)").await.num_rows(), 100);
+    assert_eq!(
+        f.ok("SELECT * FROM generate_series(1, 100)")
+            .await
+            .num_rows(),
+        100
+    );
 }
 
 #[tokio::test]
@@ -246,7 +295,11 @@ async fn table_ids_cannot_reach_outside_the_root() {
         nullable: true,
     }];
     for bad in ["../escape", "a/b", "", "..", "x%2f"] {
-        let err = f.engine.create_table(bad, &columns, false).await.unwrap_err();
+        let err = f
+            .engine
+            .create_table(bad, &columns, false)
+            .await
+            .unwrap_err();
         assert!(matches!(err, EngineError::Storage(_)), "{bad}: {err}");
     }
 }
