@@ -1,0 +1,57 @@
+//! What can go wrong with a statement, in terms the server maps to Databricks' SQL errors.
+
+use deltalake::DeltaTableError;
+use deltalake::datafusion::error::DataFusionError;
+
+/// Why a statement did not run, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The text is not SQL the parser understands.
+    #[error("{0}")]
+    Syntax(String),
+    /// Valid SQL that patchbay does not run; names the construct.
+    #[error("{0} is not supported")]
+    Unsupported(String),
+    /// A statement that would read or write a location of its own choosing.
+    #[error("{0} is not allowed: statements may not name files or locations")]
+    LocationRefused(&'static str),
+    /// A name that the caller did not bind (it does not exist, or the caller may not see it).
+    #[error("table or view {0} cannot be found")]
+    TableNotFound(String),
+    /// Planning failed on a bound statement: unknown column, type mismatch, …
+    #[error("{0}")]
+    Analysis(String),
+    /// The query needed more memory than its limit.
+    #[error("the query exceeded its memory limit: {0}")]
+    MemoryExceeded(String),
+    /// The result is bigger than the limit on rows kept for one statement.
+    #[error("the result exceeded {0} rows")]
+    ResultTooLarge(usize),
+    /// Stopped by its caller or its time limit.
+    #[error("the statement was cancelled")]
+    Cancelled,
+    /// Reading or writing a table's files failed.
+    #[error("table storage: {0}")]
+    Storage(String),
+}
+
+impl From<DataFusionError> for EngineError {
+    fn from(err: DataFusionError) -> Self {
+        match err.find_root() {
+            DataFusionError::ResourcesExhausted(msg) => EngineError::MemoryExceeded(msg.clone()),
+            DataFusionError::SQL(e, _) => EngineError::Syntax(e.to_string()),
+            DataFusionError::NotImplemented(msg) => EngineError::Unsupported(msg.clone()),
+            DataFusionError::ObjectStore(e) => EngineError::Storage(e.to_string()),
+            other => EngineError::Analysis(other.to_string()),
+        }
+    }
+}
+
+impl From<DeltaTableError> for EngineError {
+    fn from(err: DeltaTableError) -> Self {
+        match err {
+            DeltaTableError::Arrow { source } => EngineError::Analysis(source.to_string()),
+            other => EngineError::Storage(other.to_string()),
+        }
+    }
+}

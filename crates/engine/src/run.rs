@@ -1,0 +1,736 @@
+//! Running a parsed statement against the tables its caller bound.
+
+use crate::EngineError;
+use crate::names::QualifiedName;
+use crate::statement::{ALL_COLUMNS, Kind, Statement};
+use crate::types::Column;
+use deltalake::DeltaTable;
+use deltalake::arrow::array::{Int64Array, RecordBatch, UInt64Array};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
+};
+use deltalake::datafusion::datasource::ViewTable;
+use deltalake::datafusion::execution::context::SQLOptions;
+use deltalake::datafusion::execution::memory_pool::FairSpillPool;
+use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use deltalake::datafusion::execution::{SessionState, SessionStateBuilder};
+use deltalake::datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use deltalake::datafusion::sql::parser::Statement as DfStatement;
+use deltalake::datafusion::sql::sqlparser::ast::{
+    self, Assignment, AssignmentTarget, MergeAction, MergeClauseKind, MergeInsertKind,
+    Statement as SqlStatement, TableFactor,
+};
+use deltalake::delta_datafusion::planner::DeltaPlanner;
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::protocol::SaveMode;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use url::Url;
+
+/// Limits on one statement's work.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Memory for operators that can run out of it (sorts, joins, aggregates), per engine.
+    pub memory_bytes: usize,
+    /// Rows a result may hold; a bigger result fails rather than filling memory.
+    pub max_result_rows: usize,
+    /// Threads a query spreads over.
+    pub target_partitions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 512 << 20,
+            max_result_rows: 1_000_000,
+            target_partitions: 2,
+        }
+    }
+}
+
+/// Where a bound name's rows come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A Delta table stored at `<root>/<id>`.
+    Table { id: String },
+    /// A view: its query text, and the catalog and schema it was defined in (its bare names
+    /// resolve there).
+    View {
+        text: String,
+        catalog: String,
+        schema: String,
+    },
+}
+
+/// A name the caller resolved and allowed for this statement.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub name: QualifiedName,
+    pub source: Source,
+}
+
+/// What a statement produced: rows with their schema. Writes produce Databricks' counts
+/// (`num_affected_rows`, …), DDL an empty result.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Output {
+    fn empty() -> Output {
+        Output {
+            schema: Arc::new(Schema::empty()),
+            batches: Vec::new(),
+        }
+    }
+
+    fn counts(columns: &[(&str, usize)]) -> Output {
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(name, _)| Field::new(*name, DataType::Int64, false))
+                .collect::<Vec<_>>(),
+        ));
+        let arrays = columns
+            .iter()
+            .map(|(_, n)| Arc::new(Int64Array::from(vec![*n as i64])) as _)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays).expect("one value per column");
+        Output {
+            schema,
+            batches: vec![batch],
+        }
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// The query engine: where tables live, and the limits every statement runs under.
+pub struct Engine {
+    root: Url,
+    runtime: Arc<RuntimeEnv>,
+    limits: Limits,
+}
+
+impl Engine {
+    /// An engine whose tables live under `root`, a `file://` directory URL or an object store
+    /// URL. The directory is created if it does not exist.
+    pub fn new(root: Url, limits: Limits) -> Result<Engine, EngineError> {
+        let mut root = root;
+        if !root.path().ends_with('/') {
+            let path = format!("{}/", root.path());
+            root.set_path(&path);
+        }
+        if root.scheme() == "file" {
+            let dir = root
+                .to_file_path()
+                .map_err(|()| EngineError::Storage(format!("{root} is not a directory")))?;
+            std::fs::create_dir_all(&dir).map_err(|e| EngineError::Storage(e.to_string()))?;
+        }
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
+            .build_arc()?;
+        Ok(Engine {
+            root,
+            runtime,
+            limits,
+        })
+    }
+
+    /// Where the table with this id lives. Ids come from patchbay's catalog; anything that is not
+    /// a plain id (letters, digits, `-`, `_`) is refused, so no id can point outside the root.
+    fn location(&self, id: &str) -> Result<Url, EngineError> {
+        let plain = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !plain {
+            return Err(EngineError::Storage(format!("{id:?} is not a table id")));
+        }
+        self.root
+            .join(&format!("{id}/"))
+            .map_err(|e| EngineError::Storage(e.to_string()))
+    }
+
+    /// Creates an empty Delta table for `id` with these columns (replacing its contents when
+    /// `replace` is set).
+    pub async fn create_table(
+        &self,
+        id: &str,
+        columns: &[Column],
+        replace: bool,
+    ) -> Result<(), EngineError> {
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|c| {
+                Ok(Field::new(
+                    &c.name,
+                    crate::types::arrow_type(&c.type_name)?,
+                    c.nullable,
+                ))
+            })
+            .collect::<Result<_, EngineError>>()?;
+        self.create_with_schema(id, &Schema::new(fields), replace)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_with_schema(
+        &self,
+        id: &str,
+        schema: &Schema,
+        replace: bool,
+    ) -> Result<DeltaTable, EngineError> {
+        let structure: StructType = schema
+            .try_into_kernel()
+            .map_err(|e| EngineError::Unsupported(format!("a column type: {e}")))?;
+        let location = self.location(id)?;
+        if let Ok(dir) = location.to_file_path() {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|e| EngineError::Storage(e.to_string()))?;
+        }
+        let table = DeltaTable::try_from_url(location).await?;
+        let mode = if replace {
+            SaveMode::Overwrite
+        } else {
+            SaveMode::ErrorIfExists
+        };
+        Ok(table
+            .create()
+            .with_columns(structure.fields().cloned())
+            .with_save_mode(mode)
+            .await?)
+    }
+
+    /// Removes a table's files. Removing a table that has none is not an error.
+    pub async fn drop_table(&self, id: &str) -> Result<(), EngineError> {
+        let location = self.location(id)?;
+        if location.scheme() == "file" {
+            let dir = location
+                .to_file_path()
+                .map_err(|()| EngineError::Storage(format!("{location} is not a directory")))?;
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(EngineError::Storage(e.to_string())),
+            }
+        } else {
+            let table = DeltaTable::try_from_url(location).await?;
+            let store = table.object_store();
+            let mut listing = store.list(None);
+            while let Some(meta) = listing.next().await {
+                let meta = meta.map_err(|e| EngineError::Storage(e.to_string()))?;
+                store
+                    .delete(&meta.location)
+                    .await
+                    .map_err(|e| EngineError::Storage(e.to_string()))?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Runs `statement` with `catalog`.`schema` as the defaults for bare names. Only the
+    /// `bindings` exist for it; views among them are planned in order, so a view may use the
+    /// bindings before it. A statement that creates a table (`CREATE TABLE`, `CREATE TABLE AS
+    /// SELECT`) stores it under `new_table_id`.
+    pub async fn run(
+        &self,
+        statement: &Statement,
+        catalog: &str,
+        schema: &str,
+        bindings: &[Binding],
+        new_table_id: Option<&str>,
+    ) -> Result<Output, EngineError> {
+        let ctx = self.session(catalog, schema);
+        let mut tables = HashMap::new();
+        for binding in bindings {
+            let provider = match &binding.source {
+                Source::Table { id } => {
+                    let table = self.open(id).await?;
+                    let provider = table.table_provider().await?;
+                    tables.insert(binding.name.clone(), table);
+                    provider
+                }
+                Source::View {
+                    text,
+                    catalog,
+                    schema,
+                } => {
+                    let mut state = ctx.state();
+                    let options = state.config_mut().options_mut();
+                    options.catalog.default_catalog = catalog.clone();
+                    options.catalog.default_schema = schema.clone();
+                    let view = Statement::parse(text)?;
+                    if view.kind() != &Kind::Query {
+                        return Err(EngineError::Unsupported(
+                            "a view that is not a query".into(),
+                        ));
+                    }
+                    let plan = state.statement_to_plan(view.parsed.clone()).await?;
+                    Arc::new(ViewTable::new(plan, Some(text.clone())))
+                }
+            };
+            register(&ctx, &binding.name, provider)?;
+        }
+        let state = ctx.state();
+        match statement.kind() {
+            Kind::Query => {
+                let plan = state.statement_to_plan(statement.parsed.clone()).await?;
+                read_only().verify_plan(&plan)?;
+                self.collect(ctx.execute_logical_plan(plan).await?).await
+            }
+            Kind::Insert { .. } => {
+                let plan = state.statement_to_plan(statement.parsed.clone()).await?;
+                dml_only().verify_plan(&plan)?;
+                let inserted = count(self.collect(ctx.execute_logical_plan(plan).await?).await?);
+                Ok(Output::counts(&[
+                    ("num_affected_rows", inserted),
+                    ("num_inserted_rows", inserted),
+                ]))
+            }
+            Kind::CreateTable {
+                columns,
+                or_replace,
+                ..
+            } => {
+                let id = new_table_id
+                    .ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
+                self.create_table(id, columns, *or_replace).await?;
+                Ok(Output::empty())
+            }
+            Kind::CreateTableAs { or_replace, .. } => {
+                let id = new_table_id
+                    .ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::CreateTable(create) = s.as_ref() else {
+                    unreachable!()
+                };
+                let query = create.query.as_ref().expect("CREATE TABLE AS has a query");
+                let plan = state
+                    .statement_to_plan(DfStatement::Statement(Box::new(SqlStatement::Query(
+                        query.clone(),
+                    ))))
+                    .await?;
+                read_only().verify_plan(&plan)?;
+                let rows = ctx.execute_logical_plan(plan).await?;
+                let schema = Schema::new(rows.schema().fields().clone());
+                let table = self.create_with_schema(id, &schema, *or_replace).await?;
+                let (_, metrics) = write_rows(table, rows).await?;
+                Ok(Output::counts(&[
+                    ("num_affected_rows", metrics),
+                    ("num_inserted_rows", metrics),
+                ]))
+            }
+            Kind::CreateView { .. } => {
+                // The caller keeps the definition; planning it here proves it reads only what
+                // it was allowed to and that its columns resolve.
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::CreateView(view) = s.as_ref() else {
+                    unreachable!()
+                };
+                let plan = state
+                    .statement_to_plan(DfStatement::Statement(Box::new(SqlStatement::Query(
+                        view.query.clone(),
+                    ))))
+                    .await?;
+                read_only().verify_plan(&plan)?;
+                Ok(Output::empty())
+            }
+            Kind::Update { target } => {
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::Update(update) = s.as_ref() else {
+                    unreachable!()
+                };
+                let table = take(
+                    &mut tables,
+                    &QualifiedName::resolve(target, catalog, schema),
+                )?;
+                let mut builder = table.update().with_session_state(Arc::new(state.clone()));
+                if let Some(selection) = &update.selection {
+                    builder = builder.with_predicate(selection.to_string());
+                }
+                for Assignment { target, value } in &update.assignments {
+                    builder = builder.with_update(column_name(target)?, value.to_string());
+                }
+                let (_, metrics) = builder.await?;
+                Ok(Output::counts(&[(
+                    "num_affected_rows",
+                    metrics.num_updated_rows,
+                )]))
+            }
+            Kind::Delete { target } => {
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::Delete(delete) = s.as_ref() else {
+                    unreachable!()
+                };
+                let table = take(
+                    &mut tables,
+                    &QualifiedName::resolve(target, catalog, schema),
+                )?;
+                let before = table.clone();
+                let mut builder = table.delete().with_session_state(Arc::new(state.clone()));
+                if let Some(selection) = &delete.selection {
+                    builder = builder.with_predicate(selection.to_string());
+                }
+                let (after, metrics) = builder.await?;
+                let deleted = match metrics.num_deleted_rows {
+                    Some(n) => n,
+                    // Whole files went and their metadata held no count: the version the delete
+                    // started from, less the version it made.
+                    None => row_count(&ctx, &before).await? - row_count(&ctx, &after).await?,
+                };
+                Ok(Output::counts(&[("num_affected_rows", deleted)]))
+            }
+            Kind::Merge { target } => {
+                let DfStatement::Statement(s) = &statement.parsed else {
+                    unreachable!()
+                };
+                let SqlStatement::Merge(merge) = s.as_ref() else {
+                    unreachable!()
+                };
+                let target_name = QualifiedName::resolve(target, catalog, schema);
+                let table = take(&mut tables, &target_name)?;
+                self.merge(&ctx, &state, table, merge).await
+            }
+            Kind::Other => Err(EngineError::Unsupported("this statement".into())),
+        }
+    }
+
+    async fn merge(
+        &self,
+        ctx: &SessionContext,
+        state: &SessionState,
+        table: DeltaTable,
+        merge: &ast::Merge,
+    ) -> Result<Output, EngineError> {
+        let TableFactor::Table {
+            alias: target_alias,
+            ..
+        } = &merge.table
+        else {
+            unreachable!()
+        };
+        let target_alias = target_alias
+            .as_ref()
+            .map(|a| a.name.value.clone())
+            .unwrap_or_else(|| "target".into());
+        let (source_query, source_alias) = match &merge.source {
+            TableFactor::Table { name, alias, .. } => (
+                format!("SELECT * FROM {name}"),
+                alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or_else(|| "source".into()),
+            ),
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => (
+                subquery.to_string(),
+                alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or_else(|| "source".into()),
+            ),
+            _ => {
+                return Err(EngineError::Unsupported(
+                    "MERGE … USING anything but a table or a query".into(),
+                ));
+            }
+        };
+        let source = Statement::parse(&source_query)?;
+        let plan = state.statement_to_plan(source.parsed.clone()).await?;
+        read_only().verify_plan(&plan)?;
+        let source_frame: DataFrame = ctx.execute_logical_plan(plan).await?;
+        let source_columns: Vec<String> = source_frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let target_columns: Vec<String> = table
+            .snapshot()?
+            .schema()
+            .fields()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut builder = table
+            .merge(source_frame, merge.on.to_string())
+            .with_source_alias(&source_alias)
+            .with_target_alias(&target_alias)
+            .with_session_state(Arc::new(state.clone()));
+        for clause in &merge.clauses {
+            let predicate = clause.predicate.as_ref().map(|p| p.to_string());
+            builder = match (&clause.clause_kind, &clause.action) {
+                (MergeClauseKind::Matched, MergeAction::Update(update)) => {
+                    let pairs = assignments(&update.assignments, &target_columns, &source_alias)?;
+                    builder.when_matched_update(|mut b| {
+                        if let Some(p) = predicate {
+                            b = b.predicate(p);
+                        }
+                        for (column, value) in pairs {
+                            b = b.update(column, value);
+                        }
+                        b
+                    })?
+                }
+                (MergeClauseKind::Matched, MergeAction::Delete { .. }) => builder
+                    .when_matched_delete(|mut b| {
+                        if let Some(p) = predicate {
+                            b = b.predicate(p);
+                        }
+                        b
+                    })?,
+                (
+                    MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget,
+                    MergeAction::Insert(insert),
+                ) => {
+                    let pairs: Vec<(String, String)> = match &insert.kind {
+                        MergeInsertKind::Values(_) if matches!(insert.columns.as_slice(), [only] if only.to_string() == ALL_COLUMNS) => {
+                            target_columns
+                                .iter()
+                                .filter(|c| source_columns.contains(c))
+                                .map(|c| (c.clone(), format!("{source_alias}.{c}")))
+                                .collect()
+                        }
+                        MergeInsertKind::Row => target_columns
+                            .iter()
+                            .filter(|c| source_columns.contains(c))
+                            .map(|c| (c.clone(), format!("{source_alias}.{c}")))
+                            .collect(),
+                        MergeInsertKind::Values(values) => {
+                            let [row] = values.rows.as_slice() else {
+                                return Err(EngineError::Unsupported(
+                                    "MERGE … INSERT of several rows".into(),
+                                ));
+                            };
+                            let columns: Vec<String> = if insert.columns.is_empty() {
+                                target_columns.clone()
+                            } else {
+                                insert
+                                    .columns
+                                    .iter()
+                                    .map(|c| c.to_string().to_lowercase())
+                                    .collect()
+                            };
+                            if columns.len() != row.len() {
+                                return Err(EngineError::Analysis(
+                                    "MERGE … INSERT names a different number of columns and values"
+                                        .into(),
+                                ));
+                            }
+                            columns
+                                .into_iter()
+                                .zip(row.iter().map(|v| v.to_string()))
+                                .collect()
+                        }
+                    };
+                    builder.when_not_matched_insert(|mut b| {
+                        if let Some(p) = predicate {
+                            b = b.predicate(p);
+                        }
+                        for (column, value) in pairs {
+                            b = b.set(column, value);
+                        }
+                        b
+                    })?
+                }
+                (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => {
+                    let pairs = assignments(&update.assignments, &target_columns, &source_alias)?;
+                    builder.when_not_matched_by_source_update(|mut b| {
+                        if let Some(p) = predicate {
+                            b = b.predicate(p);
+                        }
+                        for (column, value) in pairs {
+                            b = b.update(column, value);
+                        }
+                        b
+                    })?
+                }
+                (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
+                    .when_not_matched_by_source_delete(|mut b| {
+                        if let Some(p) = predicate {
+                            b = b.predicate(p);
+                        }
+                        b
+                    })?,
+                _ => return Err(EngineError::Unsupported("this MERGE clause".into())),
+            };
+        }
+        let (_, metrics) = builder.await?;
+        let affected = metrics.num_target_rows_inserted
+            + metrics.num_target_rows_updated
+            + metrics.num_target_rows_deleted;
+        Ok(Output::counts(&[
+            ("num_affected_rows", affected),
+            ("num_updated_rows", metrics.num_target_rows_updated),
+            ("num_deleted_rows", metrics.num_target_rows_deleted),
+            ("num_inserted_rows", metrics.num_target_rows_inserted),
+        ]))
+    }
+
+    async fn open(&self, id: &str) -> Result<DeltaTable, EngineError> {
+        let mut table = deltalake::DeltaTableBuilder::from_url(self.location(id)?)?.build()?;
+        table.load().await?;
+        Ok(table)
+    }
+
+    fn session(&self, catalog: &str, schema: &str) -> SessionContext {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(catalog, schema)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false)
+            .with_target_partitions(self.limits.target_partitions);
+        let options = config.options_mut();
+        options.sql_parser.dialect = deltalake::datafusion::config::Dialect::Databricks;
+        // Delta's planner too: UPDATE, DELETE and MERGE plan nodes of their own.
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_query_planner(DeltaPlanner::new())
+            .build();
+        SessionContext::new_with_state(state)
+    }
+
+    async fn collect(&self, frame: DataFrame) -> Result<Output, EngineError> {
+        let schema: SchemaRef = Arc::new(Schema::new(frame.schema().fields().clone()));
+        let mut stream = frame.execute_stream().await?;
+        let mut batches = Vec::new();
+        let mut rows = 0usize;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            rows += batch.num_rows();
+            if rows > self.limits.max_result_rows {
+                return Err(EngineError::ResultTooLarge(self.limits.max_result_rows));
+            }
+            batches.push(batch);
+        }
+        Ok(Output { schema, batches })
+    }
+}
+
+async fn row_count(ctx: &SessionContext, table: &DeltaTable) -> Result<usize, EngineError> {
+    let frame = ctx.read_table(table.table_provider().await?)?;
+    Ok(frame.count().await?)
+}
+
+/// Registers `provider` under its three-part name, making the catalog and schema as needed.
+fn register(
+    ctx: &SessionContext,
+    name: &QualifiedName,
+    provider: Arc<dyn deltalake::datafusion::catalog::TableProvider>,
+) -> Result<(), EngineError> {
+    let catalog = match ctx.catalog(&name.catalog) {
+        Some(c) => c,
+        None => {
+            let c: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
+            ctx.register_catalog(name.catalog.as_str(), c.clone());
+            c
+        }
+    };
+    let schema = match catalog.schema(&name.schema) {
+        Some(s) => s,
+        None => {
+            let s: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+            catalog.register_schema(&name.schema, s.clone())?;
+            s
+        }
+    };
+    schema.register_table(name.table.clone(), provider)?;
+    Ok(())
+}
+
+fn take(
+    tables: &mut HashMap<QualifiedName, DeltaTable>,
+    name: &QualifiedName,
+) -> Result<DeltaTable, EngineError> {
+    tables
+        .remove(name)
+        .ok_or_else(|| EngineError::TableNotFound(name.to_string()))
+}
+
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+fn dml_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(true)
+        .with_allow_statements(false)
+}
+
+/// The number DataFusion's insert reports (one `count` row).
+fn count(output: Output) -> usize {
+    output
+        .batches
+        .iter()
+        .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+        .flat_map(|a| a.iter().flatten())
+        .map(|n| n as usize)
+        .sum()
+}
+
+async fn write_rows(
+    table: DeltaTable,
+    rows: DataFrame,
+) -> Result<(DeltaTable, usize), EngineError> {
+    let batches = rows.collect().await?;
+    let n = batches.iter().map(RecordBatch::num_rows).sum();
+    let table = table
+        .write(batches)
+        .with_save_mode(SaveMode::Append)
+        .await?;
+    Ok((table, n))
+}
+
+fn column_name(target: &AssignmentTarget) -> Result<String, EngineError> {
+    match target {
+        AssignmentTarget::ColumnName(name) => match name.0.last().and_then(|p| p.as_ident()) {
+            Some(ident) => Ok(ident.value.to_lowercase()),
+            None => Err(EngineError::Unsupported(format!(
+                "the assignment to {name}"
+            ))),
+        },
+        AssignmentTarget::Tuple(_) => Err(EngineError::Unsupported("assigning a tuple".into())),
+    }
+}
+
+/// `SET a = s.a, b = …` as (column, expression) pairs; `SET *` sets every target column from
+/// the source column of the same name.
+fn assignments(
+    list: &[Assignment],
+    target_columns: &[String],
+    source_alias: &str,
+) -> Result<Vec<(String, String)>, EngineError> {
+    let star = matches!(list, [only] if column_name(&only.target).is_ok_and(|c| c == ALL_COLUMNS));
+    if star {
+        return Ok(target_columns
+            .iter()
+            .map(|c| (c.clone(), format!("{source_alias}.{c}")))
+            .collect());
+    }
+    list.iter()
+        .map(|a| Ok((column_name(&a.target)?, a.value.to_string())))
+        .collect()
+}

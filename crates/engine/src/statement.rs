@@ -1,0 +1,614 @@
+//! One statement, parsed with the Databricks dialect: what kind it is and which objects it
+//! reads and writes, before anything runs.
+
+use crate::EngineError;
+use crate::names::QualifiedName;
+use crate::types::{Column, arrow_type, databricks_type_name};
+use deltalake::datafusion::common::TableReference;
+use deltalake::datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use deltalake::datafusion::sql::resolve::resolve_table_references;
+use deltalake::datafusion::sql::sqlparser::ast::{
+    self, ObjectName, Query, SetExpr, Statement as SqlStatement, TableFactor, TableObject,
+};
+use deltalake::datafusion::sql::sqlparser::dialect::DatabricksDialect;
+
+/// The longest statement text the engine parses.
+pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+
+/// A parsed statement.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub(crate) parsed: DfStatement,
+    kind: Kind,
+}
+
+/// What a statement does, with the names it acts on as written (unresolved).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// `SELECT`, `VALUES`, `WITH … SELECT`.
+    Query,
+    /// `INSERT INTO|OVERWRITE t …`.
+    Insert {
+        target: TableReference,
+        overwrite: bool,
+    },
+    /// `UPDATE t SET … [WHERE …]`.
+    Update { target: TableReference },
+    /// `DELETE FROM t [WHERE …]`.
+    Delete { target: TableReference },
+    /// `MERGE INTO t USING s ON … WHEN …`.
+    Merge { target: TableReference },
+    /// `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t (columns)`.
+    CreateTable {
+        name: TableReference,
+        columns: Vec<Column>,
+        or_replace: bool,
+        if_not_exists: bool,
+    },
+    /// `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t AS SELECT …`.
+    CreateTableAs {
+        name: TableReference,
+        or_replace: bool,
+        if_not_exists: bool,
+    },
+    /// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS] v AS SELECT …`; `text` is the query, to be
+    /// kept as the view's definition.
+    CreateView {
+        name: TableReference,
+        text: String,
+        or_replace: bool,
+        if_not_exists: bool,
+    },
+    /// Anything else the parser understood (`GRANT`, `SHOW`, `USE`, `DROP`, `CREATE SCHEMA`, …):
+    /// the caller handles it or refuses it.
+    Other,
+}
+
+/// How a statement uses an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Reads rows (or the definition of a view).
+    Read,
+    /// Adds, changes or removes rows.
+    Write,
+    /// Creates the object (or replaces it).
+    Create,
+}
+
+/// An object a statement names, resolved with the session's defaults, and how it is used.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectUse {
+    pub name: QualifiedName,
+    pub access: Access,
+}
+
+impl Statement {
+    /// Parse exactly one statement. Statements that would read or write a location of their own
+    /// choosing are refused here, before any name is resolved.
+    pub fn parse(sql: &str) -> Result<Statement, EngineError> {
+        if sql.len() > MAX_STATEMENT_BYTES {
+            return Err(EngineError::Unsupported(format!(
+                "a statement longer than {MAX_STATEMENT_BYTES} bytes"
+            )));
+        }
+        let sql = spell_out_merge_stars(sql)?;
+        let mut statements = DFParser::parse_sql_with_dialect(&sql, &DatabricksDialect {})
+            .map_err(|e| EngineError::Syntax(e.to_string()))?;
+        let parsed = match (statements.pop_front(), statements.is_empty()) {
+            (Some(one), true) => one,
+            (None, _) => return Err(EngineError::Syntax("the statement is empty".into())),
+            (Some(_), false) => {
+                return Err(EngineError::Unsupported(
+                    "more than one statement in a request".into(),
+                ));
+            }
+        };
+        let kind = classify(&parsed)?;
+        Ok(Statement { parsed, kind })
+    }
+
+    pub fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
+    /// Every table or view the statement names, resolved against `catalog`.`schema`, with how it
+    /// uses each. Names of common table expressions are not objects and are left out. An object
+    /// that is both read and written appears twice.
+    pub fn objects(&self, catalog: &str, schema: &str) -> Result<Vec<ObjectUse>, EngineError> {
+        let resolve = |r: &TableReference| QualifiedName::resolve(r, catalog, schema);
+        let reads_of = |statement: &DfStatement| -> Result<Vec<QualifiedName>, EngineError> {
+            let (tables, _ctes) = resolve_table_references(statement, true)?;
+            Ok(tables.iter().map(resolve).collect())
+        };
+        let mut uses = Vec::new();
+        let mut add = |name: QualifiedName, access| uses.push(ObjectUse { name, access });
+        match (&self.kind, &self.parsed) {
+            (Kind::Insert { target, .. }, DfStatement::Statement(s)) => {
+                add(resolve(target), Access::Write);
+                if let SqlStatement::Insert(insert) = s.as_ref()
+                    && let Some(source) = &insert.source
+                {
+                    for name in reads_of(&query_statement(source))? {
+                        add(name, Access::Read);
+                    }
+                }
+            }
+            (Kind::CreateTableAs { name, .. }, DfStatement::Statement(s)) => {
+                add(resolve(name), Access::Create);
+                if let SqlStatement::CreateTable(create) = s.as_ref()
+                    && let Some(query) = &create.query
+                {
+                    for read in reads_of(&query_statement(query))? {
+                        add(read, Access::Read);
+                    }
+                }
+            }
+            (Kind::CreateView { name, .. }, DfStatement::Statement(s)) => {
+                add(resolve(name), Access::Create);
+                if let SqlStatement::CreateView(view) = s.as_ref() {
+                    for read in reads_of(&query_statement(&view.query))? {
+                        add(read, Access::Read);
+                    }
+                }
+            }
+            (Kind::CreateTable { name, .. }, _) => add(resolve(name), Access::Create),
+            (Kind::Update { target } | Kind::Delete { target } | Kind::Merge { target }, _) => {
+                let target = resolve(target);
+                for read in reads_of(&self.parsed)? {
+                    if read != target {
+                        add(read, Access::Read);
+                    }
+                }
+                if let Some(source) = self.merge_source_table(catalog, schema)
+                    && source == target
+                {
+                    add(source, Access::Read);
+                }
+                add(target, Access::Write);
+            }
+            (Kind::Query, _) => {
+                for read in reads_of(&self.parsed)? {
+                    add(read, Access::Read);
+                }
+            }
+            (Kind::Other, _) => {}
+            _ => unreachable!("a kind is only ever built from its own statement"),
+        }
+        uses.sort();
+        uses.dedup();
+        Ok(uses)
+    }
+
+    fn merge_source_table(&self, catalog: &str, schema: &str) -> Option<QualifiedName> {
+        let DfStatement::Statement(s) = &self.parsed else {
+            return None;
+        };
+        let SqlStatement::Merge(merge) = s.as_ref() else {
+            return None;
+        };
+        let TableFactor::Table { name, .. } = &merge.source else {
+            return None;
+        };
+        Some(QualifiedName::resolve(
+            &reference(name).ok()?,
+            catalog,
+            schema,
+        ))
+    }
+}
+
+/// The column that stands for "every column" in a MERGE's `UPDATE SET *` and `INSERT *`, which
+/// the parser does not read: they are spelled `UPDATE SET ALL_COLUMNS = ALL_COLUMNS` and
+/// `INSERT (ALL_COLUMNS) VALUES (ALL_COLUMNS)` before parsing, and expanded against the target's
+/// columns when the statement runs.
+pub(crate) const ALL_COLUMNS: &str = "__all_columns__";
+
+/// Rewrites the stars of a `MERGE`'s `UPDATE SET *` and `INSERT *` (see [`ALL_COLUMNS`]); any
+/// other text is returned as it was.
+fn spell_out_merge_stars(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError> {
+    use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
+    use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&DatabricksDialect {}, sql).tokenize() else {
+        return Ok(sql.into()); // the parser reports the error
+    };
+    let words: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    if !words.first().is_some_and(|t| is(t, Keyword::MERGE)) {
+        return Ok(sql.into());
+    }
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut previous: [Option<&Token>; 2] = [None, None];
+    let mut changed = false;
+    for token in &tokens {
+        if matches!(token, Token::Mul) {
+            match previous {
+                [Some(a), Some(b)] if is(a, Keyword::UPDATE) && is(b, Keyword::SET) => {
+                    out.push_str(&format!("{ALL_COLUMNS} = {ALL_COLUMNS}"));
+                    changed = true;
+                    continue;
+                }
+                [_, Some(b)] if is(b, Keyword::INSERT) => {
+                    out.push_str(&format!("({ALL_COLUMNS}) VALUES ({ALL_COLUMNS})"));
+                    changed = true;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&token.to_string());
+        if !matches!(token, Token::Whitespace(_)) {
+            previous = [previous[1], Some(token)];
+        }
+    }
+    Ok(if changed { out.into() } else { sql.into() })
+}
+
+/// A query on its own, as a statement whose references can be resolved.
+fn query_statement(query: &Query) -> DfStatement {
+    DfStatement::Statement(Box::new(SqlStatement::Query(Box::new(query.clone()))))
+}
+
+fn classify(parsed: &DfStatement) -> Result<Kind, EngineError> {
+    let statement = match parsed {
+        DfStatement::Statement(s) => s.as_ref(),
+        DfStatement::CreateExternalTable(_) => {
+            return Err(EngineError::LocationRefused("CREATE EXTERNAL TABLE"));
+        }
+        DfStatement::CopyTo(_) => return Err(EngineError::LocationRefused("COPY")),
+        DfStatement::Explain(_) => return Err(EngineError::Unsupported("EXPLAIN".into())),
+        _ => return Err(EngineError::Unsupported("this statement".into())),
+    };
+    Ok(match statement {
+        SqlStatement::Query(query) => {
+            refuse_locations_in_query(query)?;
+            Kind::Query
+        }
+        SqlStatement::Insert(insert) => {
+            let TableObject::TableName(name) = &insert.table else {
+                return Err(EngineError::Unsupported(
+                    "INSERT INTO a table function".into(),
+                ));
+            };
+            if insert.source.is_none() {
+                return Err(EngineError::Unsupported(
+                    "INSERT without VALUES or a query".into(),
+                ));
+            }
+            Kind::Insert {
+                target: reference(name)?,
+                overwrite: insert.overwrite,
+            }
+        }
+        SqlStatement::Update(update) => {
+            let TableFactor::Table { name, .. } = &update.table.relation else {
+                return Err(EngineError::Unsupported(
+                    "UPDATE of anything but a table".into(),
+                ));
+            };
+            if !update.table.joins.is_empty() || update.from.is_some() {
+                return Err(EngineError::Unsupported(
+                    "UPDATE … FROM (use MERGE INTO)".into(),
+                ));
+            }
+            Kind::Update {
+                target: reference(name)?,
+            }
+        }
+        SqlStatement::Delete(delete) => {
+            let (ast::FromTable::WithFromKeyword(from) | ast::FromTable::WithoutKeyword(from)) =
+                &delete.from;
+            let [only] = from.as_slice() else {
+                return Err(EngineError::Unsupported(
+                    "DELETE from more than one table".into(),
+                ));
+            };
+            let TableFactor::Table { name, .. } = &only.relation else {
+                return Err(EngineError::Unsupported(
+                    "DELETE from anything but a table".into(),
+                ));
+            };
+            if delete.using.is_some() || !only.joins.is_empty() || !delete.tables.is_empty() {
+                return Err(EngineError::Unsupported(
+                    "DELETE … USING (use MERGE INTO)".into(),
+                ));
+            }
+            Kind::Delete {
+                target: reference(name)?,
+            }
+        }
+        SqlStatement::Merge(merge) => {
+            let TableFactor::Table { name, .. } = &merge.table else {
+                return Err(EngineError::Unsupported(
+                    "MERGE INTO anything but a table".into(),
+                ));
+            };
+            Kind::Merge {
+                target: reference(name)?,
+            }
+        }
+        SqlStatement::CreateTable(create) => {
+            if names_a_location(create) {
+                return Err(EngineError::LocationRefused("CREATE TABLE … LOCATION"));
+            }
+            if create.temporary {
+                return Err(EngineError::Unsupported("CREATE TEMPORARY TABLE".into()));
+            }
+            if create.like.is_some() || create.clone.is_some() {
+                return Err(EngineError::Unsupported(
+                    "CREATE TABLE … LIKE / CLONE".into(),
+                ));
+            }
+            let name = reference(&create.name)?;
+            match &create.query {
+                Some(query) => {
+                    refuse_locations_in_query(query)?;
+                    Kind::CreateTableAs {
+                        name,
+                        or_replace: create.or_replace,
+                        if_not_exists: create.if_not_exists,
+                    }
+                }
+                None => Kind::CreateTable {
+                    name,
+                    columns: create
+                        .columns
+                        .iter()
+                        .map(column)
+                        .collect::<Result<_, _>>()?,
+                    or_replace: create.or_replace,
+                    if_not_exists: create.if_not_exists,
+                },
+            }
+        }
+        SqlStatement::CreateView(view) => {
+            if view.materialized {
+                return Err(EngineError::Unsupported("CREATE MATERIALIZED VIEW".into()));
+            }
+            refuse_locations_in_query(&view.query)?;
+            Kind::CreateView {
+                name: reference(&view.name)?,
+                text: view.query.to_string(),
+                or_replace: view.or_replace,
+                if_not_exists: view.if_not_exists,
+            }
+        }
+        SqlStatement::Copy { .. }
+        | SqlStatement::CopyIntoSnowflake { .. }
+        | SqlStatement::Directory { .. }
+        | SqlStatement::LoadData { .. }
+        | SqlStatement::Unload { .. } => {
+            return Err(EngineError::LocationRefused("reading or writing files"));
+        }
+        _ => Kind::Other,
+    })
+}
+
+/// Whether a `CREATE TABLE` says where its files go, in any of the ways dialects spell it
+/// (`EXTERNAL`, `LOCATION`, Hive's storage clause, `OPTIONS (path …)`, a base location or an
+/// external volume): patchbay decides where every table lives.
+fn names_a_location(create: &ast::CreateTable) -> bool {
+    let options = match &create.table_options {
+        ast::CreateTableOptions::None => &[][..],
+        ast::CreateTableOptions::With(o)
+        | ast::CreateTableOptions::Options(o)
+        | ast::CreateTableOptions::Plain(o)
+        | ast::CreateTableOptions::TableProperties(o) => o.as_slice(),
+    };
+    let option_names_a_place = options.iter().any(|option| match option {
+        ast::SqlOption::KeyValue { key, .. } => {
+            let key = key.value.to_ascii_lowercase();
+            key == "path"
+                || key == "location"
+                || key.ends_with(".location")
+                || key.ends_with(".path")
+        }
+        _ => false,
+    });
+    create.external
+        || create.location.is_some()
+        || create.base_location.is_some()
+        || create.external_volume.is_some()
+        || create.hive_formats.as_ref().is_some_and(|h| {
+            h.location.is_some() || h.storage.is_some() || h.serde_properties.is_some()
+        })
+        || option_names_a_place
+}
+
+/// `SELECT … INTO OUTFILE` and friends name a file: refused.
+fn refuse_locations_in_query(query: &Query) -> Result<(), EngineError> {
+    if let SetExpr::Select(select) = query.body.as_ref()
+        && select.into.is_some()
+    {
+        return Err(EngineError::LocationRefused("SELECT … INTO"));
+    }
+    Ok(())
+}
+
+/// A table name of one to three parts. Unquoted parts are compared without case, as Unity
+/// Catalog does; backticked ones keep what they say, lower-cased too, since every name is.
+fn reference(name: &ObjectName) -> Result<TableReference, EngineError> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| {
+            part.as_ident()
+                .map(|ident| ident.value.to_lowercase())
+                .ok_or_else(|| EngineError::Unsupported(format!("the name {name}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(match parts.as_slice() {
+        [table] => TableReference::bare(table.as_str()),
+        [schema, table] => TableReference::partial(schema.as_str(), table.as_str()),
+        [catalog, schema, table] => {
+            TableReference::full(catalog.as_str(), schema.as_str(), table.as_str())
+        }
+        _ => return Err(EngineError::Syntax(format!("{name} is not a table name"))),
+    })
+}
+
+fn column(def: &ast::ColumnDef) -> Result<Column, EngineError> {
+    let declared = def.data_type.to_string();
+    let arrow = arrow_type(&declared)?;
+    let nullable = !def
+        .options
+        .iter()
+        .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
+    Ok(Column {
+        name: def.name.value.to_lowercase(),
+        type_name: databricks_type_name(&arrow),
+        nullable,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uses(sql: &str) -> Vec<(String, Access)> {
+        Statement::parse(sql)
+            .unwrap()
+            .objects("main", "default")
+            .unwrap()
+            .into_iter()
+            .map(|u| {
+                (
+                    format!("{}.{}.{}", u.name.catalog, u.name.schema, u.name.table),
+                    u.access,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_query_reads_every_table_it_names_in_joins_subqueries_and_ctes_but_not_the_ctes() {
+        let got = uses(
+            "WITH recent AS (SELECT * FROM sales.orders WHERE d > 1) \
+             SELECT * FROM recent r JOIN `Other`.crm.Customers c ON r.c = c.id \
+             WHERE c.id IN (SELECT id FROM vip)",
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("main.default.vip".to_string(), Access::Read),
+                ("main.sales.orders".to_string(), Access::Read),
+                ("other.crm.customers".to_string(), Access::Read),
+            ]
+        );
+    }
+
+    #[test]
+    fn insert_select_writes_its_target_and_reads_its_sources_including_itself() {
+        let got = uses("INSERT INTO s.t SELECT * FROM s.t UNION ALL SELECT * FROM s.u");
+        assert_eq!(
+            got,
+            vec![
+                ("main.s.t".to_string(), Access::Read),
+                ("main.s.t".to_string(), Access::Write),
+                ("main.s.u".to_string(), Access::Read),
+            ]
+        );
+    }
+
+    #[test]
+    fn merge_writes_the_target_and_reads_the_source() {
+        let got = uses(
+            "MERGE INTO c.s.target t USING c.s.updates u ON t.id = u.id \
+             WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("c.s.target".to_string(), Access::Write),
+                ("c.s.updates".to_string(), Access::Read),
+            ]
+        );
+    }
+
+    #[test]
+    fn create_table_as_select_and_views_create_their_name_and_read_their_query() {
+        assert_eq!(
+            uses("CREATE OR REPLACE TABLE s.copy AS SELECT a FROM s.orig"),
+            vec![
+                ("main.s.copy".to_string(), Access::Create),
+                ("main.s.orig".to_string(), Access::Read),
+            ]
+        );
+        let parsed = Statement::parse("CREATE VIEW v AS SELECT a FROM s.orig WHERE a > 1").unwrap();
+        let Kind::CreateView { text, .. } = parsed.kind() else {
+            panic!()
+        };
+        assert_eq!(text, "SELECT a FROM s.orig WHERE a > 1");
+    }
+
+    #[test]
+    fn create_table_reads_databricks_column_types() {
+        let parsed = Statement::parse(
+            "CREATE TABLE IF NOT EXISTS t (id BIGINT NOT NULL, name string, amount DECIMAL(10,2))",
+        )
+        .unwrap();
+        let Kind::CreateTable {
+            columns,
+            if_not_exists,
+            ..
+        } = parsed.kind()
+        else {
+            panic!()
+        };
+        assert!(if_not_exists);
+        let described: Vec<_> = columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.type_name.as_str(), c.nullable))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                ("id", "BIGINT", false),
+                ("name", "STRING", true),
+                ("amount", "DECIMAL(10,2)", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn statements_that_name_files_or_locations_are_refused() {
+        for sql in [
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc/'",
+            "CREATE TABLE t (a INT) LOCATION 's3://bucket/x'",
+            "COPY (SELECT 1) TO '/tmp/out.csv'",
+            "COPY INTO t FROM '/etc/passwd'",
+            "INSERT OVERWRITE DIRECTORY '/tmp/x' SELECT 1",
+        ] {
+            match Statement::parse(sql) {
+                Err(EngineError::LocationRefused(_)) | Err(EngineError::Syntax(_)) => {}
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn one_statement_per_request() {
+        assert!(matches!(
+            Statement::parse("SELECT 1; DROP TABLE t"),
+            Err(EngineError::Unsupported(_))
+        ));
+        assert!(matches!(
+            Statement::parse("  "),
+            Err(EngineError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn grants_and_other_statements_are_left_to_the_caller() {
+        for sql in [
+            "GRANT SELECT ON TABLE t TO `a`",
+            "SHOW TABLES",
+            "USE CATALOG main",
+            "DROP TABLE t",
+        ] {
+            assert_eq!(Statement::parse(sql).unwrap().kind(), &Kind::Other, "{sql}");
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The engine end to end on real Delta tables in a temporary directory: every kind of statement
+//! a partner sends, the bindings as the only tables that exist, and the limits.
+
+use patchbay_engine::arrow::array::{Array, Int64Array};
+use patchbay_engine::arrow::util::pretty::pretty_format_batches;
+use patchbay_engine::{
+    Binding, Column, Engine, EngineError, Limits, Output, QualifiedName, Source, Statement,
+};
+use url::Url;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    bindings: Vec<Binding>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture::with_limits(Limits::default())
+    }
+
+    fn with_limits(limits: Limits) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Url::from_directory_path(dir.path()).unwrap();
+        Fixture {
+            engine: Engine::new(root, limits).unwrap(),
+            _dir: dir,
+            bindings: Vec::new(),
+        }
+    }
+
+    fn bind_table(&mut self, name: &str, id: &str) {
+        self.bindings.push(Binding {
+            name: name3(name),
+            source: Source::Table { id: id.into() },
+        });
+    }
+
+    fn bind_view(&mut self, name: &str, text: &str) {
+        self.bindings.push(Binding {
+            name: name3(name),
+            source: Source::View {
+                text: text.into(),
+                catalog: "main".into(),
+                schema: "sales".into(),
+            },
+        });
+    }
+
+    async fn run(&self, sql: &str) -> Result<Output, EngineError> {
+        let statement = Statement::parse(sql)?;
+        let new_id = match statement.kind() {
+            patchbay_engine::Kind::CreateTable { name, .. }
+            | patchbay_engine::Kind::CreateTableAs { name, .. } => Some(name.table().to_string()),
+            _ => None,
+        };
+        self.engine
+            .run(
+                &statement,
+                "main",
+                "sales",
+                &self.bindings,
+                new_id.as_deref(),
+            )
+            .await
+    }
+
+    async fn ok(&self, sql: &str) -> Output {
+        match self.run(sql).await {
+            Ok(out) => out,
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    /// Creates `main.sales.<name>` and binds it (id = name).
+    async fn create(&mut self, sql: &str, name: &str) {
+        self.ok(sql).await;
+        self.bind_table(&format!("main.sales.{name}"), name);
+    }
+
+    async fn table(&self, sql: &str) -> String {
+        pretty_format_batches(&self.ok(sql).await.batches)
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn name3(name: &str) -> QualifiedName {
+    let parts: Vec<&str> = name.split('.').collect();
+    QualifiedName::new(parts[0], parts[1], parts[2])
+}
+
+fn first_i64(out: &Output, column: &str) -> i64 {
+    let index = out.schema.index_of(column).unwrap();
+    out.batches[0]
+        .column(index)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0)
+}
+
+async fn orders() -> Fixture {
+    let mut f = Fixture::new();
+    f.create(
+        "CREATE TABLE orders (id BIGINT NOT NULL, customer STRING, amount DECIMAL(10,2), day DATE)",
+        "orders",
+    )
+    .await;
+    let out = f
+        .ok("INSERT INTO orders VALUES (1, 'ada', 10.50, DATE'2026-01-01'), (2, 'bob', 3.25, DATE'2026-01-02'), \
+             (3, 'ada', 7.00, DATE'2026-01-03')")
+        .await;
+    assert_eq!(first_i64(&out, "num_inserted_rows"), 3);
+    f
+}
+
+#[tokio::test]
+async fn created_tables_are_delta_tables_with_the_declared_columns_and_the_rows_inserted() {
+    let f = orders().await;
+    assert_eq!(
+        f.table("SELECT id, customer, amount, day FROM main.sales.orders ORDER BY id")
+            .await,
+        "+----+----------+--------+------------+\n\
+         | id | customer | amount | day        |\n\
+         +----+----------+--------+------------+\n\
+         | 1  | ada      | 10.50  | 2026-01-01 |\n\
+         | 2  | bob      | 3.25   | 2026-01-02 |\n\
+         | 3  | ada      | 7.00   | 2026-01-03 |\n\
+         +----+----------+--------+------------+"
+    );
+    let log = f
+        ._dir
+        .path()
+        .join("orders/_delta_log/00000000000000000001.json");
+    assert!(log.exists(), "the insert is Delta commit 1 at {log:?}");
+}
+
+#[tokio::test]
+async fn joins_aggregates_windows_and_ctes_run() {
+    let mut f = orders().await;
+    f.create(
+        "CREATE TABLE customers (name STRING, country STRING)",
+        "customers",
+    )
+    .await;
+    f.ok("INSERT INTO customers VALUES ('ada', 'UK'), ('bob', 'FR')")
+        .await;
+    let text = f
+        .table(
+            "WITH totals AS (SELECT customer, sum(amount) AS total, count(*) AS n FROM orders GROUP BY customer) \
+             SELECT c.country, t.total, t.n, rank() OVER (ORDER BY t.total DESC) AS r \
+             FROM totals t JOIN `main`.`sales`.`customers` c ON c.name = t.customer ORDER BY r",
+        )
+        .await;
+    assert_eq!(
+        text,
+        "+---------+-------+---+---+\n\
+         | country | total | n | r |\n\
+         +---------+-------+---+---+\n\
+         | UK      | 17.50 | 2 | 1 |\n\
+         | FR      | 3.25  | 1 | 2 |\n\
+         +---------+-------+---+---+"
+    );
+}
+
+#[tokio::test]
+async fn update_delete_and_merge_change_exactly_the_rows_they_say() {
+    let mut f = orders().await;
+    let out = f
+        .ok("UPDATE orders SET amount = amount * 2 WHERE customer = 'ada'")
+        .await;
+    assert_eq!(first_i64(&out, "num_affected_rows"), 2);
+    let out = f.ok("DELETE FROM orders WHERE id = 2").await;
+    assert_eq!(first_i64(&out, "num_affected_rows"), 1);
+
+    f.create(
+        "CREATE TABLE updates (id BIGINT, customer STRING, amount DECIMAL(10,2), day DATE)",
+        "updates",
+    )
+    .await;
+    f.ok("INSERT INTO updates VALUES (1, 'ada', 1.00, DATE'2026-02-01'), (9, 'cyd', 9.99, DATE'2026-02-02')")
+        .await;
+    let out = f
+        .ok("MERGE INTO orders t USING updates u ON t.id = u.id \
+             WHEN MATCHED THEN UPDATE SET amount = u.amount \
+             WHEN NOT MATCHED THEN INSERT (id, customer, amount, day) VALUES (u.id, u.customer, u.amount, u.day)")
+        .await;
+    assert_eq!(first_i64(&out, "num_updated_rows"), 1);
+    assert_eq!(first_i64(&out, "num_inserted_rows"), 1);
+    assert_eq!(
+        f.table("SELECT id, customer, amount FROM orders ORDER BY id")
+            .await,
+        "+----+----------+--------+\n\
+         | id | customer | amount |\n\
+         +----+----------+--------+\n\
+         | 1  | ada      | 1.00   |\n\
+         | 3  | ada      | 14.00  |\n\
+         | 9  | cyd      | 9.99   |\n\
+         +----+----------+--------+"
+    );
+}
+
+#[tokio::test]
+async fn create_table_as_select_copies_rows_and_insert_overwrite_replaces_them() {
+    let mut f = orders().await;
+    let out = f
+        .ok("CREATE TABLE big AS SELECT id, amount FROM orders WHERE amount > 5")
+        .await;
+    assert_eq!(first_i64(&out, "num_inserted_rows"), 2);
+    f.bind_table("main.sales.big", "big");
+    f.ok("INSERT OVERWRITE big SELECT id, amount FROM orders WHERE id = 2")
+        .await;
+    assert_eq!(
+        f.table("SELECT * FROM big").await,
+        "+----+--------+\n| id | amount |\n+----+--------+\n| 2  | 3.25   |\n+----+--------+"
+    );
+}
+
+#[tokio::test]
+async fn views_are_planned_from_their_text_in_their_own_schema() {
+    let mut f = orders().await;
+    f.bind_view(
+        "main.reports.ada_orders",
+        "SELECT id FROM orders WHERE customer = 'ada'",
+    );
+    assert_eq!(
+        f.table("SELECT count(*) AS n FROM main.reports.ada_orders")
+            .await,
+        "+---+\n| n |\n+---+\n| 2 |\n+---+"
+    );
+}
+
+#[tokio::test]
+async fn a_name_the_caller_did_not_bind_does_not_exist() {
+    let f = orders().await;
+    for sql in [
+        "SELECT * FROM main.sales.secret",
+        "SELECT * FROM orders o JOIN other.x.y z ON o.id = z.id",
+        "INSERT INTO main.sales.orders SELECT * FROM main.sales.elsewhere",
+    ] {
+        let err = f.run(sql).await.unwrap_err();
+        assert!(
+            err.to_string().contains("not found")
+                || err.to_string().contains("secret")
+                || err.to_string().contains("elsewhere")
+                || err.to_string().contains("other"),
+            "{sql}: {err}"
+        );
+    }
+    // No file can be read by naming it.
+    let err = f.run("SELECT * FROM '/etc/passwd'").await.unwrap_err();
+    assert!(!matches!(err, EngineError::Storage(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_result_over_the_row_limit_fails_and_the_engine_goes_on() {
+    let f = Fixture::with_limits(Limits {
+        max_result_rows: 100,
+        ..Limits::default()
+    });
+    let err = f
+        .run("SELECT * FROM generate_series(1, 1000)")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::ResultTooLarge(100)), "{err}");
+    assert_eq!(
+        f.ok("SELECT * FROM generate_series(1, 100)")
+            .await
+            .num_rows(),
+        100
+    );
+}
+
+#[tokio::test]
+async fn a_query_over_the_memory_limit_fails_cleanly() {
+    let f = Fixture::with_limits(Limits {
+        memory_bytes: 1 << 20,
+        ..Limits::default()
+    });
+    let err = f
+        .run("SELECT v % 100000 AS k, count(*) FROM generate_series(1, 3000000) t(v) GROUP BY k ORDER BY k")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::MemoryExceeded(_)), "{err}");
+    assert_eq!(f.ok("SELECT 1 + 1 AS two").await.num_rows(), 1);
+}
+
+#[tokio::test]
+async fn table_ids_cannot_reach_outside_the_root() {
+    let f = Fixture::new();
+    let columns = [Column {
+        name: "a".into(),
+        type_name: "INT".into(),
+        nullable: true,
+    }];
+    for bad in ["../escape", "a/b", "", "..", "x%2f"] {
+        let err = f
+            .engine
+            .create_table(bad, &columns, false)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EngineError::Storage(_)), "{bad}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn drop_removes_the_files_and_creating_twice_without_replace_fails() {
+    let f = orders().await;
+    let err = f.run("CREATE TABLE orders (a INT)").await.unwrap_err();
+    assert!(matches!(err, EngineError::Storage(_)), "{err}");
+    f.engine.drop_table("orders").await.unwrap();
+    assert!(!f._dir.path().join("orders").exists());
+    f.engine.drop_table("orders").await.unwrap();
+    let err = f.run("SELECT * FROM orders").await.unwrap_err();
+    assert!(matches!(err, EngineError::Storage(_)), "{err}");
+}
