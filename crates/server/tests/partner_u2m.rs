@@ -42,6 +42,18 @@ async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> Reply 
     .await
 }
 
+/// Registers the sim as a U2M-only partner, connects it, and returns its app's client id.
+async fn connected_u2m_app(app: &TestApp, sim: &SimHandle) -> String {
+    register(app, sim, json!(["AUTH_OAUTH_U2M"]))
+        .await
+        .expect(StatusCode::CREATED);
+    let connected = connect(app).await.ok();
+    connected["connection"]["oauth_u2m_app"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn connect(app: &TestApp) -> Reply {
     app.admin(
         Method::POST,
@@ -597,14 +609,7 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
 async fn an_app_without_its_connection_is_an_orphan_the_check_removes() {
     let (app, _) = TestApp::serve().await;
     let sim = sim().await;
-    register(&app, &sim, json!(["AUTH_OAUTH_U2M"]))
-        .await
-        .expect(StatusCode::CREATED);
-    let connected = connect(&app).await.ok();
-    let client_id = connected["connection"]["oauth_u2m_app"]["client_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client_id = connected_u2m_app(&app, &sim).await;
     assert!(
         app.store
             .check_integrity(60_000, i64::MAX)
@@ -646,14 +651,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
     let (app, _) = TestApp::serve().await;
     let sim = sim().await;
-    register(&app, &sim, json!(["AUTH_OAUTH_U2M"]))
-        .await
-        .expect(StatusCode::CREATED);
-    let connected = connect(&app).await.ok();
-    let client_id = connected["connection"]["oauth_u2m_app"]["client_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client_id = connected_u2m_app(&app, &sim).await;
     let redirect = format!("{}{CALLBACK}", sim.url);
     let path = authorize_url(&client_id, &redirect);
     let (_, user_token) = app.plain_user("dev@example.com").await;

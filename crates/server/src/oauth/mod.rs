@@ -138,18 +138,3 @@ pub async fn record_partner_callback(
         .await?;
     Ok(Ok(()))
 }
-
-/// A connection's U2M app as its views show it: the client id and the redirect. (It has no
-/// secret.)
-pub async fn app_json(state: &AppState, c: &ConnectionRecord) -> ApiResult<Option<Value>> {
-    Ok(state
-        .store
-        .connection_oauth_app(c.workspace_id, &c.partner_id)
-        .await?
-        .map(|app| {
-            json!({
-                "client_id": app.client_id,
-                "redirect_uri": app.redirect_uri,
-            })
-        }))
-}
