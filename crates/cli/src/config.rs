@@ -153,6 +153,40 @@ pub struct ServeArgs {
     /// Cloud metadata addresses are never called.
     #[arg(long, env = "PATCHBAY_ALLOW_OUTBOUND", value_name = "RANGES")]
     allow_outbound: Option<String>,
+    /// Where the warehouses' tables are stored: a directory, or a `file://` URL shared by
+    /// several nodes. Default: `tables` in the data directory.
+    #[arg(long, env = "PATCHBAY_TABLE_STORAGE", value_name = "DIR_OR_URL")]
+    table_storage: Option<String>,
+    /// Memory the query engine may use for sorts, joins and aggregates, in MiB (default 512);
+    /// a query that needs more fails and the server goes on.
+    #[arg(long, env = "PATCHBAY_QUERY_MEMORY_MB")]
+    query_memory_mb: Option<usize>,
+}
+
+/// The table storage URL: a `file://` URL as given, or a directory (relative ones from the
+/// current directory); by default `tables` under the data directory.
+fn table_storage(given: Option<&str>, data_dir: &Path) -> anyhow::Result<url::Url> {
+    let dir = match given.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) if s.contains("://") => {
+            let url = url::Url::parse(s).map_err(|e| anyhow::anyhow!("--table-storage: {e}"))?;
+            if url.scheme() != "file" {
+                bail!(
+                    "--table-storage: only directories and file:// URLs are supported, not {}://",
+                    url.scheme()
+                );
+            }
+            return Ok(url);
+        }
+        Some(s) => PathBuf::from(s),
+        None => data_dir.join("tables"),
+    };
+    let dir = if dir.is_absolute() {
+        dir
+    } else {
+        std::env::current_dir()?.join(dir)
+    };
+    url::Url::from_directory_path(&dir)
+        .map_err(|()| anyhow::anyhow!("--table-storage: {} is not a directory path", dir.display()))
 }
 
 /// Seconds from `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
@@ -196,6 +230,8 @@ struct FileConfig {
     rate_limits: Option<RateLimitsArg>,
     cloud_provider: Option<CloudProviderArg>,
     allow_outbound: Option<StringOrList>,
+    table_storage: Option<String>,
+    query_memory_mb: Option<usize>,
 }
 
 /// A list in a TOML file, written as an array or as one comma-separated string.
@@ -231,6 +267,10 @@ pub struct ServeConfig {
     pub cloud_provider: CloudProvider,
     /// Where partners may be called beyond public addresses.
     pub outbound: OutboundPolicy,
+    /// Where tables are stored (a `file://` or object store URL).
+    pub table_storage: url::Url,
+    /// The query engine's memory, in bytes.
+    pub query_memory_bytes: usize,
 }
 
 #[cfg(test)]
@@ -401,13 +441,24 @@ impl ServeConfig {
         {
             bail!("--public-url must start with http:// or https://, not '{url}'");
         }
+        let data_dir = args
+            .database
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let table_storage = table_storage(
+            args.table_storage.or(file.table_storage).as_deref(),
+            &data_dir,
+        )?;
+        let query_memory_mb = args.query_memory_mb.or(file.query_memory_mb).unwrap_or(512);
+        if query_memory_mb == 0 {
+            bail!("--query-memory-mb must be at least 1");
+        }
         Ok(ServeConfig {
             listen,
-            data_dir: args
-                .database
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            table_storage,
+            query_memory_bytes: query_memory_mb.saturating_mul(1 << 20),
+            data_dir,
             database_url: args.database.database_url.or(file.database_url),
             public_url,
             admin_email,

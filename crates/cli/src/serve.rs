@@ -71,7 +71,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         BootstrapOutcome::AlreadyDone { workspace_id } => workspace_id,
     };
 
-    let state = AppState::new(
+    let warehouses = patchbay_sql::Warehouses::new(
+        store.clone(),
+        config.table_storage.clone(),
+        patchbay_sql::EngineLimits {
+            memory_bytes: config.query_memory_bytes,
+            ..patchbay_sql::EngineLimits::default()
+        },
+    )
+    .with_context(|| format!("cannot use the table storage {}", config.table_storage))?;
+    let state = AppState::with_sql(
         store.clone(),
         Settings {
             max_token_lifetime_seconds: config.max_token_lifetime_seconds,
@@ -84,6 +93,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             outbound: config.outbound.clone(),
             ..Settings::new(workspace_id, &public_url)
         },
+        Some(std::sync::Arc::new(warehouses)),
     );
     // Delivers what partners are owed and undoes interrupted connects, also after a crash.
     let every = Duration::from_millis(

@@ -444,6 +444,10 @@ pub enum Action {
     CreateTable,
     /// Read a table's metadata and columns (facts: catalog, schema, table).
     ReadTable,
+    /// Read a table's or view's rows (facts: catalog, schema, table).
+    SelectTable,
+    /// Add, change or remove a table's rows (facts: catalog, schema, table).
+    ModifyTable,
 }
 
 impl AccessFacts {
@@ -522,6 +526,18 @@ impl AccessFacts {
                 (2, &["SELECT"]),
             ],
             (Action::ReadTable, true) => &[(1, &["USAGE"]), (2, &["SELECT", "READ_METADATA"])],
+            (Action::SelectTable, false) => &[
+                (0, &["USE_CATALOG"]),
+                (1, &["USE_SCHEMA"]),
+                (2, &["SELECT"]),
+            ],
+            (Action::SelectTable, true) => &[(1, &["USAGE"]), (2, &["SELECT"])],
+            (Action::ModifyTable, false) => &[
+                (0, &["USE_CATALOG"]),
+                (1, &["USE_SCHEMA"]),
+                (2, &["MODIFY"]),
+            ],
+            (Action::ModifyTable, true) => &[(1, &["USAGE"]), (2, &["MODIFY"])],
         };
         need.iter()
             .find(|(depth, any_of)| {
@@ -769,6 +785,50 @@ mod tests {
         let all = vec![ALL_PRIVILEGES.to_owned()];
         assert!(revoked_privileges(&hive, &all).contains(&"USAGE".to_owned()));
         assert_eq!(revoked_privileges(&table(), &all), all);
+    }
+
+    #[test]
+    fn selecting_and_modifying_rows_need_select_and_modify() {
+        let on = table();
+        let mut facts = AccessFacts {
+            legacy: false,
+            superuser: false,
+            levels: vec![
+                level(false, &["USE_CATALOG"]),
+                level(false, &["USE_SCHEMA"]),
+                level(false, &["SELECT"]),
+            ],
+        };
+        assert!(facts.check(Action::SelectTable, &on).is_ok());
+        let err = facts.check(Action::ModifyTable, &on).unwrap_err();
+        assert!(
+            err.0.contains("MODIFY on Table 'main.sales.orders'"),
+            "{err:?}"
+        );
+        // MODIFY granted on the schema reaches its tables.
+        facts.levels[1] = level(false, &["USE_SCHEMA", "MODIFY"]);
+        assert!(facts.check(Action::ModifyTable, &on).is_ok());
+        // The owner of a table may do both, given the use of its catalog and schema.
+        facts.levels[1] = level(false, &[]);
+        facts.levels[2] = level(true, &[]);
+        assert!(facts.check(Action::SelectTable, &on).is_err());
+        facts.levels[1] = level(false, &["USE_SCHEMA"]);
+        assert!(facts.check(Action::SelectTable, &on).is_ok());
+        assert!(facts.check(Action::ModifyTable, &on).is_ok());
+        // In the Hive metastore, READ_METADATA shows a table but does not read it.
+        let hive = Securable::Table(HIVE_METASTORE.into(), "default".into(), "t".into());
+        let legacy = AccessFacts {
+            legacy: true,
+            superuser: false,
+            levels: vec![
+                level(false, &[]),
+                level(false, &["USAGE"]),
+                level(false, &["READ_METADATA"]),
+            ],
+        };
+        assert!(legacy.check(Action::ReadTable, &hive).is_ok());
+        assert!(legacy.check(Action::SelectTable, &hive).is_err());
+        assert!(legacy.check(Action::ModifyTable, &hive).is_err());
     }
 
     #[test]

@@ -168,6 +168,27 @@ impl Engine {
         columns: &[Column],
         replace: bool,
     ) -> Result<(), EngineError> {
+        let mode = if replace {
+            SaveMode::Overwrite
+        } else {
+            SaveMode::ErrorIfExists
+        };
+        self.create_with_columns(id, columns, mode).await
+    }
+
+    /// Creates an empty Delta table for `id` unless one is there: for a table whose metadata
+    /// was made through the catalog API, which writes no files.
+    pub async fn ensure_table(&self, id: &str, columns: &[Column]) -> Result<(), EngineError> {
+        self.create_with_columns(id, columns, SaveMode::Ignore)
+            .await
+    }
+
+    async fn create_with_columns(
+        &self,
+        id: &str,
+        columns: &[Column],
+        mode: SaveMode,
+    ) -> Result<(), EngineError> {
         let fields: Vec<Field> = columns
             .iter()
             .map(|c| {
@@ -178,7 +199,7 @@ impl Engine {
                 ))
             })
             .collect::<Result<_, EngineError>>()?;
-        self.create_with_schema(id, &Schema::new(fields), replace)
+        self.create_with_schema(id, &Schema::new(fields), mode)
             .await?;
         Ok(())
     }
@@ -187,7 +208,7 @@ impl Engine {
         &self,
         id: &str,
         schema: &Schema,
-        replace: bool,
+        mode: SaveMode,
     ) -> Result<DeltaTable, EngineError> {
         let structure: StructType = schema
             .try_into_kernel()
@@ -199,16 +220,26 @@ impl Engine {
                 .map_err(|e| EngineError::Storage(e.to_string()))?;
         }
         let table = DeltaTable::try_from_url(location).await?;
-        let mode = if replace {
-            SaveMode::Overwrite
-        } else {
-            SaveMode::ErrorIfExists
-        };
         Ok(table
             .create()
             .with_columns(structure.fields().cloned())
             .with_save_mode(mode)
             .await?)
+    }
+
+    /// The columns of the table stored under `id`, in Databricks' type names.
+    pub async fn columns(&self, id: &str) -> Result<Vec<Column>, EngineError> {
+        let table = self.open(id).await?;
+        let schema = table.snapshot()?.snapshot().arrow_schema();
+        Ok(schema
+            .fields()
+            .iter()
+            .map(|f| Column {
+                name: f.name().clone(),
+                type_name: crate::types::databricks_type_name(f.data_type()),
+                nullable: f.is_nullable(),
+            })
+            .collect())
     }
 
     /// Removes a table's files. Removing a table that has none is not an error.
@@ -250,7 +281,21 @@ impl Engine {
         bindings: &[Binding],
         new_table_id: Option<&str>,
     ) -> Result<Output, EngineError> {
-        let ctx = self.session(catalog, schema);
+        self.run_as("", statement, catalog, schema, bindings, new_table_id)
+            .await
+    }
+
+    /// [`Engine::run`] for `user`, whom `current_user()` names.
+    pub async fn run_as(
+        &self,
+        user: &str,
+        statement: &Statement,
+        catalog: &str,
+        schema: &str,
+        bindings: &[Binding],
+        new_table_id: Option<&str>,
+    ) -> Result<Output, EngineError> {
+        let ctx = self.session(catalog, schema, user);
         let mut tables = HashMap::new();
         for binding in bindings {
             let provider = match &binding.source {
@@ -325,7 +370,12 @@ impl Engine {
                 read_only().verify_plan(&plan)?;
                 let rows = ctx.execute_logical_plan(plan).await?;
                 let schema = Schema::new(rows.schema().fields().clone());
-                let table = self.create_with_schema(id, &schema, *or_replace).await?;
+                let mode = if *or_replace {
+                    SaveMode::Overwrite
+                } else {
+                    SaveMode::ErrorIfExists
+                };
+                let table = self.create_with_schema(id, &schema, mode).await?;
                 let (_, metrics) = write_rows(table, rows).await?;
                 Ok(Output::counts(&[
                     ("num_affected_rows", metrics),
@@ -591,7 +641,7 @@ impl Engine {
         Ok(table)
     }
 
-    fn session(&self, catalog: &str, schema: &str) -> SessionContext {
+    fn session(&self, catalog: &str, schema: &str, user: &str) -> SessionContext {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(catalog, schema)
             .with_create_default_catalog_and_schema(false)
@@ -606,7 +656,18 @@ impl Engine {
             .with_runtime_env(self.runtime.clone())
             .with_query_planner(DeltaPlanner::new())
             .build();
-        SessionContext::new_with_state(state)
+        let ctx = SessionContext::new_with_state(state);
+        // Databricks' session functions, constant for the statement.
+        for (names, value) in [
+            (&["current_user", "session_user", "user"][..], user),
+            (&["current_catalog"][..], catalog),
+            (&["current_schema", "current_database"][..], schema),
+        ] {
+            for name in names {
+                ctx.register_udf(constant_udf(name, value));
+            }
+        }
+        ctx
     }
 
     async fn collect(&self, frame: DataFrame) -> Result<Output, EngineError> {
@@ -733,4 +794,22 @@ fn assignments(
     list.iter()
         .map(|a| Ok((column_name(&a.target)?, a.value.to_string())))
         .collect()
+}
+
+/// A function of no arguments that returns `value`.
+fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr::ScalarUDF {
+    use deltalake::datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use deltalake::datafusion::scalar::ScalarValue;
+    let value = value.to_owned();
+    create_udf(
+        name,
+        Vec::new(),
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                value.clone(),
+            ))))
+        }),
+    )
 }

@@ -107,6 +107,7 @@ pub const JSON_BODY_ENDPOINTS: &[(&str, &str)] = &[
         "PATCH",
         "/api/2.1/unity-catalog/tables/hive_metastore.default.fuzz",
     ),
+    ("POST", "/api/2.0/sql/sessions"),
 ];
 
 /// Routes that read a JSON body and are not fuzzed, with the reason: `(method, path, why)`.
@@ -135,4 +136,5 @@ pub const ALIASES: &[(&str, &str)] = &[
         "/api/2.0/permissions/sql/warehouses/",
     ),
     ("/api/2.0/sql/statements/", "/api/2.0/sql/statements"),
+    ("/api/2.0/sql/sessions/", "/api/2.0/sql/sessions"),
 ];

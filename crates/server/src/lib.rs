@@ -51,6 +51,10 @@ struct Shared {
     client_failures: oauth::ClientFailures,
     /// The installation's account, read once (it never changes).
     account_id: std::sync::OnceLock<String>,
+    /// What runs SQL statements, if this server has it.
+    sql: Option<Arc<dyn statements::engine::SqlEngine>>,
+    /// Statements, sessions and result links of this node.
+    statements: statements::Registry,
 }
 
 /// Server settings fixed at start.
@@ -84,6 +88,10 @@ pub struct Settings {
     /// The addresses partners may be called at beyond public ones (`--allow-outbound`);
     /// a partner's `base_url` is checked against it when registered and on every call.
     pub outbound: patchbay_partner::outbound::OutboundPolicy,
+    /// The largest result a statement returns `INLINE` (Databricks: 25 MiB).
+    pub inline_result_bytes: usize,
+    /// About how large one chunk of an `EXTERNAL_LINKS` result is.
+    pub result_chunk_bytes: usize,
 }
 
 /// The cloud a workspace runs in, as the Partner Connect protocol names it (`cloud_provider`):
@@ -123,12 +131,24 @@ impl Settings {
             cloud_provider: CloudProvider::default(),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
             outbound: patchbay_partner::outbound::OutboundPolicy::public_only(),
+            inline_result_bytes: 25 << 20,
+            result_chunk_bytes: 16 << 20,
         }
     }
 }
 
 impl AppState {
+    /// The state of a server that runs no SQL: statements fail with `NOT_IMPLEMENTED`.
     pub fn new(store: Store, settings: Settings) -> AppState {
+        AppState::with_sql(store, settings, None)
+    }
+
+    /// The state of a server whose warehouses run SQL with `sql`.
+    pub fn with_sql(
+        store: Store,
+        settings: Settings,
+        sql: Option<Arc<dyn statements::engine::SqlEngine>>,
+    ) -> AppState {
         let partners = patchbay_partner::client::PartnerClient::new(
             settings.partner_retry.clone(),
             settings.partner_timeout,
@@ -150,6 +170,8 @@ impl AppState {
                 rate_limiter,
                 client_failures: oauth::ClientFailures::default(),
                 account_id: std::sync::OnceLock::new(),
+                sql,
+                statements: statements::Registry::default(),
             }),
         }
     }
@@ -194,6 +216,16 @@ impl AppState {
                 "Account {account_id} does not exist."
             )))
         }
+    }
+
+    /// What runs SQL, if this server has it.
+    pub fn sql_engine(&self) -> Option<&Arc<dyn statements::engine::SqlEngine>> {
+        self.shared.sql.as_ref()
+    }
+
+    /// Statements, sessions and result links of this node.
+    pub fn statements(&self) -> &statements::Registry {
+        &self.shared.statements
     }
 
     /// The node's per-token limits, unless they are off.

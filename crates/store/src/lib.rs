@@ -15,6 +15,7 @@ mod partner_facts;
 mod partners;
 mod permissions;
 mod principals;
+mod queries;
 mod read;
 mod runs;
 mod scim_filter;
@@ -54,6 +55,7 @@ pub use permissions::{AclEntry, AclUpdate, ObjectRef, TOKENS};
 pub use principals::{
     Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalData, PrincipalRecord,
 };
+pub use queries::{NewQuery, QueryFilter, QueryPage, QueryRecord};
 pub use runs::{NewRun, RunFilter, RunRecord};
 pub use secrets::{SecretAcl, SecretMeta, SecretScope};
 pub use tokens::{Bearer, NewToken, TokenFilter, TokenRecord};
@@ -260,6 +262,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(10, "0010_oauth_jwt"),
     migration!(11, "0011_oauth_apps"),
     migration!(12, "0012_oauth_consents"),
+    migration!(13, "0013_sql"),
 ];
 
 /// The SQLite URL of a file, created if missing.

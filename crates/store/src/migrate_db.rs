@@ -48,6 +48,7 @@ pub const TABLE_ORDER: &[&str] = &[
     "oauth_signing_keys",
     "oauth_apps",
     "oauth_consents",
+    "query_history",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.

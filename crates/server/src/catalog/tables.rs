@@ -34,6 +34,7 @@ fn table_json(t: &TableRecord, with_columns: bool) -> Value {
     put_opt(&mut v, "storage_location", t.storage_location.clone());
     put_opt(&mut v, "comment", t.comment.clone());
     put_opt(&mut v, "metastore_id", t.metastore_id.clone());
+    put_opt(&mut v, "view_definition", t.view_definition.clone());
     properties(&mut v, &t.properties);
     audit(
         &mut v,
@@ -158,6 +159,7 @@ pub(super) async fn create_table(
                 comment: req.comment,
                 properties: string_properties(req.properties)?,
                 columns,
+                ..NewTable::default()
             },
         )
         .await?;

@@ -101,13 +101,22 @@ impl TestApp {
     /// what only SQLite does.
     pub async fn on_sqlite() -> TestApp {
         let db = TestDatabase::sqlite().expect("SQLite test database");
-        TestApp::build_on(db, "http://127.0.0.1:1", |_| {}).await
+        TestApp::build_on(db, "http://127.0.0.1:1", |_| {}, AppState::new).await
     }
 
     /// A bootstrapped workspace at `public_url`, with settings adjusted by `adjust`.
     pub async fn build(public_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        TestApp::build_with_state(public_url, adjust, AppState::new).await
+    }
+
+    /// [`TestApp::build`] with the state made by `make_state` (a server with a SQL engine).
+    pub async fn build_with_state(
+        public_url: &str,
+        adjust: impl FnOnce(&mut Settings),
+        make_state: impl FnOnce(Store, Settings) -> AppState,
+    ) -> TestApp {
         let db = TestDatabase::create().await.expect("test database");
-        TestApp::build_on(db, public_url, adjust).await
+        TestApp::build_on(db, public_url, adjust, make_state).await
     }
 
     /// A bootstrapped workspace on `db`.
@@ -115,6 +124,7 @@ impl TestApp {
         db: TestDatabase,
         public_url: &str,
         adjust: impl FnOnce(&mut Settings),
+        make_state: impl FnOnce(Store, Settings) -> AppState,
     ) -> TestApp {
         let store = db.store().await.expect("store");
         let BootstrapOutcome::Created {
@@ -137,7 +147,7 @@ impl TestApp {
         // The partners of these tests (partner-sim, test partners) listen on 127.0.0.1.
         settings.outbound = OutboundPolicy::allowing(&[Range::Loopback]);
         adjust(&mut settings);
-        let state = AppState::new(store.clone(), settings);
+        let state = make_state(store.clone(), settings);
         let router = router(state.clone());
         TestApp {
             router,
@@ -190,6 +200,16 @@ impl TestApp {
             headers,
             body,
         }
+    }
+
+    /// Sends a request and returns its status and body bytes as they are (binary results).
+    pub async fn send_bytes(&self, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, bytes.to_vec())
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {

@@ -4,11 +4,11 @@ use super::objects::{
     AUDIT, CatalogUpdate, Kind, Object, denied, for_caller, load, managed, name, opt_text,
     properties, properties_text, update_row, visible_children,
 };
-use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, new_id};
+use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, facts, identity, new_id, resolve};
 use crate::Store;
 use crate::sql::Sql;
 use patchbay_core::access::Caller;
-use patchbay_core::catalog::{self as rules, Action, Securable};
+use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable};
 use patchbay_core::time::now_millis;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
@@ -50,6 +50,8 @@ pub struct TableRecord {
     pub updated_at: i64,
     pub updated_by: String,
     pub columns: Vec<ColumnRecord>,
+    /// A view's query.
+    pub view_definition: Option<String>,
 }
 
 impl TableRecord {
@@ -71,6 +73,11 @@ pub struct NewTable {
     pub comment: Option<String>,
     pub properties: Map<String, Value>,
     pub columns: Vec<ColumnRecord>,
+    /// A view's query (`table_type` `VIEW`).
+    pub view_definition: Option<String>,
+    /// The id the table's data is stored under, when its files were written before its
+    /// metadata (a new one otherwise).
+    pub id: Option<String>,
 }
 
 fn table_sql() -> Sql {
@@ -78,7 +85,7 @@ fn table_sql() -> Sql {
         "SELECT t.id, c.name AS catalog_name, s.name AS schema_name, c.workspace_id, \
          c.metastore_id, t.name, t.table_type, t.data_source_format, t.storage_location, \
          t.comment, t.properties, t.owner_id, {OWNER_NAME} AS owner_name, t.created_at, \
-         t.created_by, t.updated_at, t.updated_by FROM catalog_tables t \
+         t.created_by, t.updated_at, t.updated_by, t.view_definition FROM catalog_tables t \
          JOIN catalog_schemas s ON s.id = t.schema_id JOIN catalogs c ON c.id = s.catalog_id \
          LEFT JOIN principals o ON o.id = t.owner_id WHERE "
     ))
@@ -105,6 +112,7 @@ fn table_record(row: &AnyRow) -> CatalogResult<TableRecord> {
         updated_at: row.try_get("updated_at")?,
         updated_by: row.try_get("updated_by")?,
         columns: Vec::new(),
+        view_definition: row.try_get("view_definition")?,
     })
 }
 
@@ -266,11 +274,11 @@ impl Store {
             return Err(CatalogError::TableExists { name: full_name });
         }
         facts.check(Action::CreateTable, &schema).map_err(denied)?;
-        let id = new_id();
+        let id = new.id.clone().unwrap_or_else(new_id);
         let now = now_millis();
         let mut sql = Sql::new(&format!(
             "INSERT INTO catalog_tables (id, schema_id, name, table_type, data_source_format, \
-             storage_location, comment, properties, owner_id, {AUDIT}) VALUES ("
+             storage_location, comment, properties, view_definition, owner_id, {AUDIT}) VALUES ("
         ));
         sql.text(id.clone())
             .push(", ")
@@ -287,6 +295,8 @@ impl Store {
             .bind(opt_text(new.comment.as_deref()))
             .push(", ")
             .text(properties_text(&new.properties))
+            .push(", ")
+            .bind(opt_text(new.view_definition.as_deref()))
             .push(", ")
             .int(caller.principal_id)
             .push(", ")
@@ -321,6 +331,79 @@ impl Store {
         let record = load_table(&mut tx, &id).await?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    /// A table or view as a SQL statement uses it, with the facts that decide what
+    /// `principal_id` may do with it: the caller, or a view's owner for the objects the view
+    /// reads. `is_admin` counts the principal as a workspace admin (a caller's token says so).
+    pub async fn table_access(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+        is_admin: bool,
+        securable: &Securable,
+    ) -> CatalogResult<(TableRecord, AccessFacts)> {
+        let mut tx = self.pool.begin().await?;
+        let resolved = resolve(&mut tx, workspace_id, securable).await?;
+        let mut identity = identity(&mut tx, workspace_id, principal_id).await?;
+        identity.workspace_admin |= is_admin;
+        let facts = facts(&mut tx, &identity, &resolved).await?;
+        let record = load_table(&mut tx, &resolved.chain[2].id).await?;
+        tx.rollback().await?;
+        Ok((record, facts))
+    }
+
+    /// Whether the caller could create this table now: the schema exists, no table has the
+    /// name, and the caller may create tables there. For statements that write a table's
+    /// data before its metadata ([`Store::create_table`] checks again, atomically).
+    pub async fn check_new_table(&self, caller: &Caller, table: &Securable) -> CatalogResult<()> {
+        let Securable::Table(catalog, schema, name) = table else {
+            return Err(CatalogError::Invalid(format!(
+                "{} is not a table name",
+                table.full_name()
+            )));
+        };
+        let schema = Securable::Schema(catalog.clone(), schema.clone());
+        let mut tx = self.pool.begin().await?;
+        let (_, resolved, facts) = for_caller(&mut tx, caller, &schema).await?;
+        let exists =
+            sqlx::query("SELECT 1 AS yes FROM catalog_tables WHERE schema_id = $1 AND name = $2")
+                .bind(resolved.chain[1].id.as_str())
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        tx.rollback().await?;
+        if exists {
+            return Err(CatalogError::TableExists {
+                name: table.full_name(),
+            });
+        }
+        facts.check(Action::CreateTable, &schema).map_err(denied)
+    }
+
+    /// The ids of a schema's tables, for removing their data with the schema.
+    pub async fn table_ids_in_schema(
+        &self,
+        workspace_id: i64,
+        catalog: &str,
+        schema: &str,
+    ) -> CatalogResult<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let resolved = resolve(
+            &mut tx,
+            workspace_id,
+            &Securable::Schema(catalog.to_owned(), schema.to_owned()),
+        )
+        .await?;
+        let rows = sqlx::query("SELECT id FROM catalog_tables WHERE schema_id = $1")
+            .bind(resolved.chain[1].id.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(CatalogError::from))
+            .collect()
     }
 
     /// Changes a table's owner or comment.

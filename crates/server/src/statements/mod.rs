@@ -1,0 +1,997 @@
+//! The Statement Execution API (`/api/2.0/sql/statements`), the sessions API the SQL
+//! connector's Statement Execution backend opens (`/api/2.0/sql/sessions`), and query history
+//! (`/api/2.0/sql/history/queries`).
+//!
+//! A statement runs on a warehouse the caller may use (CAN_USE; a stopped warehouse starts, a
+//! deleted one refuses). It runs as a task of its own: the request waits for it up to
+//! `wait_timeout` and then answers with the result, or with its id to poll (`on_wait_timeout:
+//! CONTINUE`), or cancels it (`CANCEL`). Results are cut into chunks and served `INLINE`
+//! (`JSON_ARRAY`) or as `EXTERNAL_LINKS` (`ARROW_STREAM`, `CSV` or `JSON_ARRAY`, LZ4-framed on
+//! request) that this server serves itself at unguessable, short-lived URLs.
+//!
+//! What runs a statement is the [`engine::SqlEngine`] the server was built with; without one,
+//! statements fail with a clear `NOT_IMPLEMENTED`.
+
+pub mod engine;
+mod registry;
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::body::JsonBody;
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use engine::{Execution, FailureCode, Parameter, ResultRows, SqlFailure};
+use patchbay_core::access::Caller;
+use patchbay_core::catalog::{DEFAULT_SCHEMA, HIVE_METASTORE};
+use patchbay_store::{NewQuery, ObjectRef, QueryFilter};
+pub use registry::Registry;
+use registry::{Entry, Finished, Format, Phase, Presentation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The object type of SQL warehouses' ACLs: running a statement needs a permission there.
+const WAREHOUSES: &str = "warehouses";
+/// `wait_timeout` when the request gives none.
+const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+/// Where external links are served.
+pub const RESULTS_PATH: &str = "/sql/results";
+
+/// The routes of the Statement Execution, sessions and query history APIs, and of the
+/// external links.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/2.0/sql/statements", post(execute))
+        .route("/api/2.0/sql/statements/", post(execute))
+        .route(
+            "/api/2.0/sql/statements/{statement_id}",
+            get(get_statement).delete(close_statement),
+        )
+        .route(
+            "/api/2.0/sql/statements/{statement_id}/cancel",
+            post(cancel_statement),
+        )
+        .route(
+            "/api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}",
+            get(get_chunk),
+        )
+        .route("/api/2.0/sql/sessions", post(open_session))
+        .route("/api/2.0/sql/sessions/", post(open_session))
+        .route("/api/2.0/sql/sessions/{session_id}", delete(close_session))
+        .route("/api/2.0/sql/history/queries", get(list_queries))
+        .route(&format!("{RESULTS_PATH}/{{secret}}"), get(download))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecuteRequest {
+    warehouse_id: Option<String>,
+    statement: Option<String>,
+    session_id: Option<String>,
+    wait_timeout: Option<String>,
+    catalog: Option<String>,
+    schema: Option<String>,
+    disposition: Option<String>,
+    format: Option<String>,
+    on_wait_timeout: Option<String>,
+    row_limit: Option<i64>,
+    byte_limit: Option<i64>,
+    parameters: Option<Vec<ParameterRequest>>,
+    result_compression: Option<String>,
+    /// Attribution tags: accepted; history does not keep them.
+    #[serde(default, rename = "query_tags")]
+    _query_tags: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParameterRequest {
+    name: Option<String>,
+    value: Option<Value>,
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+}
+
+/// What the request asked for, checked.
+struct Checked {
+    wait: Duration,
+    cancel_on_timeout: bool,
+    presentation: Presentation,
+    row_limit: Option<usize>,
+    byte_limit: Option<usize>,
+    parameters: Vec<Parameter>,
+}
+
+/// `wait_timeout`: `0s`, or 5 to 50 seconds, as the API accepts.
+fn wait_timeout(raw: Option<&str>) -> ApiResult<Duration> {
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+        return Ok(DEFAULT_WAIT);
+    };
+    let seconds = raw
+        .strip_suffix('s')
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "wait_timeout must look like '10s' (0s, or 5s to 50s), not '{raw}'"
+            ))
+        })?;
+    if seconds == 0 || (5..=50).contains(&seconds) {
+        Ok(Duration::from_secs(seconds))
+    } else {
+        Err(ApiError::bad_request(format!(
+            "wait_timeout must be 0s or between 5s and 50s, not '{raw}'"
+        )))
+    }
+}
+
+fn limit(value: Option<i64>, name: &str) -> ApiResult<Option<usize>> {
+    match value {
+        None | Some(0) => Ok(None),
+        Some(n) if n < 0 => Err(ApiError::bad_request(format!(
+            "{name} must not be negative."
+        ))),
+        Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+    }
+}
+
+fn upper(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_ascii_uppercase)
+}
+
+fn check_request(req: &ExecuteRequest) -> ApiResult<Checked> {
+    let wait = wait_timeout(req.wait_timeout.as_deref())?;
+    let format = match upper(req.format.as_deref()).as_deref() {
+        None | Some("JSON_ARRAY") => Format::JsonArray,
+        Some("ARROW_STREAM") => Format::ArrowStream,
+        Some("CSV") => Format::Csv,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format must be JSON_ARRAY, ARROW_STREAM or CSV, not '{other}'"
+            )));
+        }
+    };
+    let external_links = match upper(req.disposition.as_deref()).as_deref() {
+        None | Some("INLINE") => false,
+        Some("EXTERNAL_LINKS") => true,
+        // Hybrid: small results inline would need JSON; patchbay links whenever the format
+        // cannot be inline.
+        Some("INLINE_OR_EXTERNAL_LINKS") => format != Format::JsonArray,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "disposition must be INLINE, EXTERNAL_LINKS or INLINE_OR_EXTERNAL_LINKS, not \
+                 '{other}'"
+            )));
+        }
+    };
+    if !external_links && format != Format::JsonArray {
+        return Err(ApiError::bad_request(format!(
+            "format {} needs disposition EXTERNAL_LINKS: INLINE results are JSON_ARRAY.",
+            format.as_str()
+        )));
+    }
+    let lz4 = match upper(req.result_compression.as_deref()).as_deref() {
+        None | Some("NONE") => false,
+        Some("LZ4_FRAME") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "result_compression must be LZ4_FRAME or NONE, not '{other}'"
+            )));
+        }
+    };
+    let cancel_on_timeout = match upper(req.on_wait_timeout.as_deref()).as_deref() {
+        None | Some("CONTINUE") => false,
+        Some("CANCEL") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "on_wait_timeout must be CONTINUE or CANCEL, not '{other}'"
+            )));
+        }
+    };
+    let mut parameters = Vec::new();
+    for p in req.parameters.iter().flatten() {
+        let name = p
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| ApiError::bad_request("Every parameter needs a name."))?;
+        let value = match &p.value {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_string()),
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "Parameter '{name}': the value must be a string, a number, a boolean or null."
+                )));
+            }
+        };
+        parameters.push(Parameter {
+            name: name.to_owned(),
+            value,
+            type_name: upper(p.type_name.as_deref()).unwrap_or_else(|| "STRING".to_owned()),
+        });
+    }
+    Ok(Checked {
+        wait,
+        cancel_on_timeout,
+        presentation: Presentation {
+            format,
+            external_links,
+            lz4: lz4 && external_links,
+        },
+        row_limit: limit(req.row_limit, "row_limit")?,
+        byte_limit: limit(req.byte_limit, "byte_limit")?,
+        parameters,
+    })
+}
+
+fn required(value: Option<&str>, name: &str) -> ApiResult<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
+}
+
+/// Running a statement needs CAN_USE on the warehouse; a stopped warehouse starts, as
+/// Databricks' do when a statement arrives.
+async fn use_warehouse(state: &AppState, caller: &Caller, warehouse_id: &str) -> ApiResult<()> {
+    let allowed = caller.is_admin
+        || state
+            .store
+            .has_permission(
+                caller.workspace_id,
+                caller.principal_id,
+                ObjectRef {
+                    object_type: WAREHOUSES,
+                    object_id: warehouse_id,
+                },
+            )
+            .await?;
+    let exists = state
+        .store
+        .get_warehouse(caller.workspace_id, warehouse_id)
+        .await?
+        .is_some();
+    if !allowed || !exists {
+        return Err(ApiError::forbidden(format!(
+            "Warehouse {warehouse_id} does not exist or you do not have permission to use it \
+             (CAN_USE)."
+        )));
+    }
+    state.store.start_warehouse(caller, warehouse_id).await?;
+    Ok(())
+}
+
+async fn execute(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(req): JsonBody<ExecuteRequest>,
+) -> ApiResult<Response> {
+    let statement = req
+        .statement
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("statement is required"))?;
+    let checked = check_request(&req)?;
+    let session = match req.session_id.as_deref().filter(|s| !s.is_empty()) {
+        Some(id) => Some((
+            id.to_owned(),
+            state
+                .statements()
+                .session(caller.workspace_id, caller.principal_id, id)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("Session {id} does not exist or has expired."))
+                })?,
+        )),
+        None => None,
+    };
+    let warehouse_id = match (&req.warehouse_id, &session) {
+        (Some(w), _) if !w.trim().is_empty() => w.trim().to_owned(),
+        (_, Some((_, s))) => s.warehouse_id.clone(),
+        _ => return Err(ApiError::bad_request("warehouse_id is required")),
+    };
+    let Some(engine) = state.sql_engine().cloned() else {
+        return Err(ApiError::not_implemented(
+            "This server was built without a SQL engine: statements cannot run.",
+        ));
+    };
+    use_warehouse(&state, &caller, &warehouse_id).await?;
+    let requested_catalog = upper_free(req.catalog.as_deref())
+        .or_else(|| session.as_ref().and_then(|(_, s)| s.catalog.clone()));
+    let catalog = match requested_catalog {
+        Some(c) => c,
+        None => state
+            .store
+            .metastore_assignment(caller.workspace_id)
+            .await?
+            .map_or_else(|| HIVE_METASTORE.to_owned(), |a| a.default_catalog_name),
+    };
+    let schema = upper_free(req.schema.as_deref())
+        .or_else(|| session.as_ref().and_then(|(_, s)| s.schema.clone()))
+        .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
+
+    let entry = state.statements().begin(
+        caller.workspace_id,
+        caller.principal_id,
+        checked.presentation,
+    );
+    let execution = Execution {
+        caller: caller.clone(),
+        warehouse_id: warehouse_id.clone(),
+        statement: statement.clone(),
+        parameters: checked.parameters,
+        catalog,
+        schema,
+    };
+    let task = {
+        let state = state.clone();
+        let entry = entry.clone();
+        let session_id = session.map(|(id, _)| id);
+        let (row_limit, byte_limit) = (checked.row_limit, checked.byte_limit);
+        tokio::spawn(async move {
+            let started = patchbay_core::time::now_millis();
+            let outcome = engine.execute(execution).await;
+            let phase = match outcome {
+                Ok(executed) => {
+                    if let Some(id) = &session_id {
+                        state.statements().update_session(
+                            id,
+                            executed.use_catalog,
+                            executed.use_schema,
+                        );
+                    }
+                    finish(&state, &entry, executed.rows, row_limit, byte_limit)
+                }
+                Err(failure) => Phase::Failed(failure),
+            };
+            let rows = match &phase {
+                Phase::Succeeded(f) => Some(f.chunks.last().map_or(0, |c| c.end)),
+                _ => None,
+            };
+            let error = match &phase {
+                Phase::Failed(f) => Some(f.display_message()),
+                _ => None,
+            };
+            if entry.finish(phase) {
+                record(
+                    &state,
+                    &entry,
+                    &caller,
+                    &warehouse_id,
+                    &statement,
+                    started,
+                    rows,
+                    error,
+                )
+                .await;
+            }
+        })
+    };
+    entry.set_task(task.abort_handle());
+    let phase = entry.wait(checked.wait).await;
+    if !phase.is_done() && checked.cancel_on_timeout {
+        entry.cancel();
+    }
+    Ok(Json(statement_response(&state, &entry)).into_response())
+}
+
+/// A name as given, or `None` when absent or blank.
+fn upper_free(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// Cuts a result into chunks within the limits; a result too large to return inline fails.
+fn finish(
+    state: &AppState,
+    entry: &Entry,
+    rows: Box<dyn ResultRows>,
+    row_limit: Option<usize>,
+    byte_limit: Option<usize>,
+) -> Phase {
+    let settings = state.settings();
+    let total = rows.row_count();
+    let row_bytes = rows.approximate_bytes().div_ceil(total.max(1)).max(1);
+    let mut kept = row_limit.map_or(total, |l| l.min(total));
+    if let Some(bytes) = byte_limit {
+        kept = kept.min(bytes / row_bytes);
+    }
+    let truncated = kept < total;
+    let inline = !entry.presentation.external_links;
+    if inline && kept.saturating_mul(row_bytes) > settings.inline_result_bytes {
+        return Phase::Failed(
+            SqlFailure::new(
+                FailureCode::BadRequest,
+                "INLINE_RESULT_TOO_LARGE",
+                format!(
+                    "The result is larger than {} MiB, the most INLINE returns: ask for \
+                     disposition EXTERNAL_LINKS, or set row_limit or byte_limit.",
+                    settings.inline_result_bytes >> 20
+                ),
+            )
+            .with_sql_state("54000"),
+        );
+    }
+    let chunk_bytes = if inline {
+        settings.inline_result_bytes
+    } else {
+        settings.result_chunk_bytes
+    };
+    let per_chunk = (chunk_bytes / row_bytes).max(1);
+    let mut chunks: Vec<Range<usize>> = (0..kept)
+        .step_by(per_chunk)
+        .map(|start| start..(start + per_chunk).min(kept))
+        .collect();
+    if chunks.is_empty() {
+        chunks.push(0..0);
+    }
+    Phase::Succeeded(Arc::new(Finished {
+        rows,
+        chunks,
+        truncated,
+    }))
+}
+
+/// Query history: who ran what, when, and how it ended.
+#[expect(clippy::too_many_arguments, reason = "one history row's fields")]
+async fn record(
+    state: &AppState,
+    entry: &Entry,
+    caller: &Caller,
+    warehouse_id: &str,
+    statement: &str,
+    started: i64,
+    rows: Option<usize>,
+    error: Option<String>,
+) {
+    let status = match entry.phase() {
+        Phase::Succeeded(_) => "FINISHED",
+        Phase::Failed(_) => "FAILED",
+        _ => "CANCELED",
+    };
+    let query = NewQuery {
+        id: &entry.id,
+        caller,
+        warehouse_id,
+        statement,
+        status,
+        error: error.as_deref(),
+        rows: rows.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
+        started_at: started,
+        ended_at: patchbay_core::time::now_millis(),
+    };
+    if let Err(e) = state.store.record_query(&query).await {
+        tracing::warn!(statement_id = %entry.id, error = %e, "query history: not recorded");
+    }
+}
+
+// ---- responses ----------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct StatementResponse {
+    statement_id: String,
+    status: StatusBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manifest: Option<Manifest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<ResultData>,
+}
+
+#[derive(Serialize)]
+struct StatusBody {
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error_code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Manifest {
+    format: &'static str,
+    schema: SchemaBody,
+    total_chunk_count: usize,
+    chunks: Vec<ChunkInfo>,
+    total_row_count: usize,
+    truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_compression: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct SchemaBody {
+    column_count: usize,
+    columns: Vec<ColumnBody>,
+}
+
+#[derive(Serialize)]
+struct ColumnBody {
+    name: String,
+    type_name: String,
+    type_text: String,
+    position: usize,
+}
+
+#[derive(Serialize)]
+struct ChunkInfo {
+    chunk_index: usize,
+    row_offset: usize,
+    row_count: usize,
+}
+
+#[derive(Serialize)]
+struct ResultData {
+    chunk_index: usize,
+    row_offset: usize,
+    row_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_array: Option<Vec<Vec<Option<String>>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_links: Option<Vec<ExternalLink>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_chunk_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_chunk_internal_link: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ExternalLink {
+    chunk_index: usize,
+    row_offset: usize,
+    row_count: usize,
+    byte_count: usize,
+    external_link: String,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_chunk_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_chunk_internal_link: Option<String>,
+}
+
+fn statement_response(state: &AppState, entry: &Arc<Entry>) -> StatementResponse {
+    let phase = entry.phase();
+    let (manifest, result) = match &phase {
+        Phase::Succeeded(finished) => (
+            Some(manifest(entry, finished)),
+            Some(chunk_data(state, entry, finished, 0)),
+        ),
+        _ => (None, None),
+    };
+    StatementResponse {
+        statement_id: entry.id.clone(),
+        status: StatusBody {
+            state: phase.state(),
+            error: match &phase {
+                Phase::Failed(f) => Some(ErrorBody {
+                    error_code: f.code.as_str(),
+                    message: f.display_message(),
+                }),
+                _ => None,
+            },
+        },
+        manifest,
+        result,
+    }
+}
+
+fn manifest(entry: &Entry, finished: &Finished) -> Manifest {
+    let columns: Vec<ColumnBody> = finished
+        .rows
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(position, c)| ColumnBody {
+            name: c.name.clone(),
+            type_name: c.type_name.clone(),
+            type_text: c.type_text.clone(),
+            position,
+        })
+        .collect();
+    Manifest {
+        format: entry.presentation.format.as_str(),
+        schema: SchemaBody {
+            column_count: columns.len(),
+            columns,
+        },
+        total_chunk_count: finished.chunks.len(),
+        chunks: finished
+            .chunks
+            .iter()
+            .enumerate()
+            .map(|(chunk_index, r)| ChunkInfo {
+                chunk_index,
+                row_offset: r.start,
+                row_count: r.len(),
+            })
+            .collect(),
+        total_row_count: finished.chunks.last().map_or(0, |c| c.end),
+        truncated: finished.truncated,
+        result_compression: entry.presentation.lz4.then_some("LZ4_FRAME"),
+    }
+}
+
+fn chunk_data(
+    state: &AppState,
+    entry: &Arc<Entry>,
+    finished: &Finished,
+    index: usize,
+) -> ResultData {
+    let range = finished.chunks[index].clone();
+    let next = (index + 1 < finished.chunks.len()).then_some(index + 1);
+    let next_link = next.map(|n| internal_link(&entry.id, n));
+    if !entry.presentation.external_links {
+        return ResultData {
+            chunk_index: index,
+            row_offset: range.start,
+            row_count: range.len(),
+            data_array: Some(finished.rows.json(range)),
+            external_links: None,
+            next_chunk_index: next,
+            next_chunk_internal_link: next_link,
+        };
+    }
+    let (secret, expires) = state.statements().link(entry.clone(), index);
+    let lifetime = expires.saturating_duration_since(Instant::now());
+    let expiration = time::OffsetDateTime::now_utc() + lifetime;
+    let link = ExternalLink {
+        chunk_index: index,
+        row_offset: range.start,
+        row_count: range.len(),
+        byte_count: range.len()
+            * finished
+                .rows
+                .approximate_bytes()
+                .div_ceil(finished.rows.row_count().max(1)),
+        external_link: format!(
+            "{}{RESULTS_PATH}/{secret}",
+            state.settings().public_url.trim_end_matches('/')
+        ),
+        expiration: expiration
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        next_chunk_index: next,
+        next_chunk_internal_link: next_link.clone(),
+    };
+    ResultData {
+        chunk_index: index,
+        row_offset: range.start,
+        row_count: range.len(),
+        data_array: None,
+        external_links: Some(vec![link]),
+        next_chunk_index: next,
+        next_chunk_internal_link: next_link,
+    }
+}
+
+fn internal_link(statement_id: &str, chunk: usize) -> String {
+    format!("/api/2.0/sql/statements/{statement_id}/result/chunks/{chunk}")
+}
+
+// ---- polling, cancelling, closing, chunks -------------------------------------------------
+
+fn find(state: &AppState, caller: &Caller, statement_id: &str) -> ApiResult<Arc<Entry>> {
+    state
+        .statements()
+        .statement(caller.workspace_id, caller.principal_id, statement_id)
+        .ok_or_else(|| {
+            ApiError::does_not_exist(
+                "RESOURCE_DOES_NOT_EXIST",
+                format!("Statement {statement_id} does not exist or its result has expired."),
+            )
+        })
+}
+
+async fn get_statement(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(statement_id): Path<String>,
+) -> ApiResult<Json<StatementResponse>> {
+    let entry = find(&state, &caller, &statement_id)?;
+    Ok(Json(statement_response(&state, &entry)))
+}
+
+async fn cancel_statement(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(statement_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    find(&state, &caller, &statement_id)?.cancel();
+    Ok(Json(Value::Object(serde_json::Map::new())))
+}
+
+async fn close_statement(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(statement_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    find(&state, &caller, &statement_id)?.close();
+    Ok(Json(Value::Object(serde_json::Map::new())))
+}
+
+async fn get_chunk(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path((statement_id, chunk_index)): Path<(String, String)>,
+) -> ApiResult<Json<ResultData>> {
+    let entry = find(&state, &caller, &statement_id)?;
+    let Phase::Succeeded(finished) = entry.phase() else {
+        return Err(ApiError::bad_request(format!(
+            "Statement {statement_id} has no result: it is {}.",
+            entry.phase().state()
+        )));
+    };
+    let index = chunk_index
+        .parse::<usize>()
+        .ok()
+        .filter(|i| *i < finished.chunks.len())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "chunk_index must be a number from 0 to {}, not '{chunk_index}'",
+                finished.chunks.len() - 1
+            ))
+        })?;
+    Ok(Json(chunk_data(&state, &entry, &finished, index)))
+}
+
+/// An external link: the secret in the URL is the whole credential (clients fetch these
+/// without their token, as from cloud storage).
+async fn download(State(state): State<AppState>, Path(secret): Path<String>) -> Response {
+    let expired = || {
+        (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "This link does not exist or has expired.",
+        )
+            .into_response()
+    };
+    let Some(link) = state.statements().follow(&secret) else {
+        return expired();
+    };
+    let Phase::Succeeded(finished) = link.entry.phase() else {
+        return expired();
+    };
+    let range = finished.chunks[link.chunk].clone();
+    let presentation = link.entry.presentation;
+    let rows = &finished.rows;
+    let (bytes, content_type) = match presentation.format {
+        Format::ArrowStream => (
+            rows.arrow_stream(range, presentation.lz4),
+            "application/vnd.apache.arrow.stream",
+        ),
+        Format::Csv => (rows.csv(range, presentation.lz4), "text/csv"),
+        Format::JsonArray => (
+            serde_json::to_vec(&rows.json(range)).unwrap_or_default(),
+            "application/json",
+        ),
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from(bytes),
+    )
+        .into_response()
+}
+
+// ---- sessions -----------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionRequest {
+    warehouse_id: Option<String>,
+    catalog: Option<String>,
+    schema: Option<String>,
+    /// Spark settings (`ansi_mode`, `timezone`, …): accepted; the engine's own apply.
+    #[serde(default, rename = "session_confs")]
+    _session_confs: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct SessionResponse {
+    session_id: String,
+}
+
+async fn open_session(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(req): JsonBody<SessionRequest>,
+) -> ApiResult<Json<SessionResponse>> {
+    let warehouse_id = required(req.warehouse_id.as_deref(), "warehouse_id")?;
+    use_warehouse(&state, &caller, &warehouse_id).await?;
+    let session = Registry::new_session(
+        caller.workspace_id,
+        caller.principal_id,
+        warehouse_id,
+        upper_free(req.catalog.as_deref()),
+        upper_free(req.schema.as_deref()),
+    );
+    let session_id = state.statements().open_session(session).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            "Too many open sessions on this server: close some.",
+        )
+    })?;
+    Ok(Json(SessionResponse { session_id }))
+}
+
+#[derive(Debug, Deserialize)]
+struct CloseSessionParams {
+    #[serde(default, rename = "warehouse_id")]
+    _warehouse_id: Option<String>,
+    #[serde(default, rename = "session_id")]
+    _session_id: Option<String>,
+}
+
+async fn close_session(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(session_id): Path<String>,
+    Params(_params): Params<CloseSessionParams>,
+) -> ApiResult<Json<Value>> {
+    if !state
+        .statements()
+        .close_session(caller.workspace_id, caller.principal_id, &session_id)
+    {
+        return Err(ApiError::does_not_exist(
+            "RESOURCE_DOES_NOT_EXIST",
+            format!("Session {session_id} does not exist."),
+        ));
+    }
+    Ok(Json(Value::Object(serde_json::Map::new())))
+}
+
+// ---- query history ------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+struct HistoryParams {
+    max_results: Option<i64>,
+    page_token: Option<String>,
+    #[serde(rename = "filter_by.user_ids")]
+    user_ids: Option<Vec<i64>>,
+    #[serde(rename = "filter_by.warehouse_ids")]
+    warehouse_ids: Option<Vec<String>>,
+    #[serde(rename = "filter_by.statuses")]
+    statuses: Option<Vec<String>>,
+    include_metrics: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct HistoryResponse {
+    res: Vec<QueryInfo>,
+    has_next_page: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct QueryInfo {
+    query_id: String,
+    status: String,
+    query_text: String,
+    user_id: i64,
+    user_name: String,
+    executed_as_user_id: i64,
+    executed_as_user_name: String,
+    warehouse_id: String,
+    endpoint_id: String,
+    query_start_time_ms: i64,
+    query_end_time_ms: i64,
+    execution_end_time_ms: i64,
+    duration: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows_produced: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+    statement_type: String,
+}
+
+/// Query history: an admin sees the workspace's, anyone else their own.
+async fn list_queries(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Params(params): Params<HistoryParams>,
+) -> ApiResult<Json<HistoryResponse>> {
+    let _ = params.include_metrics;
+    let max_results = match params.max_results {
+        None => 100,
+        Some(n @ 1..=1000) => n,
+        Some(n) => {
+            return Err(ApiError::bad_request(format!(
+                "max_results must be between 1 and 1000, not {n}"
+            )));
+        }
+    };
+    let before = match params.page_token.as_deref().filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(t.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!("page_token '{t}' is not a token this server gave"))
+        })?),
+    };
+    let mut user_ids = params.user_ids.unwrap_or_default();
+    if !caller.is_admin {
+        if user_ids.iter().any(|u| *u != caller.principal_id) {
+            return Err(ApiError::forbidden(
+                "Only workspace admins may see other users' queries.",
+            ));
+        }
+        user_ids = vec![caller.principal_id];
+    }
+    let statuses = params
+        .statuses
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.to_ascii_uppercase())
+        .collect();
+    let page = state
+        .store
+        .list_queries(&QueryFilter {
+            workspace_id: caller.workspace_id,
+            user_ids,
+            warehouse_ids: params.warehouse_ids.unwrap_or_default(),
+            statuses,
+            before,
+            limit: max_results,
+        })
+        .await?;
+    let next_page_token = page.next.map(|n| n.to_string());
+    Ok(Json(HistoryResponse {
+        has_next_page: next_page_token.is_some(),
+        next_page_token,
+        res: page
+            .queries
+            .into_iter()
+            .map(|q| QueryInfo {
+                statement_type: statement_type(&q.statement),
+                query_id: q.id,
+                status: q.status,
+                query_text: q.statement,
+                user_id: q.principal_id,
+                executed_as_user_id: q.principal_id,
+                executed_as_user_name: q.user_name.clone(),
+                user_name: q.user_name,
+                endpoint_id: q.warehouse_id.clone(),
+                warehouse_id: q.warehouse_id,
+                query_start_time_ms: q.started_at,
+                query_end_time_ms: q.ended_at,
+                execution_end_time_ms: q.ended_at,
+                duration: q.ended_at - q.started_at,
+                rows_produced: q.rows,
+                error_message: q.error,
+            })
+            .collect(),
+    }))
+}
+
+/// History's `statement_type`: the statement's first keyword (`SELECT`, `INSERT`, …).
+fn statement_type(statement: &str) -> String {
+    let word: String = statement
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    match word.as_str() {
+        "WITH" | "VALUES" => "SELECT".to_owned(),
+        "" => "OTHER".to_owned(),
+        _ => word,
+    }
+}

@@ -1,0 +1,325 @@
+//! What this node keeps of statements between requests: their progress and results (for
+//! polling and chunks), the sessions the SQL connector opens, and the short-lived links that
+//! serve `EXTERNAL_LINKS` chunks.
+//!
+//! This is per node and in memory, as a warehouse's result cache is: a client polls the node it
+//! executed on (a load balancer keeps a connection's requests together), results expire after
+//! [`RESULT_LIFETIME`], and a restart forgets them — the statements' effects are in the store
+//! and the tables, and the history of who ran what is in the store.
+
+use super::engine::{ResultRows, SqlFailure};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+/// How long a finished statement's result can be fetched (Databricks keeps them an hour).
+pub const RESULT_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// How long an external link works.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// How long an unused session lives.
+pub const SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
+/// The most statements a node remembers; the oldest finished ones go first.
+const MAX_STATEMENTS: usize = 10_000;
+/// The most open sessions a node keeps.
+const MAX_SESSIONS: usize = 10_000;
+
+/// Where a statement is.
+#[derive(Clone)]
+pub enum Phase {
+    Running,
+    Succeeded(Arc<Finished>),
+    Failed(SqlFailure),
+    Canceled,
+    Closed,
+}
+
+impl Phase {
+    pub fn is_done(&self) -> bool {
+        !matches!(self, Phase::Running)
+    }
+
+    pub fn state(&self) -> &'static str {
+        match self {
+            Phase::Running => "RUNNING",
+            Phase::Succeeded(_) => "SUCCEEDED",
+            Phase::Failed(_) => "FAILED",
+            Phase::Canceled => "CANCELED",
+            Phase::Closed => "CLOSED",
+        }
+    }
+}
+
+/// A result cut into chunks, as the caller asked to receive it.
+pub struct Finished {
+    pub rows: Box<dyn ResultRows>,
+    pub chunks: Vec<Range<usize>>,
+    pub truncated: bool,
+}
+
+/// How the caller asked for the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presentation {
+    pub format: Format,
+    pub external_links: bool,
+    pub lz4: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonArray,
+    ArrowStream,
+    Csv,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::JsonArray => "JSON_ARRAY",
+            Format::ArrowStream => "ARROW_STREAM",
+            Format::Csv => "CSV",
+        }
+    }
+}
+
+/// One statement this node ran or runs.
+pub struct Entry {
+    pub id: String,
+    pub workspace_id: i64,
+    pub principal_id: i64,
+    pub presentation: Presentation,
+    phase: watch::Sender<Phase>,
+    abort: Mutex<Option<AbortHandle>>,
+    finished_at: Mutex<Option<Instant>>,
+    created: Instant,
+}
+
+impl Entry {
+    pub fn phase(&self) -> Phase {
+        self.phase.borrow().clone()
+    }
+
+    /// Waits until the statement is done or `timeout` passes; the phase then.
+    pub async fn wait(&self, timeout: Duration) -> Phase {
+        let mut rx = self.phase.subscribe();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(Phase::is_done)).await;
+        self.phase()
+    }
+
+    /// Records how it ended, unless it already ended (a cancel won the race).
+    pub fn finish(&self, phase: Phase) -> bool {
+        let changed = self.phase.send_if_modified(|current| {
+            if current.is_done() {
+                return false;
+            }
+            *current = phase;
+            true
+        });
+        if changed {
+            *self.finished_at.lock().expect("lock") = Some(Instant::now());
+            self.abort.lock().expect("lock").take();
+        }
+        changed
+    }
+
+    /// Stops the statement's work if it still runs. True when this call cancelled it.
+    pub fn cancel(&self) -> bool {
+        let cancelled = self.finish(Phase::Canceled);
+        if cancelled && let Some(handle) = self.abort.lock().expect("lock").take() {
+            handle.abort();
+        }
+        cancelled
+    }
+
+    /// Closes the statement: its work stops and its result is dropped.
+    pub fn close(&self) {
+        if let Some(handle) = self.abort.lock().expect("lock").take() {
+            handle.abort();
+        }
+        self.phase.send_replace(Phase::Closed);
+        *self.finished_at.lock().expect("lock") = Some(Instant::now());
+    }
+
+    pub fn set_task(&self, handle: AbortHandle) {
+        if self.phase.borrow().is_done() {
+            handle.abort();
+        } else {
+            *self.abort.lock().expect("lock") = Some(handle);
+        }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.finished_at
+            .lock()
+            .expect("lock")
+            .is_some_and(|t| now.duration_since(t) > RESULT_LIFETIME)
+    }
+}
+
+/// A session of the SQL connector: its warehouse and current catalog and schema.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub workspace_id: i64,
+    pub principal_id: i64,
+    pub warehouse_id: String,
+    pub catalog: Option<String>,
+    pub schema: Option<String>,
+    last_used: Instant,
+}
+
+/// What an external link serves.
+#[derive(Clone)]
+pub struct Link {
+    pub entry: Arc<Entry>,
+    pub chunk: usize,
+    pub expires: Instant,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    statements: Mutex<HashMap<String, Arc<Entry>>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    links: Mutex<HashMap<String, Link>>,
+}
+
+impl Registry {
+    /// A new running statement.
+    pub fn begin(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+        presentation: Presentation,
+    ) -> Arc<Entry> {
+        let entry = Arc::new(Entry {
+            id: new_id(),
+            workspace_id,
+            principal_id,
+            presentation,
+            phase: watch::Sender::new(Phase::Running),
+            abort: Mutex::new(None),
+            finished_at: Mutex::new(None),
+            created: Instant::now(),
+        });
+        let mut statements = self.statements.lock().expect("lock");
+        let now = Instant::now();
+        statements.retain(|_, e| !e.expired(now));
+        if statements.len() >= MAX_STATEMENTS {
+            let oldest = statements
+                .values()
+                .filter(|e| e.phase.borrow().is_done())
+                .min_by_key(|e| e.created)
+                .map(|e| e.id.clone());
+            if let Some(id) = oldest {
+                statements.remove(&id);
+            }
+        }
+        statements.insert(entry.id.clone(), entry.clone());
+        entry
+    }
+
+    /// A statement of this caller; another's is as unknown as one that never was.
+    pub fn statement(&self, workspace_id: i64, principal_id: i64, id: &str) -> Option<Arc<Entry>> {
+        let statements = self.statements.lock().expect("lock");
+        statements
+            .get(id)
+            .filter(|e| e.workspace_id == workspace_id && e.principal_id == principal_id)
+            .filter(|e| !e.expired(Instant::now()))
+            .cloned()
+    }
+
+    pub fn open_session(&self, session: Session) -> Option<String> {
+        let mut sessions = self.sessions.lock().expect("lock");
+        let now = Instant::now();
+        sessions.retain(|_, s| now.duration_since(s.last_used) < SESSION_IDLE);
+        if sessions.len() >= MAX_SESSIONS {
+            return None;
+        }
+        let id = new_id();
+        sessions.insert(id.clone(), session);
+        Some(id)
+    }
+
+    pub fn new_session(
+        workspace_id: i64,
+        principal_id: i64,
+        warehouse_id: String,
+        catalog: Option<String>,
+        schema: Option<String>,
+    ) -> Session {
+        Session {
+            workspace_id,
+            principal_id,
+            warehouse_id,
+            catalog,
+            schema,
+            last_used: Instant::now(),
+        }
+    }
+
+    /// The caller's session, marked used.
+    pub fn session(&self, workspace_id: i64, principal_id: i64, id: &str) -> Option<Session> {
+        let mut sessions = self.sessions.lock().expect("lock");
+        let session = sessions
+            .get_mut(id)
+            .filter(|s| s.workspace_id == workspace_id && s.principal_id == principal_id)
+            .filter(|s| s.last_used.elapsed() < SESSION_IDLE)?;
+        session.last_used = Instant::now();
+        Some(session.clone())
+    }
+
+    /// Applies `USE CATALOG|SCHEMA` to a session.
+    pub fn update_session(&self, id: &str, catalog: Option<String>, schema: Option<String>) {
+        let mut sessions = self.sessions.lock().expect("lock");
+        if let Some(session) = sessions.get_mut(id) {
+            if let Some(c) = catalog {
+                session.catalog = Some(c);
+                // A new catalog starts at its `default` schema, as in Databricks.
+                session.schema = None;
+            }
+            if let Some(s) = schema {
+                session.schema = Some(s);
+            }
+        }
+    }
+
+    pub fn close_session(&self, workspace_id: i64, principal_id: i64, id: &str) -> bool {
+        let mut sessions = self.sessions.lock().expect("lock");
+        let ours = sessions
+            .get(id)
+            .is_some_and(|s| s.workspace_id == workspace_id && s.principal_id == principal_id);
+        ours && sessions.remove(id).is_some()
+    }
+
+    /// A link to a chunk; its secret is the whole credential, so it is random and short-lived.
+    pub fn link(&self, entry: Arc<Entry>, chunk: usize) -> (String, Instant) {
+        let mut links = self.links.lock().expect("lock");
+        let now = Instant::now();
+        links.retain(|_, l| l.expires > now);
+        let secret = format!("{}{}", new_id(), new_id());
+        let expires = now + LINK_LIFETIME;
+        links.insert(
+            secret.clone(),
+            Link {
+                entry,
+                chunk,
+                expires,
+            },
+        );
+        (secret, expires)
+    }
+
+    pub fn follow(&self, secret: &str) -> Option<Link> {
+        let links = self.links.lock().expect("lock");
+        links
+            .get(secret)
+            .filter(|l| l.expires > Instant::now())
+            .cloned()
+    }
+}
+
+/// A statement or session id: 128 random bits, in Databricks' `01ef…` dashed shape.
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,773 @@
+//! Databricks commands answered from the catalog rather than run by the engine: `USE`,
+//! `SHOW CATALOGS|SCHEMAS|TABLES|VIEWS|COLUMNS`, `DESCRIBE [TABLE] [EXTENDED]`. Every listing
+//! shows only what the caller may see, as the catalog API does. The SQL connector's metadata
+//! calls (`cursor.schemas()`, `tables()`, `columns()`) arrive as these commands, in its own
+//! forms (`SHOW TABLES IN CATALOG c SCHEMA LIKE 's' LIKE 't'`, `… IN ALL CATALOGS`).
+
+use crate::failure;
+use crate::lexer::{Spanned, Token};
+use crate::rows::ArrowRows;
+use patchbay_core::access::Caller;
+use patchbay_core::catalog::Securable;
+use patchbay_server::statements::engine::SqlFailure;
+use patchbay_store::{CatalogError, Store, TableRecord};
+
+/// A command, its names as written (not yet resolved against the session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    UseCatalog(String),
+    UseSchema(Vec<String>),
+    ShowCatalogs {
+        like: Option<String>,
+    },
+    ShowSchemas {
+        /// `None`: the current catalog; `Some(None)`: all catalogs.
+        catalog: Option<Option<String>>,
+        like: Option<String>,
+    },
+    ShowTables {
+        /// Where: a schema (`IN s`, `IN c.s`), or a catalog with a schema pattern (the
+        /// connector's form), or every catalog.
+        scope: TableScope,
+        like: Option<String>,
+        views_only: bool,
+    },
+    ShowColumns {
+        table: Vec<String>,
+        like: Option<String>,
+    },
+    ShowColumnsInCatalog {
+        catalog: String,
+        schema_like: Option<String>,
+        table_like: Option<String>,
+        like: Option<String>,
+    },
+    Describe {
+        table: Vec<String>,
+        extended: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableScope {
+    Schema(Vec<String>),
+    Catalog {
+        catalog: Option<String>,
+        schema_like: Option<String>,
+    },
+}
+
+/// Reads a command, or `None` when the statement is not one of these.
+pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
+    let mut p = Parser {
+        tokens: tokens
+            .iter()
+            .map(|t| &t.token)
+            .filter(|t| **t != Token::Symbol(';'))
+            .collect(),
+        at: 0,
+    };
+    let command = if p.eat("USE") {
+        if p.eat("CATALOG") {
+            Command::UseCatalog(p.identifier()?)
+        } else {
+            let _ = p.eat("SCHEMA") || p.eat("DATABASE") || p.eat("NAMESPACE");
+            Command::UseSchema(p.name()?)
+        }
+    } else if p.eat("SHOW") {
+        if p.eat("CATALOGS") {
+            Command::ShowCatalogs { like: p.like()? }
+        } else if p.eat("SCHEMAS") || p.eat("DATABASES") || p.eat("NAMESPACES") {
+            let catalog = if p.eat("IN") || p.eat("FROM") {
+                if p.eat("ALL") {
+                    p.expect("CATALOGS")?;
+                    Some(None)
+                } else {
+                    Some(Some(p.identifier()?))
+                }
+            } else {
+                None
+            };
+            Command::ShowSchemas {
+                catalog,
+                like: p.like()?,
+            }
+        } else if p.peek_is("TABLES") || p.peek_is("VIEWS") {
+            let views_only = p.eat("VIEWS");
+            if !views_only {
+                p.expect("TABLES")?;
+            }
+            let scope = if p.eat("IN") || p.eat("FROM") {
+                if p.eat("ALL") {
+                    p.expect("CATALOGS")?;
+                    TableScope::Catalog {
+                        catalog: None,
+                        schema_like: p.prefixed_like("SCHEMA")?,
+                    }
+                } else if p.eat("CATALOG") {
+                    TableScope::Catalog {
+                        catalog: Some(p.identifier()?),
+                        schema_like: p.prefixed_like("SCHEMA")?,
+                    }
+                } else {
+                    TableScope::Schema(p.name()?)
+                }
+            } else {
+                TableScope::Schema(Vec::new())
+            };
+            Command::ShowTables {
+                scope,
+                like: p.like()?,
+                views_only,
+            }
+        } else if p.eat("COLUMNS") {
+            if !(p.eat("IN") || p.eat("FROM")) {
+                return Err(failure::syntax("SHOW COLUMNS needs IN <table>."));
+            }
+            if p.eat("CATALOG") {
+                Command::ShowColumnsInCatalog {
+                    catalog: p.identifier()?,
+                    schema_like: p.prefixed_like("SCHEMA")?,
+                    table_like: p.prefixed_like("TABLE")?,
+                    like: p.like()?,
+                }
+            } else {
+                let mut table = p.name()?;
+                if p.eat("IN") || p.eat("FROM") {
+                    let mut schema = p.name()?;
+                    schema.append(&mut table);
+                    table = schema;
+                }
+                Command::ShowColumns {
+                    table,
+                    like: p.like()?,
+                }
+            }
+        } else {
+            // SHOW GRANTS and the rest are not commands of this module.
+            return Ok(None);
+        }
+    } else if p.eat("DESCRIBE") || p.eat("DESC") {
+        if p.peek_is("SCHEMA")
+            || p.peek_is("DATABASE")
+            || p.peek_is("CATALOG")
+            || p.peek_is("QUERY")
+            || p.peek_is("HISTORY")
+            || p.peek_is("DETAIL")
+            || p.peek_is("FUNCTION")
+        {
+            return Err(failure::not_supported(format!(
+                "DESCRIBE {}",
+                p.word().unwrap_or_default().to_ascii_uppercase()
+            )));
+        }
+        let _ = p.eat("TABLE");
+        let extended = p.eat("EXTENDED") || p.eat("FORMATTED");
+        Command::Describe {
+            table: p.name()?,
+            extended,
+        }
+    } else {
+        return Ok(None);
+    };
+    if let Some(extra) = p.tokens.get(p.at) {
+        return Err(failure::syntax(format!(
+            "Unexpected {} at the end of the command.",
+            describe(extra)
+        )));
+    }
+    Ok(Some(command))
+}
+
+fn describe(token: &Token) -> String {
+    match token {
+        Token::Word(w) => format!("'{w}'"),
+        Token::Quoted(w) => format!("`{w}`"),
+        Token::Str(s) => format!("'{s}'"),
+        Token::Parameter(p) => format!(":{p}"),
+        Token::Symbol(c) => format!("'{c}'"),
+    }
+}
+
+struct Parser<'a> {
+    tokens: Vec<&'a Token>,
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn peek_is(&self, word: &str) -> bool {
+        self.tokens.get(self.at).is_some_and(|t| t.is(word))
+    }
+
+    fn eat(&mut self, word: &str) -> bool {
+        let found = self.peek_is(word);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn word(&self) -> Option<String> {
+        self.tokens.get(self.at).and_then(|t| match t {
+            Token::Word(w) => Some(w.clone()),
+            _ => None,
+        })
+    }
+
+    fn expect(&mut self, word: &str) -> Result<(), SqlFailure> {
+        if self.eat(word) {
+            Ok(())
+        } else {
+            Err(failure::syntax(format!("Expected {word}.")))
+        }
+    }
+
+    fn identifier(&mut self) -> Result<String, SqlFailure> {
+        match self.tokens.get(self.at).and_then(|t| t.identifier()) {
+            Some(name) => {
+                self.at += 1;
+                Ok(name.to_owned())
+            }
+            None => Err(failure::syntax("Expected a name.")),
+        }
+    }
+
+    /// `a`, `a.b` or `a.b.c`.
+    fn name(&mut self) -> Result<Vec<String>, SqlFailure> {
+        let mut parts = vec![self.identifier()?];
+        while self.tokens.get(self.at) == Some(&&Token::Symbol('.')) {
+            self.at += 1;
+            parts.push(self.identifier()?);
+        }
+        if parts.len() > 3 {
+            return Err(failure::invalid_name(&parts.join(".")));
+        }
+        Ok(parts)
+    }
+
+    /// `[LIKE] 'pattern'`, if there.
+    fn like(&mut self) -> Result<Option<String>, SqlFailure> {
+        let liked = self.eat("LIKE");
+        match self.tokens.get(self.at) {
+            Some(Token::Str(s)) => {
+                self.at += 1;
+                Ok(Some(s.clone()))
+            }
+            _ if liked => Err(failure::syntax("LIKE needs a quoted pattern.")),
+            _ => Ok(None),
+        }
+    }
+
+    /// `<keyword> LIKE 'pattern'`, if there.
+    fn prefixed_like(&mut self, keyword: &str) -> Result<Option<String>, SqlFailure> {
+        if !self.eat(keyword) {
+            return Ok(None);
+        }
+        self.expect("LIKE")?;
+        self.like_value()
+    }
+
+    fn like_value(&mut self) -> Result<Option<String>, SqlFailure> {
+        match self.tokens.get(self.at) {
+            Some(Token::Str(s)) => {
+                self.at += 1;
+                Ok(Some(s.clone()))
+            }
+            _ => Err(failure::syntax("LIKE needs a quoted pattern.")),
+        }
+    }
+}
+
+/// Whether `name` matches a `SHOW … LIKE` pattern: `*` and `%` stand for any characters, `_`
+/// for one, `|` separates alternatives; case does not matter.
+pub fn matches(pattern: Option<&str>, name: &str) -> bool {
+    let Some(pattern) = pattern else {
+        return true;
+    };
+    fn here(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*' | '%'), _) => here(&p[1..], n) || (!n.is_empty() && here(p, &n[1..])),
+            (Some('_'), Some(_)) => here(&p[1..], &n[1..]),
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b) && here(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let name: Vec<char> = name.chars().collect();
+    pattern.split('|').any(|alternative| {
+        let p: Vec<char> = alternative.trim().chars().collect();
+        here(&p, &name)
+    })
+}
+
+/// What a command changes in the session, with its rows.
+pub struct Answer {
+    pub rows: ArrowRows,
+    pub use_catalog: Option<String>,
+    pub use_schema: Option<String>,
+}
+
+impl Answer {
+    fn rows(rows: ArrowRows) -> Answer {
+        Answer {
+            rows,
+            use_catalog: None,
+            use_schema: None,
+        }
+    }
+}
+
+fn lower(parts: &[String]) -> Vec<String> {
+    parts.iter().map(|p| p.to_lowercase()).collect()
+}
+
+/// `[[catalog.]schema.]table` with the session's defaults.
+fn table_name(parts: &[String], catalog: &str, schema: &str) -> Result<Securable, SqlFailure> {
+    let parts = lower(parts);
+    Ok(match parts.as_slice() {
+        [t] => Securable::Table(catalog.into(), schema.into(), t.clone()),
+        [s, t] => Securable::Table(catalog.into(), s.clone(), t.clone()),
+        [c, s, t] => Securable::Table(c.clone(), s.clone(), t.clone()),
+        _ => return Err(failure::invalid_name(&parts.join("."))),
+    })
+}
+
+fn some(s: impl Into<String>) -> Option<String> {
+    Some(s.into())
+}
+
+/// Runs a command for `caller` in the session's `catalog` and `schema`.
+pub async fn run(
+    store: &Store,
+    caller: &Caller,
+    command: Command,
+    catalog: &str,
+    schema: &str,
+) -> Result<Answer, SqlFailure> {
+    match command {
+        Command::UseCatalog(name) => {
+            let name = name.to_lowercase();
+            store
+                .list_schemas_for(caller, &name)
+                .await
+                .map_err(failure::catalog)?;
+            Ok(Answer {
+                rows: ArrowRows::empty(),
+                use_catalog: Some(name),
+                use_schema: None,
+            })
+        }
+        Command::UseSchema(parts) => {
+            let parts = lower(&parts);
+            let (c, s) = match parts.as_slice() {
+                [s] => (catalog.to_owned(), s.clone()),
+                [c, s] => (c.clone(), s.clone()),
+                _ => return Err(failure::invalid_name(&parts.join("."))),
+            };
+            store
+                .get_schema(caller, &c, &s)
+                .await
+                .map_err(failure::catalog)?;
+            Ok(Answer {
+                rows: ArrowRows::empty(),
+                use_catalog: (c != catalog).then_some(c),
+                use_schema: Some(s),
+            })
+        }
+        Command::ShowCatalogs { like } => {
+            let catalogs = store
+                .list_catalogs_for(caller)
+                .await
+                .map_err(|e| failure::store(&e))?;
+            Ok(Answer::rows(ArrowRows::strings(
+                &["catalog"],
+                catalogs
+                    .into_iter()
+                    .filter(|c| matches(like.as_deref(), &c.name))
+                    .map(|c| vec![Some(c.name)])
+                    .collect(),
+            )))
+        }
+        Command::ShowSchemas {
+            catalog: which,
+            like,
+        } => {
+            let every_catalog = matches!(which, Some(None));
+            let catalogs = match which {
+                None => vec![catalog.to_owned()],
+                Some(Some(c)) => vec![c.to_lowercase()],
+                Some(None) => visible_catalogs(store, caller).await?,
+            };
+            let all = catalogs.len() > 1 || every_catalog;
+            let mut rows = Vec::new();
+            for c in catalogs {
+                let schemas = store
+                    .list_schemas_for(caller, &c)
+                    .await
+                    .map_err(failure::catalog)?;
+                for s in schemas
+                    .into_iter()
+                    .filter(|s| matches(like.as_deref(), &s.name))
+                {
+                    let mut row = vec![Some(s.name)];
+                    if all {
+                        row.push(Some(s.catalog_name));
+                    }
+                    rows.push(row);
+                }
+            }
+            let columns: &[&str] = if all {
+                &["databaseName", "catalog"]
+            } else {
+                &["databaseName"]
+            };
+            Ok(Answer::rows(ArrowRows::strings(columns, rows)))
+        }
+        Command::ShowTables {
+            scope,
+            like,
+            views_only,
+        } => match scope {
+            TableScope::Schema(parts) => {
+                let parts = lower(&parts);
+                let (c, s) = match parts.as_slice() {
+                    [] => (catalog.to_owned(), schema.to_owned()),
+                    [s] => (catalog.to_owned(), s.clone()),
+                    [c, s] => (c.clone(), s.clone()),
+                    _ => return Err(failure::invalid_name(&parts.join("."))),
+                };
+                let tables = store
+                    .list_tables_for(caller, &c, &s, true)
+                    .await
+                    .map_err(failure::catalog)?;
+                Ok(Answer::rows(ArrowRows::strings(
+                    &["database", "tableName", "isTemporary"],
+                    tables
+                        .into_iter()
+                        .filter(|t| !views_only || t.table_type == "VIEW")
+                        .filter(|t| matches(like.as_deref(), &t.name))
+                        .map(|t| vec![Some(t.schema_name), Some(t.name), some("false")])
+                        .collect(),
+                )))
+            }
+            TableScope::Catalog {
+                catalog: which,
+                schema_like,
+            } => {
+                let tables = tables_in(
+                    store,
+                    caller,
+                    which,
+                    schema_like.as_deref(),
+                    like.as_deref(),
+                )
+                .await?;
+                Ok(Answer::rows(ArrowRows::strings(
+                    &[
+                        "namespace",
+                        "tableName",
+                        "isTemporary",
+                        "information",
+                        "catalogName",
+                        "tableType",
+                        "remarks",
+                    ],
+                    tables
+                        .into_iter()
+                        .filter(|t| !views_only || t.table_type == "VIEW")
+                        .map(|t| {
+                            let table_type = if t.table_type == "VIEW" {
+                                "VIEW"
+                            } else {
+                                "TABLE"
+                            };
+                            vec![
+                                Some(t.schema_name),
+                                Some(t.name),
+                                some("false"),
+                                None,
+                                Some(t.catalog_name),
+                                some(table_type),
+                                t.comment,
+                            ]
+                        })
+                        .collect(),
+                )))
+            }
+        },
+        Command::ShowColumns { table, like } => {
+            let securable = table_name(&table, catalog, schema)?;
+            let record = store
+                .get_table(caller, &securable)
+                .await
+                .map_err(failure::catalog)?;
+            Ok(Answer::rows(ArrowRows::strings(
+                &["col_name"],
+                record
+                    .columns
+                    .into_iter()
+                    .filter(|c| matches(like.as_deref(), &c.name))
+                    .map(|c| vec![Some(c.name)])
+                    .collect(),
+            )))
+        }
+        Command::ShowColumnsInCatalog {
+            catalog: which,
+            schema_like,
+            table_like,
+            like,
+        } => {
+            let tables = tables_in(
+                store,
+                caller,
+                Some(which),
+                schema_like.as_deref(),
+                table_like.as_deref(),
+            )
+            .await?;
+            let mut rows = Vec::new();
+            for t in tables {
+                let securable = Securable::Table(
+                    t.catalog_name.clone(),
+                    t.schema_name.clone(),
+                    t.name.clone(),
+                );
+                let record = store
+                    .get_table(caller, &securable)
+                    .await
+                    .map_err(failure::catalog)?;
+                for c in record.columns {
+                    if !matches(like.as_deref(), &c.name) {
+                        continue;
+                    }
+                    rows.push(vec![
+                        Some(c.name),
+                        Some(t.catalog_name.clone()),
+                        Some(t.schema_name.clone()),
+                        Some(t.name.clone()),
+                        Some(c.type_text.to_ascii_uppercase()),
+                        None,
+                        None,
+                        None,
+                        some(if c.nullable { "true" } else { "false" }),
+                        c.comment,
+                        Some((c.position + 1).to_string()),
+                        some("false"),
+                        some("false"),
+                    ]);
+                }
+            }
+            Ok(Answer::rows(ArrowRows::strings(
+                &[
+                    "col_name",
+                    "catalogName",
+                    "namespace",
+                    "tableName",
+                    "columnType",
+                    "columnSize",
+                    "decimalDigits",
+                    "radix",
+                    "isNullable",
+                    "remarks",
+                    "ordinalPosition",
+                    "isAutoIncrement",
+                    "isGenerated",
+                ],
+                rows,
+            )))
+        }
+        Command::Describe { table, extended } => {
+            let securable = table_name(&table, catalog, schema)?;
+            let record = store
+                .get_table(caller, &securable)
+                .await
+                .map_err(failure::catalog)?;
+            Ok(Answer::rows(ArrowRows::strings(
+                &["col_name", "data_type", "comment"],
+                describe_rows(record, extended),
+            )))
+        }
+    }
+}
+
+fn describe_rows(record: TableRecord, extended: bool) -> Vec<Vec<Option<String>>> {
+    let mut rows: Vec<Vec<Option<String>>> = record
+        .columns
+        .iter()
+        .map(|c| {
+            vec![
+                Some(c.name.clone()),
+                Some(c.type_text.clone()),
+                c.comment.clone(),
+            ]
+        })
+        .collect();
+    if extended {
+        rows.push(vec![some(""), some(""), some("")]);
+        rows.push(vec![
+            some("# Detailed Table Information"),
+            some(""),
+            some(""),
+        ]);
+        let created = record.created_at;
+        let mut detail = vec![
+            ("Catalog", Some(record.catalog_name.clone())),
+            ("Database", Some(record.schema_name.clone())),
+            ("Table", Some(record.name.clone())),
+            ("Created Time", Some(created.to_string())),
+            ("Created By", Some(record.created_by.clone())),
+            ("Type", Some(record.table_type.clone())),
+            ("Owner", record.owner.clone()),
+            ("Comment", record.comment.clone()),
+        ];
+        if record.table_type == "VIEW" {
+            detail.push(("View Text", record.view_definition.clone()));
+        } else {
+            detail.push((
+                "Provider",
+                Some(
+                    record
+                        .data_source_format
+                        .clone()
+                        .unwrap_or_default()
+                        .to_lowercase(),
+                ),
+            ));
+        }
+        for (name, value) in detail {
+            if let Some(value) = value {
+                rows.push(vec![some(name), Some(value), some("")]);
+            }
+        }
+    }
+    rows
+}
+
+async fn visible_catalogs(store: &Store, caller: &Caller) -> Result<Vec<String>, SqlFailure> {
+    Ok(store
+        .list_catalogs_for(caller)
+        .await
+        .map_err(|e| failure::store(&e))?
+        .into_iter()
+        .map(|c| c.name)
+        .collect())
+}
+
+/// The tables the caller may see in one catalog (or all), by schema and table pattern.
+async fn tables_in(
+    store: &Store,
+    caller: &Caller,
+    catalog: Option<String>,
+    schema_like: Option<&str>,
+    like: Option<&str>,
+) -> Result<Vec<TableRecord>, SqlFailure> {
+    let catalogs = match catalog {
+        Some(c) => vec![c.to_lowercase()],
+        None => visible_catalogs(store, caller).await?,
+    };
+    let mut out = Vec::new();
+    for c in catalogs {
+        let schemas = match store.list_schemas_for(caller, &c).await {
+            Ok(s) => s,
+            // A catalog the caller sees but whose schemas it may not list adds nothing.
+            Err(CatalogError::NoUseCatalog { .. }) => continue,
+            Err(e) => return Err(failure::catalog(e)),
+        };
+        for s in schemas
+            .into_iter()
+            .filter(|s| matches(schema_like, &s.name))
+        {
+            let tables = match store.list_tables_for(caller, &c, &s.name, true).await {
+                Ok(t) => t,
+                Err(CatalogError::NoUseSchema { .. }) => continue,
+                Err(e) => return Err(failure::catalog(e)),
+            };
+            out.extend(tables.into_iter().filter(|t| matches(like, &t.name)));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexer::tokens;
+
+    fn command(sql: &str) -> Option<Command> {
+        parse(&tokens(sql).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_connectors_metadata_commands() {
+        assert_eq!(
+            command("SHOW TABLES IN CATALOG main SCHEMA LIKE 'sales' LIKE 'ord%'"),
+            Some(Command::ShowTables {
+                scope: TableScope::Catalog {
+                    catalog: Some("main".into()),
+                    schema_like: Some("sales".into()),
+                },
+                like: Some("ord%".into()),
+                views_only: false,
+            })
+        );
+        assert_eq!(
+            command("SHOW COLUMNS IN CATALOG main SCHEMA LIKE 's' TABLE LIKE 't' LIKE 'c'"),
+            Some(Command::ShowColumnsInCatalog {
+                catalog: "main".into(),
+                schema_like: Some("s".into()),
+                table_like: Some("t".into()),
+                like: Some("c".into()),
+            })
+        );
+        assert_eq!(
+            command("SHOW SCHEMAS IN `main` LIKE 'x'"),
+            Some(Command::ShowSchemas {
+                catalog: Some(Some("main".into())),
+                like: Some("x".into()),
+            })
+        );
+        assert_eq!(
+            command("show tables in all catalogs"),
+            Some(Command::ShowTables {
+                scope: TableScope::Catalog {
+                    catalog: None,
+                    schema_like: None
+                },
+                like: None,
+                views_only: false,
+            })
+        );
+    }
+
+    #[test]
+    fn use_and_describe_and_what_is_not_a_command() {
+        assert_eq!(
+            command("USE CATALOG main;"),
+            Some(Command::UseCatalog("main".into()))
+        );
+        assert_eq!(
+            command("use main.sales"),
+            Some(Command::UseSchema(vec!["main".into(), "sales".into()]))
+        );
+        assert_eq!(
+            command("DESCRIBE TABLE EXTENDED `a`.b.c"),
+            Some(Command::Describe {
+                table: vec!["a".into(), "b".into(), "c".into()],
+                extended: true,
+            })
+        );
+        assert_eq!(command("SELECT 1"), None);
+        assert_eq!(command("SHOW GRANTS ON TABLE t"), None);
+        assert!(parse(&tokens("SHOW TABLES IN s extra").unwrap()).is_err());
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(matches(Some("ord*"), "orders"));
+        assert!(matches(Some("ORD%"), "orders"));
+        assert!(matches(Some("x|orders"), "orders"));
+        assert!(!matches(Some("ord"), "orders"));
+        assert!(matches(Some("fivetran_user"), "fivetran_user"));
+        assert!(matches(None, "anything"));
+    }
+}

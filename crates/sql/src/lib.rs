@@ -1,0 +1,600 @@
+//! SQL on patchbay's warehouses: what runs a statement for a caller.
+//!
+//! A statement goes one of three ways, decided by its first words:
+//! - `GRANT`, `REVOKE`, `SHOW GRANTS`, `CREATE|DROP SCHEMA` change catalog metadata and
+//!   privileges through the store ([`catalog_statements`]);
+//! - `USE`, `SHOW CATALOGS|SCHEMAS|TABLES|VIEWS|COLUMNS`, `DESCRIBE` are answered from the
+//!   catalog, showing what the caller may see ([`commands`]);
+//! - everything else is parsed by the engine, which names every table and view the statement
+//!   reads, writes or creates. Each is resolved in the catalog and checked against the caller's
+//!   privileges (a view's own reads against its owner's, as Unity Catalog does) before anything
+//!   runs; the engine then runs the statement over exactly the tables that passed.
+//!
+//! A table's data is a Delta table stored under its catalog id. A new table's files are written
+//! before its metadata, so a crash between the two leaves unreferenced files, never a table
+//! without data; dropping goes the other way round.
+
+mod catalog_statements;
+mod commands;
+mod failure;
+mod lexer;
+mod params;
+mod rows;
+
+use patchbay_core::access::Caller;
+use patchbay_core::catalog::{self as rules, Action, Securable};
+use patchbay_core::sql_statement;
+use patchbay_engine::{
+    Access, Binding, Column, Engine, EngineError, Kind, Limits, ObjectUse, QualifiedName, Source,
+    Statement,
+};
+use patchbay_server::statements::engine::{Executed, Execution, SqlEngine, SqlFailure};
+use patchbay_store::{CatalogError, ColumnRecord, NewTable, Store, TableRecord};
+use rows::ArrowRows;
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use url::Url;
+
+pub use patchbay_engine::Limits as EngineLimits;
+
+/// How deep views may nest (a view over a view over …).
+const MAX_VIEW_DEPTH: usize = 16;
+
+/// Runs statements against the store's catalog and the tables under one storage root.
+pub struct Warehouses {
+    store: Store,
+    engine: Engine,
+    /// Tables known to have their Delta files (tables made through the catalog API get them on
+    /// first use).
+    materialized: Mutex<HashSet<String>>,
+}
+
+impl Warehouses {
+    /// Warehouses whose tables live under `root` (a `file://` directory or an object store URL).
+    pub fn new(store: Store, root: Url, limits: Limits) -> Result<Warehouses, EngineError> {
+        Ok(Warehouses {
+            store,
+            engine: Engine::new(root, limits)?,
+            materialized: Mutex::new(HashSet::new()),
+        })
+    }
+
+    async fn run(&self, execution: Execution) -> Result<Executed, SqlFailure> {
+        let text = params::bind(&execution.statement, &execution.parameters)?;
+        let tokens = lexer::tokens(&text).map_err(|e| failure::syntax(e.0))?;
+        let caller = &execution.caller;
+        let (catalog, schema) = (
+            execution.catalog.to_lowercase(),
+            execution.schema.to_lowercase(),
+        );
+        let done = |rows: ArrowRows| Executed {
+            rows: Box::new(rows),
+            use_catalog: None,
+            use_schema: None,
+        };
+        if let Some(command) = commands::parse(&tokens)? {
+            let answer = commands::run(&self.store, caller, command, &catalog, &schema).await?;
+            return Ok(Executed {
+                rows: Box::new(answer.rows),
+                use_catalog: answer.use_catalog,
+                use_schema: answer.use_schema,
+            });
+        }
+        let words = lexer::leading_words(&tokens, 3);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["GRANT", ..] | ["REVOKE", ..] | ["SHOW", "GRANTS", ..] => {
+                return self
+                    .catalog_statement(caller, &text, &catalog, &schema)
+                    .await
+                    .map(done);
+            }
+            ["CREATE", "SCHEMA" | "DATABASE", ..] | ["DROP", "SCHEMA" | "DATABASE", ..] => {
+                return self
+                    .schema_statement(caller, &text, &catalog, &schema)
+                    .await
+                    .map(done);
+            }
+            ["DROP", "TABLE" | "VIEW", ..] => {
+                return self
+                    .drop(caller, &tokens, &catalog, &schema)
+                    .await
+                    .map(done);
+            }
+            _ => {}
+        }
+        let statement = Statement::parse(&text).map_err(failure::engine)?;
+        if statement.kind() == &Kind::Other {
+            return Err(failure::not_supported(format!(
+                "The statement '{}'",
+                words.join(" ")
+            )));
+        }
+        self.run_engine(caller, &statement, &catalog, &schema)
+            .await
+            .map(done)
+    }
+
+    async fn catalog_statement(
+        &self,
+        caller: &Caller,
+        text: &str,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<ArrowRows, SqlFailure> {
+        let parsed = sql_statement::parse(text).map_err(|e| match e {
+            sql_statement::ParseError::Unsupported(m) => failure::not_supported(m),
+            sql_statement::ParseError::Syntax(m) => failure::syntax(m),
+        })?;
+        catalog_statements::run(&self.store, caller, parsed, catalog, schema).await
+    }
+
+    /// `CREATE SCHEMA`, and `DROP SCHEMA` with the data of the tables a cascade removes.
+    async fn schema_statement(
+        &self,
+        caller: &Caller,
+        text: &str,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<ArrowRows, SqlFailure> {
+        let doomed = match sql_statement::parse(text) {
+            Ok(sql_statement::Statement::DropSchema {
+                name,
+                cascade: true,
+                ..
+            }) => match sql_statement::resolve(&name, catalog, schema) {
+                Ok(Securable::Schema(c, s)) => self
+                    .store
+                    .table_ids_in_schema(caller.workspace_id, &c, &s)
+                    .await
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let rows = self
+            .catalog_statement(caller, text, catalog, schema)
+            .await?;
+        for id in doomed {
+            self.forget_data(&id).await;
+        }
+        Ok(rows)
+    }
+
+    /// `DROP TABLE|VIEW [IF EXISTS] name`: the metadata (the caller must own or manage it),
+    /// then the data.
+    async fn drop(
+        &self,
+        caller: &Caller,
+        tokens: &[lexer::Spanned],
+        catalog: &str,
+        schema: &str,
+    ) -> Result<ArrowRows, SqlFailure> {
+        let (parts, if_exists) = drop_target(tokens)?;
+        let securable = match parts.as_slice() {
+            [t] => Securable::Table(catalog.into(), schema.into(), t.clone()),
+            [s, t] => Securable::Table(catalog.into(), s.clone(), t.clone()),
+            [c, s, t] => Securable::Table(c.clone(), s.clone(), t.clone()),
+            _ => return Err(failure::invalid_name(&parts.join("."))),
+        };
+        let found = self
+            .store
+            .table_access(
+                caller.workspace_id,
+                caller.principal_id,
+                caller.is_admin,
+                &securable,
+            )
+            .await;
+        let record = match found {
+            Ok((record, _)) => record,
+            Err(e) if e.is_not_found() && if_exists => return Ok(ArrowRows::empty()),
+            Err(e) => return Err(failure::catalog(e)),
+        };
+        match self.store.delete_table(caller, &securable).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() && if_exists => return Ok(ArrowRows::empty()),
+            Err(e) => return Err(failure::catalog(e)),
+        }
+        if record.table_type != "VIEW" {
+            self.forget_data(&record.id).await;
+        }
+        Ok(ArrowRows::empty())
+    }
+
+    async fn forget_data(&self, id: &str) {
+        self.materialized.lock().expect("lock").remove(id);
+        if let Err(e) = self.engine.drop_table(id).await {
+            tracing::warn!(table_id = %id, error = %e, "a dropped table's files were not removed");
+        }
+    }
+
+    /// Checks every object the statement uses, binds the ones it may use, and runs it.
+    async fn run_engine(
+        &self,
+        caller: &Caller,
+        statement: &Statement,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<ArrowRows, SqlFailure> {
+        let objects = statement
+            .objects(catalog, schema)
+            .map_err(failure::engine)?;
+        let mut bindings = Vec::new();
+        let mut bound = HashSet::new();
+        let mut created = None;
+        for ObjectUse { name, access } in &objects {
+            match access {
+                Access::Create => created = Some(name.clone()),
+                Access::Read => {
+                    let who = Principal::caller(caller);
+                    self.bind_read(&who, name, &mut bindings, &mut bound, 0)
+                        .await?;
+                }
+                Access::Write => {
+                    self.bind_write(caller, name, &mut bindings, &mut bound)
+                        .await?
+                }
+            }
+        }
+        let Some(target) = created else {
+            let output = self
+                .engine
+                .run_as(&caller.name, statement, catalog, schema, &bindings, None)
+                .await
+                .map_err(failure::engine)?;
+            return Ok(ArrowRows::new(output));
+        };
+        self.create(caller, statement, catalog, schema, &target, &bindings)
+            .await
+    }
+
+    /// `CREATE [OR REPLACE] TABLE|VIEW [IF NOT EXISTS] … [AS SELECT …]`.
+    async fn create(
+        &self,
+        caller: &Caller,
+        statement: &Statement,
+        catalog: &str,
+        schema: &str,
+        target: &QualifiedName,
+        bindings: &[Binding],
+    ) -> Result<ArrowRows, SqlFailure> {
+        let (or_replace, if_not_exists, view) = match statement.kind() {
+            Kind::CreateTable {
+                or_replace,
+                if_not_exists,
+                ..
+            }
+            | Kind::CreateTableAs {
+                or_replace,
+                if_not_exists,
+                ..
+            } => (*or_replace, *if_not_exists, None),
+            Kind::CreateView {
+                or_replace,
+                if_not_exists,
+                text,
+                ..
+            } => (*or_replace, *if_not_exists, Some(text.clone())),
+            _ => return Err(failure::not_supported("this statement")),
+        };
+        let securable = Securable::Table(
+            target.catalog.clone(),
+            target.schema.clone(),
+            target.table.clone(),
+        );
+        let mut replaced = None;
+        match self.store.check_new_table(caller, &securable).await {
+            Ok(()) => {}
+            Err(CatalogError::TableExists { .. }) if if_not_exists => {
+                return Ok(ArrowRows::empty());
+            }
+            Err(CatalogError::TableExists { .. }) if or_replace => {
+                // Replacing needs what dropping needs: the owner, or MANAGE.
+                let (old, _) = self
+                    .store
+                    .table_access(
+                        caller.workspace_id,
+                        caller.principal_id,
+                        caller.is_admin,
+                        &securable,
+                    )
+                    .await
+                    .map_err(failure::catalog)?;
+                self.store
+                    .delete_table(caller, &securable)
+                    .await
+                    .map_err(failure::catalog)?;
+                replaced = Some(old);
+                self.store
+                    .check_new_table(caller, &securable)
+                    .await
+                    .map_err(failure::catalog)?;
+            }
+            Err(e) => return Err(failure::catalog(e)),
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let output = self
+            .engine
+            .run_as(
+                &caller.name,
+                statement,
+                catalog,
+                schema,
+                bindings,
+                Some(&id),
+            )
+            .await
+            .map_err(failure::engine)?;
+        let columns = match &view {
+            Some(_) => Vec::new(),
+            None => self.engine.columns(&id).await.map_err(failure::engine)?,
+        };
+        let new = NewTable {
+            catalog_name: target.catalog.clone(),
+            schema_name: target.schema.clone(),
+            name: target.table.clone(),
+            table_type: if view.is_some() { "VIEW" } else { "MANAGED" }.into(),
+            data_source_format: view.is_none().then(|| "DELTA".to_owned()),
+            columns: column_records(&columns)?,
+            view_definition: view.clone(),
+            id: Some(id.clone()),
+            ..NewTable::default()
+        };
+        if let Err(e) = self.store.create_table(caller, &new).await {
+            if view.is_none() {
+                self.forget_data(&id).await;
+            }
+            return Err(failure::catalog(e));
+        }
+        if view.is_none() {
+            self.materialized.lock().expect("lock").insert(id);
+        }
+        if let Some(old) = replaced
+            && old.table_type != "VIEW"
+        {
+            self.forget_data(&old.id).await;
+        }
+        Ok(ArrowRows::new(output))
+    }
+
+    /// Binds a table or view the statement reads, after checking `who` may select from it. A
+    /// view's own reads are checked against the view's owner and bound before it.
+    fn bind_read<'a>(
+        &'a self,
+        who: &'a Principal,
+        name: &'a QualifiedName,
+        bindings: &'a mut Vec<Binding>,
+        bound: &'a mut HashSet<QualifiedName>,
+        depth: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<(), SqlFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            let record = self.checked(who, name, Action::SelectTable).await?;
+            if bound.contains(name) {
+                return Ok(());
+            }
+            if record.table_type == "VIEW" {
+                if depth >= MAX_VIEW_DEPTH {
+                    return Err(failure::not_supported(format!(
+                        "Views nested more than {MAX_VIEW_DEPTH} deep"
+                    )));
+                }
+                let text = record.view_definition.clone().unwrap_or_default();
+                let view = Statement::parse(&text).map_err(failure::engine)?;
+                let owner = Principal::owner(who, &record).ok_or_else(|| {
+                    failure::denied(format!(
+                        "View {} has no owner, so what it reads cannot be checked.",
+                        record.full_name()
+                    ))
+                })?;
+                let uses = view
+                    .objects(&record.catalog_name, &record.schema_name)
+                    .map_err(failure::engine)?;
+                for inner in uses {
+                    if inner.access != Access::Read {
+                        return Err(failure::not_supported("A view that writes"));
+                    }
+                    self.bind_read(&owner, &inner.name, bindings, bound, depth + 1)
+                        .await?;
+                }
+                bound.insert(name.clone());
+                bindings.push(Binding {
+                    name: name.clone(),
+                    source: Source::View {
+                        text,
+                        catalog: record.catalog_name.clone(),
+                        schema: record.schema_name.clone(),
+                    },
+                });
+            } else {
+                self.materialize(&record).await?;
+                bound.insert(name.clone());
+                bindings.push(Binding {
+                    name: name.clone(),
+                    source: Source::Table { id: record.id },
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Binds the table a statement writes, after checking the caller may modify it.
+    async fn bind_write(
+        &self,
+        caller: &Caller,
+        name: &QualifiedName,
+        bindings: &mut Vec<Binding>,
+        bound: &mut HashSet<QualifiedName>,
+    ) -> Result<(), SqlFailure> {
+        let record = self
+            .checked(&Principal::caller(caller), name, Action::ModifyTable)
+            .await?;
+        if record.table_type == "VIEW" {
+            return Err(SqlFailure::new(
+                patchbay_server::statements::engine::FailureCode::BadRequest,
+                "EXPECT_TABLE_NOT_VIEW",
+                format!(
+                    "{} is a view: rows are written to tables.",
+                    record.full_name()
+                ),
+            )
+            .with_sql_state("42809"));
+        }
+        self.materialize(&record).await?;
+        if bound.insert(name.clone()) {
+            bindings.push(Binding {
+                name: name.clone(),
+                source: Source::Table { id: record.id },
+            });
+        }
+        Ok(())
+    }
+
+    /// The table or view `name`, if `who` may do `action` with it.
+    async fn checked(
+        &self,
+        who: &Principal,
+        name: &QualifiedName,
+        action: Action,
+    ) -> Result<TableRecord, SqlFailure> {
+        let securable = Securable::Table(
+            name.catalog.clone(),
+            name.schema.clone(),
+            name.table.clone(),
+        );
+        let (record, facts) = self
+            .store
+            .table_access(who.workspace_id, who.principal_id, who.is_admin, &securable)
+            .await
+            .map_err(|e| match e {
+                CatalogError::TableNotFound { .. }
+                | CatalogError::SchemaNotFound { .. }
+                | CatalogError::CatalogNotFound { .. }
+                | CatalogError::NoMetastore => failure::table_not_found(name),
+                other => failure::catalog(other),
+            })?;
+        facts
+            .check(action, &securable)
+            .map_err(|denied| failure::denied(denied.0))?;
+        Ok(record)
+    }
+
+    /// Gives a table made through the catalog API (metadata only) its empty Delta table.
+    async fn materialize(&self, record: &TableRecord) -> Result<(), SqlFailure> {
+        if self.materialized.lock().expect("lock").contains(&record.id) {
+            return Ok(());
+        }
+        let columns: Vec<Column> = record
+            .columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                type_name: c.type_text.to_ascii_uppercase(),
+                nullable: c.nullable,
+            })
+            .collect();
+        self.engine
+            .ensure_table(&record.id, &columns)
+            .await
+            .map_err(failure::engine)?;
+        self.materialized
+            .lock()
+            .expect("lock")
+            .insert(record.id.clone());
+        Ok(())
+    }
+}
+
+/// `DROP TABLE|VIEW [IF EXISTS] name [PURGE]`: the name's parts and whether `IF EXISTS` was
+/// given.
+fn drop_target(tokens: &[lexer::Spanned]) -> Result<(Vec<String>, bool), SqlFailure> {
+    let tokens: Vec<&lexer::Token> = tokens.iter().map(|t| &t.token).skip(2).collect();
+    let mut rest = tokens.into_iter().peekable();
+    let mut if_exists = false;
+    if rest.peek().is_some_and(|t| t.is("IF")) {
+        rest.next();
+        if !rest.next().is_some_and(|t| t.is("EXISTS")) {
+            return Err(failure::syntax("Expected IF EXISTS."));
+        }
+        if_exists = true;
+    }
+    let mut parts = Vec::new();
+    loop {
+        match rest.next().and_then(lexer::Token::identifier) {
+            Some(part) => parts.push(part.to_lowercase()),
+            None => return Err(failure::syntax("DROP needs the name of a table or view.")),
+        }
+        match rest.next() {
+            Some(lexer::Token::Symbol('.')) => continue,
+            None | Some(lexer::Token::Symbol(';')) => break,
+            Some(t) if t.is("PURGE") => break,
+            Some(_) => return Err(failure::syntax("Unexpected text after the name.")),
+        }
+    }
+    Ok((parts, if_exists))
+}
+
+/// Whose privileges decide: the caller, or the owner of a view being read.
+struct Principal {
+    workspace_id: i64,
+    principal_id: i64,
+    is_admin: bool,
+}
+
+impl Principal {
+    fn caller(caller: &Caller) -> Principal {
+        Principal {
+            workspace_id: caller.workspace_id,
+            principal_id: caller.principal_id,
+            is_admin: caller.is_admin,
+        }
+    }
+
+    /// A view's owner (its admin standing comes from its groups, not from any token).
+    fn owner(of: &Principal, view: &TableRecord) -> Option<Principal> {
+        view.owner_id.map(|principal_id| Principal {
+            workspace_id: of.workspace_id,
+            principal_id,
+            is_admin: false,
+        })
+    }
+}
+
+/// The catalog's columns for a new table's engine columns.
+fn column_records(columns: &[Column]) -> Result<Vec<ColumnRecord>, SqlFailure> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let type_text = c.type_name.to_ascii_lowercase();
+            let type_name = rules::column_type_name(&type_text).map_err(|m| {
+                SqlFailure::new(
+                    patchbay_server::statements::engine::FailureCode::BadRequest,
+                    "UNSUPPORTED_DATATYPE",
+                    m,
+                )
+                .with_sql_state("0A000")
+            })?;
+            Ok(ColumnRecord {
+                name: c.name.clone(),
+                position: i64::try_from(i).unwrap_or(i64::MAX),
+                type_name: type_name.to_owned(),
+                type_text,
+                type_json: String::new(),
+                nullable: c.nullable,
+                comment: None,
+            })
+        })
+        .collect()
+}
+
+impl SqlEngine for Warehouses {
+    fn execute(
+        &self,
+        execution: Execution,
+    ) -> Pin<Box<dyn Future<Output = Result<Executed, SqlFailure>> + Send + '_>> {
+        Box::pin(self.run(execution))
+    }
+}

@@ -1,0 +1,1214 @@
+//! SQL on a warehouse through the Statement Execution API, black-box: a real server state with
+//! the engine, real Delta tables in a temporary directory, principals set up through the API.
+//! What each profile's principal may do with data, statement by statement; the API's waiting,
+//! polling, cancelling, chunks, formats and links; sessions; history; hostile statements.
+
+#[path = "../../server/tests/common/mod.rs"]
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{Reply, SCIM, TestApp};
+use patchbay_engine::arrow::ipc::reader::StreamReader;
+use patchbay_server::{AppState, Settings};
+use patchbay_sql::{EngineLimits, Warehouses};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const STATEMENTS: &str = "/api/2.0/sql/statements";
+const UC: &str = "/api/2.1/unity-catalog";
+
+struct Sql {
+    app: TestApp,
+    warehouse: String,
+    _tables: tempfile::TempDir,
+}
+
+impl Sql {
+    async fn new() -> Sql {
+        Sql::with(|_| {}, EngineLimits::default()).await
+    }
+
+    async fn with(adjust: impl FnOnce(&mut Settings), limits: EngineLimits) -> Sql {
+        let tables = tempfile::tempdir().unwrap();
+        let root = url::Url::from_directory_path(tables.path()).unwrap();
+        let app = TestApp::build_with_state("http://127.0.0.1:1", adjust, |store, settings| {
+            let warehouses = Warehouses::new(store.clone(), root, limits).expect("engine");
+            AppState::with_sql(store, settings, Some(Arc::new(warehouses)))
+        })
+        .await;
+        let r = app
+            .admin(
+                Method::POST,
+                "/api/2.0/sql/warehouses",
+                Some(json!({"name": "wh", "cluster_size": "2X-Small", "max_num_clusters": 1})),
+            )
+            .await;
+        let warehouse = r.ok()["id"].as_str().unwrap().to_owned();
+        Sql {
+            app,
+            warehouse,
+            _tables: tables,
+        }
+    }
+
+    async fn run(&self, token: &str, statement: &str) -> Reply {
+        self.run_with(token, statement, json!({})).await
+    }
+
+    async fn run_with(&self, token: &str, statement: &str, extra: Value) -> Reply {
+        let mut body = json!({"warehouse_id": self.warehouse, "statement": statement,
+                              "wait_timeout": "50s"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        self.app
+            .call(Method::POST, STATEMENTS, Some(token), Some(body))
+            .await
+    }
+
+    /// Runs as the admin and requires success.
+    async fn admin(&self, statement: &str) -> Value {
+        let r = self.run(&self.app.admin_token.clone(), statement).await;
+        succeeded(&r, statement)
+    }
+
+    /// Creates a metastore with `main` as the default catalog.
+    async fn enable_uc(&self) {
+        let r = self
+            .app
+            .admin(
+                Method::POST,
+                &format!("{UC}/metastores"),
+                Some(json!({"name": "primary", "storage_root": "s3://bucket/uc"})),
+            )
+            .await;
+        let id = r.ok()["metastore_id"].as_str().unwrap().to_owned();
+        self.app
+            .admin(
+                Method::PUT,
+                &format!("{UC}/workspaces/{}/metastore", self.app.workspace_id),
+                Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
+            )
+            .await
+            .ok();
+    }
+
+    /// A service principal with a token and CAN_USE on the warehouse: (application id, token).
+    async fn service_principal(&self, name: &str) -> (String, String) {
+        let r = self
+            .app
+            .admin(
+                Method::POST,
+                &format!("{SCIM}/ServicePrincipals"),
+                Some(json!({"displayName": name})),
+            )
+            .await;
+        let app_id = r.expect(StatusCode::CREATED)["applicationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.app
+            .admin(
+                Method::PATCH,
+                "/api/2.0/permissions/authorization/tokens",
+                Some(json!({"access_control_list": [
+                    {"service_principal_name": app_id, "permission_level": "CAN_USE"}]})),
+            )
+            .await
+            .ok();
+        self.can_use(&app_id).await;
+        let r = self
+            .app
+            .admin(
+                Method::POST,
+                "/api/2.0/token-management/on-behalf-of/tokens",
+                Some(json!({"application_id": app_id})),
+            )
+            .await;
+        let token = r.ok()["token_value"].as_str().unwrap().to_owned();
+        (app_id, token)
+    }
+
+    async fn can_use(&self, service_principal: &str) {
+        self.app
+            .admin(
+                Method::PATCH,
+                &format!("/api/2.0/permissions/sql/warehouses/{}", self.warehouse),
+                Some(json!({"access_control_list": [
+                    {"service_principal_name": service_principal, "permission_level": "CAN_USE"}]})),
+            )
+            .await
+            .ok();
+    }
+}
+
+fn succeeded(r: &Reply, what: &str) -> Value {
+    assert_eq!(r.status, StatusCode::OK, "{what}: {:?}", r.body);
+    assert_eq!(
+        r.body["status"]["state"], "SUCCEEDED",
+        "{what}: {:?}",
+        r.body
+    );
+    r.body.clone()
+}
+
+/// The error of a failed statement: (error_code, message).
+fn failed(r: &Reply) -> (String, String) {
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"]["state"], "FAILED", "{:?}", r.body);
+    assert!(r.body.get("result").is_none(), "no result for a failure");
+    let error = &r.body["status"]["error"];
+    (
+        error["error_code"].as_str().unwrap().to_owned(),
+        error["message"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn denied(r: &Reply) -> String {
+    let (code, message) = failed(r);
+    assert_eq!(code, "PERMISSION_DENIED", "{message}");
+    assert!(
+        message.contains("INSUFFICIENT_PERMISSIONS") && message.contains("42501"),
+        "{message}"
+    );
+    message
+}
+
+fn rows(body: &Value) -> Vec<Vec<Option<String>>> {
+    body["result"]["data_array"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data_array in {body}"))
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+fn texts(body: &Value) -> Vec<Vec<String>> {
+    rows(body)
+        .into_iter()
+        .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+        .collect()
+}
+
+fn column_names(body: &Value) -> Vec<String> {
+    body["manifest"]["schema"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// ---- data through a warehouse ---------------------------------------------------------------
+
+#[tokio::test]
+async fn tables_hold_rows_through_every_kind_of_statement() {
+    let sql = Sql::new().await;
+    sql.enable_uc().await;
+    sql.admin("CREATE SCHEMA main.sales").await;
+    sql.admin("CREATE TABLE main.sales.orders (id BIGINT NOT NULL, customer STRING, amount DECIMAL(10,2))")
+        .await;
+    let r = sql
+        .admin("INSERT INTO main.sales.orders VALUES (1, 'ada', 10.50), (2, 'bob', 20.00), (3, 'ada', 5.25)")
+        .await;
+    assert_eq!(texts(&r), [["3", "3"]]);
+    assert_eq!(column_names(&r), ["num_affected_rows", "num_inserted_rows"]);
+
+    let r = sql
+        .admin(
+            "WITH t AS (SELECT customer, SUM(amount) AS total FROM `main`.`sales`.`orders` \
+             GROUP BY customer) SELECT customer, total, RANK() OVER (ORDER BY total DESC) AS r \
+             FROM t ORDER BY customer",
+        )
+        .await;
+    assert_eq!(texts(&r), [["ada", "15.75", "2"], ["bob", "20.00", "1"]]);
+    let columns = &r["manifest"]["schema"]["columns"];
+    assert_eq!(columns[1]["type_name"], "DECIMAL");
+    assert_eq!(columns[0]["type_name"], "STRING");
+    assert_eq!(r["manifest"]["total_row_count"], 2);
+    assert_eq!(r["manifest"]["format"], "JSON_ARRAY");
+
+    let r = sql
+        .admin("UPDATE main.sales.orders SET amount = amount * 2 WHERE customer = 'ada'")
+        .await;
+    assert_eq!(texts(&r), [["2"]]);
+    let r = sql
+        .admin("DELETE FROM main.sales.orders WHERE id = 2")
+        .await;
+    assert_eq!(texts(&r), [["1"]]);
+    sql.admin("CREATE TABLE main.sales.updates AS SELECT 1 AS id, 'ann' AS customer, CAST(1.00 AS DECIMAL(10,2)) AS amount UNION ALL SELECT 9, 'zed', 9.99")
+        .await;
+    sql.admin(
+        "MERGE INTO main.sales.orders t USING main.sales.updates s ON t.id = s.id \
+         WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+    )
+    .await;
+    let r = sql
+        .admin("SELECT id, customer, amount FROM main.sales.orders ORDER BY id")
+        .await;
+    assert_eq!(
+        texts(&r),
+        [
+            ["1", "ann", "1.00"],
+            ["3", "ada", "10.50"],
+            ["9", "zed", "9.99"]
+        ]
+    );
+    sql.admin("CREATE VIEW main.sales.big AS SELECT id FROM main.sales.orders WHERE amount > 5")
+        .await;
+    let r = sql.admin("SELECT * FROM main.sales.big ORDER BY id").await;
+    assert_eq!(texts(&r), [["3"], ["9"]]);
+    sql.admin("CREATE OR REPLACE VIEW main.sales.big AS SELECT id FROM main.sales.orders WHERE amount > 10")
+        .await;
+    assert_eq!(
+        texts(&sql.admin("SELECT * FROM main.sales.big").await),
+        [["3"]]
+    );
+    sql.admin("INSERT OVERWRITE main.sales.updates SELECT 5, 'eve', 1.00")
+        .await;
+    assert_eq!(
+        texts(&sql.admin("SELECT COUNT(*) FROM main.sales.updates").await),
+        [["1"]]
+    );
+    // The catalog API shows what SQL made, columns included.
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            &format!("{UC}/tables/main.sales.updates"),
+            None,
+        )
+        .await;
+    let body = r.ok();
+    assert_eq!(body["table_type"], "MANAGED");
+    assert_eq!(body["columns"][1]["name"], "customer");
+    let r = sql
+        .app
+        .admin(Method::GET, &format!("{UC}/tables/main.sales.big"), None)
+        .await;
+    assert_eq!(
+        r.ok()["view_definition"],
+        "SELECT id FROM main.sales.orders WHERE amount > 10"
+    );
+
+    // Session functions and parameters.
+    let r = sql
+        .run_with(
+            &sql.app.admin_token,
+            "SELECT current_user(), current_catalog(), :n + 1, :s",
+            json!({"parameters": [{"name": "n", "value": "41", "type": "INT"},
+                                  {"name": "s", "value": "it's"}]}),
+        )
+        .await;
+    assert_eq!(
+        texts(&succeeded(&r, "parameters")),
+        [["admin@example.com", "main", "42", "it's"]]
+    );
+
+    // A table made through the catalog API is empty and usable.
+    sql.app
+        .admin(
+            Method::POST,
+            &format!("{UC}/tables"),
+            Some(json!({"catalog_name": "main", "schema_name": "sales", "name": "api_made",
+                        "table_type": "MANAGED", "data_source_format": "DELTA",
+                        "columns": [{"name": "x", "type_name": "INT", "type_text": "int", "position": 0}]})),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        texts(&sql.admin("SELECT COUNT(*) FROM main.sales.api_made").await),
+        [["0"]]
+    );
+    sql.admin("INSERT INTO main.sales.api_made VALUES (7)")
+        .await;
+    assert_eq!(
+        texts(&sql.admin("SELECT x FROM main.sales.api_made").await),
+        [["7"]]
+    );
+
+    // Dropping removes the table; its name can be used again, empty.
+    sql.admin("DROP TABLE main.sales.updates").await;
+    let (code, message) = failed(
+        &sql.run(&sql.app.admin_token, "SELECT * FROM main.sales.updates")
+            .await,
+    );
+    assert_eq!(code, "NOT_FOUND");
+    assert!(message.contains("TABLE_OR_VIEW_NOT_FOUND"), "{message}");
+    sql.admin("CREATE TABLE main.sales.updates (id INT)").await;
+    assert_eq!(
+        texts(&sql.admin("SELECT COUNT(*) FROM main.sales.updates").await),
+        [["0"]]
+    );
+}
+
+#[tokio::test]
+async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
+    let sql = Sql::new().await;
+    sql.enable_uc().await;
+    sql.admin("CREATE SCHEMA main.finance").await;
+    sql.admin("CREATE TABLE main.finance.salaries (who STRING, pay INT)")
+        .await;
+    sql.admin("INSERT INTO main.finance.salaries VALUES ('ceo', 1000)")
+        .await;
+    let (app_id, token) = sql.service_principal("FIVETRAN_USER").await;
+    // The ingest profile: use of the catalog and creating schemas in it.
+    sql.admin(&format!(
+        "GRANT USE CATALOG, CREATE SCHEMA ON CATALOG main TO `{app_id}`"
+    ))
+    .await;
+
+    let run = |statement: &'static str| sql.run(&token, statement);
+    succeeded(
+        &run("CREATE SCHEMA main.fivetran_raw").await,
+        "create schema",
+    );
+    succeeded(
+        &run("CREATE TABLE main.fivetran_raw.events (id BIGINT, kind STRING)").await,
+        "create table",
+    );
+    succeeded(
+        &run("INSERT INTO main.fivetran_raw.events VALUES (1, 'click'), (2, 'view')").await,
+        "insert",
+    );
+    let r = run("SELECT kind FROM main.fivetran_raw.events ORDER BY id").await;
+    assert_eq!(texts(&succeeded(&r, "select")), [["click"], ["view"]]);
+    succeeded(
+        &run("DELETE FROM main.fivetran_raw.events WHERE id = 2").await,
+        "delete",
+    );
+    let r = run("SHOW GRANTS ON TABLE main.fivetran_raw.events").await;
+    assert!(texts(&succeeded(&r, "show grants")).contains(&vec![
+        app_id.clone(),
+        "OWN".to_owned(),
+        "TABLE".to_owned(),
+        "main.fivetran_raw.events".to_owned()
+    ]));
+
+    // A table it did not create: no reading, no writing, no dropping, and nothing changes.
+    let message = denied(&run("SELECT * FROM main.finance.salaries").await);
+    assert!(message.contains("USE SCHEMA"), "{message}");
+    sql.admin(&format!(
+        "GRANT USE SCHEMA ON SCHEMA main.finance TO `{app_id}`"
+    ))
+    .await;
+    let message = denied(&run("SELECT * FROM main.finance.salaries").await);
+    assert!(message.contains("SELECT"), "{message}");
+    denied(&run("INSERT INTO main.finance.salaries VALUES ('me', 99999)").await);
+    denied(&run("UPDATE main.finance.salaries SET pay = 0").await);
+    denied(&run("DELETE FROM main.finance.salaries").await);
+    denied(
+        &run("INSERT INTO main.fivetran_raw.events SELECT 3, who FROM main.finance.salaries").await,
+    );
+    denied(
+        &run("CREATE TABLE main.fivetran_raw.copy AS SELECT * FROM main.finance.salaries").await,
+    );
+    denied(&run("CREATE VIEW main.fivetran_raw.peek AS SELECT * FROM main.finance.salaries").await);
+    let (code, _) = failed(&run("DROP TABLE main.finance.salaries").await);
+    assert_eq!(code, "PERMISSION_DENIED");
+    let r = sql
+        .admin("SELECT who, pay FROM main.finance.salaries")
+        .await;
+    assert_eq!(texts(&r), [["ceo", "1000"]]);
+    let r = sql
+        .admin("SELECT COUNT(*) FROM main.fivetran_raw.events")
+        .await;
+    assert_eq!(
+        texts(&r),
+        [["1"]],
+        "the refused INSERT … SELECT wrote nothing"
+    );
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            &format!("{UC}/tables/main.fivetran_raw.copy"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "the refused CTAS made no table"
+    );
+
+    // Listings show it only what it may see.
+    let r = run("SHOW TABLES IN main.fivetran_raw").await;
+    assert_eq!(
+        texts(&succeeded(&r, "show tables")),
+        [["fivetran_raw", "events", "false"]]
+    );
+    let r = run("SHOW TABLES IN main.finance").await;
+    assert!(rows(&succeeded(&r, "show tables")).is_empty());
+}
+
+#[tokio::test]
+async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rights() {
+    let sql = Sql::new().await;
+    sql.enable_uc().await;
+    sql.admin("CREATE SCHEMA main.mart").await;
+    sql.admin("CREATE SCHEMA main.private").await;
+    sql.admin("CREATE TABLE main.mart.revenue AS SELECT 'q1' AS quarter, 100 AS total")
+        .await;
+    sql.admin("CREATE TABLE main.private.raw AS SELECT 'q1' AS quarter, 7 AS secret")
+        .await;
+    sql.admin("CREATE VIEW main.mart.summary AS SELECT quarter, secret FROM main.private.raw")
+        .await;
+    let (app_id, token) = sql.service_principal("TABLEAU_USER").await;
+    // The read profile: USE CATALOG, USE SCHEMA and SELECT on the selected schema.
+    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+        .await;
+    sql.admin(&format!(
+        "GRANT USE SCHEMA, SELECT ON SCHEMA main.mart TO `{app_id}`"
+    ))
+    .await;
+
+    let r = sql
+        .run(&token, "SELECT quarter, total FROM main.mart.revenue")
+        .await;
+    assert_eq!(texts(&succeeded(&r, "read")), [["q1", "100"]]);
+    // The view reads main.private.raw with its owner's (the admin's) privileges.
+    let r = sql
+        .run(&token, "SELECT secret FROM main.mart.summary")
+        .await;
+    assert_eq!(texts(&succeeded(&r, "view")), [["7"]]);
+    denied(&sql.run(&token, "SELECT * FROM main.private.raw").await);
+    denied(
+        &sql.run(
+            &token,
+            "SELECT * FROM main.mart.revenue r JOIN main.private.raw p ON r.quarter = p.quarter",
+        )
+        .await,
+    );
+    denied(
+        &sql.run(
+            &token,
+            "SELECT * FROM main.mart.revenue WHERE total IN (SELECT secret FROM main.private.raw)",
+        )
+        .await,
+    );
+    denied(
+        &sql.run(&token, "INSERT INTO main.mart.revenue VALUES ('q2', 1)")
+            .await,
+    );
+    denied(&sql.run(&token, "CREATE TABLE main.mart.mine (a INT)").await);
+    let (code, _) = failed(
+        &sql.run(&token, "INSERT INTO main.mart.summary VALUES ('q9', 9)")
+            .await,
+    );
+    assert_ne!(code, "OK");
+    // The connector's metadata calls, as this principal.
+    let r = sql.run(&token, "SHOW SCHEMAS IN main").await;
+    let mut schemas = texts(&succeeded(&r, "schemas"));
+    schemas.sort();
+    assert_eq!(schemas, [["mart"]]);
+    let r = sql
+        .run(
+            &token,
+            "SHOW TABLES IN CATALOG main SCHEMA LIKE 'm%' LIKE '*'",
+        )
+        .await;
+    let body = succeeded(&r, "tables");
+    assert_eq!(column_names(&body)[5], "tableType");
+    let mut tables: Vec<(String, String)> = texts(&body)
+        .into_iter()
+        .map(|r| (r[1].clone(), r[5].clone()))
+        .collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        [
+            ("revenue".to_owned(), "TABLE".to_owned()),
+            ("summary".to_owned(), "VIEW".to_owned())
+        ]
+    );
+    let r = sql
+        .run(
+            &token,
+            "SHOW COLUMNS IN CATALOG main SCHEMA LIKE 'mart' TABLE LIKE 'revenue'",
+        )
+        .await;
+    let columns: Vec<String> = texts(&succeeded(&r, "columns"))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(columns, ["quarter", "total"]);
+    let r = sql.run(&token, "DESCRIBE TABLE main.mart.revenue").await;
+    assert_eq!(
+        texts(&succeeded(&r, "describe"))[1][..2],
+        ["total".to_owned(), "int".to_owned()]
+    );
+    // The legacy Hive metastore takes its own privileges.
+    let r = sql
+        .run(&token, "SELECT * FROM hive_metastore.default.nothing")
+        .await;
+    let (code, _) = failed(&r);
+    assert!(code == "NOT_FOUND" || code == "PERMISSION_DENIED", "{code}");
+}
+
+#[tokio::test]
+async fn the_hive_metastore_takes_legacy_privileges() {
+    let sql = Sql::new().await;
+    sql.admin("CREATE TABLE t (a INT)").await; // hive_metastore.default without Unity Catalog
+    sql.admin("INSERT INTO hive_metastore.default.t VALUES (1)")
+        .await;
+    let (app_id, token) = sql.service_principal("LEGACY_USER").await;
+    denied(&sql.run(&token, "SELECT * FROM t").await);
+    sql.admin(&format!("GRANT USAGE ON DATABASE default TO `{app_id}`"))
+        .await;
+    sql.admin(&format!(
+        "GRANT READ_METADATA ON TABLE default.t TO `{app_id}`"
+    ))
+    .await;
+    // READ_METADATA describes a table but does not read it.
+    succeeded(&sql.run(&token, "DESCRIBE TABLE t").await, "describe");
+    denied(&sql.run(&token, "SELECT * FROM t").await);
+    sql.admin(&format!("GRANT SELECT ON TABLE default.t TO `{app_id}`"))
+        .await;
+    assert_eq!(
+        texts(&succeeded(
+            &sql.run(&token, "SELECT * FROM t").await,
+            "select"
+        )),
+        [["1"]]
+    );
+    denied(&sql.run(&token, "INSERT INTO t VALUES (2)").await);
+    sql.admin(&format!("GRANT MODIFY ON TABLE default.t TO `{app_id}`"))
+        .await;
+    succeeded(&sql.run(&token, "INSERT INTO t VALUES (2)").await, "insert");
+    assert_eq!(texts(&sql.admin("SELECT COUNT(*) FROM t").await), [["2"]]);
+}
+
+// ---- hostile statements ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn statements_cannot_reach_files_or_smuggle_sql() {
+    let sql = Sql::new().await;
+    sql.enable_uc().await;
+    sql.admin("CREATE SCHEMA main.s").await;
+    sql.admin("CREATE TABLE main.s.`we``ird; DROP` (a INT)")
+        .await;
+    sql.admin("INSERT INTO main.s.`we``ird; DROP` VALUES (1)")
+        .await;
+    assert_eq!(
+        texts(&sql.admin("SELECT a FROM main.s.`we``ird; DROP`").await),
+        [["1"]]
+    );
+    let t = sql.app.admin_token.clone();
+    for statement in [
+        "SELECT * FROM '/etc/passwd'",
+        "SELECT * FROM read_files('/etc/passwd')",
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/'",
+        "CREATE TABLE main.s.x (a INT) LOCATION '/tmp/x'",
+        "CREATE TABLE main.s.y USING csv OPTIONS (path '/etc/passwd')",
+        "COPY INTO main.s.x FROM '/etc/passwd'",
+        "INSERT OVERWRITE DIRECTORY '/tmp/out' SELECT 1",
+        "SELECT 1; DROP TABLE main.s.`we``ird; DROP`",
+    ] {
+        let r = sql.run(&t, statement).await;
+        let (code, message) = failed(&r);
+        assert!(
+            [
+                "PERMISSION_DENIED",
+                "NOT_IMPLEMENTED",
+                "BAD_REQUEST",
+                "NOT_FOUND"
+            ]
+            .contains(&code.as_str()),
+            "{statement}: {code} {message}"
+        );
+    }
+    // Nothing was dropped, and no name was resolved outside the catalog.
+    assert_eq!(
+        texts(&sql.admin("SELECT a FROM main.s.`we``ird; DROP`").await),
+        [["1"]]
+    );
+    // A parameter's value stays a value.
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT a FROM main.s.`we``ird; DROP` WHERE CAST(a AS STRING) = :v",
+            json!({"parameters": [{"name": "v", "value": "1' OR '1'='1"}]}),
+        )
+        .await;
+    assert!(rows(&succeeded(&r, "param")).is_empty());
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT :v",
+            json!({"parameters": [{"name": "v", "value": "1", "type": "INT) FROM x --"}]}),
+        )
+        .await;
+    failed(&r);
+}
+
+#[tokio::test]
+async fn a_query_over_the_limits_fails_cleanly_and_the_server_goes_on() {
+    let sql = Sql::with(
+        |_| {},
+        EngineLimits {
+            memory_bytes: 4 << 20,
+            max_result_rows: 1000,
+            target_partitions: 2,
+        },
+    )
+    .await;
+    let t = sql.app.admin_token.clone();
+    let (code, message) = failed(
+        &sql.run(&t, "SELECT * FROM generate_series(1, 100000)")
+            .await,
+    );
+    assert!(
+        code == "RESOURCE_EXHAUSTED" || code == "NOT_FOUND" || code == "NOT_IMPLEMENTED",
+        "{code}: {message}"
+    );
+    let r = sql.run(&t, "SELECT COUNT(*) FROM (VALUES (1)) v(a)").await;
+    succeeded(&r, "after");
+    let r = sql
+        .run(&t, "SELECT x FROM UNNEST(range(1, 5000)) AS t(x)")
+        .await;
+    let (code, _) = failed(&r);
+    assert_eq!(code, "RESOURCE_EXHAUSTED", "{:?}", r.body);
+    succeeded(&sql.run(&t, "SELECT 1").await, "the server goes on");
+}
+
+// ---- the API around a statement -------------------------------------------------------------
+
+#[tokio::test]
+async fn results_come_in_chunks_inline_and_through_links() {
+    let sql = Sql::with(
+        |s| {
+            s.result_chunk_bytes = 4096;
+            s.inline_result_bytes = 64 << 10;
+        },
+        EngineLimits::default(),
+    )
+    .await;
+    sql.admin("CREATE TABLE n AS SELECT CAST(x AS BIGINT) AS x, CONCAT('row ', CAST(x AS STRING)) AS label FROM UNNEST(range(0, 3000)) AS t(x)")
+        .await;
+    let t = sql.app.admin_token.clone();
+
+    // INLINE: too big for one response is an error naming the way out.
+    let (code, message) = failed(&sql.run(&t, "SELECT * FROM n").await);
+    assert_eq!(code, "BAD_REQUEST");
+    assert!(message.contains("EXTERNAL_LINKS"), "{message}");
+    // row_limit truncates.
+    let r = sql
+        .run_with(&t, "SELECT x FROM n ORDER BY x", json!({"row_limit": 10}))
+        .await;
+    let body = succeeded(&r, "row_limit");
+    assert_eq!(rows(&body).len(), 10);
+    assert_eq!(body["manifest"]["truncated"], true);
+
+    // EXTERNAL_LINKS with ARROW_STREAM and LZ4: every chunk, fetched without a token.
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT x, label FROM n ORDER BY x",
+            json!({"disposition": "EXTERNAL_LINKS", "format": "ARROW_STREAM",
+                   "result_compression": "LZ4_FRAME"}),
+        )
+        .await;
+    let body = succeeded(&r, "links");
+    let manifest = &body["manifest"];
+    assert_eq!(manifest["total_row_count"], 3000);
+    assert_eq!(manifest["result_compression"], "LZ4_FRAME");
+    let chunks = manifest["total_chunk_count"].as_u64().unwrap();
+    assert!(chunks > 1, "{manifest}");
+    let id = body["statement_id"].as_str().unwrap().to_owned();
+    let mut seen = Vec::new();
+    for n in 0..chunks {
+        let link = if n == 0 {
+            body["result"]["external_links"][0].clone()
+        } else {
+            let r = sql
+                .app
+                .admin(
+                    Method::GET,
+                    &format!("{STATEMENTS}/{id}/result/chunks/{n}"),
+                    None,
+                )
+                .await;
+            r.ok()["external_links"][0].clone()
+        };
+        assert_eq!(link["chunk_index"], n);
+        let url = link["external_link"].as_str().unwrap();
+        let path = url.strip_prefix(&sql.app.public_url).expect("served here");
+        let (status, bytes) = sql.app.send_bytes(get_request(path)).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(
+            &mut lz4_flex::frame::FrameDecoder::new(&bytes[..]),
+            &mut decoded,
+        )
+        .unwrap();
+        for batch in StreamReader::try_new(&decoded[..], None).unwrap() {
+            let batch = batch.unwrap();
+            let xs = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<patchbay_engine::arrow::array::Int64Array>()
+                .unwrap()
+                .clone();
+            seen.extend(xs.values().iter().copied());
+        }
+    }
+    assert_eq!(seen, (0..3000).collect::<Vec<i64>>());
+    // A link is its own credential: a wrong one gets nothing.
+    let (status, _) = sql
+        .app
+        .send_bytes(get_request("/sql/results/not-a-link"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // CSV through a link.
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT x, label FROM n WHERE x < 2 ORDER BY x",
+            json!({"disposition": "EXTERNAL_LINKS", "format": "CSV"}),
+        )
+        .await;
+    let body = succeeded(&r, "csv");
+    let url = body["result"]["external_links"][0]["external_link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = url.strip_prefix(&sql.app.public_url).unwrap();
+    let (_, bytes) = sql.app.send_bytes(get_request(path)).await;
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "x,label\n0,row 0\n1,row 1\n"
+    );
+
+    // Another principal cannot see the statement.
+    let (_, other) = sql.app.plain_user("someone@example.com").await;
+    let r = sql
+        .app
+        .call(
+            Method::GET,
+            &format!("{STATEMENTS}/{id}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// An unauthenticated GET, as a client fetches an external link.
+fn get_request(path: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::get(path)
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn wait_poll_cancel_and_close() {
+    let sql = Sql::new().await;
+    let t = sql.app.admin_token.clone();
+    // 0s: the answer comes at once, the result by polling.
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT COUNT(*) FROM UNNEST(range(0, 200000)) AS t(x)",
+            json!({"wait_timeout": "0s"}),
+        )
+        .await;
+    let id = r.ok()["statement_id"].as_str().unwrap().to_owned();
+    let mut state = String::new();
+    for _ in 0..600 {
+        let r = sql
+            .app
+            .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
+            .await;
+        let body = r.ok();
+        state = body["status"]["state"].as_str().unwrap().to_owned();
+        if state == "SUCCEEDED" {
+            assert_eq!(texts(&body), [["200000"]]);
+            break;
+        }
+        assert!(["PENDING", "RUNNING"].contains(&state.as_str()), "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "SUCCEEDED");
+    // Closing drops the result.
+    sql.app
+        .admin(Method::DELETE, &format!("{STATEMENTS}/{id}"), None)
+        .await
+        .ok();
+    let r = sql
+        .app
+        .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
+        .await;
+    assert_eq!(r.ok()["status"]["state"], "CLOSED");
+    // A cancelled statement says so and has no result.
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT COUNT(*) FROM UNNEST(range(0, 50000000)) a(x) JOIN UNNEST(range(0, 10)) b(y) ON a.x % 10 = b.y",
+            json!({"wait_timeout": "0s"}),
+        )
+        .await;
+    let id = r.ok()["statement_id"].as_str().unwrap().to_owned();
+    sql.app
+        .admin(Method::POST, &format!("{STATEMENTS}/{id}/cancel"), None)
+        .await
+        .ok();
+    let r = sql
+        .app
+        .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
+        .await;
+    let body = r.ok();
+    assert_eq!(body["status"]["state"], "CANCELED", "{body}");
+    assert!(body.get("result").is_none());
+    // Bad requests change nothing and say what is wrong.
+    for (body, mentions) in [
+        (json!({"statement": "SELECT 1"}), "warehouse_id"),
+        (json!({"warehouse_id": sql.warehouse}), "statement"),
+        (
+            json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1", "wait_timeout": "2s"}),
+            "wait_timeout",
+        ),
+        (
+            json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1", "format": "ARROW_STREAM"}),
+            "EXTERNAL_LINKS",
+        ),
+        (
+            json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1", "bogus": true}),
+            "bogus",
+        ),
+        (
+            json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1", "row_limit": -1}),
+            "row_limit",
+        ),
+    ] {
+        let r = sql
+            .app
+            .admin(Method::POST, STATEMENTS, Some(body.clone()))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
+        assert!(
+            r.body["message"].as_str().unwrap().contains(mentions),
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    let r = sql
+        .app
+        .call(
+            Method::POST,
+            STATEMENTS,
+            None,
+            Some(json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_statement_needs_can_use_on_a_warehouse_that_exists_and_starts_it() {
+    let sql = Sql::new().await;
+    let (app_id, token) = sql.service_principal("DBT_CLOUD_USER").await;
+    let r = sql
+        .app
+        .admin(
+            Method::POST,
+            &format!("/api/2.0/sql/warehouses/{}/stop", sql.warehouse),
+            None,
+        )
+        .await;
+    r.ok();
+    succeeded(&sql.run(&token, "SELECT 1").await, "CAN_USE");
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/sql/warehouses/{}", sql.warehouse),
+            None,
+        )
+        .await;
+    let state = r.ok()["state"].as_str().unwrap().to_owned();
+    assert!(state == "STARTING" || state == "RUNNING", "{state}");
+    // Without CAN_USE, or on a warehouse that does not exist: 403 with the warehouse named.
+    sql.app
+        .admin(
+            Method::PUT,
+            &format!("/api/2.0/permissions/sql/warehouses/{}", sql.warehouse),
+            Some(json!({"access_control_list": []})),
+        )
+        .await
+        .ok();
+    let r = sql.run(&token, "SELECT 1").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{app_id}: {:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains(&sql.warehouse));
+    let r = sql
+        .app
+        .admin(
+            Method::POST,
+            STATEMENTS,
+            Some(json!({"warehouse_id": "0123456789abcdef", "statement": "SELECT 1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
+    let sql = Sql::new().await;
+    sql.enable_uc().await;
+    sql.admin("CREATE SCHEMA main.s1").await;
+    sql.admin("CREATE TABLE main.s1.t AS SELECT 42 AS answer")
+        .await;
+    let t = sql.app.admin_token.clone();
+    let r = sql
+        .app
+        .admin(
+            Method::POST,
+            "/api/2.0/sql/sessions",
+            Some(json!({"warehouse_id": sql.warehouse})),
+        )
+        .await;
+    let session = r.ok()["session_id"].as_str().unwrap().to_owned();
+    let in_session = |statement: &'static str| {
+        let session = session.clone();
+        let sql = &sql;
+        let t = t.clone();
+        async move {
+            sql.app
+                .call(
+                    Method::POST,
+                    STATEMENTS,
+                    Some(&t),
+                    Some(json!({"session_id": session, "statement": statement, "wait_timeout": "30s"})),
+                )
+                .await
+        }
+    };
+    succeeded(&in_session("USE SCHEMA s1").await, "use");
+    let r = in_session("SELECT answer FROM t").await;
+    assert_eq!(texts(&succeeded(&r, "in session")), [["42"]]);
+    let r = in_session("SELECT current_schema()").await;
+    assert_eq!(texts(&succeeded(&r, "schema")), [["s1"]]);
+    let r = sql
+        .app
+        .admin(
+            Method::DELETE,
+            &format!("/api/2.0/sql/sessions/{session}"),
+            None,
+        )
+        .await;
+    r.ok();
+    let r = in_session("SELECT 1").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // History: the admin sees every statement, a user only theirs.
+    let (_, user) = sql.app.plain_user("analyst@example.com").await;
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            "/api/2.0/sql/history/queries?max_results=100",
+            None,
+        )
+        .await;
+    let body = r.ok();
+    let queries = body["res"].as_array().unwrap();
+    assert!(
+        queries
+            .iter()
+            .any(|q| q["query_text"] == "SELECT answer FROM t"
+                && q["status"] == "FINISHED"
+                && q["user_name"] == "admin@example.com"
+                && q["rows_produced"] == 1
+                && q["warehouse_id"] == sql.warehouse.as_str()),
+        "{body}"
+    );
+    let r = sql
+        .app
+        .call(
+            Method::GET,
+            "/api/2.0/sql/history/queries",
+            Some(&user),
+            None,
+        )
+        .await;
+    assert_eq!(r.ok()["res"], json!([]));
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            "/api/2.0/sql/history/queries?max_results=2",
+            None,
+        )
+        .await;
+    let body = r.ok();
+    assert_eq!(body["res"].as_array().unwrap().len(), 2);
+    let next = body["next_page_token"].as_str().unwrap().to_owned();
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            &format!("/api/2.0/sql/history/queries?max_results=2&page_token={next}"),
+            None,
+        )
+        .await;
+    let page2 = r.ok();
+    assert_ne!(page2["res"][0]["query_id"], body["res"][0]["query_id"]);
+}
+
+#[tokio::test]
+async fn twenty_identical_creates_make_one_table_and_concurrent_inserts_all_land() {
+    let sql = Arc::new(Sql::new().await);
+    let t = sql.app.admin_token.clone();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let sql = sql.clone();
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            sql.run(&t, "CREATE TABLE raced (a INT)").await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        let r = task.await.unwrap();
+        match r.body["status"]["state"].as_str() {
+            Some("SUCCEEDED") => created += 1,
+            _ => assert_eq!(failed(&r).0, "ALREADY_EXISTS"),
+        }
+    }
+    assert_eq!(created, 1);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let sql = sql.clone();
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            sql.run(&t, &format!("INSERT INTO raced VALUES ({i})"))
+                .await
+        }));
+    }
+    for task in tasks {
+        succeeded(&task.await.unwrap(), "insert");
+    }
+    assert_eq!(
+        texts(&sql.admin("SELECT COUNT(*), SUM(a) FROM raced").await),
+        [["10", "45"]]
+    );
+}
+
+#[tokio::test]
+async fn grants_in_sql_and_the_grants_endpoint_share_one_store() {
+    let sql = Sql::new().await;
+    let t = sql.app.admin_token.clone();
+    sql.app.create_user("bi@example.com").await;
+    sql.admin("GRANT USAGE, READ_METADATA ON DATABASE default TO `bi@example.com`")
+        .await;
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            &format!("{UC}/permissions/schema/hive_metastore.default"),
+            None,
+        )
+        .await;
+    let body = r.ok();
+    assert_eq!(
+        body["privilege_assignments"][0]["principal"],
+        "bi@example.com"
+    );
+    let r = sql
+        .run(
+            &t,
+            "SHOW GRANTS `bi@example.com` ON SCHEMA hive_metastore.default",
+        )
+        .await;
+    let body = succeeded(&r, "show grants");
+    assert_eq!(
+        column_names(&body),
+        ["principal", "action_type", "object_type", "object_key"]
+    );
+    let mut got = texts(&body);
+    got.sort();
+    assert_eq!(
+        got[0],
+        [
+            "bi@example.com",
+            "READ_METADATA",
+            "DATABASE",
+            "hive_metastore.default"
+        ]
+    );
+    sql.admin("REVOKE ALL PRIVILEGES ON SCHEMA default FROM `bi@example.com`")
+        .await;
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            &format!("{UC}/permissions/schema/hive_metastore.default"),
+            None,
+        )
+        .await;
+    assert_eq!(r.ok(), json!({"privilege_assignments": []}));
+    sql.enable_uc().await;
+    let (code, message) = failed(
+        &sql.run(&t, "GRANT USAGE ON CATALOG main TO `bi@example.com`")
+            .await,
+    );
+    assert_eq!(code, "BAD_REQUEST");
+    assert!(message.contains("USAGE"), "{message}");
+    let (code, message) = failed(
+        &sql.run(
+            &t,
+            "GRANT SELECT ON SCHEMA main.default TO `ghost@example.com`",
+        )
+        .await,
+    );
+    assert_eq!(code, "NOT_FOUND");
+    assert!(message.contains("ghost@example.com"), "{message}");
+    // Schemas in SQL: IF NOT EXISTS, and a cascade drops the tables' data too.
+    sql.admin("CREATE SCHEMA IF NOT EXISTS main.ddl COMMENT 'made in SQL'")
+        .await;
+    sql.admin("CREATE SCHEMA IF NOT EXISTS main.ddl").await;
+    assert_eq!(
+        failed(&sql.run(&t, "CREATE SCHEMA main.ddl").await).0,
+        "ALREADY_EXISTS"
+    );
+    sql.admin("CREATE TABLE main.ddl.u AS SELECT 1 AS a").await;
+    assert_eq!(
+        failed(&sql.run(&t, "DROP SCHEMA main.ddl").await).0,
+        "BAD_REQUEST"
+    );
+    sql.admin("DROP SCHEMA main.ddl CASCADE").await;
+    sql.admin("DROP SCHEMA IF EXISTS main.ddl").await;
+    for statement in [
+        "GRANT SELECT ON TABLE t",
+        "DROP TABLE a.b.c.d",
+        "CREATE TABLE t (a geometry)",
+        "SELEC 1",
+        "SHOW FUNCTIONS",
+    ] {
+        let (code, message) = failed(&sql.run(&t, statement).await);
+        assert!(
+            ["BAD_REQUEST", "NOT_IMPLEMENTED"].contains(&code.as_str()),
+            "{statement}: {code} {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_without_an_engine_says_so() {
+    let app = TestApp::new().await;
+    let r = app
+        .admin(
+            Method::POST,
+            STATEMENTS,
+            Some(json!({"warehouse_id": "w", "statement": "SELECT 1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{:?}", r.body);
+}
