@@ -103,6 +103,8 @@ impl Statement {
                 ));
             }
         };
+        let mut parsed = parsed;
+        lower_case_relations(&mut parsed);
         let kind = classify(&parsed)?;
         Ok(Statement { parsed, kind })
     }
@@ -118,7 +120,14 @@ impl Statement {
         let resolve = |r: &TableReference| QualifiedName::resolve(r, catalog, schema);
         let reads_of = |statement: &DfStatement| -> Result<Vec<QualifiedName>, EngineError> {
             let (tables, _ctes) = resolve_table_references(statement, true)?;
-            Ok(tables.iter().map(resolve).collect())
+            // Table functions (`generate_series(…)`, `UNNEST(…)`) are not objects; the engine
+            // has only its built-in generators, so no function can name a file.
+            let functions = table_functions(statement);
+            Ok(tables
+                .iter()
+                .filter(|t| !matches!(t, TableReference::Bare { table } if functions.contains(table.as_ref())))
+                .map(resolve)
+                .collect())
         };
         let mut uses = Vec::new();
         let mut add = |name: QualifiedName, access| uses.push(ObjectUse { name, access });
@@ -244,6 +253,51 @@ fn spell_out_merge_stars(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineE
         }
     }
     Ok(if changed { out.into() } else { sql.into() })
+}
+
+/// Table and view names compare without case in Databricks, backticked or not: every part of
+/// every relation name is lower-cased, as the catalog stores names and the bindings are named.
+fn lower_case_relations(statement: &mut DfStatement) {
+    use deltalake::datafusion::sql::sqlparser::ast::visit_relations_mut;
+    use std::ops::ControlFlow;
+    if let DfStatement::Statement(s) = statement {
+        let _ = visit_relations_mut(s.as_mut(), |name: &mut ObjectName| {
+            for part in &mut name.0 {
+                if let ast::ObjectNamePart::Identifier(ident) = part {
+                    ident.value = ident.value.to_lowercase();
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+}
+
+/// The bare names a statement calls as table functions (`FROM generate_series(1, 10)`).
+fn table_functions(statement: &DfStatement) -> std::collections::HashSet<String> {
+    use deltalake::datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Functions(std::collections::HashSet<String>);
+    impl Visitor for Functions {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name,
+                args: Some(_),
+                ..
+            } = factor
+                && let [part] = name.0.as_slice()
+                && let Some(ident) = part.as_ident()
+            {
+                self.0.insert(ident.value.to_lowercase());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut functions = Functions(std::collections::HashSet::new());
+    if let DfStatement::Statement(s) = statement {
+        let _ = s.visit(&mut functions);
+    }
+    functions.0
 }
 
 /// A query on its own, as a statement whose references can be resolved.

@@ -242,7 +242,7 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         .admin("DELETE FROM main.sales.orders WHERE id = 2")
         .await;
     assert_eq!(texts(&r), [["1"]]);
-    sql.admin("CREATE TABLE main.sales.updates AS SELECT 1 AS id, 'ann' AS customer, CAST(1.00 AS DECIMAL(10,2)) AS amount UNION ALL SELECT 9, 'zed', 9.99")
+    sql.admin("CREATE TABLE main.sales.updates AS SELECT 1 AS id, 'ann' AS customer, CAST(1.00 AS DECIMAL(10,2)) AS amount UNION ALL SELECT 9, 'zed', CAST(9.99 AS DECIMAL(10,2))")
         .await;
     sql.admin(
         "MERGE INTO main.sales.orders t USING main.sales.updates s ON t.id = s.id \
@@ -454,8 +454,10 @@ async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rig
     sql.enable_uc().await;
     sql.admin("CREATE SCHEMA main.mart").await;
     sql.admin("CREATE SCHEMA main.private").await;
-    sql.admin("CREATE TABLE main.mart.revenue AS SELECT 'q1' AS quarter, 100 AS total")
-        .await;
+    sql.admin(
+        "CREATE TABLE main.mart.revenue AS SELECT 'q1' AS quarter, CAST(100 AS INT) AS total",
+    )
+    .await;
     sql.admin("CREATE TABLE main.private.raw AS SELECT 'q1' AS quarter, 7 AS secret")
         .await;
     sql.admin("CREATE VIEW main.mart.summary AS SELECT quarter, secret FROM main.private.raw")
@@ -592,12 +594,12 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
     let sql = Sql::new().await;
     sql.enable_uc().await;
     sql.admin("CREATE SCHEMA main.s").await;
-    sql.admin("CREATE TABLE main.s.`we``ird; DROP` (a INT)")
+    sql.admin("CREATE TABLE main.s.`we``ird;DROP` (a INT)")
         .await;
-    sql.admin("INSERT INTO main.s.`we``ird; DROP` VALUES (1)")
+    sql.admin("INSERT INTO main.s.`we``ird;DROP` VALUES (1)")
         .await;
     assert_eq!(
-        texts(&sql.admin("SELECT a FROM main.s.`we``ird; DROP`").await),
+        texts(&sql.admin("SELECT a FROM main.s.`we``ird;DROP`").await),
         [["1"]]
     );
     let t = sql.app.admin_token.clone();
@@ -609,7 +611,7 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
         "CREATE TABLE main.s.y USING csv OPTIONS (path '/etc/passwd')",
         "COPY INTO main.s.x FROM '/etc/passwd'",
         "INSERT OVERWRITE DIRECTORY '/tmp/out' SELECT 1",
-        "SELECT 1; DROP TABLE main.s.`we``ird; DROP`",
+        "SELECT 1; DROP TABLE main.s.`we``ird;DROP`",
     ] {
         let r = sql.run(&t, statement).await;
         let (code, message) = failed(&r);
@@ -626,14 +628,14 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
     }
     // Nothing was dropped, and no name was resolved outside the catalog.
     assert_eq!(
-        texts(&sql.admin("SELECT a FROM main.s.`we``ird; DROP`").await),
+        texts(&sql.admin("SELECT a FROM main.s.`we``ird;DROP`").await),
         [["1"]]
     );
     // A parameter's value stays a value.
     let r = sql
         .run_with(
             &t,
-            "SELECT a FROM main.s.`we``ird; DROP` WHERE CAST(a AS STRING) = :v",
+            "SELECT a FROM main.s.`we``ird;DROP` WHERE CAST(a AS STRING) = :v",
             json!({"parameters": [{"name": "v", "value": "1' OR '1'='1"}]}),
         )
         .await;
@@ -670,9 +672,7 @@ async fn a_query_over_the_limits_fails_cleanly_and_the_server_goes_on() {
     );
     let r = sql.run(&t, "SELECT COUNT(*) FROM (VALUES (1)) v(a)").await;
     succeeded(&r, "after");
-    let r = sql
-        .run(&t, "SELECT x FROM UNNEST(range(1, 5000)) AS t(x)")
-        .await;
+    let r = sql.run(&t, "SELECT x FROM range(1, 5000) AS t(x)").await;
     let (code, _) = failed(&r);
     assert_eq!(code, "RESOURCE_EXHAUSTED", "{:?}", r.body);
     succeeded(&sql.run(&t, "SELECT 1").await, "the server goes on");
@@ -690,7 +690,7 @@ async fn results_come_in_chunks_inline_and_through_links() {
         EngineLimits::default(),
     )
     .await;
-    sql.admin("CREATE TABLE n AS SELECT CAST(x AS BIGINT) AS x, CONCAT('row ', CAST(x AS STRING)) AS label FROM UNNEST(range(0, 3000)) AS t(x)")
+    sql.admin("CREATE TABLE n AS SELECT CAST(x AS BIGINT) AS x, CONCAT('row ', CAST(x AS STRING)) AS label FROM range(0, 3000) AS t(x)")
         .await;
     let t = sql.app.admin_token.clone();
 
@@ -816,7 +816,7 @@ async fn wait_poll_cancel_and_close() {
     let r = sql
         .run_with(
             &t,
-            "SELECT COUNT(*) FROM UNNEST(range(0, 200000)) AS t(x)",
+            "SELECT COUNT(*) FROM range(0, 200000) AS t(x)",
             json!({"wait_timeout": "0s"}),
         )
         .await;
@@ -851,7 +851,7 @@ async fn wait_poll_cancel_and_close() {
     let r = sql
         .run_with(
             &t,
-            "SELECT COUNT(*) FROM UNNEST(range(0, 50000000)) a(x) JOIN UNNEST(range(0, 10)) b(y) ON a.x % 10 = b.y",
+            "SELECT COUNT(*) FROM range(0, 50000000) a(x) JOIN range(0, 10) b(y) ON a.x % 10 = b.y",
             json!({"wait_timeout": "0s"}),
         )
         .await;
