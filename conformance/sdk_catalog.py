@@ -112,8 +112,10 @@ step("grants.update(catalog, main, USE_CATALOG)", lambda: check(sp.application_i
     a.principal for a in w.grants.update(securable_type="catalog", full_name="main", changes=[
         catalog.PermissionsChange(principal=sp.application_id, add=[catalog.Privilege.USE_CATALOG])]).privilege_assignments], "missing"))
 
-# SQL: GRANT and SHOW GRANTS through the Statement Execution API, on the same grants.
-wh = "conformance"
+# SQL: GRANT and SHOW GRANTS through the Statement Execution API, on the same grants, on a
+# warehouse the admin creates.
+wh = step("warehouses.create", lambda: w.warehouses.create(
+    name=f"catalog-{suffix}", cluster_size="2X-Small", max_num_clusters=1).result()).id
 r = step("execute_statement(GRANT)", lambda: w.statement_execution.execute_statement(
     warehouse_id=wh, statement=f"GRANT SELECT ON TABLE {table} TO `{sp.application_id}`", wait_timeout="30s"))
 step("GRANT succeeded", lambda: check(r.status.state == sql.StatementState.SUCCEEDED, f"{r.status}"))
@@ -128,14 +130,19 @@ step("SHOW GRANTS rows", lambda: check(
     f"{r.result.data_array}"))
 r = step("execute_statement(SELECT)", lambda: w.statement_execution.execute_statement(
     warehouse_id=wh, statement="SELECT 1", wait_timeout="30s"))
-step("SELECT fails as not supported", lambda: check(
-    r.status.state == sql.StatementState.FAILED and "not supported" in r.status.error.message, f"{r.status}"))
+step("SELECT runs", lambda: check(
+    r.status.state == sql.StatementState.SUCCEEDED and r.result.data_array == [["1"]], f"{r.status}"))
+r = step("execute_statement(SELECT from the table)", lambda: w.statement_execution.execute_statement(
+    warehouse_id=wh, statement=f"SELECT COUNT(*) FROM {table}", wait_timeout="30s"))
+step("an empty table counts 0", lambda: check(
+    r.status.state == sql.StatementState.SUCCEEDED and r.result.data_array == [["0"]], f"{r.status}"))
 
 # Clean up.
 step("tables.delete", lambda: w.tables.delete(full_name=table))
 step("schemas.delete(force)", lambda: w.schemas.delete(full_name=f"{cat}.raw", force=True))
 step("catalogs.delete(force)", lambda: w.catalogs.delete(name=cat, force=True))
 step("deleted catalog is NotFound", expect(NotFound, lambda: w.catalogs.get(name=cat)))
+step("warehouses.delete", lambda: w.warehouses.delete(id=wh))
 step("service_principals.delete", lambda: w.service_principals.delete(id=sp.id))
 step("its grants went with it", lambda: check(sp.application_id not in [
     a.principal for a in w.grants.get(securable_type="catalog", full_name="main").privilege_assignments or []], "left over"))

@@ -11,9 +11,10 @@ pub fn self_signed(
     public_host: Option<&str>,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = data_dir.join("tls");
+    let ca = dir.join("ca.pem");
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
-    if cert.exists() && key.exists() {
+    if ca.exists() && cert.exists() && key.exists() {
         return Ok((cert, key));
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -27,10 +28,41 @@ pub fn self_signed(
     {
         names.push(host.to_owned());
     }
-    let generated =
-        rcgen::generate_simple_self_signed(names).context("cannot generate a TLS certificate")?;
-    write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem())
+    // A CA of this data directory and a server certificate it signs: clients trust `ca.pem`
+    // (strict verifiers, Python's among them, refuse a bare self-signed server certificate as
+    // its own trust anchor). `cert.pem` holds the server certificate and then the CA, so a
+    // client told to trust `cert.pem` trusts the CA too.
+    let ca_key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "patchbay local CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params
+        .self_signed(&ca_key)
+        .context("cannot generate a TLS certificate")?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
+    let mut server_params = rcgen::CertificateParams::new(names)?;
+    server_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "patchbay");
+    server_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    server_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::DigitalSignature,
+        rcgen::KeyUsagePurpose::KeyEncipherment,
+    ];
+    let server_cert = server_params
+        .signed_by(&server_key, &issuer)
+        .context("cannot generate a TLS certificate")?;
+    write_private(&key, server_key.serialize_pem().as_bytes())?;
+    std::fs::write(&ca, ca_cert.pem()).with_context(|| format!("cannot write {}", ca.display()))?;
+    std::fs::write(&cert, format!("{}{}", server_cert.pem(), ca_cert.pem()))
         .with_context(|| format!("cannot write {}", cert.display()))?;
     Ok((cert, key))
 }

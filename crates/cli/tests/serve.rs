@@ -238,7 +238,7 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
         server.url
     );
     let token = server.token.clone().unwrap();
-    let cert = data.join("tls/cert.pem");
+    let cert = data.join("tls/ca.pem");
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
     install_crypto();
     let https = reqwest::Client::builder()

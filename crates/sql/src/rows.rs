@@ -99,7 +99,10 @@ impl ResultRows for ArrowRows {
     }
 
     fn json(&self, range: Range<usize>) -> Vec<Vec<Option<String>>> {
-        let options = FormatOptions::default();
+        // Instants with their offset (`2026-01-01T00:00:00+00:00`), so that clients read them
+        // as the instants they are.
+        let options =
+            FormatOptions::default().with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%S%.f%:z"));
         let mut rows = Vec::with_capacity(range.len());
         for batch in self.slice(range) {
             let formatters: Vec<_> = batch

@@ -529,6 +529,23 @@ struct ColumnBody {
     type_name: String,
     type_text: String,
     position: usize,
+    /// A decimal's precision and scale (the SQL connector needs both to read one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    type_precision: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    type_scale: Option<u32>,
+}
+
+/// `(precision, scale)` of a `DECIMAL(p,s)` type.
+fn decimal_digits(type_text: &str) -> Option<(u32, u32)> {
+    let inner = type_text
+        .trim()
+        .to_ascii_uppercase()
+        .strip_prefix("DECIMAL(")?
+        .strip_suffix(')')?
+        .to_owned();
+    let (p, s) = inner.split_once(',')?;
+    Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
 }
 
 #[derive(Serialize)]
@@ -599,11 +616,16 @@ fn manifest(entry: &Entry, finished: &Finished) -> Manifest {
         .columns()
         .iter()
         .enumerate()
-        .map(|(position, c)| ColumnBody {
-            name: c.name.clone(),
-            type_name: c.type_name.clone(),
-            type_text: c.type_text.clone(),
-            position,
+        .map(|(position, c)| {
+            let digits = decimal_digits(&c.type_text);
+            ColumnBody {
+                name: c.name.clone(),
+                type_name: c.type_name.clone(),
+                type_text: c.type_text.clone(),
+                position,
+                type_precision: digits.map(|d| d.0),
+                type_scale: digits.map(|d| d.1),
+            }
         })
         .collect();
     Manifest {
