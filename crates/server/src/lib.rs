@@ -92,6 +92,8 @@ pub struct Settings {
     pub inline_result_bytes: usize,
     /// About how large one chunk of an `EXTERNAL_LINKS` result is.
     pub result_chunk_bytes: usize,
+    /// The longest a statement may run before it is stopped and fails.
+    pub statement_timeout: std::time::Duration,
 }
 
 /// The cloud a workspace runs in, as the Partner Connect protocol names it (`cloud_provider`):
@@ -133,6 +135,7 @@ impl Settings {
             outbound: patchbay_partner::outbound::OutboundPolicy::public_only(),
             inline_result_bytes: 25 << 20,
             result_chunk_bytes: 16 << 20,
+            statement_timeout: std::time::Duration::from_secs(60 * 60),
         }
     }
 }

@@ -867,6 +867,25 @@ async fn wait_poll_cancel_and_close() {
     let body = r.ok();
     assert_eq!(body["status"]["state"], "CANCELED", "{body}");
     assert!(body.get("result").is_none());
+    // A statement over the server's time limit is stopped and says so.
+    let quick = Sql::with(
+        |s| s.statement_timeout = std::time::Duration::from_millis(200),
+        EngineLimits::default(),
+    )
+    .await;
+    let r = quick
+        .run(
+            &quick.app.admin_token.clone(),
+            "SELECT COUNT(*) FROM range(0, 500000000) a(x) JOIN range(0, 10) b(y) ON a.x % 10 = b.y",
+        )
+        .await;
+    let (code, message) = failed(&r);
+    assert_eq!(code, "CANCELLED", "{message}");
+    assert!(message.contains("STATEMENT_TIMEOUT"), "{message}");
+    succeeded(
+        &quick.run(&quick.app.admin_token.clone(), "SELECT 1").await,
+        "after a timeout",
+    );
     // Bad requests change nothing and say what is wrong.
     for (body, mentions) in [
         (json!({"statement": "SELECT 1"}), "warehouse_id"),

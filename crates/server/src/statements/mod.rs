@@ -343,7 +343,20 @@ async fn execute(
         let (row_limit, byte_limit) = (checked.row_limit, checked.byte_limit);
         tokio::spawn(async move {
             let started = patchbay_core::time::now_millis();
-            let outcome = engine.execute(execution).await;
+            let limit = state.settings().statement_timeout;
+            let outcome = match tokio::time::timeout(limit, engine.execute(execution)).await {
+                Ok(outcome) => outcome,
+                // Dropping the engine's future stopped its work.
+                Err(_) => Err(SqlFailure::new(
+                    FailureCode::Cancelled,
+                    "STATEMENT_TIMEOUT",
+                    format!(
+                        "The statement ran longer than {} seconds and was stopped.",
+                        limit.as_secs()
+                    ),
+                )
+                .with_sql_state("57014")),
+            };
             let phase = match outcome {
                 Ok(executed) => {
                     if let Some(id) = &session_id {
