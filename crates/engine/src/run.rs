@@ -64,6 +64,11 @@ pub enum Source {
         catalog: String,
         schema: String,
     },
+    /// Rows the caller made (a read-only table, e.g. an `information_schema` view).
+    Rows {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
 }
 
 /// A name the caller resolved and allowed for this statement.
@@ -322,6 +327,12 @@ impl Engine {
                     }
                     let plan = state.statement_to_plan(view.parsed.clone()).await?;
                     Arc::new(ViewTable::new(plan, Some(text.clone())))
+                }
+                Source::Rows { schema, batches } => {
+                    Arc::new(deltalake::datafusion::datasource::MemTable::try_new(
+                        schema.clone(),
+                        vec![batches.clone()],
+                    )?)
                 }
             };
             register(&ctx, &binding.name, provider)?;

@@ -17,6 +17,7 @@
 mod catalog_statements;
 mod commands;
 mod failure;
+mod information_schema;
 mod lexer;
 mod params;
 mod rows;
@@ -228,6 +229,21 @@ impl Warehouses {
         for ObjectUse { name, access } in &objects {
             match access {
                 Access::Create => created = Some(name.clone()),
+                Access::Read if name.schema == information_schema::SCHEMA => {
+                    if bound.insert(name.clone()) {
+                        let (schema, batches) = information_schema::view(
+                            &self.store,
+                            caller,
+                            &name.catalog,
+                            &name.table,
+                        )
+                        .await?;
+                        bindings.push(Binding {
+                            name: name.clone(),
+                            source: Source::Rows { schema, batches },
+                        });
+                    }
+                }
                 Access::Read => {
                     let who = Principal::caller(caller);
                     self.bind_read(&who, name, &mut bindings, &mut bound, 0)

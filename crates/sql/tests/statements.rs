@@ -541,6 +541,35 @@ async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rig
         .map(|r| r[0].clone())
         .collect();
     assert_eq!(columns, ["quarter", "total"]);
+    let r = sql
+        .run(
+            &token,
+            "SELECT table_schema, table_name, table_type FROM information_schema.tables \
+             ORDER BY table_name",
+        )
+        .await;
+    assert_eq!(
+        texts(&succeeded(&r, "information_schema.tables")),
+        [["mart", "revenue", "MANAGED"], ["mart", "summary", "VIEW"]]
+    );
+    let r = sql
+        .run(
+            &token,
+            "SELECT column_name, data_type, ordinal_position FROM main.information_schema.columns \
+             WHERE table_name = 'revenue' ORDER BY ordinal_position",
+        )
+        .await;
+    assert_eq!(
+        texts(&succeeded(&r, "information_schema.columns")),
+        [["quarter", "STRING", "0"], ["total", "INT", "1"]]
+    );
+    let r = sql
+        .run(
+            &token,
+            "SELECT schema_name FROM information_schema.schemata",
+        )
+        .await;
+    assert_eq!(texts(&succeeded(&r, "schemata")), [["mart"]]);
     let r = sql.run(&token, "DESCRIBE TABLE main.mart.revenue").await;
     assert_eq!(
         texts(&succeeded(&r, "describe"))[1][..2],
