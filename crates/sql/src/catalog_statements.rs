@@ -30,36 +30,30 @@ pub async fn run(
             object,
             principal,
         } => {
-            let securable = resolve(&object)?;
-            let change = GrantChange {
+            change_grants(
+                store,
+                caller,
+                &resolve(&object)?,
                 principal,
-                add: privileges,
-                remove: Vec::new(),
-            };
-            done(
-                store
-                    .update_grants(caller, &securable, &[change])
-                    .await
-                    .map(|_| ()),
+                privileges,
+                true,
             )
+            .await
         }
         Statement::Revoke {
             privileges,
             object,
             principal,
         } => {
-            let securable = resolve(&object)?;
-            let change = GrantChange {
+            change_grants(
+                store,
+                caller,
+                &resolve(&object)?,
                 principal,
-                add: Vec::new(),
-                remove: privileges,
-            };
-            done(
-                store
-                    .update_grants(caller, &securable, &[change])
-                    .await
-                    .map(|_| ()),
+                privileges,
+                false,
             )
+            .await
         }
         Statement::ShowGrants { principal, object } => {
             let securable = resolve(&object)?;
@@ -130,6 +124,32 @@ pub async fn run(
             "this statement here (tables are created and dropped by the engine)",
         )),
     }
+}
+
+/// `GRANT` (`add`) or `REVOKE` privileges on a securable.
+async fn change_grants(
+    store: &Store,
+    caller: &Caller,
+    securable: &Securable,
+    principal: String,
+    privileges: Vec<String>,
+    add: bool,
+) -> Result<ArrowRows, SqlFailure> {
+    let (add, remove) = if add {
+        (privileges, Vec::new())
+    } else {
+        (Vec::new(), privileges)
+    };
+    let change = GrantChange {
+        principal,
+        add,
+        remove,
+    };
+    store
+        .update_grants(caller, securable, &[change])
+        .await
+        .map(|_| ArrowRows::empty())
+        .map_err(failure::catalog)
 }
 
 /// `SHOW GRANTS`' object type: legacy schemas are databases.

@@ -90,35 +90,12 @@ impl Store {
         );
         sql.int(filter.workspace_id);
         if !filter.user_ids.is_empty() {
-            sql.push(" AND principal_id IN (");
-            for (i, id) in filter.user_ids.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.int(*id);
-            }
-            sql.push(")");
+            sql.push(" AND principal_id IN (")
+                .int_list(&filter.user_ids)
+                .push(")");
         }
-        if !filter.warehouse_ids.is_empty() {
-            sql.push(" AND warehouse_id IN (");
-            for (i, id) in filter.warehouse_ids.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.text(id.clone());
-            }
-            sql.push(")");
-        }
-        if !filter.statuses.is_empty() {
-            sql.push(" AND status IN (");
-            for (i, s) in filter.statuses.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.text(s.clone());
-            }
-            sql.push(")");
-        }
+        text_in(&mut sql, "warehouse_id", &filter.warehouse_ids);
+        text_in(&mut sql, "status", &filter.statuses);
         if let Some(before) = filter.before {
             sql.push(" AND seq < ").int(before);
         }
@@ -150,4 +127,19 @@ impl Store {
         };
         Ok(QueryPage { queries, next })
     }
+}
+
+/// ` AND column IN (…)` for a non-empty list of texts.
+fn text_in(sql: &mut Sql, column: &str, values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    sql.push(&format!(" AND {column} IN ("));
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(value.clone());
+    }
+    sql.push(")");
 }
