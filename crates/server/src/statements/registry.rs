@@ -23,6 +23,10 @@ pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 pub const SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
 /// The most statements a node remembers; the oldest finished ones go first.
 const MAX_STATEMENTS: usize = 10_000;
+/// About how many bytes of results a node holds; past it, the oldest results are dropped.
+const MAX_HELD_BYTES: usize = 2 << 30;
+/// How often the statements are swept of expired and excess results.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// The most open sessions a node keeps.
 const MAX_SESSIONS: usize = 10_000;
 
@@ -180,6 +184,7 @@ pub struct Link {
 #[derive(Default)]
 pub struct Registry {
     statements: Mutex<HashMap<String, Arc<Entry>>>,
+    last_sweep: Mutex<Option<Instant>>,
     sessions: Mutex<HashMap<String, Session>>,
     links: Mutex<HashMap<String, Link>>,
 }
@@ -203,17 +208,16 @@ impl Registry {
             created: Instant::now(),
         });
         let mut statements = self.statements.lock().expect("lock");
-        let now = Instant::now();
-        statements.retain(|_, e| !e.expired(now));
-        if statements.len() >= MAX_STATEMENTS {
-            let oldest = statements
-                .values()
-                .filter(|e| e.phase.borrow().is_done())
-                .min_by_key(|e| e.created)
-                .map(|e| e.id.clone());
-            if let Some(id) = oldest {
-                statements.remove(&id);
+        let due = {
+            let mut last = self.last_sweep.lock().expect("lock");
+            let due = last.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+            if due {
+                *last = Some(Instant::now());
             }
+            due
+        };
+        if due || statements.len() >= MAX_STATEMENTS {
+            sweep(&mut statements);
         }
         statements.insert(entry.id.clone(), entry.clone());
         entry
@@ -316,6 +320,31 @@ impl Registry {
             .get(secret)
             .filter(|l| l.expires > Instant::now())
             .cloned()
+    }
+}
+
+/// Drops expired results, then the oldest finished statements while there are too many or their
+/// results hold too much memory.
+fn sweep(statements: &mut HashMap<String, Arc<Entry>>) {
+    let now = Instant::now();
+    statements.retain(|_, e| !e.expired(now));
+    let held = |e: &Entry| match &*e.phase.borrow() {
+        Phase::Succeeded(f) => f.rows.approximate_bytes(),
+        _ => 0,
+    };
+    let mut bytes: usize = statements.values().map(|e| held(e)).sum();
+    let mut finished: Vec<(Instant, String, usize)> = statements
+        .values()
+        .filter(|e| e.phase.borrow().is_done())
+        .map(|e| (e.created, e.id.clone(), held(e)))
+        .collect();
+    finished.sort();
+    for (_, id, size) in finished {
+        if statements.len() < MAX_STATEMENTS && bytes <= MAX_HELD_BYTES {
+            break;
+        }
+        statements.remove(&id);
+        bytes -= size;
     }
 }
 
