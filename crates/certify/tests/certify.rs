@@ -5,7 +5,7 @@
 use patchbay_certify::profile::{PROFILES, Profile};
 use patchbay_certify::workspace::WorkspaceOptions;
 use patchbay_certify::{AuthMode, NewUserAction, Options, Run, SCENARIOS, Verdict, report, run};
-use patchbay_partner::sim::{NewUserAction as SimAction, SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::{NewUserAction as SimAction, SimConfig, SimHandle, Workload, spawn};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -113,8 +113,10 @@ async fn partner_sim_passes_over_oauth_m2m_and_a_partner_that_never_exchanges_fa
         "a secret leaked into a report"
     );
 
+    // Neither before its answer nor after it: no workload, which would exchange the secret.
     let lazy = sim(SimConfig {
         verify_tokens: false,
+        workload: Workload::None,
         ..SimConfig::default()
     })
     .await;
