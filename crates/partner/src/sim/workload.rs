@@ -6,6 +6,10 @@
 //! fail — for `/_sim/state` and the sim's page, so a demo shows what the profile's grants allow
 //! and refuse.
 //!
+//! Names are qualified with the request's `catalog_name`; a connect without one (a partner
+//! acting as the connecting user) works in the session's default catalog, as a client told
+//! nothing more would.
+//!
 //! - **ingest** (Hevo, Rivery, …): a schema of its own in the connection's catalog, a table in
 //!   it, rows inserted, read back and compared; then a read of a table it did not create (the
 //!   operator names one, `probe_table`), which must be refused. Without `probe_table` that last
@@ -90,6 +94,7 @@ pub struct WorkloadRun {
     pub kind: Option<Kind>,
     pub state: RunState,
     pub warehouse_id: Option<String>,
+    /// The request's `catalog_name`; none: the workspace's default catalog.
     pub catalog: Option<String>,
     /// Why it did not run, or why it stopped before its last step.
     pub note: Option<String>,
@@ -113,7 +118,7 @@ impl WorkloadRun {
             kind: Some(plan.kind),
             state: RunState::Running,
             warehouse_id: Some(plan.warehouse_id.clone()),
-            catalog: Some(plan.catalog.clone()),
+            catalog: plan.catalog.clone(),
             note: None,
             steps: Vec::new(),
         }
@@ -126,7 +131,7 @@ pub(super) struct Plan {
     kind: Kind,
     workspace_url: String,
     warehouse_id: String,
-    catalog: String,
+    catalog: Option<String>,
     /// The request's `database_name`, read instead of the schemas listed.
     database: Option<String>,
     probe_table: Option<String>,
@@ -154,9 +159,7 @@ pub(super) fn plan(
             "the connect carried no SQL warehouse (http_path /sql/1.0/warehouses/{id})".into(),
         );
     };
-    let Some(catalog) = request.catalog_name.clone().filter(|c| !c.is_empty()) else {
-        return Err("the connect named no catalog_name".into());
-    };
+    let catalog = request.catalog_name.clone().filter(|c| !c.is_empty());
     let database = request.database_name.clone().filter(|d| !d.is_empty());
     let kind = match setting {
         Workload::Ingest => Kind::Ingest,
@@ -358,12 +361,8 @@ impl Session<'_> {
     }
 
     async fn ingest(&self) -> Result<(), Halt> {
-        let schema = format!(
-            "{}.{}",
-            quoted(&self.plan.catalog),
-            quoted(&format!("partner_sim_{}", self.plan.tag))
-        );
-        let table = format!("{schema}.{}", quoted("events"));
+        let schema = self.name(&[&format!("partner_sim_{}", self.plan.tag)]);
+        let table = self.name(&[&format!("partner_sim_{}", self.plan.tag), "events"]);
         self.must(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .await?;
         self.must(format!("CREATE TABLE {table} (id BIGINT, kind STRING)"))
@@ -421,13 +420,15 @@ impl Session<'_> {
         /// Enough to show the grants at work, bounded for a workspace with many objects.
         const MAX_SCHEMAS: usize = 10;
         const MAX_TABLES: usize = 25;
-        let catalog = quoted(&self.plan.catalog);
         let schemas = match &self.plan.database {
             Some(database) => vec![database.clone()],
             None => {
                 let (answer, _) = self
                     .step(
-                        format!("SHOW SCHEMAS IN {catalog}"),
+                        match &self.plan.catalog {
+                            Some(catalog) => format!("SHOW SCHEMAS IN {}", quoted(catalog)),
+                            None => "SHOW SCHEMAS".to_owned(),
+                        },
                         Expected::Success,
                         |answer| {
                             if readable(answer.column("databaseName", 0)).is_empty() {
@@ -445,17 +446,16 @@ impl Session<'_> {
             return Err(Halt("stopped: no schema to read".into()));
         };
         for schema in schemas.iter().take(MAX_SCHEMAS) {
-            let schema = format!("{catalog}.{}", quoted(schema));
             let (answer, _) = self
                 .step(
-                    format!("SHOW TABLES IN {schema}"),
+                    format!("SHOW TABLES IN {}", self.name(&[schema])),
                     Expected::Success,
                     |_| Ok(()),
                 )
                 .await?;
             for table in answer.column("tableName", 1).iter().take(MAX_TABLES) {
                 self.step(
-                    format!("SELECT * FROM {schema}.{} LIMIT 10", quoted(table)),
+                    format!("SELECT * FROM {} LIMIT 10", self.name(&[schema, table])),
                     Expected::Success,
                     |_| Ok(()),
                 )
@@ -464,15 +464,26 @@ impl Session<'_> {
         }
         self.step(
             format!(
-                "CREATE TABLE {catalog}.{}.{} (id INT)",
-                quoted(first),
-                quoted(&format!("partner_sim_probe_{}", self.plan.tag))
+                "CREATE TABLE {} (id INT)",
+                self.name(&[first, &format!("partner_sim_probe_{}", self.plan.tag)])
             ),
             Expected::Refusal,
             |_| Ok(()),
         )
         .await?;
         Ok(())
+    }
+
+    /// A schema or table name, in the connection's catalog when the request named one.
+    fn name(&self, parts: &[&str]) -> String {
+        self.plan
+            .catalog
+            .iter()
+            .map(String::as_str)
+            .chain(parts.iter().copied())
+            .map(quoted)
+            .collect::<Vec<_>>()
+            .join(".")
     }
 
     /// `POST /api/2.0/sql/statements`, waiting up to 30 s and cancelling beyond.
@@ -563,13 +574,12 @@ pub(super) fn html(run: &WorkloadRun) -> String {
         RunState::Failed => "failed",
     };
     let _ = write!(out, "<p>workload: {kind}, <strong>{state}</strong>");
-    if let (Some(w), Some(c)) = (&run.warehouse_id, &run.catalog) {
-        let _ = write!(
-            out,
-            " — warehouse <code>{}</code>, catalog <code>{}</code>",
-            escape(w),
-            escape(c)
-        );
+    if let Some(w) = &run.warehouse_id {
+        let catalog = match &run.catalog {
+            Some(c) => format!("catalog <code>{}</code>", escape(c)),
+            None => "the default catalog".to_owned(),
+        };
+        let _ = write!(out, " — warehouse <code>{}</code>, {catalog}", escape(w));
     }
     if let Some(note) = &run.note {
         let _ = write!(out, " — {}", escape(note));
