@@ -85,6 +85,16 @@ async fn partner_sim_passes_every_scenario() {
     }
     assert!(json.contains("<redacted>"));
     assert!(xml.contains("<testcase classname=\"partner-connect\" name=\"demo\""));
+    // This workspace runs no SQL (no engine was given): certify says it could not look, and
+    // does not call that a warning about the partner.
+    let connect = &run.scenarios[0];
+    assert_eq!(connect.name, "create-new-account");
+    assert_eq!(
+        connect.notes,
+        ["SQL on the warehouse not checked: certify's workspace runs no SQL"]
+    );
+    assert!(connect.warnings.is_empty() && connect.warehouse_usage.is_none());
+    assert!(xml.contains("<system-out>note: SQL on the warehouse not checked"));
 }
 
 /// `--auth m2m`: the partner receives an OAuth secret and no token, exchanges it before it
