@@ -2,7 +2,7 @@
 
 use crate::{
     AuthMode, NewUserAction, Options, SCENARIOS, Verdict, profile, report,
-    workspace::WorkspaceOptions,
+    workspace::{SqlEngineFactory, WorkspaceOptions},
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -22,6 +22,10 @@ which decides what a connect creates and what your /connect receives. none: a to
 connecting user and a new SQL warehouse, no service principal; ingest, dataiku: a service
 principal's token and a new SQL warehouse (dataiku: with selected schemas); cluster: a new
 cluster; token: the token only; read: a SQL warehouse and schemas the admin selected.
+
+SQL: certify's workspace runs SQL on its warehouses. After the first connect it reads the
+query history: how many statements the partner ran on its warehouse with what it was given,
+how many succeeded and how many were refused; none within --workload-wait is a warning.
 
 Reports: --report FILE.json writes JSON, --report FILE.xml writes JUnit XML; repeat --report
 for both. Tokens and the password never appear in them.
@@ -83,6 +87,9 @@ pub struct CertifyArgs {
     /// Seconds patchbay waits for one partner call.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// Seconds the partner has after the first connect to run a statement on its warehouse.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub workload_wait: u64,
     /// Retry 500s without the protocol's 1/2/4 s backoff (faster local runs).
     #[arg(long)]
     pub fast_retries: bool,
@@ -128,6 +135,8 @@ impl CertifyArgs {
                 partner_timeout: Duration::from_secs(self.timeout.max(1)),
                 listen: self.listen,
                 public_url: self.public_url.clone(),
+                sql: None,
+                workload_wait: Duration::from_secs(self.workload_wait),
             },
         })
     }
@@ -141,20 +150,22 @@ fn say(text: &str) {
 }
 
 /// Runs `patchbay certify` to completion; the exit code says whether the partner passed.
-pub fn main(args: CertifyArgs) -> ExitCode {
+/// `sql` runs SQL on the warehouses of certify's workspace (the binary gives it one).
+pub fn main(args: CertifyArgs, sql: Option<SqlEngineFactory>) -> ExitCode {
     if args.list {
         for s in SCENARIOS {
             say(&format!("{:32} {}\n", s.name, s.title));
         }
         return ExitCode::SUCCESS;
     }
-    let options = match args.options() {
+    let mut options = match args.options() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("patchbay certify: {e}");
             return ExitCode::from(2);
         }
     };
+    options.workspace.sql = sql;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

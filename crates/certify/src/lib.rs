@@ -7,7 +7,9 @@
 //! checks run over those exchanges (partner-protocol.md §1) and over patchbay's own results,
 //! and the token the partner received is tried against the workspace. The partner is registered
 //! with the permission profile it will ship with (`--profile`, see [`profile`]), which decides
-//! what each connect creates and what the partner receives.
+//! what each connect creates and what the partner receives. After the first connect, certify
+//! also reads the workspace's query history to see whether the partner used its warehouse
+//! ([`usage`]; only when the caller gives certify's workspace a SQL engine).
 
 pub mod checks;
 pub mod cli;
@@ -15,6 +17,7 @@ pub mod profile;
 pub mod proxy;
 pub mod report;
 mod scenarios;
+pub mod usage;
 pub mod workspace;
 
 use anyhow::{Context, bail};
@@ -102,6 +105,12 @@ pub struct ScenarioResult {
     pub skip_reason: Option<String>,
     /// Observations that are not failures (e.g. which `new_user_action` the partner showed).
     pub notes: Vec<String>,
+    /// What deserves a look without failing the scenario (a partner that never used its
+    /// warehouse).
+    pub warnings: Vec<String>,
+    /// What the partner did on its warehouse after the connect, when certify could see it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warehouse_usage: Option<usage::WarehouseUsage>,
     pub millis: u128,
     /// Every exchange with the partner during the scenario, secrets redacted.
     pub exchanges: Vec<proxy::Exchange>,
@@ -121,6 +130,10 @@ impl Run {
             .iter()
             .filter(|s| s.verdict == verdict)
             .count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.scenarios.iter().map(|s| s.warnings.len()).sum()
     }
 }
 

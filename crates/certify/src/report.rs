@@ -24,8 +24,18 @@ pub fn scrub_run(run: &mut Run, secrets: &[String]) {
         for p in &mut scenario.problems {
             clean(&mut p.message);
         }
-        for n in &mut scenario.notes {
+        for n in scenario.notes.iter_mut().chain(&mut scenario.warnings) {
             clean(n);
+        }
+        for q in scenario
+            .warehouse_usage
+            .iter_mut()
+            .flat_map(|u| &mut u.queries)
+        {
+            clean(&mut q.statement);
+            if let Some(e) = &mut q.error {
+                clean(e);
+            }
         }
         for ex in &mut scenario.exchanges {
             clean(&mut ex.response_text);
@@ -92,15 +102,23 @@ pub fn table(run: &Run) -> String {
             }
         }
     }
-    for s in run.scenarios.iter().filter(|s| !s.notes.is_empty()) {
+    for s in &run.scenarios {
         for n in &s.notes {
             let _ = writeln!(out, "note: {}: {n}", s.name);
         }
+        for w in &s.warnings {
+            let _ = writeln!(out, "warning: {}: {w}", s.name);
+        }
     }
     let _ = writeln!(out);
+    let warnings = match run.warnings() {
+        0 => String::new(),
+        1 => ", 1 warning".to_owned(),
+        n => format!(", {n} warnings"),
+    };
     let _ = writeln!(
         out,
-        "{} passed, {} failed, {} skipped",
+        "{} passed, {} failed, {} skipped{warnings}",
         run.count(Verdict::Passed),
         run.count(Verdict::Failed),
         run.count(Verdict::Skipped)
@@ -177,6 +195,7 @@ pub fn json(run: &Run) -> Value {
             "passed": run.count(Verdict::Passed),
             "failed": run.count(Verdict::Failed),
             "skipped": run.count(Verdict::Skipped),
+            "warnings": run.warnings(),
         },
         "scenarios": run.scenarios,
     })
@@ -258,6 +277,20 @@ pub fn junit(run: &Run) -> String {
                     xml_escape(&detail)
                 );
             }
+        }
+        // Notes and warnings are no verdict: they go with the test case's output.
+        let said: Vec<String> = s
+            .notes
+            .iter()
+            .map(|n| format!("note: {n}"))
+            .chain(s.warnings.iter().map(|w| format!("warning: {w}")))
+            .collect();
+        if !said.is_empty() {
+            let _ = write!(
+                out,
+                "<system-out>{}</system-out>",
+                xml_escape(&said.join("\n"))
+            );
         }
         let _ = writeln!(out, "</testcase>");
     }

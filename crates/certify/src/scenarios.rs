@@ -5,6 +5,7 @@
 use crate::checks::{self, Kind, parsed_connection, parsed_error, reason};
 use crate::profile::{self, Compute, Setup};
 use crate::proxy::{Exchange, Proxy};
+use crate::usage::{self, Usage, WarehouseUsage};
 use crate::workspace::{Installation, PC, Reply, SCIM, Workspace};
 use crate::{AuthMode, NewUserAction, Options, Problem, ScenarioResult, Verdict};
 use patchbay_partner::protocol::{
@@ -133,6 +134,8 @@ struct Ctx<'a> {
     install: Option<Installation>,
     problems: Vec<Problem>,
     notes: Vec<String>,
+    warnings: Vec<String>,
+    usage: Option<WarehouseUsage>,
     skip: Option<String>,
     /// Exchanges the general rules do not apply to (probes of endpoints the partner lacks).
     ignored: Vec<usize>,
@@ -167,6 +170,8 @@ pub async fn run_one(env: &Env<'_>, info: &ScenarioInfo) -> ScenarioResult {
         install: None,
         problems: Vec::new(),
         notes: Vec::new(),
+        warnings: Vec::new(),
+        usage: None,
         skip: None,
         ignored: Vec::new(),
         access_tokens: Vec::new(),
@@ -238,6 +243,8 @@ pub async fn run_one(env: &Env<'_>, info: &ScenarioInfo) -> ScenarioResult {
         problems: ctx.problems,
         skip_reason: ctx.skip,
         notes: ctx.notes,
+        warnings: ctx.warnings,
+        warehouse_usage: ctx.usage,
         millis: 0,
         exchanges: Vec::new(),
     }
@@ -753,6 +760,36 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Whether the partner used its warehouse after the connect: the statements it ran there,
+    /// from the workspace's query history. A partner that ran none gets a warning.
+    async fn warehouse_usage(&mut self, ws: &Workspace) -> Flow {
+        let r = self
+            .install()
+            .call(
+                "GET",
+                &format!("{PC}/connections/{PARTNER_ID}"),
+                &ws.admin_token,
+                None,
+            )
+            .await?;
+        if !r.ok() {
+            return Err(Stop::Setup(anyhow::anyhow!(
+                "cannot read the connection: {}",
+                r.message()
+            )));
+        }
+        let wait = self.env.options.workspace.workload_wait;
+        let usage = usage::observe(self.install(), ws, &r.body["connection"], wait).await?;
+        match usage.describe() {
+            Ok(note) => self.notes.push(note),
+            Err(warning) => self.warnings.push(warning),
+        }
+        if let Usage::Ran(u) = usage {
+            self.usage = Some(u);
+        }
+        Ok(())
+    }
+
     /// Calls one of the protocol's test-only endpoints through the proxy. `None` (and the
     /// scenario marked skipped) when the partner does not offer it.
     async fn test_only(
@@ -847,7 +884,8 @@ async fn create_new_account(ctx: &mut Ctx<'_>) -> Flow {
             let (ex, _) = ctx
                 .connect_ok(&ws.admin_token, "first connect", &want)
                 .await?;
-            ctx.token_works(&ex, "first connect").await
+            ctx.token_works(&ex, "first connect").await?;
+            ctx.warehouse_usage(&ws).await
         }
         .await,
     )

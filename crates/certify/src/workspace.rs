@@ -3,12 +3,41 @@
 //! partner accounts. Everything is done through patchbay's REST API, as an admin or a user
 //! would, except creating workspaces and users' first tokens, which are operator tasks
 //! (`patchbay admin workspace create`, `patchbay admin token create`).
+//!
+//! Its warehouses run SQL when the caller hands certify an engine ([`SqlEngineFactory`]; the
+//! `patchbay` binary does): certify itself does not depend on the query engine.
 
 use anyhow::{Context, bail};
+use patchbay_server::statements::engine::SqlEngine;
 use patchbay_server::{AppState, Settings, router};
 use patchbay_store::{Bootstrap, BootstrapOutcome, Store};
 use serde_json::{Value, json};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// What makes an installation's SQL engine, from its store and a directory for its tables.
+pub type MakeSqlEngine = dyn Fn(Store, &Path) -> anyhow::Result<Arc<dyn SqlEngine>> + Send + Sync;
+
+/// Makes the SQL engine of each installation, over its store and a directory for its tables
+/// (inside the installation's temporary directory, gone with it).
+#[derive(Clone)]
+pub struct SqlEngineFactory(pub Arc<MakeSqlEngine>);
+
+impl SqlEngineFactory {
+    pub fn new(
+        make: impl Fn(Store, &Path) -> anyhow::Result<Arc<dyn SqlEngine>> + Send + Sync + 'static,
+    ) -> SqlEngineFactory {
+        SqlEngineFactory(Arc::new(make))
+    }
+}
+
+impl fmt::Debug for SqlEngineFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SqlEngineFactory")
+    }
+}
 
 pub const PC: &str = "/api/2.0/partner-connect";
 pub const SCIM: &str = "/api/2.0/preview/scim/v2";
@@ -24,6 +53,11 @@ pub struct WorkspaceOptions {
     pub listen: std::net::SocketAddr,
     /// The URL partners are told to call the workspace at (default: the listening address).
     pub public_url: Option<String>,
+    /// What runs SQL on the warehouses; without it statements answer 501 and certify cannot
+    /// see whether the partner uses its warehouse.
+    pub sql: Option<SqlEngineFactory>,
+    /// How long after the connect the partner has to run its first statement.
+    pub workload_wait: Duration,
 }
 
 impl Default for WorkspaceOptions {
@@ -33,6 +67,8 @@ impl Default for WorkspaceOptions {
             partner_timeout: Duration::from_secs(30),
             listen: ([127, 0, 0, 1], 0).into(),
             public_url: None,
+            sql: None,
+            workload_wait: Duration::from_secs(10),
         }
     }
 }
@@ -42,6 +78,8 @@ pub struct Installation {
     pub url: String,
     pub public_url: String,
     store: Store,
+    /// Whether the warehouses run SQL.
+    sql: bool,
     first_workspace: i64,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
@@ -124,7 +162,17 @@ impl Installation {
         settings.outbound = patchbay_partner::outbound::OutboundPolicy::allowing(&[
             patchbay_partner::outbound::Range::Loopback,
         ]);
-        let app = router(AppState::new(store.clone(), settings));
+        let engine = match &options.sql {
+            Some(SqlEngineFactory(make)) => {
+                let tables = dir.path().join("tables");
+                std::fs::create_dir_all(&tables)
+                    .context("cannot create the temporary table directory")?;
+                Some(make(store.clone(), &tables).context("cannot start the SQL engine")?)
+            }
+            None => None,
+        };
+        let sql = engine.is_some();
+        let app = router(AppState::with_sql(store.clone(), settings, engine));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -138,6 +186,7 @@ impl Installation {
                 url,
                 public_url,
                 store,
+                sql,
                 first_workspace: workspace_id,
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(300))
@@ -209,6 +258,38 @@ impl Installation {
     /// How many secrets of the principal with this application id were exchanged for a token.
     pub async fn exchanged_secrets_of(&self, application_id: &str) -> anyhow::Result<i64> {
         Ok(self.store.exchanged_secrets_of(application_id).await?)
+    }
+
+    /// Whether this installation's warehouses run SQL.
+    pub fn runs_sql(&self) -> bool {
+        self.sql
+    }
+
+    /// The query history of one principal (by id) on one warehouse, oldest first, as an admin
+    /// reads it.
+    pub async fn queries(
+        &self,
+        admin_token: &str,
+        principal_id: &str,
+        warehouse_id: &str,
+    ) -> anyhow::Result<Vec<Value>> {
+        let r = self
+            .call(
+                "GET",
+                &format!(
+                    "/api/2.0/sql/history/queries?max_results=1000\
+                     &filter_by.user_ids={principal_id}&filter_by.warehouse_ids={warehouse_id}"
+                ),
+                admin_token,
+                None,
+            )
+            .await?;
+        if !r.ok() {
+            bail!("patchbay did not list the query history: {}", r.message());
+        }
+        let mut queries = r.body["res"].as_array().cloned().unwrap_or_default();
+        queries.reverse();
+        Ok(queries)
     }
 
     /// Calls patchbay's API with a bearer token.

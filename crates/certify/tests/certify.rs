@@ -5,7 +5,7 @@
 use patchbay_certify::profile::{PROFILES, Profile};
 use patchbay_certify::workspace::WorkspaceOptions;
 use patchbay_certify::{AuthMode, NewUserAction, Options, Run, SCENARIOS, Verdict, report, run};
-use patchbay_partner::sim::{NewUserAction as SimAction, SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::{NewUserAction as SimAction, SimConfig, SimHandle, Workload, spawn};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -85,6 +85,16 @@ async fn partner_sim_passes_every_scenario() {
     }
     assert!(json.contains("<redacted>"));
     assert!(xml.contains("<testcase classname=\"partner-connect\" name=\"demo\""));
+    // This workspace runs no SQL (no engine was given): certify says it could not look, and
+    // does not call that a warning about the partner.
+    let connect = &run.scenarios[0];
+    assert_eq!(connect.name, "create-new-account");
+    assert_eq!(
+        connect.notes,
+        ["SQL on the warehouse not checked: certify's workspace runs no SQL"]
+    );
+    assert!(connect.warnings.is_empty() && connect.warehouse_usage.is_none());
+    assert!(xml.contains("<system-out>note: SQL on the warehouse not checked"));
 }
 
 /// `--auth m2m`: the partner receives an OAuth secret and no token, exchanges it before it
@@ -113,8 +123,10 @@ async fn partner_sim_passes_over_oauth_m2m_and_a_partner_that_never_exchanges_fa
         "a secret leaked into a report"
     );
 
+    // Neither before its answer nor after it: no workload, which would exchange the secret.
     let lazy = sim(SimConfig {
         verify_tokens: false,
+        workload: Workload::None,
         ..SimConfig::default()
     })
     .await;

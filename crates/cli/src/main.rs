@@ -176,7 +176,7 @@ fn main() -> ExitCode {
             if from_env {
                 args.profile = None;
             }
-            return patchbay_certify::cli::main(args);
+            return patchbay_certify::cli::main(args, Some(certify_sql()));
         }
         other => other,
     };
@@ -347,6 +347,18 @@ async fn migrate_db(
         redact_url(&to)
     );
     Ok(())
+}
+
+/// certify's workspaces run SQL as `serve` does, their tables in each installation's own
+/// temporary directory.
+fn certify_sql() -> patchbay_certify::workspace::SqlEngineFactory {
+    patchbay_certify::workspace::SqlEngineFactory::new(|store, tables| {
+        let root = url::Url::from_directory_path(tables)
+            .map_err(|()| anyhow::anyhow!("{} is not an absolute path", tables.display()))?;
+        let warehouses =
+            patchbay_sql::Warehouses::new(store, root, patchbay_sql::EngineLimits::default())?;
+        Ok(std::sync::Arc::new(warehouses))
+    })
 }
 
 async fn partner_sim(

@@ -1,13 +1,17 @@
 //! `patchbay certify` as a partner engineer runs it: the built binary against partner-sim,
 //! its exit code and its report files.
 
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::{SimConfig, SimHandle, Workload, spawn};
 use serde_json::{Value, json};
 use std::process::{Command, Output};
 
 async fn sim() -> SimHandle {
+    sim_with(SimConfig::default()).await
+}
+
+async fn sim_with(config: SimConfig) -> SimHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
+    spawn(listener, config).unwrap()
 }
 
 /// Runs the binary off the runtime (partner-sim keeps answering meanwhile).
@@ -55,7 +59,7 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
     let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     assert_eq!(
         report["summary"],
-        json!({"passed": 13, "failed": 0, "skipped": 0})
+        json!({"passed": 13, "failed": 0, "skipped": 0, "warnings": 0})
     );
     let xml = std::fs::read_to_string(&xml_path).unwrap();
     assert!(xml.contains("tests=\"13\" failures=\"0\""), "{xml}");
@@ -121,9 +125,27 @@ async fn certify_registers_the_partner_with_the_profile_given() {
             stdout.contains(&format!("registered as profile {profile} ")),
             "{stdout}"
         );
-        assert!(stdout.contains("2 passed, 0 failed, 0 skipped"), "{stdout}");
+        assert!(
+            stdout.contains("2 passed, 0 failed, 0 skipped\n"),
+            "{stdout}"
+        );
         let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
         assert_eq!(report["profile"], profile);
+        // partner-sim used the SQL warehouse of each profile that gives one.
+        let usage = &report["scenarios"][0]["warehouse_usage"];
+        if matches!(profile, "cluster" | "token") {
+            assert!(usage.is_null(), "{profile}: {usage}");
+            assert!(
+                stdout.contains("not applicable, the connection has no SQL warehouse"),
+                "{stdout}"
+            );
+        } else {
+            assert!(usage["statements"].as_u64() > Some(0), "{profile}: {usage}");
+            assert!(
+                stdout.contains("SQL on the warehouse: the partner ran"),
+                "{stdout}"
+            );
+        }
     }
     // The client commands' DATABRICKS_CONFIG_PROFILE (a ~/.databrickscfg profile) is not a
     // permission profile: certify keeps its default.
@@ -185,4 +207,129 @@ fn a_reader_that_goes_away_does_not_crash_certify() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
+
+/// After the first connect, certify reads the workspace's query history: what the partner ran
+/// on its warehouse with what it was given, what succeeded, what was refused; a partner that
+/// ran nothing is a warning, not a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("certify.json");
+    let report = |stdout: &str| -> Value {
+        let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        report
+    };
+    let args = |extra: &'static [&'static str]| -> Vec<&str> {
+        let mut args = vec![
+            "--scenario",
+            "create-new-account",
+            "--report",
+            json_path.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        args
+    };
+
+    // An ingest partner: its table, written and read back with its service principal's token.
+    let ingest = sim().await;
+    let out = certify(&ingest, &args(&[])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("SQL on the warehouse: the partner ran 4 statements as ")
+            && stdout.contains(": 4 succeeded, 0 refused"),
+        "{stdout}"
+    );
+    let r = report(&stdout);
+    let usage = &r["scenarios"][0]["warehouse_usage"];
+    assert_eq!(
+        (&usage["statements"], &usage["succeeded"], &usage["refused"]),
+        (&json!(4), &json!(4), &json!(0)),
+        "{usage}"
+    );
+    let sent: Vec<&str> = usage["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["statement"].as_str().unwrap())
+        .collect();
+    assert!(sent[0].starts_with("CREATE SCHEMA IF NOT EXISTS `hive_metastore`.`partner_sim_"));
+    assert!(sent[3].starts_with("SELECT id, kind FROM "), "{sent:?}");
+    // The same as partner-sim's own record of its workload.
+    let state: Value = reqwest::get(format!("{}/_sim/state", ingest.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let connections = state["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 1, "one scenario, one connect: {state}");
+    let workload = connections[0]["workload"].clone();
+    assert_eq!(workload["state"], "passed", "{workload}");
+    let sim_sent: Vec<&str> = workload["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["statement"].as_str())
+        .collect();
+    assert_eq!(sim_sent, sent);
+
+    // A read partner, on the schema the admin selected: it lists and reads, and its create is
+    // refused.
+    let read = sim_with(SimConfig {
+        workload: Workload::Read,
+        ..SimConfig::default()
+    })
+    .await;
+    let out = certify(&read, &args(&["--profile", "read"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(": 2 succeeded, 1 refused"), "{stdout}");
+    let r = report(&stdout);
+    let usage = &r["scenarios"][0]["warehouse_usage"];
+    assert_eq!(usage["statements"], 3, "{usage}");
+    let refused: Vec<&Value> = usage["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["refused"] == true)
+        .collect();
+    assert_eq!(refused.len(), 1, "{usage}");
+    assert!(
+        refused[0]["statement"]
+            .as_str()
+            .unwrap()
+            .starts_with("CREATE TABLE `hive_metastore`.`certify`.")
+    );
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("INSUFFICIENT_PERMISSIONS")
+    );
+
+    // A partner that never uses its warehouse: a warning, and the run still passes.
+    let idle = sim_with(SimConfig {
+        workload: Workload::None,
+        ..SimConfig::default()
+    })
+    .await;
+    let out = certify(&idle, &args(&["--workload-wait", "1"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(
+            "warning: create-new-account: SQL on the warehouse not exercised: the partner ran no statement as "
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 passed, 0 failed, 0 skipped, 1 warning"),
+        "{stdout}"
+    );
+    let r = report(&stdout);
+    assert_eq!(r["summary"]["warnings"], 1);
+    assert!(r["scenarios"][0]["warehouse_usage"].is_null());
 }

@@ -4,7 +4,11 @@
 //! that right), `new_user_action`, manual sign-up, expired accounts, and faults to inject. It
 //! checks every token it receives by calling the workspace's `/Me` with it. Given a U2M app
 //! (`oauth_u2m_app_id`), it answers its own callback as `oauth_redirect_uri` and completes a
-//! user's authorization code flow with PKCE (`/oauth/start/{id}`, `/oauth/callback`).
+//! user's authorization code flow with PKCE (`/oauth/start/{id}`, `/oauth/callback`). After a
+//! first connect that carried a credential and a SQL warehouse it runs its workload on that
+//! warehouse ([`workload`]), shown per connection in `/_sim/state` and on its page.
+
+pub mod workload;
 
 use crate::protocol::{
     AccountStatus, ConnectRequest, Connection, ConnectionInfo, ConnectionTestResult,
@@ -23,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+pub use workload::Workload;
+use workload::WorkloadRun;
 
 /// The simulator's OAuth callback, its `oauth_redirect_uri` for U2M apps.
 pub const CALLBACK: &str = "/oauth/callback";
@@ -66,6 +72,13 @@ pub struct SimConfig {
     pub verify_tokens: bool,
     /// Base of the redirect URLs (default: the address it listens on).
     pub public_url: Option<String>,
+    /// What it does on the warehouse after a connect: `auto` (by the request: `read` when it
+    /// names a `database_name`, else `ingest`), `ingest`, `read` or `none`.
+    pub workload: Workload,
+    /// A table of the workspace the partner did not create, as written in SQL
+    /// (`main.finance.salaries`): the ingest workload's read of it must be refused. Without
+    /// one, that step is reported as not probed.
+    pub probe_table: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -78,6 +91,8 @@ impl Default for SimConfig {
             expired_domains: Vec::new(),
             verify_tokens: true,
             public_url: None,
+            workload: Workload::Auto,
+            probe_table: None,
         }
     }
 }
@@ -138,6 +153,8 @@ struct SimConnection {
     domain: String,
     token: Option<Credential>,
     request: ConnectRequest,
+    /// What it did with the warehouse after the connect.
+    workload: WorkloadRun,
 }
 
 /// What a connection signs in to the workspace with.
@@ -263,6 +280,7 @@ pub fn router(config: SimConfig, base_url: String) -> Router {
             axum::routing::delete(delete_account).post(delete_account),
         )
         .route("/expire-account", axum::routing::put(expire_account))
+        .route("/", get(page))
         .route("/signin", get(page))
         .route("/trial", get(page))
         .route("/purchase", get(page))
@@ -735,6 +753,17 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         }
     };
     let id = uuid::Uuid::new_v4().to_string();
+    let plan = workload::plan(
+        sim.config.workload,
+        sim.config.probe_table.as_deref(),
+        &request,
+        token.as_ref(),
+        &id,
+    );
+    let (workload_run, run_with) = match plan {
+        Ok((plan, credential)) => (WorkloadRun::starting(&plan), Some((plan, credential))),
+        Err(why) => (WorkloadRun::not_run(why), None),
+    };
     state.connections.insert(
         id.clone(),
         SimConnection {
@@ -742,6 +771,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
             workspace_url: request.workspace_url.clone(),
             domain,
             token,
+            workload: workload_run,
             request: ConnectRequest {
                 user_info: crate::protocol::UserInfo {
                     auth: None,
@@ -753,6 +783,10 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         },
     );
     drop(state);
+    // In the background, as a partner starts its first sync once the connection is made.
+    if let Some((plan, credential)) = run_with {
+        tokio::spawn(workload::run(sim.clone(), id.clone(), plan, credential));
+    }
     let value = if account_status == AccountStatus::New {
         RedirectValue::CreateTrial
     } else {
@@ -1005,8 +1039,28 @@ async fn rotate_token(
     Json(json!({"status": "rotated"})).into_response()
 }
 
-async fn page() -> Html<&'static str> {
-    Html("<!doctype html><title>partner-sim</title><p>partner-sim: you are at the partner.</p>")
+/// Where the workspace's redirects land, and `/`: the connections partner-sim holds and what
+/// its workload did with each.
+async fn page(State(sim): State<Sim>) -> Html<String> {
+    let mut out = String::from(
+        "<!doctype html><meta charset=\"utf-8\"><title>partner-sim</title>\n\
+         <p>partner-sim: you are at the partner.</p>\n<h2>Connections</h2>\n",
+    );
+    let state = sim.lock();
+    if state.connections.is_empty() {
+        out.push_str("<p>none yet</p>\n");
+    }
+    for (id, c) in &state.connections {
+        out.push_str(&format!(
+            "<h3>connection <code>{}</code></h3>\n<p>workspace {} at <code>{}</code>, account {}</p>\n",
+            workload::escape(id),
+            c.workspace_id,
+            workload::escape(&c.workspace_url),
+            workload::escape(&c.domain)
+        ));
+        out.push_str(&workload::html(&c.workload));
+    }
+    Html(out)
 }
 
 async fn sim_state(State(sim): State<Sim>) -> Json<Value> {
@@ -1016,7 +1070,8 @@ async fn sim_state(State(sim): State<Sim>) -> Json<Value> {
         .iter()
         .map(|(id, c)| {
             json!({"connection_id": id, "workspace_id": c.workspace_id, "domain": c.domain,
-                   "has_token": c.token.is_some(), "request": c.request})
+                   "has_token": c.token.is_some(), "request": c.request,
+                   "workload": c.workload})
         })
         .collect();
     Json(

@@ -1108,6 +1108,72 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
         .await;
     let page2 = r.ok();
     assert_ne!(page2["res"][0]["query_id"], body["res"][0]["query_id"]);
+
+    // The filters, as the SDKs send them: one `filter_by.…=` per value, or in a body.
+    failed(&sql.run(&t, "SELECT * FROM main.s1.nowhere").await);
+    let admin_id = sql
+        .app
+        .admin(Method::GET, &format!("{SCIM}/Me"), None)
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (user_id, _) = sql.app.plain_user("reader@example.com").await;
+    let history = |query: String| {
+        let sql = &sql;
+        async move {
+            let path = format!("/api/2.0/sql/history/queries?max_results=1000&{query}");
+            let body = sql.app.admin(Method::GET, &path, None).await.ok();
+            body["res"].as_array().unwrap().clone()
+        }
+    };
+    let mine = history(format!("filter_by.user_ids={admin_id}")).await;
+    assert!(mine.len() >= 5, "{mine:?}");
+    assert!(mine.iter().all(|q| q["user_name"] == "admin@example.com"));
+    let both = history(format!(
+        "filter_by.user_ids={user_id}&filter_by.user_ids={admin_id}&filter_by.warehouse_ids={}",
+        sql.warehouse
+    ))
+    .await;
+    assert_eq!(both.len(), mine.len());
+    assert!(
+        history(format!("filter_by.user_ids={user_id}"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        history("filter_by.warehouse_ids=0000000000000000".into())
+            .await
+            .is_empty()
+    );
+    let failures = history(format!(
+        "filter_by.user_ids={admin_id}&filter_by.statuses=FAILED"
+    ))
+    .await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["query_text"], "SELECT * FROM main.s1.nowhere");
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            "/api/2.0/sql/history/queries",
+            Some(
+                json!({"filter_by": {"user_ids": [admin_id.parse::<i64>().unwrap()],
+                                      "statuses": ["FAILED"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.ok()["res"].as_array().unwrap().len(), 1);
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            "/api/2.0/sql/history/queries?filter_by.user_ids=someone",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 }
 
 #[tokio::test]

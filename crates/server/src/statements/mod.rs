@@ -896,17 +896,57 @@ async fn close_session(
 
 // ---- query history ------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// History's parameters. The lists come as the SDKs send them, one `filter_by.user_ids=…` per
+/// value (or `{"filter_by": {"user_ids": […]}}` in a body), so they are read from the pairs:
+/// a query string does not deserialize into a list.
+#[derive(Debug, Default)]
 struct HistoryParams {
     max_results: Option<i64>,
     page_token: Option<String>,
-    #[serde(rename = "filter_by.user_ids")]
-    user_ids: Option<Vec<i64>>,
-    #[serde(rename = "filter_by.warehouse_ids")]
-    warehouse_ids: Option<Vec<String>>,
-    #[serde(rename = "filter_by.statuses")]
-    statuses: Option<Vec<String>>,
-    include_metrics: Option<bool>,
+    user_ids: Vec<i64>,
+    warehouse_ids: Vec<String>,
+    statuses: Vec<String>,
+}
+
+impl HistoryParams {
+    fn from_pairs(pairs: Vec<(String, String)>) -> ApiResult<HistoryParams> {
+        let mut params = HistoryParams::default();
+        let values = |value: &str| -> Vec<String> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "max_results" => {
+                    params.max_results = Some(value.trim().parse().map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "max_results must be a number, not '{value}'"
+                        ))
+                    })?);
+                }
+                "page_token" => params.page_token = Some(value),
+                "filter_by.user_ids" => {
+                    for id in values(&value) {
+                        params.user_ids.push(id.parse().map_err(|_| {
+                            ApiError::bad_request(format!(
+                                "filter_by.user_ids must be user ids, not '{id}'"
+                            ))
+                        })?);
+                    }
+                }
+                "filter_by.warehouse_ids" => params.warehouse_ids.extend(values(&value)),
+                "filter_by.statuses" => params.statuses.extend(values(&value)),
+                // Accepted and ignored: metrics are not kept, and the time range and the rest
+                // of Databricks' filters narrow nothing here yet.
+                _ => {}
+            }
+        }
+        Ok(params)
+    }
 }
 
 #[derive(Serialize)]
@@ -943,9 +983,9 @@ struct QueryInfo {
 async fn list_queries(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Params(params): Params<HistoryParams>,
+    Params(pairs): Params<Vec<(String, String)>>,
 ) -> ApiResult<Json<HistoryResponse>> {
-    let _ = params.include_metrics;
+    let params = HistoryParams::from_pairs(pairs)?;
     let max_results = match params.max_results {
         None => 100,
         Some(n @ 1..=1000) => n,
@@ -961,7 +1001,7 @@ async fn list_queries(
             ApiError::bad_request(format!("page_token '{t}' is not a token this server gave"))
         })?),
     };
-    let mut user_ids = params.user_ids.unwrap_or_default();
+    let mut user_ids = params.user_ids;
     if !caller.is_admin {
         if user_ids.iter().any(|u| *u != caller.principal_id) {
             return Err(ApiError::forbidden(
@@ -972,7 +1012,6 @@ async fn list_queries(
     }
     let statuses = params
         .statuses
-        .unwrap_or_default()
         .into_iter()
         .map(|s| s.to_ascii_uppercase())
         .collect();
@@ -981,7 +1020,7 @@ async fn list_queries(
         .list_queries(&QueryFilter {
             workspace_id: caller.workspace_id,
             user_ids,
-            warehouse_ids: params.warehouse_ids.unwrap_or_default(),
+            warehouse_ids: params.warehouse_ids,
             statuses,
             before,
             limit: max_results,
