@@ -122,7 +122,15 @@ pub struct Engine {
     root: Url,
     runtime: Arc<RuntimeEnv>,
     limits: Limits,
+    /// Tables as last read, by id: a statement reads only the log entries committed since
+    /// (another node's included), not the whole log again.
+    tables: std::sync::Mutex<HashMap<String, DeltaTable>>,
+    /// The session state statements start from.
+    base: std::sync::OnceLock<SessionState>,
 }
+
+/// How many tables' states the engine keeps between statements.
+const CACHED_TABLES: usize = 1024;
 
 impl Engine {
     /// An engine whose tables live under `root`, a `file://` directory URL or an object store
@@ -146,6 +154,8 @@ impl Engine {
             root,
             runtime,
             limits,
+            tables: std::sync::Mutex::new(HashMap::new()),
+            base: std::sync::OnceLock::new(),
         })
     }
 
@@ -250,6 +260,7 @@ impl Engine {
     /// Removes a table's files. Removing a table that has none is not an error.
     pub async fn drop_table(&self, id: &str) -> Result<(), EngineError> {
         let location = self.location(id)?;
+        self.tables.lock().expect("lock").remove(id);
         if location.scheme() == "file" {
             let dir = location
                 .to_file_path()
@@ -647,26 +658,32 @@ impl Engine {
     }
 
     async fn open(&self, id: &str) -> Result<DeltaTable, EngineError> {
-        let mut table = deltalake::DeltaTableBuilder::from_url(self.location(id)?)?.build()?;
+        let cached = self.tables.lock().expect("lock").get(id).cloned();
+        let mut table = match cached {
+            Some(table) => table,
+            None => deltalake::DeltaTableBuilder::from_url(self.location(id)?)?.build()?,
+        };
+        // Reads what was committed since the cached state (everything, the first time).
         table.load().await?;
+        let mut tables = self.tables.lock().expect("lock");
+        if tables.len() >= CACHED_TABLES {
+            tables.clear();
+        }
+        tables.insert(id.to_owned(), table.clone());
         Ok(table)
     }
 
     fn session(&self, catalog: &str, schema: &str, user: &str) -> SessionContext {
-        let mut config = SessionConfig::new()
-            .with_default_catalog_and_schema(catalog, schema)
-            .with_create_default_catalog_and_schema(false)
-            .with_information_schema(false)
-            .with_target_partitions(self.limits.target_partitions);
-        let options = config.options_mut();
-        options.sql_parser.dialect = deltalake::datafusion::config::Dialect::Databricks;
-        // Delta's planner too: UPDATE, DELETE and MERGE plan nodes of their own.
-        let state = SessionStateBuilder::new()
-            .with_default_features()
-            .with_config(config)
-            .with_runtime_env(self.runtime.clone())
-            .with_query_planner(DeltaPlanner::new())
-            .build();
+        // The state with its function registry is built once; a statement gets a copy with its
+        // own defaults.
+        let mut state = self.base.get_or_init(|| self.base_state()).clone();
+        // A catalog list of its own: the tables one statement binds exist for it alone.
+        state.register_catalog_list(Arc::new(
+            deltalake::datafusion::catalog::MemoryCatalogProviderList::new(),
+        ));
+        let options = state.config_mut().options_mut();
+        options.catalog.default_catalog = catalog.to_owned();
+        options.catalog.default_schema = schema.to_owned();
         let ctx = SessionContext::new_with_state(state);
         // Databricks' session functions, constant for the statement.
         for (names, value) in [
@@ -679,6 +696,22 @@ impl Engine {
             }
         }
         ctx
+    }
+
+    fn base_state(&self) -> SessionState {
+        let mut config = SessionConfig::new()
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false)
+            .with_target_partitions(self.limits.target_partitions);
+        let options = config.options_mut();
+        options.sql_parser.dialect = deltalake::datafusion::config::Dialect::Databricks;
+        // Delta's planner too: UPDATE, DELETE and MERGE plan nodes of their own.
+        SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_query_planner(DeltaPlanner::new())
+            .build()
     }
 
     async fn collect(&self, frame: DataFrame) -> Result<Output, EngineError> {
