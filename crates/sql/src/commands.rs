@@ -460,6 +460,7 @@ pub async fn run(
                     which,
                     schema_like.as_deref(),
                     like.as_deref(),
+                    false,
                 )
                 .await?;
                 Ok(Answer::rows(ArrowRows::strings(
@@ -517,26 +518,19 @@ pub async fn run(
             table_like,
             like,
         } => {
+            // The listing brings the columns: no second read per table.
             let tables = tables_in(
                 store,
                 caller,
                 Some(which),
                 schema_like.as_deref(),
                 table_like.as_deref(),
+                true,
             )
             .await?;
             let mut rows = Vec::new();
             for t in tables {
-                let securable = Securable::Table(
-                    t.catalog_name.clone(),
-                    t.schema_name.clone(),
-                    t.name.clone(),
-                );
-                let record = store
-                    .get_table(caller, &securable)
-                    .await
-                    .map_err(failure::catalog)?;
-                for c in record.columns {
+                for c in t.columns {
                     if !matches(like.as_deref(), &c.name) {
                         continue;
                     }
@@ -653,13 +647,15 @@ async fn visible_catalogs(store: &Store, caller: &Caller) -> Result<Vec<String>,
         .collect())
 }
 
-/// The tables the caller may see in one catalog (or all), by schema and table pattern.
-async fn tables_in(
+/// The tables the caller may see in one catalog (or all), by schema and table pattern, with
+/// their columns when asked.
+pub(crate) async fn tables_in(
     store: &Store,
     caller: &Caller,
     catalog: Option<String>,
     schema_like: Option<&str>,
     like: Option<&str>,
+    with_columns: bool,
 ) -> Result<Vec<TableRecord>, SqlFailure> {
     let catalogs = match catalog {
         Some(c) => vec![c.to_lowercase()],
@@ -677,7 +673,10 @@ async fn tables_in(
             .into_iter()
             .filter(|s| matches(schema_like, &s.name))
         {
-            let tables = match store.list_tables_for(caller, &c, &s.name, true).await {
+            let tables = match store
+                .list_tables_for(caller, &c, &s.name, !with_columns)
+                .await
+            {
                 Ok(t) => t,
                 Err(CatalogError::NoUseSchema { .. }) => continue,
                 Err(e) => return Err(failure::catalog(e)),

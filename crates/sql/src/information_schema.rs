@@ -7,7 +7,7 @@ use patchbay_core::access::Caller;
 use patchbay_engine::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use patchbay_engine::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use patchbay_server::statements::engine::SqlFailure;
-use patchbay_store::{CatalogError, Store, TableRecord};
+use patchbay_store::{Store, TableRecord};
 use std::sync::Arc;
 
 /// The schema every catalog has, holding these views.
@@ -201,18 +201,7 @@ async fn tables(
     caller: &Caller,
     catalog: &str,
 ) -> Result<Vec<TableRecord>, SqlFailure> {
-    let mut out = Vec::new();
-    for schema in schemas(store, caller, catalog).await? {
-        match store
-            .list_tables_for(caller, catalog, &schema.name, false)
-            .await
-        {
-            Ok(tables) => out.extend(tables),
-            Err(CatalogError::NoUseSchema { .. }) => {}
-            Err(e) => return Err(failure::catalog(e)),
-        }
-    }
-    Ok(out)
+    crate::commands::tables_in(store, caller, Some(catalog.to_owned()), None, None, true).await
 }
 
 fn batch(columns: &[&str], rows: Vec<Vec<Value>>) -> (SchemaRef, Vec<RecordBatch>) {

@@ -144,10 +144,7 @@ fn limit(value: Option<i64>, name: &str) -> ApiResult<Option<usize>> {
 }
 
 fn upper(value: Option<&str>) -> Option<String> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_ascii_uppercase)
+    given(value).map(|v| v.to_ascii_uppercase())
 }
 
 fn check_request(req: &ExecuteRequest) -> ApiResult<Checked> {
@@ -238,11 +235,7 @@ fn check_request(req: &ExecuteRequest) -> ApiResult<Checked> {
 }
 
 fn required(value: Option<&str>, name: &str) -> ApiResult<String> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
+    given(value).ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
 }
 
 /// Running a statement needs CAN_USE on the warehouse; a stopped warehouse starts, as
@@ -260,18 +253,22 @@ async fn use_warehouse(state: &AppState, caller: &Caller, warehouse_id: &str) ->
                 },
             )
             .await?;
-    let exists = state
+    let warehouse = state
         .store
         .get_warehouse(caller.workspace_id, warehouse_id)
-        .await?
-        .is_some();
-    if !allowed || !exists {
+        .await?;
+    let Some(warehouse) = warehouse.filter(|_| allowed) else {
         return Err(ApiError::forbidden(format!(
             "Warehouse {warehouse_id} does not exist or you do not have permission to use it \
              (CAN_USE)."
         )));
+    };
+    // Only a stopped (or stopping) one is started: a running warehouse costs no write.
+    let now = patchbay_core::time::now_millis();
+    let delay = state.settings().compute_transition_millis;
+    if warehouse.state_at(now, delay).start().is_some() {
+        state.store.start_warehouse(caller, warehouse_id).await?;
     }
-    state.store.start_warehouse(caller, warehouse_id).await?;
     Ok(())
 }
 
@@ -309,7 +306,7 @@ async fn execute(
         ));
     };
     use_warehouse(&state, &caller, &warehouse_id).await?;
-    let requested_catalog = upper_free(req.catalog.as_deref())
+    let requested_catalog = given(req.catalog.as_deref())
         .or_else(|| session.as_ref().and_then(|(_, s)| s.catalog.clone()));
     let catalog = match requested_catalog {
         Some(c) => c,
@@ -319,7 +316,7 @@ async fn execute(
             .await?
             .map_or_else(|| HIVE_METASTORE.to_owned(), |a| a.default_catalog_name),
     };
-    let schema = upper_free(req.schema.as_deref())
+    let schema = given(req.schema.as_deref())
         .or_else(|| session.as_ref().and_then(|(_, s)| s.schema.clone()))
         .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
 
@@ -402,7 +399,7 @@ async fn execute(
 }
 
 /// A name as given, or `None` when absent or blank.
-fn upper_free(value: Option<&str>) -> Option<String> {
+fn given(value: Option<&str>) -> Option<String> {
     value
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -855,8 +852,8 @@ async fn open_session(
         caller.workspace_id,
         caller.principal_id,
         warehouse_id,
-        upper_free(req.catalog.as_deref()),
-        upper_free(req.schema.as_deref()),
+        given(req.catalog.as_deref()),
+        given(req.schema.as_deref()),
     );
     let session_id = state.statements().open_session(session).ok_or_else(|| {
         ApiError::new(
