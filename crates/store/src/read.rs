@@ -183,10 +183,12 @@ pub(crate) struct Memo {
     pub(crate) principals: Remembered<(i64, i64), Arc<PrincipalRecord>>,
 }
 
-/// A bounded map: when full, it starts over (what is used often comes back at once).
+/// A bounded map: when full, it starts over (what is used often comes back at once). Hashed
+/// with foldhash (seeded per process) rather than SipHash: a key is often a statement's whole
+/// text, hashed on every read.
 #[derive(Debug)]
 pub(crate) struct Remembered<K, V> {
-    entries: HashMap<K, V>,
+    entries: HashMap<K, V, foldhash::fast::RandomState>,
 }
 
 /// Entries per map and connection.
@@ -195,7 +197,7 @@ const REMEMBERED: usize = 1024;
 impl<K, V> Default for Remembered<K, V> {
     fn default() -> Self {
         Remembered {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
         }
     }
 }
