@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The object type of SQL warehouses' ACLs: running a statement needs a permission there.
 const WAREHOUSES: &str = "warehouses";
@@ -681,9 +681,12 @@ fn chunk_data(
             next_chunk_internal_link: next_link,
         };
     }
-    let (secret, expires) = state.statements().link(entry.clone(), index);
-    let lifetime = expires.saturating_duration_since(Instant::now());
-    let expiration = time::OffsetDateTime::now_utc() + lifetime;
+    let (secret, expires) = state
+        .statements()
+        .link(entry.clone(), index, state.now_millis());
+    let expiration =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let link = ExternalLink {
         chunk_index: index,
         row_offset: range.start,
@@ -795,7 +798,7 @@ async fn download(State(state): State<AppState>, Path(secret): Path<String>) -> 
         )
             .into_response()
     };
-    let Some(link) = state.statements().follow(&secret) else {
+    let Some(link) = state.statements().follow(&secret, state.now_millis()) else {
         return expired();
     };
     let Phase::Succeeded(finished) = link.entry.phase() else {
