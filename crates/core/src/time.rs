@@ -1,13 +1,96 @@
 //! Time as the API speaks it: epoch milliseconds.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, as in `creation_time` and `expiry_time`.
 pub type EpochMillis = i64;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
-/// Now, in epoch milliseconds.
+/// What tells the time for every wall-clock decision: a token's or session's expiry, a retry's
+/// schedule, a timestamp written to a record. One edge that tests must fake, so the store holds
+/// one (and the server takes the store's): a test moves a [`ManualClock`] past an expiry instead
+/// of sleeping until it. Elapsed time a piece of code measures for itself (a sleep, a latency)
+/// stays on `Instant`.
+pub trait Clock: Debug + Send + Sync {
+    /// Now, in epoch milliseconds.
+    fn now_millis(&self) -> EpochMillis;
+
+    /// Now, in whole epoch seconds (a JWT's `iat` and `exp`).
+    fn now_seconds(&self) -> i64 {
+        self.now_millis().div_euclid(1000)
+    }
+
+    /// Now, for the creation time of something a list orders by creation: strictly later than
+    /// any creation time this clock handed out before, so that two tokens or jobs made within
+    /// one millisecond (or on a clock that stands still) still list in the order they were made.
+    fn creation_millis(&self) -> EpochMillis;
+}
+
+/// The real time of the machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> EpochMillis {
+        now_millis()
+    }
+
+    /// Strictly increasing across the process, as the machine's clock is one.
+    fn creation_millis(&self) -> EpochMillis {
+        static LAST: AtomicI64 = AtomicI64::new(0);
+        strictly_after(&LAST, now_millis())
+    }
+}
+
+/// A clock that stands still until told to move: clones share one time, so a test keeps one
+/// and hands another to the store. Its creation times are its own, so a test that moves its
+/// clock far ahead does not move another's.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<ManualTime>);
+
+#[derive(Debug)]
+struct ManualTime {
+    now: AtomicI64,
+    last_creation: AtomicI64,
+}
+
+impl ManualClock {
+    /// A clock stopped at `at`.
+    pub fn at(at: EpochMillis) -> ManualClock {
+        ManualClock(Arc::new(ManualTime {
+            now: AtomicI64::new(at),
+            last_creation: AtomicI64::new(0),
+        }))
+    }
+
+    /// A clock stopped at the real time now, so the records it stamps look like today's.
+    pub fn starting_now() -> ManualClock {
+        ManualClock::at(now_millis())
+    }
+
+    /// Moves the time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.0.now.fetch_add(by, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_millis(&self) -> EpochMillis {
+        self.0.now.load(Ordering::SeqCst)
+    }
+
+    fn creation_millis(&self) -> EpochMillis {
+        strictly_after(&self.0.last_creation, self.now_millis())
+    }
+}
+
+/// Now, in epoch milliseconds, on the machine's clock. Code that decides by the time takes it
+/// from a [`Clock`] instead, so that tests can move it.
 pub fn now_millis() -> EpochMillis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -15,16 +98,12 @@ pub fn now_millis() -> EpochMillis {
         .unwrap_or(0)
 }
 
-/// Now, for the creation time of something a list orders by creation: strictly later than any
-/// creation time this process handed out before, so that two tokens or jobs made within one
-/// millisecond still list in the order they were made.
-pub fn creation_millis() -> EpochMillis {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = now_millis();
-    let previous = LAST
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-            Some(now.max(last + 1))
+/// `now`, or just after the last time handed out from `last` if that is not earlier, recorded
+/// in `last`.
+fn strictly_after(last: &AtomicI64, now: EpochMillis) -> EpochMillis {
+    let previous = last
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |handed_out| {
+            Some(now.max(handed_out + 1))
         })
         .unwrap_or(now);
     now.max(previous + 1)
@@ -65,9 +144,42 @@ mod tests {
 
     #[test]
     fn creation_times_strictly_increase() {
-        let times: Vec<_> = (0..1000).map(|_| creation_millis()).collect();
+        let times: Vec<_> = (0..1000).map(|_| SystemClock.creation_millis()).collect();
         assert!(times.windows(2).all(|w| w[0] < w[1]));
         assert!(times[0] >= now_millis() - 1000);
+    }
+
+    #[test]
+    fn creation_times_increase_on_a_clock_that_stands_still_and_are_its_own() {
+        let clock = ManualClock::at(now_millis() + 3_600_000);
+        let first = clock.creation_millis();
+        let second = clock.clone().creation_millis();
+        assert_eq!(first, clock.now_millis());
+        assert_eq!(second, first + 1);
+        // Another clock, behind this one, is not pushed ahead by it.
+        let behind = ManualClock::at(1_000);
+        assert_eq!(behind.creation_millis(), 1_000);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_advanced_and_its_clones_follow() {
+        let clock = ManualClock::at(1_000_500);
+        let held = clock.clone();
+        assert_eq!(held.now_millis(), 1_000_500);
+        assert_eq!(held.now_millis(), 1_000_500);
+        clock.advance(Duration::from_millis(1_600));
+        assert_eq!(held.now_millis(), 1_002_100);
+        assert_eq!(held.now_seconds(), 1_002);
+        let shared: Arc<dyn Clock> = Arc::new(held);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(shared.now_millis(), 1_003_100);
+    }
+
+    #[test]
+    fn the_system_clock_is_the_machine_s() {
+        let before = now_millis();
+        let read = SystemClock.now_millis();
+        assert!(before <= read && read <= now_millis());
     }
 
     #[test]

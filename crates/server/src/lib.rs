@@ -183,6 +183,18 @@ impl AppState {
         &self.shared.settings
     }
 
+    /// The clock every wall-clock decision here is made by (a session's or result link's
+    /// expiry, a compute state, a timestamp): the store's, so that the server and the store
+    /// never disagree, and a test that moves it moves both.
+    pub fn clock(&self) -> &Arc<dyn patchbay_core::time::Clock> {
+        self.store.clock()
+    }
+
+    /// Now, on [`AppState::clock`].
+    pub fn now_millis(&self) -> patchbay_core::time::EpochMillis {
+        self.store.now_millis()
+    }
+
     /// SCIM resources as last written (see [`scim::Renderings`]).
     pub fn renderings(&self) -> &scim::Renderings {
         &self.shared.renderings

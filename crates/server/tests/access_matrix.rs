@@ -38,7 +38,7 @@ async fn partner_calls(sim: &SimHandle) -> usize {
 
 #[tokio::test]
 async fn the_access_control_matrix() {
-    let (app, _) = TestApp::serve().await;
+    let (app, _) = TestApp::serve_clocked().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = spawn(listener, SimConfig::default()).unwrap();
     for partner in ["rivery", "labelbox"] {
@@ -128,7 +128,7 @@ async fn the_access_control_matrix() {
         .as_str()
         .unwrap()
         .to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.advance(std::time::Duration::from_millis(1100));
 
     // A job and a secret scope of the admin's, which no one else holds a level on.
     let job = app

@@ -534,16 +534,17 @@ async fn warehouses_are_never_stopped_after_create_or_start() {
         .await);
     assert_eq!(get_warehouse(&app, &id).await["state"], "STARTING");
 
-    let app = TestApp::build("http://127.0.0.1:1", |s| s.compute_transition_millis = 150).await;
+    let app =
+        TestApp::build_clocked("http://127.0.0.1:1", |s| s.compute_transition_millis = 150).await;
     let id = create_warehouse(&app, &app.admin_token, "soon").await;
     let state = get_warehouse(&app, &id).await["state"].clone();
     assert!(state == "STARTING" || state == "RUNNING", "{state}");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.advance(std::time::Duration::from_millis(200));
     assert_eq!(get_warehouse(&app, &id).await["state"], "RUNNING");
     ok(&app
         .admin(Method::POST, &format!("{WH}/{id}/stop"), None)
         .await);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.advance(std::time::Duration::from_millis(200));
     assert_eq!(get_warehouse(&app, &id).await["state"], "STOPPED");
     ok(&app
         .admin(Method::POST, &format!("{WH}/{id}/start"), None)

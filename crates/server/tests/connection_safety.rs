@@ -183,7 +183,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
 
 #[tokio::test]
 async fn a_failed_delete_notification_is_delivered_later() {
-    let (app, _) = TestApp::serve().await;
+    let (app, _) = TestApp::serve_clocked().await;
     let sim = sim().await;
     configure(&app, "rudderstack", &sim).await;
     let r = app
@@ -239,7 +239,7 @@ async fn a_failed_delete_notification_is_delivered_later() {
         .await
         .unwrap();
     // The first retry is scheduled two seconds after the failed attempt.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.advance(std::time::Duration::from_millis(2100));
     worker::run_once(&app.state).await.unwrap();
     let gone = !sim_state(&sim).await["connections"]
         .as_array()

@@ -391,13 +391,13 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
 
 #[tokio::test]
 async fn an_expired_secret_grants_nothing() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_manual_clock().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
     let secret = create_secret(&app, &id, Some(json!({"lifetime": "1s"}))).await["secret"]
         .as_str()
         .unwrap()
         .to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.advance(std::time::Duration::from_millis(1100));
     let r = grant(&app, &application_id, &secret).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"], "invalid_client");

@@ -168,7 +168,7 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
 
 #[tokio::test]
 async fn a_token_that_expires_while_remembered_is_refused() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_manual_clock().await;
     let created = app
         .admin(
             Method::POST,
@@ -185,10 +185,12 @@ async fn a_token_that_expires_while_remembered_is_refused() {
         .as_i64()
         .expect("expiry_time");
     warm(&app, &token).await;
-    // Waits for the expiry itself, not for a guess of how long a call takes.
-    while patchbay_core::time::now_millis() <= expiry {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // Moves to just past the expiry itself, not by a guess of how long a call takes.
+    let now = app.state.now_millis();
+    assert!(now <= expiry, "{now} is past the expiry {expiry} already");
+    app.advance(std::time::Duration::from_millis(
+        u64::try_from(expiry - now + 1).expect("expiry ahead"),
+    ));
     let me = me(&app, &token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }

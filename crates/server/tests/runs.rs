@@ -35,6 +35,14 @@ async fn app_with_transitions(millis: i64) -> TestApp {
     .await
 }
 
+/// [`app_with_transitions`] on a clock that [`follow`] moves instead of sleeping.
+async fn clocked_app_with_transitions(millis: i64) -> TestApp {
+    TestApp::build_clocked("http://127.0.0.1:1", |s| {
+        s.compute_transition_millis = millis;
+    })
+    .await
+}
+
 async fn create_job(app: &TestApp, settings: Value) -> i64 {
     let r = app
         .admin(Method::POST, &format!("{JOBS}/create"), Some(settings))
@@ -98,7 +106,8 @@ async fn run_state(app: &TestApp, run_id: i64) -> Value {
 }
 
 /// Polls `runs/get` until the run is terminal (as the SDK's `run_now().result()` does) and
-/// returns the life-cycle states seen on the way, each once.
+/// returns the life-cycle states seen on the way, each once. Between two polls 40 ms pass: on
+/// the app's manual clock if it has one, else in a sleep.
 async fn follow(app: &TestApp, run_id: i64, within: Duration) -> (Vec<String>, Value) {
     let deadline = Instant::now() + within;
     let mut seen: Vec<String> = Vec::new();
@@ -112,7 +121,10 @@ async fn follow(app: &TestApp, run_id: i64, within: Duration) -> (Vec<String>, V
             return (seen, state);
         }
         assert!(Instant::now() < deadline, "still {life} after {within:?}");
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        match &app.clock {
+            Some(clock) => clock.advance(Duration::from_millis(40)),
+            None => tokio::time::sleep(Duration::from_millis(40)).await,
+        }
     }
 }
 
@@ -137,7 +149,7 @@ fn run_ids(list: &Reply) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_run_goes_pending_running_terminated_success_by_time() {
-    let app = app_with_transitions(1000).await;
+    let app = clocked_app_with_transitions(1000).await;
     let job = create_job(&app, two_tasks("nightly")).await;
     let run = started(&app, job).await;
 
@@ -194,7 +206,7 @@ async fn a_run_goes_pending_running_terminated_success_by_time() {
 
 #[tokio::test]
 async fn a_canceled_run_terminates_as_canceled() {
-    let app = app_with_transitions(1000).await;
+    let app = clocked_app_with_transitions(1000).await;
     let job = create_job(&app, two_tasks("cancel me")).await;
     let run = started(&app, job).await;
     let canceled = cancel(&app, run).await;

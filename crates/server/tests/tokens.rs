@@ -321,7 +321,7 @@ async fn own_tokens_create_list_delete() {
 
 #[tokio::test]
 async fn expired_tokens_are_refused() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_manual_clock().await;
     let r = app
         .admin(
             Method::POST,
@@ -337,7 +337,7 @@ async fn expired_tokens_are_refused() {
             .status,
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.advance(std::time::Duration::from_millis(1100));
     let r = app
         .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
         .await;

@@ -29,13 +29,27 @@ impl Sql {
     }
 
     async fn with(adjust: impl FnOnce(&mut Settings), limits: EngineLimits) -> Sql {
+        Sql::on(adjust, limits, false).await
+    }
+
+    /// A workspace whose clock moves only when the test advances it.
+    async fn clocked() -> Sql {
+        Sql::on(|_| {}, EngineLimits::default(), true).await
+    }
+
+    async fn on(adjust: impl FnOnce(&mut Settings), limits: EngineLimits, clocked: bool) -> Sql {
         let tables = tempfile::tempdir().unwrap();
         let root = url::Url::from_directory_path(tables.path()).unwrap();
-        let app = TestApp::build_with_state("http://127.0.0.1:1", adjust, |store, settings| {
+        let make_state = |store: patchbay_store::Store, settings| {
             let warehouses = Warehouses::new(store.clone(), root, limits).expect("engine");
             AppState::with_sql(store, settings, Some(Arc::new(warehouses)))
-        })
-        .await;
+        };
+        let url = "http://127.0.0.1:1";
+        let app = if clocked {
+            TestApp::build_with_state_clocked(url, adjust, make_state).await
+        } else {
+            TestApp::build_with_state(url, adjust, make_state).await
+        };
         let r = app
             .admin(
                 Method::POST,
@@ -828,6 +842,62 @@ async fn results_come_in_chunks_inline_and_through_links() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// A link works for its 15 minutes on the server's clock, and not a millisecond longer; the
+/// statement's result outlives it.
+#[tokio::test]
+async fn an_external_link_expires_after_fifteen_minutes() {
+    let sql = Sql::clocked().await;
+    let t = sql.app.admin_token.clone();
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT 1 AS x",
+            json!({"disposition": "EXTERNAL_LINKS", "format": "CSV"}),
+        )
+        .await;
+    let body = succeeded(&r, "link");
+    let id = body["statement_id"].as_str().unwrap().to_owned();
+    let url = body["result"]["external_links"][0]["external_link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = url.strip_prefix(&sql.app.public_url).unwrap();
+    let (status, bytes) = sql.app.send_bytes(get_request(path)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8(bytes).unwrap(), "x\n1\n");
+
+    sql.app
+        .advance(std::time::Duration::from_millis(15 * 60 * 1000 - 1));
+    let (status, _) = sql.app.send_bytes(get_request(path)).await;
+    assert_eq!(status, StatusCode::OK, "a link works until its expiry");
+    sql.app.advance(std::time::Duration::from_millis(1));
+    let (status, bytes) = sql.app.send_bytes(get_request(path)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "This link does not exist or has expired."
+    );
+    // The result is still there: a new link to it works.
+    let r = sql
+        .app
+        .admin(
+            Method::GET,
+            &format!("{STATEMENTS}/{id}/result/chunks/0"),
+            None,
+        )
+        .await;
+    let fresh = r.ok()["external_links"][0]["external_link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, url);
+    let path = fresh.strip_prefix(&sql.app.public_url).unwrap();
+    assert_eq!(
+        sql.app.send_bytes(get_request(path)).await.0,
+        StatusCode::OK
+    );
 }
 
 /// An unauthenticated GET, as a client fetches an external link.

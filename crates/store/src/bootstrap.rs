@@ -6,7 +6,7 @@ use crate::tokens::{NewToken, insert_token};
 use crate::{Missing, Result, Store, StoreError};
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::{BuiltinGroup, Entitlement, PrincipalKind};
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
 use sqlx::Row;
 
@@ -34,7 +34,7 @@ pub enum BootstrapOutcome {
 impl Store {
     /// Sets up the installation if this database has never been set up.
     pub async fn bootstrap(&self, setup: &Bootstrap) -> Result<BootstrapOutcome> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
             "INSERT INTO installation (singleton, bootstrapped_at) VALUES (1, $1) ON CONFLICT DO NOTHING",
@@ -59,6 +59,8 @@ impl Store {
             .await?;
         let (workspace_id, admin_token) = setup_workspace(
             &mut tx,
+            self.now_millis(),
+            self.creation_millis(),
             &account_id,
             &setup.workspace_name,
             &setup.public_url,
@@ -92,6 +94,8 @@ impl Store {
             .try_get("account_id")?;
         let created = setup_workspace(
             &mut tx,
+            self.now_millis(),
+            self.creation_millis(),
             &account_id,
             workspace_name,
             public_url,
@@ -136,6 +140,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (value, _) = insert_token(
             &mut tx,
+            self.creation_millis(),
             workspace_id,
             &NewToken {
                 owner_id: user.id,
@@ -155,12 +160,13 @@ impl Store {
 /// user with a token.
 async fn setup_workspace(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    now: EpochMillis,
+    token_created: EpochMillis,
     account_id: &str,
     workspace_name: &str,
     public_url: &str,
     admin_email: &str,
 ) -> Result<(i64, TokenValue)> {
-    let now = now_millis();
     let workspace_id = new_numeric_id();
     sqlx::query(
         "INSERT INTO workspaces (id, account_id, name, public_url, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -186,11 +192,19 @@ async fn setup_workspace(
             },
             ..PrincipalData::default()
         };
-        insert_principal(tx, workspace_id, PrincipalKind::Group, &data, Some(group)).await?;
+        insert_principal(
+            tx,
+            now,
+            workspace_id,
+            PrincipalKind::Group,
+            &data,
+            Some(group),
+        )
+        .await?;
     }
 
     crate::permissions::default_token_acl(tx, workspace_id).await?;
-    crate::catalog::create_legacy_catalog(tx, workspace_id).await?;
+    crate::catalog::create_legacy_catalog(tx, now, workspace_id).await?;
 
     let admin = PrincipalData {
         user_name: Some(admin_email.to_owned()),
@@ -208,13 +222,15 @@ async fn setup_workspace(
         }],
         ..PrincipalData::default()
     };
-    let admin_id = insert_principal(tx, workspace_id, PrincipalKind::User, &admin, None).await?;
+    let admin_id =
+        insert_principal(tx, now, workspace_id, PrincipalKind::User, &admin, None).await?;
     for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
         let group_id = builtin_group_id(tx, workspace_id, group).await?;
         add_member(tx, group_id, admin_id).await?;
     }
     let (admin_token, _) = insert_token(
         tx,
+        token_created,
         workspace_id,
         &NewToken {
             owner_id: admin_id,

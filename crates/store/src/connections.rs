@@ -12,7 +12,7 @@ use patchbay_core::catalog::Securable;
 use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Remover};
 use patchbay_core::partner::{ConnectionState, Credential, NotificationKind};
 use patchbay_core::principal::PrincipalKind;
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
 use serde_json::json;
 use sqlx::Row;
@@ -100,6 +100,7 @@ fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
 /// Writes the notification of a deleted connection the partner must get.
 async fn enqueue_delete_notification(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    now: EpochMillis,
     workspace_id: i64,
     partner_id: &str,
     partner_connection_id: &str,
@@ -114,7 +115,7 @@ async fn enqueue_delete_notification(
     .bind(partner_id)
     .bind(NotificationKind::DeleteConnection.as_str())
     .bind(payload.to_string())
-    .bind(now_millis())
+    .bind(now)
     .fetch_one(&mut **tx)
     .await?;
     Ok(row.try_get::<i64, _>("id")?)
@@ -183,6 +184,7 @@ async fn token_exists_tx(
 )]
 async fn mint_credential(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    created: EpochMillis,
     workspace_id: i64,
     credential: Credential,
     owner_id: i64,
@@ -195,6 +197,7 @@ async fn mint_credential(
         Credential::Token => {
             let (value, record) = insert_token(
                 tx,
+                created,
                 workspace_id,
                 &NewToken {
                     owner_id,
@@ -211,6 +214,7 @@ async fn mint_credential(
         Credential::OAuthSecret => {
             let (value, record) = crate::oauth::insert_oauth_secret(
                 tx,
+                created,
                 workspace_id,
                 owner_id,
                 created_by_id,
@@ -251,7 +255,7 @@ impl Store {
         let workspace_id = admin.workspace_id();
         let caller = admin.caller();
         let actor = Actor::of(admin);
-        let now = now_millis();
+        let now = self.now_millis();
         let uid = uuid::Uuid::new_v4().simple().to_string();
         let mut tx = self.begin_write().await?;
         // The row is the claim: on PostgreSQL a concurrent insert of the same key waits for
@@ -296,6 +300,7 @@ impl Store {
                 };
                 let id = insert_principal(
                     &mut tx,
+                    self.now_millis(),
                     workspace_id,
                     PrincipalKind::ServicePrincipal,
                     &data,
@@ -344,6 +349,7 @@ impl Store {
                 let spec = patchbay_core::compute::WarehouseSpec::partner_connect(name.as_str());
                 let warehouse = crate::compute::insert_warehouse(
                     &mut tx,
+                    now,
                     workspace_id,
                     owner_id,
                     &owner_name,
@@ -371,6 +377,7 @@ impl Store {
             ComputePlan::NewCluster(name) => {
                 let cluster = crate::compute::insert_cluster(
                     &mut tx,
+                    now,
                     workspace_id,
                     owner_id,
                     &owner_name,
@@ -407,6 +414,7 @@ impl Store {
                     .map_err(StoreError::Invalid)?;
                 crate::catalog::grant_tx(
                     &mut tx,
+                    self.now_millis(),
                     workspace_id,
                     &securable,
                     owner_id,
@@ -429,6 +437,7 @@ impl Store {
         }
         let (token, token_id) = mint_credential(
             &mut tx,
+            self.creation_millis(),
             workspace_id,
             plan.credential,
             owner_id,
@@ -440,9 +449,14 @@ impl Store {
         .await?;
 
         if plan.u2m_app {
-            let client_id =
-                crate::oauth::insert_oauth_app(&mut tx, workspace_id, &plan.partner_id, &uid)
-                    .await?;
+            let client_id = crate::oauth::insert_oauth_app(
+                &mut tx,
+                self.now_millis(),
+                workspace_id,
+                &plan.partner_id,
+                &uid,
+            )
+            .await?;
             log.push("oauth_app.create", "oauth_app", &client_id, json!({}));
         }
 
@@ -472,7 +486,7 @@ impl Store {
             &plan.partner_id,
             json!({}),
         );
-        log.write(&mut tx).await?;
+        log.write(&mut tx, self.now_millis()).await?;
         tx.commit().await?;
         let connection = self
             .connection(workspace_id, &plan.partner_id)
@@ -508,7 +522,7 @@ impl Store {
         )
         .bind(partner_connection_id)
         .bind(message)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .bind(workspace_id)
         .bind(partner_id)
         .bind(uid)
@@ -525,13 +539,14 @@ impl Store {
             )
             .bind(partner_id)
             .bind(email)
-            .bind(now_millis())
+            .bind(self.now_millis())
             .bind(workspace_id)
             .execute(&mut *tx)
             .await?;
         }
         audit(
             &mut tx,
+            self.now_millis(),
             workspace_id,
             actor,
             "connection.connected",
@@ -730,12 +745,18 @@ impl Store {
         // The partner hears of it even if this process dies right after the commit.
         let notification = match &plan.notify {
             Some(connection_id) => Some(
-                enqueue_delete_notification(&mut tx, workspace_id, partner_id, connection_id)
-                    .await?,
+                enqueue_delete_notification(
+                    &mut tx,
+                    self.now_millis(),
+                    workspace_id,
+                    partner_id,
+                    connection_id,
+                )
+                .await?,
             ),
             None => None,
         };
-        log.write(&mut tx).await?;
+        log.write(&mut tx, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Some(RemovedConnection {
             connection,
@@ -752,9 +773,14 @@ impl Store {
         partner_connection_id: &str,
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let id =
-            enqueue_delete_notification(&mut tx, workspace_id, partner_id, partner_connection_id)
-                .await?;
+        let id = enqueue_delete_notification(
+            &mut tx,
+            self.now_millis(),
+            workspace_id,
+            partner_id,
+            partner_connection_id,
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -846,6 +872,7 @@ impl Store {
         }
         let (value, new_id) = mint_credential(
             &mut tx,
+            self.creation_millis(),
             workspace_id,
             connection.credential,
             owner_id,
@@ -855,7 +882,7 @@ impl Store {
             json!({"rotation": true}),
         )
         .await?;
-        let now = now_millis();
+        let now = self.now_millis();
         match rotation {
             Rotation::Deliver { .. } | Rotation::Resume { .. } => {
                 sqlx::query(
@@ -892,7 +919,7 @@ impl Store {
                 );
             }
         }
-        log.write(&mut tx).await?;
+        log.write(&mut tx, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Rotated {
             connection,
@@ -931,7 +958,7 @@ impl Store {
                  node_id = NULL, updated_at = $2 WHERE workspace_id = $3 AND partner_id = $4 AND uid = $5",
             )
             .bind(token_id)
-            .bind(now_millis())
+            .bind(self.now_millis())
             .bind(workspace_id)
             .bind(partner_id)
             .bind(uid)
@@ -961,7 +988,7 @@ impl Store {
                 "UPDATE connections SET pending_token_id = NULL, pending_since = NULL, node_id = NULL, \
                  updated_at = $1 WHERE workspace_id = $2 AND partner_id = $3 AND uid = $4",
             )
-            .bind(now_millis())
+            .bind(self.now_millis())
             .bind(workspace_id)
             .bind(partner_id)
             .bind(uid)
@@ -978,7 +1005,7 @@ impl Store {
             .await?;
             None
         };
-        log.write(&mut tx).await?;
+        log.write(&mut tx, self.now_millis()).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -1030,7 +1057,7 @@ impl Store {
                 "UPDATE connections SET previous_token_id = NULL, updated_at = $1 \
                  WHERE workspace_id = $2 AND partner_id = $3 AND uid = $4",
             )
-            .bind(now_millis())
+            .bind(self.now_millis())
             .bind(workspace_id)
             .bind(partner_id)
             .bind(connection.uid.as_str())
@@ -1040,6 +1067,7 @@ impl Store {
         let noun = credential_table(connection.credential).2;
         audit(
             &mut tx,
+            self.now_millis(),
             workspace_id,
             &Actor::of(admin),
             &format!("{noun}.revoke"),
@@ -1061,7 +1089,7 @@ impl Store {
         lease_millis: i64,
         node: &str,
     ) -> Result<Vec<Notification>> {
-        let now = now_millis();
+        let now = self.now_millis();
         let rows = sqlx::query(
             "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1, leased_by = $4 \
              WHERE id IN (SELECT id FROM partner_notifications WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
@@ -1086,7 +1114,7 @@ impl Store {
         lease_millis: i64,
         node: &str,
     ) -> Result<Option<Notification>> {
-        let now = now_millis();
+        let now = self.now_millis();
         let row = sqlx::query(
             "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1, leased_by = $4 \
              WHERE id = $2 AND delivered_at IS NULL AND (attempts = 0 OR next_attempt_at <= $3) \
@@ -1108,7 +1136,7 @@ impl Store {
         delivered: bool,
         outcome: &str,
     ) -> Result<()> {
-        let now = now_millis();
+        let now = self.now_millis();
         let backoff = (1000_i64 << n.attempts.clamp(0, 20)).min(MAX_BACKOFF_MILLIS);
         // The attempt and its audit event in one transaction: one commit, and neither without
         // the other.
@@ -1132,6 +1160,7 @@ impl Store {
         });
         audit(
             &mut tx,
+            self.now_millis(),
             n.workspace_id,
             &actor,
             "partner.notify",
@@ -1151,7 +1180,7 @@ impl Store {
     /// returned to be undone or resumed. The steps died with the process, so nothing else runs
     /// them.
     pub async fn release_node(&self, node: &str) -> Result<Vec<ConnectionRecord>> {
-        let now = now_millis();
+        let now = self.now_millis();
         let released = sqlx::query(
             "UPDATE partner_notifications SET next_attempt_at = $1, leased_by = NULL \
              WHERE leased_by = $2 AND delivered_at IS NULL",
@@ -1189,7 +1218,7 @@ impl Store {
              OR (pending_token_id IS NOT NULL AND pending_since < $1)",
             crate::partners::CONNECTION_COLUMNS
         )))
-        .bind(now_millis() - stale_millis)
+        .bind(self.now_millis() - stale_millis)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -1258,6 +1287,7 @@ impl Store {
                 .map_err(StoreError::Invalid)?;
             crate::catalog::grant_tx(
                 &mut tx,
+                self.now_millis(),
                 workspace_id,
                 &securable,
                 sp,
@@ -1270,6 +1300,7 @@ impl Store {
         }
         audit(
             &mut tx,
+            self.now_millis(),
             workspace_id,
             &actor,
             "connection.repair",

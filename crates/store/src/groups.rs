@@ -50,12 +50,19 @@ impl Store {
             members: Some(Vec::new()),
             ..PrincipalData::default()
         };
-        insert_principal(&mut tx, workspace_id, PrincipalKind::Group, &data, None)
-            .await
-            .map_err(|e| match e {
-                StoreError::Database(db) => conflict_or(db, duplicate),
-                other => other,
-            })?;
+        insert_principal(
+            &mut tx,
+            self.now_millis(),
+            workspace_id,
+            PrincipalKind::Group,
+            &data,
+            None,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Database(db) => conflict_or(db, duplicate),
+            other => other,
+        })?;
         tx.commit().await?;
         Ok(())
     }

@@ -14,7 +14,6 @@
 
 use crate::partners::{Actor, AuditLog, CONNECTION_COLUMNS, connection_from_row};
 use crate::{Result, Store};
-use patchbay_core::time::now_millis;
 use serde_json::json;
 use sqlx::Row;
 
@@ -75,7 +74,7 @@ impl Store {
         undelivered_millis: i64,
     ) -> Result<Vec<Violation>> {
         let mut found = self.orphans().await?;
-        let now = now_millis();
+        let now = self.now_millis();
         let connections: Vec<_> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY workspace_id, partner_id"
         )))
@@ -346,7 +345,7 @@ impl Store {
                 &v.object_id,
                 json!({"reason": "orphan removed by patchbay admin check --repair"}),
             );
-            log.write(&mut tx).await?;
+            log.write(&mut tx, self.now_millis()).await?;
             tx.commit().await?;
         }
         // Not there any more is as good: a token goes with its principal.

@@ -60,6 +60,7 @@ pub use runs::{NewRun, RunFilter, RunRecord};
 pub use secrets::{SecretAcl, SecretMeta, SecretScope};
 pub use tokens::{Bearer, NewToken, TokenFilter, TokenRecord};
 
+use patchbay_core::time::{Clock, EpochMillis, SystemClock};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
@@ -90,6 +91,9 @@ pub struct Store {
     backend: Backend,
     /// The hot read path on a SQLite file (see `read.rs`); `None` on PostgreSQL.
     reader: Option<std::sync::Arc<read::SqliteReader>>,
+    /// What every expiry, lifetime and timestamp here is decided by: the machine's clock, or a
+    /// test's [`ManualClock`](patchbay_core::time::ManualClock) ([`Store::with_clock`]).
+    clock: std::sync::Arc<dyn Clock>,
 }
 
 impl Store {
@@ -137,6 +141,7 @@ impl Store {
             writes,
             backend,
             reader,
+            clock: std::sync::Arc::new(SystemClock),
         };
         store.migrate().await?;
         Ok(store)
@@ -156,6 +161,29 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// This store on `clock` instead of the machine's: a test moves a
+    /// [`ManualClock`](patchbay_core::time::ManualClock) past an expiry instead of sleeping.
+    /// Clones made after this share the clock; the server takes it from its store.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this store decides by.
+    pub fn clock(&self) -> &std::sync::Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Now, on this store's clock.
+    pub fn now_millis(&self) -> EpochMillis {
+        self.clock.now_millis()
+    }
+
+    /// A creation time on this store's clock (see [`Clock::creation_millis`]).
+    pub fn creation_millis(&self) -> EpochMillis {
+        self.clock.creation_millis()
     }
 
     /// Cheap readiness probe for `/healthz`.

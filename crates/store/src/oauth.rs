@@ -13,7 +13,7 @@ use patchbay_core::oauth::{
     ACCESS_TOKEN_SECONDS, ALL_APIS, CODE_SECONDS, MAX_SECRETS_PER_PRINCIPAL, PUBLIC_CLIENT,
     REFRESH_SECONDS, new_secret_id, pkce_matches, same_client, secret_hash,
 };
-use patchbay_core::time::{EpochMillis, creation_millis, day_of, now_millis};
+use patchbay_core::time::{EpochMillis, day_of};
 use patchbay_core::token::{TokenKind, TokenValue, new_token_id};
 use sqlx::{Any, Row, Transaction};
 
@@ -118,6 +118,7 @@ impl Store {
         require_service_principal(&mut tx, admin.workspace_id(), principal_id).await?;
         let created = insert_oauth_secret(
             &mut tx,
+            self.creation_millis(),
             admin.workspace_id(),
             principal_id,
             admin.caller().principal_id,
@@ -173,7 +174,7 @@ impl Store {
         )
         .bind(key.kid())
         .bind(key.secret_hex())
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.writes)
         .await?;
         self.newest_signing_key()
@@ -199,7 +200,7 @@ impl Store {
         .bind(newest + 1)
         .bind(key.kid())
         .bind(key.secret_hex())
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -230,7 +231,7 @@ impl Store {
         minted: Minted<'_>,
     ) -> Result<Jwt> {
         let key = self.signing_key().await?;
-        let iat = now_millis() / 1000;
+        let iat = self.now_millis() / 1000;
         let (secret_id, grant_id) = match minted {
             Minted::BySecret(id) => (Some(id.to_owned()), None),
             Minted::ByGrant(id) => (None, Some(id.to_owned())),
@@ -310,7 +311,7 @@ impl Store {
         if secret.kind() != TokenKind::OAuthSecret {
             return Err(GrantError::InvalidClient);
         }
-        let now = now_millis();
+        let now = self.now_millis();
         let mut sql = Sql::new(&format!(
             "SELECT s.secret_id, s.expire_time, s.last_used_day, p.id, p.workspace_id, \
                     p.application_id, COALESCE(p.active, 1) AS active, w.account_id, \
@@ -420,7 +421,7 @@ impl Store {
         request: &CodeRequest<'_>,
     ) -> Result<TokenValue> {
         let code = TokenValue::generate_kind(TokenKind::OAuthCode);
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM oauth_codes WHERE expires_at <= $1")
             .bind(now)
@@ -458,7 +459,7 @@ impl Store {
         if code.kind() != TokenKind::OAuthCode {
             return Err(GrantError::InvalidGrant);
         }
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT workspace_id, principal_id, client_id, redirect_uri, code_challenge, scope, expires_at \
@@ -550,7 +551,7 @@ impl Store {
         if refresh.kind() != TokenKind::OAuthRefresh {
             return Err(GrantError::InvalidGrant);
         }
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT grant_id, workspace_id, principal_id, client_id, scope, expires_at \
@@ -658,6 +659,7 @@ enum Minted<'a> {
 /// most [`MAX_SECRETS_PER_PRINCIPAL`] per principal.
 pub(crate) async fn insert_oauth_secret(
     tx: &mut Transaction<'static, Any>,
+    created: EpochMillis,
     workspace_id: i64,
     principal_id: i64,
     created_by_id: i64,
@@ -674,7 +676,7 @@ pub(crate) async fn insert_oauth_secret(
         }));
     }
     let value = TokenValue::generate_kind(TokenKind::OAuthSecret);
-    let now = creation_millis();
+    let now = created;
     let record = OAuthSecretRecord {
         secret_id: new_secret_id(),
         principal_id,
@@ -822,6 +824,7 @@ impl Store {
         if set > 0 {
             crate::partners::audit(
                 &mut tx,
+                self.now_millis(),
                 workspace_id,
                 actor,
                 "oauth_app.update",
@@ -875,13 +878,14 @@ impl Store {
         .bind(caller.principal_id)
         .bind(client_id)
         .bind(caller.workspace_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if added > 0 {
             crate::partners::audit(
                 &mut tx,
+                self.now_millis(),
                 caller.workspace_id,
                 &crate::partners::Actor::caller(caller),
                 "oauth_app.consent",
@@ -900,6 +904,7 @@ impl Store {
 /// Makes the U2M app of a connection being provisioned, in its transaction; its client id.
 pub(crate) async fn insert_oauth_app(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     workspace_id: i64,
     partner_id: &str,
     connection_uid: &str,
@@ -913,7 +918,7 @@ pub(crate) async fn insert_oauth_app(
     .bind(workspace_id)
     .bind(partner_id)
     .bind(connection_uid)
-    .bind(now_millis())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(client_id)

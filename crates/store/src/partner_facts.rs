@@ -10,7 +10,6 @@ use patchbay_core::partner::facts::{
 use patchbay_core::partner::{
     CatalogStanding, ConnectionRecord, Credential, HIVE_METASTORE, PartnerSpec, Profile, Provision,
 };
-use patchbay_core::time::now_millis;
 
 impl Store {
     /// Whether `caller` owns a catalog (directly or through a group); `hive_metastore` is
@@ -192,7 +191,7 @@ impl Store {
             warehouse_exists,
             cluster_exists,
             grants,
-            now: now_millis(),
+            now: self.now_millis(),
         })
     }
 }

@@ -5,7 +5,7 @@ use crate::sql::{Bind, Sql};
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{Credential, PartnerSpec};
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -273,11 +273,12 @@ impl Store {
         .bind(e.map(|e| e.username.clone()))
         .bind(e.map(|e| e.password.clone()))
         .bind(hostnames)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&mut *tx)
         .await?;
         audit(
             &mut tx,
+            self.now_millis(),
             workspace_id,
             &Actor::of(admin),
             "partner.configure",
@@ -323,6 +324,7 @@ impl Store {
         if done > 0 {
             audit(
                 &mut tx,
+                self.now_millis(),
                 workspace_id,
                 &Actor::of(admin),
                 "partner.remove",
@@ -449,6 +451,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         audit(
             &mut tx,
+            self.now_millis(),
             workspace_id,
             actor,
             action,
@@ -470,6 +473,7 @@ impl Store {
 )]
 pub(crate) async fn audit(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     workspace_id: i64,
     actor: &Actor,
     action: &str,
@@ -480,7 +484,7 @@ pub(crate) async fn audit(
 ) -> Result<()> {
     let mut log = AuditLog::new(workspace_id, actor, partner_id);
     log.push(action, object_type, object_id, detail);
-    log.write(tx).await
+    log.write(tx, now).await
 }
 
 /// The most audit events one INSERT statement writes.
@@ -523,8 +527,11 @@ impl<'a> AuditLog<'a> {
     /// Writes the events; call it inside the transaction, before the commit. One statement per
     /// [`AUDIT_BATCH`] events, so that no number of events exceeds a database's limit on bound
     /// values (SQLite's is 32,766) or makes one statement huge.
-    pub(crate) async fn write(self, tx: &mut Transaction<'static, Any>) -> Result<()> {
-        let now = now_millis();
+    pub(crate) async fn write(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        now: EpochMillis,
+    ) -> Result<()> {
         for batch in self.events.chunks(AUDIT_BATCH) {
             let mut sql = Sql::new(
                 "INSERT INTO audit_events (workspace_id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail) VALUES ",
@@ -594,7 +601,7 @@ mod tests {
             );
         }
         let mut tx = store.begin_write().await.unwrap();
-        log.write(&mut tx).await.unwrap();
+        log.write(&mut tx, store.now_millis()).await.unwrap();
         tx.commit().await.unwrap();
         let (count, distinct): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), COUNT(DISTINCT object_id) FROM audit_events WHERE partner_id = 'rivery'",

@@ -8,7 +8,7 @@ use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use patchbay_core::scim::filter::{AttrPath, CompareOp, Filter};
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -279,7 +279,8 @@ impl Store {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
         check_unique(&mut tx, workspace_id, kind, data, None).await?;
-        let id = insert_principal(&mut tx, workspace_id, kind, data, None).await?;
+        let id =
+            insert_principal(&mut tx, self.now_millis(), workspace_id, kind, data, None).await?;
         if kind == PrincipalKind::User {
             let users = builtin_group_id(&mut tx, workspace_id, BuiltinGroup::Users).await?;
             add_member(&mut tx, users, id).await?;
@@ -311,7 +312,7 @@ impl Store {
             }));
         }
         check_unique(&mut tx, workspace_id, kind, data, Some(id)).await?;
-        let now = now_millis();
+        let now = self.now_millis();
         let mut sql = Sql::new("UPDATE principals SET user_name = ");
         sql.bind(opt_text(&data.user_name))
             .push(", display_name = ")
@@ -621,13 +622,13 @@ async fn check_unique(
 /// Inserts a principal row with its attributes and members; returns the new id.
 pub(crate) async fn insert_principal(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     workspace_id: i64,
     kind: PrincipalKind,
     data: &PrincipalData,
     builtin: Option<BuiltinGroup>,
 ) -> Result<i64> {
     let id = new_numeric_id();
-    let now = now_millis();
     let mut sql = Sql::new(
         "INSERT INTO principals (id, workspace_id, kind, user_name, application_id, display_name, \
          given_name, family_name, active, external_id, builtin, created_at, updated_at) VALUES (",

@@ -3,7 +3,7 @@
 use crate::sql::Sql;
 use crate::{Result, Store};
 use patchbay_core::access::Caller;
-use patchbay_core::time::{EpochMillis, creation_millis};
+use patchbay_core::time::EpochMillis;
 use sqlx::Row;
 
 /// A statement that ended, as history records it.
@@ -75,7 +75,7 @@ impl Store {
         .bind(query.rows)
         .bind(query.started_at)
         .bind(query.ended_at)
-        .bind(creation_millis())
+        .bind(self.creation_millis())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -11,7 +11,7 @@ use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{self, RunPhase};
 use patchbay_core::compute::{Action, ObjectKind, job};
 use patchbay_core::ids::new_numeric_id;
-use patchbay_core::time::{EpochMillis, creation_millis, now_millis};
+use patchbay_core::time::EpochMillis;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -140,7 +140,7 @@ impl Store {
             }
         };
 
-        let now = creation_millis();
+        let now = self.creation_millis();
         let active = self.active_runs(&mut tx, job_id, now, delay_millis).await?;
         let max_concurrent = settings
             .get("max_concurrent_runs")
@@ -348,7 +348,7 @@ impl Store {
             Some(row) => run_from_row(&row)?,
             None => return Err(run_not_found(run_id)),
         };
-        let now = now_millis();
+        let now = self.now_millis();
         if let Some(next) = run::cancel(&parent.state_at(now, delay_millis)) {
             sqlx::query(
                 "UPDATE job_runs SET phase = $1, phase_since = $2 WHERE id = $3 OR parent_id = $3",

@@ -12,7 +12,7 @@ use patchbay_core::secrets::{
     self, AclPermission, DATABRICKS_BACKEND, Fingerprint, MAX_SCOPES_PER_WORKSPACE,
     MAX_SECRETS_PER_SCOPE, ScopeAction,
 };
-use patchbay_core::time::{EpochMillis, now_millis};
+use patchbay_core::time::EpochMillis;
 use sqlx::{Any, Row, Transaction};
 
 /// A secret scope.
@@ -91,7 +91,7 @@ impl Store {
         .bind(name)
         .bind(DATABRICKS_BACKEND)
         .bind(caller.principal_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || scope_taken(name)))?;
@@ -207,7 +207,7 @@ impl Store {
         .bind(value.length)
         .bind(value.salt.as_str())
         .bind(value.digest.as_str())
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

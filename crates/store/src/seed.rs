@@ -3,7 +3,6 @@
 
 use crate::{Result, Store};
 use patchbay_core::ids::new_numeric_id;
-use patchbay_core::time::now_millis;
 use sqlx::AssertSqlSafe;
 
 /// Rows per INSERT statement (4 binds each, well under every placeholder limit).
@@ -14,7 +13,7 @@ impl Store {
     /// transaction, and returns their application ids.
     pub async fn seed_service_principals(&self, count: usize) -> Result<Vec<String>> {
         let workspace_id = self.default_workspace_id().await?;
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.begin_write().await?;
         let mut application_ids = Vec::with_capacity(count);
         let mut start = 0;

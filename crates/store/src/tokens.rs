@@ -10,7 +10,7 @@ use crate::{Denied, Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::jwt::{SigningKey, Unverified};
 use patchbay_core::principal::PrincipalKind;
-use patchbay_core::time::{EpochMillis, creation_millis, day_of, now_millis};
+use patchbay_core::time::{EpochMillis, day_of};
 use patchbay_core::token::{TokenDigest, TokenKind, TokenValue, new_token_id};
 use sqlx::{Any, Row, Transaction};
 use std::sync::Arc;
@@ -74,7 +74,7 @@ impl Store {
     /// is refused on its very next use; the last-used day is written at most once a day per
     /// token.
     pub async fn authenticate(&self, digest: &TokenDigest) -> Result<Option<Caller>> {
-        let now = now_millis();
+        let now = self.now_millis();
         let found = authenticate_in(&mut self.recall()?, digest, now).await?;
         Ok(match found {
             Some(found) => Some(self.mark_used(found, now).await),
@@ -92,7 +92,7 @@ impl Store {
 
     /// [`Store::authenticate`] for a bearer token of either form.
     pub async fn authenticate_bearer(&self, bearer: Bearer<'_>) -> Result<Option<Caller>> {
-        let now = now_millis();
+        let now = self.now_millis();
         let found = bearer_in(&mut self.recall()?, bearer, now).await?;
         Ok(match found {
             Some(found) => Some(self.mark_used(found, now).await),
@@ -105,7 +105,7 @@ impl Store {
         &self,
         bearer: Bearer<'_>,
     ) -> Result<Option<(Caller, Arc<PrincipalRecord>)>> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut read = self.recall()?;
         let Some(found) = bearer_in(&mut read, bearer, now).await? else {
             return Ok(None);
@@ -347,6 +347,7 @@ impl Store {
         }
         let created = insert_token(
             &mut tx,
+            self.creation_millis(),
             caller.workspace_id,
             &NewToken {
                 owner_id: caller.principal_id,
@@ -394,6 +395,7 @@ impl Store {
         let caller = admin.caller();
         let created = insert_token(
             &mut tx,
+            self.creation_millis(),
             workspace_id,
             &NewToken {
                 owner_id,
@@ -504,11 +506,11 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
 /// Creates a token inside a transaction and returns its value, the only time it exists.
 pub(crate) async fn insert_token(
     tx: &mut Transaction<'static, Any>,
+    creation_time: EpochMillis,
     workspace_id: i64,
     new: &NewToken,
 ) -> Result<(TokenValue, TokenRecord)> {
     let value = TokenValue::generate();
-    let creation_time = creation_millis();
     let record = TokenRecord {
         token_id: new_token_id(),
         workspace_id,

@@ -6,7 +6,7 @@
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::principal::PrincipalKind;
-use patchbay_core::time::{EpochMillis, now_millis};
+use patchbay_core::time::EpochMillis;
 use sqlx::Row;
 
 impl Store {
@@ -18,7 +18,7 @@ impl Store {
         digest: &str,
         expires_at: EpochMillis,
     ) -> Result<()> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM ui_sessions WHERE expires_at <= $1")
             .bind(now)
@@ -43,7 +43,7 @@ impl Store {
     /// The caller behind a live session: the session is unexpired, its token still exists, is
     /// unexpired and belongs to the session's principal, and that principal is active.
     pub async fn ui_session_caller(&self, digest: &str) -> Result<Option<Caller>> {
-        let now = now_millis();
+        let now = self.now_millis();
         let row = sqlx::query(
             "SELECT t.token_id, p.id, p.workspace_id, p.kind, p.user_name, p.application_id, \
                     CASE WHEN EXISTS (SELECT 1 FROM memberships m JOIN principals g ON g.id = m.group_id \

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use patchbay_core::compute::runtimes::{NODE_TYPES, NodeType, SPARK_VERSIONS};
 use patchbay_core::compute::{ClusterSpec, ClusterState};
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use patchbay_store::ClusterRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -186,8 +186,8 @@ struct NodeInstanceType {
 }
 
 impl ClusterDetails {
-    fn of(c: ClusterRecord, delay_millis: i64) -> ClusterDetails {
-        let state = c.state_at(now_millis(), delay_millis);
+    fn of(c: ClusterRecord, now: EpochMillis, delay_millis: i64) -> ClusterDetails {
+        let state = c.state_at(now, delay_millis);
         let mut spec = match serde_json::to_value(&c.spec) {
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
@@ -260,6 +260,7 @@ async fn get_one(
         .map_err(legacy_not_found)?;
     Ok(Json(ClusterDetails::of(
         cluster,
+        state.now_millis(),
         state.settings().compute_transition_millis,
     )))
 }
@@ -298,7 +299,7 @@ async fn list(
         }
     }
     let delay = state.settings().compute_transition_millis;
-    let now = now_millis();
+    let now = state.now_millis();
     let all: Vec<ClusterRecord> = state
         .store
         .list_clusters(&caller)
@@ -316,7 +317,7 @@ async fn list(
     Ok(Json(ClusterList {
         clusters: clusters
             .into_iter()
-            .map(|c| ClusterDetails::of(c, delay))
+            .map(|c| ClusterDetails::of(c, now, delay))
             .collect(),
         next_page_token: next,
     }))

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use patchbay_core::compute::run::{
     LifeCycleState, MAX_IDEMPOTENCY_TOKEN_CHARS, NO_CODE_RUNS, Observed, ResultState,
 };
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use patchbay_store::{NewRun, RunFilter, RunRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -334,8 +334,7 @@ impl TaskRun {
 }
 
 impl RunInfo {
-    fn of(run: &RunRecord, delay: i64, with_tasks: bool) -> RunInfo {
-        let now = now_millis();
+    fn of(run: &RunRecord, now: EpochMillis, delay: i64, with_tasks: bool) -> RunInfo {
         let o = run.state_at(now, delay);
         if run.parent_id.is_some() {
             // A task run read on its own.
@@ -429,6 +428,7 @@ async fn get_run(
         .map_err(legacy_not_found)?;
     Ok(Json(RunInfo::of(
         &run,
+        state.now_millis(),
         state.settings().compute_transition_millis,
         true,
     )))
@@ -452,13 +452,14 @@ async fn get_output(
         ));
     }
     let delay = state.settings().compute_transition_millis;
-    let ended = run.state_at(now_millis(), delay).life_cycle == LifeCycleState::Terminated;
+    let now = state.now_millis();
+    let ended = run.state_at(now, delay).life_cycle == LifeCycleState::Terminated;
     let settings = &run.spec;
     let mut output = RunOutput {
         info: ended.then(|| format!("{NO_CODE_RUNS}: this run produced no output.")),
         logs: None,
         logs_truncated: None,
-        metadata: RunInfo::of(&run, delay, true),
+        metadata: RunInfo::of(&run, now, delay, true),
         notebook_output: None,
         sql_output: None,
     };
@@ -562,7 +563,7 @@ async fn list_runs(
         window: (!by_state).then_some((offset, limit + 1)),
     };
     let delay = state.settings().compute_transition_millis;
-    let now = now_millis();
+    let now = state.now_millis();
     let mut all: Vec<RunRecord> = if job_only {
         state.store.list_runs(&caller, &filter).await?
     } else {
@@ -592,7 +593,10 @@ async fn list_runs(
         has_more,
         next_page_token: has_more.then(|| end.to_string()),
         prev_page_token: (start > 0).then(|| start.saturating_sub(limit).to_string()),
-        runs: page.iter().map(|r| RunInfo::of(r, delay, expand)).collect(),
+        runs: page
+            .iter()
+            .map(|r| RunInfo::of(r, now, delay, expand))
+            .collect(),
     }))
 }
 

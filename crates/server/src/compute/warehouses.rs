@@ -18,7 +18,7 @@ use patchbay_core::compute::warehouse::{API_DEFAULT_AUTO_STOP_MINS, SqlEndpoint}
 use patchbay_core::compute::{
     ChannelName, ClusterSize, SpotInstancePolicy, WarehouseSpec, WarehouseState, WarehouseType,
 };
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use patchbay_store::WarehouseRecord;
 use serde::{Deserialize, Serialize};
 
@@ -277,8 +277,13 @@ struct DataSource {
 
 impl WarehouseInfo {
     /// The answer for `w`, its state as of now.
-    fn of(w: WarehouseRecord, public_url: &str, delay_millis: i64) -> WarehouseInfo {
-        let state = w.state_at(now_millis(), delay_millis);
+    fn of(
+        w: WarehouseRecord,
+        public_url: &str,
+        now: EpochMillis,
+        delay_millis: i64,
+    ) -> WarehouseInfo {
+        let state = w.state_at(now, delay_millis);
         let endpoint = SqlEndpoint::of(public_url, &w.id);
         let spec = w.spec;
         let summary = match state {
@@ -373,6 +378,7 @@ async fn get_one(
     Ok(Json(WarehouseInfo::of(
         warehouse,
         &url,
+        state.now_millis(),
         state.settings().compute_transition_millis,
     )))
 }
@@ -391,11 +397,12 @@ async fn list(
     );
     let url = public_url(&state, &caller).await?;
     let delay = state.settings().compute_transition_millis;
+    let now = state.now_millis();
     Ok(Json(WarehouseList {
         next_page_token: next,
         warehouses: warehouses
             .into_iter()
-            .map(|w| WarehouseInfo::of(w, &url, delay))
+            .map(|w| WarehouseInfo::of(w, &url, now, delay))
             .collect(),
     }))
 }

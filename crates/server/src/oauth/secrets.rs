@@ -12,7 +12,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::oauth::{is_secret_id, may_manage_secrets, secret_lifetime_seconds};
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
 use patchbay_store::OAuthSecretRecord;
 use serde::Deserialize;
@@ -39,11 +39,11 @@ struct Create {
 }
 
 /// A secret as listings show it (no value).
-fn info(s: &OAuthSecretRecord) -> Value {
+fn info(s: &OAuthSecretRecord, now: EpochMillis) -> Value {
     json!({
         "id": s.secret_id,
         "secret_hash": s.secret_hash,
-        "status": s.status_at(now_millis()),
+        "status": s.status_at(now),
         "create_time": rfc3339(s.create_time),
         "update_time": rfc3339(s.update_time),
         "expire_time": rfc3339(s.expire_time),
@@ -80,11 +80,11 @@ async fn create(
         .create_oauth_secret(&admin, id, lifetime)
         .await?;
     tracing::info!(secret_id = %record.secret_id, service_principal_id = id, "OAuth secret created");
-    Ok(Json(created(&value, &record)))
+    Ok(Json(created(&value, &record, state.now_millis())))
 }
 
-fn created(value: &TokenValue, record: &OAuthSecretRecord) -> Value {
-    let mut body = info(record);
+fn created(value: &TokenValue, record: &OAuthSecretRecord, now: EpochMillis) -> Value {
+    let mut body = info(record, now);
     body["secret"] = json!(value.expose());
     body
 }
@@ -96,9 +96,10 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let id = checked(&admin, &principal)?;
     let secrets = state.store.list_oauth_secrets(&admin, id).await?;
-    Ok(Json(
-        json!({"secrets": secrets.iter().map(info).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({"secrets": secrets
+            .iter()
+            .map(|s| info(s, state.now_millis()))
+            .collect::<Vec<_>>()})))
 }
 
 async fn remove(

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The object type of SQL warehouses' ACLs: running a statement needs a permission there.
 const WAREHOUSES: &str = "warehouses";
@@ -264,7 +264,7 @@ async fn use_warehouse(state: &AppState, caller: &Caller, warehouse_id: &str) ->
         )));
     };
     // Only a stopped (or stopping) one is started: a running warehouse costs no write.
-    let now = patchbay_core::time::now_millis();
+    let now = state.now_millis();
     let delay = state.settings().compute_transition_millis;
     if warehouse.state_at(now, delay).start().is_some() {
         state.store.start_warehouse(caller, warehouse_id).await?;
@@ -339,7 +339,7 @@ async fn execute(
         let session_id = session.map(|(id, _)| id);
         let (row_limit, byte_limit) = (checked.row_limit, checked.byte_limit);
         tokio::spawn(async move {
-            let started = patchbay_core::time::now_millis();
+            let started = state.now_millis();
             let limit = state.settings().statement_timeout;
             let outcome = match tokio::time::timeout(limit, engine.execute(execution)).await {
                 Ok(outcome) => outcome,
@@ -483,7 +483,7 @@ async fn record(
         error: error.as_deref(),
         rows: rows.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
         started_at: started,
-        ended_at: patchbay_core::time::now_millis(),
+        ended_at: state.now_millis(),
     };
     if let Err(e) = state.store.record_query(&query).await {
         tracing::warn!(statement_id = %entry.id, error = %e, "query history: not recorded");
@@ -681,9 +681,12 @@ fn chunk_data(
             next_chunk_internal_link: next_link,
         };
     }
-    let (secret, expires) = state.statements().link(entry.clone(), index);
-    let lifetime = expires.saturating_duration_since(Instant::now());
-    let expiration = time::OffsetDateTime::now_utc() + lifetime;
+    let (secret, expires) = state
+        .statements()
+        .link(entry.clone(), index, state.now_millis());
+    let expiration =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let link = ExternalLink {
         chunk_index: index,
         row_offset: range.start,
@@ -795,7 +798,7 @@ async fn download(State(state): State<AppState>, Path(secret): Path<String>) -> 
         )
             .into_response()
     };
-    let Some(link) = state.statements().follow(&secret) else {
+    let Some(link) = state.statements().follow(&secret, state.now_millis()) else {
         return expired();
     };
     let Phase::Succeeded(finished) = link.entry.phase() else {

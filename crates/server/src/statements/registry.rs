@@ -8,6 +8,7 @@
 //! and the tables, and the history of who ran what is in the store.
 
 use super::engine::{ResultRows, SqlFailure};
+use patchbay_core::time::EpochMillis;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -178,7 +179,8 @@ pub struct Session {
 pub struct Link {
     pub entry: Arc<Entry>,
     pub chunk: usize,
-    pub expires: Instant,
+    /// On the server's clock: the link is a credential, and its expiry is on the wire.
+    pub expires: EpochMillis,
 }
 
 #[derive(Default)]
@@ -296,13 +298,14 @@ impl Registry {
         ours && sessions.remove(id).is_some()
     }
 
-    /// A link to a chunk; its secret is the whole credential, so it is random and short-lived.
-    pub fn link(&self, entry: Arc<Entry>, chunk: usize) -> (String, Instant) {
+    /// A link to a chunk made at `now`; its secret is the whole credential, so it is random and
+    /// short-lived.
+    pub fn link(&self, entry: Arc<Entry>, chunk: usize, now: EpochMillis) -> (String, EpochMillis) {
         let mut links = self.links.lock().expect("lock");
-        let now = Instant::now();
         links.retain(|_, l| l.expires > now);
         let secret = format!("{}{}", new_id(), new_id());
-        let expires = now + LINK_LIFETIME;
+        let lifetime = i64::try_from(LINK_LIFETIME.as_millis()).unwrap_or(i64::MAX);
+        let expires = now.saturating_add(lifetime);
         links.insert(
             secret.clone(),
             Link {
@@ -314,12 +317,10 @@ impl Registry {
         (secret, expires)
     }
 
-    pub fn follow(&self, secret: &str) -> Option<Link> {
+    /// What the link `secret` serves, unless it expired by `now`.
+    pub fn follow(&self, secret: &str, now: EpochMillis) -> Option<Link> {
         let links = self.links.lock().expect("lock");
-        links
-            .get(secret)
-            .filter(|l| l.expires > Instant::now())
-            .cloned()
+        links.get(secret).filter(|l| l.expires > now).cloned()
     }
 }
 

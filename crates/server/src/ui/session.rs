@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{Html, IntoResponse};
 use maud::html;
 use patchbay_core::access::Caller;
-use patchbay_core::time::now_millis;
 use patchbay_core::token::{TokenKind, TokenValue};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -287,7 +286,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
     let id = random_hex();
     state
         .store
-        .create_ui_session(&caller, &digest(&id), now_millis() + SESSION_MILLIS)
+        .create_ui_session(&caller, &digest(&id), state.now_millis() + SESSION_MILLIS)
         .await?;
     tracing::info!(principal_id = caller.principal_id, "ui session started");
     let secure = is_https(&url);

@@ -9,6 +9,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use patchbay_core::time::ManualClock;
 use patchbay_partner::outbound::{OutboundPolicy, Range};
 use patchbay_server::{AppState, Settings, router};
 use patchbay_store::testing::TestDatabase;
@@ -31,6 +32,9 @@ pub struct TestApp {
     /// Where the workspace says it is served (`serve --public-url`).
     pub public_url: String,
     pub db: TestDatabase,
+    /// The clock the store and the server decide by, when the test moves it by hand
+    /// ([`TestApp::with_manual_clock`]); `None` on the machine's clock.
+    pub clock: Option<ManualClock>,
 }
 
 /// A response, read whole.
@@ -68,6 +72,27 @@ impl TestApp {
         .await
     }
 
+    /// A workspace whose clock stands still until the test moves it ([`TestApp::advance`]):
+    /// a token, secret or retry comes due without the test sleeping.
+    pub async fn with_manual_clock() -> TestApp {
+        TestApp::build_clocked("http://127.0.0.1:1", |_| {}).await
+    }
+
+    /// [`TestApp::build`] on a [`ManualClock`] that starts at the real time now.
+    pub async fn build_clocked(public_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let db = TestDatabase::create().await.expect("test database");
+        let clock = Some(ManualClock::starting_now());
+        TestApp::build_on(db, public_url, adjust, AppState::new, clock).await
+    }
+
+    /// Moves the app's [`ManualClock`] forward by `by`.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock
+            .as_ref()
+            .expect("a TestApp built on a manual clock")
+            .advance(by);
+    }
+
     /// A workspace served on a real socket on 127.0.0.1, for partners that call it back.
     /// Partner calls retry without waiting.
     pub async fn serve() -> (TestApp, String) {
@@ -76,11 +101,24 @@ impl TestApp {
 
     /// [`TestApp::serve`] with its settings adjusted by `adjust`.
     pub async fn build_serving(adjust: impl FnOnce(&mut Settings)) -> (TestApp, String) {
+        TestApp::serving(adjust, None).await
+    }
+
+    /// [`TestApp::serve`] on a [`ManualClock`] that starts at the real time now.
+    pub async fn serve_clocked() -> (TestApp, String) {
+        TestApp::serving(|_| {}, Some(ManualClock::starting_now())).await
+    }
+
+    async fn serving(
+        adjust: impl FnOnce(&mut Settings),
+        clock: Option<ManualClock>,
+    ) -> (TestApp, String) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = TestApp::build(&url, |s| {
+        let db = TestDatabase::create().await.expect("test database");
+        let settings = |s: &mut Settings| {
             s.partner_retry = patchbay_partner::client::RetryPolicy {
                 delays: vec![std::time::Duration::ZERO; 3],
             };
@@ -88,8 +126,8 @@ impl TestApp {
             // Every CONNECTING row counts as interrupted when a test runs the worker by hand.
             s.stale_connect_millis = -1;
             adjust(s);
-        })
-        .await;
+        };
+        let app = TestApp::build_on(db, &url, settings, AppState::new, clock).await;
         let router = app.router.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -101,7 +139,7 @@ impl TestApp {
     /// what only SQLite does.
     pub async fn on_sqlite() -> TestApp {
         let db = TestDatabase::sqlite().expect("SQLite test database");
-        TestApp::build_on(db, "http://127.0.0.1:1", |_| {}, AppState::new).await
+        TestApp::build_on(db, "http://127.0.0.1:1", |_| {}, AppState::new, None).await
     }
 
     /// A bootstrapped workspace at `public_url`, with settings adjusted by `adjust`.
@@ -116,7 +154,18 @@ impl TestApp {
         make_state: impl FnOnce(Store, Settings) -> AppState,
     ) -> TestApp {
         let db = TestDatabase::create().await.expect("test database");
-        TestApp::build_on(db, public_url, adjust, make_state).await
+        TestApp::build_on(db, public_url, adjust, make_state, None).await
+    }
+
+    /// [`TestApp::build_with_state`] on a [`ManualClock`] that starts at the real time now.
+    pub async fn build_with_state_clocked(
+        public_url: &str,
+        adjust: impl FnOnce(&mut Settings),
+        make_state: impl FnOnce(Store, Settings) -> AppState,
+    ) -> TestApp {
+        let db = TestDatabase::create().await.expect("test database");
+        let clock = Some(ManualClock::starting_now());
+        TestApp::build_on(db, public_url, adjust, make_state, clock).await
     }
 
     /// A bootstrapped workspace on `db`.
@@ -125,8 +174,12 @@ impl TestApp {
         public_url: &str,
         adjust: impl FnOnce(&mut Settings),
         make_state: impl FnOnce(Store, Settings) -> AppState,
+        clock: Option<ManualClock>,
     ) -> TestApp {
-        let store = db.store().await.expect("store");
+        let mut store = db.store().await.expect("store");
+        if let Some(clock) = &clock {
+            store = store.with_clock(std::sync::Arc::new(clock.clone()));
+        }
         let BootstrapOutcome::Created {
             workspace_id,
             admin_token,
@@ -157,6 +210,7 @@ impl TestApp {
             workspace_id,
             public_url: public_url.to_owned(),
             db,
+            clock,
         }
     }
 

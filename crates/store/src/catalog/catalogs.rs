@@ -16,7 +16,7 @@ use patchbay_core::catalog::{
     self as rules, AccessFacts, DEFAULT_SCHEMA, HIVE_METASTORE, LevelFacts, Securable,
     SecurableType,
 };
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -106,6 +106,7 @@ impl Object for CatalogRecord {
 )]
 pub(crate) async fn insert_catalog_with_default_schema(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     metastore_id: &str,
     name: &str,
     comment: Option<&str>,
@@ -115,7 +116,6 @@ pub(crate) async fn insert_catalog_with_default_schema(
     by: &str,
 ) -> CatalogResult<String> {
     let id = new_id();
-    let now = now_millis();
     let mut sql = Sql::new(&format!(
         "INSERT INTO catalogs (id, metastore_id, name, comment, storage_root, properties, owner_id, {AUDIT}) VALUES ("
     ));
@@ -237,6 +237,7 @@ impl Store {
         }
         let id = insert_catalog_with_default_schema(
             &mut tx,
+            self.now_millis(),
             &metastore.id,
             &catalog,
             new.comment.as_deref(),
@@ -276,6 +277,7 @@ impl Store {
         }
         update_row(
             &mut tx,
+            self.now_millis(),
             caller,
             Kind::Catalog,
             &id,

@@ -6,7 +6,7 @@ use super::{CatalogError, CatalogResult, Resolved, dedup, find_principal};
 use crate::Store;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Securable};
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use sqlx::{Any, Row, Transaction};
 use std::collections::BTreeMap;
 
@@ -56,6 +56,7 @@ pub struct GrantRow {
 /// Grants a privilege (no-op if held).
 pub(crate) async fn insert_grant(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     resolved: &Resolved,
     principal_id: i64,
     privilege: &str,
@@ -69,7 +70,7 @@ pub(crate) async fn insert_grant(
     .bind(id)
     .bind(principal_id)
     .bind(privilege)
-    .bind(now_millis())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -241,7 +242,14 @@ impl Store {
                 delete_grant(&mut tx, &resolved, *principal_id, privilege).await?;
             }
             for privilege in add {
-                insert_grant(&mut tx, &resolved, *principal_id, privilege).await?;
+                insert_grant(
+                    &mut tx,
+                    self.now_millis(),
+                    &resolved,
+                    *principal_id,
+                    privilege,
+                )
+                .await?;
             }
         }
         let (column, id) = resolved.target();

@@ -9,7 +9,7 @@ use crate::Store;
 use crate::sql::Sql;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::catalog::{self as rules, HIVE_METASTORE, MAIN_CATALOG};
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use sqlx::{Any, Row, Transaction};
 
 /// A metastore as stored, with its owner (the metastore admin) by id and by name.
@@ -129,7 +129,7 @@ impl Store {
             None => caller.principal_id,
         };
         let id = new_id();
-        let now = now_millis();
+        let now = self.now_millis();
         sqlx::query(
             "INSERT INTO metastores (id, account_id, name, storage_root, region, owner_id, \
              created_at, created_by, updated_at, updated_by) \
@@ -206,7 +206,7 @@ impl Store {
             return Err(CatalogError::NotMetastoreAdmin { name: current.name });
         }
         let mut sql = Sql::new("UPDATE metastores SET updated_at = ");
-        sql.int(now_millis())
+        sql.int(self.now_millis())
             .push(", updated_by = ")
             .text(caller.name.clone());
         if let Some(name) = new_name {
@@ -278,10 +278,17 @@ impl Store {
         .bind(workspace_id)
         .bind(metastore_id)
         .bind(default_catalog.as_str())
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&mut *tx)
         .await?;
-        ensure_main(&mut tx, admin, &metastore, &default_catalog).await?;
+        ensure_main(
+            &mut tx,
+            self.now_millis(),
+            admin,
+            &metastore,
+            &default_catalog,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -368,6 +375,7 @@ fn same_workspace(admin: &WorkspaceAdmin, workspace_id: i64) -> CatalogResult<()
 /// default and the metastore lacks it.
 async fn ensure_main(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     admin: &WorkspaceAdmin,
     metastore: &MetastoreRecord,
     default_catalog: &str,
@@ -387,6 +395,7 @@ async fn ensure_main(
     let owner = metastore.owner_id.or(Some(admin.caller().principal_id));
     super::catalogs::insert_catalog_with_default_schema(
         tx,
+        now,
         &metastore.id,
         MAIN_CATALOG,
         Some("Main catalog (auto-created)"),

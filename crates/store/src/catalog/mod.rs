@@ -27,6 +27,7 @@ use crate::sql::Sql;
 use crate::{Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
+use patchbay_core::time::EpochMillis;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeSet, HashSet};
 
@@ -546,6 +547,7 @@ pub(crate) async fn find_principal(
 /// the caller has decided already.
 pub(crate) async fn grant_tx(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     workspace_id: i64,
     securable: &Securable,
     principal_id: i64,
@@ -557,7 +559,7 @@ pub(crate) async fn grant_tx(
         checked.push(rules::check_privilege(securable, p).map_err(StoreError::Invalid)?);
     }
     for privilege in &checked {
-        grants::insert_grant(tx, &resolved, principal_id, privilege).await?;
+        grants::insert_grant(tx, now, &resolved, principal_id, privilege).await?;
     }
     Ok(())
 }
@@ -566,6 +568,7 @@ pub(crate) async fn grant_tx(
 /// `admins` group. Called by the bootstrap in its transaction.
 pub(crate) async fn create_legacy_catalog(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     workspace_id: i64,
 ) -> crate::Result<()> {
     let admins = crate::principals::builtin_group_id(
@@ -574,7 +577,6 @@ pub(crate) async fn create_legacy_catalog(
         patchbay_core::principal::BuiltinGroup::Admins,
     )
     .await?;
-    let now = patchbay_core::time::now_millis();
     let catalog_id = new_id();
     sqlx::query(
         "INSERT INTO catalogs (id, workspace_id, name, comment, owner_id, created_at, created_by, \
@@ -712,6 +714,7 @@ mod tests {
         let mut tx = store.begin_write().await.unwrap();
         grant_tx(
             &mut tx,
+            store.now_millis(),
             workspace_id,
             &schema,
             user.id,
@@ -729,19 +732,40 @@ mod tests {
         );
 
         let mut tx = store.begin_write().await.unwrap();
-        grant_tx(&mut tx, workspace_id, &schema, user.id, &["SELECT"])
-            .await
-            .unwrap();
-        let err = grant_tx(&mut tx, workspace_id, &schema, user.id, &["USE_SCHEMA"])
-            .await
-            .unwrap_err();
+        grant_tx(
+            &mut tx,
+            store.now_millis(),
+            workspace_id,
+            &schema,
+            user.id,
+            &["SELECT"],
+        )
+        .await
+        .unwrap();
+        let err = grant_tx(
+            &mut tx,
+            store.now_millis(),
+            workspace_id,
+            &schema,
+            user.id,
+            &["USE_SCHEMA"],
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, StoreError::Invalid(m) if m.contains("USE_SCHEMA")));
         tx.rollback().await.unwrap();
         let missing = Securable::Catalog("main".into());
         let mut tx = store.begin_write().await.unwrap();
-        let err = grant_tx(&mut tx, workspace_id, &missing, user.id, &["USE_CATALOG"])
-            .await
-            .unwrap_err();
+        let err = grant_tx(
+            &mut tx,
+            store.now_millis(),
+            workspace_id,
+            &missing,
+            user.id,
+            &["USE_CATALOG"],
+        )
+        .await
+        .unwrap_err();
         assert!(err.is_not_found());
         tx.rollback().await.unwrap();
         assert_eq!(

@@ -13,7 +13,7 @@ use crate::Store;
 use crate::sql::{Bind, Sql};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, LevelFacts, Securable, SecurableType};
-use patchbay_core::time::now_millis;
+use patchbay_core::time::EpochMillis;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -199,6 +199,7 @@ pub(crate) async fn managed(
 /// Applies a [`CatalogUpdate`] to one object, renaming it to `new_name` (already checked).
 pub(crate) async fn update_row(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     caller: &Caller,
     kind: Kind,
     id: &str,
@@ -206,7 +207,7 @@ pub(crate) async fn update_row(
     update: &CatalogUpdate,
 ) -> CatalogResult<()> {
     let mut sql = Sql::new(&format!("UPDATE {} SET updated_at = ", kind.table()));
-    sql.int(now_millis())
+    sql.int(now)
         .push(", updated_by = ")
         .text(caller.name.clone());
     if let Some(n) = new_name {

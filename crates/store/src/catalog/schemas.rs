@@ -9,7 +9,6 @@ use crate::Store;
 use crate::sql::{Bind, Sql};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{Action, DEFAULT_SCHEMA, HIVE_METASTORE, Securable, SecurableType};
-use patchbay_core::time::now_millis;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -214,7 +213,7 @@ impl Store {
             &properties_text(&new.properties),
             Some(caller.principal_id),
             &caller.name,
-            now_millis(),
+            self.now_millis(),
         )
         .await?;
         let record = load(&mut tx, &id).await?;
@@ -236,6 +235,7 @@ impl Store {
         let new_name = update.new_name.as_deref().map(name).transpose()?;
         update_row(
             &mut tx,
+            self.now_millis(),
             caller,
             Kind::Schema,
             &id,

@@ -9,7 +9,6 @@ use crate::Store;
 use crate::sql::Sql;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable};
-use patchbay_core::time::now_millis;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -275,7 +274,7 @@ impl Store {
         }
         facts.check(Action::CreateTable, &schema).map_err(denied)?;
         let id = new.id.clone().unwrap_or_else(new_id);
-        let now = now_millis();
+        let now = self.now_millis();
         let mut sql = Sql::new(&format!(
             "INSERT INTO catalog_tables (id, schema_id, name, table_type, data_source_format, \
              storage_location, comment, properties, view_definition, owner_id, {AUDIT}) VALUES ("
@@ -418,6 +417,7 @@ impl Store {
         let new_name = update.new_name.as_deref().map(name).transpose()?;
         update_row(
             &mut tx,
+            self.now_millis(),
             caller,
             Kind::Table,
             &id,

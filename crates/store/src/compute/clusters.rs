@@ -5,7 +5,7 @@ use super::{Kind, Stateful, authorize_create, corrupt, delete_in, fetch_in, gran
 use crate::{Rejected, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ClusterSpec, ClusterState, ObjectKind, new_cluster_id};
-use patchbay_core::time::{EpochMillis, now_millis};
+use patchbay_core::time::EpochMillis;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -68,6 +68,7 @@ impl Store {
         authorize_create(&mut tx, caller, ObjectKind::Cluster).await?;
         let record = insert_cluster(
             &mut tx,
+            self.now_millis(),
             caller.workspace_id,
             caller.principal_id,
             &caller.name,
@@ -109,7 +110,7 @@ impl Store {
             .begin_object_write(caller, ObjectKind::Cluster, id, Action::Manage)
             .await?;
         let current = fetch_in::<Clusters>(&mut tx, caller.workspace_id, id).await?;
-        let now = now_millis();
+        let now = self.now_millis();
         let (state, state_since) = match current.state.edit() {
             Some(next) => (next, now),
             None => (current.state, current.state_since),
@@ -181,13 +182,13 @@ impl Store {
 /// Authorization is the caller's business: Partner Connect uses this for a partner's cluster.
 pub(crate) async fn insert_cluster(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     workspace_id: i64,
     creator_id: i64,
     creator_name: &str,
     spec: &ClusterSpec,
 ) -> Result<ClusterRecord> {
     spec.validate().map_err(StoreError::Invalid)?;
-    let now = now_millis();
     let record = ClusterRecord {
         cluster_id: new_cluster_id(now),
         workspace_id,

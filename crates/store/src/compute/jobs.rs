@@ -7,7 +7,7 @@ use crate::{Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{AclGrant, Action, ObjectKind, job, plan_acl};
 use patchbay_core::ids::new_numeric_id;
-use patchbay_core::time::{EpochMillis, creation_millis, now_millis};
+use patchbay_core::time::EpochMillis;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Row, query};
@@ -61,7 +61,7 @@ impl Store {
         let kind = ObjectKind::Job;
         let mut tx = self.begin_write().await?;
         authorize_create(&mut tx, caller, kind).await?;
-        let now = creation_millis();
+        let now = self.creation_millis();
         let record = JobRecord {
             job_id: new_numeric_id(),
             workspace_id: caller.workspace_id,
@@ -144,7 +144,7 @@ impl Store {
         query("UPDATE jobs SET name = $1, settings = $2, updated_at = $3 WHERE id = $4")
             .bind(job::name_of(&settings))
             .bind(Value::Object(settings.clone()).to_string())
-            .bind(now_millis())
+            .bind(self.now_millis())
             .bind(job_id)
             .execute(&mut *tx)
             .await?;

@@ -35,7 +35,6 @@ use crate::{Backend, Denied, Missing, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ObjectKind, PermissionLevel};
 use patchbay_core::principal::Entitlement;
-use patchbay_core::time::now_millis;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -407,7 +406,7 @@ impl Store {
         let state: String = sql.query().fetch_one(&mut *tx).await?.try_get("state")?;
         if let Some(next) = transition(K::parse_state(&state)?)? {
             let mut sql = Sql::new(&format!("UPDATE {table} SET state = "));
-            let now = now_millis();
+            let now = self.now_millis();
             sql.text(K::state_str(next))
                 .push(", state_since = ")
                 .int(now)

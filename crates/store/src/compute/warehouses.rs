@@ -12,7 +12,7 @@ use patchbay_core::compute::{
     Action, ClusterSize, ObjectKind, SpotInstancePolicy, WarehouseSpec, WarehouseState,
     WarehouseType, new_warehouse_id,
 };
-use patchbay_core::time::{EpochMillis, now_millis};
+use patchbay_core::time::EpochMillis;
 use serde_json::{Value, json};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -93,6 +93,7 @@ impl Store {
         authorize_create(&mut tx, caller, ObjectKind::Warehouse).await?;
         let record = insert_warehouse(
             &mut tx,
+            self.now_millis(),
             caller.workspace_id,
             caller.principal_id,
             &caller.name,
@@ -141,7 +142,7 @@ impl Store {
         let spec = edit(&current.spec).map_err(StoreError::Invalid)?;
         spec.validate().map_err(StoreError::Invalid)?;
         ensure_unique_name(&mut tx, caller.workspace_id, &spec.name, Some(id)).await?;
-        let now = now_millis();
+        let now = self.now_millis();
         bind_spec(
             sqlx::query(
                 "UPDATE warehouses SET name = $1, cluster_size = $2, min_num_clusters = $3, \
@@ -190,6 +191,7 @@ impl Store {
 /// connection creates, owned by the partner's service principal.
 pub(crate) async fn insert_warehouse(
     tx: &mut Transaction<'static, Any>,
+    now: EpochMillis,
     workspace_id: i64,
     creator_id: i64,
     creator_name: &str,
@@ -197,7 +199,6 @@ pub(crate) async fn insert_warehouse(
 ) -> Result<WarehouseRecord> {
     spec.validate().map_err(StoreError::Invalid)?;
     ensure_unique_name(tx, workspace_id, &spec.name, None).await?;
-    let now = now_millis();
     let record = WarehouseRecord {
         id: new_warehouse_id(),
         workspace_id,
