@@ -56,13 +56,15 @@ pub struct QueryPage {
 }
 
 impl Store {
-    /// Adds a line of history.
+    /// Adds a line of history, or replaces the statement's line (a cancel that won the race).
     pub async fn record_query(&self, query: &NewQuery<'_>) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO query_history (id, workspace_id, principal_id, user_name, warehouse_id, \
              statement, status, error, rows_produced, started_at, ended_at, seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, \
+             rows_produced = excluded.rows_produced, ended_at = excluded.ended_at",
         )
         .bind(query.id)
         .bind(query.caller.workspace_id)

@@ -375,18 +375,22 @@ async fn execute(
                 Phase::Failed(f) => Some(f.display_message()),
                 _ => None,
             };
-            if entry.finish(phase) {
-                record(
-                    &state,
-                    &entry,
-                    &caller,
-                    &warehouse_id,
-                    &statement,
-                    started,
-                    rows,
-                    error,
-                )
-                .await;
+            // History first: whoever sees the statement end (its waiter, a poll) finds it in
+            // the history too. A cancel that wins meanwhile is written over it.
+            entry.disarm();
+            let status = match &phase {
+                Phase::Succeeded(_) => "FINISHED",
+                _ => "FAILED",
+            };
+            let ran = Ran {
+                caller: &caller,
+                warehouse_id: &warehouse_id,
+                statement: &statement,
+                started,
+            };
+            record(&state, &entry, &ran, status, rows, error).await;
+            if !entry.finish(phase) {
+                record(&state, &entry, &ran, "CANCELED", None, None).await;
             }
         })
     };
@@ -457,32 +461,33 @@ fn finish(
     }))
 }
 
-/// Query history: who ran what, when, and how it ended.
-#[expect(clippy::too_many_arguments, reason = "one history row's fields")]
+/// What a history row says about the statement itself.
+struct Ran<'a> {
+    caller: &'a Caller,
+    warehouse_id: &'a str,
+    statement: &'a str,
+    started: i64,
+}
+
+/// Query history: who ran what, when, and how it ended (a second call for the same statement
+/// replaces the first).
 async fn record(
     state: &AppState,
     entry: &Entry,
-    caller: &Caller,
-    warehouse_id: &str,
-    statement: &str,
-    started: i64,
+    ran: &Ran<'_>,
+    status: &str,
     rows: Option<usize>,
     error: Option<String>,
 ) {
-    let status = match entry.phase() {
-        Phase::Succeeded(_) => "FINISHED",
-        Phase::Failed(_) => "FAILED",
-        _ => "CANCELED",
-    };
     let query = NewQuery {
         id: &entry.id,
-        caller,
-        warehouse_id,
-        statement,
+        caller: ran.caller,
+        warehouse_id: ran.warehouse_id,
+        statement: ran.statement,
         status,
         error: error.as_deref(),
         rows: rows.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
-        started_at: started,
+        started_at: ran.started,
         ended_at: state.now_millis(),
     };
     if let Err(e) = state.store.record_query(&query).await {

@@ -147,6 +147,12 @@ impl Entry {
         *self.finished_at.lock().expect("lock") = Some(Instant::now());
     }
 
+    /// From here on a cancel still ends the statement but no longer stops its task: the task is
+    /// writing down how the statement ended.
+    pub fn disarm(&self) {
+        self.abort.lock().expect("lock").take();
+    }
+
     pub fn set_task(&self, handle: AbortHandle) {
         if self.phase.borrow().is_done() {
             handle.abort();
