@@ -6,8 +6,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use patchbay_core::catalog as catalog_rules;
 use patchbay_core::compute::ObjectKind;
+use patchbay_core::partner::delete::Refusal;
 use patchbay_core::principal::PrincipalKind;
-use patchbay_store::{CatalogError, Denied, Missing, Rejected, StoreError, Taken};
+use patchbay_store::{
+    CatalogError, Changed, Conflict, Denied, FilterError, Missing, Rejected, StoreError, Taken,
+};
 use serde_json::json;
 
 /// Which envelope an error is rendered in.
@@ -127,12 +130,14 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
-            StoreError::Conflict(m) | StoreError::Connected(m) => ApiError::conflict(m),
-            StoreError::Changed(m) => ApiError::new(StatusCode::CONFLICT, "ABORTED", m),
-            StoreError::NotFound(m) => ApiError::not_found(m),
-            StoreError::Forbidden(m) => ApiError::forbidden(m),
-            StoreError::Invalid(m) => ApiError::bad_request(m).scim_type("invalidValue"),
-            StoreError::InvalidFilter(m) => ApiError::bad_request(m).scim_type("invalidFilter"),
+            StoreError::Changed(changed) => {
+                ApiError::new(StatusCode::CONFLICT, "ABORTED", changed_message(changed))
+            }
+            StoreError::Refused(refusal) => refused(refusal),
+            StoreError::Conflict(conflict) => ApiError::conflict(conflict_message(conflict)),
+            StoreError::InvalidFilter(e) => {
+                ApiError::bad_request(filter_message(e)).scim_type("invalidFilter")
+            }
             // Outside the catalog's API (a Partner Connect grant, a connection's health) a
             // catalog failure reads as its generic kind, with the catalog's message.
             StoreError::Catalog(e) => {
@@ -158,6 +163,69 @@ impl From<StoreError> for ApiError {
                 ApiError::unavailable()
             }
             other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A Partner Connect rule's refusal (of a delete or a rotation), in core's words: whether the
+/// store met it in its transaction or a handler before it.
+pub(crate) fn refused(refusal: Refusal) -> ApiError {
+    let message = refusal.to_string();
+    match refusal {
+        Refusal::Connecting { .. } | Refusal::Changed { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "ABORTED", message)
+        }
+        Refusal::NoConnection { .. } => ApiError::not_found(message),
+        Refusal::NothingToRotate { .. } => ApiError::bad_request(message).scim_type("invalidValue"),
+    }
+}
+
+fn changed_message(changed: Changed) -> String {
+    match changed {
+        Changed::WhileDeleting { partner_id } => {
+            format!("The connection to {partner_id} changed while it was being deleted; try again.")
+        }
+        Changed::RotationInProgress { partner_id } => format!(
+            "A token rotation of the connection to {partner_id} is in progress; try again in a moment."
+        ),
+        Changed::AwaitsConfirmation { previous_token_id } => format!(
+            "An earlier rotation awaits confirmation: once the partner uses the new token, \
+             confirm with {{\"revoke_token_id\": \"{previous_token_id}\"}}."
+        ),
+        Changed::RotationSettled { partner_id } => {
+            format!("The rotation of the connection to {partner_id} was settled by another step.")
+        }
+        Changed::RotationEnded { partner_id } => {
+            format!("The rotation of the connection to {partner_id} was ended by another step.")
+        }
+    }
+}
+
+fn conflict_message(conflict: Conflict) -> String {
+    match conflict {
+        Conflict::PartnerConnected { partner_id } => {
+            format!("Partner {partner_id} has a connection; delete the connection first.")
+        }
+    }
+}
+
+fn filter_message(e: FilterError) -> String {
+    match e {
+        FilterError::UnsupportedAttribute { attribute } => {
+            format!("Unsupported filter attribute '{attribute}'")
+        }
+        FilterError::NotMultiValued { attribute } => {
+            format!("'{attribute}' is not a multi-valued attribute")
+        }
+        FilterError::NullComparison { attribute } => {
+            format!("Cannot compare '{attribute}' with null")
+        }
+        FilterError::NotBoolean { attribute } => format!("'{attribute}' takes true or false"),
+        FilterError::BooleanOperator {
+            operator,
+            attribute,
+        } => {
+            format!("Operator '{operator}' cannot be used with the boolean attribute '{attribute}'")
         }
     }
 }
@@ -195,6 +263,10 @@ fn missing_message(missing: Missing) -> String {
             ObjectKind::Cluster => format!("Cluster {id} does not exist"),
             ObjectKind::Job => format!("Job {id} does not exist."),
         },
+        Missing::ConnectionVanished { .. } => "the connection vanished".into(),
+        Missing::ConnectionToken { token_id } => {
+            format!("The connection's principal has no token {token_id}.")
+        }
     }
 }
 
@@ -210,6 +282,9 @@ fn taken_message(taken: Taken) -> String {
         },
         Taken::Scope { name } => format!("Scope {name} already exists!"),
         Taken::Warehouse { name } => format!("A SQL warehouse named '{name}' already exists."),
+        Taken::Connection { partner_id } => {
+            format!("The workspace already has a connection to {partner_id}.")
+        }
     }
 }
 
@@ -293,6 +368,19 @@ fn rejected_message(rejected: Rejected) -> String {
             format!("Task {task} does not exist in job {job_id}.")
         }
         Rejected::ClusterState { id, reason } => format!("Cluster {id}: {reason}"),
+        Rejected::Rule(reason) => reason,
+        Rejected::SortBy(e) => filter_message(e),
+        Rejected::SortByMultiValued { attribute } => {
+            format!("Cannot sort by the multi-valued attribute '{attribute}'")
+        }
+        Rejected::UnknownWarehouse { id } => format!("SQL warehouse {id} does not exist."),
+        Rejected::OAuthSecretWithoutServicePrincipal => {
+            "An OAuth secret needs the connection's service principal.".into()
+        }
+        Rejected::CurrentToken => "That is the token the partner holds now; rotate first.".into(),
+        Rejected::ServicePrincipalDeleted => "The connection's service principal was deleted; \
+             delete the connection and connect again."
+            .into(),
     }
 }
 
@@ -404,6 +492,7 @@ impl From<CatalogError> for ApiError {
                 "Only the metastore admin of '{name}' or a workspace admin can change it."
             )),
             E::Invalid(reason) => invalid(bad, reason),
+            E::NotATable { name } => invalid(bad, format!("{name} is not a table name")),
             E::UnsupportedTableType { given } => invalid(
                 bad,
                 format!(
@@ -584,6 +673,282 @@ mod tests {
                 StatusCode::CONFLICT,
                 "RESOURCE_ALREADY_EXISTS",
                 "User with username a@example.com already exists."
+            )
+        );
+    }
+
+    /// Status, error code and message of a store error as the client gets it.
+    fn said(err: StoreError) -> (StatusCode, &'static str, String, Option<&'static str>) {
+        let e = ApiError::from(err);
+        (e.status, e.code, e.message, e.scim_type)
+    }
+
+    #[test]
+    fn partner_connect_races_and_refusals_keep_their_words() {
+        let rivery = || "rivery".to_owned();
+        assert_eq!(
+            said(StoreError::Changed(Changed::AwaitsConfirmation {
+                previous_token_id: "t1".into()
+            })),
+            (
+                StatusCode::CONFLICT,
+                "ABORTED",
+                "An earlier rotation awaits confirmation: once the partner uses the new token, \
+                 confirm with {\"revoke_token_id\": \"t1\"}."
+                    .into(),
+                None
+            )
+        );
+        let changed = [
+            (
+                Changed::WhileDeleting {
+                    partner_id: rivery(),
+                },
+                "The connection to rivery changed while it was being deleted; try again.",
+            ),
+            (
+                Changed::RotationInProgress {
+                    partner_id: rivery(),
+                },
+                "A token rotation of the connection to rivery is in progress; try again in a moment.",
+            ),
+            (
+                Changed::RotationSettled {
+                    partner_id: rivery(),
+                },
+                "The rotation of the connection to rivery was settled by another step.",
+            ),
+            (
+                Changed::RotationEnded {
+                    partner_id: rivery(),
+                },
+                "The rotation of the connection to rivery was ended by another step.",
+            ),
+        ];
+        for (changed, message) in changed {
+            assert_eq!(
+                said(StoreError::Changed(changed)),
+                (StatusCode::CONFLICT, "ABORTED", message.into(), None)
+            );
+        }
+        assert_eq!(
+            said(StoreError::Refused(Refusal::Connecting {
+                partner_id: rivery()
+            })),
+            (
+                StatusCode::CONFLICT,
+                "ABORTED",
+                "A connection to rivery is being created right now; try again in a moment.".into(),
+                None
+            )
+        );
+        assert_eq!(
+            said(StoreError::Refused(Refusal::Changed {
+                partner_id: rivery()
+            })),
+            (
+                StatusCode::CONFLICT,
+                "ABORTED",
+                "The connection to rivery changed since it was read; look at it again.".into(),
+                None
+            )
+        );
+        assert_eq!(
+            said(StoreError::Refused(Refusal::NoConnection {
+                partner_id: rivery()
+            })),
+            (
+                StatusCode::NOT_FOUND,
+                "RESOURCE_DOES_NOT_EXIST",
+                "The workspace has no connection to rivery.".into(),
+                None
+            )
+        );
+        assert_eq!(
+            said(StoreError::Refused(Refusal::NothingToRotate {
+                partner: rivery()
+            })),
+            (
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                "The connection to rivery has no service principal whose token could rotate."
+                    .into(),
+                Some("invalidValue")
+            )
+        );
+        assert_eq!(
+            said(StoreError::Taken(Taken::Connection {
+                partner_id: rivery()
+            })),
+            (
+                StatusCode::CONFLICT,
+                "RESOURCE_ALREADY_EXISTS",
+                "The workspace already has a connection to rivery.".into(),
+                None
+            )
+        );
+        assert_eq!(
+            said(StoreError::Conflict(Conflict::PartnerConnected {
+                partner_id: rivery()
+            })),
+            (
+                StatusCode::CONFLICT,
+                "RESOURCE_ALREADY_EXISTS",
+                "Partner rivery has a connection; delete the connection first.".into(),
+                None
+            )
+        );
+        let missing = [
+            (
+                Missing::ConnectionVanished {
+                    partner_id: rivery(),
+                },
+                "the connection vanished",
+            ),
+            (
+                Missing::ConnectionToken {
+                    token_id: "t1".into(),
+                },
+                "The connection's principal has no token t1.",
+            ),
+        ];
+        for (missing, message) in missing {
+            assert_eq!(
+                said(StoreError::Missing(missing)),
+                (
+                    StatusCode::NOT_FOUND,
+                    "RESOURCE_DOES_NOT_EXIST",
+                    message.into(),
+                    None
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn rejections_are_400s_with_their_words() {
+        let rejected = [
+            (
+                Rejected::UnknownWarehouse { id: "w1".into() },
+                "SQL warehouse w1 does not exist.",
+            ),
+            (
+                Rejected::OAuthSecretWithoutServicePrincipal,
+                "An OAuth secret needs the connection's service principal.",
+            ),
+            (
+                Rejected::CurrentToken,
+                "That is the token the partner holds now; rotate first.",
+            ),
+            (
+                Rejected::ServicePrincipalDeleted,
+                "The connection's service principal was deleted; delete the connection and \
+                 connect again.",
+            ),
+            (
+                Rejected::Rule("auto_stop_mins must be 0 or at least 10".into()),
+                "auto_stop_mins must be 0 or at least 10",
+            ),
+            (
+                Rejected::SortByMultiValued {
+                    attribute: "emails".into(),
+                },
+                "Cannot sort by the multi-valued attribute 'emails'",
+            ),
+            (
+                Rejected::SortBy(FilterError::UnsupportedAttribute {
+                    attribute: "nickName".into(),
+                }),
+                "Unsupported filter attribute 'nickName'",
+            ),
+        ];
+        for (rejected, message) in rejected {
+            assert_eq!(
+                said(StoreError::Rejected(rejected)),
+                (
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_PARAMETER_VALUE",
+                    message.into(),
+                    Some("invalidValue")
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_filter_error_names_the_attribute_and_is_an_invalid_filter() {
+        let attribute = || "name.givenName".to_owned();
+        let filters = [
+            (
+                FilterError::UnsupportedAttribute {
+                    attribute: attribute(),
+                },
+                "Unsupported filter attribute 'name.givenName'",
+            ),
+            (
+                FilterError::NotMultiValued {
+                    attribute: attribute(),
+                },
+                "'name.givenName' is not a multi-valued attribute",
+            ),
+            (
+                FilterError::NullComparison {
+                    attribute: attribute(),
+                },
+                "Cannot compare 'name.givenName' with null",
+            ),
+            (
+                FilterError::NotBoolean {
+                    attribute: "active".into(),
+                },
+                "'active' takes true or false",
+            ),
+            (
+                FilterError::BooleanOperator {
+                    operator: "gt",
+                    attribute: "active".into(),
+                },
+                "Operator 'gt' cannot be used with the boolean attribute 'active'",
+            ),
+        ];
+        for (e, message) in filters {
+            assert_eq!(
+                said(StoreError::InvalidFilter(e)),
+                (
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_PARAMETER_VALUE",
+                    message.into(),
+                    Some("invalidFilter")
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_name_that_is_no_table_is_an_invalid_parameter() {
+        let e = ApiError::from(CatalogError::NotATable {
+            name: "main.s".into(),
+        });
+        assert_eq!(
+            (e.status, e.code, e.message.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                "main.s is not a table name"
+            )
+        );
+    }
+
+    #[test]
+    fn internal_failures_are_an_opaque_500() {
+        let corrupt = StoreError::Internal("column grants holds invalid grants: eof".into());
+        assert_eq!(
+            said(corrupt),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "Internal error.".into(),
+                None
             )
         );
     }

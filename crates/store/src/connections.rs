@@ -6,10 +6,10 @@ use crate::partners::{Actor, AuditLog, ConnectionRecord, audit};
 use crate::permissions::{TOKENS, grant_object_permission};
 use crate::principals::{PrincipalData, insert_principal};
 use crate::tokens::{NewToken, insert_token};
-use crate::{Result, Store, StoreError};
+use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
-use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Remover};
+use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Refusal, Remover};
 use patchbay_core::partner::{ConnectionState, Credential, NotificationKind};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::EpochMillis;
@@ -79,6 +79,13 @@ pub struct Notification {
     pub kind: NotificationKind,
     pub payload: serde_json::Value,
     pub attempts: i64,
+}
+
+/// The workspace has no connection to the partner: core's refusal, a 404 to the client.
+fn no_connection(partner_id: &str) -> StoreError {
+    StoreError::Refused(Refusal::NoConnection {
+        partner_id: partner_id.to_owned(),
+    })
 }
 
 fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
@@ -279,10 +286,9 @@ impl Store {
         .await?
         .rows_affected();
         if claimed == 0 {
-            return Err(StoreError::Connected(format!(
-                "The workspace already has a connection to {}.",
-                plan.partner_id
-            )));
+            return Err(StoreError::Taken(Taken::Connection {
+                partner_id: plan.partner_id.clone(),
+            }));
         }
         let partner = Some(plan.partner_id.as_str());
         let mut log = AuditLog::new(workspace_id, &actor, partner);
@@ -369,9 +375,9 @@ impl Store {
                 if crate::compute::warehouse_exists(&mut tx, workspace_id, id).await? {
                     warehouse_id = Some(id.clone());
                 } else {
-                    return Err(StoreError::Invalid(format!(
-                        "SQL warehouse {id} does not exist."
-                    )));
+                    return Err(StoreError::Rejected(Rejected::UnknownWarehouse {
+                        id: id.clone(),
+                    }));
                 }
             }
             ComputePlan::NewCluster(name) => {
@@ -411,7 +417,7 @@ impl Store {
         if plan.service_principal.is_some() {
             for grant in &plan.grants {
                 let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
-                    .map_err(StoreError::Invalid)?;
+                    .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
                 crate::catalog::grant_tx(
                     &mut tx,
                     self.now_millis(),
@@ -431,8 +437,8 @@ impl Store {
         }
 
         if plan.credential == Credential::OAuthSecret && plan.service_principal.is_none() {
-            return Err(StoreError::Invalid(
-                "An OAuth secret needs the connection's service principal.".into(),
+            return Err(StoreError::Rejected(
+                Rejected::OAuthSecretWithoutServicePrincipal,
             ));
         }
         let (token, token_id) = mint_credential(
@@ -491,7 +497,11 @@ impl Store {
         let connection = self
             .connection(workspace_id, &plan.partner_id)
             .await?
-            .ok_or_else(|| StoreError::NotFound("the connection vanished".into()))?;
+            .ok_or_else(|| {
+                StoreError::Missing(Missing::ConnectionVanished {
+                    partner_id: plan.partner_id.clone(),
+                })
+            })?;
         Ok(Provisioned { connection, token })
     }
 
@@ -653,7 +663,7 @@ impl Store {
         let plan = match removal_rule::removal(&connection, expected_uid, by) {
             Ok(Some(plan)) => plan,
             Ok(None) => return Ok(None),
-            Err(refusal) => return Err(StoreError::Changed(refusal.to_string())),
+            Err(refusal) => return Err(StoreError::Refused(refusal)),
         };
         let mut log = AuditLog::new(workspace_id, actor, Some(partner_id));
         if let Some(id) = &plan.warehouse
@@ -732,9 +742,9 @@ impl Store {
         .rows_affected();
         if gone != 1 {
             // Unreachable while the row is locked; refuse rather than half-remove.
-            return Err(StoreError::Changed(format!(
-                "The connection to {partner_id} changed while it was being deleted; try again."
-            )));
+            return Err(StoreError::Changed(Changed::WhileDeleting {
+                partner_id: partner_id.to_owned(),
+            }));
         }
         log.push(
             "connection.delete",
@@ -804,35 +814,34 @@ impl Store {
         let connection = self
             .lock_connection(&mut tx, workspace_id, partner_id)
             .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
-            })?;
+            .ok_or_else(|| no_connection(partner_id))?;
         let expected = match rotation {
             Rotation::Deliver { uid } | Rotation::Manual { uid } => uid,
             Rotation::Resume { uid, .. } => Some(uid),
         };
+        let partner = || partner_id.to_owned();
         if expected.is_some_and(|uid| uid != connection.uid) {
-            return Err(StoreError::Changed(format!(
-                "The connection to {partner_id} changed since it was read; look at it again."
-            )));
+            return Err(StoreError::Refused(Refusal::Changed {
+                partner_id: partner(),
+            }));
         }
         if connection.state != ConnectionState::Connected {
-            return Err(StoreError::Changed(format!(
-                "A connection to {partner_id} is being created right now; try again in a moment."
-            )));
+            return Err(StoreError::Refused(Refusal::Connecting {
+                partner_id: partner(),
+            }));
         }
         let (Some(owner_id), Some(_)) =
             (connection.service_principal_id, &connection.application_id)
         else {
-            return Err(StoreError::Invalid(format!(
-                "The connection to {partner_id} has no service principal whose token could rotate."
-            )));
+            return Err(StoreError::Refused(Refusal::NothingToRotate {
+                partner: partner(),
+            }));
         };
         match rotation {
             Rotation::Deliver { .. } if connection.pending_token_id.is_some() => {
-                return Err(StoreError::Changed(format!(
-                    "A token rotation of the connection to {partner_id} is in progress; try again in a moment."
-                )));
+                return Err(StoreError::Changed(Changed::RotationInProgress {
+                    partner_id: partner(),
+                }));
             }
             Rotation::Manual { .. }
                 if match &connection.previous_token_id {
@@ -843,18 +852,16 @@ impl Store {
                     None => false,
                 } =>
             {
-                return Err(StoreError::Changed(format!(
-                    "An earlier rotation awaits confirmation: once the partner uses the new token, \
-                     confirm with {{\"revoke_token_id\": \"{}\"}}.",
-                    connection.previous_token_id.as_deref().unwrap_or_default()
-                )));
+                return Err(StoreError::Changed(Changed::AwaitsConfirmation {
+                    previous_token_id: connection.previous_token_id.clone().unwrap_or_default(),
+                }));
             }
             Rotation::Resume { pending, .. }
                 if connection.pending_token_id.as_deref() != Some(pending) =>
             {
-                return Err(StoreError::Changed(format!(
-                    "The rotation of the connection to {partner_id} was settled by another step."
-                )));
+                return Err(StoreError::Changed(Changed::RotationSettled {
+                    partner_id: partner(),
+                }));
             }
             _ => {}
         }
@@ -947,9 +954,9 @@ impl Store {
             .await?
             .filter(|c| c.uid == uid && c.pending_token_id.as_deref() == Some(token_id))
             .ok_or_else(|| {
-                StoreError::Changed(format!(
-                    "The rotation of the connection to {partner_id} was ended by another step."
-                ))
+                StoreError::Changed(Changed::RotationEnded {
+                    partner_id: partner_id.to_owned(),
+                })
             })?;
         let mut log = AuditLog::new(workspace_id, actor, Some(partner_id));
         let revoked = if delivered {
@@ -1023,15 +1030,11 @@ impl Store {
         let connection = self
             .lock_connection(&mut tx, workspace_id, partner_id)
             .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
-            })?;
+            .ok_or_else(|| no_connection(partner_id))?;
         if connection.token_id.as_deref() == Some(old_token_id)
             || connection.pending_token_id.as_deref() == Some(old_token_id)
         {
-            return Err(StoreError::Invalid(
-                "That is the token the partner holds now; rotate first.".into(),
-            ));
+            return Err(StoreError::Rejected(Rejected::CurrentToken));
         }
         let (table, id, _) = credential_table(connection.credential);
         let owner = match connection.credential {
@@ -1048,9 +1051,9 @@ impl Store {
         .await?
         .rows_affected();
         if gone == 0 {
-            return Err(StoreError::NotFound(format!(
-                "The connection's principal has no token {old_token_id}."
-            )));
+            return Err(StoreError::Missing(Missing::ConnectionToken {
+                token_id: old_token_id.to_owned(),
+            }));
         }
         if connection.previous_token_id.as_deref() == Some(old_token_id) {
             sqlx::query(
@@ -1242,18 +1245,14 @@ impl Store {
         let connection = self
             .lock_connection(&mut tx, workspace_id, partner_id)
             .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("The workspace has no connection to {partner_id}."))
-            })?;
+            .ok_or_else(|| no_connection(partner_id))?;
         if connection.state != ConnectionState::Connected {
-            return Err(StoreError::Changed(format!(
-                "A connection to {partner_id} is being created right now; try again in a moment."
-            )));
+            return Err(StoreError::Refused(Refusal::Connecting {
+                partner_id: partner_id.to_owned(),
+            }));
         }
         let Some(sp) = connection.service_principal_id else {
-            return Err(StoreError::Invalid(
-                "The connection's service principal was deleted; delete the connection and connect again.".into(),
-            ));
+            return Err(StoreError::Rejected(Rejected::ServicePrincipalDeleted));
         };
         let mut done = Vec::new();
         for e in entitlements {
@@ -1284,7 +1283,7 @@ impl Store {
         }
         for grant in &connection.grants {
             let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
-                .map_err(StoreError::Invalid)?;
+                .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
             crate::catalog::grant_tx(
                 &mut tx,
                 self.now_millis(),

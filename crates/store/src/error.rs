@@ -4,34 +4,33 @@
 
 use crate::CatalogError;
 use patchbay_core::compute::{ObjectKind, PermissionLevel};
+use patchbay_core::partner::delete::Refusal;
 use patchbay_core::principal::{Entitlement, PrincipalKind};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule was broken; the message names the object for the client.
-    #[error("{0}")]
-    Conflict(String),
-    /// A referenced object does not exist; the message names it for the client.
-    #[error("{0}")]
-    NotFound(String),
-    /// The workspace already has a connection to the partner: the row is the claim a second
-    /// connect loses to.
-    #[error("{0}")]
-    Connected(String),
     /// What a step expected (a connection's identity or state) changed before it could act:
-    /// another step won a race. Nothing was changed; the message is for the client.
+    /// another step won a race. Nothing was changed.
+    #[error("changed: {0:?}")]
+    Changed(Changed),
+    /// A Partner Connect rule of core refused a delete or a rotation, decided on the
+    /// connection as it is inside the transaction; the words are core's.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// The object is in a state that forbids the call.
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    /// A SCIM filter names something patchbay cannot filter on.
+    #[error("invalid filter: {0:?}")]
+    InvalidFilter(FilterError),
+    /// `migrate-db` refused to copy: the operator's databases are not what it needs.
     #[error("{0}")]
-    Changed(String),
-    /// The caller may not do this; the message is for the client.
-    #[error("{0}")]
-    Forbidden(String),
-    /// A SCIM filter names something patchbay cannot filter on; the message is for the client.
-    #[error("{0}")]
-    InvalidFilter(String),
-    /// The request breaks a rule of the data; the message is for the client.
-    #[error("{0}")]
-    Invalid(String),
+    Migrate(MigrateRefusal),
+    /// A bug or bad stored data: a row that does not read back, a statement whose parameters
+    /// do not fit. Never shown to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A catalog failure met outside the catalog's own calls (Partner Connect's grants, a
     /// connection's health): what happened, typed as the catalog says it.
     #[error(transparent)]
@@ -73,7 +72,7 @@ impl StoreError {
     /// Whether the error says that something named does not exist.
     pub fn is_not_found(&self) -> bool {
         match self {
-            StoreError::NotFound(_) | StoreError::Missing(_) => true,
+            StoreError::Missing(_) | StoreError::Refused(Refusal::NoConnection { .. }) => true,
             StoreError::Catalog(e) => e.is_not_found(),
             _ => false,
         }
@@ -200,6 +199,14 @@ pub enum Missing {
         kind: ObjectKind,
         id: String,
     },
+    /// A connection just provisioned could not be read back: a concurrent delete.
+    ConnectionVanished {
+        partner_id: String,
+    },
+    /// A token (or OAuth secret) that the connection's principal does not hold.
+    ConnectionToken {
+        token_id: String,
+    },
 }
 
 /// A name or key that exists already.
@@ -215,6 +222,11 @@ pub enum Taken {
     },
     Warehouse {
         name: String,
+    },
+    /// The workspace already has a connection to the partner: the row is the claim a second
+    /// connect loses to.
+    Connection {
+        partner_id: String,
     },
 }
 
@@ -303,6 +315,79 @@ pub enum Rejected {
         id: String,
         reason: String,
     },
+    /// A rule of core refused the request (a compute spec, job settings, an ACL plan, a
+    /// securable or a privilege); the words are core's.
+    Rule(String),
+    /// `sortBy` names an attribute patchbay cannot sort on.
+    SortBy(FilterError),
+    /// `sortBy` names a multi-valued attribute, as the client wrote it.
+    SortByMultiValued {
+        attribute: String,
+    },
+    /// A connect that selects a warehouse that does not exist.
+    UnknownWarehouse {
+        id: String,
+    },
+    /// A connect whose credential is an OAuth secret but that creates no service principal.
+    OAuthSecretWithoutServicePrincipal,
+    /// Revoking the token the partner holds now (or is being given).
+    CurrentToken,
+    /// A repair of a connection whose service principal was deleted.
+    ServicePrincipalDeleted,
+}
+
+/// What changed under a Partner Connect step, so that it cannot act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// The connection row went while it was being removed.
+    WhileDeleting { partner_id: String },
+    /// A delivered rotation is still in progress.
+    RotationInProgress { partner_id: String },
+    /// A manual rotation's previous token is still live: the admin must confirm first.
+    AwaitsConfirmation { previous_token_id: String },
+    /// The interrupted rotation being resumed was settled by another step.
+    RotationSettled { partner_id: String },
+    /// The rotation being ended was ended by another step.
+    RotationEnded { partner_id: String },
+}
+
+/// An object whose state forbids the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// A partner's settings cannot be removed while it has a connection.
+    PartnerConnected { partner_id: String },
+}
+
+/// What patchbay cannot filter SCIM principals on. `attribute` is the attribute path as the
+/// client wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterError {
+    /// Not an attribute of the resource, or one patchbay does not filter on.
+    UnsupportedAttribute { attribute: String },
+    /// A value path (`attr[...]`) on an attribute that is not multi-valued.
+    NotMultiValued { attribute: String },
+    /// `null` with an operator other than `eq` or `ne`.
+    NullComparison { attribute: String },
+    /// A boolean attribute compared with something other than `true` or `false`.
+    NotBoolean { attribute: String },
+    /// An operator other than `eq` or `ne` on a boolean attribute.
+    BooleanOperator {
+        operator: &'static str,
+        attribute: String,
+    },
+}
+
+/// Why `migrate-db` refused to copy. For the operator at the machine, not an API client: its
+/// `Display` is the text the CLI prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MigrateRefusal {
+    #[error("the source database holds no patchbay installation; nothing to copy")]
+    EmptySource,
+    #[error(
+        "the target database already holds a patchbay installation; migrate-db only copies \
+         into an empty database (drop and recreate it, or choose another)"
+    )]
+    TargetInstalled,
 }
 
 #[cfg(test)]
@@ -321,7 +406,14 @@ mod tests {
     #[test]
     fn not_found_covers_the_typed_kinds_and_the_catalog() {
         assert!(StoreError::Missing(Missing::Run { id: 1 }).is_not_found());
-        assert!(StoreError::NotFound("legacy".into()).is_not_found());
+        let gone = Refusal::NoConnection {
+            partner_id: "rivery".into(),
+        };
+        assert!(StoreError::Refused(gone).is_not_found());
+        let connecting = Refusal::Connecting {
+            partner_id: "rivery".into(),
+        };
+        assert!(!StoreError::Refused(connecting).is_not_found());
         let table = CatalogError::TableNotFound {
             catalog: "main".into(),
             schema: "default".into(),

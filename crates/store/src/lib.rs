@@ -40,7 +40,9 @@ pub use connections::{
     Completion, ComputePlan, Notification, ProvisionPlan, Provisioned, Removal, RemovedConnection,
     Rotated, Rotation,
 };
-pub use error::{Denied, Missing, Rejected, StoreError, Taken};
+pub use error::{
+    Changed, Conflict, Denied, FilterError, MigrateRefusal, Missing, Rejected, StoreError, Taken,
+};
 pub use groups::{NamedMember, NamedPrincipal};
 pub use integrity::{Repairs, Violation, ViolationKind};
 pub use migrate_db::{MigrateReport, TABLE_ORDER, migrate_db};

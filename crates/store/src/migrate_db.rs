@@ -6,7 +6,7 @@
 //! it, column by column, all in one transaction on the target. Tokens are stored as digests, so
 //! they keep working after the move.
 
-use crate::{Backend, Result, Store, StoreError};
+use crate::{Backend, MigrateRefusal, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -79,16 +79,10 @@ struct Column {
 /// arrive or none do.
 pub async fn migrate_db(from: &Store, to: &Store) -> Result<MigrateReport> {
     if !has_installation(from).await? {
-        return Err(StoreError::Invalid(
-            "the source database holds no patchbay installation; nothing to copy".into(),
-        ));
+        return Err(StoreError::Migrate(MigrateRefusal::EmptySource));
     }
     if has_installation(to).await? {
-        return Err(StoreError::Conflict(
-            "the target database already holds a patchbay installation; migrate-db only copies \
-             into an empty database (drop and recreate it, or choose another)"
-                .into(),
-        ));
+        return Err(StoreError::Migrate(MigrateRefusal::TargetInstalled));
     }
     let source_tables = ordered_tables(&list_tables(from).await?)?;
     let target_tables = ordered_tables(&list_tables(to).await?)?;

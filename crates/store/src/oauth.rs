@@ -62,14 +62,14 @@ pub struct AccessGrant {
 pub enum GrantError {
     /// No live secret with this value for this client: unknown or deleted, expired, of another
     /// client or of another account, or a deactivated principal.
-    #[error("Client authentication failed.")]
+    #[error("invalid client")]
     InvalidClient,
     /// The client authenticated but may not use the workspace (no `workspace-access`).
-    #[error("The service principal does not have workspace access.")]
+    #[error("client without workspace access")]
     Unauthorized,
     /// An authorization code or refresh token that is unknown, used, expired, of another
     /// client or redirect, or whose PKCE verifier does not match; or whose user is gone.
-    #[error("The authorization code or refresh token is invalid.")]
+    #[error("invalid grant")]
     InvalidGrant,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -179,7 +179,7 @@ impl Store {
         .await?;
         self.newest_signing_key()
             .await?
-            .ok_or_else(|| StoreError::Invalid("no OAuth signing key after creating one".into()))
+            .ok_or_else(|| StoreError::Internal("no OAuth signing key after creating one".into()))
     }
 
     /// A new signing key that signs from now on, on every node (each reads the newest at every

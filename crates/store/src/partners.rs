@@ -2,7 +2,7 @@
 //! organization's partner accounts, and the audit trail.
 
 use crate::sql::{Bind, Sql};
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{Credential, PartnerSpec};
 use patchbay_core::time::EpochMillis;
@@ -128,7 +128,7 @@ pub(crate) const CONNECTION_COLUMNS: &str = "workspace_id, partner_id, uid, node
 fn json_column(row: &AnyRow, name: &str) -> Result<serde_json::Value> {
     let text: String = row.try_get(name)?;
     serde_json::from_str(&text)
-        .map_err(|e| StoreError::Invalid(format!("column {name} holds invalid JSON: {e}")))
+        .map_err(|e| StoreError::Internal(format!("column {name} holds invalid JSON: {e}")))
 }
 
 pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
@@ -143,7 +143,7 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         previous_token_id: row.try_get("previous_token_id")?,
         state: {
             let text: String = row.try_get("state")?;
-            text.parse().map_err(StoreError::Invalid)?
+            text.parse().map_err(StoreError::Internal)?
         },
         catalog_name: row.try_get("catalog_name")?,
         schemas: serde_json::from_value(schemas).unwrap_or_default(),
@@ -155,7 +155,7 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         credential: {
             let text: String = row.try_get("credential")?;
             Credential::from_db(&text)
-                .ok_or_else(|| StoreError::Invalid(format!("unknown credential kind {text}")))?
+                .ok_or_else(|| StoreError::Internal(format!("unknown credential kind {text}")))?
         },
         warehouse_id: row.try_get("warehouse_id")?,
         warehouse_created: row.try_get::<i64, _>("warehouse_created")? != 0,
@@ -164,7 +164,7 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         grants: {
             let text: String = row.try_get("grants")?;
             serde_json::from_str(&text).map_err(|e| {
-                StoreError::Invalid(format!("column grants holds invalid grants: {e}"))
+                StoreError::Internal(format!("column grants holds invalid grants: {e}"))
             })?
         },
         message: row.try_get("message")?,
@@ -180,7 +180,7 @@ fn settings_from_row(row: &AnyRow) -> Result<PartnerSettings> {
     let custom = custom
         .map(|c| serde_json::from_str::<PartnerSpec>(&c))
         .transpose()
-        .map_err(|e| StoreError::Invalid(format!("stored partner definition is invalid: {e}")))?;
+        .map_err(|e| StoreError::Internal(format!("stored partner definition is invalid: {e}")))?;
     let base_url: Option<String> = row.try_get("base_url")?;
     let endpoint = match base_url {
         Some(base_url) => Some(PartnerEndpoint {
@@ -246,10 +246,10 @@ impl Store {
             .as_ref()
             .map(serde_json::to_string)
             .transpose()
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
         let e = settings.endpoint.as_ref();
         let hostnames = serde_json::to_string(&e.map(|e| e.hostnames.clone()).unwrap_or_default())
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO partner_settings (workspace_id, partner_id, custom_spec, base_url, connect_path, \
@@ -310,9 +310,9 @@ impl Store {
         .await?
         .is_some();
         if connected {
-            return Err(StoreError::Conflict(format!(
-                "Partner {partner_id} has a connection; delete the connection first."
-            )));
+            return Err(StoreError::Conflict(Conflict::PartnerConnected {
+                partner_id: partner_id.to_owned(),
+            }));
         }
         let done =
             sqlx::query("DELETE FROM partner_settings WHERE workspace_id = $1 AND partner_id = $2")

@@ -74,8 +74,9 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let kind: String = row.try_get("kind")?;
-                let kind = PrincipalKind::from_db(&kind)
-                    .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
+                let kind = PrincipalKind::from_db(&kind).ok_or_else(|| {
+                    StoreError::Internal(format!("unknown principal kind {kind}"))
+                })?;
                 let display_name: Option<String> = row.try_get("display_name")?;
                 let name = match kind {
                     PrincipalKind::User => row.try_get::<Option<String>, _>("user_name")?,

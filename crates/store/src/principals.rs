@@ -224,7 +224,7 @@ impl Store {
         }
         let order = match &query.sort_by {
             Some(path) => {
-                let col = scim_filter::sort_column(path, kind).map_err(StoreError::Invalid)?;
+                let col = scim_filter::sort_column(path, kind).map_err(StoreError::Rejected)?;
                 let dir = if query.descending { "DESC" } else { "ASC" };
                 format!(" ORDER BY ({col} IS NULL) {dir}, {col} {dir}, p.id {dir}")
             }
@@ -504,7 +504,7 @@ fn record_from_row(row: &dyn crate::read::Row) -> Result<PrincipalRecord> {
         id: row.int("id")?,
         workspace_id: row.int("workspace_id")?,
         kind: PrincipalKind::from_db(&kind)
-            .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?,
+            .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?,
         user_name: row.opt_text("user_name")?,
         application_id: row.opt_text("application_id")?,
         display_name: row.opt_text("display_name")?,

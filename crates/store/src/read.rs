@@ -364,7 +364,7 @@ fn run(
         .map_err(sqlite_error)?;
     let binds = sql.binds();
     if stmt.parameter_count() != binds.len() {
-        return Err(StoreError::Invalid(format!(
+        return Err(StoreError::Internal(format!(
             "query expects {} parameters, {} given",
             stmt.parameter_count(),
             binds.len()
@@ -377,7 +377,7 @@ fn run(
             .and_then(|name| name.strip_prefix('$'))
             .and_then(|n| n.parse().ok())
             .filter(|n| (1..=binds.len()).contains(n))
-            .ok_or_else(|| StoreError::Invalid(format!("parameter {index} is not $N")))?;
+            .ok_or_else(|| StoreError::Internal(format!("parameter {index} is not $N")))?;
         let bound = match &binds[n - 1] {
             Bind::Int(v) => stmt.raw_bind_parameter(index, v),
             Bind::Text(v) => stmt.raw_bind_parameter(index, v.as_str()),

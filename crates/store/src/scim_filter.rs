@@ -2,6 +2,7 @@
 //! that a filtered list uses the indexes instead of loading every principal.
 
 use crate::sql::Sql;
+use crate::{FilterError, Rejected};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
 
@@ -33,8 +34,9 @@ enum Target {
     Multi(Multi, Option<String>),
 }
 
-/// Translates `filter` into SQL for principals of `kind`. The error is a message for the client.
-pub(crate) fn translate(filter: &Filter, kind: PrincipalKind) -> Result<Sql, String> {
+/// Translates `filter` into SQL for principals of `kind`. The error says what of the filter
+/// patchbay cannot translate.
+pub(crate) fn translate(filter: &Filter, kind: PrincipalKind) -> Result<Sql, FilterError> {
     let mut sql = Sql::default();
     node(&mut sql, filter, Scope::Top(kind))?;
     Ok(sql)
@@ -46,7 +48,7 @@ enum Scope {
     Element(Multi),
 }
 
-fn node(sql: &mut Sql, filter: &Filter, scope: Scope) -> Result<(), String> {
+fn node(sql: &mut Sql, filter: &Filter, scope: Scope) -> Result<(), FilterError> {
     match filter {
         Filter::And(a, b) | Filter::Or(a, b) => {
             let op = if matches!(filter, Filter::And(..)) {
@@ -113,7 +115,11 @@ fn node(sql: &mut Sql, filter: &Filter, scope: Scope) -> Result<(), String> {
             (Target::Multi(multi, None), Scope::Top(_)) => {
                 exists(sql, multi, |sql| node(sql, filter, Scope::Element(multi)))?;
             }
-            _ => return Err(format!("'{}' is not a multi-valued attribute", show(attr))),
+            _ => {
+                return Err(FilterError::NotMultiValued {
+                    attribute: show(attr),
+                });
+            }
         },
     }
     Ok(())
@@ -122,8 +128,8 @@ fn node(sql: &mut Sql, filter: &Filter, scope: Scope) -> Result<(), String> {
 fn exists(
     sql: &mut Sql,
     multi: Multi,
-    inner: impl FnOnce(&mut Sql) -> Result<(), String>,
-) -> Result<(), String> {
+    inner: impl FnOnce(&mut Sql) -> Result<(), FilterError>,
+) -> Result<(), FilterError> {
     match multi {
         Multi::Values(attr) => {
             sql.push("EXISTS (SELECT 1 FROM principal_values v WHERE v.principal_id = p.id AND v.attr = ");
@@ -148,7 +154,7 @@ fn exists(
     Ok(())
 }
 
-fn target(path: &AttrPath, scope: Scope) -> Result<Target, String> {
+fn target(path: &AttrPath, scope: Scope) -> Result<Target, FilterError> {
     if let Some(urn) = &path.urn {
         let core = match scope {
             Scope::Top(kind) => format!(
@@ -158,12 +164,18 @@ fn target(path: &AttrPath, scope: Scope) -> Result<Target, String> {
             Scope::Element(_) => String::new(),
         };
         if !urn.eq_ignore_ascii_case(&core) {
-            return Err(format!("Unsupported filter attribute '{}'", show(path)));
+            return Err(FilterError::UnsupportedAttribute {
+                attribute: show(path),
+            });
         }
     }
     let name = path.name.to_ascii_lowercase();
     let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
-    let unsupported = || Err(format!("Unsupported filter attribute '{}'", show(path)));
+    let unsupported = || {
+        Err(FilterError::UnsupportedAttribute {
+            attribute: show(path),
+        })
+    };
     let col = |c: &'static str, t: ColType| Ok(Target::Column(c, t));
     match scope {
         Scope::Top(kind) => match (name.as_str(), sub.as_deref(), kind) {
@@ -214,7 +226,7 @@ fn compare(
     op: CompareOp,
     value: &CompValue,
     path: &AttrPath,
-) -> Result<(), String> {
+) -> Result<(), FilterError> {
     let text = match value {
         CompValue::Str(s) => s.clone(),
         CompValue::Number(n) => n.clone(),
@@ -229,7 +241,9 @@ fn compare(
                     sql.push(&format!("({col} IS NOT NULL)"));
                     Ok(())
                 }
-                _ => Err(format!("Cannot compare '{}' with null", show(path))),
+                _ => Err(FilterError::NullComparison {
+                    attribute: show(path),
+                }),
             };
         }
     };
@@ -238,17 +252,20 @@ fn compare(
             let flag = match text.to_ascii_lowercase().as_str() {
                 "true" => 1,
                 "false" => 0,
-                _ => return Err(format!("'{}' takes true or false", show(path))),
+                _ => {
+                    return Err(FilterError::NotBoolean {
+                        attribute: show(path),
+                    });
+                }
             };
             match op {
                 CompareOp::Eq => sql.push(&format!("{col} = ")).int(flag),
                 CompareOp::Ne => sql.push(&format!("{col} <> ")).int(flag),
                 _ => {
-                    return Err(format!(
-                        "Operator '{}' cannot be used with the boolean attribute '{}'",
-                        op_name(op),
-                        show(path)
-                    ));
+                    return Err(FilterError::BooleanOperator {
+                        operator: op_name(op),
+                        attribute: show(path),
+                    });
                 }
             };
         }
@@ -350,13 +367,12 @@ fn show(path: &AttrPath) -> String {
 }
 
 /// The column a SCIM `sortBy` names, for principals of `kind`.
-pub(crate) fn sort_column(path: &AttrPath, kind: PrincipalKind) -> Result<&'static str, String> {
-    match target(path, Scope::Top(kind))? {
+pub(crate) fn sort_column(path: &AttrPath, kind: PrincipalKind) -> Result<&'static str, Rejected> {
+    match target(path, Scope::Top(kind)).map_err(Rejected::SortBy)? {
         Target::Column(col, _) => Ok(col),
-        Target::Multi(..) => Err(format!(
-            "Cannot sort by the multi-valued attribute '{}'",
-            show(path)
-        )),
+        Target::Multi(..) => Err(Rejected::SortByMultiValued {
+            attribute: show(path),
+        }),
     }
 }
 
@@ -402,6 +418,71 @@ mod tests {
         assert!(translate(&f, PrincipalKind::ServicePrincipal).is_err());
         let f = parse_filter("members.value eq \"1\"").unwrap();
         assert!(translate(&f, PrincipalKind::User).is_err());
+    }
+
+    fn refusal(f: &str) -> FilterError {
+        translate(&parse_filter(f).unwrap(), PrincipalKind::User).unwrap_err()
+    }
+
+    #[test]
+    fn a_refusal_names_the_attribute_as_written_and_the_operator() {
+        let attribute = |a: &str| a.to_owned();
+        assert_eq!(
+            refusal("nickName eq \"x\""),
+            FilterError::UnsupportedAttribute {
+                attribute: attribute("nickName")
+            }
+        );
+        assert_eq!(
+            refusal("displayName[value eq \"x\"]"),
+            FilterError::NotMultiValued {
+                attribute: attribute("displayName")
+            }
+        );
+        assert_eq!(
+            refusal("userName gt null"),
+            FilterError::NullComparison {
+                attribute: attribute("userName")
+            }
+        );
+        assert_eq!(
+            refusal("active eq \"yes\""),
+            FilterError::NotBoolean {
+                attribute: attribute("active")
+            }
+        );
+        assert_eq!(
+            refusal("active gt true"),
+            FilterError::BooleanOperator {
+                operator: "gt",
+                attribute: attribute("active")
+            }
+        );
+    }
+
+    #[test]
+    fn sorting_by_a_multi_valued_or_unknown_attribute_is_rejected() {
+        let path = |name: &str| AttrPath {
+            urn: None,
+            name: name.to_owned(),
+            sub: None,
+        };
+        assert_eq!(
+            sort_column(&path("userName"), PrincipalKind::User),
+            Ok("p.user_name")
+        );
+        assert_eq!(
+            sort_column(&path("emails"), PrincipalKind::User),
+            Err(Rejected::SortByMultiValued {
+                attribute: "emails".into()
+            })
+        );
+        assert_eq!(
+            sort_column(&path("members"), PrincipalKind::User),
+            Err(Rejected::SortBy(FilterError::UnsupportedAttribute {
+                attribute: "members".into()
+            }))
+        );
     }
 
     #[test]

@@ -215,7 +215,7 @@ async fn jwt_in(
     read.select(&sql, |row| {
         let kind = row.text("kind")?;
         let kind = PrincipalKind::from_db(&kind)
-            .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
+            .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?;
         let name = match kind {
             PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
             _ => row.opt_text("user_name")?,
@@ -286,7 +286,7 @@ async fn authenticate_in(
     read.select(&sql, |row| {
         let kind = row.text("kind")?;
         let kind = PrincipalKind::from_db(&kind)
-            .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
+            .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?;
         let name = match kind {
             PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
             _ => row.opt_text("user_name")?,

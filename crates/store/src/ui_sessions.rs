@@ -62,7 +62,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let kind: String = row.try_get("kind")?;
         let kind = PrincipalKind::from_db(&kind)
-            .ok_or_else(|| StoreError::Invalid(format!("unknown principal kind {kind}")))?;
+            .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?;
         let name: Option<String> = match kind {
             PrincipalKind::ServicePrincipal => row.try_get("application_id")?,
             _ => row.try_get("user_name")?,

@@ -5,7 +5,7 @@ use super::catalog::{self, Partner};
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, refused};
 use crate::params::Params;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,7 +27,7 @@ use patchbay_partner::protocol::{
     UserInfo,
 };
 use patchbay_store::{
-    Actor, Completion, ConnectionRecord, PartnerEndpoint, Removal, Rotation, StoreError,
+    Actor, Completion, ConnectionRecord, PartnerEndpoint, Removal, Rotation, StoreError, Taken,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -36,18 +36,6 @@ pub fn no_connection(partner_id: &str) -> ApiError {
     refused(Refusal::NoConnection {
         partner_id: partner_id.to_owned(),
     })
-}
-
-/// A refusal of a delete or rotation rule as the client gets it.
-fn refused(refusal: Refusal) -> ApiError {
-    let message = refusal.to_string();
-    match refusal {
-        Refusal::Connecting { .. } | Refusal::Changed { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "ABORTED", message)
-        }
-        Refusal::NoConnection { .. } => ApiError::not_found(message),
-        Refusal::NothingToRotate { .. } => ApiError::bad_request(message),
-    }
 }
 
 /// A refusal of a click or sign-in rule as the client gets it.
@@ -408,7 +396,7 @@ pub async fn click(
     let provisioned = loop {
         match state.store.provision_connection(&admin, &plan, node).await {
             Ok(p) => break p,
-            Err(StoreError::Connected(_)) => {
+            Err(StoreError::Taken(Taken::Connection { .. })) => {
                 // Someone else connected first: this click is a sign-in, or must wait for theirs.
                 if let Some(existing) = state
                     .store

@@ -136,9 +136,8 @@ async fn finish_interrupted(
         // Settled, deleted or resumed by another step meanwhile.
         Err(
             patchbay_store::StoreError::Changed(_)
-            | patchbay_store::StoreError::NotFound(_)
+            | patchbay_store::StoreError::Refused(_)
             | patchbay_store::StoreError::Missing(_)
-            | patchbay_store::StoreError::Invalid(_)
             | patchbay_store::StoreError::Rejected(_),
         ) => return Ok(()),
         Err(e) => return Err(e),

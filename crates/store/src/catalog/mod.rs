@@ -24,7 +24,7 @@ pub use schemas::{NewSchema, SchemaRecord};
 pub use tables::{ColumnRecord, NewTable, TableRecord};
 
 use crate::sql::Sql;
-use crate::{Store, StoreError};
+use crate::{Rejected, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
 use patchbay_core::time::EpochMillis;
@@ -106,6 +106,9 @@ pub enum CatalogError {
     /// A name or privilege broke a rule of `patchbay_core::catalog`; its reason is core's.
     #[error("{0}")]
     Invalid(String),
+    /// A table was expected and something else named.
+    #[error("{name} is not a table")]
+    NotATable { name: String },
     #[error("table type {given} not supported")]
     UnsupportedTableType { given: String },
     #[error("data source format {given} not supported")]
@@ -183,6 +186,7 @@ impl CatalogError {
             | E::MayNotGrant { .. }
             | E::NotMetastoreAdmin { .. } => CatalogErrorKind::Denied,
             E::Invalid(_)
+            | E::NotATable { .. }
             | E::UnsupportedTableType { .. }
             | E::UnsupportedFormat { .. }
             | E::DuplicateColumn { .. }
@@ -556,7 +560,10 @@ pub(crate) async fn grant_tx(
     let resolved = resolve(tx, workspace_id, securable).await?;
     let mut checked = Vec::with_capacity(privileges.len());
     for p in privileges {
-        checked.push(rules::check_privilege(securable, p).map_err(StoreError::Invalid)?);
+        checked.push(
+            rules::check_privilege(securable, p)
+                .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?,
+        );
     }
     for privilege in &checked {
         grants::insert_grant(tx, now, &resolved, principal_id, privilege).await?;
@@ -752,7 +759,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(matches!(err, StoreError::Invalid(m) if m.contains("USE_SCHEMA")));
+        assert!(matches!(err, StoreError::Rejected(Rejected::Rule(m)) if m.contains("USE_SCHEMA")));
         tx.rollback().await.unwrap();
         let missing = Securable::Catalog("main".into());
         let mut tx = store.begin_write().await.unwrap();

@@ -357,10 +357,9 @@ impl Store {
     /// data before its metadata ([`Store::create_table`] checks again, atomically).
     pub async fn check_new_table(&self, caller: &Caller, table: &Securable) -> CatalogResult<()> {
         let Securable::Table(catalog, schema, name) = table else {
-            return Err(CatalogError::Invalid(format!(
-                "{} is not a table name",
-                table.full_name()
-            )));
+            return Err(CatalogError::NotATable {
+                name: table.full_name(),
+            });
         };
         let schema = Securable::Schema(catalog.clone(), schema.clone());
         let mut tx = self.pool.begin().await?;

@@ -2,7 +2,7 @@
 
 use super::object;
 use crate::permissions::{AclEntry, AclUpdate, direct_levels, write_acl};
-use crate::{Denied, Result, Store, StoreError};
+use crate::{Denied, Rejected, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{AclGrant, Action, ObjectKind, PermissionLevel, plan_acl};
 
@@ -40,7 +40,7 @@ impl Store {
                 .filter_map(|(p, l)| kind.parse_level(&l).map(|l| (p, l)))
                 .collect();
         let plan = plan_acl(kind, &current, grants, update == AclUpdate::Replace)
-            .map_err(StoreError::Invalid)?;
+            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         if plan.changes_owner()
             && !caller.is_admin
             && plan

@@ -105,7 +105,8 @@ impl Store {
         id: &str,
         spec: &ClusterSpec,
     ) -> Result<ClusterRecord> {
-        spec.validate().map_err(StoreError::Invalid)?;
+        spec.validate()
+            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         let mut tx = self
             .begin_object_write(caller, ObjectKind::Cluster, id, Action::Manage)
             .await?;
@@ -188,7 +189,8 @@ pub(crate) async fn insert_cluster(
     creator_name: &str,
     spec: &ClusterSpec,
 ) -> Result<ClusterRecord> {
-    spec.validate().map_err(StoreError::Invalid)?;
+    spec.validate()
+        .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
     let record = ClusterRecord {
         cluster_id: new_cluster_id(now),
         workspace_id,

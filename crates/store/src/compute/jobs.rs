@@ -3,7 +3,7 @@
 
 use super::{Kind, authorize_create, corrupt, object};
 use crate::permissions::write_acl;
-use crate::{Result, Store, StoreError};
+use crate::{Rejected, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{AclGrant, Action, ObjectKind, job, plan_acl};
 use patchbay_core::ids::new_numeric_id;
@@ -56,7 +56,7 @@ impl Store {
         settings: Map<String, Value>,
         acl: &[AclGrant],
     ) -> Result<JobRecord> {
-        job::validate(&settings).map_err(StoreError::Invalid)?;
+        job::validate(&settings).map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         let settings = job::with_defaults(settings);
         let kind = ObjectKind::Job;
         let mut tx = self.begin_write().await?;
@@ -86,7 +86,8 @@ impl Store {
         .await?;
         let id = record.job_id.to_string();
         let owner = [(caller.principal_id, kind.creator_level())];
-        let plan = plan_acl(kind, &owner, acl, false).map_err(StoreError::Invalid)?;
+        let plan = plan_acl(kind, &owner, acl, false)
+            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         let entries: Vec<(i64, &str)> =
             plan.entries.iter().map(|(p, l)| (*p, l.as_str())).collect();
         write_acl(&mut tx, record.workspace_id, object(kind, &id), &entries).await?;
@@ -127,7 +128,8 @@ impl Store {
             .await?;
         let settings = match fields_to_remove {
             None => {
-                job::validate(new_settings).map_err(StoreError::Invalid)?;
+                job::validate(new_settings)
+                    .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
                 new_settings.clone()
             }
             Some(remove) => {
@@ -137,7 +139,8 @@ impl Store {
                     .await?
                     .try_get("settings")?;
                 let current = settings_from_json(&current)?;
-                job::update(&current, new_settings, remove).map_err(StoreError::Invalid)?
+                job::update(&current, new_settings, remove)
+                    .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?
             }
         };
         let settings = job::with_defaults(settings);

@@ -294,7 +294,7 @@ async fn delete_in<K: Kind>(
 
 /// Stored data that cannot be read back: an internal error, never the client's fault.
 pub(crate) fn corrupt(message: String) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(message.into()))
+    StoreError::Internal(message)
 }
 
 /// Reads a stored wire value back, refusing anything the migration could not have written.

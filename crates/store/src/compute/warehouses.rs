@@ -5,7 +5,7 @@ use super::{
     Kind, Stateful, authorize_create, corrupt, delete_in, exists, fetch_in, grant_creator, stored,
 };
 use crate::sql::Sql;
-use crate::{Result, Store, StoreError, Taken, conflict_or};
+use crate::{Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::warehouse::{Channel, ChannelName};
 use patchbay_core::compute::{
@@ -139,8 +139,10 @@ impl Store {
             .begin_object_write(caller, ObjectKind::Warehouse, id, Action::Manage)
             .await?;
         let current = fetch_in::<Warehouses>(&mut tx, caller.workspace_id, id).await?;
-        let spec = edit(&current.spec).map_err(StoreError::Invalid)?;
-        spec.validate().map_err(StoreError::Invalid)?;
+        let spec =
+            edit(&current.spec).map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
+        spec.validate()
+            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         ensure_unique_name(&mut tx, caller.workspace_id, &spec.name, Some(id)).await?;
         let now = self.now_millis();
         bind_spec(
@@ -197,7 +199,8 @@ pub(crate) async fn insert_warehouse(
     creator_name: &str,
     spec: &WarehouseSpec,
 ) -> Result<WarehouseRecord> {
-    spec.validate().map_err(StoreError::Invalid)?;
+    spec.validate()
+        .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
     ensure_unique_name(tx, workspace_id, &spec.name, None).await?;
     let record = WarehouseRecord {
         id: new_warehouse_id(),
