@@ -293,6 +293,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(11, "0011_oauth_apps"),
     migration!(12, "0012_oauth_consents"),
     migration!(13, "0013_sql"),
+    migration!(14, "0014_principal_values_order"),
 ];
 
 /// The SQLite URL of a file, created if missing.

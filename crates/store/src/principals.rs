@@ -223,6 +223,9 @@ impl Store {
             condition.push(" AND ").append(fragment);
         }
         let order = match &query.sort_by {
+            // A point lookup finds one row or none, so it needs no order; asking for one cost
+            // SQLite a temporary b-tree per lookup.
+            None if point_lookup => String::new(),
             Some(path) => {
                 let col = scim_filter::sort_column(path, kind).map_err(StoreError::Rejected)?;
                 let dir = if query.descending { "DESC" } else { "ASC" };
@@ -238,7 +241,10 @@ impl Store {
             // page it here, one statement fewer than a count and a page.
             let mut matching = Sql::new(select_principals!(" FROM principals p"));
             matching.append(condition).push(&order);
-            let items = load(&mut read, matching).await?;
+            let mut items = load(&mut read, matching).await?;
+            if query.sort_by.is_none() {
+                items.sort_by_key(|r| r.id);
+            }
             let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
             let skip = usize::try_from(query.start_index - 1).unwrap_or(0);
             let take = usize::try_from(query.count).unwrap_or(0);
@@ -455,13 +461,14 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
     })
     .await?;
 
+    // By group name, then id: sorted here (bytewise, as SQLite's BINARY collation and
+    // PostgreSQL's C collation order them); an ORDER BY made SQLite sort in a temporary b-tree
+    // on every read, even of a principal in no group.
     let mut groups = Sql::new(
         "SELECT m.member_id, g.id, g.display_name FROM memberships m \
              JOIN principals g ON g.id = m.group_id WHERE m.member_id IN (",
     );
-    groups
-        .int_list(&ids)
-        .push(") ORDER BY g.display_name, g.id");
+    groups.int_list(&ids).push(")");
     read.select(&groups, |row| {
         let record = &mut records[index[&row.int("member_id")?]];
         record.groups.push(GroupRef {
@@ -471,6 +478,12 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
         Ok(())
     })
     .await?;
+
+    for record in &mut records {
+        record
+            .groups
+            .sort_unstable_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
+    }
 
     let group_ids: Vec<i64> = records
         .iter()
