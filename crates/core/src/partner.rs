@@ -16,7 +16,7 @@ pub mod sign_in;
 pub use connection::{ConnectionRecord, ConnectionState, NotificationKind};
 pub use grant::{Grant, GrantTarget, Privilege};
 pub use health::{BrokenReason, Health, health};
-pub use plan::{ComputePlan, ProvisionPlan, Restoration, plan, restoration};
+pub use plan::{ComputePlan, ProvisionPlan, Repaired, Restoration, plan, restoration};
 
 use crate::principal::Entitlement;
 use serde::{Deserialize, Serialize};

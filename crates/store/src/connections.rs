@@ -10,7 +10,7 @@ use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
 use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Refusal, Remover};
-use patchbay_core::partner::{ConnectionState, Credential, NotificationKind};
+use patchbay_core::partner::{ConnectionState, Credential, NotificationKind, Repaired};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
@@ -1238,7 +1238,7 @@ impl Store {
         partner_id: &str,
         entitlements: &[String],
         token_can_use: bool,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Repaired>> {
         let workspace_id = admin.workspace_id();
         let actor = Actor::of(admin);
         let mut tx = self.begin_write().await?;
@@ -1266,7 +1266,7 @@ impl Store {
             .await?
             .rows_affected();
             if added > 0 {
-                done.push(format!("restored the entitlement {e}"));
+                done.push(Repaired::Entitlement(e.clone()));
             }
         }
         if token_can_use && !crate::permissions::holds(&mut tx, workspace_id, sp, TOKENS).await? {
@@ -1279,7 +1279,7 @@ impl Store {
                 "CAN_USE",
             )
             .await?;
-            done.push("restored CAN_USE on tokens".into());
+            done.push(Repaired::TokensCanUse);
         }
         for grant in &connection.grants {
             let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
@@ -1295,7 +1295,7 @@ impl Store {
             .await?;
         }
         if !connection.grants.is_empty() {
-            done.push("re-applied the connection's grants".into());
+            done.push(Repaired::Grants);
         }
         audit(
             &mut tx,
@@ -1306,7 +1306,7 @@ impl Store {
             "connection",
             partner_id,
             Some(partner_id),
-            json!({"done": done}),
+            json!({"done": done.iter().map(ToString::to_string).collect::<Vec<_>>()}),
         )
         .await?;
         tx.commit().await?;

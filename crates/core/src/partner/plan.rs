@@ -197,6 +197,32 @@ pub fn restoration(spec: &PartnerSpec) -> Result<Restoration, Refusal> {
     })
 }
 
+/// One thing a repair did, as the repair's answer and its audit event say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repaired {
+    /// The principal had lost this entitlement.
+    Entitlement(String),
+    /// The principal had lost CAN_USE on tokens.
+    TokensCanUse,
+    /// The connection's catalog grants were applied again (they are idempotent).
+    Grants,
+    /// The partner's token was gone; a new one was issued, and this is the rotation's answer.
+    NewToken { answer: String },
+}
+
+impl std::fmt::Display for Repaired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Repaired::Entitlement(e) => write!(f, "restored the entitlement {e}"),
+            Repaired::TokensCanUse => f.write_str("restored CAN_USE on tokens"),
+            Repaired::Grants => f.write_str("re-applied the connection's grants"),
+            Repaired::NewToken { answer } => {
+                write!(f, "issued a new token for the partner: {answer}")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,5 +468,29 @@ mod tests {
         let p = plan(&f).unwrap();
         assert!(p.u2m_app);
         assert_eq!(p.credential, Credential::Token);
+    }
+
+    #[test]
+    fn a_repair_says_what_it_did_in_words() {
+        let said: Vec<String> = [
+            Repaired::Entitlement("databricks-sql-access".into()),
+            Repaired::TokensCanUse,
+            Repaired::Grants,
+            Repaired::NewToken {
+                answer: r#"{"token_id":"t1"}"#.into(),
+            },
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            said,
+            [
+                "restored the entitlement databricks-sql-access",
+                "restored CAN_USE on tokens",
+                "re-applied the connection's grants",
+                r#"issued a new token for the partner: {"token_id":"t1"}"#,
+            ]
+        );
     }
 }

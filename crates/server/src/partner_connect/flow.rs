@@ -18,7 +18,8 @@ use patchbay_core::partner::facts::ConnectChoices;
 use patchbay_core::partner::sign_in::{self as sign_in_rule, Click, Refusal as ClickRefusal};
 use patchbay_core::partner::{
     self, ComputePlan, ConnectionState, Credential, Grant, HIVE_METASTORE, PartnerSpec, Provision,
-    ProvisionPlan, cluster_name, schema_selection, service_principal_name, warehouse_name,
+    ProvisionPlan, Repaired, cluster_name, schema_selection, service_principal_name,
+    warehouse_name,
 };
 use patchbay_core::principal::PrincipalKind;
 use patchbay_partner::client::{CallError, Endpoint, checked_redirect};
@@ -1279,7 +1280,9 @@ pub async fn repair(
             JsonBody(RotateBody::default()),
         )
         .await?;
-        done.push(format!("issued a new token for the partner: {}", rotated.0));
+        done.push(Repaired::NewToken {
+            answer: rotated.0.to_string(),
+        });
     }
     let now = state
         .store
@@ -1289,7 +1292,7 @@ pub async fn repair(
     let health = health(&state, &partner, &now).await?;
     let reasons: Vec<String> = health.reasons().iter().map(ToString::to_string).collect();
     Ok(Json(
-        json!({"done": done, "state": health.state(), "reasons": reasons}),
+        json!({"done": done.iter().map(ToString::to_string).collect::<Vec<_>>(), "state": health.state(), "reasons": reasons}),
     ))
 }
 
