@@ -709,6 +709,11 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         let mut out = String::new();
         loop {
+            // Plain text up to the next quote or escape is copied whole (an id is all of it).
+            let rest = self.rest();
+            let plain = rest.find(['"', '\\']).unwrap_or(rest.len());
+            out.push_str(&rest[..plain]);
+            self.pos += plain;
             let Some(c) = self.peek() else {
                 return Err(self.err(open, "unterminated string (missing closing '\"')"));
             };
