@@ -714,36 +714,35 @@ impl<'a> Parser<'a> {
             let plain = rest.find(['"', '\\']).unwrap_or(rest.len());
             out.push_str(&rest[..plain]);
             self.pos += plain;
-            let Some(c) = self.peek() else {
+            let at = self.pos;
+            match self.rest().as_bytes().first() {
+                None => {
+                    return Err(self.err(open, "unterminated string (missing closing '\"')"));
+                }
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                // The only other stop: a backslash.
+                Some(_) => self.pos += 1,
+            }
+            let Some(e) = self.peek() else {
                 return Err(self.err(open, "unterminated string (missing closing '\"')"));
             };
-            let at = self.pos;
-            self.pos += c.len_utf8();
-            match c {
-                '"' => return Ok(out),
-                '\\' => {
-                    let Some(e) = self.peek() else {
-                        return Err(self.err(open, "unterminated string (missing closing '\"')"));
-                    };
-                    self.pos += e.len_utf8();
-                    match e {
-                        '"' => out.push('"'),
-                        '\\' => out.push('\\'),
-                        '/' => out.push('/'),
-                        'b' => out.push('\u{8}'),
-                        'f' => out.push('\u{c}'),
-                        'n' => out.push('\n'),
-                        'r' => out.push('\r'),
-                        't' => out.push('\t'),
-                        'u' => out.push(self.parse_unicode_escape(at)?),
-                        other => {
-                            return Err(
-                                self.err(at, format!("invalid escape '\\{other}' in a string"))
-                            );
-                        }
-                    }
+            self.pos += e.len_utf8();
+            match e {
+                '"' => out.push('"'),
+                '\\' => out.push('\\'),
+                '/' => out.push('/'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                'u' => out.push(self.parse_unicode_escape(at)?),
+                other => {
+                    return Err(self.err(at, format!("invalid escape '\\{other}' in a string")));
                 }
-                c => out.push(c),
             }
         }
     }
