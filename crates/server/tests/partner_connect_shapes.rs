@@ -182,6 +182,13 @@ impl Known {
         }
     }
 
+    /// The new credential of a manual rotation: its id as `{name}_id`, its value, which is
+    /// shown only in that answer, as `{name}_value`.
+    fn shown_once(&mut self, rotation: &Value, name: &str) {
+        self.add(text(&rotation["token_id"]), &format!("{name}_id"));
+        self.add(text(&rotation["token_value"]), &format!("{name}_value"));
+    }
+
     /// Snapshots `body` with the values named.
     fn snap(&self, name: &str, body: &Value) {
         let known: Vec<(&str, &str)> = self
@@ -396,8 +403,7 @@ async fn unfinished_connects_and_manual_rotations_keep_their_wire_shapes() {
     known.connection(&connected["connection"], "labelbox");
     known.snap("connected_without_compute", &connected);
     let manual = admin.rotate("labelbox", json!({})).await;
-    known.add(text(&manual["token_id"]), "labelbox_new_token_id");
-    known.add(text(&manual["token_value"]), "labelbox_new_token_value");
+    known.shown_once(&manual, "labelbox_new_token");
     known.snap("rotation_manual", &manual);
     let confirmed = admin
         .rotate("labelbox", json!({"revoke_token_id": old}))
@@ -423,8 +429,7 @@ async fn unfinished_connects_and_manual_rotations_keep_their_wire_shapes() {
     known.connection(&connected["connection"], "oauth");
     known.snap("connected_with_oauth", &connected);
     let manual = admin.rotate("acme-oauth", json!({})).await;
-    known.add(text(&manual["token_id"]), "oauth_new_secret_id");
-    known.add(text(&manual["token_value"]), "oauth_new_secret_value");
+    known.shown_once(&manual, "oauth_new_secret");
     known.snap("rotation_manual_oauth", &manual);
     let one = admin.get("/connections/acme-oauth").await;
     known.snap("connection_with_oauth_rotating", &one);
