@@ -2,6 +2,13 @@
 //! store transactions; the partner is called between them, never while one is open.
 
 use super::catalog::{self, Partner};
+use super::wire::{
+    ClickAnswer, ConnectionFile, ConnectionShown, ConnectionSummary, ConnectionView, Deleted,
+    DeletedObjects, JsonConnectionFile, ManualRotation, OAuthAppView, PartnerTestView,
+    PbidsAddress, PbidsConnection, PbidsDetails, PbidsFile, Plan, PlanCompute, PlanPrincipal,
+    PlanToken, PrincipalView, ProfileCompute, Reached, Repair, Rotated, SecretView, Unconfirmed,
+    WouldCreate,
+};
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
@@ -17,7 +24,7 @@ use patchbay_core::partner::delete::{self as delete_rule, Refusal, RotationMode}
 use patchbay_core::partner::facts::ConnectChoices;
 use patchbay_core::partner::sign_in::{self as sign_in_rule, Click, Refusal as ClickRefusal};
 use patchbay_core::partner::{
-    self, ComputePlan, ConnectionState, Credential, Grant, HIVE_METASTORE, PartnerSpec, Provision,
+    self, ComputePlan, ConnectionState, Credential, HIVE_METASTORE, PartnerSpec, Provision,
     ProvisionPlan, Repaired, cluster_name, schema_selection, service_principal_name,
     warehouse_name,
 };
@@ -30,8 +37,8 @@ use patchbay_partner::protocol::{
 use patchbay_store::{
     Actor, Completion, ConnectionRecord, PartnerEndpoint, Removal, Rotation, StoreError, Taken,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
 pub fn no_connection(partner_id: &str) -> ApiError {
     refused(Refusal::NoConnection {
@@ -60,73 +67,6 @@ pub async fn health(
 ) -> ApiResult<Health> {
     let facts = state.store.health_facts(partner.spec.profile, c).await?;
     Ok(partner::health(&facts))
-}
-
-/// A connection's service principal, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PrincipalView {
-    /// `None` once it was deleted.
-    pub id: Option<String>,
-    pub application_id: Option<String>,
-    pub display_name: String,
-}
-
-/// A connection's OAuth secret: its id and dates, never its value.
-#[derive(Debug, Clone, Serialize)]
-pub struct SecretView {
-    pub id: String,
-    pub create_time: i64,
-    pub expire_time: i64,
-}
-
-/// The connection's OAuth U2M app (`AUTH_OAUTH_U2M`): its client id and the partner's
-/// callback, once named. No secret: it is a public client.
-#[derive(Debug, Clone, Serialize)]
-pub struct OAuthAppView {
-    pub client_id: String,
-    pub redirect_uri: Option<String>,
-}
-
-/// What the partner's `/test-connection` said.
-#[derive(Debug, Clone, Serialize)]
-pub struct PartnerTestView {
-    pub passed: bool,
-    pub detail: String,
-}
-
-/// A connection as the API shows it to admins (and the page renders it). Never a token value.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectionView {
-    pub partner_id: String,
-    pub partner_name: String,
-    /// `CONNECTING`, `CONNECTED`, `BROKEN` or `DELETING`.
-    pub state: &'static str,
-    pub reasons: Vec<String>,
-    pub catalog_name: Option<String>,
-    pub schemas: Vec<String>,
-    pub token_id: Option<String>,
-    pub credential: &'static str,
-    pub grants: Vec<Grant>,
-    pub created_by: String,
-    pub created_at: i64,
-    pub partner_connection_id: Option<String>,
-    pub partner_account_administrator: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_principal: Option<PrincipalView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warehouse_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warehouse_created_by_connection: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub oauth_u2m_app: Option<OAuthAppView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub oauth_secret: Option<SecretView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub partner_test: Option<PartnerTestView>,
 }
 
 /// A connection as the API shows it to admins, typed.
@@ -205,15 +145,6 @@ pub async fn connection_details_with(
     })
 }
 
-/// A connection as the API shows it. Never a token value.
-pub async fn connection_json(
-    state: &AppState,
-    partner: &Partner,
-    c: &ConnectionRecord,
-) -> ApiResult<Value> {
-    Ok(json!(connection_details(state, partner, c).await?))
-}
-
 /// A connection as `caller` may see it: the details for admins; for everyone else what the
 /// tile shows (the partner and the state).
 pub async fn connection_view(
@@ -221,40 +152,46 @@ pub async fn connection_view(
     caller: &Caller,
     partner: &Partner,
     c: &ConnectionRecord,
-) -> ApiResult<Value> {
+) -> ApiResult<ConnectionShown> {
     if caller.is_admin {
-        return connection_json(state, partner, c).await;
+        return Ok(ConnectionShown::Details(Box::new(
+            connection_details(state, partner, c).await?,
+        )));
     }
     let health = health(state, partner, c).await?;
-    Ok(json!({
-        "partner_id": c.partner_id,
-        "partner_name": partner.spec.name,
-        "state": health.state(),
+    Ok(ConnectionShown::Summary(ConnectionSummary {
+        partner_id: c.partner_id.clone(),
+        partner_name: partner.spec.name.clone(),
+        state: health.state(),
     }))
 }
 
 /// What a connect would create for this partner, in words and names.
-pub fn describe_profile(spec: &PartnerSpec) -> Value {
+pub fn describe_profile(spec: &PartnerSpec) -> WouldCreate {
     let rules = spec.profile.rules();
     let compute = match spec.provision {
-        Provision::None => json!(null),
-        Provision::NewWarehouse => json!({"new_warehouse": warehouse_name(&spec.name)}),
-        Provision::SelectedWarehouse => {
-            json!({"selected_warehouse_or_new": warehouse_name(&spec.name)})
+        Provision::None => None,
+        Provision::NewWarehouse => Some(ProfileCompute::NewWarehouse(warehouse_name(&spec.name))),
+        Provision::SelectedWarehouse => Some(ProfileCompute::SelectedWarehouseOrNew(
+            warehouse_name(&spec.name),
+        )),
+        Provision::NewCluster => Some(ProfileCompute::NewCluster(cluster_name(&spec.name))),
+        Provision::ConnectionFile => {
+            Some(ProfileCompute::ConnectionFile("for a warehouse you pick"))
         }
-        Provision::NewCluster => json!({"new_cluster": cluster_name(&spec.name)}),
-        Provision::ConnectionFile => json!({"connection_file": "for a warehouse you pick"}),
     };
-    json!({
-        "service_principal": rules.service_principal.then(|| service_principal_name(&spec.name)),
-        "entitlements": rules.entitlements.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-        "token_permission": rules.token_can_use.then_some("CAN_USE"),
-        "warehouse_permission": rules.warehouse_can_use.then_some("CAN_USE"),
-        "compute": compute,
-        "chooses_schemas": rules.reads_schemas,
-        "unity_catalog_grants": rules.grants("<catalog>", &["<schema>".to_owned()]),
-        "hive_metastore_grants": rules.grants(HIVE_METASTORE, &["<schema>".to_owned()]),
-    })
+    WouldCreate {
+        chooses_schemas: rules.reads_schemas,
+        compute,
+        entitlements: rules.entitlements.iter().map(|e| e.as_str()).collect(),
+        hive_metastore_grants: rules.grants(HIVE_METASTORE, &["<schema>".to_owned()]),
+        service_principal: rules
+            .service_principal
+            .then(|| service_principal_name(&spec.name)),
+        token_permission: rules.token_can_use.then_some("CAN_USE"),
+        unity_catalog_grants: rules.grants("<catalog>", &["<schema>".to_owned()]),
+        warehouse_permission: rules.warehouse_can_use.then_some("CAN_USE"),
+    }
 }
 
 /// The body of a tile click.
@@ -340,13 +277,13 @@ pub async fn connect(
 }
 
 /// Click on a tile: connect when there is no connection (admins only), sign in when there is.
-/// The answer is the API's JSON; the API and the Partner Connect page both call this.
+/// The answer is the API's; the API and the Partner Connect page both call this.
 pub async fn click(
     state: &AppState,
     caller: &Caller,
     partner_id: &str,
     body: ConnectBody,
-) -> ApiResult<Value> {
+) -> ApiResult<ClickAnswer> {
     let body = body.checked()?;
     let partner = catalog::partner(state, caller.workspace_id, partner_id).await?;
     let spec = &partner.spec;
@@ -388,7 +325,9 @@ pub async fn click(
         .await?;
     let plan = partner::plan(&facts).map_err(|r| ApiError::bad_request(r.to_string()))?;
     if body.dry_run {
-        return Ok(json!({"plan": plan_json(&partner, &plan)}));
+        return Ok(ClickAnswer::Plan {
+            plan: Box::new(plan_view(&partner, &plan)),
+        });
     }
     sign_in_rule::may_call_partner(&spec.name, caller.kind).map_err(refused_click)?;
     let endpoint = endpoint_of(&partner)?;
@@ -458,17 +397,17 @@ pub async fn click(
                 "the partner did not configure its side",
             )
             .await?;
-            let mut out = json!({
-                "connection": null,
-                "redirect_value": answer.redirect_value,
-                "user_status": answer.user_status,
-                "account_status": answer.account_status,
-                "message": format!("{} did not set up the connection, so nothing was kept in the workspace.", partner.spec.name),
-            });
-            if let Ok(uri) = checked_redirect(&answer.redirect_uri, &hostnames) {
-                out["redirect_uri"] = json!(uri);
-            }
-            Ok(out)
+            Ok(ClickAnswer::Reached(Reached {
+                account_status: answer.account_status,
+                connection: None,
+                message: Some(format!(
+                    "{} did not set up the connection, so nothing was kept in the workspace.",
+                    partner.spec.name
+                )),
+                redirect_uri: checked_redirect(&answer.redirect_uri, &hostnames).ok(),
+                redirect_value: answer.redirect_value,
+                user_status: answer.user_status,
+            }))
         }
         Ok(answer) => {
             let checked = match check_answer(&answer, &hostnames, false) {
@@ -512,7 +451,7 @@ pub async fn click(
                 )
                 .await?);
             }
-            respond(state, caller, &partner, &answer, &redirect, None).await
+            respond(state, caller, &partner, &answer, redirect, None).await
         }
         Err(CallError::Status {
             status: 500,
@@ -545,13 +484,13 @@ pub async fn click(
                 .connection(caller.workspace_id, partner_id)
                 .await?
                 .ok_or_else(|| no_connection(partner_id))?;
-            Ok(json!({
-                "connection": connection_json(state, &partner, &connection).await?,
-                "redirect_uri": sign_in_page(&endpoint),
-                "redirect_value": "sign_in",
-                "message": message,
-                "partner_message": error.and_then(|e| e.display_message),
-            }))
+            Ok(ClickAnswer::Unconfirmed(Box::new(Unconfirmed {
+                connection: connection_details(state, &partner, &connection).await?,
+                message,
+                partner_message: error.and_then(|e| e.display_message),
+                redirect_uri: sign_in_page(&endpoint),
+                redirect_value: RedirectValue::SignIn,
+            })))
         }
         Err(e) => {
             let problem = describe_failure(&partner, &e);
@@ -683,24 +622,24 @@ async fn respond(
     caller: &Caller,
     partner: &Partner,
     answer: &Connection,
-    redirect_uri: &str,
+    redirect_uri: String,
     message: Option<String>,
-) -> ApiResult<Value> {
+) -> ApiResult<ClickAnswer> {
     let connection = match state
         .store
         .connection(caller.workspace_id, &partner.spec.id)
         .await?
     {
-        Some(c) => connection_view(state, caller, partner, &c).await?,
-        None => Value::Null,
+        Some(c) => Some(connection_view(state, caller, partner, &c).await?),
+        None => None,
     };
-    Ok(json!({
-        "connection": connection,
-        "redirect_uri": redirect_uri,
-        "redirect_value": answer.redirect_value,
-        "user_status": answer.user_status,
-        "account_status": answer.account_status,
-        "message": message,
+    Ok(ClickAnswer::Reached(Reached {
+        account_status: answer.account_status,
+        connection,
+        message,
+        redirect_uri: Some(redirect_uri),
+        redirect_value: answer.redirect_value,
+        user_status: answer.user_status,
     }))
 }
 
@@ -710,7 +649,7 @@ async fn sign_in(
     caller: &Caller,
     partner: &Partner,
     c: &ConnectionRecord,
-) -> ApiResult<Value> {
+) -> ApiResult<ClickAnswer> {
     sign_in_rule::sign_in(
         &partner.spec.name,
         partner.spec.sign_in,
@@ -751,7 +690,7 @@ async fn sign_in(
             let redirect =
                 check_answer(&answer, &hostnames, true).map_err(|p| partner_error(partner, &p))?;
             let message = (answer.redirect_value == RedirectValue::ContactAdmin).then(ask_admin);
-            respond(state, caller, partner, &answer, &redirect, message).await
+            respond(state, caller, partner, &answer, redirect, message).await
         }
         Err(CallError::Status {
             status: 404,
@@ -808,35 +747,48 @@ fn uuid_key() -> String {
 }
 
 /// The dry-run answer: everything a connect would create and grant.
-fn plan_json(partner: &Partner, plan: &ProvisionPlan) -> Value {
+fn plan_view(partner: &Partner, plan: &ProvisionPlan) -> Plan {
     let compute = match &plan.compute {
-        ComputePlan::None => json!(null),
-        ComputePlan::NewWarehouse(n) => {
-            json!({"create_warehouse": n, "cluster_size": "2X-Small", "auto_stop_mins": 10})
-        }
-        ComputePlan::ExistingWarehouse(id) => json!({"use_warehouse": id}),
-        ComputePlan::NewCluster(n) => json!({"create_cluster": n}),
+        ComputePlan::None => None,
+        ComputePlan::NewWarehouse(n) => Some(PlanCompute::NewWarehouse {
+            auto_stop_mins: 10,
+            cluster_size: "2X-Small",
+            create_warehouse: n.clone(),
+        }),
+        ComputePlan::ExistingWarehouse(id) => Some(PlanCompute::ExistingWarehouse {
+            use_warehouse: id.clone(),
+        }),
+        ComputePlan::NewCluster(n) => Some(PlanCompute::NewCluster {
+            create_cluster: n.clone(),
+        }),
     };
-    json!({
-        "partner_id": plan.partner_id,
-        "service_principal": plan.service_principal.as_ref().map(|n| json!({
-            "display_name": n,
-            "entitlements": plan.entitlements,
-            "token_permission": plan.token_can_use.then_some("CAN_USE"),
-        })),
-        "token": {
-            "owner": plan.service_principal.clone().unwrap_or_else(|| "the connecting user".into()),
-            "comment": "Partner Connect",
-            "expires": "never",
-            "readable": false,
+    Plan {
+        catalog_name: plan.catalog_name.clone(),
+        compute,
+        grants: plan.grants.clone(),
+        partner_endpoint: partner
+            .endpoint
+            .as_ref()
+            .map(|e| format!("{}{}", e.base_url.trim_end_matches('/'), e.connect_path)),
+        partner_id: plan.partner_id.clone(),
+        schemas: plan.schemas.clone(),
+        service_principal: plan.service_principal.as_ref().map(|n| PlanPrincipal {
+            display_name: n.clone(),
+            entitlements: plan.entitlements.clone(),
+            token_permission: plan.token_can_use.then_some("CAN_USE"),
+        }),
+        token: PlanToken {
+            comment: "Partner Connect",
+            expires: "never",
+            owner: plan
+                .service_principal
+                .clone()
+                .unwrap_or_else(|| "the connecting user".into()),
+            readable: false,
         },
-        "compute": compute,
-        "warehouse_permission": (plan.warehouse_can_use && plan.service_principal.is_some()).then_some("CAN_USE"),
-        "catalog_name": plan.catalog_name,
-        "schemas": plan.schemas,
-        "grants": plan.grants,
-        "partner_endpoint": partner.endpoint.as_ref().map(|e| format!("{}{}", e.base_url.trim_end_matches('/'), e.connect_path)),
-    })
+        warehouse_permission: (plan.warehouse_can_use && plan.service_principal.is_some())
+            .then_some("CAN_USE"),
+    }
 }
 
 /// The `/connect` body for a first connect (with the connection's credential: a token, or an
@@ -947,7 +899,7 @@ async fn connection_file(
     caller: &Caller,
     partner: &Partner,
     warehouse_id: Option<&str>,
-) -> ApiResult<Value> {
+) -> ApiResult<ClickAnswer> {
     let id = warehouse_id.filter(|w| !w.is_empty()).ok_or_else(|| {
         ApiError::bad_request(format!(
             "Pick the SQL warehouse {} should use ('warehouse_id').",
@@ -987,9 +939,19 @@ async fn connection_file(
         "power-bi" => (
             format!("{id}.pbids"),
             "application/json",
-            json!({"version": "0.1", "connections": [{"details": {"protocol": "databricks-sql",
-                "address": {"host": host, "path": path}}, "mode": "DirectQuery"}]})
-            .to_string(),
+            file_text(&PbidsFile {
+                connections: [PbidsConnection {
+                    details: PbidsDetails {
+                        address: PbidsAddress {
+                            host: &host,
+                            path: &path,
+                        },
+                        protocol: "databricks-sql",
+                    },
+                    mode: "DirectQuery",
+                }],
+                version: "0.1",
+            })?,
         ),
         "tableau" => (
             format!("{id}.tds"),
@@ -1005,12 +967,26 @@ async fn connection_file(
         _ => (
             format!("{id}.json"),
             "application/json",
-            json!({"host": host, "port": port, "http_path": path, "authentication": "personal access token of your own"}).to_string(),
+            file_text(&JsonConnectionFile {
+                authentication: "personal access token of your own",
+                host: &host,
+                http_path: &path,
+                port,
+            })?,
         ),
     };
-    Ok(
-        json!({"connection_file": {"file_name": file_name, "content_type": content_type, "content": content}}),
-    )
+    Ok(ClickAnswer::ConnectionFile {
+        connection_file: ConnectionFile {
+            content,
+            content_type,
+            file_name,
+        },
+    })
+}
+
+/// A connection file's JSON text.
+fn file_text(file: &impl serde::Serialize) -> ApiResult<String> {
+    serde_json::to_string(file).map_err(ApiError::internal)
 }
 
 /// Reset the tile: delete the connection's compute, principal and tokens, then tell the
@@ -1021,7 +997,7 @@ pub async fn delete_connection(
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
     Params(query): Params<ExpectedConnection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deleted>> {
     Ok(Json(
         delete(&state, &admin, &partner_id, query.uid.as_deref()).await?,
     ))
@@ -1042,7 +1018,7 @@ pub async fn delete(
     admin: &WorkspaceAdmin,
     partner_id: &str,
     expected_uid: Option<&str>,
-) -> ApiResult<Value> {
+) -> ApiResult<Deleted> {
     // An unknown partner is a 404 before anything is touched.
     catalog::partner(state, admin.workspace_id(), partner_id).await?;
     let removed = state
@@ -1077,15 +1053,15 @@ pub async fn delete(
         None => "not_notified".into(),
     };
     let removed = removed.connection;
-    Ok(json!({
-        "deleted": {
-            "partner_id": removed.partner_id,
-            "service_principal": removed.service_principal_name,
-            "warehouse_id": removed.warehouse_created.then_some(removed.warehouse_id),
-            "cluster_id": removed.cluster_id,
+    Ok(Deleted {
+        deleted: DeletedObjects {
+            cluster_id: removed.cluster_id,
+            partner_id: removed.partner_id,
+            service_principal: removed.service_principal_name,
+            warehouse_id: removed.warehouse_id.filter(|_| removed.warehouse_created),
         },
-        "partner_status": partner_status,
-    }))
+        partner_status,
+    })
 }
 
 /// Token rotation: a new token for the connection's principal, delivered to the partner
@@ -1097,7 +1073,7 @@ pub async fn rotate_token(
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
     JsonBody(body): JsonBody<RotateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Rotated>> {
     Ok(Json(rotate(&state, &admin, &partner_id, body).await?))
 }
 
@@ -1109,7 +1085,7 @@ pub async fn rotate(
     admin: &WorkspaceAdmin,
     partner_id: &str,
     body: RotateBody,
-) -> ApiResult<Value> {
+) -> ApiResult<Rotated> {
     let partner = catalog::partner(state, admin.workspace_id(), partner_id).await?;
     let c = state
         .store
@@ -1120,7 +1096,9 @@ pub async fn rotate(
     delete_rule::rotation(&partner.spec.name, &c, false).map_err(refused)?;
     if let Some(old) = body.revoke_token_id {
         state.store.finish_rotation(admin, partner_id, &old).await?;
-        return Ok(json!({"revoked_token_id": old}));
+        return Ok(Rotated::Revoked {
+            revoked_token_id: old,
+        });
     }
     let actor = Actor::of(admin);
     let endpoint = endpoint_of(&partner)?;
@@ -1142,11 +1120,11 @@ pub async fn rotate(
         let token_id = started.token_id.clone();
         let old_token_id = started.connection.token_id.clone();
         match deliver_rotation(state, &partner, &endpoint, started, &actor).await? {
-            Ok(revoked) => Ok(json!({
-                "token_id": token_id,
-                "delivered": true,
-                "revoked_token_id": revoked.or(old_token_id),
-            })),
+            Ok(revoked) => Ok(Rotated::Delivered {
+                delivered: true,
+                revoked_token_id: revoked.or(old_token_id),
+                token_id,
+            }),
             Err(e) => Err(partner_error(
                 &partner,
                 &format!(
@@ -1171,17 +1149,18 @@ pub async fn rotate(
             Credential::Token => "token",
             Credential::OAuthSecret => "OAuth secret",
         };
-        Ok(json!({
-            "token_id": started.token_id,
-            "token_value": started.token.expose(),
-            "credential": started.connection.credential.as_db(),
-            "delivered": false,
-            "old_token_id": old_token_id,
-            "message": format!(
-                "{} cannot receive a new {what} automatically: enter this {what} in its settings (it is shown only now), then confirm with {{\"revoke_token_id\": \"{}\"}} to revoke the old one.",
-                partner.spec.name,
-                old_token_id.as_deref().unwrap_or("")
-            ),
+        let message = format!(
+            "{} cannot receive a new {what} automatically: enter this {what} in its settings (it is shown only now), then confirm with {{\"revoke_token_id\": \"{}\"}} to revoke the old one.",
+            partner.spec.name,
+            old_token_id.as_deref().unwrap_or("")
+        );
+        Ok(Rotated::Manual(ManualRotation {
+            credential: started.connection.credential.as_db(),
+            delivered: false,
+            message,
+            old_token_id,
+            token_id: started.token_id,
+            token_value: started.token,
         }))
     }
 }
@@ -1249,7 +1228,7 @@ pub async fn repair(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Repair>> {
     let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     let restore =
         partner::restoration(&partner.spec).map_err(|r| ApiError::bad_request(r.to_string()))?;
@@ -1281,7 +1260,7 @@ pub async fn repair(
         )
         .await?;
         done.push(Repaired::NewToken {
-            answer: rotated.0.to_string(),
+            answer: serde_json::to_string(&rotated.0).map_err(ApiError::internal)?,
         });
     }
     let now = state
@@ -1290,10 +1269,11 @@ pub async fn repair(
         .await?
         .ok_or_else(|| no_connection(&partner_id))?;
     let health = health(&state, &partner, &now).await?;
-    let reasons: Vec<String> = health.reasons().iter().map(ToString::to_string).collect();
-    Ok(Json(
-        json!({"done": done.iter().map(ToString::to_string).collect::<Vec<_>>(), "state": health.state(), "reasons": reasons}),
-    ))
+    Ok(Json(Repair {
+        done: done.iter().map(ToString::to_string).collect(),
+        reasons: health.reasons().iter().map(ToString::to_string).collect(),
+        state: health.state(),
+    }))
 }
 
 /// Asks the partner's `/test-connection` about a connected connection; `None` when the partner

@@ -3,6 +3,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod flow;
+pub(crate) mod wire;
 pub mod worker;
 
 use crate::AppState;
@@ -23,7 +24,9 @@ use patchbay_partner::client::normalize_hostname;
 use patchbay_partner::outbound::OutboundPolicy;
 use patchbay_store::{AuditQuery, ConnectionRecord, PartnerEndpoint, PartnerSettings};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use wire::{
+    AccountAnswer, AuditPage, ConnectionList, OneConnection, OnePartner, PartnerList, Tile,
+};
 
 pub const PREFIX: &str = "/api/2.0/partner-connect";
 
@@ -52,44 +55,40 @@ pub fn routes() -> Router<AppState> {
 
 /// A tile: the partner and whether the workspace is connected to it. Every workspace user
 /// sees tiles; the partner's redirect allow-list is for admins.
-fn tile(
-    partner: &Partner,
+fn tile<'a>(
+    partner: &'a Partner,
     connection: Option<&ConnectionRecord>,
     health: Option<&flow::Health>,
     is_admin: bool,
-) -> Value {
+) -> Tile<'a> {
     let s = &partner.spec;
-    let mut out = json!({
-        "id": s.id,
-        "name": s.name,
-        "category": s.category,
-        "profile": s.profile,
-        "provisions": s.provision,
-        "supports_unity_catalog": s.supports_unity_catalog,
-        "sign_in_through_partner_connect": s.sign_in,
-        "auth_options": if s.auth_options.is_empty() { vec![AuthOption::AuthPat] } else { s.auth_options.clone() },
-        "needs_service_principal": s.profile.rules().service_principal,
-        "builtin": partner.builtin,
-        "endpoint_configured": partner.endpoint.is_some(),
-        "connected": connection.is_some(),
-        "connection_state": health.map(|h| h.state()),
-    });
-    if is_admin {
-        out["hostnames"] = json!(
-            partner
-                .endpoint
-                .as_ref()
-                .map(|e| e.hostnames.clone())
-                .unwrap_or_default()
-        );
+    Tile {
+        auth_options: if s.auth_options.is_empty() {
+            &[AuthOption::AuthPat]
+        } else {
+            &s.auth_options
+        },
+        builtin: partner.builtin,
+        category: s.category,
+        connected: connection.is_some(),
+        connection_state: health.map(|h| h.state()),
+        endpoint_configured: partner.endpoint.is_some(),
+        hostnames: is_admin.then(|| partner.endpoint.as_ref().map_or(&[][..], |e| &e.hostnames)),
+        id: &s.id,
+        name: &s.name,
+        needs_service_principal: s.profile.rules().service_principal,
+        profile: s.profile,
+        provisions: s.provision,
+        sign_in_through_partner_connect: s.sign_in,
+        supports_unity_catalog: s.supports_unity_catalog,
+        would_create: None,
     }
-    out
 }
 
 async fn list_partners(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let partners = catalog::partners(&state, caller.workspace_id).await?;
     let connections = state.store.connections(caller.workspace_id).await?;
     let mut tiles = Vec::with_capacity(partners.len());
@@ -101,14 +100,14 @@ async fn list_partners(
         };
         tiles.push(tile(p, connection, health.as_ref(), caller.is_admin));
     }
-    Ok(Json(json!({"partners": tiles})))
+    Ok(Json(PartnerList { partners: tiles }).into_response())
 }
 
 async fn get_partner(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(partner_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let partner = catalog::partner(&state, caller.workspace_id, &partner_id).await?;
     let connection = state
         .store
@@ -124,8 +123,8 @@ async fn get_partner(
         health.as_ref(),
         caller.is_admin,
     );
-    out["would_create"] = flow::describe_profile(&partner.spec);
-    Ok(Json(json!({"partner": out})))
+    out.would_create = Some(flow::describe_profile(&partner.spec));
+    Ok(Json(OnePartner { partner: out }).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,8 +310,9 @@ fn checked_hostnames(hostnames: Vec<String>) -> ApiResult<Vec<String>> {
 }
 
 /// A partner as its registration or change answers it (to an admin).
-fn partner_json(partner: &Partner) -> Value {
-    tile(partner, None, None, true)
+fn partner_answer(status: StatusCode, partner: &Partner) -> Response {
+    let partner = tile(partner, None, None, true);
+    (status, Json(OnePartner { partner })).into_response()
 }
 
 async fn register_partner(
@@ -376,11 +376,7 @@ async fn register_partner(
         builtin: false,
         endpoint: Some(endpoint),
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"partner": partner_json(&partner)})),
-    )
-        .into_response())
+    Ok(partner_answer(StatusCode::CREATED, &partner))
 }
 
 async fn change_partner(
@@ -388,7 +384,7 @@ async fn change_partner(
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
     JsonBody(mut req): JsonBody<PartnerRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let current = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     let mut spec = current.spec.clone();
     if current.builtin {
@@ -450,20 +446,20 @@ async fn change_partner(
         builtin: current.builtin,
         endpoint,
     };
-    Ok(Json(json!({"partner": partner_json(&partner)})))
+    Ok(partner_answer(StatusCode::OK, &partner))
 }
 
 async fn remove_partner(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<crate::response::Empty>> {
     catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     state
         .store
         .delete_partner_settings(&admin, &partner_id)
         .await?;
-    Ok(Json(json!({})))
+    Ok(crate::response::empty())
 }
 
 /// The organization's account at a partner (its administrator's e-mail): for admins.
@@ -471,7 +467,7 @@ async fn account(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AccountAnswer>> {
     catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     let account = state
         .store
@@ -482,28 +478,30 @@ async fn account(
                 "Nobody in your organization has connected to {partner_id} yet."
             ))
         })?;
-    Ok(Json(json!({"account": {
-        "partner_id": account.partner_id,
-        "administrator": account.administrator_email,
-        "first_workspace_id": account.first_workspace_id,
-        "created_at": account.created_at,
-        "status": "active",
-    }})))
+    Ok(Json(AccountAnswer {
+        account: wire::Account {
+            administrator: account.administrator_email,
+            created_at: account.created_at,
+            first_workspace_id: account.first_workspace_id,
+            partner_id: account.partner_id,
+            status: "active",
+        },
+    }))
 }
 
 /// Every connection's details: for admins. Reads never call a partner.
 async fn list_connections(
     State(state): State<AppState>,
     Admin(admin): Admin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConnectionList>> {
     let ws = admin.workspace_id();
     let connections = state.store.connections(ws).await?;
     let mut out = Vec::with_capacity(connections.len());
     for c in &connections {
         let partner = catalog::partner(&state, ws, &c.partner_id).await?;
-        out.push(flow::connection_json(&state, &partner, c).await?);
+        out.push(flow::connection_details(&state, &partner, c).await?);
     }
-    Ok(Json(json!({"connections": out})))
+    Ok(Json(ConnectionList { connections: out }))
 }
 
 /// One connection's details, with its health as the workspace sees it: for admins. A read
@@ -512,10 +510,10 @@ async fn get_connection(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OneConnection>> {
     let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
-    let out = flow::connection_json(&state, &partner, &connection).await?;
-    Ok(Json(json!({"connection": out})))
+    let connection = flow::connection_details(&state, &partner, &connection).await?;
+    Ok(Json(OneConnection { connection }))
 }
 
 /// `POST /connections/{partner_id}/test` (admins): the connection's details, and what the
@@ -525,12 +523,13 @@ async fn test_connection(
     Admin(admin): Admin,
     Path(partner_id): Path<String>,
     JsonBody(_): JsonBody<TestBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OneConnection>> {
     let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
     let health = flow::health(&state, &partner, &connection).await?;
     let test = flow::partner_test(&state, &partner, &connection).await;
-    let out = flow::connection_details_with(&state, &partner, &connection, health, test).await?;
-    Ok(Json(json!({"connection": out})))
+    let connection =
+        flow::connection_details_with(&state, &partner, &connection, health, test).await?;
+    Ok(Json(OneConnection { connection }))
 }
 
 /// The body of a connection test: nothing (or `{}`).
@@ -564,7 +563,7 @@ async fn audit(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Params(params): Params<AuditParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let number = |name: &str, v: Option<String>| -> ApiResult<Option<i64>> {
         v.filter(|s| !s.is_empty())
             .map(|s| {
@@ -592,16 +591,8 @@ async fn audit(
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.id.to_string()))
         .flatten();
-    let list: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            json!({"id": e.id, "time": e.at, "actor_id": e.actor_id, "actor": e.actor_name, "action": e.action,
-                   "object_type": e.object_type, "object_id": e.object_id, "partner_id": e.partner_id, "detail": e.detail})
-        })
-        .collect();
-    let mut out = json!({"events": list});
-    if let Some(n) = next {
-        out["next_page_token"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Json(AuditPage {
+        events: events.into_iter().map(Into::into).collect(),
+        next_page_token: next,
+    }))
 }

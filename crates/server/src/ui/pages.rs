@@ -9,6 +9,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::partner_connect::catalog::{self, Partner};
 use crate::partner_connect::flow::{self, ConnectBody, RotateBody};
+use crate::partner_connect::wire::{ClickAnswer, Plan, PlanCompute, Rotated};
 use axum::extract::{Path, State};
 use axum::http::{Uri, header};
 use axum::response::IntoResponse;
@@ -19,7 +20,6 @@ use patchbay_core::partner::{
 };
 use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{ConnectionRecord, TokenFilter};
-use serde_json::Value;
 
 const CATEGORIES: [(Category, &str); 9] = [
     (Category::Ingest, "Data ingestion"),
@@ -260,7 +260,13 @@ async fn connect_dialog(
         warehouse_id: warehouse_id.clone(),
         dry_run: true,
     };
-    let plan = flow::click(state, caller, &spec.id, body).await;
+    // A dry run of a partner without a connection file, on a tile not connected: a plan.
+    let plan = flow::click(state, caller, &spec.id, body)
+        .await
+        .and_then(|answer| match answer {
+            ClickAnswer::Plan { plan } => Ok(plan),
+            _ => Err(ApiError::internal("a dry run answered no plan")),
+        });
     let page = html! {
         p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
         div.partner-head {
@@ -335,11 +341,11 @@ async fn connect_dialog(
             section.card aria-labelledby="plan" {
                 h2 #plan { "2. What will be created and granted" }
                 @match &plan {
-                    Ok(v) => {
-                        (plan_view(spec, &v["plan"]))
+                    Ok(plan) => {
+                        (plan_view(spec, plan))
                         form.connect method="post" action=(format!("/partners/{}/connect", spec.id)) {
                             input type="hidden" name="csrf" value=(session.csrf);
-                            @if let Some(c) = v["plan"]["catalog_name"].as_str() {
+                            @if let Some(c) = &plan.catalog_name {
                                 input type="hidden" name="catalog_name" value=(c);
                             }
                             @for s in &chosen {
@@ -366,51 +372,46 @@ async fn connect_dialog(
 }
 
 /// The dry-run plan in words.
-fn plan_view(spec: &PartnerSpec, plan: &Value) -> Markup {
-    let sp = &plan["service_principal"];
-    let compute = &plan["compute"];
-    let grants: Vec<Grant> = serde_json::from_value(plan["grants"].clone()).unwrap_or_default();
-    let schemas: Vec<&str> = plan["schemas"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+fn plan_view(spec: &PartnerSpec, plan: &Plan) -> Markup {
     html! {
         ul.plan {
-            @if let Some(name) = sp["display_name"].as_str() {
+            @if let Some(sp) = &plan.service_principal {
                 li {
-                    "A service principal " strong { (name) }
-                    @let ents: Vec<&str> = sp["entitlements"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-                    @if !ents.is_empty() { ", with the entitlements " (ents.join(", ")) }
-                    @if sp["token_permission"].is_string() { ", and permission to use personal access tokens (CAN_USE)" }
+                    "A service principal " strong { (sp.display_name) }
+                    @if !sp.entitlements.is_empty() { ", with the entitlements " (sp.entitlements.join(", ")) }
+                    @if sp.token_permission.is_some() { ", and permission to use personal access tokens (CAN_USE)" }
                     "."
                 }
             }
             li {
-                "A personal access token owned by " strong { (plan["token"]["owner"].as_str().unwrap_or("the connecting user")) }
+                "A personal access token owned by " strong { (plan.token.owner) }
                 ", comment “Partner Connect”, that never expires. Nobody can read it: it goes to " (spec.name) " only."
             }
-            @if let Some(n) = compute["create_warehouse"].as_str() {
-                li { "A new SQL warehouse " strong { (n) } " (" (compute["cluster_size"].as_str().unwrap_or("2X-Small")) ", stops after " (compute["auto_stop_mins"].as_i64().unwrap_or(10)) " idle minutes)." }
+            @match &plan.compute {
+                Some(PlanCompute::NewWarehouse { create_warehouse, cluster_size, auto_stop_mins }) => {
+                    li { "A new SQL warehouse " strong { (create_warehouse) } " (" (cluster_size) ", stops after " (auto_stop_mins) " idle minutes)." }
+                }
+                Some(PlanCompute::ExistingWarehouse { use_warehouse }) => {
+                    li { "The SQL warehouse " strong { (use_warehouse) } " you selected (it is not deleted with the connection)." }
+                }
+                Some(PlanCompute::NewCluster { create_cluster }) => {
+                    li { "A new cluster " strong { (create_cluster) } "." }
+                }
+                None => {}
             }
-            @if let Some(id) = compute["use_warehouse"].as_str() {
-                li { "The SQL warehouse " strong { (id) } " you selected (it is not deleted with the connection)." }
-            }
-            @if let Some(n) = compute["create_cluster"].as_str() {
-                li { "A new cluster " strong { (n) } "." }
-            }
-            @if plan["warehouse_permission"].is_string() {
+            @if plan.warehouse_permission.is_some() {
                 li { "Permission for the service principal to use the warehouse (CAN_USE)." }
             }
-            @if let Some(c) = plan["catalog_name"].as_str() {
+            @if let Some(c) = &plan.catalog_name {
                 li { "Catalog " strong { (c) }
-                    @if !schemas.is_empty() { ", schemas " strong { (schemas.join(", ")) } }
+                    @if !plan.schemas.is_empty() { ", schemas " strong { (plan.schemas.join(", ")) } }
                     "." }
             }
         }
-        @if !grants.is_empty() {
-            (grants_table(&grants, "Grants to the service principal"))
+        @if !plan.grants.is_empty() {
+            (grants_table(&plan.grants, "Grants to the service principal"))
         }
-        @if let Some(e) = plan["partner_endpoint"].as_str() {
+        @if let Some(e) = &plan.partner_endpoint {
             p.muted { "Then patchbay calls " code { (e) } ", and you continue at " (spec.name) "." }
         }
     }
@@ -493,15 +494,17 @@ pub async fn connect(
         dry_run: false,
     };
     let answer = flow::click(&state, &form.session.caller, &partner_id, body).await?;
-    if let Some(file) = answer.get("connection_file") {
-        let name: String = file["file_name"]
-            .as_str()
-            .unwrap_or("connection")
+    if let ClickAnswer::ConnectionFile {
+        connection_file: file,
+    } = answer
+    {
+        let name: String = file
+            .file_name
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
             .collect();
-        let content_type = match file["content_type"].as_str() {
-            Some("application/xml") => "application/xml",
+        let content_type = match file.content_type {
+            "application/xml" => "application/xml",
             _ => "application/json",
         };
         return Ok((
@@ -512,7 +515,7 @@ pub async fn connect(
                     format!("attachment; filename=\"{name}\""),
                 ),
             ],
-            file["content"].as_str().unwrap_or_default().to_owned(),
+            file.content,
         )
             .into_response());
     }
@@ -541,12 +544,26 @@ pub async fn sign_in(
 fn outcome(
     session: &Session,
     partner: &Partner,
-    answer: &Value,
+    answer: &ClickAnswer,
     verb: &str,
 ) -> axum::response::Response {
     let spec = &partner.spec;
-    let connected = !answer["connection"].is_null();
-    let link = answer["redirect_uri"].as_str().and_then(web_link);
+    let (connected, redirect_uri, message, partner_message) = match answer {
+        ClickAnswer::Reached(r) => (
+            r.connection.is_some(),
+            r.redirect_uri.as_deref(),
+            r.message.as_deref(),
+            None,
+        ),
+        ClickAnswer::Unconfirmed(u) => (
+            true,
+            Some(u.redirect_uri.as_str()),
+            Some(u.message.as_str()),
+            u.partner_message.as_deref(),
+        ),
+        ClickAnswer::Plan { .. } | ClickAnswer::ConnectionFile { .. } => (false, None, None, None),
+    };
+    let link = redirect_uri.and_then(web_link);
     let page = html! {
         p.crumbs { a href="/" { "Partner Connect" } " / " a href=(format!("/partners/{}", spec.id)) { (spec.name) } }
         div.partner-head {
@@ -558,10 +575,10 @@ fn outcome(
                 }
             }
         }
-        @if let Some(m) = answer["message"].as_str() {
+        @if let Some(m) = message {
             p.notice role="status" { (m) }
         }
-        @if let Some(m) = answer["partner_message"].as_str() {
+        @if let Some(m) = partner_message {
             p.notice { (spec.name) " said: " (m) }
         }
         @if let Some(url) = link {
@@ -809,21 +826,28 @@ pub async fn rotate(
     let page = html! {
         p.crumbs { a href="/" { "Partner Connect" } " / " a href=(format!("/partners/{}", spec.id)) { (spec.name) } }
         h1 { "Token rotation for " (spec.name) }
-        @if let Some(old) = answer["revoked_token_id"].as_str() {
-            p.notice role="status" {
-                @if let Some(new) = answer["token_id"].as_str() { "The new token " code { (new) } " was delivered to " (spec.name) ", and " }
-                "the old token " code { (old) } " was revoked."
+        @match &answer {
+            Rotated::Revoked { revoked_token_id: old } => {
+                p.notice role="status" { "the old token " code { (old) } " was revoked." }
             }
-        } @else if answer["delivered"] == Value::Bool(true) {
-            p.notice role="status" { "The new token " code { (answer["token_id"].as_str().unwrap_or_default()) } " was delivered to " (spec.name) "." }
-        } @else if let Some(value) = answer["token_value"].as_str() {
-            p.error role="alert" { (answer["message"].as_str().unwrap_or_default()) }
-            p { "New token (shown only now): " code.secret { (value) } }
-            @if let Some(old) = answer["old_token_id"].as_str() {
-                form method="post" action=(format!("/partners/{}/rotate-token", spec.id)) {
-                    input type="hidden" name="csrf" value=(form.session.csrf);
-                    input type="hidden" name="revoke_token_id" value=(old);
-                    button.danger type="submit" { "I entered it at " (spec.name) ": revoke the old token" }
+            Rotated::Delivered { revoked_token_id: Some(old), token_id, .. } => {
+                p.notice role="status" {
+                    "The new token " code { (token_id) } " was delivered to " (spec.name) ", and "
+                    "the old token " code { (old) } " was revoked."
+                }
+            }
+            Rotated::Delivered { revoked_token_id: None, token_id, .. } => {
+                p.notice role="status" { "The new token " code { (token_id) } " was delivered to " (spec.name) "." }
+            }
+            Rotated::Manual(manual) => {
+                p.error role="alert" { (manual.message) }
+                p { "New token (shown only now): " code.secret { (manual.token_value.expose()) } }
+                @if let Some(old) = &manual.old_token_id {
+                    form method="post" action=(format!("/partners/{}/rotate-token", spec.id)) {
+                        input type="hidden" name="csrf" value=(form.session.csrf);
+                        input type="hidden" name="revoke_token_id" value=(old);
+                        button.danger type="submit" { "I entered it at " (spec.name) ": revoke the old token" }
+                    }
                 }
             }
         }

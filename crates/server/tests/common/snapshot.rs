@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 /// `"[id: number]"` for a JSON number.
 const IDS: &[&str] = &[
     "ClusterId",
+    "actor_id",
     "cluster_id",
     "created_by_id",
     "creator_id",
@@ -29,15 +30,19 @@ const IDS: &[&str] = &[
 /// Fields that hold a time or a duration: `"[time]"` when positive (`0` and `-1` mean "not
 /// yet" and "never" and stay).
 const TIMES: &[&str] = &[
+    "create_time",
+    "created_at",
     "created_time",
     "creation_time",
     "end_time",
+    "expire_time",
     "expiry_time",
     "last_accessed_time",
     "last_updated_timestamp",
     "last_used_day",
     "start_time",
     "terminated_time",
+    "time",
 ];
 
 /// Fields that hold a duration, which depends on when the test looked: `"[duration]"`.
