@@ -24,6 +24,8 @@ const IDS: &[&str] = &[
     "token_id",
     "warehouse_id",
     "workspace_id",
+    "schema_id",
+    "table_id",
 ];
 
 /// Fields that hold a time or a duration: `"[time]"` when positive (`0` and `-1` mean "not
@@ -38,6 +40,8 @@ const TIMES: &[&str] = &[
     "last_used_day",
     "start_time",
     "terminated_time",
+    "created_at",
+    "updated_at",
 ];
 
 /// Fields that hold a duration, which depends on when the test looked: `"[duration]"`.
