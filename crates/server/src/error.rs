@@ -11,7 +11,7 @@ use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{
     CatalogError, Changed, Conflict, Denied, FilterError, Missing, Rejected, StoreError, Taken,
 };
-use serde_json::json;
+use serde::Serialize;
 
 /// Which envelope an error is rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -569,23 +569,45 @@ impl From<CatalogError> for ApiError {
     }
 }
 
+/// The Databricks error envelope.
+#[derive(Serialize)]
+struct DatabricksErrorBody<'a> {
+    error_code: &'static str,
+    message: &'a str,
+}
+
+const SCIM_ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// The SCIM error envelope (RFC 7644 §3.12). Fields in byte order (`schemas` before
+/// `scimType`), the order its bytes have always had.
+#[derive(Serialize)]
+struct ScimErrorBody<'a> {
+    detail: &'a str,
+    schemas: [&'static str; 1],
+    #[serde(rename = "scimType", skip_serializing_if = "Option::is_none")]
+    scim_type: Option<&'static str>,
+    /// The HTTP status, as a string.
+    status: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = match self.envelope {
             Envelope::Databricks => (
                 self.status,
-                axum::Json(json!({"error_code": self.code, "message": self.message})),
+                axum::Json(DatabricksErrorBody {
+                    error_code: self.code,
+                    message: &self.message,
+                }),
             )
                 .into_response(),
             Envelope::Scim => {
-                let mut body = json!({
-                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                    "detail": self.message,
-                    "status": self.status.as_u16().to_string(),
-                });
-                if let Some(t) = self.scim_type {
-                    body["scimType"] = json!(t);
-                }
+                let body = ScimErrorBody {
+                    detail: &self.message,
+                    schemas: [SCIM_ERROR_SCHEMA],
+                    scim_type: self.scim_type,
+                    status: self.status.as_u16().to_string(),
+                };
                 let mut r = (self.status, axum::Json(body)).into_response();
                 r.headers_mut().insert(
                     header::CONTENT_TYPE,

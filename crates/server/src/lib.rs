@@ -31,7 +31,7 @@ use axum::routing::get;
 use error::{ApiError, Envelope};
 use patchbay_store::Store;
 pub use rate_limit::RateLimits;
-use serde_json::json;
+use serde::Serialize;
 use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -286,15 +286,24 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback_service(layers.service(api.with_state(state)))
 }
 
+/// The answer of `/healthz`.
+#[derive(Serialize)]
+struct Health {
+    /// `ok`, or `unavailable` when the database does not answer.
+    status: &'static str,
+}
+
 /// Ready once the database answers.
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
+        Ok(()) => axum::Json(Health { status: "ok" }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"status": "unavailable"})),
+                axum::Json(Health {
+                    status: "unavailable",
+                }),
             )
                 .into_response()
         }
@@ -309,14 +318,24 @@ async fn databricks_config(State(state): State<AppState>) -> Response {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    axum::Json(json!({
-        "workspace_id": state.settings().default_workspace_id.to_string(),
-        "account_id": account_id,
-        "oidc_endpoint": oauth::oidc_endpoint(&state),
-        "cloud": state.settings().cloud_provider.as_str(),
-        "host_type": "WORKSPACE_HOST",
-    }))
+    axum::Json(HostMetadata {
+        account_id,
+        cloud: state.settings().cloud_provider.as_str(),
+        host_type: "WORKSPACE_HOST",
+        oidc_endpoint: oauth::oidc_endpoint(&state),
+        workspace_id: state.settings().default_workspace_id.to_string(),
+    })
     .into_response()
+}
+
+/// The answer of `/.well-known/databricks-config`.
+#[derive(Serialize)]
+struct HostMetadata {
+    account_id: String,
+    cloud: &'static str,
+    host_type: &'static str,
+    oidc_endpoint: String,
+    workspace_id: String,
 }
 
 /// The most header bytes (names and values) a request may carry: ample for a bearer token and a

@@ -11,29 +11,17 @@ pub(super) fn catalog_type(legacy: bool) -> &'static str {
         "MANAGED_CATALOG"
     }
 }
-fn catalog_json(c: &CatalogRecord) -> Value {
-    let mut v = json!({
-        "name": c.name,
-        "full_name": c.name,
-        "catalog_type": catalog_type(c.legacy),
-        "securable_type": "CATALOG",
-        "isolation_mode": "OPEN",
-        "browse_only": false,
-    });
-    put_opt(&mut v, "owner", c.owner.clone());
-    put_opt(&mut v, "comment", c.comment.clone());
-    put_opt(&mut v, "metastore_id", c.metastore_id.clone());
-    put_opt(&mut v, "storage_root", c.storage_root.clone());
-    put_opt(&mut v, "storage_location", c.storage_root.clone());
-    properties(&mut v, &c.properties);
-    audit(
-        &mut v,
-        c.created_at,
-        &c.created_by,
-        c.updated_at,
-        &c.updated_by,
-    );
-    v
+
+impl From<CatalogRecord> for SecurableInfo {
+    /// A catalog; its `storage_root` is also shown as `storage_location`.
+    fn from(c: CatalogRecord) -> SecurableInfo {
+        securable_info!(c, "CATALOG", c.name.clone(), {
+            catalog_type: Some(catalog_type(c.legacy)),
+            isolation_mode: Some("OPEN"),
+            storage_location: c.storage_root.clone(),
+            storage_root: c.storage_root,
+        })
+    }
 }
 
 // ---- catalogs -------------------------------------------------------------------------------
@@ -55,21 +43,17 @@ pub(super) async fn list_catalogs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<SecurableInfo>>> {
     let all = state.store.list_catalogs_for(&caller).await?;
     let (page, token) = paginate(all, |c| c.name.clone(), &params)?;
-    Ok(page_json(
-        "catalogs",
-        page.iter().map(catalog_json).collect(),
-        token,
-    ))
+    Ok(page_json("catalogs", page, token, SecurableInfo::from))
 }
 
 pub(super) async fn create_catalog(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(req): JsonBody<CreateCatalog>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let name = required("name", req.name.as_deref())?.to_owned();
     if req.connection_name.is_some() || req.provider_name.is_some() || req.share_name.is_some() {
         return Err(ApiError::bad_request(
@@ -95,16 +79,16 @@ pub(super) async fn create_catalog(
         )
         .await?;
     tracing::info!(catalog = %c.name, "catalog created");
-    Ok(Json(catalog_json(&c)))
+    Ok(Json(SecurableInfo::from(c)))
 }
 
 pub(super) async fn get_catalog(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let c = state.store.get_catalog(&caller, &name).await?;
-    Ok(Json(catalog_json(&c)))
+    Ok(Json(SecurableInfo::from(c)))
 }
 
 pub(super) async fn update_catalog(
@@ -112,12 +96,12 @@ pub(super) async fn update_catalog(
     Authenticated(caller): Authenticated,
     Path(name): Path<String>,
     JsonBody(req): JsonBody<UpdateObject>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let c = state
         .store
         .update_catalog(&caller, &name, &object_update(req)?)
         .await?;
-    Ok(Json(catalog_json(&c)))
+    Ok(Json(SecurableInfo::from(c)))
 }
 
 pub(super) async fn delete_catalog(
@@ -125,9 +109,9 @@ pub(super) async fn delete_catalog(
     Authenticated(caller): Authenticated,
     Path(name): Path<String>,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let force = flag("force", params.force.as_deref())?;
     state.store.delete_catalog(&caller, &name, force).await?;
     tracing::info!(catalog = %name, "catalog deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }

@@ -2,25 +2,74 @@
 
 use super::*;
 
-fn assignments_json(list: &[PrivilegeAssignment]) -> Value {
-    json!({"privilege_assignments": list.iter().map(|a| json!({
-        "principal": a.principal,
-        "privileges": a.privileges,
-    })).collect::<Vec<_>>()})
+/// The grants on a securable, direct (`privileges` are names) or effective (`privileges` say
+/// where each was granted).
+#[derive(Debug, Serialize)]
+pub(super) struct PermissionsList<P> {
+    privilege_assignments: Vec<Assignment<P>>,
 }
 
-fn effective_json(list: &[EffectiveAssignment]) -> Value {
-    json!({"privilege_assignments": list.iter().map(|a| json!({
-        "principal": a.principal,
-        "privileges": a.privileges.iter().map(|p| {
-            let mut v = json!({"privilege": p.privilege});
-            if let Some(from) = &p.inherited_from {
-                v["inherited_from_type"] = json!(from.securable_type().as_upper());
-                v["inherited_from_name"] = json!(from.full_name());
-            }
-            v
-        }).collect::<Vec<_>>(),
-    })).collect::<Vec<_>>()})
+/// The privileges of one principal.
+#[derive(Debug, Serialize)]
+pub(super) struct Assignment<P> {
+    principal: String,
+    privileges: Vec<P>,
+}
+
+/// A privilege in effect, and the catalog or schema it is inherited from, if any.
+#[derive(Debug, Serialize)]
+pub(super) struct EffectivePrivilegeInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inherited_from_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inherited_from_type: Option<&'static str>,
+    privilege: String,
+}
+
+impl From<Vec<PrivilegeAssignment>> for PermissionsList<String> {
+    fn from(list: Vec<PrivilegeAssignment>) -> Self {
+        let privilege_assignments = list
+            .into_iter()
+            .map(|a| Assignment {
+                principal: a.principal,
+                privileges: a.privileges,
+            })
+            .collect();
+        PermissionsList {
+            privilege_assignments,
+        }
+    }
+}
+
+impl From<Vec<EffectiveAssignment>> for PermissionsList<EffectivePrivilegeInfo> {
+    fn from(list: Vec<EffectiveAssignment>) -> Self {
+        let privilege = |p: EffectivePrivilege| EffectivePrivilegeInfo {
+            inherited_from_name: p.inherited_from.as_ref().map(Securable::full_name),
+            inherited_from_type: p
+                .inherited_from
+                .as_ref()
+                .map(|from| from.securable_type().as_upper()),
+            privilege: p.privilege,
+        };
+        let privilege_assignments = list
+            .into_iter()
+            .map(|a| Assignment {
+                principal: a.principal,
+                privileges: a.privileges.into_iter().map(privilege).collect(),
+            })
+            .collect();
+        PermissionsList {
+            privilege_assignments,
+        }
+    }
+}
+
+/// A grants PATCH's answer: the grants after it, or `{}` when the caller asked for none.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(super) enum Updated {
+    Grants(PermissionsList<String>),
+    Omitted(Empty),
 }
 
 // ---- grants ---------------------------------------------------------------------------------
@@ -86,14 +135,14 @@ pub(super) async fn get_grants(
     Authenticated(caller): Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PermissionsList<String>>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
     let list = state
         .store
         .grants(&caller, &s, params.principal.as_deref())
         .await?;
-    Ok(Json(assignments_json(&list)))
+    Ok(Json(PermissionsList::from(list)))
 }
 
 pub(super) async fn update_grants(
@@ -101,7 +150,7 @@ pub(super) async fn update_grants(
     Authenticated(caller): Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
     JsonBody(req): JsonBody<UpdatePermissions>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Updated>> {
     let changes = req
         .changes
         .ok_or_else(|| {
@@ -130,9 +179,9 @@ pub(super) async fn update_grants(
     let list = state.store.update_grants(&caller, &s, &changes).await?;
     tracing::info!(securable = %s, changes = changes.len(), "grants changed");
     if req.omit_permissions_in_response {
-        return Ok(Json(json!({})));
+        return Ok(Json(Updated::Omitted(Empty {})));
     }
-    Ok(Json(assignments_json(&list)))
+    Ok(Json(Updated::Grants(PermissionsList::from(list))))
 }
 
 pub(super) async fn get_effective(
@@ -140,12 +189,12 @@ pub(super) async fn get_effective(
     Authenticated(caller): Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PermissionsList<EffectivePrivilegeInfo>>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
     let list = state
         .store
         .effective_grants(&caller, &s, params.principal.as_deref())
         .await?;
-    Ok(Json(effective_json(&list)))
+    Ok(Json(PermissionsList::from(list)))
 }

@@ -2,22 +2,51 @@
 
 use super::*;
 
-fn metastore_json(m: &MetastoreRecord) -> Value {
-    let mut v = json!({
-        "metastore_id": m.id,
-        "name": m.name,
-        "created_at": m.created_at,
-        "created_by": m.created_by,
-        "updated_at": m.updated_at,
-        "updated_by": m.updated_by,
-        "privilege_model_version": "1.0",
-        "delta_sharing_scope": "INTERNAL",
-        "global_metastore_id": format!("patchbay:{}", m.id),
-    });
-    put_opt(&mut v, "owner", m.owner.clone());
-    put_opt(&mut v, "storage_root", m.storage_root.clone());
-    put_opt(&mut v, "region", m.region.clone());
-    v
+/// A metastore (the API's `MetastoreInfo`).
+#[derive(Debug, Serialize)]
+pub(super) struct MetastoreInfo {
+    created_at: i64,
+    created_by: String,
+    delta_sharing_scope: &'static str,
+    global_metastore_id: String,
+    metastore_id: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    privilege_model_version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_root: Option<String>,
+    updated_at: i64,
+    updated_by: String,
+}
+
+impl From<MetastoreRecord> for MetastoreInfo {
+    fn from(m: MetastoreRecord) -> MetastoreInfo {
+        MetastoreInfo {
+            created_at: m.created_at,
+            created_by: m.created_by,
+            delta_sharing_scope: "INTERNAL",
+            global_metastore_id: format!("patchbay:{}", m.id),
+            metastore_id: m.id,
+            name: m.name,
+            owner: m.owner,
+            privilege_model_version: "1.0",
+            region: m.region,
+            storage_root: m.storage_root,
+            updated_at: m.updated_at,
+            updated_by: m.updated_by,
+        }
+    }
+}
+
+/// The workspace's metastore assignment.
+#[derive(Debug, Serialize)]
+pub(super) struct AssignmentInfo {
+    default_catalog_name: String,
+    metastore_id: String,
+    workspace_id: i64,
 }
 
 // ---- metastores -----------------------------------------------------------------------------
@@ -25,15 +54,15 @@ fn metastore_json(m: &MetastoreRecord) -> Value {
 pub(super) async fn metastore_summary(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MetastoreInfo>> {
     let m = state.store.metastore_summary(caller.workspace_id).await?;
-    Ok(Json(metastore_json(&m)))
+    Ok(Json(MetastoreInfo::from(m)))
 }
 
 pub(super) async fn current_assignment(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AssignmentInfo>> {
     let a = state
         .store
         .metastore_assignment(caller.workspace_id)
@@ -44,11 +73,11 @@ pub(super) async fn current_assignment(
                 "No metastore assigned for the current workspace.",
             )
         })?;
-    Ok(Json(json!({
-        "workspace_id": a.workspace_id,
-        "metastore_id": a.metastore_id,
-        "default_catalog_name": a.default_catalog_name,
-    })))
+    Ok(Json(AssignmentInfo {
+        default_catalog_name: a.default_catalog_name,
+        metastore_id: a.metastore_id,
+        workspace_id: a.workspace_id,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,7 +94,7 @@ pub(super) async fn create_metastore(
     State(state): State<AppState>,
     Admin(admin): Admin,
     JsonBody(req): JsonBody<CreateMetastore>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MetastoreInfo>> {
     let name = required("name", req.name.as_deref())?.to_owned();
     if req.external_access_enabled == Some(true) {
         return Err(ApiError::bad_request(
@@ -85,30 +114,26 @@ pub(super) async fn create_metastore(
         )
         .await?;
     tracing::info!(metastore_id = %m.id, "metastore created");
-    Ok(Json(metastore_json(&m)))
+    Ok(Json(MetastoreInfo::from(m)))
 }
 
 pub(super) async fn list_metastores(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<MetastoreInfo>>> {
     let all = state.store.list_metastores(admin.workspace_id()).await?;
     let (page, token) = paginate(all, |m| m.name.clone(), &params)?;
-    Ok(page_json(
-        "metastores",
-        page.iter().map(metastore_json).collect(),
-        token,
-    ))
+    Ok(page_json("metastores", page, token, MetastoreInfo::from))
 }
 
 pub(super) async fn get_metastore(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MetastoreInfo>> {
     let m = state.store.get_metastore(caller.workspace_id, &id).await?;
-    Ok(Json(metastore_json(&m)))
+    Ok(Json(MetastoreInfo::from(m)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,7 +150,7 @@ pub(super) async fn update_metastore(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<UpdateMetastore>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MetastoreInfo>> {
     if req.id.as_deref().is_some_and(|b| b != id) {
         return Err(ApiError::bad_request(
             "The body's id differs from the path's.",
@@ -140,7 +165,7 @@ pub(super) async fn update_metastore(
             req.owner.as_deref().filter(|s| !s.is_empty()),
         )
         .await?;
-    Ok(Json(metastore_json(&m)))
+    Ok(Json(MetastoreInfo::from(m)))
 }
 
 pub(super) async fn delete_metastore(
@@ -148,11 +173,11 @@ pub(super) async fn delete_metastore(
     Admin(admin): Admin,
     Path(id): Path<String>,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let force = flag("force", params.force.as_deref())?;
     state.store.delete_metastore(&admin, &id, force).await?;
     tracing::info!(metastore_id = %id, "metastore deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,7 +205,7 @@ pub(super) async fn assign(
     Admin(admin): Admin,
     Path(workspace): Path<String>,
     JsonBody(req): JsonBody<Assignment>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let workspace_id = workspace_param(&workspace, req.workspace_id)?;
     let metastore_id = required("metastore_id", req.metastore_id.as_deref())?;
     state
@@ -197,7 +222,7 @@ pub(super) async fn assign(
         metastore_id,
         "metastore assigned: Unity Catalog enabled"
     );
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 pub(super) async fn update_assignment(
@@ -205,7 +230,7 @@ pub(super) async fn update_assignment(
     Admin(admin): Admin,
     Path(workspace): Path<String>,
     JsonBody(req): JsonBody<Assignment>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let workspace_id = workspace_param(&workspace, req.workspace_id)?;
     state
         .store
@@ -218,7 +243,7 @@ pub(super) async fn update_assignment(
                 .filter(|s| !s.is_empty()),
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 pub(super) async fn unassign(
@@ -226,7 +251,7 @@ pub(super) async fn unassign(
     Admin(admin): Admin,
     Path(workspace): Path<String>,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let workspace_id = workspace_param(&workspace, None)?;
     let metastore_id = required("metastore_id", params.metastore_id.as_deref())?;
     state
@@ -234,5 +259,5 @@ pub(super) async fn unassign(
         .unassign_metastore(&admin, workspace_id, metastore_id)
         .await?;
     tracing::info!(workspace_id, metastore_id, "metastore unassigned");
-    Ok(Json(json!({})))
+    Ok(empty())
 }

@@ -20,18 +20,19 @@ use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use patchbay_core::catalog::{self as rules, Securable, SecurableType};
 use patchbay_store::{
-    CatalogErrorKind, CatalogRecord, CatalogUpdate, ColumnRecord, EffectiveAssignment, GrantChange,
-    MetastoreRecord, NewCatalog, NewMetastore, NewSchema, NewTable, PrivilegeAssignment,
-    SchemaRecord, TableRecord,
+    CatalogErrorKind, CatalogRecord, CatalogUpdate, ColumnRecord, EffectiveAssignment,
+    EffectivePrivilege, GrantChange, MetastoreRecord, NewCatalog, NewMetastore, NewSchema,
+    NewTable, PrivilegeAssignment, SchemaRecord, TableRecord,
 };
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// Where the Unity Catalog API lives.
 pub const PREFIX: &str = "/api/2.1/unity-catalog";
@@ -89,24 +90,111 @@ pub fn routes() -> Router<AppState> {
 }
 
 // ---- JSON shapes ----------------------------------------------------------------------------
+//
+// Each answer is a `Serialize` struct next to its handlers, fields in byte order: the order
+// the `json!` maps they replaced wrote them in, so that the bytes stayed the same. An optional
+// field is left out when it has no value, as it always was.
 
-/// Adds `key: value` when the value is present.
-fn put_opt(v: &mut Value, key: &str, value: Option<impl Into<Value>>) {
-    if let Some(value) = value {
-        v[key] = value.into();
-    }
+/// A catalog, schema or table (the API's `CatalogInfo`, `SchemaInfo`, `TableInfo`): one shape,
+/// in which each kind sets the fields it has and leaves the others out.
+#[derive(Debug, Default, Serialize)]
+pub(super) struct SecurableInfo {
+    browse_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    columns: Option<Vec<TableColumn>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
+    created_at: i64,
+    created_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_source_format: Option<String>,
+    full_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    isolation_mode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metastore_id: Option<String>,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    properties: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_name: Option<String>,
+    securable_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_root: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table_type: Option<String>,
+    updated_at: i64,
+    updated_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    view_definition: Option<String>,
 }
 
-fn audit(v: &mut Value, created_at: i64, created_by: &str, updated_at: i64, updated_by: &str) {
-    v["created_at"] = json!(created_at);
-    v["created_by"] = json!(created_by);
-    v["updated_at"] = json!(updated_at);
-    v["updated_by"] = json!(updated_by);
+/// The [`SecurableInfo`] of a catalog, schema or table record `$record` named `$full_name`:
+/// the fields the three records share, under the same names, moved out of it, then the kind's
+/// own `{ field: value }`. `$full_name` is read before any field is moved out.
+/// (A macro: the records are three types of the store's, alike only by their field names.)
+macro_rules! securable_info {
+    (
+        $record:ident, $securable_type:literal, $full_name:expr,
+        { $($field:ident: $value:expr),* $(,)? }
+    ) => {
+        SecurableInfo {
+            browse_only: false,
+            full_name: $full_name,
+            comment: $record.comment,
+            created_at: $record.created_at,
+            created_by: $record.created_by,
+            metastore_id: $record.metastore_id,
+            name: $record.name,
+            owner: $record.owner,
+            properties: $record.properties,
+            securable_type: $securable_type,
+            updated_at: $record.updated_at,
+            updated_by: $record.updated_by,
+            $($field: $value,)*
+            ..SecurableInfo::default()
+        }
+    };
+}
+use securable_info;
+
+/// One page of a list: its items under the list's name (`catalogs`, `schemas`, …) and
+/// `next_page_token` unless it is the last page. The two keys go in byte order, which puts the
+/// token first for `schemas` and `tables`.
+pub(super) struct Page<T> {
+    key: &'static str,
+    items: Vec<T>,
+    next_page_token: Option<String>,
 }
 
-fn properties(v: &mut Value, p: &Map<String, Value>) {
-    if !p.is_empty() {
-        v["properties"] = Value::Object(p.clone());
+impl<T: Serialize> Serialize for Page<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let token = self.next_page_token.as_ref();
+        let mut map = serializer.serialize_map(Some(1 + usize::from(token.is_some())))?;
+        let items_first = self.key < "next_page_token";
+        if items_first {
+            map.serialize_entry(self.key, &self.items)?;
+        }
+        if let Some(token) = token {
+            map.serialize_entry("next_page_token", token)?;
+        }
+        if !items_first {
+            map.serialize_entry(self.key, &self.items)?;
+        }
+        map.end()
     }
 }
 
@@ -177,12 +265,18 @@ fn paginate<T>(
     }
 }
 
-fn page_json(key: &str, items: Vec<Value>, token: Option<String>) -> Json<Value> {
-    let mut v = json!({ key: items });
-    if let Some(t) = token {
-        v["next_page_token"] = json!(t);
-    }
-    Json(v)
+/// The page of `items` under `key`, each shown as `show` shows it.
+fn page_json<R, T: Serialize>(
+    key: &'static str,
+    items: Vec<R>,
+    token: Option<String>,
+    show: impl FnMut(R) -> T,
+) -> Json<Page<T>> {
+    Json(Page {
+        key,
+        items: items.into_iter().map(show).collect(),
+        next_page_token: token,
+    })
 }
 
 fn required<'a>(name: &str, value: Option<&'a str>) -> ApiResult<&'a str> {

@@ -2,28 +2,15 @@
 
 use super::*;
 
-fn schema_json(s: &SchemaRecord) -> Value {
-    let mut v = json!({
-        "name": s.name,
-        "catalog_name": s.catalog_name,
-        "full_name": s.full_name(),
-        "schema_id": s.id,
-        "catalog_type": catalog_type(s.legacy),
-        "securable_type": "SCHEMA",
-        "browse_only": false,
-    });
-    put_opt(&mut v, "owner", s.owner.clone());
-    put_opt(&mut v, "comment", s.comment.clone());
-    put_opt(&mut v, "metastore_id", s.metastore_id.clone());
-    properties(&mut v, &s.properties);
-    audit(
-        &mut v,
-        s.created_at,
-        &s.created_by,
-        s.updated_at,
-        &s.updated_by,
-    );
-    v
+impl From<SchemaRecord> for SecurableInfo {
+    /// A schema.
+    fn from(s: SchemaRecord) -> SecurableInfo {
+        securable_info!(s, "SCHEMA", s.full_name(), {
+            catalog_name: Some(s.catalog_name),
+            catalog_type: Some(catalog_type(s.legacy)),
+            schema_id: Some(s.id),
+        })
+    }
 }
 
 // ---- schemas --------------------------------------------------------------------------------
@@ -42,22 +29,18 @@ pub(super) async fn list_schemas(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<SecurableInfo>>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
     let all = state.store.list_schemas_for(&caller, catalog).await?;
     let (page, token) = paginate(all, |s| s.name.clone(), &params)?;
-    Ok(page_json(
-        "schemas",
-        page.iter().map(schema_json).collect(),
-        token,
-    ))
+    Ok(page_json("schemas", page, token, SecurableInfo::from))
 }
 
 pub(super) async fn create_schema(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(req): JsonBody<CreateSchema>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let name = required("name", req.name.as_deref())?.to_owned();
     let catalog_name = required("catalog_name", req.catalog_name.as_deref())?.to_owned();
     if req.storage_root.is_some_and(|s| !s.is_empty()) {
@@ -78,17 +61,17 @@ pub(super) async fn create_schema(
         )
         .await?;
     tracing::info!(schema = %s.full_name(), "schema created");
-    Ok(Json(schema_json(&s)))
+    Ok(Json(SecurableInfo::from(s)))
 }
 
 pub(super) async fn get_schema(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let (c, s) = schema_name(&full_name)?;
     let s = state.store.get_schema(&caller, &c, &s).await?;
-    Ok(Json(schema_json(&s)))
+    Ok(Json(SecurableInfo::from(s)))
 }
 
 pub(super) async fn update_schema(
@@ -96,13 +79,13 @@ pub(super) async fn update_schema(
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
     JsonBody(req): JsonBody<UpdateObject>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let (c, s) = schema_name(&full_name)?;
     let s = state
         .store
         .update_schema(&caller, &c, &s, &object_update(req)?)
         .await?;
-    Ok(Json(schema_json(&s)))
+    Ok(Json(SecurableInfo::from(s)))
 }
 
 pub(super) async fn delete_schema(
@@ -110,10 +93,10 @@ pub(super) async fn delete_schema(
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let (c, s) = schema_name(&full_name)?;
     let force = flag("force", params.force.as_deref())?;
     state.store.delete_schema(&caller, &c, &s, force).await?;
     tracing::info!(schema = %full_name, "schema deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }

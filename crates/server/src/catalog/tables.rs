@@ -2,48 +2,58 @@
 
 use super::*;
 
-fn column_json(c: &ColumnRecord) -> Value {
-    let mut v = json!({
-        "name": c.name,
-        "type_name": c.type_name,
-        "type_text": c.type_text,
-        "type_json": c.type_json,
-        "position": c.position,
-        "nullable": c.nullable,
-    });
-    put_opt(&mut v, "comment", c.comment.clone());
-    v
+/// A column of a table (the API's `ColumnInfo`).
+#[derive(Debug, Serialize)]
+pub(super) struct TableColumn {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
+    name: String,
+    nullable: bool,
+    position: i64,
+    type_json: String,
+    type_name: String,
+    type_text: String,
 }
 
-fn table_json(t: &TableRecord, with_columns: bool) -> Value {
-    let mut v = json!({
-        "name": t.name,
-        "catalog_name": t.catalog_name,
-        "schema_name": t.schema_name,
-        "full_name": t.full_name(),
-        "table_id": t.id,
-        "table_type": t.table_type,
-        "securable_type": "TABLE",
-        "browse_only": false,
-    });
-    if with_columns {
-        v["columns"] = t.columns.iter().map(column_json).collect();
+impl From<ColumnRecord> for TableColumn {
+    fn from(c: ColumnRecord) -> TableColumn {
+        TableColumn {
+            comment: c.comment,
+            name: c.name,
+            nullable: c.nullable,
+            position: c.position,
+            type_json: c.type_json,
+            type_name: c.type_name,
+            type_text: c.type_text,
+        }
     }
-    put_opt(&mut v, "owner", t.owner.clone());
-    put_opt(&mut v, "data_source_format", t.data_source_format.clone());
-    put_opt(&mut v, "storage_location", t.storage_location.clone());
-    put_opt(&mut v, "comment", t.comment.clone());
-    put_opt(&mut v, "metastore_id", t.metastore_id.clone());
-    put_opt(&mut v, "view_definition", t.view_definition.clone());
-    properties(&mut v, &t.properties);
-    audit(
-        &mut v,
-        t.created_at,
-        &t.created_by,
-        t.updated_at,
-        &t.updated_by,
-    );
-    v
+}
+
+/// A table; `columns` is left out when a list was asked without.
+fn table_info(t: TableRecord, with_columns: bool) -> SecurableInfo {
+    securable_info!(t, "TABLE", t.full_name(), {
+        catalog_name: Some(t.catalog_name),
+        columns: with_columns.then(|| t.columns.into_iter().map(TableColumn::from).collect()),
+        data_source_format: t.data_source_format,
+        schema_name: Some(t.schema_name),
+        storage_location: t.storage_location,
+        table_id: Some(t.id),
+        table_type: Some(t.table_type),
+        view_definition: t.view_definition,
+    })
+}
+
+/// An entry of `table-summaries`.
+#[derive(Debug, Serialize)]
+pub(super) struct TableSummary {
+    full_name: String,
+    table_type: String,
+}
+
+/// The answer of `tables/{full_name}/exists`.
+#[derive(Debug, Serialize)]
+pub(super) struct TableExists {
+    table_exists: bool,
 }
 
 // ---- tables ---------------------------------------------------------------------------------
@@ -114,7 +124,7 @@ pub(super) async fn list_tables(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<SecurableInfo>>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
     let schema = required("schema_name", params.schema_name.as_deref())?;
     let omit_columns = flag("omit_columns", params.omit_columns.as_deref())?;
@@ -123,18 +133,16 @@ pub(super) async fn list_tables(
         .list_tables_for(&caller, catalog, schema, omit_columns)
         .await?;
     let (page, token) = paginate(all, |t| t.name.clone(), &params)?;
-    Ok(page_json(
-        "tables",
-        page.iter().map(|t| table_json(t, !omit_columns)).collect(),
-        token,
-    ))
+    Ok(page_json("tables", page, token, |t| {
+        table_info(t, !omit_columns)
+    }))
 }
 
 pub(super) async fn create_table(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JsonBody(req): JsonBody<CreateTable>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let name = required("name", req.name.as_deref())?.to_owned();
     let catalog_name = required("catalog_name", req.catalog_name.as_deref())?.to_owned();
     let schema_name = required("schema_name", req.schema_name.as_deref())?.to_owned();
@@ -164,31 +172,33 @@ pub(super) async fn create_table(
         )
         .await?;
     tracing::info!(table = %t.full_name(), "table created");
-    Ok(Json(table_json(&t, true)))
+    Ok(Json(table_info(t, true)))
 }
 
 pub(super) async fn get_table(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let t = state
         .store
         .get_table(&caller, &table_name(&full_name)?)
         .await?;
-    Ok(Json(table_json(&t, true)))
+    Ok(Json(table_info(t, true)))
 }
 
 pub(super) async fn table_exists(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TableExists>> {
     let exists = state
         .store
         .table_exists(&caller, &table_name(&full_name)?)
         .await?;
-    Ok(Json(json!({"table_exists": exists})))
+    Ok(Json(TableExists {
+        table_exists: exists,
+    }))
 }
 
 /// `table-summaries`: the full name and type of every table of a catalog the caller may see,
@@ -198,7 +208,7 @@ pub(super) async fn table_summaries(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<TableSummary>>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
     let matches = |pattern: Option<&str>, name: &str| pattern.is_none_or(|p| like(p, name));
     let mut all = Vec::new();
@@ -223,13 +233,10 @@ pub(super) async fn table_summaries(
     }
     all.sort_by_key(TableRecord::full_name);
     let (page, token) = paginate(all, TableRecord::full_name, &params)?;
-    Ok(page_json(
-        "tables",
-        page.iter()
-            .map(|t| json!({"full_name": t.full_name(), "table_type": t.table_type}))
-            .collect(),
-        token,
-    ))
+    Ok(page_json("tables", page, token, |t| TableSummary {
+        full_name: t.full_name(),
+        table_type: t.table_type,
+    }))
 }
 
 /// SQL `LIKE` without escapes: `%` is any run of characters, `_` any one character; case
@@ -253,23 +260,23 @@ pub(super) async fn update_table(
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
     JsonBody(req): JsonBody<UpdateObject>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecurableInfo>> {
     let t = state
         .store
         .update_table(&caller, &table_name(&full_name)?, &object_update(req)?)
         .await?;
-    Ok(Json(table_json(&t, true)))
+    Ok(Json(table_info(t, true)))
 }
 
 pub(super) async fn delete_table(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .store
         .delete_table(&caller, &table_name(&full_name)?)
         .await?;
     tracing::info!(table = %full_name, "table deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }

@@ -19,7 +19,7 @@ use patchbay_core::compute::{ClusterSpec, ClusterState};
 use patchbay_core::time::EpochMillis;
 use patchbay_store::ClusterRecord;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub(super) fn routes() -> Router<AppState> {
     let mut router = Router::new();
@@ -73,6 +73,7 @@ fn spec_of(mut body: Map<String, Value>) -> ApiResult<(Option<String>, ClusterSp
 /// the server knows (which win over a field of the same name in the specification).
 #[derive(Debug, Serialize)]
 struct ClusterDetails {
+    /// A `Map`, not a struct: it carries the client's own fields through as they came.
     #[serde(flatten)]
     spec: Map<String, Value>,
     cluster_id: String,
@@ -193,10 +194,11 @@ impl ClusterDetails {
             _ => Map::new(),
         };
         if c.spec.autoscale.is_none() && c.spec.num_workers.is_none() {
-            spec.insert("num_workers".into(), json!(0));
+            spec.insert("num_workers".into(), Value::from(0));
         }
         if let Some(node) = &c.spec.node_type_id {
-            spec.entry("driver_node_type_id").or_insert(json!(node));
+            spec.entry("driver_node_type_id")
+                .or_insert_with(|| Value::from(node.as_str()));
         }
         spec.retain(|key, _| !SERVER_FIELDS.contains(&key.as_str()));
         let terminated_time = (state == ClusterState::Terminated).then(|| {

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use patchbay_partner::protocol::Connection;
 use patchbay_store::{Actor, ConnectionRecord};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 pub use token::ClientFailures;
 
@@ -65,7 +65,7 @@ pub fn token_issuer(state: &AppState) -> patchbay_store::TokenIssuer {
     }
 }
 
-async fn workspace_discovery(State(state): State<AppState>) -> Json<Value> {
+async fn workspace_discovery(State(state): State<AppState>) -> Json<Discovery> {
     Json(discovery(&oidc_endpoint(&state)))
 }
 
@@ -73,7 +73,7 @@ async fn workspace_discovery(State(state): State<AppState>) -> Json<Value> {
 async fn account_discovery(
     State(state): State<AppState>,
     Path(account_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Discovery>> {
     state.require_account(&account_id).await?;
     Ok(Json(discovery(&format!(
         "{}{OIDC}/accounts/{account_id}",
@@ -84,17 +84,30 @@ async fn account_discovery(
 /// RFC 8414 metadata for the endpoints under `base`: what the SDKs read to find the token and
 /// authorization endpoints. (The account's authorization endpoint is not served: browser
 /// sign-in is per workspace.)
-fn discovery(base: &str) -> Value {
-    json!({
-        "issuer": base,
-        "token_endpoint": format!("{base}/v1/token"),
-        "authorization_endpoint": format!("{base}/v1/authorize"),
-        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
-        "response_types_supported": ["code"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": [patchbay_core::oauth::ALL_APIS],
-    })
+fn discovery(base: &str) -> Discovery {
+    Discovery {
+        authorization_endpoint: format!("{base}/v1/authorize"),
+        code_challenge_methods_supported: ["S256"],
+        grant_types_supported: ["client_credentials", "authorization_code", "refresh_token"],
+        issuer: base.to_owned(),
+        response_types_supported: ["code"],
+        scopes_supported: [patchbay_core::oauth::ALL_APIS],
+        token_endpoint: format!("{base}/v1/token"),
+        token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+    }
+}
+
+/// RFC 8414 authorization server metadata, the part of it the SDKs read.
+#[derive(Serialize)]
+struct Discovery {
+    authorization_endpoint: String,
+    code_challenge_methods_supported: [&'static str; 1],
+    grant_types_supported: [&'static str; 3],
+    issuer: String,
+    response_types_supported: [&'static str; 1],
+    scopes_supported: [&'static str; 1],
+    token_endpoint: String,
+    token_endpoint_auth_methods_supported: [&'static str; 2],
 }
 
 /// Records a connect answer's `oauth_redirect_uri` as the only redirect of the connection's

@@ -6,6 +6,7 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::response::{Empty, empty};
 use crate::scim::repr::rfc3339;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
@@ -15,8 +16,7 @@ use patchbay_core::oauth::{is_secret_id, may_manage_secrets, secret_lifetime_sec
 use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
 use patchbay_store::OAuthSecretRecord;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 const WORKSPACE: &str = "/api/2.0/accounts/servicePrincipals/{principal_id}/credentials/secrets";
 const ACCOUNT: &str =
@@ -38,16 +38,46 @@ struct Create {
     scopes: Option<Vec<String>>,
 }
 
-/// A secret as listings show it (no value).
-fn info(s: &OAuthSecretRecord, now: EpochMillis) -> Value {
-    json!({
-        "id": s.secret_id,
-        "secret_hash": s.secret_hash,
-        "status": s.status_at(now),
-        "create_time": rfc3339(s.create_time),
-        "update_time": rfc3339(s.update_time),
-        "expire_time": rfc3339(s.expire_time),
-    })
+/// A secret as listings show it, and as its create response shows it with its value.
+#[derive(Serialize)]
+struct SecretInfo {
+    create_time: String,
+    expire_time: String,
+    id: String,
+    /// The value: in the create response only, the one place it is ever shown.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exposed")]
+    secret: Option<TokenValue>,
+    secret_hash: String,
+    status: &'static str,
+    update_time: String,
+}
+
+/// The secret's value, written out.
+fn exposed<S: serde::Serializer>(value: &Option<TokenValue>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => s.serialize_str(value.expose()),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Serialize)]
+struct SecretList {
+    secrets: Vec<SecretInfo>,
+}
+
+impl SecretInfo {
+    fn of(s: OAuthSecretRecord, secret: Option<TokenValue>, now: EpochMillis) -> SecretInfo {
+        let status = s.status_at(now);
+        SecretInfo {
+            create_time: rfc3339(s.create_time),
+            expire_time: rfc3339(s.expire_time),
+            id: s.secret_id,
+            secret,
+            secret_hash: s.secret_hash,
+            status,
+            update_time: rfc3339(s.update_time),
+        }
+    }
 }
 
 /// The principal id of the path: a SCIM id, so anything else names no principal.
@@ -70,7 +100,7 @@ async fn create(
     Admin(admin): Admin,
     Path(principal): Path<String>,
     JsonBody(req): JsonBody<Create>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretInfo>> {
     let id = checked(&admin, &principal)?;
     let _ = req.scopes;
     let lifetime =
@@ -80,33 +110,34 @@ async fn create(
         .create_oauth_secret(&admin, id, lifetime)
         .await?;
     tracing::info!(secret_id = %record.secret_id, service_principal_id = id, "OAuth secret created");
-    Ok(Json(created(&value, &record, state.now_millis())))
-}
-
-fn created(value: &TokenValue, record: &OAuthSecretRecord, now: EpochMillis) -> Value {
-    let mut body = info(record, now);
-    body["secret"] = json!(value.expose());
-    body
+    Ok(Json(SecretInfo::of(
+        record,
+        Some(value),
+        state.now_millis(),
+    )))
 }
 
 async fn list(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(principal): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretList>> {
     let id = checked(&admin, &principal)?;
     let secrets = state.store.list_oauth_secrets(&admin, id).await?;
-    Ok(Json(json!({"secrets": secrets
-            .iter()
-            .map(|s| info(s, state.now_millis()))
-            .collect::<Vec<_>>()})))
+    let now = state.now_millis();
+    Ok(Json(SecretList {
+        secrets: secrets
+            .into_iter()
+            .map(|s| SecretInfo::of(s, None, now))
+            .collect(),
+    }))
 }
 
 async fn remove(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path((principal, secret_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let id = checked(&admin, &principal)?;
     if !is_secret_id(&secret_id) {
         return Err(ApiError::not_found(format!(
@@ -118,7 +149,7 @@ async fn remove(
         .delete_oauth_secret(&admin, id, &secret_id)
         .await?;
     tracing::info!(secret_id = %secret_id, service_principal_id = id, "OAuth secret deleted");
-    Ok(Json(json!({})))
+    Ok(empty())
 }
 
 async fn account_create(
@@ -126,7 +157,7 @@ async fn account_create(
     admin: Admin,
     Path((account_id, principal)): Path<(String, String)>,
     body: JsonBody<Create>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretInfo>> {
     state.require_account(&account_id).await?;
     create(State(state), admin, Path(principal), body).await
 }
@@ -135,7 +166,7 @@ async fn account_list(
     State(state): State<AppState>,
     admin: Admin,
     Path((account_id, principal)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretList>> {
     state.require_account(&account_id).await?;
     list(State(state), admin, Path(principal)).await
 }
@@ -144,7 +175,7 @@ async fn account_remove(
     State(state): State<AppState>,
     admin: Admin,
     Path((account_id, principal, secret_id)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.require_account(&account_id).await?;
     remove(State(state), admin, Path((principal, secret_id))).await
 }

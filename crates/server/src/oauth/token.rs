@@ -19,7 +19,7 @@ use base64::Engine;
 use patchbay_core::oauth::{PUBLIC_CLIENT, scope_allowed};
 use patchbay_core::token::{TokenKind, TokenValue};
 use patchbay_store::{AccessGrant, GrantError, UserGrant};
-use serde_json::json;
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -56,11 +56,21 @@ impl OAuthError {
     }
 }
 
+/// OAuth's error body (RFC 6749 §5.2).
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    error_description: &'a str,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            axum::Json(json!({"error": self.error, "error_description": self.description})),
+            axum::Json(ErrorBody {
+                error: self.error,
+                error_description: &self.description,
+            }),
         )
             .into_response();
         let headers = response.headers_mut();
@@ -263,17 +273,26 @@ fn user_grant_response(granted: Result<UserGrant, GrantError>) -> Response {
     }
 }
 
+/// A successful token response (RFC 6749 §5.1); a user's grant also has a refresh token.
+#[derive(Serialize)]
+struct Granted<'a> {
+    access_token: &'a str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    scope: &'a str,
+    token_type: &'static str,
+}
+
 /// A successful token response, never cached.
 fn granted_response(granted: &AccessGrant, refresh: Option<&TokenValue>) -> Response {
-    let mut body = json!({
-        "access_token": granted.access_token.expose(),
-        "token_type": "Bearer",
-        "expires_in": granted.expires_in,
-        "scope": granted.scope,
-    });
-    if let Some(refresh) = refresh {
-        body["refresh_token"] = json!(refresh.expose());
-    }
+    let body = Granted {
+        access_token: granted.access_token.expose(),
+        expires_in: granted.expires_in,
+        refresh_token: refresh.map(TokenValue::expose),
+        scope: &granted.scope,
+        token_type: "Bearer",
+    };
     let mut response = axum::Json(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -453,6 +472,23 @@ impl ClientFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A user's grant, which the snapshots do not reach: its keys in byte order, as a `json!`
+    /// map wrote them, with the refresh token between `expires_in` and `scope`.
+    #[test]
+    fn a_grant_with_a_refresh_token_keeps_its_bytes() {
+        let body = Granted {
+            access_token: "a",
+            expires_in: 3600,
+            refresh_token: Some("r"),
+            scope: "all-apis offline_access",
+            token_type: "Bearer",
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"access_token":"a","expires_in":3600,"refresh_token":"r","scope":"all-apis offline_access","token_type":"Bearer"}"#
+        );
+    }
 
     fn form(body: &str) -> Result<TokenRequest, OAuthError> {
         match parse(&HeaderMap::new(), body.as_bytes())? {

@@ -1,6 +1,6 @@
 //! The discovery documents (RFC 7644 §4): what this server supports, exactly.
 
-use super::{PREFIX, ScimResult, scim_json};
+use super::{LIST_SCHEMA, ListResponse, PREFIX, ScimResult, scim_json};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -8,11 +8,11 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::LazyLock;
 
-const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-
+// The documents are data, written as the RFC writes them and served as they are: they stay
+// `Value`s, parsed once.
 static SERVICE_PROVIDER_CONFIG: LazyLock<Value> =
     LazyLock::new(|| parse(include_str!("discovery/service_provider_config.json")));
 static RESOURCE_TYPES: LazyLock<Vec<Value>> =
@@ -44,18 +44,19 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .route(&super::at("/Schemas/{id}"), get(schema))
 }
 
-fn list_response(items: &[Value]) -> Value {
-    json!({
-        "schemas": [LIST_SCHEMA],
-        "totalResults": items.len(),
-        "startIndex": 1,
-        "itemsPerPage": items.len(),
-        "Resources": items,
-    })
+/// All the documents of a kind, as one page.
+fn list_response(items: &[Value]) -> ListResponse<&Value> {
+    ListResponse {
+        resources: items.iter().collect(),
+        items_per_page: items.len(),
+        schemas: [LIST_SCHEMA],
+        start_index: 1,
+        total_results: i64::try_from(items.len()).unwrap_or(i64::MAX),
+    }
 }
 
 async fn service_provider_config(_: Authenticated) -> ScimResult {
-    Ok(scim_json(StatusCode::OK, SERVICE_PROVIDER_CONFIG.clone()))
+    Ok(scim_json(StatusCode::OK, &*SERVICE_PROVIDER_CONFIG))
 }
 
 async fn resource_types(_: Authenticated) -> ScimResult {
@@ -78,6 +79,6 @@ fn find(items: &[Value], id: &str, noun: &str) -> ScimResult {
     items
         .iter()
         .find(|i| i["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)))
-        .map(|i| scim_json(StatusCode::OK, i.clone()))
+        .map(|i| scim_json(StatusCode::OK, i))
         .ok_or_else(|| ApiError::not_found(format!("{noun} {id} not found under {PREFIX}.")).into())
 }

@@ -234,11 +234,12 @@ async fn list<R: Resource>(
     ))
 }
 
-/// A page of a list, as RFC 7644 §3.4.2 names its parts.
+/// A page of a list, as RFC 7644 §3.4.2 names its parts: of resources, or of the discovery
+/// documents. Fields in byte order (`Resources` first), the order its bytes have always had.
 #[derive(Serialize)]
-struct ListResponse<'a> {
+struct ListResponse<T> {
     #[serde(rename = "Resources")]
-    resources: Vec<Shown<'a>>,
+    resources: Vec<T>,
     #[serde(rename = "itemsPerPage")]
     items_per_page: usize,
     schemas: [&'static str; 1],
@@ -249,10 +250,10 @@ struct ListResponse<'a> {
 }
 
 /// A resource as a write answers it: every attribute a plain GET would show.
-fn shown(state: &AppState, record: &PrincipalRecord) -> Value {
-    Projection::default().apply(
+fn shown<'a>(state: &AppState, record: &'a PrincipalRecord) -> Shown<'a> {
+    Projection::default().show(
         record.kind,
-        repr::to_json(record, state.renderings().base()),
+        repr::Resource::of(record, state.renderings().base()),
     )
 }
 
@@ -373,6 +374,7 @@ async fn patch_one<R: Resource>(
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
     let operations = patch::parse_patch_request(&body).map_err(patch_error)?;
+    // PATCH operations work on the resource as a document, by attribute path: a `Value`.
     let before = repr::to_json(&existing, state.renderings().base());
     let mut document = before.clone();
     patch::apply(&mut document, &operations, &Schema).map_err(patch_error)?;

@@ -6,7 +6,9 @@ use patchbay_core::principal::PrincipalKind;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// A resource as a response shows it.
+/// A resource as a response shows it: typed when it is whole, a `Value` once projected.
+/// A projection removes attributes and sub-attributes by the names a client gave, in any
+/// case: it works on the resource as a document, not on the struct that writes it.
 #[derive(Serialize)]
 #[serde(untagged)]
 pub enum Shown<'a> {

@@ -22,6 +22,8 @@ const IDS: &[&str] = &[
     "original_attempt_run_id",
     "owner_id",
     "run_id",
+    "schema_id",
+    "table_id",
     "token_id",
     "warehouse_id",
     "workspace_id",
@@ -43,6 +45,7 @@ const TIMES: &[&str] = &[
     "start_time",
     "terminated_time",
     "time",
+    "updated_at",
 ];
 
 /// Fields that hold a duration, which depends on when the test looked: `"[duration]"`.
