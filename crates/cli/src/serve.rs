@@ -167,8 +167,11 @@ fn host_of(url: &str) -> Option<&str> {
 /// Logs go to stderr in batches ([`crate::log_line::Batched`]), in
 /// [`crate::log_line::Line`]'s format or as JSON. The guard writes out the last lines.
 fn init_tracing(format: LogFormat) -> crate::log_line::Flush {
+    // patchbay's own events at info; its dependencies' only from warn. The SQL engine's Delta
+    // Lake kernel logs two info lines per statement (a snapshot, a scan), which would outnumber
+    // the one line per request the log is for.
     let filter = EnvFilter::try_from_env("PATCHBAY_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,patchbay=info"));
     let (writer, flush) = crate::log_line::Batched::start();
     // Plain text, also on a terminal: the same line a log file or a collector gets.
     let builder = tracing_subscriber::fmt()
