@@ -224,6 +224,18 @@ impl Store {
             .map_err(|e| StoreError::Config(format!("database migration failed: {e}")))
     }
 
+    /// Starts a transaction that only reads, and reads one snapshot: on PostgreSQL at
+    /// `REPEATABLE READ`, where each statement of a plain `BEGIN` would see the commits made
+    /// since the one before (a table found by name, then gone when its columns are read).
+    /// SQLite's read transactions see one snapshot already.
+    pub(crate) async fn begin_read(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN",
+            Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        };
+        Ok(self.pool.begin_with(begin).await?)
+    }
+
     /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
     /// IMMEDIATE`), so a read-then-write never fails on lock upgrade.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {

@@ -163,7 +163,7 @@ impl Store {
     /// The catalogs the caller may see: `hive_metastore` always; in the metastore, all of them
     /// for a metastore admin, else those it owns or holds a privilege on.
     pub async fn list_catalogs_for(&self, caller: &Caller) -> crate::Result<Vec<CatalogRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let found = list_catalogs(&mut tx, caller).await;
         tx.rollback().await?;
         Ok(found?)
@@ -175,7 +175,7 @@ impl Store {
         workspace_id: i64,
         name: &str,
     ) -> crate::Result<Option<CatalogRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let found = match resolve(
             &mut tx,
             workspace_id,
@@ -194,7 +194,7 @@ impl Store {
     /// A catalog the caller may see.
     pub async fn get_catalog(&self, caller: &Caller, name: &str) -> CatalogResult<CatalogRecord> {
         let securable = Securable::Catalog(self::name(name)?);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
         if !(resolved.legacy() || facts.visible(SecurableType::Catalog)) {
             return Err(CatalogError::NoUseCatalog { on: securable });

@@ -186,7 +186,7 @@ impl Store {
         securable: &Securable,
         principal: Option<&str>,
     ) -> CatalogResult<Vec<PrivilegeAssignment>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
         if !may_read_grants(&facts, securable) {
             return Err(read_denied(securable));
@@ -267,7 +267,7 @@ impl Store {
         securable: &Securable,
         principal: Option<&str>,
     ) -> CatalogResult<Vec<EffectiveAssignment>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
         if !may_read_grants(&facts, securable) {
             return Err(read_denied(securable));
@@ -312,7 +312,7 @@ impl Store {
         securable: &Securable,
         principal: Option<&str>,
     ) -> CatalogResult<Vec<GrantRow>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
         if !may_read_grants(&facts, securable) {
             return Err(read_denied(securable));

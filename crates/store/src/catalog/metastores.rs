@@ -157,7 +157,7 @@ impl Store {
         workspace_id: i64,
         id: &str,
     ) -> CatalogResult<MetastoreRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let found = fetch(&mut tx, workspace_id, id).await;
         tx.rollback().await?;
         found

@@ -625,7 +625,7 @@ impl Store {
         workspace_id: i64,
         principal_id: i64,
     ) -> crate::Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let identity = identity(&mut tx, workspace_id, principal_id).await?;
         let metastore = assigned_metastore(&mut tx, workspace_id).await?;
         tx.rollback().await?;
@@ -641,7 +641,7 @@ impl Store {
         securable: &Securable,
         principal_id: i64,
     ) -> crate::Result<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let identity = identity(&mut tx, workspace_id, principal_id).await?;
         let resolved = resolve(&mut tx, workspace_id, securable).await?;
         let facts = facts(&mut tx, &identity, &resolved).await?;
@@ -661,7 +661,7 @@ impl Store {
         catalog: &str,
         schema: &str,
     ) -> crate::Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let found = resolve(
             &mut tx,
             workspace_id,

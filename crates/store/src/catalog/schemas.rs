@@ -149,7 +149,7 @@ impl Store {
         catalog: &str,
     ) -> CatalogResult<Vec<SchemaRecord>> {
         let securable = Securable::Catalog(name(catalog)?);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (identity, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
         let schemas = visible_children(&mut tx, &identity, &resolved, &facts).await?;
         tx.rollback().await?;
@@ -164,7 +164,7 @@ impl Store {
         schema: &str,
     ) -> CatalogResult<SchemaRecord> {
         let securable = Securable::Schema(name(catalog)?, name(schema)?);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
         if !facts.visible(SecurableType::Schema) {
             return Err(CatalogError::NoUseSchema {

@@ -192,7 +192,7 @@ impl Store {
         omit_columns: bool,
     ) -> CatalogResult<Vec<TableRecord>> {
         let securable = Securable::Schema(name(catalog)?, name(schema)?);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (identity, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
         let mut visible = visible_children(&mut tx, &identity, &resolved, &facts).await?;
         if !omit_columns {
@@ -209,7 +209,7 @@ impl Store {
         caller: &Caller,
         securable: &Securable,
     ) -> CatalogResult<TableRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
         facts.check(Action::ReadTable, securable).map_err(denied)?;
         let record = load_table(&mut tx, &resolved.chain[2].id).await?;
@@ -393,7 +393,7 @@ impl Store {
         is_admin: bool,
         securable: &Securable,
     ) -> CatalogResult<(TableRecord, AccessFacts)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let resolved = resolve(&mut tx, workspace_id, securable).await?;
         let mut identity = identity(&mut tx, workspace_id, principal_id).await?;
         identity.workspace_admin |= is_admin;
@@ -413,7 +413,7 @@ impl Store {
             });
         };
         let schema = Securable::Schema(catalog.clone(), schema.clone());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &schema).await?;
         let exists =
             sqlx::query("SELECT 1 AS yes FROM catalog_tables WHERE schema_id = $1 AND name = $2")
@@ -438,7 +438,7 @@ impl Store {
         catalog: &str,
         schema: &str,
     ) -> CatalogResult<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let resolved = resolve(
             &mut tx,
             workspace_id,
