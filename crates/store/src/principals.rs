@@ -2,7 +2,7 @@
 
 use crate::read::Read;
 use crate::scim_filter;
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use crate::{Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::ids::new_numeric_id;
@@ -566,18 +566,12 @@ fn kind_literal(kind: PrincipalKind) -> &'static str {
     }
 }
 
-fn opt_text(v: &Option<String>) -> crate::sql::Bind {
-    match v {
-        Some(s) => crate::sql::Bind::Text(s.clone()),
-        None => crate::sql::Bind::NullText,
-    }
+fn opt_text(v: &Option<String>) -> Bind {
+    v.as_deref().into()
 }
 
-fn opt_flag(v: Option<bool>) -> crate::sql::Bind {
-    match v {
-        Some(b) => crate::sql::Bind::Int(i64::from(b)),
-        None => crate::sql::Bind::NullInt,
-    }
+fn opt_flag(v: Option<bool>) -> Bind {
+    v.map(i64::from).into()
 }
 
 fn not_found(kind: PrincipalKind, id: i64) -> StoreError {
@@ -646,32 +640,22 @@ pub(crate) async fn insert_principal(
         "INSERT INTO principals (id, workspace_id, kind, user_name, application_id, display_name, \
          given_name, family_name, active, external_id, builtin, created_at, updated_at) VALUES (",
     );
-    sql.int(id)
-        .push(", ")
-        .int(workspace_id)
-        .push(", ")
-        .text(kind.as_db())
-        .push(", ")
-        .bind(opt_text(&data.user_name))
-        .push(", ")
-        .bind(opt_text(&data.application_id))
-        .push(", ")
-        .bind(opt_text(&data.display_name))
-        .push(", ")
-        .bind(opt_text(&data.given_name))
-        .push(", ")
-        .bind(opt_text(&data.family_name))
-        .push(", ")
-        .bind(opt_flag(data.active))
-        .push(", ")
-        .bind(opt_text(&data.external_id))
-        .push(", ")
-        .bind(opt_text(&builtin.map(|b| b.name().to_owned())))
-        .push(", ")
-        .int(now)
-        .push(", ")
-        .int(now)
-        .push(")");
+    sql.list([
+        id.into(),
+        workspace_id.into(),
+        kind.as_db().into(),
+        opt_text(&data.user_name),
+        opt_text(&data.application_id),
+        opt_text(&data.display_name),
+        opt_text(&data.given_name),
+        opt_text(&data.family_name),
+        opt_flag(data.active),
+        opt_text(&data.external_id),
+        builtin.map(BuiltinGroup::name).into(),
+        now.into(),
+        now.into(),
+    ])
+    .push(")");
     sql.query()
         .execute(&mut **tx)
         .await

@@ -5,7 +5,7 @@
 
 use crate::compute::settings_from_json;
 use crate::permissions::memberships_cte;
-use crate::sql::{Bind, Sql};
+use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{self, RunPhase};
@@ -376,34 +376,23 @@ async fn insert_run(
         "INSERT INTO job_runs (id, workspace_id, job_id, parent_id, task_key, position, run_name, \
          spec, idempotency_token, creator_id, creator_name, phase, phase_since, start_time) VALUES (",
     );
-    sql.int(run.run_id)
-        .push(", ")
-        .int(run.workspace_id)
-        .push(", ")
-        .int(run.job_id)
-        .push(", ")
-        .bind(run.parent_id.map_or(Bind::NullInt, Bind::Int))
-        .push(", ")
-        .bind(run.task_key.clone().map_or(Bind::NullText, Bind::Text))
-        .push(", ")
-        .int(position)
-        .push(", ")
-        .text(run.run_name.as_str())
-        .push(", ")
-        .text(spec)
-        .push(", ")
-        .bind(idempotency_token.map_or(Bind::NullText, |t| Bind::Text(t.to_owned())))
-        .push(", ")
-        .int(creator_id)
-        .push(", ")
-        .text(run.creator_name.as_str())
-        .push(", ")
-        .text(run.phase.as_str())
-        .push(", ")
-        .int(run.phase_since)
-        .push(", ")
-        .int(run.start_time)
-        .push(")");
+    sql.list([
+        run.run_id.into(),
+        run.workspace_id.into(),
+        run.job_id.into(),
+        run.parent_id.into(),
+        run.task_key.as_deref().into(),
+        position.into(),
+        run.run_name.as_str().into(),
+        spec.into(),
+        idempotency_token.into(),
+        creator_id.into(),
+        run.creator_name.as_str().into(),
+        run.phase.as_str().into(),
+        run.phase_since.into(),
+        run.start_time.into(),
+    ])
+    .push(")");
     sql.query().execute(&mut **tx).await?;
     Ok(())
 }

@@ -23,7 +23,7 @@ pub use objects::CatalogUpdate;
 pub use schemas::{NewSchema, SchemaRecord};
 pub use tables::{ColumnRecord, NewTable, TableRecord};
 
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use crate::{Rejected, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
@@ -467,14 +467,10 @@ pub(crate) async fn granted(
     let mut sql = Sql::new(&format!(
         "SELECT {column} AS object_id, privilege FROM catalog_grants WHERE principal_id IN ("
     ));
-    sql.int_list(ids).push(&format!(") AND {column} IN ("));
-    for (i, id) in object_ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(*id);
-    }
-    sql.push(")");
+    sql.int_list(ids)
+        .push(&format!(") AND {column} IN ("))
+        .list(object_ids.iter().map(|id| Bind::from(*id)))
+        .push(")");
     sql.query()
         .fetch_all(&mut **tx)
         .await?

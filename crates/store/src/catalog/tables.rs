@@ -6,7 +6,7 @@ use super::objects::{
 };
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, facts, identity, new_id, resolve};
 use crate::Store;
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable};
 use serde_json::{Map, Value};
@@ -158,13 +158,8 @@ async fn attach_columns(
         "SELECT table_id, position, name, type_name, type_text, type_json, nullable, comment \
          FROM catalog_columns WHERE table_id IN (",
     );
-    for (i, t) in tables.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(t.id.clone());
-    }
-    sql.push(") ORDER BY table_id, position");
+    sql.list(tables.iter().map(|t| Bind::from(t.id.as_str())))
+        .push(") ORDER BY table_id, position");
     for row in sql.query().fetch_all(&mut **tx).await? {
         let table_id: String = row.try_get("table_id")?;
         if let Some(i) = index.get(&table_id) {
