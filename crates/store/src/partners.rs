@@ -560,28 +560,13 @@ impl<'a> AuditLog<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Bootstrap, BootstrapOutcome};
 
     /// More events than one SQLite statement could bind (9 values each, 32,766 at most) commit
     /// together, in batches.
     #[tokio::test]
     async fn thousands_of_audit_events_commit_in_one_transaction() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&crate::sqlite_url(&dir.path().join("t.db")))
-            .await
-            .unwrap();
-        let BootstrapOutcome::Created { workspace_id, .. } = store
-            .bootstrap(&Bootstrap {
-                organization: "o".into(),
-                workspace_name: "w".into(),
-                public_url: "http://127.0.0.1:1".into(),
-                admin_email: "admin@example.com".into(),
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("fresh database");
-        };
+        let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
         let actor = Actor::system("patchbay");
         let events: i64 = 4000;
         let mut log = AuditLog::new(workspace_id, &actor, Some("rivery"));

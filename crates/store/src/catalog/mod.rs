@@ -681,28 +681,13 @@ pub(crate) fn dedup(values: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Bootstrap, BootstrapOutcome};
 
     /// Partner Connect grants inside its own transaction; bad privileges are client errors
     /// and leave nothing behind.
     #[tokio::test]
     async fn grant_tx_grants_inside_a_callers_transaction() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&crate::sqlite_url(&dir.path().join("t.db")))
-            .await
-            .unwrap();
-        let BootstrapOutcome::Created { workspace_id, .. } = store
-            .bootstrap(&Bootstrap {
-                organization: "o".into(),
-                workspace_name: "w".into(),
-                public_url: "http://127.0.0.1:1".into(),
-                admin_email: "admin@example.com".into(),
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("fresh database");
-        };
+        let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
         let user = store
             .find_user(workspace_id, "admin@example.com")
             .await
