@@ -84,13 +84,22 @@ pub struct Binding {
 pub struct Output {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+    /// The columns of the view a `CREATE VIEW` defined, for its catalog entry; its own result
+    /// stays empty, as Databricks' is.
+    pub view_columns: Vec<Column>,
 }
 
 impl Output {
     fn empty() -> Output {
+        Output::new(Arc::new(Schema::empty()), Vec::new())
+    }
+
+    /// Rows with their schema.
+    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Output {
         Output {
-            schema: Arc::new(Schema::empty()),
-            batches: Vec::new(),
+            schema,
+            batches,
+            view_columns: Vec::new(),
         }
     }
 
@@ -106,10 +115,7 @@ impl Output {
             .map(|(_, n)| Arc::new(Int64Array::from(vec![*n as i64])) as _)
             .collect();
         let batch = RecordBatch::try_new(schema.clone(), arrays).expect("one value per column");
-        Output {
-            schema,
-            batches: vec![batch],
-        }
+        Output::new(schema, vec![batch])
     }
 
     pub fn num_rows(&self) -> usize {
@@ -246,15 +252,7 @@ impl Engine {
     pub async fn columns(&self, id: &str) -> Result<Vec<Column>, EngineError> {
         let table = self.open(id).await?;
         let schema = table.snapshot()?.snapshot().arrow_schema();
-        Ok(schema
-            .fields()
-            .iter()
-            .map(|f| Column {
-                name: f.name().clone(),
-                type_name: crate::types::databricks_type_name(f.data_type()),
-                nullable: f.is_nullable(),
-            })
-            .collect())
+        Ok(crate::types::columns(&schema))
     }
 
     /// Removes a table's files. Removing a table that has none is not an error.
@@ -419,7 +417,10 @@ impl Engine {
                     ))))
                     .await?;
                 read_only().verify_plan(&plan)?;
-                Ok(Output::empty())
+                Ok(Output {
+                    view_columns: crate::types::columns(plan.schema().as_arrow()),
+                    ..Output::empty()
+                })
             }
             Kind::Update { target } => {
                 let DfStatement::Statement(s) = &statement.parsed else {
@@ -727,7 +728,7 @@ impl Engine {
             }
             batches.push(batch);
         }
-        Ok(Output { schema, batches })
+        Ok(Output::new(schema, batches))
     }
 }
 

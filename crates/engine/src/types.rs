@@ -1,7 +1,7 @@
 //! Databricks SQL types and their Arrow counterparts, the types a Delta table stores.
 
 use crate::EngineError;
-use deltalake::arrow::datatypes::{DataType, TimeUnit};
+use deltalake::arrow::datatypes::{DataType, Schema, TimeUnit};
 
 /// A column as the catalog records it: name, Databricks type name, nullability.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +11,19 @@ pub struct Column {
     /// (`STRING`, `BIGINT`, `DECIMAL(10,2)`, `ARRAY<INT>`).
     pub type_name: String,
     pub nullable: bool,
+}
+
+/// A schema's columns, in Databricks' type names.
+pub fn columns(schema: &Schema) -> Vec<Column> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            type_name: databricks_type_name(f.data_type()),
+            nullable: f.is_nullable(),
+        })
+        .collect()
 }
 
 /// The Arrow type that stores a Databricks type, from its name as written in a statement.

@@ -20,6 +20,8 @@ mod failure;
 mod information_schema;
 mod lexer;
 mod params;
+#[cfg(test)]
+mod properties;
 mod rows;
 
 use patchbay_core::access::Caller;
@@ -301,15 +303,15 @@ impl Warehouses {
             target.schema.clone(),
             target.table.clone(),
         );
-        let mut replaced = None;
         match self.store.check_new_table(caller, &securable).await {
             Ok(()) => {}
             Err(CatalogError::TableExists { .. }) if if_not_exists => {
                 return Ok(ArrowRows::empty());
             }
             Err(CatalogError::TableExists { .. }) if or_replace => {
-                // Replacing needs what dropping needs: the owner, or MANAGE.
-                let (old, _) = self
+                // Replacing needs what dropping needs: the owner, or MANAGE. Checked here
+                // before any data is written, and again where the swap happens.
+                let (_, facts) = self
                     .store
                     .table_access(
                         caller.workspace_id,
@@ -319,15 +321,11 @@ impl Warehouses {
                     )
                     .await
                     .map_err(failure::catalog)?;
-                self.store
-                    .delete_table(caller, &securable)
-                    .await
-                    .map_err(failure::catalog)?;
-                replaced = Some(old);
-                self.store
-                    .check_new_table(caller, &securable)
-                    .await
-                    .map_err(failure::catalog)?;
+                if !facts.may_manage() {
+                    return Err(failure::catalog(CatalogError::NotOwner { on: securable }));
+                }
+                // The old table stays until the new one's data is written: a replacement
+                // that fails (a bad query, a full disk) leaves it as it was.
             }
             Err(e) => return Err(failure::catalog(e)),
         }
@@ -345,7 +343,7 @@ impl Warehouses {
             .await
             .map_err(failure::engine)?;
         let columns = match &view {
-            Some(_) => Vec::new(),
+            Some(_) => output.view_columns.clone(),
             None => self.engine.columns(&id).await.map_err(failure::engine)?,
         };
         let new = NewTable {
@@ -359,12 +357,24 @@ impl Warehouses {
             id: Some(id.clone()),
             ..NewTable::default()
         };
-        if let Err(e) = self.store.create_table(caller, &new).await {
-            if view.is_none() {
-                self.forget_data(&id).await;
+        // One transaction swaps the old table for the new one: readers see either.
+        let stored = if or_replace {
+            self.store.replace_table(caller, &new).await
+        } else {
+            self.store
+                .create_table(caller, &new)
+                .await
+                .map(|t| (t, None))
+        };
+        let replaced = match stored {
+            Ok((_, replaced)) => replaced,
+            Err(e) => {
+                if view.is_none() {
+                    self.forget_data(&id).await;
+                }
+                return Err(failure::catalog(e));
             }
-            return Err(failure::catalog(e));
-        }
+        };
         if view.is_none() {
             self.materialized.lock().expect("lock").insert(id);
         }

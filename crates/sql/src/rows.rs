@@ -192,6 +192,6 @@ impl ArrowRows {
                 .collect();
             vec![RecordBatch::try_new(schema.clone(), arrays).expect("one array per column")]
         };
-        ArrowRows::new(Output { schema, batches })
+        ArrowRows::new(Output::new(schema, batches))
     }
 }

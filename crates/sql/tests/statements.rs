@@ -20,7 +20,7 @@ const UC: &str = "/api/2.1/unity-catalog";
 struct Sql {
     app: TestApp,
     warehouse: String,
-    _tables: tempfile::TempDir,
+    tables: tempfile::TempDir,
 }
 
 impl Sql {
@@ -61,7 +61,7 @@ impl Sql {
         Sql {
             app,
             warehouse,
-            _tables: tables,
+            tables,
         }
     }
 
@@ -306,9 +306,27 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         .app
         .admin(Method::GET, &format!("{UC}/tables/main.sales.big"), None)
         .await;
+    let view = r.ok();
     assert_eq!(
-        r.ok()["view_definition"],
+        view["view_definition"],
         "SELECT id FROM main.sales.orders WHERE amount > 10"
+    );
+    // A view's columns are its query's, in the catalog as in DESCRIBE and information_schema,
+    // where BI tools and the SQL connector's `columns()` look for them.
+    assert_eq!(view["columns"][0]["name"], "id", "{view}");
+    assert_eq!(view["columns"][0]["type_name"], "LONG", "{view}");
+    assert_eq!(view["columns"].as_array().map(Vec::len), Some(1), "{view}");
+    let described = texts(&sql.admin("DESCRIBE TABLE main.sales.big").await);
+    assert_eq!(described[0][..2], ["id".to_owned(), "bigint".to_owned()]);
+    assert_eq!(
+        texts(
+            &sql.admin(
+                "SELECT column_name FROM main.information_schema.columns \
+                 WHERE table_name = 'big'"
+            )
+            .await
+        ),
+        [["id"]]
     );
 
     // Session functions and parameters.
@@ -460,6 +478,101 @@ async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
     );
     let r = run("SHOW TABLES IN main.finance").await;
     assert!(rows(&succeeded(&r, "show tables")).is_empty());
+}
+
+#[tokio::test]
+async fn create_or_replace_swaps_the_whole_table_or_nothing() {
+    let sql = Sql::new().await;
+    sql.enable_uc().await;
+    sql.admin("CREATE SCHEMA main.swap").await;
+    sql.admin("CREATE TABLE main.swap.t AS SELECT 1 AS a").await;
+    let select = "SELECT * FROM main.swap.t";
+    // A replacement whose query fails leaves the table as it was.
+    let r = sql
+        .run(
+            &sql.app.admin_token,
+            "CREATE OR REPLACE TABLE main.swap.t AS SELECT no_such_column FROM main.swap.t",
+        )
+        .await;
+    failed(&r);
+    assert_eq!(texts(&sql.admin(select).await), [["1"]]);
+    // One that may create tables in the schema but does not own the table cannot replace it.
+    let (app_id, token) = sql.service_principal("INGEST_USER").await;
+    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+        .await;
+    sql.admin(&format!(
+        "GRANT USE SCHEMA, CREATE TABLE, SELECT ON SCHEMA main.swap TO `{app_id}`"
+    ))
+    .await;
+    denied(
+        &sql.run(
+            &token,
+            "CREATE OR REPLACE TABLE main.swap.t AS SELECT 2 AS b",
+        )
+        .await,
+    );
+    assert_eq!(texts(&sql.admin(select).await), [["1"]]);
+    // The owner replaces it: new rows, new columns, in the catalog too.
+    sql.admin("CREATE OR REPLACE TABLE main.swap.t AS SELECT 'two' AS b")
+        .await;
+    assert_eq!(texts(&sql.admin(select).await), [["two"]]);
+    let r = sql
+        .app
+        .admin(Method::GET, &format!("{UC}/tables/main.swap.t"), None)
+        .await;
+    let table = r.ok();
+    assert_eq!(table["columns"][0]["name"], "b", "{table}");
+    assert_eq!(
+        table["columns"].as_array().map(Vec::len),
+        Some(1),
+        "{table}"
+    );
+    // A view replaced by a table, and the table by a view.
+    sql.admin("CREATE VIEW main.swap.v AS SELECT 1 AS x").await;
+    sql.admin("CREATE OR REPLACE TABLE main.swap.v AS SELECT 3 AS y")
+        .await;
+    assert_eq!(
+        texts(&sql.admin("SELECT y FROM main.swap.v").await),
+        [["3"]]
+    );
+    sql.admin("CREATE OR REPLACE VIEW main.swap.v AS SELECT b FROM main.swap.t")
+        .await;
+    assert_eq!(
+        texts(&sql.admin("SELECT * FROM main.swap.v").await),
+        [["two"]]
+    );
+}
+
+#[tokio::test]
+async fn twenty_replacements_at_once_leave_one_whole_table() {
+    let sql = Arc::new(Sql::new().await);
+    sql.enable_uc().await;
+    sql.admin("CREATE SCHEMA main.storm").await;
+    sql.admin("CREATE TABLE main.storm.s AS SELECT -1 AS n")
+        .await;
+    let mut storm = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let sql = sql.clone();
+        storm.spawn(async move {
+            let statement = format!("CREATE OR REPLACE TABLE main.storm.s AS SELECT {i} AS n");
+            let r = sql.run(&sql.app.admin_token, &statement).await;
+            (i, r)
+        });
+    }
+    while let Some(done) = storm.join_next().await {
+        let (i, r) = done.expect("no panic");
+        succeeded(&r, &format!("replacement {i}"));
+    }
+    let rows = texts(&sql.admin("SELECT n FROM main.storm.s").await);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let n: i64 = rows[0][0].parse().expect("a number");
+    assert!((0..20).contains(&n), "{n}");
+    // Every replaced table's files went with it: one table, one directory.
+    let dirs = std::fs::read_dir(sql.tables.path())
+        .expect("the table root")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+        .count();
+    assert_eq!(dirs, 1, "table directories left");
 }
 
 #[tokio::test]
@@ -966,6 +1079,32 @@ async fn wait_poll_cancel_and_close() {
     let body = r.ok();
     assert_eq!(body["status"]["state"], "CANCELED", "{body}");
     assert!(body.get("result").is_none());
+    // The history says so too, though the engine never finished it: the task that ran it
+    // records the cancel once it has dropped the work.
+    let mut status = Value::Null;
+    for _ in 0..400 {
+        let r = sql
+            .app
+            .admin(
+                Method::GET,
+                "/api/2.0/sql/history/queries?max_results=100",
+                None,
+            )
+            .await;
+        let body = r.ok();
+        let found = body["res"].as_array().and_then(|queries| {
+            queries
+                .iter()
+                .find(|q| q["query_id"] == id.as_str())
+                .cloned()
+        });
+        if let Some(query) = found {
+            status = query["status"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, "CANCELED", "the cancelled statement's history row");
     // A statement over the server's time limit is stopped and says so.
     let quick = Sql::with(
         |s| s.statement_timeout = std::time::Duration::from_millis(200),

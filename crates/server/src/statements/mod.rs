@@ -333,15 +333,31 @@ async fn execute(
         catalog,
         schema,
     };
-    let task = {
+    {
         let state = state.clone();
         let entry = entry.clone();
         let session_id = session.map(|(id, _)| id);
         let (row_limit, byte_limit) = (checked.row_limit, checked.byte_limit);
         tokio::spawn(async move {
             let started = state.now_millis();
+            let ran = Ran {
+                caller: &caller,
+                warehouse_id: &warehouse_id,
+                statement: &statement,
+                started,
+            };
             let limit = state.settings().statement_timeout;
-            let outcome = match tokio::time::timeout(limit, engine.execute(execution)).await {
+            let work = tokio::time::timeout(limit, engine.execute(execution));
+            let outcome = tokio::select! {
+                outcome = work => outcome,
+                () = entry.stopped() => {
+                    // Cancelled or closed while the engine ran: leaving `work` here drops
+                    // the engine's future, which stops its work.
+                    record(&state, &entry, &ran, "CANCELED", None, None).await;
+                    return;
+                }
+            };
+            let outcome = match outcome {
                 Ok(outcome) => outcome,
                 // Dropping the engine's future stopped its work.
                 Err(_) => Err(SqlFailure::new(
@@ -377,24 +393,16 @@ async fn execute(
             };
             // History first: whoever sees the statement end (its waiter, a poll) finds it in
             // the history too. A cancel that wins meanwhile is written over it.
-            entry.disarm();
             let status = match &phase {
                 Phase::Succeeded(_) => "FINISHED",
                 _ => "FAILED",
-            };
-            let ran = Ran {
-                caller: &caller,
-                warehouse_id: &warehouse_id,
-                statement: &statement,
-                started,
             };
             record(&state, &entry, &ran, status, rows, error).await;
             if !entry.finish(phase) {
                 record(&state, &entry, &ran, "CANCELED", None, None).await;
             }
-        })
-    };
-    entry.set_task(task.abort_handle());
+        });
+    }
     let phase = entry.wait(checked.wait).await;
     if !phase.is_done() && checked.cancel_on_timeout {
         entry.cancel();

@@ -14,7 +14,6 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 /// How long a finished statement's result can be fetched (Databricks keeps them an hour).
 pub const RESULT_LIFETIME: Duration = Duration::from_secs(60 * 60);
@@ -96,7 +95,6 @@ pub struct Entry {
     pub principal_id: i64,
     pub presentation: Presentation,
     phase: watch::Sender<Phase>,
-    abort: Mutex<Option<AbortHandle>>,
     finished_at: Mutex<Option<Instant>>,
     created: Instant,
 }
@@ -124,41 +122,29 @@ impl Entry {
         });
         if changed {
             *self.finished_at.lock().expect("lock") = Some(Instant::now());
-            self.abort.lock().expect("lock").take();
         }
         changed
     }
 
-    /// Stops the statement's work if it still runs. True when this call cancelled it.
+    /// Ends the statement as cancelled if it still runs; its task, waiting on
+    /// [`Entry::stopped`] beside the engine, then drops the engine's work and records the
+    /// cancel. True when this call cancelled it.
     pub fn cancel(&self) -> bool {
-        let cancelled = self.finish(Phase::Canceled);
-        if cancelled && let Some(handle) = self.abort.lock().expect("lock").take() {
-            handle.abort();
-        }
-        cancelled
+        self.finish(Phase::Canceled)
     }
 
-    /// Closes the statement: its work stops and its result is dropped.
+    /// Closes the statement: its work stops (as for a cancel) and its result is dropped.
     pub fn close(&self) {
-        if let Some(handle) = self.abort.lock().expect("lock").take() {
-            handle.abort();
-        }
         self.phase.send_replace(Phase::Closed);
         *self.finished_at.lock().expect("lock") = Some(Instant::now());
     }
 
-    /// From here on a cancel still ends the statement but no longer stops its task: the task is
-    /// writing down how the statement ended.
-    pub fn disarm(&self) {
-        self.abort.lock().expect("lock").take();
-    }
-
-    pub fn set_task(&self, handle: AbortHandle) {
-        if self.phase.borrow().is_done() {
-            handle.abort();
-        } else {
-            *self.abort.lock().expect("lock") = Some(handle);
-        }
+    /// Returns once the statement ended by other hands than its task's (a cancel or a close):
+    /// what the task races its work against.
+    pub async fn stopped(&self) {
+        let mut rx = self.phase.subscribe();
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = rx.wait_for(Phase::is_done).await;
     }
 
     fn expired(&self, now: Instant) -> bool {
@@ -211,7 +197,6 @@ impl Registry {
             principal_id,
             presentation,
             phase: watch::Sender::new(Phase::Running),
-            abort: Mutex::new(None),
             finished_at: Mutex::new(None),
             created: Instant::now(),
         });

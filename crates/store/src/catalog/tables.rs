@@ -1,7 +1,7 @@
 //! Tables of a schema, with their columns: metadata only.
 
 use super::objects::{
-    CatalogUpdate, Kind, child, denied, for_caller, insert_row, load, name, object,
+    CatalogUpdate, Kind, child, denied, for_caller, insert_row, load, managed, name, object,
     properties_text, visible_children,
 };
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, facts, identity, new_id, resolve};
@@ -196,6 +196,29 @@ impl Store {
         caller: &Caller,
         new: &NewTable,
     ) -> CatalogResult<TableRecord> {
+        let (record, _) = self.put_table(caller, new, false).await?;
+        Ok(record)
+    }
+
+    /// `CREATE OR REPLACE`: [`Store::create_table`], except that a table or view of the same
+    /// name is replaced in the same transaction, so that readers see the old one or the new
+    /// one and never neither. Replacing needs what dropping needs (the owner, `MANAGE`, or an
+    /// admin) besides `CREATE TABLE`. The replaced object's record comes back, for its data to
+    /// be removed.
+    pub async fn replace_table(
+        &self,
+        caller: &Caller,
+        new: &NewTable,
+    ) -> CatalogResult<(TableRecord, Option<TableRecord>)> {
+        self.put_table(caller, new, true).await
+    }
+
+    async fn put_table(
+        &self,
+        caller: &Caller,
+        new: &NewTable,
+        replace: bool,
+    ) -> CatalogResult<(TableRecord, Option<TableRecord>)> {
         let schema = Securable::Schema(name(&new.catalog_name)?, name(&new.schema_name)?);
         let table_name = name(&new.name)?;
         let columns = checked_columns(&new.columns)?;
@@ -219,13 +242,41 @@ impl Store {
         let (_, resolved, facts) = for_caller(&mut tx, caller, &schema).await?;
         let schema_id = resolved.chain[1].id.clone();
         let full_name = format!("{}.{table_name}", schema.full_name());
-        if child(&mut tx, Kind::Table, &schema_id, &table_name)
+        if replace {
+            // Replacements of one schema's tables take turns (on PostgreSQL; SQLite's writers
+            // always do): each then finds what the one before it made and replaces that.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM catalog_schemas WHERE id = $1{}",
+                self.lock_clause()
+            )))
+            .bind(schema_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        }
+        let exists = child(&mut tx, Kind::Table, &schema_id, &table_name)
             .await?
-            .is_some()
-        {
+            .is_some();
+        if exists && !replace {
             return Err(CatalogError::TableExists { name: full_name });
         }
         facts.check(Action::CreateTable, &schema).map_err(denied)?;
+        let mut replaced = None;
+        if exists {
+            let Securable::Schema(catalog_name, schema_name) = &schema else {
+                unreachable!("made as a schema above")
+            };
+            let old = Securable::Table(
+                catalog_name.clone(),
+                schema_name.clone(),
+                table_name.clone(),
+            );
+            let (_, old_id) = managed(&mut tx, caller, Kind::Table, &old).await?;
+            replaced = Some(load(&mut tx, &old_id).await?);
+            sqlx::query("DELETE FROM catalog_tables WHERE id = $1")
+                .bind(old_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         let id = new.id.clone().unwrap_or_else(new_id);
         insert_row(
             "catalog_tables",
@@ -268,7 +319,7 @@ impl Store {
         }
         let record = load(&mut tx, &id).await?;
         tx.commit().await?;
-        Ok(record)
+        Ok((record, replaced))
     }
 
     /// A table or view as a SQL statement uses it, with the facts that decide what
