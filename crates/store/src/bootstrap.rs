@@ -243,3 +243,25 @@ async fn setup_workspace(
     .await?;
     Ok((workspace_id, admin_token))
 }
+
+/// A store on a new SQLite file in `dir`, set up with one workspace whose admin is
+/// `admin@example.com`, and the workspace's id: for unit tests.
+#[cfg(test)]
+pub(crate) async fn fresh_store(dir: &std::path::Path) -> (Store, i64) {
+    let store = Store::connect(&crate::sqlite_url(&dir.join("t.db")))
+        .await
+        .unwrap();
+    let BootstrapOutcome::Created { workspace_id, .. } = store
+        .bootstrap(&Bootstrap {
+            organization: "o".into(),
+            workspace_name: "w".into(),
+            public_url: "http://127.0.0.1:1".into(),
+            admin_email: "admin@example.com".into(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("fresh database");
+    };
+    (store, workspace_id)
+}

@@ -2,6 +2,7 @@
 //! removed, in one transaction, together with the connection row and its audit events. The
 //! partner is called between transactions, never inside one.
 
+use crate::compute::{Clusters, Creatable, NewObject, Warehouses};
 use crate::partners::{Actor, AuditLog, ConnectionRecord, audit};
 use crate::permissions::{TOKENS, grant_object_permission};
 use crate::principals::{PrincipalData, insert_principal};
@@ -344,6 +345,13 @@ impl Store {
         let mut warehouse_id = None;
         let mut warehouse_created = false;
         let mut cluster_id = None;
+        let partner = NewObject {
+            now,
+            workspace_id,
+            creator_id: owner_id,
+            creator_name: &owner_name,
+            spec: &(),
+        };
         match &plan.compute {
             ComputePlan::None => {}
             ComputePlan::NewWarehouse(name) => {
@@ -353,15 +361,7 @@ impl Store {
                 let name =
                     &crate::compute::free_warehouse_name(&mut tx, workspace_id, name).await?;
                 let spec = patchbay_core::compute::WarehouseSpec::partner_connect(name.as_str());
-                let warehouse = crate::compute::insert_warehouse(
-                    &mut tx,
-                    now,
-                    workspace_id,
-                    owner_id,
-                    &owner_name,
-                    &spec,
-                )
-                .await?;
+                let warehouse = Warehouses::insert(&mut tx, partner.with(&spec)).await?;
                 log.push(
                     "warehouse.create",
                     "warehouse",
@@ -381,15 +381,8 @@ impl Store {
                 }
             }
             ComputePlan::NewCluster(name) => {
-                let cluster = crate::compute::insert_cluster(
-                    &mut tx,
-                    now,
-                    workspace_id,
-                    owner_id,
-                    &owner_name,
-                    &patchbay_core::compute::ClusterSpec::partner_connect(name.as_str()),
-                )
-                .await?;
+                let spec = patchbay_core::compute::ClusterSpec::partner_connect(name.as_str());
+                let cluster = Clusters::insert(&mut tx, partner.with(&spec)).await?;
                 log.push(
                     "cluster.create",
                     "cluster",

@@ -3,7 +3,7 @@
 //! them, the built-in `admins` and `users` groups cannot be deleted, no group joins `admins`.
 //! Leaving a group can cost the token permission, and with it every token, at once.
 
-use crate::principals::{add_member, insert_principal};
+use crate::principals::{add_member, delete_principal_row, insert_principal, is_within};
 use crate::{Missing, PrincipalData, Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
@@ -145,13 +145,13 @@ impl Store {
     ) -> Result<()> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
-        let (parent_id, builtin) = group_with_builtin(&mut tx, workspace_id, parent).await?;
-        let member_id = principal_id(&mut tx, workspace_id, member).await?;
+        let (parent_id, builtin, member_id) =
+            group_and_member(&mut tx, workspace_id, parent, member).await?;
         if let NamedPrincipal::Group(name) = member {
             if builtin == Some(BuiltinGroup::Admins) {
                 return Err(StoreError::Rejected(Rejected::GroupInAdmins));
             }
-            if member_id == parent_id || is_within(&mut tx, parent_id, member_id).await? {
+            if member_id == parent_id || is_within(&mut *tx, parent_id, member_id).await? {
                 return Err(StoreError::Rejected(Rejected::GroupCycle {
                     group: name.clone(),
                     parent: parent.to_owned(),
@@ -172,8 +172,8 @@ impl Store {
     ) -> Result<()> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
-        let (parent_id, _) = group_with_builtin(&mut tx, workspace_id, parent).await?;
-        let member_id = principal_id(&mut tx, workspace_id, member).await?;
+        let (parent_id, _, member_id) =
+            group_and_member(&mut tx, workspace_id, parent, member).await?;
         let removed = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND member_id = $2")
             .bind(parent_id)
             .bind(member_id)
@@ -198,17 +198,10 @@ impl Store {
     pub async fn delete_group_named(&self, admin: &WorkspaceAdmin, name: &str) -> Result<()> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
-        let (id, builtin) = group_with_builtin(&mut tx, workspace_id, name).await?;
-        if let Some(builtin) = builtin {
-            return Err(StoreError::Rejected(Rejected::BuiltinGroupDelete {
-                name: builtin.name(),
-            }));
-        }
-        sqlx::query("DELETE FROM principals WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        crate::permissions::revoke_tokens_without_permission(&mut tx, workspace_id).await?;
+        let (id, builtin) = group_row(&mut tx, workspace_id, name)
+            .await?
+            .ok_or_else(|| group_not_found(name))?;
+        delete_principal_row(&mut tx, workspace_id, PrincipalKind::Group, id, builtin).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -219,21 +212,15 @@ async fn group_id(
     workspace_id: i64,
     name: &str,
 ) -> Result<Option<i64>> {
-    let row = sqlx::query(
-        "SELECT id FROM principals WHERE workspace_id = $1 AND kind = 'group' AND display_name = $2",
-    )
-    .bind(workspace_id)
-    .bind(name)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(|r| Ok(r.try_get("id")?)).transpose()
+    Ok(group_row(tx, workspace_id, name).await?.map(|(id, _)| id))
 }
 
-async fn group_with_builtin(
+/// A group by name: its id, and which built-in group it is.
+async fn group_row(
     tx: &mut Transaction<'static, Any>,
     workspace_id: i64,
     name: &str,
-) -> Result<(i64, Option<BuiltinGroup>)> {
+) -> Result<Option<(i64, Option<BuiltinGroup>)>> {
     let row = sqlx::query(
         "SELECT id, builtin FROM principals WHERE workspace_id = $1 AND kind = 'group' \
          AND display_name = $2",
@@ -241,13 +228,30 @@ async fn group_with_builtin(
     .bind(workspace_id)
     .bind(name)
     .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| group_not_found(name))?;
-    let builtin: Option<String> = row.try_get("builtin")?;
-    Ok((
-        row.try_get("id")?,
-        builtin.as_deref().and_then(BuiltinGroup::from_name),
-    ))
+    .await?;
+    row.map(|row| {
+        let builtin: Option<String> = row.try_get("builtin")?;
+        Ok((
+            row.try_get("id")?,
+            builtin.as_deref().and_then(BuiltinGroup::from_name),
+        ))
+    })
+    .transpose()
+}
+
+/// A group that must exist (its id and which built-in group it is), and the id of a member
+/// or would-be member of it.
+async fn group_and_member(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    group: &str,
+    member: &NamedPrincipal,
+) -> Result<(i64, Option<BuiltinGroup>, i64)> {
+    let (group_id, builtin) = group_row(tx, workspace_id, group)
+        .await?
+        .ok_or_else(|| group_not_found(group))?;
+    let member_id = principal_id(tx, workspace_id, member).await?;
+    Ok((group_id, builtin, member_id))
 }
 
 /// The id of a named user (or service principal, by application id) or group.
@@ -278,19 +282,4 @@ async fn principal_id(
             Ok(row.try_get("id")?)
         }
     }
-}
-
-/// Whether `inner` is a member of `outer`, directly or through nested groups.
-async fn is_within(tx: &mut Transaction<'static, Any>, inner: i64, outer: i64) -> Result<bool> {
-    let row = sqlx::query(
-        "WITH RECURSIVE ancestors(id) AS (\
-           SELECT group_id FROM memberships WHERE member_id = $1 \
-           UNION SELECT m.group_id FROM memberships m JOIN ancestors a ON m.member_id = a.id) \
-         SELECT 1 AS yes FROM ancestors WHERE id = $2",
-    )
-    .bind(inner)
-    .bind(outer)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.is_some())
 }

@@ -14,6 +14,7 @@
 
 use crate::partners::{Actor, AuditLog, CONNECTION_COLUMNS, connection_from_row};
 use crate::{Result, Store};
+use patchbay_core::compute::ObjectKind;
 use serde_json::json;
 use sqlx::Row;
 
@@ -132,25 +133,26 @@ impl Store {
                     "the partner's token was deleted".into(),
                 ));
             }
-            if let Some(id) = &c.warehouse_id
-                && self.get_warehouse(c.workspace_id, id).await?.is_none()
-            {
-                found.push(violation(
-                    ViolationKind::Broken,
+            let compute = [
+                (
+                    ObjectKind::Warehouse,
+                    &c.warehouse_id,
                     "warehouse",
-                    id,
-                    "the connection's SQL warehouse was deleted".into(),
-                ));
-            }
-            if let Some(id) = &c.cluster_id
-                && self.get_cluster(c.workspace_id, id).await?.is_none()
-            {
-                found.push(violation(
-                    ViolationKind::Broken,
-                    "cluster",
-                    id,
-                    "the connection's cluster was deleted".into(),
-                ));
+                    "SQL warehouse",
+                ),
+                (ObjectKind::Cluster, &c.cluster_id, "cluster", "cluster"),
+            ];
+            for (kind, id, object_type, what) in compute {
+                if let Some(id) = id
+                    && !self.compute_exists(kind, c.workspace_id, id).await?
+                {
+                    found.push(violation(
+                        ViolationKind::Broken,
+                        object_type,
+                        id,
+                        format!("the connection's {what} was deleted"),
+                    ));
+                }
             }
         }
         let undelivered = sqlx::query(

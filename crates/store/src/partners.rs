@@ -1,7 +1,7 @@
 //! Partner Connect's records: partner endpoints and custom partners, connections, the
 //! organization's partner accounts, and the audit trail.
 
-use crate::sql::{Bind, Sql};
+use crate::sql::Sql;
 use crate::{Conflict, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{Credential, PartnerSpec};
@@ -537,26 +537,19 @@ impl<'a> AuditLog<'a> {
                 "INSERT INTO audit_events (workspace_id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail) VALUES ",
             );
             for (i, (action, object_type, object_id, detail)) in batch.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.int(self.workspace_id).push(", ").int(now).push(", ");
-                sql.bind(match self.actor.id {
-                    Some(id) => Bind::Int(id),
-                    None => Bind::NullInt,
-                });
-                sql.push(", ")
-                    .text(self.actor.name.as_str())
-                    .push(", ")
-                    .text(action.as_str())
-                    .push(", ")
-                    .text(object_type.as_str())
-                    .push(", ")
-                    .text(object_id.as_str())
-                    .push(", ");
-                sql.bind(match self.partner_id {
-                    Some(p) => Bind::Text(p.to_owned()),
-                    None => Bind::NullText,
-                });
-                sql.push(", ").text(detail.to_string()).push(")");
+                sql.push(if i == 0 { "(" } else { ", (" })
+                    .list([
+                        self.workspace_id.into(),
+                        now.into(),
+                        self.actor.id.into(),
+                        self.actor.name.as_str().into(),
+                        action.as_str().into(),
+                        object_type.as_str().into(),
+                        object_id.as_str().into(),
+                        self.partner_id.into(),
+                        detail.to_string().into(),
+                    ])
+                    .push(")");
             }
             sql.query().execute(&mut **tx).await?;
         }
@@ -567,28 +560,13 @@ impl<'a> AuditLog<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Bootstrap, BootstrapOutcome};
 
     /// More events than one SQLite statement could bind (9 values each, 32,766 at most) commit
     /// together, in batches.
     #[tokio::test]
     async fn thousands_of_audit_events_commit_in_one_transaction() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&crate::sqlite_url(&dir.path().join("t.db")))
-            .await
-            .unwrap();
-        let BootstrapOutcome::Created { workspace_id, .. } = store
-            .bootstrap(&Bootstrap {
-                organization: "o".into(),
-                workspace_name: "w".into(),
-                public_url: "http://127.0.0.1:1".into(),
-                admin_email: "admin@example.com".into(),
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("fresh database");
-        };
+        let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
         let actor = Actor::system("patchbay");
         let events: i64 = 4000;
         let mut log = AuditLog::new(workspace_id, &actor, Some("rivery"));

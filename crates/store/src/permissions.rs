@@ -106,29 +106,10 @@ impl Store {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
         if update == AclUpdate::Replace {
-            sqlx::query(
-                "DELETE FROM object_permissions WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3",
-            )
-            .bind(workspace_id)
-            .bind(object.object_type)
-            .bind(object.object_id)
-            .execute(&mut *tx)
-            .await?;
+            delete_acl(&mut tx, workspace_id, object).await?;
         }
         for (principal_id, level) in entries {
-            sqlx::query(
-                "INSERT INTO object_permissions (workspace_id, object_type, object_id, principal_id, permission_level) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (workspace_id, object_type, object_id, principal_id) \
-                 DO UPDATE SET permission_level = excluded.permission_level",
-            )
-            .bind(workspace_id)
-            .bind(object.object_type)
-            .bind(object.object_id)
-            .bind(*principal_id)
-            .bind(level.as_str())
-            .execute(&mut *tx)
-            .await?;
+            insert_entry(&mut tx, workspace_id, object, *principal_id, level, true).await?;
         }
         if object == TOKENS {
             revoke_tokens_without_permission(&mut tx, workspace_id).await?;
@@ -174,17 +155,7 @@ pub(crate) async fn default_token_acl(
         (BuiltinGroup::Users, "CAN_USE"),
     ] {
         let group_id = crate::principals::builtin_group_id(tx, workspace_id, group).await?;
-        sqlx::query(
-            "INSERT INTO object_permissions (workspace_id, object_type, object_id, principal_id, permission_level) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(workspace_id)
-        .bind(TOKENS.object_type)
-        .bind(TOKENS.object_id)
-        .bind(group_id)
-        .bind(level)
-        .execute(&mut **tx)
-        .await?;
+        insert_entry(tx, workspace_id, TOKENS, group_id, level, false).await?;
     }
     Ok(())
 }
@@ -268,18 +239,35 @@ pub(crate) async fn write_acl(
 ) -> Result<()> {
     delete_acl(tx, workspace_id, object).await?;
     for (principal_id, level) in entries {
-        sqlx::query(
-            "INSERT INTO object_permissions (workspace_id, object_type, object_id, principal_id, permission_level) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
+        insert_entry(tx, workspace_id, object, *principal_id, level, false).await?;
+    }
+    Ok(())
+}
+
+/// Adds one entry to an object's ACL. `upsert`: a principal that has an entry gets the new
+/// level; otherwise a second entry for it is a unique violation.
+async fn insert_entry(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    object: ObjectRef<'_>,
+    principal_id: i64,
+    level: &str,
+    upsert: bool,
+) -> Result<()> {
+    const INSERT: &str = "INSERT INTO object_permissions (workspace_id, object_type, object_id, \
+         principal_id, permission_level) VALUES ($1, $2, $3, $4, $5)";
+    const UPSERT: &str = "INSERT INTO object_permissions (workspace_id, object_type, object_id, \
+         principal_id, permission_level) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (workspace_id, object_type, object_id, principal_id) \
+         DO UPDATE SET permission_level = excluded.permission_level";
+    sqlx::query(if upsert { UPSERT } else { INSERT })
         .bind(workspace_id)
         .bind(object.object_type)
         .bind(object.object_id)
-        .bind(*principal_id)
-        .bind(*level)
+        .bind(principal_id)
+        .bind(level)
         .execute(&mut **tx)
         .await?;
-    }
     Ok(())
 }
 
@@ -354,18 +342,9 @@ pub(crate) async fn grant_object_permission(
         .execute(&mut **tx)
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO object_permissions (workspace_id, object_type, object_id, principal_id, permission_level) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (workspace_id, object_type, object_id, principal_id) \
-         DO UPDATE SET permission_level = excluded.permission_level",
-    )
-    .bind(workspace_id)
-    .bind(object_type)
-    .bind(object_id)
-    .bind(principal_id)
-    .bind(level)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let object = ObjectRef {
+        object_type,
+        object_id,
+    };
+    insert_entry(tx, workspace_id, object, principal_id, level, true).await
 }

@@ -2,7 +2,7 @@
 
 use crate::read::Read;
 use crate::scim_filter;
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use crate::{Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::ids::new_numeric_id;
@@ -125,13 +125,12 @@ impl Store {
         workspace_id: i64,
         application_id: &str,
     ) -> Result<Option<PrincipalRecord>> {
-        let mut sql = Sql::new(select_principals!(
-            " FROM principals p WHERE p.workspace_id = "
-        ));
-        sql.int(workspace_id)
-            .push(" AND p.kind = 'service_principal' AND p.application_id = ")
-            .text(application_id.to_lowercase());
-        Ok(self.load(sql).await?.pop())
+        self.find_one(
+            workspace_id,
+            " AND p.kind = 'service_principal' AND p.application_id = ",
+            application_id.to_lowercase(),
+        )
+        .await
     }
 
     /// A user by user name (case-insensitive).
@@ -140,28 +139,17 @@ impl Store {
         workspace_id: i64,
         user_name: &str,
     ) -> Result<Option<PrincipalRecord>> {
-        let mut sql = Sql::new(select_principals!(
-            " FROM principals p WHERE p.workspace_id = "
-        ));
-        sql.int(workspace_id)
-            .push(" AND p.kind = 'user' AND LOWER(p.user_name) = ")
-            .text(user_name.to_lowercase());
-        Ok(self.load(sql).await?.pop())
+        self.find_one(
+            workspace_id,
+            " AND p.kind = 'user' AND LOWER(p.user_name) = ",
+            user_name.to_lowercase(),
+        )
+        .await
     }
 
     /// Whether a principal is a member of a group, directly or through nested groups.
     pub async fn is_member_of(&self, principal_id: i64, group_id: i64) -> Result<bool> {
-        let row = sqlx::query(
-            "WITH RECURSIVE ancestors(id) AS (\
-               SELECT group_id FROM memberships WHERE member_id = $1 \
-               UNION SELECT m.group_id FROM memberships m JOIN ancestors a ON m.member_id = a.id) \
-             SELECT 1 AS yes FROM ancestors WHERE id = $2",
-        )
-        .bind(principal_id)
-        .bind(group_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        is_within(&self.pool, principal_id, group_id).await
     }
 
     /// A group by display name.
@@ -170,12 +158,26 @@ impl Store {
         workspace_id: i64,
         name: &str,
     ) -> Result<Option<PrincipalRecord>> {
+        self.find_one(
+            workspace_id,
+            " AND p.kind = 'group' AND p.display_name = ",
+            name.to_owned(),
+        )
+        .await
+    }
+
+    /// The principal of the workspace whose unique name `condition` (ending in `= `) compares
+    /// with `value`.
+    async fn find_one(
+        &self,
+        workspace_id: i64,
+        condition: &str,
+        value: String,
+    ) -> Result<Option<PrincipalRecord>> {
         let mut sql = Sql::new(select_principals!(
             " FROM principals p WHERE p.workspace_id = "
         ));
-        sql.int(workspace_id)
-            .push(" AND p.kind = 'group' AND p.display_name = ")
-            .text(name);
+        sql.int(workspace_id).push(condition).text(value);
         Ok(self.load(sql).await?.pop())
     }
 
@@ -371,18 +373,7 @@ impl Store {
         let current = fetch_row(&mut tx, workspace_id, kind, id)
             .await?
             .ok_or_else(|| not_found(kind, id))?;
-        if let Some(builtin) = current.builtin {
-            return Err(StoreError::Rejected(Rejected::BuiltinGroupDelete {
-                name: builtin.name(),
-            }));
-        }
-        sqlx::query("DELETE FROM principals WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if kind == PrincipalKind::Group {
-            crate::permissions::revoke_tokens_without_permission(&mut tx, workspace_id).await?;
-        }
+        delete_principal_row(&mut tx, workspace_id, kind, id, current.builtin).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -391,6 +382,49 @@ impl Store {
     async fn load(&self, sql: Sql) -> Result<Vec<PrincipalRecord>> {
         load(&mut self.read(), sql).await
     }
+}
+
+/// Whether `inner` is a member of `outer`, directly or through nested groups.
+pub(crate) async fn is_within<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    inner: i64,
+    outer: i64,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "WITH RECURSIVE ancestors(id) AS (\
+           SELECT group_id FROM memberships WHERE member_id = $1 \
+           UNION SELECT m.group_id FROM memberships m JOIN ancestors a ON m.member_id = a.id) \
+         SELECT 1 AS yes FROM ancestors WHERE id = $2",
+    )
+    .bind(inner)
+    .bind(outer)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Deletes a principal, never a built-in group. Deleting a group can cost its members the
+/// token permission, and with it their tokens, at once.
+pub(crate) async fn delete_principal_row(
+    tx: &mut Transaction<'static, Any>,
+    workspace_id: i64,
+    kind: PrincipalKind,
+    id: i64,
+    builtin: Option<BuiltinGroup>,
+) -> Result<()> {
+    if let Some(builtin) = builtin {
+        return Err(StoreError::Rejected(Rejected::BuiltinGroupDelete {
+            name: builtin.name(),
+        }));
+    }
+    sqlx::query("DELETE FROM principals WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if kind == PrincipalKind::Group {
+        crate::permissions::revoke_tokens_without_permission(tx, workspace_id).await?;
+    }
+    Ok(())
 }
 
 /// A principal as remembered or read in `read`'s snapshot.
@@ -566,18 +600,12 @@ fn kind_literal(kind: PrincipalKind) -> &'static str {
     }
 }
 
-fn opt_text(v: &Option<String>) -> crate::sql::Bind {
-    match v {
-        Some(s) => crate::sql::Bind::Text(s.clone()),
-        None => crate::sql::Bind::NullText,
-    }
+fn opt_text(v: &Option<String>) -> Bind {
+    v.as_deref().into()
 }
 
-fn opt_flag(v: Option<bool>) -> crate::sql::Bind {
-    match v {
-        Some(b) => crate::sql::Bind::Int(i64::from(b)),
-        None => crate::sql::Bind::NullInt,
-    }
+fn opt_flag(v: Option<bool>) -> Bind {
+    v.map(i64::from).into()
 }
 
 fn not_found(kind: PrincipalKind, id: i64) -> StoreError {
@@ -646,32 +674,22 @@ pub(crate) async fn insert_principal(
         "INSERT INTO principals (id, workspace_id, kind, user_name, application_id, display_name, \
          given_name, family_name, active, external_id, builtin, created_at, updated_at) VALUES (",
     );
-    sql.int(id)
-        .push(", ")
-        .int(workspace_id)
-        .push(", ")
-        .text(kind.as_db())
-        .push(", ")
-        .bind(opt_text(&data.user_name))
-        .push(", ")
-        .bind(opt_text(&data.application_id))
-        .push(", ")
-        .bind(opt_text(&data.display_name))
-        .push(", ")
-        .bind(opt_text(&data.given_name))
-        .push(", ")
-        .bind(opt_text(&data.family_name))
-        .push(", ")
-        .bind(opt_flag(data.active))
-        .push(", ")
-        .bind(opt_text(&data.external_id))
-        .push(", ")
-        .bind(opt_text(&builtin.map(|b| b.name().to_owned())))
-        .push(", ")
-        .int(now)
-        .push(", ")
-        .int(now)
-        .push(")");
+    sql.list([
+        id.into(),
+        workspace_id.into(),
+        kind.as_db().into(),
+        opt_text(&data.user_name),
+        opt_text(&data.application_id),
+        opt_text(&data.display_name),
+        opt_text(&data.given_name),
+        opt_text(&data.family_name),
+        opt_flag(data.active),
+        opt_text(&data.external_id),
+        builtin.map(BuiltinGroup::name).into(),
+        now.into(),
+        now.into(),
+    ])
+    .push(")");
     sql.query()
         .execute(&mut **tx)
         .await

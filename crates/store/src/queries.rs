@@ -1,6 +1,6 @@
 //! Query history: one row per statement run on a warehouse, newest first.
 
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use crate::{Result, Store};
 use patchbay_core::access::Caller;
 use patchbay_core::time::EpochMillis;
@@ -136,12 +136,7 @@ fn text_in(sql: &mut Sql, column: &str, values: &[String]) {
     if values.is_empty() {
         return;
     }
-    sql.push(&format!(" AND {column} IN ("));
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(value.clone());
-    }
-    sql.push(")");
+    sql.push(&format!(" AND {column} IN ("))
+        .list(values.iter().map(|v| Bind::from(v.as_str())))
+        .push(")");
 }

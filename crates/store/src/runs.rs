@@ -4,8 +4,8 @@
 //! running and canceling need CAN_MANAGE_RUN. Runs are deleted with their job.
 
 use crate::compute::settings_from_json;
-use crate::permissions::memberships_cte;
-use crate::sql::{Bind, Sql};
+use crate::compute::{push_visible, visibility_prefix};
+use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{self, RunPhase};
@@ -223,13 +223,7 @@ impl Store {
     /// A job run (with its task runs) or a task run, if the caller may see its job.
     pub async fn job_run(&self, caller: &Caller, run_id: i64) -> Result<RunRecord> {
         let mut tx = self.pool.begin().await?;
-        let mut sql = Sql::new(&format!(
-            "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.workspace_id = "
-        ));
-        sql.int(caller.workspace_id)
-            .push(" AND r.id = ")
-            .int(run_id);
-        let row = sql
+        let row = run_by_id(caller.workspace_id, run_id)
             .query()
             .fetch_optional(&mut *tx)
             .await?
@@ -254,11 +248,7 @@ impl Store {
 
     /// The job runs the caller may see (those of jobs it may view), newest first.
     pub async fn list_runs(&self, caller: &Caller, filter: &RunFilter) -> Result<Vec<RunRecord>> {
-        let mut sql = if caller.is_admin {
-            Sql::new("")
-        } else {
-            memberships_cte(caller.principal_id)
-        };
+        let mut sql = visibility_prefix(caller);
         sql.push(&format!(
             "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.parent_id IS NULL AND r.workspace_id = "
         ))
@@ -272,16 +262,13 @@ impl Store {
         if let Some(to) = filter.start_time_to {
             sql.push(" AND r.start_time <= ").int(to);
         }
-        if !caller.is_admin {
-            sql.push(
-                " AND EXISTS (SELECT 1 FROM object_permissions o WHERE o.workspace_id = r.workspace_id \
-                 AND o.object_type = ",
-            )
-            .text(ObjectKind::Job.storage_type())
-            .push(
-                " AND o.object_id = CAST(r.job_id AS TEXT) AND o.principal_id IN (SELECT id FROM mine))",
-            );
-        }
+        push_visible(
+            &mut sql,
+            caller,
+            ObjectKind::Job,
+            "r",
+            "CAST(r.job_id AS TEXT)",
+        );
         sql.push(" ORDER BY r.start_time DESC, r.id DESC");
         if let Some((offset, count)) = filter.window {
             sql.push(" LIMIT ")
@@ -318,13 +305,7 @@ impl Store {
     /// TERMINATING; a task run cancels the job run it belongs to. A run that has ended, or is
     /// being canceled, stays as it is.
     pub async fn cancel_run(&self, caller: &Caller, run_id: i64, delay_millis: i64) -> Result<()> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.workspace_id = "
-        ));
-        sql.int(caller.workspace_id)
-            .push(" AND r.id = ")
-            .int(run_id);
-        let row = sql
+        let row = run_by_id(caller.workspace_id, run_id)
             .query()
             .fetch_optional(&self.pool)
             .await?
@@ -376,36 +357,34 @@ async fn insert_run(
         "INSERT INTO job_runs (id, workspace_id, job_id, parent_id, task_key, position, run_name, \
          spec, idempotency_token, creator_id, creator_name, phase, phase_since, start_time) VALUES (",
     );
-    sql.int(run.run_id)
-        .push(", ")
-        .int(run.workspace_id)
-        .push(", ")
-        .int(run.job_id)
-        .push(", ")
-        .bind(run.parent_id.map_or(Bind::NullInt, Bind::Int))
-        .push(", ")
-        .bind(run.task_key.clone().map_or(Bind::NullText, Bind::Text))
-        .push(", ")
-        .int(position)
-        .push(", ")
-        .text(run.run_name.as_str())
-        .push(", ")
-        .text(spec)
-        .push(", ")
-        .bind(idempotency_token.map_or(Bind::NullText, |t| Bind::Text(t.to_owned())))
-        .push(", ")
-        .int(creator_id)
-        .push(", ")
-        .text(run.creator_name.as_str())
-        .push(", ")
-        .text(run.phase.as_str())
-        .push(", ")
-        .int(run.phase_since)
-        .push(", ")
-        .int(run.start_time)
-        .push(")");
+    sql.list([
+        run.run_id.into(),
+        run.workspace_id.into(),
+        run.job_id.into(),
+        run.parent_id.into(),
+        run.task_key.as_deref().into(),
+        position.into(),
+        run.run_name.as_str().into(),
+        spec.into(),
+        idempotency_token.into(),
+        creator_id.into(),
+        run.creator_name.as_str().into(),
+        run.phase.as_str().into(),
+        run.phase_since.into(),
+        run.start_time.into(),
+    ])
+    .push(")");
     sql.query().execute(&mut **tx).await?;
     Ok(())
+}
+
+/// `SELECT` of one run of the workspace.
+fn run_by_id(workspace_id: i64, run_id: i64) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.workspace_id = "
+    ));
+    sql.int(workspace_id).push(" AND r.id = ").int(run_id);
+    sql
 }
 
 /// The task runs of some job runs, each job run's in the order they were made.

@@ -16,6 +16,38 @@ pub(crate) enum Bind {
     NullInt,
 }
 
+impl From<i64> for Bind {
+    fn from(v: i64) -> Bind {
+        Bind::Int(v)
+    }
+}
+
+impl From<String> for Bind {
+    fn from(v: String) -> Bind {
+        Bind::Text(v)
+    }
+}
+
+impl From<&str> for Bind {
+    fn from(v: &str) -> Bind {
+        Bind::Text(v.to_owned())
+    }
+}
+
+/// NULL typed as an integer: PostgreSQL types every parameter.
+impl From<Option<i64>> for Bind {
+    fn from(v: Option<i64>) -> Bind {
+        v.map_or(Bind::NullInt, Bind::Int)
+    }
+}
+
+/// NULL typed as text.
+impl From<Option<&str>> for Bind {
+    fn from(v: Option<&str>) -> Bind {
+        v.map_or(Bind::NullText, Bind::from)
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Sql {
     text: String,
@@ -51,15 +83,20 @@ impl Sql {
         self.bind(Bind::Int(value))
     }
 
-    /// `$a, $b, …` for an `IN (…)` list.
-    pub(crate) fn int_list(&mut self, values: &[i64]) -> &mut Self {
-        for (i, v) in values.iter().enumerate() {
+    /// `$a, $b, …` for a `VALUES (…)` row or an `IN (…)` list: one placeholder a value.
+    pub(crate) fn list(&mut self, values: impl IntoIterator<Item = Bind>) -> &mut Self {
+        for (i, v) in values.into_iter().enumerate() {
             if i > 0 {
                 self.push(", ");
             }
-            self.int(*v);
+            self.bind(v);
         }
         self
+    }
+
+    /// `$a, $b, …` for an `IN (…)` list of integers.
+    pub(crate) fn int_list(&mut self, values: &[i64]) -> &mut Self {
+        self.list(values.iter().copied().map(Bind::Int))
     }
 
     /// Appends another fragment, renumbering its placeholders after ours.

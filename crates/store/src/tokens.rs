@@ -345,21 +345,16 @@ impl Store {
         if !holds(&mut tx, caller.workspace_id, caller.principal_id, TOKENS).await? {
             return Err(StoreError::Denied(Denied::CreateToken));
         }
-        let created = insert_token(
-            &mut tx,
-            self.creation_millis(),
+        let owner_id = caller.principal_id;
+        self.mint(
+            tx,
             caller.workspace_id,
-            &NewToken {
-                owner_id: caller.principal_id,
-                created_by_id: caller.principal_id,
-                created_by_username: caller.name.clone(),
-                comment: comment.to_owned(),
-                lifetime_millis,
-            },
+            owner_id,
+            caller,
+            comment,
+            lifetime_millis,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(created)
+        .await
     }
 
     /// A new token on behalf of a service principal, created by an admin. The service principal
@@ -392,15 +387,36 @@ impl Store {
                 application_id: application_id.to_owned(),
             }));
         }
-        let caller = admin.caller();
+        self.mint(
+            tx,
+            workspace_id,
+            owner_id,
+            admin.caller(),
+            comment,
+            lifetime_millis,
+        )
+        .await
+    }
+
+    /// Mints a token for `owner_id`, made by `by`, in the transaction that checked that it
+    /// may be, and commits.
+    async fn mint(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        workspace_id: i64,
+        owner_id: i64,
+        by: &Caller,
+        comment: &str,
+        lifetime_millis: Option<i64>,
+    ) -> Result<(TokenValue, TokenRecord)> {
         let created = insert_token(
             &mut tx,
             self.creation_millis(),
             workspace_id,
             &NewToken {
                 owner_id,
-                created_by_id: caller.principal_id,
-                created_by_username: caller.name.clone(),
+                created_by_id: by.principal_id,
+                created_by_username: by.name.clone(),
                 comment: comment.to_owned(),
                 lifetime_millis,
             },

@@ -1,8 +1,7 @@
 //! Catalogs: the workspace's legacy `hive_metastore` and the catalogs of its metastore.
 
 use super::objects::{
-    AUDIT, CatalogUpdate, Kind, Object, for_caller, load, managed, name, opt_text, properties,
-    properties_text, update_row,
+    CatalogUpdate, Kind, Object, insert_row, load, name, object, properties_text,
 };
 use super::schemas::insert_schema_row;
 use super::{
@@ -10,7 +9,6 @@ use super::{
     exists_or, granted, new_id, resolve,
 };
 use crate::Store;
-use crate::sql::{Bind, Sql};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{
     self as rules, AccessFacts, DEFAULT_SCHEMA, HIVE_METASTORE, LevelFacts, Securable,
@@ -18,8 +16,7 @@ use patchbay_core::catalog::{
 };
 use patchbay_core::time::EpochMillis;
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 /// A catalog as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,53 +47,19 @@ pub struct NewCatalog {
     pub properties: Map<String, Value>,
 }
 
-fn catalog_sql() -> Sql {
-    Sql::new(&format!(
+object!(
+    CatalogRecord,
+    Kind::Catalog,
+    format!(
         "SELECT c.id, c.workspace_id, c.metastore_id, c.name, c.comment, c.storage_root, \
          c.properties, c.owner_id, {OWNER_NAME} AS owner_name, c.created_at, c.created_by, \
          c.updated_at, c.updated_by FROM catalogs c LEFT JOIN principals o ON o.id = c.owner_id \
          WHERE "
-    ))
-}
-
-fn catalog_record(row: &AnyRow) -> CatalogResult<CatalogRecord> {
-    let workspace_id: Option<i64> = row.try_get("workspace_id")?;
-    Ok(CatalogRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        metastore_id: row.try_get("metastore_id")?,
-        legacy: workspace_id.is_some(),
-        owner_id: row.try_get("owner_id")?,
-        owner: row.try_get("owner_name")?,
-        comment: row.try_get("comment")?,
+    ),
+    |row| {
         storage_root: row.try_get("storage_root")?,
-        properties: properties(row)?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-        updated_at: row.try_get("updated_at")?,
-        updated_by: row.try_get("updated_by")?,
-    })
-}
-
-impl Object for CatalogRecord {
-    const KIND: Kind = Kind::Catalog;
-
-    fn select() -> Sql {
-        catalog_sql()
     }
-
-    fn from_row(row: &AnyRow) -> CatalogResult<Self> {
-        catalog_record(row)
-    }
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn owner_id(&self) -> Option<i64> {
-        self.owner_id
-    }
-}
+);
 
 /// Inserts a Unity Catalog catalog and its `default` schema, both owned by `owner_id`;
 /// returns the catalog's id.
@@ -116,35 +79,25 @@ pub(crate) async fn insert_catalog_with_default_schema(
     by: &str,
 ) -> CatalogResult<String> {
     let id = new_id();
-    let mut sql = Sql::new(&format!(
-        "INSERT INTO catalogs (id, metastore_id, name, comment, storage_root, properties, owner_id, {AUDIT}) VALUES ("
-    ));
-    sql.text(id.clone())
-        .push(", ")
-        .text(metastore_id)
-        .push(", ")
-        .text(name)
-        .push(", ")
-        .bind(opt_text(comment))
-        .push(", ")
-        .bind(opt_text(storage_root))
-        .push(", ")
-        .text(properties)
-        .push(", ")
-        .bind(owner_id.map_or(Bind::NullInt, Bind::Int))
-        .push(", ")
-        .int(now)
-        .push(", ")
-        .text(by)
-        .push(", ")
-        .int(now)
-        .push(", ")
-        .text(by)
-        .push(")");
-    sql.query()
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| exists_or(e, || CatalogError::CatalogExists { name: name.into() }))?;
+    insert_row(
+        "catalogs",
+        "id, metastore_id, name, comment, storage_root, properties, owner_id",
+        [
+            id.as_str().into(),
+            metastore_id.into(),
+            name.into(),
+            comment.into(),
+            storage_root.into(),
+            properties.into(),
+            owner_id.into(),
+        ],
+        now,
+        by,
+    )
+    .query()
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| exists_or(e, || CatalogError::CatalogExists { name: name.into() }))?;
     insert_schema_row(
         tx,
         &id,
@@ -194,14 +147,16 @@ impl Store {
     /// A catalog the caller may see.
     pub async fn get_catalog(&self, caller: &Caller, name: &str) -> CatalogResult<CatalogRecord> {
         let securable = Securable::Catalog(self::name(name)?);
-        let mut tx = self.begin_read().await?;
-        let (_, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
-        if !(resolved.legacy() || facts.visible(SecurableType::Catalog)) {
-            return Err(CatalogError::NoUseCatalog { on: securable });
-        }
-        let record = load(&mut tx, &resolved.chain[0].id).await?;
-        tx.rollback().await?;
-        Ok(record)
+        self.get_object(caller, &securable, |resolved, facts| {
+            if resolved.legacy() || facts.visible(SecurableType::Catalog) {
+                Ok(())
+            } else {
+                Err(CatalogError::NoUseCatalog {
+                    on: securable.clone(),
+                })
+            }
+        })
+        .await
     }
 
     /// Creates a catalog in the workspace's metastore, owned by the caller, with its `default`
@@ -261,33 +216,22 @@ impl Store {
         update: &CatalogUpdate,
     ) -> CatalogResult<CatalogRecord> {
         let securable = Securable::Catalog(self::name(name)?);
-        let mut tx = self.begin_write().await?;
-        let (resolved, id) = managed(&mut tx, caller, Kind::Catalog, &securable).await?;
-        let new_name = match &update.new_name {
-            Some(n) if resolved.legacy() => {
-                return Err(CatalogError::RenameLegacyCatalog { to: n.clone() });
+        self.update_object(caller, &securable, update, |resolved| {
+            let new_name = match &update.new_name {
+                Some(n) if resolved.legacy() => {
+                    return Err(CatalogError::RenameLegacyCatalog { to: n.clone() });
+                }
+                Some(n) => Some(self::name(n)?),
+                None => None,
+            };
+            if new_name.as_deref() == Some(HIVE_METASTORE) {
+                return Err(CatalogError::CatalogExists {
+                    name: HIVE_METASTORE.into(),
+                });
             }
-            Some(n) => Some(self::name(n)?),
-            None => None,
-        };
-        if new_name.as_deref() == Some(HIVE_METASTORE) {
-            return Err(CatalogError::CatalogExists {
-                name: HIVE_METASTORE.into(),
-            });
-        }
-        update_row(
-            &mut tx,
-            self.now_millis(),
-            caller,
-            Kind::Catalog,
-            &id,
-            new_name.as_deref(),
-            update,
-        )
-        .await?;
-        let record = load(&mut tx, &id).await?;
-        tx.commit().await?;
-        Ok(record)
+            Ok(new_name)
+        })
+        .await
     }
 
     /// Deletes a catalog. One with schemas (other than an empty `default`) needs `force`,
@@ -313,7 +257,7 @@ async fn list_catalogs(
 ) -> CatalogResult<Vec<CatalogRecord>> {
     let metastore = assigned_metastore(tx, caller.workspace_id).await?;
     let identity = caller_identity(tx, caller).await?;
-    let mut sql = catalog_sql();
+    let mut sql = CatalogRecord::select();
     sql.push("c.workspace_id = ").int(caller.workspace_id);
     if let Some(m) = &metastore {
         sql.push(" OR c.metastore_id = ").text(m.id.clone());
@@ -324,7 +268,7 @@ async fn list_catalogs(
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(catalog_record)
+        .map(CatalogRecord::from_row)
         .collect::<CatalogResult<Vec<_>>>()?;
     let ids: Vec<&str> = catalogs.iter().map(|c| c.id.as_str()).collect();
     let grants = granted(tx, &identity.ids, "catalog_id", &ids).await?;

@@ -172,10 +172,22 @@ async fn filter_id(
     }
 }
 
-fn read_denied(securable: &Securable) -> CatalogError {
-    CatalogError::MayNotReadGrants {
-        on: securable.clone(),
+/// Resolves a securable whose grants the caller means to read, which it must be allowed to
+/// ([`may_read_grants`]), and the principal it asks about, if any ([`filter_id`]).
+async fn readable(
+    tx: &mut Transaction<'static, Any>,
+    caller: &Caller,
+    securable: &Securable,
+    principal: Option<&str>,
+) -> CatalogResult<(Resolved, Option<i64>)> {
+    let (_, resolved, facts) = for_caller(tx, caller, securable).await?;
+    if !may_read_grants(&facts, securable) {
+        return Err(CatalogError::MayNotReadGrants {
+            on: securable.clone(),
+        });
     }
+    let only = filter_id(tx, caller.workspace_id, principal).await?;
+    Ok((resolved, only))
 }
 
 impl Store {
@@ -187,11 +199,7 @@ impl Store {
         principal: Option<&str>,
     ) -> CatalogResult<Vec<PrivilegeAssignment>> {
         let mut tx = self.begin_read().await?;
-        let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
-        if !may_read_grants(&facts, securable) {
-            return Err(read_denied(securable));
-        }
-        let only = filter_id(&mut tx, caller.workspace_id, principal).await?;
+        let (resolved, only) = readable(&mut tx, caller, securable, principal).await?;
         let (column, id) = resolved.target();
         let id = id.to_owned();
         let rows = direct(&mut tx, column, &id).await?;
@@ -268,11 +276,7 @@ impl Store {
         principal: Option<&str>,
     ) -> CatalogResult<Vec<EffectiveAssignment>> {
         let mut tx = self.begin_read().await?;
-        let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
-        if !may_read_grants(&facts, securable) {
-            return Err(read_denied(securable));
-        }
-        let only = filter_id(&mut tx, caller.workspace_id, principal).await?;
+        let (resolved, only) = readable(&mut tx, caller, securable, principal).await?;
         let levels = chain_grants(&mut tx, &resolved).await?;
         tx.rollback().await?;
         let mut by_principal: BTreeMap<(String, i64), Vec<EffectivePrivilege>> = BTreeMap::new();
@@ -313,11 +317,7 @@ impl Store {
         principal: Option<&str>,
     ) -> CatalogResult<Vec<GrantRow>> {
         let mut tx = self.begin_read().await?;
-        let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
-        if !may_read_grants(&facts, securable) {
-            return Err(read_denied(securable));
-        }
-        let only = filter_id(&mut tx, caller.workspace_id, principal).await?;
+        let (resolved, only) = readable(&mut tx, caller, securable, principal).await?;
         let owner = match resolved.owner_id() {
             Some(id) if only.is_none_or(|o| o == id) => sqlx::query(
                 "SELECT CASE kind WHEN 'user' THEN user_name \

@@ -23,8 +23,9 @@ pub use objects::CatalogUpdate;
 pub use schemas::{NewSchema, SchemaRecord};
 pub use tables::{ColumnRecord, NewTable, TableRecord};
 
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use crate::{Rejected, Store, StoreError};
+use objects::{Kind, child};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
 use patchbay_core::time::EpochMillis;
@@ -382,55 +383,43 @@ pub(crate) async fn resolve(
         }
         return Ok(resolved);
     };
-    let row = if catalog == HIVE_METASTORE {
+    let found = if catalog == HIVE_METASTORE {
         sqlx::query("SELECT id, owner_id FROM catalogs WHERE workspace_id = $1 AND name = $2")
             .bind(workspace_id)
             .bind(catalog)
             .fetch_optional(&mut **tx)
             .await?
+            .as_ref()
+            .map(node)
+            .transpose()?
     } else if let Some(m) = &resolved.metastore {
-        sqlx::query("SELECT id, owner_id FROM catalogs WHERE metastore_id = $1 AND name = $2")
-            .bind(m.id.as_str())
-            .bind(catalog)
-            .fetch_optional(&mut **tx)
-            .await?
+        child(tx, Kind::Catalog, &m.id, catalog).await?
     } else {
         None
     };
-    let row = row.ok_or_else(|| CatalogError::CatalogNotFound {
-        name: catalog.to_owned(),
-    })?;
-    resolved.chain.push(node(&row)?);
+    resolved
+        .chain
+        .push(found.ok_or_else(|| CatalogError::CatalogNotFound {
+            name: catalog.to_owned(),
+        })?);
     if let Securable::Schema(_, schema) | Securable::Table(_, schema, _) = securable {
-        let catalog_id = resolved.chain[0].id.clone();
-        let row = sqlx::query(
-            "SELECT id, owner_id FROM catalog_schemas WHERE catalog_id = $1 AND name = $2",
-        )
-        .bind(catalog_id.as_str())
-        .bind(schema.as_str())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| CatalogError::SchemaNotFound {
-            catalog: catalog.to_owned(),
-            name: schema.clone(),
-        })?;
-        resolved.chain.push(node(&row)?);
+        let schema_node = child(tx, Kind::Schema, &resolved.chain[0].id, schema)
+            .await?
+            .ok_or_else(|| CatalogError::SchemaNotFound {
+                catalog: catalog.to_owned(),
+                name: schema.clone(),
+            })?;
+        resolved.chain.push(schema_node);
     }
     if let Securable::Table(_, schema, table) = securable {
-        let schema_id = resolved.chain[1].id.clone();
-        let row = sqlx::query(
-            "SELECT id, owner_id FROM catalog_tables WHERE schema_id = $1 AND name = $2",
-        )
-        .bind(schema_id.as_str())
-        .bind(table.as_str())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| CatalogError::TableNotFound {
-            catalog: catalog.to_owned(),
-            schema: schema.clone(),
-            name: table.clone(),
-        })?;
-        resolved.chain.push(node(&row)?);
+        let table_node = child(tx, Kind::Table, &resolved.chain[1].id, table)
+            .await?
+            .ok_or_else(|| CatalogError::TableNotFound {
+                catalog: catalog.to_owned(),
+                schema: schema.clone(),
+                name: table.clone(),
+            })?;
+        resolved.chain.push(table_node);
     }
     Ok(resolved)
 }
@@ -467,14 +456,10 @@ pub(crate) async fn granted(
     let mut sql = Sql::new(&format!(
         "SELECT {column} AS object_id, privilege FROM catalog_grants WHERE principal_id IN ("
     ));
-    sql.int_list(ids).push(&format!(") AND {column} IN ("));
-    for (i, id) in object_ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(*id);
-    }
-    sql.push(")");
+    sql.int_list(ids)
+        .push(&format!(") AND {column} IN ("))
+        .list(object_ids.iter().map(|id| Bind::from(*id)))
+        .push(")");
     sql.query()
         .fetch_all(&mut **tx)
         .await?
@@ -571,6 +556,9 @@ pub(crate) async fn grant_tx(
     Ok(())
 }
 
+/// Who made what the system makes, in the audit columns.
+const SYSTEM_USER: &str = "System user";
+
 /// Creates `hive_metastore` and its `default` schema for a new workspace, owned by its
 /// `admins` group. Called by the bootstrap in its transaction.
 pub(crate) async fn create_legacy_catalog(
@@ -585,16 +573,20 @@ pub(crate) async fn create_legacy_catalog(
     )
     .await?;
     let catalog_id = new_id();
-    sqlx::query(
-        "INSERT INTO catalogs (id, workspace_id, name, comment, owner_id, created_at, created_by, \
-         updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, 'System user', $6, 'System user')",
+    objects::insert_row(
+        "catalogs",
+        "id, workspace_id, name, comment, owner_id",
+        [
+            catalog_id.as_str().into(),
+            workspace_id.into(),
+            HIVE_METASTORE.into(),
+            "The workspace's legacy Hive metastore".into(),
+            admins.into(),
+        ],
+        now,
+        SYSTEM_USER,
     )
-    .bind(catalog_id.as_str())
-    .bind(workspace_id)
-    .bind(HIVE_METASTORE)
-    .bind("The workspace's legacy Hive metastore")
-    .bind(admins)
-    .bind(now)
+    .query()
     .execute(&mut **tx)
     .await?;
     schemas::insert_schema_row(
@@ -604,7 +596,7 @@ pub(crate) async fn create_legacy_catalog(
         Some("Default Hive metastore schema"),
         "{}",
         Some(admins),
-        "System user",
+        SYSTEM_USER,
         now,
     )
     .await?;
@@ -689,28 +681,13 @@ pub(crate) fn dedup(values: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Bootstrap, BootstrapOutcome};
 
     /// Partner Connect grants inside its own transaction; bad privileges are client errors
     /// and leave nothing behind.
     #[tokio::test]
     async fn grant_tx_grants_inside_a_callers_transaction() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&crate::sqlite_url(&dir.path().join("t.db")))
-            .await
-            .unwrap();
-        let BootstrapOutcome::Created { workspace_id, .. } = store
-            .bootstrap(&Bootstrap {
-                organization: "o".into(),
-                workspace_name: "w".into(),
-                public_url: "http://127.0.0.1:1".into(),
-                admin_email: "admin@example.com".into(),
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("fresh database");
-        };
+        let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
         let user = store
             .find_user(workspace_id, "admin@example.com")
             .await

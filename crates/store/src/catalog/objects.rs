@@ -6,8 +6,8 @@
 //! columns.
 
 use super::{
-    CatalogError, CatalogResult, Identity, Resolved, caller_identity, exists_or, facts,
-    find_principal, granted, resolve,
+    CatalogError, CatalogResult, Identity, Node, Resolved, caller_identity, exists_or, facts,
+    find_principal, granted, node, resolve,
 };
 use crate::Store;
 use crate::sql::{Bind, Sql};
@@ -72,9 +72,9 @@ impl Kind {
     /// children: `hive_metastore` belongs to the workspace, see `list_catalogs`).
     fn parent_column(self) -> &'static str {
         match self {
-            Kind::Catalog => "c.metastore_id",
-            Kind::Schema => "s.catalog_id",
-            Kind::Table => "t.schema_id",
+            Kind::Catalog => "metastore_id",
+            Kind::Schema => "catalog_id",
+            Kind::Table => "schema_id",
         }
     }
 
@@ -122,16 +122,76 @@ pub(crate) trait Object: Sized {
     fn from_row(row: &AnyRow) -> CatalogResult<Self>;
     fn id(&self) -> &str;
     fn owner_id(&self) -> Option<i64>;
+
+    /// Reads what records hold besides their rows (a table's columns), in the same snapshot.
+    async fn complete(
+        _tx: &mut Transaction<'static, Any>,
+        _records: &mut [Self],
+    ) -> CatalogResult<()> {
+        Ok(())
+    }
 }
 
-/// One object by id.
+/// Implements [`Object`] for a kind's record: `$select` is its `SELECT … WHERE `, and a row
+/// (`$row`) reads as the columns every catalog, schema and table has, then the kind's own
+/// fields as given.
+macro_rules! object {
+    (
+        $record:ident, $kind:expr, $select:expr,
+        |$row:ident| { $($field:ident: $value:expr),* $(,)? }
+        $(, $($extra:tt)+)?
+    ) => {
+        impl $crate::catalog::objects::Object for $record {
+            const KIND: $crate::catalog::objects::Kind = $kind;
+
+            fn select() -> $crate::sql::Sql {
+                $crate::sql::Sql::new(&$select)
+            }
+
+            fn from_row($row: &sqlx::any::AnyRow) -> $crate::catalog::CatalogResult<Self> {
+                use sqlx::Row as _;
+                let workspace_id: Option<i64> = $row.try_get("workspace_id")?;
+                Ok($record {
+                    id: $row.try_get("id")?,
+                    name: $row.try_get("name")?,
+                    metastore_id: $row.try_get("metastore_id")?,
+                    legacy: workspace_id.is_some(),
+                    owner_id: $row.try_get("owner_id")?,
+                    owner: $row.try_get("owner_name")?,
+                    comment: $row.try_get("comment")?,
+                    properties: $crate::catalog::objects::properties($row)?,
+                    created_at: $row.try_get("created_at")?,
+                    created_by: $row.try_get("created_by")?,
+                    updated_at: $row.try_get("updated_at")?,
+                    updated_by: $row.try_get("updated_by")?,
+                    $($field: $value,)*
+                })
+            }
+
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn owner_id(&self) -> Option<i64> {
+                self.owner_id
+            }
+
+            $($($extra)+)?
+        }
+    };
+}
+pub(crate) use object;
+
+/// One object by id, whole ([`Object::complete`]).
 pub(crate) async fn load<T: Object>(
     tx: &mut Transaction<'static, Any>,
     id: &str,
 ) -> CatalogResult<T> {
     let mut sql = T::select();
     sql.push(&format!("{}.id = ", T::KIND.alias())).text(id);
-    T::from_row(&sql.query().fetch_one(&mut **tx).await?)
+    let mut record = T::from_row(&sql.query().fetch_one(&mut **tx).await?)?;
+    T::complete(tx, std::slice::from_mut(&mut record)).await?;
+    Ok(record)
 }
 
 /// The children of a resolved parent that the identity may see, by name.
@@ -143,7 +203,7 @@ pub(crate) async fn visible_children<T: Object>(
 ) -> CatalogResult<Vec<T>> {
     let kind = T::KIND;
     let mut sql = T::select();
-    sql.push(&format!("{} = ", kind.parent_column()))
+    sql.push(&format!("{}.{} = ", kind.alias(), kind.parent_column()))
         .text(parent.chain[kind.depth() - 1].id.clone())
         .push(&format!(" ORDER BY {}.name", kind.alias()));
     let rows = sql
@@ -164,6 +224,47 @@ pub(crate) async fn visible_children<T: Object>(
         .filter(|(_, f)| f.visible(kind.securable_type()))
         .map(|(r, _)| r)
         .collect())
+}
+
+/// The child of `parent_id` named `name`: a catalog of a metastore, a schema of a catalog, a
+/// table of a schema; `None` if it has none of that name.
+pub(crate) async fn child(
+    tx: &mut Transaction<'static, Any>,
+    kind: Kind,
+    parent_id: &str,
+    name: &str,
+) -> CatalogResult<Option<Node>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, owner_id FROM {} WHERE {} = $1 AND name = $2",
+        kind.table(),
+        kind.parent_column()
+    )))
+    .bind(parent_id)
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(node).transpose()
+}
+
+/// The `INSERT` of one object row made at `now` by `by`: `values` fill `columns` in order,
+/// the audit columns follow.
+pub(crate) fn insert_row(
+    table: &str,
+    columns: &str,
+    values: impl IntoIterator<Item = Bind>,
+    now: EpochMillis,
+    by: &str,
+) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "INSERT INTO {table} ({columns}, {AUDIT}) VALUES ("
+    ));
+    sql.list(
+        values
+            .into_iter()
+            .chain([Bind::Int(now), by.into(), Bind::Int(now), by.into()]),
+    )
+    .push(")");
+    sql
 }
 
 /// Resolves a securable for a caller, with the facts about it.
@@ -197,7 +298,7 @@ pub(crate) async fn managed(
 }
 
 /// Applies a [`CatalogUpdate`] to one object, renaming it to `new_name` (already checked).
-pub(crate) async fn update_row(
+async fn update_row(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
     caller: &Caller,
@@ -232,6 +333,49 @@ pub(crate) async fn update_row(
 }
 
 impl Store {
+    /// An object the caller may see, read whole in the snapshot that decided: `visible` says
+    /// whether it may, with its refusal.
+    pub(crate) async fn get_object<T: Object>(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+        visible: impl FnOnce(&Resolved, &AccessFacts) -> CatalogResult<()>,
+    ) -> CatalogResult<T> {
+        let mut tx = self.begin_read().await?;
+        let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
+        visible(&resolved, &facts)?;
+        let record = load(&mut tx, &resolved.chain[T::KIND.depth()].id).await?;
+        tx.rollback().await?;
+        Ok(record)
+    }
+
+    /// Applies an update to an object the caller manages, and returns the object as it is
+    /// now. `new_name` checks the rename the update asks for (the object is resolved).
+    pub(crate) async fn update_object<T: Object>(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+        update: &CatalogUpdate,
+        new_name: impl FnOnce(&Resolved) -> CatalogResult<Option<String>>,
+    ) -> CatalogResult<T> {
+        let mut tx = self.begin_write().await?;
+        let (resolved, id) = managed(&mut tx, caller, T::KIND, securable).await?;
+        let new_name = new_name(&resolved)?;
+        update_row(
+            &mut tx,
+            self.now_millis(),
+            caller,
+            T::KIND,
+            &id,
+            new_name.as_deref(),
+            update,
+        )
+        .await?;
+        let record = load(&mut tx, &id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
     /// Deletes a catalog, schema or table the caller manages, with what is below it and every
     /// grant on them (foreign keys). One with content needs `force`.
     pub(crate) async fn delete_object(
@@ -287,12 +431,8 @@ pub(crate) fn properties_text(map: &Map<String, Value>) -> String {
     Value::Object(map.clone()).to_string()
 }
 
-pub(crate) fn opt_text(v: Option<&str>) -> Bind {
-    v.map_or(Bind::NullText, |s| Bind::Text(s.to_owned()))
-}
-
 /// The audit columns every object row has.
-pub(crate) const AUDIT: &str = "created_at, created_by, updated_at, updated_by";
+const AUDIT: &str = "created_at, created_by, updated_at, updated_by";
 
 /// A name as the catalog keeps it: trimmed, lower case, checked by the rules.
 pub(crate) fn name(raw: &str) -> CatalogResult<String> {

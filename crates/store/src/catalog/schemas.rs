@@ -1,17 +1,15 @@
 //! Schemas of a catalog.
 
 use super::objects::{
-    AUDIT, CatalogUpdate, Kind, Object, denied, for_caller, load, managed, name, opt_text,
-    properties, properties_text, update_row, visible_children,
+    CatalogUpdate, Kind, child, denied, for_caller, insert_row, load, name, object,
+    properties_text, visible_children,
 };
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, new_id};
 use crate::Store;
-use crate::sql::{Bind, Sql};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{Action, DEFAULT_SCHEMA, HIVE_METASTORE, Securable, SecurableType};
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 /// A schema as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,53 +45,19 @@ pub struct NewSchema {
     pub properties: Map<String, Value>,
 }
 
-fn schema_sql() -> Sql {
-    Sql::new(&format!(
+object!(
+    SchemaRecord,
+    Kind::Schema,
+    format!(
         "SELECT s.id, c.name AS catalog_name, c.workspace_id, c.metastore_id, s.name, s.comment, \
          s.properties, s.owner_id, {OWNER_NAME} AS owner_name, s.created_at, s.created_by, \
          s.updated_at, s.updated_by FROM catalog_schemas s JOIN catalogs c ON c.id = s.catalog_id \
          LEFT JOIN principals o ON o.id = s.owner_id WHERE "
-    ))
-}
-
-fn schema_record(row: &AnyRow) -> CatalogResult<SchemaRecord> {
-    let workspace_id: Option<i64> = row.try_get("workspace_id")?;
-    Ok(SchemaRecord {
-        id: row.try_get("id")?,
+    ),
+    |row| {
         catalog_name: row.try_get("catalog_name")?,
-        name: row.try_get("name")?,
-        metastore_id: row.try_get("metastore_id")?,
-        legacy: workspace_id.is_some(),
-        owner_id: row.try_get("owner_id")?,
-        owner: row.try_get("owner_name")?,
-        comment: row.try_get("comment")?,
-        properties: properties(row)?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-        updated_at: row.try_get("updated_at")?,
-        updated_by: row.try_get("updated_by")?,
-    })
-}
-
-impl Object for SchemaRecord {
-    const KIND: Kind = Kind::Schema;
-
-    fn select() -> Sql {
-        schema_sql()
     }
-
-    fn from_row(row: &AnyRow) -> CatalogResult<Self> {
-        schema_record(row)
-    }
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn owner_id(&self) -> Option<i64> {
-        self.owner_id
-    }
-}
+);
 
 /// Inserts a schema row; returns its id.
 #[expect(
@@ -111,33 +75,24 @@ pub(crate) async fn insert_schema_row(
     now: i64,
 ) -> CatalogResult<String> {
     let id = new_id();
-    let mut sql = Sql::new(&format!(
-        "INSERT INTO catalog_schemas (id, catalog_id, name, comment, properties, owner_id, {AUDIT}) VALUES ("
-    ));
-    sql.text(id.clone())
-        .push(", ")
-        .text(catalog_id)
-        .push(", ")
-        .text(name)
-        .push(", ")
-        .bind(opt_text(comment))
-        .push(", ")
-        .text(properties)
-        .push(", ")
-        .bind(owner_id.map_or(Bind::NullInt, Bind::Int))
-        .push(", ")
-        .int(now)
-        .push(", ")
-        .text(by)
-        .push(", ")
-        .int(now)
-        .push(", ")
-        .text(by)
-        .push(")");
-    sql.query()
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| exists_or(e, || CatalogError::SchemaExists { name: name.into() }))?;
+    insert_row(
+        "catalog_schemas",
+        "id, catalog_id, name, comment, properties, owner_id",
+        [
+            id.as_str().into(),
+            catalog_id.into(),
+            name.into(),
+            comment.into(),
+            properties.into(),
+            owner_id.into(),
+        ],
+        now,
+        by,
+    )
+    .query()
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| exists_or(e, || CatalogError::SchemaExists { name: name.into() }))?;
     Ok(id)
 }
 
@@ -164,17 +119,17 @@ impl Store {
         schema: &str,
     ) -> CatalogResult<SchemaRecord> {
         let securable = Securable::Schema(name(catalog)?, name(schema)?);
-        let mut tx = self.begin_read().await?;
-        let (_, resolved, facts) = for_caller(&mut tx, caller, &securable).await?;
-        if !facts.visible(SecurableType::Schema) {
-            return Err(CatalogError::NoUseSchema {
-                legacy: resolved.legacy(),
-                on: securable,
-            });
-        }
-        let record = load(&mut tx, &resolved.chain[1].id).await?;
-        tx.rollback().await?;
-        Ok(record)
+        self.get_object(caller, &securable, |resolved, facts| {
+            if facts.visible(SecurableType::Schema) {
+                Ok(())
+            } else {
+                Err(CatalogError::NoUseSchema {
+                    legacy: resolved.legacy(),
+                    on: securable.clone(),
+                })
+            }
+        })
+        .await
     }
 
     /// Creates a schema owned by the caller. Needs `USE_CATALOG` and `CREATE_SCHEMA` on the
@@ -190,14 +145,10 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &catalog).await?;
         let catalog_id = resolved.chain[0].id.clone();
-        let exists =
-            sqlx::query("SELECT 1 AS yes FROM catalog_schemas WHERE catalog_id = $1 AND name = $2")
-                .bind(catalog_id.as_str())
-                .bind(schema_name.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-        if exists {
+        if child(&mut tx, Kind::Schema, &catalog_id, &schema_name)
+            .await?
+            .is_some()
+        {
             return Err(CatalogError::SchemaExists {
                 name: securable.full_name(),
             });
@@ -230,22 +181,10 @@ impl Store {
         update: &CatalogUpdate,
     ) -> CatalogResult<SchemaRecord> {
         let securable = Securable::Schema(name(catalog)?, name(schema)?);
-        let mut tx = self.begin_write().await?;
-        let (_, id) = managed(&mut tx, caller, Kind::Schema, &securable).await?;
-        let new_name = update.new_name.as_deref().map(name).transpose()?;
-        update_row(
-            &mut tx,
-            self.now_millis(),
-            caller,
-            Kind::Schema,
-            &id,
-            new_name.as_deref(),
-            update,
-        )
-        .await?;
-        let record = load(&mut tx, &id).await?;
-        tx.commit().await?;
-        Ok(record)
+        self.update_object(caller, &securable, update, |_| {
+            update.new_name.as_deref().map(name).transpose()
+        })
+        .await
     }
 
     /// Deletes a schema. One with tables needs `force`, which deletes them and their grants.

@@ -1,16 +1,15 @@
 //! Tables of a schema, with their columns: metadata only.
 
 use super::objects::{
-    AUDIT, CatalogUpdate, Kind, Object, denied, for_caller, load, managed, name, opt_text,
-    properties, properties_text, update_row, visible_children,
+    CatalogUpdate, Kind, child, denied, for_caller, insert_row, load, managed, name, object,
+    properties_text, visible_children,
 };
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, facts, identity, new_id, resolve};
 use crate::Store;
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable};
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -79,68 +78,33 @@ pub struct NewTable {
     pub id: Option<String>,
 }
 
-fn table_sql() -> Sql {
-    Sql::new(&format!(
+object!(
+    TableRecord,
+    Kind::Table,
+    format!(
         "SELECT t.id, c.name AS catalog_name, s.name AS schema_name, c.workspace_id, \
          c.metastore_id, t.name, t.table_type, t.data_source_format, t.storage_location, \
          t.comment, t.properties, t.owner_id, {OWNER_NAME} AS owner_name, t.created_at, \
          t.created_by, t.updated_at, t.updated_by, t.view_definition FROM catalog_tables t \
          JOIN catalog_schemas s ON s.id = t.schema_id JOIN catalogs c ON c.id = s.catalog_id \
          LEFT JOIN principals o ON o.id = t.owner_id WHERE "
-    ))
-}
-
-fn table_record(row: &AnyRow) -> CatalogResult<TableRecord> {
-    let workspace_id: Option<i64> = row.try_get("workspace_id")?;
-    Ok(TableRecord {
-        id: row.try_get("id")?,
+    ),
+    |row| {
         catalog_name: row.try_get("catalog_name")?,
         schema_name: row.try_get("schema_name")?,
-        name: row.try_get("name")?,
-        metastore_id: row.try_get("metastore_id")?,
-        legacy: workspace_id.is_some(),
         table_type: row.try_get("table_type")?,
         data_source_format: row.try_get("data_source_format")?,
         storage_location: row.try_get("storage_location")?,
-        owner_id: row.try_get("owner_id")?,
-        owner: row.try_get("owner_name")?,
-        comment: row.try_get("comment")?,
-        properties: properties(row)?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-        updated_at: row.try_get("updated_at")?,
-        updated_by: row.try_get("updated_by")?,
         columns: Vec::new(),
         view_definition: row.try_get("view_definition")?,
-    })
-}
-
-impl Object for TableRecord {
-    const KIND: Kind = Kind::Table;
-
-    fn select() -> Sql {
-        table_sql()
+    },
+    async fn complete(
+        tx: &mut Transaction<'static, Any>,
+        tables: &mut [TableRecord],
+    ) -> CatalogResult<()> {
+        attach_columns(tx, tables).await
     }
-
-    fn from_row(row: &AnyRow) -> CatalogResult<Self> {
-        table_record(row)
-    }
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn owner_id(&self) -> Option<i64> {
-        self.owner_id
-    }
-}
-
-/// A table with its columns.
-async fn load_table(tx: &mut Transaction<'static, Any>, id: &str) -> CatalogResult<TableRecord> {
-    let mut table: TableRecord = load(tx, id).await?;
-    attach_columns(tx, std::slice::from_mut(&mut table)).await?;
-    Ok(table)
-}
+);
 
 async fn attach_columns(
     tx: &mut Transaction<'static, Any>,
@@ -158,13 +122,8 @@ async fn attach_columns(
         "SELECT table_id, position, name, type_name, type_text, type_json, nullable, comment \
          FROM catalog_columns WHERE table_id IN (",
     );
-    for (i, t) in tables.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(t.id.clone());
-    }
-    sql.push(") ORDER BY table_id, position");
+    sql.list(tables.iter().map(|t| Bind::from(t.id.as_str())))
+        .push(") ORDER BY table_id, position");
     for row in sql.query().fetch_all(&mut **tx).await? {
         let table_id: String = row.try_get("table_id")?;
         if let Some(i) = index.get(&table_id) {
@@ -209,12 +168,10 @@ impl Store {
         caller: &Caller,
         securable: &Securable,
     ) -> CatalogResult<TableRecord> {
-        let mut tx = self.begin_read().await?;
-        let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
-        facts.check(Action::ReadTable, securable).map_err(denied)?;
-        let record = load_table(&mut tx, &resolved.chain[2].id).await?;
-        tx.rollback().await?;
-        Ok(record)
+        self.get_object(caller, securable, |_, facts| {
+            facts.check(Action::ReadTable, securable).map_err(denied)
+        })
+        .await
     }
 
     /// Whether a table exists: `false` when it does not, refused when the caller may not read
@@ -296,13 +253,9 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         }
-        let exists =
-            sqlx::query("SELECT 1 AS yes FROM catalog_tables WHERE schema_id = $1 AND name = $2")
-                .bind(schema_id.as_str())
-                .bind(table_name.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+        let exists = child(&mut tx, Kind::Table, &schema_id, &table_name)
+            .await?
+            .is_some();
         if exists && !replace {
             return Err(CatalogError::TableExists { name: full_name });
         }
@@ -318,50 +271,36 @@ impl Store {
                 table_name.clone(),
             );
             let (_, old_id) = managed(&mut tx, caller, Kind::Table, &old).await?;
-            replaced = Some(load_table(&mut tx, &old_id).await?);
+            replaced = Some(load(&mut tx, &old_id).await?);
             sqlx::query("DELETE FROM catalog_tables WHERE id = $1")
                 .bind(old_id.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
         let id = new.id.clone().unwrap_or_else(new_id);
-        let now = self.now_millis();
-        let mut sql = Sql::new(&format!(
-            "INSERT INTO catalog_tables (id, schema_id, name, table_type, data_source_format, \
-             storage_location, comment, properties, view_definition, owner_id, {AUDIT}) VALUES ("
-        ));
-        sql.text(id.clone())
-            .push(", ")
-            .text(schema_id)
-            .push(", ")
-            .text(table_name.clone())
-            .push(", ")
-            .text(table_type)
-            .push(", ")
-            .bind(opt_text(format.as_deref()))
-            .push(", ")
-            .bind(opt_text(new.storage_location.as_deref()))
-            .push(", ")
-            .bind(opt_text(new.comment.as_deref()))
-            .push(", ")
-            .text(properties_text(&new.properties))
-            .push(", ")
-            .bind(opt_text(new.view_definition.as_deref()))
-            .push(", ")
-            .int(caller.principal_id)
-            .push(", ")
-            .int(now)
-            .push(", ")
-            .text(caller.name.clone())
-            .push(", ")
-            .int(now)
-            .push(", ")
-            .text(caller.name.clone())
-            .push(")");
-        sql.query()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| exists_or(e, || CatalogError::TableExists { name: full_name }))?;
+        insert_row(
+            "catalog_tables",
+            "id, schema_id, name, table_type, data_source_format, storage_location, comment, \
+             properties, view_definition, owner_id",
+            [
+                id.as_str().into(),
+                schema_id.into(),
+                table_name.as_str().into(),
+                table_type.into(),
+                format.as_deref().into(),
+                new.storage_location.as_deref().into(),
+                new.comment.as_deref().into(),
+                properties_text(&new.properties).into(),
+                new.view_definition.as_deref().into(),
+                caller.principal_id.into(),
+            ],
+            self.now_millis(),
+            &caller.name,
+        )
+        .query()
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| exists_or(e, || CatalogError::TableExists { name: full_name }))?;
         for c in &columns {
             sqlx::query(
                 "INSERT INTO catalog_columns (table_id, position, name, type_name, type_text, \
@@ -378,7 +317,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let record = load_table(&mut tx, &id).await?;
+        let record = load(&mut tx, &id).await?;
         tx.commit().await?;
         Ok((record, replaced))
     }
@@ -398,7 +337,7 @@ impl Store {
         let mut identity = identity(&mut tx, workspace_id, principal_id).await?;
         identity.workspace_admin |= is_admin;
         let facts = facts(&mut tx, &identity, &resolved).await?;
-        let record = load_table(&mut tx, &resolved.chain[2].id).await?;
+        let record = load(&mut tx, &resolved.chain[2].id).await?;
         tx.rollback().await?;
         Ok((record, facts))
     }
@@ -415,13 +354,9 @@ impl Store {
         let schema = Securable::Schema(catalog.clone(), schema.clone());
         let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &schema).await?;
-        let exists =
-            sqlx::query("SELECT 1 AS yes FROM catalog_tables WHERE schema_id = $1 AND name = $2")
-                .bind(resolved.chain[1].id.as_str())
-                .bind(name.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+        let exists = child(&mut tx, Kind::Table, &resolved.chain[1].id, name)
+            .await?
+            .is_some();
         tx.rollback().await?;
         if exists {
             return Err(CatalogError::TableExists {
@@ -462,22 +397,10 @@ impl Store {
         securable: &Securable,
         update: &CatalogUpdate,
     ) -> CatalogResult<TableRecord> {
-        let mut tx = self.begin_write().await?;
-        let (_, id) = managed(&mut tx, caller, Kind::Table, securable).await?;
-        let new_name = update.new_name.as_deref().map(name).transpose()?;
-        update_row(
-            &mut tx,
-            self.now_millis(),
-            caller,
-            Kind::Table,
-            &id,
-            new_name.as_deref(),
-            update,
-        )
-        .await?;
-        let record = load_table(&mut tx, &id).await?;
-        tx.commit().await?;
-        Ok(record)
+        self.update_object(caller, securable, update, |_| {
+            update.new_name.as_deref().map(name).transpose()
+        })
+        .await
     }
 
     /// Deletes a table and the grants on it. Needs the owner (of it or of its schema or

@@ -1,7 +1,7 @@
 //! Clusters: the record, its columns, and what only clusters have — a specification kept
 //! whole as JSON, restart on edit, terminate apart from delete.
 
-use super::{Kind, Stateful, authorize_create, corrupt, delete_in, fetch_in, grant_creator};
+use super::{Creatable, Kind, NewObject, Stateful, corrupt, delete_in, fetch_in, grant_creator};
 use crate::{Rejected, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ClusterSpec, ClusterState, ObjectKind, new_cluster_id};
@@ -45,6 +45,49 @@ impl Kind for Clusters {
     }
 }
 
+impl Creatable for Clusters {
+    type Spec = ClusterSpec;
+
+    /// Creates a cluster inside a caller's transaction, in state PENDING, its creator holding
+    /// CAN_MANAGE (clusters have no owner level). The specification is validated here.
+    /// Authorization is the caller's business: Partner Connect uses this for a partner's cluster.
+    async fn insert(
+        tx: &mut Transaction<'static, Any>,
+        new: NewObject<'_, ClusterSpec>,
+    ) -> Result<ClusterRecord> {
+        let (now, spec) = (new.now, new.spec);
+        spec.validate()
+            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
+        let record = ClusterRecord {
+            cluster_id: new_cluster_id(now),
+            workspace_id: new.workspace_id,
+            spec: spec.clone(),
+            creator_id: new.creator_id,
+            creator_name: new.creator_name.to_owned(),
+            state: ClusterState::Pending,
+            state_since: now,
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO clusters (id, workspace_id, cluster_name, spec, creator_id, creator_name, \
+             state, state_since, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
+        )
+        .bind(record.cluster_id.as_str())
+        .bind(record.workspace_id)
+        .bind(spec.cluster_name.as_str())
+        .bind(spec_json(spec)?)
+        .bind(record.creator_id)
+        .bind(new.creator_name)
+        .bind(record.state.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        grant_creator(tx, ObjectKind::Cluster, &new, &record.cluster_id).await?;
+        Ok(record)
+    }
+}
+
 impl Stateful for Clusters {
     type State = ClusterState;
 
@@ -64,19 +107,7 @@ impl Store {
         caller: &Caller,
         spec: &ClusterSpec,
     ) -> Result<ClusterRecord> {
-        let mut tx = self.begin_write().await?;
-        authorize_create(&mut tx, caller, ObjectKind::Cluster).await?;
-        let record = insert_cluster(
-            &mut tx,
-            self.now_millis(),
-            caller.workspace_id,
-            caller.principal_id,
-            &caller.name,
-            spec,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(record)
+        self.create_checked::<Clusters>(caller, spec).await
     }
 
     /// A cluster by id, whoever asks: for server-side checks, never for answering a client
@@ -176,55 +207,6 @@ impl Store {
     pub async fn permanent_delete_cluster(&self, caller: &Caller, id: &str) -> Result<()> {
         self.delete_checked::<Clusters>(caller, id).await
     }
-}
-
-/// Creates a cluster inside a caller's transaction, in state PENDING, its creator holding
-/// CAN_MANAGE (clusters have no owner level). The specification is validated here.
-/// Authorization is the caller's business: Partner Connect uses this for a partner's cluster.
-pub(crate) async fn insert_cluster(
-    tx: &mut Transaction<'static, Any>,
-    now: EpochMillis,
-    workspace_id: i64,
-    creator_id: i64,
-    creator_name: &str,
-    spec: &ClusterSpec,
-) -> Result<ClusterRecord> {
-    spec.validate()
-        .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-    let record = ClusterRecord {
-        cluster_id: new_cluster_id(now),
-        workspace_id,
-        spec: spec.clone(),
-        creator_id,
-        creator_name: creator_name.to_owned(),
-        state: ClusterState::Pending,
-        state_since: now,
-        created_at: now,
-        updated_at: now,
-    };
-    sqlx::query(
-        "INSERT INTO clusters (id, workspace_id, cluster_name, spec, creator_id, creator_name, \
-         state, state_since, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
-    )
-    .bind(record.cluster_id.as_str())
-    .bind(workspace_id)
-    .bind(spec.cluster_name.as_str())
-    .bind(spec_json(spec)?)
-    .bind(creator_id)
-    .bind(creator_name)
-    .bind(record.state.as_str())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    grant_creator(
-        tx,
-        ObjectKind::Cluster,
-        workspace_id,
-        &record.cluster_id,
-        creator_id,
-    )
-    .await?;
-    Ok(record)
 }
 
 /// Deletes a cluster for good, with its ACL, inside a caller's transaction; `false` if there

@@ -10,21 +10,23 @@
 //! ACLs of all three are in [`acl`].
 //!
 //! Partner Connect creates and deletes compute inside its own transaction through
-//! [`insert_warehouse`], [`delete_warehouse_tx`], [`insert_cluster`] and [`delete_cluster_tx`].
+//! [`Creatable::insert`], [`delete_warehouse_tx`] and [`delete_cluster_tx`].
 
 mod acl;
 mod clusters;
 mod jobs;
 mod warehouses;
 
+use jobs::Jobs;
+
 pub use clusters::ClusterRecord;
-pub(crate) use clusters::{delete_cluster_tx, insert_cluster};
+pub(crate) use clusters::{Clusters, delete_cluster_tx};
 pub use jobs::JobRecord;
 pub(crate) use jobs::settings_from_json;
 pub use patchbay_core::compute::{ClusterSpec, WarehouseSpec};
 pub use warehouses::WarehouseRecord;
 pub(crate) use warehouses::{
-    delete_warehouse_tx, free_warehouse_name, insert_warehouse, warehouse_exists,
+    Warehouses, delete_warehouse_tx, free_warehouse_name, warehouse_exists,
 };
 
 use crate::permissions::{
@@ -35,6 +37,7 @@ use crate::{Backend, Denied, Missing, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ObjectKind, PermissionLevel};
 use patchbay_core::principal::Entitlement;
+use patchbay_core::time::EpochMillis;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -47,6 +50,41 @@ pub(crate) trait Kind {
     const COLUMNS: &'static str;
     type Record;
     fn from_row(row: &AnyRow) -> Result<Self::Record>;
+}
+
+/// A kind created from a specification by [`Store::create_checked`]: warehouses and clusters
+/// (a job's create takes its ACL too).
+pub(crate) trait Creatable: Kind {
+    type Spec;
+    /// Inserts a record inside a caller's transaction, its creator holding the kind's
+    /// creator level. Authorization is the caller's business.
+    async fn insert(
+        tx: &mut Transaction<'static, Any>,
+        new: NewObject<'_, Self::Spec>,
+    ) -> Result<Self::Record>;
+}
+
+/// What creating an object of a [`Creatable`] kind takes: when, where, who, and its
+/// specification.
+pub(crate) struct NewObject<'a, S> {
+    pub(crate) now: EpochMillis,
+    pub(crate) workspace_id: i64,
+    pub(crate) creator_id: i64,
+    pub(crate) creator_name: &'a str,
+    pub(crate) spec: &'a S,
+}
+
+impl<'a> NewObject<'a, ()> {
+    /// The same creator, when and where, for another object.
+    pub(crate) fn with<S>(&self, spec: &'a S) -> NewObject<'a, S> {
+        NewObject {
+            now: self.now,
+            workspace_id: self.workspace_id,
+            creator_id: self.creator_id,
+            creator_name: self.creator_name,
+            spec,
+        }
+    }
 }
 
 /// A kind whose records have a `state` column that moves ([`Store::move_state`]).
@@ -205,28 +243,47 @@ fn visible<K: Kind>(caller: &Caller) -> Sql {
         ObjectKind::Job => "CAST(t.id AS TEXT)",
         _ => "t.id",
     };
-    let mut sql = if caller.is_admin {
-        Sql::new("")
-    } else {
-        memberships_cte(caller.principal_id)
-    };
+    let mut sql = visibility_prefix(caller);
     sql.push(&format!(
         "SELECT {} FROM {} t WHERE t.workspace_id = ",
         K::COLUMNS,
         table(kind)
     ))
     .int(caller.workspace_id);
-    if !caller.is_admin {
-        sql.push(
-            " AND EXISTS (SELECT 1 FROM object_permissions o WHERE o.workspace_id = t.workspace_id \
-             AND o.object_type = ",
-        )
-        .text(kind.storage_type())
-        .push(&format!(
-            " AND o.object_id = {id_text} AND o.principal_id IN (SELECT id FROM mine))"
-        ));
-    }
+    push_visible(&mut sql, caller, kind, "t", id_text);
     sql
+}
+
+/// The start of a statement that lists what the caller may see: for a non-admin, the groups
+/// its ACL entries count through ([`memberships_cte`]), which [`push_visible`] needs.
+pub(crate) fn visibility_prefix(caller: &Caller) -> Sql {
+    if caller.is_admin {
+        Sql::new("")
+    } else {
+        memberships_cte(caller.principal_id)
+    }
+}
+
+/// ` AND EXISTS (…)` for a non-admin: it holds some level on the object of `kind` whose
+/// workspace is `{alias}.workspace_id` and whose id, as text, is `id_text`. Admins see all.
+pub(crate) fn push_visible(
+    sql: &mut Sql,
+    caller: &Caller,
+    kind: ObjectKind,
+    alias: &str,
+    id_text: &str,
+) {
+    if caller.is_admin {
+        return;
+    }
+    sql.push(&format!(
+        " AND EXISTS (SELECT 1 FROM object_permissions o WHERE o.workspace_id = {alias}.workspace_id \
+         AND o.object_type = "
+    ))
+    .text(kind.storage_type())
+    .push(&format!(
+        " AND o.object_id = {id_text} AND o.principal_id IN (SELECT id FROM mine))"
+    ));
 }
 
 /// `SELECT <columns> FROM <table> t WHERE t.workspace_id = … AND t.id = …`, or `None` if `id`
@@ -252,19 +309,18 @@ async fn fetch_in<K: Kind>(
 }
 
 /// Gives an object's creator the level its kind gives creators, inside the creating transaction.
-async fn grant_creator(
+async fn grant_creator<S>(
     tx: &mut Transaction<'static, Any>,
     kind: ObjectKind,
-    workspace_id: i64,
+    new: &NewObject<'_, S>,
     id: &str,
-    creator_id: i64,
 ) -> Result<()> {
     grant_object_permission(
         tx,
-        workspace_id,
+        new.workspace_id,
         kind.storage_type(),
         id,
-        creator_id,
+        new.creator_id,
         kind.creator_level().as_str(),
     )
     .await
@@ -354,6 +410,21 @@ impl Store {
         row.as_ref().map(K::from_row).transpose()
     }
 
+    /// Whether an object exists, read as [`Store::get_warehouse`] and [`Store::get_cluster`]
+    /// read it: for server-side checks (is a connection's compute still there?).
+    pub(crate) async fn compute_exists(
+        &self,
+        kind: ObjectKind,
+        workspace_id: i64,
+        id: &str,
+    ) -> Result<bool> {
+        Ok(match kind {
+            ObjectKind::Warehouse => self.fetch::<Warehouses>(workspace_id, id).await?.is_some(),
+            ObjectKind::Cluster => self.fetch::<Clusters>(workspace_id, id).await?.is_some(),
+            ObjectKind::Job => self.fetch::<Jobs>(workspace_id, id).await?.is_some(),
+        })
+    }
+
     /// An object the caller may see.
     async fn fetch_visible<K: Kind>(&self, caller: &Caller, id: &str) -> Result<K::Record> {
         let tx = self.begin_object_read(caller, K::KIND, id).await?;
@@ -378,6 +449,26 @@ impl Store {
             .iter()
             .map(K::from_row)
             .collect()
+    }
+
+    /// Creates an object the caller may create ([`authorize_create`]), made by the caller.
+    async fn create_checked<K: Creatable>(
+        &self,
+        caller: &Caller,
+        spec: &K::Spec,
+    ) -> Result<K::Record> {
+        let mut tx = self.begin_write().await?;
+        authorize_create(&mut tx, caller, K::KIND).await?;
+        let new = NewObject {
+            now: self.now_millis(),
+            workspace_id: caller.workspace_id,
+            creator_id: caller.principal_id,
+            creator_name: &caller.name,
+            spec,
+        };
+        let record = K::insert(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// Deletes an object and its ACL (CAN_MANAGE).

@@ -2,7 +2,8 @@
 //! specification edited field by field, the legacy data source id.
 
 use super::{
-    Kind, Stateful, authorize_create, corrupt, delete_in, exists, fetch_in, grant_creator, stored,
+    Creatable, Kind, NewObject, Stateful, corrupt, delete_in, exists, fetch_in, grant_creator,
+    stored,
 };
 use crate::sql::Sql;
 use crate::{Rejected, Result, Store, StoreError, Taken, conflict_or};
@@ -60,6 +61,58 @@ impl Kind for Warehouses {
     }
 }
 
+impl Creatable for Warehouses {
+    type Spec = WarehouseSpec;
+
+    /// Creates a warehouse inside a caller's transaction, in state STARTING, its creator its owner
+    /// (IS_OWNER). The specification is validated here; a duplicate name is a conflict.
+    /// Authorization is the caller's business: Partner Connect uses this for the warehouse a
+    /// connection creates, owned by the partner's service principal.
+    async fn insert(
+        tx: &mut Transaction<'static, Any>,
+        new: NewObject<'_, WarehouseSpec>,
+    ) -> Result<WarehouseRecord> {
+        let (now, spec) = (new.now, new.spec);
+        spec.validate()
+            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
+        ensure_unique_name(tx, new.workspace_id, &spec.name, None).await?;
+        let record = WarehouseRecord {
+            id: new_warehouse_id(),
+            workspace_id: new.workspace_id,
+            spec: spec.clone(),
+            data_source_id: uuid::Uuid::new_v4().to_string(),
+            creator_id: new.creator_id,
+            creator_name: new.creator_name.to_owned(),
+            state: WarehouseState::Starting,
+            state_since: now,
+            created_at: now,
+            updated_at: now,
+        };
+        let query = sqlx::query(
+            "INSERT INTO warehouses (id, workspace_id, name, cluster_size, min_num_clusters, \
+             max_num_clusters, auto_stop_mins, enable_photon, enable_serverless_compute, \
+             warehouse_type, spot_instance_policy, channel_name, channel_dbsql_version, custom_tags, \
+             instance_profile_arn, statement_timeout, max_dbu, data_source_id, creator_id, \
+             creator_name, state, state_since, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21, $22, $22, $22)",
+        )
+        .bind(record.id.as_str())
+        .bind(record.workspace_id);
+        bind_spec(query, spec)
+            .bind(record.data_source_id.as_str())
+            .bind(record.creator_id)
+            .bind(new.creator_name)
+            .bind(record.state.as_str())
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| conflict_or(e, || duplicate_name(&spec.name)))?;
+        grant_creator(tx, ObjectKind::Warehouse, &new, &record.id).await?;
+        Ok(record)
+    }
+}
+
 impl Stateful for Warehouses {
     type State = WarehouseState;
 
@@ -89,19 +142,7 @@ impl Store {
         caller: &Caller,
         spec: &WarehouseSpec,
     ) -> Result<WarehouseRecord> {
-        let mut tx = self.begin_write().await?;
-        authorize_create(&mut tx, caller, ObjectKind::Warehouse).await?;
-        let record = insert_warehouse(
-            &mut tx,
-            self.now_millis(),
-            caller.workspace_id,
-            caller.principal_id,
-            &caller.name,
-            spec,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(record)
+        self.create_checked::<Warehouses>(caller, spec).await
     }
 
     /// A warehouse by id, whoever asks: for server-side checks (is a connection's warehouse
@@ -185,64 +226,6 @@ impl Store {
         self.move_state::<Warehouses>(caller, id, Action::Stop, |s| Ok(s.stop()))
             .await
     }
-}
-
-/// Creates a warehouse inside a caller's transaction, in state STARTING, its creator its owner
-/// (IS_OWNER). The specification is validated here; a duplicate name is a conflict.
-/// Authorization is the caller's business: Partner Connect uses this for the warehouse a
-/// connection creates, owned by the partner's service principal.
-pub(crate) async fn insert_warehouse(
-    tx: &mut Transaction<'static, Any>,
-    now: EpochMillis,
-    workspace_id: i64,
-    creator_id: i64,
-    creator_name: &str,
-    spec: &WarehouseSpec,
-) -> Result<WarehouseRecord> {
-    spec.validate()
-        .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-    ensure_unique_name(tx, workspace_id, &spec.name, None).await?;
-    let record = WarehouseRecord {
-        id: new_warehouse_id(),
-        workspace_id,
-        spec: spec.clone(),
-        data_source_id: uuid::Uuid::new_v4().to_string(),
-        creator_id,
-        creator_name: creator_name.to_owned(),
-        state: WarehouseState::Starting,
-        state_since: now,
-        created_at: now,
-        updated_at: now,
-    };
-    let query = sqlx::query(
-        "INSERT INTO warehouses (id, workspace_id, name, cluster_size, min_num_clusters, \
-         max_num_clusters, auto_stop_mins, enable_photon, enable_serverless_compute, \
-         warehouse_type, spot_instance_policy, channel_name, channel_dbsql_version, custom_tags, \
-         instance_profile_arn, statement_timeout, max_dbu, data_source_id, creator_id, \
-         creator_name, state, state_since, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22, $22, $22)",
-    )
-    .bind(record.id.as_str())
-    .bind(workspace_id);
-    bind_spec(query, spec)
-        .bind(record.data_source_id.as_str())
-        .bind(creator_id)
-        .bind(creator_name)
-        .bind(record.state.as_str())
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| conflict_or(e, || duplicate_name(&spec.name)))?;
-    grant_creator(
-        tx,
-        ObjectKind::Warehouse,
-        workspace_id,
-        &record.id,
-        creator_id,
-    )
-    .await?;
-    Ok(record)
 }
 
 /// Deletes a warehouse and its ACL inside a caller's transaction; `false` if there was no such
