@@ -117,7 +117,7 @@ pub async fn run(
                 {
                     Ok(ArrowRows::empty())
                 }
-                other => done(other),
+                other => done(other.map(|_| ())),
             }
         }
         Statement::CreateTable { .. } | Statement::DropTable { .. } => Err(failure::not_supported(

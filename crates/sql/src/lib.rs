@@ -191,18 +191,20 @@ impl Warehouses {
                 &securable,
             )
             .await;
-        let record = match found {
-            Ok((record, _)) => record,
-            Err(e) if e.is_not_found() && if_exists => return Ok(ArrowRows::empty()),
-            Err(e) => return Err(failure::catalog(e)),
-        };
-        match self.store.delete_table(caller, &securable).await {
-            Ok(()) => {}
+        match found {
+            Ok(_) => {}
             Err(e) if e.is_not_found() && if_exists => return Ok(ArrowRows::empty()),
             Err(e) => return Err(failure::catalog(e)),
         }
-        if record.table_type != "VIEW" {
-            self.forget_data(&record.id).await;
+        // The id the delete removed, not the one read before it: a replacement in between
+        // would have made them differ. A view has no files; removing none is not an error.
+        let removed = match self.store.delete_table(caller, &securable).await {
+            Ok(ids) => ids,
+            Err(e) if e.is_not_found() && if_exists => return Ok(ArrowRows::empty()),
+            Err(e) => return Err(failure::catalog(e)),
+        };
+        for id in removed {
+            self.forget_data(&id).await;
         }
         Ok(ArrowRows::empty())
     }
@@ -622,5 +624,13 @@ impl SqlEngine for Warehouses {
         execution: Execution,
     ) -> Pin<Box<dyn Future<Output = Result<Executed, SqlFailure>> + Send + '_>> {
         Box::pin(self.run(execution))
+    }
+
+    fn forget_tables(&self, ids: Vec<String>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            for id in ids {
+                self.forget_data(&id).await;
+            }
+        })
     }
 }

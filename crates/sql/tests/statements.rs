@@ -576,6 +576,64 @@ async fn twenty_replacements_at_once_leave_one_whole_table() {
 }
 
 #[tokio::test]
+async fn the_catalog_api_deletes_a_tables_data_with_it() {
+    let sql = Sql::new().await;
+    sql.enable_uc().await;
+    let dirs = || {
+        std::fs::read_dir(sql.tables.path())
+            .expect("the table root")
+            .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+            .count()
+    };
+    sql.admin("CREATE SCHEMA main.gone").await;
+    sql.admin("CREATE TABLE main.gone.a AS SELECT 1 AS x").await;
+    sql.admin("CREATE TABLE main.gone.b AS SELECT 2 AS x").await;
+    sql.admin("CREATE VIEW main.gone.v AS SELECT x FROM main.gone.a")
+        .await;
+    assert_eq!(dirs(), 2);
+    // A table deleted through the API: its files go too.
+    sql.app
+        .admin(Method::DELETE, &format!("{UC}/tables/main.gone.a"), None)
+        .await
+        .ok();
+    assert_eq!(dirs(), 1);
+    // A schema deleted with force: its tables' files go, and a view (which has none) is no
+    // obstacle.
+    sql.app
+        .admin(
+            Method::DELETE,
+            &format!("{UC}/schemas/main.gone?force=true"),
+            None,
+        )
+        .await
+        .ok();
+    assert_eq!(dirs(), 0);
+    // A catalog deleted with force: the files of every table in every schema.
+    sql.app
+        .admin(
+            Method::POST,
+            &format!("{UC}/catalogs"),
+            Some(json!({"name": "other"})),
+        )
+        .await
+        .ok();
+    sql.admin("CREATE SCHEMA other.s").await;
+    sql.admin("CREATE TABLE other.s.t AS SELECT 3 AS x").await;
+    sql.admin("CREATE TABLE other.default.u AS SELECT 4 AS x")
+        .await;
+    assert_eq!(dirs(), 2);
+    sql.app
+        .admin(
+            Method::DELETE,
+            &format!("{UC}/catalogs/other?force=true"),
+            None,
+        )
+        .await
+        .ok();
+    assert_eq!(dirs(), 0);
+}
+
+#[tokio::test]
 async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rights() {
     let sql = Sql::new().await;
     sql.enable_uc().await;

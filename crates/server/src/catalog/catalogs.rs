@@ -111,7 +111,8 @@ pub(super) async fn delete_catalog(
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Empty>> {
     let force = flag("force", params.force.as_deref())?;
-    state.store.delete_catalog(&caller, &name, force).await?;
+    let tables = state.store.delete_catalog(&caller, &name, force).await?;
+    crate::statements::engine::forget_tables(&state, tables).await;
     tracing::info!(catalog = %name, "catalog deleted");
     Ok(empty())
 }

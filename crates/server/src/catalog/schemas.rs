@@ -96,7 +96,8 @@ pub(super) async fn delete_schema(
 ) -> ApiResult<Json<Empty>> {
     let (c, s) = schema_name(&full_name)?;
     let force = flag("force", params.force.as_deref())?;
-    state.store.delete_schema(&caller, &c, &s, force).await?;
+    let tables = state.store.delete_schema(&caller, &c, &s, force).await?;
+    crate::statements::engine::forget_tables(&state, tables).await;
     tracing::info!(schema = %full_name, "schema deleted");
     Ok(empty())
 }

@@ -273,10 +273,11 @@ pub(super) async fn delete_table(
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
 ) -> ApiResult<Json<Empty>> {
-    state
+    let tables = state
         .store
         .delete_table(&caller, &table_name(&full_name)?)
         .await?;
+    crate::statements::engine::forget_tables(&state, tables).await;
     tracing::info!(table = %full_name, "table deleted");
     Ok(empty())
 }

@@ -17,6 +17,20 @@ pub trait SqlEngine: Send + Sync + 'static {
         &self,
         execution: Execution,
     ) -> Pin<Box<dyn Future<Output = Result<Executed, SqlFailure>> + Send + '_>>;
+
+    /// Removes the data of tables whose catalog entries are gone (deleted through the catalog
+    /// API, with their schema or catalog). Removing data that is not there is not an error.
+    fn forget_tables(&self, ids: Vec<String>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// After the catalog API deleted tables (a table, or a schema or catalog with them): their
+/// data goes too, when this server runs SQL.
+pub async fn forget_tables(state: &crate::AppState, ids: Vec<String>) {
+    if let Some(engine) = state.sql_engine()
+        && !ids.is_empty()
+    {
+        engine.forget_tables(ids).await;
+    }
 }
 
 /// One statement to run, as the caller sent it.

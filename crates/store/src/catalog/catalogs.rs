@@ -235,13 +235,14 @@ impl Store {
     }
 
     /// Deletes a catalog. One with schemas (other than an empty `default`) needs `force`,
-    /// which deletes them, their tables and every grant on them.
+    /// which deletes them, their tables and every grant on them. The ids of the tables that
+    /// went come back: their data is the caller's to remove.
     pub async fn delete_catalog(
         &self,
         caller: &Caller,
         name: &str,
         force: bool,
-    ) -> CatalogResult<()> {
+    ) -> CatalogResult<Vec<String>> {
         let securable = Securable::Catalog(self::name(name)?);
         if securable.is_legacy() {
             return Err(CatalogError::DeleteLegacyCatalog);

@@ -384,7 +384,7 @@ impl Store {
         kind: Kind,
         securable: &Securable,
         force: bool,
-    ) -> CatalogResult<()> {
+    ) -> CatalogResult<Vec<String>> {
         let mut tx = self.begin_write().await?;
         let (_, id) = managed(&mut tx, caller, kind, securable).await?;
         if let Some((count, not_empty)) = kind.content() {
@@ -397,6 +397,28 @@ impl Store {
                 return Err(not_empty(securable.full_name(), content));
             }
         }
+        let tables = match kind {
+            Kind::Table => vec![id.clone()],
+            Kind::Schema => {
+                sqlx::query("SELECT id FROM catalog_tables WHERE schema_id = $1")
+                    .bind(id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?,
+            Kind::Catalog => sqlx::query(
+                "SELECT t.id FROM catalog_tables t JOIN catalog_schemas s ON s.id = t.schema_id \
+                 WHERE s.catalog_id = $1",
+            )
+            .bind(id.as_str())
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?,
+        };
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {} WHERE id = $1",
             kind.table()
@@ -405,7 +427,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(tables)
     }
 }
 

@@ -188,14 +188,15 @@ impl Store {
     }
 
     /// Deletes a schema. One with tables needs `force`, which deletes them and their grants.
-    /// `hive_metastore.default` cannot be deleted.
+    /// `hive_metastore.default` cannot be deleted. The ids of the tables that went come back:
+    /// their data is the caller's to remove.
     pub async fn delete_schema(
         &self,
         caller: &Caller,
         catalog: &str,
         schema: &str,
         force: bool,
-    ) -> CatalogResult<()> {
+    ) -> CatalogResult<Vec<String>> {
         let securable = Securable::Schema(name(catalog)?, name(schema)?);
         if securable == Securable::Schema(HIVE_METASTORE.into(), DEFAULT_SCHEMA.into()) {
             return Err(CatalogError::DeleteLegacyDefaultSchema);

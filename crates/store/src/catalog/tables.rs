@@ -404,8 +404,13 @@ impl Store {
     }
 
     /// Deletes a table and the grants on it. Needs the owner (of it or of its schema or
-    /// catalog), `MANAGE`, or an admin.
-    pub async fn delete_table(&self, caller: &Caller, securable: &Securable) -> CatalogResult<()> {
+    /// catalog), `MANAGE`, or an admin. The table's id comes back: its data is the caller's to
+    /// remove.
+    pub async fn delete_table(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+    ) -> CatalogResult<Vec<String>> {
         self.delete_object(caller, Kind::Table, securable, false)
             .await
     }
