@@ -143,6 +143,31 @@ impl Sql {
         (app_id, token)
     }
 
+    /// Runs as the admin, requires success: the rows as text.
+    async fn rows(&self, statement: &str) -> Vec<Vec<String>> {
+        texts(&self.admin(statement).await)
+    }
+
+    /// The query history as the admin sees it (its first 100 statements).
+    async fn history(&self) -> Value {
+        self.app
+            .admin(
+                Method::GET,
+                "/api/2.0/sql/history/queries?max_results=100",
+                None,
+            )
+            .await
+            .ok()
+    }
+
+    /// How many tables have files under the table root.
+    fn table_dirs(&self) -> usize {
+        std::fs::read_dir(self.tables.path())
+            .expect("the table root")
+            .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+            .count()
+    }
+
     async fn can_use(&self, service_principal: &str) {
         self.app
             .admin(
@@ -495,7 +520,7 @@ async fn create_or_replace_swaps_the_whole_table_or_nothing() {
         )
         .await;
     failed(&r);
-    assert_eq!(texts(&sql.admin(select).await), [["1"]]);
+    assert_eq!(sql.rows(select).await, [["1"]]);
     // One that may create tables in the schema but does not own the table cannot replace it.
     let (app_id, token) = sql.service_principal("INGEST_USER").await;
     sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
@@ -511,11 +536,11 @@ async fn create_or_replace_swaps_the_whole_table_or_nothing() {
         )
         .await,
     );
-    assert_eq!(texts(&sql.admin(select).await), [["1"]]);
+    assert_eq!(sql.rows(select).await, [["1"]]);
     // The owner replaces it: new rows, new columns, in the catalog too.
     sql.admin("CREATE OR REPLACE TABLE main.swap.t AS SELECT 'two' AS b")
         .await;
-    assert_eq!(texts(&sql.admin(select).await), [["two"]]);
+    assert_eq!(sql.rows(select).await, [["two"]]);
     let r = sql
         .app
         .admin(Method::GET, &format!("{UC}/tables/main.swap.t"), None)
@@ -531,16 +556,10 @@ async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     sql.admin("CREATE VIEW main.swap.v AS SELECT 1 AS x").await;
     sql.admin("CREATE OR REPLACE TABLE main.swap.v AS SELECT 3 AS y")
         .await;
-    assert_eq!(
-        texts(&sql.admin("SELECT y FROM main.swap.v").await),
-        [["3"]]
-    );
+    assert_eq!(sql.rows("SELECT y FROM main.swap.v").await, [["3"]]);
     sql.admin("CREATE OR REPLACE VIEW main.swap.v AS SELECT b FROM main.swap.t")
         .await;
-    assert_eq!(
-        texts(&sql.admin("SELECT * FROM main.swap.v").await),
-        [["two"]]
-    );
+    assert_eq!(sql.rows("SELECT * FROM main.swap.v").await, [["two"]]);
 }
 
 #[tokio::test]
@@ -563,28 +582,19 @@ async fn twenty_replacements_at_once_leave_one_whole_table() {
         let (i, r) = done.expect("no panic");
         succeeded(&r, &format!("replacement {i}"));
     }
-    let rows = texts(&sql.admin("SELECT n FROM main.storm.s").await);
+    let rows = sql.rows("SELECT n FROM main.storm.s").await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     let n: i64 = rows[0][0].parse().expect("a number");
     assert!((0..20).contains(&n), "{n}");
     // Every replaced table's files went with it: one table, one directory.
-    let dirs = std::fs::read_dir(sql.tables.path())
-        .expect("the table root")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
-        .count();
-    assert_eq!(dirs, 1, "table directories left");
+    assert_eq!(sql.table_dirs(), 1, "table directories left");
 }
 
 #[tokio::test]
 async fn the_catalog_api_deletes_a_tables_data_with_it() {
     let sql = Sql::new().await;
     sql.enable_uc().await;
-    let dirs = || {
-        std::fs::read_dir(sql.tables.path())
-            .expect("the table root")
-            .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
-            .count()
-    };
+    let dirs = || sql.table_dirs();
     sql.admin("CREATE SCHEMA main.gone").await;
     sql.admin("CREATE TABLE main.gone.a AS SELECT 1 AS x").await;
     sql.admin("CREATE TABLE main.gone.b AS SELECT 2 AS x").await;
@@ -1141,15 +1151,7 @@ async fn wait_poll_cancel_and_close() {
     // records the cancel once it has dropped the work.
     let mut status = Value::Null;
     for _ in 0..400 {
-        let r = sql
-            .app
-            .admin(
-                Method::GET,
-                "/api/2.0/sql/history/queries?max_results=100",
-                None,
-            )
-            .await;
-        let body = r.ok();
+        let body = sql.history().await;
         let found = body["res"].as_array().and_then(|queries| {
             queries
                 .iter()
@@ -1324,15 +1326,7 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
 
     // History: the admin sees every statement, a user only theirs.
     let (_, user) = sql.app.plain_user("analyst@example.com").await;
-    let r = sql
-        .app
-        .admin(
-            Method::GET,
-            "/api/2.0/sql/history/queries?max_results=100",
-            None,
-        )
-        .await;
-    let body = r.ok();
+    let body = sql.history().await;
     let queries = body["res"].as_array().unwrap();
     assert!(
         queries

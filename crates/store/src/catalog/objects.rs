@@ -397,27 +397,24 @@ impl Store {
                 return Err(not_empty(securable.full_name(), content));
             }
         }
-        let tables = match kind {
-            Kind::Table => vec![id.clone()],
-            Kind::Schema => {
-                sqlx::query("SELECT id FROM catalog_tables WHERE schema_id = $1")
-                    .bind(id.as_str())
-                    .fetch_all(&mut *tx)
-                    .await?
-            }
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?,
-            Kind::Catalog => sqlx::query(
+        // The tables whose rows go with it (a foreign key cascades), for their data.
+        let tables_within = match kind {
+            Kind::Table => None,
+            Kind::Schema => Some("SELECT id FROM catalog_tables WHERE schema_id = $1"),
+            Kind::Catalog => Some(
                 "SELECT t.id FROM catalog_tables t JOIN catalog_schemas s ON s.id = t.schema_id \
                  WHERE s.catalog_id = $1",
-            )
-            .bind(id.as_str())
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?,
+            ),
+        };
+        let tables = match tables_within {
+            None => vec![id.clone()],
+            Some(query) => sqlx::query(query)
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()?,
         };
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {} WHERE id = $1",
