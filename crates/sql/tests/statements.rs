@@ -641,6 +641,29 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
         .await
         .ok();
     assert_eq!(dirs(), 0);
+    // A metastore deleted with force: the files of every table in every catalog.
+    sql.admin("CREATE TABLE main.default.w AS SELECT 5 AS x")
+        .await;
+    assert_eq!(dirs(), 1);
+    let assignment = sql
+        .app
+        .admin(
+            Method::GET,
+            &format!("{UC}/current-metastore-assignment"),
+            None,
+        )
+        .await
+        .ok();
+    let metastore = assignment["metastore_id"].as_str().expect("an id");
+    sql.app
+        .admin(
+            Method::DELETE,
+            &format!("{UC}/metastores/{metastore}?force=true"),
+            None,
+        )
+        .await
+        .ok();
+    assert_eq!(dirs(), 0);
 }
 
 #[tokio::test]

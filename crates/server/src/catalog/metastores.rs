@@ -175,7 +175,8 @@ pub(super) async fn delete_metastore(
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Empty>> {
     let force = flag("force", params.force.as_deref())?;
-    state.store.delete_metastore(&admin, &id, force).await?;
+    let tables = state.store.delete_metastore(&admin, &id, force).await?;
+    crate::statements::engine::forget_tables(&state, tables).await;
     tracing::info!(metastore_id = %id, "metastore deleted");
     Ok(empty())
 }

@@ -227,13 +227,14 @@ impl Store {
     }
 
     /// Deletes a metastore of the account. One that is assigned or holds catalogs needs
-    /// `force`, which deletes its catalogs, schemas, tables and grants too.
+    /// `force`, which deletes its catalogs, schemas, tables and grants too. The ids of the
+    /// tables that went come back: their data is the caller's to remove.
     pub async fn delete_metastore(
         &self,
         admin: &WorkspaceAdmin,
         id: &str,
         force: bool,
-    ) -> CatalogResult<()> {
+    ) -> CatalogResult<Vec<String>> {
         let mut tx = self.begin_write().await?;
         fetch(&mut tx, admin.workspace_id(), id).await?;
         let used = sqlx::query(
@@ -247,12 +248,23 @@ impl Store {
         if used > 0 && !force {
             return Err(CatalogError::MetastoreNotEmpty { id: id.to_owned() });
         }
+        // The tables that go with its catalogs (foreign keys cascade), for their data.
+        let tables = sqlx::query(
+            "SELECT t.id FROM catalog_tables t JOIN catalog_schemas s ON s.id = t.schema_id \
+             JOIN catalogs c ON c.id = s.catalog_id WHERE c.metastore_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
         sqlx::query("DELETE FROM metastores WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(tables)
     }
 
     /// Assigns a metastore to the admin's workspace (replacing any assignment), which makes it
