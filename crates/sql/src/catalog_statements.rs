@@ -17,6 +17,7 @@ pub async fn run(
     statement: Statement,
     catalog: &str,
     schema: &str,
+    dropped_tables: &mut Vec<String>,
 ) -> Result<ArrowRows, SqlFailure> {
     let resolve = |name: &ObjectName| {
         sql_statement::resolve(name, catalog, schema)
@@ -117,7 +118,7 @@ pub async fn run(
                 {
                     Ok(ArrowRows::empty())
                 }
-                other => done(other.map(|_| ())),
+                other => done(other.map(|tables| dropped_tables.extend(tables))),
             }
         }
         Statement::CreateTable { .. } | Statement::DropTable { .. } => Err(failure::not_supported(

@@ -88,15 +88,13 @@ impl Warehouses {
         let words = lexer::leading_words(&tokens, 3);
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         match words.as_slice() {
-            ["GRANT", ..] | ["REVOKE", ..] | ["SHOW", "GRANTS", ..] => {
+            ["GRANT", ..]
+            | ["REVOKE", ..]
+            | ["SHOW", "GRANTS", ..]
+            | ["CREATE", "SCHEMA" | "DATABASE", ..]
+            | ["DROP", "SCHEMA" | "DATABASE", ..] => {
                 return self
                     .catalog_statement(caller, &text, &catalog, &schema)
-                    .await
-                    .map(done);
-            }
-            ["CREATE", "SCHEMA" | "DATABASE", ..] | ["DROP", "SCHEMA" | "DATABASE", ..] => {
-                return self
-                    .schema_statement(caller, &text, &catalog, &schema)
                     .await
                     .map(done);
             }
@@ -131,36 +129,12 @@ impl Warehouses {
             sql_statement::ParseError::Unsupported(m) => failure::not_supported(m),
             sql_statement::ParseError::Syntax(m) => failure::syntax(m),
         })?;
-        catalog_statements::run(&self.store, caller, parsed, catalog, schema).await
-    }
-
-    /// `CREATE SCHEMA`, and `DROP SCHEMA` with the data of the tables a cascade removes.
-    async fn schema_statement(
-        &self,
-        caller: &Caller,
-        text: &str,
-        catalog: &str,
-        schema: &str,
-    ) -> Result<ArrowRows, SqlFailure> {
-        let doomed = match sql_statement::parse(text) {
-            Ok(sql_statement::Statement::DropSchema {
-                name,
-                cascade: true,
-                ..
-            }) => match sql_statement::resolve(&name, catalog, schema) {
-                Ok(Securable::Schema(c, s)) => self
-                    .store
-                    .table_ids_in_schema(caller.workspace_id, &c, &s)
-                    .await
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
-        let rows = self
-            .catalog_statement(caller, text, catalog, schema)
-            .await?;
-        for id in doomed {
+        // `DROP SCHEMA … CASCADE` names the tables its delete removed: their data goes after.
+        let mut dropped = Vec::new();
+        let rows =
+            catalog_statements::run(&self.store, caller, parsed, catalog, schema, &mut dropped)
+                .await?;
+        for id in dropped {
             self.forget_data(&id).await;
         }
         Ok(rows)

@@ -1577,11 +1577,13 @@ async fn grants_in_sql_and_the_grants_endpoint_share_one_store() {
         "ALREADY_EXISTS"
     );
     sql.admin("CREATE TABLE main.ddl.u AS SELECT 1 AS a").await;
+    let before = sql.table_dirs();
     assert_eq!(
         failed(&sql.run(&t, "DROP SCHEMA main.ddl").await).0,
         "BAD_REQUEST"
     );
     sql.admin("DROP SCHEMA main.ddl CASCADE").await;
+    assert_eq!(sql.table_dirs(), before - 1, "the cascaded table's files");
     sql.admin("DROP SCHEMA IF EXISTS main.ddl").await;
     for statement in [
         "GRANT SELECT ON TABLE t",

@@ -248,17 +248,7 @@ impl Store {
         if used > 0 && !force {
             return Err(CatalogError::MetastoreNotEmpty { id: id.to_owned() });
         }
-        // The tables that go with its catalogs (foreign keys cascade), for their data.
-        let tables = sqlx::query(
-            "SELECT t.id FROM catalog_tables t JOIN catalog_schemas s ON s.id = t.schema_id \
-             JOIN catalogs c ON c.id = s.catalog_id WHERE c.metastore_id = $1",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?;
+        let tables = super::objects::tables_under(&mut tx, "c.metastore_id", id).await?;
         sqlx::query("DELETE FROM metastores WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -397,24 +397,10 @@ impl Store {
                 return Err(not_empty(securable.full_name(), content));
             }
         }
-        // The tables whose rows go with it (a foreign key cascades), for their data.
-        let tables_within = match kind {
-            Kind::Table => None,
-            Kind::Schema => Some("SELECT id FROM catalog_tables WHERE schema_id = $1"),
-            Kind::Catalog => Some(
-                "SELECT t.id FROM catalog_tables t JOIN catalog_schemas s ON s.id = t.schema_id \
-                 WHERE s.catalog_id = $1",
-            ),
-        };
-        let tables = match tables_within {
-            None => vec![id.clone()],
-            Some(query) => sqlx::query(query)
-                .bind(id.as_str())
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("id"))
-                .collect::<Result<_, _>>()?,
+        let tables = match kind {
+            Kind::Table => vec![id.clone()],
+            Kind::Schema => tables_under(&mut tx, "s.id", &id).await?,
+            Kind::Catalog => tables_under(&mut tx, "s.catalog_id", &id).await?,
         };
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {} WHERE id = $1",
@@ -426,6 +412,26 @@ impl Store {
         tx.commit().await?;
         Ok(tables)
     }
+}
+
+/// The ids of the tables under an object whose delete takes them with it (foreign keys
+/// cascade), for their data: `column` names the object among the schema's columns
+/// (`s.id`, `s.catalog_id`) or its catalog's (`c.metastore_id`).
+pub(crate) async fn tables_under(
+    tx: &mut Transaction<'static, Any>,
+    column: &'static str,
+    id: &str,
+) -> CatalogResult<Vec<String>> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT t.id FROM catalog_tables t JOIN catalog_schemas s ON s.id = t.schema_id \
+         JOIN catalogs c ON c.id = s.catalog_id WHERE {column} = $1"
+    )))
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id").map_err(CatalogError::from))
+    .collect()
 }
 
 /// A change to a catalog, schema or table; unset fields stay as they are.

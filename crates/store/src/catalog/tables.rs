@@ -366,30 +366,6 @@ impl Store {
         facts.check(Action::CreateTable, &schema).map_err(denied)
     }
 
-    /// The ids of a schema's tables, for removing their data with the schema.
-    pub async fn table_ids_in_schema(
-        &self,
-        workspace_id: i64,
-        catalog: &str,
-        schema: &str,
-    ) -> CatalogResult<Vec<String>> {
-        let mut tx = self.begin_read().await?;
-        let resolved = resolve(
-            &mut tx,
-            workspace_id,
-            &Securable::Schema(catalog.to_owned(), schema.to_owned()),
-        )
-        .await?;
-        let rows = sqlx::query("SELECT id FROM catalog_tables WHERE schema_id = $1")
-            .bind(resolved.chain[1].id.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.rollback().await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("id").map_err(CatalogError::from))
-            .collect()
-    }
-
     /// Changes a table's owner or comment.
     pub async fn update_table(
         &self,
