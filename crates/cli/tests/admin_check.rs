@@ -34,8 +34,15 @@ async fn reports_a_stuck_connect_and_repairs_it() {
         "{out}"
     );
 
-    // A connect whose node died after its first transaction, on a node that never returns.
-    let store = patchbay_store::Store::open_data_dir(&data).await.unwrap();
+    // A connect whose node died after its first transaction, on a node that never returns,
+    // two seconds ago (on a clock set back, so that the test need not wait).
+    let two_seconds_ago = patchbay_core::time::now_millis() - 2_000;
+    let store = patchbay_store::Store::open_data_dir(&data)
+        .await
+        .unwrap()
+        .with_clock(std::sync::Arc::new(patchbay_core::time::ManualClock::at(
+            two_seconds_ago,
+        )));
     let admin = store
         .authenticate(
             &patchbay_core::token::TokenValue::parse(&token)
@@ -72,7 +79,6 @@ async fn reports_a_stuck_connect_and_repairs_it() {
     let (code, out) = check(&data, &[]);
     assert_eq!(code, 0, "{out}");
 
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (code, out) = check(&data, &["--stale-after", "1s"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("stuck") && out.contains("rivery"), "{out}");
