@@ -385,32 +385,10 @@ async fn exchange(
     client_id: &str,
     secret: &Secret,
 ) -> Result<Secret, String> {
-    let base = workspace_url.trim_end_matches('/');
-    let get_json = async |url: String| -> Result<Value, String> {
-        let response = sim
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach the workspace: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("{url}: HTTP {}", response.status()));
-        }
-        response.json::<Value>().await.map_err(|e| e.to_string())
-    };
-    let config = get_json(format!("{base}/.well-known/databricks-config")).await?;
-    let oidc = config["oidc_endpoint"]
-        .as_str()
-        .ok_or("the workspace names no oidc_endpoint")?
-        .trim_end_matches('/')
-        .to_owned();
-    let discovery = get_json(format!("{oidc}/.well-known/oauth-authorization-server")).await?;
-    let token_endpoint = discovery["token_endpoint"]
-        .as_str()
-        .ok_or("the discovery document names no token_endpoint")?;
+    let token_endpoint = oidc_endpoints(sim, workspace_url).await?.token;
     let response = sim
         .http
-        .post(token_endpoint)
+        .post(&token_endpoint)
         .basic_auth(client_id, Some(&secret.0))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials&scope=all-apis")

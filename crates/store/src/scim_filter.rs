@@ -263,7 +263,7 @@ fn compare(
                 CompareOp::Ne => sql.push(&format!("{col} <> ")).int(flag),
                 _ => {
                     return Err(FilterError::BooleanOperator {
-                        operator: op_name(op),
+                        operator: op.as_str(),
                         attribute: show(path),
                     });
                 }
@@ -335,20 +335,6 @@ fn sql_operator(op: CompareOp) -> &'static str {
         CompareOp::Le => "<=",
         CompareOp::Eq => "=",
         _ => "<>",
-    }
-}
-
-fn op_name(op: CompareOp) -> &'static str {
-    match op {
-        CompareOp::Eq => "eq",
-        CompareOp::Ne => "ne",
-        CompareOp::Co => "co",
-        CompareOp::Sw => "sw",
-        CompareOp::Ew => "ew",
-        CompareOp::Gt => "gt",
-        CompareOp::Ge => "ge",
-        CompareOp::Lt => "lt",
-        CompareOp::Le => "le",
     }
 }
 

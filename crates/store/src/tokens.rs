@@ -74,12 +74,7 @@ impl Store {
     /// is refused on its very next use; the last-used day is written at most once a day per
     /// token.
     pub async fn authenticate(&self, digest: &TokenDigest) -> Result<Option<Caller>> {
-        let now = self.now_millis();
-        let found = authenticate_in(&mut self.recall()?, digest, now).await?;
-        Ok(match found {
-            Some(found) => Some(self.mark_used(found, now).await),
-            None => None,
-        })
+        self.authenticate_bearer(Bearer::Token(digest)).await
     }
 
     /// [`Store::authenticate`] and the caller's own record (`/Me`), from one snapshot.

@@ -13,7 +13,8 @@ use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use patchbay_core::access::Caller;
 use patchbay_core::compute::runtimes::{NODE_TYPES, NodeType, SPARK_VERSIONS};
 use patchbay_core::compute::{ClusterSpec, ClusterState};
 use patchbay_core::time::EpochMillis;
@@ -30,10 +31,13 @@ pub(super) fn routes() -> Router<AppState> {
             .route(&format!("{base}/get"), get(get_one))
             .route(&format!("{base}/list"), get(list))
             .route(&format!("{base}/edit"), post(edit))
-            .route(&format!("{base}/start"), post(start))
-            .route(&format!("{base}/restart"), post(restart))
-            .route(&format!("{base}/delete"), post(terminate))
-            .route(&format!("{base}/permanent-delete"), post(permanent_delete))
+            .route(&format!("{base}/start"), Move::Start.route())
+            .route(&format!("{base}/restart"), Move::Restart.route())
+            .route(&format!("{base}/delete"), Move::Terminate.route())
+            .route(
+                &format!("{base}/permanent-delete"),
+                Move::PermanentDelete.route(),
+            )
             .route(&format!("{base}/spark-versions"), get(spark_versions))
             .route(&format!("{base}/list-node-types"), get(list_node_types));
     }
@@ -345,64 +349,52 @@ fn cluster_id(body: ClusterIdBody) -> ApiResult<String> {
     required(body.cluster_id.filter(|s| !s.is_empty()), "cluster_id")
 }
 
-async fn start(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    JsonBody(body): JsonBody<ClusterIdBody>,
-) -> ApiResult<Json<Empty>> {
-    let id = cluster_id(body)?;
-    state
-        .store
-        .start_cluster(&caller, &id)
-        .await
-        .map_err(legacy_not_found)?;
-    tracing::info!(cluster_id = %id, "cluster started");
-    Ok(empty())
+/// The calls that move a cluster (`start`, `restart`, `delete`, `permanent-delete`): one body,
+/// one store call each, one log line.
+#[derive(Debug, Clone, Copy)]
+enum Move {
+    Start,
+    Restart,
+    Terminate,
+    PermanentDelete,
 }
 
-async fn restart(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    JsonBody(body): JsonBody<ClusterIdBody>,
-) -> ApiResult<Json<Empty>> {
-    let id = cluster_id(body)?;
-    state
-        .store
-        .restart_cluster(&caller, &id)
-        .await
-        .map_err(legacy_not_found)?;
-    tracing::info!(cluster_id = %id, "cluster restarted");
-    Ok(empty())
-}
+impl Move {
+    /// The route for this move: `{"cluster_id": …}` in, `{}` out.
+    fn route(self) -> MethodRouter<AppState> {
+        post(
+            move |State(state): State<AppState>,
+                  Authenticated(caller): Authenticated,
+                  JsonBody(body): JsonBody<ClusterIdBody>| {
+                self.run(state, caller, body)
+            },
+        )
+    }
 
-async fn terminate(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    JsonBody(body): JsonBody<ClusterIdBody>,
-) -> ApiResult<Json<Empty>> {
-    let id = cluster_id(body)?;
-    state
-        .store
-        .terminate_cluster(&caller, &id)
-        .await
-        .map_err(legacy_not_found)?;
-    tracing::info!(cluster_id = %id, "cluster terminated");
-    Ok(empty())
-}
-
-async fn permanent_delete(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    JsonBody(body): JsonBody<ClusterIdBody>,
-) -> ApiResult<Json<Empty>> {
-    let id = cluster_id(body)?;
-    state
-        .store
-        .permanent_delete_cluster(&caller, &id)
-        .await
-        .map_err(legacy_not_found)?;
-    tracing::info!(cluster_id = %id, "cluster permanently deleted");
-    Ok(empty())
+    async fn run(
+        self,
+        state: AppState,
+        caller: Caller,
+        body: ClusterIdBody,
+    ) -> ApiResult<Json<Empty>> {
+        let id = cluster_id(body)?;
+        let store = &state.store;
+        let moved = match self {
+            Move::Start => store.start_cluster(&caller, &id).await,
+            Move::Restart => store.restart_cluster(&caller, &id).await,
+            Move::Terminate => store.terminate_cluster(&caller, &id).await,
+            Move::PermanentDelete => store.permanent_delete_cluster(&caller, &id).await,
+        };
+        moved.map_err(legacy_not_found)?;
+        let done = match self {
+            Move::Start => "started",
+            Move::Restart => "restarted",
+            Move::Terminate => "terminated",
+            Move::PermanentDelete => "permanently deleted",
+        };
+        tracing::info!(cluster_id = %id, "cluster {done}");
+        Ok(empty())
+    }
 }
 
 /// `clusters/spark-versions`: the runtimes a cluster can be created with.
