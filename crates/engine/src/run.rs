@@ -801,7 +801,15 @@ async fn write_rows(
     table: DeltaTable,
     rows: DataFrame,
 ) -> Result<(DeltaTable, usize), EngineError> {
-    let batches = rows.collect().await?;
+    // Partition after partition, not interleaved as they finish (`collect`): each partition's
+    // rows stay together in the file, so a page's statistics span a narrow range and a point
+    // lookup reads a few pages instead of most of the column.
+    let batches: Vec<RecordBatch> = rows
+        .collect_partitioned()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     let n = batches.iter().map(RecordBatch::num_rows).sum();
     let table = table
         .write(batches)
