@@ -11,6 +11,5 @@ pub mod partner;
 pub mod principal;
 pub mod scim;
 pub mod secrets;
-pub mod sql_statement;
 pub mod time;
 pub mod token;

@@ -2,11 +2,11 @@
 //! GRANTS`, `CREATE SCHEMA`, `DROP SCHEMA`. They act on the same store as the Unity Catalog
 //! API, so a SQL grant shows in the grants endpoint and the reverse.
 
+use crate::catalog_syntax::{self, ObjectName, Statement};
 use crate::failure;
 use crate::rows::ArrowRows;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Securable};
-use patchbay_core::sql_statement::{self, ObjectName, Statement};
 use patchbay_server::statements::engine::SqlFailure;
 use patchbay_store::{CatalogError, GrantChange, NewSchema, Store};
 
@@ -20,7 +20,7 @@ pub async fn run(
     dropped_tables: &mut Vec<String>,
 ) -> Result<ArrowRows, SqlFailure> {
     let resolve = |name: &ObjectName| {
-        sql_statement::resolve(name, catalog, schema)
+        catalog_syntax::resolve(name, catalog, schema)
             .map_err(|_| failure::invalid_name(&name.parts.join(".")))
     };
     let done =
@@ -121,9 +121,6 @@ pub async fn run(
                 other => done(other.map(|tables| dropped_tables.extend(tables))),
             }
         }
-        Statement::CreateTable { .. } | Statement::DropTable { .. } => Err(failure::not_supported(
-            "this statement here (tables are created and dropped by the engine)",
-        )),
     }
 }
 

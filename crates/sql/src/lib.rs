@@ -15,6 +15,7 @@
 //! without data; dropping goes the other way round.
 
 mod catalog_statements;
+mod catalog_syntax;
 mod commands;
 mod failure;
 mod information_schema;
@@ -26,7 +27,6 @@ mod rows;
 
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Action, Securable};
-use patchbay_core::sql_statement;
 use patchbay_engine::{
     Access, Binding, Column, Engine, EngineError, Kind, Limits, ObjectUse, QualifiedName, Source,
     Statement,
@@ -94,7 +94,7 @@ impl Warehouses {
             | ["CREATE", "SCHEMA" | "DATABASE", ..]
             | ["DROP", "SCHEMA" | "DATABASE", ..] => {
                 return self
-                    .catalog_statement(caller, &text, &catalog, &schema)
+                    .catalog_statement(caller, &tokens, &catalog, &schema)
                     .await
                     .map(done);
             }
@@ -121,13 +121,13 @@ impl Warehouses {
     async fn catalog_statement(
         &self,
         caller: &Caller,
-        text: &str,
+        tokens: &[lexer::Spanned],
         catalog: &str,
         schema: &str,
     ) -> Result<ArrowRows, SqlFailure> {
-        let parsed = sql_statement::parse(text).map_err(|e| match e {
-            sql_statement::ParseError::Unsupported(m) => failure::not_supported(m),
-            sql_statement::ParseError::Syntax(m) => failure::syntax(m),
+        let parsed = catalog_syntax::parse(tokens).map_err(|e| match e {
+            catalog_syntax::ParseError::Unsupported(m) => failure::not_supported(m),
+            catalog_syntax::ParseError::Syntax(m) => failure::syntax(m),
         })?;
         // `DROP SCHEMA … CASCADE` names the tables its delete removed: their data goes after.
         let mut dropped = Vec::new();

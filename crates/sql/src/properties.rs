@@ -1,9 +1,9 @@
 //! Properties of what patchbay reads in a statement's text before the engine does — the lexer,
-//! the commands it answers itself, and named parameters — over arbitrary input, as a fuzzer
+//! the commands it answers itself, the catalog statements, and named parameters — over arbitrary input, as a fuzzer
 //! would try it: nothing panics, spans stay inside the text, and no parameter value can become
 //! SQL of its own, as patchbay's lexer and the engine's parser both read it.
 
-use crate::{commands, lexer, params};
+use crate::{catalog_syntax, commands, lexer, params};
 use lexer::Token;
 use patchbay_engine::arrow::array::{Array, StringArray};
 use patchbay_engine::{Engine, Limits, Statement};
@@ -38,6 +38,17 @@ proptest! {
             }
             let _ = lexer::leading_words(&tokens, 3);
             let _ = commands::parse(&tokens);
+            let _ = catalog_syntax::parse(&tokens);
+        }
+    }
+
+    #[test]
+    fn catalog_statements_take_any_text_after_their_first_words(
+        first in prop::sample::select(&["GRANT", "REVOKE", "SHOW GRANTS", "CREATE SCHEMA", "DROP DATABASE"][..]),
+        rest in sqlish(),
+    ) {
+        if let Ok(tokens) = lexer::tokens(&format!("{first} {rest}")) {
+            let _ = catalog_syntax::parse(&tokens);
         }
     }
 
