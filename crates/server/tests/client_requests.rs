@@ -13,7 +13,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{Reply, SCIM, TestApp};
+use common::{Reply, SCIM, TestApp, error, invalid, ok};
 use serde_json::{Value, json};
 
 const UC: &str = "/api/2.1/unity-catalog";
@@ -56,21 +56,6 @@ async fn raw(
     app.send(req).await
 }
 
-fn assert_ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-/// A Databricks error: its status, its code, and a message that names `needle`.
-fn assert_error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().expect("message");
-    assert!(
-        message.contains(needle),
-        "message {message:?} should name {needle:?}"
-    );
-}
-
 /// Creates a metastore and assigns it to the workspace (`main` becomes its default catalog).
 async fn enable_uc(app: &TestApp) -> String {
     let r = app
@@ -80,7 +65,7 @@ async fn enable_uc(app: &TestApp) -> String {
             Some(json!({"name": "primary", "storage_root": "s3://bucket/uc"})),
         )
         .await;
-    assert_ok(&r);
+    ok(&r);
     let id = r.body["metastore_id"].as_str().expect("id").to_owned();
     let r = app
         .admin(
@@ -89,7 +74,7 @@ async fn enable_uc(app: &TestApp) -> String {
             Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
         )
         .await;
-    assert_ok(&r);
+    ok(&r);
     id
 }
 
@@ -118,7 +103,7 @@ async fn metastore_exists(app: &TestApp, id: &str) -> bool {
 
 async fn names(app: &TestApp, path: &str, key: &str) -> Vec<String> {
     let r = app.admin(Method::GET, path, None).await;
-    assert_ok(&r);
+    ok(&r);
     let mut names: Vec<String> = r.body[key]
         .as_array()
         .unwrap_or_else(|| panic!("{key} in {:?}", r.body))
@@ -143,14 +128,9 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
         Some(json!({"metastore_id": "another"})),
     )
     .await;
-    assert_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "metastore_id",
-    );
+    invalid(&r, "metastore_id");
     let r = current_assignment(&app).await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(r.body["metastore_id"], id);
 
     // `databricks unity-catalog metastores unassign --workspace-id … --metastore-id …`
@@ -161,9 +141,9 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
         Some(json!({"metastore_id": id})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let r = current_assignment(&app).await;
-    assert_error(
+    error(
         &r,
         StatusCode::NOT_FOUND,
         "METASTORE_DOES_NOT_EXIST",
@@ -174,7 +154,7 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
     // holds `main`, so it stays.
     let path = format!("{UC}/metastores/{id}");
     let r = legacy_cli(&app, Method::DELETE, &path, Some(json!({"force": false}))).await;
-    assert_error(
+    error(
         &r,
         StatusCode::BAD_REQUEST,
         "METASTORE_NOT_EMPTY",
@@ -189,12 +169,7 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
         Some(json!({"force": true})),
     )
     .await;
-    assert_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "force",
-    );
+    invalid(&r, "force");
     assert!(metastore_exists(&app, &id).await);
     // `--force`, agreeing with the query string (any case): deleted.
     let r = legacy_cli(
@@ -204,7 +179,7 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
         Some(json!({"force": true})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     assert!(!metastore_exists(&app, &id).await);
 }
 
@@ -223,7 +198,7 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
         ),
     ] {
         let r = legacy_cli(&app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
-        assert_ok(&r);
+        ok(&r);
     }
     let tables = format!("{UC}/tables?catalog_name=main&schema_name=sales");
     assert_eq!(names(&app, &tables, "tables").await, ["orders"]);
@@ -236,7 +211,7 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
         Some(json!({})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     assert!(names(&app, &tables, "tables").await.is_empty());
 
     // `schemas delete --full-name main.ops`.
@@ -247,7 +222,7 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
         Some(json!({})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let schemas = format!("{UC}/schemas?catalog_name=main");
     assert_eq!(names(&app, &schemas, "schemas").await, ["default", "sales"]);
 
@@ -261,7 +236,7 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
             Some(json!({"name": name})),
         )
         .await;
-        assert_ok(&r);
+        ok(&r);
     }
     let r = legacy_cli(
         &app,
@@ -270,7 +245,7 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
         Some(json!({"catalog_name": "full_cat", "name": "kept"})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let r = legacy_cli(
         &app,
         Method::DELETE,
@@ -278,7 +253,7 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
         Some(json!({})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let r = legacy_cli(
         &app,
         Method::DELETE,
@@ -300,7 +275,7 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
         Some(json!({"force": true})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(
         names(&app, &format!("{UC}/catalogs"), "catalogs").await,
         ["hive_metastore", "main"]
@@ -318,7 +293,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"catalog_name": "main", "name": "sales"})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
 
     // GETs carry `Content-Type: text/json` and no body (parameters in the query string)…
     let by_query = legacy_cli(
@@ -328,7 +303,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         None,
     )
     .await;
-    assert_ok(&by_query);
+    ok(&by_query);
     // …and other clients put them in a body; both read the same.
     let by_body = legacy_cli(
         &app,
@@ -337,7 +312,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"catalog_name": "main"})),
     )
     .await;
-    assert_ok(&by_body);
+    ok(&by_body);
     assert_eq!(by_body.body, by_query.body);
     let both = legacy_cli(
         &app,
@@ -346,7 +321,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"catalog_name": "main", "max_results": 0})),
     )
     .await;
-    assert_ok(&both);
+    ok(&both);
     assert_eq!(both.body, by_query.body);
     let r = legacy_cli(
         &app,
@@ -355,12 +330,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"catalog_name": "hive_metastore"})),
     )
     .await;
-    assert_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "catalog_name",
-    );
+    invalid(&r, "catalog_name");
 
     // `unity-catalog permissions get --catalog main` and `update --json …`.
     let grants = format!("{UC}/permissions/catalog/main");
@@ -371,9 +341,9 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"changes": [{"principal": "users", "add": ["USE_CATALOG"]}]})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let r = legacy_cli(&app, Method::GET, &grants, None).await;
-    assert_ok(&r);
+    ok(&r);
     assert!(
         r.body["privilege_assignments"]
             .as_array()
@@ -390,7 +360,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"principal": "users"})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(
         r.body["privilege_assignments"],
         json!([{"principal": "users", "privileges": ["USE_CATALOG"]}])
@@ -406,7 +376,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"filter": "userName eq \"bo@example.com\"", "count": 5})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let listed: Vec<&str> = r.body["Resources"]
         .as_array()
         .expect("Resources")
@@ -441,7 +411,7 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
         Some(json!({"lifetime_seconds": 3600, "comment": "cli"})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let token_id = r.body["token_info"]["token_id"]
         .as_str()
         .expect("token_id")
@@ -450,7 +420,7 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
     // other method) reads the same.
     for body in [None, Some(json!({}))] {
         let r = legacy_cli(&app, Method::GET, "/api/2.0/token/list", body).await;
-        assert_ok(&r);
+        ok(&r);
         let ids: Vec<&str> = r.body["token_infos"]
             .as_array()
             .expect("token_infos")
@@ -467,9 +437,9 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
         Some(json!({"token_id": token_id})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let r = legacy_cli(&app, Method::GET, "/api/2.0/token/list", None).await;
-    assert_ok(&r);
+    ok(&r);
     assert!(
         !r.body["token_infos"]
             .as_array()
@@ -518,7 +488,7 @@ async fn body_parameters_that_are_not_json_or_not_an_object_are_refused_and_dele
             Some(body.to_owned()),
         )
         .await;
-        assert_ok(&r);
+        ok(&r);
     }
 }
 
@@ -534,7 +504,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
             Some(json!({"name": "w", "cluster_size": "2X-Small"})),
         )
         .await;
-    assert_ok(&wh);
+    ok(&wh);
     let wh = wh.body["id"].as_str().expect("id").to_owned();
     let user = "someone@example.com";
     app.create_user(user).await;
@@ -546,7 +516,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
             Some(json!({"access_control_list": [{"user_name": user, "permission_level": "CAN_USE"}]})),
         )
         .await;
-    assert_ok(&r);
+    ok(&r);
     let grants = format!("{UC}/permissions/catalog/main");
     let r = app
         .admin(
@@ -555,13 +525,13 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
             Some(json!({"changes": [{"principal": user, "add": ["USE_CATALOG"]}]})),
         )
         .await;
-    assert_ok(&r);
+    ok(&r);
 
     let read = |path: String| {
         let app = &app;
         async move {
             let r = app.admin(Method::GET, &path, None).await;
-            assert_ok(&r);
+            ok(&r);
             r.body
         }
     };
@@ -584,12 +554,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
             (Some("application/json"), Some("{}".to_owned())),
         ] {
             let r = raw(&app, method.clone(), path, content_type, body.clone()).await;
-            assert_error(
-                &r,
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                needle,
-            );
+            invalid(&r, needle);
         }
     }
     let after = (
@@ -616,12 +581,12 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
             Some(json!({"access_control_list": []})),
         )
         .await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(read(warehouse_acl.clone()).await, before.0);
     let r = app
         .admin(Method::PATCH, &grants, Some(json!({"changes": []})))
         .await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(read(grants.clone()).await, before.2);
 
     // A body stays optional where nothing in it is required.
@@ -633,7 +598,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
         None,
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     assert!(r.body["token_value"].is_string(), "{:?}", r.body);
 }
 
@@ -671,7 +636,7 @@ async fn every_required_body_that_is_missing_is_a_400() {
             format!("{SCIM}/Groups/{group_id}"),
         ] {
             let r = app.admin(Method::GET, &path, None).await;
-            assert_ok(&r);
+            ok(&r);
             all.push(r.body);
         }
         all
@@ -757,12 +722,12 @@ async fn every_required_body_that_is_missing_is_a_400() {
         format!("{SCIM}/Groups/{group_id}"),
     ] {
         let r = app.admin(Method::GET, &path, None).await;
-        assert_ok(&r);
+        ok(&r);
         scim_after.push(r.body);
     }
     assert_eq!(scim_after, scim_before, "refused writes changed nothing");
     let r = current_assignment(&app).await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(r.body["default_catalog_name"], "main");
 }
 
@@ -776,7 +741,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
         let app = &app;
         async move {
             let r = legacy_cli(app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
-            assert_ok(&r);
+            ok(&r);
         }
     };
     post("/catalogs", json!({"name": "doomed"})).await;
@@ -805,7 +770,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
                 None,
             )
             .await;
-            assert_ok(&r);
+            ok(&r);
             r.body["tables"]
                 .as_array()
                 .expect("tables")
@@ -824,12 +789,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
         ["doomed.raw.order_lines", "doomed.raw.orders"]
     );
     let r = legacy_cli(&app, Method::GET, &format!("{UC}/table-summaries"), None).await;
-    assert_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "catalog_name",
-    );
+    invalid(&r, "catalog_name");
 
     for table in &all {
         let r = legacy_cli(
@@ -839,7 +799,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
             Some(json!({})),
         )
         .await;
-        assert_ok(&r);
+        ok(&r);
     }
     assert!(summaries("catalog_name=doomed").await.is_empty());
     // The CLI deletes every schema `schemas list` shows (`information_schema` aside).
@@ -861,7 +821,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
             Some(json!({})),
         )
         .await;
-        assert_ok(&r);
+        ok(&r);
     }
     let r = legacy_cli(
         &app,
@@ -870,7 +830,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
         Some(json!({})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(
         names(&app, &format!("{UC}/catalogs"), "catalogs").await,
         ["hive_metastore", "main"]

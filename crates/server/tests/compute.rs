@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::snapshot::{get_sorted, redacted, sorted_by};
-use common::{ADMIN, Reply, SCIM, TestApp};
+use common::{ADMIN, SCIM, TestApp, denied, error, invalid, malformed, not_found, ok};
 use patchbay_store::ObjectRef;
 use serde_json::{Value, json};
 
@@ -15,20 +15,6 @@ const JOBS: &str = "/api/2.2/jobs";
 const PERMS: &str = "/api/2.0/permissions";
 
 // ---- helpers ----
-
-fn ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().expect("message");
-    assert!(
-        message.contains(needle),
-        "message {message:?} should mention {needle:?}"
-    );
-}
 
 async fn create_warehouse(app: &TestApp, token: &str, name: &str) -> String {
     let r = app
@@ -279,7 +265,7 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
     let r = app.admin(Method::DELETE, &format!("{WH}/{id}"), None).await;
     ok(&r);
     let gone = app.admin(Method::GET, &format!("{WH}/{id}"), None).await;
-    error(&gone, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", &id);
+    not_found(&gone, &id);
     let again = app.admin(Method::DELETE, &format!("{WH}/{id}"), None).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     let sources = app
@@ -385,12 +371,7 @@ async fn bad_warehouse_requests_change_nothing() {
     ];
     for (body, needle) in bad {
         let r = app.admin(Method::POST, WH, Some(body.clone())).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        invalid(&r, needle);
     }
     for body in [
         json!({"name": "a", "auto_stop_mins": "ten"}),
@@ -399,12 +380,7 @@ async fn bad_warehouse_requests_change_nothing() {
         json!(["name"]),
     ] {
         let r = app.admin(Method::POST, WH, Some(body)).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "Invalid request",
-        );
+        malformed(&r, "Invalid request");
     }
     let r = app
         .send(
@@ -414,12 +390,7 @@ async fn bad_warehouse_requests_change_nothing() {
                 .unwrap(),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
-        "Malformed JSON",
-    );
+    malformed(&r, "Malformed JSON");
     let dup = app
         .admin(Method::POST, WH, Some(json!({"name": "keep"})))
         .await;
@@ -440,12 +411,7 @@ async fn bad_warehouse_requests_change_nothing() {
             Some(json!({"cluster_size": "Small", "auto_stop_mins": 3})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "auto_stop_mins",
-    );
+    invalid(&r, "auto_stop_mins");
     let r = app
         .admin(
             Method::POST,
@@ -462,12 +428,7 @@ async fn bad_warehouse_requests_change_nothing() {
             Some(json!({"name": "z"})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::NOT_FOUND,
-        "RESOURCE_DOES_NOT_EXIST",
-        "0123456789abcdef",
-    );
+    not_found(&r, "0123456789abcdef");
 
     let list = app.admin(Method::GET, WH, None).await;
     let mut names = ids(&list.body, "warehouses", "name");
@@ -509,12 +470,7 @@ async fn warehouse_lists_page_until_no_token() {
     let r = app
         .admin(Method::GET, &format!("{WH}?page_size=x"), None)
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "Invalid parameters",
-    );
+    invalid(&r, "Invalid parameters");
 }
 
 #[tokio::test]
@@ -654,12 +610,7 @@ async fn cluster_lifecycle_on_both_api_versions() {
     let r = app
         .admin(Method::POST, &format!("{CL}/restart"), Some(body.clone()))
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "start it",
-    );
+    invalid(&r, "start it");
     ok(&app
         .admin(Method::POST, "/api/2.0/clusters/start", Some(body.clone()))
         .await);
@@ -675,12 +626,7 @@ async fn cluster_lifecycle_on_both_api_versions() {
     let gone = app
         .admin(Method::GET, &format!("{CL}/get?cluster_id={id}"), None)
         .await;
-    error(
-        &gone,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        &format!("Cluster {id} does not exist"),
-    );
+    invalid(&gone, &format!("Cluster {id} does not exist"));
     let list = app.admin(Method::GET, &format!("{CL}/list"), None).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["clusters"], json!([]));
@@ -744,12 +690,7 @@ async fn bad_cluster_requests_change_nothing() {
         ),
     ] {
         let r = app.admin(Method::POST, &create, Some(body)).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        invalid(&r, needle);
     }
     for body in [
         json!({"spark_version": "1", "num_workers": "two"}),
@@ -757,20 +698,10 @@ async fn bad_cluster_requests_change_nothing() {
         json!({"spark_version": 15}),
     ] {
         let r = app.admin(Method::POST, &create, Some(body)).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "Invalid request",
-        );
+        malformed(&r, "Invalid request");
     }
     let r = app.admin(Method::GET, &format!("{CL}/get"), None).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "cluster_id is required",
-    );
+    invalid(&r, "cluster_id is required");
     for path in ["start", "restart", "delete", "permanent-delete"] {
         let r = app
             .admin(
@@ -779,21 +710,11 @@ async fn bad_cluster_requests_change_nothing() {
                 Some(json!({"cluster_id": "0101-000000-nothere1"})),
             )
             .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "Cluster 0101-000000-nothere1 does not exist",
-        );
+        invalid(&r, "Cluster 0101-000000-nothere1 does not exist");
         let r = app
             .admin(Method::POST, &format!("{CL}/{path}"), Some(json!({})))
             .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "cluster_id",
-        );
+        invalid(&r, "cluster_id");
     }
     let r = app
         .admin(
@@ -802,12 +723,7 @@ async fn bad_cluster_requests_change_nothing() {
             Some(json!({"cluster_id": id, "spark_version": ""})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "spark_version",
-    );
+    invalid(&r, "spark_version");
     let r = app
         .admin(
             Method::GET,
@@ -815,12 +731,7 @@ async fn bad_cluster_requests_change_nothing() {
             None,
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "SLEEPING",
-    );
+    invalid(&r, "SLEEPING");
     let c = get_cluster(&app, &id).await;
     assert_eq!(c["cluster_name"], "keep");
     let list = app.admin(Method::GET, &format!("{CL}/list"), None).await;
@@ -941,12 +852,7 @@ async fn job_lifecycle_on_every_api_version() {
             None,
         )
         .await;
-    error(
-        &gone,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        &format!("Job {job_id} does not exist."),
-    );
+    invalid(&gone, &format!("Job {job_id} does not exist."));
     let acl = app
         .store
         .acl(
@@ -1038,12 +944,7 @@ async fn bad_job_requests_change_nothing() {
         let r = app
             .admin(Method::POST, &format!("{JOBS}/create"), Some(body))
             .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        invalid(&r, needle);
     }
     for (path, body, needle) in [
         ("delete", json!({}), "job_id is required"),
@@ -1077,12 +978,7 @@ async fn bad_job_requests_change_nothing() {
         let r = app
             .admin(Method::POST, &format!("{JOBS}/{path}"), Some(body))
             .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        invalid(&r, needle);
     }
     let r = app
         .admin(
@@ -1091,30 +987,15 @@ async fn bad_job_requests_change_nothing() {
             Some(json!({"job_id": [1]})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
-        "Invalid request",
-    );
+    malformed(&r, "Invalid request");
     let r = app
         .admin(Method::GET, &format!("{JOBS}/list?limit=101"), None)
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "limit",
-    );
+    invalid(&r, "limit");
     let r = app
         .admin(Method::GET, &format!("{JOBS}/get?job_id=x"), None)
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "job_id",
-    );
+    invalid(&r, "job_id");
     let list = app.admin(Method::GET, &format!("{JOBS}/list"), None).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["jobs"].as_array().unwrap().len(), 1);
@@ -1134,12 +1015,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let r = app
         .call(Method::POST, WH, t, Some(json!({"name": "mine"})))
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "allow-cluster-create",
-    );
+    denied(&r, "allow-cluster-create");
     let r = app
         .call(
             Method::POST,
@@ -1148,12 +1024,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
             Some(json!({"spark_version": "1", "cluster_name": "mine"})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "allow-cluster-create",
-    );
+    denied(&r, "allow-cluster-create");
     let r = app
         .call(
             Method::POST,
@@ -1162,12 +1033,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
             Some(json!({"name": "mine"})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "workspace-access",
-    );
+    denied(&r, "workspace-access");
 
     let wh = create_warehouse(&app, &app.admin_token, "admins-warehouse").await;
     let cl = create_cluster(&app, &app.admin_token, "admins-cluster").await;
@@ -1183,7 +1049,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body, json!([]));
     let r = app.call(Method::GET, &format!("{WH}/{wh}"), t, None).await;
-    error(&r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", &wh);
+    not_found(&r, &wh);
     for action in ["start", "stop", "edit"] {
         let r = app
             .call(
@@ -1193,7 +1059,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
                 Some(json!({"name": "x"})),
             )
             .await;
-        error(&r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", &wh);
+        not_found(&r, &wh);
     }
     let r = app
         .call(Method::DELETE, &format!("{WH}/{wh}"), t, None)
@@ -1218,12 +1084,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         (Method::GET, format!("{JOBS}/get?job_id={job}"), None),
     ] {
         let r = app.call(method, &path, t, body).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "does not exist",
-        );
+        invalid(&r, "does not exist");
     }
     let r = app
         .call(
@@ -1285,7 +1146,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let r = app
         .call(Method::POST, &format!("{WH}/{wh}/stop"), t, None)
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
     let r = app
         .call(
             Method::POST,
@@ -1294,11 +1155,11 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
             Some(json!({"name": "mine"})),
         )
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
     let r = app
         .call(Method::DELETE, &format!("{WH}/{wh}"), t, None)
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
     let acl = app
         .call(Method::GET, &format!("{PERMS}/warehouses/{wh}"), t, None)
         .await;
@@ -1312,7 +1173,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
                 {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]})),
         )
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
 
     let r = app.call(Method::GET, &format!("{CL}/list"), t, None).await;
     assert_eq!(ids(&r.body, "clusters", "cluster_id"), vec![cl.clone()]);
@@ -1324,12 +1185,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
             Some(json!({"cluster_id": cl})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "CAN_RESTART",
-    );
+    denied(&r, "CAN_RESTART");
     grant(
         &app,
         &format!("clusters/{cl}"),
@@ -1352,7 +1208,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
             Some(json!({"cluster_id": cl, "spark_version": "2"})),
         )
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
 
     let r = app
         .call(Method::GET, &format!("{JOBS}/get?job_id={job}"), t, None)
@@ -1366,7 +1222,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
             Some(json!({"job_id": job, "new_settings": {"name": "mine"}})),
         )
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
 
     // With the entitlements it creates its own, owns them, and still sees only what it may.
     let sp_id = sp["id"].as_str().unwrap();
@@ -1424,12 +1280,7 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
     let r = app
         .call(Method::POST, WH, t, Some(json!({"name": "mine"})))
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "allow-cluster-create",
-    );
+    denied(&r, "allow-cluster-create");
     // Every user has workspace-access through the users group: jobs are fine.
     let job = create_job(&app, &token, "analysis").await;
     let r = app
@@ -1743,12 +1594,7 @@ async fn bad_permission_requests_change_nothing() {
                 ok(&r); // PUT keeps the owner: the stronger of the two levels wins.
                 continue;
             }
-            error(
-                &r,
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                needle,
-            );
+            invalid(&r, needle);
         }
     }
     for body in [
@@ -1757,12 +1603,7 @@ async fn bad_permission_requests_change_nothing() {
         json!({"access_control_list": [{"user_name": 7, "permission_level": "CAN_USE"}]}),
     ] {
         let r = app.admin(Method::PATCH, &path, Some(body)).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "Invalid request",
-        );
+        malformed(&r, "Invalid request");
     }
     let r = app
         .admin(
@@ -1771,12 +1612,7 @@ async fn bad_permission_requests_change_nothing() {
             Some(json!({"access_control_list": [{"user_name": ADMIN, "permission_level": "IS_OWNER"}]})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "CAN_ATTACH_TO",
-    );
+    invalid(&r, "CAN_ATTACH_TO");
     for missing in [
         "warehouses/0123456789abcdef",
         "clusters/0101-000000-nothere1",
@@ -1786,12 +1622,7 @@ async fn bad_permission_requests_change_nothing() {
         let r = app
             .admin(Method::GET, &format!("{PERMS}/{missing}"), None)
             .await;
-        error(
-            &r,
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
-            "does not exist",
-        );
+        not_found(&r, "does not exist");
         let r = app
             .admin(
                 Method::PUT,
@@ -1832,7 +1663,7 @@ async fn only_an_admin_or_the_owner_moves_ownership() {
                 {"user_name": "manager@example.com", "permission_level": "IS_OWNER"}]})),
         )
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "owner");
+    denied(&r, "owner");
     let r = app
         .call(
             Method::PATCH,

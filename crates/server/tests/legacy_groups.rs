@@ -6,24 +6,10 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{Reply, SCIM, TestApp};
+use common::{Reply, SCIM, TestApp, denied, error, invalid, malformed, ok};
 use serde_json::{Value, json};
 
 const G: &str = "/api/2.0/groups";
-
-fn ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(needle),
-        "message {message:?} should mention {needle:?}"
-    );
-}
 
 /// A call as the legacy CLI makes it: `text/json`, the body as JSON text.
 async fn cli(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
@@ -207,7 +193,7 @@ async fn only_admins_change_groups_and_anyone_reads_them() {
         ("delete", json!({"group_name": "ops"})),
     ] {
         let r = post(&app, &user, path, body).await;
-        error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "admins");
+        denied(&r, "admins");
     }
     let r = cli(&app, &user, Method::GET, "list", None).await;
     ok(&r);
@@ -371,26 +357,11 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
         error(&r, status, code, needle);
     }
     let r = cli(&app, &admin, Method::GET, "list-members", None).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "group_name is required",
-    );
+    invalid(&r, "group_name is required");
     let r = cli(&app, &admin, Method::GET, "list-parents", None).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "Exactly one",
-    );
+    invalid(&r, "Exactly one");
     let r = cli(&app, &admin, Method::POST, "create", None).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "group_name is required",
-    );
+    invalid(&r, "group_name is required");
     let r = app
         .send(
             Request::builder()
@@ -402,12 +373,7 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
                 .unwrap(),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
-        "Malformed JSON",
-    );
+    malformed(&r, "Malformed JSON");
 
     let r = cli(&app, &admin, Method::GET, "list", None).await;
     assert_eq!(names(&r), ["admins", "inner", "outer", "users"]);

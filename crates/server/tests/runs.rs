@@ -6,26 +6,12 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::snapshot::redacted;
-use common::{Reply, TestApp};
+use common::{Reply, TestApp, denied, invalid, ok};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const JOBS: &str = "/api/2.2/jobs";
 const PERMS: &str = "/api/2.0/permissions";
-
-fn ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(needle),
-        "message {message:?} should mention {needle:?}"
-    );
-}
 
 /// A workspace whose runs take `millis` for each step of their life cycle.
 async fn app_with_transitions(millis: i64) -> TestApp {
@@ -278,10 +264,8 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
             None,
         )
         .await;
-    error(
+    invalid(
         &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
         "Retrieving the output of runs with multiple tasks is not supported",
     );
 
@@ -426,12 +410,7 @@ async fn runs_list_filters_and_pages_newest_first() {
         ("run_type=NIGHTLY", "run_type"),
     ] {
         let r = list_runs(&app, &app.admin_token, query).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        invalid(&r, needle);
     }
 }
 
@@ -456,19 +435,9 @@ async fn who_may_run_cancel_and_see_runs() {
 
     // Someone with no level on the job sees neither it nor its runs.
     let r = run_now(&app, &stranger, json!({"job_id": job})).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
+    invalid(&r, "does not exist");
     let r = get_run(&app, &stranger, admin_run).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        &format!("Run {admin_run} does not exist"),
-    );
+    invalid(&r, &format!("Run {admin_run} does not exist"));
     let r = list_runs(&app, &stranger, "").await;
     ok(&r);
     assert!(run_ids(&r).is_empty());
@@ -480,12 +449,7 @@ async fn who_may_run_cancel_and_see_runs() {
             Some(json!({"run_id": admin_run})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
+    invalid(&r, "does not exist");
 
     // CAN_VIEW: sees the runs, may neither run nor cancel.
     let r = get_run(&app, &viewer, admin_run).await;
@@ -494,12 +458,7 @@ async fn who_may_run_cancel_and_see_runs() {
     ok(&r);
     assert_eq!(run_ids(&r), [admin_run]);
     let r = run_now(&app, &viewer, json!({"job_id": job})).await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "CAN_MANAGE_RUN",
-    );
+    denied(&r, "CAN_MANAGE_RUN");
     let r = app
         .call(
             Method::POST,
@@ -508,12 +467,7 @@ async fn who_may_run_cancel_and_see_runs() {
             Some(json!({"run_id": admin_run})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "CAN_MANAGE_RUN",
-    );
+    denied(&r, "CAN_MANAGE_RUN");
     assert_eq!(
         run_state(&app, admin_run).await["life_cycle_state"],
         "PENDING"
@@ -574,29 +528,14 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
         ),
     ] {
         let r = run_now(&app, &token, body.clone()).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        invalid(&r, needle);
     }
     let r = run_now(&app, &token, json!({"job_id": 999})).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "Job 999 does not exist",
-    );
+    invalid(&r, "Job 999 does not exist");
     let r = app
         .call(Method::POST, &format!("{JOBS}/run-now"), Some(&token), None)
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "job_id",
-    );
+    invalid(&r, "job_id");
     let r = list_runs(&app, &token, "").await;
     ok(&r);
     assert!(run_ids(&r).is_empty(), "nothing started: {:?}", r.body);
@@ -605,20 +544,10 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
         let r = app
             .admin(Method::GET, &format!("{JOBS}/runs/get?{query}"), None)
             .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "run_id",
-        );
+        invalid(&r, "run_id");
     }
     let r = get_run(&app, &token, 12345).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "Run 12345 does not exist",
-    );
+    invalid(&r, "Run 12345 does not exist");
     let r = app
         .admin(
             Method::POST,
@@ -626,12 +555,7 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
             Some(json!({"run_id": "x"})),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "run_id",
-    );
+    invalid(&r, "run_id");
     let r = app
         .call(
             Method::POST,
@@ -729,12 +653,7 @@ async fn runs_go_with_their_job() {
         .await);
     for id in [run, task_run] {
         let r = get_run(&app, &app.admin_token, id).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "does not exist",
-        );
+        invalid(&r, "does not exist");
     }
     let list = list_runs(&app, &app.admin_token, "").await;
     ok(&list);

@@ -7,24 +7,10 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use base64::Engine;
-use common::{Reply, SCIM, TestApp};
+use common::{Reply, SCIM, TestApp, denied, error, invalid, not_found, ok};
 use serde_json::{Value, json};
 
 const S: &str = "/api/2.0/secrets";
-
-fn ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(needle),
-        "message {message:?} should mention {needle:?}"
-    );
-}
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
     app.call(
@@ -183,12 +169,7 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
     )
     .await);
     let r = get(&app, &admin, "acls/get?scope=jdbc&principal=users").await;
-    error(
-        &r,
-        StatusCode::NOT_FOUND,
-        "RESOURCE_DOES_NOT_EXIST",
-        "users",
-    );
+    not_found(&r, "users");
 
     ok(&post(
         &app,
@@ -208,22 +189,12 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
         json!({"scope": "jdbc", "key": "password"}),
     )
     .await;
-    error(
-        &r,
-        StatusCode::NOT_FOUND,
-        "RESOURCE_DOES_NOT_EXIST",
-        "password",
-    );
+    not_found(&r, "password");
 
     ok(&post(&app, &admin, "scopes/delete", json!({"scope": "jdbc"})).await);
     assert!(scope_names(&get(&app, &admin, "scopes/list").await).is_empty());
     let r = get(&app, &admin, "list?scope=jdbc").await;
-    error(
-        &r,
-        StatusCode::NOT_FOUND,
-        "RESOURCE_DOES_NOT_EXIST",
-        "Scope jdbc does not exist",
-    );
+    not_found(&r, "Scope jdbc does not exist");
     // A scope made again starts empty.
     ok(&post(&app, &admin, "scopes/create", json!({"scope": "jdbc"})).await);
     assert!(keys(&get(&app, &admin, "list?scope=jdbc").await).is_empty());
@@ -248,12 +219,7 @@ async fn no_caller_ever_gets_a_value_back() {
         "get",
     ] {
         let r = get(&app, &admin, query).await;
-        error(
-            &r,
-            StatusCode::FORBIDDEN,
-            "PERMISSION_DENIED",
-            "inside a job or notebook",
-        );
+        denied(&r, "inside a job or notebook");
     }
     let r = app
         .call(Method::GET, &format!("{S}/get?scope=s&key=k"), None, None)
@@ -305,9 +271,9 @@ async fn who_may_do_what_in_a_scope() {
         json!({"scope": "team", "key": "k", "string_value": "x"}),
     )
     .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "WRITE");
+    denied(&r, "WRITE");
     let r = get(&app, &reader, "acls/list?scope=team").await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "MANAGE");
+    denied(&r, "MANAGE");
 
     // WRITE puts and deletes secrets, but changes no ACL and deletes no scope.
     ok(&post(
@@ -331,9 +297,9 @@ async fn who_may_do_what_in_a_scope() {
         json!({"scope": "team", "principal": "writer@example.com", "permission": "MANAGE"}),
     )
     .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "MANAGE");
+    denied(&r, "MANAGE");
     let r = post(&app, &writer, "scopes/delete", json!({"scope": "team"})).await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "MANAGE");
+    denied(&r, "MANAGE");
 
     // No entry: nothing but the scope's name in the list.
     let r = get(&app, &stranger, "scopes/list").await;
@@ -355,12 +321,7 @@ async fn who_may_do_what_in_a_scope() {
         )
         .await,
     ] {
-        error(
-            &r,
-            StatusCode::FORBIDDEN,
-            "PERMISSION_DENIED",
-            "permission on scope team",
-        );
+        denied(&r, "permission on scope team");
     }
     assert_eq!(
         keys(&get(&app, &owner, "list?scope=team").await),
@@ -396,7 +357,7 @@ async fn who_may_do_what_in_a_scope() {
     // The owner deletes the scope; everything in it goes.
     ok(&post(&app, &owner, "scopes/delete", json!({"scope": "team"})).await);
     let r = get(&app, &admin, "list?scope=team").await;
-    error(&r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", "team");
+    not_found(&r, "team");
 }
 
 #[tokio::test]
@@ -432,7 +393,7 @@ async fn service_principals_hold_acls_by_application_id() {
 
     ok(&post(&app, &admin, "scopes/create", json!({"scope": "etl"})).await);
     let r = get(&app, &sp_token, "list?scope=etl").await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "READ");
+    denied(&r, "READ");
     ok(&post(
         &app,
         &admin,
@@ -616,12 +577,7 @@ async fn bad_secret_requests_are_refused_and_change_nothing() {
         error(&r, status, code, needle);
     }
     let r = get(&app, &admin, "list").await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "scope is required",
-    );
+    invalid(&r, "scope is required");
     // The exact limit is accepted.
     ok(&post(
         &app,
@@ -660,12 +616,7 @@ async fn a_scope_holds_at_most_a_thousand_secrets() {
         json!({"scope": "full", "key": "one-more", "string_value": "v"}),
     )
     .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "1000",
-    );
+    invalid(&r, "1000");
     // Replacing one that exists is still fine.
     ok(&post(
         &app,

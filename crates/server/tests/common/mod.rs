@@ -48,15 +48,64 @@ pub struct Reply {
 impl Reply {
     /// The body of an answer that must have `status`; any other status fails the test and
     /// shows the body.
+    #[track_caller]
     pub fn expect(self, status: StatusCode) -> Value {
         assert_eq!(self.status, status, "{:?}", self.body);
         self.body
     }
 
     /// The body of an answer that must be a 200.
+    #[track_caller]
     pub fn ok(self) -> Value {
         self.expect(StatusCode::OK)
     }
+}
+
+/// Fails the test, showing the body, unless the answer is a 200.
+#[track_caller]
+pub fn ok(r: &Reply) {
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+/// A Databricks error: its status, its `error_code`, and a message that names `needle`.
+#[track_caller]
+pub fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
+    assert_eq!(r.status, status, "{:?}", r.body);
+    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
+    let message = r.body["message"].as_str().expect("message");
+    assert!(
+        message.contains(needle),
+        "message {message:?} should mention {needle:?}"
+    );
+}
+
+/// A 400 `INVALID_PARAMETER_VALUE` whose message names `needle`.
+#[track_caller]
+pub fn invalid(r: &Reply, needle: &str) {
+    error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        needle,
+    );
+}
+
+/// A 400 `MALFORMED_REQUEST` whose message names `needle`.
+#[track_caller]
+pub fn malformed(r: &Reply, needle: &str) {
+    error(r, StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", needle);
+}
+
+/// A 404 `RESOURCE_DOES_NOT_EXIST` whose message names `needle`.
+#[track_caller]
+pub fn not_found(r: &Reply, needle: &str) {
+    error(r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", needle);
+}
+
+/// A 403 `PERMISSION_DENIED` whose message names `needle`.
+#[track_caller]
+pub fn denied(r: &Reply, needle: &str) {
+    error(r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", needle);
 }
 
 impl TestApp {
