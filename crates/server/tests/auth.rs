@@ -39,7 +39,7 @@ async fn curl_netrc_basic_auth_works() {
 #[tokio::test]
 async fn me_names_the_caller_and_its_workspace() {
     let app = TestApp::new().await;
-    let r = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    let r = app.admin_get(&format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["userName"], ADMIN);
     assert_eq!(
@@ -70,20 +70,15 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
     assert_eq!(list.status, StatusCode::OK);
 
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "x"})),
+            json!({"displayName": "x"}),
         )
         .await;
     assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
     let sp_id = sp.body["id"].as_str().unwrap().to_owned();
     let group = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "g"})),
-        )
+        .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "g"}))
         .await;
     assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let group_id = group.body["id"].as_str().unwrap().to_owned();
@@ -150,11 +145,7 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
     }
     // Nothing changed.
     let sp_after = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
         .await;
     assert_eq!(sp_after.status, StatusCode::OK, "{:?}", sp_after.body);
     assert_eq!(sp_after.body["displayName"], "x");
@@ -169,9 +160,7 @@ async fn a_token_dies_with_its_principal_on_the_very_next_call() {
         .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
         .await;
     assert_eq!(ok.status, StatusCode::OK);
-    let del = app
-        .admin(Method::DELETE, &format!("{SCIM}/Users/{user_id}"), None)
-        .await;
+    let del = app.admin_delete(&format!("{SCIM}/Users/{user_id}")).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let after = app
         .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
@@ -184,10 +173,9 @@ async fn a_deactivated_user_is_refused() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("paused@example.com").await;
     let r = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{SCIM}/Users/{user_id}"),
-            Some(json!({"userName": "paused@example.com", "active": false})),
+            json!({"userName": "paused@example.com", "active": false}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);

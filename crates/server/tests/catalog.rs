@@ -18,19 +18,17 @@ const UC: &str = "/api/2.1/unity-catalog";
 /// Creates a metastore and assigns it with `main` as the default catalog; returns its id.
 async fn enable_uc(app: &TestApp) -> String {
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{UC}/metastores"),
-            Some(json!({"name": "primary", "storage_root": "s3://bucket/uc"})),
+            json!({"name": "primary", "storage_root": "s3://bucket/uc"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let id = r.body["metastore_id"].as_str().unwrap().to_owned();
     let r = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
+            json!({"metastore_id": id, "default_catalog_name": "main"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -41,29 +39,26 @@ async fn enable_uc(app: &TestApp) -> String {
 /// tokens, an on-behalf-of token. Returns (SCIM id, application id, token).
 async fn service_principal(app: &TestApp, name: &str) -> (String, String, String) {
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": name})),
+            json!({"displayName": name}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let id = r.body["id"].as_str().unwrap().to_owned();
     let app_id = r.body["applicationId"].as_str().unwrap().to_owned();
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             "/api/2.0/permissions/authorization/tokens",
-            Some(json!({"access_control_list": [
-                {"service_principal_name": app_id, "permission_level": "CAN_USE"}]})),
+            json!({"access_control_list": [
+                {"service_principal_name": app_id, "permission_level": "CAN_USE"}]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",
-            Some(json!({"application_id": app_id})),
+            json!({"application_id": app_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -284,10 +279,9 @@ async fn enabling_unity_catalog_creates_main() {
 
     // Assigning again (same metastore) keeps main; the store reports it for Partner Connect.
     let again = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
+            json!({"metastore_id": id, "default_catalog_name": "main"}),
         )
         .await;
     assert_eq!(again.status, StatusCode::OK);
@@ -383,7 +377,7 @@ async fn metastore_assignment_bad_input() {
             "MALFORMED_REQUEST",
         ),
     ] {
-        let r = app.admin(Method::PUT, &p, Some(body.clone())).await;
+        let r = app.admin_put(&p, body.clone()).await;
         assert_eq!(
             (r.status, r.body["error_code"].as_str()),
             (status, Some(code)),
@@ -392,27 +386,18 @@ async fn metastore_assignment_bad_input() {
         );
     }
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{UC}/metastores"),
-            Some(json!({"name": " "})),
-        )
+        .admin_post(&format!("{UC}/metastores"), json!({"name": " "}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{UC}/metastores"),
-            Some(json!({"name": "primary"})),
-        )
+        .admin_post(&format!("{UC}/metastores"), json!({"name": "primary"}))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_ALREADY_EXISTS");
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{UC}/metastores"),
-            Some(json!({"name": "other", "owner": "nobody@example.com"})),
+            json!({"name": "other", "owner": "nobody@example.com"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -424,27 +409,17 @@ async fn metastore_assignment_bad_input() {
     assert_eq!(r.body["default_catalog_name"], "main");
     // Unassigning turns Unity Catalog off again; hive_metastore stays.
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{}?metastore_id={id}", path(&ws)),
-            None,
-        )
+        .admin_delete(&format!("{}?metastore_id={id}", path(&ws)))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = get(&app, &app.admin_token, "/catalogs").await;
     assert_eq!(names(&r.body, "catalogs"), ["hive_metastore"]);
     // A metastore that still holds catalogs is deleted only with force.
-    let r = app
-        .admin(Method::DELETE, &format!("{UC}/metastores/{id}"), None)
-        .await;
+    let r = app.admin_delete(&format!("{UC}/metastores/{id}")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_NOT_EMPTY", "{:?}", r.body);
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/metastores/{id}?force=true"),
-            None,
-        )
+        .admin_delete(&format!("{UC}/metastores/{id}?force=true"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = get(&app, &app.admin_token, &format!("/metastores/{id}")).await;
@@ -457,27 +432,24 @@ async fn a_group_can_be_the_metastore_admin() {
     let app = TestApp::new().await;
     let (user_id, user_token) = app.plain_user("steward@example.com").await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "uc-admins", "members": [{"value": user_id}]})),
+            json!({"displayName": "uc-admins", "members": [{"value": user_id}]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{UC}/metastores"),
-            Some(json!({"name": "grouped", "owner": "uc-admins"})),
+            json!({"name": "grouped", "owner": "uc-admins"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "uc-admins");
     let id = r.body["metastore_id"].as_str().unwrap().to_owned();
-    app.admin(
-        Method::PUT,
+    app.admin_put(
         &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-        Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
+        json!({"metastore_id": id, "default_catalog_name": "main"}),
     )
     .await;
     // main belongs to the metastore admin group; its member may do all in it.
@@ -551,7 +523,7 @@ async fn a_group_can_be_the_metastore_admin() {
         .unwrap()
         .unwrap();
     let r = app
-        .admin(Method::DELETE, &format!("{SCIM}/Groups/{}", group.id), None)
+        .admin_delete(&format!("{SCIM}/Groups/{}", group.id))
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let summary = get(&app, &user_token, "/metastore_summary").await;
@@ -570,10 +542,9 @@ async fn a_group_can_be_the_metastore_admin() {
             .unwrap()
     );
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/metastores/{id}"),
-            Some(json!({"owner": "steward@example.com"})),
+            json!({"owner": "steward@example.com"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -682,29 +653,26 @@ async fn catalog_schema_table_lifecycle() {
     // Owner and comment changes.
     app.create_user("owner@example.com").await;
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/tables/sales.raw.orders"),
-            Some(json!({"owner": "owner@example.com", "comment": "c"})),
+            json!({"owner": "owner@example.com", "comment": "c"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "owner@example.com");
     assert_eq!(r.body["comment"], "c");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/schemas/sales.raw"),
-            Some(json!({"comment": "landing"})),
+            json!({"comment": "landing"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["comment"], "landing");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/catalogs/sales"),
-            Some(json!({"owner": "nobody@example.com"})),
+            json!({"owner": "nobody@example.com"}),
         )
         .await;
     assert_eq!(
@@ -712,11 +680,7 @@ async fn catalog_schema_table_lifecycle() {
         (StatusCode::NOT_FOUND, Some("PRINCIPAL_DOES_NOT_EXIST"))
     );
     let r = app
-        .admin(
-            Method::PATCH,
-            &format!("{UC}/catalogs/sales"),
-            Some(json!({"owner": "admins"})),
-        )
+        .admin_patch(&format!("{UC}/catalogs/sales"), json!({"owner": "admins"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "admins");
@@ -725,11 +689,7 @@ async fn catalog_schema_table_lifecycle() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": true}));
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/tables/sales.raw.orders"),
-            None,
-        )
+        .admin_delete(&format!("{UC}/tables/sales.raw.orders"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
@@ -741,26 +701,18 @@ async fn catalog_schema_table_lifecycle() {
         (StatusCode::NOT_FOUND, Some("TABLE_DOES_NOT_EXIST"))
     );
 
-    let r = app
-        .admin(Method::DELETE, &format!("{UC}/schemas/sales.raw"), None)
-        .await;
+    let r = app.admin_delete(&format!("{UC}/schemas/sales.raw")).await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("SCHEMA_NOT_EMPTY"))
     );
-    let r = app
-        .admin(Method::DELETE, &format!("{UC}/catalogs/sales"), None)
-        .await;
+    let r = app.admin_delete(&format!("{UC}/catalogs/sales")).await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("CATALOG_NOT_EMPTY"))
     );
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/catalogs/sales?force=true"),
-            None,
-        )
+        .admin_delete(&format!("{UC}/catalogs/sales?force=true"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = get(&app, &t, "/catalogs/sales").await;
@@ -769,19 +721,11 @@ async fn catalog_schema_table_lifecycle() {
         (StatusCode::NOT_FOUND, Some("CATALOG_DOES_NOT_EXIST"))
     );
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/catalogs/hive_metastore"),
-            None,
-        )
+        .admin_delete(&format!("{UC}/catalogs/hive_metastore"))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/schemas/hive_metastore.default"),
-            None,
-        )
+        .admin_delete(&format!("{UC}/schemas/hive_metastore.default"))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -1059,10 +1003,9 @@ async fn bad_grants_are_refused_and_change_nothing() {
     ];
     for (path, changes, status, code, mentions) in cases {
         let r = app
-            .admin(
-                Method::PATCH,
+            .admin_patch(
                 &format!("{UC}/permissions/{path}"),
-                Some(json!({"changes": changes})),
+                json!({"changes": changes}),
             )
             .await;
         assert_eq!(r.status, status, "{path} {changes}: {:?}", r.body);
@@ -1074,10 +1017,9 @@ async fn bad_grants_are_refused_and_change_nothing() {
         );
     }
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/permissions/catalog/main"),
-            Some(json!({"changes": "all"})),
+            json!({"changes": "all"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -1268,11 +1210,7 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
 
     // Deleting the service principal deletes its grants; what it created stays, ownerless.
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            None,
-        )
+        .admin_delete(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let r = get(&app, &t, "/permissions/catalog/main").await;
@@ -1295,18 +1233,16 @@ async fn nested_group_membership_counts() {
     let t = app.admin_token.clone();
     let (sp_id, _, sp) = service_principal(&app, "GROUPED_USER").await;
     let inner = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "inner", "members": [{"value": sp_id}]})),
+            json!({"displayName": "inner", "members": [{"value": sp_id}]}),
         )
         .await;
     assert_eq!(inner.status, StatusCode::CREATED, "{:?}", inner.body);
     let inner_id = inner.body["id"].as_str().unwrap().to_owned();
-    app.admin(
-        Method::POST,
+    app.admin_post(
         &format!("{SCIM}/Groups"),
-        Some(json!({"displayName": "readers", "members": [{"value": inner_id}]})),
+        json!({"displayName": "readers", "members": [{"value": inner_id}]}),
     )
     .await;
     assert_eq!(

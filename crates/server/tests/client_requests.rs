@@ -59,19 +59,17 @@ async fn raw(
 /// Creates a metastore and assigns it to the workspace (`main` becomes its default catalog).
 async fn enable_uc(app: &TestApp) -> String {
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{UC}/metastores"),
-            Some(json!({"name": "primary", "storage_root": "s3://bucket/uc"})),
+            json!({"name": "primary", "storage_root": "s3://bucket/uc"}),
         )
         .await;
     ok(&r);
     let id = r.body["metastore_id"].as_str().expect("id").to_owned();
     let r = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
+            json!({"metastore_id": id, "default_catalog_name": "main"}),
         )
         .await;
     ok(&r);
@@ -79,18 +77,12 @@ async fn enable_uc(app: &TestApp) -> String {
 }
 
 async fn current_assignment(app: &TestApp) -> Reply {
-    app.admin(
-        Method::GET,
-        &format!("{UC}/current-metastore-assignment"),
-        None,
-    )
-    .await
+    app.admin_get(&format!("{UC}/current-metastore-assignment"))
+        .await
 }
 
 async fn metastore_exists(app: &TestApp, id: &str) -> bool {
-    let r = app
-        .admin(Method::GET, &format!("{UC}/metastores/{id}"), None)
-        .await;
+    let r = app.admin_get(&format!("{UC}/metastores/{id}")).await;
     match r.status {
         StatusCode::OK => true,
         StatusCode::NOT_FOUND => {
@@ -102,7 +94,7 @@ async fn metastore_exists(app: &TestApp, id: &str) -> bool {
 }
 
 async fn names(app: &TestApp, path: &str, key: &str) -> Vec<String> {
-    let r = app.admin(Method::GET, path, None).await;
+    let r = app.admin_get(path).await;
     ok(&r);
     let mut names: Vec<String> = r.body[key]
         .as_array()
@@ -498,10 +490,9 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
     let wh = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/sql/warehouses",
-            Some(json!({"name": "w", "cluster_size": "2X-Small"})),
+            json!({"name": "w", "cluster_size": "2X-Small"}),
         )
         .await;
     ok(&wh);
@@ -510,19 +501,17 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     app.create_user(user).await;
     let warehouse_acl = format!("{PERMS}/warehouses/{wh}");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &warehouse_acl,
-            Some(json!({"access_control_list": [{"user_name": user, "permission_level": "CAN_USE"}]})),
+            json!({"access_control_list": [{"user_name": user, "permission_level": "CAN_USE"}]}),
         )
         .await;
     ok(&r);
     let grants = format!("{UC}/permissions/catalog/main");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &grants,
-            Some(json!({"changes": [{"principal": user, "add": ["USE_CATALOG"]}]})),
+            json!({"changes": [{"principal": user, "add": ["USE_CATALOG"]}]}),
         )
         .await;
     ok(&r);
@@ -530,7 +519,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     let read = |path: String| {
         let app = &app;
         async move {
-            let r = app.admin(Method::GET, &path, None).await;
+            let r = app.admin_get(&path).await;
             ok(&r);
             r.body
         }
@@ -575,17 +564,11 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
 
     // An explicit empty list is a request: PATCH adds nothing, PUT removes the direct entries.
     let r = app
-        .admin(
-            Method::PATCH,
-            &warehouse_acl,
-            Some(json!({"access_control_list": []})),
-        )
+        .admin_patch(&warehouse_acl, json!({"access_control_list": []}))
         .await;
     ok(&r);
     assert_eq!(read(warehouse_acl.clone()).await, before.0);
-    let r = app
-        .admin(Method::PATCH, &grants, Some(json!({"changes": []})))
-        .await;
+    let r = app.admin_patch(&grants, json!({"changes": []})).await;
     ok(&r);
     assert_eq!(read(grants.clone()).await, before.2);
 
@@ -609,21 +592,19 @@ async fn every_required_body_that_is_missing_is_a_400() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "KEEP_USER",
-                        "entitlements": [{"value": "databricks-sql-access"}]})),
+            json!({"displayName": "KEEP_USER",
+                        "entitlements": [{"value": "databricks-sql-access"}]}),
         )
         .await;
     assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
     let sp_id = sp.body["id"].as_str().expect("id").to_owned();
     let user_id = app.create_user("kept@example.com").await;
     let group = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "kept", "members": [{"value": user_id}]})),
+            json!({"displayName": "kept", "members": [{"value": user_id}]}),
         )
         .await;
     assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
@@ -635,7 +616,7 @@ async fn every_required_body_that_is_missing_is_a_400() {
             format!("{SCIM}/Users/{user_id}"),
             format!("{SCIM}/Groups/{group_id}"),
         ] {
-            let r = app.admin(Method::GET, &path, None).await;
+            let r = app.admin_get(&path).await;
             ok(&r);
             all.push(r.body);
         }
@@ -721,7 +702,7 @@ async fn every_required_body_that_is_missing_is_a_400() {
         format!("{SCIM}/Users/{user_id}"),
         format!("{SCIM}/Groups/{group_id}"),
     ] {
-        let r = app.admin(Method::GET, &path, None).await;
+        let r = app.admin_get(&path).await;
         ok(&r);
         scim_after.push(r.body);
     }

@@ -65,30 +65,22 @@ async fn sim_calls(sim: &SimHandle) -> usize {
 }
 
 async fn point(app: &TestApp, partner: &str, base_url: &str, hostnames: &[&str]) -> Reply {
-    app.admin(
-        Method::PUT,
-        &format!("{PC}/partners/{partner}"),
-        Some(json!({"base_url": base_url,
+    app.admin_put(&format!("{PC}/partners/{partner}"), json!({"base_url": base_url,
             "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
                           "test_connection_path": "/test-connection"},
             "credentials": {"username": "databricks", "password": "partner-sim-secret"},
-            "hostnames": hostnames})),
-    )
+            "hostnames": hostnames}))
     .await
 }
 
 async fn service_principal_count(app: &TestApp) -> usize {
-    let r = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
-        .await;
+    let r = app.admin_get(&format!("{SCIM}/ServicePrincipals")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["Resources"].as_array().map_or(0, Vec::len)
 }
 
 async fn no_connection(app: &TestApp, partner: &str) {
-    let r = app
-        .admin(Method::GET, &format!("{PC}/connections/{partner}"), None)
-        .await;
+    let r = app.admin_get(&format!("{PC}/connections/{partner}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(service_principal_count(app).await, 0, "nothing is left");
 }
@@ -99,11 +91,7 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
     for (i, base_url) in INTERNAL.iter().enumerate() {
         let name = format!("Acme {i}");
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners"),
-                Some(register_body(&name, base_url)),
-            )
+            .admin_post(&format!("{PC}/partners"), register_body(&name, base_url))
             .await;
         assert_eq!(
             r.status,
@@ -117,9 +105,7 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
             message.contains("cannot be used") && message.contains(" is "),
             "{base_url}: {message}"
         );
-        let r = app
-            .admin(Method::GET, &format!("{PC}/partners/acme-{i}"), None)
-            .await;
+        let r = app.admin_get(&format!("{PC}/partners/acme-{i}")).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{base_url} was registered");
 
         // A built-in tile's endpoint, the same.
@@ -130,9 +116,7 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
             "{base_url}: {:?}",
             r.body
         );
-        let tile = app
-            .admin(Method::GET, &format!("{PC}/partners/rivery"), None)
-            .await;
+        let tile = app.admin_get(&format!("{PC}/partners/rivery")).await;
         assert_eq!(
             tile.body["partner"]["endpoint_configured"], false,
             "{base_url}"
@@ -170,13 +154,9 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
 
     // A public address is fine; what is stored is the parsed URL.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PC}/partners"),
-            Some(register_body(
-                "Acme Public",
-                "HTTPS://Partner.Example.COM:443/db/",
-            )),
+            register_body("Acme Public", "HTTPS://Partner.Example.COM:443/db/"),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -185,10 +165,9 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
         json!(["partner.example.com"])
     );
     let plan = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PC}/partners/acme-public/connect"),
-            Some(json!({"dry_run": true})),
+            json!({"dry_run": true}),
         )
         .await;
     assert_eq!(plan.status, StatusCode::OK, "{:?}", plan.body);
@@ -289,11 +268,7 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
     let r = point(&app, "rivery", &sim.url, &["127.0.0.1"]).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/rivery/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let before = sim_calls(&sim).await;
@@ -388,11 +363,7 @@ async fn a_partner_that_answers_with_an_http_redirect_is_not_followed() {
         let r = point(&app, "rivery", &partner, &["127.0.0.1"]).await;
         assert_eq!(r.status, StatusCode::OK);
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners/rivery/connect"),
-                Some(json!({})),
-            )
+            .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
             .await;
         assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
         assert!(
@@ -449,19 +420,13 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
         .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners/rivery/connect"),
-                Some(json!({})),
-            )
+            .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
             .await;
         match handed_on {
             Some(uri) => {
                 assert_eq!(r.status, StatusCode::OK, "{sent}: {:?}", r.body);
                 assert_eq!(r.body["redirect_uri"], uri, "{sent}");
-                let r = app
-                    .admin(Method::DELETE, &format!("{PC}/connections/rivery"), None)
-                    .await;
+                let r = app.admin_delete(&format!("{PC}/connections/rivery")).await;
                 assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
             }
             None => {
@@ -489,12 +454,8 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
     let connect = |body: Value| {
         let app = &app;
         async move {
-            app.admin(
-                Method::POST,
-                &format!("{PC}/partners/dbt-cloud/connect"),
-                Some(body),
-            )
-            .await
+            app.admin_post(&format!("{PC}/partners/dbt-cloud/connect"), body)
+                .await
         }
     };
 
@@ -546,10 +507,9 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
     // The cap itself connects: 100 schemas, each granted once, the audit trail complete.
     for i in 0..99 {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.1/unity-catalog/schemas",
-                Some(json!({"catalog_name": "hive_metastore", "name": format!("s{i}")})),
+                json!({"catalog_name": "hive_metastore", "name": format!("s{i}")}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -570,11 +530,7 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
         100
     );
     let audit = app
-        .admin(
-            Method::GET,
-            &format!("{PC}/audit?partner_id=dbt-cloud&page_size=1000"),
-            None,
-        )
+        .admin_get(&format!("{PC}/audit?partner_id=dbt-cloud&page_size=1000"))
         .await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     let schema_grant_events = audit.body["events"]
@@ -593,11 +549,10 @@ async fn a_partners_hostnames_are_normalized_deduplicated_and_capped() {
     let put = |hostnames: Value| {
         let app = &app;
         async move {
-            app.admin(
-                Method::PUT,
+            app.admin_put(
                 &format!("{PC}/partners/rivery"),
-                Some(json!({"base_url": base, "hostnames": hostnames,
-                    "credentials": {"username": "databricks", "password": "secret"}})),
+                json!({"base_url": base, "hostnames": hostnames,
+                    "credentials": {"username": "databricks", "password": "secret"}}),
             )
             .await
         }
@@ -626,9 +581,7 @@ async fn a_partners_hostnames_are_normalized_deduplicated_and_capped() {
         let r = put(json!([bad])).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }
-    let tile = app
-        .admin(Method::GET, &format!("{PC}/partners/rivery"), None)
-        .await;
+    let tile = app.admin_get(&format!("{PC}/partners/rivery")).await;
     assert_eq!(
         tile.body["partner"]["hostnames"],
         json!(["partner.example.com"]),

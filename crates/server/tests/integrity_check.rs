@@ -4,7 +4,7 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::TestApp;
 use patchbay_store::ViolationKind;
 use sqlx::Connection;
@@ -92,11 +92,7 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
     );
     // What the orphans were is gone; hevo-data's connection is whole.
     let sps = app
-        .admin(
-            Method::GET,
-            "/api/2.0/preview/scim/v2/ServicePrincipals",
-            None,
-        )
+        .admin_get("/api/2.0/preview/scim/v2/ServicePrincipals")
         .await;
     assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
     let names: Vec<&str> = sps.body["Resources"]
@@ -106,9 +102,7 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
         .map(|r| r["displayName"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["HEVO_DATA_USER"]);
-    let c = app
-        .admin(Method::GET, &format!("{PC}/connections/hevo-data"), None)
-        .await;
+    let c = app.admin_get(&format!("{PC}/connections/hevo-data")).await;
     assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
     assert_eq!(c.body["connection"]["state"], "CONNECTED", "{:?}", c.body);
 }
@@ -162,14 +156,10 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
     .await;
     // And the warehouse deleted behind the connection's back.
     let w = app
-        .admin(
-            Method::DELETE,
-            &format!(
-                "/api/2.0/sql/warehouses/{}",
-                c.warehouse_id.clone().unwrap()
-            ),
-            None,
-        )
+        .admin_delete(&format!(
+            "/api/2.0/sql/warehouses/{}",
+            c.warehouse_id.clone().unwrap()
+        ))
         .await;
     assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
 
@@ -190,11 +180,10 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
     assert_eq!(left.len(), 1, "{left:#?}");
     assert_eq!(left[0].kind, ViolationKind::Broken);
     let t = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/token-management/tokens/{}", started.token_id),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/2.0/token-management/tokens/{}",
+            started.token_id
+        ))
         .await;
     assert_eq!(t.status, StatusCode::NOT_FOUND, "revoked: {:?}", t.body);
 }

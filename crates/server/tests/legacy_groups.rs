@@ -121,11 +121,9 @@ async fn groups_and_members_as_the_cli_manages_them() {
 
     // The same group through SCIM.
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName+eq+%22data-eng%22"),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/Groups?filter=displayName+eq+%22data-eng%22"
+        ))
         .await;
     ok(&r);
     assert_eq!(
@@ -404,10 +402,9 @@ async fn leaving_a_group_can_cost_the_token_permission() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "loader"})),
+            json!({"displayName": "loader"}),
         )
         .await;
     assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
@@ -420,11 +417,10 @@ async fn leaving_a_group_can_cost_the_token_permission() {
     )
     .await);
     ok(&app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             "/api/2.0/permissions/authorization/tokens",
-            Some(json!({"access_control_list": [
-                {"group_name": "token-holders", "permission_level": "CAN_USE"}]})),
+            json!({"access_control_list": [
+                {"group_name": "token-holders", "permission_level": "CAN_USE"}]}),
         )
         .await);
     ok(&post(
@@ -447,10 +443,9 @@ async fn leaving_a_group_can_cost_the_token_permission() {
         json!([{"service_principal_name": app_id}])
     );
     let t = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",
-            Some(json!({"application_id": app_id})),
+            json!({"application_id": app_id}),
         )
         .await;
     ok(&t);

@@ -17,10 +17,9 @@ fn secrets_path(principal_id: &str) -> String {
 /// A service principal with `workspace-access`: its SCIM id and application id.
 async fn service_principal(app: &TestApp, name: &str) -> (String, String) {
     let body = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": name, "entitlements": [{"value": "workspace-access"}]})),
+            json!({"displayName": name, "entitlements": [{"value": "workspace-access"}]}),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -165,7 +164,7 @@ async fn a_secret_is_shown_once_and_exchanged_for_an_access_token() {
     .expect("RFC 3339");
     assert_eq!((expire_time - create_time).whole_seconds(), 31_536_000);
 
-    let list = app.admin(Method::GET, &secrets_path(&id), None).await.ok();
+    let list = app.admin_get(&secrets_path(&id)).await.ok();
     let listed = list["secrets"].as_array().expect("secrets");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], created["id"]);
@@ -214,11 +213,7 @@ async fn the_default_lifetime_is_730_days_and_bad_lifetimes_are_refused() {
     );
     for bad in ["forever", "0s", "63072001s", "10"] {
         let r = app
-            .admin(
-                Method::POST,
-                &secrets_path(&id),
-                Some(json!({"lifetime": bad})),
-            )
+            .admin_post(&secrets_path(&id), json!({"lifetime": bad}))
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }
@@ -241,9 +236,7 @@ async fn only_admins_manage_secrets_and_only_of_service_principals() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // A user is not a service principal; an unknown id is nobody.
     for other in [user_id.as_str(), "123", "abc"] {
-        let r = app
-            .admin(Method::POST, &secrets_path(other), Some(json!({})))
-            .await;
+        let r = app.admin_post(&secrets_path(other), json!({})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{other}: {:?}", r.body);
     }
 }
@@ -253,21 +246,14 @@ async fn a_principal_may_not_mint_secrets_for_itself() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ADMIN_SP").await;
     let admins = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName%20eq%20admins"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/Groups?filter=displayName%20eq%20admins"))
         .await
         .ok();
     let group = admins["Resources"][0]["id"].as_str().unwrap().to_owned();
-    app.admin(
-        Method::PATCH,
+    app.admin_patch(
         &format!("{SCIM}/Groups/{group}"),
-        Some(
-            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
-        ),
     )
     .await
     .ok();
@@ -310,13 +296,9 @@ async fn deleting_the_secret_ends_its_access_tokens_at_once() {
     me(&app, &token).await.ok();
 
     let secret_id = created["id"].as_str().unwrap();
-    app.admin(
-        Method::DELETE,
-        &format!("{}/{secret_id}", secrets_path(&id)),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{}/{secret_id}", secrets_path(&id)))
+        .await
+        .ok();
     assert_eq!(
         me(&app, &token).await.status,
         StatusCode::UNAUTHORIZED,
@@ -327,11 +309,7 @@ async fn deleting_the_secret_ends_its_access_tokens_at_once() {
     assert_eq!(again.body["error"], "invalid_client");
     me(&app, &other).await.ok();
     let gone = app
-        .admin(
-            Method::DELETE,
-            &format!("{}/{secret_id}", secrets_path(&id)),
-            None,
-        )
+        .admin_delete(&format!("{}/{secret_id}", secrets_path(&id)))
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
@@ -346,12 +324,8 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
         .to_owned();
     let token = access_token(&app, &application_id, &secret).await;
 
-    app.admin(
-        Method::PATCH,
-        &format!("{SCIM}/ServicePrincipals/{id}"),
-        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "remove", "path": "entitlements[value eq \"workspace-access\"]"}]})),
-    )
+    app.admin_patch(&format!("{SCIM}/ServicePrincipals/{id}"), json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": "entitlements[value eq \"workspace-access\"]"}]}))
     .await
     .ok();
     assert_eq!(me(&app, &token).await.status, StatusCode::UNAUTHORIZED);
@@ -364,22 +338,14 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
     );
     assert_eq!(refused.body["error"], "unauthorized_client");
 
-    app.admin(
-        Method::PATCH,
-        &format!("{SCIM}/ServicePrincipals/{id}"),
-        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "workspace-access"}]}]})),
-    )
+    app.admin_patch(&format!("{SCIM}/ServicePrincipals/{id}"), json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "workspace-access"}]}]}))
     .await
     .ok();
     me(&app, &token).await.ok();
 
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{SCIM}/ServicePrincipals/{id}"),
-            None,
-        )
+        .admin_delete(&format!("{SCIM}/ServicePrincipals/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(me(&app, &token).await.status, StatusCode::UNAUTHORIZED);
@@ -401,7 +367,7 @@ async fn an_expired_secret_grants_nothing() {
     let r = grant(&app, &application_id, &secret).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"], "invalid_client");
-    let list = app.admin(Method::GET, &secrets_path(&id), None).await.ok();
+    let list = app.admin_get(&secrets_path(&id)).await.ok();
     assert_eq!(list["secrets"][0]["status"], "EXPIRED");
 }
 
@@ -538,21 +504,17 @@ async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only()
         .ok();
     let account_id = config["account_id"].as_str().unwrap().to_owned();
     let base = format!("/api/2.0/accounts/{account_id}/servicePrincipals/{id}/credentials/secrets");
-    let created = app.admin(Method::POST, &base, Some(json!({}))).await.ok();
+    let created = app.admin_post(&base, json!({})).await.ok();
     let secret = created["secret"].as_str().unwrap().to_owned();
-    let listed = app.admin(Method::GET, &base, None).await.ok();
+    let listed = app.admin_get(&base).await.ok();
     assert_eq!(listed["secrets"][0]["id"], created["id"]);
     // The workspace-level view sees the same secret.
-    let here = app.admin(Method::GET, &secrets_path(&id), None).await.ok();
+    let here = app.admin_get(&secrets_path(&id)).await.ok();
     assert_eq!(here["secrets"][0]["id"], created["id"]);
 
     let elsewhere = "/api/2.0/accounts/00000000-0000-0000-0000-000000000000/servicePrincipals";
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{elsewhere}/{id}/credentials/secrets"),
-            None,
-        )
+        .admin_get(&format!("{elsewhere}/{id}/credentials/secrets"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
@@ -579,10 +541,8 @@ async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only()
     assert_eq!(foreign.status, StatusCode::UNAUTHORIZED);
 
     let secret_id = created["id"].as_str().unwrap();
-    app.admin(Method::DELETE, &format!("{base}/{secret_id}"), None)
-        .await
-        .ok();
-    let after = app.admin(Method::GET, &base, None).await.ok();
+    app.admin_delete(&format!("{base}/{secret_id}")).await.ok();
+    let after = app.admin_get(&base).await.ok();
     assert_eq!(after["secrets"], json!([]));
 }
 
@@ -593,9 +553,7 @@ async fn a_principal_holds_at_most_five_secrets() {
     for _ in 0..5 {
         create_secret(&app, &id, None).await;
     }
-    let r = app
-        .admin(Method::POST, &secrets_path(&id), Some(json!({})))
-        .await;
+    let r = app.admin_post(&secrets_path(&id), json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 }
 

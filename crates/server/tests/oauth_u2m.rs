@@ -197,13 +197,10 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
 
     // Deactivating the user ends its access tokens and its grant.
     let id = me["id"].as_str().unwrap();
-    app.admin(
-        Method::PATCH,
+    app.admin_patch(
         &format!("{SCIM}/Users/{id}"),
-        Some(
-            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "active", "value": false}]}),
-        ),
     )
     .await
     .ok();

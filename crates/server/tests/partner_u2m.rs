@@ -26,10 +26,7 @@ async fn sim() -> SimHandle {
 
 /// Registers the custom partner "Acme Ingest" at the simulator, with `auth_options`.
 async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> Reply {
-    app.admin(
-        Method::POST,
-        &format!("{PC}/partners"),
-        Some(json!({
+    app.admin_post(&format!("{PC}/partners"), json!({
             "name": "Acme Ingest", "category": "INGEST", "profile": "ingest",
             "auth_options": auth_options,
             "base_url": sim.url,
@@ -37,8 +34,7 @@ async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> Reply 
                           "test_connection_path": "/test-connection"},
             "credentials": {"username": sim.config.username, "password": sim.config.password},
             "hostnames": ["127.0.0.1"],
-        })),
-    )
+        }))
     .await
 }
 
@@ -55,12 +51,8 @@ async fn connected_u2m_app(app: &TestApp, sim: &SimHandle) -> String {
 }
 
 async fn connect(app: &TestApp) -> Reply {
-    app.admin(
-        Method::POST,
-        &format!("{PC}/partners/acme-ingest/connect"),
-        Some(json!({})),
-    )
-    .await
+    app.admin_post(&format!("{PC}/partners/acme-ingest/connect"), json!({}))
+        .await
 }
 
 async fn sim_state(sim: &SimHandle) -> Value {
@@ -280,7 +272,7 @@ async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
         let r = register(&app, &sim, ok.clone()).await;
         assert_eq!(r.status, StatusCode::CREATED, "{ok}: {:?}", r.body);
         assert_eq!(r.body["partner"]["auth_options"], ok);
-        app.admin(Method::DELETE, &format!("{PC}/partners/acme-ingest"), None)
+        app.admin_delete(&format!("{PC}/partners/acme-ingest"))
             .await
             .ok();
     }
@@ -376,13 +368,9 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
     assert_eq!(ok["refresh"]["user_name"], "dev@example.com", "{ok}");
 
     // Delete: the partner's refresh and access tokens stop; the app authorizes nothing more.
-    app.admin(
-        Method::DELETE,
-        &format!("{PC}/connections/acme-ingest"),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
+        .await
+        .ok();
     let gone = check().await;
     assert_eq!(gone["access"]["ok"], false, "{gone}");
     assert_eq!(gone["refresh"]["ok"], false, "{gone}");
@@ -529,13 +517,9 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
     assert_eq!(r.body["error"], "invalid_grant");
 
     // Delete: the refresh token is refused at once, the access token at its next request.
-    app.admin(
-        Method::DELETE,
-        &format!("{PC}/connections/acme-ingest"),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
+        .await
+        .ok();
     let r = token_request(&app, &refresh_form).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
     assert_eq!(r.body["error"], "invalid_client");
@@ -572,7 +556,7 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
         r.body
     );
     let tile = app
-        .admin(Method::GET, &format!("{PC}/partners/acme-ingest"), None)
+        .admin_get(&format!("{PC}/partners/acme-ingest"))
         .await
         .ok();
     assert!(tile["connection"].is_null(), "{tile}");
@@ -754,13 +738,9 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
         count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
         1
     );
-    app.admin(
-        Method::DELETE,
-        &format!("{PC}/connections/acme-ingest"),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
+        .await
+        .ok();
     assert_eq!(
         count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
         0

@@ -30,9 +30,7 @@ async fn clocked_app_with_transitions(millis: i64) -> TestApp {
 }
 
 async fn create_job(app: &TestApp, settings: Value) -> i64 {
-    let r = app
-        .admin(Method::POST, &format!("{JOBS}/create"), Some(settings))
-        .await;
+    let r = app.admin_post(&format!("{JOBS}/create"), settings).await;
     ok(&r);
     r.body["job_id"].as_i64().expect("job_id is a number")
 }
@@ -65,11 +63,7 @@ async fn started(app: &TestApp, job_id: i64) -> i64 {
 /// Cancels a run as the admin, which must answer 200; the answer.
 async fn cancel(app: &TestApp, run_id: i64) -> Reply {
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": run_id})),
-        )
+        .admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": run_id}))
         .await;
     ok(&r);
     r
@@ -258,11 +252,7 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
     let job = create_job(&app, two_tasks("with output")).await;
     let run = started(&app, job).await;
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{JOBS}/runs/get-output?run_id={run}"),
-            None,
-        )
+        .admin_get(&format!("{JOBS}/runs/get-output?run_id={run}"))
         .await;
     invalid(
         &r,
@@ -273,11 +263,9 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
     ok(&got);
     let notebook_task_run = got.body["tasks"][0]["run_id"].as_i64().unwrap();
     let out = app
-        .admin(
-            Method::GET,
-            &format!("{JOBS}/runs/get-output?run_id={notebook_task_run}"),
-            None,
-        )
+        .admin_get(&format!(
+            "{JOBS}/runs/get-output?run_id={notebook_task_run}"
+        ))
         .await;
     ok(&out);
     // The notebook's (empty) output, the task run itself as metadata, and a note that nothing ran.
@@ -304,11 +292,7 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
     .await;
     let run = started(&app, legacy).await;
     let out = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/jobs/runs/get-output?run_id={run}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/jobs/runs/get-output?run_id={run}"))
         .await;
     ok(&out);
     assert_eq!(out.body["notebook_output"], json!({}));
@@ -423,12 +407,11 @@ async fn who_may_run_cancel_and_see_runs() {
     let (_, runner) = app.plain_user("runner@example.com").await;
     let (_, stranger) = app.plain_user("stranger@example.com").await;
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{PERMS}/jobs/{job}"),
-            Some(json!({"access_control_list": [
+            json!({"access_control_list": [
                 {"user_name": "viewer@example.com", "permission_level": "CAN_VIEW"},
-                {"user_name": "runner@example.com", "permission_level": "CAN_MANAGE_RUN"}]})),
+                {"user_name": "runner@example.com", "permission_level": "CAN_MANAGE_RUN"}]}),
         )
         .await;
     ok(&r);
@@ -541,19 +524,13 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
     assert!(run_ids(&r).is_empty(), "nothing started: {:?}", r.body);
 
     for query in ["", "run_id=", "run_id=abc"] {
-        let r = app
-            .admin(Method::GET, &format!("{JOBS}/runs/get?{query}"), None)
-            .await;
+        let r = app.admin_get(&format!("{JOBS}/runs/get?{query}")).await;
         invalid(&r, "run_id");
     }
     let r = get_run(&app, &token, 12345).await;
     invalid(&r, "Run 12345 does not exist");
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": "x"})),
-        )
+        .admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": "x"}))
         .await;
     invalid(&r, "run_id");
     let r = app
@@ -617,20 +594,15 @@ async fn run_now_takes_parameters_only_and_an_idempotency_token() {
     // Every API version the jobs routes answer on.
     for version in ["2.0", "2.1"] {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 &format!("/api/{version}/jobs/run-now"),
-                Some(json!({"job_id": job})),
+                json!({"job_id": job}),
             )
             .await;
         ok(&r);
         let id = r.body["run_id"].as_i64().unwrap();
         let r = app
-            .admin(
-                Method::GET,
-                &format!("/api/{version}/jobs/runs/get?run_id={id}"),
-                None,
-            )
+            .admin_get(&format!("/api/{version}/jobs/runs/get?run_id={id}"))
             .await;
         ok(&r);
     }
@@ -645,11 +617,7 @@ async fn runs_go_with_their_job() {
         .as_i64()
         .unwrap();
     ok(&app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/delete"),
-            Some(json!({"job_id": job})),
-        )
+        .admin_post(&format!("{JOBS}/delete"), json!({"job_id": job}))
         .await);
     for id in [run, task_run] {
         let r = get_run(&app, &app.admin_token, id).await;
@@ -698,9 +666,7 @@ async fn spark_versions_offer_long_term_support_runtimes() {
 #[tokio::test]
 async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them() {
     let app = TestApp::new().await;
-    let r = app
-        .admin(Method::GET, "/api/2.1/clusters/list-node-types", None)
-        .await;
+    let r = app.admin_get("/api/2.1/clusters/list-node-types").await;
     ok(&r);
     let types = r.body["node_types"].as_array().expect("node_types");
     assert!(types.len() >= 5);
@@ -743,9 +709,7 @@ async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them()
             && t["is_deprecated"] == false
     }));
 
-    let versions = app
-        .admin(Method::GET, "/api/2.1/clusters/spark-versions", None)
-        .await;
+    let versions = app.admin_get("/api/2.1/clusters/spark-versions").await;
     ok(&versions);
     let version = versions.body["versions"][0]["key"]
         .as_str()
@@ -753,11 +717,10 @@ async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them()
         .to_owned();
     for t in types {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.1/clusters/create",
-                Some(json!({"cluster_name": "c", "spark_version": version,
-                            "node_type_id": t["node_type_id"], "num_workers": 1})),
+                json!({"cluster_name": "c", "spark_version": version,
+                            "node_type_id": t["node_type_id"], "num_workers": 1}),
             )
             .await;
         ok(&r);
@@ -808,7 +771,7 @@ async fn run_answers_keep_their_wire_shapes() {
     let get = |path: String| {
         let app = &app;
         async move {
-            let r = app.admin(Method::GET, &path, None).await;
+            let r = app.admin_get(&path).await;
             ok(&r);
             r.body
         }

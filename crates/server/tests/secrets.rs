@@ -365,27 +365,24 @@ async fn service_principals_hold_acls_by_application_id() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "etl"})),
+            json!({"displayName": "etl"}),
         )
         .await;
     assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
     let app_id = sp.body["applicationId"].as_str().unwrap().to_owned();
     ok(&app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             "/api/2.0/permissions/authorization/tokens",
-            Some(json!({"access_control_list": [
-                {"service_principal_name": app_id, "permission_level": "CAN_USE"}]})),
+            json!({"access_control_list": [
+                {"service_principal_name": app_id, "permission_level": "CAN_USE"}]}),
         )
         .await);
     let t = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",
-            Some(json!({"application_id": app_id})),
+            json!({"application_id": app_id}),
         )
         .await;
     ok(&t);
@@ -420,11 +417,7 @@ async fn service_principals_hold_acls_by_application_id() {
     // Deleting the principal removes its entry.
     let id = sp.body["id"].as_str().unwrap();
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{SCIM}/ServicePrincipals/{id}"),
-            None,
-        )
+        .admin_delete(&format!("{SCIM}/ServicePrincipals/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = get(&app, &admin, "acls/list?scope=etl").await;

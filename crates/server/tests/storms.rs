@@ -7,7 +7,7 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::TestApp;
 use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
 use serde_json::{Value, json};
@@ -24,15 +24,11 @@ async fn sim() -> SimHandle {
 /// Points `partner_id` at the simulator, with its rotate-token extension.
 async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
     let r = app
-        .admin(
-            Method::PUT,
-            &format!("{PC}/partners/{partner_id}"),
-            Some(json!({"base_url": sim.url,
+        .admin_put(&format!("{PC}/partners/{partner_id}"), json!({"base_url": sim.url,
                 "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
                               "rotate_token_path": "/rotate-token"},
                 "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"]})),
-        )
+                "hostnames": ["127.0.0.1"]}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
@@ -57,9 +53,7 @@ async fn received(sim: &SimHandle, path: &str) -> usize {
 
 /// The workspace's connections, as an admin reads them.
 async fn connections(app: &TestApp) -> Vec<Value> {
-    let r = app
-        .admin(Method::GET, &format!("{PC}/connections"), None)
-        .await;
+    let r = app.admin_get(&format!("{PC}/connections")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["connections"]
         .as_array()
@@ -109,32 +103,23 @@ async fn assert_invariants(app: &TestApp, sim: &SimHandle) {
 
 async fn connect(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/{partner_id}/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/{partner_id}/connect"), json!({}))
         .await;
     (r.status, r.body)
 }
 
 async fn delete(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{PC}/connections/{partner_id}"),
-            None,
-        )
+        .admin_delete(&format!("{PC}/connections/{partner_id}"))
         .await;
     (r.status, r.body)
 }
 
 async fn rotate(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PC}/connections/{partner_id}/rotate-token"),
-            Some(json!({})),
+            json!({}),
         )
         .await;
     (r.status, r.body)
@@ -142,11 +127,7 @@ async fn rotate(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
 
 async fn repair(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/connections/{partner_id}/repair"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/connections/{partner_id}/repair"), json!({}))
         .await;
     (r.status, r.body)
 }
@@ -190,7 +171,7 @@ async fn twenty_concurrent_deletes_are_acknowledged_once() {
     );
     assert_eq!(received(&sim, "/delete-connection").await, 1);
     let audit = app
-        .admin(Method::GET, &format!("{PC}/audit?partner_id=rivery"), None)
+        .admin_get(&format!("{PC}/audit?partner_id=rivery"))
         .await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     let deletes = audit.body["events"]
@@ -235,9 +216,7 @@ async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
         delivered,
         "each acknowledged rotation delivered one token, and no other was sent"
     );
-    let tokens = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await;
+    let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     assert_eq!(
         tokens.body["token_infos"].as_array().unwrap().len(),
@@ -454,9 +433,7 @@ async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
     assert_ne!(now, before, "rotated");
     assert_ne!(now, json!(lost), "with a fresh token, not the lost one");
     assert_eq!(received(&sim, "/rotate-token").await, 1);
-    let tokens = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await;
+    let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     let ids: Vec<&Value> = tokens.body["token_infos"]
         .as_array()
@@ -477,10 +454,9 @@ async fn a_taken_warehouse_name_never_blocks_a_connect() {
     let sim = sim().await;
     configure(&app, "rivery", &sim).await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/sql/warehouses",
-            Some(json!({"name": "RIVERY_ENDPOINT", "cluster_size": "2X-Small"})),
+            json!({"name": "RIVERY_ENDPOINT", "cluster_size": "2X-Small"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -490,22 +466,14 @@ async fn a_taken_warehouse_name_never_blocks_a_connect() {
     let theirs = body["connection"]["warehouse_id"].as_str().unwrap();
     assert_ne!(theirs, mine);
     let w = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/warehouses/{theirs}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/sql/warehouses/{theirs}"))
         .await;
     assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
     assert_eq!(w.body["name"], "RIVERY_ENDPOINT_2");
     let (status, body) = delete(&app, "rivery").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let w = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/warehouses/{mine}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/sql/warehouses/{mine}"))
         .await;
     assert_eq!(w.status, StatusCode::OK, "the user's own warehouse stays");
     assert_invariants(&app, &sim).await;
@@ -514,16 +482,12 @@ async fn a_taken_warehouse_name_never_blocks_a_connect() {
 /// Registers the custom partner "Acme M2M" at the simulator: it gets OAuth secrets, not tokens.
 async fn register_m2m(app: &TestApp, sim: &SimHandle) {
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners"),
-            Some(json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
+        .admin_post(&format!("{PC}/partners"), json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
                 "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
                 "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
                               "rotate_token_path": "/rotate-token"},
                 "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"]})),
-        )
+                "hostnames": ["127.0.0.1"]}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
@@ -536,11 +500,9 @@ async fn m2m_secrets(app: &TestApp) -> Option<Vec<String>> {
         .find(|c| c["partner_id"] == "acme-m2m")?;
     let sp = c["service_principal"]["id"].as_str().unwrap().to_owned();
     let r = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let ids: Vec<String> = r.body["secrets"]

@@ -341,11 +341,9 @@ async fn pages_and_errors_carry_the_security_headers() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.html.contains("does not exist"));
     // The API keeps its own answers and its fallback.
-    let api = app
-        .admin(Method::GET, "/api/2.0/partner-connect/partners", None)
-        .await;
+    let api = app.admin_get("/api/2.0/partner-connect/partners").await;
     assert_eq!(api.status, StatusCode::OK);
-    let unknown = app.admin(Method::GET, "/api/2.0/nothing-here", None).await;
+    let unknown = app.admin_get("/api/2.0/nothing-here").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.body["error_code"], "ENDPOINT_NOT_FOUND");
 }
@@ -375,17 +373,13 @@ async fn with_partner() -> (TestApp, SimHandle) {
     let (app, _) = TestApp::serve().await;
     let sim = sim().await;
     let r = app
-        .admin(
-            Method::PUT,
-            "/api/2.0/partner-connect/partners/rivery",
-            Some(json!({
+        .admin_put("/api/2.0/partner-connect/partners/rivery", json!({
                 "base_url": sim.url,
                 "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
                               "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
                 "credentials": {"username": sim.config.username, "password": sim.config.password},
                 "hostnames": ["127.0.0.1"],
-            })),
-        )
+            }))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     (app, sim)
@@ -432,10 +426,9 @@ async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
 
     // An admin connects over the API; the user sees it but cannot delete it from the page.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/partner-connect/partners/rivery/connect",
-            Some(json!({})),
+            json!({}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -545,11 +538,10 @@ async fn partner_calls(sim: &SimHandle) -> usize {
 async fn the_page_access_matrix() {
     let (app, sim) = with_partner().await;
     let r = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             "/api/2.0/partner-connect/partners/labelbox",
-            Some(json!({"base_url": sim.url,
-                "credentials": {"username": sim.config.username, "password": sim.config.password}})),
+            json!({"base_url": sim.url,
+                "credentials": {"username": sim.config.username, "password": sim.config.password}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -558,10 +550,9 @@ async fn the_page_access_matrix() {
     let mut sp_ids = Vec::new();
     for partner in ["rivery", "labelbox"] {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 &format!("/api/2.0/partner-connect/partners/{partner}/connect"),
-                Some(json!({})),
+                json!({}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -573,10 +564,9 @@ async fn the_page_access_matrix() {
             application_id.to_owned(),
         ]);
         let obo = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.0/token-management/on-behalf-of/tokens",
-                Some(json!({"application_id": application_id})),
+                json!({"application_id": application_id}),
             )
             .await;
         assert_eq!(obo.status, StatusCode::OK, "{:?}", obo.body);
@@ -705,10 +695,9 @@ async fn the_page_access_matrix() {
 async fn oauth_credentials_do_not_log_in() {
     let app = TestApp::new().await;
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{}/ServicePrincipals", common::SCIM),
-            Some(json!({"displayName": "ETL", "entitlements": [{"value": "workspace-access"}]})),
+            json!({"displayName": "ETL", "entitlements": [{"value": "workspace-access"}]}),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -717,10 +706,9 @@ async fn oauth_credentials_do_not_log_in() {
         sp["applicationId"].as_str().unwrap(),
     );
     let secret = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("/api/2.0/accounts/servicePrincipals/{id}/credentials/secrets"),
-            Some(json!({})),
+            json!({}),
         )
         .await
         .ok()["secret"]
@@ -761,22 +749,17 @@ async fn oauth_credentials_do_not_log_in() {
 async fn an_m2m_connection_shows_its_secret_without_the_value() {
     let (app, _) = TestApp::serve().await;
     let sim = sim().await;
-    app.admin(
-        Method::POST,
-        "/api/2.0/partner-connect/partners",
-        Some(json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
+    app.admin_post("/api/2.0/partner-connect/partners", json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
             "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
             "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection"},
             "credentials": {"username": sim.config.username, "password": sim.config.password},
-            "hostnames": ["127.0.0.1"]})),
-    )
+            "hostnames": ["127.0.0.1"]}))
     .await
     .expect(StatusCode::CREATED);
     let connected = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/partner-connect/partners/acme-m2m/connect",
-            Some(json!({})),
+            json!({}),
         )
         .await
         .ok();

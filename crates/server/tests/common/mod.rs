@@ -320,6 +320,31 @@ impl TestApp {
             .await
     }
 
+    /// The admin's GET of `path`.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        self.admin(Method::GET, path, None).await
+    }
+
+    /// The admin's POST of `body` to `path`.
+    pub async fn admin_post(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::POST, path, Some(body)).await
+    }
+
+    /// The admin's PATCH of `body` to `path`.
+    pub async fn admin_patch(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::PATCH, path, Some(body)).await
+    }
+
+    /// The admin's PUT of `body` to `path`.
+    pub async fn admin_put(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::PUT, path, Some(body)).await
+    }
+
+    /// The admin's DELETE of `path`.
+    pub async fn admin_delete(&self, path: &str) -> Reply {
+        self.admin(Method::DELETE, path, None).await
+    }
+
     /// The admin's proof, as the `Admin` extractor makes it, for calling the store directly.
     pub async fn admin_handle(&self) -> patchbay_core::access::WorkspaceAdmin {
         let token = patchbay_core::token::TokenValue::parse(&self.admin_token).expect("token");
