@@ -4,37 +4,21 @@
 mod common;
 
 use axum::http::StatusCode;
+use common::sim::{point_at_sim, served_with_sim, sim, sim_state};
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::SimHandle;
 use patchbay_server::partner_connect::worker;
-use patchbay_store::{Actor, ComputePlan, ProvisionPlan};
+use patchbay_store::Actor;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
 const PC: &str = "/api/2.0/partner-connect";
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
+/// Points `partner_id` at the simulator, without a rotate-token extension.
 async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
-    let r = app
-        .admin_put(&format!("{PC}/partners/{partner_id}"), json!({"base_url": sim.url,
-                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection"},
-                "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"]}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-async fn sim_state(sim: &SimHandle) -> Value {
-    reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let endpoints =
+        json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection"});
+    point_at_sim(app, partner_id, sim, endpoints).await;
 }
 
 async fn counts(app: &TestApp) -> (usize, usize, usize, usize) {
@@ -53,8 +37,7 @@ async fn counts(app: &TestApp) -> (usize, usize, usize, usize) {
 
 #[tokio::test]
 async fn twenty_concurrent_connects_make_one_connection() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     let app = std::sync::Arc::new(app);
     let mut tasks = Vec::new();
@@ -91,42 +74,16 @@ async fn twenty_concurrent_connects_make_one_connection() {
 
 #[tokio::test]
 async fn an_interrupted_connect_is_undone_by_the_worker() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hevo-data", &sim).await;
     let before = counts(&app).await;
     // What a crash right after the first transaction leaves: everything created, the partner
     // never told, the token value gone with the process.
-    let admin = app
-        .store
-        .authenticate(
-            &patchbay_core::token::TokenValue::parse(&app.admin_token)
-                .unwrap()
-                .digest(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .require_admin()
-        .unwrap();
+    let admin = app.admin_handle().await;
     app.store
         .provision_connection(
             &admin,
-            &ProvisionPlan {
-                partner_id: "hevo-data".into(),
-                service_principal: Some("HEVO_DATA_USER".into()),
-                entitlements: vec!["workspace-access".into()],
-                token_can_use: true,
-                compute: ComputePlan::NewWarehouse("HEVO_DATA_ENDPOINT".into()),
-                warehouse_can_use: false,
-                catalog_name: Some("hive_metastore".into()),
-                schemas: vec![],
-                grants: patchbay_core::partner::Profile::Ingest
-                    .rules()
-                    .grants("hive_metastore", &[]),
-                credential: patchbay_core::partner::Credential::Token,
-                u2m_app: false,
-            },
+            &common::ingest_plan("hevo-data"),
             "a-node-that-died",
         )
         .await
@@ -269,8 +226,7 @@ async fn partner_holds(sim: &SimHandle, id: &str) -> bool {
 /// longer exists, and once the database is back the worker tells the partner.
 #[tokio::test]
 async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rudderstack", &sim).await;
     let r = app
         .admin_post(&format!("{PC}/partners/rudderstack/connect"), json!({}))
@@ -362,8 +318,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
 
 #[tokio::test]
 async fn drift_is_reported_and_repaired() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = app
         .admin_put(&format!("{PC}/partners/rivery"), json!({"base_url": sim.url,
             "endpoints": {"connect_path": "/connect", "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},

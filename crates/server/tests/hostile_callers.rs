@@ -9,9 +9,10 @@ use axum::Router;
 use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use common::sim::served_with_sim;
 use common::{Reply, SCIM, TestApp};
 use patchbay_partner::outbound::OutboundPolicy;
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::SimHandle;
 use patchbay_server::{AppState, Settings, router};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -48,11 +49,6 @@ async fn app_with(policy: OutboundPolicy) -> TestApp {
 fn register_body(name: &str, base_url: &str) -> Value {
     json!({"name": name, "category": "INGEST", "profile": "ingest", "base_url": base_url,
            "credentials": {"username": "databricks", "password": "secret"}})
-}
-
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
 }
 
 async fn sim_calls(sim: &SimHandle) -> usize {
@@ -233,8 +229,7 @@ async fn strict_call(app: &TestApp, method: Method, path: &str, body: Value) -> 
 
 #[tokio::test]
 async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let port = sim.url.rsplit(':').next().unwrap().to_owned();
     for base_url in [sim.url.clone(), format!("http://localhost:{port}")] {
         let r = point(&app, "rivery", &base_url, &["127.0.0.1"]).await;
@@ -447,8 +442,7 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
 
 #[tokio::test]
 async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = point(&app, "dbt-cloud", &sim.url, &["127.0.0.1"]).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let connect = |body: Value| {

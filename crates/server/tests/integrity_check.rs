@@ -5,23 +5,10 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::TestApp;
+use common::{TestApp, behind_the_back};
 use patchbay_store::ViolationKind;
-use sqlx::Connection;
 
 const PC: &str = "/api/2.0/partner-connect";
-
-/// Runs one statement on the test database behind the store's back, as an older version's
-/// bug would have left it.
-async fn behind_the_back(app: &TestApp, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-}
 
 #[tokio::test]
 async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone() {

@@ -3,35 +3,18 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
+use common::sim::{point_at_sim, served_with_sim, sim, sim_get, sim_with};
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::{SimConfig, SimHandle};
 use serde_json::{Value, json};
 
 const PC: &str = "/api/2.0/partner-connect";
 
-async fn sim(config: SimConfig) -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, config).unwrap()
-}
-
 /// Points a partner of the workspace at the simulator.
 async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
-    let r = app
-        .admin_put(&format!("{PC}/partners/{partner_id}"), json!({
-                "base_url": sim.url,
-                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
-                              "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
-                "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"],
-            }))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-async fn sim_get(sim: &SimHandle, path: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{}{path}", sim.url)).await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let endpoints = json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+            "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"});
+    point_at_sim(app, partner_id, sim, endpoints).await;
 }
 
 async fn sim_post(sim: &SimHandle, path: &str, body: Value) {
@@ -124,8 +107,7 @@ async fn grants_of(
 
 #[tokio::test]
 async fn an_ingest_partner_gets_exactly_its_profile() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     assert_eq!(tile(&app, "rivery").await["connected"], false);
 
@@ -238,8 +220,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
 
 #[tokio::test]
 async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "dbt-cloud", &sim).await;
     let wh = app
         .admin_post(
@@ -312,8 +293,7 @@ async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
 
 #[tokio::test]
 async fn other_profiles_cluster_token_dataiku_and_saas() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     for p in ["prophecy", "labelbox", "dataiku", "fivetran"] {
         configure(&app, p, &sim).await;
     }
@@ -384,8 +364,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
 
 #[tokio::test]
 async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the_account() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hevo-data", &sim).await;
     let r = connect(&app, "hevo-data", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -455,8 +434,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
 
 #[tokio::test]
 async fn deleting_the_service_principal_alone_breaks_the_connection() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rudderstack", &sim).await;
     connect(&app, "rudderstack", json!({})).await;
     let sp = service_principals(&app).await.remove(0);
@@ -482,8 +460,7 @@ async fn deleting_the_service_principal_alone_breaks_the_connection() {
 
 #[tokio::test]
 async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_in_link() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "snowplow", &sim).await;
     sim_post(&sim, "/_sim/faults", json!({"connect_500": 4})).await;
     let r = connect(&app, "snowplow", json!({})).await;
@@ -518,8 +495,7 @@ async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_i
 
 #[tokio::test]
 async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hunters", &sim).await;
     let faults = [
         json!({"refuse_resources": true}),
@@ -571,8 +547,7 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
 
 #[tokio::test]
 async fn only_admins_connect_and_a_dry_run_changes_nothing() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "monte-carlo", &sim).await;
     let (_, token) = app.plain_user("user@example.com").await;
     let r = app
@@ -665,7 +640,7 @@ async fn custom_partners_register_without_showing_their_credentials() {
 #[tokio::test]
 async fn sign_in_answers_name_what_the_user_must_do() {
     let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig {
+    let sim = sim_with(SimConfig {
         new_user_action: patchbay_partner::sim::NewUserAction::NotFound,
         ..SimConfig::default()
     })
@@ -710,8 +685,7 @@ async fn sign_in_answers_name_what_the_user_must_do() {
 
 #[tokio::test]
 async fn token_rotation_delivers_the_new_token_before_revoking_the_old() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hightouch", &sim).await;
     let r = connect(&app, "hightouch", json!({"schemas": ["default"]})).await;
     let old_token_id = r.body["connection"]["token_id"]
@@ -741,8 +715,7 @@ async fn token_rotation_delivers_the_new_token_before_revoking_the_old() {
 
 #[tokio::test]
 async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     let r = connect(&app, "rivery", json!({})).await;
     let warehouse_id = r.body["connection"]["warehouse_id"]
@@ -826,8 +799,7 @@ async fn enable_unity_catalog(app: &TestApp, owner: &str) {
 
 #[tokio::test]
 async fn the_unity_catalog_rules_and_their_errors() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     for p in ["hunters", "dbt-cloud"] {
         configure(&app, p, &sim).await;
     }
@@ -939,7 +911,7 @@ async fn the_unity_catalog_rules_and_their_errors() {
 #[tokio::test]
 async fn a_second_workspace_of_the_organization_joins_the_existing_partner_account() {
     let (app, url) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let sim = sim().await;
     configure(&app, "rivery", &sim).await;
     let r = connect(&app, "rivery", json!({})).await;
     assert_eq!(r.body["account_status"], "new");

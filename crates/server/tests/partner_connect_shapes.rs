@@ -9,17 +9,13 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use common::sim::served_with_sim;
 use common::snapshot::redacted;
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::SimHandle;
 use serde_json::{Value, json};
 
 const PC: &str = "/api/2.0/partner-connect";
-
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
 
 /// One caller of the Partner Connect API (paths below [`PC`]). Every answer must come with
 /// the status asked for and be JSON whose keys are in byte order at every level (compact, as
@@ -108,8 +104,7 @@ async fn user(app: &TestApp) -> Client<'_> {
 /// A workspace on a real socket and a simulated partner, and what changes from run to run in
 /// both.
 async fn served() -> (TestApp, SimHandle, Known) {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let mut known = Known::default();
     known.add(app.workspace_id.to_string(), "workspace_id");
     known.add(&sim.url, "sim_url");

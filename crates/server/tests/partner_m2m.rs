@@ -6,17 +6,12 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use common::sim::{served_with_sim, sim_get};
+use common::{SCIM, TestApp, behind_the_back};
+use patchbay_partner::sim::SimHandle;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 const PC: &str = "/api/2.0/partner-connect";
-
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
 
 /// Registers the custom partner "Acme Ingest" at the simulator, with `auth_options`.
 async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> common::Reply {
@@ -30,12 +25,6 @@ async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> common
             "hostnames": ["127.0.0.1"],
         }))
     .await
-}
-
-async fn sim_get(sim: &SimHandle, path: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{}{path}", sim.url)).await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn secrets(app: &TestApp, principal_id: &str) -> Vec<String> {
@@ -53,21 +42,9 @@ async fn secrets(app: &TestApp, principal_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Changes the database behind the server's back, as time or an operator would.
-async fn behind_the_back(app: &TestApp, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-}
-
 #[tokio::test]
 async fn auth_options_are_checked_when_a_partner_registers() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     for bad in [
         json!(["AUTH_PAT", "AUTH_OAUTH_M2M"]),
         json!(["AUTH_OAUTH_U2M", "AUTH_PAT", "AUTH_OAUTH_M2M"]),
@@ -96,8 +73,7 @@ async fn auth_options_are_checked_when_a_partner_registers() {
 
 #[tokio::test]
 async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_delete() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = register(&app, &sim, json!(["AUTH_OAUTH_M2M"])).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
@@ -234,8 +210,7 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
 
 #[tokio::test]
 async fn health_reports_a_secret_that_expires_soon_or_expired() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     register(&app, &sim, json!(["AUTH_OAUTH_M2M"]))
         .await
         .expect(StatusCode::CREATED);

@@ -9,8 +9,9 @@ mod common;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use base64::Engine;
-use common::{Reply, SCIM, TestApp};
-use patchbay_partner::sim::{CALLBACK, SimConfig, SimHandle, spawn};
+use common::sim::{served_with_sim, sim_state};
+use common::{Reply, SCIM, TestApp, behind_the_back};
+use patchbay_partner::sim::{CALLBACK, SimHandle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -18,11 +19,6 @@ use tower::ServiceExt;
 
 const PC: &str = "/api/2.0/partner-connect";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
 
 /// Registers the custom partner "Acme Ingest" at the simulator, with `auth_options`.
 async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> Reply {
@@ -53,15 +49,6 @@ async fn connected_u2m_app(app: &TestApp, sim: &SimHandle) -> String {
 async fn connect(app: &TestApp) -> Reply {
     app.admin_post(&format!("{PC}/partners/acme-ingest/connect"), json!({}))
         .await
-}
-
-async fn sim_state(sim: &SimHandle) -> Value {
-    reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// What partner-sim answers as its callback: `own`, `foreign` or `none`.
@@ -242,21 +229,9 @@ async fn code_for(app: &TestApp, session: &str, client_id: &str, redirect_uri: &
     query["code"].clone()
 }
 
-/// Changes the database behind the server's back, as an operator or an older version would.
-async fn behind_the_back(app: &TestApp, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-}
-
 #[tokio::test]
 async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = register(
         &app,
         &sim,
@@ -280,8 +255,7 @@ async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
 
 #[tokio::test]
 async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_goes() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = register(&app, &sim, json!(["AUTH_OAUTH_U2M"])).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let connected = connect(&app).await.ok();
@@ -393,8 +367,7 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
 
 #[tokio::test]
 async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     register(&app, &sim, json!(["AUTH_PAT", "AUTH_OAUTH_U2M"]))
         .await
         .expect(StatusCode::CREATED);
@@ -539,8 +512,7 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
 
 #[tokio::test]
 async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     register(&app, &sim, json!(["AUTH_OAUTH_M2M", "AUTH_OAUTH_U2M"]))
         .await
         .expect(StatusCode::CREATED);
@@ -591,8 +563,7 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
 
 #[tokio::test]
 async fn an_app_without_its_connection_is_an_orphan_the_check_removes() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let client_id = connected_u2m_app(&app, &sim).await;
     assert!(
         app.store
@@ -633,8 +604,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let client_id = connected_u2m_app(&app, &sim).await;
     let redirect = format!("{}{CALLBACK}", sim.url);
     let path = authorize_url(&client_id, &redirect);

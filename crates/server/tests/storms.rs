@@ -9,36 +9,19 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use common::sim::{point_at_sim, served_with_sim, sim, sim_state};
+use patchbay_partner::sim::SimHandle;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 const PC: &str = "/api/2.0/partner-connect";
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
 /// Points `partner_id` at the simulator, with its rotate-token extension.
 async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
-    let r = app
-        .admin_put(&format!("{PC}/partners/{partner_id}"), json!({"base_url": sim.url,
-                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
-                              "rotate_token_path": "/rotate-token"},
-                "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"]}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-async fn sim_state(sim: &SimHandle) -> Value {
-    let r = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
-    r.json().await.unwrap()
+    let endpoints = json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+            "rotate_token_path": "/rotate-token"});
+    point_at_sim(app, partner_id, sim, endpoints).await;
 }
 
 /// How many calls to `path` the simulator received.
@@ -152,8 +135,7 @@ fn count(answers: &[(StatusCode, Value)], status: StatusCode) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_deletes_are_acknowledged_once() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
     let app = Arc::new(app);
@@ -186,8 +168,7 @@ async fn twenty_concurrent_deletes_are_acknowledged_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
     let app = Arc::new(app);
@@ -229,8 +210,7 @@ async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deletes_racing_connects_leave_no_orphans_and_never_a_stuck_tile() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hevo-data", &sim).await;
     let app = Arc::new(app);
     for round in 0..10 {
@@ -265,8 +245,7 @@ async fn deletes_racing_connects_leave_no_orphans_and_never_a_stuck_tile() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mixed_storms_across_partners_keep_every_connection_whole() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let partners = ["rivery", "prophecy", "labelbox"];
     for p in partners {
         configure(&app, p, &sim).await;
@@ -450,8 +429,7 @@ async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
 /// behind) does not make the tile unconnectable: the connection's warehouse gets a suffix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_warehouse_name_never_blocks_a_connect() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     let r = app
         .admin_post(
@@ -521,8 +499,7 @@ async fn m2m_secrets(app: &TestApp) -> Option<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn storms_over_oauth_m2m_leave_the_partner_exactly_its_recorded_secret() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     register_m2m(&app, &sim).await;
     assert_eq!(connect(&app, "acme-m2m").await.0, StatusCode::OK);
     let app = Arc::new(app);

@@ -7,7 +7,8 @@ mod common;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::TestApp;
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use common::sim::served_with_sim;
+use patchbay_partner::sim::SimHandle;
 use serde_json::json;
 
 /// The page's own origin: the workspace's public URL.
@@ -363,15 +364,9 @@ async fn user_input_is_escaped() {
     assert!(page.html.contains("&lt;script&gt;alert(1)"));
 }
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
 /// A workspace on a real socket with Rivery pointed at a running partner-sim.
 async fn with_partner() -> (TestApp, SimHandle) {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = app
         .admin_put("/api/2.0/partner-connect/partners/rivery", json!({
                 "base_url": sim.url,
@@ -747,8 +742,7 @@ async fn oauth_credentials_do_not_log_in() {
 /// An OAuth M2M partner's connection page names its OAuth secret (id and dates), never the value.
 #[tokio::test]
 async fn an_m2m_connection_shows_its_secret_without_the_value() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     app.admin_post("/api/2.0/partner-connect/partners", json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
             "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
             "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection"},

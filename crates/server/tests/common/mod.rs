@@ -17,6 +17,7 @@ use patchbay_store::{Bootstrap, BootstrapOutcome, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod sim;
 pub mod snapshot;
 
 pub const ADMIN: &str = "admin@example.com";
@@ -385,6 +386,19 @@ impl TestApp {
         let id = self.create_user(user_name).await;
         (id, self.token_for(user_name).await)
     }
+}
+
+/// Runs one statement on the test database behind the store's back, as an operator, time or an
+/// older version's bug would have left it.
+pub async fn behind_the_back(app: &TestApp, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
 }
 
 /// What a connect of an ingest partner (a new warehouse, no schemas) creates: for tests that
