@@ -5,7 +5,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{ADMIN, Reply, SCIM, TestApp};
+use common::{ADMIN, Reply, SCIM, TestApp, enable_uc};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::Securable;
 use patchbay_core::principal::PrincipalKind;
@@ -14,26 +14,6 @@ use serde_json::{Value, json};
 const UC: &str = "/api/2.1/unity-catalog";
 
 // ---- helpers --------------------------------------------------------------------------------
-
-/// Creates a metastore and assigns it with `main` as the default catalog; returns its id.
-async fn enable_uc(app: &TestApp) -> String {
-    let r = app
-        .admin_post(
-            &format!("{UC}/metastores"),
-            json!({"name": "primary", "storage_root": "s3://bucket/uc"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let id = r.body["metastore_id"].as_str().unwrap().to_owned();
-    let r = app
-        .admin_put(
-            &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            json!({"metastore_id": id, "default_catalog_name": "main"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    id
-}
 
 /// A service principal with a token, the way an admin sets one up: SCIM create, CAN_USE on
 /// tokens, an on-behalf-of token. Returns (SCIM id, application id, token).
@@ -431,13 +411,7 @@ async fn metastore_assignment_bad_input() {
 async fn a_group_can_be_the_metastore_admin() {
     let app = TestApp::new().await;
     let (user_id, user_token) = app.plain_user("steward@example.com").await;
-    let r = app
-        .admin_post(
-            &format!("{SCIM}/Groups"),
-            json!({"displayName": "uc-admins", "members": [{"value": user_id}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    app.create_group("uc-admins", &[&user_id]).await;
     let r = app
         .admin_post(
             &format!("{UC}/metastores"),
@@ -1232,19 +1206,8 @@ async fn nested_group_membership_counts() {
     enable_uc(&app).await;
     let t = app.admin_token.clone();
     let (sp_id, _, sp) = service_principal(&app, "GROUPED_USER").await;
-    let inner = app
-        .admin_post(
-            &format!("{SCIM}/Groups"),
-            json!({"displayName": "inner", "members": [{"value": sp_id}]}),
-        )
-        .await;
-    assert_eq!(inner.status, StatusCode::CREATED, "{:?}", inner.body);
-    let inner_id = inner.body["id"].as_str().unwrap().to_owned();
-    app.admin_post(
-        &format!("{SCIM}/Groups"),
-        json!({"displayName": "readers", "members": [{"value": inner_id}]}),
-    )
-    .await;
+    let inner_id = app.create_group("inner", &[&sp_id]).await;
+    app.create_group("readers", &[&inner_id]).await;
     assert_eq!(
         create_table(&app, &t, "main", "default", "shared")
             .await

@@ -13,7 +13,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{Reply, SCIM, TestApp, error, invalid, ok};
+use common::{Reply, SCIM, TestApp, enable_uc, error, invalid, ok};
 use serde_json::{Value, json};
 
 const UC: &str = "/api/2.1/unity-catalog";
@@ -54,26 +54,6 @@ async fn raw(
         .body(body.map_or_else(Body::empty, Body::from))
         .expect("request");
     app.send(req).await
-}
-
-/// Creates a metastore and assigns it to the workspace (`main` becomes its default catalog).
-async fn enable_uc(app: &TestApp) -> String {
-    let r = app
-        .admin_post(
-            &format!("{UC}/metastores"),
-            json!({"name": "primary", "storage_root": "s3://bucket/uc"}),
-        )
-        .await;
-    ok(&r);
-    let id = r.body["metastore_id"].as_str().expect("id").to_owned();
-    let r = app
-        .admin_put(
-            &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            json!({"metastore_id": id, "default_catalog_name": "main"}),
-        )
-        .await;
-    ok(&r);
-    id
 }
 
 async fn current_assignment(app: &TestApp) -> Reply {
@@ -601,14 +581,7 @@ async fn every_required_body_that_is_missing_is_a_400() {
     assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
     let sp_id = sp.body["id"].as_str().expect("id").to_owned();
     let user_id = app.create_user("kept@example.com").await;
-    let group = app
-        .admin_post(
-            &format!("{SCIM}/Groups"),
-            json!({"displayName": "kept", "members": [{"value": user_id}]}),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
-    let group_id = group.body["id"].as_str().expect("id").to_owned();
+    let group_id = app.create_group("kept", &[&user_id]).await;
     let scim_before = {
         let mut all = Vec::new();
         for path in [

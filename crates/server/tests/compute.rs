@@ -1190,20 +1190,8 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     // A grant to a group the user is in only through another group still counts.
-    let inner = app
-        .admin_post(
-            &format!("{SCIM}/Groups"),
-            json!({"displayName": "analysts", "members": [{"value": user_id}]}),
-        )
-        .await;
-    assert_eq!(inner.status, StatusCode::CREATED, "{:?}", inner.body);
-    let outer = app
-        .admin_post(
-            &format!("{SCIM}/Groups"),
-            json!({"displayName": "data-team", "members": [{"value": inner.body["id"]}]}),
-        )
-        .await;
-    assert_eq!(outer.status, StatusCode::CREATED, "{:?}", outer.body);
+    let inner = app.create_group("analysts", &[&user_id]).await;
+    let outer = app.create_group("data-team", &[&inner]).await;
     let wh = create_warehouse(&app, &app.admin_token, "shared").await;
     grant(
         &app,
@@ -1218,13 +1206,7 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
         .await);
 
     // The entitlement through a group allows creating.
-    add_entitlement(
-        &app,
-        "Groups",
-        outer.body["id"].as_str().unwrap(),
-        "allow-cluster-create",
-    )
-    .await;
+    add_entitlement(&app, "Groups", &outer, "allow-cluster-create").await;
     create_warehouse(&app, &token, "analyst-warehouse").await;
     create_cluster(&app, &token, "analyst-cluster").await;
 }

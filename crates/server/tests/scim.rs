@@ -215,14 +215,7 @@ async fn filters_on_multi_valued_attributes_and_membership() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let ann = r.body["id"].as_str().unwrap().to_owned();
     app.create_user("bob@example.com").await;
-    let group = app
-        .admin_post(
-            &format!("{SCIM}/Groups"),
-            json!({"displayName": "analysts", "members": [{"value": ann}]}),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
-    let group_id = group.body["id"].as_str().unwrap().to_owned();
+    let group_id = app.create_group("analysts", &[&ann]).await;
 
     for filter in [
         "emails[type eq \"work\" and value co \"@corp\"]",
@@ -881,14 +874,8 @@ async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
     let app = TestApp::new().await;
     let member = create_sp(&app, "MEMBER_USER").await;
     let member_id = member["id"].as_str().expect("id").to_owned();
-    let r = app
-        .admin_post(
-            &format!("{SCIM}/Groups"),
-            json!({"displayName": "g", "members": [{"value": member_id}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let path = format!("{SCIM}/Groups/{}", r.body["id"].as_str().expect("id"));
+    let group_id = app.create_group("g", &[&member_id]).await;
+    let path = format!("{SCIM}/Groups/{group_id}");
     let before = app.admin_get(&path).await;
     assert_eq!(before.status, StatusCode::OK, "{:?}", before.body);
     let add = |value: Value| {

@@ -167,14 +167,7 @@ async fn leaving_the_group_that_grants_can_use_revokes() {
         sp["id"].as_str().unwrap(),
         sp["applicationId"].as_str().unwrap(),
     );
-    let group = app
-        .admin_post(
-            &format!("{SCIM}/Groups"),
-            json!({"displayName": "token-users", "members": [{"value": sp_id}]}),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
-    let gid = group.body["id"].as_str().unwrap().to_owned();
+    let gid = app.create_group("token-users", &[sp_id]).await;
     let r = app
         .admin_patch(PERMS, json!({"access_control_list": [{"group_name": "token-users", "permission_level": "CAN_USE"}]}))
         .await;

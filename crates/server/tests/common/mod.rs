@@ -361,13 +361,23 @@ impl TestApp {
     /// Creates a user (as admin) and returns its SCIM id.
     pub async fn create_user(&self, user_name: &str) -> String {
         let r = self
-            .admin(
-                Method::POST,
-                &format!("{SCIM}/Users"),
-                Some(json!({"userName": user_name})),
-            )
+            .admin_post(&format!("{SCIM}/Users"), json!({"userName": user_name}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a group (as admin) with the principals of SCIM ids `members`, and returns its
+    /// SCIM id; the create must answer 201.
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
+        let r = self
+            .admin_post(
+                &format!("{SCIM}/Groups"),
+                json!({"displayName": name, "members": members}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
         r.body["id"].as_str().expect("id").to_owned()
     }
 
@@ -386,6 +396,31 @@ impl TestApp {
         let id = self.create_user(user_name).await;
         (id, self.token_for(user_name).await)
     }
+}
+
+/// Creates a metastore ("primary", at `s3://bucket/uc`) and assigns it to the workspace with
+/// `main` as the default catalog; returns its id. Each call must answer 200.
+pub async fn enable_uc(app: &TestApp) -> String {
+    const UC: &str = "/api/2.1/unity-catalog";
+    let r = app
+        .admin_post(
+            &format!("{UC}/metastores"),
+            json!({"name": "primary", "storage_root": "s3://bucket/uc"}),
+        )
+        .await;
+    ok(&r);
+    let id = r.body["metastore_id"]
+        .as_str()
+        .expect("metastore_id")
+        .to_owned();
+    let r = app
+        .admin_put(
+            &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
+            json!({"metastore_id": id, "default_catalog_name": "main"}),
+        )
+        .await;
+    ok(&r);
+    id
 }
 
 /// Runs one statement on the test database behind the store's back, as an operator, time or an
