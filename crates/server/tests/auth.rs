@@ -69,14 +69,8 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
         .await;
     assert_eq!(list.status, StatusCode::OK);
 
-    let sp = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": "x"}),
-        )
-        .await;
-    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
-    let sp_id = sp.body["id"].as_str().unwrap().to_owned();
+    let sp = app.create_service_principal("x").await;
+    let sp_id = sp["id"].as_str().unwrap().to_owned();
     let group = app
         .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "g"}))
         .await;

@@ -18,15 +18,9 @@ const UC: &str = "/api/2.1/unity-catalog";
 /// A service principal with a token, the way an admin sets one up: SCIM create, CAN_USE on
 /// tokens, an on-behalf-of token. Returns (SCIM id, application id, token).
 async fn service_principal(app: &TestApp, name: &str) -> (String, String, String) {
-    let r = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": name}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_owned();
-    let app_id = r.body["applicationId"].as_str().unwrap().to_owned();
+    let r = app.create_service_principal(name).await;
+    let id = r["id"].as_str().unwrap().to_owned();
+    let app_id = r["applicationId"].as_str().unwrap().to_owned();
     let r = app
         .admin_patch(
             "/api/2.0/permissions/authorization/tokens",

@@ -401,14 +401,8 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
 async fn leaving_a_group_can_cost_the_token_permission() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
-    let sp = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": "loader"}),
-        )
-        .await;
-    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
-    let app_id = sp.body["applicationId"].as_str().unwrap().to_owned();
+    let sp = app.create_service_principal("loader").await;
+    let app_id = sp["applicationId"].as_str().unwrap().to_owned();
     ok(&post(
         &app,
         &admin,

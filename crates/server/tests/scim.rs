@@ -15,21 +15,10 @@ fn ids(body: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn create_sp(app: &TestApp, name: &str) -> Value {
-    let r = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": name}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body
-}
-
 #[tokio::test]
 async fn the_guides_listing_shows_display_names_and_application_ids() {
     let app = TestApp::new().await;
-    let sp = create_sp(&app, "FIVETRAN_USER").await;
+    let sp = app.create_service_principal("FIVETRAN_USER").await;
     let r = app.admin_get(&format!("{SCIM}/ServicePrincipals")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
@@ -53,7 +42,7 @@ async fn the_guides_listing_shows_display_names_and_application_ids() {
 #[tokio::test]
 async fn service_principal_lifecycle_by_scim_id_and_application_id() {
     let app = TestApp::new().await;
-    let created = create_sp(&app, "acme").await;
+    let created = app.create_service_principal("acme").await;
     let id = created["id"].as_str().unwrap();
     let app_id = created["applicationId"].as_str().unwrap();
     assert!(id.parse::<i64>().is_ok(), "SCIM ids are decimal strings");
@@ -159,9 +148,9 @@ async fn duplicates_get_the_exact_messages_terraform_matches() {
 #[tokio::test]
 async fn filters_quoted_unquoted_and_combined() {
     let app = TestApp::new().await;
-    let a = create_sp(&app, "my-app-one").await;
-    let b = create_sp(&app, "my-app-two").await;
-    let c = create_sp(&app, "other").await;
+    let a = app.create_service_principal("my-app-one").await;
+    let b = app.create_service_principal("my-app-two").await;
+    let c = app.create_service_principal("other").await;
     let (a_id, b_id, c_id) = (
         a["id"].as_str().unwrap(),
         b["id"].as_str().unwrap(),
@@ -297,7 +286,7 @@ async fn invalid_filters_are_400_invalid_filter() {
 async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
     let app = TestApp::new().await;
     for i in 0..5 {
-        create_sp(&app, &format!("sp-{i}")).await;
+        app.create_service_principal(&format!("sp-{i}")).await;
     }
     let mut seen = Vec::new();
     let mut start = 1;
@@ -333,7 +322,7 @@ async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
 async fn sorting_by_display_name_both_ways() {
     let app = TestApp::new().await;
     for name in ["b", "c", "a"] {
-        create_sp(&app, name).await;
+        app.create_service_principal(name).await;
     }
     let names = |body: &Value| -> Vec<String> {
         body["Resources"]
@@ -358,7 +347,7 @@ async fn sorting_by_display_name_both_ways() {
 #[tokio::test]
 async fn attributes_and_excluded_attributes() {
     let app = TestApp::new().await;
-    let sp = create_sp(&app, "proj").await;
+    let sp = app.create_service_principal("proj").await;
     let id = sp["id"].as_str().unwrap();
     let r = app
         .admin_get(&format!("{SCIM}/ServicePrincipals/{id}?attributes=userName,displayName,active,externalId,entitlements"))
@@ -382,7 +371,7 @@ async fn attributes_and_excluded_attributes() {
 #[tokio::test]
 async fn patch_entitlements_active_and_group_members() {
     let app = TestApp::new().await;
-    let sp = create_sp(&app, "patchy").await;
+    let sp = app.create_service_principal("patchy").await;
     let id = sp["id"].as_str().unwrap();
     let path = format!("{SCIM}/ServicePrincipals/{id}");
     let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
@@ -727,8 +716,8 @@ async fn entitlements_and_emails_are_checked() {
 #[tokio::test]
 async fn a_lookup_by_a_unique_attribute_counts_and_pages_like_any_filter() {
     let app = TestApp::new().await;
-    let sp = create_sp(&app, "unique-one").await;
-    create_sp(&app, "another").await;
+    let sp = app.create_service_principal("unique-one").await;
+    app.create_service_principal("another").await;
     let app_id = sp["applicationId"].as_str().unwrap();
     let filter = format!("applicationId%20eq%20%22{app_id}%22");
     let page = |query: String| {
@@ -872,7 +861,7 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
 #[tokio::test]
 async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
     let app = TestApp::new().await;
-    let member = create_sp(&app, "MEMBER_USER").await;
+    let member = app.create_service_principal("MEMBER_USER").await;
     let member_id = member["id"].as_str().expect("id").to_owned();
     let group_id = app.create_group("g", &[&member_id]).await;
     let path = format!("{SCIM}/Groups/{group_id}");

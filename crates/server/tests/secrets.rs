@@ -364,14 +364,8 @@ async fn who_may_do_what_in_a_scope() {
 async fn service_principals_hold_acls_by_application_id() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
-    let sp = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": "etl"}),
-        )
-        .await;
-    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
-    let app_id = sp.body["applicationId"].as_str().unwrap().to_owned();
+    let sp = app.create_service_principal("etl").await;
+    let app_id = sp["applicationId"].as_str().unwrap().to_owned();
     ok(&app
         .admin_patch(
             "/api/2.0/permissions/authorization/tokens",
@@ -415,7 +409,7 @@ async fn service_principals_hold_acls_by_application_id() {
     assert_eq!(r.body["permission"], "WRITE");
 
     // Deleting the principal removes its entry.
-    let id = sp.body["id"].as_str().unwrap();
+    let id = sp["id"].as_str().unwrap();
     let r = app
         .admin_delete(&format!("{SCIM}/ServicePrincipals/{id}"))
         .await;

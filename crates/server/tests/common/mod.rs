@@ -367,6 +367,17 @@ impl TestApp {
         r.body["id"].as_str().expect("id").to_owned()
     }
 
+    /// Creates a service principal (as admin) named `display_name`, and returns what the create
+    /// answered (its `id` and `applicationId`); the create must answer 201.
+    pub async fn create_service_principal(&self, display_name: &str) -> Value {
+        self.admin_post(
+            &format!("{SCIM}/ServicePrincipals"),
+            json!({"displayName": display_name}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+    }
+
     /// Creates a group (as admin) with the principals of SCIM ids `members`, and returns its
     /// SCIM id; the create must answer 201.
     pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
