@@ -34,6 +34,18 @@ async fn legacy_cli(app: &TestApp, method: Method, path: &str, body: Option<Valu
     .await
 }
 
+/// A [`legacy_cli`] request that must answer 200; its body.
+async fn cli_ok(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+    let r = legacy_cli(app, method.clone(), path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{method} {path}: {:?}", r.body);
+    r.body
+}
+
+/// `… delete` as the legacy CLI sends it (a DELETE with `{}`), which must answer 200.
+async fn cli_delete(app: &TestApp, path: &str) {
+    cli_ok(app, Method::DELETE, path, Some(json!({}))).await;
+}
+
 /// Any request with the admin's token, a content type (or none) and a body (or none).
 async fn raw(
     app: &TestApp,
@@ -73,6 +85,17 @@ async fn metastore_exists(app: &TestApp, id: &str) -> bool {
     }
 }
 
+/// The admin's reads of `paths`, in order; each must answer 200.
+async fn read_all(app: &TestApp, paths: &[String]) -> Vec<Value> {
+    let mut all = Vec::new();
+    for path in paths {
+        let r = app.admin_get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.body);
+        all.push(r.body);
+    }
+    all
+}
+
 async fn names(app: &TestApp, path: &str, key: &str) -> Vec<String> {
     let r = app.admin_get(path).await;
     ok(&r);
@@ -106,14 +129,13 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
     assert_eq!(r.body["metastore_id"], id);
 
     // `databricks unity-catalog metastores unassign --workspace-id … --metastore-id …`
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::DELETE,
         &assignment,
         Some(json!({"metastore_id": id})),
     )
     .await;
-    ok(&r);
     let r = current_assignment(&app).await;
     error(
         &r,
@@ -144,14 +166,13 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
     invalid(&r, "force");
     assert!(metastore_exists(&app, &id).await);
     // `--force`, agreeing with the query string (any case): deleted.
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::DELETE,
         &format!("{path}?force=True"),
         Some(json!({"force": true})),
     )
     .await;
-    ok(&r);
     assert!(!metastore_exists(&app, &id).await);
 }
 
@@ -169,63 +190,39 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
                    "columns": [{"name": "id", "type_name": "LONG", "type_text": "bigint"}]}),
         ),
     ] {
-        let r = legacy_cli(&app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
-        ok(&r);
+        cli_ok(&app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
     }
     let tables = format!("{UC}/tables?catalog_name=main&schema_name=sales");
     assert_eq!(names(&app, &tables, "tables").await, ["orders"]);
 
     // `tables delete --full-name main.sales.orders`: DELETE with `{}`.
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/tables/main.sales.orders"),
-        Some(json!({})),
-    )
-    .await;
-    ok(&r);
+    cli_delete(&app, &format!("{UC}/tables/main.sales.orders")).await;
     assert!(names(&app, &tables, "tables").await.is_empty());
 
     // `schemas delete --full-name main.ops`.
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/schemas/main.ops"),
-        Some(json!({})),
-    )
-    .await;
-    ok(&r);
+    cli_delete(&app, &format!("{UC}/schemas/main.ops")).await;
     let schemas = format!("{UC}/schemas?catalog_name=main");
     assert_eq!(names(&app, &schemas, "schemas").await, ["default", "sales"]);
 
     // `catalogs delete --name sales_cat` (the CLI sends `{}`), and a non-empty catalog with
     // force in the body, as other clients send it.
     for name in ["empty_cat", "full_cat"] {
-        let r = legacy_cli(
+        cli_ok(
             &app,
             Method::POST,
             &format!("{UC}/catalogs"),
             Some(json!({"name": name})),
         )
         .await;
-        ok(&r);
     }
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::POST,
         &format!("{UC}/schemas"),
         Some(json!({"catalog_name": "full_cat", "name": "kept"})),
     )
     .await;
-    ok(&r);
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/catalogs/empty_cat"),
-        Some(json!({})),
-    )
-    .await;
-    ok(&r);
+    cli_delete(&app, &format!("{UC}/catalogs/empty_cat")).await;
     let r = legacy_cli(
         &app,
         Method::DELETE,
@@ -240,14 +237,13 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
             .contains(&"full_cat".to_owned()),
         "a refused delete keeps the catalog"
     );
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::DELETE,
         &format!("{UC}/catalogs/full_cat"),
         Some(json!({"force": true})),
     )
     .await;
-    ok(&r);
     assert_eq!(
         names(&app, &format!("{UC}/catalogs"), "catalogs").await,
         ["hive_metastore", "main"]
@@ -258,14 +254,13 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
 async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::POST,
         &format!("{UC}/schemas"),
         Some(json!({"catalog_name": "main", "name": "sales"})),
     )
     .await;
-    ok(&r);
 
     // GETs carry `Content-Type: text/json` and no body (parameters in the query string)…
     let by_query = legacy_cli(
@@ -306,14 +301,13 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
 
     // `unity-catalog permissions get --catalog main` and `update --json …`.
     let grants = format!("{UC}/permissions/catalog/main");
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::PATCH,
         &grants,
         Some(json!({"changes": [{"principal": "users", "add": ["USE_CATALOG"]}]})),
     )
     .await;
-    ok(&r);
     let r = legacy_cli(&app, Method::GET, &grants, None).await;
     ok(&r);
     assert!(
@@ -402,14 +396,13 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
         assert!(ids.contains(&token_id.as_str()), "{:?}", r.body);
     }
     // `tokens revoke --token-id …`
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::POST,
         "/api/2.0/token/delete",
         Some(json!({"token_id": token_id})),
     )
     .await;
-    ok(&r);
     let r = legacy_cli(&app, Method::GET, "/api/2.0/token/list", None).await;
     ok(&r);
     assert!(
@@ -582,19 +575,12 @@ async fn every_required_body_that_is_missing_is_a_400() {
     let sp_id = sp.body["id"].as_str().expect("id").to_owned();
     let user_id = app.create_user("kept@example.com").await;
     let group_id = app.create_group("kept", &[&user_id]).await;
-    let scim_before = {
-        let mut all = Vec::new();
-        for path in [
-            format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            format!("{SCIM}/Users/{user_id}"),
-            format!("{SCIM}/Groups/{group_id}"),
-        ] {
-            let r = app.admin_get(&path).await;
-            ok(&r);
-            all.push(r.body);
-        }
-        all
-    };
+    let kept = [
+        format!("{SCIM}/ServicePrincipals/{sp_id}"),
+        format!("{SCIM}/Users/{user_id}"),
+        format!("{SCIM}/Groups/{group_id}"),
+    ];
+    let scim_before = read_all(&app, &kept).await;
     let ws = app.workspace_id;
     let databricks = [
         (Method::POST, "/api/2.0/token/delete".to_owned()),
@@ -669,16 +655,7 @@ async fn every_required_body_that_is_missing_is_a_400() {
             r.body
         );
     }
-    let mut scim_after = Vec::new();
-    for path in [
-        format!("{SCIM}/ServicePrincipals/{sp_id}"),
-        format!("{SCIM}/Users/{user_id}"),
-        format!("{SCIM}/Groups/{group_id}"),
-    ] {
-        let r = app.admin_get(&path).await;
-        ok(&r);
-        scim_after.push(r.body);
-    }
+    let scim_after = read_all(&app, &kept).await;
     assert_eq!(scim_after, scim_before, "refused writes changed nothing");
     let r = current_assignment(&app).await;
     ok(&r);
@@ -694,8 +671,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
     let post = |path: &'static str, body: Value| {
         let app = &app;
         async move {
-            let r = legacy_cli(app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
-            ok(&r);
+            cli_ok(app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
         }
     };
     post("/catalogs", json!({"name": "doomed"})).await;
@@ -746,14 +722,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
     invalid(&r, "catalog_name");
 
     for table in &all {
-        let r = legacy_cli(
-            &app,
-            Method::DELETE,
-            &format!("{UC}/tables/{table}"),
-            Some(json!({})),
-        )
-        .await;
-        ok(&r);
+        cli_delete(&app, &format!("{UC}/tables/{table}")).await;
     }
     assert!(summaries("catalog_name=doomed").await.is_empty());
     // The CLI deletes every schema `schemas list` shows (`information_schema` aside).
@@ -768,23 +737,9 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
         "{schemas:?}"
     );
     for schema in schemas {
-        let r = legacy_cli(
-            &app,
-            Method::DELETE,
-            &format!("{UC}/schemas/doomed.{schema}"),
-            Some(json!({})),
-        )
-        .await;
-        ok(&r);
+        cli_delete(&app, &format!("{UC}/schemas/doomed.{schema}")).await;
     }
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/catalogs/doomed"),
-        Some(json!({})),
-    )
-    .await;
-    ok(&r);
+    cli_delete(&app, &format!("{UC}/catalogs/doomed")).await;
     assert_eq!(
         names(&app, &format!("{UC}/catalogs"), "catalogs").await,
         ["hive_metastore", "main"]
