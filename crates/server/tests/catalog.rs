@@ -21,14 +21,13 @@ async fn service_principal(app: &TestApp, name: &str) -> (String, String, String
     let r = app.create_service_principal(name).await;
     let id = r["id"].as_str().unwrap().to_owned();
     let app_id = r["applicationId"].as_str().unwrap().to_owned();
-    let r = app
-        .admin_patch(
-            "/api/2.0/permissions/authorization/tokens",
-            json!({"access_control_list": [
+    app.admin_patch(
+        "/api/2.0/permissions/authorization/tokens",
+        json!({"access_control_list": [
                 {"service_principal_name": app_id, "permission_level": "CAN_USE"}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    )
+    .await
+    .expect(StatusCode::OK);
     let r = app
         .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",
@@ -78,6 +77,32 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
         Some(body),
     )
     .await
+}
+
+/// A workspace with Unity Catalog enabled ([`enable_uc`]) and the admin's token.
+async fn uc_app() -> (TestApp, String) {
+    let app = TestApp::new().await;
+    enable_uc(&app).await;
+    let t = app.admin_token.clone();
+    (app, t)
+}
+
+/// The store's id of the user `user_name`, who must exist.
+async fn id_of_user(app: &TestApp, user_name: &str) -> i64 {
+    app.store
+        .find_user(app.workspace_id, user_name)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no user {user_name}"))
+        .id
+}
+
+/// Whether the store counts the principal `id` a metastore admin.
+async fn is_metastore_admin(app: &TestApp, id: i64) -> bool {
+    app.store
+        .is_metastore_admin(app.workspace_id, id)
+        .await
+        .unwrap()
 }
 
 fn names(body: &Value, key: &str) -> Vec<String> {
@@ -252,13 +277,12 @@ async fn enabling_unity_catalog_creates_main() {
     assert_eq!(names(&theirs.body, "catalogs"), ["hive_metastore"]);
 
     // Assigning again (same metastore) keeps main; the store reports it for Partner Connect.
-    let again = app
-        .admin_put(
-            &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            json!({"metastore_id": id, "default_catalog_name": "main"}),
-        )
-        .await;
-    assert_eq!(again.status, StatusCode::OK);
+    app.admin_put(
+        &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
+        json!({"metastore_id": id, "default_catalog_name": "main"}),
+    )
+    .await
+    .expect(StatusCode::OK);
     let assignment = app
         .store
         .metastore_assignment(app.workspace_id)
@@ -267,26 +291,16 @@ async fn enabling_unity_catalog_creates_main() {
         .unwrap();
     assert_eq!(assignment.metastore_id, id);
     assert_eq!(assignment.default_catalog_name, "main");
-    let admin = app
-        .store
-        .find_user(app.workspace_id, ADMIN)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(assignment.owner_id, Some(admin.id));
-    assert!(
-        app.store
-            .is_metastore_admin(app.workspace_id, admin.id)
-            .await
-            .unwrap()
-    );
+    let admin = id_of_user(&app, ADMIN).await;
+    assert_eq!(assignment.owner_id, Some(admin));
+    assert!(is_metastore_admin(&app, admin).await);
     let main = app
         .store
         .catalog(app.workspace_id, "main")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(main.owner_id, Some(admin.id));
+    assert_eq!(main.owner_id, Some(admin));
     assert!(
         app.store
             .schema_exists(app.workspace_id, "main", "default")
@@ -359,10 +373,9 @@ async fn metastore_assignment_bad_input() {
             r.body
         );
     }
-    let r = app
-        .admin_post(&format!("{UC}/metastores"), json!({"name": " "}))
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    app.admin_post(&format!("{UC}/metastores"), json!({"name": " "}))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
     let r = app
         .admin_post(&format!("{UC}/metastores"), json!({"name": "primary"}))
         .await;
@@ -382,20 +395,18 @@ async fn metastore_assignment_bad_input() {
     assert_eq!(r.body["metastore_id"], id);
     assert_eq!(r.body["default_catalog_name"], "main");
     // Unassigning turns Unity Catalog off again; hive_metastore stays.
-    let r = app
-        .admin_delete(&format!("{}?metastore_id={id}", path(&ws)))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.admin_delete(&format!("{}?metastore_id={id}", path(&ws)))
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &app.admin_token, "/catalogs").await;
     assert_eq!(names(&r.body, "catalogs"), ["hive_metastore"]);
     // A metastore that still holds catalogs is deleted only with force.
     let r = app.admin_delete(&format!("{UC}/metastores/{id}")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_NOT_EMPTY", "{:?}", r.body);
-    let r = app
-        .admin_delete(&format!("{UC}/metastores/{id}?force=true"))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.admin_delete(&format!("{UC}/metastores/{id}?force=true"))
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &app.admin_token, &format!("/metastores/{id}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_DOES_NOT_EXIST");
@@ -437,7 +448,7 @@ async fn a_group_can_be_the_metastore_admin() {
             .contains("CREATE CATALOG")
     );
     // Until it is granted CREATE_CATALOG on the metastore.
-    let r = patch_grants(
+    patch_grants(
         &app,
         &user_token,
         &format!("metastore/{id}"),
@@ -445,37 +456,19 @@ async fn a_group_can_be_the_metastore_admin() {
         &["CREATE_CATALOG"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = post(&app, &app.admin_token, "/catalogs", json!({"name": "hr"})).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let steward = app
-        .store
-        .find_user(app.workspace_id, "steward@example.com")
+    .await
+    .expect(StatusCode::OK);
+    post(&app, &app.admin_token, "/catalogs", json!({"name": "hr"}))
         .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        app.store
-            .is_metastore_admin(app.workspace_id, steward.id)
-            .await
-            .unwrap()
-    );
-    let admin = app
-        .store
-        .find_user(app.workspace_id, ADMIN)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        !app.store
-            .is_metastore_admin(app.workspace_id, admin.id)
-            .await
-            .unwrap()
-    );
+        .expect(StatusCode::OK);
+    let steward = id_of_user(&app, "steward@example.com").await;
+    assert!(is_metastore_admin(&app, steward).await);
+    let admin = id_of_user(&app, ADMIN).await;
+    assert!(!is_metastore_admin(&app, admin).await);
     // Grants on the metastore are named by its id.
-    let r = get(&app, &user_token, "/permissions/metastore/not-the-id").await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    get(&app, &user_token, "/permissions/metastore/not-the-id")
+        .await
+        .expect(StatusCode::NOT_FOUND);
     let r = get(&app, &user_token, &format!("/permissions/METASTORE/{id}")).await;
     assert_eq!(
         grants_of(&r.body),
@@ -497,18 +490,8 @@ async fn a_group_can_be_the_metastore_admin() {
     let summary = get(&app, &user_token, "/metastore_summary").await;
     assert_eq!(summary.status, StatusCode::OK, "{:?}", summary.body);
     assert!(summary.body.get("owner").is_none(), "{:?}", summary.body);
-    assert!(
-        app.store
-            .is_metastore_admin(app.workspace_id, admin.id)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !app.store
-            .is_metastore_admin(app.workspace_id, steward.id)
-            .await
-            .unwrap()
-    );
+    assert!(is_metastore_admin(&app, admin).await);
+    assert!(!is_metastore_admin(&app, steward).await);
     let r = app
         .admin_patch(
             &format!("{UC}/metastores/{id}"),
@@ -517,21 +500,14 @@ async fn a_group_can_be_the_metastore_admin() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "steward@example.com", "{:?}", r.body);
-    assert!(
-        app.store
-            .is_metastore_admin(app.workspace_id, steward.id)
-            .await
-            .unwrap()
-    );
+    assert!(is_metastore_admin(&app, steward).await);
 }
 
 // ---- catalogs, schemas, tables --------------------------------------------------------------
 
 #[tokio::test]
 async fn catalog_schema_table_lifecycle() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     let r = post(
         &app,
         &t,
@@ -550,8 +526,9 @@ async fn catalog_schema_table_lifecycle() {
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::CONFLICT, Some("CATALOG_ALREADY_EXISTS"))
     );
-    let r = post(&app, &t, "/catalogs", json!({"name": "hive_metastore"})).await;
-    assert_eq!(r.status, StatusCode::CONFLICT);
+    post(&app, &t, "/catalogs", json!({"name": "hive_metastore"}))
+        .await
+        .expect(StatusCode::CONFLICT);
 
     let r = create_schema(&app, &t, "sales", "raw").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -568,8 +545,9 @@ async fn catalog_schema_table_lifecycle() {
         (StatusCode::NOT_FOUND, Some("CATALOG_DOES_NOT_EXIST"))
     );
 
-    let r = create_table(&app, &t, "sales", "raw", "orders").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    create_table(&app, &t, "sales", "raw", "orders")
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &t, "/tables/sales.raw.orders").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["full_name"], "sales.raw.orders");
@@ -615,8 +593,9 @@ async fn catalog_schema_table_lifecycle() {
     let r = get(&app, &t, "/tables?catalog_name=sales&schema_name=nope").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "SCHEMA_DOES_NOT_EXIST");
-    let r = get(&app, &t, "/tables?catalog_name=sales").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    get(&app, &t, "/tables?catalog_name=sales")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
 
     // Owner and comment changes.
     app.create_user("owner@example.com").await;
@@ -656,10 +635,9 @@ async fn catalog_schema_table_lifecycle() {
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": true}));
-    let r = app
-        .admin_delete(&format!("{UC}/tables/sales.raw.orders"))
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
+    app.admin_delete(&format!("{UC}/tables/sales.raw.orders"))
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": false}));
@@ -679,37 +657,29 @@ async fn catalog_schema_table_lifecycle() {
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("CATALOG_NOT_EMPTY"))
     );
-    let r = app
-        .admin_delete(&format!("{UC}/catalogs/sales?force=true"))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.admin_delete(&format!("{UC}/catalogs/sales?force=true"))
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &t, "/catalogs/sales").await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::NOT_FOUND, Some("CATALOG_DOES_NOT_EXIST"))
     );
-    let r = app
-        .admin_delete(&format!("{UC}/catalogs/hive_metastore"))
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = app
-        .admin_delete(&format!("{UC}/schemas/hive_metastore.default"))
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    app.admin_delete(&format!("{UC}/catalogs/hive_metastore"))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    app.admin_delete(&format!("{UC}/schemas/hive_metastore.default"))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn lists_page_with_tokens_until_the_last_page() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     for name in ["c1", "c2", "c3"] {
-        assert_eq!(
-            post(&app, &t, "/catalogs", json!({"name": name}))
-                .await
-                .status,
-            StatusCode::OK
-        );
+        post(&app, &t, "/catalogs", json!({"name": name}))
+            .await
+            .expect(StatusCode::OK);
     }
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
@@ -729,27 +699,24 @@ async fn lists_page_with_tokens_until_the_last_page() {
     let r = get(&app, &t, "/catalogs?max_results=0").await;
     assert_eq!(names(&r.body, "catalogs").len(), 5);
     assert!(r.body.get("next_page_token").is_none());
-    let r = get(&app, &t, "/catalogs?max_results=-1").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = get(&app, &t, "/permissions/catalog/main?max_results=10").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    get(&app, &t, "/catalogs?max_results=-1")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    get(&app, &t, "/permissions/catalog/main?max_results=10")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
 }
 
 // ---- grants ---------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn grants_and_effective_permissions_with_inheritance() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     app.create_user("analyst@example.com").await;
     let analyst = "analyst@example.com";
-    assert_eq!(
-        create_table(&app, &t, "main", "default", "events")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    create_table(&app, &t, "main", "default", "events")
+        .await
+        .expect(StatusCode::OK);
 
     let r = get(&app, &t, "/permissions/catalog/main").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -819,18 +786,13 @@ async fn grants_and_effective_permissions_with_inheritance() {
     assert_eq!(grants_of(&filtered.body).len(), 1);
 
     // The store's view for Partner Connect: union of what is granted and inherited.
-    let user = app
-        .store
-        .find_user(app.workspace_id, analyst)
-        .await
-        .unwrap()
-        .unwrap();
+    let user = id_of_user(&app, analyst).await;
     let held = app
         .store
         .effective_privileges(
             app.workspace_id,
             &Securable::Table("main".into(), "default".into(), "events".into()),
-            user.id,
+            user,
         )
         .await
         .unwrap();
@@ -848,7 +810,7 @@ async fn grants_and_effective_permissions_with_inheritance() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"privilege_assignments": []}));
-    let r = patch_grants(
+    patch_grants(
         &app,
         &t,
         "schema/main.default",
@@ -856,9 +818,9 @@ async fn grants_and_effective_permissions_with_inheritance() {
         &[],
         &["USE_SCHEMA"],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let r = patch_grants(
+    .await
+    .expect(StatusCode::OK);
+    patch_grants(
         &app,
         &t,
         "table/main.default.events",
@@ -866,27 +828,25 @@ async fn grants_and_effective_permissions_with_inheritance() {
         &[],
         &["SELECT"],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
+    .await
+    .expect(StatusCode::OK);
     let after = get(&app, &t, "/effective-permissions/table/main.default.events").await;
     assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
     assert_eq!(after.body, before.body);
     // Removing what is not held changes nothing and is fine.
-    let r = patch_grants(&app, &t, "catalog/main", analyst, &[], &["MODIFY"]).await;
-    assert_eq!(r.status, StatusCode::OK);
+    patch_grants(&app, &t, "catalog/main", analyst, &[], &["MODIFY"])
+        .await
+        .expect(StatusCode::OK);
 }
 
 #[tokio::test]
 async fn bad_grants_are_refused_and_change_nothing() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     app.create_user("a@example.com").await;
     let (_, other_token) = app.plain_user("b@example.com").await;
-    assert_eq!(
-        create_table(&app, &t, "main", "default", "t").await.status,
-        StatusCode::OK
-    );
+    create_table(&app, &t, "main", "default", "t")
+        .await
+        .expect(StatusCode::OK);
     grant(&app, "catalog/main", "a@example.com", &["USE_CATALOG"]).await;
     let snapshot = get(&app, &t, "/permissions/catalog/main").await.ok();
 
@@ -984,15 +944,14 @@ async fn bad_grants_are_refused_and_change_nothing() {
             r.body
         );
     }
-    let r = app
-        .admin_patch(
-            &format!("{UC}/permissions/catalog/main"),
-            json!({"changes": "all"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    app.admin_patch(
+        &format!("{UC}/permissions/catalog/main"),
+        json!({"changes": "all"}),
+    )
+    .await
+    .expect(StatusCode::BAD_REQUEST);
     // Someone who neither owns main nor administers the metastore may not grant on it.
-    let r = patch_grants(
+    patch_grants(
         &app,
         &other_token,
         "catalog/main",
@@ -1000,8 +959,8 @@ async fn bad_grants_are_refused_and_change_nothing() {
         &["USE_CATALOG"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    .await
+    .expect(StatusCode::FORBIDDEN);
     assert_eq!(
         get(&app, &t, "/permissions/catalog/main").await.ok(),
         snapshot
@@ -1014,20 +973,14 @@ async fn bad_grants_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn a_service_principal_reads_only_what_it_was_granted() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     let (_, app_id, sp) = service_principal(&app, "READER_USER").await;
-    assert_eq!(
-        create_schema(&app, &t, "main", "sales").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        create_table(&app, &t, "main", "sales", "orders")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    create_schema(&app, &t, "main", "sales")
+        .await
+        .expect(StatusCode::OK);
+    create_table(&app, &t, "main", "sales", "orders")
+        .await
+        .expect(StatusCode::OK);
 
     let r = get(&app, &sp, "/tables/main.sales.orders").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
@@ -1073,16 +1026,15 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
     let r = get(&app, &sp, "/tables?catalog_name=main&schema_name=sales").await;
     assert_eq!(names(&r.body, "tables"), ["orders"]);
     // Reading is not writing: it may not drop, re-own or grant on the table.
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("{UC}/tables/main.sales.orders"),
-            Some(&sp),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = patch_grants(
+    app.call(
+        Method::DELETE,
+        &format!("{UC}/tables/main.sales.orders"),
+        Some(&sp),
+        None,
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    patch_grants(
         &app,
         &sp,
         "table/main.sales.orders",
@@ -1090,10 +1042,10 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
         &["MODIFY"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    .await
+    .expect(StatusCode::FORBIDDEN);
 
-    let r = patch_grants(
+    patch_grants(
         &app,
         &t,
         "table/main.sales.orders",
@@ -1101,30 +1053,23 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
         &[],
         &["SELECT"],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        get(&app, &sp, "/tables/main.sales.orders").await.status,
-        StatusCode::FORBIDDEN
-    );
+    .await
+    .expect(StatusCode::OK);
+    get(&app, &sp, "/tables/main.sales.orders")
+        .await
+        .expect(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn a_service_principal_creates_a_schema_and_owns_it() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     let (sp_id, app_id, sp) = service_principal(&app, "HEVO_DATA_USER").await;
-    assert_eq!(
-        create_schema(&app, &t, "main", "finance").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        create_table(&app, &t, "main", "finance", "ledger")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    create_schema(&app, &t, "main", "finance")
+        .await
+        .expect(StatusCode::OK);
+    create_table(&app, &t, "main", "finance", "ledger")
+        .await
+        .expect(StatusCode::OK);
 
     grant(&app, "catalog/main", &app_id, &["USE_CATALOG"]).await;
     let r = create_schema(&app, &sp, "main", "hevo").await;
@@ -1144,12 +1089,11 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
     let r = create_table(&app, &sp, "main", "hevo", "events").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], app_id);
-    assert_eq!(
-        get(&app, &sp, "/tables/main.hevo.events").await.status,
-        StatusCode::OK
-    );
+    get(&app, &sp, "/tables/main.hevo.events")
+        .await
+        .expect(StatusCode::OK);
     app.create_user("consumer@example.com").await;
-    let r = patch_grants(
+    patch_grants(
         &app,
         &sp,
         "table/main.hevo.events",
@@ -1157,13 +1101,12 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
         &["SELECT"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    .await
+    .expect(StatusCode::OK);
     // It reads nothing else, and may not grant on the catalog.
-    assert_eq!(
-        get(&app, &sp, "/tables/main.finance.ledger").await.status,
-        StatusCode::FORBIDDEN
-    );
+    get(&app, &sp, "/tables/main.finance.ledger")
+        .await
+        .expect(StatusCode::FORBIDDEN);
     assert_eq!(
         names(
             &get(&app, &sp, "/schemas?catalog_name=main").await.ok(),
@@ -1171,10 +1114,12 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
         ),
         ["hevo"]
     );
-    let r = patch_grants(&app, &sp, "catalog/main", &app_id, &["SELECT"], &[]).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = create_table(&app, &sp, "main", "finance", "sneaky").await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    patch_grants(&app, &sp, "catalog/main", &app_id, &["SELECT"], &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    create_table(&app, &sp, "main", "finance", "sneaky")
+        .await
+        .expect(StatusCode::FORBIDDEN);
 
     // Deleting the service principal deletes its grants; what it created stays, ownerless.
     let r = app
@@ -1196,22 +1141,16 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
 
 #[tokio::test]
 async fn nested_group_membership_counts() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     let (sp_id, _, sp) = service_principal(&app, "GROUPED_USER").await;
     let inner_id = app.create_group("inner", &[&sp_id]).await;
     app.create_group("readers", &[&inner_id]).await;
-    assert_eq!(
-        create_table(&app, &t, "main", "default", "shared")
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        get(&app, &sp, "/tables/main.default.shared").await.status,
-        StatusCode::FORBIDDEN
-    );
+    create_table(&app, &t, "main", "default", "shared")
+        .await
+        .expect(StatusCode::OK);
+    get(&app, &sp, "/tables/main.default.shared")
+        .await
+        .expect(StatusCode::FORBIDDEN);
     grant(
         &app,
         "catalog/main",
@@ -1219,8 +1158,9 @@ async fn nested_group_membership_counts() {
         &["USE_CATALOG", "USE_SCHEMA", "SELECT"],
     )
     .await;
-    let r = get(&app, &sp, "/tables/main.default.shared").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    get(&app, &sp, "/tables/main.default.shared")
+        .await
+        .expect(StatusCode::OK);
     let catalogs = app
         .store
         .list_catalogs_for(&Caller {
@@ -1277,14 +1217,17 @@ async fn hive_metastore_takes_legacy_privileges() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], etl);
     assert_eq!(r.body["catalog_type"], "INTERNAL_CATALOG");
-    let r = create_table(&app, &user, "hive_metastore", "ingest", "raw").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    create_table(&app, &user, "hive_metastore", "ingest", "raw")
+        .await
+        .expect(StatusCode::OK);
 
     // Reading someone else's table takes USAGE and SELECT or READ_METADATA.
-    let r = create_table(&app, &t, "hive_metastore", "default", "events").await;
-    assert_eq!(r.status, StatusCode::OK);
-    let r = get(&app, &other, "/tables/hive_metastore.default.events").await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    create_table(&app, &t, "hive_metastore", "default", "events")
+        .await
+        .expect(StatusCode::OK);
+    get(&app, &other, "/tables/hive_metastore.default.events")
+        .await
+        .expect(StatusCode::FORBIDDEN);
     grant(
         &app,
         "schema/hive_metastore.default",
@@ -1292,8 +1235,9 @@ async fn hive_metastore_takes_legacy_privileges() {
         &["USAGE", "READ_METADATA"],
     )
     .await;
-    let r = get(&app, &other, "/tables/hive_metastore.default.events").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    get(&app, &other, "/tables/hive_metastore.default.events")
+        .await
+        .expect(StatusCode::OK);
     // Both spellings of ALL PRIVILEGES; revoking it clears everything there.
     let r = patch_grants(
         &app,
@@ -1338,7 +1282,7 @@ async fn hive_metastore_takes_legacy_privileges() {
     );
 
     // A plain user may not grant on what it does not own; the owner of a schema may.
-    let r = patch_grants(
+    patch_grants(
         &app,
         &other,
         "schema/hive_metastore.default",
@@ -1346,9 +1290,9 @@ async fn hive_metastore_takes_legacy_privileges() {
         &["SELECT"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = patch_grants(
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    patch_grants(
         &app,
         &user,
         "schema/hive_metastore.ingest",
@@ -1356,8 +1300,8 @@ async fn hive_metastore_takes_legacy_privileges() {
         &["SELECT"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    .await
+    .expect(StatusCode::OK);
     // The hive catalog is listed for everyone.
     assert_eq!(
         names(&get(&app, &other, "/catalogs").await.ok(), "catalogs"),
