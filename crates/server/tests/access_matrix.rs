@@ -102,11 +102,10 @@ async fn the_access_control_matrix() {
     let gone_id = gone.body["Resources"][0]["id"].as_str().unwrap().to_owned();
     app.admin_delete(&format!("{SCIM}/Users/{gone_id}")).await;
     let expired = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/create",
+        .post_as(
             Some(&user),
-            Some(json!({"lifetime_seconds": 1})),
+            "/api/2.0/token/create",
+            json!({"lifetime_seconds": 1}),
         )
         .await
         .ok()["token_value"]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::{ADMIN, Reply, SCIM, TestApp, enable_uc};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::Securable;
@@ -50,11 +50,10 @@ async fn patch_grants(
     add: &[&str],
     remove: &[&str],
 ) -> Reply {
-    app.call(
-        Method::PATCH,
-        &format!("{UC}/permissions/{securable}"),
+    app.patch_as(
         Some(token),
-        Some(json!({"changes": [{"principal": principal, "add": add, "remove": remove}]})),
+        &format!("{UC}/permissions/{securable}"),
+        json!({"changes": [{"principal": principal, "add": add, "remove": remove}]}),
     )
     .await
 }
@@ -65,18 +64,11 @@ async fn grant(app: &TestApp, securable: &str, principal: &str, add: &[&str]) {
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Reply {
-    app.call(Method::GET, &format!("{UC}{path}"), Some(token), None)
-        .await
+    app.get_as(Some(token), &format!("{UC}{path}")).await
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
-    app.call(
-        Method::POST,
-        &format!("{UC}{path}"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.post_as(Some(token), &format!("{UC}{path}"), body).await
 }
 
 /// A workspace with Unity Catalog enabled ([`enable_uc`]) and the admin's token.
@@ -1026,14 +1018,9 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
     let r = get(&app, &sp, "/tables?catalog_name=main&schema_name=sales").await;
     assert_eq!(names(&r.body, "tables"), ["orders"]);
     // Reading is not writing: it may not drop, re-own or grant on the table.
-    app.call(
-        Method::DELETE,
-        &format!("{UC}/tables/main.sales.orders"),
-        Some(&sp),
-        None,
-    )
-    .await
-    .expect(StatusCode::FORBIDDEN);
+    app.delete_as(Some(&sp), &format!("{UC}/tables/main.sales.orders"))
+        .await
+        .expect(StatusCode::FORBIDDEN);
     patch_grants(
         &app,
         &sp,

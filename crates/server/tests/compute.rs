@@ -18,11 +18,10 @@ const PERMS: &str = "/api/2.0/permissions";
 
 async fn create_warehouse(app: &TestApp, token: &str, name: &str) -> String {
     let r = app
-        .call(
-            Method::POST,
-            WH,
+        .post_as(
             Some(token),
-            Some(json!({"name": name, "cluster_size": "2X-Small", "max_num_clusters": 1})),
+            WH,
+            json!({"name": name, "cluster_size": "2X-Small", "max_num_clusters": 1}),
         )
         .await;
     ok(&r);
@@ -37,14 +36,11 @@ async fn get_warehouse(app: &TestApp, id: &str) -> Value {
 
 async fn create_cluster(app: &TestApp, token: &str, name: &str) -> String {
     let r = app
-        .call(
-            Method::POST,
-            &format!("{CL}/create"),
+        .post_as(
             Some(token),
-            Some(
-                json!({"cluster_name": name, "spark_version": "15.4.x-scala2.12",
+            &format!("{CL}/create"),
+            json!({"cluster_name": name, "spark_version": "15.4.x-scala2.12",
                         "node_type_id": "i3.xlarge", "num_workers": 1}),
-            ),
         )
         .await;
     ok(&r);
@@ -59,12 +55,11 @@ async fn get_cluster(app: &TestApp, id: &str) -> Value {
 
 async fn create_job(app: &TestApp, token: &str, name: &str) -> i64 {
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/create"),
+        .post_as(
             Some(token),
-            Some(json!({"name": name, "tasks": [{"task_key": "main",
-                        "notebook_task": {"notebook_path": "/x"}}]})),
+            &format!("{JOBS}/create"),
+            json!({"name": name, "tasks": [{"task_key": "main",
+                        "notebook_task": {"notebook_path": "/x"}}]}),
         )
         .await;
     ok(&r);
@@ -904,26 +899,18 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let t = Some(token.as_str());
 
     // Without allow-cluster-create or workspace-access it creates nothing.
-    let r = app
-        .call(Method::POST, WH, t, Some(json!({"name": "mine"})))
-        .await;
+    let r = app.post_as(t, WH, json!({"name": "mine"})).await;
     denied(&r, "allow-cluster-create");
     let r = app
-        .call(
-            Method::POST,
+        .post_as(
+            t,
             &format!("{CL}/create"),
-            t,
-            Some(json!({"spark_version": "1", "cluster_name": "mine"})),
+            json!({"spark_version": "1", "cluster_name": "mine"}),
         )
         .await;
     denied(&r, "allow-cluster-create");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/create"),
-            t,
-            Some(json!({"name": "mine"})),
-        )
+        .post_as(t, &format!("{JOBS}/create"), json!({"name": "mine"}))
         .await;
     denied(&r, "workspace-access");
 
@@ -932,36 +919,27 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let job = create_job(&app, &app.admin_token, "admins-job").await;
 
     // Nothing is visible, and nothing can be changed.
-    let list = app.call(Method::GET, WH, t, None).await;
+    let list = app.get_as(t, WH).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["warehouses"], json!([]));
-    let sources = app
-        .call(Method::GET, "/api/2.0/preview/sql/data_sources", t, None)
-        .await;
+    let sources = app.get_as(t, "/api/2.0/preview/sql/data_sources").await;
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body, json!([]));
-    let r = app.call(Method::GET, &format!("{WH}/{wh}"), t, None).await;
+    let r = app.get_as(t, &format!("{WH}/{wh}")).await;
     not_found(&r, &wh);
     for action in ["start", "stop", "edit"] {
         let r = app
-            .call(
-                Method::POST,
-                &format!("{WH}/{wh}/{action}"),
-                t,
-                Some(json!({"name": "x"})),
-            )
+            .post_as(t, &format!("{WH}/{wh}/{action}"), json!({"name": "x"}))
             .await;
         not_found(&r, &wh);
     }
-    let r = app
-        .call(Method::DELETE, &format!("{WH}/{wh}"), t, None)
-        .await;
+    let r = app.delete_as(t, &format!("{WH}/{wh}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     for (path, list) in [
         (format!("{CL}/list"), "clusters"),
         (format!("{JOBS}/list"), "jobs"),
     ] {
-        let r = app.call(Method::GET, &path, t, None).await;
+        let r = app.get_as(t, &path).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body[list], json!([]));
     }
@@ -979,12 +957,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         invalid(&r, "does not exist");
     }
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/delete"),
-            t,
-            Some(json!({"job_id": job})),
-        )
+        .post_as(t, &format!("{JOBS}/delete"), json!({"job_id": job}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     for path in [
@@ -993,17 +966,14 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         format!("clusters/{cl}"),
         format!("jobs/{job}"),
     ] {
-        let r = app
-            .call(Method::GET, &format!("{PERMS}/{path}"), t, None)
-            .await;
+        let r = app.get_as(t, &format!("{PERMS}/{path}")).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {:?}", r.body);
         let r = app
-            .call(
-                Method::PATCH,
-                &format!("{PERMS}/{path}"),
+            .patch_as(
                 t,
-                Some(json!({"access_control_list": [
-                    {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]})),
+                &format!("{PERMS}/{path}"),
+                json!({"access_control_list": [
+                    {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]}),
             )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {:?}", r.body);
@@ -1024,14 +994,12 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         json!({"service_principal_name": app_id, "permission_level": "CAN_VIEW"}),
     )
     .await;
-    let list = app.call(Method::GET, WH, t, None).await;
+    let list = app.get_as(t, WH).await;
     assert_eq!(ids(&list.body, "warehouses", "id"), vec![wh.clone()]);
-    let sources = app
-        .call(Method::GET, "/api/2.0/preview/sql/data_sources", t, None)
-        .await;
+    let sources = app.get_as(t, "/api/2.0/preview/sql/data_sources").await;
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body[0]["warehouse_id"], wh);
-    ok(&app.call(Method::GET, &format!("{WH}/{wh}"), t, None).await);
+    ok(&app.get_as(t, &format!("{WH}/{wh}")).await);
     ok(&app
         .call(Method::POST, &format!("{WH}/{wh}/start"), t, None)
         .await);
@@ -1040,42 +1008,27 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         .await;
     denied(&r, "CAN_MANAGE");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{WH}/{wh}/edit"),
-            t,
-            Some(json!({"name": "mine"})),
-        )
+        .post_as(t, &format!("{WH}/{wh}/edit"), json!({"name": "mine"}))
         .await;
     denied(&r, "CAN_MANAGE");
-    let r = app
-        .call(Method::DELETE, &format!("{WH}/{wh}"), t, None)
-        .await;
+    let r = app.delete_as(t, &format!("{WH}/{wh}")).await;
     denied(&r, "CAN_MANAGE");
-    let acl = app
-        .call(Method::GET, &format!("{PERMS}/warehouses/{wh}"), t, None)
-        .await;
+    let acl = app.get_as(t, &format!("{PERMS}/warehouses/{wh}")).await;
     ok(&acl);
     let r = app
-        .call(
-            Method::PATCH,
-            &format!("{PERMS}/warehouses/{wh}"),
+        .patch_as(
             t,
-            Some(json!({"access_control_list": [
-                {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]})),
+            &format!("{PERMS}/warehouses/{wh}"),
+            json!({"access_control_list": [
+                {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]}),
         )
         .await;
     denied(&r, "CAN_MANAGE");
 
-    let r = app.call(Method::GET, &format!("{CL}/list"), t, None).await;
+    let r = app.get_as(t, &format!("{CL}/list")).await;
     assert_eq!(ids(&r.body, "clusters", "cluster_id"), vec![cl.clone()]);
     let r = app
-        .call(
-            Method::POST,
-            &format!("{CL}/delete"),
-            t,
-            Some(json!({"cluster_id": cl})),
-        )
+        .post_as(t, &format!("{CL}/delete"), json!({"cluster_id": cl}))
         .await;
     denied(&r, "CAN_RESTART");
     grant(
@@ -1085,33 +1038,24 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     )
     .await;
     ok(&app
-        .call(
-            Method::POST,
-            &format!("{CL}/delete"),
-            t,
-            Some(json!({"cluster_id": cl})),
-        )
+        .post_as(t, &format!("{CL}/delete"), json!({"cluster_id": cl}))
         .await);
     let r = app
-        .call(
-            Method::POST,
-            &format!("{CL}/edit"),
+        .post_as(
             t,
-            Some(json!({"cluster_id": cl, "spark_version": "2"})),
+            &format!("{CL}/edit"),
+            json!({"cluster_id": cl, "spark_version": "2"}),
         )
         .await;
     denied(&r, "CAN_MANAGE");
 
-    let r = app
-        .call(Method::GET, &format!("{JOBS}/get?job_id={job}"), t, None)
-        .await;
+    let r = app.get_as(t, &format!("{JOBS}/get?job_id={job}")).await;
     ok(&r);
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/update"),
+        .post_as(
             t,
-            Some(json!({"job_id": job, "new_settings": {"name": "mine"}})),
+            &format!("{JOBS}/update"),
+            json!({"job_id": job, "new_settings": {"name": "mine"}}),
         )
         .await;
     denied(&r, "CAN_MANAGE");
@@ -1126,11 +1070,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let acl = app.admin_get(&format!("{PERMS}/warehouses/{own_wh}")).await;
     assert_eq!(direct(&acl.body), vec![pair(&app_id, "IS_OWNER")]);
     assert_eq!(get_warehouse(&app, &own_wh).await["creator_name"], app_id);
-    let mut visible = ids(
-        &app.call(Method::GET, WH, t, None).await.ok(),
-        "warehouses",
-        "id",
-    );
+    let mut visible = ids(&app.get_as(t, WH).await.ok(), "warehouses", "id");
     visible.sort();
     let mut expected = vec![wh.clone(), own_wh.clone()];
     expected.sort();
@@ -1139,24 +1079,16 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         .call(Method::POST, &format!("{WH}/{own_wh}/stop"), t, None)
         .await);
     ok(&app
-        .call(
-            Method::POST,
+        .post_as(
+            t,
             &format!("{CL}/permanent-delete"),
-            t,
-            Some(json!({"cluster_id": own_cl})),
+            json!({"cluster_id": own_cl}),
         )
         .await);
     ok(&app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/delete"),
-            t,
-            Some(json!({"job_id": own_job})),
-        )
+        .post_as(t, &format!("{JOBS}/delete"), json!({"job_id": own_job}))
         .await);
-    ok(&app
-        .call(Method::DELETE, &format!("{WH}/{own_wh}"), t, None)
-        .await);
+    ok(&app.delete_as(t, &format!("{WH}/{own_wh}")).await);
     // The admin sees everything, the principal's objects included.
     let all = app.admin_get(WH).await;
     assert_eq!(ids(&all.body, "warehouses", "id"), vec![wh]);
@@ -1167,25 +1099,16 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("analyst@example.com").await;
     let t = Some(token.as_str());
-    let r = app
-        .call(Method::POST, WH, t, Some(json!({"name": "mine"})))
-        .await;
+    let r = app.post_as(t, WH, json!({"name": "mine"})).await;
     denied(&r, "allow-cluster-create");
     // Every user has workspace-access through the users group: jobs are fine.
     let job = create_job(&app, &token, "analysis").await;
-    let r = app
-        .call(Method::GET, &format!("{JOBS}/list"), t, None)
-        .await;
+    let r = app.get_as(t, &format!("{JOBS}/list")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["jobs"][0]["job_id"], job);
     let admins_job = create_job(&app, &app.admin_token, "admins").await;
     let r = app
-        .call(
-            Method::GET,
-            &format!("{JOBS}/get?job_id={admins_job}"),
-            t,
-            None,
-        )
+        .get_as(t, &format!("{JOBS}/get?job_id={admins_job}"))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
@@ -1199,7 +1122,7 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
         json!({"group_name": "data-team", "permission_level": "CAN_USE"}),
     )
     .await;
-    let list = app.call(Method::GET, WH, t, None).await;
+    let list = app.get_as(t, WH).await;
     assert_eq!(ids(&list.body, "warehouses", "id"), vec![wh.clone()]);
     ok(&app
         .call(Method::POST, &format!("{WH}/{wh}/start"), t, None)
@@ -1494,22 +1417,20 @@ async fn only_an_admin_or_the_owner_moves_ownership() {
     .await;
     let path = format!("{PERMS}/jobs/{job}");
     let r = app
-        .call(
-            Method::PATCH,
-            &path,
+        .patch_as(
             Some(&manager),
-            Some(json!({"access_control_list": [
-                {"user_name": "manager@example.com", "permission_level": "IS_OWNER"}]})),
+            &path,
+            json!({"access_control_list": [
+                {"user_name": "manager@example.com", "permission_level": "IS_OWNER"}]}),
         )
         .await;
     denied(&r, "owner");
     let r = app
-        .call(
-            Method::PATCH,
-            &path,
+        .patch_as(
             Some(&manager),
-            Some(json!({"access_control_list": [
-                {"user_name": "other@example.com", "permission_level": "CAN_MANAGE_RUN"}]})),
+            &path,
+            json!({"access_control_list": [
+                {"user_name": "other@example.com", "permission_level": "CAN_MANAGE_RUN"}]}),
         )
         .await;
     ok(&r);

@@ -215,9 +215,7 @@ async fn only_admins_change_groups_and_anyone_reads_them() {
     )
     .await;
     assert_eq!(r.body["members"], json!([{"user_name": common::ADMIN}]));
-    let r = app
-        .call(Method::GET, &format!("{G}/list"), None, None)
-        .await;
+    let r = app.get_as(None, &format!("{G}/list")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -444,9 +442,7 @@ async fn leaving_a_group_can_cost_the_token_permission() {
         .await;
     ok(&t);
     let token = t.body["token_value"].as_str().unwrap().to_owned();
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     ok(&me);
 
     ok(&post(
@@ -456,8 +452,6 @@ async fn leaving_a_group_can_cost_the_token_permission() {
         json!({"user_name": app_id, "parent_name": "token-holders"}),
     )
     .await);
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }

@@ -77,15 +77,14 @@ async fn access_token(app: &TestApp, client_id: &str, secret: &str) -> String {
 }
 
 async fn me(app: &TestApp, token: &str) -> Reply {
-    app.call(Method::GET, &format!("{SCIM}/Me"), Some(token), None)
-        .await
+    app.get_as(Some(token), &format!("{SCIM}/Me")).await
 }
 
 #[tokio::test]
 async fn discovery_names_the_token_endpoint() {
     let app = TestApp::new().await;
     let config = app
-        .call(Method::GET, "/.well-known/databricks-config", None, None)
+        .get_as(None, "/.well-known/databricks-config")
         .await
         .ok();
     let oidc = config["oidc_endpoint"].as_str().expect("oidc_endpoint");
@@ -97,12 +96,7 @@ async fn discovery_names_the_token_endpoint() {
     assert!(!account_id.is_empty());
 
     let doc = app
-        .call(
-            Method::GET,
-            "/oidc/.well-known/oauth-authorization-server",
-            None,
-            None,
-        )
+        .get_as(None, "/oidc/.well-known/oauth-authorization-server")
         .await
         .ok();
     assert_eq!(doc["token_endpoint"], format!("{oidc}/v1/token"));
@@ -112,11 +106,9 @@ async fn discovery_names_the_token_endpoint() {
     );
 
     let account = app
-        .call(
-            Method::GET,
+        .get_as(
+            None,
             &format!("/oidc/accounts/{account_id}/.well-known/oauth-authorization-server"),
-            None,
-            None,
         )
         .await
         .ok();
@@ -125,12 +117,7 @@ async fn discovery_names_the_token_endpoint() {
         format!("{oidc}/accounts/{account_id}/v1/token")
     );
     let other = app
-        .call(
-            Method::GET,
-            "/oidc/accounts/00000000-0000-0000-0000-000000000000/.well-known/oauth-authorization-server",
-            None,
-            None,
-        )
+        .get_as(None, "/oidc/accounts/00000000-0000-0000-0000-000000000000/.well-known/oauth-authorization-server")
         .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
@@ -230,9 +217,7 @@ async fn only_admins_manage_secrets_and_only_of_service_principals() {
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     }
-    let r = app
-        .call(Method::POST, &secrets_path(&id), None, Some(json!({})))
-        .await;
+    let r = app.post_as(None, &secrets_path(&id), json!({})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // A user is not a service principal; an unknown id is nobody.
     for other in [user_id.as_str(), "123", "abc"] {
@@ -263,23 +248,13 @@ async fn a_principal_may_not_mint_secrets_for_itself() {
         .to_owned();
     let token = access_token(&app, &application_id, &secret).await;
     let r = app
-        .call(
-            Method::POST,
-            &secrets_path(&id),
-            Some(&token),
-            Some(json!({})),
-        )
+        .post_as(Some(&token), &secrets_path(&id), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     // As an admin it may manage another principal's.
     let (other, _) = service_principal(&app, "OTHER").await;
     let r = app
-        .call(
-            Method::POST,
-            &secrets_path(&other),
-            Some(&token),
-            Some(json!({})),
-        )
+        .post_as(Some(&token), &secrets_path(&other), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
@@ -499,7 +474,7 @@ async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only()
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
     let config = app
-        .call(Method::GET, "/.well-known/databricks-config", None, None)
+        .get_as(None, "/.well-known/databricks-config")
         .await
         .ok();
     let account_id = config["account_id"].as_str().unwrap().to_owned();
@@ -746,9 +721,7 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
             r.body, refused.body,
             "{what}: the same envelope and message"
         );
-        let r = app
-            .call(Method::GET, "/api/2.0/clusters/list", Some(&forged), None)
-            .await;
+        let r = app.get_as(Some(&forged), "/api/2.0/clusters/list").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
         assert_eq!(
             r.body,

@@ -160,10 +160,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     assert_eq!(granted["expires_in"], 3600);
     let access = granted["access_token"].as_str().unwrap().to_owned();
     let refresh = granted["refresh_token"].as_str().unwrap().to_owned();
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&access), None)
-        .await
-        .ok();
+    let me = app.get_as(Some(&access), &format!("{SCIM}/Me")).await.ok();
     assert_eq!(me["userName"], "dev@example.com");
 
     // A code is used once.
@@ -177,11 +174,9 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     let refreshed = token_request(&app, &refresh_form(&refresh)).await.ok();
     let new_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(new_refresh, refresh);
-    app.call(
-        Method::GET,
-        &format!("{SCIM}/Me"),
+    app.get_as(
         Some(refreshed["access_token"].as_str().unwrap()),
-        None,
+        &format!("{SCIM}/Me"),
     )
     .await
     .ok();
@@ -189,9 +184,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     assert_eq!(stale.body["error"], "invalid_grant");
     // Neither a code nor a refresh token is a bearer credential.
     for t in [&code, &new_refresh] {
-        let r = app
-            .call(Method::GET, &format!("{SCIM}/Me"), Some(t), None)
-            .await;
+        let r = app.get_as(Some(t), &format!("{SCIM}/Me")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
 
@@ -204,9 +197,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     )
     .await
     .ok();
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&access), None)
-        .await;
+    let r = app.get_as(Some(&access), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         token_request(&app, &refresh_form(&new_refresh)).await.body["error"],

@@ -2,7 +2,7 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::sim::{point_at_sim, served_with_sim, sim, sim_get, sim_with};
 use common::{SCIM, TestApp};
 use patchbay_partner::sim::{SimConfig, SimHandle};
@@ -378,11 +378,10 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     // A plain user of the same organization signs in through the tile.
     let (_, token) = app.plain_user("analyst@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/hevo-data/connect"),
+        .post_as(
             Some(&token),
-            Some(json!({})),
+            &format!("{PC}/partners/hevo-data/connect"),
+            json!({}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -394,12 +393,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     assert_eq!(service_principals(&app).await.len(), 1);
     // A plain user cannot delete the connection.
     let r = app
-        .call(
-            Method::DELETE,
-            &format!("{PC}/connections/hevo-data"),
-            Some(&token),
-            None,
-        )
+        .delete_as(Some(&token), &format!("{PC}/connections/hevo-data"))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
@@ -551,11 +545,10 @@ async fn only_admins_connect_and_a_dry_run_changes_nothing() {
     configure(&app, "monte-carlo", &sim).await;
     let (_, token) = app.plain_user("user@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/monte-carlo/connect"),
+        .post_as(
             Some(&token),
-            Some(json!({"schemas": ["default"]})),
+            &format!("{PC}/partners/monte-carlo/connect"),
+            json!({"schemas": ["default"]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -623,12 +616,7 @@ async fn custom_partners_register_without_showing_their_credentials() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let (_, user_token) = app.plain_user("u@example.com").await;
     let r = app
-        .call(
-            Method::DELETE,
-            &format!("{PC}/partners/acme-ingest"),
-            Some(&user_token),
-            None,
-        )
+        .delete_as(Some(&user_token), &format!("{PC}/partners/acme-ingest"))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app
@@ -650,11 +638,10 @@ async fn sign_in_answers_name_what_the_user_must_do() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let (_, token) = app.plain_user("newbie@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/census/connect"),
+        .post_as(
             Some(&token),
-            Some(json!({})),
+            &format!("{PC}/partners/census/connect"),
+            json!({}),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
@@ -869,11 +856,10 @@ async fn the_unity_catalog_rules_and_their_errors() {
     assert_eq!(r.status, StatusCode::OK);
     let steward_token = app.token_for("steward@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/dbt-cloud/connect"),
+        .post_as(
             Some(&steward_token),
-            Some(json!({"catalog_name": "main", "schemas": ["default"]})),
+            &format!("{PC}/partners/dbt-cloud/connect"),
+            json!({"catalog_name": "main", "schemas": ["default"]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -887,11 +873,9 @@ async fn the_unity_catalog_rules_and_their_errors() {
     ] {
         // Read as the metastore admin: the workspace admin may not read main's grants.
         let r = app
-            .call(
-                Method::GET,
-                &format!("/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"),
+            .get_as(
                 Some(&steward_token),
-                None,
+                &format!("/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -925,22 +909,12 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
     assert_ne!(second, app.workspace_id);
     // The second workspace is its own: none of the first one's principals or connections.
     let sps = app
-        .call(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals"),
-            Some(&token),
-            None,
-        )
+        .get_as(Some(&token), &format!("{SCIM}/ServicePrincipals"))
         .await;
     assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
     assert_eq!(sps.body["totalResults"], 0);
     let tile = app
-        .call(
-            Method::GET,
-            &format!("{PC}/partners/rivery"),
-            Some(&token),
-            None,
-        )
+        .get_as(Some(&token), &format!("{PC}/partners/rivery"))
         .await;
     assert_eq!(tile.status, StatusCode::OK, "{:?}", tile.body);
     assert_eq!(tile.body["partner"]["connected"], false);
@@ -950,21 +924,15 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
     );
 
     let put = app
-        .call(
-            Method::PUT,
-            &format!("{PC}/partners/rivery"),
-            Some(&token),
-            Some(json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
-                        "hostnames": ["127.0.0.1"]})),
-        )
+        .put_as(Some(&token), &format!("{PC}/partners/rivery"), json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
+                        "hostnames": ["127.0.0.1"]}))
         .await;
     assert_eq!(put.status, StatusCode::OK);
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/rivery/connect"),
+        .post_as(
             Some(&token),
-            Some(json!({})),
+            &format!("{PC}/partners/rivery/connect"),
+            json!({}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);

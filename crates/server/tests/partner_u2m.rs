@@ -470,12 +470,9 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
 
     // The one that won acts as the user, on the workspace's API.
     let access = granted[0]["access_token"].as_str().unwrap();
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(access), None)
-        .await
-        .ok();
+    let me = app.get_as(Some(access), &format!("{SCIM}/Me")).await.ok();
     assert_eq!(me["userName"], "ana@example.com");
-    app.call(Method::GET, "/api/2.0/sql/warehouses", Some(access), None)
+    app.get_as(Some(access), "/api/2.0/sql/warehouses")
         .await
         .ok();
     let refresh = granted[0]["refresh_token"].as_str().unwrap().to_owned();
@@ -496,9 +493,7 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
     let r = token_request(&app, &refresh_form).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
     assert_eq!(r.body["error"], "invalid_client");
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(access), None)
-        .await;
+    let r = app.get_as(Some(access), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = browse(
         &app,

@@ -85,7 +85,7 @@ async fn a_burst_beyond_the_bucket_gets_429_and_other_tokens_do_not() {
     assert!(retry_after(&limited) >= 1);
 
     // Another token on the same endpoint, and the same token elsewhere, are unaffected.
-    let r = app.call(Method::GET, TOKENS, Some(&other), None).await;
+    let r = app.get_as(Some(&other), TOKENS).await;
     assert_eq!(
         r.status,
         StatusCode::FORBIDDEN,
@@ -93,12 +93,7 @@ async fn a_burst_beyond_the_bucket_gets_429_and_other_tokens_do_not() {
         r.body
     );
     let r = app
-        .call(
-            Method::GET,
-            &format!("{SCIM}/Me"),
-            Some(&app.admin_token),
-            None,
-        )
+        .get_as(Some(&app.admin_token), &format!("{SCIM}/Me"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app
@@ -247,7 +242,7 @@ async fn one_token_has_at_most_64_requests_in_progress() {
     let r = app.admin_get(TOKENS).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "REQUEST_LIMIT_EXCEEDED");
-    let r = app.call(Method::GET, &me, Some(&other), None).await;
+    let r = app.get_as(Some(&other), &me).await;
     assert_eq!(
         r.status,
         StatusCode::OK,
@@ -311,14 +306,7 @@ async fn tokens_that_do_not_authenticate_are_not_tracked() {
                 );
             }
         }
-        let r = app
-            .call(
-                Method::POST,
-                &format!("{SCIM}/Users"),
-                None,
-                Some(json!({})),
-            )
-            .await;
+        let r = app.post_as(None, &format!("{SCIM}/Users"), json!({})).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
         assert_eq!(
             limiter.tracked_tokens(),

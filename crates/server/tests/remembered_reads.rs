@@ -5,15 +5,14 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::{ADMIN, Reply, SCIM, TestApp};
 use serde_json::json;
 use sqlx::Executor;
 
 /// `GET /Me` with `token`.
 async fn me(app: &TestApp, token: &str) -> Reply {
-    app.call(Method::GET, &format!("{SCIM}/Me"), Some(token), None)
-        .await
+    app.get_as(Some(token), &format!("{SCIM}/Me")).await
 }
 
 /// Some calls, so that whatever a connection remembers is remembered.
@@ -137,11 +136,10 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
         let app = &app;
         let token = token.clone();
         async move {
-            app.call(
-                Method::POST,
-                &format!("{SCIM}/ServicePrincipals"),
+            app.post_as(
                 Some(&token),
-                Some(json!({"displayName": name})),
+                &format!("{SCIM}/ServicePrincipals"),
+                json!({"displayName": name}),
             )
             .await
             .status

@@ -43,13 +43,8 @@ fn two_tasks(name: &str) -> Value {
 }
 
 async fn run_now(app: &TestApp, token: &str, body: Value) -> Reply {
-    app.call(
-        Method::POST,
-        &format!("{JOBS}/run-now"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.post_as(Some(token), &format!("{JOBS}/run-now"), body)
+        .await
 }
 
 async fn started(app: &TestApp, job_id: i64) -> i64 {
@@ -70,13 +65,8 @@ async fn cancel(app: &TestApp, run_id: i64) -> Reply {
 }
 
 async fn get_run(app: &TestApp, token: &str, run_id: i64) -> Reply {
-    app.call(
-        Method::GET,
-        &format!("{JOBS}/runs/get?run_id={run_id}"),
-        Some(token),
-        None,
-    )
-    .await
+    app.get_as(Some(token), &format!("{JOBS}/runs/get?run_id={run_id}"))
+        .await
 }
 
 async fn run_state(app: &TestApp, run_id: i64) -> Value {
@@ -109,13 +99,8 @@ async fn follow(app: &TestApp, run_id: i64, within: Duration) -> (Vec<String>, V
 }
 
 async fn list_runs(app: &TestApp, token: &str, query: &str) -> Reply {
-    app.call(
-        Method::GET,
-        &format!("{JOBS}/runs/list?{query}"),
-        Some(token),
-        None,
-    )
-    .await
+    app.get_as(Some(token), &format!("{JOBS}/runs/list?{query}"))
+        .await
 }
 
 fn run_ids(list: &Reply) -> Vec<i64> {
@@ -425,11 +410,10 @@ async fn who_may_run_cancel_and_see_runs() {
     ok(&r);
     assert!(run_ids(&r).is_empty());
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
+        .post_as(
             Some(&stranger),
-            Some(json!({"run_id": admin_run})),
+            &format!("{JOBS}/runs/cancel"),
+            json!({"run_id": admin_run}),
         )
         .await;
     invalid(&r, "does not exist");
@@ -443,11 +427,10 @@ async fn who_may_run_cancel_and_see_runs() {
     let r = run_now(&app, &viewer, json!({"job_id": job})).await;
     denied(&r, "CAN_MANAGE_RUN");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
+        .post_as(
             Some(&viewer),
-            Some(json!({"run_id": admin_run})),
+            &format!("{JOBS}/runs/cancel"),
+            json!({"run_id": admin_run}),
         )
         .await;
     denied(&r, "CAN_MANAGE_RUN");
@@ -464,11 +447,10 @@ async fn who_may_run_cancel_and_see_runs() {
     ok(&r);
     assert_eq!(r.body["creator_user_name"], "runner@example.com");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
+        .post_as(
             Some(&runner),
-            Some(json!({"run_id": admin_run})),
+            &format!("{JOBS}/runs/cancel"),
+            json!({"run_id": admin_run}),
         )
         .await;
     ok(&r);
@@ -534,12 +516,7 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
         .await;
     invalid(&r, "run_id");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/run-now"),
-            None,
-            Some(json!({"job_id": job})),
-        )
+        .post_as(None, &format!("{JOBS}/run-now"), json!({"job_id": job}))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
 }
@@ -636,11 +613,9 @@ async fn spark_versions_offer_long_term_support_runtimes() {
     let (_, user) = app.plain_user("reader@example.com").await;
     for version in ["2.0", "2.1"] {
         let r = app
-            .call(
-                Method::GET,
-                &format!("/api/{version}/clusters/spark-versions"),
+            .get_as(
                 Some(&user),
-                None,
+                &format!("/api/{version}/clusters/spark-versions"),
             )
             .await;
         ok(&r);
@@ -656,9 +631,7 @@ async fn spark_versions_offer_long_term_support_runtimes() {
             key.ends_with("-scala2.12") && name.contains("LTS") && !key.contains("-ml-")
         }));
     }
-    let r = app
-        .call(Method::GET, "/api/2.1/clusters/spark-versions", None, None)
-        .await;
+    let r = app.get_as(None, "/api/2.1/clusters/spark-versions").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error_code"], "UNAUTHENTICATED");
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine;
 use common::{Reply, SCIM, TestApp, denied, error, invalid, not_found, ok};
 use serde_json::{Value, json};
@@ -13,23 +13,12 @@ use serde_json::{Value, json};
 const S: &str = "/api/2.0/secrets";
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
-    app.call(
-        Method::POST,
-        &format!("{S}/{path}"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.post_as(Some(token), &format!("{S}/{path}"), body).await
 }
 
 async fn get(app: &TestApp, token: &str, path_and_query: &str) -> Reply {
-    app.call(
-        Method::GET,
-        &format!("{S}/{path_and_query}"),
-        Some(token),
-        None,
-    )
-    .await
+    app.get_as(Some(token), &format!("{S}/{path_and_query}"))
+        .await
 }
 
 fn keys(list: &Reply) -> Vec<String> {
@@ -221,9 +210,7 @@ async fn no_caller_ever_gets_a_value_back() {
         let r = get(&app, &admin, query).await;
         denied(&r, "inside a job or notebook");
     }
-    let r = app
-        .call(Method::GET, &format!("{S}/get?scope=s&key=k"), None, None)
-        .await;
+    let r = app.get_as(None, &format!("{S}/get?scope=s&key=k")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 

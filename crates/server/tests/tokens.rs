@@ -68,9 +68,7 @@ async fn the_guides_rotation_procedure() {
     );
     assert_eq!(info["created_by_username"], common::ADMIN);
     // 3. The new token authenticates as the service principal.
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["userName"], app_id);
     // Delete: list, note token_id, DELETE.
@@ -98,9 +96,7 @@ async fn the_guides_rotation_procedure() {
     );
     let del = app.admin_delete(&format!("{TOKENS}/{token_id}")).await;
     assert_eq!(del.status, StatusCode::OK);
-    let after = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let after = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     let again = app.admin_delete(&format!("{TOKENS}/{token_id}")).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
@@ -138,9 +134,7 @@ async fn losing_can_use_revokes_at_once() {
         .to_owned();
     for t in [&user_token, &sp_token] {
         assert_eq!(
-            app.call(Method::GET, &format!("{SCIM}/Me"), Some(t), None)
-                .await
-                .status,
+            app.get_as(Some(t), &format!("{SCIM}/Me")).await.status,
             StatusCode::OK
         );
     }
@@ -150,9 +144,7 @@ async fn losing_can_use_revokes_at_once() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     for t in [&user_token, &sp_token] {
-        let r = app
-            .call(Method::GET, &format!("{SCIM}/Me"), Some(t), None)
-            .await;
+        let r = app.get_as(Some(t), &format!("{SCIM}/Me")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     let me = app.admin_get(&format!("{SCIM}/Me")).await;
@@ -184,9 +176,7 @@ async fn leaving_the_group_that_grants_can_use_revokes() {
                        "Operations": [{"op": "remove", "path": format!("members[value eq \"{sp_id}\"]")}]});
     app.admin_patch(&format!("{SCIM}/Groups/{gid}"), patch)
         .await;
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -203,9 +193,7 @@ async fn deleting_a_service_principal_deletes_its_tokens() {
     app.admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}"))
         .await;
     assert_eq!(token_count(&app).await, 1);
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -214,11 +202,10 @@ async fn own_tokens_create_list_delete() {
     let app = TestApp::new().await;
     let (_, token) = app.plain_user("self@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/create",
+        .post_as(
             Some(&token),
-            Some(json!({"comment": "laptop", "lifetime_seconds": 3600})),
+            "/api/2.0/token/create",
+            json!({"comment": "laptop", "lifetime_seconds": 3600}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -231,19 +218,16 @@ async fn own_tokens_create_list_delete() {
     let new_id = info["token_id"].as_str().unwrap().to_owned();
 
     let never = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/create",
+        .post_as(
             Some(&second),
-            Some(json!({"comment": "forever"})),
+            "/api/2.0/token/create",
+            json!({"comment": "forever"}),
         )
         .await;
     assert_eq!(never.status, StatusCode::OK, "{:?}", never.body);
     assert_eq!(never.body["token_info"]["expiry_time"], -1);
 
-    let list = app
-        .call(Method::GET, "/api/2.0/token/list", Some(&token), None)
-        .await;
+    let list = app.get_as(Some(&token), "/api/2.0/token/list").await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     let comments: Vec<&str> = list.body["token_infos"]
         .as_array()
@@ -265,27 +249,23 @@ async fn own_tokens_create_list_delete() {
         .unwrap()
         .to_owned();
     let r = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/delete",
+        .post_as(
             Some(&token),
-            Some(json!({"token_id": admin_token_id})),
+            "/api/2.0/token/delete",
+            json!({"token_id": admin_token_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     let r = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/delete",
+        .post_as(
             Some(&token),
-            Some(json!({"token_id": new_id})),
+            "/api/2.0/token/delete",
+            json!({"token_id": new_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&second), None)
-        .await;
+    let r = app.get_as(Some(&second), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -301,15 +281,11 @@ async fn expired_tokens_are_refused() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token = r.body["token_value"].as_str().unwrap().to_owned();
     assert_eq!(
-        app.call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-            .await
-            .status,
+        app.get_as(Some(&token), &format!("{SCIM}/Me")).await.status,
         StatusCode::OK
     );
     app.advance(std::time::Duration::from_millis(1100));
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -412,11 +388,10 @@ async fn the_workspace_maximum_lifetime_applies() {
 async fn token_management_filters_by_creator() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("maker@example.com").await;
-    app.call(
-        Method::POST,
-        "/api/2.0/token/create",
+    app.post_as(
         Some(&token),
-        Some(json!({"comment": "mine"})),
+        "/api/2.0/token/create",
+        json!({"comment": "mine"}),
     )
     .await;
     let by_name = app

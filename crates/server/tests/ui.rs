@@ -237,20 +237,17 @@ async fn the_session_ends_when_its_token_is_deleted() {
     let cookie = login(&app, &token).await;
     assert_eq!(get(&app, "/", Some(&cookie)).await.status, StatusCode::OK);
 
-    let r = app
-        .call(Method::GET, "/api/2.0/token/list", Some(&token), None)
-        .await;
+    let r = app.get_as(Some(&token), "/api/2.0/token/list").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token_id = r.body["token_infos"][0]["token_id"]
         .as_str()
         .unwrap()
         .to_owned();
     let r = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/delete",
+        .post_as(
             Some(&token),
-            Some(json!({"token_id": token_id})),
+            "/api/2.0/token/delete",
+            json!({"token_id": token_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);

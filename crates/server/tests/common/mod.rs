@@ -321,6 +321,31 @@ impl TestApp {
             .await
     }
 
+    /// `token`'s GET of `path` (no token: an anonymous caller).
+    pub async fn get_as(&self, token: Option<&str>, path: &str) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// `token`'s POST of `body` to `path`.
+    pub async fn post_as(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// `token`'s PATCH of `body` to `path`.
+    pub async fn patch_as(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// `token`'s PUT of `body` to `path`.
+    pub async fn put_as(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// `token`'s DELETE of `path`.
+    pub async fn delete_as(&self, token: Option<&str>, path: &str) -> Reply {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
     /// The admin's GET of `path`.
     pub async fn admin_get(&self, path: &str) -> Reply {
         self.admin(Method::GET, path, None).await
