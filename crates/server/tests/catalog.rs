@@ -5,7 +5,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{ADMIN, Reply, SCIM, TestApp, enable_uc};
+use common::{ADMIN, DOES_NOT_EXIST, INVALID, MALFORMED, Refusal, Reply, SCIM, TestApp, enable_uc};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::Securable;
 use patchbay_core::principal::PrincipalKind;
@@ -319,42 +319,24 @@ async fn metastore_assignment_bad_input() {
     let id = enable_uc(&app).await;
     let path = |ws: &str| format!("{UC}/workspaces/{ws}/metastore");
     let ws = app.workspace_id.to_string();
-    for (p, body, status, code) in [
-        (
-            path("1234"),
-            json!({"metastore_id": id}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
-        ),
-        (
-            path("abc"),
-            json!({"metastore_id": id}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-        ),
-        (
-            path(&ws),
-            json!({}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-        ),
+    for (p, body, (status, code)) in [
+        (path("1234"), json!({"metastore_id": id}), DOES_NOT_EXIST),
+        (path("abc"), json!({"metastore_id": id}), INVALID),
+        (path(&ws), json!({}), INVALID),
         (
             path(&ws),
             json!({"metastore_id": "nope"}),
-            StatusCode::NOT_FOUND,
-            "METASTORE_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "METASTORE_DOES_NOT_EXIST"),
         ),
         (
             path(&ws),
             json!({"metastore_id": id, "default_catalog_name": "a.b"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
         ),
         (
             path(&ws),
             json!({"metastore_id": id, "surprise": 1}),
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
+            MALFORMED,
         ),
     ] {
         let r = app.admin_put(&p, body.clone()).await;
@@ -842,86 +824,70 @@ async fn bad_grants_are_refused_and_change_nothing() {
     grant(&app, "catalog/main", "a@example.com", &["USE_CATALOG"]).await;
     let snapshot = get(&app, &t, "/permissions/catalog/main").await.ok();
 
-    let cases: Vec<(String, Value, StatusCode, &str, &str)> = vec![
+    let cases: Vec<(String, Value, Refusal, &str)> = vec![
         (
             "table/main.default.t".into(),
             json!([{"principal": "a@example.com", "add": ["CREATE_SCHEMA"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "CREATE_SCHEMA",
         ),
         (
             "catalog/main".into(),
             json!([{"principal": "a@example.com", "add": ["USAGE"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "legacy",
         ),
         (
             "catalog/main".into(),
             json!([{"principal": "a@example.com", "add": ["SELECT", "FLY"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "FLY",
         ),
         (
             "catalog/main".into(),
             json!([{"principal": "a@example.com", "add": ["SELECT"]}, {"principal": "ghost@example.com", "add": ["SELECT"]}]),
-            StatusCode::NOT_FOUND,
-            "PRINCIPAL_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "PRINCIPAL_DOES_NOT_EXIST"),
             "ghost@example.com",
         ),
-        (
-            "volume/main.default.v".into(),
-            json!([]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "volume",
-        ),
+        ("volume/main.default.v".into(), json!([]), INVALID, "volume"),
         (
             "table/main.default".into(),
             json!([]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "catalog.schema.table",
         ),
         (
             "table/main.default.missing".into(),
             json!([{"principal": "a@example.com", "add": ["SELECT"]}]),
-            StatusCode::NOT_FOUND,
-            "TABLE_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "TABLE_DOES_NOT_EXIST"),
             "main.default.missing",
         ),
         (
             "schema/main.missing".into(),
             json!([]),
-            StatusCode::NOT_FOUND,
-            "SCHEMA_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "SCHEMA_DOES_NOT_EXIST"),
             "main.missing",
         ),
         (
             "catalog/missing".into(),
             json!([]),
-            StatusCode::NOT_FOUND,
-            "CATALOG_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "CATALOG_DOES_NOT_EXIST"),
             "missing",
         ),
         (
             "catalog/main".into(),
             json!([{"add": ["SELECT"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "principal",
         ),
         (
             "catalog/main".into(),
             json!([{"principal": "a@example.com", "add": ["OWN"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "owner",
         ),
     ];
-    for (path, changes, status, code, mentions) in cases {
+    for (path, changes, (status, code), mentions) in cases {
         let r = app
             .admin_patch(
                 &format!("{UC}/permissions/{path}"),

@@ -6,7 +6,10 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{Reply, SCIM, TestApp, denied, error, invalid, malformed, ok};
+use common::{
+    ALREADY_EXISTS, DOES_NOT_EXIST, INVALID, MALFORMED, Reply, SCIM, TestApp, denied, error,
+    invalid, malformed, ok,
+};
 use serde_json::{Value, json};
 
 const G: &str = "/api/2.0/groups";
@@ -234,120 +237,94 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
     )
     .await);
     let bad = [
-        (
-            "create",
-            json!({}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "group_name is required",
-        ),
-        (
-            "create",
-            json!({"group_name": "  "}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "group_name",
-        ),
+        ("create", json!({}), INVALID, "group_name is required"),
+        ("create", json!({"group_name": "  "}), INVALID, "group_name"),
         (
             "create",
             json!({"group_name": "outer"}),
-            StatusCode::CONFLICT,
-            "RESOURCE_ALREADY_EXISTS",
+            ALREADY_EXISTS,
             "outer",
         ),
         (
             "create",
             json!({"group_name": 7}),
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
+            MALFORMED,
             "Invalid request",
         ),
         (
             "add-member",
             json!({"parent_name": "outer"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "Exactly one",
         ),
         (
             "add-member",
             json!({"user_name": "cy@example.com", "group_name": "inner", "parent_name": "outer"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "Exactly one",
         ),
         (
             "add-member",
             json!({"user_name": "cy@example.com"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "parent_name is required",
         ),
         (
             "add-member",
             json!({"user_name": "cy@example.com", "parent_name": "nope"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "Group nope does not exist",
         ),
         (
             "add-member",
             json!({"user_name": "ghost@example.com", "parent_name": "outer"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "ghost@example.com",
         ),
         (
             "add-member",
             json!({"group_name": "outer", "parent_name": "inner"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "member of itself",
         ),
         (
             "add-member",
             json!({"group_name": "outer", "parent_name": "outer"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "member of itself",
         ),
         (
             "add-member",
             json!({"group_name": "inner", "parent_name": "admins"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "admins",
         ),
         (
             "remove-member",
             json!({"user_name": "cy@example.com", "parent_name": "outer"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "not a member",
         ),
         (
             "delete",
             json!({"group_name": "admins"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "built-in",
         ),
         (
             "delete",
             json!({"group_name": "users"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "built-in",
         ),
         (
             "delete",
             json!({"group_name": "nope"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "nope",
         ),
     ];
-    for (path, body, status, code, needle) in bad {
+    for (path, body, (status, code), needle) in bad {
         let r = post(&app, &admin, path, body.clone()).await;
         assert_eq!(r.status, status, "{path} {body}: {:?}", r.body);
         error(&r, status, code, needle);

@@ -7,7 +7,10 @@ mod common;
 
 use axum::http::StatusCode;
 use base64::Engine;
-use common::{Reply, SCIM, TestApp, denied, error, invalid, not_found, ok};
+use common::{
+    ALREADY_EXISTS, DOES_NOT_EXIST, INVALID, MALFORMED, Reply, SCIM, TestApp, denied, error,
+    invalid, not_found, ok,
+};
 use serde_json::{Value, json};
 
 const S: &str = "/api/2.0/secrets";
@@ -411,141 +414,117 @@ async fn bad_secret_requests_are_refused_and_change_nothing() {
     let admin = app.admin_token.clone();
     ok(&post(&app, &admin, "scopes/create", json!({"scope": "s"})).await);
     let bad = [
-        (
-            "scopes/create",
-            json!({}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "scope is required",
-        ),
+        ("scopes/create", json!({}), INVALID, "scope is required"),
         (
             "scopes/create",
             json!({"scope": "has space"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "alphanumeric",
         ),
         (
             "scopes/create",
             json!({"scope": "x".repeat(129)}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "128",
         ),
         (
             "scopes/create",
             json!({"scope": "s"}),
-            StatusCode::CONFLICT,
-            "RESOURCE_ALREADY_EXISTS",
+            ALREADY_EXISTS,
             "Scope s already exists",
         ),
         (
             "scopes/create",
             json!({"scope": "kv", "scope_backend_type": "AZURE_KEYVAULT"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "AZURE_KEYVAULT",
         ),
         (
             "scopes/create",
             json!({"scope": "p", "initial_manage_principal": "admins"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "initial_manage_principal",
         ),
         (
             "scopes/create",
             json!({"scope": 5}),
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
+            MALFORMED,
             "Invalid request",
         ),
         (
             "scopes/delete",
             json!({"scope": "nope"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "Scope nope does not exist",
         ),
         (
             "put",
             json!({"scope": "nope", "key": "k", "string_value": "v"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "Scope nope does not exist",
         ),
         (
             "put",
             json!({"scope": "s", "key": "k"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "string_value",
         ),
         (
             "put",
             json!({"scope": "s", "key": "k", "string_value": "v", "bytes_value": "dg=="}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "Exactly one",
         ),
         (
             "put",
             json!({"scope": "s", "key": "k", "bytes_value": "not base64!"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "base64",
         ),
         (
             "put",
             json!({"scope": "s", "key": "bad/key", "string_value": "v"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "alphanumeric",
         ),
         (
             "put",
             json!({"scope": "s", "string_value": "v"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "key is required",
         ),
         (
             "put",
             json!({"scope": "s", "key": "big", "string_value": "x".repeat(128 * 1024 + 1)}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "128 KiB",
         ),
         (
             "acls/put",
             json!({"scope": "s", "principal": "nobody@example.com", "permission": "READ"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "nobody@example.com",
         ),
         (
             "acls/put",
             json!({"scope": "s", "principal": "users", "permission": "OWN"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "MANAGE, WRITE or READ",
         ),
         (
             "acls/put",
             json!({"scope": "s", "permission": "READ"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "principal is required",
         ),
         (
             "acls/delete",
             json!({"scope": "s", "principal": "users"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "users",
         ),
     ];
-    for (path, body, status, code, needle) in bad {
+    for (path, body, (status, code), needle) in bad {
         let r = post(&app, &admin, path, body.clone()).await;
         assert_eq!(r.status, status, "{path} {body}: {:?}", r.body);
         error(&r, status, code, needle);

@@ -62,6 +62,20 @@ impl Reply {
     }
 }
 
+/// How a request is refused: the status and the `error_code` of its error envelope, for the
+/// tables of bad requests.
+pub type Refusal = (StatusCode, &'static str);
+/// 400 `INVALID_PARAMETER_VALUE`.
+pub const INVALID: Refusal = (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+/// 400 `MALFORMED_REQUEST`.
+pub const MALFORMED: Refusal = (StatusCode::BAD_REQUEST, "MALFORMED_REQUEST");
+/// 404 `RESOURCE_DOES_NOT_EXIST`.
+pub const DOES_NOT_EXIST: Refusal = (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+/// 409 `RESOURCE_ALREADY_EXISTS`.
+pub const ALREADY_EXISTS: Refusal = (StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS");
+/// 403 `PERMISSION_DENIED`.
+pub const DENIED: Refusal = (StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+
 /// Fails the test, showing the body, unless the answer is a 200.
 #[track_caller]
 pub fn ok(r: &Reply) {
