@@ -4,10 +4,10 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use base64::Engine;
-use common::{Reply, SCIM, TestApp};
+use common::browser::{browse, location, set_cookie, token_request};
+use common::{SCIM, TestApp};
 use sha2::{Digest, Sha256};
 
 const REDIRECT: &str = "http://localhost:8020";
@@ -24,42 +24,6 @@ fn authorize_url(extra: &str) -> String {
         form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
         challenge(VERIFIER)
     )
-}
-
-async fn browse(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    cookie: Option<&str>,
-    form: Option<String>,
-) -> Reply {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, c);
-    }
-    let req = match form {
-        Some(f) => req
-            .header(header::ORIGIN, app.public_url.as_str())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(f)),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    app.send(req).await
-}
-
-fn location(headers: &HeaderMap) -> String {
-    headers
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
-        let pair = v.to_str().ok()?.split(';').next()?.trim().to_owned();
-        pair.starts_with(&format!("{name}=")).then_some(pair)
-    })
 }
 
 /// Follows the login the authorize endpoint sends a browser without a session to; the
@@ -106,16 +70,6 @@ fn callback(location: &str) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect()
-}
-
-async fn token_request(app: &TestApp, form: &str) -> Reply {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/oidc/v1/token")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_owned()))
-        .unwrap();
-    app.send(req).await
 }
 
 fn exchange_form(code: &str, verifier: &str) -> String {

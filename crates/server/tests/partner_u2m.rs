@@ -7,8 +7,9 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
+use common::browser::{self, location, set_cookie, token_request};
 use common::sim::{served_with_sim, sim_state};
 use common::{Reply, SCIM, TestApp, behind_the_back};
 use patchbay_partner::sim::{CALLBACK, SimHandle};
@@ -62,6 +63,16 @@ async fn set_callback(sim: &SimHandle, callback: &str) {
     assert!(r.status().is_success());
 }
 
+/// [`browser::browse`] with the method a browser would use: POST for a form, GET otherwise.
+async fn browse(app: &TestApp, path: &str, cookie: Option<&str>, form: Option<String>) -> Reply {
+    let method = if form.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
+    browser::browse(app, method, path, cookie, form).await
+}
+
 fn challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
@@ -80,41 +91,6 @@ fn authorize_url(client_id: &str, redirect_uri: &str) -> String {
             .append_pair("code_challenge_method", "S256")
             .finish()
     )
-}
-
-async fn browse(app: &TestApp, path: &str, cookie: Option<&str>, form: Option<String>) -> Reply {
-    let method = if form.is_some() {
-        Method::POST
-    } else {
-        Method::GET
-    };
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, c);
-    }
-    let req = match form {
-        Some(f) => req
-            .header(header::ORIGIN, app.public_url.as_str())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(f)),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    app.send(req).await
-}
-
-fn location(headers: &HeaderMap) -> String {
-    headers
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
-        let pair = v.to_str().ok()?.split(';').next()?.trim().to_owned();
-        pair.starts_with(&format!("{name}=")).then_some(pair)
-    })
 }
 
 /// Signs `token`'s user in at the login page (a browser without a session); the session
@@ -189,16 +165,6 @@ async fn answer_consent(app: &TestApp, session: &str, page: &Reply, decision: &s
     );
     attribute_after(&html_of(&r), r#"http-equiv="refresh" content="0;url="#)
         .expect("the page moves on")
-}
-
-async fn token_request(app: &TestApp, form: &str) -> Reply {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/oidc/v1/token")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_owned()))
-        .unwrap();
-    app.send(req).await
 }
 
 fn exchange_form(client_id: &str, redirect_uri: &str, code: &str, verifier: &str) -> String {

@@ -17,6 +17,7 @@ use patchbay_store::{Bootstrap, BootstrapOutcome, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod browser;
 pub mod sim;
 pub mod snapshot;
 
