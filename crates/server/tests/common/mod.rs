@@ -63,6 +63,17 @@ impl Reply {
     }
 }
 
+/// Sends a request through `router` and reads the whole answer: status, headers, body bytes.
+pub async fn send_to(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let response = router.clone().oneshot(req).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (status, headers, bytes.to_vec())
+}
+
 /// How a request is refused: the status and the `error_code` of its error envelope, for the
 /// tables of bad requests.
 pub type Refusal = (StatusCode, &'static str);
@@ -302,12 +313,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let (status, headers, bytes) = send_to(&self.router, req).await;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -323,12 +329,8 @@ impl TestApp {
 
     /// Sends a request and returns its status and body bytes as they are (binary results).
     pub async fn send_bytes(&self, req: Request<Body>) -> (StatusCode, Vec<u8>) {
-        let response = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        (status, bytes.to_vec())
+        let (status, _, bytes) = send_to(&self.router, req).await;
+        (status, bytes)
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
