@@ -115,6 +115,41 @@ async fn repair(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     (r.status, r.body)
 }
 
+/// One of the four things a storm does to `partner_id`'s connection, by number (0 to 3).
+async fn storm_op(app: &TestApp, partner_id: &str, op: usize) -> (StatusCode, Value) {
+    match op {
+        0 => connect(app, partner_id).await,
+        1 => delete(app, partner_id).await,
+        2 => rotate(app, partner_id).await,
+        _ => repair(app, partner_id).await,
+    }
+}
+
+/// The next number of a fixed pseudo-random schedule (a 64-bit LCG), so that a failure can
+/// be replayed.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    *seed
+}
+
+/// Every answer of a storm's round is a success or one of the refusals a race may cause.
+fn assert_storm_answers(round: usize, answers: &[(StatusCode, Value)]) {
+    for (status, body) in answers {
+        assert!(
+            status.is_success()
+                || [
+                    StatusCode::NOT_FOUND,
+                    StatusCode::CONFLICT,
+                    StatusCode::BAD_REQUEST
+                ]
+                .contains(status),
+            "round {round}: {status} {body}"
+        );
+    }
+}
+
 /// Runs `n` copies of `op` at once and returns their answers.
 async fn at_once<F, Fut>(app: &Arc<TestApp>, n: usize, op: F) -> Vec<(StatusCode, Value)>
 where
@@ -131,6 +166,29 @@ where
 
 fn count(answers: &[(StatusCode, Value)], status: StatusCode) -> usize {
     answers.iter().filter(|(s, _)| *s == status).count()
+}
+
+/// `n` rotations of `partner_id`'s connection at once: each either ran (200) or was told one
+/// is in progress (409), and at least one ran. The answers and how many ran.
+async fn rotation_storm(
+    app: &Arc<TestApp>,
+    partner_id: &'static str,
+    n: usize,
+) -> (Vec<(StatusCode, Value)>, usize) {
+    let answers = at_once(
+        app,
+        n,
+        |app, _| async move { rotate(&app, partner_id).await },
+    )
+    .await;
+    let delivered = count(&answers, StatusCode::OK);
+    assert!(delivered >= 1, "{partner_id}: {answers:?}");
+    assert_eq!(
+        delivered + count(&answers, StatusCode::CONFLICT),
+        n,
+        "a rotation either ran or was told one is in progress: {answers:?}"
+    );
+    (answers, delivered)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -172,19 +230,7 @@ async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
     configure(&app, "rivery", &sim).await;
     assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
     let app = Arc::new(app);
-    let answers = at_once(
-        &app,
-        20,
-        |app, _| async move { rotate(&app, "rivery").await },
-    )
-    .await;
-    let delivered = count(&answers, StatusCode::OK);
-    assert!(delivered >= 1, "{answers:?}");
-    assert_eq!(
-        delivered + count(&answers, StatusCode::CONFLICT),
-        20,
-        "a rotation either ran or was told one is in progress: {answers:?}"
-    );
+    let (answers, delivered) = rotation_storm(&app, "rivery", 20).await;
     for (status, body) in &answers {
         if *status == StatusCode::OK {
             assert_eq!(body["delivered"], true, "{body}");
@@ -256,10 +302,8 @@ async fn mixed_storms_across_partners_keep_every_connection_whole() {
     for round in 0..8 {
         let ops: Vec<(usize, usize)> = (0..24)
             .map(|_| {
-                seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                (((seed >> 33) % 3) as usize, ((seed >> 40) % 4) as usize)
+                let n = next(&mut seed);
+                (((n >> 33) % 3) as usize, ((n >> 40) % 4) as usize)
             })
             .collect();
         let ops = Arc::new(ops);
@@ -267,28 +311,11 @@ async fn mixed_storms_across_partners_keep_every_connection_whole() {
             let ops = ops.clone();
             async move {
                 let (partner, op) = ops[i];
-                let partner = partners[partner];
-                match op {
-                    0 => connect(&app, partner).await,
-                    1 => delete(&app, partner).await,
-                    2 => rotate(&app, partner).await,
-                    _ => repair(&app, partner).await,
-                }
+                storm_op(&app, partners[partner], op).await
             }
         })
         .await;
-        for (status, body) in &answers {
-            assert!(
-                status.is_success()
-                    || [
-                        StatusCode::NOT_FOUND,
-                        StatusCode::CONFLICT,
-                        StatusCode::BAD_REQUEST
-                    ]
-                    .contains(status),
-                "round {round}: {status} {body}"
-            );
-        }
+        assert_storm_answers(round, &answers);
         assert_invariants(&app, &sim).await;
     }
 }
@@ -503,19 +530,7 @@ async fn storms_over_oauth_m2m_leave_the_partner_exactly_its_recorded_secret() {
     register_m2m(&app, &sim).await;
     assert_eq!(connect(&app, "acme-m2m").await.0, StatusCode::OK);
     let app = Arc::new(app);
-    let answers = at_once(
-        &app,
-        12,
-        |app, _| async move { rotate(&app, "acme-m2m").await },
-    )
-    .await;
-    let delivered = count(&answers, StatusCode::OK);
-    assert!(delivered >= 1, "{answers:?}");
-    assert_eq!(
-        delivered + count(&answers, StatusCode::CONFLICT),
-        12,
-        "{answers:?}"
-    );
+    let (_, delivered) = rotation_storm(&app, "acme-m2m", 12).await;
     assert_eq!(received(&sim, "/rotate-token").await, delivered);
     assert_eq!(m2m_secrets(&app).await.map(|s| s.len()), Some(1));
     assert_invariants(&app, &sim).await;
@@ -523,38 +538,15 @@ async fn storms_over_oauth_m2m_leave_the_partner_exactly_its_recorded_secret() {
     let mut seed: u64 = 0x0a11_7e55;
     for round in 0..4 {
         let ops: Vec<usize> = (0..16)
-            .map(|_| {
-                seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((seed >> 33) % 4) as usize
-            })
+            .map(|_| ((next(&mut seed) >> 33) % 4) as usize)
             .collect();
         let ops = Arc::new(ops);
         let answers = at_once(&app, 16, move |app, i| {
             let ops = ops.clone();
-            async move {
-                match ops[i] {
-                    0 => connect(&app, "acme-m2m").await,
-                    1 => delete(&app, "acme-m2m").await,
-                    2 => rotate(&app, "acme-m2m").await,
-                    _ => repair(&app, "acme-m2m").await,
-                }
-            }
+            async move { storm_op(&app, "acme-m2m", ops[i]).await }
         })
         .await;
-        for (status, body) in &answers {
-            assert!(
-                status.is_success()
-                    || [
-                        StatusCode::NOT_FOUND,
-                        StatusCode::CONFLICT,
-                        StatusCode::BAD_REQUEST
-                    ]
-                    .contains(status),
-                "round {round}: {status} {body}"
-            );
-        }
+        assert_storm_answers(round, &answers);
         assert_invariants(&app, &sim).await;
         m2m_secrets(&app).await;
     }
