@@ -16,54 +16,39 @@ const PERMS: &str = "/api/2.0/permissions";
 
 // ---- helpers ----
 
+/// `token`'s POST of `body` to `path`, which must answer 200; the answer.
+async fn post_ok(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let r = app.post_as(Some(token), path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "POST {path}: {:?}", r.body);
+    r.body
+}
+
 async fn create_warehouse(app: &TestApp, token: &str, name: &str) -> String {
-    let r = app
-        .post_as(
-            Some(token),
-            WH,
-            json!({"name": name, "cluster_size": "2X-Small", "max_num_clusters": 1}),
-        )
-        .await;
-    ok(&r);
-    r.body["id"].as_str().unwrap().to_owned()
+    let body = json!({"name": name, "cluster_size": "2X-Small", "max_num_clusters": 1});
+    let created = post_ok(app, token, WH, body).await;
+    created["id"].as_str().unwrap().to_owned()
 }
 
 async fn get_warehouse(app: &TestApp, id: &str) -> Value {
-    let r = app.admin_get(&format!("{WH}/{id}")).await;
-    ok(&r);
-    r.body
+    get_ok(app, &format!("{WH}/{id}")).await
 }
 
 async fn create_cluster(app: &TestApp, token: &str, name: &str) -> String {
-    let r = app
-        .post_as(
-            Some(token),
-            &format!("{CL}/create"),
-            json!({"cluster_name": name, "spark_version": "15.4.x-scala2.12",
-                        "node_type_id": "i3.xlarge", "num_workers": 1}),
-        )
-        .await;
-    ok(&r);
-    r.body["cluster_id"].as_str().unwrap().to_owned()
+    let body = json!({"cluster_name": name, "spark_version": "15.4.x-scala2.12",
+                      "node_type_id": "i3.xlarge", "num_workers": 1});
+    let created = post_ok(app, token, &format!("{CL}/create"), body).await;
+    created["cluster_id"].as_str().unwrap().to_owned()
 }
 
 async fn get_cluster(app: &TestApp, id: &str) -> Value {
-    let r = app.admin_get(&format!("{CL}/get?cluster_id={id}")).await;
-    ok(&r);
-    r.body
+    get_ok(app, &format!("{CL}/get?cluster_id={id}")).await
 }
 
 async fn create_job(app: &TestApp, token: &str, name: &str) -> i64 {
-    let r = app
-        .post_as(
-            Some(token),
-            &format!("{JOBS}/create"),
-            json!({"name": name, "tasks": [{"task_key": "main",
-                        "notebook_task": {"notebook_path": "/x"}}]}),
-        )
-        .await;
-    ok(&r);
-    r.body["job_id"].as_i64().expect("job_id is a JSON number")
+    let body = json!({"name": name, "tasks": [{"task_key": "main",
+                      "notebook_task": {"notebook_path": "/x"}}]});
+    let created = post_ok(app, token, &format!("{JOBS}/create"), body).await;
+    created["job_id"].as_i64().expect("job_id is a JSON number")
 }
 
 /// A service principal with the given entitlements and a token of its own, made the way an
@@ -146,10 +131,35 @@ fn pair(name: &str, level: &str) -> (String, String) {
     (name.to_owned(), level.to_owned())
 }
 
+/// An ACL change of (user_name, permission_level) entries.
+fn users_acl(entries: &[(&str, &str)]) -> Value {
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|(user, level)| json!({"user_name": user, "permission_level": level}))
+        .collect();
+    json!({"access_control_list": entries})
+}
+
+/// `token`'s `method` (PUT or PATCH) of the ACL `body` to `path`, which must answer 200; the
+/// direct levels of the ACL it answers.
+async fn change_acl(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> Vec<(String, String)> {
+    let r = app
+        .call(method.clone(), path, Some(token), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{method} {path}: {:?}", r.body);
+    direct(&r.body)
+}
+
 /// The body of an admin's GET, which must answer 200.
 async fn get_ok(app: &TestApp, path: &str) -> Value {
     let r = app.admin_get(path).await;
-    ok(&r);
+    assert_eq!(r.status, StatusCode::OK, "GET {path}: {:?}", r.body);
     r.body
 }
 
@@ -1231,20 +1241,16 @@ async fn permissions_answer_each_types_exact_shape() {
     );
 
     // Terraform's PUT: the current user twice (CAN_MANAGE and IS_OWNER), plus the wanted ACL.
+    let admin = app.admin_token.clone();
     for path in [format!("sql/warehouses/{wh}"), format!("jobs/{job}")] {
-        let r = app
-            .admin_put(
-                &format!("{PERMS}/{path}"),
-                json!({"access_control_list": [
-                    {"user_name": ADMIN, "permission_level": "CAN_MANAGE"},
-                    {"user_name": "viewer@example.com", "permission_level": "CAN_VIEW"},
-                    {"user_name": ADMIN, "permission_level": "IS_OWNER"},
-                ]}),
-            )
-            .await;
-        ok(&r);
+        let path = format!("{PERMS}/{path}");
+        let terraform = users_acl(&[
+            (ADMIN, "CAN_MANAGE"),
+            ("viewer@example.com", "CAN_VIEW"),
+            (ADMIN, "IS_OWNER"),
+        ]);
         assert_eq!(
-            direct(&r.body),
+            change_acl(&app, &admin, Method::PUT, &path, terraform).await,
             vec![
                 pair(ADMIN, "IS_OWNER"),
                 pair("viewer@example.com", "CAN_VIEW")
@@ -1252,34 +1258,19 @@ async fn permissions_answer_each_types_exact_shape() {
             "{path}"
         );
         // PATCH adds; PUT without an owner keeps the owner.
-        let r = app
-            .admin_patch(
-                &format!("{PERMS}/{path}"),
-                json!({"access_control_list": [
-                    {"group_name": "users", "permission_level": "CAN_VIEW"}]}),
-            )
-            .await;
-        ok(&r);
-        assert_eq!(direct(&r.body).len(), 3);
-        let r = app
-            .admin_put(
-                &format!("{PERMS}/{path}"),
-                json!({"access_control_list": []}),
-            )
-            .await;
-        ok(&r);
-        assert_eq!(direct(&r.body), vec![pair(ADMIN, "IS_OWNER")], "{path}");
-        // Moving ownership leaves the previous owner CAN_MANAGE.
-        let r = app
-            .admin_patch(
-                &format!("{PERMS}/{path}"),
-                json!({"access_control_list": [
-                    {"user_name": "viewer@example.com", "permission_level": "IS_OWNER"}]}),
-            )
-            .await;
-        ok(&r);
+        let users = json!({"access_control_list": [
+            {"group_name": "users", "permission_level": "CAN_VIEW"}]});
+        let levels = change_acl(&app, &admin, Method::PATCH, &path, users).await;
+        assert_eq!(levels.len(), 3);
         assert_eq!(
-            direct(&r.body),
+            change_acl(&app, &admin, Method::PUT, &path, users_acl(&[])).await,
+            vec![pair(ADMIN, "IS_OWNER")],
+            "{path}"
+        );
+        // Moving ownership leaves the previous owner CAN_MANAGE.
+        let to_viewer = users_acl(&[("viewer@example.com", "IS_OWNER")]);
+        assert_eq!(
+            change_acl(&app, &admin, Method::PATCH, &path, to_viewer).await,
             vec![
                 pair(ADMIN, "CAN_MANAGE"),
                 pair("viewer@example.com", "IS_OWNER")
@@ -1416,26 +1407,12 @@ async fn only_an_admin_or_the_owner_moves_ownership() {
     )
     .await;
     let path = format!("{PERMS}/jobs/{job}");
-    let r = app
-        .patch_as(
-            Some(&manager),
-            &path,
-            json!({"access_control_list": [
-                {"user_name": "manager@example.com", "permission_level": "IS_OWNER"}]}),
-        )
-        .await;
+    let to_manager = users_acl(&[("manager@example.com", "IS_OWNER")]);
+    let r = app.patch_as(Some(&manager), &path, to_manager).await;
     denied(&r, "owner");
-    let r = app
-        .patch_as(
-            Some(&manager),
-            &path,
-            json!({"access_control_list": [
-                {"user_name": "other@example.com", "permission_level": "CAN_MANAGE_RUN"}]}),
-        )
-        .await;
-    ok(&r);
+    let other_runs = users_acl(&[("other@example.com", "CAN_MANAGE_RUN")]);
     assert_eq!(
-        direct(&r.body),
+        change_acl(&app, &manager, Method::PATCH, &path, other_runs).await,
         vec![
             pair(ADMIN, "IS_OWNER"),
             pair("manager@example.com", "CAN_MANAGE"),
