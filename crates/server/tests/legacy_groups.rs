@@ -30,6 +30,20 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
     cli(app, token, Method::POST, path, Some(body)).await
 }
 
+/// A legacy-CLI GET of `path` (parameters in its query or in a JSON `body`), which must
+/// answer 200.
+async fn get_ok(app: &TestApp, token: &str, path: &str, body: Option<Value>) -> Reply {
+    let r = cli(app, token, Method::GET, path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "GET {path}: {:?}", r.body);
+    r
+}
+
+/// A legacy-CLI POST of `body` to `path`, which must answer 200.
+async fn post_ok(app: &TestApp, token: &str, path: &str, body: Value) {
+    let r = post(app, token, path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "POST {path}: {:?}", r.body);
+}
+
 fn names(r: &Reply) -> Vec<String> {
     r.body["group_names"]
         .as_array()
@@ -48,78 +62,57 @@ async fn groups_and_members_as_the_cli_manages_them() {
     let r = post(&app, &admin, "create", json!({"group_name": "data-eng"})).await;
     ok(&r);
     assert_eq!(r.body, json!({"group_name": "data-eng"}));
-    ok(&post(&app, &admin, "create", json!({"group_name": "analysts"})).await);
-    let r = cli(&app, &admin, Method::GET, "list", None).await;
-    ok(&r);
+    post_ok(&app, &admin, "create", json!({"group_name": "analysts"})).await;
+    let r = get_ok(&app, &admin, "list", None).await;
     assert_eq!(names(&r), ["admins", "analysts", "data-eng", "users"]);
 
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"user_name": "Ann@example.com", "parent_name": "data-eng"}),
     )
-    .await);
-    ok(&post(
+    .await;
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"group_name": "analysts", "parent_name": "data-eng"}),
     )
-    .await);
+    .await;
     // Adding again changes nothing.
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"user_name": "ann@example.com", "parent_name": "data-eng"}),
     )
-    .await);
+    .await;
 
     // list-members: from the query string, or from a JSON body on the GET.
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-members?group_name=data-eng",
-        None,
-    )
-    .await;
-    ok(&r);
+    let r = get_ok(&app, &admin, "list-members?group_name=data-eng", None).await;
     assert_eq!(
         r.body["members"],
         json!([{"group_name": "analysts"}, {"user_name": "ann@example.com"}])
     );
-    let r = cli(
+    let r = get_ok(
         &app,
         &admin,
-        Method::GET,
         "list-members",
         Some(json!({"group_name": "data-eng"})),
     )
     .await;
-    ok(&r);
     assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
 
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-parents?user_name=ann@example.com",
-        None,
-    )
-    .await;
-    ok(&r);
+    let r = get_ok(&app, &admin, "list-parents?user_name=ann@example.com", None).await;
     assert_eq!(names(&r), ["data-eng", "users"]);
-    let r = cli(
+    let r = get_ok(
         &app,
         &admin,
-        Method::GET,
         "list-parents",
         Some(json!({"group_name": "analysts"})),
     )
     .await;
-    ok(&r);
     assert_eq!(names(&r), ["data-eng"]);
 
     // The same group through SCIM.
@@ -134,13 +127,13 @@ async fn groups_and_members_as_the_cli_manages_them() {
         2
     );
 
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "remove-member",
         json!({"user_name": "ann@example.com", "parent_name": "data-eng"}),
     )
-    .await);
+    .await;
     let r = cli(
         &app,
         &admin,
@@ -151,18 +144,10 @@ async fn groups_and_members_as_the_cli_manages_them() {
     .await;
     assert_eq!(r.body["members"], json!([{"group_name": "analysts"}]));
 
-    ok(&post(&app, &admin, "delete", json!({"group_name": "data-eng"})).await);
+    post_ok(&app, &admin, "delete", json!({"group_name": "data-eng"})).await;
     let r = cli(&app, &admin, Method::GET, "list", None).await;
     assert_eq!(names(&r), ["admins", "analysts", "users"]);
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-parents?group_name=analysts",
-        None,
-    )
-    .await;
-    ok(&r);
+    let r = get_ok(&app, &admin, "list-parents?group_name=analysts", None).await;
     assert!(names(&r).is_empty());
 }
 
@@ -170,13 +155,13 @@ async fn groups_and_members_as_the_cli_manages_them() {
 async fn only_admins_change_groups_and_anyone_reads_them() {
     let app = TestApp::new().await;
     let (_, user) = app.plain_user("bob@example.com").await;
-    ok(&post(
+    post_ok(
         &app,
         &app.admin_token.clone(),
         "create",
         json!({"group_name": "ops"}),
     )
-    .await);
+    .await;
     for (path, body) in [
         ("create", json!({"group_name": "mine"})),
         (
@@ -196,18 +181,9 @@ async fn only_admins_change_groups_and_anyone_reads_them() {
         let r = post(&app, &user, path, body).await;
         denied(&r, "admins");
     }
-    let r = cli(&app, &user, Method::GET, "list", None).await;
-    ok(&r);
+    let r = get_ok(&app, &user, "list", None).await;
     assert_eq!(names(&r), ["admins", "ops", "users"]);
-    let r = cli(
-        &app,
-        &user,
-        Method::GET,
-        "list-parents?user_name=bob@example.com",
-        None,
-    )
-    .await;
-    ok(&r);
+    let r = get_ok(&app, &user, "list-parents?user_name=bob@example.com", None).await;
     assert_eq!(names(&r), ["users"], "bob did not make himself an admin");
     let r = cli(
         &app,
@@ -227,15 +203,15 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
     app.create_user("cy@example.com").await;
-    ok(&post(&app, &admin, "create", json!({"group_name": "outer"})).await);
-    ok(&post(&app, &admin, "create", json!({"group_name": "inner"})).await);
-    ok(&post(
+    post_ok(&app, &admin, "create", json!({"group_name": "outer"})).await;
+    post_ok(&app, &admin, "create", json!({"group_name": "inner"})).await;
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"group_name": "inner", "parent_name": "outer"}),
     )
-    .await);
+    .await;
     let bad = [
         ("create", json!({}), INVALID, "group_name is required"),
         ("create", json!({"group_name": "  "}), INVALID, "group_name"),
@@ -378,13 +354,13 @@ async fn leaving_a_group_can_cost_the_token_permission() {
     let admin = app.admin_token.clone();
     let sp = app.create_service_principal("loader").await;
     let app_id = sp["applicationId"].as_str().unwrap().to_owned();
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "create",
         json!({"group_name": "token-holders"}),
     )
-    .await);
+    .await;
     ok(&app
         .admin_patch(
             "/api/2.0/permissions/authorization/tokens",
@@ -392,13 +368,13 @@ async fn leaving_a_group_can_cost_the_token_permission() {
                 {"group_name": "token-holders", "permission_level": "CAN_USE"}]}),
         )
         .await);
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"user_name": app_id, "parent_name": "token-holders"}),
     )
-    .await);
+    .await;
     let r = cli(
         &app,
         &admin,
@@ -422,13 +398,13 @@ async fn leaving_a_group_can_cost_the_token_permission() {
     let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     ok(&me);
 
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "remove-member",
         json!({"user_name": app_id, "parent_name": "token-holders"}),
     )
-    .await);
+    .await;
     let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }

@@ -24,6 +24,12 @@ async fn get(app: &TestApp, token: &str, path_and_query: &str) -> Reply {
         .await
 }
 
+/// A POST of `body` to the secrets API's `path` as `token`, which must answer 200.
+async fn post_ok(app: &TestApp, token: &str, path: &str, body: Value) {
+    let r = post(app, token, path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "POST {path}: {:?}", r.body);
+}
+
 fn keys(list: &Reply) -> Vec<String> {
     list.body["secrets"]
         .as_array()
@@ -60,13 +66,13 @@ fn scope_names(list: &Reply) -> Vec<String> {
 async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "scopes/create",
         json!({"scope": "jdbc", "scope_backend_type": "DATABRICKS"}),
     )
-    .await);
+    .await;
     let r = get(&app, &admin, "scopes/list").await;
     ok(&r);
     assert_eq!(
@@ -75,21 +81,21 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
     );
 
     let before = patchbay_core::time::now_millis();
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "put",
         json!({"scope": "jdbc", "key": "password", "string_value": "s3cr3t-v4lue"}),
     )
-    .await);
+    .await;
     let raw = base64::engine::general_purpose::STANDARD.encode(b"\x00\x01binary-v4lue");
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "put",
         json!({"scope": "jdbc", "key": "keystore.p12", "bytes_value": raw}),
     )
-    .await);
+    .await;
     let r = get(&app, &admin, "list?scope=jdbc").await;
     ok(&r);
     assert_eq!(keys(&r), ["keystore.p12", "password"]);
@@ -98,13 +104,13 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
         assert_eq!(s.as_object().unwrap().len(), 2, "key and time only: {s}");
     }
     // Putting a key again replaces it.
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "put",
         json!({"scope": "jdbc", "key": "password", "string_value": "n3w-v4lue"}),
     )
-    .await);
+    .await;
     assert_eq!(keys(&get(&app, &admin, "list?scope=jdbc").await).len(), 2);
 
     // The creator manages the scope.
@@ -112,20 +118,20 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
     ok(&r);
     assert_eq!(acls(&r), [(common::ADMIN.to_owned(), "MANAGE".to_owned())]);
     app.create_user("reader@example.com").await;
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "acls/put",
         json!({"scope": "jdbc", "principal": "reader@example.com", "permission": "READ"}),
     )
-    .await);
-    ok(&post(
+    .await;
+    post_ok(
         &app,
         &admin,
         "acls/put",
         json!({"scope": "jdbc", "principal": "users", "permission": "READ"}),
     )
-    .await);
+    .await;
     let r = get(
         &app,
         &admin,
@@ -137,13 +143,13 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
         r.body,
         json!({"principal": "reader@example.com", "permission": "READ"})
     );
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "acls/put",
         json!({"scope": "jdbc", "principal": "reader@example.com", "permission": "WRITE"}),
     )
-    .await);
+    .await;
     let r = get(&app, &admin, "acls/list?scope=jdbc").await;
     assert_eq!(
         acls(&r),
@@ -153,23 +159,23 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
             ("users".to_owned(), "READ".to_owned()),
         ]
     );
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "acls/delete",
         json!({"scope": "jdbc", "principal": "users"}),
     )
-    .await);
+    .await;
     let r = get(&app, &admin, "acls/get?scope=jdbc&principal=users").await;
     not_found(&r, "users");
 
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "delete",
         json!({"scope": "jdbc", "key": "password"}),
     )
-    .await);
+    .await;
     assert_eq!(
         keys(&get(&app, &admin, "list?scope=jdbc").await),
         ["keystore.p12"]
@@ -183,12 +189,12 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
     .await;
     not_found(&r, "password");
 
-    ok(&post(&app, &admin, "scopes/delete", json!({"scope": "jdbc"})).await);
+    post_ok(&app, &admin, "scopes/delete", json!({"scope": "jdbc"})).await;
     assert!(scope_names(&get(&app, &admin, "scopes/list").await).is_empty());
     let r = get(&app, &admin, "list?scope=jdbc").await;
     not_found(&r, "Scope jdbc does not exist");
     // A scope made again starts empty.
-    ok(&post(&app, &admin, "scopes/create", json!({"scope": "jdbc"})).await);
+    post_ok(&app, &admin, "scopes/create", json!({"scope": "jdbc"})).await;
     assert!(keys(&get(&app, &admin, "list?scope=jdbc").await).is_empty());
 }
 
@@ -196,14 +202,14 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
 async fn no_caller_ever_gets_a_value_back() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
-    ok(&post(&app, &admin, "scopes/create", json!({"scope": "s"})).await);
-    ok(&post(
+    post_ok(&app, &admin, "scopes/create", json!({"scope": "s"})).await;
+    post_ok(
         &app,
         &admin,
         "put",
         json!({"scope": "s", "key": "k", "string_value": "v"}),
     )
-    .await);
+    .await;
     for query in [
         "get?scope=s&key=k",
         "get?scope=s&key=missing",
@@ -227,28 +233,28 @@ async fn who_may_do_what_in_a_scope() {
     let (_, stranger) = app.plain_user("stranger@example.com").await;
 
     // Any user may create a scope and manages it; admins manage it too.
-    ok(&post(&app, &owner, "scopes/create", json!({"scope": "team"})).await);
-    ok(&post(
+    post_ok(&app, &owner, "scopes/create", json!({"scope": "team"})).await;
+    post_ok(
         &app,
         &owner,
         "acls/put",
         json!({"scope": "team", "principal": "reader@example.com", "permission": "READ"}),
     )
-    .await);
-    ok(&post(
+    .await;
+    post_ok(
         &app,
         &owner,
         "acls/put",
         json!({"scope": "team", "principal": "writer@example.com", "permission": "WRITE"}),
     )
-    .await);
-    ok(&post(
+    .await;
+    post_ok(
         &app,
         &admin,
         "put",
         json!({"scope": "team", "key": "by-admin", "string_value": "a"}),
     )
-    .await);
+    .await;
 
     // READ lists keys, nothing more.
     let r = get(&app, &reader, "list?scope=team").await;
@@ -266,20 +272,20 @@ async fn who_may_do_what_in_a_scope() {
     denied(&r, "MANAGE");
 
     // WRITE puts and deletes secrets, but changes no ACL and deletes no scope.
-    ok(&post(
+    post_ok(
         &app,
         &writer,
         "put",
         json!({"scope": "team", "key": "by-writer", "string_value": "w"}),
     )
-    .await);
-    ok(&post(
+    .await;
+    post_ok(
         &app,
         &writer,
         "delete",
         json!({"scope": "team", "key": "by-admin"}),
     )
-    .await);
+    .await;
     let r = post(
         &app,
         &writer,
@@ -319,33 +325,33 @@ async fn who_may_do_what_in_a_scope() {
     );
 
     // A group's level reaches its members; initial_manage_principal=users gives MANAGE to all users.
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "acls/put",
         json!({"scope": "team", "principal": "users", "permission": "READ"}),
     )
-    .await);
+    .await;
     ok(&get(&app, &stranger, "list?scope=team").await);
-    ok(&post(
+    post_ok(
         &app,
         &reader,
         "scopes/create",
         json!({"scope": "shared", "initial_manage_principal": "users"}),
     )
-    .await);
+    .await;
     let r = get(&app, &admin, "acls/list?scope=shared").await;
     assert_eq!(acls(&r), [("users".to_owned(), "MANAGE".to_owned())]);
-    ok(&post(
+    post_ok(
         &app,
         &stranger,
         "put",
         json!({"scope": "shared", "key": "k", "string_value": "x"}),
     )
-    .await);
+    .await;
 
     // The owner deletes the scope; everything in it goes.
-    ok(&post(&app, &owner, "scopes/delete", json!({"scope": "team"})).await);
+    post_ok(&app, &owner, "scopes/delete", json!({"scope": "team"})).await;
     let r = get(&app, &admin, "list?scope=team").await;
     not_found(&r, "team");
 }
@@ -372,23 +378,23 @@ async fn service_principals_hold_acls_by_application_id() {
     ok(&t);
     let sp_token = t.body["token_value"].as_str().unwrap().to_owned();
 
-    ok(&post(&app, &admin, "scopes/create", json!({"scope": "etl"})).await);
+    post_ok(&app, &admin, "scopes/create", json!({"scope": "etl"})).await;
     let r = get(&app, &sp_token, "list?scope=etl").await;
     denied(&r, "READ");
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "acls/put",
         json!({"scope": "etl", "principal": app_id, "permission": "WRITE"}),
     )
-    .await);
-    ok(&post(
+    .await;
+    post_ok(
         &app,
         &sp_token,
         "put",
         json!({"scope": "etl", "key": "api-key", "string_value": "x"}),
     )
-    .await);
+    .await;
     let r = get(
         &app,
         &admin,
@@ -412,7 +418,7 @@ async fn service_principals_hold_acls_by_application_id() {
 async fn bad_secret_requests_are_refused_and_change_nothing() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
-    ok(&post(&app, &admin, "scopes/create", json!({"scope": "s"})).await);
+    post_ok(&app, &admin, "scopes/create", json!({"scope": "s"})).await;
     let bad = [
         ("scopes/create", json!({}), INVALID, "scope is required"),
         (
@@ -532,13 +538,13 @@ async fn bad_secret_requests_are_refused_and_change_nothing() {
     let r = get(&app, &admin, "list").await;
     invalid(&r, "scope is required");
     // The exact limit is accepted.
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "put",
         json!({"scope": "s", "key": "max", "string_value": "x".repeat(128 * 1024)}),
     )
-    .await);
+    .await;
 
     assert_eq!(scope_names(&get(&app, &admin, "scopes/list").await), ["s"]);
     assert_eq!(keys(&get(&app, &admin, "list?scope=s").await), ["max"]);
@@ -552,15 +558,15 @@ async fn bad_secret_requests_are_refused_and_change_nothing() {
 async fn a_scope_holds_at_most_a_thousand_secrets() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
-    ok(&post(&app, &admin, "scopes/create", json!({"scope": "full"})).await);
+    post_ok(&app, &admin, "scopes/create", json!({"scope": "full"})).await;
     for i in 0..1000 {
-        ok(&post(
+        post_ok(
             &app,
             &admin,
             "put",
             json!({"scope": "full", "key": format!("k{i}"), "string_value": "v"}),
         )
-        .await);
+        .await;
     }
     let r = post(
         &app,
@@ -571,13 +577,13 @@ async fn a_scope_holds_at_most_a_thousand_secrets() {
     .await;
     invalid(&r, "1000");
     // Replacing one that exists is still fine.
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "put",
         json!({"scope": "full", "key": "k7", "string_value": "w"}),
     )
-    .await);
+    .await;
     assert_eq!(
         keys(&get(&app, &admin, "list?scope=full").await).len(),
         1000
@@ -593,13 +599,13 @@ async fn values_are_nowhere_to_be_found() {
     let clear = "MARKER-clear-0d5b7c1e9a";
     let binary = b"MARKER-bytes-77f3a2c4b1";
     let encoded = base64::engine::general_purpose::STANDARD.encode(binary);
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "scopes/create",
         json!({"scope": "hidden-scope"}),
     )
-    .await);
+    .await;
     let mut answers = vec![
         post(
             &app,
