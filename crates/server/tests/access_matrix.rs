@@ -8,8 +8,8 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
+use common::sim::{sim, sim_calls};
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
 use serde_json::{Value, json};
 
 const PC: &str = "/api/2.0/partner-connect";
@@ -25,21 +25,10 @@ async fn obo_token(app: &TestApp, application_id: &str) -> String {
     r.body["token_value"].as_str().unwrap().to_owned()
 }
 
-/// How many requests the partner (partner-sim) has received.
-async fn partner_calls(sim: &SimHandle) -> usize {
-    let r = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
-    let state: Value = r.json().await.unwrap();
-    state["received"].as_array().expect("received").len()
-}
-
 #[tokio::test]
 async fn the_access_control_matrix() {
     let (app, _) = TestApp::serve_clocked().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = spawn(listener, SimConfig::default()).unwrap();
+    let sim = sim().await;
     for partner in ["rivery", "labelbox"] {
         let r = app
             .admin_put(&format!("{PC}/partners/{partner}"), json!({"base_url": sim.url,
@@ -408,9 +397,9 @@ async fn the_access_control_matrix() {
             if *who == "admin" {
                 continue;
             }
-            let calls_before = partner_calls(&sim).await;
+            let calls_before = sim_calls(&sim).await;
             let r = app.call(method.clone(), path, *token, body.clone()).await;
-            let calls = partner_calls(&sim).await - calls_before;
+            let calls = sim_calls(&sim).await - calls_before;
             if r.status.as_u16() != want {
                 failures.push(format!(
                     "{who:>13} {method} {path}: got {} want {want}: {}",

@@ -9,10 +9,9 @@ use axum::Router;
 use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use common::sim::served_with_sim;
+use common::sim::{served_with_sim, sim_calls};
 use common::{Reply, SCIM, TestApp};
 use patchbay_partner::outbound::OutboundPolicy;
-use patchbay_partner::sim::SimHandle;
 use patchbay_server::{AppState, Settings, router};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -49,15 +48,6 @@ async fn app_with(policy: OutboundPolicy) -> TestApp {
 fn register_body(name: &str, base_url: &str) -> Value {
     json!({"name": name, "category": "INGEST", "profile": "ingest", "base_url": base_url,
            "credentials": {"username": "databricks", "password": "secret"}})
-}
-
-async fn sim_calls(sim: &SimHandle) -> usize {
-    let r = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
-    let state: Value = r.json().await.unwrap();
-    state["received"].as_array().expect("received").len()
 }
 
 async fn point(app: &TestApp, partner: &str, base_url: &str, hostnames: &[&str]) -> Reply {

@@ -25,6 +25,14 @@ pub async fn sim_state(sim: &SimHandle) -> Value {
     r.json().await.unwrap()
 }
 
+/// How many requests the simulator has received.
+pub async fn sim_calls(sim: &SimHandle) -> usize {
+    sim_state(sim).await["received"]
+        .as_array()
+        .expect("received")
+        .len()
+}
+
 /// A GET of `path` on the simulator: its status, and its body (`null` when not JSON).
 pub async fn sim_get(sim: &SimHandle, path: &str) -> (u16, Value) {
     let r = reqwest::get(format!("{}{path}", sim.url)).await.unwrap();
