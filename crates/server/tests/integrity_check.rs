@@ -10,6 +10,36 @@ use patchbay_store::ViolationKind;
 
 const PC: &str = "/api/2.0/partner-connect";
 
+/// Completes `partner_id`'s provisioned connection as the partner's answer (connection `c-1`)
+/// would; the connection as it was before, and whether the store took the completion.
+async fn complete(
+    app: &TestApp,
+    admin: &patchbay_core::access::WorkspaceAdmin,
+    partner_id: &str,
+) -> (patchbay_store::ConnectionRecord, bool) {
+    let c = app
+        .store
+        .connection(app.workspace_id, partner_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no connection of {partner_id}"));
+    let completed = app
+        .store
+        .complete_connection(
+            admin,
+            partner_id,
+            patchbay_store::Completion {
+                uid: &c.uid,
+                partner_connection_id: Some("c-1"),
+                message: None,
+                account_administrator: None,
+            },
+        )
+        .await
+        .unwrap();
+    (c, completed)
+}
+
 #[tokio::test]
 async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone() {
     let (app, _) = TestApp::serve().await;
@@ -23,27 +53,8 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
             .unwrap();
     }
     // hevo-data completes; rivery's row vanishes as under the old stale delete.
-    let hevo = app
-        .store
-        .connection(app.workspace_id, "hevo-data")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        app.store
-            .complete_connection(
-                &admin,
-                "hevo-data",
-                patchbay_store::Completion {
-                    uid: &hevo.uid,
-                    partner_connection_id: Some("c-1"),
-                    message: None,
-                    account_administrator: None,
-                },
-            )
-            .await
-            .unwrap()
-    );
+    let (_, completed) = complete(&app, &admin, "hevo-data").await;
+    assert!(completed);
     assert!(
         app.store
             .check_integrity(60_000, 0)
@@ -103,27 +114,8 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
         .provision_connection(&admin, &common::ingest_plan("rivery"), "a-node")
         .await
         .unwrap();
-    let c = app
-        .store
-        .connection(app.workspace_id, "rivery")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        app.store
-            .complete_connection(
-                &admin,
-                "rivery",
-                patchbay_store::Completion {
-                    uid: &c.uid,
-                    partner_connection_id: Some("c-1"),
-                    message: None,
-                    account_administrator: None,
-                },
-            )
-            .await
-            .unwrap()
-    );
+    let (c, completed) = complete(&app, &admin, "rivery").await;
+    assert!(completed);
     // A rotation of an older version: the new token minted, the connection never told.
     let started = app
         .store
