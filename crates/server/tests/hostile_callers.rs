@@ -45,6 +45,14 @@ async fn app_with(policy: OutboundPolicy) -> TestApp {
     TestApp::build("http://127.0.0.1:1", |s| s.outbound = policy).await
 }
 
+/// The message of an error answer, which must have `status` and the `error_code` `code`; a
+/// failure names `case`.
+fn refusal_message<'a>(r: &'a Reply, case: &str, status: StatusCode, code: &str) -> &'a str {
+    assert_eq!(r.status, status, "{case}: {:?}", r.body);
+    assert_eq!(r.body["error_code"], code, "{case}: {:?}", r.body);
+    r.body["message"].as_str().expect("message")
+}
+
 fn register_body(name: &str, base_url: &str) -> Value {
     json!({"name": name, "category": "INGEST", "profile": "ingest", "base_url": base_url,
            "credentials": {"username": "databricks", "password": "secret"}})
@@ -79,14 +87,12 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
         let r = app
             .admin_post(&format!("{PC}/partners"), register_body(&name, base_url))
             .await;
-        assert_eq!(
-            r.status,
+        let message = refusal_message(
+            &r,
+            base_url,
             StatusCode::BAD_REQUEST,
-            "{base_url}: {:?}",
-            r.body
+            "INVALID_PARAMETER_VALUE",
         );
-        assert_eq!(r.body["error_code"], "INVALID_PARAMETER_VALUE");
-        let message = r.body["message"].as_str().unwrap();
         assert!(
             message.contains("cannot be used") && message.contains(" is "),
             "{base_url}: {message}"
@@ -231,14 +237,7 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
             json!({}),
         )
         .await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_GATEWAY,
-            "{base_url}: {:?}",
-            r.body
-        );
-        assert_eq!(r.body["error_code"], "PARTNER_ERROR");
-        let message = r.body["message"].as_str().unwrap();
+        let message = refusal_message(&r, &base_url, StatusCode::BAD_GATEWAY, "PARTNER_ERROR");
         assert!(
             message.contains("patchbay did not call the partner")
                 && message.contains("loopback address")
