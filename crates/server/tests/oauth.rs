@@ -38,6 +38,14 @@ async fn create_secret(app: &TestApp, principal_id: &str, body: Option<Value>) -
         .ok()
 }
 
+/// The value of a new secret of `principal_id` made with `body`.
+async fn secret_value(app: &TestApp, principal_id: &str, body: Option<Value>) -> String {
+    create_secret(app, principal_id, body).await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned()
+}
+
 /// A token request with the client's credentials in HTTP Basic, as the SDKs send it.
 async fn token_request(
     app: &TestApp,
@@ -242,10 +250,7 @@ async fn a_principal_may_not_mint_secrets_for_itself() {
     )
     .await
     .ok();
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     let token = access_token(&app, &application_id, &secret).await;
     let r = app
         .post_as(Some(&token), &secrets_path(&id), json!({}))
@@ -293,10 +298,7 @@ async fn deleting_the_secret_ends_its_access_tokens_at_once() {
 async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     let token = access_token(&app, &application_id, &secret).await;
 
     app.admin_patch(&format!("{SCIM}/ServicePrincipals/{id}"), json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -334,10 +336,7 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
 async fn an_expired_secret_grants_nothing() {
     let app = TestApp::with_manual_clock().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let secret = create_secret(&app, &id, Some(json!({"lifetime": "1s"}))).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, Some(json!({"lifetime": "1s"}))).await;
     app.advance(std::time::Duration::from_millis(1100));
     let r = grant(&app, &application_id, &secret).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -351,10 +350,7 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
     let (other_id, other_application) = service_principal(&app, "OTHER").await;
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     create_secret(&app, &other_id, None).await;
     let cases: Vec<(&str, &str, &str, StatusCode, &str)> = vec![
         (
@@ -441,15 +437,9 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
 async fn failed_client_authentications_are_limited_per_client() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     let (other_id, other_application) = service_principal(&app, "OTHER").await;
-    let other_secret = create_secret(&app, &other_id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other_secret = secret_value(&app, &other_id, None).await;
     let wrong = "dose0123456789abcdef0123456789abcdef";
     for _ in 0..10 {
         assert_eq!(
@@ -743,10 +733,7 @@ async fn a_rotated_key_signs_new_tokens_and_old_ones_still_verify() {
         "one first key, however many ask"
     );
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     let old = access_token(&app, &application_id, &secret).await;
     let kid = app.store.rotate_signing_key().await.unwrap();
     assert_ne!(kid, first.kid());

@@ -73,6 +73,12 @@ async fn browse(app: &TestApp, path: &str, cookie: Option<&str>, form: Option<St
     browser::browse(app, method, path, cookie, form).await
 }
 
+/// The store's integrity check finds nothing broken.
+async fn assert_no_violations(app: &TestApp) {
+    let found = app.store.check_integrity(60_000, i64::MAX).await.unwrap();
+    assert!(found.is_empty(), "{found:?}");
+}
+
 fn challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
@@ -322,13 +328,7 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
         refused.body
     );
     assert!(location(&refused.headers).is_empty());
-    assert!(
-        app.store
-            .check_integrity(60_000, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_violations(&app).await;
 }
 
 #[tokio::test]
@@ -526,13 +526,7 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
 async fn an_app_without_its_connection_is_an_orphan_the_check_removes() {
     let (app, sim) = served_with_sim().await;
     let client_id = connected_u2m_app(&app, &sim).await;
-    assert!(
-        app.store
-            .check_integrity(60_000, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_violations(&app).await;
     // An older version (or an operator) points the app at a connection that is not there.
     behind_the_back(
         &app,
@@ -698,11 +692,5 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "asked again");
-    assert!(
-        app.store
-            .check_integrity(60_000, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_violations(&app).await;
 }
