@@ -8,63 +8,42 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
+use common::sim::{sim, sim_calls};
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
 use serde_json::{Value, json};
 
 const PC: &str = "/api/2.0/partner-connect";
 
 async fn obo_token(app: &TestApp, application_id: &str) -> String {
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",
-            Some(json!({"application_id": application_id})),
+            json!({"application_id": application_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["token_value"].as_str().unwrap().to_owned()
 }
 
-/// How many requests the partner (partner-sim) has received.
-async fn partner_calls(sim: &SimHandle) -> usize {
-    let r = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
-    let state: Value = r.json().await.unwrap();
-    state["received"].as_array().expect("received").len()
-}
-
 #[tokio::test]
 async fn the_access_control_matrix() {
     let (app, _) = TestApp::serve_clocked().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = spawn(listener, SimConfig::default()).unwrap();
+    let sim = sim().await;
     for partner in ["rivery", "labelbox"] {
         let r = app
-            .admin(Method::PUT, &format!("{PC}/partners/{partner}"), Some(json!({"base_url": sim.url,
-                "credentials": {"username": sim.config.username, "password": sim.config.password}, "hostnames": ["127.0.0.1"]})))
+            .admin_put(&format!("{PC}/partners/{partner}"), json!({"base_url": sim.url,
+                "credentials": {"username": sim.config.username, "password": sim.config.password}, "hostnames": ["127.0.0.1"]}))
             .await;
         assert_eq!(r.status, StatusCode::OK);
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners/{partner}/connect"),
-                Some(json!({})),
-            )
+            .admin_post(&format!("{PC}/partners/{partner}/connect"), json!({}))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
     let connection = |p: &str| {
         let app = &app;
         let p = p.to_owned();
-        async move {
-            app.admin(Method::GET, &format!("{PC}/connections/{p}"), None)
-                .await
-                .ok()["connection"]
-                .clone()
-        }
+        async move { app.admin_get(&format!("{PC}/connections/{p}")).await.ok()["connection"].clone() }
     };
     let rivery = connection("rivery").await;
     let labelbox = connection("labelbox").await;
@@ -106,22 +85,16 @@ async fn the_access_control_matrix() {
 
     let (_, deleted) = app.plain_user("gone@example.com").await;
     let gone = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Users?filter=userName+eq+gone@example.com"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/Users?filter=userName+eq+gone@example.com"))
         .await;
     assert_eq!(gone.status, StatusCode::OK, "{:?}", gone.body);
     let gone_id = gone.body["Resources"][0]["id"].as_str().unwrap().to_owned();
-    app.admin(Method::DELETE, &format!("{SCIM}/Users/{gone_id}"), None)
-        .await;
+    app.admin_delete(&format!("{SCIM}/Users/{gone_id}")).await;
     let expired = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/create",
+        .post_as(
             Some(&user),
-            Some(json!({"lifetime_seconds": 1})),
+            "/api/2.0/token/create",
+            json!({"lifetime_seconds": 1}),
         )
         .await
         .ok()["token_value"]
@@ -132,20 +105,15 @@ async fn the_access_control_matrix() {
 
     // A job and a secret scope of the admin's, which no one else holds a level on.
     let job = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.2/jobs/create",
-            Some(json!({"name": "matrix", "max_concurrent_runs": 100})),
+            json!({"name": "matrix", "max_concurrent_runs": 100}),
         )
         .await
         .body["job_id"]
         .clone();
     let r = app
-        .admin(
-            Method::POST,
-            "/api/2.0/secrets/scopes/create",
-            Some(json!({"scope": "matrix"})),
-        )
+        .admin_post("/api/2.0/secrets/scopes/create", json!({"scope": "matrix"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
@@ -429,9 +397,9 @@ async fn the_access_control_matrix() {
             if *who == "admin" {
                 continue;
             }
-            let calls_before = partner_calls(&sim).await;
+            let calls_before = sim_calls(&sim).await;
             let r = app.call(method.clone(), path, *token, body.clone()).await;
-            let calls = partner_calls(&sim).await - calls_before;
+            let calls = sim_calls(&sim).await - calls_before;
             if r.status.as_u16() != want {
                 failures.push(format!(
                     "{who:>13} {method} {path}: got {} want {want}: {}",

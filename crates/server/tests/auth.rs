@@ -11,11 +11,11 @@ use serde_json::json;
 async fn missing_malformed_and_unknown_tokens_are_401() {
     let app = TestApp::new().await;
     let path = format!("{SCIM}/Me");
-    let no_token = app.call(Method::GET, &path, None, None).await;
+    let no_token = app.get_as(None, &path).await;
     assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
     assert_eq!(no_token.body["status"], "401");
     for token in ["nonsense", "dapi0123456789abcdef0123456789abcdef"] {
-        let r = app.call(Method::GET, &path, Some(token), None).await;
+        let r = app.get_as(Some(token), &path).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token}");
         assert_eq!(r.body["detail"], "Invalid access token.");
     }
@@ -39,7 +39,7 @@ async fn curl_netrc_basic_auth_works() {
 #[tokio::test]
 async fn me_names_the_caller_and_its_workspace() {
     let app = TestApp::new().await;
-    let r = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    let r = app.admin_get(&format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["userName"], ADMIN);
     assert_eq!(
@@ -59,31 +59,16 @@ async fn me_names_the_caller_and_its_workspace() {
 async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("plain@example.com").await;
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["userName"], "plain@example.com");
-    let list = app
-        .call(Method::GET, &format!("{SCIM}/Users"), Some(&token), None)
-        .await;
+    let list = app.get_as(Some(&token), &format!("{SCIM}/Users")).await;
     assert_eq!(list.status, StatusCode::OK);
 
-    let sp = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "x"})),
-        )
-        .await;
-    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
-    let sp_id = sp.body["id"].as_str().unwrap().to_owned();
+    let sp = app.create_service_principal("x").await;
+    let sp_id = sp["id"].as_str().unwrap().to_owned();
     let group = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "g"})),
-        )
+        .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "g"}))
         .await;
     assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let group_id = group.body["id"].as_str().unwrap().to_owned();
@@ -150,11 +135,7 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
     }
     // Nothing changed.
     let sp_after = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
         .await;
     assert_eq!(sp_after.status, StatusCode::OK, "{:?}", sp_after.body);
     assert_eq!(sp_after.body["displayName"], "x");
@@ -165,17 +146,11 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
 async fn a_token_dies_with_its_principal_on_the_very_next_call() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("leaver@example.com").await;
-    let ok = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let ok = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(ok.status, StatusCode::OK);
-    let del = app
-        .admin(Method::DELETE, &format!("{SCIM}/Users/{user_id}"), None)
-        .await;
+    let del = app.admin_delete(&format!("{SCIM}/Users/{user_id}")).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    let after = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let after = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -184,34 +159,29 @@ async fn a_deactivated_user_is_refused() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("paused@example.com").await;
     let r = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{SCIM}/Users/{user_id}"),
-            Some(json!({"userName": "paused@example.com", "active": false})),
+            json!({"userName": "paused@example.com", "active": false}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let after = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let after = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn discovery_endpoints_need_no_token() {
     let app = TestApp::new().await;
-    let health = app.call(Method::GET, "/healthz", None, None).await;
+    let health = app.get_as(None, "/healthz").await;
     assert_eq!(health.status, StatusCode::OK);
-    let config = app
-        .call(Method::GET, "/.well-known/databricks-config", None, None)
-        .await;
+    let config = app.get_as(None, "/.well-known/databricks-config").await;
     assert_eq!(config.status, StatusCode::OK);
     assert_eq!(
         config.body["workspace_id"],
         app.workspace_id.to_string(),
         "a string, as the Go SDK needs"
     );
-    let unknown = app.call(Method::GET, "/api/2.0/nope", None, None).await;
+    let unknown = app.get_as(None, "/api/2.0/nope").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.body["error_code"], "ENDPOINT_NOT_FOUND");
 }

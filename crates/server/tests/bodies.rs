@@ -68,7 +68,7 @@ async fn a_body_cut_short_is_a_400_in_the_endpoints_envelope() {
     assert_eq!(body["status"], "400", "{body}");
     assert_eq!(body["scimType"], "invalidSyntax", "{body}");
 
-    let users = app.admin(Method::GET, &format!("{SCIM}/Users"), None).await;
+    let users = app.admin_get(&format!("{SCIM}/Users")).await;
     assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
     assert_eq!(
         users.body["totalResults"], 1,
@@ -110,7 +110,7 @@ async fn only_a_body_over_the_limit_is_a_413() {
         };
         assert_eq!(r.body[field], expected, "{path}: {:?}", r.body);
     }
-    let tokens = app.admin(Method::GET, "/api/2.0/token/list", None).await;
+    let tokens = app.admin_get("/api/2.0/token/list").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     assert_eq!(
         tokens.body["token_infos"].as_array().map(Vec::len),

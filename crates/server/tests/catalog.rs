@@ -4,8 +4,8 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
-use common::{ADMIN, Reply, SCIM, TestApp};
+use axum::http::StatusCode;
+use common::{ADMIN, DOES_NOT_EXIST, INVALID, MALFORMED, Refusal, Reply, SCIM, TestApp, enable_uc};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::Securable;
 use patchbay_core::principal::PrincipalKind;
@@ -15,55 +15,23 @@ const UC: &str = "/api/2.1/unity-catalog";
 
 // ---- helpers --------------------------------------------------------------------------------
 
-/// Creates a metastore and assigns it with `main` as the default catalog; returns its id.
-async fn enable_uc(app: &TestApp) -> String {
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("{UC}/metastores"),
-            Some(json!({"name": "primary", "storage_root": "s3://bucket/uc"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let id = r.body["metastore_id"].as_str().unwrap().to_owned();
-    let r = app
-        .admin(
-            Method::PUT,
-            &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    id
-}
-
 /// A service principal with a token, the way an admin sets one up: SCIM create, CAN_USE on
 /// tokens, an on-behalf-of token. Returns (SCIM id, application id, token).
 async fn service_principal(app: &TestApp, name: &str) -> (String, String, String) {
+    let r = app.create_service_principal(name).await;
+    let id = r["id"].as_str().unwrap().to_owned();
+    let app_id = r["applicationId"].as_str().unwrap().to_owned();
+    app.admin_patch(
+        "/api/2.0/permissions/authorization/tokens",
+        json!({"access_control_list": [
+                {"service_principal_name": app_id, "permission_level": "CAN_USE"}]}),
+    )
+    .await
+    .expect(StatusCode::OK);
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": name})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_owned();
-    let app_id = r.body["applicationId"].as_str().unwrap().to_owned();
-    let r = app
-        .admin(
-            Method::PATCH,
-            "/api/2.0/permissions/authorization/tokens",
-            Some(json!({"access_control_list": [
-                {"service_principal_name": app_id, "permission_level": "CAN_USE"}]})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",
-            Some(json!({"application_id": app_id})),
+            json!({"application_id": app_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -82,11 +50,10 @@ async fn patch_grants(
     add: &[&str],
     remove: &[&str],
 ) -> Reply {
-    app.call(
-        Method::PATCH,
-        &format!("{UC}/permissions/{securable}"),
+    app.patch_as(
         Some(token),
-        Some(json!({"changes": [{"principal": principal, "add": add, "remove": remove}]})),
+        &format!("{UC}/permissions/{securable}"),
+        json!({"changes": [{"principal": principal, "add": add, "remove": remove}]}),
     )
     .await
 }
@@ -97,18 +64,37 @@ async fn grant(app: &TestApp, securable: &str, principal: &str, add: &[&str]) {
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Reply {
-    app.call(Method::GET, &format!("{UC}{path}"), Some(token), None)
-        .await
+    app.get_as(Some(token), &format!("{UC}{path}")).await
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
-    app.call(
-        Method::POST,
-        &format!("{UC}{path}"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.post_as(Some(token), &format!("{UC}{path}"), body).await
+}
+
+/// A workspace with Unity Catalog enabled ([`enable_uc`]) and the admin's token.
+async fn uc_app() -> (TestApp, String) {
+    let app = TestApp::new().await;
+    enable_uc(&app).await;
+    let t = app.admin_token.clone();
+    (app, t)
+}
+
+/// The store's id of the user `user_name`, who must exist.
+async fn id_of_user(app: &TestApp, user_name: &str) -> i64 {
+    app.store
+        .find_user(app.workspace_id, user_name)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no user {user_name}"))
+        .id
+}
+
+/// Whether the store counts the principal `id` a metastore admin.
+async fn is_metastore_admin(app: &TestApp, id: i64) -> bool {
+    app.store
+        .is_metastore_admin(app.workspace_id, id)
+        .await
+        .unwrap()
 }
 
 fn names(body: &Value, key: &str) -> Vec<String> {
@@ -283,14 +269,12 @@ async fn enabling_unity_catalog_creates_main() {
     assert_eq!(names(&theirs.body, "catalogs"), ["hive_metastore"]);
 
     // Assigning again (same metastore) keeps main; the store reports it for Partner Connect.
-    let again = app
-        .admin(
-            Method::PUT,
-            &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
-        )
-        .await;
-    assert_eq!(again.status, StatusCode::OK);
+    app.admin_put(
+        &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
+        json!({"metastore_id": id, "default_catalog_name": "main"}),
+    )
+    .await
+    .expect(StatusCode::OK);
     let assignment = app
         .store
         .metastore_assignment(app.workspace_id)
@@ -299,26 +283,16 @@ async fn enabling_unity_catalog_creates_main() {
         .unwrap();
     assert_eq!(assignment.metastore_id, id);
     assert_eq!(assignment.default_catalog_name, "main");
-    let admin = app
-        .store
-        .find_user(app.workspace_id, ADMIN)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(assignment.owner_id, Some(admin.id));
-    assert!(
-        app.store
-            .is_metastore_admin(app.workspace_id, admin.id)
-            .await
-            .unwrap()
-    );
+    let admin = id_of_user(&app, ADMIN).await;
+    assert_eq!(assignment.owner_id, Some(admin));
+    assert!(is_metastore_admin(&app, admin).await);
     let main = app
         .store
         .catalog(app.workspace_id, "main")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(main.owner_id, Some(admin.id));
+    assert_eq!(main.owner_id, Some(admin));
     assert!(
         app.store
             .schema_exists(app.workspace_id, "main", "default")
@@ -345,45 +319,27 @@ async fn metastore_assignment_bad_input() {
     let id = enable_uc(&app).await;
     let path = |ws: &str| format!("{UC}/workspaces/{ws}/metastore");
     let ws = app.workspace_id.to_string();
-    for (p, body, status, code) in [
-        (
-            path("1234"),
-            json!({"metastore_id": id}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
-        ),
-        (
-            path("abc"),
-            json!({"metastore_id": id}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-        ),
-        (
-            path(&ws),
-            json!({}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-        ),
+    for (p, body, (status, code)) in [
+        (path("1234"), json!({"metastore_id": id}), DOES_NOT_EXIST),
+        (path("abc"), json!({"metastore_id": id}), INVALID),
+        (path(&ws), json!({}), INVALID),
         (
             path(&ws),
             json!({"metastore_id": "nope"}),
-            StatusCode::NOT_FOUND,
-            "METASTORE_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "METASTORE_DOES_NOT_EXIST"),
         ),
         (
             path(&ws),
             json!({"metastore_id": id, "default_catalog_name": "a.b"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
         ),
         (
             path(&ws),
             json!({"metastore_id": id, "surprise": 1}),
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
+            MALFORMED,
         ),
     ] {
-        let r = app.admin(Method::PUT, &p, Some(body.clone())).await;
+        let r = app.admin_put(&p, body.clone()).await;
         assert_eq!(
             (r.status, r.body["error_code"].as_str()),
             (status, Some(code)),
@@ -391,28 +347,18 @@ async fn metastore_assignment_bad_input() {
             r.body
         );
     }
+    app.admin_post(&format!("{UC}/metastores"), json!({"name": " "}))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{UC}/metastores"),
-            Some(json!({"name": " "})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("{UC}/metastores"),
-            Some(json!({"name": "primary"})),
-        )
+        .admin_post(&format!("{UC}/metastores"), json!({"name": "primary"}))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_ALREADY_EXISTS");
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{UC}/metastores"),
-            Some(json!({"name": "other", "owner": "nobody@example.com"})),
+            json!({"name": "other", "owner": "nobody@example.com"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -423,30 +369,18 @@ async fn metastore_assignment_bad_input() {
     assert_eq!(r.body["metastore_id"], id);
     assert_eq!(r.body["default_catalog_name"], "main");
     // Unassigning turns Unity Catalog off again; hive_metastore stays.
-    let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{}?metastore_id={id}", path(&ws)),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.admin_delete(&format!("{}?metastore_id={id}", path(&ws)))
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &app.admin_token, "/catalogs").await;
     assert_eq!(names(&r.body, "catalogs"), ["hive_metastore"]);
     // A metastore that still holds catalogs is deleted only with force.
-    let r = app
-        .admin(Method::DELETE, &format!("{UC}/metastores/{id}"), None)
-        .await;
+    let r = app.admin_delete(&format!("{UC}/metastores/{id}")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_NOT_EMPTY", "{:?}", r.body);
-    let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/metastores/{id}?force=true"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.admin_delete(&format!("{UC}/metastores/{id}?force=true"))
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &app.admin_token, &format!("/metastores/{id}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_DOES_NOT_EXIST");
@@ -456,28 +390,19 @@ async fn metastore_assignment_bad_input() {
 async fn a_group_can_be_the_metastore_admin() {
     let app = TestApp::new().await;
     let (user_id, user_token) = app.plain_user("steward@example.com").await;
+    app.create_group("uc-admins", &[&user_id]).await;
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "uc-admins", "members": [{"value": user_id}]})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{UC}/metastores"),
-            Some(json!({"name": "grouped", "owner": "uc-admins"})),
+            json!({"name": "grouped", "owner": "uc-admins"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "uc-admins");
     let id = r.body["metastore_id"].as_str().unwrap().to_owned();
-    app.admin(
-        Method::PUT,
+    app.admin_put(
         &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-        Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
+        json!({"metastore_id": id, "default_catalog_name": "main"}),
     )
     .await;
     // main belongs to the metastore admin group; its member may do all in it.
@@ -497,7 +422,7 @@ async fn a_group_can_be_the_metastore_admin() {
             .contains("CREATE CATALOG")
     );
     // Until it is granted CREATE_CATALOG on the metastore.
-    let r = patch_grants(
+    patch_grants(
         &app,
         &user_token,
         &format!("metastore/{id}"),
@@ -505,37 +430,19 @@ async fn a_group_can_be_the_metastore_admin() {
         &["CREATE_CATALOG"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = post(&app, &app.admin_token, "/catalogs", json!({"name": "hr"})).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let steward = app
-        .store
-        .find_user(app.workspace_id, "steward@example.com")
+    .await
+    .expect(StatusCode::OK);
+    post(&app, &app.admin_token, "/catalogs", json!({"name": "hr"}))
         .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        app.store
-            .is_metastore_admin(app.workspace_id, steward.id)
-            .await
-            .unwrap()
-    );
-    let admin = app
-        .store
-        .find_user(app.workspace_id, ADMIN)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        !app.store
-            .is_metastore_admin(app.workspace_id, admin.id)
-            .await
-            .unwrap()
-    );
+        .expect(StatusCode::OK);
+    let steward = id_of_user(&app, "steward@example.com").await;
+    assert!(is_metastore_admin(&app, steward).await);
+    let admin = id_of_user(&app, ADMIN).await;
+    assert!(!is_metastore_admin(&app, admin).await);
     // Grants on the metastore are named by its id.
-    let r = get(&app, &user_token, "/permissions/metastore/not-the-id").await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    get(&app, &user_token, "/permissions/metastore/not-the-id")
+        .await
+        .expect(StatusCode::NOT_FOUND);
     let r = get(&app, &user_token, &format!("/permissions/METASTORE/{id}")).await;
     assert_eq!(
         grants_of(&r.body),
@@ -551,48 +458,30 @@ async fn a_group_can_be_the_metastore_admin() {
         .unwrap()
         .unwrap();
     let r = app
-        .admin(Method::DELETE, &format!("{SCIM}/Groups/{}", group.id), None)
+        .admin_delete(&format!("{SCIM}/Groups/{}", group.id))
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let summary = get(&app, &user_token, "/metastore_summary").await;
     assert_eq!(summary.status, StatusCode::OK, "{:?}", summary.body);
     assert!(summary.body.get("owner").is_none(), "{:?}", summary.body);
-    assert!(
-        app.store
-            .is_metastore_admin(app.workspace_id, admin.id)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !app.store
-            .is_metastore_admin(app.workspace_id, steward.id)
-            .await
-            .unwrap()
-    );
+    assert!(is_metastore_admin(&app, admin).await);
+    assert!(!is_metastore_admin(&app, steward).await);
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/metastores/{id}"),
-            Some(json!({"owner": "steward@example.com"})),
+            json!({"owner": "steward@example.com"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "steward@example.com", "{:?}", r.body);
-    assert!(
-        app.store
-            .is_metastore_admin(app.workspace_id, steward.id)
-            .await
-            .unwrap()
-    );
+    assert!(is_metastore_admin(&app, steward).await);
 }
 
 // ---- catalogs, schemas, tables --------------------------------------------------------------
 
 #[tokio::test]
 async fn catalog_schema_table_lifecycle() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     let r = post(
         &app,
         &t,
@@ -611,8 +500,9 @@ async fn catalog_schema_table_lifecycle() {
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::CONFLICT, Some("CATALOG_ALREADY_EXISTS"))
     );
-    let r = post(&app, &t, "/catalogs", json!({"name": "hive_metastore"})).await;
-    assert_eq!(r.status, StatusCode::CONFLICT);
+    post(&app, &t, "/catalogs", json!({"name": "hive_metastore"}))
+        .await
+        .expect(StatusCode::CONFLICT);
 
     let r = create_schema(&app, &t, "sales", "raw").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -629,8 +519,9 @@ async fn catalog_schema_table_lifecycle() {
         (StatusCode::NOT_FOUND, Some("CATALOG_DOES_NOT_EXIST"))
     );
 
-    let r = create_table(&app, &t, "sales", "raw", "orders").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    create_table(&app, &t, "sales", "raw", "orders")
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &t, "/tables/sales.raw.orders").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["full_name"], "sales.raw.orders");
@@ -676,35 +567,33 @@ async fn catalog_schema_table_lifecycle() {
     let r = get(&app, &t, "/tables?catalog_name=sales&schema_name=nope").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "SCHEMA_DOES_NOT_EXIST");
-    let r = get(&app, &t, "/tables?catalog_name=sales").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    get(&app, &t, "/tables?catalog_name=sales")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
 
     // Owner and comment changes.
     app.create_user("owner@example.com").await;
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/tables/sales.raw.orders"),
-            Some(json!({"owner": "owner@example.com", "comment": "c"})),
+            json!({"owner": "owner@example.com", "comment": "c"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "owner@example.com");
     assert_eq!(r.body["comment"], "c");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/schemas/sales.raw"),
-            Some(json!({"comment": "landing"})),
+            json!({"comment": "landing"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["comment"], "landing");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{UC}/catalogs/sales"),
-            Some(json!({"owner": "nobody@example.com"})),
+            json!({"owner": "nobody@example.com"}),
         )
         .await;
     assert_eq!(
@@ -712,11 +601,7 @@ async fn catalog_schema_table_lifecycle() {
         (StatusCode::NOT_FOUND, Some("PRINCIPAL_DOES_NOT_EXIST"))
     );
     let r = app
-        .admin(
-            Method::PATCH,
-            &format!("{UC}/catalogs/sales"),
-            Some(json!({"owner": "admins"})),
-        )
+        .admin_patch(&format!("{UC}/catalogs/sales"), json!({"owner": "admins"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "admins");
@@ -724,14 +609,9 @@ async fn catalog_schema_table_lifecycle() {
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": true}));
-    let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/tables/sales.raw.orders"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
+    app.admin_delete(&format!("{UC}/tables/sales.raw.orders"))
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": false}));
@@ -741,63 +621,39 @@ async fn catalog_schema_table_lifecycle() {
         (StatusCode::NOT_FOUND, Some("TABLE_DOES_NOT_EXIST"))
     );
 
-    let r = app
-        .admin(Method::DELETE, &format!("{UC}/schemas/sales.raw"), None)
-        .await;
+    let r = app.admin_delete(&format!("{UC}/schemas/sales.raw")).await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("SCHEMA_NOT_EMPTY"))
     );
-    let r = app
-        .admin(Method::DELETE, &format!("{UC}/catalogs/sales"), None)
-        .await;
+    let r = app.admin_delete(&format!("{UC}/catalogs/sales")).await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("CATALOG_NOT_EMPTY"))
     );
-    let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/catalogs/sales?force=true"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.admin_delete(&format!("{UC}/catalogs/sales?force=true"))
+        .await
+        .expect(StatusCode::OK);
     let r = get(&app, &t, "/catalogs/sales").await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::NOT_FOUND, Some("CATALOG_DOES_NOT_EXIST"))
     );
-    let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/catalogs/hive_metastore"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/schemas/hive_metastore.default"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    app.admin_delete(&format!("{UC}/catalogs/hive_metastore"))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    app.admin_delete(&format!("{UC}/schemas/hive_metastore.default"))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn lists_page_with_tokens_until_the_last_page() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     for name in ["c1", "c2", "c3"] {
-        assert_eq!(
-            post(&app, &t, "/catalogs", json!({"name": name}))
-                .await
-                .status,
-            StatusCode::OK
-        );
+        post(&app, &t, "/catalogs", json!({"name": name}))
+            .await
+            .expect(StatusCode::OK);
     }
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
@@ -817,27 +673,24 @@ async fn lists_page_with_tokens_until_the_last_page() {
     let r = get(&app, &t, "/catalogs?max_results=0").await;
     assert_eq!(names(&r.body, "catalogs").len(), 5);
     assert!(r.body.get("next_page_token").is_none());
-    let r = get(&app, &t, "/catalogs?max_results=-1").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = get(&app, &t, "/permissions/catalog/main?max_results=10").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    get(&app, &t, "/catalogs?max_results=-1")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    get(&app, &t, "/permissions/catalog/main?max_results=10")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
 }
 
 // ---- grants ---------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn grants_and_effective_permissions_with_inheritance() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     app.create_user("analyst@example.com").await;
     let analyst = "analyst@example.com";
-    assert_eq!(
-        create_table(&app, &t, "main", "default", "events")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    create_table(&app, &t, "main", "default", "events")
+        .await
+        .expect(StatusCode::OK);
 
     let r = get(&app, &t, "/permissions/catalog/main").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -907,18 +760,13 @@ async fn grants_and_effective_permissions_with_inheritance() {
     assert_eq!(grants_of(&filtered.body).len(), 1);
 
     // The store's view for Partner Connect: union of what is granted and inherited.
-    let user = app
-        .store
-        .find_user(app.workspace_id, analyst)
-        .await
-        .unwrap()
-        .unwrap();
+    let user = id_of_user(&app, analyst).await;
     let held = app
         .store
         .effective_privileges(
             app.workspace_id,
             &Securable::Table("main".into(), "default".into(), "events".into()),
-            user.id,
+            user,
         )
         .await
         .unwrap();
@@ -936,7 +784,7 @@ async fn grants_and_effective_permissions_with_inheritance() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"privilege_assignments": []}));
-    let r = patch_grants(
+    patch_grants(
         &app,
         &t,
         "schema/main.default",
@@ -944,9 +792,9 @@ async fn grants_and_effective_permissions_with_inheritance() {
         &[],
         &["USE_SCHEMA"],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let r = patch_grants(
+    .await
+    .expect(StatusCode::OK);
+    patch_grants(
         &app,
         &t,
         "table/main.default.events",
@@ -954,115 +802,96 @@ async fn grants_and_effective_permissions_with_inheritance() {
         &[],
         &["SELECT"],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
+    .await
+    .expect(StatusCode::OK);
     let after = get(&app, &t, "/effective-permissions/table/main.default.events").await;
     assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
     assert_eq!(after.body, before.body);
     // Removing what is not held changes nothing and is fine.
-    let r = patch_grants(&app, &t, "catalog/main", analyst, &[], &["MODIFY"]).await;
-    assert_eq!(r.status, StatusCode::OK);
+    patch_grants(&app, &t, "catalog/main", analyst, &[], &["MODIFY"])
+        .await
+        .expect(StatusCode::OK);
 }
 
 #[tokio::test]
 async fn bad_grants_are_refused_and_change_nothing() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     app.create_user("a@example.com").await;
     let (_, other_token) = app.plain_user("b@example.com").await;
-    assert_eq!(
-        create_table(&app, &t, "main", "default", "t").await.status,
-        StatusCode::OK
-    );
+    create_table(&app, &t, "main", "default", "t")
+        .await
+        .expect(StatusCode::OK);
     grant(&app, "catalog/main", "a@example.com", &["USE_CATALOG"]).await;
     let snapshot = get(&app, &t, "/permissions/catalog/main").await.ok();
 
-    let cases: Vec<(String, Value, StatusCode, &str, &str)> = vec![
+    let cases: Vec<(String, Value, Refusal, &str)> = vec![
         (
             "table/main.default.t".into(),
             json!([{"principal": "a@example.com", "add": ["CREATE_SCHEMA"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "CREATE_SCHEMA",
         ),
         (
             "catalog/main".into(),
             json!([{"principal": "a@example.com", "add": ["USAGE"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "legacy",
         ),
         (
             "catalog/main".into(),
             json!([{"principal": "a@example.com", "add": ["SELECT", "FLY"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "FLY",
         ),
         (
             "catalog/main".into(),
             json!([{"principal": "a@example.com", "add": ["SELECT"]}, {"principal": "ghost@example.com", "add": ["SELECT"]}]),
-            StatusCode::NOT_FOUND,
-            "PRINCIPAL_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "PRINCIPAL_DOES_NOT_EXIST"),
             "ghost@example.com",
         ),
-        (
-            "volume/main.default.v".into(),
-            json!([]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "volume",
-        ),
+        ("volume/main.default.v".into(), json!([]), INVALID, "volume"),
         (
             "table/main.default".into(),
             json!([]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "catalog.schema.table",
         ),
         (
             "table/main.default.missing".into(),
             json!([{"principal": "a@example.com", "add": ["SELECT"]}]),
-            StatusCode::NOT_FOUND,
-            "TABLE_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "TABLE_DOES_NOT_EXIST"),
             "main.default.missing",
         ),
         (
             "schema/main.missing".into(),
             json!([]),
-            StatusCode::NOT_FOUND,
-            "SCHEMA_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "SCHEMA_DOES_NOT_EXIST"),
             "main.missing",
         ),
         (
             "catalog/missing".into(),
             json!([]),
-            StatusCode::NOT_FOUND,
-            "CATALOG_DOES_NOT_EXIST",
+            (StatusCode::NOT_FOUND, "CATALOG_DOES_NOT_EXIST"),
             "missing",
         ),
         (
             "catalog/main".into(),
             json!([{"add": ["SELECT"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "principal",
         ),
         (
             "catalog/main".into(),
             json!([{"principal": "a@example.com", "add": ["OWN"]}]),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "owner",
         ),
     ];
-    for (path, changes, status, code, mentions) in cases {
+    for (path, changes, (status, code), mentions) in cases {
         let r = app
-            .admin(
-                Method::PATCH,
+            .admin_patch(
                 &format!("{UC}/permissions/{path}"),
-                Some(json!({"changes": changes})),
+                json!({"changes": changes}),
             )
             .await;
         assert_eq!(r.status, status, "{path} {changes}: {:?}", r.body);
@@ -1073,16 +902,14 @@ async fn bad_grants_are_refused_and_change_nothing() {
             r.body
         );
     }
-    let r = app
-        .admin(
-            Method::PATCH,
-            &format!("{UC}/permissions/catalog/main"),
-            Some(json!({"changes": "all"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    app.admin_patch(
+        &format!("{UC}/permissions/catalog/main"),
+        json!({"changes": "all"}),
+    )
+    .await
+    .expect(StatusCode::BAD_REQUEST);
     // Someone who neither owns main nor administers the metastore may not grant on it.
-    let r = patch_grants(
+    patch_grants(
         &app,
         &other_token,
         "catalog/main",
@@ -1090,8 +917,8 @@ async fn bad_grants_are_refused_and_change_nothing() {
         &["USE_CATALOG"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    .await
+    .expect(StatusCode::FORBIDDEN);
     assert_eq!(
         get(&app, &t, "/permissions/catalog/main").await.ok(),
         snapshot
@@ -1104,20 +931,14 @@ async fn bad_grants_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn a_service_principal_reads_only_what_it_was_granted() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     let (_, app_id, sp) = service_principal(&app, "READER_USER").await;
-    assert_eq!(
-        create_schema(&app, &t, "main", "sales").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        create_table(&app, &t, "main", "sales", "orders")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    create_schema(&app, &t, "main", "sales")
+        .await
+        .expect(StatusCode::OK);
+    create_table(&app, &t, "main", "sales", "orders")
+        .await
+        .expect(StatusCode::OK);
 
     let r = get(&app, &sp, "/tables/main.sales.orders").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
@@ -1163,16 +984,10 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
     let r = get(&app, &sp, "/tables?catalog_name=main&schema_name=sales").await;
     assert_eq!(names(&r.body, "tables"), ["orders"]);
     // Reading is not writing: it may not drop, re-own or grant on the table.
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("{UC}/tables/main.sales.orders"),
-            Some(&sp),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = patch_grants(
+    app.delete_as(Some(&sp), &format!("{UC}/tables/main.sales.orders"))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    patch_grants(
         &app,
         &sp,
         "table/main.sales.orders",
@@ -1180,10 +995,10 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
         &["MODIFY"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    .await
+    .expect(StatusCode::FORBIDDEN);
 
-    let r = patch_grants(
+    patch_grants(
         &app,
         &t,
         "table/main.sales.orders",
@@ -1191,30 +1006,23 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
         &[],
         &["SELECT"],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        get(&app, &sp, "/tables/main.sales.orders").await.status,
-        StatusCode::FORBIDDEN
-    );
+    .await
+    .expect(StatusCode::OK);
+    get(&app, &sp, "/tables/main.sales.orders")
+        .await
+        .expect(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn a_service_principal_creates_a_schema_and_owns_it() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     let (sp_id, app_id, sp) = service_principal(&app, "HEVO_DATA_USER").await;
-    assert_eq!(
-        create_schema(&app, &t, "main", "finance").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        create_table(&app, &t, "main", "finance", "ledger")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    create_schema(&app, &t, "main", "finance")
+        .await
+        .expect(StatusCode::OK);
+    create_table(&app, &t, "main", "finance", "ledger")
+        .await
+        .expect(StatusCode::OK);
 
     grant(&app, "catalog/main", &app_id, &["USE_CATALOG"]).await;
     let r = create_schema(&app, &sp, "main", "hevo").await;
@@ -1234,12 +1042,11 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
     let r = create_table(&app, &sp, "main", "hevo", "events").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], app_id);
-    assert_eq!(
-        get(&app, &sp, "/tables/main.hevo.events").await.status,
-        StatusCode::OK
-    );
+    get(&app, &sp, "/tables/main.hevo.events")
+        .await
+        .expect(StatusCode::OK);
     app.create_user("consumer@example.com").await;
-    let r = patch_grants(
+    patch_grants(
         &app,
         &sp,
         "table/main.hevo.events",
@@ -1247,13 +1054,12 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
         &["SELECT"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    .await
+    .expect(StatusCode::OK);
     // It reads nothing else, and may not grant on the catalog.
-    assert_eq!(
-        get(&app, &sp, "/tables/main.finance.ledger").await.status,
-        StatusCode::FORBIDDEN
-    );
+    get(&app, &sp, "/tables/main.finance.ledger")
+        .await
+        .expect(StatusCode::FORBIDDEN);
     assert_eq!(
         names(
             &get(&app, &sp, "/schemas?catalog_name=main").await.ok(),
@@ -1261,18 +1067,16 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
         ),
         ["hevo"]
     );
-    let r = patch_grants(&app, &sp, "catalog/main", &app_id, &["SELECT"], &[]).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = create_table(&app, &sp, "main", "finance", "sneaky").await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    patch_grants(&app, &sp, "catalog/main", &app_id, &["SELECT"], &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    create_table(&app, &sp, "main", "finance", "sneaky")
+        .await
+        .expect(StatusCode::FORBIDDEN);
 
     // Deleting the service principal deletes its grants; what it created stays, ownerless.
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            None,
-        )
+        .admin_delete(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let r = get(&app, &t, "/permissions/catalog/main").await;
@@ -1290,35 +1094,16 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
 
 #[tokio::test]
 async fn nested_group_membership_counts() {
-    let app = TestApp::new().await;
-    enable_uc(&app).await;
-    let t = app.admin_token.clone();
+    let (app, t) = uc_app().await;
     let (sp_id, _, sp) = service_principal(&app, "GROUPED_USER").await;
-    let inner = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "inner", "members": [{"value": sp_id}]})),
-        )
-        .await;
-    assert_eq!(inner.status, StatusCode::CREATED, "{:?}", inner.body);
-    let inner_id = inner.body["id"].as_str().unwrap().to_owned();
-    app.admin(
-        Method::POST,
-        &format!("{SCIM}/Groups"),
-        Some(json!({"displayName": "readers", "members": [{"value": inner_id}]})),
-    )
-    .await;
-    assert_eq!(
-        create_table(&app, &t, "main", "default", "shared")
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        get(&app, &sp, "/tables/main.default.shared").await.status,
-        StatusCode::FORBIDDEN
-    );
+    let inner_id = app.create_group("inner", &[&sp_id]).await;
+    app.create_group("readers", &[&inner_id]).await;
+    create_table(&app, &t, "main", "default", "shared")
+        .await
+        .expect(StatusCode::OK);
+    get(&app, &sp, "/tables/main.default.shared")
+        .await
+        .expect(StatusCode::FORBIDDEN);
     grant(
         &app,
         "catalog/main",
@@ -1326,8 +1111,9 @@ async fn nested_group_membership_counts() {
         &["USE_CATALOG", "USE_SCHEMA", "SELECT"],
     )
     .await;
-    let r = get(&app, &sp, "/tables/main.default.shared").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    get(&app, &sp, "/tables/main.default.shared")
+        .await
+        .expect(StatusCode::OK);
     let catalogs = app
         .store
         .list_catalogs_for(&Caller {
@@ -1384,14 +1170,17 @@ async fn hive_metastore_takes_legacy_privileges() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], etl);
     assert_eq!(r.body["catalog_type"], "INTERNAL_CATALOG");
-    let r = create_table(&app, &user, "hive_metastore", "ingest", "raw").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    create_table(&app, &user, "hive_metastore", "ingest", "raw")
+        .await
+        .expect(StatusCode::OK);
 
     // Reading someone else's table takes USAGE and SELECT or READ_METADATA.
-    let r = create_table(&app, &t, "hive_metastore", "default", "events").await;
-    assert_eq!(r.status, StatusCode::OK);
-    let r = get(&app, &other, "/tables/hive_metastore.default.events").await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    create_table(&app, &t, "hive_metastore", "default", "events")
+        .await
+        .expect(StatusCode::OK);
+    get(&app, &other, "/tables/hive_metastore.default.events")
+        .await
+        .expect(StatusCode::FORBIDDEN);
     grant(
         &app,
         "schema/hive_metastore.default",
@@ -1399,8 +1188,9 @@ async fn hive_metastore_takes_legacy_privileges() {
         &["USAGE", "READ_METADATA"],
     )
     .await;
-    let r = get(&app, &other, "/tables/hive_metastore.default.events").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    get(&app, &other, "/tables/hive_metastore.default.events")
+        .await
+        .expect(StatusCode::OK);
     // Both spellings of ALL PRIVILEGES; revoking it clears everything there.
     let r = patch_grants(
         &app,
@@ -1445,7 +1235,7 @@ async fn hive_metastore_takes_legacy_privileges() {
     );
 
     // A plain user may not grant on what it does not own; the owner of a schema may.
-    let r = patch_grants(
+    patch_grants(
         &app,
         &other,
         "schema/hive_metastore.default",
@@ -1453,9 +1243,9 @@ async fn hive_metastore_takes_legacy_privileges() {
         &["SELECT"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = patch_grants(
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    patch_grants(
         &app,
         &user,
         "schema/hive_metastore.ingest",
@@ -1463,8 +1253,8 @@ async fn hive_metastore_takes_legacy_privileges() {
         &["SELECT"],
         &[],
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    .await
+    .expect(StatusCode::OK);
     // The hive catalog is listed for everyone.
     assert_eq!(
         names(&get(&app, &other, "/catalogs").await.ok(), "catalogs"),

@@ -18,12 +18,9 @@ async fn unity_catalog_answers_keep_their_wire_shapes() {
     let app = TestApp::new().await;
     app.create_user("member@example.com").await;
     let metastore = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{UC}/metastores"),
-            Some(
-                json!({"name": "primary", "storage_root": "s3://bucket/uc", "region": "us-west-2"}),
-            ),
+            json!({"name": "primary", "storage_root": "s3://bucket/uc", "region": "us-west-2"}),
         )
         .await
         .ok();
@@ -185,13 +182,13 @@ async fn unity_catalog_answers_keep_their_wire_shapes() {
         unassign,
         format!("{UC}/metastores/{id}?force=true"),
     ] {
-        empty.push(app.admin(Method::DELETE, &path, None).await.ok());
+        empty.push(app.admin_delete(&path).await.ok());
     }
     assert!(empty.iter().all(|b| *b == json!({})), "{empty:?}");
 
     // And a refusal, in the Databricks envelope.
     let missing = app
-        .admin(Method::GET, &format!("{UC}/catalogs/nope"), None)
+        .admin_get(&format!("{UC}/catalogs/nope"))
         .await
         .expect(StatusCode::NOT_FOUND);
     snap("error_catalog_missing", &missing);

@@ -13,7 +13,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{Reply, SCIM, TestApp};
+use common::{Reply, SCIM, TestApp, enable_uc, error, invalid, ok};
 use serde_json::{Value, json};
 
 const UC: &str = "/api/2.1/unity-catalog";
@@ -32,6 +32,18 @@ async fn legacy_cli(app: &TestApp, method: Method, path: &str, body: Option<Valu
         body.map(|b| b.to_string()),
     )
     .await
+}
+
+/// A [`legacy_cli`] request that must answer 200; its body.
+async fn cli_ok(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+    let r = legacy_cli(app, method.clone(), path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{method} {path}: {:?}", r.body);
+    r.body
+}
+
+/// `… delete` as the legacy CLI sends it (a DELETE with `{}`), which must answer 200.
+async fn cli_delete(app: &TestApp, path: &str) {
+    cli_ok(app, Method::DELETE, path, Some(json!({}))).await;
 }
 
 /// Any request with the admin's token, a content type (or none) and a body (or none).
@@ -56,56 +68,13 @@ async fn raw(
     app.send(req).await
 }
 
-fn assert_ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-/// A Databricks error: its status, its code, and a message that names `needle`.
-fn assert_error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().expect("message");
-    assert!(
-        message.contains(needle),
-        "message {message:?} should name {needle:?}"
-    );
-}
-
-/// Creates a metastore and assigns it to the workspace (`main` becomes its default catalog).
-async fn enable_uc(app: &TestApp) -> String {
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("{UC}/metastores"),
-            Some(json!({"name": "primary", "storage_root": "s3://bucket/uc"})),
-        )
-        .await;
-    assert_ok(&r);
-    let id = r.body["metastore_id"].as_str().expect("id").to_owned();
-    let r = app
-        .admin(
-            Method::PUT,
-            &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
-            Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
-        )
-        .await;
-    assert_ok(&r);
-    id
-}
-
 async fn current_assignment(app: &TestApp) -> Reply {
-    app.admin(
-        Method::GET,
-        &format!("{UC}/current-metastore-assignment"),
-        None,
-    )
-    .await
+    app.admin_get(&format!("{UC}/current-metastore-assignment"))
+        .await
 }
 
 async fn metastore_exists(app: &TestApp, id: &str) -> bool {
-    let r = app
-        .admin(Method::GET, &format!("{UC}/metastores/{id}"), None)
-        .await;
+    let r = app.admin_get(&format!("{UC}/metastores/{id}")).await;
     match r.status {
         StatusCode::OK => true,
         StatusCode::NOT_FOUND => {
@@ -116,9 +85,20 @@ async fn metastore_exists(app: &TestApp, id: &str) -> bool {
     }
 }
 
+/// The admin's reads of `paths`, in order; each must answer 200.
+async fn read_all(app: &TestApp, paths: &[String]) -> Vec<Value> {
+    let mut all = Vec::new();
+    for path in paths {
+        let r = app.admin_get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.body);
+        all.push(r.body);
+    }
+    all
+}
+
 async fn names(app: &TestApp, path: &str, key: &str) -> Vec<String> {
-    let r = app.admin(Method::GET, path, None).await;
-    assert_ok(&r);
+    let r = app.admin_get(path).await;
+    ok(&r);
     let mut names: Vec<String> = r.body[key]
         .as_array()
         .unwrap_or_else(|| panic!("{key} in {:?}", r.body))
@@ -143,27 +123,21 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
         Some(json!({"metastore_id": "another"})),
     )
     .await;
-    assert_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "metastore_id",
-    );
+    invalid(&r, "metastore_id");
     let r = current_assignment(&app).await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(r.body["metastore_id"], id);
 
     // `databricks unity-catalog metastores unassign --workspace-id … --metastore-id …`
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::DELETE,
         &assignment,
         Some(json!({"metastore_id": id})),
     )
     .await;
-    assert_ok(&r);
     let r = current_assignment(&app).await;
-    assert_error(
+    error(
         &r,
         StatusCode::NOT_FOUND,
         "METASTORE_DOES_NOT_EXIST",
@@ -174,7 +148,7 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
     // holds `main`, so it stays.
     let path = format!("{UC}/metastores/{id}");
     let r = legacy_cli(&app, Method::DELETE, &path, Some(json!({"force": false}))).await;
-    assert_error(
+    error(
         &r,
         StatusCode::BAD_REQUEST,
         "METASTORE_NOT_EMPTY",
@@ -189,22 +163,16 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
         Some(json!({"force": true})),
     )
     .await;
-    assert_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "force",
-    );
+    invalid(&r, "force");
     assert!(metastore_exists(&app, &id).await);
     // `--force`, agreeing with the query string (any case): deleted.
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::DELETE,
         &format!("{path}?force=True"),
         Some(json!({"force": true})),
     )
     .await;
-    assert_ok(&r);
     assert!(!metastore_exists(&app, &id).await);
 }
 
@@ -222,63 +190,39 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
                    "columns": [{"name": "id", "type_name": "LONG", "type_text": "bigint"}]}),
         ),
     ] {
-        let r = legacy_cli(&app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
-        assert_ok(&r);
+        cli_ok(&app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
     }
     let tables = format!("{UC}/tables?catalog_name=main&schema_name=sales");
     assert_eq!(names(&app, &tables, "tables").await, ["orders"]);
 
     // `tables delete --full-name main.sales.orders`: DELETE with `{}`.
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/tables/main.sales.orders"),
-        Some(json!({})),
-    )
-    .await;
-    assert_ok(&r);
+    cli_delete(&app, &format!("{UC}/tables/main.sales.orders")).await;
     assert!(names(&app, &tables, "tables").await.is_empty());
 
     // `schemas delete --full-name main.ops`.
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/schemas/main.ops"),
-        Some(json!({})),
-    )
-    .await;
-    assert_ok(&r);
+    cli_delete(&app, &format!("{UC}/schemas/main.ops")).await;
     let schemas = format!("{UC}/schemas?catalog_name=main");
     assert_eq!(names(&app, &schemas, "schemas").await, ["default", "sales"]);
 
     // `catalogs delete --name sales_cat` (the CLI sends `{}`), and a non-empty catalog with
     // force in the body, as other clients send it.
     for name in ["empty_cat", "full_cat"] {
-        let r = legacy_cli(
+        cli_ok(
             &app,
             Method::POST,
             &format!("{UC}/catalogs"),
             Some(json!({"name": name})),
         )
         .await;
-        assert_ok(&r);
     }
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::POST,
         &format!("{UC}/schemas"),
         Some(json!({"catalog_name": "full_cat", "name": "kept"})),
     )
     .await;
-    assert_ok(&r);
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/catalogs/empty_cat"),
-        Some(json!({})),
-    )
-    .await;
-    assert_ok(&r);
+    cli_delete(&app, &format!("{UC}/catalogs/empty_cat")).await;
     let r = legacy_cli(
         &app,
         Method::DELETE,
@@ -293,14 +237,13 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
             .contains(&"full_cat".to_owned()),
         "a refused delete keeps the catalog"
     );
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::DELETE,
         &format!("{UC}/catalogs/full_cat"),
         Some(json!({"force": true})),
     )
     .await;
-    assert_ok(&r);
     assert_eq!(
         names(&app, &format!("{UC}/catalogs"), "catalogs").await,
         ["hive_metastore", "main"]
@@ -311,14 +254,13 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
 async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::POST,
         &format!("{UC}/schemas"),
         Some(json!({"catalog_name": "main", "name": "sales"})),
     )
     .await;
-    assert_ok(&r);
 
     // GETs carry `Content-Type: text/json` and no body (parameters in the query string)…
     let by_query = legacy_cli(
@@ -328,7 +270,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         None,
     )
     .await;
-    assert_ok(&by_query);
+    ok(&by_query);
     // …and other clients put them in a body; both read the same.
     let by_body = legacy_cli(
         &app,
@@ -337,7 +279,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"catalog_name": "main"})),
     )
     .await;
-    assert_ok(&by_body);
+    ok(&by_body);
     assert_eq!(by_body.body, by_query.body);
     let both = legacy_cli(
         &app,
@@ -346,7 +288,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"catalog_name": "main", "max_results": 0})),
     )
     .await;
-    assert_ok(&both);
+    ok(&both);
     assert_eq!(both.body, by_query.body);
     let r = legacy_cli(
         &app,
@@ -355,25 +297,19 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"catalog_name": "hive_metastore"})),
     )
     .await;
-    assert_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "catalog_name",
-    );
+    invalid(&r, "catalog_name");
 
     // `unity-catalog permissions get --catalog main` and `update --json …`.
     let grants = format!("{UC}/permissions/catalog/main");
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::PATCH,
         &grants,
         Some(json!({"changes": [{"principal": "users", "add": ["USE_CATALOG"]}]})),
     )
     .await;
-    assert_ok(&r);
     let r = legacy_cli(&app, Method::GET, &grants, None).await;
-    assert_ok(&r);
+    ok(&r);
     assert!(
         r.body["privilege_assignments"]
             .as_array()
@@ -390,7 +326,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"principal": "users"})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(
         r.body["privilege_assignments"],
         json!([{"principal": "users", "privileges": ["USE_CATALOG"]}])
@@ -406,7 +342,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         Some(json!({"filter": "userName eq \"bo@example.com\"", "count": 5})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let listed: Vec<&str> = r.body["Resources"]
         .as_array()
         .expect("Resources")
@@ -441,7 +377,7 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
         Some(json!({"lifetime_seconds": 3600, "comment": "cli"})),
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     let token_id = r.body["token_info"]["token_id"]
         .as_str()
         .expect("token_id")
@@ -450,7 +386,7 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
     // other method) reads the same.
     for body in [None, Some(json!({}))] {
         let r = legacy_cli(&app, Method::GET, "/api/2.0/token/list", body).await;
-        assert_ok(&r);
+        ok(&r);
         let ids: Vec<&str> = r.body["token_infos"]
             .as_array()
             .expect("token_infos")
@@ -460,16 +396,15 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
         assert!(ids.contains(&token_id.as_str()), "{:?}", r.body);
     }
     // `tokens revoke --token-id …`
-    let r = legacy_cli(
+    cli_ok(
         &app,
         Method::POST,
         "/api/2.0/token/delete",
         Some(json!({"token_id": token_id})),
     )
     .await;
-    assert_ok(&r);
     let r = legacy_cli(&app, Method::GET, "/api/2.0/token/list", None).await;
-    assert_ok(&r);
+    ok(&r);
     assert!(
         !r.body["token_infos"]
             .as_array()
@@ -518,7 +453,7 @@ async fn body_parameters_that_are_not_json_or_not_an_object_are_refused_and_dele
             Some(body.to_owned()),
         )
         .await;
-        assert_ok(&r);
+        ok(&r);
     }
 }
 
@@ -528,40 +463,37 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
     let wh = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/sql/warehouses",
-            Some(json!({"name": "w", "cluster_size": "2X-Small"})),
+            json!({"name": "w", "cluster_size": "2X-Small"}),
         )
         .await;
-    assert_ok(&wh);
+    ok(&wh);
     let wh = wh.body["id"].as_str().expect("id").to_owned();
     let user = "someone@example.com";
     app.create_user(user).await;
     let warehouse_acl = format!("{PERMS}/warehouses/{wh}");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &warehouse_acl,
-            Some(json!({"access_control_list": [{"user_name": user, "permission_level": "CAN_USE"}]})),
+            json!({"access_control_list": [{"user_name": user, "permission_level": "CAN_USE"}]}),
         )
         .await;
-    assert_ok(&r);
+    ok(&r);
     let grants = format!("{UC}/permissions/catalog/main");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &grants,
-            Some(json!({"changes": [{"principal": user, "add": ["USE_CATALOG"]}]})),
+            json!({"changes": [{"principal": user, "add": ["USE_CATALOG"]}]}),
         )
         .await;
-    assert_ok(&r);
+    ok(&r);
 
     let read = |path: String| {
         let app = &app;
         async move {
-            let r = app.admin(Method::GET, &path, None).await;
-            assert_ok(&r);
+            let r = app.admin_get(&path).await;
+            ok(&r);
             r.body
         }
     };
@@ -584,12 +516,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
             (Some("application/json"), Some("{}".to_owned())),
         ] {
             let r = raw(&app, method.clone(), path, content_type, body.clone()).await;
-            assert_error(
-                &r,
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                needle,
-            );
+            invalid(&r, needle);
         }
     }
     let after = (
@@ -610,18 +537,12 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
 
     // An explicit empty list is a request: PATCH adds nothing, PUT removes the direct entries.
     let r = app
-        .admin(
-            Method::PATCH,
-            &warehouse_acl,
-            Some(json!({"access_control_list": []})),
-        )
+        .admin_patch(&warehouse_acl, json!({"access_control_list": []}))
         .await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(read(warehouse_acl.clone()).await, before.0);
-    let r = app
-        .admin(Method::PATCH, &grants, Some(json!({"changes": []})))
-        .await;
-    assert_ok(&r);
+    let r = app.admin_patch(&grants, json!({"changes": []})).await;
+    ok(&r);
     assert_eq!(read(grants.clone()).await, before.2);
 
     // A body stays optional where nothing in it is required.
@@ -633,7 +554,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
         None,
     )
     .await;
-    assert_ok(&r);
+    ok(&r);
     assert!(r.body["token_value"].is_string(), "{:?}", r.body);
 }
 
@@ -644,38 +565,22 @@ async fn every_required_body_that_is_missing_is_a_400() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "KEEP_USER",
-                        "entitlements": [{"value": "databricks-sql-access"}]})),
+            json!({"displayName": "KEEP_USER",
+                        "entitlements": [{"value": "databricks-sql-access"}]}),
         )
         .await;
     assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
     let sp_id = sp.body["id"].as_str().expect("id").to_owned();
     let user_id = app.create_user("kept@example.com").await;
-    let group = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "kept", "members": [{"value": user_id}]})),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
-    let group_id = group.body["id"].as_str().expect("id").to_owned();
-    let scim_before = {
-        let mut all = Vec::new();
-        for path in [
-            format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            format!("{SCIM}/Users/{user_id}"),
-            format!("{SCIM}/Groups/{group_id}"),
-        ] {
-            let r = app.admin(Method::GET, &path, None).await;
-            assert_ok(&r);
-            all.push(r.body);
-        }
-        all
-    };
+    let group_id = app.create_group("kept", &[&user_id]).await;
+    let kept = [
+        format!("{SCIM}/ServicePrincipals/{sp_id}"),
+        format!("{SCIM}/Users/{user_id}"),
+        format!("{SCIM}/Groups/{group_id}"),
+    ];
+    let scim_before = read_all(&app, &kept).await;
     let ws = app.workspace_id;
     let databricks = [
         (Method::POST, "/api/2.0/token/delete".to_owned()),
@@ -750,19 +655,10 @@ async fn every_required_body_that_is_missing_is_a_400() {
             r.body
         );
     }
-    let mut scim_after = Vec::new();
-    for path in [
-        format!("{SCIM}/ServicePrincipals/{sp_id}"),
-        format!("{SCIM}/Users/{user_id}"),
-        format!("{SCIM}/Groups/{group_id}"),
-    ] {
-        let r = app.admin(Method::GET, &path, None).await;
-        assert_ok(&r);
-        scim_after.push(r.body);
-    }
+    let scim_after = read_all(&app, &kept).await;
     assert_eq!(scim_after, scim_before, "refused writes changed nothing");
     let r = current_assignment(&app).await;
-    assert_ok(&r);
+    ok(&r);
     assert_eq!(r.body["default_catalog_name"], "main");
 }
 
@@ -775,8 +671,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
     let post = |path: &'static str, body: Value| {
         let app = &app;
         async move {
-            let r = legacy_cli(app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
-            assert_ok(&r);
+            cli_ok(app, Method::POST, &format!("{UC}{path}"), Some(body)).await;
         }
     };
     post("/catalogs", json!({"name": "doomed"})).await;
@@ -805,7 +700,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
                 None,
             )
             .await;
-            assert_ok(&r);
+            ok(&r);
             r.body["tables"]
                 .as_array()
                 .expect("tables")
@@ -824,22 +719,10 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
         ["doomed.raw.order_lines", "doomed.raw.orders"]
     );
     let r = legacy_cli(&app, Method::GET, &format!("{UC}/table-summaries"), None).await;
-    assert_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "catalog_name",
-    );
+    invalid(&r, "catalog_name");
 
     for table in &all {
-        let r = legacy_cli(
-            &app,
-            Method::DELETE,
-            &format!("{UC}/tables/{table}"),
-            Some(json!({})),
-        )
-        .await;
-        assert_ok(&r);
+        cli_delete(&app, &format!("{UC}/tables/{table}")).await;
     }
     assert!(summaries("catalog_name=doomed").await.is_empty());
     // The CLI deletes every schema `schemas list` shows (`information_schema` aside).
@@ -854,23 +737,9 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
         "{schemas:?}"
     );
     for schema in schemas {
-        let r = legacy_cli(
-            &app,
-            Method::DELETE,
-            &format!("{UC}/schemas/doomed.{schema}"),
-            Some(json!({})),
-        )
-        .await;
-        assert_ok(&r);
+        cli_delete(&app, &format!("{UC}/schemas/doomed.{schema}")).await;
     }
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/catalogs/doomed"),
-        Some(json!({})),
-    )
-    .await;
-    assert_ok(&r);
+    cli_delete(&app, &format!("{UC}/catalogs/doomed")).await;
     assert_eq!(
         names(&app, &format!("{UC}/catalogs"), "catalogs").await,
         ["hive_metastore", "main"]

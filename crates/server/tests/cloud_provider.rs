@@ -3,7 +3,7 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::TestApp;
 use patchbay_partner::sim::{SimConfig, spawn};
 use patchbay_server::CloudProvider;
@@ -65,34 +65,22 @@ async fn partners_are_told_the_configured_cloud() {
         let sim = spawn(listener, SimConfig::default()).expect("partner-sim");
         let app = serve_in(cloud).await;
         let r = app
-            .admin(
-                Method::PUT,
-                &format!("{PC}/partners/rivery"),
-                Some(json!({
+            .admin_put(&format!("{PC}/partners/rivery"), json!({
                     "base_url": sim.url,
                     "endpoints": {"connect_path": "/connect",
                                   "delete_connection_path": "/delete-connection",
                                   "test_connection_path": "/test-connection"},
                     "credentials": {"username": sim.config.username, "password": sim.config.password},
                     "hostnames": ["127.0.0.1"],
-                })),
-            )
+                }))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners/rivery/connect"),
-                Some(json!({})),
-            )
+            .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/connections/rivery/test"),
-                Some(json!({})),
-            )
+            .admin_post(&format!("{PC}/connections/rivery/test"), json!({}))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(
@@ -100,9 +88,7 @@ async fn partners_are_told_the_configured_cloud() {
             "{:?}",
             r.body
         );
-        let r = app
-            .admin(Method::DELETE, &format!("{PC}/connections/rivery"), None)
-            .await;
+        let r = app.admin_delete(&format!("{PC}/connections/rivery")).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
         let received = clouds_received(&sim.url).await;

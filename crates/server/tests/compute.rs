@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::snapshot::{get_sorted, redacted, sorted_by};
-use common::{ADMIN, Reply, SCIM, TestApp};
+use common::{ADMIN, SCIM, TestApp, denied, error, invalid, malformed, not_found, ok};
 use patchbay_store::ObjectRef;
 use serde_json::{Value, json};
 
@@ -16,75 +16,39 @@ const PERMS: &str = "/api/2.0/permissions";
 
 // ---- helpers ----
 
-fn ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().expect("message");
-    assert!(
-        message.contains(needle),
-        "message {message:?} should mention {needle:?}"
-    );
+/// `token`'s POST of `body` to `path`, which must answer 200; the answer.
+async fn post_ok(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let r = app.post_as(Some(token), path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "POST {path}: {:?}", r.body);
+    r.body
 }
 
 async fn create_warehouse(app: &TestApp, token: &str, name: &str) -> String {
-    let r = app
-        .call(
-            Method::POST,
-            WH,
-            Some(token),
-            Some(json!({"name": name, "cluster_size": "2X-Small", "max_num_clusters": 1})),
-        )
-        .await;
-    ok(&r);
-    r.body["id"].as_str().unwrap().to_owned()
+    let body = json!({"name": name, "cluster_size": "2X-Small", "max_num_clusters": 1});
+    let created = post_ok(app, token, WH, body).await;
+    created["id"].as_str().unwrap().to_owned()
 }
 
 async fn get_warehouse(app: &TestApp, id: &str) -> Value {
-    let r = app.admin(Method::GET, &format!("{WH}/{id}"), None).await;
-    ok(&r);
-    r.body
+    get_ok(app, &format!("{WH}/{id}")).await
 }
 
 async fn create_cluster(app: &TestApp, token: &str, name: &str) -> String {
-    let r = app
-        .call(
-            Method::POST,
-            &format!("{CL}/create"),
-            Some(token),
-            Some(
-                json!({"cluster_name": name, "spark_version": "15.4.x-scala2.12",
-                        "node_type_id": "i3.xlarge", "num_workers": 1}),
-            ),
-        )
-        .await;
-    ok(&r);
-    r.body["cluster_id"].as_str().unwrap().to_owned()
+    let body = json!({"cluster_name": name, "spark_version": "15.4.x-scala2.12",
+                      "node_type_id": "i3.xlarge", "num_workers": 1});
+    let created = post_ok(app, token, &format!("{CL}/create"), body).await;
+    created["cluster_id"].as_str().unwrap().to_owned()
 }
 
 async fn get_cluster(app: &TestApp, id: &str) -> Value {
-    let r = app
-        .admin(Method::GET, &format!("{CL}/get?cluster_id={id}"), None)
-        .await;
-    ok(&r);
-    r.body
+    get_ok(app, &format!("{CL}/get?cluster_id={id}")).await
 }
 
 async fn create_job(app: &TestApp, token: &str, name: &str) -> i64 {
-    let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/create"),
-            Some(token),
-            Some(json!({"name": name, "tasks": [{"task_key": "main",
-                        "notebook_task": {"notebook_path": "/x"}}]})),
-        )
-        .await;
-    ok(&r);
-    r.body["job_id"].as_i64().expect("job_id is a JSON number")
+    let body = json!({"name": name, "tasks": [{"task_key": "main",
+                      "notebook_task": {"notebook_path": "/x"}}]});
+    let created = post_ok(app, token, &format!("{JOBS}/create"), body).await;
+    created["job_id"].as_i64().expect("job_id is a JSON number")
 }
 
 /// A service principal with the given entitlements and a token of its own, made the way an
@@ -92,28 +56,25 @@ async fn create_job(app: &TestApp, token: &str, name: &str) -> i64 {
 async fn service_principal(app: &TestApp, name: &str, entitlements: &[&str]) -> (Value, String) {
     let values: Vec<Value> = entitlements.iter().map(|e| json!({"value": e})).collect();
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": name, "entitlements": values})),
+            json!({"displayName": name, "entitlements": values}),
         )
         .await;
     assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
     let app_id = sp.body["applicationId"].as_str().unwrap().to_owned();
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{PERMS}/authorization/tokens"),
-            Some(json!({"access_control_list": [
-                {"service_principal_name": app_id, "permission_level": "CAN_USE"}]})),
+            json!({"access_control_list": [
+                {"service_principal_name": app_id, "permission_level": "CAN_USE"}]}),
         )
         .await;
     ok(&r);
     let t = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",
-            Some(json!({"application_id": app_id, "comment": "compute tests"})),
+            json!({"application_id": app_id, "comment": "compute tests"}),
         )
         .await;
     ok(&t);
@@ -122,14 +83,13 @@ async fn service_principal(app: &TestApp, name: &str, entitlements: &[&str]) -> 
 
 async fn add_entitlement(app: &TestApp, resource: &str, id: &str, entitlement: &str) {
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{SCIM}/{resource}/{id}"),
-            Some(json!({
+            json!({
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "add", "path": "entitlements",
                                 "value": [{"value": entitlement}]}]
-            })),
+            }),
         )
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
@@ -137,10 +97,9 @@ async fn add_entitlement(app: &TestApp, resource: &str, id: &str, entitlement: &
 
 async fn grant(app: &TestApp, path: &str, entry: Value) {
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{PERMS}/{path}"),
-            Some(json!({"access_control_list": [entry]})),
+            json!({"access_control_list": [entry]}),
         )
         .await;
     ok(&r);
@@ -172,10 +131,35 @@ fn pair(name: &str, level: &str) -> (String, String) {
     (name.to_owned(), level.to_owned())
 }
 
+/// An ACL change of (user_name, permission_level) entries.
+fn users_acl(entries: &[(&str, &str)]) -> Value {
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|(user, level)| json!({"user_name": user, "permission_level": level}))
+        .collect();
+    json!({"access_control_list": entries})
+}
+
+/// `token`'s `method` (PUT or PATCH) of the ACL `body` to `path`, which must answer 200; the
+/// direct levels of the ACL it answers.
+async fn change_acl(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> Vec<(String, String)> {
+    let r = app
+        .call(method.clone(), path, Some(token), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{method} {path}: {:?}", r.body);
+    direct(&r.body)
+}
+
 /// The body of an admin's GET, which must answer 200.
 async fn get_ok(app: &TestApp, path: &str) -> Value {
-    let r = app.admin(Method::GET, path, None).await;
-    ok(&r);
+    let r = app.admin_get(path).await;
+    assert_eq!(r.status, StatusCode::OK, "GET {path}: {:?}", r.body);
     r.body
 }
 
@@ -199,10 +183,9 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
     let app = TestApp::new().await;
     // What WarehousesAPI.create sends, plus fields newer SDKs add.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             WH,
-            Some(json!({
+            json!({
                 "name": "FIVETRAN_ENDPOINT", "cluster_size": "2X-Small", "min_num_clusters": 1,
                 "max_num_clusters": 1, "auto_stop_mins": 10, "enable_photon": true,
                 "enable_serverless_compute": false, "warehouse_type": "CLASSIC",
@@ -211,7 +194,7 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
                 "tags": {"custom_tags": [{"key": "team", "value": "data"}]},
                 "creator_name": "someone@else", "customer_version_label": "x",
                 "reyden_cluster_size_multiplier": 1.0
-            })),
+            }),
         )
         .await;
     ok(&r);
@@ -227,15 +210,13 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
         redacted(&get_warehouse(&app, &id).await, &[(&id, "warehouse_id")])
     );
 
-    let list = app.admin(Method::GET, WH, None).await;
+    let list = app.admin_get(WH).await;
     ok(&list);
     assert_eq!(ids(&list.body, "warehouses", "id"), vec![id.clone()]);
     assert!(list.body.get("next_page_token").is_none());
 
     // Terraform reads the data source of its warehouse.
-    let sources = app
-        .admin(Method::GET, "/api/2.0/preview/sql/data_sources", None)
-        .await;
+    let sources = app.admin_get("/api/2.0/preview/sql/data_sources").await;
     ok(&sources);
     insta::assert_json_snapshot!(
         "lifecycle_data_sources",
@@ -244,10 +225,9 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
 
     // Edit changes what it names and keeps the rest.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{WH}/{id}/edit"),
-            Some(json!({"name": "RENAMED", "cluster_size": "Small", "max_num_clusters": 3})),
+            json!({"name": "RENAMED", "cluster_size": "Small", "max_num_clusters": 3}),
         )
         .await;
     ok(&r);
@@ -264,9 +244,7 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
     assert_eq!(w["tags"]["custom_tags"][0]["value"], "data");
     assert_eq!(w["state"], "RUNNING", "an edit does not stop it");
 
-    let r = app
-        .admin(Method::POST, &format!("{WH}/{id}/stop"), Some(json!({})))
-        .await;
+    let r = app.admin_post(&format!("{WH}/{id}/stop"), json!({})).await;
     ok(&r);
     assert_eq!(get_warehouse(&app, &id).await["state"], "STOPPED");
     assert_eq!(get_warehouse(&app, &id).await["num_clusters"], 0);
@@ -276,15 +254,13 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
     ok(&r);
     assert_eq!(get_warehouse(&app, &id).await["state"], "RUNNING");
 
-    let r = app.admin(Method::DELETE, &format!("{WH}/{id}"), None).await;
+    let r = app.admin_delete(&format!("{WH}/{id}")).await;
     ok(&r);
-    let gone = app.admin(Method::GET, &format!("{WH}/{id}"), None).await;
-    error(&gone, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", &id);
-    let again = app.admin(Method::DELETE, &format!("{WH}/{id}"), None).await;
+    let gone = app.admin_get(&format!("{WH}/{id}")).await;
+    not_found(&gone, &id);
+    let again = app.admin_delete(&format!("{WH}/{id}")).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
-    let sources = app
-        .admin(Method::GET, "/api/2.0/preview/sql/data_sources", None)
-        .await;
+    let sources = app.admin_get("/api/2.0/preview/sql/data_sources").await;
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body, json!([]));
     let acl = app
@@ -305,9 +281,7 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
 async fn warehouse_defaults() {
     let app = TestApp::new().await;
     let id = {
-        let r = app
-            .admin(Method::POST, WH, Some(json!({"name": "plain"})))
-            .await;
+        let r = app.admin_post(WH, json!({"name": "plain"})).await;
         ok(&r);
         r.body["id"].as_str().unwrap().to_owned()
     };
@@ -324,13 +298,10 @@ async fn warehouse_defaults() {
     assert_eq!(w["tags"], json!({}));
 
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             WH,
-            Some(
-                json!({"name": "serverless", "enable_serverless_compute": true,
+            json!({"name": "serverless", "enable_serverless_compute": true,
                         "min_num_clusters": 2, "auto_stop_mins": 0}),
-            ),
         )
         .await;
     ok(&r);
@@ -384,13 +355,8 @@ async fn bad_warehouse_requests_change_nothing() {
         ),
     ];
     for (body, needle) in bad {
-        let r = app.admin(Method::POST, WH, Some(body.clone())).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        let r = app.admin_post(WH, body.clone()).await;
+        invalid(&r, needle);
     }
     for body in [
         json!({"name": "a", "auto_stop_mins": "ten"}),
@@ -398,13 +364,8 @@ async fn bad_warehouse_requests_change_nothing() {
         json!({"name": 5}),
         json!(["name"]),
     ] {
-        let r = app.admin(Method::POST, WH, Some(body)).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "Invalid request",
-        );
+        let r = app.admin_post(WH, body).await;
+        malformed(&r, "Invalid request");
     }
     let r = app
         .send(
@@ -414,15 +375,8 @@ async fn bad_warehouse_requests_change_nothing() {
                 .unwrap(),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
-        "Malformed JSON",
-    );
-    let dup = app
-        .admin(Method::POST, WH, Some(json!({"name": "keep"})))
-        .await;
+    malformed(&r, "Malformed JSON");
+    let dup = app.admin_post(WH, json!({"name": "keep"})).await;
     error(
         &dup,
         StatusCode::CONFLICT,
@@ -434,42 +388,23 @@ async fn bad_warehouse_requests_change_nothing() {
     let other = create_warehouse(&app, &app.admin_token, "other").await;
     let before = get_warehouse(&app, &id).await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{WH}/{id}/edit"),
-            Some(json!({"cluster_size": "Small", "auto_stop_mins": 3})),
+            json!({"cluster_size": "Small", "auto_stop_mins": 3}),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "auto_stop_mins",
-    );
+    invalid(&r, "auto_stop_mins");
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{WH}/{id}/edit"),
-            Some(json!({"name": "other"})),
-        )
+        .admin_post(&format!("{WH}/{id}/edit"), json!({"name": "other"}))
         .await;
     error(&r, StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS", "other");
     assert_eq!(get_warehouse(&app, &id).await, before);
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{WH}/0123456789abcdef/edit"),
-            Some(json!({"name": "z"})),
-        )
+        .admin_post(&format!("{WH}/0123456789abcdef/edit"), json!({"name": "z"}))
         .await;
-    error(
-        &r,
-        StatusCode::NOT_FOUND,
-        "RESOURCE_DOES_NOT_EXIST",
-        "0123456789abcdef",
-    );
+    not_found(&r, "0123456789abcdef");
 
-    let list = app.admin(Method::GET, WH, None).await;
+    let list = app.admin_get(WH).await;
     let mut names = ids(&list.body, "warehouses", "name");
     names.sort();
     assert_eq!(
@@ -495,7 +430,7 @@ async fn warehouse_lists_page_until_no_token() {
             Some(t) => format!("{WH}?page_size=2&page_token={t}"),
             None => format!("{WH}?page_size=2"),
         };
-        let r = app.admin(Method::GET, &path, None).await;
+        let r = app.admin_get(&path).await;
         ok(&r);
         let page = ids(&r.body, "warehouses", "id");
         assert!(page.len() <= 2);
@@ -506,15 +441,8 @@ async fn warehouse_lists_page_until_no_token() {
         }
     }
     assert_eq!(seen, created);
-    let r = app
-        .admin(Method::GET, &format!("{WH}?page_size=x"), None)
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "Invalid parameters",
-    );
+    let r = app.admin_get(&format!("{WH}?page_size=x")).await;
+    invalid(&r, "Invalid parameters");
 }
 
 #[tokio::test]
@@ -558,16 +486,15 @@ async fn warehouses_are_never_stopped_after_create_or_start() {
 async fn cluster_lifecycle_on_both_api_versions() {
     let app = TestApp::new().await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{CL}/create"),
-            Some(json!({
+            json!({
                 "cluster_name": "PROPHECY_CLUSTER", "spark_version": "14.3.x-scala2.12",
                 "node_type_id": "anything", "num_workers": 2, "autotermination_minutes": 60,
                 "custom_tags": {"team": "data"}, "spark_conf": {"spark.x": "1"},
                 "aws_attributes": {"availability": "SPOT"}, "data_security_mode": "SINGLE_USER",
                 "single_user_name": ADMIN
-            })),
+            }),
         )
         .await;
     ok(&r);
@@ -585,25 +512,20 @@ async fn cluster_lifecycle_on_both_api_versions() {
         redacted(&get_cluster(&app, &id).await, &[(&id, "cluster_id")])
     );
     let legacy = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/clusters/get?cluster_id={id}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/clusters/get?cluster_id={id}"))
         .await;
     ok(&legacy);
     assert_eq!(legacy.body["cluster_id"], id, "Terraform's /api/2.0 path");
 
-    let list = app.admin(Method::GET, &format!("{CL}/list"), None).await;
+    let list = app.admin_get(&format!("{CL}/list")).await;
     ok(&list);
     assert_eq!(ids(&list.body, "clusters", "cluster_id"), vec![id.clone()]);
 
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{CL}/edit"),
-            Some(json!({"cluster_id": id, "cluster_name": "renamed",
-                        "spark_version": "15.4.x-scala2.12", "num_workers": 4})),
+            json!({"cluster_id": id, "cluster_name": "renamed",
+                        "spark_version": "15.4.x-scala2.12", "num_workers": 4}),
         )
         .await;
     ok(&r);
@@ -619,69 +541,39 @@ async fn cluster_lifecycle_on_both_api_versions() {
     assert_eq!(c["state"], "RUNNING");
 
     let body = json!({"cluster_id": id});
-    ok(&app
-        .admin(Method::POST, &format!("{CL}/restart"), Some(body.clone()))
-        .await);
+    ok(&app.admin_post(&format!("{CL}/restart"), body.clone()).await);
     assert_eq!(get_cluster(&app, &id).await["state"], "RUNNING");
-    ok(&app
-        .admin(Method::POST, &format!("{CL}/delete"), Some(body.clone()))
-        .await);
+    ok(&app.admin_post(&format!("{CL}/delete"), body.clone()).await);
     let c = get_cluster(&app, &id).await;
     assert_eq!(c["state"], "TERMINATED", "delete terminates");
     assert!(c["terminated_time"].is_i64());
     let terminated = app
-        .admin(
-            Method::GET,
-            &format!(
-                "{CL}/list?filter_by.cluster_states=TERMINATED&filter_by.cluster_states=ERROR"
-            ),
-            None,
-        )
+        .admin_get(&format!(
+            "{CL}/list?filter_by.cluster_states=TERMINATED&filter_by.cluster_states=ERROR"
+        ))
         .await;
     assert_eq!(
         ids(&terminated.body, "clusters", "cluster_id"),
         vec![id.clone()]
     );
     let running = app
-        .admin(
-            Method::GET,
-            &format!("{CL}/list?filter_by.cluster_states=RUNNING"),
-            None,
-        )
+        .admin_get(&format!("{CL}/list?filter_by.cluster_states=RUNNING"))
         .await;
     assert_eq!(running.status, StatusCode::OK, "{:?}", running.body);
     assert_eq!(running.body["clusters"], json!([]));
-    let r = app
-        .admin(Method::POST, &format!("{CL}/restart"), Some(body.clone()))
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "start it",
-    );
+    let r = app.admin_post(&format!("{CL}/restart"), body.clone()).await;
+    invalid(&r, "start it");
     ok(&app
-        .admin(Method::POST, "/api/2.0/clusters/start", Some(body.clone()))
+        .admin_post("/api/2.0/clusters/start", body.clone())
         .await);
     assert_eq!(get_cluster(&app, &id).await["state"], "RUNNING");
 
     ok(&app
-        .admin(
-            Method::POST,
-            &format!("{CL}/permanent-delete"),
-            Some(body.clone()),
-        )
+        .admin_post(&format!("{CL}/permanent-delete"), body.clone())
         .await);
-    let gone = app
-        .admin(Method::GET, &format!("{CL}/get?cluster_id={id}"), None)
-        .await;
-    error(
-        &gone,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        &format!("Cluster {id} does not exist"),
-    );
-    let list = app.admin(Method::GET, &format!("{CL}/list"), None).await;
+    let gone = app.admin_get(&format!("{CL}/get?cluster_id={id}")).await;
+    invalid(&gone, &format!("Cluster {id} does not exist"));
+    let list = app.admin_get(&format!("{CL}/list")).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["clusters"], json!([]));
     let acl = app
@@ -707,15 +599,11 @@ async fn clusters_pend_and_terminate_over_time() {
     let id = create_cluster(&app, &app.admin_token, "slow").await;
     assert_eq!(get_cluster(&app, &id).await["state"], "PENDING");
     let body = json!({"cluster_id": id});
-    ok(&app
-        .admin(Method::POST, &format!("{CL}/delete"), Some(body.clone()))
-        .await);
+    ok(&app.admin_post(&format!("{CL}/delete"), body.clone()).await);
     let c = get_cluster(&app, &id).await;
     assert_eq!(c["state"], "TERMINATING");
     assert!(c.get("terminated_time").is_none());
-    ok(&app
-        .admin(Method::POST, &format!("{CL}/start"), Some(body))
-        .await);
+    ok(&app.admin_post(&format!("{CL}/start"), body).await);
     assert_eq!(get_cluster(&app, &id).await["state"], "PENDING");
 }
 
@@ -743,87 +631,44 @@ async fn bad_cluster_requests_change_nothing() {
             "data_security_mode",
         ),
     ] {
-        let r = app.admin(Method::POST, &create, Some(body)).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        let r = app.admin_post(&create, body).await;
+        invalid(&r, needle);
     }
     for body in [
         json!({"spark_version": "1", "num_workers": "two"}),
         json!({"spark_version": "1", "spark_conf": {"a": 1}}),
         json!({"spark_version": 15}),
     ] {
-        let r = app.admin(Method::POST, &create, Some(body)).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "Invalid request",
-        );
+        let r = app.admin_post(&create, body).await;
+        malformed(&r, "Invalid request");
     }
-    let r = app.admin(Method::GET, &format!("{CL}/get"), None).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "cluster_id is required",
-    );
+    let r = app.admin_get(&format!("{CL}/get")).await;
+    invalid(&r, "cluster_id is required");
     for path in ["start", "restart", "delete", "permanent-delete"] {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 &format!("{CL}/{path}"),
-                Some(json!({"cluster_id": "0101-000000-nothere1"})),
+                json!({"cluster_id": "0101-000000-nothere1"}),
             )
             .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "Cluster 0101-000000-nothere1 does not exist",
-        );
-        let r = app
-            .admin(Method::POST, &format!("{CL}/{path}"), Some(json!({})))
-            .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "cluster_id",
-        );
+        invalid(&r, "Cluster 0101-000000-nothere1 does not exist");
+        let r = app.admin_post(&format!("{CL}/{path}"), json!({})).await;
+        invalid(&r, "cluster_id");
     }
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{CL}/edit"),
-            Some(json!({"cluster_id": id, "spark_version": ""})),
+            json!({"cluster_id": id, "spark_version": ""}),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "spark_version",
-    );
+    invalid(&r, "spark_version");
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{CL}/list?filter_by.cluster_states=SLEEPING"),
-            None,
-        )
+        .admin_get(&format!("{CL}/list?filter_by.cluster_states=SLEEPING"))
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "SLEEPING",
-    );
+    invalid(&r, "SLEEPING");
     let c = get_cluster(&app, &id).await;
     assert_eq!(c["cluster_name"], "keep");
-    let list = app.admin(Method::GET, &format!("{CL}/list"), None).await;
+    let list = app.admin_get(&format!("{CL}/list")).await;
     assert_eq!(ids(&list.body, "clusters", "cluster_id"), vec![id]);
 }
 
@@ -833,10 +678,9 @@ async fn bad_cluster_requests_change_nothing() {
 async fn job_lifecycle_on_every_api_version() {
     let app = TestApp::new().await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{JOBS}/create"),
-            Some(json!({
+            json!({
                 "name": "nightly", "max_concurrent_runs": 2, "tags": {"team": "data"},
                 "tasks": [
                     {"task_key": "ingest", "notebook_task": {"notebook_path": "/a"}},
@@ -844,18 +688,14 @@ async fn job_lifecycle_on_every_api_version() {
                 ],
                 "schedule": {"quartz_cron_expression": "0 0 1 * * ?", "timezone_id": "UTC"},
                 "format": "MULTI_TASK"
-            })),
+            }),
         )
         .await;
     ok(&r);
     let job_id = r.body["job_id"].as_i64().expect("a JSON number");
     for version in ["2.0", "2.1", "2.2"] {
         let r = app
-            .admin(
-                Method::GET,
-                &format!("/api/{version}/jobs/get?job_id={job_id}"),
-                None,
-            )
+            .admin_get(&format!("/api/{version}/jobs/get?job_id={job_id}"))
             .await;
         ok(&r);
         // The same job on every version: the settings as sent, defaults filled in.
@@ -865,44 +705,35 @@ async fn job_lifecycle_on_every_api_version() {
         );
     }
 
-    let list = app.admin(Method::GET, &format!("{JOBS}/list"), None).await;
+    let list = app.admin_get(&format!("{JOBS}/list")).await;
     ok(&list);
     assert_eq!(list.body["has_more"], false);
     assert_eq!(list.body["jobs"][0]["job_id"], job_id);
     assert!(list.body["jobs"][0]["settings"].get("tasks").is_none());
     let expanded = app
-        .admin(
-            Method::GET,
-            &format!("{JOBS}/list?expand_tasks=true&name=NIGHTLY"),
-            None,
-        )
+        .admin_get(&format!("{JOBS}/list?expand_tasks=true&name=NIGHTLY"))
         .await;
     assert_eq!(expanded.status, StatusCode::OK, "{:?}", expanded.body);
     assert_eq!(
         expanded.body["jobs"][0]["settings"]["tasks"][0]["task_key"],
         "ingest"
     );
-    let none = app
-        .admin(Method::GET, &format!("{JOBS}/list?name=other"), None)
-        .await;
+    let none = app.admin_get(&format!("{JOBS}/list?name=other")).await;
     assert_eq!(none.status, StatusCode::OK, "{:?}", none.body);
     assert_eq!(none.body["jobs"], json!([]));
 
     // Update merges tasks by key and removes fields; reset replaces.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{JOBS}/update"),
-            Some(json!({"job_id": job_id,
+            json!({"job_id": job_id,
                         "new_settings": {"name": "nightly2",
                                          "tasks": [{"task_key": "report", "timeout_seconds": 60}]},
-                        "fields_to_remove": ["schedule", "tasks/ingest"]})),
+                        "fields_to_remove": ["schedule", "tasks/ingest"]}),
         )
         .await;
     ok(&r);
-    let job = app
-        .admin(Method::GET, &format!("{JOBS}/get?job_id={job_id}"), None)
-        .await;
+    let job = app.admin_get(&format!("{JOBS}/get?job_id={job_id}")).await;
     assert_eq!(job.status, StatusCode::OK, "{:?}", job.body);
     let settings = &job.body["settings"];
     assert_eq!(settings["name"], "nightly2");
@@ -913,40 +744,24 @@ async fn job_lifecycle_on_every_api_version() {
     );
     assert_eq!(settings["tags"]["team"], "data", "untouched fields stay");
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.1/jobs/reset",
-            Some(json!({"job_id": job_id, "new_settings": {"name": "fresh"}})),
+            json!({"job_id": job_id, "new_settings": {"name": "fresh"}}),
         )
         .await;
     ok(&r);
-    let job = app
-        .admin(Method::GET, &format!("{JOBS}/get?job_id={job_id}"), None)
-        .await;
+    let job = app.admin_get(&format!("{JOBS}/get?job_id={job_id}")).await;
     assert_eq!(job.status, StatusCode::OK, "{:?}", job.body);
     assert_eq!(job.body["settings"]["name"], "fresh");
     assert!(job.body["settings"].get("tags").is_none());
 
     ok(&app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/delete"),
-            Some(json!({"job_id": job_id})),
-        )
+        .admin_post(&format!("{JOBS}/delete"), json!({"job_id": job_id}))
         .await);
     let gone = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/jobs/get?job_id={job_id}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/jobs/get?job_id={job_id}"))
         .await;
-    error(
-        &gone,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        &format!("Job {job_id} does not exist."),
-    );
+    invalid(&gone, &format!("Job {job_id} does not exist."));
     let acl = app
         .store
         .acl(
@@ -969,7 +784,7 @@ async fn job_lists_page_with_limit_offset_and_tokens() {
         created.push(create_job(&app, &app.admin_token, &format!("job{n}")).await);
     }
     let r = app
-        .admin(Method::GET, &format!("{JOBS}/list?limit=2&offset=1"), None)
+        .admin_get(&format!("{JOBS}/list?limit=2&offset=1"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let page: Vec<i64> = r.body["jobs"]
@@ -988,7 +803,7 @@ async fn job_lists_page_with_limit_offset_and_tokens() {
             Some(t) => format!("{JOBS}/list?limit=2&page_token={t}"),
             None => format!("{JOBS}/list?limit=2"),
         };
-        let r = app.admin(Method::GET, &path, None).await;
+        let r = app.admin_get(&path).await;
         ok(&r);
         seen.extend(
             r.body["jobs"]
@@ -1035,15 +850,8 @@ async fn bad_job_requests_change_nothing() {
             "CAN_ATTACH_TO",
         ),
     ] {
-        let r = app
-            .admin(Method::POST, &format!("{JOBS}/create"), Some(body))
-            .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        let r = app.admin_post(&format!("{JOBS}/create"), body).await;
+        invalid(&r, needle);
     }
     for (path, body, needle) in [
         ("delete", json!({}), "job_id is required"),
@@ -1074,48 +882,18 @@ async fn bad_job_requests_change_nothing() {
             "settings.tags.a",
         ),
     ] {
-        let r = app
-            .admin(Method::POST, &format!("{JOBS}/{path}"), Some(body))
-            .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        let r = app.admin_post(&format!("{JOBS}/{path}"), body).await;
+        invalid(&r, needle);
     }
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/delete"),
-            Some(json!({"job_id": [1]})),
-        )
+        .admin_post(&format!("{JOBS}/delete"), json!({"job_id": [1]}))
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
-        "Invalid request",
-    );
-    let r = app
-        .admin(Method::GET, &format!("{JOBS}/list?limit=101"), None)
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "limit",
-    );
-    let r = app
-        .admin(Method::GET, &format!("{JOBS}/get?job_id=x"), None)
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "job_id",
-    );
-    let list = app.admin(Method::GET, &format!("{JOBS}/list"), None).await;
+    malformed(&r, "Invalid request");
+    let r = app.admin_get(&format!("{JOBS}/list?limit=101")).await;
+    invalid(&r, "limit");
+    let r = app.admin_get(&format!("{JOBS}/get?job_id=x")).await;
+    invalid(&r, "job_id");
+    let list = app.admin_get(&format!("{JOBS}/list")).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(list.body["jobs"][0]["settings"]["name"], "keep");
@@ -1131,79 +909,47 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let t = Some(token.as_str());
 
     // Without allow-cluster-create or workspace-access it creates nothing.
+    let r = app.post_as(t, WH, json!({"name": "mine"})).await;
+    denied(&r, "allow-cluster-create");
     let r = app
-        .call(Method::POST, WH, t, Some(json!({"name": "mine"})))
-        .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "allow-cluster-create",
-    );
-    let r = app
-        .call(
-            Method::POST,
+        .post_as(
+            t,
             &format!("{CL}/create"),
-            t,
-            Some(json!({"spark_version": "1", "cluster_name": "mine"})),
+            json!({"spark_version": "1", "cluster_name": "mine"}),
         )
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "allow-cluster-create",
-    );
+    denied(&r, "allow-cluster-create");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/create"),
-            t,
-            Some(json!({"name": "mine"})),
-        )
+        .post_as(t, &format!("{JOBS}/create"), json!({"name": "mine"}))
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "workspace-access",
-    );
+    denied(&r, "workspace-access");
 
     let wh = create_warehouse(&app, &app.admin_token, "admins-warehouse").await;
     let cl = create_cluster(&app, &app.admin_token, "admins-cluster").await;
     let job = create_job(&app, &app.admin_token, "admins-job").await;
 
     // Nothing is visible, and nothing can be changed.
-    let list = app.call(Method::GET, WH, t, None).await;
+    let list = app.get_as(t, WH).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["warehouses"], json!([]));
-    let sources = app
-        .call(Method::GET, "/api/2.0/preview/sql/data_sources", t, None)
-        .await;
+    let sources = app.get_as(t, "/api/2.0/preview/sql/data_sources").await;
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body, json!([]));
-    let r = app.call(Method::GET, &format!("{WH}/{wh}"), t, None).await;
-    error(&r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", &wh);
+    let r = app.get_as(t, &format!("{WH}/{wh}")).await;
+    not_found(&r, &wh);
     for action in ["start", "stop", "edit"] {
         let r = app
-            .call(
-                Method::POST,
-                &format!("{WH}/{wh}/{action}"),
-                t,
-                Some(json!({"name": "x"})),
-            )
+            .post_as(t, &format!("{WH}/{wh}/{action}"), json!({"name": "x"}))
             .await;
-        error(&r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", &wh);
+        not_found(&r, &wh);
     }
-    let r = app
-        .call(Method::DELETE, &format!("{WH}/{wh}"), t, None)
-        .await;
+    let r = app.delete_as(t, &format!("{WH}/{wh}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     for (path, list) in [
         (format!("{CL}/list"), "clusters"),
         (format!("{JOBS}/list"), "jobs"),
     ] {
-        let r = app.call(Method::GET, &path, t, None).await;
+        let r = app.get_as(t, &path).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body[list], json!([]));
     }
@@ -1218,20 +964,10 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         (Method::GET, format!("{JOBS}/get?job_id={job}"), None),
     ] {
         let r = app.call(method, &path, t, body).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "does not exist",
-        );
+        invalid(&r, "does not exist");
     }
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/delete"),
-            t,
-            Some(json!({"job_id": job})),
-        )
+        .post_as(t, &format!("{JOBS}/delete"), json!({"job_id": job}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     for path in [
@@ -1240,17 +976,14 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         format!("clusters/{cl}"),
         format!("jobs/{job}"),
     ] {
-        let r = app
-            .call(Method::GET, &format!("{PERMS}/{path}"), t, None)
-            .await;
+        let r = app.get_as(t, &format!("{PERMS}/{path}")).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {:?}", r.body);
         let r = app
-            .call(
-                Method::PATCH,
-                &format!("{PERMS}/{path}"),
+            .patch_as(
                 t,
-                Some(json!({"access_control_list": [
-                    {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]})),
+                &format!("{PERMS}/{path}"),
+                json!({"access_control_list": [
+                    {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]}),
             )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {:?}", r.body);
@@ -1271,65 +1004,43 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         json!({"service_principal_name": app_id, "permission_level": "CAN_VIEW"}),
     )
     .await;
-    let list = app.call(Method::GET, WH, t, None).await;
+    let list = app.get_as(t, WH).await;
     assert_eq!(ids(&list.body, "warehouses", "id"), vec![wh.clone()]);
-    let sources = app
-        .call(Method::GET, "/api/2.0/preview/sql/data_sources", t, None)
-        .await;
+    let sources = app.get_as(t, "/api/2.0/preview/sql/data_sources").await;
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body[0]["warehouse_id"], wh);
-    ok(&app.call(Method::GET, &format!("{WH}/{wh}"), t, None).await);
+    ok(&app.get_as(t, &format!("{WH}/{wh}")).await);
     ok(&app
         .call(Method::POST, &format!("{WH}/{wh}/start"), t, None)
         .await);
     let r = app
         .call(Method::POST, &format!("{WH}/{wh}/stop"), t, None)
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{WH}/{wh}/edit"),
-            t,
-            Some(json!({"name": "mine"})),
-        )
+        .post_as(t, &format!("{WH}/{wh}/edit"), json!({"name": "mine"}))
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
-    let r = app
-        .call(Method::DELETE, &format!("{WH}/{wh}"), t, None)
-        .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
-    let acl = app
-        .call(Method::GET, &format!("{PERMS}/warehouses/{wh}"), t, None)
-        .await;
+    denied(&r, "CAN_MANAGE");
+    let r = app.delete_as(t, &format!("{WH}/{wh}")).await;
+    denied(&r, "CAN_MANAGE");
+    let acl = app.get_as(t, &format!("{PERMS}/warehouses/{wh}")).await;
     ok(&acl);
     let r = app
-        .call(
-            Method::PATCH,
-            &format!("{PERMS}/warehouses/{wh}"),
+        .patch_as(
             t,
-            Some(json!({"access_control_list": [
-                {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]})),
+            &format!("{PERMS}/warehouses/{wh}"),
+            json!({"access_control_list": [
+                {"service_principal_name": app_id, "permission_level": "CAN_MANAGE"}]}),
         )
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
 
-    let r = app.call(Method::GET, &format!("{CL}/list"), t, None).await;
+    let r = app.get_as(t, &format!("{CL}/list")).await;
     assert_eq!(ids(&r.body, "clusters", "cluster_id"), vec![cl.clone()]);
     let r = app
-        .call(
-            Method::POST,
-            &format!("{CL}/delete"),
-            t,
-            Some(json!({"cluster_id": cl})),
-        )
+        .post_as(t, &format!("{CL}/delete"), json!({"cluster_id": cl}))
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "CAN_RESTART",
-    );
+    denied(&r, "CAN_RESTART");
     grant(
         &app,
         &format!("clusters/{cl}"),
@@ -1337,36 +1048,27 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     )
     .await;
     ok(&app
-        .call(
-            Method::POST,
-            &format!("{CL}/delete"),
-            t,
-            Some(json!({"cluster_id": cl})),
-        )
+        .post_as(t, &format!("{CL}/delete"), json!({"cluster_id": cl}))
         .await);
     let r = app
-        .call(
-            Method::POST,
-            &format!("{CL}/edit"),
+        .post_as(
             t,
-            Some(json!({"cluster_id": cl, "spark_version": "2"})),
+            &format!("{CL}/edit"),
+            json!({"cluster_id": cl, "spark_version": "2"}),
         )
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
 
-    let r = app
-        .call(Method::GET, &format!("{JOBS}/get?job_id={job}"), t, None)
-        .await;
+    let r = app.get_as(t, &format!("{JOBS}/get?job_id={job}")).await;
     ok(&r);
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/update"),
+        .post_as(
             t,
-            Some(json!({"job_id": job, "new_settings": {"name": "mine"}})),
+            &format!("{JOBS}/update"),
+            json!({"job_id": job, "new_settings": {"name": "mine"}}),
         )
         .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "CAN_MANAGE");
+    denied(&r, "CAN_MANAGE");
 
     // With the entitlements it creates its own, owns them, and still sees only what it may.
     let sp_id = sp["id"].as_str().unwrap();
@@ -1375,16 +1077,10 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let own_wh = create_warehouse(&app, &token, "PARTNER_ENDPOINT").await;
     let own_cl = create_cluster(&app, &token, "PARTNER_CLUSTER").await;
     let own_job = create_job(&app, &token, "partner-job").await;
-    let acl = app
-        .admin(Method::GET, &format!("{PERMS}/warehouses/{own_wh}"), None)
-        .await;
+    let acl = app.admin_get(&format!("{PERMS}/warehouses/{own_wh}")).await;
     assert_eq!(direct(&acl.body), vec![pair(&app_id, "IS_OWNER")]);
     assert_eq!(get_warehouse(&app, &own_wh).await["creator_name"], app_id);
-    let mut visible = ids(
-        &app.call(Method::GET, WH, t, None).await.ok(),
-        "warehouses",
-        "id",
-    );
+    let mut visible = ids(&app.get_as(t, WH).await.ok(), "warehouses", "id");
     visible.sort();
     let mut expected = vec![wh.clone(), own_wh.clone()];
     expected.sort();
@@ -1393,26 +1089,18 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         .call(Method::POST, &format!("{WH}/{own_wh}/stop"), t, None)
         .await);
     ok(&app
-        .call(
-            Method::POST,
+        .post_as(
+            t,
             &format!("{CL}/permanent-delete"),
-            t,
-            Some(json!({"cluster_id": own_cl})),
+            json!({"cluster_id": own_cl}),
         )
         .await);
     ok(&app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/delete"),
-            t,
-            Some(json!({"job_id": own_job})),
-        )
+        .post_as(t, &format!("{JOBS}/delete"), json!({"job_id": own_job}))
         .await);
-    ok(&app
-        .call(Method::DELETE, &format!("{WH}/{own_wh}"), t, None)
-        .await);
+    ok(&app.delete_as(t, &format!("{WH}/{own_wh}")).await);
     // The admin sees everything, the principal's objects included.
-    let all = app.admin(Method::GET, WH, None).await;
+    let all = app.admin_get(WH).await;
     assert_eq!(ids(&all.body, "warehouses", "id"), vec![wh]);
 }
 
@@ -1421,50 +1109,22 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("analyst@example.com").await;
     let t = Some(token.as_str());
-    let r = app
-        .call(Method::POST, WH, t, Some(json!({"name": "mine"})))
-        .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "allow-cluster-create",
-    );
+    let r = app.post_as(t, WH, json!({"name": "mine"})).await;
+    denied(&r, "allow-cluster-create");
     // Every user has workspace-access through the users group: jobs are fine.
     let job = create_job(&app, &token, "analysis").await;
-    let r = app
-        .call(Method::GET, &format!("{JOBS}/list"), t, None)
-        .await;
+    let r = app.get_as(t, &format!("{JOBS}/list")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["jobs"][0]["job_id"], job);
     let admins_job = create_job(&app, &app.admin_token, "admins").await;
     let r = app
-        .call(
-            Method::GET,
-            &format!("{JOBS}/get?job_id={admins_job}"),
-            t,
-            None,
-        )
+        .get_as(t, &format!("{JOBS}/get?job_id={admins_job}"))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     // A grant to a group the user is in only through another group still counts.
-    let inner = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "analysts", "members": [{"value": user_id}]})),
-        )
-        .await;
-    assert_eq!(inner.status, StatusCode::CREATED, "{:?}", inner.body);
-    let outer = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "data-team", "members": [{"value": inner.body["id"]}]})),
-        )
-        .await;
-    assert_eq!(outer.status, StatusCode::CREATED, "{:?}", outer.body);
+    let inner = app.create_group("analysts", &[&user_id]).await;
+    let outer = app.create_group("data-team", &[&inner]).await;
     let wh = create_warehouse(&app, &app.admin_token, "shared").await;
     grant(
         &app,
@@ -1472,20 +1132,14 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
         json!({"group_name": "data-team", "permission_level": "CAN_USE"}),
     )
     .await;
-    let list = app.call(Method::GET, WH, t, None).await;
+    let list = app.get_as(t, WH).await;
     assert_eq!(ids(&list.body, "warehouses", "id"), vec![wh.clone()]);
     ok(&app
         .call(Method::POST, &format!("{WH}/{wh}/start"), t, None)
         .await);
 
     // The entitlement through a group allows creating.
-    add_entitlement(
-        &app,
-        "Groups",
-        outer.body["id"].as_str().unwrap(),
-        "allow-cluster-create",
-    )
-    .await;
+    add_entitlement(&app, "Groups", &outer, "allow-cluster-create").await;
     create_warehouse(&app, &token, "analyst-warehouse").await;
     create_cluster(&app, &token, "analyst-cluster").await;
 }
@@ -1530,9 +1184,7 @@ async fn permissions_answer_each_types_exact_shape() {
         ),
     ];
     for (path, object_type, object_id, creator_level, root) in &cases {
-        let r = app
-            .admin(Method::GET, &format!("{PERMS}/{path}"), None)
-            .await;
+        let r = app.admin_get(&format!("{PERMS}/{path}")).await;
         ok(&r);
         assert_eq!(r.body["object_type"], *object_type, "{path}");
         assert_eq!(r.body["object_id"], *object_id, "{path}");
@@ -1561,11 +1213,7 @@ async fn permissions_answer_each_types_exact_shape() {
             .collect()
     };
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{PERMS}/warehouses/{wh}/permissionLevels"),
-            None,
-        )
+        .admin_get(&format!("{PERMS}/warehouses/{wh}/permissionLevels"))
         .await;
     assert_eq!(
         levels(&r.body),
@@ -1578,22 +1226,14 @@ async fn permissions_answer_each_types_exact_shape() {
         ]
     );
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{PERMS}/clusters/{cl}/permissionLevels"),
-            None,
-        )
+        .admin_get(&format!("{PERMS}/clusters/{cl}/permissionLevels"))
         .await;
     assert_eq!(
         levels(&r.body),
         ["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"]
     );
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{PERMS}/jobs/{job}/permissionLevels"),
-            None,
-        )
+        .admin_get(&format!("{PERMS}/jobs/{job}/permissionLevels"))
         .await;
     assert_eq!(
         levels(&r.body),
@@ -1601,21 +1241,16 @@ async fn permissions_answer_each_types_exact_shape() {
     );
 
     // Terraform's PUT: the current user twice (CAN_MANAGE and IS_OWNER), plus the wanted ACL.
+    let admin = app.admin_token.clone();
     for path in [format!("sql/warehouses/{wh}"), format!("jobs/{job}")] {
-        let r = app
-            .admin(
-                Method::PUT,
-                &format!("{PERMS}/{path}"),
-                Some(json!({"access_control_list": [
-                    {"user_name": ADMIN, "permission_level": "CAN_MANAGE"},
-                    {"user_name": "viewer@example.com", "permission_level": "CAN_VIEW"},
-                    {"user_name": ADMIN, "permission_level": "IS_OWNER"},
-                ]})),
-            )
-            .await;
-        ok(&r);
+        let path = format!("{PERMS}/{path}");
+        let terraform = users_acl(&[
+            (ADMIN, "CAN_MANAGE"),
+            ("viewer@example.com", "CAN_VIEW"),
+            (ADMIN, "IS_OWNER"),
+        ]);
         assert_eq!(
-            direct(&r.body),
+            change_acl(&app, &admin, Method::PUT, &path, terraform).await,
             vec![
                 pair(ADMIN, "IS_OWNER"),
                 pair("viewer@example.com", "CAN_VIEW")
@@ -1623,46 +1258,26 @@ async fn permissions_answer_each_types_exact_shape() {
             "{path}"
         );
         // PATCH adds; PUT without an owner keeps the owner.
-        let r = app
-            .admin(
-                Method::PATCH,
-                &format!("{PERMS}/{path}"),
-                Some(json!({"access_control_list": [
-                    {"group_name": "users", "permission_level": "CAN_VIEW"}]})),
-            )
-            .await;
-        ok(&r);
-        assert_eq!(direct(&r.body).len(), 3);
-        let r = app
-            .admin(
-                Method::PUT,
-                &format!("{PERMS}/{path}"),
-                Some(json!({"access_control_list": []})),
-            )
-            .await;
-        ok(&r);
-        assert_eq!(direct(&r.body), vec![pair(ADMIN, "IS_OWNER")], "{path}");
-        // Moving ownership leaves the previous owner CAN_MANAGE.
-        let r = app
-            .admin(
-                Method::PATCH,
-                &format!("{PERMS}/{path}"),
-                Some(json!({"access_control_list": [
-                    {"user_name": "viewer@example.com", "permission_level": "IS_OWNER"}]})),
-            )
-            .await;
-        ok(&r);
+        let users = json!({"access_control_list": [
+            {"group_name": "users", "permission_level": "CAN_VIEW"}]});
+        let levels = change_acl(&app, &admin, Method::PATCH, &path, users).await;
+        assert_eq!(levels.len(), 3);
         assert_eq!(
-            direct(&r.body),
+            change_acl(&app, &admin, Method::PUT, &path, users_acl(&[])).await,
+            vec![pair(ADMIN, "IS_OWNER")],
+            "{path}"
+        );
+        // Moving ownership leaves the previous owner CAN_MANAGE.
+        let to_viewer = users_acl(&[("viewer@example.com", "IS_OWNER")]);
+        assert_eq!(
+            change_acl(&app, &admin, Method::PATCH, &path, to_viewer).await,
             vec![
                 pair(ADMIN, "CAN_MANAGE"),
                 pair("viewer@example.com", "IS_OWNER")
             ]
         );
     }
-    let get = app
-        .admin(Method::GET, &format!("{JOBS}/get?job_id={job}"), None)
-        .await;
+    let get = app.admin_get(&format!("{JOBS}/get?job_id={job}")).await;
     assert_eq!(get.status, StatusCode::OK, "{:?}", get.body);
     assert_eq!(
         get.body["creator_user_name"], ADMIN,
@@ -1671,20 +1286,15 @@ async fn permissions_answer_each_types_exact_shape() {
 
     // Clusters have no owner: PUT [] empties the ACL (admins keep their inherited access).
     let r = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{PERMS}/clusters/{cl}"),
-            Some(json!({"access_control_list": []})),
+            json!({"access_control_list": []}),
         )
         .await;
     ok(&r);
     assert_eq!(direct(&r.body), vec![]);
     ok(&app
-        .admin(
-            Method::POST,
-            &format!("{CL}/restart"),
-            Some(json!({"cluster_id": cl})),
-        )
+        .admin_post(&format!("{CL}/restart"), json!({"cluster_id": cl}))
         .await);
 }
 
@@ -1695,7 +1305,7 @@ async fn bad_permission_requests_change_nothing() {
     let wh = create_warehouse(&app, &app.admin_token, "w").await;
     let cl = create_cluster(&app, &app.admin_token, "c").await;
     let path = format!("{PERMS}/warehouses/{wh}");
-    let before = app.admin(Method::GET, &path, None).await.ok();
+    let before = app.admin_get(&path).await.ok();
     let cases = [
         (
             json!({"access_control_list": [{"user_name": ADMIN, "permission_level": "CAN_FLY"}]}),
@@ -1743,12 +1353,7 @@ async fn bad_permission_requests_change_nothing() {
                 ok(&r); // PUT keeps the owner: the stronger of the two levels wins.
                 continue;
             }
-            error(
-                &r,
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                needle,
-            );
+            invalid(&r, needle);
         }
     }
     for body in [
@@ -1756,57 +1361,36 @@ async fn bad_permission_requests_change_nothing() {
         json!({"access_control_list": [{"user_name": ADMIN, "permission_level": "CAN_USE", "extra": 1}]}),
         json!({"access_control_list": [{"user_name": 7, "permission_level": "CAN_USE"}]}),
     ] {
-        let r = app.admin(Method::PATCH, &path, Some(body)).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "Invalid request",
-        );
+        let r = app.admin_patch(&path, body).await;
+        malformed(&r, "Invalid request");
     }
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{PERMS}/clusters/{cl}"),
-            Some(json!({"access_control_list": [{"user_name": ADMIN, "permission_level": "IS_OWNER"}]})),
+            json!({"access_control_list": [{"user_name": ADMIN, "permission_level": "IS_OWNER"}]}),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "CAN_ATTACH_TO",
-    );
+    invalid(&r, "CAN_ATTACH_TO");
     for missing in [
         "warehouses/0123456789abcdef",
         "clusters/0101-000000-nothere1",
         "jobs/42",
         "jobs/not-a-number",
     ] {
+        let r = app.admin_get(&format!("{PERMS}/{missing}")).await;
+        not_found(&r, "does not exist");
         let r = app
-            .admin(Method::GET, &format!("{PERMS}/{missing}"), None)
-            .await;
-        error(
-            &r,
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
-            "does not exist",
-        );
-        let r = app
-            .admin(
-                Method::PUT,
+            .admin_put(
                 &format!("{PERMS}/{missing}"),
-                Some(json!({"access_control_list": []})),
+                json!({"access_control_list": []}),
             )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{missing}");
     }
     let job = create_job(&app, &app.admin_token, "j").await;
-    let r = app
-        .admin(Method::GET, &format!("{PERMS}/jobs/0{job}"), None)
-        .await;
+    let r = app.admin_get(&format!("{PERMS}/jobs/0{job}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "only the canonical job id");
-    let after = app.admin(Method::GET, &path, None).await.ok();
+    let after = app.admin_get(&path).await.ok();
     assert_eq!(after, before);
 }
 
@@ -1823,28 +1407,12 @@ async fn only_an_admin_or_the_owner_moves_ownership() {
     )
     .await;
     let path = format!("{PERMS}/jobs/{job}");
-    let r = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&manager),
-            Some(json!({"access_control_list": [
-                {"user_name": "manager@example.com", "permission_level": "IS_OWNER"}]})),
-        )
-        .await;
-    error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "owner");
-    let r = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&manager),
-            Some(json!({"access_control_list": [
-                {"user_name": "other@example.com", "permission_level": "CAN_MANAGE_RUN"}]})),
-        )
-        .await;
-    ok(&r);
+    let to_manager = users_acl(&[("manager@example.com", "IS_OWNER")]);
+    let r = app.patch_as(Some(&manager), &path, to_manager).await;
+    denied(&r, "owner");
+    let other_runs = users_acl(&[("other@example.com", "CAN_MANAGE_RUN")]);
     assert_eq!(
-        direct(&r.body),
+        change_acl(&app, &manager, Method::PATCH, &path, other_runs).await,
         vec![
             pair(ADMIN, "IS_OWNER"),
             pair("manager@example.com", "CAN_MANAGE"),
@@ -1853,20 +1421,15 @@ async fn only_an_admin_or_the_owner_moves_ownership() {
     );
     // A job created with an access_control_list starts with it.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{JOBS}/create"),
-            Some(json!({"name": "shared", "access_control_list": [
-                {"user_name": "other@example.com", "permission_level": "CAN_VIEW"}]})),
+            json!({"name": "shared", "access_control_list": [
+                {"user_name": "other@example.com", "permission_level": "CAN_VIEW"}]}),
         )
         .await;
     ok(&r);
     let acl = app
-        .admin(
-            Method::GET,
-            &format!("{PERMS}/jobs/{}", r.body["job_id"]),
-            None,
-        )
+        .admin_get(&format!("{PERMS}/jobs/{}", r.body["job_id"]))
         .await;
     assert_eq!(
         direct(&acl.body),
@@ -1881,7 +1444,7 @@ async fn only_an_admin_or_the_owner_moves_ownership() {
 async fn token_permission_routes_are_untouched() {
     let app = TestApp::new().await;
     let r = app
-        .admin(Method::GET, &format!("{PERMS}/authorization/tokens"), None)
+        .admin_get(&format!("{PERMS}/authorization/tokens"))
         .await;
     ok(&r);
     assert_eq!(r.body["object_type"], "tokens");
@@ -1897,17 +1460,16 @@ async fn token_permission_routes_are_untouched() {
 async fn compute_answers_keep_their_wire_shapes() {
     let app = TestApp::new().await;
     let created = app
-        .admin(
-            Method::POST,
+        .admin_post(
             WH,
-            Some(json!({
+            json!({
                 "name": "SHAPES", "cluster_size": "Small", "min_num_clusters": 1,
                 "max_num_clusters": 2, "auto_stop_mins": 15, "enable_photon": true,
                 "channel": {"name": "CHANNEL_NAME_PREVIEW", "dbsql_version": "2024.40"},
                 "tags": {"custom_tags": [{"key": "team", "value": "data"}]},
                 "instance_profile_arn": "arn:aws:iam::123456789012:instance-profile/shapes",
                 "statement_timeout": 600, "max_dbu": 10
-            })),
+            }),
         )
         .await;
     ok(&created);
@@ -1919,13 +1481,9 @@ async fn compute_answers_keep_their_wire_shapes() {
     ok(&r);
     let cl = create_cluster(&app, &app.admin_token, "shapes").await;
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{CL}/create"),
-            Some(json!({"cluster_name": "stopped", "spark_version": "15.4.x-scala2.12",
+        .admin_post(&format!("{CL}/create"), json!({"cluster_name": "stopped", "spark_version": "15.4.x-scala2.12",
                         "node_type_id": "i3.xlarge", "autoscale": {"min_workers": 1, "max_workers": 2},
-                        "custom_tags": {"team": "data"}, "autotermination_minutes": 30})),
-        )
+                        "custom_tags": {"team": "data"}, "autotermination_minutes": 30}))
         .await;
     ok(&r);
     let stopped = r.body["cluster_id"]
@@ -1933,11 +1491,7 @@ async fn compute_answers_keep_their_wire_shapes() {
         .expect("cluster_id")
         .to_owned();
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{CL}/delete"),
-            Some(json!({"cluster_id": stopped})),
-        )
+        .admin_post(&format!("{CL}/delete"), json!({"cluster_id": stopped}))
         .await;
     ok(&r);
     let job = create_job(&app, &app.admin_token, "shapes")
@@ -2028,7 +1582,7 @@ async fn compute_answers_keep_their_wire_shapes() {
             json!({"job_id": job, "new_settings": {"name": "shapes_2"}}),
         ),
     ] {
-        let r = app.admin(Method::POST, &path, Some(body)).await;
+        let r = app.admin_post(&path, body).await;
         ok(&r);
         assert_eq!(r.body, json!({}), "{path}");
     }

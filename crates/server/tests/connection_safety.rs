@@ -3,57 +3,29 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
+use common::sim::{point_at_sim, served_with_sim, sim, sim_state};
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::SimHandle;
 use patchbay_server::partner_connect::worker;
-use patchbay_store::{Actor, ComputePlan, ProvisionPlan};
+use patchbay_store::Actor;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
 const PC: &str = "/api/2.0/partner-connect";
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
+/// Points `partner_id` at the simulator, without a rotate-token extension.
 async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
-    let r = app
-        .admin(
-            Method::PUT,
-            &format!("{PC}/partners/{partner_id}"),
-            Some(json!({"base_url": sim.url,
-                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection"},
-                "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"]})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-async fn sim_state(sim: &SimHandle) -> Value {
-    reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let endpoints =
+        json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection"});
+    point_at_sim(app, partner_id, sim, endpoints).await;
 }
 
 async fn counts(app: &TestApp) -> (usize, usize, usize, usize) {
-    let sps = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
-        .await;
-    let tokens = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await;
-    let warehouses = app
-        .admin(Method::GET, "/api/2.0/sql/warehouses", None)
-        .await;
-    let connections = app
-        .admin(Method::GET, &format!("{PC}/connections"), None)
-        .await;
+    let sps = app.admin_get(&format!("{SCIM}/ServicePrincipals")).await;
+    let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
+    let warehouses = app.admin_get("/api/2.0/sql/warehouses").await;
+    let connections = app.admin_get(&format!("{PC}/connections")).await;
     let len = |v: &Value| v.as_array().map_or(0, Vec::len);
     (
         len(&sps.body["Resources"]),
@@ -65,20 +37,15 @@ async fn counts(app: &TestApp) -> (usize, usize, usize, usize) {
 
 #[tokio::test]
 async fn twenty_concurrent_connects_make_one_connection() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     let app = std::sync::Arc::new(app);
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.admin(
-                Method::POST,
-                &format!("{PC}/partners/rivery/connect"),
-                Some(json!({})),
-            )
-            .await
+            app.admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
+                .await
         }));
     }
     let mut statuses = Vec::new();
@@ -107,49 +74,21 @@ async fn twenty_concurrent_connects_make_one_connection() {
 
 #[tokio::test]
 async fn an_interrupted_connect_is_undone_by_the_worker() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hevo-data", &sim).await;
     let before = counts(&app).await;
     // What a crash right after the first transaction leaves: everything created, the partner
     // never told, the token value gone with the process.
-    let admin = app
-        .store
-        .authenticate(
-            &patchbay_core::token::TokenValue::parse(&app.admin_token)
-                .unwrap()
-                .digest(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .require_admin()
-        .unwrap();
+    let admin = app.admin_handle().await;
     app.store
         .provision_connection(
             &admin,
-            &ProvisionPlan {
-                partner_id: "hevo-data".into(),
-                service_principal: Some("HEVO_DATA_USER".into()),
-                entitlements: vec!["workspace-access".into()],
-                token_can_use: true,
-                compute: ComputePlan::NewWarehouse("HEVO_DATA_ENDPOINT".into()),
-                warehouse_can_use: false,
-                catalog_name: Some("hive_metastore".into()),
-                schemas: vec![],
-                grants: patchbay_core::partner::Profile::Ingest
-                    .rules()
-                    .grants("hive_metastore", &[]),
-                credential: patchbay_core::partner::Credential::Token,
-                u2m_app: false,
-            },
+            &common::ingest_plan("hevo-data"),
             "a-node-that-died",
         )
         .await
         .unwrap();
-    let tile = app
-        .admin(Method::GET, &format!("{PC}/partners/hevo-data"), None)
-        .await;
+    let tile = app.admin_get(&format!("{PC}/partners/hevo-data")).await;
     assert_eq!(tile.status, StatusCode::OK, "{:?}", tile.body);
     assert_eq!(tile.body["partner"]["connection_state"], "CONNECTING");
     assert_ne!(counts(&app).await, before);
@@ -161,21 +100,13 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
         "nothing of the interrupted connect is left"
     );
     let audit = app
-        .admin(
-            Method::GET,
-            &format!("{PC}/audit?partner_id=hevo-data"),
-            None,
-        )
+        .admin_get(&format!("{PC}/audit?partner_id=hevo-data"))
         .await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     assert!(audit.body.to_string().contains("interrupted"));
     // A fresh connect now works.
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/hevo-data/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/hevo-data/connect"), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let _ = Actor::system("");
@@ -187,11 +118,7 @@ async fn a_failed_delete_notification_is_delivered_later() {
     let sim = sim().await;
     configure(&app, "rudderstack", &sim).await;
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/rudderstack/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/rudderstack/connect"), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let id = r.body["connection"]["partner_connection_id"]
@@ -205,11 +132,7 @@ async fn a_failed_delete_notification_is_delivered_later() {
         .await
         .unwrap();
     let del = app
-        .admin(
-            Method::DELETE,
-            &format!("{PC}/connections/rudderstack"),
-            None,
-        )
+        .admin_delete(&format!("{PC}/connections/rudderstack"))
         .await;
     assert_eq!(
         del.status,
@@ -303,15 +226,10 @@ async fn partner_holds(sim: &SimHandle, id: &str) -> bool {
 /// longer exists, and once the database is back the worker tells the partner.
 #[tokio::test]
 async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rudderstack", &sim).await;
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/rudderstack/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/rudderstack/connect"), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let id = r.body["connection"]["partner_connection_id"]
@@ -333,11 +251,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
     };
     faults(json!({"delete_500": 100})).await;
     let del = app
-        .admin(
-            Method::DELETE,
-            &format!("{PC}/connections/rudderstack"),
-            None,
-        )
+        .admin_delete(&format!("{PC}/connections/rudderstack"))
         .await;
     assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
     assert!(
@@ -392,11 +306,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
         "nothing is owed any more"
     );
     let audit = app
-        .admin(
-            Method::GET,
-            &format!("{PC}/audit?partner_id=rudderstack"),
-            None,
-        )
+        .admin_get(&format!("{PC}/audit?partner_id=rudderstack"))
         .await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     assert!(
@@ -408,20 +318,15 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
 
 #[tokio::test]
 async fn drift_is_reported_and_repaired() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = app
-        .admin(Method::PUT, &format!("{PC}/partners/rivery"), Some(json!({"base_url": sim.url,
+        .admin_put(&format!("{PC}/partners/rivery"), json!({"base_url": sim.url,
             "endpoints": {"connect_path": "/connect", "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
-            "credentials": {"username": sim.config.username, "password": sim.config.password}, "hostnames": ["127.0.0.1"]})))
+            "credentials": {"username": sim.config.username, "password": sim.config.password}, "hostnames": ["127.0.0.1"]}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/rivery/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let c = &r.body["connection"];
@@ -437,11 +342,7 @@ async fn drift_is_reported_and_repaired() {
     // An admin's explicit test: the connection's health and the partner's own verdict.
     let get = || async {
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/connections/rivery/test"),
-                Some(json!({})),
-            )
+            .admin_post(&format!("{PC}/connections/rivery/test"), json!({}))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         r.body["connection"].clone()
@@ -452,27 +353,18 @@ async fn drift_is_reported_and_repaired() {
 
     // Behind the connection's back: a grant revoked, an entitlement removed, the token deleted.
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             "/api/2.1/unity-catalog/permissions/catalog/hive_metastore",
-            Some(json!({"changes": [{"principal": app_id, "remove": ["USAGE"]}]})),
+            json!({"changes": [{"principal": app_id, "remove": ["USAGE"]}]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "remove", "path": "entitlements[value eq \"allow-cluster-create\"]"}]});
-    app.admin(
-        Method::PATCH,
-        &format!("{SCIM}/ServicePrincipals/{sp_id}"),
-        Some(patch),
-    )
-    .await;
+    app.admin_patch(&format!("{SCIM}/ServicePrincipals/{sp_id}"), patch)
+        .await;
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("/api/2.0/token-management/tokens/{token_id}"),
-            None,
-        )
+        .admin_delete(&format!("/api/2.0/token-management/tokens/{token_id}"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let broken = get().await;
@@ -489,11 +381,7 @@ async fn drift_is_reported_and_repaired() {
     );
 
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/connections/rivery/repair"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/connections/rivery/repair"), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["state"], "CONNECTED", "{:?}", r.body);
@@ -501,11 +389,7 @@ async fn drift_is_reported_and_repaired() {
     assert_eq!(repaired["state"], "CONNECTED", "{repaired}");
     assert_eq!(repaired["partner_test"]["passed"], true, "{repaired}");
     let sp = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
         .await;
     assert_eq!(sp.status, StatusCode::OK, "{:?}", sp.body);
     assert!(

@@ -16,7 +16,7 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::{SCIM, TestApp};
 use patchbay_core::catalog::{Securable, applicable_privileges};
 use proptest::prelude::*;
@@ -127,9 +127,7 @@ async fn world() -> World {
                           "members": members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>()});
         let app = &app;
         async move {
-            let r = app
-                .admin(Method::POST, &format!("{SCIM}/Groups"), Some(body))
-                .await;
+            let r = app.admin_post(&format!("{SCIM}/Groups"), body).await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
             r.body["id"].as_str().expect("id").to_owned()
         }
@@ -137,24 +135,19 @@ async fn world() -> World {
     let g1 = group("g1", vec![ids[0].clone()]).await;
     group("g2", vec![g1, ids[1].clone()]).await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{UC}/schemas"),
-            Some(json!({"catalog_name": "hive_metastore", "name": "s2"})),
+            json!({"catalog_name": "hive_metastore", "name": "s2"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     for (schema, table) in [("default", "t1"), ("s2", "t2")] {
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{UC}/tables"),
-                Some(json!({
+            .admin_post(&format!("{UC}/tables"), json!({
                     "catalog_name": "hive_metastore", "schema_name": schema, "name": table,
                     "table_type": "MANAGED", "data_source_format": "DELTA",
                     "columns": [{"name": "id", "type_name": "LONG", "type_text": "bigint", "position": 0}],
-                })),
-            )
+                }))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
@@ -184,9 +177,7 @@ async fn patch(app: &TestApp, securable: usize, changes: Value) -> Result<(), Te
         s.securable_type().as_str(),
         s.full_name()
     );
-    let r = app
-        .admin(Method::PATCH, &path, Some(json!({"changes": changes})))
-        .await;
+    let r = app.admin_patch(&path, json!({"changes": changes})).await;
     prop_assert_eq!(r.status, StatusCode::OK, "{} {:?}", path, r.body);
     Ok(())
 }
@@ -216,15 +207,11 @@ async fn reset(app: &TestApp) -> Result<(), TestCaseError> {
 async fn direct(app: &TestApp, securable: usize) -> BTreeMap<String, BTreeSet<String>> {
     let s = &securables()[securable];
     let r = app
-        .admin(
-            Method::GET,
-            &format!(
-                "{UC}/permissions/{}/{}",
-                s.securable_type().as_str(),
-                s.full_name()
-            ),
-            None,
-        )
+        .admin_get(&format!(
+            "{UC}/permissions/{}/{}",
+            s.securable_type().as_str(),
+            s.full_name()
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["privilege_assignments"]
@@ -254,16 +241,12 @@ async fn effective_api(
 ) -> BTreeSet<(String, String)> {
     let s = &securables()[securable];
     let r = app
-        .admin(
-            Method::GET,
-            &format!(
-                "{UC}/effective-permissions/{}/{}?principal={}",
-                s.securable_type().as_str(),
-                s.full_name(),
-                GRANTEES[grantee]
-            ),
-            None,
-        )
+        .admin_get(&format!(
+            "{UC}/effective-permissions/{}/{}?principal={}",
+            s.securable_type().as_str(),
+            s.full_name(),
+            GRANTEES[grantee]
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let mut out = BTreeSet::new();

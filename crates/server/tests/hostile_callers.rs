@@ -9,9 +9,9 @@ use axum::Router;
 use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use common::sim::{served_with_sim, sim_calls};
 use common::{Reply, SCIM, TestApp};
 use patchbay_partner::outbound::OutboundPolicy;
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
 use patchbay_server::{AppState, Settings, router};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -45,50 +45,36 @@ async fn app_with(policy: OutboundPolicy) -> TestApp {
     TestApp::build("http://127.0.0.1:1", |s| s.outbound = policy).await
 }
 
+/// The message of an error answer, which must have `status` and the `error_code` `code`; a
+/// failure names `case`.
+fn refusal_message<'a>(r: &'a Reply, case: &str, status: StatusCode, code: &str) -> &'a str {
+    assert_eq!(r.status, status, "{case}: {:?}", r.body);
+    assert_eq!(r.body["error_code"], code, "{case}: {:?}", r.body);
+    r.body["message"].as_str().expect("message")
+}
+
 fn register_body(name: &str, base_url: &str) -> Value {
     json!({"name": name, "category": "INGEST", "profile": "ingest", "base_url": base_url,
            "credentials": {"username": "databricks", "password": "secret"}})
 }
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
-async fn sim_calls(sim: &SimHandle) -> usize {
-    let r = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
-    let state: Value = r.json().await.unwrap();
-    state["received"].as_array().expect("received").len()
-}
-
 async fn point(app: &TestApp, partner: &str, base_url: &str, hostnames: &[&str]) -> Reply {
-    app.admin(
-        Method::PUT,
-        &format!("{PC}/partners/{partner}"),
-        Some(json!({"base_url": base_url,
+    app.admin_put(&format!("{PC}/partners/{partner}"), json!({"base_url": base_url,
             "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
                           "test_connection_path": "/test-connection"},
             "credentials": {"username": "databricks", "password": "partner-sim-secret"},
-            "hostnames": hostnames})),
-    )
+            "hostnames": hostnames}))
     .await
 }
 
 async fn service_principal_count(app: &TestApp) -> usize {
-    let r = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
-        .await;
+    let r = app.admin_get(&format!("{SCIM}/ServicePrincipals")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["Resources"].as_array().map_or(0, Vec::len)
 }
 
 async fn no_connection(app: &TestApp, partner: &str) {
-    let r = app
-        .admin(Method::GET, &format!("{PC}/connections/{partner}"), None)
-        .await;
+    let r = app.admin_get(&format!("{PC}/connections/{partner}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(service_principal_count(app).await, 0, "nothing is left");
 }
@@ -99,27 +85,19 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
     for (i, base_url) in INTERNAL.iter().enumerate() {
         let name = format!("Acme {i}");
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners"),
-                Some(register_body(&name, base_url)),
-            )
+            .admin_post(&format!("{PC}/partners"), register_body(&name, base_url))
             .await;
-        assert_eq!(
-            r.status,
+        let message = refusal_message(
+            &r,
+            base_url,
             StatusCode::BAD_REQUEST,
-            "{base_url}: {:?}",
-            r.body
+            "INVALID_PARAMETER_VALUE",
         );
-        assert_eq!(r.body["error_code"], "INVALID_PARAMETER_VALUE");
-        let message = r.body["message"].as_str().unwrap();
         assert!(
             message.contains("cannot be used") && message.contains(" is "),
             "{base_url}: {message}"
         );
-        let r = app
-            .admin(Method::GET, &format!("{PC}/partners/acme-{i}"), None)
-            .await;
+        let r = app.admin_get(&format!("{PC}/partners/acme-{i}")).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{base_url} was registered");
 
         // A built-in tile's endpoint, the same.
@@ -130,9 +108,7 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
             "{base_url}: {:?}",
             r.body
         );
-        let tile = app
-            .admin(Method::GET, &format!("{PC}/partners/rivery"), None)
-            .await;
+        let tile = app.admin_get(&format!("{PC}/partners/rivery")).await;
         assert_eq!(
             tile.body["partner"]["endpoint_configured"], false,
             "{base_url}"
@@ -170,13 +146,9 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
 
     // A public address is fine; what is stored is the parsed URL.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PC}/partners"),
-            Some(register_body(
-                "Acme Public",
-                "HTTPS://Partner.Example.COM:443/db/",
-            )),
+            register_body("Acme Public", "HTTPS://Partner.Example.COM:443/db/"),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -185,10 +157,9 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
         json!(["partner.example.com"])
     );
     let plan = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PC}/partners/acme-public/connect"),
-            Some(json!({"dry_run": true})),
+            json!({"dry_run": true}),
         )
         .await;
     assert_eq!(plan.status, StatusCode::OK, "{:?}", plan.body);
@@ -254,8 +225,7 @@ async fn strict_call(app: &TestApp, method: Method, path: &str, body: Value) -> 
 
 #[tokio::test]
 async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let port = sim.url.rsplit(':').next().unwrap().to_owned();
     for base_url in [sim.url.clone(), format!("http://localhost:{port}")] {
         let r = point(&app, "rivery", &base_url, &["127.0.0.1"]).await;
@@ -267,14 +237,7 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
             json!({}),
         )
         .await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_GATEWAY,
-            "{base_url}: {:?}",
-            r.body
-        );
-        assert_eq!(r.body["error_code"], "PARTNER_ERROR");
-        let message = r.body["message"].as_str().unwrap();
+        let message = refusal_message(&r, &base_url, StatusCode::BAD_GATEWAY, "PARTNER_ERROR");
         assert!(
             message.contains("patchbay did not call the partner")
                 && message.contains("loopback address")
@@ -289,11 +252,7 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
     let r = point(&app, "rivery", &sim.url, &["127.0.0.1"]).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/rivery/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let before = sim_calls(&sim).await;
@@ -388,11 +347,7 @@ async fn a_partner_that_answers_with_an_http_redirect_is_not_followed() {
         let r = point(&app, "rivery", &partner, &["127.0.0.1"]).await;
         assert_eq!(r.status, StatusCode::OK);
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners/rivery/connect"),
-                Some(json!({})),
-            )
+            .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
             .await;
         assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
         assert!(
@@ -449,19 +404,13 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
         .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let r = app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners/rivery/connect"),
-                Some(json!({})),
-            )
+            .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
             .await;
         match handed_on {
             Some(uri) => {
                 assert_eq!(r.status, StatusCode::OK, "{sent}: {:?}", r.body);
                 assert_eq!(r.body["redirect_uri"], uri, "{sent}");
-                let r = app
-                    .admin(Method::DELETE, &format!("{PC}/connections/rivery"), None)
-                    .await;
+                let r = app.admin_delete(&format!("{PC}/connections/rivery")).await;
                 assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
             }
             None => {
@@ -482,19 +431,14 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
 
 #[tokio::test]
 async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = point(&app, "dbt-cloud", &sim.url, &["127.0.0.1"]).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let connect = |body: Value| {
         let app = &app;
         async move {
-            app.admin(
-                Method::POST,
-                &format!("{PC}/partners/dbt-cloud/connect"),
-                Some(body),
-            )
-            .await
+            app.admin_post(&format!("{PC}/partners/dbt-cloud/connect"), body)
+                .await
         }
     };
 
@@ -546,10 +490,9 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
     // The cap itself connects: 100 schemas, each granted once, the audit trail complete.
     for i in 0..99 {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.1/unity-catalog/schemas",
-                Some(json!({"catalog_name": "hive_metastore", "name": format!("s{i}")})),
+                json!({"catalog_name": "hive_metastore", "name": format!("s{i}")}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -570,11 +513,7 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
         100
     );
     let audit = app
-        .admin(
-            Method::GET,
-            &format!("{PC}/audit?partner_id=dbt-cloud&page_size=1000"),
-            None,
-        )
+        .admin_get(&format!("{PC}/audit?partner_id=dbt-cloud&page_size=1000"))
         .await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     let schema_grant_events = audit.body["events"]
@@ -593,11 +532,10 @@ async fn a_partners_hostnames_are_normalized_deduplicated_and_capped() {
     let put = |hostnames: Value| {
         let app = &app;
         async move {
-            app.admin(
-                Method::PUT,
+            app.admin_put(
                 &format!("{PC}/partners/rivery"),
-                Some(json!({"base_url": base, "hostnames": hostnames,
-                    "credentials": {"username": "databricks", "password": "secret"}})),
+                json!({"base_url": base, "hostnames": hostnames,
+                    "credentials": {"username": "databricks", "password": "secret"}}),
             )
             .await
         }
@@ -626,9 +564,7 @@ async fn a_partners_hostnames_are_normalized_deduplicated_and_capped() {
         let r = put(json!([bad])).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }
-    let tile = app
-        .admin(Method::GET, &format!("{PC}/partners/rivery"), None)
-        .await;
+    let tile = app.admin_get(&format!("{PC}/partners/rivery")).await;
     assert_eq!(
         tile.body["partner"]["hostnames"],
         json!(["partner.example.com"]),

@@ -4,23 +4,40 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
-use common::TestApp;
+use axum::http::StatusCode;
+use common::{TestApp, behind_the_back};
 use patchbay_store::ViolationKind;
-use sqlx::Connection;
 
 const PC: &str = "/api/2.0/partner-connect";
 
-/// Runs one statement on the test database behind the store's back, as an older version's
-/// bug would have left it.
-async fn behind_the_back(app: &TestApp, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
+/// Completes `partner_id`'s provisioned connection as the partner's answer (connection `c-1`)
+/// would; the connection as it was before, and whether the store took the completion.
+async fn complete(
+    app: &TestApp,
+    admin: &patchbay_core::access::WorkspaceAdmin,
+    partner_id: &str,
+) -> (patchbay_store::ConnectionRecord, bool) {
+    let c = app
+        .store
+        .connection(app.workspace_id, partner_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no connection of {partner_id}"));
+    let completed = app
+        .store
+        .complete_connection(
+            admin,
+            partner_id,
+            patchbay_store::Completion {
+                uid: &c.uid,
+                partner_connection_id: Some("c-1"),
+                message: None,
+                account_administrator: None,
+            },
+        )
         .await
         .unwrap();
-    conn.close().await.unwrap();
+    (c, completed)
 }
 
 #[tokio::test]
@@ -36,27 +53,8 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
             .unwrap();
     }
     // hevo-data completes; rivery's row vanishes as under the old stale delete.
-    let hevo = app
-        .store
-        .connection(app.workspace_id, "hevo-data")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        app.store
-            .complete_connection(
-                &admin,
-                "hevo-data",
-                patchbay_store::Completion {
-                    uid: &hevo.uid,
-                    partner_connection_id: Some("c-1"),
-                    message: None,
-                    account_administrator: None,
-                },
-            )
-            .await
-            .unwrap()
-    );
+    let (_, completed) = complete(&app, &admin, "hevo-data").await;
+    assert!(completed);
     assert!(
         app.store
             .check_integrity(60_000, 0)
@@ -92,11 +90,7 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
     );
     // What the orphans were is gone; hevo-data's connection is whole.
     let sps = app
-        .admin(
-            Method::GET,
-            "/api/2.0/preview/scim/v2/ServicePrincipals",
-            None,
-        )
+        .admin_get("/api/2.0/preview/scim/v2/ServicePrincipals")
         .await;
     assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
     let names: Vec<&str> = sps.body["Resources"]
@@ -106,9 +100,7 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
         .map(|r| r["displayName"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["HEVO_DATA_USER"]);
-    let c = app
-        .admin(Method::GET, &format!("{PC}/connections/hevo-data"), None)
-        .await;
+    let c = app.admin_get(&format!("{PC}/connections/hevo-data")).await;
     assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
     assert_eq!(c.body["connection"]["state"], "CONNECTED", "{:?}", c.body);
 }
@@ -122,27 +114,8 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
         .provision_connection(&admin, &common::ingest_plan("rivery"), "a-node")
         .await
         .unwrap();
-    let c = app
-        .store
-        .connection(app.workspace_id, "rivery")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        app.store
-            .complete_connection(
-                &admin,
-                "rivery",
-                patchbay_store::Completion {
-                    uid: &c.uid,
-                    partner_connection_id: Some("c-1"),
-                    message: None,
-                    account_administrator: None,
-                },
-            )
-            .await
-            .unwrap()
-    );
+    let (c, completed) = complete(&app, &admin, "rivery").await;
+    assert!(completed);
     // A rotation of an older version: the new token minted, the connection never told.
     let started = app
         .store
@@ -162,14 +135,10 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
     .await;
     // And the warehouse deleted behind the connection's back.
     let w = app
-        .admin(
-            Method::DELETE,
-            &format!(
-                "/api/2.0/sql/warehouses/{}",
-                c.warehouse_id.clone().unwrap()
-            ),
-            None,
-        )
+        .admin_delete(&format!(
+            "/api/2.0/sql/warehouses/{}",
+            c.warehouse_id.clone().unwrap()
+        ))
         .await;
     assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
 
@@ -190,11 +159,10 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
     assert_eq!(left.len(), 1, "{left:#?}");
     assert_eq!(left[0].kind, ViolationKind::Broken);
     let t = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/token-management/tokens/{}", started.token_id),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/2.0/token-management/tokens/{}",
+            started.token_id
+        ))
         .await;
     assert_eq!(t.status, StatusCode::NOT_FOUND, "revoked: {:?}", t.body);
 }

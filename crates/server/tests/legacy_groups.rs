@@ -6,24 +6,13 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{Reply, SCIM, TestApp};
+use common::{
+    ALREADY_EXISTS, DOES_NOT_EXIST, INVALID, MALFORMED, Reply, SCIM, TestApp, denied, error,
+    invalid, malformed, ok,
+};
 use serde_json::{Value, json};
 
 const G: &str = "/api/2.0/groups";
-
-fn ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(needle),
-        "message {message:?} should mention {needle:?}"
-    );
-}
 
 /// A call as the legacy CLI makes it: `text/json`, the body as JSON text.
 async fn cli(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
@@ -39,6 +28,20 @@ async fn cli(app: &TestApp, token: &str, method: Method, path: &str, body: Optio
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
     cli(app, token, Method::POST, path, Some(body)).await
+}
+
+/// A legacy-CLI GET of `path` (parameters in its query or in a JSON `body`), which must
+/// answer 200.
+async fn get_ok(app: &TestApp, token: &str, path: &str, body: Option<Value>) -> Reply {
+    let r = cli(app, token, Method::GET, path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "GET {path}: {:?}", r.body);
+    r
+}
+
+/// A legacy-CLI POST of `body` to `path`, which must answer 200.
+async fn post_ok(app: &TestApp, token: &str, path: &str, body: Value) {
+    let r = post(app, token, path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "POST {path}: {:?}", r.body);
 }
 
 fn names(r: &Reply) -> Vec<String> {
@@ -59,87 +62,64 @@ async fn groups_and_members_as_the_cli_manages_them() {
     let r = post(&app, &admin, "create", json!({"group_name": "data-eng"})).await;
     ok(&r);
     assert_eq!(r.body, json!({"group_name": "data-eng"}));
-    ok(&post(&app, &admin, "create", json!({"group_name": "analysts"})).await);
-    let r = cli(&app, &admin, Method::GET, "list", None).await;
-    ok(&r);
+    post_ok(&app, &admin, "create", json!({"group_name": "analysts"})).await;
+    let r = get_ok(&app, &admin, "list", None).await;
     assert_eq!(names(&r), ["admins", "analysts", "data-eng", "users"]);
 
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"user_name": "Ann@example.com", "parent_name": "data-eng"}),
     )
-    .await);
-    ok(&post(
+    .await;
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"group_name": "analysts", "parent_name": "data-eng"}),
     )
-    .await);
+    .await;
     // Adding again changes nothing.
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"user_name": "ann@example.com", "parent_name": "data-eng"}),
     )
-    .await);
+    .await;
 
     // list-members: from the query string, or from a JSON body on the GET.
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-members?group_name=data-eng",
-        None,
-    )
-    .await;
-    ok(&r);
+    let r = get_ok(&app, &admin, "list-members?group_name=data-eng", None).await;
     assert_eq!(
         r.body["members"],
         json!([{"group_name": "analysts"}, {"user_name": "ann@example.com"}])
     );
-    let r = cli(
+    let r = get_ok(
         &app,
         &admin,
-        Method::GET,
         "list-members",
         Some(json!({"group_name": "data-eng"})),
     )
     .await;
-    ok(&r);
     assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
 
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-parents?user_name=ann@example.com",
-        None,
-    )
-    .await;
-    ok(&r);
+    let r = get_ok(&app, &admin, "list-parents?user_name=ann@example.com", None).await;
     assert_eq!(names(&r), ["data-eng", "users"]);
-    let r = cli(
+    let r = get_ok(
         &app,
         &admin,
-        Method::GET,
         "list-parents",
         Some(json!({"group_name": "analysts"})),
     )
     .await;
-    ok(&r);
     assert_eq!(names(&r), ["data-eng"]);
 
     // The same group through SCIM.
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName+eq+%22data-eng%22"),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/Groups?filter=displayName+eq+%22data-eng%22"
+        ))
         .await;
     ok(&r);
     assert_eq!(
@@ -147,13 +127,13 @@ async fn groups_and_members_as_the_cli_manages_them() {
         2
     );
 
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "remove-member",
         json!({"user_name": "ann@example.com", "parent_name": "data-eng"}),
     )
-    .await);
+    .await;
     let r = cli(
         &app,
         &admin,
@@ -164,18 +144,10 @@ async fn groups_and_members_as_the_cli_manages_them() {
     .await;
     assert_eq!(r.body["members"], json!([{"group_name": "analysts"}]));
 
-    ok(&post(&app, &admin, "delete", json!({"group_name": "data-eng"})).await);
+    post_ok(&app, &admin, "delete", json!({"group_name": "data-eng"})).await;
     let r = cli(&app, &admin, Method::GET, "list", None).await;
     assert_eq!(names(&r), ["admins", "analysts", "users"]);
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-parents?group_name=analysts",
-        None,
-    )
-    .await;
-    ok(&r);
+    let r = get_ok(&app, &admin, "list-parents?group_name=analysts", None).await;
     assert!(names(&r).is_empty());
 }
 
@@ -183,13 +155,13 @@ async fn groups_and_members_as_the_cli_manages_them() {
 async fn only_admins_change_groups_and_anyone_reads_them() {
     let app = TestApp::new().await;
     let (_, user) = app.plain_user("bob@example.com").await;
-    ok(&post(
+    post_ok(
         &app,
         &app.admin_token.clone(),
         "create",
         json!({"group_name": "ops"}),
     )
-    .await);
+    .await;
     for (path, body) in [
         ("create", json!({"group_name": "mine"})),
         (
@@ -207,20 +179,11 @@ async fn only_admins_change_groups_and_anyone_reads_them() {
         ("delete", json!({"group_name": "ops"})),
     ] {
         let r = post(&app, &user, path, body).await;
-        error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", "admins");
+        denied(&r, "admins");
     }
-    let r = cli(&app, &user, Method::GET, "list", None).await;
-    ok(&r);
+    let r = get_ok(&app, &user, "list", None).await;
     assert_eq!(names(&r), ["admins", "ops", "users"]);
-    let r = cli(
-        &app,
-        &user,
-        Method::GET,
-        "list-parents?user_name=bob@example.com",
-        None,
-    )
-    .await;
-    ok(&r);
+    let r = get_ok(&app, &user, "list-parents?user_name=bob@example.com", None).await;
     assert_eq!(names(&r), ["users"], "bob did not make himself an admin");
     let r = cli(
         &app,
@@ -231,9 +194,7 @@ async fn only_admins_change_groups_and_anyone_reads_them() {
     )
     .await;
     assert_eq!(r.body["members"], json!([{"user_name": common::ADMIN}]));
-    let r = app
-        .call(Method::GET, &format!("{G}/list"), None, None)
-        .await;
+    let r = app.get_as(None, &format!("{G}/list")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -242,155 +203,114 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
     app.create_user("cy@example.com").await;
-    ok(&post(&app, &admin, "create", json!({"group_name": "outer"})).await);
-    ok(&post(&app, &admin, "create", json!({"group_name": "inner"})).await);
-    ok(&post(
+    post_ok(&app, &admin, "create", json!({"group_name": "outer"})).await;
+    post_ok(&app, &admin, "create", json!({"group_name": "inner"})).await;
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"group_name": "inner", "parent_name": "outer"}),
     )
-    .await);
+    .await;
     let bad = [
-        (
-            "create",
-            json!({}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "group_name is required",
-        ),
-        (
-            "create",
-            json!({"group_name": "  "}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "group_name",
-        ),
+        ("create", json!({}), INVALID, "group_name is required"),
+        ("create", json!({"group_name": "  "}), INVALID, "group_name"),
         (
             "create",
             json!({"group_name": "outer"}),
-            StatusCode::CONFLICT,
-            "RESOURCE_ALREADY_EXISTS",
+            ALREADY_EXISTS,
             "outer",
         ),
         (
             "create",
             json!({"group_name": 7}),
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
+            MALFORMED,
             "Invalid request",
         ),
         (
             "add-member",
             json!({"parent_name": "outer"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "Exactly one",
         ),
         (
             "add-member",
             json!({"user_name": "cy@example.com", "group_name": "inner", "parent_name": "outer"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "Exactly one",
         ),
         (
             "add-member",
             json!({"user_name": "cy@example.com"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "parent_name is required",
         ),
         (
             "add-member",
             json!({"user_name": "cy@example.com", "parent_name": "nope"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "Group nope does not exist",
         ),
         (
             "add-member",
             json!({"user_name": "ghost@example.com", "parent_name": "outer"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "ghost@example.com",
         ),
         (
             "add-member",
             json!({"group_name": "outer", "parent_name": "inner"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "member of itself",
         ),
         (
             "add-member",
             json!({"group_name": "outer", "parent_name": "outer"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "member of itself",
         ),
         (
             "add-member",
             json!({"group_name": "inner", "parent_name": "admins"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "admins",
         ),
         (
             "remove-member",
             json!({"user_name": "cy@example.com", "parent_name": "outer"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "not a member",
         ),
         (
             "delete",
             json!({"group_name": "admins"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "built-in",
         ),
         (
             "delete",
             json!({"group_name": "users"}),
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
+            INVALID,
             "built-in",
         ),
         (
             "delete",
             json!({"group_name": "nope"}),
-            StatusCode::NOT_FOUND,
-            "RESOURCE_DOES_NOT_EXIST",
+            DOES_NOT_EXIST,
             "nope",
         ),
     ];
-    for (path, body, status, code, needle) in bad {
+    for (path, body, (status, code), needle) in bad {
         let r = post(&app, &admin, path, body.clone()).await;
         assert_eq!(r.status, status, "{path} {body}: {:?}", r.body);
         error(&r, status, code, needle);
     }
     let r = cli(&app, &admin, Method::GET, "list-members", None).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "group_name is required",
-    );
+    invalid(&r, "group_name is required");
     let r = cli(&app, &admin, Method::GET, "list-parents", None).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "Exactly one",
-    );
+    invalid(&r, "Exactly one");
     let r = cli(&app, &admin, Method::POST, "create", None).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "group_name is required",
-    );
+    invalid(&r, "group_name is required");
     let r = app
         .send(
             Request::builder()
@@ -402,12 +322,7 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
                 .unwrap(),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
-        "Malformed JSON",
-    );
+    malformed(&r, "Malformed JSON");
 
     let r = cli(&app, &admin, Method::GET, "list", None).await;
     assert_eq!(names(&r), ["admins", "inner", "outer", "users"]);
@@ -437,37 +352,29 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
 async fn leaving_a_group_can_cost_the_token_permission() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
-    let sp = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "loader"})),
-        )
-        .await;
-    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
-    let app_id = sp.body["applicationId"].as_str().unwrap().to_owned();
-    ok(&post(
+    let sp = app.create_service_principal("loader").await;
+    let app_id = sp["applicationId"].as_str().unwrap().to_owned();
+    post_ok(
         &app,
         &admin,
         "create",
         json!({"group_name": "token-holders"}),
     )
-    .await);
+    .await;
     ok(&app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             "/api/2.0/permissions/authorization/tokens",
-            Some(json!({"access_control_list": [
-                {"group_name": "token-holders", "permission_level": "CAN_USE"}]})),
+            json!({"access_control_list": [
+                {"group_name": "token-holders", "permission_level": "CAN_USE"}]}),
         )
         .await);
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "add-member",
         json!({"user_name": app_id, "parent_name": "token-holders"}),
     )
-    .await);
+    .await;
     let r = cli(
         &app,
         &admin,
@@ -481,28 +388,23 @@ async fn leaving_a_group_can_cost_the_token_permission() {
         json!([{"service_principal_name": app_id}])
     );
     let t = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",
-            Some(json!({"application_id": app_id})),
+            json!({"application_id": app_id}),
         )
         .await;
     ok(&t);
     let token = t.body["token_value"].as_str().unwrap().to_owned();
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     ok(&me);
 
-    ok(&post(
+    post_ok(
         &app,
         &admin,
         "remove-member",
         json!({"user_name": app_id, "parent_name": "token-holders"}),
     )
-    .await);
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    .await;
+    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }

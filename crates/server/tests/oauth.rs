@@ -17,10 +17,9 @@ fn secrets_path(principal_id: &str) -> String {
 /// A service principal with `workspace-access`: its SCIM id and application id.
 async fn service_principal(app: &TestApp, name: &str) -> (String, String) {
     let body = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": name, "entitlements": [{"value": "workspace-access"}]})),
+            json!({"displayName": name, "entitlements": [{"value": "workspace-access"}]}),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -37,6 +36,14 @@ async fn create_secret(app: &TestApp, principal_id: &str, body: Option<Value>) -
     app.admin(Method::POST, &secrets_path(principal_id), body)
         .await
         .ok()
+}
+
+/// The value of a new secret of `principal_id` made with `body`.
+async fn secret_value(app: &TestApp, principal_id: &str, body: Option<Value>) -> String {
+    create_secret(app, principal_id, body).await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned()
 }
 
 /// A token request with the client's credentials in HTTP Basic, as the SDKs send it.
@@ -78,15 +85,14 @@ async fn access_token(app: &TestApp, client_id: &str, secret: &str) -> String {
 }
 
 async fn me(app: &TestApp, token: &str) -> Reply {
-    app.call(Method::GET, &format!("{SCIM}/Me"), Some(token), None)
-        .await
+    app.get_as(Some(token), &format!("{SCIM}/Me")).await
 }
 
 #[tokio::test]
 async fn discovery_names_the_token_endpoint() {
     let app = TestApp::new().await;
     let config = app
-        .call(Method::GET, "/.well-known/databricks-config", None, None)
+        .get_as(None, "/.well-known/databricks-config")
         .await
         .ok();
     let oidc = config["oidc_endpoint"].as_str().expect("oidc_endpoint");
@@ -98,12 +104,7 @@ async fn discovery_names_the_token_endpoint() {
     assert!(!account_id.is_empty());
 
     let doc = app
-        .call(
-            Method::GET,
-            "/oidc/.well-known/oauth-authorization-server",
-            None,
-            None,
-        )
+        .get_as(None, "/oidc/.well-known/oauth-authorization-server")
         .await
         .ok();
     assert_eq!(doc["token_endpoint"], format!("{oidc}/v1/token"));
@@ -113,11 +114,9 @@ async fn discovery_names_the_token_endpoint() {
     );
 
     let account = app
-        .call(
-            Method::GET,
+        .get_as(
+            None,
             &format!("/oidc/accounts/{account_id}/.well-known/oauth-authorization-server"),
-            None,
-            None,
         )
         .await
         .ok();
@@ -126,12 +125,7 @@ async fn discovery_names_the_token_endpoint() {
         format!("{oidc}/accounts/{account_id}/v1/token")
     );
     let other = app
-        .call(
-            Method::GET,
-            "/oidc/accounts/00000000-0000-0000-0000-000000000000/.well-known/oauth-authorization-server",
-            None,
-            None,
-        )
+        .get_as(None, "/oidc/accounts/00000000-0000-0000-0000-000000000000/.well-known/oauth-authorization-server")
         .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
@@ -165,7 +159,7 @@ async fn a_secret_is_shown_once_and_exchanged_for_an_access_token() {
     .expect("RFC 3339");
     assert_eq!((expire_time - create_time).whole_seconds(), 31_536_000);
 
-    let list = app.admin(Method::GET, &secrets_path(&id), None).await.ok();
+    let list = app.admin_get(&secrets_path(&id)).await.ok();
     let listed = list["secrets"].as_array().expect("secrets");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], created["id"]);
@@ -214,11 +208,7 @@ async fn the_default_lifetime_is_730_days_and_bad_lifetimes_are_refused() {
     );
     for bad in ["forever", "0s", "63072001s", "10"] {
         let r = app
-            .admin(
-                Method::POST,
-                &secrets_path(&id),
-                Some(json!({"lifetime": bad})),
-            )
+            .admin_post(&secrets_path(&id), json!({"lifetime": bad}))
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }
@@ -235,15 +225,11 @@ async fn only_admins_manage_secrets_and_only_of_service_principals() {
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     }
-    let r = app
-        .call(Method::POST, &secrets_path(&id), None, Some(json!({})))
-        .await;
+    let r = app.post_as(None, &secrets_path(&id), json!({})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // A user is not a service principal; an unknown id is nobody.
     for other in [user_id.as_str(), "123", "abc"] {
-        let r = app
-            .admin(Method::POST, &secrets_path(other), Some(json!({})))
-            .await;
+        let r = app.admin_post(&secrets_path(other), json!({})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{other}: {:?}", r.body);
     }
 }
@@ -253,47 +239,27 @@ async fn a_principal_may_not_mint_secrets_for_itself() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ADMIN_SP").await;
     let admins = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName%20eq%20admins"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/Groups?filter=displayName%20eq%20admins"))
         .await
         .ok();
     let group = admins["Resources"][0]["id"].as_str().unwrap().to_owned();
-    app.admin(
-        Method::PATCH,
+    app.admin_patch(
         &format!("{SCIM}/Groups/{group}"),
-        Some(
-            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
-        ),
     )
     .await
     .ok();
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     let token = access_token(&app, &application_id, &secret).await;
     let r = app
-        .call(
-            Method::POST,
-            &secrets_path(&id),
-            Some(&token),
-            Some(json!({})),
-        )
+        .post_as(Some(&token), &secrets_path(&id), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     // As an admin it may manage another principal's.
     let (other, _) = service_principal(&app, "OTHER").await;
     let r = app
-        .call(
-            Method::POST,
-            &secrets_path(&other),
-            Some(&token),
-            Some(json!({})),
-        )
+        .post_as(Some(&token), &secrets_path(&other), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
@@ -310,13 +276,9 @@ async fn deleting_the_secret_ends_its_access_tokens_at_once() {
     me(&app, &token).await.ok();
 
     let secret_id = created["id"].as_str().unwrap();
-    app.admin(
-        Method::DELETE,
-        &format!("{}/{secret_id}", secrets_path(&id)),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{}/{secret_id}", secrets_path(&id)))
+        .await
+        .ok();
     assert_eq!(
         me(&app, &token).await.status,
         StatusCode::UNAUTHORIZED,
@@ -327,11 +289,7 @@ async fn deleting_the_secret_ends_its_access_tokens_at_once() {
     assert_eq!(again.body["error"], "invalid_client");
     me(&app, &other).await.ok();
     let gone = app
-        .admin(
-            Method::DELETE,
-            &format!("{}/{secret_id}", secrets_path(&id)),
-            None,
-        )
+        .admin_delete(&format!("{}/{secret_id}", secrets_path(&id)))
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
@@ -340,18 +298,11 @@ async fn deleting_the_secret_ends_its_access_tokens_at_once() {
 async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     let token = access_token(&app, &application_id, &secret).await;
 
-    app.admin(
-        Method::PATCH,
-        &format!("{SCIM}/ServicePrincipals/{id}"),
-        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "remove", "path": "entitlements[value eq \"workspace-access\"]"}]})),
-    )
+    app.admin_patch(&format!("{SCIM}/ServicePrincipals/{id}"), json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": "entitlements[value eq \"workspace-access\"]"}]}))
     .await
     .ok();
     assert_eq!(me(&app, &token).await.status, StatusCode::UNAUTHORIZED);
@@ -364,22 +315,14 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
     );
     assert_eq!(refused.body["error"], "unauthorized_client");
 
-    app.admin(
-        Method::PATCH,
-        &format!("{SCIM}/ServicePrincipals/{id}"),
-        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "workspace-access"}]}]})),
-    )
+    app.admin_patch(&format!("{SCIM}/ServicePrincipals/{id}"), json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "workspace-access"}]}]}))
     .await
     .ok();
     me(&app, &token).await.ok();
 
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{SCIM}/ServicePrincipals/{id}"),
-            None,
-        )
+        .admin_delete(&format!("{SCIM}/ServicePrincipals/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(me(&app, &token).await.status, StatusCode::UNAUTHORIZED);
@@ -393,15 +336,12 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
 async fn an_expired_secret_grants_nothing() {
     let app = TestApp::with_manual_clock().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let secret = create_secret(&app, &id, Some(json!({"lifetime": "1s"}))).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, Some(json!({"lifetime": "1s"}))).await;
     app.advance(std::time::Duration::from_millis(1100));
     let r = grant(&app, &application_id, &secret).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"], "invalid_client");
-    let list = app.admin(Method::GET, &secrets_path(&id), None).await.ok();
+    let list = app.admin_get(&secrets_path(&id)).await.ok();
     assert_eq!(list["secrets"][0]["status"], "EXPIRED");
 }
 
@@ -410,10 +350,7 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
     let (other_id, other_application) = service_principal(&app, "OTHER").await;
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     create_secret(&app, &other_id, None).await;
     let cases: Vec<(&str, &str, &str, StatusCode, &str)> = vec![
         (
@@ -500,15 +437,9 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
 async fn failed_client_authentications_are_limited_per_client() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     let (other_id, other_application) = service_principal(&app, "OTHER").await;
-    let other_secret = create_secret(&app, &other_id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other_secret = secret_value(&app, &other_id, None).await;
     let wrong = "dose0123456789abcdef0123456789abcdef";
     for _ in 0..10 {
         assert_eq!(
@@ -533,26 +464,22 @@ async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only()
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
     let config = app
-        .call(Method::GET, "/.well-known/databricks-config", None, None)
+        .get_as(None, "/.well-known/databricks-config")
         .await
         .ok();
     let account_id = config["account_id"].as_str().unwrap().to_owned();
     let base = format!("/api/2.0/accounts/{account_id}/servicePrincipals/{id}/credentials/secrets");
-    let created = app.admin(Method::POST, &base, Some(json!({}))).await.ok();
+    let created = app.admin_post(&base, json!({})).await.ok();
     let secret = created["secret"].as_str().unwrap().to_owned();
-    let listed = app.admin(Method::GET, &base, None).await.ok();
+    let listed = app.admin_get(&base).await.ok();
     assert_eq!(listed["secrets"][0]["id"], created["id"]);
     // The workspace-level view sees the same secret.
-    let here = app.admin(Method::GET, &secrets_path(&id), None).await.ok();
+    let here = app.admin_get(&secrets_path(&id)).await.ok();
     assert_eq!(here["secrets"][0]["id"], created["id"]);
 
     let elsewhere = "/api/2.0/accounts/00000000-0000-0000-0000-000000000000/servicePrincipals";
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{elsewhere}/{id}/credentials/secrets"),
-            None,
-        )
+        .admin_get(&format!("{elsewhere}/{id}/credentials/secrets"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
@@ -579,10 +506,8 @@ async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only()
     assert_eq!(foreign.status, StatusCode::UNAUTHORIZED);
 
     let secret_id = created["id"].as_str().unwrap();
-    app.admin(Method::DELETE, &format!("{base}/{secret_id}"), None)
-        .await
-        .ok();
-    let after = app.admin(Method::GET, &base, None).await.ok();
+    app.admin_delete(&format!("{base}/{secret_id}")).await.ok();
+    let after = app.admin_get(&base).await.ok();
     assert_eq!(after["secrets"], json!([]));
 }
 
@@ -593,9 +518,7 @@ async fn a_principal_holds_at_most_five_secrets() {
     for _ in 0..5 {
         create_secret(&app, &id, None).await;
     }
-    let r = app
-        .admin(Method::POST, &secrets_path(&id), Some(json!({})))
-        .await;
+    let r = app.admin_post(&secrets_path(&id), json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 }
 
@@ -788,9 +711,7 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
             r.body, refused.body,
             "{what}: the same envelope and message"
         );
-        let r = app
-            .call(Method::GET, "/api/2.0/clusters/list", Some(&forged), None)
-            .await;
+        let r = app.get_as(Some(&forged), "/api/2.0/clusters/list").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
         assert_eq!(
             r.body,
@@ -812,10 +733,7 @@ async fn a_rotated_key_signs_new_tokens_and_old_ones_still_verify() {
         "one first key, however many ask"
     );
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let secret = create_secret(&app, &id, None).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = secret_value(&app, &id, None).await;
     let old = access_token(&app, &application_id, &secret).await;
     let kid = app.store.rotate_signing_key().await.unwrap();
     assert_ne!(kid, first.kid());

@@ -62,10 +62,9 @@ async fn oauth_answers_keep_their_wire_shapes() {
     }
 
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "etl", "entitlements": [{"value": "workspace-access"}]})),
+            json!({"displayName": "etl", "entitlements": [{"value": "workspace-access"}]}),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -78,7 +77,7 @@ async fn oauth_answers_keep_their_wire_shapes() {
         sp["id"].as_str().expect("id")
     );
     let created = app
-        .admin(Method::POST, &secrets, Some(json!({"lifetime": "3600s"})))
+        .admin_post(&secrets, json!({"lifetime": "3600s"}))
         .await
         .ok();
     let secret = created["secret"].as_str().expect("secret").to_owned();
@@ -126,7 +125,7 @@ async fn oauth_answers_keep_their_wire_shapes() {
         answers.push((name.into(), body));
     }
     let deleted = app
-        .admin(Method::DELETE, &format!("{secrets}/{secret_id}"), None)
+        .admin_delete(&format!("{secrets}/{secret_id}"))
         .await
         .ok();
     assert_eq!(deleted, json!({}));

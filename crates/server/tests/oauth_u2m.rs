@@ -4,10 +4,10 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use base64::Engine;
-use common::{Reply, SCIM, TestApp};
+use common::browser::{browse, location, set_cookie, token_request};
+use common::{SCIM, TestApp};
 use sha2::{Digest, Sha256};
 
 const REDIRECT: &str = "http://localhost:8020";
@@ -24,42 +24,6 @@ fn authorize_url(extra: &str) -> String {
         form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
         challenge(VERIFIER)
     )
-}
-
-async fn browse(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    cookie: Option<&str>,
-    form: Option<String>,
-) -> Reply {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, c);
-    }
-    let req = match form {
-        Some(f) => req
-            .header(header::ORIGIN, app.public_url.as_str())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(f)),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    app.send(req).await
-}
-
-fn location(headers: &HeaderMap) -> String {
-    headers
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
-        let pair = v.to_str().ok()?.split(';').next()?.trim().to_owned();
-        pair.starts_with(&format!("{name}=")).then_some(pair)
-    })
 }
 
 /// Follows the login the authorize endpoint sends a browser without a session to; the
@@ -108,16 +72,6 @@ fn callback(location: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
-async fn token_request(app: &TestApp, form: &str) -> Reply {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/oidc/v1/token")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_owned()))
-        .unwrap();
-    app.send(req).await
-}
-
 fn exchange_form(code: &str, verifier: &str) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "authorization_code")
@@ -160,10 +114,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     assert_eq!(granted["expires_in"], 3600);
     let access = granted["access_token"].as_str().unwrap().to_owned();
     let refresh = granted["refresh_token"].as_str().unwrap().to_owned();
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&access), None)
-        .await
-        .ok();
+    let me = app.get_as(Some(&access), &format!("{SCIM}/Me")).await.ok();
     assert_eq!(me["userName"], "dev@example.com");
 
     // A code is used once.
@@ -177,11 +128,9 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     let refreshed = token_request(&app, &refresh_form(&refresh)).await.ok();
     let new_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(new_refresh, refresh);
-    app.call(
-        Method::GET,
-        &format!("{SCIM}/Me"),
+    app.get_as(
         Some(refreshed["access_token"].as_str().unwrap()),
-        None,
+        &format!("{SCIM}/Me"),
     )
     .await
     .ok();
@@ -189,27 +138,20 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     assert_eq!(stale.body["error"], "invalid_grant");
     // Neither a code nor a refresh token is a bearer credential.
     for t in [&code, &new_refresh] {
-        let r = app
-            .call(Method::GET, &format!("{SCIM}/Me"), Some(t), None)
-            .await;
+        let r = app.get_as(Some(t), &format!("{SCIM}/Me")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
 
     // Deactivating the user ends its access tokens and its grant.
     let id = me["id"].as_str().unwrap();
-    app.admin(
-        Method::PATCH,
+    app.admin_patch(
         &format!("{SCIM}/Users/{id}"),
-        Some(
-            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "active", "value": false}]}),
-        ),
     )
     .await
     .ok();
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&access), None)
-        .await;
+    let r = app.get_as(Some(&access), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         token_request(&app, &refresh_form(&new_refresh)).await.body["error"],

@@ -2,40 +2,19 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
+use common::sim::{point_at_sim, served_with_sim, sim, sim_get, sim_with};
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::{SimConfig, SimHandle};
 use serde_json::{Value, json};
 
 const PC: &str = "/api/2.0/partner-connect";
 
-async fn sim(config: SimConfig) -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, config).unwrap()
-}
-
 /// Points a partner of the workspace at the simulator.
 async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
-    let r = app
-        .admin(
-            Method::PUT,
-            &format!("{PC}/partners/{partner_id}"),
-            Some(json!({
-                "base_url": sim.url,
-                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
-                              "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
-                "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"],
-            })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-async fn sim_get(sim: &SimHandle, path: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{}{path}", sim.url)).await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let endpoints = json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+            "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"});
+    point_at_sim(app, partner_id, sim, endpoints).await;
 }
 
 async fn sim_post(sim: &SimHandle, path: &str, body: Value) {
@@ -49,18 +28,12 @@ async fn sim_post(sim: &SimHandle, path: &str, body: Value) {
 }
 
 async fn connect(app: &TestApp, partner_id: &str, body: Value) -> common::Reply {
-    app.admin(
-        Method::POST,
-        &format!("{PC}/partners/{partner_id}/connect"),
-        Some(body),
-    )
-    .await
+    app.admin_post(&format!("{PC}/partners/{partner_id}/connect"), body)
+        .await
 }
 
 async fn tile(app: &TestApp, partner_id: &str) -> Value {
-    let r = app
-        .admin(Method::GET, &format!("{PC}/partners/{partner_id}"), None)
-        .await;
+    let r = app.admin_get(&format!("{PC}/partners/{partner_id}")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["partner"].clone()
 }
@@ -68,9 +41,7 @@ async fn tile(app: &TestApp, partner_id: &str) -> Value {
 /// The service principals of the workspace. An answer other than a 200 with a list fails the
 /// test: read as "none", it would make every "nothing left behind" check pass.
 async fn service_principals(app: &TestApp) -> Vec<Value> {
-    let r = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
-        .await;
+    let r = app.admin_get(&format!("{SCIM}/ServicePrincipals")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["Resources"]
         .as_array()
@@ -94,11 +65,7 @@ fn values(v: &Value) -> Vec<String> {
 
 async fn token_acl_level(app: &TestApp, application_id: &str) -> Option<String> {
     let r = app
-        .admin(
-            Method::GET,
-            "/api/2.0/permissions/authorization/tokens",
-            None,
-        )
+        .admin_get("/api/2.0/permissions/authorization/tokens")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["access_control_list"]
@@ -121,11 +88,9 @@ async fn grants_of(
     principal: &str,
 ) -> Vec<String> {
     let r = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let mut privileges: Vec<String> = r.body["privilege_assignments"]
@@ -142,8 +107,7 @@ async fn grants_of(
 
 #[tokio::test]
 async fn an_ingest_partner_gets_exactly_its_profile() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     assert_eq!(tile(&app, "rivery").await["connected"], false);
 
@@ -186,11 +150,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     // A new warehouse RIVERY_ENDPOINT.
     let warehouse_id = connection["warehouse_id"].as_str().unwrap();
     let wh = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/warehouses/{warehouse_id}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}"))
         .await;
     assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
     assert_eq!(wh.body["name"], "RIVERY_ENDPOINT");
@@ -208,9 +168,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
         !r.body.to_string().contains("dapi"),
         "no token value in the answer"
     );
-    let tokens = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await;
+    let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     let info = tokens.body["token_infos"]
         .as_array()
@@ -254,7 +212,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
 
     // The organization's partner account names the connecting admin.
     let account = app
-        .admin(Method::GET, &format!("{PC}/partners/rivery/account"), None)
+        .admin_get(&format!("{PC}/partners/rivery/account"))
         .await;
     assert_eq!(account.status, StatusCode::OK, "{:?}", account.body);
     assert_eq!(account.body["account"]["administrator"], common::ADMIN);
@@ -262,14 +220,12 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
 
 #[tokio::test]
 async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "dbt-cloud", &sim).await;
     let wh = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/sql/warehouses",
-            Some(json!({"name": "shared", "cluster_size": "Small"})),
+            json!({"name": "shared", "cluster_size": "Small"}),
         )
         .await;
     assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
@@ -313,11 +269,7 @@ async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
             .is_empty()
     );
     let perms = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/permissions/warehouses/{warehouse_id}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/permissions/warehouses/{warehouse_id}"))
         .await;
     assert_eq!(perms.status, StatusCode::OK, "{:?}", perms.body);
     let level = perms.body["access_control_list"]
@@ -330,23 +282,18 @@ async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
 
     // Deleting the connection keeps the warehouse the user selected.
     let del = app
-        .admin(Method::DELETE, &format!("{PC}/connections/dbt-cloud"), None)
+        .admin_delete(&format!("{PC}/connections/dbt-cloud"))
         .await;
     assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
     let still = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/warehouses/{warehouse_id}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}"))
         .await;
     assert_eq!(still.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn other_profiles_cluster_token_dataiku_and_saas() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     for p in ["prophecy", "labelbox", "dataiku", "fivetran"] {
         configure(&app, p, &sim).await;
     }
@@ -357,11 +304,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
         .unwrap()
         .to_owned();
     let cluster = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.1/clusters/get?cluster_id={cluster_id}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.1/clusters/get?cluster_id={cluster_id}"))
         .await;
     assert_eq!(cluster.status, StatusCode::OK, "{:?}", cluster.body);
     assert_eq!(cluster.body["cluster_name"], "PROPHECY_CLUSTER");
@@ -421,8 +364,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
 
 #[tokio::test]
 async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the_account() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hevo-data", &sim).await;
     let r = connect(&app, "hevo-data", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -436,11 +378,10 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     // A plain user of the same organization signs in through the tile.
     let (_, token) = app.plain_user("analyst@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/hevo-data/connect"),
+        .post_as(
             Some(&token),
-            Some(json!({})),
+            &format!("{PC}/partners/hevo-data/connect"),
+            json!({}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -452,32 +393,21 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     assert_eq!(service_principals(&app).await.len(), 1);
     // A plain user cannot delete the connection.
     let r = app
-        .call(
-            Method::DELETE,
-            &format!("{PC}/connections/hevo-data"),
-            Some(&token),
-            None,
-        )
+        .delete_as(Some(&token), &format!("{PC}/connections/hevo-data"))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     let del = app
-        .admin(Method::DELETE, &format!("{PC}/connections/hevo-data"), None)
+        .admin_delete(&format!("{PC}/connections/hevo-data"))
         .await;
     assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
     assert_eq!(del.body["partner_status"], "deletion_acknowledged");
     assert!(service_principals(&app).await.is_empty());
     let wh = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/warehouses/{warehouse_id}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}"))
         .await;
     assert_eq!(wh.status, StatusCode::NOT_FOUND);
-    let tokens = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await;
+    let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     assert!(!tokens.body.to_string().contains("Partner Connect"));
     let (status, _) = sim_get(
@@ -488,11 +418,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     assert_eq!(status, 404, "the partner was told");
     assert_eq!(tile(&app, "hevo-data").await["connected"], false);
     let account = app
-        .admin(
-            Method::GET,
-            &format!("{PC}/partners/hevo-data/account"),
-            None,
-        )
+        .admin_get(&format!("{PC}/partners/hevo-data/account"))
         .await;
     assert_eq!(account.status, StatusCode::OK, "the partner account stays");
     let (status, state) = sim_get(&sim, "/_sim/state").await;
@@ -502,25 +428,20 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
 
 #[tokio::test]
 async fn deleting_the_service_principal_alone_breaks_the_connection() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rudderstack", &sim).await;
     connect(&app, "rudderstack", json!({})).await;
     let sp = service_principals(&app).await.remove(0);
     let app_id = sp["applicationId"].as_str().unwrap();
     let del = app
-        .admin(
-            Method::DELETE,
-            &format!("{SCIM}/ServicePrincipals/{app_id}"),
-            None,
-        )
+        .admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}"))
         .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let t = tile(&app, "rudderstack").await;
     assert_eq!(t["connected"], true, "the check mark stays");
     assert_eq!(t["connection_state"], "BROKEN");
     let c = app
-        .admin(Method::GET, &format!("{PC}/connections/rudderstack"), None)
+        .admin_get(&format!("{PC}/connections/rudderstack"))
         .await;
     assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
     assert!(
@@ -533,8 +454,7 @@ async fn deleting_the_service_principal_alone_breaks_the_connection() {
 
 #[tokio::test]
 async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_in_link() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "snowplow", &sim).await;
     sim_post(&sim, "/_sim/faults", json!({"connect_500": 4})).await;
     let r = connect(&app, "snowplow", json!({})).await;
@@ -569,8 +489,7 @@ async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_i
 
 #[tokio::test]
 async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hunters", &sim).await;
     let faults = [
         json!({"refuse_resources": true}),
@@ -587,9 +506,7 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
         let kept = fault.get("connect_500").is_some();
         if kept {
             assert_eq!(r.status, StatusCode::OK);
-            let del = app
-                .admin(Method::DELETE, &format!("{PC}/connections/hunters"), None)
-                .await;
+            let del = app.admin_delete(&format!("{PC}/connections/hunters")).await;
             assert_eq!(del.status, StatusCode::OK);
         } else if fault.get("refuse_resources").is_some() {
             assert_eq!(r.status, StatusCode::OK, "{fault}: {:?}", r.body);
@@ -602,9 +519,7 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
             service_principals(&app).await.is_empty(),
             "{fault}: nothing half-created"
         );
-        let wh = app
-            .admin(Method::GET, "/api/2.0/sql/warehouses", None)
-            .await;
+        let wh = app.admin_get("/api/2.0/sql/warehouses").await;
         assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
         assert!(
             wh.body["warehouses"]
@@ -614,9 +529,7 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
             wh.body
         );
         assert_eq!(tile(&app, "hunters").await["connected"], false, "{fault}");
-        let tokens = app
-            .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-            .await;
+        let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
         assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
         assert_eq!(
             tokens.body["token_infos"].as_array().unwrap().len(),
@@ -628,16 +541,14 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
 
 #[tokio::test]
 async fn only_admins_connect_and_a_dry_run_changes_nothing() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "monte-carlo", &sim).await;
     let (_, token) = app.plain_user("user@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/monte-carlo/connect"),
+        .post_as(
             Some(&token),
-            Some(json!({"schemas": ["default"]})),
+            &format!("{PC}/partners/monte-carlo/connect"),
+            json!({"schemas": ["default"]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -682,18 +593,14 @@ async fn custom_partners_register_without_showing_their_credentials() {
         "credentials": {"username": "databricks", "password": "s3cret-value"},
         "hostnames": ["partner.example.com"]});
     let r = app
-        .admin(Method::POST, &format!("{PC}/partners"), Some(body.clone()))
+        .admin_post(&format!("{PC}/partners"), body.clone())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["partner"]["id"], "acme-ingest");
     assert!(!r.body.to_string().contains("s3cret-value"));
-    let again = app
-        .admin(Method::POST, &format!("{PC}/partners"), Some(body))
-        .await;
+    let again = app.admin_post(&format!("{PC}/partners"), body).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    let list = app
-        .admin(Method::GET, &format!("{PC}/partners"), None)
-        .await;
+    let list = app.admin_get(&format!("{PC}/partners")).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert!(!list.body.to_string().contains("s3cret-value"));
     assert!(
@@ -704,21 +611,16 @@ async fn custom_partners_register_without_showing_their_credentials() {
             .any(|p| p["id"] == "acme-ingest")
     );
     let bad = app
-        .admin(Method::POST, &format!("{PC}/partners"), Some(json!({"name": "X", "category": "NOPE", "profile": "ingest", "base_url": "https://x.example.com"})))
+        .admin_post(&format!("{PC}/partners"), json!({"name": "X", "category": "NOPE", "profile": "ingest", "base_url": "https://x.example.com"}))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let (_, user_token) = app.plain_user("u@example.com").await;
     let r = app
-        .call(
-            Method::DELETE,
-            &format!("{PC}/partners/acme-ingest"),
-            Some(&user_token),
-            None,
-        )
+        .delete_as(Some(&user_token), &format!("{PC}/partners/acme-ingest"))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app
-        .admin(Method::DELETE, &format!("{PC}/partners/acme-ingest"), None)
+        .admin_delete(&format!("{PC}/partners/acme-ingest"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }
@@ -726,7 +628,7 @@ async fn custom_partners_register_without_showing_their_credentials() {
 #[tokio::test]
 async fn sign_in_answers_name_what_the_user_must_do() {
     let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig {
+    let sim = sim_with(SimConfig {
         new_user_action: patchbay_partner::sim::NewUserAction::NotFound,
         ..SimConfig::default()
     })
@@ -736,11 +638,10 @@ async fn sign_in_answers_name_what_the_user_must_do() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let (_, token) = app.plain_user("newbie@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/census/connect"),
+        .post_as(
             Some(&token),
-            Some(json!({})),
+            &format!("{PC}/partners/census/connect"),
+            json!({}),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
@@ -751,7 +652,7 @@ async fn sign_in_answers_name_what_the_user_must_do() {
 
     // Deleted at the partner: the user is told to delete and re-create.
     let id = app
-        .admin(Method::GET, &format!("{PC}/connections/census"), None)
+        .admin_get(&format!("{PC}/connections/census"))
         .await
         .ok()["connection"]["partner_connection_id"]
         .as_str()
@@ -771,8 +672,7 @@ async fn sign_in_answers_name_what_the_user_must_do() {
 
 #[tokio::test]
 async fn token_rotation_delivers_the_new_token_before_revoking_the_old() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hightouch", &sim).await;
     let r = connect(&app, "hightouch", json!({"schemas": ["default"]})).await;
     let old_token_id = r.body["connection"]["token_id"]
@@ -784,10 +684,9 @@ async fn token_rotation_delivers_the_new_token_before_revoking_the_old() {
         .unwrap()
         .to_owned();
     let rotated = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PC}/connections/hightouch/rotate-token"),
-            Some(json!({})),
+            json!({}),
         )
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
@@ -796,19 +695,14 @@ async fn token_rotation_delivers_the_new_token_before_revoking_the_old() {
     let (status, who) = sim_get(&sim, &format!("/_sim/connections/{id}/whoami")).await;
     assert_eq!(status, 200, "the partner holds a working new token: {who}");
     let old = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/token-management/tokens/{old_token_id}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/token-management/tokens/{old_token_id}"))
         .await;
     assert_eq!(old.status, StatusCode::NOT_FOUND, "the old token is gone");
 }
 
 #[tokio::test]
 async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     let r = connect(&app, "rivery", json!({})).await;
     let warehouse_id = r.body["connection"]["warehouse_id"]
@@ -819,10 +713,9 @@ async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.admin(Method::DELETE, &format!("{PC}/connections/rivery"), None)
-        .await;
+    app.admin_delete(&format!("{PC}/connections/rivery")).await;
     let audit = app
-        .admin(Method::GET, &format!("{PC}/audit?partner_id=rivery"), None)
+        .admin_get(&format!("{PC}/audit?partner_id=rivery"))
         .await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     let events: Vec<(String, String)> = audit.body["events"]
@@ -872,22 +765,20 @@ async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
 /// Enables Unity Catalog with a metastore owned by `owner`; `main` becomes the default catalog.
 async fn enable_unity_catalog(app: &TestApp, owner: &str) {
     let m = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.1/unity-catalog/metastores",
-            Some(json!({"name": "primary", "owner": owner})),
+            json!({"name": "primary", "owner": owner}),
         )
         .await;
     assert_eq!(m.status, StatusCode::OK, "{:?}", m.body);
     let id = m.body["metastore_id"].as_str().unwrap().to_owned();
     let a = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!(
                 "/api/2.1/unity-catalog/workspaces/{}/metastore",
                 app.workspace_id
             ),
-            Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
+            json!({"metastore_id": id, "default_catalog_name": "main"}),
         )
         .await;
     assert!(a.status.is_success(), "{:?}", a.body);
@@ -895,8 +786,7 @@ async fn enable_unity_catalog(app: &TestApp, owner: &str) {
 
 #[tokio::test]
 async fn the_unity_catalog_rules_and_their_errors() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let (app, sim) = served_with_sim().await;
     for p in ["hunters", "dbt-cloud"] {
         configure(&app, p, &sim).await;
     }
@@ -935,17 +825,13 @@ async fn the_unity_catalog_rules_and_their_errors() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    app.admin(Method::DELETE, &format!("{PC}/connections/dbt-cloud"), None)
+    app.admin_delete(&format!("{PC}/connections/dbt-cloud"))
         .await;
 
     // The metastore admin (a workspace admin too) may choose any catalog of the metastore,
     // and gets the Unity Catalog privileges there.
     let admins = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName+eq+admins"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/Groups?filter=displayName+eq+admins"))
         .await;
     assert_eq!(admins.status, StatusCode::OK, "{:?}", admins.body);
     let admins_id = admins.body["Resources"][0]["id"]
@@ -953,11 +839,9 @@ async fn the_unity_catalog_rules_and_their_errors() {
         .unwrap()
         .to_owned();
     let steward = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Users?filter=userName+eq+steward@example.com"),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/Users?filter=userName+eq+steward@example.com"
+        ))
         .await;
     assert_eq!(steward.status, StatusCode::OK, "{:?}", steward.body);
     let steward_id = steward.body["Resources"][0]["id"]
@@ -967,20 +851,15 @@ async fn the_unity_catalog_rules_and_their_errors() {
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "add", "path": "members", "value": [{"value": steward_id}]}]});
     let r = app
-        .admin(
-            Method::PATCH,
-            &format!("{SCIM}/Groups/{admins_id}"),
-            Some(patch),
-        )
+        .admin_patch(&format!("{SCIM}/Groups/{admins_id}"), patch)
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let steward_token = app.token_for("steward@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/dbt-cloud/connect"),
+        .post_as(
             Some(&steward_token),
-            Some(json!({"catalog_name": "main", "schemas": ["default"]})),
+            &format!("{PC}/partners/dbt-cloud/connect"),
+            json!({"catalog_name": "main", "schemas": ["default"]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -994,11 +873,9 @@ async fn the_unity_catalog_rules_and_their_errors() {
     ] {
         // Read as the metastore admin: the workspace admin may not read main's grants.
         let r = app
-            .call(
-                Method::GET,
-                &format!("/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"),
+            .get_as(
                 Some(&steward_token),
-                None,
+                &format!("/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -1018,7 +895,7 @@ async fn the_unity_catalog_rules_and_their_errors() {
 #[tokio::test]
 async fn a_second_workspace_of_the_organization_joins_the_existing_partner_account() {
     let (app, url) = TestApp::serve().await;
-    let sim = sim(SimConfig::default()).await;
+    let sim = sim().await;
     configure(&app, "rivery", &sim).await;
     let r = connect(&app, "rivery", json!({})).await;
     assert_eq!(r.body["account_status"], "new");
@@ -1032,22 +909,12 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
     assert_ne!(second, app.workspace_id);
     // The second workspace is its own: none of the first one's principals or connections.
     let sps = app
-        .call(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals"),
-            Some(&token),
-            None,
-        )
+        .get_as(Some(&token), &format!("{SCIM}/ServicePrincipals"))
         .await;
     assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
     assert_eq!(sps.body["totalResults"], 0);
     let tile = app
-        .call(
-            Method::GET,
-            &format!("{PC}/partners/rivery"),
-            Some(&token),
-            None,
-        )
+        .get_as(Some(&token), &format!("{PC}/partners/rivery"))
         .await;
     assert_eq!(tile.status, StatusCode::OK, "{:?}", tile.body);
     assert_eq!(tile.body["partner"]["connected"], false);
@@ -1057,21 +924,15 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
     );
 
     let put = app
-        .call(
-            Method::PUT,
-            &format!("{PC}/partners/rivery"),
-            Some(&token),
-            Some(json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
-                        "hostnames": ["127.0.0.1"]})),
-        )
+        .put_as(Some(&token), &format!("{PC}/partners/rivery"), json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
+                        "hostnames": ["127.0.0.1"]}))
         .await;
     assert_eq!(put.status, StatusCode::OK);
     let r = app
-        .call(
-            Method::POST,
-            &format!("{PC}/partners/rivery/connect"),
+        .post_as(
             Some(&token),
-            Some(json!({})),
+            &format!("{PC}/partners/rivery/connect"),
+            json!({}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);

@@ -9,17 +9,13 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use common::sim::served_with_sim;
 use common::snapshot::redacted;
 use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use patchbay_partner::sim::SimHandle;
 use serde_json::{Value, json};
 
 const PC: &str = "/api/2.0/partner-connect";
-
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
 
 /// One caller of the Partner Connect API (paths below [`PC`]). Every answer must come with
 /// the status asked for and be JSON whose keys are in byte order at every level (compact, as
@@ -108,8 +104,7 @@ async fn user(app: &TestApp) -> Client<'_> {
 /// A workspace on a real socket and a simulated partner, and what changes from run to run in
 /// both.
 async fn served() -> (TestApp, SimHandle, Known) {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let mut known = Known::default();
     known.add(app.workspace_id.to_string(), "workspace_id");
     known.add(&sim.url, "sim_url");
@@ -253,10 +248,9 @@ async fn tiles_partners_plans_and_connection_files_keep_their_wire_shapes() {
 
     // The connect plans (dry runs), one per kind of compute and principal.
     let created = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/sql/warehouses",
-            Some(json!({"name": "BI", "cluster_size": "2X-Small", "max_num_clusters": 1})),
+            json!({"name": "BI", "cluster_size": "2X-Small", "max_num_clusters": 1}),
         )
         .await
         .ok();
@@ -291,11 +285,7 @@ async fn tiles_partners_plans_and_connection_files_keep_their_wire_shapes() {
         let file = admin.connect(id, pick.clone()).await;
         known.snap(&format!("connection_file_{id}"), &file);
     }
-    app.admin(
-        Method::PATCH,
-        &format!("/api/2.0/permissions/warehouses/{warehouse}"),
-        Some(json!({"access_control_list": [{"user_name": "user@example.com", "permission_level": "CAN_USE"}]})),
-    )
+    app.admin_patch(&format!("/api/2.0/permissions/warehouses/{warehouse}"), json!({"access_control_list": [{"user_name": "user@example.com", "permission_level": "CAN_USE"}]}))
     .await
     .ok();
     let file = user.connect("power-bi", pick).await;
@@ -307,7 +297,7 @@ async fn a_connection_s_answers_keep_their_wire_shapes() {
     let (app, sim, mut known) = served().await;
     let admin = admin(&app);
     let user = user(&app).await;
-    let me = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    let me = app.admin_get(&format!("{SCIM}/Me")).await;
     known.add(text(&me.ok()["id"]), "admin_id");
     let configured = configure(&app, "census", &sim, &[]).await;
     known.snap("census_configured", &configured);
@@ -345,13 +335,9 @@ async fn a_connection_s_answers_keep_their_wire_shapes() {
 
     let repaired = admin.repair("census").await;
     known.snap("repair_nothing_to_do", &repaired);
-    app.admin(
-        Method::DELETE,
-        &format!("/api/2.0/token-management/tokens/{second_token}"),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("/api/2.0/token-management/tokens/{second_token}"))
+        .await
+        .ok();
     known.snap("connection_broken", &admin.get("/connections/census").await);
     let repaired = admin.repair("census").await;
     let now = admin.get("/connections/census").await;

@@ -6,24 +6,16 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{SCIM, TestApp};
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use common::sim::{served_with_sim, sim_get};
+use common::{SCIM, TestApp, behind_the_back};
+use patchbay_partner::sim::SimHandle;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 const PC: &str = "/api/2.0/partner-connect";
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
 /// Registers the custom partner "Acme Ingest" at the simulator, with `auth_options`.
 async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> common::Reply {
-    app.admin(
-        Method::POST,
-        &format!("{PC}/partners"),
-        Some(json!({
+    app.admin_post(&format!("{PC}/partners"), json!({
             "name": "Acme Ingest", "category": "INGEST", "profile": "ingest",
             "auth_options": auth_options,
             "base_url": sim.url,
@@ -31,24 +23,15 @@ async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> common
                           "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
             "credentials": {"username": sim.config.username, "password": sim.config.password},
             "hostnames": ["127.0.0.1"],
-        })),
-    )
+        }))
     .await
-}
-
-async fn sim_get(sim: &SimHandle, path: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{}{path}", sim.url)).await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn secrets(app: &TestApp, principal_id: &str) -> Vec<String> {
     let r = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/accounts/servicePrincipals/{principal_id}/credentials/secrets"),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/2.0/accounts/servicePrincipals/{principal_id}/credentials/secrets"
+        ))
         .await
         .ok();
     r["secrets"]
@@ -59,21 +42,9 @@ async fn secrets(app: &TestApp, principal_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Changes the database behind the server's back, as time or an operator would.
-async fn behind_the_back(app: &TestApp, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-}
-
 #[tokio::test]
 async fn auth_options_are_checked_when_a_partner_registers() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     for bad in [
         json!(["AUTH_PAT", "AUTH_OAUTH_M2M"]),
         json!(["AUTH_OAUTH_U2M", "AUTH_PAT", "AUTH_OAUTH_M2M"]),
@@ -83,10 +54,9 @@ async fn auth_options_are_checked_when_a_partner_registers() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }
     let r = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{PC}/partners/fivetran"),
-            Some(json!({"auth_options": ["AUTH_OAUTH_M2M"]})),
+            json!({"auth_options": ["AUTH_OAUTH_M2M"]}),
         )
         .await;
     assert_eq!(
@@ -94,10 +64,7 @@ async fn auth_options_are_checked_when_a_partner_registers() {
         StatusCode::BAD_REQUEST,
         "built-in partners keep PAT"
     );
-    let tile = app
-        .admin(Method::GET, &format!("{PC}/partners/fivetran"), None)
-        .await
-        .ok();
+    let tile = app.admin_get(&format!("{PC}/partners/fivetran")).await.ok();
     assert_eq!(tile["partner"]["auth_options"], json!(["AUTH_PAT"]));
     let r = register(&app, &sim, json!(["AUTH_OAUTH_M2M"])).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -106,17 +73,12 @@ async fn auth_options_are_checked_when_a_partner_registers() {
 
 #[tokio::test]
 async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_delete() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = register(&app, &sim, json!(["AUTH_OAUTH_M2M"])).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
     let connected = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/acme-ingest/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/acme-ingest/connect"), json!({}))
         .await
         .ok();
     let c = &connected["connection"];
@@ -157,10 +119,7 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
 
     // The principal has the secret, no token, and workspace access.
     assert_eq!(secrets(&app, &sp_id).await, [secret_id.as_str()]);
-    let tokens = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await
-        .ok();
+    let tokens = app.admin_get("/api/2.0/token-management/tokens").await.ok();
     assert!(
         !tokens.to_string().contains(&application_id)
             && tokens["token_infos"]
@@ -171,11 +130,7 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
         "{tokens}"
     );
     let sp = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
         .await
         .ok();
     assert!(
@@ -206,10 +161,9 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
 
     // Rotation: a new secret delivered, the old one deleted.
     let rotated = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PC}/connections/acme-ingest/rotate-token"),
-            Some(json!({})),
+            json!({}),
         )
         .await
         .ok();
@@ -237,13 +191,9 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
     );
 
     // Delete: the principal goes, and the partner's access with it.
-    app.admin(
-        Method::DELETE,
-        &format!("{PC}/connections/acme-ingest"),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
+        .await
+        .ok();
     let (status, _) = sim_get(
         &sim,
         &format!("/_sim/connections/{partner_connection}/whoami"),
@@ -251,28 +201,21 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
     .await;
     assert_ne!(status, 200, "the partner's access ended");
     let gone = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/accounts/servicePrincipals/{sp_id}/credentials/secrets"),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/2.0/accounts/servicePrincipals/{sp_id}/credentials/secrets"
+        ))
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn health_reports_a_secret_that_expires_soon_or_expired() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     register(&app, &sim, json!(["AUTH_OAUTH_M2M"]))
         .await
         .expect(StatusCode::CREATED);
     let connected = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/acme-ingest/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/acme-ingest/connect"), json!({}))
         .await
         .ok();
     let secret_id = connected["connection"]["token_id"]
@@ -280,7 +223,7 @@ async fn health_reports_a_secret_that_expires_soon_or_expired() {
         .unwrap()
         .to_owned();
     let show = async || {
-        app.admin(Method::GET, &format!("{PC}/connections/acme-ingest"), None)
+        app.admin_get(&format!("{PC}/connections/acme-ingest"))
             .await
             .ok()["connection"]
             .clone()
@@ -316,10 +259,9 @@ async fn health_reports_a_secret_that_expires_soon_or_expired() {
     );
 
     // Rotation replaces it with a fresh one.
-    app.admin(
-        Method::POST,
+    app.admin_post(
         &format!("{PC}/connections/acme-ingest/rotate-token"),
-        Some(json!({})),
+        json!({}),
     )
     .await
     .ok();

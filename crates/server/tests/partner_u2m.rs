@@ -7,10 +7,12 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
-use common::{Reply, SCIM, TestApp};
-use patchbay_partner::sim::{CALLBACK, SimConfig, SimHandle, spawn};
+use common::browser::{self, location, set_cookie, token_request};
+use common::sim::{served_with_sim, sim_state};
+use common::{Reply, SCIM, TestApp, behind_the_back};
+use patchbay_partner::sim::{CALLBACK, SimHandle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -19,17 +21,9 @@ use tower::ServiceExt;
 const PC: &str = "/api/2.0/partner-connect";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
 /// Registers the custom partner "Acme Ingest" at the simulator, with `auth_options`.
 async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> Reply {
-    app.admin(
-        Method::POST,
-        &format!("{PC}/partners"),
-        Some(json!({
+    app.admin_post(&format!("{PC}/partners"), json!({
             "name": "Acme Ingest", "category": "INGEST", "profile": "ingest",
             "auth_options": auth_options,
             "base_url": sim.url,
@@ -37,8 +31,7 @@ async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> Reply 
                           "test_connection_path": "/test-connection"},
             "credentials": {"username": sim.config.username, "password": sim.config.password},
             "hostnames": ["127.0.0.1"],
-        })),
-    )
+        }))
     .await
 }
 
@@ -55,21 +48,8 @@ async fn connected_u2m_app(app: &TestApp, sim: &SimHandle) -> String {
 }
 
 async fn connect(app: &TestApp) -> Reply {
-    app.admin(
-        Method::POST,
-        &format!("{PC}/partners/acme-ingest/connect"),
-        Some(json!({})),
-    )
-    .await
-}
-
-async fn sim_state(sim: &SimHandle) -> Value {
-    reqwest::get(format!("{}/_sim/state", sim.url))
+    app.admin_post(&format!("{PC}/partners/acme-ingest/connect"), json!({}))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// What partner-sim answers as its callback: `own`, `foreign` or `none`.
@@ -81,6 +61,22 @@ async fn set_callback(sim: &SimHandle, callback: &str) {
         .await
         .unwrap();
     assert!(r.status().is_success());
+}
+
+/// [`browser::browse`] with the method a browser would use: POST for a form, GET otherwise.
+async fn browse(app: &TestApp, path: &str, cookie: Option<&str>, form: Option<String>) -> Reply {
+    let method = if form.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
+    browser::browse(app, method, path, cookie, form).await
+}
+
+/// The store's integrity check finds nothing broken.
+async fn assert_no_violations(app: &TestApp) {
+    let found = app.store.check_integrity(60_000, i64::MAX).await.unwrap();
+    assert!(found.is_empty(), "{found:?}");
 }
 
 fn challenge(verifier: &str) -> String {
@@ -101,41 +97,6 @@ fn authorize_url(client_id: &str, redirect_uri: &str) -> String {
             .append_pair("code_challenge_method", "S256")
             .finish()
     )
-}
-
-async fn browse(app: &TestApp, path: &str, cookie: Option<&str>, form: Option<String>) -> Reply {
-    let method = if form.is_some() {
-        Method::POST
-    } else {
-        Method::GET
-    };
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, c);
-    }
-    let req = match form {
-        Some(f) => req
-            .header(header::ORIGIN, app.public_url.as_str())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(f)),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    app.send(req).await
-}
-
-fn location(headers: &HeaderMap) -> String {
-    headers
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
-        let pair = v.to_str().ok()?.split(';').next()?.trim().to_owned();
-        pair.starts_with(&format!("{name}=")).then_some(pair)
-    })
 }
 
 /// Signs `token`'s user in at the login page (a browser without a session); the session
@@ -212,16 +173,6 @@ async fn answer_consent(app: &TestApp, session: &str, page: &Reply, decision: &s
         .expect("the page moves on")
 }
 
-async fn token_request(app: &TestApp, form: &str) -> Reply {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/oidc/v1/token")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_owned()))
-        .unwrap();
-    app.send(req).await
-}
-
 fn exchange_form(client_id: &str, redirect_uri: &str, code: &str, verifier: &str) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "authorization_code")
@@ -250,21 +201,9 @@ async fn code_for(app: &TestApp, session: &str, client_id: &str, redirect_uri: &
     query["code"].clone()
 }
 
-/// Changes the database behind the server's back, as an operator or an older version would.
-async fn behind_the_back(app: &TestApp, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-}
-
 #[tokio::test]
 async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = register(
         &app,
         &sim,
@@ -280,7 +219,7 @@ async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
         let r = register(&app, &sim, ok.clone()).await;
         assert_eq!(r.status, StatusCode::CREATED, "{ok}: {:?}", r.body);
         assert_eq!(r.body["partner"]["auth_options"], ok);
-        app.admin(Method::DELETE, &format!("{PC}/partners/acme-ingest"), None)
+        app.admin_delete(&format!("{PC}/partners/acme-ingest"))
             .await
             .ok();
     }
@@ -288,8 +227,7 @@ async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
 
 #[tokio::test]
 async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_goes() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = register(&app, &sim, json!(["AUTH_OAUTH_U2M"])).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let connected = connect(&app).await.ok();
@@ -376,13 +314,9 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
     assert_eq!(ok["refresh"]["user_name"], "dev@example.com", "{ok}");
 
     // Delete: the partner's refresh and access tokens stop; the app authorizes nothing more.
-    app.admin(
-        Method::DELETE,
-        &format!("{PC}/connections/acme-ingest"),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
+        .await
+        .ok();
     let gone = check().await;
     assert_eq!(gone["access"]["ok"], false, "{gone}");
     assert_eq!(gone["refresh"]["ok"], false, "{gone}");
@@ -394,19 +328,12 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
         refused.body
     );
     assert!(location(&refused.headers).is_empty());
-    assert!(
-        app.store
-            .check_integrity(60_000, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_violations(&app).await;
 }
 
 #[tokio::test]
 async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     register(&app, &sim, json!(["AUTH_PAT", "AUTH_OAUTH_U2M"]))
         .await
         .expect(StatusCode::CREATED);
@@ -509,12 +436,9 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
 
     // The one that won acts as the user, on the workspace's API.
     let access = granted[0]["access_token"].as_str().unwrap();
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(access), None)
-        .await
-        .ok();
+    let me = app.get_as(Some(access), &format!("{SCIM}/Me")).await.ok();
     assert_eq!(me["userName"], "ana@example.com");
-    app.call(Method::GET, "/api/2.0/sql/warehouses", Some(access), None)
+    app.get_as(Some(access), "/api/2.0/sql/warehouses")
         .await
         .ok();
     let refresh = granted[0]["refresh_token"].as_str().unwrap().to_owned();
@@ -529,19 +453,13 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
     assert_eq!(r.body["error"], "invalid_grant");
 
     // Delete: the refresh token is refused at once, the access token at its next request.
-    app.admin(
-        Method::DELETE,
-        &format!("{PC}/connections/acme-ingest"),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
+        .await
+        .ok();
     let r = token_request(&app, &refresh_form).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
     assert_eq!(r.body["error"], "invalid_client");
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(access), None)
-        .await;
+    let r = app.get_as(Some(access), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = browse(
         &app,
@@ -555,8 +473,7 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
 
 #[tokio::test]
 async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     register(&app, &sim, json!(["AUTH_OAUTH_M2M", "AUTH_OAUTH_U2M"]))
         .await
         .expect(StatusCode::CREATED);
@@ -572,7 +489,7 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
         r.body
     );
     let tile = app
-        .admin(Method::GET, &format!("{PC}/partners/acme-ingest"), None)
+        .admin_get(&format!("{PC}/partners/acme-ingest"))
         .await
         .ok();
     assert!(tile["connection"].is_null(), "{tile}");
@@ -607,16 +524,9 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
 
 #[tokio::test]
 async fn an_app_without_its_connection_is_an_orphan_the_check_removes() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let client_id = connected_u2m_app(&app, &sim).await;
-    assert!(
-        app.store
-            .check_integrity(60_000, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_violations(&app).await;
     // An older version (or an operator) points the app at a connection that is not there.
     behind_the_back(
         &app,
@@ -649,8 +559,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let client_id = connected_u2m_app(&app, &sim).await;
     let redirect = format!("{}{CALLBACK}", sim.url);
     let path = authorize_url(&client_id, &redirect);
@@ -754,13 +663,9 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
         count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
         1
     );
-    app.admin(
-        Method::DELETE,
-        &format!("{PC}/connections/acme-ingest"),
-        None,
-    )
-    .await
-    .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
+        .await
+        .ok();
     assert_eq!(
         count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
         0
@@ -787,11 +692,5 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "asked again");
-    assert!(
-        app.store
-            .check_integrity(60_000, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_violations(&app).await;
 }

@@ -85,7 +85,7 @@ async fn a_burst_beyond_the_bucket_gets_429_and_other_tokens_do_not() {
     assert!(retry_after(&limited) >= 1);
 
     // Another token on the same endpoint, and the same token elsewhere, are unaffected.
-    let r = app.call(Method::GET, TOKENS, Some(&other), None).await;
+    let r = app.get_as(Some(&other), TOKENS).await;
     assert_eq!(
         r.status,
         StatusCode::FORBIDDEN,
@@ -93,20 +93,11 @@ async fn a_burst_beyond_the_bucket_gets_429_and_other_tokens_do_not() {
         r.body
     );
     let r = app
-        .call(
-            Method::GET,
-            &format!("{SCIM}/Me"),
-            Some(&app.admin_token),
-            None,
-        )
+        .get_as(Some(&app.admin_token), &format!("{SCIM}/Me"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app
-        .admin(
-            Method::GET,
-            "/api/2.0/permissions/authorization/tokens",
-            None,
-        )
+        .admin_get("/api/2.0/permissions/authorization/tokens")
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }
@@ -130,7 +121,7 @@ async fn scim_changes_are_limited_in_the_scim_envelope() {
     assert_eq!(limited.body["status"], "429", "{:?}", limited.body);
     assert!(retry_after(&limited) >= 1);
     // Reads go on.
-    let r = app.admin(Method::GET, &format!("{SCIM}/Users"), None).await;
+    let r = app.admin_get(&format!("{SCIM}/Users")).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -161,19 +152,16 @@ async fn the_default_limits_let_a_burst_of_scim_writes_through() {
     let mut ids = Vec::new();
     for i in 0..150 {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 &format!("{SCIM}/Users"),
-                Some(json!({"userName": format!("sync{i}@example.com")})),
+                json!({"userName": format!("sync{i}@example.com")}),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "create {i}: {:?}", r.body);
         ids.push(r.body["id"].as_str().expect("id").to_owned());
     }
     for id in &ids {
-        let r = app
-            .admin(Method::DELETE, &format!("{SCIM}/Users/{id}"), None)
-            .await;
+        let r = app.admin_delete(&format!("{SCIM}/Users/{id}")).await;
         assert_eq!(
             r.status,
             StatusCode::NO_CONTENT,
@@ -237,7 +225,7 @@ async fn one_token_has_at_most_64_requests_in_progress() {
     until_in_progress(&app, MAX_IN_FLIGHT).await;
 
     let me = format!("{SCIM}/Me");
-    let refused = app.admin(Method::GET, &me, None).await;
+    let refused = app.admin_get(&me).await;
     assert_eq!(
         refused.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -251,10 +239,10 @@ async fn one_token_has_at_most_64_requests_in_progress() {
         assert!(!detail.contains(phrase), "{detail}");
     }
     assert_eq!(retry_after(&refused), 1);
-    let r = app.admin(Method::GET, TOKENS, None).await;
+    let r = app.admin_get(TOKENS).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "REQUEST_LIMIT_EXCEEDED");
-    let r = app.call(Method::GET, &me, Some(&other), None).await;
+    let r = app.get_as(Some(&other), &me).await;
     assert_eq!(
         r.status,
         StatusCode::OK,
@@ -265,7 +253,7 @@ async fn one_token_has_at_most_64_requests_in_progress() {
     // The held requests end when their connections do; then the token is served again.
     drop(held);
     until_in_progress(&app, 0).await;
-    let r = app.admin(Method::GET, &me, None).await;
+    let r = app.admin_get(&me).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
@@ -278,18 +266,13 @@ async fn tokens_that_do_not_authenticate_are_not_tracked() {
         let app = TestApp::build("http://127.0.0.1:1", |s| s.rate_limits = limits).await;
         let limiter = app.state.rate_limiter().expect("limits are on").clone();
         let revoked = app
-            .admin(
-                Method::POST,
-                "/api/2.0/token/create",
-                Some(json!({"comment": "revoked"})),
-            )
+            .admin_post("/api/2.0/token/create", json!({"comment": "revoked"}))
             .await;
         assert_eq!(revoked.status, StatusCode::OK, "{:?}", revoked.body);
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.0/token/delete",
-                Some(json!({"token_id": revoked.body["token_info"]["token_id"]})),
+                json!({"token_id": revoked.body["token_info"]["token_id"]}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -323,14 +306,7 @@ async fn tokens_that_do_not_authenticate_are_not_tracked() {
                 );
             }
         }
-        let r = app
-            .call(
-                Method::POST,
-                &format!("{SCIM}/Users"),
-                None,
-                Some(json!({})),
-            )
-            .await;
+        let r = app.post_as(None, &format!("{SCIM}/Users"), json!({})).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
         assert_eq!(
             limiter.tracked_tokens(),

@@ -5,15 +5,14 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::{ADMIN, Reply, SCIM, TestApp};
 use serde_json::json;
 use sqlx::Executor;
 
 /// `GET /Me` with `token`.
 async fn me(app: &TestApp, token: &str) -> Reply {
-    app.call(Method::GET, &format!("{SCIM}/Me"), Some(token), None)
-        .await
+    app.get_as(Some(token), &format!("{SCIM}/Me")).await
 }
 
 /// Some calls, so that whatever a connection remembers is remembered.
@@ -62,9 +61,7 @@ async fn a_token_revoked_through_the_api_is_refused_on_its_next_use() {
     let app = TestApp::new().await;
     let (_, token) = app.plain_user("short@example.com").await;
     warm(&app, &token).await;
-    let listed = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await;
+    let listed = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
     let token_id = listed.body["token_infos"]
         .as_array()
@@ -74,11 +71,7 @@ async fn a_token_revoked_through_the_api_is_refused_on_its_next_use() {
         .map(|t| t["token_id"].as_str().expect("token_id").to_owned())
         .expect("the user's token is listed");
     let revoked = app
-        .admin(
-            Method::DELETE,
-            &format!("/api/2.0/token-management/tokens/{token_id}"),
-            None,
-        )
+        .admin_delete(&format!("/api/2.0/token-management/tokens/{token_id}"))
         .await;
     assert!(revoked.status.is_success(), "{:?}", revoked.body);
     let me = me(&app, &token).await;
@@ -120,11 +113,9 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("deputy@example.com").await;
     let admins = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName%20eq%20%22admins%22"),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/Groups?filter=displayName%20eq%20%22admins%22"
+        ))
         .await;
     assert_eq!(admins.status, StatusCode::OK, "{:?}", admins.body);
     let admins_id = admins.body["Resources"][0]["id"]
@@ -132,13 +123,12 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
         .expect("the admins group")
         .to_owned();
     let added = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{SCIM}/Groups/{admins_id}"),
-            Some(json!({
+            json!({
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "add", "path": "members", "value": [{"value": user_id}]}],
-            })),
+            }),
         )
         .await;
     assert!(added.status.is_success(), "{:?}", added.body);
@@ -146,11 +136,10 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
         let app = &app;
         let token = token.clone();
         async move {
-            app.call(
-                Method::POST,
-                &format!("{SCIM}/ServicePrincipals"),
+            app.post_as(
                 Some(&token),
-                Some(json!({"displayName": name})),
+                &format!("{SCIM}/ServicePrincipals"),
+                json!({"displayName": name}),
             )
             .await
             .status
@@ -170,10 +159,9 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
 async fn a_token_that_expires_while_remembered_is_refused() {
     let app = TestApp::with_manual_clock().await;
     let created = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token/create",
-            Some(json!({"comment": "brief", "lifetime_seconds": 1})),
+            json!({"comment": "brief", "lifetime_seconds": 1}),
         )
         .await;
     assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);

@@ -6,26 +6,12 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::snapshot::redacted;
-use common::{Reply, TestApp};
+use common::{Reply, TestApp, denied, invalid, ok};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const JOBS: &str = "/api/2.2/jobs";
 const PERMS: &str = "/api/2.0/permissions";
-
-fn ok(r: &Reply) {
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(needle),
-        "message {message:?} should mention {needle:?}"
-    );
-}
 
 /// A workspace whose runs take `millis` for each step of their life cycle.
 async fn app_with_transitions(millis: i64) -> TestApp {
@@ -44,9 +30,7 @@ async fn clocked_app_with_transitions(millis: i64) -> TestApp {
 }
 
 async fn create_job(app: &TestApp, settings: Value) -> i64 {
-    let r = app
-        .admin(Method::POST, &format!("{JOBS}/create"), Some(settings))
-        .await;
+    let r = app.admin_post(&format!("{JOBS}/create"), settings).await;
     ok(&r);
     r.body["job_id"].as_i64().expect("job_id is a number")
 }
@@ -59,13 +43,8 @@ fn two_tasks(name: &str) -> Value {
 }
 
 async fn run_now(app: &TestApp, token: &str, body: Value) -> Reply {
-    app.call(
-        Method::POST,
-        &format!("{JOBS}/run-now"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.post_as(Some(token), &format!("{JOBS}/run-now"), body)
+        .await
 }
 
 async fn started(app: &TestApp, job_id: i64) -> i64 {
@@ -79,24 +58,15 @@ async fn started(app: &TestApp, job_id: i64) -> i64 {
 /// Cancels a run as the admin, which must answer 200; the answer.
 async fn cancel(app: &TestApp, run_id: i64) -> Reply {
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": run_id})),
-        )
+        .admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": run_id}))
         .await;
     ok(&r);
     r
 }
 
 async fn get_run(app: &TestApp, token: &str, run_id: i64) -> Reply {
-    app.call(
-        Method::GET,
-        &format!("{JOBS}/runs/get?run_id={run_id}"),
-        Some(token),
-        None,
-    )
-    .await
+    app.get_as(Some(token), &format!("{JOBS}/runs/get?run_id={run_id}"))
+        .await
 }
 
 async fn run_state(app: &TestApp, run_id: i64) -> Value {
@@ -129,13 +99,8 @@ async fn follow(app: &TestApp, run_id: i64, within: Duration) -> (Vec<String>, V
 }
 
 async fn list_runs(app: &TestApp, token: &str, query: &str) -> Reply {
-    app.call(
-        Method::GET,
-        &format!("{JOBS}/runs/list?{query}"),
-        Some(token),
-        None,
-    )
-    .await
+    app.get_as(Some(token), &format!("{JOBS}/runs/list?{query}"))
+        .await
 }
 
 fn run_ids(list: &Reply) -> Vec<i64> {
@@ -272,16 +237,10 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
     let job = create_job(&app, two_tasks("with output")).await;
     let run = started(&app, job).await;
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{JOBS}/runs/get-output?run_id={run}"),
-            None,
-        )
+        .admin_get(&format!("{JOBS}/runs/get-output?run_id={run}"))
         .await;
-    error(
+    invalid(
         &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
         "Retrieving the output of runs with multiple tasks is not supported",
     );
 
@@ -289,11 +248,9 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
     ok(&got);
     let notebook_task_run = got.body["tasks"][0]["run_id"].as_i64().unwrap();
     let out = app
-        .admin(
-            Method::GET,
-            &format!("{JOBS}/runs/get-output?run_id={notebook_task_run}"),
-            None,
-        )
+        .admin_get(&format!(
+            "{JOBS}/runs/get-output?run_id={notebook_task_run}"
+        ))
         .await;
     ok(&out);
     // The notebook's (empty) output, the task run itself as metadata, and a note that nothing ran.
@@ -320,11 +277,7 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
     .await;
     let run = started(&app, legacy).await;
     let out = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/jobs/runs/get-output?run_id={run}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/jobs/runs/get-output?run_id={run}"))
         .await;
     ok(&out);
     assert_eq!(out.body["notebook_output"], json!({}));
@@ -426,12 +379,7 @@ async fn runs_list_filters_and_pages_newest_first() {
         ("run_type=NIGHTLY", "run_type"),
     ] {
         let r = list_runs(&app, &app.admin_token, query).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        invalid(&r, needle);
     }
 }
 
@@ -444,48 +392,31 @@ async fn who_may_run_cancel_and_see_runs() {
     let (_, runner) = app.plain_user("runner@example.com").await;
     let (_, stranger) = app.plain_user("stranger@example.com").await;
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{PERMS}/jobs/{job}"),
-            Some(json!({"access_control_list": [
+            json!({"access_control_list": [
                 {"user_name": "viewer@example.com", "permission_level": "CAN_VIEW"},
-                {"user_name": "runner@example.com", "permission_level": "CAN_MANAGE_RUN"}]})),
+                {"user_name": "runner@example.com", "permission_level": "CAN_MANAGE_RUN"}]}),
         )
         .await;
     ok(&r);
 
     // Someone with no level on the job sees neither it nor its runs.
     let r = run_now(&app, &stranger, json!({"job_id": job})).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
+    invalid(&r, "does not exist");
     let r = get_run(&app, &stranger, admin_run).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        &format!("Run {admin_run} does not exist"),
-    );
+    invalid(&r, &format!("Run {admin_run} does not exist"));
     let r = list_runs(&app, &stranger, "").await;
     ok(&r);
     assert!(run_ids(&r).is_empty());
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
+        .post_as(
             Some(&stranger),
-            Some(json!({"run_id": admin_run})),
+            &format!("{JOBS}/runs/cancel"),
+            json!({"run_id": admin_run}),
         )
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "does not exist",
-    );
+    invalid(&r, "does not exist");
 
     // CAN_VIEW: sees the runs, may neither run nor cancel.
     let r = get_run(&app, &viewer, admin_run).await;
@@ -494,26 +425,15 @@ async fn who_may_run_cancel_and_see_runs() {
     ok(&r);
     assert_eq!(run_ids(&r), [admin_run]);
     let r = run_now(&app, &viewer, json!({"job_id": job})).await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "CAN_MANAGE_RUN",
-    );
+    denied(&r, "CAN_MANAGE_RUN");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
+        .post_as(
             Some(&viewer),
-            Some(json!({"run_id": admin_run})),
+            &format!("{JOBS}/runs/cancel"),
+            json!({"run_id": admin_run}),
         )
         .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "PERMISSION_DENIED",
-        "CAN_MANAGE_RUN",
-    );
+    denied(&r, "CAN_MANAGE_RUN");
     assert_eq!(
         run_state(&app, admin_run).await["life_cycle_state"],
         "PENDING"
@@ -527,11 +447,10 @@ async fn who_may_run_cancel_and_see_runs() {
     ok(&r);
     assert_eq!(r.body["creator_user_name"], "runner@example.com");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
+        .post_as(
             Some(&runner),
-            Some(json!({"run_id": admin_run})),
+            &format!("{JOBS}/runs/cancel"),
+            json!({"run_id": admin_run}),
         )
         .await;
     ok(&r);
@@ -574,71 +493,30 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
         ),
     ] {
         let r = run_now(&app, &token, body.clone()).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            needle,
-        );
+        invalid(&r, needle);
     }
     let r = run_now(&app, &token, json!({"job_id": 999})).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "Job 999 does not exist",
-    );
+    invalid(&r, "Job 999 does not exist");
     let r = app
         .call(Method::POST, &format!("{JOBS}/run-now"), Some(&token), None)
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "job_id",
-    );
+    invalid(&r, "job_id");
     let r = list_runs(&app, &token, "").await;
     ok(&r);
     assert!(run_ids(&r).is_empty(), "nothing started: {:?}", r.body);
 
     for query in ["", "run_id=", "run_id=abc"] {
-        let r = app
-            .admin(Method::GET, &format!("{JOBS}/runs/get?{query}"), None)
-            .await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "run_id",
-        );
+        let r = app.admin_get(&format!("{JOBS}/runs/get?{query}")).await;
+        invalid(&r, "run_id");
     }
     let r = get_run(&app, &token, 12345).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "Run 12345 does not exist",
-    );
+    invalid(&r, "Run 12345 does not exist");
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/runs/cancel"),
-            Some(json!({"run_id": "x"})),
-        )
+        .admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": "x"}))
         .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        "run_id",
-    );
+    invalid(&r, "run_id");
     let r = app
-        .call(
-            Method::POST,
-            &format!("{JOBS}/run-now"),
-            None,
-            Some(json!({"job_id": job})),
-        )
+        .post_as(None, &format!("{JOBS}/run-now"), json!({"job_id": job}))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
 }
@@ -693,20 +571,15 @@ async fn run_now_takes_parameters_only_and_an_idempotency_token() {
     // Every API version the jobs routes answer on.
     for version in ["2.0", "2.1"] {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 &format!("/api/{version}/jobs/run-now"),
-                Some(json!({"job_id": job})),
+                json!({"job_id": job}),
             )
             .await;
         ok(&r);
         let id = r.body["run_id"].as_i64().unwrap();
         let r = app
-            .admin(
-                Method::GET,
-                &format!("/api/{version}/jobs/runs/get?run_id={id}"),
-                None,
-            )
+            .admin_get(&format!("/api/{version}/jobs/runs/get?run_id={id}"))
             .await;
         ok(&r);
     }
@@ -721,20 +594,11 @@ async fn runs_go_with_their_job() {
         .as_i64()
         .unwrap();
     ok(&app
-        .admin(
-            Method::POST,
-            &format!("{JOBS}/delete"),
-            Some(json!({"job_id": job})),
-        )
+        .admin_post(&format!("{JOBS}/delete"), json!({"job_id": job}))
         .await);
     for id in [run, task_run] {
         let r = get_run(&app, &app.admin_token, id).await;
-        error(
-            &r,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "does not exist",
-        );
+        invalid(&r, "does not exist");
     }
     let list = list_runs(&app, &app.admin_token, "").await;
     ok(&list);
@@ -749,11 +613,9 @@ async fn spark_versions_offer_long_term_support_runtimes() {
     let (_, user) = app.plain_user("reader@example.com").await;
     for version in ["2.0", "2.1"] {
         let r = app
-            .call(
-                Method::GET,
-                &format!("/api/{version}/clusters/spark-versions"),
+            .get_as(
                 Some(&user),
-                None,
+                &format!("/api/{version}/clusters/spark-versions"),
             )
             .await;
         ok(&r);
@@ -769,9 +631,7 @@ async fn spark_versions_offer_long_term_support_runtimes() {
             key.ends_with("-scala2.12") && name.contains("LTS") && !key.contains("-ml-")
         }));
     }
-    let r = app
-        .call(Method::GET, "/api/2.1/clusters/spark-versions", None, None)
-        .await;
+    let r = app.get_as(None, "/api/2.1/clusters/spark-versions").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error_code"], "UNAUTHENTICATED");
 }
@@ -779,9 +639,7 @@ async fn spark_versions_offer_long_term_support_runtimes() {
 #[tokio::test]
 async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them() {
     let app = TestApp::new().await;
-    let r = app
-        .admin(Method::GET, "/api/2.1/clusters/list-node-types", None)
-        .await;
+    let r = app.admin_get("/api/2.1/clusters/list-node-types").await;
     ok(&r);
     let types = r.body["node_types"].as_array().expect("node_types");
     assert!(types.len() >= 5);
@@ -824,9 +682,7 @@ async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them()
             && t["is_deprecated"] == false
     }));
 
-    let versions = app
-        .admin(Method::GET, "/api/2.1/clusters/spark-versions", None)
-        .await;
+    let versions = app.admin_get("/api/2.1/clusters/spark-versions").await;
     ok(&versions);
     let version = versions.body["versions"][0]["key"]
         .as_str()
@@ -834,11 +690,10 @@ async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them()
         .to_owned();
     for t in types {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.1/clusters/create",
-                Some(json!({"cluster_name": "c", "spark_version": version,
-                            "node_type_id": t["node_type_id"], "num_workers": 1})),
+                json!({"cluster_name": "c", "spark_version": version,
+                            "node_type_id": t["node_type_id"], "num_workers": 1}),
             )
             .await;
         ok(&r);
@@ -889,7 +744,7 @@ async fn run_answers_keep_their_wire_shapes() {
     let get = |path: String| {
         let app = &app;
         async move {
-            let r = app.admin(Method::GET, &path, None).await;
+            let r = app.admin_get(&path).await;
             ok(&r);
             r.body
         }

@@ -15,25 +15,11 @@ fn ids(body: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn create_sp(app: &TestApp, name: &str) -> Value {
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": name})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body
-}
-
 #[tokio::test]
 async fn the_guides_listing_shows_display_names_and_application_ids() {
     let app = TestApp::new().await;
-    let sp = create_sp(&app, "FIVETRAN_USER").await;
-    let r = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
-        .await;
+    let sp = app.create_service_principal("FIVETRAN_USER").await;
+    let r = app.admin_get(&format!("{SCIM}/ServicePrincipals")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.body["schemas"],
@@ -56,7 +42,7 @@ async fn the_guides_listing_shows_display_names_and_application_ids() {
 #[tokio::test]
 async fn service_principal_lifecycle_by_scim_id_and_application_id() {
     let app = TestApp::new().await;
-    let created = create_sp(&app, "acme").await;
+    let created = app.create_service_principal("acme").await;
     let id = created["id"].as_str().unwrap();
     let app_id = created["applicationId"].as_str().unwrap();
     assert!(id.parse::<i64>().is_ok(), "SCIM ids are decimal strings");
@@ -68,27 +54,20 @@ async fn service_principal_lifecycle_by_scim_id_and_application_id() {
     );
 
     let by_id = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals/{id}"), None)
+        .admin_get(&format!("{SCIM}/ServicePrincipals/{id}"))
         .await;
     let by_app = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals/{app_id}"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/ServicePrincipals/{app_id}"))
         .await;
     assert_eq!(by_app.status, StatusCode::OK, "{:?}", by_app.body);
     assert_eq!(by_id.status, StatusCode::OK);
     assert_eq!(by_id.body, by_app.body);
 
     let put = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{SCIM}/ServicePrincipals/{id}"),
-            Some(
-                json!({"displayName": "acme-renamed", "applicationId": app_id, "active": false,
+            json!({"displayName": "acme-renamed", "applicationId": app_id, "active": false,
                         "entitlements": [{"value": "databricks-sql-access"}]}),
-            ),
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{:?}", put.body);
@@ -100,10 +79,9 @@ async fn service_principal_lifecycle_by_scim_id_and_application_id() {
     );
 
     let changed_app_id = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("{SCIM}/ServicePrincipals/{id}"),
-            Some(json!({"displayName": "x", "applicationId": "00000000-0000-0000-0000-000000000001"})),
+            json!({"displayName": "x", "applicationId": "00000000-0000-0000-0000-000000000001"}),
         )
         .await;
     assert_eq!(changed_app_id.status, StatusCode::BAD_REQUEST);
@@ -111,15 +89,11 @@ async fn service_principal_lifecycle_by_scim_id_and_application_id() {
 
     // The admin guide deletes by application id.
     let del = app
-        .admin(
-            Method::DELETE,
-            &format!("{SCIM}/ServicePrincipals/{app_id}"),
-            None,
-        )
+        .admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}"))
         .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let gone = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals/{id}"), None)
+        .admin_get(&format!("{SCIM}/ServicePrincipals/{id}"))
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(gone.body["status"], "404", "SCIM status is a string");
@@ -135,19 +109,11 @@ async fn duplicates_get_the_exact_messages_terraform_matches() {
     let app_id = "6e2b0c46-1b2c-4d5e-8f90-123456789abc";
     let body = json!({"displayName": "a", "applicationId": app_id});
     let first = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/ServicePrincipals"),
-            Some(body.clone()),
-        )
+        .admin_post(&format!("{SCIM}/ServicePrincipals"), body.clone())
         .await;
     assert_eq!(first.status, StatusCode::CREATED);
     let again = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/ServicePrincipals"),
-            Some(body),
-        )
+        .admin_post(&format!("{SCIM}/ServicePrincipals"), body)
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
@@ -158,10 +124,9 @@ async fn duplicates_get_the_exact_messages_terraform_matches() {
 
     app.create_user("jsmith@example.com").await;
     let user = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/Users"),
-            Some(json!({"userName": "JSmith@example.com"})),
+            json!({"userName": "JSmith@example.com"}),
         )
         .await;
     assert_eq!(user.status, StatusCode::CONFLICT);
@@ -171,11 +136,7 @@ async fn duplicates_get_the_exact_messages_terraform_matches() {
     );
 
     let group = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "admins"})),
-        )
+        .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "admins"}))
         .await;
     assert_eq!(group.status, StatusCode::CONFLICT);
     assert_eq!(
@@ -187,9 +148,9 @@ async fn duplicates_get_the_exact_messages_terraform_matches() {
 #[tokio::test]
 async fn filters_quoted_unquoted_and_combined() {
     let app = TestApp::new().await;
-    let a = create_sp(&app, "my-app-one").await;
-    let b = create_sp(&app, "my-app-two").await;
-    let c = create_sp(&app, "other").await;
+    let a = app.create_service_principal("my-app-one").await;
+    let b = app.create_service_principal("my-app-two").await;
+    let c = app.create_service_principal("other").await;
     let (a_id, b_id, c_id) = (
         a["id"].as_str().unwrap(),
         b["id"].as_str().unwrap(),
@@ -236,26 +197,14 @@ async fn filters_quoted_unquoted_and_combined() {
 async fn filters_on_multi_valued_attributes_and_membership() {
     let app = TestApp::new().await;
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Users"),
-            Some(json!({"userName": "ann@example.com", "name": {"givenName": "Ann", "familyName": "Lee"},
+        .admin_post(&format!("{SCIM}/Users"), json!({"userName": "ann@example.com", "name": {"givenName": "Ann", "familyName": "Lee"},
                         "emails": [{"value": "ann@corp.example.com", "type": "work", "primary": true}],
-                        "entitlements": [{"value": "allow-cluster-create"}]})),
-        )
+                        "entitlements": [{"value": "allow-cluster-create"}]}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let ann = r.body["id"].as_str().unwrap().to_owned();
     app.create_user("bob@example.com").await;
-    let group = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "analysts", "members": [{"value": ann}]})),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
-    let group_id = group.body["id"].as_str().unwrap().to_owned();
+    let group_id = app.create_group("analysts", &[&ann]).await;
 
     for filter in [
         "emails[type eq \"work\" and value co \"@corp\"]",
@@ -265,7 +214,7 @@ async fn filters_on_multi_valued_attributes_and_membership() {
         "groups.display eq \"analysts\"",
     ] {
         let path = format!("{SCIM}/Users?filter={}", urlencode(filter));
-        let r = app.admin(Method::GET, &path, None).await;
+        let r = app.admin_get(&path).await;
         assert_eq!(r.status, StatusCode::OK, "{filter}: {:?}", r.body);
         assert_eq!(ids(&r.body), vec![ann.clone()], "{filter}");
     }
@@ -273,7 +222,7 @@ async fn filters_on_multi_valued_attributes_and_membership() {
         "{SCIM}/Groups?filter={}",
         urlencode(&format!("members.value eq \"{ann}\""))
     );
-    let r = app.admin(Method::GET, &path, None).await;
+    let r = app.admin_get(&path).await;
     assert!(ids(&r.body).contains(&group_id));
 }
 
@@ -282,7 +231,7 @@ async fn list(app: &TestApp, filter: &str) -> Vec<String> {
         "{SCIM}/ServicePrincipals?filter={}&sortBy=displayName",
         urlencode(filter)
     );
-    let r = app.admin(Method::GET, &path, None).await;
+    let r = app.admin_get(&path).await;
     assert_eq!(r.status, StatusCode::OK, "{filter}: {:?}", r.body);
     ids(&r.body)
 }
@@ -310,11 +259,10 @@ async fn invalid_filters_are_400_invalid_filter() {
         "active co \"t\"",
     ] {
         let r = app
-            .admin(
-                Method::GET,
-                &format!("{SCIM}/ServicePrincipals?filter={}", urlencode(filter)),
-                None,
-            )
+            .admin_get(&format!(
+                "{SCIM}/ServicePrincipals?filter={}",
+                urlencode(filter)
+            ))
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{filter}");
         assert_eq!(
@@ -326,11 +274,10 @@ async fn invalid_filters_are_400_invalid_filter() {
     }
     let huge = vec!["displayName eq \"x\""; 300].join(" or ");
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals?filter={}", urlencode(&huge)),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/ServicePrincipals?filter={}",
+            urlencode(&huge)
+        ))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -339,18 +286,16 @@ async fn invalid_filters_are_400_invalid_filter() {
 async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
     let app = TestApp::new().await;
     for i in 0..5 {
-        create_sp(&app, &format!("sp-{i}")).await;
+        app.create_service_principal(&format!("sp-{i}")).await;
     }
     let mut seen = Vec::new();
     let mut start = 1;
     loop {
         // The SDK's loop: startIndex += len(Resources) until a page is empty.
         let r = app
-            .admin(
-                Method::GET,
-                &format!("{SCIM}/ServicePrincipals?startIndex={start}&count=2"),
-                None,
-            )
+            .admin_get(&format!(
+                "{SCIM}/ServicePrincipals?startIndex={start}&count=2"
+            ))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body["startIndex"], start);
@@ -368,11 +313,7 @@ async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
     assert_eq!(seen.len(), 5);
 
     let bad = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals?count=many"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/ServicePrincipals?count=many"))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
@@ -381,7 +322,7 @@ async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
 async fn sorting_by_display_name_both_ways() {
     let app = TestApp::new().await;
     for name in ["b", "c", "a"] {
-        create_sp(&app, name).await;
+        app.create_service_principal(name).await;
     }
     let names = |body: &Value| -> Vec<String> {
         body["Resources"]
@@ -392,19 +333,13 @@ async fn sorting_by_display_name_both_ways() {
             .collect()
     };
     let asc = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals?sortBy=displayName"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/ServicePrincipals?sortBy=displayName"))
         .await;
     assert_eq!(names(&asc.body), ["a", "b", "c"]);
     let desc = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals?sortBy=displayName&sortOrder=descending"),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/ServicePrincipals?sortBy=displayName&sortOrder=descending"
+        ))
         .await;
     assert_eq!(names(&desc.body), ["c", "b", "a"]);
 }
@@ -412,10 +347,10 @@ async fn sorting_by_display_name_both_ways() {
 #[tokio::test]
 async fn attributes_and_excluded_attributes() {
     let app = TestApp::new().await;
-    let sp = create_sp(&app, "proj").await;
+    let sp = app.create_service_principal("proj").await;
     let id = sp["id"].as_str().unwrap();
     let r = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals/{id}?attributes=userName,displayName,active,externalId,entitlements"), None)
+        .admin_get(&format!("{SCIM}/ServicePrincipals/{id}?attributes=userName,displayName,active,externalId,entitlements"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     // Terraform asks exactly this and still needs applicationId back.
@@ -423,11 +358,9 @@ async fn attributes_and_excluded_attributes() {
     assert_eq!(r.body["active"], true);
     assert!(r.body.get("meta").is_none());
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/ServicePrincipals?excludedAttributes=meta,active"),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/ServicePrincipals?excludedAttributes=meta,active"
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let first = &r.body["Resources"][0];
@@ -438,13 +371,13 @@ async fn attributes_and_excluded_attributes() {
 #[tokio::test]
 async fn patch_entitlements_active_and_group_members() {
     let app = TestApp::new().await;
-    let sp = create_sp(&app, "patchy").await;
+    let sp = app.create_service_principal("patchy").await;
     let id = sp["id"].as_str().unwrap();
     let path = format!("{SCIM}/ServicePrincipals/{id}");
     let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
 
     let r = app
-        .admin(Method::PATCH, &path, Some(patch(json!([{"op": "add", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}]))))
+        .admin_patch(&path, patch(json!([{"op": "add", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}])))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(
@@ -454,34 +387,24 @@ async fn patch_entitlements_active_and_group_members() {
 
     // Terraform deactivates with a list of one ComplexValue.
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &path,
-            Some(patch(
-                json!([{"op": "replace", "path": "active", "value": [{"value": "false"}]}]),
-            )),
+            patch(json!([{"op": "replace", "path": "active", "value": [{"value": "false"}]}])),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["active"], false);
 
     let group = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "g1"})),
-        )
+        .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "g1"}))
         .await;
     assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let gid = group.body["id"].as_str().unwrap();
     let gpath = format!("{SCIM}/Groups/{gid}");
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &gpath,
-            Some(patch(
-                json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
-            )),
+            patch(json!([{"op": "add", "path": "members", "value": [{"value": id}]}])),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -490,7 +413,7 @@ async fn patch_entitlements_active_and_group_members() {
         r.body["members"][0]["$ref"],
         format!("{}{SCIM}/ServicePrincipals/{id}", app.public_url)
     );
-    let member_view = app.admin(Method::GET, &path, None).await;
+    let member_view = app.admin_get(&path).await;
     assert_eq!(member_view.status, StatusCode::OK, "{:?}", member_view.body);
     assert_eq!(
         member_view.body["groups"],
@@ -498,43 +421,30 @@ async fn patch_entitlements_active_and_group_members() {
     );
 
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &gpath,
-            Some(patch(
-                json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]),
-            )),
+            patch(json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}])),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body.get("members").is_none());
 
     let unknown_member = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &gpath,
-            Some(patch(
-                json!([{"op": "add", "path": "members", "value": [{"value": "123"}]}]),
-            )),
+            patch(json!([{"op": "add", "path": "members", "value": [{"value": "123"}]}])),
         )
         .await;
     assert_eq!(unknown_member.status, StatusCode::BAD_REQUEST);
 
     let bad_op = app
-        .admin(
-            Method::PATCH,
-            &path,
-            Some(patch(json!([{"op": "explode", "path": "active"}]))),
-        )
+        .admin_patch(&path, patch(json!([{"op": "explode", "path": "active"}])))
         .await;
     assert_eq!(bad_op.status, StatusCode::BAD_REQUEST);
     let read_only = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &path,
-            Some(patch(
-                json!([{"op": "replace", "path": "id", "value": "1"}]),
-            )),
+            patch(json!([{"op": "replace", "path": "id", "value": "1"}])),
         )
         .await;
     assert_eq!(read_only.status, StatusCode::BAD_REQUEST);
@@ -545,11 +455,9 @@ async fn patch_entitlements_active_and_group_members() {
 async fn built_in_groups_exist_and_cannot_be_deleted() {
     let app = TestApp::new().await;
     let r = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName+eq+admins&attributes=members.display,members.value"),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/Groups?filter=displayName+eq+admins&attributes=members.display,members.value"
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let admins = &r.body["Resources"][0];
@@ -558,24 +466,16 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["display"], "admin@example.com");
     let id = admins["id"].as_str().unwrap();
-    let del = app
-        .admin(Method::DELETE, &format!("{SCIM}/Groups/{id}"), None)
-        .await;
+    let del = app.admin_delete(&format!("{SCIM}/Groups/{id}")).await;
     assert_eq!(del.status, StatusCode::BAD_REQUEST);
     let users = app
-        .admin(
-            Method::GET,
-            &format!("{SCIM}/Groups?filter=displayName+eq+users"),
-            None,
-        )
+        .admin_get(&format!("{SCIM}/Groups?filter=displayName+eq+users"))
         .await;
     assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
     assert_eq!(users.body["totalResults"], 1);
 
     let new_user = app.create_user("new@example.com").await;
-    let r = app
-        .admin(Method::GET, &format!("{SCIM}/Users/{new_user}"), None)
-        .await;
+    let r = app.admin_get(&format!("{SCIM}/Users/{new_user}")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let groups: Vec<&str> = r.body["groups"]
         .as_array()
@@ -638,7 +538,7 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
         );
     }
     let big = json!({"displayName": "x".repeat(2 * 1024 * 1024)});
-    let r = app.admin(Method::POST, &path, Some(big)).await;
+    let r = app.admin_post(&path, big).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.body["status"], "413");
 
@@ -679,7 +579,7 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
         );
     }
 
-    let list = app.admin(Method::GET, &path, None).await;
+    let list = app.admin_get(&path).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["totalResults"], 0, "nothing was written");
 }
@@ -692,9 +592,7 @@ async fn users_need_a_user_name_without_spaces() {
         json!({"userName": ""}),
         json!({"userName": "a b@example.com"}),
     ] {
-        let r = app
-            .admin(Method::POST, &format!("{SCIM}/Users"), Some(body))
-            .await;
+        let r = app.admin_post(&format!("{SCIM}/Users"), body).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
     }
 }
@@ -707,13 +605,9 @@ async fn unknown_ids_are_404() {
         "Groups/abc",
         "ServicePrincipals/00000000-0000-0000-0000-000000000000",
     ] {
-        let r = app
-            .admin(Method::GET, &format!("{SCIM}/{path}"), None)
-            .await;
+        let r = app.admin_get(&format!("{SCIM}/{path}")).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
-        let r = app
-            .admin(Method::DELETE, &format!("{SCIM}/{path}"), None)
-            .await;
+        let r = app.admin_delete(&format!("{SCIM}/{path}")).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
     }
 }
@@ -722,13 +616,11 @@ async fn unknown_ids_are_404() {
 async fn discovery_documents_and_their_405s() {
     let app = TestApp::new().await;
     let spc = app
-        .admin(Method::GET, &format!("{SCIM}/ServiceProviderConfig"), None)
+        .admin_get(&format!("{SCIM}/ServiceProviderConfig"))
         .await;
     assert_eq!(spc.status, StatusCode::OK);
     assert_eq!(spc.body["patch"]["supported"], true);
-    let types = app
-        .admin(Method::GET, &format!("{SCIM}/ResourceTypes"), None)
-        .await;
+    let types = app.admin_get(&format!("{SCIM}/ResourceTypes")).await;
     assert_eq!(types.status, StatusCode::OK, "{:?}", types.body);
     let names: Vec<&str> = types.body["Resources"]
         .as_array()
@@ -739,26 +631,16 @@ async fn discovery_documents_and_their_405s() {
     assert_eq!(names.len(), 3);
     for name in ["User", "Group", "ServicePrincipal"] {
         assert!(names.contains(&name));
-        let one = app
-            .admin(Method::GET, &format!("{SCIM}/ResourceTypes/{name}"), None)
-            .await;
+        let one = app.admin_get(&format!("{SCIM}/ResourceTypes/{name}")).await;
         assert_eq!(one.status, StatusCode::OK);
         let schema = one.body["schema"].as_str().unwrap().to_owned();
-        let s = app
-            .admin(Method::GET, &format!("{SCIM}/Schemas/{schema}"), None)
-            .await;
+        let s = app.admin_get(&format!("{SCIM}/Schemas/{schema}")).await;
         assert_eq!(s.status, StatusCode::OK, "{schema}");
     }
-    let missing = app
-        .admin(Method::GET, &format!("{SCIM}/Schemas/urn:nope"), None)
-        .await;
+    let missing = app.admin_get(&format!("{SCIM}/Schemas/urn:nope")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let post = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/ServiceProviderConfig"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{SCIM}/ServiceProviderConfig"), json!({}))
         .await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
@@ -766,18 +648,14 @@ async fn discovery_documents_and_their_405s() {
         "in the SCIM envelope: {:?}",
         post.body
     );
-    let delete_me = app.admin(Method::DELETE, &format!("{SCIM}/Me"), None).await;
+    let delete_me = app.admin_delete(&format!("{SCIM}/Me")).await;
     assert_eq!(delete_me.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         delete_me.body["schemas"],
         json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
     );
     let search = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Users/.search"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{SCIM}/Users/.search"), json!({}))
         .await;
     assert_eq!(search.status, StatusCode::NOT_IMPLEMENTED);
 }
@@ -788,28 +666,20 @@ async fn removing_active_leaves_it_unset_and_the_user_still_active() {
     let (id, token) = app.plain_user("unset@example.com").await;
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "remove", "path": "active"}]});
-    let r = app
-        .admin(Method::PATCH, &format!("{SCIM}/Users/{id}"), Some(patch))
-        .await;
+    let r = app.admin_patch(&format!("{SCIM}/Users/{id}"), patch).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body.get("active").is_none());
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(
         me.status,
         StatusCode::OK,
         "an unset `active` counts as active"
     );
     let listed = app
-        .admin(
-            Method::GET,
-            &format!(
-                "{SCIM}/Users?filter={}",
-                urlencode("active eq true and userName eq \"unset@example.com\"")
-            ),
-            None,
-        )
+        .admin_get(&format!(
+            "{SCIM}/Users?filter={}",
+            urlencode("active eq true and userName eq \"unset@example.com\"")
+        ))
         .await;
     assert_eq!(ids(&listed.body), vec![id]);
 }
@@ -818,29 +688,23 @@ async fn removing_active_leaves_it_unset_and_the_user_still_active() {
 async fn entitlements_and_emails_are_checked() {
     let app = TestApp::new().await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "x", "entitlements": [{"value": "root-access"}]})),
+            json!({"displayName": "x", "entitlements": [{"value": "root-access"}]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["detail"].as_str().unwrap().contains("root-access"));
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Users"),
-            Some(json!({"userName": "two@example.com", "emails": [
-                {"value": "a@example.com", "primary": true}, {"value": "b@example.com", "primary": true}]})),
-        )
+        .admin_post(&format!("{SCIM}/Users"), json!({"userName": "two@example.com", "emails": [
+                {"value": "a@example.com", "primary": true}, {"value": "b@example.com", "primary": true}]}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // Terraform's "no entitlements" marker is accepted and means none.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "tf", "entitlements": [{}]})),
+            json!({"displayName": "tf", "entitlements": [{}]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -850,19 +714,15 @@ async fn entitlements_and_emails_are_checked() {
 #[tokio::test]
 async fn a_lookup_by_a_unique_attribute_counts_and_pages_like_any_filter() {
     let app = TestApp::new().await;
-    let sp = create_sp(&app, "unique-one").await;
-    create_sp(&app, "another").await;
+    let sp = app.create_service_principal("unique-one").await;
+    app.create_service_principal("another").await;
     let app_id = sp["applicationId"].as_str().unwrap();
     let filter = format!("applicationId%20eq%20%22{app_id}%22");
     let page = |query: String| {
         let app = &app;
         async move {
             let r = app
-                .admin(
-                    Method::GET,
-                    &format!("{SCIM}/ServicePrincipals?{query}"),
-                    None,
-                )
+                .admin_get(&format!("{SCIM}/ServicePrincipals?{query}"))
                 .await;
             assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
             (r.body["totalResults"].clone(), ids(&r.body))
@@ -902,9 +762,7 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
         ("Users", json!({"userName": "loc@example.com"})),
         ("ServicePrincipals", json!({"displayName": "LOC_USER"})),
     ] {
-        let r = app
-            .admin(Method::POST, &format!("{SCIM}/{resource}"), Some(body))
-            .await;
+        let r = app.admin_post(&format!("{SCIM}/{resource}"), body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         let id = r.body["id"].as_str().expect("id").to_owned();
         let expected = format!("{base}/{resource}/{id}");
@@ -923,10 +781,9 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
         .map(|(_, id, _)| json!({"value": id}))
         .collect();
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "located", "members": members})),
+            json!({"displayName": "located", "members": members}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -955,18 +812,14 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
 
     // Reads, lists and /Me show the same location; a member's groups keep relative $refs.
     for (resource, id, expected) in &created {
-        let r = app
-            .admin(Method::GET, &format!("{SCIM}/{resource}/{id}"), None)
-            .await;
+        let r = app.admin_get(&format!("{SCIM}/{resource}/{id}")).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body["meta"]["location"], expected.as_str());
         assert_eq!(r.body["groups"][0]["$ref"], format!("Groups/{group_id}"));
         let r = app
-            .admin(
-                Method::GET,
-                &format!("{SCIM}/{resource}?filter=id+eq+{id}&attributes=meta"),
-                None,
-            )
+            .admin_get(&format!(
+                "{SCIM}/{resource}?filter=id+eq+{id}&attributes=meta"
+            ))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(
@@ -977,28 +830,24 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
     // A member written with the $ref a client takes from its meta.location reads back as
     // written (scim2-tester's PATCH round trip).
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/Users"),
-            Some(json!({"userName": "added@example.com"})),
+            json!({"userName": "added@example.com"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let added = json!({"value": r.body["id"], "type": "User", "$ref": r.body["meta"]["location"]});
     let r = app
-        .admin(
-            Method::PATCH,
+        .admin_patch(
             &format!("{SCIM}/Groups/{group_id}"),
-            Some(
-                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                         "Operations": [{"op": "replace", "path": "members", "value": [added]}]}),
-            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["members"], json!([added]));
 
-    let r = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    let r = app.admin_get(&format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let me_id = r.body["id"].as_str().expect("id");
     assert_eq!(r.body["meta"]["location"], format!("{base}/Users/{me_id}"));
@@ -1010,18 +859,11 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
 #[tokio::test]
 async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
     let app = TestApp::new().await;
-    let member = create_sp(&app, "MEMBER_USER").await;
+    let member = app.create_service_principal("MEMBER_USER").await;
     let member_id = member["id"].as_str().expect("id").to_owned();
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "g", "members": [{"value": member_id}]})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let path = format!("{SCIM}/Groups/{}", r.body["id"].as_str().expect("id"));
-    let before = app.admin(Method::GET, &path, None).await;
+    let group_id = app.create_group("g", &[&member_id]).await;
+    let path = format!("{SCIM}/Groups/{group_id}");
+    let before = app.admin_get(&path).await;
     assert_eq!(before.status, StatusCode::OK, "{:?}", before.body);
     let add = |value: Value| {
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -1041,9 +883,7 @@ async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
         (json!({"value": true}), vec!["true", "not a member id"]),
         (json!({"display": "someone"}), vec!["no 'value'"]),
     ] {
-        let r = app
-            .admin(Method::PATCH, &path, Some(add(value.clone())))
-            .await;
+        let r = app.admin_patch(&path, add(value.clone())).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value}: {:?}", r.body);
         assert_eq!(r.body["status"], "400", "{value}: {:?}", r.body);
         assert_eq!(r.body["scimType"], "invalidValue", "{value}: {:?}", r.body);
@@ -1055,7 +895,7 @@ async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
             );
         }
     }
-    let after = app.admin(Method::GET, &path, None).await;
+    let after = app.admin_get(&path).await;
     assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
     assert_eq!(after.body, before.body, "refused additions change nothing");
 }

@@ -12,7 +12,6 @@ use patchbay_store::Store;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use std::time::{Duration, Instant};
-use tower::ServiceExt;
 
 const CREATE_TOKEN: &str = "/api/2.0/token/create";
 const DELETE_TOKEN: &str = "/api/2.0/token/delete";
@@ -85,12 +84,7 @@ impl Client {
             None => req.body(axum::body::Body::empty()),
         }
         .expect("request");
-        let response = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let (status, headers, bytes) = common::send_to(&self.router, req).await;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
             status,

@@ -7,42 +7,21 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::TestApp;
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use common::sim::{point_at_sim, served_with_sim, sim, sim_state};
+use patchbay_partner::sim::SimHandle;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 const PC: &str = "/api/2.0/partner-connect";
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
 /// Points `partner_id` at the simulator, with its rotate-token extension.
 async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
-    let r = app
-        .admin(
-            Method::PUT,
-            &format!("{PC}/partners/{partner_id}"),
-            Some(json!({"base_url": sim.url,
-                "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
-                              "rotate_token_path": "/rotate-token"},
-                "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"]})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-}
-
-async fn sim_state(sim: &SimHandle) -> Value {
-    let r = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
-    r.json().await.unwrap()
+    let endpoints = json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection",
+            "rotate_token_path": "/rotate-token"});
+    point_at_sim(app, partner_id, sim, endpoints).await;
 }
 
 /// How many calls to `path` the simulator received.
@@ -57,9 +36,7 @@ async fn received(sim: &SimHandle, path: &str) -> usize {
 
 /// The workspace's connections, as an admin reads them.
 async fn connections(app: &TestApp) -> Vec<Value> {
-    let r = app
-        .admin(Method::GET, &format!("{PC}/connections"), None)
-        .await;
+    let r = app.admin_get(&format!("{PC}/connections")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["connections"]
         .as_array()
@@ -109,32 +86,23 @@ async fn assert_invariants(app: &TestApp, sim: &SimHandle) {
 
 async fn connect(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners/{partner_id}/connect"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/partners/{partner_id}/connect"), json!({}))
         .await;
     (r.status, r.body)
 }
 
 async fn delete(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     let r = app
-        .admin(
-            Method::DELETE,
-            &format!("{PC}/connections/{partner_id}"),
-            None,
-        )
+        .admin_delete(&format!("{PC}/connections/{partner_id}"))
         .await;
     (r.status, r.body)
 }
 
 async fn rotate(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PC}/connections/{partner_id}/rotate-token"),
-            Some(json!({})),
+            json!({}),
         )
         .await;
     (r.status, r.body)
@@ -142,13 +110,44 @@ async fn rotate(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
 
 async fn repair(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/connections/{partner_id}/repair"),
-            Some(json!({})),
-        )
+        .admin_post(&format!("{PC}/connections/{partner_id}/repair"), json!({}))
         .await;
     (r.status, r.body)
+}
+
+/// One of the four things a storm does to `partner_id`'s connection, by number (0 to 3).
+async fn storm_op(app: &TestApp, partner_id: &str, op: usize) -> (StatusCode, Value) {
+    match op {
+        0 => connect(app, partner_id).await,
+        1 => delete(app, partner_id).await,
+        2 => rotate(app, partner_id).await,
+        _ => repair(app, partner_id).await,
+    }
+}
+
+/// The next number of a fixed pseudo-random schedule (a 64-bit LCG), so that a failure can
+/// be replayed.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    *seed
+}
+
+/// Every answer of a storm's round is a success or one of the refusals a race may cause.
+fn assert_storm_answers(round: usize, answers: &[(StatusCode, Value)]) {
+    for (status, body) in answers {
+        assert!(
+            status.is_success()
+                || [
+                    StatusCode::NOT_FOUND,
+                    StatusCode::CONFLICT,
+                    StatusCode::BAD_REQUEST
+                ]
+                .contains(status),
+            "round {round}: {status} {body}"
+        );
+    }
 }
 
 /// Runs `n` copies of `op` at once and returns their answers.
@@ -169,10 +168,32 @@ fn count(answers: &[(StatusCode, Value)], status: StatusCode) -> usize {
     answers.iter().filter(|(s, _)| *s == status).count()
 }
 
+/// `n` rotations of `partner_id`'s connection at once: each either ran (200) or was told one
+/// is in progress (409), and at least one ran. The answers and how many ran.
+async fn rotation_storm(
+    app: &Arc<TestApp>,
+    partner_id: &'static str,
+    n: usize,
+) -> (Vec<(StatusCode, Value)>, usize) {
+    let answers = at_once(
+        app,
+        n,
+        |app, _| async move { rotate(&app, partner_id).await },
+    )
+    .await;
+    let delivered = count(&answers, StatusCode::OK);
+    assert!(delivered >= 1, "{partner_id}: {answers:?}");
+    assert_eq!(
+        delivered + count(&answers, StatusCode::CONFLICT),
+        n,
+        "a rotation either ran or was told one is in progress: {answers:?}"
+    );
+    (answers, delivered)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_deletes_are_acknowledged_once() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
     let app = Arc::new(app);
@@ -190,7 +211,7 @@ async fn twenty_concurrent_deletes_are_acknowledged_once() {
     );
     assert_eq!(received(&sim, "/delete-connection").await, 1);
     let audit = app
-        .admin(Method::GET, &format!("{PC}/audit?partner_id=rivery"), None)
+        .admin_get(&format!("{PC}/audit?partner_id=rivery"))
         .await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     let deletes = audit.body["events"]
@@ -205,24 +226,11 @@ async fn twenty_concurrent_deletes_are_acknowledged_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
     let app = Arc::new(app);
-    let answers = at_once(
-        &app,
-        20,
-        |app, _| async move { rotate(&app, "rivery").await },
-    )
-    .await;
-    let delivered = count(&answers, StatusCode::OK);
-    assert!(delivered >= 1, "{answers:?}");
-    assert_eq!(
-        delivered + count(&answers, StatusCode::CONFLICT),
-        20,
-        "a rotation either ran or was told one is in progress: {answers:?}"
-    );
+    let (answers, delivered) = rotation_storm(&app, "rivery", 20).await;
     for (status, body) in &answers {
         if *status == StatusCode::OK {
             assert_eq!(body["delivered"], true, "{body}");
@@ -235,9 +243,7 @@ async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
         delivered,
         "each acknowledged rotation delivered one token, and no other was sent"
     );
-    let tokens = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await;
+    let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     assert_eq!(
         tokens.body["token_infos"].as_array().unwrap().len(),
@@ -250,8 +256,7 @@ async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deletes_racing_connects_leave_no_orphans_and_never_a_stuck_tile() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "hevo-data", &sim).await;
     let app = Arc::new(app);
     for round in 0..10 {
@@ -286,8 +291,7 @@ async fn deletes_racing_connects_leave_no_orphans_and_never_a_stuck_tile() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mixed_storms_across_partners_keep_every_connection_whole() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let partners = ["rivery", "prophecy", "labelbox"];
     for p in partners {
         configure(&app, p, &sim).await;
@@ -298,10 +302,8 @@ async fn mixed_storms_across_partners_keep_every_connection_whole() {
     for round in 0..8 {
         let ops: Vec<(usize, usize)> = (0..24)
             .map(|_| {
-                seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                (((seed >> 33) % 3) as usize, ((seed >> 40) % 4) as usize)
+                let n = next(&mut seed);
+                (((n >> 33) % 3) as usize, ((n >> 40) % 4) as usize)
             })
             .collect();
         let ops = Arc::new(ops);
@@ -309,28 +311,11 @@ async fn mixed_storms_across_partners_keep_every_connection_whole() {
             let ops = ops.clone();
             async move {
                 let (partner, op) = ops[i];
-                let partner = partners[partner];
-                match op {
-                    0 => connect(&app, partner).await,
-                    1 => delete(&app, partner).await,
-                    2 => rotate(&app, partner).await,
-                    _ => repair(&app, partner).await,
-                }
+                storm_op(&app, partners[partner], op).await
             }
         })
         .await;
-        for (status, body) in &answers {
-            assert!(
-                status.is_success()
-                    || [
-                        StatusCode::NOT_FOUND,
-                        StatusCode::CONFLICT,
-                        StatusCode::BAD_REQUEST
-                    ]
-                    .contains(status),
-                "round {round}: {status} {body}"
-            );
-        }
+        assert_storm_answers(round, &answers);
         assert_invariants(&app, &sim).await;
     }
 }
@@ -454,9 +439,7 @@ async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
     assert_ne!(now, before, "rotated");
     assert_ne!(now, json!(lost), "with a fresh token, not the lost one");
     assert_eq!(received(&sim, "/rotate-token").await, 1);
-    let tokens = app
-        .admin(Method::GET, "/api/2.0/token-management/tokens", None)
-        .await;
+    let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     let ids: Vec<&Value> = tokens.body["token_infos"]
         .as_array()
@@ -473,14 +456,12 @@ async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
 /// behind) does not make the tile unconnectable: the connection's warehouse gets a suffix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_warehouse_name_never_blocks_a_connect() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/sql/warehouses",
-            Some(json!({"name": "RIVERY_ENDPOINT", "cluster_size": "2X-Small"})),
+            json!({"name": "RIVERY_ENDPOINT", "cluster_size": "2X-Small"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -490,22 +471,14 @@ async fn a_taken_warehouse_name_never_blocks_a_connect() {
     let theirs = body["connection"]["warehouse_id"].as_str().unwrap();
     assert_ne!(theirs, mine);
     let w = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/warehouses/{theirs}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/sql/warehouses/{theirs}"))
         .await;
     assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
     assert_eq!(w.body["name"], "RIVERY_ENDPOINT_2");
     let (status, body) = delete(&app, "rivery").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let w = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/warehouses/{mine}"),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/sql/warehouses/{mine}"))
         .await;
     assert_eq!(w.status, StatusCode::OK, "the user's own warehouse stays");
     assert_invariants(&app, &sim).await;
@@ -514,16 +487,12 @@ async fn a_taken_warehouse_name_never_blocks_a_connect() {
 /// Registers the custom partner "Acme M2M" at the simulator: it gets OAuth secrets, not tokens.
 async fn register_m2m(app: &TestApp, sim: &SimHandle) {
     let r = app
-        .admin(
-            Method::POST,
-            &format!("{PC}/partners"),
-            Some(json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
+        .admin_post(&format!("{PC}/partners"), json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
                 "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
                 "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
                               "rotate_token_path": "/rotate-token"},
                 "credentials": {"username": sim.config.username, "password": sim.config.password},
-                "hostnames": ["127.0.0.1"]})),
-        )
+                "hostnames": ["127.0.0.1"]}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
@@ -536,11 +505,9 @@ async fn m2m_secrets(app: &TestApp) -> Option<Vec<String>> {
         .find(|c| c["partner_id"] == "acme-m2m")?;
     let sp = c["service_principal"]["id"].as_str().unwrap().to_owned();
     let r = app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let ids: Vec<String> = r.body["secrets"]
@@ -559,24 +526,11 @@ async fn m2m_secrets(app: &TestApp) -> Option<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn storms_over_oauth_m2m_leave_the_partner_exactly_its_recorded_secret() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     register_m2m(&app, &sim).await;
     assert_eq!(connect(&app, "acme-m2m").await.0, StatusCode::OK);
     let app = Arc::new(app);
-    let answers = at_once(
-        &app,
-        12,
-        |app, _| async move { rotate(&app, "acme-m2m").await },
-    )
-    .await;
-    let delivered = count(&answers, StatusCode::OK);
-    assert!(delivered >= 1, "{answers:?}");
-    assert_eq!(
-        delivered + count(&answers, StatusCode::CONFLICT),
-        12,
-        "{answers:?}"
-    );
+    let (_, delivered) = rotation_storm(&app, "acme-m2m", 12).await;
     assert_eq!(received(&sim, "/rotate-token").await, delivered);
     assert_eq!(m2m_secrets(&app).await.map(|s| s.len()), Some(1));
     assert_invariants(&app, &sim).await;
@@ -584,38 +538,15 @@ async fn storms_over_oauth_m2m_leave_the_partner_exactly_its_recorded_secret() {
     let mut seed: u64 = 0x0a11_7e55;
     for round in 0..4 {
         let ops: Vec<usize> = (0..16)
-            .map(|_| {
-                seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((seed >> 33) % 4) as usize
-            })
+            .map(|_| ((next(&mut seed) >> 33) % 4) as usize)
             .collect();
         let ops = Arc::new(ops);
         let answers = at_once(&app, 16, move |app, i| {
             let ops = ops.clone();
-            async move {
-                match ops[i] {
-                    0 => connect(&app, "acme-m2m").await,
-                    1 => delete(&app, "acme-m2m").await,
-                    2 => rotate(&app, "acme-m2m").await,
-                    _ => repair(&app, "acme-m2m").await,
-                }
-            }
+            async move { storm_op(&app, "acme-m2m", ops[i]).await }
         })
         .await;
-        for (status, body) in &answers {
-            assert!(
-                status.is_success()
-                    || [
-                        StatusCode::NOT_FOUND,
-                        StatusCode::CONFLICT,
-                        StatusCode::BAD_REQUEST
-                    ]
-                    .contains(status),
-                "round {round}: {status} {body}"
-            );
-        }
+        assert_storm_answers(round, &answers);
         assert_invariants(&app, &sim).await;
         m2m_secrets(&app).await;
     }

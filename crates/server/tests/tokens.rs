@@ -14,10 +14,9 @@ const PERMS: &str = "/api/2.0/permissions/authorization/tokens";
 
 async fn service_principal(app: &TestApp, name: &str) -> Value {
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": name})),
+            json!({"displayName": name}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -26,17 +25,13 @@ async fn service_principal(app: &TestApp, name: &str) -> Value {
 
 async fn grant_can_use(app: &TestApp, application_id: &str) {
     let r = app
-        .admin(
-            Method::PATCH,
-            PERMS,
-            Some(json!({"access_control_list": [{"service_principal_name": application_id, "permission_level": "CAN_USE"}]})),
-        )
+        .admin_patch(PERMS, json!({"access_control_list": [{"service_principal_name": application_id, "permission_level": "CAN_USE"}]}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
 async fn token_count(app: &TestApp) -> usize {
-    let r = app.admin(Method::GET, TOKENS, None).await;
+    let r = app.admin_get(TOKENS).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["token_infos"].as_array().expect("token_infos").len()
 }
@@ -46,9 +41,7 @@ async fn the_guides_rotation_procedure() {
     let app = TestApp::new().await;
     service_principal(&app, "FIVETRAN_USER").await;
     // 1. Find the application id.
-    let list = app
-        .admin(Method::GET, &format!("{SCIM}/ServicePrincipals"), None)
-        .await;
+    let list = app.admin_get(&format!("{SCIM}/ServicePrincipals")).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     let app_id = list.body["Resources"][0]["applicationId"]
         .as_str()
@@ -57,7 +50,7 @@ async fn the_guides_rotation_procedure() {
     grant_can_use(&app, &app_id).await;
     // 2. Create a token on its behalf (create-token.json).
     let r = app
-        .admin(Method::POST, OBO, Some(json!({"application_id": app_id, "comment": "Partner Connect", "lifetime_seconds": 1209600})))
+        .admin_post(OBO, json!({"application_id": app_id, "comment": "Partner Connect", "lifetime_seconds": 1209600}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token = r.body["token_value"].as_str().unwrap().to_owned();
@@ -75,13 +68,11 @@ async fn the_guides_rotation_procedure() {
     );
     assert_eq!(info["created_by_username"], common::ADMIN);
     // 3. The new token authenticates as the service principal.
-    let me = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["userName"], app_id);
     // Delete: list, note token_id, DELETE.
-    let tokens = app.admin(Method::GET, TOKENS, None).await;
+    let tokens = app.admin_get(TOKENS).await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     let token_id = tokens.body["token_infos"]
         .as_array()
@@ -93,9 +84,7 @@ async fn the_guides_rotation_procedure() {
         .unwrap()
         .to_owned();
     assert_eq!(token_id.len(), 64);
-    let one = app
-        .admin(Method::GET, &format!("{TOKENS}/{token_id}"), None)
-        .await;
+    let one = app.admin_get(&format!("{TOKENS}/{token_id}")).await;
     assert_eq!(one.status, StatusCode::OK, "{:?}", one.body);
     assert_eq!(
         one.body["token_info"]["token_id"], token_id,
@@ -105,17 +94,11 @@ async fn the_guides_rotation_procedure() {
         one.body["token_info"]["last_used_day"].is_i64(),
         "the use above was recorded"
     );
-    let del = app
-        .admin(Method::DELETE, &format!("{TOKENS}/{token_id}"), None)
-        .await;
+    let del = app.admin_delete(&format!("{TOKENS}/{token_id}")).await;
     assert_eq!(del.status, StatusCode::OK);
-    let after = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let after = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
-    let again = app
-        .admin(Method::DELETE, &format!("{TOKENS}/{token_id}"), None)
-        .await;
+    let again = app.admin_delete(&format!("{TOKENS}/{token_id}")).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(again.body["error_code"], "RESOURCE_DOES_NOT_EXIST");
 }
@@ -125,10 +108,9 @@ async fn a_service_principal_without_can_use_gets_no_token() {
     let app = TestApp::new().await;
     let sp = service_principal(&app, "NO_TOKENS").await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             OBO,
-            Some(json!({"application_id": sp["applicationId"], "comment": "x"})),
+            json!({"application_id": sp["applicationId"], "comment": "x"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
@@ -144,7 +126,7 @@ async fn losing_can_use_revokes_at_once() {
     let app_id = sp["applicationId"].as_str().unwrap();
     grant_can_use(&app, app_id).await;
     let sp_token = app
-        .admin(Method::POST, OBO, Some(json!({"application_id": app_id})))
+        .admin_post(OBO, json!({"application_id": app_id}))
         .await
         .ok()["token_value"]
         .as_str()
@@ -152,24 +134,20 @@ async fn losing_can_use_revokes_at_once() {
         .to_owned();
     for t in [&user_token, &sp_token] {
         assert_eq!(
-            app.call(Method::GET, &format!("{SCIM}/Me"), Some(t), None)
-                .await
-                .status,
+            app.get_as(Some(t), &format!("{SCIM}/Me")).await.status,
             StatusCode::OK
         );
     }
     // Replace the ACL with admins only: users and the service principal lose CAN_USE.
     let r = app
-        .admin(Method::PUT, PERMS, Some(json!({"access_control_list": [{"group_name": "admins", "permission_level": "CAN_MANAGE"}]})))
+        .admin_put(PERMS, json!({"access_control_list": [{"group_name": "admins", "permission_level": "CAN_MANAGE"}]}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     for t in [&user_token, &sp_token] {
-        let r = app
-            .call(Method::GET, &format!("{SCIM}/Me"), Some(t), None)
-            .await;
+        let r = app.get_as(Some(t), &format!("{SCIM}/Me")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
-    let me = app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    let me = app.admin_get(&format!("{SCIM}/Me")).await;
     assert_eq!(me.status, StatusCode::OK, "admins keep their tokens");
 }
 
@@ -181,22 +159,12 @@ async fn leaving_the_group_that_grants_can_use_revokes() {
         sp["id"].as_str().unwrap(),
         sp["applicationId"].as_str().unwrap(),
     );
-    let group = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "token-users", "members": [{"value": sp_id}]})),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
-    let gid = group.body["id"].as_str().unwrap().to_owned();
+    let gid = app.create_group("token-users", &[sp_id]).await;
     let r = app
-        .admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"group_name": "token-users", "permission_level": "CAN_USE"}]})))
+        .admin_patch(PERMS, json!({"access_control_list": [{"group_name": "token-users", "permission_level": "CAN_USE"}]}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let token = app
-        .admin(Method::POST, OBO, Some(json!({"application_id": app_id})))
-        .await;
+    let token = app.admin_post(OBO, json!({"application_id": app_id})).await;
     assert_eq!(
         token.status,
         StatusCode::OK,
@@ -206,11 +174,9 @@ async fn leaving_the_group_that_grants_can_use_revokes() {
     let token = token.body["token_value"].as_str().unwrap().to_owned();
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "remove", "path": format!("members[value eq \"{sp_id}\"]")}]});
-    app.admin(Method::PATCH, &format!("{SCIM}/Groups/{gid}"), Some(patch))
+    app.admin_patch(&format!("{SCIM}/Groups/{gid}"), patch)
         .await;
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -220,22 +186,14 @@ async fn deleting_a_service_principal_deletes_its_tokens() {
     let sp = service_principal(&app, "GONE").await;
     let app_id = sp["applicationId"].as_str().unwrap();
     grant_can_use(&app, app_id).await;
-    let r = app
-        .admin(Method::POST, OBO, Some(json!({"application_id": app_id})))
-        .await;
+    let r = app.admin_post(OBO, json!({"application_id": app_id})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token = r.body["token_value"].as_str().unwrap().to_owned();
     assert_eq!(token_count(&app).await, 2);
-    app.admin(
-        Method::DELETE,
-        &format!("{SCIM}/ServicePrincipals/{app_id}"),
-        None,
-    )
-    .await;
-    assert_eq!(token_count(&app).await, 1);
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
+    app.admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}"))
         .await;
+    assert_eq!(token_count(&app).await, 1);
+    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -244,11 +202,10 @@ async fn own_tokens_create_list_delete() {
     let app = TestApp::new().await;
     let (_, token) = app.plain_user("self@example.com").await;
     let r = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/create",
+        .post_as(
             Some(&token),
-            Some(json!({"comment": "laptop", "lifetime_seconds": 3600})),
+            "/api/2.0/token/create",
+            json!({"comment": "laptop", "lifetime_seconds": 3600}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -261,19 +218,16 @@ async fn own_tokens_create_list_delete() {
     let new_id = info["token_id"].as_str().unwrap().to_owned();
 
     let never = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/create",
+        .post_as(
             Some(&second),
-            Some(json!({"comment": "forever"})),
+            "/api/2.0/token/create",
+            json!({"comment": "forever"}),
         )
         .await;
     assert_eq!(never.status, StatusCode::OK, "{:?}", never.body);
     assert_eq!(never.body["token_info"]["expiry_time"], -1);
 
-    let list = app
-        .call(Method::GET, "/api/2.0/token/list", Some(&token), None)
-        .await;
+    let list = app.get_as(Some(&token), "/api/2.0/token/list").await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     let comments: Vec<&str> = list.body["token_infos"]
         .as_array()
@@ -288,34 +242,30 @@ async fn own_tokens_create_list_delete() {
     );
 
     // Someone else's token id is simply not found.
-    let admin_list = app.admin(Method::GET, TOKENS, None).await;
+    let admin_list = app.admin_get(TOKENS).await;
     assert_eq!(admin_list.status, StatusCode::OK, "{:?}", admin_list.body);
     let admin_token_id = admin_list.body["token_infos"][0]["token_id"]
         .as_str()
         .unwrap()
         .to_owned();
     let r = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/delete",
+        .post_as(
             Some(&token),
-            Some(json!({"token_id": admin_token_id})),
+            "/api/2.0/token/delete",
+            json!({"token_id": admin_token_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     let r = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/delete",
+        .post_as(
             Some(&token),
-            Some(json!({"token_id": new_id})),
+            "/api/2.0/token/delete",
+            json!({"token_id": new_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&second), None)
-        .await;
+    let r = app.get_as(Some(&second), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -323,24 +273,19 @@ async fn own_tokens_create_list_delete() {
 async fn expired_tokens_are_refused() {
     let app = TestApp::with_manual_clock().await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token/create",
-            Some(json!({"comment": "short", "lifetime_seconds": 1})),
+            json!({"comment": "short", "lifetime_seconds": 1}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token = r.body["token_value"].as_str().unwrap().to_owned();
     assert_eq!(
-        app.call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-            .await
-            .status,
+        app.get_as(Some(&token), &format!("{SCIM}/Me")).await.status,
         StatusCode::OK
     );
     app.advance(std::time::Duration::from_millis(1100));
-    let r = app
-        .call(Method::GET, &format!("{SCIM}/Me"), Some(&token), None)
-        .await;
+    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -397,7 +342,7 @@ async fn bad_token_requests_are_400_and_create_nothing() {
         json!({"application_id": app_id, "surprise": true}),
     ];
     for body in bodies {
-        let r = app.admin(Method::POST, OBO, Some(body.clone())).await;
+        let r = app.admin_post(OBO, body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
         assert!(r.body["error_code"].is_string() && r.body["message"].is_string());
     }
@@ -410,13 +355,9 @@ async fn bad_token_requests_are_400_and_create_nothing() {
     let r = app.send(req).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error_code"], "MALFORMED_REQUEST");
-    let r = app
-        .admin(Method::GET, &format!("{TOKENS}/nope"), None)
-        .await;
+    let r = app.admin_get(&format!("{TOKENS}/nope")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app
-        .admin(Method::GET, &format!("{TOKENS}?created_by_id=abc"), None)
-        .await;
+    let r = app.admin_get(&format!("{TOKENS}?created_by_id=abc")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(token_count(&app).await, 1, "nothing was created");
 }
@@ -425,11 +366,7 @@ async fn bad_token_requests_are_400_and_create_nothing() {
 async fn the_workspace_maximum_lifetime_applies() {
     let app = TestApp::with_max_token_lifetime(Some(3600)).await;
     let r = app
-        .admin(
-            Method::POST,
-            "/api/2.0/token/create",
-            Some(json!({"lifetime_seconds": 7200})),
-        )
+        .admin_post("/api/2.0/token/create", json!({"lifetime_seconds": 7200}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -438,9 +375,7 @@ async fn the_workspace_maximum_lifetime_applies() {
             .unwrap()
             .contains("maximum token lifetime of 3600 seconds")
     );
-    let r = app
-        .admin(Method::POST, "/api/2.0/token/create", Some(json!({})))
-        .await;
+    let r = app.admin_post("/api/2.0/token/create", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let info = &r.body["token_info"];
     assert_eq!(
@@ -453,19 +388,14 @@ async fn the_workspace_maximum_lifetime_applies() {
 async fn token_management_filters_by_creator() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("maker@example.com").await;
-    app.call(
-        Method::POST,
-        "/api/2.0/token/create",
+    app.post_as(
         Some(&token),
-        Some(json!({"comment": "mine"})),
+        "/api/2.0/token/create",
+        json!({"comment": "mine"}),
     )
     .await;
     let by_name = app
-        .admin(
-            Method::GET,
-            &format!("{TOKENS}?created_by_username=maker@example.com"),
-            None,
-        )
+        .admin_get(&format!("{TOKENS}?created_by_username=maker@example.com"))
         .await;
     assert_eq!(by_name.status, StatusCode::OK, "{:?}", by_name.body);
     let mut comments: Vec<&str> = by_name.body["token_infos"]
@@ -478,11 +408,7 @@ async fn token_management_filters_by_creator() {
     comments.sort_unstable();
     assert_eq!(comments, ["mine", "test"]);
     let by_id = app
-        .admin(
-            Method::GET,
-            &format!("{TOKENS}?created_by_id={user_id}"),
-            None,
-        )
+        .admin_get(&format!("{TOKENS}?created_by_id={user_id}"))
         .await;
     assert_eq!(by_id.status, StatusCode::OK, "{:?}", by_id.body);
     assert_eq!(by_id.body["token_infos"].as_array().unwrap().len(), 2);
@@ -491,7 +417,7 @@ async fn token_management_filters_by_creator() {
 #[tokio::test]
 async fn token_permissions_get_put_patch_and_levels() {
     let app = TestApp::new().await;
-    let r = app.admin(Method::GET, PERMS, None).await;
+    let r = app.admin_get(PERMS).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["object_id"], "authorization/tokens");
     assert_eq!(r.body["object_type"], "tokens");
@@ -505,13 +431,13 @@ async fn token_permissions_get_put_patch_and_levels() {
         "all_permissions": [{"permission_level": "CAN_USE", "inherited": false}]}))
     );
 
-    let dropped = app.admin(Method::PUT, PERMS, Some(json!({"access_control_list": [{"group_name": "users", "permission_level": "CAN_USE"}]}))).await;
+    let dropped = app.admin_put(PERMS, json!({"access_control_list": [{"group_name": "users", "permission_level": "CAN_USE"}]})).await;
     assert_eq!(dropped.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         dropped.body["message"],
         "Cannot change permissions for group 'admins' to None."
     );
-    let demoted = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"group_name": "admins", "permission_level": "CAN_USE"}]}))).await;
+    let demoted = app.admin_patch(PERMS, json!({"access_control_list": [{"group_name": "admins", "permission_level": "CAN_USE"}]})).await;
     assert_eq!(
         demoted.status,
         StatusCode::BAD_REQUEST,
@@ -522,19 +448,17 @@ async fn token_permissions_get_put_patch_and_levels() {
         demoted.body["message"],
         "Cannot change permissions for group 'admins' to CAN_USE."
     );
-    let unknown_level = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"group_name": "users", "permission_level": "CAN_FLY"}]}))).await;
+    let unknown_level = app.admin_patch(PERMS, json!({"access_control_list": [{"group_name": "users", "permission_level": "CAN_FLY"}]})).await;
     assert_eq!(unknown_level.status, StatusCode::BAD_REQUEST);
-    let unknown_principal = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"user_name": "ghost@example.com", "permission_level": "CAN_USE"}]}))).await;
+    let unknown_principal = app.admin_patch(PERMS, json!({"access_control_list": [{"user_name": "ghost@example.com", "permission_level": "CAN_USE"}]})).await;
     assert_eq!(unknown_principal.status, StatusCode::BAD_REQUEST);
-    let two_names = app.admin(Method::PATCH, PERMS, Some(json!({"access_control_list": [{"user_name": "admin@example.com", "group_name": "users", "permission_level": "CAN_USE"}]}))).await;
+    let two_names = app.admin_patch(PERMS, json!({"access_control_list": [{"user_name": "admin@example.com", "group_name": "users", "permission_level": "CAN_USE"}]})).await;
     assert_eq!(two_names.status, StatusCode::BAD_REQUEST);
-    let after = app.admin(Method::GET, PERMS, None).await;
+    let after = app.admin_get(PERMS).await;
     assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
     assert_eq!(after.body, r.body, "refused updates change nothing");
 
-    let levels = app
-        .admin(Method::GET, &format!("{PERMS}/permissionLevels"), None)
-        .await;
+    let levels = app.admin_get(&format!("{PERMS}/permissionLevels")).await;
     assert_eq!(levels.status, StatusCode::OK, "{:?}", levels.body);
     let names: Vec<&str> = levels.body["permission_levels"]
         .as_array()
@@ -544,11 +468,7 @@ async fn token_permissions_get_put_patch_and_levels() {
         .collect();
     assert_eq!(names, ["CAN_USE", "CAN_MANAGE"]);
     let alias = app
-        .admin(
-            Method::GET,
-            "/api/2.0/preview/permissions/authorization/tokens",
-            None,
-        )
+        .admin_get("/api/2.0/preview/permissions/authorization/tokens")
         .await;
     assert_eq!(alias.status, StatusCode::OK, "{:?}", alias.body);
     assert_eq!(alias.body, r.body);
@@ -564,10 +484,9 @@ async fn token_permissions_get_put_patch_and_levels() {
 async fn token_answers_keep_their_wire_shapes() {
     let app = TestApp::new().await;
     let own = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/token/create",
-            Some(json!({"comment": "mine", "lifetime_seconds": 3600})),
+            json!({"comment": "mine", "lifetime_seconds": 3600}),
         )
         .await;
     assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);
@@ -575,10 +494,9 @@ async fn token_answers_keep_their_wire_shapes() {
     let app_id = sp["applicationId"].as_str().expect("applicationId");
     grant_can_use(&app, app_id).await;
     let obo = app
-        .admin(
-            Method::POST,
+        .admin_post(
             OBO,
-            Some(json!({"application_id": app_id, "comment": "on behalf"})),
+            json!({"application_id": app_id, "comment": "on behalf"}),
         )
         .await;
     assert_eq!(obo.status, StatusCode::OK, "{:?}", obo.body);

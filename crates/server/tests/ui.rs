@@ -7,7 +7,8 @@ mod common;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::TestApp;
-use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use common::sim::{served_with_sim, sim_calls};
+use patchbay_partner::sim::SimHandle;
 use serde_json::json;
 
 /// The page's own origin: the workspace's public URL.
@@ -102,11 +103,13 @@ fn location(p: &Page) -> &str {
 }
 
 /// Logs in with a token; returns the session cookie (`patchbay_session=…`).
-async fn login(app: &TestApp, token: &str) -> String {
+/// The login form's POST of `token` as a browser sends it: with the form's CSRF token and
+/// cookie, from the workspace's own origin. The answer, whatever it is.
+async fn submit_login(app: &TestApp, token: &str) -> Page {
     let form = get(app, "/login", None).await;
     assert_eq!(form.status, StatusCode::OK);
     let login_cookie = cookie_pair(&form, "patchbay_login").expect("login csrf cookie");
-    let r = request(
+    request(
         app,
         Method::POST,
         "/login",
@@ -114,7 +117,11 @@ async fn login(app: &TestApp, token: &str) -> String {
         Some(&format!("csrf={}&token={token}", csrf(&form.html))),
         Some(&origin(app).await),
     )
-    .await;
+    .await
+}
+
+async fn login(app: &TestApp, token: &str) -> String {
+    let r = submit_login(app, token).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
     assert_eq!(location(&r), "/");
     cookie_pair(&r, "patchbay_session").expect("session cookie")
@@ -127,21 +134,7 @@ async fn login_sets_a_strict_http_only_session_cookie_and_shows_the_tiles() {
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/login");
 
-    let form = get(&app, "/login", None).await;
-    let login_cookie = cookie_pair(&form, "patchbay_login").unwrap();
-    let r = request(
-        &app,
-        Method::POST,
-        "/login",
-        Some(&login_cookie),
-        Some(&format!(
-            "csrf={}&token={}",
-            csrf(&form.html),
-            app.admin_token
-        )),
-        Some(&origin(&app).await),
-    )
-    .await;
+    let r = submit_login(&app, &app.admin_token).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let session = set_cookies(&r)
         .into_iter()
@@ -236,20 +229,17 @@ async fn the_session_ends_when_its_token_is_deleted() {
     let cookie = login(&app, &token).await;
     assert_eq!(get(&app, "/", Some(&cookie)).await.status, StatusCode::OK);
 
-    let r = app
-        .call(Method::GET, "/api/2.0/token/list", Some(&token), None)
-        .await;
+    let r = app.get_as(Some(&token), "/api/2.0/token/list").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let token_id = r.body["token_infos"][0]["token_id"]
         .as_str()
         .unwrap()
         .to_owned();
     let r = app
-        .call(
-            Method::POST,
-            "/api/2.0/token/delete",
+        .post_as(
             Some(&token),
-            Some(json!({"token_id": token_id})),
+            "/api/2.0/token/delete",
+            json!({"token_id": token_id}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -266,36 +256,26 @@ async fn forms_without_the_csrf_token_or_from_elsewhere_are_refused_and_logout_w
     let home = get(&app, "/", Some(&cookie)).await;
     let token = csrf(&home.html);
 
-    let missing = post(&app, "/logout", &cookie, "").await;
-    assert_eq!(missing.status, StatusCode::FORBIDDEN);
-    let wrong = post(
-        &app,
-        "/logout",
-        &cookie,
-        &format!("csrf={}", "0".repeat(64)),
-    )
-    .await;
-    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
-    let elsewhere = request(
-        &app,
-        Method::POST,
-        "/logout",
-        Some(&cookie),
-        Some(&format!("csrf={token}")),
-        Some("http://evil.example"),
-    )
-    .await;
-    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
-    let no_origin = request(
-        &app,
-        Method::POST,
-        "/logout",
-        Some(&cookie),
-        Some(&format!("csrf={token}")),
-        None,
-    )
-    .await;
-    assert_eq!(no_origin.status, StatusCode::FORBIDDEN);
+    // Refused: no CSRF token, a wrong one, the right one from another origin or from none.
+    let own = origin(&app).await;
+    let (good, wrong) = (format!("csrf={token}"), format!("csrf={}", "0".repeat(64)));
+    for (case, form, from) in [
+        ("missing", "", Some(own.as_str())),
+        ("wrong", wrong.as_str(), Some(own.as_str())),
+        ("elsewhere", good.as_str(), Some("http://evil.example")),
+        ("no origin", good.as_str(), None),
+    ] {
+        let r = request(
+            &app,
+            Method::POST,
+            "/logout",
+            Some(&cookie),
+            Some(form),
+            from,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{case}");
+    }
     assert_eq!(get(&app, "/", Some(&cookie)).await.status, StatusCode::OK);
 
     let out = post(&app, "/logout", &cookie, &format!("csrf={token}")).await;
@@ -341,11 +321,9 @@ async fn pages_and_errors_carry_the_security_headers() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.html.contains("does not exist"));
     // The API keeps its own answers and its fallback.
-    let api = app
-        .admin(Method::GET, "/api/2.0/partner-connect/partners", None)
-        .await;
+    let api = app.admin_get("/api/2.0/partner-connect/partners").await;
     assert_eq!(api.status, StatusCode::OK);
-    let unknown = app.admin(Method::GET, "/api/2.0/nothing-here", None).await;
+    let unknown = app.admin_get("/api/2.0/nothing-here").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.body["error_code"], "ENDPOINT_NOT_FOUND");
 }
@@ -365,27 +343,17 @@ async fn user_input_is_escaped() {
     assert!(page.html.contains("&lt;script&gt;alert(1)"));
 }
 
-async fn sim() -> SimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(listener, SimConfig::default()).unwrap()
-}
-
 /// A workspace on a real socket with Rivery pointed at a running partner-sim.
 async fn with_partner() -> (TestApp, SimHandle) {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
+    let (app, sim) = served_with_sim().await;
     let r = app
-        .admin(
-            Method::PUT,
-            "/api/2.0/partner-connect/partners/rivery",
-            Some(json!({
+        .admin_put("/api/2.0/partner-connect/partners/rivery", json!({
                 "base_url": sim.url,
                 "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection",
                               "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"},
                 "credentials": {"username": sim.config.username, "password": sim.config.password},
                 "hostnames": ["127.0.0.1"],
-            })),
-        )
+            }))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     (app, sim)
@@ -432,10 +400,9 @@ async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
 
     // An admin connects over the API; the user sees it but cannot delete it from the page.
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/partner-connect/partners/rivery/connect",
-            Some(json!({})),
+            json!({}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -528,15 +495,6 @@ async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
 }
 
 /// How many requests the partner (partner-sim) has received.
-async fn partner_calls(sim: &SimHandle) -> usize {
-    let r = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
-    let state: serde_json::Value = r.json().await.unwrap();
-    state["received"].as_array().expect("received").len()
-}
-
 /// The page's side of the access matrix (`access_matrix.rs` has the API's): admin, user, the
 /// partner's own service principal and another partner's, each logged in, on every Partner
 /// Connect page and form. Users see tiles and sign in; service principals do not sign in;
@@ -545,11 +503,10 @@ async fn partner_calls(sim: &SimHandle) -> usize {
 async fn the_page_access_matrix() {
     let (app, sim) = with_partner().await;
     let r = app
-        .admin(
-            Method::PUT,
+        .admin_put(
             "/api/2.0/partner-connect/partners/labelbox",
-            Some(json!({"base_url": sim.url,
-                "credentials": {"username": sim.config.username, "password": sim.config.password}})),
+            json!({"base_url": sim.url,
+                "credentials": {"username": sim.config.username, "password": sim.config.password}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -558,10 +515,9 @@ async fn the_page_access_matrix() {
     let mut sp_ids = Vec::new();
     for partner in ["rivery", "labelbox"] {
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 &format!("/api/2.0/partner-connect/partners/{partner}/connect"),
-                Some(json!({})),
+                json!({}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -573,10 +529,9 @@ async fn the_page_access_matrix() {
             application_id.to_owned(),
         ]);
         let obo = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.0/token-management/on-behalf-of/tokens",
-                Some(json!({"application_id": application_id})),
+                json!({"application_id": application_id}),
             )
             .await;
         assert_eq!(obo.status, StatusCode::OK, "{:?}", obo.body);
@@ -599,54 +554,31 @@ async fn the_page_access_matrix() {
     }
 
     // (method, path, expected for user, partner SP, other SP, admin). The admin goes last.
+    #[rustfmt::skip]
     let rows: [(Method, &str, [u16; 4]); 12] = [
-        (Method::GET, "/", [200, 200, 200, 200]),
-        (Method::GET, "/partners/rivery", [200, 200, 200, 200]),
-        (Method::GET, "/partners/labelbox", [200, 200, 200, 200]),
-        (Method::GET, "/partners/dbt-cloud", [200, 200, 200, 200]),
-        (
-            Method::POST,
-            "/partners/rivery/sign-in",
-            [200, 403, 403, 200],
-        ),
-        (
-            Method::POST,
-            "/partners/labelbox/connect",
-            [200, 403, 403, 200],
-        ),
-        (
-            Method::POST,
-            "/partners/dbt-cloud/connect",
-            [403, 403, 403, 400],
-        ),
-        (Method::GET, "/partners/rivery/delete", [403, 403, 403, 200]),
-        (
-            Method::POST,
-            "/partners/rivery/rotate-token",
-            [403, 403, 403, 200],
-        ),
-        (
-            Method::GET,
-            "/admin/service-principals",
-            [403, 403, 403, 200],
-        ),
-        (Method::GET, "/admin/tokens", [403, 403, 403, 200]),
-        (
-            Method::POST,
-            "/partners/labelbox/delete",
-            [403, 403, 403, 303],
-        ),
+        (Method::GET,  "/",                             [200, 200, 200, 200]),
+        (Method::GET,  "/partners/rivery",              [200, 200, 200, 200]),
+        (Method::GET,  "/partners/labelbox",            [200, 200, 200, 200]),
+        (Method::GET,  "/partners/dbt-cloud",           [200, 200, 200, 200]),
+        (Method::POST, "/partners/rivery/sign-in",      [200, 403, 403, 200]),
+        (Method::POST, "/partners/labelbox/connect",    [200, 403, 403, 200]),
+        (Method::POST, "/partners/dbt-cloud/connect",   [403, 403, 403, 400]),
+        (Method::GET,  "/partners/rivery/delete",       [403, 403, 403, 200]),
+        (Method::POST, "/partners/rivery/rotate-token", [403, 403, 403, 200]),
+        (Method::GET,  "/admin/service-principals",     [403, 403, 403, 200]),
+        (Method::GET,  "/admin/tokens",                 [403, 403, 403, 200]),
+        (Method::POST, "/partners/labelbox/delete",     [403, 403, 403, 303]),
     ];
     let mut failures = Vec::new();
     for (method, path, expected) in &rows {
         for (i, (who, cookie, csrf_value, own)) in sessions.iter().enumerate() {
-            let before = partner_calls(&sim).await;
+            let before = sim_calls(&sim).await;
             let page = if *method == Method::GET {
                 get(&app, path, Some(cookie)).await
             } else {
                 post(&app, path, cookie, &format!("csrf={csrf_value}")).await
             };
-            let calls = partner_calls(&sim).await - before;
+            let calls = sim_calls(&sim).await - before;
             if page.status.as_u16() != expected[i] {
                 failures.push(format!(
                     "{who:>10} {method} {path}: got {} want {}",
@@ -705,10 +637,9 @@ async fn the_page_access_matrix() {
 async fn oauth_credentials_do_not_log_in() {
     let app = TestApp::new().await;
     let sp = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{}/ServicePrincipals", common::SCIM),
-            Some(json!({"displayName": "ETL", "entitlements": [{"value": "workspace-access"}]})),
+            json!({"displayName": "ETL", "entitlements": [{"value": "workspace-access"}]}),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -717,10 +648,9 @@ async fn oauth_credentials_do_not_log_in() {
         sp["applicationId"].as_str().unwrap(),
     );
     let secret = app
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("/api/2.0/accounts/servicePrincipals/{id}/credentials/secrets"),
-            Some(json!({})),
+            json!({}),
         )
         .await
         .ok()["secret"]
@@ -740,17 +670,7 @@ async fn oauth_credentials_do_not_log_in() {
         .unwrap()
         .to_owned();
     for token in [secret, access] {
-        let form = get(&app, "/login", None).await;
-        let login_cookie = cookie_pair(&form, "patchbay_login").unwrap();
-        let r = request(
-            &app,
-            Method::POST,
-            "/login",
-            Some(&login_cookie),
-            Some(&format!("csrf={}&token={token}", csrf(&form.html))),
-            Some(&origin(&app).await),
-        )
-        .await;
+        let r = submit_login(&app, &token).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.html);
         assert!(cookie_pair(&r, "patchbay_session").is_none());
     }
@@ -759,24 +679,18 @@ async fn oauth_credentials_do_not_log_in() {
 /// An OAuth M2M partner's connection page names its OAuth secret (id and dates), never the value.
 #[tokio::test]
 async fn an_m2m_connection_shows_its_secret_without_the_value() {
-    let (app, _) = TestApp::serve().await;
-    let sim = sim().await;
-    app.admin(
-        Method::POST,
-        "/api/2.0/partner-connect/partners",
-        Some(json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
+    let (app, sim) = served_with_sim().await;
+    app.admin_post("/api/2.0/partner-connect/partners", json!({"name": "Acme M2M", "category": "INGEST", "profile": "ingest",
             "auth_options": ["AUTH_OAUTH_M2M"], "base_url": sim.url,
             "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection"},
             "credentials": {"username": sim.config.username, "password": sim.config.password},
-            "hostnames": ["127.0.0.1"]})),
-    )
+            "hostnames": ["127.0.0.1"]}))
     .await
     .expect(StatusCode::CREATED);
     let connected = app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/partner-connect/partners/acme-m2m/connect",
-            Some(json!({})),
+            json!({}),
         )
         .await
         .ok();

@@ -17,6 +17,8 @@ use patchbay_store::{Bootstrap, BootstrapOutcome, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod browser;
+pub mod sim;
 pub mod snapshot;
 
 pub const ADMIN: &str = "admin@example.com";
@@ -48,15 +50,89 @@ pub struct Reply {
 impl Reply {
     /// The body of an answer that must have `status`; any other status fails the test and
     /// shows the body.
+    #[track_caller]
     pub fn expect(self, status: StatusCode) -> Value {
         assert_eq!(self.status, status, "{:?}", self.body);
         self.body
     }
 
     /// The body of an answer that must be a 200.
+    #[track_caller]
     pub fn ok(self) -> Value {
         self.expect(StatusCode::OK)
     }
+}
+
+/// Sends a request through `router` and reads the whole answer: status, headers, body bytes.
+pub async fn send_to(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let response = router.clone().oneshot(req).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (status, headers, bytes.to_vec())
+}
+
+/// How a request is refused: the status and the `error_code` of its error envelope, for the
+/// tables of bad requests.
+pub type Refusal = (StatusCode, &'static str);
+/// 400 `INVALID_PARAMETER_VALUE`.
+pub const INVALID: Refusal = (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+/// 400 `MALFORMED_REQUEST`.
+pub const MALFORMED: Refusal = (StatusCode::BAD_REQUEST, "MALFORMED_REQUEST");
+/// 404 `RESOURCE_DOES_NOT_EXIST`.
+pub const DOES_NOT_EXIST: Refusal = (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+/// 409 `RESOURCE_ALREADY_EXISTS`.
+pub const ALREADY_EXISTS: Refusal = (StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS");
+/// 403 `PERMISSION_DENIED`.
+pub const DENIED: Refusal = (StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+
+/// Fails the test, showing the body, unless the answer is a 200.
+#[track_caller]
+pub fn ok(r: &Reply) {
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+/// A Databricks error: its status, its `error_code`, and a message that names `needle`.
+#[track_caller]
+pub fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
+    assert_eq!(r.status, status, "{:?}", r.body);
+    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
+    let message = r.body["message"].as_str().expect("message");
+    assert!(
+        message.contains(needle),
+        "message {message:?} should mention {needle:?}"
+    );
+}
+
+/// A 400 `INVALID_PARAMETER_VALUE` whose message names `needle`.
+#[track_caller]
+pub fn invalid(r: &Reply, needle: &str) {
+    error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        needle,
+    );
+}
+
+/// A 400 `MALFORMED_REQUEST` whose message names `needle`.
+#[track_caller]
+pub fn malformed(r: &Reply, needle: &str) {
+    error(r, StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", needle);
+}
+
+/// A 404 `RESOURCE_DOES_NOT_EXIST` whose message names `needle`.
+#[track_caller]
+pub fn not_found(r: &Reply, needle: &str) {
+    error(r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", needle);
+}
+
+/// A 403 `PERMISSION_DENIED` whose message names `needle`.
+#[track_caller]
+pub fn denied(r: &Reply, needle: &str) {
+    error(r, StatusCode::FORBIDDEN, "PERMISSION_DENIED", needle);
 }
 
 impl TestApp {
@@ -237,12 +313,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let (status, headers, bytes) = send_to(&self.router, req).await;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -258,17 +329,63 @@ impl TestApp {
 
     /// Sends a request and returns its status and body bytes as they are (binary results).
     pub async fn send_bytes(&self, req: Request<Body>) -> (StatusCode, Vec<u8>) {
-        let response = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        (status, bytes.to_vec())
+        let (status, _, bytes) = send_to(&self.router, req).await;
+        (status, bytes)
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.call(method, path, Some(&self.admin_token.clone()), body)
             .await
+    }
+
+    /// `token`'s GET of `path` (no token: an anonymous caller).
+    pub async fn get_as(&self, token: Option<&str>, path: &str) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// `token`'s POST of `body` to `path`.
+    pub async fn post_as(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// `token`'s PATCH of `body` to `path`.
+    pub async fn patch_as(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// `token`'s PUT of `body` to `path`.
+    pub async fn put_as(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// `token`'s DELETE of `path`.
+    pub async fn delete_as(&self, token: Option<&str>, path: &str) -> Reply {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// The admin's GET of `path`.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        self.admin(Method::GET, path, None).await
+    }
+
+    /// The admin's POST of `body` to `path`.
+    pub async fn admin_post(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::POST, path, Some(body)).await
+    }
+
+    /// The admin's PATCH of `body` to `path`.
+    pub async fn admin_patch(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::PATCH, path, Some(body)).await
+    }
+
+    /// The admin's PUT of `body` to `path`.
+    pub async fn admin_put(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::PUT, path, Some(body)).await
+    }
+
+    /// The admin's DELETE of `path`.
+    pub async fn admin_delete(&self, path: &str) -> Reply {
+        self.admin(Method::DELETE, path, None).await
     }
 
     /// The admin's proof, as the `Admin` extractor makes it, for calling the store directly.
@@ -286,13 +403,34 @@ impl TestApp {
     /// Creates a user (as admin) and returns its SCIM id.
     pub async fn create_user(&self, user_name: &str) -> String {
         let r = self
-            .admin(
-                Method::POST,
-                &format!("{SCIM}/Users"),
-                Some(json!({"userName": user_name})),
-            )
+            .admin_post(&format!("{SCIM}/Users"), json!({"userName": user_name}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a service principal (as admin) named `display_name`, and returns what the create
+    /// answered (its `id` and `applicationId`); the create must answer 201.
+    pub async fn create_service_principal(&self, display_name: &str) -> Value {
+        self.admin_post(
+            &format!("{SCIM}/ServicePrincipals"),
+            json!({"displayName": display_name}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+    }
+
+    /// Creates a group (as admin) with the principals of SCIM ids `members`, and returns its
+    /// SCIM id; the create must answer 201.
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
+        let r = self
+            .admin_post(
+                &format!("{SCIM}/Groups"),
+                json!({"displayName": name, "members": members}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
         r.body["id"].as_str().expect("id").to_owned()
     }
 
@@ -311,6 +449,44 @@ impl TestApp {
         let id = self.create_user(user_name).await;
         (id, self.token_for(user_name).await)
     }
+}
+
+/// Creates a metastore ("primary", at `s3://bucket/uc`) and assigns it to the workspace with
+/// `main` as the default catalog; returns its id. Each call must answer 200.
+pub async fn enable_uc(app: &TestApp) -> String {
+    const UC: &str = "/api/2.1/unity-catalog";
+    let r = app
+        .admin_post(
+            &format!("{UC}/metastores"),
+            json!({"name": "primary", "storage_root": "s3://bucket/uc"}),
+        )
+        .await;
+    ok(&r);
+    let id = r.body["metastore_id"]
+        .as_str()
+        .expect("metastore_id")
+        .to_owned();
+    let r = app
+        .admin_put(
+            &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
+            json!({"metastore_id": id, "default_catalog_name": "main"}),
+        )
+        .await;
+    ok(&r);
+    id
+}
+
+/// Runs one statement on the test database behind the store's back, as an operator, time or an
+/// older version's bug would have left it.
+pub async fn behind_the_back(app: &TestApp, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
 }
 
 /// What a connect of an ingest partner (a new warehouse, no schemas) creates: for tests that

@@ -1,0 +1,66 @@
+//! The partner simulator (`patchbay_partner::sim`) as the Partner Connect tests drive it.
+
+use super::TestApp;
+use axum::http::StatusCode;
+use patchbay_partner::sim::{SimConfig, SimHandle, spawn};
+use serde_json::{Value, json};
+
+/// A simulator with the default configuration on a free port of 127.0.0.1.
+pub async fn sim() -> SimHandle {
+    sim_with(SimConfig::default()).await
+}
+
+/// A simulator with `config` on a free port of 127.0.0.1.
+pub async fn sim_with(config: SimConfig) -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn(listener, config).unwrap()
+}
+
+/// What the simulator has seen and holds (`/_sim/state`); fails the test unless it answers.
+pub async fn sim_state(sim: &SimHandle) -> Value {
+    let r = reqwest::get(format!("{}/_sim/state", sim.url))
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// How many requests the simulator has received.
+pub async fn sim_calls(sim: &SimHandle) -> usize {
+    sim_state(sim).await["received"]
+        .as_array()
+        .expect("received")
+        .len()
+}
+
+/// A GET of `path` on the simulator: its status, and its body (`null` when not JSON).
+pub async fn sim_get(sim: &SimHandle, path: &str) -> (u16, Value) {
+    let r = reqwest::get(format!("{}{path}", sim.url)).await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Points the workspace's partner `partner_id` at the simulator, with `endpoints`, its
+/// credentials and its host; the admin's PUT must answer 200.
+pub async fn point_at_sim(app: &TestApp, partner_id: &str, sim: &SimHandle, endpoints: Value) {
+    let r = app
+        .admin_put(
+            &format!("/api/2.0/partner-connect/partners/{partner_id}"),
+            json!({
+                "base_url": sim.url,
+                "endpoints": endpoints,
+                "credentials": {"username": sim.config.username, "password": sim.config.password},
+                "hostnames": ["127.0.0.1"],
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+/// A workspace served on a real socket ([`TestApp::serve`]) and a simulator with the default
+/// configuration, in that order.
+pub async fn served_with_sim() -> (TestApp, SimHandle) {
+    let (app, _) = TestApp::serve().await;
+    let sim = sim().await;
+    (app, sim)
+}
