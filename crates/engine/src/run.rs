@@ -396,7 +396,7 @@ impl Engine {
                     SaveMode::ErrorIfExists
                 };
                 let table = self.create_with_schema(id, &schema, mode).await?;
-                let (_, metrics) = write_rows(table, rows).await?;
+                let (_, metrics) = write_rows(table, rows, &state).await?;
                 Ok(Output::counts(&[
                     ("num_affected_rows", metrics),
                     ("num_inserted_rows", metrics),
@@ -800,10 +800,13 @@ fn count(output: Output) -> usize {
 async fn write_rows(
     table: DeltaTable,
     rows: DataFrame,
+    state: &SessionState,
 ) -> Result<(DeltaTable, usize), EngineError> {
-    // Partition after partition, not interleaved as they finish (`collect`): each partition's
-    // rows stay together in the file, so a page's statistics span a narrow range and a point
-    // lookup reads a few pages instead of most of the column.
+    // The rows go to the file in the order the query made them: partition after partition
+    // (not interleaved as they finish, as `collect` would), and written from one stream (the
+    // writer interleaves its input's partitions as they come). Neighbouring rows then share
+    // pages, so a page's statistics span a narrow range and a point lookup reads a few pages
+    // instead of most of the column.
     let batches: Vec<RecordBatch> = rows
         .collect_partitioned()
         .await?
@@ -811,8 +814,15 @@ async fn write_rows(
         .flatten()
         .collect();
     let n = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut one_stream = state.clone();
+    one_stream
+        .config_mut()
+        .options_mut()
+        .execution
+        .target_partitions = 1;
     let table = table
         .write(batches)
+        .with_session_state(Arc::new(one_stream))
         .with_save_mode(SaveMode::Append)
         .await?;
     Ok((table, n))

@@ -315,3 +315,64 @@ async fn drop_removes_the_files_and_creating_twice_without_replace_fails() {
     let err = f.run("SELECT * FROM orders").await.unwrap_err();
     assert!(matches!(err, EngineError::Storage(_)), "{err}");
 }
+
+/// The ids of a table's data files in the order the files hold them, file by file.
+fn ids_as_stored(table_dir: &std::path::Path) -> Vec<i64> {
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut files: Vec<_> = std::fs::read_dir(table_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    let mut ids = Vec::new();
+    for file in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let column = batch.column_by_name("id").expect("an id column");
+            let column = column.as_any().downcast_ref::<Int64Array>().unwrap();
+            ids.extend(column.iter().flatten());
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_query_written_to_a_table_keeps_its_rows_together() {
+    // A point lookup skips a file's pages by their min and max. The rows a query made next to
+    // each other must stay mostly together, not be interleaved batch by batch as the engine's
+    // partitions finish: then one id falls in the range of a few pages, not of most of them.
+    let f = Fixture::new();
+    let rows: i64 = 1_000_000;
+    f.ok(&format!(
+        "CREATE TABLE t AS SELECT x AS id, x % 1000 AS k, CAST(x AS DOUBLE) * 0.5 AS v \
+         FROM range(0, {rows}) AS r(x)"
+    ))
+    .await;
+    let ids = ids_as_stored(&f._dir.path().join("t"));
+    assert_eq!(ids.len() as i64, rows);
+    // Runs of 20,000 stored rows, about a page each, and the range of ids each holds.
+    let pages: Vec<(i64, i64)> = ids
+        .chunks(20_000)
+        .map(|p| (*p.iter().min().unwrap(), *p.iter().max().unwrap()))
+        .collect();
+    let probes: Vec<i64> = (0..100).map(|i| i * rows / 100 + 17).collect();
+    let hits: usize = probes
+        .iter()
+        .map(|id| pages.iter().filter(|(lo, hi)| lo <= id && id <= hi).count())
+        .sum();
+    let mean = hits as f64 / probes.len() as f64;
+    // The query runs in as many partitions as there are cores, each taking every n-th batch;
+    // written partition after partition, an id falls in about n + 1 of the 50 ranges (3 on
+    // two cores). Interleaved as the partitions finish, it fell in about 40.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    assert!(
+        mean <= 1.5 * cores + 2.0,
+        "an id falls in {mean:.1} of {} page ranges on average",
+        pages.len()
+    );
+}
