@@ -72,17 +72,6 @@ fn unsupported(what: impl Into<String>) -> ParseError {
     ParseError::Unsupported(what.into())
 }
 
-/// A token as an error message shows it.
-fn describe(token: &Token) -> String {
-    match token {
-        Token::Word(w) => format!("'{w}'"),
-        Token::Quoted(q) => format!("`{q}`"),
-        Token::Str(s) => format!("'{s}'"),
-        Token::Parameter(p) => format!("':{p}'"),
-        Token::Symbol(c) => format!("'{c}'"),
-    }
-}
-
 /// Parses one catalog statement (a trailing `;` is fine).
 pub fn parse(tokens: &[Spanned]) -> Result<Statement, ParseError> {
     let mut p = Parser { tokens, pos: 0 };
@@ -92,7 +81,7 @@ pub fn parse(tokens: &[Spanned]) -> Result<Statement, ParseError> {
         Some(other) => {
             return Err(syntax(format!(
                 "Unexpected {} at the start of the statement.",
-                describe(other)
+                other.describe()
             )));
         }
     };
@@ -196,7 +185,7 @@ impl Parser<'_> {
 
     fn found(&self) -> String {
         self.peek()
-            .map_or_else(|| "the end of the statement".to_owned(), describe)
+            .map_or_else(|| "the end of the statement".to_owned(), Token::describe)
     }
 
     fn expected(&self, what: &str) -> ParseError {

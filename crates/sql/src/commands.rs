@@ -173,20 +173,10 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
     if let Some(extra) = p.tokens.get(p.at) {
         return Err(failure::syntax(format!(
             "Unexpected {} at the end of the command.",
-            describe(extra)
+            extra.describe()
         )));
     }
     Ok(Some(command))
-}
-
-fn describe(token: &Token) -> String {
-    match token {
-        Token::Word(w) => format!("'{w}'"),
-        Token::Quoted(w) => format!("`{w}`"),
-        Token::Str(s) => format!("'{s}'"),
-        Token::Parameter(p) => format!(":{p}"),
-        Token::Symbol(c) => format!("'{c}'"),
-    }
 }
 
 struct Parser<'a> {

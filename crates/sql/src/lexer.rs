@@ -26,6 +26,16 @@ impl Token {
         matches!(self, Token::Word(w) if w.eq_ignore_ascii_case(word))
     }
 
+    /// The token as an error message shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            Token::Word(w) | Token::Str(w) => format!("'{w}'"),
+            Token::Quoted(w) => format!("`{w}`"),
+            Token::Parameter(p) => format!(":{p}"),
+            Token::Symbol(c) => format!("'{c}'"),
+        }
+    }
+
     /// The identifier this token names, bare or backticked.
     pub fn identifier(&self) -> Option<&str> {
         match self {
