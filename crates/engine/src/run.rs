@@ -823,10 +823,28 @@ async fn write_rows(
     let table = table
         .write(batches)
         .with_session_state(Arc::new(one_stream))
+        .with_writer_properties(writer_properties())
         .with_save_mode(SaveMode::Append)
         .await?;
     Ok((table, n))
 }
+
+/// How a table's Parquet files are written, for point lookups as much as for scans: Snappy,
+/// as Delta's default; pages of at most [`PAGE_ROWS`] rows (parquet's default is 20,000), so a
+/// lookup the page index narrows to one page decodes a few thousand values per column; and
+/// dictionaries of at most 64 KiB, so a column of mostly distinct values (an id) falls back to
+/// plain encoding early instead of carrying a 1 MiB dictionary page that any read of any of its
+/// pages must decompress and decode whole. Scans over whole columns cost the same.
+fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
+    deltalake::parquet::file::properties::WriterProperties::builder()
+        .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_dictionary_page_size_limit(64 * 1024)
+        .build()
+}
+
+/// The most rows in one page of a column.
+const PAGE_ROWS: usize = 4096;
 
 fn column_name(target: &AssignmentTarget) -> Result<String, EngineError> {
     match target {

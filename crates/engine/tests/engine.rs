@@ -316,6 +316,37 @@ async fn drop_removes_the_files_and_creating_twice_without_replace_fails() {
     assert!(matches!(err, EngineError::Storage(_)), "{err}");
 }
 
+/// The number of pages of the `id` column in each of a table's data files, from their offset
+/// indexes.
+fn id_pages(table_dir: &std::path::Path) -> Vec<usize> {
+    use deltalake::parquet::arrow::arrow_reader::{
+        ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
+    use deltalake::parquet::file::metadata::PageIndexPolicy;
+    let mut pages = Vec::new();
+    for entry in std::fs::read_dir(table_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "parquet") {
+            continue;
+        }
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
+            std::fs::File::open(path).unwrap(),
+            options,
+        )
+        .unwrap();
+        let id = builder.schema().index_of("id").unwrap();
+        let offsets = builder.metadata().offset_index().expect("an offset index");
+        pages.push(
+            offsets
+                .iter()
+                .map(|row_group| row_group[id].page_locations().len())
+                .sum(),
+        );
+    }
+    pages
+}
+
 /// The ids of a table's data files in the order the files hold them, file by file.
 fn ids_as_stored(table_dir: &std::path::Path) -> Vec<i64> {
     use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -355,9 +386,16 @@ async fn a_query_written_to_a_table_keeps_its_rows_together() {
     .await;
     let ids = ids_as_stored(&f._dir.path().join("t"));
     assert_eq!(ids.len() as i64, rows);
-    // Runs of 20,000 stored rows, about a page each, and the range of ids each holds.
+    // Pages of at most 4,096 rows: a lookup narrowed to one decodes little.
+    let pages_written: usize = id_pages(&f._dir.path().join("t")).iter().sum();
+    assert!(
+        pages_written as i64 >= rows / 4096,
+        "{pages_written} pages of ids for {rows} rows"
+    );
+    // Runs of 4,096 stored rows, a page each (the engine writes pages of at most 4,096 rows),
+    // and the range of ids each holds.
     let pages: Vec<(i64, i64)> = ids
-        .chunks(20_000)
+        .chunks(4096)
         .map(|p| (*p.iter().min().unwrap(), *p.iter().max().unwrap()))
         .collect();
     let probes: Vec<i64> = (0..100).map(|i| i * rows / 100 + 17).collect();
@@ -366,9 +404,9 @@ async fn a_query_written_to_a_table_keeps_its_rows_together() {
         .map(|id| pages.iter().filter(|(lo, hi)| lo <= id && id <= hi).count())
         .sum();
     let mean = hits as f64 / probes.len() as f64;
-    // The query runs in as many partitions as there are cores, each taking every n-th batch;
-    // written partition after partition, an id falls in about n + 1 of the 50 ranges (3 on
-    // two cores). Interleaved as the partitions finish, it fell in about 40.
+    // The query runs in as many partitions as there are cores, each taking every n-th batch.
+    // Written partition after partition, an id falls in the range of a few of the 245 pages
+    // (2.5 on two cores); interleaved as the partitions finish, it fell in most of them.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     assert!(
         mean <= 1.5 * cores + 2.0,
