@@ -16,7 +16,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::routing::{get, post};
-use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::validate_display_name;
 use patchbay_store::NamedPrincipal;
 use serde::de::DeserializeOwned;
@@ -172,37 +171,19 @@ async fn list_parents(
     Ok(Json(GroupNames { group_names: names }))
 }
 
-/// `add-member` (`true`) or `remove-member` (`false`): the same parameters and checks.
-async fn change_member(
-    state: AppState,
-    admin: WorkspaceAdmin,
-    params: MemberParams,
-    add: bool,
-) -> ApiResult<Json<Empty>> {
-    let parent = group_name(params.parent_name.clone(), "parent_name")?;
-    let who = member(&params)?;
-    if add {
-        state
-            .store
-            .add_group_member_named(&admin, &parent, &who)
-            .await?;
-        tracing::info!(group = %parent, "group member added");
-    } else {
-        state
-            .store
-            .remove_group_member_named(&admin, &parent, &who)
-            .await?;
-        tracing::info!(group = %parent, "group member removed");
-    }
-    Ok(empty())
-}
-
 async fn add_member(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Params(params): Params<MemberParams>,
 ) -> ApiResult<Json<Empty>> {
-    change_member(state, admin, params, true).await
+    let parent = group_name(params.parent_name.clone(), "parent_name")?;
+    let who = member(&params)?;
+    state
+        .store
+        .add_group_member_named(&admin, &parent, &who)
+        .await?;
+    tracing::info!(group = %parent, "group member added");
+    Ok(empty())
 }
 
 async fn remove_member(
@@ -210,7 +191,14 @@ async fn remove_member(
     Admin(admin): Admin,
     Params(params): Params<MemberParams>,
 ) -> ApiResult<Json<Empty>> {
-    change_member(state, admin, params, false).await
+    let parent = group_name(params.parent_name.clone(), "parent_name")?;
+    let who = member(&params)?;
+    state
+        .store
+        .remove_group_member_named(&admin, &parent, &who)
+        .await?;
+    tracing::info!(group = %parent, "group member removed");
+    Ok(empty())
 }
 
 async fn delete(
