@@ -316,33 +316,37 @@ async fn drop_removes_the_files_and_creating_twice_without_replace_fails() {
     assert!(matches!(err, EngineError::Storage(_)), "{err}");
 }
 
-/// The number of pages of the `id` column in each of a table's data files, from their offset
-/// indexes.
-fn id_pages(table_dir: &std::path::Path) -> Vec<usize> {
+/// A table's Parquet data files, by name.
+fn data_files(table_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(table_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// How many pages of the `id` column a table's data files hold, from their offset indexes.
+fn id_pages(table_dir: &std::path::Path) -> usize {
     use deltalake::parquet::arrow::arrow_reader::{
         ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
     };
     use deltalake::parquet::file::metadata::PageIndexPolicy;
-    let mut pages = Vec::new();
-    for entry in std::fs::read_dir(table_dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "parquet") {
-            continue;
-        }
-        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    let mut pages = 0;
+    for file in data_files(table_dir) {
         let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
-            std::fs::File::open(path).unwrap(),
-            options,
+            std::fs::File::open(file).unwrap(),
+            options.clone(),
         )
         .unwrap();
         let id = builder.schema().index_of("id").unwrap();
         let offsets = builder.metadata().offset_index().expect("an offset index");
-        pages.push(
-            offsets
-                .iter()
-                .map(|row_group| row_group[id].page_locations().len())
-                .sum(),
-        );
+        pages += offsets
+            .iter()
+            .map(|row_group| row_group[id].page_locations().len())
+            .sum::<usize>();
     }
     pages
 }
@@ -350,14 +354,8 @@ fn id_pages(table_dir: &std::path::Path) -> Vec<usize> {
 /// The ids of a table's data files in the order the files hold them, file by file.
 fn ids_as_stored(table_dir: &std::path::Path) -> Vec<i64> {
     use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let mut files: Vec<_> = std::fs::read_dir(table_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
-    files.sort();
     let mut ids = Vec::new();
-    for file in files {
+    for file in data_files(table_dir) {
         let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
             .unwrap()
             .build()
@@ -387,7 +385,7 @@ async fn a_query_written_to_a_table_keeps_its_rows_together() {
     let ids = ids_as_stored(&f._dir.path().join("t"));
     assert_eq!(ids.len() as i64, rows);
     // Pages of at most 4,096 rows: a lookup narrowed to one decodes little.
-    let pages_written: usize = id_pages(&f._dir.path().join("t")).iter().sum();
+    let pages_written = id_pages(&f._dir.path().join("t"));
     assert!(
         pages_written as i64 >= rows / 4096,
         "{pages_written} pages of ids for {rows} rows"
