@@ -33,6 +33,23 @@ pub enum EngineError {
     /// Reading or writing a table's files failed.
     #[error("table storage: {0}")]
     Storage(String),
+    /// Other writers committed to the table first, more often than a commit re-tries: the
+    /// statement changed nothing and may run again.
+    #[error("concurrent writes: {0}")]
+    Conflict(String),
+}
+
+/// Whether a Delta error is a commit that lost to other writers.
+fn lost_commit(err: &DeltaTableError) -> bool {
+    use deltalake::kernel::transaction::TransactionError;
+    matches!(
+        err,
+        DeltaTableError::Transaction {
+            source: TransactionError::MaxCommitAttempts(_)
+                | TransactionError::CommitConflict(_)
+                | TransactionError::VersionAlreadyExists(_)
+        } | DeltaTableError::VersionAlreadyExists(_)
+    )
 }
 
 impl From<DataFusionError> for EngineError {
@@ -42,6 +59,11 @@ impl From<DataFusionError> for EngineError {
             DataFusionError::SQL(e, _) => EngineError::Syntax(e.to_string()),
             DataFusionError::NotImplemented(msg) => EngineError::Unsupported(msg.clone()),
             DataFusionError::ObjectStore(e) => EngineError::Storage(e.to_string()),
+            DataFusionError::External(e)
+                if e.downcast_ref::<DeltaTableError>().is_some_and(lost_commit) =>
+            {
+                EngineError::Conflict(e.to_string())
+            }
             other => EngineError::Analysis(other.to_string()),
         }
     }
@@ -51,6 +73,7 @@ impl From<DeltaTableError> for EngineError {
     fn from(err: DeltaTableError) -> Self {
         match err {
             DeltaTableError::Arrow { source } => EngineError::Analysis(source.to_string()),
+            other if lost_commit(&other) => EngineError::Conflict(other.to_string()),
             other => EngineError::Storage(other.to_string()),
         }
     }

@@ -131,6 +131,11 @@ pub struct Engine {
     /// Tables as last read, by id: a statement reads only the log entries committed since
     /// (another node's included), not the whole log again.
     tables: std::sync::Mutex<HashMap<String, DeltaTable>>,
+    /// One writer at a time per table on this node, by id: concurrent writers would each read
+    /// the same version and race to commit the next, and a commit that loses re-tries against
+    /// the newer version a bounded number of times — twenty INSERTs at once would exhaust it.
+    /// Writers on other nodes still race, one per node.
+    writers: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The session state statements start from.
     base: std::sync::OnceLock<SessionState>,
 }
@@ -161,6 +166,7 @@ impl Engine {
             runtime,
             limits,
             tables: std::sync::Mutex::new(HashMap::new()),
+            writers: std::sync::Mutex::new(HashMap::new()),
             base: std::sync::OnceLock::new(),
         })
     }
@@ -283,6 +289,35 @@ impl Engine {
         }
     }
 
+    /// The id of the stored table `statement` writes into, if it writes into one that exists.
+    fn write_target<'a>(
+        &self,
+        statement: &Statement,
+        catalog: &str,
+        schema: &str,
+        bindings: &'a [Binding],
+    ) -> Option<&'a str> {
+        let target = match statement.kind() {
+            Kind::Insert { target, .. }
+            | Kind::Update { target }
+            | Kind::Delete { target }
+            | Kind::Merge { target } => QualifiedName::resolve(target, catalog, schema),
+            _ => return None,
+        };
+        bindings.iter().find_map(|b| match &b.source {
+            Source::Table { id } if b.name == target => Some(id.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The lock a writer of table `id` holds on this node.
+    fn writer(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut writers = self.writers.lock().expect("lock");
+        // Locks nobody holds or waits for go, so the map holds only tables being written.
+        writers.retain(|_, lock| Arc::strong_count(lock) > 1);
+        writers.entry(id.to_owned()).or_default().clone()
+    }
+
     /// Runs `statement` with `catalog`.`schema` as the defaults for bare names. Only the
     /// `bindings` exist for it; views among them are planned in order, so a view may use the
     /// bindings before it. A statement that creates a table (`CREATE TABLE`, `CREATE TABLE AS
@@ -309,6 +344,12 @@ impl Engine {
         bindings: &[Binding],
         new_table_id: Option<&str>,
     ) -> Result<Output, EngineError> {
+        // Held until the statement ends: its table is read after the lock is taken, so the
+        // commit it makes is the next version unless another node's came first.
+        let _writing = match self.write_target(statement, catalog, schema, bindings) {
+            Some(id) => Some(self.writer(id).lock_owned().await),
+            None => None,
+        };
         let ctx = self.session(catalog, schema, user);
         let mut tables = HashMap::new();
         for binding in bindings {

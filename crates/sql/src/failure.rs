@@ -125,6 +125,16 @@ pub fn engine(e: EngineError) -> SqlFailure {
         EngineError::Cancelled => {
             SqlFailure::new(FailureCode::Cancelled, "OPERATION_CANCELED", e.to_string())
         }
+        EngineError::Conflict(detail) => {
+            tracing::warn!(%detail, "statement: its commit lost to other writers");
+            SqlFailure::new(
+                FailureCode::Unavailable,
+                "DELTA_CONCURRENT_WRITE",
+                "Other writers committed to the table at the same time, too often: the \
+                 statement changed nothing; run it again.",
+            )
+            .with_sql_state("2D521")
+        }
         EngineError::Storage(detail) => {
             // Storage messages name paths under the data directory: logged, not returned.
             tracing::error!(%detail, "statement: table storage failed");
