@@ -122,23 +122,45 @@ impl Credential {
 
 /// Checks a partner's `auth_options` against its profile: `AUTH_PAT` and `AUTH_OAUTH_M2M`
 /// exclude each other (the protocol says so), M2M needs the service principal it gives a
-/// secret to. `AUTH_OAUTH_U2M` goes with either, or alone (see [`u2m_app`]). The error is a
-/// message for the client.
-pub fn credential_for(options: &[AuthOption], profile: Profile) -> Result<Credential, String> {
+/// secret to. `AUTH_OAUTH_U2M` goes with either, or alone (see [`u2m_app`]).
+pub fn credential_for(
+    options: &[AuthOption],
+    profile: Profile,
+) -> Result<Credential, CredentialRefusal> {
     let m2m = options.contains(&AuthOption::AuthOauthM2m);
     if m2m && options.contains(&AuthOption::AuthPat) {
-        return Err("auth_options: AUTH_PAT and AUTH_OAUTH_M2M exclude each other".into());
+        return Err(CredentialRefusal::PatWithM2m);
     }
     if m2m && !profile.rules().service_principal {
-        return Err(
-            "auth_options: AUTH_OAUTH_M2M needs a profile that creates a service principal".into(),
-        );
+        return Err(CredentialRefusal::M2mWithoutPrincipal);
     }
     Ok(if m2m {
         Credential::OAuthSecret
     } else {
         Credential::Token
     })
+}
+
+/// Why a partner's `auth_options` do not fit its profile ([`credential_for`]). Its text is
+/// the client's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialRefusal {
+    PatWithM2m,
+    /// The profile creates no service principal to hold an OAuth secret.
+    M2mWithoutPrincipal,
+}
+
+impl std::fmt::Display for CredentialRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CredentialRefusal::PatWithM2m => {
+                "auth_options: AUTH_PAT and AUTH_OAUTH_M2M exclude each other"
+            }
+            CredentialRefusal::M2mWithoutPrincipal => {
+                "auth_options: AUTH_OAUTH_M2M needs a profile that creates a service principal"
+            }
+        })
+    }
 }
 
 /// Whether a connection makes the partner an OAuth U2M app (`AUTH_OAUTH_U2M`): users then
@@ -218,22 +240,41 @@ pub const MAX_SCHEMAS: usize = 100;
 /// The schemas a connect asks for, as the connection will hold them: each name checked and
 /// normalized (Unity Catalog compares names case-insensitively), repeats dropped in the order
 /// first given, at most [`MAX_SCHEMAS`].
-pub fn schema_selection(schemas: &[String]) -> Result<Vec<String>, String> {
+pub fn schema_selection(schemas: &[String]) -> Result<Vec<String>, SchemaRefusal> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for (i, schema) in schemas.iter().enumerate() {
-        let name =
-            crate::catalog::normalize_name(schema).map_err(|e| format!("schemas[{i}]: {e}"))?;
+    for (index, schema) in schemas.iter().enumerate() {
+        let name = crate::catalog::normalize_name(schema)
+            .map_err(|why| SchemaRefusal::BadName { index, why })?;
         if seen.insert(name.clone()) {
             out.push(name);
             if out.len() > MAX_SCHEMAS {
-                return Err(format!(
-                    "A connection can read at most {MAX_SCHEMAS} schemas; more different schemas were chosen."
-                ));
+                return Err(SchemaRefusal::TooMany);
             }
         }
     }
     Ok(out)
+}
+
+/// Why a connect's schemas are refused ([`schema_selection`]). Its text is the client's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaRefusal {
+    /// `schemas[index]` breaks the catalog's name rule, in that rule's words.
+    BadName { index: usize, why: String },
+    /// More than [`MAX_SCHEMAS`] different schemas.
+    TooMany,
+}
+
+impl std::fmt::Display for SchemaRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchemaRefusal::BadName { index, why } => write!(f, "schemas[{index}]: {why}"),
+            SchemaRefusal::TooMany => write!(
+                f,
+                "A connection can read at most {MAX_SCHEMAS} schemas; more different schemas were chosen."
+            ),
+        }
+    }
 }
 
 /// What a profile gives its service principal, before the catalog and schemas are known.
@@ -453,56 +494,115 @@ pub enum CatalogStanding {
 /// - a partner without Unity Catalog support: the workspace default catalog only, and only if it
 ///   is `hive_metastore` or the user owns it;
 /// - otherwise `hive_metastore` or a catalog the user owns; metastore admins may pick any.
-///
-/// The error is a message for the user that names the catalog and the rule.
 pub fn choose_catalog(
     requested: Option<&str>,
     partner: &PartnerSpec,
     ctx: &CatalogContext<'_>,
     standing: impl Fn(&str) -> CatalogStanding,
-) -> Result<String, String> {
+) -> Result<String, CatalogRefusal> {
+    let name = || partner.name.clone();
     let Some(default) = ctx.uc_default_catalog else {
         return match requested {
             None | Some(HIVE_METASTORE) => Ok(HIVE_METASTORE.to_owned()),
-            Some(other) => Err(format!(
-                "This workspace is not enabled for Unity Catalog, so {} can only use {HIVE_METASTORE}, not '{other}'.",
-                partner.name
-            )),
+            Some(other) => Err(CatalogRefusal::NoUnityCatalog {
+                partner: name(),
+                requested: other.to_owned(),
+            }),
         };
-    };
-    let allowed = |catalog: &str| -> Result<String, String> {
-        if catalog == HIVE_METASTORE {
-            return Ok(catalog.to_owned());
-        }
-        match standing(catalog) {
-            CatalogStanding::Missing => Err(format!(
-                "Catalog '{catalog}' does not exist in this workspace's metastore."
-            )),
-            CatalogStanding::Owned => Ok(catalog.to_owned()),
-            CatalogStanding::NotOwned if ctx.is_metastore_admin => Ok(catalog.to_owned()),
-            CatalogStanding::NotOwned => Err(format!(
-                "You can connect {} to {HIVE_METASTORE} or to a catalog you own; you do not own '{catalog}'. A metastore admin can choose any catalog.",
-                partner.name
-            )),
-        }
     };
     if !partner.supports_unity_catalog {
         if let Some(r) = requested.filter(|r| *r != default) {
-            return Err(format!(
-                "{} does not support Unity Catalog, so it can only use the workspace default catalog '{default}', not '{r}'.",
-                partner.name
-            ));
+            return Err(CatalogRefusal::NotTheDefault {
+                partner: name(),
+                default: default.to_owned(),
+                requested: r.to_owned(),
+            });
         }
         if default == HIVE_METASTORE || standing(default) == CatalogStanding::Owned {
             return Ok(default.to_owned());
         }
-        return Err(format!(
-            "{} does not support Unity Catalog, so it can only use the workspace default catalog '{default}'; \
-             because '{default}' is not {HIVE_METASTORE} and you do not own it, you cannot connect this partner.",
-            partner.name
-        ));
+        return Err(CatalogRefusal::DefaultNotOwned {
+            partner: name(),
+            default: default.to_owned(),
+        });
     }
-    allowed(requested.unwrap_or(default))
+    let catalog = requested.unwrap_or(default);
+    if catalog == HIVE_METASTORE {
+        return Ok(catalog.to_owned());
+    }
+    match standing(catalog) {
+        CatalogStanding::Missing => Err(CatalogRefusal::Missing {
+            catalog: catalog.to_owned(),
+        }),
+        CatalogStanding::Owned => Ok(catalog.to_owned()),
+        CatalogStanding::NotOwned if ctx.is_metastore_admin => Ok(catalog.to_owned()),
+        CatalogStanding::NotOwned => Err(CatalogRefusal::NotOwned {
+            partner: name(),
+            catalog: catalog.to_owned(),
+        }),
+    }
+}
+
+/// Why the Unity Catalog rule ([`choose_catalog`]) refuses a catalog. Its text is the user's
+/// message, naming the catalog and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogRefusal {
+    /// The workspace has no Unity Catalog, so only `hive_metastore`.
+    NoUnityCatalog {
+        partner: String,
+        requested: String,
+    },
+    Missing {
+        catalog: String,
+    },
+    /// Neither `hive_metastore` nor owned by a user who is not a metastore admin.
+    NotOwned {
+        partner: String,
+        catalog: String,
+    },
+    /// A partner without Unity Catalog support asked for another than the default catalog.
+    NotTheDefault {
+        partner: String,
+        default: String,
+        requested: String,
+    },
+    /// A partner without Unity Catalog support, and a default catalog the user may not give it.
+    DefaultNotOwned {
+        partner: String,
+        default: String,
+    },
+}
+
+impl std::fmt::Display for CatalogRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CatalogRefusal::NoUnityCatalog { partner, requested } => write!(
+                f,
+                "This workspace is not enabled for Unity Catalog, so {partner} can only use {HIVE_METASTORE}, not '{requested}'."
+            ),
+            CatalogRefusal::Missing { catalog } => write!(
+                f,
+                "Catalog '{catalog}' does not exist in this workspace's metastore."
+            ),
+            CatalogRefusal::NotOwned { partner, catalog } => write!(
+                f,
+                "You can connect {partner} to {HIVE_METASTORE} or to a catalog you own; you do not own '{catalog}'. A metastore admin can choose any catalog."
+            ),
+            CatalogRefusal::NotTheDefault {
+                partner,
+                default,
+                requested,
+            } => write!(
+                f,
+                "{partner} does not support Unity Catalog, so it can only use the workspace default catalog '{default}', not '{requested}'."
+            ),
+            CatalogRefusal::DefaultNotOwned { partner, default } => write!(
+                f,
+                "{partner} does not support Unity Catalog, so it can only use the workspace default catalog '{default}'; \
+                 because '{default}' is not {HIVE_METASTORE} and you do not own it, you cannot connect this partner."
+            ),
+        }
+    }
 }
 
 /// The catalogs the connect dialog offers for a partner, and why the others are not offered.
@@ -511,8 +611,8 @@ pub struct CatalogChoices {
     /// Whether the connection uses a catalog at all.
     pub shown: bool,
     pub offered: Vec<String>,
-    /// Each catalog refused, with the rule's words.
-    pub refused: Vec<(String, String)>,
+    /// Each catalog refused, and why.
+    pub refused: Vec<(String, CatalogRefusal)>,
     pub default: Option<String>,
     /// The rule in a sentence, for the dialog.
     pub note: String,
@@ -586,10 +686,15 @@ mod tests {
         assert_eq!(schema_selection(&cap).unwrap().len(), MAX_SCHEMAS);
         let over: Vec<String> = (0..=MAX_SCHEMAS).map(|i| format!("s{i}")).collect();
         let e = schema_selection(&over).unwrap_err();
-        assert!(e.contains("at most 100 schemas"), "{e}");
+        assert_eq!(e, SchemaRefusal::TooMany);
+        assert!(e.to_string().contains("at most 100 schemas"), "{e}");
         for bad in ["", "a.b", "a b", "x/y", "tab\t"] {
             let e = schema_selection(&["ok".to_owned(), bad.to_owned()]).unwrap_err();
-            assert!(e.starts_with("schemas[1]: "), "{bad}: {e}");
+            assert!(
+                matches!(e, SchemaRefusal::BadName { index: 1, .. }),
+                "{bad}: {e}"
+            );
+            assert!(e.to_string().starts_with("schemas[1]: "), "{bad}: {e}");
         }
     }
 
@@ -613,8 +718,14 @@ mod tests {
             credential_for(&[AuthOauthM2m], Profile::Read),
             Ok(Credential::OAuthSecret)
         );
-        assert!(credential_for(&[AuthPat, AuthOauthM2m], Profile::Read).is_err());
-        assert!(credential_for(&[AuthOauthM2m], Profile::None).is_err());
+        assert_eq!(
+            credential_for(&[AuthPat, AuthOauthM2m], Profile::Read),
+            Err(CredentialRefusal::PatWithM2m)
+        );
+        assert_eq!(
+            credential_for(&[AuthOauthM2m], Profile::None),
+            Err(CredentialRefusal::M2mWithoutPrincipal)
+        );
         assert_eq!(
             credential_for(&[AuthOauthU2m], Profile::Read),
             Ok(Credential::Token)
@@ -768,8 +879,13 @@ mod tests {
             HIVE_METASTORE
         );
         let err = choose_catalog(Some("theirs"), &p, &ctx, standing).unwrap_err();
-        assert!(err.contains("you do not own 'theirs'"), "{err}");
-        assert!(choose_catalog(Some("nope"), &p, &ctx, standing).is_err());
+        assert!(err.to_string().contains("you do not own 'theirs'"), "{err}");
+        assert_eq!(
+            choose_catalog(Some("nope"), &p, &ctx, standing),
+            Err(CatalogRefusal::Missing {
+                catalog: "nope".into()
+            })
+        );
         let admin = CatalogContext {
             is_metastore_admin: true,
             ..ctx.clone()
@@ -789,10 +905,14 @@ mod tests {
         };
         let err =
             choose_catalog(None, &p, &theirs_default, |_| CatalogStanding::NotOwned).unwrap_err();
-        assert!(
-            err.contains("'main'") && err.contains("do not own"),
-            "{err}"
+        assert_eq!(
+            err,
+            CatalogRefusal::DefaultNotOwned {
+                partner: p.name.clone(),
+                default: "main".into()
+            }
         );
+        assert!(err.to_string().contains("'main'") && err.to_string().contains("do not own"));
         assert_eq!(
             choose_catalog(None, &p, &theirs_default, |_| CatalogStanding::Owned).unwrap(),
             "main"

@@ -3,9 +3,9 @@
 
 use super::facts::ConnectFacts;
 use super::{
-    Credential, Grant, HIVE_METASTORE, PartnerSpec, Profile, Provision, choose_catalog,
-    cluster_name, credential_for, entitlements_for, service_principal_name, u2m_app,
-    warehouse_name,
+    CatalogRefusal, Credential, CredentialRefusal, Grant, HIVE_METASTORE, PartnerSpec, Profile,
+    Provision, choose_catalog, cluster_name, credential_for, entitlements_for,
+    service_principal_name, u2m_app, warehouse_name,
 };
 use std::fmt;
 
@@ -44,8 +44,8 @@ pub struct ProvisionPlan {
 /// Why a connect is refused. Its text is the client's message (a 400).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// The Unity Catalog rule ([`choose_catalog`]) refused the catalog; its words.
-    Catalog(String),
+    /// The Unity Catalog rule ([`choose_catalog`]) refused the catalog.
+    Catalog(CatalogRefusal),
     /// Schemas were chosen for a partner that reads none.
     SchemasNotRead {
         partner: String,
@@ -58,8 +58,8 @@ pub enum Refusal {
         catalog: String,
         schema: String,
     },
-    /// The partner's `auth_options` do not fit its profile; [`credential_for`]'s words.
-    Credential(String),
+    /// The partner's `auth_options` do not fit its profile ([`credential_for`]).
+    Credential(CredentialRefusal),
     WarehouseMissing {
         id: String,
     },
@@ -72,7 +72,8 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::Catalog(why) | Refusal::Credential(why) => f.write_str(why),
+            Refusal::Catalog(why) => why.fmt(f),
+            Refusal::Credential(why) => why.fmt(f),
             Refusal::SchemasNotRead { partner } => {
                 write!(f, "{partner} does not read schemas; do not pass 'schemas'.")
             }
@@ -400,23 +401,28 @@ mod tests {
         );
         let mut catalog = facts("rivery");
         catalog.request.catalog_name = Some("main".into());
-        assert!(
-            matches!(plan(&catalog), Err(Refusal::Catalog(m)) if m.contains("not enabled for Unity Catalog"))
-        );
+        assert!(matches!(
+            plan(&catalog),
+            Err(Refusal::Catalog(CatalogRefusal::NoUnityCatalog { requested, .. })) if requested == "main"
+        ));
         let theirs = uc(
             facts("rivery"),
             "main",
             &[("main", CatalogStanding::NotOwned)],
         );
-        assert!(
-            matches!(plan(&theirs), Err(Refusal::Catalog(m)) if m.contains("you do not own 'main'"))
-        );
+        assert!(matches!(
+            plan(&theirs),
+            Err(Refusal::Catalog(CatalogRefusal::NotOwned { catalog, .. })) if catalog == "main"
+        ));
         let mut admin = theirs.clone();
         admin.catalog.is_metastore_admin = true;
         assert_eq!(plan(&admin).unwrap().catalog_name.as_deref(), Some("main"));
         let mut m2m = facts("fivetran");
         m2m.spec.auth_options = vec![AuthOption::AuthOauthM2m];
-        assert!(matches!(plan(&m2m), Err(Refusal::Credential(_))));
+        assert_eq!(
+            plan(&m2m),
+            Err(Refusal::Credential(CredentialRefusal::M2mWithoutPrincipal))
+        );
     }
 
     #[test]

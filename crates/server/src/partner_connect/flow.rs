@@ -220,7 +220,9 @@ impl ConnectBody {
             None => None,
         };
         let schemas = match self.schemas {
-            Some(list) => Some(schema_selection(&list).map_err(ApiError::bad_request)?),
+            Some(list) => Some(
+                schema_selection(&list).map_err(|why| ApiError::bad_request(why.to_string()))?,
+            ),
             None => None,
         };
         if let Some(w) = &self.warehouse_id

@@ -364,7 +364,8 @@ async fn register_partner(
             .unwrap_or(provision != Provision::ConnectionFile),
         auth_options: req.auth_options.clone().unwrap_or_default(),
     };
-    credential_for(&spec.auth_options, spec.profile).map_err(ApiError::bad_request)?;
+    credential_for(&spec.auth_options, spec.profile)
+        .map_err(|why| ApiError::bad_request(why.to_string()))?;
     let settings = PartnerSettings {
         partner_id: id.clone(),
         custom: Some(spec.clone()),
@@ -428,7 +429,8 @@ async fn change_partner(
     if let Some(options) = req.auth_options.clone() {
         spec.auth_options = options;
     }
-    credential_for(&spec.auth_options, spec.profile).map_err(ApiError::bad_request)?;
+    credential_for(&spec.auth_options, spec.profile)
+        .map_err(|why| ApiError::bad_request(why.to_string()))?;
     if current.builtin && spec.supports_unity_catalog != current.spec.supports_unity_catalog {
         return Err(ApiError::not_implemented(
             "Changing a built-in partner's Unity Catalog support is not supported yet.",
