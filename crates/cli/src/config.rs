@@ -157,6 +157,11 @@ pub struct ServeArgs {
     /// several nodes. Default: `tables` in the data directory.
     #[arg(long, env = "PATCHBAY_TABLE_STORAGE", value_name = "DIR_OR_URL")]
     table_storage: Option<String>,
+    /// Where the other nodes of the installation reach this one: a poll or a result link of a
+    /// statement this node ran, arriving at another node, is passed on here. Default: the
+    /// address it listens on, unless that is 0.0.0.0 or [::] (then give one).
+    #[arg(long, env = "PATCHBAY_NODE_URL", value_name = "URL")]
+    node_url: Option<String>,
     /// Memory the query engine may use for sorts, joins and aggregates, in MiB (default 512);
     /// a query that needs more fails and the server goes on.
     #[arg(long, env = "PATCHBAY_QUERY_MEMORY_MB")]
@@ -231,6 +236,7 @@ struct FileConfig {
     cloud_provider: Option<CloudProviderArg>,
     allow_outbound: Option<StringOrList>,
     table_storage: Option<String>,
+    node_url: Option<String>,
     query_memory_mb: Option<usize>,
 }
 
@@ -269,6 +275,8 @@ pub struct ServeConfig {
     pub outbound: OutboundPolicy,
     /// Where tables are stored (a `file://` or object store URL).
     pub table_storage: url::Url,
+    /// Where the other nodes reach this one, if given (`serve` derives one otherwise).
+    pub node_url: Option<String>,
     /// The query engine's memory, in bytes.
     pub query_memory_bytes: usize,
 }
@@ -441,6 +449,12 @@ impl ServeConfig {
         {
             bail!("--public-url must start with http:// or https://, not '{url}'");
         }
+        let node_url = args.node_url.or(file.node_url);
+        if let Some(url) = &node_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("--node-url must start with http:// or https://, not '{url}'");
+        }
         let data_dir = args
             .database
             .data_dir
@@ -457,6 +471,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             listen,
             table_storage,
+            node_url,
             query_memory_bytes: query_memory_mb.saturating_mul(1 << 20),
             data_dir,
             database_url: args.database.database_url.or(file.database_url),

@@ -89,6 +89,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .map_or(3 * 60 * 1000, |s| s.saturating_mul(1000)),
             rate_limits: config.rate_limits,
             node_id: node_id(&config.data_dir)?,
+            node_url: config.node_url.clone().or_else(|| {
+                // An unspecified address is where to listen, not where to be reached.
+                (!addr.ip().is_unspecified()).then(|| format!("{scheme}://{addr}"))
+            }),
             cloud_provider: config.cloud_provider,
             outbound: config.outbound.clone(),
             ..Settings::new(workspace_id, &public_url)
@@ -102,7 +106,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             .clamp(500, 5000),
     );
     let worker = patchbay_server::partner_connect::worker::spawn(state.clone(), every);
-    let app = router(state);
+    // Other nodes pass on what is asked of the statements this one runs.
+    let heartbeat = patchbay_server::statements::relay::join(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot register this node: {}", e.message))?;
+    let app = router(state.clone());
     // Certificates are ready before the server says it listens.
     let rustls = match &config.tls {
         None => None,
@@ -149,6 +157,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         }
     }
     worker.abort();
+    heartbeat.abort();
+    patchbay_server::statements::relay::leave(&state).await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

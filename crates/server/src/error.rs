@@ -285,6 +285,9 @@ fn taken_message(taken: Taken) -> String {
         Taken::Connection { partner_id } => {
             format!("The workspace already has a connection to {partner_id}.")
         }
+        Taken::NodeRoute { route } => {
+            format!("Another running node's id begins with {route}, as this node's does.")
+        }
     }
 }
 

@@ -53,8 +53,10 @@ struct Shared {
     account_id: std::sync::OnceLock<String>,
     /// What runs SQL statements, if this server has it.
     sql: Option<Arc<dyn statements::engine::SqlEngine>>,
-    /// Statements, sessions and result links of this node.
+    /// Statements and result links of this node.
     statements: statements::Registry,
+    /// The client that passes requests on to other nodes, made on first need.
+    peers: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// Server settings fixed at start.
@@ -85,6 +87,10 @@ pub struct Settings {
     /// directory): the steps it runs that call partners are marked with it, so that when it
     /// restarts it finishes or undoes at once what its previous run left.
     pub node_id: String,
+    /// Where the other nodes of the installation reach this one (`serve --node-url`, or the
+    /// address it listens on): a statement's poll, chunk or result link that reaches another
+    /// node is passed on here ([`statements::relay`]). `None`: nowhere.
+    pub node_url: Option<String>,
     /// The addresses partners may be called at beyond public ones (`--allow-outbound`);
     /// a partner's `base_url` is checked against it when registered and on every call.
     pub outbound: patchbay_partner::outbound::OutboundPolicy,
@@ -132,6 +138,7 @@ impl Settings {
             rate_limits: RateLimits::default(),
             cloud_provider: CloudProvider::default(),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
+            node_url: None,
             outbound: patchbay_partner::outbound::OutboundPolicy::public_only(),
             inline_result_bytes: 25 << 20,
             result_chunk_bytes: 16 << 20,
@@ -159,6 +166,7 @@ impl AppState {
         );
         let rate_limiter = (settings.rate_limits != RateLimits::Off)
             .then(|| Arc::new(rate_limit::RateLimiter::new(settings.rate_limits)));
+        let route = statements::route_of_node(&settings.node_id);
         let scim_base = format!(
             "{}{}",
             settings.public_url.trim_end_matches('/'),
@@ -174,7 +182,8 @@ impl AppState {
                 client_failures: oauth::ClientFailures::default(),
                 account_id: std::sync::OnceLock::new(),
                 sql,
-                statements: statements::Registry::default(),
+                statements: statements::Registry::new(route),
+                peers: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -241,6 +250,13 @@ impl AppState {
     /// Statements, sessions and result links of this node.
     pub fn statements(&self) -> &statements::Registry {
         &self.shared.statements
+    }
+
+    /// The client that passes requests on to other nodes.
+    pub fn peers(&self) -> &reqwest::Client {
+        self.shared
+            .peers
+            .get_or_init(statements::relay::peer_client)
     }
 
     /// The node's per-token limits, unless they are off.

@@ -1335,6 +1335,28 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     assert_eq!(texts(&succeeded(&r, "in session")), [["42"]]);
     let r = in_session("SELECT current_schema()").await;
     assert_eq!(texts(&succeeded(&r, "schema")), [["s1"]]);
+    // Another principal can neither use the session nor close it.
+    let (_, stranger) = sql.app.plain_user("stranger@example.com").await;
+    let r = sql
+        .app
+        .call(
+            Method::POST,
+            STATEMENTS,
+            Some(&stranger),
+            Some(json!({"session_id": session, "statement": "SELECT 1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = sql
+        .app
+        .call(
+            Method::DELETE,
+            &format!("/api/2.0/sql/sessions/{session}"),
+            Some(&stranger),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = sql
         .app
         .admin(

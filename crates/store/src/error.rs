@@ -228,6 +228,10 @@ pub enum Taken {
     Connection {
         partner_id: String,
     },
+    /// Another live node's id begins like this one's (see `Store::register_node`).
+    NodeRoute {
+        route: String,
+    },
 }
 
 /// What the caller may not do.

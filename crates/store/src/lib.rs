@@ -22,6 +22,7 @@ mod scim_filter;
 mod secrets;
 mod seed;
 mod sql;
+mod sql_nodes;
 mod tokens;
 mod ui_sessions;
 
@@ -60,6 +61,7 @@ pub use principals::{
 pub use queries::{NewQuery, QueryFilter, QueryPage, QueryRecord};
 pub use runs::{NewRun, RunFilter, RunRecord};
 pub use secrets::{SecretAcl, SecretMeta, SecretScope};
+pub use sql_nodes::{NodeRecord, SqlSession};
 pub use tokens::{Bearer, NewToken, TokenFilter, TokenRecord};
 
 use patchbay_core::time::{Clock, EpochMillis, SystemClock};
@@ -306,6 +308,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(12, "0012_oauth_consents"),
     migration!(13, "0013_sql"),
     migration!(14, "0014_principal_values_order"),
+    migration!(15, "0015_sql_nodes"),
 ];
 
 /// The SQLite URL of a file, created if missing.

@@ -49,6 +49,8 @@ pub const TABLE_ORDER: &[&str] = &[
     "oauth_apps",
     "oauth_consents",
     "query_history",
+    "nodes",
+    "sql_sessions",
 ];
 
 /// The bookkeeping table of sqlx's migrator: each store keeps its own.

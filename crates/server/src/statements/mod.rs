@@ -14,6 +14,7 @@
 
 pub mod engine;
 mod registry;
+pub mod relay;
 
 use crate::AppState;
 use crate::auth::Authenticated;
@@ -30,9 +31,10 @@ use axum::routing::{delete, get, post};
 use engine::{Execution, FailureCode, Parameter, ResultRows, SqlFailure};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{DEFAULT_SCHEMA, HIVE_METASTORE};
-use patchbay_store::{NewQuery, ObjectRef, QueryFilter};
-pub use registry::Registry;
+use patchbay_store::{NewQuery, ObjectRef, QueryFilter, SqlSession};
 use registry::{Entry, Finished, Format, Phase, Presentation};
+pub use registry::{Registry, route_of_node};
+use relay::Relay;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ops::Range;
@@ -45,6 +47,10 @@ const WAREHOUSES: &str = "warehouses";
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// Where external links are served.
 pub const RESULTS_PATH: &str = "/sql/results";
+/// How long an unused session lives.
+const SESSION_IDLE_MILLIS: i64 = 60 * 60 * 1000;
+/// The most sessions one principal may have open (the SQL connector opens one a connection).
+const MAX_SESSIONS: i64 = 1000;
 
 /// The routes of the Statement Execution, sessions and query history APIs, and of the
 /// external links.
@@ -287,8 +293,9 @@ async fn execute(
         Some(id) => Some((
             id.to_owned(),
             state
-                .statements()
-                .session(caller.workspace_id, caller.principal_id, id)
+                .store
+                .sql_session(&caller, id, SESSION_IDLE_MILLIS)
+                .await?
                 .ok_or_else(|| {
                     ApiError::not_found(format!("Session {id} does not exist or has expired."))
                 })?,
@@ -371,16 +378,17 @@ async fn execute(
                 .with_sql_state("57014")),
             };
             let phase = match outcome {
-                Ok(executed) => {
-                    if let Some(id) = &session_id {
-                        state.statements().update_session(
-                            id,
-                            executed.use_catalog,
-                            executed.use_schema,
-                        );
-                    }
-                    finish(&state, &entry, executed.rows, row_limit, byte_limit)
-                }
+                Ok(executed) => match remember_use(
+                    &state,
+                    session_id.as_deref(),
+                    executed.use_catalog.as_deref(),
+                    executed.use_schema.as_deref(),
+                )
+                .await
+                {
+                    Ok(()) => finish(&state, &entry, executed.rows, row_limit, byte_limit),
+                    Err(failure) => Phase::Failed(failure),
+                },
                 Err(failure) => Phase::Failed(failure),
             };
             let rows = match &phase {
@@ -408,6 +416,32 @@ async fn execute(
         entry.cancel();
     }
     Ok(Json(statement_response(&state, &entry)).into_response())
+}
+
+/// A `USE CATALOG|SCHEMA` run in a session changes the session, for whichever node runs its
+/// next statement.
+async fn remember_use(
+    state: &AppState,
+    session_id: Option<&str>,
+    catalog: Option<&str>,
+    schema: Option<&str>,
+) -> Result<(), SqlFailure> {
+    let Some(id) = session_id.filter(|_| catalog.is_some() || schema.is_some()) else {
+        return Ok(());
+    };
+    state
+        .store
+        .use_in_sql_session(id, catalog, schema)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "a session's catalog or schema was not saved");
+            SqlFailure::new(
+                FailureCode::Unavailable,
+                "TEMPORARILY_UNAVAILABLE",
+                "The session's new catalog or schema could not be saved: run the USE statement \
+                 again.",
+            )
+        })
 }
 
 /// A name as given, or `None` when absent or blank.
@@ -752,34 +786,50 @@ async fn get_statement(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(statement_id): Path<String>,
-) -> ApiResult<Json<StatementResponse>> {
+    relay: Relay,
+) -> ApiResult<Response> {
+    if let Some(answer) = relay.to_holder(&state, &statement_id).await? {
+        return Ok(answer);
+    }
     let entry = find(&state, &caller, &statement_id)?;
-    Ok(Json(statement_response(&state, &entry)))
+    Ok(Json(statement_response(&state, &entry)).into_response())
 }
 
 async fn cancel_statement(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(statement_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    relay: Relay,
+) -> ApiResult<Response> {
+    if let Some(answer) = relay.to_holder(&state, &statement_id).await? {
+        return Ok(answer);
+    }
     find(&state, &caller, &statement_id)?.cancel();
-    Ok(Json(Value::Object(serde_json::Map::new())))
+    Ok(Json(Value::Object(serde_json::Map::new())).into_response())
 }
 
 async fn close_statement(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(statement_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    relay: Relay,
+) -> ApiResult<Response> {
+    if let Some(answer) = relay.to_holder(&state, &statement_id).await? {
+        return Ok(answer);
+    }
     find(&state, &caller, &statement_id)?.close();
-    Ok(Json(Value::Object(serde_json::Map::new())))
+    Ok(Json(Value::Object(serde_json::Map::new())).into_response())
 }
 
 async fn get_chunk(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path((statement_id, chunk_index)): Path<(String, String)>,
-) -> ApiResult<Json<ResultData>> {
+    relay: Relay,
+) -> ApiResult<Response> {
+    if let Some(answer) = relay.to_holder(&state, &statement_id).await? {
+        return Ok(answer);
+    }
     let entry = find(&state, &caller, &statement_id)?;
     let Phase::Succeeded(finished) = entry.phase() else {
         return Err(ApiError::bad_request(format!(
@@ -797,12 +847,21 @@ async fn get_chunk(
                 finished.chunks.len() - 1
             ))
         })?;
-    Ok(Json(chunk_data(&state, &entry, &finished, index)))
+    Ok(Json(chunk_data(&state, &entry, &finished, index)).into_response())
 }
 
 /// An external link: the secret in the URL is the whole credential (clients fetch these
 /// without their token, as from cloud storage).
-async fn download(State(state): State<AppState>, Path(secret): Path<String>) -> Response {
+async fn download(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+    relay: Relay,
+) -> Response {
+    match relay.to_holder(&state, &secret).await {
+        Ok(Some(answer)) => return answer,
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
+    }
     let expired = || {
         (
             StatusCode::FORBIDDEN,
@@ -864,20 +923,29 @@ async fn open_session(
 ) -> ApiResult<Json<SessionResponse>> {
     let warehouse_id = required(req.warehouse_id.as_deref(), "warehouse_id")?;
     use_warehouse(&state, &caller, &warehouse_id).await?;
-    let session = Registry::new_session(
-        caller.workspace_id,
-        caller.principal_id,
+    let session = SqlSession {
         warehouse_id,
-        given(req.catalog.as_deref()),
-        given(req.schema.as_deref()),
-    );
-    let session_id = state.statements().open_session(session).ok_or_else(|| {
-        ApiError::new(
+        catalog: given(req.catalog.as_deref()),
+        schema: given(req.schema.as_deref()),
+    };
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let opened = state
+        .store
+        .open_sql_session(
+            &caller,
+            &session_id,
+            &session,
+            SESSION_IDLE_MILLIS,
+            MAX_SESSIONS,
+        )
+        .await?;
+    if !opened {
+        return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "RESOURCE_EXHAUSTED",
-            "Too many open sessions on this server: close some.",
-        )
-    })?;
+            format!("You have {MAX_SESSIONS} open sessions, the most there may be: close some."),
+        ));
+    }
     Ok(Json(SessionResponse { session_id }))
 }
 
@@ -895,10 +963,7 @@ async fn close_session(
     Path(session_id): Path<String>,
     Params(_params): Params<CloseSessionParams>,
 ) -> ApiResult<Json<Value>> {
-    if !state
-        .statements()
-        .close_session(caller.workspace_id, caller.principal_id, &session_id)
-    {
+    if !state.store.close_sql_session(&caller, &session_id).await? {
         return Err(ApiError::does_not_exist(
             "RESOURCE_DOES_NOT_EXIST",
             format!("Session {session_id} does not exist."),

@@ -1,11 +1,11 @@
 //! What this node keeps of statements between requests: their progress and results (for
-//! polling and chunks), the sessions the SQL connector opens, and the short-lived links that
-//! serve `EXTERNAL_LINKS` chunks.
+//! polling and chunks), and the short-lived links that serve `EXTERNAL_LINKS` chunks.
 //!
-//! This is per node and in memory, as a warehouse's result cache is: a client polls the node it
-//! executed on (a load balancer keeps a connection's requests together), results expire after
+//! This is per node and in memory, as a warehouse's result cache is: results expire after
 //! [`RESULT_LIFETIME`], and a restart forgets them — the statements' effects are in the store
-//! and the tables, and the history of who ran what is in the store.
+//! and the tables, and the history of who ran what is in the store. Every statement id and
+//! link secret begins with this node's route, so that another node asked about it passes the
+//! request here ([`super::relay`]). Sessions are in the store, shared by all nodes.
 
 use super::engine::{ResultRows, SqlFailure};
 use patchbay_core::time::EpochMillis;
@@ -19,16 +19,12 @@ use tokio::sync::watch;
 pub const RESULT_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// How long an external link works.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
-/// How long an unused session lives.
-pub const SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
 /// The most statements a node remembers; the oldest finished ones go first.
 const MAX_STATEMENTS: usize = 10_000;
 /// About how many bytes of results a node holds; past it, the oldest results are dropped.
 const MAX_HELD_BYTES: usize = 2 << 30;
 /// How often the statements are swept of expired and excess results.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
-/// The most open sessions a node keeps.
-const MAX_SESSIONS: usize = 10_000;
 
 /// Where a statement is.
 #[derive(Clone)]
@@ -155,17 +151,6 @@ impl Entry {
     }
 }
 
-/// A session of the SQL connector: its warehouse and current catalog and schema.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub workspace_id: i64,
-    pub principal_id: i64,
-    pub warehouse_id: String,
-    pub catalog: Option<String>,
-    pub schema: Option<String>,
-    last_used: Instant,
-}
-
 /// What an external link serves.
 #[derive(Clone)]
 pub struct Link {
@@ -175,15 +160,30 @@ pub struct Link {
     pub expires: EpochMillis,
 }
 
-#[derive(Default)]
 pub struct Registry {
+    /// What this node's ids begin with.
+    route: String,
     statements: Mutex<HashMap<String, Arc<Entry>>>,
     last_sweep: Mutex<Option<Instant>>,
-    sessions: Mutex<HashMap<String, Session>>,
     links: Mutex<HashMap<String, Link>>,
 }
 
 impl Registry {
+    /// The registry of the node whose ids begin with `route`.
+    pub fn new(route: String) -> Registry {
+        Registry {
+            route,
+            statements: Mutex::default(),
+            last_sweep: Mutex::default(),
+            links: Mutex::default(),
+        }
+    }
+
+    /// What the ids of this node's statements and links begin with.
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
     /// A new running statement.
     pub fn begin(
         &self,
@@ -192,7 +192,7 @@ impl Registry {
         presentation: Presentation,
     ) -> Arc<Entry> {
         let entry = Arc::new(Entry {
-            id: new_id(),
+            id: new_id(&self.route),
             workspace_id,
             principal_id,
             presentation,
@@ -226,75 +226,12 @@ impl Registry {
             .cloned()
     }
 
-    pub fn open_session(&self, session: Session) -> Option<String> {
-        let mut sessions = self.sessions.lock().expect("lock");
-        let now = Instant::now();
-        sessions.retain(|_, s| now.duration_since(s.last_used) < SESSION_IDLE);
-        if sessions.len() >= MAX_SESSIONS {
-            return None;
-        }
-        let id = new_id();
-        sessions.insert(id.clone(), session);
-        Some(id)
-    }
-
-    pub fn new_session(
-        workspace_id: i64,
-        principal_id: i64,
-        warehouse_id: String,
-        catalog: Option<String>,
-        schema: Option<String>,
-    ) -> Session {
-        Session {
-            workspace_id,
-            principal_id,
-            warehouse_id,
-            catalog,
-            schema,
-            last_used: Instant::now(),
-        }
-    }
-
-    /// The caller's session, marked used.
-    pub fn session(&self, workspace_id: i64, principal_id: i64, id: &str) -> Option<Session> {
-        let mut sessions = self.sessions.lock().expect("lock");
-        let session = sessions
-            .get_mut(id)
-            .filter(|s| s.workspace_id == workspace_id && s.principal_id == principal_id)
-            .filter(|s| s.last_used.elapsed() < SESSION_IDLE)?;
-        session.last_used = Instant::now();
-        Some(session.clone())
-    }
-
-    /// Applies `USE CATALOG|SCHEMA` to a session.
-    pub fn update_session(&self, id: &str, catalog: Option<String>, schema: Option<String>) {
-        let mut sessions = self.sessions.lock().expect("lock");
-        if let Some(session) = sessions.get_mut(id) {
-            if let Some(c) = catalog {
-                session.catalog = Some(c);
-                // A new catalog starts at its `default` schema, as in Databricks.
-                session.schema = None;
-            }
-            if let Some(s) = schema {
-                session.schema = Some(s);
-            }
-        }
-    }
-
-    pub fn close_session(&self, workspace_id: i64, principal_id: i64, id: &str) -> bool {
-        let mut sessions = self.sessions.lock().expect("lock");
-        let ours = sessions
-            .get(id)
-            .is_some_and(|s| s.workspace_id == workspace_id && s.principal_id == principal_id);
-        ours && sessions.remove(id).is_some()
-    }
-
     /// A link to a chunk made at `now`; its secret is the whole credential, so it is random and
     /// short-lived.
     pub fn link(&self, entry: Arc<Entry>, chunk: usize, now: EpochMillis) -> (String, EpochMillis) {
         let mut links = self.links.lock().expect("lock");
         links.retain(|_, l| l.expires > now);
-        let secret = format!("{}{}", new_id(), new_id());
+        let secret = format!("{}{}", new_id(&self.route), uuid::Uuid::new_v4().simple());
         let lifetime = i64::try_from(LINK_LIFETIME.as_millis()).unwrap_or(i64::MAX);
         let expires = now.saturating_add(lifetime);
         links.insert(
@@ -340,7 +277,64 @@ fn sweep(statements: &mut HashMap<String, Arc<Entry>>) {
     }
 }
 
-/// A statement or session id: 128 random bits, in Databricks' `01ef…` dashed shape.
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+/// A statement id, or the start of a link's secret: the route of the node that holds it, then
+/// 96 random bits, in the dashed shape of Databricks' ids (`01ef…-…`).
+fn new_id(route: &str) -> String {
+    let random = uuid::Uuid::new_v4().to_string();
+    format!("{route}{}", &random[ROUTE_LEN..])
+}
+
+/// How many hex digits of an id name the node that holds it.
+pub const ROUTE_LEN: usize = 8;
+
+/// The route an id names: its first [`ROUTE_LEN`] hex digits, when a dash follows them.
+pub fn route_of_id(id: &str) -> Option<&str> {
+    let route = id.get(..ROUTE_LEN)?;
+    let dashed = id.as_bytes().get(ROUTE_LEN) == Some(&b'-');
+    (dashed && route.bytes().all(|b| b.is_ascii_hexdigit())).then_some(route)
+}
+
+/// A node's route: the first hex digits of a digest of its id, so that any id (a UUID as
+/// `serve` makes, or a name a test gives) has one.
+pub fn route_of_node(node_id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(node_id.as_bytes());
+    digest[..ROUTE_LEN / 2]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_name_the_node_that_holds_them() {
+        let route = route_of_node("node-a");
+        assert_eq!(route.len(), ROUTE_LEN);
+        assert_ne!(route, route_of_node("node-b"));
+        let registry = Registry::new(route.clone());
+        let presentation = Presentation {
+            format: Format::JsonArray,
+            external_links: false,
+            lz4: false,
+        };
+        let entry = registry.begin(1, 2, presentation);
+        assert_eq!(route_of_id(&entry.id), Some(route.as_str()));
+        assert!(uuid::Uuid::parse_str(&entry.id).is_ok(), "{}", entry.id);
+        let (secret, _) = registry.link(entry, 0, 0);
+        assert_eq!(route_of_id(&secret), Some(route.as_str()));
+        // Ids of another shape name no node: this node answers them, as unknown.
+        for id in [
+            "",
+            "abc",
+            "0123456789",
+            "0123456g-aaaa",
+            "01234567_aaaa",
+            "ü1234567-a",
+        ] {
+            assert_eq!(route_of_id(id), None, "{id}");
+        }
+    }
 }

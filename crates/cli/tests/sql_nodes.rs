@@ -1,0 +1,337 @@
+//! Two `patchbay serve` nodes on one database and one table storage, as behind a load balancer
+//! that spreads a client's requests over them: tables written through one node are read
+//! through the other, writes through both at once all land, and a statement's poll, chunks,
+//! result links and cancel, and a session, work whichever node a request reaches.
+
+mod common;
+
+use common::{Server, client, json_ok, json_with, serve_command};
+use patchbay_store::testing::TestDatabase;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// A node with a data directory of its own, on the shared database and table storage.
+fn node(data_dir: &Path, db: &TestDatabase, tables: &Path) -> Server {
+    let mut cmd = serve_command("127.0.0.1:0", data_dir, Some(db.url.as_str()));
+    cmd.arg("--table-storage").arg(tables).stderr(Stdio::from(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .expect("log file"),
+    ));
+    Server::spawn(cmd)
+}
+
+/// Runs `body` as a statement on `url`; the whole response.
+async fn execute(url: &str, token: &str, body: Value) -> Value {
+    json_ok(
+        client()
+            .post(format!("{url}/api/2.0/sql/statements"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await
+}
+
+/// Runs `sql` on `url` and waits for it; the response, which must have succeeded.
+async fn run(url: &str, token: &str, warehouse: &str, sql: &str) -> Value {
+    let r = execute(
+        url,
+        token,
+        json!({"warehouse_id": warehouse, "statement": sql, "wait_timeout": "50s"}),
+    )
+    .await;
+    assert_eq!(r["status"]["state"], "SUCCEEDED", "{sql}: {r}");
+    r
+}
+
+fn first_column(r: &Value) -> Vec<String> {
+    r["result"]["data_array"]
+        .as_array()
+        .expect("data_array")
+        .iter()
+        .map(|row| row[0].as_str().expect("a value").to_owned())
+        .collect()
+}
+
+async fn get(url: &str, token: &str, path: &str) -> reqwest::Response {
+    client()
+        .get(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Polls statement `id` through `url` until it ends.
+async fn poll(url: &str, token: &str, id: &str) -> Value {
+    for _ in 0..600 {
+        let r = json_ok(get(url, token, &format!("/api/2.0/sql/statements/{id}")).await).await;
+        assert_eq!(r["statement_id"], id);
+        if !matches!(r["status"]["state"].as_str(), Some("PENDING" | "RUNNING")) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("statement {id} did not end in a minute");
+}
+
+/// A statement that runs for a while: long enough to be polled and cancelled.
+const SLOW: &str = "SELECT COUNT(*) FROM range(0, 2000000000) AS a(x) WHERE x % 7 = 3";
+
+#[tokio::test]
+async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let tables = tmp.path().join("tables");
+    let a = node(&tmp.path().join("a"), &db, &tables);
+    let token = a
+        .token
+        .clone()
+        .expect("the first node prints the admin token");
+    let b = node(&tmp.path().join("b"), &db, &tables);
+    assert!(b.token.is_none(), "the second node joins the installation");
+    let http = client();
+
+    let warehouse: Value = json_ok(
+        http.post(format!("{}/api/2.0/sql/warehouses", a.url))
+            .bearer_auth(&token)
+            .json(&json!({"name": "shared", "cluster_size": "2X-Small", "max_num_clusters": 1}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let warehouse = warehouse["id"].as_str().unwrap().to_owned();
+    run(&a.url, &token, &warehouse, "CREATE SCHEMA landing").await;
+    run(
+        &a.url,
+        &token,
+        &warehouse,
+        "CREATE TABLE landing.events (id BIGINT, node STRING)",
+    )
+    .await;
+
+    // Twenty INSERTs at once, half through each node: every one lands, once.
+    let mut writes = Vec::new();
+    for i in 0..20 {
+        let (url, name) = if i % 2 == 0 {
+            (a.url.clone(), "a")
+        } else {
+            (b.url.clone(), "b")
+        };
+        let (token, warehouse) = (token.clone(), warehouse.clone());
+        writes.push(tokio::spawn(async move {
+            let sql = format!("INSERT INTO landing.events VALUES ({i}, '{name}')");
+            run(&url, &token, &warehouse, &sql).await;
+        }));
+    }
+    for write in writes {
+        write.await.expect("every INSERT succeeds");
+    }
+    for url in [&a.url, &b.url] {
+        let ids: Vec<String> = first_column(
+            &run(
+                url,
+                &token,
+                &warehouse,
+                "SELECT id FROM landing.events ORDER BY id",
+            )
+            .await,
+        );
+        let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(ids, expected, "each node reads all twenty rows, once");
+    }
+
+    // A statement run on node A, polled on node B until it ends, its result read there.
+    let started = execute(
+        &a.url,
+        &token,
+        json!({"warehouse_id": warehouse, "wait_timeout": "0s", "on_wait_timeout": "CONTINUE",
+               "statement": "SELECT id, node FROM landing.events ORDER BY id"}),
+    )
+    .await;
+    let id = started["statement_id"].as_str().unwrap().to_owned();
+    let done = poll(&b.url, &token, &id).await;
+    assert_eq!(done["status"]["state"], "SUCCEEDED", "{done}");
+    assert_eq!(done["manifest"]["total_row_count"], 20);
+    assert_eq!(done["result"]["data_array"][19], json!(["19", "b"]));
+    let chunk = json_ok(
+        get(
+            &b.url,
+            &token,
+            &format!("/api/2.0/sql/statements/{id}/result/chunks/0"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(chunk["data_array"], done["result"]["data_array"]);
+
+    // Someone else asking node B about it is told it does not exist, as on node A.
+    let sp: Value = json_with(
+        http.post(format!(
+            "{}/api/2.0/preview/scim/v2/ServicePrincipals",
+            a.url
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"displayName": "OTHER_USER"}))
+        .send()
+        .await
+        .unwrap(),
+        201,
+    )
+    .await;
+    let may_use_tokens = http
+        .patch(format!(
+            "{}/api/2.0/permissions/authorization/tokens",
+            a.url
+        ))
+        .bearer_auth(&token)
+        .json(
+            &json!({"access_control_list": [{"service_principal_name": sp["applicationId"],
+                                               "permission_level": "CAN_USE"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(may_use_tokens.status(), 200);
+    let other: Value = json_ok(
+        http.post(format!(
+            "{}/api/2.0/token-management/on-behalf-of/tokens",
+            a.url
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"application_id": sp["applicationId"], "lifetime_seconds": 3600}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let other = other["token_value"].as_str().unwrap().to_owned();
+    for url in [&a.url, &b.url] {
+        let r = json_with(
+            get(url, &other, &format!("/api/2.0/sql/statements/{id}")).await,
+            404,
+        )
+        .await;
+        assert_eq!(r["error_code"], "RESOURCE_DOES_NOT_EXIST", "{r}");
+    }
+
+    // A result link made by node A, fetched through node B, serves the same bytes.
+    let linked = execute(
+        &a.url,
+        &token,
+        json!({"warehouse_id": warehouse, "wait_timeout": "30s", "disposition": "EXTERNAL_LINKS",
+               "format": "ARROW_STREAM", "statement": "SELECT id FROM landing.events"}),
+    )
+    .await;
+    let link = linked["result"]["external_links"][0]["external_link"]
+        .as_str()
+        .expect("a link")
+        .to_owned();
+    assert!(link.starts_with(&a.url), "{link}");
+    let through_b = link.replacen(&a.url, &b.url, 1);
+    let from_a = http.get(&link).send().await.unwrap();
+    assert_eq!(from_a.status(), 200);
+    let from_b = http.get(&through_b).send().await.unwrap();
+    assert_eq!(from_b.status(), 200);
+    assert_eq!(
+        from_b.headers()["content-type"],
+        "application/vnd.apache.arrow.stream"
+    );
+    assert_eq!(from_b.bytes().await.unwrap(), from_a.bytes().await.unwrap());
+    let forged = format!("{}{}", &through_b[..through_b.len() - 4], "0000");
+    assert_eq!(http.get(&forged).send().await.unwrap().status(), 403);
+
+    // A statement running on node A, cancelled through node B.
+    let slow = execute(
+        &a.url,
+        &token,
+        json!({"warehouse_id": warehouse, "wait_timeout": "0s", "statement": SLOW}),
+    )
+    .await;
+    let slow_id = slow["statement_id"].as_str().unwrap().to_owned();
+    let cancel = http
+        .post(format!("{}/api/2.0/sql/statements/{slow_id}/cancel", b.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+    let ended = poll(&a.url, &token, &slow_id).await;
+    assert_eq!(ended["status"]["state"], "CANCELED", "{ended}");
+
+    // A session opened on node A, moved to another schema on node B, used on node A.
+    let session: Value = json_ok(
+        http.post(format!("{}/api/2.0/sql/sessions", a.url))
+            .bearer_auth(&token)
+            .json(&json!({"warehouse_id": warehouse}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let session = session["session_id"].as_str().unwrap().to_owned();
+    let in_session =
+        |sql: &str| json!({"session_id": session, "statement": sql, "wait_timeout": "30s"});
+    let used = execute(&b.url, &token, in_session("USE SCHEMA landing")).await;
+    assert_eq!(used["status"]["state"], "SUCCEEDED", "{used}");
+    let count = execute(&a.url, &token, in_session("SELECT COUNT(*) FROM events")).await;
+    assert_eq!(count["status"]["state"], "SUCCEEDED", "{count}");
+    assert_eq!(first_column(&count), vec!["20".to_owned()]);
+    let closed = http
+        .delete(format!("{}/api/2.0/sql/sessions/{session}", b.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 200);
+    let gone = http
+        .post(format!("{}/api/2.0/sql/statements", a.url))
+        .bearer_auth(&token)
+        .json(&json!({"session_id": session, "statement": "SELECT 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.status(),
+        404,
+        "a closed session is closed on every node"
+    );
+
+    // Node A dies: what it held is unreachable, and node B says so rather than pretending.
+    let held = execute(
+        &a.url,
+        &token,
+        json!({"warehouse_id": warehouse, "wait_timeout": "30s", "statement": "SELECT 1"}),
+    )
+    .await;
+    let held = held["statement_id"].as_str().unwrap().to_owned();
+    a.kill9();
+    let r = json_with(
+        get(&b.url, &token, &format!("/api/2.0/sql/statements/{held}")).await,
+        503,
+    )
+    .await;
+    assert_eq!(r["error_code"], "TEMPORARILY_UNAVAILABLE", "{r}");
+    // Node B's own work goes on.
+    let nodes: BTreeSet<String> = first_column(
+        &run(
+            &b.url,
+            &token,
+            &warehouse,
+            "SELECT DISTINCT node FROM landing.events",
+        )
+        .await,
+    )
+    .into_iter()
+    .collect();
+    assert_eq!(nodes, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
+}
