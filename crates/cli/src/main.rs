@@ -185,8 +185,12 @@ fn main() -> ExitCode {
         }
         other => other,
     };
+    // Statements nest up to the engine's limit (a thousand levels), and copying or
+    // dropping such a tree recurses once a level: workers get the room for it (reserved, and
+    // used only when needed).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 << 20)
         .build()
     {
         Ok(rt) => rt,

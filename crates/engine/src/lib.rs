@@ -24,7 +24,7 @@ mod types;
 pub use error::EngineError;
 pub use names::QualifiedName;
 pub use run::{Binding, Engine, Limits, Output, Source};
-pub use statement::{Access, Kind, ObjectUse, Statement};
+pub use statement::{Access, Kind, MAX_NESTING, ObjectUse, Statement};
 pub use types::{Column, arrow_type, databricks_type_name};
 
 /// Arrow's record batches and schemas, as the engine's results carry them.

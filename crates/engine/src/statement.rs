@@ -82,6 +82,81 @@ pub struct ObjectUse {
     pub access: Access,
 }
 
+/// How deep expressions and subqueries may nest in a statement. Databricks' own limit is of
+/// this order; generated SQL (a long `a OR b OR …`, a dbt model) stays far below it, and what is
+/// below it is walked safely on any thread that runs statements.
+pub const MAX_NESTING: usize = 1000;
+/// A statement this short cannot nest much deeper than [`MAX_NESTING`]: each level takes a
+/// character or two, and a tree this deep is walked safely on any thread.
+const SHALLOW_STATEMENT_BYTES: usize = 2 * 1024;
+/// The stack a longer statement is parsed on: enough to drop the deepest tree that
+/// [`MAX_STATEMENT_BYTES`] can spell (a level for every two bytes). It is reserved, not used,
+/// until a statement needs it.
+const PARSE_STACK_BYTES: usize = 512 << 20;
+
+/// Parses `sql` and refuses a tree nested deeper than [`MAX_NESTING`].
+fn parse_bounded(sql: &str) -> Result<std::collections::VecDeque<DfStatement>, EngineError> {
+    let statements = DFParser::parse_sql_with_dialect(sql, &DatabricksDialect {})
+        .map_err(|e| EngineError::Syntax(e.to_string()))?;
+    for statement in &statements {
+        if nesting_exceeds(statement, MAX_NESTING) {
+            return Err(EngineError::Unsupported(format!(
+                "expressions or queries nested more than {MAX_NESTING} deep"
+            )));
+        }
+    }
+    Ok(statements)
+}
+
+/// Whether expressions and queries nest deeper than `limit` in `statement`. The walk stops at
+/// the first level past the limit, so it never goes deeper than that itself.
+fn nesting_exceeds(statement: &DfStatement, limit: usize) -> bool {
+    use deltalake::datafusion::sql::sqlparser::ast::{Expr, Query, Visit, Visitor};
+    use std::ops::ControlFlow;
+
+    struct Depth {
+        now: usize,
+        limit: usize,
+    }
+    impl Depth {
+        fn enter(&mut self) -> ControlFlow<()> {
+            self.now += 1;
+            if self.now > self.limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn leave(&mut self) -> ControlFlow<()> {
+            self.now -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    impl Visitor for Depth {
+        type Break = ();
+        fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.enter()
+        }
+        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.leave()
+        }
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.enter()
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.leave()
+        }
+    }
+    let mut depth = Depth { now: 0, limit };
+    match statement {
+        DfStatement::Statement(s) => s.visit(&mut depth).is_break(),
+        // The engine's own statements (`EXPLAIN`, `COPY`, `CREATE EXTERNAL TABLE`) are refused
+        // or hold a statement.
+        DfStatement::Explain(explain) => nesting_exceeds(&explain.statement, limit),
+        _ => false,
+    }
+}
+
 impl Statement {
     /// Parse exactly one statement. Statements that would read or write a location of their own
     /// choosing are refused here, before any name is resolved.
@@ -92,8 +167,27 @@ impl Statement {
             )));
         }
         let sql = spell_out_merge_stars(sql)?;
-        let mut statements = DFParser::parse_sql_with_dialect(&sql, &DatabricksDialect {})
-            .map_err(|e| EngineError::Syntax(e.to_string()))?;
+        let statements = if sql.len() <= SHALLOW_STATEMENT_BYTES {
+            parse_bounded(&sql)?
+        } else {
+            // A longer text can nest deep enough that walking its tree (to check it, copy it or
+            // drop it) overflows a worker's stack, which aborts the process: the tree is built,
+            // checked and, if refused, dropped on a thread with room for the deepest 1 MiB holds.
+            std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name("parse".into())
+                    .stack_size(PARSE_STACK_BYTES)
+                    .spawn_scoped(scope, || parse_bounded(&sql))
+                    .map_err(|e| EngineError::Storage(format!("no thread to parse on: {e}")))?
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(EngineError::Syntax(
+                            "the statement could not be parsed".into(),
+                        ))
+                    })
+            })?
+        };
+        let mut statements = statements;
         let parsed = match (statements.pop_front(), statements.is_empty()) {
             (Some(one), true) => one,
             (None, _) => return Err(EngineError::Syntax("the statement is empty".into())),
@@ -551,6 +645,44 @@ mod tests {
                 ("other.crm.customers".to_string(), Access::Read),
             ]
         );
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused_and_never_overflows_the_stack() {
+        let chain = |n: usize| format!("SELECT {}", vec!["1"; n].join("+"));
+        let parens = |n: usize| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
+        let subqueries = |n: usize| {
+            format!(
+                "SELECT * FROM {}(SELECT 1 AS a) t{}",
+                "(SELECT * FROM ".repeat(n),
+                ") t".repeat(n)
+            )
+        };
+        // Generated SQL well within the limit, on this (test) thread's ordinary stack.
+        assert!(Statement::parse(&chain(MAX_NESTING - 100)).is_ok());
+        assert!(
+            Statement::parse(&format!(
+                "SELECT 1 WHERE {}",
+                vec!["1 = 1"; 400].join(" OR ")
+            ))
+            .is_ok()
+        );
+        // Deeper, up to what a whole statement can spell: refused, and the process lives.
+        for sql in [
+            chain(MAX_NESTING + 10),
+            chain(20_000),
+            chain(MAX_STATEMENT_BYTES / 2 - 10),
+            parens(5_000),
+            subqueries(5_000),
+            format!("SELECT {}TRUE", "NOT ".repeat(100_000)),
+        ] {
+            match Statement::parse(&sql) {
+                Err(EngineError::Unsupported(m)) => assert!(m.contains("nested"), "{m}"),
+                Err(EngineError::Syntax(_)) => {} // sqlparser's own recursion limit
+                Ok(_) => panic!("a statement {} bytes long was accepted", sql.len()),
+                Err(other) => panic!("{other}"),
+            }
+        }
     }
 
     #[test]

@@ -922,6 +922,12 @@ async fn a_query_over_the_limits_fails_cleanly_and_the_server_goes_on() {
     let r = sql.run(&t, "SELECT x FROM range(1, 5000) AS t(x)").await;
     let (code, _) = failed(&r);
     assert_eq!(code, "RESOURCE_EXHAUSTED", "{:?}", r.body);
+    // Nested past the limit: refused before anything walks the tree (walking it overflowed a
+    // worker's stack and aborted the process).
+    let deep = format!("SELECT {}", vec!["1"; 20_000].join(" + "));
+    let (code, message) = failed(&sql.run(&t, &deep).await);
+    assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
+    assert!(message.contains("nested more than 1000 deep"), "{message}");
     succeeded(&sql.run(&t, "SELECT 1").await, "the server goes on");
 }
 
