@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Server, client, files_under, install_crypto, json_ok, serve_command};
+use common::{Server, client, files_under, install_crypto, json_ok, log_next_to, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -18,13 +18,7 @@ fn start(data_dir: &Path, db: &TestDatabase, extra: &[&str]) -> Server {
     let mut cmd = serve_command("127.0.0.1:0", data_dir, database_url);
     cmd.args(extra)
         .env("PATCHBAY_LOG", "info")
-        .stderr(Stdio::from(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(data_dir.with_extension("log"))
-                .expect("log file"),
-        ));
+        .stderr(log_next_to(data_dir));
     Server::spawn(cmd)
 }
 

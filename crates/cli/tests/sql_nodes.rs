@@ -5,24 +5,19 @@
 
 mod common;
 
-use common::{Server, client, json_ok, json_with, serve_command};
+use common::{Server, client, json_ok, json_with, log_next_to, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 /// A node with a data directory of its own, on the shared database and table storage.
 fn node(data_dir: &Path, db: &TestDatabase, tables: &Path) -> Server {
     let mut cmd = serve_command("127.0.0.1:0", data_dir, Some(db.url.as_str()));
-    cmd.arg("--table-storage").arg(tables).stderr(Stdio::from(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.with_extension("log"))
-            .expect("log file"),
-    ));
+    cmd.arg("--table-storage")
+        .arg(tables)
+        .stderr(log_next_to(data_dir));
     Server::spawn(cmd)
 }
 

@@ -33,6 +33,17 @@ pub fn serve_command(listen: &str, data_dir: &Path, database_url: Option<&str>) 
     cmd
 }
 
+/// Stderr appended to the log next to `data_dir` (`DATA_DIR.log`), where a test reads it.
+pub fn log_next_to(data_dir: &Path) -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .expect("log file"),
+    )
+}
+
 /// A running `patchbay serve`, killed when dropped. Its stdout is collected as it comes.
 pub struct Server {
     child: Child,
