@@ -5,7 +5,7 @@ use crate::names::QualifiedName;
 use crate::statement::{ALL_COLUMNS, Kind, Statement};
 use crate::types::Column;
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{Int64Array, RecordBatch, UInt64Array};
+use deltalake::arrow::array::{Int64Array, RecordBatch};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
@@ -15,6 +15,7 @@ use deltalake::datafusion::execution::context::SQLOptions;
 use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use deltalake::datafusion::execution::{SessionState, SessionStateBuilder};
+use deltalake::datafusion::logical_expr::LogicalPlan;
 use deltalake::datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
@@ -394,10 +395,25 @@ impl Engine {
                 read_only().verify_plan(&plan)?;
                 self.collect(ctx.execute_logical_plan(plan).await?).await
             }
-            Kind::Insert { .. } => {
+            Kind::Insert { target, overwrite } => {
                 let plan = state.statement_to_plan(statement.parsed.clone()).await?;
                 dml_only().verify_plan(&plan)?;
-                let inserted = count(self.collect(ctx.execute_logical_plan(plan).await?).await?);
+                // The planner maps the rows onto the table's columns (order, casts, missing
+                // ones as NULL); they are written as CREATE TABLE AS SELECT writes them.
+                let LogicalPlan::Dml(insert) = plan else {
+                    return Err(EngineError::Unsupported("this form of INSERT".into()));
+                };
+                let table = take(
+                    &mut tables,
+                    &QualifiedName::resolve(target, catalog, schema),
+                )?;
+                let mode = if *overwrite {
+                    SaveMode::Overwrite
+                } else {
+                    SaveMode::Append
+                };
+                let rows = DataFrame::new(state.clone(), insert.input.as_ref().clone());
+                let (_, inserted) = write_rows(table, rows, &state, mode).await?;
                 Ok(Output::counts(&[
                     ("num_affected_rows", inserted),
                     ("num_inserted_rows", inserted),
@@ -437,7 +453,7 @@ impl Engine {
                     SaveMode::ErrorIfExists
                 };
                 let table = self.create_with_schema(id, &schema, mode).await?;
-                let (_, metrics) = write_rows(table, rows, &state).await?;
+                let (_, metrics) = write_rows(table, rows, &state, SaveMode::Append).await?;
                 Ok(Output::counts(&[
                     ("num_affected_rows", metrics),
                     ("num_inserted_rows", metrics),
@@ -474,7 +490,10 @@ impl Engine {
                     &mut tables,
                     &QualifiedName::resolve(target, catalog, schema),
                 )?;
-                let mut builder = table.update().with_session_state(Arc::new(state.clone()));
+                let mut builder = table
+                    .update()
+                    .with_session_state(Arc::new(state.clone()))
+                    .with_writer_properties(writer_properties());
                 if let Some(selection) = &update.selection {
                     builder = builder.with_predicate(selection.to_string());
                 }
@@ -499,7 +518,10 @@ impl Engine {
                     &QualifiedName::resolve(target, catalog, schema),
                 )?;
                 let before = table.clone();
-                let mut builder = table.delete().with_session_state(Arc::new(state.clone()));
+                let mut builder = table
+                    .delete()
+                    .with_session_state(Arc::new(state.clone()))
+                    .with_writer_properties(writer_properties());
                 if let Some(selection) = &delete.selection {
                     builder = builder.with_predicate(selection.to_string());
                 }
@@ -588,7 +610,8 @@ impl Engine {
             .merge(source_frame, merge.on.to_string())
             .with_source_alias(&source_alias)
             .with_target_alias(&target_alias)
-            .with_session_state(Arc::new(state.clone()));
+            .with_session_state(Arc::new(state.clone()))
+            .with_writer_properties(writer_properties());
         for clause in &merge.clauses {
             let predicate = clause.predicate.as_ref().map(|p| p.to_string());
             builder = match (&clause.clause_kind, &clause.action) {
@@ -827,21 +850,11 @@ fn dml_only() -> SQLOptions {
         .with_allow_statements(false)
 }
 
-/// The number DataFusion's insert reports (one `count` row).
-fn count(output: Output) -> usize {
-    output
-        .batches
-        .iter()
-        .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
-        .flat_map(|a| a.iter().flatten())
-        .map(|n| n as usize)
-        .sum()
-}
-
 async fn write_rows(
     table: DeltaTable,
     rows: DataFrame,
     state: &SessionState,
+    mode: SaveMode,
 ) -> Result<(DeltaTable, usize), EngineError> {
     // The rows go to the file in the order the query made them: partition after partition
     // (not interleaved as they finish, as `collect` would), and written from one stream (the
@@ -865,7 +878,7 @@ async fn write_rows(
         .write(batches)
         .with_session_state(Arc::new(one_stream))
         .with_writer_properties(writer_properties())
-        .with_save_mode(SaveMode::Append)
+        .with_save_mode(mode)
         .await?;
     Ok((table, n))
 }

@@ -412,3 +412,25 @@ async fn a_query_written_to_a_table_keeps_its_rows_together() {
         pages.len()
     );
 }
+
+#[tokio::test]
+async fn inserted_rows_are_written_as_a_query_written_to_a_table() {
+    // INSERT … SELECT and INSERT … VALUES write through the same writer as CREATE TABLE AS
+    // SELECT: pages of at most 4,096 rows (Delta's own writer makes pages of 20,000).
+    let mut f = Fixture::new();
+    let rows: i64 = 200_000;
+    f.create("CREATE TABLE u (id BIGINT, k BIGINT, v DOUBLE)", "u")
+        .await;
+    f.ok(&format!(
+        "INSERT INTO u SELECT x, x % 1000, CAST(x AS DOUBLE) * 0.5 FROM range(0, {rows}) AS r(x)"
+    ))
+    .await;
+    let pages = id_pages(&f._dir.path().join("u"));
+    assert!(
+        pages as i64 >= rows / 4096,
+        "{pages} pages of ids for {rows} rows"
+    );
+    let mut ids = ids_as_stored(&f._dir.path().join("u"));
+    ids.sort_unstable();
+    assert_eq!(ids, (0..rows).collect::<Vec<_>>());
+}
