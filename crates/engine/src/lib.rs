@@ -15,6 +15,7 @@
 //! Nothing a statement says can name a file: tables live at `<root>/<table id>`, and statements
 //! that read or write locations of their own choosing are refused at parse time.
 
+mod bounded;
 mod error;
 mod names;
 mod run;

@@ -771,12 +771,15 @@ impl Engine {
         let options = config.options_mut();
         options.sql_parser.dialect = deltalake::datafusion::config::Dialect::Databricks;
         // Delta's planner too: UPDATE, DELETE and MERGE plan nodes of their own.
-        SessionStateBuilder::new()
+        let mut state = SessionStateBuilder::new()
             .with_default_features()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_query_planner(DeltaPlanner::new())
-            .build()
+            .build();
+        crate::bounded::bound_functions(&mut state)
+            .expect("registering a function under its own name cannot fail");
+        state
     }
 
     async fn collect(&self, frame: DataFrame) -> Result<Output, EngineError> {

@@ -287,6 +287,32 @@ async fn a_query_over_the_memory_limit_fails_cleanly() {
 }
 
 #[tokio::test]
+async fn functions_that_multiply_their_input_are_bounded() {
+    // The memory pool does not count the values a function makes: these would take gigabytes
+    // in one allocation each, and the process would die of it.
+    let f = Fixture::new();
+    for sql in [
+        "SELECT max(length(repeat(CAST(x AS STRING), 100000000))) FROM range(0, 10) AS t(x)",
+        "SELECT length(repeat('x', 300000000))",
+        "SELECT max(length(lpad(CAST(x AS STRING), 200000000, '-'))) FROM range(0, 10) AS t(x)",
+        "SELECT max(length(rpad('a', 100000000 + x))) FROM range(0, 10) AS t(x)",
+        "SELECT max(cardinality(array_repeat(x, 100000000))) FROM range(0, 10) AS t(x)",
+    ] {
+        match f.run(sql).await {
+            Err(EngineError::MemoryExceeded(m)) => assert!(m.contains("at most 256 MiB"), "{m}"),
+            Err(other) => panic!("{sql}: {other}"),
+            Ok(_) => panic!("{sql}: ran"),
+        }
+    }
+    // Within the bound they are the built-in functions.
+    let out = f
+        .table("SELECT repeat('ab', 3) AS r, lpad('x', 4, '-') AS l, rpad('x', 3) AS p, array_repeat(7, 2) AS a")
+        .await;
+    assert!(out.contains("| ababab | ---x | x   | [7, 7] |"), "{out}");
+    assert_eq!(f.ok("SELECT 1 + 1 AS two").await.num_rows(), 1);
+}
+
+#[tokio::test]
 async fn table_ids_cannot_reach_outside_the_root() {
     let f = Fixture::new();
     let columns = [Column {

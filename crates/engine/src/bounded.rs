@@ -1,0 +1,145 @@
+//! Functions whose output can be far larger than their input, bounded.
+//!
+//! The engine's memory pool counts what sorts, joins and aggregates hold, not the values a
+//! function makes: `repeat(s, n)` over a column makes `n` times its bytes in one allocation, and a
+//! few of them in one batch would take the whole machine's memory, which ends the process. These
+//! functions are the built-in ones behind a check of how many bytes one batch of their results
+//! would take; above [`MAX_BATCH_BYTES`] the statement fails instead.
+
+use deltalake::arrow::array::{Array, ArrayRef, AsArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, FieldRef, Int64Type};
+use deltalake::datafusion::common::{DataFusionError, Result};
+use deltalake::datafusion::execution::{FunctionRegistry, SessionState};
+use deltalake::datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+};
+use std::sync::Arc;
+
+/// The most bytes the results of one of these functions may take for one batch of rows.
+pub const MAX_BATCH_BYTES: u64 = 256 << 20;
+
+/// How a function's output grows with its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Growth {
+    /// `repeat(s, n)`: the bytes of `s`, `n` times.
+    Repeat,
+    /// `lpad(s, n[, fill])`, `rpad(…)`: `n` characters of up to four bytes.
+    Pad,
+    /// `array_repeat(e, n)`: `n` copies of the element.
+    ArrayRepeat,
+}
+
+/// The bounded functions, by name.
+const BOUNDED: [(&str, Growth); 4] = [
+    ("repeat", Growth::Repeat),
+    ("lpad", Growth::Pad),
+    ("rpad", Growth::Pad),
+    ("array_repeat", Growth::ArrayRepeat),
+];
+
+/// Replaces the built-in functions that [`BOUNDED`] names in `state` with their bounded forms.
+pub fn bound_functions(state: &mut SessionState) -> Result<()> {
+    for (name, growth) in BOUNDED {
+        let Some(inner) = state.scalar_functions().get(name).cloned() else {
+            continue;
+        };
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Bounded {
+            inner,
+            growth,
+        })))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Bounded {
+    inner: Arc<ScalarUDF>,
+    growth: Growth,
+}
+
+impl ScalarUDFImpl for Bounded {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let (Some(value), Some(count)) = (args.args.first(), args.args.get(1)) {
+            let rows = args.number_rows.max(1);
+            let sizes = value_sizes(value, rows)?;
+            let counts = counts(count, rows)?;
+            let bytes = sizes
+                .iter()
+                .zip(&counts)
+                .map(|(size, n)| {
+                    let per = match self.growth {
+                        Growth::Repeat => *size,
+                        Growth::Pad => 4,
+                        Growth::ArrayRepeat => (*size).max(8),
+                    };
+                    per.saturating_mul(*n)
+                })
+                .fold(0u64, u64::saturating_add);
+            if bytes > MAX_BATCH_BYTES {
+                return Err(DataFusionError::ResourcesExhausted(format!(
+                    "{}() would make {} MiB of values for {rows} rows; at most {} MiB",
+                    self.name(),
+                    bytes >> 20,
+                    MAX_BATCH_BYTES >> 20
+                )));
+            }
+        }
+        self.inner.invoke_with_args(args)
+    }
+}
+
+/// The bytes of each row's value: a string's or binary's length, otherwise the type's width (a
+/// list's or struct's share of its array's memory).
+fn value_sizes(value: &ColumnarValue, rows: usize) -> Result<Vec<u64>> {
+    let array = value.to_array(rows)?;
+    let sizes = match array.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let strings = cast(&array, &DataType::LargeUtf8)?;
+            strings
+                .as_string::<i64>()
+                .iter()
+                .map(|s| s.map_or(0, |s| s.len() as u64))
+                .collect()
+        }
+        _ => {
+            let share = (array.get_array_memory_size() / array.len().max(1)) as u64;
+            vec![share; array.len()]
+        }
+    };
+    Ok(sizes)
+}
+
+/// Each row's count, negative and null ones as none.
+fn counts(count: &ColumnarValue, rows: usize) -> Result<Vec<u64>> {
+    let array: ArrayRef = cast(&count.to_array(rows)?, &DataType::Int64)?;
+    Ok(array
+        .as_primitive::<Int64Type>()
+        .iter()
+        .map(|n| n.map_or(0, |n| n.max(0) as u64))
+        .collect())
+}
