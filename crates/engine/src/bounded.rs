@@ -28,14 +28,19 @@ enum Growth {
     Pad,
     /// `array_repeat(e, n)`: `n` copies of the element.
     ArrayRepeat,
+    /// `range([start,] stop[, step])` and `generate_series(…)` as values: a list of integers
+    /// (of dates and timestamps, a day or more apart, it stays small).
+    Series,
 }
 
 /// The bounded functions, by name.
-const BOUNDED: [(&str, Growth); 4] = [
+const BOUNDED: [(&str, Growth); 6] = [
     ("repeat", Growth::Repeat),
     ("lpad", Growth::Pad),
     ("rpad", Growth::Pad),
     ("array_repeat", Growth::ArrayRepeat),
+    ("range", Growth::Series),
+    ("generate_series", Growth::Series),
 ];
 
 /// Replaces the built-in functions that [`BOUNDED`] names in `state` with their bounded forms.
@@ -84,33 +89,72 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if let (Some(value), Some(count)) = (args.args.first(), args.args.get(1)) {
-            let rows = args.number_rows.max(1);
-            let sizes = value_sizes(value, rows)?;
-            let counts = counts(count, rows)?;
-            let bytes = sizes
-                .iter()
-                .zip(&counts)
-                .map(|(size, n)| {
-                    let per = match self.growth {
-                        Growth::Repeat => *size,
-                        Growth::Pad => 4,
-                        Growth::ArrayRepeat => (*size).max(8),
-                    };
-                    per.saturating_mul(*n)
-                })
-                .fold(0u64, u64::saturating_add);
-            if bytes > MAX_BATCH_BYTES {
-                return Err(DataFusionError::ResourcesExhausted(format!(
-                    "{}() would make {} MiB of values for {rows} rows; at most {} MiB",
-                    self.name(),
-                    bytes >> 20,
-                    MAX_BATCH_BYTES >> 20
-                )));
-            }
+        let rows = args.number_rows.max(1);
+        let bytes = match self.growth {
+            Growth::Series => series_bytes(&args.args, rows)?,
+            growth => match (args.args.first(), args.args.get(1)) {
+                (Some(value), Some(count)) => value_sizes(value, rows)?
+                    .iter()
+                    .zip(counts(count, rows)?)
+                    .map(|(size, n)| {
+                        let per = match growth {
+                            Growth::Repeat => *size,
+                            Growth::Pad => 4,
+                            _ => (*size).max(8),
+                        };
+                        per.saturating_mul(n)
+                    })
+                    .fold(0u64, u64::saturating_add),
+                _ => 0,
+            },
+        };
+        if bytes > MAX_BATCH_BYTES {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "{}() would make {} MiB of values for {rows} rows; at most {} MiB",
+                self.name(),
+                bytes >> 20,
+                MAX_BATCH_BYTES >> 20
+            )));
         }
         self.inner.invoke_with_args(args)
     }
+}
+
+/// The bytes of the integer lists `range` or `generate_series` would make: eight a value.
+/// Arguments that are not integers (dates, timestamps) are not counted.
+fn series_bytes(args: &[ColumnarValue], rows: usize) -> Result<u64> {
+    let integers = |v: &ColumnarValue| -> Result<Option<Vec<Option<i64>>>> {
+        let array = v.to_array(rows)?;
+        if !array.data_type().is_integer() {
+            return Ok(None);
+        }
+        let array = cast(&array, &DataType::Int64)?;
+        Ok(Some(array.as_primitive::<Int64Type>().iter().collect()))
+    };
+    let mut columns = Vec::new();
+    for arg in args {
+        match integers(arg)? {
+            Some(values) => columns.push(values),
+            None => return Ok(0),
+        }
+    }
+    let mut bytes = 0u64;
+    for row in 0..rows {
+        let at = |i: usize| columns.get(i).and_then(|c| c.get(row).copied().flatten());
+        let (start, stop, step) = match columns.len() {
+            1 => (Some(0), at(0), Some(1)),
+            2 => (at(0), at(1), Some(1)),
+            _ => (at(0), at(1), at(2)),
+        };
+        if let (Some(start), Some(stop), Some(step)) = (start, stop, step)
+            && step != 0
+        {
+            let span = i128::from(stop) - i128::from(start);
+            let values = (span / i128::from(step)).max(0) as u64;
+            bytes = bytes.saturating_add(values.saturating_mul(8));
+        }
+    }
+    Ok(bytes)
 }
 
 /// The bytes of each row's value: a string's or binary's length, otherwise the type's width (a

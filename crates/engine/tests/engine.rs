@@ -297,6 +297,8 @@ async fn functions_that_multiply_their_input_are_bounded() {
         "SELECT max(length(lpad(CAST(x AS STRING), 200000000, '-'))) FROM range(0, 10) AS t(x)",
         "SELECT max(length(rpad('a', 100000000 + x))) FROM range(0, 10) AS t(x)",
         "SELECT max(cardinality(array_repeat(x, 100000000))) FROM range(0, 10) AS t(x)",
+        "SELECT cardinality(range(1, 100000000))",
+        "SELECT max(cardinality(generate_series(x, 40000000 + x, 1))) FROM range(0, 10) AS t(x)",
     ] {
         match f.run(sql).await {
             Err(EngineError::MemoryExceeded(m)) => assert!(m.contains("at most 256 MiB"), "{m}"),
@@ -306,9 +308,12 @@ async fn functions_that_multiply_their_input_are_bounded() {
     }
     // Within the bound they are the built-in functions.
     let out = f
-        .table("SELECT repeat('ab', 3) AS r, lpad('x', 4, '-') AS l, rpad('x', 3) AS p, array_repeat(7, 2) AS a")
+        .table("SELECT repeat('ab', 3) AS r, lpad('x', 4, '-') AS l, rpad('x', 3) AS p, array_repeat(7, 2) AS a, range(1, 4) AS s, generate_series(1, 3) AS g")
         .await;
-    assert!(out.contains("| ababab | ---x | x   | [7, 7] |"), "{out}");
+    assert!(
+        out.contains("| ababab | ---x | x   | [7, 7] | [1, 2, 3] | [1, 2, 3] |"),
+        "{out}"
+    );
     assert_eq!(f.ok("SELECT 1 + 1 AS two").await.num_rows(), 1);
 }
 
