@@ -166,6 +166,10 @@ pub struct ServeArgs {
     /// a query that needs more fails and the server goes on.
     #[arg(long, env = "PATCHBAY_QUERY_MEMORY_MB")]
     query_memory_mb: Option<usize>,
+    /// Memory for tables' rows held to answer point lookups (`SELECT … WHERE id = 5`), in MiB,
+    /// shared by all tables (default 256; 0 holds none).
+    #[arg(long, env = "PATCHBAY_TABLE_MEMORY_MB")]
+    table_memory_mb: Option<usize>,
 }
 
 /// The table storage URL: a `file://` URL as given, or a directory (relative ones from the
@@ -238,6 +242,7 @@ struct FileConfig {
     table_storage: Option<String>,
     node_url: Option<String>,
     query_memory_mb: Option<usize>,
+    table_memory_mb: Option<usize>,
 }
 
 /// A list in a TOML file, written as an array or as one comma-separated string.
@@ -279,6 +284,8 @@ pub struct ServeConfig {
     pub node_url: Option<String>,
     /// The query engine's memory, in bytes.
     pub query_memory_bytes: usize,
+    /// Memory for tables' rows held for point lookups, in bytes.
+    pub table_memory_bytes: usize,
 }
 
 #[cfg(test)]
@@ -473,6 +480,11 @@ impl ServeConfig {
             table_storage,
             node_url,
             query_memory_bytes: query_memory_mb.saturating_mul(1 << 20),
+            table_memory_bytes: args
+                .table_memory_mb
+                .or(file.table_memory_mb)
+                .unwrap_or(256)
+                .saturating_mul(1 << 20),
             data_dir,
             database_url: args.database.database_url.or(file.database_url),
             public_url,

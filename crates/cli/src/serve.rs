@@ -76,6 +76,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.table_storage.clone(),
         patchbay_sql::EngineLimits {
             memory_bytes: config.query_memory_bytes,
+            table_memory_bytes: config.table_memory_bytes,
             ..patchbay_sql::EngineLimits::default()
         },
     )

@@ -17,6 +17,7 @@
 
 mod bounded;
 mod error;
+mod lookup;
 mod names;
 mod run;
 mod statement;

@@ -1,6 +1,7 @@
 //! Running a parsed statement against the tables its caller bound.
 
 use crate::EngineError;
+use crate::lookup::{Decision, HeldRows, PointQuery, TableMemory};
 use crate::names::QualifiedName;
 use crate::statement::{ALL_COLUMNS, Kind, Statement};
 use crate::types::Column;
@@ -41,6 +42,8 @@ pub struct Limits {
     pub max_result_rows: usize,
     /// Threads a query spreads over.
     pub target_partitions: usize,
+    /// Memory for tables' rows held for point lookups, shared by all tables (0: none held).
+    pub table_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             memory_bytes: 512 << 20,
             max_result_rows: 1_000_000,
             target_partitions: 2,
+            table_memory_bytes: 256 << 20,
         }
     }
 }
@@ -139,6 +143,8 @@ pub struct Engine {
     writers: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The session state statements start from.
     base: std::sync::OnceLock<SessionState>,
+    /// Tables' rows held in memory for point lookups.
+    memory: Arc<TableMemory>,
 }
 
 /// How many tables' states the engine keeps between statements.
@@ -165,10 +171,11 @@ impl Engine {
         Ok(Engine {
             root,
             runtime,
-            limits,
             tables: std::sync::Mutex::new(HashMap::new()),
             writers: std::sync::Mutex::new(HashMap::new()),
             base: std::sync::OnceLock::new(),
+            memory: Arc::new(TableMemory::new(limits.table_memory_bytes)),
+            limits,
         })
     }
 
@@ -266,6 +273,7 @@ impl Engine {
     pub async fn drop_table(&self, id: &str) -> Result<(), EngineError> {
         let location = self.location(id)?;
         self.tables.lock().expect("lock").remove(id);
+        self.memory.forget(id);
         if location.scheme() == "file" {
             let dir = location
                 .to_file_path()
@@ -345,6 +353,18 @@ impl Engine {
         bindings: &[Binding],
         new_table_id: Option<&str>,
     ) -> Result<Output, EngineError> {
+        if statement.kind() == &Kind::Query
+            && let [
+                Binding {
+                    source: Source::Table { id },
+                    ..
+                },
+            ] = bindings
+            && let Some(point) = PointQuery::of(&statement.parsed)
+            && let Some(output) = self.from_memory(id, &point).await?
+        {
+            return Ok(output);
+        }
         // Held until the statement ends: its table is read after the lock is taken, so the
         // commit it makes is the next version unless another node's came first.
         let _writing = match self.write_target(statement, catalog, schema, bindings) {
@@ -720,6 +740,63 @@ impl Engine {
             ("num_deleted_rows", metrics.num_target_rows_deleted),
             ("num_inserted_rows", metrics.num_target_rows_inserted),
         ]))
+    }
+
+    /// Bytes of tables' rows held in memory for point lookups.
+    pub fn table_memory_used(&self) -> usize {
+        self.memory.used()
+    }
+
+    /// The answer to a point lookup on table `id` from its rows in memory, loading them if
+    /// this version has been read often enough; `None` when the query is to be planned.
+    async fn from_memory(
+        &self,
+        id: &str,
+        point: &PointQuery,
+    ) -> Result<Option<Output>, EngineError> {
+        let table = self.open(id).await?;
+        let Some(version) = table.version() else {
+            return Ok(None);
+        };
+        let rows = match self.memory.consult(id, version) {
+            Decision::Answer(rows) => rows,
+            Decision::Plan => return Ok(None),
+            Decision::Load(ticket) => {
+                let rows = self.load_rows(&table, version).await?;
+                ticket.settle(rows.clone());
+                match rows {
+                    Some(rows) => rows,
+                    None => return Ok(None),
+                }
+            }
+        };
+        rows.answer(point, self.limits.max_result_rows).transpose()
+    }
+
+    /// Table `table`'s rows at `version` as DataFusion scans them, or `None` when they take
+    /// more than a table's share of the memory.
+    async fn load_rows(
+        &self,
+        table: &DeltaTable,
+        version: u64,
+    ) -> Result<Option<Arc<HeldRows>>, EngineError> {
+        let state = self.base.get_or_init(|| self.base_state()).clone();
+        let frame =
+            SessionContext::new_with_state(state).read_table(table.table_provider().await?)?;
+        let schema: SchemaRef = Arc::new(Schema::new(frame.schema().fields().clone()));
+        let mut stream = frame.execute_stream().await?;
+        let (mut batches, mut bytes) = (Vec::new(), 0usize);
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            bytes += batch.get_array_memory_size();
+            if bytes > self.memory.table_budget() {
+                return Ok(None);
+            }
+            batches.push(batch);
+        }
+        let batch = deltalake::arrow::compute::concat_batches(&schema, &batches)
+            .map_err(deltalake::datafusion::error::DataFusionError::from)?;
+        Ok(Some(Arc::new(HeldRows::new(version, schema, batch))))
     }
 
     async fn open(&self, id: &str) -> Result<DeltaTable, EngineError> {

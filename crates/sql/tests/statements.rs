@@ -904,7 +904,7 @@ async fn a_query_over_the_limits_fails_cleanly_and_the_server_goes_on() {
         EngineLimits {
             memory_bytes: 4 << 20,
             max_result_rows: 1000,
-            target_partitions: 2,
+            ..EngineLimits::default()
         },
     )
     .await;
