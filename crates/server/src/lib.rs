@@ -57,6 +57,8 @@ struct Shared {
     statements: statements::Registry,
     /// The client that passes requests on to other nodes, made on first need.
     peers: std::sync::OnceLock<reqwest::Client>,
+    /// Query history, written in groups.
+    history: statements::History,
 }
 
 /// Server settings fixed at start.
@@ -173,8 +175,8 @@ impl AppState {
             scim::PREFIX
         );
         AppState {
-            store,
             shared: Arc::new(Shared {
+                history: statements::History::new(store.clone()),
                 settings,
                 partners,
                 renderings: scim::Renderings::new(scim_base),
@@ -185,6 +187,7 @@ impl AppState {
                 statements: statements::Registry::new(route),
                 peers: std::sync::OnceLock::new(),
             }),
+            store,
         }
     }
 
@@ -250,6 +253,11 @@ impl AppState {
     /// Statements, sessions and result links of this node.
     pub fn statements(&self) -> &statements::Registry {
         &self.shared.statements
+    }
+
+    /// The node's query history writer.
+    pub fn history(&self) -> &statements::History {
+        &self.shared.history
     }
 
     /// The client that passes requests on to other nodes.

@@ -58,28 +58,36 @@ pub struct QueryPage {
 impl Store {
     /// Adds a line of history, or replaces the statement's line (a cancel that won the race).
     pub async fn record_query(&self, query: &NewQuery<'_>) -> Result<()> {
+        self.record_queries(std::slice::from_ref(query)).await
+    }
+
+    /// Adds lines of history in one transaction, in order (a later line for the same statement
+    /// replaces an earlier one): statements that end together share one commit.
+    pub async fn record_queries(&self, queries: &[NewQuery<'_>]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO query_history (id, workspace_id, principal_id, user_name, warehouse_id, \
-             statement, status, error, rows_produced, started_at, ended_at, seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, \
-             rows_produced = excluded.rows_produced, ended_at = excluded.ended_at",
-        )
-        .bind(query.id)
-        .bind(query.caller.workspace_id)
-        .bind(query.caller.principal_id)
-        .bind(query.caller.name.as_str())
-        .bind(query.warehouse_id)
-        .bind(query.statement)
-        .bind(query.status)
-        .bind(query.error)
-        .bind(query.rows)
-        .bind(query.started_at)
-        .bind(query.ended_at)
-        .bind(self.creation_millis())
-        .execute(&mut *tx)
-        .await?;
+        for query in queries {
+            sqlx::query(
+                "INSERT INTO query_history (id, workspace_id, principal_id, user_name, \
+                 warehouse_id, statement, status, error, rows_produced, started_at, ended_at, \
+                 seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, \
+                 rows_produced = excluded.rows_produced, ended_at = excluded.ended_at",
+            )
+            .bind(query.id)
+            .bind(query.caller.workspace_id)
+            .bind(query.caller.principal_id)
+            .bind(query.caller.name.as_str())
+            .bind(query.warehouse_id)
+            .bind(query.statement)
+            .bind(query.status)
+            .bind(query.error)
+            .bind(query.rows)
+            .bind(query.started_at)
+            .bind(query.ended_at)
+            .bind(self.creation_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

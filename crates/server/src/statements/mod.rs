@@ -13,6 +13,7 @@
 //! statements fail with a clear `NOT_IMPLEMENTED`.
 
 pub mod engine;
+mod history;
 mod registry;
 pub mod relay;
 
@@ -29,9 +30,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use engine::{Execution, FailureCode, Parameter, ResultRows, SqlFailure};
+pub use history::History;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{DEFAULT_SCHEMA, HIVE_METASTORE};
-use patchbay_store::{NewQuery, ObjectRef, QueryFilter, SqlSession};
+use patchbay_store::{ObjectRef, QueryFilter, SqlSession};
 use registry::{Entry, Finished, Format, Phase, Presentation};
 pub use registry::{Registry, route_of_node};
 use relay::Relay;
@@ -517,22 +519,22 @@ async fn record(
     state: &AppState,
     entry: &Entry,
     ran: &Ran<'_>,
-    status: &str,
+    status: &'static str,
     rows: Option<usize>,
     error: Option<String>,
 ) {
-    let query = NewQuery {
-        id: &entry.id,
-        caller: ran.caller,
-        warehouse_id: ran.warehouse_id,
-        statement: ran.statement,
+    let line = history::Line {
+        id: entry.id.clone(),
+        caller: ran.caller.clone(),
+        warehouse_id: ran.warehouse_id.to_owned(),
+        statement: ran.statement.to_owned(),
         status,
-        error: error.as_deref(),
+        error,
         rows: rows.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
         started_at: ran.started,
         ended_at: state.now_millis(),
     };
-    if let Err(e) = state.store.record_query(&query).await {
+    if let Err(e) = state.history().record(line).await {
         tracing::warn!(statement_id = %entry.id, error = %e, "query history: not recorded");
     }
 }
