@@ -31,16 +31,27 @@ enum Growth {
     /// `range([start,] stop[, step])` and `generate_series(…)` as values: a list of integers
     /// (of dates and timestamps, a day or more apart, it stays small).
     Series,
+    /// `array_resize(a, n[, fill])`: `n` elements.
+    ArrayResize,
+    /// `replace(s, from, to)`: `to` for every occurrence of `from` (between every character
+    /// when `from` is empty).
+    Replace,
+    /// `regexp_replace(s, pattern, replacement[, flags])`: the replacement for every match (the
+    /// first only without the `g` flag), each group it names copied again.
+    RegexpReplace,
 }
 
 /// The bounded functions, by name.
-const BOUNDED: [(&str, Growth); 6] = [
+const BOUNDED: [(&str, Growth); 9] = [
     ("repeat", Growth::Repeat),
     ("lpad", Growth::Pad),
     ("rpad", Growth::Pad),
     ("array_repeat", Growth::ArrayRepeat),
     ("range", Growth::Series),
     ("generate_series", Growth::Series),
+    ("array_resize", Growth::ArrayResize),
+    ("replace", Growth::Replace),
+    ("regexp_replace", Growth::RegexpReplace),
 ];
 
 /// Replaces the built-in functions that [`BOUNDED`] names in `state` with their bounded forms.
@@ -92,6 +103,21 @@ impl ScalarUDFImpl for Bounded {
         let rows = args.number_rows.max(1);
         let bytes = match self.growth {
             Growth::Series => series_bytes(&args.args, rows)?,
+            Growth::Replace => replace_bytes(&args.args, rows)?,
+            Growth::RegexpReplace => regexp_replace_bytes(&args.args, rows)?,
+            Growth::ArrayResize => match args.args.get(1) {
+                Some(count) => {
+                    let per = match args.args.get(2) {
+                        Some(fill) => value_sizes(fill, rows)?,
+                        None => vec![8; rows],
+                    };
+                    per.iter()
+                        .zip(counts(count, rows)?)
+                        .map(|(size, n)| (*size).max(8).saturating_mul(n))
+                        .fold(0u64, u64::saturating_add)
+                }
+                None => 0,
+            },
             growth => match (args.args.first(), args.args.get(1)) {
                 (Some(value), Some(count)) => value_sizes(value, rows)?
                     .iter()
@@ -157,9 +183,111 @@ fn series_bytes(args: &[ColumnarValue], rows: usize) -> Result<u64> {
     Ok(bytes)
 }
 
+/// The bytes `replace` would make: each row's string, and `to` for every occurrence of `from`.
+/// The occurrences are counted only when the quick bound (as if every stretch of `from`'s
+/// length matched) is over the limit.
+fn replace_bytes(args: &[ColumnarValue], rows: usize) -> Result<u64> {
+    let [s, from, to] = args else {
+        return Ok(0);
+    };
+    let (s_sizes, from_sizes, to_sizes) = (
+        value_sizes(s, rows)?,
+        value_sizes(from, rows)?,
+        value_sizes(to, rows)?,
+    );
+    let quick = (0..rows)
+        .map(|r| {
+            let most = s_sizes[r] / from_sizes[r].max(1) + 1;
+            s_sizes[r].saturating_add(most.saturating_mul(to_sizes[r]))
+        })
+        .fold(0u64, u64::saturating_add);
+    if quick <= MAX_BATCH_BYTES {
+        return Ok(quick);
+    }
+    let (s, from) = (Strings::of(s)?, Strings::of(from)?);
+    Ok((0..rows)
+        .map(|r| match (s.get(r), from.get(r)) {
+            (Some(text), Some(pattern)) => {
+                let found = if pattern.is_empty() {
+                    text.chars().count() + 1
+                } else {
+                    text.matches(pattern).count()
+                };
+                s_sizes[r].saturating_add((found as u64).saturating_mul(to_sizes[r]))
+            }
+            _ => 0,
+        })
+        .fold(0u64, u64::saturating_add))
+}
+
+/// A bound on the bytes `regexp_replace` would make: a match can be as short as nothing, so a
+/// row has at most one more match than characters (one without the `g` flag), each replaced by
+/// the replacement; and every group reference in the replacement (a `\` or `$`) copies at most
+/// the whole row again.
+fn regexp_replace_bytes(args: &[ColumnarValue], rows: usize) -> Result<u64> {
+    let (Some(s), Some(replacement)) = (args.first(), args.get(2)) else {
+        return Ok(0);
+    };
+    let (texts, replacements) = (Strings::of(s)?, Strings::of(replacement)?);
+    let flags = args.get(3).map(Strings::of).transpose()?;
+    Ok((0..rows)
+        .map(|r| {
+            let (Some(text), Some(replacement)) = (texts.get(r), replacements.get(r)) else {
+                return 0;
+            };
+            let global = flags
+                .as_ref()
+                .and_then(|f| f.get(r))
+                .is_some_and(|f| f.contains('g'));
+            let matches = if global {
+                text.chars().count() as u64 + 1
+            } else {
+                1
+            };
+            let references = replacement.matches(['\\', '$']).count() as u64;
+            let len = text.len() as u64;
+            len.saturating_add(references.saturating_mul(len))
+                .saturating_add(matches.saturating_mul(replacement.len() as u64))
+        })
+        .fold(0u64, u64::saturating_add))
+}
+
+/// A string argument, row by row, without copying a constant once per row.
+enum Strings {
+    One(Option<String>),
+    Many(deltalake::arrow::array::LargeStringArray),
+}
+
+impl Strings {
+    fn of(value: &ColumnarValue) -> Result<Strings> {
+        Ok(match value {
+            ColumnarValue::Scalar(s) => {
+                let array = cast(&s.to_array_of_size(1)?, &DataType::LargeUtf8)?;
+                let strings = array.as_string::<i64>();
+                Strings::One(strings.is_valid(0).then(|| strings.value(0).to_owned()))
+            }
+            ColumnarValue::Array(a) => {
+                Strings::Many(cast(a, &DataType::LargeUtf8)?.as_string::<i64>().clone())
+            }
+        })
+    }
+
+    fn get(&self, row: usize) -> Option<&str> {
+        match self {
+            Strings::One(s) => s.as_deref(),
+            Strings::Many(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
+        }
+    }
+}
+
 /// The bytes of each row's value: a string's or binary's length, otherwise the type's width (a
-/// list's or struct's share of its array's memory).
+/// list's or struct's share of its array's memory). A constant is measured once, not made into
+/// an array of one copy per row (a long string times a batch's rows is itself too much).
 fn value_sizes(value: &ColumnarValue, rows: usize) -> Result<Vec<u64>> {
+    if let ColumnarValue::Scalar(scalar) = value {
+        let one = value_sizes(&ColumnarValue::Array(scalar.to_array_of_size(1)?), 1)?;
+        return Ok(vec![one.first().copied().unwrap_or(0); rows]);
+    }
     let array = value.to_array(rows)?;
     let sizes = match array.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {

@@ -299,6 +299,14 @@ async fn functions_that_multiply_their_input_are_bounded() {
         "SELECT max(cardinality(array_repeat(x, 100000000))) FROM range(0, 10) AS t(x)",
         "SELECT cardinality(range(1, 100000000))",
         "SELECT max(cardinality(generate_series(x, 40000000 + x, 1))) FROM range(0, 10) AS t(x)",
+        // A long constant against a column: measured once, not copied for every row.
+        "SELECT max(length(repeat(repeat('x', 100000), CAST(x % 2 AS INT) * 3000))) FROM range(0, 8192) AS t(x)",
+        "SELECT max(cardinality(array_resize([1], 100000000 + x, 0))) FROM range(0, 10) AS t(x)",
+        // Every character of a 1 MB string replaced by 1 KB.
+        "SELECT length(replace(repeat('a', 1000000), 'a', repeat('b', 1000)))",
+        "SELECT length(replace(repeat('a', 1000000), '', repeat('b', 1000)))",
+        "SELECT length(regexp_replace(repeat('a', 1000000), 'a', repeat('b', 1000), 'g'))",
+        "SELECT length(regexp_replace(repeat('a', 100000), '(a*)', repeat('\\1', 3000)))",
     ] {
         match f.run(sql).await {
             Err(EngineError::MemoryExceeded(m)) => assert!(m.contains("at most 256 MiB"), "{m}"),
@@ -312,6 +320,14 @@ async fn functions_that_multiply_their_input_are_bounded() {
         .await;
     assert!(
         out.contains("| ababab | ---x | x   | [7, 7] | [1, 2, 3] | [1, 2, 3] |"),
+        "{out}"
+    );
+    // A long replacement where it occurs rarely: counted, not refused.
+    let out = f
+        .table("SELECT length(replace(repeat('a,', 10) || repeat('a', 1000000), ',', repeat('-', 100000))) AS n, replace('a.b', '.', '::') AS r, regexp_replace('a1b22', '[0-9]+', '#', 'g') AS g, array_resize([1, 2], 3, 9) AS z")
+        .await;
+    assert!(
+        out.contains("| 2000010 | a::b | a#b# | [1, 2, 9] |"),
         "{out}"
     );
     assert_eq!(f.ok("SELECT 1 + 1 AS two").await.num_rows(), 1);
