@@ -125,10 +125,11 @@ impl Store {
         principal_id: i64,
         object: ObjectRef<'_>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let yes = holds(&mut tx, workspace_id, principal_id, object).await?;
-        tx.rollback().await?;
-        Ok(yes)
+        // One statement reads one snapshot: no transaction around it.
+        let mut sql = holders_cte(workspace_id, object);
+        sql.push("SELECT 1 AS yes FROM holders WHERE id = ")
+            .int(principal_id);
+        Ok(sql.query().fetch_optional(&self.pool).await?.is_some())
     }
 }
 

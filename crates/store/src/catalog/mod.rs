@@ -480,21 +480,46 @@ pub(crate) async fn facts(
     } else {
         administers(identity, resolved.metastore.as_ref())
     };
-    let mut levels = Vec::new();
+    // The objects whose grants and owners count, from the top: the metastore (when it is the
+    // securable), then the catalog, schema and table resolved.
+    let mut objects: Vec<(&'static str, &Node)> = Vec::with_capacity(4);
     if let (Securable::Metastore, Some(m)) = (&resolved.securable, &resolved.metastore) {
-        let privileges = granted(tx, &identity.ids, "metastore_id", &[m.id.as_str()]).await?;
-        levels.push(LevelFacts {
-            owned: identity.holds(m.owner_id),
-            privileges: privileges.into_iter().map(|(_, p)| p).collect(),
-        });
+        objects.push(("metastore", m));
     }
     for (depth, n) in resolved.chain.iter().enumerate() {
-        let column = ["catalog_id", "schema_id", "table_id"][depth.min(2)];
-        let privileges = granted(tx, &identity.ids, column, &[n.id.as_str()]).await?;
-        levels.push(LevelFacts {
+        objects.push((["catalog", "schema", "table"][depth.min(2)], n));
+    }
+    let mut levels: Vec<LevelFacts> = objects
+        .iter()
+        .map(|(_, n)| LevelFacts {
             owned: identity.holds(n.owner_id),
-            privileges: privileges.into_iter().map(|(_, p)| p).collect(),
-        });
+            privileges: Default::default(),
+        })
+        .collect();
+    if !identity.ids.is_empty() && !objects.is_empty() {
+        // One query for every level's grants.
+        let mut sql = Sql::new(
+            "SELECT securable_type, COALESCE(metastore_id, catalog_id, schema_id, table_id) \
+             AS object_id, privilege FROM catalog_grants WHERE principal_id IN (",
+        );
+        sql.int_list(&identity.ids).push(") AND (");
+        for (i, (kind, n)) in objects.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push(&format!("{kind}_id = ")).text(n.id.clone());
+        }
+        sql.push(")");
+        for row in sql.query().fetch_all(&mut **tx).await? {
+            let kind: String = row.try_get("securable_type")?;
+            let object_id: String = row.try_get("object_id")?;
+            let privilege: String = row.try_get("privilege")?;
+            for (level, (k, n)) in levels.iter_mut().zip(&objects) {
+                if *k == kind && n.id == object_id {
+                    level.privileges.insert(privilege.clone());
+                }
+            }
+        }
     }
     Ok(AccessFacts {
         legacy,
