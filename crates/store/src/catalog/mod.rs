@@ -25,7 +25,6 @@ pub use tables::{ColumnRecord, NewTable, TableRecord};
 
 use crate::sql::{Bind, Sql};
 use crate::{Rejected, Store, StoreError};
-use objects::{Kind, child};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
 use patchbay_core::time::EpochMillis;
@@ -365,61 +364,91 @@ pub(crate) async fn assigned_metastore(
 }
 
 /// Finds a securable by name in the workspace: `hive_metastore` is the workspace's own, every
-/// other catalog is in the workspace's metastore.
+/// other catalog is in the workspace's metastore. One query: the metastore assigned, then each
+/// level of the name joined to the one above it (at most one row each, by the unique names).
 pub(crate) async fn resolve(
     tx: &mut Transaction<'static, Any>,
     workspace_id: i64,
     securable: &Securable,
 ) -> CatalogResult<Resolved> {
-    let metastore = assigned_metastore(tx, workspace_id).await?;
+    let (catalog, schema, table) = match securable {
+        Securable::Metastore => (None, None, None),
+        Securable::Catalog(c) => (Some(c), None, None),
+        Securable::Schema(c, s) => (Some(c), Some(s), None),
+        Securable::Table(c, s, t) => (Some(c), Some(s), Some(t)),
+    };
+    let mut sql = Sql::new(
+        "SELECT m.id AS m_id, m.owner_id AS m_owner, c.id AS c_id, c.owner_id AS c_owner, \
+         s.id AS s_id, s.owner_id AS s_owner, t.id AS t_id, t.owner_id AS t_owner \
+         FROM (SELECT 1 AS one) x \
+         LEFT JOIN metastore_assignments a ON a.workspace_id = ",
+    );
+    sql.int(workspace_id)
+        .push(" LEFT JOIN metastores m ON m.id = a.metastore_id");
+    // Levels the securable does not name join nothing: their columns come back NULL.
+    let none = String::new();
+    if catalog.is_some_and(|c| c == HIVE_METASTORE) {
+        sql.push(" LEFT JOIN catalogs c ON c.workspace_id = ")
+            .int(workspace_id);
+    } else {
+        sql.push(" LEFT JOIN catalogs c ON c.metastore_id = m.id");
+    }
+    sql.push(" AND c.name = ")
+        .text(catalog.unwrap_or(&none).clone())
+        .push(" AND ")
+        .int(i64::from(catalog.is_some()))
+        .push(" = 1 LEFT JOIN catalog_schemas s ON s.catalog_id = c.id AND s.name = ")
+        .text(schema.unwrap_or(&none).clone())
+        .push(" AND ")
+        .int(i64::from(schema.is_some()))
+        .push(" = 1 LEFT JOIN catalog_tables t ON t.schema_id = s.id AND t.name = ")
+        .text(table.unwrap_or(&none).clone())
+        .push(" AND ")
+        .int(i64::from(table.is_some()))
+        .push(" = 1");
+    let row = sql.query().fetch_one(&mut **tx).await?;
+    let level = |prefix: &str| -> CatalogResult<Option<Node>> {
+        let id: Option<String> = row.try_get(format!("{prefix}_id").as_str())?;
+        Ok(match id {
+            Some(id) => Some(Node {
+                id,
+                owner_id: row.try_get(format!("{prefix}_owner").as_str())?,
+            }),
+            None => None,
+        })
+    };
     let mut resolved = Resolved {
         securable: securable.clone(),
-        metastore,
+        metastore: level("m")?,
         chain: Vec::new(),
     };
-    let Some(catalog) = securable.catalog() else {
+    let Some(catalog) = catalog else {
         if resolved.metastore.is_none() {
             return Err(CatalogError::NoMetastore);
         }
         return Ok(resolved);
     };
-    let found = if catalog == HIVE_METASTORE {
-        sqlx::query("SELECT id, owner_id FROM catalogs WHERE workspace_id = $1 AND name = $2")
-            .bind(workspace_id)
-            .bind(catalog)
-            .fetch_optional(&mut **tx)
-            .await?
-            .as_ref()
-            .map(node)
-            .transpose()?
-    } else if let Some(m) = &resolved.metastore {
-        child(tx, Kind::Catalog, &m.id, catalog).await?
-    } else {
-        None
-    };
     resolved
         .chain
-        .push(found.ok_or_else(|| CatalogError::CatalogNotFound {
+        .push(level("c")?.ok_or_else(|| CatalogError::CatalogNotFound {
             name: catalog.to_owned(),
         })?);
-    if let Securable::Schema(_, schema) | Securable::Table(_, schema, _) = securable {
-        let schema_node = child(tx, Kind::Schema, &resolved.chain[0].id, schema)
-            .await?
-            .ok_or_else(|| CatalogError::SchemaNotFound {
+    if let Some(schema) = schema {
+        resolved
+            .chain
+            .push(level("s")?.ok_or_else(|| CatalogError::SchemaNotFound {
                 catalog: catalog.to_owned(),
                 name: schema.clone(),
-            })?;
-        resolved.chain.push(schema_node);
+            })?);
     }
-    if let Securable::Table(_, schema, table) = securable {
-        let table_node = child(tx, Kind::Table, &resolved.chain[1].id, table)
-            .await?
-            .ok_or_else(|| CatalogError::TableNotFound {
+    if let (Some(schema), Some(table)) = (schema, table) {
+        resolved
+            .chain
+            .push(level("t")?.ok_or_else(|| CatalogError::TableNotFound {
                 catalog: catalog.to_owned(),
                 schema: schema.clone(),
                 name: table.clone(),
-            })?;
-        resolved.chain.push(table_node);
+            })?);
     }
     Ok(resolved)
 }
