@@ -20,11 +20,21 @@ pub const RESULT_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// How long an external link works.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The most statements a node remembers; the oldest finished ones go first.
-const MAX_STATEMENTS: usize = 10_000;
+const MAX_STATEMENTS: usize = 100_000;
 /// About how many bytes of results a node holds; past it, the oldest results are dropped.
 const MAX_HELD_BYTES: usize = 2 << 30;
-/// How often the statements are swept of expired and excess results.
+/// What a statement costs to remember beyond its result's bytes (its entry, id and channel).
+const ENTRY_BYTES: usize = 512;
+/// How often the statements are swept of expired and excess results, and links of expired
+/// ones.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Whether a sweep, started because the statements were over a limit, has made room enough:
+/// down to three quarters of each, so that the next sweep is thousands of statements away
+/// (sweeping a full registry to one below its limit made every new statement sweep it all).
+fn room_enough(count: usize, bytes: usize) -> bool {
+    count <= MAX_STATEMENTS / 4 * 3 && bytes <= MAX_HELD_BYTES / 4 * 3
+}
 
 /// Where a statement is.
 #[derive(Clone)]
@@ -163,9 +173,22 @@ pub struct Link {
 pub struct Registry {
     /// What this node's ids begin with.
     route: String,
-    statements: Mutex<HashMap<String, Arc<Entry>>>,
+    statements: Mutex<Statements>,
     last_sweep: Mutex<Option<Instant>>,
-    links: Mutex<HashMap<String, Link>>,
+    links: Mutex<Links>,
+}
+
+#[derive(Default)]
+struct Statements {
+    by_id: HashMap<String, Arc<Entry>>,
+    /// What the entries and results held take, as of the last sweep plus the entries since.
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Links {
+    by_secret: HashMap<String, Link>,
+    last_sweep: Option<Instant>,
 }
 
 impl Registry {
@@ -209,10 +232,11 @@ impl Registry {
             }
             due
         };
-        if due || statements.len() >= MAX_STATEMENTS {
+        if due || statements.by_id.len() >= MAX_STATEMENTS || statements.bytes > MAX_HELD_BYTES {
             sweep(&mut statements);
         }
-        statements.insert(entry.id.clone(), entry.clone());
+        statements.bytes += ENTRY_BYTES;
+        statements.by_id.insert(entry.id.clone(), entry.clone());
         entry
     }
 
@@ -220,6 +244,7 @@ impl Registry {
     pub fn statement(&self, workspace_id: i64, principal_id: i64, id: &str) -> Option<Arc<Entry>> {
         let statements = self.statements.lock().expect("lock");
         statements
+            .by_id
             .get(id)
             .filter(|e| e.workspace_id == workspace_id && e.principal_id == principal_id)
             .filter(|e| !e.expired(Instant::now()))
@@ -230,11 +255,14 @@ impl Registry {
     /// short-lived.
     pub fn link(&self, entry: Arc<Entry>, chunk: usize, now: EpochMillis) -> (String, EpochMillis) {
         let mut links = self.links.lock().expect("lock");
-        links.retain(|_, l| l.expires > now);
+        if links.last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+            links.by_secret.retain(|_, l| l.expires > now);
+            links.last_sweep = Some(Instant::now());
+        }
         let secret = format!("{}{}", new_id(&self.route), uuid::Uuid::new_v4().simple());
         let lifetime = i64::try_from(LINK_LIFETIME.as_millis()).unwrap_or(i64::MAX);
         let expires = now.saturating_add(lifetime);
-        links.insert(
+        links.by_secret.insert(
             secret.clone(),
             Link {
                 entry,
@@ -248,33 +276,44 @@ impl Registry {
     /// What the link `secret` serves, unless it expired by `now`.
     pub fn follow(&self, secret: &str, now: EpochMillis) -> Option<Link> {
         let links = self.links.lock().expect("lock");
-        links.get(secret).filter(|l| l.expires > now).cloned()
+        links
+            .by_secret
+            .get(secret)
+            .filter(|l| l.expires > now)
+            .cloned()
     }
 }
 
-/// Drops expired results, then the oldest finished statements while there are too many or their
-/// results hold too much memory.
-fn sweep(statements: &mut HashMap<String, Arc<Entry>>) {
+/// Drops expired results, then, when there are too many statements or their results hold too
+/// much memory, the oldest finished ones until there is [`room_enough`].
+fn sweep(statements: &mut Statements) {
     let now = Instant::now();
-    statements.retain(|_, e| !e.expired(now));
-    let held = |e: &Entry| match &*e.phase.borrow() {
-        Phase::Succeeded(f) => f.rows.approximate_bytes(),
-        _ => 0,
+    let by_id = &mut statements.by_id;
+    by_id.retain(|_, e| !e.expired(now));
+    let held = |e: &Entry| {
+        ENTRY_BYTES
+            + match &*e.phase.borrow() {
+                Phase::Succeeded(f) => f.rows.approximate_bytes(),
+                _ => 0,
+            }
     };
-    let mut bytes: usize = statements.values().map(|e| held(e)).sum();
-    let mut finished: Vec<(Instant, String, usize)> = statements
-        .values()
-        .filter(|e| e.phase.borrow().is_done())
-        .map(|e| (e.created, e.id.clone(), held(e)))
-        .collect();
-    finished.sort();
-    for (_, id, size) in finished {
-        if statements.len() < MAX_STATEMENTS && bytes <= MAX_HELD_BYTES {
-            break;
+    let mut bytes: usize = by_id.values().map(|e| held(e)).sum();
+    if by_id.len() >= MAX_STATEMENTS || bytes > MAX_HELD_BYTES {
+        let mut finished: Vec<(Instant, String, usize)> = by_id
+            .values()
+            .filter(|e| e.phase.borrow().is_done())
+            .map(|e| (e.created, e.id.clone(), held(e)))
+            .collect();
+        finished.sort();
+        for (_, id, size) in finished {
+            if room_enough(by_id.len(), bytes) {
+                break;
+            }
+            by_id.remove(&id);
+            bytes -= size;
         }
-        statements.remove(&id);
-        bytes -= size;
     }
+    statements.bytes = bytes;
 }
 
 /// A statement id, or the start of a link's secret: the route of the node that holds it, then
@@ -308,6 +347,42 @@ pub fn route_of_node(node_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_registry_makes_room_for_many_statements_at_once() {
+        let registry = Registry::new(route_of_node("node-a"));
+        let presentation = Presentation {
+            format: Format::JsonArray,
+            external_links: false,
+            lz4: false,
+        };
+        let first = registry.begin(1, 2, presentation);
+        first.finish(Phase::Canceled);
+        let running = registry.begin(1, 2, presentation);
+        for _ in 2..MAX_STATEMENTS {
+            registry.begin(1, 2, presentation).finish(Phase::Canceled);
+        }
+        let count = || registry.statements.lock().expect("lock").by_id.len();
+        assert_eq!(count(), MAX_STATEMENTS);
+        // The next one sweeps: the oldest finished go, down to three quarters.
+        let newest = registry.begin(1, 2, presentation);
+        let after = count();
+        assert!(after <= MAX_STATEMENTS / 4 * 3 + 1, "{after}");
+        assert!(
+            registry.statement(1, 2, &first.id).is_none(),
+            "the oldest went"
+        );
+        assert!(
+            registry.statement(1, 2, &running.id).is_some(),
+            "a running one stays"
+        );
+        assert!(registry.statement(1, 2, &newest.id).is_some());
+        // The ones after find room without sweeping.
+        for _ in 0..1000 {
+            registry.begin(1, 2, presentation).finish(Phase::Canceled);
+        }
+        assert_eq!(count(), after + 1000);
+    }
 
     #[test]
     fn ids_name_the_node_that_holds_them() {
