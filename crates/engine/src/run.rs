@@ -361,7 +361,7 @@ impl Engine {
                 },
             ] = bindings
             && let Some(point) = PointQuery::of(&statement.parsed)
-            && let Some(output) = self.from_memory(id, &point).await?
+            && let Some(output) = self.lookup_in_memory(id, &point).await?
         {
             return Ok(output);
         }
@@ -749,7 +749,7 @@ impl Engine {
 
     /// The answer to a point lookup on table `id` from its rows in memory, loading them if
     /// this version has been read often enough; `None` when the query is to be planned.
-    async fn from_memory(
+    async fn lookup_in_memory(
         &self,
         id: &str,
         point: &PointQuery,

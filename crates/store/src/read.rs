@@ -33,6 +33,100 @@ pub(crate) trait Row {
     fn opt_text(&self, column: &str) -> Result<Option<String>>;
 }
 
+/// A column's value as a record's field: what [`Row`] reads, chosen by the field's type.
+pub(crate) trait FromColumn: Sized {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self>;
+}
+
+impl FromColumn for i64 {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        row.int(column)
+    }
+}
+
+impl FromColumn for Option<i64> {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        row.opt_int(column)
+    }
+}
+
+impl FromColumn for String {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        row.text(column)
+    }
+}
+
+impl FromColumn for Option<String> {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        row.opt_text(column)
+    }
+}
+
+impl dyn Row + '_ {
+    /// The value of `column`, as the type asked for.
+    pub(crate) fn get<T: FromColumn>(&self, column: &str) -> Result<T> {
+        T::from_column(self, column)
+    }
+}
+
+/// Where a read's queries run: a transaction of the pool, or a [`Read`] session (inline on
+/// SQLite). Code that only reads is written once against it.
+pub(crate) trait Exec: Send {
+    /// Runs `sql`, handing each row to `each`.
+    fn each<'a>(
+        &'a mut self,
+        sql: &'a Sql,
+        each: &'a mut (dyn FnMut(&dyn Row) -> Result<()> + Send),
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'a;
+}
+
+impl Exec for sqlx::Transaction<'_, sqlx::Any> {
+    async fn each<'a>(
+        &'a mut self,
+        sql: &'a Sql,
+        each: &'a mut (dyn FnMut(&dyn Row) -> Result<()> + Send),
+    ) -> Result<()> {
+        for row in sql.query().fetch_all(&mut **self).await? {
+            each(&row)?;
+        }
+        Ok(())
+    }
+}
+
+impl Exec for Read<'_> {
+    async fn each<'a>(
+        &'a mut self,
+        sql: &'a Sql,
+        each: &'a mut (dyn FnMut(&dyn Row) -> Result<()> + Send),
+    ) -> Result<()> {
+        self.select(sql, each).await
+    }
+}
+
+/// Every row of `sql`, decoded.
+pub(crate) async fn fetch_all<T: Send>(
+    exec: &mut impl Exec,
+    sql: &Sql,
+    decode: impl Fn(&dyn Row) -> Result<T> + Send + Sync,
+) -> Result<Vec<T>> {
+    let mut all = Vec::new();
+    exec.each(sql, &mut |row| {
+        all.push(decode(row)?);
+        Ok(())
+    })
+    .await?;
+    Ok(all)
+}
+
+/// The first row of `sql`, decoded, if there is one.
+pub(crate) async fn fetch_optional<T: Send>(
+    exec: &mut impl Exec,
+    sql: &Sql,
+    decode: impl Fn(&dyn Row) -> Result<T> + Send + Sync,
+) -> Result<Option<T>> {
+    Ok(fetch_all(exec, sql, decode).await?.into_iter().next())
+}
+
 impl Row for AnyRow {
     fn int(&self, column: &str) -> Result<i64> {
         Ok(self.try_get(column)?)

@@ -57,7 +57,7 @@ object!(
          WHERE "
     ),
     |row| {
-        storage_root: row.try_get("storage_root")?,
+        storage_root: row.get("storage_root")?,
     }
 );
 
@@ -269,7 +269,7 @@ async fn list_catalogs(
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(CatalogRecord::from_row)
+        .map(|row| CatalogRecord::from_row(row))
         .collect::<CatalogResult<Vec<_>>>()?;
     let ids: Vec<&str> = catalogs.iter().map(|c| c.id.as_str()).collect();
     let grants = granted(tx, &identity.ids, "catalog_id", &ids).await?;

@@ -23,6 +23,7 @@ pub use objects::CatalogUpdate;
 pub use schemas::{NewSchema, SchemaRecord};
 pub use tables::{ColumnRecord, NewTable, TableRecord};
 
+use crate::read::{Exec, fetch_all, fetch_optional};
 use crate::sql::{Bind, Sql};
 use crate::{Rejected, Store, StoreError};
 use patchbay_core::access::Caller;
@@ -300,30 +301,34 @@ impl Identity {
 
 /// The principal and every group it belongs to, through nested groups too.
 pub(crate) async fn identity(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut impl Exec,
     workspace_id: i64,
     principal_id: i64,
 ) -> CatalogResult<Identity> {
     // No workspace condition in SQL: given one, SQLite may walk the workspace's principals (an
     // index on workspace_id) and probe the handful of ids, which costs milliseconds at 100,000
     // principals; the ids come first this way, and the workspace is checked here.
-    let rows = sqlx::query(
-        "WITH RECURSIVE me(id) AS (\
-           SELECT CAST($1 AS BIGINT) \
+    let mut sql = Sql::new("WITH RECURSIVE me(id) AS (SELECT CAST(");
+    sql.int(principal_id).push(
+        " AS BIGINT) \
            UNION SELECT m.group_id FROM memberships m JOIN me ON m.member_id = me.id) \
          SELECT p.id, p.workspace_id, p.builtin FROM me JOIN principals p ON p.id = me.id",
-    )
-    .bind(principal_id)
-    .fetch_all(&mut **tx)
+    );
+    let rows = fetch_all(tx, &sql, |row| {
+        Ok((
+            row.get::<i64>("workspace_id")?,
+            row.get::<i64>("id")?,
+            row.get::<Option<String>>("builtin")?,
+        ))
+    })
     .await?;
     let mut ids = Vec::with_capacity(rows.len());
     let mut workspace_admin = false;
-    for row in rows {
-        if row.try_get::<i64, _>("workspace_id")? != workspace_id {
+    for (workspace, id, builtin) in rows {
+        if workspace != workspace_id {
             continue;
         }
-        ids.push(row.try_get::<i64, _>("id")?);
-        let builtin: Option<String> = row.try_get("builtin")?;
+        ids.push(id);
         workspace_admin |= builtin.as_deref() == Some("admins");
     }
     Ok(Identity {
@@ -367,7 +372,7 @@ pub(crate) async fn assigned_metastore(
 /// other catalog is in the workspace's metastore. One query: the metastore assigned, then each
 /// level of the name joined to the one above it (at most one row each, by the unique names).
 pub(crate) async fn resolve(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut impl Exec,
     workspace_id: i64,
     securable: &Securable,
 ) -> CatalogResult<Resolved> {
@@ -406,20 +411,26 @@ pub(crate) async fn resolve(
         .push(" AND ")
         .int(i64::from(table.is_some()))
         .push(" = 1");
-    let row = sql.query().fetch_one(&mut **tx).await?;
-    let level = |prefix: &str| -> CatalogResult<Option<Node>> {
-        let id: Option<String> = row.try_get(format!("{prefix}_id").as_str())?;
-        Ok(match id {
-            Some(id) => Some(Node {
-                id,
-                owner_id: row.try_get(format!("{prefix}_owner").as_str())?,
-            }),
-            None => None,
-        })
-    };
+    let levels = fetch_optional(tx, &sql, |row| {
+        let level = |prefix: &str| -> crate::Result<Option<Node>> {
+            let id: Option<String> = row.get(&format!("{prefix}_id"))?;
+            Ok(match id {
+                Some(id) => Some(Node {
+                    id,
+                    owner_id: row.get(&format!("{prefix}_owner"))?,
+                }),
+                None => None,
+            })
+        };
+        Ok([level("m")?, level("c")?, level("s")?, level("t")?])
+    })
+    .await?;
+    let [metastore, catalog_node, schema_node, table_node] =
+        levels.ok_or_else(|| CatalogError::Invalid("the resolving query gave no row".into()))?;
+    let level = |node: Option<Node>| -> CatalogResult<Option<Node>> { Ok(node) };
     let mut resolved = Resolved {
         securable: securable.clone(),
-        metastore: level("m")?,
+        metastore,
         chain: Vec::new(),
     };
     let Some(catalog) = catalog else {
@@ -428,27 +439,27 @@ pub(crate) async fn resolve(
         }
         return Ok(resolved);
     };
-    resolved
-        .chain
-        .push(level("c")?.ok_or_else(|| CatalogError::CatalogNotFound {
+    resolved.chain.push(
+        level(catalog_node)?.ok_or_else(|| CatalogError::CatalogNotFound {
             name: catalog.to_owned(),
-        })?);
+        })?,
+    );
     if let Some(schema) = schema {
-        resolved
-            .chain
-            .push(level("s")?.ok_or_else(|| CatalogError::SchemaNotFound {
+        resolved.chain.push(
+            level(schema_node)?.ok_or_else(|| CatalogError::SchemaNotFound {
                 catalog: catalog.to_owned(),
                 name: schema.clone(),
-            })?);
+            })?,
+        );
     }
     if let (Some(schema), Some(table)) = (schema, table) {
-        resolved
-            .chain
-            .push(level("t")?.ok_or_else(|| CatalogError::TableNotFound {
+        resolved.chain.push(
+            level(table_node)?.ok_or_else(|| CatalogError::TableNotFound {
                 catalog: catalog.to_owned(),
                 schema: schema.clone(),
                 name: table.clone(),
-            })?);
+            })?,
+        );
     }
     Ok(resolved)
 }
@@ -499,7 +510,7 @@ pub(crate) async fn granted(
 
 /// The facts the rules need about `identity` and a resolved securable.
 pub(crate) async fn facts(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut impl Exec,
     identity: &Identity,
     resolved: &Resolved,
 ) -> CatalogResult<AccessFacts> {
@@ -539,10 +550,15 @@ pub(crate) async fn facts(
             sql.push(&format!("{kind}_id = ")).text(n.id.clone());
         }
         sql.push(")");
-        for row in sql.query().fetch_all(&mut **tx).await? {
-            let kind: String = row.try_get("securable_type")?;
-            let object_id: String = row.try_get("object_id")?;
-            let privilege: String = row.try_get("privilege")?;
+        let rows = fetch_all(tx, &sql, |row| {
+            Ok((
+                row.get::<String>("securable_type")?,
+                row.get::<String>("object_id")?,
+                row.get::<String>("privilege")?,
+            ))
+        })
+        .await?;
+        for (kind, object_id, privilege) in rows {
             for (level, (k, n)) in levels.iter_mut().zip(&objects) {
                 if *k == kind && n.id == object_id {
                     level.privileges.insert(privilege.clone());

@@ -15,7 +15,6 @@ use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, LevelFacts, Securable, SecurableType};
 use patchbay_core::time::EpochMillis;
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 /// The kinds of object below a metastore. What the shared paths need to know about each is
@@ -115,17 +114,17 @@ impl Kind {
 }
 
 /// A catalog, schema or table as the API shows it, read from its row.
-pub(crate) trait Object: Sized {
+pub(crate) trait Object: Sized + Send {
     const KIND: Kind;
     /// `SELECT … WHERE ` over the object's row (aliased as [`Kind::alias`]) and its owner.
     fn select() -> Sql;
-    fn from_row(row: &AnyRow) -> CatalogResult<Self>;
+    fn from_row(row: &dyn crate::read::Row) -> CatalogResult<Self>;
     fn id(&self) -> &str;
     fn owner_id(&self) -> Option<i64>;
 
     /// Reads what records hold besides their rows (a table's columns), in the same snapshot.
     async fn complete(
-        _tx: &mut Transaction<'static, Any>,
+        _tx: &mut impl crate::read::Exec,
         _records: &mut [Self],
     ) -> CatalogResult<()> {
         Ok(())
@@ -148,22 +147,23 @@ macro_rules! object {
                 $crate::sql::Sql::new(&$select)
             }
 
-            fn from_row($row: &sqlx::any::AnyRow) -> $crate::catalog::CatalogResult<Self> {
-                use sqlx::Row as _;
-                let workspace_id: Option<i64> = $row.try_get("workspace_id")?;
+            fn from_row(
+                $row: &dyn $crate::read::Row,
+            ) -> $crate::catalog::CatalogResult<Self> {
+                let workspace_id: Option<i64> = $row.get("workspace_id")?;
                 Ok($record {
-                    id: $row.try_get("id")?,
-                    name: $row.try_get("name")?,
-                    metastore_id: $row.try_get("metastore_id")?,
+                    id: $row.get("id")?,
+                    name: $row.get("name")?,
+                    metastore_id: $row.get("metastore_id")?,
                     legacy: workspace_id.is_some(),
-                    owner_id: $row.try_get("owner_id")?,
-                    owner: $row.try_get("owner_name")?,
-                    comment: $row.try_get("comment")?,
+                    owner_id: $row.get("owner_id")?,
+                    owner: $row.get("owner_name")?,
+                    comment: $row.get("comment")?,
                     properties: $crate::catalog::objects::properties($row)?,
-                    created_at: $row.try_get("created_at")?,
-                    created_by: $row.try_get("created_by")?,
-                    updated_at: $row.try_get("updated_at")?,
-                    updated_by: $row.try_get("updated_by")?,
+                    created_at: $row.get("created_at")?,
+                    created_by: $row.get("created_by")?,
+                    updated_at: $row.get("updated_at")?,
+                    updated_by: $row.get("updated_by")?,
                     $($field: $value,)*
                 })
             }
@@ -183,13 +183,18 @@ macro_rules! object {
 pub(crate) use object;
 
 /// One object by id, whole ([`Object::complete`]).
-pub(crate) async fn load<T: Object>(
-    tx: &mut Transaction<'static, Any>,
-    id: &str,
-) -> CatalogResult<T> {
+pub(crate) async fn load<T: Object>(tx: &mut impl crate::read::Exec, id: &str) -> CatalogResult<T> {
     let mut sql = T::select();
     sql.push(&format!("{}.id = ", T::KIND.alias())).text(id);
-    let mut record = T::from_row(&sql.query().fetch_one(&mut **tx).await?)?;
+    let mut found = None;
+    tx.each(&sql, &mut |row| {
+        if found.is_none() {
+            found = Some(T::from_row(row).map_err(crate::StoreError::from)?);
+        }
+        Ok(())
+    })
+    .await?;
+    let mut record = found.ok_or_else(|| crate::StoreError::from(sqlx::Error::RowNotFound))?;
     T::complete(tx, std::slice::from_mut(&mut record)).await?;
     Ok(record)
 }
@@ -211,7 +216,7 @@ pub(crate) async fn visible_children<T: Object>(
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(T::from_row)
+        .map(|row| T::from_row(row))
         .collect::<CatalogResult<Vec<T>>>()?;
     let children: Vec<(String, Option<i64>)> = rows
         .iter()
@@ -444,8 +449,8 @@ pub struct CatalogUpdate {
     pub properties: Option<Map<String, Value>>,
 }
 
-pub(crate) fn properties(row: &AnyRow) -> CatalogResult<Map<String, Value>> {
-    let text: String = row.try_get("properties")?;
+pub(crate) fn properties(row: &dyn crate::read::Row) -> CatalogResult<Map<String, Value>> {
+    let text: String = row.get("properties")?;
     Ok(match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),

@@ -55,7 +55,7 @@ object!(
          LEFT JOIN principals o ON o.id = s.owner_id WHERE "
     ),
     |row| {
-        catalog_name: row.try_get("catalog_name")?,
+        catalog_name: row.get("catalog_name")?,
     }
 );
 

@@ -10,7 +10,6 @@ use crate::sql::{Bind, Sql};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable};
 use serde_json::{Map, Value};
-use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
 /// One column of a table.
@@ -90,16 +89,16 @@ object!(
          LEFT JOIN principals o ON o.id = t.owner_id WHERE "
     ),
     |row| {
-        catalog_name: row.try_get("catalog_name")?,
-        schema_name: row.try_get("schema_name")?,
-        table_type: row.try_get("table_type")?,
-        data_source_format: row.try_get("data_source_format")?,
-        storage_location: row.try_get("storage_location")?,
+        catalog_name: row.get("catalog_name")?,
+        schema_name: row.get("schema_name")?,
+        table_type: row.get("table_type")?,
+        data_source_format: row.get("data_source_format")?,
+        storage_location: row.get("storage_location")?,
         columns: Vec::new(),
-        view_definition: row.try_get("view_definition")?,
+        view_definition: row.get("view_definition")?,
     },
     async fn complete(
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut impl crate::read::Exec,
         tables: &mut [TableRecord],
     ) -> CatalogResult<()> {
         attach_columns(tx, tables).await
@@ -107,7 +106,7 @@ object!(
 );
 
 async fn attach_columns(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut impl crate::read::Exec,
     tables: &mut [TableRecord],
 ) -> CatalogResult<()> {
     if tables.is_empty() {
@@ -124,21 +123,43 @@ async fn attach_columns(
     );
     sql.list(tables.iter().map(|t| Bind::from(t.id.as_str())))
         .push(") ORDER BY table_id, position");
-    for row in sql.query().fetch_all(&mut **tx).await? {
-        let table_id: String = row.try_get("table_id")?;
+    let columns = crate::read::fetch_all(tx, &sql, |row| {
+        Ok((
+            row.get::<String>("table_id")?,
+            ColumnRecord {
+                name: row.get("name")?,
+                position: row.get("position")?,
+                type_name: row.get("type_name")?,
+                type_text: row.get("type_text")?,
+                type_json: row.get("type_json")?,
+                nullable: row.get::<i64>("nullable")? != 0,
+                comment: row.get("comment")?,
+            },
+        ))
+    })
+    .await?;
+    for (table_id, column) in columns {
         if let Some(i) = index.get(&table_id) {
-            tables[*i].columns.push(ColumnRecord {
-                name: row.try_get("name")?,
-                position: row.try_get("position")?,
-                type_name: row.try_get("type_name")?,
-                type_text: row.try_get("type_text")?,
-                type_json: row.try_get("type_json")?,
-                nullable: row.try_get::<i64, _>("nullable")? != 0,
-                comment: row.try_get("comment")?,
-            });
+            tables[*i].columns.push(column);
         }
     }
     Ok(())
+}
+
+/// A table (or view) and the facts of the principal's access to it, read in one snapshot.
+async fn access_of(
+    exec: &mut impl crate::read::Exec,
+    workspace_id: i64,
+    principal_id: i64,
+    is_admin: bool,
+    securable: &Securable,
+) -> CatalogResult<(TableRecord, AccessFacts)> {
+    let resolved = resolve(exec, workspace_id, securable).await?;
+    let mut identity = identity(exec, workspace_id, principal_id).await?;
+    identity.workspace_admin |= is_admin;
+    let facts = facts(exec, &identity, &resolved).await?;
+    let record = load(exec, &resolved.chain[2].id).await?;
+    Ok((record, facts))
 }
 
 impl Store {
@@ -332,14 +353,17 @@ impl Store {
         is_admin: bool,
         securable: &Securable,
     ) -> CatalogResult<(TableRecord, AccessFacts)> {
+        // Every statement a warehouse runs asks this: on SQLite it reads inline, in one read
+        // transaction of a read-only connection, instead of a round trip to the pool's
+        // connection thread for each query.
+        if self.reader.is_some() {
+            let mut read = self.read();
+            return access_of(&mut read, workspace_id, principal_id, is_admin, securable).await;
+        }
         let mut tx = self.begin_read().await?;
-        let resolved = resolve(&mut tx, workspace_id, securable).await?;
-        let mut identity = identity(&mut tx, workspace_id, principal_id).await?;
-        identity.workspace_admin |= is_admin;
-        let facts = facts(&mut tx, &identity, &resolved).await?;
-        let record = load(&mut tx, &resolved.chain[2].id).await?;
+        let found = access_of(&mut tx, workspace_id, principal_id, is_admin, securable).await?;
         tx.rollback().await?;
-        Ok((record, facts))
+        Ok(found)
     }
 
     /// Whether the caller could create this table now: the schema exists, no table has the
