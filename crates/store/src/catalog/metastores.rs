@@ -345,23 +345,22 @@ impl Store {
         &self,
         workspace_id: i64,
     ) -> crate::Result<Option<MetastoreAssignment>> {
-        let row = sqlx::query(
+        // Every statement without a catalog asks this: inline on SQLite.
+        let mut sql = Sql::new(
             "SELECT a.workspace_id, a.metastore_id, a.default_catalog_name, m.owner_id \
              FROM metastore_assignments a JOIN metastores m ON m.id = a.metastore_id \
-             WHERE a.workspace_id = $1",
-        )
-        .bind(workspace_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
+             WHERE a.workspace_id = ",
+        );
+        sql.int(workspace_id);
+        crate::read::fetch_optional(&mut self.read(), &sql, |r| {
             Ok(MetastoreAssignment {
-                workspace_id: r.try_get("workspace_id")?,
-                metastore_id: r.try_get("metastore_id")?,
-                default_catalog_name: r.try_get("default_catalog_name")?,
-                owner_id: r.try_get("owner_id")?,
+                workspace_id: r.get("workspace_id")?,
+                metastore_id: r.get("metastore_id")?,
+                default_catalog_name: r.get("default_catalog_name")?,
+                owner_id: r.get("owner_id")?,
             })
         })
-        .transpose()
+        .await
     }
 }
 

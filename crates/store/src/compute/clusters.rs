@@ -6,8 +6,7 @@ use crate::{Rejected, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ClusterSpec, ClusterState, ObjectKind, new_cluster_id};
 use patchbay_core::time::EpochMillis;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 /// A stored cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +39,7 @@ impl Kind for Clusters {
          t.state, t.state_since, t.created_at, t.updated_at";
     type Record = ClusterRecord;
 
-    fn from_row(row: &AnyRow) -> Result<ClusterRecord> {
+    fn from_row(row: &dyn crate::read::Row) -> Result<ClusterRecord> {
         cluster_from_row(row)
     }
 }
@@ -227,18 +226,18 @@ fn parse_cluster_state(s: &str) -> Result<ClusterState> {
     ClusterState::parse(s).ok_or_else(|| corrupt(format!("unknown stored cluster state {s}")))
 }
 
-fn cluster_from_row(row: &AnyRow) -> Result<ClusterRecord> {
-    let spec: String = row.try_get("spec")?;
+fn cluster_from_row(row: &dyn crate::read::Row) -> Result<ClusterRecord> {
+    let spec: String = row.get("spec")?;
     Ok(ClusterRecord {
-        cluster_id: row.try_get("id")?,
-        workspace_id: row.try_get("workspace_id")?,
+        cluster_id: row.get("id")?,
+        workspace_id: row.get("workspace_id")?,
         spec: serde_json::from_str(&spec)
             .map_err(|e| corrupt(format!("stored cluster specification: {e}")))?,
-        creator_id: row.try_get("creator_id")?,
-        creator_name: row.try_get("creator_name")?,
-        state: parse_cluster_state(&row.try_get::<String, _>("state")?)?,
-        state_since: row.try_get("state_since")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        creator_id: row.get("creator_id")?,
+        creator_name: row.get("creator_name")?,
+        state: parse_cluster_state(&row.get::<String>("state")?)?,
+        state_since: row.get("state_since")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
     })
 }

@@ -9,7 +9,6 @@ use patchbay_core::compute::{AclGrant, Action, ObjectKind, job, plan_acl};
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::time::EpochMillis;
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
 use sqlx::{Row, query};
 
 /// A stored job.
@@ -34,15 +33,15 @@ impl Kind for Jobs {
          t.creator_name, t.created_at, t.updated_at";
     type Record = JobRecord;
 
-    fn from_row(row: &AnyRow) -> Result<JobRecord> {
+    fn from_row(row: &dyn crate::read::Row) -> Result<JobRecord> {
         Ok(JobRecord {
-            job_id: row.try_get("id")?,
-            workspace_id: row.try_get("workspace_id")?,
-            settings: settings_from_json(&row.try_get::<String, _>("settings")?)?,
-            creator_id: row.try_get("creator_id")?,
-            creator_name: row.try_get("creator_name")?,
-            created_time: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            job_id: row.get("id")?,
+            workspace_id: row.get("workspace_id")?,
+            settings: settings_from_json(&row.get::<String>("settings")?)?,
+            creator_id: row.get("creator_id")?,
+            creator_name: row.get("creator_name")?,
+            created_time: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
         })
     }
 }

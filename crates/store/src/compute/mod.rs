@@ -38,7 +38,6 @@ use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ObjectKind, PermissionLevel};
 use patchbay_core::principal::Entitlement;
 use patchbay_core::time::EpochMillis;
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 /// One kind of compute object as stored: which [`ObjectKind`] it is, the columns of its record
@@ -48,8 +47,8 @@ pub(crate) trait Kind {
     const KIND: ObjectKind;
     /// The columns a record is read from, on the table alias `t`.
     const COLUMNS: &'static str;
-    type Record;
-    fn from_row(row: &AnyRow) -> Result<Self::Record>;
+    type Record: Send;
+    fn from_row(row: &dyn crate::read::Row) -> Result<Self::Record>;
 }
 
 /// A kind created from a specification by [`Store::create_checked`]: warehouses and clusters
@@ -406,8 +405,8 @@ impl Store {
         let Some(sql) = by_id::<K>(workspace_id, id) else {
             return Ok(None);
         };
-        let row = sql.query().fetch_optional(&self.pool).await?;
-        row.as_ref().map(K::from_row).transpose()
+        // Every statement a warehouse runs reads its warehouse: inline on SQLite.
+        crate::read::fetch_optional(&mut self.read(), &sql, |row| K::from_row(row)).await
     }
 
     /// Whether an object exists, read as [`Store::get_warehouse`] and [`Store::get_cluster`]
@@ -447,7 +446,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(K::from_row)
+            .map(|row| K::from_row(row))
             .collect()
     }
 

@@ -15,9 +15,9 @@ use patchbay_core::compute::{
 };
 use patchbay_core::time::EpochMillis;
 use serde_json::{Value, json};
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 /// A stored SQL warehouse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl Kind for Warehouses {
          t.created_at, t.updated_at";
     type Record = WarehouseRecord;
 
-    fn from_row(row: &AnyRow) -> Result<WarehouseRecord> {
+    fn from_row(row: &dyn crate::read::Row) -> Result<WarehouseRecord> {
         warehouse_from_row(row)
     }
 }
@@ -341,52 +341,44 @@ fn parse_warehouse_state(s: &str) -> Result<WarehouseState> {
     WarehouseState::parse(s).ok_or_else(|| corrupt(format!("unknown stored warehouse state {s}")))
 }
 
-fn warehouse_from_row(row: &AnyRow) -> Result<WarehouseRecord> {
+fn warehouse_from_row(row: &dyn crate::read::Row) -> Result<WarehouseRecord> {
     let spec = WarehouseSpec {
-        name: row.try_get("name")?,
-        cluster_size: stored(
-            row.try_get("cluster_size")?,
-            ClusterSize::parse,
-            "cluster_size",
-        )?,
-        min_num_clusters: row.try_get("min_num_clusters")?,
-        max_num_clusters: row.try_get("max_num_clusters")?,
-        auto_stop_mins: row.try_get("auto_stop_mins")?,
-        enable_photon: row.try_get::<i64, _>("enable_photon")? != 0,
-        enable_serverless_compute: row.try_get::<i64, _>("enable_serverless_compute")? != 0,
+        name: row.get("name")?,
+        cluster_size: stored(row.get("cluster_size")?, ClusterSize::parse, "cluster_size")?,
+        min_num_clusters: row.get("min_num_clusters")?,
+        max_num_clusters: row.get("max_num_clusters")?,
+        auto_stop_mins: row.get("auto_stop_mins")?,
+        enable_photon: row.get::<i64>("enable_photon")? != 0,
+        enable_serverless_compute: row.get::<i64>("enable_serverless_compute")? != 0,
         warehouse_type: stored(
-            row.try_get("warehouse_type")?,
+            row.get("warehouse_type")?,
             WarehouseType::parse,
             "warehouse_type",
         )?,
         spot_instance_policy: stored(
-            row.try_get("spot_instance_policy")?,
+            row.get("spot_instance_policy")?,
             SpotInstancePolicy::parse,
             "spot_instance_policy",
         )?,
         channel: Channel {
-            name: stored(
-                row.try_get("channel_name")?,
-                ChannelName::parse,
-                "channel_name",
-            )?,
-            dbsql_version: row.try_get("channel_dbsql_version")?,
+            name: stored(row.get("channel_name")?, ChannelName::parse, "channel_name")?,
+            dbsql_version: row.get("channel_dbsql_version")?,
         },
-        custom_tags: tags_from_json(&row.try_get::<String, _>("custom_tags")?)?,
-        instance_profile_arn: row.try_get("instance_profile_arn")?,
-        statement_timeout: row.try_get("statement_timeout")?,
-        max_dbu: row.try_get("max_dbu")?,
+        custom_tags: tags_from_json(&row.get::<String>("custom_tags")?)?,
+        instance_profile_arn: row.get("instance_profile_arn")?,
+        statement_timeout: row.get("statement_timeout")?,
+        max_dbu: row.get("max_dbu")?,
     };
     Ok(WarehouseRecord {
-        id: row.try_get("id")?,
-        workspace_id: row.try_get("workspace_id")?,
+        id: row.get("id")?,
+        workspace_id: row.get("workspace_id")?,
         spec,
-        data_source_id: row.try_get("data_source_id")?,
-        creator_id: row.try_get("creator_id")?,
-        creator_name: row.try_get("creator_name")?,
-        state: parse_warehouse_state(&row.try_get::<String, _>("state")?)?,
-        state_since: row.try_get("state_since")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        data_source_id: row.get("data_source_id")?,
+        creator_id: row.get("creator_id")?,
+        creator_name: row.get("creator_name")?,
+        state: parse_warehouse_state(&row.get::<String>("state")?)?,
+        state_since: row.get("state_since")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
     })
 }
