@@ -802,7 +802,12 @@ impl Engine {
     async fn open(&self, id: &str) -> Result<DeltaTable, EngineError> {
         let cached = self.tables.lock().expect("lock").get(id).cloned();
         let mut table = match cached {
-            Some(table) => table,
+            Some(table) => {
+                if !self.committed_since(id, &table)? {
+                    return Ok(table);
+                }
+                table
+            }
             None => deltalake::DeltaTableBuilder::from_url(self.location(id)?)?.build()?,
         };
         // Reads what was committed since the cached state (everything, the first time).
@@ -813,6 +818,26 @@ impl Engine {
         }
         tables.insert(id.to_owned(), table.clone());
         Ok(table)
+    }
+
+    /// Whether a version after `table`'s may have been committed (by this node or another).
+    /// Delta's versions follow one another, each committed by creating its own log file, so
+    /// in a directory the next version's file not being there says the table is current: one
+    /// `stat`, where bringing the table up to date lists its log on the blocking pool. Other
+    /// stores always look.
+    fn committed_since(&self, id: &str, table: &DeltaTable) -> Result<bool, EngineError> {
+        let Some(version) = table.version() else {
+            return Ok(true);
+        };
+        let Ok(dir) = self.location(id)?.to_file_path() else {
+            return Ok(true);
+        };
+        let next = dir.join(format!("_delta_log/{:020}.json", version + 1));
+        // An error other than "not found" (permissions, a flaky mount) is left to the load.
+        Ok(!matches!(
+            std::fs::symlink_metadata(&next),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound
+        ))
     }
 
     fn session(&self, catalog: &str, schema: &str, user: &str) -> SessionContext {
