@@ -61,33 +61,63 @@ impl Store {
         self.record_queries(std::slice::from_ref(query)).await
     }
 
-    /// Adds lines of history in one transaction, in order (a later line for the same statement
-    /// replaces an earlier one): statements that end together share one commit.
+    /// Adds lines of history in one statement, in order (a later line for the same statement
+    /// replaces an earlier one): statements that end together share one commit, and one
+    /// round trip to the database.
     pub async fn record_queries(&self, queries: &[NewQuery<'_>]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        for query in queries {
-            sqlx::query(
-                "INSERT INTO query_history (id, workspace_id, principal_id, user_name, \
-                 warehouse_id, statement, status, error, rows_produced, started_at, ended_at, \
-                 seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, \
-                 rows_produced = excluded.rows_produced, ended_at = excluded.ended_at",
-            )
-            .bind(query.id)
-            .bind(query.caller.workspace_id)
-            .bind(query.caller.principal_id)
-            .bind(query.caller.name.as_str())
-            .bind(query.warehouse_id)
-            .bind(query.statement)
-            .bind(query.status)
-            .bind(query.error)
-            .bind(query.rows)
-            .bind(query.started_at)
-            .bind(query.ended_at)
-            .bind(self.creation_millis())
-            .execute(&mut *tx)
-            .await?;
+        // The last line of each statement: one upsert may not touch a row twice.
+        let mut last = std::collections::HashMap::with_capacity(queries.len());
+        for (i, query) in queries.iter().enumerate() {
+            last.insert(query.id, i);
         }
+        let mut sql = Sql::new(
+            "INSERT INTO query_history (id, workspace_id, principal_id, user_name, warehouse_id, \
+             statement, status, error, rows_produced, started_at, ended_at, seq) VALUES ",
+        );
+        let mut first = true;
+        for (i, query) in queries.iter().enumerate() {
+            if last.get(query.id) != Some(&i) {
+                continue;
+            }
+            if !first {
+                sql.push(", ");
+            }
+            first = false;
+            sql.push("(")
+                .text(query.id)
+                .push(", ")
+                .int(query.caller.workspace_id)
+                .push(", ")
+                .int(query.caller.principal_id)
+                .push(", ")
+                .text(query.caller.name.as_str())
+                .push(", ")
+                .text(query.warehouse_id)
+                .push(", ")
+                .text(query.statement)
+                .push(", ")
+                .text(query.status)
+                .push(", ")
+                .bind(Bind::from(query.error))
+                .push(", ")
+                .bind(Bind::from(query.rows))
+                .push(", ")
+                .int(query.started_at)
+                .push(", ")
+                .int(query.ended_at)
+                .push(", ")
+                .int(self.creation_millis())
+                .push(")");
+        }
+        if first {
+            return Ok(());
+        }
+        sql.push(
+            " ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, \
+             rows_produced = excluded.rows_produced, ended_at = excluded.ended_at",
+        );
+        let mut tx = self.begin_write().await?;
+        sql.query().execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -147,4 +177,87 @@ fn text_in(sql: &mut Sql, column: &str, values: &[String]) {
     sql.push(&format!(" AND {column} IN ("))
         .list(values.iter().map(|v| Bind::from(v.as_str())))
         .push(")");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchbay_core::principal::PrincipalKind;
+
+    /// A group of lines in one statement: every statement once, the later line of a statement
+    /// written over the earlier one, as when a cancel wins the race with the end.
+    #[tokio::test]
+    async fn a_group_of_lines_keeps_each_statements_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
+        let (principal_id,): (i64,) =
+            sqlx::query_as("SELECT id FROM principals WHERE user_name = 'admin@example.com'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        let caller = Caller {
+            workspace_id,
+            principal_id,
+            kind: PrincipalKind::User,
+            name: "admin@example.com".into(),
+            is_admin: true,
+            token_id: String::new(),
+        };
+        let line = |id, status, rows| NewQuery {
+            id,
+            caller: &caller,
+            warehouse_id: "w",
+            statement: "SELECT 1",
+            status,
+            error: None,
+            rows,
+            started_at: 1000,
+            ended_at: 2000,
+        };
+        store
+            .record_queries(&[
+                line("a", "FINISHED", Some(1)),
+                line("b", "FAILED", None),
+                line("a", "CANCELED", None),
+            ])
+            .await
+            .unwrap();
+        let page = store
+            .list_queries(&QueryFilter {
+                workspace_id,
+                limit: 10,
+                ..QueryFilter::default()
+            })
+            .await
+            .unwrap();
+        let mut seen: Vec<(String, String, Option<i64>)> = page
+            .queries
+            .iter()
+            .map(|q| (q.id.clone(), q.status.clone(), q.rows))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("a".into(), "CANCELED".into(), None),
+                ("b".into(), "FAILED".into(), None)
+            ]
+        );
+        // A later group replaces a line again.
+        store
+            .record_queries(&[line("b", "CANCELED", None)])
+            .await
+            .unwrap();
+        let page = store
+            .list_queries(&QueryFilter {
+                workspace_id,
+                limit: 10,
+                ..QueryFilter::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.queries.iter().all(|q| q.status == "CANCELED"));
+        assert_eq!(page.queries.len(), 2);
+        store.close().await;
+    }
 }
