@@ -2,7 +2,7 @@
 //!
 //! A statement that ends adds its line and waits until the line is committed, so whoever sees
 //! the statement end (its waiter, a poll) finds it in the history too. Statements ending at the
-//! same time share one transaction: while one group commits, the lines that arrive meanwhile
+//! same time share one transaction (one statement): while one group commits, the lines that arrive meanwhile
 //! gather and go in the next. On a busy warehouse that is one commit (and one `fsync`) for many
 //! statements instead of one each; a lone statement waits for nothing but its own commit.
 
@@ -12,8 +12,10 @@ use patchbay_store::{NewQuery, Store};
 use std::sync::OnceLock;
 use tokio::sync::{mpsc, oneshot};
 
-/// The most lines one transaction writes.
-const MAX_GROUP: usize = 256;
+/// The most lines one transaction writes: twelve values each in one statement, and SQLite
+/// looks a value's `$N` name up in a list, so a statement of thousands of values costs more
+/// to bind than it saves.
+const MAX_GROUP: usize = 64;
 
 /// A line of history, owned until it is written.
 #[derive(Debug)]
