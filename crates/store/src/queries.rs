@@ -106,7 +106,7 @@ impl Store {
                 .push(", ")
                 .int(query.ended_at)
                 .push(", ")
-                .int(self.creation_millis())
+                .int(self.clock.sequence())
                 .push(")");
         }
         if first {
@@ -222,22 +222,25 @@ mod tests {
             ])
             .await
             .unwrap();
-        let page = store
-            .list_queries(&QueryFilter {
-                workspace_id,
-                limit: 10,
-                ..QueryFilter::default()
-            })
-            .await
-            .unwrap();
-        let mut seen: Vec<(String, String, Option<i64>)> = page
-            .queries
-            .iter()
-            .map(|q| (q.id.clone(), q.status.clone(), q.rows))
-            .collect();
-        seen.sort();
+        let listed = || async {
+            let page = store
+                .list_queries(&QueryFilter {
+                    workspace_id,
+                    limit: 10,
+                    ..QueryFilter::default()
+                })
+                .await
+                .unwrap();
+            let mut seen: Vec<(String, String, Option<i64>)> = page
+                .queries
+                .iter()
+                .map(|q| (q.id.clone(), q.status.clone(), q.rows))
+                .collect();
+            seen.sort();
+            seen
+        };
         assert_eq!(
-            seen,
+            listed().await,
             [
                 ("a".into(), "CANCELED".into(), None),
                 ("b".into(), "FAILED".into(), None)
@@ -248,16 +251,13 @@ mod tests {
             .record_queries(&[line("b", "CANCELED", None)])
             .await
             .unwrap();
-        let page = store
-            .list_queries(&QueryFilter {
-                workspace_id,
-                limit: 10,
-                ..QueryFilter::default()
-            })
-            .await
-            .unwrap();
-        assert!(page.queries.iter().all(|q| q.status == "CANCELED"));
-        assert_eq!(page.queries.len(), 2);
+        assert_eq!(
+            listed().await,
+            [
+                ("a".into(), "CANCELED".into(), None),
+                ("b".into(), "CANCELED".into(), None)
+            ]
+        );
         store.close().await;
     }
 }
