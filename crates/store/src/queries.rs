@@ -56,11 +56,6 @@ pub struct QueryPage {
 }
 
 impl Store {
-    /// Adds a line of history, or replaces the statement's line (a cancel that won the race).
-    pub async fn record_query(&self, query: &NewQuery<'_>) -> Result<()> {
-        self.record_queries(std::slice::from_ref(query)).await
-    }
-
     /// Adds lines of history in one statement, in order (a later line for the same statement
     /// replaces an earlier one): statements that end together share one commit, and one
     /// round trip to the database.

@@ -38,29 +38,18 @@ pub(crate) trait FromColumn: Sized {
     fn from_column(row: &dyn Row, column: &str) -> Result<Self>;
 }
 
-impl FromColumn for i64 {
-    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
-        row.int(column)
-    }
+/// Each field type reads with the [`Row`] method of its column's type.
+macro_rules! from_column {
+    ($($field:ty => $read:ident),* $(,)?) => {$(
+        impl FromColumn for $field {
+            fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+                row.$read(column)
+            }
+        }
+    )*};
 }
 
-impl FromColumn for Option<i64> {
-    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
-        row.opt_int(column)
-    }
-}
-
-impl FromColumn for String {
-    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
-        row.text(column)
-    }
-}
-
-impl FromColumn for Option<String> {
-    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
-        row.opt_text(column)
-    }
-}
+from_column!(i64 => int, Option<i64> => opt_int, String => text, Option<String> => opt_text);
 
 impl dyn Row + '_ {
     /// The value of `column`, as the type asked for.

@@ -426,8 +426,8 @@ pub(crate) async fn resolve(
     })
     .await?;
     let [metastore, catalog_node, schema_node, table_node] =
-        levels.ok_or_else(|| CatalogError::Invalid("the resolving query gave no row".into()))?;
-    let level = |node: Option<Node>| -> CatalogResult<Option<Node>> { Ok(node) };
+        // The query selects from one constant row, so it always gives one.
+        levels.ok_or_else(|| StoreError::from(sqlx::Error::RowNotFound))?;
     let mut resolved = Resolved {
         securable: securable.clone(),
         metastore,
@@ -439,27 +439,27 @@ pub(crate) async fn resolve(
         }
         return Ok(resolved);
     };
-    resolved.chain.push(
-        level(catalog_node)?.ok_or_else(|| CatalogError::CatalogNotFound {
+    resolved
+        .chain
+        .push(catalog_node.ok_or_else(|| CatalogError::CatalogNotFound {
             name: catalog.to_owned(),
-        })?,
-    );
+        })?);
     if let Some(schema) = schema {
-        resolved.chain.push(
-            level(schema_node)?.ok_or_else(|| CatalogError::SchemaNotFound {
+        resolved
+            .chain
+            .push(schema_node.ok_or_else(|| CatalogError::SchemaNotFound {
                 catalog: catalog.to_owned(),
                 name: schema.clone(),
-            })?,
-        );
+            })?);
     }
     if let (Some(schema), Some(table)) = (schema, table) {
-        resolved.chain.push(
-            level(table_node)?.ok_or_else(|| CatalogError::TableNotFound {
+        resolved
+            .chain
+            .push(table_node.ok_or_else(|| CatalogError::TableNotFound {
                 catalog: catalog.to_owned(),
                 schema: schema.clone(),
                 name: table.clone(),
-            })?,
-        );
+            })?);
     }
     Ok(resolved)
 }
