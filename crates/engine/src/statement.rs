@@ -311,6 +311,15 @@ pub(crate) const ALL_COLUMNS: &str = "__all_columns__";
 fn spell_out_merge_stars(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError> {
     use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
     use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    // A MERGE spells its keyword somewhere: a statement that does not is left as it is,
+    // without being tokenized twice.
+    if !sql
+        .as_bytes()
+        .windows(b"merge".len())
+        .any(|w| w.eq_ignore_ascii_case(b"merge"))
+    {
+        return Ok(sql.into());
+    }
     let Ok(tokens) = Tokenizer::new(&DatabricksDialect {}, sql).tokenize() else {
         return Ok(sql.into()); // the parser reports the error
     };

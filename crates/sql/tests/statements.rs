@@ -1117,6 +1117,41 @@ fn get_request(path: &str) -> axum::http::Request<axum::body::Body> {
         .unwrap()
 }
 
+/// A caller that stops waiting (its connection dropped in the middle of a statement) does not
+/// stop the statement: the write lands whole, and the history says it finished.
+#[tokio::test]
+async fn a_statement_goes_on_when_its_caller_goes_away() {
+    let sql = Sql::new().await;
+    sql.enable_uc().await;
+    sql.admin("CREATE SCHEMA main.abandoned").await;
+    let text = "CREATE TABLE main.abandoned.t AS SELECT a.x FROM range(0, 1000000) a(x) \
+                JOIN range(0, 3) b(y) ON a.x % 3 = b.y";
+    let t = sql.app.admin_token.clone();
+    let call = sql.run(&t, text);
+    let gone = tokio::time::timeout(std::time::Duration::from_millis(20), call).await;
+    assert!(
+        gone.is_err(),
+        "the statement ended within 20 ms: this test needs a slower one"
+    );
+    let mut status = Value::Null;
+    for _ in 0..1200 {
+        let body = sql.history().await;
+        let found = body["res"]
+            .as_array()
+            .and_then(|queries| queries.iter().find(|q| q["query_text"] == text).cloned());
+        if let Some(query) = found {
+            status = query["status"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "FINISHED", "the abandoned statement's history row");
+    assert_eq!(
+        sql.rows("SELECT COUNT(*) FROM main.abandoned.t").await,
+        [["1000000"]]
+    );
+}
+
 #[tokio::test]
 async fn wait_poll_cancel_and_close() {
     let sql = Sql::new().await;

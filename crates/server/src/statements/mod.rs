@@ -39,8 +39,11 @@ pub use registry::{Registry, route_of_node};
 use relay::Relay;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The object type of SQL warehouses' ACLs: running a statement needs a permission there.
@@ -342,12 +345,12 @@ async fn execute(
         catalog,
         schema,
     };
-    {
+    let work = {
         let state = state.clone();
         let entry = entry.clone();
         let session_id = session.map(|(id, _)| id);
         let (row_limit, byte_limit) = (checked.row_limit, checked.byte_limit);
-        tokio::spawn(async move {
+        Box::pin(async move {
             let started = state.now_millis();
             let ran = Ran {
                 caller: &caller,
@@ -411,13 +414,53 @@ async fn execute(
             if !entry.finish(phase) {
                 record(&state, &entry, &ran, "CANCELED", None, None).await;
             }
-        });
-    }
-    let phase = entry.wait(checked.wait).await;
+        })
+    };
+    Detached::run_for(work, checked.wait).await;
+    let phase = entry.phase();
     if !phase.is_done() && checked.cancel_on_timeout {
         entry.cancel();
     }
     Ok(Json(statement_response(&state, &entry)).into_response())
+}
+
+/// A statement's work, run by the request that started it for as long as the request waits,
+/// and by a task of its own after that: a statement that ends within the wait (most do) costs
+/// no hand-off between tasks, and one that outlives the wait, or the request, goes on.
+struct Detached(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Detached {
+    /// Runs `work` here for up to `wait`; what remains of it then goes on in a task.
+    async fn run_for(work: Pin<Box<dyn Future<Output = ()> + Send>>, wait: Duration) {
+        let mut work = Detached(Some(work));
+        if !wait.is_zero() {
+            let _ = tokio::time::timeout(wait, &mut work).await;
+        }
+    }
+}
+
+impl Future for Detached {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(work) = self.0.as_mut() else {
+            return Poll::Ready(());
+        };
+        let done = work.as_mut().poll(cx);
+        if done.is_ready() {
+            self.0 = None;
+        }
+        done
+    }
+}
+
+impl Drop for Detached {
+    /// Unfinished work is handed to a task of its own: when the wait ends, and when the
+    /// request is dropped (its client went away) in the middle of it.
+    fn drop(&mut self) {
+        if let (Some(work), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(work);
+        }
+    }
 }
 
 /// A `USE CATALOG|SCHEMA` run in a session changes the session, for whichever node runs its

@@ -110,13 +110,6 @@ impl Entry {
         self.phase.borrow().clone()
     }
 
-    /// Waits until the statement is done or `timeout` passes; the phase then.
-    pub async fn wait(&self, timeout: Duration) -> Phase {
-        let mut rx = self.phase.subscribe();
-        let _ = tokio::time::timeout(timeout, rx.wait_for(Phase::is_done)).await;
-        self.phase()
-    }
-
     /// Records how it ended, unless it already ended (a cancel won the race).
     pub fn finish(&self, phase: Phase) -> bool {
         let changed = self.phase.send_if_modified(|current| {
