@@ -170,6 +170,10 @@ pub struct ServeArgs {
     /// shared by all tables (default 256; 0 holds none).
     #[arg(long, env = "PATCHBAY_TABLE_MEMORY_MB")]
     table_memory_mb: Option<usize>,
+    /// How many days query history keeps a statement (default 30, as Databricks; 0 keeps it
+    /// forever).
+    #[arg(long, env = "PATCHBAY_QUERY_HISTORY_DAYS")]
+    query_history_days: Option<u64>,
 }
 
 /// The table storage URL: a `file://` URL as given, or a directory (relative ones from the
@@ -243,6 +247,7 @@ struct FileConfig {
     node_url: Option<String>,
     query_memory_mb: Option<usize>,
     table_memory_mb: Option<usize>,
+    query_history_days: Option<u64>,
 }
 
 /// A list in a TOML file, written as an array or as one comma-separated string.
@@ -286,6 +291,8 @@ pub struct ServeConfig {
     pub query_memory_bytes: usize,
     /// Memory for tables' rows held for point lookups, in bytes.
     pub table_memory_bytes: usize,
+    /// How long query history keeps a statement; `None`: forever.
+    pub query_history_retention: Option<std::time::Duration>,
 }
 
 #[cfg(test)]
@@ -485,6 +492,16 @@ impl ServeConfig {
                 .or(file.table_memory_mb)
                 .unwrap_or(256)
                 .saturating_mul(1 << 20),
+            query_history_retention: match args
+                .query_history_days
+                .or(file.query_history_days)
+                .unwrap_or(30)
+            {
+                0 => None,
+                days => Some(std::time::Duration::from_secs(
+                    days.saturating_mul(24 * 60 * 60),
+                )),
+            },
             data_dir,
             database_url: args.database.database_url.or(file.database_url),
             public_url,

@@ -96,6 +96,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             }),
             cloud_provider: config.cloud_provider,
             outbound: config.outbound.clone(),
+            query_history_retention: config.query_history_retention,
             ..Settings::new(workspace_id, &public_url)
         },
         Some(std::sync::Arc::new(warehouses)),

@@ -102,6 +102,8 @@ pub struct Settings {
     pub result_chunk_bytes: usize,
     /// The longest a statement may run before it is stopped and fails.
     pub statement_timeout: std::time::Duration,
+    /// How long query history keeps a line (Databricks: 30 days); `None`: forever.
+    pub query_history_retention: Option<std::time::Duration>,
 }
 
 /// The cloud a workspace runs in, as the Partner Connect protocol names it (`cloud_provider`):
@@ -145,6 +147,7 @@ impl Settings {
             inline_result_bytes: 25 << 20,
             result_chunk_bytes: 16 << 20,
             statement_timeout: std::time::Duration::from_secs(60 * 60),
+            query_history_retention: Some(std::time::Duration::from_secs(30 * 24 * 60 * 60)),
         }
     }
 }
@@ -176,7 +179,10 @@ impl AppState {
         );
         AppState {
             shared: Arc::new(Shared {
-                history: statements::History::new(store.clone()),
+                history: statements::History::new(
+                    store.clone(),
+                    settings.query_history_retention,
+                ),
                 settings,
                 partners,
                 renderings: scim::Renderings::new(scim_base),

@@ -1117,6 +1117,51 @@ fn get_request(path: &str) -> axum::http::Request<axum::body::Body> {
         .unwrap()
 }
 
+/// Query history keeps a statement for 30 days (the default, as Databricks), then forgets it;
+/// what is younger stays. Old lines are forgotten by the history writer after it writes a
+/// group, so the statement after the one that sets it off is written only once that is done.
+#[tokio::test]
+async fn query_history_forgets_statements_after_thirty_days() {
+    let sql = Sql::clocked().await;
+    let day = std::time::Duration::from_secs(24 * 60 * 60);
+    let listed = || async {
+        let body = sql.history().await;
+        let mut texts: Vec<String> = body["res"]
+            .as_array()
+            .expect("a list of queries")
+            .iter()
+            .map(|q| q["query_text"].as_str().unwrap().to_owned())
+            .collect();
+        texts.sort();
+        texts
+    };
+    sql.admin("SELECT 1").await;
+    sql.app.advance(day * 29);
+    sql.admin("SELECT 2").await;
+    assert_eq!(listed().await, ["SELECT 1", "SELECT 2"]);
+    // Two days later the first is past its 30 days: the next write forgets it.
+    sql.app.advance(day * 2);
+    sql.admin("SELECT 3").await;
+    sql.admin("SELECT 4").await;
+    assert_eq!(listed().await, ["SELECT 2", "SELECT 3", "SELECT 4"]);
+    // The second is 30 days old to the millisecond: kept.
+    sql.app.advance(day * 28);
+    sql.admin("SELECT 5").await;
+    sql.admin("SELECT 6").await;
+    assert_eq!(
+        listed().await,
+        ["SELECT 2", "SELECT 3", "SELECT 4", "SELECT 5", "SELECT 6"]
+    );
+    // Ten minutes on (the writer looks at most that often), it is gone.
+    sql.app.advance(std::time::Duration::from_secs(10 * 60));
+    sql.admin("SELECT 7").await;
+    sql.admin("SELECT 8").await;
+    assert_eq!(
+        listed().await,
+        ["SELECT 3", "SELECT 4", "SELECT 5", "SELECT 6", "SELECT 7", "SELECT 8"]
+    );
+}
+
 /// A caller that stops waiting (its connection dropped in the middle of a statement) does not
 /// stop the statement: the write lands whole, and the history says it finished.
 #[tokio::test]

@@ -117,6 +117,23 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets at most `at_most` lines of history that ended before `ended_before`, the
+    /// oldest first: how many went.
+    pub async fn forget_queries(&self, ended_before: EpochMillis, at_most: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let gone = sqlx::query(
+            "DELETE FROM query_history WHERE id IN (SELECT id FROM query_history \
+             WHERE ended_at < $1 ORDER BY ended_at LIMIT $2)",
+        )
+        .bind(ended_before)
+        .bind(at_most)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
+    }
+
     /// History, newest first, one page at a time.
     pub async fn list_queries(&self, filter: &QueryFilter) -> Result<QueryPage> {
         let mut sql = Sql::new(
