@@ -3,7 +3,7 @@
 use crate::EngineError;
 use crate::lookup::{Decision, HeldRows, PointQuery, TableMemory};
 use crate::names::QualifiedName;
-use crate::statement::{ALL_COLUMNS, Kind, Statement};
+use crate::statement::{ALL_COLUMNS, CastNames, Kind, Statement, name_casts_of_columns};
 use crate::types::Column;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Int64Array, RecordBatch};
@@ -97,6 +97,39 @@ pub struct Output {
 impl Output {
     fn empty() -> Output {
         Output::new(Arc::new(Schema::empty()), Vec::new())
+    }
+
+    /// These rows with the columns named `from` renamed `to`.
+    fn renamed(self, names: &[(String, String)]) -> Result<Output, EngineError> {
+        if names.is_empty() {
+            return Ok(self);
+        }
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .map(
+                |field| match names.iter().find(|(from, _)| from == field.name()) {
+                    Some((_, to)) => Arc::new(field.as_ref().clone().with_name(to)),
+                    None => field.clone(),
+                },
+            )
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.schema.metadata().clone(),
+        ));
+        let batches = self
+            .batches
+            .into_iter()
+            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(deltalake::datafusion::error::DataFusionError::from)?;
+        Ok(Output {
+            schema,
+            batches,
+            view_columns: self.view_columns,
+        })
     }
 
     /// Rows with their schema.
@@ -411,9 +444,20 @@ impl Engine {
         let state = ctx.state();
         match statement.kind() {
             Kind::Query => {
-                let plan = state.statement_to_plan(statement.parsed.clone()).await?;
+                let mut parsed = statement.parsed.clone();
+                let renamed = match &mut parsed {
+                    DfStatement::Statement(s) => match s.as_mut() {
+                        SqlStatement::Query(query) => {
+                            name_casts_of_columns(query, CastNames::Planned)
+                        }
+                        _ => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                };
+                let plan = state.statement_to_plan(parsed).await?;
                 read_only().verify_plan(&plan)?;
-                self.collect(ctx.execute_logical_plan(plan).await?).await
+                let output = self.collect(ctx.execute_logical_plan(plan).await?).await?;
+                output.renamed(&renamed)
             }
             Kind::Insert { target, overwrite } => {
                 let plan = state.statement_to_plan(statement.parsed.clone()).await?;

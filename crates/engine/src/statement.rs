@@ -199,6 +199,7 @@ impl Statement {
         };
         let mut parsed = parsed;
         lower_case_relations(&mut parsed);
+        name_casts_in_queries(&mut parsed);
         let kind = classify(&parsed)?;
         Ok(Statement { parsed, kind })
     }
@@ -372,6 +373,91 @@ fn lower_case_relations(statement: &mut DfStatement) {
             }
             ControlFlow::<()>::Continue(())
         });
+    }
+}
+
+/// How [`name_casts_of_columns`] names a cast of a column.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CastNames {
+    /// After the column itself (`CAST(id AS STRING) AS id`): for the columns of a table or
+    /// view made from a query.
+    Column,
+    /// A name of its own to plan with (`__cast_0__`), the result's column renamed after it
+    /// ran: for a query's result, which may also sort on or project the column cast.
+    Planned,
+}
+
+/// The result columns of a query that cast a column and have no name of their own
+/// (`CAST(id AS STRING)`, `t.id::string`) are named after the column, as Databricks names them.
+/// The engine would name such a cast after the column too, qualifier and all (`t.id`), which is
+/// no name for a table's column, and refuse the query if it also sorts on or projects that
+/// column (`… ORDER BY id`). This names the select of `query` itself (of a set operation, the
+/// first), not its subqueries. Returns, for [`CastNames::Planned`], (the name planned with,
+/// the column's name) for the renaming.
+pub(crate) fn name_casts_of_columns(
+    query: &mut ast::Query,
+    how: CastNames,
+) -> Vec<(String, String)> {
+    use deltalake::datafusion::sql::sqlparser::ast::{Expr, Ident, SelectItem, SetExpr};
+    let mut renamed = Vec::new();
+    let mut body = query.body.as_mut();
+    // A set operation's columns are named by its first query.
+    while let SetExpr::SetOperation { left, .. } = body {
+        body = left.as_mut();
+    }
+    let SetExpr::Select(select) = body else {
+        return renamed;
+    };
+    for (position, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(cast) = item else {
+            continue;
+        };
+        let column = match cast {
+            Expr::Cast { expr, .. } => match expr.as_ref() {
+                Expr::Identifier(ident) => Some(ident.clone()),
+                Expr::CompoundIdentifier(parts) => parts.last().cloned(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(column) = column else {
+            continue;
+        };
+        let alias = match how {
+            CastNames::Column => column,
+            CastNames::Planned => {
+                let planned = format!("__cast_{position}__");
+                renamed.push((planned.clone(), column.value));
+                Ident::with_quote('`', planned)
+            }
+        };
+        let expr = cast.clone();
+        *item = SelectItem::ExprWithAlias { expr, alias };
+    }
+    renamed
+}
+
+/// Names the casts of columns ([`name_casts_of_columns`]) after their columns in every query
+/// of `statement` but a plain query's outermost one, whose result is named when it runs
+/// ([`CastNames::Planned`]).
+fn name_casts_in_queries(statement: &mut DfStatement) {
+    use deltalake::datafusion::sql::sqlparser::ast::{Query, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+    struct Casts {
+        skip_next: bool,
+    }
+    impl VisitorMut for Casts {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if !std::mem::take(&mut self.skip_next) {
+                name_casts_of_columns(query, CastNames::Column);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    if let DfStatement::Statement(s) = statement {
+        let skip_next = matches!(s.as_ref(), SqlStatement::Query(_));
+        let _ = s.as_mut().visit(&mut Casts { skip_next });
     }
 }
 

@@ -179,10 +179,7 @@ impl AppState {
         );
         AppState {
             shared: Arc::new(Shared {
-                history: statements::History::new(
-                    store.clone(),
-                    settings.query_history_retention,
-                ),
+                history: statements::History::new(store.clone(), settings.query_history_retention),
                 settings,
                 partners,
                 renderings: scim::Renderings::new(scim_base),

@@ -1117,6 +1117,54 @@ fn get_request(path: &str) -> axum::http::Request<axum::body::Body> {
         .unwrap()
 }
 
+/// A column cast without a name of its own keeps the column's name, as in Databricks, and the
+/// query may still sort on (or project) the column it casts: BI tools write both.
+#[tokio::test]
+async fn a_cast_column_keeps_its_name_beside_the_column_it_casts() {
+    let sql = Sql::new().await;
+    sql.admin("CREATE TABLE t AS SELECT * FROM range(0, 3) AS r(id)")
+        .await;
+    let r = sql
+        .admin("SELECT CAST(id AS STRING) FROM t ORDER BY id DESC")
+        .await;
+    assert_eq!(texts(&r), [["2"], ["1"], ["0"]]);
+    assert_eq!(column_names(&r), ["id"]);
+    let r = sql
+        .admin("SELECT t.id::string, id + 1 AS next FROM t ORDER BY t.id")
+        .await;
+    assert_eq!(texts(&r), [["0", "1"], ["1", "2"], ["2", "3"]]);
+    assert_eq!(column_names(&r), ["id", "next"]);
+    let r = sql
+        .admin("SELECT CAST(id AS STRING), id FROM t WHERE id = 1")
+        .await;
+    assert_eq!(texts(&r), [["1", "1"]]);
+    assert_eq!(column_names(&r), ["id", "id"]);
+    sql.admin("CREATE TABLE u AS SELECT * FROM range(1, 3) AS r(id)")
+        .await;
+    let r = sql
+        .admin("SELECT CAST(t.id AS STRING), u.id FROM t JOIN u ON t.id = u.id ORDER BY u.id")
+        .await;
+    assert_eq!(texts(&r), [["1", "1"], ["2", "2"]]);
+    assert_eq!(column_names(&r), ["id", "id"]);
+    // A table made from such a query has the column's name, and so has a view.
+    sql.admin("CREATE TABLE s AS SELECT CAST(id AS STRING) FROM t")
+        .await;
+    sql.admin("CREATE VIEW v AS SELECT CAST(id AS STRING) FROM t")
+        .await;
+    for name in ["s", "v"] {
+        let r = sql
+            .admin(&format!("SELECT * FROM {name} ORDER BY id"))
+            .await;
+        assert_eq!(texts(&r), [["0"], ["1"], ["2"]], "{name}");
+        assert_eq!(column_names(&r), ["id"], "{name}");
+    }
+    // A subquery's cast is named after its column too, for the query around it.
+    let r = sql
+        .admin("SELECT id FROM (SELECT TRY_CAST(id AS INT) FROM t) ORDER BY id")
+        .await;
+    assert_eq!(texts(&r), [["0"], ["1"], ["2"]]);
+}
+
 /// Query history keeps a statement for 30 days (the default, as Databricks), then forgets it;
 /// what is younger stays. Old lines are forgotten by the history writer after it writes a
 /// group, so the statement after the one that sets it off is written only once that is done.
@@ -1158,7 +1206,9 @@ async fn query_history_forgets_statements_after_thirty_days() {
     sql.admin("SELECT 8").await;
     assert_eq!(
         listed().await,
-        ["SELECT 3", "SELECT 4", "SELECT 5", "SELECT 6", "SELECT 7", "SELECT 8"]
+        [
+            "SELECT 3", "SELECT 4", "SELECT 5", "SELECT 6", "SELECT 7", "SELECT 8"
+        ]
     );
 }
 
