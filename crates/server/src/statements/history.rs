@@ -13,7 +13,7 @@
 //! follows while there are more. A statement never waits for that.
 
 use patchbay_core::access::Caller;
-use patchbay_core::time::{Clock as _, EpochMillis};
+use patchbay_core::time::EpochMillis;
 use patchbay_store::{NewQuery, Store};
 use std::sync::OnceLock;
 use std::time::Duration;
