@@ -24,9 +24,10 @@ pub enum EngineError {
     /// The query needed more memory than its limit.
     #[error("the query exceeded its memory limit: {0}")]
     MemoryExceeded(String),
-    /// The result is bigger than the limit on rows kept for one statement.
-    #[error("the result exceeded {0} rows")]
-    ResultTooLarge(usize),
+    /// The result is bigger than a limit on what is kept for one statement: what it exceeded
+    /// (`1000000 rows`, `1024 MiB`).
+    #[error("the result exceeded {0}")]
+    ResultTooLarge(String),
     /// Stopped by its caller or its time limit.
     #[error("the statement was cancelled")]
     Cancelled,

@@ -198,7 +198,7 @@ impl HeldRows {
         let index = self.indexes[column].get_or_init(|| Index::build(values));
         let rows = index.as_ref()?.find(values, &query.value)?;
         if rows.len() > max_rows {
-            return Some(Err(EngineError::ResultTooLarge(max_rows)));
+            return Some(Err(EngineError::ResultTooLarge(format!("{max_rows} rows"))));
         }
         let schema = Arc::new(Schema::new(
             projection
@@ -679,7 +679,7 @@ mod tests {
         let query = point("SELECT * FROM t WHERE id = 3").expect("a point lookup");
         assert!(matches!(
             rows().answer(&query, 1),
-            Some(Err(EngineError::ResultTooLarge(1)))
+            Some(Err(EngineError::ResultTooLarge(limit))) if limit == "1 rows"
         ));
     }
 

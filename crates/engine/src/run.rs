@@ -26,6 +26,7 @@ use deltalake::datafusion::sql::sqlparser::ast::{
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::operations::merge::{DeleteBuilder as MergeDelete, UpdateBuilder as MergeUpdate};
 use deltalake::protocol::SaveMode;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -40,6 +41,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Rows a result may hold; a bigger result fails rather than filling memory.
     pub max_result_rows: usize,
+    /// Bytes a result may hold (its Arrow buffers), likewise: a million rows of wide strings
+    /// would otherwise fill the machine.
+    pub max_result_bytes: usize,
     /// Threads a query spreads over.
     pub target_partitions: usize,
     /// Memory for tables' rows held for point lookups, shared by all tables (0: none held).
@@ -51,6 +55,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: 512 << 20,
             max_result_rows: 1_000_000,
+            max_result_bytes: 1 << 30,
             target_partitions: 2,
             table_memory_bytes: 256 << 20,
         }
@@ -676,45 +681,33 @@ impl Engine {
             .with_target_alias(&target_alias)
             .with_session_state(Arc::new(state.clone()))
             .with_writer_properties(writer_properties());
+        // Every row of the source, into the target's columns it has (`UPDATE SET *`, `INSERT *`).
+        let star = || -> Vec<(String, String)> {
+            target_columns
+                .iter()
+                .filter(|c| source_columns.contains(c))
+                .map(|c| (c.clone(), format!("{source_alias}.{c}")))
+                .collect()
+        };
         for clause in &merge.clauses {
             let predicate = clause.predicate.as_ref().map(|p| p.to_string());
             builder = match (&clause.clause_kind, &clause.action) {
                 (MergeClauseKind::Matched, MergeAction::Update(update)) => {
                     let pairs = assignments(&update.assignments, &target_columns, &source_alias)?;
-                    builder.when_matched_update(|mut b| {
-                        if let Some(p) = predicate {
-                            b = b.predicate(p);
-                        }
-                        for (column, value) in pairs {
-                            b = b.update(column, value);
-                        }
-                        b
-                    })?
+                    builder.when_matched_update(updating(predicate, pairs))?
                 }
-                (MergeClauseKind::Matched, MergeAction::Delete { .. }) => builder
-                    .when_matched_delete(|mut b| {
-                        if let Some(p) = predicate {
-                            b = b.predicate(p);
-                        }
-                        b
-                    })?,
+                (MergeClauseKind::Matched, MergeAction::Delete { .. }) => {
+                    builder.when_matched_delete(deleting(predicate))?
+                }
                 (
                     MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget,
                     MergeAction::Insert(insert),
                 ) => {
                     let pairs: Vec<(String, String)> = match &insert.kind {
                         MergeInsertKind::Values(_) if matches!(insert.columns.as_slice(), [only] if only.to_string() == ALL_COLUMNS) => {
-                            target_columns
-                                .iter()
-                                .filter(|c| source_columns.contains(c))
-                                .map(|c| (c.clone(), format!("{source_alias}.{c}")))
-                                .collect()
+                            star()
                         }
-                        MergeInsertKind::Row => target_columns
-                            .iter()
-                            .filter(|c| source_columns.contains(c))
-                            .map(|c| (c.clone(), format!("{source_alias}.{c}")))
-                            .collect(),
+                        MergeInsertKind::Row => star(),
                         MergeInsertKind::Values(values) => {
                             let [row] = values.rows.as_slice() else {
                                 return Err(EngineError::Unsupported(
@@ -754,23 +747,11 @@ impl Engine {
                 }
                 (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => {
                     let pairs = assignments(&update.assignments, &target_columns, &source_alias)?;
-                    builder.when_not_matched_by_source_update(|mut b| {
-                        if let Some(p) = predicate {
-                            b = b.predicate(p);
-                        }
-                        for (column, value) in pairs {
-                            b = b.update(column, value);
-                        }
-                        b
-                    })?
+                    builder.when_not_matched_by_source_update(updating(predicate, pairs))?
                 }
-                (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
-                    .when_not_matched_by_source_delete(|mut b| {
-                        if let Some(p) = predicate {
-                            b = b.predicate(p);
-                        }
-                        b
-                    })?,
+                (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => {
+                    builder.when_not_matched_by_source_delete(deleting(predicate))?
+                }
                 _ => return Err(EngineError::Unsupported("this MERGE clause".into())),
             };
         }
@@ -932,12 +913,18 @@ impl Engine {
         let schema: SchemaRef = Arc::new(Schema::new(frame.schema().fields().clone()));
         let mut stream = frame.execute_stream().await?;
         let mut batches = Vec::new();
-        let mut rows = 0usize;
+        let (mut rows, mut bytes) = (0usize, 0usize);
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             rows += batch.num_rows();
+            bytes += batch.get_array_memory_size();
             if rows > self.limits.max_result_rows {
-                return Err(EngineError::ResultTooLarge(self.limits.max_result_rows));
+                let rows = self.limits.max_result_rows;
+                return Err(EngineError::ResultTooLarge(format!("{rows} rows")));
+            }
+            if bytes > self.limits.max_result_bytes {
+                let mib = self.limits.max_result_bytes >> 20;
+                return Err(EngineError::ResultTooLarge(format!("{mib} MiB")));
             }
             batches.push(batch);
         }
@@ -1048,6 +1035,30 @@ fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties
 
 /// The most rows in one page of a column.
 const PAGE_ROWS: usize = 4096;
+
+/// A MERGE clause's update: `pairs` (column, value), where `predicate` holds if given.
+fn updating(
+    predicate: Option<String>,
+    pairs: Vec<(String, String)>,
+) -> impl FnOnce(MergeUpdate) -> MergeUpdate {
+    move |mut b| {
+        if let Some(p) = predicate {
+            b = b.predicate(p);
+        }
+        for (column, value) in pairs {
+            b = b.update(column, value);
+        }
+        b
+    }
+}
+
+/// A MERGE clause's delete, where `predicate` holds if given.
+fn deleting(predicate: Option<String>) -> impl FnOnce(MergeDelete) -> MergeDelete {
+    move |b| match predicate {
+        Some(p) => b.predicate(p),
+        None => b,
+    }
+}
 
 fn column_name(target: &AssignmentTarget) -> Result<String, EngineError> {
     match target {

@@ -263,12 +263,38 @@ async fn a_result_over_the_row_limit_fails_and_the_engine_goes_on() {
         .run("SELECT * FROM generate_series(1, 1000)")
         .await
         .unwrap_err();
-    assert!(matches!(err, EngineError::ResultTooLarge(100)), "{err}");
+    assert!(
+        matches!(&err, EngineError::ResultTooLarge(limit) if limit == "100 rows"),
+        "{err}"
+    );
     assert_eq!(
         f.ok("SELECT * FROM generate_series(1, 100)")
             .await
             .num_rows(),
         100
+    );
+}
+
+/// Few rows can still be too much: wide ones are counted in bytes.
+#[tokio::test]
+async fn a_result_over_the_byte_limit_fails_and_the_engine_goes_on() {
+    let f = Fixture::with_limits(Limits {
+        max_result_bytes: 1 << 20,
+        ..Limits::default()
+    });
+    let err = f
+        .run("SELECT repeat('x', 10000) FROM range(0, 1000) AS t(x)")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::ResultTooLarge(limit) if limit == "1 MiB"),
+        "{err}"
+    );
+    assert_eq!(
+        f.ok("SELECT repeat('x', 10000) FROM range(0, 10) AS t(x)")
+            .await
+            .num_rows(),
+        10
     );
 }
 

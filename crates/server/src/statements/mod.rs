@@ -575,7 +575,8 @@ async fn record(
         error,
         rows: rows.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
         started_at: ran.started,
-        ended_at: state.now_millis(),
+        // The wall clock may step back while a statement runs; it never ends before it began.
+        ended_at: state.now_millis().max(ran.started),
     };
     if let Err(e) = state.history().record(line).await {
         tracing::warn!(statement_id = %entry.id, error = %e, "query history: not recorded");
@@ -815,8 +816,19 @@ fn internal_link(statement_id: &str, chunk: usize) -> String {
 
 // ---- polling, cancelling, closing, chunks -------------------------------------------------
 
-fn find(state: &AppState, caller: &Caller, statement_id: &str) -> ApiResult<Arc<Entry>> {
-    state
+/// What a request about a statement gets: passed on to the node that holds the statement, or
+/// `act` on it here.
+async fn on_statement(
+    state: &AppState,
+    caller: &Caller,
+    statement_id: &str,
+    relay: Relay,
+    act: impl FnOnce(Arc<Entry>) -> ApiResult<Response>,
+) -> ApiResult<Response> {
+    if let Some(answer) = relay.to_holder(state, statement_id).await? {
+        return Ok(answer);
+    }
+    let entry = state
         .statements()
         .statement(caller.workspace_id, caller.principal_id, statement_id)
         .ok_or_else(|| {
@@ -824,7 +836,12 @@ fn find(state: &AppState, caller: &Caller, statement_id: &str) -> ApiResult<Arc<
                 "RESOURCE_DOES_NOT_EXIST",
                 format!("Statement {statement_id} does not exist or its result has expired."),
             )
-        })
+        })?;
+    act(entry)
+}
+
+fn empty_object() -> ApiResult<Response> {
+    Ok(Json(Value::Object(serde_json::Map::new())).into_response())
 }
 
 async fn get_statement(
@@ -833,11 +850,10 @@ async fn get_statement(
     Path(statement_id): Path<String>,
     relay: Relay,
 ) -> ApiResult<Response> {
-    if let Some(answer) = relay.to_holder(&state, &statement_id).await? {
-        return Ok(answer);
-    }
-    let entry = find(&state, &caller, &statement_id)?;
-    Ok(Json(statement_response(&state, &entry)).into_response())
+    on_statement(&state, &caller, &statement_id, relay, |entry| {
+        Ok(Json(statement_response(&state, &entry)).into_response())
+    })
+    .await
 }
 
 async fn cancel_statement(
@@ -846,11 +862,11 @@ async fn cancel_statement(
     Path(statement_id): Path<String>,
     relay: Relay,
 ) -> ApiResult<Response> {
-    if let Some(answer) = relay.to_holder(&state, &statement_id).await? {
-        return Ok(answer);
-    }
-    find(&state, &caller, &statement_id)?.cancel();
-    Ok(Json(Value::Object(serde_json::Map::new())).into_response())
+    on_statement(&state, &caller, &statement_id, relay, |entry| {
+        entry.cancel();
+        empty_object()
+    })
+    .await
 }
 
 async fn close_statement(
@@ -859,11 +875,11 @@ async fn close_statement(
     Path(statement_id): Path<String>,
     relay: Relay,
 ) -> ApiResult<Response> {
-    if let Some(answer) = relay.to_holder(&state, &statement_id).await? {
-        return Ok(answer);
-    }
-    find(&state, &caller, &statement_id)?.close();
-    Ok(Json(Value::Object(serde_json::Map::new())).into_response())
+    on_statement(&state, &caller, &statement_id, relay, |entry| {
+        entry.close();
+        empty_object()
+    })
+    .await
 }
 
 async fn get_chunk(
@@ -872,27 +888,26 @@ async fn get_chunk(
     Path((statement_id, chunk_index)): Path<(String, String)>,
     relay: Relay,
 ) -> ApiResult<Response> {
-    if let Some(answer) = relay.to_holder(&state, &statement_id).await? {
-        return Ok(answer);
-    }
-    let entry = find(&state, &caller, &statement_id)?;
-    let Phase::Succeeded(finished) = entry.phase() else {
-        return Err(ApiError::bad_request(format!(
-            "Statement {statement_id} has no result: it is {}.",
-            entry.phase().state()
-        )));
-    };
-    let index = chunk_index
-        .parse::<usize>()
-        .ok()
-        .filter(|i| *i < finished.chunks.len())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "chunk_index must be a number from 0 to {}, not '{chunk_index}'",
-                finished.chunks.len() - 1
-            ))
-        })?;
-    Ok(Json(chunk_data(&state, &entry, &finished, index)).into_response())
+    on_statement(&state, &caller, &statement_id, relay, |entry| {
+        let Phase::Succeeded(finished) = entry.phase() else {
+            return Err(ApiError::bad_request(format!(
+                "Statement {statement_id} has no result: it is {}.",
+                entry.phase().state()
+            )));
+        };
+        let index = chunk_index
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < finished.chunks.len())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "chunk_index must be a number from 0 to {}, not '{chunk_index}'",
+                    finished.chunks.len() - 1
+                ))
+            })?;
+        Ok(Json(chunk_data(&state, &entry, &finished, index)).into_response())
+    })
+    .await
 }
 
 /// An external link: the secret in the URL is the whole credential (clients fetch these
