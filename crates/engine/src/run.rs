@@ -391,6 +391,21 @@ impl Engine {
         bindings: &[Binding],
         new_table_id: Option<&str>,
     ) -> Result<Output, EngineError> {
+        if let Some(output) = self.answer_from_memory(statement, bindings).await? {
+            return Ok(output);
+        }
+        self.run_planned(user, statement, catalog, schema, bindings, new_table_id)
+            .await
+    }
+
+    /// The answer to a point lookup (`SELECT … FROM t WHERE id = 5`) from the table's rows held
+    /// in memory, if the statement is one and they are held: microseconds, where planning it
+    /// takes milliseconds. `None`: the statement is to be planned ([`Engine::run_planned`]).
+    pub async fn answer_from_memory(
+        &self,
+        statement: &Statement,
+        bindings: &[Binding],
+    ) -> Result<Option<Output>, EngineError> {
         if statement.kind() == &Kind::Query
             && let [
                 Binding {
@@ -399,10 +414,23 @@ impl Engine {
                 },
             ] = bindings
             && let Some(point) = PointQuery::of(&statement.parsed)
-            && let Some(output) = self.lookup_in_memory(id, &point).await?
         {
-            return Ok(output);
+            return self.lookup_in_memory(id, &point).await;
         }
+        Ok(None)
+    }
+
+    /// [`Engine::run_as`] without looking for the answer in memory: plans the statement and
+    /// runs it.
+    pub async fn run_planned(
+        &self,
+        user: &str,
+        statement: &Statement,
+        catalog: &str,
+        schema: &str,
+        bindings: &[Binding],
+        new_table_id: Option<&str>,
+    ) -> Result<Output, EngineError> {
         // Held until the statement ends: its table is read after the lock is taken, so the
         // commit it makes is the next version unless another node's came first.
         let _writing = match self.write_target(statement, catalog, schema, bindings) {

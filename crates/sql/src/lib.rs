@@ -24,6 +24,7 @@ mod params;
 #[cfg(test)]
 mod properties;
 mod rows;
+mod threads;
 
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Action, Securable};
@@ -48,7 +49,9 @@ const MAX_VIEW_DEPTH: usize = 16;
 /// Runs statements against the store's catalog and the tables under one storage root.
 pub struct Warehouses {
     store: Store,
-    engine: Engine,
+    engine: std::sync::Arc<Engine>,
+    /// Where statements that are planned run, away from the threads that answer requests.
+    threads: threads::EngineThreads,
     /// Tables known to have their Delta files (tables made through the catalog API get them on
     /// first use).
     materialized: Mutex<HashSet<String>>,
@@ -59,7 +62,8 @@ impl Warehouses {
     pub fn new(store: Store, root: Url, limits: Limits) -> Result<Warehouses, EngineError> {
         Ok(Warehouses {
             store,
-            engine: Engine::new(root, limits)?,
+            engine: std::sync::Arc::new(Engine::new(root, limits)?),
+            threads: threads::EngineThreads::new()?,
             materialized: Mutex::new(HashSet::new()),
         })
     }
@@ -183,6 +187,44 @@ impl Warehouses {
         Ok(ArrowRows::empty())
     }
 
+    /// Runs a bound statement for `user`: a point lookup whose rows are held in memory is
+    /// answered here and now; anything else is planned and run on the engine's own threads.
+    async fn run_bound(
+        &self,
+        user: &str,
+        statement: &Statement,
+        catalog: &str,
+        schema: &str,
+        bindings: &[Binding],
+        new_table_id: Option<&str>,
+    ) -> Result<patchbay_engine::Output, EngineError> {
+        if let Some(output) = self.engine.answer_from_memory(statement, bindings).await? {
+            return Ok(output);
+        }
+        let engine = self.engine.clone();
+        let (user, statement, catalog, schema) = (
+            user.to_owned(),
+            statement.clone(),
+            catalog.to_owned(),
+            schema.to_owned(),
+        );
+        let (bindings, new_table_id) = (bindings.to_vec(), new_table_id.map(str::to_owned));
+        self.threads
+            .run(async move {
+                engine
+                    .run_planned(
+                        &user,
+                        &statement,
+                        &catalog,
+                        &schema,
+                        &bindings,
+                        new_table_id.as_deref(),
+                    )
+                    .await
+            })
+            .await
+    }
+
     async fn forget_data(&self, id: &str) {
         self.materialized.lock().expect("lock").remove(id);
         if let Err(e) = self.engine.drop_table(id).await {
@@ -235,8 +277,7 @@ impl Warehouses {
         }
         let Some(target) = created else {
             let output = self
-                .engine
-                .run_as(&caller.name, statement, catalog, schema, &bindings, None)
+                .run_bound(&caller.name, statement, catalog, schema, &bindings, None)
                 .await
                 .map_err(failure::engine)?;
             return Ok(ArrowRows::new(output));
@@ -307,8 +348,7 @@ impl Warehouses {
         }
         let id = uuid::Uuid::new_v4().to_string();
         let output = self
-            .engine
-            .run_as(
+            .run_bound(
                 &caller.name,
                 statement,
                 catalog,

@@ -1165,6 +1165,55 @@ async fn a_cast_column_keeps_its_name_beside_the_column_it_casts() {
     assert_eq!(texts(&r), [["0"], ["1"], ["2"]]);
 }
 
+/// A heavy query (a join of a million rows by a million) keeps the engine busy for minutes;
+/// meanwhile every other request is answered as before, and a cancel stops it.
+#[tokio::test]
+async fn a_heavy_query_does_not_hold_up_other_requests() {
+    let sql = Sql::new().await;
+    let t = sql.app.admin_token.clone();
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT count(*) FROM range(0, 1000000) a, range(0, 1000000) b \
+             WHERE a.value + b.value = 7",
+            json!({"wait_timeout": "0s"}),
+        )
+        .await;
+    let id = r.ok()["statement_id"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        // Not a speed test: held up, this took over a minute (a timer could not tell: it went
+        // off only when the thread it was on was let go).
+        let asked = std::time::Instant::now();
+        // Time for the query to get going, and to take whatever threads it can.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let me = sql
+            .app
+            .admin(Method::GET, &format!("{SCIM}/Me"), None)
+            .await;
+        assert_eq!(me.ok()["userName"], "admin@example.com");
+        let waited = asked.elapsed();
+        assert!(
+            waited < std::time::Duration::from_secs(10),
+            "a half-second wait and a /Me took {waited:?} beside a heavy query"
+        );
+        let polled = sql
+            .app
+            .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
+            .await
+            .ok();
+        assert_eq!(polled["status"]["state"], "RUNNING", "{polled}");
+    }
+    sql.app
+        .admin(Method::POST, &format!("{STATEMENTS}/{id}/cancel"), None)
+        .await
+        .ok();
+    let r = sql
+        .app
+        .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
+        .await;
+    assert_eq!(r.ok()["status"]["state"], "CANCELED");
+}
+
 /// Query history keeps a statement for 30 days (the default, as Databricks), then forgets it;
 /// what is younger stays. Old lines are forgotten by the history writer after it writes a
 /// group, so the statement after the one that sets it off is written only once that is done.
