@@ -377,24 +377,10 @@ impl Engine {
         bindings: &[Binding],
         new_table_id: Option<&str>,
     ) -> Result<Output, EngineError> {
-        self.run_as("", statement, catalog, schema, bindings, new_table_id)
-            .await
-    }
-
-    /// [`Engine::run`] for `user`, whom `current_user()` names.
-    pub async fn run_as(
-        &self,
-        user: &str,
-        statement: &Statement,
-        catalog: &str,
-        schema: &str,
-        bindings: &[Binding],
-        new_table_id: Option<&str>,
-    ) -> Result<Output, EngineError> {
         if let Some(output) = self.answer_from_memory(statement, bindings).await? {
             return Ok(output);
         }
-        self.run_planned(user, statement, catalog, schema, bindings, new_table_id)
+        self.run_planned("", statement, catalog, schema, bindings, new_table_id)
             .await
     }
 
@@ -420,8 +406,8 @@ impl Engine {
         Ok(None)
     }
 
-    /// [`Engine::run_as`] without looking for the answer in memory: plans the statement and
-    /// runs it.
+    /// [`Engine::run`] for `user`, whom `current_user()` names, without looking for the answer
+    /// in memory: plans the statement and runs it.
     pub async fn run_planned(
         &self,
         user: &str,

@@ -160,6 +160,35 @@ impl Sql {
             .ok()
     }
 
+    /// The history line that `matches`, once it is there: a line is written as its statement
+    /// ends, and a cancelled statement's once its work has been dropped. Fails the test if none
+    /// comes within a minute.
+    async fn history_line(&self, matches: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..1200 {
+            let body = self.history().await;
+            let found = body["res"]
+                .as_array()
+                .and_then(|queries| queries.iter().find(|q| matches(q)));
+            if let Some(query) = found {
+                return query.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no such line in the query history: {}",
+            self.history().await
+        )
+    }
+
+    /// The admin's request about statement `id`: `""` for the statement, `/cancel`; it must
+    /// succeed.
+    async fn about(&self, method: Method, id: &str, path: &str) -> Value {
+        self.app
+            .admin(method, &format!("{STATEMENTS}/{id}{path}"), None)
+            .await
+            .ok()
+    }
+
     /// How many tables have files under the table root.
     fn table_dirs(&self) -> usize {
         std::fs::read_dir(self.tables.path())
@@ -1196,22 +1225,12 @@ async fn a_heavy_query_does_not_hold_up_other_requests() {
             waited < std::time::Duration::from_secs(10),
             "a half-second wait and a /Me took {waited:?} beside a heavy query"
         );
-        let polled = sql
-            .app
-            .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
-            .await
-            .ok();
+        let polled = sql.about(Method::GET, &id, "").await;
         assert_eq!(polled["status"]["state"], "RUNNING", "{polled}");
     }
-    sql.app
-        .admin(Method::POST, &format!("{STATEMENTS}/{id}/cancel"), None)
-        .await
-        .ok();
-    let r = sql
-        .app
-        .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
-        .await;
-    assert_eq!(r.ok()["status"]["state"], "CANCELED");
+    sql.about(Method::POST, &id, "/cancel").await;
+    let polled = sql.about(Method::GET, &id, "").await;
+    assert_eq!(polled["status"]["state"], "CANCELED");
 }
 
 /// Query history keeps a statement for 30 days (the default, as Databricks), then forgets it;
@@ -1277,19 +1296,11 @@ async fn a_statement_goes_on_when_its_caller_goes_away() {
         gone.is_err(),
         "the statement ended within 20 ms: this test needs a slower one"
     );
-    let mut status = Value::Null;
-    for _ in 0..1200 {
-        let body = sql.history().await;
-        let found = body["res"]
-            .as_array()
-            .and_then(|queries| queries.iter().find(|q| q["query_text"] == text).cloned());
-        if let Some(query) = found {
-            status = query["status"].clone();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, "FINISHED", "the abandoned statement's history row");
+    let line = sql.history_line(|q| q["query_text"] == text).await;
+    assert_eq!(
+        line["status"], "FINISHED",
+        "the abandoned statement's history row"
+    );
     assert_eq!(
         sql.rows("SELECT COUNT(*) FROM main.abandoned.t").await,
         [["1000000"]]
@@ -1357,22 +1368,11 @@ async fn wait_poll_cancel_and_close() {
     assert!(body.get("result").is_none());
     // The history says so too, though the engine never finished it: the task that ran it
     // records the cancel once it has dropped the work.
-    let mut status = Value::Null;
-    for _ in 0..400 {
-        let body = sql.history().await;
-        let found = body["res"].as_array().and_then(|queries| {
-            queries
-                .iter()
-                .find(|q| q["query_id"] == id.as_str())
-                .cloned()
-        });
-        if let Some(query) = found {
-            status = query["status"].clone();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert_eq!(status, "CANCELED", "the cancelled statement's history row");
+    let line = sql.history_line(|q| q["query_id"] == id.as_str()).await;
+    assert_eq!(
+        line["status"], "CANCELED",
+        "the cancelled statement's history row"
+    );
     // A statement over the server's time limit is stopped and says so.
     let quick = Sql::with(
         |s| s.statement_timeout = std::time::Duration::from_millis(200),
