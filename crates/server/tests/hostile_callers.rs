@@ -115,7 +115,12 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
         );
     }
     // The messages name the kind of address and how an installation allows it, if it can.
-    let message = |r: &Reply| r.body["message"].as_str().unwrap_or_default().to_owned();
+    let message = |r: &Reply| {
+        r.body["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an error message: {:?}", r.body))
+            .to_owned()
+    };
     let r = point(&app, "rivery", "http://127.0.0.1:9090", &["127.0.0.1"]).await;
     assert!(
         message(&r).contains("loopback address")

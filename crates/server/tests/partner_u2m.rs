@@ -166,7 +166,7 @@ async fn answer_consent(app: &TestApp, session: &str, page: &Reply, decision: &s
         r.body
     );
     assert!(
-        location(&r.headers).is_empty(),
+        browser::redirect(&r.headers).is_none(),
         "not a redirect of the form"
     );
     attribute_after(&html_of(&r), r#"http-equiv="refresh" content="0;url="#)
@@ -327,7 +327,7 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
         "{:?}",
         refused.body
     );
-    assert!(location(&refused.headers).is_empty());
+    assert!(browser::redirect(&refused.headers).is_none());
     assert_no_violations(&app).await;
 }
 
@@ -356,7 +356,7 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
     ] {
         let r = browse(&app, &authorize_url(client, &uri), Some(&session), None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{client} {uri}");
-        assert!(location(&r.headers).is_empty());
+        assert!(browser::redirect(&r.headers).is_none());
     }
 
     // A wrong verifier, or another redirect at the exchange: invalid_grant, the code spent.
@@ -519,7 +519,7 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(location(&r.headers).is_empty());
+    assert!(browser::redirect(&r.headers).is_none());
 }
 
 #[tokio::test]
@@ -570,7 +570,7 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
     // The first authorize asks, on a page of the workspace, and issues no code.
     let asked = browse(&app, &path, Some(&session), None).await;
     assert_eq!(asked.status, StatusCode::OK, "{:?}", asked.body);
-    assert!(location(&asked.headers).is_empty());
+    assert!(browser::redirect(&asked.headers).is_none());
     let html = html_of(&asked);
     assert!(
         html.contains("Allow <strong>Acme Ingest</strong> to act as you (<strong>dev@example.com</strong>) in this workspace?"),

@@ -51,7 +51,11 @@ async fn request(
     Page {
         status: r.status,
         headers: r.headers,
-        html: r.body["_raw"].as_str().unwrap_or_default().to_owned(),
+        // A page's text; an answer in JSON (an error) as its JSON text.
+        html: match r.body["_raw"].as_str() {
+            Some(text) => text.to_owned(),
+            None => r.body.to_string(),
+        },
     }
 }
 
@@ -95,11 +99,12 @@ fn csrf(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+#[track_caller]
 fn location(p: &Page) -> &str {
     p.headers
         .get(header::LOCATION)
         .map(|v| v.to_str().unwrap())
-        .unwrap_or_default()
+        .expect("the answer redirects (it has a Location)")
 }
 
 /// Logs in with a token; returns the session cookie (`patchbay_session=…`).
@@ -306,9 +311,9 @@ async fn pages_and_errors_carry_the_security_headers() {
     ] {
         let h = |name: header::HeaderName| {
             page.headers
-                .get(name)
+                .get(&name)
                 .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default()
+                .unwrap_or_else(|| panic!("no {name} header"))
         };
         let csp = h(header::CONTENT_SECURITY_POLICY);
         assert!(csp.contains("default-src 'self'"), "{csp}");

@@ -28,12 +28,17 @@ pub async fn browse(
     app.send(req).await
 }
 
-/// Where an answer redirects to; empty when it has no `Location`.
-pub fn location(headers: &HeaderMap) -> String {
+/// Where an answer redirects to, if it does (its `Location`).
+pub fn redirect(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
+        .map(|v| v.to_str().expect("a Location in ASCII").to_owned())
+}
+
+/// Where an answer redirects to; the test fails if it does not redirect.
+#[track_caller]
+pub fn location(headers: &HeaderMap) -> String {
+    redirect(headers).expect("the answer redirects (it has a Location)")
 }
 
 /// The `name=value` of the cookie `name` an answer sets, if it sets one.
