@@ -931,7 +931,7 @@ impl Engine {
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             rows += batch.num_rows();
-            bytes += batch.get_array_memory_size();
+            bytes += result_bytes(&batch);
             if rows > self.limits.max_result_rows {
                 let rows = self.limits.max_result_rows;
                 return Err(EngineError::ResultTooLarge(format!("{rows} rows")));
@@ -944,6 +944,22 @@ impl Engine {
         }
         Ok(Output::new(schema, batches))
     }
+}
+
+/// The bytes of a result's batch: of the rows it holds. A batch cut from a larger one (a sort's
+/// or a limit's output) shares that one's buffers, and counting them whole would count them
+/// once for every cut.
+fn result_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size())
+        })
+        .sum()
 }
 
 async fn row_count(ctx: &SessionContext, table: &DeltaTable) -> Result<usize, EngineError> {
