@@ -202,14 +202,14 @@ mod tests {
     async fn a_group_of_lines_keeps_each_statements_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
-        let (principal_id,): (i64,) =
-            sqlx::query_as("SELECT id FROM principals WHERE user_name = 'admin@example.com'")
-                .fetch_one(&store.pool)
-                .await
-                .unwrap();
+        let admin = store
+            .find_user(workspace_id, "admin@example.com")
+            .await
+            .unwrap()
+            .expect("the admin");
         let caller = Caller {
             workspace_id,
-            principal_id,
+            principal_id: admin.id,
             kind: PrincipalKind::User,
             name: "admin@example.com".into(),
             is_admin: true,
