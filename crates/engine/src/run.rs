@@ -464,14 +464,12 @@ impl Engine {
         match statement.kind() {
             Kind::Query => {
                 let mut parsed = statement.parsed.clone();
-                let renamed = match &mut parsed {
-                    DfStatement::Statement(s) => match s.as_mut() {
-                        SqlStatement::Query(query) => {
-                            name_casts_of_columns(query, CastNames::Planned)
-                        }
-                        _ => Vec::new(),
-                    },
-                    _ => Vec::new(),
+                let renamed = if let DfStatement::Statement(s) = &mut parsed
+                    && let SqlStatement::Query(query) = s.as_mut()
+                {
+                    name_casts_of_columns(query, CastNames::Planned)
+                } else {
+                    Vec::new()
                 };
                 let plan = state.statement_to_plan(parsed).await?;
                 read_only().verify_plan(&plan)?;
