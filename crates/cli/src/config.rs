@@ -153,8 +153,11 @@ pub struct ServeArgs {
     /// Cloud metadata addresses are never called.
     #[arg(long, env = "PATCHBAY_ALLOW_OUTBOUND", value_name = "RANGES")]
     allow_outbound: Option<String>,
-    /// Where the warehouses' tables are stored: a directory, or a `file://` URL shared by
-    /// several nodes. Default: `tables` in the data directory.
+    /// Where the warehouses' tables are stored: a directory, a `file://` URL, or a bucket of an
+    /// S3-compatible store (`s3://bucket/prefix`, configured by the usual `AWS_*` variables:
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, …).
+    /// Several nodes share tables through a shared directory or a bucket. Default: `tables` in
+    /// the data directory.
     #[arg(long, env = "PATCHBAY_TABLE_STORAGE", value_name = "DIR_OR_URL")]
     table_storage: Option<String>,
     /// Where the other nodes of the installation reach this one: a poll or a result link of a
@@ -176,15 +179,16 @@ pub struct ServeArgs {
     query_history_days: Option<u64>,
 }
 
-/// The table storage URL: a `file://` URL as given, or a directory (relative ones from the
-/// current directory); by default `tables` under the data directory.
+/// The table storage URL: a `file://` or bucket URL as given, or a directory (relative ones from
+/// the current directory); by default `tables` under the data directory.
 fn table_storage(given: Option<&str>, data_dir: &Path) -> anyhow::Result<url::Url> {
     let dir = match given.map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) if s.contains("://") => {
             let url = url::Url::parse(s).map_err(|e| anyhow::anyhow!("--table-storage: {e}"))?;
-            if url.scheme() != "file" {
+            if url.scheme() != "file" && !patchbay_sql::BUCKET_SCHEMES.contains(&url.scheme()) {
                 bail!(
-                    "--table-storage: only directories and file:// URLs are supported, not {}://",
+                    "--table-storage: only directories, file:// and s3:// URLs are supported, \
+                     not {}://",
                     url.scheme()
                 );
             }
@@ -401,6 +405,39 @@ mod tests {
         for bad in ["metadata", "internet", "10.0.0.0/40"] {
             let e = resolve(&["--allow-outbound", bad]).unwrap_err().to_string();
             assert!(e.starts_with("--allow-outbound: "), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn table_storage_is_a_directory_a_file_url_or_a_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = resolve(&["--data-dir", data.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            config.table_storage,
+            url::Url::from_directory_path(data.join("tables")).unwrap(),
+            "by default, in the data directory"
+        );
+        let shared = dir.path().join("shared");
+        let config = resolve(&["--table-storage", shared.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            config.table_storage,
+            url::Url::from_directory_path(&shared).unwrap()
+        );
+        for url in ["file:///srv/tables/", "s3://bucket/tables", "s3a://bucket"] {
+            let config = resolve(&["--table-storage", url]).unwrap();
+            assert_eq!(config.table_storage.as_str(), url);
+        }
+        for bad in [
+            "gs://bucket/tables",
+            "https://example.com/tables",
+            "ftp://host/x",
+        ] {
+            let e = resolve(&["--table-storage", bad]).unwrap_err().to_string();
+            assert!(
+                e.starts_with("--table-storage: only directories, file:// and s3:// URLs"),
+                "{bad}: {e}"
+            );
         }
     }
 

@@ -45,6 +45,24 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
 
+    // The table storage is checked before the first start sets anything up, so that a
+    // storage that cannot be used stops it before the admin token is shown.
+    let warehouses = async {
+        let warehouses = patchbay_sql::Warehouses::new(
+            store.clone(),
+            config.table_storage.clone(),
+            patchbay_sql::EngineLimits {
+                memory_bytes: config.query_memory_bytes,
+                table_memory_bytes: config.table_memory_bytes,
+                ..patchbay_sql::EngineLimits::default()
+            },
+        )?;
+        warehouses.check_storage().await?;
+        Ok::<_, patchbay_sql::EngineError>(warehouses)
+    }
+    .await
+    .with_context(|| format!("cannot use the table storage {}", config.table_storage))?;
+
     let outcome = store
         .bootstrap(&Bootstrap {
             organization: "patchbay".into(),
@@ -71,16 +89,6 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         BootstrapOutcome::AlreadyDone { workspace_id } => workspace_id,
     };
 
-    let warehouses = patchbay_sql::Warehouses::new(
-        store.clone(),
-        config.table_storage.clone(),
-        patchbay_sql::EngineLimits {
-            memory_bytes: config.query_memory_bytes,
-            table_memory_bytes: config.table_memory_bytes,
-            ..patchbay_sql::EngineLimits::default()
-        },
-    )
-    .with_context(|| format!("cannot use the table storage {}", config.table_storage))?;
     let state = AppState::with_sql(
         store.clone(),
         Settings {

@@ -1,7 +1,8 @@
 //! Two `patchbay serve` nodes on one database and one table storage, as behind a load balancer
 //! that spreads a client's requests over them: tables written through one node are read
 //! through the other, writes through both at once all land, and a statement's poll, chunks,
-//! result links and cancel, and a session, work whichever node a request reaches.
+//! result links and cancel, and a session, work whichever node a request reaches; the same with
+//! the tables in an S3 bucket.
 
 mod common;
 
@@ -9,16 +10,22 @@ use common::{Server, client, json_ok, json_with, log_next_to, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 /// A node with a data directory of its own, on the shared database and table storage.
 fn node(data_dir: &Path, db: &TestDatabase, tables: &Path) -> Server {
+    Server::spawn(node_command(data_dir, db, tables.as_os_str()))
+}
+
+fn node_command(data_dir: &Path, db: &TestDatabase, tables: &OsStr) -> Command {
     let mut cmd = serve_command("127.0.0.1:0", data_dir, Some(db.url.as_str()));
     cmd.arg("--table-storage")
         .arg(tables)
         .stderr(log_next_to(data_dir));
-    Server::spawn(cmd)
+    cmd
 }
 
 /// Runs `body` as a statement on `url`; the whole response.
@@ -329,4 +336,313 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
     .into_iter()
     .collect();
     assert_eq!(nodes, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
+}
+
+/// The S3 endpoint of the tests of tables in a bucket. scripts/test starts one (scripts/s3-up)
+/// and names it in `PATCHBAY_TEST_S3_ENDPOINT`.
+struct S3 {
+    endpoint: String,
+}
+
+impl S3 {
+    fn from_env() -> S3 {
+        let endpoint = std::env::var("PATCHBAY_TEST_S3_ENDPOINT")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .expect(
+                "this test needs an S3 endpoint named in PATCHBAY_TEST_S3_ENDPOINT: \
+                 scripts/s3-up starts one, as scripts/test does",
+            );
+        S3 { endpoint }
+    }
+
+    /// A new, empty bucket for one test.
+    async fn bucket(&self) -> String {
+        let name = format!("patchbay-test-{}", uuid::Uuid::new_v4().simple());
+        self.create(&name).await;
+        name
+    }
+
+    async fn create(&self, name: &str) {
+        let created = client()
+            .put(format!("{}/{name}", self.endpoint))
+            .send()
+            .await
+            .expect("the S3 endpoint answers");
+        assert!(
+            created.status().is_success(),
+            "creating bucket {name}: {created:?}"
+        );
+    }
+
+    /// A node storing its tables in `url`, reaching the endpoint as the AWS tools would.
+    fn node(&self, data_dir: &Path, db: &TestDatabase, url: &str) -> Command {
+        let mut cmd = node_command(data_dir, db, OsStr::new(url));
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "patchbay-test")
+            .env("AWS_SECRET_ACCESS_KEY", "patchbay-test-secret")
+            .env("AWS_REGION", "us-east-1");
+        cmd
+    }
+
+    /// The keys of the objects in `bucket` under `prefix`.
+    async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let (mut keys, mut token) = (Vec::new(), None::<String>);
+        loop {
+            let mut query = vec![("list-type", "2".to_owned()), ("prefix", prefix.to_owned())];
+            if let Some(token) = token.take() {
+                query.push(("continuation-token", token));
+            }
+            let listing = client()
+                .get(format!("{}/{bucket}", self.endpoint))
+                .query(&query)
+                .send()
+                .await
+                .expect("the S3 endpoint answers");
+            assert_eq!(listing.status(), 200, "listing {bucket}");
+            let xml = listing.text().await.expect("a listing");
+            keys.extend(elements(&xml, "Key"));
+            token = elements(&xml, "NextContinuationToken").into_iter().next();
+            if token.is_none() {
+                return keys;
+            }
+        }
+    }
+}
+
+/// The texts of the XML elements named `tag` in `xml` (S3's listings have no nesting of them).
+fn elements(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open)
+        .skip(1)
+        .map(|rest| {
+            rest.split_once(&close)
+                .expect("a closed element")
+                .0
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The tables stored under `tables/` in a listing of keys: the first path segment of each.
+fn stored_tables(keys: &[String]) -> BTreeSet<String> {
+    keys.iter()
+        .filter_map(|k| k.strip_prefix("tables/")?.split_once('/'))
+        .map(|(table, _)| table.to_owned())
+        .filter(|table| !table.starts_with('_'))
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs an S3 endpoint (PATCHBAY_TEST_S3_ENDPOINT); scripts/test starts one"]
+async fn two_nodes_share_tables_in_a_bucket() {
+    let s3 = S3::from_env();
+    let bucket = s3.bucket().await;
+    let url = format!("s3://{bucket}/tables");
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let a = Server::spawn(s3.node(&tmp.path().join("a"), &db, &url));
+    let token = a
+        .token
+        .clone()
+        .expect("the first node prints the admin token");
+    let b = Server::spawn(s3.node(&tmp.path().join("b"), &db, &url));
+    let warehouse: Value = json_ok(
+        client()
+            .post(format!("{}/api/2.0/sql/warehouses", a.url))
+            .bearer_auth(&token)
+            .json(
+                &json!({"name": "in-a-bucket", "cluster_size": "2X-Small", "max_num_clusters": 1}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let warehouse = warehouse["id"].as_str().unwrap().to_owned();
+    run(&a.url, &token, &warehouse, "CREATE SCHEMA landing").await;
+    run(
+        &b.url,
+        &token,
+        &warehouse,
+        "CREATE TABLE landing.events (id BIGINT, node STRING)",
+    )
+    .await;
+
+    // Twenty INSERTs at once through both nodes: the nodes' commits race for each version in
+    // the bucket, and every INSERT lands once.
+    let mut writes = Vec::new();
+    for i in 0..20 {
+        let (url, name) = if i % 2 == 0 {
+            (a.url.clone(), "a")
+        } else {
+            (b.url.clone(), "b")
+        };
+        let (token, warehouse) = (token.clone(), warehouse.clone());
+        writes.push(tokio::spawn(async move {
+            let sql = format!("INSERT INTO landing.events VALUES ({i}, '{name}')");
+            run(&url, &token, &warehouse, &sql).await;
+        }));
+    }
+    for write in writes {
+        write.await.expect("every INSERT succeeds");
+    }
+    let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    for url in [&a.url, &b.url] {
+        let ids = first_column(
+            &run(
+                url,
+                &token,
+                &warehouse,
+                "SELECT id FROM landing.events ORDER BY id",
+            )
+            .await,
+        );
+        assert_eq!(ids, expected, "each node reads all twenty rows, once");
+    }
+
+    // Changes through one node are what the other reads.
+    run(
+        &a.url,
+        &token,
+        &warehouse,
+        "UPDATE landing.events SET node = 'moved' WHERE id < 5",
+    )
+    .await;
+    run(
+        &b.url,
+        &token,
+        &warehouse,
+        "DELETE FROM landing.events WHERE id >= 15",
+    )
+    .await;
+    run(
+        &a.url,
+        &token,
+        &warehouse,
+        "CREATE TABLE landing.copied AS SELECT * FROM landing.events",
+    )
+    .await;
+    let moved = first_column(
+        &run(
+            &b.url,
+            &token,
+            &warehouse,
+            "SELECT COUNT(*) FROM landing.copied WHERE node = 'moved'",
+        )
+        .await,
+    );
+    assert_eq!(moved, vec!["5".to_owned()]);
+    let left = first_column(
+        &run(
+            &b.url,
+            &token,
+            &warehouse,
+            "SELECT COUNT(*) FROM landing.copied",
+        )
+        .await,
+    );
+    assert_eq!(left, vec!["15".to_owned()]);
+
+    // The tables are Delta tables in the bucket, and nowhere on the nodes' disks.
+    let keys = s3.keys(&bucket, "tables/").await;
+    let tables = stored_tables(&keys);
+    assert_eq!(tables.len(), 2, "two tables in the bucket: {keys:?}");
+    for table in &tables {
+        let first_commit = format!("tables/{table}/_delta_log/00000000000000000000.json");
+        assert!(keys.contains(&first_commit), "{first_commit} in {keys:?}");
+    }
+    assert!(
+        keys.iter().any(|k| k.ends_with(".parquet")),
+        "the rows are in the bucket: {keys:?}"
+    );
+    for node in ["a", "b"] {
+        assert!(
+            !tmp.path().join(node).join("tables").exists(),
+            "node {node} keeps no tables of its own"
+        );
+    }
+    assert!(
+        !keys.iter().any(|k| k.contains("_patchbay_probe")),
+        "the nodes' start-up checks leave nothing behind: {keys:?}"
+    );
+
+    // Dropping a table removes its objects from the bucket, and only its.
+    run(&b.url, &token, &warehouse, "DROP TABLE landing.copied").await;
+    let after = stored_tables(&s3.keys(&bucket, "tables/").await);
+    assert_eq!(after.len(), 1, "one table left: {after:?}");
+    assert!(after.is_subset(&tables));
+    let count = first_column(
+        &run(
+            &a.url,
+            &token,
+            &warehouse,
+            "SELECT COUNT(*) FROM landing.events",
+        )
+        .await,
+    );
+    assert_eq!(count, vec!["15".to_owned()]);
+}
+
+#[tokio::test]
+#[ignore = "needs an S3 endpoint (PATCHBAY_TEST_S3_ENDPOINT); scripts/test starts one"]
+async fn a_node_does_not_start_on_a_bucket_it_cannot_use() {
+    let s3 = S3::from_env();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let missing = format!(
+        "s3://patchbay-test-{}/tables",
+        uuid::Uuid::new_v4().simple()
+    );
+    let stderr = refused(s3.node(&tmp.path().join("a"), &db, &missing)).await;
+    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
+
+    // An endpoint in plain HTTP is used only when the operator says so, as the AWS tools do.
+    let bucket = format!("s3://{}/tables", s3.bucket().await);
+    let mut cmd = s3.node(&tmp.path().join("b"), &db, &bucket);
+    cmd.env_remove("AWS_ALLOW_HTTP");
+    let stderr = refused(cmd).await;
+    assert!(stderr.contains("set AWS_ALLOW_HTTP=true"), "{stderr}");
+
+    // A store that ignores conditional writes would let two nodes' commits of one version
+    // overwrite each other: refused. (The test endpoint ignores them in buckets named so.)
+    let name = format!("patchbay-unconditional-{}", uuid::Uuid::new_v4().simple());
+    s3.create(&name).await;
+    let stderr = refused(s3.node(&tmp.path().join("c"), &db, &format!("s3://{name}/t"))).await;
+    assert!(
+        stderr.contains("does not honour conditional writes"),
+        "{stderr}"
+    );
+    assert_eq!(
+        s3.keys(&name, "").await,
+        Vec::<String>::new(),
+        "the check leaves nothing behind"
+    );
+}
+
+/// Runs `serve` with `cmd`, which must fail to start on its table storage; what it said.
+async fn refused(mut cmd: Command) -> String {
+    cmd.stderr(std::process::Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run patchbay serve"))
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(!out.status.success(), "serve must not start: {stderr}");
+    assert!(
+        stderr.starts_with("patchbay: cannot use the table storage s3://"),
+        "the error names the storage: {stderr}"
+    );
+    assert!(
+        !stdout.contains("listening on"),
+        "it never listened: {stdout}"
+    );
+    assert!(
+        !stdout.contains("admin token"),
+        "no admin token is shown by a start that fails: {stdout}"
+    );
+    stderr
 }

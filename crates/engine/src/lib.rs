@@ -1,5 +1,5 @@
 //! SQL on patchbay's warehouses: Apache DataFusion executes, and every table is a Delta Lake
-//! table stored under one root (a directory, or an object store URL).
+//! table stored under one root (a directory, or a bucket of an S3-compatible object store).
 //!
 //! The engine knows nothing of principals, grants or patchbay's store. A statement goes through
 //! three steps, and the caller (the server) acts between them:
@@ -21,12 +21,14 @@ mod lookup;
 mod names;
 mod run;
 mod statement;
+mod storage;
 mod types;
 
 pub use error::EngineError;
 pub use names::QualifiedName;
 pub use run::{Binding, Engine, Limits, Output, Source};
 pub use statement::{Access, Kind, MAX_NESTING, ObjectUse, Statement};
+pub use storage::BUCKET_SCHEMES;
 pub use types::{Column, arrow_type, databricks_type_name};
 
 /// Arrow's record batches and schemas, as the engine's results carry them.

@@ -4,6 +4,7 @@ use crate::EngineError;
 use crate::lookup::{Decision, HeldRows, PointQuery, TableMemory};
 use crate::names::QualifiedName;
 use crate::statement::{ALL_COLUMNS, CastNames, Kind, Statement, name_casts_of_columns};
+use crate::storage::Storage;
 use crate::types::Column;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Int64Array, RecordBatch};
@@ -168,7 +169,7 @@ impl Output {
 
 /// The query engine: where tables live, and the limits every statement runs under.
 pub struct Engine {
-    root: Url,
+    storage: Storage,
     runtime: Arc<RuntimeEnv>,
     limits: Limits,
     /// Tables as last read, by id: a statement reads only the log entries committed since
@@ -189,25 +190,16 @@ pub struct Engine {
 const CACHED_TABLES: usize = 1024;
 
 impl Engine {
-    /// An engine whose tables live under `root`, a `file://` directory URL or an object store
-    /// URL. The directory is created if it does not exist.
+    /// An engine whose tables live under `root`, a `file://` directory URL or an `s3://`
+    /// bucket URL. The directory is created if it does not exist; [`Engine::check_storage`]
+    /// makes sure a bucket can be written to.
     pub fn new(root: Url, limits: Limits) -> Result<Engine, EngineError> {
-        let mut root = root;
-        if !root.path().ends_with('/') {
-            let path = format!("{}/", root.path());
-            root.set_path(&path);
-        }
-        if root.scheme() == "file" {
-            let dir = root
-                .to_file_path()
-                .map_err(|()| EngineError::Storage(format!("{root} is not a directory")))?;
-            std::fs::create_dir_all(&dir).map_err(|e| EngineError::Storage(e.to_string()))?;
-        }
+        let storage = Storage::new(root)?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
             .build_arc()?;
         Ok(Engine {
-            root,
+            storage,
             runtime,
             tables: std::sync::Mutex::new(HashMap::new()),
             writers: std::sync::Mutex::new(HashMap::new()),
@@ -215,6 +207,12 @@ impl Engine {
             memory: Arc::new(TableMemory::new(limits.table_memory_bytes)),
             limits,
         })
+    }
+
+    /// Makes sure tables can be stored where this engine stores them; for a bucket, that it
+    /// answers, takes writes and honours conditional writes, which commits rely on.
+    pub async fn check_storage(&self) -> Result<(), EngineError> {
+        self.storage.check().await
     }
 
     /// Where the table with this id lives. Ids come from patchbay's catalog; anything that is not
@@ -228,7 +226,8 @@ impl Engine {
         if !plain {
             return Err(EngineError::Storage(format!("{id:?} is not a table id")));
         }
-        self.root
+        self.storage
+            .root()
             .join(&format!("{id}/"))
             .map_err(|e| EngineError::Storage(e.to_string()))
     }
@@ -322,8 +321,11 @@ impl Engine {
                 Err(e) => Err(EngineError::Storage(e.to_string())),
             }
         } else {
-            let table = DeltaTable::try_from_url(location).await?;
-            let store = table.object_store();
+            // The table's own store, rooted at its location: listing it lists the table's
+            // files and no one else's.
+            let store = deltalake::DeltaTableBuilder::from_url(location)?
+                .build()?
+                .object_store();
             let mut listing = store.list(None);
             while let Some(meta) = listing.next().await {
                 let meta = meta.map_err(|e| EngineError::Storage(e.to_string()))?;

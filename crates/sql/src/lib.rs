@@ -29,8 +29,7 @@ mod threads;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Action, Securable};
 use patchbay_engine::{
-    Access, Binding, Column, Engine, EngineError, Kind, Limits, ObjectUse, QualifiedName, Source,
-    Statement,
+    Access, Binding, Column, Engine, Kind, Limits, ObjectUse, QualifiedName, Source, Statement,
 };
 use patchbay_server::statements::engine::{Executed, Execution, SqlEngine, SqlFailure};
 use patchbay_store::{CatalogError, ColumnRecord, NewTable, Store, TableRecord};
@@ -42,6 +41,7 @@ use std::sync::Mutex;
 use url::Url;
 
 pub use patchbay_engine::Limits as EngineLimits;
+pub use patchbay_engine::{BUCKET_SCHEMES, EngineError};
 
 /// How deep views may nest (a view over a view over …).
 const MAX_VIEW_DEPTH: usize = 16;
@@ -66,6 +66,12 @@ impl Warehouses {
             threads: threads::EngineThreads::new()?,
             materialized: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Makes sure the table storage can be written to (for a bucket: that it answers and
+    /// honours the conditional writes commits rely on).
+    pub async fn check_storage(&self) -> Result<(), EngineError> {
+        self.engine.check_storage().await
     }
 
     async fn run(&self, execution: Execution) -> Result<Executed, SqlFailure> {
