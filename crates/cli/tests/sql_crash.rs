@@ -1,10 +1,11 @@
 //! SQL writes and `kill -9`: a real server process runs INSERTs and CREATE TABLE … AS SELECT
 //! while it is killed, again and again. After each restart every acknowledged write is there,
 //! no table is half-written (a table's rows are exactly a set of whole INSERTs), and every
-//! table the catalog lists can be read.
+//! table the catalog lists can be read. The same with the tables in an S3 bucket.
 
 mod common;
 
+use common::s3::S3;
 use common::{Server, client, json_ok, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -13,10 +14,16 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-fn start(data_dir: &Path, db: &TestDatabase) -> Server {
+/// Where the tables are: the data directory, or a bucket (`s3://…`) of a local S3 endpoint.
+type Tables<'a> = Option<(&'a S3, &'a str)>;
+
+fn start(data_dir: &Path, db: &TestDatabase, tables: Tables) -> Server {
     let database_url = db.is_postgres().then_some(db.url.as_str());
     let mut cmd = serve_command("127.0.0.1:0", data_dir, database_url);
     cmd.stderr(Stdio::null());
+    if let Some((s3, url)) = tables {
+        s3.configure(&mut cmd).args(["--table-storage", url]);
+    }
     Server::spawn(cmd)
 }
 
@@ -43,10 +50,24 @@ fn values(body: &Value) -> Vec<i64> {
 
 #[tokio::test]
 async fn acknowledged_sql_writes_survive_kill_9_and_no_table_is_half_written() {
+    kill_loop(None).await;
+}
+
+#[tokio::test]
+#[ignore = "needs an S3 endpoint (PATCHBAY_TEST_S3_ENDPOINT); scripts/test starts one"]
+async fn acknowledged_sql_writes_to_a_bucket_survive_kill_9() {
+    let s3 = S3::from_env();
+    let url = format!("s3://{}/tables", s3.bucket().await);
+    kill_loop(Some((&s3, &url))).await;
+}
+
+/// Kills the server six times while writers run, with its tables in `storage`; checks every
+/// acknowledged write and every listed table after each restart.
+async fn kill_loop(storage: Tables<'_>) {
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
     let data = tmp.path().join("data");
-    let first = start(&data, &db);
+    let first = start(&data, &db, storage);
     let token = first.token.clone().expect("the admin token");
     let r: Value = json_ok(
         client()
@@ -112,7 +133,7 @@ async fn acknowledged_sql_writes_survive_kill_9_and_no_table_is_half_written() {
         // them, so each batch number is written by one INSERT at most.
         batch += 1;
 
-        let next = start(&data, &db);
+        let next = start(&data, &db, storage);
         let url = next.url.clone();
         let counts = statement(
             &url,
@@ -171,4 +192,19 @@ async fn acknowledged_sql_writes_survive_kill_9_and_no_table_is_half_written() {
         acknowledged.len() > 5,
         "the writers made progress: {acknowledged:?}"
     );
+    if let Some((s3, url)) = storage {
+        let bucket = url
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split('/').next())
+            .expect("an s3:// URL");
+        let keys = s3.keys(bucket, "").await;
+        assert!(
+            keys.iter().any(|k| k.ends_with(".parquet")),
+            "the rows were written to the bucket: {keys:?}"
+        );
+        assert!(
+            !data.join("tables").exists(),
+            "and not to the data directory"
+        );
+    }
 }

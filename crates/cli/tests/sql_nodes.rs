@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::s3::S3;
 use common::{Server, client, json_ok, json_with, log_next_to, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -338,91 +339,11 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
     assert_eq!(nodes, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
 }
 
-/// The S3 endpoint of the tests of tables in a bucket. scripts/test starts one (scripts/s3-up)
-/// and names it in `PATCHBAY_TEST_S3_ENDPOINT`.
-struct S3 {
-    endpoint: String,
-}
-
-impl S3 {
-    fn from_env() -> S3 {
-        let endpoint = std::env::var("PATCHBAY_TEST_S3_ENDPOINT")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .expect(
-                "this test needs an S3 endpoint named in PATCHBAY_TEST_S3_ENDPOINT: \
-                 scripts/s3-up starts one, as scripts/test does",
-            );
-        S3 { endpoint }
-    }
-
-    /// A new, empty bucket for one test.
-    async fn bucket(&self) -> String {
-        let name = format!("patchbay-test-{}", uuid::Uuid::new_v4().simple());
-        self.create(&name).await;
-        name
-    }
-
-    async fn create(&self, name: &str) {
-        let created = client()
-            .put(format!("{}/{name}", self.endpoint))
-            .send()
-            .await
-            .expect("the S3 endpoint answers");
-        assert!(
-            created.status().is_success(),
-            "creating bucket {name}: {created:?}"
-        );
-    }
-
-    /// A node storing its tables in `url`, reaching the endpoint as the AWS tools would.
-    fn node(&self, data_dir: &Path, db: &TestDatabase, url: &str) -> Command {
-        let mut cmd = node_command(data_dir, db, OsStr::new(url));
-        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "patchbay-test")
-            .env("AWS_SECRET_ACCESS_KEY", "patchbay-test-secret")
-            .env("AWS_REGION", "us-east-1");
-        cmd
-    }
-
-    /// The keys of the objects in `bucket` under `prefix`.
-    async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let (mut keys, mut token) = (Vec::new(), None::<String>);
-        loop {
-            let mut query = vec![("list-type", "2".to_owned()), ("prefix", prefix.to_owned())];
-            if let Some(token) = token.take() {
-                query.push(("continuation-token", token));
-            }
-            let listing = client()
-                .get(format!("{}/{bucket}", self.endpoint))
-                .query(&query)
-                .send()
-                .await
-                .expect("the S3 endpoint answers");
-            assert_eq!(listing.status(), 200, "listing {bucket}");
-            let xml = listing.text().await.expect("a listing");
-            keys.extend(elements(&xml, "Key"));
-            token = elements(&xml, "NextContinuationToken").into_iter().next();
-            if token.is_none() {
-                return keys;
-            }
-        }
-    }
-}
-
-/// The texts of the XML elements named `tag` in `xml` (S3's listings have no nesting of them).
-fn elements(xml: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    xml.split(&open)
-        .skip(1)
-        .map(|rest| {
-            rest.split_once(&close)
-                .expect("a closed element")
-                .0
-                .to_owned()
-        })
-        .collect()
+/// A node storing its tables in the bucket `url` of `s3`.
+fn bucket_node(s3: &S3, data_dir: &Path, db: &TestDatabase, url: &str) -> Command {
+    let mut cmd = node_command(data_dir, db, OsStr::new(url));
+    s3.configure(&mut cmd);
+    cmd
 }
 
 /// The tables stored under `tables/` in a listing of keys: the first path segment of each.
@@ -442,12 +363,12 @@ async fn two_nodes_share_tables_in_a_bucket() {
     let url = format!("s3://{bucket}/tables");
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
-    let a = Server::spawn(s3.node(&tmp.path().join("a"), &db, &url));
+    let a = Server::spawn(bucket_node(&s3, &tmp.path().join("a"), &db, &url));
     let token = a
         .token
         .clone()
         .expect("the first node prints the admin token");
-    let b = Server::spawn(s3.node(&tmp.path().join("b"), &db, &url));
+    let b = Server::spawn(bucket_node(&s3, &tmp.path().join("b"), &db, &url));
     let warehouse: Value = json_ok(
         client()
             .post(format!("{}/api/2.0/sql/warehouses", a.url))
@@ -595,12 +516,12 @@ async fn a_node_does_not_start_on_a_bucket_it_cannot_use() {
         "s3://patchbay-test-{}/tables",
         uuid::Uuid::new_v4().simple()
     );
-    let stderr = refused(s3.node(&tmp.path().join("a"), &db, &missing)).await;
+    let stderr = refused(bucket_node(&s3, &tmp.path().join("a"), &db, &missing)).await;
     assert!(stderr.contains("NoSuchBucket"), "{stderr}");
 
     // An endpoint in plain HTTP is used only when the operator says so, as the AWS tools do.
     let bucket = format!("s3://{}/tables", s3.bucket().await);
-    let mut cmd = s3.node(&tmp.path().join("b"), &db, &bucket);
+    let mut cmd = bucket_node(&s3, &tmp.path().join("b"), &db, &bucket);
     cmd.env_remove("AWS_ALLOW_HTTP");
     let stderr = refused(cmd).await;
     assert!(stderr.contains("set AWS_ALLOW_HTTP=true"), "{stderr}");
@@ -609,7 +530,13 @@ async fn a_node_does_not_start_on_a_bucket_it_cannot_use() {
     // overwrite each other: refused. (The test endpoint ignores them in buckets named so.)
     let name = format!("patchbay-unconditional-{}", uuid::Uuid::new_v4().simple());
     s3.create(&name).await;
-    let stderr = refused(s3.node(&tmp.path().join("c"), &db, &format!("s3://{name}/t"))).await;
+    let stderr = refused(bucket_node(
+        &s3,
+        &tmp.path().join("c"),
+        &db,
+        &format!("s3://{name}/t"),
+    ))
+    .await;
     assert!(
         stderr.contains("does not honour conditional writes"),
         "{stderr}"

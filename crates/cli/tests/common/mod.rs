@@ -2,6 +2,8 @@
 //! and the files of a data directory.
 #![allow(dead_code, reason = "each test binary uses a part of it")]
 
+pub mod s3;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
