@@ -86,6 +86,61 @@ async fn poll(url: &str, token: &str, id: &str) -> Value {
     panic!("statement {id} did not end in a minute");
 }
 
+/// A warehouse with the table `landing.events`, which twenty INSERTs at once fill, half
+/// through each node: every one lands, once, and each node reads all twenty rows. The
+/// warehouse's id.
+async fn twenty_inserts_through_both(a: &Server, b: &Server, token: &str) -> String {
+    let warehouse: Value = json_ok(
+        client()
+            .post(format!("{}/api/2.0/sql/warehouses", a.url))
+            .bearer_auth(token)
+            .json(&json!({"name": "shared", "cluster_size": "2X-Small", "max_num_clusters": 1}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let warehouse = warehouse["id"].as_str().unwrap().to_owned();
+    run(&a.url, token, &warehouse, "CREATE SCHEMA landing").await;
+    run(
+        &b.url,
+        token,
+        &warehouse,
+        "CREATE TABLE landing.events (id BIGINT, node STRING)",
+    )
+    .await;
+    let mut writes = Vec::new();
+    for i in 0..20 {
+        let (url, name) = if i % 2 == 0 {
+            (a.url.clone(), "a")
+        } else {
+            (b.url.clone(), "b")
+        };
+        let (token, warehouse) = (token.to_owned(), warehouse.clone());
+        writes.push(tokio::spawn(async move {
+            let sql = format!("INSERT INTO landing.events VALUES ({i}, '{name}')");
+            run(&url, &token, &warehouse, &sql).await;
+        }));
+    }
+    for write in writes {
+        write.await.expect("every INSERT succeeds");
+    }
+    let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    for url in [&a.url, &b.url] {
+        let ids = first_column(
+            &run(
+                url,
+                token,
+                &warehouse,
+                "SELECT id FROM landing.events ORDER BY id",
+            )
+            .await,
+        );
+        assert_eq!(ids, expected, "each node reads all twenty rows, once");
+    }
+    warehouse
+}
+
 /// A statement that runs for a while: long enough to be polled and cancelled.
 const SLOW: &str = "SELECT COUNT(*) FROM range(0, 2000000000) AS a(x) WHERE x % 7 = 3";
 
@@ -103,55 +158,7 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
     assert!(b.token.is_none(), "the second node joins the installation");
     let http = client();
 
-    let warehouse: Value = json_ok(
-        http.post(format!("{}/api/2.0/sql/warehouses", a.url))
-            .bearer_auth(&token)
-            .json(&json!({"name": "shared", "cluster_size": "2X-Small", "max_num_clusters": 1}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let warehouse = warehouse["id"].as_str().unwrap().to_owned();
-    run(&a.url, &token, &warehouse, "CREATE SCHEMA landing").await;
-    run(
-        &a.url,
-        &token,
-        &warehouse,
-        "CREATE TABLE landing.events (id BIGINT, node STRING)",
-    )
-    .await;
-
-    // Twenty INSERTs at once, half through each node: every one lands, once.
-    let mut writes = Vec::new();
-    for i in 0..20 {
-        let (url, name) = if i % 2 == 0 {
-            (a.url.clone(), "a")
-        } else {
-            (b.url.clone(), "b")
-        };
-        let (token, warehouse) = (token.clone(), warehouse.clone());
-        writes.push(tokio::spawn(async move {
-            let sql = format!("INSERT INTO landing.events VALUES ({i}, '{name}')");
-            run(&url, &token, &warehouse, &sql).await;
-        }));
-    }
-    for write in writes {
-        write.await.expect("every INSERT succeeds");
-    }
-    for url in [&a.url, &b.url] {
-        let ids: Vec<String> = first_column(
-            &run(
-                url,
-                &token,
-                &warehouse,
-                "SELECT id FROM landing.events ORDER BY id",
-            )
-            .await,
-        );
-        let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
-        assert_eq!(ids, expected, "each node reads all twenty rows, once");
-    }
+    let warehouse = twenty_inserts_through_both(&a, &b, &token).await;
 
     // A statement run on node A, polled on node B until it ends, its result read there.
     let started = execute(
@@ -369,59 +376,8 @@ async fn two_nodes_share_tables_in_a_bucket() {
         .clone()
         .expect("the first node prints the admin token");
     let b = Server::spawn(bucket_node(&s3, &tmp.path().join("b"), &db, &url));
-    let warehouse: Value = json_ok(
-        client()
-            .post(format!("{}/api/2.0/sql/warehouses", a.url))
-            .bearer_auth(&token)
-            .json(
-                &json!({"name": "in-a-bucket", "cluster_size": "2X-Small", "max_num_clusters": 1}),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let warehouse = warehouse["id"].as_str().unwrap().to_owned();
-    run(&a.url, &token, &warehouse, "CREATE SCHEMA landing").await;
-    run(
-        &b.url,
-        &token,
-        &warehouse,
-        "CREATE TABLE landing.events (id BIGINT, node STRING)",
-    )
-    .await;
-
-    // Twenty INSERTs at once through both nodes: the nodes' commits race for each version in
-    // the bucket, and every INSERT lands once.
-    let mut writes = Vec::new();
-    for i in 0..20 {
-        let (url, name) = if i % 2 == 0 {
-            (a.url.clone(), "a")
-        } else {
-            (b.url.clone(), "b")
-        };
-        let (token, warehouse) = (token.clone(), warehouse.clone());
-        writes.push(tokio::spawn(async move {
-            let sql = format!("INSERT INTO landing.events VALUES ({i}, '{name}')");
-            run(&url, &token, &warehouse, &sql).await;
-        }));
-    }
-    for write in writes {
-        write.await.expect("every INSERT succeeds");
-    }
-    let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
-    for url in [&a.url, &b.url] {
-        let ids = first_column(
-            &run(
-                url,
-                &token,
-                &warehouse,
-                "SELECT id FROM landing.events ORDER BY id",
-            )
-            .await,
-        );
-        assert_eq!(ids, expected, "each node reads all twenty rows, once");
-    }
+    // The nodes' commits race for each version in the bucket.
+    let warehouse = twenty_inserts_through_both(&a, &b, &token).await;
 
     // Changes through one node are what the other reads.
     run(
