@@ -842,7 +842,7 @@ impl Engine {
         let cached = self.tables.lock().expect("lock").get(id).cloned();
         let mut table = match cached {
             Some(table) => {
-                if !self.committed_since(id, &table)? {
+                if !self.committed_since(id, &table).await? {
                     return Ok(table);
                 }
                 table
@@ -861,22 +861,29 @@ impl Engine {
 
     /// Whether a version after `table`'s may have been committed (by this node or another).
     /// Delta's versions follow one another, each committed by creating its own log file, so
-    /// in a directory the next version's file not being there says the table is current: one
-    /// `stat`, where bringing the table up to date lists its log on the blocking pool. Other
-    /// stores always look.
-    fn committed_since(&self, id: &str, table: &DeltaTable) -> Result<bool, EngineError> {
+    /// the next version's file not being there says the table is current. In a directory that
+    /// is one `stat`, where bringing the table up to date lists its log on the blocking pool;
+    /// in a bucket, one HEAD request where the update would list the log.
+    async fn committed_since(&self, id: &str, table: &DeltaTable) -> Result<bool, EngineError> {
         let Some(version) = table.version() else {
             return Ok(true);
         };
-        let Ok(dir) = self.location(id)?.to_file_path() else {
-            return Ok(true);
-        };
-        let next = dir.join(format!("_delta_log/{:020}.json", version + 1));
-        // An error other than "not found" (permissions, a flaky mount) is left to the load.
-        Ok(!matches!(
-            std::fs::symlink_metadata(&next),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound
-        ))
+        let next = format!("_delta_log/{:020}.json", version + 1);
+        // An error other than "not found" (permissions, a flaky mount or network) is left to
+        // the load.
+        Ok(match self.location(id)?.to_file_path() {
+            Ok(dir) => !matches!(
+                std::fs::symlink_metadata(dir.join(&next)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound
+            ),
+            Err(()) => !matches!(
+                table
+                    .object_store()
+                    .head(&object_store::path::Path::from(next))
+                    .await,
+                Err(object_store::Error::NotFound { .. })
+            ),
+        })
     }
 
     fn session(&self, catalog: &str, schema: &str, user: &str) -> SessionContext {
