@@ -61,7 +61,7 @@ pub use principals::{
 pub use queries::{NewQuery, QueryFilter, QueryPage, QueryRecord};
 pub use runs::{NewRun, RunFilter, RunRecord};
 pub use secrets::{SecretAcl, SecretMeta, SecretScope};
-pub use sql_nodes::{NodeRecord, SqlSession};
+pub use sql_nodes::{NodeAddress, NodeRecord, SqlSession};
 pub use tokens::{Bearer, NewToken, TokenFilter, TokenRecord};
 
 use patchbay_core::time::{Clock, EpochMillis, SystemClock};
@@ -309,6 +309,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(13, "0013_sql"),
     migration!(14, "0014_principal_values_order"),
     migration!(15, "0015_sql_nodes"),
+    migration!(16, "0016_query_history_retention"),
 ];
 
 /// The SQLite URL of a file, created if missing.
@@ -342,6 +343,41 @@ fn conflict_or(err: sqlx::Error, taken: impl FnOnce() -> StoreError) -> StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A migration file that is not listed is never applied: every file of both dialects is
+    /// listed, in order, under the version its name begins with.
+    #[test]
+    fn every_migration_file_is_applied() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let names = |dialect: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir.join(dialect))
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .filter_map(|name| name.strip_suffix(".sql").map(str::to_owned))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names("sqlite"),
+            names("postgres"),
+            "one schema in two dialects"
+        );
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| m.description.to_owned())
+            .collect();
+        assert_eq!(listed, names("sqlite"));
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(
+                m.version,
+                i64::try_from(i).unwrap() + 1,
+                "{}",
+                m.description
+            );
+            assert!(m.description.starts_with(&format!("{:04}_", m.version)));
+        }
+    }
 
     #[test]
     fn redact_url_hides_passwords_only() {
