@@ -45,6 +45,30 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
 
+    let node_url = config.node_url.clone().or_else(|| {
+        // An unspecified address is where to listen, not where to be reached.
+        (!addr.ip().is_unspecified()).then(|| format!("{scheme}://{addr}"))
+    });
+    let tls_files = match &config.tls {
+        None => None,
+        Some(Tls::Files { cert, key }) => Some((cert.clone(), key.clone())),
+        Some(Tls::SelfSigned) => {
+            let hosts: Vec<&str> = [host_of(&public_url), node_url.as_deref().and_then(host_of)]
+                .into_iter()
+                .flatten()
+                .collect();
+            Some(crate::tls::self_signed(&config.data_dir, &hosts)?)
+        }
+    };
+    // Registered for the other nodes, which pass requests on to this one.
+    let node_certificates = match &tls_files {
+        None => None,
+        Some((cert, _)) => Some(crate::tls::certificates_only(
+            &std::fs::read_to_string(cert)
+                .with_context(|| format!("cannot read the TLS certificate {}", cert.display()))?,
+        )),
+    };
+
     // The table storage is checked before the first start sets anything up, so that a
     // storage that cannot be used stops it before the admin token is shown.
     let warehouses = async {
@@ -98,10 +122,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .map_or(3 * 60 * 1000, |s| s.saturating_mul(1000)),
             rate_limits: config.rate_limits,
             node_id: node_id(&config.data_dir)?,
-            node_url: config.node_url.clone().or_else(|| {
-                // An unspecified address is where to listen, not where to be reached.
-                (!addr.ip().is_unspecified()).then(|| format!("{scheme}://{addr}"))
-            }),
+            node_url,
+            node_certificates,
             cloud_provider: config.cloud_provider,
             outbound: config.outbound.clone(),
             query_history_retention: config.query_history_retention,
@@ -122,21 +144,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot register this node: {}", e.message))?;
     let app = router(state.clone());
     // Certificates are ready before the server says it listens.
-    let rustls = match &config.tls {
+    let rustls = match &tls_files {
         None => None,
-        Some(tls) => {
-            let (cert, key) = match tls {
-                Tls::Files { cert, key } => (cert.clone(), key.clone()),
-                Tls::SelfSigned => crate::tls::self_signed(&config.data_dir, host_of(&public_url))?,
-            };
-            Some(
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                    .await
-                    .with_context(|| {
-                        format!("cannot load the TLS certificate {}", cert.display())
-                    })?,
-            )
-        }
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| format!("cannot load the TLS certificate {}", cert.display()))?,
+        ),
     };
     println!("patchbay: listening on {scheme}://{addr}");
     std::io::stdout().flush()?;

@@ -5,11 +5,9 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 /// Paths of the self-signed certificate and key in `data_dir`, created on first use. The
-/// certificate names `localhost`, `127.0.0.1`, `::1` and the public host.
-pub fn self_signed(
-    data_dir: &Path,
-    public_host: Option<&str>,
-) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// certificate names `localhost`, `127.0.0.1`, `::1` and `hosts` (the public host, and the
+/// host other nodes reach this one at).
+pub fn self_signed(data_dir: &Path, hosts: &[&str]) -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = data_dir.join("tls");
     let ca = dir.join("ca.pem");
     let cert = dir.join("cert.pem");
@@ -23,10 +21,10 @@ pub fn self_signed(
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    if let Some(host) = public_host
-        && !names.iter().any(|n| n == host)
-    {
-        names.push(host.to_owned());
+    for host in hosts {
+        if !names.iter().any(|n| n == host) {
+            names.push((*host).to_owned());
+        }
     }
     // A CA of this data directory and a server certificate it signs: clients trust `ca.pem`
     // (strict verifiers, Python's among them, refuse a bare self-signed server certificate as
@@ -67,6 +65,25 @@ pub fn self_signed(
     Ok((cert, key))
 }
 
+/// The certificates in a PEM file, and nothing else: a certificate file may also hold its key,
+/// which must not go where the certificates go (other nodes read them from the database).
+pub fn certificates_only(pem: &str) -> String {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = String::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let end = start + len + END.len();
+        out.push_str(&rest[start..end]);
+        out.push('\n');
+        rest = &rest[end..];
+    }
+    out
+}
+
 /// Writes a file readable by its owner only.
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
@@ -82,4 +99,23 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(contents)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certificates_only;
+
+    #[test]
+    fn only_certificates_are_kept_from_a_pem_file() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n\
+                   -----BEGIN CERTIFICATE-----\nbGVhZg==\n-----END CERTIFICATE-----\n\
+                   junk\n-----BEGIN CERTIFICATE-----\nY2E=\n-----END CERTIFICATE-----\n\
+                   -----BEGIN EC PRIVATE KEY-----\nc2VjcmV0\n-----END EC PRIVATE KEY-----\n";
+        assert_eq!(
+            certificates_only(pem),
+            "-----BEGIN CERTIFICATE-----\nbGVhZg==\n-----END CERTIFICATE-----\n\
+             -----BEGIN CERTIFICATE-----\nY2E=\n-----END CERTIFICATE-----\n"
+        );
+        assert_eq!(certificates_only("-----BEGIN CERTIFICATE-----\ncut"), "");
+    }
 }

@@ -529,3 +529,76 @@ async fn refused(mut cmd: Command) -> String {
     );
     stderr
 }
+
+#[tokio::test]
+async fn nodes_on_https_with_certificates_of_their_own_pass_statements_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let tables = tmp.path().join("tables");
+    let start = |name: &str| {
+        let mut cmd = node_command(&tmp.path().join(name), &db, tables.as_os_str());
+        cmd.arg("--tls");
+        Server::spawn(cmd)
+    };
+    let (a, b) = (start("a"), start("b"));
+    let token = a.token.clone().expect("the admin token");
+    // Each node made a CA of its own: the client trusts both, as a load balancer would.
+    let ca = |name: &str| {
+        let pem = std::fs::read(tmp.path().join(name).join("tls/ca.pem")).unwrap();
+        reqwest::Certificate::from_pem(&pem).unwrap()
+    };
+    assert_ne!(
+        std::fs::read(tmp.path().join("a/tls/ca.pem")).unwrap(),
+        std::fs::read(tmp.path().join("b/tls/ca.pem")).unwrap(),
+        "the nodes' CAs differ"
+    );
+    common::install_crypto();
+    let https = reqwest::Client::builder()
+        .tls_certs_only([ca("a"), ca("b")])
+        .build()
+        .unwrap();
+    let call = |url: String, body: Option<Value>| {
+        let request = match body {
+            Some(body) => https.post(url).json(&body),
+            None => https.get(url),
+        };
+        request.bearer_auth(&token).send()
+    };
+    let warehouse = json_ok(
+        call(
+            format!("{}/api/2.0/sql/warehouses", a.url),
+            Some(json!({"name": "tls", "cluster_size": "2X-Small", "max_num_clusters": 1})),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let statement = json!({"warehouse_id": warehouse["id"], "wait_timeout": "0s",
+        "on_wait_timeout": "CONTINUE", "statement": "SELECT x * 2 FROM range(0, 5) AS t(x) ORDER BY x"});
+    let started = json_ok(
+        call(format!("{}/api/2.0/sql/statements", a.url), Some(statement))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let id = started["statement_id"].as_str().expect("an id").to_owned();
+    // Polled through node B, which passes it on to node A over HTTPS, trusting A's CA.
+    let mut done = Value::Null;
+    for _ in 0..300 {
+        done = json_ok(
+            call(format!("{}/api/2.0/sql/statements/{id}", b.url), None)
+                .await
+                .unwrap(),
+        )
+        .await;
+        if !matches!(
+            done["status"]["state"].as_str(),
+            Some("PENDING" | "RUNNING")
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(done["status"]["state"], "SUCCEEDED", "{done}");
+    assert_eq!(first_column(&done), ["0", "2", "4", "6", "8"]);
+}

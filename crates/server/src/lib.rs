@@ -56,7 +56,9 @@ struct Shared {
     /// Statements and result links of this node.
     statements: statements::Registry,
     /// The client that passes requests on to other nodes, made on first need.
-    peers: std::sync::OnceLock<reqwest::Client>,
+    /// Clients for passing requests on to other nodes, by the certificates those nodes
+    /// registered (the empty string for none).
+    peers: std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>,
     /// Query history, written in groups.
     history: statements::History,
 }
@@ -93,6 +95,10 @@ pub struct Settings {
     /// address it listens on): a statement's poll, chunk or result link that reaches another
     /// node is passed on here ([`statements::relay`]). `None`: nowhere.
     pub node_url: Option<String>,
+    /// The certificates this node serves HTTPS with (PEM), registered beside `node_url` so that
+    /// the nodes passing requests on to it trust them (a self-signed certificate's CA is this
+    /// node's own). `None` for plain HTTP.
+    pub node_certificates: Option<String>,
     /// The addresses partners may be called at beyond public ones (`--allow-outbound`);
     /// a partner's `base_url` is checked against it when registered and on every call.
     pub outbound: patchbay_partner::outbound::OutboundPolicy,
@@ -143,6 +149,7 @@ impl Settings {
             cloud_provider: CloudProvider::default(),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
             node_url: None,
+            node_certificates: None,
             outbound: patchbay_partner::outbound::OutboundPolicy::public_only(),
             inline_result_bytes: 25 << 20,
             result_chunk_bytes: 16 << 20,
@@ -188,7 +195,7 @@ impl AppState {
                 account_id: std::sync::OnceLock::new(),
                 sql,
                 statements: statements::Registry::new(route),
-                peers: std::sync::OnceLock::new(),
+                peers: std::sync::Mutex::default(),
             }),
             store,
         }
@@ -263,11 +270,17 @@ impl AppState {
         &self.shared.history
     }
 
-    /// The client that passes requests on to other nodes.
-    pub fn peers(&self) -> &reqwest::Client {
-        self.shared
-            .peers
-            .get_or_init(statements::relay::peer_client)
+    /// The client that passes requests on to a node that serves HTTPS with `certificates`
+    /// (PEM, as it registered them), trusting them besides the usual roots.
+    pub fn peer_client(&self, certificates: Option<&str>) -> Result<reqwest::Client, String> {
+        let key = certificates.unwrap_or_default();
+        let mut peers = self.shared.peers.lock().expect("lock");
+        if let Some(client) = peers.get(key) {
+            return Ok(client.clone());
+        }
+        let client = statements::relay::peer_client(certificates)?;
+        peers.insert(key.to_owned(), client.clone());
+        Ok(client)
     }
 
     /// The node's per-token limits, unless they are off.

@@ -310,6 +310,7 @@ const MIGRATIONS: &[SchemaChange] = &[
     migration!(14, "0014_principal_values_order"),
     migration!(15, "0015_sql_nodes"),
     migration!(16, "0016_query_history_retention"),
+    migration!(17, "0017_node_certificates"),
 ];
 
 /// The SQLite URL of a file, created if missing.

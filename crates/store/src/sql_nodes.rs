@@ -20,7 +20,19 @@ pub struct NodeRecord {
     pub node_id: String,
     /// Where other nodes reach it; `None` when it gave no address.
     pub url: Option<String>,
+    /// The certificates it serves HTTPS with (PEM), for the nodes that pass requests on to it
+    /// to trust; `None` for plain HTTP.
+    pub certificates: Option<String>,
     pub seen_at: EpochMillis,
+}
+
+/// Where other nodes reach this one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeAddress<'a> {
+    /// `None` when it gave no address.
+    pub url: Option<&'a str>,
+    /// The certificates it serves HTTPS with, as PEM.
+    pub certificates: Option<&'a str>,
 }
 
 /// A session of the Statement Execution API.
@@ -35,14 +47,14 @@ pub struct SqlSession {
 const TOUCH_EVERY_MILLIS: i64 = 60_000;
 
 impl Store {
-    /// Records this node, reachable at `url`, under `route`. A row of the same node (a
+    /// Records this node, reachable at `address`, under `route`. A row of the same node (a
     /// restart) is replaced, and so is a row holding the route whose node was not seen for
     /// `gone_after_millis`; a live node holding the route is [`Taken::NodeRoute`].
     pub async fn register_node(
         &self,
         node_id: &str,
         route: &str,
-        url: Option<&str>,
+        address: NodeAddress<'_>,
         gone_after_millis: i64,
     ) -> Result<()> {
         let now = self.now_millis();
@@ -54,13 +66,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO nodes (route, node_id, url, seen_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO nodes (route, node_id, url, certificates, seen_at) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (node_id) DO UPDATE SET route = excluded.route, url = excluded.url, \
-             seen_at = excluded.seen_at",
+             certificates = excluded.certificates, seen_at = excluded.seen_at",
         )
         .bind(route)
         .bind(node_id)
-        .bind(url)
+        .bind(address.url)
+        .bind(address.certificates)
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -96,14 +110,16 @@ impl Store {
 
     /// The node registered under `route`, if any.
     pub async fn node_by_route(&self, route: &str) -> Result<Option<NodeRecord>> {
-        let row = sqlx::query("SELECT node_id, url, seen_at FROM nodes WHERE route = $1")
-            .bind(route)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT node_id, url, certificates, seen_at FROM nodes WHERE route = $1")
+                .bind(route)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|row| {
             Ok(NodeRecord {
                 node_id: row.try_get("node_id")?,
                 url: row.try_get("url")?,
+                certificates: row.try_get("certificates")?,
                 seen_at: row.try_get("seen_at")?,
             })
         })

@@ -18,6 +18,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
+use patchbay_store::NodeAddress;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -50,7 +51,10 @@ pub async fn join(state: &AppState) -> ApiResult<tokio::task::JoinHandle<()>> {
         .register_node(
             &settings.node_id,
             state.statements().route(),
-            settings.node_url.as_deref(),
+            NodeAddress {
+                url: settings.node_url.as_deref(),
+                certificates: settings.node_certificates.as_deref(),
+            },
             NODE_GONE_MILLIS,
         )
         .await?;
@@ -127,8 +131,17 @@ impl Relay {
             return Ok(None);
         };
         let path = self.uri.path_and_query().map_or("", |p| p.as_str());
-        let mut request = state
-            .peers()
+        let client = state
+            .peer_client(node.certificates.as_deref())
+            .map_err(|e| {
+                tracing::warn!(node = %node.node_id, error = %e, "the certificates a node registered cannot be used");
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "TEMPORARILY_UNAVAILABLE",
+                    "The node holding this statement's result cannot be reached; try again.",
+                )
+            })?;
+        let mut request = client
             .request(
                 self.method.clone(),
                 format!("{}{path}", base.trim_end_matches('/')),
@@ -158,14 +171,19 @@ impl Relay {
     }
 }
 
-/// The client that passes requests to other nodes: no redirects (a node answers itself), and
-/// bounded waits.
-pub fn peer_client() -> reqwest::Client {
+/// The client that passes requests to a node serving HTTPS with `certificates` (PEM): it
+/// trusts them besides the usual roots, follows no redirects (a node answers itself) and
+/// waits a bounded time.
+pub fn peer_client(certificates: Option<&str>) -> Result<reqwest::Client, String> {
     patchbay_partner::install_crypto_provider();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(300))
-        .build()
-        .expect("an HTTP client with these settings builds")
+        .timeout(Duration::from_secs(300));
+    if let Some(pem) = certificates {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| format!("not PEM certificates: {e}"))?;
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder.build().map_err(|e| e.to_string())
 }
