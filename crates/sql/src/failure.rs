@@ -98,15 +98,15 @@ pub fn engine(e: EngineError) -> SqlFailure {
         EngineError::LocationRefused(_) => denied(e.to_string()),
         EngineError::TableNotFound(name) => table_not_found(name),
         EngineError::Analysis(m) => {
-            let class = if m.contains("No field named") || m.contains("not found") {
-                "UNRESOLVED_COLUMN"
+            // DataFusion says which name it could not resolve in words only.
+            let (class, state) = if m.contains("Invalid function")
+                || (m.contains("table function") && m.contains("not found"))
+            {
+                ("UNRESOLVED_ROUTINE", "42883")
+            } else if m.contains("No field named") || m.contains("not found") {
+                ("UNRESOLVED_COLUMN", "42703")
             } else {
-                "INVALID_STATEMENT"
-            };
-            let state = if class == "UNRESOLVED_COLUMN" {
-                "42703"
-            } else {
-                "42000"
+                ("INVALID_STATEMENT", "42000")
             };
             SqlFailure::new(FailureCode::BadRequest, class, m).with_sql_state(state)
         }

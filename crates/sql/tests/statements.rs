@@ -902,6 +902,19 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
             "{statement}: {code} {message}"
         );
     }
+    // A function that reads files does not exist here, and the error says it is the function.
+    for statement in [
+        "SELECT * FROM read_parquet('/etc/passwd')",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT no_such_function(1)",
+    ] {
+        let (code, message) = failed(&sql.run(&t, statement).await);
+        assert_eq!(code, "BAD_REQUEST", "{statement}: {message}");
+        assert!(
+            message.starts_with("[UNRESOLVED_ROUTINE]") && message.ends_with("SQLSTATE: 42883"),
+            "{statement}: {message}"
+        );
+    }
     // Nothing was dropped, and no name was resolved outside the catalog.
     assert_eq!(
         texts(&sql.admin("SELECT a FROM main.s.`we``ird;DROP`").await),
