@@ -3,7 +3,9 @@
 use crate::EngineError;
 use crate::lookup::{Decision, HeldRows, PointQuery, TableMemory};
 use crate::names::QualifiedName;
-use crate::statement::{ALL_COLUMNS, CastNames, Kind, Statement, name_casts_of_columns};
+use crate::statement::{
+    ALL_COLUMNS, CastNames, Kind, Statement, drop_nested_sorts, name_casts_of_columns,
+};
 use crate::storage::Storage;
 use crate::types::Column;
 use deltalake::DeltaTable;
@@ -450,7 +452,7 @@ impl Engine {
                             "a view that is not a query".into(),
                         ));
                     }
-                    let plan = state.statement_to_plan(view.parsed.clone()).await?;
+                    let plan = plan(&state, view.parsed.clone()).await?;
                     Arc::new(ViewTable::new(plan, Some(text.clone())))
                 }
                 Source::Rows { schema, batches } => {
@@ -473,13 +475,13 @@ impl Engine {
                 } else {
                     Vec::new()
                 };
-                let plan = state.statement_to_plan(parsed).await?;
+                let plan = plan(&state, parsed).await?;
                 read_only().verify_plan(&plan)?;
                 let output = self.collect(ctx.execute_logical_plan(plan).await?).await?;
                 output.renamed(&renamed)
             }
             Kind::Insert { target, overwrite } => {
-                let plan = state.statement_to_plan(statement.parsed.clone()).await?;
+                let plan = plan(&state, statement.parsed.clone()).await?;
                 dml_only().verify_plan(&plan)?;
                 // The planner maps the rows onto the table's columns (order, casts, missing
                 // ones as NULL); they are written as CREATE TABLE AS SELECT writes them.
@@ -522,11 +524,11 @@ impl Engine {
                     unreachable!()
                 };
                 let query = create.query.as_ref().expect("CREATE TABLE AS has a query");
-                let plan = state
-                    .statement_to_plan(DfStatement::Statement(Box::new(SqlStatement::Query(
-                        query.clone(),
-                    ))))
-                    .await?;
+                let plan = plan(
+                    &state,
+                    DfStatement::Statement(Box::new(SqlStatement::Query(query.clone()))),
+                )
+                .await?;
                 read_only().verify_plan(&plan)?;
                 let rows = ctx.execute_logical_plan(plan).await?;
                 let schema = Schema::new(rows.schema().fields().clone());
@@ -551,11 +553,11 @@ impl Engine {
                 let SqlStatement::CreateView(view) = s.as_ref() else {
                     unreachable!()
                 };
-                let plan = state
-                    .statement_to_plan(DfStatement::Statement(Box::new(SqlStatement::Query(
-                        view.query.clone(),
-                    ))))
-                    .await?;
+                let plan = plan(
+                    &state,
+                    DfStatement::Statement(Box::new(SqlStatement::Query(view.query.clone()))),
+                )
+                .await?;
                 read_only().verify_plan(&plan)?;
                 Ok(Output {
                     view_columns: crate::types::columns(plan.schema().as_arrow()),
@@ -674,7 +676,7 @@ impl Engine {
             }
         };
         let source = Statement::parse(&source_query)?;
-        let plan = state.statement_to_plan(source.parsed.clone()).await?;
+        let plan = plan(state, source.parsed.clone()).await?;
         read_only().verify_plan(&plan)?;
         let source_frame: DataFrame = ctx.execute_logical_plan(plan).await?;
         let source_columns: Vec<String> = source_frame
@@ -1144,4 +1146,19 @@ fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr:
             ))))
         }),
     )
+}
+
+/// Plans `parsed`, once more without the sorts of its nested queries ([`drop_nested_sorts`])
+/// if DataFusion finds a nested query's columns ambiguous.
+async fn plan(state: &SessionState, parsed: DfStatement) -> Result<LogicalPlan, EngineError> {
+    match state.statement_to_plan(parsed.clone()).await {
+        Err(e) if e.to_string().contains("would be ambiguous") => {
+            let mut unsorted = parsed;
+            if !drop_nested_sorts(&mut unsorted) {
+                return Err(e.into());
+            }
+            Ok(state.statement_to_plan(unsorted).await?)
+        }
+        planned => Ok(planned?),
+    }
 }

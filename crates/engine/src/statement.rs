@@ -461,6 +461,40 @@ fn name_casts_in_queries(statement: &mut DfStatement) {
     }
 }
 
+/// Removes the `ORDER BY` of every query nested in `statement`'s outermost one that has no
+/// `LIMIT`, `OFFSET` or `FETCH`: such a sort says nothing about the statement's result. The
+/// engine refuses a nested query that sorts on a column it also casts under the column's name
+/// (`(SELECT CAST(t.id AS INT) AS id FROM t ORDER BY t.id)`), which Databricks runs; without
+/// the sort, it plans. Whether any was removed.
+pub(crate) fn drop_nested_sorts(statement: &mut DfStatement) -> bool {
+    use deltalake::datafusion::sql::sqlparser::ast::{VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+    struct Sorts {
+        outermost: bool,
+        dropped: bool,
+    }
+    impl VisitorMut for Sorts {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if std::mem::take(&mut self.outermost) {
+                return ControlFlow::Continue(());
+            }
+            if query.limit_clause.is_none() && query.fetch.is_none() {
+                self.dropped |= query.order_by.take().is_some();
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut sorts = Sorts {
+        outermost: true,
+        dropped: false,
+    };
+    if let DfStatement::Statement(s) = statement {
+        let _ = s.as_mut().visit(&mut sorts);
+    }
+    sorts.dropped
+}
+
 /// The bare names a statement calls as table functions (`FROM generate_series(1, 10)`).
 fn table_functions(statement: &DfStatement) -> std::collections::HashSet<String> {
     use deltalake::datafusion::sql::sqlparser::ast::{Visit, Visitor};

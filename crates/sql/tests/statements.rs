@@ -1205,6 +1205,22 @@ async fn a_cast_column_keeps_its_name_beside_the_column_it_casts() {
         .admin("SELECT id FROM (SELECT TRY_CAST(id AS INT) FROM t) ORDER BY id")
         .await;
     assert_eq!(texts(&r), [["0"], ["1"], ["2"]]);
+    // Also when the subquery sorts on the column it casts, as dbt models' CTEs may.
+    for query in [
+        "SELECT * FROM (SELECT CAST(t.id AS INT) FROM t ORDER BY t.id) ORDER BY id",
+        "WITH c AS (SELECT CAST(t.id AS INT) AS id FROM t ORDER BY t.id DESC) \
+         SELECT id FROM c ORDER BY id",
+    ] {
+        let r = sql.admin(query).await;
+        assert_eq!(texts(&r), [["0"], ["1"], ["2"]], "{query}");
+        assert_eq!(column_names(&r), ["id"], "{query}");
+    }
+    sql.admin(
+        "CREATE TABLE sorted AS SELECT * FROM (SELECT CAST(t.id AS STRING) FROM t ORDER BY t.id)",
+    )
+    .await;
+    let r = sql.admin("SELECT id FROM sorted ORDER BY id").await;
+    assert_eq!(texts(&r), [["0"], ["1"], ["2"]]);
 }
 
 /// A heavy query (a join of a million rows by a million) keeps the engine busy for minutes;
