@@ -4,7 +4,8 @@ use crate::EngineError;
 use crate::lookup::{Decision, HeldRows, PointQuery, TableMemory};
 use crate::names::QualifiedName;
 use crate::statement::{
-    ALL_COLUMNS, CastNames, Kind, Statement, drop_nested_sorts, name_casts_of_columns,
+    ALL_COLUMNS, CastNames, Kind, Statement, drop_nested_sorts, has_nested_sorts,
+    name_casts_of_columns,
 };
 use crate::storage::Storage;
 use crate::types::Column;
@@ -1151,12 +1152,13 @@ fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr:
 /// Plans `parsed`, once more without the sorts of its nested queries ([`drop_nested_sorts`])
 /// if DataFusion finds a nested query's columns ambiguous.
 async fn plan(state: &SessionState, parsed: DfStatement) -> Result<LogicalPlan, EngineError> {
-    match state.statement_to_plan(parsed.clone()).await {
+    if !has_nested_sorts(&parsed) {
+        return Ok(state.statement_to_plan(parsed).await?);
+    }
+    let mut unsorted = parsed.clone();
+    match state.statement_to_plan(parsed).await {
         Err(e) if e.to_string().contains("would be ambiguous") => {
-            let mut unsorted = parsed;
-            if !drop_nested_sorts(&mut unsorted) {
-                return Err(e.into());
-            }
+            drop_nested_sorts(&mut unsorted);
             Ok(state.statement_to_plan(unsorted).await?)
         }
         planned => Ok(planned?),

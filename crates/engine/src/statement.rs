@@ -11,6 +11,7 @@ use deltalake::datafusion::sql::sqlparser::ast::{
     self, ObjectName, Query, SetExpr, Statement as SqlStatement, TableFactor, TableObject,
 };
 use deltalake::datafusion::sql::sqlparser::dialect::DatabricksDialect;
+use std::ops::ControlFlow;
 
 /// The longest statement text the engine parses.
 pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
@@ -112,7 +113,6 @@ fn parse_bounded(sql: &str) -> Result<std::collections::VecDeque<DfStatement>, E
 /// the first level past the limit, so it never goes deeper than that itself.
 fn nesting_exceeds(statement: &DfStatement, limit: usize) -> bool {
     use deltalake::datafusion::sql::sqlparser::ast::{Expr, Query, Visit, Visitor};
-    use std::ops::ControlFlow;
 
     struct Depth {
         now: usize,
@@ -363,7 +363,6 @@ fn spell_out_merge_stars(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineE
 /// every relation name is lower-cased, as the catalog stores names and the bindings are named.
 fn lower_case_relations(statement: &mut DfStatement) {
     use deltalake::datafusion::sql::sqlparser::ast::visit_relations_mut;
-    use std::ops::ControlFlow;
     if let DfStatement::Statement(s) = statement {
         let _ = visit_relations_mut(s.as_mut(), |name: &mut ObjectName| {
             for part in &mut name.0 {
@@ -442,7 +441,6 @@ pub(crate) fn name_casts_of_columns(
 /// ([`CastNames::Planned`]).
 fn name_casts_in_queries(statement: &mut DfStatement) {
     use deltalake::datafusion::sql::sqlparser::ast::{Query, VisitMut, VisitorMut};
-    use std::ops::ControlFlow;
     struct Casts {
         skip_next: bool,
     }
@@ -468,37 +466,66 @@ fn name_casts_in_queries(statement: &mut DfStatement) {
 /// the sort, it plans. Whether any was removed.
 pub(crate) fn drop_nested_sorts(statement: &mut DfStatement) -> bool {
     use deltalake::datafusion::sql::sqlparser::ast::{VisitMut, VisitorMut};
-    use std::ops::ControlFlow;
-    struct Sorts {
-        outermost: bool,
-        dropped: bool,
-    }
+    struct Sorts(NestedSorts);
     impl VisitorMut for Sorts {
         type Break = ();
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            if std::mem::take(&mut self.outermost) {
-                return ControlFlow::Continue(());
-            }
-            if query.limit_clause.is_none() && query.fetch.is_none() {
-                self.dropped |= query.order_by.take().is_some();
+            if self.0.nested_sort(query) {
+                query.order_by = None;
             }
             ControlFlow::Continue(())
         }
     }
-    let mut sorts = Sorts {
-        outermost: true,
-        dropped: false,
-    };
+    let mut sorts = Sorts(NestedSorts::default());
     if let DfStatement::Statement(s) = statement {
         let _ = s.as_mut().visit(&mut sorts);
     }
-    sorts.dropped
+    sorts.0.found
+}
+
+/// Whether [`drop_nested_sorts`] would remove anything from `statement`.
+pub(crate) fn has_nested_sorts(statement: &DfStatement) -> bool {
+    use deltalake::datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Sorts(NestedSorts);
+    impl Visitor for Sorts {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if self.0.nested_sort(query) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut sorts = Sorts(NestedSorts::default());
+    if let DfStatement::Statement(s) = statement {
+        let _ = s.visit(&mut sorts);
+    }
+    sorts.0.found
+}
+
+/// The queries of a statement in the order a visitor meets them, the outermost first.
+#[derive(Default)]
+struct NestedSorts {
+    past_outermost: bool,
+    found: bool,
+}
+
+impl NestedSorts {
+    /// Whether `query`, the next one met, is a nested query whose sort can go.
+    fn nested_sort(&mut self, query: &Query) -> bool {
+        let nested = std::mem::replace(&mut self.past_outermost, true);
+        let sort = nested
+            && query.order_by.is_some()
+            && query.limit_clause.is_none()
+            && query.fetch.is_none();
+        self.found |= sort;
+        sort
+    }
 }
 
 /// The bare names a statement calls as table functions (`FROM generate_series(1, 10)`).
 fn table_functions(statement: &DfStatement) -> std::collections::HashSet<String> {
     use deltalake::datafusion::sql::sqlparser::ast::{Visit, Visitor};
-    use std::ops::ControlFlow;
     struct Functions(std::collections::HashSet<String>);
     impl Visitor for Functions {
         type Break = ();
