@@ -279,6 +279,11 @@ impl AppState {
             return Ok(client.clone());
         }
         let client = statements::relay::peer_client(certificates)?;
+        // A node's certificates change rarely (a new data directory, a renewal): a few
+        // clients are kept, not every one since the start.
+        if peers.len() >= 64 {
+            peers.clear();
+        }
         peers.insert(key.to_owned(), client.clone());
         Ok(client)
     }

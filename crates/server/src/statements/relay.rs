@@ -131,16 +131,17 @@ impl Relay {
             return Ok(None);
         };
         let path = self.uri.path_and_query().map_or("", |p| p.as_str());
+        let unreachable = |e: &dyn std::fmt::Display| {
+            tracing::warn!(node = %node.node_id, error = %e, "the node holding a statement cannot be reached");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "TEMPORARILY_UNAVAILABLE",
+                "The node holding this statement's result does not answer; try again.",
+            )
+        };
         let client = state
             .peer_client(node.certificates.as_deref())
-            .map_err(|e| {
-                tracing::warn!(node = %node.node_id, error = %e, "the certificates a node registered cannot be used");
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "TEMPORARILY_UNAVAILABLE",
-                    "The node holding this statement's result cannot be reached; try again.",
-                )
-            })?;
+            .map_err(|e| unreachable(&e))?;
         let mut request = client
             .request(
                 self.method.clone(),
@@ -150,15 +151,7 @@ impl Relay {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        let unreachable = |e: reqwest::Error| {
-            tracing::warn!(node = %node.node_id, error = %e, "the node holding a statement did not answer");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "TEMPORARILY_UNAVAILABLE",
-                "The node holding this statement's result does not answer; try again.",
-            )
-        };
-        let response = request.send().await.map_err(unreachable)?;
+        let response = request.send().await.map_err(|e| unreachable(&e))?;
         let status = response.status();
         let mut headers = HeaderMap::new();
         for name in &RESPONSE_HEADERS {
@@ -166,7 +159,7 @@ impl Relay {
                 headers.insert(name, value.clone());
             }
         }
-        let body = response.bytes().await.map_err(unreachable)?;
+        let body = response.bytes().await.map_err(|e| unreachable(&e))?;
         Ok(Some((status, headers, body).into_response()))
     }
 }
