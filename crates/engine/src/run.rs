@@ -212,6 +212,12 @@ impl Engine {
         })
     }
 
+    /// Where tables are stored: a directory URL or a bucket URL, ending in `/`. A table is
+    /// stored at this root followed by its id.
+    pub fn storage_root(&self) -> &Url {
+        self.storage.root()
+    }
+
     /// Makes sure tables can be stored where this engine stores them; for a bucket, that it
     /// answers, takes writes and honours conditional writes, which commits rely on.
     pub async fn check_storage(&self) -> Result<(), EngineError> {

@@ -326,13 +326,15 @@ fn some(s: impl Into<String>) -> Option<String> {
     Some(s.into())
 }
 
-/// Runs a command for `caller` in the session's `catalog` and `schema`.
+/// Runs a command for `caller` in the session's `catalog` and `schema`; managed tables are
+/// stored under `storage_root`.
 pub async fn run(
     store: &Store,
     caller: &Caller,
     command: Command,
     catalog: &str,
     schema: &str,
+    storage_root: &url::Url,
 ) -> Result<Answer, SqlFailure> {
     match command {
         Command::UseCatalog(name) => {
@@ -568,13 +570,17 @@ pub async fn run(
                 .map_err(failure::catalog)?;
             Ok(Answer::rows(ArrowRows::strings(
                 &["col_name", "data_type", "comment"],
-                describe_rows(record, extended),
+                describe_rows(record, extended, storage_root),
             )))
         }
     }
 }
 
-fn describe_rows(record: TableRecord, extended: bool) -> Vec<Vec<Option<String>>> {
+fn describe_rows(
+    record: TableRecord,
+    extended: bool,
+    storage_root: &url::Url,
+) -> Vec<Vec<Option<String>>> {
     let mut rows: Vec<Vec<Option<String>>> = record
         .columns
         .iter()
@@ -607,6 +613,7 @@ fn describe_rows(record: TableRecord, extended: bool) -> Vec<Vec<Option<String>>
         if record.table_type == "VIEW" {
             detail.push(("View Text", record.view_definition.clone()));
         } else {
+            detail.push(("Location", record.location(storage_root.as_str())));
             detail.push((
                 "Provider",
                 Some(

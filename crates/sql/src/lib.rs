@@ -88,7 +88,15 @@ impl Warehouses {
             use_schema: None,
         };
         if let Some(command) = commands::parse(&tokens)? {
-            let answer = commands::run(&self.store, caller, command, &catalog, &schema).await?;
+            let answer = commands::run(
+                &self.store,
+                caller,
+                command,
+                &catalog,
+                &schema,
+                self.engine.storage_root(),
+            )
+            .await?;
             return Ok(Executed {
                 rows: Box::new(answer.rows),
                 use_catalog: answer.use_catalog,
@@ -652,5 +660,9 @@ impl SqlEngine for Warehouses {
                 self.forget_data(&id).await;
             }
         })
+    }
+
+    fn storage_root(&self) -> &str {
+        self.engine.storage_root().as_str()
     }
 }

@@ -356,6 +356,24 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     let body = r.ok();
     assert_eq!(body["table_type"], "MANAGED");
     assert_eq!(body["columns"][1]["name"], "customer");
+    // Its location is the Delta table the warehouses wrote, for other Delta readers; DESCRIBE
+    // TABLE EXTENDED says the same.
+    let location = body["storage_location"]
+        .as_str()
+        .expect("a location")
+        .to_owned();
+    let id = body["table_id"].as_str().unwrap();
+    let dir = sql.tables.path().join(id);
+    assert_eq!(location, url::Url::from_file_path(&dir).unwrap().as_str());
+    assert!(dir.join("_delta_log").is_dir(), "{location}");
+    let described = texts(
+        &sql.admin("DESCRIBE TABLE EXTENDED main.sales.updates")
+            .await,
+    );
+    assert!(
+        described.contains(&vec!["Location".to_owned(), location, String::new()]),
+        "{described:?}"
+    );
     let r = sql
         .app
         .admin(Method::GET, &format!("{UC}/tables/main.sales.big"), None)
@@ -370,6 +388,10 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     assert_eq!(view["columns"][0]["name"], "id", "{view}");
     assert_eq!(view["columns"][0]["type_name"], "LONG", "{view}");
     assert_eq!(view["columns"].as_array().map(Vec::len), Some(1), "{view}");
+    assert!(
+        view.get("storage_location").is_none(),
+        "a view stores nothing: {view}"
+    );
     let described = texts(&sql.admin("DESCRIBE TABLE main.sales.big").await);
     assert_eq!(described[0][..2], ["id".to_owned(), "bigint".to_owned()]);
     assert_eq!(

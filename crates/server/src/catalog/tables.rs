@@ -29,14 +29,19 @@ impl From<ColumnRecord> for TableColumn {
     }
 }
 
-/// A table; `columns` is left out when a list was asked without.
-fn table_info(t: TableRecord, with_columns: bool) -> SecurableInfo {
+/// A table; `columns` is left out when a list was asked without. A managed table's location is
+/// where the warehouses store it, when this server runs SQL.
+fn table_info(state: &AppState, t: TableRecord, with_columns: bool) -> SecurableInfo {
+    let storage_location = match state.sql_engine() {
+        Some(engine) => t.location(engine.storage_root()),
+        None => t.storage_location.clone(),
+    };
     securable_info!(t, "TABLE", t.full_name(), {
         catalog_name: Some(t.catalog_name),
         columns: with_columns.then(|| t.columns.into_iter().map(TableColumn::from).collect()),
         data_source_format: t.data_source_format,
         schema_name: Some(t.schema_name),
-        storage_location: t.storage_location,
+        storage_location: storage_location,
         table_id: Some(t.id),
         table_type: Some(t.table_type),
         view_definition: t.view_definition,
@@ -134,7 +139,7 @@ pub(super) async fn list_tables(
         .await?;
     let (page, token) = paginate(all, |t| t.name.clone(), &params)?;
     Ok(page_json("tables", page, token, |t| {
-        table_info(t, !omit_columns)
+        table_info(&state, t, !omit_columns)
     }))
 }
 
@@ -172,7 +177,7 @@ pub(super) async fn create_table(
         )
         .await?;
     tracing::info!(table = %t.full_name(), "table created");
-    Ok(Json(table_info(t, true)))
+    Ok(Json(table_info(&state, t, true)))
 }
 
 pub(super) async fn get_table(
@@ -184,7 +189,7 @@ pub(super) async fn get_table(
         .store
         .get_table(&caller, &table_name(&full_name)?)
         .await?;
-    Ok(Json(table_info(t, true)))
+    Ok(Json(table_info(&state, t, true)))
 }
 
 pub(super) async fn table_exists(
@@ -265,7 +270,7 @@ pub(super) async fn update_table(
         .store
         .update_table(&caller, &table_name(&full_name)?, &object_update(req)?)
         .await?;
-    Ok(Json(table_info(t, true)))
+    Ok(Json(table_info(&state, t, true)))
 }
 
 pub(super) async fn delete_table(

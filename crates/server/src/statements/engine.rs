@@ -21,6 +21,9 @@ pub trait SqlEngine: Send + Sync + 'static {
     /// Removes the data of tables whose catalog entries are gone (deleted through the catalog
     /// API, with their schema or catalog). Removing data that is not there is not an error.
     fn forget_tables(&self, ids: Vec<String>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// Where managed tables are stored: a URL ending in `/`, which a table's id follows.
+    fn storage_root(&self) -> &str;
 }
 
 /// After the catalog API deleted tables (a table, or a schema or catalog with them): their

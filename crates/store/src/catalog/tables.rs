@@ -56,6 +56,17 @@ impl TableRecord {
     pub fn full_name(&self) -> String {
         format!("{}.{}.{}", self.catalog_name, self.schema_name, self.name)
     }
+
+    /// Where the table's data is: the location it was given, or for a managed table the place
+    /// under `storage_root` (a URL ending in `/`) where the warehouses store it. A view has
+    /// none.
+    pub fn location(&self, storage_root: &str) -> Option<String> {
+        match (&self.storage_location, self.table_type.as_str()) {
+            (Some(given), _) => Some(given.clone()),
+            (None, "MANAGED") => Some(format!("{storage_root}{}", self.id)),
+            (None, _) => None,
+        }
+    }
 }
 
 /// What creating a table takes. Columns are checked against the API's type names.
