@@ -32,7 +32,7 @@ use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::operations::merge::{DeleteBuilder as MergeDelete, UpdateBuilder as MergeUpdate};
 use deltalake::protocol::SaveMode;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -335,13 +335,12 @@ impl Engine {
             let store = deltalake::DeltaTableBuilder::from_url(location)?
                 .build()?
                 .object_store();
-            let mut listing = store.list(None);
-            while let Some(meta) = listing.next().await {
-                let meta = meta.map_err(|e| EngineError::Storage(e.to_string()))?;
-                store
-                    .delete(&meta.location)
-                    .await
-                    .map_err(|e| EngineError::Storage(e.to_string()))?;
+            // Deleted as they are listed, in batches where the store has them (S3 takes a
+            // thousand keys a request).
+            let listed = store.list(None).map_ok(|meta| meta.location).boxed();
+            let mut deleted = store.delete_stream(listed);
+            while let Some(gone) = deleted.next().await {
+                gone.map_err(|e| EngineError::Storage(e.to_string()))?;
             }
             Ok(())
         }
