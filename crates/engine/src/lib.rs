@@ -20,6 +20,7 @@ mod error;
 mod lookup;
 mod names;
 mod run;
+mod spark;
 mod statement;
 mod storage;
 mod types;

@@ -935,6 +935,7 @@ impl Engine {
             .build();
         crate::bounded::bound_functions(&mut state)
             .expect("registering a function under its own name cannot fail");
+        crate::spark::register(&mut state).expect("registering a function cannot fail");
         state
     }
 

@@ -419,6 +419,32 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         [["admin@example.com", "main", "42", "it's"]]
     );
 
+    // Databricks' names for functions DataFusion names otherwise.
+    let r = sql
+        .run_with(
+            &sql.app.admin_token,
+            "SELECT typeof(CAST(1 AS INT)) AS a, typeof(CAST(1 AS BIGINT)) AS b, \
+             typeof('a') AS c, typeof(CAST(1.5 AS DOUBLE)) AS d, typeof(array('x', 'y')) AS e, \
+             typeof(CAST(2.5 AS DECIMAL(10,2))) AS f, typeof(NULL) AS g, typeof(:d) AS h, \
+             array(1, 2)[1] AS i",
+            json!({"parameters": [{"name": "d", "value": "2024-02-29", "type": "DATE"}]}),
+        )
+        .await;
+    assert_eq!(
+        texts(&succeeded(&r, "typeof")),
+        [[
+            "int",
+            "bigint",
+            "string",
+            "double",
+            "array<string>",
+            "decimal(10,2)",
+            "void",
+            "date",
+            "1"
+        ]]
+    );
+
     // A table made through the catalog API is empty and usable.
     sql.app
         .admin(
