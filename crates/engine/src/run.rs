@@ -170,6 +170,23 @@ impl Output {
     }
 }
 
+/// One statement to run, and what it runs with.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Whom `current_user()` names.
+    pub user: String,
+    pub statement: Statement,
+    /// The defaults for names written without catalog or schema.
+    pub catalog: String,
+    pub schema: String,
+    /// The only tables and views that exist for the statement; views among them are planned in
+    /// order, so a view may use the bindings before it.
+    pub bindings: Vec<Binding>,
+    /// Where a statement that creates a table (`CREATE TABLE`, `CREATE TABLE AS SELECT`) stores
+    /// it.
+    pub new_table_id: Option<String>,
+}
+
 /// The query engine: where tables live, and the limits every statement runs under.
 pub struct Engine {
     storage: Storage,
@@ -375,58 +392,45 @@ impl Engine {
         writers.entry(id.to_owned()).or_default().clone()
     }
 
-    /// Runs `statement` with `catalog`.`schema` as the defaults for bare names. Only the
-    /// `bindings` exist for it; views among them are planned in order, so a view may use the
-    /// bindings before it. A statement that creates a table (`CREATE TABLE`, `CREATE TABLE AS
-    /// SELECT`) stores it under `new_table_id`.
-    pub async fn run(
-        &self,
-        statement: &Statement,
-        catalog: &str,
-        schema: &str,
-        bindings: &[Binding],
-        new_table_id: Option<&str>,
-    ) -> Result<Output, EngineError> {
-        if let Some(output) = self.answer_from_memory(statement, bindings).await? {
+    /// Runs `job`: a point lookup whose rows are held in memory is answered from them, anything
+    /// else is planned and run.
+    pub async fn run(&self, job: &Job) -> Result<Output, EngineError> {
+        if let Some(output) = self.answer_from_memory(job).await? {
             return Ok(output);
         }
-        self.run_planned("", statement, catalog, schema, bindings, new_table_id)
-            .await
+        self.run_planned(job).await
     }
 
     /// The answer to a point lookup (`SELECT … FROM t WHERE id = 5`) from the table's rows held
     /// in memory, if the statement is one and they are held: microseconds, where planning it
     /// takes milliseconds. `None`: the statement is to be planned ([`Engine::run_planned`]).
-    pub async fn answer_from_memory(
-        &self,
-        statement: &Statement,
-        bindings: &[Binding],
-    ) -> Result<Option<Output>, EngineError> {
-        if statement.kind() == &Kind::Query
+    pub async fn answer_from_memory(&self, job: &Job) -> Result<Option<Output>, EngineError> {
+        if job.statement.kind() == &Kind::Query
             && let [
                 Binding {
                     source: Source::Table { id },
                     ..
                 },
-            ] = bindings
-            && let Some(point) = PointQuery::of(&statement.parsed)
+            ] = job.bindings.as_slice()
+            && let Some(point) = PointQuery::of(&job.statement.parsed)
         {
             return self.lookup_in_memory(id, &point).await;
         }
         Ok(None)
     }
 
-    /// [`Engine::run`] for `user`, whom `current_user()` names, without looking for the answer
-    /// in memory: plans the statement and runs it.
-    pub async fn run_planned(
-        &self,
-        user: &str,
-        statement: &Statement,
-        catalog: &str,
-        schema: &str,
-        bindings: &[Binding],
-        new_table_id: Option<&str>,
-    ) -> Result<Output, EngineError> {
+    /// [`Engine::run`] without looking for the answer in memory: plans the statement and runs
+    /// it.
+    pub async fn run_planned(&self, job: &Job) -> Result<Output, EngineError> {
+        let Job {
+            user,
+            statement,
+            catalog,
+            schema,
+            bindings,
+            new_table_id,
+        } = job;
+        let new_table_id = new_table_id.as_deref();
         // Held until the statement ends: its table is read after the lock is taken, so the
         // commit it makes is the next version unless another node's came first.
         let _writing = match self.write_target(statement, catalog, schema, bindings) {

@@ -4,7 +4,7 @@
 use patchbay_engine::arrow::array::{Array, Int64Array};
 use patchbay_engine::arrow::util::pretty::pretty_format_batches;
 use patchbay_engine::{
-    Binding, Column, Engine, EngineError, Limits, Output, QualifiedName, Source, Statement,
+    Binding, Column, Engine, EngineError, Job, Limits, Output, QualifiedName, Source, Statement,
 };
 use url::Url;
 
@@ -55,13 +55,7 @@ impl Fixture {
             _ => None,
         };
         self.engine
-            .run(
-                &statement,
-                "main",
-                "sales",
-                &self.bindings,
-                new_id.as_deref(),
-            )
+            .run(&job(statement, &self.bindings, new_id.as_deref()))
             .await
     }
 
@@ -527,6 +521,18 @@ fn shown(out: &Output) -> Vec<String> {
     lines
 }
 
+/// `statement` in `main.sales`, with `bindings`, storing a table it creates as `new_table_id`.
+fn job(statement: Statement, bindings: &[Binding], new_table_id: Option<&str>) -> Job {
+    Job {
+        user: String::new(),
+        statement,
+        catalog: "main".into(),
+        schema: "sales".into(),
+        bindings: bindings.to_vec(),
+        new_table_id: new_table_id.map(str::to_owned),
+    }
+}
+
 async fn on(engine: &Engine, bindings: &[Binding], sql: &str) -> Output {
     let statement = Statement::parse(sql).unwrap();
     let new = matches!(
@@ -534,7 +540,7 @@ async fn on(engine: &Engine, bindings: &[Binding], sql: &str) -> Output {
         patchbay_engine::Kind::CreateTableAs { .. }
     );
     match engine
-        .run(&statement, "main", "sales", bindings, new.then_some("t"))
+        .run(&job(statement, bindings, new.then_some("t")))
         .await
     {
         Ok(out) => out,

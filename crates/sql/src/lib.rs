@@ -29,7 +29,7 @@ mod threads;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Action, Securable};
 use patchbay_engine::{
-    Access, Binding, Column, Engine, Kind, Limits, ObjectUse, QualifiedName, Source, Statement,
+    Access, Binding, Column, Engine, Job, Kind, Limits, ObjectUse, QualifiedName, Source, Statement,
 };
 use patchbay_server::statements::engine::{Executed, Execution, SqlEngine, SqlFailure};
 use patchbay_store::{CatalogError, ColumnRecord, NewTable, Store, TableRecord};
@@ -131,7 +131,7 @@ impl Warehouses {
                 words.join(" ")
             )));
         }
-        self.run_engine(caller, &statement, &catalog, &schema)
+        self.run_engine(caller, statement, catalog, schema)
             .await
             .map(done)
     }
@@ -201,41 +201,15 @@ impl Warehouses {
         Ok(ArrowRows::empty())
     }
 
-    /// Runs a bound statement for `user`: a point lookup whose rows are held in memory is
-    /// answered here and now; anything else is planned and run on the engine's own threads.
-    async fn run_bound(
-        &self,
-        user: &str,
-        statement: &Statement,
-        catalog: &str,
-        schema: &str,
-        bindings: &[Binding],
-        new_table_id: Option<&str>,
-    ) -> Result<patchbay_engine::Output, EngineError> {
-        if let Some(output) = self.engine.answer_from_memory(statement, bindings).await? {
+    /// Runs a bound statement: a point lookup whose rows are held in memory is answered here
+    /// and now; anything else is planned and run on the engine's own threads.
+    async fn run_bound(&self, job: Job) -> Result<patchbay_engine::Output, EngineError> {
+        if let Some(output) = self.engine.answer_from_memory(&job).await? {
             return Ok(output);
         }
         let engine = self.engine.clone();
-        let (user, statement, catalog, schema) = (
-            user.to_owned(),
-            statement.clone(),
-            catalog.to_owned(),
-            schema.to_owned(),
-        );
-        let (bindings, new_table_id) = (bindings.to_vec(), new_table_id.map(str::to_owned));
         self.threads
-            .run(async move {
-                engine
-                    .run_planned(
-                        &user,
-                        &statement,
-                        &catalog,
-                        &schema,
-                        &bindings,
-                        new_table_id.as_deref(),
-                    )
-                    .await
-            })
+            .run(async move { engine.run_planned(&job).await })
             .await
     }
 
@@ -250,12 +224,12 @@ impl Warehouses {
     async fn run_engine(
         &self,
         caller: &Caller,
-        statement: &Statement,
-        catalog: &str,
-        schema: &str,
+        statement: Statement,
+        catalog: String,
+        schema: String,
     ) -> Result<ArrowRows, SqlFailure> {
         let objects = statement
-            .objects(catalog, schema)
+            .objects(&catalog, &schema)
             .map_err(failure::engine)?;
         let mut bindings = Vec::new();
         let mut bound = HashSet::new();
@@ -291,12 +265,19 @@ impl Warehouses {
         }
         let Some(target) = created else {
             let output = self
-                .run_bound(&caller.name, statement, catalog, schema, &bindings, None)
+                .run_bound(Job {
+                    user: caller.name.clone(),
+                    statement,
+                    catalog,
+                    schema,
+                    bindings,
+                    new_table_id: None,
+                })
                 .await
                 .map_err(failure::engine)?;
             return Ok(ArrowRows::new(output));
         };
-        self.create(caller, statement, catalog, schema, &target, &bindings)
+        self.create(caller, &statement, &catalog, &schema, &target, bindings)
             .await
     }
 
@@ -308,7 +289,7 @@ impl Warehouses {
         catalog: &str,
         schema: &str,
         target: &QualifiedName,
-        bindings: &[Binding],
+        bindings: Vec<Binding>,
     ) -> Result<ArrowRows, SqlFailure> {
         let (or_replace, if_not_exists, view) = match statement.kind() {
             Kind::CreateTable {
@@ -362,14 +343,14 @@ impl Warehouses {
         }
         let id = uuid::Uuid::new_v4().to_string();
         let output = self
-            .run_bound(
-                &caller.name,
-                statement,
-                catalog,
-                schema,
+            .run_bound(Job {
+                user: caller.name.clone(),
+                statement: statement.clone(),
+                catalog: catalog.to_owned(),
+                schema: schema.to_owned(),
                 bindings,
-                Some(&id),
-            )
+                new_table_id: Some(id.clone()),
+            })
             .await
             .map_err(failure::engine)?;
         let columns = match &view {

@@ -6,7 +6,7 @@
 use crate::{catalog_syntax, commands, lexer, params};
 use lexer::Token;
 use patchbay_engine::arrow::array::{Array, StringArray};
-use patchbay_engine::{Engine, Limits, Statement};
+use patchbay_engine::{Engine, Job, Limits, Statement};
 use patchbay_server::statements::engine::Parameter;
 use proptest::prelude::*;
 
@@ -129,7 +129,14 @@ fn the_engine_returns_string_values_unchanged() {
             .expect("binds");
             let statement = Statement::parse(&bound).expect("parses");
             let output = runtime
-                .block_on(engine.run(&statement, "c", "s", &[], None))
+                .block_on(engine.run(&Job {
+                    user: String::new(),
+                    statement,
+                    catalog: "c".into(),
+                    schema: "s".into(),
+                    bindings: Vec::new(),
+                    new_table_id: None,
+                }))
                 .expect("runs");
             let column = output.batches[0]
                 .column(0)
