@@ -229,10 +229,11 @@ impl Engine {
         })
     }
 
-    /// Where tables are stored: a directory URL or a bucket URL, ending in `/`. A table is
-    /// stored at this root followed by its id.
-    pub fn storage_root(&self) -> &Url {
-        self.storage.root()
+    /// Where the table with this id is stored, as a Delta reader opens it; `None` for what is
+    /// not a table id.
+    pub fn table_location(&self, id: &str) -> Option<String> {
+        let location = self.location(id).ok()?;
+        Some(location.as_str().trim_end_matches('/').to_owned())
     }
 
     /// Makes sure tables can be stored where this engine stores them; for a bucket, that it

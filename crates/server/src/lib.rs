@@ -55,7 +55,6 @@ struct Shared {
     sql: Option<Arc<dyn statements::engine::SqlEngine>>,
     /// Statements and result links of this node.
     statements: statements::Registry,
-    /// The client that passes requests on to other nodes, made on first need.
     /// Clients for passing requests on to other nodes, by the certificates those nodes
     /// registered (the empty string for none).
     peers: std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>,

@@ -9,6 +9,7 @@ use crate::lexer::{Spanned, Token};
 use crate::rows::ArrowRows;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::Securable;
+use patchbay_engine::Engine;
 use patchbay_server::statements::engine::SqlFailure;
 use patchbay_store::{CatalogError, Store, TableRecord};
 
@@ -326,15 +327,15 @@ fn some(s: impl Into<String>) -> Option<String> {
     Some(s.into())
 }
 
-/// Runs a command for `caller` in the session's `catalog` and `schema`; managed tables are
-/// stored under `storage_root`.
+/// Runs a command for `caller` in the session's `catalog` and `schema`; `engine` says where
+/// managed tables are stored.
 pub async fn run(
     store: &Store,
     caller: &Caller,
     command: Command,
     catalog: &str,
     schema: &str,
-    storage_root: &url::Url,
+    engine: &Engine,
 ) -> Result<Answer, SqlFailure> {
     match command {
         Command::UseCatalog(name) => {
@@ -570,17 +571,13 @@ pub async fn run(
                 .map_err(failure::catalog)?;
             Ok(Answer::rows(ArrowRows::strings(
                 &["col_name", "data_type", "comment"],
-                describe_rows(record, extended, storage_root),
+                describe_rows(record, extended, engine),
             )))
         }
     }
 }
 
-fn describe_rows(
-    record: TableRecord,
-    extended: bool,
-    storage_root: &url::Url,
-) -> Vec<Vec<Option<String>>> {
+fn describe_rows(record: TableRecord, extended: bool, engine: &Engine) -> Vec<Vec<Option<String>>> {
     let mut rows: Vec<Vec<Option<String>>> = record
         .columns
         .iter()
@@ -613,7 +610,7 @@ fn describe_rows(
         if record.table_type == "VIEW" {
             detail.push(("View Text", record.view_definition.clone()));
         } else {
-            detail.push(("Location", record.location(storage_root.as_str())));
+            detail.push(("Location", record.location(|id| engine.table_location(id))));
             detail.push((
                 "Provider",
                 Some(

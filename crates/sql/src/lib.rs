@@ -94,7 +94,7 @@ impl Warehouses {
                 command,
                 &catalog,
                 &schema,
-                self.engine.storage_root(),
+                &self.engine,
             )
             .await?;
             return Ok(Executed {
@@ -643,7 +643,7 @@ impl SqlEngine for Warehouses {
         })
     }
 
-    fn storage_root(&self) -> &str {
-        self.engine.storage_root().as_str()
+    fn table_location(&self, table_id: &str) -> Option<String> {
+        self.engine.table_location(table_id)
     }
 }

@@ -33,7 +33,7 @@ impl From<ColumnRecord> for TableColumn {
 /// where the warehouses store it, when this server runs SQL.
 fn table_info(state: &AppState, t: TableRecord, with_columns: bool) -> SecurableInfo {
     let storage_location = match state.sql_engine() {
-        Some(engine) => t.location(engine.storage_root()),
+        Some(engine) => t.location(|id| engine.table_location(id)),
         None => t.storage_location.clone(),
     };
     securable_info!(t, "TABLE", t.full_name(), {

@@ -22,8 +22,8 @@ pub trait SqlEngine: Send + Sync + 'static {
     /// API, with their schema or catalog). Removing data that is not there is not an error.
     fn forget_tables(&self, ids: Vec<String>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 
-    /// Where managed tables are stored: a URL ending in `/`, which a table's id follows.
-    fn storage_root(&self) -> &str;
+    /// Where the managed table with this id is stored, as a Delta reader opens it.
+    fn table_location(&self, table_id: &str) -> Option<String>;
 }
 
 /// After the catalog API deleted tables (a table, or a schema or catalog with them): their

@@ -57,13 +57,12 @@ impl TableRecord {
         format!("{}.{}.{}", self.catalog_name, self.schema_name, self.name)
     }
 
-    /// Where the table's data is: the location it was given, or for a managed table the place
-    /// under `storage_root` (a URL ending in `/`) where the warehouses store it. A view has
-    /// none.
-    pub fn location(&self, storage_root: &str) -> Option<String> {
+    /// Where the table's data is: the location it was given, or for a managed table where
+    /// `managed` says the warehouses store a table of its id. A view has none.
+    pub fn location(&self, managed: impl FnOnce(&str) -> Option<String>) -> Option<String> {
         match (&self.storage_location, self.table_type.as_str()) {
             (Some(given), _) => Some(given.clone()),
-            (None, "MANAGED") => Some(format!("{storage_root}{}", self.id)),
+            (None, "MANAGED") => managed(&self.id),
             (None, _) => None,
         }
     }
