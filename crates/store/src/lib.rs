@@ -10,6 +10,7 @@ mod error;
 mod groups;
 mod integrity;
 mod migrate_db;
+mod migrations;
 mod oauth;
 mod partner_facts;
 mod partners;
@@ -64,11 +65,11 @@ pub use secrets::{SecretAcl, SecretMeta, SecretScope};
 pub use sql_nodes::{NodeAddress, NodeRecord, SqlSession};
 pub use tokens::{Bearer, NewToken, TokenFilter, TokenRecord};
 
+use migrations::MIGRATIONS;
 use patchbay_core::time::{Clock, EpochMillis, SystemClock};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Executor, SqlSafeStr};
-use std::borrow::Cow;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
 use std::path::Path;
 use std::time::Duration;
 
@@ -202,23 +203,9 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let sources = MIGRATIONS.iter().map(|m| {
-            let sql = match self.backend {
-                Backend::Sqlite => m.sqlite,
-                Backend::Postgres => m.postgres,
-            };
-            (m.version, m.description, sql)
-        });
-        let migrations = sources
-            .map(|(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sqlx::AssertSqlSafe(sql).into_sql_str(),
-                    false,
-                )
-            })
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|m| m.migration(self.backend))
             .collect();
         Migrator::with_migrations(migrations)
             .run(&self.pool)
@@ -274,45 +261,6 @@ async fn sqlite_pool(options: AnyPoolOptions, url: &str) -> Result<AnyPool> {
     Ok(pool)
 }
 
-/// One schema change, in both dialects. Append-only: a released migration never changes.
-struct SchemaChange {
-    version: i64,
-    description: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
-}
-
-macro_rules! migration {
-    ($version:literal, $name:literal) => {
-        SchemaChange {
-            version: $version,
-            description: $name,
-            sqlite: include_str!(concat!("../migrations/sqlite/", $name, ".sql")),
-            postgres: include_str!(concat!("../migrations/postgres/", $name, ".sql")),
-        }
-    };
-}
-
-const MIGRATIONS: &[SchemaChange] = &[
-    migration!(1, "0001_foundation"),
-    migration!(2, "0002_object_permissions"),
-    migration!(3, "0003_compute"),
-    migration!(4, "0004_catalog"),
-    migration!(5, "0005_partner_connect"),
-    migration!(6, "0006_ui_sessions"),
-    migration!(7, "0007_runs_and_secrets"),
-    migration!(8, "0008_connection_steps"),
-    migration!(9, "0009_oauth"),
-    migration!(10, "0010_oauth_jwt"),
-    migration!(11, "0011_oauth_apps"),
-    migration!(12, "0012_oauth_consents"),
-    migration!(13, "0013_sql"),
-    migration!(14, "0014_principal_values_order"),
-    migration!(15, "0015_sql_nodes"),
-    migration!(16, "0016_query_history_retention"),
-    migration!(17, "0017_node_certificates"),
-];
-
 /// The SQLite URL of a file, created if missing.
 pub fn sqlite_url(file: &Path) -> String {
     format!("sqlite://{}?mode=rwc", file.display())
@@ -344,41 +292,6 @@ fn conflict_or(err: sqlx::Error, taken: impl FnOnce() -> StoreError) -> StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A migration file that is not listed is never applied: every file of both dialects is
-    /// listed, in order, under the version its name begins with.
-    #[test]
-    fn every_migration_file_is_applied() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-        let names = |dialect: &str| {
-            let mut names: Vec<String> = std::fs::read_dir(dir.join(dialect))
-                .unwrap()
-                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-                .filter_map(|name| name.strip_suffix(".sql").map(str::to_owned))
-                .collect();
-            names.sort();
-            names
-        };
-        assert_eq!(
-            names("sqlite"),
-            names("postgres"),
-            "one schema in two dialects"
-        );
-        let listed: Vec<String> = MIGRATIONS
-            .iter()
-            .map(|m| m.description.to_owned())
-            .collect();
-        assert_eq!(listed, names("sqlite"));
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(
-                m.version,
-                i64::try_from(i).unwrap() + 1,
-                "{}",
-                m.description
-            );
-            assert!(m.description.starts_with(&format!("{:04}_", m.version)));
-        }
-    }
 
     #[test]
     fn redact_url_hides_passwords_only() {

@@ -322,19 +322,20 @@ mod tests {
     fn the_copy_order_puts_every_table_after_the_tables_it_references() {
         for dialect in [Backend::Sqlite, Backend::Postgres] {
             let mut seen = Vec::new();
-            let sql_of = |m: &crate::SchemaChange| match dialect {
-                Backend::Sqlite => m.sqlite,
-                Backend::Postgres => m.postgres,
-            };
+            let sql_of = |m: &crate::migrations::SchemaChange| m.sql(dialect);
             // A table a later migration drops is not copied.
             let dropped: Vec<String> = crate::MIGRATIONS
                 .iter()
-                .flat_map(|m| sql_of(m).lines())
-                .filter_map(|l| l.trim().strip_prefix("DROP TABLE "))
-                .map(|t| t.trim_end_matches(';').trim().to_owned())
+                .flat_map(|m| {
+                    sql_of(m)
+                        .lines()
+                        .filter_map(|l| l.trim().strip_prefix("DROP TABLE "))
+                        .map(|t| t.trim_end_matches(';').trim().to_owned())
+                        .collect::<Vec<_>>()
+                })
                 .collect();
             for m in crate::MIGRATIONS {
-                for (table, references) in tables_and_references(sql_of(m)) {
+                for (table, references) in tables_and_references(&sql_of(m)) {
                     if dropped.contains(&table) {
                         continue;
                     }

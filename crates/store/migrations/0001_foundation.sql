@@ -1,5 +1,5 @@
 -- The installation, its workspaces and their principals (users, service principals, groups) and tokens.
--- Paired with ../sqlite/0001_foundation.sql: the same logical schema, dialect differences only.
+-- Paired with ../{{the other dialect}}/0001_foundation.sql: the same logical schema, dialect differences only.
 
 CREATE TABLE installation (
     singleton BIGINT PRIMARY KEY CHECK (singleton = 1),

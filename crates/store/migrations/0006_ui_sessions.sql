@@ -1,7 +1,7 @@
 -- Sessions of the Partner Connect page. A browser holds a random session id in a cookie; only
 -- its SHA-256 digest is stored here. A session belongs to the token it logged in with and dies
 -- with it (deleted here by cascade; an expired token is refused on every request).
--- Paired with ../postgres/0006_ui_sessions.sql; identical.
+-- Paired with ../{{the other dialect}}/0006_ui_sessions.sql; identical.
 
 CREATE TABLE ui_sessions (
     digest TEXT PRIMARY KEY,

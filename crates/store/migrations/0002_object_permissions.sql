@@ -1,6 +1,6 @@
 -- Access control lists of workspace objects (Permissions API). The token permission is the
 -- object ('tokens', 'tokens'): admins always hold CAN_MANAGE, the users group CAN_USE.
--- Paired with ../postgres/0002_object_permissions.sql.
+-- Paired with ../{{the other dialect}}/0002_object_permissions.sql.
 
 CREATE TABLE object_permissions (
     workspace_id BIGINT NOT NULL REFERENCES workspaces (id),

@@ -1,6 +1,6 @@
 -- Unity Catalog and the legacy Hive metastore: metastores and their assignment to workspaces,
 -- catalogs, schemas, tables with their columns, and the privileges granted on them.
--- Paired with ../sqlite/0004_catalog.sql: the same logical schema; only the expression that
+-- Paired with ../{{the other dialect}}/0004_catalog.sql: the same logical schema; only the expression that
 -- makes random UUIDs for the rows inserted below differs.
 
 -- A Unity Catalog metastore of the account. Its owner is the metastore admin (a user or a
@@ -128,13 +128,13 @@ CREATE INDEX catalog_grants_principal ON catalog_grants (principal_id);
 -- `default` schema (new workspaces get them at bootstrap).
 INSERT INTO catalogs (id, workspace_id, metastore_id, name, comment, owner_id,
                       created_at, created_by, updated_at, updated_by)
-SELECT gen_random_uuid()::text, w.id, NULL, 'hive_metastore', 'The workspace''s legacy Hive metastore',
+SELECT {{new uuid}}, w.id, NULL, 'hive_metastore', 'The workspace''s legacy Hive metastore',
        (SELECT p.id FROM principals p WHERE p.workspace_id = w.id AND p.builtin = 'admins'),
        w.created_at, 'System user', w.created_at, 'System user'
 FROM workspaces w;
 
 INSERT INTO catalog_schemas (id, catalog_id, name, comment, owner_id,
                              created_at, created_by, updated_at, updated_by)
-SELECT gen_random_uuid()::text, c.id, 'default', 'Default Hive metastore schema', c.owner_id,
+SELECT {{new uuid}}, c.id, 'default', 'Default Hive metastore schema', c.owner_id,
        c.created_at, 'System user', c.created_at, 'System user'
 FROM catalogs c WHERE c.workspace_id IS NOT NULL AND c.name = 'hive_metastore';

@@ -2,7 +2,7 @@
 -- one-hour access tokens the token endpoint mints from either. Only SHA-256 digests of the
 -- values are kept. An access token goes with the secret or grant that minted it and with its
 -- principal, so deleting either ends its access at once, on every node.
--- Paired with ../sqlite/0009_oauth.sql.
+-- Paired with ../{{the other dialect}}/0009_oauth.sql.
 
 CREATE TABLE oauth_secrets (
     secret_id TEXT PRIMARY KEY,

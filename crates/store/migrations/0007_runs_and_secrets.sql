@@ -1,5 +1,5 @@
 -- Job runs, and secret scopes with their secrets and ACLs.
--- Paired with ../sqlite/0007_runs_and_secrets.sql: the same statements in both dialects.
+-- Paired with ../{{the other dialect}}/0007_runs_and_secrets.sql: the same statements in both dialects.
 
 -- A run of a job (parent_id NULL), or the run of one of its tasks (parent_id: the job run).
 -- Runs go with their job. The state is the phase it was last put in and since when; it moves

@@ -4,7 +4,7 @@
 -- none if it sent none: such an app authorizes nothing). It lives exactly as long as its
 -- connection: the connection's removal deletes it with its codes and users' grants, so the
 -- refresh tokens stop at once and the access tokens at their next request.
--- Paired with ../postgres/0011_oauth_apps.sql.
+-- Paired with ../{{the other dialect}}/0011_oauth_apps.sql.
 
 CREATE TABLE oauth_apps (
     client_id TEXT PRIMARY KEY,

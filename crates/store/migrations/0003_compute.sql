@@ -1,7 +1,7 @@
 -- Compute without compute: SQL warehouses, clusters and jobs, with the state each was put in
 -- and when (states move on by time when read; no worker runs). Their ACLs live in
 -- object_permissions with object_type 'warehouses', 'clusters' or 'jobs'.
--- Paired with ../postgres/0003_compute.sql: the same statements in both dialects.
+-- Paired with ../{{the other dialect}}/0003_compute.sql: the same statements in both dialects.
 
 CREATE TABLE warehouses (
     id TEXT PRIMARY KEY,

@@ -2,7 +2,7 @@
 -- /oidc/v1/authorize, after which that user's authorizations of the app go straight through.
 -- (The CLI's and SDKs' own client, databricks-cli, asks no consent.) A consent lives no longer
 -- than its app or its user: deleting the connection deletes the app with its consents.
--- Paired with ../sqlite/0012_oauth_consents.sql.
+-- Paired with ../{{the other dialect}}/0012_oauth_consents.sql.
 
 CREATE TABLE oauth_consents (
     principal_id BIGINT NOT NULL REFERENCES principals (id) ON DELETE CASCADE,

@@ -2,7 +2,7 @@
 -- A node keeps the results of the statements it runs in memory; a statement id begins with the
 -- route of the node that ran it, so that any node can pass a poll, a chunk or a result link on
 -- to that node, at the address it registered here. A node's row is refreshed while it runs.
--- Paired with ../postgres/0015_sql_nodes.sql; identical.
+-- Paired with ../{{the other dialect}}/0015_sql_nodes.sql; identical.
 
 CREATE TABLE nodes (
     route TEXT PRIMARY KEY,

@@ -4,7 +4,7 @@
 -- (`kid`, named in the tokens' header) so that a new one can take over signing while the old
 -- ones still verify what they signed. `generation` orders them, and makes the first key's
 -- creation an insert-if-absent that two nodes starting at once cannot both win.
--- Paired with ../postgres/0010_oauth_jwt.sql.
+-- Paired with ../{{the other dialect}}/0010_oauth_jwt.sql.
 
 CREATE TABLE oauth_signing_keys (
     generation BIGINT PRIMARY KEY,

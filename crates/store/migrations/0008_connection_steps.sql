@@ -3,10 +3,10 @@
 -- of the same partner; the node running a step that calls the partner (`node_id`), so the node
 -- that restarts after a crash finishes or undoes it at once; and the credentials a rotation has
 -- minted but not yet settled, recorded before they leave the process.
--- Paired with ../sqlite/0008_connection_steps.sql.
+-- Paired with ../{{the other dialect}}/0008_connection_steps.sql.
 
 ALTER TABLE connections ADD COLUMN uid TEXT NOT NULL DEFAULT '';
-UPDATE connections SET uid = md5(random()::text || clock_timestamp()::text);
+UPDATE connections SET uid = {{random hex}};
 ALTER TABLE connections ADD COLUMN node_id TEXT;
 -- The token a rotation is delivering to the partner, and since when.
 ALTER TABLE connections ADD COLUMN pending_token_id TEXT;

@@ -1,6 +1,6 @@
 -- Partner Connect: partner endpoints (and custom partners), connections (0 or 1 per workspace
 -- and partner), the organization's partner accounts, and the audit trail.
--- Paired with ../postgres/0005_partner_connect.sql; only the id types differ.
+-- Paired with ../{{the other dialect}}/0005_partner_connect.sql; only the id types differ.
 
 -- Per workspace: the protocol endpoint of a partner, and the whole definition of a custom one.
 CREATE TABLE partner_settings (
@@ -59,7 +59,7 @@ CREATE TABLE partner_accounts (
 );
 
 CREATE TABLE audit_events (
-    id INTEGER PRIMARY KEY,
+    id {{serial key}},
     workspace_id BIGINT NOT NULL,
     at BIGINT NOT NULL,
     actor_id BIGINT,
@@ -76,7 +76,7 @@ CREATE INDEX audit_events_workspace ON audit_events (workspace_id, id);
 -- What must still reach a partner, written in the same transaction as the change that causes
 -- it and delivered by a worker with retries (at least once; partners get an Idempotency-Key).
 CREATE TABLE partner_notifications (
-    id INTEGER PRIMARY KEY,
+    id {{serial key}},
     workspace_id BIGINT NOT NULL,
     partner_id TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('delete_connection')),
