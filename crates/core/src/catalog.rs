@@ -511,39 +511,32 @@ impl AccessFacts {
     /// The first requirement of `action` the caller does not meet: the level and the
     /// privileges any one of which would do.
     fn missing(&self, action: Action) -> Option<(usize, &'static [&'static str])> {
-        let need: &'static [(usize, &'static [&'static str])] = match (action, self.legacy) {
-            (Action::CreateSchema, false) => &[(0, &["USE_CATALOG"]), (0, &["CREATE_SCHEMA"])],
-            (Action::CreateSchema, true) => &[(0, &["USAGE"]), (0, &["CREATE"])],
-            (Action::CreateTable, false) => &[
-                (0, &["USE_CATALOG"]),
-                (1, &["USE_SCHEMA"]),
-                (1, &["CREATE_TABLE"]),
-            ],
-            (Action::CreateTable, true) => &[(1, &["USAGE"]), (1, &["CREATE"])],
-            (Action::ReadTable, false) => &[
-                (0, &["USE_CATALOG"]),
-                (1, &["USE_SCHEMA"]),
-                (2, &["SELECT"]),
-            ],
-            (Action::ReadTable, true) => &[(1, &["USAGE"]), (2, &["SELECT", "READ_METADATA"])],
-            (Action::SelectTable, false) => &[
-                (0, &["USE_CATALOG"]),
-                (1, &["USE_SCHEMA"]),
-                (2, &["SELECT"]),
-            ],
-            (Action::SelectTable, true) => &[(1, &["USAGE"]), (2, &["SELECT"])],
-            (Action::ModifyTable, false) => &[
-                (0, &["USE_CATALOG"]),
-                (1, &["USE_SCHEMA"]),
-                (2, &["MODIFY"]),
-            ],
-            (Action::ModifyTable, true) => &[(1, &["USAGE"]), (2, &["MODIFY"])],
+        // The privilege the action needs on its object (any one of them will do), at the
+        // object's level.
+        let (depth, any_of): (usize, &'static [&'static str]) = match (action, self.legacy) {
+            (Action::CreateSchema, false) => (0, &["CREATE_SCHEMA"]),
+            (Action::CreateSchema, true) => (0, &["CREATE"]),
+            (Action::CreateTable, false) => (1, &["CREATE_TABLE"]),
+            (Action::CreateTable, true) => (1, &["CREATE"]),
+            (Action::ReadTable, true) => (2, &["SELECT", "READ_METADATA"]),
+            (Action::ReadTable | Action::SelectTable, _) => (2, &["SELECT"]),
+            (Action::ModifyTable, _) => (2, &["MODIFY"]),
         };
-        need.iter()
+        // Before it, the way there: in Unity Catalog `USE_CATALOG` on the catalog and
+        // `USE_SCHEMA` on the schema; in the Hive metastore `USAGE` on the object's schema (on
+        // the catalog for a new schema).
+        let way: &'static [(usize, &'static [&'static str])] = match (self.legacy, depth) {
+            (false, 0) => &[(0, &["USE_CATALOG"])],
+            (false, _) => &[(0, &["USE_CATALOG"]), (1, &["USE_SCHEMA"])],
+            (true, 0) => &[(0, &["USAGE"])],
+            (true, _) => &[(1, &["USAGE"])],
+        };
+        way.iter()
+            .copied()
+            .chain([(depth, any_of)])
             .find(|(depth, any_of)| {
                 *depth >= self.levels.len() || !any_of.iter().any(|p| self.has(*depth, p))
             })
-            .copied()
     }
 
     /// Decides an action; `on` names the object for the error message.

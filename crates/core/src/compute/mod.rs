@@ -75,7 +75,7 @@ pub fn new_cluster_id(now: EpochMillis) -> String {
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
         .collect();
     let secs = now.div_euclid(1000);
-    let (_, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let (_, month, day) = crate::time::civil_date(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400);
     format!(
         "{month:02}{day:02}-{:02}{:02}{:02}-{suffix}",
@@ -83,20 +83,6 @@ pub fn new_cluster_id(now: EpochMillis) -> String {
         of_day % 3600 / 60,
         of_day % 60
     )
-}
-
-/// The (year, month, day) of a day number since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
 }
 
 #[cfg(test)]
@@ -126,13 +112,6 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         );
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
     }
 
     #[test]
