@@ -25,23 +25,14 @@ pub async fn run(
     };
     let done =
         |r: Result<(), CatalogError>| r.map(|()| ArrowRows::empty()).map_err(failure::catalog);
+    let granting = matches!(statement, Statement::Grant { .. });
     match statement {
         Statement::Grant {
             privileges,
             object,
             principal,
-        } => {
-            change_grants(
-                store,
-                caller,
-                &resolve(&object)?,
-                principal,
-                privileges,
-                true,
-            )
-            .await
         }
-        Statement::Revoke {
+        | Statement::Revoke {
             privileges,
             object,
             principal,
@@ -52,7 +43,7 @@ pub async fn run(
                 &resolve(&object)?,
                 principal,
                 privileges,
-                false,
+                granting,
             )
             .await
         }

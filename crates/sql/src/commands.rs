@@ -372,14 +372,11 @@ pub async fn run(
                 .list_catalogs_for(caller)
                 .await
                 .map_err(|e| failure::store(&e))?;
-            Ok(Answer::rows(ArrowRows::strings(
-                &["catalog"],
-                catalogs
-                    .into_iter()
-                    .filter(|c| matches(like.as_deref(), &c.name))
-                    .map(|c| vec![Some(c.name)])
-                    .collect(),
-            )))
+            Ok(names_like(
+                "catalog",
+                catalogs.into_iter().map(|c| c.name),
+                like.as_deref(),
+            ))
         }
         Command::ShowSchemas {
             catalog: which,
@@ -495,15 +492,11 @@ pub async fn run(
                 .get_table(caller, &securable)
                 .await
                 .map_err(failure::catalog)?;
-            Ok(Answer::rows(ArrowRows::strings(
-                &["col_name"],
-                record
-                    .columns
-                    .into_iter()
-                    .filter(|c| matches(like.as_deref(), &c.name))
-                    .map(|c| vec![Some(c.name)])
-                    .collect(),
-            )))
+            Ok(names_like(
+                "col_name",
+                record.columns.into_iter().map(|c| c.name),
+                like.as_deref(),
+            ))
         }
         Command::ShowColumnsInCatalog {
             catalog: which,
@@ -575,6 +568,17 @@ pub async fn run(
             )))
         }
     }
+}
+
+/// A one-column answer: the names that match a `LIKE` pattern (all of them without one).
+fn names_like(column: &str, names: impl Iterator<Item = String>, like: Option<&str>) -> Answer {
+    Answer::rows(ArrowRows::strings(
+        &[column],
+        names
+            .filter(|name| matches(like, name))
+            .map(|name| vec![Some(name)])
+            .collect(),
+    ))
 }
 
 fn describe_rows(record: TableRecord, extended: bool, engine: &Engine) -> Vec<Vec<Option<String>>> {
