@@ -4,6 +4,7 @@
 
 use crate::proxy::{Exchange, REDACTED};
 use crate::{Run, ScenarioResult, Verdict};
+use patchbay_core::markup::escape;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
@@ -201,23 +202,6 @@ pub fn json(run: &Run) -> Value {
     })
 }
 
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The JUnit XML report: one test case per scenario; skipped scenarios are `<skipped>`.
 pub fn junit(run: &Run) -> String {
     let total: u128 = run.scenarios.iter().map(|s| s.millis).sum();
@@ -243,7 +227,7 @@ pub fn junit(run: &Run) -> String {
         let _ = write!(
             out,
             "    <testcase classname=\"partner-connect\" name=\"{}\" time=\"{:.3}\">",
-            xml_escape(s.name),
+            escape(s.name),
             s.millis as f64 / 1000.0
         );
         match s.verdict {
@@ -252,7 +236,7 @@ pub fn junit(run: &Run) -> String {
                 let _ = write!(
                     out,
                     "<skipped message=\"{}\"/>",
-                    xml_escape(s.skip_reason.as_deref().unwrap_or(""))
+                    escape(s.skip_reason.as_deref().unwrap_or(""))
                 );
             }
             Verdict::Failed => {
@@ -268,13 +252,13 @@ pub fn junit(run: &Run) -> String {
                 let _ = write!(
                     out,
                     "<failure message=\"{}\" type=\"protocol\">{}</failure>",
-                    xml_escape(
+                    escape(
                         &s.problems
                             .first()
                             .map(|p| p.message.clone())
                             .unwrap_or_default()
                     ),
-                    xml_escape(&detail)
+                    escape(&detail)
                 );
             }
         }
@@ -286,27 +270,10 @@ pub fn junit(run: &Run) -> String {
             .chain(s.warnings.iter().map(|w| format!("warning: {w}")))
             .collect();
         if !said.is_empty() {
-            let _ = write!(
-                out,
-                "<system-out>{}</system-out>",
-                xml_escape(&said.join("\n"))
-            );
+            let _ = write!(out, "<system-out>{}</system-out>", escape(&said.join("\n")));
         }
         let _ = writeln!(out, "</testcase>");
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::xml_escape;
-
-    #[test]
-    fn junit_text_is_escaped() {
-        assert_eq!(
-            xml_escape("<a href=\"x\">&'\u{1}</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;?&lt;/a&gt;"
-        );
-    }
 }

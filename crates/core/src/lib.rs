@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod compute;
 pub mod ids;
 pub mod jwt;
+pub mod markup;
 pub mod oauth;
 pub mod partner;
 pub mod principal;

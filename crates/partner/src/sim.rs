@@ -21,6 +21,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use patchbay_core::markup::escape;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -321,6 +322,17 @@ fn authorized(sim: &Sim, headers: &HeaderMap) -> bool {
 }
 
 /// Records the call and applies the delay and 401 faults. `Some` is the answer to give now.
+/// A request body as the endpoint's request type, or the 400 a partner answers otherwise.
+fn parsed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, Response> {
+    serde_json::from_value(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            ErrorReason::BadRequest,
+            &format!("invalid request: {e}"),
+        )
+    })
+}
+
 async fn admit(sim: &Sim, path: &str, headers: &HeaderMap, body: &Value) -> Option<Response> {
     let mut redacted = body.clone();
     for pointer in ["/user_info/auth", "/auth"] {
@@ -596,15 +608,9 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
             return (StatusCode::OK, "x".repeat(4 * 1024 * 1024)).into_response();
         }
     }
-    let request: ConnectRequest = match serde_json::from_value(body) {
+    let request: ConnectRequest = match parsed(body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorReason::BadRequest,
-                &format!("invalid request: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let email = request.user_info.email.to_ascii_lowercase();
     let domain = domain_of(&email);
@@ -879,15 +885,9 @@ async fn delete_connection_answer(sim: &Sim, headers: &HeaderMap, body: Value) -
     if let Some(refused) = admit(&sim, "/delete-connection", headers, &body).await {
         return refused;
     }
-    let request: DeleteConnectionRequest = match serde_json::from_value(body) {
+    let request: DeleteConnectionRequest = match parsed(body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorReason::BadRequest,
-                &format!("invalid request: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let mut state = sim.lock();
     if state.faults.delete_500 > 0 {
@@ -928,12 +928,9 @@ async fn test_connection_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> 
     if let Some(refused) = admit(&sim, "/test-connection", headers, &body).await {
         return refused;
     }
-    let Ok(info) = serde_json::from_value::<ConnectionInfo>(body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            ErrorReason::BadRequest,
-            "invalid request",
-        );
+    let info: ConnectionInfo = match parsed(body) {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let found = sim.lock().connections.get(&info.connection_id).cloned();
     let Some(connection) = found else {
@@ -971,12 +968,9 @@ async fn rotate_token(
     if let Some(refused) = admit(&sim, "/rotate-token", &headers, &body).await {
         return refused;
     }
-    let Ok(request) = serde_json::from_value::<RotateTokenRequest>(body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            ErrorReason::BadRequest,
-            "invalid request",
-        );
+    let request: RotateTokenRequest = match parsed(body) {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let (workspace_url, client_id) = match sim.lock().connections.get(&request.connection_id) {
         Some(c) => (
@@ -1031,10 +1025,10 @@ async fn page(State(sim): State<Sim>) -> Html<String> {
     for (id, c) in &state.connections {
         out.push_str(&format!(
             "<h3>connection <code>{}</code></h3>\n<p>workspace {} at <code>{}</code>, account {}</p>\n",
-            workload::escape(id),
+            escape(id),
             c.workspace_id,
-            workload::escape(&c.workspace_url),
-            workload::escape(&c.domain)
+            escape(&c.workspace_url),
+            escape(&c.domain)
         ));
         out.push_str(&workload::html(&c.workload));
     }

@@ -20,6 +20,7 @@
 
 use super::{Credential, Sim, exchange};
 use crate::protocol::{ConnectRequest, Secret};
+use patchbay_core::markup::escape;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -612,22 +613,6 @@ pub(super) fn html(run: &WorkloadRun) -> String {
     out
 }
 
-/// Text for HTML.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,10 +640,6 @@ mod tests {
     #[test]
     fn names_are_quoted_and_pages_escaped() {
         assert_eq!(quoted("we`ird"), "`we``ird`");
-        assert_eq!(
-            escape("<script>'&\"</script>"),
-            "&lt;script&gt;&#39;&amp;&quot;&lt;/script&gt;"
-        );
         let run = WorkloadRun {
             kind: Some(Kind::Ingest),
             state: RunState::Failed,
