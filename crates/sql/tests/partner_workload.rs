@@ -7,7 +7,7 @@
 #[path = "../../server/tests/common/mod.rs"]
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::{SCIM, TestApp};
 use patchbay_partner::sim::{SimConfig, SimHandle, Workload, spawn};
 use patchbay_server::{AppState, Settings};
@@ -61,11 +61,10 @@ impl Workspace {
     async fn admin_sql(&self, warehouse: &str, statement: &str) -> Value {
         let r = self
             .app
-            .admin(
-                Method::POST,
+            .admin_post(
                 STATEMENTS,
-                Some(json!({"warehouse_id": warehouse, "statement": statement,
-                            "wait_timeout": "50s"})),
+                json!({"warehouse_id": warehouse, "statement": statement,
+                            "wait_timeout": "50s"}),
             )
             .await;
         let body = r.ok();
@@ -76,10 +75,9 @@ impl Workspace {
     async fn warehouse(&self, name: &str) -> String {
         let r = self
             .app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.0/sql/warehouses",
-                Some(json!({"name": name, "cluster_size": "2X-Small", "max_num_clusters": 1})),
+                json!({"name": name, "cluster_size": "2X-Small", "max_num_clusters": 1}),
             )
             .await;
         r.ok()["id"].as_str().unwrap().to_owned()
@@ -93,10 +91,9 @@ impl Workspace {
         };
         let r = self
             .app
-            .admin(
-                Method::POST,
+            .admin_post(
                 &format!("{PC}/partners"),
-                Some(json!({
+                json!({
                     "name": name, "category": category, "profile": profile,
                     "provisions": provisions, "auth_options": [auth],
                     "base_url": sim.url,
@@ -106,7 +103,7 @@ impl Workspace {
                     "credentials": {"username": sim.config.username,
                                     "password": sim.config.password},
                     "hostnames": ["127.0.0.1"],
-                })),
+                }),
             )
             .await;
         r.expect(StatusCode::CREATED)["partner"]["id"]
@@ -119,11 +116,7 @@ impl Workspace {
     async fn connect(&self, partner: &str, selection: Value) -> Value {
         let r = self
             .app
-            .admin(
-                Method::POST,
-                &format!("{PC}/partners/{partner}/connect"),
-                Some(selection),
-            )
+            .admin_post(&format!("{PC}/partners/{partner}/connect"), selection)
             .await;
         let body = r.ok();
         assert_eq!(body["connection"]["state"], "CONNECTED", "{body}");
@@ -134,14 +127,10 @@ impl Workspace {
     async fn history(&self, principal_id: &str, warehouse: &str) -> Vec<Value> {
         let r = self
             .app
-            .admin(
-                Method::GET,
-                &format!(
-                    "/api/2.0/sql/history/queries?max_results=1000\
+            .admin_get(&format!(
+                "/api/2.0/sql/history/queries?max_results=1000\
                      &filter_by.user_ids={principal_id}&filter_by.warehouse_ids={warehouse}"
-                ),
-                None,
-            )
+            ))
             .await;
         let mut queries = r.ok()["res"].as_array().unwrap().clone();
         queries.reverse(); // oldest first
@@ -331,23 +320,7 @@ async fn an_ingest_partner_writes_its_own_table_and_is_refused_the_rest() {
 async fn a_read_partner_reads_the_schema_it_was_given_and_nothing_else() {
     let ws = Workspace::serve().await;
     // Unity Catalog, with `main` as the default catalog.
-    let r = ws
-        .app
-        .admin(
-            Method::POST,
-            &format!("{UC}/metastores"),
-            Some(json!({"name": "primary", "storage_root": "s3://bucket/uc"})),
-        )
-        .await;
-    let metastore = r.ok()["metastore_id"].as_str().unwrap().to_owned();
-    ws.app
-        .admin(
-            Method::PUT,
-            &format!("{UC}/workspaces/{}/metastore", ws.app.workspace_id),
-            Some(json!({"metastore_id": metastore, "default_catalog_name": "main"})),
-        )
-        .await
-        .ok();
+    common::enable_uc(&ws.app).await;
     // The schema the admin fills and selects for the partner, and one it does not.
     let warehouse = ws.warehouse("shared").await;
     for statement in [
@@ -403,11 +376,7 @@ async fn a_read_partner_reads_the_schema_it_was_given_and_nothing_else() {
     // The refused create made nothing; the history says the same as the partner.
     let r = ws
         .app
-        .admin(
-            Method::GET,
-            &format!("{UC}/tables/main.mart.partner_sim_probe_{tag}"),
-            None,
-        )
+        .admin_get(&format!("{UC}/tables/main.mart.partner_sim_probe_{tag}"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     let principal = connection["service_principal"]["id"].as_str().unwrap();
@@ -418,7 +387,7 @@ async fn a_read_partner_reads_the_schema_it_was_given_and_nothing_else() {
         4
     );
     // The admin's own statements on the same warehouse are not the partner's.
-    let me = ws.app.admin(Method::GET, &format!("{SCIM}/Me"), None).await;
+    let me = ws.app.admin_get(&format!("{SCIM}/Me")).await;
     let admin_id = me.ok()["id"].as_str().unwrap().to_owned();
     assert!(
         ws.history(&admin_id, &warehouse)

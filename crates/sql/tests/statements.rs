@@ -51,10 +51,9 @@ impl Sql {
             TestApp::build_with_state(url, adjust, make_state).await
         };
         let r = app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.0/sql/warehouses",
-                Some(json!({"name": "wh", "cluster_size": "2X-Small", "max_num_clusters": 1})),
+                json!({"name": "wh", "cluster_size": "2X-Small", "max_num_clusters": 1}),
             )
             .await;
         let warehouse = r.ok()["id"].as_str().unwrap().to_owned();
@@ -86,35 +85,13 @@ impl Sql {
         succeeded(&r, statement)
     }
 
-    /// Creates a metastore with `main` as the default catalog.
-    async fn enable_uc(&self) {
-        let r = self
-            .app
-            .admin(
-                Method::POST,
-                &format!("{UC}/metastores"),
-                Some(json!({"name": "primary", "storage_root": "s3://bucket/uc"})),
-            )
-            .await;
-        let id = r.ok()["metastore_id"].as_str().unwrap().to_owned();
-        self.app
-            .admin(
-                Method::PUT,
-                &format!("{UC}/workspaces/{}/metastore", self.app.workspace_id),
-                Some(json!({"metastore_id": id, "default_catalog_name": "main"})),
-            )
-            .await
-            .ok();
-    }
-
     /// A service principal with a token and CAN_USE on the warehouse: (application id, token).
     async fn service_principal(&self, name: &str) -> (String, String) {
         let r = self
             .app
-            .admin(
-                Method::POST,
+            .admin_post(
                 &format!("{SCIM}/ServicePrincipals"),
-                Some(json!({"displayName": name})),
+                json!({"displayName": name}),
             )
             .await;
         let app_id = r.expect(StatusCode::CREATED)["applicationId"]
@@ -122,21 +99,19 @@ impl Sql {
             .unwrap()
             .to_owned();
         self.app
-            .admin(
-                Method::PATCH,
+            .admin_patch(
                 "/api/2.0/permissions/authorization/tokens",
-                Some(json!({"access_control_list": [
-                    {"service_principal_name": app_id, "permission_level": "CAN_USE"}]})),
+                json!({"access_control_list": [
+                    {"service_principal_name": app_id, "permission_level": "CAN_USE"}]}),
             )
             .await
             .ok();
         self.can_use(&app_id).await;
         let r = self
             .app
-            .admin(
-                Method::POST,
+            .admin_post(
                 "/api/2.0/token-management/on-behalf-of/tokens",
-                Some(json!({"application_id": app_id})),
+                json!({"application_id": app_id}),
             )
             .await;
         let token = r.ok()["token_value"].as_str().unwrap().to_owned();
@@ -151,11 +126,7 @@ impl Sql {
     /// The query history as the admin sees it (its first 100 statements).
     async fn history(&self) -> Value {
         self.app
-            .admin(
-                Method::GET,
-                "/api/2.0/sql/history/queries?max_results=100",
-                None,
-            )
+            .admin_get("/api/2.0/sql/history/queries?max_results=100")
             .await
             .ok()
     }
@@ -199,11 +170,10 @@ impl Sql {
 
     async fn can_use(&self, service_principal: &str) {
         self.app
-            .admin(
-                Method::PATCH,
+            .admin_patch(
                 &format!("/api/2.0/permissions/sql/warehouses/{}", self.warehouse),
-                Some(json!({"access_control_list": [
-                    {"service_principal_name": service_principal, "permission_level": "CAN_USE"}]})),
+                json!({"access_control_list": [
+                    {"service_principal_name": service_principal, "permission_level": "CAN_USE"}]}),
             )
             .await
             .ok();
@@ -278,7 +248,7 @@ fn column_names(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn tables_hold_rows_through_every_kind_of_statement() {
     let sql = Sql::new().await;
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.sales").await;
     sql.admin("CREATE TABLE main.sales.orders (id BIGINT NOT NULL, customer STRING, amount DECIMAL(10,2))")
         .await;
@@ -302,14 +272,15 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     assert_eq!(r["manifest"]["total_row_count"], 2);
     assert_eq!(r["manifest"]["format"], "JSON_ARRAY");
 
-    let r = sql
-        .admin("UPDATE main.sales.orders SET amount = amount * 2 WHERE customer = 'ada'")
-        .await;
-    assert_eq!(texts(&r), [["2"]]);
-    let r = sql
-        .admin("DELETE FROM main.sales.orders WHERE id = 2")
-        .await;
-    assert_eq!(texts(&r), [["1"]]);
+    assert_eq!(
+        sql.rows("UPDATE main.sales.orders SET amount = amount * 2 WHERE customer = 'ada'")
+            .await,
+        [["2"]]
+    );
+    assert_eq!(
+        sql.rows("DELETE FROM main.sales.orders WHERE id = 2").await,
+        [["1"]]
+    );
     sql.admin("CREATE TABLE main.sales.updates AS SELECT 1 AS id, 'ann' AS customer, CAST(1.00 AS DECIMAL(10,2)) AS amount UNION ALL SELECT 9, 'zed', CAST(9.99 AS DECIMAL(10,2))")
         .await;
     sql.admin(
@@ -317,11 +288,9 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
          WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
     )
     .await;
-    let r = sql
-        .admin("SELECT id, customer, amount FROM main.sales.orders ORDER BY id")
-        .await;
     assert_eq!(
-        texts(&r),
+        sql.rows("SELECT id, customer, amount FROM main.sales.orders ORDER BY id")
+            .await,
         [
             ["1", "ann", "1.00"],
             ["3", "ada", "10.50"],
@@ -330,28 +299,23 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     );
     sql.admin("CREATE VIEW main.sales.big AS SELECT id FROM main.sales.orders WHERE amount > 5")
         .await;
-    let r = sql.admin("SELECT * FROM main.sales.big ORDER BY id").await;
-    assert_eq!(texts(&r), [["3"], ["9"]]);
+    assert_eq!(
+        sql.rows("SELECT * FROM main.sales.big ORDER BY id").await,
+        [["3"], ["9"]]
+    );
     sql.admin("CREATE OR REPLACE VIEW main.sales.big AS SELECT id FROM main.sales.orders WHERE amount > 10")
         .await;
-    assert_eq!(
-        texts(&sql.admin("SELECT * FROM main.sales.big").await),
-        [["3"]]
-    );
+    assert_eq!(sql.rows("SELECT * FROM main.sales.big").await, [["3"]]);
     sql.admin("INSERT OVERWRITE main.sales.updates SELECT 5, 'eve', 1.00")
         .await;
     assert_eq!(
-        texts(&sql.admin("SELECT COUNT(*) FROM main.sales.updates").await),
+        sql.rows("SELECT COUNT(*) FROM main.sales.updates").await,
         [["1"]]
     );
     // The catalog API shows what SQL made, columns included.
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            &format!("{UC}/tables/main.sales.updates"),
-            None,
-        )
+        .admin_get(&format!("{UC}/tables/main.sales.updates"))
         .await;
     let body = r.ok();
     assert_eq!(body["table_type"], "MANAGED");
@@ -366,17 +330,14 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     let dir = sql.tables.path().join(id);
     assert_eq!(location, url::Url::from_file_path(&dir).unwrap().as_str());
     assert!(dir.join("_delta_log").is_dir(), "{location}");
-    let described = texts(
-        &sql.admin("DESCRIBE TABLE EXTENDED main.sales.updates")
-            .await,
-    );
+    let described = sql.rows("DESCRIBE TABLE EXTENDED main.sales.updates").await;
     assert!(
         described.contains(&vec!["Location".to_owned(), location, String::new()]),
         "{described:?}"
     );
     let r = sql
         .app
-        .admin(Method::GET, &format!("{UC}/tables/main.sales.big"), None)
+        .admin_get(&format!("{UC}/tables/main.sales.big"))
         .await;
     let view = r.ok();
     assert_eq!(
@@ -392,16 +353,14 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         view.get("storage_location").is_none(),
         "a view stores nothing: {view}"
     );
-    let described = texts(&sql.admin("DESCRIBE TABLE main.sales.big").await);
+    let described = sql.rows("DESCRIBE TABLE main.sales.big").await;
     assert_eq!(described[0][..2], ["id".to_owned(), "bigint".to_owned()]);
     assert_eq!(
-        texts(
-            &sql.admin(
-                "SELECT column_name FROM main.information_schema.columns \
+        sql.rows(
+            "SELECT column_name FROM main.information_schema.columns \
                  WHERE table_name = 'big'"
-            )
-            .await
-        ),
+        )
+        .await,
         [["id"]]
     );
 
@@ -447,25 +406,18 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
 
     // A table made through the catalog API is empty and usable.
     sql.app
-        .admin(
-            Method::POST,
-            &format!("{UC}/tables"),
-            Some(json!({"catalog_name": "main", "schema_name": "sales", "name": "api_made",
+        .admin_post(&format!("{UC}/tables"), json!({"catalog_name": "main", "schema_name": "sales", "name": "api_made",
                         "table_type": "MANAGED", "data_source_format": "DELTA",
-                        "columns": [{"name": "x", "type_name": "INT", "type_text": "int", "position": 0}]})),
-        )
+                        "columns": [{"name": "x", "type_name": "INT", "type_text": "int", "position": 0}]}))
         .await
         .ok();
     assert_eq!(
-        texts(&sql.admin("SELECT COUNT(*) FROM main.sales.api_made").await),
+        sql.rows("SELECT COUNT(*) FROM main.sales.api_made").await,
         [["0"]]
     );
     sql.admin("INSERT INTO main.sales.api_made VALUES (7)")
         .await;
-    assert_eq!(
-        texts(&sql.admin("SELECT x FROM main.sales.api_made").await),
-        [["7"]]
-    );
+    assert_eq!(sql.rows("SELECT x FROM main.sales.api_made").await, [["7"]]);
 
     // Dropping removes the table; its name can be used again, empty.
     sql.admin("DROP TABLE main.sales.updates").await;
@@ -477,7 +429,7 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     assert!(message.contains("TABLE_OR_VIEW_NOT_FOUND"), "{message}");
     sql.admin("CREATE TABLE main.sales.updates (id INT)").await;
     assert_eq!(
-        texts(&sql.admin("SELECT COUNT(*) FROM main.sales.updates").await),
+        sql.rows("SELECT COUNT(*) FROM main.sales.updates").await,
         [["0"]]
     );
 }
@@ -485,7 +437,7 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
 #[tokio::test]
 async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
     let sql = Sql::new().await;
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.finance").await;
     sql.admin("CREATE TABLE main.finance.salaries (who STRING, pay INT)")
         .await;
@@ -546,25 +498,19 @@ async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
     denied(&run("CREATE VIEW main.fivetran_raw.peek AS SELECT * FROM main.finance.salaries").await);
     let (code, _) = failed(&run("DROP TABLE main.finance.salaries").await);
     assert_eq!(code, "PERMISSION_DENIED");
-    let r = sql
-        .admin("SELECT who, pay FROM main.finance.salaries")
-        .await;
-    assert_eq!(texts(&r), [["ceo", "1000"]]);
-    let r = sql
-        .admin("SELECT COUNT(*) FROM main.fivetran_raw.events")
-        .await;
     assert_eq!(
-        texts(&r),
+        sql.rows("SELECT who, pay FROM main.finance.salaries").await,
+        [["ceo", "1000"]]
+    );
+    assert_eq!(
+        sql.rows("SELECT COUNT(*) FROM main.fivetran_raw.events")
+            .await,
         [["1"]],
         "the refused INSERT … SELECT wrote nothing"
     );
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            &format!("{UC}/tables/main.fivetran_raw.copy"),
-            None,
-        )
+        .admin_get(&format!("{UC}/tables/main.fivetran_raw.copy"))
         .await;
     assert_eq!(
         r.status,
@@ -585,7 +531,7 @@ async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
 #[tokio::test]
 async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     let sql = Sql::new().await;
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.swap").await;
     sql.admin("CREATE TABLE main.swap.t AS SELECT 1 AS a").await;
     let select = "SELECT * FROM main.swap.t";
@@ -618,10 +564,7 @@ async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     sql.admin("CREATE OR REPLACE TABLE main.swap.t AS SELECT 'two' AS b")
         .await;
     assert_eq!(sql.rows(select).await, [["two"]]);
-    let r = sql
-        .app
-        .admin(Method::GET, &format!("{UC}/tables/main.swap.t"), None)
-        .await;
+    let r = sql.app.admin_get(&format!("{UC}/tables/main.swap.t")).await;
     let table = r.ok();
     assert_eq!(table["columns"][0]["name"], "b", "{table}");
     assert_eq!(
@@ -642,7 +585,7 @@ async fn create_or_replace_swaps_the_whole_table_or_nothing() {
 #[tokio::test]
 async fn twenty_replacements_at_once_leave_one_whole_table() {
     let sql = Arc::new(Sql::new().await);
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.storm").await;
     sql.admin("CREATE TABLE main.storm.s AS SELECT -1 AS n")
         .await;
@@ -670,7 +613,7 @@ async fn twenty_replacements_at_once_leave_one_whole_table() {
 #[tokio::test]
 async fn the_catalog_api_deletes_a_tables_data_with_it() {
     let sql = Sql::new().await;
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     let dirs = || sql.table_dirs();
     sql.admin("CREATE SCHEMA main.gone").await;
     sql.admin("CREATE TABLE main.gone.a AS SELECT 1 AS x").await;
@@ -680,28 +623,20 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
     assert_eq!(dirs(), 2);
     // A table deleted through the API: its files go too.
     sql.app
-        .admin(Method::DELETE, &format!("{UC}/tables/main.gone.a"), None)
+        .admin_delete(&format!("{UC}/tables/main.gone.a"))
         .await
         .ok();
     assert_eq!(dirs(), 1);
     // A schema deleted with force: its tables' files go, and a view (which has none) is no
     // obstacle.
     sql.app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/schemas/main.gone?force=true"),
-            None,
-        )
+        .admin_delete(&format!("{UC}/schemas/main.gone?force=true"))
         .await
         .ok();
     assert_eq!(dirs(), 0);
     // A catalog deleted with force: the files of every table in every schema.
     sql.app
-        .admin(
-            Method::POST,
-            &format!("{UC}/catalogs"),
-            Some(json!({"name": "other"})),
-        )
+        .admin_post(&format!("{UC}/catalogs"), json!({"name": "other"}))
         .await
         .ok();
     sql.admin("CREATE SCHEMA other.s").await;
@@ -710,11 +645,7 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
         .await;
     assert_eq!(dirs(), 2);
     sql.app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/catalogs/other?force=true"),
-            None,
-        )
+        .admin_delete(&format!("{UC}/catalogs/other?force=true"))
         .await
         .ok();
     assert_eq!(dirs(), 0);
@@ -724,20 +655,12 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
     assert_eq!(dirs(), 1);
     let assignment = sql
         .app
-        .admin(
-            Method::GET,
-            &format!("{UC}/current-metastore-assignment"),
-            None,
-        )
+        .admin_get(&format!("{UC}/current-metastore-assignment"))
         .await
         .ok();
     let metastore = assignment["metastore_id"].as_str().expect("an id");
     sql.app
-        .admin(
-            Method::DELETE,
-            &format!("{UC}/metastores/{metastore}?force=true"),
-            None,
-        )
+        .admin_delete(&format!("{UC}/metastores/{metastore}?force=true"))
         .await
         .ok();
     assert_eq!(dirs(), 0);
@@ -746,7 +669,7 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
 #[tokio::test]
 async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rights() {
     let sql = Sql::new().await;
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.mart").await;
     sql.admin("CREATE SCHEMA main.private").await;
     sql.admin(
@@ -908,7 +831,7 @@ async fn the_hive_metastore_takes_legacy_privileges() {
     sql.admin(&format!("GRANT MODIFY ON TABLE default.t TO `{app_id}`"))
         .await;
     succeeded(&sql.run(&token, "INSERT INTO t VALUES (2)").await, "insert");
-    assert_eq!(texts(&sql.admin("SELECT COUNT(*) FROM t").await), [["2"]]);
+    assert_eq!(sql.rows("SELECT COUNT(*) FROM t").await, [["2"]]);
 }
 
 // ---- hostile statements ---------------------------------------------------------------------
@@ -916,14 +839,14 @@ async fn the_hive_metastore_takes_legacy_privileges() {
 #[tokio::test]
 async fn statements_cannot_reach_files_or_smuggle_sql() {
     let sql = Sql::new().await;
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.s").await;
     sql.admin("CREATE TABLE main.s.`we``ird;DROP` (a INT)")
         .await;
     sql.admin("INSERT INTO main.s.`we``ird;DROP` VALUES (1)")
         .await;
     assert_eq!(
-        texts(&sql.admin("SELECT a FROM main.s.`we``ird;DROP`").await),
+        sql.rows("SELECT a FROM main.s.`we``ird;DROP`").await,
         [["1"]]
     );
     let t = sql.app.admin_token.clone();
@@ -965,7 +888,7 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
     }
     // Nothing was dropped, and no name was resolved outside the catalog.
     assert_eq!(
-        texts(&sql.admin("SELECT a FROM main.s.`we``ird;DROP`").await),
+        sql.rows("SELECT a FROM main.s.`we``ird;DROP`").await,
         [["1"]]
     );
     // A parameter's value stays a value.
@@ -1072,11 +995,7 @@ async fn results_come_in_chunks_inline_and_through_links() {
         } else {
             let r = sql
                 .app
-                .admin(
-                    Method::GET,
-                    &format!("{STATEMENTS}/{id}/result/chunks/{n}"),
-                    None,
-                )
+                .admin_get(&format!("{STATEMENTS}/{id}/result/chunks/{n}"))
                 .await;
             r.ok()["external_links"][0].clone()
         };
@@ -1182,11 +1101,7 @@ async fn an_external_link_expires_after_fifteen_minutes() {
     // The result is still there: a new link to it works.
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            &format!("{STATEMENTS}/{id}/result/chunks/0"),
-            None,
-        )
+        .admin_get(&format!("{STATEMENTS}/{id}/result/chunks/0"))
         .await;
     let fresh = r.ok()["external_links"][0]["external_link"]
         .as_str()
@@ -1249,10 +1164,11 @@ async fn a_cast_column_keeps_its_name_beside_the_column_it_casts() {
         assert_eq!(column_names(&r), ["id"], "{name}");
     }
     // A subquery's cast is named after its column too, for the query around it.
-    let r = sql
-        .admin("SELECT id FROM (SELECT TRY_CAST(id AS INT) FROM t) ORDER BY id")
-        .await;
-    assert_eq!(texts(&r), [["0"], ["1"], ["2"]]);
+    assert_eq!(
+        sql.rows("SELECT id FROM (SELECT TRY_CAST(id AS INT) FROM t) ORDER BY id")
+            .await,
+        [["0"], ["1"], ["2"]]
+    );
     // Also when the subquery sorts on the column it casts, as dbt models' CTEs may.
     for query in [
         "SELECT * FROM (SELECT CAST(t.id AS INT) FROM t ORDER BY t.id) ORDER BY id",
@@ -1267,8 +1183,10 @@ async fn a_cast_column_keeps_its_name_beside_the_column_it_casts() {
         "CREATE TABLE sorted AS SELECT * FROM (SELECT CAST(t.id AS STRING) FROM t ORDER BY t.id)",
     )
     .await;
-    let r = sql.admin("SELECT id FROM sorted ORDER BY id").await;
-    assert_eq!(texts(&r), [["0"], ["1"], ["2"]]);
+    assert_eq!(
+        sql.rows("SELECT id FROM sorted ORDER BY id").await,
+        [["0"], ["1"], ["2"]]
+    );
 }
 
 /// A heavy query (a join of a million rows by a million) keeps the engine busy for minutes;
@@ -1292,10 +1210,7 @@ async fn a_heavy_query_does_not_hold_up_other_requests() {
         let asked = std::time::Instant::now();
         // Time for the query to get going, and to take whatever threads it can.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let me = sql
-            .app
-            .admin(Method::GET, &format!("{SCIM}/Me"), None)
-            .await;
+        let me = sql.app.admin_get(&format!("{SCIM}/Me")).await;
         assert_eq!(me.ok()["userName"], "admin@example.com");
         let waited = asked.elapsed();
         assert!(
@@ -1362,7 +1277,7 @@ async fn query_history_forgets_statements_after_thirty_days() {
 #[tokio::test]
 async fn a_statement_goes_on_when_its_caller_goes_away() {
     let sql = Sql::new().await;
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.abandoned").await;
     let text = "CREATE TABLE main.abandoned.t AS SELECT a.x FROM range(0, 1000000) a(x) \
                 JOIN range(0, 3) b(y) ON a.x % 3 = b.y";
@@ -1399,10 +1314,7 @@ async fn wait_poll_cancel_and_close() {
     let id = r.ok()["statement_id"].as_str().unwrap().to_owned();
     let mut state = String::new();
     for _ in 0..600 {
-        let r = sql
-            .app
-            .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
-            .await;
+        let r = sql.app.admin_get(&format!("{STATEMENTS}/{id}")).await;
         let body = r.ok();
         state = body["status"]["state"].as_str().unwrap().to_owned();
         if state == "SUCCEEDED" {
@@ -1415,13 +1327,10 @@ async fn wait_poll_cancel_and_close() {
     assert_eq!(state, "SUCCEEDED");
     // Closing drops the result.
     sql.app
-        .admin(Method::DELETE, &format!("{STATEMENTS}/{id}"), None)
+        .admin_delete(&format!("{STATEMENTS}/{id}"))
         .await
         .ok();
-    let r = sql
-        .app
-        .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
-        .await;
+    let r = sql.app.admin_get(&format!("{STATEMENTS}/{id}")).await;
     assert_eq!(r.ok()["status"]["state"], "CLOSED");
     // A cancelled statement says so and has no result.
     let r = sql
@@ -1436,10 +1345,7 @@ async fn wait_poll_cancel_and_close() {
         .admin(Method::POST, &format!("{STATEMENTS}/{id}/cancel"), None)
         .await
         .ok();
-    let r = sql
-        .app
-        .admin(Method::GET, &format!("{STATEMENTS}/{id}"), None)
-        .await;
+    let r = sql.app.admin_get(&format!("{STATEMENTS}/{id}")).await;
     let body = r.ok();
     assert_eq!(body["status"]["state"], "CANCELED", "{body}");
     assert!(body.get("result").is_none());
@@ -1490,10 +1396,7 @@ async fn wait_poll_cancel_and_close() {
             "row_limit",
         ),
     ] {
-        let r = sql
-            .app
-            .admin(Method::POST, STATEMENTS, Some(body.clone()))
-            .await;
+        let r = sql.app.admin_post(STATEMENTS, body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
         assert!(
             r.body["message"].as_str().unwrap().contains(mentions),
@@ -1529,20 +1432,15 @@ async fn a_statement_needs_can_use_on_a_warehouse_that_exists_and_starts_it() {
     succeeded(&sql.run(&token, "SELECT 1").await, "CAN_USE");
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/warehouses/{}", sql.warehouse),
-            None,
-        )
+        .admin_get(&format!("/api/2.0/sql/warehouses/{}", sql.warehouse))
         .await;
     let state = r.ok()["state"].as_str().unwrap().to_owned();
     assert!(state == "STARTING" || state == "RUNNING", "{state}");
     // Without CAN_USE, or on a warehouse that does not exist: 403 with the warehouse named.
     sql.app
-        .admin(
-            Method::PUT,
+        .admin_put(
             &format!("/api/2.0/permissions/sql/warehouses/{}", sql.warehouse),
-            Some(json!({"access_control_list": []})),
+            json!({"access_control_list": []}),
         )
         .await
         .ok();
@@ -1551,10 +1449,9 @@ async fn a_statement_needs_can_use_on_a_warehouse_that_exists_and_starts_it() {
     assert!(r.body["message"].as_str().unwrap().contains(&sql.warehouse));
     let r = sql
         .app
-        .admin(
-            Method::POST,
+        .admin_post(
             STATEMENTS,
-            Some(json!({"warehouse_id": "0123456789abcdef", "statement": "SELECT 1"})),
+            json!({"warehouse_id": "0123456789abcdef", "statement": "SELECT 1"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -1563,17 +1460,16 @@ async fn a_statement_needs_can_use_on_a_warehouse_that_exists_and_starts_it() {
 #[tokio::test]
 async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     let sql = Sql::new().await;
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.s1").await;
     sql.admin("CREATE TABLE main.s1.t AS SELECT 42 AS answer")
         .await;
     let t = sql.app.admin_token.clone();
     let r = sql
         .app
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/2.0/sql/sessions",
-            Some(json!({"warehouse_id": sql.warehouse})),
+            json!({"warehouse_id": sql.warehouse}),
         )
         .await;
     let session = r.ok()["session_id"].as_str().unwrap().to_owned();
@@ -1621,11 +1517,7 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = sql
         .app
-        .admin(
-            Method::DELETE,
-            &format!("/api/2.0/sql/sessions/{session}"),
-            None,
-        )
+        .admin_delete(&format!("/api/2.0/sql/sessions/{session}"))
         .await;
     r.ok();
     let r = in_session("SELECT 1").await;
@@ -1657,33 +1549,23 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     assert_eq!(r.ok()["res"], json!([]));
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            "/api/2.0/sql/history/queries?max_results=2",
-            None,
-        )
+        .admin_get("/api/2.0/sql/history/queries?max_results=2")
         .await;
     let body = r.ok();
     assert_eq!(body["res"].as_array().unwrap().len(), 2);
     let next = body["next_page_token"].as_str().unwrap().to_owned();
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            &format!("/api/2.0/sql/history/queries?max_results=2&page_token={next}"),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/2.0/sql/history/queries?max_results=2&page_token={next}"
+        ))
         .await;
     let page2 = r.ok();
     assert_ne!(page2["res"][0]["query_id"], body["res"][0]["query_id"]);
 
     // The filters, as the SDKs send them: one `filter_by.…=` per value, or in a body.
     failed(&sql.run(&t, "SELECT * FROM main.s1.nowhere").await);
-    let admin_id = sql
-        .app
-        .admin(Method::GET, &format!("{SCIM}/Me"), None)
-        .await
-        .ok()["id"]
+    let admin_id = sql.app.admin_get(&format!("{SCIM}/Me")).await.ok()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1692,7 +1574,7 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
         let sql = &sql;
         async move {
             let path = format!("/api/2.0/sql/history/queries?max_results=1000&{query}");
-            let body = sql.app.admin(Method::GET, &path, None).await.ok();
+            let body = sql.app.admin_get(&path).await.ok();
             body["res"].as_array().unwrap().clone()
         }
     };
@@ -1735,11 +1617,7 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     assert_eq!(r.ok()["res"].as_array().unwrap().len(), 1);
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            "/api/2.0/sql/history/queries?filter_by.user_ids=someone",
-            None,
-        )
+        .admin_get("/api/2.0/sql/history/queries?filter_by.user_ids=someone")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 }
@@ -1778,7 +1656,7 @@ async fn twenty_identical_creates_make_one_table_and_concurrent_inserts_all_land
         succeeded(&task.await.unwrap(), "insert");
     }
     assert_eq!(
-        texts(&sql.admin("SELECT COUNT(*), SUM(a) FROM raced").await),
+        sql.rows("SELECT COUNT(*), SUM(a) FROM raced").await,
         [["10", "45"]]
     );
 }
@@ -1792,11 +1670,7 @@ async fn grants_in_sql_and_the_grants_endpoint_share_one_store() {
         .await;
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            &format!("{UC}/permissions/schema/hive_metastore.default"),
-            None,
-        )
+        .admin_get(&format!("{UC}/permissions/schema/hive_metastore.default"))
         .await;
     let body = r.ok();
     assert_eq!(
@@ -1829,14 +1703,10 @@ async fn grants_in_sql_and_the_grants_endpoint_share_one_store() {
         .await;
     let r = sql
         .app
-        .admin(
-            Method::GET,
-            &format!("{UC}/permissions/schema/hive_metastore.default"),
-            None,
-        )
+        .admin_get(&format!("{UC}/permissions/schema/hive_metastore.default"))
         .await;
     assert_eq!(r.ok(), json!({"privilege_assignments": []}));
-    sql.enable_uc().await;
+    common::enable_uc(&sql.app).await;
     let (code, message) = failed(
         &sql.run(&t, "GRANT USAGE ON CATALOG main TO `bi@example.com`")
             .await,
@@ -1888,10 +1758,9 @@ async fn grants_in_sql_and_the_grants_endpoint_share_one_store() {
 async fn a_server_without_an_engine_says_so() {
     let app = TestApp::new().await;
     let r = app
-        .admin(
-            Method::POST,
+        .admin_post(
             STATEMENTS,
-            Some(json!({"warehouse_id": "w", "statement": "SELECT 1"})),
+            json!({"warehouse_id": "w", "statement": "SELECT 1"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{:?}", r.body);
