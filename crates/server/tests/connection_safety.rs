@@ -43,10 +43,9 @@ async fn twenty_concurrent_connects_make_one_connection() {
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            app.admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
-                .await
-        }));
+        tasks.push(tokio::spawn(
+            async move { app.connect_partner("rivery").await },
+        ));
     }
     let mut statuses = Vec::new();
     for t in tasks {
@@ -105,9 +104,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     assert!(audit.body.to_string().contains("interrupted"));
     // A fresh connect now works.
-    let r = app
-        .admin_post(&format!("{PC}/partners/hevo-data/connect"), json!({}))
-        .await;
+    let r = app.connect_partner("hevo-data").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let _ = Actor::system("");
 }
@@ -117,9 +114,7 @@ async fn a_failed_delete_notification_is_delivered_later() {
     let (app, _) = TestApp::serve_clocked().await;
     let sim = sim().await;
     configure(&app, "rudderstack", &sim).await;
-    let r = app
-        .admin_post(&format!("{PC}/partners/rudderstack/connect"), json!({}))
-        .await;
+    let r = app.connect_partner("rudderstack").await;
     assert_eq!(r.status, StatusCode::OK);
     let id = r.body["connection"]["partner_connection_id"]
         .as_str()
@@ -212,6 +207,16 @@ async fn owed_notifications(app: &TestApp) -> i64 {
     owed
 }
 
+/// One worker pass with every owed notification due now rather than after its backoff.
+async fn retry_owed_notifications_now(app: &TestApp) {
+    side_sql(
+        app,
+        "UPDATE partner_notifications SET next_attempt_at = 0 WHERE delivered_at IS NULL",
+    )
+    .await;
+    worker::run_once(&app.state).await.expect("worker pass");
+}
+
 /// Whether the partner still holds the connection `id`.
 async fn partner_holds(sim: &SimHandle, id: &str) -> bool {
     sim_state(sim).await["connections"]
@@ -228,9 +233,7 @@ async fn partner_holds(sim: &SimHandle, id: &str) -> bool {
 async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "rudderstack", &sim).await;
-    let r = app
-        .admin_post(&format!("{PC}/partners/rudderstack/connect"), json!({}))
-        .await;
+    let r = app.connect_partner("rudderstack").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let id = r.body["connection"]["partner_connection_id"]
         .as_str()
@@ -270,13 +273,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
         "ALTER TABLE partner_settings RENAME TO partner_settings_away",
     )
     .await;
-    // The retry is due now rather than after its backoff.
-    side_sql(
-        &app,
-        "UPDATE partner_notifications SET next_attempt_at = 0 WHERE delivered_at IS NULL",
-    )
-    .await;
-    worker::run_once(&app.state).await.expect("worker pass");
+    retry_owed_notifications_now(&app).await;
     assert!(partner_holds(&sim, &id).await, "the partner was not told");
     assert_eq!(
         owed_notifications(&app).await,
@@ -290,12 +287,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
         "ALTER TABLE partner_settings_away RENAME TO partner_settings",
     )
     .await;
-    side_sql(
-        &app,
-        "UPDATE partner_notifications SET next_attempt_at = 0 WHERE delivered_at IS NULL",
-    )
-    .await;
-    worker::run_once(&app.state).await.expect("worker pass");
+    retry_owed_notifications_now(&app).await;
     assert!(
         !partner_holds(&sim, &id).await,
         "the worker told the partner after the recovery"
@@ -325,9 +317,7 @@ async fn drift_is_reported_and_repaired() {
             "credentials": {"username": sim.config.username, "password": sim.config.password}, "hostnames": ["127.0.0.1"]}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app
-        .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
-        .await;
+    let r = app.connect_partner("rivery").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let c = &r.body["connection"];
     let (app_id, sp_id, token_id, partner_id) = (

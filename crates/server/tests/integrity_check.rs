@@ -6,9 +6,17 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{TestApp, behind_the_back};
-use patchbay_store::ViolationKind;
+use patchbay_store::{Violation, ViolationKind};
 
 const PC: &str = "/api/2.0/partner-connect";
+
+/// What `patchbay admin check` finds: stale after a minute, any undelivered job at once.
+async fn violations(app: &TestApp) -> Vec<Violation> {
+    app.store
+        .check_integrity(60_000, 0)
+        .await
+        .expect("integrity check")
+}
 
 /// Completes `partner_id`'s provisioned connection as the partner's answer (connection `c-1`)
 /// would; the connection as it was before, and whether the store took the completion.
@@ -55,16 +63,11 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
     // hevo-data completes; rivery's row vanishes as under the old stale delete.
     let (_, completed) = complete(&app, &admin, "hevo-data").await;
     assert!(completed);
-    assert!(
-        app.store
-            .check_integrity(60_000, 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let found = violations(&app).await;
+    assert!(found.is_empty(), "{found:#?}");
     behind_the_back(&app, "DELETE FROM connections WHERE partner_id = 'rivery'").await;
 
-    let found = app.store.check_integrity(60_000, 0).await.unwrap();
+    let found = violations(&app).await;
     let mut kinds: Vec<(&str, ViolationKind)> =
         found.iter().map(|v| (v.object_type, v.kind)).collect();
     kinds.sort();
@@ -81,24 +84,14 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
 
     let repairs = app.store.repair_integrity(60_000).await.unwrap();
     assert_eq!(repairs.removed.len(), 3, "{repairs:#?}");
-    assert!(
-        app.store
-            .check_integrity(60_000, 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let found = violations(&app).await;
+    assert!(found.is_empty(), "{found:#?}");
     // What the orphans were is gone; hevo-data's connection is whole.
     let sps = app
         .admin_get("/api/2.0/preview/scim/v2/ServicePrincipals")
         .await;
     assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
-    let names: Vec<&str> = sps.body["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["displayName"].as_str().unwrap())
-        .collect();
+    let names = common::strings(&sps.body, "Resources", "displayName");
     assert_eq!(names, vec!["HEVO_DATA_USER"]);
     let c = app.admin_get(&format!("{PC}/connections/hevo-data")).await;
     assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
@@ -142,7 +135,7 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
         .await;
     assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
 
-    let found = app.store.check_integrity(60_000, 0).await.unwrap();
+    let found = violations(&app).await;
     assert_eq!(found.len(), 2, "{found:#?}");
     assert!(found.iter().any(|v| v.kind == ViolationKind::Orphan
         && v.object_type == "token"
@@ -155,7 +148,7 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
     // Repair revokes the untracked token and leaves the broken connection to an admin.
     let repairs = app.store.repair_integrity(60_000).await.unwrap();
     assert_eq!(repairs.removed.len(), 1, "{repairs:#?}");
-    let left = app.store.check_integrity(60_000, 0).await.unwrap();
+    let left = violations(&app).await;
     assert_eq!(left.len(), 1, "{left:#?}");
     assert_eq!(left[0].kind, ViolationKind::Broken);
     let t = app

@@ -36,6 +36,14 @@ async fn until_limited(
     (limit, None)
 }
 
+/// The admin's SCIM user creates with an empty body until the first 429 (at most `limit`):
+/// refused bodies count too, the limit is on requests, not on what they achieve.
+async fn until_scim_writes_limited(app: &TestApp, limit: u32) -> (u32, Option<common::Reply>) {
+    let users = format!("{SCIM}/Users");
+    let body = Some(json!({}));
+    until_limited(app, Method::POST, &users, &app.admin_token, body, limit).await
+}
+
 fn retry_after(reply: &common::Reply) -> u64 {
     reply
         .headers
@@ -106,16 +114,7 @@ async fn a_burst_beyond_the_bucket_gets_429_and_other_tokens_do_not() {
 async fn scim_changes_are_limited_in_the_scim_envelope() {
     let app = databricks_limits().await;
     let burst = RateLimits::Databricks.burst(Family::ScimWrite);
-    // Refused bodies count too: the limit is on requests, not on what they achieve.
-    let (passed, limited) = until_limited(
-        &app,
-        Method::POST,
-        &format!("{SCIM}/Users"),
-        &app.admin_token,
-        Some(json!({})),
-        burst * 3,
-    )
-    .await;
+    let (passed, limited) = until_scim_writes_limited(&app, burst * 3).await;
     let limited = limited.expect("a flood of SCIM changes is limited");
     assert!(passed >= burst, "{passed}");
     assert_eq!(limited.body["status"], "429", "{:?}", limited.body);
@@ -129,15 +128,8 @@ async fn scim_changes_are_limited_in_the_scim_envelope() {
 async fn limits_can_be_turned_off() {
     let app = TestApp::build("http://127.0.0.1:1", |s| s.rate_limits = RateLimits::Off).await;
     assert!(app.state.rate_limiter().is_none());
-    let (passed, limited) = until_limited(
-        &app,
-        Method::POST,
-        &format!("{SCIM}/Users"),
-        &app.admin_token,
-        Some(json!({})),
-        RateLimits::Databricks.burst(Family::ScimWrite) * 2,
-    )
-    .await;
+    let (passed, limited) =
+        until_scim_writes_limited(&app, RateLimits::Databricks.burst(Family::ScimWrite) * 2).await;
     assert!(limited.is_none(), "{passed}");
 }
 

@@ -96,17 +96,37 @@ impl Client {
     async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.call(method, path, &self.admin_token, body).await
     }
+
+    /// The admin's `POST /token/create` with `comment`, answered as it is.
+    async fn create_token(&self, comment: &str) -> Reply {
+        self.admin(
+            Method::POST,
+            CREATE_TOKEN,
+            Some(json!({"comment": comment})),
+        )
+        .await
+    }
+
+    /// The admin's SCIM create of the user `user_name`, answered as it is.
+    async fn create_user(&self, user_name: &str) -> Reply {
+        let body = json!({"userName": user_name});
+        self.admin(Method::POST, &format!("{SCIM}/Users"), Some(body))
+            .await
+    }
+}
+
+/// The id of the token a 200 from `/token/create` made.
+fn created_token_id(r: &Reply) -> String {
+    r.body["token_info"]["token_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token_id in {:?}", r.body))
+        .to_owned()
 }
 
 async fn token_ids(app: &Client) -> Vec<String> {
     let r = app.admin(Method::GET, ALL_TOKENS, None).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let mut ids: Vec<String> = r.body["token_infos"]
-        .as_array()
-        .expect("token_infos")
-        .iter()
-        .map(|t| t["token_id"].as_str().expect("token_id").to_owned())
-        .collect();
+    let mut ids = common::strings(&r.body, "token_infos", "token_id");
     ids.sort();
     ids
 }
@@ -114,12 +134,7 @@ async fn token_ids(app: &Client) -> Vec<String> {
 async fn user_names(app: &Client) -> Vec<String> {
     let r = app.admin(Method::GET, &format!("{SCIM}/Users"), None).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let mut names: Vec<String> = r.body["Resources"]
-        .as_array()
-        .expect("Resources")
-        .iter()
-        .map(|u| u["userName"].as_str().expect("userName").to_owned())
-        .collect();
+    let mut names = common::strings(&r.body, "Resources", "userName");
     names.sort();
     names
 }
@@ -148,19 +163,10 @@ async fn sqlite_busy_answers_503_and_recovers() {
         .await
         .expect("take the write lock");
 
-    let users_path = format!("{SCIM}/Users");
     let started = Instant::now();
     let (token, user, read) = tokio::join!(
-        app.admin(
-            Method::POST,
-            CREATE_TOKEN,
-            Some(json!({"comment": "while busy"}))
-        ),
-        app.admin(
-            Method::POST,
-            &users_path,
-            Some(json!({"userName": "busy@example.com"}))
-        ),
+        app.create_token("while busy"),
+        app.create_user("busy@example.com"),
         app.admin(Method::GET, OWN_TOKENS, None),
     );
     let waited = started.elapsed();
@@ -186,21 +192,9 @@ async fn sqlite_busy_answers_503_and_recovers() {
 
     assert_eq!(token_ids(&app).await, tokens_before, "no partial write");
     assert_eq!(user_names(&app).await, users_before, "no partial write");
-    let token = app
-        .admin(
-            Method::POST,
-            CREATE_TOKEN,
-            Some(json!({"comment": "after the lock"})),
-        )
-        .await;
+    let token = app.create_token("after the lock").await;
     assert_eq!(token.status, StatusCode::OK, "{:?}", token.body);
-    let user = app
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Users"),
-            Some(json!({"userName": "busy@example.com"})),
-        )
-        .await;
+    let user = app.create_user("busy@example.com").await;
     assert_eq!(user.status, StatusCode::CREATED, "{:?}", user.body);
     assert_eq!(token_ids(&app).await.len(), tokens_before.len() + 1);
 }
@@ -236,18 +230,8 @@ async fn sqlite_read_only_serves_reads_and_refuses_writes() {
         .await;
     assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
 
-    let token = ro
-        .admin(Method::POST, CREATE_TOKEN, Some(json!({"comment": "ro"})))
-        .await;
-    assert_unavailable(&token, false);
-    let user = ro
-        .admin(
-            Method::POST,
-            &format!("{SCIM}/Users"),
-            Some(json!({"userName": "ro@example.com"})),
-        )
-        .await;
-    assert_unavailable(&user, true);
+    assert_unavailable(&ro.create_token("ro").await, false);
+    assert_unavailable(&ro.create_user("ro@example.com").await, true);
     let revoke = ro
         .admin(
             Method::DELETE,
@@ -291,29 +275,12 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
     let mut acknowledged_tokens = Vec::new();
     for i in 0..3 {
         let name = format!("before{i}@example.com");
-        let r = app
-            .admin(
-                Method::POST,
-                &format!("{SCIM}/Users"),
-                Some(json!({"userName": name})),
-            )
-            .await;
+        let r = app.create_user(&name).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         acknowledged_users.push(name);
-        let r = app
-            .admin(
-                Method::POST,
-                CREATE_TOKEN,
-                Some(json!({"comment": format!("before {i}")})),
-            )
-            .await;
+        let r = app.create_token(&format!("before {i}")).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        acknowledged_tokens.push(
-            r.body["token_info"]["token_id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        acknowledged_tokens.push(created_token_id(&r));
     }
 
     let mut side = sqlx::postgres::PgConnection::connect(&test.db.url)
@@ -330,13 +297,7 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
             let mut unavailable = 0;
             for i in 0..40 {
                 let name = format!("during{i}@example.com");
-                let r = app
-                    .admin(
-                        Method::POST,
-                        &format!("{SCIM}/Users"),
-                        Some(json!({"userName": name})),
-                    )
-                    .await;
+                let r = app.create_user(&name).await;
                 match r.status {
                     StatusCode::CREATED => acked.push(name),
                     StatusCode::SERVICE_UNAVAILABLE => {
@@ -373,13 +334,7 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
     let mut attempts = 0;
     let recovered = loop {
         attempts += 1;
-        let r = app
-            .admin(
-                Method::POST,
-                CREATE_TOKEN,
-                Some(json!({"comment": "after the kill"})),
-            )
-            .await;
+        let r = app.create_token("after the kill").await;
         match r.status {
             StatusCode::OK => break r,
             StatusCode::SERVICE_UNAVAILABLE if attempts < 20 => {
@@ -393,12 +348,7 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
         }
     };
     println!("recovered after {attempts} attempt(s)");
-    acknowledged_tokens.push(
-        recovered.body["token_info"]["token_id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
+    acknowledged_tokens.push(created_token_id(&recovered));
     side.close().await.ok();
 
     let users = user_names(&app).await;
@@ -417,29 +367,16 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
 async fn acknowledged_create_and_revoke_survive_reopening_the_store() {
     let test = TestApp::new().await;
     let app = Client::of(&test);
-    let create = |comment: &'static str| {
-        app.admin(
-            Method::POST,
-            CREATE_TOKEN,
-            Some(json!({"comment": comment})),
-        )
-    };
-    let revoked = create("revoked").await;
+    let revoked = app.create_token("revoked").await;
     assert_eq!(revoked.status, StatusCode::OK, "{:?}", revoked.body);
-    let kept = create("kept").await;
+    let kept = app.create_token("kept").await;
     assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
     let value = |r: &Reply| r.body["token_value"].as_str().unwrap().to_owned();
-    let id = |r: &Reply| {
-        r.body["token_info"]["token_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
     let r = app
         .admin(
             Method::POST,
             DELETE_TOKEN,
-            Some(json!({"token_id": id(&revoked)})),
+            Some(json!({"token_id": created_token_id(&revoked)})),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -456,7 +393,7 @@ async fn acknowledged_create_and_revoke_survive_reopening_the_store() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let ids = token_ids(&reopened).await;
-    assert!(!ids.contains(&id(&revoked)));
-    assert!(ids.contains(&id(&kept)));
+    assert!(!ids.contains(&created_token_id(&revoked)));
+    assert!(ids.contains(&created_token_id(&kept)));
     store.close().await;
 }
