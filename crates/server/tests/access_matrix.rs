@@ -35,9 +35,7 @@ async fn the_access_control_matrix() {
                 "credentials": {"username": sim.config.username, "password": sim.config.password}, "hostnames": ["127.0.0.1"]}))
             .await;
         assert_eq!(r.status, StatusCode::OK);
-        let r = app
-            .admin_post(&format!("{PC}/partners/{partner}/connect"), json!({}))
-            .await;
+        let r = app.connect_partner(partner).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
     let connection = |p: &str| {

@@ -98,12 +98,7 @@ async fn is_metastore_admin(app: &TestApp, id: i64) -> bool {
 }
 
 fn names(body: &Value, key: &str) -> Vec<String> {
-    body[key]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {key} list in {body}"))
-        .iter()
-        .map(|v| v["name"].as_str().expect("name").to_owned())
-        .collect()
+    common::strings(body, key, "name")
 }
 
 /// `{principal: [privileges]}` of a grants response, sorted.

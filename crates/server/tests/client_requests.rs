@@ -99,12 +99,7 @@ async fn read_all(app: &TestApp, paths: &[String]) -> Vec<Value> {
 async fn names(app: &TestApp, path: &str, key: &str) -> Vec<String> {
     let r = app.admin_get(path).await;
     ok(&r);
-    let mut names: Vec<String> = r.body[key]
-        .as_array()
-        .unwrap_or_else(|| panic!("{key} in {:?}", r.body))
-        .iter()
-        .map(|c| c["name"].as_str().expect("name").to_owned())
-        .collect();
+    let mut names = common::strings(&r.body, key, "name");
     names.sort();
     names
 }
@@ -343,12 +338,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
     )
     .await;
     ok(&r);
-    let listed: Vec<&str> = r.body["Resources"]
-        .as_array()
-        .expect("Resources")
-        .iter()
-        .map(|u| u["userName"].as_str().expect("userName"))
-        .collect();
+    let listed = common::strings(&r.body, "Resources", "userName");
     assert_eq!(listed, ["bo@example.com"]);
     let r = legacy_cli(
         &app,
@@ -387,13 +377,8 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
     for body in [None, Some(json!({}))] {
         let r = legacy_cli(&app, Method::GET, "/api/2.0/token/list", body).await;
         ok(&r);
-        let ids: Vec<&str> = r.body["token_infos"]
-            .as_array()
-            .expect("token_infos")
-            .iter()
-            .map(|t| t["token_id"].as_str().expect("token_id"))
-            .collect();
-        assert!(ids.contains(&token_id.as_str()), "{:?}", r.body);
+        let ids = common::strings(&r.body, "token_infos", "token_id");
+        assert!(ids.contains(&token_id), "{:?}", r.body);
     }
     // `tokens revoke --token-id …`
     cli_ok(

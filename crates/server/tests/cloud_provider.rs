@@ -75,9 +75,7 @@ async fn partners_are_told_the_configured_cloud() {
                 }))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let r = app
-            .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
-            .await;
+        let r = app.connect_partner("rivery").await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let r = app
             .admin_post(&format!("{PC}/connections/rivery/test"), json!({}))

@@ -256,9 +256,7 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
     // Connected under a setting that allowed loopback; later calls under one that does not.
     let r = point(&app, "rivery", &sim.url, &["127.0.0.1"]).await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app
-        .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
-        .await;
+    let r = app.connect_partner("rivery").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let before = sim_calls(&sim).await;
     let test = strict_call(
@@ -351,9 +349,7 @@ async fn a_partner_that_answers_with_an_http_redirect_is_not_followed() {
         .await;
         let r = point(&app, "rivery", &partner, &["127.0.0.1"]).await;
         assert_eq!(r.status, StatusCode::OK);
-        let r = app
-            .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
-            .await;
+        let r = app.connect_partner("rivery").await;
         assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
         assert!(
             r.body["message"].as_str().unwrap().contains("HTTP 307"),
@@ -408,9 +404,7 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
         )
         .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let r = app
-            .admin_post(&format!("{PC}/partners/rivery/connect"), json!({}))
-            .await;
+        let r = app.connect_partner("rivery").await;
         match handed_on {
             Some(uri) => {
                 assert_eq!(r.status, StatusCode::OK, "{sent}: {:?}", r.body);

@@ -34,12 +34,7 @@ async fn secrets(app: &TestApp, principal_id: &str) -> Vec<String> {
         ))
         .await
         .ok();
-    r["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect()
+    common::strings(&r, "secrets", "id")
 }
 
 #[tokio::test]
@@ -77,10 +72,7 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
     let r = register(&app, &sim, json!(["AUTH_OAUTH_M2M"])).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
-    let connected = app
-        .admin_post(&format!("{PC}/partners/acme-ingest/connect"), json!({}))
-        .await
-        .ok();
+    let connected = app.connect_partner("acme-ingest").await.ok();
     let c = &connected["connection"];
     assert_eq!(c["state"], "CONNECTED", "{connected}");
     assert_eq!(c["credential"], "oauth_secret");
@@ -214,10 +206,7 @@ async fn health_reports_a_secret_that_expires_soon_or_expired() {
     register(&app, &sim, json!(["AUTH_OAUTH_M2M"]))
         .await
         .expect(StatusCode::CREATED);
-    let connected = app
-        .admin_post(&format!("{PC}/partners/acme-ingest/connect"), json!({}))
-        .await
-        .ok();
+    let connected = app.connect_partner("acme-ingest").await.ok();
     let secret_id = connected["connection"]["token_id"]
         .as_str()
         .unwrap()

@@ -48,8 +48,7 @@ async fn connected_u2m_app(app: &TestApp, sim: &SimHandle) -> String {
 }
 
 async fn connect(app: &TestApp) -> Reply {
-    app.admin_post(&format!("{PC}/partners/acme-ingest/connect"), json!({}))
-        .await
+    app.connect_partner("acme-ingest").await
 }
 
 /// What partner-sim answers as its callback: `own`, `foreign` or `none`.

@@ -7,12 +7,7 @@ use common::{SCIM, TestApp};
 use serde_json::{Value, json};
 
 fn ids(body: &Value) -> Vec<String> {
-    body["Resources"]
-        .as_array()
-        .expect("Resources")
-        .iter()
-        .map(|r| r["id"].as_str().expect("id").to_owned())
-        .collect()
+    common::strings(body, "Resources", "id")
 }
 
 #[tokio::test]
@@ -324,14 +319,7 @@ async fn sorting_by_display_name_both_ways() {
     for name in ["b", "c", "a"] {
         app.create_service_principal(name).await;
     }
-    let names = |body: &Value| -> Vec<String> {
-        body["Resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["displayName"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let names = |body: &Value| common::strings(body, "Resources", "displayName");
     let asc = app
         .admin_get(&format!("{SCIM}/ServicePrincipals?sortBy=displayName"))
         .await;
@@ -477,12 +465,7 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
     let new_user = app.create_user("new@example.com").await;
     let r = app.admin_get(&format!("{SCIM}/Users/{new_user}")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let groups: Vec<&str> = r.body["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["display"].as_str().unwrap())
-        .collect();
+    let groups = common::strings(&r.body, "groups", "display");
     assert_eq!(
         groups,
         ["users"],
@@ -622,15 +605,10 @@ async fn discovery_documents_and_their_405s() {
     assert_eq!(spc.body["patch"]["supported"], true);
     let types = app.admin_get(&format!("{SCIM}/ResourceTypes")).await;
     assert_eq!(types.status, StatusCode::OK, "{:?}", types.body);
-    let names: Vec<&str> = types.body["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = common::strings(&types.body, "Resources", "name");
     assert_eq!(names.len(), 3);
     for name in ["User", "Group", "ServicePrincipal"] {
-        assert!(names.contains(&name));
+        assert!(names.iter().any(|n| n == name));
         let one = app.admin_get(&format!("{SCIM}/ResourceTypes/{name}")).await;
         assert_eq!(one.status, StatusCode::OK);
         let schema = one.body["schema"].as_str().unwrap().to_owned();

@@ -31,12 +31,7 @@ async fn post_ok(app: &TestApp, token: &str, path: &str, body: Value) {
 }
 
 fn keys(list: &Reply) -> Vec<String> {
-    list.body["secrets"]
-        .as_array()
-        .expect("secrets")
-        .iter()
-        .map(|s| s["key"].as_str().unwrap().to_owned())
-        .collect()
+    common::strings(&list.body, "secrets", "key")
 }
 
 fn acls(list: &Reply) -> Vec<(String, String)> {
@@ -54,12 +49,7 @@ fn acls(list: &Reply) -> Vec<(String, String)> {
 }
 
 fn scope_names(list: &Reply) -> Vec<String> {
-    list.body["scopes"]
-        .as_array()
-        .expect("scopes")
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_owned())
-        .collect()
+    common::strings(&list.body, "scopes", "name")
 }
 
 #[tokio::test]

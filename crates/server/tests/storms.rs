@@ -85,9 +85,7 @@ async fn assert_invariants(app: &TestApp, sim: &SimHandle) {
 }
 
 async fn connect(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
-    let r = app
-        .admin_post(&format!("{PC}/partners/{partner_id}/connect"), json!({}))
-        .await;
+    let r = app.connect_partner(partner_id).await;
     (r.status, r.body)
 }
 
@@ -510,12 +508,7 @@ async fn m2m_secrets(app: &TestApp) -> Option<Vec<String>> {
         ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let ids: Vec<String> = r.body["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids = common::strings(&r.body, "secrets", "id");
     assert_eq!(
         c["token_id"].as_str().map(|t| vec![t.to_owned()]),
         Some(ids.clone()),

@@ -229,12 +229,7 @@ async fn own_tokens_create_list_delete() {
 
     let list = app.get_as(Some(&token), "/api/2.0/token/list").await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
-    let comments: Vec<&str> = list.body["token_infos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["comment"].as_str().unwrap())
-        .collect();
+    let comments = common::strings(&list.body, "token_infos", "comment");
     assert_eq!(
         comments,
         ["test", "laptop", "forever"],
@@ -244,26 +239,11 @@ async fn own_tokens_create_list_delete() {
     // Someone else's token id is simply not found.
     let admin_list = app.admin_get(TOKENS).await;
     assert_eq!(admin_list.status, StatusCode::OK, "{:?}", admin_list.body);
-    let admin_token_id = admin_list.body["token_infos"][0]["token_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = app
-        .post_as(
-            Some(&token),
-            "/api/2.0/token/delete",
-            json!({"token_id": admin_token_id}),
-        )
-        .await;
+    let admin_token_id = &common::strings(&admin_list.body, "token_infos", "token_id")[0];
+    let r = app.delete_token_as(&token, admin_token_id).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
-    let r = app
-        .post_as(
-            Some(&token),
-            "/api/2.0/token/delete",
-            json!({"token_id": new_id}),
-        )
-        .await;
+    let r = app.delete_token_as(&token, &new_id).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app.get_as(Some(&second), &format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -398,12 +378,7 @@ async fn token_management_filters_by_creator() {
         .admin_get(&format!("{TOKENS}?created_by_username=maker@example.com"))
         .await;
     assert_eq!(by_name.status, StatusCode::OK, "{:?}", by_name.body);
-    let mut comments: Vec<&str> = by_name.body["token_infos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["comment"].as_str().unwrap())
-        .collect();
+    let mut comments = common::strings(&by_name.body, "token_infos", "comment");
     // Both may be created in the same millisecond; their order is then the token ids'.
     comments.sort_unstable();
     assert_eq!(comments, ["mine", "test"]);
@@ -460,12 +435,7 @@ async fn token_permissions_get_put_patch_and_levels() {
 
     let levels = app.admin_get(&format!("{PERMS}/permissionLevels")).await;
     assert_eq!(levels.status, StatusCode::OK, "{:?}", levels.body);
-    let names: Vec<&str> = levels.body["permission_levels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["permission_level"].as_str().unwrap())
-        .collect();
+    let names = common::strings(&levels.body, "permission_levels", "permission_level");
     assert_eq!(names, ["CAN_USE", "CAN_MANAGE"]);
     let alias = app
         .admin_get("/api/2.0/preview/permissions/authorization/tokens")

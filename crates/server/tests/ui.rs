@@ -236,17 +236,8 @@ async fn the_session_ends_when_its_token_is_deleted() {
 
     let r = app.get_as(Some(&token), "/api/2.0/token/list").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let token_id = r.body["token_infos"][0]["token_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = app
-        .post_as(
-            Some(&token),
-            "/api/2.0/token/delete",
-            json!({"token_id": token_id}),
-        )
-        .await;
+    let token_id = &common::strings(&r.body, "token_infos", "token_id")[0];
+    let r = app.delete_token_as(&token, token_id).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     let after = get(&app, "/", Some(&cookie)).await;
@@ -404,12 +395,7 @@ async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
     );
 
     // An admin connects over the API; the user sees it but cannot delete it from the page.
-    let r = app
-        .admin_post(
-            "/api/2.0/partner-connect/partners/rivery/connect",
-            json!({}),
-        )
-        .await;
+    let r = app.connect_partner("rivery").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let details = get(&app, "/partners/rivery", Some(&cookie)).await;
     assert!(details.html.contains("Sign in to Rivery"));
@@ -519,12 +505,7 @@ async fn the_page_access_matrix() {
     let mut sp_tokens = Vec::new();
     let mut sp_ids = Vec::new();
     for partner in ["rivery", "labelbox"] {
-        let r = app
-            .admin_post(
-                &format!("/api/2.0/partner-connect/partners/{partner}/connect"),
-                json!({}),
-            )
-            .await;
+        let r = app.connect_partner(partner).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let c = &r.body["connection"];
         let application_id = c["service_principal"]["application_id"].as_str().unwrap();
@@ -692,13 +673,7 @@ async fn an_m2m_connection_shows_its_secret_without_the_value() {
             "hostnames": ["127.0.0.1"]}))
     .await
     .expect(StatusCode::CREATED);
-    let connected = app
-        .admin_post(
-            "/api/2.0/partner-connect/partners/acme-m2m/connect",
-            json!({}),
-        )
-        .await
-        .ok();
+    let connected = app.connect_partner("acme-m2m").await.ok();
     let secret_id = connected["connection"]["token_id"]
         .as_str()
         .unwrap()

@@ -123,6 +123,22 @@ pub fn malformed(r: &Reply, needle: &str) {
     error(r, StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", needle);
 }
 
+/// The text `field` of every item of the list `list` in `body`, in order: the names, ids or
+/// comments a list endpoint answered. A missing list or field fails the test, showing it.
+pub fn strings(body: &Value, list: &str, field: &str) -> Vec<String> {
+    body[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} list in {body}"))
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text {field} in {item}"))
+                .to_owned()
+        })
+        .collect()
+}
+
 /// A 404 `RESOURCE_DOES_NOT_EXIST` whose message names `needle`.
 #[track_caller]
 pub fn not_found(r: &Reply, needle: &str) {
@@ -386,6 +402,20 @@ impl TestApp {
     /// The admin's DELETE of `path`.
     pub async fn admin_delete(&self, path: &str) -> Reply {
         self.admin(Method::DELETE, path, None).await
+    }
+
+    /// The admin's connect of `partner_id` with no selection (`POST
+    /// /api/2.0/partner-connect/partners/{partner_id}/connect`), answered as it is.
+    pub async fn connect_partner(&self, partner_id: &str) -> Reply {
+        let path = format!("/api/2.0/partner-connect/partners/{partner_id}/connect");
+        self.admin_post(&path, json!({})).await
+    }
+
+    /// `token`'s revoke of its own token `token_id` (`POST /api/2.0/token/delete`).
+    pub async fn delete_token_as(&self, token: &str, token_id: &str) -> Reply {
+        let body = json!({"token_id": token_id});
+        self.post_as(Some(token), "/api/2.0/token/delete", body)
+            .await
     }
 
     /// The admin's proof, as the `Admin` extractor makes it, for calling the store directly.
