@@ -3,6 +3,7 @@
 
 use patchbay_partner::sim::{SimConfig, SimHandle, Workload, spawn};
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 async fn sim() -> SimHandle {
@@ -12,6 +13,40 @@ async fn sim() -> SimHandle {
 async fn sim_with(config: SimConfig) -> SimHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     spawn(listener, config).unwrap()
+}
+
+/// Where a run writes its JSON and its JUnit report.
+struct Reports {
+    json: PathBuf,
+    xml: PathBuf,
+}
+
+impl Reports {
+    fn in_dir(dir: &Path) -> Reports {
+        Reports {
+            json: dir.join("certify.json"),
+            xml: dir.join("certify.xml"),
+        }
+    }
+
+    /// The arguments that ask for both reports.
+    fn args(&self) -> [&str; 4] {
+        let utf8 = "a UTF-8 path";
+        let (json, xml) = (
+            self.json.to_str().expect(utf8),
+            self.xml.to_str().expect(utf8),
+        );
+        ["--report", json, "--report", xml]
+    }
+
+    /// The JSON report, parsed, and the JUnit one as text; either missing fails the test.
+    fn read(&self) -> (Value, String) {
+        let json =
+            std::fs::read(&self.json).unwrap_or_else(|e| panic!("{}: {e}", self.json.display()));
+        let xml = std::fs::read_to_string(&self.xml)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.xml.display()));
+        (serde_json::from_slice(&json).expect("a JSON report"), xml)
+    }
 }
 
 /// Runs the binary off the runtime (partner-sim keeps answering meanwhile).
@@ -30,21 +65,11 @@ async fn certify(sim: &SimHandle, extra: &[&str]) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certify_exits_by_verdict_and_writes_json_and_junit() {
     let dir = tempfile::tempdir().unwrap();
-    let json_path = dir.path().join("certify.json");
-    let xml_path = dir.path().join("certify.xml");
+    let reports = Reports::in_dir(dir.path());
     let sim = sim().await;
 
     // All scenarios against the reference partner: exit 0, both reports.
-    let out = certify(
-        &sim,
-        &[
-            "--report",
-            json_path.to_str().unwrap(),
-            "--report",
-            xml_path.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let out = certify(&sim, &reports.args()).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -56,12 +81,11 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
         stdout.contains("13 passed, 0 failed, 0 skipped"),
         "{stdout}"
     );
-    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let (report, xml) = reports.read();
     assert_eq!(
         report["summary"],
         json!({"passed": 13, "failed": 0, "skipped": 0, "warnings": 0})
     );
-    let xml = std::fs::read_to_string(&xml_path).unwrap();
     assert!(xml.contains("tests=\"13\" failures=\"0\""), "{xml}");
     for text in [stdout.as_ref(), xml.as_str(), &report.to_string()] {
         assert!(!text.contains("dapi"), "a token leaked");
@@ -75,24 +99,13 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
         .send()
         .await
         .unwrap();
-    let out = certify(
-        &sim,
-        &[
-            "--scenario",
-            "create-new-account,signin-creator",
-            "--report",
-            json_path.to_str().unwrap(),
-            "--report",
-            xml_path.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let scenarios = ["--scenario", "create-new-account,signin-creator"];
+    let out = certify(&sim, &[&scenarios[..], &reports.args()].concat()).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("connection_id is required"), "{stdout}");
-    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let (report, xml) = reports.read();
     assert_eq!(report["summary"]["failed"], 2, "{report}");
-    let xml = std::fs::read_to_string(&xml_path).unwrap();
     assert!(xml.contains("<failure message="), "{xml}");
 
     // Usage errors: exit 2.

@@ -10,11 +10,14 @@
 
 mod common;
 
-use common::{BOOTSTRAP_LINE, Server, client, files_under, json_ok, serve_command};
+use common::{
+    BOOTSTRAP_LINE, Server, admin_token_create, client, files_under, json_ok, scratch,
+    serve_command, succeeded,
+};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const SCIM: &str = "/api/2.0/preview/scim/v2";
@@ -39,6 +42,11 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16
     let r = req.send().await.expect("request");
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The status `GET /Me` answers `token` on the server at `url`.
+async fn me_status(url: &str, token: &str) -> u16 {
+    call("GET", &format!("{url}{SCIM}/Me"), token, None).await.0
 }
 
 /// How every OAuth access token (a JWT) begins: its header, `{"alg":"HS256",` in base64url.
@@ -107,9 +115,7 @@ async fn configure(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_value_reaches_the_logs_or_the_data_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create().await.unwrap();
-    let data = tmp.path().join("data");
+    let (tmp, db, data) = scratch().await;
     let log = tmp.path().join("serve.log");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
@@ -134,12 +140,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .await;
         assert_eq!(status, 200, "{body}");
         let value = body["token_value"].as_str().unwrap().to_owned();
-        assert_eq!(
-            call("GET", &format!("{url}{SCIM}/Me"), &value, None)
-                .await
-                .0,
-            200
-        );
+        assert_eq!(me_status(&url, &value).await, 200);
         pats.push((
             body["token_info"]["token_id"].as_str().unwrap().to_owned(),
             value,
@@ -154,19 +155,9 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        call("GET", &format!("{url}{SCIM}/Me"), &pats[0].1, None)
-            .await
-            .0,
-        401
-    );
+    assert_eq!(me_status(&url, &pats[0].1).await, 401);
     let unknown = format!("dapi{}", "0123456789abcdef".repeat(2));
-    assert_eq!(
-        call("GET", &format!("{url}{SCIM}/Me"), &unknown, None)
-            .await
-            .0,
-        401
-    );
+    assert_eq!(me_status(&url, &unknown).await, 401);
     seen.push(unknown);
     // A token as a Basic password, as `curl --netrc` sends it.
     let basic = client()
@@ -205,12 +196,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .await;
         assert_eq!(status, 200, "{body}");
         let value = body["token_value"].as_str().unwrap().to_owned();
-        assert_eq!(
-            call("GET", &format!("{url}{SCIM}/Me"), &value, None)
-                .await
-                .0,
-            200
-        );
+        assert_eq!(me_status(&url, &value).await, 200);
         let id = body["token_info"]["token_id"].as_str().unwrap().to_owned();
         let (status, _) = call(
             "DELETE",
@@ -262,12 +248,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     for reply in [by_basic, by_form] {
         let body: Value = json_ok(reply).await;
         let access = body["access_token"].as_str().unwrap().to_owned();
-        assert_eq!(
-            call("GET", &format!("{url}{SCIM}/Me"), &access, None)
-                .await
-                .0,
-            200
-        );
+        assert_eq!(me_status(&url, &access).await, 200);
         seen.push(access);
     }
     let wrong = format!("dose{}", "fedcba9876543210".repeat(2));
@@ -388,45 +369,17 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     .await;
     for body in [&exchanged, &refreshed] {
         let access = body["access_token"].as_str().unwrap().to_owned();
-        assert_eq!(
-            call("GET", &format!("{url}{SCIM}/Me"), &access, None)
-                .await
-                .0,
-            200
-        );
+        assert_eq!(me_status(&url, &access).await, 200);
         seen.push(access);
         seen.push(body["refresh_token"].as_str().unwrap().to_owned());
     }
     seen.push(code);
 
     // `patchbay admin token create`, beside the running server.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-    cmd.args([
-        "admin",
-        "token",
-        "create",
-        "--user",
-        "admin@example.com",
-        "--data-dir",
-    ])
-    .arg(&data)
-    .env("PATCHBAY_LOG", "trace");
-    if db.is_postgres() {
-        cmd.args(["--database-url", &db.url]);
-    }
-    let out = cmd.output().expect("admin token create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        succeeded(admin_token_create("admin@example.com", &data, &db).env("PATCHBAY_LOG", "trace"));
     let cli_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert_eq!(
-        call("GET", &format!("{url}{SCIM}/Me"), &cli_token, None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(me_status(&url, &cli_token).await, 200);
     assert!(
         token_shaped(&out.stderr).is_empty(),
         "the admin command's log holds a token"

@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{Server, client, files_under, install_crypto, json_ok, log_next_to, serve_command};
+use common::{
+    Server, admin_token_create, client, files_under, install_crypto, json_ok, log_next_to, scratch,
+    serve_command, succeeded,
+};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -54,9 +57,7 @@ async fn list_names(url: &str, token: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_9() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create().await.unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, db, data) = scratch().await;
     let first = start(&data, &db, &[]);
     let token = first
         .token
@@ -95,30 +96,10 @@ async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_
 
 #[tokio::test]
 async fn admin_token_create_works_beside_a_running_server() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create().await.unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, db, data) = scratch().await;
     let server = start(&data, &db, &["--admin-email", "ops@example.com"]);
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-    cmd.args([
-        "admin",
-        "token",
-        "create",
-        "--user",
-        "ops@example.com",
-        "--data-dir",
-    ])
-    .arg(&data);
-    if db.is_postgres() {
-        cmd.args(["--database-url", &db.url]);
-    }
-    let out = cmd.output().expect("run admin token create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(&mut admin_token_create("ops@example.com", &data, &db));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let token = stdout.trim();
     assert_eq!(stdout.lines().count(), 1, "only the token on stdout");
@@ -222,9 +203,7 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
             "{tool} is needed for this test and is not installed"
         );
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create().await.unwrap();
-    let data = tmp.path().join("data");
+    let (tmp, db, data) = scratch().await;
     let server = start(&data, &db, &["--tls"]);
     assert!(
         server.url.starts_with("https://127.0.0.1:"),
@@ -349,9 +328,7 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
 /// `kill -9` in the middle of a connect, then a restart: the connection is undone completely.
 #[tokio::test]
 async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create().await.unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, db, data) = scratch().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
         .unwrap();
@@ -476,9 +453,7 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
 /// the other at once, and concurrent connects through both nodes make one connection.
 #[tokio::test]
 async fn two_nodes_share_one_database() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create().await.unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, db, data) = scratch().await;
     let a = start(&data, &db, &[]);
     let token = a.token.clone().unwrap();
     let b = start(&data, &db, &[]);
@@ -593,9 +568,7 @@ async fn two_nodes_share_one_database() {
 /// more with `--allow-outbound` (or `PATCHBAY_ALLOW_OUTBOUND`); metadata never.
 #[tokio::test]
 async fn partner_addresses_follow_the_outbound_setting() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create().await.unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, db, data) = scratch().await;
     let command = |extra: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

@@ -6,7 +6,7 @@
 mod common;
 
 use common::s3::S3;
-use common::{Server, client, json_ok, serve_command};
+use common::{Server, client, json_ok, scratch, serve_command};
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -64,9 +64,7 @@ async fn acknowledged_sql_writes_to_a_bucket_survive_kill_9() {
 /// Kills the server six times while writers run, with its tables in `storage`; checks every
 /// acknowledged write and every listed table after each restart.
 async fn kill_loop(storage: Tables<'_>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create().await.unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, db, data) = scratch().await;
     let first = start(&data, &db, storage);
     let token = first.token.clone().expect("the admin token");
     let r: Value = json_ok(

@@ -4,9 +4,10 @@
 
 pub mod s3;
 
+use patchbay_store::testing::TestDatabase;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -33,6 +34,41 @@ pub fn serve_command(listen: &str, data_dir: &Path, database_url: Option<&str>) 
         cmd.args(["--database-url", url]);
     }
     cmd
+}
+
+/// Where one test's `patchbay` keeps its state: a temporary directory (removed when dropped),
+/// the test database (a SQLite file, or a schema of its own on PostgreSQL), and a data
+/// directory path inside the temporary directory, not yet created.
+pub async fn scratch() -> (tempfile::TempDir, TestDatabase, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let db = TestDatabase::create().await.expect("test database");
+    let data = tmp.path().join("data");
+    (tmp, db, data)
+}
+
+/// `patchbay admin token create --user USER` on the data directory `data_dir`, and on the test
+/// database when it is PostgreSQL.
+pub fn admin_token_create(user: &str, data_dir: &Path, db: &TestDatabase) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
+    cmd.args(["admin", "token", "create", "--user", user, "--data-dir"])
+        .arg(data_dir);
+    if db.is_postgres() {
+        cmd.args(["--database-url", &db.url]);
+    }
+    cmd
+}
+
+/// Runs `cmd` to its end, which must be a success; a failure fails the test, showing its stderr.
+pub fn succeeded(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Stderr appended to the log next to `data_dir` (`DATA_DIR.log`), where a test reads it.
