@@ -15,9 +15,9 @@
 use super::authorize::{Checked, check, redirect_location, refusal, refused};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::ui::secured;
 use crate::ui::session::{PostForm, Session};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::html;
 use patchbay_store::OAuthApp;
@@ -75,46 +75,38 @@ pub(super) async fn decide(
     let Some(app) = &request.app else {
         return refused("The Databricks CLI and SDKs sign in without a consent page.");
     };
-    match form.fields.get("decision") {
+    let (decision, to) = match form.fields.get("decision") {
         Some("allow") => match state
             .store
             .record_consent(&form.session.caller, &app.client_id)
             .await
         {
-            Ok(true) => {
-                tracing::info!(
-                    principal_id = form.session.caller.principal_id,
-                    client_id = app.client_id,
-                    "partner app allowed to act as the user"
-                );
-                onward(
-                    &form.session,
-                    &format!("/oidc/v1/authorize?{}", request.query),
-                )
-            }
-            Ok(false) => refused("The partner's app no longer exists."),
-            Err(e) => ApiError::from(e).into_response(),
+            Ok(true) => (
+                "partner app allowed to act as the user",
+                format!("/oidc/v1/authorize?{}", request.query),
+            ),
+            Ok(false) => return refused("The partner's app no longer exists."),
+            Err(e) => return ApiError::from(e).into_response(),
         },
-        Some("deny") => {
-            tracing::info!(
-                principal_id = form.session.caller.principal_id,
-                client_id = app.client_id,
-                "partner app denied by the user"
-            );
-            onward(
-                &form.session,
-                &redirect_location(
-                    &request.redirect_uri,
-                    &[
-                        ("error", "access_denied"),
-                        ("error_description", "The user denied the partner access."),
-                    ],
-                    request.state.as_deref(),
-                ),
-            )
-        }
-        _ => refused("Answer with decision=allow or decision=deny."),
-    }
+        Some("deny") => (
+            "partner app denied by the user",
+            redirect_location(
+                &request.redirect_uri,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "The user denied the partner access."),
+                ],
+                request.state.as_deref(),
+            ),
+        ),
+        _ => return refused("Answer with decision=allow or decision=deny."),
+    };
+    tracing::info!(
+        principal_id = form.session.caller.principal_id,
+        client_id = app.client_id,
+        "{decision}"
+    );
+    onward(&form.session, &to)
 }
 
 /// A page that moves the browser on to `to` as a navigation of its own (not the form's
@@ -149,28 +141,6 @@ fn origin_of(uri: &str) -> &str {
         }
         None => uri,
     }
-}
-
-/// The page's own headers, as every page of the site has them: the CSP (`form-action 'self'`,
-/// no framing, so the Allow button cannot be clicked through another site's page), and never
-/// cached (the page carries the CSRF token).
-fn secured(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(crate::ui::CSP),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 #[cfg(test)]

@@ -85,7 +85,14 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 /// Security headers on every page and asset; pages are never cached (they show who is logged
 /// in and CSRF tokens).
 async fn security_headers(req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
+    secured(next.run(req).await)
+}
+
+/// The site's security headers on `response`: the CSP (`form-action 'self'`), no framing (so
+/// no button can be clicked through another site's page), no sniffing, same-origin referrers,
+/// and `no-store` unless the response says how it may be cached. The consent page, which is
+/// served outside these routes, puts on the same.
+pub(crate) fn secured(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
