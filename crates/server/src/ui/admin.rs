@@ -7,7 +7,7 @@ use super::{Page, Session, UiError, render, see_other, when};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use maud::html;
+use maud::{Markup, html};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{ListQuery, PrincipalRecord, TokenFilter, TokenRecord};
@@ -54,7 +54,7 @@ fn matches(haystack: &[&str], q: &str) -> bool {
     q.is_empty() || haystack.iter().any(|h| h.to_lowercase().contains(q))
 }
 
-fn search_form(action: &str, label: &str, q: &str) -> maud::Markup {
+fn search_form(action: &str, label: &str, q: &str) -> Markup {
     html! {
         form.filters method="get" action=(action) role="search" {
             div.field {
@@ -165,15 +165,23 @@ pub async fn confirm_delete_principal(
                 p.error role="alert" { "The Partner Connect connection to " (used_by.join(", ")) " uses it: that partner stops working, and its tile shows the connection as broken." }
             }
             p { strong { "This cannot be undone." } }
-            form.inline method="post" action=(format!("/admin/service-principals/{}/delete", p.id)) {
-                input type="hidden" name="csrf" value=(session.csrf);
-                button.danger type="submit" { "Delete service principal" }
-            }
-            " "
-            a.button href="/admin/service-principals" { "Cancel" }
+            (delete_or_cancel(&session, &format!("/admin/service-principals/{}/delete", p.id), "Delete service principal", "/admin/service-principals"))
         }
     };
     Ok(render("Delete service principal", &session, page))
+}
+
+/// The end of a deletion's warning: the form that deletes (posted to `action`), or back to
+/// `back`.
+fn delete_or_cancel(session: &Session, action: &str, label: &str, back: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button.danger type="submit" { (label) }
+        }
+        " "
+        a.button href=(back) { "Cancel" }
+    }
 }
 
 /// `POST /admin/service-principals/{id}/delete`.
@@ -275,12 +283,7 @@ pub async fn confirm_delete_token(
         section.card.danger-zone {
             p { "Comment: " (t.comment) ". Created " (when(t.creation_time)) " by " (t.created_by_username) "." }
             p { "Whatever uses this token stops working at once. " strong { "This cannot be undone." } }
-            form.inline method="post" action=(format!("/admin/tokens/{}/delete", t.token_id)) {
-                input type="hidden" name="csrf" value=(session.csrf);
-                button.danger type="submit" { "Delete token" }
-            }
-            " "
-            a.button href="/admin/tokens" { "Cancel" }
+            (delete_or_cancel(&session, &format!("/admin/tokens/{}/delete", t.token_id), "Delete token", "/admin/tokens"))
         }
     };
     Ok(render("Delete token", &session, page))

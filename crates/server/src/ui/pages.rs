@@ -66,6 +66,25 @@ fn mark(spec: &PartnerSpec) -> Markup {
     html! { span class=(format!("mark c{colour}")) aria-hidden="true" { (initial) } }
 }
 
+/// The head of a connected partner's page: where it is, its mark and name, and the
+/// connection's health.
+fn connected_head(spec: &PartnerSpec, health: &str) -> Markup {
+    html! {
+        p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
+        div.partner-head {
+            (mark(spec))
+            div {
+                h1 { (spec.name) }
+                @match health {
+                    "CONNECTED" => p.ok { img src="/ui/check.svg" alt="" width="20" height="20"; " Connected" },
+                    "BROKEN" => p.broken { img src="/ui/warning.svg" alt="" width="18" height="18"; " Broken" },
+                    other => p.muted { (other.to_lowercase()) },
+                }
+            }
+        }
+    }
+}
+
 fn caller_admin(caller: &Caller) -> Result<WorkspaceAdmin, UiError> {
     caller
         .clone()
@@ -630,18 +649,7 @@ async fn connected(
     let reasons = &v.reasons;
     let grants = &v.grants;
     let page = html! {
-        p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
-        div.partner-head {
-            (mark(spec))
-            div {
-                h1 { (spec.name) }
-                @match health {
-                    "CONNECTED" => p.ok { img src="/ui/check.svg" alt="" width="20" height="20"; " Connected" },
-                    "BROKEN" => p.broken { img src="/ui/warning.svg" alt="" width="18" height="18"; " Broken" },
-                    other => p.muted { (other.to_lowercase()) },
-                }
-            }
-        }
+        (connected_head(spec, health))
         @if !reasons.is_empty() {
             div.error role="alert" {
                 p { (spec.name) " cannot work until this is fixed; a workspace admin can delete the connection and connect again." }
@@ -770,18 +778,7 @@ async fn connected_for_user(
     let spec = &partner.spec;
     let health = flow::health(state, partner, c).await?;
     let page = html! {
-        p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
-        div.partner-head {
-            (mark(spec))
-            div {
-                h1 { (spec.name) }
-                @match health.state() {
-                    "CONNECTED" => p.ok { img src="/ui/check.svg" alt="" width="20" height="20"; " Connected" },
-                    "BROKEN" => p.broken { img src="/ui/warning.svg" alt="" width="18" height="18"; " Broken" },
-                    other => p.muted { (other.to_lowercase()) },
-                }
-            }
-        }
+        (connected_head(spec, health.state()))
         @if health.is_broken() {
             p.error role="alert" { (spec.name) " cannot work until a workspace admin repairs the connection or connects again." }
         }
