@@ -34,9 +34,7 @@ use patchbay_partner::protocol::{
     Auth, ConnectRequest, Connection, ErrorReason, RedirectValue, RotateTokenRequest, Secret,
     UserInfo,
 };
-use patchbay_store::{
-    Actor, Completion, ConnectionRecord, PartnerEndpoint, Removal, Rotation, StoreError, Taken,
-};
+use patchbay_store::{Actor, Completion, ConnectionRecord, Removal, Rotation, StoreError, Taken};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -251,20 +249,11 @@ impl ConnectBody {
 }
 
 pub(super) fn endpoint_of(partner: &Partner) -> ApiResult<Endpoint> {
-    let e: &PartnerEndpoint = partner.endpoint.as_ref().ok_or_else(|| {
+    partner.endpoint.clone().ok_or_else(|| {
         ApiError::bad_request(format!(
             "{} has no endpoint configured in this workspace; an admin sets it with PUT /api/2.0/partner-connect/partners/{}.",
             partner.spec.name, partner.spec.id
         ))
-    })?;
-    Ok(Endpoint {
-        base_url: e.base_url.clone(),
-        connect_path: e.connect_path.clone(),
-        delete_connection_path: e.delete_connection_path.clone(),
-        test_connection_path: e.test_connection_path.clone(),
-        rotate_token_path: e.rotate_token_path.clone(),
-        username: e.username.clone(),
-        password: Secret(e.password.clone()),
     })
 }
 
@@ -431,28 +420,13 @@ pub async fn click(
                     return Err(partner_error(&partner, &problem));
                 }
             };
-            let completed = state
-                .store
-                .complete_connection(
-                    &admin,
-                    partner_id,
-                    Completion {
-                        uid: &connection.uid,
-                        partner_connection_id: answer.connection_id.as_deref(),
-                        message: None,
-                        account_administrator: Some(&caller.name),
-                    },
-                )
-                .await?;
-            if !completed {
-                return Err(interrupted(
-                    state,
-                    caller.workspace_id,
-                    &partner,
-                    answer.connection_id.as_deref(),
-                )
-                .await?);
-            }
+            let completion = Completion {
+                uid: &connection.uid,
+                partner_connection_id: answer.connection_id.as_deref(),
+                message: None,
+                account_administrator: Some(&caller.name),
+            };
+            complete(state, &admin, &partner, partner_id, completion).await?;
             respond(state, caller, &partner, &answer, redirect, None).await
         }
         Err(CallError::Status {
@@ -465,22 +439,13 @@ pub async fn click(
                 "{} did not confirm the connection after {attempts} attempts; the workspace side is ready. Sign in at the partner to finish.",
                 partner.spec.name
             );
-            let completed = state
-                .store
-                .complete_connection(
-                    &admin,
-                    partner_id,
-                    Completion {
-                        uid: &connection.uid,
-                        partner_connection_id: None,
-                        message: Some(&message),
-                        account_administrator: Some(&caller.name),
-                    },
-                )
-                .await?;
-            if !completed {
-                return Err(interrupted(state, caller.workspace_id, &partner, None).await?);
-            }
+            let completion = Completion {
+                uid: &connection.uid,
+                partner_connection_id: None,
+                message: Some(&message),
+                account_administrator: Some(&caller.name),
+            };
+            complete(state, &admin, &partner, partner_id, completion).await?;
             let connection = state
                 .store
                 .connection(caller.workspace_id, partner_id)
@@ -500,6 +465,27 @@ pub async fn click(
             Err(partner_error(&partner, &problem))
         }
     }
+}
+
+/// Records how the connect ended at the partner. A connection that was undone or replaced
+/// meanwhile cannot complete: the click ends in a conflict, and the partner is told of the
+/// connection it named.
+async fn complete(
+    state: &AppState,
+    admin: &WorkspaceAdmin,
+    partner: &Partner,
+    partner_id: &str,
+    completion: Completion<'_>,
+) -> ApiResult<()> {
+    if state
+        .store
+        .complete_connection(admin, partner_id, completion)
+        .await?
+    {
+        return Ok(());
+    }
+    let named = completion.partner_connection_id;
+    Err(interrupted(state, admin.workspace_id(), partner, named).await?)
 }
 
 /// Undoes the connection a connect created, whose partner call failed: that connection only,
@@ -1108,17 +1094,15 @@ pub async fn rotate(
     let uid = body.uid.as_deref();
     let mode = delete_rule::rotation(&partner.spec.name, &c, endpoint.rotate_token_path.is_some())
         .map_err(refused)?;
+    let rotation = match mode {
+        RotationMode::Deliver => Rotation::Deliver { uid },
+        RotationMode::Manual => Rotation::Manual { uid },
+    };
+    let started = state
+        .store
+        .begin_rotation(admin.workspace_id(), partner_id, &actor, rotation, node)
+        .await?;
     if mode == RotationMode::Deliver {
-        let started = state
-            .store
-            .begin_rotation(
-                admin.workspace_id(),
-                partner_id,
-                &actor,
-                Rotation::Deliver { uid },
-                node,
-            )
-            .await?;
         let token_id = started.token_id.clone();
         let old_token_id = started.connection.token_id.clone();
         match deliver_rotation(state, &partner, &endpoint, started, &actor).await? {
@@ -1136,16 +1120,6 @@ pub async fn rotate(
             )),
         }
     } else {
-        let started = state
-            .store
-            .begin_rotation(
-                admin.workspace_id(),
-                partner_id,
-                &actor,
-                Rotation::Manual { uid },
-                node,
-            )
-            .await?;
         let old_token_id = started.connection.token_id.clone();
         let what = match started.connection.credential {
             Credential::Token => "token",
