@@ -119,24 +119,17 @@ fn new_run(mut body: Map<String, Value>) -> ApiResult<(i64, NewRun)> {
             )));
         }
     };
-    for field in MAP_PARAMETERS {
+    let maps = MAP_PARAMETERS.map(|field| (field, true));
+    let lists = LIST_PARAMETERS.map(|field| (field, false));
+    for (field, is_map) in maps.into_iter().chain(lists) {
         match body.get(field) {
             None | Some(Value::Null) => {}
-            Some(Value::Object(map)) => strings_only(field, map.values())?,
+            Some(Value::Object(map)) if is_map => strings_only(field, map.values())?,
+            Some(Value::Array(list)) if !is_map => strings_only(field, list.iter())?,
             Some(other) => {
+                let shape = if is_map { "an object" } else { "a list" };
                 return Err(ApiError::bad_request(format!(
-                    "{field} must be an object of strings, not {other}"
-                )));
-            }
-        }
-    }
-    for field in LIST_PARAMETERS {
-        match body.get(field) {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(list)) => strings_only(field, list.iter())?,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "{field} must be a list of strings, not {other}"
+                    "{field} must be {shape} of strings, not {other}"
                 )));
             }
         }
