@@ -25,7 +25,8 @@ use crate::params::Params;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -816,79 +817,102 @@ fn internal_link(statement_id: &str, chunk: usize) -> String {
 
 // ---- polling, cancelling, closing, chunks -------------------------------------------------
 
-/// What a request about a statement gets: passed on to the node that holds the statement, or
-/// `act` on it here.
-async fn on_statement(
-    state: &AppState,
-    caller: &Caller,
-    statement_id: &str,
+/// A request about one statement (`…/statements/{statement_id}…`): who asks, which statement,
+/// and the request as it came, to pass on to the node that holds the statement.
+struct OnStatement {
+    state: AppState,
+    caller: Caller,
+    statement_id: String,
     relay: Relay,
-    act: impl FnOnce(Arc<Entry>) -> ApiResult<Response>,
-) -> ApiResult<Response> {
-    if let Some(answer) = relay.to_holder(state, statement_id).await? {
-        return Ok(answer);
+}
+
+#[derive(Deserialize)]
+struct StatementPath {
+    statement_id: String,
+}
+
+impl FromRequestParts<AppState> for OnStatement {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(StatementPath { statement_id }) = Path::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let relay = Relay::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
+        Ok(OnStatement {
+            state: state.clone(),
+            caller,
+            statement_id,
+            relay,
+        })
     }
-    let entry = state
-        .statements()
-        .statement(caller.workspace_id, caller.principal_id, statement_id)
-        .ok_or_else(|| {
-            ApiError::does_not_exist(
-                "RESOURCE_DOES_NOT_EXIST",
-                format!("Statement {statement_id} does not exist or its result has expired."),
-            )
-        })?;
-    act(entry)
+}
+
+impl OnStatement {
+    /// What the request gets: passed on to the node that holds the statement, or `act` on it
+    /// here.
+    async fn act(
+        &self,
+        act: impl FnOnce(Arc<Entry>) -> ApiResult<Response>,
+    ) -> ApiResult<Response> {
+        let (state, caller, statement_id) = (&self.state, &self.caller, &self.statement_id);
+        if let Some(answer) = self.relay.to_holder(state, statement_id).await? {
+            return Ok(answer);
+        }
+        let entry = state
+            .statements()
+            .statement(caller.workspace_id, caller.principal_id, statement_id)
+            .ok_or_else(|| {
+                ApiError::does_not_exist(
+                    "RESOURCE_DOES_NOT_EXIST",
+                    format!("Statement {statement_id} does not exist or its result has expired."),
+                )
+            })?;
+        act(entry)
+    }
 }
 
 fn empty_object() -> ApiResult<Response> {
     Ok(Json(Value::Object(serde_json::Map::new())).into_response())
 }
 
-async fn get_statement(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path(statement_id): Path<String>,
-    relay: Relay,
-) -> ApiResult<Response> {
-    on_statement(&state, &caller, &statement_id, relay, |entry| {
-        Ok(Json(statement_response(&state, &entry)).into_response())
-    })
-    .await
+async fn get_statement(on: OnStatement) -> ApiResult<Response> {
+    on.act(|entry| Ok(Json(statement_response(&on.state, &entry)).into_response()))
+        .await
 }
 
-async fn cancel_statement(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path(statement_id): Path<String>,
-    relay: Relay,
-) -> ApiResult<Response> {
-    on_statement(&state, &caller, &statement_id, relay, |entry| {
+async fn cancel_statement(on: OnStatement) -> ApiResult<Response> {
+    on.act(|entry| {
         entry.cancel();
         empty_object()
     })
     .await
 }
 
-async fn close_statement(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path(statement_id): Path<String>,
-    relay: Relay,
-) -> ApiResult<Response> {
-    on_statement(&state, &caller, &statement_id, relay, |entry| {
+async fn close_statement(on: OnStatement) -> ApiResult<Response> {
+    on.act(|entry| {
         entry.close();
         empty_object()
     })
     .await
 }
 
+#[derive(Deserialize)]
+struct ChunkPath {
+    chunk_index: String,
+}
+
 async fn get_chunk(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path((statement_id, chunk_index)): Path<(String, String)>,
-    relay: Relay,
+    on: OnStatement,
+    Path(ChunkPath { chunk_index }): Path<ChunkPath>,
 ) -> ApiResult<Response> {
-    on_statement(&state, &caller, &statement_id, relay, |entry| {
+    let statement_id = &on.statement_id;
+    on.act(|entry| {
         let Phase::Succeeded(finished) = entry.phase() else {
             return Err(ApiError::bad_request(format!(
                 "Statement {statement_id} has no result: it is {}.",
@@ -905,7 +929,7 @@ async fn get_chunk(
                     finished.chunks.len() - 1
                 ))
             })?;
-        Ok(Json(chunk_data(&state, &entry, &finished, index)).into_response())
+        Ok(Json(chunk_data(&on.state, &entry, &finished, index)).into_response())
     })
     .await
 }
