@@ -141,43 +141,31 @@ async fn grant(
             redirect_uri,
             verifier,
         }) => {
-            if let Err(refused) = known_client(state, &client_id).await {
-                return refused;
-            }
-            let granted = match TokenValue::parse(&code) {
-                Some(code) => {
-                    state
-                        .store
-                        .redeem_code(
-                            &code,
-                            &client_id,
-                            &redirect_uri,
-                            &verifier,
-                            &super::token_issuer(state),
-                        )
-                        .await
-                }
-                None => Err(GrantError::InvalidGrant),
-            };
-            return user_grant_response(granted);
+            return user_grant(state, &client_id, &code, async |code| {
+                state
+                    .store
+                    .redeem_code(
+                        &code,
+                        &client_id,
+                        &redirect_uri,
+                        &verifier,
+                        &super::token_issuer(state),
+                    )
+                    .await
+            })
+            .await;
         }
         Ok(Grant::RefreshToken {
             client_id,
             refresh_token,
         }) => {
-            if let Err(refused) = known_client(state, &client_id).await {
-                return refused;
-            }
-            let granted = match TokenValue::parse(&refresh_token) {
-                Some(refresh) => {
-                    state
-                        .store
-                        .refresh_grant(&refresh, &client_id, &super::token_issuer(state))
-                        .await
-                }
-                None => Err(GrantError::InvalidGrant),
-            };
-            return user_grant_response(granted);
+            return user_grant(state, &client_id, &refresh_token, async |refresh| {
+                state
+                    .store
+                    .refresh_grant(&refresh, &client_id, &super::token_issuer(state))
+                    .await
+            })
+            .await;
         }
         Err(e) => return e.into_response(),
     };
@@ -256,6 +244,24 @@ fn invalid_grant() -> OAuthError {
         "invalid_grant",
         "The authorization code or refresh token is invalid, expired or already used.",
     )
+}
+
+/// A grant that acts for a user (an authorization code, a refresh token): from a client
+/// patchbay knows, with a `credential` that is a token at all, which `redeem` then spends.
+async fn user_grant(
+    state: &AppState,
+    client_id: &str,
+    credential: &str,
+    redeem: impl AsyncFnOnce(TokenValue) -> Result<UserGrant, GrantError>,
+) -> Response {
+    if let Err(refused) = known_client(state, client_id).await {
+        return refused;
+    }
+    let granted = match TokenValue::parse(credential) {
+        Some(value) => redeem(value).await,
+        None => Err(GrantError::InvalidGrant),
+    };
+    user_grant_response(granted)
 }
 
 /// The answer to a user's grant (a code or a refresh token).
