@@ -84,6 +84,11 @@ impl From<SecretAcl> for AclItem {
     }
 }
 
+/// Records as the API lists them.
+fn listed<T, U: From<T>>(records: Vec<T>) -> Vec<U> {
+    records.into_iter().map(U::from).collect()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(&format!("{BASE}/scopes/create"), post(create_scope))
@@ -166,13 +171,7 @@ async fn list_scopes(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> ApiResult<Json<ScopeList>> {
-    let scopes = state
-        .store
-        .list_secret_scopes(&caller)
-        .await?
-        .into_iter()
-        .map(ScopeInfo::from)
-        .collect();
+    let scopes = listed(state.store.list_secret_scopes(&caller).await?);
     Ok(Json(ScopeList { scopes }))
 }
 
@@ -234,13 +233,7 @@ async fn list_secrets(
     Params(params): Params<ScopeOnly>,
 ) -> ApiResult<Json<SecretList>> {
     let scope = scope_name(params.scope)?;
-    let secrets = state
-        .store
-        .list_secrets(&caller, &scope)
-        .await?
-        .into_iter()
-        .map(SecretInfo::from)
-        .collect();
+    let secrets = listed(state.store.list_secrets(&caller, &scope).await?);
     Ok(Json(SecretList { secrets }))
 }
 
@@ -331,12 +324,6 @@ async fn list_acls(
     Params(params): Params<ScopeOnly>,
 ) -> ApiResult<Json<AclList>> {
     let scope = scope_name(params.scope)?;
-    let items = state
-        .store
-        .list_secret_acls(&caller, &scope)
-        .await?
-        .into_iter()
-        .map(AclItem::from)
-        .collect();
+    let items = listed(state.store.list_secret_acls(&caller, &scope).await?);
     Ok(Json(AclList { items }))
 }
