@@ -333,6 +333,35 @@ fn parsed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, Response> {
     })
 }
 
+/// The answer of an endpoint without a connect's extra faults: `answer`'s for an admitted and
+/// parsed request, distorted as the faults say.
+async fn answered<T: serde::de::DeserializeOwned>(
+    sim: &Sim,
+    path: &str,
+    headers: &HeaderMap,
+    body: Value,
+    answer: impl AsyncFnOnce(T) -> Response,
+) -> Response {
+    let response = match admitted(sim, path, headers, body).await {
+        Ok(request) => answer(request).await,
+        Err(refused) => refused,
+    };
+    distort(sim, response, None).await
+}
+
+/// [`admit`], then [`parsed`].
+async fn admitted<T: serde::de::DeserializeOwned>(
+    sim: &Sim,
+    path: &str,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<T, Response> {
+    match admit(sim, path, headers, &body).await {
+        Some(refused) => Err(refused),
+        None => parsed(body),
+    }
+}
+
 async fn admit(sim: &Sim, path: &str, headers: &HeaderMap, body: &Value) -> Option<Response> {
     let mut redacted = body.clone();
     for pointer in ["/user_info/auth", "/auth"] {
@@ -876,19 +905,17 @@ async fn delete_connection(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let response = delete_connection_answer(&sim, &headers, body).await;
-    distort(&sim, response, None).await
+    answered(
+        &sim,
+        "/delete-connection",
+        &headers,
+        body,
+        async |request| delete_connection_answer(&sim, &request),
+    )
+    .await
 }
 
-async fn delete_connection_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response {
-    let sim = sim.clone();
-    if let Some(refused) = admit(&sim, "/delete-connection", headers, &body).await {
-        return refused;
-    }
-    let request: DeleteConnectionRequest = match parsed(body) {
-        Ok(r) => r,
-        Err(refused) => return refused,
-    };
+fn delete_connection_answer(sim: &Sim, request: &DeleteConnectionRequest) -> Response {
     let mut state = sim.lock();
     if state.faults.delete_500 > 0 {
         state.faults.delete_500 -= 1;
@@ -919,19 +946,13 @@ async fn test_connection(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let response = test_connection_answer(&sim, &headers, body).await;
-    distort(&sim, response, None).await
+    answered(&sim, "/test-connection", &headers, body, async |info| {
+        test_connection_answer(&sim, info).await
+    })
+    .await
 }
 
-async fn test_connection_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response {
-    let sim = sim.clone();
-    if let Some(refused) = admit(&sim, "/test-connection", headers, &body).await {
-        return refused;
-    }
-    let info: ConnectionInfo = match parsed(body) {
-        Ok(r) => r,
-        Err(refused) => return refused,
-    };
+async fn test_connection_answer(sim: &Sim, info: ConnectionInfo) -> Response {
     let found = sim.lock().connections.get(&info.connection_id).cloned();
     let Some(connection) = found else {
         return error(
@@ -943,7 +964,7 @@ async fn test_connection_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> 
     let ignore_token = sim.lock().faults.ignore_token;
     let result = match &connection.token {
         Some(_) if ignore_token => Ok("nobody (the token was not tried)".into()),
-        Some(token) => who_is_with(&sim, &connection.workspace_url, token).await,
+        Some(token) => who_is_with(sim, &connection.workspace_url, token).await,
         None => Err("no token".into()),
     };
     let (status, message) = match result {
@@ -965,10 +986,7 @@ async fn rotate_token(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, "/rotate-token", &headers, &body).await {
-        return refused;
-    }
-    let request: RotateTokenRequest = match parsed(body) {
+    let request: RotateTokenRequest = match admitted(&sim, "/rotate-token", &headers, body).await {
         Ok(r) => r,
         Err(refused) => return refused,
     };
