@@ -323,6 +323,7 @@ fn authorized(sim: &Sim, headers: &HeaderMap) -> bool {
 
 /// Records the call and applies the delay and 401 faults. `Some` is the answer to give now.
 /// A request body as the endpoint's request type, or the 400 a partner answers otherwise.
+#[expect(clippy::result_large_err, reason = "the error is the answer, sent at once")]
 fn parsed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, Response> {
     serde_json::from_value(body).map_err(|e| {
         error(
