@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod delete;
+pub mod endpoint;
 pub mod facts;
 pub mod grant;
 pub mod health;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod sign_in;
 
 pub use connection::{ConnectionRecord, ConnectionState, NotificationKind};
+pub use endpoint::PartnerEndpoint;
 pub use grant::{Grant, GrantTarget, Privilege};
 pub use health::{BrokenReason, Health, health};
 pub use plan::{ComputePlan, ProvisionPlan, Repaired, Restoration, plan, restoration};

@@ -13,27 +13,8 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where and how to reach one partner.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub base_url: String,
-    pub connect_path: String,
-    pub delete_connection_path: Option<String>,
-    pub test_connection_path: Option<String>,
-    pub rotate_token_path: Option<String>,
-    pub username: String,
-    pub password: crate::protocol::Secret,
-}
-
-impl Endpoint {
-    fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.base_url.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
-    }
-}
+/// Where and how to reach one partner: the endpoint the workspace's settings hold.
+pub use patchbay_core::partner::PartnerEndpoint as Endpoint;
 
 /// Why a call to a partner did not produce a usable answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -256,7 +237,7 @@ impl PartnerClient {
         let send = self
             .http
             .post(url.clone())
-            .basic_auth(&endpoint.username, Some(&endpoint.password.0))
+            .basic_auth(&endpoint.username, Some(&endpoint.password))
             .header("Accept-Language", "en-US")
             .header("Idempotency-Key", idempotency_key)
             .json(body)

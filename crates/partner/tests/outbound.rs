@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use patchbay_partner::client::{CallError, Endpoint, PartnerClient, RetryPolicy};
 use patchbay_partner::outbound::{Lookup, OutboundPolicy, Range};
-use patchbay_partner::protocol::{ConnectionInfo, Secret};
+use patchbay_partner::protocol::ConnectionInfo;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -89,7 +89,8 @@ fn endpoint(base_url: String) -> Endpoint {
         test_connection_path: Some("/test-connection".into()),
         rotate_token_path: None,
         username: "databricks".into(),
-        password: Secret("secret".into()),
+        password: "secret".into(),
+        hostnames: Vec::new(),
     }
 }
 

@@ -9,29 +9,8 @@ use patchbay_core::time::EpochMillis;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-/// How to reach a partner. The password is a secret: stored to be sent, never shown.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PartnerEndpoint {
-    pub base_url: String,
-    pub connect_path: String,
-    pub delete_connection_path: Option<String>,
-    pub test_connection_path: Option<String>,
-    pub rotate_token_path: Option<String>,
-    pub username: String,
-    pub password: String,
-    pub hostnames: Vec<String>,
-}
-
-impl std::fmt::Debug for PartnerEndpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartnerEndpoint")
-            .field("base_url", &self.base_url)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("hostnames", &self.hostnames)
-            .finish_non_exhaustive()
-    }
-}
+/// How to reach a partner: one type from the admin's settings to the partner client.
+pub use patchbay_core::partner::PartnerEndpoint;
 
 /// A workspace's settings for one partner: its endpoint, and its definition if an admin
 /// registered it.
