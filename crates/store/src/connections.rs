@@ -146,16 +146,8 @@ async fn revoke_token_tx(
     log: &mut AuditLog<'_>,
     why: &str,
 ) -> Result<()> {
-    let (table, id, noun) = credential_table(credential);
-    let gone = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM {table} WHERE workspace_id = $1 AND {id} = $2"
-    )))
-    .bind(workspace_id)
-    .bind(token_id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if gone > 0 {
+    let noun = credential_table(credential).2;
+    if delete_credential_tx(tx, workspace_id, credential, token_id).await? {
         log.push(
             &format!("{noun}.revoke"),
             noun,
@@ -164,6 +156,25 @@ async fn revoke_token_tx(
         );
     }
     Ok(())
+}
+
+/// Deletes a token or OAuth secret of the workspace; `false` if there was none.
+pub(crate) async fn delete_credential_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    workspace_id: i64,
+    credential: Credential,
+    id: &str,
+) -> Result<bool> {
+    let (table, column, _) = credential_table(credential);
+    let gone = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE workspace_id = $1 AND {column} = $2"
+    )))
+    .bind(workspace_id)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(gone > 0)
 }
 
 async fn token_exists_tx(
@@ -572,13 +583,10 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<ConnectionRecord>> {
-        let lock = match self.backend {
-            crate::Backend::Sqlite => "",
-            crate::Backend::Postgres => " FOR UPDATE",
-        };
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM connections WHERE workspace_id = $1 AND partner_id = $2{lock}",
-            crate::partners::CONNECTION_COLUMNS
+            "SELECT {} FROM connections WHERE workspace_id = $1 AND partner_id = $2{}",
+            crate::partners::CONNECTION_COLUMNS,
+            self.lock_clause()
         )))
         .bind(workspace_id)
         .bind(partner_id)
@@ -1085,21 +1093,15 @@ impl Store {
         lease_millis: i64,
         node: &str,
     ) -> Result<Vec<Notification>> {
-        let now = self.now_millis();
-        let rows = sqlx::query(
-            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1, leased_by = $4 \
-             WHERE id IN (SELECT id FROM partner_notifications WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
-                          ORDER BY next_attempt_at LIMIT $3) \
-               AND delivered_at IS NULL AND next_attempt_at <= $2 \
-             RETURNING id, workspace_id, partner_id, kind, payload, attempts",
+        self.lease_notifications(
+            "id IN (SELECT id FROM partner_notifications WHERE delivered_at IS NULL \
+             AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4) \
+             AND next_attempt_at <= $3",
+            limit,
+            lease_millis,
+            node,
         )
-        .bind(now + lease_millis)
-        .bind(now)
-        .bind(limit)
-        .bind(node)
-        .fetch_all(&self.writes)
-        .await?;
-        rows.iter().map(notification_from_row).collect()
+        .await
     }
 
     /// Claims one notification now, whatever its schedule (the request that caused it delivers
@@ -1110,19 +1112,39 @@ impl Store {
         lease_millis: i64,
         node: &str,
     ) -> Result<Option<Notification>> {
+        let claimed = self
+            .lease_notifications(
+                "id = $4 AND (attempts = 0 OR next_attempt_at <= $3)",
+                id,
+                lease_millis,
+                node,
+            )
+            .await?;
+        Ok(claimed.into_iter().next())
+    }
+
+    /// Leases the undelivered notifications `which` selects to `node` for `lease_millis`,
+    /// counting an attempt. `which` may use `$3` (now) and `$4` (`arg`).
+    async fn lease_notifications(
+        &self,
+        which: &str,
+        arg: i64,
+        lease_millis: i64,
+        node: &str,
+    ) -> Result<Vec<Notification>> {
         let now = self.now_millis();
-        let row = sqlx::query(
-            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1, leased_by = $4 \
-             WHERE id = $2 AND delivered_at IS NULL AND (attempts = 0 OR next_attempt_at <= $3) \
-             RETURNING id, workspace_id, partner_id, kind, payload, attempts",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE partner_notifications SET next_attempt_at = $1, attempts = attempts + 1, leased_by = $2 \
+             WHERE {which} AND delivered_at IS NULL \
+             RETURNING id, workspace_id, partner_id, kind, payload, attempts"
+        )))
         .bind(now + lease_millis)
-        .bind(id)
-        .bind(now)
         .bind(node)
-        .fetch_optional(&self.writes)
+        .bind(now)
+        .bind(arg)
+        .fetch_all(&self.writes)
         .await?;
-        row.as_ref().map(notification_from_row).transpose()
+        rows.iter().map(notification_from_row).collect()
     }
 
     /// Records a delivery attempt: done, or retry later with exponential backoff.

@@ -12,9 +12,11 @@
 //! transaction that made it, with the partner: so the check also finds what older versions
 //! left behind, before connections had identities.
 
+use crate::connections::delete_credential_tx;
 use crate::partners::{Actor, AuditLog, CONNECTION_COLUMNS, connection_from_row};
 use crate::{Result, Store};
 use patchbay_core::compute::ObjectKind;
+use patchbay_core::partner::Credential;
 use serde_json::json;
 use sqlx::Row;
 
@@ -184,68 +186,72 @@ impl Store {
 
     /// What Partner Connect made for a partner that its connection (if any) no longer uses.
     async fn orphans(&self) -> Result<Vec<Violation>> {
-        // Each query: objects that still exist, whose creation the audit trail attributes to a
-        // partner, and that the partner's connection does not reference.
-        const QUERIES: [(&str, &str, &str); 6] = [
-            (
-                "service_principal",
-                "a service principal made for a connection that no longer uses it",
-                "SELECT DISTINCT a.workspace_id, a.partner_id, p.application_id AS object_id \
-                 FROM audit_events a JOIN principals p ON p.workspace_id = a.workspace_id \
-                   AND p.kind = 'service_principal' AND p.application_id = a.object_id \
-                 WHERE a.action = 'service_principal.create' AND a.partner_id IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
-                     AND c.partner_id = a.partner_id AND c.service_principal_id = p.id)",
-            ),
-            (
-                "warehouse",
-                "a SQL warehouse made for a connection that no longer uses it",
-                "SELECT DISTINCT a.workspace_id, a.partner_id, w.id AS object_id \
-                 FROM audit_events a JOIN warehouses w ON w.workspace_id = a.workspace_id AND w.id = a.object_id \
-                 WHERE a.action = 'warehouse.create' AND a.partner_id IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
-                     AND c.partner_id = a.partner_id AND c.warehouse_id = w.id AND c.warehouse_created <> 0)",
-            ),
-            (
-                "cluster",
-                "a cluster made for a connection that no longer uses it",
-                "SELECT DISTINCT a.workspace_id, a.partner_id, k.id AS object_id \
-                 FROM audit_events a JOIN clusters k ON k.workspace_id = a.workspace_id AND k.id = a.object_id \
-                 WHERE a.action = 'cluster.create' AND a.partner_id IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
-                     AND c.partner_id = a.partner_id AND c.cluster_id = k.id)",
-            ),
-            (
-                "token",
-                "a live token made for a partner that its connection does not record",
-                "SELECT DISTINCT a.workspace_id, a.partner_id, t.token_id AS object_id \
-                 FROM audit_events a JOIN tokens t ON t.workspace_id = a.workspace_id AND t.token_id = a.object_id \
-                 WHERE a.action = 'token.create' AND a.partner_id IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
-                     AND c.partner_id = a.partner_id AND (c.token_id = t.token_id \
-                       OR c.pending_token_id = t.token_id OR c.previous_token_id = t.token_id))",
-            ),
-            (
-                "oauth_secret",
-                "a live OAuth secret made for a partner that its connection does not record",
-                "SELECT DISTINCT a.workspace_id, a.partner_id, t.secret_id AS object_id \
-                 FROM audit_events a JOIN oauth_secrets t ON t.workspace_id = a.workspace_id AND t.secret_id = a.object_id \
-                 WHERE a.action = 'oauth_secret.create' AND a.partner_id IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
-                     AND c.partner_id = a.partner_id AND (c.token_id = t.secret_id \
-                       OR c.pending_token_id = t.secret_id OR c.previous_token_id = t.secret_id))",
-            ),
-            (
-                "oauth_app",
-                "an OAuth U2M app made for a connection that no longer exists",
-                "SELECT o.workspace_id, o.partner_id, o.client_id AS object_id FROM oauth_apps o \
-                 WHERE NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = o.workspace_id \
-                   AND c.partner_id = o.partner_id AND c.uid = o.connection_uid)",
-            ),
+        // A credential the connection records as current, pending or previous.
+        let recorded = |id: &str| {
+            format!(
+                "(c.token_id = o.{id} OR c.pending_token_id = o.{id} OR c.previous_token_id = o.{id})"
+            )
+        };
+        let made = [
+            Made {
+                object_type: "service_principal",
+                detail: "a service principal made for a connection that no longer uses it",
+                table: "principals",
+                id: "application_id",
+                also: "o.kind = 'service_principal' AND ",
+                used: "c.service_principal_id = o.id".into(),
+            },
+            Made {
+                object_type: "warehouse",
+                detail: "a SQL warehouse made for a connection that no longer uses it",
+                table: "warehouses",
+                id: "id",
+                also: "",
+                used: "c.warehouse_id = o.id AND c.warehouse_created <> 0".into(),
+            },
+            Made {
+                object_type: "cluster",
+                detail: "a cluster made for a connection that no longer uses it",
+                table: "clusters",
+                id: "id",
+                also: "",
+                used: "c.cluster_id = o.id".into(),
+            },
+            Made {
+                object_type: "token",
+                detail: "a live token made for a partner that its connection does not record",
+                table: "tokens",
+                id: "token_id",
+                also: "",
+                used: recorded("token_id"),
+            },
+            Made {
+                object_type: "oauth_secret",
+                detail: "a live OAuth secret made for a partner that its connection does not record",
+                table: "oauth_secrets",
+                id: "secret_id",
+                also: "",
+                used: recorded("secret_id"),
+            },
         ];
+        let mut queries: Vec<(&str, &str, String)> = made
+            .iter()
+            .map(|m| (m.object_type, m.detail, m.orphans_sql()))
+            .collect();
+        queries.push((
+            "oauth_app",
+            "an OAuth U2M app made for a connection that no longer exists",
+            "SELECT o.workspace_id, o.partner_id, o.client_id AS object_id FROM oauth_apps o \
+             WHERE NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = o.workspace_id \
+               AND c.partner_id = o.partner_id AND c.uid = o.connection_uid)"
+                .into(),
+        ));
         let mut found = Vec::new();
-        for (object_type, detail, sql) in QUERIES {
-            for row in sqlx::query(sql).fetch_all(&self.pool).await? {
+        for (object_type, detail, sql) in queries {
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&self.pool)
+                .await?
+            {
                 found.push(Violation {
                     kind: ViolationKind::Orphan,
                     workspace_id: row.try_get("workspace_id")?,
@@ -313,22 +319,17 @@ impl Store {
                 crate::compute::delete_cluster_tx(&mut tx, v.workspace_id, &v.object_id).await?
             }
             "token" => {
-                sqlx::query("DELETE FROM tokens WHERE workspace_id = $1 AND token_id = $2")
-                    .bind(v.workspace_id)
-                    .bind(v.object_id.as_str())
-                    .execute(&mut *tx)
+                delete_credential_tx(&mut tx, v.workspace_id, Credential::Token, &v.object_id)
                     .await?
-                    .rows_affected()
-                    > 0
             }
             "oauth_secret" => {
-                sqlx::query("DELETE FROM oauth_secrets WHERE workspace_id = $1 AND secret_id = $2")
-                    .bind(v.workspace_id)
-                    .bind(v.object_id.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0
+                delete_credential_tx(
+                    &mut tx,
+                    v.workspace_id,
+                    Credential::OAuthSecret,
+                    &v.object_id,
+                )
+                .await?
             }
             "oauth_app" => !crate::oauth::delete_oauth_apps(
                 &mut tx,
@@ -352,5 +353,40 @@ impl Store {
         }
         // Not there any more is as good: a token goes with its principal.
         Ok(true)
+    }
+}
+
+/// One kind of object Partner Connect makes for a partner, as the orphan check finds it: the
+/// audit trail names it (`<object_type>.create`, by its `id` column), it still exists in
+/// `table` (alias `o`, `also` narrowing the join) and no connection of its partner `used` it.
+struct Made {
+    object_type: &'static str,
+    detail: &'static str,
+    table: &'static str,
+    id: &'static str,
+    also: &'static str,
+    used: String,
+}
+
+impl Made {
+    /// Objects that still exist, whose creation the audit trail attributes to a partner, and
+    /// that the partner's connection does not reference.
+    fn orphans_sql(&self) -> String {
+        let Made {
+            object_type,
+            table,
+            id,
+            also,
+            used,
+            ..
+        } = self;
+        format!(
+            "SELECT DISTINCT a.workspace_id, a.partner_id, o.{id} AS object_id \
+             FROM audit_events a JOIN {table} o ON o.workspace_id = a.workspace_id \
+               AND {also}o.{id} = a.object_id \
+             WHERE a.action = '{object_type}.create' AND a.partner_id IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.workspace_id = a.workspace_id \
+                 AND c.partner_id = a.partner_id AND {used})"
+        )
     }
 }
