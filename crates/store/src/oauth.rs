@@ -81,8 +81,9 @@ impl From<sqlx::Error> for GrantError {
     }
 }
 
-const SECRET_COLUMNS: &str =
-    "secret_id, principal_id, secret_hash, create_time, update_time, expire_time";
+crate::read::columns_of!(OAuthSecretRecord {
+    secret_id, principal_id, secret_hash, create_time, update_time, expire_time,
+} => SECRET_COLUMNS, secret_from_row);
 
 /// The SQL condition that principal `p` may use the workspace: an admin, or `workspace-access`
 /// held directly or through a group it belongs to. Literals only, so the read path's plan is
@@ -726,17 +727,6 @@ async fn require_service_principal(
     }
 }
 
-fn secret_from_row(row: &sqlx::any::AnyRow) -> Result<OAuthSecretRecord> {
-    Ok(OAuthSecretRecord {
-        secret_id: row.try_get("secret_id")?,
-        principal_id: row.try_get("principal_id")?,
-        secret_hash: row.try_get("secret_hash")?,
-        create_time: row.try_get("create_time")?,
-        update_time: row.try_get("update_time")?,
-        expire_time: row.try_get("expire_time")?,
-    })
-}
-
 /// A partner's OAuth U2M app, made by its connection (`AUTH_OAUTH_U2M`): a public client whose
 /// only redirect is the partner's callback. Never a secret: it has none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -752,19 +742,9 @@ pub struct OAuthApp {
     pub created_at: EpochMillis,
 }
 
-const APP_COLUMNS: &str =
-    "client_id, workspace_id, partner_id, connection_uid, redirect_uri, created_at";
-
-fn app_from_row(row: &sqlx::any::AnyRow) -> Result<OAuthApp> {
-    Ok(OAuthApp {
-        client_id: row.try_get("client_id")?,
-        workspace_id: row.try_get("workspace_id")?,
-        partner_id: row.try_get("partner_id")?,
-        connection_uid: row.try_get("connection_uid")?,
-        redirect_uri: row.try_get("redirect_uri")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
+crate::read::columns_of!(OAuthApp {
+    client_id, workspace_id, partner_id, connection_uid, redirect_uri, created_at,
+} => APP_COLUMNS, app_from_row);
 
 impl Store {
     /// A partner app by its client id (what `/oidc/v1/authorize` and the token endpoint look

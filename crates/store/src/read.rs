@@ -51,6 +51,25 @@ macro_rules! from_column {
 
 from_column!(i64 => int, Option<i64> => opt_int, String => text, Option<String> => opt_text);
 
+/// For a record whose fields are its table's columns, by name: `$columns`, the column list a
+/// `SELECT` names, and `$from_row`, which reads one row back, both from the one list of fields.
+/// What `#[derive(sqlx::FromRow)]` would give, plus the column list; sqlx's `derive` feature is
+/// not on because it builds its SQLite and PostgreSQL drivers a second time, for the proc-macro.
+macro_rules! columns_of {
+    ($record:ident { $first:ident $(, $field:ident)* $(,)? } => $columns:ident, $from_row:ident) => {
+        const $columns: &str = concat!(stringify!($first) $(, ", ", stringify!($field))*);
+
+        fn $from_row(row: &sqlx::any::AnyRow) -> $crate::Result<$record> {
+            use sqlx::Row as _;
+            Ok($record {
+                $first: row.try_get(stringify!($first))?,
+                $($field: row.try_get(stringify!($field))?,)*
+            })
+        }
+    };
+}
+pub(crate) use columns_of;
+
 impl dyn Row + '_ {
     /// The value of `column`, as the type asked for.
     pub(crate) fn get<T: FromColumn>(&self, column: &str) -> Result<T> {

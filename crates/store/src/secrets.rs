@@ -138,21 +138,18 @@ impl Store {
     /// Deletes a scope with its secrets and ACL (MANAGE).
     pub async fn delete_secret_scope(&self, caller: &Caller, scope: &str) -> Result<()> {
         let mut tx = self.begin_scope(caller, scope, ScopeAction::Manage).await?;
-        sqlx::query("DELETE FROM secrets WHERE workspace_id = $1 AND scope = $2")
-            .bind(caller.workspace_id)
-            .bind(scope)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM secret_acls WHERE workspace_id = $1 AND scope = $2")
-            .bind(caller.workspace_id)
-            .bind(scope)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM secret_scopes WHERE workspace_id = $1 AND name = $2")
-            .bind(caller.workspace_id)
-            .bind(scope)
-            .execute(&mut *tx)
-            .await?;
+        // Its secrets and ACL first, then the scope they name.
+        for statement in [
+            "DELETE FROM secrets WHERE workspace_id = $1 AND scope = $2",
+            "DELETE FROM secret_acls WHERE workspace_id = $1 AND scope = $2",
+            "DELETE FROM secret_scopes WHERE workspace_id = $1 AND name = $2",
+        ] {
+            sqlx::query(statement)
+                .bind(caller.workspace_id)
+                .bind(scope)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

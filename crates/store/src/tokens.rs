@@ -49,8 +49,10 @@ pub struct TokenFilter {
     pub created_by_username: Option<String>,
 }
 
-const TOKEN_COLUMNS: &str = "token_id, workspace_id, owner_id, created_by_id, created_by_username, \
-     comment, creation_time, expiry_time, last_used_day";
+crate::read::columns_of!(TokenRecord {
+    token_id, workspace_id, owner_id, created_by_id, created_by_username, comment,
+    creation_time, expiry_time, last_used_day,
+} => TOKEN_COLUMNS, token_from_row);
 
 /// A token's authentication as a read found it, with what decides whether it still holds.
 #[derive(Debug, Clone)]
@@ -208,18 +210,12 @@ async fn jwt_in(
         .push(HAS_WORKSPACE_ACCESS);
     let mut row_found = None;
     read.select(&sql, |row| {
-        let kind = row.text("kind")?;
-        let kind = PrincipalKind::from_db(&kind)
-            .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?;
-        let name = match kind {
-            PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
-            _ => row.opt_text("user_name")?,
-        };
+        let (kind, name) = principal_of(row)?;
         row_found = Some((
             row.text("signing_secret")?,
             row.int("minted_expiry")?,
             kind,
-            name.unwrap_or_default(),
+            name,
             row.int("is_admin")? != 0,
         ));
         Ok(())
@@ -254,6 +250,19 @@ async fn jwt_in(
     Ok(Some(found))
 }
 
+/// The kind of the principal a token authenticates, and the name it goes by: a service
+/// principal's application id, else its user name.
+fn principal_of(row: &dyn crate::read::Row) -> Result<(PrincipalKind, String)> {
+    let kind = row.text("kind")?;
+    let kind = PrincipalKind::from_db(&kind)
+        .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?;
+    let name = match kind {
+        PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
+        _ => row.opt_text("user_name")?,
+    };
+    Ok((kind, name.unwrap_or_default()))
+}
+
 /// The live token with this digest, as remembered or read in `read`'s snapshot.
 async fn authenticate_in(
     read: &mut Read<'_>,
@@ -279,19 +288,13 @@ async fn authenticate_in(
     };
     let mut found = None;
     read.select(&sql, |row| {
-        let kind = row.text("kind")?;
-        let kind = PrincipalKind::from_db(&kind)
-            .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?;
-        let name = match kind {
-            PrincipalKind::ServicePrincipal => row.opt_text("application_id")?,
-            _ => row.opt_text("user_name")?,
-        };
+        let (kind, name) = principal_of(row)?;
         found = Some(RememberedCaller {
             caller: Caller {
                 workspace_id: row.int("workspace_id")?,
                 principal_id: row.int("id")?,
                 kind,
-                name: name.unwrap_or_default(),
+                name,
                 is_admin: row.int("is_admin")? != 0,
                 token_id: row.text("token_id")?,
             },
@@ -498,20 +501,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
-    Ok(TokenRecord {
-        token_id: row.try_get("token_id")?,
-        workspace_id: row.try_get("workspace_id")?,
-        owner_id: row.try_get("owner_id")?,
-        created_by_id: row.try_get("created_by_id")?,
-        created_by_username: row.try_get("created_by_username")?,
-        comment: row.try_get("comment")?,
-        creation_time: row.try_get("creation_time")?,
-        expiry_time: row.try_get("expiry_time")?,
-        last_used_day: row.try_get("last_used_day")?,
-    })
 }
 
 /// Creates a token inside a transaction and returns its value, the only time it exists.
