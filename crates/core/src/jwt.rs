@@ -100,17 +100,7 @@ impl Jwt {
     }
 }
 
-impl fmt::Debug for Jwt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Jwt(<redacted>)")
-    }
-}
-
-impl fmt::Display for Jwt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+crate::token::redacted!(Jwt);
 
 #[derive(Serialize, Deserialize)]
 struct Header {

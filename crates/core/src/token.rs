@@ -10,7 +10,6 @@
 //! digest can be indexed for the lookup on every request.
 
 use sha2::{Digest, Sha256};
-use std::fmt;
 
 const HEX_LEN: usize = 32;
 
@@ -111,17 +110,26 @@ impl TokenValue {
     }
 }
 
-impl fmt::Debug for TokenValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TokenValue(<redacted>)")
-    }
-}
+/// `Debug` and `Display` for a credential that name its type and say `<redacted>`: a value
+/// that reaches a log line or an error message by mistake shows nothing of itself.
+macro_rules! redacted {
+    ($type:ident) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($type), "(<redacted>)"))
+            }
+        }
 
-impl fmt::Display for TokenValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("<redacted>")
+            }
+        }
+    };
 }
+pub(crate) use redacted;
+
+redacted!(TokenValue);
 
 /// The SHA-256 digest of a token, in lower-case hex, and the kind of the value it was taken
 /// of (which table it is looked up in). Safe to store; useless to a thief.

@@ -500,37 +500,36 @@ impl<'a> Parser<'a> {
 
     /// `or` binds loosest: `andExpr *("or" andExpr)`, left-associative.
     fn parse_or(&mut self, depth: usize, in_value_path: bool) -> Result<Filter, FilterError> {
-        let mut left = self.parse_and(depth, in_value_path)?;
-        loop {
-            let save = self.pos;
-            self.skip_ws();
-            let word = self.peek_word();
-            if !word.eq_ignore_ascii_case("or") {
-                self.pos = save;
-                return Ok(left);
-            }
-            self.pos += word.len();
-            let right = self.parse_and(depth, in_value_path)?;
-            self.add_node()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
-        }
+        self.parse_chain("or", Self::parse_and, Filter::Or, depth, in_value_path)
     }
 
     /// `unary *("and" unary)`, left-associative.
     fn parse_and(&mut self, depth: usize, in_value_path: bool) -> Result<Filter, FilterError> {
-        let mut left = self.parse_unary(depth, in_value_path)?;
+        self.parse_chain("and", Self::parse_unary, Filter::And, depth, in_value_path)
+    }
+
+    /// `operand *(keyword operand)`, joined left-associatively.
+    fn parse_chain(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self, usize, bool) -> Result<Filter, FilterError>,
+        join: fn(Box<Filter>, Box<Filter>) -> Filter,
+        depth: usize,
+        in_value_path: bool,
+    ) -> Result<Filter, FilterError> {
+        let mut left = operand(self, depth, in_value_path)?;
         loop {
             let save = self.pos;
             self.skip_ws();
             let word = self.peek_word();
-            if !word.eq_ignore_ascii_case("and") {
+            if !word.eq_ignore_ascii_case(keyword) {
                 self.pos = save;
                 return Ok(left);
             }
             self.pos += word.len();
-            let right = self.parse_unary(depth, in_value_path)?;
+            let right = operand(self, depth, in_value_path)?;
             self.add_node()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            left = join(Box::new(left), Box::new(right));
         }
     }
 
