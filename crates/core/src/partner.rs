@@ -407,6 +407,11 @@ pub fn builtin_partners() -> &'static [PartnerSpec] {
     &CATALOG
 }
 
+/// The built-in partner with this id.
+pub fn builtin_partner(id: &str) -> Option<&'static PartnerSpec> {
+    builtin_partners().iter().find(|p| p.id == id)
+}
+
 fn build_catalog() -> Vec<PartnerSpec> {
     use Category::*;
     use Profile as P;
@@ -701,11 +706,7 @@ mod tests {
     }
 
     fn partner(id: &str) -> PartnerSpec {
-        builtin_partners()
-            .iter()
-            .find(|p| p.id == id)
-            .unwrap()
-            .clone()
+        builtin_partner(id).unwrap().clone()
     }
 
     #[test]

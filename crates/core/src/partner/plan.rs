@@ -228,14 +228,10 @@ impl std::fmt::Display for Repaired {
 mod tests {
     use super::*;
     use crate::partner::facts::{CatalogFacts, ConnectChoices};
-    use crate::partner::{AuthOption, CatalogStanding, GrantTarget, Privilege, builtin_partners};
+    use crate::partner::{AuthOption, CatalogStanding, GrantTarget, Privilege, builtin_partner};
 
     fn spec(id: &str) -> PartnerSpec {
-        builtin_partners()
-            .iter()
-            .find(|p| p.id == id)
-            .unwrap()
-            .clone()
+        builtin_partner(id).unwrap().clone()
     }
 
     /// A workspace without Unity Catalog, and a request for nothing in particular.
