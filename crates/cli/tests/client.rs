@@ -228,6 +228,14 @@ impl Workspace {
         )
     }
 
+    /// A workspace with a service principal `name` that may use tokens; its application id.
+    async fn with_token_user(name: &str) -> (Workspace, String) {
+        let ws = Workspace::start().await;
+        let (_, app_id) = ws.create_sp(name).await;
+        ws.grant_token_use(&app_id).await;
+        (ws, app_id)
+    }
+
     async fn grant_token_use(&self, application_id: &str) {
         let (status, body) = self
             .request(
@@ -404,9 +412,7 @@ async fn service_principal_secrets_create_list_and_delete() {
 /// find it in the list, delete it.
 #[tokio::test]
 async fn tokens_create_obo_list_and_delete() {
-    let ws = Workspace::start().await;
-    let (_, app_id) = ws.create_sp("HEVO_DATA_USER").await;
-    ws.grant_token_use(&app_id).await;
+    let (ws, app_id) = Workspace::with_token_user("HEVO_DATA_USER").await;
 
     let created = ws
         .run(&[
@@ -517,9 +523,7 @@ async fn tokens_create_obo_list_and_delete() {
 
 #[tokio::test]
 async fn create_obo_in_json_prints_the_servers_answer() {
-    let ws = Workspace::start().await;
-    let (_, app_id) = ws.create_sp("LABELBOX_USER").await;
-    ws.grant_token_use(&app_id).await;
+    let (ws, app_id) = Workspace::with_token_user("LABELBOX_USER").await;
     let created = ws
         .run(&[
             "--output",

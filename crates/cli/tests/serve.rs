@@ -3,8 +3,8 @@
 mod common;
 
 use common::{
-    Server, admin_token_create, client, files_under, install_crypto, json_ok, log_next_to, scratch,
-    serve_command, succeeded,
+    Server, admin_token_create, client, files_under, get_ok, install_crypto, json_ok, log_next_to,
+    scratch, serve_command, succeeded,
 };
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -38,15 +38,7 @@ async fn create_sp(url: &str, token: &str, name: &str) -> Value {
 }
 
 async fn list_names(url: &str, token: &str) -> Vec<String> {
-    let r: Value = json_ok(
-        client()
-            .get(format!("{url}{SCIM}/ServicePrincipals"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let r: Value = get_ok(&client(), &format!("{url}{SCIM}/ServicePrincipals"), token).await;
     r["Resources"]
         .as_array()
         .expect("Resources")
@@ -103,15 +95,7 @@ async fn admin_token_create_works_beside_a_running_server() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let token = stdout.trim();
     assert_eq!(stdout.lines().count(), 1, "only the token on stdout");
-    let me: Value = json_ok(
-        client()
-            .get(format!("{}{SCIM}/Me", server.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me: Value = get_ok(&client(), &format!("{}{SCIM}/Me", server.url), token).await;
     assert_eq!(me["userName"], "ops@example.com");
 
     let unknown = Command::new(env!("CARGO_BIN_EXE_patchbay"))
@@ -284,15 +268,7 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
         .as_str()
         .expect("token_value")
         .to_owned();
-    let me: Value = json_ok(
-        https
-            .get(format!("{}{SCIM}/Me", server.url))
-            .bearer_auth(&new_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me: Value = get_ok(&https, &format!("{}{SCIM}/Me", server.url), &new_token).await;
     assert_eq!(
         me["userName"], app_id,
         "the new token is the service principal's"
@@ -380,14 +356,7 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
         let http = http.clone();
         let token = token.clone();
         async move {
-            let v: Value = json_ok(
-                http.get(format!("{url}{SCIM}/ServicePrincipals"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
+            let v: Value = get_ok(&http, &format!("{url}{SCIM}/ServicePrincipals"), &token).await;
             v["Resources"].as_array().expect("Resources").len()
         }
     };
@@ -401,15 +370,10 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
     let second = start(&data, &db, &["--stale-connect-after", "1s"]);
     let mut undone = false;
     for _ in 0..100 {
-        let c: Value = json_ok(
-            http.get(format!(
-                "{}/api/2.0/partner-connect/connections",
-                second.url
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+        let c: Value = get_ok(
+            &http,
+            &format!("{}/api/2.0/partner-connect/connections", second.url),
+            &token,
         )
         .await;
         if c["connections"].as_array().is_some_and(Vec::is_empty) {
@@ -420,12 +384,10 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
     }
     assert!(undone, "the interrupted connection was undone");
     assert_eq!(sps(second.url.clone()).await, 0, "no orphan principal");
-    let warehouses: Value = json_ok(
-        http.get(format!("{}/api/2.0/sql/warehouses", second.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+    let warehouses: Value = get_ok(
+        &http,
+        &format!("{}/api/2.0/sql/warehouses", second.url),
+        &token,
     )
     .await;
     assert!(
@@ -434,12 +396,10 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
             .is_none_or(Vec::is_empty),
         "no orphan warehouse: {warehouses}"
     );
-    let tokens: Value = json_ok(
-        http.get(format!("{}/api/2.0/token-management/tokens", second.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+    let tokens: Value = get_ok(
+        &http,
+        &format!("{}/api/2.0/token-management/tokens", second.url),
+        &token,
     )
     .await;
     assert_eq!(
@@ -541,14 +501,7 @@ async fn two_nodes_share_one_database() {
         let status = t.await.unwrap();
         assert!(status == 200 || status == 409, "{status}");
     }
-    let sps: Value = json_ok(
-        http.get(format!("{}{SCIM}/ServicePrincipals", b.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let sps: Value = get_ok(&http, &format!("{}{SCIM}/ServicePrincipals", b.url), &token).await;
     assert_eq!(
         sps["Resources"].as_array().unwrap().len(),
         1,

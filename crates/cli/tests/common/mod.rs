@@ -164,6 +164,12 @@ pub async fn json_with(r: reqwest::Response, status: u16) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// The JSON of `token`'s GET of `url` through `http`, which must answer 200.
+pub async fn get_ok(http: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let r = http.get(url).bearer_auth(token).send().await;
+    json_ok(r.unwrap_or_else(|e| panic!("GET {url}: {e}"))).await
+}
+
 /// The JSON body of an answer that must be a 200.
 pub async fn json_ok(r: reqwest::Response) -> serde_json::Value {
     json_with(r, 200).await
