@@ -47,6 +47,24 @@ async fn list_names(url: &str, token: &str) -> Vec<String> {
         .collect()
 }
 
+/// Points rivery on the server at `url` to partner-sim, as the admin (`token`).
+async fn point_rivery_at(
+    sim: &patchbay_partner::sim::SimHandle,
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) {
+    let put = http
+        .put(format!("{url}/api/2.0/partner-connect/partners/rivery"))
+        .bearer_auth(token)
+        .json(&json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
+                      "hostnames": ["127.0.0.1"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+}
+
 #[tokio::test]
 async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_9() {
     let (_tmp, db, data) = scratch().await;
@@ -311,15 +329,7 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
     let first = start(&data, &db, &[]);
     let token = first.token.clone().unwrap();
     let http = client();
-    let put = http
-        .put(format!("{}/api/2.0/partner-connect/partners/rivery", first.url))
-        .bearer_auth(&token)
-        .json(&json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
-                      "hostnames": ["127.0.0.1"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
+    point_rivery_at(&sim, &http, &first.url, &token).await;
     // The partner takes its time, so the connect is in flight when the server dies.
     http.post(format!("{}/_sim/faults", sim.url))
         .json(&json!({"delay_ms": 20_000}))
@@ -467,15 +477,7 @@ async fn two_nodes_share_one_database() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
         .unwrap();
-    let put = http
-        .put(format!("{}/api/2.0/partner-connect/partners/rivery", a.url))
-        .bearer_auth(&token)
-        .json(&json!({"base_url": sim.url, "credentials": {"username": sim.config.username, "password": sim.config.password},
-                      "hostnames": ["127.0.0.1"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
+    point_rivery_at(&sim, &http, &a.url, &token).await;
     let mut tasks = Vec::new();
     for i in 0..10 {
         let url = if i % 2 == 0 {
