@@ -259,14 +259,16 @@ impl Store {
         workspace_id: i64,
         secret_id: &str,
     ) -> Result<Option<OAuthSecretRecord>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SECRET_COLUMNS} FROM oauth_secrets WHERE workspace_id = $1 AND secret_id = $2"
-        )))
-        .bind(workspace_id)
-        .bind(secret_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(secret_from_row).transpose()
+        self.workspace_row(
+            format!(
+                "SELECT {SECRET_COLUMNS} FROM oauth_secrets \
+                 WHERE workspace_id = $1 AND secret_id = $2"
+            ),
+            workspace_id,
+            secret_id,
+            secret_from_row,
+        )
+        .await
     }
 
     /// Deletes a secret, and with it the access of every token it minted.
@@ -768,14 +770,15 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<OAuthApp>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {APP_COLUMNS} FROM oauth_apps WHERE workspace_id = $1 AND partner_id = $2"
-        )))
-        .bind(workspace_id)
-        .bind(partner_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(app_from_row).transpose()
+        self.workspace_row(
+            format!(
+                "SELECT {APP_COLUMNS} FROM oauth_apps WHERE workspace_id = $1 AND partner_id = $2"
+            ),
+            workspace_id,
+            partner_id,
+            app_from_row,
+        )
+        .await
     }
 
     /// Records the partner's callback as the app's only redirect, for the connection `uid`

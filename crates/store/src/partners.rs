@@ -337,16 +337,16 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<ConnectionRecord>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE workspace_id = $1 AND partner_id = $2"
-        )))
-        .bind(workspace_id)
-        .bind(partner_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(connection_from_row)
-        .transpose()
+        self.workspace_row(
+            format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections \
+                 WHERE workspace_id = $1 AND partner_id = $2"
+            ),
+            workspace_id,
+            partner_id,
+            connection_from_row,
+        )
+        .await
     }
 
     /// The organization's account at a partner, if anyone connected.

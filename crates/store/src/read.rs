@@ -70,6 +70,27 @@ macro_rules! columns_of {
 }
 pub(crate) use columns_of;
 
+impl Store {
+    /// The one row `sql` finds for a key of a workspace (`$1` the workspace, `$2` the key),
+    /// read with `read`; `None` when there is none.
+    pub(crate) async fn workspace_row<T>(
+        &self,
+        sql: String,
+        workspace_id: i64,
+        key: &str,
+        read: fn(&AnyRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+}
+
 impl dyn Row + '_ {
     /// The value of `column`, as the type asked for.
     pub(crate) fn get<T: FromColumn>(&self, column: &str) -> Result<T> {

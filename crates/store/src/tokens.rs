@@ -459,14 +459,13 @@ impl Store {
         workspace_id: i64,
         token_id: &str,
     ) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE workspace_id = $1 AND token_id = $2"
-        )))
-        .bind(workspace_id)
-        .bind(token_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(token_from_row).transpose()
+        self.workspace_row(
+            format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE workspace_id = $1 AND token_id = $2"),
+            workspace_id,
+            token_id,
+            token_from_row,
+        )
+        .await
     }
 
     /// Revokes any token of the workspace (token management).
