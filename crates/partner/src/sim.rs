@@ -321,9 +321,11 @@ fn authorized(sim: &Sim, headers: &HeaderMap) -> bool {
         .is_some_and(|v| bool::from(v.trim().as_bytes().ct_eq(expected.as_bytes())))
 }
 
-/// Records the call and applies the delay and 401 faults. `Some` is the answer to give now.
 /// A request body as the endpoint's request type, or the 400 a partner answers otherwise.
-#[expect(clippy::result_large_err, reason = "the error is the answer, sent at once")]
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the answer, sent at once"
+)]
 fn parsed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, Response> {
     serde_json::from_value(body).map_err(|e| {
         error(
@@ -363,6 +365,7 @@ async fn admitted<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Records the call and applies the delay and 401 faults. `Some` is the answer to give now.
 async fn admit(sim: &Sim, path: &str, headers: &HeaderMap, body: &Value) -> Option<Response> {
     let mut redacted = body.clone();
     for pointer in ["/user_info/auth", "/auth"] {
