@@ -2,19 +2,21 @@
 //! to, and never through a redirect. A partner here is a real HTTP server on 127.0.0.1 that
 //! counts the requests it gets; names resolve through a table, as DNS would answer them.
 
-use axum::Router;
+#[path = "../../server/tests/common/scripted_partner.rs"]
+mod scripted_partner;
+
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::post;
 use patchbay_partner::client::{CallError, Endpoint, PartnerClient, RetryPolicy};
 use patchbay_partner::outbound::{Lookup, OutboundPolicy, Range};
 use patchbay_partner::protocol::ConnectionInfo;
+use scripted_partner::scripted_partner;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// DNS as a table; unknown names do not resolve.
@@ -48,29 +50,6 @@ fn client(ranges: &[Range], names: &[(&str, &[&str])]) -> PartnerClient {
         OutboundPolicy::allowing(ranges),
         Arc::new(Table(table)),
     )
-}
-
-/// A partner on 127.0.0.1 whose `/test-connection` answers `answer`; returns its port and the
-/// count of requests it received.
-async fn partner(
-    answer: impl Fn() -> axum::response::Response + Clone + Send + Sync + 'static,
-) -> (u16, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    let app = Router::new().fallback(post(move || {
-        let answer = answer.clone();
-        let counted = counted.clone();
-        async move {
-            counted.fetch_add(1, Ordering::SeqCst);
-            answer()
-        }
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, hits)
 }
 
 fn passing() -> axum::response::Response {
@@ -118,7 +97,8 @@ fn refused(result: Result<impl std::fmt::Debug, CallError>) -> String {
 
 #[tokio::test]
 async fn a_name_that_resolves_to_a_refused_address_is_not_called() {
-    let (port, hits) = partner(passing).await;
+    let (partner, hits) = scripted_partner(passing).await;
+    let port = partner.port();
     let public_only = client(&[], &[("partner.test", &["127.0.0.1"])]);
     let why = refused(test_connection(&public_only, format!("http://partner.test:{port}")).await);
     assert!(
@@ -177,7 +157,8 @@ async fn the_resolver_hands_on_only_allowed_addresses() {
 
 #[tokio::test]
 async fn only_the_allowed_addresses_of_a_name_are_connected_to() {
-    let (port, hits) = partner(passing).await;
+    let (partner, hits) = scripted_partner(passing).await;
+    let port = partner.port();
     // The private and metadata addresses are dropped: a connection to either would fail or hang
     // (nothing listens there), so success means the loopback address was the one used.
     let loopback = client(
@@ -221,20 +202,17 @@ async fn literals_and_metadata_names_are_refused_before_any_lookup() {
 
 #[tokio::test]
 async fn a_redirect_is_never_followed() {
-    let (target_port, target_hits) = partner(passing).await;
-    let (port, hits) = partner(move || {
+    let (target, target_hits) = scripted_partner(passing).await;
+    let (partner, hits) = scripted_partner(move || {
         (
             StatusCode::TEMPORARY_REDIRECT,
-            [(
-                header::LOCATION,
-                format!("http://127.0.0.1:{target_port}/test-connection"),
-            )],
+            [(header::LOCATION, format!("http://{target}/test-connection"))],
         )
             .into_response()
     })
     .await;
     let loopback = client(&[Range::Loopback], &[]);
-    let result = test_connection(&loopback, format!("http://127.0.0.1:{port}")).await;
+    let result = test_connection(&loopback, format!("http://{partner}")).await;
     assert!(
         matches!(result, Err(CallError::Status { status: 307, .. })),
         "{result:?}"

@@ -5,17 +5,15 @@
 
 mod common;
 
-use axum::Router;
 use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use common::scripted_partner::scripted_partner;
 use common::sim::{served_with_sim, sim_calls};
 use common::{Reply, SCIM, TestApp};
 use patchbay_partner::outbound::OutboundPolicy;
 use patchbay_server::{AppState, Settings, router};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use tower::ServiceExt;
 
 const PC: &str = "/api/2.0/partner-connect";
@@ -300,28 +298,6 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
     assert_eq!(sim_calls(&sim).await, before, "the partner was called");
 }
 
-/// A partner on 127.0.0.1 whose every answer is `answer`; counts what it receives.
-async fn scripted_partner(
-    answer: impl Fn() -> axum::response::Response + Clone + Send + Sync + 'static,
-) -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    let app = Router::new().fallback(post(move || {
-        let answer = answer.clone();
-        let counted = counted.clone();
-        async move {
-            counted.fetch_add(1, Ordering::SeqCst);
-            answer()
-        }
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, hits)
-}
-
 fn connected_answer(redirect_uri: &str) -> axum::response::Response {
     axum::Json(
         json!({"redirect_uri": redirect_uri, "redirect_value": "create_trial",
@@ -336,7 +312,7 @@ async fn a_partner_that_answers_with_an_http_redirect_is_not_followed() {
     let (app, _) = TestApp::serve().await;
     let (target, target_hits) = scripted_partner(|| connected_answer("http://127.0.0.1/x")).await;
     for location in [
-        format!("{target}/connect"),
+        format!("http://{target}/connect"),
         "http://169.254.169.254/latest/meta-data".to_owned(),
     ] {
         let (partner, hits) = scripted_partner(move || {
@@ -347,7 +323,7 @@ async fn a_partner_that_answers_with_an_http_redirect_is_not_followed() {
                 .into_response()
         })
         .await;
-        let r = point(&app, "rivery", &partner, &["127.0.0.1"]).await;
+        let r = point(&app, "rivery", &format!("http://{partner}"), &["127.0.0.1"]).await;
         assert_eq!(r.status, StatusCode::OK);
         let r = app.connect_partner("rivery").await;
         assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
@@ -399,7 +375,7 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
         let r = point(
             &app,
             "rivery",
-            &partner,
+            &format!("http://{partner}"),
             &["127.0.0.1", "partner.example.com", "pärtner.example.com"],
         )
         .await;

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 pub mod browser;
+pub mod scripted_partner;
 pub mod sim;
 pub mod snapshot;
 
