@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::sim::{point_at_sim, served_with_sim, sim, sim_get, sim_with};
+use common::sim::{point_at_sim, served_with_sim, sim, sim_get, sim_state, sim_with};
 use common::{SCIM, TestApp};
 use patchbay_partner::sim::{SimConfig, SimHandle};
 use serde_json::{Value, json};
@@ -111,7 +111,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     configure(&app, "rivery", &sim).await;
     assert_eq!(tile(&app, "rivery").await["connected"], false);
 
-    let r = connect(&app, "rivery", json!({})).await;
+    let r = app.connect_partner("rivery").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["redirect_value"], "create_trial");
     assert!(
@@ -183,8 +183,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     assert_eq!(t["connected"], true);
     assert_eq!(t["connection_state"], "CONNECTED");
     // The request carried what the protocol defines.
-    let (status, state) = sim_get(&sim, "/_sim/state").await;
-    assert_eq!(status, 200, "{state}");
+    let state = sim_state(&sim).await;
     let received = &state["received"][0];
     assert_eq!(received["user_agent"], "databricks");
     assert!(received["idempotency_key"].is_string());
@@ -297,7 +296,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
     for p in ["prophecy", "labelbox", "dataiku", "fivetran"] {
         configure(&app, p, &sim).await;
     }
-    let r = connect(&app, "prophecy", json!({})).await;
+    let r = app.connect_partner("prophecy").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let cluster_id = r.body["connection"]["cluster_id"]
         .as_str()
@@ -309,7 +308,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
     assert_eq!(cluster.status, StatusCode::OK, "{:?}", cluster.body);
     assert_eq!(cluster.body["cluster_name"], "PROPHECY_CLUSTER");
 
-    let r = connect(&app, "labelbox", json!({})).await;
+    let r = app.connect_partner("labelbox").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(
         r.body["connection"].get("warehouse_id").is_none()
@@ -320,7 +319,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     // Fivetran acts as the connecting user: no service principal, a token of the admin.
-    let r = connect(&app, "fivetran", json!({})).await;
+    let r = app.connect_partner("fivetran").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body["connection"].get("service_principal").is_none());
     let id = r.body["connection"]["partner_connection_id"]
@@ -366,7 +365,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
 async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the_account() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "hevo-data", &sim).await;
-    let r = connect(&app, "hevo-data", json!({})).await;
+    let r = app.connect_partner("hevo-data").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let connection = r.body["connection"].clone();
     let warehouse_id = connection["warehouse_id"].as_str().unwrap().to_owned();
@@ -388,7 +387,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     assert_eq!(r.body["redirect_value"], "sign_in");
     assert_eq!(r.body["user_status"], "new", "auto_add added the new user");
     // The admin signing in again is an existing user; a sign-in never creates a second connection.
-    let again = connect(&app, "hevo-data", json!({})).await;
+    let again = app.connect_partner("hevo-data").await;
     assert_eq!(again.body["user_status"], "existing");
     assert_eq!(service_principals(&app).await.len(), 1);
     // A plain user cannot delete the connection.
@@ -421,8 +420,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
         .admin_get(&format!("{PC}/partners/hevo-data/account"))
         .await;
     assert_eq!(account.status, StatusCode::OK, "the partner account stays");
-    let (status, state) = sim_get(&sim, "/_sim/state").await;
-    assert_eq!(status, 200, "{state}");
+    let state = sim_state(&sim).await;
     assert!(state["accounts"]["example.com"].is_object());
 }
 
@@ -430,7 +428,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
 async fn deleting_the_service_principal_alone_breaks_the_connection() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "rudderstack", &sim).await;
-    connect(&app, "rudderstack", json!({})).await;
+    app.connect_partner("rudderstack").await;
     let sp = service_principals(&app).await.remove(0);
     let app_id = sp["applicationId"].as_str().unwrap();
     let del = app
@@ -457,7 +455,7 @@ async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_i
     let (app, sim) = served_with_sim().await;
     configure(&app, "snowplow", &sim).await;
     sim_post(&sim, "/_sim/faults", json!({"connect_500": 4})).await;
-    let r = connect(&app, "snowplow", json!({})).await;
+    let r = app.connect_partner("snowplow").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(
         r.body["redirect_uri"]
@@ -472,8 +470,7 @@ async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_i
         "the resources stay"
     );
     assert_eq!(tile(&app, "snowplow").await["connected"], true);
-    let (status, state) = sim_get(&sim, "/_sim/state").await;
-    assert_eq!(status, 200, "{state}");
+    let state = sim_state(&sim).await;
     let keys: Vec<&Value> = state["received"]
         .as_array()
         .unwrap()
@@ -502,7 +499,7 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
     ];
     for fault in faults {
         sim_post(&sim, "/_sim/faults", fault.clone()).await;
-        let r = connect(&app, "hunters", json!({})).await;
+        let r = app.connect_partner("hunters").await;
         let kept = fault.get("connect_500").is_some();
         if kept {
             assert_eq!(r.status, StatusCode::OK);
@@ -570,14 +567,13 @@ async fn only_admins_connect_and_a_dry_run_changes_nothing() {
     assert_eq!(plan["grants"][0]["full_name"], "hive_metastore.default");
     assert!(service_principals(&app).await.is_empty());
     assert_eq!(tile(&app, "monte-carlo").await["connected"], false);
-    let (status, state) = sim_get(&sim, "/_sim/state").await;
-    assert_eq!(status, 200, "{state}");
+    let state = sim_state(&sim).await;
     assert!(
         state["received"].as_array().unwrap().is_empty(),
         "the partner was not called"
     );
 
-    let unknown = connect(&app, "no-such-partner", json!({})).await;
+    let unknown = app.connect_partner("no-such-partner").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     let unconfigured = connect(&app, "alation", json!({"schemas": ["default"]})).await;
     assert_eq!(unconfigured.status, StatusCode::BAD_REQUEST);
@@ -660,7 +656,7 @@ async fn sign_in_answers_name_what_the_user_must_do() {
         .to_owned();
     reqwest::Client::new().post(format!("{}/delete-connection", sim.url)).basic_auth(&sim.config.username, Some(&sim.config.password))
         .json(&json!({"connection_id": id, "cloud_provider": "aws", "databricks_organization_id": app.workspace_id})).send().await.unwrap();
-    let r = connect(&app, "census", json!({})).await;
+    let r = app.connect_partner("census").await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert!(
         r.body["message"]
@@ -704,7 +700,7 @@ async fn token_rotation_delivers_the_new_token_before_revoking_the_old() {
 async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
-    let r = connect(&app, "rivery", json!({})).await;
+    let r = app.connect_partner("rivery").await;
     let warehouse_id = r.body["connection"]["warehouse_id"]
         .as_str()
         .unwrap()
@@ -794,7 +790,7 @@ async fn the_unity_catalog_rules_and_their_errors() {
     enable_unity_catalog(&app, "steward@example.com").await;
 
     // Hunters has no Unity Catalog support: only the default catalog, which the admin does not own.
-    let r = connect(&app, "hunters", json!({})).await;
+    let r = app.connect_partner("hunters").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     let message = r.body["message"].as_str().unwrap();
     assert!(
@@ -897,7 +893,7 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
     let (app, url) = TestApp::serve().await;
     let sim = sim().await;
     configure(&app, "rivery", &sim).await;
-    let r = connect(&app, "rivery", json!({})).await;
+    let r = app.connect_partner("rivery").await;
     assert_eq!(r.body["account_status"], "new");
 
     let (second, token) = app
@@ -945,8 +941,7 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
         common::ADMIN,
         "the first connector stays administrator"
     );
-    let (status, state) = sim_get(&sim, "/_sim/state").await;
-    assert_eq!(status, 200, "{state}");
+    let state = sim_state(&sim).await;
     let workspaces: Vec<i64> = state["connections"]
         .as_array()
         .unwrap()

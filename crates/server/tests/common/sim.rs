@@ -16,13 +16,16 @@ pub async fn sim_with(config: SimConfig) -> SimHandle {
     spawn(listener, config).unwrap()
 }
 
-/// What the simulator has seen and holds (`/_sim/state`); fails the test unless it answers.
+/// What the simulator has seen and holds (`/_sim/state`); fails the test unless it answers 200
+/// with JSON.
 pub async fn sim_state(sim: &SimHandle) -> Value {
     let r = reqwest::get(format!("{}/_sim/state", sim.url))
         .await
         .unwrap();
-    assert!(r.status().is_success(), "partner-sim state: {}", r.status());
-    r.json().await.unwrap()
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 200, "partner-sim state: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("partner-sim state: {e}: {body}"))
 }
 
 /// How many requests the simulator has received.
