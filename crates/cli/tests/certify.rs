@@ -39,13 +39,24 @@ impl Reports {
         ["--report", json, "--report", xml]
     }
 
-    /// The JSON report, parsed, and the JUnit one as text; either missing fails the test.
-    fn read(&self) -> (Value, String) {
+    /// The arguments that ask for the JSON report alone.
+    fn json_args(&self) -> [&str; 2] {
+        ["--report", self.json.to_str().expect("a UTF-8 path")]
+    }
+
+    /// The JSON report, parsed; missing fails the test.
+    fn read_json(&self) -> Value {
         let json =
             std::fs::read(&self.json).unwrap_or_else(|e| panic!("{}: {e}", self.json.display()));
+        serde_json::from_slice(&json).expect("a JSON report")
+    }
+
+    /// The JSON report, parsed, and the JUnit one as text; either missing fails the test.
+    fn read(&self) -> (Value, String) {
+        let json = self.read_json();
         let xml = std::fs::read_to_string(&self.xml)
             .unwrap_or_else(|e| panic!("{}: {e}", self.xml.display()));
-        (serde_json::from_slice(&json).expect("a JSON report"), xml)
+        (json, xml)
     }
 }
 
@@ -118,20 +129,11 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
 async fn certify_registers_the_partner_with_the_profile_given() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let json_path = dir.path().join("certify.json");
+    let reports = Reports::in_dir(dir.path());
     for profile in ["none", "ingest", "cluster", "token", "read", "dataiku"] {
-        let out = certify(
-            &sim,
-            &[
-                "--profile",
-                profile,
-                "--scenario",
-                "create-new-account,recreate-after-workspace-delete",
-                "--report",
-                json_path.to_str().unwrap(),
-            ],
-        )
-        .await;
+        let scenarios = "create-new-account,recreate-after-workspace-delete";
+        let run = ["--profile", profile, "--scenario", scenarios];
+        let out = certify(&sim, &[&run[..], &reports.json_args()].concat()).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{profile}: {stdout}");
         assert!(
@@ -142,7 +144,7 @@ async fn certify_registers_the_partner_with_the_profile_given() {
             stdout.contains("2 passed, 0 failed, 0 skipped\n"),
             "{stdout}"
         );
-        let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+        let report = reports.read_json();
         assert_eq!(report["profile"], profile);
         // partner-sim used the SQL warehouse of each profile that gives one.
         let usage = &report["scenarios"][0]["warehouse_usage"];
@@ -228,19 +230,10 @@ fn a_reader_that_goes_away_does_not_crash_certify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
     let dir = tempfile::tempdir().unwrap();
-    let json_path = dir.path().join("certify.json");
-    let report = |stdout: &str| -> Value {
-        let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap())
-            .unwrap_or_else(|e| panic!("{e}: {stdout}"));
-        report
-    };
+    let reports = Reports::in_dir(dir.path());
     let args = |extra: &'static [&'static str]| -> Vec<&str> {
-        let mut args = vec![
-            "--scenario",
-            "create-new-account",
-            "--report",
-            json_path.to_str().unwrap(),
-        ];
+        let mut args = vec!["--scenario", "create-new-account"];
+        args.extend(reports.json_args());
         args.extend(extra);
         args
     };
@@ -255,7 +248,7 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
             && stdout.contains(": 4 succeeded, 0 refused"),
         "{stdout}"
     );
-    let r = report(&stdout);
+    let r = reports.read_json();
     let usage = &r["scenarios"][0]["warehouse_usage"];
     assert_eq!(
         (&usage["statements"], &usage["succeeded"], &usage["refused"]),
@@ -300,7 +293,7 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(": 2 succeeded, 1 refused"), "{stdout}");
-    let r = report(&stdout);
+    let r = reports.read_json();
     let usage = &r["scenarios"][0]["warehouse_usage"];
     assert_eq!(usage["statements"], 3, "{usage}");
     let refused: Vec<&Value> = usage["queries"]
@@ -342,7 +335,7 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
         stdout.contains("1 passed, 0 failed, 0 skipped, 1 warning"),
         "{stdout}"
     );
-    let r = report(&stdout);
+    let r = reports.read_json();
     assert_eq!(r["summary"]["warnings"], 1);
     assert!(r["scenarios"][0]["warehouse_usage"].is_null());
 }
