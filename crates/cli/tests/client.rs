@@ -260,6 +260,13 @@ async fn me(url: &str, token: &str) -> reqwest::Response {
         .expect("request")
 }
 
+/// The arguments of `tokens create-obo` for the principal `app_id`: the client's own options
+/// `global` first, the command's further `options` last.
+fn create_obo<'a>(global: &[&'a str], app_id: &'a str, options: &[&'a str]) -> Vec<&'a str> {
+    let command: &[&str] = &["tokens", "create-obo", "--application-id", app_id];
+    [global, command, options].concat()
+}
+
 #[tokio::test]
 async fn service_principals_list_and_delete_by_application_id() {
     let ws = Workspace::start().await;
@@ -415,16 +422,16 @@ async fn tokens_create_obo_list_and_delete() {
     let (ws, app_id) = Workspace::with_token_user("HEVO_DATA_USER").await;
 
     let created = ws
-        .run(&[
-            "tokens",
-            "create-obo",
-            "--application-id",
+        .run(&create_obo(
+            &[],
             &app_id,
-            "--comment",
-            "Partner Connect",
-            "--lifetime-seconds",
-            "1209600",
-        ])
+            &[
+                "--comment",
+                "Partner Connect",
+                "--lifetime-seconds",
+                "1209600",
+            ],
+        ))
         .ok();
     assert_eq!(
         created.stdout.lines().count(),
@@ -525,14 +532,7 @@ async fn tokens_create_obo_list_and_delete() {
 async fn create_obo_in_json_prints_the_servers_answer() {
     let (ws, app_id) = Workspace::with_token_user("LABELBOX_USER").await;
     let created = ws
-        .run(&[
-            "--output",
-            "json",
-            "tokens",
-            "create-obo",
-            "--application-id",
-            &app_id,
-        ])
+        .run(&create_obo(&["--output", "json"], &app_id, &[]))
         .ok()
         .json();
     let value = created["token_value"].as_str().expect("token_value");
