@@ -6,6 +6,7 @@ use crate::compute::{Clusters, Creatable, NewObject, Warehouses};
 use crate::partners::{Actor, AuditLog, ConnectionRecord, audit};
 use crate::permissions::{TOKENS, grant_object_permission};
 use crate::principals::{PrincipalData, insert_principal};
+use crate::sql::Sql;
 use crate::tokens::{NewToken, insert_token};
 use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
 use patchbay_core::access::WorkspaceAdmin;
@@ -1214,34 +1215,23 @@ impl Store {
                 "released the notification leases of this node's previous run"
             );
         }
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM connections WHERE node_id = $1 \
-             AND (state = 'CONNECTING' OR pending_token_id IS NOT NULL)",
-            crate::partners::CONNECTION_COLUMNS
-        )))
-        .bind(node)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(crate::partners::connection_from_row)
-        .collect()
+        self.connections_where(Sql::with(
+            "WHERE node_id = $1 AND (state = 'CONNECTING' OR pending_token_id IS NOT NULL)",
+            [node.into()],
+        ))
+        .await
     }
 
     /// Steps left unfinished for longer than `stale_millis`, whatever node ran them (it may be
     /// gone for good): connects still `CONNECTING` (their token value is lost, so they are
     /// undone) and rotations still pending (resumed with a fresh token).
     pub async fn stale_steps(&self, stale_millis: i64) -> Result<Vec<ConnectionRecord>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM connections WHERE (state = 'CONNECTING' AND updated_at < $1) \
+        self.connections_where(Sql::with(
+            "WHERE (state = 'CONNECTING' AND updated_at < $1) \
              OR (pending_token_id IS NOT NULL AND pending_since < $1)",
-            crate::partners::CONNECTION_COLUMNS
-        )))
-        .bind(self.now_millis() - stale_millis)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(crate::partners::connection_from_row)
-        .collect()
+            [(self.now_millis() - stale_millis).into()],
+        ))
+        .await
     }
 
     /// Restores what a connection's principal was given and lost: its entitlements, the token

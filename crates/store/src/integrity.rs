@@ -13,7 +13,8 @@
 //! left behind, before connections had identities.
 
 use crate::connections::delete_credential_tx;
-use crate::partners::{Actor, AuditLog, CONNECTION_COLUMNS, connection_from_row};
+use crate::partners::{Actor, AuditLog};
+use crate::sql::Sql;
 use crate::{Result, Store};
 use patchbay_core::compute::ObjectKind;
 use patchbay_core::partner::Credential;
@@ -78,14 +79,9 @@ impl Store {
     ) -> Result<Vec<Violation>> {
         let mut found = self.orphans().await?;
         let now = self.now_millis();
-        let connections: Vec<_> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY workspace_id, partner_id"
-        )))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(connection_from_row)
-        .collect::<Result<_>>()?;
+        let connections = self
+            .connections_where(Sql::with("ORDER BY workspace_id, partner_id", []))
+            .await?;
         for c in connections {
             let violation = |kind, object_type, object_id: &str, detail: String| Violation {
                 kind,

@@ -320,15 +320,23 @@ impl Store {
 
     /// Every connection of a workspace.
     pub async fn connections(&self, workspace_id: i64) -> Result<Vec<ConnectionRecord>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE workspace_id = $1 ORDER BY partner_id"
-        )))
-        .bind(workspace_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(connection_from_row)
-        .collect()
+        self.connections_where(Sql::with(
+            "WHERE workspace_id = $1 ORDER BY partner_id",
+            [workspace_id.into()],
+        ))
+        .await
+    }
+
+    /// The connections a `WHERE …` fragment (with any `ORDER BY`) picks, read whole.
+    pub(crate) async fn connections_where(&self, filter: Sql) -> Result<Vec<ConnectionRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {CONNECTION_COLUMNS} FROM connections "));
+        sql.append(filter)
+            .query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(connection_from_row)
+            .collect()
     }
 
     /// One connection.

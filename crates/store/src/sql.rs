@@ -62,6 +62,14 @@ impl Sql {
         }
     }
 
+    /// A fragment with its placeholders written in (`$1`, `$2`, …) and their values, in order.
+    pub(crate) fn with(text: &str, binds: impl IntoIterator<Item = Bind>) -> Sql {
+        Sql {
+            text: text.to_owned(),
+            binds: binds.into_iter().collect(),
+        }
+    }
+
     pub(crate) fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);
         self
