@@ -12,7 +12,7 @@ mod common;
 
 use common::{
     BOOTSTRAP_LINE, Server, admin_token_create, client, files_under, json_ok, scratch,
-    serve_command, succeeded,
+    serve_command, sim_state, succeeded,
 };
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -444,14 +444,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .await;
         assert_eq!(status, 200, "{partner}: {body}");
     }
-    let state: Value = json_ok(
-        client()
-            .get(format!("{}/_sim/state", sim.url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let state = sim_state(&client(), &sim.url).await;
     assert!(
         state["received"].as_array().is_some_and(|r| r.len() >= 4),
         "the partner received the connects and the rotation: {state}"

@@ -4,7 +4,7 @@ mod common;
 
 use common::{
     Server, admin_token_create, client, files_under, get_ok, install_crypto, json_ok, log_next_to,
-    scratch, serve_command, succeeded,
+    scratch, serve_command, sim_state, succeeded,
 };
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -350,13 +350,7 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
             .await;
     });
     for _ in 0..200 {
-        let state: Value = json_ok(
-            http.get(format!("{}/_sim/state", sim.url))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let state = sim_state(&http, &sim.url).await;
         if !state["received"].as_array().unwrap().is_empty() {
             break;
         }
@@ -509,13 +503,7 @@ async fn two_nodes_share_one_database() {
         1,
         "one connection's principal across both nodes"
     );
-    let state: Value = json_ok(
-        http.get(format!("{}/_sim/state", sim.url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let state = sim_state(&http, &sim.url).await;
     assert_eq!(state["connections"].as_array().unwrap().len(), 1);
 }
 

@@ -170,6 +170,14 @@ pub async fn get_ok(http: &reqwest::Client, url: &str, token: &str) -> serde_jso
     json_ok(r.unwrap_or_else(|e| panic!("GET {url}: {e}"))).await
 }
 
+/// partner-sim's state (`/_sim/state`) at `sim_url`, fetched through `http`; it must answer 200
+/// with JSON.
+pub async fn sim_state(http: &reqwest::Client, sim_url: &str) -> serde_json::Value {
+    let url = format!("{sim_url}/_sim/state");
+    let r = http.get(&url).send().await;
+    json_ok(r.unwrap_or_else(|e| panic!("GET {url}: {e}"))).await
+}
+
 /// The JSON body of an answer that must be a 200.
 pub async fn json_ok(r: reqwest::Response) -> serde_json::Value {
     json_with(r, 200).await
