@@ -4,7 +4,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::sim::{point_at_sim, served_with_sim, sim, sim_state};
+use common::sim::{point_at_sim, served_with_sim, sim, sim_received, sim_state};
 use common::{SCIM, TestApp};
 use patchbay_partner::sim::SimHandle;
 use patchbay_server::partner_connect::worker;
@@ -166,18 +166,8 @@ async fn a_failed_delete_notification_is_delivered_later() {
         .any(|c| c["connection_id"] == id);
     assert!(gone, "the worker delivered the notification");
     worker::run_once(&app.state).await.unwrap();
-    let deletes = sim_state(&sim).await["received"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["path"] == "/delete-connection")
-        .count();
-    let after = sim_state(&sim).await["received"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["path"] == "/delete-connection")
-        .count();
+    let deletes = sim_received(&sim, "/delete-connection").await.len();
+    let after = sim_received(&sim, "/delete-connection").await.len();
     assert_eq!(deletes, after, "a delivered notification is not sent again");
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::sim::{served_with_sim, sim_get};
+use common::sim::{served_with_sim, sim_get, sim_received};
 use common::{SCIM, TestApp, behind_the_back};
 use patchbay_partner::sim::SimHandle;
 use serde_json::{Value, json};
@@ -94,12 +94,9 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
     let partner_connection = c["partner_connection_id"].as_str().unwrap().to_owned();
 
     // What the partner was sent: the secret and the client id, a null token.
-    let (_, state) = sim_get(&sim, "/_sim/state").await;
-    let sent = state["received"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["path"] == "/connect")
+    let sent = sim_received(&sim, "/connect")
+        .await
+        .first()
         .expect("a connect")["body"]
         .clone();
     assert_eq!(
@@ -169,12 +166,9 @@ async fn an_m2m_partner_gets_a_secret_and_no_token_rotates_it_and_loses_it_on_de
     )
     .await;
     assert_eq!(status, 200, "the partner holds the new secret: {who}");
-    let (_, state) = sim_get(&sim, "/_sim/state").await;
-    let rotation = state["received"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["path"] == "/rotate-token")
+    let rotation = sim_received(&sim, "/rotate-token")
+        .await
+        .first()
         .expect("a rotation")["body"]
         .clone();
     assert_eq!(

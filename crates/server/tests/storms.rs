@@ -9,7 +9,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
-use common::sim::{point_at_sim, served_with_sim, sim, sim_state};
+use common::sim::{point_at_sim, served_with_sim, sim, sim_received, sim_state};
 use patchbay_partner::sim::SimHandle;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -22,16 +22,6 @@ async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
     let endpoints = json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection",
             "rotate_token_path": "/rotate-token"});
     point_at_sim(app, partner_id, sim, endpoints).await;
-}
-
-/// How many calls to `path` the simulator received.
-async fn received(sim: &SimHandle, path: &str) -> usize {
-    sim_state(sim).await["received"]
-        .as_array()
-        .expect("received")
-        .iter()
-        .filter(|r| r["path"] == path)
-        .count()
 }
 
 /// The workspace's connections, as an admin reads them.
@@ -207,7 +197,7 @@ async fn twenty_concurrent_deletes_are_acknowledged_once() {
         19,
         "the others find nothing to delete: {answers:?}"
     );
-    assert_eq!(received(&sim, "/delete-connection").await, 1);
+    assert_eq!(sim_received(&sim, "/delete-connection").await.len(), 1);
     let audit = app
         .admin_get(&format!("{PC}/audit?partner_id=rivery"))
         .await;
@@ -237,7 +227,7 @@ async fn twenty_concurrent_rotations_leave_the_partner_one_recorded_token() {
         }
     }
     assert_eq!(
-        received(&sim, "/rotate-token").await,
+        sim_received(&sim, "/rotate-token").await.len(),
         delivered,
         "each acknowledged rotation delivered one token, and no other was sent"
     );
@@ -364,7 +354,7 @@ async fn a_restarted_node_releases_its_steps_at_start() {
     patchbay_server::partner_connect::worker::run_once(&app.state)
         .await
         .unwrap();
-    assert_eq!(received(&sim, "/delete-connection").await, 0);
+    assert_eq!(sim_received(&sim, "/delete-connection").await.len(), 0);
     assert_eq!(
         connections(&app).await.len(),
         1,
@@ -383,7 +373,7 @@ async fn a_restarted_node_releases_its_steps_at_start() {
         "the interrupted connect is undone"
     );
     assert_eq!(
-        received(&sim, "/delete-connection").await,
+        sim_received(&sim, "/delete-connection").await.len(),
         1,
         "the delete was delivered at once"
     );
@@ -436,7 +426,7 @@ async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
     let now = c[0]["token_id"].clone();
     assert_ne!(now, before, "rotated");
     assert_ne!(now, json!(lost), "with a fresh token, not the lost one");
-    assert_eq!(received(&sim, "/rotate-token").await, 1);
+    assert_eq!(sim_received(&sim, "/rotate-token").await.len(), 1);
     let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     let ids: Vec<&Value> = tokens.body["token_infos"]
@@ -524,7 +514,7 @@ async fn storms_over_oauth_m2m_leave_the_partner_exactly_its_recorded_secret() {
     assert_eq!(connect(&app, "acme-m2m").await.0, StatusCode::OK);
     let app = Arc::new(app);
     let (_, delivered) = rotation_storm(&app, "acme-m2m", 12).await;
-    assert_eq!(received(&sim, "/rotate-token").await, delivered);
+    assert_eq!(sim_received(&sim, "/rotate-token").await.len(), delivered);
     assert_eq!(m2m_secrets(&app).await.map(|s| s.len()), Some(1));
     assert_invariants(&app, &sim).await;
 

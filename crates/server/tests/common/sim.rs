@@ -28,6 +28,17 @@ pub async fn sim_state(sim: &SimHandle) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("partner-sim state: {e}: {body}"))
 }
 
+/// The requests to `path` the simulator has received, oldest first.
+pub async fn sim_received(sim: &SimHandle, path: &str) -> Vec<Value> {
+    sim_state(sim).await["received"]
+        .as_array()
+        .expect("received")
+        .iter()
+        .filter(|r| r["path"] == path)
+        .cloned()
+        .collect()
+}
+
 /// How many requests the simulator has received.
 pub async fn sim_calls(sim: &SimHandle) -> usize {
     sim_state(sim).await["received"]
