@@ -89,13 +89,8 @@ async fn the_access_control_matrix() {
     let gone_id = gone.body["Resources"][0]["id"].as_str().unwrap().to_owned();
     app.admin_delete(&format!("{SCIM}/Users/{gone_id}")).await;
     let expired = app
-        .post_as(
-            Some(&user),
-            "/api/2.0/token/create",
-            json!({"lifetime_seconds": 1}),
-        )
-        .await
-        .ok()["token_value"]
+        .create_token_as(&user, json!({"lifetime_seconds": 1}))
+        .await["token_value"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -159,17 +159,16 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
 async fn a_token_that_expires_while_remembered_is_refused() {
     let app = TestApp::with_manual_clock().await;
     let created = app
-        .admin_post(
-            "/api/2.0/token/create",
+        .create_token_as(
+            &app.admin_token,
             json!({"comment": "brief", "lifetime_seconds": 1}),
         )
         .await;
-    assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
-    let token = created.body["token_value"]
+    let token = created["token_value"]
         .as_str()
         .expect("token_value")
         .to_owned();
-    let expiry = created.body["token_info"]["expiry_time"]
+    let expiry = created["token_info"]["expiry_time"]
         .as_i64()
         .expect("expiry_time");
     warm(&app, &token).await;

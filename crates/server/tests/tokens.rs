@@ -201,16 +201,14 @@ async fn deleting_a_service_principal_deletes_its_tokens() {
 async fn own_tokens_create_list_delete() {
     let app = TestApp::new().await;
     let (_, token) = app.plain_user("self@example.com").await;
-    let r = app
-        .post_as(
-            Some(&token),
-            "/api/2.0/token/create",
+    let created = app
+        .create_token_as(
+            &token,
             json!({"comment": "laptop", "lifetime_seconds": 3600}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let second = r.body["token_value"].as_str().unwrap().to_owned();
-    let info = &r.body["token_info"];
+    let second = created["token_value"].as_str().unwrap().to_owned();
+    let info = &created["token_info"];
     assert!(
         info.get("owner_id").is_none(),
         "own tokens show the public info only"
@@ -218,14 +216,9 @@ async fn own_tokens_create_list_delete() {
     let new_id = info["token_id"].as_str().unwrap().to_owned();
 
     let never = app
-        .post_as(
-            Some(&second),
-            "/api/2.0/token/create",
-            json!({"comment": "forever"}),
-        )
+        .create_token_as(&second, json!({"comment": "forever"}))
         .await;
-    assert_eq!(never.status, StatusCode::OK, "{:?}", never.body);
-    assert_eq!(never.body["token_info"]["expiry_time"], -1);
+    assert_eq!(never["token_info"]["expiry_time"], -1);
 
     let list = app.get_as(Some(&token), "/api/2.0/token/list").await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
@@ -252,14 +245,13 @@ async fn own_tokens_create_list_delete() {
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let app = TestApp::with_manual_clock().await;
-    let r = app
-        .admin_post(
-            "/api/2.0/token/create",
+    let created = app
+        .create_token_as(
+            &app.admin_token,
             json!({"comment": "short", "lifetime_seconds": 1}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let token = r.body["token_value"].as_str().unwrap().to_owned();
+    let token = created["token_value"].as_str().unwrap().to_owned();
     assert_eq!(
         app.get_as(Some(&token), &format!("{SCIM}/Me")).await.status,
         StatusCode::OK
@@ -454,12 +446,11 @@ async fn token_permissions_get_put_patch_and_levels() {
 async fn token_answers_keep_their_wire_shapes() {
     let app = TestApp::new().await;
     let own = app
-        .admin_post(
-            "/api/2.0/token/create",
+        .create_token_as(
+            &app.admin_token,
             json!({"comment": "mine", "lifetime_seconds": 3600}),
         )
         .await;
-    assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);
     let sp = service_principal(&app, "SHAPES").await;
     let app_id = sp["applicationId"].as_str().expect("applicationId");
     grant_can_use(&app, app_id).await;
@@ -475,7 +466,7 @@ async fn token_answers_keep_their_wire_shapes() {
         .expect("token_id")
         .to_owned();
     let secret = |r: &Value| r["token_value"].as_str().expect("token_value").to_owned();
-    let (own_value, obo_value) = (secret(&own.body), secret(&obo.body));
+    let (own_value, obo_value) = (secret(&own), secret(&obo.body));
     let known = [
         (own_value.as_str(), "own_token_value"),
         (obo_value.as_str(), "obo_token_value"),
@@ -487,7 +478,7 @@ async fn token_answers_keep_their_wire_shapes() {
         async move { get_sorted(app, &path).await }
     };
     for (name, body) in [
-        ("created_own", own.body.clone()),
+        ("created_own", own.clone()),
         ("created_on_behalf_of", obo.body.clone()),
         (
             "own_list",
@@ -521,7 +512,7 @@ async fn token_answers_keep_their_wire_shapes() {
         (
             Method::POST,
             "/api/2.0/token/delete".to_owned(),
-            Some(json!({"token_id": own.body["token_info"]["token_id"]})),
+            Some(json!({"token_id": own["token_info"]["token_id"]})),
         ),
         (Method::DELETE, format!("{TOKENS}/{obo_id}"), None),
     ] {

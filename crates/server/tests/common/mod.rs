@@ -412,6 +412,14 @@ impl TestApp {
         self.admin_post(&path, json!({})).await
     }
 
+    /// `token`'s new token of its own (`POST /api/2.0/token/create` with `body`): the answer's
+    /// body, which must come with a 200.
+    pub async fn create_token_as(&self, token: &str, body: Value) -> Value {
+        self.post_as(Some(token), "/api/2.0/token/create", body)
+            .await
+            .ok()
+    }
+
     /// `token`'s revoke of its own token `token_id` (`POST /api/2.0/token/delete`).
     pub async fn delete_token_as(&self, token: &str, token_id: &str) -> Reply {
         let body = json!({"token_id": token_id});
