@@ -94,6 +94,15 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
+    /// The first line of stdout that contains `text`; none fails the test and shows stdout.
+    #[track_caller]
+    fn line_with(&self, text: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no line with {text}: {}", self.stdout))
+    }
+
     #[track_caller]
     fn ok(self) -> Run {
         assert_eq!(
@@ -282,11 +291,7 @@ async fn service_principals_list_and_delete_by_application_id() {
         "{}",
         listed.stdout
     );
-    let row = listed
-        .stdout
-        .lines()
-        .find(|l| l.contains("FIVETRAN_USER"))
-        .unwrap_or_else(|| panic!("{}", listed.stdout));
+    let row = listed.line_with("FIVETRAN_USER");
     assert!(row.starts_with(&id) && row.contains(&app_id), "{row}");
     // Columns line up: every application id starts at the header's column.
     let column = header.find("APPLICATION ID").unwrap();
@@ -466,11 +471,7 @@ async fn tokens_create_obo_list_and_delete() {
         "{}",
         listed.stdout
     );
-    let row = listed
-        .stdout
-        .lines()
-        .find(|l| l.contains("Partner Connect"))
-        .unwrap_or_else(|| panic!("{}", listed.stdout));
+    let row = listed.line_with("Partner Connect");
     let token_id = row.split_whitespace().next().unwrap().to_owned();
     assert_eq!(token_id.len(), 64, "{row}");
 
