@@ -198,13 +198,9 @@ async fn twenty_concurrent_deletes_are_acknowledged_once() {
         "the others find nothing to delete: {answers:?}"
     );
     assert_eq!(sim_received(&sim, "/delete-connection").await.len(), 1);
-    let audit = app
-        .admin_get(&format!("{PC}/audit?partner_id=rivery"))
-        .await;
-    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
-    let deletes = audit.body["events"]
-        .as_array()
-        .unwrap()
+    let deletes = app
+        .audit_events("partner_id=rivery")
+        .await
         .iter()
         .filter(|e| e["action"] == "connection.delete" || e["action"] == "warehouse.delete")
         .count();

@@ -420,6 +420,17 @@ impl TestApp {
             .ok()
     }
 
+    /// The Partner Connect audit events the admin reads with `query` (`partner_id=…` and the
+    /// like); anything but a 200 with a list of events fails the test.
+    pub async fn audit_events(&self, query: &str) -> Vec<Value> {
+        let path = format!("/api/2.0/partner-connect/audit?{query}");
+        let body = self.admin_get(&path).await.ok();
+        body["events"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: no events: {body}"))
+            .clone()
+    }
+
     /// `token`'s revoke of its own token `token_id` (`POST /api/2.0/token/delete`).
     pub async fn delete_token_as(&self, token: &str, token_id: &str) -> Reply {
         let body = json!({"token_id": token_id});
