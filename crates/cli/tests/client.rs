@@ -94,6 +94,16 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
+    /// Fails the test, showing stdout, unless stdout contains `text`.
+    #[track_caller]
+    fn stdout_has(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "no {text:?} in stdout: {}",
+            self.stdout
+        );
+    }
+
     /// The first line of stdout that contains `text`; none fails the test and shows stdout.
     #[track_caller]
     fn line_with(&self, text: &str) -> &str {
@@ -329,10 +339,10 @@ async fn service_principals_list_and_delete_by_application_id() {
     let deleted = ws
         .run(&["service-principals", "delete", &app_id, "--yes"])
         .ok();
-    assert!(deleted.stdout.contains(&app_id), "{}", deleted.stdout);
+    deleted.stdout_has(&app_id);
     let after = ws.run(&["service-principals", "list"]).ok();
     assert!(!after.stdout.contains("FIVETRAN_USER"), "{}", after.stdout);
-    assert!(after.stdout.contains("RIVERY_USER"), "{}", after.stdout);
+    after.stdout_has("RIVERY_USER");
 
     let again = ws
         .run(&["service-principals", "delete", &app_id, "--yes"])
@@ -392,7 +402,7 @@ async fn service_principal_secrets_create_list_and_delete() {
         .ok()
         .json();
     let secret_id = json["secrets"][0]["id"].as_str().unwrap().to_owned();
-    assert!(listed.stdout.contains(&secret_id), "{}", listed.stdout);
+    listed.stdout_has(&secret_id);
 
     let refused = ws
         .run(&["service-principals", "secrets", "delete", &id, &secret_id])
@@ -667,7 +677,7 @@ async fn a_databrickscfg_profile_configures_the_client() {
             &["--profile", "patchbay", "service-principals", "list"],
         )
         .ok();
-    assert!(run.stdout.contains("PROFILED_USER"), "{}", run.stdout);
+    run.stdout_has("PROFILED_USER");
     // The flag may come after the subcommand too.
     ws.run_with(&[], &["service-principals", "list", "-p", "patchbay"])
         .ok();
@@ -796,8 +806,8 @@ async fn partners_list_shows_the_builtin_partners() {
     assert!(json["partners"].as_array().unwrap().len() >= 29, "{json}");
 
     let shown = ws.run(&["partners", "show", "dbt-cloud"]).ok();
-    assert!(shown.stdout.contains("DBT_CLOUD_USER"), "{}", shown.stdout);
-    assert!(shown.stdout.contains("not connected"), "{}", shown.stdout);
+    shown.stdout_has("DBT_CLOUD_USER");
+    shown.stdout_has("not connected");
     ws.run(&["partners", "show", "no-such-partner"]).fails(3);
 
     let none = ws.run(&["connections", "list"]).ok();
@@ -805,16 +815,8 @@ async fn partners_list_shows_the_builtin_partners() {
     ws.run(&["connections", "show", "dbt-cloud"]).fails(3);
 
     let plan = ws.run(&["connect", "john-snow-labs", "--dry-run"]).ok();
-    assert!(
-        plan.stdout.contains("JOHN_SNOW_LABS_USER"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("Nothing was changed."),
-        "{}",
-        plan.stdout
-    );
+    plan.stdout_has("JOHN_SNOW_LABS_USER");
+    plan.stdout_has("Nothing was changed.");
     let plan = ws
         .run(&["connect", "john-snow-labs", "--dry-run", "-o", "json"])
         .ok()
@@ -850,16 +852,8 @@ async fn a_connection_from_connect_to_delete() {
     assert_eq!(status, 200, "{body}");
 
     let connected = ws.run(&["connect", "john-snow-labs"]).ok();
-    assert!(
-        connected.stdout.contains("JOHN_SNOW_LABS_USER"),
-        "{}",
-        connected.stdout
-    );
-    assert!(
-        connected.stdout.contains("Next: open http://127.0.0.1"),
-        "{}",
-        connected.stdout
-    );
+    connected.stdout_has("JOHN_SNOW_LABS_USER");
+    connected.stdout_has("Next: open http://127.0.0.1");
 
     let listed = ws.run(&["connections", "list"]).ok();
     let row = listed
@@ -884,11 +878,7 @@ async fn a_connection_from_connect_to_delete() {
     let rotated = ws
         .run(&["connections", "rotate-token", "john-snow-labs"])
         .ok();
-    assert!(
-        rotated.stdout.contains("Delivered to the partner  yes"),
-        "{}",
-        rotated.stdout
-    );
+    rotated.stdout_has("Delivered to the partner  yes");
     assert!(
         !rotated.stdout.contains("dapi"),
         "no value when the partner got it: {}",
@@ -926,11 +916,7 @@ async fn a_connection_from_connect_to_delete() {
     let deleted = ws
         .run(&["connections", "delete", "john-snow-labs", "--yes"])
         .ok();
-    assert!(
-        deleted.stdout.contains("JOHN_SNOW_LABS_USER"),
-        "{}",
-        deleted.stdout
-    );
+    deleted.stdout_has("JOHN_SNOW_LABS_USER");
     ws.run(&["connections", "show", "john-snow-labs"]).fails(3);
     let sps = ws.run(&["service-principals", "list"]).ok();
     assert!(!sps.stdout.contains(&app_id), "{}", sps.stdout);
@@ -952,9 +938,5 @@ async fn https_with_a_self_signed_certificate() {
     let mut env = env.to_vec();
     env.push(("SSL_CERT_FILE", cert.to_str().unwrap()));
     let run = ws.run_with(&env, &["tokens", "list"]).ok();
-    assert!(
-        run.stdout.contains("bootstrap admin token"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("bootstrap admin token");
 }
