@@ -459,11 +459,7 @@ impl Store {
         verifier: &str,
         issuer: &TokenIssuer,
     ) -> Result<UserGrant, GrantError> {
-        if code.kind() != TokenKind::OAuthCode {
-            return Err(GrantError::InvalidGrant);
-        }
-        let now = self.now_millis();
-        let mut tx = self.begin_write().await?;
+        let (now, mut tx) = self.begin_grant(code, TokenKind::OAuthCode).await?;
         let row = sqlx::query(
             "SELECT workspace_id, principal_id, client_id, redirect_uri, code_challenge, scope, expires_at \
              FROM oauth_codes WHERE digest = $1",
@@ -543,6 +539,19 @@ impl Store {
         .await
     }
 
+    /// The start of a grant that presents `token`: the time and a write transaction, or
+    /// `invalid_grant` at once when the token is not of `kind`.
+    async fn begin_grant(
+        &self,
+        token: &TokenValue,
+        kind: TokenKind,
+    ) -> Result<(EpochMillis, Transaction<'static, Any>), GrantError> {
+        if token.kind() != kind {
+            return Err(GrantError::InvalidGrant);
+        }
+        Ok((self.now_millis(), self.begin_write().await?))
+    }
+
     /// The `refresh_token` grant: a new access token, and a new refresh token that replaces
     /// the one presented (which then grants nothing).
     pub async fn refresh_grant(
@@ -551,11 +560,7 @@ impl Store {
         client_id: &str,
         issuer: &TokenIssuer,
     ) -> Result<UserGrant, GrantError> {
-        if refresh.kind() != TokenKind::OAuthRefresh {
-            return Err(GrantError::InvalidGrant);
-        }
-        let now = self.now_millis();
-        let mut tx = self.begin_write().await?;
+        let (now, mut tx) = self.begin_grant(refresh, TokenKind::OAuthRefresh).await?;
         let row = sqlx::query(
             "SELECT grant_id, workspace_id, principal_id, client_id, scope, expires_at \
              FROM oauth_grants WHERE refresh_digest = $1",
