@@ -110,8 +110,13 @@ fn json_column(row: &AnyRow, name: &str) -> Result<serde_json::Value> {
         .map_err(|e| StoreError::Internal(format!("column {name} holds invalid JSON: {e}")))
 }
 
+/// A connection's list kept as JSON (its schemas, its grants) that does not read as one: an
+/// error, never an empty list.
+fn invalid_list(name: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Internal(format!("column {name} holds invalid {name}: {e}"))
+}
+
 pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
-    let schemas = json_column(row, "schemas")?;
     Ok(ConnectionRecord {
         workspace_id: row.try_get("workspace_id")?,
         partner_id: row.try_get("partner_id")?,
@@ -125,7 +130,8 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
             text.parse().map_err(StoreError::Internal)?
         },
         catalog_name: row.try_get("catalog_name")?,
-        schemas: serde_json::from_value(schemas).unwrap_or_default(),
+        schemas: serde_json::from_str(&row.try_get::<String, _>("schemas")?)
+            .map_err(|e| invalid_list("schemas", e))?,
         service_principal_id: row.try_get("service_principal_id")?,
         service_principal_name: row.try_get("service_principal_name")?,
         application_id: row.try_get("application_id")?,
@@ -140,12 +146,8 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         warehouse_created: row.try_get::<i64, _>("warehouse_created")? != 0,
         cluster_id: row.try_get("cluster_id")?,
         partner_connection_id: row.try_get("partner_connection_id")?,
-        grants: {
-            let text: String = row.try_get("grants")?;
-            serde_json::from_str(&text).map_err(|e| {
-                StoreError::Internal(format!("column grants holds invalid grants: {e}"))
-            })?
-        },
+        grants: serde_json::from_str(&row.try_get::<String, _>("grants")?)
+            .map_err(|e| invalid_list("grants", e))?,
         message: row.try_get("message")?,
         created_by_id: row.try_get("created_by_id")?,
         created_by_name: row.try_get("created_by_name")?,
@@ -575,6 +577,41 @@ mod tests {
         .await
         .unwrap();
         assert_eq!((count, distinct), (events, events), "every event, once");
+        store.close().await;
+    }
+
+    /// A connection whose stored schemas are not a list of names is an error when read, as
+    /// one whose grants are not grants is; never a connection with no schemas.
+    #[tokio::test]
+    async fn a_connection_with_unreadable_schemas_fails_loudly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
+        for (partner_id, schemas, grants) in [
+            ("fivetran", r#"{"not": "a list"}"#, "[]"),
+            ("rivery", "[\"s\"", "[]"),
+            ("dbt", "[]", "{}"),
+        ] {
+            sqlx::query(
+                "INSERT INTO connections (workspace_id, partner_id, uid, state, schemas, grants, \
+                 created_by_id, created_by_name, created_at, updated_at) \
+                 VALUES ($1, $2, $2, 'CONNECTED', $3, $4, 1, 'admin', 0, 0)",
+            )
+            .bind(workspace_id)
+            .bind(partner_id)
+            .bind(schemas)
+            .bind(grants)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            let column = if grants == "[]" { "schemas" } else { "grants" };
+            match store.connection(workspace_id, partner_id).await {
+                Err(StoreError::Internal(message)) => assert!(
+                    message.starts_with(&format!("column {column} holds invalid {column}")),
+                    "{message}"
+                ),
+                other => panic!("{partner_id}: {other:?}"),
+            }
+        }
         store.close().await;
     }
 }
