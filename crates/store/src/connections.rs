@@ -3,7 +3,7 @@
 //! partner is called between transactions, never inside one.
 
 use crate::compute::{Clusters, Creatable, NewObject, Warehouses};
-use crate::partners::{Actor, AuditLog, ConnectionRecord, audit};
+use crate::partners::{Actor, AuditLog, CONNECTION_TABLE, ConnectionRecord, audit};
 use crate::permissions::{TOKENS, grant_object_permission};
 use crate::principals::{PrincipalData, insert_principal};
 use crate::sql::Sql;
@@ -584,18 +584,15 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<ConnectionRecord>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM connections WHERE workspace_id = $1 AND partner_id = $2{}",
-            crate::partners::CONNECTION_COLUMNS,
-            self.lock_clause()
-        )))
-        .bind(workspace_id)
-        .bind(partner_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .as_ref()
-        .map(crate::partners::connection_from_row)
-        .transpose()
+        let sql = CONNECTION_TABLE.by_workspace_key("partner_id") + self.lock_clause();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(partner_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .as_ref()
+            .map(|row| CONNECTION_TABLE.read(row))
+            .transpose()
     }
 
     /// An admin's delete: removes a connection and everything it created (see

@@ -5,6 +5,7 @@
 //! named in the token and its principal still live, so deleting either ends its access on the
 //! next request, on every node.
 
+use crate::read::Table;
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
@@ -84,6 +85,9 @@ impl From<sqlx::Error> for GrantError {
 crate::read::columns_of!(OAuthSecretRecord {
     secret_id, principal_id, secret_hash, create_time, update_time, expire_time,
 } => SECRET_COLUMNS, secret_from_row);
+
+const SECRET_TABLE: Table<OAuthSecretRecord> =
+    Table::new("oauth_secrets", SECRET_COLUMNS, secret_from_row);
 
 /// The SQL condition that principal `p` may use the workspace: an admin, or `workspace-access`
 /// held directly or through a group it belongs to. Literals only, so the read path's plan is
@@ -259,16 +263,8 @@ impl Store {
         workspace_id: i64,
         secret_id: &str,
     ) -> Result<Option<OAuthSecretRecord>> {
-        self.workspace_row(
-            format!(
-                "SELECT {SECRET_COLUMNS} FROM oauth_secrets \
-                 WHERE workspace_id = $1 AND secret_id = $2"
-            ),
-            workspace_id,
-            secret_id,
-            secret_from_row,
-        )
-        .await
+        self.workspace_row(&SECRET_TABLE, "secret_id", workspace_id, secret_id)
+            .await
     }
 
     /// Deletes a secret, and with it the access of every token it minted.
@@ -753,6 +749,8 @@ crate::read::columns_of!(OAuthApp {
     client_id, workspace_id, partner_id, connection_uid, redirect_uri, created_at,
 } => APP_COLUMNS, app_from_row);
 
+const APP_TABLE: Table<OAuthApp> = Table::new("oauth_apps", APP_COLUMNS, app_from_row);
+
 impl Store {
     /// A partner app by its client id (what `/oidc/v1/authorize` and the token endpoint look
     /// up); `None` for an unknown or deleted one.
@@ -775,15 +773,8 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<OAuthApp>> {
-        self.workspace_row(
-            format!(
-                "SELECT {APP_COLUMNS} FROM oauth_apps WHERE workspace_id = $1 AND partner_id = $2"
-            ),
-            workspace_id,
-            partner_id,
-            app_from_row,
-        )
-        .await
+        self.workspace_row(&APP_TABLE, "partner_id", workspace_id, partner_id)
+            .await
     }
 
     /// Records the partner's callback as the app's only redirect, for the connection `uid`

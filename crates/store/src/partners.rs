@@ -1,6 +1,7 @@
 //! Partner Connect's records: partner endpoints and custom partners, connections, the
 //! organization's partner accounts, and the audit trail.
 
+use crate::read::Table;
 use crate::sql::Sql;
 use crate::{Conflict, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
@@ -98,11 +99,14 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
-pub(crate) const CONNECTION_COLUMNS: &str = "workspace_id, partner_id, uid, node_id, \
+const CONNECTION_COLUMNS: &str = "workspace_id, partner_id, uid, node_id, \
      pending_token_id, pending_since, previous_token_id, state, catalog_name, schemas, \
      service_principal_id, service_principal_name, application_id, token_owner_id, token_id, \
      warehouse_id, warehouse_created, cluster_id, partner_connection_id, grants, message, \
      created_by_id, created_by_name, created_at, updated_at, credential";
+
+pub(crate) const CONNECTION_TABLE: Table<ConnectionRecord> =
+    Table::new("connections", CONNECTION_COLUMNS, connection_from_row);
 
 fn json_column(row: &AnyRow, name: &str) -> Result<serde_json::Value> {
     let text: String = row.try_get(name)?;
@@ -187,16 +191,18 @@ fn settings_from_row(row: &AnyRow) -> Result<PartnerSettings> {
     })
 }
 
+/// Every column: a partner's settings are read whole.
+const SETTINGS_TABLE: Table<PartnerSettings> =
+    Table::new("partner_settings", "*", settings_from_row);
+
 impl Store {
     /// Every partner setting of a workspace.
     pub async fn partner_settings(&self, workspace_id: i64) -> Result<Vec<PartnerSettings>> {
-        sqlx::query("SELECT * FROM partner_settings WHERE workspace_id = $1 ORDER BY partner_id")
-            .bind(workspace_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(settings_from_row)
-            .collect()
+        let filter = Sql::with(
+            "WHERE workspace_id = $1 ORDER BY partner_id",
+            [workspace_id.into()],
+        );
+        self.rows_where(&SETTINGS_TABLE, filter).await
     }
 
     /// One partner's settings.
@@ -205,14 +211,8 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<PartnerSettings>> {
-        sqlx::query("SELECT * FROM partner_settings WHERE workspace_id = $1 AND partner_id = $2")
-            .bind(workspace_id)
-            .bind(partner_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(settings_from_row)
-            .transpose()
+        self.workspace_row(&SETTINGS_TABLE, "partner_id", workspace_id, partner_id)
+            .await
     }
 
     /// Registers or changes a partner's settings.
@@ -331,14 +331,7 @@ impl Store {
 
     /// The connections a `WHERE …` fragment (with any `ORDER BY`) picks, read whole.
     pub(crate) async fn connections_where(&self, filter: Sql) -> Result<Vec<ConnectionRecord>> {
-        let mut sql = Sql::new(&format!("SELECT {CONNECTION_COLUMNS} FROM connections "));
-        sql.append(filter)
-            .query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(connection_from_row)
-            .collect()
+        self.rows_where(&CONNECTION_TABLE, filter).await
     }
 
     /// One connection.
@@ -347,16 +340,8 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<ConnectionRecord>> {
-        self.workspace_row(
-            format!(
-                "SELECT {CONNECTION_COLUMNS} FROM connections \
-                 WHERE workspace_id = $1 AND partner_id = $2"
-            ),
-            workspace_id,
-            partner_id,
-            connection_from_row,
-        )
-        .await
+        self.workspace_row(&CONNECTION_TABLE, "partner_id", workspace_id, partner_id)
+            .await
     }
 
     /// The organization's account at a partner, if anyone connected.

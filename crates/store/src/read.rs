@@ -70,24 +70,71 @@ macro_rules! columns_of {
 }
 pub(crate) use columns_of;
 
+/// A table whose rows read as one kind of record: its name, the columns a `SELECT` names, and
+/// the reader of a row (a [`columns_of!`] pair, or a reader of its own).
+pub(crate) struct Table<T> {
+    name: &'static str,
+    columns: &'static str,
+    read: fn(&AnyRow) -> Result<T>,
+}
+
+impl<T> Table<T> {
+    pub(crate) const fn new(
+        name: &'static str,
+        columns: &'static str,
+        read: fn(&AnyRow) -> Result<T>,
+    ) -> Table<T> {
+        Table {
+            name,
+            columns,
+            read,
+        }
+    }
+
+    /// The `SELECT` of the row of a workspace (`$1`) whose `key_column` is `$2`.
+    pub(crate) fn by_workspace_key(&self, key_column: &str) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE workspace_id = $1 AND {key_column} = $2",
+            self.columns, self.name
+        )
+    }
+
+    /// Reads one row.
+    pub(crate) fn read(&self, row: &AnyRow) -> Result<T> {
+        (self.read)(row)
+    }
+}
+
 impl Store {
-    /// The one row `sql` finds for a key of a workspace (`$1` the workspace, `$2` the key),
-    /// read with `read`; `None` when there is none.
+    /// The row of `table` whose `key_column` is `key` in a workspace, read whole; `None` when
+    /// there is none.
     pub(crate) async fn workspace_row<T>(
         &self,
-        sql: String,
+        table: &Table<T>,
+        key_column: &str,
         workspace_id: i64,
         key: &str,
-        read: fn(&AnyRow) -> Result<T>,
     ) -> Result<Option<T>> {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(table.by_workspace_key(key_column)))
             .bind(workspace_id)
             .bind(key)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(read)
+            .map(table.read)
             .transpose()
+    }
+
+    /// The rows of `table` a `WHERE …` fragment (with any `ORDER BY`) picks, read whole.
+    pub(crate) async fn rows_where<T>(&self, table: &Table<T>, filter: Sql) -> Result<Vec<T>> {
+        let mut sql = Sql::new(&format!("SELECT {} FROM {} ", table.columns, table.name));
+        sql.append(filter)
+            .query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(table.read)
+            .collect()
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::oauth::{HAS_WORKSPACE_ACCESS, TokenIssuer};
 use crate::permissions::{TOKENS, holds};
 use crate::principals::{PrincipalRecord, principal_in};
-use crate::read::Read;
+use crate::read::{Read, Table};
 use crate::sql::Sql;
 use crate::{Denied, Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
@@ -53,6 +53,8 @@ crate::read::columns_of!(TokenRecord {
     token_id, workspace_id, owner_id, created_by_id, created_by_username, comment,
     creation_time, expiry_time, last_used_day,
 } => TOKEN_COLUMNS, token_from_row);
+
+const TOKEN_TABLE: Table<TokenRecord> = Table::new("tokens", TOKEN_COLUMNS, token_from_row);
 
 /// A token's authentication as a read found it, with what decides whether it still holds.
 #[derive(Debug, Clone)]
@@ -430,9 +432,7 @@ impl Store {
         workspace_id: i64,
         filter: &TokenFilter,
     ) -> Result<Vec<TokenRecord>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE workspace_id = "
-        ));
+        let mut sql = Sql::new("WHERE workspace_id = ");
         sql.int(workspace_id);
         if let Some(owner) = filter.owner_id {
             sql.push(" AND owner_id = ").int(owner);
@@ -445,12 +445,7 @@ impl Store {
                 .text(name.to_lowercase());
         }
         sql.push(" ORDER BY creation_time, token_id");
-        sql.query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(token_from_row)
-            .collect()
+        self.rows_where(&TOKEN_TABLE, sql).await
     }
 
     /// One token of a workspace.
@@ -459,13 +454,8 @@ impl Store {
         workspace_id: i64,
         token_id: &str,
     ) -> Result<Option<TokenRecord>> {
-        self.workspace_row(
-            format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE workspace_id = $1 AND token_id = $2"),
-            workspace_id,
-            token_id,
-            token_from_row,
-        )
-        .await
+        self.workspace_row(&TOKEN_TABLE, "token_id", workspace_id, token_id)
+            .await
     }
 
     /// Revokes any token of the workspace (token management).
