@@ -456,10 +456,9 @@ impl Store {
         issuer: &TokenIssuer,
     ) -> Result<UserGrant, GrantError> {
         let (now, mut tx) = self.begin_grant(code, TokenKind::OAuthCode).await?;
-        let row = sqlx::query(
-            "SELECT workspace_id, principal_id, client_id, redirect_uri, code_challenge, scope, expires_at \
-             FROM oauth_codes WHERE digest = $1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {GRANTED_COLUMNS}, redirect_uri, code_challenge FROM oauth_codes WHERE digest = $1"
+        )))
         .bind(code.digest().as_str())
         .fetch_optional(&mut *tx)
         .await?
@@ -474,12 +473,10 @@ impl Store {
             // read and here: on PostgreSQL the read does not lock, the delete does.
             return Err(GrantError::InvalidGrant);
         }
-        let expected_client: String = row.try_get("client_id")?;
+        let granted = granted_from_row(&row)?;
         let expected_redirect: String = row.try_get("redirect_uri")?;
         let challenge: String = row.try_get("code_challenge")?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        let valid = expires_at > now
-            && same_client(&expected_client, client_id)
+        let valid = granted.holds_for(now, client_id)
             && expected_redirect == redirect_uri
             && pkce_matches(verifier, &challenge);
         if !valid {
@@ -487,15 +484,13 @@ impl Store {
             tx.commit().await?;
             return Err(GrantError::InvalidGrant);
         }
-        let workspace_id: i64 = row.try_get("workspace_id")?;
-        let principal_id: i64 = row.try_get("principal_id")?;
         if client_id != PUBLIC_CLIENT {
             // A partner's app must still be there, in the code's workspace.
             let app = sqlx::query(
                 "SELECT 1 AS yes FROM oauth_apps WHERE client_id = $1 AND workspace_id = $2",
             )
             .bind(client_id)
-            .bind(workspace_id)
+            .bind(granted.workspace_id)
             .fetch_optional(&mut *tx)
             .await?;
             if app.is_none() {
@@ -503,8 +498,7 @@ impl Store {
                 return Err(GrantError::InvalidGrant);
             }
         }
-        let user_name = require_user_access(&mut tx, principal_id).await?;
-        let scope: String = row.try_get("scope")?;
+        let user_name = require_user_access(&mut tx, granted.principal_id).await?;
         let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
         let grant_id = new_secret_id();
         sqlx::query(
@@ -513,26 +507,16 @@ impl Store {
         )
         .bind(grant_id.as_str())
         .bind(refresh_token.digest().as_str())
-        .bind(workspace_id)
-        .bind(principal_id)
+        .bind(granted.workspace_id)
+        .bind(granted.principal_id)
         .bind(client_id)
-        .bind(scope.as_str())
+        .bind(granted.scope.as_str())
         .bind(now)
         .bind(now + REFRESH_SECONDS * 1000)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        // Signed after the commit: the first signing key may need the write connection.
-        self.user_grant(
-            issuer,
-            user_name,
-            workspace_id,
-            principal_id,
-            scope,
-            &grant_id,
-            refresh_token,
-        )
-        .await
+        self.user_grant(tx, issuer, user_name, granted, &grant_id, refresh_token)
+            .await
     }
 
     /// The start of a grant that presents `token`: the time and a write transaction, or
@@ -557,23 +541,19 @@ impl Store {
         issuer: &TokenIssuer,
     ) -> Result<UserGrant, GrantError> {
         let (now, mut tx) = self.begin_grant(refresh, TokenKind::OAuthRefresh).await?;
-        let row = sqlx::query(
-            "SELECT grant_id, workspace_id, principal_id, client_id, scope, expires_at \
-             FROM oauth_grants WHERE refresh_digest = $1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT grant_id, {GRANTED_COLUMNS} FROM oauth_grants WHERE refresh_digest = $1"
+        )))
         .bind(refresh.digest().as_str())
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(GrantError::InvalidGrant)?;
-        let expected_client: String = row.try_get("client_id")?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        if expires_at <= now || !same_client(&expected_client, client_id) {
+        let granted = granted_from_row(&row)?;
+        if !granted.holds_for(now, client_id) {
             return Err(GrantError::InvalidGrant);
         }
         let grant_id: String = row.try_get("grant_id")?;
-        let workspace_id: i64 = row.try_get("workspace_id")?;
-        let principal_id: i64 = row.try_get("principal_id")?;
-        let user_name = require_user_access(&mut tx, principal_id).await?;
+        let user_name = require_user_access(&mut tx, granted.principal_id).await?;
         let refresh_token = TokenValue::generate_kind(TokenKind::OAuthRefresh);
         let replaced = sqlx::query(
             "UPDATE oauth_grants SET refresh_digest = $1 WHERE grant_id = $2 AND refresh_digest = $3",
@@ -587,40 +567,30 @@ impl Store {
         if replaced == 0 {
             return Err(GrantError::InvalidGrant);
         }
-        tx.commit().await?;
-        let scope: String = row.try_get("scope")?;
-        self.user_grant(
-            issuer,
-            user_name,
-            workspace_id,
-            principal_id,
-            scope,
-            &grant_id,
-            refresh_token,
-        )
-        .await
+        self.user_grant(tx, issuer, user_name, granted, &grant_id, refresh_token)
+            .await
     }
 
-    /// What a user's grant answers once its row is written: an access token signed for the
-    /// grant, and the grant's new refresh token.
-    #[allow(clippy::too_many_arguments)]
+    /// What a user's grant answers once its row is written in `tx`: commits it, then an access
+    /// token signed for the grant (after the commit: the first signing key may need the write
+    /// connection), and the grant's new refresh token.
     async fn user_grant(
         &self,
+        tx: Transaction<'static, Any>,
         issuer: &TokenIssuer,
         user_name: String,
-        workspace_id: i64,
-        principal_id: i64,
-        scope: String,
+        granted: Granted,
         grant_id: &str,
         refresh_token: TokenValue,
     ) -> Result<UserGrant, GrantError> {
+        tx.commit().await?;
         let access_token = self
             .sign_access_token(
                 issuer,
                 user_name,
-                workspace_id,
-                principal_id,
-                &scope,
+                granted.workspace_id,
+                granted.principal_id,
+                &granted.scope,
                 Minted::ByGrant(grant_id),
             )
             .await?;
@@ -628,11 +598,32 @@ impl Store {
             access: AccessGrant {
                 access_token,
                 expires_in: ACCESS_TOKEN_SECONDS,
-                scope,
-                principal_id,
+                scope: granted.scope,
+                principal_id: granted.principal_id,
             },
             refresh_token,
         })
+    }
+}
+
+/// What an authorization code's row, or a user's grant's, says of the grant it starts or
+/// continues.
+struct Granted {
+    workspace_id: i64,
+    principal_id: i64,
+    client_id: String,
+    scope: String,
+    expires_at: EpochMillis,
+}
+
+crate::read::columns_of!(Granted {
+    workspace_id, principal_id, client_id, scope, expires_at,
+} => GRANTED_COLUMNS, granted_from_row);
+
+impl Granted {
+    /// Whether it still holds at `now`, for `client_id`.
+    fn holds_for(&self, now: EpochMillis, client_id: &str) -> bool {
+        self.expires_at > now && same_client(&self.client_id, client_id)
     }
 }
 
