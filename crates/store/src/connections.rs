@@ -12,7 +12,7 @@ use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
 use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Refusal, Remover};
-use patchbay_core::partner::{ConnectionState, Credential, NotificationKind, Repaired};
+use patchbay_core::partner::{ConnectionState, Credential, Grant, NotificationKind, Repaired};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
@@ -252,6 +252,48 @@ async fn mint_credential(
     }
 }
 
+/// Gives the connection's principal one of the catalog grants of its plan, in `tx`.
+async fn grant_catalog(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    now: EpochMillis,
+    workspace_id: i64,
+    principal_id: i64,
+    grant: &Grant,
+) -> Result<()> {
+    let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
+        .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
+    crate::catalog::grant_tx(
+        tx,
+        now,
+        workspace_id,
+        &securable,
+        principal_id,
+        &grant.privilege_names(),
+    )
+    .await
+}
+
+/// Sets `set` (`column = $1, …`, with its values) on the connection `uid` of the partner, in
+/// `tx`; a connection made since (another uid) is left as it is.
+async fn update_connection(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    set: Sql,
+    workspace_id: i64,
+    partner_id: &str,
+    uid: &str,
+) -> Result<()> {
+    let mut sql = Sql::new("UPDATE connections SET ");
+    sql.append(set)
+        .push(" WHERE workspace_id = ")
+        .int(workspace_id)
+        .push(" AND partner_id = ")
+        .text(partner_id)
+        .push(" AND uid = ")
+        .text(uid);
+    sql.query().execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// Longest wait between two delivery attempts.
 const MAX_BACKOFF_MILLIS: i64 = 10 * 60 * 1000;
 
@@ -421,17 +463,7 @@ impl Store {
 
         if plan.service_principal.is_some() {
             for grant in &plan.grants {
-                let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
-                    .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-                crate::catalog::grant_tx(
-                    &mut tx,
-                    self.now_millis(),
-                    workspace_id,
-                    &securable,
-                    owner_id,
-                    &grant.privilege_names(),
-                )
-                .await?;
+                grant_catalog(&mut tx, self.now_millis(), workspace_id, owner_id, grant).await?;
                 log.push(
                     "grant",
                     grant.securable_type.as_str(),
@@ -471,26 +503,23 @@ impl Store {
             log.push("oauth_app.create", "oauth_app", &client_id, json!({}));
         }
 
-        let grants = json!(plan.grants);
-        sqlx::query(
-            "UPDATE connections SET service_principal_id = $1, service_principal_name = $2, application_id = $3, \
-             token_owner_id = $4, token_id = $5, warehouse_id = $6, warehouse_created = $7, cluster_id = $8, grants = $9 \
-             WHERE workspace_id = $10 AND partner_id = $11 AND uid = $12",
-        )
-        .bind(plan.service_principal.as_ref().map(|_| owner_id))
-        .bind(plan.service_principal.as_deref())
-        .bind(application_id.as_deref())
-        .bind(owner_id)
-        .bind(token_id.as_str())
-        .bind(warehouse_id.as_deref())
-        .bind(i64::from(warehouse_created))
-        .bind(cluster_id.as_deref())
-        .bind(grants.to_string())
-        .bind(workspace_id)
-        .bind(plan.partner_id.as_str())
-        .bind(uid.as_str())
-        .execute(&mut *tx)
-        .await?;
+        let made = Sql::with(
+            "service_principal_id = $1, service_principal_name = $2, application_id = $3, \
+             token_owner_id = $4, token_id = $5, warehouse_id = $6, warehouse_created = $7, \
+             cluster_id = $8, grants = $9",
+            [
+                plan.service_principal.as_ref().map(|_| owner_id).into(),
+                plan.service_principal.as_deref().into(),
+                application_id.as_deref().into(),
+                owner_id.into(),
+                token_id.as_str().into(),
+                warehouse_id.as_deref().into(),
+                i64::from(warehouse_created).into(),
+                cluster_id.as_deref().into(),
+                json!(plan.grants).to_string().into(),
+            ],
+        );
+        update_connection(&mut tx, made, workspace_id, &plan.partner_id, &uid).await?;
         log.push(
             "connection.provision",
             "connection",
@@ -891,32 +920,24 @@ impl Store {
         let now = self.now_millis();
         match rotation {
             Rotation::Deliver { .. } | Rotation::Resume { .. } => {
-                sqlx::query(
-                    "UPDATE connections SET pending_token_id = $1, pending_since = $2, node_id = $3, updated_at = $2 \
-                     WHERE workspace_id = $4 AND partner_id = $5 AND uid = $6",
-                )
-                .bind(new_id.as_str())
-                .bind(now)
-                .bind(node)
-                .bind(workspace_id)
-                .bind(partner_id)
-                .bind(connection.uid.as_str())
-                .execute(&mut *tx)
-                .await?;
+                let pending = Sql::with(
+                    "pending_token_id = $1, pending_since = $2, node_id = $3, updated_at = $2",
+                    [new_id.as_str().into(), now.into(), node.into()],
+                );
+                update_connection(&mut tx, pending, workspace_id, partner_id, &connection.uid)
+                    .await?;
             }
             Rotation::Manual { .. } => {
-                sqlx::query(
-                    "UPDATE connections SET token_id = $1, previous_token_id = $2, updated_at = $3 \
-                     WHERE workspace_id = $4 AND partner_id = $5 AND uid = $6",
-                )
-                .bind(new_id.as_str())
-                .bind(connection.token_id.as_deref())
-                .bind(now)
-                .bind(workspace_id)
-                .bind(partner_id)
-                .bind(connection.uid.as_str())
-                .execute(&mut *tx)
-                .await?;
+                let current = Sql::with(
+                    "token_id = $1, previous_token_id = $2, updated_at = $3",
+                    [
+                        new_id.as_str().into(),
+                        connection.token_id.as_deref().into(),
+                        now.into(),
+                    ],
+                );
+                update_connection(&mut tx, current, workspace_id, partner_id, &connection.uid)
+                    .await?;
                 log.push(
                     "connection.token_rotated",
                     "connection",
@@ -959,17 +980,12 @@ impl Store {
             })?;
         let mut log = AuditLog::new(workspace_id, actor, Some(partner_id));
         let revoked = if delivered {
-            sqlx::query(
-                "UPDATE connections SET token_id = $1, pending_token_id = NULL, pending_since = NULL, \
-                 node_id = NULL, updated_at = $2 WHERE workspace_id = $3 AND partner_id = $4 AND uid = $5",
-            )
-            .bind(token_id)
-            .bind(self.now_millis())
-            .bind(workspace_id)
-            .bind(partner_id)
-            .bind(uid)
-            .execute(&mut *tx)
-            .await?;
+            let current = Sql::with(
+                "token_id = $1, pending_token_id = NULL, pending_since = NULL, node_id = NULL, \
+                 updated_at = $2",
+                [token_id.into(), self.now_millis().into()],
+            );
+            update_connection(&mut tx, current, workspace_id, partner_id, uid).await?;
             let old = connection.token_id.filter(|old| old != token_id);
             if let Some(old) = &old {
                 revoke_token_tx(
@@ -990,16 +1006,11 @@ impl Store {
             );
             old
         } else {
-            sqlx::query(
-                "UPDATE connections SET pending_token_id = NULL, pending_since = NULL, node_id = NULL, \
-                 updated_at = $1 WHERE workspace_id = $2 AND partner_id = $3 AND uid = $4",
-            )
-            .bind(self.now_millis())
-            .bind(workspace_id)
-            .bind(partner_id)
-            .bind(uid)
-            .execute(&mut *tx)
-            .await?;
+            let undone = Sql::with(
+                "pending_token_id = NULL, pending_since = NULL, node_id = NULL, updated_at = $1",
+                [self.now_millis().into()],
+            );
+            update_connection(&mut tx, undone, workspace_id, partner_id, uid).await?;
             revoke_token_tx(
                 &mut tx,
                 workspace_id,
@@ -1055,15 +1066,17 @@ impl Store {
             }));
         }
         if connection.previous_token_id.as_deref() == Some(old_token_id) {
-            sqlx::query(
-                "UPDATE connections SET previous_token_id = NULL, updated_at = $1 \
-                 WHERE workspace_id = $2 AND partner_id = $3 AND uid = $4",
+            let confirmed = Sql::with(
+                "previous_token_id = NULL, updated_at = $1",
+                [self.now_millis().into()],
+            );
+            update_connection(
+                &mut tx,
+                confirmed,
+                workspace_id,
+                partner_id,
+                &connection.uid,
             )
-            .bind(self.now_millis())
-            .bind(workspace_id)
-            .bind(partner_id)
-            .bind(connection.uid.as_str())
-            .execute(&mut *tx)
             .await?;
         }
         let noun = credential_table(connection.credential).2;
@@ -1284,17 +1297,7 @@ impl Store {
             done.push(Repaired::TokensCanUse);
         }
         for grant in &connection.grants {
-            let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
-                .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-            crate::catalog::grant_tx(
-                &mut tx,
-                self.now_millis(),
-                workspace_id,
-                &securable,
-                sp,
-                &grant.privilege_names(),
-            )
-            .await?;
+            grant_catalog(&mut tx, self.now_millis(), workspace_id, sp, grant).await?;
         }
         if !connection.grants.is_empty() {
             done.push(Repaired::Grants);
