@@ -321,19 +321,11 @@ impl Store {
         }
         check_unique(&mut tx, workspace_id, kind, data, Some(id)).await?;
         let now = self.now_millis();
-        let mut sql = Sql::new("UPDATE principals SET user_name = ");
-        sql.bind(opt_text(&data.user_name))
-            .push(", display_name = ")
-            .bind(opt_text(&data.display_name))
-            .push(", given_name = ")
-            .bind(opt_text(&data.given_name))
-            .push(", family_name = ")
-            .bind(opt_text(&data.family_name))
-            .push(", active = ")
-            .bind(opt_flag(data.active))
-            .push(", external_id = ")
-            .bind(opt_text(&data.external_id))
-            .push(", updated_at = ")
+        let mut sql = Sql::new("UPDATE principals SET ");
+        for (column, value) in replaced_columns(data) {
+            sql.push(column).push(" = ").bind(value).push(", ");
+        }
+        sql.push("updated_at = ")
             .int(now)
             .push(" WHERE id = ")
             .int(id);
@@ -600,6 +592,19 @@ fn kind_literal(kind: PrincipalKind) -> &'static str {
     }
 }
 
+/// The columns of a principal that a replace writes, with their values: all that its data
+/// holds but the application id, which never changes.
+fn replaced_columns(data: &PrincipalData) -> [(&'static str, Bind); 6] {
+    [
+        ("user_name", opt_text(&data.user_name)),
+        ("display_name", opt_text(&data.display_name)),
+        ("given_name", opt_text(&data.given_name)),
+        ("family_name", opt_text(&data.family_name)),
+        ("active", opt_flag(data.active)),
+        ("external_id", opt_text(&data.external_id)),
+    ]
+}
+
 fn opt_text(v: &Option<String>) -> Bind {
     v.as_deref().into()
 }
@@ -670,26 +675,23 @@ pub(crate) async fn insert_principal(
     builtin: Option<BuiltinGroup>,
 ) -> Result<i64> {
     let id = new_numeric_id();
-    let mut sql = Sql::new(
-        "INSERT INTO principals (id, workspace_id, kind, user_name, application_id, display_name, \
-         given_name, family_name, active, external_id, builtin, created_at, updated_at) VALUES (",
-    );
-    sql.list([
-        id.into(),
-        workspace_id.into(),
-        kind.as_db().into(),
-        opt_text(&data.user_name),
-        opt_text(&data.application_id),
-        opt_text(&data.display_name),
-        opt_text(&data.given_name),
-        opt_text(&data.family_name),
-        opt_flag(data.active),
-        opt_text(&data.external_id),
-        builtin.map(BuiltinGroup::name).into(),
-        now.into(),
-        now.into(),
-    ])
-    .push(")");
+    let (columns, values): (Vec<&str>, Vec<Bind>) = [
+        ("id", id.into()),
+        ("workspace_id", workspace_id.into()),
+        ("kind", kind.as_db().into()),
+        ("application_id", opt_text(&data.application_id)),
+        ("builtin", builtin.map(BuiltinGroup::name).into()),
+        ("created_at", now.into()),
+        ("updated_at", now.into()),
+    ]
+    .into_iter()
+    .chain(replaced_columns(data))
+    .unzip();
+    let mut sql = Sql::new(&format!(
+        "INSERT INTO principals ({}) VALUES (",
+        columns.join(", ")
+    ));
+    sql.list(values).push(")");
     sql.query()
         .execute(&mut **tx)
         .await
