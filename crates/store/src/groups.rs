@@ -143,10 +143,8 @@ impl Store {
         parent: &str,
         member: &NamedPrincipal,
     ) -> Result<()> {
-        let workspace_id = admin.workspace_id();
-        let mut tx = self.begin_write().await?;
-        let (parent_id, builtin, member_id) =
-            group_and_member(&mut tx, workspace_id, parent, member).await?;
+        let (mut tx, (parent_id, builtin, member_id)) =
+            self.begin_membership(admin, parent, member).await?;
         if let NamedPrincipal::Group(name) = member {
             if builtin == Some(BuiltinGroup::Admins) {
                 return Err(StoreError::Rejected(Rejected::GroupInAdmins));
@@ -170,10 +168,8 @@ impl Store {
         parent: &str,
         member: &NamedPrincipal,
     ) -> Result<()> {
-        let workspace_id = admin.workspace_id();
-        let mut tx = self.begin_write().await?;
-        let (parent_id, _, member_id) =
-            group_and_member(&mut tx, workspace_id, parent, member).await?;
+        let (mut tx, (parent_id, _, member_id)) =
+            self.begin_membership(admin, parent, member).await?;
         let removed = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND member_id = $2")
             .bind(parent_id)
             .bind(member_id)
@@ -189,9 +185,27 @@ impl Store {
                 group: parent.to_owned(),
             }));
         }
-        crate::permissions::revoke_tokens_without_permission(&mut tx, workspace_id).await?;
+        crate::permissions::revoke_tokens_without_permission(&mut tx, admin.workspace_id()).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The start of a change to a group's members: a write transaction, the group, which must
+    /// exist (its id and which built-in group it is), and the id of the member or would-be
+    /// member.
+    async fn begin_membership(
+        &self,
+        admin: &WorkspaceAdmin,
+        group: &str,
+        member: &NamedPrincipal,
+    ) -> Result<(Transaction<'static, Any>, (i64, Option<BuiltinGroup>, i64))> {
+        let workspace_id = admin.workspace_id();
+        let mut tx = self.begin_write().await?;
+        let (group_id, builtin) = group_row(&mut tx, workspace_id, group)
+            .await?
+            .ok_or_else(|| group_not_found(group))?;
+        let member_id = principal_id(&mut tx, workspace_id, member).await?;
+        Ok((tx, (group_id, builtin, member_id)))
     }
 
     /// Deletes a group (never a built-in one); its members stay.
@@ -237,21 +251,6 @@ async fn group_row(
         ))
     })
     .transpose()
-}
-
-/// A group that must exist (its id and which built-in group it is), and the id of a member
-/// or would-be member of it.
-async fn group_and_member(
-    tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
-    group: &str,
-    member: &NamedPrincipal,
-) -> Result<(i64, Option<BuiltinGroup>, i64)> {
-    let (group_id, builtin) = group_row(tx, workspace_id, group)
-        .await?
-        .ok_or_else(|| group_not_found(group))?;
-    let member_id = principal_id(tx, workspace_id, member).await?;
-    Ok((group_id, builtin, member_id))
 }
 
 /// The id of a named user (or service principal, by application id) or group.

@@ -381,6 +381,20 @@ impl Store {
         Ok(record)
     }
 
+    /// [`Store::update_object`] for a schema or a table, whose new name needs only to be a
+    /// valid name.
+    pub(crate) async fn update_renamed<T: Object>(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+        update: &CatalogUpdate,
+    ) -> CatalogResult<T> {
+        self.update_object(caller, securable, update, |_| {
+            update.new_name.as_deref().map(name).transpose()
+        })
+        .await
+    }
+
     /// Deletes a catalog, schema or table the caller manages, with what is below it and every
     /// grant on them (foreign keys). One with content needs `force`.
     pub(crate) async fn delete_object(

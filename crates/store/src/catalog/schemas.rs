@@ -181,10 +181,7 @@ impl Store {
         update: &CatalogUpdate,
     ) -> CatalogResult<SchemaRecord> {
         let securable = Securable::Schema(name(catalog)?, name(schema)?);
-        self.update_object(caller, &securable, update, |_| {
-            update.new_name.as_deref().map(name).transpose()
-        })
-        .await
+        self.update_renamed(caller, &securable, update).await
     }
 
     /// Deletes a schema. One with tables needs `force`, which deletes them and their grants.

@@ -407,10 +407,7 @@ impl Store {
         securable: &Securable,
         update: &CatalogUpdate,
     ) -> CatalogResult<TableRecord> {
-        self.update_object(caller, securable, update, |_| {
-            update.new_name.as_deref().map(name).transpose()
-        })
-        .await
+        self.update_renamed(caller, securable, update).await
     }
 
     /// Deletes a table and the grants on it. Needs the owner (of it or of its schema or
