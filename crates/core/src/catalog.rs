@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// The legacy, per-workspace catalog every workspace has, Unity Catalog or not.
 pub const HIVE_METASTORE: &str = "hive_metastore";
@@ -243,89 +244,67 @@ const METASTORE_PRIVILEGES: &[&str] = &[
     "USE_SHARE",
 ];
 
-/// Unity Catalog privileges grantable on a catalog (those of its children are inherited).
-const CATALOG_PRIVILEGES: &[&str] = &[
-    "ALL_PRIVILEGES",
-    "APPLY_TAG",
-    "BROWSE",
-    "CREATE_FUNCTION",
-    "CREATE_MATERIALIZED_VIEW",
-    "CREATE_MODEL",
-    "CREATE_SCHEMA",
-    "CREATE_TABLE",
-    "CREATE_VOLUME",
-    "EXECUTE",
-    "EXTERNAL_USE_SCHEMA",
-    "MANAGE",
-    "MODIFY",
-    "READ_VOLUME",
-    "REFRESH",
-    "SELECT",
-    "USE_CATALOG",
-    "USE_SCHEMA",
-    "WRITE_VOLUME",
+/// Unity Catalog privileges grantable on a catalog, a schema and a table: each row names where
+/// the privilege may be granted (C catalog, S schema, T table); a privilege granted on a catalog
+/// is inherited by its schemas and tables.
+const UC_PRIVILEGES: &[(&str, &str)] = &[
+    ("ALL_PRIVILEGES", "CST"),
+    ("APPLY_TAG", "CST"),
+    ("BROWSE", "C"),
+    ("CREATE_FUNCTION", "CS"),
+    ("CREATE_MATERIALIZED_VIEW", "CS"),
+    ("CREATE_MODEL", "CS"),
+    ("CREATE_SCHEMA", "C"),
+    ("CREATE_TABLE", "CS"),
+    ("CREATE_VOLUME", "CS"),
+    ("EXECUTE", "CS"),
+    ("EXTERNAL_USE_SCHEMA", "CS"),
+    ("MANAGE", "CST"),
+    ("MODIFY", "CST"),
+    ("READ_VOLUME", "CS"),
+    ("REFRESH", "CS"),
+    ("SELECT", "CST"),
+    ("USE_CATALOG", "C"),
+    ("USE_SCHEMA", "CS"),
+    ("WRITE_VOLUME", "CS"),
 ];
 
-/// Unity Catalog privileges grantable on a schema.
-const SCHEMA_PRIVILEGES: &[&str] = &[
-    "ALL_PRIVILEGES",
-    "APPLY_TAG",
-    "CREATE_FUNCTION",
-    "CREATE_MATERIALIZED_VIEW",
-    "CREATE_MODEL",
-    "CREATE_TABLE",
-    "CREATE_VOLUME",
-    "EXECUTE",
-    "EXTERNAL_USE_SCHEMA",
-    "MANAGE",
-    "MODIFY",
-    "READ_VOLUME",
-    "REFRESH",
-    "SELECT",
-    "USE_SCHEMA",
-    "WRITE_VOLUME",
+/// Legacy Hive metastore privileges, and where each may be granted: on `hive_metastore` itself
+/// (C), on one of its schemas (S, databases) or tables (T).
+const LEGACY_PRIVILEGES: &[(&str, &str)] = &[
+    ("ALL_PRIVILEGES", "CST"),
+    ("CREATE", "CS"),
+    ("CREATE_NAMED_FUNCTION", "CS"),
+    ("MODIFY", "CST"),
+    ("MODIFY_CLASSPATH", "C"),
+    ("READ_METADATA", "CST"),
+    ("SELECT", "CST"),
+    ("USAGE", "CS"),
 ];
 
-/// Unity Catalog privileges grantable on a table.
-const TABLE_PRIVILEGES: &[&str] = &["ALL_PRIVILEGES", "APPLY_TAG", "MANAGE", "MODIFY", "SELECT"];
-
-/// Legacy Hive metastore privileges on `hive_metastore` itself.
-const LEGACY_CATALOG_PRIVILEGES: &[&str] = &[
-    "ALL_PRIVILEGES",
-    "CREATE",
-    "CREATE_NAMED_FUNCTION",
-    "MODIFY",
-    "MODIFY_CLASSPATH",
-    "READ_METADATA",
-    "SELECT",
-    "USAGE",
-];
-
-/// Legacy privileges on a schema (database) of `hive_metastore`.
-const LEGACY_SCHEMA_PRIVILEGES: &[&str] = &[
-    "ALL_PRIVILEGES",
-    "CREATE",
-    "CREATE_NAMED_FUNCTION",
-    "MODIFY",
-    "READ_METADATA",
-    "SELECT",
-    "USAGE",
-];
-
-/// Legacy privileges on a table of `hive_metastore`.
-const LEGACY_TABLE_PRIVILEGES: &[&str] = &["ALL_PRIVILEGES", "MODIFY", "READ_METADATA", "SELECT"];
+/// The privileges of a table above that may be granted on `C`, `S` or `T`, in the table's order.
+fn privileges_on(table: &'static [(&'static str, &'static str)], on: char) -> Vec<&'static str> {
+    table
+        .iter()
+        .filter(|(_, kinds)| kinds.contains(on))
+        .map(|(name, _)| *name)
+        .collect()
+}
 
 /// The privileges that may be granted on a kind of securable, in Unity Catalog (`legacy =
 /// false`) or in the Hive metastore.
 pub fn applicable_privileges(kind: SecurableType, legacy: bool) -> &'static [&'static str] {
-    match (kind, legacy) {
-        (SecurableType::Metastore, _) => METASTORE_PRIVILEGES,
-        (SecurableType::Catalog, false) => CATALOG_PRIVILEGES,
-        (SecurableType::Schema, false) => SCHEMA_PRIVILEGES,
-        (SecurableType::Table, false) => TABLE_PRIVILEGES,
-        (SecurableType::Catalog, true) => LEGACY_CATALOG_PRIVILEGES,
-        (SecurableType::Schema, true) => LEGACY_SCHEMA_PRIVILEGES,
-        (SecurableType::Table, true) => LEGACY_TABLE_PRIVILEGES,
+    /// `[legacy][C, S, T]`.
+    static ON: LazyLock<[[Vec<&str>; 3]; 2]> = LazyLock::new(|| {
+        [UC_PRIVILEGES, LEGACY_PRIVILEGES]
+            .map(|table| ['C', 'S', 'T'].map(|on| privileges_on(table, on)))
+    });
+    let on = &ON[usize::from(legacy)];
+    match kind {
+        SecurableType::Metastore => METASTORE_PRIVILEGES,
+        SecurableType::Catalog => &on[0],
+        SecurableType::Schema => &on[1],
+        SecurableType::Table => &on[2],
     }
 }
 
@@ -740,6 +719,25 @@ mod tests {
             check_privilege(&catalog, "OWN")
                 .unwrap_err()
                 .contains("owner")
+        );
+    }
+
+    #[test]
+    fn each_securable_lists_the_privileges_its_table_marks_for_it() {
+        use SecurableType::{Catalog, Schema, Table};
+        assert_eq!(applicable_privileges(Catalog, false).len(), 19);
+        let schema = applicable_privileges(Schema, false);
+        assert_eq!(schema.len(), 16);
+        assert!(schema.contains(&"USE_SCHEMA") && !schema.contains(&"USE_CATALOG"));
+        assert_eq!(
+            applicable_privileges(Table, false),
+            ["ALL_PRIVILEGES", "APPLY_TAG", "MANAGE", "MODIFY", "SELECT"]
+        );
+        assert_eq!(applicable_privileges(Catalog, true).len(), 8);
+        assert!(!applicable_privileges(Schema, true).contains(&"MODIFY_CLASSPATH"));
+        assert_eq!(
+            applicable_privileges(Table, true),
+            ["ALL_PRIVILEGES", "MODIFY", "READ_METADATA", "SELECT"]
         );
     }
 
