@@ -10,12 +10,14 @@ use crate::AppState;
 use crate::auth::{Admin, Authenticated};
 use crate::body::MAX_BODY;
 use crate::error::{ApiError, ApiResult};
+use crate::params::{query_pairs, required};
 use crate::response::{Empty, PrincipalName, empty};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::validate_display_name;
 use patchbay_store::NamedPrincipal;
 use serde::de::DeserializeOwned;
@@ -43,8 +45,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(&format!("{BASE}/create"), post(create))
         .route(&format!("{BASE}/list"), get(list))
-        .route(&format!("{BASE}/add-member"), post(add_member))
-        .route(&format!("{BASE}/remove-member"), post(remove_member))
+        .route(&format!("{BASE}/add-member"), Membership::Add.route())
+        .route(&format!("{BASE}/remove-member"), Membership::Remove.route())
         .route(&format!("{BASE}/list-members"), get(list_members))
         .route(&format!("{BASE}/list-parents"), get(list_parents))
         .route(&format!("{BASE}/delete"), post(delete))
@@ -62,10 +64,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let mut fields = Map::new();
-        let query = req.uri().query().unwrap_or_default().to_owned();
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query)
-            .map_err(|e| ApiError::bad_request(format!("Invalid query parameters: {e}")))?;
-        for (k, v) in pairs {
+        for (k, v) in query_pairs(req.uri().query().unwrap_or_default())? {
             fields.insert(k, Value::String(v));
         }
         let bytes = Bytes::from_request(req, state)
@@ -103,9 +102,7 @@ struct MemberParams {
 }
 
 fn group_name(value: Option<String>, field: &str) -> ApiResult<String> {
-    let name = value
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::bad_request(format!("{field} is required")))?;
+    let name = required(value, field)?;
     validate_display_name(field, &name).map_err(ApiError::bad_request)?;
     Ok(name)
 }
@@ -171,34 +168,46 @@ async fn list_parents(
     Ok(Json(GroupNames { group_names: names }))
 }
 
-async fn add_member(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    Params(params): Params<MemberParams>,
-) -> ApiResult<Json<Empty>> {
-    let parent = group_name(params.parent_name.clone(), "parent_name")?;
-    let who = member(&params)?;
-    state
-        .store
-        .add_group_member_named(&admin, &parent, &who)
-        .await?;
-    tracing::info!(group = %parent, "group member added");
-    Ok(empty())
+/// add-member and remove-member: one request, one store call each, one log line.
+#[derive(Debug, Clone, Copy)]
+enum Membership {
+    Add,
+    Remove,
 }
 
-async fn remove_member(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    Params(params): Params<MemberParams>,
-) -> ApiResult<Json<Empty>> {
-    let parent = group_name(params.parent_name.clone(), "parent_name")?;
-    let who = member(&params)?;
-    state
-        .store
-        .remove_group_member_named(&admin, &parent, &who)
-        .await?;
-    tracing::info!(group = %parent, "group member removed");
-    Ok(empty())
+impl Membership {
+    /// The route for this change: `{"parent_name", "user_name" | "group_name"}` in, `{}` out.
+    fn route(self) -> MethodRouter<AppState> {
+        post(
+            move |State(state): State<AppState>,
+                  Admin(admin): Admin,
+                  Params(params): Params<MemberParams>| {
+                self.run(state, admin, params)
+            },
+        )
+    }
+
+    async fn run(
+        self,
+        state: AppState,
+        admin: WorkspaceAdmin,
+        params: MemberParams,
+    ) -> ApiResult<Json<Empty>> {
+        let parent = group_name(params.parent_name.clone(), "parent_name")?;
+        let who = member(&params)?;
+        let store = &state.store;
+        let changed = match self {
+            Membership::Add => store.add_group_member_named(&admin, &parent, &who).await,
+            Membership::Remove => store.remove_group_member_named(&admin, &parent, &who).await,
+        };
+        changed?;
+        let done = match self {
+            Membership::Add => "added",
+            Membership::Remove => "removed",
+        };
+        tracing::info!(group = %parent, "group member {done}");
+        Ok(empty())
+    }
 }
 
 async fn delete(

@@ -50,10 +50,19 @@ where
     }
 }
 
-/// The query string's `key=value` pairs, decoded (`+` is a space), in order.
-fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+/// The query string's `key=value` pairs, decoded (`+` is a space), in order. Also how the
+/// legacy Groups API reads its query string ([`crate::groups`]).
+pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str(query)
         .map_err(|e| ApiError::bad_request(format!("Invalid query parameters: {e}")))
+}
+
+/// A parameter or body field that must be given and not be empty: `{field} is required`
+/// otherwise.
+pub(crate) fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{field} is required")))
 }
 
 /// A JSON body as parameters: an object of scalars, lists and nested objects.

@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
+use crate::params::{Params, required};
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
@@ -102,12 +102,6 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{BASE}/acls/delete"), post(delete_acl))
         .route(&format!("{BASE}/acls/get"), get(get_acl))
         .route(&format!("{BASE}/acls/list"), get(list_acls))
-}
-
-fn required(value: Option<String>, field: &str) -> ApiResult<String> {
-    value
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::bad_request(format!("{field} is required")))
 }
 
 /// A scope named in a request: present and well-formed.

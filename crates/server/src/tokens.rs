@@ -5,7 +5,7 @@ use crate::AppState;
 use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
+use crate::params::{Params, required};
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
@@ -207,10 +207,7 @@ async fn delete_own(
     Authenticated(caller): Authenticated,
     JsonBody(req): JsonBody<DeleteOwn>,
 ) -> ApiResult<Json<Empty>> {
-    let token_id = req
-        .token_id
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::bad_request("token_id is required"))?;
+    let token_id = required(req.token_id, "token_id")?;
     state.store.delete_own_token(&caller, &token_id).await?;
     tracing::info!(%token_id, "token revoked by its owner");
     Ok(empty())
