@@ -3,12 +3,12 @@
 //! TERMINATED. An unknown or invisible cluster is a 400 "Cluster … does not exist", which both
 //! SDKs turn into their not-found error.
 
-use super::{legacy_not_found, page, required};
+use super::{legacy_not_found, page};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
+use crate::params::{Params, required};
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
@@ -44,14 +44,10 @@ pub(super) fn routes() -> Router<AppState> {
     router
 }
 
-/// `{"cluster_id": …}` of the state-changing calls; other fields (`restart_user`) are ignored.
+/// `{"cluster_id": …}` of `get` and of the state-changing calls; other fields (`restart_user`)
+/// are ignored.
 #[derive(Debug, Deserialize)]
-struct ClusterIdBody {
-    cluster_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GetParams {
+struct ClusterId {
     cluster_id: Option<String>,
 }
 
@@ -256,9 +252,9 @@ async fn create(
 async fn get_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Params(params): Params<GetParams>,
+    Params(params): Params<ClusterId>,
 ) -> ApiResult<Json<ClusterDetails>> {
-    let id = required(params.cluster_id.filter(|s| !s.is_empty()), "cluster_id")?;
+    let id = cluster_id(params.cluster_id)?;
     let cluster = state
         .store
         .cluster(&caller, &id)
@@ -335,7 +331,7 @@ async fn edit(
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Empty>> {
     let (id, spec) = spec_of(body)?;
-    let id = required(id.filter(|s| !s.is_empty()), "cluster_id")?;
+    let id = cluster_id(id)?;
     state
         .store
         .edit_cluster(&caller, &id, &spec)
@@ -345,8 +341,9 @@ async fn edit(
     Ok(empty())
 }
 
-fn cluster_id(body: ClusterIdBody) -> ApiResult<String> {
-    required(body.cluster_id.filter(|s| !s.is_empty()), "cluster_id")
+/// The cluster a request names: `cluster_id`, given and not empty.
+fn cluster_id(value: Option<String>) -> ApiResult<String> {
+    required(value, "cluster_id")
 }
 
 /// The calls that move a cluster (`start`, `restart`, `delete`, `permanent-delete`): one body,
@@ -365,19 +362,14 @@ impl Move {
         post(
             move |State(state): State<AppState>,
                   Authenticated(caller): Authenticated,
-                  JsonBody(body): JsonBody<ClusterIdBody>| {
+                  JsonBody(body): JsonBody<ClusterId>| {
                 self.run(state, caller, body)
             },
         )
     }
 
-    async fn run(
-        self,
-        state: AppState,
-        caller: Caller,
-        body: ClusterIdBody,
-    ) -> ApiResult<Json<Empty>> {
-        let id = cluster_id(body)?;
+    async fn run(self, state: AppState, caller: Caller, body: ClusterId) -> ApiResult<Json<Empty>> {
+        let id = cluster_id(body.cluster_id)?;
         let store = &state.store;
         let moved = match self {
             Move::Start => store.start_cluster(&caller, &id).await,

@@ -15,6 +15,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
+use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{
     LifeCycleState, MAX_IDEMPOTENCY_TOKEN_CHARS, NO_CODE_RUNS, Observed, ResultState,
 };
@@ -403,9 +404,15 @@ struct RunIdParams {
     run_id: Option<String>,
 }
 
-fn run_id_param(params: RunIdParams) -> ApiResult<i64> {
-    let id = required(params.run_id.filter(|s| !s.is_empty()), "run_id")?;
-    parse_id(&id, "run_id")
+/// The run a `runs/get` or `runs/get-output` names by `run_id`, if the caller may see it.
+async fn named_run(state: &AppState, caller: &Caller, params: RunIdParams) -> ApiResult<RunRecord> {
+    let id = crate::params::required(params.run_id, "run_id")?;
+    let id = parse_id(&id, "run_id")?;
+    state
+        .store
+        .job_run(caller, id)
+        .await
+        .map_err(legacy_not_found)
 }
 
 async fn get_run(
@@ -413,12 +420,7 @@ async fn get_run(
     Authenticated(caller): Authenticated,
     Params(params): Params<RunIdParams>,
 ) -> ApiResult<Json<RunInfo>> {
-    let id = run_id_param(params)?;
-    let run = state
-        .store
-        .job_run(&caller, id)
-        .await
-        .map_err(legacy_not_found)?;
+    let run = named_run(&state, &caller, params).await?;
     Ok(Json(RunInfo::of(
         &run,
         state.now_millis(),
@@ -432,12 +434,7 @@ async fn get_output(
     Authenticated(caller): Authenticated,
     Params(params): Params<RunIdParams>,
 ) -> ApiResult<Json<RunOutput>> {
-    let id = run_id_param(params)?;
-    let run = state
-        .store
-        .job_run(&caller, id)
-        .await
-        .map_err(legacy_not_found)?;
+    let run = named_run(&state, &caller, params).await?;
     if !run.tasks.is_empty() {
         return Err(ApiError::bad_request(
             "Retrieving the output of runs with multiple tasks is not supported. Please retrieve \
