@@ -11,6 +11,7 @@ use crate::response::PrincipalName;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::routing::get;
 use patchbay_core::compute::{AclGrant, ObjectKind};
 use patchbay_core::principal::PrincipalKind;
@@ -32,7 +33,7 @@ pub fn routes() -> Router<AppState> {
         router = router
             .route(
                 &format!("{base}/authorization/tokens"),
-                get(get_tokens).put(put_tokens).patch(patch_tokens),
+                get(get_tokens).put(update_tokens).patch(update_tokens),
             )
             .route(
                 &format!("{base}/authorization/tokens/permissionLevels"),
@@ -212,29 +213,24 @@ async fn token_levels(_admin: Admin) -> Json<PermissionLevels> {
     })
 }
 
-async fn put_tokens(
-    state: State<AppState>,
-    admin: Admin,
-    body: JsonBody<AclRequest>,
-) -> ApiResult<Json<ObjectPermissions>> {
-    update_tokens(state, admin, body, AclUpdate::Replace).await
-}
-
-async fn patch_tokens(
-    state: State<AppState>,
-    admin: Admin,
-    body: JsonBody<AclRequest>,
-) -> ApiResult<Json<ObjectPermissions>> {
-    update_tokens(state, admin, body, AclUpdate::Merge).await
+/// What a PUT or PATCH of an ACL does: PUT replaces the direct permissions, PATCH adds to them
+/// (the routes take no other method for an update).
+fn acl_update(method: &Method) -> AclUpdate {
+    if method == Method::PUT {
+        AclUpdate::Replace
+    } else {
+        AclUpdate::Merge
+    }
 }
 
 /// PUT replaces the ACL, PATCH adds to it; either way `admins` keeps CAN_MANAGE.
 async fn update_tokens(
+    method: Method,
     State(state): State<AppState>,
     Admin(admin): Admin,
     JsonBody(req): JsonBody<AclRequest>,
-    update: AclUpdate,
 ) -> ApiResult<Json<ObjectPermissions>> {
+    let update = acl_update(&method);
     let workspace_id = admin.workspace_id();
     let requested = required_acl(req, update)?;
     let mut entries = Vec::with_capacity(requested.len());
@@ -294,8 +290,8 @@ fn object_routes<K: Compute>(router: Router<AppState>, base: &str, path: &str) -
         .route(
             &format!("{base}/{path}/{{id}}"),
             get(get_object::<K>)
-                .put(put_object::<K>)
-                .patch(patch_object::<K>),
+                .put(update_object::<K>)
+                .patch(update_object::<K>),
         )
         .route(
             &format!("{base}/{path}/{{id}}/permissionLevels"),
@@ -392,34 +388,17 @@ async fn object_levels<K: Compute>(
     }))
 }
 
-async fn put_object<K: Compute>(
-    state: State<AppState>,
-    caller: Authenticated,
-    id: Path<String>,
-    body: JsonBody<AclRequest>,
-) -> ApiResult<Json<ObjectPermissions>> {
-    update_object(state, caller, K::KIND, id, body, AclUpdate::Replace).await
-}
-
-async fn patch_object<K: Compute>(
-    state: State<AppState>,
-    caller: Authenticated,
-    id: Path<String>,
-    body: JsonBody<AclRequest>,
-) -> ApiResult<Json<ObjectPermissions>> {
-    update_object(state, caller, K::KIND, id, body, AclUpdate::Merge).await
-}
-
 /// PUT replaces the object's ACL (keeping its owner unless a new one is named), PATCH adds to
 /// it; the caller needs CAN_MANAGE, and moving ownership an admin or the current owner.
-async fn update_object(
+async fn update_object<K: Compute>(
+    method: Method,
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    kind: ObjectKind,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<AclRequest>,
-    update: AclUpdate,
 ) -> ApiResult<Json<ObjectPermissions>> {
+    let kind = K::KIND;
+    let update = acl_update(&method);
     let requested = required_acl(req, update)?;
     let grants = resolve_grants(&state, caller.workspace_id, kind, &requested).await?;
     let acl = state
