@@ -17,14 +17,14 @@ use crate::params::Params;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use patchbay_core::ids::{parse_application_id, parse_numeric_id};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::scim::filter::{AttrPath, parse_filter};
 use patchbay_core::scim::patch::{self, PatchSchema};
-use patchbay_store::{ListQuery, PrincipalRecord, StoreError};
+use patchbay_store::{ListQuery, PrincipalData, PrincipalRecord, StoreError};
 use projection::{Projection, Shown};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -103,8 +103,8 @@ fn resource<R: Resource>(router: Router<AppState>, path: &str) -> Router<AppStat
         .route(
             &format!("{path}/{{id}}"),
             get(get_one::<R>)
-                .put(replace::<R>)
-                .patch(patch_one::<R>)
+                .put(update::<R>)
+                .patch(update::<R>)
                 .delete(delete_one::<R>),
         )
 }
@@ -300,23 +300,30 @@ async fn get_one<R: Resource>(
     Params(params): Params<GetParams>,
 ) -> ScimResult {
     let record = resolve(&state, caller.workspace_id, R::KIND, &id).await?;
+    Ok(projected(&state, &params, R::KIND, &record, None))
+}
+
+/// A resource as a GET answers it (of `kind`, shown as a user named `as_user` if given): its
+/// whole rendering, kept between reads, unless the parameters leave attributes out.
+fn projected(
+    state: &AppState,
+    params: &GetParams,
+    kind: PrincipalKind,
+    record: &PrincipalRecord,
+    as_user: Option<&str>,
+) -> Response {
     let projection = Projection::new(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     );
-    if projection.keeps_whole(R::KIND) {
-        return Ok(scim_bytes(
-            StatusCode::OK,
-            state.renderings().whole(&record, None),
-        ));
+    if projection.keeps_whole(kind) {
+        return scim_bytes(StatusCode::OK, state.renderings().whole(record, as_user));
     }
-    Ok(scim_json(
-        StatusCode::OK,
-        projection.show(
-            R::KIND,
-            repr::Resource::of(&record, state.renderings().base()),
-        ),
-    ))
+    let mut resource = repr::Resource::of(record, state.renderings().base());
+    if let Some(name) = as_user {
+        resource = resource.shown_as_user(name);
+    }
+    scim_json(StatusCode::OK, projection.show(kind, resource))
 }
 
 async fn create<R: Resource>(
@@ -338,7 +345,11 @@ async fn create<R: Resource>(
     Ok(response)
 }
 
-async fn replace<R: Resource>(
+/// PUT replaces a resource with the body's representation; PATCH applies the body's operations
+/// to the resource as it is. Either way the outcome is read like a representation a client
+/// sent, written over the resource and answered as a plain GET shows it.
+async fn update<R: Resource>(
+    method: Method,
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(id): Path<String>,
@@ -346,7 +357,11 @@ async fn replace<R: Resource>(
     RequiredJsonBody(body): RequiredJsonBody<Value>,
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
-    let data = repr::from_json(R::KIND, &body, repr::Intent::Replace(&existing))?;
+    let data = if method == Method::PUT {
+        repr::from_json(R::KIND, &body, repr::Intent::Replace(&existing))?
+    } else {
+        patched(&state, R::KIND, &existing, &body)?
+    };
     let record = state
         .store
         .replace_principal(&admin, R::KIND, existing.id, &data)
@@ -366,16 +381,16 @@ impl PatchSchema for Schema {
     }
 }
 
-async fn patch_one<R: Resource>(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    Path(id): Path<String>,
-    RequiredJsonBody(body): RequiredJsonBody<Value>,
-) -> ScimResult {
-    let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
-    let operations = patch::parse_patch_request(&body).map_err(patch_error)?;
+/// The data of resource `existing` after a PATCH request's operations.
+fn patched(
+    state: &AppState,
+    kind: PrincipalKind,
+    existing: &PrincipalRecord,
+    body: &Value,
+) -> Result<PrincipalData, ScimError> {
+    let operations = patch::parse_patch_request(body).map_err(patch_error)?;
     // PATCH operations work on the resource as a document, by attribute path: a `Value`.
-    let before = repr::to_json(&existing, state.renderings().base());
+    let before = repr::to_json(existing, state.renderings().base());
     let mut document = before.clone();
     patch::apply(&mut document, &operations, &Schema).map_err(patch_error)?;
     // Server-assigned and read-only attributes (group membership is changed on the group's
@@ -389,12 +404,7 @@ async fn patch_one<R: Resource>(
             );
         }
     }
-    let data = repr::from_json(R::KIND, &document, repr::Intent::Patched(&existing))?;
-    let record = state
-        .store
-        .replace_principal(&admin, R::KIND, existing.id, &data)
-        .await?;
-    Ok(scim_json(StatusCode::OK, shown(&state, &record)))
+    repr::from_json(kind, &document, repr::Intent::Patched(existing)).map_err(ScimError::from)
 }
 
 fn patch_error(e: patch::PatchError) -> ScimError {
@@ -423,22 +433,7 @@ async fn me(
 ) -> ScimResult {
     // A service principal is shown as a user named by its application id.
     let as_user = (caller.kind == PrincipalKind::ServicePrincipal).then_some(caller.name.as_str());
-    let projection = Projection::new(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    );
-    let mut response = if projection.keeps_whole(PrincipalKind::User) {
-        scim_bytes(StatusCode::OK, state.renderings().whole(&record, as_user))
-    } else {
-        let mut resource = repr::Resource::of(&record, state.renderings().base());
-        if let Some(name) = as_user {
-            resource = resource.shown_as_user(name);
-        }
-        scim_json(
-            StatusCode::OK,
-            projection.show(PrincipalKind::User, resource),
-        )
-    };
+    let mut response = projected(&state, &params, PrincipalKind::User, &record, as_user);
     response.headers_mut().insert(
         "x-databricks-org-id",
         HeaderValue::from(caller.workspace_id),

@@ -125,12 +125,17 @@ fn parse_list(s: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn keep_only(only: &[(String, Option<String>)], key: &str, value: Value) -> Option<Value> {
-    let subs: Vec<&str> = only
-        .iter()
+/// The sub-attributes of attribute `key` that a parsed list names; `*` where it names the
+/// whole attribute.
+fn named_subs<'a>(list: &'a [(String, Option<String>)], key: &str) -> Vec<&'a str> {
+    list.iter()
         .filter(|(a, _)| a == key)
         .map(|(_, s)| s.as_deref().unwrap_or("*"))
-        .collect();
+        .collect()
+}
+
+fn keep_only(only: &[(String, Option<String>)], key: &str, value: Value) -> Option<Value> {
+    let subs = named_subs(only, key);
     if subs.is_empty() {
         None
     } else if subs.contains(&"*") {
@@ -141,11 +146,7 @@ fn keep_only(only: &[(String, Option<String>)], key: &str, value: Value) -> Opti
 }
 
 fn drop_excluded(excluded: &[(String, Option<String>)], key: &str, value: Value) -> Option<Value> {
-    let subs: Vec<&str> = excluded
-        .iter()
-        .filter(|(a, _)| a == key)
-        .map(|(_, s)| s.as_deref().unwrap_or("*"))
-        .collect();
+    let subs = named_subs(excluded, key);
     if subs.contains(&"*") {
         None
     } else if subs.is_empty() {
