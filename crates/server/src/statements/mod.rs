@@ -159,55 +159,66 @@ fn upper(value: Option<&str>) -> Option<String> {
     given(value).map(|v| v.to_ascii_uppercase())
 }
 
+/// One of an option's `choices`, named in any case; an absent option is the first choice.
+/// Anything else is refused: "`field` must be `expected`, not '…'".
+fn choice<T: Copy>(
+    value: Option<&str>,
+    field: &str,
+    expected: &str,
+    choices: &[(&str, T)],
+) -> ApiResult<T> {
+    let Some(named) = upper(value) else {
+        return Ok(choices[0].1);
+    };
+    choices
+        .iter()
+        .find(|(name, _)| *name == named)
+        .map(|(_, chosen)| *chosen)
+        .ok_or_else(|| ApiError::bad_request(format!("{field} must be {expected}, not '{named}'")))
+}
+
 fn check_request(req: &ExecuteRequest) -> ApiResult<Checked> {
     let wait = wait_timeout(req.wait_timeout.as_deref())?;
-    let format = match upper(req.format.as_deref()).as_deref() {
-        None | Some("JSON_ARRAY") => Format::JsonArray,
-        Some("ARROW_STREAM") => Format::ArrowStream,
-        Some("CSV") => Format::Csv,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "format must be JSON_ARRAY, ARROW_STREAM or CSV, not '{other}'"
-            )));
-        }
-    };
-    let external_links = match upper(req.disposition.as_deref()).as_deref() {
-        None | Some("INLINE") => false,
-        Some("EXTERNAL_LINKS") => true,
-        // Hybrid: small results inline would need JSON; patchbay links whenever the format
-        // cannot be inline.
-        Some("INLINE_OR_EXTERNAL_LINKS") => format != Format::JsonArray,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "disposition must be INLINE, EXTERNAL_LINKS or INLINE_OR_EXTERNAL_LINKS, not \
-                 '{other}'"
-            )));
-        }
-    };
+    let format = choice(
+        req.format.as_deref(),
+        "format",
+        "JSON_ARRAY, ARROW_STREAM or CSV",
+        &[
+            ("JSON_ARRAY", Format::JsonArray),
+            ("ARROW_STREAM", Format::ArrowStream),
+            ("CSV", Format::Csv),
+        ],
+    )?;
+    let external_links = choice(
+        req.disposition.as_deref(),
+        "disposition",
+        "INLINE, EXTERNAL_LINKS or INLINE_OR_EXTERNAL_LINKS",
+        &[
+            ("INLINE", false),
+            ("EXTERNAL_LINKS", true),
+            // Hybrid: small results inline would need JSON; patchbay links whenever the format
+            // cannot be inline.
+            ("INLINE_OR_EXTERNAL_LINKS", format != Format::JsonArray),
+        ],
+    )?;
     if !external_links && format != Format::JsonArray {
         return Err(ApiError::bad_request(format!(
             "format {} needs disposition EXTERNAL_LINKS: INLINE results are JSON_ARRAY.",
             format.as_str()
         )));
     }
-    let lz4 = match upper(req.result_compression.as_deref()).as_deref() {
-        None | Some("NONE") => false,
-        Some("LZ4_FRAME") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "result_compression must be LZ4_FRAME or NONE, not '{other}'"
-            )));
-        }
-    };
-    let cancel_on_timeout = match upper(req.on_wait_timeout.as_deref()).as_deref() {
-        None | Some("CONTINUE") => false,
-        Some("CANCEL") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "on_wait_timeout must be CONTINUE or CANCEL, not '{other}'"
-            )));
-        }
-    };
+    let lz4 = choice(
+        req.result_compression.as_deref(),
+        "result_compression",
+        "LZ4_FRAME or NONE",
+        &[("NONE", false), ("LZ4_FRAME", true)],
+    )?;
+    let cancel_on_timeout = choice(
+        req.on_wait_timeout.as_deref(),
+        "on_wait_timeout",
+        "CONTINUE or CANCEL",
+        &[("CONTINUE", false), ("CANCEL", true)],
+    )?;
     let mut parameters = Vec::new();
     for p in req.parameters.iter().flatten() {
         let name = p
@@ -1229,5 +1240,67 @@ fn statement_type(statement: &str) -> String {
         "WITH" | "VALUES" => "SELECT".to_owned(),
         "" => "OTHER".to_owned(),
         _ => word,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn checked(options: Value) -> ApiResult<Checked> {
+        check_request(&serde_json::from_value(options).unwrap())
+    }
+
+    fn refusal(options: Value) -> String {
+        match checked(options) {
+            Err(e) => e.message,
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn options_are_named_in_any_case_and_default_when_absent() {
+        let c = checked(json!({})).unwrap();
+        assert_eq!(c.presentation.format, Format::JsonArray);
+        assert!(!c.presentation.external_links && !c.presentation.lz4 && !c.cancel_on_timeout);
+        let c = checked(json!({
+            "format": "csv",
+            "disposition": " inline_or_external_links ",
+            "result_compression": "Lz4_Frame",
+            "on_wait_timeout": "CANCEL",
+        }))
+        .unwrap();
+        assert_eq!(c.presentation.format, Format::Csv);
+        assert!(c.presentation.external_links && c.presentation.lz4 && c.cancel_on_timeout);
+        let hybrid = checked(json!({"disposition": "INLINE_OR_EXTERNAL_LINKS"})).unwrap();
+        assert!(
+            !hybrid.presentation.external_links,
+            "JSON_ARRAY stays inline"
+        );
+    }
+
+    #[test]
+    fn other_options_are_refused_naming_the_choices() {
+        assert_eq!(
+            refusal(json!({"format": "xml"})),
+            "format must be JSON_ARRAY, ARROW_STREAM or CSV, not 'XML'"
+        );
+        assert_eq!(
+            refusal(json!({"disposition": "links"})),
+            "disposition must be INLINE, EXTERNAL_LINKS or INLINE_OR_EXTERNAL_LINKS, not 'LINKS'"
+        );
+        assert_eq!(
+            refusal(json!({"result_compression": "gzip"})),
+            "result_compression must be LZ4_FRAME or NONE, not 'GZIP'"
+        );
+        assert_eq!(
+            refusal(json!({"on_wait_timeout": "wait"})),
+            "on_wait_timeout must be CONTINUE or CANCEL, not 'WAIT'"
+        );
+        assert_eq!(
+            refusal(json!({"format": "CSV"})),
+            "format CSV needs disposition EXTERNAL_LINKS: INLINE results are JSON_ARRAY."
+        );
     }
 }
