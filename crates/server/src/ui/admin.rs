@@ -13,14 +13,6 @@ use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{ListQuery, PrincipalRecord, TokenFilter, TokenRecord};
 use std::collections::HashMap;
 
-fn admin_of(session: &Session) -> Result<WorkspaceAdmin, UiError> {
-    session
-        .caller
-        .clone()
-        .require_admin()
-        .map_err(|f| UiError::forbidden(f.0))
-}
-
 async fn principals(
     state: &AppState,
     workspace_id: i64,
@@ -68,7 +60,7 @@ fn search_form(action: &str, label: &str, q: &str) -> Markup {
 
 /// `GET /admin/service-principals`.
 pub async fn service_principals(State(state): State<AppState>, session: Session, uri: Uri) -> Page {
-    let admin = admin_of(&session)?;
+    let admin = session.admin()?;
     let q = Fields::from_query(uri.query());
     let search = q.get("q").unwrap_or_default().to_lowercase();
     let all = principals(
@@ -135,7 +127,7 @@ pub async fn confirm_delete_principal(
     session: Session,
     Path(id): Path<String>,
 ) -> Page {
-    let admin = admin_of(&session)?;
+    let admin = session.admin()?;
     let p = service_principal(&state, &admin, &id).await?;
     let tokens = state
         .store
@@ -190,7 +182,7 @@ pub async fn delete_principal(
     Path(id): Path<String>,
     form: PostForm,
 ) -> Page {
-    let admin = admin_of(&form.session)?;
+    let admin = form.session.admin()?;
     let p = service_principal(&state, &admin, &id).await?;
     state
         .store
@@ -201,7 +193,7 @@ pub async fn delete_principal(
 
 /// `GET /admin/tokens`: every token of the workspace, by owner. Never a value.
 pub async fn tokens(State(state): State<AppState>, session: Session, uri: Uri) -> Page {
-    let admin = admin_of(&session)?;
+    let admin = session.admin()?;
     let ws = admin.workspace_id();
     let q = Fields::from_query(uri.query());
     let search = q.get("q").unwrap_or_default().to_lowercase();
@@ -276,7 +268,7 @@ pub async fn confirm_delete_token(
     session: Session,
     Path(token_id): Path<String>,
 ) -> Page {
-    let admin = admin_of(&session)?;
+    let admin = session.admin()?;
     let t = token(&state, &admin, &token_id).await?;
     let page = html! {
         h1 { "Delete token " code { (t.token_id) } "?" }
@@ -295,7 +287,7 @@ pub async fn delete_token(
     Path(token_id): Path<String>,
     form: PostForm,
 ) -> Page {
-    let admin = admin_of(&form.session)?;
+    let admin = form.session.admin()?;
     let t = token(&state, &admin, &token_id).await?;
     state.store.delete_token(&admin, &t.token_id).await?;
     Ok(see_other("/admin/tokens"))

@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{Uri, header};
 use axum::response::IntoResponse;
 use maud::{Markup, html};
-use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::access::Caller;
 use patchbay_core::partner::{
     self, CatalogChoices, Category, Credential, Grant, PartnerSpec, Provision,
 };
@@ -83,17 +83,6 @@ fn connected_head(spec: &PartnerSpec, health: &str) -> Markup {
             }
         }
     }
-}
-
-fn caller_admin(caller: &Caller) -> Result<WorkspaceAdmin, UiError> {
-    caller
-        .clone()
-        .require_admin()
-        .map_err(|f| UiError::forbidden(f.0))
-}
-
-fn admin_of(session: &Session) -> Result<WorkspaceAdmin, UiError> {
-    caller_admin(&session.caller)
 }
 
 /// A partner URL is only ever shown as a link when it is http(s).
@@ -812,7 +801,7 @@ pub async fn rotate(
     Path(partner_id): Path<String>,
     form: PostForm,
 ) -> Page {
-    let admin = admin_of(&form.session)?;
+    let admin = form.session.admin()?;
     let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
     let body = RotateBody {
         revoke_token_id: form.fields.get("revoke_token_id").map(str::to_owned),
@@ -859,7 +848,7 @@ pub async fn confirm_delete(
     session: Session,
     Path(partner_id): Path<String>,
 ) -> Page {
-    let admin = admin_of(&session)?;
+    let admin = session.admin()?;
     let ws = admin.workspace_id();
     let partner = catalog::partner(&state, ws, &partner_id).await?;
     let c = state
@@ -932,7 +921,7 @@ pub async fn delete(
     Path(partner_id): Path<String>,
     form: PostForm,
 ) -> Page {
-    let admin = admin_of(&form.session)?;
+    let admin = form.session.admin()?;
     flow::delete(&state, &admin, &partner_id, form.fields.get("uid")).await?;
     Ok(see_other(&format!("/?deleted={}", encode(&partner_id))))
 }

@@ -15,7 +15,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{Html, IntoResponse};
 use maud::html;
-use patchbay_core::access::Caller;
+use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::token::{TokenKind, TokenValue};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -36,6 +36,17 @@ pub struct Session {
     pub csrf: String,
     /// What the store knows the session by.
     digest: String,
+}
+
+impl Session {
+    /// The session's caller as a workspace admin, which every admin page and action requires;
+    /// anyone else gets the page's 403.
+    pub fn admin(&self) -> Result<WorkspaceAdmin, UiError> {
+        self.caller
+            .clone()
+            .require_admin()
+            .map_err(|f| UiError::forbidden(f.0))
+    }
 }
 
 fn digest(session_id: &str) -> String {
