@@ -2,41 +2,22 @@
 //! the connection as the transaction that acts on it reads it.
 
 use super::{ConnectionRecord, ConnectionState};
-use std::fmt;
 
 /// Why a removal or a rotation does not go ahead. Its text is the client's message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// An admin's delete (or a rotation) while a connect is in flight (409).
+    #[error("A connection to {partner_id} is being created right now; try again in a moment.")]
     Connecting { partner_id: String },
     /// The connection is not the one the caller saw (409).
+    #[error("The connection to {partner_id} changed since it was read; look at it again.")]
     Changed { partner_id: String },
     /// There is no connection (any more) (404).
+    #[error("The workspace has no connection to {partner_id}.")]
     NoConnection { partner_id: String },
     /// The connection has no service principal, so no token of its own to rotate (400).
+    #[error("The connection to {partner} has no service principal whose token could rotate.")]
     NothingToRotate { partner: String },
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::Connecting { partner_id } => write!(
-                f,
-                "A connection to {partner_id} is being created right now; try again in a moment."
-            ),
-            Refusal::Changed { partner_id } => write!(
-                f,
-                "The connection to {partner_id} changed since it was read; look at it again."
-            ),
-            Refusal::NoConnection { partner_id } => {
-                write!(f, "The workspace has no connection to {partner_id}.")
-            }
-            Refusal::NothingToRotate { partner } => write!(
-                f,
-                "The connection to {partner} has no service principal whose token could rotate."
-            ),
-        }
-    }
 }
 
 /// Who removes a connection, which decides whether one still being created may go.

@@ -7,7 +7,6 @@ use super::{
     Provision, choose_catalog, cluster_name, credential_for, entitlements_for,
     service_principal_name, u2m_app, warehouse_name,
 };
-use std::fmt;
 
 /// The compute a connection uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,54 +41,27 @@ pub struct ProvisionPlan {
 }
 
 /// Why a connect is refused. Its text is the client's message (a 400).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The Unity Catalog rule ([`choose_catalog`]) refused the catalog.
+    #[error("{0}")]
     Catalog(CatalogRefusal),
     /// Schemas were chosen for a partner that reads none.
-    SchemasNotRead {
-        partner: String,
-    },
+    #[error("{partner} does not read schemas; do not pass 'schemas'.")]
+    SchemasNotRead { partner: String },
     /// A reading partner needs at least one schema.
-    NoSchema {
-        partner: String,
-    },
-    SchemaMissing {
-        catalog: String,
-        schema: String,
-    },
+    #[error("Choose at least one schema for {partner} to read.")]
+    NoSchema { partner: String },
+    #[error("Schema '{catalog}.{schema}' does not exist.")]
+    SchemaMissing { catalog: String, schema: String },
     /// The partner's `auth_options` do not fit its profile ([`credential_for`]).
+    #[error("{0}")]
     Credential(CredentialRefusal),
-    WarehouseMissing {
-        id: String,
-    },
+    #[error("SQL warehouse {id} does not exist.")]
+    WarehouseMissing { id: String },
     /// A warehouse was chosen for a partner that creates its own compute.
-    OwnCompute {
-        partner: String,
-    },
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::Catalog(why) => why.fmt(f),
-            Refusal::Credential(why) => why.fmt(f),
-            Refusal::SchemasNotRead { partner } => {
-                write!(f, "{partner} does not read schemas; do not pass 'schemas'.")
-            }
-            Refusal::NoSchema { partner } => {
-                write!(f, "Choose at least one schema for {partner} to read.")
-            }
-            Refusal::SchemaMissing { catalog, schema } => {
-                write!(f, "Schema '{catalog}.{schema}' does not exist.")
-            }
-            Refusal::WarehouseMissing { id } => write!(f, "SQL warehouse {id} does not exist."),
-            Refusal::OwnCompute { partner } => write!(
-                f,
-                "{partner} creates its own compute; do not pass 'warehouse_id'."
-            ),
-        }
-    }
+    #[error("{partner} creates its own compute; do not pass 'warehouse_id'.")]
+    OwnCompute { partner: String },
 }
 
 /// Decides everything a connect will create: the catalog (the Unity Catalog rule), the

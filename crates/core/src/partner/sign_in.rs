@@ -4,7 +4,6 @@
 
 use super::{ConnectionState, Provision};
 use crate::principal::PrincipalKind;
-use std::fmt;
 
 /// What a tile click does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,45 +17,27 @@ pub enum Click {
 }
 
 /// Why a click, a connect or a sign-in is refused. Its text is the client's message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// A dry run on a connected tile: a click there signs in; there is nothing to plan (409).
+    #[error(
+        "The workspace is already connected to {partner}: a click signs in. To see what a new connection would create, an admin deletes this one first."
+    )]
     AlreadyConnected { partner: String },
     /// Only workspace admins connect (403).
+    #[error("Only workspace admins can connect {partner}; once connected, every user can sign in.")]
     OnlyAdminsConnect { partner: String },
     /// The connection is still being created (409).
+    #[error("A connection to {partner} is being created right now; try again in a moment.")]
     Connecting { partner: String },
     /// The partner does not sign users in through Partner Connect (400).
+    #[error("{partner} does not sign users in through Partner Connect.")]
     NoSignIn { partner: String },
     /// Partner Connect signs in workspace users, not service principals (403).
+    #[error(
+        "Service principals cannot sign in to {partner} or connect it: Partner Connect signs in workspace users. Use a user's token."
+    )]
     ServicePrincipal { partner: String },
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::AlreadyConnected { partner } => write!(
-                f,
-                "The workspace is already connected to {partner}: a click signs in. To see what a new connection would create, an admin deletes this one first."
-            ),
-            Refusal::OnlyAdminsConnect { partner } => write!(
-                f,
-                "Only workspace admins can connect {partner}; once connected, every user can sign in."
-            ),
-            Refusal::Connecting { partner } => write!(
-                f,
-                "A connection to {partner} is being created right now; try again in a moment."
-            ),
-            Refusal::NoSignIn { partner } => write!(
-                f,
-                "{partner} does not sign users in through Partner Connect."
-            ),
-            Refusal::ServicePrincipal { partner } => write!(
-                f,
-                "Service principals cannot sign in to {partner} or connect it: Partner Connect signs in workspace users. Use a user's token."
-            ),
-        }
-    }
 }
 
 /// What a click does: a connection file for desktop tools; a sign-in on a connected tile (a
