@@ -1,6 +1,6 @@
 //! `patchbay connections list|show|delete|rotate-token`: what each partner connection uses.
 
-use super::output::{self, Spinner, Table, cell, fields, grants, time_ms};
+use super::output::{self, Spinner, cell, fields, grants, time_ms};
 use super::{Api, Output, PARTNER_CONNECT, Result, segment};
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -54,11 +54,7 @@ pub async fn run(api: &Api, out: Output, command: ConnectionsCommand) -> Result<
             let v = api
                 .get(&format!("{PARTNER_CONNECT}/connections"), &[])
                 .await?;
-            if out == Output::Json {
-                output::json(&v);
-                return Ok(());
-            }
-            let mut table = Table::new(&[
+            let headers = [
                 "PARTNER",
                 "STATE",
                 "SERVICE PRINCIPAL",
@@ -66,9 +62,9 @@ pub async fn run(api: &Api, out: Output, command: ConnectionsCommand) -> Result<
                 "CATALOG",
                 "CREATED BY",
                 "CREATED",
-            ]);
-            for c in v["connections"].as_array().into_iter().flatten() {
-                table.row(vec![
+            ];
+            output::list(out, &v, "connections", &headers, "No connections.", |c| {
+                vec![
                     cell(&c["partner_id"]),
                     cell(&c["state"]),
                     cell(&c["service_principal"]["display_name"]),
@@ -76,9 +72,8 @@ pub async fn run(api: &Api, out: Output, command: ConnectionsCommand) -> Result<
                     cell(&c["catalog_name"]),
                     cell(&c["created_by"]),
                     time_ms(&c["created_at"]),
-                ]);
-            }
-            table.print_or("No connections.");
+                ]
+            });
             Ok(())
         }
         ConnectionsCommand::Show { partner } => {

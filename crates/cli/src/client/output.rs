@@ -1,7 +1,7 @@
 //! What the client shows: aligned tables and fields, JSON for scripts, a spinner and the
 //! confirmation of destructive commands.
 
-use super::{Failure, Result};
+use super::{Failure, Output, Result};
 use serde_json::Value;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -81,6 +81,27 @@ impl Table {
             print!("{}", self.render());
         }
     }
+}
+
+/// Prints a list answer: the JSON as it came for `--output json`, else a table of its `key`
+/// array with a row per item, or `empty` when the array is empty.
+pub fn list(
+    out: Output,
+    v: &Value,
+    key: &str,
+    headers: &[&'static str],
+    empty: &str,
+    row: impl Fn(&Value) -> Vec<String>,
+) {
+    if out == Output::Json {
+        json(v);
+        return;
+    }
+    let mut table = Table::new(headers);
+    for item in v[key].as_array().into_iter().flatten() {
+        table.row(row(item));
+    }
+    table.print_or(empty);
 }
 
 /// `label  value` lines with the values aligned; a value's further lines are indented to match.

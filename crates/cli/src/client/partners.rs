@@ -1,6 +1,6 @@
 //! `patchbay partners list|show` and `patchbay connect`: the tiles and a click on one.
 
-use super::output::{self, Spinner, Table, cell, fields, grants, yes_no};
+use super::output::{self, Spinner, cell, fields, grants, yes_no};
 use super::{Api, Failure, Output, PARTNER_CONNECT, Result, connections, segment};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
@@ -45,34 +45,29 @@ pub async fn run(api: &Api, out: Output, command: PartnersCommand) -> Result<()>
     match command {
         PartnersCommand::List => {
             let v = api.get(&format!("{PARTNER_CONNECT}/partners"), &[]).await?;
-            if out == Output::Json {
-                output::json(&v);
-                return Ok(());
-            }
-            let mut table = Table::new(&[
+            let headers = [
                 "ID",
                 "NAME",
                 "CATEGORY",
                 "PROFILE",
                 "UNITY CATALOG",
                 "CONNECTION",
-            ]);
-            for p in v["partners"].as_array().into_iter().flatten() {
+            ];
+            output::list(out, &v, "partners", &headers, "No partners.", |p| {
                 let connection = match (&p["connected"], &p["connection_state"]) {
                     (Value::Bool(true), Value::String(state)) => state.clone(),
                     (Value::Bool(true), _) => "connected".into(),
                     _ => "-".into(),
                 };
-                table.row(vec![
+                vec![
                     cell(&p["id"]),
                     cell(&p["name"]),
                     cell(&p["category"]),
                     cell(&p["profile"]),
                     yes_no(&p["supports_unity_catalog"]),
                     connection,
-                ]);
-            }
-            table.print_or("No partners.");
+                ]
+            });
             Ok(())
         }
         PartnersCommand::Show { partner } => {

@@ -1,7 +1,7 @@
 //! `patchbay service-principals list|delete`: the admin guide's SCIM calls; and
 //! `service-principals secrets create|list|delete`: their OAuth secrets.
 
-use super::output::{self, Table, cell};
+use super::output::{self, cell};
 use super::{Api, Failure, Output, Result, SCIM, segment};
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -81,20 +81,22 @@ pub async fn run(api: &Api, out: Output, command: ServicePrincipalsCommand) -> R
     match command {
         ServicePrincipalsCommand::List { filter } => {
             let all = list(api, filter.as_deref()).await?;
-            if out == Output::Json {
-                output::json(&all);
-                return Ok(());
-            }
-            let mut table = Table::new(&["ID", "APPLICATION ID", "DISPLAY NAME", "ACTIVE"]);
-            for sp in all["Resources"].as_array().into_iter().flatten() {
-                table.row(vec![
-                    cell(&sp["id"]),
-                    cell(&sp["applicationId"]),
-                    cell(&sp["displayName"]),
-                    output::yes_no(&sp["active"]),
-                ]);
-            }
-            table.print_or("No service principals.");
+            let headers = ["ID", "APPLICATION ID", "DISPLAY NAME", "ACTIVE"];
+            output::list(
+                out,
+                &all,
+                "Resources",
+                &headers,
+                "No service principals.",
+                |sp| {
+                    vec![
+                        cell(&sp["id"]),
+                        cell(&sp["applicationId"]),
+                        cell(&sp["displayName"]),
+                        output::yes_no(&sp["active"]),
+                    ]
+                },
+            );
             Ok(())
         }
         ServicePrincipalsCommand::Delete { id, yes } => {
@@ -169,20 +171,15 @@ async fn secrets(api: &Api, out: Output, command: SecretsCommand) -> Result<()> 
         SecretsCommand::List { id } => {
             let (scim_id, _) = resolve(api, &id).await?;
             let v = api.get(&secrets_path(&scim_id), &[]).await?;
-            if out == Output::Json {
-                output::json(&v);
-                return Ok(());
-            }
-            let mut table = Table::new(&["SECRET ID", "STATUS", "CREATED", "EXPIRES"]);
-            for s in v["secrets"].as_array().into_iter().flatten() {
-                table.row(vec![
+            let headers = ["SECRET ID", "STATUS", "CREATED", "EXPIRES"];
+            output::list(out, &v, "secrets", &headers, "No secrets.", |s| {
+                vec![
                     cell(&s["id"]),
                     cell(&s["status"]),
                     cell(&s["create_time"]),
                     cell(&s["expire_time"]),
-                ]);
-            }
-            table.print_or("No secrets.");
+                ]
+            });
             Ok(())
         }
         SecretsCommand::Delete { id, secret_id, yes } => {

@@ -1,7 +1,7 @@
 //! `patchbay tokens list|create-obo|delete`: token management, as in the admin guide's rotation
 //! procedure.
 
-use super::output::{self, Table, cell, time_ms};
+use super::output::{self, cell, time_ms};
 use super::{Api, Output, Result, segment};
 use clap::Subcommand;
 use serde_json::{Map, Value, json};
@@ -63,29 +63,24 @@ pub async fn run(api: &Api, out: Output, command: TokensCommand) -> Result<()> {
                 None => Vec::new(),
             };
             let v = api.get(TOKENS, &query).await?;
-            if out == Output::Json {
-                output::json(&v);
-                return Ok(());
-            }
-            let mut table = Table::new(&[
+            let headers = [
                 "TOKEN ID",
                 "OWNER ID",
                 "CREATED BY",
                 "COMMENT",
                 "CREATED",
                 "EXPIRES",
-            ]);
-            for t in v["token_infos"].as_array().into_iter().flatten() {
-                table.row(vec![
+            ];
+            output::list(out, &v, "token_infos", &headers, "No tokens.", |t| {
+                vec![
                     cell(&t["token_id"]),
                     cell(&t["owner_id"]),
                     cell(&t["created_by_username"]),
                     cell(&t["comment"]),
                     time_ms(&t["creation_time"]),
                     time_ms(&t["expiry_time"]),
-                ]);
-            }
-            table.print_or("No tokens.");
+                ]
+            });
             Ok(())
         }
         TokensCommand::CreateObo {
