@@ -837,6 +837,30 @@ impl Ctx<'_> {
         }
         Ok(Some((status, ex)))
     }
+
+    /// [`Ctx::test_only`] for the account the scenario goes on with: `true` when the partner
+    /// answered 200; `false` when it does not offer the endpoint (the scenario is skipped) or
+    /// answered otherwise (the scenario fails).
+    async fn test_only_ok(&mut self, kind: Kind, email: &str) -> Result<bool, Stop> {
+        let Some((status, ex)) = self.test_only(kind, email).await? else {
+            return Ok(false);
+        };
+        if status == 200 {
+            return Ok(true);
+        }
+        let call = match kind {
+            Kind::DeleteAccount => "DELETE delete-account",
+            _ => "PUT expire-account",
+        };
+        self.fail(
+            format!(
+                "{call} for {email} must answer 200, got HTTP {status}: {}",
+                checks::excerpt(&ex.response_text)
+            ),
+            Some(&ex),
+        );
+        Ok(false)
+    }
 }
 
 const WAREHOUSES: &str = "/api/2.0/sql/warehouses";
@@ -1148,14 +1172,7 @@ async fn signin_after_partner_delete(ctx: &mut Ctx<'_>) -> Flow {
         let ws = ctx.start(&email).await?;
         ctx.connect_ok(&ws.admin_token, "first connect", &CREATED)
             .await?;
-        let Some((status, ex)) = ctx.test_only(Kind::DeleteAccount, &email).await? else {
-            return Ok(());
-        };
-        if status != 200 {
-            ctx.fail(
-                format!("DELETE delete-account for {email} must answer 200, got HTTP {status}: {}", checks::excerpt(&ex.response_text)),
-                Some(&ex),
-            );
+        if !ctx.test_only_ok(Kind::DeleteAccount, &email).await? {
             return Ok(());
         }
         // P405: the test-only endpoint refuses accounts outside the test domains.
@@ -1213,14 +1230,7 @@ async fn expired_account(ctx: &mut Ctx<'_>) -> Flow {
         let ws1 = ctx.start(&email).await?;
         ctx.connect_ok(&ws1.admin_token, "first connect", &CREATED)
             .await?;
-        let Some((status, ex)) = ctx.test_only(Kind::ExpireAccount, &email).await? else {
-            return Ok(());
-        };
-        if status != 200 {
-            ctx.fail(
-                format!("PUT expire-account for {email} must answer 200, got HTTP {status}: {}", checks::excerpt(&ex.response_text)),
-                Some(&ex),
-            );
+        if !ctx.test_only_ok(Kind::ExpireAccount, &email).await? {
             return Ok(());
         }
         let expired = Want {
