@@ -299,7 +299,14 @@ pub fn router(config: SimConfig, base_url: String) -> Router {
         .with_state(sim)
 }
 
-fn error(status: StatusCode, reason: ErrorReason, message: &str) -> Response {
+/// A partner's error answer, with the status the protocol pairs with its reason.
+fn error(reason: ErrorReason, message: &str) -> Response {
+    let status = match reason {
+        ErrorReason::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorReason::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorReason::AccountNotFound | ErrorReason::ConnectionNotFound => StatusCode::NOT_FOUND,
+        ErrorReason::GeneralError => StatusCode::INTERNAL_SERVER_ERROR,
+    };
     (
         status,
         Json(ErrorResponse {
@@ -327,13 +334,8 @@ fn authorized(sim: &Sim, headers: &HeaderMap) -> bool {
     reason = "the error is the answer, sent at once"
 )]
 fn parsed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, Response> {
-    serde_json::from_value(body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            ErrorReason::BadRequest,
-            &format!("invalid request: {e}"),
-        )
-    })
+    serde_json::from_value(body)
+        .map_err(|e| error(ErrorReason::BadRequest, &format!("invalid request: {e}")))
 }
 
 /// The answer of an endpoint without a connect's extra faults: `answer`'s for an admitted and
@@ -391,7 +393,6 @@ async fn admit(sim: &Sim, path: &str, headers: &HeaderMap, body: &Value) -> Opti
     }
     if faults.unauthorized || (!authorized(sim, headers) && !faults.accept_any_credentials) {
         return Some(error(
-            StatusCode::UNAUTHORIZED,
             ErrorReason::Unauthorized,
             "Invalid partner credentials.",
         ));
@@ -629,7 +630,6 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         if state.faults.connect_500 > 0 {
             state.faults.connect_500 -= 1;
             return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorReason::GeneralError,
                 "Temporary failure at the partner.",
             );
@@ -649,7 +649,6 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
     let domain = domain_of(&email);
     if domain.is_empty() {
         return error(
-            StatusCode::BAD_REQUEST,
             ErrorReason::BadRequest,
             "user_info.email is not an e-mail address",
         );
@@ -668,7 +667,6 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
     let token = match (pat, &request.service_principal_oauth_secret) {
         (Some(_), Some(_)) => {
             return error(
-                StatusCode::BAD_REQUEST,
                 ErrorReason::BadRequest,
                 "a connect carries a personal access token or an OAuth secret, not both",
             );
@@ -681,7 +679,6 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
             }),
             None => {
                 return error(
-                    StatusCode::BAD_REQUEST,
                     ErrorReason::BadRequest,
                     "service_principal_oauth_secret needs service_principal_id, its client id",
                 );
@@ -690,7 +687,6 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         (None, None) if request.oauth_u2m_app_id.is_some() => None,
         (None, None) => {
             return error(
-                StatusCode::BAD_REQUEST,
                 ErrorReason::BadRequest,
                 "a first connect must carry user_info.auth.personal_access_token, service_principal_oauth_secret or oauth_u2m_app_id",
             );
@@ -705,13 +701,12 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
                     && !user_name.eq_ignore_ascii_case(sp)
                 {
                     return error(
-                        StatusCode::BAD_REQUEST,
                         ErrorReason::BadRequest,
                         &format!("the token belongs to {user_name}, not to service principal {sp}"),
                     );
                 }
             }
-            Err(e) => return error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, &e),
+            Err(e) => return error(ErrorReason::BadRequest, &e),
         }
     }
     let mut state = sim.lock();
@@ -821,14 +816,12 @@ fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Re
         .is_some();
     if !known {
         return error(
-            StatusCode::NOT_FOUND,
             ErrorReason::ConnectionNotFound,
             "This connection was deleted at the partner. Delete it in the workspace and connect again.",
         );
     }
     let Some(account) = state.accounts.get_mut(domain) else {
         return error(
-            StatusCode::NOT_FOUND,
             ErrorReason::AccountNotFound,
             "Your organization has no account here.",
         );
@@ -851,7 +844,6 @@ fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Re
     }
     if sim.config.require_manual_signup && !account.signed_up.contains(email) {
         return error(
-            StatusCode::NOT_FOUND,
             ErrorReason::AccountNotFound,
             "Sign up at the partner first.",
         );
@@ -892,12 +884,10 @@ fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Re
             )
         }
         NewUserAction::NotFound => error(
-            StatusCode::NOT_FOUND,
             ErrorReason::AccountNotFound,
             "Ask your partner account administrator to add you.",
         ),
         NewUserAction::Error => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
             ErrorReason::GeneralError,
             "New users cannot sign in right now.",
         ),
@@ -924,7 +914,6 @@ fn delete_connection_answer(sim: &Sim, request: &DeleteConnectionRequest) -> Res
     if state.faults.delete_500 > 0 {
         state.faults.delete_500 -= 1;
         return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
             ErrorReason::GeneralError,
             "Temporary failure at the partner.",
         );
@@ -937,11 +926,7 @@ fn delete_connection_answer(sim: &Sim, request: &DeleteConnectionRequest) -> Res
             })
             .into_response()
         }
-        _ => error(
-            StatusCode::NOT_FOUND,
-            ErrorReason::ConnectionNotFound,
-            "No such connection.",
-        ),
+        _ => error(ErrorReason::ConnectionNotFound, "No such connection."),
     }
 }
 
@@ -959,11 +944,7 @@ async fn test_connection(
 async fn test_connection_answer(sim: &Sim, info: ConnectionInfo) -> Response {
     let found = sim.lock().connections.get(&info.connection_id).cloned();
     let Some(connection) = found else {
-        return error(
-            StatusCode::NOT_FOUND,
-            ErrorReason::ConnectionNotFound,
-            "No such connection.",
-        );
+        return error(ErrorReason::ConnectionNotFound, "No such connection.");
     };
     let ignore_token = sim.lock().faults.ignore_token;
     let result = match &connection.token {
@@ -1000,11 +981,7 @@ async fn rotate_token(
             c.request.service_principal_id.clone(),
         ),
         None => {
-            return error(
-                StatusCode::NOT_FOUND,
-                ErrorReason::ConnectionNotFound,
-                "No such connection.",
-            );
+            return error(ErrorReason::ConnectionNotFound, "No such connection.");
         }
     };
     let token = match (
@@ -1016,7 +993,6 @@ async fn rotate_token(
         (None, Some(secret), Some(client_id)) => Credential::OAuth { client_id, secret },
         _ => {
             return error(
-                StatusCode::BAD_REQUEST,
                 ErrorReason::BadRequest,
                 "auth.personal_access_token, or service_principal_oauth_secret for a connection with a service principal, is required",
             );
@@ -1025,7 +1001,7 @@ async fn rotate_token(
     if sim.config.verify_tokens
         && let Err(e) = who_is_with(&sim, &workspace_url, &token).await
     {
-        return error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, &e);
+        return error(ErrorReason::BadRequest, &e);
     }
     if let Some(c) = sim.lock().connections.get_mut(&request.connection_id) {
         c.token = Some(token);
@@ -1190,7 +1166,7 @@ async fn admit_test_account(
     match test_account(body) {
         Ok(domain) => Ok(domain),
         Err(why) => {
-            let refused = error(StatusCode::BAD_REQUEST, ErrorReason::BadRequest, why);
+            let refused = error(ErrorReason::BadRequest, why);
             Err(distort(sim, refused, None).await)
         }
     }
@@ -1240,11 +1216,7 @@ async fn account_changed(sim: &Sim, found: bool) -> Response {
     let response = if found {
         Json(json!({})).into_response()
     } else {
-        error(
-            StatusCode::NOT_FOUND,
-            ErrorReason::AccountNotFound,
-            "No such account.",
-        )
+        error(ErrorReason::AccountNotFound, "No such account.")
     };
     distort(sim, response, None).await
 }
