@@ -313,7 +313,11 @@ fn lower(parts: &[String]) -> Vec<String> {
 }
 
 /// `[[catalog.]schema.]table` with the session's defaults.
-fn table_name(parts: &[String], catalog: &str, schema: &str) -> Result<Securable, SqlFailure> {
+pub(crate) fn table_name(
+    parts: &[String],
+    catalog: &str,
+    schema: &str,
+) -> Result<Securable, SqlFailure> {
     let parts = lower(parts);
     Ok(match parts.as_slice() {
         [t] => Securable::Table(catalog.into(), schema.into(), t.clone()),
@@ -321,6 +325,21 @@ fn table_name(parts: &[String], catalog: &str, schema: &str) -> Result<Securable
         [c, s, t] => Securable::Table(c.clone(), s.clone(), t.clone()),
         _ => return Err(failure::invalid_name(&parts.join("."))),
     })
+}
+
+/// The table a command names, as `caller` may see it.
+async fn table_record(
+    store: &Store,
+    caller: &Caller,
+    parts: &[String],
+    catalog: &str,
+    schema: &str,
+) -> Result<TableRecord, SqlFailure> {
+    let securable = table_name(parts, catalog, schema)?;
+    store
+        .get_table(caller, &securable)
+        .await
+        .map_err(failure::catalog)
 }
 
 fn some(s: impl Into<String>) -> Option<String> {
@@ -487,11 +506,7 @@ pub async fn run(
             }
         },
         Command::ShowColumns { table, like } => {
-            let securable = table_name(&table, catalog, schema)?;
-            let record = store
-                .get_table(caller, &securable)
-                .await
-                .map_err(failure::catalog)?;
+            let record = table_record(store, caller, &table, catalog, schema).await?;
             Ok(names_like(
                 "col_name",
                 record.columns.into_iter().map(|c| c.name),
@@ -557,11 +572,7 @@ pub async fn run(
             )))
         }
         Command::Describe { table, extended } => {
-            let securable = table_name(&table, catalog, schema)?;
-            let record = store
-                .get_table(caller, &securable)
-                .await
-                .map_err(failure::catalog)?;
+            let record = table_record(store, caller, &table, catalog, schema).await?;
             Ok(Answer::rows(ArrowRows::strings(
                 &["col_name", "data_type", "comment"],
                 describe_rows(record, extended, engine),

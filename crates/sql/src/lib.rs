@@ -168,12 +168,7 @@ impl Warehouses {
         schema: &str,
     ) -> Result<ArrowRows, SqlFailure> {
         let (parts, if_exists) = drop_target(tokens)?;
-        let securable = match parts.as_slice() {
-            [t] => Securable::Table(catalog.into(), schema.into(), t.clone()),
-            [s, t] => Securable::Table(catalog.into(), s.clone(), t.clone()),
-            [c, s, t] => Securable::Table(c.clone(), s.clone(), t.clone()),
-            _ => return Err(failure::invalid_name(&parts.join("."))),
-        };
+        let securable = commands::table_name(&parts, catalog, schema)?;
         let found = self
             .store
             .table_access(
