@@ -528,10 +528,7 @@ impl Engine {
             Kind::CreateTableAs { or_replace, .. } => {
                 let id = new_table_id
                     .ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
-                let DfStatement::Statement(s) = &statement.parsed else {
-                    unreachable!()
-                };
-                let SqlStatement::CreateTable(create) = s.as_ref() else {
+                let SqlStatement::CreateTable(create) = statement.sql() else {
                     unreachable!()
                 };
                 let query = create.query.as_ref().expect("CREATE TABLE AS has a query");
@@ -558,10 +555,7 @@ impl Engine {
             Kind::CreateView { .. } => {
                 // The caller keeps the definition; planning it here proves it reads only what
                 // it was allowed to and that its columns resolve.
-                let DfStatement::Statement(s) = &statement.parsed else {
-                    unreachable!()
-                };
-                let SqlStatement::CreateView(view) = s.as_ref() else {
+                let SqlStatement::CreateView(view) = statement.sql() else {
                     unreachable!()
                 };
                 let plan = plan(
@@ -576,10 +570,7 @@ impl Engine {
                 })
             }
             Kind::Update { target } => {
-                let DfStatement::Statement(s) = &statement.parsed else {
-                    unreachable!()
-                };
-                let SqlStatement::Update(update) = s.as_ref() else {
+                let SqlStatement::Update(update) = statement.sql() else {
                     unreachable!()
                 };
                 let table = take(
@@ -603,10 +594,7 @@ impl Engine {
                 )]))
             }
             Kind::Delete { target } => {
-                let DfStatement::Statement(s) = &statement.parsed else {
-                    unreachable!()
-                };
-                let SqlStatement::Delete(delete) = s.as_ref() else {
+                let SqlStatement::Delete(delete) = statement.sql() else {
                     unreachable!()
                 };
                 let table = take(
@@ -631,10 +619,7 @@ impl Engine {
                 Ok(Output::counts(&[("num_affected_rows", deleted)]))
             }
             Kind::Merge { target } => {
-                let DfStatement::Statement(s) = &statement.parsed else {
-                    unreachable!()
-                };
-                let SqlStatement::Merge(merge) = s.as_ref() else {
+                let SqlStatement::Merge(merge) = statement.sql() else {
                     unreachable!()
                 };
                 let target_name = QualifiedName::resolve(target, catalog, schema);

@@ -208,6 +208,15 @@ impl Statement {
         &self.kind
     }
 
+    /// The SQL statement under DataFusion's wrapper: every kind the engine runs was classified
+    /// from one.
+    pub(crate) fn sql(&self) -> &SqlStatement {
+        match &self.parsed {
+            DfStatement::Statement(s) => s,
+            _ => unreachable!("a statement the engine runs is a SQL statement"),
+        }
+    }
+
     /// Every table or view the statement names, resolved against `catalog`.`schema`, with how it
     /// uses each. Names of common table expressions are not objects and are left out. An object
     /// that is both read and written appears twice.
@@ -226,37 +235,17 @@ impl Statement {
         };
         let mut uses = Vec::new();
         let mut add = |name: QualifiedName, access| uses.push(ObjectUse { name, access });
-        match (&self.kind, &self.parsed) {
-            (Kind::Insert { target, .. }, DfStatement::Statement(s)) => {
+        match &self.kind {
+            Kind::Insert { target, .. } => {
                 add(resolve(target), Access::Write);
-                if let SqlStatement::Insert(insert) = s.as_ref()
-                    && let Some(source) = &insert.source
-                {
-                    for name in reads_of(&query_statement(source))? {
-                        add(name, Access::Read);
-                    }
-                }
+                self.add_reads_of_source(&reads_of, &mut add)?;
             }
-            (Kind::CreateTableAs { name, .. }, DfStatement::Statement(s)) => {
+            Kind::CreateTableAs { name, .. } | Kind::CreateView { name, .. } => {
                 add(resolve(name), Access::Create);
-                if let SqlStatement::CreateTable(create) = s.as_ref()
-                    && let Some(query) = &create.query
-                {
-                    for read in reads_of(&query_statement(query))? {
-                        add(read, Access::Read);
-                    }
-                }
+                self.add_reads_of_source(&reads_of, &mut add)?;
             }
-            (Kind::CreateView { name, .. }, DfStatement::Statement(s)) => {
-                add(resolve(name), Access::Create);
-                if let SqlStatement::CreateView(view) = s.as_ref() {
-                    for read in reads_of(&query_statement(&view.query))? {
-                        add(read, Access::Read);
-                    }
-                }
-            }
-            (Kind::CreateTable { name, .. }, _) => add(resolve(name), Access::Create),
-            (Kind::Update { target } | Kind::Delete { target } | Kind::Merge { target }, _) => {
+            Kind::CreateTable { name, .. } => add(resolve(name), Access::Create),
+            Kind::Update { target } | Kind::Delete { target } | Kind::Merge { target } => {
                 let target = resolve(target);
                 for read in reads_of(&self.parsed)? {
                     if read != target {
@@ -270,17 +259,40 @@ impl Statement {
                 }
                 add(target, Access::Write);
             }
-            (Kind::Query, _) => {
+            Kind::Query => {
                 for read in reads_of(&self.parsed)? {
                     add(read, Access::Read);
                 }
             }
-            (Kind::Other, _) => {}
-            _ => unreachable!("a kind is only ever built from its own statement"),
+            Kind::Other => {}
         }
         uses.sort();
         uses.dedup();
         Ok(uses)
+    }
+
+    /// Adds what the query whose rows an INSERT, a CREATE TABLE AS or a CREATE VIEW takes
+    /// reads.
+    fn add_reads_of_source(
+        &self,
+        reads_of: &impl Fn(&DfStatement) -> Result<Vec<QualifiedName>, EngineError>,
+        add: &mut impl FnMut(QualifiedName, Access),
+    ) -> Result<(), EngineError> {
+        let source = match self.sql() {
+            SqlStatement::Insert(insert) => insert.source.as_deref(),
+            SqlStatement::CreateTable(create) => create.query.as_deref(),
+            SqlStatement::CreateView(view) => Some(view.query.as_ref()),
+            _ => None,
+        };
+        for read in source
+            .map(|q| reads_of(&query_statement(q)))
+            .transpose()?
+            .into_iter()
+            .flatten()
+        {
+            add(read, Access::Read);
+        }
+        Ok(())
     }
 
     fn merge_source_table(&self, catalog: &str, schema: &str) -> Option<QualifiedName> {
