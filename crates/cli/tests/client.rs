@@ -88,6 +88,13 @@ struct Run {
     stderr: String,
 }
 
+/// Fails the test, showing the output `name` (`stdout`, `stderr`), unless `output` contains
+/// `text`.
+#[track_caller]
+fn contains(name: &str, output: &str, text: &str) {
+    assert!(output.contains(text), "no {text:?} in {name}: {output}");
+}
+
 impl Run {
     fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
@@ -97,11 +104,13 @@ impl Run {
     /// Fails the test, showing stdout, unless stdout contains `text`.
     #[track_caller]
     fn stdout_has(&self, text: &str) {
-        assert!(
-            self.stdout.contains(text),
-            "no {text:?} in stdout: {}",
-            self.stdout
-        );
+        contains("stdout", &self.stdout, text);
+    }
+
+    /// Fails the test, showing stderr, unless stderr contains `text`.
+    #[track_caller]
+    fn stderr_has(&self, text: &str) {
+        contains("stderr", &self.stderr, text);
     }
 
     /// The first line of stdout that contains `text`; none fails the test and shows stdout.
@@ -113,18 +122,22 @@ impl Run {
             .unwrap_or_else(|| panic!("no line with {text}: {}", self.stdout))
     }
 
+    /// The run, which must have succeeded (exit 0).
     #[track_caller]
     fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
+        self.exited(0)
     }
 
+    /// The run, which must have failed with the exit code `code`.
     #[track_caller]
     fn fails(self, code: i32) -> Run {
+        self.exited(code)
+    }
+
+    /// The run, which must have exited with `code`; any other code fails the test, showing the
+    /// run's output.
+    #[track_caller]
+    fn exited(self, code: i32) -> Run {
         assert_eq!(
             self.code, code,
             "stdout: {}\nstderr: {}",
@@ -328,7 +341,7 @@ async fn service_principals_list_and_delete_by_application_id() {
 
     // Without a terminal and without --yes nothing is deleted.
     let refused = ws.run(&["service-principals", "delete", &app_id]).fails(2);
-    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    refused.stderr_has("--yes");
     assert!(refused.stdout.is_empty());
     let still = ws
         .run(&["-o", "json", "service-principals", "list"])
@@ -373,7 +386,7 @@ async fn service_principal_secrets_create_list_and_delete() {
         "{}",
         created.stdout
     );
-    assert!(created.stderr.contains(&app_id), "{}", created.stderr);
+    created.stderr_has(&app_id);
     // The secret authenticates its client (the principal has no workspace access, so no token).
     patchbay_partner::install_crypto_provider();
     let grant = reqwest::Client::new()
@@ -404,30 +417,21 @@ async fn service_principal_secrets_create_list_and_delete() {
     let secret_id = json["secrets"][0]["id"].as_str().unwrap().to_owned();
     listed.stdout_has(&secret_id);
 
-    let refused = ws
-        .run(&["service-principals", "secrets", "delete", &id, &secret_id])
-        .fails(2);
-    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
-    ws.run(&[
+    let delete = [
         "service-principals",
         "secrets",
         "delete",
         &id,
         &secret_id,
         "--yes",
-    ])
-    .ok();
+    ];
+    let without_yes = &delete[..delete.len() - 1];
+    let refused = ws.run(without_yes).fails(2);
+    refused.stderr_has("--yes");
+    ws.run(&delete).ok();
     let after = ws.run(&["service-principals", "secrets", "list", &id]).ok();
     assert!(!after.stdout.contains(&secret_id), "{}", after.stdout);
-    ws.run(&[
-        "service-principals",
-        "secrets",
-        "delete",
-        &id,
-        &secret_id,
-        "--yes",
-    ])
-    .fails(3);
+    ws.run(&delete).fails(3);
 }
 
 /// The guide's rotation procedure with the client: create a token on behalf of the principal,
@@ -456,11 +460,7 @@ async fn tokens_create_obo_list_and_delete() {
     );
     let value = created.stdout.trim().to_owned();
     assert!(value.starts_with("dapi") && value.len() == 36, "{value}");
-    assert!(
-        created.stderr.contains("shown only now"),
-        "{}",
-        created.stderr
-    );
+    created.stderr_has("shown only now");
     let who = me(ws.url(), &value).await;
     assert_eq!(who.status(), 200);
     let who: Value = who.json().await.expect("JSON");
@@ -523,7 +523,7 @@ async fn tokens_create_obo_list_and_delete() {
     );
 
     let refused = ws.run(&["tokens", "delete", &token_id]).fails(2);
-    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    refused.stderr_has("--yes");
     assert_eq!(
         me(ws.url(), &value).await.status(),
         200,
@@ -569,7 +569,7 @@ async fn server_errors_are_shown_as_sent_with_exit_1() {
     let run = ws
         .run(&["tokens", "create-obo", "--application-id", "not-a-uuid"])
         .fails(1);
-    assert!(run.stderr.contains(message), "{}", run.stderr);
+    run.stderr_has(message);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 
     // A principal without CAN_USE on tokens may hold none.
@@ -577,7 +577,7 @@ async fn server_errors_are_shown_as_sent_with_exit_1() {
     let run = ws
         .run(&["tokens", "create-obo", "--application-id", &app_id])
         .fails(1);
-    assert!(run.stderr.contains("PERMISSION_DENIED"), "{}", run.stderr);
+    run.stderr_has("PERMISSION_DENIED");
 
     // The SCIM envelope.
     let (status, body) = ws
@@ -592,7 +592,7 @@ async fn server_errors_are_shown_as_sent_with_exit_1() {
     let run = ws
         .run(&["service-principals", "list", "--filter", "displayName zz x"])
         .fails(1);
-    assert!(run.stderr.contains(detail), "{}", run.stderr);
+    run.stderr_has(detail);
 
     // A bad token says where it came from.
     let run = ws
@@ -604,11 +604,8 @@ async fn server_errors_are_shown_as_sent_with_exit_1() {
             &["tokens", "list"],
         )
         .fails(1);
-    assert!(
-        run.stderr.contains("Invalid access token") && run.stderr.contains("DATABRICKS_TOKEN"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("Invalid access token");
+    run.stderr_has("DATABRICKS_TOKEN");
 
     // Nobody listening.
     let run = ws
@@ -620,23 +617,15 @@ async fn server_errors_are_shown_as_sent_with_exit_1() {
             &["tokens", "list"],
         )
         .fails(1);
-    assert!(
-        run.stderr.contains("cannot reach http://127.0.0.1:9"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("cannot reach http://127.0.0.1:9");
 }
 
 #[tokio::test]
 async fn missing_configuration_exits_2() {
     let ws = Workspace::start().await;
     let run = ws.run_with(&[], &["service-principals", "list"]).fails(2);
-    assert!(
-        run.stderr.contains("no workspace is configured"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("DATABRICKS_HOST"), "{}", run.stderr);
+    run.stderr_has("no workspace is configured");
+    run.stderr_has("DATABRICKS_HOST");
 
     let run = ws
         .run_with(
@@ -644,12 +633,12 @@ async fn missing_configuration_exits_2() {
             &["service-principals", "list"],
         )
         .fails(2);
-    assert!(run.stderr.contains("DATABRICKS_TOKEN"), "{}", run.stderr);
+    run.stderr_has("DATABRICKS_TOKEN");
 
     let run = ws
         .run_with(&[], &["--profile", "staging", "tokens", "list"])
         .fails(2);
-    assert!(run.stderr.contains("staging"), "{}", run.stderr);
+    run.stderr_has("staging");
 
     // A usage error is 2 as well, and comes from clap.
     ws.run(&["tokens", "create-obo"]).fails(2);
@@ -684,7 +673,7 @@ async fn a_databrickscfg_profile_configures_the_client() {
 
     // [DEFAULT] is used when nothing else is configured (here with the wrong token).
     let run = ws.run_with(&[], &["service-principals", "list"]).fails(1);
-    assert!(run.stderr.contains("profile [DEFAULT]"), "{}", run.stderr);
+    run.stderr_has("profile [DEFAULT]");
 
     // The environment wins over [DEFAULT] …
     let env = [
@@ -716,11 +705,7 @@ async fn a_databrickscfg_profile_configures_the_client() {
             &["--profile", "patchbay", "service-principals", "list"],
         )
         .fails(2);
-    assert!(
-        run.stderr.contains("no profile [patchbay]"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("no profile [patchbay]");
 }
 
 #[test]
@@ -932,7 +917,7 @@ async fn https_with_a_self_signed_certificate() {
         ("DATABRICKS_TOKEN", ws.token.as_str()),
     ];
     let run = ws.run_with(&env, &["tokens", "list"]).fails(1);
-    assert!(run.stderr.contains("SSL_CERT_FILE"), "{}", run.stderr);
+    run.stderr_has("SSL_CERT_FILE");
 
     let cert = ws.data_dir().join("tls/cert.pem");
     let mut env = env.to_vec();
