@@ -44,6 +44,35 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Calls the API, which must answer `status`; the body it answered. A failure names the call.
+async fn call_answering(
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+    status: u16,
+) -> Value {
+    let (answered, answer) = call(method, url, token, body).await;
+    assert_eq!(answered, status, "{method} {url}: {answer}");
+    answer
+}
+
+/// A form POST of `form` to the OAuth token endpoint `token_url`, with `basic` (a client id and
+/// a secret) as HTTP Basic credentials when given.
+async fn token_request(
+    token_url: &str,
+    basic: Option<(&str, &str)>,
+    form: &str,
+) -> reqwest::Response {
+    let mut req = client()
+        .post(token_url)
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some((client_id, secret)) = basic {
+        req = req.basic_auth(client_id, Some(secret));
+    }
+    req.body(form.to_owned()).send().await.unwrap()
+}
+
 /// The status `GET /Me` answers `token` on the server at `url`.
 async fn me_status(url: &str, token: &str) -> u16 {
     call("GET", &format!("{url}{SCIM}/Me"), token, None).await.0
@@ -101,16 +130,16 @@ async fn configure(
     if rotate {
         endpoints["rotate_token_path"] = json!("/rotate-token");
     }
-    let (status, body) = call(
+    call_answering(
         "PUT",
         &format!("{url}{PC}/partners/{partner}"),
         token,
         Some(json!({"base_url": sim.url, "endpoints": endpoints,
                     "credentials": {"username": sim.config.username, "password": sim.config.password},
                     "hostnames": ["127.0.0.1"]})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,14 +160,14 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     // Personal access tokens: create, use, revoke; a revoked and an unknown token refused.
     let mut pats = Vec::new();
     for comment in ["first", "second"] {
-        let (status, body) = call(
+        let body = call_answering(
             "POST",
             &format!("{url}/api/2.0/token/create"),
             &admin,
             Some(json!({"comment": comment, "lifetime_seconds": 3600})),
+            200,
         )
         .await;
-        assert_eq!(status, 200, "{body}");
         let value = body["token_value"].as_str().unwrap().to_owned();
         assert_eq!(me_status(&url, &value).await, 200);
         pats.push((
@@ -147,14 +176,14 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         ));
     }
     seen.extend(pats.iter().map(|(_, v)| v.clone()));
-    let (status, _) = call(
+    call_answering(
         "POST",
         &format!("{url}/api/2.0/token/delete"),
         &admin,
         Some(json!({"token_id": pats[0].0})),
+        200,
     )
     .await;
-    assert_eq!(status, 200);
     assert_eq!(me_status(&url, &pats[0].1).await, 401);
     let unknown = format!("dapi{}", "0123456789abcdef".repeat(2));
     assert_eq!(me_status(&url, &unknown).await, 401);
@@ -169,82 +198,76 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     assert_eq!(basic.status(), 200);
 
     // On-behalf-of tokens for a service principal.
-    let (status, sp) = call(
+    let sp = call_answering(
         "POST",
         &format!("{url}{SCIM}/ServicePrincipals"),
         &admin,
         Some(json!({"displayName": "LOG_SCAN_USER"})),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{sp}");
     let app_id = sp["applicationId"].as_str().unwrap().to_owned();
-    let (status, body) = call(
+    call_answering(
         "PATCH",
         &format!("{url}/api/2.0/permissions/authorization/tokens"),
         &admin,
         Some(json!({"access_control_list": [{"service_principal_name": app_id, "permission_level": "CAN_USE"}]})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     for _ in 0..2 {
-        let (status, body) = call(
+        let body = call_answering(
             "POST",
             &format!("{url}/api/2.0/token-management/on-behalf-of/tokens"),
             &admin,
             Some(json!({"application_id": app_id, "comment": "obo", "lifetime_seconds": 3600})),
+            200,
         )
         .await;
-        assert_eq!(status, 200, "{body}");
         let value = body["token_value"].as_str().unwrap().to_owned();
         assert_eq!(me_status(&url, &value).await, 200);
         let id = body["token_info"]["token_id"].as_str().unwrap().to_owned();
-        let (status, _) = call(
+        call_answering(
             "DELETE",
             &format!("{url}/api/2.0/token-management/tokens/{id}"),
             &admin,
             None,
+            200,
         )
         .await;
-        assert_eq!(status, 200);
         seen.push(value);
     }
 
     // OAuth: a secret, exchanged for access tokens (credentials by HTTP Basic and in the
     // form), a wrong secret presented, the secret deleted.
-    let (status, sp) = call(
+    let sp = call_answering(
         "POST",
         &format!("{url}{SCIM}/ServicePrincipals"),
         &admin,
         Some(json!({"displayName": "LOG_SCAN_OAUTH", "entitlements": [{"value": "workspace-access"}]})),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{sp}");
     let (sp_id, client_id) = (
         sp["id"].as_str().unwrap().to_owned(),
         sp["applicationId"].as_str().unwrap().to_owned(),
     );
     let secrets = format!("{url}/api/2.0/accounts/servicePrincipals/{sp_id}/credentials/secrets");
-    let (status, created) = call("POST", &secrets, &admin, Some(json!({}))).await;
-    assert_eq!(status, 200, "{created}");
+    let created = call_answering("POST", &secrets, &admin, Some(json!({})), 200).await;
     let secret = created["secret"].as_str().unwrap().to_owned();
     let token_url = format!("{url}/oidc/v1/token");
-    let by_basic = client()
-        .post(&token_url)
-        .basic_auth(&client_id, Some(&secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&scope=all-apis")
-        .send()
-        .await
-        .unwrap();
-    let by_form = client()
-        .post(&token_url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
-        ))
-        .send()
-        .await
-        .unwrap();
+    let by_basic = token_request(
+        &token_url,
+        Some((&client_id, &secret)),
+        "grant_type=client_credentials&scope=all-apis",
+    )
+    .await;
+    let by_form = token_request(
+        &token_url,
+        None,
+        &format!("grant_type=client_credentials&client_id={client_id}&client_secret={secret}"),
+    )
+    .await;
     for reply in [by_basic, by_form] {
         let body: Value = json_ok(reply).await;
         let access = body["access_token"].as_str().unwrap().to_owned();
@@ -252,23 +275,21 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         seen.push(access);
     }
     let wrong = format!("dose{}", "fedcba9876543210".repeat(2));
-    let refused = client()
-        .post(&token_url)
-        .basic_auth(&client_id, Some(&wrong))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .unwrap();
+    let refused = token_request(
+        &token_url,
+        Some((&client_id, &wrong)),
+        "grant_type=client_credentials",
+    )
+    .await;
     assert_eq!(refused.status(), 401);
-    let (status, _) = call(
+    call_answering(
         "DELETE",
         &format!("{secrets}/{}", created["id"].as_str().unwrap()),
         &admin,
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200);
     seen.extend([secret, wrong]);
 
     // A person's browser sign-in (authorization code with PKCE, the RFC 7636 example pair),
@@ -342,29 +363,25 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .map(|(_, rest)| rest.split('&').next().unwrap().to_owned())
         .unwrap_or_else(|| panic!("no code in {location}"));
     let exchanged: Value = json_ok(
-        client()
-            .post(&token_url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
+        token_request(
+            &token_url,
+            None,
+            &format!(
                 "grant_type=authorization_code&client_id=databricks-cli&redirect_uri=http%3A%2F%2Flocalhost%3A8020\
                  &code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-            ))
-            .send()
-            .await
-            .unwrap(),
+            ),
+        )
+        .await,
     )
     .await;
     let refresh = exchanged["refresh_token"].as_str().unwrap().to_owned();
     let refreshed: Value = json_ok(
-        client()
-            .post(&token_url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "grant_type=refresh_token&client_id=databricks-cli&refresh_token={refresh}"
-            ))
-            .send()
-            .await
-            .unwrap(),
+        token_request(
+            &token_url,
+            None,
+            &format!("grant_type=refresh_token&client_id=databricks-cli&refresh_token={refresh}"),
+        )
+        .await,
     )
     .await;
     for body in [&exchanged, &refreshed] {
@@ -394,55 +411,55 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         ("hightouch", json!({"schemas": ["default"]})),
         ("rivery", json!({})),
     ] {
-        let (status, body) = call(
+        call_answering(
             "POST",
             &format!("{url}{PC}/partners/{partner}/connect"),
             &admin,
             Some(body),
+            200,
         )
         .await;
-        assert_eq!(status, 200, "{partner}: {body}");
     }
-    let (status, body) = call(
+    let body = call_answering(
         "POST",
         &format!("{url}{PC}/connections/hightouch/rotate-token"),
         &admin,
         Some(json!({})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(body["delivered"], true, "{body}");
-    let (status, body) = call(
+    let body = call_answering(
         "POST",
         &format!("{url}{PC}/connections/rivery/rotate-token"),
         &admin,
         Some(json!({})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     let shown = body["token_value"].as_str().expect("shown once").to_owned();
     seen.push(shown);
     let old = body["old_token_id"]
         .as_str()
         .expect("old_token_id")
         .to_owned();
-    let (status, body) = call(
+    call_answering(
         "POST",
         &format!("{url}{PC}/connections/rivery/rotate-token"),
         &admin,
         Some(json!({"revoke_token_id": old})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     for partner in ["hightouch", "rivery"] {
-        let (status, body) = call(
+        call_answering(
             "DELETE",
             &format!("{url}{PC}/connections/{partner}"),
             &admin,
             None,
+            200,
         )
         .await;
-        assert_eq!(status, 200, "{partner}: {body}");
     }
     let state = sim_state(&client(), &sim.url).await;
     assert!(
@@ -451,7 +468,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     );
     // A partner over OAuth M2M: its connect sends an OAuth secret, which partner-sim exchanges
     // for an access token; a rotation sends another; delete ends them.
-    let (status, body) = call(
+    call_answering(
         "POST",
         &format!("{url}{PC}/partners"),
         &admin,
@@ -461,38 +478,37 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
                                   "rotate_token_path": "/rotate-token"},
                     "credentials": {"username": sim.config.username, "password": sim.config.password},
                     "hostnames": ["127.0.0.1"]})),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{body}");
     for (method, path) in [
         ("POST", "partners/log-scan-m2m/connect"),
         ("POST", "connections/log-scan-m2m/rotate-token"),
         ("DELETE", "connections/log-scan-m2m"),
     ] {
         let body = (method == "POST").then(|| json!({}));
-        let (status, answer) = call(method, &format!("{url}{PC}/{path}"), &admin, body).await;
-        assert_eq!(status, 200, "{path}: {answer}");
+        call_answering(method, &format!("{url}{PC}/{path}"), &admin, body, 200).await;
     }
     // Secret values go in through the secrets API and must come out nowhere either.
-    let (status, body) = call(
+    call_answering(
         "POST",
         &format!("{url}/api/2.0/secrets/scopes/create"),
         &admin,
         Some(json!({"scope": "log-scan"})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     let secret_text = "log-scan-secret-value-5f1c9d";
     let secret_bytes = "bG9nLXNjYW4tYnl0ZXMtdmFsdWU="; // base64 of "log-scan-bytes-value"
     for (field, value) in [("string_value", secret_text), ("bytes_value", secret_bytes)] {
-        let (status, body) = call(
+        call_answering(
             "POST",
             &format!("{url}/api/2.0/secrets/put"),
             &admin,
             Some(json!({"scope": "log-scan", "key": field, field: value})),
+            200,
         )
         .await;
-        assert_eq!(status, 200, "{body}");
     }
     seen.extend([
         secret_text.to_owned(),
@@ -596,15 +612,12 @@ async fn each_request_logs_one_line_at_the_default_level() {
     let url = server.url.clone();
     let admin = server.token.clone().expect("admin token");
 
-    let (status, me) = call("GET", &format!("{url}{SCIM}/Me"), &admin, None).await;
-    assert_eq!(status, 200, "{me}");
+    let me = call_answering("GET", &format!("{url}{SCIM}/Me"), &admin, None, 200).await;
     let principal_id = me["id"].as_str().expect("id").to_owned();
     let filtered = format!("{url}{SCIM}/Users?filter=userName+eq+%22hidden-in-query%22");
-    let (status, body) = call("GET", &filtered, &admin, None).await;
-    assert_eq!(status, 200, "{body}");
+    call_answering("GET", &filtered, &admin, None, 200).await;
     let unknown = format!("dapi{}", "0123456789abcdef".repeat(2));
-    let (status, body) = call("GET", &format!("{url}{SCIM}/Me"), &unknown, None).await;
-    assert_eq!(status, 401, "{body}");
+    call_answering("GET", &format!("{url}{SCIM}/Me"), &unknown, None, 401).await;
     // The lines are written before the answers leave; give the file a moment all the same.
     tokio::time::sleep(Duration::from_millis(200)).await;
     drop(server);
