@@ -64,6 +64,11 @@ fn first_column(r: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The first column of what `sql` answers on the node at `url`; it must succeed.
+async fn first_column_of(url: &str, token: &str, warehouse: &str, sql: &str) -> Vec<String> {
+    first_column(&run(url, token, warehouse, sql).await)
+}
+
 async fn get(url: &str, token: &str, path: &str) -> reqwest::Response {
     client()
         .get(format!("{url}{path}"))
@@ -127,15 +132,13 @@ async fn twenty_inserts_through_both(a: &Server, b: &Server, token: &str) -> Str
     }
     let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     for url in [&a.url, &b.url] {
-        let ids = first_column(
-            &run(
-                url,
-                token,
-                &warehouse,
-                "SELECT id FROM landing.events ORDER BY id",
-            )
-            .await,
-        );
+        let ids = first_column_of(
+            url,
+            token,
+            &warehouse,
+            "SELECT id FROM landing.events ORDER BY id",
+        )
+        .await;
         assert_eq!(ids, expected, "each node reads all twenty rows, once");
     }
     warehouse
@@ -332,15 +335,13 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
     .await;
     assert_eq!(r["error_code"], "TEMPORARILY_UNAVAILABLE", "{r}");
     // Node B's own work goes on.
-    let nodes: BTreeSet<String> = first_column(
-        &run(
-            &b.url,
-            &token,
-            &warehouse,
-            "SELECT DISTINCT node FROM landing.events",
-        )
-        .await,
+    let nodes: BTreeSet<String> = first_column_of(
+        &b.url,
+        &token,
+        &warehouse,
+        "SELECT DISTINCT node FROM landing.events",
     )
+    .await
     .into_iter()
     .collect();
     assert_eq!(nodes, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
@@ -401,25 +402,21 @@ async fn two_nodes_share_tables_in_a_bucket() {
         "CREATE TABLE landing.copied AS SELECT * FROM landing.events",
     )
     .await;
-    let moved = first_column(
-        &run(
-            &b.url,
-            &token,
-            &warehouse,
-            "SELECT COUNT(*) FROM landing.copied WHERE node = 'moved'",
-        )
-        .await,
-    );
+    let moved = first_column_of(
+        &b.url,
+        &token,
+        &warehouse,
+        "SELECT COUNT(*) FROM landing.copied WHERE node = 'moved'",
+    )
+    .await;
     assert_eq!(moved, vec!["5".to_owned()]);
-    let left = first_column(
-        &run(
-            &b.url,
-            &token,
-            &warehouse,
-            "SELECT COUNT(*) FROM landing.copied",
-        )
-        .await,
-    );
+    let left = first_column_of(
+        &b.url,
+        &token,
+        &warehouse,
+        "SELECT COUNT(*) FROM landing.copied",
+    )
+    .await;
     assert_eq!(left, vec!["15".to_owned()]);
 
     // The tables are Delta tables in the bucket, and nowhere on the nodes' disks.
@@ -450,15 +447,13 @@ async fn two_nodes_share_tables_in_a_bucket() {
     let after = stored_tables(&s3.keys(&bucket, "tables/").await);
     assert_eq!(after.len(), 1, "one table left: {after:?}");
     assert!(after.is_subset(&tables));
-    let count = first_column(
-        &run(
-            &a.url,
-            &token,
-            &warehouse,
-            "SELECT COUNT(*) FROM landing.events",
-        )
-        .await,
-    );
+    let count = first_column_of(
+        &a.url,
+        &token,
+        &warehouse,
+        "SELECT COUNT(*) FROM landing.events",
+    )
+    .await;
     assert_eq!(count, vec!["15".to_owned()]);
 }
 
