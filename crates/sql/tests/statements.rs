@@ -615,6 +615,12 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
     let dirs = || sql.table_dirs();
+    // The admin's delete of `what` through the catalog API, which must answer 200; then the
+    // table directories left.
+    let dirs_after_deleting = async |what: &str| {
+        sql.app.admin_delete(&format!("{UC}/{what}")).await.ok();
+        dirs()
+    };
     sql.admin("CREATE SCHEMA main.gone").await;
     sql.admin("CREATE TABLE main.gone.a AS SELECT 1 AS x").await;
     sql.admin("CREATE TABLE main.gone.b AS SELECT 2 AS x").await;
@@ -622,18 +628,10 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
         .await;
     assert_eq!(dirs(), 2);
     // A table deleted through the API: its files go too.
-    sql.app
-        .admin_delete(&format!("{UC}/tables/main.gone.a"))
-        .await
-        .ok();
-    assert_eq!(dirs(), 1);
+    assert_eq!(dirs_after_deleting("tables/main.gone.a").await, 1);
     // A schema deleted with force: its tables' files go, and a view (which has none) is no
     // obstacle.
-    sql.app
-        .admin_delete(&format!("{UC}/schemas/main.gone?force=true"))
-        .await
-        .ok();
-    assert_eq!(dirs(), 0);
+    assert_eq!(dirs_after_deleting("schemas/main.gone?force=true").await, 0);
     // A catalog deleted with force: the files of every table in every schema.
     sql.app
         .admin_post(&format!("{UC}/catalogs"), json!({"name": "other"}))
@@ -644,11 +642,7 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
     sql.admin("CREATE TABLE other.default.u AS SELECT 4 AS x")
         .await;
     assert_eq!(dirs(), 2);
-    sql.app
-        .admin_delete(&format!("{UC}/catalogs/other?force=true"))
-        .await
-        .ok();
-    assert_eq!(dirs(), 0);
+    assert_eq!(dirs_after_deleting("catalogs/other?force=true").await, 0);
     // A metastore deleted with force: the files of every table in every catalog.
     sql.admin("CREATE TABLE main.default.w AS SELECT 5 AS x")
         .await;
@@ -659,11 +653,8 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
         .await
         .ok();
     let metastore = assignment["metastore_id"].as_str().expect("an id");
-    sql.app
-        .admin_delete(&format!("{UC}/metastores/{metastore}?force=true"))
-        .await
-        .ok();
-    assert_eq!(dirs(), 0);
+    let metastore = format!("metastores/{metastore}?force=true");
+    assert_eq!(dirs_after_deleting(&metastore).await, 0);
 }
 
 #[tokio::test]
