@@ -5,7 +5,9 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{ADMIN, DOES_NOT_EXIST, INVALID, MALFORMED, Refusal, Reply, SCIM, TestApp, enable_uc};
+use common::{
+    ADMIN, DOES_NOT_EXIST, INVALID, MALFORMED, Reply, SCIM, TestApp, enable_uc, refuses_each,
+};
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::Securable;
 use patchbay_core::principal::PrincipalKind;
@@ -819,84 +821,74 @@ async fn bad_grants_are_refused_and_change_nothing() {
     grant(&app, "catalog/main", "a@example.com", &["USE_CATALOG"]).await;
     let snapshot = get(&app, &t, "/permissions/catalog/main").await.ok();
 
-    let cases: Vec<(String, Value, Refusal, &str)> = vec![
+    let cases = [
         (
-            "table/main.default.t".into(),
+            "table/main.default.t",
             json!([{"principal": "a@example.com", "add": ["CREATE_SCHEMA"]}]),
             INVALID,
             "CREATE_SCHEMA",
         ),
         (
-            "catalog/main".into(),
+            "catalog/main",
             json!([{"principal": "a@example.com", "add": ["USAGE"]}]),
             INVALID,
             "legacy",
         ),
         (
-            "catalog/main".into(),
+            "catalog/main",
             json!([{"principal": "a@example.com", "add": ["SELECT", "FLY"]}]),
             INVALID,
             "FLY",
         ),
         (
-            "catalog/main".into(),
+            "catalog/main",
             json!([{"principal": "a@example.com", "add": ["SELECT"]}, {"principal": "ghost@example.com", "add": ["SELECT"]}]),
             (StatusCode::NOT_FOUND, "PRINCIPAL_DOES_NOT_EXIST"),
             "ghost@example.com",
         ),
-        ("volume/main.default.v".into(), json!([]), INVALID, "volume"),
+        ("volume/main.default.v", json!([]), INVALID, "volume"),
         (
-            "table/main.default".into(),
+            "table/main.default",
             json!([]),
             INVALID,
             "catalog.schema.table",
         ),
         (
-            "table/main.default.missing".into(),
+            "table/main.default.missing",
             json!([{"principal": "a@example.com", "add": ["SELECT"]}]),
             (StatusCode::NOT_FOUND, "TABLE_DOES_NOT_EXIST"),
             "main.default.missing",
         ),
         (
-            "schema/main.missing".into(),
+            "schema/main.missing",
             json!([]),
             (StatusCode::NOT_FOUND, "SCHEMA_DOES_NOT_EXIST"),
             "main.missing",
         ),
         (
-            "catalog/missing".into(),
+            "catalog/missing",
             json!([]),
             (StatusCode::NOT_FOUND, "CATALOG_DOES_NOT_EXIST"),
             "missing",
         ),
         (
-            "catalog/main".into(),
+            "catalog/main",
             json!([{"add": ["SELECT"]}]),
             INVALID,
             "principal",
         ),
         (
-            "catalog/main".into(),
+            "catalog/main",
             json!([{"principal": "a@example.com", "add": ["OWN"]}]),
             INVALID,
             "owner",
         ),
     ];
-    for (path, changes, (status, code), mentions) in cases {
-        let r = app
-            .admin_patch(
-                &format!("{UC}/permissions/{path}"),
-                json!({"changes": changes}),
-            )
-            .await;
-        assert_eq!(r.status, status, "{path} {changes}: {:?}", r.body);
-        assert_eq!(r.body["error_code"], code, "{path}: {:?}", r.body);
-        assert!(
-            r.body["message"].as_str().unwrap().contains(mentions),
-            "{path}: {:?}",
-            r.body
-        );
-    }
+    refuses_each(cases, async |path, changes| {
+        let path = format!("{UC}/permissions/{path}");
+        app.admin_patch(&path, json!({"changes": changes})).await
+    })
+    .await;
     app.admin_patch(
         &format!("{UC}/permissions/catalog/main"),
         json!({"changes": "all"}),

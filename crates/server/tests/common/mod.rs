@@ -89,6 +89,22 @@ pub const ALREADY_EXISTS: Refusal = (StatusCode::CONFLICT, "RESOURCE_ALREADY_EXI
 /// 403 `PERMISSION_DENIED`.
 pub const DENIED: Refusal = (StatusCode::FORBIDDEN, "PERMISSION_DENIED");
 
+/// One bad request of a table: the path it goes to, its JSON body, how it must be refused, and
+/// a text the refusal's message must name.
+pub type BadRequest = (&'static str, Value, Refusal, &'static str);
+
+/// Sends each bad request of `cases` with `send` (its path and its body) and requires the
+/// refusal the case names; every failure names the case's path and body.
+pub async fn refuses_each(
+    cases: impl IntoIterator<Item = BadRequest>,
+    send: impl AsyncFn(&str, Value) -> Reply,
+) {
+    for (path, body, refusal, needle) in cases {
+        let r = send(path, body.clone()).await;
+        error_in(&format!("{path} {body}"), &r, refusal, needle);
+    }
+}
+
 /// Fails the test, showing the body, unless the answer is a 200.
 #[track_caller]
 pub fn ok(r: &Reply) {
@@ -98,12 +114,20 @@ pub fn ok(r: &Reply) {
 /// A Databricks error: its status, its `error_code`, and a message that names `needle`.
 #[track_caller]
 pub fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.body["error_code"], code, "{:?}", r.body);
-    let message = r.body["message"].as_str().expect("message");
+    error_in("the answer", r, (status, code), needle);
+}
+
+/// [`error`] for the request `case` of a table: each failure begins with `case`.
+#[track_caller]
+pub fn error_in(case: &str, r: &Reply, (status, code): (StatusCode, &str), needle: &str) {
+    assert_eq!(r.status, status, "{case}: {:?}", r.body);
+    assert_eq!(r.body["error_code"], code, "{case}: {:?}", r.body);
+    let message = r.body["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{case}: no message in {:?}", r.body));
     assert!(
         message.contains(needle),
-        "message {message:?} should mention {needle:?}"
+        "{case}: message {message:?} should mention {needle:?}"
     );
 }
 
