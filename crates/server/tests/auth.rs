@@ -54,7 +54,7 @@ async fn me_names_the_caller_and_its_workspace() {
 async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("plain@example.com").await;
-    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let me = app.me_as(&token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["userName"], "plain@example.com");
     let list = app.get_as(Some(&token), &format!("{SCIM}/Users")).await;
@@ -141,11 +141,11 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
 async fn a_token_dies_with_its_principal_on_the_very_next_call() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("leaver@example.com").await;
-    let ok = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let ok = app.me_as(&token).await;
     assert_eq!(ok.status, StatusCode::OK);
     let del = app.admin_delete(&format!("{SCIM}/Users/{user_id}")).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    let after = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let after = app.me_as(&token).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -160,7 +160,7 @@ async fn a_deactivated_user_is_refused() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let after = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let after = app.me_as(&token).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
 }
 

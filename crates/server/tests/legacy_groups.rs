@@ -391,7 +391,7 @@ async fn leaving_a_group_can_cost_the_token_permission() {
         .await;
     ok(&t);
     let token = t.body["token_value"].as_str().unwrap().to_owned();
-    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let me = app.me_as(&token).await;
     ok(&me);
 
     post_ok(
@@ -401,6 +401,6 @@ async fn leaving_a_group_can_cost_the_token_permission() {
         json!({"user_name": app_id, "parent_name": "token-holders"}),
     )
     .await;
-    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let me = app.me_as(&token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }

@@ -84,10 +84,6 @@ async fn access_token(app: &TestApp, client_id: &str, secret: &str) -> String {
         .to_owned()
 }
 
-async fn me(app: &TestApp, token: &str) -> Reply {
-    app.get_as(Some(token), &format!("{SCIM}/Me")).await
-}
-
 #[tokio::test]
 async fn discovery_names_the_token_endpoint() {
     let app = TestApp::new().await;
@@ -182,7 +178,7 @@ async fn a_secret_is_shown_once_and_exchanged_for_an_access_token() {
     assert_eq!(body["expires_in"], 3600);
     assert_eq!(body["scope"], "all-apis");
     let token = body["access_token"].as_str().unwrap();
-    let me = me(&app, token).await.ok();
+    let me = app.me_as(token).await.ok();
     assert_eq!(
         me["userName"], application_id,
         "a service principal is shown as a user"
@@ -273,21 +269,21 @@ async fn deleting_the_secret_ends_its_access_tokens_at_once() {
     let kept = create_secret(&app, &id, None).await;
     let token = access_token(&app, &application_id, secret).await;
     let other = access_token(&app, &application_id, kept["secret"].as_str().unwrap()).await;
-    me(&app, &token).await.ok();
+    app.me_as(&token).await.ok();
 
     let secret_id = created["id"].as_str().unwrap();
     app.admin_delete(&format!("{}/{secret_id}", secrets_path(&id)))
         .await
         .ok();
     assert_eq!(
-        me(&app, &token).await.status,
+        app.me_as(&token).await.status,
         StatusCode::UNAUTHORIZED,
         "never 403"
     );
     let again = grant(&app, &application_id, secret).await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     assert_eq!(again.body["error"], "invalid_client");
-    me(&app, &other).await.ok();
+    app.me_as(&other).await.ok();
     let gone = app
         .admin_delete(&format!("{}/{secret_id}", secrets_path(&id)))
         .await;
@@ -305,7 +301,7 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
             "Operations": [{"op": "remove", "path": "entitlements[value eq \"workspace-access\"]"}]}))
     .await
     .ok();
-    assert_eq!(me(&app, &token).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me_as(&token).await.status, StatusCode::UNAUTHORIZED);
     let refused = grant(&app, &application_id, &secret).await;
     assert_eq!(
         refused.status,
@@ -319,13 +315,13 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
             "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "workspace-access"}]}]}))
     .await
     .ok();
-    me(&app, &token).await.ok();
+    app.me_as(&token).await.ok();
 
     let r = app
         .admin_delete(&format!("{SCIM}/ServicePrincipals/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(me(&app, &token).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me_as(&token).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         grant(&app, &application_id, &secret).await.body["error"],
         "invalid_client"
@@ -429,8 +425,8 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
         .unwrap()
         .to_owned();
     // A secret is not a bearer credential.
-    assert_eq!(me(&app, &secret).await.status, StatusCode::UNAUTHORIZED);
-    me(&app, &token).await.ok();
+    assert_eq!(app.me_as(&secret).await.status, StatusCode::UNAUTHORIZED);
+    app.me_as(&token).await.ok();
 }
 
 #[tokio::test]
@@ -492,7 +488,7 @@ async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only()
     )
     .await
     .ok();
-    me(&app, account_grant["access_token"].as_str().unwrap())
+    app.me_as(account_grant["access_token"].as_str().unwrap())
         .await
         .ok();
     let foreign = token_request(
@@ -616,11 +612,11 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
     assert_eq!(claims.exp - claims.iat, 3600);
     assert_eq!(claims.secret_id.as_deref(), created["id"].as_str());
     assert_eq!(claims.principal_id.to_string(), id);
-    me(&app, &token).await.ok();
+    app.me_as(&token).await.ok();
     // The harness forges with the real key what the server accepts.
-    me(&app, sign(&key, &claims).expose()).await.ok();
+    app.me_as(sign(&key, &claims).expose()).await.ok();
 
-    let refused = me(&app, &format!("dapi{}", "0".repeat(32))).await;
+    let refused = app.me_as(&format!("dapi{}", "0".repeat(32))).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     let b64 = |v: &Value| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
@@ -705,7 +701,7 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
         ),
     ];
     for (what, forged) in forged {
-        let r = me(&app, &forged).await;
+        let r = app.me_as(&forged).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
         assert_eq!(
             r.body, refused.body,
@@ -719,7 +715,7 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
             "{what}"
         );
     }
-    me(&app, &token).await.ok();
+    app.me_as(&token).await.ok();
 }
 
 #[tokio::test]
@@ -749,6 +745,6 @@ async fn a_rotated_key_signs_new_tokens_and_old_ones_still_verify() {
         kid
     );
     assert_eq!(claims_new.sub, application_id);
-    me(&app, &old).await.ok();
-    me(&app, &new).await.ok();
+    app.me_as(&old).await.ok();
+    app.me_as(&new).await.ok();
 }

@@ -114,7 +114,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     assert_eq!(granted["expires_in"], 3600);
     let access = granted["access_token"].as_str().unwrap().to_owned();
     let refresh = granted["refresh_token"].as_str().unwrap().to_owned();
-    let me = app.get_as(Some(&access), &format!("{SCIM}/Me")).await.ok();
+    let me = app.me_as(&access).await.ok();
     assert_eq!(me["userName"], "dev@example.com");
 
     // A code is used once.
@@ -138,7 +138,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     assert_eq!(stale.body["error"], "invalid_grant");
     // Neither a code nor a refresh token is a bearer credential.
     for t in [&code, &new_refresh] {
-        let r = app.get_as(Some(t), &format!("{SCIM}/Me")).await;
+        let r = app.me_as(t).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
 
@@ -151,7 +151,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     )
     .await
     .ok();
-    let r = app.get_as(Some(&access), &format!("{SCIM}/Me")).await;
+    let r = app.me_as(&access).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         token_request(&app, &refresh_form(&new_refresh)).await.body["error"],

@@ -11,7 +11,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
 use common::browser::{self, location, set_cookie, token_request};
 use common::sim::{served_with_sim, sim_state};
-use common::{Reply, SCIM, TestApp, behind_the_back};
+use common::{Reply, TestApp, behind_the_back};
 use patchbay_partner::sim::{CALLBACK, SimHandle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -435,7 +435,7 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
 
     // The one that won acts as the user, on the workspace's API.
     let access = granted[0]["access_token"].as_str().unwrap();
-    let me = app.get_as(Some(access), &format!("{SCIM}/Me")).await.ok();
+    let me = app.me_as(access).await.ok();
     assert_eq!(me["userName"], "ana@example.com");
     app.get_as(Some(access), "/api/2.0/sql/warehouses")
         .await
@@ -458,7 +458,7 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
     let r = token_request(&app, &refresh_form).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
     assert_eq!(r.body["error"], "invalid_client");
-    let r = app.get_as(Some(access), &format!("{SCIM}/Me")).await;
+    let r = app.me_as(access).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = browse(
         &app,

@@ -100,9 +100,7 @@ async fn a_burst_beyond_the_bucket_gets_429_and_other_tokens_do_not() {
         "not limited, refused as a non-admin: {:?}",
         r.body
     );
-    let r = app
-        .get_as(Some(&app.admin_token), &format!("{SCIM}/Me"))
-        .await;
+    let r = app.me_as(&app.admin_token).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app
         .admin_get("/api/2.0/permissions/authorization/tokens")

@@ -6,19 +6,14 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{ADMIN, Reply, SCIM, TestApp};
+use common::{ADMIN, SCIM, TestApp};
 use serde_json::json;
 use sqlx::Executor;
-
-/// `GET /Me` with `token`.
-async fn me(app: &TestApp, token: &str) -> Reply {
-    app.get_as(Some(token), &format!("{SCIM}/Me")).await
-}
 
 /// Some calls, so that whatever a connection remembers is remembered.
 async fn warm(app: &TestApp, token: &str) {
     for _ in 0..8 {
-        let me = me(app, token).await;
+        let me = app.me_as(token).await;
         assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
     }
 }
@@ -50,7 +45,7 @@ async fn a_token_deleted_elsewhere_is_refused_on_its_next_use() {
            (SELECT id FROM principals WHERE user_name = 'leaver@example.com')",
     )
     .await;
-    let me = me(&app, &token).await;
+    let me = app.me_as(&token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
     // The admin's own token still works: only what changed is forgotten for good.
     warm(&app, &app.admin_token).await;
@@ -74,7 +69,7 @@ async fn a_token_revoked_through_the_api_is_refused_on_its_next_use() {
         .admin_delete(&format!("/api/2.0/token-management/tokens/{token_id}"))
         .await;
     assert!(revoked.status.is_success(), "{:?}", revoked.body);
-    let me = me(&app, &token).await;
+    let me = app.me_as(&token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }
 
@@ -89,7 +84,7 @@ async fn me_shows_a_change_made_elsewhere_at_once() {
         ),
     )
     .await;
-    let me = me(&app, &app.admin_token).await;
+    let me = app.me_as(&app.admin_token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["displayName"], "Renamed Elsewhere");
 }
@@ -104,7 +99,7 @@ async fn a_principal_deactivated_elsewhere_is_refused_on_its_next_request() {
         "UPDATE principals SET active = 0 WHERE user_name = 'paused@example.com'",
     )
     .await;
-    let me = me(&app, &token).await;
+    let me = app.me_as(&token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }
 
@@ -178,6 +173,6 @@ async fn a_token_that_expires_while_remembered_is_refused() {
     app.advance(std::time::Duration::from_millis(
         u64::try_from(expiry - now + 1).expect("expiry ahead"),
     ));
-    let me = me(&app, &token).await;
+    let me = app.me_as(&token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
 }

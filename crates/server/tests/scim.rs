@@ -647,7 +647,7 @@ async fn removing_active_leaves_it_unset_and_the_user_still_active() {
     let r = app.admin_patch(&format!("{SCIM}/Users/{id}"), patch).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body.get("active").is_none());
-    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let me = app.me_as(&token).await;
     assert_eq!(
         me.status,
         StatusCode::OK,

@@ -68,7 +68,7 @@ async fn the_guides_rotation_procedure() {
     );
     assert_eq!(info["created_by_username"], common::ADMIN);
     // 3. The new token authenticates as the service principal.
-    let me = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let me = app.me_as(&token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["userName"], app_id);
     // Delete: list, note token_id, DELETE.
@@ -96,7 +96,7 @@ async fn the_guides_rotation_procedure() {
     );
     let del = app.admin_delete(&format!("{TOKENS}/{token_id}")).await;
     assert_eq!(del.status, StatusCode::OK);
-    let after = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let after = app.me_as(&token).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     let again = app.admin_delete(&format!("{TOKENS}/{token_id}")).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
@@ -133,10 +133,7 @@ async fn losing_can_use_revokes_at_once() {
         .unwrap()
         .to_owned();
     for t in [&user_token, &sp_token] {
-        assert_eq!(
-            app.get_as(Some(t), &format!("{SCIM}/Me")).await.status,
-            StatusCode::OK
-        );
+        assert_eq!(app.me_as(t).await.status, StatusCode::OK);
     }
     // Replace the ACL with admins only: users and the service principal lose CAN_USE.
     let r = app
@@ -144,7 +141,7 @@ async fn losing_can_use_revokes_at_once() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     for t in [&user_token, &sp_token] {
-        let r = app.get_as(Some(t), &format!("{SCIM}/Me")).await;
+        let r = app.me_as(t).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     let me = app.admin_get(&format!("{SCIM}/Me")).await;
@@ -176,7 +173,7 @@ async fn leaving_the_group_that_grants_can_use_revokes() {
                        "Operations": [{"op": "remove", "path": format!("members[value eq \"{sp_id}\"]")}]});
     app.admin_patch(&format!("{SCIM}/Groups/{gid}"), patch)
         .await;
-    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let r = app.me_as(&token).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -193,7 +190,7 @@ async fn deleting_a_service_principal_deletes_its_tokens() {
     app.admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}"))
         .await;
     assert_eq!(token_count(&app).await, 1);
-    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let r = app.me_as(&token).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -238,7 +235,7 @@ async fn own_tokens_create_list_delete() {
 
     let r = app.delete_token_as(&token, &new_id).await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app.get_as(Some(&second), &format!("{SCIM}/Me")).await;
+    let r = app.me_as(&second).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -252,12 +249,9 @@ async fn expired_tokens_are_refused() {
         )
         .await;
     let token = created["token_value"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.get_as(Some(&token), &format!("{SCIM}/Me")).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.me_as(&token).await.status, StatusCode::OK);
     app.advance(std::time::Duration::from_millis(1100));
-    let r = app.get_as(Some(&token), &format!("{SCIM}/Me")).await;
+    let r = app.me_as(&token).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 

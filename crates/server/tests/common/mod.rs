@@ -384,6 +384,11 @@ impl TestApp {
         self.call(Method::GET, path, token, None).await
     }
 
+    /// `token`'s GET of SCIM `/Me`: who the token signs in as, or how it is refused.
+    pub async fn me_as(&self, token: &str) -> Reply {
+        self.get_as(Some(token), &format!("{SCIM}/Me")).await
+    }
+
     /// `token`'s POST of `body` to `path`.
     pub async fn post_as(&self, token: Option<&str>, path: &str, body: Value) -> Reply {
         self.call(Method::POST, path, token, Some(body)).await
