@@ -82,11 +82,9 @@ async fn the_access_control_matrix() {
     let (user_id, user) = app.plain_user("plain@example.com").await;
 
     let (_, deleted) = app.plain_user("gone@example.com").await;
-    let gone = app
-        .admin_get(&format!("{SCIM}/Users?filter=userName+eq+gone@example.com"))
+    let gone_id = app
+        .scim_id_where("Users", "userName+eq+gone@example.com")
         .await;
-    assert_eq!(gone.status, StatusCode::OK, "{:?}", gone.body);
-    let gone_id = gone.body["Resources"][0]["id"].as_str().unwrap().to_owned();
     app.admin_delete(&format!("{SCIM}/Users/{gone_id}")).await;
     let expired = app
         .create_token_as(&user, json!({"lifetime_seconds": 1}))

@@ -447,14 +447,7 @@ async fn body_parameters_that_are_not_json_or_not_an_object_are_refused_and_dele
 async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
-    let wh = app
-        .admin_post(
-            "/api/2.0/sql/warehouses",
-            json!({"name": "w", "cluster_size": "2X-Small"}),
-        )
-        .await;
-    ok(&wh);
-    let wh = wh.body["id"].as_str().expect("id").to_owned();
+    let wh = app.create_warehouse("w", "2X-Small").await;
     let user = "someone@example.com";
     app.create_user(user).await;
     let warehouse_acl = format!("{PERMS}/warehouses/{wh}");

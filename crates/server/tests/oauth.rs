@@ -234,11 +234,9 @@ async fn only_admins_manage_secrets_and_only_of_service_principals() {
 async fn a_principal_may_not_mint_secrets_for_itself() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ADMIN_SP").await;
-    let admins = app
-        .admin_get(&format!("{SCIM}/Groups?filter=displayName%20eq%20admins"))
-        .await
-        .ok();
-    let group = admins["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let group = app
+        .scim_id_where("Groups", "displayName%20eq%20admins")
+        .await;
     app.admin_patch(
         &format!("{SCIM}/Groups/{group}"),
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

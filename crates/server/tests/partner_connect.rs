@@ -221,14 +221,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
 async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "dbt-cloud", &sim).await;
-    let wh = app
-        .admin_post(
-            "/api/2.0/sql/warehouses",
-            json!({"name": "shared", "cluster_size": "Small"}),
-        )
-        .await;
-    assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
-    let warehouse_id = wh.body["id"].as_str().unwrap().to_owned();
+    let warehouse_id = app.create_warehouse("shared", "Small").await;
 
     let no_schema = connect(&app, "dbt-cloud", json!({"warehouse_id": warehouse_id})).await;
     assert_eq!(no_schema.status, StatusCode::BAD_REQUEST);
@@ -376,13 +369,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
 
     // A plain user of the same organization signs in through the tile.
     let (_, token) = app.plain_user("analyst@example.com").await;
-    let r = app
-        .post_as(
-            Some(&token),
-            &format!("{PC}/partners/hevo-data/connect"),
-            json!({}),
-        )
-        .await;
+    let r = app.connect_partner_as(&token, "hevo-data", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["redirect_value"], "sign_in");
     assert_eq!(r.body["user_status"], "new", "auto_add added the new user");
@@ -542,11 +529,7 @@ async fn only_admins_connect_and_a_dry_run_changes_nothing() {
     configure(&app, "monte-carlo", &sim).await;
     let (_, token) = app.plain_user("user@example.com").await;
     let r = app
-        .post_as(
-            Some(&token),
-            &format!("{PC}/partners/monte-carlo/connect"),
-            json!({"schemas": ["default"]}),
-        )
+        .connect_partner_as(&token, "monte-carlo", json!({"schemas": ["default"]}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
@@ -633,13 +616,7 @@ async fn sign_in_answers_name_what_the_user_must_do() {
     let r = connect(&app, "census", json!({"schemas": ["default"]})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let (_, token) = app.plain_user("newbie@example.com").await;
-    let r = app
-        .post_as(
-            Some(&token),
-            &format!("{PC}/partners/census/connect"),
-            json!({}),
-        )
-        .await;
+    let r = app.connect_partner_as(&token, "census", json!({})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     assert!(
         r.body["message"].as_str().unwrap().contains(common::ADMIN),
@@ -826,24 +803,10 @@ async fn the_unity_catalog_rules_and_their_errors() {
 
     // The metastore admin (a workspace admin too) may choose any catalog of the metastore,
     // and gets the Unity Catalog privileges there.
-    let admins = app
-        .admin_get(&format!("{SCIM}/Groups?filter=displayName+eq+admins"))
+    let admins_id = app.scim_id_where("Groups", "displayName+eq+admins").await;
+    let steward_id = app
+        .scim_id_where("Users", "userName+eq+steward@example.com")
         .await;
-    assert_eq!(admins.status, StatusCode::OK, "{:?}", admins.body);
-    let admins_id = admins.body["Resources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let steward = app
-        .admin_get(&format!(
-            "{SCIM}/Users?filter=userName+eq+steward@example.com"
-        ))
-        .await;
-    assert_eq!(steward.status, StatusCode::OK, "{:?}", steward.body);
-    let steward_id = steward.body["Resources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "add", "path": "members", "value": [{"value": steward_id}]}]});
     let r = app
@@ -852,9 +815,9 @@ async fn the_unity_catalog_rules_and_their_errors() {
     assert_eq!(r.status, StatusCode::OK);
     let steward_token = app.token_for("steward@example.com").await;
     let r = app
-        .post_as(
-            Some(&steward_token),
-            &format!("{PC}/partners/dbt-cloud/connect"),
+        .connect_partner_as(
+            &steward_token,
+            "dbt-cloud",
             json!({"catalog_name": "main", "schemas": ["default"]}),
         )
         .await;
@@ -924,13 +887,7 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
                         "hostnames": ["127.0.0.1"]}))
         .await;
     assert_eq!(put.status, StatusCode::OK);
-    let r = app
-        .post_as(
-            Some(&token),
-            &format!("{PC}/partners/rivery/connect"),
-            json!({}),
-        )
-        .await;
+    let r = app.connect_partner_as(&token, "rivery", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(
         r.body["account_status"], "active",

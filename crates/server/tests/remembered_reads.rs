@@ -107,16 +107,9 @@ async fn a_principal_deactivated_elsewhere_is_refused_on_its_next_request() {
 async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("deputy@example.com").await;
-    let admins = app
-        .admin_get(&format!(
-            "{SCIM}/Groups?filter=displayName%20eq%20%22admins%22"
-        ))
+    let admins_id = app
+        .scim_id_where("Groups", "displayName%20eq%20%22admins%22")
         .await;
-    assert_eq!(admins.status, StatusCode::OK, "{:?}", admins.body);
-    let admins_id = admins.body["Resources"][0]["id"]
-        .as_str()
-        .expect("the admins group")
-        .to_owned();
     let added = app
         .admin_patch(
             &format!("{SCIM}/Groups/{admins_id}"),

@@ -442,14 +442,7 @@ async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
 async fn a_taken_warehouse_name_never_blocks_a_connect() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
-    let r = app
-        .admin_post(
-            "/api/2.0/sql/warehouses",
-            json!({"name": "RIVERY_ENDPOINT", "cluster_size": "2X-Small"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let mine = r.body["id"].as_str().unwrap().to_owned();
+    let mine = app.create_warehouse("RIVERY_ENDPOINT", "2X-Small").await;
     let (status, body) = connect(&app, "rivery").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let theirs = body["connection"]["warehouse_id"].as_str().unwrap();

@@ -437,8 +437,15 @@ impl TestApp {
     /// The admin's connect of `partner_id` with no selection (`POST
     /// /api/2.0/partner-connect/partners/{partner_id}/connect`), answered as it is.
     pub async fn connect_partner(&self, partner_id: &str) -> Reply {
+        self.connect_partner_as(&self.admin_token, partner_id, json!({}))
+            .await
+    }
+
+    /// `token`'s connect of (or, on a connected tile, sign-in to) `partner_id` with `body`,
+    /// answered as it is.
+    pub async fn connect_partner_as(&self, token: &str, partner_id: &str, body: Value) -> Reply {
         let path = format!("/api/2.0/partner-connect/partners/{partner_id}/connect");
-        self.admin_post(&path, json!({})).await
+        self.post_as(Some(token), &path, body).await
     }
 
     /// `token`'s new token of its own (`POST /api/2.0/token/create` with `body`): the answer's
@@ -511,6 +518,26 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
         r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// The SCIM id of the first of `resource` (`Users`, `Groups`, …) that the admin's list with
+    /// the filter `filter` (URL-encoded, as sent) finds; anything but a 200 listing one fails the
+    /// test.
+    pub async fn scim_id_where(&self, resource: &str, filter: &str) -> String {
+        let path = format!("{SCIM}/{resource}?filter={filter}");
+        let body = self.admin_get(&path).await.ok();
+        body["Resources"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: no resource found: {body}"))
+            .to_owned()
+    }
+
+    /// Creates a SQL warehouse (as admin) named `name` of `cluster_size`, and returns its id;
+    /// the create must answer 200.
+    pub async fn create_warehouse(&self, name: &str, cluster_size: &str) -> String {
+        let body = json!({"name": name, "cluster_size": cluster_size});
+        let created = self.admin_post("/api/2.0/sql/warehouses", body).await.ok();
+        created["id"].as_str().expect("id").to_owned()
     }
 
     /// A token for an existing user, issued the way `patchbay admin token create` does.
