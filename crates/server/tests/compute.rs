@@ -156,6 +156,17 @@ async fn change_acl(
     direct(&r.body)
 }
 
+/// Whether the store holds no ACL entry for the object `object_id` of `object_type`
+/// (`warehouses`, `clusters`, `jobs`), as the object's delete must leave it.
+async fn stored_acl_is_empty(app: &TestApp, object_type: &str, object_id: &str) -> bool {
+    let object = ObjectRef {
+        object_type,
+        object_id,
+    };
+    let acl = app.store.acl(app.workspace_id, object).await.unwrap();
+    acl.is_empty()
+}
+
 /// The body of an admin's GET, which must answer 200.
 async fn get_ok(app: &TestApp, path: &str) -> Value {
     let r = app.admin_get(path).await;
@@ -263,18 +274,10 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
     let sources = app.admin_get("/api/2.0/preview/sql/data_sources").await;
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body, json!([]));
-    let acl = app
-        .store
-        .acl(
-            app.workspace_id,
-            ObjectRef {
-                object_type: "warehouses",
-                object_id: &id,
-            },
-        )
-        .await
-        .unwrap();
-    assert!(acl.is_empty(), "deleting a warehouse deletes its ACL");
+    assert!(
+        stored_acl_is_empty(&app, "warehouses", &id).await,
+        "deleting a warehouse deletes its ACL"
+    );
 }
 
 #[tokio::test]
@@ -576,18 +579,10 @@ async fn cluster_lifecycle_on_both_api_versions() {
     let list = app.admin_get(&format!("{CL}/list")).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["clusters"], json!([]));
-    let acl = app
-        .store
-        .acl(
-            app.workspace_id,
-            ObjectRef {
-                object_type: "clusters",
-                object_id: &id,
-            },
-        )
-        .await
-        .unwrap();
-    assert!(acl.is_empty(), "deleting a cluster deletes its ACL");
+    assert!(
+        stored_acl_is_empty(&app, "clusters", &id).await,
+        "deleting a cluster deletes its ACL"
+    );
 }
 
 #[tokio::test]
@@ -762,18 +757,10 @@ async fn job_lifecycle_on_every_api_version() {
         .admin_get(&format!("/api/2.0/jobs/get?job_id={job_id}"))
         .await;
     invalid(&gone, &format!("Job {job_id} does not exist."));
-    let acl = app
-        .store
-        .acl(
-            app.workspace_id,
-            ObjectRef {
-                object_type: "jobs",
-                object_id: &job_id.to_string(),
-            },
-        )
-        .await
-        .unwrap();
-    assert!(acl.is_empty(), "deleting a job deletes its ACL");
+    assert!(
+        stored_acl_is_empty(&app, "jobs", &job_id.to_string()).await,
+        "deleting a job deletes its ACL"
+    );
 }
 
 #[tokio::test]
