@@ -14,7 +14,6 @@ use patchbay_partner::outbound::OutboundPolicy;
 use patchbay_server::{AppState, Settings, router};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
-use tower::ServiceExt;
 
 const PC: &str = "/api/2.0/partner-connect";
 
@@ -63,6 +62,15 @@ async fn point(app: &TestApp, partner: &str, base_url: &str, hostnames: &[&str])
             "credentials": {"username": "databricks", "password": "partner-sim-secret"},
             "hostnames": hostnames}))
     .await
+}
+
+/// Points rivery (hostname partner.example.com) at each of `base_urls` in turn; each must answer
+/// `status`, and a failure names its address.
+async fn point_each(app: &TestApp, base_urls: &[&str], status: StatusCode) {
+    for base_url in base_urls {
+        let r = point(app, "rivery", base_url, &["partner.example.com"]).await;
+        assert_eq!(r.status, status, "{base_url}: {:?}", r.body);
+    }
 }
 
 async fn service_principal_count(app: &TestApp) -> usize {
@@ -134,7 +142,7 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
         message(&r)
     );
     // Other malformed addresses.
-    for bad in [
+    let malformed = [
         "http://user:pw@partner.example.com/",
         "http://partner.example.com/?x=1",
         "http://partner.example.com/#x",
@@ -142,10 +150,8 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
         "gopher://partner.example.com/",
         "http://",
         "partner.example.com",
-    ] {
-        let r = point(&app, "rivery", bad, &["partner.example.com"]).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
-    }
+    ];
+    point_each(&app, &malformed, StatusCode::BAD_REQUEST).await;
 
     // A public address is fine; what is stored is the parsed URL.
     let r = app
@@ -176,17 +182,15 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
 async fn the_setting_allows_the_ranges_it_names_and_never_metadata() {
     let app =
         app_with(OutboundPolicy::parse(&["loopback", "10.1.0.0/16", "link-local"]).unwrap()).await;
-    for ok in [
+    let allowed = [
         "http://127.0.0.1:9090",
         "http://localhost:9090",
         "http://[::1]:9090",
         "http://10.1.2.3/",
         "http://169.254.10.10/",
-    ] {
-        let r = point(&app, "rivery", ok, &["partner.example.com"]).await;
-        assert_eq!(r.status, StatusCode::OK, "{ok}: {:?}", r.body);
-    }
-    for refused in [
+    ];
+    point_each(&app, &allowed, StatusCode::OK).await;
+    let refused = [
         "http://10.2.0.1/",
         "http://192.168.1.1/",
         "http://169.254.169.254/",
@@ -194,34 +198,29 @@ async fn the_setting_allows_the_ranges_it_names_and_never_metadata() {
         "http://[::ffff:169.254.169.254]/",
         "http://metadata.google.internal/",
         "http://0.0.0.0:9090/",
-    ] {
-        let r = point(&app, "rivery", refused, &["partner.example.com"]).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{refused}: {:?}", r.body);
-    }
+    ];
+    point_each(&app, &refused, StatusCode::BAD_REQUEST).await;
 }
 
-/// The same database served with public addresses only: what a partner registered earlier (or
-/// under another setting) at an internal address meets on every call.
-async fn strict_call(app: &TestApp, method: Method, path: &str, body: Value) -> Reply {
+/// The admin's POST of `{}` to `path` on the same database served with public addresses only:
+/// what a partner registered earlier (or under another setting) at an internal address meets on
+/// every call.
+async fn strict_post(app: &TestApp, path: &str) -> Reply {
     let strict = router(AppState::new(
         app.store.clone(),
         Settings::new(app.workspace_id, "http://127.0.0.1:1"),
     ));
     let req = axum::http::Request::builder()
-        .method(method)
+        .method(Method::POST)
         .uri(path)
         .header(header::AUTHORIZATION, format!("Bearer {}", app.admin_token))
         .header(header::CONTENT_TYPE, "application/json")
-        .body(axum::body::Body::from(body.to_string()))
+        .body(axum::body::Body::from(json!({}).to_string()))
         .unwrap();
-    let response = strict.oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let (status, headers, bytes) = common::send_to(&strict, req).await;
     Reply {
         status,
-        headers: Default::default(),
+        headers,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     }
 }
@@ -233,13 +232,7 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
     for base_url in [sim.url.clone(), format!("http://localhost:{port}")] {
         let r = point(&app, "rivery", &base_url, &["127.0.0.1"]).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let r = strict_call(
-            &app,
-            Method::POST,
-            &format!("{PC}/partners/rivery/connect"),
-            json!({}),
-        )
-        .await;
+        let r = strict_post(&app, &format!("{PC}/partners/rivery/connect")).await;
         let message = refusal_message(&r, &base_url, StatusCode::BAD_GATEWAY, "PARTNER_ERROR");
         assert!(
             message.contains("patchbay did not call the partner")
@@ -257,13 +250,7 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
     let r = app.connect_partner("rivery").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let before = sim_calls(&sim).await;
-    let test = strict_call(
-        &app,
-        Method::POST,
-        &format!("{PC}/connections/rivery/test"),
-        json!({}),
-    )
-    .await;
+    let test = strict_post(&app, &format!("{PC}/connections/rivery/test")).await;
     assert_eq!(test.status, StatusCode::OK, "{:?}", test.body);
     let verdict = &test.body["connection"]["partner_test"];
     assert_eq!(verdict["passed"], false, "{verdict}");
@@ -274,13 +261,7 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
             .contains("loopback address"),
         "{verdict}"
     );
-    let sign_in = strict_call(
-        &app,
-        Method::POST,
-        &format!("{PC}/partners/rivery/connect"),
-        json!({}),
-    )
-    .await;
+    let sign_in = strict_post(&app, &format!("{PC}/partners/rivery/connect")).await;
     assert_eq!(
         sign_in.status,
         StatusCode::BAD_GATEWAY,
