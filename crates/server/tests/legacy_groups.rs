@@ -16,12 +16,18 @@ const G: &str = "/api/2.0/groups";
 
 /// A call as the legacy CLI makes it: `text/json`, the body as JSON text.
 async fn cli(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    cli_sending(app, token, method, path, body).await
+}
+
+/// [`cli`] with the body `body` as it is, JSON or not.
+async fn cli_sending(app: &TestApp, token: &str, method: Method, path: &str, body: Body) -> Reply {
     let req = Request::builder()
         .method(method)
         .uri(format!("{G}/{path}"))
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .header(header::CONTENT_TYPE, "text/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .body(body)
         .expect("request");
     app.send(req).await
 }
@@ -307,17 +313,14 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
     invalid(&r, "Exactly one");
     let r = cli(&app, &admin, Method::POST, "create", None).await;
     invalid(&r, "group_name is required");
-    let r = app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri(format!("{G}/create"))
-                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
-                .header(header::CONTENT_TYPE, "text/json")
-                .body(Body::from("{not json"))
-                .unwrap(),
-        )
-        .await;
+    let r = cli_sending(
+        &app,
+        &admin,
+        Method::POST,
+        "create",
+        Body::from("{not json"),
+    )
+    .await;
     malformed(&r, "Malformed JSON");
 
     let r = cli(&app, &admin, Method::GET, "list", None).await;
