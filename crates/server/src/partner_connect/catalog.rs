@@ -14,6 +14,17 @@ pub struct Partner {
     pub endpoint: Option<PartnerEndpoint>,
 }
 
+impl Partner {
+    /// The hosts the partner may send a user back to after a connect: its endpoint's
+    /// allow-list, none without an endpoint.
+    pub fn hostnames(&self) -> Vec<String> {
+        self.endpoint
+            .as_ref()
+            .map(|e| e.hostnames.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Every partner of the workspace, built-in ones first in catalog order.
 pub async fn partners(state: &AppState, workspace_id: i64) -> ApiResult<Vec<Partner>> {
     let settings = state.store.partner_settings(workspace_id).await?;

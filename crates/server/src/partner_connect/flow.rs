@@ -374,11 +374,7 @@ pub async fn click(
         .partner_client()
         .connect(&endpoint, &request, &key)
         .await;
-    let hostnames = partner
-        .endpoint
-        .as_ref()
-        .map(|e| e.hostnames.clone())
-        .unwrap_or_default();
+    let hostnames = partner.hostnames();
     match outcome {
         Ok(answer) if !answer.configured_resources => {
             undo(
@@ -648,11 +644,7 @@ async fn sign_in(
     let endpoint = endpoint_of(partner)?;
     let request = connect_request(state, caller, c, None).await?;
     let key = uuid_key();
-    let hostnames = partner
-        .endpoint
-        .as_ref()
-        .map(|e| e.hostnames.clone())
-        .unwrap_or_default();
+    let hostnames = partner.hostnames();
     let actor = Actor::caller(caller);
     let outcome = state
         .partner_client()
