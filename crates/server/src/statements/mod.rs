@@ -1282,25 +1282,29 @@ mod tests {
 
     #[test]
     fn other_options_are_refused_naming_the_choices() {
-        assert_eq!(
-            refusal(json!({"format": "xml"})),
-            "format must be JSON_ARRAY, ARROW_STREAM or CSV, not 'XML'"
-        );
-        assert_eq!(
-            refusal(json!({"disposition": "links"})),
-            "disposition must be INLINE, EXTERNAL_LINKS or INLINE_OR_EXTERNAL_LINKS, not 'LINKS'"
-        );
-        assert_eq!(
-            refusal(json!({"result_compression": "gzip"})),
-            "result_compression must be LZ4_FRAME or NONE, not 'GZIP'"
-        );
-        assert_eq!(
-            refusal(json!({"on_wait_timeout": "wait"})),
-            "on_wait_timeout must be CONTINUE or CANCEL, not 'WAIT'"
-        );
-        assert_eq!(
-            refusal(json!({"format": "CSV"})),
-            "format CSV needs disposition EXTERNAL_LINKS: INLINE results are JSON_ARRAY."
-        );
+        for (options, message) in [
+            (
+                json!({"format": "xml"}),
+                "format must be JSON_ARRAY, ARROW_STREAM or CSV, not 'XML'",
+            ),
+            (
+                json!({"disposition": "links"}),
+                "disposition must be INLINE, EXTERNAL_LINKS or INLINE_OR_EXTERNAL_LINKS, not 'LINKS'",
+            ),
+            (
+                json!({"result_compression": "gzip"}),
+                "result_compression must be LZ4_FRAME or NONE, not 'GZIP'",
+            ),
+            (
+                json!({"on_wait_timeout": "wait"}),
+                "on_wait_timeout must be CONTINUE or CANCEL, not 'WAIT'",
+            ),
+            (
+                json!({"format": "CSV"}),
+                "format CSV needs disposition EXTERNAL_LINKS: INLINE results are JSON_ARRAY.",
+            ),
+        ] {
+            assert_eq!(refusal(options), message);
+        }
     }
 }
