@@ -431,13 +431,33 @@ async fn exchange(
     client_id: &str,
     secret: &Secret,
 ) -> Result<Secret, String> {
+    let form = "grant_type=client_credentials&scope=all-apis".to_owned();
+    let credentials = Some((client_id, secret));
+    let body =
+        token_endpoint_post(sim, workspace_url, credentials, form, "the OAuth secret").await?;
+    token_field(&body, "access_token")
+}
+
+/// Posts a grant's form to the workspace's token endpoint (found through discovery), with the
+/// client's credentials by HTTP Basic when it has some: the answer, or why the workspace
+/// refused `what`.
+async fn token_endpoint_post(
+    sim: &Sim,
+    workspace_url: &str,
+    credentials: Option<(&str, &Secret)>,
+    form: String,
+    what: &str,
+) -> Result<Value, String> {
     let token_endpoint = oidc_endpoints(sim, workspace_url).await?.token;
-    let response = sim
+    let mut request = sim
         .http
         .post(&token_endpoint)
-        .basic_auth(client_id, Some(&secret.0))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&scope=all-apis")
+        .body(form);
+    if let Some((client_id, secret)) = credentials {
+        request = request.basic_auth(client_id, Some(&secret.0));
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| format!("cannot reach the token endpoint: {e}"))?;
@@ -445,14 +465,19 @@ async fn exchange(
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
         return Err(format!(
-            "the workspace refused the OAuth secret: HTTP {status} {}",
+            "the workspace refused {what}: HTTP {status} {}",
             body["error"].as_str().unwrap_or_default()
         ));
     }
-    body["access_token"]
+    Ok(body)
+}
+
+/// A token the token endpoint answered.
+fn token_field(body: &Value, name: &str) -> Result<Secret, String> {
+    body[name]
         .as_str()
         .map(|t| Secret(t.to_owned()))
-        .ok_or_else(|| "the token endpoint's answer has no access_token".to_owned())
+        .ok_or_else(|| format!("the token endpoint's answer has no {name}"))
 }
 
 /// Calls the workspace's `/Me` with a token; the principal's `userName`.
@@ -1152,24 +1177,25 @@ fn test_account(body: &Value) -> Result<String, &'static str> {
     Ok(domain)
 }
 
-/// Admits a call of a test-only endpoint: the domain of its test account, or the answer that
-/// refuses it.
-async fn admit_test_account(
+/// A test-only account endpoint: admits the call, then applies `change` to the account of its
+/// test domain. `{}`, or 404 when `change` found no such account.
+async fn change_test_account(
     sim: &Sim,
     path: &str,
     headers: &HeaderMap,
     body: &Value,
-) -> Result<String, Response> {
-    if let Some(refused) = admit(sim, path, headers, body).await {
-        return Err(distort(sim, refused, None).await);
-    }
-    match test_account(body) {
-        Ok(domain) => Ok(domain),
-        Err(why) => {
-            let refused = error(ErrorReason::BadRequest, why);
-            Err(distort(sim, refused, None).await)
+    change: impl FnOnce(&mut SimState, &str) -> bool,
+) -> Response {
+    let response = if let Some(refused) = admit(sim, path, headers, body).await {
+        refused
+    } else {
+        match test_account(body) {
+            Err(why) => error(ErrorReason::BadRequest, why),
+            Ok(domain) if change(&mut sim.lock(), &domain) => Json(json!({})).into_response(),
+            Ok(_) => error(ErrorReason::AccountNotFound, "No such account."),
         }
-    }
+    };
+    distort(sim, response, None).await
 }
 
 /// `DELETE /delete-account` (test only): removes the account and its connections.
@@ -1178,17 +1204,11 @@ async fn delete_account(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let domain = match admit_test_account(&sim, "/delete-account", &headers, &body).await {
-        Ok(domain) => domain,
-        Err(refused) => return refused,
-    };
-    let removed = {
-        let mut state = sim.lock();
-        let removed = state.accounts.remove(&domain).is_some();
+    change_test_account(&sim, "/delete-account", &headers, &body, |state, domain| {
         state.connections.retain(|_, c| c.domain != domain);
-        removed
-    };
-    account_changed(&sim, removed).await
+        state.accounts.remove(domain).is_some()
+    })
+    .await
 }
 
 /// `PUT /expire-account` (test only): the account's trial has ended.
@@ -1197,28 +1217,11 @@ async fn expire_account(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let domain = match admit_test_account(&sim, "/expire-account", &headers, &body).await {
-        Ok(domain) => domain,
-        Err(refused) => return refused,
-    };
-    let found = match sim.lock().accounts.get_mut(&domain) {
-        Some(account) => {
-            account.expired = true;
-            true
-        }
-        None => false,
-    };
-    account_changed(&sim, found).await
-}
-
-/// The answer of a test-only account endpoint: `{}`, or 404 when there was no such account.
-async fn account_changed(sim: &Sim, found: bool) -> Response {
-    let response = if found {
-        Json(json!({})).into_response()
-    } else {
-        error(ErrorReason::AccountNotFound, "No such account.")
-    };
-    distort(sim, response, None).await
+    change_test_account(&sim, "/expire-account", &headers, &body, |state, domain| {
+        let account = state.accounts.get_mut(domain);
+        account.map(|a| a.expired = true).is_some()
+    })
+    .await
 }
 
 async fn whoami(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
@@ -1422,30 +1425,11 @@ async fn token_grant(
     workspace_url: &str,
     form: String,
 ) -> Result<(Secret, Secret), String> {
-    let endpoints = oidc_endpoints(sim, workspace_url).await?;
-    let response = sim
-        .http
-        .post(&endpoints.token)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the token endpoint: {e}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        return Err(format!(
-            "the workspace refused the grant: HTTP {status} {}",
-            body["error"].as_str().unwrap_or_default()
-        ));
-    }
-    let take = |name: &str| {
-        body[name]
-            .as_str()
-            .map(|t| Secret(t.to_owned()))
-            .ok_or_else(|| format!("the token endpoint's answer has no {name}"))
-    };
-    Ok((take("access_token")?, take("refresh_token")?))
+    let body = token_endpoint_post(sim, workspace_url, None, form, "the grant").await?;
+    Ok((
+        token_field(&body, "access_token")?,
+        token_field(&body, "refresh_token")?,
+    ))
 }
 
 /// 32 random bytes, base64url without padding (a PKCE verifier, a `state`).
