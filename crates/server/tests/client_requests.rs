@@ -543,14 +543,9 @@ async fn every_required_body_that_is_missing_is_a_400() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
     let sp = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": "KEEP_USER",
-                        "entitlements": [{"value": "databricks-sql-access"}]}),
-        )
+        .create_service_principal_entitled("KEEP_USER", &["databricks-sql-access"])
         .await;
-    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
-    let sp_id = sp.body["id"].as_str().expect("id").to_owned();
+    let sp_id = sp["id"].as_str().expect("id").to_owned();
     let user_id = app.create_user("kept@example.com").await;
     let group_id = app.create_group("kept", &[&user_id]).await;
     let kept = [

@@ -54,15 +54,10 @@ async fn create_job(app: &TestApp, token: &str, name: &str) -> i64 {
 /// A service principal with the given entitlements and a token of its own, made the way an
 /// admin does it: SCIM, the token permission, an on-behalf-of token.
 async fn service_principal(app: &TestApp, name: &str, entitlements: &[&str]) -> (Value, String) {
-    let values: Vec<Value> = entitlements.iter().map(|e| json!({"value": e})).collect();
     let sp = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": name, "entitlements": values}),
-        )
+        .create_service_principal_entitled(name, entitlements)
         .await;
-    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
-    let app_id = sp.body["applicationId"].as_str().unwrap().to_owned();
+    let app_id = sp["applicationId"].as_str().unwrap().to_owned();
     let r = app
         .admin_patch(
             &format!("{PERMS}/authorization/tokens"),
@@ -78,7 +73,7 @@ async fn service_principal(app: &TestApp, name: &str, entitlements: &[&str]) -> 
         )
         .await;
     ok(&t);
-    (sp.body, t.body["token_value"].as_str().unwrap().to_owned())
+    (sp, t.body["token_value"].as_str().unwrap().to_owned())
 }
 
 async fn add_entitlement(app: &TestApp, resource: &str, id: &str, entitlement: &str) {

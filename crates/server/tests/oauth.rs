@@ -17,12 +17,8 @@ fn secrets_path(principal_id: &str) -> String {
 /// A service principal with `workspace-access`: its SCIM id and application id.
 async fn service_principal(app: &TestApp, name: &str) -> (String, String) {
     let body = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": name, "entitlements": [{"value": "workspace-access"}]}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+        .create_service_principal_entitled(name, &["workspace-access"])
+        .await;
     (
         body["id"].as_str().expect("id").to_owned(),
         body["applicationId"]

@@ -8,8 +8,8 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use common::TestApp;
 use common::snapshot::redacted;
-use common::{SCIM, TestApp};
 use serde_json::{Value, json};
 
 /// A request (`form` makes it a form POST), as the admin when `admin`: the answer's status and
@@ -62,12 +62,8 @@ async fn oauth_answers_keep_their_wire_shapes() {
     }
 
     let sp = app
-        .admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": "etl", "entitlements": [{"value": "workspace-access"}]}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+        .create_service_principal_entitled("etl", &["workspace-access"])
+        .await;
     let client_id = sp["applicationId"]
         .as_str()
         .expect("applicationId")

@@ -506,6 +506,23 @@ impl TestApp {
         .expect(StatusCode::CREATED)
     }
 
+    /// Creates a service principal (as admin) named `display_name` with the workspace
+    /// `entitlements` (`workspace-access`, …), and returns what the create answered; the create
+    /// must answer 201.
+    pub async fn create_service_principal_entitled(
+        &self,
+        display_name: &str,
+        entitlements: &[&str],
+    ) -> Value {
+        let entitlements: Vec<Value> = entitlements.iter().map(|e| json!({"value": e})).collect();
+        self.admin_post(
+            &format!("{SCIM}/ServicePrincipals"),
+            json!({"displayName": display_name, "entitlements": entitlements}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+    }
+
     /// Creates a group (as admin) with the principals of SCIM ids `members`, and returns its
     /// SCIM id; the create must answer 201.
     pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
