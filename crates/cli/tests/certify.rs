@@ -73,6 +73,20 @@ async fn certify(sim: &SimHandle, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The stdout of a run that must have exited with `code`; any other exit fails the test,
+/// showing stdout and stderr.
+#[track_caller]
+fn exited(out: &Output, code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certify_exits_by_verdict_and_writes_json_and_junit() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,14 +94,7 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
     let sim = sim().await;
 
     // All scenarios against the reference partner: exit 0, both reports.
-    let out = certify(&sim, &reports.args()).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&certify(&sim, &reports.args()).await, 0);
     assert!(
         stdout.contains("13 passed, 0 failed, 0 skipped"),
         "{stdout}"
@@ -98,7 +105,7 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
         json!({"passed": 13, "failed": 0, "skipped": 0, "warnings": 0})
     );
     assert!(xml.contains("tests=\"13\" failures=\"0\""), "{xml}");
-    for text in [stdout.as_ref(), xml.as_str(), &report.to_string()] {
+    for text in [stdout.as_str(), xml.as_str(), &report.to_string()] {
         assert!(!text.contains("dapi"), "a token leaked");
         assert!(!text.contains(&sim.config.password), "the password leaked");
     }
@@ -112,8 +119,7 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
         .unwrap();
     let scenarios = ["--scenario", "create-new-account,signin-creator"];
     let out = certify(&sim, &[&scenarios[..], &reports.args()].concat()).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = exited(&out, 1);
     assert!(stdout.contains("connection_id is required"), "{stdout}");
     let (report, xml) = reports.read();
     assert_eq!(report["summary"]["failed"], 2, "{report}");
@@ -172,8 +178,7 @@ async fn certify_registers_the_partner_with_the_profile_given() {
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = exited(&out, 0);
     assert!(stdout.contains("registered as profile ingest "), "{stdout}");
 }
 
@@ -240,9 +245,7 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
 
     // An ingest partner: its table, written and read back with its service principal's token.
     let ingest = sim().await;
-    let out = certify(&ingest, &args(&[])).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = exited(&certify(&ingest, &args(&[])).await, 0);
     assert!(
         stdout.contains("SQL on the warehouse: the partner ran 4 statements as ")
             && stdout.contains(": 4 succeeded, 0 refused"),
@@ -289,9 +292,7 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
         ..SimConfig::default()
     })
     .await;
-    let out = certify(&read, &args(&["--profile", "read"])).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = exited(&certify(&read, &args(&["--profile", "read"])).await, 0);
     assert!(stdout.contains(": 2 succeeded, 1 refused"), "{stdout}");
     let r = reports.read_json();
     let usage = &r["scenarios"][0]["warehouse_usage"];
@@ -322,9 +323,7 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
         ..SimConfig::default()
     })
     .await;
-    let out = certify(&idle, &args(&["--workload-wait", "1"])).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = exited(&certify(&idle, &args(&["--workload-wait", "1"])).await, 0);
     assert!(
         stdout.contains(
             "warning: create-new-account: SQL on the warehouse not exercised: the partner ran no statement as "
