@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::sim::{point_at_sim, served_with_sim, sim, sim_get, sim_state, sim_with};
+use common::sim::{point_at_sim, served_with_sim, sim, sim_faults, sim_get, sim_state, sim_with};
 use common::{SCIM, TestApp};
 use patchbay_partner::sim::{SimConfig, SimHandle};
 use serde_json::{Value, json};
@@ -15,16 +15,6 @@ async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
     let endpoints = json!({"connect_path": "/connect", "delete_connection_path": "/delete-connection",
             "test_connection_path": "/test-connection", "rotate_token_path": "/rotate-token"});
     point_at_sim(app, partner_id, sim, endpoints).await;
-}
-
-async fn sim_post(sim: &SimHandle, path: &str, body: Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", sim.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
 }
 
 async fn connect(app: &TestApp, partner_id: &str, body: Value) -> common::Reply {
@@ -441,7 +431,7 @@ async fn deleting_the_service_principal_alone_breaks_the_connection() {
 async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_in_link() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "snowplow", &sim).await;
-    sim_post(&sim, "/_sim/faults", json!({"connect_500": 4})).await;
+    sim_faults(&sim, json!({"connect_500": 4})).await;
     let r = app.connect_partner("snowplow").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(
@@ -485,7 +475,7 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
         json!({"connect_500": 9}),
     ];
     for fault in faults {
-        sim_post(&sim, "/_sim/faults", fault.clone()).await;
+        sim_faults(&sim, fault.clone()).await;
         let r = app.connect_partner("hunters").await;
         let kept = fault.get("connect_500").is_some();
         if kept {

@@ -9,7 +9,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::sim::served_with_sim;
+use common::sim::{served_with_sim, sim_faults};
 use common::snapshot::redacted;
 use common::{SCIM, TestApp};
 use patchbay_partner::sim::SimHandle;
@@ -129,19 +129,6 @@ async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle, without: &[
     admin(app)
         .put(&format!("/partners/{partner_id}"), body)
         .await
-}
-
-async fn sim_faults(sim: &SimHandle, faults: Value) {
-    let url = format!("{}/_sim/faults", sim.url);
-    let client = reqwest::Client::new();
-    let status = client
-        .post(url)
-        .json(&faults)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "{status}");
 }
 
 fn text(v: &Value) -> String {

@@ -47,6 +47,22 @@ pub async fn sim_calls(sim: &SimHandle) -> usize {
         .len()
 }
 
+/// A POST of `body` to the simulator's `path` (one of its `/_sim/…` controls); it must succeed.
+pub async fn sim_post(sim: &SimHandle, path: &str, body: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", sim.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+}
+
+/// Sets the faults the simulator injects (`/_sim/faults`); `{}` clears them.
+pub async fn sim_faults(sim: &SimHandle, faults: Value) {
+    sim_post(sim, "/_sim/faults", faults).await;
+}
+
 /// A GET of `path` on the simulator: its status, and its body (`null` when not JSON).
 pub async fn sim_get(sim: &SimHandle, path: &str) -> (u16, Value) {
     let r = reqwest::get(format!("{}{path}", sim.url)).await.unwrap();
