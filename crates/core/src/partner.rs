@@ -14,7 +14,7 @@ pub mod health;
 pub mod plan;
 pub mod sign_in;
 
-pub use connection::{ConnectionRecord, ConnectionState, NotificationKind};
+pub use connection::{ConnectionRecord, ConnectionState, NotificationKind, Owed};
 pub use endpoint::PartnerEndpoint;
 pub use grant::{Grant, GrantTarget, Privilege};
 pub use health::{BrokenReason, Health, health};

@@ -4,7 +4,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::sim::{point_at_sim, served_with_sim, sim, sim_received, sim_state};
+use common::sim::{point_at_sim, served_with_sim, sim, sim_faults, sim_received, sim_state};
 use common::{SCIM, TestApp};
 use patchbay_partner::sim::SimHandle;
 use patchbay_server::partner_connect::worker;
@@ -120,12 +120,7 @@ async fn a_failed_delete_notification_is_delivered_later() {
         .as_str()
         .unwrap()
         .to_owned();
-    reqwest::Client::new()
-        .post(format!("{}/_sim/faults", sim.url))
-        .json(&json!({"delete_500": 100}))
-        .send()
-        .await
-        .unwrap();
+    sim_faults(&sim, json!({"delete_500": 100})).await;
     let del = app
         .admin_delete(&format!("{PC}/connections/rudderstack"))
         .await;
@@ -150,12 +145,7 @@ async fn a_failed_delete_notification_is_delivered_later() {
         .any(|c| c["connection_id"] == id);
     assert!(still, "the partner has not heard yet");
 
-    reqwest::Client::new()
-        .post(format!("{}/_sim/faults", sim.url))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    sim_faults(&sim, json!({})).await;
     // The first retry is scheduled two seconds after the failed attempt.
     app.advance(std::time::Duration::from_millis(2100));
     worker::run_once(&app.state).await.unwrap();
@@ -230,19 +220,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
         .expect("partner_connection_id")
         .to_owned();
     // The partner fails the delivery made by the request itself, so the worker has it to do.
-    let faults = |body: Value| {
-        let url = format!("{}/_sim/faults", sim.url);
-        async move {
-            let r = reqwest::Client::new()
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .expect("faults");
-            assert!(r.status().is_success(), "{}", r.status());
-        }
-    };
-    faults(json!({"delete_500": 100})).await;
+    sim_faults(&sim, json!({"delete_500": 100})).await;
     let del = app
         .admin_delete(&format!("{PC}/connections/rudderstack"))
         .await;
@@ -254,7 +232,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
         "{:?}",
         del.body
     );
-    faults(json!({})).await;
+    sim_faults(&sim, json!({})).await;
 
     // The partner's settings cannot be read while the notifications table still works: the
     // worker claims the notification and fails to look the partner up.
@@ -293,6 +271,59 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     assert!(
         !audit.body.to_string().contains("partner_removed"),
+        "{:?}",
+        audit.body
+    );
+}
+
+/// A notification whose stored payload cannot be read (a row edited by hand) is settled unsent:
+/// the partner is not asked to delete a connection whose id was guessed, nothing stays owed to
+/// be retried forever, and the audit trail gives the reason.
+#[tokio::test]
+async fn an_unreadable_notification_is_settled_unsent() {
+    let (app, sim) = served_with_sim().await;
+    configure(&app, "rudderstack", &sim).await;
+    let r = app.connect_partner("rudderstack").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let id = r.body["connection"]["partner_connection_id"]
+        .as_str()
+        .expect("partner_connection_id")
+        .to_owned();
+    sim_faults(&sim, json!({"delete_500": 100})).await;
+    let del = app
+        .admin_delete(&format!("{PC}/connections/rudderstack"))
+        .await;
+    assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
+    sim_faults(&sim, json!({})).await;
+    assert_eq!(owed_notifications(&app).await, 1);
+    let sent = sim_received(&sim, "/delete-connection").await.len();
+
+    side_sql(
+        &app,
+        r#"UPDATE partner_notifications SET payload = '{"databricks_organization_id": 1}'"#,
+    )
+    .await;
+    retry_owed_notifications_now(&app).await;
+    assert_eq!(
+        sim_received(&sim, "/delete-connection").await.len(),
+        sent,
+        "nothing was sent for a notification without its connection id"
+    );
+    assert!(partner_holds(&sim, &id).await);
+    assert_eq!(
+        owed_notifications(&app).await,
+        0,
+        "settled, not retried forever"
+    );
+    let audit = app
+        .admin_get(&format!("{PC}/audit?partner_id=rudderstack"))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    assert!(
+        audit
+            .body
+            .to_string()
+            .contains("unreadable payload: missing field `connection_id`"),
         "{:?}",
         audit.body
     );

@@ -12,7 +12,9 @@ use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
 use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Refusal, Remover};
-use patchbay_core::partner::{ConnectionState, Credential, Grant, NotificationKind, Repaired};
+use patchbay_core::partner::{
+    ConnectionState, Credential, Grant, NotificationKind, Owed, Repaired,
+};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
@@ -79,7 +81,8 @@ pub struct Notification {
     pub workspace_id: i64,
     pub partner_id: String,
     pub kind: NotificationKind,
-    pub payload: serde_json::Value,
+    /// What it asks to be sent, read from its kind and stored payload.
+    pub owed: Owed,
     pub attempts: i64,
 }
 
@@ -91,17 +94,18 @@ fn no_connection(partner_id: &str) -> StoreError {
 }
 
 fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
+    let kind: NotificationKind = {
+        let text: String = r.try_get("kind")?;
+        let Ok(kind) = text.parse();
+        kind
+    };
     let payload: String = r.try_get("payload")?;
     Ok(Notification {
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,
         partner_id: r.try_get("partner_id")?,
-        kind: {
-            let text: String = r.try_get("kind")?;
-            let Ok(kind) = text.parse();
-            kind
-        },
-        payload: serde_json::from_str(&payload).unwrap_or_default(),
+        owed: Owed::read(&kind, &payload),
+        kind,
         attempts: r.try_get("attempts")?,
     })
 }

@@ -80,6 +80,40 @@ impl FromStr for NotificationKind {
     }
 }
 
+/// What a notification asks the worker to send, read from its kind and its stored payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owed {
+    /// The partner's `/delete-connection` for its connection `connection_id`.
+    DeleteConnection { connection_id: String },
+    /// A kind this version does not know (written by a newer one): acknowledged, not sent.
+    Unknown(String),
+    /// A payload this version cannot read, and why: acknowledged and reported, never sent with
+    /// its fields guessed (a partner told to delete the connection `""`).
+    Unreadable(String),
+}
+
+impl Owed {
+    /// Reads a notification's stored payload (JSON text) for its kind.
+    pub fn read(kind: &NotificationKind, payload: &str) -> Owed {
+        #[derive(serde::Deserialize)]
+        struct DeleteConnection {
+            connection_id: String,
+        }
+        match kind {
+            NotificationKind::Unknown(other) => Owed::Unknown(other.clone()),
+            NotificationKind::DeleteConnection => {
+                match serde_json::from_str::<DeleteConnection>(payload) {
+                    Ok(p) if !p.connection_id.is_empty() => Owed::DeleteConnection {
+                        connection_id: p.connection_id,
+                    },
+                    Ok(_) => Owed::Unreadable("unreadable payload: connection_id is empty".into()),
+                    Err(e) => Owed::Unreadable(format!("unreadable payload: {e}")),
+                }
+            }
+        }
+    }
+}
+
 /// A connection: what makes a tile show its check mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionRecord {
@@ -192,5 +226,36 @@ pub(crate) mod tests {
         assert_eq!(kind.as_str(), "delete_connection");
         let other: NotificationKind = "later".parse().unwrap();
         assert_eq!(other.as_str(), "later");
+    }
+
+    #[test]
+    fn a_notification_owes_what_its_payload_reads_as() {
+        let delete = NotificationKind::DeleteConnection;
+        assert_eq!(
+            Owed::read(
+                &delete,
+                r#"{"connection_id": "c-1", "databricks_organization_id": 7}"#
+            ),
+            Owed::DeleteConnection {
+                connection_id: "c-1".into()
+            }
+        );
+        for payload in [
+            "",
+            "not json",
+            "null",
+            "{}",
+            r#"{"connection_id": 7}"#,
+            r#"{"connection_id": ""}"#,
+        ] {
+            match Owed::read(&delete, payload) {
+                Owed::Unreadable(why) => assert!(why.starts_with("unreadable payload: "), "{why}"),
+                other => panic!("{payload:?} read as {other:?}"),
+            }
+        }
+        assert_eq!(
+            Owed::read(&NotificationKind::Unknown("later".into()), "not json"),
+            Owed::Unknown("later".into())
+        );
     }
 }

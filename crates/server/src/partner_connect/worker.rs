@@ -4,7 +4,7 @@
 use super::catalog;
 use crate::AppState;
 use axum::http::StatusCode;
-use patchbay_core::partner::{ConnectionState, NotificationKind};
+use patchbay_core::partner::{ConnectionState, Owed};
 use patchbay_partner::client::CallError;
 use patchbay_partner::protocol::DeleteConnectionRequest;
 use patchbay_store::{Actor, ConnectionRecord, Notification, Rotation};
@@ -172,6 +172,9 @@ pub async fn deliver_now(
 /// Sends one notification. 404 `connection_not_found` counts as delivered: the partner has
 /// nothing left to delete. So does a partner that no longer exists (nobody left to tell); any
 /// other failure to look it up (the database unavailable) leaves the notification to retry.
+/// One whose stored payload cannot be read is settled unsent, with an error in the log and
+/// the reason as its outcome in the audit trail: retrying cannot mend it, and guessing its
+/// fields would tell the partner something nobody asked.
 async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
     let partner = match catalog::partner(state, n.workspace_id, &n.partner_id).await {
         Ok(p) => p,
@@ -186,13 +189,10 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
     let Ok(endpoint) = super::flow::endpoint_of(&partner) else {
         return (true, "no_endpoint".into());
     };
-    match &n.kind {
-        NotificationKind::DeleteConnection => {
+    match &n.owed {
+        Owed::DeleteConnection { connection_id } => {
             let request = DeleteConnectionRequest {
-                connection_id: n.payload["connection_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
+                connection_id: connection_id.clone(),
                 cloud_provider: state.settings().cloud_provider.as_str().into(),
                 databricks_organization_id: n.workspace_id,
                 user_info: None,
@@ -217,6 +217,16 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
                 Some(Err(e)) => (false, format!("failed: {e}")),
             }
         }
-        NotificationKind::Unknown(other) => (true, format!("unknown kind {other}")),
+        Owed::Unknown(other) => (true, format!("unknown kind {other}")),
+        Owed::Unreadable(why) => {
+            tracing::error!(
+                notification = n.id,
+                partner_id = %n.partner_id,
+                kind = %n.kind,
+                reason = %why,
+                "a stored partner notification cannot be read; it is settled unsent"
+            );
+            (true, why.clone())
+        }
     }
 }
