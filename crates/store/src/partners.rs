@@ -114,8 +114,8 @@ fn json_column(row: &AnyRow, name: &str) -> Result<serde_json::Value> {
         .map_err(|e| StoreError::Internal(format!("column {name} holds invalid JSON: {e}")))
 }
 
-/// A connection's list kept as JSON (its schemas, its grants) that does not read as one: an
-/// error, never an empty list.
+/// A list kept as JSON (a connection's schemas and grants, a partner's hostnames) that does not
+/// read as one: an error, never an empty list.
 fn invalid_list(name: &str, e: serde_json::Error) -> StoreError {
     StoreError::Internal(format!("column {name} holds invalid {name}: {e}"))
 }
@@ -180,7 +180,8 @@ fn settings_from_row(row: &AnyRow) -> Result<PartnerSettings> {
             password: row
                 .try_get::<Option<String>, _>("password")?
                 .unwrap_or_default(),
-            hostnames: serde_json::from_value(json_column(row, "hostnames")?).unwrap_or_default(),
+            hostnames: serde_json::from_value(json_column(row, "hostnames")?)
+                .map_err(|e| invalid_list("hostnames", e))?,
         }),
         None => None,
     };
@@ -596,6 +597,37 @@ mod tests {
                 ),
                 other => panic!("{partner_id}: {other:?}"),
             }
+        }
+        store.close().await;
+    }
+
+    /// A partner whose stored redirect hosts are not a list of names is an error when read:
+    /// never a partner that may redirect nowhere, as if no host had been named.
+    #[tokio::test]
+    async fn a_partner_with_unreadable_hostnames_fails_loudly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
+        for hostnames in ["{}", "[\"a\"", "[1]", "null"] {
+            sqlx::query(
+                "INSERT INTO partner_settings (workspace_id, partner_id, base_url, connect_path, \
+                 hostnames, updated_at) VALUES ($1, 'rivery', 'https://p.example', '/connect', $2, 0)",
+            )
+            .bind(workspace_id)
+            .bind(hostnames)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            match store.partner_settings(workspace_id).await {
+                Err(StoreError::Internal(message)) => assert!(
+                    message.starts_with("column hostnames holds invalid"),
+                    "{hostnames}: {message}"
+                ),
+                other => panic!("{hostnames}: {other:?}"),
+            }
+            sqlx::query("DELETE FROM partner_settings")
+                .execute(&store.pool)
+                .await
+                .unwrap();
         }
         store.close().await;
     }
