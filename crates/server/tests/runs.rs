@@ -799,4 +799,7 @@ async fn run_answers_keep_their_wire_shapes() {
         ok(&r);
         insta::assert_json_snapshot!(name, redacted(&r.body, &[]));
     }
+    // Canceled while pending: it spent no time executing, never a negative time.
+    let r = get_run(&slow, &slow.admin_token, canceled).await;
+    assert_eq!(r.body["execution_duration"], 0, "{:?}", r.body);
 }

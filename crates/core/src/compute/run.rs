@@ -119,7 +119,8 @@ impl RunPhase {
                 // Canceled at `since`: whatever of setup and execution had passed by then.
                 let before = since.saturating_sub(start).max(0);
                 let setup = before.min(d);
-                let execution = before.saturating_sub(d);
+                // (`i64::saturating_sub` stops at `i64::MIN`, not at zero.)
+                let execution = before.saturating_sub(d).max(0);
                 if elapsed < d {
                     Observed {
                         life_cycle: LifeCycleState::Terminating,
@@ -215,6 +216,23 @@ mod tests {
         assert_eq!(cancel(&canceled), None);
         let succeeded = RunPhase::Pending.at(0, 0, 500, 100);
         assert_eq!(cancel(&succeeded), None);
+    }
+
+    #[test]
+    fn a_run_canceled_while_pending_spent_no_time_executing() {
+        let pending = RunPhase::Pending.at(0, 0, 30, 100);
+        assert_eq!(pending.life_cycle, LifeCycleState::Pending);
+        assert_eq!(cancel(&pending), Some(RunPhase::Terminating));
+        for now in [40, 130, 500] {
+            let canceled = RunPhase::Terminating.at(0, 30, now, 100);
+            assert_eq!(
+                (canceled.setup_duration, canceled.execution_duration),
+                (30, 0),
+                "at {now}"
+            );
+        }
+        let at_once = RunPhase::Terminating.at(0, 0, 500, 100);
+        assert_eq!((at_once.setup_duration, at_once.execution_duration), (0, 0));
     }
 
     #[test]
