@@ -206,23 +206,24 @@ async fn partner_holds(sim: &SimHandle, id: &str) -> bool {
         .any(|c| c["connection_id"] == id)
 }
 
-/// The database fails while the worker delivers a delete notification (the partner's settings
-/// cannot be read): the notification stays owed rather than being taken for a partner that no
-/// longer exists, and once the database is back the worker tells the partner.
-#[tokio::test]
-async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
-    let (app, sim) = served_with_sim().await;
-    configure(&app, "rudderstack", &sim).await;
-    let r = app.connect_partner("rudderstack").await;
+/// Connects `partner_id` to the simulator, then deletes the connection while the partner fails
+/// every delete: the workspace side goes, and the notification stays owed to the worker.
+/// Answers the partner's id of the connection.
+async fn deleted_while_the_partner_fails(
+    app: &TestApp,
+    sim: &SimHandle,
+    partner_id: &str,
+) -> String {
+    configure(app, partner_id, sim).await;
+    let r = app.connect_partner(partner_id).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let id = r.body["connection"]["partner_connection_id"]
         .as_str()
         .expect("partner_connection_id")
         .to_owned();
-    // The partner fails the delivery made by the request itself, so the worker has it to do.
-    sim_faults(&sim, json!({"delete_500": 100})).await;
+    sim_faults(sim, json!({"delete_500": 100})).await;
     let del = app
-        .admin_delete(&format!("{PC}/connections/rudderstack"))
+        .admin_delete(&format!("{PC}/connections/{partner_id}"))
         .await;
     assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
     assert!(
@@ -232,7 +233,17 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
         "{:?}",
         del.body
     );
-    sim_faults(&sim, json!({})).await;
+    sim_faults(sim, json!({})).await;
+    id
+}
+
+/// The database fails while the worker delivers a delete notification (the partner's settings
+/// cannot be read): the notification stays owed rather than being taken for a partner that no
+/// longer exists, and once the database is back the worker tells the partner.
+#[tokio::test]
+async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
+    let (app, sim) = served_with_sim().await;
+    let id = deleted_while_the_partner_fails(&app, &sim, "rudderstack").await;
 
     // The partner's settings cannot be read while the notifications table still works: the
     // worker claims the notification and fails to look the partner up.
@@ -282,19 +293,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
 #[tokio::test]
 async fn an_unreadable_notification_is_settled_unsent() {
     let (app, sim) = served_with_sim().await;
-    configure(&app, "rudderstack", &sim).await;
-    let r = app.connect_partner("rudderstack").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let id = r.body["connection"]["partner_connection_id"]
-        .as_str()
-        .expect("partner_connection_id")
-        .to_owned();
-    sim_faults(&sim, json!({"delete_500": 100})).await;
-    let del = app
-        .admin_delete(&format!("{PC}/connections/rudderstack"))
-        .await;
-    assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
-    sim_faults(&sim, json!({})).await;
+    let id = deleted_while_the_partner_fails(&app, &sim, "rudderstack").await;
     assert_eq!(owed_notifications(&app).await, 1);
     let sent = sim_received(&sim, "/delete-connection").await.len();
 
