@@ -838,4 +838,45 @@ mod tests {
         );
         store.close().await;
     }
+
+    /// An object whose stored properties are not a JSON object is an error when read, never
+    /// an object with no properties.
+    #[tokio::test]
+    async fn an_object_with_unreadable_properties_fails_loudly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
+        let admin = store
+            .find_user(workspace_id, "admin@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let caller = Caller {
+            workspace_id,
+            principal_id: admin.id,
+            kind: patchbay_core::principal::PrincipalKind::User,
+            name: "admin@example.com".into(),
+            is_admin: true,
+            token_id: String::new(),
+        };
+        let read = store
+            .get_schema(&caller, HIVE_METASTORE, "default")
+            .await
+            .unwrap();
+        assert!(read.properties.is_empty());
+        for properties in ["[]", "{", "\"text\"", "null"] {
+            sqlx::query("UPDATE catalog_schemas SET properties = $1")
+                .bind(properties)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            match store.get_schema(&caller, HIVE_METASTORE, "default").await {
+                Err(CatalogError::Store(StoreError::Internal(message))) => assert!(
+                    message.starts_with("column properties holds invalid properties"),
+                    "{properties}: {message}"
+                ),
+                other => panic!("{properties}: {other:?}"),
+            }
+        }
+        store.close().await;
+    }
 }

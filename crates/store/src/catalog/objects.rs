@@ -463,11 +463,14 @@ pub struct CatalogUpdate {
     pub properties: Option<Map<String, Value>>,
 }
 
+/// An object's stored properties, a JSON object; anything else is an error, never an object
+/// with no properties.
 pub(crate) fn properties(row: &dyn crate::read::Row) -> CatalogResult<Map<String, Value>> {
     let text: String = row.get("properties")?;
-    Ok(match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
+    serde_json::from_str(&text).map_err(|e| {
+        CatalogError::Store(crate::StoreError::Internal(format!(
+            "column properties holds invalid properties: {e}"
+        )))
     })
 }
 
