@@ -265,3 +265,24 @@ pub(crate) async fn fresh_store(dir: &std::path::Path) -> (Store, i64) {
     };
     (store, workspace_id)
 }
+
+/// The workspace admin of a [`fresh_store`] as a caller: for unit tests.
+#[cfg(test)]
+pub(crate) async fn admin_caller(
+    store: &Store,
+    workspace_id: i64,
+) -> patchbay_core::access::Caller {
+    let admin = store
+        .find_user(workspace_id, "admin@example.com")
+        .await
+        .unwrap()
+        .expect("the admin");
+    patchbay_core::access::Caller {
+        workspace_id,
+        principal_id: admin.id,
+        kind: patchbay_core::principal::PrincipalKind::User,
+        name: "admin@example.com".into(),
+        is_admin: true,
+        token_id: String::new(),
+    }
+}

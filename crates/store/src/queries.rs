@@ -194,7 +194,6 @@ fn text_in(sql: &mut Sql, column: &str, values: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use patchbay_core::principal::PrincipalKind;
 
     /// A group of lines in one statement: every statement once, the later line of a statement
     /// written over the earlier one, as when a cancel wins the race with the end.
@@ -202,19 +201,7 @@ mod tests {
     async fn a_group_of_lines_keeps_each_statements_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
-        let admin = store
-            .find_user(workspace_id, "admin@example.com")
-            .await
-            .unwrap()
-            .expect("the admin");
-        let caller = Caller {
-            workspace_id,
-            principal_id: admin.id,
-            kind: PrincipalKind::User,
-            name: "admin@example.com".into(),
-            is_admin: true,
-            token_id: String::new(),
-        };
+        let caller = crate::bootstrap::admin_caller(&store, workspace_id).await;
         let line = |id, status, rows| NewQuery {
             id,
             caller: &caller,

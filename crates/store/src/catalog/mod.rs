@@ -845,19 +845,7 @@ mod tests {
     async fn an_object_with_unreadable_properties_fails_loudly() {
         let dir = tempfile::tempdir().unwrap();
         let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
-        let admin = store
-            .find_user(workspace_id, "admin@example.com")
-            .await
-            .unwrap()
-            .unwrap();
-        let caller = Caller {
-            workspace_id,
-            principal_id: admin.id,
-            kind: patchbay_core::principal::PrincipalKind::User,
-            name: "admin@example.com".into(),
-            is_admin: true,
-            token_id: String::new(),
-        };
+        let caller = crate::bootstrap::admin_caller(&store, workspace_id).await;
         let read = store
             .get_schema(&caller, HIVE_METASTORE, "default")
             .await
