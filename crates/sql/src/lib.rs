@@ -20,6 +20,7 @@ mod commands;
 mod failure;
 mod information_schema;
 mod lexer;
+mod literals;
 mod params;
 #[cfg(test)]
 mod properties;
@@ -76,7 +77,14 @@ impl Warehouses {
 
     async fn run(&self, execution: Execution) -> Result<Executed, SqlFailure> {
         let text = params::bind(&execution.statement, &execution.parameters)?;
-        let tokens = lexer::tokens(&text).map_err(|e| failure::syntax(e.0))?;
+        let mut tokens = lexer::tokens(&text).map_err(|e| failure::syntax(e.0))?;
+        let text = match literals::write_as_casts(&text, &tokens) {
+            Some(written) => {
+                tokens = lexer::tokens(&written).map_err(|e| failure::syntax(e.0))?;
+                written
+            }
+            None => text,
+        };
         let caller = &execution.caller;
         let (catalog, schema) = (
             execution.catalog.to_lowercase(),

@@ -404,6 +404,31 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         ]]
     );
 
+    // Spark's typed number literals, as the casts they stand for; one that does not fit its
+    // type is refused, and a suffix in a string is text.
+    assert_eq!(
+        sql.rows(
+            "SELECT 1.5D + 1 AS a, typeof(2.5D) AS b, typeof(2.5f) AS c, typeof(10L) AS d, \
+             typeof(2S) AS e, typeof(3Y) AS f, typeof(1.25BD) AS g, 1.25BD AS h, .5D AS i, \
+             '1.5D' AS j"
+        )
+        .await,
+        [[
+            "2.5",
+            "double",
+            "float",
+            "bigint",
+            "smallint",
+            "tinyint",
+            "decimal(3,2)",
+            "1.25",
+            "0.5",
+            "1.5D"
+        ]]
+    );
+    let (_, message) = failed(&sql.run(&sql.app.admin_token, "SELECT 300Y").await);
+    assert!(message.contains("Can't cast value 300"), "{message}");
+
     // A table made through the catalog API is empty and usable.
     sql.app
         .admin_post(&format!("{UC}/tables"), json!({"catalog_name": "main", "schema_name": "sales", "name": "api_made",
