@@ -29,34 +29,8 @@ pub fn self_signed(data_dir: &Path, hosts: &[&str]) -> anyhow::Result<(PathBuf, 
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // A CA of this data directory and a server certificate it signs: clients trust `ca.pem`
     // (strict verifiers, Python's among them, refuse a bare self-signed server certificate as
-    // its own trust anchor). The CA is kept while its key is here; a data directory made
-    // before the key was kept gets a new one.
-    let kept = match (
-        std::fs::read_to_string(&ca),
-        std::fs::read_to_string(&ca_key),
-    ) {
-        (Ok(ca_pem), Ok(key_pem)) => Some((ca_pem, key_pem)),
-        _ => None,
-    };
-    let (ca_pem, ca_signing_key) = match kept {
-        Some((ca_pem, key_pem)) => {
-            let key = rcgen::KeyPair::from_pem(&key_pem)
-                .with_context(|| format!("cannot read {}", ca_key.display()))?;
-            (ca_pem, key)
-        }
-        None => {
-            if ca.exists() {
-                tracing::warn!(ca = %ca.display(), "the local CA's key is not kept here; making a new CA, which clients must trust in place of the old one");
-            }
-            let key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
-            let ca_cert = ca_params()?
-                .self_signed(&key)
-                .context("cannot generate a TLS certificate")?;
-            write_file(&ca_key, key.serialize_pem().as_bytes(), true)?;
-            write_file(&ca, ca_cert.pem().as_bytes(), false)?;
-            (ca_cert.pem(), key)
-        }
-    };
+    // its own trust anchor).
+    let (ca_pem, ca_signing_key) = local_ca(&ca, &ca_key)?;
     let issuer = rcgen::Issuer::new(ca_params()?, ca_signing_key);
     let server_key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
     let mut server_params = rcgen::CertificateParams::new(names)?;
@@ -80,6 +54,28 @@ pub fn self_signed(data_dir: &Path, hosts: &[&str]) -> anyhow::Result<(PathBuf, 
         false,
     )?;
     Ok((cert, key))
+}
+
+/// The local CA (its certificate's PEM and its key), kept while its key is in `ca_key`; made
+/// anew and written otherwise (a first start, or a data directory from before the key was kept).
+fn local_ca(ca: &Path, ca_key: &Path) -> anyhow::Result<(String, rcgen::KeyPair)> {
+    if let (Ok(ca_pem), Ok(key_pem)) =
+        (std::fs::read_to_string(ca), std::fs::read_to_string(ca_key))
+    {
+        let key = rcgen::KeyPair::from_pem(&key_pem)
+            .with_context(|| format!("cannot read {}", ca_key.display()))?;
+        return Ok((ca_pem, key));
+    }
+    if ca.exists() {
+        tracing::warn!(ca = %ca.display(), "the local CA's key is not kept here; making a new CA, which clients must trust in place of the old one");
+    }
+    let key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
+    let ca_cert = ca_params()?
+        .self_signed(&key)
+        .context("cannot generate a TLS certificate")?;
+    write_file(ca_key, key.serialize_pem().as_bytes(), true)?;
+    write_file(ca, ca_cert.pem().as_bytes(), false)?;
+    Ok((ca_cert.pem(), key))
 }
 
 /// The names a node's certificate must hold: the loopback names, then `hosts`, each once.
