@@ -127,9 +127,13 @@ impl Installation {
         admin_email: &str,
     ) -> anyhow::Result<(Installation, Workspace)> {
         let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+        // The installation lives as long as the run: a key of its own, never written down.
         let store = Store::open_data_dir(dir.path())
             .await
-            .context("cannot open the temporary database")?;
+            .context("cannot open the temporary database")?
+            .with_secret_key(patchbay_store::SecretKey::generate())
+            .await
+            .context("cannot seal with the run's secret key")?;
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;

@@ -177,6 +177,11 @@ pub struct ServeArgs {
     /// forever).
     #[arg(long, env = "PATCHBAY_QUERY_HISTORY_DAYS")]
     query_history_days: Option<u64>,
+    /// The installation's secret key, which the partners' passwords are kept sealed with: 64
+    /// hex digits, made on the first start if the file does not exist. Every node of an
+    /// installation is given the same file. Default: `secret.key` in the data directory.
+    #[arg(long, env = "PATCHBAY_SECRET_KEY_FILE", value_name = "FILE")]
+    secret_key_file: Option<PathBuf>,
 }
 
 /// The table storage URL: a `file://` or bucket URL as given, or a directory (relative ones from
@@ -252,6 +257,7 @@ struct FileConfig {
     query_memory_mb: Option<usize>,
     table_memory_mb: Option<usize>,
     query_history_days: Option<u64>,
+    secret_key_file: Option<PathBuf>,
 }
 
 /// A list in a TOML file, written as an array or as one comma-separated string.
@@ -297,6 +303,8 @@ pub struct ServeConfig {
     pub table_memory_bytes: usize,
     /// How long query history keeps a statement; `None`: forever.
     pub query_history_retention: Option<std::time::Duration>,
+    /// The file holding the installation's secret key.
+    pub secret_key_file: PathBuf,
 }
 
 #[cfg(test)]
@@ -539,6 +547,10 @@ impl ServeConfig {
                     days.saturating_mul(24 * 60 * 60),
                 )),
             },
+            secret_key_file: args
+                .secret_key_file
+                .or(file.secret_key_file)
+                .unwrap_or_else(|| data_dir.join("secret.key")),
             data_dir,
             database_url: args.database.database_url.or(file.database_url),
             public_url,
@@ -588,7 +600,16 @@ impl ServeConfig {
         })
     }
 
+    /// The store, with the installation's secret key (made on the first start).
     pub async fn open_store(&self) -> anyhow::Result<Store> {
-        open_store(self.database_url.as_deref(), &self.data_dir).await
+        // The database first: a URL that is refused leaves no key file behind.
+        let store = open_store(self.database_url.as_deref(), &self.data_dir).await?;
+        let key = crate::secret_key::load_or_make(&self.secret_key_file)?;
+        store.with_secret_key(key).await.with_context(|| {
+            format!(
+                "cannot use the secret key {}",
+                self.secret_key_file.display()
+            )
+        })
     }
 }

@@ -3,6 +3,7 @@
 mod client;
 mod config;
 mod log_line;
+mod secret_key;
 mod serve;
 mod tls;
 

@@ -514,6 +514,8 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         secret_text.to_owned(),
         secret_bytes.to_owned(),
         "log-scan-bytes-value".to_owned(),
+        // The partners' Basic password: kept sealed, so not in the database file either.
+        sim.config.password.clone(),
     ]);
     // Let the last log lines reach the file, then stop the server.
     tokio::time::sleep(Duration::from_millis(300)).await;

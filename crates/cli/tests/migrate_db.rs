@@ -286,11 +286,12 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
     // Served from the copy, at the same address (the workspace URL partners call): no new
     // bootstrap, the same data, the same tokens.
     let address = source_url.trim_start_matches("http://");
-    let moved = Server::spawn(serve_command(
-        address,
-        &tmp.path().join("moved"),
-        Some(&target.url),
-    ));
+    let mut moved = serve_command(address, &tmp.path().join("moved"), Some(&target.url));
+    // The partners' passwords were sealed with the first node's key.
+    moved
+        .arg("--secret-key-file")
+        .arg(source_dir.join("secret.key"));
+    let moved = Server::spawn(moved);
     assert!(moved.token.is_none(), "the copy is an installation already");
     let api = Api::new(&moved.url);
     let admin = made.admin_token.as_str();

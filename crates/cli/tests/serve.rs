@@ -104,6 +104,48 @@ async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_
     }
 }
 
+/// Every node of an installation needs its secret key, which the partners' passwords are sealed
+/// with: the first start makes it in the data directory (its owner alone may read it), and a
+/// start given another key file is refused before it serves, naming the flag. The data
+/// directory's key still works afterwards, unchanged.
+#[tokio::test]
+async fn a_start_with_another_secret_key_is_refused() {
+    let (tmp, db, data) = scratch().await;
+    drop(start(&data, &db, &[]));
+    let key_file = data.join("secret.key");
+    let key = std::fs::read_to_string(&key_file).expect("the first start made the key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key is its owner's alone");
+    }
+    let database_url = db.is_postgres().then_some(db.url.as_str());
+    let out = serve_command("127.0.0.1:0", &data, database_url)
+        .arg("--secret-key-file")
+        .arg(tmp.path().join("other.key"))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sealed with another secret key") && stderr.contains("--secret-key-file"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("listening on"),
+        "it never served"
+    );
+    let again = start(&data, &db, &[]);
+    assert!(again.token.is_none(), "the same installation");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        key,
+        "the key is kept"
+    );
+}
+
 #[tokio::test]
 async fn admin_token_create_works_beside_a_running_server() {
     let (_tmp, db, data) = scratch().await;

@@ -23,6 +23,13 @@ fn node(data_dir: &Path, db: &TestDatabase, tables: &Path) -> Server {
 
 fn node_command(data_dir: &Path, db: &TestDatabase, tables: &OsStr) -> Command {
     let mut cmd = serve_command("127.0.0.1:0", data_dir, Some(db.url.as_str()));
+    // The nodes of one installation share its secret key.
+    cmd.arg("--secret-key-file").arg(
+        data_dir
+            .parent()
+            .expect("a node's directory")
+            .join("secret.key"),
+    );
     cmd.arg("--table-storage")
         .arg(tables)
         .stderr(log_next_to(data_dir));

@@ -594,6 +594,120 @@ async fn custom_partners_register_without_showing_their_credentials() {
     assert_eq!(r.status, StatusCode::OK);
 }
 
+/// The partner's password as stored, read behind the store's back: `(password, password_sealed)`.
+async fn stored_password(app: &TestApp, partner_id: &str) -> (Option<String>, Option<String>) {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    let row = sqlx::query(
+        "SELECT password, password_sealed FROM partner_settings \
+         WHERE workspace_id = $1 AND partner_id = $2",
+    )
+    .bind(app.workspace_id)
+    .bind(partner_id)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let stored = (row.get("password"), row.get("password_sealed"));
+    conn.close().await.unwrap();
+    stored
+}
+
+/// A partner's Basic password is sent to the partner on every call, so it cannot be kept as a
+/// digest: it is kept sealed with the installation's secret key, which is not in the database.
+/// The database holds no clear text of it; a sealed password moved to another partner's row
+/// does not open there (and that partner is not called); a clear password an older version
+/// stored is sealed when a store is given the key; a store given another key is refused.
+#[tokio::test]
+async fn a_partners_password_is_kept_sealed_outside_the_database() {
+    let (app, sim) = served_with_sim().await;
+    let password = sim.config.password.clone();
+    configure(&app, "rivery", &sim).await;
+    let (clear, sealed) = stored_password(&app, "rivery").await;
+    assert_eq!(clear, None);
+    let sealed = sealed.expect("the password is kept sealed");
+    assert!(!sealed.contains(&password), "{sealed}");
+    if !app.db.is_postgres() {
+        let mut bytes = Vec::new();
+        for file in app.db.sqlite_files() {
+            bytes.extend(std::fs::read(&file).unwrap_or_default());
+        }
+        let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(holds(b"rivery"), "the scan reads where the settings went");
+        assert!(
+            !holds(password.as_bytes()),
+            "the password is in the database files"
+        );
+    }
+    // partner-sim checks the Basic credentials of every call: the sealed password opens.
+    let r = connect(&app, "rivery", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Moved to another partner's row, it does not open: an error, not a call.
+    configure(&app, "hightouch", &sim).await;
+    let calls = sim_state(&sim).await["received"].as_array().unwrap().len();
+    common::behind_the_back(
+        &app,
+        &format!(
+            "UPDATE partner_settings SET password_sealed = '{sealed}' WHERE partner_id = 'hightouch'"
+        ),
+    )
+    .await;
+    let moved = connect(&app, "hightouch", json!({})).await;
+    assert_eq!(
+        moved.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{:?}",
+        moved.body
+    );
+    assert!(!moved.body.to_string().contains(&password));
+    assert_eq!(
+        sim_state(&sim).await["received"].as_array().unwrap().len(),
+        calls,
+        "the partner was not called"
+    );
+
+    // A password in the clear, as an older version kept it, is sealed by the next start.
+    common::behind_the_back(
+        &app,
+        "UPDATE partner_settings SET password = 'kept-in-the-clear', password_sealed = NULL \
+         WHERE partner_id = 'rivery'",
+    )
+    .await;
+    let restarted = app
+        .db
+        .store()
+        .await
+        .expect("a store with the database's key");
+    assert_eq!(
+        stored_password(&app, "rivery").await.0,
+        None,
+        "the clear text is gone"
+    );
+    let endpoint = restarted
+        .partner_setting(app.workspace_id, "rivery")
+        .await
+        .unwrap()
+        .and_then(|s| s.endpoint)
+        .expect("rivery's endpoint");
+    assert_eq!(endpoint.password, "kept-in-the-clear");
+    restarted.close().await;
+
+    // Another key is refused at once, before it seals anything.
+    let refused = patchbay_store::Store::connect(&app.db.url)
+        .await
+        .unwrap()
+        .with_secret_key(patchbay_store::SecretKey::generate())
+        .await
+        .expect_err("another key");
+    assert!(
+        refused
+            .to_string()
+            .contains("sealed with another secret key"),
+        "{refused}"
+    );
+}
+
 #[tokio::test]
 async fn sign_in_answers_name_what_the_user_must_do() {
     let (app, _) = TestApp::serve().await;

@@ -250,6 +250,9 @@ async fn setup_workspace(
 pub(crate) async fn fresh_store(dir: &std::path::Path) -> (Store, i64) {
     let store = Store::connect(&crate::sqlite_url(&dir.join("t.db")))
         .await
+        .unwrap()
+        .with_secret_key(crate::SecretKey::generate())
+        .await
         .unwrap();
     let BootstrapOutcome::Created { workspace_id, .. } = store
         .bootstrap(&Bootstrap {

@@ -20,6 +20,7 @@ mod queries;
 mod read;
 mod runs;
 mod scim_filter;
+mod sealed;
 mod secrets;
 mod seed;
 mod sql;
@@ -61,6 +62,7 @@ pub use principals::{
 };
 pub use queries::{NewQuery, QueryFilter, QueryPage, QueryRecord};
 pub use runs::{NewRun, RunFilter, RunRecord};
+pub use sealed::SecretKey;
 pub use secrets::{SecretAcl, SecretMeta, SecretScope};
 pub use sql_nodes::{NodeAddress, NodeRecord, SqlSession};
 pub use tokens::{Bearer, NewToken, TokenFilter, TokenRecord};
@@ -99,6 +101,9 @@ pub struct Store {
     /// What every expiry, lifetime and timestamp here is decided by: the machine's clock, or a
     /// test's [`ManualClock`](patchbay_core::time::ManualClock) ([`Store::with_clock`]).
     clock: std::sync::Arc<dyn Clock>,
+    /// What credentials kept to be sent again are sealed with ([`Store::with_secret_key`]);
+    /// `None` in a store that does not need them (`patchbay admin …`).
+    secret_key: Option<std::sync::Arc<SecretKey>>,
 }
 
 impl Store {
@@ -147,6 +152,7 @@ impl Store {
             backend,
             reader,
             clock: std::sync::Arc::new(SystemClock),
+            secret_key: None,
         };
         store.migrate().await?;
         Ok(store)

@@ -32,6 +32,7 @@ pub const TABLE_ORDER: &[&str] = &[
     "catalog_tables",
     "catalog_columns",
     "catalog_grants",
+    "secret_key_check",
     "partner_settings",
     "connections",
     "partner_accounts",

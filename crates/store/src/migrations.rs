@@ -107,6 +107,7 @@ pub(crate) const MIGRATIONS: &[SchemaChange] = &[
     migration!(15, "0015_sql_nodes"),
     migration!(16, "0016_query_history_retention"),
     migration!(17, "0017_node_certificates"),
+    migration!(18, "0018_sealed_credentials"),
 ];
 
 #[cfg(test)]

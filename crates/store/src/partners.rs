@@ -2,6 +2,7 @@
 //! organization's partner accounts, and the audit trail.
 
 use crate::read::Table;
+use crate::sealed::partner_password_place;
 use crate::sql::Sql;
 use crate::{Conflict, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
@@ -160,7 +161,13 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
     })
 }
 
-fn settings_from_row(row: &AnyRow) -> Result<PartnerSettings> {
+/// A partner's settings as stored: the password still sealed.
+struct StoredSettings {
+    settings: PartnerSettings,
+    password_sealed: Option<String>,
+}
+
+fn settings_from_row(row: &AnyRow) -> Result<StoredSettings> {
     let custom: Option<String> = row.try_get("custom_spec")?;
     let custom = custom
         .map(|c| serde_json::from_str::<PartnerSpec>(&c))
@@ -177,23 +184,25 @@ fn settings_from_row(row: &AnyRow) -> Result<PartnerSettings> {
             username: row
                 .try_get::<Option<String>, _>("username")?
                 .unwrap_or_default(),
-            password: row
-                .try_get::<Option<String>, _>("password")?
-                .unwrap_or_default(),
+            // Opened by the store, which holds the key (`Store::open_settings`).
+            password: String::new(),
             hostnames: serde_json::from_value(json_column(row, "hostnames")?)
                 .map_err(|e| invalid_list("hostnames", e))?,
         }),
         None => None,
     };
-    Ok(PartnerSettings {
-        partner_id: row.try_get("partner_id")?,
-        custom,
-        endpoint,
+    Ok(StoredSettings {
+        settings: PartnerSettings {
+            partner_id: row.try_get("partner_id")?,
+            custom,
+            endpoint,
+        },
+        password_sealed: row.try_get("password_sealed")?,
     })
 }
 
 /// Every column: a partner's settings are read whole.
-const SETTINGS_TABLE: Table<PartnerSettings> =
+const SETTINGS_TABLE: Table<StoredSettings> =
     Table::new("partner_settings", "*", settings_from_row);
 
 impl Store {
@@ -203,7 +212,11 @@ impl Store {
             "WHERE workspace_id = $1 ORDER BY partner_id",
             [workspace_id.into()],
         );
-        self.rows_where(&SETTINGS_TABLE, filter).await
+        let stored = self.rows_where(&SETTINGS_TABLE, filter).await?;
+        stored
+            .into_iter()
+            .map(|s| self.open_settings(workspace_id, s))
+            .collect()
     }
 
     /// One partner's settings.
@@ -212,8 +225,31 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<PartnerSettings>> {
-        self.workspace_row(&SETTINGS_TABLE, "partner_id", workspace_id, partner_id)
-            .await
+        let stored = self
+            .workspace_row(&SETTINGS_TABLE, "partner_id", workspace_id, partner_id)
+            .await?;
+        stored
+            .map(|s| self.open_settings(workspace_id, s))
+            .transpose()
+    }
+
+    /// `stored` with its password opened. A password that does not open (sealed with another
+    /// key, or for another partner) is an error, never a partner called without it.
+    fn open_settings(&self, workspace_id: i64, stored: StoredSettings) -> Result<PartnerSettings> {
+        let StoredSettings {
+            mut settings,
+            password_sealed,
+        } = stored;
+        if let (Some(endpoint), Some(sealed)) = (settings.endpoint.as_mut(), password_sealed) {
+            let place = partner_password_place(workspace_id, &settings.partner_id);
+            endpoint.password = self.secret_key()?.open(&place, &sealed).ok_or_else(|| {
+                StoreError::Internal(format!(
+                    "partner {}'s password does not open with this installation's secret key",
+                    settings.partner_id
+                ))
+            })?;
+        }
+        Ok(settings)
     }
 
     /// Registers or changes a partner's settings.
@@ -232,16 +268,24 @@ impl Store {
         let e = settings.endpoint.as_ref();
         let hostnames = serde_json::to_string(&e.map(|e| e.hostnames.clone()).unwrap_or_default())
             .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let password_sealed = match e {
+            Some(e) => Some(self.secret_key()?.seal(
+                &partner_password_place(workspace_id, &settings.partner_id),
+                &e.password,
+            )),
+            None => None,
+        };
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO partner_settings (workspace_id, partner_id, custom_spec, base_url, connect_path, \
-               delete_connection_path, test_connection_path, rotate_token_path, username, password, hostnames, updated_at) \
+               delete_connection_path, test_connection_path, rotate_token_path, username, password_sealed, hostnames, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (workspace_id, partner_id) DO UPDATE SET custom_spec = excluded.custom_spec, \
                base_url = excluded.base_url, connect_path = excluded.connect_path, \
                delete_connection_path = excluded.delete_connection_path, \
                test_connection_path = excluded.test_connection_path, rotate_token_path = excluded.rotate_token_path, \
-               username = excluded.username, password = excluded.password, hostnames = excluded.hostnames, \
+               username = excluded.username, password_sealed = excluded.password_sealed, password = NULL, \
+               hostnames = excluded.hostnames, \
                updated_at = excluded.updated_at",
         )
         .bind(workspace_id)
@@ -253,7 +297,7 @@ impl Store {
         .bind(e.and_then(|e| e.test_connection_path.clone()))
         .bind(e.and_then(|e| e.rotate_token_path.clone()))
         .bind(e.map(|e| e.username.clone()))
-        .bind(e.map(|e| e.password.clone()))
+        .bind(password_sealed)
         .bind(hostnames)
         .bind(self.now_millis())
         .execute(&mut *tx)

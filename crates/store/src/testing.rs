@@ -2,7 +2,7 @@
 //! `PATCHBAY_TEST_DATABASE_URL` names a PostgreSQL server, a new database on it that is dropped
 //! when the test ends.
 
-use crate::{Result, Store, StoreError};
+use crate::{Result, SecretKey, Store, StoreError};
 use sqlx::{AnyPool, Executor};
 
 /// The environment variable that moves the test suite onto PostgreSQL, e.g.
@@ -13,6 +13,8 @@ pub const ENV: &str = "PATCHBAY_TEST_DATABASE_URL";
 pub struct TestDatabase {
     pub url: String,
     cleanup: Cleanup,
+    /// The secret key every store on this database is given, as its key file holds it.
+    secret_key: String,
 }
 
 enum Cleanup {
@@ -46,6 +48,7 @@ impl TestDatabase {
                 Ok(TestDatabase {
                     url: format!("{server}/{name}"),
                     cleanup: Cleanup::Postgres { server, name },
+                    secret_key: SecretKey::generate().file_text(),
                 })
             }
         }
@@ -60,12 +63,21 @@ impl TestDatabase {
         Ok(TestDatabase {
             url: crate::sqlite_url(&dir.path().join("patchbay.db")),
             cleanup: Cleanup::Sqlite(dir),
+            secret_key: SecretKey::generate().file_text(),
         })
     }
 
-    /// Opens the store on this database (migrating it).
+    /// Opens the store on this database (migrating it), with the database's secret key.
     pub async fn store(&self) -> Result<Store> {
-        Store::connect(&self.url).await
+        Store::connect(&self.url)
+            .await?
+            .with_secret_key(self.secret_key())
+            .await
+    }
+
+    /// The secret key the stores of [`TestDatabase::store`] are given.
+    pub fn secret_key(&self) -> SecretKey {
+        SecretKey::from_file_text(&self.secret_key).expect("a key made by SecretKey::generate")
     }
 
     /// Whether this run is on PostgreSQL.

@@ -1,0 +1,96 @@
+//! The installation's secret key file (`--secret-key-file`, by default `secret.key` in the data
+//! directory): what the credentials patchbay keeps to send again are sealed with (see the
+//! store's `sealed.rs`). Made on the first start, readable by its owner only; every node of an
+//! installation is given the same file.
+
+use anyhow::Context;
+use patchbay_store::SecretKey;
+use std::io::Write;
+use std::path::Path;
+
+/// The key in `path`, made there first if there is no file yet. Two starts making it at once
+/// both end up with the one that was linked into place first: a made key is written whole to a
+/// file of its own, then linked to `path`, which fails if `path` exists.
+pub fn load_or_make(path: &Path) -> anyhow::Result<SecretKey> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => return parse(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the secret key {}", path.display()));
+        }
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let made = path.with_extension(format!("{}.new", std::process::id()));
+    let _ = std::fs::remove_file(&made);
+    let written =
+        write_private(&made, SecretKey::generate().file_text().as_bytes()).and_then(|()| {
+            match std::fs::hard_link(&made, path) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+                _ => Ok(()),
+            }
+        });
+    let _ = std::fs::remove_file(&made);
+    written.with_context(|| format!("cannot write the secret key {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the secret key {}", path.display()))?;
+    parse(path, &text)
+}
+
+fn parse(path: &Path, text: &str) -> anyhow::Result<SecretKey> {
+    SecretKey::from_file_text(text)
+        .map_err(|e| anyhow::anyhow!("the secret key {} is not a key: {e}", path.display()))
+}
+
+/// A new file readable by its owner only, written and synced.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_start_makes_the_key_and_later_ones_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/secret.key");
+        load_or_make(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.trim().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        load_or_make(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "kept");
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["secret.key"], "no temporary file is left");
+    }
+
+    #[test]
+    fn a_file_that_holds_no_key_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        std::fs::write(&path, "not a key\n").unwrap();
+        let error = format!("{:#}", load_or_make(&path).unwrap_err());
+        assert!(error.contains("secret.key is not a key"), "{error}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a key\n");
+    }
+}

@@ -1,0 +1,218 @@
+//! Credentials patchbay must send again and so cannot keep as a digest — a partner's Basic
+//! password — are kept sealed: encrypted and authenticated (ChaCha20-Poly1305) with the
+//! installation's secret key, which lives outside the database (`patchbay serve
+//! --secret-key-file`, by default `secret.key` in the data directory). A copy of the database
+//! alone holds no such credential.
+//!
+//! Every node of an installation is given the same key. The first store to be given a key
+//! seals a known text with it into `secret_key_check`; a store given another key finds that it
+//! does not open, and refuses to start instead of sealing with a key the others cannot read.
+//!
+//! A sealed value is bound to where it is kept (its table, column and row), so that a value
+//! moved to another row in the database does not open there.
+
+use crate::{Result, Store, StoreError};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use sqlx::Row;
+
+/// How long a key is: 256 bits.
+const KEY_LEN: usize = 32;
+/// What a sealed value starts with: the format, so that another can follow.
+const VERSION: &str = "v1.";
+/// The text sealed into `secret_key_check`, and where it is kept.
+const CHECK_TEXT: &str = "patchbay secret key check";
+const CHECK_PLACE: &str = "secret_key_check";
+
+/// The installation's secret key. Its value is never shown (`Debug` redacts it); it is read
+/// from and written to the key file as 64 hex digits.
+pub struct SecretKey {
+    bytes: [u8; KEY_LEN],
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+impl SecretKey {
+    /// A new key from the operating system's random source.
+    pub fn generate() -> SecretKey {
+        let mut bytes = [0u8; KEY_LEN];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the operating system's random source failed");
+        SecretKey { bytes }
+    }
+
+    /// The key of a key file: 64 hex digits (surrounding white space is ignored).
+    pub fn from_file_text(text: &str) -> Result<SecretKey, String> {
+        let text = text.trim();
+        let mut bytes = [0u8; KEY_LEN];
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| {
+            format!(
+                "a secret key is {} hex digits, this holds {} characters that are not",
+                KEY_LEN * 2,
+                text.chars().count()
+            )
+        })?;
+        Ok(SecretKey { bytes })
+    }
+
+    /// The key as a key file holds it.
+    pub fn file_text(&self) -> String {
+        format!("{}\n", hex::encode(self.bytes))
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &self.bytes).expect("a 256-bit key"))
+    }
+
+    /// `plain` sealed for `place` (where it is kept: table, column and row).
+    pub(crate) fn seal(&self, place: &str, plain: &str) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("the operating system's random source failed");
+        let mut sealed = plain.as_bytes().to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(place.as_bytes()),
+                &mut sealed,
+            )
+            .expect("a value shorter than 256 GiB");
+        format!("{VERSION}{}{}", hex::encode(nonce), hex::encode(sealed))
+    }
+
+    /// What [`SecretKey::seal`] sealed for `place`; `None` when it was sealed with another key,
+    /// for another place, or changed since.
+    pub(crate) fn open(&self, place: &str, sealed: &str) -> Option<String> {
+        let mut bytes = hex::decode(sealed.strip_prefix(VERSION)?).ok()?;
+        if bytes.len() < NONCE_LEN {
+            return None;
+        }
+        let mut sealed = bytes.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&bytes).ok()?;
+        let plain = self
+            .aead()
+            .open_in_place(nonce, Aad::from(place.as_bytes()), &mut sealed)
+            .ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
+/// Where a partner's password is kept: the place it is sealed for.
+pub(crate) fn partner_password_place(workspace_id: i64, partner_id: &str) -> String {
+    format!("partner_settings.password_sealed:{workspace_id}:{partner_id}")
+}
+
+impl Store {
+    /// This store, sealing and opening with `key`. Refused when the database's values were
+    /// sealed with another key. A password an older version kept in the clear is sealed now,
+    /// and its clear text removed.
+    pub async fn with_secret_key(mut self, key: SecretKey) -> Result<Store> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO secret_key_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(key.seal(CHECK_PLACE, CHECK_TEXT))
+        .execute(&mut *tx)
+        .await?;
+        let check: String = sqlx::query("SELECT sealed FROM secret_key_check WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("sealed")?;
+        if key.open(CHECK_PLACE, &check).as_deref() != Some(CHECK_TEXT) {
+            return Err(StoreError::Config(
+                "this database's credentials were sealed with another secret key: give every \
+                 node of an installation the same key file (--secret-key-file)"
+                    .into(),
+            ));
+        }
+        let clear = sqlx::query(
+            "SELECT workspace_id, partner_id, password FROM partner_settings \
+             WHERE password IS NOT NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in clear {
+            let workspace_id: i64 = row.try_get("workspace_id")?;
+            let partner_id: String = row.try_get("partner_id")?;
+            let password: String = row.try_get("password")?;
+            let sealed = key.seal(
+                &partner_password_place(workspace_id, &partner_id),
+                &password,
+            );
+            sqlx::query(
+                "UPDATE partner_settings SET password_sealed = $1, password = NULL \
+                 WHERE workspace_id = $2 AND partner_id = $3",
+            )
+            .bind(sealed)
+            .bind(workspace_id)
+            .bind(partner_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.secret_key = Some(std::sync::Arc::new(key));
+        Ok(self)
+    }
+
+    /// The secret key, which sealing and opening need.
+    pub(crate) fn secret_key(&self) -> Result<&SecretKey> {
+        self.secret_key.as_deref().ok_or_else(|| {
+            StoreError::Config(
+                "this store was opened without the installation's secret key, which a \
+                 partner's credentials need"
+                    .into(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_with_its_key_and_place_only() {
+        let key = SecretKey::generate();
+        let sealed = key.seal("t.c:1", "hunter2");
+        assert!(!sealed.contains("hunter2"));
+        assert_eq!(key.open("t.c:1", &sealed).as_deref(), Some("hunter2"));
+        assert_ne!(
+            key.seal("t.c:1", "hunter2"),
+            sealed,
+            "a fresh nonce each time"
+        );
+        assert_eq!(key.open("t.c:2", &sealed), None, "another place");
+        assert_eq!(
+            SecretKey::generate().open("t.c:1", &sealed),
+            None,
+            "another key"
+        );
+        let mut changed = sealed.clone().into_bytes();
+        let last = changed.len() - 1;
+        changed[last] = if changed[last] == b'0' { b'1' } else { b'0' };
+        let changed = String::from_utf8(changed).unwrap();
+        assert_eq!(key.open("t.c:1", &changed), None, "a changed value");
+        for junk in ["", "v1.", "v1.zz", "v2.00", "hunter2"] {
+            assert_eq!(key.open("t.c:1", junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_key_file_holds_the_key_as_hex_and_debug_hides_it() {
+        let key = SecretKey::generate();
+        let text = key.file_text();
+        assert_eq!(text.trim().len(), 64);
+        let again = SecretKey::from_file_text(&format!("  {text}  ")).unwrap();
+        assert_eq!(again.open("p", &key.seal("p", "x")).as_deref(), Some("x"));
+        assert!(!format!("{key:?}").contains(text.trim()));
+        for bad in ["", "abc", &"g".repeat(64), &"0".repeat(62)] {
+            assert!(SecretKey::from_file_text(bad).is_err(), "{bad}");
+        }
+    }
+}
