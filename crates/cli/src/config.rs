@@ -23,18 +23,45 @@ pub struct DatabaseArgs {
     /// `postgres://…` (several nodes may share it) or `sqlite://PATH`.
     #[arg(long, env = "PATCHBAY_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The installation's secret key, which the partners' passwords and the OAuth signing keys
+    /// are kept sealed with: 64 hex digits, made on the first start if the file does not
+    /// exist. Every node of an installation is given the same file. Default: `secret.key` in
+    /// the data directory.
+    #[arg(long, env = "PATCHBAY_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl DatabaseArgs {
-    pub async fn open(&self) -> anyhow::Result<Store> {
-        open_store(
-            self.database_url.as_deref(),
-            self.data_dir
-                .as_deref()
-                .unwrap_or(Path::new(DEFAULT_DATA_DIR)),
-        )
-        .await
+    fn data_dir(&self) -> &Path {
+        self.data_dir
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_DATA_DIR))
     }
+
+    /// The store, for a command that needs no sealed credential.
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        open_store(self.database_url.as_deref(), self.data_dir()).await
+    }
+
+    /// The store with the installation's secret key, for a command that seals or opens
+    /// credentials.
+    pub async fn open_sealing(&self) -> anyhow::Result<Store> {
+        let key_file = self
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("secret.key"));
+        with_secret_key(self.open().await?, &key_file).await
+    }
+}
+
+/// `store` with the key of `key_file` (made there if there is none yet). The database is opened
+/// first, so that a database that is refused leaves no key file behind.
+async fn with_secret_key(store: Store, key_file: &Path) -> anyhow::Result<Store> {
+    let key = crate::secret_key::load_or_make(key_file)?;
+    store
+        .with_secret_key(key)
+        .await
+        .with_context(|| format!("cannot use the secret key {}", key_file.display()))
 }
 
 async fn open_store(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
@@ -177,11 +204,6 @@ pub struct ServeArgs {
     /// forever).
     #[arg(long, env = "PATCHBAY_QUERY_HISTORY_DAYS")]
     query_history_days: Option<u64>,
-    /// The installation's secret key, which the partners' passwords are kept sealed with: 64
-    /// hex digits, made on the first start if the file does not exist. Every node of an
-    /// installation is given the same file. Default: `secret.key` in the data directory.
-    #[arg(long, env = "PATCHBAY_SECRET_KEY_FILE", value_name = "FILE")]
-    secret_key_file: Option<PathBuf>,
 }
 
 /// The table storage URL: a `file://` or bucket URL as given, or a directory (relative ones from
@@ -548,6 +570,7 @@ impl ServeConfig {
                 )),
             },
             secret_key_file: args
+                .database
                 .secret_key_file
                 .or(file.secret_key_file)
                 .unwrap_or_else(|| data_dir.join("secret.key")),
@@ -602,14 +625,7 @@ impl ServeConfig {
 
     /// The store, with the installation's secret key (made on the first start).
     pub async fn open_store(&self) -> anyhow::Result<Store> {
-        // The database first: a URL that is refused leaves no key file behind.
         let store = open_store(self.database_url.as_deref(), &self.data_dir).await?;
-        let key = crate::secret_key::load_or_make(&self.secret_key_file)?;
-        store.with_secret_key(key).await.with_context(|| {
-            format!(
-                "cannot use the secret key {}",
-                self.secret_key_file.display()
-            )
-        })
+        with_secret_key(store, &self.secret_key_file).await
     }
 }

@@ -297,7 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::RotateOauthKey { database },
         } => {
-            let store = database.open().await?;
+            let store = database.open_sealing().await?;
             let kid = store.rotate_signing_key().await?;
             store.close().await;
             println!("{kid}");

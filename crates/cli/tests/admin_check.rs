@@ -90,12 +90,23 @@ async fn reports_a_stuck_connect_and_repairs_it() {
     assert_eq!(code, 0, "nothing is left: {out}");
 }
 
+/// The store of the data directory `data`, with the key its first start made.
+async fn sealing_store(data: &std::path::Path) -> patchbay_store::Store {
+    let key = std::fs::read_to_string(data.join("secret.key")).expect("the data directory's key");
+    patchbay_store::Store::open_data_dir(data)
+        .await
+        .unwrap()
+        .with_secret_key(patchbay_store::SecretKey::from_file_text(&key).unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn rotate_oauth_key_adds_a_signing_key_each_time() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     drop(Server::spawn(serve_command("127.0.0.1:0", &data, None)));
-    let store = patchbay_store::Store::open_data_dir(&data).await.unwrap();
+    let store = sealing_store(&data).await;
     let first = store.signing_key().await.unwrap().kid().to_owned();
     store.close().await;
     let rotate = || {
@@ -109,6 +120,6 @@ async fn rotate_oauth_key_adds_a_signing_key_each_time() {
     };
     let (a, b) = (rotate(), rotate());
     assert!(a != first && b != a && !b.is_empty(), "{first} {a} {b}");
-    let store = patchbay_store::Store::open_data_dir(&data).await.unwrap();
+    let store = sealing_store(&data).await;
     assert_eq!(store.signing_key().await.unwrap().kid(), b);
 }

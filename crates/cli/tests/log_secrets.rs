@@ -566,13 +566,18 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         let bytes = std::fs::read(&file).unwrap();
         scan(format!("data file {}", file.display()), &bytes);
     }
-    // The key that signs access tokens lives in the database, and nowhere else.
+    // The key that signs access tokens is kept sealed in the database with the data
+    // directory's secret key: it is nowhere in the clear, the database file included.
+    let key = std::fs::read_to_string(data.join("secret.key")).expect("the secret key");
     let store = if db.is_postgres() {
         patchbay_store::Store::connect(&db.url).await
     } else {
         patchbay_store::Store::open_data_dir(&data).await
     }
-    .expect("open the store");
+    .expect("open the store")
+    .with_secret_key(patchbay_store::SecretKey::from_file_text(&key).expect("a key"))
+    .await
+    .expect("the key the server sealed with");
     let signing_key = store
         .signing_key()
         .await
@@ -580,6 +585,14 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .secret_hex();
     if contains(&log_bytes, &signing_key) || stdout.iter().any(|l| l.contains(&signing_key)) {
         leaks.push("the access tokens' signing key reached the log or stdout".to_owned());
+    }
+    for file in files_under(&data) {
+        if contains(&std::fs::read(&file).unwrap(), &signing_key) {
+            leaks.push(format!(
+                "the signing key is in the clear in {}",
+                file.display()
+            ));
+        }
     }
     assert!(
         leaks.is_empty(),

@@ -712,6 +712,108 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
     app.me_as(&token).await.ok();
 }
 
+/// The signing keys' secrets as stored, by kid, read behind the store's back.
+async fn stored_signing_secrets(app: &TestApp) -> std::collections::BTreeMap<String, String> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    let rows = sqlx::query("SELECT kid, secret FROM oauth_signing_keys")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    rows.iter()
+        .map(|r| (r.get("kid"), r.get("secret")))
+        .collect()
+}
+
+/// Whoever reads the database must not be able to mint access tokens: the signing keys'
+/// secrets are kept sealed with the installation's secret key. A sealed secret moved to
+/// another key's row does not open there, so the tokens that key signed are refused; a secret
+/// an older version kept in the clear is sealed when a store is given the key, and the tokens
+/// it signed still verify.
+#[tokio::test]
+async fn signing_keys_are_kept_sealed_outside_the_database() {
+    let app = TestApp::new().await;
+    let (id, application_id) = service_principal(&app, "ETL").await;
+    let secret = secret_value(&app, &id, None).await;
+    // Signed by the first key, and not presented until the end.
+    let by_first = access_token(&app, &application_id, &secret).await;
+    let first = app.store.signing_key().await.unwrap();
+    let stored = stored_signing_secrets(&app).await;
+    assert_eq!(stored.len(), 1);
+    let sealed_first = &stored[first.kid()];
+    assert!(
+        !sealed_first.contains(&first.secret_hex()),
+        "the secret is in the clear: {sealed_first}"
+    );
+
+    // Two keys, their sealed secrets swapped: a token signed by the newest, never presented
+    // before, is refused.
+    let second_kid = app.store.rotate_signing_key().await.unwrap();
+    let signed = access_token(&app, &application_id, &secret).await;
+    let stored = stored_signing_secrets(&app).await;
+    for (kid, other) in [
+        (&second_kid, first.kid()),
+        (&first.kid().to_owned(), &second_kid),
+    ] {
+        common::behind_the_back(
+            &app,
+            &format!(
+                "UPDATE oauth_signing_keys SET secret = '{}' WHERE kid = '{kid}'",
+                stored[other]
+            ),
+        )
+        .await;
+    }
+    let refused = app.me_as(&signed).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        refused.body
+    );
+
+    // Put back, the first key's secret in the clear as an older version kept it: the next
+    // store given the key seals it, and the token verifies again.
+    common::behind_the_back(
+        &app,
+        &format!(
+            "UPDATE oauth_signing_keys SET secret = '{}' WHERE kid = '{second_kid}'",
+            stored[&second_kid]
+        ),
+    )
+    .await;
+    common::behind_the_back(
+        &app,
+        &format!(
+            "UPDATE oauth_signing_keys SET secret = '{}' WHERE kid = '{}'",
+            first.secret_hex(),
+            first.kid()
+        ),
+    )
+    .await;
+    let restarted = app
+        .db
+        .store()
+        .await
+        .expect("a store with the database's key");
+    let resealed = stored_signing_secrets(&app).await;
+    assert!(
+        !resealed[first.kid()].contains(&first.secret_hex()),
+        "sealed again: {}",
+        resealed[first.kid()]
+    );
+    assert_eq!(
+        resealed[&second_kid], stored[&second_kid],
+        "a sealed secret stays as it is"
+    );
+    assert_eq!(restarted.signing_key().await.unwrap().kid(), second_kid);
+    restarted.close().await;
+    app.me_as(&signed).await.ok();
+    app.me_as(&by_first).await.ok();
+}
+
 #[tokio::test]
 async fn a_rotated_key_signs_new_tokens_and_old_ones_still_verify() {
     let app = TestApp::new().await;

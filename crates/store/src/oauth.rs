@@ -6,6 +6,7 @@
 //! next request, on every node.
 
 use crate::read::Table;
+use crate::sealed::{open_signing_key, signing_key_place};
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
@@ -178,7 +179,7 @@ impl Store {
              VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(key.kid())
-        .bind(key.secret_hex())
+        .bind(self.seal_signing_key(&key)?)
         .bind(self.now_millis())
         .execute(&self.writes)
         .await?;
@@ -192,6 +193,7 @@ impl Store {
     /// new key's id.
     pub async fn rotate_signing_key(&self) -> Result<String> {
         let key = SigningKey::generate();
+        let sealed = self.seal_signing_key(&key)?;
         let mut tx = self.begin_write().await?;
         let newest: i64 =
             sqlx::query("SELECT COALESCE(MAX(generation), 0) AS g FROM oauth_signing_keys")
@@ -204,7 +206,7 @@ impl Store {
         )
         .bind(newest + 1)
         .bind(key.kid())
-        .bind(key.secret_hex())
+        .bind(sealed)
         .bind(self.now_millis())
         .execute(&mut *tx)
         .await?;
@@ -218,11 +220,27 @@ impl Store {
         let mut found = None;
         self.read()
             .select(&sql, |row| {
-                found = SigningKey::from_hex(&row.text("kid")?, &row.text("secret")?);
+                found = Some((row.text("kid")?, row.text("secret")?));
                 Ok(())
             })
             .await?;
-        Ok(found)
+        let Some((kid, sealed)) = found else {
+            return Ok(None);
+        };
+        open_signing_key(self.secret_key()?, &kid, &sealed)
+            .map(Some)
+            .ok_or_else(|| {
+                StoreError::Internal(format!(
+                    "the OAuth signing key {kid} does not open with this installation's secret key"
+                ))
+            })
+    }
+
+    /// `key`'s secret, sealed for its row.
+    fn seal_signing_key(&self, key: &SigningKey) -> Result<String> {
+        Ok(self
+            .secret_key()?
+            .seal(&signing_key_place(key.kid()), &key.secret_hex()))
     }
 
     /// A signed access token for `principal_id`, minted by `minted`.

@@ -1,6 +1,6 @@
-//! Credentials patchbay must send again and so cannot keep as a digest — a partner's Basic
-//! password — are kept sealed: encrypted and authenticated (ChaCha20-Poly1305) with the
-//! installation's secret key, which lives outside the database (`patchbay serve
+//! Credentials patchbay must use again and so cannot keep as a digest — a partner's Basic
+//! password, the keys that sign OAuth access tokens — are kept sealed: encrypted and
+//! authenticated (ChaCha20-Poly1305) with the installation's secret key, which lives outside the database (`patchbay serve
 //! --secret-key-file`, by default `secret.key` in the data directory). A copy of the database
 //! alone holds no such credential.
 //!
@@ -12,6 +12,7 @@
 //! moved to another row in the database does not open there.
 
 use crate::{Result, Store, StoreError};
+use patchbay_core::jwt::SigningKey;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use sqlx::Row;
@@ -108,10 +109,20 @@ pub(crate) fn partner_password_place(workspace_id: i64, partner_id: &str) -> Str
     format!("partner_settings.password_sealed:{workspace_id}:{partner_id}")
 }
 
+/// Where an OAuth signing key's secret is kept: the place it is sealed for.
+pub(crate) fn signing_key_place(kid: &str) -> String {
+    format!("oauth_signing_keys.secret:{kid}")
+}
+
+/// The signing key `kid` whose secret `sealed` holds; `None` when it does not open.
+pub(crate) fn open_signing_key(key: &SecretKey, kid: &str, sealed: &str) -> Option<SigningKey> {
+    SigningKey::from_hex(kid, &key.open(&signing_key_place(kid), sealed)?)
+}
+
 impl Store {
     /// This store, sealing and opening with `key`. Refused when the database's values were
-    /// sealed with another key. A password an older version kept in the clear is sealed now,
-    /// and its clear text removed.
+    /// sealed with another key. A password or signing key an older version kept in the clear is
+    /// sealed now, and its clear text removed.
     pub async fn with_secret_key(mut self, key: SecretKey) -> Result<Store> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -154,6 +165,21 @@ impl Store {
             .bind(partner_id)
             .execute(&mut *tx)
             .await?;
+        }
+        let clear = sqlx::query("SELECT kid, secret FROM oauth_signing_keys")
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in clear {
+            let kid: String = row.try_get("kid")?;
+            let secret: String = row.try_get("secret")?;
+            if secret.starts_with(VERSION) {
+                continue;
+            }
+            sqlx::query("UPDATE oauth_signing_keys SET secret = $1 WHERE kid = $2")
+                .bind(key.seal(&signing_key_place(&kid), &secret))
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         self.secret_key = Some(std::sync::Arc::new(key));

@@ -5,10 +5,11 @@ use crate::oauth::{HAS_WORKSPACE_ACCESS, TokenIssuer};
 use crate::permissions::{TOKENS, holds};
 use crate::principals::{PrincipalRecord, principal_in};
 use crate::read::{Read, Table};
+use crate::sealed::open_signing_key;
 use crate::sql::Sql;
-use crate::{Denied, Missing, Rejected, Result, Store, StoreError};
+use crate::{Denied, Missing, Rejected, Result, SecretKey, Store, StoreError};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
-use patchbay_core::jwt::{SigningKey, Unverified};
+use patchbay_core::jwt::Unverified;
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::{EpochMillis, day_of};
 use patchbay_core::token::{TokenDigest, TokenKind, TokenValue, new_token_id};
@@ -92,7 +93,7 @@ impl Store {
     /// [`Store::authenticate`] for a bearer token of either form.
     pub async fn authenticate_bearer(&self, bearer: Bearer<'_>) -> Result<Option<Caller>> {
         let now = self.now_millis();
-        let found = bearer_in(&mut self.recall()?, bearer, now).await?;
+        let found = bearer_in(&mut self.recall()?, bearer, self.secret_key(), now).await?;
         Ok(match found {
             Some(found) => Some(self.mark_used(found, now).await),
             None => None,
@@ -106,7 +107,7 @@ impl Store {
     ) -> Result<Option<(Caller, Arc<PrincipalRecord>)>> {
         let now = self.now_millis();
         let mut read = self.recall()?;
-        let Some(found) = bearer_in(&mut read, bearer, now).await? else {
+        let Some(found) = bearer_in(&mut read, bearer, self.secret_key(), now).await? else {
             return Ok(None);
         };
         let caller = &found.caller;
@@ -150,14 +151,19 @@ pub enum Bearer<'a> {
     Jwt(&'a str, &'a TokenDigest, &'a TokenIssuer),
 }
 
+/// The caller of `bearer`. `sealing` is the secret key the signing keys are sealed with, which
+/// only a JWT needs (a store opened without one refuses JWTs).
 async fn bearer_in(
     read: &mut Read<'_>,
     bearer: Bearer<'_>,
+    sealing: Result<&SecretKey>,
     now: EpochMillis,
 ) -> Result<Option<RememberedCaller>> {
     match bearer {
         Bearer::Token(digest) => authenticate_in(read, digest, now).await,
-        Bearer::Jwt(token, digest, issuer) => jwt_in(read, token, digest, issuer, now).await,
+        Bearer::Jwt(token, digest, issuer) => {
+            jwt_in(read, token, digest, issuer, sealing?, now).await
+        }
     }
 }
 
@@ -171,6 +177,7 @@ async fn jwt_in(
     token: &str,
     digest: &TokenDigest,
     issuer: &TokenIssuer,
+    sealing: &SecretKey,
     now: EpochMillis,
 ) -> Result<Option<RememberedCaller>> {
     if let Some(known) = read.memo().and_then(|m| m.callers.get(digest.as_str()))
@@ -226,7 +233,7 @@ async fn jwt_in(
     let Some((secret, minted_expiry, kind, name, is_admin)) = row_found else {
         return Ok(None);
     };
-    let Some(key) = SigningKey::from_hex(unverified.kid(), &secret) else {
+    let Some(key) = open_signing_key(sealing, unverified.kid(), &secret) else {
         return Ok(None);
     };
     let Ok(claims) = unverified.verify(&key, &issuer.issuer, &issuer.audience, now / 1000) else {
