@@ -78,7 +78,12 @@ impl Harness {
             .expect("runtime");
         let dir = tempfile::tempdir().expect("temporary directory");
         let (router, tokens, endpoints) = rt.block_on(async {
-            let store = Store::open_data_dir(dir.path()).await.expect("store");
+            let store = Store::open_data_dir(dir.path())
+                .await
+                .expect("store")
+                .with_secret_key(patchbay_store::SecretKey::generate())
+                .await
+                .expect("a secret key");
             let BootstrapOutcome::Created {
                 workspace_id,
                 admin_token,
