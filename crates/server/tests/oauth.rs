@@ -714,15 +714,10 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
 
 /// The signing keys' secrets as stored, by kid, read behind the store's back.
 async fn stored_signing_secrets(app: &TestApp) -> std::collections::BTreeMap<String, String> {
-    use sqlx::{Connection, Row};
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    let rows = sqlx::query("SELECT kid, secret FROM oauth_signing_keys")
-        .fetch_all(&mut conn)
+    use sqlx::Row;
+    common::read_behind_the_back(app, "SELECT kid, secret FROM oauth_signing_keys")
         .await
-        .unwrap();
-    conn.close().await.unwrap();
-    rows.iter()
+        .iter()
         .map(|r| (r.get("kid"), r.get("secret")))
         .collect()
 }
@@ -793,11 +788,7 @@ async fn signing_keys_are_kept_sealed_outside_the_database() {
         ),
     )
     .await;
-    let restarted = app
-        .db
-        .store()
-        .await
-        .expect("a store with the database's key");
+    let restarted = common::restarted_store(&app).await;
     let resealed = stored_signing_secrets(&app).await;
     assert!(
         !resealed[first.kid()].contains(&first.secret_hex()),

@@ -596,21 +596,20 @@ async fn custom_partners_register_without_showing_their_credentials() {
 
 /// The partner's password as stored, read behind the store's back: `(password, password_sealed)`.
 async fn stored_password(app: &TestApp, partner_id: &str) -> (Option<String>, Option<String>) {
-    use sqlx::{Connection, Row};
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    let row = sqlx::query(
-        "SELECT password, password_sealed FROM partner_settings \
-         WHERE workspace_id = $1 AND partner_id = $2",
+    use sqlx::Row;
+    let rows = common::read_behind_the_back(
+        app,
+        &format!(
+            "SELECT password, password_sealed FROM partner_settings \
+             WHERE workspace_id = {} AND partner_id = '{partner_id}'",
+            app.workspace_id
+        ),
     )
-    .bind(app.workspace_id)
-    .bind(partner_id)
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    let stored = (row.get("password"), row.get("password_sealed"));
-    conn.close().await.unwrap();
-    stored
+    .await;
+    let [row] = rows.as_slice() else {
+        panic!("{partner_id}: {} rows", rows.len())
+    };
+    (row.get("password"), row.get("password_sealed"))
 }
 
 /// A partner's Basic password is sent to the partner on every call, so it cannot be kept as a
@@ -674,11 +673,7 @@ async fn a_partners_password_is_kept_sealed_outside_the_database() {
          WHERE partner_id = 'rivery'",
     )
     .await;
-    let restarted = app
-        .db
-        .store()
-        .await
-        .expect("a store with the database's key");
+    let restarted = common::restarted_store(&app).await;
     assert_eq!(
         stored_password(&app, "rivery").await.0,
         None,

@@ -612,6 +612,29 @@ pub async fn behind_the_back(app: &TestApp, sql: &str) {
     conn.close().await.unwrap();
 }
 
+/// The rows one query reads from the test database behind the store's back, as an operator
+/// would see them.
+pub async fn read_behind_the_back(app: &TestApp, sql: &str) -> Vec<sqlx::any::AnyRow> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
+/// A second store on the test database, with its secret key: what the next start of a server
+/// would open.
+pub async fn restarted_store(app: &TestApp) -> patchbay_store::Store {
+    app.db
+        .store()
+        .await
+        .expect("a store with the database's key")
+}
+
 /// What a connect of an ingest partner (a new warehouse, no schemas) creates: for tests that
 /// provision through the store, as a connect interrupted after its first transaction leaves it.
 pub fn ingest_plan(partner_id: &str) -> patchbay_store::ProvisionPlan {
