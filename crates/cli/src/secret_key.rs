@@ -34,10 +34,6 @@ pub fn load_or_make(path: &Path) -> anyhow::Result<SecretKey> {
         });
     let _ = std::fs::remove_file(&made);
     written.with_context(|| format!("cannot write the secret key {}", path.display()))?;
-    tracing::info!(
-        file = %path.display(),
-        "made the installation's secret key: back it up apart from the database, and give it to every node"
-    );
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the secret key {}", path.display()))?;
     parse(path, &text)
