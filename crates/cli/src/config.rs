@@ -49,7 +49,7 @@ impl DatabaseArgs {
         let key_file = self
             .secret_key_file
             .clone()
-            .unwrap_or_else(|| self.data_dir().join("secret.key"));
+            .unwrap_or_else(|| self.data_dir().join(crate::secret_key::DEFAULT_FILE));
         with_secret_key(self.open().await?, &key_file).await
     }
 }
@@ -573,7 +573,7 @@ impl ServeConfig {
                 .database
                 .secret_key_file
                 .or(file.secret_key_file)
-                .unwrap_or_else(|| data_dir.join("secret.key")),
+                .unwrap_or_else(|| data_dir.join(crate::secret_key::DEFAULT_FILE)),
             data_dir,
             database_url: args.database.database_url.or(file.database_url),
             public_url,

@@ -8,6 +8,9 @@ use patchbay_store::SecretKey;
 use std::io::Write;
 use std::path::Path;
 
+/// The key file's name in a data directory, when no `--secret-key-file` names another.
+pub const DEFAULT_FILE: &str = "secret.key";
+
 /// The key in `path`, made there first if there is no file yet. Two starts making it at once
 /// both end up with the one that was linked into place first: a made key is written whole to a
 /// file of its own, then linked to `path`, which fails if `path` exists.
@@ -26,7 +29,7 @@ pub fn load_or_make(path: &Path) -> anyhow::Result<SecretKey> {
     let made = path.with_extension(format!("{}.new", std::process::id()));
     let _ = std::fs::remove_file(&made);
     let written =
-        write_private(&made, SecretKey::generate().file_text().as_bytes()).and_then(|()| {
+        write_new(&made, SecretKey::generate().file_text().as_bytes(), true).and_then(|()| {
             match std::fs::hard_link(&made, path) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
                 _ => Ok(()),
@@ -44,12 +47,13 @@ fn parse(path: &Path, text: &str) -> anyhow::Result<SecretKey> {
         .map_err(|e| anyhow::anyhow!("the secret key {} is not a key: {e}", path.display()))
 }
 
-/// A new file readable by its owner only, written and synced.
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// A file that must not exist yet, written whole and synced; a `private` one is readable by its
+/// owner only. (Also the TLS files' writer.)
+pub fn write_new(path: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    {
+    if private {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }

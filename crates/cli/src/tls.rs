@@ -161,21 +161,10 @@ pub fn certificates_only(pem: &str) -> String {
 /// that dies midway leaves the old file or the new, never half of one. A `private` file is
 /// readable by its owner only.
 fn write_file(path: &Path, contents: &[u8], private: bool) -> anyhow::Result<()> {
-    use std::io::Write;
     let new = path.with_extension("new");
     let _ = std::fs::remove_file(&new);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(&new)
+    crate::secret_key::write_new(&new, contents, private)
         .with_context(|| format!("cannot write {}", new.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
     std::fs::rename(&new, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

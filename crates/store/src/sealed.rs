@@ -19,7 +19,8 @@ use sqlx::Row;
 
 /// How long a key is: 256 bits.
 const KEY_LEN: usize = 32;
-/// What a sealed value starts with: the format, so that another can follow.
+/// What a sealed value starts with: the format, so that another can follow (and what
+/// `with_secret_key` tells a sealed signing key by).
 const VERSION: &str = "v1.";
 /// The text sealed into `secret_key_check`, and where it is kept.
 const CHECK_TEXT: &str = "patchbay secret key check";
@@ -166,15 +167,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let clear = sqlx::query("SELECT kid, secret FROM oauth_signing_keys")
-            .fetch_all(&mut *tx)
-            .await?;
+        // A sealed secret starts with VERSION, a clear one is hex.
+        let clear =
+            sqlx::query("SELECT kid, secret FROM oauth_signing_keys WHERE secret NOT LIKE 'v1.%'")
+                .fetch_all(&mut *tx)
+                .await?;
         for row in clear {
             let kid: String = row.try_get("kid")?;
             let secret: String = row.try_get("secret")?;
-            if secret.starts_with(VERSION) {
-                continue;
-            }
             sqlx::query("UPDATE oauth_signing_keys SET secret = $1 WHERE kid = $2")
                 .bind(key.seal(&signing_key_place(&kid), &secret))
                 .bind(kid)
