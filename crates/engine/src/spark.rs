@@ -1,10 +1,14 @@
-//! Databricks' names for functions DataFusion has under other names: `array(…)` is DataFusion's
-//! `make_array(…)`, and `typeof(x)` names `x`'s type as Databricks does (`bigint`,
-//! `array<string>`), where DataFusion's `arrow_typeof` gives Arrow's names.
+//! Databricks' functions that DataFusion has under other names or not at all: `array(…)` is
+//! DataFusion's `make_array(…)`; `typeof(x)` names `x`'s type as Databricks does (`bigint`,
+//! `array<string>`), where DataFusion's `arrow_typeof` gives Arrow's names; `date_add`,
+//! `date_sub` and `datediff` count days on dates; `size` counts an array's or a map's elements.
 
 use crate::types::databricks_type_name;
-use deltalake::arrow::datatypes::DataType;
-use deltalake::datafusion::common::{Result, ScalarValue};
+use deltalake::arrow::array::{Array, AsArray, Int32Array};
+use deltalake::arrow::compute::kernels::arity::try_binary;
+use deltalake::arrow::datatypes::{DataType, Date32Type, Int32Type};
+use deltalake::arrow::error::ArrowError;
+use deltalake::datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use deltalake::datafusion::execution::{FunctionRegistry, SessionState};
 use deltalake::datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -18,6 +22,10 @@ pub fn register(state: &mut SessionState) -> Result<()> {
         state.register_udf(Arc::new(array))?;
     }
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(TypeOf::new())))?;
+    for days in [Days::Add, Days::Sub, Days::Diff] {
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(DayArithmetic::new(days))))?;
+    }
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(Size::new())))?;
     Ok(())
 }
 
@@ -55,5 +63,188 @@ impl ScalarUDFImpl for TypeOf {
             None => "void".to_owned(),
         };
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
+    }
+}
+
+/// Day arithmetic on dates, as Spark has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Days {
+    /// `date_add(start, days)`: the date `days` after `start`.
+    Add,
+    /// `date_sub(start, days)`: the date `days` before `start`.
+    Sub,
+    /// `datediff(end, start)`: how many days `end` is after `start`.
+    Diff,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DayArithmetic {
+    days: Days,
+    signature: Signature,
+}
+
+impl DayArithmetic {
+    fn new(days: Days) -> DayArithmetic {
+        DayArithmetic {
+            days,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+/// Whether a value of type `t` is read as a date where a date is wanted: a date, a timestamp
+/// (its day) or a string (parsed), as Databricks casts them.
+fn to_date(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(..)
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Null
+    )
+}
+
+impl ScalarUDFImpl for DayArithmetic {
+    fn name(&self) -> &str {
+        match self.days {
+            Days::Add => "date_add",
+            Days::Sub => "date_sub",
+            Days::Diff => "datediff",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let [first, second] = args else {
+            return plan_err!("{}() takes 2 arguments, not {}", self.name(), args.len());
+        };
+        let second_ok = match self.days {
+            Days::Diff => to_date(second),
+            Days::Add | Days::Sub => second.is_integer() || second == &DataType::Null,
+        };
+        if !to_date(first) || !second_ok {
+            let wanted = match self.days {
+                Days::Diff => "(DATE, DATE)",
+                Days::Add | Days::Sub => "(DATE, INT)",
+            };
+            return plan_err!(
+                "{}() takes {wanted}, not ({}, {})",
+                self.name(),
+                databricks_type_name(first),
+                databricks_type_name(second)
+            );
+        }
+        Ok(match self.days {
+            Days::Diff => vec![DataType::Date32, DataType::Date32],
+            Days::Add | Days::Sub => vec![DataType::Date32, DataType::Int32],
+        })
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(match self.days {
+            Days::Diff => DataType::Int32,
+            Days::Add | Days::Sub => DataType::Date32,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [first, second] = arrays.as_slice() else {
+            return exec_err!("{}() takes 2 arguments", self.name());
+        };
+        let start = first.as_primitive::<Date32Type>();
+        let out_of_range = || ArrowError::ComputeError(format!("{}() is out of range", self.name()));
+        let result: Arc<dyn Array> = match self.days {
+            Days::Diff => Arc::new(try_binary::<_, _, _, Int32Type>(
+                start,
+                second.as_primitive::<Date32Type>(),
+                |end, start| end.checked_sub(start).ok_or_else(out_of_range),
+            )?),
+            Days::Add | Days::Sub => {
+                let sign = if self.days == Days::Add { 1 } else { -1 };
+                Arc::new(try_binary::<_, _, _, Date32Type>(
+                    start,
+                    second.as_primitive::<Int32Type>(),
+                    |date, days| {
+                        days.checked_mul(sign)
+                            .and_then(|days| date.checked_add(days))
+                            .ok_or_else(out_of_range)
+                    },
+                )?)
+            }
+        };
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// `size(x)`: how many elements the array or map `x` holds (`NULL` for `NULL`, as Databricks
+/// SQL answers with ANSI mode on).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Size {
+    signature: Signature,
+}
+
+impl Size {
+    fn new() -> Size {
+        Size {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Size {
+    fn name(&self) -> &str {
+        "size"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match args {
+            [DataType::List(_) | DataType::Map(..) | DataType::Null] => Ok(args.to_vec()),
+            [DataType::LargeList(field) | DataType::FixedSizeList(field, _)] => {
+                Ok(vec![DataType::List(field.clone())])
+            }
+            [other] => plan_err!(
+                "size() takes an ARRAY or a MAP, not {}",
+                databricks_type_name(other)
+            ),
+            _ => plan_err!("size() takes 1 argument, not {}", args.len()),
+        }
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [array] = arrays.as_slice() else {
+            return exec_err!("size() takes 1 argument");
+        };
+        let sizes: Int32Array = match array.data_type() {
+            DataType::List(_) => {
+                let list = array.as_list::<i32>();
+                (0..list.len())
+                    .map(|i| list.is_valid(i).then(|| list.value_length(i)))
+                    .collect()
+            }
+            DataType::Map(..) => {
+                let map = array.as_map();
+                (0..map.len())
+                    .map(|i| map.is_valid(i).then(|| map.value_length(i)))
+                    .collect()
+            }
+            _ => Int32Array::new_null(array.len()),
+        };
+        Ok(ColumnarValue::Array(Arc::new(sizes)))
     }
 }

@@ -429,6 +429,34 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     let (_, message) = failed(&sql.run(&sql.app.admin_token, "SELECT 300Y").await);
     assert!(message.contains("Can't cast value 300"), "{message}");
 
+    // Spark's day arithmetic and `size`, which models written for Databricks use; a date may be
+    // given as a string or a timestamp, and NULL stays NULL (an empty text here).
+    assert_eq!(
+        sql.rows(
+            "SELECT date_add(DATE'2024-02-28', 2) AS a, date_sub('2024-03-01', 1) AS b, \
+             datediff(DATE'2025-01-01', TIMESTAMP'2024-01-01 23:59:00') AS c, \
+             date_add(DATE'2024-01-01', CAST(NULL AS INT)) AS d, typeof(date_add('2024-01-01', 1)) AS e, \
+             typeof(datediff('2024-01-02', '2024-01-01')) AS f, size(array(1, 2, 3)) AS g, \
+             size(CAST(NULL AS ARRAY<INT>)) AS h, typeof(size(array('x'))) AS i"
+        )
+        .await,
+        [[
+            "2024-03-01",
+            "2024-02-29",
+            "366",
+            "",
+            "date",
+            "int",
+            "3",
+            "",
+            "int"
+        ]]
+    );
+    let (_, message) = failed(&sql.run(&sql.app.admin_token, "SELECT date_add(1.5, 1)").await);
+    assert!(message.contains("date_add() takes (DATE, INT)"), "{message}");
+    let (_, message) = failed(&sql.run(&sql.app.admin_token, "SELECT size('abc')").await);
+    assert!(message.contains("size() takes an ARRAY or a MAP"), "{message}");
+
     // A table made through the catalog API is empty and usable.
     sql.app
         .admin_post(&format!("{UC}/tables"), json!({"catalog_name": "main", "schema_name": "sales", "name": "api_made",
