@@ -46,11 +46,14 @@ impl DatabaseArgs {
     /// The store with the installation's secret key, for a command that seals or opens
     /// credentials.
     pub async fn open_sealing(&self) -> anyhow::Result<Store> {
-        let key_file = self
-            .secret_key_file
+        with_secret_key(self.open().await?, &self.secret_key_file()).await
+    }
+
+    /// The installation's secret key file.
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.secret_key_file
             .clone()
-            .unwrap_or_else(|| self.data_dir().join(crate::secret_key::DEFAULT_FILE));
-        with_secret_key(self.open().await?, &key_file).await
+            .unwrap_or_else(|| self.data_dir().join(crate::secret_key::DEFAULT_FILE))
     }
 }
 
@@ -58,10 +61,18 @@ impl DatabaseArgs {
 /// first, so that a database that is refused leaves no key file behind.
 async fn with_secret_key(store: Store, key_file: &Path) -> anyhow::Result<Store> {
     let key = crate::secret_key::load_or_make(key_file)?;
-    store
-        .with_secret_key(key)
-        .await
-        .with_context(|| format!("cannot use the secret key {}", key_file.display()))
+    let unfinished = crate::secret_key::next_file(key_file);
+    store.with_secret_key(key).await.with_context(|| {
+        let mut context = format!("cannot use the secret key {}", key_file.display());
+        if unfinished.exists() {
+            context.push_str(&format!(
+                " ({} is there: if a rotation of the key stopped midway, run `patchbay admin \
+                 rotate-secret-key` again to finish it)",
+                unfinished.display()
+            ));
+        }
+        context
+    })
 }
 
 async fn open_store(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {

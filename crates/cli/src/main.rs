@@ -9,6 +9,7 @@ mod tls;
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use patchbay_store::Resealed;
 use std::process::ExitCode;
 
 /// mimalloc rather than glibc's malloc: the server allocates many small, short-lived objects
@@ -117,6 +118,16 @@ enum AdminCommand {
     ///
     /// Example: patchbay admin rotate-oauth-key --data-dir ./patchbay-data
     RotateOauthKey {
+        #[command(flatten)]
+        database: config::DatabaseArgs,
+    },
+    /// Seal the partners' passwords and the OAuth signing keys with a new secret key, and put
+    /// it in the key file (`--secret-key-file`, by default `secret.key` in the data directory).
+    /// Stop every node first; then give them all the new file. A rotation that stopped midway
+    /// is finished by running the command again.
+    ///
+    /// Example: patchbay admin rotate-secret-key --data-dir ./patchbay-data
+    RotateSecretKey {
         #[command(flatten)]
         database: config::DatabaseArgs,
     },
@@ -301,6 +312,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let kid = store.rotate_signing_key().await?;
             store.close().await;
             println!("{kid}");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::RotateSecretKey { database },
+        } => {
+            let store = database.open().await?;
+            let key_file = database.secret_key_file();
+            let result = secret_key::rotate(
+                &store,
+                &key_file,
+                patchbay_server::statements::relay::NODE_GONE_MILLIS,
+            )
+            .await;
+            store.close().await;
+            match result? {
+                Resealed::Now { values } => println!(
+                    "sealed {values} credential(s) with the new secret key in {}; give every \
+                     node this file before starting it",
+                    key_file.display()
+                ),
+                Resealed::Already => println!(
+                    "the rotation that had stopped is finished: the new secret key is in {}",
+                    key_file.display()
+                ),
+            }
             Ok(())
         }
         Command::Admin {

@@ -4,9 +4,9 @@
 //! installation is given the same file.
 
 use anyhow::Context;
-use patchbay_store::SecretKey;
+use patchbay_store::{Resealed, SecretKey, Store};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The key file's name in a data directory, when no `--secret-key-file` names another.
 pub const DEFAULT_FILE: &str = "secret.key";
@@ -36,10 +36,60 @@ pub fn load_or_make(path: &Path) -> anyhow::Result<SecretKey> {
             }
         });
     let _ = std::fs::remove_file(&made);
+    let written = written.and_then(|()| sync_dir(path));
     written.with_context(|| format!("cannot write the secret key {}", path.display()))?;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the secret key {}", path.display()))?;
     parse(path, &text)
+}
+
+/// Where a rotation keeps the new key until the database's credentials are sealed with it:
+/// `secret.key.next` beside `secret.key`.
+pub fn next_file(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".next");
+    path.with_file_name(name)
+}
+
+/// `patchbay admin rotate-secret-key`: seals every credential of `store` again with a new key,
+/// then puts the new key in `path`. The new key is written to [`next_file`] first, so that a
+/// rotation that stops anywhere is finished by running it again: before the database changed,
+/// it goes on with the same new key; after, it only moves the file into place.
+pub async fn rotate(
+    store: &Store,
+    path: &Path,
+    gone_after_millis: i64,
+) -> anyhow::Result<Resealed> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => parse(path, &text)?,
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the secret key {}", path.display()));
+        }
+    };
+    let next = next_file(path);
+    let new = match std::fs::read_to_string(&next) {
+        Ok(text) => parse(&next, &text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let new = SecretKey::generate();
+            write_new(&next, new.file_text().as_bytes(), true)
+                .and_then(|()| sync_dir(&next))
+                .with_context(|| format!("cannot write the new secret key {}", next.display()))?;
+            new
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the new secret key {}", next.display()));
+        }
+    };
+    let resealed = store
+        .reseal(&old, &new, gone_after_millis)
+        .await
+        .with_context(|| format!("cannot rotate the secret key {}", path.display()))?;
+    std::fs::rename(&next, path)
+        .and_then(|()| sync_dir(path))
+        .with_context(|| format!("cannot move {} to {}", next.display(), path.display()))?;
+    Ok(resealed)
 }
 
 fn parse(path: &Path, text: &str) -> anyhow::Result<SecretKey> {
@@ -60,6 +110,18 @@ pub fn write_new(path: &Path, contents: &[u8], private: bool) -> std::io::Result
     let mut file = options.open(path)?;
     file.write_all(contents)?;
     file.sync_all()
+}
+
+/// Makes the entries of `path`'s directory durable: a file linked or renamed into place is
+/// lost with a power cut until its directory is synced, even when the file itself was.
+pub fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 #[cfg(test)]

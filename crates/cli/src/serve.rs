@@ -142,6 +142,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let heartbeat = patchbay_server::statements::relay::join(&state)
         .await
         .map_err(|e| anyhow::anyhow!("cannot register this node: {}", e.message))?;
+    // A rotation of the secret key that committed while this node started would leave it
+    // holding a key that opens nothing; registered, it is seen by any later rotation.
+    if let Err(e) = store.check_secret_key().await {
+        heartbeat.abort();
+        patchbay_server::statements::relay::leave(&state).await;
+        return Err(anyhow::Error::from(e).context(
+            "the secret key was rotated while this node started: start it again with the new \
+             key file",
+        ));
+    }
     let app = router(state.clone());
     // Certificates are ready before the server says it listens.
     let rustls = match &tls_files {

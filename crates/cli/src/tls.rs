@@ -165,8 +165,9 @@ fn write_file(path: &Path, contents: &[u8], private: bool) -> anyhow::Result<()>
     let _ = std::fs::remove_file(&new);
     crate::secret_key::write_new(&new, contents, private)
         .with_context(|| format!("cannot write {}", new.display()))?;
-    std::fs::rename(&new, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    std::fs::rename(&new, path)
+        .and_then(|()| crate::secret_key::sync_dir(path))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

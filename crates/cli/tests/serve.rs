@@ -3,8 +3,8 @@
 mod common;
 
 use common::{
-    Server, admin_token_create, client, files_under, get_ok, install_crypto, json_ok, log_next_to,
-    scratch, serve_command, sim_state, succeeded,
+    Server, admin_command, admin_token_create, client, files_under, get_ok, install_crypto,
+    json_ok, json_with, log_next_to, scratch, serve_command, sim_state, succeeded,
 };
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -144,6 +144,178 @@ async fn a_start_with_another_secret_key_is_refused() {
         key,
         "the key is kept"
     );
+}
+
+/// The secret key is rotated with every node stopped: `admin rotate-secret-key` seals the
+/// partners' passwords and the OAuth signing keys again with a new key and puts it in the key
+/// file. What was sealed still opens (an access token signed before still verifies; the
+/// partner is called with its password), and the old key starts no node. While a node serves,
+/// the rotation is refused and changes nothing; one that stopped after the database changed is
+/// finished by running it again.
+#[tokio::test]
+async fn the_secret_key_is_rotated_with_the_nodes_stopped() {
+    let (tmp, db, data) = scratch().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // The partner checks the workspace's password; it does not call back (the public URL below
+    // is a name only) nor run a workload.
+    let sim_config = patchbay_partner::sim::SimConfig {
+        verify_tokens: false,
+        workload: patchbay_partner::sim::Workload::None,
+        ..Default::default()
+    };
+    let sim = patchbay_partner::sim::spawn(listener, sim_config).unwrap();
+    let http = client();
+    // Access tokens name the server they were granted by; every start here is that one.
+    const PUBLIC: &[&str] = &["--public-url", "http://patchbay.test"];
+    let first = start(&data, &db, PUBLIC);
+    let admin = first.token.clone().unwrap();
+    point_rivery_at(&sim, &http, &first.url, &admin).await;
+    let sp: Value = json_with(
+        http.post(format!("{}{SCIM}/ServicePrincipals", first.url))
+            .bearer_auth(&admin)
+            .json(&json!({"displayName": "ROTATION_CHECK",
+                          "entitlements": [{"value": "workspace-access"}]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let secret: Value = json_ok(
+        http.post(format!(
+            "{}/api/2.0/accounts/servicePrincipals/{}/credentials/secrets",
+            first.url,
+            sp["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let granted: Value = json_ok(
+        http.post(format!("{}/oidc/v1/token", first.url))
+            .basic_auth(
+                sp["applicationId"].as_str().unwrap(),
+                secret["secret"].as_str(),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&scope=all-apis")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let access = granted["access_token"].as_str().unwrap().to_owned();
+    let key_file = data.join("secret.key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    let rotate = || {
+        admin_command(&["rotate-secret-key"], &data, &db)
+            .output()
+            .unwrap()
+    };
+
+    let refused = rotate();
+    assert!(!refused.status.success(), "refused while a node serves");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("stop every node first"), "{stderr}");
+    get_ok(&http, &format!("{}{SCIM}/Me", first.url), &access).await;
+    first.stop();
+
+    let out = rotate();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key, old_key);
+    assert!(
+        !data.join("secret.key.next").exists(),
+        "the new key is in place"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the new key is its owner's alone");
+    }
+
+    let old_file = tmp.path().join("old.key");
+    std::fs::write(&old_file, &old_key).unwrap();
+    let database_url = db.is_postgres().then_some(db.url.as_str());
+    let with_old = serve_command("127.0.0.1:0", &data, database_url)
+        .arg("--secret-key-file")
+        .arg(&old_file)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!with_old.status.success(), "the old key starts no node");
+    let stderr = String::from_utf8_lossy(&with_old.stderr);
+    assert!(
+        stderr.contains("sealed with another secret key"),
+        "{stderr}"
+    );
+
+    let second = start(&data, &db, PUBLIC);
+    get_ok(&http, &format!("{}{SCIM}/Me", second.url), &access).await;
+    let connected = http
+        .post(format!(
+            "{}/api/2.0/partner-connect/partners/rivery/connect",
+            second.url
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        connected.status(),
+        200,
+        "{}",
+        connected.text().await.unwrap()
+    );
+    let received = sim_state(&http, &sim.url).await["received"].clone();
+    assert!(
+        received.as_array().is_some_and(|r| !r.is_empty()),
+        "{received}"
+    );
+    second.stop();
+
+    // A rotation that stopped after the database changed: the old key is still in the file,
+    // the new one beside it. A start is refused, saying so; running the rotation again
+    // finishes it.
+    let out = rotate();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let newest = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::write(data.join("secret.key.next"), &newest).unwrap();
+    std::fs::write(&key_file, &new_key).unwrap();
+    let unfinished = serve_command("127.0.0.1:0", &data, database_url)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!unfinished.status.success());
+    let stderr = String::from_utf8_lossy(&unfinished.stderr);
+    assert!(stderr.contains("rotate-secret-key` again"), "{stderr}");
+    let out = rotate();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("is finished"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), newest);
+    let third = start(&data, &db, PUBLIC);
+    get_ok(&http, &format!("{}{SCIM}/Me", third.url), &access).await;
 }
 
 #[tokio::test]

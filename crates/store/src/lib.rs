@@ -62,7 +62,7 @@ pub use principals::{
 };
 pub use queries::{NewQuery, QueryFilter, QueryPage, QueryRecord};
 pub use runs::{NewRun, RunFilter, RunRecord};
-pub use sealed::SecretKey;
+pub use sealed::{Resealed, SecretKey};
 pub use secrets::{SecretAcl, SecretMeta, SecretScope};
 pub use sql_nodes::{NodeAddress, NodeRecord, SqlSession};
 pub use tokens::{Bearer, NewToken, TokenFilter, TokenRecord};

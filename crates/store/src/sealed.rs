@@ -120,6 +120,39 @@ pub(crate) fn open_signing_key(key: &SecretKey, kid: &str, sealed: &str) -> Opti
     SigningKey::from_hex(kid, &key.open(&signing_key_place(kid), sealed)?)
 }
 
+/// What [`Store::reseal`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resealed {
+    /// Sealed this many credentials (and the key check) with the new key.
+    Now { values: usize },
+    /// Nothing: the database's credentials were sealed with the new key already.
+    Already,
+}
+
+/// Whether `key` opens the database's key check (`false` when there is none yet).
+async fn opens_check(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &SecretKey,
+) -> Result<bool> {
+    let check: Option<String> = sqlx::query("SELECT sealed FROM secret_key_check WHERE id = 1")
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| row.try_get("sealed"))
+        .transpose()?;
+    Ok(check
+        .and_then(|check| key.open(CHECK_PLACE, &check))
+        .as_deref()
+        == Some(CHECK_TEXT))
+}
+
+fn another_key() -> StoreError {
+    StoreError::Config(
+        "this database's credentials were sealed with another secret key: give every node of \
+         an installation the same key file (--secret-key-file)"
+            .into(),
+    )
+}
+
 impl Store {
     /// This store, sealing and opening with `key`. Refused when the database's values were
     /// sealed with another key. A password or signing key an older version kept in the clear is
@@ -132,16 +165,8 @@ impl Store {
         .bind(key.seal(CHECK_PLACE, CHECK_TEXT))
         .execute(&mut *tx)
         .await?;
-        let check: String = sqlx::query("SELECT sealed FROM secret_key_check WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("sealed")?;
-        if key.open(CHECK_PLACE, &check).as_deref() != Some(CHECK_TEXT) {
-            return Err(StoreError::Config(
-                "this database's credentials were sealed with another secret key: give every \
-                 node of an installation the same key file (--secret-key-file)"
-                    .into(),
-            ));
+        if !opens_check(&mut tx, &key).await? {
+            return Err(another_key());
         }
         let clear = sqlx::query(
             "SELECT workspace_id, partner_id, password FROM partner_settings \
@@ -186,6 +211,114 @@ impl Store {
         Ok(self)
     }
 
+    /// Refused when this store's secret key no longer opens the database's credentials: the
+    /// key was rotated after this store was given it (a node checks this once it is
+    /// registered, so that a rotation and its start cannot pass each other unseen).
+    pub async fn check_secret_key(&self) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        if !opens_check(&mut tx, self.secret_key()?).await? {
+            return Err(another_key());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Seals every credential sealed with `old` again with `new`, in one transaction: partner
+    /// passwords, OAuth signing keys and the key check. Done already when `new` opens the key
+    /// check (a rotation that stopped after this step, run again). Refused while a node that
+    /// serves was seen in the last `gone_after_millis`: it holds `old` and could no longer
+    /// open what it needs; and refused, changing nothing, when a credential does not open.
+    pub async fn reseal(
+        &self,
+        old: &SecretKey,
+        new: &SecretKey,
+        gone_after_millis: i64,
+    ) -> Result<Resealed> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == crate::Backend::Postgres {
+            // A node registering waits until this commits, then finds the new key check.
+            sqlx::query("LOCK TABLE nodes IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        if opens_check(&mut tx, new).await? {
+            return Ok(Resealed::Already);
+        }
+        if !opens_check(&mut tx, old).await? {
+            return Err(StoreError::Config(
+                "the key file's key does not open this database's credentials (a database no \
+                 node has served yet has none: start patchbay once first)"
+                    .into(),
+            ));
+        }
+        let serving: i64 = sqlx::query("SELECT COUNT(*) AS n FROM nodes WHERE seen_at >= $1")
+            .bind(self.now_millis().saturating_sub(gone_after_millis))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if serving > 0 {
+            return Err(StoreError::Config(format!(
+                "{serving} node(s) served this database in the last {} s: stop every node \
+                 first (a node that died counts until then)",
+                gone_after_millis / 1000
+            )));
+        }
+        let mut values = 0;
+        let passwords = sqlx::query(
+            "SELECT workspace_id, partner_id, password_sealed FROM partner_settings \
+             WHERE password_sealed IS NOT NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in passwords {
+            let workspace_id: i64 = row.try_get("workspace_id")?;
+            let partner_id: String = row.try_get("partner_id")?;
+            let place = partner_password_place(workspace_id, &partner_id);
+            let sealed: String = row.try_get("password_sealed")?;
+            let password = old.open(&place, &sealed).ok_or_else(|| {
+                StoreError::Config(format!(
+                    "partner {partner_id}'s password in workspace {workspace_id} does not open \
+                     with the key file's key: save the partner's settings again, then rotate"
+                ))
+            })?;
+            sqlx::query(
+                "UPDATE partner_settings SET password_sealed = $1 \
+                 WHERE workspace_id = $2 AND partner_id = $3",
+            )
+            .bind(new.seal(&place, &password))
+            .bind(workspace_id)
+            .bind(partner_id)
+            .execute(&mut *tx)
+            .await?;
+            values += 1;
+        }
+        let signing_keys = sqlx::query("SELECT kid, secret FROM oauth_signing_keys")
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in signing_keys {
+            let kid: String = row.try_get("kid")?;
+            let place = signing_key_place(&kid);
+            let sealed: String = row.try_get("secret")?;
+            let secret = old.open(&place, &sealed).ok_or_else(|| {
+                StoreError::Config(format!(
+                    "the OAuth signing key {kid} does not open with the key file's key"
+                ))
+            })?;
+            sqlx::query("UPDATE oauth_signing_keys SET secret = $1 WHERE kid = $2")
+                .bind(new.seal(&place, &secret))
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
+            values += 1;
+        }
+        sqlx::query("UPDATE secret_key_check SET sealed = $1 WHERE id = 1")
+            .bind(new.seal(CHECK_PLACE, CHECK_TEXT))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Resealed::Now { values })
+    }
+
     /// The secret key, which sealing and opening need.
     pub(crate) fn secret_key(&self) -> Result<&SecretKey> {
         self.secret_key.as_deref().ok_or_else(|| {
@@ -227,6 +360,74 @@ mod tests {
         for junk in ["", "v1.", "v1.zz", "v2.00", "hunter2"] {
             assert_eq!(key.open("t.c:1", junk), None, "{junk}");
         }
+    }
+
+    /// A rotation seals every credential again with the new key, and then only the new key
+    /// opens them; refused, it changes nothing: while a node serves, or when a credential
+    /// does not open with the old key.
+    #[tokio::test]
+    async fn a_rotation_seals_every_credential_again_or_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = crate::bootstrap::fresh_store(dir.path()).await;
+        let kid = store.signing_key().await.unwrap().kid().to_owned();
+        let old = SecretKey::from_file_text(&store.secret_key().unwrap().file_text()).unwrap();
+        let new = SecretKey::generate();
+        let reopened = async |key: &SecretKey| {
+            Store::connect(&crate::sqlite_url(&dir.path().join("t.db")))
+                .await
+                .unwrap()
+                .with_secret_key(SecretKey::from_file_text(&key.file_text()).unwrap())
+                .await
+        };
+
+        store
+            .register_node("n1", "0000aaaa", crate::NodeAddress::default(), 60_000)
+            .await
+            .unwrap();
+        let refused = store.reseal(&old, &new, 60_000).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("stop every node first"),
+            "{refused}"
+        );
+        store.forget_node("n1").await.unwrap();
+
+        let place = signing_key_place(&kid);
+        let sealed: String = sqlx::query("SELECT secret FROM oauth_signing_keys WHERE kid = $1")
+            .bind(&kid)
+            .fetch_one(&store.writes)
+            .await
+            .unwrap()
+            .try_get("secret")
+            .unwrap();
+        let set_secret = async |secret: &str| {
+            sqlx::query("UPDATE oauth_signing_keys SET secret = $1 WHERE kid = $2")
+                .bind(secret)
+                .bind(&kid)
+                .execute(&store.writes)
+                .await
+                .unwrap();
+        };
+        set_secret(&SecretKey::generate().seal(&place, "00")).await;
+        let refused = store.reseal(&old, &new, 60_000).await.unwrap_err();
+        assert!(refused.to_string().contains(&kid), "{refused}");
+        set_secret(&sealed).await;
+        assert!(
+            reopened(&old).await.is_ok(),
+            "a refused rotation changed nothing"
+        );
+
+        assert_eq!(
+            store.reseal(&old, &new, 60_000).await.unwrap(),
+            Resealed::Now { values: 1 }
+        );
+        assert_eq!(
+            store.reseal(&old, &new, 60_000).await.unwrap(),
+            Resealed::Already,
+            "run again, it is done"
+        );
+        assert!(reopened(&old).await.is_err(), "the old key opens nothing");
+        let rotated = reopened(&new).await.unwrap();
+        assert_eq!(rotated.signing_key().await.unwrap().kid(), kid);
     }
 
     #[test]

@@ -49,9 +49,14 @@ pub async fn scratch() -> (tempfile::TempDir, TestDatabase, PathBuf) {
 /// `patchbay admin token create --user USER` on the data directory `data_dir`, and on the test
 /// database when it is PostgreSQL.
 pub fn admin_token_create(user: &str, data_dir: &Path, db: &TestDatabase) -> Command {
+    admin_command(&["token", "create", "--user", user], data_dir, db)
+}
+
+/// `patchbay admin ARGS…` on the data directory `data_dir`, and on the test database when it
+/// is PostgreSQL.
+pub fn admin_command(args: &[&str], data_dir: &Path, db: &TestDatabase) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-    cmd.args(["admin", "token", "create", "--user", user, "--data-dir"])
-        .arg(data_dir);
+    cmd.arg("admin").args(args).arg("--data-dir").arg(data_dir);
     if db.is_postgres() {
         cmd.args(["--database-url", &db.url]);
     }
@@ -127,6 +132,17 @@ impl Server {
     /// The lines printed so far.
     pub fn stdout(&self) -> Vec<String> {
         self.stdout.lock().expect("lock").clone()
+    }
+
+    /// Stops the server as an operator does (SIGTERM), and waits until it has.
+    pub fn stop(mut self) {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(term.success());
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "a stopped server exits cleanly: {status}");
     }
 
     pub fn kill9(mut self) {
