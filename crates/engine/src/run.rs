@@ -1148,6 +1148,7 @@ fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr:
 /// Plans `parsed`, once more without the sorts of its nested queries ([`drop_nested_sorts`])
 /// if DataFusion finds a nested query's columns ambiguous.
 async fn plan(state: &SessionState, parsed: DfStatement) -> Result<LogicalPlan, EngineError> {
+    let parsed = crate::spark_syntax::rewrite(parsed);
     if !has_nested_sorts(&parsed) {
         return Ok(state.statement_to_plan(parsed).await?);
     }

@@ -1,10 +1,11 @@
 //! Databricks' functions that DataFusion has under other names or not at all: `array(…)` is
 //! DataFusion's `make_array(…)`; `typeof(x)` names `x`'s type as Databricks does (`bigint`,
 //! `array<string>`), where DataFusion's `arrow_typeof` gives Arrow's names; `date_add`,
-//! `date_sub` and `datediff` count days on dates; `size` counts an array's or a map's elements.
+//! `date_sub` and `datediff` count days on dates; `size` counts an array's or a map's elements;
+//! `get_json_object` reads a value out of JSON text.
 
 use crate::types::databricks_type_name;
-use deltalake::arrow::array::{Array, AsArray, Int32Array};
+use deltalake::arrow::array::{Array, AsArray, Int32Array, StringArray};
 use deltalake::arrow::compute::kernels::arity::try_binary;
 use deltalake::arrow::datatypes::{DataType, Date32Type, Int32Type};
 use deltalake::arrow::error::ArrowError;
@@ -26,6 +27,7 @@ pub fn register(state: &mut SessionState) -> Result<()> {
         state.register_udf(Arc::new(ScalarUDF::new_from_impl(DayArithmetic::new(days))))?;
     }
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(Size::new())))?;
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(GetJsonObject::new())))?;
     Ok(())
 }
 
@@ -159,7 +161,8 @@ impl ScalarUDFImpl for DayArithmetic {
             return exec_err!("{}() takes 2 arguments", self.name());
         };
         let start = first.as_primitive::<Date32Type>();
-        let out_of_range = || ArrowError::ComputeError(format!("{}() is out of range", self.name()));
+        let out_of_range =
+            || ArrowError::ComputeError(format!("{}() is out of range", self.name()));
         let result: Arc<dyn Array> = match self.days {
             Days::Diff => Arc::new(try_binary::<_, _, _, Int32Type>(
                 start,
@@ -246,5 +249,135 @@ impl ScalarUDFImpl for Size {
             _ => Int32Array::new_null(array.len()),
         };
         Ok(ColumnarValue::Array(Arc::new(sizes)))
+    }
+}
+
+/// `get_json_object(json, path)`: the value at `path` (`$.a.b[0]`, `$['a b']`) in the JSON text
+/// `json`, a string as its text and anything else as JSON; `NULL` when the text is not JSON,
+/// the path is not one, or nothing is there.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct GetJsonObject {
+    signature: Signature,
+}
+
+impl GetJsonObject {
+    fn new() -> GetJsonObject {
+        GetJsonObject {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for GetJsonObject {
+    fn name(&self) -> &str {
+        "get_json_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match args {
+            [_, _] => Ok(vec![DataType::Utf8, DataType::Utf8]),
+            _ => plan_err!("get_json_object() takes 2 arguments, not {}", args.len()),
+        }
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [json, path] = arrays.as_slice() else {
+            return exec_err!("get_json_object() takes 2 arguments");
+        };
+        let (json, path) = (json.as_string::<i32>(), path.as_string::<i32>());
+        let values: StringArray = (0..json.len())
+            .map(|i| {
+                if json.is_null(i) || path.is_null(i) {
+                    return None;
+                }
+                json_at(json.value(i), path.value(i))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(values)))
+    }
+}
+
+/// One step of a JSON path.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// The steps of the JSON path `path`: `$`, then `.key`, `['key']` or `[n]` steps.
+fn json_path(path: &str) -> Option<Vec<Step>> {
+    let mut rest = path.trim().strip_prefix('$')?;
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            if end == 0 {
+                return None;
+            }
+            steps.push(Step::Key(after[..end].to_owned()));
+            rest = &after[end..];
+        } else if let Some(after) = rest.strip_prefix("['") {
+            let end = after.find("']")?;
+            steps.push(Step::Key(after[..end].to_owned()));
+            rest = &after[end + 2..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let end = after.find(']')?;
+            steps.push(Step::Index(after[..end].trim().parse().ok()?));
+            rest = &after[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(steps)
+}
+
+fn json_at(json: &str, path: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    for step in json_path(path)? {
+        value = match (step, value) {
+            (Step::Key(key), serde_json::Value::Object(mut object)) => object.remove(&key)?,
+            (Step::Index(n), serde_json::Value::Array(mut array)) if n < array.len() => {
+                array.swap_remove(n)
+            }
+            _ => return None,
+        };
+    }
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_paths_reach_keys_and_elements() {
+        let json = r#"{"a": {"b": [10, {"c": "x"}]}, "d e": true, "n": null}"#;
+        for (path, value) in [
+            ("$.a.b[0]", Some("10")),
+            ("$.a.b[1].c", Some("x")),
+            ("$.a.b[1]", Some(r#"{"c":"x"}"#)),
+            ("$['d e']", Some("true")),
+            ("$.n", None),
+            ("$.a.b[2]", None),
+            ("$.missing", None),
+            ("a.b", None),
+            ("$..a", None),
+        ] {
+            assert_eq!(json_at(json, path).as_deref(), value, "{path}");
+        }
+        assert_eq!(json_at("not json", "$"), None);
     }
 }

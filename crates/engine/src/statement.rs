@@ -393,8 +393,10 @@ pub(crate) enum CastNames {
     /// After the column itself (`CAST(id AS STRING) AS id`): for the columns of a table or
     /// view made from a query.
     Column,
-    /// A name of its own to plan with (`__cast_0__`), the result's column renamed after it
-    /// ran: for a query's result, which may also sort on or project the column cast.
+    /// A name of its own to plan with (`__column_0__`), the result's column renamed after it
+    /// ran: for a query's result, which may also sort on or project the column cast. Every
+    /// other column the query does not name is planned so too, and named as Databricks names
+    /// it ([`crate::result_names`]).
     Planned,
 }
 
@@ -409,6 +411,7 @@ pub(crate) fn name_casts_of_columns(
     query: &mut ast::Query,
     how: CastNames,
 ) -> Vec<(String, String)> {
+    use crate::result_names::{cast_column, spark_name};
     use deltalake::datafusion::sql::sqlparser::ast::{Expr, Ident, SelectItem, SetExpr};
     let mut renamed = Vec::new();
     let mut body = query.body.as_mut();
@@ -419,30 +422,29 @@ pub(crate) fn name_casts_of_columns(
     let SetExpr::Select(select) = body else {
         return renamed;
     };
+    let distinct = select.distinct.is_some();
     for (position, item) in select.projection.iter_mut().enumerate() {
-        let SelectItem::UnnamedExpr(cast) = item else {
-            continue;
-        };
-        let column = match cast {
-            Expr::Cast { expr, .. } => match expr.as_ref() {
-                Expr::Identifier(ident) => Some(ident.clone()),
-                Expr::CompoundIdentifier(parts) => parts.last().cloned(),
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some(column) = column else {
+        let SelectItem::UnnamedExpr(expr) = item else {
             continue;
         };
         let alias = match how {
-            CastNames::Column => column,
+            CastNames::Column => match cast_column(expr) {
+                Some(column) => column.clone(),
+                None => continue,
+            },
             CastNames::Planned => {
-                let planned = format!("__cast_{position}__");
-                renamed.push((planned.clone(), column.value));
+                // A column keeps the engine's name, which is its own. `SELECT DISTINCT` sorts
+                // only by what it selects, as written: only its casts of columns are renamed.
+                let column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                if column || (distinct && cast_column(expr).is_none()) {
+                    continue;
+                }
+                let planned = format!("__column_{position}__");
+                renamed.push((planned.clone(), spark_name(expr)));
                 Ident::with_quote('`', planned)
             }
         };
-        let expr = cast.clone();
+        let expr = expr.clone();
         *item = SelectItem::ExprWithAlias { expr, alias };
     }
     renamed

@@ -452,10 +452,88 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
             "int"
         ]]
     );
-    let (_, message) = failed(&sql.run(&sql.app.admin_token, "SELECT date_add(1.5, 1)").await);
-    assert!(message.contains("date_add() takes (DATE, INT)"), "{message}");
+    let (_, message) = failed(
+        &sql.run(&sql.app.admin_token, "SELECT date_add(1.5, 1)")
+            .await,
+    );
+    assert!(
+        message.contains("date_add() takes (DATE, INT)"),
+        "{message}"
+    );
     let (_, message) = failed(&sql.run(&sql.app.admin_token, "SELECT size('abc')").await);
-    assert!(message.contains("size() takes an ARRAY or a MAP"), "{message}");
+    assert!(
+        message.contains("size() takes an ARRAY or a MAP"),
+        "{message}"
+    );
+
+    // More of Databricks' functions, as they answer there: dates by Spark's patterns (a
+    // pattern the engine would print as text), parts of dates, conditionals, JSON, digests,
+    // regular expressions, and aggregates that skip NULLs.
+    assert_eq!(
+        sql.rows(
+            "SELECT date_format(TIMESTAMP'2024-03-05 10:11:12.345', 'yyyy-MM-dd HH:mm:ss.SSS') AS a, \
+             to_date('05/03/2024', 'dd/MM/yyyy') AS b, year(DATE'2024-03-05') AS c, \
+             dayofweek(DATE'2024-03-05') AS d, hour(TIMESTAMP'2024-03-05 10:11:12') AS e, \
+             add_months(DATE'2024-01-31', 1) AS f, last_day(DATE'2023-02-05') AS g, \
+             trunc(DATE'2024-03-05', 'MM') AS h, dateadd(DAY, 2, DATE'2024-02-28') AS i, \
+             timestampdiff(HOUR, TIMESTAMP'2024-01-01 00:00:00', TIMESTAMP'2024-01-02 06:00:00') AS j"
+        )
+        .await,
+        [[
+            "2024-03-05 10:11:12.345",
+            "2024-03-05",
+            "2024",
+            "3",
+            "10",
+            "2024-02-29",
+            "2023-02-28",
+            "2024-03-01",
+            "2024-03-01",
+            "30"
+        ]]
+    );
+    assert_eq!(
+        sql.rows(
+            "SELECT if(1 > 2, 'a', 'b') AS a, nvl2(NULL, 1, 2) AS b, isnull(NULL) AS c, \
+             decode(2, 1, 'one', 2, 'two', 'many') AS d, int('7') + 1 AS e, \
+             get_json_object('{\"a\": {\"b\": [1, {\"c\": \"x\"}]}}', '$.a.b[1].c') AS f, \
+             sha2('abc', 256) AS g, regexp_extract('abc123', '([a-z]+)([0-9]+)', 2) AS h, \
+             'abc' RLIKE '^a' AS i, locate('l', 'hello') AS j"
+        )
+        .await,
+        [[
+            "b",
+            "2",
+            "true",
+            "two",
+            "8",
+            "x",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "123",
+            "true",
+            "3"
+        ]]
+    );
+    assert_eq!(
+        sql.rows(
+            "SELECT collect_list(x) AS a, count_if(x > 1) AS b, max_by(x, y) AS c, \
+             min_by(x, y) AS d, every(x > 0) AS e \
+             FROM VALUES (1, 2), (NULL, 1), (3, 0) AS t(x, y)"
+        )
+        .await,
+        [["[1, 3]", "1", "1", "3", "true"]]
+    );
+
+    // A result column the query does not name is named as Databricks names it, and two may
+    // share a name.
+    let r = sql
+        .admin("SELECT 1, 1, 1 + 1, count(*), upper('a'), x > 1 FROM VALUES (2) AS t(x) GROUP BY x")
+        .await;
+    assert_eq!(texts(&r), [["1", "1", "2", "1", "A", "true"]]);
+    assert_eq!(
+        column_names(&r),
+        ["1", "1", "(1 + 1)", "count(1)", "upper(a)", "(x > 1)"]
+    );
 
     // A table made through the catalog API is empty and usable.
     sql.app

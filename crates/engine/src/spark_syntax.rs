@@ -1,0 +1,438 @@
+//! Databricks functions that are other SQL the engine plans: `if(c, a, b)` is a `CASE`,
+//! `year(d)` is `date_part('year', d)`, `collect_list(x)` is `array_agg(x)` without the NULLs,
+//! `string(x)` is a cast, and so on. Each is a template over the call's arguments, chosen by
+//! name and argument count; a call no template fits is left as written, for the planner to
+//! refuse by name. Functions that need code of their own are in [`crate::spark`].
+
+use deltalake::datafusion::sql::parser::Statement as DfStatement;
+use deltalake::datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value, visit_expressions_mut,
+};
+use deltalake::datafusion::sql::sqlparser::dialect::DatabricksDialect;
+use deltalake::datafusion::sql::sqlparser::parser::Parser;
+use std::ops::ControlFlow;
+
+/// (name, argument count, what a call is: `$0`, `$1`, … stand for its arguments).
+const TEMPLATES: &[(&str, usize, &str)] = &[
+    // Conditionals.
+    ("if", 3, "CASE WHEN $0 THEN $1 ELSE $2 END"),
+    ("iff", 3, "CASE WHEN $0 THEN $1 ELSE $2 END"),
+    ("nvl2", 3, "CASE WHEN $0 IS NOT NULL THEN $1 ELSE $2 END"),
+    ("isnull", 1, "$0 IS NULL"),
+    ("isnotnull", 1, "$0 IS NOT NULL"),
+    ("zeroifnull", 1, "coalesce($0, 0)"),
+    ("nullifzero", 1, "nullif($0, 0)"),
+    // Aggregates.
+    ("count_if", 1, "count(CASE WHEN $0 THEN 1 END)"),
+    (
+        "collect_list",
+        1,
+        "array_agg($0) FILTER (WHERE $0 IS NOT NULL)",
+    ),
+    (
+        "collect_set",
+        1,
+        "array_agg(DISTINCT $0) FILTER (WHERE $0 IS NOT NULL)",
+    ),
+    ("variance", 1, "var_samp($0)"),
+    ("every", 1, "bool_and($0)"),
+    ("first", 1, "first_value($0)"),
+    ("last", 1, "last_value($0)"),
+    ("approx_count_distinct", 1, "approx_distinct($0)"),
+    ("some", 1, "bool_or($0)"),
+    ("any", 1, "bool_or($0)"),
+    ("percentile", 2, "percentile_cont($0, $1)"),
+    ("percentile_approx", 2, "approx_percentile_cont($0, $1)"),
+    ("max_by", 2, "first_value($0 ORDER BY $1 DESC NULLS LAST)"),
+    ("min_by", 2, "first_value($0 ORDER BY $1 ASC NULLS LAST)"),
+    // Casts by the type's name.
+    ("string", 1, "CAST($0 AS STRING)"),
+    ("int", 1, "CAST($0 AS INT)"),
+    ("bigint", 1, "CAST($0 AS BIGINT)"),
+    ("smallint", 1, "CAST($0 AS SMALLINT)"),
+    ("tinyint", 1, "CAST($0 AS TINYINT)"),
+    ("double", 1, "CAST($0 AS DOUBLE)"),
+    ("float", 1, "CAST($0 AS FLOAT)"),
+    ("boolean", 1, "CAST($0 AS BOOLEAN)"),
+    ("date", 1, "CAST($0 AS DATE)"),
+    ("timestamp", 1, "CAST($0 AS TIMESTAMP)"),
+    // Strings.
+    ("lcase", 1, "lower($0)"),
+    ("ucase", 1, "upper($0)"),
+    ("locate", 2, "strpos($1, $0)"),
+    // Dates and times: parts are INTs, Sunday is day 1 of the week.
+    ("year", 1, "date_part('year', $0)"),
+    ("quarter", 1, "date_part('quarter', $0)"),
+    ("month", 1, "date_part('month', $0)"),
+    ("day", 1, "date_part('day', $0)"),
+    ("dayofmonth", 1, "date_part('day', $0)"),
+    ("dayofyear", 1, "date_part('doy', $0)"),
+    ("dayofweek", 1, "date_part('dow', $0) + 1"),
+    ("weekofyear", 1, "date_part('week', $0)"),
+    ("hour", 1, "date_part('hour', $0)"),
+    ("minute", 1, "date_part('minute', $0)"),
+    ("second", 1, "date_part('second', $0)"),
+    (
+        "add_months",
+        2,
+        "CAST($0 + CAST(concat(CAST($1 AS STRING), ' month') AS INTERVAL) AS DATE)",
+    ),
+    (
+        "last_day",
+        1,
+        "CAST(date_trunc('month', $0) + INTERVAL '1' MONTH - INTERVAL '1' DAY AS DATE)",
+    ),
+    ("unix_timestamp", 0, "CAST(to_unixtime(now()) AS BIGINT)"),
+    ("unix_timestamp", 1, "CAST(to_unixtime($0) AS BIGINT)"),
+    (
+        "from_unixtime",
+        1,
+        "to_char(to_timestamp_seconds($0), '%Y-%m-%d %H:%M:%S')",
+    ),
+    // Arrays.
+    ("array_size", 1, "CAST(cardinality($0) AS INT)"),
+    ("sort_array", 1, "array_sort($0)"),
+    ("explode", 1, "unnest($0)"),
+    ("sequence", 2, "generate_series($0, $1)"),
+    ("sequence", 3, "generate_series($0, $1, $2)"),
+];
+
+/// `statement` with every call a template fits replaced by what it is.
+pub(crate) fn rewrite(mut statement: DfStatement) -> DfStatement {
+    if let DfStatement::Statement(s) = &mut statement {
+        let _ = visit_expressions_mut(s.as_mut(), |expr| {
+            if let Some(replacement) = replacement(expr) {
+                *expr = replacement;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    statement
+}
+
+/// What the call `expr` is, if a template fits it.
+fn replacement(expr: &Expr) -> Option<Expr> {
+    let function = match expr {
+        Expr::Function(function) => function,
+        // `s RLIKE pattern`, `s REGEXP pattern`.
+        Expr::RLike {
+            negated,
+            expr,
+            pattern,
+            ..
+        } => {
+            let template = if *negated {
+                "NOT regexp_like($0, $1)"
+            } else {
+                "regexp_like($0, $1)"
+            };
+            return Some(filled(template, &[*expr.clone(), *pattern.clone()]));
+        }
+        _ => return None,
+    };
+    let arguments = plain_arguments(function)?;
+    let [name] = function.name.0.as_slice() else {
+        return None;
+    };
+    let name = name.as_ident()?.value.to_lowercase();
+    let template = match TEMPLATES
+        .iter()
+        .find(|(n, count, _)| *n == name && *count == arguments.len())
+    {
+        Some((_, _, template)) => (*template).to_owned(),
+        None => computed_template(&name, &arguments)?,
+    };
+    Some(filled(&template, &arguments))
+}
+
+/// The template of a call whose form depends on a literal argument: a datetime pattern, a
+/// unit, a digest's size, a group's number.
+fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
+    match (name, arguments) {
+        // Spark's datetime patterns (`yyyy-MM-dd`), which the engine writes as strftime's.
+        ("date_format", [_, pattern]) => Some(format!("to_char($0, {})", strftime(pattern)?)),
+        ("to_date" | "to_timestamp", [_, pattern]) => {
+            Some(format!("{name}($0, {})", strftime(pattern)?))
+        }
+        // trunc(date, 'MM'): the date at the start of its month; trunc(x, n) is a number's.
+        ("trunc", [_, unit]) => {
+            let unit = match string(unit)?.to_uppercase().as_str() {
+                "YEAR" | "YYYY" | "YY" => "year",
+                "QUARTER" => "quarter",
+                "MONTH" | "MM" | "MON" => "month",
+                "WEEK" => "week",
+                _ => return None,
+            };
+            Some(format!("CAST(date_trunc('{unit}', $0) AS DATE)"))
+        }
+        ("sha2", [_, bits]) => match integer(bits)? {
+            0 | 256 => Some("encode(sha256($0), 'hex')".into()),
+            bits @ (224 | 384 | 512) => Some(format!("encode(sha{bits}($0), 'hex')")),
+            _ => None,
+        },
+        // Group `n` of the first match, the whole match for 0, '' when nothing matches.
+        ("regexp_extract", [_, _]) => Some(extract_group(1)),
+        ("regexp_extract", [_, _, group]) => Some(extract_group(integer(group)?)),
+        // A separator that is no pattern but itself.
+        ("split", [_, separator]) => {
+            let separator = string(separator)?;
+            let plain = !separator.chars().any(|c| "\\^$.|?*+()[]{}".contains(c));
+            plain.then(|| "string_to_array($0, $1)".to_owned())
+        }
+        // decode(x, search, result, …[, default]): the result of the first search x equals.
+        ("decode", [_, rest @ ..]) if rest.len() >= 2 => {
+            let mut case = "CASE".to_owned();
+            for pair in 0..rest.len() / 2 {
+                let (search, result) = (1 + 2 * pair, 2 + 2 * pair);
+                case += &format!(" WHEN $0 IS NOT DISTINCT FROM ${search} THEN ${result}");
+            }
+            if rest.len() % 2 == 1 {
+                case += &format!(" ELSE ${}", rest.len());
+            }
+            Some(case + " END")
+        }
+        ("dateadd" | "date_add" | "timestampadd", [unit, _, _]) => {
+            let unit = unit_name(unit)?;
+            Some(format!(
+                "$2 + CAST(concat(CAST($1 AS STRING), ' {unit}') AS INTERVAL)"
+            ))
+        }
+        ("datediff" | "timestampdiff", [unit, _, _]) => {
+            let seconds = match unit_name(unit)? {
+                "second" => 1,
+                "minute" => 60,
+                "hour" => 3_600,
+                "day" => 86_400,
+                "week" => 604_800,
+                _ => return None,
+            };
+            Some(format!(
+                "CAST(trunc((to_unixtime($2) - to_unixtime($1)) / {seconds}) AS BIGINT)"
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn extract_group(group: i64) -> String {
+    format!(
+        "CASE WHEN $0 IS NULL THEN NULL \
+         ELSE coalesce(regexp_match($0, concat('(', $1, ')'))[{}], '') END",
+        group.saturating_add(1)
+    )
+}
+
+/// The unit a date function's first argument names (`DAY`, `hour`), as the engine's interval
+/// text spells it.
+fn unit_name(unit: &Expr) -> Option<&'static str> {
+    let Expr::Identifier(ident) = unit else {
+        return None;
+    };
+    Some(match ident.value.to_uppercase().as_str() {
+        "SECOND" => "second",
+        "MINUTE" => "minute",
+        "HOUR" => "hour",
+        "DAY" | "DAYOFYEAR" => "day",
+        "WEEK" => "week",
+        "MONTH" => "month",
+        "QUARTER" => return None,
+        "YEAR" => "year",
+        _ => return None,
+    })
+}
+
+fn integer(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn string(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The strftime format (as a SQL string literal) of the Spark datetime pattern `pattern`;
+/// `None` when it is not a literal or uses a letter this does not know.
+fn strftime(pattern: &Expr) -> Option<String> {
+    let pattern = string(pattern)?;
+    let mut out = String::new();
+    let mut chars = pattern.chars().peekable();
+    let literal = |out: &mut String, c: char| match c {
+        '%' => out.push_str("%%"),
+        c => out.push(c),
+    };
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            if chars.peek() == Some(&'\'') {
+                chars.next();
+                out.push('\'');
+                continue;
+            }
+            // Quoted text, in which '' is a quote.
+            while let Some(q) = chars.next() {
+                if q != '\'' {
+                    literal(&mut out, q);
+                } else if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    out.push('\'');
+                } else {
+                    break;
+                }
+            }
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            literal(&mut out, c);
+            continue;
+        }
+        let mut run = 1;
+        while chars.peek() == Some(&c) {
+            chars.next();
+            run += 1;
+        }
+        out.push_str(match (c, run) {
+            ('y', 2) => "%y",
+            ('y', _) => "%Y",
+            ('M', 1) => "%-m",
+            ('M', 2) => "%m",
+            ('M', 3) => "%b",
+            ('M', _) => "%B",
+            ('d', 1) => "%-d",
+            ('d', _) => "%d",
+            ('D', _) => "%j",
+            ('H', 1) => "%-H",
+            ('H', _) => "%H",
+            ('h', 1) => "%-I",
+            ('h', _) => "%I",
+            ('m', 1) => "%-M",
+            ('m', _) => "%M",
+            ('s', 1) => "%-S",
+            ('s', _) => "%S",
+            ('S', 1..=3) => "%3f",
+            ('S', 4..=6) => "%6f",
+            ('S', _) => "%9f",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            ('a', _) => "%p",
+            ('z', _) => "%Z",
+            ('Z', _) => "%z",
+            ('X' | 'x', _) => "%:z",
+            _ => return None,
+        });
+    }
+    Some(format!("'{}'", out.replace('\'', "''")))
+}
+
+/// The arguments of a plain call: no `OVER`, `FILTER`, `DISTINCT`, named or `*` arguments.
+fn plain_arguments(function: &Function) -> Option<Vec<Expr>> {
+    if function.over.is_some() || function.filter.is_some() || !function.within_group.is_empty() {
+        return None;
+    }
+    match &function.args {
+        FunctionArguments::None => Some(Vec::new()),
+        FunctionArguments::List(list)
+            if list.duplicate_treatment.is_none() && list.clauses.is_empty() =>
+        {
+            list.args
+                .iter()
+                .map(|arg| match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                    _ => None,
+                })
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+/// `template` parsed, each `$n` replaced by `arguments[n]`.
+fn filled(template: &str, arguments: &[Expr]) -> Expr {
+    // Placeholders are written as identifiers the dialect parses; no argument can be one,
+    // since arguments are put in after parsing.
+    let text = template.replace('$', "__placeholder_");
+    let mut expr = Parser::new(&DatabricksDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        .expect("a template parses");
+    let _ = visit_expressions_mut(&mut expr, |e| {
+        if let Expr::Identifier(ident) = e
+            && let Some(n) = ident.value.strip_prefix("__placeholder_")
+            && let Ok(n) = n.parse::<usize>()
+        {
+            *e = arguments[n].clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    expr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses_and_uses_each_of_its_arguments() {
+        for (name, count, template) in TEMPLATES {
+            let arguments: Vec<Expr> = (0..*count)
+                .map(|n| Expr::value(Value::Number(format!("{}", 1000 + n), false)))
+                .collect();
+            let text = filled(template, &arguments).to_string();
+            for n in 0..*count {
+                assert!(text.contains(&format!("{}", 1000 + n)), "{name}: {text}");
+            }
+            assert!(!text.contains("__placeholder_"), "{name}: {text}");
+        }
+    }
+
+    #[test]
+    fn spark_datetime_patterns_are_written_as_strftime() {
+        let pattern = |p: &str| strftime(&Expr::value(Value::SingleQuotedString(p.into())));
+        assert_eq!(pattern("yyyy-MM-dd").as_deref(), Some("'%Y-%m-%d'"));
+        assert_eq!(
+            pattern("yyyy-MM-dd'T'HH:mm:ss.SSS").as_deref(),
+            Some("'%Y-%m-%dT%H:%M:%S.%3f'")
+        );
+        assert_eq!(
+            pattern("d MMM yy, h:m a").as_deref(),
+            Some("'%-d %b %y, %-I:%-M %p'")
+        );
+        assert_eq!(
+            pattern("EEEE 'o''clock' 100%").as_deref(),
+            Some("'%A o''clock 100%%'")
+        );
+        assert_eq!(pattern("yyyy-qq"), None, "a letter it does not know");
+    }
+
+    #[test]
+    fn calls_are_replaced_by_name_and_argument_count_only() {
+        let rewritten = |sql: &str| {
+            let parsed = crate::statement::Statement::parse(sql).unwrap().parsed;
+            rewrite(parsed).to_string()
+        };
+        assert_eq!(
+            rewritten("SELECT IF(x > 1, 'a', 'b'), year(d) FROM t"),
+            "SELECT CASE WHEN x > 1 THEN 'a' ELSE 'b' END, date_part('year', d) FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT if(x, 1), t.year(d), count_if(DISTINCT x) FROM t"),
+            "SELECT if(x, 1), t.year(d), count_if(DISTINCT x) FROM t",
+            "no template fits"
+        );
+        assert_eq!(
+            rewritten("SELECT collect_list(nvl2(a, b, c)) FROM t"),
+            "SELECT array_agg(CASE WHEN a IS NOT NULL THEN b ELSE c END) FILTER (WHERE CASE WHEN a \
+             IS NOT NULL THEN b ELSE c END IS NOT NULL) FROM t",
+            "nested calls"
+        );
+    }
+}
