@@ -145,6 +145,79 @@ async fn opens_check(
         == Some(CHECK_TEXT))
 }
 
+/// How the credentials [`seal_again`] reads are kept.
+#[derive(Clone, Copy)]
+enum Kept<'a> {
+    /// In the clear, as versions before sealing kept them.
+    Clear,
+    /// Sealed with this key.
+    Sealed(&'a SecretKey),
+}
+
+/// Seals with `to` every partner password and OAuth signing key kept as `from` says, and
+/// returns how many. A sealed one that does not open with its key is refused, naming it.
+async fn seal_again(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    from: Kept<'_>,
+    to: &SecretKey,
+) -> Result<usize> {
+    let open = |place: &str, kept: String, what: &dyn Fn() -> String| match from {
+        Kept::Clear => Ok(kept),
+        Kept::Sealed(key) => key.open(place, &kept).ok_or_else(|| {
+            StoreError::Config(format!("{} does not open with the key file's key", what()))
+        }),
+    };
+    // A sealed value starts with VERSION; a clear signing key is hex, a clear password has a
+    // column of its own.
+    let (passwords, signing_keys) = match from {
+        Kept::Clear => (
+            "SELECT workspace_id, partner_id, password AS kept FROM partner_settings \
+             WHERE password IS NOT NULL",
+            "SELECT kid, secret FROM oauth_signing_keys WHERE secret NOT LIKE 'v1.%'",
+        ),
+        Kept::Sealed(_) => (
+            "SELECT workspace_id, partner_id, password_sealed AS kept FROM partner_settings \
+             WHERE password_sealed IS NOT NULL",
+            "SELECT kid, secret FROM oauth_signing_keys WHERE secret LIKE 'v1.%'",
+        ),
+    };
+    let mut count = 0;
+    let rows = sqlx::query(passwords).fetch_all(&mut **tx).await?;
+    for row in rows {
+        let workspace_id: i64 = row.try_get("workspace_id")?;
+        let partner_id: String = row.try_get("partner_id")?;
+        let place = partner_password_place(workspace_id, &partner_id);
+        let plain = open(&place, row.try_get("kept")?, &|| {
+            format!("partner {partner_id}'s password in workspace {workspace_id}")
+        })?;
+        sqlx::query(
+            "UPDATE partner_settings SET password_sealed = $1, password = NULL \
+             WHERE workspace_id = $2 AND partner_id = $3",
+        )
+        .bind(to.seal(&place, &plain))
+        .bind(workspace_id)
+        .bind(&partner_id)
+        .execute(&mut **tx)
+        .await?;
+        count += 1;
+    }
+    let rows = sqlx::query(signing_keys).fetch_all(&mut **tx).await?;
+    for row in rows {
+        let kid: String = row.try_get("kid")?;
+        let place = signing_key_place(&kid);
+        let plain = open(&place, row.try_get("secret")?, &|| {
+            format!("the OAuth signing key {kid}")
+        })?;
+        sqlx::query("UPDATE oauth_signing_keys SET secret = $1 WHERE kid = $2")
+            .bind(to.seal(&place, &plain))
+            .bind(&kid)
+            .execute(&mut **tx)
+            .await?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 fn another_key() -> StoreError {
     StoreError::Config(
         "this database's credentials were sealed with another secret key: give every node of \
@@ -168,44 +241,7 @@ impl Store {
         if !opens_check(&mut tx, &key).await? {
             return Err(another_key());
         }
-        let clear = sqlx::query(
-            "SELECT workspace_id, partner_id, password FROM partner_settings \
-             WHERE password IS NOT NULL",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in clear {
-            let workspace_id: i64 = row.try_get("workspace_id")?;
-            let partner_id: String = row.try_get("partner_id")?;
-            let password: String = row.try_get("password")?;
-            let sealed = key.seal(
-                &partner_password_place(workspace_id, &partner_id),
-                &password,
-            );
-            sqlx::query(
-                "UPDATE partner_settings SET password_sealed = $1, password = NULL \
-                 WHERE workspace_id = $2 AND partner_id = $3",
-            )
-            .bind(sealed)
-            .bind(workspace_id)
-            .bind(partner_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // A sealed secret starts with VERSION, a clear one is hex.
-        let clear =
-            sqlx::query("SELECT kid, secret FROM oauth_signing_keys WHERE secret NOT LIKE 'v1.%'")
-                .fetch_all(&mut *tx)
-                .await?;
-        for row in clear {
-            let kid: String = row.try_get("kid")?;
-            let secret: String = row.try_get("secret")?;
-            sqlx::query("UPDATE oauth_signing_keys SET secret = $1 WHERE kid = $2")
-                .bind(key.seal(&signing_key_place(&kid), &secret))
-                .bind(kid)
-                .execute(&mut *tx)
-                .await?;
-        }
+        seal_again(&mut tx, Kept::Clear, &key).await?;
         tx.commit().await?;
         self.secret_key = Some(std::sync::Arc::new(key));
         Ok(self)
@@ -263,54 +299,7 @@ impl Store {
                 gone_after_millis / 1000
             )));
         }
-        let mut values = 0;
-        let passwords = sqlx::query(
-            "SELECT workspace_id, partner_id, password_sealed FROM partner_settings \
-             WHERE password_sealed IS NOT NULL",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in passwords {
-            let workspace_id: i64 = row.try_get("workspace_id")?;
-            let partner_id: String = row.try_get("partner_id")?;
-            let place = partner_password_place(workspace_id, &partner_id);
-            let sealed: String = row.try_get("password_sealed")?;
-            let password = old.open(&place, &sealed).ok_or_else(|| {
-                StoreError::Config(format!(
-                    "partner {partner_id}'s password in workspace {workspace_id} does not open \
-                     with the key file's key: save the partner's settings again, then rotate"
-                ))
-            })?;
-            sqlx::query(
-                "UPDATE partner_settings SET password_sealed = $1 \
-                 WHERE workspace_id = $2 AND partner_id = $3",
-            )
-            .bind(new.seal(&place, &password))
-            .bind(workspace_id)
-            .bind(partner_id)
-            .execute(&mut *tx)
-            .await?;
-            values += 1;
-        }
-        let signing_keys = sqlx::query("SELECT kid, secret FROM oauth_signing_keys")
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in signing_keys {
-            let kid: String = row.try_get("kid")?;
-            let place = signing_key_place(&kid);
-            let sealed: String = row.try_get("secret")?;
-            let secret = old.open(&place, &sealed).ok_or_else(|| {
-                StoreError::Config(format!(
-                    "the OAuth signing key {kid} does not open with the key file's key"
-                ))
-            })?;
-            sqlx::query("UPDATE oauth_signing_keys SET secret = $1 WHERE kid = $2")
-                .bind(new.seal(&place, &secret))
-                .bind(kid)
-                .execute(&mut *tx)
-                .await?;
-            values += 1;
-        }
+        let values = seal_again(&mut tx, Kept::Sealed(old), new).await?;
         sqlx::query("UPDATE secret_key_check SET sealed = $1 WHERE id = 1")
             .bind(new.seal(CHECK_PLACE, CHECK_TEXT))
             .execute(&mut *tx)
