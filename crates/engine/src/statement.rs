@@ -167,6 +167,10 @@ impl Statement {
             )));
         }
         let sql = spell_out_merge_stars(sql)?;
+        let sql = match drop_using_delta(&sql)? {
+            std::borrow::Cow::Borrowed(_) => sql,
+            std::borrow::Cow::Owned(text) => text.into(),
+        };
         let statements = if sql.len() <= SHALLOW_STATEMENT_BYTES {
             parse_bounded(&sql)?
         } else {
@@ -318,6 +322,70 @@ impl Statement {
 /// `INSERT (ALL_COLUMNS) VALUES (ALL_COLUMNS)` before parsing, and expanded against the target's
 /// columns when the statement runs.
 pub(crate) const ALL_COLUMNS: &str = "__all_columns__";
+
+/// `CREATE TABLE … USING DELTA`, as dbt and most loaders write it, without the `USING DELTA`
+/// the engine's parser does not read: every table here is a Delta table. A table of another
+/// format (`USING PARQUET`) is refused. Any other statement is left as it is.
+fn drop_using_delta(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError> {
+    use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
+    use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    if !sql
+        .as_bytes()
+        .windows(b"using".len())
+        .any(|w| w.eq_ignore_ascii_case(b"using"))
+    {
+        return Ok(sql.into());
+    }
+    let Ok(tokens) = Tokenizer::new(&DatabricksDialect {}, sql).tokenize() else {
+        return Ok(sql.into()); // the parser reports the error
+    };
+    let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    let words: Vec<(usize, &Token)> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let creates_table = words.first().is_some_and(|(_, t)| is(t, Keyword::CREATE))
+        && words.iter().take(4).any(|(_, t)| is(t, Keyword::TABLE));
+    if !creates_table {
+        return Ok(sql.into());
+    }
+    // The table's own USING: outside parentheses, before the query of a CREATE … AS.
+    let mut depth = 0usize;
+    let mut using = None;
+    for (n, (at, token)) in words.iter().enumerate() {
+        match token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            t if depth == 0 && (is(t, Keyword::AS) || is(t, Keyword::SELECT)) => break,
+            t if depth == 0 && is(t, Keyword::USING) => {
+                using = words
+                    .get(n + 1)
+                    .map(|(format_at, format)| (*at, *format_at, *format));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some((using_at, format_at, format)) = using else {
+        return Ok(sql.into());
+    };
+    match format {
+        Token::Word(w) if w.value.eq_ignore_ascii_case("delta") => {}
+        other => {
+            return Err(EngineError::Unsupported(format!(
+                "tables stored as {other}: every table here is a Delta table (USING DELTA)"
+            )));
+        }
+    }
+    let mut out = String::with_capacity(sql.len());
+    for (n, token) in tokens.iter().enumerate() {
+        if n < using_at || n > format_at {
+            out.push_str(&token.to_string());
+        }
+    }
+    Ok(out.into())
+}
 
 /// Rewrites the stars of a `MERGE`'s `UPDATE SET *` and `INSERT *` (see [`ALL_COLUMNS`]); any
 /// other text is returned as it was.
@@ -926,6 +994,29 @@ mod tests {
                 ("amount", "DECIMAL(10,2)", true)
             ]
         );
+    }
+
+    #[test]
+    fn tables_created_using_delta_are_delta_tables_and_other_formats_are_refused() {
+        let kind = |sql: &str| Statement::parse(sql).map(|s| s.kind().clone());
+        assert!(matches!(
+            kind("CREATE OR REPLACE TABLE t USING DELTA AS SELECT 1 AS a"),
+            Ok(Kind::CreateTableAs { .. })
+        ));
+        assert!(matches!(
+            kind("create table if not exists t (a INT, b STRING) using delta comment 'x'"),
+            Ok(Kind::CreateTable { .. })
+        ));
+        assert!(matches!(
+            kind("CREATE TABLE t AS SELECT * FROM a JOIN b USING (id)"),
+            Ok(Kind::CreateTableAs { .. })
+        ));
+        assert!(matches!(
+            kind("SELECT * FROM a JOIN b USING (id)"),
+            Ok(Kind::Query)
+        ));
+        let refused = kind("CREATE TABLE t (a INT) USING PARQUET").unwrap_err();
+        assert!(refused.to_string().contains("Delta"), "{refused}");
     }
 
     #[test]

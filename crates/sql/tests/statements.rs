@@ -272,6 +272,28 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     assert_eq!(r["manifest"]["total_row_count"], 2);
     assert_eq!(r["manifest"]["format"], "JSON_ARRAY");
 
+    // A model as dbt builds it: CREATE OR REPLACE TABLE … USING DELTA AS SELECT, twice.
+    for _ in 0..2 {
+        sql.admin(
+            "create or replace table main.sales.by_customer using delta as \
+             select customer, count(*) as orders from main.sales.orders group by customer",
+        )
+        .await;
+    }
+    assert_eq!(
+        sql.rows("SELECT customer, orders FROM main.sales.by_customer ORDER BY customer")
+            .await,
+        [["ada", "2"], ["bob", "1"]]
+    );
+    let (_, message) = failed(
+        &sql.run(
+            &sql.app.admin_token,
+            "CREATE TABLE main.sales.as_parquet (a INT) USING PARQUET",
+        )
+        .await,
+    );
+    assert!(message.contains("Delta"), "{message}");
+
     assert_eq!(
         sql.rows("UPDATE main.sales.orders SET amount = amount * 2 WHERE customer = 'ada'")
             .await,
