@@ -92,6 +92,7 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     // Arrays.
     ("array_size", 1, "CAST(cardinality($0) AS INT)"),
     ("sort_array", 1, "array_sort($0)"),
+    ("pmod", 2, "(($0 % $1) + $1) % $1"),
     ("explode", 1, "unnest($0)"),
     ("sequence", 2, "generate_series($0, $1)"),
     ("sequence", 3, "generate_series($0, $1, $2)"),
@@ -165,6 +166,16 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
             };
             Some(format!("CAST(date_trunc('{unit}', $0) AS DATE)"))
         }
+        // Descending puts NULLs last, as Spark does.
+        ("sort_array", [_, ascending]) => match ascending {
+            Expr::Value(v) if v.value == Value::Boolean(true) => {
+                Some("array_sort($0, 'ASC', 'NULLS FIRST')".into())
+            }
+            Expr::Value(v) if v.value == Value::Boolean(false) => {
+                Some("array_sort($0, 'DESC', 'NULLS LAST')".into())
+            }
+            _ => None,
+        },
         ("sha2", [_, bits]) => match integer(bits)? {
             0 | 256 => Some("encode(sha256($0), 'hex')".into()),
             bits @ (224 | 384 | 512) => Some(format!("encode(sha{bits}($0), 'hex')")),

@@ -520,7 +520,9 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
              decode(2, 1, 'one', 2, 'two', 'many') AS d, int('7') + 1 AS e, \
              get_json_object('{\"a\": {\"b\": [1, {\"c\": \"x\"}]}}', '$.a.b[1].c') AS f, \
              sha2('abc', 256) AS g, regexp_extract('abc123', '([a-z]+)([0-9]+)', 2) AS h, \
-             'abc' RLIKE '^a' AS i, locate('l', 'hello') AS j"
+             'abc' RLIKE '^a' AS i, locate('l', 'hello') AS j, pmod(-7, 3) AS k, \
+             sort_array(array(2, NULL, 3), false) AS l, \
+             named_struct('a', 1, 'b', 'x') AS m"
         )
         .await,
         [[
@@ -533,7 +535,10 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
             "123",
             "true",
-            "3"
+            "3",
+            "2",
+            "[3,2,null]",
+            r#"{"a":1,"b":"x"}"#
         ]]
     );
     assert_eq!(
@@ -543,7 +548,7 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
              FROM VALUES (1, 2), (NULL, 1), (3, 0) AS t(x, y)"
         )
         .await,
-        [["[1, 3]", "1", "1", "3", "true"]]
+        [["[1,3]", "1", "1", "3", "true"]]
     );
 
     // A result column the query does not name is named as Databricks names it, and two may
