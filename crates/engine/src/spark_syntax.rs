@@ -127,7 +127,7 @@ fn replacement(expr: &Expr) -> Option<Expr> {
             } else {
                 "regexp_like($0, $1)"
             };
-            return Some(filled(template, &[*expr.clone(), *pattern.clone()]));
+            return filled(template, &[*expr.clone(), *pattern.clone()]);
         }
         _ => return None,
     };
@@ -143,7 +143,7 @@ fn replacement(expr: &Expr) -> Option<Expr> {
         Some((_, _, template)) => (*template).to_owned(),
         None => computed_template(&name, &arguments)?,
     };
-    Some(filled(&template, &arguments))
+    filled(&template, &arguments)
 }
 
 /// The template of a call whose form depends on a literal argument: a datetime pattern, a
@@ -276,6 +276,10 @@ fn string(expr: &Expr) -> Option<&str> {
 /// `None` when it is not a literal or uses a letter this does not know.
 fn strftime(pattern: &Expr) -> Option<String> {
     let pattern = string(pattern)?;
+    // Text the template's own syntax would read otherwise: left as written.
+    if pattern.contains(['$', '\\']) {
+        return None;
+    }
     let mut out = String::new();
     let mut chars = pattern.chars().peekable();
     let literal = |out: &mut String, c: char| match c {
@@ -367,24 +371,26 @@ fn plain_arguments(function: &Function) -> Option<Vec<Expr>> {
 }
 
 /// `template` parsed, each `$n` replaced by `arguments[n]`.
-fn filled(template: &str, arguments: &[Expr]) -> Expr {
+/// `None` if it does not parse: a template is fixed text, but a computed one holds a literal
+/// taken from the statement, which is left as written rather than trusted to parse.
+fn filled(template: &str, arguments: &[Expr]) -> Option<Expr> {
     // Placeholders are written as identifiers the dialect parses; no argument can be one,
     // since arguments are put in after parsing.
     let text = template.replace('$', "__placeholder_");
     let mut expr = Parser::new(&DatabricksDialect {})
         .try_with_sql(&text)
         .and_then(|mut p| p.parse_expr())
-        .expect("a template parses");
+        .ok()?;
     let _ = visit_expressions_mut(&mut expr, |e| {
         if let Expr::Identifier(ident) = e
             && let Some(n) = ident.value.strip_prefix("__placeholder_")
-            && let Ok(n) = n.parse::<usize>()
+            && let Some(argument) = n.parse::<usize>().ok().and_then(|n| arguments.get(n))
         {
-            *e = arguments[n].clone();
+            *e = argument.clone();
         }
         ControlFlow::<()>::Continue(())
     });
-    expr
+    Some(expr)
 }
 
 #[cfg(test)]
@@ -397,7 +403,7 @@ mod tests {
             let arguments: Vec<Expr> = (0..*count)
                 .map(|n| Expr::value(Value::Number(format!("{}", 1000 + n), false)))
                 .collect();
-            let text = filled(template, &arguments).to_string();
+            let text = filled(template, &arguments).expect("parses").to_string();
             for n in 0..*count {
                 assert!(text.contains(&format!("{}", 1000 + n)), "{name}: {text}");
             }
@@ -422,6 +428,16 @@ mod tests {
             Some("'%A o''clock 100%%'")
         );
         assert_eq!(pattern("yyyy-qq"), None, "a letter it does not know");
+        assert_eq!(pattern("yyyy\\"), None, "a backslash");
+        for odd in ["yyyy$0", "yyyy-$1"] {
+            assert_eq!(pattern(odd), None, "{odd}");
+            let call = format!("SELECT date_format(d, '{odd}') FROM t");
+            let parsed = crate::statement::Statement::parse(&call).unwrap().parsed;
+            assert!(
+                rewrite(parsed).to_string().contains("date_format"),
+                "{call}"
+            );
+        }
     }
 
     #[test]
