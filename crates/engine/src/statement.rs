@@ -323,21 +323,29 @@ impl Statement {
 /// columns when the statement runs.
 pub(crate) const ALL_COLUMNS: &str = "__all_columns__";
 
+/// The tokens of `sql` when its text holds `word` (in any case); `None` otherwise, or when it
+/// does not tokenize (the parser then reports the error). A statement a rewrite cannot concern
+/// is not tokenized twice.
+fn tokens_if_it_says(
+    sql: &str,
+    word: &str,
+) -> Option<Vec<deltalake::datafusion::sql::sqlparser::tokenizer::Token>> {
+    use deltalake::datafusion::sql::sqlparser::tokenizer::Tokenizer;
+    sql.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+        .then(|| Tokenizer::new(&DatabricksDialect {}, sql).tokenize().ok())
+        .flatten()
+}
+
 /// `CREATE TABLE … USING DELTA`, as dbt and most loaders write it, without the `USING DELTA`
 /// the engine's parser does not read: every table here is a Delta table. A table of another
 /// format (`USING PARQUET`) is refused. Any other statement is left as it is.
 fn drop_using_delta(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError> {
     use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
-    use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    if !sql
-        .as_bytes()
-        .windows(b"using".len())
-        .any(|w| w.eq_ignore_ascii_case(b"using"))
-    {
+    use deltalake::datafusion::sql::sqlparser::tokenizer::Token;
+    let Some(tokens) = tokens_if_it_says(sql, "using") else {
         return Ok(sql.into());
-    }
-    let Ok(tokens) = Tokenizer::new(&DatabricksDialect {}, sql).tokenize() else {
-        return Ok(sql.into()); // the parser reports the error
     };
     let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
     let words: Vec<(usize, &Token)> = tokens
@@ -391,18 +399,9 @@ fn drop_using_delta(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError>
 /// other text is returned as it was.
 fn spell_out_merge_stars(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError> {
     use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
-    use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    // A MERGE spells its keyword somewhere: a statement that does not is left as it is,
-    // without being tokenized twice.
-    if !sql
-        .as_bytes()
-        .windows(b"merge".len())
-        .any(|w| w.eq_ignore_ascii_case(b"merge"))
-    {
+    use deltalake::datafusion::sql::sqlparser::tokenizer::Token;
+    let Some(tokens) = tokens_if_it_says(sql, "merge") else {
         return Ok(sql.into());
-    }
-    let Ok(tokens) = Tokenizer::new(&DatabricksDialect {}, sql).tokenize() else {
-        return Ok(sql.into()); // the parser reports the error
     };
     let words: Vec<&Token> = tokens
         .iter()
