@@ -536,6 +536,37 @@ impl AccessFacts {
     }
 }
 
+/// A change to a table's or a view's definition (`ALTER TABLE`, `ALTER VIEW`, `COMMENT ON`),
+/// by what Unity Catalog asks of whoever makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alteration {
+    /// Its columns, its comment or its properties: `MODIFY` on a table.
+    Definition,
+    /// Its name or its owner: the table's to give away, so its owner's.
+    Ownership,
+}
+
+impl AccessFacts {
+    /// Decides an alteration of the table or view the facts are about: whoever may manage it
+    /// may make any; `MODIFY` on a table allows changes to its definition. Every change to a
+    /// view is its owner's, as Databricks has it. `Err(None)`: only an owner may; `Err(Some)`:
+    /// the privilege that is missing.
+    pub fn check_alteration(
+        &self,
+        alteration: Alteration,
+        is_view: bool,
+        on: &Securable,
+    ) -> Result<(), Option<Denied>> {
+        if self.may_manage() {
+            return Ok(());
+        }
+        match alteration {
+            Alteration::Definition if !is_view => self.check(Action::ModifyTable, on).map_err(Some),
+            _ => Err(None),
+        }
+    }
+}
+
 /// Whether the caller may create catalogs: a metastore admin, or a holder of `CREATE_CATALOG`
 /// on the metastore.
 pub fn may_create_catalog(metastore_admin: bool, metastore_privileges: &BTreeSet<String>) -> bool {
@@ -820,6 +851,66 @@ mod tests {
         assert!(legacy.check(Action::ReadTable, &hive).is_ok());
         assert!(legacy.check(Action::SelectTable, &hive).is_err());
         assert!(legacy.check(Action::ModifyTable, &hive).is_err());
+    }
+
+    #[test]
+    fn altering_a_table_needs_modify_and_renaming_it_needs_its_owner() {
+        let on = table();
+        let modifier = AccessFacts {
+            legacy: false,
+            superuser: false,
+            levels: vec![
+                level(false, &["USE_CATALOG"]),
+                level(false, &["USE_SCHEMA"]),
+                level(false, &["MODIFY"]),
+            ],
+        };
+        assert_eq!(
+            modifier.check_alteration(Alteration::Definition, false, &on),
+            Ok(())
+        );
+        assert_eq!(
+            modifier.check_alteration(Alteration::Ownership, false, &on),
+            Err(None)
+        );
+        // A view's definition is its owner's alone.
+        assert_eq!(
+            modifier.check_alteration(Alteration::Definition, true, &on),
+            Err(None)
+        );
+        let reader = AccessFacts {
+            levels: vec![
+                level(false, &["USE_CATALOG"]),
+                level(false, &["USE_SCHEMA"]),
+                level(false, &["SELECT"]),
+            ],
+            ..modifier.clone()
+        };
+        let Err(Some(denied)) = reader.check_alteration(Alteration::Definition, false, &on) else {
+            panic!("a reader altered a table");
+        };
+        assert!(denied.0.contains("MODIFY"), "{denied:?}");
+        // The owner of the schema, or a holder of MANAGE on the table, may do anything.
+        for manager in [
+            vec![
+                level(false, &["USE_CATALOG"]),
+                level(true, &[]),
+                level(false, &[]),
+            ],
+            vec![
+                level(false, &["USE_CATALOG"]),
+                level(false, &["USE_SCHEMA"]),
+                level(false, &["MANAGE"]),
+            ],
+        ] {
+            let facts = AccessFacts {
+                levels: manager,
+                ..modifier.clone()
+            };
+            for alteration in [Alteration::Definition, Alteration::Ownership] {
+                assert_eq!(facts.check_alteration(alteration, true, &on), Ok(()));
+            }
+        }
     }
 
     #[test]

@@ -333,6 +333,45 @@ impl Engine {
         Ok(crate::types::columns(&schema))
     }
 
+    /// Adds columns after the last of the table stored under `id`, nullable, as Delta adds
+    /// them to a table with rows. A column already there with the same type is left as it is:
+    /// a change that stopped after its commit, made again, finishes. One there with another
+    /// type is an error.
+    pub async fn add_columns(&self, id: &str, columns: &[Column]) -> Result<(), EngineError> {
+        let _writing = self.writer(id).lock_owned().await;
+        let table = self.open(id).await?;
+        let schema = table.snapshot()?.snapshot().arrow_schema();
+        let mut fields = Vec::new();
+        for c in columns {
+            let data_type = crate::types::arrow_type(&c.type_name)?;
+            match schema.field_with_name(&c.name) {
+                Ok(there) if there.data_type() == &data_type => {}
+                Ok(there) => {
+                    return Err(EngineError::Analysis(format!(
+                        "Column {} exists as {}.",
+                        c.name,
+                        crate::types::databricks_type_name(there.data_type())
+                    )));
+                }
+                Err(_) => fields.push(Field::new(&c.name, data_type, true)),
+            }
+        }
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let structure: StructType = (&Schema::new(fields))
+            .try_into_kernel()
+            .map_err(|e| EngineError::Unsupported(format!("a column type: {e}")))?;
+        let added: Vec<_> = structure.fields().cloned().collect();
+        let table = table.add_columns().with_fields(added).await?;
+        self.memory.forget(id);
+        self.tables
+            .lock()
+            .expect("lock")
+            .insert(id.to_owned(), table);
+        Ok(())
+    }
+
     /// Removes a table's files. Removing a table that has none is not an error.
     pub async fn drop_table(&self, id: &str) -> Result<(), EngineError> {
         let location = self.location(id)?;

@@ -21,6 +21,8 @@ pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
 pub struct Statement {
     pub(crate) parsed: DfStatement,
     kind: Kind,
+    /// A `CREATE TABLE|VIEW`'s clauses taken out of its text before parsing.
+    clauses: TableClauses,
 }
 
 /// What a statement does, with the names it acts on as written (unresolved).
@@ -167,9 +169,9 @@ impl Statement {
             )));
         }
         let sql = spell_out_merge_stars(sql)?;
-        let sql = match drop_using_delta(&sql)? {
-            std::borrow::Cow::Borrowed(_) => sql,
-            std::borrow::Cow::Owned(text) => text.into(),
+        let (sql, clauses) = match take_table_clauses(&sql)? {
+            (std::borrow::Cow::Borrowed(_), clauses) => (sql, clauses),
+            (std::borrow::Cow::Owned(text), clauses) => (text.into(), clauses),
         };
         let statements = if sql.len() <= SHALLOW_STATEMENT_BYTES {
             parse_bounded(&sql)?
@@ -205,7 +207,11 @@ impl Statement {
         lower_case_relations(&mut parsed);
         name_casts_in_queries(&mut parsed);
         let kind = classify(&parsed)?;
-        Ok(Statement { parsed, kind })
+        Ok(Statement {
+            parsed,
+            kind,
+            clauses,
+        })
     }
 
     pub fn kind(&self) -> &Kind {
@@ -219,6 +225,16 @@ impl Statement {
             DfStatement::Statement(s) => s,
             _ => unreachable!("a statement the engine runs is a SQL statement"),
         }
+    }
+
+    /// What a `CREATE TABLE` or `CREATE VIEW` says of the object besides its columns: its
+    /// comment and its properties (`TBLPROPERTIES`), for the catalog to keep. A property's
+    /// value is its text (`true` and `'true'` alike).
+    pub fn description(&self) -> (Option<String>, Vec<(String, String)>) {
+        (
+            self.clauses.comment.clone(),
+            self.clauses.properties.clone(),
+        )
     }
 
     /// Every table or view the statement names, resolved against `catalog`.`schema`, with how it
@@ -328,24 +344,40 @@ pub(crate) const ALL_COLUMNS: &str = "__all_columns__";
 /// is not tokenized twice.
 fn tokens_if_it_says(
     sql: &str,
-    word: &str,
+    words: &[&str],
 ) -> Option<Vec<deltalake::datafusion::sql::sqlparser::tokenizer::Token>> {
     use deltalake::datafusion::sql::sqlparser::tokenizer::Tokenizer;
-    sql.as_bytes()
-        .windows(word.len())
-        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    words
+        .iter()
+        .any(|word| {
+            sql.as_bytes()
+                .windows(word.len())
+                .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+        })
         .then(|| Tokenizer::new(&DatabricksDialect {}, sql).tokenize().ok())
         .flatten()
 }
 
-/// `CREATE TABLE … USING DELTA`, as dbt and most loaders write it, without the `USING DELTA`
-/// the engine's parser does not read: every table here is a Delta table. A table of another
-/// format (`USING PARQUET`) is refused. Any other statement is left as it is.
-fn drop_using_delta(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError> {
+/// What a `CREATE TABLE` (or `VIEW`) says of it between its columns and its query. Databricks
+/// reads these clauses in any order; the engine's parser reads `USING` not at all and
+/// `COMMENT` and `TBLPROPERTIES` in one order only, so they are taken out of the text and kept
+/// here.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct TableClauses {
+    comment: Option<String>,
+    properties: Vec<(String, String)>,
+}
+
+/// `CREATE TABLE … USING DELTA COMMENT '…' TBLPROPERTIES (…) [AS …]`, as dbt and most loaders
+/// write it, without those clauses (see [`TableClauses`]): every table here is a Delta table,
+/// and a table of another format (`USING PARQUET`) is refused. Any other statement is left as
+/// it is.
+fn take_table_clauses(sql: &str) -> Result<(std::borrow::Cow<'_, str>, TableClauses), EngineError> {
     use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
     use deltalake::datafusion::sql::sqlparser::tokenizer::Token;
-    let Some(tokens) = tokens_if_it_says(sql, "using") else {
-        return Ok(sql.into());
+    let mut clauses = TableClauses::default();
+    let Some(tokens) = tokens_if_it_says(sql, &["using", "comment", "tblproperties"]) else {
+        return Ok((sql.into(), clauses));
     };
     let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
     let words: Vec<(usize, &Token)> = tokens
@@ -354,45 +386,122 @@ fn drop_using_delta(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError>
         .filter(|(_, t)| !matches!(t, Token::Whitespace(_)))
         .collect();
     let creates_table = words.first().is_some_and(|(_, t)| is(t, Keyword::CREATE))
-        && words.iter().take(4).any(|(_, t)| is(t, Keyword::TABLE));
+        && words
+            .iter()
+            .take(4)
+            .any(|(_, t)| is(t, Keyword::TABLE) || is(t, Keyword::VIEW));
     if !creates_table {
-        return Ok(sql.into());
+        return Ok((sql.into(), clauses));
     }
-    // The table's own USING: outside parentheses, before the query of a CREATE … AS.
+    let text = |t: &Token| match t {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Some(s.clone()),
+        _ => None,
+    };
+    let syntax = |what: &str| EngineError::Syntax(format!("{what} in CREATE TABLE"));
+    // The table's own clauses: outside parentheses, before the query of a CREATE … AS. Each
+    // taken is a range of token positions left out of the text.
+    let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut depth = 0usize;
-    let mut using = None;
-    for (n, (at, token)) in words.iter().enumerate() {
+    let mut n = 0;
+    while let Some((at, token)) = words.get(n) {
+        let next = words.get(n + 1).map(|(_, t)| *t);
         match token {
             Token::LParen => depth += 1,
             Token::RParen => depth = depth.saturating_sub(1),
-            t if depth == 0 && (is(t, Keyword::AS) || is(t, Keyword::SELECT)) => break,
-            t if depth == 0 && is(t, Keyword::USING) => {
-                using = words
-                    .get(n + 1)
-                    .map(|(format_at, format)| (*at, *format_at, *format));
-                break;
+            _ if depth > 0 => {}
+            t if is(t, Keyword::AS) || is(t, Keyword::SELECT) => break,
+            t if is(t, Keyword::USING) => {
+                match next {
+                    Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("delta") => {}
+                    other => {
+                        return Err(EngineError::Unsupported(format!(
+                            "tables stored as {}: every table here is a Delta table (USING DELTA)",
+                            other.map_or_else(String::new, ToString::to_string)
+                        )));
+                    }
+                }
+                taken.push((*at, words[n + 1].0));
+                n += 1;
+            }
+            t if is(t, Keyword::COMMENT) => {
+                let comment = next
+                    .and_then(text)
+                    .ok_or_else(|| syntax("COMMENT without a string"))?;
+                clauses.comment = Some(comment);
+                taken.push((*at, words[n + 1].0));
+                n += 1;
+            }
+            t if is(t, Keyword::TBLPROPERTIES) => {
+                let (properties, end) = table_properties(&words[n + 1..])
+                    .ok_or_else(|| syntax("TBLPROPERTIES not as ('key' = 'value', …)"))?;
+                clauses.properties.extend(properties);
+                taken.push((*at, words[n + 1 + end].0));
+                n += 1 + end;
             }
             _ => {}
         }
+        n += 1;
     }
-    let Some((using_at, format_at, format)) = using else {
-        return Ok(sql.into());
-    };
-    match format {
-        Token::Word(w) if w.value.eq_ignore_ascii_case("delta") => {}
-        other => {
-            return Err(EngineError::Unsupported(format!(
-                "tables stored as {other}: every table here is a Delta table (USING DELTA)"
-            )));
-        }
+    if taken.is_empty() {
+        return Ok((sql.into(), clauses));
     }
     let mut out = String::with_capacity(sql.len());
     for (n, token) in tokens.iter().enumerate() {
-        if n < using_at || n > format_at {
+        if !taken.iter().any(|(from, to)| (*from..=*to).contains(&n)) {
             out.push_str(&token.to_string());
         }
     }
-    Ok(out.into())
+    Ok((out.into(), clauses))
+}
+
+/// `('key' = 'value', key.part = true, …)` at the start of `words`: the pairs, values as text,
+/// and the position of the closing parenthesis. `None` if they are not written so.
+fn table_properties(
+    words: &[(
+        usize,
+        &deltalake::datafusion::sql::sqlparser::tokenizer::Token,
+    )],
+) -> Option<(Vec<(String, String)>, usize)> {
+    use deltalake::datafusion::sql::sqlparser::tokenizer::Token;
+    let mut n = 0;
+    let mut next = || {
+        let token = words.get(n).map(|(_, t)| *t);
+        n += 1;
+        token
+    };
+    if next()? != &Token::LParen {
+        return None;
+    }
+    let mut properties = Vec::new();
+    loop {
+        let mut key = match next()? {
+            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s.clone(),
+            Token::Word(w) => w.value.clone(),
+            _ => return None,
+        };
+        let value = loop {
+            match next()? {
+                Token::Period => match next()? {
+                    Token::Word(w) => {
+                        key.push('.');
+                        key.push_str(&w.value);
+                    }
+                    _ => return None,
+                },
+                Token::Eq => {}
+                Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => break s.clone(),
+                Token::Word(w) => break w.value.clone(),
+                Token::Number(number, _) => break number.clone(),
+                _ => return None,
+            }
+        };
+        properties.push((key, value));
+        match next()? {
+            Token::Comma => {}
+            Token::RParen => return Some((properties, n - 1)),
+            _ => return None,
+        }
+    }
 }
 
 /// Rewrites the stars of a `MERGE`'s `UPDATE SET *` and `INSERT *` (see [`ALL_COLUMNS`]); any
@@ -400,7 +509,7 @@ fn drop_using_delta(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError>
 fn spell_out_merge_stars(sql: &str) -> Result<std::borrow::Cow<'_, str>, EngineError> {
     use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
     use deltalake::datafusion::sql::sqlparser::tokenizer::Token;
-    let Some(tokens) = tokens_if_it_says(sql, "merge") else {
+    let Some(tokens) = tokens_if_it_says(sql, &["merge"]) else {
         return Ok(sql.into());
     };
     let words: Vec<&Token> = tokens
@@ -841,16 +950,67 @@ fn column(def: &ast::ColumnDef) -> Result<Column, EngineError> {
         .options
         .iter()
         .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
+    let comment = def.options.iter().find_map(|o| match &o.option {
+        ast::ColumnOption::Comment(text) => Some(text.clone()),
+        _ => None,
+    });
     Ok(Column {
         name: def.name.value.to_lowercase(),
         type_name: databricks_type_name(&arrow),
         nullable,
+        comment,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_create_says_its_comment_and_its_properties() {
+        let wanted = (
+            Some("raw events".to_owned()),
+            vec![
+                ("quality".to_owned(), "bronze".to_owned()),
+                ("delta.appendOnly".to_owned(), "true".to_owned()),
+            ],
+        );
+        for sql in [
+            "CREATE TABLE t (a INT COMMENT 'x') COMMENT 'raw events' \
+             TBLPROPERTIES ('quality' = 'bronze', 'delta.appendOnly' = true)",
+            "create or replace table t using delta comment 'raw events' \
+             tblproperties ('quality' = 'bronze', 'delta.appendOnly' = 'true') as select 1 as a",
+            "CREATE TABLE t (a INT) TBLPROPERTIES (quality = 'bronze', delta.appendOnly = true) \
+             USING DELTA COMMENT \"raw events\"",
+        ] {
+            let statement = Statement::parse(sql).unwrap();
+            assert_eq!(statement.description(), wanted, "{sql}");
+        }
+        let Kind::CreateTable { columns, .. } =
+            Statement::parse("CREATE TABLE t (a INT COMMENT 'the key', b STRING)")
+                .unwrap()
+                .kind()
+                .clone()
+        else {
+            panic!("not a CREATE TABLE")
+        };
+        assert_eq!(columns[0].comment.as_deref(), Some("the key"));
+        assert_eq!(columns[1].comment, None);
+        for broken in [
+            "CREATE TABLE t (a INT) COMMENT",
+            "CREATE TABLE t (a INT) TBLPROPERTIES ('a' = )",
+            "CREATE TABLE t (a INT) TBLPROPERTIES 'a'",
+        ] {
+            assert!(
+                matches!(Statement::parse(broken), Err(EngineError::Syntax(_))),
+                "{broken}"
+            );
+        }
+        let plain = Statement::parse("SELECT 'comment' AS tblproperties").unwrap();
+        assert_eq!(plain.description(), (None, Vec::new()));
+        let view = Statement::parse("CREATE VIEW v COMMENT 'a view' AS SELECT 1").unwrap();
+        assert_eq!(view.description(), (Some("a view".to_owned()), Vec::new()));
+    }
 
     fn uses(sql: &str) -> Vec<(String, Access)> {
         Statement::parse(sql)

@@ -11,6 +11,8 @@ pub struct Column {
     /// (`STRING`, `BIGINT`, `DECIMAL(10,2)`, `ARRAY<INT>`).
     pub type_name: String,
     pub nullable: bool,
+    /// What the statement that made it said of it (`COMMENT '…'`); the catalog keeps it.
+    pub comment: Option<String>,
 }
 
 /// A schema's columns, in Databricks' type names.
@@ -22,6 +24,7 @@ pub fn columns(schema: &Schema) -> Vec<Column> {
             name: f.name().clone(),
             type_name: databricks_type_name(f.data_type()),
             nullable: f.is_nullable(),
+            comment: None,
         })
         .collect()
 }

@@ -360,6 +360,7 @@ async fn table_ids_cannot_reach_outside_the_root() {
         name: "a".into(),
         type_name: "INT".into(),
         nullable: true,
+        comment: None,
     }];
     for bad in ["../escape", "a/b", "", "..", "x%2f"] {
         let err = f

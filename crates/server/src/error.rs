@@ -444,6 +444,10 @@ impl From<CatalogError> for ApiError {
                 "TABLE_DOES_NOT_EXIST",
                 format!("Table '{catalog}.{schema}.{name}' does not exist."),
             ),
+            E::ColumnNotFound { table, name } => not_found(
+                "COLUMN_DOES_NOT_EXIST",
+                format!("Column '{name}' does not exist in table '{table}'."),
+            ),
             E::PrincipalNotFound { name } => not_found(
                 "PRINCIPAL_DOES_NOT_EXIST",
                 format!("Could not find principal with name {name}."),
@@ -469,6 +473,10 @@ impl From<CatalogError> for ApiError {
             E::TableExists { name } => exists(
                 "TABLE_ALREADY_EXISTS",
                 format!("Table '{name}' already exists."),
+            ),
+            E::ColumnExists { table, name } => exists(
+                "COLUMN_ALREADY_EXISTS",
+                format!("Column '{name}' already exists in table '{table}'."),
             ),
             E::Refused(reason) => ApiError::forbidden(reason),
             E::NotOwner { on } => ApiError::forbidden(format!(
@@ -509,6 +517,10 @@ impl From<CatalogError> for ApiError {
                     "data_source_format '{given}' is not supported; use {}.",
                     catalog_rules::DATA_SOURCE_FORMATS.join(", ")
                 ),
+            ),
+            E::PropertyNotSet { table, key } => invalid(
+                bad,
+                format!("Property '{key}' is not set on table '{table}'."),
             ),
             E::DuplicateColumn { name } => {
                 invalid(bad, format!("Column '{name}' appears more than once."))

@@ -47,6 +47,16 @@ pub enum Command {
         table: Vec<String>,
         extended: bool,
     },
+    /// `SHOW TABLE EXTENDED [IN schema] LIKE 'pattern'`.
+    ShowTableExtended {
+        schema: Vec<String>,
+        like: String,
+    },
+    /// `SHOW TBLPROPERTIES t [(key)]`.
+    ShowProperties {
+        table: Vec<String>,
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +70,7 @@ pub enum TableScope {
 
 /// Reads a command, or `None` when the statement is not one of these.
 pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
-    let mut p = Parser {
-        tokens: tokens
-            .iter()
-            .map(|t| &t.token)
-            .filter(|t| **t != Token::Symbol(';'))
-            .collect(),
-        at: 0,
-    };
+    let mut p = Parser::new(tokens);
     let command = if p.eat("USE") {
         if p.eat("CATALOG") {
             Command::UseCatalog(p.identifier()?)
@@ -93,6 +96,22 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
                 catalog,
                 like: p.like()?,
             }
+        } else if p.eat("TABLE") {
+            // `SHOW TABLE EXTENDED [IN|FROM schema] LIKE 'pattern'`, which dbt lists relations
+            // with.
+            p.expect("EXTENDED")?;
+            let schema = if p.eat("IN") || p.eat("FROM") {
+                p.name()?
+            } else {
+                Vec::new()
+            };
+            let Some(like) = p.like()? else {
+                return Err(failure::syntax("SHOW TABLE EXTENDED needs LIKE 'pattern'."));
+            };
+            if p.eat("PARTITION") {
+                return Err(failure::not_supported("SHOW TABLE EXTENDED … PARTITION"));
+            }
+            Command::ShowTableExtended { schema, like }
         } else if p.peek_is("TABLES") || p.peek_is("VIEWS") {
             let views_only = p.eat("VIEWS");
             if !views_only {
@@ -144,6 +163,16 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
                     like: p.like()?,
                 }
             }
+        } else if p.eat("TBLPROPERTIES") {
+            let table = p.name()?;
+            let key = if p.eat_symbol('(') {
+                let key = p.property_key()?;
+                p.expect_symbol(')')?;
+                Some(key)
+            } else {
+                None
+            };
+            Command::ShowProperties { table, key }
         } else {
             // SHOW GRANTS and the rest are not commands of this module.
             return Ok(None);
@@ -180,17 +209,29 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
     Ok(Some(command))
 }
 
-struct Parser<'a> {
-    tokens: Vec<&'a Token>,
-    at: usize,
+/// Reads a statement's tokens one by one (its closing `;` left out).
+pub(crate) struct Parser<'a> {
+    pub(crate) tokens: Vec<&'a Token>,
+    pub(crate) at: usize,
 }
 
-impl Parser<'_> {
-    fn peek_is(&self, word: &str) -> bool {
+impl<'a> Parser<'a> {
+    pub(crate) fn new(tokens: &'a [Spanned]) -> Parser<'a> {
+        Parser {
+            tokens: tokens
+                .iter()
+                .map(|t| &t.token)
+                .filter(|t| **t != Token::Symbol(';'))
+                .collect(),
+            at: 0,
+        }
+    }
+
+    pub(crate) fn peek_is(&self, word: &str) -> bool {
         self.tokens.get(self.at).is_some_and(|t| t.is(word))
     }
 
-    fn eat(&mut self, word: &str) -> bool {
+    pub(crate) fn eat(&mut self, word: &str) -> bool {
         let found = self.peek_is(word);
         if found {
             self.at += 1;
@@ -198,14 +239,14 @@ impl Parser<'_> {
         found
     }
 
-    fn word(&self) -> Option<String> {
+    pub(crate) fn word(&self) -> Option<String> {
         self.tokens.get(self.at).and_then(|t| match t {
             Token::Word(w) => Some(w.clone()),
             _ => None,
         })
     }
 
-    fn expect(&mut self, word: &str) -> Result<(), SqlFailure> {
+    pub(crate) fn expect(&mut self, word: &str) -> Result<(), SqlFailure> {
         if self.eat(word) {
             Ok(())
         } else {
@@ -213,7 +254,7 @@ impl Parser<'_> {
         }
     }
 
-    fn identifier(&mut self) -> Result<String, SqlFailure> {
+    pub(crate) fn identifier(&mut self) -> Result<String, SqlFailure> {
         match self.tokens.get(self.at).and_then(|t| t.identifier()) {
             Some(name) => {
                 self.at += 1;
@@ -223,14 +264,66 @@ impl Parser<'_> {
         }
     }
 
+    pub(crate) fn eat_symbol(&mut self, symbol: char) -> bool {
+        let found = self.tokens.get(self.at) == Some(&&Token::Symbol(symbol));
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    pub(crate) fn expect_symbol(&mut self, symbol: char) -> Result<(), SqlFailure> {
+        if self.eat_symbol(symbol) {
+            Ok(())
+        } else {
+            Err(failure::syntax(format!("Expected '{symbol}'.")))
+        }
+    }
+
+    /// A quoted string.
+    pub(crate) fn string(&mut self) -> Result<String, SqlFailure> {
+        match self.tokens.get(self.at) {
+            Some(Token::Str(s)) => {
+                self.at += 1;
+                Ok(s.clone())
+            }
+            _ => Err(failure::syntax("Expected a quoted string.")),
+        }
+    }
+
+    /// A table property's key: quoted (`'delta.appendOnly'`) or dotted words
+    /// (`delta.appendOnly`), as written.
+    pub(crate) fn property_key(&mut self) -> Result<String, SqlFailure> {
+        if let Some(Token::Str(s)) = self.tokens.get(self.at) {
+            self.at += 1;
+            return Ok(s.clone());
+        }
+        let mut key = self.identifier()?;
+        while self.eat_symbol('.') {
+            key.push('.');
+            key.push_str(&self.identifier()?);
+        }
+        Ok(key)
+    }
+
+    /// Whether every token has been read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.at >= self.tokens.len()
+    }
+
     /// `a`, `a.b` or `a.b.c`.
-    fn name(&mut self) -> Result<Vec<String>, SqlFailure> {
+    pub(crate) fn name(&mut self) -> Result<Vec<String>, SqlFailure> {
+        self.dotted(3)
+    }
+
+    /// Up to `most` names joined by dots.
+    pub(crate) fn dotted(&mut self, most: usize) -> Result<Vec<String>, SqlFailure> {
         let mut parts = vec![self.identifier()?];
         while self.tokens.get(self.at) == Some(&&Token::Symbol('.')) {
             self.at += 1;
             parts.push(self.identifier()?);
         }
-        if parts.len() > 3 {
+        if parts.len() > most {
             return Err(failure::invalid_name(&parts.join(".")));
         }
         Ok(parts)
@@ -310,6 +403,21 @@ impl Answer {
 
 fn lower(parts: &[String]) -> Vec<String> {
     parts.iter().map(|p| p.to_lowercase()).collect()
+}
+
+/// `[catalog.]schema` (or nothing: the session's schema) with the session's defaults.
+fn schema_name(
+    parts: &[String],
+    catalog: &str,
+    schema: &str,
+) -> Result<(String, String), SqlFailure> {
+    let parts = lower(parts);
+    Ok(match parts.as_slice() {
+        [] => (catalog.to_owned(), schema.to_owned()),
+        [s] => (catalog.to_owned(), s.clone()),
+        [c, s] => (c.clone(), s.clone()),
+        _ => return Err(failure::invalid_name(&parts.join("."))),
+    })
 }
 
 /// `[[catalog.]schema.]table` with the session's defaults.
@@ -438,13 +546,7 @@ pub async fn run(
             views_only,
         } => match scope {
             TableScope::Schema(parts) => {
-                let parts = lower(&parts);
-                let (c, s) = match parts.as_slice() {
-                    [] => (catalog.to_owned(), schema.to_owned()),
-                    [s] => (catalog.to_owned(), s.clone()),
-                    [c, s] => (c.clone(), s.clone()),
-                    _ => return Err(failure::invalid_name(&parts.join("."))),
-                };
+                let (c, s) = schema_name(&parts, catalog, schema)?;
                 let tables = store
                     .list_tables_for(caller, &c, &s, true)
                     .await
@@ -571,6 +673,49 @@ pub async fn run(
                 rows,
             )))
         }
+        Command::ShowTableExtended {
+            schema: parts,
+            like,
+        } => {
+            let (c, s) = schema_name(&parts, catalog, schema)?;
+            let tables = store
+                .list_tables_for(caller, &c, &s, false)
+                .await
+                .map_err(failure::catalog)?;
+            Ok(Answer::rows(ArrowRows::strings(
+                &["database", "tableName", "isTemporary", "information"],
+                tables
+                    .iter()
+                    .filter(|t| matches(Some(&like), &t.name))
+                    .map(|t| {
+                        vec![
+                            Some(t.schema_name.clone()),
+                            Some(t.name.clone()),
+                            some("false"),
+                            Some(information(t, engine)),
+                        ]
+                    })
+                    .collect(),
+            )))
+        }
+        Command::ShowProperties { table, key } => {
+            let record = table_record(store, caller, &table, catalog, schema).await?;
+            let rows = match key {
+                Some(key) => {
+                    let shown = record.properties.get(&key).map_or_else(
+                        || format!("Table {} does not have property: {key}", record.full_name()),
+                        property_text,
+                    );
+                    vec![vec![Some(key), Some(shown)]]
+                }
+                None => record
+                    .properties
+                    .iter()
+                    .map(|(k, v)| vec![Some(k.clone()), Some(property_text(v))])
+                    .collect(),
+            };
+            Ok(Answer::rows(ArrowRows::strings(&["key", "value"], rows)))
+        }
         Command::Describe { table, extended } => {
             let record = table_record(store, caller, &table, catalog, schema).await?;
             Ok(Answer::rows(ArrowRows::strings(
@@ -611,39 +756,78 @@ fn describe_rows(record: TableRecord, extended: bool, engine: &Engine) -> Vec<Ve
             some(""),
             some(""),
         ]);
-        let created = record.created_at;
-        let mut detail = vec![
-            ("Catalog", Some(record.catalog_name.clone())),
-            ("Database", Some(record.schema_name.clone())),
-            ("Table", Some(record.name.clone())),
-            ("Created Time", Some(created.to_string())),
-            ("Created By", Some(record.created_by.clone())),
-            ("Type", Some(record.table_type.clone())),
-            ("Owner", record.owner.clone()),
-            ("Comment", record.comment.clone()),
-        ];
-        if record.table_type == "VIEW" {
-            detail.push(("View Text", record.view_definition.clone()));
-        } else {
-            detail.push(("Location", record.location(|id| engine.table_location(id))));
-            detail.push((
-                "Provider",
-                Some(
-                    record
-                        .data_source_format
-                        .clone()
-                        .unwrap_or_default()
-                        .to_lowercase(),
-                ),
-            ));
-        }
-        for (name, value) in detail {
-            if let Some(value) = value {
-                rows.push(vec![some(name), Some(value), some("")]);
-            }
+        for (name, value) in details(&record, engine) {
+            rows.push(vec![some(name), Some(value), some("")]);
         }
     }
     rows
+}
+
+/// What `DESCRIBE TABLE EXTENDED` and `SHOW TABLE EXTENDED` tell of a table besides its
+/// columns, as Databricks names each line.
+fn details(record: &TableRecord, engine: &Engine) -> Vec<(&'static str, String)> {
+    let mut detail = vec![
+        ("Catalog", Some(record.catalog_name.clone())),
+        ("Database", Some(record.schema_name.clone())),
+        ("Table", Some(record.name.clone())),
+        ("Created Time", Some(record.created_at.to_string())),
+        ("Created By", Some(record.created_by.clone())),
+        ("Type", Some(record.table_type.clone())),
+        ("Owner", record.owner.clone()),
+        ("Comment", record.comment.clone()),
+    ];
+    if record.table_type == "VIEW" {
+        detail.push(("View Text", record.view_definition.clone()));
+    } else {
+        detail.push(("Location", record.location(|id| engine.table_location(id))));
+        detail.push((
+            "Provider",
+            Some(
+                record
+                    .data_source_format
+                    .clone()
+                    .unwrap_or_default()
+                    .to_lowercase(),
+            ),
+        ));
+    }
+    if !record.properties.is_empty() {
+        let listed: Vec<String> = record
+            .properties
+            .iter()
+            .map(|(k, v)| format!("{k}={}", property_text(v)))
+            .collect();
+        detail.push(("Table Properties", Some(format!("[{}]", listed.join(",")))));
+    }
+    detail
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+}
+
+/// A property's value as SQL shows it: a string as it is, anything else as JSON.
+fn property_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `SHOW TABLE EXTENDED`'s `information`: the details, a line each, then the columns as Spark
+/// prints a schema.
+fn information(record: &TableRecord, engine: &Engine) -> String {
+    let mut text = String::new();
+    for (name, value) in details(record, engine) {
+        text.push_str(&format!("{name}: {value}\n"));
+    }
+    text.push_str("Schema: root\n");
+    for c in &record.columns {
+        text.push_str(&format!(
+            " |-- {}: {} (nullable = {})\n",
+            c.name, c.type_text, c.nullable
+        ));
+    }
+    text
 }
 
 async fn visible_catalogs(store: &Store, caller: &Caller) -> Result<Vec<String>, SqlFailure> {
@@ -703,6 +887,39 @@ mod tests {
 
     fn command(sql: &str) -> Option<Command> {
         parse(&tokens(sql).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn show_table_extended_and_show_tblproperties() {
+        assert_eq!(
+            command("SHOW TABLE EXTENDED IN main.raw LIKE '*'"),
+            Some(Command::ShowTableExtended {
+                schema: vec!["main".into(), "raw".into()],
+                like: "*".into(),
+            })
+        );
+        assert_eq!(
+            command("show table extended like 'a|b'"),
+            Some(Command::ShowTableExtended {
+                schema: Vec::new(),
+                like: "a|b".into(),
+            })
+        );
+        assert!(parse(&tokens("SHOW TABLE EXTENDED IN s").unwrap()).is_err());
+        assert_eq!(
+            command("SHOW TBLPROPERTIES s.t ('delta.appendOnly')"),
+            Some(Command::ShowProperties {
+                table: vec!["s".into(), "t".into()],
+                key: Some("delta.appendOnly".into()),
+            })
+        );
+        assert_eq!(
+            command("SHOW TBLPROPERTIES t"),
+            Some(Command::ShowProperties {
+                table: vec!["t".into()],
+                key: None,
+            })
+        );
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub fn catalog(e: CatalogError) -> SqlFailure {
         CatalogError::TableExists { .. } => ("TABLE_OR_VIEW_ALREADY_EXISTS", "42P07"),
         CatalogError::SchemaExists { .. } => ("SCHEMA_ALREADY_EXISTS", "42P06"),
         CatalogError::SchemaNotEmpty { .. } => ("SCHEMA_NOT_EMPTY", "2BP01"),
+        CatalogError::ColumnNotFound { .. } => ("UNRESOLVED_COLUMN", "42703"),
+        CatalogError::ColumnExists { .. } => ("FIELDS_ALREADY_EXISTS", "42710"),
+        CatalogError::PropertyNotSet { .. } => ("UNSET_NONEXISTENT_PROPERTIES", "42K0J"),
         _ => ("", ""),
     };
     let kind = e.kind();

@@ -14,6 +14,7 @@
 //! before its metadata, so a crash between the two leaves unreferenced files, never a table
 //! without data; dropping goes the other way round.
 
+mod alter;
 mod catalog_statements;
 mod catalog_syntax;
 mod commands;
@@ -33,7 +34,7 @@ use patchbay_engine::{
     Access, Binding, Column, Engine, Job, Kind, Limits, ObjectUse, QualifiedName, Source, Statement,
 };
 use patchbay_server::statements::engine::{Executed, Execution, SqlEngine, SqlFailure};
-use patchbay_store::{CatalogError, ColumnRecord, NewTable, Store, TableRecord};
+use patchbay_store::{CatalogError, ColumnRecord, NewTable, Store, TableChange, TableRecord};
 use rows::ArrowRows;
 use std::collections::HashSet;
 use std::future::Future;
@@ -111,6 +112,9 @@ impl Warehouses {
                 use_schema: answer.use_schema,
             });
         }
+        if let Some(alter) = alter::parse(&tokens, &text)? {
+            return self.alter(caller, alter, &catalog, &schema).await.map(done);
+        }
         let words = lexer::leading_words(&tokens, 3);
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         match words.as_slice() {
@@ -123,6 +127,16 @@ impl Warehouses {
                     .catalog_statement(caller, &tokens, &catalog, &schema)
                     .await
                     .map(done);
+            }
+            ["TRUNCATE", "TABLE", ..] => {
+                // Every row goes, as a `DELETE` without a condition takes them: with the same
+                // privilege (`MODIFY`) and as one commit.
+                let statement =
+                    Statement::parse(&alter::truncated(&tokens)?).map_err(failure::engine)?;
+                return self
+                    .run_engine(caller, statement, catalog, schema)
+                    .await
+                    .map(|_| done(ArrowRows::empty()));
             }
             ["DROP", "TABLE" | "VIEW", ..] => {
                 return self
@@ -356,11 +370,27 @@ impl Warehouses {
             })
             .await
             .map_err(failure::engine)?;
-        let columns = match &view {
+        let mut columns = match &view {
             Some(_) => output.view_columns.clone(),
             None => self.engine.columns(&id).await.map_err(failure::engine)?,
         };
+        // What the statement said of its columns, its comment and its properties, the data
+        // does not keep: the catalog does.
+        if let Kind::CreateTable { columns: said, .. } = statement.kind() {
+            for column in &mut columns {
+                column.comment = said
+                    .iter()
+                    .find(|c| c.name == column.name)
+                    .and_then(|c| c.comment.clone());
+            }
+        }
+        let (comment, properties) = statement.description();
         let new = NewTable {
+            comment,
+            properties: properties
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
             catalog_name: target.catalog.clone(),
             schema_name: target.schema.clone(),
             name: target.table.clone(),
@@ -471,17 +501,7 @@ impl Warehouses {
         let record = self
             .checked(&Principal::caller(caller), name, Action::ModifyTable)
             .await?;
-        if record.table_type == "VIEW" {
-            return Err(SqlFailure::new(
-                patchbay_server::statements::engine::FailureCode::BadRequest,
-                "EXPECT_TABLE_NOT_VIEW",
-                format!(
-                    "{} is a view: rows are written to tables.",
-                    record.full_name()
-                ),
-            )
-            .with_sql_state("42809"));
-        }
+        not_a_view(&record, "rows are written to tables")?;
         self.materialize(&record).await?;
         if bound.insert(name.clone()) {
             bindings.push(Binding {
@@ -490,6 +510,83 @@ impl Warehouses {
             });
         }
         Ok(())
+    }
+
+    /// `ALTER TABLE|VIEW`, `COMMENT ON TABLE|COLUMN`.
+    async fn alter(
+        &self,
+        caller: &Caller,
+        alter: alter::Alter,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<ArrowRows, SqlFailure> {
+        let securable = commands::table_name(&alter.table, catalog, schema)?;
+        let change = match alter.change {
+            alter::Change::Catalog(change) => change,
+            alter::Change::Rename(to) => TableChange::Rename(alter::new_name(&to, &securable)?),
+            alter::Change::AddColumns(columns) => {
+                return self.add_columns(caller, &securable, &columns).await;
+            }
+        };
+        self.store
+            .alter_table(caller, &securable, &change)
+            .await
+            .map_err(failure::catalog)?;
+        Ok(ArrowRows::empty())
+    }
+
+    /// `ALTER TABLE … ADD COLUMNS`: the Delta table first, then the catalog, which decides
+    /// the caller's right again as it records them. A change that stopped between the two is
+    /// finished by making it again (the Delta table keeps columns it already has).
+    async fn add_columns(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+        definitions: &str,
+    ) -> Result<ArrowRows, SqlFailure> {
+        let parsed = Statement::parse(&format!("CREATE TABLE added ({definitions})"))
+            .map_err(failure::engine)?;
+        let Kind::CreateTable { columns, .. } = parsed.kind() else {
+            return Err(failure::syntax("ADD COLUMNS takes column definitions."));
+        };
+        if let Some(c) = columns.iter().find(|c| !c.nullable) {
+            return Err(failure::not_supported(format!(
+                "Adding a NOT NULL column ({}) to a table",
+                c.name
+            )));
+        }
+        let (record, facts) = self
+            .table_and_facts(&Principal::caller(caller), securable)
+            .await?;
+        not_a_view(&record, "columns are added to tables")?;
+        facts
+            .check_alteration(rules::Alteration::Definition, false, securable)
+            .map_err(|refused| {
+                failure::denied(refused.map_or_else(
+                    || format!("User is not an owner of {securable}."),
+                    |missing| missing.0,
+                ))
+            })?;
+        let added = column_records(columns)?;
+        if let Some(taken) = added
+            .iter()
+            .find(|c| record.columns.iter().any(|old| old.name == c.name))
+        {
+            return Err(failure::catalog(CatalogError::ColumnExists {
+                table: securable.full_name(),
+                name: taken.name.clone(),
+            }));
+        }
+        self.materialize(&record).await?;
+        self.engine
+            .add_columns(&record.id, columns)
+            .await
+            .map_err(failure::engine)?;
+        self.store
+            .alter_table(caller, securable, &TableChange::AddColumns(added))
+            .await
+            .map_err(failure::catalog)?;
+        Ok(ArrowRows::empty())
     }
 
     /// The table or view `name`, if `who` may do `action` with it.
@@ -504,21 +601,29 @@ impl Warehouses {
             name.schema.clone(),
             name.table.clone(),
         );
-        let (record, facts) = self
-            .store
-            .table_access(who.workspace_id, who.principal_id, who.is_admin, &securable)
+        let (record, facts) = self.table_and_facts(who, &securable).await?;
+        facts
+            .check(action, &securable)
+            .map_err(|denied| failure::denied(denied.0))?;
+        Ok(record)
+    }
+
+    /// The table or view `securable`, and the facts that decide what `who` may do with it.
+    async fn table_and_facts(
+        &self,
+        who: &Principal,
+        securable: &Securable,
+    ) -> Result<(TableRecord, rules::AccessFacts), SqlFailure> {
+        self.store
+            .table_access(who.workspace_id, who.principal_id, who.is_admin, securable)
             .await
             .map_err(|e| match e {
                 CatalogError::TableNotFound { .. }
                 | CatalogError::SchemaNotFound { .. }
                 | CatalogError::CatalogNotFound { .. }
-                | CatalogError::NoMetastore => failure::table_not_found(name),
+                | CatalogError::NoMetastore => failure::table_not_found(securable.full_name()),
                 other => failure::catalog(other),
-            })?;
-        facts
-            .check(action, &securable)
-            .map_err(|denied| failure::denied(denied.0))?;
-        Ok(record)
+            })
     }
 
     /// Gives a table made through the catalog API (metadata only) its empty Delta table.
@@ -533,6 +638,7 @@ impl Warehouses {
                 name: c.name.clone(),
                 type_name: c.type_text.to_ascii_uppercase(),
                 nullable: c.nullable,
+                comment: c.comment.clone(),
             })
             .collect();
         self.engine
@@ -602,6 +708,19 @@ impl Principal {
     }
 }
 
+/// Refuses a view where a table is needed, saying why.
+fn not_a_view(record: &TableRecord, why: &str) -> Result<(), SqlFailure> {
+    if record.table_type != "VIEW" {
+        return Ok(());
+    }
+    Err(SqlFailure::new(
+        patchbay_server::statements::engine::FailureCode::BadRequest,
+        "EXPECT_TABLE_NOT_VIEW",
+        format!("{} is a view: {why}.", record.full_name()),
+    )
+    .with_sql_state("42809"))
+}
+
 /// The catalog's columns for a new table's engine columns.
 fn column_records(columns: &[Column]) -> Result<Vec<ColumnRecord>, SqlFailure> {
     columns
@@ -624,7 +743,7 @@ fn column_records(columns: &[Column]) -> Result<Vec<ColumnRecord>, SqlFailure> {
                 type_text,
                 type_json: String::new(),
                 nullable: c.nullable,
-                comment: None,
+                comment: c.comment.clone(),
             })
         })
         .collect()

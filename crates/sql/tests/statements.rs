@@ -686,6 +686,410 @@ async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
     assert!(rows(&succeeded(&r, "show tables")).is_empty());
 }
 
+/// The table's columns as the catalog API gives them: (name, type, comment).
+async fn api_columns(sql: &Sql, table: &str) -> Vec<(String, String, Option<String>)> {
+    let body = sql
+        .app
+        .admin_get(&format!("{UC}/tables/{table}"))
+        .await
+        .ok();
+    body["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no columns in {body}"))
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            assert_eq!(c["position"], i, "positions follow the order: {body}");
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["type_text"].as_str().unwrap().to_owned(),
+                c["comment"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn column(name: &str, type_text: &str, comment: Option<&str>) -> (String, String, Option<String>) {
+    (name.into(), type_text.into(), comment.map(str::to_owned))
+}
+
+#[tokio::test]
+async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
+    let sql = Sql::new().await;
+    common::enable_uc(&sql.app).await;
+    let admin = sql.app.admin_token.clone();
+    sql.admin("CREATE SCHEMA main.raw").await;
+    sql.admin(
+        "CREATE TABLE main.raw.events (id BIGINT COMMENT 'the key', kind STRING) \
+         COMMENT 'raw events' TBLPROPERTIES ('quality' = 'bronze')",
+    )
+    .await;
+    sql.admin("INSERT INTO main.raw.events VALUES (1, 'click')")
+        .await;
+    let body = sql
+        .app
+        .admin_get(&format!("{UC}/tables/main.raw.events"))
+        .await
+        .ok();
+    assert_eq!(body["comment"], "raw events");
+    assert_eq!(body["properties"], json!({"quality": "bronze"}));
+
+    // The source grew two columns: the rows there read NULL in them, new rows fill them.
+    sql.admin(
+        "ALTER TABLE main.raw.events ADD COLUMNS (amount DECIMAL(10,2) COMMENT 'in euros', \
+         seen_at TIMESTAMP)",
+    )
+    .await;
+    sql.admin(
+        "INSERT INTO main.raw.events VALUES (2, 'buy', 9.5, TIMESTAMP '2026-12-01 10:00:00')",
+    )
+    .await;
+    let body = sql
+        .admin("SELECT id, kind, amount FROM main.raw.events ORDER BY id")
+        .await;
+    assert_eq!(
+        rows(&body),
+        [
+            [Some("1".to_owned()), Some("click".to_owned()), None],
+            [
+                Some("2".to_owned()),
+                Some("buy".to_owned()),
+                Some("9.50".to_owned())
+            ]
+        ]
+    );
+    let four = [
+        column("id", "bigint", Some("the key")),
+        column("kind", "string", None),
+        column("amount", "decimal(10,2)", Some("in euros")),
+        column("seen_at", "timestamp", None),
+    ];
+    assert_eq!(api_columns(&sql, "main.raw.events").await, four);
+    // The same change again is refused, naming the column, and changes nothing.
+    let (code, message) = failed(
+        &sql.run(&admin, "ALTER TABLE main.raw.events ADD COLUMN amount INT")
+            .await,
+    );
+    assert_eq!(code, "ALREADY_EXISTS", "{message}");
+    assert!(message.contains("amount"), "{message}");
+    let (code, message) = failed(
+        &sql.run(
+            &admin,
+            "ALTER TABLE main.raw.events ADD COLUMN must INT NOT NULL",
+        )
+        .await,
+    );
+    assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
+    assert_eq!(api_columns(&sql, "main.raw.events").await, four);
+
+    // dbt's documentation and properties.
+    sql.admin("COMMENT ON TABLE main.raw.events IS 'One row an event'")
+        .await;
+    sql.admin("ALTER TABLE main.raw.events ALTER COLUMN kind COMMENT 'what happened'")
+        .await;
+    sql.admin("COMMENT ON COLUMN main.raw.events.id IS NULL")
+        .await;
+    sql.admin(
+        "ALTER TABLE main.raw.events SET TBLPROPERTIES ('delta.appendOnly' = 'false', \
+         quality = 'silver')",
+    )
+    .await;
+    sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')")
+        .await;
+    let (code, message) = failed(
+        &sql.run(
+            &admin,
+            "ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')",
+        )
+        .await,
+    );
+    assert_eq!(code, "BAD_REQUEST", "{message}");
+    sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES IF EXISTS ('quality')")
+        .await;
+    let (code, message) = failed(
+        &sql.run(&admin, "COMMENT ON COLUMN main.raw.events.nope IS 'x'")
+            .await,
+    );
+    assert_eq!(code, "NOT_FOUND", "{message}");
+    assert_eq!(
+        sql.rows("SHOW TBLPROPERTIES main.raw.events").await,
+        [["delta.appendOnly", "false"]]
+    );
+    assert_eq!(
+        sql.rows("SHOW TBLPROPERTIES main.raw.events ('quality')")
+            .await,
+        [[
+            "quality",
+            "Table main.raw.events does not have property: quality"
+        ]]
+    );
+    let body = sql
+        .app
+        .admin_get(&format!("{UC}/tables/main.raw.events"))
+        .await
+        .ok();
+    assert_eq!(body["comment"], "One row an event");
+    assert_eq!(body["properties"], json!({"delta.appendOnly": "false"}));
+    // dbt lists relations with SHOW TABLE EXTENDED and reads their kind from `information`.
+    let listed = sql.rows("SHOW TABLE EXTENDED IN main.raw LIKE 'ev*'").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0][..3], ["raw", "events", "false"]);
+    for line in [
+        "Catalog: main\n",
+        "Type: MANAGED\n",
+        "Provider: delta\n",
+        "Comment: One row an event\n",
+        "Table Properties: [delta.appendOnly=false]\n",
+        "Schema: root\n |-- id: bigint (nullable = true)\n",
+        " |-- amount: decimal(10,2) (nullable = true)\n",
+    ] {
+        assert!(listed[0][3].contains(line), "{line:?} in {}", listed[0][3]);
+    }
+    assert!(
+        sql.rows("SHOW TABLE EXTENDED IN main.raw LIKE 'nothing'")
+            .await
+            .is_empty()
+    );
+    let extended = sql.rows("DESCRIBE TABLE EXTENDED main.raw.events").await;
+    assert!(
+        extended.contains(&vec![
+            "Table Properties".to_owned(),
+            "[delta.appendOnly=false]".to_owned(),
+            String::new()
+        ]),
+        "{extended:?}"
+    );
+    let described = sql.rows("DESCRIBE TABLE main.raw.events").await;
+    assert_eq!(
+        described[..4],
+        [
+            ["id", "bigint", ""],
+            ["kind", "string", "what happened"],
+            ["amount", "decimal(10,2)", "in euros"],
+            ["seen_at", "timestamp", ""],
+        ]
+    );
+
+    // MODIFY lets a principal change the definition, not the name or the owner; SELECT
+    // changes nothing.
+    let (app_id, token) = sql.service_principal("LOADER_USER").await;
+    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+        .await;
+    sql.admin(&format!(
+        "GRANT USE SCHEMA ON SCHEMA main.raw TO `{app_id}`"
+    ))
+    .await;
+    sql.admin(&format!(
+        "GRANT SELECT ON TABLE main.raw.events TO `{app_id}`"
+    ))
+    .await;
+    let message = denied(
+        &sql.run(
+            &token,
+            "ALTER TABLE main.raw.events ADD COLUMNS (source STRING)",
+        )
+        .await,
+    );
+    assert!(message.contains("MODIFY"), "{message}");
+    denied(
+        &sql.run(&token, "COMMENT ON TABLE main.raw.events IS 'mine'")
+            .await,
+    );
+    assert_eq!(api_columns(&sql, "main.raw.events").await.len(), 4);
+    sql.admin(&format!(
+        "GRANT MODIFY ON TABLE main.raw.events TO `{app_id}`"
+    ))
+    .await;
+    succeeded(
+        &sql.run(
+            &token,
+            "ALTER TABLE main.raw.events ADD COLUMNS (source STRING)",
+        )
+        .await,
+        "add a column with MODIFY",
+    );
+    succeeded(
+        &sql.run(
+            &token,
+            "ALTER TABLE main.raw.events SET TBLPROPERTIES ('loaded' = 'yes')",
+        )
+        .await,
+        "set a property with MODIFY",
+    );
+    for statement in [
+        "ALTER TABLE main.raw.events RENAME TO main.raw.mine",
+        "ALTER TABLE main.raw.events OWNER TO `LOADER_USER`",
+    ] {
+        let message = denied(&sql.run(&token, statement).await);
+        assert!(message.contains("owner"), "{statement}: {message}");
+    }
+    assert_eq!(
+        sql.rows("SELECT source FROM main.raw.events ORDER BY id")
+            .await,
+        [[""], [""]]
+    );
+
+    // A rename keeps the rows; TRUNCATE takes them all and keeps the table.
+    let (code, message) = failed(
+        &sql.run(
+            &admin,
+            "ALTER TABLE main.raw.events RENAME TO main.default.events",
+        )
+        .await,
+    );
+    assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
+    sql.admin("ALTER TABLE main.raw.events RENAME TO all_events")
+        .await;
+    let (code, _) = failed(&sql.run(&admin, "SELECT * FROM main.raw.events").await);
+    assert_eq!(code, "NOT_FOUND");
+    assert_eq!(
+        sql.rows("SELECT count(*) FROM main.raw.all_events").await,
+        [["2"]]
+    );
+    sql.admin("TRUNCATE TABLE main.raw.all_events").await;
+    assert_eq!(
+        sql.rows("SELECT count(*) FROM main.raw.all_events").await,
+        [["0"]]
+    );
+    assert_eq!(api_columns(&sql, "main.raw.all_events").await.len(), 5);
+
+    // A view has no columns of its own to add; what patchbay does not do is refused by name.
+    sql.admin("CREATE VIEW main.raw.v AS SELECT id FROM main.raw.all_events")
+        .await;
+    let (code, message) = failed(
+        &sql.run(&admin, "ALTER VIEW main.raw.v ADD COLUMNS (x INT)")
+            .await,
+    );
+    assert_eq!(code, "BAD_REQUEST", "{message}");
+    assert!(message.contains("EXPECT_TABLE_NOT_VIEW"), "{message}");
+    let (code, message) = failed(
+        &sql.run(&admin, "ALTER TABLE main.raw.all_events DROP COLUMN kind")
+            .await,
+    );
+    assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
+    assert_eq!(api_columns(&sql, "main.raw.all_events").await.len(), 5);
+}
+
+#[tokio::test]
+async fn columns_added_at_once_all_land_and_a_repeated_one_lands_once() {
+    let sql = Arc::new(Sql::new().await);
+    common::enable_uc(&sql.app).await;
+    sql.admin("CREATE TABLE main.default.wide (id INT)").await;
+    sql.admin("INSERT INTO main.default.wide VALUES (1)").await;
+    let storm = |statement: fn(usize) -> String| {
+        let mut storm = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let sql = sql.clone();
+            storm.spawn(async move { sql.run(&sql.app.admin_token, &statement(i)).await });
+        }
+        storm.join_all()
+    };
+
+    // Twenty different columns at once: every one is added, in Delta and in the catalog.
+    for r in storm(|i| format!("ALTER TABLE main.default.wide ADD COLUMN c{i} INT")).await {
+        succeeded(&r, "a concurrent ADD COLUMN");
+    }
+    let columns = api_columns(&sql, "main.default.wide").await;
+    assert_eq!(columns.len(), 21, "{columns:?}");
+    let listed: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+    let body = sql
+        .admin(&format!(
+            "SELECT {} FROM main.default.wide",
+            listed.join(", ")
+        ))
+        .await;
+    assert_eq!(rows(&body), [vec![None; 20]]);
+
+    // The same column twenty times at once: one adds it, the others are told it is there.
+    let replies =
+        storm(|_| "ALTER TABLE main.default.wide ADD COLUMN extra STRING".to_owned()).await;
+    let (added, refused): (Vec<_>, Vec<_>) = replies
+        .iter()
+        .partition(|r| r.body["status"]["state"] == "SUCCEEDED");
+    assert_eq!(added.len(), 1);
+    for r in refused {
+        assert_eq!(failed(r).0, "ALREADY_EXISTS");
+    }
+    assert_eq!(api_columns(&sql, "main.default.wide").await.len(), 22);
+    sql.admin("INSERT INTO main.default.wide (id, extra) VALUES (2, 'x')")
+        .await;
+    assert_eq!(
+        sql.rows("SELECT extra FROM main.default.wide WHERE id = 2")
+            .await,
+        [["x"]]
+    );
+}
+
+#[tokio::test]
+async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_running_it_again() {
+    let sql = Sql::new().await;
+    common::enable_uc(&sql.app).await;
+    sql.admin("CREATE TABLE main.default.t (id INT)").await;
+    sql.admin("INSERT INTO main.default.t VALUES (1)").await;
+    let table = sql
+        .app
+        .admin_get(&format!("{UC}/tables/main.default.t"))
+        .await
+        .ok();
+    let id = table["table_id"].as_str().unwrap().to_owned();
+    // The Delta table has the column, the catalog does not: what a crash between the two
+    // steps leaves.
+    let root = url::Url::from_directory_path(sql.tables.path()).unwrap();
+    let engine = patchbay_engine::Engine::new(root, EngineLimits::default()).unwrap();
+    engine
+        .add_columns(
+            &id,
+            &[patchbay_engine::Column {
+                name: "note".into(),
+                type_name: "STRING".into(),
+                nullable: true,
+                comment: None,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(api_columns(&sql, "main.default.t").await.len(), 1);
+
+    sql.admin("ALTER TABLE main.default.t ADD COLUMNS (note STRING COMMENT 'free text')")
+        .await;
+    assert_eq!(
+        api_columns(&sql, "main.default.t").await,
+        [
+            column("id", "int", None),
+            column("note", "string", Some("free text"))
+        ]
+    );
+    sql.admin("INSERT INTO main.default.t VALUES (2, 'hello')")
+        .await;
+    assert_eq!(
+        sql.rows("SELECT id, note FROM main.default.t ORDER BY id")
+            .await,
+        [["1", ""], ["2", "hello"]]
+    );
+    // A column there with another type is not taken for the one asked for.
+    engine
+        .add_columns(
+            &id,
+            &[patchbay_engine::Column {
+                name: "n".into(),
+                type_name: "INT".into(),
+                nullable: true,
+                comment: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let (code, message) = failed(
+        &sql.run(
+            &sql.app.admin_token.clone(),
+            "ALTER TABLE main.default.t ADD COLUMN n STRING",
+        )
+        .await,
+    );
+    assert_eq!(code, "BAD_REQUEST", "{message}");
+    assert_eq!(api_columns(&sql, "main.default.t").await.len(), 2);
+}
+
 #[tokio::test]
 async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     let sql = Sql::new().await;

@@ -36,7 +36,7 @@ pub use catalog::{
     CatalogError, CatalogErrorKind, CatalogRecord, CatalogResult, CatalogUpdate, ColumnRecord,
     EffectiveAssignment, EffectivePrivilege, GrantChange, GrantRow, MetastoreAssignment,
     MetastoreRecord, NewCatalog, NewMetastore, NewSchema, NewTable, PrivilegeAssignment,
-    SchemaRecord, TableRecord,
+    SchemaRecord, TableChange, TableRecord,
 };
 pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
 pub use connections::{

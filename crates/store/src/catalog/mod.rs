@@ -7,6 +7,7 @@
 //! admin) and lets `patchbay_core::catalog` decide. Grants and owners are principal ids with
 //! foreign keys: deleting a principal deletes its grants and leaves what it owned ownerless.
 
+mod alter;
 mod catalogs;
 mod grants;
 mod metastores;
@@ -14,6 +15,7 @@ mod objects;
 mod schemas;
 mod tables;
 
+pub use alter::TableChange;
 pub use catalogs::{CatalogRecord, NewCatalog};
 pub use grants::{
     EffectiveAssignment, EffectivePrivilege, GrantChange, GrantRow, PrivilegeAssignment,
@@ -114,6 +116,12 @@ pub enum CatalogError {
     UnsupportedTableType { given: String },
     #[error("data source format {given} not supported")]
     UnsupportedFormat { given: String },
+    #[error("column {name} not found in {table}")]
+    ColumnNotFound { table: String, name: String },
+    #[error("column {name} exists in {table}")]
+    ColumnExists { table: String, name: String },
+    #[error("property {key} not set on {table}")]
+    PropertyNotSet { table: String, key: String },
     #[error("column {name} repeated")]
     DuplicateColumn { name: String },
     #[error("column {column} has unknown type {type_name}")]
@@ -173,11 +181,13 @@ impl CatalogError {
             | E::SchemaNotFound { .. }
             | E::TableNotFound { .. }
             | E::PrincipalNotFound { .. }
-            | E::WorkspaceNotFound { .. } => CatalogErrorKind::NotFound,
+            | E::WorkspaceNotFound { .. }
+            | E::ColumnNotFound { .. } => CatalogErrorKind::NotFound,
             E::MetastoreExists { .. }
             | E::CatalogExists { .. }
             | E::SchemaExists { .. }
-            | E::TableExists { .. } => CatalogErrorKind::AlreadyExists,
+            | E::TableExists { .. }
+            | E::ColumnExists { .. } => CatalogErrorKind::AlreadyExists,
             E::Refused(_)
             | E::NotOwner { .. }
             | E::NoUseCatalog { .. }
@@ -191,6 +201,7 @@ impl CatalogError {
             | E::UnsupportedTableType { .. }
             | E::UnsupportedFormat { .. }
             | E::DuplicateColumn { .. }
+            | E::PropertyNotSet { .. }
             | E::UnknownColumnType { .. }
             | E::MetastoreNameLength
             | E::MetastoreNameControl

@@ -303,7 +303,7 @@ pub(crate) async fn managed(
 }
 
 /// Applies a [`CatalogUpdate`] to one object, renaming it to `new_name` (already checked).
-async fn update_row(
+pub(super) async fn update_row(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
     caller: &Caller,

@@ -332,22 +332,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| exists_or(e, || CatalogError::TableExists { name: full_name }))?;
-        for c in &columns {
-            sqlx::query(
-                "INSERT INTO catalog_columns (table_id, position, name, type_name, type_text, \
-                 type_json, nullable, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(id.as_str())
-            .bind(c.position)
-            .bind(c.name.as_str())
-            .bind(c.type_name.as_str())
-            .bind(c.type_text.as_str())
-            .bind(c.type_json.as_str())
-            .bind(i64::from(c.nullable))
-            .bind(c.comment.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_columns(&mut tx, &id, &columns).await?;
         let record = load(&mut tx, &id).await?;
         tx.commit().await?;
         Ok((record, replaced))
@@ -423,9 +408,34 @@ impl Store {
     }
 }
 
+/// Adds checked columns to table `id`.
+pub(super) async fn insert_columns(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    columns: &[ColumnRecord],
+) -> CatalogResult<()> {
+    for c in columns {
+        sqlx::query(
+            "INSERT INTO catalog_columns (table_id, position, name, type_name, type_text, \
+             type_json, nullable, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(c.position)
+        .bind(c.name.as_str())
+        .bind(c.type_name.as_str())
+        .bind(c.type_text.as_str())
+        .bind(c.type_json.as_str())
+        .bind(i64::from(c.nullable))
+        .bind(c.comment.as_deref())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Normalizes and checks columns: names unique, types known; positions default to the order
 /// given; `type_text` defaults to the type name and `type_json` to Spark's field JSON.
-fn checked_columns(columns: &[ColumnRecord]) -> CatalogResult<Vec<ColumnRecord>> {
+pub(super) fn checked_columns(columns: &[ColumnRecord]) -> CatalogResult<Vec<ColumnRecord>> {
     let mut seen = std::collections::HashSet::new();
     columns
         .iter()
