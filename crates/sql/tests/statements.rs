@@ -118,6 +118,11 @@ impl Sql {
         (app_id, token)
     }
 
+    /// Runs as the admin and requires failure: (error_code, message).
+    async fn refused(&self, statement: &str) -> (String, String) {
+        failed(&self.run(&self.app.admin_token.clone(), statement).await)
+    }
+
     /// Runs as the admin, requires success: the rows as text.
     async fn rows(&self, statement: &str) -> Vec<Vec<String>> {
         texts(&self.admin(statement).await)
@@ -717,7 +722,6 @@ fn column(name: &str, type_text: &str, comment: Option<&str>) -> (String, String
 async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
-    let admin = sql.app.admin_token.clone();
     sql.admin("CREATE SCHEMA main.raw").await;
     sql.admin(
         "CREATE TABLE main.raw.events (id BIGINT COMMENT 'the key', kind STRING) \
@@ -766,19 +770,14 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     ];
     assert_eq!(api_columns(&sql, "main.raw.events").await, four);
     // The same change again is refused, naming the column, and changes nothing.
-    let (code, message) = failed(
-        &sql.run(&admin, "ALTER TABLE main.raw.events ADD COLUMN amount INT")
-            .await,
-    );
+    let (code, message) = sql
+        .refused("ALTER TABLE main.raw.events ADD COLUMN amount INT")
+        .await;
     assert_eq!(code, "ALREADY_EXISTS", "{message}");
     assert!(message.contains("amount"), "{message}");
-    let (code, message) = failed(
-        &sql.run(
-            &admin,
-            "ALTER TABLE main.raw.events ADD COLUMN must INT NOT NULL",
-        )
-        .await,
-    );
+    let (code, message) = sql
+        .refused("ALTER TABLE main.raw.events ADD COLUMN must INT NOT NULL")
+        .await;
     assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
     assert_eq!(api_columns(&sql, "main.raw.events").await, four);
 
@@ -796,20 +795,15 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     .await;
     sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')")
         .await;
-    let (code, message) = failed(
-        &sql.run(
-            &admin,
-            "ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')",
-        )
-        .await,
-    );
+    let (code, message) = sql
+        .refused("ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')")
+        .await;
     assert_eq!(code, "BAD_REQUEST", "{message}");
     sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES IF EXISTS ('quality')")
         .await;
-    let (code, message) = failed(
-        &sql.run(&admin, "COMMENT ON COLUMN main.raw.events.nope IS 'x'")
-            .await,
-    );
+    let (code, message) = sql
+        .refused("COMMENT ON COLUMN main.raw.events.nope IS 'x'")
+        .await;
     assert_eq!(code, "NOT_FOUND", "{message}");
     assert_eq!(
         sql.rows("SHOW TBLPROPERTIES main.raw.events").await,
@@ -930,17 +924,13 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     );
 
     // A rename keeps the rows; TRUNCATE takes them all and keeps the table.
-    let (code, message) = failed(
-        &sql.run(
-            &admin,
-            "ALTER TABLE main.raw.events RENAME TO main.default.events",
-        )
-        .await,
-    );
+    let (code, message) = sql
+        .refused("ALTER TABLE main.raw.events RENAME TO main.default.events")
+        .await;
     assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
     sql.admin("ALTER TABLE main.raw.events RENAME TO all_events")
         .await;
-    let (code, _) = failed(&sql.run(&admin, "SELECT * FROM main.raw.events").await);
+    let (code, _) = sql.refused("SELECT * FROM main.raw.events").await;
     assert_eq!(code, "NOT_FOUND");
     assert_eq!(
         sql.rows("SELECT count(*) FROM main.raw.all_events").await,
@@ -956,16 +946,14 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     // A view has no columns of its own to add; what patchbay does not do is refused by name.
     sql.admin("CREATE VIEW main.raw.v AS SELECT id FROM main.raw.all_events")
         .await;
-    let (code, message) = failed(
-        &sql.run(&admin, "ALTER VIEW main.raw.v ADD COLUMNS (x INT)")
-            .await,
-    );
+    let (code, message) = sql
+        .refused("ALTER VIEW main.raw.v ADD COLUMNS (x INT)")
+        .await;
     assert_eq!(code, "BAD_REQUEST", "{message}");
     assert!(message.contains("EXPECT_TABLE_NOT_VIEW"), "{message}");
-    let (code, message) = failed(
-        &sql.run(&admin, "ALTER TABLE main.raw.all_events DROP COLUMN kind")
-            .await,
-    );
+    let (code, message) = sql
+        .refused("ALTER TABLE main.raw.all_events DROP COLUMN kind")
+        .await;
     assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
     assert_eq!(api_columns(&sql, "main.raw.all_events").await.len(), 5);
 }
@@ -1079,13 +1067,9 @@ async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_runni
         )
         .await
         .unwrap();
-    let (code, message) = failed(
-        &sql.run(
-            &sql.app.admin_token.clone(),
-            "ALTER TABLE main.default.t ADD COLUMN n STRING",
-        )
-        .await,
-    );
+    let (code, message) = sql
+        .refused("ALTER TABLE main.default.t ADD COLUMN n STRING")
+        .await;
     assert_eq!(code, "BAD_REQUEST", "{message}");
     assert_eq!(api_columns(&sql, "main.default.t").await.len(), 2);
 }

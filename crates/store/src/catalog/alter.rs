@@ -56,15 +56,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
         let id = resolved.chain[Kind::Table.depth()].id.clone();
-        // Changes to one table take turns (on PostgreSQL; SQLite's writers always do): each
-        // reads the columns and properties the one before it left.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM catalog_tables WHERE id = $1{}",
-            self.lock_clause()
-        )))
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        // Changes to one table take turns: each reads the columns and properties the one
+        // before it left.
+        self.lock_object(&mut tx, Kind::Table, &id).await?;
         let record: TableRecord = load(&mut tx, &id).await?;
         facts
             .check_alteration(change.alteration(), record.table_type == "VIEW", securable)

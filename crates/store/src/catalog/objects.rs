@@ -395,6 +395,26 @@ impl Store {
         .await
     }
 
+    /// Locks object `id` for the rest of the transaction (on PostgreSQL; SQLite's writers
+    /// always take turns): writers of one object then take turns, each seeing what the one
+    /// before it left.
+    pub(crate) async fn lock_object(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        kind: Kind,
+        id: &str,
+    ) -> CatalogResult<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM {} WHERE id = $1{}",
+            kind.table(),
+            self.lock_clause()
+        )))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// Deletes a catalog, schema or table the caller manages, with what is below it and every
     /// grant on them (foreign keys). One with content needs `force`.
     pub(crate) async fn delete_object(

@@ -274,15 +274,9 @@ impl Store {
         let schema_id = resolved.chain[1].id.clone();
         let full_name = format!("{}.{table_name}", schema.full_name());
         if replace {
-            // Replacements of one schema's tables take turns (on PostgreSQL; SQLite's writers
-            // always do): each then finds what the one before it made and replaces that.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM catalog_schemas WHERE id = $1{}",
-                self.lock_clause()
-            )))
-            .bind(schema_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+            // Replacements of one schema's tables take turns: each then finds what the one
+            // before it made and replaces that.
+            self.lock_object(&mut tx, Kind::Schema, &schema_id).await?;
         }
         let exists = child(&mut tx, Kind::Table, &schema_id, &table_name)
             .await?
