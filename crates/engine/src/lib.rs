@@ -30,7 +30,7 @@ mod types;
 pub use error::EngineError;
 pub use names::QualifiedName;
 pub use run::{Binding, Engine, Job, Limits, Output, Source};
-pub use statement::{Access, Kind, MAX_NESTING, ObjectUse, Statement};
+pub use statement::{Access, AsOf, Kind, MAX_NESTING, ObjectUse, Statement};
 pub use storage::BUCKET_SCHEMES;
 pub use types::{Column, arrow_type, databricks_type_name};
 

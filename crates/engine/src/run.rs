@@ -4,7 +4,7 @@ use crate::EngineError;
 use crate::lookup::{Decision, HeldRows, PointQuery, TableMemory};
 use crate::names::QualifiedName;
 use crate::statement::{
-    ALL_COLUMNS, CastNames, Kind, Statement, drop_nested_sorts, has_nested_sorts,
+    ALL_COLUMNS, AsOf, CastNames, Kind, Statement, drop_nested_sorts, has_nested_sorts,
     name_casts_of_columns,
 };
 use crate::storage::Storage;
@@ -446,6 +446,7 @@ impl Engine {
     /// takes milliseconds. `None`: the statement is to be planned ([`Engine::run_planned`]).
     pub async fn answer_from_memory(&self, job: &Job) -> Result<Option<Output>, EngineError> {
         if job.statement.kind() == &Kind::Query
+            && !job.statement.reads_the_past()
             && let [
                 Binding {
                     source: Source::Table { id },
@@ -477,12 +478,16 @@ impl Engine {
             Some(id) => Some(self.writer(id).lock_owned().await),
             None => None,
         };
+        let versions = statement.versions(catalog, schema)?;
         let ctx = self.session(catalog, schema, user);
         let mut tables = HashMap::new();
         for binding in bindings {
             let provider = match &binding.source {
                 Source::Table { id } => {
-                    let table = self.open(id).await?;
+                    let table = match versions.get(&binding.name) {
+                        Some(as_of) => self.open_as_of(id, as_of).await?,
+                        None => self.open(id).await?,
+                    };
                     let provider = table.table_provider().await?;
                     tables.insert(binding.name.clone(), table);
                     provider
@@ -497,6 +502,11 @@ impl Engine {
                     options.catalog.default_catalog = catalog.clone();
                     options.catalog.default_schema = schema.clone();
                     let view = Statement::parse(text)?;
+                    if view.reads_the_past() {
+                        return Err(EngineError::Unsupported(
+                            "a view that reads a table at a version of its past".into(),
+                        ));
+                    }
                     if view.kind() != &Kind::Query {
                         return Err(EngineError::Unsupported(
                             "a view that is not a query".into(),
@@ -873,6 +883,44 @@ impl Engine {
         let batch = deltalake::arrow::compute::concat_batches(&schema, &batches)
             .map_err(deltalake::datafusion::error::DataFusionError::from)?;
         Ok(Some(Arc::new(HeldRows::new(version, schema, batch))))
+    }
+
+    /// The table stored under `id` as it was at a version of its past: the version asked
+    /// for, or the last one committed at or before the timestamp asked for.
+    async fn open_as_of(&self, id: &str, as_of: &AsOf) -> Result<DeltaTable, EngineError> {
+        let builder = deltalake::DeltaTableBuilder::from_url(self.location(id)?)?;
+        let none =
+            |detail: String| EngineError::Analysis(format!("The table has no {as_of}: {detail}"));
+        match as_of {
+            AsOf::Version(version) => builder
+                .with_version(*version)
+                .load()
+                .await
+                .map_err(|e| none(e.to_string())),
+            AsOf::Timestamp(text) => {
+                let nanos =
+                    deltalake::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(text)
+                        .map_err(|_| {
+                            EngineError::Analysis(format!("'{text}' is not a timestamp."))
+                        })?;
+                let at = deltalake::arrow::temporal_conversions::timestamp_ns_to_datetime(nanos)
+                    .ok_or_else(|| EngineError::Analysis(format!("'{text}' is out of range.")))?;
+                let table = builder
+                    .with_timestamp(at.and_utc())
+                    .load()
+                    .await
+                    .map_err(|e| none(e.to_string()))?;
+                // Delta's search settles on the first version when the timestamp is earlier
+                // still; then the table had no version at that time.
+                let first = table
+                    .version()
+                    .and_then(|v| table.snapshot().ok()?.version_timestamp(v));
+                if first.is_some_and(|committed| committed > nanos.div_euclid(1_000_000)) {
+                    return Err(none("it was made after that.".into()));
+                }
+                Ok(table)
+            }
+        }
     }
 
     async fn open(&self, id: &str) -> Result<DeltaTable, EngineError> {

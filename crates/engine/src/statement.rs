@@ -11,6 +11,7 @@ use deltalake::datafusion::sql::sqlparser::ast::{
     self, ObjectName, Query, SetExpr, Statement as SqlStatement, TableFactor, TableObject,
 };
 use deltalake::datafusion::sql::sqlparser::dialect::DatabricksDialect;
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 /// The longest statement text the engine parses.
@@ -237,6 +238,57 @@ impl Statement {
         )
     }
 
+    /// Whether the statement reads any table at a version of its past.
+    pub fn reads_the_past(&self) -> bool {
+        table_versions(&self.parsed).is_ok_and(|tables| tables.iter().any(|(_, v)| v.is_some()))
+    }
+
+    /// The tables the statement reads at a version of their past, resolved against
+    /// `catalog`.`schema`. A table named at two versions (or at one and at its present) in one
+    /// statement, or at a version where the statement writes it, is refused.
+    pub fn versions(
+        &self,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<HashMap<QualifiedName, AsOf>, EngineError> {
+        let named = table_versions(&self.parsed)?;
+        if named.iter().all(|(_, v)| v.is_none()) {
+            return Ok(HashMap::new());
+        }
+        let resolve = |name: &ObjectName| {
+            reference(name).map(|r| QualifiedName::resolve(&r, catalog, schema))
+        };
+        let mut versions = HashMap::new();
+        for (name, as_of) in &named {
+            let Some(as_of) = as_of else { continue };
+            let resolved = resolve(name)?;
+            let twice = named.iter().any(|(other, v)| {
+                v.as_ref() != Some(as_of) && resolve(other).is_ok_and(|o| o == resolved)
+            });
+            if twice {
+                return Err(EngineError::Unsupported(format!(
+                    "reading {resolved} at two versions in one statement"
+                )));
+            }
+            versions.insert(resolved, as_of.clone());
+        }
+        let written = match &self.kind {
+            Kind::Insert { target, .. }
+            | Kind::Update { target }
+            | Kind::Delete { target }
+            | Kind::Merge { target } => Some(QualifiedName::resolve(target, catalog, schema)),
+            _ => None,
+        };
+        if let Some(target) = written
+            && versions.contains_key(&target)
+        {
+            return Err(EngineError::Unsupported(format!(
+                "writing {target} at a version of its past"
+            )));
+        }
+        Ok(versions)
+    }
+
     /// Every table or view the statement names, resolved against `catalog`.`schema`, with how it
     /// uses each. Names of common table expressions are not objects and are left out. An object
     /// that is both read and written appears twice.
@@ -356,6 +408,89 @@ fn tokens_if_it_says(
         })
         .then(|| Tokenizer::new(&DatabricksDialect {}, sql).tokenize().ok())
         .flatten()
+}
+
+/// Which of its versions a table is read at: Delta's time travel (`VERSION AS OF 3`,
+/// `TIMESTAMP AS OF '2026-12-01 10:00:00'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsOf {
+    Version(u64),
+    /// A timestamp as written; the engine reads it in UTC.
+    Timestamp(String),
+}
+
+impl std::fmt::Display for AsOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AsOf::Version(v) => write!(f, "version {v}"),
+            AsOf::Timestamp(t) => write!(f, "timestamp {t}"),
+        }
+    }
+}
+
+/// Every table the statement names in a `FROM` or `JOIN`, with the version it asks for.
+fn table_versions(statement: &DfStatement) -> Result<Vec<(ObjectName, Option<AsOf>)>, EngineError> {
+    use deltalake::datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Tables(Vec<(ObjectName, Option<AsOf>)>, Option<EngineError>);
+    impl Visitor for Tables {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, version, .. } = factor {
+                let as_of = match version {
+                    None => None,
+                    Some(ast::TableVersion::VersionAsOf(expr)) => match expr {
+                        ast::Expr::Value(v) => match &v.value {
+                            ast::Value::Number(n, _) => n.parse().ok().map(AsOf::Version),
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                    .or_else(|| {
+                        self.1 = Some(EngineError::Syntax(format!(
+                            "VERSION AS OF takes a version number, not {expr}"
+                        )));
+                        None
+                    }),
+                    Some(ast::TableVersion::TimestampAsOf(expr)) => match expr {
+                        ast::Expr::Value(v) => match &v.value {
+                            ast::Value::SingleQuotedString(s) => Some(AsOf::Timestamp(s.clone())),
+                            _ => None,
+                        },
+                        ast::Expr::TypedString(typed) => match &typed.value.value {
+                            ast::Value::SingleQuotedString(s) => Some(AsOf::Timestamp(s.clone())),
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                    .or_else(|| {
+                        self.1 = Some(EngineError::Unsupported(format!(
+                            "TIMESTAMP AS OF an expression ({expr}); give the timestamp itself"
+                        )));
+                        None
+                    }),
+                    Some(other) => {
+                        self.1 = Some(EngineError::Unsupported(format!(
+                            "the table version {other}"
+                        )));
+                        None
+                    }
+                };
+                if self.1.is_some() {
+                    return ControlFlow::Break(());
+                }
+                self.0.push((name.clone(), as_of));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut tables = Tables(Vec::new(), None);
+    if let DfStatement::Statement(s) = statement {
+        let _ = s.visit(&mut tables);
+    }
+    match tables.1 {
+        Some(e) => Err(e),
+        None => Ok(tables.0),
+    }
 }
 
 /// What a `CREATE TABLE` (or `VIEW`) says of it between its columns and its query. Databricks
@@ -965,6 +1100,49 @@ fn column(def: &ast::ColumnDef) -> Result<Column, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_read_at_a_version_of_their_past() {
+        let versions =
+            |sql: &str| Statement::parse(sql).and_then(|s| s.versions("main", "default"));
+        let name = |t: &str| QualifiedName {
+            catalog: "main".into(),
+            schema: "default".into(),
+            table: t.into(),
+        };
+        assert!(versions("SELECT * FROM t").unwrap().is_empty());
+        assert!(
+            !Statement::parse("SELECT * FROM t")
+                .unwrap()
+                .reads_the_past()
+        );
+        let found = versions("SELECT * FROM t VERSION AS OF 3 JOIN u ON t.a = u.a").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[&name("t")], AsOf::Version(3));
+        let found =
+            versions("SELECT * FROM (SELECT * FROM T TIMESTAMP AS OF '2026-12-01 10:00:00') AS x")
+                .unwrap();
+        assert_eq!(
+            found[&name("t")],
+            AsOf::Timestamp("2026-12-01 10:00:00".into())
+        );
+        let found = versions("SELECT * FROM t TIMESTAMP AS OF TIMESTAMP '2026-12-01'").unwrap();
+        assert_eq!(found[&name("t")], AsOf::Timestamp("2026-12-01".into()));
+        for refused in [
+            "SELECT * FROM t VERSION AS OF 1 JOIN t AS u ON true",
+            "SELECT * FROM t VERSION AS OF 1 UNION ALL SELECT * FROM default.t VERSION AS OF 2",
+            "INSERT INTO t SELECT * FROM t VERSION AS OF 1",
+            "SELECT * FROM t TIMESTAMP AS OF current_timestamp()",
+            "SELECT * FROM t VERSION AS OF 'one'",
+        ] {
+            assert!(versions(refused).is_err(), "{refused}");
+        }
+        assert!(
+            Statement::parse("SELECT * FROM t VERSION AS OF 1")
+                .unwrap()
+                .reads_the_past()
+        );
+    }
 
     #[test]
     fn a_create_says_its_comment_and_its_properties() {

@@ -1075,6 +1075,60 @@ async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_runni
 }
 
 #[tokio::test]
+async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
+    let sql = Sql::new().await;
+    common::enable_uc(&sql.app).await;
+    sql.admin("CREATE TABLE main.default.t (id INT)").await; // version 0
+    sql.admin("INSERT INTO main.default.t VALUES (1)").await; // version 1
+    sql.admin("INSERT INTO main.default.t VALUES (2)").await; // version 2
+    sql.admin("DELETE FROM main.default.t WHERE id = 1").await; // version 3
+    let at = |v: u32| format!("SELECT id FROM main.default.t VERSION AS OF {v} ORDER BY id");
+    assert!(sql.rows(&at(0)).await.is_empty());
+    assert_eq!(sql.rows(&at(1)).await, [["1"]]);
+    assert_eq!(sql.rows(&at(2)).await, [["1"], ["2"]]);
+    assert_eq!(sql.rows(&at(3)).await, [["2"]]);
+    // A point lookup is answered from the version asked for, not from the rows held now.
+    assert_eq!(
+        sql.rows("SELECT id FROM main.default.t VERSION AS OF 2 WHERE id = 1")
+            .await,
+        [["1"]]
+    );
+    assert!(
+        sql.rows("SELECT id FROM main.default.t WHERE id = 1")
+            .await
+            .is_empty()
+    );
+    // By timestamp: now is the latest version; before the table was made there is none.
+    let now = sql.rows("SELECT CAST(now() AS STRING)").await[0][0].clone();
+    assert_eq!(
+        sql.rows(&format!(
+            "SELECT id FROM main.default.t TIMESTAMP AS OF '{now}' ORDER BY id"
+        ))
+        .await,
+        [["2"]]
+    );
+    let (code, message) = sql
+        .refused("SELECT * FROM main.default.t TIMESTAMP AS OF '2000-01-01'")
+        .await;
+    assert_eq!(code, "BAD_REQUEST", "{message}");
+    let (code, message) = sql.refused(&at(9)).await;
+    assert_eq!(code, "BAD_REQUEST", "{message}");
+    assert!(message.contains("version 9"), "{message}");
+    // What cannot be answered truly is refused.
+    for statement in [
+        "SELECT * FROM main.default.t VERSION AS OF 1 JOIN main.default.t AS u ON true",
+        "INSERT INTO main.default.t SELECT * FROM main.default.t VERSION AS OF 1",
+    ] {
+        let (code, message) = sql.refused(statement).await;
+        assert_eq!(code, "NOT_IMPLEMENTED", "{statement}: {message}");
+    }
+    assert_eq!(
+        sql.rows("SELECT id FROM main.default.t ORDER BY id").await,
+        [["2"]]
+    );
+}
+
+#[tokio::test]
 async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
