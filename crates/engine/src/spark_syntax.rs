@@ -60,6 +60,20 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("lcase", 1, "lower($0)"),
     ("ucase", 1, "upper($0)"),
     ("locate", 2, "strpos($1, $0)"),
+    // Base64 as Spark writes it, padded with `=`; the engine's own neither writes nor reads
+    // the padding.
+    (
+        "base64",
+        1,
+        "rpad(encode($0, 'base64'), CAST(ceil(length(encode($0, 'base64')) / 4.0) * 4 AS INT), '=')",
+    ),
+    ("unbase64", 1, "decode(rtrim($0, '='), 'base64')"),
+    // Numbers.
+    (
+        "try_divide",
+        2,
+        "CASE WHEN $1 = 0 THEN NULL ELSE CAST($0 AS DOUBLE) / $1 END",
+    ),
     // Dates and times: parts are INTs, Sunday is day 1 of the week.
     ("year", 1, "date_part('year', $0)"),
     ("quarter", 1, "date_part('quarter', $0)"),
@@ -84,6 +98,7 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ),
     ("unix_timestamp", 0, "CAST(to_unixtime(now()) AS BIGINT)"),
     ("unix_timestamp", 1, "CAST(to_unixtime($0) AS BIGINT)"),
+    ("to_unix_timestamp", 1, "CAST(to_unixtime($0) AS BIGINT)"),
     (
         "from_unixtime",
         1,
@@ -208,7 +223,7 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
                 "$2 + CAST(concat(CAST($1 AS STRING), ' {unit}') AS INTERVAL)"
             ))
         }
-        ("datediff" | "timestampdiff", [unit, _, _]) => {
+        ("datediff" | "date_diff" | "timestampdiff", [unit, _, _]) => {
             let seconds = match unit_name(unit)? {
                 "second" => 1,
                 "minute" => 60,

@@ -548,6 +548,16 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     );
     assert_eq!(
         sql.rows(
+            "SELECT base64('abcd') AS a, base64('ab') AS b, CAST(unbase64('YWI=') AS STRING) AS c, \
+             try_divide(3, 2) AS d, try_divide(1, 0) AS e, \
+             to_unix_timestamp(TIMESTAMP '1970-01-02 00:00:00') AS f, \
+             date_diff(DAY, DATE '2026-01-01', DATE '2026-01-31') AS g"
+        )
+        .await,
+        [["YWJjZA==", "YWI=", "ab", "1.5", "", "86400", "30"]]
+    );
+    assert_eq!(
+        sql.rows(
             "SELECT collect_list(x) AS a, count_if(x > 1) AS b, max_by(x, y) AS c, \
              min_by(x, y) AS d, every(x > 0) AS e \
              FROM VALUES (1, 2), (NULL, 1), (3, 0) AS t(x, y)"
