@@ -17,6 +17,7 @@
 
 mod bounded;
 mod error;
+mod history;
 mod lookup;
 mod names;
 mod result_names;

@@ -923,7 +923,12 @@ impl Engine {
         }
     }
 
-    async fn open(&self, id: &str) -> Result<DeltaTable, EngineError> {
+    /// The table stored under `id`, its log not read.
+    pub(crate) fn unopened(&self, id: &str) -> Result<DeltaTable, EngineError> {
+        Ok(deltalake::DeltaTableBuilder::from_url(self.location(id)?)?.build()?)
+    }
+
+    pub(crate) async fn open(&self, id: &str) -> Result<DeltaTable, EngineError> {
         let cached = self.tables.lock().expect("lock").get(id).cloned();
         let mut table = match cached {
             Some(table) => {
@@ -932,7 +937,7 @@ impl Engine {
                 }
                 table
             }
-            None => deltalake::DeltaTableBuilder::from_url(self.location(id)?)?.build()?,
+            None => self.unopened(id)?,
         };
         // Reads what was committed since the cached state (everything, the first time).
         table.load().await?;

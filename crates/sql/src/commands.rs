@@ -47,6 +47,11 @@ pub enum Command {
         table: Vec<String>,
         extended: bool,
     },
+    /// `DESCRIBE HISTORY t [LIMIT n]`.
+    DescribeHistory {
+        table: Vec<String>,
+        limit: Option<usize>,
+    },
     /// `SHOW TABLE EXTENDED [IN schema] LIKE 'pattern'`.
     ShowTableExtended {
         schema: Vec<String>,
@@ -182,7 +187,6 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
             || p.peek_is("DATABASE")
             || p.peek_is("CATALOG")
             || p.peek_is("QUERY")
-            || p.peek_is("HISTORY")
             || p.peek_is("DETAIL")
             || p.peek_is("FUNCTION")
         {
@@ -190,6 +194,17 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
                 "DESCRIBE {}",
                 p.word().unwrap_or_default().to_ascii_uppercase()
             )));
+        }
+        if p.eat("HISTORY") {
+            let table = p.name()?;
+            let limit = if p.eat("LIMIT") {
+                let n = p.word().and_then(|w| w.parse::<usize>().ok());
+                p.at += 1;
+                Some(n.ok_or_else(|| failure::syntax("LIMIT takes a number of commits."))?)
+            } else {
+                None
+            };
+            return finished(p, Command::DescribeHistory { table, limit });
         }
         let _ = p.eat("TABLE");
         let extended = p.eat("EXTENDED") || p.eat("FORMATTED");
@@ -200,6 +215,11 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
     } else {
         return Ok(None);
     };
+    finished(p, command)
+}
+
+/// `command`, if nothing is left to read after it.
+fn finished(p: Parser<'_>, command: Command) -> Result<Option<Command>, SqlFailure> {
     if let Some(extra) = p.tokens.get(p.at) {
         return Err(failure::syntax(format!(
             "Unexpected {} at the end of the command.",
@@ -698,6 +718,20 @@ pub async fn run(
                     .collect(),
             )))
         }
+        Command::DescribeHistory { table, limit } => {
+            let record = table_record(store, caller, &table, catalog, schema).await?;
+            if record.table_type == "VIEW" {
+                return Err(failure::not_supported(format!(
+                    "DESCRIBE HISTORY of a view ({})",
+                    record.full_name()
+                )));
+            }
+            let history = engine
+                .history(&record.id, limit)
+                .await
+                .map_err(failure::engine)?;
+            Ok(Answer::rows(ArrowRows::new(history)))
+        }
         Command::ShowProperties { table, key } => {
             let record = table_record(store, caller, &table, catalog, schema).await?;
             let rows = match key {
@@ -887,6 +921,26 @@ mod tests {
 
     fn command(sql: &str) -> Option<Command> {
         parse(&tokens(sql).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn describe_history() {
+        assert_eq!(
+            command("DESCRIBE HISTORY s.t LIMIT 2"),
+            Some(Command::DescribeHistory {
+                table: vec!["s".into(), "t".into()],
+                limit: Some(2),
+            })
+        );
+        assert_eq!(
+            command("desc history t;"),
+            Some(Command::DescribeHistory {
+                table: vec!["t".into()],
+                limit: None,
+            })
+        );
+        assert!(parse(&tokens("DESCRIBE HISTORY t LIMIT x").unwrap()).is_err());
+        assert!(parse(&tokens("DESCRIBE HISTORY t extra").unwrap()).is_err());
     }
 
     #[test]

@@ -1136,6 +1136,33 @@ async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
         sql.rows("SELECT id FROM main.default.t ORDER BY id").await,
         [["2"]]
     );
+
+    // The versions to read are those DESCRIBE HISTORY lists, newest first.
+    let body = sql.admin("DESCRIBE HISTORY main.default.t").await;
+    assert_eq!(
+        column_names(&body)[..4],
+        ["version", "timestamp", "operation", "operationParameters"]
+    );
+    let history = texts(&body);
+    let listed: Vec<(&str, &str)> = history
+        .iter()
+        .map(|row| (row[0].as_str(), row[2].as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("3", "DELETE"),
+            ("2", "WRITE"),
+            ("1", "WRITE"),
+            ("0", "CREATE TABLE")
+        ]
+    );
+    assert!(history[0][3].contains("predicate"), "{:?}", history[0]);
+    let latest: Vec<String> = texts(&sql.admin("DESCRIBE HISTORY main.default.t LIMIT 2").await)
+        .into_iter()
+        .map(|row| row[0].clone())
+        .collect();
+    assert_eq!(latest, ["3", "2"]);
 }
 
 #[tokio::test]
