@@ -20,6 +20,7 @@ mod error;
 mod history;
 mod lookup;
 mod names;
+mod optimize;
 mod result_names;
 mod run;
 mod spark;

@@ -364,12 +364,18 @@ impl Engine {
             .map_err(|e| EngineError::Unsupported(format!("a column type: {e}")))?;
         let added: Vec<_> = structure.fields().cloned().collect();
         let table = table.add_columns().with_fields(added).await?;
+        self.committed(id, table);
+        Ok(())
+    }
+
+    /// Keeps `table`, which this node just committed, as the state of `id`; rows held in
+    /// memory for it are of an older version and go.
+    pub(crate) fn committed(&self, id: &str, table: DeltaTable) {
         self.memory.forget(id);
         self.tables
             .lock()
             .expect("lock")
             .insert(id.to_owned(), table);
-        Ok(())
     }
 
     /// Removes a table's files. Removing a table that has none is not an error.
@@ -425,7 +431,7 @@ impl Engine {
     }
 
     /// The lock a writer of table `id` holds on this node.
-    fn writer(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn writer(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut writers = self.writers.lock().expect("lock");
         // Locks nobody holds or waits for go, so the map holds only tables being written.
         writers.retain(|_, lock| Arc::strong_count(lock) > 1);
@@ -1153,7 +1159,7 @@ async fn write_rows(
 /// dictionaries of at most 64 KiB, so a column of mostly distinct values (an id) falls back to
 /// plain encoding early instead of carrying a 1 MiB dictionary page that any read of any of its
 /// pages must decompress and decode whole. Scans over whole columns cost the same.
-fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
+pub(crate) fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
     deltalake::parquet::file::properties::WriterProperties::builder()
         .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
         .set_data_page_row_count_limit(PAGE_ROWS)

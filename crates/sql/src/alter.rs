@@ -242,6 +242,36 @@ pub fn truncated(tokens: &[Spanned]) -> Result<String, SqlFailure> {
     Ok(format!("DELETE FROM {}", quoted.join(".")))
 }
 
+/// `OPTIMIZE t [ZORDER BY (a, b)]`: the table's name and the columns to order by.
+pub fn optimized(tokens: &[Spanned]) -> Result<(Vec<String>, Vec<String>), SqlFailure> {
+    let mut p = Parser::new(tokens);
+    p.expect("OPTIMIZE")?;
+    let table = p.name()?;
+    let mut zorder = Vec::new();
+    if p.eat("WHERE") {
+        return Err(failure::not_supported(
+            "OPTIMIZE … WHERE (tables here have no partitions to choose)",
+        ));
+    }
+    if p.eat("ZORDER") {
+        p.expect("BY")?;
+        let enclosed = p.eat_symbol('(');
+        loop {
+            zorder.push(p.identifier()?.to_lowercase());
+            if !p.eat_symbol(',') {
+                break;
+            }
+        }
+        if enclosed {
+            p.expect_symbol(')')?;
+        }
+    }
+    if !p.at_end() {
+        return Err(failure::syntax("Unexpected text after OPTIMIZE's table."));
+    }
+    Ok((table, zorder))
+}
+
 /// The new name of a rename, resolved: a table keeps its catalog and schema (Unity Catalog
 /// moves none), so a qualified name must name the same ones.
 pub fn new_name(
@@ -386,6 +416,26 @@ mod tests {
             "DELETE FROM `we``ird`"
         );
         assert!(t("TRUNCATE TABLE t PARTITION (d = 1)").is_err());
+    }
+
+    #[test]
+    fn optimize_and_its_zorder() {
+        let o = |sql: &str| optimized(&tokens(sql).unwrap());
+        assert_eq!(
+            o("OPTIMIZE s.t").unwrap(),
+            (vec!["s".into(), "t".into()], vec![])
+        );
+        assert_eq!(
+            o("optimize t zorder by (A, b);").unwrap(),
+            (vec!["t".into()], vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            o("OPTIMIZE t ZORDER BY a").unwrap(),
+            (vec!["t".into()], vec!["a".into()])
+        );
+        assert!(o("OPTIMIZE t WHERE d > 1").is_err());
+        assert!(o("OPTIMIZE t ZORDER BY (a").is_err());
+        assert!(o("OPTIMIZE t FULL").is_err());
     }
 
     #[test]

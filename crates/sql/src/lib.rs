@@ -128,6 +128,13 @@ impl Warehouses {
                     .await
                     .map(done);
             }
+            ["OPTIMIZE", ..] => {
+                let (table, zorder) = alter::optimized(&tokens)?;
+                return self
+                    .optimize(caller, &table, &zorder, &catalog, &schema)
+                    .await
+                    .map(done);
+            }
             ["TRUNCATE", "TABLE", ..] => {
                 // Every row goes, as a `DELETE` without a condition takes them: with the same
                 // privilege (`MODIFY`) and as one commit.
@@ -533,6 +540,45 @@ impl Warehouses {
             .await
             .map_err(failure::catalog)?;
         Ok(ArrowRows::empty())
+    }
+
+    /// `OPTIMIZE`: a change to the table's files, not its rows, and so MODIFY's.
+    async fn optimize(
+        &self,
+        caller: &Caller,
+        table: &[String],
+        zorder: &[String],
+        catalog: &str,
+        schema: &str,
+    ) -> Result<ArrowRows, SqlFailure> {
+        let Securable::Table(c, s, t) = commands::table_name(table, catalog, schema)? else {
+            return Err(failure::invalid_name(&table.join(".")));
+        };
+        let name = QualifiedName {
+            catalog: c,
+            schema: s,
+            table: t,
+        };
+        let record = self
+            .checked(&Principal::caller(caller), &name, Action::ModifyTable)
+            .await?;
+        not_a_view(&record, "there are no files to optimize")?;
+        if let Some(unknown) = zorder
+            .iter()
+            .find(|z| !record.columns.iter().any(|c| &c.name == *z))
+        {
+            return Err(failure::catalog(CatalogError::ColumnNotFound {
+                table: record.full_name(),
+                name: unknown.clone(),
+            }));
+        }
+        self.materialize(&record).await?;
+        let output = self
+            .engine
+            .optimize(&record.id, zorder)
+            .await
+            .map_err(failure::engine)?;
+        Ok(ArrowRows::new(output))
     }
 
     /// `ALTER TABLE … ADD COLUMNS`: the Delta table first, then the catalog, which decides

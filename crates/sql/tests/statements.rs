@@ -1166,6 +1166,58 @@ async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
 }
 
 #[tokio::test]
+async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
+    let sql = Sql::new().await;
+    common::enable_uc(&sql.app).await;
+    sql.admin("CREATE TABLE main.default.small (id INT, kind STRING)")
+        .await;
+    for i in 0..5 {
+        sql.admin(&format!(
+            "INSERT INTO main.default.small VALUES ({i}, 'k{}')",
+            i % 2
+        ))
+        .await;
+    }
+    let all = "SELECT id, kind FROM main.default.small ORDER BY id";
+    let before = sql.rows(all).await;
+    let body = sql.admin("OPTIMIZE main.default.small").await;
+    assert_eq!(column_names(&body), ["path", "metrics"]);
+    let metrics: Value = serde_json::from_str(&texts(&body)[0][1]).unwrap();
+    assert_eq!(metrics["numFilesRemoved"], 5, "{metrics}");
+    assert_eq!(metrics["numFilesAdded"], 1, "{metrics}");
+    assert_eq!(sql.rows(all).await, before);
+    let history = texts(
+        &sql.admin("DESCRIBE HISTORY main.default.small LIMIT 1")
+            .await,
+    );
+    assert_eq!(history[0][2], "OPTIMIZE");
+    // The versions before it are still there to read.
+    assert_eq!(
+        sql.rows("SELECT count(*) FROM main.default.small VERSION AS OF 3")
+            .await,
+        [["3"]]
+    );
+    sql.admin("OPTIMIZE main.default.small ZORDER BY (kind, id)")
+        .await;
+    assert_eq!(sql.rows(all).await, before);
+    let (code, message) = sql
+        .refused("OPTIMIZE main.default.small ZORDER BY (nope)")
+        .await;
+    assert_eq!(code, "NOT_FOUND", "{message}");
+
+    // It takes MODIFY, as a write does.
+    let (app_id, token) = sql.service_principal("READER_USER").await;
+    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+        .await;
+    sql.admin(&format!(
+        "GRANT USE SCHEMA, SELECT ON SCHEMA main.default TO `{app_id}`"
+    ))
+    .await;
+    let message = denied(&sql.run(&token, "OPTIMIZE main.default.small").await);
+    assert!(message.contains("MODIFY"), "{message}");
+}
+
+#[tokio::test]
 async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
