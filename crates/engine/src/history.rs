@@ -1,5 +1,6 @@
-//! A table's history as `DESCRIBE HISTORY` lists it: one row a commit of its Delta log,
-//! newest first, read from the commit's own `commitInfo`.
+//! What a table's Delta log tells of it: its history as `DESCRIBE HISTORY` lists it (one row
+//! a commit, newest first, read from the commit's own `commitInfo`) and the figures
+//! `DESCRIBE DETAIL` gives (files, bytes, last change, protocol).
 
 use crate::EngineError;
 use crate::run::{Engine, Output};
@@ -10,7 +11,52 @@ use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use serde_json::Value;
 use std::sync::Arc;
 
+/// A table's files and protocol now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDetail {
+    pub num_files: i64,
+    pub size_in_bytes: i64,
+    /// When its last commit was made (milliseconds since the epoch).
+    pub last_modified: Option<i64>,
+    pub min_reader_version: i32,
+    pub min_writer_version: i32,
+}
+
 impl Engine {
+    /// The files and protocol of the table stored under `id`; `None` for a table whose files
+    /// were never written.
+    pub async fn detail(&self, id: &str) -> Result<Option<TableDetail>, EngineError> {
+        let table = match self.open(id).await {
+            Ok(table) => table,
+            Err(e) => {
+                return if self.never_written(id).await? {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let snapshot = table.snapshot()?;
+        let files = snapshot.log_data();
+        let protocol = snapshot.protocol();
+        Ok(Some(TableDetail {
+            num_files: i64::try_from(files.num_files()).unwrap_or(i64::MAX),
+            size_in_bytes: files.iter().map(|f| f.size()).sum(),
+            last_modified: table.version().and_then(|v| snapshot.version_timestamp(v)),
+            min_reader_version: protocol.min_reader_version(),
+            min_writer_version: protocol.min_writer_version(),
+        }))
+    }
+
+    /// Whether the table stored under `id` has no Delta log at all.
+    async fn never_written(&self, id: &str) -> Result<bool, EngineError> {
+        Ok(!self
+            .unopened(id)?
+            .log_store()
+            .is_delta_table_location()
+            .await?)
+    }
+
     /// The commits of the table stored under `id`, newest first, at most `limit` of them. A
     /// table whose files were never written (made through the catalog API, never used) has
     /// none.
@@ -18,12 +64,7 @@ impl Engine {
         let table = match self.open(id).await {
             Ok(table) => table,
             Err(e) => {
-                let never_written = !self
-                    .unopened(id)?
-                    .log_store()
-                    .is_delta_table_location()
-                    .await?;
-                return if never_written {
+                return if self.never_written(id).await? {
                     Ok(Output::new(schema(), Vec::new()))
                 } else {
                     Err(e)

@@ -30,6 +30,7 @@ mod storage;
 mod types;
 
 pub use error::EngineError;
+pub use history::TableDetail;
 pub use names::QualifiedName;
 pub use run::{Binding, Engine, Job, Limits, Output, Source};
 pub use statement::{Access, AsOf, Kind, MAX_NESTING, ObjectUse, Statement};

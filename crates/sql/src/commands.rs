@@ -47,6 +47,10 @@ pub enum Command {
         table: Vec<String>,
         extended: bool,
     },
+    /// `DESCRIBE DETAIL t`.
+    DescribeDetail {
+        table: Vec<String>,
+    },
     /// `DESCRIBE HISTORY t [LIMIT n]`.
     DescribeHistory {
         table: Vec<String>,
@@ -187,13 +191,16 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
             || p.peek_is("DATABASE")
             || p.peek_is("CATALOG")
             || p.peek_is("QUERY")
-            || p.peek_is("DETAIL")
             || p.peek_is("FUNCTION")
         {
             return Err(failure::not_supported(format!(
                 "DESCRIBE {}",
                 p.word().unwrap_or_default().to_ascii_uppercase()
             )));
+        }
+        if p.eat("DETAIL") {
+            let table = p.name()?;
+            return finished(p, Command::DescribeDetail { table });
         }
         if p.eat("HISTORY") {
             let table = p.name()?;
@@ -718,6 +725,19 @@ pub async fn run(
                     .collect(),
             )))
         }
+        Command::DescribeDetail { table } => {
+            let record = table_record(store, caller, &table, catalog, schema).await?;
+            if record.table_type == "VIEW" {
+                return Err(failure::not_supported(format!(
+                    "DESCRIBE DETAIL of a view ({})",
+                    record.full_name()
+                )));
+            }
+            let detail = engine.detail(&record.id).await.map_err(failure::engine)?;
+            Ok(Answer::rows(ArrowRows::new(detail_row(
+                &record, detail, engine,
+            )?)))
+        }
         Command::DescribeHistory { table, limit } => {
             let record = table_record(store, caller, &table, catalog, schema).await?;
             if record.table_type == "VIEW" {
@@ -795,6 +815,86 @@ fn describe_rows(record: TableRecord, extended: bool, engine: &Engine) -> Vec<Ve
         }
     }
     rows
+}
+
+/// `DESCRIBE DETAIL`'s one row, typed as Databricks types it: the catalog's facts and the
+/// Delta log's (a table never written has no files and the protocol a new one gets).
+fn detail_row(
+    record: &TableRecord,
+    detail: Option<patchbay_engine::TableDetail>,
+    engine: &Engine,
+) -> Result<patchbay_engine::Output, SqlFailure> {
+    use patchbay_engine::arrow::array::{
+        ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
+    use patchbay_engine::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let detail = detail.unwrap_or(patchbay_engine::TableDetail {
+        num_files: 0,
+        size_in_bytes: 0,
+        last_modified: None,
+        min_reader_version: 1,
+        min_writer_version: 2,
+    });
+    let text = |v: Option<String>| Arc::new(StringArray::from(vec![v])) as ArrayRef;
+    let time = |ms: i64| {
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![ms.saturating_mul(1000)]).with_timezone("UTC"),
+        ) as ArrayRef
+    };
+    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let properties = serde_json::Value::Object(record.properties.clone()).to_string();
+    let columns: Vec<(&str, DataType, ArrayRef)> = vec![
+        ("format", DataType::Utf8, text(Some("delta".into()))),
+        ("id", DataType::Utf8, text(Some(record.id.clone()))),
+        ("name", DataType::Utf8, text(Some(record.full_name()))),
+        ("description", DataType::Utf8, text(record.comment.clone())),
+        (
+            "location",
+            DataType::Utf8,
+            text(record.location(|id| engine.table_location(id))),
+        ),
+        ("createdAt", timestamp.clone(), time(record.created_at)),
+        (
+            "lastModified",
+            timestamp,
+            time(detail.last_modified.unwrap_or(record.updated_at)),
+        ),
+        ("partitionColumns", DataType::Utf8, text(Some("[]".into()))),
+        (
+            "numFiles",
+            DataType::Int64,
+            Arc::new(Int64Array::from(vec![detail.num_files])),
+        ),
+        (
+            "sizeInBytes",
+            DataType::Int64,
+            Arc::new(Int64Array::from(vec![detail.size_in_bytes])),
+        ),
+        ("properties", DataType::Utf8, text(Some(properties))),
+        (
+            "minReaderVersion",
+            DataType::Int32,
+            Arc::new(Int32Array::from(vec![detail.min_reader_version])),
+        ),
+        (
+            "minWriterVersion",
+            DataType::Int32,
+            Arc::new(Int32Array::from(vec![detail.min_writer_version])),
+        ),
+    ];
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, data_type, _)| Field::new(*name, data_type.clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        columns.into_iter().map(|(_, _, array)| array).collect(),
+    )
+    .map_err(|e| failure::engine(patchbay_engine::EngineError::Analysis(e.to_string())))?;
+    Ok(patchbay_engine::Output::new(schema, vec![batch]))
 }
 
 /// What `DESCRIBE TABLE EXTENDED` and `SHOW TABLE EXTENDED` tell of a table besides its
@@ -940,6 +1040,12 @@ mod tests {
             })
         );
         assert!(parse(&tokens("DESCRIBE HISTORY t LIMIT x").unwrap()).is_err());
+        assert_eq!(
+            command("DESCRIBE DETAIL main.s.t"),
+            Some(Command::DescribeDetail {
+                table: vec!["main".into(), "s".into(), "t".into()],
+            })
+        );
         assert!(parse(&tokens("DESCRIBE HISTORY t extra").unwrap()).is_err());
     }
 

@@ -1191,6 +1191,16 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
             .await,
     );
     assert_eq!(history[0][2], "OPTIMIZE");
+    // DESCRIBE DETAIL counts the files the table has now, and their bytes.
+    let body = sql.admin("DESCRIBE DETAIL main.default.small").await;
+    let names = column_names(&body);
+    let detail = &texts(&body)[0];
+    let field = |name: &str| detail[names.iter().position(|n| n == name).unwrap()].as_str();
+    assert_eq!(field("format"), "delta");
+    assert_eq!(field("name"), "main.default.small");
+    assert_eq!(field("numFiles"), "1");
+    assert!(field("sizeInBytes").parse::<u64>().unwrap() > 0);
+    assert!(field("location").starts_with("file://"), "{detail:?}");
     // The versions before it are still there to read.
     assert_eq!(
         sql.rows("SELECT count(*) FROM main.default.small VERSION AS OF 3")
