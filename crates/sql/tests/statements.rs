@@ -118,9 +118,11 @@ impl Sql {
         (app_id, token)
     }
 
-    /// Runs as the admin and requires failure: (error_code, message).
-    async fn refused(&self, statement: &str) -> (String, String) {
-        failed(&self.run(&self.app.admin_token.clone(), statement).await)
+    /// Runs as the admin and requires failure with `code`: the error's message.
+    async fn refused(&self, statement: &str, code: &str) -> String {
+        let (got, message) = failed(&self.run(&self.app.admin_token.clone(), statement).await);
+        assert_eq!(got, code, "{statement}: {message}");
+        message
     }
 
     /// Runs as the admin, requires success: the rows as text.
@@ -780,15 +782,18 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     ];
     assert_eq!(api_columns(&sql, "main.raw.events").await, four);
     // The same change again is refused, naming the column, and changes nothing.
-    let (code, message) = sql
-        .refused("ALTER TABLE main.raw.events ADD COLUMN amount INT")
+    let message = sql
+        .refused(
+            "ALTER TABLE main.raw.events ADD COLUMN amount INT",
+            "ALREADY_EXISTS",
+        )
         .await;
-    assert_eq!(code, "ALREADY_EXISTS", "{message}");
     assert!(message.contains("amount"), "{message}");
-    let (code, message) = sql
-        .refused("ALTER TABLE main.raw.events ADD COLUMN must INT NOT NULL")
-        .await;
-    assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
+    sql.refused(
+        "ALTER TABLE main.raw.events ADD COLUMN must INT NOT NULL",
+        "NOT_IMPLEMENTED",
+    )
+    .await;
     assert_eq!(api_columns(&sql, "main.raw.events").await, four);
 
     // dbt's documentation and properties.
@@ -805,16 +810,15 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     .await;
     sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')")
         .await;
-    let (code, message) = sql
-        .refused("ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')")
-        .await;
-    assert_eq!(code, "BAD_REQUEST", "{message}");
+    sql.refused(
+        "ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')",
+        "BAD_REQUEST",
+    )
+    .await;
     sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES IF EXISTS ('quality')")
         .await;
-    let (code, message) = sql
-        .refused("COMMENT ON COLUMN main.raw.events.nope IS 'x'")
+    sql.refused("COMMENT ON COLUMN main.raw.events.nope IS 'x'", "NOT_FOUND")
         .await;
-    assert_eq!(code, "NOT_FOUND", "{message}");
     assert_eq!(
         sql.rows("SHOW TBLPROPERTIES main.raw.events").await,
         [["delta.appendOnly", "false"]]
@@ -934,14 +938,15 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     );
 
     // A rename keeps the rows; TRUNCATE takes them all and keeps the table.
-    let (code, message) = sql
-        .refused("ALTER TABLE main.raw.events RENAME TO main.default.events")
-        .await;
-    assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
+    sql.refused(
+        "ALTER TABLE main.raw.events RENAME TO main.default.events",
+        "NOT_IMPLEMENTED",
+    )
+    .await;
     sql.admin("ALTER TABLE main.raw.events RENAME TO all_events")
         .await;
-    let (code, _) = sql.refused("SELECT * FROM main.raw.events").await;
-    assert_eq!(code, "NOT_FOUND");
+    sql.refused("SELECT * FROM main.raw.events", "NOT_FOUND")
+        .await;
     assert_eq!(
         sql.rows("SELECT count(*) FROM main.raw.all_events").await,
         [["2"]]
@@ -956,15 +961,15 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     // A view has no columns of its own to add; what patchbay does not do is refused by name.
     sql.admin("CREATE VIEW main.raw.v AS SELECT id FROM main.raw.all_events")
         .await;
-    let (code, message) = sql
-        .refused("ALTER VIEW main.raw.v ADD COLUMNS (x INT)")
+    let message = sql
+        .refused("ALTER VIEW main.raw.v ADD COLUMNS (x INT)", "BAD_REQUEST")
         .await;
-    assert_eq!(code, "BAD_REQUEST", "{message}");
     assert!(message.contains("EXPECT_TABLE_NOT_VIEW"), "{message}");
-    let (code, message) = sql
-        .refused("ALTER TABLE main.raw.all_events DROP COLUMN kind")
-        .await;
-    assert_eq!(code, "NOT_IMPLEMENTED", "{message}");
+    sql.refused(
+        "ALTER TABLE main.raw.all_events DROP COLUMN kind",
+        "NOT_IMPLEMENTED",
+    )
+    .await;
     assert_eq!(api_columns(&sql, "main.raw.all_events").await.len(), 5);
 }
 
@@ -1077,10 +1082,11 @@ async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_runni
         )
         .await
         .unwrap();
-    let (code, message) = sql
-        .refused("ALTER TABLE main.default.t ADD COLUMN n STRING")
-        .await;
-    assert_eq!(code, "BAD_REQUEST", "{message}");
+    sql.refused(
+        "ALTER TABLE main.default.t ADD COLUMN n STRING",
+        "BAD_REQUEST",
+    )
+    .await;
     assert_eq!(api_columns(&sql, "main.default.t").await.len(), 2);
 }
 
@@ -1117,20 +1123,19 @@ async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
         .await,
         [["2"]]
     );
-    let (code, message) = sql
-        .refused("SELECT * FROM main.default.t TIMESTAMP AS OF '2000-01-01'")
-        .await;
-    assert_eq!(code, "BAD_REQUEST", "{message}");
-    let (code, message) = sql.refused(&at(9)).await;
-    assert_eq!(code, "BAD_REQUEST", "{message}");
+    sql.refused(
+        "SELECT * FROM main.default.t TIMESTAMP AS OF '2000-01-01'",
+        "BAD_REQUEST",
+    )
+    .await;
+    let message = sql.refused(&at(9), "BAD_REQUEST").await;
     assert!(message.contains("version 9"), "{message}");
     // What cannot be answered truly is refused.
     for statement in [
         "SELECT * FROM main.default.t VERSION AS OF 1 JOIN main.default.t AS u ON true",
         "INSERT INTO main.default.t SELECT * FROM main.default.t VERSION AS OF 1",
     ] {
-        let (code, message) = sql.refused(statement).await;
-        assert_eq!(code, "NOT_IMPLEMENTED", "{statement}: {message}");
+        sql.refused(statement, "NOT_IMPLEMENTED").await;
     }
     assert_eq!(
         sql.rows("SELECT id FROM main.default.t ORDER BY id").await,
@@ -1210,10 +1215,8 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
     sql.admin("OPTIMIZE main.default.small ZORDER BY (kind, id)")
         .await;
     assert_eq!(sql.rows(all).await, before);
-    let (code, message) = sql
-        .refused("OPTIMIZE main.default.small ZORDER BY (nope)")
+    sql.refused("OPTIMIZE main.default.small ZORDER BY (nope)", "NOT_FOUND")
         .await;
-    assert_eq!(code, "NOT_FOUND", "{message}");
 
     // It takes MODIFY, as a write does.
     let (app_id, token) = sql.service_principal("READER_USER").await;
