@@ -520,13 +520,23 @@ fn take_table_clauses(sql: &str) -> Result<(std::borrow::Cow<'_, str>, TableClau
         .enumerate()
         .filter(|(_, t)| !matches!(t, Token::Whitespace(_)))
         .collect();
-    let creates_table = words.first().is_some_and(|(_, t)| is(t, Keyword::CREATE))
-        && words
-            .iter()
-            .take(4)
-            .any(|(_, t)| is(t, Keyword::TABLE) || is(t, Keyword::VIEW));
-    if !creates_table {
+    let object = words
+        .iter()
+        .take(4)
+        .position(|(_, t)| is(t, Keyword::TABLE) || is(t, Keyword::VIEW));
+    let Some(object) =
+        object.filter(|_| words.first().is_some_and(|(_, t)| is(t, Keyword::CREATE)))
+    else {
         return Ok((sql.into(), clauses));
+    };
+    // The clauses come after the name, which may itself be a word such as `comment`.
+    let mut n = object + 1;
+    if words.get(n).is_some_and(|(_, t)| is(t, Keyword::IF)) {
+        n += 3;
+    }
+    n += 1;
+    while words.get(n).is_some_and(|(_, t)| *t == &Token::Period) {
+        n += 2;
     }
     let text = |t: &Token| match t {
         Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Some(s.clone()),
@@ -537,7 +547,6 @@ fn take_table_clauses(sql: &str) -> Result<(std::borrow::Cow<'_, str>, TableClau
     // taken is a range of token positions left out of the text.
     let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut depth = 0usize;
-    let mut n = 0;
     while let Some((at, token)) = words.get(n) {
         let next = words.get(n + 1).map(|(_, t)| *t);
         match token {
@@ -1182,6 +1191,21 @@ mod tests {
             assert!(
                 matches!(Statement::parse(broken), Err(EngineError::Syntax(_))),
                 "{broken}"
+            );
+        }
+        // Tables whose names are the clauses' keywords.
+        for sql in [
+            "CREATE TABLE comment (a INT)",
+            "CREATE TABLE IF NOT EXISTS s.using (a INT) COMMENT 'raw events'",
+            "CREATE OR REPLACE TABLE main.s.tblproperties AS SELECT 1 AS comment",
+        ] {
+            let statement = Statement::parse(sql).unwrap();
+            assert!(
+                matches!(
+                    statement.kind(),
+                    Kind::CreateTable { .. } | Kind::CreateTableAs { .. }
+                ),
+                "{sql}"
             );
         }
         let plain = Statement::parse("SELECT 'comment' AS tblproperties").unwrap();
