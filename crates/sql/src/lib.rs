@@ -535,8 +535,18 @@ impl Warehouses {
                 return self.add_columns(caller, &securable, &columns).await;
             }
         };
+        self.change_catalog(caller, &securable, &change).await
+    }
+
+    /// Makes one change to a table in the catalog; the statement answers no rows.
+    async fn change_catalog(
+        &self,
+        caller: &Caller,
+        securable: &Securable,
+        change: &TableChange,
+    ) -> Result<ArrowRows, SqlFailure> {
         self.store
-            .alter_table(caller, &securable, &change)
+            .alter_table(caller, securable, change)
             .await
             .map_err(failure::catalog)?;
         Ok(ArrowRows::empty())
@@ -628,11 +638,8 @@ impl Warehouses {
             .add_columns(&record.id, columns)
             .await
             .map_err(failure::engine)?;
-        self.store
-            .alter_table(caller, securable, &TableChange::AddColumns(added))
+        self.change_catalog(caller, securable, &TableChange::AddColumns(added))
             .await
-            .map_err(failure::catalog)?;
-        Ok(ArrowRows::empty())
     }
 
     /// The table or view `name`, if `who` may do `action` with it.
