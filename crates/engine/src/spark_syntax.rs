@@ -24,15 +24,16 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("nullifzero", 1, "nullif($0, 0)"),
     // Aggregates.
     ("count_if", 1, "count(CASE WHEN $0 THEN 1 END)"),
+    // Over no rows (or only NULLs) an empty list, as Spark gives, where array_agg gives NULL.
     (
         "collect_list",
         1,
-        "array_agg($0) FILTER (WHERE $0 IS NOT NULL)",
+        "coalesce(array_agg($0) FILTER (WHERE $0 IS NOT NULL), make_array())",
     ),
     (
         "collect_set",
         1,
-        "array_agg(DISTINCT $0) FILTER (WHERE $0 IS NOT NULL)",
+        "coalesce(array_agg(DISTINCT $0) FILTER (WHERE $0 IS NOT NULL), make_array())",
     ),
     ("variance", 1, "var_samp($0)"),
     ("every", 1, "bool_and($0)"),
@@ -472,8 +473,8 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT collect_list(nvl2(a, b, c)) FROM t"),
-            "SELECT array_agg(CASE WHEN a IS NOT NULL THEN b ELSE c END) FILTER (WHERE CASE WHEN a \
-             IS NOT NULL THEN b ELSE c END IS NOT NULL) FROM t",
+            "SELECT coalesce(array_agg(CASE WHEN a IS NOT NULL THEN b ELSE c END) FILTER (WHERE \
+             CASE WHEN a IS NOT NULL THEN b ELSE c END IS NOT NULL), make_array()) FROM t",
             "nested calls"
         );
     }

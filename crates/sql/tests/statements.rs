@@ -567,6 +567,15 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         .await,
         [["[1,3]", "1", "1", "3", "true"]]
     );
+    // Over no rows (or only NULLs) the lists are empty, not NULL.
+    assert_eq!(
+        sql.rows(
+            "SELECT collect_list(x) AS a, collect_set(x) AS b, size(collect_list(x)) AS c \
+             FROM VALUES (1), (NULL) AS t(x) WHERE x IS NULL"
+        )
+        .await,
+        [["[]", "[]", "0"]]
+    );
 
     // A result column the query does not name is named as Databricks names it, and two may
     // share a name.
