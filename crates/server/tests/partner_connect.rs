@@ -665,6 +665,12 @@ async fn a_partners_password_is_kept_sealed_outside_the_database() {
         calls,
         "the partner was not called"
     );
+    // The listing opens no password, so one that does not open leaves it whole.
+    let listed = app.admin_get(&format!("{PC}/partners")).await.ok();
+    let tiles = listed["partners"].as_array().expect("partners");
+    assert!(tiles.iter().any(|p| p["id"] == "hightouch"), "{listed}");
+    assert!(tiles.iter().any(|p| p["id"] == "rivery"), "{listed}");
+    assert!(!listed.to_string().contains(&password));
 
     // A password in the clear, as an older version kept it, is sealed by the next start.
     common::behind_the_back(

@@ -206,17 +206,26 @@ const SETTINGS_TABLE: Table<StoredSettings> =
     Table::new("partner_settings", "*", settings_from_row);
 
 impl Store {
-    /// Every partner setting of a workspace.
-    pub async fn partner_settings(&self, workspace_id: i64) -> Result<Vec<PartnerSettings>> {
+    /// Every partner setting of a workspace, for listings: the passwords stay sealed (each
+    /// endpoint's `password` is empty), so a listing neither opens every partner's secret nor
+    /// fails on one that does not open. A partner is called with the settings
+    /// [`Store::partner_setting`] opens.
+    pub async fn partner_listing(&self, workspace_id: i64) -> Result<Vec<PartnerSettings>> {
         let filter = Sql::with(
             "WHERE workspace_id = $1 ORDER BY partner_id",
             [workspace_id.into()],
         );
         let stored = self.rows_where(&SETTINGS_TABLE, filter).await?;
-        stored
+        Ok(stored
             .into_iter()
-            .map(|s| self.open_settings(workspace_id, s))
-            .collect()
+            .map(|s| {
+                let mut settings = s.settings;
+                if let Some(endpoint) = settings.endpoint.as_mut() {
+                    endpoint.password.clear();
+                }
+                settings
+            })
+            .collect())
     }
 
     /// One partner's settings.
@@ -661,7 +670,7 @@ mod tests {
             .execute(&store.pool)
             .await
             .unwrap();
-            match store.partner_settings(workspace_id).await {
+            match store.partner_listing(workspace_id).await {
                 Err(StoreError::Internal(message)) => assert!(
                     message.starts_with("column hostnames holds invalid"),
                     "{hostnames}: {message}"

@@ -25,9 +25,11 @@ impl Partner {
     }
 }
 
-/// Every partner of the workspace, built-in ones first in catalog order.
+/// Every partner of the workspace, built-in ones first in catalog order, for listings: their
+/// endpoints carry no password (see [`patchbay_store::Store::partner_listing`]); a partner to
+/// call is loaded with [`partner`].
 pub async fn partners(state: &AppState, workspace_id: i64) -> ApiResult<Vec<Partner>> {
-    let settings = state.store.partner_settings(workspace_id).await?;
+    let settings = state.store.partner_listing(workspace_id).await?;
     Ok(merge(builtin_partners(), settings))
 }
 
