@@ -898,11 +898,15 @@ impl Engine {
         let none =
             |detail: String| EngineError::Analysis(format!("The table has no {as_of}: {detail}"));
         match as_of {
-            AsOf::Version(version) => builder
-                .with_version(*version)
-                .load()
-                .await
-                .map_err(|e| none(e.to_string())),
+            AsOf::Version(version) => {
+                // A version after the latest is the statement's mistake; a store that does not
+                // answer is not.
+                let latest = self.open(id).await?.version().unwrap_or(0);
+                if *version > latest {
+                    return Err(none(format!("its latest is version {latest}.")));
+                }
+                Ok(builder.with_version(*version).load().await?)
+            }
             AsOf::Timestamp(text) => {
                 let nanos =
                     deltalake::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(text)
@@ -911,11 +915,7 @@ impl Engine {
                         })?;
                 let at = deltalake::arrow::temporal_conversions::timestamp_ns_to_datetime(nanos)
                     .ok_or_else(|| EngineError::Analysis(format!("'{text}' is out of range.")))?;
-                let table = builder
-                    .with_timestamp(at.and_utc())
-                    .load()
-                    .await
-                    .map_err(|e| none(e.to_string()))?;
+                let table = builder.with_timestamp(at.and_utc()).load().await?;
                 // Delta's search settles on the first version when the timestamp is earlier
                 // still; then the table had no version at that time.
                 let first = table
