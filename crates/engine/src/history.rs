@@ -119,6 +119,7 @@ impl Engine {
                 )
                 .with_timezone("UTC"),
             ),
+            text("userName"),
             text("operation"),
             text("operationParameters"),
             Arc::new(Int64Array::from(
@@ -153,6 +154,7 @@ fn schema() -> Arc<Schema> {
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             true,
         ),
+        Field::new("userName", DataType::Utf8, true),
         Field::new("operation", DataType::Utf8, true),
         Field::new("operationParameters", DataType::Utf8, true),
         Field::new("readVersion", DataType::Int64, true),

@@ -564,7 +564,7 @@ impl Engine {
                     SaveMode::Append
                 };
                 let rows = DataFrame::new(state.clone(), insert.input.as_ref().clone());
-                let (_, inserted) = write_rows(table, rows, &state, mode).await?;
+                let (_, inserted) = write_rows(table, rows, &state, mode, user).await?;
                 Ok(Output::counts(&[
                     ("num_affected_rows", inserted),
                     ("num_inserted_rows", inserted),
@@ -601,7 +601,7 @@ impl Engine {
                     SaveMode::ErrorIfExists
                 };
                 let table = self.create_with_schema(id, &schema, mode).await?;
-                let (_, metrics) = write_rows(table, rows, &state, SaveMode::Append).await?;
+                let (_, metrics) = write_rows(table, rows, &state, SaveMode::Append, user).await?;
                 Ok(Output::counts(&[
                     ("num_affected_rows", metrics),
                     ("num_inserted_rows", metrics),
@@ -635,7 +635,8 @@ impl Engine {
                 let mut builder = table
                     .update()
                     .with_session_state(Arc::new(state.clone()))
-                    .with_writer_properties(writer_properties());
+                    .with_writer_properties(writer_properties())
+                    .with_commit_properties(made_by(user));
                 if let Some(selection) = &update.selection {
                     builder = builder.with_predicate(selection.to_string());
                 }
@@ -660,7 +661,8 @@ impl Engine {
                 let mut builder = table
                     .delete()
                     .with_session_state(Arc::new(state.clone()))
-                    .with_writer_properties(writer_properties());
+                    .with_writer_properties(writer_properties())
+                    .with_commit_properties(made_by(user));
                 if let Some(selection) = &delete.selection {
                     builder = builder.with_predicate(selection.to_string());
                 }
@@ -679,7 +681,7 @@ impl Engine {
                 };
                 let target_name = QualifiedName::resolve(target, catalog, schema);
                 let table = take(&mut tables, &target_name)?;
-                self.merge(&ctx, &state, table, merge).await
+                self.merge(&ctx, &state, table, merge, user).await
             }
             Kind::Other => Err(EngineError::Unsupported("this statement".into())),
         }
@@ -691,6 +693,7 @@ impl Engine {
         state: &SessionState,
         table: DeltaTable,
         merge: &ast::Merge,
+        user: &str,
     ) -> Result<Output, EngineError> {
         let TableFactor::Table {
             alias: target_alias,
@@ -747,7 +750,8 @@ impl Engine {
             .with_source_alias(&source_alias)
             .with_target_alias(&target_alias)
             .with_session_state(Arc::new(state.clone()))
-            .with_writer_properties(writer_properties());
+            .with_writer_properties(writer_properties())
+            .with_commit_properties(made_by(user));
         // Every row of the source, into the target's columns it has (`UPDATE SET *`, `INSERT *`).
         let star = || -> Vec<(String, String)> {
             target_columns
@@ -1125,6 +1129,7 @@ async fn write_rows(
     rows: DataFrame,
     state: &SessionState,
     mode: SaveMode,
+    user: &str,
 ) -> Result<(DeltaTable, usize), EngineError> {
     // The rows go to the file in the order the query made them: partition after partition
     // (not interleaved as they finish, as `collect` would), and written from one stream (the
@@ -1148,9 +1153,17 @@ async fn write_rows(
         .write(batches)
         .with_session_state(Arc::new(one_stream))
         .with_writer_properties(writer_properties())
+        .with_commit_properties(made_by(user))
         .with_save_mode(mode)
         .await?;
     Ok((table, n))
+}
+
+/// A commit that records who made it (`userName`, as Databricks' commits do), for
+/// `DESCRIBE HISTORY`.
+fn made_by(user: &str) -> deltalake::kernel::transaction::CommitProperties {
+    deltalake::kernel::transaction::CommitProperties::default()
+        .with_metadata([("userName".to_owned(), serde_json::Value::from(user))])
 }
 
 /// How a table's Parquet files are written, for point lookups as much as for scans: Snappy,

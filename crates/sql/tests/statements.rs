@@ -1154,24 +1154,32 @@ async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
     // The versions to read are those DESCRIBE HISTORY lists, newest first.
     let body = sql.admin("DESCRIBE HISTORY main.default.t").await;
     assert_eq!(
-        column_names(&body)[..4],
-        ["version", "timestamp", "operation", "operationParameters"]
+        column_names(&body)[..5],
+        [
+            "version",
+            "timestamp",
+            "userName",
+            "operation",
+            "operationParameters"
+        ]
     );
     let history = texts(&body);
-    let listed: Vec<(&str, &str)> = history
+    let listed: Vec<(&str, &str, &str)> = history
         .iter()
-        .map(|row| (row[0].as_str(), row[2].as_str()))
+        .map(|row| (row[0].as_str(), row[2].as_str(), row[3].as_str()))
         .collect();
+    // Each change says who made it.
+    let admin = common::ADMIN;
     assert_eq!(
         listed,
         [
-            ("3", "DELETE"),
-            ("2", "WRITE"),
-            ("1", "WRITE"),
-            ("0", "CREATE TABLE")
+            ("3", admin, "DELETE"),
+            ("2", admin, "WRITE"),
+            ("1", admin, "WRITE"),
+            ("0", "", "CREATE TABLE")
         ]
     );
-    assert!(history[0][3].contains("predicate"), "{:?}", history[0]);
+    assert!(history[0][4].contains("predicate"), "{:?}", history[0]);
     let latest: Vec<String> = texts(&sql.admin("DESCRIBE HISTORY main.default.t LIMIT 2").await)
         .into_iter()
         .map(|row| row[0].clone())
@@ -1204,7 +1212,7 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
         &sql.admin("DESCRIBE HISTORY main.default.small LIMIT 1")
             .await,
     );
-    assert_eq!(history[0][2], "OPTIMIZE");
+    assert_eq!(history[0][3], "OPTIMIZE");
     // DESCRIBE DETAIL counts the files the table has now, and their bytes.
     let body = sql.admin("DESCRIBE DETAIL main.default.small").await;
     let names = column_names(&body);
