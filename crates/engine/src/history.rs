@@ -26,15 +26,8 @@ impl Engine {
     /// The files and protocol of the table stored under `id`; `None` for a table whose files
     /// were never written.
     pub async fn detail(&self, id: &str) -> Result<Option<TableDetail>, EngineError> {
-        let table = match self.open(id).await {
-            Ok(table) => table,
-            Err(e) => {
-                return if self.never_written(id).await? {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+        let Some(table) = self.open_if_written(id).await? else {
+            return Ok(None);
         };
         let snapshot = table.snapshot()?;
         let files = snapshot.log_data();
@@ -48,28 +41,31 @@ impl Engine {
         }))
     }
 
-    /// Whether the table stored under `id` has no Delta log at all.
-    async fn never_written(&self, id: &str) -> Result<bool, EngineError> {
-        Ok(!self
-            .unopened(id)?
-            .log_store()
-            .is_delta_table_location()
-            .await?)
+    /// The table stored under `id`; `None` when it has no Delta log at all (its files were
+    /// never written).
+    async fn open_if_written(
+        &self,
+        id: &str,
+    ) -> Result<Option<deltalake::DeltaTable>, EngineError> {
+        match self.open(id).await {
+            Ok(table) => Ok(Some(table)),
+            Err(e) => {
+                let written = self
+                    .unopened(id)?
+                    .log_store()
+                    .is_delta_table_location()
+                    .await?;
+                if written { Err(e) } else { Ok(None) }
+            }
+        }
     }
 
     /// The commits of the table stored under `id`, newest first, at most `limit` of them. A
     /// table whose files were never written (made through the catalog API, never used) has
     /// none.
     pub async fn history(&self, id: &str, limit: Option<usize>) -> Result<Output, EngineError> {
-        let table = match self.open(id).await {
-            Ok(table) => table,
-            Err(e) => {
-                return if self.never_written(id).await? {
-                    Ok(Output::new(schema(), Vec::new()))
-                } else {
-                    Err(e)
-                };
-            }
+        let Some(table) = self.open_if_written(id).await? else {
+            return Ok(Output::new(schema(), Vec::new()));
         };
         let latest = table.version().unwrap_or(0);
         let oldest = limit.map_or(0, |n| (latest + 1).saturating_sub(n as u64));

@@ -24,6 +24,9 @@ pub struct Statement {
     kind: Kind,
     /// A `CREATE TABLE|VIEW`'s clauses taken out of its text before parsing.
     clauses: TableClauses,
+    /// The tables named in `FROM`s and `JOIN`s with the version each asks for, when any asks
+    /// for one (empty otherwise): read once, at parse.
+    past: Vec<(ObjectName, Option<AsOf>)>,
 }
 
 /// What a statement does, with the names it acts on as written (unresolved).
@@ -208,10 +211,15 @@ impl Statement {
         lower_case_relations(&mut parsed);
         name_casts_in_queries(&mut parsed);
         let kind = classify(&parsed)?;
+        let mut past = table_versions(&parsed)?;
+        if past.iter().all(|(_, v)| v.is_none()) {
+            past.clear();
+        }
         Ok(Statement {
             parsed,
             kind,
             clauses,
+            past,
         })
     }
 
@@ -240,7 +248,7 @@ impl Statement {
 
     /// Whether the statement reads any table at a version of its past.
     pub fn reads_the_past(&self) -> bool {
-        table_versions(&self.parsed).is_ok_and(|tables| tables.iter().any(|(_, v)| v.is_some()))
+        !self.past.is_empty()
     }
 
     /// The tables the statement reads at a version of their past, resolved against
@@ -251,15 +259,12 @@ impl Statement {
         catalog: &str,
         schema: &str,
     ) -> Result<HashMap<QualifiedName, AsOf>, EngineError> {
-        let named = table_versions(&self.parsed)?;
-        if named.iter().all(|(_, v)| v.is_none()) {
-            return Ok(HashMap::new());
-        }
+        let named = &self.past;
         let resolve = |name: &ObjectName| {
             reference(name).map(|r| QualifiedName::resolve(&r, catalog, schema))
         };
         let mut versions = HashMap::new();
-        for (name, as_of) in &named {
+        for (name, as_of) in named {
             let Some(as_of) = as_of else { continue };
             let resolved = resolve(name)?;
             let twice = named.iter().any(|(other, v)| {

@@ -112,12 +112,14 @@ impl Warehouses {
                 use_schema: answer.use_schema,
             });
         }
-        if let Some(alter) = alter::parse(&tokens, &text)? {
-            return self.alter(caller, alter, &catalog, &schema).await.map(done);
-        }
         let words = lexer::leading_words(&tokens, 3);
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         match words.as_slice() {
+            ["ALTER", "TABLE" | "VIEW", ..] | ["COMMENT", "ON", ..] => {
+                if let Some(alter) = alter::parse(&tokens, &text)? {
+                    return self.alter(caller, alter, &catalog, &schema).await.map(done);
+                }
+            }
             ["GRANT", ..]
             | ["REVOKE", ..]
             | ["SHOW", "GRANTS", ..]
