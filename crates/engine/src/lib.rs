@@ -16,6 +16,7 @@
 //! that read or write locations of their own choosing are refused at parse time.
 
 mod bounded;
+mod dialect;
 mod error;
 mod history;
 mod lookup;
@@ -24,7 +25,11 @@ mod optimize;
 mod result_names;
 mod run;
 mod spark;
+mod spark_element;
+mod spark_operators;
 mod spark_syntax;
+mod spark_text;
+mod spark_time;
 mod statement;
 mod storage;
 mod types;
@@ -33,6 +38,7 @@ pub use error::EngineError;
 pub use history::TableDetail;
 pub use names::QualifiedName;
 pub use run::{Binding, Engine, Job, Limits, Output, Source};
+pub use spark_text::json_texts;
 pub use statement::{Access, AsOf, Kind, MAX_NESTING, ObjectUse, Statement};
 pub use storage::BUCKET_SCHEMES;
 pub use types::{Column, arrow_type, databricks_type_name};

@@ -95,11 +95,10 @@ fn function_name(function: &Function) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use deltalake::datafusion::sql::sqlparser::dialect::DatabricksDialect;
     use deltalake::datafusion::sql::sqlparser::parser::Parser;
 
     fn named(sql: &str) -> String {
-        let expr = Parser::new(&DatabricksDialect {})
+        let expr = Parser::new(&crate::dialect::Databricks)
             .try_with_sql(sql)
             .unwrap()
             .parse_expr()

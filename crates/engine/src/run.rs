@@ -1260,15 +1260,22 @@ fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr:
 /// if DataFusion finds a nested query's columns ambiguous.
 async fn plan(state: &SessionState, parsed: DfStatement) -> Result<LogicalPlan, EngineError> {
     let parsed = crate::spark_syntax::rewrite(parsed);
-    if !has_nested_sorts(&parsed) {
-        return Ok(state.statement_to_plan(parsed).await?);
-    }
-    let mut unsorted = parsed.clone();
-    match state.statement_to_plan(parsed).await {
-        Err(e) if e.to_string().contains("would be ambiguous") => {
-            drop_nested_sorts(&mut unsorted);
-            Ok(state.statement_to_plan(unsorted).await?)
+    let planned = if !has_nested_sorts(&parsed) {
+        state.statement_to_plan(parsed).await?
+    } else {
+        let mut unsorted = parsed.clone();
+        match state.statement_to_plan(parsed).await {
+            Err(e) if e.to_string().contains("would be ambiguous") => {
+                drop_nested_sorts(&mut unsorted);
+                state.statement_to_plan(unsorted).await?
+            }
+            planned => planned?,
         }
-        planned => Ok(planned?),
-    }
+    };
+    // Analyzed now, so that the plan's types are those it runs with: Spark's operators
+    // (`crate::spark_operators`) change them (`7 / 2` is a DOUBLE), and a result's, a view's or
+    // a new table's columns are read off this plan.
+    Ok(state
+        .analyzer()
+        .execute_and_check(planned, state.config_options(), |_, _| {})?)
 }

@@ -6,9 +6,9 @@
 
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value, visit_expressions_mut,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
+    visit_expressions_mut,
 };
-use deltalake::datafusion::sql::sqlparser::dialect::DatabricksDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use std::ops::ControlFlow;
 
@@ -145,6 +145,12 @@ fn replacement(expr: &Expr) -> Option<Expr> {
             };
             return filled(template, &[*expr.clone(), *pattern.clone()]);
         }
+        // `a DIV b` ([`crate::dialect`]), which DataFusion does not plan.
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::MyIntegerDivide,
+            right,
+        } => return filled("div($0, $1)", &[*left.clone(), *right.clone()]),
         _ => return None,
     };
     let arguments = plain_arguments(function)?;
@@ -241,11 +247,12 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
     }
 }
 
+/// The pattern is wrapped in a group of its own, so the match's group 0 is the whole match,
+/// as Spark numbers them (`get` counts from 0).
 fn extract_group(group: i64) -> String {
     format!(
         "CASE WHEN $0 IS NULL THEN NULL \
-         ELSE coalesce(regexp_match($0, concat('(', $1, ')'))[{}], '') END",
-        group.saturating_add(1)
+         ELSE coalesce(get(regexp_match($0, concat('(', $1, ')')), {group}), '') END"
     )
 }
 
@@ -393,7 +400,7 @@ fn filled(template: &str, arguments: &[Expr]) -> Option<Expr> {
     // Placeholders are written as identifiers the dialect parses; no argument can be one,
     // since arguments are put in after parsing.
     let text = template.replace('$', "__placeholder_");
-    let mut expr = Parser::new(&DatabricksDialect {})
+    let mut expr = Parser::new(&crate::dialect::Databricks)
         .try_with_sql(&text)
         .and_then(|mut p| p.parse_expr())
         .ok()?;

@@ -10,7 +10,6 @@ use deltalake::datafusion::sql::resolve::resolve_table_references;
 use deltalake::datafusion::sql::sqlparser::ast::{
     self, ObjectName, Query, SetExpr, Statement as SqlStatement, TableFactor, TableObject,
 };
-use deltalake::datafusion::sql::sqlparser::dialect::DatabricksDialect;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
@@ -103,7 +102,7 @@ const PARSE_STACK_BYTES: usize = 512 << 20;
 
 /// Parses `sql` and refuses a tree nested deeper than [`MAX_NESTING`].
 fn parse_bounded(sql: &str) -> Result<std::collections::VecDeque<DfStatement>, EngineError> {
-    let statements = DFParser::parse_sql_with_dialect(sql, &DatabricksDialect {})
+    let statements = DFParser::parse_sql_with_dialect(sql, &crate::dialect::Databricks)
         .map_err(|e| EngineError::Syntax(e.to_string()))?;
     for statement in &statements {
         if nesting_exceeds(statement, MAX_NESTING) {
@@ -411,7 +410,11 @@ fn tokens_if_it_says(
                 .windows(word.len())
                 .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
         })
-        .then(|| Tokenizer::new(&DatabricksDialect {}, sql).tokenize().ok())
+        .then(|| {
+            Tokenizer::new(&crate::dialect::Databricks, sql)
+                .tokenize()
+                .ok()
+        })
         .flatten()
 }
 

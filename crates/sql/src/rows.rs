@@ -1,6 +1,6 @@
 //! A statement's result as Arrow record batches, rendered in the format a client asked for.
 
-use patchbay_engine::arrow::array::{Array, RecordBatch};
+use patchbay_engine::arrow::array::{Array, RecordBatch, StringArray};
 use patchbay_engine::arrow::datatypes::SchemaRef;
 use patchbay_engine::arrow::util::display::{ArrayFormatter, FormatOptions};
 use patchbay_engine::{Output, databricks_type_name};
@@ -85,37 +85,20 @@ fn lz4(bytes: Vec<u8>) -> Vec<u8> {
     encoder.finish().expect("writing to memory does not fail")
 }
 
-/// The values of `column` as JSON text, as Databricks gives arrays, maps and structs
-/// (`[1,2,null]`, `{"a":"x"}`); `None` for a column of another type, whose values are shown
-/// as they are.
-fn json_values(column: &patchbay_engine::arrow::array::ArrayRef) -> Option<Vec<String>> {
-    use patchbay_engine::arrow::datatypes::{DataType, Field, Schema};
-    if !matches!(
+/// The values of `column` as JSON text when it holds arrays, maps or structs, as Databricks
+/// shows them (`[1,2,null]`, `{"a":"x"}`); `None` for a column of another type, whose values
+/// are shown as they are.
+fn json_values(column: &patchbay_engine::arrow::array::ArrayRef) -> Option<StringArray> {
+    use patchbay_engine::arrow::datatypes::DataType;
+    let nested = matches!(
         column.data_type(),
         DataType::List(_)
             | DataType::LargeList(_)
             | DataType::FixedSizeList(..)
             | DataType::Struct(_)
             | DataType::Map(..)
-    ) {
-        return None;
-    }
-    let schema = Schema::new(vec![Field::new("v", column.data_type().clone(), true)]);
-    let batch = RecordBatch::try_new(std::sync::Arc::new(schema), vec![column.clone()]).ok()?;
-    let mut writer = patchbay_engine::arrow::json::writer::LineDelimitedWriter::new(Vec::new());
-    writer.write(&batch).ok()?;
-    writer.finish().ok()?;
-    let text = writer.into_inner();
-    let values = text
-        .split(|b| *b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let mut row: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(line).unwrap_or_default();
-            row.remove("v").unwrap_or_default().to_string()
-        })
-        .collect::<Vec<_>>();
-    (values.len() == column.len()).then_some(values)
+    );
+    nested.then(|| patchbay_engine::json_texts(column).ok())?
 }
 
 impl ResultRows for ArrowRows {
@@ -144,7 +127,7 @@ impl ResultRows for ArrowRows {
                 .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
                 .collect::<Result<_, _>>()
                 .unwrap_or_default();
-            let nested: Vec<Option<Vec<String>>> =
+            let nested: Vec<Option<StringArray>> =
                 batch.columns().iter().map(json_values).collect();
             for row in 0..batch.num_rows() {
                 rows.push(
@@ -155,7 +138,7 @@ impl ResultRows for ArrowRows {
                         .zip(&nested)
                         .map(|((column, format), nested)| {
                             (!column.is_null(row)).then(|| match nested {
-                                Some(values) => values[row].clone(),
+                                Some(values) => values.value(row).to_owned(),
                                 None => format.value(row).to_string(),
                             })
                         })

@@ -429,7 +429,8 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
             "decimal(10,2)",
             "void",
             "date",
-            "1"
+            // A subscript counts from 0, as Spark's does.
+            "2"
         ]]
     );
 
@@ -615,6 +616,163 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     assert_eq!(
         sql.rows("SELECT COUNT(*) FROM main.sales.updates").await,
         [["0"]]
+    );
+}
+
+/// The message of a statement that fails as it runs.
+async fn failure(sql: &Sql, statement: &str) -> String {
+    failed(&sql.run(&sql.app.admin_token, statement).await).1
+}
+
+#[tokio::test]
+async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() {
+    let sql = Sql::new().await;
+
+    // dbt's convert_timezone is to_utc_timestamp, then from_utc_timestamp; a zone is a region
+    // or an offset; months count as Spark counts them, fractions in 31-day months.
+    assert_eq!(
+        sql.rows(
+            "SELECT date_format(from_utc_timestamp(TIMESTAMP'2024-07-01 12:00:00', 'America/New_York'), 'yyyy-MM-dd HH:mm') AS a, \
+             date_format(to_utc_timestamp(TIMESTAMP'2024-01-01 08:00:00', 'America/New_York'), 'yyyy-MM-dd HH:mm') AS b, \
+             date_format(from_utc_timestamp('2024-01-01 00:00:00', '+05:30'), 'yyyy-MM-dd HH:mm') AS c, \
+             typeof(to_utc_timestamp(DATE'2024-01-01', 'UTC')) AS d, \
+             from_utc_timestamp(CAST(NULL AS TIMESTAMP), 'UTC') IS NULL AS e, \
+             months_between(TIMESTAMP'1997-02-28 10:30:00', DATE'1996-10-30') AS f, \
+             months_between(DATE'2024-03-31', DATE'2024-02-29') AS g, \
+             months_between(DATE'2024-01-01', DATE'2024-02-01') AS h"
+        )
+        .await,
+        [[
+            "2024-07-01 08:00",
+            "2024-01-01 13:00",
+            "2024-01-01 05:30",
+            "timestamp",
+            "true",
+            "3.94959677",
+            "1.0",
+            "-1.0"
+        ]]
+    );
+    let message = failure(
+        &sql,
+        "SELECT from_utc_timestamp(TIMESTAMP'2024-01-01 00:00:00', 'Mars/Olympus')",
+    )
+    .await;
+    assert!(message.contains("INVALID_TIMEZONE"), "{message}");
+
+    // Digests, numbers as text, JSON of nested values.
+    assert_eq!(
+        sql.rows(
+            "SELECT sha1('abc') AS a, crc32('Spark') AS b, sha1(CAST(NULL AS STRING)) AS c, \
+             format_number(12332.123456, 4) AS d, format_number(1234567, 0) AS e, \
+             format_number(0.125, 2) AS f, format_number(-0.001, 2) AS g, \
+             format_number(CAST(1234.5 AS DECIMAL(10, 2)), 1) AS h, format_number(5, -1) AS i, \
+             to_json(named_struct('a', 1, 'b', 'x')) AS j, to_json(array(1, 2, NULL)) AS k, \
+             to_json(named_struct('a', named_struct('b', array('x')))) AS l"
+        )
+        .await,
+        [[
+            "a9993e364706816aba3e25717850c26c9cd0d89d",
+            "1557323817",
+            "",
+            "12,332.1235",
+            "1,234,567",
+            "0.12",
+            "-0.00",
+            "1,234.5",
+            "",
+            r#"{"a":1,"b":"x"}"#,
+            "[1,2,null]",
+            r#"{"a":{"b":["x"]}}"#
+        ]]
+    );
+
+    // An array's elements count from 1, from the end when negative; a map's by key.
+    assert_eq!(
+        sql.rows(
+            "SELECT element_at(array(10, 20, 30), 1) AS a, element_at(array(10, 20, 30), -1) AS b, \
+             try_element_at(array(10), 5) AS c, element_at(map(array('a', 'b'), array(1, 2)), 'b') AS d, \
+             element_at(map(array('a'), array(1)), 'z') AS e, \
+             element_at(array('x', NULL), 2) IS NULL AS f, typeof(element_at(array('x'), 1)) AS g \
+             FROM VALUES (1) AS t(one)"
+        )
+        .await,
+        [["10", "30", "", "2", "", "true", "string"]]
+    );
+    let message = failure(&sql, "SELECT element_at(array(1, 2), 3)").await;
+    assert!(
+        message.contains("INVALID_ARRAY_INDEX_IN_ELEMENT_AT") && message.contains("try_element_at"),
+        "{message}"
+    );
+    let message = failure(&sql, "SELECT try_element_at(array(1, 2), 0)").await;
+    assert!(message.contains("INVALID_INDEX_OF_ZERO"), "{message}");
+    let message = failure(&sql, "SELECT element_at('abc', 1)").await;
+    assert!(message.contains("element_at() takes"), "{message}");
+}
+
+#[tokio::test]
+async fn integers_divide_as_doubles_and_subscripts_count_from_zero_as_in_spark() {
+    let sql = Sql::new().await;
+    common::enable_uc(&sql.app).await;
+    // An average made of a sum and a count is not cut short to an integer; decimals divide as
+    // decimals.
+    assert_eq!(
+        sql.rows(
+            "SELECT 7 / 2 AS a, typeof(7 / 2) AS b, sum(x) / count(x) AS c, 1 / 4 + 1 AS d, \
+             typeof(CAST(7 AS DECIMAL(10,2)) / 2) LIKE 'decimal%' AS e, \
+             try_divide(7, 0) IS NULL AS f FROM VALUES (1), (2) AS t(x)"
+        )
+        .await,
+        [["3.5", "double", "1.5", "1.25", "true", "true"]]
+    );
+    // A table or a view made of a division holds DOUBLEs.
+    sql.admin("CREATE TABLE main.default.ratios AS SELECT 7 / 2 AS r")
+        .await;
+    sql.admin("CREATE VIEW main.default.ratio_view AS SELECT 1 / 4 AS r")
+        .await;
+    for (table, value) in [("ratios", "3.5"), ("ratio_view", "0.25")] {
+        assert_eq!(
+            api_columns(&sql, &format!("main.default.{table}")).await,
+            [column("r", "double", None)]
+        );
+        assert_eq!(
+            sql.rows(&format!("SELECT r FROM main.default.{table}"))
+                .await,
+            [[value]]
+        );
+    }
+    // `DIV` keeps the whole part, toward zero, as a BIGINT.
+    assert_eq!(
+        sql.rows(
+            "SELECT 7 DIV 2 AS a, -7 div 2 AS b, 7.5D DIV 2 AS c, 7 DIV 2 + 1 AS d, \
+             typeof(7 DIV 2) AS e, 9223372036854775807 DIV 2 AS f"
+        )
+        .await,
+        [["3", "-3", "3", "4", "bigint", "4611686018427387903"]]
+    );
+    for statement in [
+        "SELECT 1 / 0",
+        "SELECT 1.5D / 0",
+        "SELECT x / 0 FROM VALUES (1) AS t(x)",
+        "SELECT 1 DIV 0",
+    ] {
+        let message = failure(&sql, statement).await;
+        assert!(message.contains("DIVIDE_BY_ZERO"), "{statement}: {message}");
+    }
+
+    // `array[i]` counts from 0; `get` gives NULL outside the array, where `[]` fails.
+    assert_eq!(
+        sql.rows(
+            "SELECT x[0] AS a, x[1] AS b, get(x, 2) AS c, get(x, -1) AS d, \
+             map(array('k'), array(7))['k'] AS e FROM VALUES (array(10, 20)) AS t(x)"
+        )
+        .await,
+        [["10", "20", "", "", "7"]]
+    );
+    let message = failure(&sql, "SELECT array(10, 20)[2]").await;
+    assert!(
+        message.contains("INVALID_ARRAY_INDEX") && message.contains("get()"),
+        "{message}"
     );
 }
 
