@@ -22,6 +22,7 @@ mod history;
 mod lookup;
 mod names;
 mod optimize;
+mod restore;
 mod result_names;
 mod run;
 mod spark;

@@ -2,7 +2,7 @@
 //! Z-order on some columns), as one commit that changes no row.
 
 use crate::EngineError;
-use crate::run::{Engine, Output, writer_properties};
+use crate::run::{Engine, Output, made_by, writer_properties};
 use deltalake::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema};
 use deltalake::operations::optimize::OptimizeType;
@@ -10,8 +10,14 @@ use std::sync::Arc;
 
 impl Engine {
     /// Compacts the table stored under `id`, or orders it by `zorder`'s columns when given.
-    /// The answer is Databricks': the table's path and the operation's metrics.
-    pub async fn optimize(&self, id: &str, zorder: &[String]) -> Result<Output, EngineError> {
+    /// The answer is Databricks': the table's path and the operation's metrics. The commit is
+    /// made by `user`.
+    pub async fn optimize(
+        &self,
+        id: &str,
+        zorder: &[String],
+        user: &str,
+    ) -> Result<Output, EngineError> {
         let _writing = self.writer(id).lock_owned().await;
         let table = self.open(id).await?;
         let kind = if zorder.is_empty() {
@@ -23,6 +29,7 @@ impl Engine {
             .optimize()
             .with_type(kind)
             .with_writer_properties(writer_properties())
+            .with_commit_properties(made_by(user))
             .await?;
         self.committed(id, table);
         let metrics = serde_json::to_string(&metrics)

@@ -150,7 +150,7 @@ impl Output {
         }
     }
 
-    fn counts(columns: &[(&str, usize)]) -> Output {
+    pub(crate) fn counts(columns: &[(&str, usize)]) -> Output {
         let schema = Arc::new(Schema::new(
             columns
                 .iter()
@@ -260,25 +260,27 @@ impl Engine {
     }
 
     /// Creates an empty Delta table for `id` with these columns (replacing its contents when
-    /// `replace` is set).
+    /// `replace` is set), its commit made by `user`.
     pub async fn create_table(
         &self,
         id: &str,
         columns: &[Column],
         replace: bool,
+        user: &str,
     ) -> Result<(), EngineError> {
         let mode = if replace {
             SaveMode::Overwrite
         } else {
             SaveMode::ErrorIfExists
         };
-        self.create_with_columns(id, columns, mode).await
+        self.create_with_columns(id, columns, mode, Some(user))
+            .await
     }
 
     /// Creates an empty Delta table for `id` unless one is there: for a table whose metadata
     /// was made through the catalog API, which writes no files.
     pub async fn ensure_table(&self, id: &str, columns: &[Column]) -> Result<(), EngineError> {
-        self.create_with_columns(id, columns, SaveMode::Ignore)
+        self.create_with_columns(id, columns, SaveMode::Ignore, None)
             .await
     }
 
@@ -287,6 +289,7 @@ impl Engine {
         id: &str,
         columns: &[Column],
         mode: SaveMode,
+        user: Option<&str>,
     ) -> Result<(), EngineError> {
         let fields: Vec<Field> = columns
             .iter()
@@ -298,7 +301,7 @@ impl Engine {
                 ))
             })
             .collect::<Result<_, EngineError>>()?;
-        self.create_with_schema(id, &Schema::new(fields), mode)
+        self.create_with_schema(id, &Schema::new(fields), mode, user)
             .await?;
         Ok(())
     }
@@ -308,6 +311,7 @@ impl Engine {
         id: &str,
         schema: &Schema,
         mode: SaveMode,
+        user: Option<&str>,
     ) -> Result<DeltaTable, EngineError> {
         let structure: StructType = schema
             .try_into_kernel()
@@ -319,11 +323,14 @@ impl Engine {
                 .map_err(|e| EngineError::Storage(e.to_string()))?;
         }
         let table = DeltaTable::try_from_url(location).await?;
-        Ok(table
+        let mut create = table
             .create()
             .with_columns(structure.fields().cloned())
-            .with_save_mode(mode)
-            .await?)
+            .with_save_mode(mode);
+        if let Some(user) = user {
+            create = create.with_commit_properties(made_by(user));
+        }
+        Ok(create.await?)
     }
 
     /// The columns of the table stored under `id`, in Databricks' type names.
@@ -336,8 +343,13 @@ impl Engine {
     /// Adds columns after the last of the table stored under `id`, nullable, as Delta adds
     /// them to a table with rows. A column already there with the same type is left as it is:
     /// a change that stopped after its commit, made again, finishes. One there with another
-    /// type is an error.
-    pub async fn add_columns(&self, id: &str, columns: &[Column]) -> Result<(), EngineError> {
+    /// type is an error. The commit is made by `user`.
+    pub async fn add_columns(
+        &self,
+        id: &str,
+        columns: &[Column],
+        user: &str,
+    ) -> Result<(), EngineError> {
         let _writing = self.writer(id).lock_owned().await;
         let table = self.open(id).await?;
         let schema = table.snapshot()?.snapshot().arrow_schema();
@@ -363,7 +375,11 @@ impl Engine {
             .try_into_kernel()
             .map_err(|e| EngineError::Unsupported(format!("a column type: {e}")))?;
         let added: Vec<_> = structure.fields().cloned().collect();
-        let table = table.add_columns().with_fields(added).await?;
+        let table = table
+            .add_columns()
+            .with_fields(added)
+            .with_commit_properties(made_by(user))
+            .await?;
         self.committed(id, table);
         Ok(())
     }
@@ -577,7 +593,7 @@ impl Engine {
             } => {
                 let id = new_table_id
                     .ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
-                self.create_table(id, columns, *or_replace).await?;
+                self.create_table(id, columns, *or_replace, user).await?;
                 Ok(Output::empty())
             }
             Kind::CreateTableAs { or_replace, .. } => {
@@ -600,7 +616,9 @@ impl Engine {
                 } else {
                     SaveMode::ErrorIfExists
                 };
-                let table = self.create_with_schema(id, &schema, mode).await?;
+                let table = self
+                    .create_with_schema(id, &schema, mode, Some(user))
+                    .await?;
                 let (_, metrics) = write_rows(table, rows, &state, SaveMode::Append, user).await?;
                 Ok(Output::counts(&[
                     ("num_affected_rows", metrics),
@@ -897,7 +915,11 @@ impl Engine {
 
     /// The table stored under `id` as it was at a version of its past: the version asked
     /// for, or the last one committed at or before the timestamp asked for.
-    async fn open_as_of(&self, id: &str, as_of: &AsOf) -> Result<DeltaTable, EngineError> {
+    pub(crate) async fn open_as_of(
+        &self,
+        id: &str,
+        as_of: &AsOf,
+    ) -> Result<DeltaTable, EngineError> {
         let builder = deltalake::DeltaTableBuilder::from_url(self.location(id)?)?;
         let none =
             |detail: String| EngineError::Analysis(format!("The table has no {as_of}: {detail}"));
@@ -1161,7 +1183,7 @@ async fn write_rows(
 
 /// A commit that records who made it (`userName`, as Databricks' commits do), for
 /// `DESCRIBE HISTORY`.
-fn made_by(user: &str) -> deltalake::kernel::transaction::CommitProperties {
+pub(crate) fn made_by(user: &str) -> deltalake::kernel::transaction::CommitProperties {
     deltalake::kernel::transaction::CommitProperties::default()
         .with_metadata([("userName".to_owned(), serde_json::Value::from(user))])
 }

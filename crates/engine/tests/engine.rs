@@ -365,7 +365,7 @@ async fn table_ids_cannot_reach_outside_the_root() {
     for bad in ["../escape", "a/b", "", "..", "x%2f"] {
         let err = f
             .engine
-            .create_table(bad, &columns, false)
+            .create_table(bad, &columns, false, "someone")
             .await
             .unwrap_err();
         assert!(matches!(err, EngineError::Storage(_)), "{bad}: {err}");

@@ -7,6 +7,7 @@
 use crate::commands::{Parser, table_name};
 use crate::failure;
 use crate::lexer::{Spanned, Token};
+use patchbay_engine::AsOf;
 use patchbay_server::statements::engine::SqlFailure;
 use patchbay_store::TableChange;
 use serde_json::{Map, Value};
@@ -272,6 +273,31 @@ pub fn optimized(tokens: &[Spanned]) -> Result<(Vec<String>, Vec<String>), SqlFa
     Ok((table, zorder))
 }
 
+/// `RESTORE [TABLE] t [TO] {VERSION AS OF n | TIMESTAMP AS OF 'when'}`: the table's name as
+/// written and the version to go back to.
+pub fn restored(tokens: &[Spanned]) -> Result<(Vec<String>, AsOf), SqlFailure> {
+    let mut p = Parser::new(tokens);
+    p.expect("RESTORE")?;
+    p.eat("TABLE");
+    let table = p.name()?;
+    p.eat("TO");
+    let version = p.eat("VERSION");
+    if !version {
+        p.expect("TIMESTAMP")?;
+    }
+    p.expect("AS")?;
+    p.expect("OF")?;
+    let as_of = if version {
+        AsOf::Version(p.number("VERSION AS OF takes a version's number.")?)
+    } else {
+        AsOf::Timestamp(p.string()?)
+    };
+    if !p.at_end() {
+        return Err(failure::syntax("Unexpected text after RESTORE's version."));
+    }
+    Ok((table, as_of))
+}
+
 /// The new name of a rename, resolved: a table keeps its catalog and schema (Unity Catalog
 /// moves none), so a qualified name must name the same ones.
 pub fn new_name(
@@ -436,6 +462,26 @@ mod tests {
         assert!(o("OPTIMIZE t WHERE d > 1").is_err());
         assert!(o("OPTIMIZE t ZORDER BY (a").is_err());
         assert!(o("OPTIMIZE t FULL").is_err());
+    }
+
+    #[test]
+    fn restore_names_a_version_or_a_timestamp() {
+        let r = |sql: &str| restored(&tokens(sql).unwrap());
+        assert_eq!(
+            r("RESTORE TABLE s.t TO VERSION AS OF 3").unwrap(),
+            (vec!["s".into(), "t".into()], AsOf::Version(3))
+        );
+        assert_eq!(
+            r("restore t timestamp as of '2026-01-01 10:00:00';").unwrap(),
+            (
+                vec!["t".into()],
+                AsOf::Timestamp("2026-01-01 10:00:00".into())
+            )
+        );
+        assert!(r("RESTORE TABLE t").is_err());
+        assert!(r("RESTORE TABLE t TO VERSION AS OF -1").is_err());
+        assert!(r("RESTORE TABLE t TO VERSION AS OF x").is_err());
+        assert!(r("RESTORE TABLE t TO VERSION AS OF 1 AND MORE").is_err());
     }
 
     #[test]

@@ -205,9 +205,7 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
         if p.eat("HISTORY") {
             let table = p.name()?;
             let limit = if p.eat("LIMIT") {
-                let n = p.word().and_then(|w| w.parse::<usize>().ok());
-                p.at += 1;
-                Some(n.ok_or_else(|| failure::syntax("LIMIT takes a number of commits."))?)
+                Some(p.number("LIMIT takes a number of commits.")?)
             } else {
                 None
             };
@@ -305,6 +303,13 @@ impl<'a> Parser<'a> {
         } else {
             Err(failure::syntax(format!("Expected '{symbol}'.")))
         }
+    }
+
+    /// A whole number that is not negative; `wrong` says what was expected otherwise.
+    pub(crate) fn number<N: std::str::FromStr>(&mut self, wrong: &str) -> Result<N, SqlFailure> {
+        let n = self.word().and_then(|w| w.parse::<N>().ok());
+        self.at += 1;
+        n.ok_or_else(|| failure::syntax(wrong))
     }
 
     /// A quoted string.

@@ -137,6 +137,12 @@ impl Warehouses {
                     .await
                     .map(done);
             }
+            ["RESTORE", ..] => {
+                return self
+                    .restore(caller, &tokens, (&catalog, &schema))
+                    .await
+                    .map(done);
+            }
             ["TRUNCATE", "TABLE", ..] => {
                 // Every row goes, as a `DELETE` without a condition takes them: with the same
                 // privilege (`MODIFY`) and as one commit.
@@ -554,15 +560,15 @@ impl Warehouses {
         Ok(ArrowRows::empty())
     }
 
-    /// `OPTIMIZE`: a change to the table's files, not its rows, and so MODIFY's.
-    async fn optimize(
+    /// The table `table` names, for a change to its files that MODIFY allows (a view has no
+    /// files: `why` says what it cannot have), its Delta table made if it never was written.
+    async fn files_to_change(
         &self,
         caller: &Caller,
         table: &[String],
-        zorder: &[String],
-        catalog: &str,
-        schema: &str,
-    ) -> Result<ArrowRows, SqlFailure> {
+        (catalog, schema): (&str, &str),
+        why: &str,
+    ) -> Result<TableRecord, SqlFailure> {
         let Securable::Table(c, s, t) = commands::table_name(table, catalog, schema)? else {
             return Err(failure::invalid_name(&table.join(".")));
         };
@@ -574,7 +580,48 @@ impl Warehouses {
         let record = self
             .checked(&Principal::caller(caller), &name, Action::ModifyTable)
             .await?;
-        not_a_view(&record, "there are no files to optimize")?;
+        not_a_view(&record, why)?;
+        self.materialize(&record).await?;
+        Ok(record)
+    }
+
+    /// `RESTORE TABLE`: the table's rows as they were at a version, as a new commit; a write,
+    /// and so MODIFY's.
+    async fn restore(
+        &self,
+        caller: &Caller,
+        tokens: &[lexer::Spanned],
+        current: (&str, &str),
+    ) -> Result<ArrowRows, SqlFailure> {
+        let (table, as_of) = alter::restored(tokens)?;
+        let record = self
+            .files_to_change(caller, &table, current, "it has no versions to restore")
+            .await?;
+        let output = self
+            .engine
+            .restore(&record.id, &as_of, &caller.name)
+            .await
+            .map_err(failure::engine)?;
+        Ok(ArrowRows::new(output))
+    }
+
+    /// `OPTIMIZE`: a change to the table's files, not its rows, and so MODIFY's.
+    async fn optimize(
+        &self,
+        caller: &Caller,
+        table: &[String],
+        zorder: &[String],
+        catalog: &str,
+        schema: &str,
+    ) -> Result<ArrowRows, SqlFailure> {
+        let record = self
+            .files_to_change(
+                caller,
+                table,
+                (catalog, schema),
+                "there are no files to optimize",
+            )
+            .await?;
         if let Some(unknown) = zorder
             .iter()
             .find(|z| !record.columns.iter().any(|c| &c.name == *z))
@@ -584,10 +631,9 @@ impl Warehouses {
                 name: unknown.clone(),
             }));
         }
-        self.materialize(&record).await?;
         let output = self
             .engine
-            .optimize(&record.id, zorder)
+            .optimize(&record.id, zorder, &caller.name)
             .await
             .map_err(failure::engine)?;
         Ok(ArrowRows::new(output))
@@ -637,7 +683,7 @@ impl Warehouses {
         }
         self.materialize(&record).await?;
         self.engine
-            .add_columns(&record.id, columns)
+            .add_columns(&record.id, columns, &caller.name)
             .await
             .map_err(failure::engine)?;
         self.change_catalog(caller, securable, &TableChange::AddColumns(added))

@@ -923,6 +923,12 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
          seen_at TIMESTAMP)",
     )
     .await;
+    // The table's history says who changed its columns.
+    let latest = texts(&sql.admin("DESCRIBE HISTORY main.raw.events LIMIT 1").await);
+    assert_eq!(
+        (latest[0][2].as_str(), latest[0][3].as_str()),
+        (common::ADMIN, "ADD COLUMN")
+    );
     sql.admin(
         "INSERT INTO main.raw.events VALUES (2, 'buy', 9.5, TIMESTAMP '2026-12-01 10:00:00')",
     )
@@ -1215,6 +1221,7 @@ async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_runni
                 nullable: true,
                 comment: None,
             }],
+            "loader@example.com",
         )
         .await
         .unwrap();
@@ -1246,6 +1253,7 @@ async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_runni
                 nullable: true,
                 comment: None,
             }],
+            "loader@example.com",
         )
         .await
         .unwrap();
@@ -1334,7 +1342,7 @@ async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
             ("3", admin, "DELETE"),
             ("2", admin, "WRITE"),
             ("1", admin, "WRITE"),
-            ("0", "", "CREATE TABLE")
+            ("0", admin, "CREATE TABLE")
         ]
     );
     assert!(history[0][4].contains("predicate"), "{:?}", history[0]);
@@ -1371,6 +1379,7 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
             .await,
     );
     assert_eq!(history[0][3], "OPTIMIZE");
+    assert_eq!(history[0][2], common::ADMIN);
     // DESCRIBE DETAIL counts the files the table has now, and their bytes.
     let body = sql.admin("DESCRIBE DETAIL main.default.small").await;
     let names = column_names(&body);
@@ -1402,6 +1411,132 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
     ))
     .await;
     let message = denied(&sql.run(&token, "OPTIMIZE main.default.small").await);
+    assert!(message.contains("MODIFY"), "{message}");
+}
+
+#[tokio::test]
+async fn restore_brings_a_tables_rows_back_as_a_new_version() {
+    let sql = Arc::new(Sql::new().await);
+    common::enable_uc(&sql.app).await;
+    sql.admin("CREATE TABLE main.default.t (id INT)").await; // version 0
+    sql.admin("INSERT INTO main.default.t VALUES (1), (2)")
+        .await; // version 1
+    sql.admin("DELETE FROM main.default.t WHERE id = 1").await; // version 2: a bad change
+    let all = "SELECT id FROM main.default.t ORDER BY id";
+    let history = |n: usize| {
+        let sql = &sql;
+        async move {
+            texts(
+                &sql.admin(&format!("DESCRIBE HISTORY main.default.t LIMIT {n}"))
+                    .await,
+            )
+            .into_iter()
+            .map(|row| (row[0].clone(), row[2].clone(), row[3].clone()))
+            .collect::<Vec<_>>()
+        }
+    };
+
+    let body = sql
+        .admin("RESTORE TABLE main.default.t TO VERSION AS OF 1")
+        .await;
+    assert_eq!(
+        column_names(&body),
+        [
+            "table_size_after_restore",
+            "num_of_files_after_restore",
+            "num_removed_files",
+            "num_restored_files"
+        ]
+    );
+    let counts = &texts(&body)[0];
+    assert_eq!(counts[1..], ["1", "1", "1"], "{counts:?}");
+    assert!(counts[0].parse::<u64>().unwrap() > 0, "{counts:?}");
+    assert_eq!(sql.rows(all).await, [["1"], ["2"]]);
+    // The restore is a new version, by its maker; the bad one is still there to read.
+    let admin = common::ADMIN.to_owned();
+    assert_eq!(
+        history(1).await,
+        [("3".to_owned(), admin.clone(), "RESTORE".to_owned())]
+    );
+    assert_eq!(
+        sql.rows("SELECT id FROM main.default.t VERSION AS OF 2")
+            .await,
+        [["2"]]
+    );
+    // To a time: the table as it was then.
+    let now = sql.rows("SELECT CAST(now() AS STRING)").await[0][0].clone();
+    sql.admin("INSERT INTO main.default.t VALUES (3)").await; // version 4
+    sql.admin(&format!(
+        "RESTORE main.default.t TO TIMESTAMP AS OF '{now}'"
+    ))
+    .await; // version 5
+    assert_eq!(sql.rows(all).await, [["1"], ["2"]]);
+    // The latest version again changes nothing and makes no version.
+    sql.admin("RESTORE TABLE main.default.t TO VERSION AS OF 5")
+        .await;
+    assert_eq!(history(1).await[0].0, "5");
+
+    // Twenty at once leave the table as it was at that version.
+    let mut storm = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let sql = sql.clone();
+        storm.spawn(async move {
+            sql.run(
+                &sql.app.admin_token,
+                "RESTORE TABLE main.default.t TO VERSION AS OF 4",
+            )
+            .await
+        });
+    }
+    for r in storm.join_all().await {
+        succeeded(&r, "a concurrent RESTORE");
+    }
+    assert_eq!(sql.rows(all).await, [["1"], ["2"], ["3"]]);
+
+    // What cannot be restored is refused and changes nothing.
+    sql.admin("ALTER TABLE main.default.t ADD COLUMNS (note STRING)")
+        .await;
+    sql.admin("CREATE VIEW main.default.v AS SELECT id FROM main.default.t")
+        .await;
+    let latest = history(1).await;
+    for (statement, code, says) in [
+        (
+            "RESTORE TABLE main.default.t TO VERSION AS OF 99",
+            "BAD_REQUEST",
+            "version 99",
+        ),
+        (
+            "RESTORE TABLE main.default.t TO VERSION AS OF 1",
+            "NOT_IMPLEMENTED",
+            "columns differ",
+        ),
+        (
+            "RESTORE TABLE main.default.v TO VERSION AS OF 0",
+            "BAD_REQUEST",
+            "is a view",
+        ),
+    ] {
+        let message = sql.refused(statement, code).await;
+        assert!(message.contains(says), "{statement}: {message}");
+    }
+    assert_eq!(history(1).await, latest);
+    assert_eq!(
+        sql.rows("SELECT id FROM main.default.t ORDER BY id").await,
+        [["1"], ["2"], ["3"]]
+    );
+
+    // It takes MODIFY, as a write does.
+    let (app_id, token) = sql.service_principal("READER_USER").await;
+    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+        .await;
+    sql.admin(&format!(
+        "GRANT USE SCHEMA, SELECT ON SCHEMA main.default TO `{app_id}`"
+    ))
+    .await;
+    let message = denied(
+        &sql.run(&token, "RESTORE TABLE main.default.t TO VERSION AS OF 0")
+            .await,
+    );
     assert!(message.contains("MODIFY"), "{message}");
 }
 
