@@ -75,7 +75,55 @@ impl From<DeltaTableError> for EngineError {
         match err {
             DeltaTableError::Arrow { source } => EngineError::Analysis(source.to_string()),
             other if lost_commit(&other) => EngineError::Conflict(other.to_string()),
-            other => EngineError::Storage(other.to_string()),
+            other => {
+                let text = other.to_string();
+                match statement_mistake(&text) {
+                    Some(mistake) => EngineError::Analysis(mistake.to_owned()),
+                    None => EngineError::Storage(text),
+                }
+            }
         }
+    }
+}
+
+/// The statement's own mistake in a Delta operation's error, if that is what it is: an
+/// `UPDATE`'s, a `DELETE`'s or a `MERGE`'s expressions are planned and run by DataFusion inside
+/// delta-rs, which keeps only the text of DataFusion's errors, so they are known by the words
+/// DataFusion starts them with (an unknown column, a function that does not exist, a division
+/// by zero). The text from those words on.
+fn statement_mistake(text: &str) -> Option<&str> {
+    const MISTAKES: [&str; 6] = [
+        "Error during planning",
+        "Schema error",
+        "SQL error",
+        "sql parser error",
+        "Execution error",
+        "Arrow error",
+    ];
+    let start = MISTAKES.iter().filter_map(|m| text.find(m)).min()?;
+    Some(&text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delta_operations_planning_error_is_the_statements_and_a_storage_error_is_not() {
+        let planning = DeltaTableError::Generic(
+            "External error: Generic DeltaTable error: Error during planning: Invalid function 'nope'"
+                .into(),
+        );
+        match EngineError::from(planning) {
+            EngineError::Analysis(m) => {
+                assert_eq!(m, "Error during planning: Invalid function 'nope'")
+            }
+            other => panic!("{other:?}"),
+        }
+        let storage = DeltaTableError::Generic("Object at location x not found".into());
+        assert!(matches!(
+            EngineError::from(storage),
+            EngineError::Storage(_)
+        ));
     }
 }

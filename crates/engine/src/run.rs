@@ -643,7 +643,8 @@ impl Engine {
                 })
             }
             Kind::Update { target } => {
-                let SqlStatement::Update(update) = statement.sql() else {
+                let rewritten = crate::spark_syntax::rewritten(statement.sql());
+                let SqlStatement::Update(update) = &rewritten else {
                     unreachable!()
                 };
                 let table = take(
@@ -668,7 +669,8 @@ impl Engine {
                 )]))
             }
             Kind::Delete { target } => {
-                let SqlStatement::Delete(delete) = statement.sql() else {
+                let rewritten = crate::spark_syntax::rewritten(statement.sql());
+                let SqlStatement::Delete(delete) = &rewritten else {
                     unreachable!()
                 };
                 let table = take(
@@ -694,7 +696,8 @@ impl Engine {
                 Ok(Output::counts(&[("num_affected_rows", deleted)]))
             }
             Kind::Merge { target } => {
-                let SqlStatement::Merge(merge) = statement.sql() else {
+                let rewritten = crate::spark_syntax::rewritten(statement.sql());
+                let SqlStatement::Merge(merge) = &rewritten else {
                     unreachable!()
                 };
                 let target_name = QualifiedName::resolve(target, catalog, schema);

@@ -6,8 +6,8 @@
 
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
-    visit_expressions_mut,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Statement as SqlStatement, Value, visit_expressions_mut,
 };
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use std::ops::ControlFlow;
@@ -117,14 +117,42 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
 /// `statement` with every call a template fits replaced by what it is.
 pub(crate) fn rewrite(mut statement: DfStatement) -> DfStatement {
     if let DfStatement::Statement(s) = &mut statement {
-        let _ = visit_expressions_mut(s.as_mut(), |expr| {
-            if let Some(replacement) = replacement(expr) {
-                *expr = replacement;
-            }
-            ControlFlow::<()>::Continue(())
-        });
+        rewrite_sql(s.as_mut());
     }
     statement
+}
+
+/// The same, for a statement whose parts are handed to Delta's operations as text (an
+/// `UPDATE`'s assignments, a `MERGE`'s conditions), which DataFusion plans without this
+/// module. delta-rs also folds constants before the plan's division is made Spark's
+/// ([`crate::spark_operators`]), so a whole number divided here is a `DOUBLE` from the start:
+/// `SET r = 7 / 2` sets 3.5.
+pub(crate) fn rewritten(statement: &SqlStatement) -> SqlStatement {
+    let mut statement = statement.clone();
+    rewrite_sql(&mut statement);
+    let _ = visit_expressions_mut(&mut statement, |expr| {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Divide,
+            ..
+        } = expr
+            && integer(left).is_some()
+            && let Some(double) = filled("CAST($0 AS DOUBLE)", &[*left.clone()])
+        {
+            **left = double;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    statement
+}
+
+fn rewrite_sql(statement: &mut SqlStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Some(replacement) = replacement(expr) {
+            *expr = replacement;
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// What the call `expr` is, if a template fits it.

@@ -760,6 +760,39 @@ async fn integers_divide_as_doubles_and_subscripts_count_from_zero_as_in_spark()
         assert!(message.contains("DIVIDE_BY_ZERO"), "{statement}: {message}");
     }
 
+    // An UPDATE's and a MERGE's expressions divide and call functions the same way; their
+    // mistakes are the statement's (400s), not the storage's.
+    sql.admin("CREATE TABLE main.default.scores (id INT, r DOUBLE, s STRING)")
+        .await;
+    sql.admin("INSERT INTO main.default.scores VALUES (1, 0, 'a'), (2, 0, 'b')")
+        .await;
+    sql.admin(
+        "UPDATE main.default.scores SET r = 7 / 2, s = if(id = 1, 'one', 'other') WHERE id = 1",
+    )
+    .await;
+    sql.admin("UPDATE main.default.scores SET r = id / 4 WHERE id = 2")
+        .await;
+    let all = "SELECT id, r, s FROM main.default.scores ORDER BY id";
+    assert_eq!(
+        sql.rows(all).await,
+        [["1", "3.5", "one"], ["2", "0.5", "b"]]
+    );
+    sql.admin(
+        "MERGE INTO main.default.scores AS t USING (SELECT 2 AS id, 9 AS v) AS s ON t.id = s.id \
+         WHEN MATCHED THEN UPDATE SET r = s.v DIV 2 + s.v / 4",
+    )
+    .await;
+    assert_eq!(sql.rows(all).await[1], ["2", "6.25", "b"]);
+    let message = sql
+        .refused("UPDATE main.default.scores SET r = 1 / 0", "BAD_REQUEST")
+        .await;
+    assert!(message.contains("DIVIDE_BY_ZERO"), "{message}");
+    let message = sql
+        .refused("UPDATE main.default.scores SET r = nope", "BAD_REQUEST")
+        .await;
+    assert!(message.contains("nope"), "{message}");
+    assert_eq!(sql.rows(all).await[1], ["2", "6.25", "b"]);
+
     // `array[i]` counts from 0; `get` gives NULL outside the array, where `[]` fails.
     assert_eq!(
         sql.rows(
