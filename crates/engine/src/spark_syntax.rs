@@ -61,6 +61,8 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("lcase", 1, "lower($0)"),
     ("ucase", 1, "upper($0)"),
     ("locate", 2, "strpos($1, $0)"),
+    // Every match, as Spark replaces; the engine's replaces the first unless told `g`.
+    ("regexp_replace", 3, "regexp_replace($0, $1, $2, 'g')"),
     // Base64 as Spark writes it, padded with `=`; the engine's own neither writes nor reads
     // the padding.
     (
@@ -108,7 +110,10 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     // Arrays.
     ("array_size", 1, "CAST(cardinality($0) AS INT)"),
     ("sort_array", 1, "array_sort($0)"),
+    // From element `start` (1 on, from the end when negative), `length` of them.
+    ("slice", 3, "array_slice($0, $1, $1 + $2 - 1)"),
     ("pmod", 2, "(($0 % $1) + $1) % $1"),
+    ("sign", 1, "signum($0)"),
     ("explode", 1, "unnest($0)"),
     ("sequence", 2, "generate_series($0, $1)"),
     ("sequence", 3, "generate_series($0, $1, $2)"),
@@ -173,6 +178,23 @@ fn replacement(expr: &Expr) -> Option<Expr> {
             };
             return filled(template, &[*expr.clone(), *pattern.clone()]);
         }
+        // `substring(s, pos[, len])`, `substr(…)`, `substring(s FROM pos FOR len)`, counted as
+        // Spark counts ([`crate::spark_text`]).
+        Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let from = substring_from.as_deref().cloned().unwrap_or(one());
+            return match substring_for {
+                Some(length) => filled(
+                    "spark_substring($0, $1, $2)",
+                    &[*expr.clone(), from, *length.clone()],
+                ),
+                None => filled("spark_substring($0, $1)", &[*expr.clone(), from]),
+            };
+        }
         // `a DIV b` ([`crate::dialect`]), which DataFusion does not plan.
         Expr::BinaryOp {
             left,
@@ -216,6 +238,14 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
             };
             Some(format!("CAST(date_trunc('{unit}', $0) AS DATE)"))
         }
+        // NULL when any part is (the engine's `concat` skips NULLs; its `||` does not), as
+        // Spark's `concat` of strings or of arrays is.
+        ("concat", [_, _, ..]) => Some(
+            (0..arguments.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(" || "),
+        ),
         // Descending puts NULLs last, as Spark does.
         ("sort_array", [_, ascending]) => match ascending {
             Expr::Value(v) if v.value == Value::Boolean(true) => {
@@ -301,6 +331,11 @@ fn unit_name(unit: &Expr) -> Option<&'static str> {
         "YEAR" => "year",
         _ => return None,
     })
+}
+
+/// The number 1.
+fn one() -> Expr {
+    Expr::value(Value::Number("1".into(), false))
 }
 
 fn integer(expr: &Expr) -> Option<i64> {

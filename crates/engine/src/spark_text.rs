@@ -46,6 +46,23 @@ pub(crate) fn functions() -> Vec<Function> {
             format_numbers,
         ),
         Function::new(
+            "spark_substring",
+            |args| match args {
+                [s, rest @ ..]
+                    if (1..=2).contains(&rest.len())
+                        && (s.is_string() || s.is_null())
+                        && rest.iter().all(|n| n.is_integer() || n.is_null()) =>
+                {
+                    let mut types = vec![DataType::Utf8];
+                    types.extend(rest.iter().map(|_| DataType::Int64));
+                    Ok(types)
+                }
+                _ => refused("substring", "(STRING, INT[, INT])", args),
+            },
+            |_| Ok(DataType::Utf8),
+            substrings,
+        ),
+        Function::new(
             "to_json",
             |args| match args {
                 [DataType::Struct(_) | DataType::Map(..) | DataType::List(_)] => Ok(args.to_vec()),
@@ -251,6 +268,45 @@ fn grouped(text: &str) -> String {
     out
 }
 
+/// `substring(s, pos[, len])` (and `substr`, which [`crate::spark_syntax`] makes
+/// `spark_substring`), as Spark counts: `pos` from 1, from the end when negative, and 0 as 1;
+/// `len` characters from there, fewer at the end; `''` for none.
+fn substrings(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let (texts, positions) = match args {
+        [s, pos, ..] => (s.as_string::<i32>(), pos.as_primitive::<Int64Type>()),
+        _ => return exec_err!("substring() takes 2 or 3 arguments"),
+    };
+    let lengths = args.get(2).map(|l| l.as_primitive::<Int64Type>());
+    let parts: StringArray = (0..texts.len())
+        .map(|i| {
+            if texts.is_null(i) || positions.is_null(i) || lengths.is_some_and(|l| l.is_null(i)) {
+                return None;
+            }
+            let length = lengths.map_or(i64::MAX, |l| l.value(i));
+            Some(spark_substring(texts.value(i), positions.value(i), length))
+        })
+        .collect();
+    Ok(Arc::new(parts))
+}
+
+fn spark_substring(text: &str, pos: i64, length: i64) -> String {
+    let chars = text.chars().count() as i64;
+    let start = match pos {
+        p if p > 0 => p - 1,
+        p if p < 0 => chars + p,
+        _ => 0,
+    };
+    let end = start.saturating_add(length);
+    let start = start.max(0);
+    if start >= end {
+        return String::new();
+    }
+    text.chars()
+        .skip(start as usize)
+        .take((end - start).min(chars) as usize)
+        .collect()
+}
+
 /// The values of `column` as JSON text, as Databricks writes arrays, maps and structs
 /// (`[1,2,null]`, `{"a":"x"}`), a struct's NULL fields left out; `NULL` for a NULL value.
 pub fn json_texts(column: &ArrayRef) -> Result<StringArray> {
@@ -276,6 +332,27 @@ pub fn json_texts(column: &ArrayRef) -> Result<StringArray> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn substrings_count_as_spark_does() {
+        for (pos, length, part) in [
+            (1, 2, "he"),
+            (0, 2, "he"),
+            (2, 100, "ello"),
+            (-3, i64::MAX, "llo"),
+            (-3, 2, "ll"),
+            (-10, 7, "he"),
+            (6, 1, ""),
+            (2, -1, ""),
+        ] {
+            assert_eq!(
+                spark_substring("hello", pos, length),
+                part,
+                "{pos}, {length}"
+            );
+        }
+        assert_eq!(spark_substring("héllo", 2, 2), "él");
+    }
 
     #[test]
     fn numbers_round_half_to_even_and_group_their_thousands() {

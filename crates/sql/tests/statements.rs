@@ -687,6 +687,24 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
         ]]
     );
 
+    // Strings as Spark cuts, joins and replaces them: a NULL part makes concat NULL, a
+    // position of 0 is the first and a negative one counts from the end, every match is
+    // replaced.
+    assert_eq!(
+        sql.rows(
+            "SELECT concat('a', NULL) IS NULL AS a, concat('a', 'b', 1) AS b, \
+             concat(array(1), array(2)) AS c, substr('hello', 0, 2) AS d, \
+             substring('hello', -3) AS e, SUBSTRING('hello' FROM 2 FOR 2) AS f, \
+             regexp_replace('a1b2', '[0-9]', '') AS g, \
+             regexp_replace('a1b2', '([a-z])([0-9])', '$2$1') AS h, \
+             slice(array(1, 2, 3, 4), -2, 2) AS i, sign(-3) AS j"
+        )
+        .await,
+        [[
+            "true", "ab1", "[1,2]", "he", "llo", "el", "ab", "1a2b", "[3,4]", "-1.0"
+        ]]
+    );
+
     // An array's elements count from 1, from the end when negative; a map's by key.
     assert_eq!(
         sql.rows(
