@@ -4,6 +4,8 @@
 //!   3.5 and `sum(x) / count(x)` an average, never an integer cut short; a division by zero is
 //!   `DIVIDE_BY_ZERO`, as with ANSI mode on (DataFusion's float division gives infinity).
 //!   Decimals (with integers) divide as decimals, in DataFusion as in Spark.
+//! - `CAST(ts AS STRING)` writes `2024-01-01 10:00:00`, as Spark does, where DataFusion
+//!   writes `2024-01-01T10:00:00` ([`crate::spark_time::timestamp_text`]).
 //! - `array[i]` counts from 0, as Spark's subscript does, where DataFusion's counts from 1
 //!   ([`crate::spark_element::subscript`]).
 
@@ -13,7 +15,7 @@ use deltalake::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use deltalake::datafusion::common::config::ConfigOptions;
 use deltalake::datafusion::common::tree_node::Transformed;
 use deltalake::datafusion::common::{DFSchema, Result, exec_err};
-use deltalake::datafusion::logical_expr::expr::ScalarFunction;
+use deltalake::datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
 use deltalake::datafusion::logical_expr::expr_rewriter::FunctionRewrite;
 use deltalake::datafusion::logical_expr::{
     BinaryExpr, Expr, ExprSchemable, Operator, ScalarUDF, cast,
@@ -25,6 +27,7 @@ use std::sync::Arc;
 pub(crate) struct SparkOperators {
     divide: Arc<ScalarUDF>,
     subscript: Arc<ScalarUDF>,
+    timestamp_text: Arc<ScalarUDF>,
 }
 
 impl SparkOperators {
@@ -37,6 +40,7 @@ impl SparkOperators {
                 |args| divide(args).map(|q| Arc::new(q) as ArrayRef),
             ))),
             subscript: Arc::new(ScalarUDF::new_from_impl(crate::spark_element::subscript())),
+            timestamp_text: Arc::new(ScalarUDF::new_from_impl(crate::spark_time::timestamp_text())),
         }
     }
 }
@@ -106,6 +110,13 @@ impl FunctionRewrite for SparkOperators {
                     cast(*left, DataType::Float64),
                     cast(*right, DataType::Float64),
                 ])))
+            }
+            // `CAST(ts AS STRING)` writes the timestamp as Spark does.
+            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
+                if field.data_type().is_string()
+                    && matches!(expr.get_type(schema)?, DataType::Timestamp(..)) =>
+            {
+                Ok(Transformed::yes(self.timestamp_text.call(vec![*expr])))
             }
             Expr::ScalarFunction(f) if f.func.name() == "array_element" => Ok(Transformed::yes(
                 Expr::ScalarFunction(ScalarFunction::new_udf(self.subscript.clone(), f.args)),

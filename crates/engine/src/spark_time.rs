@@ -11,7 +11,9 @@ use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Timelike,
 };
 use deltalake::arrow::array::timezone::Tz;
-use deltalake::arrow::array::{Array, ArrayRef, AsArray, Float64Array, TimestampMicrosecondArray};
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, StringArray, TimestampMicrosecondArray,
+};
 use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use deltalake::datafusion::common::{Result, exec_err};
 use std::sync::Arc;
@@ -43,6 +45,45 @@ pub(crate) fn functions() -> Vec<Function> {
             months_between,
         ),
     ]
+}
+
+/// A timestamp as text, as Spark casts it to a `STRING`: `2024-01-01 10:00:00`, with the
+/// fraction of a second only as far as it goes (`.5`, `.123456`), its wall clock UTC's. (The
+/// engine's cast writes `2024-01-01T10:00:00`, so keys made of a cast timestamp differed from
+/// Databricks'.) Not a function a statement calls by name: `CAST(ts AS STRING)` is planned as
+/// this ([`crate::spark_operators`]).
+pub(crate) fn timestamp_text() -> Function {
+    Function::new(
+        "timestamp_text",
+        |args| match args {
+            [DataType::Timestamp(..)] => Ok(vec![DataType::Timestamp(TimeUnit::Microsecond, None)]),
+            _ => refused("timestamp_text", "a TIMESTAMP", args),
+        },
+        |_| Ok(DataType::Utf8),
+        |args| {
+            let [ts] = args else {
+                return exec_err!("timestamp_text() takes 1 argument");
+            };
+            let texts: StringArray = ts
+                .as_primitive::<TimestampMicrosecondType>()
+                .iter()
+                .map(|micros| micros.and_then(spark_timestamp_text))
+                .collect();
+            Ok(Arc::new(texts) as ArrayRef)
+        },
+    )
+}
+
+fn spark_timestamp_text(micros: i64) -> Option<String> {
+    let t = DateTime::from_timestamp_micros(micros)?.naive_utc();
+    let mut text = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let fraction = micros.rem_euclid(1_000_000);
+    if fraction != 0 {
+        let digits = format!("{fraction:06}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    Some(text)
 }
 
 /// Databricks' `TIMESTAMP`: microseconds since the epoch, in UTC.
@@ -226,6 +267,25 @@ mod tests {
         assert_eq!(
             spark_months_between(at("2024-01-01 00:00:00"), at("2024-02-01 00:00:00")),
             -1.0
+        );
+    }
+
+    #[test]
+    fn a_timestamp_is_written_as_spark_casts_it() {
+        let micros = |text: &str| at(text).and_utc().timestamp_micros();
+        let base = micros("2024-01-01 10:00:00");
+        assert_eq!(spark_timestamp_text(base).unwrap(), "2024-01-01 10:00:00");
+        assert_eq!(
+            spark_timestamp_text(base + 500_000).unwrap(),
+            "2024-01-01 10:00:00.5"
+        );
+        assert_eq!(
+            spark_timestamp_text(base + 123_456).unwrap(),
+            "2024-01-01 10:00:00.123456"
+        );
+        assert_eq!(
+            spark_timestamp_text(micros("1969-12-31 23:59:59") + 250_000).unwrap(),
+            "1969-12-31 23:59:59.25"
         );
     }
 

@@ -653,6 +653,17 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
             "-1.0"
         ]]
     );
+    // A timestamp cast to text is written as Spark writes it (a key made of one matches
+    // Databricks'), the fraction of a second as far as it goes.
+    assert_eq!(
+        sql.rows(
+            "SELECT CAST(TIMESTAMP'2024-01-01 10:00:00' AS STRING) AS a, \
+             string(TIMESTAMP'2024-01-01 10:00:00.5') AS b, \
+             md5(CAST(TIMESTAMP'2024-01-01 10:00:00' AS STRING)) = md5('2024-01-01 10:00:00') AS c"
+        )
+        .await,
+        [["2024-01-01 10:00:00", "2024-01-01 10:00:00.5", "true"]]
+    );
     let message = failure(
         &sql,
         "SELECT from_utc_timestamp(TIMESTAMP'2024-01-01 00:00:00', 'Mars/Olympus')",
