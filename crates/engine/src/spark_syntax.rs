@@ -24,6 +24,8 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("nullifzero", 1, "nullif($0, 0)"),
     // Aggregates.
     ("count_if", 1, "count(CASE WHEN $0 THEN 1 END)"),
+    ("listagg", 1, "string_agg($0, '')"),
+    ("listagg", 2, "string_agg($0, $1)"),
     // Over no rows (or only NULLs) an empty list, as Spark gives, where array_agg gives NULL.
     (
         "collect_list",
@@ -85,6 +87,14 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("dayofmonth", 1, "date_part('day', $0)"),
     ("dayofyear", 1, "date_part('doy', $0)"),
     ("dayofweek", 1, "date_part('dow', $0) + 1"),
+    // Monday is 0.
+    ("weekday", 1, "CAST((date_part('dow', $0) + 6) % 7 AS INT)"),
+    (
+        "make_timestamp",
+        6,
+        "CAST(make_date($0, $1, $2) AS TIMESTAMP) + CAST(concat(CAST($3 AS STRING), ' hours ', \
+         CAST($4 AS STRING), ' minutes ', CAST($5 AS STRING), ' seconds') AS INTERVAL)",
+    ),
     ("weekofyear", 1, "date_part('week', $0)"),
     ("hour", 1, "date_part('hour', $0)"),
     ("minute", 1, "date_part('minute', $0)"),
@@ -115,6 +125,7 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("pmod", 2, "(($0 % $1) + $1) % $1"),
     ("sign", 1, "signum($0)"),
     ("explode", 1, "unnest($0)"),
+    ("map_from_arrays", 2, "map($0, $1)"),
     ("sequence", 2, "generate_series($0, $1)"),
     ("sequence", 3, "generate_series($0, $1, $2)"),
 ];
@@ -224,6 +235,20 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
     match (name, arguments) {
         // Spark's datetime patterns (`yyyy-MM-dd`), which the engine writes as strftime's.
         ("date_format", [_, pattern]) => Some(format!("to_char($0, {})", strftime(pattern)?)),
+        ("from_unixtime", [_, pattern]) => Some(format!(
+            "to_char(to_timestamp_seconds($0), {})",
+            strftime(pattern)?
+        )),
+        // The first date after `$0` that is the day of the week named (`Mon`, `monday`, `MO`).
+        ("next_day", [_, day]) => {
+            let day = string(day)?.to_lowercase();
+            let sunday_first = ["su", "mo", "tu", "we", "th", "fr", "sa"]
+                .iter()
+                .position(|d| day.starts_with(d))?;
+            Some(format!(
+                "date_add($0, (({sunday_first} - date_part('dow', $0) + 6) % 7) + 1)"
+            ))
+        }
         ("to_date" | "to_timestamp", [_, pattern]) => {
             Some(format!("{name}($0, {})", strftime(pattern)?))
         }

@@ -653,6 +653,33 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
             "-1.0"
         ]]
     );
+    // Dates as Spark names and counts them.
+    assert_eq!(
+        sql.rows(
+            "SELECT from_unixtime(0, 'yyyy-MM-dd') AS a, weekday(DATE'2024-03-04') AS b, \
+             typeof(weekday(DATE'2024-03-10')) AS c, next_day(DATE'2024-03-06', 'Mon') AS d, \
+             next_day(DATE'2024-03-04', 'monday') AS e, \
+             date_format(make_timestamp(2024, 1, 2, 3, 4, 5.5), 'yyyy-MM-dd HH:mm:ss.SSS') AS f"
+        )
+        .await,
+        [[
+            "1970-01-01",
+            "0",
+            "int",
+            "2024-03-11",
+            "2024-03-11",
+            "2024-01-02 03:04:05.500"
+        ]]
+    );
+    assert_eq!(
+        sql.rows(
+            "SELECT listagg(x, ',') AS a, to_json(map_from_arrays(array('k'), array(1))) AS b \
+             FROM VALUES ('a'), ('b') AS t(x)"
+        )
+        .await,
+        [["a,b", r#"{"k":1}"#]]
+    );
+
     // A timestamp cast to text is written as Spark writes it (a key made of one matches
     // Databricks'), the fraction of a second as far as it goes.
     assert_eq!(
