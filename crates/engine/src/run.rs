@@ -1043,6 +1043,9 @@ impl Engine {
             .with_target_partitions(self.limits.target_partitions);
         let options = config.options_mut();
         options.sql_parser.dialect = deltalake::datafusion::config::Dialect::Databricks;
+        // A warehouse's session time zone is UTC: `now()` and `current_timestamp()` are
+        // TIMESTAMPs (instants, as Databricks' are), not TIMESTAMP_NTZs.
+        options.execution.time_zone = Some("UTC".into());
         // Delta's planner too: UPDATE, DELETE and MERGE plan nodes of their own.
         let mut state = SessionStateBuilder::new()
             .with_default_features()

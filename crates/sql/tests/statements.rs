@@ -653,6 +653,21 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
             "-1.0"
         ]]
     );
+    // The session's time zone is UTC: the current time is a TIMESTAMP (an instant), and a table
+    // made of it holds TIMESTAMPs, as dbt's snapshot and audit columns do on Databricks.
+    assert_eq!(
+        sql.rows("SELECT typeof(current_timestamp()) AS a, typeof(now()) AS b")
+            .await,
+        [["timestamp", "timestamp"]]
+    );
+    common::enable_uc(&sql.app).await;
+    sql.admin("CREATE TABLE main.default.loads AS SELECT 1 AS id, current_timestamp() AS at")
+        .await;
+    assert_eq!(
+        api_columns(&sql, "main.default.loads").await[1],
+        column("at", "timestamp", None)
+    );
+
     // Dates as Spark names and counts them.
     assert_eq!(
         sql.rows(
