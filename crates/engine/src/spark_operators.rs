@@ -22,7 +22,8 @@ use deltalake::datafusion::logical_expr::{
 };
 use std::sync::Arc;
 
-/// The rewrite of `/` and `[]`, holding the functions they become.
+/// The rewrite of `/`, of casts of timestamps to strings and of `[]`, holding the functions
+/// they become.
 #[derive(Debug)]
 pub(crate) struct SparkOperators {
     divide: Arc<ScalarUDF>,

@@ -118,6 +118,19 @@ impl Sql {
         (app_id, token)
     }
 
+    /// A service principal as [`Sql::service_principal`] makes it, that may use the catalog
+    /// `main` and has `privileges` on its schema `schema`.
+    async fn granted(&self, name: &str, privileges: &str, schema: &str) -> (String, String) {
+        let (app_id, token) = self.service_principal(name).await;
+        self.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+            .await;
+        self.admin(&format!(
+            "GRANT {privileges} ON SCHEMA main.{schema} TO `{app_id}`"
+        ))
+        .await;
+        (app_id, token)
+    }
+
     /// Runs as the admin and requires failure with `code`: the error's message.
     async fn refused(&self, statement: &str, code: &str) -> String {
         let (got, message) = failed(&self.run(&self.app.admin_token.clone(), statement).await);
@@ -1157,13 +1170,7 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
 
     // MODIFY lets a principal change the definition, not the name or the owner; SELECT
     // changes nothing.
-    let (app_id, token) = sql.service_principal("LOADER_USER").await;
-    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
-        .await;
-    sql.admin(&format!(
-        "GRANT USE SCHEMA ON SCHEMA main.raw TO `{app_id}`"
-    ))
-    .await;
+    let (app_id, token) = sql.granted("LOADER_USER", "USE SCHEMA", "raw").await;
     sql.admin(&format!(
         "GRANT SELECT ON TABLE main.raw.events TO `{app_id}`"
     ))
@@ -1507,13 +1514,9 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
         .await;
 
     // It takes MODIFY, as a write does.
-    let (app_id, token) = sql.service_principal("READER_USER").await;
-    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+    let (app_id, token) = sql
+        .granted("READER_USER", "USE SCHEMA, SELECT", "default")
         .await;
-    sql.admin(&format!(
-        "GRANT USE SCHEMA, SELECT ON SCHEMA main.default TO `{app_id}`"
-    ))
-    .await;
     let message = denied(&sql.run(&token, "OPTIMIZE main.default.small").await);
     assert!(message.contains("MODIFY"), "{message}");
 }
@@ -1630,13 +1633,9 @@ async fn restore_brings_a_tables_rows_back_as_a_new_version() {
     );
 
     // It takes MODIFY, as a write does.
-    let (app_id, token) = sql.service_principal("READER_USER").await;
-    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+    let (app_id, token) = sql
+        .granted("READER_USER", "USE SCHEMA, SELECT", "default")
         .await;
-    sql.admin(&format!(
-        "GRANT USE SCHEMA, SELECT ON SCHEMA main.default TO `{app_id}`"
-    ))
-    .await;
     let message = denied(
         &sql.run(&token, "RESTORE TABLE main.default.t TO VERSION AS OF 0")
             .await,
@@ -1661,13 +1660,9 @@ async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     failed(&r);
     assert_eq!(sql.rows(select).await, [["1"]]);
     // One that may create tables in the schema but does not own the table cannot replace it.
-    let (app_id, token) = sql.service_principal("INGEST_USER").await;
-    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+    let (app_id, token) = sql
+        .granted("INGEST_USER", "USE SCHEMA, CREATE TABLE, SELECT", "swap")
         .await;
-    sql.admin(&format!(
-        "GRANT USE SCHEMA, CREATE TABLE, SELECT ON SCHEMA main.swap TO `{app_id}`"
-    ))
-    .await;
     denied(
         &sql.run(
             &token,
@@ -1787,14 +1782,10 @@ async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rig
         .await;
     sql.admin("CREATE VIEW main.mart.summary AS SELECT quarter, secret FROM main.private.raw")
         .await;
-    let (app_id, token) = sql.service_principal("TABLEAU_USER").await;
     // The read profile: USE CATALOG, USE SCHEMA and SELECT on the selected schema.
-    sql.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
+    let (app_id, token) = sql
+        .granted("TABLEAU_USER", "USE SCHEMA, SELECT", "mart")
         .await;
-    sql.admin(&format!(
-        "GRANT USE SCHEMA, SELECT ON SCHEMA main.mart TO `{app_id}`"
-    ))
-    .await;
 
     let r = sql
         .run(&token, "SELECT quarter, total FROM main.mart.revenue")
