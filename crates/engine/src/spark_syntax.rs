@@ -6,8 +6,8 @@
 
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Statement as SqlStatement, Value, visit_expressions_mut,
+    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Statement as SqlStatement, Subscript, Value, visit_expressions_mut,
 };
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use std::ops::ControlFlow;
@@ -205,6 +205,29 @@ fn replacement(expr: &Expr) -> Option<Expr> {
                 ),
                 None => filled("spark_substring($0, $1)", &[*expr.clone(), from]),
             };
+        }
+        // `f(x).field`, `arr[0].field`: a struct's field by name, as `['field']` reads it (the
+        // planner reads a dot after anything but a column's name as an error).
+        Expr::CompoundFieldAccess { root, access_chain }
+            if access_chain
+                .iter()
+                .any(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_)))) =>
+        {
+            let access_chain = access_chain
+                .iter()
+                .map(|a| match a {
+                    AccessExpr::Dot(Expr::Identifier(field)) => {
+                        AccessExpr::Subscript(Subscript::Index {
+                            index: Expr::value(Value::SingleQuotedString(field.value.clone())),
+                        })
+                    }
+                    other => other.clone(),
+                })
+                .collect();
+            return Some(Expr::CompoundFieldAccess {
+                root: root.clone(),
+                access_chain,
+            });
         }
         // `a DIV b` ([`crate::dialect`]), which DataFusion does not plan.
         Expr::BinaryOp {

@@ -886,6 +886,15 @@ async fn integers_divide_as_doubles_and_subscripts_count_from_zero_as_in_spark()
         .await,
         [["10", "20", "", "", "7"]]
     );
+    // A struct's field by name, after any expression.
+    assert_eq!(
+        sql.rows(
+            "SELECT named_struct('a', 1, 'b', 2).b AS a, array(named_struct('a', 5))[0].a AS b, \
+             named_struct('a', named_struct('c', 7)).a.c AS c"
+        )
+        .await,
+        [["2", "5", "7"]]
+    );
     let message = failure(&sql, "SELECT array(10, 20)[2]").await;
     assert!(
         message.contains("INVALID_ARRAY_INDEX") && message.contains("get()"),
@@ -1514,7 +1523,7 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
         .await;
 
     // It takes MODIFY, as a write does.
-    let (app_id, token) = sql
+    let (_, token) = sql
         .granted("READER_USER", "USE SCHEMA, SELECT", "default")
         .await;
     let message = denied(&sql.run(&token, "OPTIMIZE main.default.small").await);
@@ -1633,7 +1642,7 @@ async fn restore_brings_a_tables_rows_back_as_a_new_version() {
     );
 
     // It takes MODIFY, as a write does.
-    let (app_id, token) = sql
+    let (_, token) = sql
         .granted("READER_USER", "USE SCHEMA, SELECT", "default")
         .await;
     let message = denied(
@@ -1660,7 +1669,7 @@ async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     failed(&r);
     assert_eq!(sql.rows(select).await, [["1"]]);
     // One that may create tables in the schema but does not own the table cannot replace it.
-    let (app_id, token) = sql
+    let (_, token) = sql
         .granted("INGEST_USER", "USE SCHEMA, CREATE TABLE, SELECT", "swap")
         .await;
     denied(
@@ -1783,7 +1792,7 @@ async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rig
     sql.admin("CREATE VIEW main.mart.summary AS SELECT quarter, secret FROM main.private.raw")
         .await;
     // The read profile: USE CATALOG, USE SCHEMA and SELECT on the selected schema.
-    let (app_id, token) = sql
+    let (_, token) = sql
         .granted("TABLEAU_USER", "USE SCHEMA, SELECT", "mart")
         .await;
 
