@@ -123,6 +123,10 @@ fn crc32(args: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(Arc::new(sums))
 }
 
+/// The most decimals `format_number` writes: a double has no more than about 340 that mean
+/// anything, and a statement may not make a value of any size it likes.
+const MOST_DECIMALS: i64 = 1_000;
+
 /// `format_number(x, d)`: `x` rounded half to even at `d` decimals, its thousands grouped
 /// with commas; `NULL` for a negative `d`. A negative number keeps its sign when it rounds to
 /// zero (`-0.00`), as Spark (Java) writes it.
@@ -152,6 +156,9 @@ fn format_numbers(args: &[ArrayRef]) -> Result<ArrayRef> {
             _ => None,
         }
     };
+    if let Some(d) = decimals.iter().flatten().find(|d| *d > MOST_DECIMALS) {
+        return exec_err!("format_number() writes at most {MOST_DECIMALS} decimals, not {d}");
+    }
     let texts: StringArray = (0..numbers.len())
         .map(|i| {
             if numbers.is_null(i) || decimals.is_null(i) {

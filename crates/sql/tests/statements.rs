@@ -790,6 +790,8 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
     );
     let message = failure(&sql, "SELECT try_element_at(array(1, 2), 0)").await;
     assert!(message.contains("INVALID_INDEX_OF_ZERO"), "{message}");
+    let message = failure(&sql, "SELECT format_number(1.5D, 100000000)").await;
+    assert!(message.contains("at most 1000 decimals"), "{message}");
     let message = failure(&sql, "SELECT element_at('abc', 1)").await;
     assert!(message.contains("element_at() takes"), "{message}");
 }
