@@ -82,12 +82,12 @@ fn arguments(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
         {
             Ok(vec![DataType::List(f.clone()), DataType::Int64])
         }
-        [DataType::Map(entries, _), _] => {
-            let DataType::Struct(fields) = entries.data_type() else {
-                return refused(name, "(ARRAY, INT) or (MAP, key)", args);
-            };
-            Ok(vec![args[0].clone(), fields[0].data_type().clone()])
-        }
+        [DataType::Map(entries, _), _] => match entries.data_type() {
+            DataType::Struct(fields) if fields.len() == 2 => {
+                Ok(vec![args[0].clone(), fields[0].data_type().clone()])
+            }
+            _ => refused(name, "(ARRAY, INT) or (MAP, key)", args),
+        },
         _ => refused(name, "(ARRAY, INT) or (MAP, key)", args),
     }
 }
