@@ -34,6 +34,7 @@ pub fn register(state: &mut SessionState) -> Result<()> {
         state.register_udf(Arc::new(ScalarUDF::new_from_impl(function)))?;
     }
     state.register_function_rewrite(Arc::new(crate::spark_operators::SparkOperators::new()))?;
+    state.add_analyzer_rule(Arc::new(crate::spark_operators::TimestampText::new()));
     Ok(())
 }
 

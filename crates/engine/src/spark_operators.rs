@@ -4,8 +4,10 @@
 //!   3.5 and `sum(x) / count(x)` an average, never an integer cut short; a division by zero is
 //!   `DIVIDE_BY_ZERO`, as with ANSI mode on (DataFusion's float division gives infinity).
 //!   Decimals (with integers) divide as decimals, in DataFusion as in Spark.
-//! - `CAST(ts AS STRING)` writes `2024-01-01 10:00:00`, as Spark does, where DataFusion
-//!   writes `2024-01-01T10:00:00` ([`crate::spark_time::timestamp_text`]).
+//! - a timestamp cast to a string, as written (`CAST(ts AS STRING)`) or as type coercion casts
+//!   it (`'at ' || ts`), reads `2024-01-01 10:00:00`, as Spark writes it, where DataFusion
+//!   writes `2024-01-01T10:00:00` ([`crate::spark_time::timestamp_text`]). This one runs after
+//!   type coercion ([`TimestampText`]), so that it sees the casts coercion adds.
 //! - `array[i]` counts from 0, as Spark's subscript does, where DataFusion's counts from 1
 //!   ([`crate::spark_element::subscript`]).
 
@@ -14,21 +16,24 @@ use deltalake::arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array};
 use deltalake::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use deltalake::datafusion::common::config::ConfigOptions;
 use deltalake::datafusion::common::tree_node::Transformed;
+use deltalake::datafusion::common::tree_node::TreeNode;
 use deltalake::datafusion::common::{DFSchema, Result, exec_err};
+use deltalake::datafusion::logical_expr::LogicalPlan;
 use deltalake::datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
 use deltalake::datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use deltalake::datafusion::logical_expr::expr_rewriter::NamePreserver;
+use deltalake::datafusion::logical_expr::utils::merge_schema;
 use deltalake::datafusion::logical_expr::{
     BinaryExpr, Expr, ExprSchemable, Operator, ScalarUDF, cast,
 };
+use deltalake::datafusion::optimizer::AnalyzerRule;
 use std::sync::Arc;
 
-/// The rewrite of `/`, of casts of timestamps to strings and of `[]`, holding the functions
-/// they become.
+/// The rewrite of `/` and of `[]`, holding the functions they become.
 #[derive(Debug)]
 pub(crate) struct SparkOperators {
     divide: Arc<ScalarUDF>,
     subscript: Arc<ScalarUDF>,
-    timestamp_text: Arc<ScalarUDF>,
 }
 
 impl SparkOperators {
@@ -41,7 +46,6 @@ impl SparkOperators {
                 |args| divide(args).map(|q| Arc::new(q) as ArrayRef),
             ))),
             subscript: Arc::new(ScalarUDF::new_from_impl(crate::spark_element::subscript())),
-            timestamp_text: Arc::new(ScalarUDF::new_from_impl(crate::spark_time::timestamp_text())),
         }
     }
 }
@@ -112,18 +116,66 @@ impl FunctionRewrite for SparkOperators {
                     cast(*right, DataType::Float64),
                 ])))
             }
-            // `CAST(ts AS STRING)` writes the timestamp as Spark does.
-            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
-                if field.data_type().is_string()
-                    && matches!(expr.get_type(schema)?, DataType::Timestamp(..)) =>
-            {
-                Ok(Transformed::yes(self.timestamp_text.call(vec![*expr])))
-            }
             Expr::ScalarFunction(f) if f.func.name() == "array_element" => Ok(Transformed::yes(
                 Expr::ScalarFunction(ScalarFunction::new_udf(self.subscript.clone(), f.args)),
             )),
             other => Ok(Transformed::no(other)),
         }
+    }
+}
+
+/// Casts of timestamps to strings, made Spark's: an analyzer rule that runs after type
+/// coercion, so it meets the casts coercion adds as well as those a statement writes. The
+/// cast's result keeps its name and its type, so nothing above it changes.
+#[derive(Debug)]
+pub(crate) struct TimestampText(Arc<ScalarUDF>);
+
+impl TimestampText {
+    pub(crate) fn new() -> TimestampText {
+        TimestampText(Arc::new(ScalarUDF::new_from_impl(
+            crate::spark_time::timestamp_text(),
+        )))
+    }
+
+    fn rewrite(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        expr.transform_up(|expr| match expr {
+            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
+                if field.data_type().is_string()
+                    && matches!(expr.get_type(schema)?, DataType::Timestamp(..)) =>
+            {
+                // To the string type the cast made (`Utf8View` as often as `Utf8`).
+                let text = self.0.call(vec![*expr]);
+                Ok(Transformed::yes(cast(text, field.data_type().clone())))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+    }
+}
+
+impl AnalyzerRule for TimestampText {
+    fn name(&self) -> &str {
+        "timestamp_text"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            // The types an expression of `plan` reads: its inputs', or a scan's own.
+            let schema = match &plan {
+                LogicalPlan::TableScan(scan) => DFSchema::try_from_qualified_schema(
+                    scan.table_name.clone(),
+                    &scan.source.schema(),
+                )?,
+                _ => merge_schema(&plan.inputs()),
+            };
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let name = names.save(&expr);
+                Ok(self
+                    .rewrite(expr, &schema)?
+                    .update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
     }
 }
 

@@ -714,10 +714,16 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
         sql.rows(
             "SELECT CAST(TIMESTAMP'2024-01-01 10:00:00' AS STRING) AS a, \
              string(TIMESTAMP'2024-01-01 10:00:00.5') AS b, \
-             md5(CAST(TIMESTAMP'2024-01-01 10:00:00' AS STRING)) = md5('2024-01-01 10:00:00') AS c"
+             md5(CAST(TIMESTAMP'2024-01-01 10:00:00' AS STRING)) = md5('2024-01-01 10:00:00') AS c, \
+             'at ' || TIMESTAMP'2024-01-01 10:00:00' AS d"
         )
         .await,
-        [["2024-01-01 10:00:00", "2024-01-01 10:00:00.5", "true"]]
+        [[
+            "2024-01-01 10:00:00",
+            "2024-01-01 10:00:00.5",
+            "true",
+            "at 2024-01-01 10:00:00"
+        ]]
     );
     let message = failure(
         &sql,
