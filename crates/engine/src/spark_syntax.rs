@@ -6,8 +6,9 @@
 
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Statement as SqlStatement, Subscript, Value, visit_expressions_mut,
+    AccessExpr, BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Statement as SqlStatement, Subscript, TimezoneInfo, TypedString, Value,
+    visit_expressions_mut,
 };
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use std::ops::ControlFlow;
@@ -167,8 +168,23 @@ fn rewrite_sql(statement: &mut SqlStatement) {
         if let Some(replacement) = replacement(expr) {
             *expr = replacement;
         }
+        instant_timestamps(expr);
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// `TIMESTAMP` in a cast or a literal is Databricks' `TIMESTAMP`, an instant: to the planner,
+/// `TIMESTAMP WITH TIME ZONE` in the session's zone (UTC), where its own `TIMESTAMP` has none.
+/// `TIMESTAMP_NTZ` stays a wall-clock time.
+fn instant_timestamps(expr: &mut Expr) {
+    let data_type = match expr {
+        Expr::Cast { data_type, .. } => data_type,
+        Expr::TypedString(TypedString { data_type, .. }) => data_type,
+        _ => return,
+    };
+    if let DataType::Timestamp(precision, TimezoneInfo::None) = data_type {
+        *data_type = DataType::Timestamp(*precision, TimezoneInfo::WithTimeZone);
+    }
 }
 
 /// What the call `expr` is, if a template fits it.

@@ -668,17 +668,45 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
     );
     // The session's time zone is UTC: the current time is a TIMESTAMP (an instant), and a table
     // made of it holds TIMESTAMPs, as dbt's snapshot and audit columns do on Databricks.
+    // So are a TIMESTAMP literal and a cast to TIMESTAMP (a model's staging casts), read in UTC.
     assert_eq!(
-        sql.rows("SELECT typeof(current_timestamp()) AS a, typeof(now()) AS b")
-            .await,
-        [["timestamp", "timestamp"]]
+        sql.rows(
+            "SELECT typeof(current_timestamp()) AS a, typeof(now()) AS b, \
+             typeof(TIMESTAMP'2024-01-01 10:00:00') AS c, \
+             typeof(CAST('2024-01-01 10:00:00' AS TIMESTAMP)) AS d, \
+             to_unix_timestamp(TIMESTAMP'1970-01-02 00:00:00') AS e, \
+             hour(CAST('2024-03-05 10:11:12' AS TIMESTAMP)) AS f"
+        )
+        .await,
+        [[
+            "timestamp",
+            "timestamp",
+            "timestamp",
+            "timestamp",
+            "86400",
+            "10"
+        ]]
     );
     common::enable_uc(&sql.app).await;
-    sql.admin("CREATE TABLE main.default.loads AS SELECT 1 AS id, current_timestamp() AS at")
-        .await;
+    sql.admin(
+        "CREATE TABLE main.default.loads AS SELECT 1 AS id, current_timestamp() AS at, \
+         CAST('2024-01-01 10:00:00' AS TIMESTAMP) AS since",
+    )
+    .await;
     assert_eq!(
-        api_columns(&sql, "main.default.loads").await[1],
-        column("at", "timestamp", None)
+        api_columns(&sql, "main.default.loads").await[1..],
+        [
+            column("at", "timestamp", None),
+            column("since", "timestamp", None)
+        ]
+    );
+    assert_eq!(
+        sql.rows(
+            "SELECT CAST(since AS STRING) FROM main.default.loads \
+             WHERE since = TIMESTAMP'2024-01-01 10:00:00'"
+        )
+        .await,
+        [["2024-01-01 10:00:00"]]
     );
 
     // Dates as Spark names and counts them.
