@@ -162,7 +162,7 @@ fn functions() -> Vec<Function> {
         Function::new(
             "datediff",
             |args| match args {
-                [end, start] if to_date(end) && to_date(start) => {
+                [end, start] if temporal(end) && temporal(start) => {
                     Ok(vec![DataType::Date32, DataType::Date32])
                 }
                 _ => refused("datediff", "(DATE, DATE)", args),
@@ -223,9 +223,10 @@ fn functions() -> Vec<Function> {
     ]
 }
 
-/// Whether a value of type `t` is read as a date where a date is wanted: a date, a timestamp
-/// (its day) or a string (parsed), as Databricks casts them.
-fn to_date(t: &DataType) -> bool {
+/// Whether a value of type `t` is read as a date or a time where one is wanted: a date (its
+/// midnight, where a time is wanted), a timestamp (its day, where a date is) or a string
+/// (parsed), as Databricks casts them.
+pub(crate) fn temporal(t: &DataType) -> bool {
     matches!(
         t,
         DataType::Date32
@@ -240,7 +241,7 @@ fn to_date(t: &DataType) -> bool {
 
 fn day_arguments(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
     match args {
-        [start, days] if to_date(start) && (days.is_integer() || days.is_null()) => {
+        [start, days] if temporal(start) && (days.is_integer() || days.is_null()) => {
             Ok(vec![DataType::Date32, DataType::Int32])
         }
         _ => refused(name, "(DATE, INT)", args),

@@ -6,7 +6,7 @@
 //! A `TIMESTAMP` here is an instant in UTC, as it is on a warehouse whose session time zone is
 //! UTC, so its wall clock is UTC's.
 
-use crate::spark::{Function, refused};
+use crate::spark::{Function, refused, temporal};
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Timelike,
 };
@@ -35,8 +35,8 @@ pub(crate) fn functions() -> Vec<Function> {
         Function::new(
             "months_between",
             |args| match args {
-                [a, b] if instants(&[a, b]) => Ok(vec![timestamp(), timestamp()]),
-                [a, b, round] if instants(&[a, b]) && boolean(round) => {
+                [a, b] if temporal(a) && temporal(b) => Ok(vec![timestamp(), timestamp()]),
+                [a, b, round] if temporal(a) && temporal(b) && boolean(round) => {
                     Ok(vec![timestamp(), timestamp(), DataType::Boolean])
                 }
                 _ => refused("months_between", "(TIMESTAMP, TIMESTAMP[, BOOLEAN])", args),
@@ -91,30 +91,13 @@ fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// Whether every type in `types` is read as an instant: a timestamp, a date (its midnight) or
-/// a string (parsed), as Databricks casts them.
-fn instants(types: &[&DataType]) -> bool {
-    types.iter().all(|t| {
-        matches!(
-            t,
-            DataType::Timestamp(..)
-                | DataType::Date32
-                | DataType::Date64
-                | DataType::Utf8
-                | DataType::LargeUtf8
-                | DataType::Utf8View
-                | DataType::Null
-        )
-    })
-}
-
 fn boolean(t: &DataType) -> bool {
     matches!(t, DataType::Boolean | DataType::Null)
 }
 
 fn zone_arguments(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
     match args {
-        [ts, zone] if instants(&[ts]) && (zone.is_string() || zone.is_null()) => {
+        [ts, zone] if temporal(ts) && (zone.is_string() || zone.is_null()) => {
             Ok(vec![timestamp(), DataType::Utf8])
         }
         _ => refused(name, "(TIMESTAMP, STRING)", args),
