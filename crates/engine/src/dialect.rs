@@ -1,7 +1,10 @@
-//! Databricks SQL as the parser reads it: sqlparser's `DatabricksDialect`, and `a DIV b`
-//! (integer division), which that dialect does not read.
+//! Databricks SQL as the parser reads it: sqlparser's `DatabricksDialect`, with `a DIV b`
+//! (integer division), which that dialect does not read, and Spark's backslash escapes in
+//! strings (`'it\'s'`, `'\\d+'`, `'a\nb'`), which it does not know either.
 
-use deltalake::datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
+use deltalake::datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Value, VisitMut, visit_expressions_mut,
+};
 use deltalake::datafusion::sql::sqlparser::dialect::{DatabricksDialect, Dialect};
 use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
 use deltalake::datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -112,6 +115,35 @@ impl Dialect for Databricks {
     fn supports_select_item_multi_column_alias(&self) -> bool {
         INNER.supports_select_item_multi_column_alias()
     }
+
+    /// Spark reads a backslash in a string as an escape: `\'` is a quote, `\\` a backslash,
+    /// `\n` a new line, and any other character after one is that character…
+    fn supports_string_literal_backslash_escape(&self) -> bool {
+        true
+    }
+
+    /// …but before `%` and `_` the backslash stays, to escape a `LIKE` wildcard.
+    fn ignores_wildcard_escapes(&self) -> bool {
+        true
+    }
+}
+
+/// `node` printed as SQL that this dialect reads back as the same node. sqlparser prints a
+/// string with its quotes doubled but its backslashes as they are, which this dialect would
+/// then read as escapes; so they are doubled too. (Text for delta-rs, whose parser knows no
+/// escapes, is printed as sqlparser prints it.)
+pub(crate) fn reparsable<T: VisitMut + Clone + std::fmt::Display>(node: &T) -> String {
+    let mut node = node.clone();
+    let _ = visit_expressions_mut(&mut node, |e| {
+        if let Expr::Value(v) = e
+            && let Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) = &mut v.value
+            && s.contains('\\')
+        {
+            *s = s.replace('\\', "\\\\");
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    node.to_string()
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use deltalake::datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
     self, Assignment, AssignmentTarget, MergeAction, MergeClauseKind, MergeInsertKind,
-    Statement as SqlStatement, TableFactor,
+    Statement as SqlStatement, TableFactor, visit_expressions_mut,
 };
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use deltalake::kernel::StructType;
@@ -562,8 +562,16 @@ impl Engine {
                 let output = self.collect(ctx.execute_logical_plan(plan).await?).await?;
                 output.renamed(&renamed)
             }
-            Kind::Insert { target, overwrite } => {
-                let plan = plan(&state, statement.parsed.clone()).await?;
+            Kind::Insert {
+                target,
+                overwrite,
+                by_name,
+            } => {
+                let mut parsed = statement.parsed.clone();
+                if *by_name {
+                    name_inserted_columns(&state, &mut parsed).await?;
+                }
+                let plan = plan(&state, parsed).await?;
                 dml_only().verify_plan(&plan)?;
                 // The planner maps the rows onto the table's columns (order, casts, missing
                 // ones as NULL); they are written as CREATE TABLE AS SELECT writes them.
@@ -738,7 +746,7 @@ impl Engine {
             TableFactor::Derived {
                 subquery, alias, ..
             } => (
-                subquery.to_string(),
+                crate::dialect::reparsable(&**subquery),
                 alias
                     .as_ref()
                     .map(|a| a.name.value.clone())
@@ -782,7 +790,21 @@ impl Engine {
                 .collect()
         };
         for clause in &merge.clauses {
-            let predicate = clause.predicate.as_ref().map(|p| p.to_string());
+            // Where only one side's row exists, a bare column name is read from that side.
+            let side = match clause.clause_kind {
+                MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget => {
+                    Some((source_alias.as_str(), source_columns.as_slice()))
+                }
+                MergeClauseKind::NotMatchedBySource => {
+                    Some((target_alias.as_str(), target_columns.as_slice()))
+                }
+                MergeClauseKind::Matched => None,
+            };
+            let text = |expr: &ast::Expr| match side {
+                Some((alias, columns)) => read_from(expr, alias, columns),
+                None => expr.to_string(),
+            };
+            let predicate = clause.predicate.as_ref().map(text);
             builder = match (&clause.clause_kind, &clause.action) {
                 (MergeClauseKind::Matched, MergeAction::Update(update)) => {
                     let pairs = assignments(&update.assignments, &target_columns, &source_alias)?;
@@ -821,10 +843,7 @@ impl Engine {
                                         .into(),
                                 ));
                             }
-                            columns
-                                .into_iter()
-                                .zip(row.iter().map(|v| v.to_string()))
-                                .collect()
+                            columns.into_iter().zip(row.iter().map(text)).collect()
                         }
                     };
                     builder.when_not_matched_insert(|mut b| {
@@ -838,7 +857,12 @@ impl Engine {
                     })?
                 }
                 (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => {
-                    let pairs = assignments(&update.assignments, &target_columns, &source_alias)?;
+                    // Only the target's row exists: no `SET *` from the source.
+                    let pairs = update
+                        .assignments
+                        .iter()
+                        .map(|a| Ok((column_name(&a.target)?, text(&a.value))))
+                        .collect::<Result<Vec<_>, EngineError>>()?;
                     builder.when_not_matched_by_source_update(updating(predicate, pairs))?
                 }
                 (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => {
@@ -1266,6 +1290,23 @@ fn assignments(
         .collect()
 }
 
+/// `expr` as text, with each bare name of one of `columns` read from `alias`. In a MERGE's
+/// `WHEN NOT MATCHED` clause only the source's row exists (in `WHEN NOT MATCHED BY SOURCE`, only
+/// the target's), so Spark reads a bare name there from that side; delta-rs, which sees both
+/// sides' columns, would find a name the two share ambiguous.
+fn read_from(expr: &ast::Expr, alias: &str, columns: &[String]) -> String {
+    let mut expr = expr.clone();
+    let _ = visit_expressions_mut(&mut expr, |e| {
+        if let ast::Expr::Identifier(name) = e
+            && columns.iter().any(|c| c.eq_ignore_ascii_case(&name.value))
+        {
+            *e = ast::Expr::CompoundIdentifier(vec![ast::Ident::new(alias), name.clone()]);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    expr.to_string()
+}
+
 /// A function of no arguments that returns `value`.
 fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr::ScalarUDF {
     use deltalake::datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
@@ -1286,6 +1327,45 @@ fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr:
 
 /// Plans `parsed`, once more without the sorts of its nested queries ([`drop_nested_sorts`])
 /// if DataFusion finds a nested query's columns ambiguous.
+/// `INSERT … BY NAME`: the insert's column list becomes the names of its query's columns, so
+/// that each goes to the table's column of that name (in any case, as Spark matches them).
+async fn name_inserted_columns(
+    state: &SessionState,
+    parsed: &mut DfStatement,
+) -> Result<(), EngineError> {
+    let DfStatement::Statement(s) = parsed else {
+        return Ok(());
+    };
+    let SqlStatement::Insert(insert) = s.as_mut() else {
+        return Ok(());
+    };
+    let Some(query) = insert.source.clone() else {
+        return Ok(());
+    };
+    let source = plan(
+        state,
+        DfStatement::Statement(Box::new(SqlStatement::Query(query))),
+    )
+    .await?;
+    insert.columns = source
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name().to_lowercase();
+            ast::ObjectName::from(vec![if name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                ast::Ident::new(name)
+            } else {
+                ast::Ident::with_quote('`', f.name())
+            }])
+        })
+        .collect();
+    Ok(())
+}
+
 async fn plan(state: &SessionState, parsed: DfStatement) -> Result<LogicalPlan, EngineError> {
     let parsed = crate::spark_syntax::rewrite(parsed);
     let planned = if !has_nested_sorts(&parsed) {

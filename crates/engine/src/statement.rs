@@ -33,10 +33,12 @@ pub struct Statement {
 pub enum Kind {
     /// `SELECT`, `VALUES`, `WITH … SELECT`.
     Query,
-    /// `INSERT INTO|OVERWRITE t …`.
+    /// `INSERT INTO|OVERWRITE t [BY NAME] …`.
     Insert {
         target: TableReference,
         overwrite: bool,
+        /// `BY NAME`: the query's columns go to the table's columns of the same names.
+        by_name: bool,
     },
     /// `UPDATE t SET … [WHERE …]`.
     Update { target: TableReference },
@@ -176,6 +178,10 @@ impl Statement {
             (std::borrow::Cow::Borrowed(_), clauses) => (sql, clauses),
             (std::borrow::Cow::Owned(text), clauses) => (text.into(), clauses),
         };
+        let (sql, inserts_by_name) = match take_by_name(&sql) {
+            Some(text) => (text.into(), true),
+            None => (sql, false),
+        };
         let statements = if sql.len() <= SHALLOW_STATEMENT_BYTES {
             parse_bounded(&sql)?
         } else {
@@ -209,7 +215,10 @@ impl Statement {
         let mut parsed = parsed;
         lower_case_relations(&mut parsed);
         name_casts_in_queries(&mut parsed);
-        let kind = classify(&parsed)?;
+        let mut kind = classify(&parsed)?;
+        if let Kind::Insert { by_name, .. } = &mut kind {
+            *by_name = inserts_by_name;
+        }
         let mut past = table_versions(&parsed)?;
         if past.iter().all(|(_, v)| v.is_none()) {
             past.clear();
@@ -411,11 +420,75 @@ fn tokens_if_it_says(
                 .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
         })
         .then(|| {
+            // As written: the text put back together from these tokens must be the same text.
             Tokenizer::new(&crate::dialect::Databricks, sql)
+                .with_unescape(false)
                 .tokenize()
                 .ok()
         })
         .flatten()
+}
+
+/// `INSERT INTO|OVERWRITE t BY NAME query` without its `BY NAME`, which the engine's parser does
+/// not read (the columns are then named from the query's, see [`Kind::Insert`]); `None` for
+/// any other statement.
+fn take_by_name(sql: &str) -> Option<String> {
+    use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
+    use deltalake::datafusion::sql::sqlparser::tokenizer::Token;
+    let tokens = tokens_if_it_says(sql, &["by"])?;
+    let words: Vec<(usize, &Token)> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    if !words.first().is_some_and(|(_, t)| is(t, Keyword::INSERT)) {
+        return None;
+    }
+    // Between the table's name and the query: before any parenthesis or query word.
+    let by = words
+        .iter()
+        .take_while(|(_, t)| {
+            !matches!(t, Token::LParen)
+                && ![
+                    Keyword::SELECT,
+                    Keyword::VALUES,
+                    Keyword::WITH,
+                    Keyword::FROM,
+                ]
+                .iter()
+                .any(|k| is(t, *k))
+        })
+        .position(|(_, t)| is(t, Keyword::BY))?;
+    let name = words.get(by + 1).filter(|(_, t)| is(t, Keyword::NAME))?;
+    let (from, to) = (words[by].0, name.0);
+    Some(
+        tokens
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| !(from..=to).contains(n))
+            .map(|(_, t)| t.to_string())
+            .collect(),
+    )
+}
+
+/// The value of a string token of [`tokens_if_it_says`], its quotes and escapes read.
+fn string_value(token: &deltalake::datafusion::sql::sqlparser::tokenizer::Token) -> Option<String> {
+    use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let (quote, raw) = match token {
+        Token::SingleQuotedString(s) => ('\'', s),
+        Token::DoubleQuotedString(s) => ('"', s),
+        _ => return None,
+    };
+    let text = format!("{quote}{raw}{quote}");
+    match Tokenizer::new(&crate::dialect::Databricks, &text)
+        .tokenize()
+        .ok()?
+        .as_slice()
+    {
+        [Token::SingleQuotedString(s) | Token::DoubleQuotedString(s)] => Some(s.clone()),
+        _ => None,
+    }
 }
 
 /// Which of its versions a table is read at: Delta's time travel (`VERSION AS OF 3`,
@@ -546,10 +619,6 @@ fn take_table_clauses(sql: &str) -> Result<(std::borrow::Cow<'_, str>, TableClau
     while words.get(n).is_some_and(|(_, t)| *t == &Token::Period) {
         n += 2;
     }
-    let text = |t: &Token| match t {
-        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Some(s.clone()),
-        _ => None,
-    };
     let syntax = |what: &str| EngineError::Syntax(format!("{what} in CREATE TABLE"));
     // The table's own clauses: outside parentheses, before the query of a CREATE … AS. Each
     // taken is a range of token positions left out of the text.
@@ -577,7 +646,7 @@ fn take_table_clauses(sql: &str) -> Result<(std::borrow::Cow<'_, str>, TableClau
             }
             t if is(t, Keyword::COMMENT) => {
                 let comment = next
-                    .and_then(text)
+                    .and_then(string_value)
                     .ok_or_else(|| syntax("COMMENT without a string"))?;
                 clauses.comment = Some(comment);
                 taken.push((*at, words[n + 1].0));
@@ -627,7 +696,7 @@ fn table_properties(
     let mut properties = Vec::new();
     loop {
         let mut key = match next()? {
-            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s.clone(),
+            t @ (Token::SingleQuotedString(_) | Token::DoubleQuotedString(_)) => string_value(t)?,
             Token::Word(w) => w.value.clone(),
             _ => return None,
         };
@@ -641,7 +710,9 @@ fn table_properties(
                     _ => return None,
                 },
                 Token::Eq => {}
-                Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => break s.clone(),
+                t @ (Token::SingleQuotedString(_) | Token::DoubleQuotedString(_)) => {
+                    break string_value(t)?;
+                }
                 Token::Word(w) => break w.value.clone(),
                 Token::Number(number, _) => break number.clone(),
                 _ => return None,
@@ -926,6 +997,7 @@ fn classify(parsed: &DfStatement) -> Result<Kind, EngineError> {
             Kind::Insert {
                 target: reference(name)?,
                 overwrite: insert.overwrite,
+                by_name: false,
             }
         }
         SqlStatement::Update(update) => {
@@ -1016,7 +1088,7 @@ fn classify(parsed: &DfStatement) -> Result<Kind, EngineError> {
             refuse_locations_in_query(&view.query)?;
             Kind::CreateView {
                 name: reference(&view.name)?,
-                text: view.query.to_string(),
+                text: crate::dialect::reparsable(&*view.query),
                 or_replace: view.or_replace,
                 if_not_exists: view.if_not_exists,
             }

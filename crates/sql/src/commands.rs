@@ -47,6 +47,10 @@ pub enum Command {
         table: Vec<String>,
         extended: bool,
     },
+    /// `DESCRIBE TABLE EXTENDED t AS JSON`.
+    DescribeJson {
+        table: Vec<String>,
+    },
     /// `DESCRIBE DETAIL t`.
     DescribeDetail {
         table: Vec<String>,
@@ -213,10 +217,16 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
         }
         let _ = p.eat("TABLE");
         let extended = p.eat("EXTENDED") || p.eat("FORMATTED");
-        Command::Describe {
-            table: p.name()?,
-            extended,
+        let table = p.name()?;
+        if p.eat("AS") {
+            if !(extended && p.eat("JSON")) {
+                return Err(failure::syntax(
+                    "DESCRIBE … AS JSON takes EXTENDED: DESCRIBE TABLE EXTENDED t AS JSON.",
+                ));
+            }
+            return finished(p, Command::DescribeJson { table });
         }
+        Command::Describe { table, extended }
     } else {
         return Ok(None);
     };
@@ -782,6 +792,16 @@ pub async fn run(
                 describe_rows(record, extended, engine),
             )))
         }
+        Command::DescribeJson { table } => {
+            let record = table_record(store, caller, &table, catalog, schema).await?;
+            let location = record.location(|id| engine.table_location(id));
+            Ok(Answer::rows(ArrowRows::strings(
+                &["json_metadata"],
+                vec![vec![Some(crate::describe_json::document(
+                    &record, location,
+                ))]],
+            )))
+        }
     }
 }
 
@@ -979,6 +999,23 @@ async fn visible_catalogs(store: &Store, caller: &Caller) -> Result<Vec<String>,
         .collect())
 }
 
+/// The schemas the caller may see in every catalog it sees (one whose schemas it may not list
+/// adds nothing).
+pub(crate) async fn schemas_in_every_catalog(
+    store: &Store,
+    caller: &Caller,
+) -> Result<Vec<patchbay_store::SchemaRecord>, SqlFailure> {
+    let mut out = Vec::new();
+    for c in visible_catalogs(store, caller).await? {
+        match store.list_schemas_for(caller, &c).await {
+            Ok(schemas) => out.extend(schemas),
+            Err(CatalogError::NoUseCatalog { .. }) => {}
+            Err(e) => return Err(failure::catalog(e)),
+        }
+    }
+    Ok(out)
+}
+
 /// The tables the caller may see in one catalog (or all), by schema and table pattern, with
 /// their columns when asked.
 pub(crate) async fn tables_in(
@@ -989,32 +1026,29 @@ pub(crate) async fn tables_in(
     like: Option<&str>,
     with_columns: bool,
 ) -> Result<Vec<TableRecord>, SqlFailure> {
-    let catalogs = match catalog {
-        Some(c) => vec![c.to_lowercase()],
-        None => visible_catalogs(store, caller).await?,
+    let schemas = match catalog {
+        Some(c) => match store.list_schemas_for(caller, &c.to_lowercase()).await {
+            Ok(schemas) => schemas,
+            // A catalog the caller sees but whose schemas it may not list adds nothing.
+            Err(CatalogError::NoUseCatalog { .. }) => Vec::new(),
+            Err(e) => return Err(failure::catalog(e)),
+        },
+        None => schemas_in_every_catalog(store, caller).await?,
     };
     let mut out = Vec::new();
-    for c in catalogs {
-        let schemas = match store.list_schemas_for(caller, &c).await {
-            Ok(s) => s,
-            // A catalog the caller sees but whose schemas it may not list adds nothing.
-            Err(CatalogError::NoUseCatalog { .. }) => continue,
+    for s in schemas
+        .into_iter()
+        .filter(|s| matches(schema_like, &s.name))
+    {
+        let tables = match store
+            .list_tables_for(caller, &s.catalog_name, &s.name, !with_columns)
+            .await
+        {
+            Ok(t) => t,
+            Err(CatalogError::NoUseSchema { .. }) => continue,
             Err(e) => return Err(failure::catalog(e)),
         };
-        for s in schemas
-            .into_iter()
-            .filter(|s| matches(schema_like, &s.name))
-        {
-            let tables = match store
-                .list_tables_for(caller, &c, &s.name, !with_columns)
-                .await
-            {
-                Ok(t) => t,
-                Err(CatalogError::NoUseSchema { .. }) => continue,
-                Err(e) => return Err(failure::catalog(e)),
-            };
-            out.extend(tables.into_iter().filter(|t| matches(like, &t.name)));
-        }
+        out.extend(tables.into_iter().filter(|t| matches(like, &t.name)));
     }
     Ok(out)
 }
@@ -1146,6 +1180,13 @@ mod tests {
                 extended: true,
             })
         );
+        assert_eq!(
+            command("DESCRIBE TABLE EXTENDED t AS JSON"),
+            Some(Command::DescribeJson {
+                table: vec!["t".into()]
+            })
+        );
+        assert!(parse(&tokens("DESCRIBE TABLE t AS JSON").unwrap()).is_err());
         assert_eq!(command("SELECT 1"), None);
         assert_eq!(command("SHOW GRANTS ON TABLE t"), None);
         assert!(parse(&tokens("SHOW TABLES IN s extra").unwrap()).is_err());

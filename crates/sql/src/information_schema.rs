@@ -1,11 +1,16 @@
 //! `<catalog>.information_schema`: the catalog's `catalogs`, `schemata`, `tables`, `views` and
-//! `columns`, as Unity Catalog names their columns, holding only what the caller may see. Each
-//! is made for the statement that reads it, from the same listings as the catalog API.
+//! `columns`, as Unity Catalog names and types their columns, holding only what the caller may
+//! see, and the views of what patchbay keeps none of (tags, row filters, column masks, key
+//! constraints), empty; `system.information_schema` holds the same across every catalog the caller sees (dbt
+//! reads its relations there). Each is made for the statement that reads it, from the same
+//! listings as the catalog API.
 
 use crate::failure;
 use patchbay_core::access::Caller;
-use patchbay_engine::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use patchbay_engine::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use patchbay_engine::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use patchbay_engine::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use patchbay_server::statements::engine::SqlFailure;
 use patchbay_store::{Store, TableRecord};
 use std::sync::Arc;
@@ -13,10 +18,14 @@ use std::sync::Arc;
 /// The schema every catalog has, holding these views.
 pub const SCHEMA: &str = "information_schema";
 
-/// A column: text, or a number.
+/// The catalog whose `information_schema` spans every catalog.
+const SYSTEM: &str = "system";
+
+/// A column's value: text, a number, or a time (epoch milliseconds, shown as a TIMESTAMP).
 enum Value {
     Text(Option<String>),
     Number(i64),
+    Time(i64),
 }
 
 fn text(s: impl Into<String>) -> Value {
@@ -34,6 +43,8 @@ pub async fn view(
     catalog: &str,
     view: &str,
 ) -> Result<(SchemaRef, Vec<RecordBatch>), SqlFailure> {
+    // `None`: every catalog the caller sees.
+    let scope = (catalog != SYSTEM).then_some(catalog);
     let (columns, rows): (&[&str], Vec<Vec<Value>>) = match view {
         "catalogs" => {
             let catalogs = store
@@ -47,24 +58,28 @@ pub async fn view(
                     "comment",
                     "created",
                     "created_by",
+                    "last_altered",
+                    "last_altered_by",
                 ],
                 catalogs
                     .into_iter()
-                    .filter(|c| c.name == catalog)
+                    .filter(|c| scope.is_none_or(|s| c.name == s))
                     .map(|c| {
                         vec![
                             text(c.name),
                             maybe(c.owner),
                             maybe(c.comment),
-                            Value::Number(c.created_at),
-                            maybe(Some(c.created_by)),
+                            Value::Time(c.created_at),
+                            text(c.created_by),
+                            Value::Time(c.updated_at),
+                            text(c.updated_by),
                         ]
                     })
                     .collect(),
             )
         }
         "schemata" => {
-            let schemas = schemas(store, caller, catalog).await?;
+            let schemas = schemas(store, caller, scope).await?;
             (
                 &[
                     "catalog_name",
@@ -73,6 +88,8 @@ pub async fn view(
                     "comment",
                     "created",
                     "created_by",
+                    "last_altered",
+                    "last_altered_by",
                 ],
                 schemas
                     .into_iter()
@@ -82,15 +99,17 @@ pub async fn view(
                             text(s.name),
                             maybe(s.owner),
                             maybe(s.comment),
-                            Value::Number(s.created_at),
+                            Value::Time(s.created_at),
                             text(s.created_by),
+                            Value::Time(s.updated_at),
+                            text(s.updated_by),
                         ]
                     })
                     .collect(),
             )
         }
         "tables" | "views" | "columns" => {
-            let tables = tables(store, caller, catalog).await?;
+            let tables = tables(store, caller, scope).await?;
             match view {
                 "tables" => (
                     &[
@@ -103,6 +122,8 @@ pub async fn view(
                         "data_source_format",
                         "created",
                         "created_by",
+                        "last_altered",
+                        "last_altered_by",
                     ],
                     tables
                         .into_iter()
@@ -115,8 +136,10 @@ pub async fn view(
                                 maybe(t.owner),
                                 maybe(t.comment),
                                 maybe(t.data_source_format),
-                                Value::Number(t.created_at),
+                                Value::Time(t.created_at),
                                 text(t.created_by),
+                                Value::Time(t.updated_at),
+                                text(t.updated_by),
                             ]
                         })
                         .collect(),
@@ -175,20 +198,118 @@ pub async fn view(
                 ),
             }
         }
-        other => {
-            return Err(failure::table_not_found(format!(
-                "{catalog}.{SCHEMA}.{other}"
-            )));
-        }
+        other => match EMPTY.iter().find(|(name, _)| *name == other) {
+            Some((_, columns)) => (columns, Vec::new()),
+            None => {
+                return Err(failure::table_not_found(format!(
+                    "{catalog}.{SCHEMA}.{other}"
+                )));
+            }
+        },
     };
     Ok(batch(columns, rows))
 }
 
+/// The views of what patchbay does not keep (tags, row filters, column masks, key
+/// constraints): they exist, with Unity Catalog's columns, and are empty, so that a client
+/// that looks for these finds there are none.
+const EMPTY: &[(&str, &[&str])] = &[
+    (
+        "table_tags",
+        &[
+            "catalog_name",
+            "schema_name",
+            "table_name",
+            "tag_name",
+            "tag_value",
+        ],
+    ),
+    (
+        "column_tags",
+        &[
+            "catalog_name",
+            "schema_name",
+            "table_name",
+            "column_name",
+            "tag_name",
+            "tag_value",
+        ],
+    ),
+    (
+        "row_filters",
+        &[
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "filter_name",
+            "target_columns",
+        ],
+    ),
+    (
+        "column_masks",
+        &[
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "column_name",
+            "mask_name",
+            "using_columns",
+        ],
+    ),
+    (
+        "table_constraints",
+        &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "constraint_type",
+            "is_deferrable",
+            "initially_deferred",
+            "enforced",
+            "comment",
+        ],
+    ),
+    (
+        "key_column_usage",
+        &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "column_name",
+            "ordinal_position",
+            "position_in_unique_constraint",
+        ],
+    ),
+    (
+        "referential_constraints",
+        &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "unique_constraint_catalog",
+            "unique_constraint_schema",
+            "unique_constraint_name",
+            "match_option",
+            "update_rule",
+            "delete_rule",
+        ],
+    ),
+];
+
 async fn schemas(
     store: &Store,
     caller: &Caller,
-    catalog: &str,
+    catalog: Option<&str>,
 ) -> Result<Vec<patchbay_store::SchemaRecord>, SqlFailure> {
+    let Some(catalog) = catalog else {
+        return crate::commands::schemas_in_every_catalog(store, caller).await;
+    };
     store
         .list_schemas_for(caller, catalog)
         .await
@@ -199,50 +320,52 @@ async fn schemas(
 async fn tables(
     store: &Store,
     caller: &Caller,
-    catalog: &str,
+    catalog: Option<&str>,
 ) -> Result<Vec<TableRecord>, SqlFailure> {
-    crate::commands::tables_in(store, caller, Some(catalog.to_owned()), None, None, true).await
+    crate::commands::tables_in(store, caller, catalog.map(str::to_owned), None, None, true).await
 }
 
-fn batch(columns: &[&str], rows: Vec<Vec<Value>>) -> (SchemaRef, Vec<RecordBatch>) {
-    let numeric: Vec<bool> = (0..columns.len())
-        .map(|i| {
-            rows.first()
-                .is_some_and(|r| matches!(r.get(i), Some(Value::Number(_))))
-                || matches!(columns[i], "created" | "ordinal_position")
-        })
-        .collect();
+/// What a column holds, by its name: every view names its numbers and times alike.
+fn column_type(name: &str) -> DataType {
+    match name {
+        "ordinal_position" | "position_in_unique_constraint" => DataType::Int64,
+        "created" | "last_altered" => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        _ => DataType::Utf8,
+    }
+}
+
+fn batch(columns: &[&str], mut rows: Vec<Vec<Value>>) -> (SchemaRef, Vec<RecordBatch>) {
     let schema = Arc::new(Schema::new(
         columns
             .iter()
-            .zip(&numeric)
-            .map(|(c, n)| Field::new(*c, if *n { DataType::Int64 } else { DataType::Utf8 }, true))
+            .map(|c| Field::new(*c, column_type(c), true))
             .collect::<Vec<_>>(),
     ));
-    let mut rows = rows;
-    let arrays: Vec<ArrayRef> = (0..columns.len())
-        .map(|i| {
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
             let values = rows
                 .iter_mut()
                 .map(|r| std::mem::replace(&mut r[i], Value::Text(None)));
-            if numeric[i] {
-                Arc::new(Int64Array::from(
-                    values
-                        .map(|v| match v {
-                            Value::Number(n) => Some(n),
-                            Value::Text(_) => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )) as ArrayRef
-            } else {
-                Arc::new(StringArray::from(
-                    values
-                        .map(|v| match v {
-                            Value::Text(t) => t,
-                            Value::Number(n) => Some(n.to_string()),
-                        })
-                        .collect::<Vec<_>>(),
-                )) as ArrayRef
+            let number = |v: Value| match v {
+                Value::Number(n) | Value::Time(n) => Some(n),
+                Value::Text(_) => None,
+            };
+            match column_type(c) {
+                DataType::Int64 => Arc::new(Int64Array::from_iter(values.map(number))) as ArrayRef,
+                DataType::Timestamp(..) => Arc::new(
+                    TimestampMicrosecondArray::from_iter(
+                        values.map(|v| number(v).map(|ms| ms.saturating_mul(1000))),
+                    )
+                    .with_timezone("UTC"),
+                ),
+                _ => Arc::new(StringArray::from_iter(values.map(|v| match v {
+                    Value::Text(t) => t,
+                    Value::Number(n) | Value::Time(n) => Some(n.to_string()),
+                }))),
             }
         })
         .collect();

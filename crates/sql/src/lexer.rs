@@ -2,8 +2,9 @@
 //! the first words (which decide where a statement goes), the Databricks commands the engine
 //! does not run (`SHOW`, `USE`, `DESCRIBE`), and the places named parameters (`:name`) stand.
 //!
-//! It knows Databricks SQL's quoting: `'…'` and `"…"` strings (a doubled quote inside is one),
-//! `` `…` `` identifiers (a doubled backtick inside is one), `--` and nested `/* */` comments.
+//! It knows Databricks SQL's quoting: `'…'` and `"…"` strings (a doubled quote inside is one,
+//! and a backslash escapes as in Spark: `\'`, `\\`, `\n`, `\t`, …), `` `…` `` identifiers (a
+//! doubled backtick inside is one), `--` and nested `/* */` comments.
 
 /// One token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,13 +160,22 @@ fn is_word_part(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// A quoted string or identifier starting at `start`; a doubled quote stands for one.
+/// A quoted string or identifier starting at `start`; a doubled quote stands for one, and in a
+/// string a backslash escapes the character after it.
 fn quoted(text: &str, start: usize, quote: u8) -> Result<(String, usize), LexError> {
     let bytes = text.as_bytes();
     let mut value = String::new();
     let mut i = start + 1;
     let mut run = i;
     while i < bytes.len() {
+        if bytes[i] == b'\\' && quote != b'`' && i + 1 < bytes.len() {
+            value.push_str(&text[run..i]);
+            let escaped = text[i + 1..].chars().next().expect("a character");
+            value.push_str(&unescaped(escaped));
+            i += 1 + escaped.len_utf8();
+            run = i;
+            continue;
+        }
         if bytes[i] == quote {
             value.push_str(&text[run..i]);
             if bytes.get(i + 1) == Some(&quote) {
@@ -188,6 +198,22 @@ fn quoted(text: &str, start: usize, quote: u8) -> Result<(String, usize), LexErr
     )))
 }
 
+/// What `\\c` in a string stands for, as Spark reads it: a control character for `0 b n r t
+/// Z`, and the character itself for any other but `%` and `_`, which keep their backslash (they
+/// escape `LIKE`'s wildcards).
+fn unescaped(c: char) -> String {
+    match c {
+        '0' => "\0".into(),
+        'b' => "\u{8}".into(),
+        'n' => "\n".into(),
+        'r' => "\r".into(),
+        't' => "\t".into(),
+        'Z' => "\u{1a}".into(),
+        '%' | '_' => format!("\\{c}"),
+        other => other.into(),
+    }
+}
+
 /// The first words of a statement, upper-cased, up to `n` of them.
 pub fn leading_words(tokens: &[Spanned], n: usize) -> Vec<String> {
     tokens
@@ -202,7 +228,7 @@ pub fn leading_words(tokens: &[Spanned], n: usize) -> Vec<String> {
 
 /// A string literal in Databricks SQL with this value.
 pub fn string_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 #[cfg(test)]
@@ -250,11 +276,32 @@ mod tests {
     }
 
     #[test]
-    fn string_literals_double_their_quotes() {
-        assert_eq!(string_literal("a'b"), "'a''b'");
+    fn backslashes_escape_in_strings_as_in_spark_but_not_in_names() {
         assert_eq!(
-            kinds(&string_literal("x' OR '1'='1")),
-            vec![Token::Str("x' OR '1'='1".into())]
+            kinds(r"'it\'s' 'a\\b' 'tab\there' 'x\_y' `c\d` 'q\é'"),
+            vec![
+                Token::Str("it's".into()),
+                Token::Str("a\\b".into()),
+                Token::Str("tab\there".into()),
+                Token::Str("x\\_y".into()),
+                Token::Quoted("c\\d".into()),
+                Token::Str("qé".into()),
+            ]
         );
+        // A backslash before the closing quote escapes it: the string is not closed.
+        assert!(tokens(r"SELECT 'open\'").is_err());
+    }
+
+    #[test]
+    fn string_literals_double_their_quotes_and_escape_backslashes() {
+        assert_eq!(string_literal("a'b"), "'a''b'");
+        assert_eq!(string_literal("a\\b"), r"'a\\b'");
+        for value in ["x' OR '1'='1", "a\\", "\\' OR 1=1 --", "tab\t"] {
+            assert_eq!(
+                kinds(&string_literal(value)),
+                vec![Token::Str(value.into())],
+                "{value}"
+            );
+        }
     }
 }

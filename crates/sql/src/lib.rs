@@ -18,6 +18,7 @@ mod alter;
 mod catalog_statements;
 mod catalog_syntax;
 mod commands;
+mod describe_json;
 mod failure;
 mod information_schema;
 mod lexer;

@@ -831,6 +831,156 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
 }
 
 #[tokio::test]
+async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
+    let sql = Sql::new().await;
+    common::enable_uc(&sql.app).await;
+
+    // A backslash in a string escapes as Spark reads it; dbt escapes a quote in a description
+    // so. A doubled quote is still one quote.
+    assert_eq!(
+        sql.rows(
+            r"SELECT 'it\'s' AS a, 'a\\b' AS b, length('tab\there') AS c, 'x\_y' AS d, 'it''s' AS e, regexp_extract('ab12', '(\\d+)', 1) AS f"
+        )
+        .await,
+        [["it's", "a\\b", "8", "x\\_y", "it's", "12"]]
+    );
+    sql.admin(
+        r"CREATE TABLE main.default.people (id BIGINT, name STRING, tier STRING) COMMENT 'the shop\'s people'",
+    )
+    .await;
+    sql.admin(r"COMMENT ON COLUMN main.default.people.name IS 'the person\'s name'")
+        .await;
+    // A view's text is read again at each query: its strings mean what they meant.
+    sql.admin(r"CREATE VIEW main.default.paths AS SELECT 'C:\\temp' AS path, 'it\'s' AS said")
+        .await;
+    assert_eq!(
+        sql.rows("SELECT path, said FROM main.default.paths").await,
+        [["C:\\temp", "it's"]]
+    );
+
+    // DESCRIBE TABLE EXTENDED … AS JSON: where dbt-databricks reads a relation's columns.
+    let described = sql
+        .rows("DESCRIBE TABLE EXTENDED main.default.people AS JSON")
+        .await;
+    let doc: Value = serde_json::from_str(&described[0][0]).expect("JSON");
+    assert_eq!(
+        (
+            &doc["table_name"],
+            &doc["catalog_name"],
+            &doc["schema_name"],
+            &doc["type"],
+            &doc["provider"],
+            &doc["comment"]
+        ),
+        (
+            &json!("people"),
+            &json!("main"),
+            &json!("default"),
+            &json!("MANAGED"),
+            &json!("delta"),
+            &json!("the shop's people")
+        )
+    );
+    assert_eq!(
+        doc["columns"],
+        json!([
+            {"name": "id", "type": {"name": "bigint"}, "nullable": true},
+            {"name": "name", "type": {"name": "string", "collation": "UTF8_BINARY"},
+             "comment": "the person's name", "nullable": true},
+            {"name": "tier", "type": {"name": "string", "collation": "UTF8_BINARY"},
+             "nullable": true},
+        ])
+    );
+    let view: Value = serde_json::from_str(
+        &sql.rows("DESCRIBE TABLE EXTENDED main.default.paths AS JSON")
+            .await[0][0],
+    )
+    .expect("JSON");
+    assert_eq!(view["type"], "VIEW");
+    assert!(
+        view["view_text"].as_str().unwrap().contains("temp"),
+        "{view}"
+    );
+    sql.refused("DESCRIBE TABLE main.default.people AS JSON", "BAD_REQUEST")
+        .await;
+
+    // INSERT … BY NAME (dbt's append): each column goes to the table's of its name.
+    sql.admin(
+        "INSERT INTO main.default.people BY NAME SELECT 'gold' AS tier, 1 AS ID, 'Ada' AS name",
+    )
+    .await;
+    assert_eq!(
+        sql.rows("SELECT id, name, tier FROM main.default.people")
+            .await,
+        [["1", "Ada", "gold"]]
+    );
+    sql.refused(
+        "INSERT INTO main.default.people BY NAME SELECT 1 AS id, 'x' AS nickname",
+        "BAD_REQUEST",
+    )
+    .await;
+
+    // In WHEN NOT MATCHED only the source's row exists, and a bare name is the source's
+    // (dbt's snapshots write their inserts so): the names both sides have are not ambiguous.
+    sql.admin(
+        "MERGE INTO main.default.people AS t USING (SELECT 2 AS id, 'Grace' AS name, \
+         'silver' AS tier UNION ALL SELECT 1, 'Ada', 'platinum' UNION ALL SELECT 3, 'Edsger', 'none') AS s \
+         ON s.id = t.id WHEN MATCHED THEN UPDATE SET tier = s.tier \
+         WHEN NOT MATCHED AND tier <> 'none' THEN INSERT (id, name, tier) VALUES (id, upper(name), tier)",
+    )
+    .await;
+    assert_eq!(
+        sql.rows("SELECT id, name, tier FROM main.default.people ORDER BY id")
+            .await,
+        [["1", "Ada", "platinum"], ["2", "GRACE", "silver"]]
+    );
+
+    // system.information_schema spans every catalog the caller sees, with Unity Catalog's
+    // columns; what patchbay keeps none of (tags, row filters, masks, constraints) is empty.
+    assert_eq!(
+        sql.rows(
+            "SELECT table_catalog, table_name, table_type, typeof(created), \
+             last_altered >= created FROM system.information_schema.tables \
+             WHERE table_schema = 'default' ORDER BY table_name"
+        )
+        .await,
+        [
+            ["main", "paths", "VIEW", "timestamp", "true"],
+            ["main", "people", "MANAGED", "timestamp", "true"]
+        ]
+    );
+    for view in [
+        "system.information_schema.table_tags",
+        "system.information_schema.column_tags",
+        "system.information_schema.column_masks",
+        "main.information_schema.row_filters",
+        "main.information_schema.table_constraints",
+        "main.information_schema.key_column_usage",
+        "main.information_schema.referential_constraints",
+    ] {
+        assert_eq!(
+            sql.rows(&format!("SELECT count(*) FROM {view}")).await,
+            [["0"]],
+            "{view}"
+        );
+    }
+    sql.refused(
+        "SELECT * FROM system.information_schema.volumes",
+        "NOT_FOUND",
+    )
+    .await;
+    // A principal granted nothing sees nothing there.
+    let (_, token) = sql.service_principal("NOBODY_USER").await;
+    let r = sql
+        .run(
+            &token,
+            "SELECT count(*) FROM system.information_schema.tables",
+        )
+        .await;
+    assert_eq!(texts(&succeeded(&r, "system tables")), [["0"]]);
+}
+
+#[tokio::test]
 async fn integers_divide_as_doubles_and_subscripts_count_from_zero_as_in_spark() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
