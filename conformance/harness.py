@@ -47,6 +47,11 @@ def check(cond, message):
     return True
 
 
+def failures():
+    """How many steps have failed so far."""
+    return _counts["failed"]
+
+
 def finish(extra_failures=0):
     """Prints the closing line and exits non-zero on any failure."""
     failed = _counts["failed"] + extra_failures
