@@ -199,7 +199,10 @@ pub async fn view(
             }
         }
         other => match EMPTY.iter().find(|(name, _)| *name == other) {
-            Some((_, columns)) => (columns, Vec::new()),
+            Some((_, columns)) => {
+                let columns: Vec<&str> = columns.split(' ').collect();
+                return Ok(batch(&columns, Vec::new()));
+            }
             None => {
                 return Err(failure::table_not_found(format!(
                     "{catalog}.{SCHEMA}.{other}"
@@ -211,94 +214,39 @@ pub async fn view(
 }
 
 /// The views of what patchbay does not keep (tags, row filters, column masks, key
-/// constraints): they exist, with Unity Catalog's columns, and are empty, so that a client
-/// that looks for these finds there are none.
-const EMPTY: &[(&str, &[&str])] = &[
+/// constraints), with Unity Catalog's columns: they exist and are empty, so that a client that
+/// looks there finds there are none.
+const EMPTY: &[(&str, &str)] = &[
     (
         "table_tags",
-        &[
-            "catalog_name",
-            "schema_name",
-            "table_name",
-            "tag_name",
-            "tag_value",
-        ],
+        "catalog_name schema_name table_name tag_name tag_value",
     ),
     (
         "column_tags",
-        &[
-            "catalog_name",
-            "schema_name",
-            "table_name",
-            "column_name",
-            "tag_name",
-            "tag_value",
-        ],
+        "catalog_name schema_name table_name column_name tag_name tag_value",
     ),
     (
         "row_filters",
-        &[
-            "table_catalog",
-            "table_schema",
-            "table_name",
-            "filter_name",
-            "target_columns",
-        ],
+        "table_catalog table_schema table_name filter_name target_columns",
     ),
     (
         "column_masks",
-        &[
-            "table_catalog",
-            "table_schema",
-            "table_name",
-            "column_name",
-            "mask_name",
-            "using_columns",
-        ],
+        "table_catalog table_schema table_name column_name mask_name using_columns",
     ),
     (
         "table_constraints",
-        &[
-            "constraint_catalog",
-            "constraint_schema",
-            "constraint_name",
-            "table_catalog",
-            "table_schema",
-            "table_name",
-            "constraint_type",
-            "is_deferrable",
-            "initially_deferred",
-            "enforced",
-            "comment",
-        ],
+        "constraint_catalog constraint_schema constraint_name table_catalog table_schema \
+         table_name constraint_type is_deferrable initially_deferred enforced comment",
     ),
     (
         "key_column_usage",
-        &[
-            "constraint_catalog",
-            "constraint_schema",
-            "constraint_name",
-            "table_catalog",
-            "table_schema",
-            "table_name",
-            "column_name",
-            "ordinal_position",
-            "position_in_unique_constraint",
-        ],
+        "constraint_catalog constraint_schema constraint_name table_catalog table_schema \
+         table_name column_name ordinal_position position_in_unique_constraint",
     ),
     (
         "referential_constraints",
-        &[
-            "constraint_catalog",
-            "constraint_schema",
-            "constraint_name",
-            "unique_constraint_catalog",
-            "unique_constraint_schema",
-            "unique_constraint_name",
-            "match_option",
-            "update_rule",
-            "delete_rule",
-        ],
+        "constraint_catalog constraint_schema constraint_name unique_constraint_catalog \
+         unique_constraint_schema unique_constraint_name match_option update_rule delete_rule",
     ),
 ];
 
