@@ -2322,6 +2322,56 @@ async fn results_come_in_chunks_inline_and_through_links() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // INLINE_OR_EXTERNAL_LINKS in ARROW_STREAM (the SQL connector's cloud fetch): a result of
+    // one small chunk comes in the response, as a base64 attachment; a larger one by links.
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT x FROM n WHERE x < 3 ORDER BY x",
+            json!({"disposition": "INLINE_OR_EXTERNAL_LINKS", "format": "ARROW_STREAM",
+                   "result_compression": "LZ4_FRAME"}),
+        )
+        .await;
+    let body = succeeded(&r, "attached");
+    assert!(body["result"].get("external_links").is_none(), "{body}");
+    let attached = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        body["result"]["attachment"]
+            .as_str()
+            .expect("an attachment"),
+    )
+    .unwrap();
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(
+        &mut lz4_flex::frame::FrameDecoder::new(&attached[..]),
+        &mut decoded,
+    )
+    .unwrap();
+    let xs: Vec<i64> = StreamReader::try_new(&decoded[..], None)
+        .unwrap()
+        .flat_map(|batch| {
+            let batch = batch.unwrap();
+            let column = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<patchbay_engine::arrow::array::Int64Array>()
+                .unwrap()
+                .clone();
+            column.values().to_vec()
+        })
+        .collect();
+    assert_eq!(xs, [0, 1, 2]);
+    let r = sql
+        .run_with(
+            &t,
+            "SELECT x, label FROM n",
+            json!({"disposition": "INLINE_OR_EXTERNAL_LINKS", "format": "ARROW_STREAM"}),
+        )
+        .await;
+    let body = succeeded(&r, "linked");
+    assert!(body["result"].get("attachment").is_none(), "{body}");
+    assert!(body["result"]["external_links"][0]["external_link"].is_string());
+
     // CSV through a link.
     let r = sql
         .run_with(

@@ -250,6 +250,9 @@ fn check_request(req: &ExecuteRequest) -> ApiResult<Checked> {
             format,
             external_links,
             lz4: lz4 && external_links,
+            attach_small: external_links
+                && format == Format::ArrowStream
+                && upper(req.disposition.as_deref()).as_deref() == Some("INLINE_OR_EXTERNAL_LINKS"),
         },
         row_limit: limit(req.row_limit, "row_limit")?,
         byte_limit: limit(req.byte_limit, "byte_limit")?,
@@ -679,11 +682,17 @@ struct ResultData {
     data_array: Option<Vec<Vec<Option<String>>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     external_links: Option<Vec<ExternalLink>>,
+    /// The whole result, base64 of what its link would serve (see `Presentation::attach_small`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_chunk_index: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_chunk_internal_link: Option<String>,
 }
+
+/// The largest result that comes as an `attachment` (its approximate size, before LZ4).
+const ATTACHMENT_BYTES: usize = 1 << 20;
 
 #[derive(Serialize)]
 struct ExternalLink {
@@ -775,15 +784,36 @@ fn chunk_data(
     let range = finished.chunks[index].clone();
     let next = (index + 1 < finished.chunks.len()).then_some(index + 1);
     let next_link = next.map(|n| internal_link(&entry.id, n));
-    if !entry.presentation.external_links {
+    let presentation = entry.presentation;
+    if !presentation.external_links {
         return ResultData {
             chunk_index: index,
             row_offset: range.start,
             row_count: range.len(),
             data_array: Some(finished.rows.json(range)),
             external_links: None,
+            attachment: None,
             next_chunk_index: next,
             next_chunk_internal_link: next_link,
+        };
+    }
+    if presentation.attach_small
+        && finished.chunks.len() == 1
+        && finished.rows.approximate_bytes() <= ATTACHMENT_BYTES
+    {
+        let bytes = finished.rows.arrow_stream(range.clone(), presentation.lz4);
+        return ResultData {
+            chunk_index: index,
+            row_offset: range.start,
+            row_count: range.len(),
+            data_array: None,
+            external_links: None,
+            attachment: Some(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                bytes,
+            )),
+            next_chunk_index: None,
+            next_chunk_internal_link: None,
         };
     }
     let (secret, expires) = state
@@ -817,6 +847,7 @@ fn chunk_data(
         row_count: range.len(),
         data_array: None,
         external_links: Some(vec![link]),
+        attachment: None,
         next_chunk_index: next,
         next_chunk_internal_link: next_link,
     }
@@ -1273,11 +1304,23 @@ mod tests {
         .unwrap();
         assert_eq!(c.presentation.format, Format::Csv);
         assert!(c.presentation.external_links && c.presentation.lz4 && c.cancel_on_timeout);
+        assert!(!c.presentation.attach_small, "CSV is not attached");
         let hybrid = checked(json!({"disposition": "INLINE_OR_EXTERNAL_LINKS"})).unwrap();
         assert!(
-            !hybrid.presentation.external_links,
+            !hybrid.presentation.external_links && !hybrid.presentation.attach_small,
             "JSON_ARRAY stays inline"
         );
+        for (disposition, attached) in [
+            ("INLINE_OR_EXTERNAL_LINKS", true),
+            ("EXTERNAL_LINKS", false),
+        ] {
+            let arrow = checked(json!({"disposition": disposition, "format": "ARROW_STREAM"}));
+            assert_eq!(
+                arrow.unwrap().presentation.attach_small,
+                attached,
+                "{disposition}"
+            );
+        }
     }
 
     #[test]

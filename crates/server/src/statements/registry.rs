@@ -75,6 +75,9 @@ pub struct Presentation {
     pub format: Format,
     pub external_links: bool,
     pub lz4: bool,
+    /// `INLINE_OR_EXTERNAL_LINKS` in `ARROW_STREAM`: a small result of one chunk comes in the
+    /// response itself, as an `attachment`, instead of behind a link.
+    pub attach_small: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,6 +351,7 @@ mod tests {
             format: Format::JsonArray,
             external_links: false,
             lz4: false,
+            attach_small: false,
         };
         let first = registry.begin(1, 2, presentation);
         first.finish(Phase::Canceled);
@@ -387,6 +391,7 @@ mod tests {
             format: Format::JsonArray,
             external_links: false,
             lz4: false,
+            attach_small: false,
         };
         let entry = registry.begin(1, 2, presentation);
         assert_eq!(route_of_id(&entry.id), Some(route.as_str()));
