@@ -34,6 +34,7 @@ mod spark_time;
 mod statement;
 mod storage;
 mod types;
+mod vacuum;
 
 pub use error::EngineError;
 pub use history::TableDetail;
@@ -43,6 +44,7 @@ pub use spark_text::json_texts;
 pub use statement::{Access, AsOf, Kind, MAX_NESTING, ObjectUse, Statement};
 pub use storage::BUCKET_SCHEMES;
 pub use types::{Column, arrow_type, databricks_type_name};
+pub use vacuum::{MIN_RETAIN_HOURS, Vacuum};
 
 /// Arrow's record batches and schemas, as the engine's results carry them.
 pub use deltalake::arrow;

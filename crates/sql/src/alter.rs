@@ -7,7 +7,7 @@
 use crate::commands::{Parser, table_name};
 use crate::failure;
 use crate::lexer::{Spanned, Token};
-use patchbay_engine::AsOf;
+use patchbay_engine::{AsOf, MIN_RETAIN_HOURS, Vacuum};
 use patchbay_server::statements::engine::SqlFailure;
 use patchbay_store::TableChange;
 use serde_json::{Map, Value};
@@ -298,6 +298,51 @@ pub fn restored(tokens: &[Spanned]) -> Result<(Vec<String>, AsOf), SqlFailure> {
     Ok((table, as_of))
 }
 
+/// `VACUUM t [LITE|FULL] [RETAIN n HOURS] [DRY RUN]`: the table's name as written and what to
+/// do (by default, the full mode with 7 days' retention).
+pub fn vacuumed(tokens: &[Spanned]) -> Result<(Vec<String>, Vacuum), SqlFailure> {
+    let mut p = Parser::new(tokens);
+    p.expect("VACUUM")?;
+    let table = p.name()?;
+    let mut vacuum = Vacuum {
+        retain_hours: MIN_RETAIN_HOURS,
+        dry_run: false,
+        lite: false,
+    };
+    if p.eat("LITE") {
+        vacuum.lite = true;
+    } else {
+        p.eat("FULL");
+    }
+    if p.peek_is("USING") {
+        return Err(failure::not_supported("VACUUM … USING INVENTORY"));
+    }
+    if p.eat("RETAIN") {
+        let wrong = "RETAIN takes a number of hours: RETAIN 168 HOURS.";
+        let mut hours = p.word().ok_or_else(|| failure::syntax(wrong))?;
+        p.at += 1;
+        if p.eat_symbol('.') {
+            hours.push('.');
+            hours.push_str(&p.word().ok_or_else(|| failure::syntax(wrong))?);
+            p.at += 1;
+        }
+        vacuum.retain_hours = hours
+            .parse::<f64>()
+            .ok()
+            .filter(|h| h.is_finite() && hours.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+            .ok_or_else(|| failure::syntax(wrong))?;
+        p.expect("HOURS")?;
+    }
+    if p.eat("DRY") {
+        p.expect("RUN")?;
+        vacuum.dry_run = true;
+    }
+    if !p.at_end() {
+        return Err(failure::syntax("Unexpected text after VACUUM's options."));
+    }
+    Ok((table, vacuum))
+}
+
 /// The new name of a rename, resolved: a table keeps its catalog and schema (Unity Catalog
 /// moves none), so a qualified name must name the same ones.
 pub fn new_name(
@@ -482,6 +527,41 @@ mod tests {
         assert!(r("RESTORE TABLE t TO VERSION AS OF -1").is_err());
         assert!(r("RESTORE TABLE t TO VERSION AS OF x").is_err());
         assert!(r("RESTORE TABLE t TO VERSION AS OF 1 AND MORE").is_err());
+    }
+
+    #[test]
+    fn vacuum_takes_a_mode_a_retention_and_a_dry_run() {
+        let v = |sql: &str| vacuumed(&tokens(sql).unwrap());
+        let options = |retain_hours, dry_run, lite| Vacuum {
+            retain_hours,
+            dry_run,
+            lite,
+        };
+        assert_eq!(
+            v("VACUUM s.t").unwrap(),
+            (vec!["s".into(), "t".into()], options(168.0, false, false))
+        );
+        assert_eq!(
+            v("vacuum t lite retain 200 hours dry run;").unwrap(),
+            (vec!["t".into()], options(200.0, true, true))
+        );
+        assert_eq!(
+            v("VACUUM t FULL RETAIN 168.5 HOURS").unwrap().1,
+            options(168.5, false, false)
+        );
+        for wrong in [
+            "VACUUM",
+            "VACUUM '/tmp/table'",
+            "VACUUM t RETAIN HOURS",
+            "VACUUM t RETAIN -1 HOURS",
+            "VACUUM t RETAIN 1e9 HOURS",
+            "VACUUM t RETAIN 200",
+            "VACUUM t DRY",
+            "VACUUM t USING INVENTORY inv",
+            "VACUUM t DRY RUN please",
+        ] {
+            assert!(v(wrong).is_err(), "{wrong}");
+        }
     }
 
     #[test]

@@ -138,6 +138,18 @@ impl Warehouses {
                     .await
                     .map(done);
             }
+            ["VACUUM", ..] => {
+                let (table, vacuum) = alter::vacuumed(&tokens)?;
+                let record = self
+                    .files_to_change(caller, &table, (&catalog, &schema), "it has no files")
+                    .await?;
+                let output = self
+                    .engine
+                    .vacuum(&record.id, vacuum, &caller.name)
+                    .await
+                    .map_err(failure::engine)?;
+                return Ok(done(ArrowRows::new(output)));
+            }
             ["RESTORE", ..] => {
                 return self
                     .restore(caller, &tokens, (&catalog, &schema))

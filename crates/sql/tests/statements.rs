@@ -1717,6 +1717,71 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
 }
 
 #[tokio::test]
+async fn vacuum_removes_only_files_no_version_within_the_retention_reads() {
+    let sql = Sql::new().await;
+    common::enable_uc(&sql.app).await;
+    sql.admin("CREATE TABLE main.default.v AS SELECT id FROM range(0, 10) AS t(id)")
+        .await;
+    sql.admin("DELETE FROM main.default.v WHERE id < 5").await;
+    // A file a write left when it stopped before its commit, ten days ago.
+    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(sql.tables.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let [table_dir] = dirs.as_slice() else {
+        panic!("one table: {dirs:?}")
+    };
+    let orphan = table_dir.join("part-00000-orphan.snappy.parquet");
+    std::fs::write(&orphan, b"never committed").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400))
+        .unwrap();
+    let files = || std::fs::read_dir(table_dir).unwrap().count();
+    let before = files();
+
+    // DRY RUN names what would go: the orphan, and not the file the DELETE replaced, which
+    // version 1 (the CREATE's rows) still reads and which is younger than the retention.
+    let listed = sql.rows("VACUUM main.default.v DRY RUN").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(
+        listed[0][0].ends_with("/part-00000-orphan.snappy.parquet"),
+        "{listed:?}"
+    );
+    assert_eq!(files(), before, "a dry run removes nothing");
+    // Less than seven days is refused, and removes nothing.
+    sql.refused("VACUUM main.default.v RETAIN 0 HOURS", "BAD_REQUEST")
+        .await;
+    assert!(orphan.exists());
+    // Only MODIFY may vacuum.
+    let (_, reader) = sql
+        .granted("READER_USER", "USE SCHEMA, SELECT", "default")
+        .await;
+    denied(&sql.run(&reader, "VACUUM main.default.v").await);
+    assert!(orphan.exists());
+
+    // VACUUM answers with the table's location; the orphan is gone, and every version within
+    // the retention still reads.
+    let answered = sql.rows("VACUUM main.default.v").await;
+    let name = table_dir.file_name().unwrap().to_str().unwrap();
+    assert!(answered[0][0].ends_with(name), "{answered:?}");
+    assert!(!orphan.exists());
+    assert_eq!(
+        sql.rows("SELECT count(*) FROM main.default.v VERSION AS OF 1")
+            .await,
+        [["10"]]
+    );
+    assert_eq!(
+        sql.rows("SELECT count(*) FROM main.default.v").await,
+        [["5"]]
+    );
+    sql.refused("VACUUM main.default.nothing", "NOT_FOUND")
+        .await;
+}
+
+#[tokio::test]
 async fn restore_brings_a_tables_rows_back_as_a_new_version() {
     let sql = Arc::new(Sql::new().await);
     common::enable_uc(&sql.app).await;
