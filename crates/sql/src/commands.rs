@@ -51,6 +51,10 @@ pub enum Command {
     DescribeJson {
         table: Vec<String>,
     },
+    /// `SHOW CREATE TABLE t`.
+    ShowCreateTable {
+        table: Vec<String>,
+    },
     /// `DESCRIBE DETAIL t`.
     DescribeDetail {
         table: Vec<String>,
@@ -109,6 +113,13 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
                 catalog,
                 like: p.like()?,
             }
+        } else if p.eat("CREATE") {
+            p.expect("TABLE")?;
+            let table = p.name()?;
+            if p.eat("AS") {
+                return Err(failure::not_supported("SHOW CREATE TABLE … AS SERDE"));
+            }
+            Command::ShowCreateTable { table }
         } else if p.eat("TABLE") {
             // `SHOW TABLE EXTENDED [IN|FROM schema] LIKE 'pattern'`, which dbt lists relations
             // with.
@@ -790,6 +801,13 @@ pub async fn run(
             Ok(Answer::rows(ArrowRows::strings(
                 &["col_name", "data_type", "comment"],
                 describe_rows(record, extended, engine),
+            )))
+        }
+        Command::ShowCreateTable { table } => {
+            let record = table_record(store, caller, &table, catalog, schema).await?;
+            Ok(Answer::rows(ArrowRows::strings(
+                &["createtab_stmt"],
+                vec![vec![Some(crate::show_create::statement(&record))]],
             )))
         }
         Command::DescribeJson { table } => {

@@ -27,6 +27,7 @@ mod params;
 #[cfg(test)]
 mod properties;
 mod rows;
+mod show_create;
 mod threads;
 
 use patchbay_core::access::Caller;

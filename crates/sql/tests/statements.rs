@@ -904,6 +904,25 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
     sql.refused("DESCRIBE TABLE main.default.people AS JSON", "BAD_REQUEST")
         .await;
 
+    // SHOW CREATE TABLE writes a statement that makes the same table again.
+    let shown = sql.rows("SHOW CREATE TABLE main.default.people").await;
+    assert_eq!(
+        shown[0][0],
+        "CREATE TABLE main.default.people (\n  id BIGINT,\n  name STRING COMMENT 'the person\\'s name',\n  \
+         tier STRING)\nUSING delta\nCOMMENT 'the shop\\'s people'\n"
+    );
+    sql.admin(&shown[0][0].replace("main.default.people ", "main.default.people_again "))
+        .await;
+    assert_eq!(
+        api_columns(&sql, "main.default.people_again").await,
+        api_columns(&sql, "main.default.people").await
+    );
+    let view = sql.rows("SHOW CREATE TABLE main.default.paths").await;
+    assert!(
+        view[0][0].starts_with("CREATE VIEW main.default.paths (\n  path,\n  said)\nAS SELECT"),
+        "{view:?}"
+    );
+
     // INSERT … BY NAME (dbt's append): each column goes to the table's of its name.
     sql.admin(
         "INSERT INTO main.default.people BY NAME SELECT 'gold' AS tier, 1 AS ID, 'Ada' AS name",
@@ -946,7 +965,8 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
         .await,
         [
             ["main", "paths", "VIEW", "timestamp", "true"],
-            ["main", "people", "MANAGED", "timestamp", "true"]
+            ["main", "people", "MANAGED", "timestamp", "true"],
+            ["main", "people_again", "MANAGED", "timestamp", "true"]
         ]
     );
     for view in [
