@@ -6,9 +6,9 @@
 
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Statement as SqlStatement, Subscript, TimezoneInfo, TypedString, Value,
-    visit_expressions_mut,
+    AccessExpr, BinaryOperator, DataType, DuplicateTreatment, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, Statement as SqlStatement, Subscript, TimezoneInfo,
+    TypedString, Value, visit_expressions_mut,
 };
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use std::ops::ControlFlow;
@@ -190,7 +190,12 @@ fn instant_timestamps(expr: &mut Expr) {
 /// What the call `expr` is, if a template fits it.
 fn replacement(expr: &Expr) -> Option<Expr> {
     let function = match expr {
-        Expr::Function(function) => function,
+        Expr::Function(function) => {
+            if let Some(counted) = distinct_count_of_several(function) {
+                return Some(counted);
+            }
+            function
+        }
         // `s RLIKE pattern`, `s REGEXP pattern`.
         Expr::RLike {
             negated,
@@ -266,6 +271,47 @@ fn replacement(expr: &Expr) -> Option<Expr> {
         None => computed_template(&name, &arguments)?,
     };
     filled(&template, &arguments)
+}
+
+/// `count(DISTINCT a, b, …)`: Spark counts the distinct rows of `(a, b, …)` in which none is
+/// NULL, and the planner counts one argument only; so the arguments become one struct, NULL
+/// where any of them is.
+fn distinct_count_of_several(function: &Function) -> Option<Expr> {
+    let [name] = function.name.0.as_slice() else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    if !name.as_ident()?.value.eq_ignore_ascii_case("count")
+        || list.duplicate_treatment != Some(DuplicateTreatment::Distinct)
+        || list.args.len() < 2
+    {
+        return None;
+    }
+    let arguments: Vec<Expr> = list
+        .args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let places: Vec<String> = (0..arguments.len()).map(|n| format!("${n}")).collect();
+    let present: Vec<String> = places.iter().map(|p| format!("{p} IS NOT NULL")).collect();
+    let one = filled(
+        &format!(
+            "CASE WHEN {} THEN struct({}) END",
+            present.join(" AND "),
+            places.join(", ")
+        ),
+        &arguments,
+    )?;
+    let mut function = function.clone();
+    if let FunctionArguments::List(list) = &mut function.args {
+        list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(one))];
+    }
+    Some(Expr::Function(function))
 }
 
 /// The template of a call whose form depends on a literal argument: a datetime pattern, a

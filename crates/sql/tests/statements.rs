@@ -904,6 +904,20 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
     sql.refused("DESCRIBE TABLE main.default.people AS JSON", "BAD_REQUEST")
         .await;
 
+    // count(DISTINCT a, b) counts the distinct pairs in which neither is NULL, as Spark does.
+    assert_eq!(
+        sql.rows(
+            "SELECT count(DISTINCT a, b) AS pairs, count(DISTINCT a) AS a_only FROM VALUES \
+             (1, 'x'), (1, 'x'), (1, 'y'), (2, NULL), (NULL, 'z'), (3, 'x') AS t(a, b)"
+        )
+        .await,
+        [["3", "3"]]
+    );
+    let named = sql
+        .admin("SELECT count(DISTINCT a, b) FROM VALUES (1, 2) AS t(a, b)")
+        .await;
+    assert_eq!(column_names(&named), ["count(DISTINCT a, b)"]);
+
     // SHOW CREATE TABLE writes a statement that makes the same table again.
     let shown = sql.rows("SHOW CREATE TABLE main.default.people").await;
     assert_eq!(
