@@ -27,6 +27,7 @@ mod result_names;
 mod run;
 mod spark;
 mod spark_element;
+mod spark_hash;
 mod spark_operators;
 mod spark_syntax;
 mod spark_text;

@@ -29,6 +29,7 @@ pub fn register(state: &mut SessionState) -> Result<()> {
         .chain(crate::spark_time::functions())
         .chain(crate::spark_text::functions())
         .chain(crate::spark_element::functions())
+        .chain(crate::spark_hash::functions())
         .chain(crate::spark_operators::functions());
     for function in functions {
         state.register_udf(Arc::new(ScalarUDF::new_from_impl(function)))?;

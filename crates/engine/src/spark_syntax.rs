@@ -194,6 +194,9 @@ fn replacement(expr: &Expr) -> Option<Expr> {
             if let Some(counted) = distinct_count_of_several(function) {
                 return Some(counted);
             }
+            if let Some(hashed) = hash_of_int_literals(function) {
+                return Some(hashed);
+            }
             function
         }
         // `s RLIKE pattern`, `s REGEXP pattern`.
@@ -312,6 +315,62 @@ fn distinct_count_of_several(function: &Function) -> Option<Expr> {
         list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(one))];
     }
     Some(Expr::Function(function))
+}
+
+/// `hash(1, array(123))`: Spark types a whole number literal that fits in 32 bits as an INT,
+/// and `hash` hashes an INT in 4 bytes, where the engine's literal is a BIGINT of 8. So in
+/// `hash`'s arguments (and in the arrays, maps and structs made there) such a literal is cast
+/// to INT, and the hash is Spark's. `None` when there is none to cast.
+fn hash_of_int_literals(function: &Function) -> Option<Expr> {
+    let [name] = function.name.0.as_slice() else {
+        return None;
+    };
+    if !name.as_ident()?.value.eq_ignore_ascii_case("hash") {
+        return None;
+    }
+    fn narrowed(expr: &mut Expr) -> bool {
+        match expr {
+            Expr::Value(_) if integer(expr).is_some_and(|n| i32::try_from(n).is_ok()) => {
+                let Some(cast) = filled("CAST($0 AS INT)", std::slice::from_ref(expr)) else {
+                    return false;
+                };
+                *expr = cast;
+                true
+            }
+            Expr::UnaryOp { expr: inner, .. } => narrowed(inner),
+            Expr::Function(f)
+                if f.name.0.len() == 1
+                    && f.name.0[0].as_ident().is_some_and(|i| {
+                        ["array", "map", "struct", "named_struct"]
+                            .iter()
+                            .any(|c| i.value.eq_ignore_ascii_case(c))
+                    }) =>
+            {
+                let FunctionArguments::List(list) = &mut f.args else {
+                    return false;
+                };
+                let mut any = false;
+                for arg in &mut list.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                        any |= narrowed(e);
+                    }
+                }
+                any
+            }
+            _ => false,
+        }
+    }
+    let mut function = function.clone();
+    let FunctionArguments::List(list) = &mut function.args else {
+        return None;
+    };
+    let mut any = false;
+    for arg in &mut list.args {
+        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+            any |= narrowed(e);
+        }
+    }
+    any.then_some(Expr::Function(function))
 }
 
 /// The template of a call whose form depends on a literal argument: a datetime pattern, a

@@ -787,6 +787,30 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
         ]]
     );
 
+    // Spark's Murmur3 `hash`, bit for bit: the examples of Spark's manual, a BIGINT in 8 bytes,
+    // a NULL that leaves the seed (42), -0.0 as 0.0.
+    assert_eq!(
+        sql.rows(
+            "SELECT hash('Spark', array(123), 2) AS a, hash(1) AS b, hash(CAST(1 AS BIGINT)) AS c, \
+             hash(NULL) AS d, hash(CAST(NULL AS INT), 1) AS e, hash(-0.0D) = hash(0.0D) AS f, \
+             typeof(hash(1)) AS g"
+        )
+        .await,
+        [[
+            "-1321691492",
+            "-559580957",
+            "-1712319331",
+            "42",
+            "-559580957",
+            "true",
+            "int"
+        ]]
+    );
+    assert_eq!(
+        column_names(&sql.admin("SELECT hash(1, array(2))").await),
+        ["hash(1, array(2))"]
+    );
+
     // Strings as Spark cuts, joins and replaces them: a NULL part makes concat NULL, a
     // position of 0 is the first and a negative one counts from the end, every match is
     // replaced.
