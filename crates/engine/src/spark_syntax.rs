@@ -346,31 +346,26 @@ fn hash_of_int_literals(function: &Function) -> Option<Expr> {
                             .any(|c| i.value.eq_ignore_ascii_case(c))
                     }) =>
             {
-                let FunctionArguments::List(list) = &mut f.args else {
-                    return false;
-                };
-                let mut any = false;
-                for arg in &mut list.args {
-                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
-                        any |= narrowed(e);
-                    }
-                }
-                any
+                narrowed_arguments(&mut f.args)
             }
             _ => false,
         }
     }
-    let mut function = function.clone();
-    let FunctionArguments::List(list) = &mut function.args else {
-        return None;
-    };
-    let mut any = false;
-    for arg in &mut list.args {
-        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
-            any |= narrowed(e);
+    /// Whether any of a call's arguments was narrowed.
+    fn narrowed_arguments(args: &mut FunctionArguments) -> bool {
+        let FunctionArguments::List(list) = args else {
+            return false;
+        };
+        let mut any = false;
+        for arg in &mut list.args {
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                any |= narrowed(e);
+            }
         }
+        any
     }
-    any.then_some(Expr::Function(function))
+    let mut function = function.clone();
+    narrowed_arguments(&mut function.args).then_some(Expr::Function(function))
 }
 
 /// The template of a call whose form depends on a literal argument: a datetime pattern, a

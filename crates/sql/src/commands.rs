@@ -983,7 +983,7 @@ fn details(record: &TableRecord, engine: &Engine) -> Vec<(&'static str, String)>
 }
 
 /// A property's value as SQL shows it: a string as it is, anything else as JSON.
-fn property_text(value: &serde_json::Value) -> String {
+pub(crate) fn property_text(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),

@@ -49,13 +49,7 @@ pub fn document(record: &TableRecord, location: Option<String>) -> String {
     let properties: Map<String, Value> = record
         .properties
         .iter()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.clone(), Value::String(text))
-        })
+        .map(|(k, v)| (k.clone(), Value::String(crate::commands::property_text(v))))
         .collect();
     doc.insert("table_properties".into(), Value::Object(properties));
     doc.insert("created_time".into(), json!(iso_time(record.created_at)));

@@ -3,7 +3,6 @@
 //! for a view, its columns and its query.
 
 use patchbay_store::TableRecord;
-use serde_json::Value;
 
 /// The `CREATE` statement for `record`.
 pub fn statement(record: &TableRecord) -> String {
@@ -65,10 +64,7 @@ pub fn statement(record: &TableRecord) -> String {
             .properties
             .iter()
             .map(|(k, v)| {
-                let value = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
+                let value = crate::commands::property_text(v);
                 format!("  {} = {}", literal(k), literal(&value))
             })
             .collect();
