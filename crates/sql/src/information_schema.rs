@@ -36,6 +36,21 @@ fn maybe(s: Option<String>) -> Value {
     Value::Text(s)
 }
 
+/// Who owns a catalog's, schema's or table's record and what it says of itself, who made it and
+/// who changed it last, and when: the columns each view of such objects ends with.
+macro_rules! stamps {
+    ($record:ident) => {
+        [
+            maybe($record.owner),
+            maybe($record.comment),
+            Value::Time($record.created_at),
+            text($record.created_by),
+            Value::Time($record.updated_at),
+            text($record.updated_by),
+        ]
+    };
+}
+
 /// The rows of `catalog.information_schema.view` for `caller`.
 pub async fn view(
     store: &Store,
@@ -45,164 +60,95 @@ pub async fn view(
 ) -> Result<(SchemaRef, Vec<RecordBatch>), SqlFailure> {
     // `None`: every catalog the caller sees.
     let scope = (catalog != SYSTEM).then_some(catalog);
-    let (columns, rows): (&[&str], Vec<Vec<Value>>) = match view {
-        "catalogs" => {
-            let catalogs = store
+    // The columns, in Unity Catalog's order, and the rows.
+    let (columns, rows): (&str, Vec<Vec<Value>>) = match view {
+        "catalogs" => (
+            "catalog_name catalog_owner comment created created_by last_altered last_altered_by",
+            store
                 .list_catalogs_for(caller)
                 .await
-                .map_err(|e| failure::store(&e))?;
-            (
-                &[
-                    "catalog_name",
-                    "catalog_owner",
-                    "comment",
-                    "created",
-                    "created_by",
-                    "last_altered",
-                    "last_altered_by",
-                ],
-                catalogs
+                .map_err(|e| failure::store(&e))?
+                .into_iter()
+                .filter(|c| scope.is_none_or(|s| c.name == s))
+                .map(|c| [text(c.name)].into_iter().chain(stamps!(c)).collect())
+                .collect(),
+        ),
+        "schemata" => (
+            "catalog_name schema_name schema_owner comment created created_by last_altered \
+             last_altered_by",
+            schemas(store, caller, scope)
+                .await?
+                .into_iter()
+                .map(|s| {
+                    [text(s.catalog_name), text(s.name)]
+                        .into_iter()
+                        .chain(stamps!(s))
+                        .collect()
+                })
+                .collect(),
+        ),
+        "tables" => (
+            "table_catalog table_schema table_name table_type table_owner comment created \
+             created_by last_altered last_altered_by data_source_format",
+            tables(store, caller, scope)
+                .await?
+                .into_iter()
+                .map(|t| {
+                    [
+                        text(t.catalog_name),
+                        text(t.schema_name),
+                        text(t.name),
+                        text(t.table_type),
+                    ]
                     .into_iter()
-                    .filter(|c| scope.is_none_or(|s| c.name == s))
-                    .map(|c| {
+                    .chain(stamps!(t))
+                    .chain([maybe(t.data_source_format)])
+                    .collect()
+                })
+                .collect(),
+        ),
+        "views" => (
+            "table_catalog table_schema table_name view_definition",
+            tables(store, caller, scope)
+                .await?
+                .into_iter()
+                .filter(|t| t.table_type == "VIEW")
+                .map(|t| {
+                    vec![
+                        text(t.catalog_name),
+                        text(t.schema_name),
+                        text(t.name),
+                        maybe(t.view_definition),
+                    ]
+                })
+                .collect(),
+        ),
+        "columns" => (
+            "table_catalog table_schema table_name column_name ordinal_position data_type \
+             full_data_type is_nullable comment",
+            tables(store, caller, scope)
+                .await?
+                .into_iter()
+                .flat_map(|t| {
+                    let (c, s, n) = (t.catalog_name, t.schema_name, t.name);
+                    t.columns.into_iter().map(move |col| {
                         vec![
-                            text(c.name),
-                            maybe(c.owner),
-                            maybe(c.comment),
-                            Value::Time(c.created_at),
-                            text(c.created_by),
-                            Value::Time(c.updated_at),
-                            text(c.updated_by),
+                            text(c.clone()),
+                            text(s.clone()),
+                            text(n.clone()),
+                            text(col.name),
+                            Value::Number(col.position),
+                            text(col.type_name),
+                            text(col.type_text),
+                            text(if col.nullable { "YES" } else { "NO" }),
+                            maybe(col.comment),
                         ]
                     })
-                    .collect(),
-            )
-        }
-        "schemata" => {
-            let schemas = schemas(store, caller, scope).await?;
-            (
-                &[
-                    "catalog_name",
-                    "schema_name",
-                    "schema_owner",
-                    "comment",
-                    "created",
-                    "created_by",
-                    "last_altered",
-                    "last_altered_by",
-                ],
-                schemas
-                    .into_iter()
-                    .map(|s| {
-                        vec![
-                            text(s.catalog_name),
-                            text(s.name),
-                            maybe(s.owner),
-                            maybe(s.comment),
-                            Value::Time(s.created_at),
-                            text(s.created_by),
-                            Value::Time(s.updated_at),
-                            text(s.updated_by),
-                        ]
-                    })
-                    .collect(),
-            )
-        }
-        "tables" | "views" | "columns" => {
-            let tables = tables(store, caller, scope).await?;
-            match view {
-                "tables" => (
-                    &[
-                        "table_catalog",
-                        "table_schema",
-                        "table_name",
-                        "table_type",
-                        "table_owner",
-                        "comment",
-                        "data_source_format",
-                        "created",
-                        "created_by",
-                        "last_altered",
-                        "last_altered_by",
-                    ],
-                    tables
-                        .into_iter()
-                        .map(|t| {
-                            vec![
-                                text(t.catalog_name),
-                                text(t.schema_name),
-                                text(t.name),
-                                text(t.table_type),
-                                maybe(t.owner),
-                                maybe(t.comment),
-                                maybe(t.data_source_format),
-                                Value::Time(t.created_at),
-                                text(t.created_by),
-                                Value::Time(t.updated_at),
-                                text(t.updated_by),
-                            ]
-                        })
-                        .collect(),
-                ),
-                "views" => (
-                    &[
-                        "table_catalog",
-                        "table_schema",
-                        "table_name",
-                        "view_definition",
-                    ],
-                    tables
-                        .into_iter()
-                        .filter(|t| t.table_type == "VIEW")
-                        .map(|t| {
-                            vec![
-                                text(t.catalog_name),
-                                text(t.schema_name),
-                                text(t.name),
-                                maybe(t.view_definition),
-                            ]
-                        })
-                        .collect(),
-                ),
-                _ => (
-                    &[
-                        "table_catalog",
-                        "table_schema",
-                        "table_name",
-                        "column_name",
-                        "ordinal_position",
-                        "data_type",
-                        "full_data_type",
-                        "is_nullable",
-                        "comment",
-                    ],
-                    tables
-                        .into_iter()
-                        .flat_map(|t| {
-                            let (c, s, n) = (t.catalog_name, t.schema_name, t.name);
-                            t.columns.into_iter().map(move |col| {
-                                vec![
-                                    text(c.clone()),
-                                    text(s.clone()),
-                                    text(n.clone()),
-                                    text(col.name),
-                                    Value::Number(col.position),
-                                    text(col.type_name),
-                                    text(col.type_text),
-                                    text(if col.nullable { "YES" } else { "NO" }),
-                                    maybe(col.comment),
-                                ]
-                            })
-                        })
-                        .collect(),
-                ),
-            }
-        }
+                })
+                .collect(),
+        ),
         other => match EMPTY.iter().find(|(name, _)| *name == other) {
-            Some((_, columns)) => {
-                let columns: Vec<&str> = columns.split(' ').collect();
-                return Ok(batch(&columns, Vec::new()));
-            }
+            Some((_, columns)) => (columns, Vec::new()),
             None => {
                 return Err(failure::table_not_found(format!(
                     "{catalog}.{SCHEMA}.{other}"
@@ -210,7 +156,8 @@ pub async fn view(
             }
         },
     };
-    Ok(batch(columns, rows))
+    let columns: Vec<&str> = columns.split(' ').collect();
+    Ok(batch(&columns, rows))
 }
 
 /// The views of what patchbay does not keep (tags, row filters, column masks, key
