@@ -7,8 +7,8 @@
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, DataType, DuplicateTreatment, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArguments, Statement as SqlStatement, Subscript, TimezoneInfo,
-    TypedString, Value, visit_expressions_mut,
+    FunctionArgExpr, FunctionArguments, JsonPath, JsonPathElem, Statement as SqlStatement,
+    Subscript, TimezoneInfo, TypedString, Value, visit_expressions_mut,
 };
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use std::ops::ControlFlow;
@@ -253,6 +253,11 @@ fn replacement(expr: &Expr) -> Option<Expr> {
                 access_chain,
             });
         }
+        // `raw:a.b[0]`, Databricks' path into JSON text: `get_json_object(raw, '$.a.b[0]')`.
+        Expr::JsonAccess { value, path } => {
+            let path = Expr::value(Value::SingleQuotedString(json_path(path)?));
+            return filled("get_json_object($0, $1)", &[*value.clone(), path]);
+        }
         // `a DIV b` ([`crate::dialect`]), which DataFusion does not plan.
         Expr::BinaryOp {
             left,
@@ -274,6 +279,38 @@ fn replacement(expr: &Expr) -> Option<Expr> {
         None => computed_template(&name, &arguments)?,
     };
     filled(&template, &arguments)
+}
+
+/// The JSON path (`$.a.b[0]`, `$['a b']`) of Databricks' `:a.b[0]`; `None` where a step is not
+/// a name or a literal (`:a[i]`) or is a name the path cannot hold.
+fn json_path(path: &JsonPath) -> Option<String> {
+    let mut out = String::from("$");
+    for step in &path.path {
+        match step {
+            JsonPathElem::Dot { key, .. } => {
+                if key.contains("']") {
+                    return None;
+                } else if key.contains(['.', '[', ']', '\'', ' ']) {
+                    out.push_str(&format!("['{key}']"));
+                } else {
+                    out.push('.');
+                    out.push_str(key);
+                }
+            }
+            JsonPathElem::Bracket { key } | JsonPathElem::ColonBracket { key } => {
+                if let Some(n) = integer(key).filter(|n| *n >= 0) {
+                    out.push_str(&format!("[{n}]"));
+                } else {
+                    let key = string(key)?;
+                    if key.contains("']") {
+                        return None;
+                    }
+                    out.push_str(&format!("['{key}']"));
+                }
+            }
+        }
+    }
+    Some(out)
 }
 
 /// `count(DISTINCT a, b, …)`: Spark counts the distinct rows of `(a, b, …)` in which none is

@@ -113,8 +113,10 @@ pub fn tokens(text: &str) -> Result<Vec<Spanned>, LexError> {
                 });
                 continue;
             }
+            // `:name` is a parameter, but right after a value (`raw:a.b`, `f(x):a`) it is
+            // Databricks' path into JSON text, and a `::` is a cast.
             b':' if bytes.get(i + 1).is_some_and(|b| is_word_start(*b))
-                && !(i > 0 && bytes[i - 1] == b':') =>
+                && !(i > 0 && ends_a_value(bytes[i - 1])) =>
             {
                 i += 1;
                 while i < bytes.len() && is_word_part(bytes[i]) {
@@ -150,6 +152,11 @@ pub fn tokens(text: &str) -> Result<Vec<Spanned>, LexError> {
         }
     }
     Ok(out)
+}
+
+/// Whether a value can end with `b`, so that a `:` right after it reads into the value.
+fn ends_a_value(b: u8) -> bool {
+    is_word_part(b) || matches!(b, b':' | b')' | b']' | b'`' | b'\'' | b'"')
 }
 
 fn is_word_start(b: u8) -> bool {
@@ -290,6 +297,37 @@ mod tests {
         );
         // A backslash before the closing quote escapes it: the string is not closed.
         assert!(tokens(r"SELECT 'open\'").is_err());
+    }
+
+    #[test]
+    fn a_colon_right_after_a_value_is_a_json_path_not_a_parameter() {
+        assert_eq!(
+            kinds("raw:a.b = :v AND f(x):c IN(:w) AND `j`:d"),
+            vec![
+                Token::Word("raw".into()),
+                Token::Symbol(':'),
+                Token::Word("a".into()),
+                Token::Symbol('.'),
+                Token::Word("b".into()),
+                Token::Symbol('='),
+                Token::Parameter("v".into()),
+                Token::Word("AND".into()),
+                Token::Word("f".into()),
+                Token::Symbol('('),
+                Token::Word("x".into()),
+                Token::Symbol(')'),
+                Token::Symbol(':'),
+                Token::Word("c".into()),
+                Token::Word("IN".into()),
+                Token::Symbol('('),
+                Token::Parameter("w".into()),
+                Token::Symbol(')'),
+                Token::Word("AND".into()),
+                Token::Quoted("j".into()),
+                Token::Symbol(':'),
+                Token::Word("d".into()),
+            ]
+        );
     }
 
     #[test]

@@ -928,6 +928,23 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
     sql.refused("DESCRIBE TABLE main.default.people AS JSON", "BAD_REQUEST")
         .await;
 
+    // Databricks' path into JSON text (`raw:a.b`), as models read JSON columns a loader landed:
+    // a value as text, cast after if asked; and a `:name` after a space is still a parameter.
+    let r = sql
+        .run_with(
+            &sql.app.admin_token.clone(),
+            r#"SELECT raw:customer.id AS a, raw:items[1].sku AS b, raw:['odd key'] AS c,
+                      raw:customer.id::int + 1 AS d, raw:missing IS NULL AS e, raw:customer AS f
+               FROM VALUES ('{"customer":{"id":7},"items":[{"sku":"x"},{"sku":"y"}],"odd key":true}')
+               AS t(raw) WHERE raw:customer.id = :wanted"#,
+            json!({"parameters": [{"name": "wanted", "value": "7"}]}),
+        )
+        .await;
+    assert_eq!(
+        texts(&succeeded(&r, "JSON paths")),
+        [["7", "y", "true", "8", "true", r#"{"id":7}"#]]
+    );
+
     // count(DISTINCT a, b) counts the distinct pairs in which neither is NULL, as Spark does.
     assert_eq!(
         sql.rows(
