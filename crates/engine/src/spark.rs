@@ -212,16 +212,40 @@ fn functions() -> Vec<Function> {
                 let [json, path] = args else {
                     return exec_err!("get_json_object() takes 2 arguments");
                 };
-                let (json, path) = (json.as_string::<i32>(), path.as_string::<i32>());
-                let values: StringArray = json
-                    .iter()
-                    .zip(path.iter())
-                    .map(|(json, path)| json_at(json?, path?))
-                    .collect();
-                Ok(Arc::new(values) as ArrayRef)
+                json_values(json, path, false)
+            },
+        ),
+        // `raw:a.b` (see `crate::spark_syntax`): `get_json_object`, but a name after a dot is
+        // matched in any case, as Databricks matches it there, and one that matches several
+        // keys is an error; `['key']` is still matched with its case.
+        Function::new(
+            "json_path_text",
+            |args| match args {
+                [_, _] => Ok(vec![DataType::Utf8, DataType::Utf8]),
+                _ => plan_err!("json_path_text() takes 2 arguments, not {}", args.len()),
+            },
+            |_| Ok(DataType::Utf8),
+            |args| {
+                let [json, path] = args else {
+                    return exec_err!("json_path_text() takes 2 arguments");
+                };
+                json_values(json, path, true)
             },
         ),
     ]
+}
+
+fn json_values(json: &ArrayRef, path: &ArrayRef, any_case: bool) -> Result<ArrayRef> {
+    let (json, path) = (json.as_string::<i32>(), path.as_string::<i32>());
+    let values = json
+        .iter()
+        .zip(path.iter())
+        .map(|(json, path)| match (json, path) {
+            (Some(json), Some(path)) => json_at(json, path, any_case),
+            _ => Ok(None),
+        })
+        .collect::<Result<StringArray>>()?;
+    Ok(Arc::new(values) as ArrayRef)
 }
 
 /// Whether a value of type `t` is read as a date or a time where one is wanted: a date (its
@@ -295,7 +319,10 @@ fn sizes(args: &[ArrayRef]) -> Result<ArrayRef> {
 /// One step of a JSON path.
 #[derive(Debug, PartialEq)]
 enum Step {
+    /// `['key']`: the key, in its case.
     Key(String),
+    /// `.key`: the key, in any case where that is asked for.
+    Name(String),
     Index(usize),
 }
 
@@ -309,7 +336,7 @@ fn json_path(path: &str) -> Option<Vec<Step>> {
             if end == 0 {
                 return None;
             }
-            steps.push(Step::Key(after[..end].to_owned()));
+            steps.push(Step::Name(after[..end].to_owned()));
             rest = &after[end..];
         } else if let Some(after) = rest.strip_prefix("['") {
             let end = after.find("']")?;
@@ -326,22 +353,48 @@ fn json_path(path: &str) -> Option<Vec<Step>> {
     Some(steps)
 }
 
-fn json_at(json: &str, path: &str) -> Option<String> {
-    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
-    for step in json_path(path)? {
-        value = match (step, value) {
-            (Step::Key(key), serde_json::Value::Object(mut object)) => object.remove(&key)?,
-            (Step::Index(n), serde_json::Value::Array(mut array)) if n < array.len() => {
-                array.swap_remove(n)
+/// The value at `path` in the JSON text `json`; `any_case` matches a `.name` step's key in any
+/// case, and refuses one that several keys match.
+fn json_at(json: &str, path: &str, any_case: bool) -> Result<Option<String>> {
+    let (Ok(mut value), Some(steps)) = (
+        serde_json::from_str::<serde_json::Value>(json),
+        json_path(path),
+    ) else {
+        return Ok(None);
+    };
+    for step in steps {
+        let next = match (step, value) {
+            (Step::Name(name), serde_json::Value::Object(mut object)) if any_case => {
+                let mut matching = object.keys().filter(|k| k.eq_ignore_ascii_case(&name));
+                match (matching.next().cloned(), matching.next()) {
+                    (Some(key), None) => object.remove(&key),
+                    (Some(_), Some(_)) => {
+                        return exec_err!(
+                            "The JSON field '{name}' is ambiguous: several fields have that name \
+                             in different cases. Name it in brackets, ['{name}'], in its case."
+                        );
+                    }
+                    (None, _) => None,
+                }
             }
-            _ => return None,
+            (Step::Key(key) | Step::Name(key), serde_json::Value::Object(mut object)) => {
+                object.remove(&key)
+            }
+            (Step::Index(n), serde_json::Value::Array(mut array)) if n < array.len() => {
+                Some(array.swap_remove(n))
+            }
+            _ => None,
         };
+        let Some(next) = next else {
+            return Ok(None);
+        };
+        value = next;
     }
-    match value {
+    Ok(match value {
         serde_json::Value::Null => None,
         serde_json::Value::String(s) => Some(s),
         other => Some(other.to_string()),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -362,8 +415,25 @@ mod tests {
             ("a.b", None),
             ("$..a", None),
         ] {
-            assert_eq!(json_at(json, path).as_deref(), value, "{path}");
+            assert_eq!(
+                json_at(json, path, false).unwrap().as_deref(),
+                value,
+                "{path}"
+            );
         }
-        assert_eq!(json_at("not json", "$"), None);
+        assert_eq!(json_at("not json", "$", false).unwrap(), None);
+        // In any case, where that is asked for; an ambiguous name is an error.
+        let json = r#"{"Owner": "amy", "Zip": 1, "zip": 2}"#;
+        assert_eq!(
+            json_at(json, "$.owner", true).unwrap().as_deref(),
+            Some("amy")
+        );
+        assert_eq!(json_at(json, "$.owner", false).unwrap(), None);
+        assert_eq!(json_at(json, "$['owner']", true).unwrap(), None);
+        assert_eq!(
+            json_at(json, "$['Zip']", true).unwrap().as_deref(),
+            Some("1")
+        );
+        assert!(json_at(json, "$.zip", true).is_err());
     }
 }

@@ -253,10 +253,11 @@ fn replacement(expr: &Expr) -> Option<Expr> {
                 access_chain,
             });
         }
-        // `raw:a.b[0]`, Databricks' path into JSON text: `get_json_object(raw, '$.a.b[0]')`.
+        // `raw:a.b[0]`, Databricks' path into JSON text: `get_json_object(raw, '$.a.b[0]')`,
+        // with the names after dots matched in any case (`crate::spark`, `json_path_text`).
         Expr::JsonAccess { value, path } => {
             let path = Expr::value(Value::SingleQuotedString(json_path(path)?));
-            return filled("get_json_object($0, $1)", &[*value.clone(), path]);
+            return filled("json_path_text($0, $1)", &[*value.clone(), path]);
         }
         // `a DIV b` ([`crate::dialect`]), which DataFusion does not plan.
         Expr::BinaryOp {

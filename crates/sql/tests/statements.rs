@@ -934,7 +934,8 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
         .run_with(
             &sql.app.admin_token.clone(),
             r#"SELECT raw:customer.id AS a, raw:items[1].sku AS b, raw:['odd key'] AS c,
-                      raw:customer.id::int + 1 AS d, raw:missing IS NULL AS e, raw:customer AS f
+                      raw:customer.id::int + 1 AS d, raw:missing IS NULL AS e, raw:customer AS f,
+                      raw:CUSTOMER.Id AS g, raw:['Customer'] IS NULL AS h
                FROM VALUES ('{"customer":{"id":7},"items":[{"sku":"x"},{"sku":"y"}],"odd key":true}')
                AS t(raw) WHERE raw:customer.id = :wanted"#,
             json!({"parameters": [{"name": "wanted", "value": "7"}]}),
@@ -942,8 +943,15 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
         .await;
     assert_eq!(
         texts(&succeeded(&r, "JSON paths")),
-        [["7", "y", "true", "8", "true", r#"{"id":7}"#]]
+        [["7", "y", "true", "8", "true", r#"{"id":7}"#, "7", "true"]]
     );
+
+    // A name after a dot is matched in any case; one several keys match is an error.
+    sql.refused(
+        r#"SELECT raw:zip FROM VALUES ('{"Zip": 1, "zip": 2}') AS t(raw)"#,
+        "BAD_REQUEST",
+    )
+    .await;
 
     // count(DISTINCT a, b) counts the distinct pairs in which neither is NULL, as Spark does.
     assert_eq!(
