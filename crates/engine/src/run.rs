@@ -1325,8 +1325,6 @@ fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr:
     )
 }
 
-/// Plans `parsed`, once more without the sorts of its nested queries ([`drop_nested_sorts`])
-/// if DataFusion finds a nested query's columns ambiguous.
 /// `INSERT … BY NAME`: the insert's column list becomes the names of its query's columns, so
 /// that each goes to the table's column of that name (in any case, as Spark matches them).
 async fn name_inserted_columns(
@@ -1366,6 +1364,8 @@ async fn name_inserted_columns(
     Ok(())
 }
 
+/// Plans `parsed`, once more without the sorts of its nested queries ([`drop_nested_sorts`])
+/// if DataFusion finds a nested query's columns ambiguous.
 async fn plan(state: &SessionState, parsed: DfStatement) -> Result<LogicalPlan, EngineError> {
     let parsed = crate::spark_syntax::rewrite(parsed);
     let planned = if !has_nested_sorts(&parsed) {
