@@ -435,6 +435,14 @@ fn tokens_if_it_says(
 fn take_by_name(sql: &str) -> Option<String> {
     use deltalake::datafusion::sql::sqlparser::keywords::Keyword;
     use deltalake::datafusion::sql::sqlparser::tokenizer::Token;
+    // Most statements have a `BY` (`GROUP BY`, `ORDER BY`): only an insert's are read again.
+    if !sql
+        .as_bytes()
+        .windows(6)
+        .any(|w| w.eq_ignore_ascii_case(b"insert"))
+    {
+        return None;
+    }
     let tokens = tokens_if_it_says(sql, &["by"])?;
     let words: Vec<(usize, &Token)> = tokens
         .iter()
