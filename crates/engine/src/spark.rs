@@ -203,39 +203,36 @@ fn functions() -> Vec<Function> {
         // text is not JSON, the path is not one, or nothing is there.
         Function::new(
             "get_json_object",
-            |args| match args {
-                [_, _] => Ok(vec![DataType::Utf8, DataType::Utf8]),
-                _ => plan_err!("get_json_object() takes 2 arguments, not {}", args.len()),
-            },
+            json_arguments,
             |_| Ok(DataType::Utf8),
-            |args| {
-                let [json, path] = args else {
-                    return exec_err!("get_json_object() takes 2 arguments");
-                };
-                json_values(json, path, false)
-            },
+            |args| json_values(args, false),
         ),
         // `raw:a.b` (see `crate::spark_syntax`): `get_json_object`, but a name after a dot is
         // matched in any case, as Databricks matches it there, and one that matches several
         // keys is an error; `['key']` is still matched with its case.
         Function::new(
             "json_path_text",
-            |args| match args {
-                [_, _] => Ok(vec![DataType::Utf8, DataType::Utf8]),
-                _ => plan_err!("json_path_text() takes 2 arguments, not {}", args.len()),
-            },
+            json_arguments,
             |_| Ok(DataType::Utf8),
-            |args| {
-                let [json, path] = args else {
-                    return exec_err!("json_path_text() takes 2 arguments");
-                };
-                json_values(json, path, true)
-            },
+            |args| json_values(args, true),
         ),
     ]
 }
 
-fn json_values(json: &ArrayRef, path: &ArrayRef, any_case: bool) -> Result<ArrayRef> {
+/// The arguments of the functions that read JSON text: the text and a path.
+fn json_arguments(args: &[DataType]) -> Result<Vec<DataType>> {
+    match args {
+        [_, _] => Ok(vec![DataType::Utf8, DataType::Utf8]),
+        _ => plan_err!("takes JSON text and a path, not {} arguments", args.len()),
+    }
+}
+
+/// The values at the paths of `args`' second column in the JSON texts of its first (see
+/// [`json_at`]).
+fn json_values(args: &[ArrayRef], any_case: bool) -> Result<ArrayRef> {
+    let [json, path] = args else {
+        return exec_err!("a JSON text and a path are 2 arguments, not {}", args.len());
+    };
     let (json, path) = (json.as_string::<i32>(), path.as_string::<i32>());
     let values = json
         .iter()
