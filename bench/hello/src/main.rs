@@ -11,16 +11,10 @@ const BODY: &str = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let address = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:0".to_owned());
+    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let listener = tokio::net::TcpListener::bind(&address).await?;
-    println!(
-        "bench-hello: listening on http://{}",
-        listener.local_addr()?
-    );
-    let app = Router::new().fallback(get(|| async {
-        ([(header::CONTENT_TYPE, "application/json")], BODY)
-    }));
+    println!("bench-hello: listening on http://{}", listener.local_addr()?);
+    let app = Router::new()
+        .fallback(get(|| async { ([(header::CONTENT_TYPE, "application/json")], BODY) }));
     axum::serve(listener, app).await
 }

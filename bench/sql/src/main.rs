@@ -18,26 +18,15 @@ async fn main() {
     let url = url::Url::from_directory_path(path).expect("a directory");
     let table = deltalake::open_table(url).await.expect("a Delta table");
     let ctx = SessionContext::new();
-    ctx.register_table("t", table.table_provider().await.expect("a provider"))
-        .expect("register");
+    ctx.register_table("t", table.table_provider().await.expect("a provider")).expect("register");
     let mut times = Vec::with_capacity(runs);
     let mut rows = 0;
     for _ in 0..runs {
         let start = Instant::now();
-        let batches = ctx
-            .sql(query)
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
+        let batches = ctx.sql(query).await.expect("plan").collect().await.expect("run");
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
     }
     times.sort_by(f64::total_cmp);
-    println!(
-        "RESULT median_ms={:.2} min_ms={:.2} rows={rows}",
-        times[times.len() / 2],
-        times[0]
-    );
+    println!("RESULT median_ms={:.2} min_ms={:.2} rows={rows}", times[times.len() / 2], times[0]);
 }

@@ -73,28 +73,21 @@ pub fn general(ex: &Exchange, kind: Kind, hostnames: &[String]) -> Vec<String> {
     if !allowed.contains(&status) {
         problems.push(format!(
             "HTTP {status} is not a status the protocol allows here (allowed: {})",
-            allowed
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            allowed.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
         ));
     }
     let empty_ok = matches!(kind, Kind::DeleteAccount | Kind::ExpireAccount) && status == 200;
     if ex.response_bytes == 0 && empty_ok {
         return problems;
     }
-    let json_type = ex.content_type.as_deref().is_some_and(|ct| {
-        ct.trim()
-            .to_ascii_lowercase()
-            .starts_with("application/json")
-    });
+    let json_type = ex
+        .content_type
+        .as_deref()
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/json"));
     if !json_type {
         problems.push(format!(
             "the answer's Content-Type is {}, but every JSON answer must say application/json",
-            ex.content_type
-                .as_deref()
-                .map_or_else(|| "missing".to_owned(), |c| format!("'{c}'"))
+            ex.content_type.as_deref().map_or_else(|| "missing".to_owned(), |c| format!("'{c}'"))
         ));
     }
     let Some(body) = &ex.response_json else {
@@ -136,10 +129,7 @@ fn connection(ex: &Exchange, body: &Value, hostnames: &[String]) -> Vec<String> 
             return problems;
         }
     };
-    let has_id = answer
-        .connection_id
-        .as_deref()
-        .is_some_and(|s| !s.is_empty());
+    let has_id = answer.connection_id.as_deref().is_some_and(|s| !s.is_empty());
     match ex.established() {
         Some(true) if body.get("connection_id").is_some() => {
             problems.push(
@@ -189,21 +179,14 @@ fn error_body(ex: &Exchange, kind: Kind, status: u16, body: &Value) -> Vec<Strin
     let expected: &[ErrorReason] = match status {
         400 => &[ErrorReason::BadRequest],
         401 => &[ErrorReason::Unauthorized],
-        404 => &[
-            ErrorReason::ConnectionNotFound,
-            ErrorReason::AccountNotFound,
-        ],
+        404 => &[ErrorReason::ConnectionNotFound, ErrorReason::AccountNotFound],
         500 => &[ErrorReason::GeneralError],
         _ => return problems,
     };
     if !expected.contains(&error.error_reason) {
         problems.push(format!(
             "HTTP {status} must carry error_reason {}, not {}",
-            expected
-                .iter()
-                .map(|r| reason(*r))
-                .collect::<Vec<_>>()
-                .join(" or "),
+            expected.iter().map(|r| reason(*r)).collect::<Vec<_>>().join(" or "),
             reason(error.error_reason)
         ));
     }
@@ -261,10 +244,7 @@ pub fn profile_request(
                     ));
                 }
                 if http_path.as_deref() != Some(path.as_str()) {
-                    wrong.push(format!(
-                        "http_path {} (expected {path})",
-                        request["http_path"]
-                    ));
+                    wrong.push(format!("http_path {} (expected {path})", request["http_path"]));
                 }
                 if !text(&request["jdbc_url"]).is_some_and(|u| u.contains(&path)) {
                     wrong.push(format!(
@@ -275,9 +255,8 @@ pub fn profile_request(
                 if let Some(selected) = selection["warehouse_id"].as_str()
                     && selected != id
                 {
-                    wrong.push(format!(
-                        "the warehouse {id}, not the selected warehouse {selected}"
-                    ));
+                    wrong
+                        .push(format!("the warehouse {id}, not the selected warehouse {selected}"));
                 }
             }
         },
@@ -319,24 +298,13 @@ pub fn profile_request(
 }
 
 pub fn reason(r: ErrorReason) -> String {
-    serde_json::to_value(r)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// A short piece of a body for a message.
 pub fn excerpt(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .take(160)
-        .collect::<String>()
-        .replace('\n', " ");
-    if text.chars().count() > 160 {
-        format!("{one_line}…")
-    } else {
-        one_line
-    }
+    let one_line: String = text.chars().take(160).collect::<String>().replace('\n', " ");
+    if text.chars().count() > 160 { format!("{one_line}…") } else { one_line }
 }
 
 /// The `Connection` of a 2xx `/connect` exchange, if it parses.
@@ -377,12 +345,7 @@ mod tests {
         let read = Setup::of(Profile::Read);
         let selected = json!({"warehouse_id": "wh1", "catalog_name": "hive_metastore", "schemas": ["certify"]});
         assert_eq!(
-            profile_request(
-                &read,
-                &warehouse_request(Some("app-1")),
-                &with_wh,
-                &selected
-            ),
+            profile_request(&read, &warehouse_request(Some("app-1")), &with_wh, &selected),
             Vec::<String>::new()
         );
         // none: no service principal, the user's own token; the new warehouse.
@@ -441,9 +404,6 @@ mod tests {
             &json!({"service_principal": {"application_id": "app-1"}, "cluster_id": "c-1"}),
             &json!({}),
         );
-        assert!(
-            problems[0].contains("expected the connection's cluster"),
-            "{problems:?}"
-        );
+        assert!(problems[0].contains("expected the connection's cluster"), "{problems:?}");
     }
 }

@@ -166,10 +166,7 @@ pub fn main(args: CertifyArgs, sql: Option<SqlEngineFactory>) -> ExitCode {
         }
     };
     options.workspace.sql = sql;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("patchbay certify: cannot start the runtime: {e}");
@@ -185,9 +182,7 @@ pub fn main(args: CertifyArgs, sql: Option<SqlEngineFactory>) -> ExitCode {
     };
     say(&report::table(&run));
     for path in &args.reports {
-        let is_xml = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+        let is_xml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"));
         let text = if is_xml {
             report::junit(&run)
         } else {
@@ -201,9 +196,5 @@ pub fn main(args: CertifyArgs, sql: Option<SqlEngineFactory>) -> ExitCode {
     }
     let failed =
         run.count(Verdict::Failed) > 0 || (args.require_all && run.count(Verdict::Skipped) > 0);
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

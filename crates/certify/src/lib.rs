@@ -126,10 +126,7 @@ pub struct Run {
 
 impl Run {
     pub fn count(&self, verdict: Verdict) -> usize {
-        self.scenarios
-            .iter()
-            .filter(|s| s.verdict == verdict)
-            .count()
+        self.scenarios.iter().filter(|s| s.verdict == verdict).count()
     }
 
     pub fn warnings(&self) -> usize {
@@ -164,11 +161,7 @@ impl PartnerUrls {
             .trim_end_matches(']')
             .to_ascii_lowercase();
         let origin = match parsed.port() {
-            Some(p) => format!(
-                "{}://{}:{p}",
-                parsed.scheme(),
-                parsed.host_str().unwrap_or("")
-            ),
+            Some(p) => format!("{}://{}:{p}", parsed.scheme(), parsed.host_str().unwrap_or("")),
             None => format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("")),
         };
         let path = parsed.path().trim_end_matches('/');
@@ -199,11 +192,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Run> {
             let s = SCENARIOS.iter().find(|s| s.name == name).with_context(|| {
                 format!(
                     "no scenario '{name}'; the scenarios are: {}",
-                    SCENARIOS
-                        .iter()
-                        .map(|s| s.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
                 )
             })?;
             if !out.iter().any(|o: &&ScenarioInfo| o.name == s.name) {
@@ -222,12 +211,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Run> {
     .context("cannot start the recording proxy")?;
     proxy.add_secret(&options.password);
     let mut hostnames = vec![urls.host.clone()];
-    hostnames.extend(
-        options
-            .redirect_hosts
-            .iter()
-            .map(|h| h.to_ascii_lowercase()),
-    );
+    hostnames.extend(options.redirect_hosts.iter().map(|h| h.to_ascii_lowercase()));
     let env = scenarios::Env {
         options,
         proxy: proxy.clone(),
@@ -266,10 +250,7 @@ mod tests {
         assert_eq!(u.origin, "https://P.example.com:8443".to_ascii_lowercase());
         assert_eq!(u.host, "p.example.com");
         assert_eq!(u.paths.connect, "/databricks/v1/connect");
-        assert_eq!(
-            u.paths.delete_connection,
-            "/databricks/v1/delete-connection"
-        );
+        assert_eq!(u.paths.delete_connection, "/databricks/v1/delete-connection");
         assert_eq!(u.paths.expire_account, "/databricks/v1/expire-account");
         // A base URL without /connect gets it appended.
         let u = PartnerUrls::parse("http://127.0.0.1:9090/").unwrap();

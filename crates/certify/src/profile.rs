@@ -27,10 +27,7 @@ pub fn names() -> Vec<&'static str> {
 }
 
 pub fn name(profile: Profile) -> &'static str {
-    PROFILES
-        .iter()
-        .find(|(_, p)| *p == profile)
-        .map_or("?", |(n, _)| n)
+    PROFILES.iter().find(|(_, p)| *p == profile).map_or("?", |(n, _)| n)
 }
 
 /// A profile from its name; the error lists the valid ones.
@@ -39,12 +36,7 @@ pub fn parse(name: &str) -> Result<Profile, String> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
         .map(|(_, p)| *p)
-        .ok_or_else(|| {
-            format!(
-                "no profile '{name}'; the profiles are: {}",
-                names().join(", ")
-            )
-        })
+        .ok_or_else(|| format!("no profile '{name}'; the profiles are: {}", names().join(", ")))
 }
 
 /// What the connection hands the partner to run on.
@@ -119,11 +111,7 @@ impl Setup {
         } else {
             "a token of the connecting user (no service principal)"
         };
-        let schemas = if self.selects_schemas {
-            ", schemas the admin selected"
-        } else {
-            ""
-        };
+        let schemas = if self.selects_schemas { ", schemas the admin selected" } else { "" };
         format!(
             "profile {} (category {}): {token}, {compute}{schemas}",
             name(self.profile),
@@ -134,10 +122,7 @@ impl Setup {
 
 /// A value's name on the wire (`"INGEST"`, `"new_warehouse"`).
 pub fn wire<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -146,21 +131,14 @@ mod tests {
 
     #[test]
     fn every_profile_has_a_name_and_a_setup() {
-        assert_eq!(
-            names(),
-            ["none", "ingest", "cluster", "token", "read", "dataiku"]
-        );
+        assert_eq!(names(), ["none", "ingest", "cluster", "token", "read", "dataiku"]);
         for (n, p) in PROFILES {
             assert_eq!(parse(n), Ok(*p));
             assert_eq!(name(*p), *n);
             // The names are the API's.
             assert_eq!(wire(p), *n);
         }
-        assert!(
-            parse("admin")
-                .unwrap_err()
-                .contains("none, ingest, cluster")
-        );
+        assert!(parse("admin").unwrap_err().contains("none, ingest, cluster"));
         let read = Setup::of(Profile::Read);
         assert!(read.selects_warehouse && read.selects_schemas && read.service_principal);
         assert_eq!(read.compute(), Compute::Warehouse);

@@ -57,9 +57,7 @@ pub struct Exchange {
 impl Exchange {
     /// The request's `user_info.is_connection_established`, for `/connect` calls.
     pub fn established(&self) -> Option<bool> {
-        self.request_body
-            .pointer("/user_info/is_connection_established")
-            .and_then(Value::as_bool)
+        self.request_body.pointer("/user_info/is_connection_established").and_then(Value::as_bool)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -76,15 +74,8 @@ impl Exchange {
             (None, Some(e)) => format!("no answer ({e})"),
             (None, None) => "no answer".into(),
         };
-        let injected = if self.injected {
-            " [answered by certify]"
-        } else {
-            ""
-        };
-        format!(
-            "#{} {} {} → {outcome}{injected}",
-            self.seq, self.method, self.path
-        )
+        let injected = if self.injected { " [answered by certify]" } else { "" };
+        format!("#{} {} {} → {outcome}{injected}", self.seq, self.method, self.path)
     }
 }
 
@@ -148,10 +139,7 @@ impl Proxy {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
-        self.inner
-            .recorded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.recorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A secret (the partner password) that must never appear in a recorded exchange.
@@ -168,30 +156,18 @@ impl Proxy {
 
     /// The exchanges recorded after `mark`.
     pub fn since(&self, mark: usize) -> Vec<Exchange> {
-        self.lock()
-            .exchanges
-            .get(mark..)
-            .unwrap_or_default()
-            .to_vec()
+        self.lock().exchanges.get(mark..).unwrap_or_default().to_vec()
     }
 
     /// The token carried by a recorded first connect (memory only).
     pub fn token_of(&self, seq: usize) -> Option<String> {
-        self.lock()
-            .tokens
-            .iter()
-            .find(|(s, _)| *s == seq)
-            .map(|(_, t)| t.clone())
+        self.lock().tokens.iter().find(|(s, _)| *s == seq).map(|(_, t)| t.clone())
     }
 
     /// Every secret seen so far, to scrub reports with.
     pub fn secrets(&self) -> Vec<String> {
         let r = self.lock();
-        r.secrets
-            .iter()
-            .cloned()
-            .chain(r.tokens.iter().map(|(_, t)| t.clone()))
-            .collect()
+        r.secrets.iter().cloned().chain(r.tokens.iter().map(|(_, t)| t.clone())).collect()
     }
 
     pub fn inject_connect_500(&self, count: u32) {
@@ -224,10 +200,7 @@ impl Proxy {
             .map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        Ok((
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ))
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 }
 
@@ -240,11 +213,7 @@ fn scrub(text: &str, secrets: &[String]) -> String {
 
 fn scrub_json(value: &mut Value, secrets: &[String]) {
     match value {
-        Value::String(s)
-            if secrets
-                .iter()
-                .any(|x| x.len() >= 4 && s.contains(x.as_str())) =>
-        {
+        Value::String(s) if secrets.iter().any(|x| x.len() >= 4 && s.contains(x.as_str())) => {
             *s = scrub(s, secrets);
         }
         Value::Array(items) => items.iter_mut().for_each(|v| scrub_json(v, secrets)),
@@ -264,19 +233,10 @@ fn shown(bytes: &[u8]) -> String {
 
 async fn forward(State(inner): State<Arc<Inner>>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 4 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
+    let body = axum::body::to_bytes(body, 4 * 1024 * 1024).await.unwrap_or_default();
     // Finish the exchange even if patchbay stops waiting (a timeout), so it is recorded.
-    let task = tokio::spawn(exchange(
-        inner,
-        parts.method,
-        parts.uri,
-        parts.headers,
-        body,
-    ));
-    task.await
-        .unwrap_or_else(|_| (StatusCode::BAD_GATEWAY, "certify proxy failed").into_response())
+    let task = tokio::spawn(exchange(inner, parts.method, parts.uri, parts.headers, body));
+    task.await.unwrap_or_else(|_| (StatusCode::BAD_GATEWAY, "certify proxy failed").into_response())
 }
 
 async fn exchange(
@@ -288,9 +248,8 @@ async fn exchange(
 ) -> Response {
     let started = inner.started.elapsed();
     let clock = Instant::now();
-    let path = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let path =
+        uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
     let is_connect = uri.path() == inner.connect_path;
     let mut request_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if is_connect && inner.demo.load(Ordering::SeqCst) && request_json.is_object() {
@@ -312,19 +271,12 @@ async fn exchange(
         }
     }
     let mut request_headers = Vec::new();
-    for name in [
-        "authorization",
-        "user-agent",
-        "content-type",
-        "accept-language",
-        "idempotency-key",
-    ] {
+    for name in
+        ["authorization", "user-agent", "content-type", "accept-language", "idempotency-key"]
+    {
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
             let shown = if name == "authorization" {
-                format!(
-                    "{} {REDACTED}",
-                    v.split_whitespace().next().unwrap_or_default()
-                )
+                format!("{} {REDACTED}", v.split_whitespace().next().unwrap_or_default())
             } else {
                 v.to_owned()
             };
@@ -333,10 +285,7 @@ async fn exchange(
     }
     // Recorded at once, so a call patchbay gives up on still shows, as unanswered.
     let seq = {
-        let mut recorded = inner
-            .recorded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut recorded = inner.recorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let seq = recorded.exchanges.len() + 1;
         if let Some(t) = &token {
             recorded.tokens.push((seq, t.clone()));
@@ -384,10 +333,7 @@ async fn exchange(
         send(&inner, method.clone(), &path, &headers, body).await
     };
     let millis = clock.elapsed().as_millis();
-    let mut recorded = inner
-        .recorded
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut recorded = inner.recorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut secrets = recorded.secrets.clone();
     secrets.extend(token.iter().cloned());
     secrets.extend(recorded.tokens.iter().map(|(_, t)| t.clone()));
@@ -418,25 +364,14 @@ async fn exchange(
     response
 }
 
-type Sent = (
-    Response,
-    Option<u16>,
-    Option<String>,
-    Vec<u8>,
-    Option<String>,
-);
+type Sent = (Response, Option<u16>, Option<String>, Vec<u8>, Option<String>);
 
 async fn send(inner: &Inner, method: Method, path: &str, headers: &HeaderMap, body: Bytes) -> Sent {
-    let mut request = inner
-        .http
-        .request(method, format!("{}{path}", inner.partner_origin))
-        .body(body);
-    for name in [
-        header::AUTHORIZATION,
-        header::USER_AGENT,
-        header::CONTENT_TYPE,
-        header::ACCEPT_LANGUAGE,
-    ] {
+    let mut request =
+        inner.http.request(method, format!("{}{path}", inner.partner_origin)).body(body);
+    for name in
+        [header::AUTHORIZATION, header::USER_AGENT, header::CONTENT_TYPE, header::ACCEPT_LANGUAGE]
+    {
         if let Some(v) = headers.get(&name) {
             request = request.header(name, v.clone());
         }

@@ -28,11 +28,7 @@ pub fn scrub_run(run: &mut Run, secrets: &[String]) {
         for n in scenario.notes.iter_mut().chain(&mut scenario.warnings) {
             clean(n);
         }
-        for q in scenario
-            .warehouse_usage
-            .iter_mut()
-            .flat_map(|u| &mut u.queries)
-        {
+        for q in scenario.warehouse_usage.iter_mut().flat_map(|u| &mut u.queries) {
             clean(&mut q.statement);
             if let Some(e) = &mut q.error {
                 clean(e);
@@ -54,30 +50,16 @@ pub fn scrub_run(run: &mut Run, secrets: &[String]) {
 /// exchanges that show it.
 pub fn table(run: &Run) -> String {
     let mut out = String::new();
-    let width = run
-        .scenarios
-        .iter()
-        .map(|s| s.name.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
+    let width = run.scenarios.iter().map(|s| s.name.len()).max().unwrap_or(8).max(8);
     let _ = writeln!(out, "patchbay certify: {}", run.partner_url);
-    let _ = writeln!(
-        out,
-        "registered as {}",
-        crate::profile::Setup::of(run.profile).describe()
-    );
+    let _ = writeln!(out, "registered as {}", crate::profile::Setup::of(run.profile).describe());
     let _ = writeln!(out);
     let _ = writeln!(out, "{:width$}  RESULT  DETAIL", "SCENARIO");
     for s in &run.scenarios {
         let detail = match s.verdict {
             Verdict::Passed => s.title.to_owned(),
             Verdict::Skipped => s.skip_reason.clone().unwrap_or_default(),
-            Verdict::Failed => s
-                .problems
-                .first()
-                .map(|p| p.message.clone())
-                .unwrap_or_default(),
+            Verdict::Failed => s.problems.first().map(|p| p.message.clone()).unwrap_or_default(),
         };
         let _ = writeln!(
             out,
@@ -87,11 +69,7 @@ pub fn table(run: &Run) -> String {
             one_line(&detail, 110)
         );
     }
-    for s in run
-        .scenarios
-        .iter()
-        .filter(|s| s.verdict == Verdict::Failed)
-    {
+    for s in run.scenarios.iter().filter(|s| s.verdict == Verdict::Failed) {
         let _ = writeln!(out);
         let _ = writeln!(out, "── {} FAILED ({})", s.name, s.title);
         for p in &s.problems {
@@ -181,10 +159,7 @@ fn request_summary(body: &Value) -> String {
             short[key] = v.clone();
         }
     }
-    format!(
-        "{} (whole body in the JSON report)",
-        one_line(&short.to_string(), 400)
-    )
+    format!("{} (whole body in the JSON report)", one_line(&short.to_string(), 400))
 }
 
 /// The JSON report.
@@ -214,10 +189,7 @@ pub fn junit(run: &Run) -> String {
         total as f64 / 1000.0
     );
     let _ = writeln!(out, "<testsuites name=\"patchbay certify\" {counts}>");
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"partner-connect\" errors=\"0\" {counts}>"
-    );
+    let _ = writeln!(out, "  <testsuite name=\"partner-connect\" errors=\"0\" {counts}>");
     let _ = writeln!(
         out,
         "    <properties><property name=\"profile\" value=\"{}\"/></properties>",
@@ -252,12 +224,7 @@ pub fn junit(run: &Run) -> String {
                 let _ = write!(
                     out,
                     "<failure message=\"{}\" type=\"protocol\">{}</failure>",
-                    escape(
-                        &s.problems
-                            .first()
-                            .map(|p| p.message.clone())
-                            .unwrap_or_default()
-                    ),
+                    escape(&s.problems.first().map(|p| p.message.clone()).unwrap_or_default()),
                     escape(&detail)
                 );
             }

@@ -32,18 +32,12 @@ pub struct ScenarioInfo {
 }
 
 pub const SCENARIOS: &[ScenarioInfo] = &[
-    ScenarioInfo {
-        name: "create-new-account",
-        title: "P100 first connect: new user, new account",
-    },
+    ScenarioInfo { name: "create-new-account", title: "P100 first connect: new user, new account" },
     ScenarioInfo {
         name: "create-existing-user",
         title: "P101 first connect from another workspace by a user the partner knows",
     },
-    ScenarioInfo {
-        name: "signin-creator",
-        title: "P300 the connection's creator signs in",
-    },
+    ScenarioInfo { name: "signin-creator", title: "P300 the connection's creator signs in" },
     ScenarioInfo {
         name: "signin-existing-user",
         title: "P301 a second user the partner knows signs in",
@@ -68,10 +62,7 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         name: "multiple-workspaces",
         title: "P600 one admin connects two workspaces of one organization",
     },
-    ScenarioInfo {
-        name: "demo",
-        title: "P700 a demo connect always gets the create-trial flow",
-    },
+    ScenarioInfo { name: "demo", title: "P700 a demo connect always gets the create-trial flow" },
     ScenarioInfo {
         name: "test-connection",
         title: "P800 test-connection passes, and fails once the token is revoked",
@@ -108,10 +99,7 @@ struct Step {
 impl Step {
     /// The last exchange of a kind that reached the partner.
     fn last(&self, env: &Env, kind: Kind) -> Option<&Exchange> {
-        self.exchanges
-            .iter()
-            .rev()
-            .find(|e| !e.injected && env.paths.kind(e) == kind)
+        self.exchanges.iter().rev().find(|e| !e.injected && env.paths.kind(e) == kind)
     }
 }
 
@@ -211,18 +199,11 @@ pub async fn run_one(env: &Env<'_>, info: &ScenarioInfo) -> ScenarioResult {
             continue;
         }
         for message in checks::general(&ex, env.paths.kind(&ex), &env.hostnames) {
-            general.push(Problem {
-                message,
-                exchange: Some(ex.seq),
-            });
+            general.push(Problem { message, exchange: Some(ex.seq) });
         }
     }
     for p in general {
-        if !ctx
-            .problems
-            .iter()
-            .any(|q| q.message == p.message && q.exchange == p.exchange)
-        {
+        if !ctx.problems.iter().any(|q| q.message == p.message && q.exchange == p.exchange) {
             ctx.problems.push(p);
         }
     }
@@ -252,9 +233,7 @@ pub async fn run_one(env: &Env<'_>, info: &ScenarioInfo) -> ScenarioResult {
 
 impl Ctx<'_> {
     fn install(&self) -> &Installation {
-        self.install
-            .as_ref()
-            .expect("a scenario starts its installation first")
+        self.install.as_ref().expect("a scenario starts its installation first")
     }
 
     /// An address of this scenario's own domain, so partner accounts never carry over.
@@ -268,30 +247,22 @@ impl Ctx<'_> {
     }
 
     fn fail(&mut self, message: impl Into<String>, exchange: Option<&Exchange>) {
-        self.problems.push(Problem {
-            message: message.into(),
-            exchange: exchange.map(|e| e.seq),
-        });
+        self.problems.push(Problem { message: message.into(), exchange: exchange.map(|e| e.seq) });
     }
 
     /// Starts the scenario's patchbay; its first workspace's admin is `admin_email`.
     async fn start(&mut self, admin_email: &str) -> Result<Workspace, Stop> {
         let (install, ws) = Installation::start(&self.env.options.workspace, admin_email).await?;
         self.install = Some(install);
-        self.register(&ws, &self.env.options.password.clone(), true)
-            .await?;
+        self.register(&ws, &self.env.options.password.clone(), true).await?;
         self.prepare(&ws).await?;
         Ok(ws)
     }
 
     async fn workspace(&mut self, admin_email: &str) -> Result<Workspace, Stop> {
         let n = rand_suffix();
-        let ws = self
-            .install()
-            .add_workspace(&format!("certify-{n}"), admin_email)
-            .await?;
-        self.register(&ws, &self.env.options.password.clone(), true)
-            .await?;
+        let ws = self.install().add_workspace(&format!("certify-{n}"), admin_email).await?;
+        self.register(&ws, &self.env.options.password.clone(), true).await?;
         self.prepare(&ws).await?;
         Ok(ws)
     }
@@ -303,10 +274,7 @@ impl Ctx<'_> {
         if self.setup.selects_warehouse {
             let body = json!({"name": SELECTED_WAREHOUSE, "cluster_size": "2X-Small",
                               "max_num_clusters": 1, "auto_stop_mins": 10});
-            let r = self
-                .install()
-                .call("POST", WAREHOUSES, &ws.admin_token, Some(body))
-                .await?;
+            let r = self.install().call("POST", WAREHOUSES, &ws.admin_token, Some(body)).await?;
             let Some(id) = r.body["id"].as_str().filter(|_| r.ok()) else {
                 return Err(Stop::Setup(anyhow::anyhow!(
                     "cannot create the SQL warehouse the admin selects: {}",
@@ -320,12 +288,7 @@ impl Ctx<'_> {
                               "comment": "selected for the partner by patchbay certify"});
             let r = self
                 .install()
-                .call(
-                    "POST",
-                    "/api/2.1/unity-catalog/schemas",
-                    &ws.admin_token,
-                    Some(body),
-                )
+                .call("POST", "/api/2.1/unity-catalog/schemas", &ws.admin_token, Some(body))
                 .await?;
             if !r.ok() {
                 return Err(Stop::Setup(anyhow::anyhow!(
@@ -360,21 +323,11 @@ impl Ctx<'_> {
             body["profile"] = json!(self.setup.profile);
             body["provisions"] = json!(self.setup.provision);
             self.install()
-                .call(
-                    "POST",
-                    &format!("{PC}/partners"),
-                    &ws.admin_token,
-                    Some(body),
-                )
+                .call("POST", &format!("{PC}/partners"), &ws.admin_token, Some(body))
                 .await?
         } else {
             self.install()
-                .call(
-                    "PUT",
-                    &format!("{PC}/partners/{PARTNER_ID}"),
-                    &ws.admin_token,
-                    Some(body),
-                )
+                .call("PUT", &format!("{PC}/partners/{PARTNER_ID}"), &ws.admin_token, Some(body))
                 .await?
         };
         if !r.ok() {
@@ -405,29 +358,16 @@ impl Ctx<'_> {
                 Some(selection.clone()),
             )
             .await?;
-        Ok(Step {
-            reply,
-            exchanges: self.env.proxy.since(mark),
-            selection,
-        })
+        Ok(Step { reply, exchanges: self.env.proxy.since(mark), selection })
     }
 
     async fn delete(&mut self, ws: &Workspace) -> Result<Step, Stop> {
         let mark = self.env.proxy.mark();
         let reply = self
             .install()
-            .call(
-                "DELETE",
-                &format!("{PC}/connections/{PARTNER_ID}"),
-                &ws.admin_token,
-                None,
-            )
+            .call("DELETE", &format!("{PC}/connections/{PARTNER_ID}"), &ws.admin_token, None)
             .await?;
-        Ok(Step {
-            reply,
-            exchanges: self.env.proxy.since(mark),
-            selection: json!({}),
-        })
+        Ok(Step { reply, exchanges: self.env.proxy.since(mark), selection: json!({}) })
     }
 
     /// The `/connect` answer of a step, checked against `want`. `None` (with the failure
@@ -449,9 +389,7 @@ impl Ctx<'_> {
                 (Some(s), Some(e)) => format!(
                     "HTTP {s} {}{}",
                     reason(e.error_reason),
-                    e.display_message
-                        .map(|m| format!(" ({m})"))
-                        .unwrap_or_default()
+                    e.display_message.map(|m| format!(" ({m})")).unwrap_or_default()
                 ),
                 (Some(s), None) if (200..300).contains(&s) => {
                     format!("HTTP {s} without a valid Connection")
@@ -520,10 +458,7 @@ impl Ctx<'_> {
         let c = &step.reply.body["connection"];
         if c["state"] != "CONNECTED" {
             self.fail(
-                format!(
-                    "{what}: patchbay did not keep the connection (state {})",
-                    c["state"]
-                ),
+                format!("{what}: patchbay did not keep the connection (state {})", c["state"]),
                 Some(ex),
             );
             return false;
@@ -610,20 +545,11 @@ impl Ctx<'_> {
                 None => return Ok(()),
             },
         };
-        let r = self
-            .install()
-            .call("GET", &format!("{SCIM}/Me"), &token, None)
-            .await?;
+        let r = self.install().call("GET", &format!("{SCIM}/Me"), &token, None).await?;
         let (owner, whom) = if self.setup.service_principal {
-            (
-                ex.request_body["service_principal_id"].as_str(),
-                "the service principal",
-            )
+            (ex.request_body["service_principal_id"].as_str(), "the service principal")
         } else {
-            (
-                ex.request_body["user_info"]["email"].as_str(),
-                "the connecting user",
-            )
+            (ex.request_body["user_info"]["email"].as_str(), "the connecting user")
         };
         if r.status != 200 {
             self.fail(
@@ -680,10 +606,8 @@ impl Ctx<'_> {
                 Some(ex),
             );
         }
-        let client_id = ex.request_body["service_principal_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let client_id =
+            ex.request_body["service_principal_id"].as_str().unwrap_or_default().to_owned();
         if self.install().exchanged_secrets_of(&client_id).await? == 0 {
             self.fail(
                 format!(
@@ -714,10 +638,8 @@ impl Ctx<'_> {
     async fn token_revoked(&mut self, ex: &Exchange, what: &str) -> Result<(), Stop> {
         if self.env.options.auth == AuthMode::M2m {
             if let Some(secret) = self.env.proxy.token_of(ex.seq) {
-                let client_id = ex.request_body["service_principal_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let client_id =
+                    ex.request_body["service_principal_id"].as_str().unwrap_or_default().to_owned();
                 if self.install().exchange(&client_id, &secret).await?.status == 200 {
                     self.fail(
                         format!("{what}: the partner's OAuth secret still gets access tokens after the delete"),
@@ -732,10 +654,7 @@ impl Ctx<'_> {
                 .map(|(_, t)| t.clone())
                 .collect();
             for access in held {
-                let r = self
-                    .install()
-                    .call("GET", &format!("{SCIM}/Me"), &access, None)
-                    .await?;
+                let r = self.install().call("GET", &format!("{SCIM}/Me"), &access, None).await?;
                 if r.ok() {
                     self.fail(
                         format!("{what}: an access token of the partner's secret still works after the delete"),
@@ -746,10 +665,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         if let Some(token) = self.env.proxy.token_of(ex.seq) {
-            let r = self
-                .install()
-                .call("GET", &format!("{SCIM}/Me"), &token, None)
-                .await?;
+            let r = self.install().call("GET", &format!("{SCIM}/Me"), &token, None).await?;
             if r.ok() {
                 self.fail(
                     format!("{what}: the partner's old token still works after the delete"),
@@ -765,12 +681,7 @@ impl Ctx<'_> {
     async fn warehouse_usage(&mut self, ws: &Workspace) -> Flow {
         let r = self
             .install()
-            .call(
-                "GET",
-                &format!("{PC}/connections/{PARTNER_ID}"),
-                &ws.admin_token,
-                None,
-            )
+            .call("GET", &format!("{PC}/connections/{PARTNER_ID}"), &ws.admin_token, None)
             .await?;
         if !r.ok() {
             return Err(Stop::Setup(anyhow::anyhow!(
@@ -798,33 +709,20 @@ impl Ctx<'_> {
         email: &str,
     ) -> Result<Option<(u16, Exchange)>, Stop> {
         let (method, path, label) = match kind {
-            Kind::DeleteAccount => (
-                axum::http::Method::DELETE,
-                self.env.paths.delete_account.clone(),
-                "DELETE",
-            ),
-            _ => (
-                axum::http::Method::PUT,
-                self.env.paths.expire_account.clone(),
-                "PUT",
-            ),
+            Kind::DeleteAccount => {
+                (axum::http::Method::DELETE, self.env.paths.delete_account.clone(), "DELETE")
+            }
+            _ => (axum::http::Method::PUT, self.env.paths.expire_account.clone(), "PUT"),
         };
         let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
         let body = json!({"email": email, "domain": domain});
         let mark = self.env.proxy.mark();
         let o = &self.env.options;
-        if let Err(e) = self
-            .env
-            .proxy
-            .call(method, &path, &o.username, &o.password, &body)
-            .await
-        {
+        if let Err(e) = self.env.proxy.call(method, &path, &o.username, &o.password, &body).await {
             return Err(Stop::Setup(anyhow::anyhow!("{label} {path}: {e}")));
         }
         let Some(ex) = self.env.proxy.since(mark).pop() else {
-            return Err(Stop::Setup(anyhow::anyhow!(
-                "{label} {path} was not recorded"
-            )));
+            return Err(Stop::Setup(anyhow::anyhow!("{label} {path} was not recorded")));
         };
         let status = ex.status.unwrap_or(0);
         let offered = !(matches!(status, 404 | 405 | 501) && parsed_error(&ex).is_none());
@@ -870,22 +768,15 @@ fn rand_suffix() -> String {
 }
 
 fn wire<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 fn alternatives<T: serde::Serialize>(vs: &[T]) -> String {
     vs.iter().map(wire).collect::<Vec<_>>().join(" or ")
 }
 
-const CREATED: Want<'static> = Want {
-    redirect: &[],
-    user: &[],
-    account: &[],
-    configured: Some(true),
-};
+const CREATED: Want<'static> =
+    Want { redirect: &[], user: &[], account: &[], configured: Some(true) };
 
 /// Wraps a scenario body so an early `Stop::Done` is not an error.
 fn done(flow: Flow) -> Flow {
@@ -905,9 +796,7 @@ async fn create_new_account(ctx: &mut Ctx<'_>) -> Flow {
                 account: &[AccountStatus::New],
                 configured: Some(true),
             };
-            let (ex, _) = ctx
-                .connect_ok(&ws.admin_token, "first connect", &want)
-                .await?;
+            let (ex, _) = ctx.connect_ok(&ws.admin_token, "first connect", &want).await?;
             ctx.token_works(&ex, "first connect").await?;
             ctx.warehouse_usage(&ws).await
         }
@@ -976,8 +865,7 @@ async fn signin_creator(ctx: &mut Ctx<'_>) -> Flow {
     done(
         async {
             let ws = ctx.start(&ctx.email("ada")).await?;
-            ctx.connect_ok(&ws.admin_token, "first connect", &CREATED)
-                .await?;
+            ctx.connect_ok(&ws.admin_token, "first connect", &CREATED).await?;
             sign_in_ok(ctx, &ws.admin_token, "the creator signs in", &SIGNED_IN).await
         }
         .await,
@@ -988,21 +876,13 @@ async fn signin_existing_user(ctx: &mut Ctx<'_>) -> Flow {
     done(
         async {
             let ws1 = ctx.start(&ctx.email("ada")).await?;
-            ctx.connect_ok(
-                &ws1.admin_token,
-                "first connect by ada in workspace 1",
-                &CREATED,
-            )
-            .await?;
+            ctx.connect_ok(&ws1.admin_token, "first connect by ada in workspace 1", &CREATED)
+                .await?;
             // bob becomes known to the partner through a connection of his own elsewhere.
             let bob = ctx.email("bob");
             let ws2 = ctx.workspace(&bob).await?;
-            ctx.connect_ok(
-                &ws2.admin_token,
-                "first connect by bob in workspace 2",
-                &CREATED,
-            )
-            .await?;
+            ctx.connect_ok(&ws2.admin_token, "first connect by bob in workspace 2", &CREATED)
+                .await?;
             let bob_token = ctx.install().add_user(&ws1, &bob).await?;
             sign_in_ok(
                 ctx,
@@ -1097,10 +977,7 @@ async fn signin_new_user(ctx: &mut Ctx<'_>) -> Flow {
 fn deleted(ctx: &mut Ctx<'_>, step: &Step, what: &str, allow_not_found: bool) {
     if !step.reply.ok() {
         ctx.fail(
-            format!(
-                "{what}: patchbay could not delete the connection: {}",
-                step.reply.message()
-            ),
+            format!("{what}: patchbay could not delete the connection: {}", step.reply.message()),
             None,
         );
         return;
@@ -1311,8 +1188,7 @@ async fn demo(ctx: &mut Ctx<'_>) -> Flow {
         async {
             let email = ctx.email("ada");
             let ws1 = ctx.start(&email).await?;
-            ctx.connect_ok(&ws1.admin_token, "first connect (not a demo)", &CREATED)
-                .await?;
+            ctx.connect_ok(&ws1.admin_token, "first connect (not a demo)", &CREATED).await?;
             let ws2 = ctx.workspace(&email).await?;
             ctx.notes.push(
             "certify's proxy set demo: true on the demo connect (patchbay has no demo workspaces)"
@@ -1325,9 +1201,8 @@ async fn demo(ctx: &mut Ctx<'_>) -> Flow {
                 account: &[],
                 configured: Some(true),
             };
-            let result = ctx
-                .connect_ok(&ws2.admin_token, "demo connect by a known user", &want)
-                .await;
+            let result =
+                ctx.connect_ok(&ws2.admin_token, "demo connect by a known user", &want).await;
             ctx.env.proxy.set_demo(false);
             result.map(|_| ())
         }

@@ -80,10 +80,8 @@ impl WarehouseUsage {
 
     /// One sentence for the reports.
     pub fn describe(&self) -> String {
-        let mut counts = vec![
-            format!("{} succeeded", self.succeeded),
-            format!("{} refused", self.refused),
-        ];
+        let mut counts =
+            vec![format!("{} succeeded", self.succeeded), format!("{} refused", self.refused)];
         if self.failed > 0 {
             counts.push(format!("{} failed otherwise", self.failed));
         }
@@ -124,16 +122,12 @@ impl Usage {
             Usage::NoEngine => {
                 Ok("SQL on the warehouse not checked: certify's workspace runs no SQL".to_owned())
             }
-            Usage::NoWarehouse => Ok(
-                "SQL on the warehouse: not applicable, the connection has no SQL warehouse"
-                    .to_owned(),
-            ),
+            Usage::NoWarehouse => {
+                Ok("SQL on the warehouse: not applicable, the connection has no SQL warehouse"
+                    .to_owned())
+            }
             Usage::Ran(usage) => Ok(usage.describe()),
-            Usage::NotExercised {
-                warehouse_id,
-                principal,
-                waited,
-            } => Err(format!(
+            Usage::NotExercised { warehouse_id, principal, waited } => Err(format!(
                 "SQL on the warehouse not exercised: the partner ran no statement as {principal} \
                  on warehouse {warehouse_id} within {} s of the connect (--workload-wait gives \
                  it longer)",
@@ -162,15 +156,10 @@ pub async fn observe(
     let (principal_id, principal) = match connection["service_principal"]["id"].as_str() {
         Some(id) => (
             id.to_owned(),
-            connection["service_principal"]["application_id"]
-                .as_str()
-                .unwrap_or(id)
-                .to_owned(),
+            connection["service_principal"]["application_id"].as_str().unwrap_or(id).to_owned(),
         ),
         None => {
-            let me = install
-                .call("GET", &format!("{SCIM}/Me"), &ws.admin_token, None)
-                .await?;
+            let me = install.call("GET", &format!("{SCIM}/Me"), &ws.admin_token, None).await?;
             let id = me.body["id"]
                 .as_str()
                 .filter(|_| me.ok())
@@ -182,9 +171,7 @@ pub async fn observe(
     let mut seen = 0;
     let mut last_new = started;
     loop {
-        let history = install
-            .queries(&ws.admin_token, &principal_id, warehouse_id)
-            .await?;
+        let history = install.queries(&ws.admin_token, &principal_id, warehouse_id).await?;
         let now = Instant::now();
         if history.len() != seen {
             seen = history.len();
@@ -227,13 +214,7 @@ mod tests {
         ];
         let usage = WarehouseUsage::tally("w1", "sp-1", &history);
         assert_eq!(
-            (
-                usage.statements,
-                usage.succeeded,
-                usage.refused,
-                usage.failed,
-                usage.canceled
-            ),
+            (usage.statements, usage.succeeded, usage.refused, usage.failed, usage.canceled),
             (4, 1, 1, 1, 1)
         );
         assert!(usage.queries[1].refused && !usage.queries[2].refused);

@@ -108,9 +108,7 @@ impl Reply {
 
     /// patchbay's message, for reports.
     pub fn message(&self) -> String {
-        self.body["message"]
-            .as_str()
-            .map_or_else(|| self.body.to_string(), str::to_owned)
+        self.body["message"].as_str().map_or_else(|| self.body.to_string(), str::to_owned)
     }
 }
 
@@ -139,10 +137,7 @@ impl Installation {
             .with_context(|| format!("cannot listen on {}", options.listen))?;
         let url = format!("http://{}", listener.local_addr()?);
         let public_url = options.public_url.clone().unwrap_or_else(|| url.clone());
-        let BootstrapOutcome::Created {
-            workspace_id,
-            admin_token,
-        } = store
+        let BootstrapOutcome::Created { workspace_id, admin_token } = store
             .bootstrap(&Bootstrap {
                 organization: "patchbay certify".into(),
                 workspace_name: "certify-1".into(),
@@ -155,9 +150,8 @@ impl Installation {
             bail!("a fresh database did not bootstrap");
         };
         let mut settings = Settings::new(workspace_id, &public_url);
-        settings.partner_retry = patchbay_partner::client::RetryPolicy {
-            delays: options.retry_delays.clone(),
-        };
+        settings.partner_retry =
+            patchbay_partner::client::RetryPolicy { delays: options.retry_delays.clone() };
         settings.partner_timeout = options.partner_timeout;
         settings.compute_transition_millis = 0;
         settings.rate_limits = patchbay_server::RateLimits::Off;
@@ -192,9 +186,7 @@ impl Installation {
                 store,
                 sql,
                 first_workspace: workspace_id,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(300))
-                    .build()?,
+                http: reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?,
                 task,
                 _dir: dir,
             },
@@ -218,9 +210,8 @@ impl Installation {
 
     /// A plain (non-admin) user of the first workspace, and a token for it.
     pub async fn add_user(&self, admin: &Workspace, email: &str) -> anyhow::Result<String> {
-        let (first, last) = email
-            .split_once('@')
-            .map_or(("Certify", "User"), |(l, _)| (l, "Certify"));
+        let (first, last) =
+            email.split_once('@').map_or(("Certify", "User"), |(l, _)| (l, "Certify"));
         let r = self
             .call(
                 "POST",
@@ -253,10 +244,7 @@ impl Installation {
             .context("patchbay did not answer /oidc/v1/token")?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
-        Ok(Reply {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        })
+        Ok(Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
     }
 
     /// How many secrets of the principal with this application id were exchanged for a token.
@@ -305,17 +293,13 @@ impl Installation {
         body: Option<Value>,
     ) -> anyhow::Result<Reply> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token);
         if let Some(b) = body {
             request = request.json(&b);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("patchbay did not answer {path}"))?;
+        let response =
+            request.send().await.with_context(|| format!("patchbay did not answer {path}"))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
         Ok(Reply {

@@ -57,11 +57,7 @@ fn problems(run: &Run, name: &str) -> String {
         .iter()
         .find(|s| s.name == name)
         .unwrap_or_else(|| panic!("{name} did not run"));
-    s.problems
-        .iter()
-        .map(|p| p.message.as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
+    s.problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,11 +65,7 @@ async fn partner_sim_passes_every_scenario() {
     let sim = sim(SimConfig::default()).await;
     let run = run(&options(&sim, &[])).await.unwrap();
     assert_eq!(run.scenarios.len(), SCENARIOS.len());
-    let failed: Vec<_> = run
-        .scenarios
-        .iter()
-        .filter(|s| s.verdict != Verdict::Passed)
-        .collect();
+    let failed: Vec<_> = run.scenarios.iter().filter(|s| s.verdict != Verdict::Passed).collect();
     assert!(failed.is_empty(), "{}", report::table(&run));
     // Every scenario talked to the partner, and no report holds a secret.
     assert!(run.scenarios.iter().all(|s| !s.exchanges.is_empty()));
@@ -103,33 +95,21 @@ async fn partner_sim_passes_every_scenario() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partner_sim_passes_over_oauth_m2m_and_a_partner_that_never_exchanges_fails() {
     let sim_m2m = sim(SimConfig::default()).await;
-    let mut opts = options(
-        &sim_m2m,
-        &["create-new-account", "recreate-after-workspace-delete"],
-    );
+    let mut opts = options(&sim_m2m, &["create-new-account", "recreate-after-workspace-delete"]);
     opts.auth = AuthMode::M2m;
     let passed = run(&opts).await.unwrap();
     assert!(
-        passed
-            .scenarios
-            .iter()
-            .all(|s| s.verdict == Verdict::Passed),
+        passed.scenarios.iter().all(|s| s.verdict == Verdict::Passed),
         "{}",
         report::table(&passed)
     );
     let json = report::json(&passed).to_string();
-    assert!(
-        !json.contains("dose") && !json.contains("eyJhbGci"),
-        "a secret leaked into a report"
-    );
+    assert!(!json.contains("dose") && !json.contains("eyJhbGci"), "a secret leaked into a report");
 
     // Neither before its answer nor after it: no workload, which would exchange the secret.
-    let lazy = sim(SimConfig {
-        verify_tokens: false,
-        workload: Workload::None,
-        ..SimConfig::default()
-    })
-    .await;
+    let lazy =
+        sim(SimConfig { verify_tokens: false, workload: Workload::None, ..SimConfig::default() })
+            .await;
     let mut opts = options(&lazy, &["create-new-account"]);
     opts.auth = AuthMode::M2m;
     let failed = run(&opts).await.unwrap();
@@ -162,45 +142,29 @@ async fn partner_sim_passes_every_scenario_under_every_profile() {
         for s in &run.scenarios {
             assert_eq!(s.verdict, Verdict::Passed, "{name}: {}\n{table}", s.name);
         }
-        assert!(
-            table.contains(&format!("registered as profile {name} ")),
-            "{table}"
-        );
+        assert!(table.contains(&format!("registered as profile {name} ")), "{table}");
         let json = report::json(&run);
         assert_eq!(json["profile"], name);
         // Whoever owns the token (a service principal, or with `none` the user), no report
         // holds it.
         for text in [&json.to_string(), &report::junit(&run), &table] {
-            assert!(
-                !text.contains("dapi"),
-                "{name}: a token leaked into a report"
-            );
+            assert!(!text.contains("dapi"), "{name}: a token leaked into a report");
         }
         // What the partner received fits the profile.
         let first_connect = run.scenarios[0]
             .exchanges
             .iter()
             .find(|e| {
-                e.request_body
-                    .pointer("/user_info/is_connection_established")
+                e.request_body.pointer("/user_info/is_connection_established")
                     == Some(&json!(false))
             })
             .unwrap_or_else(|| panic!("{name}: no first connect\n{table}"));
         let request = &first_connect.request_body;
-        let has_sp = request["service_principal_id"]
-            .as_str()
-            .is_some_and(|s| !s.is_empty());
+        let has_sp = request["service_principal_id"].as_str().is_some_and(|s| !s.is_empty());
         assert_eq!(has_sp, name != "none", "{name}: {request}");
         let expect_warehouse = matches!(name, "none" | "ingest" | "read" | "dataiku");
-        assert_eq!(
-            request["is_sql_warehouse"], expect_warehouse,
-            "{name}: {request}"
-        );
-        assert_eq!(
-            request["cluster_id"].is_string(),
-            name != "token",
-            "{name}: {request}"
-        );
+        assert_eq!(request["is_sql_warehouse"], expect_warehouse, "{name}: {request}");
+        assert_eq!(request["cluster_id"].is_string(), name != "token", "{name}: {request}");
         seen.push(name);
     }
     assert_eq!(seen.len(), PROFILES.len());
@@ -213,11 +177,7 @@ async fn every_new_user_action_passes_and_a_declared_one_is_held_to() {
         (SimAction::NotFound, NewUserAction::NotFound),
         (SimAction::Error, NewUserAction::Error),
     ] {
-        let sim = sim(SimConfig {
-            new_user_action: action,
-            ..SimConfig::default()
-        })
-        .await;
+        let sim = sim(SimConfig { new_user_action: action, ..SimConfig::default() }).await;
         let mut o = options(&sim, &["signin-new-user"]);
         o.new_user_action = Some(declared);
         let run = run(&o).await.unwrap();
@@ -242,87 +202,35 @@ async fn every_new_user_action_passes_and_a_declared_one_is_held_to() {
 /// Each fault partner-sim can inject, the scenario that must catch it, and words the message
 /// must contain.
 const FAULTS: &[(&str, &str, &str)] = &[
-    (
-        r#"{"connect_500": 20}"#,
-        "create-new-account",
-        "HTTP 500 general_error",
-    ),
+    (r#"{"connect_500": 20}"#, "create-new-account", "HTTP 500 general_error"),
     (
         r#"{"delete_500": 20}"#,
         "recreate-after-workspace-delete",
         "delete-connection must answer 200",
     ),
-    (
-        r#"{"delay_ms": 1500}"#,
-        "create-new-account",
-        "did not answer within",
-    ),
-    (
-        r#"{"unauthorized": true}"#,
-        "create-new-account",
-        "HTTP 401 unauthorized",
-    ),
+    (r#"{"delay_ms": 1500}"#, "create-new-account", "did not answer within"),
+    (r#"{"unauthorized": true}"#, "create-new-account", "HTTP 401 unauthorized"),
     (r#"{"garbage": true}"#, "create-new-account", "not JSON"),
-    (
-        r#"{"oversized": true}"#,
-        "create-new-account",
-        "larger than",
-    ),
-    (
-        r#"{"foreign_redirect": true}"#,
-        "create-new-account",
-        "not an http(s) URL on the allow-list",
-    ),
+    (r#"{"oversized": true}"#, "create-new-account", "larger than"),
+    (r#"{"foreign_redirect": true}"#, "create-new-account", "not an http(s) URL on the allow-list"),
     (
         r#"{"refuse_resources": true}"#,
         "create-new-account",
         "configured_resources false (expected true)",
     ),
-    (
-        r#"{"omit_connection_id": true}"#,
-        "create-new-account",
-        "connection_id is required",
-    ),
-    (
-        r#"{"echo_connection_id": true}"#,
-        "signin-creator",
-        "connection_id must be omitted",
-    ),
-    (
-        r#"{"bad_enum": true}"#,
-        "create-new-account",
-        "unknown variant `teleport`",
-    ),
-    (
-        r#"{"no_content_type": true}"#,
-        "create-new-account",
-        "Content-Type is missing",
-    ),
-    (
-        r#"{"misreport_new_user": true}"#,
-        "signin-new-user",
-        "matches no new_user_action",
-    ),
-    (
-        r#"{"bad_error_body": true}"#,
-        "signin-after-partner-delete",
-        "is not an ErrorResponse",
-    ),
+    (r#"{"omit_connection_id": true}"#, "create-new-account", "connection_id is required"),
+    (r#"{"echo_connection_id": true}"#, "signin-creator", "connection_id must be omitted"),
+    (r#"{"bad_enum": true}"#, "create-new-account", "unknown variant `teleport`"),
+    (r#"{"no_content_type": true}"#, "create-new-account", "Content-Type is missing"),
+    (r#"{"misreport_new_user": true}"#, "signin-new-user", "matches no new_user_action"),
+    (r#"{"bad_error_body": true}"#, "signin-after-partner-delete", "is not an ErrorResponse"),
     (
         r#"{"accept_any_credentials": true}"#,
         "unauthorized-after-rotation",
         "expected 401 with error_reason unauthorized",
     ),
-    (
-        r#"{"ignore_token": true}"#,
-        "test-connection",
-        "does not use the token",
-    ),
-    (
-        r#"{"ignore_demo": true}"#,
-        "demo",
-        "redirect_value sign_in (expected create_trial)",
-    ),
+    (r#"{"ignore_token": true}"#, "test-connection", "does not use the token"),
+    (r#"{"ignore_demo": true}"#, "demo", "redirect_value sign_in (expected create_trial)"),
 ];
 
 #[test]
@@ -330,9 +238,7 @@ fn the_fault_table_covers_every_fault_partner_sim_has() {
     let all = serde_json::to_value(patchbay_partner::sim::Faults::default()).unwrap();
     for name in all.as_object().unwrap().keys() {
         assert!(
-            FAULTS
-                .iter()
-                .any(|(f, _, _)| f.contains(&format!("\"{name}\""))),
+            FAULTS.iter().any(|(f, _, _)| f.contains(&format!("\"{name}\""))),
             "partner-sim's fault {name} has no scenario that catches it"
         );
     }
@@ -347,11 +253,7 @@ async fn every_fault_is_caught_by_its_scenario() {
         o.workspace.partner_timeout = Duration::from_secs(1);
         let run = run(&o).await.unwrap();
         let table = report::table(&run);
-        assert_eq!(
-            verdicts(&run),
-            [(*scenario, Verdict::Failed)],
-            "{fault}: {table}"
-        );
+        assert_eq!(verdicts(&run), [(*scenario, Verdict::Failed)], "{fault}: {table}");
         assert!(
             problems(&run, scenario).contains(words),
             "{fault}: expected '{words}' in:\n{table}"
@@ -366,12 +268,8 @@ async fn a_faulty_partner_fails_the_right_scenarios_in_a_full_run() {
     let sim = sim(SimConfig::default()).await;
     faults(&sim, json!({"echo_connection_id": true})).await;
     let run = run(&options(&sim, &[])).await.unwrap();
-    let failed: Vec<&str> = run
-        .scenarios
-        .iter()
-        .filter(|s| s.verdict == Verdict::Failed)
-        .map(|s| s.name)
-        .collect();
+    let failed: Vec<&str> =
+        run.scenarios.iter().filter(|s| s.verdict == Verdict::Failed).map(|s| s.name).collect();
     for name in [
         "signin-creator",
         "signin-existing-user",
@@ -411,19 +309,13 @@ async fn a_partner_without_test_only_endpoints_is_skipped_not_passed() {
     let run = run(&o).await.unwrap();
     assert_eq!(
         verdicts(&run),
-        [
-            ("expired-account", Verdict::Skipped),
-            ("signin-after-partner-delete", Verdict::Skipped)
-        ],
+        [("expired-account", Verdict::Skipped), ("signin-after-partner-delete", Verdict::Skipped)],
         "{}",
         report::table(&run)
     );
     let table = report::table(&run);
     assert!(table.contains("SKIP"), "{table}");
-    assert!(
-        table.contains("does not offer the test-only endpoint"),
-        "{table}"
-    );
+    assert!(table.contains("does not offer the test-only endpoint"), "{table}");
 }
 
 /// A partner in front of partner-sim: `answer` may answer a call itself (status and body, from
@@ -449,9 +341,8 @@ async fn front(
                 }
                 return out.body(axum::body::Body::from(body)).unwrap();
             }
-            let mut r = reqwest::Client::new()
-                .request(parts.method, format!("{target}{path}"))
-                .body(bytes);
+            let mut r =
+                reqwest::Client::new().request(parts.method, format!("{target}{path}")).body(bytes);
             for (k, v) in &parts.headers {
                 if k != "host" {
                     r = r.header(k, v);
@@ -499,21 +390,10 @@ async fn a_partner_is_certified_for_the_profile_it_is_registered_with() {
         let run = run(&o).await.unwrap();
         let table = report::table(&run);
         if passes {
-            assert_eq!(
-                verdicts(&run),
-                [("create-new-account", Verdict::Passed)],
-                "{table}"
-            );
+            assert_eq!(verdicts(&run), [("create-new-account", Verdict::Passed)], "{table}");
         } else {
-            assert_eq!(
-                verdicts(&run),
-                [("create-new-account", Verdict::Failed)],
-                "{table}"
-            );
-            assert!(
-                problems(&run, "create-new-account").contains("none was given"),
-                "{table}"
-            );
+            assert_eq!(verdicts(&run), [("create-new-account", Verdict::Failed)], "{table}");
+            assert!(problems(&run, "create-new-account").contains("none was given"), "{table}");
         }
     }
 }

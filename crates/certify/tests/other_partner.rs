@@ -34,22 +34,15 @@ fn reply(status: StatusCode, body: Value) -> Response {
 }
 
 fn refused(headers: &HeaderMap) -> Option<Response> {
-    (headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(AUTH)).then(|| {
-        reply(
-            StatusCode::UNAUTHORIZED,
-            json!({"error_reason": "unauthorized"}),
-        )
-    })
+    (headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(AUTH))
+        .then(|| reply(StatusCode::UNAUTHORIZED, json!({"error_reason": "unauthorized"})))
 }
 
 async fn connect(State(p): State<Shared>, headers: HeaderMap, Json(r): Json<Value>) -> Response {
     if let Some(no) = refused(&headers) {
         return no;
     }
-    let email = r["user_info"]["email"]
-        .as_str()
-        .unwrap_or("")
-        .to_lowercase();
+    let email = r["user_info"]["email"].as_str().unwrap_or("").to_lowercase();
     let base = "http://127.0.0.1";
     let mut guard = p.lock().unwrap();
     let p = &mut *guard;
@@ -76,10 +69,7 @@ async fn connect(State(p): State<Shared>, headers: HeaderMap, Json(r): Json<Valu
                    "user_status": user, "account_status": "active", "configured_resources": false}),
         );
     }
-    if r["user_info"]["auth"]["personal_access_token"]
-        .as_str()
-        .is_none()
-    {
+    if r["user_info"]["auth"]["personal_access_token"].as_str().is_none() {
         return reply(
             StatusCode::BAD_REQUEST,
             json!({"error_reason": "bad_request", "debugging_message": "no token"}),
@@ -90,13 +80,9 @@ async fn connect(State(p): State<Shared>, headers: HeaderMap, Json(r): Json<Valu
     p.next += 1;
     let id = format!("conn-{}", p.next);
     let workspace = r["workspace_id"].as_i64().unwrap_or(0);
-    p.connections
-        .insert(id.clone(), (workspace, email, BTreeSet::new()));
-    let (user, account, redirect) = if known {
-        ("existing", "active", "sign_in")
-    } else {
-        ("new", "new", "create_trial")
-    };
+    p.connections.insert(id.clone(), (workspace, email, BTreeSet::new()));
+    let (user, account, redirect) =
+        if known { ("existing", "active", "sign_in") } else { ("new", "new", "create_trial") };
     reply(
         StatusCode::CREATED,
         json!({"redirect_uri": format!("{base}/app/{redirect}"), "redirect_value": redirect,
@@ -115,14 +101,8 @@ async fn delete_connection(
     }
     let id = r["connection_id"].as_str().unwrap_or("");
     match p.lock().unwrap().connections.remove(id) {
-        Some(_) => reply(
-            StatusCode::OK,
-            json!({"resource_status": "resources_deleted"}),
-        ),
-        None => reply(
-            StatusCode::NOT_FOUND,
-            json!({"error_reason": "connection_not_found"}),
-        ),
+        Some(_) => reply(StatusCode::OK, json!({"resource_status": "resources_deleted"})),
+        None => reply(StatusCode::NOT_FOUND, json!({"error_reason": "connection_not_found"})),
     }
 }
 
@@ -133,10 +113,7 @@ async fn another_partner_passes_what_it_implements_and_skips_the_rest() {
         .route("/databricks/v1/delete-connection", post(delete_connection))
         .with_state(Shared::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/databricks/v1/connect",
-        listener.local_addr().unwrap()
-    );
+    let url = format!("http://{}/databricks/v1/connect", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let run = run(&Options {
@@ -157,18 +134,9 @@ async fn another_partner_passes_what_it_implements_and_skips_the_rest() {
     .await
     .unwrap();
     let table = report::table(&run);
-    let verdict = |name: &str| {
-        run.scenarios
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.verdict)
-            .unwrap()
-    };
-    for name in [
-        "signin-after-partner-delete",
-        "expired-account",
-        "test-connection",
-    ] {
+    let verdict =
+        |name: &str| run.scenarios.iter().find(|s| s.name == name).map(|s| s.verdict).unwrap();
+    for name in ["signin-after-partner-delete", "expired-account", "test-connection"] {
         assert_eq!(verdict(name), Verdict::Skipped, "{name}\n{table}");
     }
     assert_eq!(run.count(Verdict::Failed), 0, "{table}");

@@ -33,9 +33,7 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     fn data_dir(&self) -> &Path {
-        self.data_dir
-            .as_deref()
-            .unwrap_or(Path::new(DEFAULT_DATA_DIR))
+        self.data_dir.as_deref().unwrap_or(Path::new(DEFAULT_DATA_DIR))
     }
 
     /// The store, for a command that needs no sealed credential.
@@ -78,10 +76,7 @@ async fn with_secret_key(store: Store, key_file: &Path) -> anyhow::Result<Store>
 async fn open_store(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
     match database_url {
         Some(url) => Store::connect(url).await.with_context(|| {
-            format!(
-                "cannot open the database {}",
-                patchbay_store::redact_url(url)
-            )
+            format!("cannot open the database {}", patchbay_store::redact_url(url))
         }),
         None => Store::open_data_dir(data_dir)
             .await
@@ -235,11 +230,7 @@ fn table_storage(given: Option<&str>, data_dir: &Path) -> anyhow::Result<url::Ur
         Some(s) => PathBuf::from(s),
         None => data_dir.join("tables"),
     };
-    let dir = if dir.is_absolute() {
-        dir
-    } else {
-        std::env::current_dir()?.join(dir)
-    };
+    let dir = if dir.is_absolute() { dir } else { std::env::current_dir()?.join(dir) };
     url::Url::from_directory_path(&dir)
         .map_err(|()| anyhow::anyhow!("--table-storage: {} is not a directory path", dir.display()))
 }
@@ -369,55 +360,37 @@ mod tests {
             ("databricks", RateLimits::Databricks),
             ("off", RateLimits::Off),
         ] {
-            assert_eq!(
-                resolve(&["--rate-limits", flag]).unwrap().rate_limits,
-                limits
-            );
+            assert_eq!(resolve(&["--rate-limits", flag]).unwrap().rate_limits, limits);
         }
         for (flag, cloud) in [
             ("aws", CloudProvider::Aws),
             ("azure", CloudProvider::Azure),
             ("gcp", CloudProvider::Gcp),
         ] {
-            assert_eq!(
-                resolve(&["--cloud-provider", flag]).unwrap().cloud_provider,
-                cloud
-            );
+            assert_eq!(resolve(&["--cloud-provider", flag]).unwrap().cloud_provider, cloud);
         }
         assert!(resolve(&["--rate-limits", "true"]).is_err());
         assert!(resolve(&["--cloud-provider", "gpc"]).is_err());
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("patchbay.toml");
-        std::fs::write(
-            &file,
-            "rate_limits = \"databricks\"\ncloud_provider = \"azure\"\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "rate_limits = \"databricks\"\ncloud_provider = \"azure\"\n")
+            .unwrap();
         let path = file.to_str().unwrap();
         let config = resolve(&["--config", path]).unwrap();
         assert_eq!(config.rate_limits, RateLimits::Databricks);
         assert_eq!(config.cloud_provider, CloudProvider::Azure);
         let config = resolve(&["--config", path, "--rate-limits", "off"]).unwrap();
-        assert_eq!(
-            config.rate_limits,
-            RateLimits::Off,
-            "a flag wins over the file"
-        );
+        assert_eq!(config.rate_limits, RateLimits::Off, "a flag wins over the file");
         std::fs::write(&file, "cloud_provider = \"mars\"\n").unwrap();
         assert!(resolve(&["--config", path]).is_err());
     }
 
     #[test]
     fn outbound_addresses_come_from_the_flag_or_the_file() {
+        assert_eq!(resolve(&[]).unwrap().outbound, OutboundPolicy::public_only());
         assert_eq!(
-            resolve(&[]).unwrap().outbound,
-            OutboundPolicy::public_only()
-        );
-        assert_eq!(
-            resolve(&["--allow-outbound", "loopback,10.1.0.0/16"])
-                .unwrap()
-                .outbound,
+            resolve(&["--allow-outbound", "loopback,10.1.0.0/16"]).unwrap().outbound,
             OutboundPolicy::parse(&["loopback", "10.1.0.0/16"]).unwrap()
         );
         let dir = tempfile::tempdir().unwrap();
@@ -431,16 +404,12 @@ mod tests {
         let one = dir.path().join("one.toml");
         std::fs::write(&one, "allow_outbound = \"link-local\"\n").unwrap();
         assert_eq!(
-            resolve(&["--config", one.to_str().unwrap()])
-                .unwrap()
-                .outbound,
+            resolve(&["--config", one.to_str().unwrap()]).unwrap().outbound,
             OutboundPolicy::allowing(&[Range::LinkLocal])
         );
         // The flag wins over the file.
         assert_eq!(
-            resolve(&["--config", list, "--allow-outbound", "loopback"])
-                .unwrap()
-                .outbound,
+            resolve(&["--config", list, "--allow-outbound", "loopback"]).unwrap().outbound,
             OutboundPolicy::allowing(&[Range::Loopback])
         );
         for bad in ["metadata", "internet", "10.0.0.0/40"] {
@@ -461,19 +430,12 @@ mod tests {
         );
         let shared = dir.path().join("shared");
         let config = resolve(&["--table-storage", shared.to_str().unwrap()]).unwrap();
-        assert_eq!(
-            config.table_storage,
-            url::Url::from_directory_path(&shared).unwrap()
-        );
+        assert_eq!(config.table_storage, url::Url::from_directory_path(&shared).unwrap());
         for url in ["file:///srv/tables/", "s3://bucket/tables", "s3a://bucket"] {
             let config = resolve(&["--table-storage", url]).unwrap();
             assert_eq!(config.table_storage.as_str(), url);
         }
-        for bad in [
-            "gs://bucket/tables",
-            "https://example.com/tables",
-            "ftp://host/x",
-        ] {
+        for bad in ["gs://bucket/tables", "https://example.com/tables", "ftp://host/x"] {
             let e = resolve(&["--table-storage", bad]).unwrap_err().to_string();
             assert!(
                 e.starts_with("--table-storage: only directories, file:// and s3:// URLs"),
@@ -529,10 +491,8 @@ impl ServeConfig {
             (true, None, None) => Some(Tls::SelfSigned),
             (false, None, None) => None,
         };
-        let admin_email = args
-            .admin_email
-            .or(file.admin_email)
-            .unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned());
+        let admin_email =
+            args.admin_email.or(file.admin_email).unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned());
         patchbay_core::principal::validate_user_name(&admin_email)
             .map_err(|e| anyhow::anyhow!("--admin-email: {e}"))?;
         let public_url = args.public_url.or(file.public_url);
@@ -552,10 +512,8 @@ impl ServeConfig {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let table_storage = table_storage(
-            args.table_storage.or(file.table_storage).as_deref(),
-            &data_dir,
-        )?;
+        let table_storage =
+            table_storage(args.table_storage.or(file.table_storage).as_deref(), &data_dir)?;
         let query_memory_mb = args.query_memory_mb.or(file.query_memory_mb).unwrap_or(512);
         if query_memory_mb == 0 {
             bail!("--query-memory-mb must be at least 1");
@@ -576,9 +534,7 @@ impl ServeConfig {
                 .unwrap_or(30)
             {
                 0 => None,
-                days => Some(std::time::Duration::from_secs(
-                    days.saturating_mul(24 * 60 * 60),
-                )),
+                days => Some(std::time::Duration::from_secs(days.saturating_mul(24 * 60 * 60))),
             },
             secret_key_file: args
                 .database
@@ -590,10 +546,7 @@ impl ServeConfig {
             public_url,
             admin_email,
             tls,
-            log_format: args
-                .log_format
-                .or(file.log_format)
-                .unwrap_or(LogFormat::Text),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             max_token_lifetime_seconds: match args.max_token_lifetime {
                 Some(secs) => Some(secs),
                 None => file
@@ -624,10 +577,7 @@ impl ServeConfig {
                 Some(flag) => OutboundPolicy::parse(&[flag])
                     .map_err(|e| anyhow::anyhow!("--allow-outbound: {e}"))?,
                 None => OutboundPolicy::parse(
-                    &file
-                        .allow_outbound
-                        .map(StringOrList::items)
-                        .unwrap_or_default(),
+                    &file.allow_outbound.map(StringOrList::items).unwrap_or_default(),
                 )
                 .map_err(|e| anyhow::anyhow!("allow_outbound: {e}"))?,
             },

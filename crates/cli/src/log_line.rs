@@ -50,10 +50,7 @@ where
         }
         writer.write_str(event.metadata().target())?;
         writer.write_str(":")?;
-        let mut fields = Fields {
-            writer: &mut writer,
-            result: Ok(()),
-        };
+        let mut fields = Fields { writer: &mut writer, result: Ok(()) };
         event.record(&mut fields);
         fields.result?;
         writer.write_char('\n')
@@ -190,14 +187,12 @@ impl Batched {
             out: Mutex::new(()),
         }));
         let flusher = batched.clone();
-        let _ = std::thread::Builder::new()
-            .name("patchbay-log".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(FLUSH_EVERY);
-                    flusher.write_out();
-                }
-            });
+        let _ = std::thread::Builder::new().name("patchbay-log".into()).spawn(move || {
+            loop {
+                std::thread::sleep(FLUSH_EVERY);
+                flusher.write_out();
+            }
+        });
         (batched.clone(), Flush(batched))
     }
 
@@ -266,15 +261,9 @@ mod tests {
     fn timestamps_are_utc_with_microseconds() {
         assert_eq!(timestamp(0, 0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(timestamp(951_782_400, 7), "2000-02-29T00:00:00.000007Z");
-        assert_eq!(
-            timestamp(1_796_447_690, 123_456),
-            "2026-12-05T05:14:50.123456Z"
-        );
+        assert_eq!(timestamp(1_796_447_690, 123_456), "2026-12-05T05:14:50.123456Z");
         // Within the same second the cached date part is reused; the next second is new.
-        assert_eq!(
-            timestamp(1_796_447_690, 999_999),
-            "2026-12-05T05:14:50.999999Z"
-        );
+        assert_eq!(timestamp(1_796_447_690, 999_999), "2026-12-05T05:14:50.999999Z");
         assert_eq!(timestamp(1_796_447_691, 0), "2026-12-05T05:14:51.000000Z");
         assert_eq!(timestamp(4_107_542_399, 0), "2100-02-28T23:59:59.000000Z");
     }

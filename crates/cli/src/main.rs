@@ -186,10 +186,9 @@ fn main() -> ExitCode {
             // certify's --profile is the partner's permission profile. clap hands it the
             // client's DATABRICKS_CONFIG_PROFILE too (a ~/.databrickscfg profile, one id):
             // that one does not apply here.
-            let from_env = matches
-                .subcommand_matches("certify")
-                .and_then(|m| m.value_source("profile"))
-                == Some(clap::parser::ValueSource::EnvVariable);
+            let from_env =
+                matches.subcommand_matches("certify").and_then(|m| m.value_source("profile"))
+                    == Some(clap::parser::ValueSource::EnvVariable);
             if from_env {
                 args.profile = None;
             }
@@ -228,14 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Certify(_) => unreachable!("certify runs in patchbay_certify::cli::main"),
         Command::Admin {
             command:
-                AdminCommand::Token {
-                    command:
-                        TokenCommand::Create {
-                            user,
-                            comment,
-                            database,
-                        },
-                },
+                AdminCommand::Token { command: TokenCommand::Create { user, comment, database } },
         } => {
             let store = database.open().await?;
             let token = store
@@ -250,13 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             command:
                 AdminCommand::Workspace {
-                    command:
-                        WorkspaceCommand::Create {
-                            name,
-                            admin_email,
-                            public_url,
-                            database,
-                        },
+                    command: WorkspaceCommand::Create { name, admin_email, public_url, database },
                 },
         } => {
             patchbay_core::principal::validate_user_name(&admin_email)
@@ -277,22 +263,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Admin { command: AdminCommand::MigrateDb { from, from_data_dir, to } } => {
+            migrate_db(from, from_data_dir, to).await
+        }
         Command::Admin {
-            command:
-                AdminCommand::MigrateDb {
-                    from,
-                    from_data_dir,
-                    to,
-                },
-        } => migrate_db(from, from_data_dir, to).await,
-        Command::Admin {
-            command:
-                AdminCommand::Check {
-                    repair,
-                    stale_after,
-                    undelivered_after,
-                    database,
-                },
+            command: AdminCommand::Check { repair, stale_after, undelivered_after, database },
         } => {
             let store = database.open().await?;
             let result = check(
@@ -305,18 +280,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
-        Command::Admin {
-            command: AdminCommand::RotateOauthKey { database },
-        } => {
+        Command::Admin { command: AdminCommand::RotateOauthKey { database } } => {
             let store = database.open_sealing().await?;
             let kid = store.rotate_signing_key().await?;
             store.close().await;
             println!("{kid}");
             Ok(())
         }
-        Command::Admin {
-            command: AdminCommand::RotateSecretKey { database },
-        } => {
+        Command::Admin { command: AdminCommand::RotateSecretKey { database } } => {
             let store = database.open().await?;
             let key_file = database.secret_key_file();
             let result = secret_key::rotate(
@@ -339,9 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Admin {
-            command: AdminCommand::SeedServicePrincipals { count, database },
-        } => {
+        Command::Admin { command: AdminCommand::SeedServicePrincipals { count, database } } => {
             let store = database.open().await?;
             let ids = store.seed_service_principals(count).await?;
             store.close().await;
@@ -387,11 +356,7 @@ async fn migrate_db(
     for (table, rows) in &report.tables {
         println!("{table:24} {rows:>10} rows");
     }
-    println!(
-        "patchbay: copied the installation from {} to {}",
-        redact_url(&from),
-        redact_url(&to)
-    );
+    println!("patchbay: copied the installation from {} to {}", redact_url(&from), redact_url(&to));
     Ok(())
 }
 
@@ -424,10 +389,7 @@ async fn partner_sim(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     println!("partner-sim: listening on http://{addr}");
     println!(
         "partner-sim: Basic credentials {}:<password from the configuration>",
@@ -463,9 +425,7 @@ async fn check(
             print(v);
         }
     }
-    let remaining = store
-        .check_integrity(stale_millis, undelivered_millis)
-        .await?;
+    let remaining = store.check_integrity(stale_millis, undelivered_millis).await?;
     for v in &remaining {
         print(v);
     }
@@ -473,10 +433,7 @@ async fn check(
         println!("ok: every connection is complete or gone, and nothing outlived its connection");
         Ok(())
     } else {
-        anyhow::bail!(
-            "{} violation(s) of Partner Connect's invariants",
-            remaining.len()
-        )
+        anyhow::bail!("{} violation(s) of Partner Connect's invariants", remaining.len())
     }
 }
 

@@ -35,15 +35,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
 
     let node_url = config.node_url.clone().or_else(|| {
         // An unspecified address is where to listen, not where to be reached.
@@ -97,17 +90,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("cannot set up the installation")?;
     let workspace_id = match outcome {
-        BootstrapOutcome::Created {
-            workspace_id,
-            admin_token,
-        } => {
+        BootstrapOutcome::Created { workspace_id, admin_token } => {
             // The one place the bootstrap token is ever shown: stdout, never the log.
             println!("patchbay: first start; workspace {workspace_id} is ready.");
             println!("patchbay: admin user: {}", config.admin_email);
-            println!(
-                "patchbay: admin token (shown once, keep it safe): {}",
-                admin_token.expose()
-            );
+            println!("patchbay: admin token (shown once, keep it safe): {}", admin_token.expose());
             workspace_id
         }
         BootstrapOutcome::AlreadyDone { workspace_id } => workspace_id,
@@ -133,9 +120,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     );
     // Delivers what partners are owed and undoes interrupted connects, also after a crash.
     let every = Duration::from_millis(
-        u64::try_from(state.settings().stale_connect_millis / 2)
-            .unwrap_or(5000)
-            .clamp(500, 5000),
+        u64::try_from(state.settings().stale_connect_millis / 2).unwrap_or(5000).clamp(500, 5000),
     );
     let worker = patchbay_server::partner_connect::worker::spawn(state.clone(), every);
     // Other nodes pass on what is asked of the statements this one runs.
@@ -170,12 +155,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         None => {
             // A make-service hands each connection a cheap clone of the router; serving the
             // router itself would deep-copy its route table for every new connection.
-            axum::serve(
-                tokio::net::TcpListener::from_std(listener)?,
-                app.into_make_service(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+            axum::serve(tokio::net::TcpListener::from_std(listener)?, app.into_make_service())
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
         }
         Some(rustls) => {
             let handle = axum_server::Handle::new();
@@ -218,10 +200,8 @@ fn init_tracing(format: LogFormat) -> crate::log_line::Flush {
         .unwrap_or_else(|_| EnvFilter::new("warn,patchbay=info"));
     let (writer, flush) = crate::log_line::Batched::start();
     // Plain text, also on a terminal: the same line a log file or a collector gets.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(writer);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.event_format(crate::log_line::Line).try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -256,10 +236,7 @@ mod tests {
 
     #[test]
     fn host_of_public_urls() {
-        assert_eq!(
-            host_of("https://pb.example.com:8443/x"),
-            Some("pb.example.com")
-        );
+        assert_eq!(host_of("https://pb.example.com:8443/x"), Some("pb.example.com"));
         assert_eq!(host_of("http://127.0.0.1:8080"), Some("127.0.0.1"));
         assert_eq!(host_of("https://[::1]:8443"), Some("::1"));
     }

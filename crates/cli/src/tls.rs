@@ -34,25 +34,17 @@ pub fn self_signed(data_dir: &Path, hosts: &[&str]) -> anyhow::Result<(PathBuf, 
     let issuer = rcgen::Issuer::new(ca_params()?, ca_signing_key);
     let server_key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
     let mut server_params = rcgen::CertificateParams::new(names)?;
-    server_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "patchbay");
+    server_params.distinguished_name.push(rcgen::DnType::CommonName, "patchbay");
     server_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    server_params.key_usages = vec![
-        rcgen::KeyUsagePurpose::DigitalSignature,
-        rcgen::KeyUsagePurpose::KeyEncipherment,
-    ];
+    server_params.key_usages =
+        vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::KeyEncipherment];
     let server_cert = server_params
         .signed_by(&server_key, &issuer)
         .context("cannot generate a TLS certificate")?;
     // `cert.pem` holds the server certificate and then the CA, so a client told to trust
     // `cert.pem` trusts the CA too.
     write_file(&key, server_key.serialize_pem().as_bytes(), true)?;
-    write_file(
-        &cert,
-        format!("{}{ca_pem}", server_cert.pem()).as_bytes(),
-        false,
-    )?;
+    write_file(&cert, format!("{}{ca_pem}", server_cert.pem()).as_bytes(), false)?;
     Ok((cert, key))
 }
 
@@ -70,9 +62,7 @@ fn local_ca(ca: &Path, ca_key: &Path) -> anyhow::Result<(String, rcgen::KeyPair)
         tracing::warn!(ca = %ca.display(), "the local CA's key is not kept here; making a new CA, which clients must trust in place of the old one");
     }
     let key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
-    let ca_cert = ca_params()?
-        .self_signed(&key)
-        .context("cannot generate a TLS certificate")?;
+    let ca_cert = ca_params()?.self_signed(&key).context("cannot generate a TLS certificate")?;
     write_file(ca_key, key.serialize_pem().as_bytes(), true)?;
     write_file(ca, ca_cert.pem().as_bytes(), false)?;
     Ok((ca_cert.pem(), key))
@@ -80,11 +70,7 @@ fn local_ca(ca: &Path, ca_key: &Path) -> anyhow::Result<(String, rcgen::KeyPair)
 
 /// The names a node's certificate must hold: the loopback names, then `hosts`, each once.
 fn names(hosts: &[&str]) -> Vec<String> {
-    let mut names = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
     for host in hosts {
         if !names.iter().any(|n| n == host) {
             names.push((*host).to_owned());
@@ -127,9 +113,7 @@ fn not_served(cert: &Path, key: &Path, names: &[String]) -> Vec<String> {
 fn ca_params() -> anyhow::Result<rcgen::CertificateParams> {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "patchbay local CA");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "patchbay local CA");
     params.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
         rcgen::KeyUsagePurpose::CrlSign,
@@ -185,13 +169,8 @@ mod tests {
     fn serves(data: &Path, host: &str) -> bool {
         let [ca, _, cert, _] = files(data);
         let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(&ca).unwrap())
-            .unwrap();
-        let der = CertificateDer::pem_slice_iter(&cert)
-            .next()
-            .unwrap()
-            .unwrap();
+        roots.add(CertificateDer::from_pem_slice(&ca).unwrap()).unwrap();
+        let der = CertificateDer::pem_slice_iter(&cert).next().unwrap().unwrap();
         let parsed = rustls::server::ParsedCertificate::try_from(&der).unwrap();
         let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
         rustls::client::verify_server_cert_signed_by_trust_anchor(
@@ -228,11 +207,7 @@ mod tests {
         self_signed(data.path(), &["a.example", "b.example"]).unwrap();
         let now = files(data.path());
         assert_eq!((&now[0], &now[1]), (&ca, &ca_key), "the CA is kept");
-        assert_ne!(
-            (&now[2], &now[3]),
-            (&cert, &key),
-            "a new certificate and key"
-        );
+        assert_ne!((&now[2], &now[3]), (&cert, &key), "a new certificate and key");
         for host in ["a.example", "b.example", "localhost"] {
             assert!(serves(data.path(), host), "{host}");
         }
@@ -275,10 +250,8 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         self_signed(data.path(), &[]).unwrap();
         for key in ["ca-key.pem", "key.pem"] {
-            let mode = std::fs::metadata(data.path().join("tls").join(key))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode =
+                std::fs::metadata(data.path().join("tls").join(key)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");
         }
     }

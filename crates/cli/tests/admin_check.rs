@@ -29,10 +29,7 @@ async fn reports_a_stuck_connect_and_repairs_it() {
 
     let (code, out) = check(&data, &[]);
     assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("ok: every connection is complete or gone"),
-        "{out}"
-    );
+    assert!(out.contains("ok: every connection is complete or gone"), "{out}");
 
     // A connect whose node died after its first transaction, on a node that never returns,
     // two seconds ago (on a clock set back, so that the test need not wait).
@@ -40,15 +37,9 @@ async fn reports_a_stuck_connect_and_repairs_it() {
     let store = patchbay_store::Store::open_data_dir(&data)
         .await
         .unwrap()
-        .with_clock(std::sync::Arc::new(patchbay_core::time::ManualClock::at(
-            two_seconds_ago,
-        )));
+        .with_clock(std::sync::Arc::new(patchbay_core::time::ManualClock::at(two_seconds_ago)));
     let admin = store
-        .authenticate(
-            &patchbay_core::token::TokenValue::parse(&token)
-                .unwrap()
-                .digest(),
-        )
+        .authenticate(&patchbay_core::token::TokenValue::parse(&token).unwrap().digest())
         .await
         .unwrap()
         .unwrap()

@@ -23,19 +23,13 @@ struct Reports {
 
 impl Reports {
     fn in_dir(dir: &Path) -> Reports {
-        Reports {
-            json: dir.join("certify.json"),
-            xml: dir.join("certify.xml"),
-        }
+        Reports { json: dir.join("certify.json"), xml: dir.join("certify.xml") }
     }
 
     /// The arguments that ask for both reports.
     fn args(&self) -> [&str; 4] {
         let utf8 = "a UTF-8 path";
-        let (json, xml) = (
-            self.json.to_str().expect(utf8),
-            self.xml.to_str().expect(utf8),
-        );
+        let (json, xml) = (self.json.to_str().expect(utf8), self.xml.to_str().expect(utf8));
         ["--report", json, "--report", xml]
     }
 
@@ -68,9 +62,7 @@ async fn certify(sim: &SimHandle, extra: &[&str]) -> Output {
         .args(extra)
         .env("PATCHBAY_CERTIFY_PASSWORD", &sim.config.password)
         .env_remove("DATABRICKS_CONFIG_PROFILE");
-    tokio::task::spawn_blocking(move || cmd.output().expect("run patchbay certify"))
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().expect("run patchbay certify")).await.unwrap()
 }
 
 /// The stdout of a run that must have exited with `code`; any other exit fails the test,
@@ -78,12 +70,7 @@ async fn certify(sim: &SimHandle, extra: &[&str]) -> Output {
 #[track_caller]
 fn exited(out: &Output, code: i32) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(code), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
 }
 
@@ -95,15 +82,9 @@ async fn certify_exits_by_verdict_and_writes_json_and_junit() {
 
     // All scenarios against the reference partner: exit 0, both reports.
     let stdout = exited(&certify(&sim, &reports.args()).await, 0);
-    assert!(
-        stdout.contains("13 passed, 0 failed, 0 skipped"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("13 passed, 0 failed, 0 skipped"), "{stdout}");
     let (report, xml) = reports.read();
-    assert_eq!(
-        report["summary"],
-        json!({"passed": 13, "failed": 0, "skipped": 0, "warnings": 0})
-    );
+    assert_eq!(report["summary"], json!({"passed": 13, "failed": 0, "skipped": 0, "warnings": 0}));
     assert!(xml.contains("tests=\"13\" failures=\"0\""), "{xml}");
     for text in [stdout.as_str(), xml.as_str(), &report.to_string()] {
         assert!(!text.contains("dapi"), "a token leaked");
@@ -142,14 +123,8 @@ async fn certify_registers_the_partner_with_the_profile_given() {
         let out = certify(&sim, &[&run[..], &reports.json_args()].concat()).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{profile}: {stdout}");
-        assert!(
-            stdout.contains(&format!("registered as profile {profile} ")),
-            "{stdout}"
-        );
-        assert!(
-            stdout.contains("2 passed, 0 failed, 0 skipped\n"),
-            "{stdout}"
-        );
+        assert!(stdout.contains(&format!("registered as profile {profile} ")), "{stdout}");
+        assert!(stdout.contains("2 passed, 0 failed, 0 skipped\n"), "{stdout}");
         let report = reports.read_json();
         assert_eq!(report["profile"], profile);
         // partner-sim used the SQL warehouse of each profile that gives one.
@@ -162,10 +137,7 @@ async fn certify_registers_the_partner_with_the_profile_given() {
             );
         } else {
             assert!(usage["statements"].as_u64() > Some(0), "{profile}: {usage}");
-            assert!(
-                stdout.contains("SQL on the warehouse: the partner ran"),
-                "{stdout}"
-            );
+            assert!(stdout.contains("SQL on the warehouse: the partner ran"), "{stdout}");
         }
     }
     // The client commands' DATABRICKS_CONFIG_PROFILE (a ~/.databrickscfg profile) is not a
@@ -175,9 +147,7 @@ async fn certify_registers_the_partner_with_the_profile_given() {
         .args(["--fast-retries", "--scenario", "create-new-account"])
         .env("PATCHBAY_CERTIFY_PASSWORD", &sim.config.password)
         .env("DATABRICKS_CONFIG_PROFILE", "DEFAULT");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
     let stdout = exited(&out, 0);
     assert!(stdout.contains("registered as profile ingest "), "{stdout}");
 }
@@ -198,9 +168,7 @@ async fn an_unknown_profile_is_a_usage_error_that_lists_the_profiles() {
         .arg(format!("{}/connect", sim.url))
         .env("PATCHBAY_CERTIFY_PASSWORD", &sim.config.password)
         .env_remove("DATABRICKS_CONFIG_PROFILE");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -267,12 +235,8 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
     assert!(sent[0].starts_with("CREATE SCHEMA IF NOT EXISTS `hive_metastore`.`partner_sim_"));
     assert!(sent[3].starts_with("SELECT id, kind FROM "), "{sent:?}");
     // The same as partner-sim's own record of its workload.
-    let state: Value = reqwest::get(format!("{}/_sim/state", ingest.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value =
+        reqwest::get(format!("{}/_sim/state", ingest.url)).await.unwrap().json().await.unwrap();
     let connections = state["connections"].as_array().unwrap();
     assert_eq!(connections.len(), 1, "one scenario, one connect: {state}");
     let workload = connections[0]["workload"].clone();
@@ -287,22 +251,14 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
 
     // A read partner, on the schema the admin selected: it lists and reads, and its create is
     // refused.
-    let read = sim_with(SimConfig {
-        workload: Workload::Read,
-        ..SimConfig::default()
-    })
-    .await;
+    let read = sim_with(SimConfig { workload: Workload::Read, ..SimConfig::default() }).await;
     let stdout = exited(&certify(&read, &args(&["--profile", "read"])).await, 0);
     assert!(stdout.contains(": 2 succeeded, 1 refused"), "{stdout}");
     let r = reports.read_json();
     let usage = &r["scenarios"][0]["warehouse_usage"];
     assert_eq!(usage["statements"], 3, "{usage}");
-    let refused: Vec<&Value> = usage["queries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|q| q["refused"] == true)
-        .collect();
+    let refused: Vec<&Value> =
+        usage["queries"].as_array().unwrap().iter().filter(|q| q["refused"] == true).collect();
     assert_eq!(refused.len(), 1, "{usage}");
     assert!(
         refused[0]["statement"]
@@ -310,19 +266,10 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
             .unwrap()
             .starts_with("CREATE TABLE `hive_metastore`.`certify`.")
     );
-    assert!(
-        refused[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("INSUFFICIENT_PERMISSIONS")
-    );
+    assert!(refused[0]["error"].as_str().unwrap().contains("INSUFFICIENT_PERMISSIONS"));
 
     // A partner that never uses its warehouse: a warning, and the run still passes.
-    let idle = sim_with(SimConfig {
-        workload: Workload::None,
-        ..SimConfig::default()
-    })
-    .await;
+    let idle = sim_with(SimConfig { workload: Workload::None, ..SimConfig::default() }).await;
     let stdout = exited(&certify(&idle, &args(&["--workload-wait", "1"])).await, 0);
     assert!(
         stdout.contains(
@@ -330,10 +277,7 @@ async fn certify_reports_what_the_partner_ran_on_its_warehouse() {
         ),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("1 passed, 0 failed, 0 skipped, 1 warning"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("1 passed, 0 failed, 0 skipped, 1 warning"), "{stdout}");
     let r = reports.read_json();
     assert_eq!(r["summary"]["warnings"], 1);
     assert!(r["scenarios"][0]["warehouse_usage"].is_null());

@@ -22,15 +22,9 @@ struct Process {
 impl Process {
     /// Spawns `cmd` and waits for the line starting with `ready` (followed by the URL).
     fn start(mut cmd: Command, ready: &str, log: &Path) -> Process {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .expect("log file"),
-            ));
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(
+            std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file"),
+        ));
         let mut child = cmd.spawn().expect("spawn patchbay");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -52,16 +46,8 @@ impl Process {
                 break;
             }
         }
-        let url = lines
-            .last()
-            .and_then(|l| l.strip_prefix(ready))
-            .expect("url")
-            .to_owned();
-        Process {
-            child,
-            url,
-            stdout: lines,
-        }
+        let url = lines.last().and_then(|l| l.strip_prefix(ready)).expect("url").to_owned();
+        Process { child, url, stdout: lines }
     }
 }
 
@@ -138,11 +124,7 @@ impl Run {
     /// run's output.
     #[track_caller]
     fn exited(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, code, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
         self
     }
 }
@@ -157,17 +139,11 @@ impl Workspace {
         let db = TestDatabase::create().await.unwrap();
         let data = tmp.path().join("data");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--allow-outbound",
-            "loopback",
-        ])
-        .arg("--data-dir")
-        .arg(&data)
-        .args(extra)
-        .env("PATCHBAY_LOG", "info");
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-outbound", "loopback"])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(extra)
+            .env("PATCHBAY_LOG", "info");
         if db.is_postgres() {
             cmd.args(["--database-url", &db.url]);
         }
@@ -180,13 +156,7 @@ impl Workspace {
             .to_owned();
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
-        Workspace {
-            server,
-            token,
-            home,
-            _db: db,
-            tmp,
-        }
+        Workspace { server, token, home, _db: db, tmp }
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -216,13 +186,7 @@ impl Workspace {
 
     /// Runs `patchbay ARGS` configured with DATABRICKS_HOST and DATABRICKS_TOKEN.
     fn run(&self, args: &[&str]) -> Run {
-        self.run_with(
-            &[
-                ("DATABRICKS_HOST", self.url()),
-                ("DATABRICKS_TOKEN", &self.token),
-            ],
-            args,
-        )
+        self.run_with(&[("DATABRICKS_HOST", self.url()), ("DATABRICKS_TOKEN", &self.token)], args)
     }
 
     async fn request(
@@ -254,10 +218,7 @@ impl Workspace {
             )
             .await;
         assert_eq!(status, 201, "{sp}");
-        (
-            sp["id"].as_str().unwrap().to_owned(),
-            sp["applicationId"].as_str().unwrap().to_owned(),
-        )
+        (sp["id"].as_str().unwrap().to_owned(), sp["applicationId"].as_str().unwrap().to_owned())
     }
 
     /// A workspace with a service principal `name` that may use tokens; its application id.
@@ -321,14 +282,7 @@ async fn service_principals_list_and_delete_by_application_id() {
     assert_eq!(row.find(&app_id), Some(column), "{}", listed.stdout);
 
     let filtered = ws
-        .run(&[
-            "service-principals",
-            "list",
-            "--filter",
-            "displayName sw FIVE",
-            "--output",
-            "json",
-        ])
+        .run(&["service-principals", "list", "--filter", "displayName sw FIVE", "--output", "json"])
         .ok()
         .json();
     let names: Vec<&str> = filtered["Resources"]
@@ -343,23 +297,16 @@ async fn service_principals_list_and_delete_by_application_id() {
     let refused = ws.run(&["service-principals", "delete", &app_id]).fails(2);
     refused.stderr_has("--yes");
     assert!(refused.stdout.is_empty());
-    let still = ws
-        .run(&["-o", "json", "service-principals", "list"])
-        .ok()
-        .json();
+    let still = ws.run(&["-o", "json", "service-principals", "list"]).ok().json();
     assert_eq!(still["Resources"].as_array().unwrap().len(), 2);
 
-    let deleted = ws
-        .run(&["service-principals", "delete", &app_id, "--yes"])
-        .ok();
+    let deleted = ws.run(&["service-principals", "delete", &app_id, "--yes"]).ok();
     deleted.stdout_has(&app_id);
     let after = ws.run(&["service-principals", "list"]).ok();
     assert!(!after.stdout.contains("FIVETRAN_USER"), "{}", after.stdout);
     after.stdout_has("RIVERY_USER");
 
-    let again = ws
-        .run(&["service-principals", "delete", &app_id, "--yes"])
-        .fails(3);
+    let again = ws.run(&["service-principals", "delete", &app_id, "--yes"]).fails(3);
     assert!(!again.stderr.is_empty());
 }
 
@@ -370,22 +317,10 @@ async fn service_principal_secrets_create_list_and_delete() {
     let ws = Workspace::start().await;
     let (id, app_id) = ws.create_sp("ETL_USER").await;
 
-    let created = ws
-        .run(&[
-            "service-principals",
-            "secrets",
-            "create",
-            &app_id,
-            "--lifetime",
-            "86400s",
-        ])
-        .ok();
+    let created =
+        ws.run(&["service-principals", "secrets", "create", &app_id, "--lifetime", "86400s"]).ok();
     let secret = created.stdout.trim().to_owned();
-    assert!(
-        secret.starts_with("dose") && secret.len() == 36,
-        "{}",
-        created.stdout
-    );
+    assert!(secret.starts_with("dose") && secret.len() == 36, "{}", created.stdout);
     created.stderr_has(&app_id);
     // The secret authenticates its client (the principal has no workspace access, so no token).
     patchbay_partner::install_crypto_provider();
@@ -403,28 +338,12 @@ async fn service_principal_secrets_create_list_and_delete() {
     let listed = ws.run(&["service-principals", "secrets", "list", &id]).ok();
     assert!(listed.stdout.starts_with("SECRET ID"), "{}", listed.stdout);
     assert!(!listed.stdout.contains(&secret), "{}", listed.stdout);
-    let json = ws
-        .run(&[
-            "-o",
-            "json",
-            "service-principals",
-            "secrets",
-            "list",
-            &app_id,
-        ])
-        .ok()
-        .json();
+    let json =
+        ws.run(&["-o", "json", "service-principals", "secrets", "list", &app_id]).ok().json();
     let secret_id = json["secrets"][0]["id"].as_str().unwrap().to_owned();
     listed.stdout_has(&secret_id);
 
-    let delete = [
-        "service-principals",
-        "secrets",
-        "delete",
-        &id,
-        &secret_id,
-        "--yes",
-    ];
+    let delete = ["service-principals", "secrets", "delete", &id, &secret_id, "--yes"];
     let without_yes = &delete[..delete.len() - 1];
     let refused = ws.run(without_yes).fails(2);
     refused.stderr_has("--yes");
@@ -444,56 +363,26 @@ async fn tokens_create_obo_list_and_delete() {
         .run(&create_obo(
             &[],
             &app_id,
-            &[
-                "--comment",
-                "Partner Connect",
-                "--lifetime-seconds",
-                "1209600",
-            ],
+            &["--comment", "Partner Connect", "--lifetime-seconds", "1209600"],
         ))
         .ok();
-    assert_eq!(
-        created.stdout.lines().count(),
-        1,
-        "only the value on stdout: {}",
-        created.stdout
-    );
+    assert_eq!(created.stdout.lines().count(), 1, "only the value on stdout: {}", created.stdout);
     let value = created.stdout.trim().to_owned();
     assert!(value.starts_with("dapi") && value.len() == 36, "{value}");
     created.stderr_has("shown only now");
     let who = me(ws.url(), &value).await;
     assert_eq!(who.status(), 200);
     let who: Value = who.json().await.expect("JSON");
-    assert_eq!(
-        who["userName"],
-        app_id.as_str(),
-        "the token is the principal's"
-    );
+    assert_eq!(who["userName"], app_id.as_str(), "the token is the principal's");
 
     let listed = ws.run(&["tokens", "list"]).ok();
-    assert!(
-        listed
-            .stdout
-            .lines()
-            .next()
-            .unwrap()
-            .starts_with("TOKEN ID"),
-        "{}",
-        listed.stdout
-    );
+    assert!(listed.stdout.lines().next().unwrap().starts_with("TOKEN ID"), "{}", listed.stdout);
     let row = listed.line_with("Partner Connect");
     let token_id = row.split_whitespace().next().unwrap().to_owned();
     assert_eq!(token_id.len(), 64, "{row}");
 
     let by_admin = ws
-        .run(&[
-            "tokens",
-            "list",
-            "--created-by",
-            "admin@example.com",
-            "--output",
-            "json",
-        ])
+        .run(&["tokens", "list", "--created-by", "admin@example.com", "--output", "json"])
         .ok()
         .json();
     assert!(
@@ -505,47 +394,24 @@ async fn tokens_create_obo_list_and_delete() {
         "{by_admin}"
     );
     let by_nobody = ws
-        .run(&[
-            "tokens",
-            "list",
-            "--created-by",
-            "nobody@example.com",
-            "--output",
-            "json",
-        ])
+        .run(&["tokens", "list", "--created-by", "nobody@example.com", "--output", "json"])
         .ok()
         .json();
-    assert!(
-        by_nobody["token_infos"]
-            .as_array()
-            .is_none_or(Vec::is_empty),
-        "{by_nobody}"
-    );
+    assert!(by_nobody["token_infos"].as_array().is_none_or(Vec::is_empty), "{by_nobody}");
 
     let refused = ws.run(&["tokens", "delete", &token_id]).fails(2);
     refused.stderr_has("--yes");
-    assert_eq!(
-        me(ws.url(), &value).await.status(),
-        200,
-        "a refused delete deletes nothing"
-    );
+    assert_eq!(me(ws.url(), &value).await.status(), 200, "a refused delete deletes nothing");
 
     ws.run(&["tokens", "delete", &token_id, "--yes"]).ok();
-    assert_eq!(
-        me(ws.url(), &value).await.status(),
-        401,
-        "the deleted token is refused at once"
-    );
+    assert_eq!(me(ws.url(), &value).await.status(), 401, "the deleted token is refused at once");
     ws.run(&["tokens", "delete", &token_id, "--yes"]).fails(3);
 }
 
 #[tokio::test]
 async fn create_obo_in_json_prints_the_servers_answer() {
     let (ws, app_id) = Workspace::with_token_user("LABELBOX_USER").await;
-    let created = ws
-        .run(&create_obo(&["--output", "json"], &app_id, &[]))
-        .ok()
-        .json();
+    let created = ws.run(&create_obo(&["--output", "json"], &app_id, &[])).ok().json();
     let value = created["token_value"].as_str().expect("token_value");
     assert!(value.starts_with("dapi"));
     assert_eq!(created["token_info"]["comment"], "");
@@ -566,17 +432,13 @@ async fn server_errors_are_shown_as_sent_with_exit_1() {
         .await;
     assert_eq!(status, 400, "{body}");
     let message = body["message"].as_str().unwrap();
-    let run = ws
-        .run(&["tokens", "create-obo", "--application-id", "not-a-uuid"])
-        .fails(1);
+    let run = ws.run(&["tokens", "create-obo", "--application-id", "not-a-uuid"]).fails(1);
     run.stderr_has(message);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 
     // A principal without CAN_USE on tokens may hold none.
     let (_, app_id) = ws.create_sp("NO_TOKENS_USER").await;
-    let run = ws
-        .run(&["tokens", "create-obo", "--application-id", &app_id])
-        .fails(1);
+    let run = ws.run(&["tokens", "create-obo", "--application-id", &app_id]).fails(1);
     run.stderr_has("PERMISSION_DENIED");
 
     // The SCIM envelope.
@@ -589,9 +451,7 @@ async fn server_errors_are_shown_as_sent_with_exit_1() {
         .await;
     assert_eq!(status, 400, "{body}");
     let detail = body["detail"].as_str().unwrap();
-    let run = ws
-        .run(&["service-principals", "list", "--filter", "displayName zz x"])
-        .fails(1);
+    let run = ws.run(&["service-principals", "list", "--filter", "displayName zz x"]).fails(1);
     run.stderr_has(detail);
 
     // A bad token says where it came from.
@@ -610,10 +470,7 @@ async fn server_errors_are_shown_as_sent_with_exit_1() {
     // Nobody listening.
     let run = ws
         .run_with(
-            &[
-                ("DATABRICKS_HOST", "http://127.0.0.1:9"),
-                ("DATABRICKS_TOKEN", &ws.token),
-            ],
+            &[("DATABRICKS_HOST", "http://127.0.0.1:9"), ("DATABRICKS_TOKEN", &ws.token)],
             &["tokens", "list"],
         )
         .fails(1);
@@ -627,17 +484,11 @@ async fn missing_configuration_exits_2() {
     run.stderr_has("no workspace is configured");
     run.stderr_has("DATABRICKS_HOST");
 
-    let run = ws
-        .run_with(
-            &[("DATABRICKS_HOST", ws.url())],
-            &["service-principals", "list"],
-        )
-        .fails(2);
+    let run =
+        ws.run_with(&[("DATABRICKS_HOST", ws.url())], &["service-principals", "list"]).fails(2);
     run.stderr_has("DATABRICKS_TOKEN");
 
-    let run = ws
-        .run_with(&[], &["--profile", "staging", "tokens", "list"])
-        .fails(2);
+    let run = ws.run_with(&[], &["--profile", "staging", "tokens", "list"]).fails(2);
     run.stderr_has("staging");
 
     // A usage error is 2 as well, and comes from clap.
@@ -660,51 +511,30 @@ async fn a_databrickscfg_profile_configures_the_client() {
     )
     .unwrap();
 
-    let run = ws
-        .run_with(
-            &[],
-            &["--profile", "patchbay", "service-principals", "list"],
-        )
-        .ok();
+    let run = ws.run_with(&[], &["--profile", "patchbay", "service-principals", "list"]).ok();
     run.stdout_has("PROFILED_USER");
     // The flag may come after the subcommand too.
-    ws.run_with(&[], &["service-principals", "list", "-p", "patchbay"])
-        .ok();
+    ws.run_with(&[], &["service-principals", "list", "-p", "patchbay"]).ok();
 
     // [DEFAULT] is used when nothing else is configured (here with the wrong token).
     let run = ws.run_with(&[], &["service-principals", "list"]).fails(1);
     run.stderr_has("profile [DEFAULT]");
 
     // The environment wins over [DEFAULT] …
-    let env = [
-        ("DATABRICKS_HOST", ws.url()),
-        ("DATABRICKS_TOKEN", ws.token.as_str()),
-    ];
+    let env = [("DATABRICKS_HOST", ws.url()), ("DATABRICKS_TOKEN", ws.token.as_str())];
     ws.run_with(&env, &["service-principals", "list"]).ok();
     // … and an explicit profile over the environment.
     let wrong_env = [("DATABRICKS_HOST", ws.url()), ("DATABRICKS_TOKEN", wrong)];
-    ws.run_with(
-        &wrong_env,
-        &["--profile", "patchbay", "service-principals", "list"],
-    )
-    .ok();
+    ws.run_with(&wrong_env, &["--profile", "patchbay", "service-principals", "list"]).ok();
 
     // DATABRICKS_CONFIG_FILE moves the file.
     let moved = ws.home.join("elsewhere.cfg");
-    std::fs::write(
-        &moved,
-        format!("[DEFAULT]\nhost = {}\ntoken = {}\n", ws.url(), ws.token),
-    )
-    .unwrap();
+    std::fs::write(&moved, format!("[DEFAULT]\nhost = {}\ntoken = {}\n", ws.url(), ws.token))
+        .unwrap();
     let moved_env = [("DATABRICKS_CONFIG_FILE", moved.to_str().unwrap())];
-    ws.run_with(&moved_env, &["service-principals", "list"])
-        .ok();
-    let run = ws
-        .run_with(
-            &moved_env,
-            &["--profile", "patchbay", "service-principals", "list"],
-        )
-        .fails(2);
+    ws.run_with(&moved_env, &["service-principals", "list"]).ok();
+    let run =
+        ws.run_with(&moved_env, &["--profile", "patchbay", "service-principals", "list"]).fails(2);
     run.stderr_has("no profile [patchbay]");
 }
 
@@ -718,10 +548,7 @@ fn completion_scripts_and_help_with_examples() {
             .unwrap();
         assert!(out.status.success(), "{shell}");
         let script = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            script.contains("service-principals") && script.contains("create-obo"),
-            "{shell}"
-        );
+        assert!(script.contains("service-principals") && script.contains("create-obo"), "{shell}");
     }
     let commands: &[&[&str]] = &[
         &["partners"],
@@ -752,10 +579,7 @@ fn completion_scripts_and_help_with_examples() {
             .unwrap();
         assert!(out.status.success(), "{args:?}");
         let help = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            help.contains("Example"),
-            "{args:?} --help has no example:\n{help}"
-        );
+        assert!(help.contains("Example"), "{args:?} --help has no example:\n{help}");
         assert!(help.contains("patchbay "), "{args:?}");
     }
 }
@@ -765,24 +589,12 @@ async fn partners_list_shows_the_builtin_partners() {
     let ws = Workspace::start().await;
     let listed = ws.run(&["partners", "list"]).ok();
     let header = listed.stdout.lines().next().unwrap();
-    assert!(
-        header.starts_with("ID") && header.contains("PROFILE"),
-        "{}",
-        listed.stdout
-    );
-    for id in [
-        "fivetran",
-        "dbt-cloud",
-        "power-bi",
-        "erwin-data-modeler",
-        "john-snow-labs",
-        "dataiku",
-    ] {
+    assert!(header.starts_with("ID") && header.contains("PROFILE"), "{}", listed.stdout);
+    for id in
+        ["fivetran", "dbt-cloud", "power-bi", "erwin-data-modeler", "john-snow-labs", "dataiku"]
+    {
         assert!(
-            listed
-                .stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("{id} "))),
+            listed.stdout.lines().any(|l| l.starts_with(&format!("{id} "))),
             "{id} missing:\n{}",
             listed.stdout
         );
@@ -802,14 +614,8 @@ async fn partners_list_shows_the_builtin_partners() {
     let plan = ws.run(&["connect", "john-snow-labs", "--dry-run"]).ok();
     plan.stdout_has("JOHN_SNOW_LABS_USER");
     plan.stdout_has("Nothing was changed.");
-    let plan = ws
-        .run(&["connect", "john-snow-labs", "--dry-run", "-o", "json"])
-        .ok()
-        .json();
-    assert_eq!(
-        plan["plan"]["service_principal"]["display_name"],
-        "JOHN_SNOW_LABS_USER"
-    );
+    let plan = ws.run(&["connect", "john-snow-labs", "--dry-run", "-o", "json"]).ok().json();
+    assert_eq!(plan["plan"]["service_principal"]["display_name"], "JOHN_SNOW_LABS_USER");
     let none = ws.run(&["-o", "json", "connections", "list"]).ok().json();
     assert_eq!(none["connections"], json!([]), "a dry run changes nothing");
 }
@@ -846,61 +652,31 @@ async fn a_connection_from_connect_to_delete() {
         .lines()
         .find(|l| l.starts_with("john-snow-labs"))
         .unwrap_or_else(|| panic!("{}", listed.stdout));
-    assert!(
-        row.contains("CONNECTED") && row.contains("JOHN_SNOW_LABS_USER"),
-        "{row}"
-    );
-    let shown = ws
-        .run(&["connections", "show", "john-snow-labs", "-o", "json"])
-        .ok()
-        .json();
+    assert!(row.contains("CONNECTED") && row.contains("JOHN_SNOW_LABS_USER"), "{row}");
+    let shown = ws.run(&["connections", "show", "john-snow-labs", "-o", "json"]).ok().json();
     let old_token = shown["connection"]["token_id"].as_str().unwrap().to_owned();
-    let app_id = shown["connection"]["service_principal"]["application_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app_id =
+        shown["connection"]["service_principal"]["application_id"].as_str().unwrap().to_owned();
 
-    let rotated = ws
-        .run(&["connections", "rotate-token", "john-snow-labs"])
-        .ok();
+    let rotated = ws.run(&["connections", "rotate-token", "john-snow-labs"]).ok();
     rotated.stdout_has("Delivered to the partner  yes");
     assert!(
         !rotated.stdout.contains("dapi"),
         "no value when the partner got it: {}",
         rotated.stdout
     );
-    let shown = ws
-        .run(&["connections", "show", "john-snow-labs", "-o", "json"])
-        .ok()
-        .json();
+    let shown = ws.run(&["connections", "show", "john-snow-labs", "-o", "json"]).ok().json();
     assert_ne!(shown["connection"]["token_id"], old_token.as_str());
 
     let audit = ws.run(&["audit", "--partner", "john-snow-labs"]).ok();
-    assert!(
-        audit.stdout.lines().next().unwrap().starts_with("TIME"),
-        "{}",
-        audit.stdout
-    );
+    assert!(audit.stdout.lines().next().unwrap().starts_with("TIME"), "{}", audit.stdout);
     assert!(audit.stdout.lines().count() > 2, "{}", audit.stdout);
-    let audit = ws
-        .run(&[
-            "audit",
-            "--partner",
-            "john-snow-labs",
-            "--limit",
-            "1",
-            "-o",
-            "json",
-        ])
-        .ok()
-        .json();
+    let audit =
+        ws.run(&["audit", "--partner", "john-snow-labs", "--limit", "1", "-o", "json"]).ok().json();
     assert_eq!(audit["events"].as_array().unwrap().len(), 1, "{audit}");
 
-    ws.run(&["connections", "delete", "john-snow-labs"])
-        .fails(2);
-    let deleted = ws
-        .run(&["connections", "delete", "john-snow-labs", "--yes"])
-        .ok();
+    ws.run(&["connections", "delete", "john-snow-labs"]).fails(2);
+    let deleted = ws.run(&["connections", "delete", "john-snow-labs", "--yes"]).ok();
     deleted.stdout_has("JOHN_SNOW_LABS_USER");
     ws.run(&["connections", "show", "john-snow-labs"]).fails(3);
     let sps = ws.run(&["service-principals", "list"]).ok();
@@ -912,10 +688,7 @@ async fn a_connection_from_connect_to_delete() {
 async fn https_with_a_self_signed_certificate() {
     let ws = Workspace::start_with(&["--tls"]).await;
     assert!(ws.url().starts_with("https://"), "{}", ws.url());
-    let env = [
-        ("DATABRICKS_HOST", ws.url()),
-        ("DATABRICKS_TOKEN", ws.token.as_str()),
-    ];
+    let env = [("DATABRICKS_HOST", ws.url()), ("DATABRICKS_TOKEN", ws.token.as_str())];
     let run = ws.run_with(&env, &["tokens", "list"]).fails(1);
     run.stderr_has("SSL_CERT_FILE");
 

@@ -64,9 +64,8 @@ async fn token_request(
     basic: Option<(&str, &str)>,
     form: &str,
 ) -> reqwest::Response {
-    let mut req = client()
-        .post(token_url)
-        .header("content-type", "application/x-www-form-urlencoded");
+    let mut req =
+        client().post(token_url).header("content-type", "application/x-www-form-urlencoded");
     if let Some((client_id, secret)) = basic {
         req = req.basic_auth(client_id, Some(secret));
     }
@@ -86,10 +85,8 @@ const JWT_HEADER: &str = "eyJhbGciOiJIUzI1NiIs";
 /// and every start of an access token (a JWT's header).
 fn token_shaped(haystack: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
-    for (at, _) in haystack
-        .windows(JWT_HEADER.len())
-        .enumerate()
-        .filter(|(_, w)| *w == JWT_HEADER.as_bytes())
+    for (at, _) in
+        haystack.windows(JWT_HEADER.len()).enumerate().filter(|(_, w)| *w == JWT_HEADER.as_bytes())
     {
         let end = (at + 40).min(haystack.len());
         found.push(String::from_utf8_lossy(&haystack[at..end]).into_owned());
@@ -101,9 +98,7 @@ fn token_shaped(haystack: &[u8]) -> Vec<String> {
     {
         let rest = &haystack[at + 4..];
         if rest.len() >= 32
-            && rest[..32]
-                .iter()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            && rest[..32].iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
         {
             found.push(String::from_utf8_lossy(&haystack[at..at + 36]).into_owned());
         }
@@ -112,9 +107,7 @@ fn token_shaped(haystack: &[u8]) -> Vec<String> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 /// Points a partner at partner-sim, with or without the token-rotation extension.
@@ -151,10 +144,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .unwrap();
     let server = start(&data, &log, &db);
     let url = server.url.clone();
-    let admin = server
-        .token
-        .clone()
-        .expect("the first start prints the admin token");
+    let admin = server.token.clone().expect("the first start prints the admin token");
     let mut seen = vec![admin.clone()];
 
     // Personal access tokens: create, use, revoke; a revoked and an unknown token refused.
@@ -170,10 +160,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .await;
         let value = body["token_value"].as_str().unwrap().to_owned();
         assert_eq!(me_status(&url, &value).await, 200);
-        pats.push((
-            body["token_info"]["token_id"].as_str().unwrap().to_owned(),
-            value,
-        ));
+        pats.push((body["token_info"]["token_id"].as_str().unwrap().to_owned(), value));
     }
     seen.extend(pats.iter().map(|(_, v)| v.clone()));
     call_answering(
@@ -248,10 +235,8 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         201,
     )
     .await;
-    let (sp_id, client_id) = (
-        sp["id"].as_str().unwrap().to_owned(),
-        sp["applicationId"].as_str().unwrap().to_owned(),
-    );
+    let (sp_id, client_id) =
+        (sp["id"].as_str().unwrap().to_owned(), sp["applicationId"].as_str().unwrap().to_owned());
     let secrets = format!("{url}/api/2.0/accounts/servicePrincipals/{sp_id}/credentials/secrets");
     let created = call_answering("POST", &secrets, &admin, Some(json!({})), 200).await;
     let secret = created["secret"].as_str().unwrap().to_owned();
@@ -275,12 +260,9 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         seen.push(access);
     }
     let wrong = format!("dose{}", "fedcba9876543210".repeat(2));
-    let refused = token_request(
-        &token_url,
-        Some((&client_id, &wrong)),
-        "grant_type=client_credentials",
-    )
-    .await;
+    let refused =
+        token_request(&token_url, Some((&client_id, &wrong)), "grant_type=client_credentials")
+            .await;
     assert_eq!(refused.status(), 401);
     call_answering(
         "DELETE",
@@ -294,10 +276,8 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
 
     // A person's browser sign-in (authorization code with PKCE, the RFC 7636 example pair),
     // then a refresh.
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let header = |r: &reqwest::Response, name: &str| -> String {
         r.headers()
             .get_all(name)
@@ -309,32 +289,19 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     };
     let field = |html: &str, name: &str| -> String {
         let marker = format!(r#"{name}=""#);
-        let at = html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name}: {html}"));
+        let at = html.find(&marker).unwrap_or_else(|| panic!("no {name}: {html}"));
         let rest = &html[at + marker.len()..];
         rest[..rest.find('"').unwrap()].replace("&amp;", "&")
     };
     let authorize = "/oidc/v1/authorize?response_type=code&client_id=databricks-cli\
         &redirect_uri=http%3A%2F%2Flocalhost%3A8020&scope=all-apis+offline_access&state=s\
         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
-    let first = browser
-        .get(format!("{url}{authorize}"))
-        .send()
-        .await
-        .unwrap();
+    let first = browser.get(format!("{url}{authorize}")).send().await.unwrap();
     let login_path = header(&first, "location");
-    let form = browser
-        .get(format!("{url}{login_path}"))
-        .send()
-        .await
-        .unwrap();
+    let form = browser.get(format!("{url}{login_path}")).send().await.unwrap();
     let login_cookie = header(&form, "set-cookie");
     let html = form.text().await.unwrap();
-    let (csrf, next) = (
-        field(&html, r#"name="csrf" value"#),
-        field(&html, r#"name="next" value"#),
-    );
+    let (csrf, next) = (field(&html, r#"name="csrf" value"#), field(&html, r#"name="next" value"#));
     let logged_in = browser
         .post(format!("{url}/login"))
         .header("cookie", login_cookie)
@@ -351,12 +318,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         .await
         .unwrap();
     let session = header(&logged_in, "set-cookie");
-    let back = browser
-        .get(format!("{url}{next}"))
-        .header("cookie", session)
-        .send()
-        .await
-        .unwrap();
+    let back = browser.get(format!("{url}{next}")).header("cookie", session).send().await.unwrap();
     let location = header(&back, "location");
     let code = location
         .split_once("code=")
@@ -397,20 +359,14 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         succeeded(admin_token_create("admin@example.com", &data, &db).env("PATCHBAY_LOG", "trace"));
     let cli_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(me_status(&url, &cli_token).await, 200);
-    assert!(
-        token_shaped(&out.stderr).is_empty(),
-        "the admin command's log holds a token"
-    );
+    assert!(token_shaped(&out.stderr).is_empty(), "the admin command's log holds a token");
     seen.push(cli_token);
 
     // Partner Connect: connect (the partner receives a token and checks it against /Me),
     // rotation delivered to the partner, rotation shown once to the admin, then delete.
     configure(&url, &admin, "hightouch", &sim, true).await;
     configure(&url, &admin, "rivery", &sim, false).await;
-    for (partner, body) in [
-        ("hightouch", json!({"schemas": ["default"]})),
-        ("rivery", json!({})),
-    ] {
+    for (partner, body) in [("hightouch", json!({"schemas": ["default"]})), ("rivery", json!({}))] {
         call_answering(
             "POST",
             &format!("{url}{PC}/partners/{partner}/connect"),
@@ -439,10 +395,7 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     .await;
     let shown = body["token_value"].as_str().expect("shown once").to_owned();
     seen.push(shown);
-    let old = body["old_token_id"]
-        .as_str()
-        .expect("old_token_id")
-        .to_owned();
+    let old = body["old_token_id"].as_str().expect("old_token_id").to_owned();
     call_answering(
         "POST",
         &format!("{url}{PC}/connections/rivery/rotate-token"),
@@ -452,14 +405,8 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     )
     .await;
     for partner in ["hightouch", "rivery"] {
-        call_answering(
-            "DELETE",
-            &format!("{url}{PC}/connections/{partner}"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+        call_answering("DELETE", &format!("{url}{PC}/connections/{partner}"), &admin, None, 200)
+            .await;
     }
     let state = sim_state(&client(), &sim.url).await;
     assert!(
@@ -546,14 +493,8 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
         }
     };
     scan(format!("the server log {}", log.display()), &log_bytes);
-    let bootstrap_lines = stdout
-        .iter()
-        .filter(|l| l.starts_with(BOOTSTRAP_LINE))
-        .count();
-    assert_eq!(
-        bootstrap_lines, 1,
-        "the admin token is printed exactly once"
-    );
+    let bootstrap_lines = stdout.iter().filter(|l| l.starts_with(BOOTSTRAP_LINE)).count();
+    assert_eq!(bootstrap_lines, 1, "the admin token is printed exactly once");
     for line in stdout.iter().filter(|l| !l.starts_with(BOOTSTRAP_LINE)) {
         scan(format!("stdout line {line:?}"), line.as_bytes());
     }
@@ -578,27 +519,16 @@ async fn no_token_value_reaches_the_logs_or_the_data_files() {
     .with_secret_key(patchbay_store::SecretKey::from_file_text(&key).expect("a key"))
     .await
     .expect("the key the server sealed with");
-    let signing_key = store
-        .signing_key()
-        .await
-        .expect("the signing key")
-        .secret_hex();
+    let signing_key = store.signing_key().await.expect("the signing key").secret_hex();
     if contains(&log_bytes, &signing_key) || stdout.iter().any(|l| l.contains(&signing_key)) {
         leaks.push("the access tokens' signing key reached the log or stdout".to_owned());
     }
     for file in files_under(&data) {
         if contains(&std::fs::read(&file).unwrap(), &signing_key) {
-            leaks.push(format!(
-                "the signing key is in the clear in {}",
-                file.display()
-            ));
+            leaks.push(format!("the signing key is in the clear in {}", file.display()));
         }
     }
-    assert!(
-        leaks.is_empty(),
-        "token values leaked:\n{}",
-        leaks.join("\n")
-    );
+    assert!(leaks.is_empty(), "token values leaked:\n{}", leaks.join("\n"));
     println!(
         "scanned {} log lines, {} stdout lines and the data directory for {} known tokens and the token shapes",
         log_text.lines().count(),
@@ -638,10 +568,7 @@ async fn each_request_logs_one_line_at_the_default_level() {
     drop(server);
 
     let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("request finished"))
-        .collect();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("request finished")).collect();
     assert_eq!(lines.len(), 3, "one line per request:\n{text}");
     let me_line = format!("path={SCIM}/Me");
     let expected = [
@@ -660,18 +587,9 @@ async fn each_request_logs_one_line_at_the_default_level() {
             None => assert!(!line.contains("principal_id"), "{line}"),
         }
     }
-    assert!(
-        !text.contains("hidden-in-query"),
-        "a query string was logged:\n{text}"
-    );
-    assert!(
-        !text.contains(&admin) && !text.contains(&unknown),
-        "a token was logged"
-    );
-    assert!(
-        !text.to_lowercase().contains("bearer"),
-        "a header was logged"
-    );
+    assert!(!text.contains("hidden-in-query"), "a query string was logged:\n{text}");
+    assert!(!text.contains(&admin) && !text.contains(&unknown), "a token was logged");
+    assert!(!text.to_lowercase().contains("bearer"), "a header was logged");
 }
 
 #[test]

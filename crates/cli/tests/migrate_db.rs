@@ -27,10 +27,7 @@ impl Api {
         ONCE.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        Api {
-            http: reqwest::Client::new(),
-            url: url.to_owned(),
-        }
+        Api { http: reqwest::Client::new(), url: url.to_owned() }
     }
 
     async fn call(
@@ -40,10 +37,7 @@ impl Api {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
+        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -60,10 +54,7 @@ impl Api {
         body: Option<Value>,
     ) -> Value {
         let (status, body) = self.call(method.clone(), path, token, body).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {body}"
-        );
+        assert!((200..300).contains(&status), "{method} {path}: {status} {body}");
         body
     }
 
@@ -75,11 +66,7 @@ impl Api {
 fn names(list: &Value, key: &str, attr: &str) -> Vec<String> {
     let mut out: Vec<String> = list[key]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e[attr].as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|e| e[attr].as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     out.sort();
     out
@@ -122,10 +109,7 @@ async fn make_an_installation(api: &Api, admin_token: String, sim_url: &str) -> 
             Some(json!({"displayName": "ETL_BOT"})),
         )
         .await;
-    let sp_application_id = sp["applicationId"]
-        .as_str()
-        .expect("applicationId")
-        .to_owned();
+    let sp_application_id = sp["applicationId"].as_str().expect("applicationId").to_owned();
     api.ok(
         Method::PATCH,
         "/api/2.0/permissions/authorization/tokens",
@@ -174,13 +158,7 @@ async fn make_an_installation(api: &Api, admin_token: String, sim_url: &str) -> 
         })),
     )
     .await;
-    api.ok(
-        Method::POST,
-        &format!("{PC}/partners/rivery/connect"),
-        t,
-        Some(json!({})),
-    )
-    .await;
+    api.ok(Method::POST, &format!("{PC}/partners/rivery/connect"), t, Some(json!({}))).await;
     let audit = api.get(&format!("{PC}/audit"), t).await;
     let audit_events = audit["events"].as_array().map_or(0, Vec::len);
     assert!(audit_events > 0, "the connect wrote audit events");
@@ -195,21 +173,10 @@ async fn make_an_installation(api: &Api, admin_token: String, sim_url: &str) -> 
         )
         .await;
     let run = api
-        .ok(
-            Method::POST,
-            "/api/2.2/jobs/run-now",
-            t,
-            Some(json!({"job_id": job["job_id"]})),
-        )
+        .ok(Method::POST, "/api/2.2/jobs/run-now", t, Some(json!({"job_id": job["job_id"]})))
         .await;
     let run_id = run["run_id"].as_i64().expect("run_id");
-    api.ok(
-        Method::POST,
-        "/api/2.0/secrets/scopes/create",
-        t,
-        Some(json!({"scope": "etl"})),
-    )
-    .await;
+    api.ok(Method::POST, "/api/2.0/secrets/scopes/create", t, Some(json!({"scope": "etl"}))).await;
     api.ok(
         Method::POST,
         "/api/2.0/secrets/put",
@@ -224,14 +191,7 @@ async fn make_an_installation(api: &Api, admin_token: String, sim_url: &str) -> 
         Some(json!({"scope": "etl", "principal": sp_application_id, "permission": "READ"})),
     )
     .await;
-    Made {
-        admin_token,
-        sp_token,
-        sp_application_id,
-        warehouse_id,
-        audit_events,
-        run_id,
-    }
+    Made { admin_token, sp_token, sp_application_id, warehouse_id, audit_events, run_id }
 }
 
 #[tokio::test]
@@ -254,43 +214,27 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
         &sim.url,
     )
     .await;
-    let before = api
-        .get(&format!("{SCIM}/ServicePrincipals"), &made.admin_token)
-        .await;
+    let before = api.get(&format!("{SCIM}/ServicePrincipals"), &made.admin_token).await;
     let source_url = source.url.clone();
     drop(source);
 
     let out = migrate(&source_dir, &target.url);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("copied the installation"), "{stdout}");
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("tokens") && !l.contains(" 0 rows")),
-        "{stdout}"
-    );
+    assert!(stdout.lines().any(|l| l.starts_with("tokens") && !l.contains(" 0 rows")), "{stdout}");
 
     let again = migrate(&source_dir, &target.url);
     assert!(!again.status.success(), "a second copy is refused");
     let stderr = String::from_utf8_lossy(&again.stderr);
-    assert!(
-        stderr.contains("already holds a patchbay installation"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("already holds a patchbay installation"), "{stderr}");
 
     // Served from the copy, at the same address (the workspace URL partners call): no new
     // bootstrap, the same data, the same tokens.
     let address = source_url.trim_start_matches("http://");
     let mut moved = serve_command(address, &tmp.path().join("moved"), Some(&target.url));
     // The partners' passwords were sealed with the first node's key.
-    moved
-        .arg("--secret-key-file")
-        .arg(source_dir.join("secret.key"));
+    moved.arg("--secret-key-file").arg(source_dir.join("secret.key"));
     let moved = Server::spawn(moved);
     assert!(moved.token.is_none(), "the copy is an installation already");
     let api = Api::new(&moved.url);
@@ -307,50 +251,24 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
         names(&after, "Resources", "displayName"),
         names(&before, "Resources", "displayName")
     );
-    assert_eq!(
-        names(&after, "Resources", "displayName"),
-        ["ETL_BOT", "RIVERY_USER"]
-    );
+    assert_eq!(names(&after, "Resources", "displayName"), ["ETL_BOT", "RIVERY_USER"]);
     let sp_me = api.get(&format!("{SCIM}/Me"), &made.sp_token).await;
     assert_eq!(sp_me["userName"], made.sp_application_id.as_str());
-    api.get(
-        &format!("/api/2.0/sql/warehouses/{}", made.warehouse_id),
-        admin,
-    )
-    .await;
-    let grants = api
-        .get(
-            &format!("{UC}/permissions/schema/hive_metastore.default"),
-            admin,
-        )
-        .await;
+    api.get(&format!("/api/2.0/sql/warehouses/{}", made.warehouse_id), admin).await;
+    let grants = api.get(&format!("{UC}/permissions/schema/hive_metastore.default"), admin).await;
     assert!(
         grants["privilege_assignments"]
             .as_array()
             .is_some_and(|a| a.iter().any(|p| p["principal"] == "alice@example.com"
-                && p["privileges"]
-                    .as_array()
-                    .is_some_and(|v| v.contains(&json!("SELECT"))))),
+                && p["privileges"].as_array().is_some_and(|v| v.contains(&json!("SELECT"))))),
         "{grants}"
     );
-    let run = api
-        .get(
-            &format!("/api/2.2/jobs/runs/get?run_id={}", made.run_id),
-            admin,
-        )
-        .await;
+    let run = api.get(&format!("/api/2.2/jobs/runs/get?run_id={}", made.run_id), admin).await;
     assert_eq!(run["tasks"][0]["task_key"], "main", "{run}");
-    let secrets = api
-        .get("/api/2.0/secrets/list?scope=etl", &made.sp_token)
-        .await;
+    let secrets = api.get("/api/2.0/secrets/list?scope=etl", &made.sp_token).await;
     assert_eq!(names(&secrets, "secrets", "key"), ["password"]);
     let connection = api
-        .ok(
-            reqwest::Method::POST,
-            &format!("{PC}/connections/rivery/test"),
-            admin,
-            Some(json!({})),
-        )
+        .ok(reqwest::Method::POST, &format!("{PC}/connections/rivery/test"), admin, Some(json!({})))
         .await["connection"]
         .clone();
     assert_eq!(connection["state"], "CONNECTED", "{connection}");
@@ -361,18 +279,9 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
 
     // New rows get new ids (PostgreSQL sequences moved past the copied ones): deleting the
     // connection writes audit events and a partner notification.
-    api.ok(
-        reqwest::Method::DELETE,
-        &format!("{PC}/connections/rivery"),
-        admin,
-        None,
-    )
-    .await;
+    api.ok(reqwest::Method::DELETE, &format!("{PC}/connections/rivery"), admin, None).await;
     let audit = api.get(&format!("{PC}/audit"), admin).await;
-    assert!(
-        audit["events"].as_array().map_or(0, Vec::len) > made.audit_events,
-        "{audit}"
-    );
+    assert!(audit["events"].as_array().map_or(0, Vec::len) > made.audit_events, "{audit}");
     let after = api.get(&format!("{SCIM}/ServicePrincipals"), admin).await;
     assert_eq!(names(&after, "Resources", "displayName"), ["ETL_BOT"]);
 }
@@ -381,10 +290,7 @@ async fn an_installation_moves_to_an_empty_database_with_its_tokens() {
 fn a_missing_source_is_refused_before_anything_is_created() {
     let tmp = tempfile::tempdir().unwrap();
     let target = tmp.path().join("target.db");
-    let out = migrate(
-        &tmp.path().join("nothing-here"),
-        &format!("sqlite://{}", target.display()),
-    );
+    let out = migrate(&tmp.path().join("nothing-here"), &format!("sqlite://{}", target.display()));
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no patchbay database"),

@@ -19,9 +19,7 @@ const SCIM: &str = "/api/2.0/preview/scim/v2";
 fn start(data_dir: &Path, db: &TestDatabase, extra: &[&str]) -> Server {
     let database_url = db.is_postgres().then_some(db.url.as_str());
     let mut cmd = serve_command("127.0.0.1:0", data_dir, database_url);
-    cmd.args(extra)
-        .env("PATCHBAY_LOG", "info")
-        .stderr(log_next_to(data_dir));
+    cmd.args(extra).env("PATCHBAY_LOG", "info").stderr(log_next_to(data_dir));
     Server::spawn(cmd)
 }
 
@@ -69,21 +67,14 @@ async fn point_rivery_at(
 async fn first_start_prints_the_token_once_and_acknowledged_writes_survive_kill_9() {
     let (_tmp, db, data) = scratch().await;
     let first = start(&data, &db, &[]);
-    let token = first
-        .token
-        .clone()
-        .expect("first start prints the admin token");
+    let token = first.token.clone().expect("first start prints the admin token");
     assert!(token.starts_with("dapi") && token.len() == 36);
 
     create_sp(&first.url, &token, "SURVIVOR_USER").await;
     first.kill9();
 
     let second = start(&data, &db, &[]);
-    assert!(
-        second.token.is_none(),
-        "a restart never bootstraps again: {:?}",
-        second.stdout()
-    );
+    assert!(second.token.is_none(), "a restart never bootstraps again: {:?}", second.stdout());
     assert_eq!(list_names(&second.url, &token).await, ["SURVIVOR_USER"]);
     drop(second);
 
@@ -133,17 +124,10 @@ async fn a_start_with_another_secret_key_is_refused() {
         stderr.contains("sealed with another secret key") && stderr.contains("--secret-key-file"),
         "{stderr}"
     );
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("listening on"),
-        "it never served"
-    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"), "it never served");
     let again = start(&data, &db, &[]);
     assert!(again.token.is_none(), "the same installation");
-    assert_eq!(
-        std::fs::read_to_string(&key_file).unwrap(),
-        key,
-        "the key is kept"
-    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key, "the key is kept");
 }
 
 /// The secret key is rotated with every node stopped: `admin rotate-secret-key` seals the
@@ -196,10 +180,7 @@ async fn the_secret_key_is_rotated_with_the_nodes_stopped() {
     .await;
     let granted: Value = json_ok(
         http.post(format!("{}/oidc/v1/token", first.url))
-            .basic_auth(
-                sp["applicationId"].as_str().unwrap(),
-                secret["secret"].as_str(),
-            )
+            .basic_auth(sp["applicationId"].as_str().unwrap(), secret["secret"].as_str())
             .header("content-type", "application/x-www-form-urlencoded")
             .body("grant_type=client_credentials&scope=all-apis")
             .send()
@@ -210,11 +191,7 @@ async fn the_secret_key_is_rotated_with_the_nodes_stopped() {
     let access = granted["access_token"].as_str().unwrap().to_owned();
     let key_file = data.join("secret.key");
     let old_key = std::fs::read_to_string(&key_file).unwrap();
-    let rotate = || {
-        admin_command(&["rotate-secret-key"], &data, &db)
-            .output()
-            .unwrap()
-    };
+    let rotate = || admin_command(&["rotate-secret-key"], &data, &db).output().unwrap();
 
     let refused = rotate();
     assert!(!refused.status.success(), "refused while a node serves");
@@ -224,17 +201,10 @@ async fn the_secret_key_is_rotated_with_the_nodes_stopped() {
     first.stop();
 
     let out = rotate();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let new_key = std::fs::read_to_string(&key_file).unwrap();
     assert_ne!(new_key, old_key);
-    assert!(
-        !data.join("secret.key.next").exists(),
-        "the new key is in place"
-    );
+    assert!(!data.join("secret.key.next").exists(), "the new key is in place");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -253,61 +223,37 @@ async fn the_secret_key_is_rotated_with_the_nodes_stopped() {
         .unwrap();
     assert!(!with_old.status.success(), "the old key starts no node");
     let stderr = String::from_utf8_lossy(&with_old.stderr);
-    assert!(
-        stderr.contains("sealed with another secret key"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("sealed with another secret key"), "{stderr}");
 
     let second = start(&data, &db, PUBLIC);
     get_ok(&http, &format!("{}{SCIM}/Me", second.url), &access).await;
     let connected = http
-        .post(format!(
-            "{}/api/2.0/partner-connect/partners/rivery/connect",
-            second.url
-        ))
+        .post(format!("{}/api/2.0/partner-connect/partners/rivery/connect", second.url))
         .bearer_auth(&admin)
         .json(&json!({}))
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        connected.status(),
-        200,
-        "{}",
-        connected.text().await.unwrap()
-    );
+    assert_eq!(connected.status(), 200, "{}", connected.text().await.unwrap());
     let received = sim_state(&http, &sim.url).await["received"].clone();
-    assert!(
-        received.as_array().is_some_and(|r| !r.is_empty()),
-        "{received}"
-    );
+    assert!(received.as_array().is_some_and(|r| !r.is_empty()), "{received}");
     second.stop();
 
     // A rotation that stopped after the database changed: the old key is still in the file,
     // the new one beside it. A start is refused, saying so; running the rotation again
     // finishes it.
     let out = rotate();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let newest = std::fs::read_to_string(&key_file).unwrap();
     std::fs::write(data.join("secret.key.next"), &newest).unwrap();
     std::fs::write(&key_file, &new_key).unwrap();
-    let unfinished = serve_command("127.0.0.1:0", &data, database_url)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let unfinished =
+        serve_command("127.0.0.1:0", &data, database_url).stderr(Stdio::piped()).output().unwrap();
     assert!(!unfinished.status.success());
     let stderr = String::from_utf8_lossy(&unfinished.stderr);
     assert!(stderr.contains("rotate-secret-key` again"), "{stderr}");
     let out = rotate();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("is finished"),
         "{}",
@@ -331,20 +277,9 @@ async fn admin_token_create_works_beside_a_running_server() {
     assert_eq!(me["userName"], "ops@example.com");
 
     let unknown = Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args([
-            "admin",
-            "token",
-            "create",
-            "--user",
-            "nobody@example.com",
-            "--data-dir",
-        ])
+        .args(["admin", "token", "create", "--user", "nobody@example.com", "--data-dir"])
         .arg(&data)
-        .args(if db.is_postgres() {
-            vec!["--database-url", db.url.as_str()]
-        } else {
-            vec![]
-        })
+        .args(if db.is_postgres() { vec!["--database-url", db.url.as_str()] } else { vec![] })
         .output()
         .unwrap();
     assert!(!unknown.status.success());
@@ -369,10 +304,7 @@ fn an_unrecognised_database_url_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unsupported database URL"), "{err}");
-    assert!(
-        std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
-        "no file was created"
-    );
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "no file was created");
 }
 
 #[tokio::test]
@@ -388,10 +320,7 @@ async fn settings_come_from_a_toml_file_and_environment() {
     let data = tmp.path().join("data");
     let server = start(&data, &db, &["--config", config.to_str().unwrap()]);
     assert!(
-        server
-            .stdout()
-            .iter()
-            .any(|l| l.contains("admin user: file@example.com")),
+        server.stdout().iter().any(|l| l.contains("admin user: file@example.com")),
         "{:?}",
         server.stdout()
     );
@@ -412,28 +341,18 @@ async fn settings_come_from_a_toml_file_and_environment() {
 async fn the_guides_curl_commands_work_verbatim_over_https() {
     for tool in ["curl", "jq"] {
         assert!(
-            Command::new(tool)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success()),
+            Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success()),
             "{tool} is needed for this test and is not installed"
         );
     }
     let (tmp, db, data) = scratch().await;
     let server = start(&data, &db, &["--tls"]);
-    assert!(
-        server.url.starts_with("https://127.0.0.1:"),
-        "{}",
-        server.url
-    );
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
     let token = server.token.clone().unwrap();
     let cert = data.join("tls/ca.pem");
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
     install_crypto();
-    let https = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let https = reqwest::Client::builder().tls_certs_only([ca]).build().unwrap();
     let r = https
         .post(format!("{}{SCIM}/ServicePrincipals", server.url))
         .bearer_auth(&token)
@@ -460,11 +379,7 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
             .env("CURL_CA_BUNDLE", &cert)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<Value>(&out.stdout)
             .unwrap_or_else(|e| panic!("{script}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     };
@@ -473,10 +388,7 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
          | jq '[ .Resources[] | {{ displayName: .displayName, applicationId: .applicationId }} ]'"
     ));
     let app_id = sp["applicationId"].as_str().unwrap();
-    assert_eq!(
-        listed,
-        json!([{"displayName": "FIVETRAN_USER", "applicationId": app_id}])
-    );
+    assert_eq!(listed, json!([{"displayName": "FIVETRAN_USER", "applicationId": app_id}]));
 
     // The rotation procedure. The principal first needs CAN_USE on tokens, as a connection's has.
     let granted = https
@@ -496,15 +408,9 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
         "curl --netrc --request POST \\\nhttps://{instance}/api/2.0/token-management/on-behalf-of/tokens \\\n\
          --data @create-token.json \\\n| jq '[ . | {{ token_value: .token_value }} ]'"
     ));
-    let new_token = created[0]["token_value"]
-        .as_str()
-        .expect("token_value")
-        .to_owned();
+    let new_token = created[0]["token_value"].as_str().expect("token_value").to_owned();
     let me: Value = get_ok(&https, &format!("{}{SCIM}/Me", server.url), &new_token).await;
-    assert_eq!(
-        me["userName"], app_id,
-        "the new token is the service principal's"
-    );
+    assert_eq!(me["userName"], app_id, "the new token is the service principal's");
 
     let tokens = guide(format!(
         "curl --netrc --request GET https://{instance}/api/2.0/token-management/tokens"
@@ -520,17 +426,9 @@ async fn the_guides_curl_commands_work_verbatim_over_https() {
     guide(format!(
         "curl --netrc --request DELETE https://{instance}/api/2.0/token-management/tokens/{token_id}"
     ));
-    let refused = https
-        .get(format!("{}{SCIM}/Me", server.url))
-        .bearer_auth(&new_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        refused.status(),
-        401,
-        "the deleted token is refused at once"
-    );
+    let refused =
+        https.get(format!("{}{SCIM}/Me", server.url)).bearer_auth(&new_token).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "the deleted token is refused at once");
 }
 
 /// `kill -9` in the middle of a connect, then a restart: the connection is undone completely.
@@ -550,18 +448,11 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
         .send()
         .await
         .unwrap();
-    let connect_url = format!(
-        "{}/api/2.0/partner-connect/partners/rivery/connect",
-        first.url
-    );
+    let connect_url = format!("{}/api/2.0/partner-connect/partners/rivery/connect", first.url);
     let (connect_http, connect_token) = (http.clone(), token.clone());
     tokio::spawn(async move {
-        let _ = connect_http
-            .post(connect_url)
-            .bearer_auth(connect_token)
-            .json(&json!({}))
-            .send()
-            .await;
+        let _ =
+            connect_http.post(connect_url).bearer_auth(connect_token).json(&json!({})).send().await;
     });
     for _ in 0..200 {
         let state = sim_state(&http, &sim.url).await;
@@ -578,22 +469,15 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
             v["Resources"].as_array().expect("Resources").len()
         }
     };
-    assert_eq!(
-        sps(first.url.clone()).await,
-        1,
-        "the connect had created its principal"
-    );
+    assert_eq!(sps(first.url.clone()).await, 1, "the connect had created its principal");
     first.kill9();
 
     let second = start(&data, &db, &["--stale-connect-after", "1s"]);
     let mut undone = false;
     for _ in 0..100 {
-        let c: Value = get_ok(
-            &http,
-            &format!("{}/api/2.0/partner-connect/connections", second.url),
-            &token,
-        )
-        .await;
+        let c: Value =
+            get_ok(&http, &format!("{}/api/2.0/partner-connect/connections", second.url), &token)
+                .await;
         if c["connections"].as_array().is_some_and(Vec::is_empty) {
             undone = true;
             break;
@@ -602,24 +486,14 @@ async fn a_connect_interrupted_by_kill_9_is_undone_after_restart() {
     }
     assert!(undone, "the interrupted connection was undone");
     assert_eq!(sps(second.url.clone()).await, 0, "no orphan principal");
-    let warehouses: Value = get_ok(
-        &http,
-        &format!("{}/api/2.0/sql/warehouses", second.url),
-        &token,
-    )
-    .await;
+    let warehouses: Value =
+        get_ok(&http, &format!("{}/api/2.0/sql/warehouses", second.url), &token).await;
     assert!(
-        warehouses["warehouses"]
-            .as_array()
-            .is_none_or(Vec::is_empty),
+        warehouses["warehouses"].as_array().is_none_or(Vec::is_empty),
         "no orphan warehouse: {warehouses}"
     );
-    let tokens: Value = get_ok(
-        &http,
-        &format!("{}/api/2.0/token-management/tokens", second.url),
-        &token,
-    )
-    .await;
+    let tokens: Value =
+        get_ok(&http, &format!("{}/api/2.0/token-management/tokens", second.url), &token).await;
     assert_eq!(
         tokens["token_infos"].as_array().unwrap().len(),
         1,
@@ -635,10 +509,7 @@ async fn two_nodes_share_one_database() {
     let a = start(&data, &db, &[]);
     let token = a.token.clone().unwrap();
     let b = start(&data, &db, &[]);
-    assert!(
-        b.token.is_none(),
-        "the second node joins the installation, it does not bootstrap"
-    );
+    assert!(b.token.is_none(), "the second node joins the installation, it does not bootstrap");
     let http = client();
 
     let created: Value = json_ok(
@@ -651,10 +522,7 @@ async fn two_nodes_share_one_database() {
     )
     .await;
     let second = created["token_value"].as_str().unwrap().to_owned();
-    let id = created["token_info"]["token_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = created["token_info"]["token_id"].as_str().unwrap().to_owned();
     let me = |url: String, t: String| {
         let http = http.clone();
         async move {
@@ -676,11 +544,7 @@ async fn two_nodes_share_one_database() {
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
-    assert_eq!(
-        me(b.url.clone(), second).await,
-        401,
-        "node B refuses what node A revoked"
-    );
+    assert_eq!(me(b.url.clone(), second).await, 401, "node B refuses what node A revoked");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = patchbay_partner::sim::spawn(listener, patchbay_partner::sim::SimConfig::default())
@@ -688,23 +552,17 @@ async fn two_nodes_share_one_database() {
     point_rivery_at(&sim, &http, &a.url, &token).await;
     let mut tasks = Vec::new();
     for i in 0..10 {
-        let url = if i % 2 == 0 {
-            a.url.clone()
-        } else {
-            b.url.clone()
-        };
+        let url = if i % 2 == 0 { a.url.clone() } else { b.url.clone() };
         let (http, token) = (http.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
-            http.post(format!(
-                "{url}/api/2.0/partner-connect/partners/rivery/connect"
-            ))
-            .bearer_auth(token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+            http.post(format!("{url}/api/2.0/partner-connect/partners/rivery/connect"))
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     for t in tasks {
@@ -764,13 +622,7 @@ async fn partner_addresses_follow_the_outbound_setting() {
         let token = server.token.clone().expect("first start prints the token");
         let (status, body) = point(&server.url, &token, "http://127.0.0.1:9").await;
         assert_eq!(status, 400, "{body}");
-        assert!(
-            body["message"]
-                .as_str()
-                .unwrap()
-                .contains("--allow-outbound loopback"),
-            "{body}"
-        );
+        assert!(body["message"].as_str().unwrap().contains("--allow-outbound loopback"), "{body}");
         token
     };
     let mut allowing = command(&[]);

@@ -78,14 +78,9 @@ async fn kill_loop(storage: Tables<'_>) {
     )
     .await;
     let warehouse = r["id"].as_str().unwrap().to_owned();
-    statement(
-        &first.url,
-        &token,
-        &warehouse,
-        "CREATE TABLE log (batch BIGINT, n BIGINT)",
-    )
-    .await
-    .expect("create");
+    statement(&first.url, &token, &warehouse, "CREATE TABLE log (batch BIGINT, n BIGINT)")
+        .await
+        .expect("create");
 
     let mut server = Some(first);
     let mut acknowledged = BTreeSet::new();
@@ -141,11 +136,7 @@ async fn kill_loop(storage: Tables<'_>) {
         )
         .await
         .expect("the table reads after a crash");
-        assert_eq!(
-            values(&counts),
-            Vec::<i64>::new(),
-            "a batch was half-written"
-        );
+        assert_eq!(values(&counts), Vec::<i64>::new(), "a batch was half-written");
         let present: BTreeSet<i64> = values(
             &statement(&url, &token, &warehouse, "SELECT DISTINCT batch FROM log")
                 .await
@@ -159,37 +150,23 @@ async fn kill_loop(storage: Tables<'_>) {
             acknowledged.difference(&present).collect::<Vec<_>>()
         );
         for b in &tables {
-            let copy = statement(
-                &url,
-                &token,
-                &warehouse,
-                &format!("SELECT COUNT(*) FROM copy_{b}"),
-            )
-            .await
-            .unwrap_or_else(|| panic!("the acknowledged table copy_{b} cannot be read"));
+            let copy =
+                statement(&url, &token, &warehouse, &format!("SELECT COUNT(*) FROM copy_{b}"))
+                    .await
+                    .unwrap_or_else(|| panic!("the acknowledged table copy_{b} cannot be read"));
             assert_eq!(values(&copy), [100]);
         }
         // Every table the catalog lists reads, acknowledged or not.
-        let listed = statement(&url, &token, &warehouse, "SHOW TABLES")
-            .await
-            .expect("show");
+        let listed = statement(&url, &token, &warehouse, "SHOW TABLES").await.expect("show");
         for row in listed["result"]["data_array"].as_array().unwrap() {
             let name = row[1].as_str().unwrap();
-            statement(
-                &url,
-                &token,
-                &warehouse,
-                &format!("SELECT COUNT(*) FROM {name}"),
-            )
-            .await
-            .unwrap_or_else(|| panic!("listed table {name} cannot be read after a crash"));
+            statement(&url, &token, &warehouse, &format!("SELECT COUNT(*) FROM {name}"))
+                .await
+                .unwrap_or_else(|| panic!("listed table {name} cannot be read after a crash"));
         }
         server = Some(next);
     }
-    assert!(
-        acknowledged.len() > 5,
-        "the writers made progress: {acknowledged:?}"
-    );
+    assert!(acknowledged.len() > 5, "the writers made progress: {acknowledged:?}");
     if let Some((s3, url)) = storage {
         let bucket = url
             .strip_prefix("s3://")
@@ -200,9 +177,6 @@ async fn kill_loop(storage: Tables<'_>) {
             keys.iter().any(|k| k.ends_with(".parquet")),
             "the rows were written to the bucket: {keys:?}"
         );
-        assert!(
-            !data.join("tables").exists(),
-            "and not to the data directory"
-        );
+        assert!(!data.join("tables").exists(), "and not to the data directory");
     }
 }

@@ -24,15 +24,9 @@ fn node(data_dir: &Path, db: &TestDatabase, tables: &Path) -> Server {
 fn node_command(data_dir: &Path, db: &TestDatabase, tables: &OsStr) -> Command {
     let mut cmd = serve_command("127.0.0.1:0", data_dir, Some(db.url.as_str()));
     // The nodes of one installation share its secret key.
-    cmd.arg("--secret-key-file").arg(
-        data_dir
-            .parent()
-            .expect("a node's directory")
-            .join("secret.key"),
-    );
-    cmd.arg("--table-storage")
-        .arg(tables)
-        .stderr(log_next_to(data_dir));
+    cmd.arg("--secret-key-file")
+        .arg(data_dir.parent().expect("a node's directory").join("secret.key"));
+    cmd.arg("--table-storage").arg(tables).stderr(log_next_to(data_dir));
     cmd
 }
 
@@ -77,12 +71,7 @@ async fn first_column_of(url: &str, token: &str, warehouse: &str, sql: &str) -> 
 }
 
 async fn get(url: &str, token: &str, path: &str) -> reqwest::Response {
-    client()
-        .get(format!("{url}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request")
+    client().get(format!("{url}{path}")).bearer_auth(token).send().await.expect("request")
 }
 
 /// Polls statement `id` through `url` until it ends.
@@ -114,20 +103,10 @@ async fn twenty_inserts_through_both(a: &Server, b: &Server, token: &str) -> Str
     .await;
     let warehouse = warehouse["id"].as_str().unwrap().to_owned();
     run(&a.url, token, &warehouse, "CREATE SCHEMA landing").await;
-    run(
-        &b.url,
-        token,
-        &warehouse,
-        "CREATE TABLE landing.events (id BIGINT, node STRING)",
-    )
-    .await;
+    run(&b.url, token, &warehouse, "CREATE TABLE landing.events (id BIGINT, node STRING)").await;
     let mut writes = Vec::new();
     for i in 0..20 {
-        let (url, name) = if i % 2 == 0 {
-            (a.url.clone(), "a")
-        } else {
-            (b.url.clone(), "b")
-        };
+        let (url, name) = if i % 2 == 0 { (a.url.clone(), "a") } else { (b.url.clone(), "b") };
         let (token, warehouse) = (token.to_owned(), warehouse.clone());
         writes.push(tokio::spawn(async move {
             let sql = format!("INSERT INTO landing.events VALUES ({i}, '{name}')");
@@ -139,13 +118,9 @@ async fn twenty_inserts_through_both(a: &Server, b: &Server, token: &str) -> Str
     }
     let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     for url in [&a.url, &b.url] {
-        let ids = first_column_of(
-            url,
-            token,
-            &warehouse,
-            "SELECT id FROM landing.events ORDER BY id",
-        )
-        .await;
+        let ids =
+            first_column_of(url, token, &warehouse, "SELECT id FROM landing.events ORDER BY id")
+                .await;
         assert_eq!(ids, expected, "each node reads all twenty rows, once");
     }
     warehouse
@@ -160,10 +135,7 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
     let db = TestDatabase::create().await.unwrap();
     let tables = tmp.path().join("tables");
     let a = node(&tmp.path().join("a"), &db, &tables);
-    let token = a
-        .token
-        .clone()
-        .expect("the first node prints the admin token");
+    let token = a.token.clone().expect("the first node prints the admin token");
     let b = node(&tmp.path().join("b"), &db, &tables);
     assert!(b.token.is_none(), "the second node joins the installation");
     let http = client();
@@ -184,63 +156,44 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
     assert_eq!(done["manifest"]["total_row_count"], 20);
     assert_eq!(done["result"]["data_array"][19], json!(["19", "b"]));
     let chunk = json_ok(
-        get(
-            &b.url,
-            &token,
-            &format!("/api/2.0/sql/statements/{id}/result/chunks/0"),
-        )
-        .await,
+        get(&b.url, &token, &format!("/api/2.0/sql/statements/{id}/result/chunks/0")).await,
     )
     .await;
     assert_eq!(chunk["data_array"], done["result"]["data_array"]);
 
     // Someone else asking node B about it is told it does not exist, as on node A.
     let sp: Value = json_with(
-        http.post(format!(
-            "{}/api/2.0/preview/scim/v2/ServicePrincipals",
-            a.url
-        ))
-        .bearer_auth(&token)
-        .json(&json!({"displayName": "OTHER_USER"}))
-        .send()
-        .await
-        .unwrap(),
+        http.post(format!("{}/api/2.0/preview/scim/v2/ServicePrincipals", a.url))
+            .bearer_auth(&token)
+            .json(&json!({"displayName": "OTHER_USER"}))
+            .send()
+            .await
+            .unwrap(),
         201,
     )
     .await;
     let may_use_tokens = http
-        .patch(format!(
-            "{}/api/2.0/permissions/authorization/tokens",
-            a.url
-        ))
+        .patch(format!("{}/api/2.0/permissions/authorization/tokens", a.url))
         .bearer_auth(&token)
-        .json(
-            &json!({"access_control_list": [{"service_principal_name": sp["applicationId"],
-                                               "permission_level": "CAN_USE"}]}),
-        )
+        .json(&json!({"access_control_list": [{"service_principal_name": sp["applicationId"],
+                                               "permission_level": "CAN_USE"}]}))
         .send()
         .await
         .unwrap();
     assert_eq!(may_use_tokens.status(), 200);
     let other: Value = json_ok(
-        http.post(format!(
-            "{}/api/2.0/token-management/on-behalf-of/tokens",
-            a.url
-        ))
-        .bearer_auth(&token)
-        .json(&json!({"application_id": sp["applicationId"], "lifetime_seconds": 3600}))
-        .send()
-        .await
-        .unwrap(),
+        http.post(format!("{}/api/2.0/token-management/on-behalf-of/tokens", a.url))
+            .bearer_auth(&token)
+            .json(&json!({"application_id": sp["applicationId"], "lifetime_seconds": 3600}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     let other = other["token_value"].as_str().unwrap().to_owned();
     for url in [&a.url, &b.url] {
-        let r = json_with(
-            get(url, &other, &format!("/api/2.0/sql/statements/{id}")).await,
-            404,
-        )
-        .await;
+        let r =
+            json_with(get(url, &other, &format!("/api/2.0/sql/statements/{id}")).await, 404).await;
         assert_eq!(r["error_code"], "RESOURCE_DOES_NOT_EXIST", "{r}");
     }
 
@@ -252,20 +205,15 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
                "format": "ARROW_STREAM", "statement": "SELECT id FROM landing.events"}),
     )
     .await;
-    let link = linked["result"]["external_links"][0]["external_link"]
-        .as_str()
-        .expect("a link")
-        .to_owned();
+    let link =
+        linked["result"]["external_links"][0]["external_link"].as_str().expect("a link").to_owned();
     assert!(link.starts_with(&a.url), "{link}");
     let through_b = link.replacen(&a.url, &b.url, 1);
     let from_a = http.get(&link).send().await.unwrap();
     assert_eq!(from_a.status(), 200);
     let from_b = http.get(&through_b).send().await.unwrap();
     assert_eq!(from_b.status(), 200);
-    assert_eq!(
-        from_b.headers()["content-type"],
-        "application/vnd.apache.arrow.stream"
-    );
+    assert_eq!(from_b.headers()["content-type"], "application/vnd.apache.arrow.stream");
     assert_eq!(from_b.bytes().await.unwrap(), from_a.bytes().await.unwrap());
     let forged = format!("{}{}", &through_b[..through_b.len() - 4], "0000");
     assert_eq!(http.get(&forged).send().await.unwrap().status(), 403);
@@ -320,11 +268,7 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        gone.status(),
-        404,
-        "a closed session is closed on every node"
-    );
+    assert_eq!(gone.status(), 404, "a closed session is closed on every node");
 
     // Node A dies: what it held is unreachable, and node B says so rather than pretending.
     let held = execute(
@@ -335,22 +279,15 @@ async fn two_nodes_serve_the_same_tables_and_each_others_statements() {
     .await;
     let held = held["statement_id"].as_str().unwrap().to_owned();
     a.kill9();
-    let r = json_with(
-        get(&b.url, &token, &format!("/api/2.0/sql/statements/{held}")).await,
-        503,
-    )
-    .await;
+    let r =
+        json_with(get(&b.url, &token, &format!("/api/2.0/sql/statements/{held}")).await, 503).await;
     assert_eq!(r["error_code"], "TEMPORARILY_UNAVAILABLE", "{r}");
     // Node B's own work goes on.
-    let nodes: BTreeSet<String> = first_column_of(
-        &b.url,
-        &token,
-        &warehouse,
-        "SELECT DISTINCT node FROM landing.events",
-    )
-    .await
-    .into_iter()
-    .collect();
+    let nodes: BTreeSet<String> =
+        first_column_of(&b.url, &token, &warehouse, "SELECT DISTINCT node FROM landing.events")
+            .await
+            .into_iter()
+            .collect();
     assert_eq!(nodes, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
 }
 
@@ -379,36 +316,16 @@ async fn two_nodes_share_tables_in_a_bucket() {
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
     let a = Server::spawn(bucket_node(&s3, &tmp.path().join("a"), &db, &url));
-    let token = a
-        .token
-        .clone()
-        .expect("the first node prints the admin token");
+    let token = a.token.clone().expect("the first node prints the admin token");
     let b = Server::spawn(bucket_node(&s3, &tmp.path().join("b"), &db, &url));
     // The nodes' commits race for each version in the bucket.
     let warehouse = twenty_inserts_through_both(&a, &b, &token).await;
 
     // Changes through one node are what the other reads.
-    run(
-        &a.url,
-        &token,
-        &warehouse,
-        "UPDATE landing.events SET node = 'moved' WHERE id < 5",
-    )
-    .await;
-    run(
-        &b.url,
-        &token,
-        &warehouse,
-        "DELETE FROM landing.events WHERE id >= 15",
-    )
-    .await;
-    run(
-        &a.url,
-        &token,
-        &warehouse,
-        "CREATE TABLE landing.copied AS SELECT * FROM landing.events",
-    )
-    .await;
+    run(&a.url, &token, &warehouse, "UPDATE landing.events SET node = 'moved' WHERE id < 5").await;
+    run(&b.url, &token, &warehouse, "DELETE FROM landing.events WHERE id >= 15").await;
+    run(&a.url, &token, &warehouse, "CREATE TABLE landing.copied AS SELECT * FROM landing.events")
+        .await;
     let moved = first_column_of(
         &b.url,
         &token,
@@ -417,13 +334,8 @@ async fn two_nodes_share_tables_in_a_bucket() {
     )
     .await;
     assert_eq!(moved, vec!["5".to_owned()]);
-    let left = first_column_of(
-        &b.url,
-        &token,
-        &warehouse,
-        "SELECT COUNT(*) FROM landing.copied",
-    )
-    .await;
+    let left =
+        first_column_of(&b.url, &token, &warehouse, "SELECT COUNT(*) FROM landing.copied").await;
     assert_eq!(left, vec!["15".to_owned()]);
 
     // The tables are Delta tables in the bucket, and nowhere on the nodes' disks.
@@ -434,10 +346,7 @@ async fn two_nodes_share_tables_in_a_bucket() {
         let first_commit = format!("tables/{table}/_delta_log/00000000000000000000.json");
         assert!(keys.contains(&first_commit), "{first_commit} in {keys:?}");
     }
-    assert!(
-        keys.iter().any(|k| k.ends_with(".parquet")),
-        "the rows are in the bucket: {keys:?}"
-    );
+    assert!(keys.iter().any(|k| k.ends_with(".parquet")), "the rows are in the bucket: {keys:?}");
     for node in ["a", "b"] {
         assert!(
             !tmp.path().join(node).join("tables").exists(),
@@ -454,13 +363,8 @@ async fn two_nodes_share_tables_in_a_bucket() {
     let after = stored_tables(&s3.keys(&bucket, "tables/").await);
     assert_eq!(after.len(), 1, "one table left: {after:?}");
     assert!(after.is_subset(&tables));
-    let count = first_column_of(
-        &a.url,
-        &token,
-        &warehouse,
-        "SELECT COUNT(*) FROM landing.events",
-    )
-    .await;
+    let count =
+        first_column_of(&a.url, &token, &warehouse, "SELECT COUNT(*) FROM landing.events").await;
     assert_eq!(count, vec!["15".to_owned()]);
 }
 
@@ -470,10 +374,7 @@ async fn a_node_does_not_start_on_a_bucket_it_cannot_use() {
     let s3 = S3::from_env();
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
-    let missing = format!(
-        "s3://patchbay-test-{}/tables",
-        uuid::Uuid::new_v4().simple()
-    );
+    let missing = format!("s3://patchbay-test-{}/tables", uuid::Uuid::new_v4().simple());
     let stderr = refused(bucket_node(&s3, &tmp.path().join("a"), &db, &missing)).await;
     assert!(stderr.contains("NoSuchBucket"), "{stderr}");
 
@@ -488,22 +389,10 @@ async fn a_node_does_not_start_on_a_bucket_it_cannot_use() {
     // overwrite each other: refused. (The test endpoint ignores them in buckets named so.)
     let name = format!("patchbay-unconditional-{}", uuid::Uuid::new_v4().simple());
     s3.create(&name).await;
-    let stderr = refused(bucket_node(
-        &s3,
-        &tmp.path().join("c"),
-        &db,
-        &format!("s3://{name}/t"),
-    ))
-    .await;
-    assert!(
-        stderr.contains("does not honour conditional writes"),
-        "{stderr}"
-    );
-    assert_eq!(
-        s3.keys(&name, "").await,
-        Vec::<String>::new(),
-        "the check leaves nothing behind"
-    );
+    let stderr =
+        refused(bucket_node(&s3, &tmp.path().join("c"), &db, &format!("s3://{name}/t"))).await;
+    assert!(stderr.contains("does not honour conditional writes"), "{stderr}");
+    assert_eq!(s3.keys(&name, "").await, Vec::<String>::new(), "the check leaves nothing behind");
 }
 
 /// Runs `serve` with `cmd`, which must fail to start on its table storage; what it said.
@@ -512,19 +401,14 @@ async fn refused(mut cmd: Command) -> String {
     let out = tokio::task::spawn_blocking(move || cmd.output().expect("run patchbay serve"))
         .await
         .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned());
     assert!(!out.status.success(), "serve must not start: {stderr}");
     assert!(
         stderr.starts_with("patchbay: cannot use the table storage s3://"),
         "the error names the storage: {stderr}"
     );
-    assert!(
-        !stdout.contains("listening on"),
-        "it never listened: {stdout}"
-    );
+    assert!(!stdout.contains("listening on"), "it never listened: {stdout}");
     assert!(
         !stdout.contains("admin token"),
         "no admin token is shown by a start that fails: {stdout}"
@@ -555,10 +439,7 @@ async fn nodes_on_https_with_certificates_of_their_own_pass_statements_on() {
         "the nodes' CAs differ"
     );
     common::install_crypto();
-    let https = reqwest::Client::builder()
-        .tls_certs_only([ca("a"), ca("b")])
-        .build()
-        .unwrap();
+    let https = reqwest::Client::builder().tls_certs_only([ca("a"), ca("b")]).build().unwrap();
     let call = |url: String, body: Option<Value>| {
         let request = match body {
             Some(body) => https.post(url).json(&body),
@@ -577,26 +458,16 @@ async fn nodes_on_https_with_certificates_of_their_own_pass_statements_on() {
     .await;
     let statement = json!({"warehouse_id": warehouse["id"], "wait_timeout": "0s",
         "on_wait_timeout": "CONTINUE", "statement": "SELECT x * 2 FROM range(0, 5) AS t(x) ORDER BY x"});
-    let started = json_ok(
-        call(format!("{}/api/2.0/sql/statements", a.url), Some(statement))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let started =
+        json_ok(call(format!("{}/api/2.0/sql/statements", a.url), Some(statement)).await.unwrap())
+            .await;
     let id = started["statement_id"].as_str().expect("an id").to_owned();
     // Polled through node B, which passes it on to node A over HTTPS, trusting A's CA.
     let mut done = Value::Null;
     for _ in 0..300 {
-        done = json_ok(
-            call(format!("{}/api/2.0/sql/statements/{id}", b.url), None)
-                .await
-                .unwrap(),
-        )
-        .await;
-        if !matches!(
-            done["status"]["state"].as_str(),
-            Some("PENDING" | "RUNNING")
-        ) {
+        done = json_ok(call(format!("{}/api/2.0/sql/statements/{id}", b.url), None).await.unwrap())
+            .await;
+        if !matches!(done["status"]["state"].as_str(), Some("PENDING" | "RUNNING")) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

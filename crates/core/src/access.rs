@@ -31,9 +31,7 @@ impl Caller {
         if self.is_admin {
             Ok(WorkspaceAdmin(self))
         } else {
-            Err(Forbidden(
-                "Only workspace admins can perform this operation.".into(),
-            ))
+            Err(Forbidden("Only workspace admins can perform this operation.".into()))
         }
     }
 }

@@ -117,14 +117,9 @@ impl Securable {
         };
         if parts.len() != expected {
             let shape = ["catalog", "catalog.schema", "catalog.schema.table"][expected - 1];
-            return Err(format!(
-                "'{full_name}' is not a valid {kind} name; expected {shape}."
-            ));
+            return Err(format!("'{full_name}' is not a valid {kind} name; expected {shape}."));
         }
-        let names = parts
-            .iter()
-            .map(|p| normalize_name(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        let names = parts.iter().map(|p| normalize_name(p)).collect::<Result<Vec<_>, _>>()?;
         Ok(match names.as_slice() {
             [c] => Securable::Catalog(c.clone()),
             [c, s] => Securable::Schema(c.clone(), s.clone()),
@@ -191,12 +186,7 @@ impl fmt::Display for Securable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Securable::Metastore => f.write_str("metastore"),
-            other => write!(
-                f,
-                "{} '{}'",
-                other.securable_type().noun(),
-                other.full_name()
-            ),
+            other => write!(f, "{} '{}'", other.securable_type().noun(), other.full_name()),
         }
     }
 }
@@ -208,14 +198,9 @@ pub fn normalize_name(name: &str) -> Result<String, String> {
         return Err("A name must not be empty.".into());
     }
     if name.chars().count() > MAX_NAME_LEN {
-        return Err(format!(
-            "The name '{name}' is longer than {MAX_NAME_LEN} characters."
-        ));
+        return Err(format!("The name '{name}' is longer than {MAX_NAME_LEN} characters."));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, '.' | ' ' | '/') || c.is_control())
-    {
+    if let Some(c) = name.chars().find(|c| matches!(c, '.' | ' ' | '/') || c.is_control()) {
         return Err(format!(
             "The name '{}' contains the character {:?}, which is not allowed in names.",
             name.escape_debug(),
@@ -284,11 +269,7 @@ const LEGACY_PRIVILEGES: &[(&str, &str)] = &[
 
 /// The privileges of a table above that may be granted on `C`, `S` or `T`, in the table's order.
 fn privileges_on(table: &'static [(&'static str, &'static str)], on: char) -> Vec<&'static str> {
-    table
-        .iter()
-        .filter(|(_, kinds)| kinds.contains(on))
-        .map(|(name, _)| *name)
-        .collect()
+    table.iter().filter(|(_, kinds)| kinds.contains(on)).map(|(name, _)| *name).collect()
 }
 
 /// The privileges that may be granted on a kind of securable, in Unity Catalog (`legacy =
@@ -347,19 +328,11 @@ pub fn check_privilege(securable: &Securable, privilege: &str) -> Result<String,
              USE_SCHEMA, CREATE_SCHEMA, CREATE_TABLE, SELECT, MODIFY and others."
         )
     } else {
-        format!(
-            " Privileges on a {kind}: {}.",
-            applicable_privileges(kind, legacy).join(", ")
-        )
+        format!(" Privileges on a {kind}: {}.", applicable_privileges(kind, legacy).join(", "))
     };
-    let shown = if privilege.trim().is_empty() {
-        "''".to_owned()
-    } else {
-        privilege.trim().to_owned()
-    };
-    Err(format!(
-        "Privilege {shown} is not applicable to {securable}.{hint}"
-    ))
+    let shown =
+        if privilege.trim().is_empty() { "''".to_owned() } else { privilege.trim().to_owned() };
+    Err(format!("Privilege {shown} is not applicable to {securable}.{hint}"))
 }
 
 /// How a privilege reads in SQL output (`SHOW GRANTS`): Unity Catalog privileges with spaces
@@ -460,11 +433,7 @@ impl AccessFacts {
         self.superuser
             || self.levels.iter().any(|l| l.owned)
             || (!self.legacy
-                && self
-                    .levels
-                    .len()
-                    .checked_sub(1)
-                    .is_some_and(|last| self.has(last, "MANAGE")))
+                && self.levels.len().checked_sub(1).is_some_and(|last| self.has(last, "MANAGE")))
     }
 
     /// Whether a listing shows the securable (the last level) to the caller: a superuser, an
@@ -482,9 +451,7 @@ impl AccessFacts {
             return true;
         }
         let applicable = applicable_privileges(kind, self.legacy);
-        self.held(last)
-            .iter()
-            .any(|p| applicable.contains(&p.as_str()))
+        self.held(last).iter().any(|p| applicable.contains(&p.as_str()))
     }
 
     /// The first requirement of `action` the caller does not meet: the level and the
@@ -510,12 +477,9 @@ impl AccessFacts {
             (true, 0) => &[(0, &["USAGE"])],
             (true, _) => &[(1, &["USAGE"])],
         };
-        way.iter()
-            .copied()
-            .chain([(depth, any_of)])
-            .find(|(depth, any_of)| {
-                *depth >= self.levels.len() || !any_of.iter().any(|p| self.has(*depth, p))
-            })
+        way.iter().copied().chain([(depth, any_of)]).find(|(depth, any_of)| {
+            *depth >= self.levels.len() || !any_of.iter().any(|p| self.has(*depth, p))
+        })
     }
 
     /// Decides an action; `on` names the object for the error message.
@@ -524,14 +488,9 @@ impl AccessFacts {
             return Ok(());
         };
         let chain = on.chain();
-        let name = chain
-            .get(depth)
-            .map_or_else(|| on.to_string(), ToString::to_string);
-        let wanted = any_of
-            .iter()
-            .map(|p| sql_privilege(p, self.legacy))
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let name = chain.get(depth).map_or_else(|| on.to_string(), ToString::to_string);
+        let wanted =
+            any_of.iter().map(|p| sql_privilege(p, self.legacy)).collect::<Vec<_>>().join(" or ");
         Err(Denied(format!("User does not have {wanted} on {name}.")))
     }
 }
@@ -601,10 +560,8 @@ pub const COLUMN_TYPE_NAMES: &[&str] = &[
 /// `array<int>` → `ARRAY`), as Unity Catalog reports it for a column created with SQL.
 pub fn column_type_name(type_text: &str) -> Result<&'static str, String> {
     let lower = type_text.trim().to_ascii_lowercase();
-    let base: String = lower
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    let base: String =
+        lower.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     let name = match base.as_str() {
         "boolean" | "bool" => "BOOLEAN",
         "tinyint" | "byte" => "BYTE",
@@ -655,9 +612,8 @@ pub fn spark_type(type_name: &str, type_text: &str) -> String {
 pub const TABLE_TYPES: &[&str] = &["MANAGED", "EXTERNAL", "VIEW"];
 
 /// Data source formats patchbay accepts on create.
-pub const DATA_SOURCE_FORMATS: &[&str] = &[
-    "DELTA", "CSV", "JSON", "AVRO", "PARQUET", "ORC", "TEXT", "ICEBERG",
-];
+pub const DATA_SOURCE_FORMATS: &[&str] =
+    &["DELTA", "CSV", "JSON", "AVRO", "PARQUET", "ORC", "TEXT", "ICEBERG"];
 
 #[cfg(test)]
 mod tests {
@@ -668,10 +624,7 @@ mod tests {
     }
 
     fn level(owned: bool, ps: &[&str]) -> LevelFacts {
-        LevelFacts {
-            owned,
-            privileges: set(ps),
-        }
+        LevelFacts { owned, privileges: set(ps) }
     }
 
     fn table() -> Securable {
@@ -680,19 +633,13 @@ mod tests {
 
     #[test]
     fn securables_parse_case_insensitively_and_normalize_names() {
-        assert_eq!(
-            Securable::parse("CATALOG", "Main"),
-            Ok(Securable::Catalog("main".into()))
-        );
+        assert_eq!(Securable::parse("CATALOG", "Main"), Ok(Securable::Catalog("main".into())));
         assert_eq!(
             Securable::parse("schema", "main.Sales"),
             Ok(Securable::Schema("main".into(), "sales".into()))
         );
         assert_eq!(Securable::parse("Table", "main.sales.orders"), Ok(table()));
-        assert_eq!(
-            Securable::parse("metastore", "11111111-2222"),
-            Ok(Securable::Metastore)
-        );
+        assert_eq!(Securable::parse("metastore", "11111111-2222"), Ok(Securable::Metastore));
         for (t, n) in [
             ("catalog", "a.b"),
             ("schema", "main"),
@@ -736,21 +683,14 @@ mod tests {
         assert_eq!(normalize_privilege(" use catalog "), "USE_CATALOG");
         assert_eq!(normalize_privilege("ALL PRIVILEGES"), "ALL_PRIVILEGES");
         let catalog = Securable::Catalog("main".into());
-        assert_eq!(
-            check_privilege(&catalog, "use catalog"),
-            Ok("USE_CATALOG".into())
-        );
+        assert_eq!(check_privilege(&catalog, "use catalog"), Ok("USE_CATALOG".into()));
         assert!(check_privilege(&table(), "USE_CATALOG").is_err());
         assert!(check_privilege(&table(), "CREATE_TABLE").is_err());
         assert!(check_privilege(&Securable::Metastore, "CREATE_CATALOG").is_ok());
         assert!(check_privilege(&Securable::Metastore, "ALL_PRIVILEGES").is_err());
         let err = check_privilege(&catalog, "USAGE").unwrap_err();
         assert!(err.contains("legacy"), "{err}");
-        assert!(
-            check_privilege(&catalog, "OWN")
-                .unwrap_err()
-                .contains("owner")
-        );
+        assert!(check_privilege(&catalog, "OWN").unwrap_err().contains("owner"));
     }
 
     #[test]
@@ -781,14 +721,8 @@ mod tests {
             assert!(check_privilege(&hive, p).is_ok(), "{p}");
             assert!(check_privilege(&db, p).is_ok(), "{p}");
         }
-        assert_eq!(
-            check_privilege(&t, "ALL PRIVILEGES"),
-            Ok(ALL_PRIVILEGES.into())
-        );
-        assert_eq!(
-            check_privilege(&t, "all_privileges"),
-            Ok(ALL_PRIVILEGES.into())
-        );
+        assert_eq!(check_privilege(&t, "ALL PRIVILEGES"), Ok(ALL_PRIVILEGES.into()));
+        assert_eq!(check_privilege(&t, "all_privileges"), Ok(ALL_PRIVILEGES.into()));
         assert!(check_privilege(&t, "USAGE").is_err());
         let err = check_privilege(&hive, "USE_CATALOG").unwrap_err();
         assert!(err.contains("USAGE"), "{err}");
@@ -823,10 +757,7 @@ mod tests {
         };
         assert!(facts.check(Action::SelectTable, &on).is_ok());
         let err = facts.check(Action::ModifyTable, &on).unwrap_err();
-        assert!(
-            err.0.contains("MODIFY on Table 'main.sales.orders'"),
-            "{err:?}"
-        );
+        assert!(err.0.contains("MODIFY on Table 'main.sales.orders'"), "{err:?}");
         // MODIFY granted on the schema reaches its tables.
         facts.levels[1] = level(false, &["USE_SCHEMA", "MODIFY"]);
         assert!(facts.check(Action::ModifyTable, &on).is_ok());
@@ -865,19 +796,10 @@ mod tests {
                 level(false, &["MODIFY"]),
             ],
         };
-        assert_eq!(
-            modifier.check_alteration(Alteration::Definition, false, &on),
-            Ok(())
-        );
-        assert_eq!(
-            modifier.check_alteration(Alteration::Ownership, false, &on),
-            Err(None)
-        );
+        assert_eq!(modifier.check_alteration(Alteration::Definition, false, &on), Ok(()));
+        assert_eq!(modifier.check_alteration(Alteration::Ownership, false, &on), Err(None));
         // A view's definition is its owner's alone.
-        assert_eq!(
-            modifier.check_alteration(Alteration::Definition, true, &on),
-            Err(None)
-        );
+        assert_eq!(modifier.check_alteration(Alteration::Definition, true, &on), Err(None));
         let reader = AccessFacts {
             levels: vec![
                 level(false, &["USE_CATALOG"]),
@@ -892,21 +814,14 @@ mod tests {
         assert!(denied.0.contains("MODIFY"), "{denied:?}");
         // The owner of the schema, or a holder of MANAGE on the table, may do anything.
         for manager in [
-            vec![
-                level(false, &["USE_CATALOG"]),
-                level(true, &[]),
-                level(false, &[]),
-            ],
+            vec![level(false, &["USE_CATALOG"]), level(true, &[]), level(false, &[])],
             vec![
                 level(false, &["USE_CATALOG"]),
                 level(false, &["USE_SCHEMA"]),
                 level(false, &["MANAGE"]),
             ],
         ] {
-            let facts = AccessFacts {
-                levels: manager,
-                ..modifier.clone()
-            };
+            let facts = AccessFacts { levels: manager, ..modifier.clone() };
             for alteration in [Alteration::Definition, Alteration::Ownership] {
                 assert_eq!(facts.check_alteration(alteration, true, &on), Ok(()));
             }
@@ -926,10 +841,7 @@ mod tests {
         facts.levels[0] = level(false, &["USE_CATALOG"]);
         facts.levels[1] = level(false, &["USE_SCHEMA"]);
         let err = facts.check(Action::ReadTable, &on).unwrap_err();
-        assert!(
-            err.0.contains("SELECT on Table 'main.sales.orders'"),
-            "{err:?}"
-        );
+        assert!(err.0.contains("SELECT on Table 'main.sales.orders'"), "{err:?}");
         assert!(!facts.visible(SecurableType::Table));
         // SELECT granted on the schema is inherited by its tables.
         facts.levels[1] = level(false, &["USE_SCHEMA", "SELECT"]);
@@ -942,29 +854,18 @@ mod tests {
         facts.levels[1] = level(false, &["USE_SCHEMA"]);
         assert!(facts.check(Action::ReadTable, &on).is_ok());
         // A metastore admin may do all.
-        let admin = AccessFacts {
-            superuser: true,
-            ..AccessFacts::default()
-        };
-        let admin = AccessFacts {
-            levels: vec![LevelFacts::default(); 3],
-            ..admin
-        };
+        let admin = AccessFacts { superuser: true, ..AccessFacts::default() };
+        let admin = AccessFacts { levels: vec![LevelFacts::default(); 3], ..admin };
         assert!(admin.check(Action::ReadTable, &on).is_ok());
     }
 
     #[test]
     fn creating_needs_use_and_create_or_ownership_or_all_privileges() {
         let catalog = Securable::Catalog("main".into());
-        let facts = |l: LevelFacts| AccessFacts {
-            legacy: false,
-            superuser: false,
-            levels: vec![l],
-        };
+        let facts =
+            |l: LevelFacts| AccessFacts { legacy: false, superuser: false, levels: vec![l] };
         assert!(
-            facts(level(false, &["USE_CATALOG"]))
-                .check(Action::CreateSchema, &catalog)
-                .is_err()
+            facts(level(false, &["USE_CATALOG"])).check(Action::CreateSchema, &catalog).is_err()
         );
         assert!(
             facts(level(false, &["USE_CATALOG", "CREATE_SCHEMA"]))
@@ -972,15 +873,9 @@ mod tests {
                 .is_ok()
         );
         assert!(
-            facts(level(false, &["ALL_PRIVILEGES"]))
-                .check(Action::CreateSchema, &catalog)
-                .is_ok()
+            facts(level(false, &["ALL_PRIVILEGES"])).check(Action::CreateSchema, &catalog).is_ok()
         );
-        assert!(
-            facts(level(true, &[]))
-                .check(Action::CreateSchema, &catalog)
-                .is_ok()
-        );
+        assert!(facts(level(true, &[])).check(Action::CreateSchema, &catalog).is_ok());
         // The owner of a schema may create tables in it, given USE_CATALOG.
         let schema = Securable::Schema("main".into(), "s".into());
         let owner = AccessFacts {
@@ -1003,11 +898,8 @@ mod tests {
         // USAGE and CREATE on hive_metastore are inherited by its schemas.
         assert!(facts.check(Action::CreateTable, &db).is_ok());
         assert!(facts.visible(SecurableType::Schema));
-        facts.levels = vec![
-            level(false, &[]),
-            level(false, &["USAGE", "READ_METADATA"]),
-            level(false, &[]),
-        ];
+        facts.levels =
+            vec![level(false, &[]), level(false, &["USAGE", "READ_METADATA"]), level(false, &[])];
         assert!(facts.check(Action::ReadTable, &t).is_ok());
         facts.levels[1] = level(false, &["READ_METADATA"]);
         let err = facts.check(Action::ReadTable, &t).unwrap_err();
@@ -1023,27 +915,18 @@ mod tests {
         let mut facts = AccessFacts {
             legacy: false,
             superuser: false,
-            levels: vec![
-                level(false, &["USE_CATALOG", "CREATE_SCHEMA"]),
-                level(false, &[]),
-            ],
+            levels: vec![level(false, &["USE_CATALOG", "CREATE_SCHEMA"]), level(false, &[])],
         };
         assert!(!facts.may_manage());
         assert!(facts.visible(SecurableType::Catalog));
-        assert!(
-            !facts.visible(SecurableType::Schema),
-            "USE_CATALOG does not reveal schemas"
-        );
+        assert!(!facts.visible(SecurableType::Schema), "USE_CATALOG does not reveal schemas");
         facts.levels[1].owned = true;
         assert!(facts.may_manage());
         assert!(facts.visible(SecurableType::Schema));
         facts.levels[1] = level(false, &["MANAGE"]);
         assert!(facts.may_manage());
         facts.levels[1] = level(false, &["ALL_PRIVILEGES"]);
-        assert!(
-            !facts.may_manage(),
-            "ALL_PRIVILEGES does not include MANAGE"
-        );
+        assert!(!facts.may_manage(), "ALL_PRIVILEGES does not include MANAGE");
     }
 
     #[test]

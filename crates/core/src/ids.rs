@@ -26,9 +26,7 @@ pub fn new_application_id() -> String {
 
 /// Normalizes an application id given by a client: a UUID in any case becomes lower case.
 pub fn parse_application_id(s: &str) -> Option<String> {
-    uuid::Uuid::parse_str(s.trim())
-        .ok()
-        .map(|u| u.hyphenated().to_string())
+    uuid::Uuid::parse_str(s.trim()).ok().map(|u| u.hyphenated().to_string())
 }
 
 #[cfg(test)]
@@ -47,16 +45,7 @@ mod tests {
     #[test]
     fn only_plain_positive_decimals_are_ids() {
         assert_eq!(parse_numeric_id("7535194597985784"), Some(7535194597985784));
-        for bad in [
-            "",
-            "0",
-            "-1",
-            "+1",
-            "1e3",
-            " 1",
-            "99999999999999999999",
-            "abc",
-        ] {
+        for bad in ["", "0", "-1", "+1", "1e3", " 1", "99999999999999999999", "abc"] {
             assert_eq!(parse_numeric_id(bad), None, "{bad:?}");
         }
     }

@@ -31,20 +31,14 @@ impl SigningKey {
     /// A new key from the operating system's random source, with a random id.
     pub fn generate() -> SigningKey {
         let id: [u8; 8] = rand::random();
-        SigningKey {
-            kid: hex::encode(id),
-            secret: rand::random(),
-        }
+        SigningKey { kid: hex::encode(id), secret: rand::random() }
     }
 
     /// A key as the store keeps it (64 hex digits); `None` if the text is not one.
     pub fn from_hex(kid: &str, secret: &str) -> Option<SigningKey> {
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(secret, &mut bytes).ok()?;
-        Some(SigningKey {
-            kid: kid.to_owned(),
-            secret: bytes,
-        })
+        Some(SigningKey { kid: kid.to_owned(), secret: bytes })
     }
 
     pub fn kid(&self) -> &str {
@@ -140,8 +134,7 @@ pub fn sign(key: &SigningKey, claims: &AccessClaims) -> Jwt {
 pub fn looks_like_jwt(s: &str) -> bool {
     s.len() <= MAX_LEN
         && s.split('.').count() == 3
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// A token whose header was read and found acceptable (`HS256`, a `kid`, nothing critical),
@@ -202,8 +195,7 @@ impl<'a> Unverified<'a> {
         }
         let mut mac = key.mac();
         mac.update(self.signing_input.as_bytes());
-        mac.verify_slice(&self.signature)
-            .map_err(|_| Refused::Signature)?;
+        mac.verify_slice(&self.signature).map_err(|_| Refused::Signature)?;
         let c = self.claims;
         if c.iss != issuer {
             return Err(Refused::Issuer);
@@ -274,23 +266,14 @@ mod tests {
         let token = sign(&key, &claims(2000));
         let other = SigningKey::from_hex(key.kid(), &SigningKey::generate().secret_hex()).unwrap();
         assert_eq!(verify(token.expose(), &other), Err(Refused::Signature));
-        assert_eq!(
-            verify(token.expose(), &SigningKey::generate()),
-            Err(Refused::Signature)
-        );
+        assert_eq!(verify(token.expose(), &SigningKey::generate()), Err(Refused::Signature));
         let u = || Unverified::parse(token.expose()).unwrap();
-        assert_eq!(
-            u().verify(&key, "https://evil/oidc", "https://ws", 1000),
-            Err(Refused::Issuer)
-        );
+        assert_eq!(u().verify(&key, "https://evil/oidc", "https://ws", 1000), Err(Refused::Issuer));
         assert_eq!(
             u().verify(&key, "https://ws/oidc", "https://evil", 1000),
             Err(Refused::Audience)
         );
-        assert_eq!(
-            u().verify(&key, "https://ws/oidc", "https://ws", 2000),
-            Err(Refused::Expired)
-        );
+        assert_eq!(u().verify(&key, "https://ws/oidc", "https://ws", 2000), Err(Refused::Expired));
     }
 
     #[test]

@@ -86,12 +86,9 @@ pub fn same_client(application_id: &str, presented: &str) -> bool {
 /// among OpenID's harmless ones.
 pub fn scope_allowed(scope: Option<&str>) -> bool {
     scope.is_none_or(|s| {
-        s.split(' ').filter(|s| !s.is_empty()).all(|s| {
-            matches!(
-                s,
-                ALL_APIS | "openid" | "profile" | "email" | "offline_access"
-            )
-        })
+        s.split(' ')
+            .filter(|s| !s.is_empty())
+            .all(|s| matches!(s, ALL_APIS | "openid" | "profile" | "email" | "offline_access"))
     })
 }
 
@@ -166,18 +163,14 @@ pub fn partner_callback_allowed(uri: &str) -> Result<(), String> {
 /// Whether a PKCE challenge (`S256`) is well formed: 43 base64url characters.
 pub fn challenge_well_formed(challenge: &str) -> bool {
     challenge.len() == 43
-        && challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Whether a code verifier matches the code's `S256` challenge, in constant time (RFC 7636).
 pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     use base64::Engine;
     let well_formed = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     if !well_formed {
         return false;
     }
@@ -243,17 +236,7 @@ mod tests {
         assert_eq!(secret_lifetime_seconds(None), Ok(63_072_000));
         assert_eq!(secret_lifetime_seconds(Some("31536000s")), Ok(31_536_000));
         assert_eq!(secret_lifetime_seconds(Some("1s")), Ok(1));
-        for bad in [
-            "",
-            "s",
-            "10",
-            "0s",
-            "-5s",
-            "1.5s",
-            "63072001s",
-            "99999999999999999s",
-            "1h",
-        ] {
+        for bad in ["", "s", "10", "0s", "-5s", "1.5s", "63072001s", "99999999999999999s", "1h"] {
             assert!(secret_lifetime_seconds(Some(bad)).is_err(), "{bad:?}");
         }
     }
@@ -282,14 +265,8 @@ mod tests {
         let day = 86_400_000;
         assert_eq!(secret_standing(None, now), SecretStanding::Deleted);
         assert_eq!(secret_standing(Some(now), now), SecretStanding::Expired);
-        assert_eq!(
-            secret_standing(Some(now + 29 * day), now),
-            SecretStanding::ExpiresSoon
-        );
-        assert_eq!(
-            secret_standing(Some(now + 31 * day), now),
-            SecretStanding::Fine
-        );
+        assert_eq!(secret_standing(Some(now + 29 * day), now), SecretStanding::ExpiresSoon);
+        assert_eq!(secret_standing(Some(now + 31 * day), now), SecretStanding::Fine);
         let reason = SecretStanding::ExpiresSoon.reason("abc", Some(1_700_000_000_000));
         assert!(reason.contains("2023-11-14"), "{reason}");
     }
@@ -351,10 +328,7 @@ mod tests {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(challenge_well_formed(challenge));
         assert!(pkce_matches(verifier, challenge));
-        assert!(!pkce_matches(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX",
-            challenge
-        ));
+        assert!(!pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX", challenge));
         assert!(!pkce_matches("short", challenge));
     }
 

@@ -136,11 +136,7 @@ pub fn credential_for(
     if m2m && !profile.rules().service_principal {
         return Err(CredentialRefusal::M2mWithoutPrincipal);
     }
-    Ok(if m2m {
-        Credential::OAuthSecret
-    } else {
-        Credential::Token
-    })
+    Ok(if m2m { Credential::OAuthSecret } else { Credential::Token })
 }
 
 /// Why a partner's `auth_options` do not fit its profile ([`credential_for`]). Its text is
@@ -207,13 +203,7 @@ pub fn partner_id(name: &str) -> String {
 fn upper_name(name: &str) -> String {
     name.trim()
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
         .collect()
 }
 
@@ -421,12 +411,7 @@ fn build_catalog() -> Vec<PartnerSpec> {
         ("Matillion", DataPrepAndTransform, P::None, NewWarehouse),
         ("Power BI", BiAndViz, P::None, ConnectionFile),
         ("Tableau", BiAndViz, P::None, ConnectionFile),
-        (
-            "erwin Data Modeler",
-            DataGovernance,
-            P::None,
-            ConnectionFile,
-        ),
+        ("erwin Data Modeler", DataGovernance, P::None, ConnectionFile),
         ("Hevo Data", Ingest, P::Ingest, NewWarehouse),
         ("Hunters", SecurityAndGovernance, P::Ingest, NewWarehouse),
         ("Rivery", Ingest, P::Ingest, NewWarehouse),
@@ -439,23 +424,13 @@ fn build_catalog() -> Vec<PartnerSpec> {
         ("Anomalo", DataQuality, P::Read, SelectedWarehouse),
         ("AtScale", SemanticLayer, P::Read, SelectedWarehouse),
         ("Census", ReverseEtl, P::Read, SelectedWarehouse),
-        (
-            "dbt Cloud",
-            DataPrepAndTransform,
-            P::Read,
-            SelectedWarehouse,
-        ),
+        ("dbt Cloud", DataPrepAndTransform, P::Read, SelectedWarehouse),
         ("Hex", BiAndViz, P::Read, SelectedWarehouse),
         ("Hightouch", ReverseEtl, P::Read, SelectedWarehouse),
         ("Lightup", DataQuality, P::Read, SelectedWarehouse),
         ("Monte Carlo", DataQuality, P::Read, SelectedWarehouse),
         ("Preset", BiAndViz, P::Read, SelectedWarehouse),
-        (
-            "Privacera",
-            SecurityAndGovernance,
-            P::Read,
-            SelectedWarehouse,
-        ),
+        ("Privacera", SecurityAndGovernance, P::Read, SelectedWarehouse),
         ("Qlik Sense", BiAndViz, P::Read, SelectedWarehouse),
         ("Sigma", BiAndViz, P::Read, SelectedWarehouse),
         ("Stardog", SemanticLayer, P::Read, SelectedWarehouse),
@@ -511,10 +486,9 @@ pub fn choose_catalog(
     let Some(default) = ctx.uc_default_catalog else {
         return match requested {
             None | Some(HIVE_METASTORE) => Ok(HIVE_METASTORE.to_owned()),
-            Some(other) => Err(CatalogRefusal::NoUnityCatalog {
-                partner: name(),
-                requested: other.to_owned(),
-            }),
+            Some(other) => {
+                Err(CatalogRefusal::NoUnityCatalog { partner: name(), requested: other.to_owned() })
+            }
         };
     };
     if !partner.supports_unity_catalog {
@@ -538,15 +512,12 @@ pub fn choose_catalog(
         return Ok(catalog.to_owned());
     }
     match standing(catalog) {
-        CatalogStanding::Missing => Err(CatalogRefusal::Missing {
-            catalog: catalog.to_owned(),
-        }),
+        CatalogStanding::Missing => Err(CatalogRefusal::Missing { catalog: catalog.to_owned() }),
         CatalogStanding::Owned => Ok(catalog.to_owned()),
         CatalogStanding::NotOwned if ctx.is_metastore_admin => Ok(catalog.to_owned()),
-        CatalogStanding::NotOwned => Err(CatalogRefusal::NotOwned {
-            partner: name(),
-            catalog: catalog.to_owned(),
-        }),
+        CatalogStanding::NotOwned => {
+            Err(CatalogRefusal::NotOwned { partner: name(), catalog: catalog.to_owned() })
+        }
     }
 }
 
@@ -587,19 +558,14 @@ impl std::fmt::Display for CatalogRefusal {
                 f,
                 "This workspace is not enabled for Unity Catalog, so {partner} can only use {HIVE_METASTORE}, not '{requested}'."
             ),
-            CatalogRefusal::Missing { catalog } => write!(
-                f,
-                "Catalog '{catalog}' does not exist in this workspace's metastore."
-            ),
+            CatalogRefusal::Missing { catalog } => {
+                write!(f, "Catalog '{catalog}' does not exist in this workspace's metastore.")
+            }
             CatalogRefusal::NotOwned { partner, catalog } => write!(
                 f,
                 "You can connect {partner} to {HIVE_METASTORE} or to a catalog you own; you do not own '{catalog}'. A metastore admin can choose any catalog."
             ),
-            CatalogRefusal::NotTheDefault {
-                partner,
-                default,
-                requested,
-            } => write!(
+            CatalogRefusal::NotTheDefault { partner, default, requested } => write!(
                 f,
                 "{partner} does not support Unity Catalog, so it can only use the workspace default catalog '{default}', not '{requested}'."
             ),
@@ -682,13 +648,9 @@ mod tests {
     fn schema_selections_are_normalized_deduplicated_and_capped() {
         let copies = vec!["default".to_owned(); 5000];
         assert_eq!(schema_selection(&copies).unwrap(), ["default"]);
-        let mixed: Vec<String> = ["Sales", "default", "sales", "DEFAULT", "web"]
-            .map(str::to_owned)
-            .to_vec();
-        assert_eq!(
-            schema_selection(&mixed).unwrap(),
-            ["sales", "default", "web"]
-        );
+        let mixed: Vec<String> =
+            ["Sales", "default", "sales", "DEFAULT", "web"].map(str::to_owned).to_vec();
+        assert_eq!(schema_selection(&mixed).unwrap(), ["sales", "default", "web"]);
         let cap: Vec<String> = (0..MAX_SCHEMAS).map(|i| format!("s{i}")).collect();
         assert_eq!(schema_selection(&cap).unwrap().len(), MAX_SCHEMAS);
         let over: Vec<String> = (0..=MAX_SCHEMAS).map(|i| format!("s{i}")).collect();
@@ -697,10 +659,7 @@ mod tests {
         assert!(e.to_string().contains("at most 100 schemas"), "{e}");
         for bad in ["", "a.b", "a b", "x/y", "tab\t"] {
             let e = schema_selection(&["ok".to_owned(), bad.to_owned()]).unwrap_err();
-            assert!(
-                matches!(e, SchemaRefusal::BadName { index: 1, .. }),
-                "{bad}: {e}"
-            );
+            assert!(matches!(e, SchemaRefusal::BadName { index: 1, .. }), "{bad}: {e}");
             assert!(e.to_string().starts_with("schemas[1]: "), "{bad}: {e}");
         }
     }
@@ -713,14 +672,8 @@ mod tests {
     fn auth_options_decide_the_credential() {
         use AuthOption::*;
         assert_eq!(credential_for(&[], Profile::Read), Ok(Credential::Token));
-        assert_eq!(
-            credential_for(&[AuthPat], Profile::Read),
-            Ok(Credential::Token)
-        );
-        assert_eq!(
-            credential_for(&[AuthOauthM2m], Profile::Read),
-            Ok(Credential::OAuthSecret)
-        );
+        assert_eq!(credential_for(&[AuthPat], Profile::Read), Ok(Credential::Token));
+        assert_eq!(credential_for(&[AuthOauthM2m], Profile::Read), Ok(Credential::OAuthSecret));
         assert_eq!(
             credential_for(&[AuthPat, AuthOauthM2m], Profile::Read),
             Err(CredentialRefusal::PatWithM2m)
@@ -729,10 +682,7 @@ mod tests {
             credential_for(&[AuthOauthM2m], Profile::None),
             Err(CredentialRefusal::M2mWithoutPrincipal)
         );
-        assert_eq!(
-            credential_for(&[AuthOauthU2m], Profile::Read),
-            Ok(Credential::Token)
-        );
+        assert_eq!(credential_for(&[AuthOauthU2m], Profile::Read), Ok(Credential::Token));
         assert_eq!(
             credential_for(&[AuthOauthU2m, AuthOauthM2m], Profile::Read),
             Ok(Credential::OAuthSecret)
@@ -747,20 +697,10 @@ mod tests {
 
     #[test]
     fn an_oauth_principal_gets_workspace_access() {
-        for profile in [
-            Profile::Read,
-            Profile::Dataiku,
-            Profile::Ingest,
-            Profile::Token,
-        ] {
+        for profile in [Profile::Read, Profile::Dataiku, Profile::Ingest, Profile::Token] {
             let e = entitlements_for(profile, Credential::OAuthSecret);
             assert!(e.contains(&Entitlement::WorkspaceAccess), "{profile:?}");
-            assert_eq!(
-                e.iter()
-                    .filter(|x| **x == Entitlement::WorkspaceAccess)
-                    .count(),
-                1
-            );
+            assert_eq!(e.iter().filter(|x| **x == Entitlement::WorkspaceAccess).count(), 1);
         }
         assert!(
             !entitlements_for(Profile::Read, Credential::Token)
@@ -784,20 +724,11 @@ mod tests {
         let all = builtin_partners();
         assert_eq!(all.len(), 29);
         let by_profile = |p: Profile| -> Vec<String> {
-            all.iter()
-                .filter(|s| s.profile == p)
-                .map(|s| s.name.clone())
-                .collect()
+            all.iter().filter(|s| s.profile == p).map(|s| s.name.clone()).collect()
         };
         assert_eq!(
             by_profile(Profile::None),
-            [
-                "Fivetran",
-                "Matillion",
-                "Power BI",
-                "Tableau",
-                "erwin Data Modeler"
-            ]
+            ["Fivetran", "Matillion", "Power BI", "Tableau", "erwin Data Modeler"]
         );
         assert_eq!(
             by_profile(Profile::Ingest),
@@ -849,10 +780,7 @@ mod tests {
 
     #[test]
     fn catalog_rule_without_unity_catalog() {
-        let ctx = CatalogContext {
-            uc_default_catalog: None,
-            is_metastore_admin: false,
-        };
+        let ctx = CatalogContext { uc_default_catalog: None, is_metastore_admin: false };
         let p = partner("rivery");
         assert_eq!(
             choose_catalog(None, &p, &ctx, |_| CatalogStanding::Missing).unwrap(),
@@ -863,20 +791,14 @@ mod tests {
 
     #[test]
     fn catalog_rule_with_unity_catalog() {
-        let ctx = CatalogContext {
-            uc_default_catalog: Some("main"),
-            is_metastore_admin: false,
-        };
+        let ctx = CatalogContext { uc_default_catalog: Some("main"), is_metastore_admin: false };
         let p = partner("dbt-cloud");
         let standing = |c: &str| match c {
             "mine" => CatalogStanding::Owned,
             "theirs" => CatalogStanding::NotOwned,
             _ => CatalogStanding::Missing,
         };
-        assert_eq!(
-            choose_catalog(Some("mine"), &p, &ctx, standing).unwrap(),
-            "mine"
-        );
+        assert_eq!(choose_catalog(Some("mine"), &p, &ctx, standing).unwrap(), "mine");
         assert_eq!(
             choose_catalog(Some(HIVE_METASTORE), &p, &ctx, standing).unwrap(),
             HIVE_METASTORE
@@ -885,35 +807,22 @@ mod tests {
         assert!(err.to_string().contains("you do not own 'theirs'"), "{err}");
         assert_eq!(
             choose_catalog(Some("nope"), &p, &ctx, standing),
-            Err(CatalogRefusal::Missing {
-                catalog: "nope".into()
-            })
+            Err(CatalogRefusal::Missing { catalog: "nope".into() })
         );
-        let admin = CatalogContext {
-            is_metastore_admin: true,
-            ..ctx.clone()
-        };
-        assert_eq!(
-            choose_catalog(Some("theirs"), &p, &admin, standing).unwrap(),
-            "theirs"
-        );
+        let admin = CatalogContext { is_metastore_admin: true, ..ctx.clone() };
+        assert_eq!(choose_catalog(Some("theirs"), &p, &admin, standing).unwrap(), "theirs");
     }
 
     #[test]
     fn catalog_rule_for_partners_without_unity_catalog() {
         let p = partner("hunters");
-        let theirs_default = CatalogContext {
-            uc_default_catalog: Some("main"),
-            is_metastore_admin: false,
-        };
+        let theirs_default =
+            CatalogContext { uc_default_catalog: Some("main"), is_metastore_admin: false };
         let err =
             choose_catalog(None, &p, &theirs_default, |_| CatalogStanding::NotOwned).unwrap_err();
         assert_eq!(
             err,
-            CatalogRefusal::DefaultNotOwned {
-                partner: p.name.clone(),
-                default: "main".into()
-            }
+            CatalogRefusal::DefaultNotOwned { partner: p.name.clone(), default: "main".into() }
         );
         assert!(err.to_string().contains("'main'") && err.to_string().contains("do not own"));
         assert_eq!(
@@ -926,10 +835,8 @@ mod tests {
             })
             .is_err()
         );
-        let hive_default = CatalogContext {
-            uc_default_catalog: Some(HIVE_METASTORE),
-            is_metastore_admin: false,
-        };
+        let hive_default =
+            CatalogContext { uc_default_catalog: Some(HIVE_METASTORE), is_metastore_admin: false };
         assert_eq!(
             choose_catalog(None, &p, &hive_default, |_| CatalogStanding::NotOwned).unwrap(),
             HIVE_METASTORE
@@ -957,10 +864,7 @@ mod tests {
         assert!(hunters.offered.is_empty() && hunters.refused.len() == 1);
         assert!(hunters.note.contains("does not support Unity Catalog"));
         let legacy = catalog_choices(&partner("fivetran"), &facts::CatalogFacts::default());
-        assert!(
-            !legacy.shown,
-            "a partner without a principal and no Unity Catalog"
-        );
+        assert!(!legacy.shown, "a partner without a principal and no Unity Catalog");
         assert_eq!(legacy.offered, [HIVE_METASTORE]);
         assert_eq!(legacy.default.as_deref(), Some(HIVE_METASTORE));
     }
@@ -968,16 +872,10 @@ mod tests {
     #[test]
     fn every_built_in_ingest_or_cluster_partner_provisions_its_profile_default() {
         for p in builtin_partners() {
-            if matches!(
-                p.profile,
-                Profile::Ingest | Profile::Cluster | Profile::Token
-            ) {
+            if matches!(p.profile, Profile::Ingest | Profile::Cluster | Profile::Token) {
                 assert_eq!(p.provision, p.profile.default_provision(), "{}", p.name);
             }
         }
-        assert_eq!(
-            Profile::Read.default_provision(),
-            Provision::SelectedWarehouse
-        );
+        assert_eq!(Profile::Read.default_provision(), Provision::SelectedWarehouse);
     }
 }

@@ -28,11 +28,8 @@ pub enum AclPermission {
 }
 
 impl AclPermission {
-    pub const ALL: [AclPermission; 3] = [
-        AclPermission::Read,
-        AclPermission::Write,
-        AclPermission::Manage,
-    ];
+    pub const ALL: [AclPermission; 3] =
+        [AclPermission::Read, AclPermission::Write, AclPermission::Manage];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,14 +87,9 @@ fn validate_name(field: &str, name: &str, extra: &[char]) -> Result<(), String> 
         return Err(format!("{field} must not be empty."));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(format!(
-            "{field} must be at most {MAX_NAME_CHARS} characters long."
-        ));
+        return Err(format!("{field} must be at most {MAX_NAME_CHARS} characters long."));
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !c.is_ascii_alphanumeric() && !extra.contains(c))
-    {
+    if let Some(bad) = name.chars().find(|c| !c.is_ascii_alphanumeric() && !extra.contains(c)) {
         let allowed: String = extra.iter().map(|c| format!(" '{c}'")).collect();
         return Err(format!(
             "{field} '{}' must consist of alphanumeric characters and{allowed} only, not '{}'.",

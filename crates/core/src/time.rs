@@ -106,10 +106,7 @@ impl Clock for ManualClock {
     }
 
     fn sequence(&self) -> i64 {
-        strictly_after(
-            &self.0.last_sequence,
-            self.now_millis().saturating_mul(1000),
-        )
+        strictly_after(&self.0.last_sequence, self.now_millis().saturating_mul(1000))
     }
 }
 

@@ -78,14 +78,10 @@ impl TokenValue {
     /// Accepts only the exact format of one of the kinds; anything else cannot be a token and
     /// is refused without touching the database.
     pub fn parse(s: &str) -> Option<Self> {
-        let kind = TokenKind::ALL
-            .into_iter()
-            .find(|k| s.starts_with(k.prefix()))?;
+        let kind = TokenKind::ALL.into_iter().find(|k| s.starts_with(k.prefix()))?;
         let hex = &s[kind.prefix().len()..];
         let well_formed = hex.len() == HEX_LEN
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         well_formed.then(|| TokenValue(s.to_owned(), kind))
     }
 
@@ -143,10 +139,7 @@ impl TokenDigest {
         let mut hex = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(jwt.as_bytes()), &mut hex)
             .expect("64 hex digits for 32 bytes");
-        TokenDigest(
-            String::from_utf8_lossy(&hex).into_owned(),
-            TokenKind::OAuthAccess,
-        )
+        TokenDigest(String::from_utf8_lossy(&hex).into_owned(), TokenKind::OAuthAccess)
     }
 
     pub fn as_str(&self) -> &str {
@@ -196,14 +189,9 @@ pub fn lifetime_millis(
 /// Checks a token comment.
 pub fn validate_comment(comment: &str) -> Result<(), String> {
     if comment.chars().count() > MAX_COMMENT_LEN {
-        return Err(format!(
-            "comment is longer than {MAX_COMMENT_LEN} characters"
-        ));
+        return Err(format!("comment is longer than {MAX_COMMENT_LEN} characters"));
     }
-    if comment
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if comment.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err("comment must not contain control characters".into());
     }
     Ok(())
@@ -256,11 +244,7 @@ mod tests {
             assert_eq!(TokenValue::parse(t.expose()).map(|p| p.kind()), Some(kind));
             assert_eq!(t.digest().kind(), kind);
         }
-        assert!(
-            TokenValue::generate_kind(TokenKind::OAuthSecret)
-                .expose()
-                .starts_with("dose")
-        );
+        assert!(TokenValue::generate_kind(TokenKind::OAuthSecret).expose().starts_with("dose"));
     }
 
     #[test]
@@ -282,23 +266,13 @@ mod tests {
     #[test]
     fn lifetimes() {
         assert_eq!(lifetime_millis(None, None), Ok(None));
-        assert_eq!(
-            lifetime_millis(Some(1_209_600), None),
-            Ok(Some(1_209_600_000))
-        );
-        assert_eq!(
-            lifetime_millis(None, Some(60)),
-            Ok(Some(60_000)),
-            "the maximum is the default"
-        );
+        assert_eq!(lifetime_millis(Some(1_209_600), None), Ok(Some(1_209_600_000)));
+        assert_eq!(lifetime_millis(None, Some(60)), Ok(Some(60_000)), "the maximum is the default");
         for bad in [0, -1, MAX_LIFETIME_SECONDS + 1, i64::MAX] {
             assert!(lifetime_millis(Some(bad), None).is_err(), "{bad}");
         }
         let err = lifetime_millis(Some(61), Some(60)).unwrap_err();
-        assert!(
-            err.contains("maximum token lifetime of 60 seconds"),
-            "{err}"
-        );
+        assert!(err.contains("maximum token lifetime of 60 seconds"), "{err}");
     }
 
     #[test]

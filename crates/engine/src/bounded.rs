@@ -60,10 +60,7 @@ pub fn bound_functions(state: &mut SessionState) -> Result<()> {
         let Some(inner) = state.scalar_functions().get(name).cloned() else {
             continue;
         };
-        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Bounded {
-            inner,
-            growth,
-        })))?;
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Bounded { inner, growth })))?;
     }
     Ok(())
 }
@@ -190,11 +187,8 @@ fn replace_bytes(args: &[ColumnarValue], rows: usize) -> Result<u64> {
     let [s, from, to] = args else {
         return Ok(0);
     };
-    let (s_sizes, from_sizes, to_sizes) = (
-        value_sizes(s, rows)?,
-        value_sizes(from, rows)?,
-        value_sizes(to, rows)?,
-    );
+    let (s_sizes, from_sizes, to_sizes) =
+        (value_sizes(s, rows)?, value_sizes(from, rows)?, value_sizes(to, rows)?);
     let quick = (0..rows)
         .map(|r| {
             let most = s_sizes[r] / from_sizes[r].max(1) + 1;
@@ -235,15 +229,8 @@ fn regexp_replace_bytes(args: &[ColumnarValue], rows: usize) -> Result<u64> {
             let (Some(text), Some(replacement)) = (texts.get(r), replacements.get(r)) else {
                 return 0;
             };
-            let global = flags
-                .as_ref()
-                .and_then(|f| f.get(r))
-                .is_some_and(|f| f.contains('g'));
-            let matches = if global {
-                text.chars().count() as u64 + 1
-            } else {
-                1
-            };
+            let global = flags.as_ref().and_then(|f| f.get(r)).is_some_and(|f| f.contains('g'));
+            let matches = if global { text.chars().count() as u64 + 1 } else { 1 };
             let references = replacement.matches(['\\', '$']).count() as u64;
             let len = text.len() as u64;
             len.saturating_add(references.saturating_mul(len))
@@ -292,11 +279,7 @@ fn value_sizes(value: &ColumnarValue, rows: usize) -> Result<Vec<u64>> {
     let sizes = match array.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let strings = cast(&array, &DataType::LargeUtf8)?;
-            strings
-                .as_string::<i64>()
-                .iter()
-                .map(|s| s.map_or(0, |s| s.len() as u64))
-                .collect()
+            strings.as_string::<i64>().iter().map(|s| s.map_or(0, |s| s.len() as u64)).collect()
         }
         _ => {
             let share = (array.get_array_memory_size() / array.len().max(1)) as u64;
@@ -309,9 +292,5 @@ fn value_sizes(value: &ColumnarValue, rows: usize) -> Result<Vec<u64>> {
 /// Each row's count, negative and null ones as none.
 fn counts(count: &ColumnarValue, rows: usize) -> Result<Vec<u64>> {
     let array: ArrayRef = cast(&count.to_array(rows)?, &DataType::Int64)?;
-    Ok(array
-        .as_primitive::<Int64Type>()
-        .iter()
-        .map(|n| n.map_or(0, |n| n.max(0) as u64))
-        .collect())
+    Ok(array.as_primitive::<Int64Type>().iter().map(|n| n.map_or(0, |n| n.max(0) as u64)).collect())
 }

@@ -33,15 +33,11 @@ impl Dialect for Databricks {
         if !parser.parse_keyword(Keyword::DIV) {
             return None;
         }
-        Some(
-            parser
-                .parse_subexpr(precedence)
-                .map(|right| Expr::BinaryOp {
-                    left: Box::new(expr.clone()),
-                    op: BinaryOperator::MyIntegerDivide,
-                    right: Box::new(right),
-                }),
-        )
+        Some(parser.parse_subexpr(precedence).map(|right| Expr::BinaryOp {
+            left: Box::new(expr.clone()),
+            op: BinaryOperator::MyIntegerDivide,
+            right: Box::new(right),
+        }))
     }
 
     fn is_delimited_identifier_start(&self, ch: char) -> bool {
@@ -169,20 +165,11 @@ mod tests {
     #[test]
     fn div_binds_as_division_does() {
         assert_eq!(parsed("7 div 2").to_string(), "7 DIV 2");
-        assert_eq!(
-            root("7 DIV 2 + 1"),
-            (BinaryOperator::Plus, "7 DIV 2".into())
-        );
+        assert_eq!(root("7 DIV 2 + 1"), (BinaryOperator::Plus, "7 DIV 2".into()));
         assert_eq!(root("1 + 7 DIV 2"), (BinaryOperator::Plus, "1".into()));
         // Left to right among its equals.
-        assert_eq!(
-            root("8 DIV 2 DIV 2"),
-            (BinaryOperator::MyIntegerDivide, "8 DIV 2".into())
-        );
-        assert_eq!(
-            root("8 DIV 2 * 3"),
-            (BinaryOperator::Multiply, "8 DIV 2".into())
-        );
+        assert_eq!(root("8 DIV 2 DIV 2"), (BinaryOperator::MyIntegerDivide, "8 DIV 2".into()));
+        assert_eq!(root("8 DIV 2 * 3"), (BinaryOperator::Multiply, "8 DIV 2".into()));
     }
 
     #[test]

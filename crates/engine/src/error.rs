@@ -121,9 +121,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let storage = DeltaTableError::Generic("Object at location x not found".into());
-        assert!(matches!(
-            EngineError::from(storage),
-            EngineError::Storage(_)
-        ));
+        assert!(matches!(EngineError::from(storage), EngineError::Storage(_)));
     }
 }

@@ -50,11 +50,7 @@ impl Engine {
         match self.open(id).await {
             Ok(table) => Ok(Some(table)),
             Err(e) => {
-                let written = self
-                    .unopened(id)?
-                    .log_store()
-                    .is_delta_table_location()
-                    .await?;
+                let written = self.unopened(id)?.log_store().is_delta_table_location().await?;
                 if written { Err(e) } else { Ok(None) }
             }
         }

@@ -79,12 +79,7 @@ impl PointQuery {
                     .collect::<Option<Vec<_>>>()?,
             ),
         };
-        let Some(Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Eq,
-            right,
-        }) = &select.selection
-        else {
+        let Some(Expr::BinaryOp { left, op: BinaryOperator::Eq, right }) = &select.selection else {
             return None;
         };
         let Expr::Identifier(column) = left.as_ref() else {
@@ -95,11 +90,7 @@ impl PointQuery {
         // LIMIT, a CTE, a hint) shows in its text, which then is not this one.
         let projection = match &columns {
             None => "*".to_owned(),
-            Some(columns) => columns
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            Some(columns) => columns.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         };
         let plain = format!("SELECT {projection} FROM {name} WHERE {column} = {right}");
         (statement.to_string() == plain).then(|| PointQuery {
@@ -126,10 +117,7 @@ fn literal(expr: &Expr) -> Option<Literal> {
             Value::SingleQuotedString(text) => Some(Literal::Text(text.clone())),
             _ => None,
         },
-        Expr::UnaryOp {
-            op: UnaryOperator::Minus,
-            expr,
-        } => number(expr, "-").map(Literal::Integer),
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => number(expr, "-").map(Literal::Integer),
         _ => None,
     }
 }
@@ -149,18 +137,12 @@ pub(crate) struct HeldRows {
 impl HeldRows {
     pub(crate) fn new(version: u64, schema: SchemaRef, batch: RecordBatch) -> HeldRows {
         // Every column an index could cover counts as indexed from the start: 16 bytes a row.
-        let indexable = batch
-            .columns()
-            .iter()
-            .filter(|c| Index::covers(c.data_type()))
-            .count();
+        let indexable = batch.columns().iter().filter(|c| Index::covers(c.data_type())).count();
         HeldRows {
             version,
             bytes: batch.get_array_memory_size()
                 + indexable * batch.num_rows() * std::mem::size_of::<(i64, u32)>(),
-            indexes: (0..schema.fields().len())
-                .map(|_| OnceLock::new())
-                .collect(),
+            indexes: (0..schema.fields().len()).map(|_| OnceLock::new()).collect(),
             schema,
             batch,
             last_used: AtomicU64::new(0),
@@ -182,10 +164,7 @@ impl HeldRows {
         let column = self.column(&query.column)?;
         let projection: Vec<usize> = match &query.columns {
             None => (0..self.schema.fields().len()).collect(),
-            Some(columns) => columns
-                .iter()
-                .map(|c| self.column(c))
-                .collect::<Option<_>>()?,
+            Some(columns) => columns.iter().map(|c| self.column(c)).collect::<Option<_>>()?,
         };
         // The same column twice: DataFusion refuses duplicate names; let it say so.
         let mut distinct = projection.clone();
@@ -201,10 +180,7 @@ impl HeldRows {
             return Some(Err(EngineError::ResultTooLarge(format!("{max_rows} rows"))));
         }
         let schema = Arc::new(Schema::new(
-            projection
-                .iter()
-                .map(|&i| self.schema.field(i).clone())
-                .collect::<Vec<_>>(),
+            projection.iter().map(|&i| self.schema.field(i).clone()).collect::<Vec<_>>(),
         ));
         if rows.is_empty() {
             return Some(Ok(Output::new(schema, Vec::new())));
@@ -325,10 +301,8 @@ impl Index {
             _ => return None,
         };
         let start = self.keys.partition_point(|(k, _)| *k < key);
-        let candidates = self.keys[start..]
-            .iter()
-            .take_while(|(k, _)| *k == key)
-            .map(|(_, row)| *row);
+        let candidates =
+            self.keys[start..].iter().take_while(|(k, _)| *k == key).map(|(_, row)| *row);
         let Literal::Text(text) = literal else {
             return Some(candidates.collect());
         };
@@ -398,10 +372,7 @@ impl Slot {
 
 impl TableMemory {
     pub(crate) fn new(budget: usize) -> TableMemory {
-        TableMemory {
-            budget,
-            state: Mutex::new(Held::default()),
-        }
+        TableMemory { budget, state: Mutex::new(Held::default()) }
     }
 
     /// The most one table may take: half the budget, so that two tables in use take turns
@@ -437,23 +408,16 @@ impl TableMemory {
                     held.used -= old.bytes;
                 }
                 if held.slots.len() >= COUNTED_TABLES {
-                    held.slots
-                        .retain(|_, s| matches!(s, Slot::Held(_) | Slot::Loading { .. }));
+                    held.slots.retain(|_, s| matches!(s, Slot::Held(_) | Slot::Loading { .. }));
                 }
-                held.slots
-                    .insert(id.to_owned(), Slot::Counting { version, reads: 1 });
+                held.slots.insert(id.to_owned(), Slot::Counting { version, reads: 1 });
                 if LOAD_AFTER > 1 {
                     return Decision::Plan;
                 }
             }
         }
         held.slots.insert(id.to_owned(), Slot::Loading { version });
-        Decision::Load(Ticket {
-            memory: self.clone(),
-            id: id.to_owned(),
-            version,
-            settled: false,
-        })
+        Decision::Load(Ticket { memory: self.clone(), id: id.to_owned(), version, settled: false })
     }
 
     /// Forgets table `id` (it was dropped).
@@ -526,13 +490,7 @@ impl Drop for Ticket {
         let mut held = self.memory.state.lock().expect("lock");
         if matches!(held.slots.get(&self.id), Some(Slot::Loading { version }) if *version == self.version)
         {
-            held.slots.insert(
-                self.id.clone(),
-                Slot::Counting {
-                    version: self.version,
-                    reads: 0,
-                },
-            );
+            held.slots.insert(self.id.clone(), Slot::Counting { version: self.version, reads: 0 });
         }
     }
 }
@@ -600,12 +558,7 @@ mod tests {
             vec![
                 Arc::new(Int64Array::from(vec![Some(3), None, Some(1), Some(3)])),
                 Arc::new(Int32Array::from(vec![7, 8, 9, 7])),
-                Arc::new(StringArray::from(vec![
-                    Some("a"),
-                    Some("b"),
-                    None,
-                    Some("a"),
-                ])),
+                Arc::new(StringArray::from(vec![Some("a"), Some("b"), None, Some("a")])),
                 Arc::new(Float64Array::from(vec![0.5, 1.5, 2.5, 3.5])),
             ],
         )
@@ -639,24 +592,15 @@ mod tests {
             answer("SELECT * FROM t WHERE id = 3"),
             Some(vec!["3|7|a|0.5".into(), "3|7|a|3.5".into()])
         );
-        assert_eq!(
-            answer("SELECT v, id FROM t WHERE id = 1"),
-            Some(vec!["2.5|1".into()])
-        );
+        assert_eq!(answer("SELECT v, id FROM t WHERE id = 1"), Some(vec!["2.5|1".into()]));
         assert_eq!(answer("SELECT v FROM t WHERE id = 2"), Some(vec![]));
-        assert_eq!(
-            answer("SELECT v FROM t WHERE small = 8"),
-            Some(vec!["1.5".into()])
-        );
+        assert_eq!(answer("SELECT v FROM t WHERE small = 8"), Some(vec!["1.5".into()]));
         assert_eq!(
             answer("SELECT v FROM t WHERE name = 'a'"),
             Some(vec!["0.5".into(), "3.5".into()])
         );
         assert_eq!(answer("SELECT v FROM t WHERE name = 'c'"), Some(vec![]));
-        assert_eq!(
-            answer("SELECT v FROM t WHERE small = 4294967303"),
-            Some(vec![])
-        );
+        assert_eq!(answer("SELECT v FROM t WHERE small = 4294967303"), Some(vec![]));
     }
 
     #[test]
@@ -686,12 +630,7 @@ mod tests {
     #[test]
     fn a_version_is_loaded_after_repeated_reads_and_dropped_when_the_table_moves_on() {
         let memory = Arc::new(TableMemory::new(1 << 20));
-        let held = |v| {
-            Some(Arc::new(HeldRows {
-                version: v,
-                ..rows()
-            }))
-        };
+        let held = |v| Some(Arc::new(HeldRows { version: v, ..rows() }));
         assert!(matches!(memory.consult("a", 1), Decision::Plan));
         let Decision::Load(ticket) = memory.consult("a", 1) else {
             panic!("the second read loads")
@@ -719,9 +658,7 @@ mod tests {
         let memory = Arc::new(TableMemory::new(one * 2));
         let load = |id: &str| {
             memory.consult(id, 1);
-            let Decision::Load(ticket) = memory.consult(id, 1) else {
-                panic!("loads")
-            };
+            let Decision::Load(ticket) = memory.consult(id, 1) else { panic!("loads") };
             ticket.settle(Some(Arc::new(rows())));
         };
         load("a");
@@ -736,14 +673,9 @@ mod tests {
 
         let small = Arc::new(TableMemory::new(one));
         small.consult("a", 1);
-        let Decision::Load(ticket) = small.consult("a", 1) else {
-            panic!("loads")
-        };
+        let Decision::Load(ticket) = small.consult("a", 1) else { panic!("loads") };
         ticket.settle(Some(Arc::new(rows())));
-        assert!(
-            matches!(small.consult("a", 1), Decision::Plan),
-            "over half the budget"
-        );
+        assert!(matches!(small.consult("a", 1), Decision::Plan), "over half the budget");
         assert_eq!(small.used(), 0);
     }
 }

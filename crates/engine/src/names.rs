@@ -30,11 +30,9 @@ impl QualifiedName {
         match reference {
             TableReference::Bare { table } => QualifiedName::new(catalog, schema, table),
             TableReference::Partial { schema: s, table } => QualifiedName::new(catalog, s, table),
-            TableReference::Full {
-                catalog: c,
-                schema: s,
-                table,
-            } => QualifiedName::new(c, s, table),
+            TableReference::Full { catalog: c, schema: s, table } => {
+                QualifiedName::new(c, s, table)
+            }
         }
     }
 }
@@ -43,12 +41,6 @@ impl fmt::Display for QualifiedName {
     /// Backticked, so that any name reads back as the same three parts.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let part = |s: &str| format!("`{}`", s.replace('`', "``"));
-        write!(
-            f,
-            "{}.{}.{}",
-            part(&self.catalog),
-            part(&self.schema),
-            part(&self.table)
-        )
+        write!(f, "{}.{}.{}", part(&self.catalog), part(&self.schema), part(&self.table))
     }
 }

@@ -15,9 +15,7 @@ impl Engine {
         let table = self.open(id).await?;
         let past = self.open_as_of(id, as_of).await?;
         let columns = |t: &deltalake::DeltaTable| -> Result<_, EngineError> {
-            Ok(crate::types::columns(
-                &t.snapshot()?.snapshot().arrow_schema(),
-            ))
+            Ok(crate::types::columns(&t.snapshot()?.snapshot().arrow_schema()))
         };
         if columns(&past)? != columns(&table)? {
             return Err(EngineError::Unsupported(format!(

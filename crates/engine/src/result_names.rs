@@ -52,14 +52,8 @@ pub(crate) fn spark_name(expr: &Expr) -> String {
         },
         Expr::IsNull(e) => format!("({} IS NULL)", spark_name(e)),
         Expr::IsNotNull(e) => format!("({} IS NOT NULL)", spark_name(e)),
-        Expr::Cast {
-            expr, data_type, ..
-        } => {
-            format!(
-                "CAST({} AS {})",
-                spark_name(expr),
-                data_type.to_string().to_uppercase()
-            )
+        Expr::Cast { expr, data_type, .. } => {
+            format!("CAST({} AS {})", spark_name(expr), data_type.to_string().to_uppercase())
         }
         Expr::Function(function) if function.over.is_none() && function.filter.is_none() => {
             function_name(function)

@@ -73,16 +73,9 @@ pub enum Source {
     Table { id: String },
     /// A view: its query text, and the catalog and schema it was defined in (its bare names
     /// resolve there).
-    View {
-        text: String,
-        catalog: String,
-        schema: String,
-    },
+    View { text: String, catalog: String, schema: String },
     /// Rows the caller made (a read-only table, e.g. an `information_schema` view).
-    Rows {
-        schema: SchemaRef,
-        batches: Vec<RecordBatch>,
-    },
+    Rows { schema: SchemaRef, batches: Vec<RecordBatch> },
 }
 
 /// A name the caller resolved and allowed for this statement.
@@ -117,37 +110,24 @@ impl Output {
             .schema
             .fields()
             .iter()
-            .map(
-                |field| match names.iter().find(|(from, _)| from == field.name()) {
-                    Some((_, to)) => Arc::new(field.as_ref().clone().with_name(to)),
-                    None => field.clone(),
-                },
-            )
+            .map(|field| match names.iter().find(|(from, _)| from == field.name()) {
+                Some((_, to)) => Arc::new(field.as_ref().clone().with_name(to)),
+                None => field.clone(),
+            })
             .collect();
-        let schema = Arc::new(Schema::new_with_metadata(
-            fields,
-            self.schema.metadata().clone(),
-        ));
+        let schema = Arc::new(Schema::new_with_metadata(fields, self.schema.metadata().clone()));
         let batches = self
             .batches
             .into_iter()
             .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
             .collect::<Result<_, _>>()
             .map_err(deltalake::datafusion::error::DataFusionError::from)?;
-        Ok(Output {
-            schema,
-            batches,
-            view_columns: self.view_columns,
-        })
+        Ok(Output { schema, batches, view_columns: self.view_columns })
     }
 
     /// Rows with their schema.
     pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Output {
-        Output {
-            schema,
-            batches,
-            view_columns: Vec::new(),
-        }
+        Output { schema, batches, view_columns: Vec::new() }
     }
 
     pub(crate) fn counts(columns: &[(&str, usize)]) -> Output {
@@ -157,10 +137,8 @@ impl Output {
                 .map(|(name, _)| Field::new(*name, DataType::Int64, false))
                 .collect::<Vec<_>>(),
         ));
-        let arrays = columns
-            .iter()
-            .map(|(_, n)| Arc::new(Int64Array::from(vec![*n as i64])) as _)
-            .collect();
+        let arrays =
+            columns.iter().map(|(_, n)| Arc::new(Int64Array::from(vec![*n as i64])) as _).collect();
         let batch = RecordBatch::try_new(schema.clone(), arrays).expect("one value per column");
         Output::new(schema, vec![batch])
     }
@@ -247,16 +225,11 @@ impl Engine {
     fn location(&self, id: &str) -> Result<Url, EngineError> {
         let plain = !id.is_empty()
             && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !plain {
             return Err(EngineError::Storage(format!("{id:?} is not a table id")));
         }
-        self.storage
-            .root()
-            .join(&format!("{id}/"))
-            .map_err(|e| EngineError::Storage(e.to_string()))
+        self.storage.root().join(&format!("{id}/")).map_err(|e| EngineError::Storage(e.to_string()))
     }
 
     /// Creates an empty Delta table for `id` with these columns (replacing its contents when
@@ -268,20 +241,14 @@ impl Engine {
         replace: bool,
         user: &str,
     ) -> Result<(), EngineError> {
-        let mode = if replace {
-            SaveMode::Overwrite
-        } else {
-            SaveMode::ErrorIfExists
-        };
-        self.create_with_columns(id, columns, mode, Some(user))
-            .await
+        let mode = if replace { SaveMode::Overwrite } else { SaveMode::ErrorIfExists };
+        self.create_with_columns(id, columns, mode, Some(user)).await
     }
 
     /// Creates an empty Delta table for `id` unless one is there: for a table whose metadata
     /// was made through the catalog API, which writes no files.
     pub async fn ensure_table(&self, id: &str, columns: &[Column]) -> Result<(), EngineError> {
-        self.create_with_columns(id, columns, SaveMode::Ignore, None)
-            .await
+        self.create_with_columns(id, columns, SaveMode::Ignore, None).await
     }
 
     async fn create_with_columns(
@@ -293,16 +260,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let fields: Vec<Field> = columns
             .iter()
-            .map(|c| {
-                Ok(Field::new(
-                    &c.name,
-                    crate::types::arrow_type(&c.type_name)?,
-                    c.nullable,
-                ))
-            })
+            .map(|c| Ok(Field::new(&c.name, crate::types::arrow_type(&c.type_name)?, c.nullable)))
             .collect::<Result<_, EngineError>>()?;
-        self.create_with_schema(id, &Schema::new(fields), mode, user)
-            .await?;
+        self.create_with_schema(id, &Schema::new(fields), mode, user).await?;
         Ok(())
     }
 
@@ -323,10 +283,8 @@ impl Engine {
                 .map_err(|e| EngineError::Storage(e.to_string()))?;
         }
         let table = DeltaTable::try_from_url(location).await?;
-        let mut create = table
-            .create()
-            .with_columns(structure.fields().cloned())
-            .with_save_mode(mode);
+        let mut create =
+            table.create().with_columns(structure.fields().cloned()).with_save_mode(mode);
         if let Some(user) = user {
             create = create.with_commit_properties(made_by(user));
         }
@@ -375,11 +333,8 @@ impl Engine {
             .try_into_kernel()
             .map_err(|e| EngineError::Unsupported(format!("a column type: {e}")))?;
         let added: Vec<_> = structure.fields().cloned().collect();
-        let table = table
-            .add_columns()
-            .with_fields(added)
-            .with_commit_properties(made_by(user))
-            .await?;
+        let table =
+            table.add_columns().with_fields(added).with_commit_properties(made_by(user)).await?;
         self.committed(id, table);
         Ok(())
     }
@@ -388,10 +343,7 @@ impl Engine {
     /// memory for it are of an older version and go.
     pub(crate) fn committed(&self, id: &str, table: DeltaTable) {
         self.memory.forget(id);
-        self.tables
-            .lock()
-            .expect("lock")
-            .insert(id.to_owned(), table);
+        self.tables.lock().expect("lock").insert(id.to_owned(), table);
     }
 
     /// Removes a table's files. Removing a table that has none is not an error.
@@ -411,9 +363,7 @@ impl Engine {
         } else {
             // The table's own store, rooted at its location: listing it lists the table's
             // files and no one else's.
-            let store = deltalake::DeltaTableBuilder::from_url(location)?
-                .build()?
-                .object_store();
+            let store = deltalake::DeltaTableBuilder::from_url(location)?.build()?.object_store();
             // Deleted as they are listed, in batches where the store has them (S3 takes a
             // thousand keys a request).
             let listed = store.list(None).map_ok(|meta| meta.location).boxed();
@@ -469,12 +419,7 @@ impl Engine {
     pub async fn answer_from_memory(&self, job: &Job) -> Result<Option<Output>, EngineError> {
         if job.statement.kind() == &Kind::Query
             && !job.statement.reads_the_past()
-            && let [
-                Binding {
-                    source: Source::Table { id },
-                    ..
-                },
-            ] = job.bindings.as_slice()
+            && let [Binding { source: Source::Table { id }, .. }] = job.bindings.as_slice()
             && let Some(point) = PointQuery::of(&job.statement.parsed)
         {
             return self.lookup_in_memory(id, &point).await;
@@ -485,14 +430,7 @@ impl Engine {
     /// [`Engine::run`] without looking for the answer in memory: plans the statement and runs
     /// it.
     pub async fn run_planned(&self, job: &Job) -> Result<Output, EngineError> {
-        let Job {
-            user,
-            statement,
-            catalog,
-            schema,
-            bindings,
-            new_table_id,
-        } = job;
+        let Job { user, statement, catalog, schema, bindings, new_table_id } = job;
         let new_table_id = new_table_id.as_deref();
         // Held until the statement ends: its table is read after the lock is taken, so the
         // commit it makes is the next version unless another node's came first.
@@ -514,11 +452,7 @@ impl Engine {
                     tables.insert(binding.name.clone(), table);
                     provider
                 }
-                Source::View {
-                    text,
-                    catalog,
-                    schema,
-                } => {
+                Source::View { text, catalog, schema } => {
                     let mut state = ctx.state();
                     let options = state.config_mut().options_mut();
                     options.catalog.default_catalog = catalog.clone();
@@ -530,9 +464,7 @@ impl Engine {
                         ));
                     }
                     if view.kind() != &Kind::Query {
-                        return Err(EngineError::Unsupported(
-                            "a view that is not a query".into(),
-                        ));
+                        return Err(EngineError::Unsupported("a view that is not a query".into()));
                     }
                     let plan = plan(&state, view.parsed.clone()).await?;
                     Arc::new(ViewTable::new(plan, Some(text.clone())))
@@ -562,11 +494,7 @@ impl Engine {
                 let output = self.collect(ctx.execute_logical_plan(plan).await?).await?;
                 output.renamed(&renamed)
             }
-            Kind::Insert {
-                target,
-                overwrite,
-                by_name,
-            } => {
+            Kind::Insert { target, overwrite, by_name } => {
                 let mut parsed = statement.parsed.clone();
                 if *by_name {
                     name_inserted_columns(&state, &mut parsed).await?;
@@ -578,15 +506,8 @@ impl Engine {
                 let LogicalPlan::Dml(insert) = plan else {
                     return Err(EngineError::Unsupported("this form of INSERT".into()));
                 };
-                let table = take(
-                    &mut tables,
-                    &QualifiedName::resolve(target, catalog, schema),
-                )?;
-                let mode = if *overwrite {
-                    SaveMode::Overwrite
-                } else {
-                    SaveMode::Append
-                };
+                let table = take(&mut tables, &QualifiedName::resolve(target, catalog, schema))?;
+                let mode = if *overwrite { SaveMode::Overwrite } else { SaveMode::Append };
                 let rows = DataFrame::new(state.clone(), insert.input.as_ref().clone());
                 let (_, inserted) = write_rows(table, rows, &state, mode, user).await?;
                 Ok(Output::counts(&[
@@ -594,11 +515,7 @@ impl Engine {
                     ("num_inserted_rows", inserted),
                 ]))
             }
-            Kind::CreateTable {
-                columns,
-                or_replace,
-                ..
-            } => {
+            Kind::CreateTable { columns, or_replace, .. } => {
                 let id = new_table_id
                     .ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
                 self.create_table(id, columns, *or_replace, user).await?;
@@ -607,9 +524,7 @@ impl Engine {
             Kind::CreateTableAs { or_replace, .. } => {
                 let id = new_table_id
                     .ok_or_else(|| EngineError::Storage("no id for the new table".into()))?;
-                let SqlStatement::CreateTable(create) = statement.sql() else {
-                    unreachable!()
-                };
+                let SqlStatement::CreateTable(create) = statement.sql() else { unreachable!() };
                 let query = create.query.as_ref().expect("CREATE TABLE AS has a query");
                 let plan = plan(
                     &state,
@@ -619,14 +534,8 @@ impl Engine {
                 read_only().verify_plan(&plan)?;
                 let rows = ctx.execute_logical_plan(plan).await?;
                 let schema = Schema::new(rows.schema().fields().clone());
-                let mode = if *or_replace {
-                    SaveMode::Overwrite
-                } else {
-                    SaveMode::ErrorIfExists
-                };
-                let table = self
-                    .create_with_schema(id, &schema, mode, Some(user))
-                    .await?;
+                let mode = if *or_replace { SaveMode::Overwrite } else { SaveMode::ErrorIfExists };
+                let table = self.create_with_schema(id, &schema, mode, Some(user)).await?;
                 let (_, metrics) = write_rows(table, rows, &state, SaveMode::Append, user).await?;
                 Ok(Output::counts(&[
                     ("num_affected_rows", metrics),
@@ -636,9 +545,7 @@ impl Engine {
             Kind::CreateView { .. } => {
                 // The caller keeps the definition; planning it here proves it reads only what
                 // it was allowed to and that its columns resolve.
-                let SqlStatement::CreateView(view) = statement.sql() else {
-                    unreachable!()
-                };
+                let SqlStatement::CreateView(view) = statement.sql() else { unreachable!() };
                 let plan = plan(
                     &state,
                     DfStatement::Statement(Box::new(SqlStatement::Query(view.query.clone()))),
@@ -652,13 +559,8 @@ impl Engine {
             }
             Kind::Update { target } => {
                 let rewritten = crate::spark_syntax::rewritten(statement.sql());
-                let SqlStatement::Update(update) = &rewritten else {
-                    unreachable!()
-                };
-                let table = take(
-                    &mut tables,
-                    &QualifiedName::resolve(target, catalog, schema),
-                )?;
+                let SqlStatement::Update(update) = &rewritten else { unreachable!() };
+                let table = take(&mut tables, &QualifiedName::resolve(target, catalog, schema))?;
                 let mut builder = table
                     .update()
                     .with_session_state(Arc::new(state.clone()))
@@ -671,20 +573,12 @@ impl Engine {
                     builder = builder.with_update(column_name(target)?, value.to_string());
                 }
                 let (_, metrics) = builder.await?;
-                Ok(Output::counts(&[(
-                    "num_affected_rows",
-                    metrics.num_updated_rows,
-                )]))
+                Ok(Output::counts(&[("num_affected_rows", metrics.num_updated_rows)]))
             }
             Kind::Delete { target } => {
                 let rewritten = crate::spark_syntax::rewritten(statement.sql());
-                let SqlStatement::Delete(delete) = &rewritten else {
-                    unreachable!()
-                };
-                let table = take(
-                    &mut tables,
-                    &QualifiedName::resolve(target, catalog, schema),
-                )?;
+                let SqlStatement::Delete(delete) = &rewritten else { unreachable!() };
+                let table = take(&mut tables, &QualifiedName::resolve(target, catalog, schema))?;
                 let before = table.clone();
                 let mut builder = table
                     .delete()
@@ -705,9 +599,7 @@ impl Engine {
             }
             Kind::Merge { target } => {
                 let rewritten = crate::spark_syntax::rewritten(statement.sql());
-                let SqlStatement::Merge(merge) = &rewritten else {
-                    unreachable!()
-                };
+                let SqlStatement::Merge(merge) = &rewritten else { unreachable!() };
                 let target_name = QualifiedName::resolve(target, catalog, schema);
                 let table = take(&mut tables, &target_name)?;
                 self.merge(&ctx, &state, table, merge, user).await
@@ -724,33 +616,17 @@ impl Engine {
         merge: &ast::Merge,
         user: &str,
     ) -> Result<Output, EngineError> {
-        let TableFactor::Table {
-            alias: target_alias,
-            ..
-        } = &merge.table
-        else {
-            unreachable!()
-        };
-        let target_alias = target_alias
-            .as_ref()
-            .map(|a| a.name.value.clone())
-            .unwrap_or_else(|| "target".into());
+        let TableFactor::Table { alias: target_alias, .. } = &merge.table else { unreachable!() };
+        let target_alias =
+            target_alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| "target".into());
         let (source_query, source_alias) = match &merge.source {
             TableFactor::Table { name, alias, .. } => (
                 format!("SELECT * FROM {name}"),
-                alias
-                    .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .unwrap_or_else(|| "source".into()),
+                alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| "source".into()),
             ),
-            TableFactor::Derived {
-                subquery, alias, ..
-            } => (
+            TableFactor::Derived { subquery, alias, .. } => (
                 crate::dialect::reparsable(&**subquery),
-                alias
-                    .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .unwrap_or_else(|| "source".into()),
+                alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| "source".into()),
             ),
             _ => {
                 return Err(EngineError::Unsupported(
@@ -762,18 +638,10 @@ impl Engine {
         let plan = plan(state, source.parsed.clone()).await?;
         read_only().verify_plan(&plan)?;
         let source_frame: DataFrame = ctx.execute_logical_plan(plan).await?;
-        let source_columns: Vec<String> = source_frame
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let target_columns: Vec<String> = table
-            .snapshot()?
-            .schema()
-            .fields()
-            .map(|f| f.name().clone())
-            .collect();
+        let source_columns: Vec<String> =
+            source_frame.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let target_columns: Vec<String> =
+            table.snapshot()?.schema().fields().map(|f| f.name().clone()).collect();
         let mut builder = table
             .merge(source_frame, merge.on.to_string())
             .with_source_alias(&source_alias)
@@ -971,9 +839,8 @@ impl Engine {
                 let table = builder.with_timestamp(at.and_utc()).load().await?;
                 // Delta's search settles on the first version when the timestamp is earlier
                 // still; then the table had no version at that time.
-                let first = table
-                    .version()
-                    .and_then(|v| table.snapshot().ok()?.version_timestamp(v));
+                let first =
+                    table.version().and_then(|v| table.snapshot().ok()?.version_timestamp(v));
                 if first.is_some_and(|committed| committed > nanos.div_euclid(1_000_000)) {
                     return Err(none("it was made after that.".into()));
                 }
@@ -1026,10 +893,7 @@ impl Engine {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound
             ),
             Err(()) => !matches!(
-                table
-                    .object_store()
-                    .head(&object_store::path::Path::from(next))
-                    .await,
+                table.object_store().head(&object_store::path::Path::from(next)).await,
                 Err(object_store::Error::NotFound { .. })
             ),
         })
@@ -1157,23 +1021,15 @@ fn take(
     tables: &mut HashMap<QualifiedName, DeltaTable>,
     name: &QualifiedName,
 ) -> Result<DeltaTable, EngineError> {
-    tables
-        .remove(name)
-        .ok_or_else(|| EngineError::TableNotFound(name.to_string()))
+    tables.remove(name).ok_or_else(|| EngineError::TableNotFound(name.to_string()))
 }
 
 fn read_only() -> SQLOptions {
-    SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false)
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
 }
 
 fn dml_only() -> SQLOptions {
-    SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(true)
-        .with_allow_statements(false)
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(true).with_allow_statements(false)
 }
 
 async fn write_rows(
@@ -1188,19 +1044,11 @@ async fn write_rows(
     // writer interleaves its input's partitions as they come). Neighbouring rows then share
     // pages, so a page's statistics span a narrow range and a point lookup reads a few pages
     // instead of most of the column.
-    let batches: Vec<RecordBatch> = rows
-        .collect_partitioned()
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let batches: Vec<RecordBatch> =
+        rows.collect_partitioned().await?.into_iter().flatten().collect();
     let n = batches.iter().map(RecordBatch::num_rows).sum();
     let mut one_stream = state.clone();
-    one_stream
-        .config_mut()
-        .options_mut()
-        .execution
-        .target_partitions = 1;
+    one_stream.config_mut().options_mut().execution.target_partitions = 1;
     let table = table
         .write(batches)
         .with_session_state(Arc::new(one_stream))
@@ -1263,9 +1111,7 @@ fn column_name(target: &AssignmentTarget) -> Result<String, EngineError> {
     match target {
         AssignmentTarget::ColumnName(name) => match name.0.last().and_then(|p| p.as_ident()) {
             Some(ident) => Ok(ident.value.to_lowercase()),
-            None => Err(EngineError::Unsupported(format!(
-                "the assignment to {name}"
-            ))),
+            None => Err(EngineError::Unsupported(format!("the assignment to {name}"))),
         },
         AssignmentTarget::Tuple(_) => Err(EngineError::Unsupported("assigning a tuple".into())),
     }
@@ -1285,9 +1131,7 @@ fn assignments(
             .map(|c| (c.clone(), format!("{source_alias}.{c}")))
             .collect());
     }
-    list.iter()
-        .map(|a| Ok((column_name(&a.target)?, a.value.to_string())))
-        .collect()
+    list.iter().map(|a| Ok((column_name(&a.target)?, a.value.to_string()))).collect()
 }
 
 /// `expr` as text, with each bare name of one of `columns` read from `alias`. In a MERGE's
@@ -1317,11 +1161,7 @@ fn constant_udf(name: &str, value: &str) -> deltalake::datafusion::logical_expr:
         Vec::new(),
         DataType::Utf8,
         Volatility::Stable,
-        Arc::new(move |_| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
-                value.clone(),
-            ))))
-        }),
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(value.clone()))))),
     )
 }
 
@@ -1340,11 +1180,7 @@ async fn name_inserted_columns(
     let Some(query) = insert.source.clone() else {
         return Ok(());
     };
-    let source = plan(
-        state,
-        DfStatement::Statement(Box::new(SqlStatement::Query(query))),
-    )
-    .await?;
+    let source = plan(state, DfStatement::Statement(Box::new(SqlStatement::Query(query)))).await?;
     insert.columns = source
         .schema()
         .fields()
@@ -1383,7 +1219,5 @@ async fn plan(state: &SessionState, parsed: DfStatement) -> Result<LogicalPlan, 
     // Analyzed now, so that the plan's types are those it runs with: Spark's operators
     // (`crate::spark_operators`) change them (`7 / 2` is a DOUBLE), and a result's, a view's or
     // a new table's columns are read off this plan.
-    Ok(state
-        .analyzer()
-        .execute_and_check(planned, state.config_options(), |_, _| {})?)
+    Ok(state.analyzer().execute_and_check(planned, state.config_options(), |_, _| {})?)
 }

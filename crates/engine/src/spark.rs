@@ -101,17 +101,12 @@ impl ScalarUDFImpl for Function {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalars = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let scalars = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let result = (self.compute)(&arrays)?;
         // Arguments that are all constants make one value, whatever the batch's size.
         if scalars {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?));
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?));
         }
         Ok(ColumnarValue::Array(result))
     }
@@ -176,10 +171,7 @@ fn functions() -> Vec<Function> {
                 let days = try_binary::<_, _, _, Int32Type>(
                     end.as_primitive::<Date32Type>(),
                     start.as_primitive::<Date32Type>(),
-                    |end, start| {
-                        end.checked_sub(start)
-                            .ok_or_else(|| out_of_range("datediff"))
-                    },
+                    |end, start| end.checked_sub(start).ok_or_else(|| out_of_range("datediff")),
                 )?;
                 Ok(Arc::new(days) as ArrayRef)
             },
@@ -298,15 +290,11 @@ fn sizes(args: &[ArrayRef]) -> Result<ArrayRef> {
     let sizes: Int32Array = match array.data_type() {
         DataType::List(_) => {
             let list = array.as_list::<i32>();
-            (0..list.len())
-                .map(|i| list.is_valid(i).then(|| list.value_length(i)))
-                .collect()
+            (0..list.len()).map(|i| list.is_valid(i).then(|| list.value_length(i))).collect()
         }
         DataType::Map(..) => {
             let map = array.as_map();
-            (0..map.len())
-                .map(|i| map.is_valid(i).then(|| map.value_length(i)))
-                .collect()
+            (0..map.len()).map(|i| map.is_valid(i).then(|| map.value_length(i))).collect()
         }
         _ => Int32Array::new_null(array.len()),
     };
@@ -353,10 +341,9 @@ fn json_path(path: &str) -> Option<Vec<Step>> {
 /// The value at `path` in the JSON text `json`; `any_case` matches a `.name` step's key in any
 /// case, and refuses one that several keys match.
 fn json_at(json: &str, path: &str, any_case: bool) -> Result<Option<String>> {
-    let (Ok(mut value), Some(steps)) = (
-        serde_json::from_str::<serde_json::Value>(json),
-        json_path(path),
-    ) else {
+    let (Ok(mut value), Some(steps)) =
+        (serde_json::from_str::<serde_json::Value>(json), json_path(path))
+    else {
         return Ok(None);
     };
     for step in steps {
@@ -412,25 +399,15 @@ mod tests {
             ("a.b", None),
             ("$..a", None),
         ] {
-            assert_eq!(
-                json_at(json, path, false).unwrap().as_deref(),
-                value,
-                "{path}"
-            );
+            assert_eq!(json_at(json, path, false).unwrap().as_deref(), value, "{path}");
         }
         assert_eq!(json_at("not json", "$", false).unwrap(), None);
         // In any case, where that is asked for; an ambiguous name is an error.
         let json = r#"{"Owner": "amy", "Zip": 1, "zip": 2}"#;
-        assert_eq!(
-            json_at(json, "$.owner", true).unwrap().as_deref(),
-            Some("amy")
-        );
+        assert_eq!(json_at(json, "$.owner", true).unwrap().as_deref(), Some("amy"));
         assert_eq!(json_at(json, "$.owner", false).unwrap(), None);
         assert_eq!(json_at(json, "$['owner']", true).unwrap(), None);
-        assert_eq!(
-            json_at(json, "$['Zip']", true).unwrap().as_deref(),
-            Some("1")
-        );
+        assert_eq!(json_at(json, "$['Zip']", true).unwrap().as_deref(), Some("1"));
         assert!(json_at(json, "$.zip", true).is_err());
     }
 }

@@ -80,10 +80,7 @@ fn value_hash(array: &dyn Array, row: usize, seed: u32) -> Result<u32> {
         DataType::Null => seed,
         DataType::Boolean => int(i32::from(array.as_boolean().value(row)), seed),
         DataType::Int8 => int(i32::from(array.as_primitive::<Int8Type>().value(row)), seed),
-        DataType::Int16 => int(
-            i32::from(array.as_primitive::<Int16Type>().value(row)),
-            seed,
-        ),
+        DataType::Int16 => int(i32::from(array.as_primitive::<Int16Type>().value(row)), seed),
         DataType::Int32 => int(array.as_primitive::<Int32Type>().value(row), seed),
         DataType::Date32 => int(array.as_primitive::<Date32Type>().value(row), seed),
         DataType::Int64 => long(array.as_primitive::<Int64Type>().value(row), seed),
@@ -159,19 +156,16 @@ fn elements(values: &dyn Array, seed: u32) -> Result<u32> {
 /// A timestamp as Spark holds it: microseconds since 1970.
 fn micros(array: &dyn Array, unit: TimeUnit, row: usize) -> i64 {
     match unit {
-        TimeUnit::Second => array
-            .as_primitive::<TimestampSecondType>()
-            .value(row)
-            .saturating_mul(1_000_000),
-        TimeUnit::Millisecond => array
-            .as_primitive::<TimestampMillisecondType>()
-            .value(row)
-            .saturating_mul(1_000),
+        TimeUnit::Second => {
+            array.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000)
+        }
+        TimeUnit::Millisecond => {
+            array.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000)
+        }
         TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
-        TimeUnit::Nanosecond => array
-            .as_primitive::<TimestampNanosecondType>()
-            .value(row)
-            .div_euclid(1_000),
+        TimeUnit::Nanosecond => {
+            array.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000)
+        }
     }
 }
 
@@ -192,16 +186,11 @@ fn java_big_integer_bytes(value: i128) -> Vec<u8> {
 }
 
 fn mix_k1(k1: u32) -> u32 {
-    k1.wrapping_mul(0xcc9e_2d51)
-        .rotate_left(15)
-        .wrapping_mul(0x1b87_3593)
+    k1.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593)
 }
 
 fn mix_h1(h1: u32, k1: u32) -> u32 {
-    (h1 ^ k1)
-        .rotate_left(13)
-        .wrapping_mul(5)
-        .wrapping_add(0xe654_6b64)
+    (h1 ^ k1).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
 }
 
 fn finish(mut h1: u32, length: u32) -> u32 {
@@ -230,10 +219,7 @@ fn bytes(data: &[u8], seed: u32) -> u32 {
     let mut words = data.chunks_exact(4);
     let mut h1 = seed;
     for word in &mut words {
-        h1 = mix_h1(
-            h1,
-            mix_k1(u32::from_le_bytes([word[0], word[1], word[2], word[3]])),
-        );
+        h1 = mix_h1(h1, mix_k1(u32::from_le_bytes([word[0], word[1], word[2], word[3]])));
     }
     for byte in words.remainder() {
         h1 = mix_h1(h1, mix_k1(i32::from(*byte as i8) as u32));

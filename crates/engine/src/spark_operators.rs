@@ -95,15 +95,8 @@ impl FunctionRewrite for SparkOperators {
         _config: &ConfigOptions,
     ) -> Result<Transformed<Expr>> {
         match expr {
-            Expr::BinaryExpr(BinaryExpr {
-                left,
-                op: Operator::Divide,
-                right,
-            }) => {
-                let (l, r) = (
-                    operand(&left.get_type(schema)?),
-                    operand(&right.get_type(schema)?),
-                );
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::Divide, right }) => {
+                let (l, r) = (operand(&left.get_type(schema)?), operand(&right.get_type(schema)?));
                 if !in_doubles(l, r) {
                     return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
                         left,
@@ -111,10 +104,12 @@ impl FunctionRewrite for SparkOperators {
                         right,
                     })));
                 }
-                Ok(Transformed::yes(self.divide.call(vec![
-                    cast(*left, DataType::Float64),
-                    cast(*right, DataType::Float64),
-                ])))
+                Ok(Transformed::yes(
+                    self.divide.call(vec![
+                        cast(*left, DataType::Float64),
+                        cast(*right, DataType::Float64),
+                    ]),
+                ))
             }
             Expr::ScalarFunction(f) if f.func.name() == "array_element" => Ok(Transformed::yes(
                 Expr::ScalarFunction(ScalarFunction::new_udf(self.subscript.clone(), f.args)),
@@ -132,9 +127,7 @@ pub(crate) struct TimestampText(Arc<ScalarUDF>);
 
 impl TimestampText {
     pub(crate) fn new() -> TimestampText {
-        TimestampText(Arc::new(ScalarUDF::new_from_impl(
-            crate::spark_time::timestamp_text(),
-        )))
+        TimestampText(Arc::new(ScalarUDF::new_from_impl(crate::spark_time::timestamp_text())))
     }
 
     fn rewrite(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
@@ -170,9 +163,7 @@ impl AnalyzerRule for TimestampText {
             let names = NamePreserver::new(&plan);
             plan.map_expressions(|expr| {
                 let name = names.save(&expr);
-                Ok(self
-                    .rewrite(expr, &schema)?
-                    .update_data(|e| name.restore(e)))
+                Ok(self.rewrite(expr, &schema)?.update_data(|e| name.restore(e)))
             })
         })
         .map(|t| t.data)
@@ -232,10 +223,7 @@ fn divide(args: &[ArrayRef]) -> Result<Float64Array> {
     let [a, b] = args else {
         return exec_err!("/ takes 2 operands");
     };
-    let (a, b) = (
-        a.as_primitive::<Float64Type>(),
-        b.as_primitive::<Float64Type>(),
-    );
+    let (a, b) = (a.as_primitive::<Float64Type>(), b.as_primitive::<Float64Type>());
     let mut quotients = Vec::with_capacity(a.len());
     for (a, b) in a.iter().zip(b.iter()) {
         quotients.push(match (a, b) {

@@ -28,11 +28,7 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("listagg", 1, "string_agg($0, '')"),
     ("listagg", 2, "string_agg($0, $1)"),
     // Over no rows (or only NULLs) an empty list, as Spark gives, where array_agg gives NULL.
-    (
-        "collect_list",
-        1,
-        "coalesce(array_agg($0) FILTER (WHERE $0 IS NOT NULL), make_array())",
-    ),
+    ("collect_list", 1, "coalesce(array_agg($0) FILTER (WHERE $0 IS NOT NULL), make_array())"),
     (
         "collect_set",
         1,
@@ -75,11 +71,7 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ),
     ("unbase64", 1, "decode(rtrim($0, '='), 'base64')"),
     // Numbers.
-    (
-        "try_divide",
-        2,
-        "CASE WHEN $1 = 0 THEN NULL ELSE CAST($0 AS DOUBLE) / $1 END",
-    ),
+    ("try_divide", 2, "CASE WHEN $1 = 0 THEN NULL ELSE CAST($0 AS DOUBLE) / $1 END"),
     // Dates and times: parts are INTs, Sunday is day 1 of the week.
     ("year", 1, "date_part('year', $0)"),
     ("quarter", 1, "date_part('quarter', $0)"),
@@ -100,11 +92,7 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("hour", 1, "date_part('hour', $0)"),
     ("minute", 1, "date_part('minute', $0)"),
     ("second", 1, "date_part('second', $0)"),
-    (
-        "add_months",
-        2,
-        "CAST($0 + CAST(concat(CAST($1 AS STRING), ' month') AS INTERVAL) AS DATE)",
-    ),
+    ("add_months", 2, "CAST($0 + CAST(concat(CAST($1 AS STRING), ' month') AS INTERVAL) AS DATE)"),
     (
         "last_day",
         1,
@@ -113,11 +101,7 @@ const TEMPLATES: &[(&str, usize, &str)] = &[
     ("unix_timestamp", 0, "CAST(to_unixtime(now()) AS BIGINT)"),
     ("unix_timestamp", 1, "CAST(to_unixtime($0) AS BIGINT)"),
     ("to_unix_timestamp", 1, "CAST(to_unixtime($0) AS BIGINT)"),
-    (
-        "from_unixtime",
-        1,
-        "to_char(to_timestamp_seconds($0), '%Y-%m-%d %H:%M:%S')",
-    ),
+    ("from_unixtime", 1, "to_char(to_timestamp_seconds($0), '%Y-%m-%d %H:%M:%S')"),
     // Arrays.
     ("array_size", 1, "CAST(cardinality($0) AS INT)"),
     ("sort_array", 1, "array_sort($0)"),
@@ -148,11 +132,7 @@ pub(crate) fn rewritten(statement: &SqlStatement) -> SqlStatement {
     let mut statement = statement.clone();
     rewrite_sql(&mut statement);
     let _ = visit_expressions_mut(&mut statement, |expr| {
-        if let Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Divide,
-            ..
-        } = expr
+        if let Expr::BinaryOp { left, op: BinaryOperator::Divide, .. } = expr
             && integer(left).is_some()
             && let Some(double) = filled("CAST($0 AS DOUBLE)", &[*left.clone()])
         {
@@ -200,42 +180,25 @@ fn replacement(expr: &Expr) -> Option<Expr> {
             function
         }
         // `s RLIKE pattern`, `s REGEXP pattern`.
-        Expr::RLike {
-            negated,
-            expr,
-            pattern,
-            ..
-        } => {
-            let template = if *negated {
-                "NOT regexp_like($0, $1)"
-            } else {
-                "regexp_like($0, $1)"
-            };
+        Expr::RLike { negated, expr, pattern, .. } => {
+            let template = if *negated { "NOT regexp_like($0, $1)" } else { "regexp_like($0, $1)" };
             return filled(template, &[*expr.clone(), *pattern.clone()]);
         }
         // `substring(s, pos[, len])`, `substr(…)`, `substring(s FROM pos FOR len)`, counted as
         // Spark counts ([`crate::spark_text`]).
-        Expr::Substring {
-            expr,
-            substring_from,
-            substring_for,
-            ..
-        } => {
+        Expr::Substring { expr, substring_from, substring_for, .. } => {
             let from = substring_from.as_deref().cloned().unwrap_or(one());
             return match substring_for {
-                Some(length) => filled(
-                    "spark_substring($0, $1, $2)",
-                    &[*expr.clone(), from, *length.clone()],
-                ),
+                Some(length) => {
+                    filled("spark_substring($0, $1, $2)", &[*expr.clone(), from, *length.clone()])
+                }
                 None => filled("spark_substring($0, $1)", &[*expr.clone(), from]),
             };
         }
         // `f(x).field`, `arr[0].field`: a struct's field by name, as `['field']` reads it (the
         // planner reads a dot after anything but a column's name as an error).
         Expr::CompoundFieldAccess { root, access_chain }
-            if access_chain
-                .iter()
-                .any(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_)))) =>
+            if access_chain.iter().any(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_)))) =>
         {
             let access_chain = access_chain
                 .iter()
@@ -248,10 +211,7 @@ fn replacement(expr: &Expr) -> Option<Expr> {
                     other => other.clone(),
                 })
                 .collect();
-            return Some(Expr::CompoundFieldAccess {
-                root: root.clone(),
-                access_chain,
-            });
+            return Some(Expr::CompoundFieldAccess { root: root.clone(), access_chain });
         }
         // `raw:a.b[0]`, Databricks' path into JSON text: `get_json_object(raw, '$.a.b[0]')`,
         // with the names after dots matched in any case (`crate::spark`, `json_path_text`).
@@ -260,11 +220,9 @@ fn replacement(expr: &Expr) -> Option<Expr> {
             return filled("json_path_text($0, $1)", &[*value.clone(), path]);
         }
         // `a DIV b` ([`crate::dialect`]), which DataFusion does not plan.
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::MyIntegerDivide,
-            right,
-        } => return filled("div($0, $1)", &[*left.clone(), *right.clone()]),
+        Expr::BinaryOp { left, op: BinaryOperator::MyIntegerDivide, right } => {
+            return filled("div($0, $1)", &[*left.clone(), *right.clone()]);
+        }
         _ => return None,
     };
     let arguments = plain_arguments(function)?;
@@ -272,13 +230,11 @@ fn replacement(expr: &Expr) -> Option<Expr> {
         return None;
     };
     let name = name.as_ident()?.value.to_lowercase();
-    let template = match TEMPLATES
-        .iter()
-        .find(|(n, count, _)| *n == name && *count == arguments.len())
-    {
-        Some((_, _, template)) => (*template).to_owned(),
-        None => computed_template(&name, &arguments)?,
-    };
+    let template =
+        match TEMPLATES.iter().find(|(n, count, _)| *n == name && *count == arguments.len()) {
+            Some((_, _, template)) => (*template).to_owned(),
+            None => computed_template(&name, &arguments)?,
+        };
     filled(&template, &arguments)
 }
 
@@ -341,11 +297,7 @@ fn distinct_count_of_several(function: &Function) -> Option<Expr> {
     let places: Vec<String> = (0..arguments.len()).map(|n| format!("${n}")).collect();
     let present: Vec<String> = places.iter().map(|p| format!("{p} IS NOT NULL")).collect();
     let one = filled(
-        &format!(
-            "CASE WHEN {} THEN struct({}) END",
-            present.join(" AND "),
-            places.join(", ")
-        ),
+        &format!("CASE WHEN {} THEN struct({}) END", present.join(" AND "), places.join(", ")),
         &arguments,
     )?;
     let mut function = function.clone();
@@ -412,19 +364,16 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
     match (name, arguments) {
         // Spark's datetime patterns (`yyyy-MM-dd`), which the engine writes as strftime's.
         ("date_format", [_, pattern]) => Some(format!("to_char($0, {})", strftime(pattern)?)),
-        ("from_unixtime", [_, pattern]) => Some(format!(
-            "to_char(to_timestamp_seconds($0), {})",
-            strftime(pattern)?
-        )),
+        ("from_unixtime", [_, pattern]) => {
+            Some(format!("to_char(to_timestamp_seconds($0), {})", strftime(pattern)?))
+        }
         // The first date after `$0` that is the day of the week named (`Mon`, `monday`, `MO`).
         ("next_day", [_, day]) => {
             let day = string(day)?.to_lowercase();
             let sunday_first = ["su", "mo", "tu", "we", "th", "fr", "sa"]
                 .iter()
                 .position(|d| day.starts_with(d))?;
-            Some(format!(
-                "date_add($0, (({sunday_first} - date_part('dow', $0) + 6) % 7) + 1)"
-            ))
+            Some(format!("date_add($0, (({sunday_first} - date_part('dow', $0) + 6) % 7) + 1)"))
         }
         ("to_date" | "to_timestamp", [_, pattern]) => {
             Some(format!("{name}($0, {})", strftime(pattern)?))
@@ -442,12 +391,9 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
         }
         // NULL when any part is (the engine's `concat` skips NULLs; its `||` does not), as
         // Spark's `concat` of strings or of arrays is.
-        ("concat", [_, _, ..]) => Some(
-            (0..arguments.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(" || "),
-        ),
+        ("concat", [_, _, ..]) => {
+            Some((0..arguments.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(" || "))
+        }
         // Descending puts NULLs last, as Spark does.
         ("sort_array", [_, ascending]) => match ascending {
             Expr::Value(v) if v.value == Value::Boolean(true) => {
@@ -486,9 +432,7 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
         }
         ("dateadd" | "date_add" | "timestampadd", [unit, _, _]) => {
             let unit = unit_name(unit)?;
-            Some(format!(
-                "$2 + CAST(concat(CAST($1 AS STRING), ' {unit}') AS INTERVAL)"
-            ))
+            Some(format!("$2 + CAST(concat(CAST($1 AS STRING), ' {unit}') AS INTERVAL)"))
         }
         ("datediff" | "date_diff" | "timestampdiff", [unit, _, _]) => {
             let seconds = match unit_name(unit)? {
@@ -499,9 +443,7 @@ fn computed_template(name: &str, arguments: &[Expr]) -> Option<String> {
                 "week" => 604_800,
                 _ => return None,
             };
-            Some(format!(
-                "CAST(trunc((to_unixtime($2) - to_unixtime($1)) / {seconds}) AS BIGINT)"
-            ))
+            Some(format!("CAST(trunc((to_unixtime($2) - to_unixtime($1)) / {seconds}) AS BIGINT)"))
         }
         _ => None,
     }
@@ -707,24 +649,15 @@ mod tests {
             pattern("yyyy-MM-dd'T'HH:mm:ss.SSS").as_deref(),
             Some("'%Y-%m-%dT%H:%M:%S.%3f'")
         );
-        assert_eq!(
-            pattern("d MMM yy, h:m a").as_deref(),
-            Some("'%-d %b %y, %-I:%-M %p'")
-        );
-        assert_eq!(
-            pattern("EEEE 'o''clock' 100%").as_deref(),
-            Some("'%A o''clock 100%%'")
-        );
+        assert_eq!(pattern("d MMM yy, h:m a").as_deref(), Some("'%-d %b %y, %-I:%-M %p'"));
+        assert_eq!(pattern("EEEE 'o''clock' 100%").as_deref(), Some("'%A o''clock 100%%'"));
         assert_eq!(pattern("yyyy-qq"), None, "a letter it does not know");
         assert_eq!(pattern("yyyy\\"), None, "a backslash");
         for odd in ["yyyy$0", "yyyy-$1"] {
             assert_eq!(pattern(odd), None, "{odd}");
             let call = format!("SELECT date_format(d, '{odd}') FROM t");
             let parsed = crate::statement::Statement::parse(&call).unwrap().parsed;
-            assert!(
-                rewrite(parsed).to_string().contains("date_format"),
-                "{call}"
-            );
+            assert!(rewrite(parsed).to_string().contains("date_format"), "{call}");
         }
     }
 

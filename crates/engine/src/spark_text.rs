@@ -13,12 +13,7 @@ use std::sync::Arc;
 
 pub(crate) fn functions() -> Vec<Function> {
     vec![
-        Function::new(
-            "sha1",
-            |args| bytes_argument("sha1", args),
-            |_| Ok(DataType::Utf8),
-            sha1,
-        ),
+        Function::new("sha1", |args| bytes_argument("sha1", args), |_| Ok(DataType::Utf8), sha1),
         Function::new(
             "crc32",
             |args| bytes_argument("crc32", args),
@@ -84,10 +79,7 @@ fn bytes_argument(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
     match args {
         [t] if t.is_string()
             || t.is_null()
-            || matches!(
-                t,
-                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-            ) =>
+            || matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView) =>
         {
             Ok(vec![DataType::Binary])
         }
@@ -103,11 +95,8 @@ fn sha1(args: &[ArrayRef]) -> Result<ArrayRef> {
     let [bytes] = args else {
         return exec_err!("sha1() takes 1 argument");
     };
-    let digests: StringArray = bytes
-        .as_binary::<i32>()
-        .iter()
-        .map(|value| value.map(|v| hex(&Sha1::digest(v))))
-        .collect();
+    let digests: StringArray =
+        bytes.as_binary::<i32>().iter().map(|value| value.map(|v| hex(&Sha1::digest(v)))).collect();
     Ok(Arc::new(digests))
 }
 
@@ -142,13 +131,11 @@ fn format_numbers(args: &[ArrayRef]) -> Result<ArrayRef> {
                 // The double's own decimal digits, far enough to tell a tie (0.125, exactly)
                 // from a value just under one (2.675 is 2.67499999…), as Java rounds it.
                 let precision = d + 40;
-                x.is_finite()
-                    .then(|| round_half_even(&format!("{x:.precision$}"), d))
+                x.is_finite().then(|| round_half_even(&format!("{x:.precision$}"), d))
             }
-            DataType::Int64 => Some(round_half_even(
-                &numbers.as_primitive::<Int64Type>().value(i).to_string(),
-                d,
-            )),
+            DataType::Int64 => {
+                Some(round_half_even(&numbers.as_primitive::<Int64Type>().value(i).to_string(), d))
+            }
             DataType::Decimal128(..) => {
                 let text = cast(&numbers.slice(i, 1), &DataType::Utf8).ok()?;
                 Some(round_half_even(text.as_string::<i32>().value(0), d))
@@ -180,14 +167,8 @@ fn round_half_even(number: &str, decimals: usize) -> String {
     };
     let number = expanded(number);
     let (whole, fraction) = number.split_once('.').unwrap_or((&number, ""));
-    let mut digits: Vec<u8> = whole
-        .bytes()
-        .chain(fraction.bytes().take(decimals))
-        .collect();
-    digits.extend(std::iter::repeat_n(
-        b'0',
-        decimals.saturating_sub(fraction.len()),
-    ));
+    let mut digits: Vec<u8> = whole.bytes().chain(fraction.bytes().take(decimals)).collect();
+    digits.extend(std::iter::repeat_n(b'0', decimals.saturating_sub(fraction.len())));
     let rest = fraction.as_bytes().get(decimals..).unwrap_or_default();
     let last_odd = digits.last().is_some_and(|d| (d - b'0') % 2 == 1);
     let up = match rest.first() {
@@ -213,19 +194,12 @@ fn round_half_even(number: &str, decimals: usize) -> String {
     }
     let split = digits.len() - decimals;
     let whole = String::from_utf8_lossy(&digits[..split]).into_owned();
-    let whole = if whole.is_empty() {
-        "0".to_owned()
-    } else {
-        whole
-    };
+    let whole = if whole.is_empty() { "0".to_owned() } else { whole };
     let sign = if negative { "-" } else { "" };
     if decimals == 0 {
         format!("{sign}{whole}")
     } else {
-        format!(
-            "{sign}{whole}.{}",
-            String::from_utf8_lossy(&digits[split..])
-        )
+        format!("{sign}{whole}.{}", String::from_utf8_lossy(&digits[split..]))
     }
 }
 
@@ -243,11 +217,7 @@ fn expanded(number: &str) -> String {
     } else if point as usize >= digits.len() {
         format!("{digits}{}", "0".repeat(point as usize - digits.len()))
     } else {
-        format!(
-            "{}.{}",
-            &digits[..point as usize],
-            &digits[point as usize..]
-        )
+        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
     }
 }
 
@@ -308,10 +278,7 @@ fn spark_substring(text: &str, pos: i64, length: i64) -> String {
     if start >= end {
         return String::new();
     }
-    text.chars()
-        .skip(start as usize)
-        .take((end - start).min(chars) as usize)
-        .collect()
+    text.chars().skip(start as usize).take((end - start).min(chars) as usize).collect()
 }
 
 /// The values of `column` as JSON text, as Databricks writes arrays, maps and structs
@@ -352,11 +319,7 @@ mod tests {
             (6, 1, ""),
             (2, -1, ""),
         ] {
-            assert_eq!(
-                spark_substring("hello", pos, length),
-                part,
-                "{pos}, {length}"
-            );
+            assert_eq!(spark_substring("hello", pos, length), part, "{pos}, {length}");
         }
         assert_eq!(spark_substring("héllo", 2, 2), "él");
     }
@@ -376,11 +339,7 @@ mod tests {
             ("2e-3", 3, "0.002"),
             ("123", 0, "123"),
         ] {
-            assert_eq!(
-                grouped(&round_half_even(number, decimals)),
-                text,
-                "{number}"
-            );
+            assert_eq!(grouped(&round_half_even(number, decimals)), text, "{number}");
         }
         // A double is rounded by its own digits: 2.675 is just under, 0.125 exactly a tie.
         assert_eq!(round_half_even(&format!("{:.42}", 2.675_f64), 2), "2.67");

@@ -119,10 +119,8 @@ fn zone(name: &str) -> Option<Tz> {
     if let Ok(tz) = name.parse::<Tz>() {
         return Some(tz);
     }
-    let offset = ["UTC", "GMT", "UT"]
-        .iter()
-        .find_map(|prefix| name.strip_prefix(prefix))
-        .unwrap_or(name);
+    let offset =
+        ["UTC", "GMT", "UT"].iter().find_map(|prefix| name.strip_prefix(prefix)).unwrap_or(name);
     if offset.is_empty() || offset == "Z" {
         return "+00:00".parse().ok();
     }
@@ -164,9 +162,7 @@ fn shifted(args: &[ArrayRef], shift: Shift) -> Result<ArrayRef> {
         };
         out.push(Some(moved.and_utc().timestamp_micros()));
     }
-    Ok(Arc::new(
-        TimestampMicrosecondArray::from(out).with_timezone("UTC"),
-    ))
+    Ok(Arc::new(TimestampMicrosecondArray::from(out).with_timezone("UTC")))
 }
 
 /// The UTC time of the wall clock `wall` in `tz`. A time a change of clocks repeats is its
@@ -176,9 +172,7 @@ fn local_to_utc(tz: &Tz, wall: NaiveDateTime) -> NaiveDateTime {
     match tz.from_local_datetime(&wall) {
         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.naive_utc(),
         LocalResult::None => {
-            let before = tz
-                .offset_from_utc_datetime(&(wall - Duration::days(1)))
-                .fix();
+            let before = tz.offset_from_utc_datetime(&(wall - Duration::days(1))).fix();
             wall - Duration::seconds(i64::from(before.local_minus_utc()))
         }
     }
@@ -239,14 +233,8 @@ mod tests {
         let m = spark_months_between(at("1997-02-28 10:30:00"), at("1996-10-30 00:00:00"));
         assert_eq!((m * 1e8).round() / 1e8, 3.94959677);
         // The same day of the month, and two last days, are whole months, times aside.
-        assert_eq!(
-            spark_months_between(at("2024-03-15 23:00:00"), at("2024-01-15 01:00:00")),
-            2.0
-        );
-        assert_eq!(
-            spark_months_between(at("2024-02-29 00:00:00"), at("2024-01-31 00:00:00")),
-            1.0
-        );
+        assert_eq!(spark_months_between(at("2024-03-15 23:00:00"), at("2024-01-15 01:00:00")), 2.0);
+        assert_eq!(spark_months_between(at("2024-02-29 00:00:00"), at("2024-01-31 00:00:00")), 1.0);
         assert_eq!(
             spark_months_between(at("2024-01-01 00:00:00"), at("2024-02-01 00:00:00")),
             -1.0
@@ -258,14 +246,8 @@ mod tests {
         let micros = |text: &str| at(text).and_utc().timestamp_micros();
         let base = micros("2024-01-01 10:00:00");
         assert_eq!(spark_timestamp_text(base).unwrap(), "2024-01-01 10:00:00");
-        assert_eq!(
-            spark_timestamp_text(base + 500_000).unwrap(),
-            "2024-01-01 10:00:00.5"
-        );
-        assert_eq!(
-            spark_timestamp_text(base + 123_456).unwrap(),
-            "2024-01-01 10:00:00.123456"
-        );
+        assert_eq!(spark_timestamp_text(base + 500_000).unwrap(), "2024-01-01 10:00:00.5");
+        assert_eq!(spark_timestamp_text(base + 123_456).unwrap(), "2024-01-01 10:00:00.123456");
         assert_eq!(
             spark_timestamp_text(micros("1969-12-31 23:59:59") + 250_000).unwrap(),
             "1969-12-31 23:59:59.25"
@@ -290,14 +272,8 @@ mod tests {
     fn a_wall_clock_time_in_a_change_of_clocks_is_read_as_java_reads_it() {
         let tz = zone("Europe/Berlin").unwrap();
         // 2024-03-31 02:30 does not exist in Berlin (02:00 became 03:00): read as 03:30 CEST.
-        assert_eq!(
-            local_to_utc(&tz, at("2024-03-31 02:30:00")),
-            at("2024-03-31 01:30:00")
-        );
+        assert_eq!(local_to_utc(&tz, at("2024-03-31 02:30:00")), at("2024-03-31 01:30:00"));
         // 2024-10-27 02:30 happened twice: the earlier, in CEST.
-        assert_eq!(
-            local_to_utc(&tz, at("2024-10-27 02:30:00")),
-            at("2024-10-27 00:30:00")
-        );
+        assert_eq!(local_to_utc(&tz, at("2024-10-27 02:30:00")), at("2024-10-27 00:30:00"));
     }
 }

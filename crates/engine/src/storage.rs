@@ -85,10 +85,7 @@ impl Storage {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         ));
-        let create = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
+        let create = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
         store
             .put_opts(&probe, "1".into(), create.clone())
             .await
@@ -179,12 +176,7 @@ impl LogStoreFactory for ConditionalCommits {
         location: &Url,
         options: &StorageConfig,
     ) -> DeltaResult<Arc<dyn LogStore>> {
-        Ok(default_logstore(
-            prefixed_store,
-            root_store,
-            location,
-            options,
-        ))
+        Ok(default_logstore(prefixed_store, root_store, location, options))
     }
 }
 

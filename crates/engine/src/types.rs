@@ -43,10 +43,7 @@ pub fn arrow_type(type_name: &str) -> Result<DataType, EngineError> {
         .or_else(|| strip_wrapped(&upper, "DEC(", ")"))
     {
         let mut parts = args.split(',').map(str::trim);
-        let precision: u8 = parts
-            .next()
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(unsupported)?;
+        let precision: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(unsupported)?;
         let scale: i8 = match parts.next() {
             Some(s) => s.parse().map_err(|_| unsupported())?,
             None => 0,
@@ -167,27 +164,16 @@ mod tests {
     #[test]
     fn aliases_map_to_the_canonical_type() {
         assert_eq!(databricks_type_name(&arrow_type("integer").unwrap()), "INT");
-        assert_eq!(
-            databricks_type_name(&arrow_type("varchar(20)").unwrap()),
-            "STRING"
-        );
+        assert_eq!(databricks_type_name(&arrow_type("varchar(20)").unwrap()), "STRING");
         assert_eq!(databricks_type_name(&arrow_type("long").unwrap()), "BIGINT");
-        assert_eq!(
-            databricks_type_name(&arrow_type("decimal").unwrap()),
-            "DECIMAL(10,0)"
-        );
+        assert_eq!(databricks_type_name(&arrow_type("decimal").unwrap()), "DECIMAL(10,0)");
     }
 
     #[test]
     fn unknown_and_malformed_types_are_refused_by_name() {
-        for bad in [
-            "BLOB",
-            "DECIMAL(0,0)",
-            "DECIMAL(39,1)",
-            "DECIMAL(5,6)",
-            "DECIMAL(a)",
-            "ARRAY<NOPE>",
-        ] {
+        for bad in
+            ["BLOB", "DECIMAL(0,0)", "DECIMAL(39,1)", "DECIMAL(5,6)", "DECIMAL(a)", "ARRAY<NOPE>"]
+        {
             let err = arrow_type(bad).unwrap_err();
             assert!(matches!(err, EngineError::Unsupported(_)), "{bad}: {err}");
         }

@@ -53,20 +53,12 @@ impl Engine {
         let (table, metrics) = table
             .vacuum()
             .with_retention_period(retention)
-            .with_mode(if vacuum.lite {
-                VacuumMode::Lite
-            } else {
-                VacuumMode::Full
-            })
+            .with_mode(if vacuum.lite { VacuumMode::Lite } else { VacuumMode::Full })
             .with_dry_run(vacuum.dry_run)
             .with_commit_properties(made_by(user))
             .await?;
         let paths: Vec<String> = if vacuum.dry_run {
-            metrics
-                .files_deleted
-                .iter()
-                .map(|file| format!("{location}/{file}"))
-                .collect()
+            metrics.files_deleted.iter().map(|file| format!("{location}/{file}")).collect()
         } else {
             self.committed(id, table);
             vec![location]

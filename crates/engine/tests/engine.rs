@@ -22,18 +22,11 @@ impl Fixture {
     fn with_limits(limits: Limits) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let root = Url::from_directory_path(dir.path()).unwrap();
-        Fixture {
-            engine: Engine::new(root, limits).unwrap(),
-            _dir: dir,
-            bindings: Vec::new(),
-        }
+        Fixture { engine: Engine::new(root, limits).unwrap(), _dir: dir, bindings: Vec::new() }
     }
 
     fn bind_table(&mut self, name: &str, id: &str) {
-        self.bindings.push(Binding {
-            name: name3(name),
-            source: Source::Table { id: id.into() },
-        });
+        self.bindings.push(Binding { name: name3(name), source: Source::Table { id: id.into() } });
     }
 
     fn bind_view(&mut self, name: &str, text: &str) {
@@ -54,9 +47,7 @@ impl Fixture {
             | patchbay_engine::Kind::CreateTableAs { name, .. } => Some(name.table().to_string()),
             _ => None,
         };
-        self.engine
-            .run(&job(statement, &self.bindings, new_id.as_deref()))
-            .await
+        self.engine.run(&job(statement, &self.bindings, new_id.as_deref())).await
     }
 
     async fn ok(&self, sql: &str) -> Output {
@@ -73,9 +64,7 @@ impl Fixture {
     }
 
     async fn table(&self, sql: &str) -> String {
-        pretty_format_batches(&self.ok(sql).await.batches)
-            .unwrap()
-            .to_string()
+        pretty_format_batches(&self.ok(sql).await.batches).unwrap().to_string()
     }
 }
 
@@ -86,12 +75,7 @@ fn name3(name: &str) -> QualifiedName {
 
 fn first_i64(out: &Output, column: &str) -> i64 {
     let index = out.schema.index_of(column).unwrap();
-    out.batches[0]
-        .column(index)
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .unwrap()
-        .value(0)
+    out.batches[0].column(index).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
 }
 
 async fn orders() -> Fixture {
@@ -113,8 +97,7 @@ async fn orders() -> Fixture {
 async fn created_tables_are_delta_tables_with_the_declared_columns_and_the_rows_inserted() {
     let f = orders().await;
     assert_eq!(
-        f.table("SELECT id, customer, amount, day FROM main.sales.orders ORDER BY id")
-            .await,
+        f.table("SELECT id, customer, amount, day FROM main.sales.orders ORDER BY id").await,
         "+----+----------+--------+------------+\n\
          | id | customer | amount | day        |\n\
          +----+----------+--------+------------+\n\
@@ -123,23 +106,15 @@ async fn created_tables_are_delta_tables_with_the_declared_columns_and_the_rows_
          | 3  | ada      | 7.00   | 2026-01-03 |\n\
          +----+----------+--------+------------+"
     );
-    let log = f
-        ._dir
-        .path()
-        .join("orders/_delta_log/00000000000000000001.json");
+    let log = f._dir.path().join("orders/_delta_log/00000000000000000001.json");
     assert!(log.exists(), "the insert is Delta commit 1 at {log:?}");
 }
 
 #[tokio::test]
 async fn joins_aggregates_windows_and_ctes_run() {
     let mut f = orders().await;
-    f.create(
-        "CREATE TABLE customers (name STRING, country STRING)",
-        "customers",
-    )
-    .await;
-    f.ok("INSERT INTO customers VALUES ('ada', 'UK'), ('bob', 'FR')")
-        .await;
+    f.create("CREATE TABLE customers (name STRING, country STRING)", "customers").await;
+    f.ok("INSERT INTO customers VALUES ('ada', 'UK'), ('bob', 'FR')").await;
     let text = f
         .table(
             "WITH totals AS (SELECT customer, sum(amount) AS total, count(*) AS n FROM orders GROUP BY customer) \
@@ -161,9 +136,7 @@ async fn joins_aggregates_windows_and_ctes_run() {
 #[tokio::test]
 async fn update_delete_and_merge_change_exactly_the_rows_they_say() {
     let mut f = orders().await;
-    let out = f
-        .ok("UPDATE orders SET amount = amount * 2 WHERE customer = 'ada'")
-        .await;
+    let out = f.ok("UPDATE orders SET amount = amount * 2 WHERE customer = 'ada'").await;
     assert_eq!(first_i64(&out, "num_affected_rows"), 2);
     let out = f.ok("DELETE FROM orders WHERE id = 2").await;
     assert_eq!(first_i64(&out, "num_affected_rows"), 1);
@@ -183,8 +156,7 @@ async fn update_delete_and_merge_change_exactly_the_rows_they_say() {
     assert_eq!(first_i64(&out, "num_updated_rows"), 1);
     assert_eq!(first_i64(&out, "num_inserted_rows"), 1);
     assert_eq!(
-        f.table("SELECT id, customer, amount FROM orders ORDER BY id")
-            .await,
+        f.table("SELECT id, customer, amount FROM orders ORDER BY id").await,
         "+----+----------+--------+\n\
          | id | customer | amount |\n\
          +----+----------+--------+\n\
@@ -198,13 +170,10 @@ async fn update_delete_and_merge_change_exactly_the_rows_they_say() {
 #[tokio::test]
 async fn create_table_as_select_copies_rows_and_insert_overwrite_replaces_them() {
     let mut f = orders().await;
-    let out = f
-        .ok("CREATE TABLE big AS SELECT id, amount FROM orders WHERE amount > 5")
-        .await;
+    let out = f.ok("CREATE TABLE big AS SELECT id, amount FROM orders WHERE amount > 5").await;
     assert_eq!(first_i64(&out, "num_inserted_rows"), 2);
     f.bind_table("main.sales.big", "big");
-    f.ok("INSERT OVERWRITE big SELECT id, amount FROM orders WHERE id = 2")
-        .await;
+    f.ok("INSERT OVERWRITE big SELECT id, amount FROM orders WHERE id = 2").await;
     assert_eq!(
         f.table("SELECT * FROM big").await,
         "+----+--------+\n| id | amount |\n+----+--------+\n| 2  | 3.25   |\n+----+--------+"
@@ -214,13 +183,9 @@ async fn create_table_as_select_copies_rows_and_insert_overwrite_replaces_them()
 #[tokio::test]
 async fn views_are_planned_from_their_text_in_their_own_schema() {
     let mut f = orders().await;
-    f.bind_view(
-        "main.reports.ada_orders",
-        "SELECT id FROM orders WHERE customer = 'ada'",
-    );
+    f.bind_view("main.reports.ada_orders", "SELECT id FROM orders WHERE customer = 'ada'");
     assert_eq!(
-        f.table("SELECT count(*) AS n FROM main.reports.ada_orders")
-            .await,
+        f.table("SELECT count(*) AS n FROM main.reports.ada_orders").await,
         "+---+\n| n |\n+---+\n| 2 |\n+---+"
     );
 }
@@ -249,55 +214,24 @@ async fn a_name_the_caller_did_not_bind_does_not_exist() {
 
 #[tokio::test]
 async fn a_result_over_the_row_limit_fails_and_the_engine_goes_on() {
-    let f = Fixture::with_limits(Limits {
-        max_result_rows: 100,
-        ..Limits::default()
-    });
-    let err = f
-        .run("SELECT * FROM generate_series(1, 1000)")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, EngineError::ResultTooLarge(limit) if limit == "100 rows"),
-        "{err}"
-    );
-    assert_eq!(
-        f.ok("SELECT * FROM generate_series(1, 100)")
-            .await
-            .num_rows(),
-        100
-    );
+    let f = Fixture::with_limits(Limits { max_result_rows: 100, ..Limits::default() });
+    let err = f.run("SELECT * FROM generate_series(1, 1000)").await.unwrap_err();
+    assert!(matches!(&err, EngineError::ResultTooLarge(limit) if limit == "100 rows"), "{err}");
+    assert_eq!(f.ok("SELECT * FROM generate_series(1, 100)").await.num_rows(), 100);
 }
 
 /// Few rows can still be too much: wide ones are counted in bytes.
 #[tokio::test]
 async fn a_result_over_the_byte_limit_fails_and_the_engine_goes_on() {
-    let f = Fixture::with_limits(Limits {
-        max_result_bytes: 1 << 20,
-        ..Limits::default()
-    });
-    let err = f
-        .run("SELECT repeat('x', 10000) FROM range(0, 1000) AS t(x)")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, EngineError::ResultTooLarge(limit) if limit == "1 MiB"),
-        "{err}"
-    );
-    assert_eq!(
-        f.ok("SELECT repeat('x', 10000) FROM range(0, 10) AS t(x)")
-            .await
-            .num_rows(),
-        10
-    );
+    let f = Fixture::with_limits(Limits { max_result_bytes: 1 << 20, ..Limits::default() });
+    let err = f.run("SELECT repeat('x', 10000) FROM range(0, 1000) AS t(x)").await.unwrap_err();
+    assert!(matches!(&err, EngineError::ResultTooLarge(limit) if limit == "1 MiB"), "{err}");
+    assert_eq!(f.ok("SELECT repeat('x', 10000) FROM range(0, 10) AS t(x)").await.num_rows(), 10);
 }
 
 #[tokio::test]
 async fn a_query_over_the_memory_limit_fails_cleanly() {
-    let f = Fixture::with_limits(Limits {
-        memory_bytes: 1 << 20,
-        ..Limits::default()
-    });
+    let f = Fixture::with_limits(Limits { memory_bytes: 1 << 20, ..Limits::default() });
     let err = f
         .run("SELECT v % 100000 AS k, count(*) FROM generate_series(1, 3000000) t(v) GROUP BY k ORDER BY k")
         .await
@@ -338,36 +272,22 @@ async fn functions_that_multiply_their_input_are_bounded() {
     let out = f
         .table("SELECT repeat('ab', 3) AS r, lpad('x', 4, '-') AS l, rpad('x', 3) AS p, array_repeat(7, 2) AS a, range(1, 4) AS s, generate_series(1, 3) AS g")
         .await;
-    assert!(
-        out.contains("| ababab | ---x | x   | [7, 7] | [1, 2, 3] | [1, 2, 3] |"),
-        "{out}"
-    );
+    assert!(out.contains("| ababab | ---x | x   | [7, 7] | [1, 2, 3] | [1, 2, 3] |"), "{out}");
     // A long replacement where it occurs rarely: counted, not refused.
     let out = f
         .table("SELECT length(replace(repeat('a,', 10) || repeat('a', 1000000), ',', repeat('-', 100000))) AS n, replace('a.b', '.', '::') AS r, regexp_replace('a1b22', '[0-9]+', '#', 'g') AS g, array_resize([1, 2], 3, 9) AS z")
         .await;
-    assert!(
-        out.contains("| 2000010 | a::b | a#b# | [1, 2, 9] |"),
-        "{out}"
-    );
+    assert!(out.contains("| 2000010 | a::b | a#b# | [1, 2, 9] |"), "{out}");
     assert_eq!(f.ok("SELECT 1 + 1 AS two").await.num_rows(), 1);
 }
 
 #[tokio::test]
 async fn table_ids_cannot_reach_outside_the_root() {
     let f = Fixture::new();
-    let columns = [Column {
-        name: "a".into(),
-        type_name: "INT".into(),
-        nullable: true,
-        comment: None,
-    }];
+    let columns =
+        [Column { name: "a".into(), type_name: "INT".into(), nullable: true, comment: None }];
     for bad in ["../escape", "a/b", "", "..", "x%2f"] {
-        let err = f
-            .engine
-            .create_table(bad, &columns, false, "someone")
-            .await
-            .unwrap_err();
+        let err = f.engine.create_table(bad, &columns, false, "someone").await.unwrap_err();
         assert!(matches!(err, EngineError::Storage(_)), "{bad}: {err}");
     }
 }
@@ -411,10 +331,8 @@ fn id_pages(table_dir: &std::path::Path) -> usize {
         .unwrap();
         let id = builder.schema().index_of("id").unwrap();
         let offsets = builder.metadata().offset_index().expect("an offset index");
-        pages += offsets
-            .iter()
-            .map(|row_group| row_group[id].page_locations().len())
-            .sum::<usize>();
+        pages +=
+            offsets.iter().map(|row_group| row_group[id].page_locations().len()).sum::<usize>();
     }
     pages
 }
@@ -454,21 +372,14 @@ async fn a_query_written_to_a_table_keeps_its_rows_together() {
     assert_eq!(ids.len() as i64, rows);
     // Pages of at most 4,096 rows: a lookup narrowed to one decodes little.
     let pages_written = id_pages(&f._dir.path().join("t"));
-    assert!(
-        pages_written as i64 >= rows / 4096,
-        "{pages_written} pages of ids for {rows} rows"
-    );
+    assert!(pages_written as i64 >= rows / 4096, "{pages_written} pages of ids for {rows} rows");
     // Runs of 4,096 stored rows, a page each (the engine writes pages of at most 4,096 rows),
     // and the range of ids each holds.
-    let pages: Vec<(i64, i64)> = ids
-        .chunks(4096)
-        .map(|p| (*p.iter().min().unwrap(), *p.iter().max().unwrap()))
-        .collect();
+    let pages: Vec<(i64, i64)> =
+        ids.chunks(4096).map(|p| (*p.iter().min().unwrap(), *p.iter().max().unwrap())).collect();
     let probes: Vec<i64> = (0..100).map(|i| i * rows / 100 + 17).collect();
-    let hits: usize = probes
-        .iter()
-        .map(|id| pages.iter().filter(|(lo, hi)| lo <= id && id <= hi).count())
-        .sum();
+    let hits: usize =
+        probes.iter().map(|id| pages.iter().filter(|(lo, hi)| lo <= id && id <= hi).count()).sum();
     let mean = hits as f64 / probes.len() as f64;
     // The query runs in as many partitions as there are cores, each taking every n-th batch.
     // Written partition after partition, an id falls in the range of a few of the 245 pages
@@ -487,17 +398,13 @@ async fn inserted_rows_are_written_as_a_query_written_to_a_table() {
     // SELECT: pages of at most 4,096 rows (Delta's own writer makes pages of 20,000).
     let mut f = Fixture::new();
     let rows: i64 = 200_000;
-    f.create("CREATE TABLE u (id BIGINT, k BIGINT, v DOUBLE)", "u")
-        .await;
+    f.create("CREATE TABLE u (id BIGINT, k BIGINT, v DOUBLE)", "u").await;
     f.ok(&format!(
         "INSERT INTO u SELECT x, x % 1000, CAST(x AS DOUBLE) * 0.5 FROM range(0, {rows}) AS r(x)"
     ))
     .await;
     let pages = id_pages(&f._dir.path().join("u"));
-    assert!(
-        pages as i64 >= rows / 4096,
-        "{pages} pages of ids for {rows} rows"
-    );
+    assert!(pages as i64 >= rows / 4096, "{pages} pages of ids for {rows} rows");
     let mut ids = ids_as_stored(&f._dir.path().join("u"));
     ids.sort_unstable();
     assert_eq!(ids, (0..rows).collect::<Vec<_>>());
@@ -510,11 +417,8 @@ fn shown(out: &Output) -> Vec<String> {
     let mut lines = vec![format!("{:?}", out.schema.fields())];
     for batch in &out.batches {
         for row in 0..batch.num_rows() {
-            let values: Vec<String> = batch
-                .columns()
-                .iter()
-                .map(|c| array_value_to_string(c, row).unwrap())
-                .collect();
+            let values: Vec<String> =
+                batch.columns().iter().map(|c| array_value_to_string(c, row).unwrap()).collect();
             lines.push(values.join("|"));
         }
     }
@@ -536,14 +440,8 @@ fn job(statement: Statement, bindings: &[Binding], new_table_id: Option<&str>) -
 
 async fn on(engine: &Engine, bindings: &[Binding], sql: &str) -> Output {
     let statement = Statement::parse(sql).unwrap();
-    let new = matches!(
-        statement.kind(),
-        patchbay_engine::Kind::CreateTableAs { .. }
-    );
-    match engine
-        .run(&job(statement, bindings, new.then_some("t")))
-        .await
-    {
+    let new = matches!(statement.kind(), patchbay_engine::Kind::CreateTableAs { .. });
+    match engine.run(&job(statement, bindings, new.then_some("t"))).await {
         Ok(out) => out,
         Err(e) => panic!("{sql}: {e}"),
     }
@@ -577,18 +475,9 @@ async fn point_lookups_answered_from_memory_are_the_planners_answers_at_the_late
     let dir = tempfile::tempdir().unwrap();
     let root = Url::from_directory_path(dir.path()).unwrap();
     let held = Engine::new(root.clone(), Limits::default()).unwrap();
-    let planned = Engine::new(
-        root,
-        Limits {
-            table_memory_bytes: 0,
-            ..Limits::default()
-        },
-    )
-    .unwrap();
-    let bindings = [Binding {
-        name: name3("main.sales.t"),
-        source: Source::Table { id: "t".into() },
-    }];
+    let planned = Engine::new(root, Limits { table_memory_bytes: 0, ..Limits::default() }).unwrap();
+    let bindings =
+        [Binding { name: name3("main.sales.t"), source: Source::Table { id: "t".into() } }];
     on(
         &planned,
         &[],
@@ -600,19 +489,10 @@ async fn point_lookups_answered_from_memory_are_the_planners_answers_at_the_late
     same_answers(&held, &planned, &bindings, "first version").await;
     assert!(held.table_memory_used() > 0, "the rows were loaded");
     // Another node writes: the next lookup sees the new version.
-    on(
-        &planned,
-        &bindings,
-        "INSERT INTO t VALUES (1, 12345, 'new', 0.0, NULL)",
-    )
-    .await;
+    on(&planned, &bindings, "INSERT INTO t VALUES (1, 12345, 'new', 0.0, NULL)").await;
     let found = on(&held, &bindings, "SELECT name FROM t WHERE id = 12345").await;
     assert_eq!(found.num_rows(), 2);
-    assert_eq!(
-        held.table_memory_used(),
-        0,
-        "the old version's rows are let go"
-    );
+    assert_eq!(held.table_memory_used(), 0, "the old version's rows are let go");
     same_answers(&held, &planned, &bindings, "after an insert").await;
     on(&held, &bindings, "DELETE FROM t WHERE id = 12345").await;
     same_answers(&held, &planned, &bindings, "after a delete").await;

@@ -66,11 +66,7 @@ impl Default for RetryPolicy {
     /// The protocol's: three retries, after 1, 2 and 4 seconds.
     fn default() -> Self {
         RetryPolicy {
-            delays: vec![
-                Duration::from_secs(1),
-                Duration::from_secs(2),
-                Duration::from_secs(4),
-            ],
+            delays: vec![Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)],
         }
     }
 }
@@ -112,12 +108,7 @@ impl PartnerClient {
             .connect_timeout(timeout)
             .build()
             .expect("a client without TLS settings of its own builds");
-        PartnerClient {
-            http,
-            retry,
-            timeout,
-            policy,
-        }
+        PartnerClient { http, retry, timeout, policy }
     }
 
     /// The addresses this client may call.
@@ -132,8 +123,7 @@ impl PartnerClient {
         request: &ConnectRequest,
         idempotency_key: &str,
     ) -> Result<Connection, CallError> {
-        self.call(endpoint, &endpoint.connect_path, request, idempotency_key)
-            .await
+        self.call(endpoint, &endpoint.connect_path, request, idempotency_key).await
     }
 
     /// `POST /delete-connection`; `None` when the partner has no such endpoint.
@@ -194,11 +184,9 @@ impl PartnerClient {
                 Ok(_) => {}
             }
             return match result {
-                Err(CallError::Status { status, error, .. }) => Err(CallError::Status {
-                    status,
-                    error,
-                    attempts,
-                }),
+                Err(CallError::Status { status, error, .. }) => {
+                    Err(CallError::Status { status, error, attempts })
+                }
                 Ok(bytes) => {
                     serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))
                 }
@@ -219,9 +207,7 @@ impl PartnerClient {
             ));
         }
         if let Some(host) = url.host() {
-            self.policy
-                .check_host(host)
-                .map_err(|r| CallError::Refused(r.to_string()))?;
+            self.policy.check_host(host).map_err(|r| CallError::Refused(r.to_string()))?;
         }
         Ok(url)
     }
@@ -250,10 +236,8 @@ impl PartnerClient {
             })?;
             let status = response.status().as_u16();
             let mut bytes = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| CallError::Unreachable(without_url(&e)))?
+            while let Some(chunk) =
+                response.chunk().await.map_err(|e| CallError::Unreachable(without_url(&e)))?
             {
                 if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
                     return Err(CallError::TooLarge(MAX_RESPONSE_BYTES));
@@ -270,9 +254,7 @@ impl PartnerClient {
                 })
             }
         };
-        tokio::time::timeout(self.timeout, read)
-            .await
-            .map_err(|_| CallError::Timeout(secs))?
+        tokio::time::timeout(self.timeout, read).await.map_err(|_| CallError::Timeout(secs))?
     }
 }
 
@@ -338,10 +320,7 @@ pub fn normalize_hostname(hostname: &str) -> Option<String> {
 pub fn checked_redirect(uri: &str, hostnames: &[String]) -> Result<String, String> {
     let url = url::Url::parse(uri.trim()).map_err(|_| "it is not a URL".to_owned())?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "its scheme is '{}', not http or https",
-            url.scheme()
-        ));
+        return Err(format!("its scheme is '{}', not http or https", url.scheme()));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("it carries a user name or password".into());
@@ -352,11 +331,7 @@ pub fn checked_redirect(uri: &str, hostnames: &[String]) -> Result<String, Strin
         Some(url::Host::Ipv6(ip)) => ip.to_string(),
         None => return Err("it has no host".into()),
     };
-    if hostnames
-        .iter()
-        .filter_map(|h| normalize_hostname(h))
-        .any(|h| h == host)
-    {
+    if hostnames.iter().filter_map(|h| normalize_hostname(h)).any(|h| h == host) {
         Ok(url.into())
     } else {
         Err(format!("its host '{host}' is not on the allow-list"))
@@ -385,49 +360,21 @@ mod tests {
     fn redirects_match_hosts_exactly_and_come_back_reserialized() {
         let allowed = allowed();
         for (sent, returned) in [
-            (
-                "https://partner.example.com/signin?x=1",
-                "https://partner.example.com/signin?x=1",
-            ),
+            ("https://partner.example.com/signin?x=1", "https://partner.example.com/signin?x=1"),
             ("http://127.0.0.1:8080/trial", "http://127.0.0.1:8080/trial"),
-            (
-                "https://PARTNER.Example.COM",
-                "https://partner.example.com/",
-            ),
-            (
-                "https://partner.example.com:8443/a",
-                "https://partner.example.com:8443/a",
-            ),
+            ("https://PARTNER.Example.COM", "https://partner.example.com/"),
+            ("https://partner.example.com:8443/a", "https://partner.example.com:8443/a"),
             // Browsers read a backslash as a slash: the host is 127.0.0.1, and the URL handed
             // on says so unambiguously.
-            (
-                "http://127.0.0.1\\@evil.example.com/",
-                "http://127.0.0.1/@evil.example.com/",
-            ),
-            (
-                "https://partner%2Eexample.com/x",
-                "https://partner.example.com/x",
-            ),
-            (
-                "https://xn--prtner-bua.example.com/",
-                "https://xn--prtner-bua.example.com/",
-            ),
-            (
-                "https://pärtner.example.com/",
-                "https://xn--prtner-bua.example.com/",
-            ),
+            ("http://127.0.0.1\\@evil.example.com/", "http://127.0.0.1/@evil.example.com/"),
+            ("https://partner%2Eexample.com/x", "https://partner.example.com/x"),
+            ("https://xn--prtner-bua.example.com/", "https://xn--prtner-bua.example.com/"),
+            ("https://pärtner.example.com/", "https://xn--prtner-bua.example.com/"),
             ("http://2130706433/x", "http://127.0.0.1/x"),
             ("http://[0:0::1]:9/", "http://[::1]:9/"),
-            (
-                "  https://partner.example.com/  ",
-                "https://partner.example.com/",
-            ),
+            ("  https://partner.example.com/  ", "https://partner.example.com/"),
         ] {
-            assert_eq!(
-                checked_redirect(sent, &allowed).as_deref(),
-                Ok(returned),
-                "{sent}"
-            );
+            assert_eq!(checked_redirect(sent, &allowed).as_deref(), Ok(returned), "{sent}");
         }
     }
 
@@ -471,11 +418,7 @@ mod tests {
             ("0:0::1", "::1"),
             ("127.0.0.1", "127.0.0.1"),
         ] {
-            assert_eq!(
-                normalize_hostname(given).as_deref(),
-                Some(normal),
-                "{given}"
-            );
+            assert_eq!(normalize_hostname(given).as_deref(), Some(normal), "{given}");
         }
         for bad in ["", ".", "a/b", "a b", "user@host", "host?x", "a\\b", "%41"] {
             assert_eq!(normalize_hostname(bad), None, "{bad}");

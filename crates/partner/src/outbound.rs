@@ -58,10 +58,7 @@ impl AddressKind {
 
     /// The `--allow-outbound` name that allows this kind, if one does.
     fn range_name(self) -> Option<&'static str> {
-        Range::ALL
-            .iter()
-            .find(|r| r.kind() == self)
-            .map(|r| r.name())
+        Range::ALL.iter().find(|r| r.kind() == self).map(|r| r.name())
     }
 
     /// Kinds no setting allows.
@@ -90,12 +87,7 @@ pub enum Range {
 }
 
 impl Range {
-    pub const ALL: [Range; 4] = [
-        Range::Loopback,
-        Range::Private,
-        Range::LinkLocal,
-        Range::Cgnat,
-    ];
+    pub const ALL: [Range; 4] = [Range::Loopback, Range::Private, Range::LinkLocal, Range::Cgnat];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -182,12 +174,9 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         // `::` and `::1` are themselves, not IPv4-compatible addresses.
         [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 || lo > 1 => Some(last),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last),
-        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
-            (hi >> 8) as u8,
-            hi as u8,
-            (lo >> 8) as u8,
-            lo as u8,
-        )),
+        [0x2002, hi, lo, ..] => {
+            Some(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8))
+        }
         _ => None,
     }
 }
@@ -286,10 +275,7 @@ impl OutboundPolicy {
 
     /// Public addresses and these named ranges.
     pub fn allowing(ranges: &[Range]) -> OutboundPolicy {
-        OutboundPolicy {
-            ranges: ranges.to_vec(),
-            cidrs: Vec::new(),
-        }
+        OutboundPolicy { ranges: ranges.to_vec(), cidrs: Vec::new() }
     }
 
     /// Parses `--allow-outbound`: range names and CIDRs, separated by commas (or given as
@@ -349,20 +335,13 @@ impl OutboundPolicy {
             k if k.never() => false,
             k => {
                 self.ranges.iter().any(|r| r.kind() == k)
-                    || self
-                        .cidrs
-                        .iter()
-                        .any(|n| n.contains(&ip) || n.contains(&reaches))
+                    || self.cidrs.iter().any(|n| n.contains(&ip) || n.contains(&reaches))
             }
         };
         if allowed {
             Ok(())
         } else {
-            Err(Refused {
-                target: ip.to_string(),
-                kind,
-                resolved_from: None,
-            })
+            Err(Refused { target: ip.to_string(), kind, resolved_from: None })
         }
     }
 
@@ -371,11 +350,7 @@ impl OutboundPolicy {
     /// the addresses it resolves to.
     pub fn check_name(&self, name: &str) -> Result<(), Refused> {
         let lower = name.trim_end_matches('.').to_ascii_lowercase();
-        let refused = |kind| Refused {
-            target: name.to_owned(),
-            kind,
-            resolved_from: None,
-        };
+        let refused = |kind| Refused { target: name.to_owned(), kind, resolved_from: None };
         if METADATA_NAMES.contains(&lower.as_str()) {
             return Err(refused(AddressKind::Metadata));
         }
@@ -417,10 +392,7 @@ impl Lookup for SystemLookup {
         name: String,
     ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>> {
         Box::pin(async move {
-            Ok(tokio::net::lookup_host((name.as_str(), 0))
-                .await?
-                .map(|a| a.ip())
-                .collect())
+            Ok(tokio::net::lookup_host((name.as_str(), 0)).await?.map(|a| a.ip()).collect())
         })
     }
 }
@@ -474,11 +446,7 @@ mod tests {
     use super::*;
 
     fn host_of(url: &str) -> url::Host<String> {
-        url::Url::parse(url)
-            .unwrap()
-            .host()
-            .map(|h| h.to_owned())
-            .unwrap()
+        url::Url::parse(url).unwrap().host().map(|h| h.to_owned()).unwrap()
     }
 
     fn check(policy: &OutboundPolicy, url: &str) -> Result<(), Refused> {
@@ -493,10 +461,7 @@ mod tests {
     fn every_address_of_the_issue_is_refused_by_default() {
         let policy = OutboundPolicy::public_only();
         for (url, kind) in [
-            (
-                "http://169.254.169.254/latest/meta-data",
-                AddressKind::Metadata,
-            ),
+            ("http://169.254.169.254/latest/meta-data", AddressKind::Metadata),
             ("http://metadata.google.internal/", AddressKind::Metadata),
             ("http://metadata.google.internal./", AddressKind::Metadata),
             ("http://METADATA/", AddressKind::Metadata),
@@ -605,22 +570,14 @@ mod tests {
             OutboundPolicy::parse(&["Loopback", " private ,loopback"]).unwrap(),
             OutboundPolicy::allowing(&[Range::Loopback, Range::Private])
         );
-        assert_eq!(
-            OutboundPolicy::parse::<&str>(&[]).unwrap(),
-            OutboundPolicy::public_only()
-        );
-        assert_eq!(
-            OutboundPolicy::parse(&["none"]).unwrap(),
-            OutboundPolicy::public_only()
-        );
+        assert_eq!(OutboundPolicy::parse::<&str>(&[]).unwrap(), OutboundPolicy::public_only());
+        assert_eq!(OutboundPolicy::parse(&["none"]).unwrap(), OutboundPolicy::public_only());
         for bad in ["metadata", "everything", "10.0.0.0/33", "10.0.0/8"] {
             let e = OutboundPolicy::parse(&[bad]).expect_err(bad);
             assert!(!e.is_empty());
         }
         assert_eq!(
-            OutboundPolicy::parse(&["loopback,10.1.0.9/16"])
-                .unwrap()
-                .describe(),
+            OutboundPolicy::parse(&["loopback,10.1.0.9/16"]).unwrap().describe(),
             "public addresses and loopback, 10.1.0.0/16"
         );
     }
@@ -634,9 +591,6 @@ mod tests {
             "127.0.0.1 is a loopback address; patchbay calls such addresses only when its administrator allows them (patchbay serve --allow-outbound loopback)"
         );
         let metadata = policy.check_name("metadata.google.internal").unwrap_err();
-        assert!(
-            metadata.to_string().ends_with("which patchbay never calls"),
-            "{metadata}"
-        );
+        assert!(metadata.to_string().ends_with("which patchbay never calls"), "{metadata}");
     }
 }

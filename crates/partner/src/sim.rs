@@ -221,9 +221,7 @@ struct Sim {
 
 impl Sim {
     fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -243,10 +241,7 @@ impl Drop for SimHandle {
 /// Starts a simulator on `listener` in the background.
 pub fn spawn(listener: tokio::net::TcpListener, config: SimConfig) -> std::io::Result<SimHandle> {
     let addr = listener.local_addr()?;
-    let url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let app = router(config.clone(), url.clone());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -270,16 +265,10 @@ pub fn router(config: SimConfig, base_url: String) -> Router {
     };
     Router::new()
         .route("/connect", post(connect))
-        .route(
-            "/delete-connection",
-            post(delete_connection).delete(delete_connection),
-        )
+        .route("/delete-connection", post(delete_connection).delete(delete_connection))
         .route("/test-connection", post(test_connection))
         .route("/rotate-token", post(rotate_token))
-        .route(
-            "/delete-account",
-            axum::routing::delete(delete_account).post(delete_account),
-        )
+        .route("/delete-account", axum::routing::delete(delete_account).post(delete_account))
         .route("/expire-account", axum::routing::put(expire_account))
         .route("/", get(page))
         .route("/signin", get(page))
@@ -329,10 +318,7 @@ fn authorized(sim: &Sim, headers: &HeaderMap) -> bool {
 }
 
 /// A request body as the endpoint's request type, or the 400 a partner answers otherwise.
-#[expect(
-    clippy::result_large_err,
-    reason = "the error is the answer, sent at once"
-)]
+#[expect(clippy::result_large_err, reason = "the error is the answer, sent at once")]
 fn parsed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, Response> {
     serde_json::from_value(body)
         .map_err(|e| error(ErrorReason::BadRequest, &format!("invalid request: {e}")))
@@ -392,19 +378,13 @@ async fn admit(sim: &Sim, path: &str, headers: &HeaderMap, body: &Value) -> Opti
         tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
     }
     if faults.unauthorized || (!authorized(sim, headers) && !faults.accept_any_credentials) {
-        return Some(error(
-            ErrorReason::Unauthorized,
-            "Invalid partner credentials.",
-        ));
+        return Some(error(ErrorReason::Unauthorized, "Invalid partner credentials."));
     }
     None
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// Signs in with a connection's credential and calls `/Me`: a token directly, an OAuth secret
@@ -457,10 +437,8 @@ async fn token_endpoint_post(
     if let Some((client_id, secret)) = credentials {
         request = request.basic_auth(client_id, Some(&secret.0));
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the token endpoint: {e}"))?;
+    let response =
+        request.send().await.map_err(|e| format!("cannot reach the token endpoint: {e}"))?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -482,10 +460,7 @@ fn token_field(body: &Value, name: &str) -> Result<Secret, String> {
 
 /// Calls the workspace's `/Me` with a token; the principal's `userName`.
 async fn who_is(sim: &Sim, workspace_url: &str, token: &Secret) -> Result<String, String> {
-    let url = format!(
-        "{}/api/2.0/preview/scim/v2/Me",
-        workspace_url.trim_end_matches('/')
-    );
+    let url = format!("{}/api/2.0/preview/scim/v2/Me", workspace_url.trim_end_matches('/'));
     let response = sim
         .http
         .get(&url)
@@ -494,10 +469,7 @@ async fn who_is(sim: &Sim, workspace_url: &str, token: &Secret) -> Result<String
         .await
         .map_err(|e| format!("cannot reach the workspace: {e}"))?;
     if !response.status().is_success() {
-        return Err(format!(
-            "the workspace refused the token: HTTP {}",
-            response.status()
-        ));
+        return Err(format!("the workspace refused the token: HTTP {}", response.status()));
     }
     let me: Value = response.json().await.map_err(|e| e.to_string())?;
     me["userName"]
@@ -507,10 +479,7 @@ async fn who_is(sim: &Sim, workspace_url: &str, token: &Secret) -> Result<String
 }
 
 fn domain_of(email: &str) -> String {
-    email
-        .rsplit_once('@')
-        .map_or("", |(_, d)| d)
-        .to_ascii_lowercase()
+    email.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()
 }
 
 fn answer(
@@ -527,9 +496,7 @@ fn answer(
         RedirectValue::ContactAdmin => "contact-admin",
         _ => "signin",
     };
-    let foreign = sim
-        .foreign_redirect
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let foreign = sim.foreign_redirect.load(std::sync::atomic::Ordering::Relaxed);
     let redirect_uri = if foreign {
         "https://elsewhere.invalid/phish".to_owned()
     } else {
@@ -555,11 +522,7 @@ async fn connect(State(sim): State<Sim>, headers: HeaderMap, Json(body): Json<Va
         .unwrap_or(false);
     let u2m = !established && body.get("oauth_u2m_app_id").is_some_and(Value::is_string);
     let response = connect_answer(&sim, &headers, body).await;
-    let response = if u2m {
-        with_oauth_redirect(&sim, response).await
-    } else {
-        response
-    };
+    let response = if u2m { with_oauth_redirect(&sim, response).await } else { response };
     distort(&sim, response, Some((established, request_id))).await
 }
 
@@ -594,11 +557,7 @@ async fn distort(
     response: Response,
     connect: Option<(bool, Option<Value>)>,
 ) -> Response {
-    let faults = sim
-        .view
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone();
+    let faults = sim.view.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
     let connect_faults = faults.omit_connection_id
         || faults.echo_connection_id
         || faults.bad_enum
@@ -636,10 +595,9 @@ async fn distort(
     if faults.no_content_type {
         parts.headers.remove(header::CONTENT_TYPE);
     } else {
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        );
+        parts
+            .headers
+            .insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(value.to_string()))
@@ -654,10 +612,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         let mut state = sim.lock();
         if state.faults.connect_500 > 0 {
             state.faults.connect_500 -= 1;
-            return error(
-                ErrorReason::GeneralError,
-                "Temporary failure at the partner.",
-            );
+            return error(ErrorReason::GeneralError, "Temporary failure at the partner.");
         }
         if state.faults.garbage {
             return (StatusCode::OK, "<html>definitely not json").into_response();
@@ -673,10 +628,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
     let email = request.user_info.email.to_ascii_lowercase();
     let domain = domain_of(&email);
     if domain.is_empty() {
-        return error(
-            ErrorReason::BadRequest,
-            "user_info.email is not an e-mail address",
-        );
+        return error(ErrorReason::BadRequest, "user_info.email is not an e-mail address");
     }
     if request.user_info.is_connection_established {
         return sign_in(&sim, &request, &email, &domain);
@@ -684,11 +636,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
 
     // A first connect: the token, or the OAuth secret and its client id, must be there and
     // must work.
-    let pat = request
-        .user_info
-        .auth
-        .as_ref()
-        .and_then(|a| a.personal_access_token.clone());
+    let pat = request.user_info.auth.as_ref().and_then(|a| a.personal_access_token.clone());
     let token = match (pat, &request.service_principal_oauth_secret) {
         (Some(_), Some(_)) => {
             return error(
@@ -698,10 +646,9 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         }
         (Some(token), None) => Some(Credential::Token(token)),
         (None, Some(secret)) => match &request.service_principal_id {
-            Some(client_id) => Some(Credential::OAuth {
-                client_id: client_id.clone(),
-                secret: secret.clone(),
-            }),
+            Some(client_id) => {
+                Some(Credential::OAuth { client_id: client_id.clone(), secret: secret.clone() })
+            }
             None => {
                 return error(
                     ErrorReason::BadRequest,
@@ -735,11 +682,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         }
     }
     let mut state = sim.lock();
-    let expired = sim
-        .config
-        .expired_domains
-        .iter()
-        .any(|d| d.eq_ignore_ascii_case(&domain))
+    let expired = sim.config.expired_domains.iter().any(|d| d.eq_ignore_ascii_case(&domain))
         || state.accounts.get(&domain).is_some_and(|a| a.expired);
     if expired {
         return answer(
@@ -766,14 +709,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
         Some(account) if !demo => {
             let known = account.users.contains(&email);
             account.users.insert(email.clone());
-            (
-                AccountStatus::Active,
-                if known {
-                    UserStatus::Existing
-                } else {
-                    UserStatus::New
-                },
-            )
+            (AccountStatus::Active, if known { UserStatus::Existing } else { UserStatus::New })
         }
         _ => {
             state.accounts.insert(
@@ -810,10 +746,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
             token,
             workload: workload_run,
             request: ConnectRequest {
-                user_info: crate::protocol::UserInfo {
-                    auth: None,
-                    ..request.user_info.clone()
-                },
+                user_info: crate::protocol::UserInfo { auth: None, ..request.user_info.clone() },
                 service_principal_oauth_secret: None,
                 ..request.clone()
             },
@@ -834,11 +767,7 @@ async fn connect_answer(sim: &Sim, headers: &HeaderMap, body: Value) -> Response
 
 fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Response {
     let mut state = sim.lock();
-    let known = request
-        .connection_id
-        .as_ref()
-        .and_then(|id| state.connections.get(id))
-        .is_some();
+    let known = request.connection_id.as_ref().and_then(|id| state.connections.get(id)).is_some();
     if !known {
         return error(
             ErrorReason::ConnectionNotFound,
@@ -846,17 +775,9 @@ fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Re
         );
     }
     let Some(account) = state.accounts.get_mut(domain) else {
-        return error(
-            ErrorReason::AccountNotFound,
-            "Your organization has no account here.",
-        );
+        return error(ErrorReason::AccountNotFound, "Your organization has no account here.");
     };
-    if account.expired
-        || sim
-            .config
-            .expired_domains
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(domain))
+    if account.expired || sim.config.expired_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
     {
         return answer(
             sim,
@@ -868,10 +789,7 @@ fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Re
         );
     }
     if sim.config.require_manual_signup && !account.signed_up.contains(email) {
-        return error(
-            ErrorReason::AccountNotFound,
-            "Sign up at the partner first.",
-        );
+        return error(ErrorReason::AccountNotFound, "Sign up at the partner first.");
     }
     if account.users.contains(email) {
         drop(state);
@@ -888,14 +806,7 @@ fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Re
         NewUserAction::AutoAdd => {
             account.users.insert(email.to_owned());
             drop(state);
-            answer(
-                sim,
-                RedirectValue::SignIn,
-                UserStatus::New,
-                AccountStatus::Active,
-                false,
-                None,
-            )
+            answer(sim, RedirectValue::SignIn, UserStatus::New, AccountStatus::Active, false, None)
         }
         NewUserAction::Invite => {
             drop(state);
@@ -912,10 +823,9 @@ fn sign_in(sim: &Sim, request: &ConnectRequest, email: &str, domain: &str) -> Re
             ErrorReason::AccountNotFound,
             "Ask your partner account administrator to add you.",
         ),
-        NewUserAction::Error => error(
-            ErrorReason::GeneralError,
-            "New users cannot sign in right now.",
-        ),
+        NewUserAction::Error => {
+            error(ErrorReason::GeneralError, "New users cannot sign in right now.")
+        }
     }
 }
 
@@ -924,13 +834,9 @@ async fn delete_connection(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    answered(
-        &sim,
-        "/delete-connection",
-        &headers,
-        body,
-        async |request| delete_connection_answer(&sim, &request),
-    )
+    answered(&sim, "/delete-connection", &headers, body, async |request| {
+        delete_connection_answer(&sim, &request)
+    })
     .await
 }
 
@@ -938,18 +844,13 @@ fn delete_connection_answer(sim: &Sim, request: &DeleteConnectionRequest) -> Res
     let mut state = sim.lock();
     if state.faults.delete_500 > 0 {
         state.faults.delete_500 -= 1;
-        return error(
-            ErrorReason::GeneralError,
-            "Temporary failure at the partner.",
-        );
+        return error(ErrorReason::GeneralError, "Temporary failure at the partner.");
     }
     match state.connections.get(&request.connection_id) {
         Some(c) if c.workspace_id == request.databricks_organization_id => {
             state.connections.remove(&request.connection_id);
-            Json(DeleteConnectionResponse {
-                resource_status: ResourceStatus::DeletionAcknowledged,
-            })
-            .into_response()
+            Json(DeleteConnectionResponse { resource_status: ResourceStatus::DeletionAcknowledged })
+                .into_response()
         }
         _ => error(ErrorReason::ConnectionNotFound, "No such connection."),
     }
@@ -982,11 +883,7 @@ async fn test_connection_answer(sim: &Sim, info: ConnectionInfo) -> Response {
         Err(e) => (TestStatus::Fail, Some(e)),
     };
     Json(ConnectionTestResult {
-        test_results: vec![TestResult {
-            test_name: "workspace_token".into(),
-            status,
-            message,
-        }],
+        test_results: vec![TestResult { test_name: "workspace_token".into(), status, message }],
     })
     .into_response()
 }
@@ -1001,10 +898,7 @@ async fn rotate_token(
         Err(refused) => return refused,
     };
     let (workspace_url, client_id) = match sim.lock().connections.get(&request.connection_id) {
-        Some(c) => (
-            c.workspace_url.clone(),
-            c.request.service_principal_id.clone(),
-        ),
+        Some(c) => (c.workspace_url.clone(), c.request.service_principal_id.clone()),
         None => {
             return error(ErrorReason::ConnectionNotFound, "No such connection.");
         }
@@ -1069,20 +963,13 @@ async fn sim_state(State(sim): State<Sim>) -> Json<Value> {
                    "workload": c.workload})
         })
         .collect();
-    Json(
-        json!({"accounts": state.accounts, "connections": connections,
-                "faults": state.faults, "received": state.received}),
-    )
+    Json(json!({"accounts": state.accounts, "connections": connections,
+                "faults": state.faults, "received": state.received}))
 }
 
 async fn set_faults(State(sim): State<Sim>, Json(faults): Json<Faults>) -> Json<Faults> {
-    sim.foreign_redirect.store(
-        faults.foreign_redirect,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    *sim.view
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = faults.clone();
+    sim.foreign_redirect.store(faults.foreign_redirect, std::sync::atomic::Ordering::Relaxed);
+    *sim.view.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = faults.clone();
     sim.lock().faults = faults.clone();
     Json(faults)
 }
@@ -1107,18 +994,11 @@ async fn add_user(
     };
     let by = req.by.to_ascii_lowercase();
     if account.administrator != by && !account.delegates.contains(&by) {
-        return (
-            StatusCode::FORBIDDEN,
-            "only the account administrator or a delegate adds users",
-        )
+        return (StatusCode::FORBIDDEN, "only the account administrator or a delegate adds users")
             .into_response();
     }
     if req.delegate && account.administrator != by {
-        return (
-            StatusCode::FORBIDDEN,
-            "only the account administrator delegates",
-        )
-            .into_response();
+        return (StatusCode::FORBIDDEN, "only the account administrator delegates").into_response();
     }
     let email = req.email.to_ascii_lowercase();
     account.users.insert(email.clone());
@@ -1134,10 +1014,7 @@ async fn sign_up(
     Path(domain): Path<String>,
     Json(req): Json<Value>,
 ) -> Response {
-    let email = req["email"]
-        .as_str()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let email = req["email"].as_str().unwrap_or_default().to_ascii_lowercase();
     match sim.lock().accounts.get_mut(&domain.to_ascii_lowercase()) {
         Some(account) => {
             account.signed_up.insert(email);
@@ -1227,10 +1104,7 @@ async fn expire_account(
 async fn whoami(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
     let found = sim.lock().connections.get(&id).cloned();
     let Some(connection) = found else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such connection"})),
-        )
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such connection"})))
             .into_response();
     };
     let Some(token) = connection.token else {
@@ -1252,10 +1126,7 @@ async fn u2m_start(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
         .get(&id)
         .map(|c| (c.workspace_url.clone(), c.request.oauth_u2m_app_id.clone()));
     let Some((workspace_url, Some(client_id))) = found else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no connection with a U2M app"})),
-        )
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no connection with a U2M app"})))
             .into_response();
     };
     let endpoints = match oidc_endpoints(&sim, &workspace_url).await {
@@ -1279,14 +1150,7 @@ async fn u2m_start(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
             .append_pair("code_challenge_method", "S256")
             .finish()
     );
-    sim.lock().u2m_pending.insert(
-        state_param,
-        U2mPending {
-            workspace_url,
-            client_id,
-            verifier,
-        },
-    );
+    sim.lock().u2m_pending.insert(state_param, U2mPending { workspace_url, client_id, verifier });
     (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
 }
 
@@ -1310,10 +1174,7 @@ async fn u2m_callback(
     if let Some(e) = query.error {
         return refused(format!("the workspace refused the sign-in: {e}"));
     }
-    let pending = query
-        .state
-        .as_ref()
-        .and_then(|s| sim.lock().u2m_pending.remove(s));
+    let pending = query.state.as_ref().and_then(|s| sim.lock().u2m_pending.remove(s));
     let (Some(pending), Some(code)) = (pending, query.code) else {
         return refused("unknown state, or no code".into());
     };
@@ -1349,11 +1210,7 @@ async fn u2m_callback(
 /// token for a new pair (kept on success). Each result is the user's name or why not.
 async fn u2m_check(State(sim): State<Sim>, Path(session): Path<String>) -> Response {
     let Some(held) = sim.lock().u2m_sessions.get(&session).cloned() else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such session"})),
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such session"}))).into_response();
     };
     let result = |r: Result<String, String>| match r {
         Ok(user_name) => json!({"ok": true, "user_name": user_name}),
@@ -1426,10 +1283,7 @@ async fn token_grant(
     form: String,
 ) -> Result<(Secret, Secret), String> {
     let body = token_endpoint_post(sim, workspace_url, None, form, "the grant").await?;
-    Ok((
-        token_field(&body, "access_token")?,
-        token_field(&body, "refresh_token")?,
-    ))
+    Ok((token_field(&body, "access_token")?, token_field(&body, "refresh_token")?))
 }
 
 /// 32 random bytes, base64url without padding (a PKCE verifier, a `state`).

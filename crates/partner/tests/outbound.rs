@@ -37,12 +37,7 @@ impl Lookup for Table {
 fn client(ranges: &[Range], names: &[(&str, &[&str])]) -> PartnerClient {
     let table = names
         .iter()
-        .map(|(n, ips)| {
-            (
-                (*n).to_owned(),
-                ips.iter().map(|ip| ip.parse().unwrap()).collect(),
-            )
-        })
+        .map(|(n, ips)| ((*n).to_owned(), ips.iter().map(|ip| ip.parse().unwrap()).collect()))
         .collect();
     PartnerClient::with_lookup(
         RetryPolicy { delays: Vec::new() },
@@ -123,22 +118,14 @@ async fn the_resolver_hands_on_only_allowed_addresses() {
     let table: Arc<dyn Lookup> = Arc::new(Table(HashMap::from([
         (
             "mixed.test".to_owned(),
-            [
-                "10.0.0.1",
-                "127.0.0.1",
-                "::1",
-                "169.254.169.254",
-                "93.184.215.14",
-            ]
-            .map(|ip| ip.parse().unwrap())
-            .to_vec(),
+            ["10.0.0.1", "127.0.0.1", "::1", "169.254.169.254", "93.184.215.14"]
+                .map(|ip| ip.parse().unwrap())
+                .to_vec(),
         ),
         ("inside.test".to_owned(), vec!["10.0.0.1".parse().unwrap()]),
     ])));
-    let resolver = GuardedResolver::new(
-        Arc::new(OutboundPolicy::allowing(&[Range::Loopback])),
-        table,
-    );
+    let resolver =
+        GuardedResolver::new(Arc::new(OutboundPolicy::allowing(&[Range::Loopback])), table);
     let addrs: Vec<String> = resolver
         .resolve("mixed.test".parse().unwrap())
         .await
@@ -149,10 +136,7 @@ async fn the_resolver_hands_on_only_allowed_addresses() {
     let Err(e) = resolver.resolve("inside.test".parse().unwrap()).await else {
         panic!("a name with only private addresses resolved");
     };
-    assert!(
-        e.to_string().contains("10.0.0.1 is a private address"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("10.0.0.1 is a private address"), "{e}");
 }
 
 #[tokio::test]
@@ -163,10 +147,7 @@ async fn only_the_allowed_addresses_of_a_name_are_connected_to() {
     // (nothing listens there), so success means the loopback address was the one used.
     let loopback = client(
         &[Range::Loopback],
-        &[(
-            "mixed.test",
-            &["10.255.255.1", "169.254.169.254", "127.0.0.1"],
-        )],
+        &[("mixed.test", &["10.255.255.1", "169.254.169.254", "127.0.0.1"])],
     );
     let result = test_connection(&loopback, format!("http://mixed.test:{port}")).await;
     assert!(result.is_ok(), "{result:?}");
@@ -213,14 +194,7 @@ async fn a_redirect_is_never_followed() {
     .await;
     let loopback = client(&[Range::Loopback], &[]);
     let result = test_connection(&loopback, format!("http://{partner}")).await;
-    assert!(
-        matches!(result, Err(CallError::Status { status: 307, .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(CallError::Status { status: 307, .. })), "{result:?}");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
-    assert_eq!(
-        target_hits.load(Ordering::SeqCst),
-        0,
-        "the redirect target was called"
-    );
+    assert_eq!(target_hits.load(Ordering::SeqCst), 0, "the redirect target was called");
 }

@@ -30,11 +30,7 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = authenticate(parts, state, async |bearer| {
-            Ok(state
-                .store
-                .authenticate_bearer(bearer)
-                .await?
-                .map(|c| (c, ())))
+            Ok(state.store.authenticate_bearer(bearer).await?.map(|c| (c, ())))
         })
         .await?;
         Ok(Authenticated(caller.0))
@@ -106,9 +102,7 @@ pub(crate) fn presented_token(headers: &HeaderMap) -> Option<String> {
     if scheme.eq_ignore_ascii_case("bearer") {
         Some(rest.to_owned())
     } else if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
         let decoded = String::from_utf8(decoded).ok()?;
         let (_login, password) = decoded.split_once(':')?;
         Some(password.to_owned())
@@ -130,15 +124,9 @@ mod tests {
 
     #[test]
     fn bearer_and_netrc_basic_are_accepted() {
-        assert_eq!(
-            presented_token(&headers("Bearer dapiX")).as_deref(),
-            Some("dapiX")
-        );
+        assert_eq!(presented_token(&headers("Bearer dapiX")).as_deref(), Some("dapiX"));
         // curl --netrc with `login token password dapiX`
-        assert_eq!(
-            presented_token(&headers("Basic dG9rZW46ZGFwaVg=")).as_deref(),
-            Some("dapiX")
-        );
+        assert_eq!(presented_token(&headers("Basic dG9rZW46ZGFwaVg=")).as_deref(), Some("dapiX"));
     }
 
     #[test]

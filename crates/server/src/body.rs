@@ -47,25 +47,15 @@ where
         if bytes.len() > MAX_BODY {
             return Err(ApiError::payload_too_large(MAX_BODY).in_envelope(envelope));
         }
-        parse(&bytes)
-            .map(JsonBody)
-            .map_err(|e| e.in_envelope(envelope))
+        parse(&bytes).map(JsonBody).map_err(|e| e.in_envelope(envelope))
     }
 }
 
 /// Parses a JSON body; an empty body reads as `{}` so that bodiless POSTs work.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        bytes
-    };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
     serde_json::from_slice(bytes).map_err(|e| {
-        let kind = if e.is_data() {
-            "Invalid request"
-        } else {
-            "Malformed JSON"
-        };
+        let kind = if e.is_data() { "Invalid request" } else { "Malformed JSON" };
         ApiError::malformed(format!("{kind}: {e}")).scim_type("invalidSyntax")
     })
 }
@@ -87,11 +77,9 @@ where
         use axum::body::HttpBody;
         if req.body().is_end_stream() {
             let envelope = Envelope::for_request(req.uri(), req.extensions());
-            return Err(
-                ApiError::bad_request("This request needs a JSON body, and it has none.")
-                    .scim_type("invalidSyntax")
-                    .in_envelope(envelope),
-            );
+            return Err(ApiError::bad_request("This request needs a JSON body, and it has none.")
+                .scim_type("invalidSyntax")
+                .in_envelope(envelope));
         }
         let JsonBody(body) = JsonBody::from_request(req, state).await?;
         Ok(RequiredJsonBody(body))

@@ -39,40 +39,22 @@ pub const JSON_BODY_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/2.2/jobs/create"),
     ("POST", "/api/2.2/jobs/update"),
     ("POST", "/api/2.2/jobs/reset"),
-    (
-        "PATCH",
-        "/api/2.1/unity-catalog/permissions/catalog/hive_metastore",
-    ),
-    (
-        "PATCH",
-        "/api/2.1/unity-catalog/permissions/schema/hive_metastore.default",
-    ),
+    ("PATCH", "/api/2.1/unity-catalog/permissions/catalog/hive_metastore"),
+    ("PATCH", "/api/2.1/unity-catalog/permissions/schema/hive_metastore.default"),
     ("POST", "/api/2.1/unity-catalog/catalogs"),
     ("PATCH", "/api/2.1/unity-catalog/catalogs/hive_metastore"),
     ("POST", "/api/2.1/unity-catalog/schemas"),
     ("POST", "/api/2.1/unity-catalog/tables"),
     ("POST", "/api/2.1/unity-catalog/metastores"),
-    (
-        "PUT",
-        "/api/2.1/unity-catalog/workspaces/{workspace_id}/metastore",
-    ),
+    ("PUT", "/api/2.1/unity-catalog/workspaces/{workspace_id}/metastore"),
     ("POST", "/api/2.0/partner-connect/partners"),
     ("PUT", "/api/2.0/partner-connect/partners/rivery"),
     ("POST", "/api/2.0/partner-connect/partners/rivery/connect"),
-    (
-        "POST",
-        "/api/2.0/partner-connect/connections/rivery/rotate-token",
-    ),
+    ("POST", "/api/2.0/partner-connect/connections/rivery/rotate-token"),
     ("POST", "/api/2.0/sql/statements"),
     // Appended later; the seeds name endpoints by index, so new ones go last.
-    (
-        "PATCH",
-        "/api/2.1/unity-catalog/schemas/hive_metastore.default",
-    ),
-    (
-        "PATCH",
-        "/api/2.1/unity-catalog/workspaces/{workspace_id}/metastore",
-    ),
+    ("PATCH", "/api/2.1/unity-catalog/schemas/hive_metastore.default"),
+    ("PATCH", "/api/2.1/unity-catalog/workspaces/{workspace_id}/metastore"),
     ("POST", "/api/2.0/partner-connect/connections/rivery/repair"),
     ("POST", "/api/2.0/clusters/start"),
     ("POST", "/api/2.0/clusters/restart"),
@@ -92,21 +74,12 @@ pub const JSON_BODY_ENDPOINTS: &[(&str, &str)] = &[
     // The legacy groups API reads a GET's parameters from its body too.
     ("GET", "/api/2.0/groups/list-members"),
     ("GET", "/api/2.0/groups/list-parents"),
-    (
-        "POST",
-        "/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets",
-    ),
+    ("POST", "/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"),
     // Found missing when the list was first checked against the router.
-    (
-        "POST",
-        "/api/2.0/accounts/{account_id}/servicePrincipals/{sp}/credentials/secrets",
-    ),
+    ("POST", "/api/2.0/accounts/{account_id}/servicePrincipals/{sp}/credentials/secrets"),
     ("POST", "/api/2.0/partner-connect/connections/rivery/test"),
     ("PATCH", "/api/2.1/unity-catalog/metastores/{metastore}"),
-    (
-        "PATCH",
-        "/api/2.1/unity-catalog/tables/hive_metastore.default.fuzz",
-    ),
+    ("PATCH", "/api/2.1/unity-catalog/tables/hive_metastore.default.fuzz"),
     ("POST", "/api/2.0/sql/sessions"),
 ];
 
@@ -117,11 +90,7 @@ pub const NOT_FUZZED: &[(&str, &str, &str)] = &[
         "/api/2.0/clusters/permanent-delete",
         "would delete the fixture cluster the other endpoints address",
     ),
-    (
-        "POST",
-        "/api/2.2/jobs/delete",
-        "would delete the fixture job the other endpoints address",
-    ),
+    ("POST", "/api/2.2/jobs/delete", "would delete the fixture job the other endpoints address"),
 ];
 
 /// Route prefixes served by the same handlers as another prefix, which the fuzz target reaches
@@ -131,10 +100,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("/api/2.0/jobs/", "/api/2.2/jobs/"),
     ("/api/2.1/jobs/", "/api/2.2/jobs/"),
     ("/api/2.0/preview/permissions/", "/api/2.0/permissions/"),
-    (
-        "/api/2.0/permissions/warehouses/",
-        "/api/2.0/permissions/sql/warehouses/",
-    ),
+    ("/api/2.0/permissions/warehouses/", "/api/2.0/permissions/sql/warehouses/"),
     ("/api/2.0/sql/statements/", "/api/2.0/sql/statements"),
     ("/api/2.0/sql/sessions/", "/api/2.0/sql/sessions"),
 ];

@@ -32,11 +32,7 @@ impl Envelope {
 
     /// SCIM paths answer in the SCIM envelope, everything else in the Databricks one.
     pub fn for_path(path: &str) -> Envelope {
-        if path.starts_with(crate::scim::PREFIX) {
-            Envelope::Scim
-        } else {
-            Envelope::Databricks
-        }
+        if path.starts_with(crate::scim::PREFIX) { Envelope::Scim } else { Envelope::Databricks }
     }
 }
 
@@ -109,11 +105,7 @@ impl ApiError {
     /// Anything unexpected: logged here with its detail, answered without it.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "Internal error.",
-        )
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal error.")
     }
 
     pub fn scim_type(mut self, scim_type: &'static str) -> ApiError {
@@ -221,10 +213,7 @@ fn filter_message(e: FilterError) -> String {
             format!("Cannot compare '{attribute}' with null")
         }
         FilterError::NotBoolean { attribute } => format!("'{attribute}' takes true or false"),
-        FilterError::BooleanOperator {
-            operator,
-            attribute,
-        } => {
+        FilterError::BooleanOperator { operator, attribute } => {
             format!("Operator '{operator}' cannot be used with the boolean attribute '{attribute}'")
         }
     }
@@ -252,10 +241,9 @@ fn missing_message(missing: Missing) -> String {
         Missing::ScopeAcl { scope, principal } => {
             format!("No ACL for principal {principal} on scope {scope}.")
         }
-        Missing::OAuthSecret {
-            secret_id,
-            principal_id,
-        } => format!("Secret {secret_id} does not exist for service principal {principal_id}."),
+        Missing::OAuthSecret { secret_id, principal_id } => {
+            format!("Secret {secret_id} does not exist for service principal {principal_id}.")
+        }
         Missing::Run { id } => format!("Run {id} does not exist."),
         // Clusters and jobs use the wording both SDKs recognise.
         Missing::Object { kind, id } => match kind {
@@ -318,11 +306,9 @@ fn denied_message(denied: Denied) -> String {
             "Only a workspace admin or the current owner can change the owner of {} {id}.",
             kind.noun()
         ),
-        Denied::Scope {
-            user,
-            needed,
-            scope,
-        } => format!("User {user} does not have {needed} permission on scope {scope}."),
+        Denied::Scope { user, needed, scope } => {
+            format!("User {user} does not have {needed} permission on scope {scope}.")
+        }
     }
 }
 
@@ -410,37 +396,27 @@ impl From<CatalogError> for ApiError {
                  Assign a metastore first."
                     .into(),
             ),
-            E::NoMetastoreSummary => not_found(
-                metastore,
-                "No metastore assigned for the current workspace.".into(),
-            ),
-            E::NotAssigned { workspace_id } => not_found(
-                metastore,
-                format!("Workspace {workspace_id} has no metastore assigned."),
-            ),
-            E::AssignmentNotFound {
-                metastore_id,
-                workspace_id,
-            } => not_found(
+            E::NoMetastoreSummary => {
+                not_found(metastore, "No metastore assigned for the current workspace.".into())
+            }
+            E::NotAssigned { workspace_id } => {
+                not_found(metastore, format!("Workspace {workspace_id} has no metastore assigned."))
+            }
+            E::AssignmentNotFound { metastore_id, workspace_id } => not_found(
                 metastore,
                 format!("Metastore '{metastore_id}' is not assigned to workspace {workspace_id}."),
             ),
             E::MetastoreNotFound { id } => {
                 not_found(metastore, format!("Metastore '{id}' does not exist."))
             }
-            E::CatalogNotFound { name } => not_found(
-                "CATALOG_DOES_NOT_EXIST",
-                format!("Catalog '{name}' does not exist."),
-            ),
+            E::CatalogNotFound { name } => {
+                not_found("CATALOG_DOES_NOT_EXIST", format!("Catalog '{name}' does not exist."))
+            }
             E::SchemaNotFound { catalog, name } => not_found(
                 "SCHEMA_DOES_NOT_EXIST",
                 format!("Schema '{catalog}.{name}' does not exist."),
             ),
-            E::TableNotFound {
-                catalog,
-                schema,
-                name,
-            } => not_found(
+            E::TableNotFound { catalog, schema, name } => not_found(
                 "TABLE_DOES_NOT_EXIST",
                 format!("Table '{catalog}.{schema}.{name}' does not exist."),
             ),
@@ -462,18 +438,15 @@ impl From<CatalogError> for ApiError {
                     None => "A metastore with that name already exists.".into(),
                 },
             ),
-            E::CatalogExists { name } => exists(
-                "CATALOG_ALREADY_EXISTS",
-                format!("Catalog '{name}' already exists."),
-            ),
-            E::SchemaExists { name } => exists(
-                "SCHEMA_ALREADY_EXISTS",
-                format!("Schema '{name}' already exists."),
-            ),
-            E::TableExists { name } => exists(
-                "TABLE_ALREADY_EXISTS",
-                format!("Table '{name}' already exists."),
-            ),
+            E::CatalogExists { name } => {
+                exists("CATALOG_ALREADY_EXISTS", format!("Catalog '{name}' already exists."))
+            }
+            E::SchemaExists { name } => {
+                exists("SCHEMA_ALREADY_EXISTS", format!("Schema '{name}' already exists."))
+            }
+            E::TableExists { name } => {
+                exists("TABLE_ALREADY_EXISTS", format!("Table '{name}' already exists."))
+            }
             E::ColumnExists { table, name } => exists(
                 "COLUMN_ALREADY_EXISTS",
                 format!("Column '{name}' already exists in table '{table}'."),
@@ -518,10 +491,9 @@ impl From<CatalogError> for ApiError {
                     catalog_rules::DATA_SOURCE_FORMATS.join(", ")
                 ),
             ),
-            E::PropertyNotSet { table, key } => invalid(
-                bad,
-                format!("Property '{key}' is not set on table '{table}'."),
-            ),
+            E::PropertyNotSet { table, key } => {
+                invalid(bad, format!("Property '{key}' is not set on table '{table}'."))
+            }
             E::DuplicateColumn { name } => {
                 invalid(bad, format!("Column '{name}' appears more than once."))
             }
@@ -539,27 +511,24 @@ impl From<CatalogError> for ApiError {
                     catalog_rules::MAX_NAME_LEN
                 ),
             ),
-            E::MetastoreNameControl => invalid(
-                bad,
-                "A metastore name must not contain control characters.".into(),
-            ),
+            E::MetastoreNameControl => {
+                invalid(bad, "A metastore name must not contain control characters.".into())
+            }
             E::NoPrincipal => invalid(
                 bad,
                 "Each change needs a 'principal' (user e-mail, group name or application id)."
                     .into(),
             ),
-            E::RenameLegacyCatalog { to } => invalid(
-                bad,
-                format!("hive_metastore cannot be renamed (to '{to}')."),
-            ),
+            E::RenameLegacyCatalog { to } => {
+                invalid(bad, format!("hive_metastore cannot be renamed (to '{to}')."))
+            }
             E::DeleteLegacyCatalog => invalid(
                 bad,
                 "hive_metastore is the workspace's legacy catalog and cannot be deleted.".into(),
             ),
-            E::DeleteLegacyDefaultSchema => invalid(
-                bad,
-                "Schema 'hive_metastore.default' cannot be deleted.".into(),
-            ),
+            E::DeleteLegacyDefaultSchema => {
+                invalid(bad, "Schema 'hive_metastore.default' cannot be deleted.".into())
+            }
             E::CatalogNotEmpty { name } => invalid(
                 "CATALOG_NOT_EMPTY",
                 format!(
@@ -610,10 +579,7 @@ impl IntoResponse for ApiError {
         let mut response = match self.envelope {
             Envelope::Databricks => (
                 self.status,
-                axum::Json(DatabricksErrorBody {
-                    error_code: self.code,
-                    message: &self.message,
-                }),
+                axum::Json(DatabricksErrorBody { error_code: self.code, message: &self.message }),
             )
                 .into_response(),
             Envelope::Scim => {
@@ -632,9 +598,7 @@ impl IntoResponse for ApiError {
             }
         };
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -661,26 +625,16 @@ mod tests {
 
     #[test]
     fn a_catalog_error_has_its_own_code_in_the_catalog_api_and_the_generic_one_elsewhere() {
-        let missing = || CatalogError::CatalogNotFound {
-            name: "main".into(),
-        };
+        let missing = || CatalogError::CatalogNotFound { name: "main".into() };
         let specific = ApiError::from(missing());
         assert_eq!(
             (specific.status, specific.code, specific.message.as_str()),
-            (
-                StatusCode::NOT_FOUND,
-                "CATALOG_DOES_NOT_EXIST",
-                "Catalog 'main' does not exist."
-            )
+            (StatusCode::NOT_FOUND, "CATALOG_DOES_NOT_EXIST", "Catalog 'main' does not exist.")
         );
         let generic = ApiError::from(StoreError::from(missing()));
         assert_eq!(
             (generic.status, generic.code, generic.message.as_str()),
-            (
-                StatusCode::NOT_FOUND,
-                "RESOURCE_DOES_NOT_EXIST",
-                "Catalog 'main' does not exist."
-            )
+            (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", "Catalog 'main' does not exist.")
         );
         let not_empty = ApiError::from(StoreError::from(CatalogError::SchemaNotEmpty {
             name: "main.s".into(),
@@ -688,11 +642,7 @@ mod tests {
         }));
         assert_eq!(
             (not_empty.status, not_empty.code, not_empty.scim_type),
-            (
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                Some("invalidValue")
-            )
+            (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", Some("invalidValue"))
         );
     }
 
@@ -738,27 +688,19 @@ mod tests {
         );
         let changed = [
             (
-                Changed::WhileDeleting {
-                    partner_id: rivery(),
-                },
+                Changed::WhileDeleting { partner_id: rivery() },
                 "The connection to rivery changed while it was being deleted; try again.",
             ),
             (
-                Changed::RotationInProgress {
-                    partner_id: rivery(),
-                },
+                Changed::RotationInProgress { partner_id: rivery() },
                 "A token rotation of the connection to rivery is in progress; try again in a moment.",
             ),
             (
-                Changed::RotationSettled {
-                    partner_id: rivery(),
-                },
+                Changed::RotationSettled { partner_id: rivery() },
                 "The rotation of the connection to rivery was settled by another step.",
             ),
             (
-                Changed::RotationEnded {
-                    partner_id: rivery(),
-                },
+                Changed::RotationEnded { partner_id: rivery() },
                 "The rotation of the connection to rivery was ended by another step.",
             ),
         ];
@@ -769,9 +711,7 @@ mod tests {
             );
         }
         assert_eq!(
-            said(StoreError::Refused(Refusal::Connecting {
-                partner_id: rivery()
-            })),
+            said(StoreError::Refused(Refusal::Connecting { partner_id: rivery() })),
             (
                 StatusCode::CONFLICT,
                 "ABORTED",
@@ -780,9 +720,7 @@ mod tests {
             )
         );
         assert_eq!(
-            said(StoreError::Refused(Refusal::Changed {
-                partner_id: rivery()
-            })),
+            said(StoreError::Refused(Refusal::Changed { partner_id: rivery() })),
             (
                 StatusCode::CONFLICT,
                 "ABORTED",
@@ -791,9 +729,7 @@ mod tests {
             )
         );
         assert_eq!(
-            said(StoreError::Refused(Refusal::NoConnection {
-                partner_id: rivery()
-            })),
+            said(StoreError::Refused(Refusal::NoConnection { partner_id: rivery() })),
             (
                 StatusCode::NOT_FOUND,
                 "RESOURCE_DOES_NOT_EXIST",
@@ -802,9 +738,7 @@ mod tests {
             )
         );
         assert_eq!(
-            said(StoreError::Refused(Refusal::NothingToRotate {
-                partner: rivery()
-            })),
+            said(StoreError::Refused(Refusal::NothingToRotate { partner: rivery() })),
             (
                 StatusCode::BAD_REQUEST,
                 "INVALID_PARAMETER_VALUE",
@@ -814,9 +748,7 @@ mod tests {
             )
         );
         assert_eq!(
-            said(StoreError::Taken(Taken::Connection {
-                partner_id: rivery()
-            })),
+            said(StoreError::Taken(Taken::Connection { partner_id: rivery() })),
             (
                 StatusCode::CONFLICT,
                 "RESOURCE_ALREADY_EXISTS",
@@ -825,9 +757,7 @@ mod tests {
             )
         );
         assert_eq!(
-            said(StoreError::Conflict(Conflict::PartnerConnected {
-                partner_id: rivery()
-            })),
+            said(StoreError::Conflict(Conflict::PartnerConnected { partner_id: rivery() })),
             (
                 StatusCode::CONFLICT,
                 "RESOURCE_ALREADY_EXISTS",
@@ -836,28 +766,16 @@ mod tests {
             )
         );
         let missing = [
+            (Missing::ConnectionVanished { partner_id: rivery() }, "the connection vanished"),
             (
-                Missing::ConnectionVanished {
-                    partner_id: rivery(),
-                },
-                "the connection vanished",
-            ),
-            (
-                Missing::ConnectionToken {
-                    token_id: "t1".into(),
-                },
+                Missing::ConnectionToken { token_id: "t1".into() },
                 "The connection's principal has no token t1.",
             ),
         ];
         for (missing, message) in missing {
             assert_eq!(
                 said(StoreError::Missing(missing)),
-                (
-                    StatusCode::NOT_FOUND,
-                    "RESOURCE_DOES_NOT_EXIST",
-                    message.into(),
-                    None
-                )
+                (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", message.into(), None)
             );
         }
     }
@@ -865,18 +783,12 @@ mod tests {
     #[test]
     fn rejections_are_400s_with_their_words() {
         let rejected = [
-            (
-                Rejected::UnknownWarehouse { id: "w1".into() },
-                "SQL warehouse w1 does not exist.",
-            ),
+            (Rejected::UnknownWarehouse { id: "w1".into() }, "SQL warehouse w1 does not exist."),
             (
                 Rejected::OAuthSecretWithoutServicePrincipal,
                 "An OAuth secret needs the connection's service principal.",
             ),
-            (
-                Rejected::CurrentToken,
-                "That is the token the partner holds now; rotate first.",
-            ),
+            (Rejected::CurrentToken, "That is the token the partner holds now; rotate first."),
             (
                 Rejected::ServicePrincipalDeleted,
                 "The connection's service principal was deleted; delete the connection and \
@@ -887,9 +799,7 @@ mod tests {
                 "auto_stop_mins must be 0 or at least 10",
             ),
             (
-                Rejected::SortByMultiValued {
-                    attribute: "emails".into(),
-                },
+                Rejected::SortByMultiValued { attribute: "emails".into() },
                 "Cannot sort by the multi-valued attribute 'emails'",
             ),
             (
@@ -917,34 +827,23 @@ mod tests {
         let attribute = || "name.givenName".to_owned();
         let filters = [
             (
-                FilterError::UnsupportedAttribute {
-                    attribute: attribute(),
-                },
+                FilterError::UnsupportedAttribute { attribute: attribute() },
                 "Unsupported filter attribute 'name.givenName'",
             ),
             (
-                FilterError::NotMultiValued {
-                    attribute: attribute(),
-                },
+                FilterError::NotMultiValued { attribute: attribute() },
                 "'name.givenName' is not a multi-valued attribute",
             ),
             (
-                FilterError::NullComparison {
-                    attribute: attribute(),
-                },
+                FilterError::NullComparison { attribute: attribute() },
                 "Cannot compare 'name.givenName' with null",
             ),
             (
-                FilterError::NotBoolean {
-                    attribute: "active".into(),
-                },
+                FilterError::NotBoolean { attribute: "active".into() },
                 "'active' takes true or false",
             ),
             (
-                FilterError::BooleanOperator {
-                    operator: "gt",
-                    attribute: "active".into(),
-                },
+                FilterError::BooleanOperator { operator: "gt", attribute: "active".into() },
                 "Operator 'gt' cannot be used with the boolean attribute 'active'",
             ),
         ];
@@ -963,16 +862,10 @@ mod tests {
 
     #[test]
     fn a_name_that_is_no_table_is_an_invalid_parameter() {
-        let e = ApiError::from(CatalogError::NotATable {
-            name: "main.s".into(),
-        });
+        let e = ApiError::from(CatalogError::NotATable { name: "main.s".into() });
         assert_eq!(
             (e.status, e.code, e.message.as_str()),
-            (
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                "main.s is not a table name"
-            )
+            (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", "main.s is not a table name")
         );
     }
 
@@ -981,12 +874,7 @@ mod tests {
         let corrupt = StoreError::Internal("column grants holds invalid grants: eof".into());
         assert_eq!(
             said(corrupt),
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "Internal error.".into(),
-                None
-            )
+            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal error.".into(), None)
         );
     }
 }

@@ -76,9 +76,7 @@ where
         match crate::body::parse::<Value>(&bytes)? {
             Value::Object(body) => fields.extend(body),
             _ => {
-                return Err(ApiError::malformed(
-                    "The request body must be a JSON object",
-                ));
+                return Err(ApiError::malformed("The request body must be a JSON object"));
             }
         }
         serde_json::from_value(Value::Object(fields))
@@ -114,9 +112,7 @@ fn member(params: &MemberParams) -> ApiResult<NamedPrincipal> {
     match (nonempty(&params.user_name), nonempty(&params.group_name)) {
         (Some(user), None) => Ok(NamedPrincipal::User(user)),
         (None, Some(group)) => Ok(NamedPrincipal::Group(group)),
-        _ => Err(ApiError::bad_request(
-            "Exactly one of user_name and group_name must be given",
-        )),
+        _ => Err(ApiError::bad_request("Exactly one of user_name and group_name must be given")),
     }
 }
 
@@ -161,10 +157,7 @@ async fn list_parents(
     Params(params): Params<MemberParams>,
 ) -> ApiResult<Json<GroupNames>> {
     let who = member(&params)?;
-    let names = state
-        .store
-        .group_parents_named(caller.workspace_id, &who)
-        .await?;
+    let names = state.store.group_parents_named(caller.workspace_id, &who).await?;
     Ok(Json(GroupNames { group_names: names }))
 }
 

@@ -178,11 +178,7 @@ impl AppState {
         let rate_limiter = (settings.rate_limits != RateLimits::Off)
             .then(|| Arc::new(rate_limit::RateLimiter::new(settings.rate_limits)));
         let route = statements::route_of_node(&settings.node_id);
-        let scim_base = format!(
-            "{}{}",
-            settings.public_url.trim_end_matches('/'),
-            scim::PREFIX
-        );
+        let scim_base = format!("{}{}", settings.public_url.trim_end_matches('/'), scim::PREFIX);
         AppState {
             shared: Arc::new(Shared {
                 history: statements::History::new(store.clone(), settings.query_history_retention),
@@ -236,10 +232,7 @@ impl AppState {
         if let Some(id) = self.shared.account_id.get() {
             return Ok(id.clone());
         }
-        let id = self
-            .store
-            .account_id(self.settings().default_workspace_id)
-            .await?;
+        let id = self.store.account_id(self.settings().default_workspace_id).await?;
         Ok(self.shared.account_id.get_or_init(|| id).clone())
     }
 
@@ -248,9 +241,7 @@ impl AppState {
         if self.account_id().await? == account_id {
             Ok(())
         } else {
-            Err(ApiError::not_found(format!(
-                "Account {account_id} does not exist."
-            )))
+            Err(ApiError::not_found(format!("Account {account_id} does not exist.")))
         }
     }
 
@@ -343,12 +334,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(()) => axum::Json(Health { status: "ok" }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(Health {
-                    status: "unavailable",
-                }),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(Health { status: "unavailable" }))
                 .into_response()
         }
     }
@@ -391,21 +377,15 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// anything reads them. One middleware rather than two: each costs a boxed future a request.
 async fn front_door(req: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
     request_log::log_request(req, async |req: Request<axum::body::Body>| {
-        let size: usize = req
-            .headers()
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len())
-            .sum();
+        let size: usize =
+            req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
         if size <= MAX_HEADER_BYTES {
             return next.run(req).await;
         }
         ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "REQUEST_LIMIT_EXCEEDED",
-            format!(
-                "The request headers are larger than {} KiB.",
-                MAX_HEADER_BYTES / 1024
-            ),
+            format!("The request headers are larger than {} KiB.", MAX_HEADER_BYTES / 1024),
         )
         .in_envelope(Envelope::for_path(req.uri().path()))
         .into_response()

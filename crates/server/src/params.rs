@@ -119,11 +119,7 @@ fn merge(
     body: Vec<(String, String)>,
 ) -> Result<Vec<(String, String)>, ApiError> {
     let values_of = |pairs: &[(String, String)], key: &str| -> Vec<String> {
-        pairs
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .collect()
+        pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     };
     let mut merged = query.clone();
     for (key, value) in &body {
@@ -206,11 +202,9 @@ mod tests {
 
     #[test]
     fn nested_objects_flatten_and_lists_repeat() {
-        let pairs: Vec<(String, String)> = params(
-            "page_size=5",
-            json!({"filter_by": {"cluster_states": ["RUNNING", "PENDING"]}}),
-        )
-        .unwrap();
+        let pairs: Vec<(String, String)> =
+            params("page_size=5", json!({"filter_by": {"cluster_states": ["RUNNING", "PENDING"]}}))
+                .unwrap();
         assert_eq!(
             pairs,
             vec![

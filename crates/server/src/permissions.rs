@@ -20,10 +20,7 @@ use serde::{Deserialize, Serialize};
 
 const TOKEN_LEVELS: [(&str, &str); 2] = [
     ("CAN_USE", "Can create and use personal access tokens"),
-    (
-        "CAN_MANAGE",
-        "Can manage who may use personal access tokens",
-    ),
+    ("CAN_MANAGE", "Can manage who may use personal access tokens"),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -35,10 +32,7 @@ pub fn routes() -> Router<AppState> {
                 &format!("{base}/authorization/tokens"),
                 get(get_tokens).put(update_tokens).patch(update_tokens),
             )
-            .route(
-                &format!("{base}/authorization/tokens/permissionLevels"),
-                get(token_levels),
-            );
+            .route(&format!("{base}/authorization/tokens/permissionLevels"), get(token_levels));
         router = object_routes::<Warehouses>(router, base, "sql/warehouses");
         router = object_routes::<Warehouses>(router, base, "warehouses");
         router = object_routes::<Clusters>(router, base, "clusters");
@@ -89,10 +83,7 @@ async fn resolve(
     let named: Vec<(&str, &String)> = [
         ("user_name", entry.user_name.as_ref()),
         ("group_name", entry.group_name.as_ref()),
-        (
-            "service_principal_name",
-            entry.service_principal_name.as_ref(),
-        ),
+        ("service_principal_name", entry.service_principal_name.as_ref()),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -205,10 +196,7 @@ async fn token_levels(_admin: Admin) -> Json<PermissionLevels> {
     Json(PermissionLevels {
         permission_levels: TOKEN_LEVELS
             .iter()
-            .map(|(level, description)| LevelInfo {
-                description,
-                permission_level: level,
-            })
+            .map(|(level, description)| LevelInfo { description, permission_level: level })
             .collect(),
     })
 }
@@ -216,11 +204,7 @@ async fn token_levels(_admin: Admin) -> Json<PermissionLevels> {
 /// What a PUT or PATCH of an ACL does: PUT replaces the direct permissions, PATCH adds to them
 /// (the routes take no other method for an update).
 fn acl_update(method: &Method) -> AclUpdate {
-    if method == Method::PUT {
-        AclUpdate::Replace
-    } else {
-        AclUpdate::Merge
-    }
+    if method == Method::PUT { AclUpdate::Replace } else { AclUpdate::Merge }
 }
 
 /// PUT replaces the ACL, PATCH adds to it; either way `admins` keeps CAN_MANAGE.
@@ -256,15 +240,8 @@ async fn update_tokens(
             )));
         }
     }
-    let acl = state
-        .store
-        .update_acl(&admin, TOKENS, &entries, update)
-        .await?;
-    tracing::info!(
-        entries = entries.len(),
-        ?update,
-        "token permissions changed"
-    );
+    let acl = state.store.update_acl(&admin, TOKENS, &entries, update).await?;
+    tracing::info!(entries = entries.len(), ?update, "token permissions changed");
     Ok(Json(token_acl_json(&acl)))
 }
 
@@ -289,14 +266,9 @@ fn object_routes<K: Compute>(router: Router<AppState>, base: &str, path: &str) -
     router
         .route(
             &format!("{base}/{path}/{{id}}"),
-            get(get_object::<K>)
-                .put(update_object::<K>)
-                .patch(update_object::<K>),
+            get(get_object::<K>).put(update_object::<K>).patch(update_object::<K>),
         )
-        .route(
-            &format!("{base}/{path}/{{id}}/permissionLevels"),
-            get(object_levels::<K>),
-        )
+        .route(&format!("{base}/{path}/{{id}}/permissionLevels"), get(object_levels::<K>))
 }
 
 /// Resolves the principals of a requested ACL and checks each level belongs to `kind`, before
@@ -317,11 +289,7 @@ pub(crate) async fn resolve_grants(
                 kind.expected_levels()
             ))
         })?;
-        grants.push(AclGrant {
-            principal_id,
-            is_group: entry.group_name.is_some(),
-            level,
-        });
+        grants.push(AclGrant { principal_id, is_group: entry.group_name.is_some(), level });
     }
     Ok(grants)
 }
@@ -380,10 +348,7 @@ async fn object_levels<K: Compute>(
         permission_levels: K::KIND
             .levels()
             .iter()
-            .map(|l| LevelInfo {
-                description: K::KIND.describe(*l),
-                permission_level: l.as_str(),
-            })
+            .map(|l| LevelInfo { description: K::KIND.describe(*l), permission_level: l.as_str() })
             .collect(),
     }))
 }
@@ -401,10 +366,7 @@ async fn update_object<K: Compute>(
     let update = acl_update(&method);
     let requested = required_acl(req, update)?;
     let grants = resolve_grants(&state, caller.workspace_id, kind, &requested).await?;
-    let acl = state
-        .store
-        .update_object_acl(&caller, kind, &id, &grants, update)
-        .await?;
+    let acl = state.store.update_object_acl(&caller, kind, &id, &grants, update).await?;
     tracing::info!(
         object_type = kind.object_type(),
         object_id = %id,

@@ -95,10 +95,7 @@ impl Family {
 
     /// The family of a request, if it has a rate.
     pub fn of(method: &Method, path: &str) -> Option<Family> {
-        let write = matches!(
-            *method,
-            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-        );
+        let write = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
         if path.starts_with("/api/2.0/token-management/") {
             Some(Family::TokenManagement)
         } else if path.starts_with("/api/2.0/permissions/") {
@@ -219,10 +216,7 @@ impl RateLimiter {
     pub fn new(limits: RateLimits) -> RateLimiter {
         RateLimiter {
             limits,
-            tokens: Mutex::new(Tokens {
-                by_digest: HashMap::default(),
-                swept_at: Instant::now(),
-            }),
+            tokens: Mutex::new(Tokens { by_digest: HashMap::default(), swept_at: Instant::now() }),
         }
     }
 
@@ -233,10 +227,7 @@ impl RateLimiter {
 
     /// How many requests of the token with `digest` are in progress.
     pub fn in_progress(&self, digest: &TokenDigest) -> u32 {
-        self.lock()
-            .by_digest
-            .get(&key_of(digest))
-            .map_or(0, |token| token.in_flight)
+        self.lock().by_digest.get(&key_of(digest)).map_or(0, |token| token.in_flight)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tokens> {
@@ -258,16 +249,11 @@ impl RateLimiter {
             && now.saturating_duration_since(tokens.swept_at) >= SWEEP_EVERY
         {
             tokens.swept_at = now;
-            tokens
-                .by_digest
-                .retain(|_, token| !token.is_idle(limits, now));
+            tokens.by_digest.retain(|_, token| !token.is_idle(limits, now));
         }
         let token = tokens.by_digest.entry(key).or_insert_with(|| TokenUse {
             in_flight: 0,
-            buckets: Family::ALL.map(|f| Bucket {
-                tokens: f64::from(limits.burst(f)),
-                at: now,
-            }),
+            buckets: Family::ALL.map(|f| Bucket { tokens: f64::from(limits.burst(f)), at: now }),
         });
         if token.in_flight >= MAX_IN_FLIGHT {
             return Err(Refusal::InFlight);
@@ -278,10 +264,7 @@ impl RateLimiter {
             *bucket = bucket.refilled(per_second, limits.burst(family), now);
             if bucket.tokens < 1.0 {
                 let wait = (1.0 - bucket.tokens) / f64::from(per_second);
-                return Err(Refusal::Rate {
-                    family,
-                    retry_after: (wait.ceil() as u64).max(1),
-                });
+                return Err(Refusal::Rate { family, retry_after: (wait.ceil() as u64).max(1) });
             }
             bucket.tokens -= 1.0;
         }
@@ -304,9 +287,7 @@ impl TokenUse {
         self.in_flight == 0
             && Family::ALL.iter().all(|f| {
                 let burst = limits.burst(*f);
-                self.buckets[f.index()]
-                    .refilled(limits.per_second(*f), burst, now)
-                    .tokens
+                self.buckets[f.index()].refilled(limits.per_second(*f), burst, now).tokens
                     >= f64::from(burst)
             })
     }
@@ -358,10 +339,7 @@ pub(crate) fn admit(
         let key = key_of(digest);
         slot.limiter
             .start(key, slot.family, Instant::now())
-            .map(|()| InProgress {
-                limiter: slot.limiter.clone(),
-                key,
-            })
+            .map(|()| InProgress { limiter: slot.limiter.clone(), key })
     });
     match outcome {
         Ok(_) => Ok(()),
@@ -377,20 +355,15 @@ pub async fn admission(
     next: Next,
 ) -> Response {
     let family = Family::of(request.method(), request.uri().path());
-    let slot = Arc::new(Slot {
-        limiter,
-        family,
-        outcome: OnceLock::new(),
-    });
+    let slot = Arc::new(Slot { limiter, family, outcome: OnceLock::new() });
     request.extensions_mut().insert(Admission(slot.clone()));
     let mut response = next.run(request).await;
     if let Some(Err(refusal)) = slot.outcome.get()
         && response.status() == StatusCode::TOO_MANY_REQUESTS
     {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(refusal.retry_after()),
-        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(refusal.retry_after()));
     }
     response
 }
@@ -401,10 +374,7 @@ fn too_many_requests(refusal: Refusal, limits: RateLimits) -> ApiError {
             "Too many requests in progress with this token: at most {MAX_IN_FLIGHT} at a time. \
              Wait 1 s before the next one."
         ),
-        Refusal::Rate {
-            family,
-            retry_after,
-        } => format!(
+        Refusal::Rate { family, retry_after } => format!(
             "Too many requests to {} with this token: the limit is {} per second (bursts of {}). \
              Wait {retry_after} s before the next one.",
             family.describe(),
@@ -412,11 +382,7 @@ fn too_many_requests(refusal: Refusal, limits: RateLimits) -> ApiError {
             limits.burst(family)
         ),
     };
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "REQUEST_LIMIT_EXCEEDED",
-        message,
-    )
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "REQUEST_LIMIT_EXCEEDED", message)
 }
 
 #[cfg(test)]
@@ -446,10 +412,7 @@ mod tests {
             Family::of(&Method::GET, "/api/2.0/permissions/authorization/tokens"),
             Some(Family::PermissionsRead)
         );
-        assert_eq!(
-            Family::of(&Method::POST, "/api/2.0/partner-connect/partners/x/connect"),
-            None
-        );
+        assert_eq!(Family::of(&Method::POST, "/api/2.0/partner-connect/partners/x/connect"), None);
     }
 
     #[test]
@@ -462,21 +425,10 @@ mod tests {
             assert_eq!(limiter.start(a, Some(Family::ScimWrite), t0), Ok(()));
             limiter.end(a);
         }
-        let empty = Err(Refusal::Rate {
-            family: Family::ScimWrite,
-            retry_after: 1,
-        });
+        let empty = Err(Refusal::Rate { family: Family::ScimWrite, retry_after: 1 });
         assert_eq!(limiter.start(a, Some(Family::ScimWrite), t0), empty);
-        assert_eq!(
-            limiter.start(b, Some(Family::ScimWrite), t0),
-            Ok(()),
-            "per token"
-        );
-        assert_eq!(
-            limiter.start(a, Some(Family::TokenManagement), t0),
-            Ok(()),
-            "per family"
-        );
+        assert_eq!(limiter.start(b, Some(Family::ScimWrite), t0), Ok(()), "per token");
+        assert_eq!(limiter.start(a, Some(Family::TokenManagement), t0), Ok(()), "per family");
         assert_eq!(limiter.start(a, None, t0), Ok(()), "no family, no rate");
         // 5/s: one more after 200 ms, and only one.
         let later = t0 + Duration::from_millis(200);
@@ -491,11 +443,7 @@ mod tests {
         // Ten thousand SCIM changes within one second, one at a time.
         for i in 0..10_000u32 {
             let now = t0 + Duration::from_micros(u64::from(i) * 100);
-            assert_eq!(
-                limiter.start(key(1), Some(Family::ScimWrite), now),
-                Ok(()),
-                "{i}"
-            );
+            assert_eq!(limiter.start(key(1), Some(Family::ScimWrite), now), Ok(()), "{i}");
             limiter.end(key(1));
         }
     }
@@ -509,17 +457,10 @@ mod tests {
                 assert_eq!(limiter.start(key(1), None, t0), Ok(()));
             }
             assert_eq!(limiter.start(key(1), None, t0), Err(Refusal::InFlight));
-            assert_eq!(
-                limiter.start(key(1), Some(Family::ScimWrite), t0),
-                Err(Refusal::InFlight)
-            );
+            assert_eq!(limiter.start(key(1), Some(Family::ScimWrite), t0), Err(Refusal::InFlight));
             assert_eq!(limiter.start(key(2), None, t0), Ok(()), "per token");
             limiter.end(key(1));
-            assert_eq!(
-                limiter.start(key(1), None, t0),
-                Ok(()),
-                "one ended, one more"
-            );
+            assert_eq!(limiter.start(key(1), None, t0), Ok(()), "one ended, one more");
         }
     }
 

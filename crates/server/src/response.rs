@@ -37,10 +37,6 @@ impl PrincipalName {
             PrincipalKind::ServicePrincipal => (None, name, None),
             PrincipalKind::User => (None, None, name),
         };
-        PrincipalName {
-            group_name,
-            service_principal_name,
-            user_name,
-        }
+        PrincipalName { group_name, service_principal_name, user_name }
     }
 }

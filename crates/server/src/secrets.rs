@@ -59,28 +59,19 @@ struct AclList {
 
 impl From<SecretScope> for ScopeInfo {
     fn from(s: SecretScope) -> ScopeInfo {
-        ScopeInfo {
-            backend_type: s.backend_type,
-            name: s.name,
-        }
+        ScopeInfo { backend_type: s.backend_type, name: s.name }
     }
 }
 
 impl From<SecretMeta> for SecretInfo {
     fn from(s: SecretMeta) -> SecretInfo {
-        SecretInfo {
-            key: s.key,
-            last_updated_timestamp: s.last_updated_timestamp,
-        }
+        SecretInfo { key: s.key, last_updated_timestamp: s.last_updated_timestamp }
     }
 }
 
 impl From<SecretAcl> for AclItem {
     fn from(a: SecretAcl) -> AclItem {
-        AclItem {
-            permission: a.permission.as_str(),
-            principal: a.principal,
-        }
+        AclItem { permission: a.permission.as_str(), principal: a.principal }
     }
 }
 
@@ -153,10 +144,7 @@ async fn create_scope(
             )));
         }
     };
-    state
-        .store
-        .create_secret_scope(&caller, &scope, manage_by_users)
-        .await?;
+    state.store.create_secret_scope(&caller, &scope, manage_by_users).await?;
     tracing::info!(scope = %scope, "secret scope created");
     Ok(empty())
 }
@@ -213,10 +201,7 @@ async fn put_secret(
         }
     };
     let value = SecretValue::new(bytes).map_err(ApiError::bad_request)?;
-    state
-        .store
-        .put_secret(&caller, &scope, &key, &value.fingerprint())
-        .await?;
+    state.store.put_secret(&caller, &scope, &key, &value.fingerprint()).await?;
     tracing::info!(scope = %scope, key = %key, "secret put");
     Ok(empty())
 }
@@ -278,10 +263,7 @@ async fn put_acl(
             "permission must be MANAGE, WRITE or READ, not '{permission}'"
         ))
     })?;
-    state
-        .store
-        .put_secret_acl(&caller, &scope, &principal, permission)
-        .await?;
+    state.store.put_secret_acl(&caller, &scope, &principal, permission).await?;
     tracing::info!(scope = %scope, permission = permission.as_str(), "secret ACL put");
     Ok(empty())
 }
@@ -293,10 +275,7 @@ async fn delete_acl(
 ) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
     let principal = required(body.principal, "principal")?;
-    state
-        .store
-        .delete_secret_acl(&caller, &scope, &principal)
-        .await?;
+    state.store.delete_secret_acl(&caller, &scope, &principal).await?;
     tracing::info!(scope = %scope, "secret ACL deleted");
     Ok(empty())
 }

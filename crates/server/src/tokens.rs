@@ -20,15 +20,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/2.0/token/create", post(create_own))
         .route("/api/2.0/token/list", get(list_own))
         .route("/api/2.0/token/delete", post(delete_own))
-        .route(
-            "/api/2.0/token-management/on-behalf-of/tokens",
-            post(create_obo),
-        )
+        .route("/api/2.0/token-management/on-behalf-of/tokens", post(create_obo))
         .route("/api/2.0/token-management/tokens", get(list_all))
-        .route(
-            "/api/2.0/token-management/tokens/{token_id}",
-            get(get_one).delete(delete_one),
-        )
+        .route("/api/2.0/token-management/tokens/{token_id}", get(get_one).delete(delete_one))
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,11 +68,8 @@ fn checked_request(
     }
     let comment = comment.unwrap_or_default();
     validate_comment(&comment).map_err(ApiError::bad_request)?;
-    let lifetime = lifetime_millis(
-        lifetime_seconds,
-        state.settings().max_token_lifetime_seconds,
-    )
-    .map_err(ApiError::bad_request)?;
+    let lifetime = lifetime_millis(lifetime_seconds, state.settings().max_token_lifetime_seconds)
+        .map_err(ApiError::bad_request)?;
     Ok((comment, lifetime))
 }
 
@@ -159,16 +150,11 @@ struct OneToken {
 }
 
 fn created<I: From<TokenRecord>>(token_value: TokenValue, record: TokenRecord) -> Json<Created<I>> {
-    Json(Created {
-        token_info: I::from(record),
-        token_value,
-    })
+    Json(Created { token_info: I::from(record), token_value })
 }
 
 fn token_list<I: From<TokenRecord>>(tokens: Vec<TokenRecord>) -> Json<TokenList<I>> {
-    Json(TokenList {
-        token_infos: tokens.into_iter().map(I::from).collect(),
-    })
+    Json(TokenList { token_infos: tokens.into_iter().map(I::from).collect() })
 }
 
 async fn create_own(
@@ -177,10 +163,7 @@ async fn create_own(
     JsonBody(req): JsonBody<CreateOwn>,
 ) -> ApiResult<Json<Created<PublicTokenInfo>>> {
     let (comment, expiry) = checked_request(&state, req.comment, req.lifetime_seconds, req.scopes)?;
-    let (value, record) = state
-        .store
-        .create_own_token(&caller, &comment, expiry)
-        .await?;
+    let (value, record) = state.store.create_own_token(&caller, &comment, expiry).await?;
     tracing::info!(token_id = %record.token_id, owner_id = record.owner_id, "token created");
     Ok(created(value, record))
 }
@@ -193,10 +176,7 @@ async fn list_own(
         .store
         .list_tokens(
             caller.workspace_id,
-            &TokenFilter {
-                owner_id: Some(caller.principal_id),
-                ..TokenFilter::default()
-            },
+            &TokenFilter { owner_id: Some(caller.principal_id), ..TokenFilter::default() },
         )
         .await?;
     Ok(token_list(tokens))
@@ -223,15 +203,11 @@ async fn create_obo(
         .filter(|a| !a.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("application_id is required"))?;
     let application_id = patchbay_core::ids::parse_application_id(&raw).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "application_id '{raw}' is not a valid application ID"
-        ))
+        ApiError::bad_request(format!("application_id '{raw}' is not a valid application ID"))
     })?;
     let (comment, expiry) = checked_request(&state, req.comment, req.lifetime_seconds, req.scopes)?;
-    let (value, record) = state
-        .store
-        .create_obo_token(&admin, &application_id, &comment, expiry)
-        .await?;
+    let (value, record) =
+        state.store.create_obo_token(&admin, &application_id, &comment, expiry).await?;
     tracing::info!(token_id = %record.token_id, owner_id = record.owner_id, "on-behalf-of token created");
     Ok(created(value, record))
 }
@@ -281,9 +257,7 @@ async fn get_one(
         .get_token(admin.workspace_id(), &token_id)
         .await?
         .ok_or_else(|| unknown_token(&token_id))?;
-    Ok(Json(OneToken {
-        token_info: token.into(),
-    }))
+    Ok(Json(OneToken { token_info: token.into() }))
 }
 
 async fn delete_one(

@@ -45,20 +45,10 @@ async fn the_access_control_matrix() {
     };
     let rivery = connection("rivery").await;
     let labelbox = connection("labelbox").await;
-    let sp_a = obo_token(
-        &app,
-        rivery["service_principal"]["application_id"]
-            .as_str()
-            .unwrap(),
-    )
-    .await;
-    let sp_b = obo_token(
-        &app,
-        labelbox["service_principal"]["application_id"]
-            .as_str()
-            .unwrap(),
-    )
-    .await;
+    let sp_a =
+        obo_token(&app, rivery["service_principal"]["application_id"].as_str().unwrap()).await;
+    let sp_b =
+        obo_token(&app, labelbox["service_principal"]["application_id"].as_str().unwrap()).await;
     let warehouse = rivery["warehouse_id"].as_str().unwrap().to_owned();
     // What a non-admin must never read from Partner Connect.
     let details: Vec<String> = [&rivery, &labelbox]
@@ -67,28 +57,18 @@ async fn the_access_control_matrix() {
             [
                 c["partner_connection_id"].as_str().unwrap().to_owned(),
                 c["token_id"].as_str().unwrap().to_owned(),
-                c["service_principal"]["application_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
+                c["service_principal"]["application_id"].as_str().unwrap().to_owned(),
             ]
         })
         .chain([common::ADMIN.to_owned()])
         .collect();
-    let sp_a_id = rivery["service_principal"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sp_a_id = rivery["service_principal"]["id"].as_str().unwrap().to_owned();
     let (user_id, user) = app.plain_user("plain@example.com").await;
 
     let (_, deleted) = app.plain_user("gone@example.com").await;
-    let gone_id = app
-        .scim_id_where("Users", "userName+eq+gone@example.com")
-        .await;
+    let gone_id = app.scim_id_where("Users", "userName+eq+gone@example.com").await;
     app.admin_delete(&format!("{SCIM}/Users/{gone_id}")).await;
-    let expired = app
-        .create_token_as(&user, json!({"lifetime_seconds": 1}))
-        .await["token_value"]
+    let expired = app.create_token_as(&user, json!({"lifetime_seconds": 1})).await["token_value"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -96,16 +76,11 @@ async fn the_access_control_matrix() {
 
     // A job and a secret scope of the admin's, which no one else holds a level on.
     let job = app
-        .admin_post(
-            "/api/2.2/jobs/create",
-            json!({"name": "matrix", "max_concurrent_runs": 100}),
-        )
+        .admin_post("/api/2.2/jobs/create", json!({"name": "matrix", "max_concurrent_runs": 100}))
         .await
         .body["job_id"]
         .clone();
-    let r = app
-        .admin_post("/api/2.0/secrets/scopes/create", json!({"scope": "matrix"}))
-        .await;
+    let r = app.admin_post("/api/2.0/secrets/scopes/create", json!({"scope": "matrix"})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     let admin = app.admin_token.clone();
@@ -122,18 +97,8 @@ async fn the_access_control_matrix() {
         "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}]});
     // Expected status for admin, user, partner SP, other SP; the last three always get 401.
     let rows: Vec<(Method, String, Option<Value>, [u16; 4])> = vec![
-        (
-            Method::GET,
-            format!("{SCIM}/Me"),
-            None,
-            [200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            format!("{SCIM}/ServicePrincipals"),
-            None,
-            [200, 200, 200, 200],
-        ),
+        (Method::GET, format!("{SCIM}/Me"), None, [200, 200, 200, 200]),
+        (Method::GET, format!("{SCIM}/ServicePrincipals"), None, [200, 200, 200, 200]),
         (
             Method::POST,
             format!("{SCIM}/ServicePrincipals"),
@@ -152,30 +117,15 @@ async fn the_access_control_matrix() {
             Some(json!({"Operations": [{"op": "replace", "path": "displayName", "value": "P"}]})),
             [200, 403, 403, 403],
         ),
-        (
-            Method::GET,
-            "/api/2.0/token/list".into(),
-            None,
-            [200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            "/api/2.0/token-management/tokens".into(),
-            None,
-            [200, 403, 403, 403],
-        ),
+        (Method::GET, "/api/2.0/token/list".into(), None, [200, 200, 200, 200]),
+        (Method::GET, "/api/2.0/token-management/tokens".into(), None, [200, 403, 403, 403]),
         (
             Method::GET,
             "/api/2.0/permissions/authorization/tokens".into(),
             None,
             [200, 403, 403, 403],
         ),
-        (
-            Method::GET,
-            format!("/api/2.0/sql/warehouses/{warehouse}"),
-            None,
-            [200, 404, 200, 404],
-        ),
+        (Method::GET, format!("/api/2.0/sql/warehouses/{warehouse}"), None, [200, 404, 200, 404]),
         (
             Method::POST,
             format!("/api/2.0/sql/warehouses/{warehouse}/edit"),
@@ -201,102 +151,37 @@ async fn the_access_control_matrix() {
             None,
             [200, 200, 200, 200],
         ),
-        (
-            Method::GET,
-            "/api/2.1/clusters/spark-versions".into(),
-            None,
-            [200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            "/api/2.1/clusters/list-node-types".into(),
-            None,
-            [200, 200, 200, 200],
-        ),
+        (Method::GET, "/api/2.1/clusters/spark-versions".into(), None, [200, 200, 200, 200]),
+        (Method::GET, "/api/2.1/clusters/list-node-types".into(), None, [200, 200, 200, 200]),
         (
             Method::POST,
             "/api/2.2/jobs/run-now".into(),
             Some(json!({"job_id": job})),
             [200, 400, 400, 400],
         ),
-        (
-            Method::GET,
-            "/api/2.2/jobs/runs/list".into(),
-            None,
-            [200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            "/api/2.0/secrets/scopes/list".into(),
-            None,
-            [200, 200, 200, 200],
-        ),
+        (Method::GET, "/api/2.2/jobs/runs/list".into(), None, [200, 200, 200, 200]),
+        (Method::GET, "/api/2.0/secrets/scopes/list".into(), None, [200, 200, 200, 200]),
         (
             Method::POST,
             "/api/2.0/secrets/put".into(),
             Some(json!({"scope": "matrix", "key": "k", "string_value": "v"})),
             [200, 403, 403, 403],
         ),
-        (
-            Method::GET,
-            "/api/2.0/secrets/list?scope=matrix".into(),
-            None,
-            [200, 403, 403, 403],
-        ),
-        (
-            Method::GET,
-            "/api/2.0/secrets/get?scope=matrix&key=k".into(),
-            None,
-            [403, 403, 403, 403],
-        ),
-        (
-            Method::GET,
-            "/api/2.0/groups/list".into(),
-            None,
-            [200, 200, 200, 200],
-        ),
+        (Method::GET, "/api/2.0/secrets/list?scope=matrix".into(), None, [200, 403, 403, 403]),
+        (Method::GET, "/api/2.0/secrets/get?scope=matrix&key=k".into(), None, [403, 403, 403, 403]),
+        (Method::GET, "/api/2.0/groups/list".into(), None, [200, 200, 200, 200]),
         (
             Method::POST,
             "/api/2.0/groups/create".into(),
             Some(json!({"group_name": "matrix"})),
             [200, 403, 403, 403],
         ),
-        (
-            Method::GET,
-            format!("{PC}/partners"),
-            None,
-            [200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            format!("{PC}/partners/rivery"),
-            None,
-            [200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            format!("{PC}/partners/rivery/account"),
-            None,
-            [200, 403, 403, 403],
-        ),
-        (
-            Method::GET,
-            format!("{PC}/connections"),
-            None,
-            [200, 403, 403, 403],
-        ),
-        (
-            Method::GET,
-            format!("{PC}/connections/rivery"),
-            None,
-            [200, 403, 403, 403],
-        ),
-        (
-            Method::GET,
-            format!("{PC}/connections/labelbox"),
-            None,
-            [200, 403, 403, 403],
-        ),
+        (Method::GET, format!("{PC}/partners"), None, [200, 200, 200, 200]),
+        (Method::GET, format!("{PC}/partners/rivery"), None, [200, 200, 200, 200]),
+        (Method::GET, format!("{PC}/partners/rivery/account"), None, [200, 403, 403, 403]),
+        (Method::GET, format!("{PC}/connections"), None, [200, 403, 403, 403]),
+        (Method::GET, format!("{PC}/connections/rivery"), None, [200, 403, 403, 403]),
+        (Method::GET, format!("{PC}/connections/labelbox"), None, [200, 403, 403, 403]),
         (
             Method::POST,
             format!("{PC}/connections/rivery/test"),
@@ -309,12 +194,7 @@ async fn the_access_control_matrix() {
             Some(json!({})),
             [200, 403, 403, 403],
         ),
-        (
-            Method::GET,
-            format!("{PC}/audit"),
-            None,
-            [200, 403, 403, 403],
-        ),
+        (Method::GET, format!("{PC}/audit"), None, [200, 403, 403, 403]),
         // A connected tile: users sign in (the one partner call a non-admin makes); service
         // principals, the partner's own included, do not.
         (
@@ -345,10 +225,8 @@ async fn the_access_control_matrix() {
         (
             Method::POST,
             format!("{PC}/partners"),
-            Some(
-                json!({"name": "Acme Ingest", "category": "INGEST", "profile": "ingest",
-                "base_url": sim.url, "credentials": {"username": "u", "password": "p"}}),
-            ),
+            Some(json!({"name": "Acme Ingest", "category": "INGEST", "profile": "ingest",
+                "base_url": sim.url, "credentials": {"username": "u", "password": "p"}})),
             [201, 403, 403, 403],
         ),
         (
@@ -357,24 +235,14 @@ async fn the_access_control_matrix() {
             Some(json!({"hostnames": ["127.0.0.1"], "base_url": sim.url})),
             [200, 403, 403, 403],
         ),
-        (
-            Method::DELETE,
-            format!("{PC}/partners/acme-ingest"),
-            None,
-            [200, 403, 403, 403],
-        ),
+        (Method::DELETE, format!("{PC}/partners/acme-ingest"), None, [200, 403, 403, 403]),
         (
             Method::POST,
             format!("{PC}/connections/rivery/rotate-token"),
             Some(json!({})),
             [200, 403, 403, 403],
         ),
-        (
-            Method::DELETE,
-            format!("{PC}/connections/labelbox"),
-            None,
-            [200, 403, 403, 403],
-        ),
+        (Method::DELETE, format!("{PC}/connections/labelbox"), None, [200, 403, 403, 403]),
     ];
     let mut failures = Vec::new();
     for (method, path, body, expected) in &rows {
@@ -413,9 +281,7 @@ async fn the_access_control_matrix() {
                 }
             }
         }
-        let r = app
-            .call(method.clone(), path, Some(&admin), body.clone())
-            .await;
+        let r = app.call(method.clone(), path, Some(&admin), body.clone()).await;
         if r.status.as_u16() != expected[0] {
             failures.push(format!(
                 "        admin {method} {path}: got {} want {}: {}",
@@ -425,9 +291,5 @@ async fn the_access_control_matrix() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "access-control matrix:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "access-control matrix:\n{}", failures.join("\n"));
 }

@@ -42,10 +42,7 @@ async fn me_names_the_caller_and_its_workspace() {
     let r = app.admin_get(&format!("{SCIM}/Me")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["userName"], ADMIN);
-    assert_eq!(
-        r.headers["x-databricks-org-id"].to_str().unwrap(),
-        app.workspace_id.to_string()
-    );
+    assert_eq!(r.headers["x-databricks-org-id"].to_str().unwrap(), app.workspace_id.to_string());
     let groups = common::strings(&r.body, "groups", "display");
     assert!(groups.iter().any(|g| g == "admins"), "{groups:?}");
 }
@@ -62,64 +59,30 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
 
     let sp = app.create_service_principal("x").await;
     let sp_id = sp["id"].as_str().unwrap().to_owned();
-    let group = app
-        .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "g"}))
-        .await;
+    let group = app.admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "g"})).await;
     assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let group_id = group.body["id"].as_str().unwrap().to_owned();
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}]});
     let writes = [
-        (
-            Method::POST,
-            format!("{SCIM}/Users"),
-            Some(json!({"userName": "x@example.com"})),
-        ),
-        (
-            Method::POST,
-            format!("{SCIM}/ServicePrincipals"),
-            Some(json!({"displayName": "y"})),
-        ),
-        (
-            Method::POST,
-            format!("{SCIM}/Groups"),
-            Some(json!({"displayName": "z"})),
-        ),
+        (Method::POST, format!("{SCIM}/Users"), Some(json!({"userName": "x@example.com"}))),
+        (Method::POST, format!("{SCIM}/ServicePrincipals"), Some(json!({"displayName": "y"}))),
+        (Method::POST, format!("{SCIM}/Groups"), Some(json!({"displayName": "z"}))),
         (
             Method::PUT,
             format!("{SCIM}/Users/{user_id}"),
             Some(json!({"userName": "plain@example.com"})),
         ),
-        (
-            Method::PATCH,
-            format!("{SCIM}/Users/{user_id}"),
-            Some(patch.clone()),
-        ),
-        (
-            Method::PATCH,
-            format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            Some(patch.clone()),
-        ),
+        (Method::PATCH, format!("{SCIM}/Users/{user_id}"), Some(patch.clone())),
+        (Method::PATCH, format!("{SCIM}/ServicePrincipals/{sp_id}"), Some(patch.clone())),
         (
             Method::PUT,
             format!("{SCIM}/ServicePrincipals/{sp_id}"),
             Some(json!({"displayName": "y"})),
         ),
-        (
-            Method::PATCH,
-            format!("{SCIM}/Groups/{group_id}"),
-            Some(patch),
-        ),
-        (
-            Method::PUT,
-            format!("{SCIM}/Groups/{group_id}"),
-            Some(json!({"displayName": "g2"})),
-        ),
-        (
-            Method::DELETE,
-            format!("{SCIM}/ServicePrincipals/{sp_id}"),
-            None,
-        ),
+        (Method::PATCH, format!("{SCIM}/Groups/{group_id}"), Some(patch)),
+        (Method::PUT, format!("{SCIM}/Groups/{group_id}"), Some(json!({"displayName": "g2"}))),
+        (Method::DELETE, format!("{SCIM}/ServicePrincipals/{sp_id}"), None),
         (Method::DELETE, format!("{SCIM}/Groups/{group_id}"), None),
         (Method::DELETE, format!("{SCIM}/Users/{user_id}"), None),
     ];
@@ -129,9 +92,7 @@ async fn a_non_admin_reads_but_gets_403_on_every_scim_write() {
         assert_eq!(r.body["status"], "403");
     }
     // Nothing changed.
-    let sp_after = app
-        .admin_get(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
-        .await;
+    let sp_after = app.admin_get(&format!("{SCIM}/ServicePrincipals/{sp_id}")).await;
     assert_eq!(sp_after.status, StatusCode::OK, "{:?}", sp_after.body);
     assert_eq!(sp_after.body["displayName"], "x");
     assert!(sp_after.body.get("entitlements").is_none());

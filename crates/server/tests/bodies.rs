@@ -52,10 +52,7 @@ async fn a_body_cut_short_is_a_400_in_the_endpoints_envelope() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error_code"], "MALFORMED_REQUEST", "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
 
     let (status, body) = truncated(
         addr,
@@ -70,24 +67,16 @@ async fn a_body_cut_short_is_a_400_in_the_endpoints_envelope() {
 
     let users = app.admin_get(&format!("{SCIM}/Users")).await;
     assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
-    assert_eq!(
-        users.body["totalResults"], 1,
-        "only the admin: {:?}",
-        users.body
-    );
+    assert_eq!(users.body["totalResults"], 1, "only the admin: {:?}", users.body);
 }
 
 #[tokio::test]
 async fn only_a_body_over_the_limit_is_a_413() {
     let app = TestApp::new().await;
-    let big = format!(
-        r#"{{"comment": "{}"}}"#,
-        "x".repeat(patchbay_server::body::MAX_BODY)
-    );
-    for (path, field) in [
-        ("/api/2.0/token/create", "error_code"),
-        ("/api/2.0/preview/scim/v2/Users", "status"),
-    ] {
+    let big = format!(r#"{{"comment": "{}"}}"#, "x".repeat(patchbay_server::body::MAX_BODY));
+    for (path, field) in
+        [("/api/2.0/token/create", "error_code"), ("/api/2.0/preview/scim/v2/Users", "status")]
+    {
         // No Content-Length: the limit is found while reading.
         let req = Request::builder()
             .method(Method::POST)
@@ -97,17 +86,8 @@ async fn only_a_body_over_the_limit_is_a_413() {
             .body(Body::from(big.clone()))
             .expect("request");
         let r = app.send(req).await;
-        assert_eq!(
-            r.status,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "{path}: {:?}",
-            r.body
-        );
-        let expected = if field == "status" {
-            "413"
-        } else {
-            "RESOURCE_EXHAUSTED"
-        };
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {:?}", r.body);
+        let expected = if field == "status" { "413" } else { "RESOURCE_EXHAUSTED" };
         assert_eq!(r.body[field], expected, "{path}: {:?}", r.body);
     }
     let tokens = app.admin_get("/api/2.0/token/list").await;

@@ -37,11 +37,7 @@ async fn service_principal(app: &TestApp, name: &str) -> (String, String, String
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    (
-        id,
-        app_id,
-        r.body["token_value"].as_str().unwrap().to_owned(),
-    )
+    (id, app_id, r.body["token_value"].as_str().unwrap().to_owned())
 }
 
 async fn patch_grants(
@@ -93,10 +89,7 @@ async fn id_of_user(app: &TestApp, user_name: &str) -> i64 {
 
 /// Whether the store counts the principal `id` a metastore admin.
 async fn is_metastore_admin(app: &TestApp, id: i64) -> bool {
-    app.store
-        .is_metastore_admin(app.workspace_id, id)
-        .await
-        .unwrap()
+    app.store.is_metastore_admin(app.workspace_id, id).await.unwrap()
 }
 
 fn names(body: &Value, key: &str) -> Vec<String> {
@@ -149,13 +142,7 @@ fn triple(p: &str, t: &str, n: &str) -> (String, String, String) {
 }
 
 async fn create_schema(app: &TestApp, token: &str, catalog: &str, name: &str) -> Reply {
-    post(
-        app,
-        token,
-        "/schemas",
-        json!({"catalog_name": catalog, "name": name}),
-    )
-    .await
+    post(app, token, "/schemas", json!({"catalog_name": catalog, "name": name})).await
 }
 
 async fn create_table(
@@ -207,13 +194,7 @@ async fn hive_metastore_exists_before_unity_catalog() {
     let r = post(&app, &token, "/catalogs", json!({"name": "main"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_DOES_NOT_EXIST");
-    assert!(
-        app.store
-            .metastore_assignment(app.workspace_id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.store.metastore_assignment(app.workspace_id).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -221,11 +202,7 @@ async fn enabling_unity_catalog_creates_main() {
     let app = TestApp::new().await;
     let (_, user_token) = app.plain_user("someone@example.com").await;
     let r = post(&app, &user_token, "/metastores", json!({"name": "x"})).await;
-    assert_eq!(
-        r.status,
-        StatusCode::FORBIDDEN,
-        "only admins create metastores"
-    );
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "only admins create metastores");
 
     let id = enable_uc(&app).await;
     let r = get(&app, &user_token, "/current-metastore-assignment").await;
@@ -238,10 +215,7 @@ async fn enabling_unity_catalog_creates_main() {
     let summary = get(&app, &user_token, "/metastore_summary").await;
     assert_eq!(summary.status, StatusCode::OK, "{:?}", summary.body);
     assert_eq!(summary.body["metastore_id"], id);
-    assert_eq!(
-        summary.body["owner"], ADMIN,
-        "the creator is the metastore admin"
-    );
+    assert_eq!(summary.body["owner"], ADMIN, "the creator is the metastore admin");
     assert_eq!(summary.body["storage_root"], "s3://bucket/uc");
     let one = get(&app, &app.admin_token, &format!("/metastores/{id}")).await;
     assert_eq!(one.status, StatusCode::OK, "{:?}", one.body);
@@ -251,10 +225,7 @@ async fn enabling_unity_catalog_creates_main() {
     assert_eq!(list.body["metastores"][0]["metastore_id"], id);
 
     let catalogs = get(&app, &app.admin_token, "/catalogs").await;
-    assert_eq!(
-        names(&catalogs.body, "catalogs"),
-        ["hive_metastore", "main"]
-    );
+    assert_eq!(names(&catalogs.body, "catalogs"), ["hive_metastore", "main"]);
     let main = &catalogs.body["catalogs"][1];
     assert_eq!(main["catalog_type"], "MANAGED_CATALOG");
     assert_eq!(main["owner"], ADMIN);
@@ -272,42 +243,17 @@ async fn enabling_unity_catalog_creates_main() {
     )
     .await
     .expect(StatusCode::OK);
-    let assignment = app
-        .store
-        .metastore_assignment(app.workspace_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let assignment = app.store.metastore_assignment(app.workspace_id).await.unwrap().unwrap();
     assert_eq!(assignment.metastore_id, id);
     assert_eq!(assignment.default_catalog_name, "main");
     let admin = id_of_user(&app, ADMIN).await;
     assert_eq!(assignment.owner_id, Some(admin));
     assert!(is_metastore_admin(&app, admin).await);
-    let main = app
-        .store
-        .catalog(app.workspace_id, "main")
-        .await
-        .unwrap()
-        .unwrap();
+    let main = app.store.catalog(app.workspace_id, "main").await.unwrap().unwrap();
     assert_eq!(main.owner_id, Some(admin));
-    assert!(
-        app.store
-            .schema_exists(app.workspace_id, "main", "default")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !app.store
-            .schema_exists(app.workspace_id, "main", "nope")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !app.store
-            .schema_exists(app.workspace_id, "nope", "default")
-            .await
-            .unwrap()
-    );
+    assert!(app.store.schema_exists(app.workspace_id, "main", "default").await.unwrap());
+    assert!(!app.store.schema_exists(app.workspace_id, "main", "nope").await.unwrap());
+    assert!(!app.store.schema_exists(app.workspace_id, "nope", "default").await.unwrap());
 }
 
 #[tokio::test]
@@ -325,16 +271,8 @@ async fn metastore_assignment_bad_input() {
             json!({"metastore_id": "nope"}),
             (StatusCode::NOT_FOUND, "METASTORE_DOES_NOT_EXIST"),
         ),
-        (
-            path(&ws),
-            json!({"metastore_id": id, "default_catalog_name": "a.b"}),
-            INVALID,
-        ),
-        (
-            path(&ws),
-            json!({"metastore_id": id, "surprise": 1}),
-            MALFORMED,
-        ),
+        (path(&ws), json!({"metastore_id": id, "default_catalog_name": "a.b"}), INVALID),
+        (path(&ws), json!({"metastore_id": id, "surprise": 1}), MALFORMED),
     ] {
         let r = app.admin_put(&p, body.clone()).await;
         assert_eq!(
@@ -347,9 +285,7 @@ async fn metastore_assignment_bad_input() {
     app.admin_post(&format!("{UC}/metastores"), json!({"name": " "}))
         .await
         .expect(StatusCode::BAD_REQUEST);
-    let r = app
-        .admin_post(&format!("{UC}/metastores"), json!({"name": "primary"}))
-        .await;
+    let r = app.admin_post(&format!("{UC}/metastores"), json!({"name": "primary"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_ALREADY_EXISTS");
     let r = app
@@ -366,18 +302,14 @@ async fn metastore_assignment_bad_input() {
     assert_eq!(r.body["metastore_id"], id);
     assert_eq!(r.body["default_catalog_name"], "main");
     // Unassigning turns Unity Catalog off again; hive_metastore stays.
-    app.admin_delete(&format!("{}?metastore_id={id}", path(&ws)))
-        .await
-        .expect(StatusCode::OK);
+    app.admin_delete(&format!("{}?metastore_id={id}", path(&ws))).await.expect(StatusCode::OK);
     let r = get(&app, &app.admin_token, "/catalogs").await;
     assert_eq!(names(&r.body, "catalogs"), ["hive_metastore"]);
     // A metastore that still holds catalogs is deleted only with force.
     let r = app.admin_delete(&format!("{UC}/metastores/{id}")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_NOT_EMPTY", "{:?}", r.body);
-    app.admin_delete(&format!("{UC}/metastores/{id}?force=true"))
-        .await
-        .expect(StatusCode::OK);
+    app.admin_delete(&format!("{UC}/metastores/{id}?force=true")).await.expect(StatusCode::OK);
     let r = get(&app, &app.admin_token, &format!("/metastores/{id}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "METASTORE_DOES_NOT_EXIST");
@@ -389,10 +321,7 @@ async fn a_group_can_be_the_metastore_admin() {
     let (user_id, user_token) = app.plain_user("steward@example.com").await;
     app.create_group("uc-admins", &[&user_id]).await;
     let r = app
-        .admin_post(
-            &format!("{UC}/metastores"),
-            json!({"name": "grouped", "owner": "uc-admins"}),
-        )
+        .admin_post(&format!("{UC}/metastores"), json!({"name": "grouped", "owner": "uc-admins"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "uc-admins");
@@ -412,51 +341,25 @@ async fn a_group_can_be_the_metastore_admin() {
     // The workspace admin is not a metastore admin and may not create catalogs.
     let r = post(&app, &app.admin_token, "/catalogs", json!({"name": "hr"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("CREATE CATALOG")
-    );
+    assert!(r.body["message"].as_str().unwrap().contains("CREATE CATALOG"));
     // Until it is granted CREATE_CATALOG on the metastore.
-    patch_grants(
-        &app,
-        &user_token,
-        &format!("metastore/{id}"),
-        ADMIN,
-        &["CREATE_CATALOG"],
-        &[],
-    )
-    .await
-    .expect(StatusCode::OK);
-    post(&app, &app.admin_token, "/catalogs", json!({"name": "hr"}))
+    patch_grants(&app, &user_token, &format!("metastore/{id}"), ADMIN, &["CREATE_CATALOG"], &[])
         .await
         .expect(StatusCode::OK);
+    post(&app, &app.admin_token, "/catalogs", json!({"name": "hr"})).await.expect(StatusCode::OK);
     let steward = id_of_user(&app, "steward@example.com").await;
     assert!(is_metastore_admin(&app, steward).await);
     let admin = id_of_user(&app, ADMIN).await;
     assert!(!is_metastore_admin(&app, admin).await);
     // Grants on the metastore are named by its id.
-    get(&app, &user_token, "/permissions/metastore/not-the-id")
-        .await
-        .expect(StatusCode::NOT_FOUND);
+    get(&app, &user_token, "/permissions/metastore/not-the-id").await.expect(StatusCode::NOT_FOUND);
     let r = get(&app, &user_token, &format!("/permissions/METASTORE/{id}")).await;
-    assert_eq!(
-        grants_of(&r.body),
-        [(ADMIN.to_owned(), vec!["CREATE_CATALOG".to_owned()])]
-    );
+    assert_eq!(grants_of(&r.body), [(ADMIN.to_owned(), vec!["CREATE_CATALOG".to_owned()])]);
 
     // Deleting the admin group leaves the metastore without an owner; the workspace admins
     // then administer it, and can name a new metastore admin.
-    let group = app
-        .store
-        .find_group(app.workspace_id, "uc-admins")
-        .await
-        .unwrap()
-        .unwrap();
-    let r = app
-        .admin_delete(&format!("{SCIM}/Groups/{}", group.id))
-        .await;
+    let group = app.store.find_group(app.workspace_id, "uc-admins").await.unwrap().unwrap();
+    let r = app.admin_delete(&format!("{SCIM}/Groups/{}", group.id)).await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let summary = get(&app, &user_token, "/metastore_summary").await;
     assert_eq!(summary.status, StatusCode::OK, "{:?}", summary.body);
@@ -464,10 +367,7 @@ async fn a_group_can_be_the_metastore_admin() {
     assert!(is_metastore_admin(&app, admin).await);
     assert!(!is_metastore_admin(&app, steward).await);
     let r = app
-        .admin_patch(
-            &format!("{UC}/metastores/{id}"),
-            json!({"owner": "steward@example.com"}),
-        )
+        .admin_patch(&format!("{UC}/metastores/{id}"), json!({"owner": "steward@example.com"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "steward@example.com", "{:?}", r.body);
@@ -516,9 +416,7 @@ async fn catalog_schema_table_lifecycle() {
         (StatusCode::NOT_FOUND, Some("CATALOG_DOES_NOT_EXIST"))
     );
 
-    create_table(&app, &t, "sales", "raw", "orders")
-        .await
-        .expect(StatusCode::OK);
+    create_table(&app, &t, "sales", "raw", "orders").await.expect(StatusCode::OK);
     let r = get(&app, &t, "/tables/sales.raw.orders").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["full_name"], "sales.raw.orders");
@@ -553,20 +451,13 @@ async fn catalog_schema_table_lifecycle() {
 
     let r = get(&app, &t, "/tables?catalog_name=sales&schema_name=raw").await;
     assert_eq!(names(&r.body, "tables"), ["ext", "orders"]);
-    let r = get(
-        &app,
-        &t,
-        "/tables?catalog_name=sales&schema_name=raw&omit_columns=true",
-    )
-    .await;
+    let r = get(&app, &t, "/tables?catalog_name=sales&schema_name=raw&omit_columns=true").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body["tables"][0].get("columns").is_none());
     let r = get(&app, &t, "/tables?catalog_name=sales&schema_name=nope").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "SCHEMA_DOES_NOT_EXIST");
-    get(&app, &t, "/tables?catalog_name=sales")
-        .await
-        .expect(StatusCode::BAD_REQUEST);
+    get(&app, &t, "/tables?catalog_name=sales").await.expect(StatusCode::BAD_REQUEST);
 
     // Owner and comment changes.
     app.create_user("owner@example.com").await;
@@ -579,36 +470,25 @@ async fn catalog_schema_table_lifecycle() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "owner@example.com");
     assert_eq!(r.body["comment"], "c");
-    let r = app
-        .admin_patch(
-            &format!("{UC}/schemas/sales.raw"),
-            json!({"comment": "landing"}),
-        )
-        .await;
+    let r =
+        app.admin_patch(&format!("{UC}/schemas/sales.raw"), json!({"comment": "landing"})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["comment"], "landing");
     let r = app
-        .admin_patch(
-            &format!("{UC}/catalogs/sales"),
-            json!({"owner": "nobody@example.com"}),
-        )
+        .admin_patch(&format!("{UC}/catalogs/sales"), json!({"owner": "nobody@example.com"}))
         .await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::NOT_FOUND, Some("PRINCIPAL_DOES_NOT_EXIST"))
     );
-    let r = app
-        .admin_patch(&format!("{UC}/catalogs/sales"), json!({"owner": "admins"}))
-        .await;
+    let r = app.admin_patch(&format!("{UC}/catalogs/sales"), json!({"owner": "admins"})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], "admins");
 
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": true}));
-    app.admin_delete(&format!("{UC}/tables/sales.raw.orders"))
-        .await
-        .expect(StatusCode::OK);
+    app.admin_delete(&format!("{UC}/tables/sales.raw.orders")).await.expect(StatusCode::OK);
     let r = get(&app, &t, "/tables/sales.raw.orders/exists").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"table_exists": false}));
@@ -628,9 +508,7 @@ async fn catalog_schema_table_lifecycle() {
         (r.status, r.body["error_code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("CATALOG_NOT_EMPTY"))
     );
-    app.admin_delete(&format!("{UC}/catalogs/sales?force=true"))
-        .await
-        .expect(StatusCode::OK);
+    app.admin_delete(&format!("{UC}/catalogs/sales?force=true")).await.expect(StatusCode::OK);
     let r = get(&app, &t, "/catalogs/sales").await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
@@ -648,9 +526,7 @@ async fn catalog_schema_table_lifecycle() {
 async fn lists_page_with_tokens_until_the_last_page() {
     let (app, t) = uc_app().await;
     for name in ["c1", "c2", "c3"] {
-        post(&app, &t, "/catalogs", json!({"name": name}))
-            .await
-            .expect(StatusCode::OK);
+        post(&app, &t, "/catalogs", json!({"name": name})).await.expect(StatusCode::OK);
     }
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
@@ -670,12 +546,8 @@ async fn lists_page_with_tokens_until_the_last_page() {
     let r = get(&app, &t, "/catalogs?max_results=0").await;
     assert_eq!(names(&r.body, "catalogs").len(), 5);
     assert!(r.body.get("next_page_token").is_none());
-    get(&app, &t, "/catalogs?max_results=-1")
-        .await
-        .expect(StatusCode::BAD_REQUEST);
-    get(&app, &t, "/permissions/catalog/main?max_results=10")
-        .await
-        .expect(StatusCode::BAD_REQUEST);
+    get(&app, &t, "/catalogs?max_results=-1").await.expect(StatusCode::BAD_REQUEST);
+    get(&app, &t, "/permissions/catalog/main?max_results=10").await.expect(StatusCode::BAD_REQUEST);
 }
 
 // ---- grants ---------------------------------------------------------------------------------
@@ -685,9 +557,7 @@ async fn grants_and_effective_permissions_with_inheritance() {
     let (app, t) = uc_app().await;
     app.create_user("analyst@example.com").await;
     let analyst = "analyst@example.com";
-    create_table(&app, &t, "main", "default", "events")
-        .await
-        .expect(StatusCode::OK);
+    create_table(&app, &t, "main", "default", "events").await.expect(StatusCode::OK);
 
     let r = get(&app, &t, "/permissions/catalog/main").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -696,31 +566,17 @@ async fn grants_and_effective_permissions_with_inheritance() {
     assert_eq!(before.status, StatusCode::OK, "{:?}", before.body);
 
     // Securable types are case-insensitive; privileges take either spelling.
-    let r = patch_grants(
-        &app,
-        &t,
-        "CATALOG/main",
-        analyst,
-        &["USE_CATALOG", "select"],
-        &[],
-    )
-    .await;
+    let r = patch_grants(&app, &t, "CATALOG/main", analyst, &["USE_CATALOG", "select"], &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(
         grants_of(&r.body),
-        [(
-            analyst.to_owned(),
-            vec!["SELECT".to_owned(), "USE_CATALOG".to_owned()]
-        )]
+        [(analyst.to_owned(), vec!["SELECT".to_owned(), "USE_CATALOG".to_owned()])]
     );
     grant(&app, "schema/main.default", analyst, &["USE_SCHEMA"]).await;
     grant(&app, "table/main.default.events", analyst, &["SELECT"]).await;
 
     let direct = get(&app, &t, "/permissions/table/main.default.events").await;
-    assert_eq!(
-        grants_of(&direct.body),
-        [(analyst.to_owned(), vec!["SELECT".to_owned()])]
-    );
+    assert_eq!(grants_of(&direct.body), [(analyst.to_owned(), vec!["SELECT".to_owned()])]);
     let effective = get(&app, &t, "/effective-permissions/table/main.default.events").await;
     assert_eq!(
         effective_of(&effective.body, analyst),
@@ -731,12 +587,9 @@ async fn grants_and_effective_permissions_with_inheritance() {
             triple("USE_SCHEMA", "SCHEMA", "main.default"),
         ]
     );
-    let on_schema = get(
-        &app,
-        &t,
-        &format!("/effective-permissions/schema/main.default?principal={analyst}"),
-    )
-    .await;
+    let on_schema =
+        get(&app, &t, &format!("/effective-permissions/schema/main.default?principal={analyst}"))
+            .await;
     assert_eq!(
         effective_of(&on_schema.body, analyst),
         vec![
@@ -748,12 +601,7 @@ async fn grants_and_effective_permissions_with_inheritance() {
     let filtered = get(&app, &t, "/permissions/catalog/main?principal=admins").await;
     assert_eq!(filtered.status, StatusCode::OK, "{:?}", filtered.body);
     assert_eq!(filtered.body, json!({"privilege_assignments": []}));
-    let filtered = get(
-        &app,
-        &t,
-        &format!("/permissions/catalog/main?principal={analyst}"),
-    )
-    .await;
+    let filtered = get(&app, &t, &format!("/permissions/catalog/main?principal={analyst}")).await;
     assert_eq!(grants_of(&filtered.body).len(), 1);
 
     // The store's view for Partner Connect: union of what is granted and inherited.
@@ -770,44 +618,20 @@ async fn grants_and_effective_permissions_with_inheritance() {
     assert_eq!(held, ["SELECT", "USE_CATALOG", "USE_SCHEMA"]);
 
     // Revoking what was granted restores the previous state.
-    let r = patch_grants(
-        &app,
-        &t,
-        "catalog/main",
-        analyst,
-        &[],
-        &["USE_CATALOG", "SELECT"],
-    )
-    .await;
+    let r = patch_grants(&app, &t, "catalog/main", analyst, &[], &["USE_CATALOG", "SELECT"]).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"privilege_assignments": []}));
-    patch_grants(
-        &app,
-        &t,
-        "schema/main.default",
-        analyst,
-        &[],
-        &["USE_SCHEMA"],
-    )
-    .await
-    .expect(StatusCode::OK);
-    patch_grants(
-        &app,
-        &t,
-        "table/main.default.events",
-        analyst,
-        &[],
-        &["SELECT"],
-    )
-    .await
-    .expect(StatusCode::OK);
+    patch_grants(&app, &t, "schema/main.default", analyst, &[], &["USE_SCHEMA"])
+        .await
+        .expect(StatusCode::OK);
+    patch_grants(&app, &t, "table/main.default.events", analyst, &[], &["SELECT"])
+        .await
+        .expect(StatusCode::OK);
     let after = get(&app, &t, "/effective-permissions/table/main.default.events").await;
     assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
     assert_eq!(after.body, before.body);
     // Removing what is not held changes nothing and is fine.
-    patch_grants(&app, &t, "catalog/main", analyst, &[], &["MODIFY"])
-        .await
-        .expect(StatusCode::OK);
+    patch_grants(&app, &t, "catalog/main", analyst, &[], &["MODIFY"]).await.expect(StatusCode::OK);
 }
 
 #[tokio::test]
@@ -815,9 +639,7 @@ async fn bad_grants_are_refused_and_change_nothing() {
     let (app, t) = uc_app().await;
     app.create_user("a@example.com").await;
     let (_, other_token) = app.plain_user("b@example.com").await;
-    create_table(&app, &t, "main", "default", "t")
-        .await
-        .expect(StatusCode::OK);
+    create_table(&app, &t, "main", "default", "t").await.expect(StatusCode::OK);
     grant(&app, "catalog/main", "a@example.com", &["USE_CATALOG"]).await;
     let snapshot = get(&app, &t, "/permissions/catalog/main").await.ok();
 
@@ -847,12 +669,7 @@ async fn bad_grants_are_refused_and_change_nothing() {
             "ghost@example.com",
         ),
         ("volume/main.default.v", json!([]), INVALID, "volume"),
-        (
-            "table/main.default",
-            json!([]),
-            INVALID,
-            "catalog.schema.table",
-        ),
+        ("table/main.default", json!([]), INVALID, "catalog.schema.table"),
         (
             "table/main.default.missing",
             json!([{"principal": "a@example.com", "add": ["SELECT"]}]),
@@ -871,45 +688,22 @@ async fn bad_grants_are_refused_and_change_nothing() {
             (StatusCode::NOT_FOUND, "CATALOG_DOES_NOT_EXIST"),
             "missing",
         ),
-        (
-            "catalog/main",
-            json!([{"add": ["SELECT"]}]),
-            INVALID,
-            "principal",
-        ),
-        (
-            "catalog/main",
-            json!([{"principal": "a@example.com", "add": ["OWN"]}]),
-            INVALID,
-            "owner",
-        ),
+        ("catalog/main", json!([{"add": ["SELECT"]}]), INVALID, "principal"),
+        ("catalog/main", json!([{"principal": "a@example.com", "add": ["OWN"]}]), INVALID, "owner"),
     ];
     refuses_each(cases, async |path, changes| {
         let path = format!("{UC}/permissions/{path}");
         app.admin_patch(&path, json!({"changes": changes})).await
     })
     .await;
-    app.admin_patch(
-        &format!("{UC}/permissions/catalog/main"),
-        json!({"changes": "all"}),
-    )
-    .await
-    .expect(StatusCode::BAD_REQUEST);
+    app.admin_patch(&format!("{UC}/permissions/catalog/main"), json!({"changes": "all"}))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
     // Someone who neither owns main nor administers the metastore may not grant on it.
-    patch_grants(
-        &app,
-        &other_token,
-        "catalog/main",
-        "b@example.com",
-        &["USE_CATALOG"],
-        &[],
-    )
-    .await
-    .expect(StatusCode::FORBIDDEN);
-    assert_eq!(
-        get(&app, &t, "/permissions/catalog/main").await.ok(),
-        snapshot
-    );
+    patch_grants(&app, &other_token, "catalog/main", "b@example.com", &["USE_CATALOG"], &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(get(&app, &t, "/permissions/catalog/main").await.ok(), snapshot);
     let r = get(&app, &other_token, "/permissions/catalog/main").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "it cannot even see main");
 }
@@ -920,25 +714,14 @@ async fn bad_grants_are_refused_and_change_nothing() {
 async fn a_service_principal_reads_only_what_it_was_granted() {
     let (app, t) = uc_app().await;
     let (_, app_id, sp) = service_principal(&app, "READER_USER").await;
-    create_schema(&app, &t, "main", "sales")
-        .await
-        .expect(StatusCode::OK);
-    create_table(&app, &t, "main", "sales", "orders")
-        .await
-        .expect(StatusCode::OK);
+    create_schema(&app, &t, "main", "sales").await.expect(StatusCode::OK);
+    create_table(&app, &t, "main", "sales", "orders").await.expect(StatusCode::OK);
 
     let r = get(&app, &sp, "/tables/main.sales.orders").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "PERMISSION_DENIED");
-    assert!(
-        r.body["message"].as_str().unwrap().contains("USE CATALOG"),
-        "{:?}",
-        r.body
-    );
-    assert_eq!(
-        names(&get(&app, &sp, "/catalogs").await.ok(), "catalogs"),
-        ["hive_metastore"]
-    );
+    assert!(r.body["message"].as_str().unwrap().contains("USE CATALOG"), "{:?}", r.body);
+    assert_eq!(names(&get(&app, &sp, "/catalogs").await.ok(), "catalogs"), ["hive_metastore"]);
     let r = get(&app, &sp, "/tables?catalog_name=main&schema_name=sales").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({"tables": []}));
@@ -947,20 +730,13 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
     grant(&app, "schema/main.sales", &app_id, &["USE_SCHEMA"]).await;
     let r = get(&app, &sp, "/tables/main.sales.orders").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(
-        r.body["message"].as_str().unwrap().contains("SELECT"),
-        "{:?}",
-        r.body
-    );
+    assert!(r.body["message"].as_str().unwrap().contains("SELECT"), "{:?}", r.body);
     assert_eq!(
         names(&get(&app, &sp, "/catalogs").await.ok(), "catalogs"),
         ["hive_metastore", "main"]
     );
     assert_eq!(
-        names(
-            &get(&app, &sp, "/schemas?catalog_name=main").await.ok(),
-            "schemas"
-        ),
+        names(&get(&app, &sp, "/schemas?catalog_name=main").await.ok(), "schemas"),
         ["sales"]
     );
 
@@ -974,52 +750,27 @@ async fn a_service_principal_reads_only_what_it_was_granted() {
     app.delete_as(Some(&sp), &format!("{UC}/tables/main.sales.orders"))
         .await
         .expect(StatusCode::FORBIDDEN);
-    patch_grants(
-        &app,
-        &sp,
-        "table/main.sales.orders",
-        &app_id,
-        &["MODIFY"],
-        &[],
-    )
-    .await
-    .expect(StatusCode::FORBIDDEN);
-
-    patch_grants(
-        &app,
-        &t,
-        "table/main.sales.orders",
-        &app_id,
-        &[],
-        &["SELECT"],
-    )
-    .await
-    .expect(StatusCode::OK);
-    get(&app, &sp, "/tables/main.sales.orders")
+    patch_grants(&app, &sp, "table/main.sales.orders", &app_id, &["MODIFY"], &[])
         .await
         .expect(StatusCode::FORBIDDEN);
+
+    patch_grants(&app, &t, "table/main.sales.orders", &app_id, &[], &["SELECT"])
+        .await
+        .expect(StatusCode::OK);
+    get(&app, &sp, "/tables/main.sales.orders").await.expect(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn a_service_principal_creates_a_schema_and_owns_it() {
     let (app, t) = uc_app().await;
     let (sp_id, app_id, sp) = service_principal(&app, "HEVO_DATA_USER").await;
-    create_schema(&app, &t, "main", "finance")
-        .await
-        .expect(StatusCode::OK);
-    create_table(&app, &t, "main", "finance", "ledger")
-        .await
-        .expect(StatusCode::OK);
+    create_schema(&app, &t, "main", "finance").await.expect(StatusCode::OK);
+    create_table(&app, &t, "main", "finance", "ledger").await.expect(StatusCode::OK);
 
     grant(&app, "catalog/main", &app_id, &["USE_CATALOG"]).await;
     let r = create_schema(&app, &sp, "main", "hevo").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("CREATE SCHEMA")
-    );
+    assert!(r.body["message"].as_str().unwrap().contains("CREATE SCHEMA"));
     grant(&app, "catalog/main", &app_id, &["CREATE_SCHEMA"]).await;
     let r = create_schema(&app, &sp, "main", "hevo").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -1029,42 +780,24 @@ async fn a_service_principal_creates_a_schema_and_owns_it() {
     let r = create_table(&app, &sp, "main", "hevo", "events").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], app_id);
-    get(&app, &sp, "/tables/main.hevo.events")
+    get(&app, &sp, "/tables/main.hevo.events").await.expect(StatusCode::OK);
+    app.create_user("consumer@example.com").await;
+    patch_grants(&app, &sp, "table/main.hevo.events", "consumer@example.com", &["SELECT"], &[])
         .await
         .expect(StatusCode::OK);
-    app.create_user("consumer@example.com").await;
-    patch_grants(
-        &app,
-        &sp,
-        "table/main.hevo.events",
-        "consumer@example.com",
-        &["SELECT"],
-        &[],
-    )
-    .await
-    .expect(StatusCode::OK);
     // It reads nothing else, and may not grant on the catalog.
-    get(&app, &sp, "/tables/main.finance.ledger")
-        .await
-        .expect(StatusCode::FORBIDDEN);
+    get(&app, &sp, "/tables/main.finance.ledger").await.expect(StatusCode::FORBIDDEN);
     assert_eq!(
-        names(
-            &get(&app, &sp, "/schemas?catalog_name=main").await.ok(),
-            "schemas"
-        ),
+        names(&get(&app, &sp, "/schemas?catalog_name=main").await.ok(), "schemas"),
         ["hevo"]
     );
     patch_grants(&app, &sp, "catalog/main", &app_id, &["SELECT"], &[])
         .await
         .expect(StatusCode::FORBIDDEN);
-    create_table(&app, &sp, "main", "finance", "sneaky")
-        .await
-        .expect(StatusCode::FORBIDDEN);
+    create_table(&app, &sp, "main", "finance", "sneaky").await.expect(StatusCode::FORBIDDEN);
 
     // Deleting the service principal deletes its grants; what it created stays, ownerless.
-    let r = app
-        .admin_delete(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
-        .await;
+    let r = app.admin_delete(&format!("{SCIM}/ServicePrincipals/{sp_id}")).await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let r = get(&app, &t, "/permissions/catalog/main").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -1085,22 +818,10 @@ async fn nested_group_membership_counts() {
     let (sp_id, _, sp) = service_principal(&app, "GROUPED_USER").await;
     let inner_id = app.create_group("inner", &[&sp_id]).await;
     app.create_group("readers", &[&inner_id]).await;
-    create_table(&app, &t, "main", "default", "shared")
-        .await
-        .expect(StatusCode::OK);
-    get(&app, &sp, "/tables/main.default.shared")
-        .await
-        .expect(StatusCode::FORBIDDEN);
-    grant(
-        &app,
-        "catalog/main",
-        "readers",
-        &["USE_CATALOG", "USE_SCHEMA", "SELECT"],
-    )
-    .await;
-    get(&app, &sp, "/tables/main.default.shared")
-        .await
-        .expect(StatusCode::OK);
+    create_table(&app, &t, "main", "default", "shared").await.expect(StatusCode::OK);
+    get(&app, &sp, "/tables/main.default.shared").await.expect(StatusCode::FORBIDDEN);
+    grant(&app, "catalog/main", "readers", &["USE_CATALOG", "USE_SCHEMA", "SELECT"]).await;
+    get(&app, &sp, "/tables/main.default.shared").await.expect(StatusCode::OK);
     let catalogs = app
         .store
         .list_catalogs_for(&Caller {
@@ -1131,53 +852,24 @@ async fn hive_metastore_takes_legacy_privileges() {
 
     let r = create_schema(&app, &user, "hive_metastore", "ingest").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
-    assert!(
-        r.body["message"].as_str().unwrap().contains("USAGE"),
-        "{:?}",
-        r.body
-    );
-    let r = patch_grants(
-        &app,
-        &t,
-        "catalog/hive_metastore",
-        etl,
-        &["USE_CATALOG"],
-        &[],
-    )
-    .await;
+    assert!(r.body["message"].as_str().unwrap().contains("USAGE"), "{:?}", r.body);
+    let r = patch_grants(&app, &t, "catalog/hive_metastore", etl, &["USE_CATALOG"], &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(
-        r.body["message"].as_str().unwrap().contains("USAGE"),
-        "{:?}",
-        r.body
-    );
+    assert!(r.body["message"].as_str().unwrap().contains("USAGE"), "{:?}", r.body);
     // Workspace admins administer the Hive metastore: the ingest profile's grants.
     grant(&app, "catalog/hive_metastore", etl, &["USAGE", "CREATE"]).await;
     let r = create_schema(&app, &user, "hive_metastore", "ingest").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["owner"], etl);
     assert_eq!(r.body["catalog_type"], "INTERNAL_CATALOG");
-    create_table(&app, &user, "hive_metastore", "ingest", "raw")
-        .await
-        .expect(StatusCode::OK);
+    create_table(&app, &user, "hive_metastore", "ingest", "raw").await.expect(StatusCode::OK);
 
     // Reading someone else's table takes USAGE and SELECT or READ_METADATA.
-    create_table(&app, &t, "hive_metastore", "default", "events")
-        .await
-        .expect(StatusCode::OK);
-    get(&app, &other, "/tables/hive_metastore.default.events")
-        .await
-        .expect(StatusCode::FORBIDDEN);
-    grant(
-        &app,
-        "schema/hive_metastore.default",
-        "other@example.com",
-        &["USAGE", "READ_METADATA"],
-    )
-    .await;
-    get(&app, &other, "/tables/hive_metastore.default.events")
-        .await
-        .expect(StatusCode::OK);
+    create_table(&app, &t, "hive_metastore", "default", "events").await.expect(StatusCode::OK);
+    get(&app, &other, "/tables/hive_metastore.default.events").await.expect(StatusCode::FORBIDDEN);
+    grant(&app, "schema/hive_metastore.default", "other@example.com", &["USAGE", "READ_METADATA"])
+        .await;
+    get(&app, &other, "/tables/hive_metastore.default.events").await.expect(StatusCode::OK);
     // Both spellings of ALL PRIVILEGES; revoking it clears everything there.
     let r = patch_grants(
         &app,
@@ -1190,10 +882,7 @@ async fn hive_metastore_takes_legacy_privileges() {
     .await;
     assert_eq!(
         grants_of(&r.body),
-        [(
-            "other@example.com".to_owned(),
-            vec!["ALL_PRIVILEGES".to_owned(), "MODIFY".to_owned()]
-        )]
+        [("other@example.com".to_owned(), vec!["ALL_PRIVILEGES".to_owned(), "MODIFY".to_owned()])]
     );
     let r = patch_grants(
         &app,
@@ -1215,11 +904,7 @@ async fn hive_metastore_takes_legacy_privileges() {
         &[],
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::BAD_REQUEST,
-        "USAGE applies to catalogs and schemas"
-    );
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "USAGE applies to catalogs and schemas");
 
     // A plain user may not grant on what it does not own; the owner of a schema may.
     patch_grants(
@@ -1243,10 +928,7 @@ async fn hive_metastore_takes_legacy_privileges() {
     .await
     .expect(StatusCode::OK);
     // The hive catalog is listed for everyone.
-    assert_eq!(
-        names(&get(&app, &other, "/catalogs").await.ok(), "catalogs"),
-        ["hive_metastore"]
-    );
+    assert_eq!(names(&get(&app, &other, "/catalogs").await.ok(), "catalogs"), ["hive_metastore"]);
 }
 
 // ---- schema migration -----------------------------------------------------------------------
@@ -1271,18 +953,9 @@ async fn the_migration_gives_existing_workspaces_a_hive_metastore() {
     }
     pool.close().await;
     let store = app.db.store().await.unwrap();
-    let hive = store
-        .catalog(app.workspace_id, "hive_metastore")
-        .await
-        .unwrap()
-        .unwrap();
+    let hive = store.catalog(app.workspace_id, "hive_metastore").await.unwrap().unwrap();
     assert!(hive.legacy);
     assert_eq!(hive.owner.as_deref(), Some("admins"));
-    assert!(
-        store
-            .schema_exists(app.workspace_id, "hive_metastore", "default")
-            .await
-            .unwrap()
-    );
+    assert!(store.schema_exists(app.workspace_id, "hive_metastore", "default").await.unwrap());
     store.close().await;
 }

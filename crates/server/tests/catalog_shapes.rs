@@ -43,18 +43,8 @@ async fn unity_catalog_answers_keep_their_wire_shapes() {
             {"name": "amount", "type_text": "decimal(10,2)", "position": 1}]});
     let mut empty = Vec::new();
     for (name, method, path, body) in [
-        (
-            "",
-            Method::PUT,
-            workspace.clone(),
-            json!({"metastore_id": id}),
-        ),
-        (
-            "",
-            Method::PATCH,
-            workspace.clone(),
-            json!({"default_catalog_name": "main"}),
-        ),
+        ("", Method::PUT, workspace.clone(), json!({"metastore_id": id})),
+        ("", Method::PATCH, workspace.clone(), json!({"default_catalog_name": "main"})),
         (
             "metastore_updated",
             Method::PATCH,
@@ -124,10 +114,7 @@ async fn unity_catalog_answers_keep_their_wire_shapes() {
     // The reads.
     for (name, path) in [
         ("metastore_summary", "/metastore_summary".to_owned()),
-        (
-            "metastore_assignment",
-            "/current-metastore-assignment".into(),
-        ),
+        ("metastore_assignment", "/current-metastore-assignment".into()),
         ("metastore", format!("/metastores/{id}")),
         ("metastore_list", "/metastores".into()),
         ("catalog", "/catalogs/sales".into()),
@@ -136,37 +123,22 @@ async fn unity_catalog_answers_keep_their_wire_shapes() {
         ("catalog_page", "/catalogs?max_results=1".into()),
         ("schema", "/schemas/sales.raw".into()),
         ("schema_list", "/schemas?catalog_name=sales".into()),
-        (
-            "schema_page",
-            "/schemas?catalog_name=sales&max_results=1".into(),
-        ),
+        ("schema_page", "/schemas?catalog_name=sales&max_results=1".into()),
         ("table", "/tables/sales.raw.orders".into()),
-        (
-            "table_list",
-            "/tables?catalog_name=sales&schema_name=raw".into(),
-        ),
+        ("table_list", "/tables?catalog_name=sales&schema_name=raw".into()),
         (
             "table_list_without_columns",
             "/tables?catalog_name=sales&schema_name=raw&omit_columns=true".into(),
         ),
         ("table_exists", "/tables/sales.raw.orders/exists".into()),
-        (
-            "table_summaries",
-            "/table-summaries?catalog_name=sales".into(),
-        ),
-        (
-            "table_summaries_page",
-            "/table-summaries?catalog_name=sales&max_results=1".into(),
-        ),
+        ("table_summaries", "/table-summaries?catalog_name=sales".into()),
+        ("table_summaries_page", "/table-summaries?catalog_name=sales&max_results=1".into()),
         ("grants", "/permissions/catalog/sales".into()),
         (
             "grants_of_principal",
             "/permissions/schema/sales.raw?principal=member@example.com".into(),
         ),
-        (
-            "effective_grants",
-            "/effective-permissions/table/sales.raw.orders".into(),
-        ),
+        ("effective_grants", "/effective-permissions/table/sales.raw.orders".into()),
         ("metastore_grants", format!("/permissions/metastore/{id}")),
     ] {
         snap(name, &get_sorted(&app, &format!("{UC}{path}")).await);
@@ -187,9 +159,6 @@ async fn unity_catalog_answers_keep_their_wire_shapes() {
     assert!(empty.iter().all(|b| *b == json!({})), "{empty:?}");
 
     // And a refusal, in the Databricks envelope.
-    let missing = app
-        .admin_get(&format!("{UC}/catalogs/nope"))
-        .await
-        .expect(StatusCode::NOT_FOUND);
+    let missing = app.admin_get(&format!("{UC}/catalogs/nope")).await.expect(StatusCode::NOT_FOUND);
     snap("error_catalog_missing", &missing);
 }

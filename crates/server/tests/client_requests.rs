@@ -24,14 +24,7 @@ const TOKEN_ACL: &str = "/api/2.0/permissions/authorization/tokens";
 /// token, `Content-Type: text/json`, and for methods other than GET the JSON body (`{}` when
 /// the command has no parameters).
 async fn legacy_cli(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Reply {
-    raw(
-        app,
-        method,
-        path,
-        Some("text/json"),
-        body.map(|b| b.to_string()),
-    )
-    .await
+    raw(app, method, path, Some("text/json"), body.map(|b| b.to_string())).await
 }
 
 /// A [`legacy_cli`] request that must answer 200; its body.
@@ -62,15 +55,12 @@ async fn raw(
     if let Some(ct) = content_type {
         req = req.header(header::CONTENT_TYPE, ct);
     }
-    let req = req
-        .body(body.map_or_else(Body::empty, Body::from))
-        .expect("request");
+    let req = req.body(body.map_or_else(Body::empty, Body::from)).expect("request");
     app.send(req).await
 }
 
 async fn current_assignment(app: &TestApp) -> Reply {
-    app.admin_get(&format!("{UC}/current-metastore-assignment"))
-        .await
+    app.admin_get(&format!("{UC}/current-metastore-assignment")).await
 }
 
 async fn metastore_exists(app: &TestApp, id: &str) -> bool {
@@ -124,31 +114,15 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
     assert_eq!(r.body["metastore_id"], id);
 
     // `databricks unity-catalog metastores unassign --workspace-id … --metastore-id …`
-    cli_ok(
-        &app,
-        Method::DELETE,
-        &assignment,
-        Some(json!({"metastore_id": id})),
-    )
-    .await;
+    cli_ok(&app, Method::DELETE, &assignment, Some(json!({"metastore_id": id}))).await;
     let r = current_assignment(&app).await;
-    error(
-        &r,
-        StatusCode::NOT_FOUND,
-        "METASTORE_DOES_NOT_EXIST",
-        "No metastore",
-    );
+    error(&r, StatusCode::NOT_FOUND, "METASTORE_DOES_NOT_EXIST", "No metastore");
 
     // `metastores delete --id …` without --force sends {"force": false}: the metastore still
     // holds `main`, so it stays.
     let path = format!("{UC}/metastores/{id}");
     let r = legacy_cli(&app, Method::DELETE, &path, Some(json!({"force": false}))).await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "METASTORE_NOT_EMPTY",
-        "force=true",
-    );
+    error(&r, StatusCode::BAD_REQUEST, "METASTORE_NOT_EMPTY", "force=true");
     assert!(metastore_exists(&app, &id).await);
     // `--force`, disagreeing with the query string: refused.
     let r = legacy_cli(
@@ -161,13 +135,7 @@ async fn legacy_cli_unassigns_and_force_deletes_a_metastore_with_body_parameters
     invalid(&r, "force");
     assert!(metastore_exists(&app, &id).await);
     // `--force`, agreeing with the query string (any case): deleted.
-    cli_ok(
-        &app,
-        Method::DELETE,
-        &format!("{path}?force=True"),
-        Some(json!({"force": true})),
-    )
-    .await;
+    cli_ok(&app, Method::DELETE, &format!("{path}?force=True"), Some(json!({"force": true}))).await;
     assert!(!metastore_exists(&app, &id).await);
 }
 
@@ -202,13 +170,7 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
     // `catalogs delete --name sales_cat` (the CLI sends `{}`), and a non-empty catalog with
     // force in the body, as other clients send it.
     for name in ["empty_cat", "full_cat"] {
-        cli_ok(
-            &app,
-            Method::POST,
-            &format!("{UC}/catalogs"),
-            Some(json!({"name": name})),
-        )
-        .await;
+        cli_ok(&app, Method::POST, &format!("{UC}/catalogs"), Some(json!({"name": name}))).await;
     }
     cli_ok(
         &app,
@@ -218,27 +180,15 @@ async fn legacy_cli_deletes_tables_schemas_and_catalogs() {
     )
     .await;
     cli_delete(&app, &format!("{UC}/catalogs/empty_cat")).await;
-    let r = legacy_cli(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/catalogs/full_cat"),
-        Some(json!({})),
-    )
-    .await;
+    let r =
+        legacy_cli(&app, Method::DELETE, &format!("{UC}/catalogs/full_cat"), Some(json!({}))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert!(
-        names(&app, &format!("{UC}/catalogs"), "catalogs")
-            .await
-            .contains(&"full_cat".to_owned()),
+        names(&app, &format!("{UC}/catalogs"), "catalogs").await.contains(&"full_cat".to_owned()),
         "a refused delete keeps the catalog"
     );
-    cli_ok(
-        &app,
-        Method::DELETE,
-        &format!("{UC}/catalogs/full_cat"),
-        Some(json!({"force": true})),
-    )
-    .await;
+    cli_ok(&app, Method::DELETE, &format!("{UC}/catalogs/full_cat"), Some(json!({"force": true})))
+        .await;
     assert_eq!(
         names(&app, &format!("{UC}/catalogs"), "catalogs").await,
         ["hive_metastore", "main"]
@@ -258,13 +208,8 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
     .await;
 
     // GETs carry `Content-Type: text/json` and no body (parameters in the query string)…
-    let by_query = legacy_cli(
-        &app,
-        Method::GET,
-        &format!("{UC}/schemas?catalog_name=main"),
-        None,
-    )
-    .await;
+    let by_query =
+        legacy_cli(&app, Method::GET, &format!("{UC}/schemas?catalog_name=main"), None).await;
     ok(&by_query);
     // …and other clients put them in a body; both read the same.
     let by_body = legacy_cli(
@@ -314,13 +259,7 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
         "{:?}",
         r.body
     );
-    let r = legacy_cli(
-        &app,
-        Method::GET,
-        &grants,
-        Some(json!({"principal": "users"})),
-    )
-    .await;
+    let r = legacy_cli(&app, Method::GET, &grants, Some(json!({"principal": "users"}))).await;
     ok(&r);
     assert_eq!(
         r.body["privilege_assignments"],
@@ -340,20 +279,12 @@ async fn legacy_cli_reads_with_text_json_and_parameters_in_a_body() {
     ok(&r);
     let listed = common::strings(&r.body, "Resources", "userName");
     assert_eq!(listed, ["bo@example.com"]);
-    let r = legacy_cli(
-        &app,
-        Method::GET,
-        &format!("{SCIM}/Users?count=1"),
-        Some(json!({"count": 2})),
-    )
-    .await;
+    let r =
+        legacy_cli(&app, Method::GET, &format!("{SCIM}/Users?count=1"), Some(json!({"count": 2})))
+            .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert_eq!(r.body["status"], "400", "{:?}", r.body);
-    assert!(
-        r.body["detail"].as_str().expect("detail").contains("count"),
-        "{:?}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().expect("detail").contains("count"), "{:?}", r.body);
 }
 
 #[tokio::test]
@@ -368,10 +299,7 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
     )
     .await;
     ok(&r);
-    let token_id = r.body["token_info"]["token_id"]
-        .as_str()
-        .expect("token_id")
-        .to_owned();
+    let token_id = r.body["token_info"]["token_id"].as_str().expect("token_id").to_owned();
     // `tokens list`: a GET with text/json; a `{}` body (what perform_query would send for any
     // other method) reads the same.
     for body in [None, Some(json!({}))] {
@@ -381,13 +309,7 @@ async fn legacy_cli_tokens_create_list_and_revoke() {
         assert!(ids.contains(&token_id), "{:?}", r.body);
     }
     // `tokens revoke --token-id …`
-    cli_ok(
-        &app,
-        Method::POST,
-        "/api/2.0/token/delete",
-        Some(json!({"token_id": token_id})),
-    )
-    .await;
+    cli_ok(&app, Method::POST, "/api/2.0/token/delete", Some(json!({"token_id": token_id}))).await;
     let r = legacy_cli(&app, Method::GET, "/api/2.0/token/list", None).await;
     ok(&r);
     assert!(
@@ -408,11 +330,7 @@ async fn body_parameters_that_are_not_json_or_not_an_object_are_refused_and_dele
     let path = format!("{UC}/metastores/{id}");
     for (content_type, body, code) in [
         (Some("text/json"), "{\"force\": tru", "MALFORMED_REQUEST"),
-        (
-            Some("application/x-www-form-urlencoded"),
-            "force=true",
-            "MALFORMED_REQUEST",
-        ),
+        (Some("application/x-www-form-urlencoded"), "force=true", "MALFORMED_REQUEST"),
         (None, "[\"force\"]", "INVALID_PARAMETER_VALUE"),
         (Some("application/json"), "true", "INVALID_PARAMETER_VALUE"),
     ] {
@@ -460,10 +378,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     ok(&r);
     let grants = format!("{UC}/permissions/catalog/main");
     let r = app
-        .admin_patch(
-            &grants,
-            json!({"changes": [{"principal": user, "add": ["USE_CATALOG"]}]}),
-        )
+        .admin_patch(&grants, json!({"changes": [{"principal": user, "add": ["USE_CATALOG"]}]}))
         .await;
     ok(&r);
 
@@ -514,9 +429,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     );
 
     // An explicit empty list is a request: PATCH adds nothing, PUT removes the direct entries.
-    let r = app
-        .admin_patch(&warehouse_acl, json!({"access_control_list": []}))
-        .await;
+    let r = app.admin_patch(&warehouse_acl, json!({"access_control_list": []})).await;
     ok(&r);
     assert_eq!(read(warehouse_acl.clone()).await, before.0);
     let r = app.admin_patch(&grants, json!({"changes": []})).await;
@@ -524,14 +437,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
     assert_eq!(read(grants.clone()).await, before.2);
 
     // A body stays optional where nothing in it is required.
-    let r = raw(
-        &app,
-        Method::POST,
-        "/api/2.0/token/create",
-        Some("application/json"),
-        None,
-    )
-    .await;
+    let r = raw(&app, Method::POST, "/api/2.0/token/create", Some("application/json"), None).await;
     ok(&r);
     assert!(r.body["token_value"].is_string(), "{:?}", r.body);
 }
@@ -542,9 +448,7 @@ async fn a_patch_without_a_body_is_a_400_that_changes_nothing() {
 async fn every_required_body_that_is_missing_is_a_400() {
     let app = TestApp::new().await;
     enable_uc(&app).await;
-    let sp = app
-        .create_service_principal_entitled("KEEP_USER", &["databricks-sql-access"])
-        .await;
+    let sp = app.create_service_principal_entitled("KEEP_USER", &["databricks-sql-access"]).await;
     let sp_id = sp["id"].as_str().expect("id").to_owned();
     let user_id = app.create_user("kept@example.com").await;
     let group_id = app.create_group("kept", &[&user_id]).await;
@@ -557,10 +461,7 @@ async fn every_required_body_that_is_missing_is_a_400() {
     let ws = app.workspace_id;
     let databricks = [
         (Method::POST, "/api/2.0/token/delete".to_owned()),
-        (
-            Method::POST,
-            "/api/2.0/token-management/on-behalf-of/tokens".to_owned(),
-        ),
+        (Method::POST, "/api/2.0/token-management/on-behalf-of/tokens".to_owned()),
         (Method::POST, format!("{UC}/metastores")),
         (Method::PUT, format!("{UC}/workspaces/{ws}/metastore")),
         (Method::POST, format!("{UC}/catalogs")),
@@ -574,22 +475,14 @@ async fn every_required_body_that_is_missing_is_a_400() {
         (Method::POST, "/api/2.1/clusters/edit".to_owned()),
         (Method::POST, "/api/2.1/clusters/start".to_owned()),
         (Method::POST, "/api/2.1/clusters/delete".to_owned()),
-        (
-            Method::POST,
-            "/api/2.1/clusters/permanent-delete".to_owned(),
-        ),
+        (Method::POST, "/api/2.1/clusters/permanent-delete".to_owned()),
         (Method::POST, "/api/2.2/jobs/update".to_owned()),
         (Method::POST, "/api/2.2/jobs/reset".to_owned()),
         (Method::POST, "/api/2.2/jobs/delete".to_owned()),
     ];
     for (method, path) in databricks {
         let r = raw(&app, method.clone(), &path, None, None).await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_REQUEST,
-            "{method} {path}: {:?}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}: {:?}", r.body);
         assert!(
             r.body["error_code"].is_string() && r.body["message"].is_string(),
             "{method} {path}: {:?}",
@@ -607,26 +500,10 @@ async fn every_required_body_that_is_missing_is_a_400() {
         (Method::PATCH, format!("{SCIM}/Groups/{group_id}")),
     ];
     for (method, path) in scim {
-        let r = raw(
-            &app,
-            method.clone(),
-            &path,
-            Some("application/scim+json"),
-            None,
-        )
-        .await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_REQUEST,
-            "{method} {path}: {:?}",
-            r.body
-        );
+        let r = raw(&app, method.clone(), &path, Some("application/scim+json"), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}: {:?}", r.body);
         assert_eq!(r.body["status"], "400", "{method} {path}: {:?}", r.body);
-        assert!(
-            r.body["detail"].is_string(),
-            "{method} {path}: {:?}",
-            r.body
-        );
+        assert!(r.body["detail"].is_string(), "{method} {path}: {:?}", r.body);
     }
     let scim_after = read_all(&app, &kept).await;
     assert_eq!(scim_after, scim_before, "refused writes changed nothing");
@@ -649,11 +526,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
     };
     post("/catalogs", json!({"name": "doomed"})).await;
     for schema in ["raw", "clean"] {
-        post(
-            "/schemas",
-            json!({"catalog_name": "doomed", "name": schema}),
-        )
-        .await;
+        post("/schemas", json!({"catalog_name": "doomed", "name": schema})).await;
         for table in ["orders", "order_lines", "users"] {
             post(
                 "/tables",
@@ -666,13 +539,8 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
     let summaries = |query: &'static str| {
         let app = &app;
         async move {
-            let r = legacy_cli(
-                app,
-                Method::GET,
-                &format!("{UC}/table-summaries?{query}"),
-                None,
-            )
-            .await;
+            let r =
+                legacy_cli(app, Method::GET, &format!("{UC}/table-summaries?{query}"), None).await;
             ok(&r);
             r.body["tables"]
                 .as_array()
@@ -699,12 +567,7 @@ async fn legacy_cli_purges_a_catalog_through_table_summaries() {
     }
     assert!(summaries("catalog_name=doomed").await.is_empty());
     // The CLI deletes every schema `schemas list` shows (`information_schema` aside).
-    let schemas = names(
-        &app,
-        &format!("{UC}/schemas?catalog_name=doomed"),
-        "schemas",
-    )
-    .await;
+    let schemas = names(&app, &format!("{UC}/schemas?catalog_name=doomed"), "schemas").await;
     assert!(
         schemas.contains(&"raw".to_owned()) && schemas.contains(&"clean".to_owned()),
         "{schemas:?}"

@@ -13,9 +13,7 @@ const PC: &str = "/api/2.0/partner-connect";
 
 /// The `cloud_provider` of every call partner-sim received, by path.
 async fn clouds_received(sim_url: &str) -> Vec<(String, Value)> {
-    let r = reqwest::get(format!("{sim_url}/_sim/state"))
-        .await
-        .expect("sim state");
+    let r = reqwest::get(format!("{sim_url}/_sim/state")).await.expect("sim state");
     assert!(r.status().is_success(), "{}", r.status());
     let state: Value = r.json().await.expect("json");
     state["received"]
@@ -34,15 +32,12 @@ async fn clouds_received(sim_url: &str) -> Vec<(String, Value)> {
 /// A workspace in `cloud` on a real socket (partner-sim calls `/Me` back), partner calls
 /// retried without waiting.
 async fn serve_in(cloud: CloudProvider) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let app = TestApp::build(&url, |s| {
         s.cloud_provider = cloud;
-        s.partner_retry = patchbay_partner::client::RetryPolicy {
-            delays: vec![std::time::Duration::ZERO; 3],
-        };
+        s.partner_retry =
+            patchbay_partner::client::RetryPolicy { delays: vec![std::time::Duration::ZERO; 3] };
     })
     .await;
     let router = app.router.clone();
@@ -59,9 +54,7 @@ async fn partners_are_told_the_configured_cloud() {
         (CloudProvider::Gcp, "gcp"),
         (CloudProvider::default(), "aws"),
     ] {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let sim = spawn(listener, SimConfig::default()).expect("partner-sim");
         let app = serve_in(cloud).await;
         let r = app
@@ -77,25 +70,16 @@ async fn partners_are_told_the_configured_cloud() {
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let r = app.connect_partner("rivery").await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let r = app
-            .admin_post(&format!("{PC}/connections/rivery/test"), json!({}))
-            .await;
+        let r = app.admin_post(&format!("{PC}/connections/rivery/test"), json!({})).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        assert_eq!(
-            r.body["connection"]["partner_test"]["passed"], true,
-            "{:?}",
-            r.body
-        );
+        assert_eq!(r.body["connection"]["partner_test"]["passed"], true, "{:?}", r.body);
         let r = app.admin_delete(&format!("{PC}/connections/rivery")).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
         let received = clouds_received(&sim.url).await;
         let paths: Vec<&str> = received.iter().map(|(p, _)| p.as_str()).collect();
         for path in ["/connect", "/test-connection", "/delete-connection"] {
-            assert!(
-                paths.contains(&path),
-                "{name}: {path} was called: {paths:?}"
-            );
+            assert!(paths.contains(&path), "{name}: {path} was called: {paths:?}");
         }
         for (path, received) in &received {
             assert_eq!(received, name, "{name}: {path}");

@@ -54,9 +54,7 @@ async fn create_job(app: &TestApp, token: &str, name: &str) -> i64 {
 /// A service principal with the given entitlements and a token of its own, made the way an
 /// admin does it: SCIM, the token permission, an on-behalf-of token.
 async fn service_principal(app: &TestApp, name: &str, entitlements: &[&str]) -> (Value, String) {
-    let sp = app
-        .create_service_principal_entitled(name, entitlements)
-        .await;
+    let sp = app.create_service_principal_entitled(name, entitlements).await;
     let app_id = sp["applicationId"].as_str().unwrap().to_owned();
     let r = app
         .admin_patch(
@@ -91,12 +89,8 @@ async fn add_entitlement(app: &TestApp, resource: &str, id: &str, entitlement: &
 }
 
 async fn grant(app: &TestApp, path: &str, entry: Value) {
-    let r = app
-        .admin_patch(
-            &format!("{PERMS}/{path}"),
-            json!({"access_control_list": [entry]}),
-        )
-        .await;
+    let r =
+        app.admin_patch(&format!("{PERMS}/{path}"), json!({"access_control_list": [entry]})).await;
     ok(&r);
 }
 
@@ -111,10 +105,7 @@ fn direct(acl: &Value) -> Vec<(String, String)> {
             .to_owned();
         for p in e["all_permissions"].as_array().unwrap() {
             if p["inherited"] == false {
-                out.push((
-                    name.clone(),
-                    p["permission_level"].as_str().unwrap().to_owned(),
-                ));
+                out.push((name.clone(), p["permission_level"].as_str().unwrap().to_owned()));
             }
         }
     }
@@ -144,9 +135,7 @@ async fn change_acl(
     path: &str,
     body: Value,
 ) -> Vec<(String, String)> {
-    let r = app
-        .call(method.clone(), path, Some(token), Some(body))
-        .await;
+    let r = app.call(method.clone(), path, Some(token), Some(body)).await;
     assert_eq!(r.status, StatusCode::OK, "{method} {path}: {:?}", r.body);
     direct(&r.body)
 }
@@ -154,10 +143,7 @@ async fn change_acl(
 /// Whether the store holds no ACL entry for the object `object_id` of `object_type`
 /// (`warehouses`, `clusters`, `jobs`), as the object's delete must leave it.
 async fn stored_acl_is_empty(app: &TestApp, object_type: &str, object_id: &str) -> bool {
-    let object = ObjectRef {
-        object_type,
-        object_id,
-    };
+    let object = ObjectRef { object_type, object_id };
     let acl = app.store.acl(app.workspace_id, object).await.unwrap();
     acl.is_empty()
 }
@@ -174,11 +160,7 @@ fn ids(list: &Value, key: &str, id: &str) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("no {key} list in {list}"))
         .iter()
-        .map(|w| {
-            w[id]
-                .as_str()
-                .map_or_else(|| w[id].to_string(), str::to_owned)
-        })
+        .map(|w| w[id].as_str().map_or_else(|| w[id].to_string(), str::to_owned))
         .collect()
 }
 
@@ -205,10 +187,7 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
         .await;
     ok(&r);
     let id = r.body["id"].as_str().unwrap().to_owned();
-    assert!(
-        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
-        "{id}"
-    );
+    assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
 
     // The server decides the creator; the state is RUNNING at once (no transition delay).
     insta::assert_json_snapshot!(
@@ -239,12 +218,7 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
     ok(&r);
     let w = get_warehouse(&app, &id).await;
     assert_eq!(
-        (
-            &w["name"],
-            &w["cluster_size"],
-            &w["max_num_clusters"],
-            &w["auto_stop_mins"]
-        ),
+        (&w["name"], &w["cluster_size"], &w["max_num_clusters"], &w["auto_stop_mins"]),
         (&json!("RENAMED"), &json!("Small"), &json!(3), &json!(10))
     );
     assert_eq!(w["tags"]["custom_tags"][0]["value"], "data");
@@ -254,9 +228,7 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
     ok(&r);
     assert_eq!(get_warehouse(&app, &id).await["state"], "STOPPED");
     assert_eq!(get_warehouse(&app, &id).await["num_clusters"], 0);
-    let r = app
-        .admin(Method::POST, &format!("{WH}/{id}/start"), None)
-        .await;
+    let r = app.admin(Method::POST, &format!("{WH}/{id}/start"), None).await;
     ok(&r);
     assert_eq!(get_warehouse(&app, &id).await["state"], "RUNNING");
 
@@ -285,10 +257,7 @@ async fn warehouse_defaults() {
     };
     let w = get_warehouse(&app, &id).await;
     assert_eq!(w["cluster_size"], "2X-Small");
-    assert_eq!(
-        (&w["min_num_clusters"], &w["max_num_clusters"]),
-        (&json!(1), &json!(1))
-    );
+    assert_eq!((&w["min_num_clusters"], &w["max_num_clusters"]), (&json!(1), &json!(1)));
     assert_eq!(w["auto_stop_mins"], 120, "the API's documented default");
     assert_eq!(w["enable_photon"], true);
     assert_eq!(w["warehouse_type"], "CLASSIC");
@@ -319,38 +288,17 @@ async fn bad_warehouse_requests_change_nothing() {
         (json!({"name": "x".repeat(100)}), "100 characters"),
         (json!({"name": "a", "cluster_size": "Huge"}), "cluster_size"),
         (json!({"name": "a", "auto_stop_mins": 5}), "auto_stop_mins"),
-        (
-            json!({"name": "a", "min_num_clusters": 0}),
-            "min_num_clusters",
-        ),
-        (
-            json!({"name": "a", "max_num_clusters": 41}),
-            "max_num_clusters",
-        ),
-        (
-            json!({"name": "a", "min_num_clusters": 3, "max_num_clusters": 2}),
-            "max_num_clusters",
-        ),
+        (json!({"name": "a", "min_num_clusters": 0}), "min_num_clusters"),
+        (json!({"name": "a", "max_num_clusters": 41}), "max_num_clusters"),
+        (json!({"name": "a", "min_num_clusters": 3, "max_num_clusters": 2}), "max_num_clusters"),
         (
             json!({"name": "a", "enable_serverless_compute": true, "warehouse_type": "CLASSIC"}),
             "PRO",
         ),
-        (
-            json!({"name": "a", "warehouse_type": "FAST"}),
-            "warehouse_type",
-        ),
-        (
-            json!({"name": "a", "spot_instance_policy": "CHEAP"}),
-            "spot_instance_policy",
-        ),
-        (
-            json!({"name": "a", "channel": {"name": "NIGHTLY"}}),
-            "channel.name",
-        ),
-        (
-            json!({"name": "a", "tags": {"custom_tags": [{"value": "v"}]}}),
-            "key",
-        ),
+        (json!({"name": "a", "warehouse_type": "FAST"}), "warehouse_type"),
+        (json!({"name": "a", "spot_instance_policy": "CHEAP"}), "spot_instance_policy"),
+        (json!({"name": "a", "channel": {"name": "NIGHTLY"}}), "channel.name"),
+        (json!({"name": "a", "tags": {"custom_tags": [{"value": "v"}]}}), "key"),
     ];
     for (body, needle) in bad {
         let r = app.admin_post(WH, body.clone()).await;
@@ -375,12 +323,7 @@ async fn bad_warehouse_requests_change_nothing() {
         .await;
     malformed(&r, "Malformed JSON");
     let dup = app.admin_post(WH, json!({"name": "keep"})).await;
-    error(
-        &dup,
-        StatusCode::CONFLICT,
-        "RESOURCE_ALREADY_EXISTS",
-        "keep",
-    );
+    error(&dup, StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS", "keep");
 
     // A bad edit changes nothing either.
     let other = create_warehouse(&app, &app.admin_token, "other").await;
@@ -392,24 +335,16 @@ async fn bad_warehouse_requests_change_nothing() {
         )
         .await;
     invalid(&r, "auto_stop_mins");
-    let r = app
-        .admin_post(&format!("{WH}/{id}/edit"), json!({"name": "other"}))
-        .await;
+    let r = app.admin_post(&format!("{WH}/{id}/edit"), json!({"name": "other"})).await;
     error(&r, StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS", "other");
     assert_eq!(get_warehouse(&app, &id).await, before);
-    let r = app
-        .admin_post(&format!("{WH}/0123456789abcdef/edit"), json!({"name": "z"}))
-        .await;
+    let r = app.admin_post(&format!("{WH}/0123456789abcdef/edit"), json!({"name": "z"})).await;
     not_found(&r, "0123456789abcdef");
 
     let list = app.admin_get(WH).await;
     let mut names = ids(&list.body, "warehouses", "name");
     names.sort();
-    assert_eq!(
-        names,
-        vec!["keep", "other"],
-        "no bad request created anything"
-    );
+    assert_eq!(names, vec!["keep", "other"], "no bad request created anything");
     assert_ne!(id, other);
 }
 
@@ -445,19 +380,12 @@ async fn warehouse_lists_page_until_no_token() {
 
 #[tokio::test]
 async fn warehouses_are_never_stopped_after_create_or_start() {
-    let app = TestApp::build("http://127.0.0.1:1", |s| {
-        s.compute_transition_millis = 60_000
-    })
-    .await;
+    let app = TestApp::build("http://127.0.0.1:1", |s| s.compute_transition_millis = 60_000).await;
     let id = create_warehouse(&app, &app.admin_token, "slow").await;
     assert_eq!(get_warehouse(&app, &id).await["state"], "STARTING");
-    ok(&app
-        .admin(Method::POST, &format!("{WH}/{id}/stop"), None)
-        .await);
+    ok(&app.admin(Method::POST, &format!("{WH}/{id}/stop"), None).await);
     assert_eq!(get_warehouse(&app, &id).await["state"], "STOPPING");
-    ok(&app
-        .admin(Method::POST, &format!("{WH}/{id}/start"), None)
-        .await);
+    ok(&app.admin(Method::POST, &format!("{WH}/{id}/start"), None).await);
     assert_eq!(get_warehouse(&app, &id).await["state"], "STARTING");
 
     let app =
@@ -467,14 +395,10 @@ async fn warehouses_are_never_stopped_after_create_or_start() {
     assert!(state == "STARTING" || state == "RUNNING", "{state}");
     app.advance(std::time::Duration::from_millis(200));
     assert_eq!(get_warehouse(&app, &id).await["state"], "RUNNING");
-    ok(&app
-        .admin(Method::POST, &format!("{WH}/{id}/stop"), None)
-        .await);
+    ok(&app.admin(Method::POST, &format!("{WH}/{id}/stop"), None).await);
     app.advance(std::time::Duration::from_millis(200));
     assert_eq!(get_warehouse(&app, &id).await["state"], "STOPPED");
-    ok(&app
-        .admin(Method::POST, &format!("{WH}/{id}/start"), None)
-        .await);
+    ok(&app.admin(Method::POST, &format!("{WH}/{id}/start"), None).await);
     assert_ne!(get_warehouse(&app, &id).await["state"], "STOPPED");
 }
 
@@ -509,9 +433,7 @@ async fn cluster_lifecycle_on_both_api_versions() {
         "lifecycle_cluster",
         redacted(&get_cluster(&app, &id).await, &[(&id, "cluster_id")])
     );
-    let legacy = app
-        .admin_get(&format!("/api/2.0/clusters/get?cluster_id={id}"))
-        .await;
+    let legacy = app.admin_get(&format!("/api/2.0/clusters/get?cluster_id={id}")).await;
     ok(&legacy);
     assert_eq!(legacy.body["cluster_id"], id, "Terraform's /api/2.0 path");
 
@@ -528,14 +450,8 @@ async fn cluster_lifecycle_on_both_api_versions() {
         .await;
     ok(&r);
     let c = get_cluster(&app, &id).await;
-    assert_eq!(
-        (&c["cluster_name"], &c["num_workers"]),
-        (&json!("renamed"), &json!(4))
-    );
-    assert!(
-        c.get("aws_attributes").is_none(),
-        "edit replaces the whole spec"
-    );
+    assert_eq!((&c["cluster_name"], &c["num_workers"]), (&json!("renamed"), &json!(4)));
+    assert!(c.get("aws_attributes").is_none(), "edit replaces the whole spec");
     assert_eq!(c["state"], "RUNNING");
 
     let body = json!({"cluster_id": id});
@@ -550,42 +466,27 @@ async fn cluster_lifecycle_on_both_api_versions() {
             "{CL}/list?filter_by.cluster_states=TERMINATED&filter_by.cluster_states=ERROR"
         ))
         .await;
-    assert_eq!(
-        ids(&terminated.body, "clusters", "cluster_id"),
-        vec![id.clone()]
-    );
-    let running = app
-        .admin_get(&format!("{CL}/list?filter_by.cluster_states=RUNNING"))
-        .await;
+    assert_eq!(ids(&terminated.body, "clusters", "cluster_id"), vec![id.clone()]);
+    let running = app.admin_get(&format!("{CL}/list?filter_by.cluster_states=RUNNING")).await;
     assert_eq!(running.status, StatusCode::OK, "{:?}", running.body);
     assert_eq!(running.body["clusters"], json!([]));
     let r = app.admin_post(&format!("{CL}/restart"), body.clone()).await;
     invalid(&r, "start it");
-    ok(&app
-        .admin_post("/api/2.0/clusters/start", body.clone())
-        .await);
+    ok(&app.admin_post("/api/2.0/clusters/start", body.clone()).await);
     assert_eq!(get_cluster(&app, &id).await["state"], "RUNNING");
 
-    ok(&app
-        .admin_post(&format!("{CL}/permanent-delete"), body.clone())
-        .await);
+    ok(&app.admin_post(&format!("{CL}/permanent-delete"), body.clone()).await);
     let gone = app.admin_get(&format!("{CL}/get?cluster_id={id}")).await;
     invalid(&gone, &format!("Cluster {id} does not exist"));
     let list = app.admin_get(&format!("{CL}/list")).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["clusters"], json!([]));
-    assert!(
-        stored_acl_is_empty(&app, "clusters", &id).await,
-        "deleting a cluster deletes its ACL"
-    );
+    assert!(stored_acl_is_empty(&app, "clusters", &id).await, "deleting a cluster deletes its ACL");
 }
 
 #[tokio::test]
 async fn clusters_pend_and_terminate_over_time() {
-    let app = TestApp::build("http://127.0.0.1:1", |s| {
-        s.compute_transition_millis = 60_000
-    })
-    .await;
+    let app = TestApp::build("http://127.0.0.1:1", |s| s.compute_transition_millis = 60_000).await;
     let id = create_cluster(&app, &app.admin_token, "slow").await;
     assert_eq!(get_cluster(&app, &id).await["state"], "PENDING");
     let body = json!({"cluster_id": id});
@@ -604,22 +505,13 @@ async fn bad_cluster_requests_change_nothing() {
     let create = format!("{CL}/create");
     for (body, needle) in [
         (json!({"cluster_name": "x"}), "spark_version"),
-        (
-            json!({"spark_version": "1", "autotermination_minutes": 5}),
-            "autotermination_minutes",
-        ),
-        (
-            json!({"spark_version": "1", "num_workers": -1}),
-            "num_workers",
-        ),
+        (json!({"spark_version": "1", "autotermination_minutes": 5}), "autotermination_minutes"),
+        (json!({"spark_version": "1", "num_workers": -1}), "num_workers"),
         (
             json!({"spark_version": "1", "autoscale": {"min_workers": 3, "max_workers": 1}}),
             "autoscale",
         ),
-        (
-            json!({"spark_version": "1", "data_security_mode": "OPEN"}),
-            "data_security_mode",
-        ),
+        (json!({"spark_version": "1", "data_security_mode": "OPEN"}), "data_security_mode"),
     ] {
         let r = app.admin_post(&create, body).await;
         invalid(&r, needle);
@@ -636,25 +528,16 @@ async fn bad_cluster_requests_change_nothing() {
     invalid(&r, "cluster_id is required");
     for path in ["start", "restart", "delete", "permanent-delete"] {
         let r = app
-            .admin_post(
-                &format!("{CL}/{path}"),
-                json!({"cluster_id": "0101-000000-nothere1"}),
-            )
+            .admin_post(&format!("{CL}/{path}"), json!({"cluster_id": "0101-000000-nothere1"}))
             .await;
         invalid(&r, "Cluster 0101-000000-nothere1 does not exist");
         let r = app.admin_post(&format!("{CL}/{path}"), json!({})).await;
         invalid(&r, "cluster_id");
     }
-    let r = app
-        .admin_post(
-            &format!("{CL}/edit"),
-            json!({"cluster_id": id, "spark_version": ""}),
-        )
-        .await;
+    let r =
+        app.admin_post(&format!("{CL}/edit"), json!({"cluster_id": id, "spark_version": ""})).await;
     invalid(&r, "spark_version");
-    let r = app
-        .admin_get(&format!("{CL}/list?filter_by.cluster_states=SLEEPING"))
-        .await;
+    let r = app.admin_get(&format!("{CL}/list?filter_by.cluster_states=SLEEPING")).await;
     invalid(&r, "SLEEPING");
     let c = get_cluster(&app, &id).await;
     assert_eq!(c["cluster_name"], "keep");
@@ -684,9 +567,7 @@ async fn job_lifecycle_on_every_api_version() {
     ok(&r);
     let job_id = r.body["job_id"].as_i64().expect("a JSON number");
     for version in ["2.0", "2.1", "2.2"] {
-        let r = app
-            .admin_get(&format!("/api/{version}/jobs/get?job_id={job_id}"))
-            .await;
+        let r = app.admin_get(&format!("/api/{version}/jobs/get?job_id={job_id}")).await;
         ok(&r);
         // The same job on every version: the settings as sent, defaults filled in.
         insta::assert_json_snapshot!(
@@ -700,14 +581,9 @@ async fn job_lifecycle_on_every_api_version() {
     assert_eq!(list.body["has_more"], false);
     assert_eq!(list.body["jobs"][0]["job_id"], job_id);
     assert!(list.body["jobs"][0]["settings"].get("tasks").is_none());
-    let expanded = app
-        .admin_get(&format!("{JOBS}/list?expand_tasks=true&name=NIGHTLY"))
-        .await;
+    let expanded = app.admin_get(&format!("{JOBS}/list?expand_tasks=true&name=NIGHTLY")).await;
     assert_eq!(expanded.status, StatusCode::OK, "{:?}", expanded.body);
-    assert_eq!(
-        expanded.body["jobs"][0]["settings"]["tasks"][0]["task_key"],
-        "ingest"
-    );
+    assert_eq!(expanded.body["jobs"][0]["settings"]["tasks"][0]["task_key"], "ingest");
     let none = app.admin_get(&format!("{JOBS}/list?name=other")).await;
     assert_eq!(none.status, StatusCode::OK, "{:?}", none.body);
     assert_eq!(none.body["jobs"], json!([]));
@@ -728,10 +604,7 @@ async fn job_lifecycle_on_every_api_version() {
     let settings = &job.body["settings"];
     assert_eq!(settings["name"], "nightly2");
     assert!(settings.get("schedule").is_none());
-    assert_eq!(
-        settings["tasks"],
-        json!([{"task_key": "report", "timeout_seconds": 60}])
-    );
+    assert_eq!(settings["tasks"], json!([{"task_key": "report", "timeout_seconds": 60}]));
     assert_eq!(settings["tags"]["team"], "data", "untouched fields stay");
     let r = app
         .admin_post(
@@ -745,12 +618,8 @@ async fn job_lifecycle_on_every_api_version() {
     assert_eq!(job.body["settings"]["name"], "fresh");
     assert!(job.body["settings"].get("tags").is_none());
 
-    ok(&app
-        .admin_post(&format!("{JOBS}/delete"), json!({"job_id": job_id}))
-        .await);
-    let gone = app
-        .admin_get(&format!("/api/2.0/jobs/get?job_id={job_id}"))
-        .await;
+    ok(&app.admin_post(&format!("{JOBS}/delete"), json!({"job_id": job_id})).await);
+    let gone = app.admin_get(&format!("/api/2.0/jobs/get?job_id={job_id}")).await;
     invalid(&gone, &format!("Job {job_id} does not exist."));
     assert!(
         stored_acl_is_empty(&app, "jobs", &job_id.to_string()).await,
@@ -765,16 +634,10 @@ async fn job_lists_page_with_limit_offset_and_tokens() {
     for n in 0..5 {
         created.push(create_job(&app, &app.admin_token, &format!("job{n}")).await);
     }
-    let r = app
-        .admin_get(&format!("{JOBS}/list?limit=2&offset=1"))
-        .await;
+    let r = app.admin_get(&format!("{JOBS}/list?limit=2&offset=1")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let page: Vec<i64> = r.body["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["job_id"].as_i64().unwrap())
-        .collect();
+    let page: Vec<i64> =
+        r.body["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_i64().unwrap()).collect();
     assert_eq!(page, created[1..3]);
     assert_eq!(r.body["has_more"], true);
 
@@ -788,11 +651,7 @@ async fn job_lists_page_with_limit_offset_and_tokens() {
         let r = app.admin_get(&path).await;
         ok(&r);
         seen.extend(
-            r.body["jobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|j| j["job_id"].as_i64().unwrap()),
+            r.body["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_i64().unwrap()),
         );
         token = r.body["next_page_token"].as_str().map(str::to_owned);
         assert_eq!(r.body["has_more"], token.is_some());
@@ -809,18 +668,9 @@ async fn bad_job_requests_change_nothing() {
     let job_id = create_job(&app, &app.admin_token, "keep").await;
     for (body, needle) in [
         (json!({"name": 5}), "settings.name"),
-        (
-            json!({"name": "x", "tasks": [{"notebook_task": {}}]}),
-            "task_key",
-        ),
-        (
-            json!({"name": "x", "tasks": [{"task_key": "a"}, {"task_key": "a"}]}),
-            "unique",
-        ),
-        (
-            json!({"name": "x", "max_concurrent_runs": -1}),
-            "max_concurrent_runs",
-        ),
+        (json!({"name": "x", "tasks": [{"notebook_task": {}}]}), "task_key"),
+        (json!({"name": "x", "tasks": [{"task_key": "a"}, {"task_key": "a"}]}), "unique"),
+        (json!({"name": "x", "max_concurrent_runs": -1}), "max_concurrent_runs"),
         (
             json!({"name": "x", "access_control_list": [{"user_name": "ghost@example.com",
                                                        "permission_level": "CAN_VIEW"}]}),
@@ -837,39 +687,17 @@ async fn bad_job_requests_change_nothing() {
     }
     for (path, body, needle) in [
         ("delete", json!({}), "job_id is required"),
-        (
-            "delete",
-            json!({"job_id": "abc"}),
-            "job_id must be a number",
-        ),
+        ("delete", json!({"job_id": "abc"}), "job_id must be a number"),
         ("delete", json!({"job_id": 123}), "Job 123 does not exist."),
-        (
-            "update",
-            json!({"job_id": 123, "new_settings": {}}),
-            "Job 123 does not exist.",
-        ),
-        (
-            "reset",
-            json!({"job_id": job_id}),
-            "new_settings is required",
-        ),
-        (
-            "update",
-            json!({"job_id": job_id, "fields_to_remove": ["runs/x"]}),
-            "fields_to_remove",
-        ),
-        (
-            "reset",
-            json!({"job_id": job_id, "new_settings": {"tags": {"a": 1}}}),
-            "settings.tags.a",
-        ),
+        ("update", json!({"job_id": 123, "new_settings": {}}), "Job 123 does not exist."),
+        ("reset", json!({"job_id": job_id}), "new_settings is required"),
+        ("update", json!({"job_id": job_id, "fields_to_remove": ["runs/x"]}), "fields_to_remove"),
+        ("reset", json!({"job_id": job_id, "new_settings": {"tags": {"a": 1}}}), "settings.tags.a"),
     ] {
         let r = app.admin_post(&format!("{JOBS}/{path}"), body).await;
         invalid(&r, needle);
     }
-    let r = app
-        .admin_post(&format!("{JOBS}/delete"), json!({"job_id": [1]}))
-        .await;
+    let r = app.admin_post(&format!("{JOBS}/delete"), json!({"job_id": [1]})).await;
     malformed(&r, "Invalid request");
     let r = app.admin_get(&format!("{JOBS}/list?limit=101")).await;
     invalid(&r, "limit");
@@ -894,16 +722,10 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let r = app.post_as(t, WH, json!({"name": "mine"})).await;
     denied(&r, "allow-cluster-create");
     let r = app
-        .post_as(
-            t,
-            &format!("{CL}/create"),
-            json!({"spark_version": "1", "cluster_name": "mine"}),
-        )
+        .post_as(t, &format!("{CL}/create"), json!({"spark_version": "1", "cluster_name": "mine"}))
         .await;
     denied(&r, "allow-cluster-create");
-    let r = app
-        .post_as(t, &format!("{JOBS}/create"), json!({"name": "mine"}))
-        .await;
+    let r = app.post_as(t, &format!("{JOBS}/create"), json!({"name": "mine"})).await;
     denied(&r, "workspace-access");
 
     let wh = create_warehouse(&app, &app.admin_token, "admins-warehouse").await;
@@ -920,17 +742,12 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let r = app.get_as(t, &format!("{WH}/{wh}")).await;
     not_found(&r, &wh);
     for action in ["start", "stop", "edit"] {
-        let r = app
-            .post_as(t, &format!("{WH}/{wh}/{action}"), json!({"name": "x"}))
-            .await;
+        let r = app.post_as(t, &format!("{WH}/{wh}/{action}"), json!({"name": "x"})).await;
         not_found(&r, &wh);
     }
     let r = app.delete_as(t, &format!("{WH}/{wh}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    for (path, list) in [
-        (format!("{CL}/list"), "clusters"),
-        (format!("{JOBS}/list"), "jobs"),
-    ] {
+    for (path, list) in [(format!("{CL}/list"), "clusters"), (format!("{JOBS}/list"), "jobs")] {
         let r = app.get_as(t, &path).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body[list], json!([]));
@@ -938,19 +755,13 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     // Clusters and jobs say "does not exist" the way the SDKs map to not-found.
     for (method, path, body) in [
         (Method::GET, format!("{CL}/get?cluster_id={cl}"), None),
-        (
-            Method::POST,
-            format!("{CL}/delete"),
-            Some(json!({"cluster_id": cl})),
-        ),
+        (Method::POST, format!("{CL}/delete"), Some(json!({"cluster_id": cl}))),
         (Method::GET, format!("{JOBS}/get?job_id={job}"), None),
     ] {
         let r = app.call(method, &path, t, body).await;
         invalid(&r, "does not exist");
     }
-    let r = app
-        .post_as(t, &format!("{JOBS}/delete"), json!({"job_id": job}))
-        .await;
+    let r = app.post_as(t, &format!("{JOBS}/delete"), json!({"job_id": job})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     for path in [
         format!("warehouses/{wh}"),
@@ -992,16 +803,10 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body[0]["warehouse_id"], wh);
     ok(&app.get_as(t, &format!("{WH}/{wh}")).await);
-    ok(&app
-        .call(Method::POST, &format!("{WH}/{wh}/start"), t, None)
-        .await);
-    let r = app
-        .call(Method::POST, &format!("{WH}/{wh}/stop"), t, None)
-        .await;
+    ok(&app.call(Method::POST, &format!("{WH}/{wh}/start"), t, None).await);
+    let r = app.call(Method::POST, &format!("{WH}/{wh}/stop"), t, None).await;
     denied(&r, "CAN_MANAGE");
-    let r = app
-        .post_as(t, &format!("{WH}/{wh}/edit"), json!({"name": "mine"}))
-        .await;
+    let r = app.post_as(t, &format!("{WH}/{wh}/edit"), json!({"name": "mine"})).await;
     denied(&r, "CAN_MANAGE");
     let r = app.delete_as(t, &format!("{WH}/{wh}")).await;
     denied(&r, "CAN_MANAGE");
@@ -1019,9 +824,7 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
 
     let r = app.get_as(t, &format!("{CL}/list")).await;
     assert_eq!(ids(&r.body, "clusters", "cluster_id"), vec![cl.clone()]);
-    let r = app
-        .post_as(t, &format!("{CL}/delete"), json!({"cluster_id": cl}))
-        .await;
+    let r = app.post_as(t, &format!("{CL}/delete"), json!({"cluster_id": cl})).await;
     denied(&r, "CAN_RESTART");
     grant(
         &app,
@@ -1029,15 +832,9 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
         json!({"service_principal_name": app_id, "permission_level": "CAN_RESTART"}),
     )
     .await;
-    ok(&app
-        .post_as(t, &format!("{CL}/delete"), json!({"cluster_id": cl}))
-        .await);
+    ok(&app.post_as(t, &format!("{CL}/delete"), json!({"cluster_id": cl})).await);
     let r = app
-        .post_as(
-            t,
-            &format!("{CL}/edit"),
-            json!({"cluster_id": cl, "spark_version": "2"}),
-        )
+        .post_as(t, &format!("{CL}/edit"), json!({"cluster_id": cl, "spark_version": "2"}))
         .await;
     denied(&r, "CAN_MANAGE");
 
@@ -1067,19 +864,9 @@ async fn a_service_principal_sees_and_changes_only_what_it_was_given() {
     let mut expected = vec![wh.clone(), own_wh.clone()];
     expected.sort();
     assert_eq!(visible, expected);
-    ok(&app
-        .call(Method::POST, &format!("{WH}/{own_wh}/stop"), t, None)
-        .await);
-    ok(&app
-        .post_as(
-            t,
-            &format!("{CL}/permanent-delete"),
-            json!({"cluster_id": own_cl}),
-        )
-        .await);
-    ok(&app
-        .post_as(t, &format!("{JOBS}/delete"), json!({"job_id": own_job}))
-        .await);
+    ok(&app.call(Method::POST, &format!("{WH}/{own_wh}/stop"), t, None).await);
+    ok(&app.post_as(t, &format!("{CL}/permanent-delete"), json!({"cluster_id": own_cl})).await);
+    ok(&app.post_as(t, &format!("{JOBS}/delete"), json!({"job_id": own_job})).await);
     ok(&app.delete_as(t, &format!("{WH}/{own_wh}")).await);
     // The admin sees everything, the principal's objects included.
     let all = app.admin_get(WH).await;
@@ -1099,9 +886,7 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["jobs"][0]["job_id"], job);
     let admins_job = create_job(&app, &app.admin_token, "admins").await;
-    let r = app
-        .get_as(t, &format!("{JOBS}/get?job_id={admins_job}"))
-        .await;
+    let r = app.get_as(t, &format!("{JOBS}/get?job_id={admins_job}")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     // A grant to a group the user is in only through another group still counts.
@@ -1116,9 +901,7 @@ async fn a_plain_user_needs_grants_and_the_cluster_entitlement() {
     .await;
     let list = app.get_as(t, WH).await;
     assert_eq!(ids(&list.body, "warehouses", "id"), vec![wh.clone()]);
-    ok(&app
-        .call(Method::POST, &format!("{WH}/{wh}/start"), t, None)
-        .await);
+    ok(&app.call(Method::POST, &format!("{WH}/{wh}/start"), t, None).await);
 
     // The entitlement through a group allows creating.
     add_entitlement(&app, "Groups", &outer, "allow-cluster-create").await;
@@ -1157,13 +940,7 @@ async fn permissions_answer_each_types_exact_shape() {
             "CAN_MANAGE",
             "/clusters/",
         ),
-        (
-            format!("jobs/{job}"),
-            "job",
-            format!("/jobs/{job}"),
-            "IS_OWNER",
-            "/jobs/",
-        ),
+        (format!("jobs/{job}"), "job", format!("/jobs/{job}"), "IS_OWNER", "/jobs/"),
     ];
     for (path, object_type, object_id, creator_level, root) in &cases {
         let r = app.admin_get(&format!("{PERMS}/{path}")).await;
@@ -1194,33 +971,12 @@ async fn permissions_answer_each_types_exact_shape() {
             })
             .collect()
     };
-    let r = app
-        .admin_get(&format!("{PERMS}/warehouses/{wh}/permissionLevels"))
-        .await;
-    assert_eq!(
-        levels(&r.body),
-        [
-            "CAN_VIEW",
-            "CAN_USE",
-            "CAN_MONITOR",
-            "CAN_MANAGE",
-            "IS_OWNER"
-        ]
-    );
-    let r = app
-        .admin_get(&format!("{PERMS}/clusters/{cl}/permissionLevels"))
-        .await;
-    assert_eq!(
-        levels(&r.body),
-        ["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"]
-    );
-    let r = app
-        .admin_get(&format!("{PERMS}/jobs/{job}/permissionLevels"))
-        .await;
-    assert_eq!(
-        levels(&r.body),
-        ["CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE", "IS_OWNER"]
-    );
+    let r = app.admin_get(&format!("{PERMS}/warehouses/{wh}/permissionLevels")).await;
+    assert_eq!(levels(&r.body), ["CAN_VIEW", "CAN_USE", "CAN_MONITOR", "CAN_MANAGE", "IS_OWNER"]);
+    let r = app.admin_get(&format!("{PERMS}/clusters/{cl}/permissionLevels")).await;
+    assert_eq!(levels(&r.body), ["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"]);
+    let r = app.admin_get(&format!("{PERMS}/jobs/{job}/permissionLevels")).await;
+    assert_eq!(levels(&r.body), ["CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE", "IS_OWNER"]);
 
     // Terraform's PUT: the current user twice (CAN_MANAGE and IS_OWNER), plus the wanted ACL.
     let admin = app.admin_token.clone();
@@ -1233,10 +989,7 @@ async fn permissions_answer_each_types_exact_shape() {
         ]);
         assert_eq!(
             change_acl(&app, &admin, Method::PUT, &path, terraform).await,
-            vec![
-                pair(ADMIN, "IS_OWNER"),
-                pair("viewer@example.com", "CAN_VIEW")
-            ],
+            vec![pair(ADMIN, "IS_OWNER"), pair("viewer@example.com", "CAN_VIEW")],
             "{path}"
         );
         // PATCH adds; PUT without an owner keeps the owner.
@@ -1253,31 +1006,19 @@ async fn permissions_answer_each_types_exact_shape() {
         let to_viewer = users_acl(&[("viewer@example.com", "IS_OWNER")]);
         assert_eq!(
             change_acl(&app, &admin, Method::PATCH, &path, to_viewer).await,
-            vec![
-                pair(ADMIN, "CAN_MANAGE"),
-                pair("viewer@example.com", "IS_OWNER")
-            ]
+            vec![pair(ADMIN, "CAN_MANAGE"), pair("viewer@example.com", "IS_OWNER")]
         );
     }
     let get = app.admin_get(&format!("{JOBS}/get?job_id={job}")).await;
     assert_eq!(get.status, StatusCode::OK, "{:?}", get.body);
-    assert_eq!(
-        get.body["creator_user_name"], ADMIN,
-        "the creator does not change"
-    );
+    assert_eq!(get.body["creator_user_name"], ADMIN, "the creator does not change");
 
     // Clusters have no owner: PUT [] empties the ACL (admins keep their inherited access).
-    let r = app
-        .admin_put(
-            &format!("{PERMS}/clusters/{cl}"),
-            json!({"access_control_list": []}),
-        )
-        .await;
+    let r =
+        app.admin_put(&format!("{PERMS}/clusters/{cl}"), json!({"access_control_list": []})).await;
     ok(&r);
     assert_eq!(direct(&r.body), vec![]);
-    ok(&app
-        .admin_post(&format!("{CL}/restart"), json!({"cluster_id": cl}))
-        .await);
+    ok(&app.admin_post(&format!("{CL}/restart"), json!({"cluster_id": cl})).await);
 }
 
 #[tokio::test]
@@ -1309,10 +1050,7 @@ async fn bad_permission_requests_change_nothing() {
             json!({"access_control_list": [{"user_name": ADMIN, "group_name": "users", "permission_level": "CAN_USE"}]}),
             "exactly one",
         ),
-        (
-            json!({"access_control_list": [{"user_name": ADMIN}]}),
-            "permission_level",
-        ),
+        (json!({"access_control_list": [{"user_name": ADMIN}]}), "permission_level"),
         (
             json!({"access_control_list": [
             {"user_name": ADMIN, "permission_level": "IS_OWNER"},
@@ -1361,12 +1099,8 @@ async fn bad_permission_requests_change_nothing() {
     ] {
         let r = app.admin_get(&format!("{PERMS}/{missing}")).await;
         not_found(&r, "does not exist");
-        let r = app
-            .admin_put(
-                &format!("{PERMS}/{missing}"),
-                json!({"access_control_list": []}),
-            )
-            .await;
+        let r =
+            app.admin_put(&format!("{PERMS}/{missing}"), json!({"access_control_list": []})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{missing}");
     }
     let job = create_job(&app, &app.admin_token, "j").await;
@@ -1410,24 +1144,17 @@ async fn only_an_admin_or_the_owner_moves_ownership() {
         )
         .await;
     ok(&r);
-    let acl = app
-        .admin_get(&format!("{PERMS}/jobs/{}", r.body["job_id"]))
-        .await;
+    let acl = app.admin_get(&format!("{PERMS}/jobs/{}", r.body["job_id"])).await;
     assert_eq!(
         direct(&acl.body),
-        vec![
-            pair(ADMIN, "IS_OWNER"),
-            pair("other@example.com", "CAN_VIEW")
-        ]
+        vec![pair(ADMIN, "IS_OWNER"), pair("other@example.com", "CAN_VIEW")]
     );
 }
 
 #[tokio::test]
 async fn token_permission_routes_are_untouched() {
     let app = TestApp::new().await;
-    let r = app
-        .admin_get(&format!("{PERMS}/authorization/tokens"))
-        .await;
+    let r = app.admin_get(&format!("{PERMS}/authorization/tokens")).await;
     ok(&r);
     assert_eq!(r.body["object_type"], "tokens");
     assert_eq!(r.body["object_id"], "authorization/tokens");
@@ -1457,9 +1184,7 @@ async fn compute_answers_keep_their_wire_shapes() {
     ok(&created);
     let wh = created.body["id"].as_str().expect("id").to_owned();
     let plain = create_warehouse(&app, &app.admin_token, "PLAIN").await;
-    let r = app
-        .admin(Method::POST, &format!("{WH}/{plain}/stop"), None)
-        .await;
+    let r = app.admin(Method::POST, &format!("{WH}/{plain}/stop"), None).await;
     ok(&r);
     let cl = create_cluster(&app, &app.admin_token, "shapes").await;
     let r = app
@@ -1468,17 +1193,10 @@ async fn compute_answers_keep_their_wire_shapes() {
                         "custom_tags": {"team": "data"}, "autotermination_minutes": 30}))
         .await;
     ok(&r);
-    let stopped = r.body["cluster_id"]
-        .as_str()
-        .expect("cluster_id")
-        .to_owned();
-    let r = app
-        .admin_post(&format!("{CL}/delete"), json!({"cluster_id": stopped}))
-        .await;
+    let stopped = r.body["cluster_id"].as_str().expect("cluster_id").to_owned();
+    let r = app.admin_post(&format!("{CL}/delete"), json!({"cluster_id": stopped})).await;
     ok(&r);
-    let job = create_job(&app, &app.admin_token, "shapes")
-        .await
-        .to_string();
+    let job = create_job(&app, &app.admin_token, "shapes").await.to_string();
     let known = [
         (wh.as_str(), "warehouse_id"),
         (plain.as_str(), "plain_warehouse_id"),
@@ -1493,47 +1211,24 @@ async fn compute_answers_keep_their_wire_shapes() {
     snap("warehouse_created", &created.body);
     snap("warehouse", &get_sorted(&app, &format!("{WH}/{wh}")).await);
     // Lists are in the order of random ids: sorted by name for the snapshots.
-    snap(
-        "warehouse_list",
-        &sorted_by(get_sorted(&app, WH).await, "warehouses", "name"),
-    );
+    snap("warehouse_list", &sorted_by(get_sorted(&app, WH).await, "warehouses", "name"));
     let page = get_sorted(&app, &format!("{WH}?page_size=1")).await;
     assert_eq!(page["warehouses"].as_array().map(Vec::len), Some(1));
     assert_eq!(page["next_page_token"], page["warehouses"][0]["id"]);
     snap(
         "data_sources",
-        &sorted_by(
-            get_sorted(&app, "/api/2.0/preview/sql/data_sources").await,
-            "",
-            "name",
-        ),
+        &sorted_by(get_sorted(&app, "/api/2.0/preview/sql/data_sources").await, "", "name"),
     );
 
-    snap(
-        "cluster",
-        &get_ok(&app, &format!("{CL}/get?cluster_id={cl}")).await,
-    );
+    snap("cluster", &get_ok(&app, &format!("{CL}/get?cluster_id={cl}")).await);
     snap(
         "cluster_list",
-        &sorted_by(
-            get_ok(&app, &format!("{CL}/list")).await,
-            "clusters",
-            "cluster_name",
-        ),
+        &sorted_by(get_ok(&app, &format!("{CL}/list")).await, "clusters", "cluster_name"),
     );
-    snap(
-        "spark_versions",
-        &get_sorted(&app, &format!("{CL}/spark-versions")).await,
-    );
-    snap(
-        "node_types",
-        &get_sorted(&app, &format!("{CL}/list-node-types")).await,
-    );
+    snap("spark_versions", &get_sorted(&app, &format!("{CL}/spark-versions")).await);
+    snap("node_types", &get_sorted(&app, &format!("{CL}/list-node-types")).await);
 
-    snap(
-        "job",
-        &get_sorted(&app, &format!("{JOBS}/get?job_id={job}")).await,
-    );
+    snap("job", &get_sorted(&app, &format!("{JOBS}/get?job_id={job}")).await);
     snap("job_list", &get_sorted(&app, &format!("{JOBS}/list")).await);
     snap(
         "job_list_expanded",
@@ -1545,10 +1240,7 @@ async fn compute_answers_keep_their_wire_shapes() {
         ("cluster", format!("clusters/{cl}")),
         ("job", format!("jobs/{job}")),
     ] {
-        snap(
-            &format!("{name}_permissions"),
-            &get_sorted(&app, &format!("{PERMS}/{path}")).await,
-        );
+        snap(&format!("{name}_permissions"), &get_sorted(&app, &format!("{PERMS}/{path}")).await);
         snap(
             &format!("{name}_permission_levels"),
             &get_sorted(&app, &format!("{PERMS}/{path}/permissionLevels")).await,
@@ -1559,10 +1251,7 @@ async fn compute_answers_keep_their_wire_shapes() {
         (format!("{WH}/{wh}/edit"), json!({"name": "SHAPES_2"})),
         (format!("{WH}/{wh}/stop"), json!({})),
         (format!("{CL}/start"), json!({"cluster_id": stopped})),
-        (
-            format!("{JOBS}/update"),
-            json!({"job_id": job, "new_settings": {"name": "shapes_2"}}),
-        ),
+        (format!("{JOBS}/update"), json!({"job_id": job, "new_settings": {"name": "shapes_2"}})),
     ] {
         let r = app.admin_post(&path, body).await;
         ok(&r);

@@ -43,18 +43,14 @@ async fn twenty_concurrent_connects_make_one_connection() {
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let app = app.clone();
-        tasks.push(tokio::spawn(
-            async move { app.connect_partner("rivery").await },
-        ));
+        tasks.push(tokio::spawn(async move { app.connect_partner("rivery").await }));
     }
     let mut statuses = Vec::new();
     for t in tasks {
         statuses.push(t.await.unwrap().status);
     }
     assert!(
-        statuses
-            .iter()
-            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+        statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
         "every click is a connect, a sign-in or a clear conflict: {statuses:?}"
     );
     assert_eq!(
@@ -80,11 +76,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
     // never told, the token value gone with the process.
     let admin = app.admin_handle().await;
     app.store
-        .provision_connection(
-            &admin,
-            &common::ingest_plan("hevo-data"),
-            "a-node-that-died",
-        )
+        .provision_connection(&admin, &common::ingest_plan("hevo-data"), "a-node-that-died")
         .await
         .unwrap();
     let tile = app.admin_get(&format!("{PC}/partners/hevo-data")).await;
@@ -93,11 +85,7 @@ async fn an_interrupted_connect_is_undone_by_the_worker() {
     assert_ne!(counts(&app).await, before);
 
     worker::run_once(&app.state).await.unwrap();
-    assert_eq!(
-        counts(&app).await,
-        before,
-        "nothing of the interrupted connect is left"
-    );
+    assert_eq!(counts(&app).await, before, "nothing of the interrupted connect is left");
     assert!(audit_text(&app, "hevo-data").await.contains("interrupted"));
     // A fresh connect now works.
     let r = app.connect_partner("hevo-data").await;
@@ -112,27 +100,15 @@ async fn a_failed_delete_notification_is_delivered_later() {
     configure(&app, "rudderstack", &sim).await;
     let r = app.connect_partner("rudderstack").await;
     assert_eq!(r.status, StatusCode::OK);
-    let id = r.body["connection"]["partner_connection_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = r.body["connection"]["partner_connection_id"].as_str().unwrap().to_owned();
     sim_faults(&sim, json!({"delete_500": 100})).await;
-    let del = app
-        .admin_delete(&format!("{PC}/connections/rudderstack"))
-        .await;
+    let del = app.admin_delete(&format!("{PC}/connections/rudderstack")).await;
     assert_eq!(
         del.status,
         StatusCode::OK,
         "the workspace side is deleted whatever the partner says"
     );
-    assert!(
-        del.body["partner_status"]
-            .as_str()
-            .unwrap()
-            .starts_with("failed"),
-        "{:?}",
-        del.body
-    );
+    assert!(del.body["partner_status"].as_str().unwrap().starts_with("failed"), "{:?}", del.body);
     assert_eq!(counts(&app).await.3, 0);
     let still = sim_state(&sim).await["connections"]
         .as_array()
@@ -159,30 +135,21 @@ async fn a_failed_delete_notification_is_delivered_later() {
 
 /// The audit trail of `partner_id` as JSON text; the API must answer 200.
 async fn audit_text(app: &TestApp, partner_id: &str) -> String {
-    let audit = app
-        .admin_get(&format!("{PC}/audit?partner_id={partner_id}"))
-        .await;
+    let audit = app.admin_get(&format!("{PC}/audit?partner_id={partner_id}")).await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     audit.body.to_string()
 }
 
 /// Runs SQL of the test's own on the app's database, beside patchbay's connections.
 async fn side_sql(app: &TestApp, sql: &str) {
-    let mut side = sqlx::AnyConnection::connect(&app.db.url)
-        .await
-        .expect("side connection");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut side)
-        .await
-        .expect(sql);
+    let mut side = sqlx::AnyConnection::connect(&app.db.url).await.expect("side connection");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut side).await.expect(sql);
     side.close().await.expect("close");
 }
 
 /// How many notifications are still owed to partners.
 async fn owed_notifications(app: &TestApp) -> i64 {
-    let mut side = sqlx::AnyConnection::connect(&app.db.url)
-        .await
-        .expect("side connection");
+    let mut side = sqlx::AnyConnection::connect(&app.db.url).await.expect("side connection");
     let (owed,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM partner_notifications WHERE delivered_at IS NULL")
             .fetch_one(&mut side)
@@ -227,14 +194,10 @@ async fn deleted_while_the_partner_fails(
         .expect("partner_connection_id")
         .to_owned();
     sim_faults(sim, json!({"delete_500": 100})).await;
-    let del = app
-        .admin_delete(&format!("{PC}/connections/{partner_id}"))
-        .await;
+    let del = app.admin_delete(&format!("{PC}/connections/{partner_id}")).await;
     assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
     assert!(
-        del.body["partner_status"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("failed")),
+        del.body["partner_status"].as_str().is_some_and(|s| s.starts_with("failed")),
         "{:?}",
         del.body
     );
@@ -252,11 +215,7 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
 
     // The partner's settings cannot be read while the notifications table still works: the
     // worker claims the notification and fails to look the partner up.
-    side_sql(
-        &app,
-        "ALTER TABLE partner_settings RENAME TO partner_settings_away",
-    )
-    .await;
+    side_sql(&app, "ALTER TABLE partner_settings RENAME TO partner_settings_away").await;
     retry_owed_notifications_now(&app).await;
     assert!(partner_holds(&sim, &id).await, "the partner was not told");
     assert_eq!(
@@ -266,21 +225,10 @@ async fn a_store_failure_during_delivery_leaves_the_notification_owed() {
     );
 
     // The database recovers: the next pass delivers it, once.
-    side_sql(
-        &app,
-        "ALTER TABLE partner_settings_away RENAME TO partner_settings",
-    )
-    .await;
+    side_sql(&app, "ALTER TABLE partner_settings_away RENAME TO partner_settings").await;
     retry_owed_notifications_now(&app).await;
-    assert!(
-        !partner_holds(&sim, &id).await,
-        "the worker told the partner after the recovery"
-    );
-    assert_eq!(
-        owed_notifications(&app).await,
-        0,
-        "nothing is owed any more"
-    );
+    assert!(!partner_holds(&sim, &id).await, "the worker told the partner after the recovery");
+    assert_eq!(owed_notifications(&app).await, 0, "nothing is owed any more");
     let audit = audit_text(&app, "rudderstack").await;
     assert!(!audit.contains("partner_removed"), "{audit}");
 }
@@ -307,16 +255,9 @@ async fn an_unreadable_notification_is_settled_unsent() {
         "nothing was sent for a notification without its connection id"
     );
     assert!(partner_holds(&sim, &id).await);
-    assert_eq!(
-        owed_notifications(&app).await,
-        0,
-        "settled, not retried forever"
-    );
+    assert_eq!(owed_notifications(&app).await, 0, "settled, not retried forever");
     let audit = audit_text(&app, "rudderstack").await;
-    assert!(
-        audit.contains("unreadable payload: missing field `connection_id`"),
-        "{audit}"
-    );
+    assert!(audit.contains("unreadable payload: missing field `connection_id`"), "{audit}");
 }
 
 #[tokio::test]
@@ -332,19 +273,14 @@ async fn drift_is_reported_and_repaired() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let c = &r.body["connection"];
     let (app_id, sp_id, token_id, partner_id) = (
-        c["service_principal"]["application_id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
+        c["service_principal"]["application_id"].as_str().unwrap().to_owned(),
         c["service_principal"]["id"].as_str().unwrap().to_owned(),
         c["token_id"].as_str().unwrap().to_owned(),
         c["partner_connection_id"].as_str().unwrap().to_owned(),
     );
     // An admin's explicit test: the connection's health and the partner's own verdict.
     let get = || async {
-        let r = app
-            .admin_post(&format!("{PC}/connections/rivery/test"), json!({}))
-            .await;
+        let r = app.admin_post(&format!("{PC}/connections/rivery/test"), json!({})).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         r.body["connection"].clone()
     };
@@ -362,51 +298,33 @@ async fn drift_is_reported_and_repaired() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "remove", "path": "entitlements[value eq \"allow-cluster-create\"]"}]});
-    app.admin_patch(&format!("{SCIM}/ServicePrincipals/{sp_id}"), patch)
-        .await;
-    let r = app
-        .admin_delete(&format!("/api/2.0/token-management/tokens/{token_id}"))
-        .await;
+    app.admin_patch(&format!("{SCIM}/ServicePrincipals/{sp_id}"), patch).await;
+    let r = app.admin_delete(&format!("/api/2.0/token-management/tokens/{token_id}")).await;
     assert_eq!(r.status, StatusCode::OK);
     let broken = get().await;
     assert_eq!(broken["state"], "BROKEN");
     let reasons = broken["reasons"].to_string();
-    assert!(
-        reasons.contains("USAGE on catalog hive_metastore was revoked"),
-        "{reasons}"
-    );
+    assert!(reasons.contains("USAGE on catalog hive_metastore was revoked"), "{reasons}");
     assert!(reasons.contains("was deleted"), "{reasons}");
     assert_eq!(
         broken["partner_test"]["passed"], false,
         "the partner's token no longer works: {broken}"
     );
 
-    let r = app
-        .admin_post(&format!("{PC}/connections/rivery/repair"), json!({}))
-        .await;
+    let r = app.admin_post(&format!("{PC}/connections/rivery/repair"), json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["state"], "CONNECTED", "{:?}", r.body);
     let repaired = get().await;
     assert_eq!(repaired["state"], "CONNECTED", "{repaired}");
     assert_eq!(repaired["partner_test"]["passed"], true, "{repaired}");
-    let sp = app
-        .admin_get(&format!("{SCIM}/ServicePrincipals/{sp_id}"))
-        .await;
+    let sp = app.admin_get(&format!("{SCIM}/ServicePrincipals/{sp_id}")).await;
     assert_eq!(sp.status, StatusCode::OK, "{:?}", sp.body);
-    assert!(
-        sp.body["entitlements"]
-            .to_string()
-            .contains("allow-cluster-create")
-    );
+    assert!(sp.body["entitlements"].to_string().contains("allow-cluster-create"));
     let who: Value = reqwest::get(format!("{}/_sim/connections/{partner_id}/whoami", sim.url))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        who["userName"],
-        app_id.as_str(),
-        "the partner holds a working token again"
-    );
+    assert_eq!(who["userName"], app_id.as_str(), "the partner holds a working token again");
 }

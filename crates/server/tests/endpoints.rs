@@ -48,10 +48,10 @@ fn serves(template: &str, path: &str) -> bool {
 /// permissions of `warehouses/…`).
 fn fuzzed_as(template: &str) -> String {
     let mut path = template.to_owned();
-    while let Some(next) = ALIASES.iter().find_map(|(alias, fuzzed)| {
-        path.strip_prefix(alias)
-            .map(|rest| format!("{fuzzed}{rest}"))
-    }) {
+    while let Some(next) = ALIASES
+        .iter()
+        .find_map(|(alias, fuzzed)| path.strip_prefix(alias).map(|rest| format!("{fuzzed}{rest}")))
+    {
         path = next;
     }
     path
@@ -59,10 +59,8 @@ fn fuzzed_as(template: &str) -> String {
 
 /// The answer of `method template` (its parameters `x`) to a truncated JSON body.
 async fn probe(app: &TestApp, method: &Method, template: &str) -> Reply {
-    let path: Vec<&str> = template
-        .split('/')
-        .map(|s| if s.starts_with('{') { "x" } else { s })
-        .collect();
+    let path: Vec<&str> =
+        template.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect();
     let req = Request::builder()
         .method(method)
         .uri(path.join("/"))
@@ -97,9 +95,7 @@ async fn the_fuzz_targets_endpoints_are_the_routes_that_read_json() {
             continue;
         };
         if probe(&app, &method, template).await.status == StatusCode::METHOD_NOT_ALLOWED {
-            problems.push(format!(
-                "{method} {path} is listed but {template} has no {method}"
-            ));
+            problems.push(format!("{method} {path} is listed but {template} has no {method}"));
         }
     }
 
@@ -112,9 +108,8 @@ async fn the_fuzz_targets_endpoints_are_the_routes_that_read_json() {
             let listed = JSON_BODY_ENDPOINTS
                 .iter()
                 .any(|(m, path)| *m == method.as_str() && serves(&fuzzed, path));
-            let exempt = NOT_FUZZED
-                .iter()
-                .any(|(m, path, _)| *m == method.as_str() && fuzzed == *path);
+            let exempt =
+                NOT_FUZZED.iter().any(|(m, path, _)| *m == method.as_str() && fuzzed == *path);
             if !listed && !exempt {
                 problems.push(format!(
                     "{method} {template} reads a JSON body but is not in JSON_BODY_ENDPOINTS"

@@ -41,13 +41,7 @@ fn securables() -> Vec<Securable> {
 const PARENT: [Option<usize>; 5] = [None, Some(0), Some(0), Some(1), Some(2)];
 
 /// Grantee names: users by e-mail, groups by name.
-const GRANTEES: [&str; 5] = [
-    "u1@example.com",
-    "u2@example.com",
-    "u3@example.com",
-    "g1",
-    "g2",
-];
+const GRANTEES: [&str; 5] = ["u1@example.com", "u2@example.com", "u3@example.com", "g1", "g2"];
 /// Users (grantee indexes 0–2) and the grantees whose grants reach them: themselves and
 /// their groups, directly or through a nested group.
 const REACHES: [&[usize]; 3] = [&[0, 3, 4], &[1, 4], &[2]];
@@ -153,30 +147,17 @@ async fn world() -> World {
     }
     let mut user_ids = [0i64; 3];
     for (i, name) in GRANTEES[..3].iter().enumerate() {
-        user_ids[i] = app
-            .store
-            .find_user(app.workspace_id, name)
-            .await
-            .expect("find")
-            .expect("user")
-            .id;
+        user_ids[i] =
+            app.store.find_user(app.workspace_id, name).await.expect("find").expect("user").id;
     }
-    let mut world = World {
-        app,
-        user_ids,
-        baseline: BTreeMap::new(),
-    };
+    let mut world = World { app, user_ids, baseline: BTreeMap::new() };
     world.baseline = effective_all(&world).await;
     world
 }
 
 async fn patch(app: &TestApp, securable: usize, changes: Value) -> Result<(), TestCaseError> {
     let s = &securables()[securable];
-    let path = format!(
-        "{UC}/permissions/{}/{}",
-        s.securable_type().as_str(),
-        s.full_name()
-    );
+    let path = format!("{UC}/permissions/{}/{}", s.securable_type().as_str(), s.full_name());
     let r = app.admin_patch(&path, json!({"changes": changes})).await;
     prop_assert_eq!(r.status, StatusCode::OK, "{} {:?}", path, r.body);
     Ok(())
@@ -194,10 +175,8 @@ async fn send(app: &TestApp, c: &Change) -> Result<(), TestCaseError> {
 /// Revokes everything the grantees hold, on every securable.
 async fn reset(app: &TestApp) -> Result<(), TestCaseError> {
     for securable in 0..5 {
-        let changes: Vec<Value> = GRANTEES
-            .iter()
-            .map(|g| json!({"principal": g, "remove": [ALL]}))
-            .collect();
+        let changes: Vec<Value> =
+            GRANTEES.iter().map(|g| json!({"principal": g, "remove": [ALL]})).collect();
         patch(app, securable, json!(changes)).await?;
     }
     Ok(())
@@ -207,11 +186,7 @@ async fn reset(app: &TestApp) -> Result<(), TestCaseError> {
 async fn direct(app: &TestApp, securable: usize) -> BTreeMap<String, BTreeSet<String>> {
     let s = &securables()[securable];
     let r = app
-        .admin_get(&format!(
-            "{UC}/permissions/{}/{}",
-            s.securable_type().as_str(),
-            s.full_name()
-        ))
+        .admin_get(&format!("{UC}/permissions/{}/{}", s.securable_type().as_str(), s.full_name()))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["privilege_assignments"]
@@ -250,19 +225,13 @@ async fn effective_api(
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let mut out = BTreeSet::new();
-    for a in r.body["privilege_assignments"]
-        .as_array()
-        .expect("privilege_assignments")
-    {
+    for a in r.body["privilege_assignments"].as_array().expect("privilege_assignments") {
         assert_eq!(a["principal"], GRANTEES[grantee], "{:?}", r.body);
         for p in a["privileges"].as_array().expect("privileges") {
             out.insert((
                 p["privilege"].as_str().expect("privilege").to_owned(),
                 // Absent on a direct grant.
-                p["inherited_from_name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
+                p["inherited_from_name"].as_str().unwrap_or_default().to_owned(),
             ));
         }
     }
@@ -319,11 +288,7 @@ async fn check(world: &World, model: &Model) -> Result<(), TestCaseError> {
         for s in 0..5 {
             let mut expected = BTreeSet::new();
             for level in chain(s) {
-                let from = if level == s {
-                    String::new()
-                } else {
-                    securables()[level].full_name()
-                };
+                let from = if level == s { String::new() } else { securables()[level].full_name() };
                 for p in model.get(&(g, level)).into_iter().flatten() {
                     expected.insert((p.clone(), from.clone()));
                 }
@@ -361,11 +326,7 @@ async fn check(world: &World, model: &Model) -> Result<(), TestCaseError> {
 }
 
 fn runner(cases: u32) -> TestRunner {
-    TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    })
+    TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() })
 }
 
 #[test]
@@ -404,32 +365,18 @@ fn granting_then_revoking_the_same_privileges_restores_the_previous_state() {
                 let previous = snapshot(&world).await;
                 // Privileges the grantee does not hold there yet; not ALL_PRIVILEGES, whose
                 // removal on a Hive metastore object removes everything (by design).
-                let held = model
-                    .get(&(probe.grantee, probe.securable))
-                    .cloned()
-                    .unwrap_or_default();
-                let granted: Vec<String> = probe
-                    .add
-                    .iter()
-                    .filter(|p| *p != ALL && !held.contains(*p))
-                    .cloned()
-                    .collect();
-                let grant = Change {
-                    add: granted.clone(),
-                    remove: Vec::new(),
-                    ..probe.clone()
-                };
+                let held =
+                    model.get(&(probe.grantee, probe.securable)).cloned().unwrap_or_default();
+                let granted: Vec<String> =
+                    probe.add.iter().filter(|p| *p != ALL && !held.contains(*p)).cloned().collect();
+                let grant = Change { add: granted.clone(), remove: Vec::new(), ..probe.clone() };
                 send(&world.app, &grant).await?;
                 apply(&mut model, &grant);
                 check(&world, &model).await?;
                 if !granted.is_empty() {
                     prop_assert_ne!(&snapshot(&world).await, &previous, "the grant shows");
                 }
-                let revoke = Change {
-                    add: Vec::new(),
-                    remove: granted,
-                    ..probe
-                };
+                let revoke = Change { add: Vec::new(), remove: granted, ..probe };
                 send(&world.app, &revoke).await?;
                 prop_assert_eq!(&snapshot(&world).await, &previous, "revoking restores");
                 Ok(())

@@ -90,15 +90,9 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
     let app = app_with(OutboundPolicy::public_only()).await;
     for (i, base_url) in INTERNAL.iter().enumerate() {
         let name = format!("Acme {i}");
-        let r = app
-            .admin_post(&format!("{PC}/partners"), register_body(&name, base_url))
-            .await;
-        let message = refusal_message(
-            &r,
-            base_url,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-        );
+        let r = app.admin_post(&format!("{PC}/partners"), register_body(&name, base_url)).await;
+        let message =
+            refusal_message(&r, base_url, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
         assert!(
             message.contains("cannot be used") && message.contains(" is "),
             "{base_url}: {message}"
@@ -108,17 +102,9 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
 
         // A built-in tile's endpoint, the same.
         let r = point(&app, "rivery", base_url, &["partner.example.com"]).await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_REQUEST,
-            "{base_url}: {:?}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{base_url}: {:?}", r.body);
         let tile = app.admin_get(&format!("{PC}/partners/rivery")).await;
-        assert_eq!(
-            tile.body["partner"]["endpoint_configured"], false,
-            "{base_url}"
-        );
+        assert_eq!(tile.body["partner"]["endpoint_configured"], false, "{base_url}");
     }
     // The messages name the kind of address and how an installation allows it, if it can.
     let message = |r: &Reply| {
@@ -161,21 +147,12 @@ async fn internal_addresses_are_refused_at_registration_by_default() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(
-        r.body["partner"]["hostnames"],
-        json!(["partner.example.com"])
-    );
+    assert_eq!(r.body["partner"]["hostnames"], json!(["partner.example.com"]));
     let plan = app
-        .admin_post(
-            &format!("{PC}/partners/acme-public/connect"),
-            json!({"dry_run": true}),
-        )
+        .admin_post(&format!("{PC}/partners/acme-public/connect"), json!({"dry_run": true}))
         .await;
     assert_eq!(plan.status, StatusCode::OK, "{:?}", plan.body);
-    assert_eq!(
-        plan.body["plan"]["partner_endpoint"],
-        "https://partner.example.com/db/connect"
-    );
+    assert_eq!(plan.body["plan"]["partner_endpoint"], "https://partner.example.com/db/connect");
 }
 
 #[tokio::test]
@@ -218,11 +195,7 @@ async fn strict_post(app: &TestApp, path: &str) -> Reply {
         .body(axum::body::Body::from(json!({}).to_string()))
         .unwrap();
     let (status, headers, bytes) = common::send_to(&strict, req).await;
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
+    Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
 }
 
 #[tokio::test]
@@ -254,25 +227,11 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
     assert_eq!(test.status, StatusCode::OK, "{:?}", test.body);
     let verdict = &test.body["connection"]["partner_test"];
     assert_eq!(verdict["passed"], false, "{verdict}");
-    assert!(
-        verdict["detail"]
-            .as_str()
-            .unwrap()
-            .contains("loopback address"),
-        "{verdict}"
-    );
+    assert!(verdict["detail"].as_str().unwrap().contains("loopback address"), "{verdict}");
     let sign_in = strict_post(&app, &format!("{PC}/partners/rivery/connect")).await;
-    assert_eq!(
-        sign_in.status,
-        StatusCode::BAD_GATEWAY,
-        "{:?}",
-        sign_in.body
-    );
+    assert_eq!(sign_in.status, StatusCode::BAD_GATEWAY, "{:?}", sign_in.body);
     assert!(
-        sign_in.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("loopback address"),
+        sign_in.body["message"].as_str().unwrap().contains("loopback address"),
         "{:?}",
         sign_in.body
     );
@@ -280,11 +239,9 @@ async fn a_refused_address_ends_a_call_as_a_partner_failure_and_leaves_nothing()
 }
 
 fn connected_answer(redirect_uri: &str) -> axum::response::Response {
-    axum::Json(
-        json!({"redirect_uri": redirect_uri, "redirect_value": "create_trial",
+    axum::Json(json!({"redirect_uri": redirect_uri, "redirect_value": "create_trial",
         "connection_id": "c-1", "user_status": "new", "account_status": "new",
-        "configured_resources": true}),
-    )
+        "configured_resources": true}))
     .into_response()
 }
 
@@ -292,35 +249,22 @@ fn connected_answer(redirect_uri: &str) -> axum::response::Response {
 async fn a_partner_that_answers_with_an_http_redirect_is_not_followed() {
     let (app, _) = TestApp::serve().await;
     let (target, target_hits) = scripted_partner(|| connected_answer("http://127.0.0.1/x")).await;
-    for location in [
-        format!("http://{target}/connect"),
-        "http://169.254.169.254/latest/meta-data".to_owned(),
-    ] {
+    for location in
+        [format!("http://{target}/connect"), "http://169.254.169.254/latest/meta-data".to_owned()]
+    {
         let (partner, hits) = scripted_partner(move || {
-            (
-                StatusCode::TEMPORARY_REDIRECT,
-                [(header::LOCATION, location.clone())],
-            )
-                .into_response()
+            (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location.clone())]).into_response()
         })
         .await;
         let r = point(&app, "rivery", &format!("http://{partner}"), &["127.0.0.1"]).await;
         assert_eq!(r.status, StatusCode::OK);
         let r = app.connect_partner("rivery").await;
         assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
-        assert!(
-            r.body["message"].as_str().unwrap().contains("HTTP 307"),
-            "{:?}",
-            r.body
-        );
+        assert!(r.body["message"].as_str().unwrap().contains("HTTP 307"), "{:?}", r.body);
         assert_eq!(hits.load(Ordering::SeqCst), 1);
         no_connection(&app, "rivery").await;
     }
-    assert_eq!(
-        target_hits.load(Ordering::SeqCst),
-        0,
-        "a redirect was followed"
-    );
+    assert_eq!(target_hits.load(Ordering::SeqCst), 0, "a redirect was followed");
 }
 
 #[tokio::test]
@@ -328,22 +272,10 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
     let (app, _) = TestApp::serve().await;
     // (what the partner sends, what the user gets; None: the connect fails and is undone)
     let cases: [(&str, Option<&str>); 10] = [
-        (
-            "http://127.0.0.1\\@evil.example.com/",
-            Some("http://127.0.0.1/@evil.example.com/"),
-        ),
-        (
-            "http://PARTNER.example.com:8443/a b",
-            Some("http://partner.example.com:8443/a%20b"),
-        ),
-        (
-            "https://partner%2Eexample.com/in",
-            Some("https://partner.example.com/in"),
-        ),
-        (
-            "https://pärtner.example.com/",
-            Some("https://xn--prtner-bua.example.com/"),
-        ),
+        ("http://127.0.0.1\\@evil.example.com/", Some("http://127.0.0.1/@evil.example.com/")),
+        ("http://PARTNER.example.com:8443/a b", Some("http://partner.example.com:8443/a%20b")),
+        ("https://partner%2Eexample.com/in", Some("https://partner.example.com/in")),
+        ("https://pärtner.example.com/", Some("https://xn--prtner-bua.example.com/")),
         ("http://evil.example.com\\@127.0.0.1/", None),
         ("http://user@127.0.0.1/", None),
         ("https://partner.example.com./", None),
@@ -372,10 +304,7 @@ async fn redirect_uris_are_handed_on_only_as_parsed_with_the_host_checked() {
             None => {
                 assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{sent}: {:?}", r.body);
                 assert!(
-                    r.body["message"]
-                        .as_str()
-                        .unwrap()
-                        .contains("redirect_uri cannot be used"),
+                    r.body["message"].as_str().unwrap().contains("redirect_uri cannot be used"),
                     "{sent}: {:?}",
                     r.body
                 );
@@ -392,10 +321,7 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let connect = |body: Value| {
         let app = &app;
-        async move {
-            app.admin_post(&format!("{PC}/partners/dbt-cloud/connect"), body)
-                .await
-        }
+        async move { app.admin_post(&format!("{PC}/partners/dbt-cloud/connect"), body).await }
     };
 
     // 5,000 copies of one schema (and its other spellings) plan one schema grant.
@@ -419,10 +345,7 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
         assert_eq!(r.body["error_code"], "INVALID_PARAMETER_VALUE");
         assert!(
-            r.body["message"]
-                .as_str()
-                .unwrap()
-                .contains("at most 100 schemas"),
+            r.body["message"].as_str().unwrap().contains("at most 100 schemas"),
             "{:?}",
             r.body
         );
@@ -430,14 +353,7 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
     // A bad name among them: named, with its place.
     let r = connect(json!({"schemas": ["default", "a.b"]})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("schemas[1]"),
-        "{:?}",
-        r.body
-    );
+    assert!(r.body["message"].as_str().unwrap().starts_with("schemas[1]"), "{:?}", r.body);
     let r = connect(json!({"schemas": ["default"], "warehouse_id": "w".repeat(10_000)})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert_eq!(sim_calls(&sim).await, 0);
@@ -461,13 +377,7 @@ async fn huge_lists_are_deduplicated_capped_and_refused_before_any_work() {
     let connection = &r.body["connection"];
     assert_eq!(connection["schemas"].as_array().unwrap().len(), 100);
     let grants = connection["grants"].as_array().unwrap();
-    assert_eq!(
-        grants
-            .iter()
-            .filter(|g| g["securable_type"] == "schema")
-            .count(),
-        100
-    );
+    assert_eq!(grants.iter().filter(|g| g["securable_type"] == "schema").count(), 100);
     let schema_grant_events = app
         .audit_events("partner_id=dbt-cloud&page_size=1000")
         .await
@@ -494,25 +404,12 @@ async fn a_partners_hostnames_are_normalized_deduplicated_and_capped() {
     };
     let r = put(json!(vec!["Partner.Example.com."; 5000])).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(
-        r.body["partner"]["hostnames"],
-        json!(["partner.example.com"])
-    );
+    assert_eq!(r.body["partner"]["hostnames"], json!(["partner.example.com"]));
     let many: Vec<String> = (0..21).map(|i| format!("h{i}.example.com")).collect();
     let r = put(json!(many)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-    assert!(
-        r.body["message"].as_str().unwrap().contains("at most 20"),
-        "{:?}",
-        r.body
-    );
-    for bad in [
-        "https://partner.example.com",
-        "partner.example.com/x",
-        "a b",
-        "",
-        "user@host",
-    ] {
+    assert!(r.body["message"].as_str().unwrap().contains("at most 20"), "{:?}", r.body);
+    for bad in ["https://partner.example.com", "partner.example.com/x", "a b", "", "user@host"] {
         let r = put(json!([bad])).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }

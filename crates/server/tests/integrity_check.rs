@@ -12,10 +12,7 @@ const PC: &str = "/api/2.0/partner-connect";
 
 /// What `patchbay admin check` finds: stale after a minute, any undelivered job at once.
 async fn violations(app: &TestApp) -> Vec<Violation> {
-    app.store
-        .check_integrity(60_000, 0)
-        .await
-        .expect("integrity check")
+    app.store.check_integrity(60_000, 0).await.expect("integrity check")
 }
 
 /// Completes `partner_id`'s provisioned connection as the partner's answer (connection `c-1`)
@@ -55,10 +52,7 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
     let node = "a-node";
     // Two connections as a connect's first transaction makes them; the partner never called.
     for p in ["rivery", "hevo-data"] {
-        app.store
-            .provision_connection(&admin, &common::ingest_plan(p), node)
-            .await
-            .unwrap();
+        app.store.provision_connection(&admin, &common::ingest_plan(p), node).await.unwrap();
     }
     // hevo-data completes; rivery's row vanishes as under the old stale delete.
     let (_, completed) = complete(&app, &admin, "hevo-data").await;
@@ -87,9 +81,7 @@ async fn orphans_are_reported_and_repaired_and_live_connections_are_left_alone()
     let found = violations(&app).await;
     assert!(found.is_empty(), "{found:#?}");
     // What the orphans were is gone; hevo-data's connection is whole.
-    let sps = app
-        .admin_get("/api/2.0/preview/scim/v2/ServicePrincipals")
-        .await;
+    let sps = app.admin_get("/api/2.0/preview/scim/v2/ServicePrincipals").await;
     assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
     let names = common::strings(&sps.body, "Resources", "displayName");
     assert_eq!(names, vec!["HEVO_DATA_USER"]);
@@ -103,10 +95,7 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
     let (app, _) = TestApp::serve().await;
     let admin = app.admin_handle().await;
     let actor = patchbay_store::Actor::of(&admin);
-    app.store
-        .provision_connection(&admin, &common::ingest_plan("rivery"), "a-node")
-        .await
-        .unwrap();
+    app.store.provision_connection(&admin, &common::ingest_plan("rivery"), "a-node").await.unwrap();
     let (c, completed) = complete(&app, &admin, "rivery").await;
     assert!(completed);
     // A rotation of an older version: the new token minted, the connection never told.
@@ -121,17 +110,11 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
         )
         .await
         .unwrap();
-    behind_the_back(
-        &app,
-        "UPDATE connections SET pending_token_id = NULL, pending_since = NULL",
-    )
-    .await;
+    behind_the_back(&app, "UPDATE connections SET pending_token_id = NULL, pending_since = NULL")
+        .await;
     // And the warehouse deleted behind the connection's back.
     let w = app
-        .admin_delete(&format!(
-            "/api/2.0/sql/warehouses/{}",
-            c.warehouse_id.clone().unwrap()
-        ))
+        .admin_delete(&format!("/api/2.0/sql/warehouses/{}", c.warehouse_id.clone().unwrap()))
         .await;
     assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
 
@@ -140,22 +123,13 @@ async fn an_untracked_partner_token_and_a_broken_connection_are_reported() {
     assert!(found.iter().any(|v| v.kind == ViolationKind::Orphan
         && v.object_type == "token"
         && v.object_id == started.token_id));
-    assert!(
-        found
-            .iter()
-            .any(|v| v.kind == ViolationKind::Broken && v.object_type == "warehouse")
-    );
+    assert!(found.iter().any(|v| v.kind == ViolationKind::Broken && v.object_type == "warehouse"));
     // Repair revokes the untracked token and leaves the broken connection to an admin.
     let repairs = app.store.repair_integrity(60_000).await.unwrap();
     assert_eq!(repairs.removed.len(), 1, "{repairs:#?}");
     let left = violations(&app).await;
     assert_eq!(left.len(), 1, "{left:#?}");
     assert_eq!(left[0].kind, ViolationKind::Broken);
-    let t = app
-        .admin_get(&format!(
-            "/api/2.0/token-management/tokens/{}",
-            started.token_id
-        ))
-        .await;
+    let t = app.admin_get(&format!("/api/2.0/token-management/tokens/{}", started.token_id)).await;
     assert_eq!(t.status, StatusCode::NOT_FOUND, "revoked: {:?}", t.body);
 }

@@ -101,37 +101,18 @@ async fn groups_and_members_as_the_cli_manages_them() {
         r.body["members"],
         json!([{"group_name": "analysts"}, {"user_name": "ann@example.com"}])
     );
-    let r = get_ok(
-        &app,
-        &admin,
-        "list-members",
-        Some(json!({"group_name": "data-eng"})),
-    )
-    .await;
+    let r = get_ok(&app, &admin, "list-members", Some(json!({"group_name": "data-eng"}))).await;
     assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
 
     let r = get_ok(&app, &admin, "list-parents?user_name=ann@example.com", None).await;
     assert_eq!(names(&r), ["data-eng", "users"]);
-    let r = get_ok(
-        &app,
-        &admin,
-        "list-parents",
-        Some(json!({"group_name": "analysts"})),
-    )
-    .await;
+    let r = get_ok(&app, &admin, "list-parents", Some(json!({"group_name": "analysts"}))).await;
     assert_eq!(names(&r), ["data-eng"]);
 
     // The same group through SCIM.
-    let r = app
-        .admin_get(&format!(
-            "{SCIM}/Groups?filter=displayName+eq+%22data-eng%22"
-        ))
-        .await;
+    let r = app.admin_get(&format!("{SCIM}/Groups?filter=displayName+eq+%22data-eng%22")).await;
     ok(&r);
-    assert_eq!(
-        r.body["Resources"][0]["members"].as_array().unwrap().len(),
-        2
-    );
+    assert_eq!(r.body["Resources"][0]["members"].as_array().unwrap().len(), 2);
 
     post_ok(
         &app,
@@ -140,14 +121,7 @@ async fn groups_and_members_as_the_cli_manages_them() {
         json!({"user_name": "ann@example.com", "parent_name": "data-eng"}),
     )
     .await;
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-members?group_name=data-eng",
-        None,
-    )
-    .await;
+    let r = cli(&app, &admin, Method::GET, "list-members?group_name=data-eng", None).await;
     assert_eq!(r.body["members"], json!([{"group_name": "analysts"}]));
 
     post_ok(&app, &admin, "delete", json!({"group_name": "data-eng"})).await;
@@ -161,27 +135,12 @@ async fn groups_and_members_as_the_cli_manages_them() {
 async fn only_admins_change_groups_and_anyone_reads_them() {
     let app = TestApp::new().await;
     let (_, user) = app.plain_user("bob@example.com").await;
-    post_ok(
-        &app,
-        &app.admin_token.clone(),
-        "create",
-        json!({"group_name": "ops"}),
-    )
-    .await;
+    post_ok(&app, &app.admin_token.clone(), "create", json!({"group_name": "ops"})).await;
     for (path, body) in [
         ("create", json!({"group_name": "mine"})),
-        (
-            "add-member",
-            json!({"user_name": "bob@example.com", "parent_name": "admins"}),
-        ),
-        (
-            "add-member",
-            json!({"user_name": "bob@example.com", "parent_name": "ops"}),
-        ),
-        (
-            "remove-member",
-            json!({"user_name": "bob@example.com", "parent_name": "users"}),
-        ),
+        ("add-member", json!({"user_name": "bob@example.com", "parent_name": "admins"})),
+        ("add-member", json!({"user_name": "bob@example.com", "parent_name": "ops"})),
+        ("remove-member", json!({"user_name": "bob@example.com", "parent_name": "users"})),
         ("delete", json!({"group_name": "ops"})),
     ] {
         let r = post(&app, &user, path, body).await;
@@ -191,14 +150,9 @@ async fn only_admins_change_groups_and_anyone_reads_them() {
     assert_eq!(names(&r), ["admins", "ops", "users"]);
     let r = get_ok(&app, &user, "list-parents?user_name=bob@example.com", None).await;
     assert_eq!(names(&r), ["users"], "bob did not make himself an admin");
-    let r = cli(
-        &app,
-        &app.admin_token.clone(),
-        Method::GET,
-        "list-members?group_name=admins",
-        None,
-    )
-    .await;
+    let r =
+        cli(&app, &app.admin_token.clone(), Method::GET, "list-members?group_name=admins", None)
+            .await;
     assert_eq!(r.body["members"], json!([{"user_name": common::ADMIN}]));
     let r = app.get_as(None, &format!("{G}/list")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -211,46 +165,21 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
     app.create_user("cy@example.com").await;
     post_ok(&app, &admin, "create", json!({"group_name": "outer"})).await;
     post_ok(&app, &admin, "create", json!({"group_name": "inner"})).await;
-    post_ok(
-        &app,
-        &admin,
-        "add-member",
-        json!({"group_name": "inner", "parent_name": "outer"}),
-    )
-    .await;
+    post_ok(&app, &admin, "add-member", json!({"group_name": "inner", "parent_name": "outer"}))
+        .await;
     let bad = [
         ("create", json!({}), INVALID, "group_name is required"),
         ("create", json!({"group_name": "  "}), INVALID, "group_name"),
-        (
-            "create",
-            json!({"group_name": "outer"}),
-            ALREADY_EXISTS,
-            "outer",
-        ),
-        (
-            "create",
-            json!({"group_name": 7}),
-            MALFORMED,
-            "Invalid request",
-        ),
-        (
-            "add-member",
-            json!({"parent_name": "outer"}),
-            INVALID,
-            "Exactly one",
-        ),
+        ("create", json!({"group_name": "outer"}), ALREADY_EXISTS, "outer"),
+        ("create", json!({"group_name": 7}), MALFORMED, "Invalid request"),
+        ("add-member", json!({"parent_name": "outer"}), INVALID, "Exactly one"),
         (
             "add-member",
             json!({"user_name": "cy@example.com", "group_name": "inner", "parent_name": "outer"}),
             INVALID,
             "Exactly one",
         ),
-        (
-            "add-member",
-            json!({"user_name": "cy@example.com"}),
-            INVALID,
-            "parent_name is required",
-        ),
+        ("add-member", json!({"user_name": "cy@example.com"}), INVALID, "parent_name is required"),
         (
             "add-member",
             json!({"user_name": "cy@example.com", "parent_name": "nope"}),
@@ -275,36 +204,16 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
             INVALID,
             "member of itself",
         ),
-        (
-            "add-member",
-            json!({"group_name": "inner", "parent_name": "admins"}),
-            INVALID,
-            "admins",
-        ),
+        ("add-member", json!({"group_name": "inner", "parent_name": "admins"}), INVALID, "admins"),
         (
             "remove-member",
             json!({"user_name": "cy@example.com", "parent_name": "outer"}),
             DOES_NOT_EXIST,
             "not a member",
         ),
-        (
-            "delete",
-            json!({"group_name": "admins"}),
-            INVALID,
-            "built-in",
-        ),
-        (
-            "delete",
-            json!({"group_name": "users"}),
-            INVALID,
-            "built-in",
-        ),
-        (
-            "delete",
-            json!({"group_name": "nope"}),
-            DOES_NOT_EXIST,
-            "nope",
-        ),
+        ("delete", json!({"group_name": "admins"}), INVALID, "built-in"),
+        ("delete", json!({"group_name": "users"}), INVALID, "built-in"),
+        ("delete", json!({"group_name": "nope"}), DOES_NOT_EXIST, "nope"),
     ];
     refuses_each(bad, async |path, body| post(&app, &admin, path, body).await).await;
     let r = cli(&app, &admin, Method::GET, "list-members", None).await;
@@ -313,35 +222,14 @@ async fn bad_group_requests_are_refused_and_change_nothing() {
     invalid(&r, "Exactly one");
     let r = cli(&app, &admin, Method::POST, "create", None).await;
     invalid(&r, "group_name is required");
-    let r = cli_sending(
-        &app,
-        &admin,
-        Method::POST,
-        "create",
-        Body::from("{not json"),
-    )
-    .await;
+    let r = cli_sending(&app, &admin, Method::POST, "create", Body::from("{not json")).await;
     malformed(&r, "Malformed JSON");
 
     let r = cli(&app, &admin, Method::GET, "list", None).await;
     assert_eq!(names(&r), ["admins", "inner", "outer", "users"]);
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-members?group_name=outer",
-        None,
-    )
-    .await;
+    let r = cli(&app, &admin, Method::GET, "list-members?group_name=outer", None).await;
     assert_eq!(r.body["members"], json!([{"group_name": "inner"}]));
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-members?group_name=admins",
-        None,
-    )
-    .await;
+    let r = cli(&app, &admin, Method::GET, "list-members?group_name=admins", None).await;
     assert_eq!(r.body["members"], json!([{"user_name": common::ADMIN}]));
 }
 
@@ -353,13 +241,7 @@ async fn leaving_a_group_can_cost_the_token_permission() {
     let admin = app.admin_token.clone();
     let sp = app.create_service_principal("loader").await;
     let app_id = sp["applicationId"].as_str().unwrap().to_owned();
-    post_ok(
-        &app,
-        &admin,
-        "create",
-        json!({"group_name": "token-holders"}),
-    )
-    .await;
+    post_ok(&app, &admin, "create", json!({"group_name": "token-holders"})).await;
     ok(&app
         .admin_patch(
             "/api/2.0/permissions/authorization/tokens",
@@ -374,18 +256,8 @@ async fn leaving_a_group_can_cost_the_token_permission() {
         json!({"user_name": app_id, "parent_name": "token-holders"}),
     )
     .await;
-    let r = cli(
-        &app,
-        &admin,
-        Method::GET,
-        "list-members?group_name=token-holders",
-        None,
-    )
-    .await;
-    assert_eq!(
-        r.body["members"],
-        json!([{"service_principal_name": app_id}])
-    );
+    let r = cli(&app, &admin, Method::GET, "list-members?group_name=token-holders", None).await;
+    assert_eq!(r.body["members"], json!([{"service_principal_name": app_id}]));
     let t = app
         .admin_post(
             "/api/2.0/token-management/on-behalf-of/tokens",

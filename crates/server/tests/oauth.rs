@@ -16,30 +16,20 @@ fn secrets_path(principal_id: &str) -> String {
 
 /// A service principal with `workspace-access`: its SCIM id and application id.
 async fn service_principal(app: &TestApp, name: &str) -> (String, String) {
-    let body = app
-        .create_service_principal_entitled(name, &["workspace-access"])
-        .await;
+    let body = app.create_service_principal_entitled(name, &["workspace-access"]).await;
     (
         body["id"].as_str().expect("id").to_owned(),
-        body["applicationId"]
-            .as_str()
-            .expect("applicationId")
-            .to_owned(),
+        body["applicationId"].as_str().expect("applicationId").to_owned(),
     )
 }
 
 async fn create_secret(app: &TestApp, principal_id: &str, body: Option<Value>) -> Value {
-    app.admin(Method::POST, &secrets_path(principal_id), body)
-        .await
-        .ok()
+    app.admin(Method::POST, &secrets_path(principal_id), body).await.ok()
 }
 
 /// The value of a new secret of `principal_id` made with `body`.
 async fn secret_value(app: &TestApp, principal_id: &str, body: Option<Value>) -> String {
-    create_secret(app, principal_id, body).await["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned()
+    create_secret(app, principal_id, body).await["secret"].as_str().expect("secret").to_owned()
 }
 
 /// A token request with the client's credentials in HTTP Basic, as the SDKs send it.
@@ -74,36 +64,21 @@ async fn grant(app: &TestApp, client_id: &str, secret: &str) -> Reply {
 
 async fn access_token(app: &TestApp, client_id: &str, secret: &str) -> String {
     let body = grant(app, client_id, secret).await.ok();
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
+    body["access_token"].as_str().expect("access_token").to_owned()
 }
 
 #[tokio::test]
 async fn discovery_names_the_token_endpoint() {
     let app = TestApp::new().await;
-    let config = app
-        .get_as(None, "/.well-known/databricks-config")
-        .await
-        .ok();
+    let config = app.get_as(None, "/.well-known/databricks-config").await.ok();
     let oidc = config["oidc_endpoint"].as_str().expect("oidc_endpoint");
     assert_eq!(oidc, format!("{}/oidc", app.public_url));
-    let account_id = config["account_id"]
-        .as_str()
-        .expect("account_id")
-        .to_owned();
+    let account_id = config["account_id"].as_str().expect("account_id").to_owned();
     assert!(!account_id.is_empty());
 
-    let doc = app
-        .get_as(None, "/oidc/.well-known/oauth-authorization-server")
-        .await
-        .ok();
+    let doc = app.get_as(None, "/oidc/.well-known/oauth-authorization-server").await.ok();
     assert_eq!(doc["token_endpoint"], format!("{oidc}/v1/token"));
-    assert!(
-        doc["authorization_endpoint"].is_string(),
-        "the SDK requires it"
-    );
+    assert!(doc["authorization_endpoint"].is_string(), "the SDK requires it");
 
     let account = app
         .get_as(
@@ -112,10 +87,7 @@ async fn discovery_names_the_token_endpoint() {
         )
         .await
         .ok();
-    assert_eq!(
-        account["token_endpoint"],
-        format!("{oidc}/accounts/{account_id}/v1/token")
-    );
+    assert_eq!(account["token_endpoint"], format!("{oidc}/accounts/{account_id}/v1/token"));
     let other = app
         .get_as(None, "/oidc/accounts/00000000-0000-0000-0000-000000000000/.well-known/oauth-authorization-server")
         .await;
@@ -130,13 +102,7 @@ async fn a_secret_is_shown_once_and_exchanged_for_an_access_token() {
     let secret = created["secret"].as_str().expect("secret").to_owned();
     assert!(secret.starts_with("dose"), "{secret}");
     assert_eq!(created["status"], "ACTIVE");
-    for field in [
-        "id",
-        "secret_hash",
-        "create_time",
-        "update_time",
-        "expire_time",
-    ] {
+    for field in ["id", "secret_hash", "create_time", "update_time", "expire_time"] {
         assert!(created[field].is_string(), "{field}: {created}");
     }
     let create_time = time::OffsetDateTime::parse(
@@ -156,17 +122,11 @@ async fn a_secret_is_shown_once_and_exchanged_for_an_access_token() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], created["id"]);
     assert_eq!(listed[0]["secret_hash"], created["secret_hash"]);
-    assert!(
-        !list.to_string().contains(&secret),
-        "a listing never shows the value"
-    );
+    assert!(!list.to_string().contains(&secret), "a listing never shows the value");
 
     let reply = grant(&app, &application_id, &secret).await;
     assert_eq!(
-        reply
-            .headers
-            .get(header::CACHE_CONTROL)
-            .map(|v| v.to_str().unwrap()),
+        reply.headers.get(header::CACHE_CONTROL).map(|v| v.to_str().unwrap()),
         Some("no-store")
     );
     let body = reply.ok();
@@ -175,10 +135,7 @@ async fn a_secret_is_shown_once_and_exchanged_for_an_access_token() {
     assert_eq!(body["scope"], "all-apis");
     let token = body["access_token"].as_str().unwrap();
     let me = app.me_as(token).await.ok();
-    assert_eq!(
-        me["userName"], application_id,
-        "a service principal is shown as a user"
-    );
+    assert_eq!(me["userName"], application_id, "a service principal is shown as a user");
     assert_eq!(me["id"], id);
 }
 
@@ -194,14 +151,9 @@ async fn the_default_lifetime_is_730_days_and_bad_lifetimes_are_refused() {
         )
         .unwrap()
     };
-    assert_eq!(
-        (parse("expire_time") - parse("create_time")).whole_days(),
-        730
-    );
+    assert_eq!((parse("expire_time") - parse("create_time")).whole_days(), 730);
     for bad in ["forever", "0s", "63072001s", "10"] {
-        let r = app
-            .admin_post(&secrets_path(&id), json!({"lifetime": bad}))
-            .await;
+        let r = app.admin_post(&secrets_path(&id), json!({"lifetime": bad})).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }
 }
@@ -212,9 +164,7 @@ async fn only_admins_manage_secrets_and_only_of_service_principals() {
     let (id, _) = service_principal(&app, "ETL").await;
     let (user_id, user_token) = app.plain_user("u@example.com").await;
     for (method, body) in [(Method::POST, Some(json!({}))), (Method::GET, None)] {
-        let r = app
-            .call(method, &secrets_path(&id), Some(&user_token), body)
-            .await;
+        let r = app.call(method, &secrets_path(&id), Some(&user_token), body).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     }
     let r = app.post_as(None, &secrets_path(&id), json!({})).await;
@@ -230,9 +180,7 @@ async fn only_admins_manage_secrets_and_only_of_service_principals() {
 async fn a_principal_may_not_mint_secrets_for_itself() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ADMIN_SP").await;
-    let group = app
-        .scim_id_where("Groups", "displayName%20eq%20admins")
-        .await;
+    let group = app.scim_id_where("Groups", "displayName%20eq%20admins").await;
     app.admin_patch(
         &format!("{SCIM}/Groups/{group}"),
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -242,15 +190,11 @@ async fn a_principal_may_not_mint_secrets_for_itself() {
     .ok();
     let secret = secret_value(&app, &id, None).await;
     let token = access_token(&app, &application_id, &secret).await;
-    let r = app
-        .post_as(Some(&token), &secrets_path(&id), json!({}))
-        .await;
+    let r = app.post_as(Some(&token), &secrets_path(&id), json!({})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     // As an admin it may manage another principal's.
     let (other, _) = service_principal(&app, "OTHER").await;
-    let r = app
-        .post_as(Some(&token), &secrets_path(&other), json!({}))
-        .await;
+    let r = app.post_as(Some(&token), &secrets_path(&other), json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
@@ -266,21 +210,13 @@ async fn deleting_the_secret_ends_its_access_tokens_at_once() {
     app.me_as(&token).await.ok();
 
     let secret_id = created["id"].as_str().unwrap();
-    app.admin_delete(&format!("{}/{secret_id}", secrets_path(&id)))
-        .await
-        .ok();
-    assert_eq!(
-        app.me_as(&token).await.status,
-        StatusCode::UNAUTHORIZED,
-        "never 403"
-    );
+    app.admin_delete(&format!("{}/{secret_id}", secrets_path(&id))).await.ok();
+    assert_eq!(app.me_as(&token).await.status, StatusCode::UNAUTHORIZED, "never 403");
     let again = grant(&app, &application_id, secret).await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     assert_eq!(again.body["error"], "invalid_client");
     app.me_as(&other).await.ok();
-    let gone = app
-        .admin_delete(&format!("{}/{secret_id}", secrets_path(&id)))
-        .await;
+    let gone = app.admin_delete(&format!("{}/{secret_id}", secrets_path(&id))).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
 
@@ -297,12 +233,7 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
     .ok();
     assert_eq!(app.me_as(&token).await.status, StatusCode::UNAUTHORIZED);
     let refused = grant(&app, &application_id, &secret).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::BAD_REQUEST,
-        "{:?}",
-        refused.body
-    );
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{:?}", refused.body);
     assert_eq!(refused.body["error"], "unauthorized_client");
 
     app.admin_patch(&format!("{SCIM}/ServicePrincipals/{id}"), json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -311,15 +242,10 @@ async fn deleting_the_principal_or_its_workspace_access_ends_its_tokens() {
     .ok();
     app.me_as(&token).await.ok();
 
-    let r = app
-        .admin_delete(&format!("{SCIM}/ServicePrincipals/{id}"))
-        .await;
+    let r = app.admin_delete(&format!("{SCIM}/ServicePrincipals/{id}")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.me_as(&token).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        grant(&app, &application_id, &secret).await.body["error"],
-        "invalid_client"
-    );
+    assert_eq!(grant(&app, &application_id, &secret).await.body["error"], "invalid_client");
 }
 
 #[tokio::test]
@@ -350,13 +276,7 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
         ),
-        (
-            "scope=all-apis",
-            &application_id,
-            &secret,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
+        ("scope=all-apis", &application_id, &secret, StatusCode::BAD_REQUEST, "invalid_request"),
         (
             "grant_type=client_credentials&scope=sql",
             &application_id,
@@ -371,13 +291,7 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
             StatusCode::UNAUTHORIZED,
             "invalid_client",
         ),
-        (
-            "grant_type=client_credentials",
-            "",
-            &secret,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-        ),
+        ("grant_type=client_credentials", "", &secret, StatusCode::UNAUTHORIZED, "invalid_client"),
         (
             "grant_type=client_credentials",
             &application_id,
@@ -399,9 +313,7 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
         assert_eq!(r.body["error"], error, "{form}");
         assert!(r.body.get("access_token").is_none());
         assert_eq!(
-            r.headers
-                .get(header::CONTENT_TYPE)
-                .map(|v| v.to_str().unwrap()),
+            r.headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap()),
             Some("application/json")
         );
     }
@@ -414,10 +326,7 @@ async fn bad_token_requests_get_oauth_errors_and_nothing_is_issued() {
             "grant_type=client_credentials&client_id={application_id}&client_secret={secret}"
         )))
         .unwrap();
-    let token = app.send(req).await.ok()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.send(req).await.ok()["access_token"].as_str().unwrap().to_owned();
     // A secret is not a bearer credential.
     assert_eq!(app.me_as(&secret).await.status, StatusCode::UNAUTHORIZED);
     app.me_as(&token).await.ok();
@@ -432,18 +341,10 @@ async fn failed_client_authentications_are_limited_per_client() {
     let other_secret = secret_value(&app, &other_id, None).await;
     let wrong = "dose0123456789abcdef0123456789abcdef";
     for _ in 0..10 {
-        assert_eq!(
-            grant(&app, &application_id, wrong).await.status,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(grant(&app, &application_id, wrong).await.status, StatusCode::UNAUTHORIZED);
     }
     let limited = grant(&app, &application_id, &secret).await;
-    assert_eq!(
-        limited.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{:?}",
-        limited.body
-    );
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", limited.body);
     assert!(limited.headers.get(header::RETRY_AFTER).is_some());
     assert!(limited.body.get("access_token").is_none());
     grant(&app, &other_application, &other_secret).await.ok();
@@ -453,10 +354,7 @@ async fn failed_client_authentications_are_limited_per_client() {
 async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only() {
     let app = TestApp::new().await;
     let (id, application_id) = service_principal(&app, "ETL").await;
-    let config = app
-        .get_as(None, "/.well-known/databricks-config")
-        .await
-        .ok();
+    let config = app.get_as(None, "/.well-known/databricks-config").await.ok();
     let account_id = config["account_id"].as_str().unwrap().to_owned();
     let base = format!("/api/2.0/accounts/{account_id}/servicePrincipals/{id}/credentials/secrets");
     let created = app.admin_post(&base, json!({})).await.ok();
@@ -468,9 +366,7 @@ async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only()
     assert_eq!(here["secrets"][0]["id"], created["id"]);
 
     let elsewhere = "/api/2.0/accounts/00000000-0000-0000-0000-000000000000/servicePrincipals";
-    let r = app
-        .admin_get(&format!("{elsewhere}/{id}/credentials/secrets"))
-        .await;
+    let r = app.admin_get(&format!("{elsewhere}/{id}/credentials/secrets")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     let account_grant = token_request(
@@ -482,9 +378,7 @@ async fn the_account_level_api_and_token_endpoint_answer_for_this_account_only()
     )
     .await
     .ok();
-    app.me_as(account_grant["access_token"].as_str().unwrap())
-        .await
-        .ok();
+    app.me_as(account_grant["access_token"].as_str().unwrap()).await.ok();
     let foreign = token_request(
         &app,
         "/oidc/accounts/00000000-0000-0000-0000-000000000000/v1/token",
@@ -518,10 +412,7 @@ async fn a_principal_holds_at_most_five_secrets() {
 #[test]
 fn hostile_token_requests_get_oauth_errors() {
     use proptest::prelude::*;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = runtime.block_on(TestApp::new());
     let (id, client_id) = runtime.block_on(service_principal(&app, "ETL"));
     runtime.block_on(create_secret(&app, &id, None));
@@ -562,16 +453,8 @@ fn hostile_token_requests_get_oauth_errors() {
             }
             let reply = runtime.block_on(app.send(req.body(Body::from(body.clone())).unwrap()));
             prop_assert!(reply.status.as_u16() < 500, "{body:?}: {:?}", reply.body);
-            prop_assert!(
-                reply.body.get("access_token").is_none(),
-                "{body:?}: {:?}",
-                reply.body
-            );
-            prop_assert!(
-                reply.body["error"].is_string(),
-                "{body:?}: {:?}",
-                reply.body
-            );
+            prop_assert!(reply.body.get("access_token").is_none(), "{body:?}: {:?}", reply.body);
+            prop_assert!(reply.body["error"].is_string(), "{body:?}: {:?}", reply.body);
             Ok(())
         })
         .unwrap();
@@ -581,14 +464,8 @@ fn hostile_token_requests_get_oauth_errors() {
 async fn granted_claims(
     app: &TestApp,
     token: &str,
-) -> (
-    patchbay_core::jwt::AccessClaims,
-    patchbay_core::jwt::SigningKey,
-) {
-    let claims = patchbay_core::jwt::Unverified::parse(token)
-        .expect("a JWT")
-        .claims()
-        .clone();
+) -> (patchbay_core::jwt::AccessClaims, patchbay_core::jwt::SigningKey) {
+    let claims = patchbay_core::jwt::Unverified::parse(token).expect("a JWT").claims().clone();
     (claims, app.store.signing_key().await.expect("signing key"))
 }
 
@@ -616,10 +493,8 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
     };
     let parts: Vec<&str> = token.split('.').collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64;
     let with = |change: &dyn Fn(&mut patchbay_core::jwt::AccessClaims)| {
         let mut c = claims.clone();
         change(&mut c);
@@ -635,10 +510,7 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
             .expose()
             .to_owned(),
         ),
-        (
-            "a key of another kid",
-            sign(&SigningKey::generate(), &claims).expose().to_owned(),
-        ),
+        ("a key of another kid", sign(&SigningKey::generate(), &claims).expose().to_owned()),
         (
             "alg none",
             format!(
@@ -649,12 +521,7 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
         ),
         (
             "alg none with the real signature",
-            format!(
-                "{}.{}.{}",
-                b64(&json!({"alg": "none", "kid": key.kid()})),
-                parts[1],
-                parts[2]
-            ),
+            format!("{}.{}.{}", b64(&json!({"alg": "none", "kid": key.kid()})), parts[1], parts[2]),
         ),
         (
             "changed claims",
@@ -667,40 +534,23 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
         ),
         (
             "wrong iss",
-            sign(&key, &with(&|c| c.iss = "https://elsewhere/oidc".into()))
-                .expose()
-                .to_owned(),
+            sign(&key, &with(&|c| c.iss = "https://elsewhere/oidc".into())).expose().to_owned(),
         ),
         (
             "wrong aud",
-            sign(&key, &with(&|c| c.aud = "https://elsewhere".into()))
-                .expose()
-                .to_owned(),
+            sign(&key, &with(&|c| c.aud = "https://elsewhere".into())).expose().to_owned(),
         ),
-        (
-            "expired",
-            sign(&key, &with(&|c| c.exp = now - 1)).expose().to_owned(),
-        ),
+        ("expired", sign(&key, &with(&|c| c.exp = now - 1)).expose().to_owned()),
         (
             "another principal than its secret's",
-            sign(&key, &with(&|c| c.principal_id = 1))
-                .expose()
-                .to_owned(),
+            sign(&key, &with(&|c| c.principal_id = 1)).expose().to_owned(),
         ),
-        (
-            "no secret named",
-            sign(&key, &with(&|c| c.secret_id = None))
-                .expose()
-                .to_owned(),
-        ),
+        ("no secret named", sign(&key, &with(&|c| c.secret_id = None)).expose().to_owned()),
     ];
     for (what, forged) in forged {
         let r = app.me_as(&forged).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
-        assert_eq!(
-            r.body, refused.body,
-            "{what}: the same envelope and message"
-        );
+        assert_eq!(r.body, refused.body, "{what}: the same envelope and message");
         let r = app.get_as(Some(&forged), "/api/2.0/clusters/list").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
         assert_eq!(
@@ -748,10 +598,7 @@ async fn signing_keys_are_kept_sealed_outside_the_database() {
     let second_kid = app.store.rotate_signing_key().await.unwrap();
     let signed = access_token(&app, &application_id, &secret).await;
     let stored = stored_signing_secrets(&app).await;
-    for (kid, other) in [
-        (&second_kid, first.kid()),
-        (&first.kid().to_owned(), &second_kid),
-    ] {
+    for (kid, other) in [(&second_kid, first.kid()), (&first.kid().to_owned(), &second_kid)] {
         common::behind_the_back(
             &app,
             &format!(
@@ -762,12 +609,7 @@ async fn signing_keys_are_kept_sealed_outside_the_database() {
         .await;
     }
     let refused = app.me_as(&signed).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNAUTHORIZED,
-        "{:?}",
-        refused.body
-    );
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{:?}", refused.body);
 
     // Put back, the first key's secret in the clear as an older version kept it: the next
     // store given the key seals it, and the token verifies again.
@@ -795,10 +637,7 @@ async fn signing_keys_are_kept_sealed_outside_the_database() {
         "sealed again: {}",
         resealed[first.kid()]
     );
-    assert_eq!(
-        resealed[&second_kid], stored[&second_kid],
-        "a sealed secret stays as it is"
-    );
+    assert_eq!(resealed[&second_kid], stored[&second_kid], "a sealed secret stays as it is");
     assert_eq!(restarted.signing_key().await.unwrap().kid(), second_kid);
     restarted.close().await;
     app.me_as(&signed).await.ok();
@@ -810,11 +649,7 @@ async fn a_rotated_key_signs_new_tokens_and_old_ones_still_verify() {
     let app = TestApp::new().await;
     let (a, b) = tokio::join!(app.store.signing_key(), app.store.signing_key());
     let first = a.unwrap();
-    assert_eq!(
-        first.kid(),
-        b.unwrap().kid(),
-        "one first key, however many ask"
-    );
+    assert_eq!(first.kid(), b.unwrap().kid(), "one first key, however many ask");
     let (id, application_id) = service_principal(&app, "ETL").await;
     let secret = secret_value(&app, &id, None).await;
     let old = access_token(&app, &application_id, &secret).await;
@@ -823,14 +658,8 @@ async fn a_rotated_key_signs_new_tokens_and_old_ones_still_verify() {
     let new = access_token(&app, &application_id, &secret).await;
     let (claims_new, key) = granted_claims(&app, &new).await;
     assert_eq!(key.kid(), kid);
-    assert_eq!(
-        patchbay_core::jwt::Unverified::parse(&new).unwrap().kid(),
-        kid
-    );
-    assert_ne!(
-        patchbay_core::jwt::Unverified::parse(&old).unwrap().kid(),
-        kid
-    );
+    assert_eq!(patchbay_core::jwt::Unverified::parse(&new).unwrap().kid(), kid);
+    assert_ne!(patchbay_core::jwt::Unverified::parse(&old).unwrap().kid(), kid);
     assert_eq!(claims_new.sub, application_id);
     app.me_as(&old).await.ok();
     app.me_as(&new).await.ok();

@@ -27,11 +27,7 @@ async fn answer(app: &TestApp, path: &str, admin: bool, form: Option<&str>) -> (
     let req = req.body(Body::from(form.unwrap_or_default().to_owned()));
     let (status, bytes) = app.send_bytes(req.expect("request")).await;
     let body: Value = serde_json::from_slice(&bytes).expect("JSON");
-    assert_eq!(
-        String::from_utf8_lossy(&bytes),
-        body.to_string(),
-        "{path}: key order"
-    );
+    assert_eq!(String::from_utf8_lossy(&bytes), body.to_string(), "{path}: key order");
     (status, body)
 }
 
@@ -40,17 +36,11 @@ async fn oauth_answers_keep_their_wire_shapes() {
     let app = TestApp::new().await;
     let mut answers: Vec<(String, Value)> = Vec::new();
     let (_, config) = answer(&app, "/.well-known/databricks-config", false, None).await;
-    let account = config["account_id"]
-        .as_str()
-        .expect("account_id")
-        .to_owned();
+    let account = config["account_id"].as_str().expect("account_id").to_owned();
     answers.push(("databricks_config".into(), config));
     for (name, path) in [
         ("health", "/healthz".to_owned()),
-        (
-            "workspace_discovery",
-            "/oidc/.well-known/oauth-authorization-server".into(),
-        ),
+        ("workspace_discovery", "/oidc/.well-known/oauth-authorization-server".into()),
         (
             "account_discovery",
             format!("/oidc/accounts/{account}/.well-known/oauth-authorization-server"),
@@ -61,37 +51,22 @@ async fn oauth_answers_keep_their_wire_shapes() {
         answers.push((name.into(), body));
     }
 
-    let sp = app
-        .create_service_principal_entitled("etl", &["workspace-access"])
-        .await;
-    let client_id = sp["applicationId"]
-        .as_str()
-        .expect("applicationId")
-        .to_owned();
+    let sp = app.create_service_principal_entitled("etl", &["workspace-access"]).await;
+    let client_id = sp["applicationId"].as_str().expect("applicationId").to_owned();
     let secrets = format!(
         "/api/2.0/accounts/servicePrincipals/{}/credentials/secrets",
         sp["id"].as_str().expect("id")
     );
-    let created = app
-        .admin_post(&secrets, json!({"lifetime": "3600s"}))
-        .await
-        .ok();
+    let created = app.admin_post(&secrets, json!({"lifetime": "3600s"})).await.ok();
     let secret = created["secret"].as_str().expect("secret").to_owned();
     let secret_id = created["id"].as_str().expect("id").to_owned();
     answers.push(("secret_created".into(), created));
-    answers.push((
-        "secret_list".into(),
-        answer(&app, &secrets, true, None).await.1,
-    ));
+    answers.push(("secret_list".into(), answer(&app, &secrets, true, None).await.1));
 
     let form = |extra: &str| format!("client_id={client_id}&client_secret={secret}{extra}");
     let mut token = String::new();
     for (name, form, status) in [
-        (
-            "token_granted",
-            form("&grant_type=client_credentials&scope=all-apis"),
-            StatusCode::OK,
-        ),
+        ("token_granted", form("&grant_type=client_credentials&scope=all-apis"), StatusCode::OK),
         (
             "token_error_invalid_client",
             format!("grant_type=client_credentials&client_id={client_id}&client_secret=nope"),
@@ -107,11 +82,7 @@ async fn oauth_answers_keep_their_wire_shapes() {
             form("&grant_type=password"),
             StatusCode::BAD_REQUEST,
         ),
-        (
-            "token_error_invalid_request",
-            String::new(),
-            StatusCode::BAD_REQUEST,
-        ),
+        ("token_error_invalid_request", String::new(), StatusCode::BAD_REQUEST),
     ] {
         let (got, body) = answer(&app, "/oidc/v1/token", false, Some(&form)).await;
         assert_eq!(got, status, "{name}: {body}");
@@ -120,10 +91,7 @@ async fn oauth_answers_keep_their_wire_shapes() {
         }
         answers.push((name.into(), body));
     }
-    let deleted = app
-        .admin_delete(&format!("{secrets}/{secret_id}"))
-        .await
-        .ok();
+    let deleted = app.admin_delete(&format!("{secrets}/{secret_id}")).await.ok();
     assert_eq!(deleted, json!({}));
 
     let mut known = vec![

@@ -34,9 +34,7 @@ async fn log_in(app: &TestApp, login_path: &str, token: &str) -> (String, String
     let html = form.body["_raw"].as_str().unwrap().to_owned();
     let field = |name: &str| {
         let marker = format!(r#"name="{name}" value=""#);
-        let at = html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} field: {html}"));
+        let at = html.find(&marker).unwrap_or_else(|| panic!("no {name} field: {html}"));
         let rest = &html[at + marker.len()..];
         rest[..rest.find('"').unwrap()].replace("&amp;", "&")
     };
@@ -53,9 +51,7 @@ async fn log_in(app: &TestApp, login_path: &str, token: &str) -> (String, String
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let html = r.body["_raw"].as_str().unwrap();
     let marker = r#"http-equiv="refresh" content="0;url="#;
-    let at = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no refresh: {html}"));
+    let at = html.find(marker).unwrap_or_else(|| panic!("no refresh: {html}"));
     let rest = &html[at + marker.len()..];
     (
         set_cookie(&r.headers, "patchbay_session").unwrap(),
@@ -67,9 +63,7 @@ async fn log_in(app: &TestApp, login_path: &str, token: &str) -> (String, String
 fn callback(location: &str) -> std::collections::HashMap<String, String> {
     assert!(location.starts_with(REDIRECT), "{location}");
     let query = location.split_once('?').map_or("", |(_, q)| q);
-    form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 
 fn exchange_form(code: &str, verifier: &str) -> String {
@@ -89,11 +83,7 @@ async fn sign_in(app: &TestApp, token: &str) -> String {
     let login_path = location(&first.headers);
     assert!(login_path.starts_with("/login?next="), "{login_path}");
     let (session, next) = log_in(app, &login_path, token).await;
-    assert_eq!(
-        next,
-        authorize_url(""),
-        "the login goes back to the sign-in"
-    );
+    assert_eq!(next, authorize_url(""), "the login goes back to the sign-in");
     let back = browse(app, Method::GET, &next, Some(&session), None).await;
     assert_eq!(back.status, StatusCode::FOUND, "{:?}", back.body);
     let query = callback(&location(&back.headers));
@@ -107,9 +97,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     let (_, user_token) = app.plain_user("dev@example.com").await;
     let code = sign_in(&app, &user_token).await;
 
-    let granted = token_request(&app, &exchange_form(&code, VERIFIER))
-        .await
-        .ok();
+    let granted = token_request(&app, &exchange_form(&code, VERIFIER)).await.ok();
     assert_eq!(granted["token_type"], "Bearer");
     assert_eq!(granted["expires_in"], 3600);
     let access = granted["access_token"].as_str().unwrap().to_owned();
@@ -128,12 +116,7 @@ async fn a_user_signs_in_through_the_browser_and_refreshes() {
     let refreshed = token_request(&app, &refresh_form(&refresh)).await.ok();
     let new_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(new_refresh, refresh);
-    app.get_as(
-        Some(refreshed["access_token"].as_str().unwrap()),
-        &format!("{SCIM}/Me"),
-    )
-    .await
-    .ok();
+    app.get_as(Some(refreshed["access_token"].as_str().unwrap()), &format!("{SCIM}/Me")).await.ok();
     let stale = token_request(&app, &refresh_form(&refresh)).await;
     assert_eq!(stale.body["error"], "invalid_grant");
     // Neither a code nor a refresh token is a bearer credential.
@@ -176,10 +159,7 @@ async fn the_code_needs_its_verifier_client_and_redirect() {
     }
     let code = sign_in(&app, &app.admin_token).await;
     let other_client = exchange_form(&code, VERIFIER).replace("databricks-cli", "another-app");
-    assert_eq!(
-        token_request(&app, &other_client).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(token_request(&app, &other_client).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -205,14 +185,8 @@ async fn bad_sign_in_requests_never_redirect_elsewhere() {
             authorize_url("").replace("response_type=code", "response_type=token"),
             "unsupported_response_type",
         ),
-        (
-            authorize_url("").replace("&code_challenge_method=S256", ""),
-            "invalid_request",
-        ),
-        (
-            authorize_url("").replace("scope=all-apis", "scope=sql"),
-            "invalid_scope",
-        ),
+        (authorize_url("").replace("&code_challenge_method=S256", ""), "invalid_request"),
+        (authorize_url("").replace("scope=all-apis", "scope=sql"), "invalid_scope"),
     ] {
         let r = browse(&app, Method::GET, &bad, Some(&session), None).await;
         assert_eq!(r.status, StatusCode::FOUND, "{bad}: {:?}", r.body);
@@ -222,14 +196,8 @@ async fn bad_sign_in_requests_never_redirect_elsewhere() {
         assert!(!query.contains_key("code"));
     }
     // A login never sends the browser anywhere but back to a sign-in.
-    let form = browse(
-        &app,
-        Method::GET,
-        "/login?next=https%3A%2F%2Fevil.example.com",
-        None,
-        None,
-    )
-    .await;
+    let form =
+        browse(&app, Method::GET, "/login?next=https%3A%2F%2Fevil.example.com", None, None).await;
     let html = form.body["_raw"].as_str().unwrap();
     assert!(!html.contains("evil.example.com"), "{html}");
 }

@@ -18,8 +18,7 @@ async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
 }
 
 async fn connect(app: &TestApp, partner_id: &str, body: Value) -> common::Reply {
-    app.admin_post(&format!("{PC}/partners/{partner_id}/connect"), body)
-        .await
+    app.admin_post(&format!("{PC}/partners/{partner_id}/connect"), body).await
 }
 
 async fn tile(app: &TestApp, partner_id: &str) -> Value {
@@ -43,10 +42,9 @@ async fn service_principals(app: &TestApp) -> Vec<Value> {
 fn values(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = match v {
         Value::Null => Vec::new(),
-        Value::Array(items) => items
-            .iter()
-            .map(|e| e["value"].as_str().expect("value").to_owned())
-            .collect(),
+        Value::Array(items) => {
+            items.iter().map(|e| e["value"].as_str().expect("value").to_owned()).collect()
+        }
         other => panic!("not a multi-valued attribute: {other}"),
     };
     out.sort();
@@ -54,21 +52,14 @@ fn values(v: &Value) -> Vec<String> {
 }
 
 async fn token_acl_level(app: &TestApp, application_id: &str) -> Option<String> {
-    let r = app
-        .admin_get("/api/2.0/permissions/authorization/tokens")
-        .await;
+    let r = app.admin_get("/api/2.0/permissions/authorization/tokens").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["access_control_list"]
         .as_array()
         .expect("access_control_list")
         .iter()
         .find(|e| e["service_principal_name"] == application_id)
-        .map(|e| {
-            e["all_permissions"][0]["permission_level"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|e| e["all_permissions"][0]["permission_level"].as_str().unwrap().to_owned())
 }
 
 async fn grants_of(
@@ -78,9 +69,7 @@ async fn grants_of(
     principal: &str,
 ) -> Vec<String> {
     let r = app
-        .admin_get(&format!(
-            "/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"
-        ))
+        .admin_get(&format!("/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let mut privileges: Vec<String> = r.body["privilege_assignments"]
@@ -104,12 +93,7 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     let r = app.connect_partner("rivery").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["redirect_value"], "create_trial");
-    assert!(
-        r.body["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .starts_with(&sim.url)
-    );
+    assert!(r.body["redirect_uri"].as_str().unwrap().starts_with(&sim.url));
     let connection = &r.body["connection"];
     assert_eq!(connection["state"], "CONNECTED");
     assert_eq!(connection["catalog_name"], "hive_metastore");
@@ -122,42 +106,24 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     let app_id = sp["applicationId"].as_str().unwrap();
     assert_eq!(
         values(&sp["entitlements"]),
-        [
-            "allow-cluster-create",
-            "databricks-sql-access",
-            "workspace-access"
-        ]
+        ["allow-cluster-create", "databricks-sql-access", "workspace-access"]
     );
-    assert_eq!(
-        token_acl_level(&app, app_id).await.as_deref(),
-        Some("CAN_USE")
-    );
+    assert_eq!(token_acl_level(&app, app_id).await.as_deref(), Some("CAN_USE"));
     // Hive grants: USAGE and CREATE on hive_metastore, nothing else.
-    assert_eq!(
-        grants_of(&app, "catalog", "hive_metastore", app_id).await,
-        ["CREATE", "USAGE"]
-    );
+    assert_eq!(grants_of(&app, "catalog", "hive_metastore", app_id).await, ["CREATE", "USAGE"]);
     // A new warehouse RIVERY_ENDPOINT.
     let warehouse_id = connection["warehouse_id"].as_str().unwrap();
-    let wh = app
-        .admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}"))
-        .await;
+    let wh = app.admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}")).await;
     assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
     assert_eq!(wh.body["name"], "RIVERY_ENDPOINT");
     assert_eq!(wh.body["cluster_size"], "2X-Small");
     // The partner holds a token that authenticates as RIVERY_USER; nobody here can read it.
     let partner_connection = connection["partner_connection_id"].as_str().unwrap();
-    let (status, who) = sim_get(
-        &sim,
-        &format!("/_sim/connections/{partner_connection}/whoami"),
-    )
-    .await;
+    let (status, who) =
+        sim_get(&sim, &format!("/_sim/connections/{partner_connection}/whoami")).await;
     assert_eq!(status, 200, "{who}");
     assert_eq!(who["userName"], app_id);
-    assert!(
-        !r.body.to_string().contains("dapi"),
-        "no token value in the answer"
-    );
+    assert!(!r.body.to_string().contains("dapi"), "no token value in the answer");
     let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     let info = tokens.body["token_infos"]
@@ -179,30 +145,15 @@ async fn an_ingest_partner_gets_exactly_its_profile() {
     assert!(received["idempotency_key"].is_string());
     let body = &received["body"];
     assert_eq!(body["service_principal_id"], app_id);
-    assert_eq!(
-        body["http_path"],
-        format!("/sql/1.0/warehouses/{warehouse_id}")
-    );
-    assert!(
-        body["jdbc_url"]
-            .as_str()
-            .unwrap()
-            .starts_with("jdbc:spark://127.0.0.1:")
-    );
-    assert!(
-        body["databricks_jdbc_url"]
-            .as_str()
-            .unwrap()
-            .starts_with("jdbc:databricks://")
-    );
+    assert_eq!(body["http_path"], format!("/sql/1.0/warehouses/{warehouse_id}"));
+    assert!(body["jdbc_url"].as_str().unwrap().starts_with("jdbc:spark://127.0.0.1:"));
+    assert!(body["databricks_jdbc_url"].as_str().unwrap().starts_with("jdbc:databricks://"));
     assert_eq!(body["catalog_name"], "hive_metastore");
     assert_eq!(body["user_info"]["is_connection_established"], false);
     assert_eq!(body["is_sql_warehouse"], true);
 
     // The organization's partner account names the connecting admin.
-    let account = app
-        .admin_get(&format!("{PC}/partners/rivery/account"))
-        .await;
+    let account = app.admin_get(&format!("{PC}/partners/rivery/account")).await;
     assert_eq!(account.status, StatusCode::OK, "{:?}", account.body);
     assert_eq!(account.body["account"]["administrator"], common::ADMIN);
 }
@@ -215,44 +166,26 @@ async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
 
     let no_schema = connect(&app, "dbt-cloud", json!({"warehouse_id": warehouse_id})).await;
     assert_eq!(no_schema.status, StatusCode::BAD_REQUEST);
-    let missing = connect(
-        &app,
-        "dbt-cloud",
-        json!({"warehouse_id": warehouse_id, "schemas": ["nope"]}),
-    )
-    .await;
+    let missing =
+        connect(&app, "dbt-cloud", json!({"warehouse_id": warehouse_id, "schemas": ["nope"]}))
+            .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
-    assert!(
-        service_principals(&app).await.is_empty(),
-        "refusals create nothing"
-    );
+    assert!(service_principals(&app).await.is_empty(), "refusals create nothing");
 
-    let r = connect(
-        &app,
-        "dbt-cloud",
-        json!({"warehouse_id": warehouse_id, "schemas": ["default"]}),
-    )
-    .await;
+    let r =
+        connect(&app, "dbt-cloud", json!({"warehouse_id": warehouse_id, "schemas": ["default"]}))
+            .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let sp = &service_principals(&app).await[0];
     let app_id = sp["applicationId"].as_str().unwrap();
     assert_eq!(sp["displayName"], "DBT_CLOUD_USER");
-    assert!(
-        sp.get("entitlements").is_none(),
-        "the read profile grants no entitlement"
-    );
+    assert!(sp.get("entitlements").is_none(), "the read profile grants no entitlement");
     assert_eq!(
         grants_of(&app, "schema", "hive_metastore.default", app_id).await,
         ["READ_METADATA", "SELECT", "USAGE"]
     );
-    assert!(
-        grants_of(&app, "catalog", "hive_metastore", app_id)
-            .await
-            .is_empty()
-    );
-    let perms = app
-        .admin_get(&format!("/api/2.0/permissions/warehouses/{warehouse_id}"))
-        .await;
+    assert!(grants_of(&app, "catalog", "hive_metastore", app_id).await.is_empty());
+    let perms = app.admin_get(&format!("/api/2.0/permissions/warehouses/{warehouse_id}")).await;
     assert_eq!(perms.status, StatusCode::OK, "{:?}", perms.body);
     let level = perms.body["access_control_list"]
         .as_array()
@@ -263,13 +196,9 @@ async fn a_read_partner_reads_the_chosen_schemas_on_the_chosen_warehouse() {
     assert_eq!(level, Some(json!("CAN_USE")));
 
     // Deleting the connection keeps the warehouse the user selected.
-    let del = app
-        .admin_delete(&format!("{PC}/connections/dbt-cloud"))
-        .await;
+    let del = app.admin_delete(&format!("{PC}/connections/dbt-cloud")).await;
     assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
-    let still = app
-        .admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}"))
-        .await;
+    let still = app.admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}")).await;
     assert_eq!(still.status, StatusCode::OK);
 }
 
@@ -281,13 +210,8 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
     }
     let r = app.connect_partner("prophecy").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let cluster_id = r.body["connection"]["cluster_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cluster = app
-        .admin_get(&format!("/api/2.1/clusters/get?cluster_id={cluster_id}"))
-        .await;
+    let cluster_id = r.body["connection"]["cluster_id"].as_str().unwrap().to_owned();
+    let cluster = app.admin_get(&format!("/api/2.1/clusters/get?cluster_id={cluster_id}")).await;
     assert_eq!(cluster.status, StatusCode::OK, "{:?}", cluster.body);
     assert_eq!(cluster.body["cluster_name"], "PROPHECY_CLUSTER");
 
@@ -305,10 +229,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
     let r = app.connect_partner("fivetran").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body["connection"].get("service_principal").is_none());
-    let id = r.body["connection"]["partner_connection_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = r.body["connection"]["partner_connection_id"].as_str().unwrap().to_owned();
     let (status, who) = sim_get(&sim, &format!("/_sim/connections/{id}/whoami")).await;
     assert_eq!(status, 200, "{who}");
     assert_eq!(who["userName"], common::ADMIN);
@@ -334,10 +255,7 @@ async fn other_profiles_cluster_token_dataiku_and_saas() {
         .find(|s| s["displayName"] == "DATAIKU_USER")
         .unwrap();
     let dataiku_id = dataiku["applicationId"].as_str().unwrap();
-    assert_eq!(
-        grants_of(&app, "catalog", "hive_metastore", dataiku_id).await,
-        ["CREATE", "USAGE"]
-    );
+    assert_eq!(grants_of(&app, "catalog", "hive_metastore", dataiku_id).await, ["CREATE", "USAGE"]);
     assert_eq!(
         grants_of(&app, "schema", "hive_metastore.default", dataiku_id).await,
         ["SELECT", "USAGE"]
@@ -352,10 +270,7 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let connection = r.body["connection"].clone();
     let warehouse_id = connection["warehouse_id"].as_str().unwrap().to_owned();
-    let partner_connection = connection["partner_connection_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let partner_connection = connection["partner_connection_id"].as_str().unwrap().to_owned();
 
     // A plain user of the same organization signs in through the tile.
     let (_, token) = app.plain_user("analyst@example.com").await;
@@ -368,34 +283,23 @@ async fn a_second_user_signs_in_and_delete_connection_removes_everything_but_the
     assert_eq!(again.body["user_status"], "existing");
     assert_eq!(service_principals(&app).await.len(), 1);
     // A plain user cannot delete the connection.
-    let r = app
-        .delete_as(Some(&token), &format!("{PC}/connections/hevo-data"))
-        .await;
+    let r = app.delete_as(Some(&token), &format!("{PC}/connections/hevo-data")).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
-    let del = app
-        .admin_delete(&format!("{PC}/connections/hevo-data"))
-        .await;
+    let del = app.admin_delete(&format!("{PC}/connections/hevo-data")).await;
     assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
     assert_eq!(del.body["partner_status"], "deletion_acknowledged");
     assert!(service_principals(&app).await.is_empty());
-    let wh = app
-        .admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}"))
-        .await;
+    let wh = app.admin_get(&format!("/api/2.0/sql/warehouses/{warehouse_id}")).await;
     assert_eq!(wh.status, StatusCode::NOT_FOUND);
     let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     assert!(!tokens.body.to_string().contains("Partner Connect"));
-    let (status, _) = sim_get(
-        &sim,
-        &format!("/_sim/connections/{partner_connection}/whoami"),
-    )
-    .await;
+    let (status, _) =
+        sim_get(&sim, &format!("/_sim/connections/{partner_connection}/whoami")).await;
     assert_eq!(status, 404, "the partner was told");
     assert_eq!(tile(&app, "hevo-data").await["connected"], false);
-    let account = app
-        .admin_get(&format!("{PC}/partners/hevo-data/account"))
-        .await;
+    let account = app.admin_get(&format!("{PC}/partners/hevo-data/account")).await;
     assert_eq!(account.status, StatusCode::OK, "the partner account stays");
     let state = sim_state(&sim).await;
     assert!(state["accounts"]["example.com"].is_object());
@@ -408,23 +312,14 @@ async fn deleting_the_service_principal_alone_breaks_the_connection() {
     app.connect_partner("rudderstack").await;
     let sp = service_principals(&app).await.remove(0);
     let app_id = sp["applicationId"].as_str().unwrap();
-    let del = app
-        .admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}"))
-        .await;
+    let del = app.admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}")).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let t = tile(&app, "rudderstack").await;
     assert_eq!(t["connected"], true, "the check mark stays");
     assert_eq!(t["connection_state"], "BROKEN");
-    let c = app
-        .admin_get(&format!("{PC}/connections/rudderstack"))
-        .await;
+    let c = app.admin_get(&format!("{PC}/connections/rudderstack")).await;
     assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
-    assert!(
-        c.body["connection"]["reasons"][0]
-            .as_str()
-            .unwrap()
-            .contains("RUDDERSTACK_USER")
-    );
+    assert!(c.body["connection"]["reasons"][0].as_str().unwrap().contains("RUDDERSTACK_USER"));
 }
 
 #[tokio::test]
@@ -434,31 +329,15 @@ async fn a_partner_failing_with_500_four_times_leaves_the_resources_and_a_sign_i
     sim_faults(&sim, json!({"connect_500": 4})).await;
     let r = app.connect_partner("snowplow").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert!(
-        r.body["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .starts_with(&sim.url)
-    );
+    assert!(r.body["redirect_uri"].as_str().unwrap().starts_with(&sim.url));
     assert!(r.body["message"].as_str().unwrap().contains("4 attempts"));
-    assert_eq!(
-        service_principals(&app).await.len(),
-        1,
-        "the resources stay"
-    );
+    assert_eq!(service_principals(&app).await.len(), 1, "the resources stay");
     assert_eq!(tile(&app, "snowplow").await["connected"], true);
     let state = sim_state(&sim).await;
-    let keys: Vec<&Value> = state["received"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| &r["idempotency_key"])
-        .collect();
+    let keys: Vec<&Value> =
+        state["received"].as_array().unwrap().iter().map(|r| &r["idempotency_key"]).collect();
     assert_eq!(keys.len(), 4);
-    assert!(
-        keys.iter().all(|k| *k == keys[0]),
-        "retries carry the same Idempotency-Key"
-    );
+    assert!(keys.iter().all(|k| *k == keys[0]), "retries carry the same Idempotency-Key");
 }
 
 #[tokio::test]
@@ -489,27 +368,18 @@ async fn a_partner_that_configures_nothing_or_misbehaves_leaves_nothing_behind()
             assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{fault}: {:?}", r.body);
             assert!(!r.body["message"].as_str().unwrap().is_empty());
         }
-        assert!(
-            service_principals(&app).await.is_empty(),
-            "{fault}: nothing half-created"
-        );
+        assert!(service_principals(&app).await.is_empty(), "{fault}: nothing half-created");
         let wh = app.admin_get("/api/2.0/sql/warehouses").await;
         assert_eq!(wh.status, StatusCode::OK, "{:?}", wh.body);
         assert!(
-            wh.body["warehouses"]
-                .as_array()
-                .is_none_or(|w| w.is_empty()),
+            wh.body["warehouses"].as_array().is_none_or(|w| w.is_empty()),
             "{fault}: {:?}",
             wh.body
         );
         assert_eq!(tile(&app, "hunters").await["connected"], false, "{fault}");
         let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
         assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
-        assert_eq!(
-            tokens.body["token_infos"].as_array().unwrap().len(),
-            1,
-            "{fault}"
-        );
+        assert_eq!(tokens.body["token_infos"].as_array().unwrap().len(), 1, "{fault}");
     }
 }
 
@@ -518,33 +388,20 @@ async fn only_admins_connect_and_a_dry_run_changes_nothing() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "monte-carlo", &sim).await;
     let (_, token) = app.plain_user("user@example.com").await;
-    let r = app
-        .connect_partner_as(&token, "monte-carlo", json!({"schemas": ["default"]}))
-        .await;
+    let r = app.connect_partner_as(&token, "monte-carlo", json!({"schemas": ["default"]})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
-    let r = connect(
-        &app,
-        "monte-carlo",
-        json!({"schemas": ["default"], "dry_run": true}),
-    )
-    .await;
+    let r = connect(&app, "monte-carlo", json!({"schemas": ["default"], "dry_run": true})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let plan = &r.body["plan"];
-    assert_eq!(
-        plan["service_principal"]["display_name"],
-        "MONTE_CARLO_USER"
-    );
+    assert_eq!(plan["service_principal"]["display_name"], "MONTE_CARLO_USER");
     assert_eq!(plan["service_principal"]["token_permission"], "CAN_USE");
     assert_eq!(plan["compute"]["create_warehouse"], "MONTE_CARLO_ENDPOINT");
     assert_eq!(plan["grants"][0]["full_name"], "hive_metastore.default");
     assert!(service_principals(&app).await.is_empty());
     assert_eq!(tile(&app, "monte-carlo").await["connected"], false);
     let state = sim_state(&sim).await;
-    assert!(
-        state["received"].as_array().unwrap().is_empty(),
-        "the partner was not called"
-    );
+    assert!(state["received"].as_array().unwrap().is_empty(), "the partner was not called");
 
     let unknown = app.connect_partner("no-such-partner").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
@@ -561,9 +418,7 @@ async fn custom_partners_register_without_showing_their_credentials() {
         "endpoints": {"connect_path": "/connect", "delete_connection_path": "/delete-connection", "test_connection_path": "/test-connection"},
         "credentials": {"username": "databricks", "password": "s3cret-value"},
         "hostnames": ["partner.example.com"]});
-    let r = app
-        .admin_post(&format!("{PC}/partners"), body.clone())
-        .await;
+    let r = app.admin_post(&format!("{PC}/partners"), body.clone()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["partner"]["id"], "acme-ingest");
     assert!(!r.body.to_string().contains("s3cret-value"));
@@ -572,25 +427,15 @@ async fn custom_partners_register_without_showing_their_credentials() {
     let list = app.admin_get(&format!("{PC}/partners")).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert!(!list.body.to_string().contains("s3cret-value"));
-    assert!(
-        list.body["partners"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["id"] == "acme-ingest")
-    );
+    assert!(list.body["partners"].as_array().unwrap().iter().any(|p| p["id"] == "acme-ingest"));
     let bad = app
         .admin_post(&format!("{PC}/partners"), json!({"name": "X", "category": "NOPE", "profile": "ingest", "base_url": "https://x.example.com"}))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let (_, user_token) = app.plain_user("u@example.com").await;
-    let r = app
-        .delete_as(Some(&user_token), &format!("{PC}/partners/acme-ingest"))
-        .await;
+    let r = app.delete_as(Some(&user_token), &format!("{PC}/partners/acme-ingest")).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app
-        .admin_delete(&format!("{PC}/partners/acme-ingest"))
-        .await;
+    let r = app.admin_delete(&format!("{PC}/partners/acme-ingest")).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -606,9 +451,7 @@ async fn stored_password(app: &TestApp, partner_id: &str) -> (Option<String>, Op
         ),
     )
     .await;
-    let [row] = rows.as_slice() else {
-        panic!("{partner_id}: {} rows", rows.len())
-    };
+    let [row] = rows.as_slice() else { panic!("{partner_id}: {} rows", rows.len()) };
     (row.get("password"), row.get("password_sealed"))
 }
 
@@ -633,10 +476,7 @@ async fn a_partners_password_is_kept_sealed_outside_the_database() {
         }
         let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
         assert!(holds(b"rivery"), "the scan reads where the settings went");
-        assert!(
-            !holds(password.as_bytes()),
-            "the password is in the database files"
-        );
+        assert!(!holds(password.as_bytes()), "the password is in the database files");
     }
     // partner-sim checks the Basic credentials of every call: the sealed password opens.
     let r = connect(&app, "rivery", json!({})).await;
@@ -653,12 +493,7 @@ async fn a_partners_password_is_kept_sealed_outside_the_database() {
     )
     .await;
     let moved = connect(&app, "hightouch", json!({})).await;
-    assert_eq!(
-        moved.status,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "{:?}",
-        moved.body
-    );
+    assert_eq!(moved.status, StatusCode::INTERNAL_SERVER_ERROR, "{:?}", moved.body);
     assert!(!moved.body.to_string().contains(&password));
     assert_eq!(
         sim_state(&sim).await["received"].as_array().unwrap().len(),
@@ -680,11 +515,7 @@ async fn a_partners_password_is_kept_sealed_outside_the_database() {
     )
     .await;
     let restarted = common::restarted_store(&app).await;
-    assert_eq!(
-        stored_password(&app, "rivery").await.0,
-        None,
-        "the clear text is gone"
-    );
+    assert_eq!(stored_password(&app, "rivery").await.0, None, "the clear text is gone");
     let endpoint = restarted
         .partner_setting(app.workspace_id, "rivery")
         .await
@@ -701,12 +532,7 @@ async fn a_partners_password_is_kept_sealed_outside_the_database() {
         .with_secret_key(patchbay_store::SecretKey::generate())
         .await
         .expect_err("another key");
-    assert!(
-        refused
-            .to_string()
-            .contains("sealed with another secret key"),
-        "{refused}"
-    );
+    assert!(refused.to_string().contains("sealed with another secret key"), "{refused}");
 }
 
 #[tokio::test]
@@ -740,12 +566,7 @@ async fn sign_in_answers_name_what_the_user_must_do() {
         .json(&json!({"connection_id": id, "cloud_provider": "aws", "databricks_organization_id": app.workspace_id})).send().await.unwrap();
     let r = app.connect_partner("census").await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("delete the connection")
-    );
+    assert!(r.body["message"].as_str().unwrap().contains("delete the connection"));
 }
 
 #[tokio::test]
@@ -753,28 +574,16 @@ async fn token_rotation_delivers_the_new_token_before_revoking_the_old() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "hightouch", &sim).await;
     let r = connect(&app, "hightouch", json!({"schemas": ["default"]})).await;
-    let old_token_id = r.body["connection"]["token_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let id = r.body["connection"]["partner_connection_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let rotated = app
-        .admin_post(
-            &format!("{PC}/connections/hightouch/rotate-token"),
-            json!({}),
-        )
-        .await;
+    let old_token_id = r.body["connection"]["token_id"].as_str().unwrap().to_owned();
+    let id = r.body["connection"]["partner_connection_id"].as_str().unwrap().to_owned();
+    let rotated =
+        app.admin_post(&format!("{PC}/connections/hightouch/rotate-token"), json!({})).await;
     assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
     assert_eq!(rotated.body["delivered"], true);
     assert!(rotated.body.get("token_value").is_none());
     let (status, who) = sim_get(&sim, &format!("/_sim/connections/{id}/whoami")).await;
     assert_eq!(status, 200, "the partner holds a working new token: {who}");
-    let old = app
-        .admin_get(&format!("/api/2.0/token-management/tokens/{old_token_id}"))
-        .await;
+    let old = app.admin_get(&format!("/api/2.0/token-management/tokens/{old_token_id}")).await;
     assert_eq!(old.status, StatusCode::NOT_FOUND, "the old token is gone");
 }
 
@@ -783,28 +592,17 @@ async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
     let (app, sim) = served_with_sim().await;
     configure(&app, "rivery", &sim).await;
     let r = app.connect_partner("rivery").await;
-    let warehouse_id = r.body["connection"]["warehouse_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let token_id = r.body["connection"]["token_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let warehouse_id = r.body["connection"]["warehouse_id"].as_str().unwrap().to_owned();
+    let token_id = r.body["connection"]["token_id"].as_str().unwrap().to_owned();
     app.admin_delete(&format!("{PC}/connections/rivery")).await;
-    let audit = app
-        .admin_get(&format!("{PC}/audit?partner_id=rivery"))
-        .await;
+    let audit = app.admin_get(&format!("{PC}/audit?partner_id=rivery")).await;
     assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
     let events: Vec<(String, String)> = audit.body["events"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| {
-            (
-                e["action"].as_str().unwrap().to_owned(),
-                e["object_id"].as_str().unwrap().to_owned(),
-            )
+            (e["action"].as_str().unwrap().to_owned(), e["object_id"].as_str().unwrap().to_owned())
         })
         .collect();
     for expected in [
@@ -814,9 +612,7 @@ async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
         ("token.revoke", token_id.as_str()),
     ] {
         assert!(
-            events
-                .iter()
-                .any(|(a, o)| a == expected.0 && o == expected.1),
+            events.iter().any(|(a, o)| a == expected.0 && o == expected.1),
             "{expected:?} in {events:?}"
         );
     }
@@ -829,33 +625,21 @@ async fn the_audit_trail_names_every_object_of_a_connect_and_delete() {
         "connection.delete",
         "partner.notify",
     ] {
-        assert!(
-            events.iter().any(|(a, _)| a == action),
-            "{action} in {events:?}"
-        );
+        assert!(events.iter().any(|(a, _)| a == action), "{action} in {events:?}");
     }
-    assert!(
-        !audit.body.to_string().contains("dapi"),
-        "never a token value"
-    );
+    assert!(!audit.body.to_string().contains("dapi"), "never a token value");
 }
 
 /// Enables Unity Catalog with a metastore owned by `owner`; `main` becomes the default catalog.
 async fn enable_unity_catalog(app: &TestApp, owner: &str) {
     let m = app
-        .admin_post(
-            "/api/2.1/unity-catalog/metastores",
-            json!({"name": "primary", "owner": owner}),
-        )
+        .admin_post("/api/2.1/unity-catalog/metastores", json!({"name": "primary", "owner": owner}))
         .await;
     assert_eq!(m.status, StatusCode::OK, "{:?}", m.body);
     let id = m.body["metastore_id"].as_str().unwrap().to_owned();
     let a = app
         .admin_put(
-            &format!(
-                "/api/2.1/unity-catalog/workspaces/{}/metastore",
-                app.workspace_id
-            ),
+            &format!("/api/2.1/unity-catalog/workspaces/{}/metastore", app.workspace_id),
             json!({"metastore_id": id, "default_catalog_name": "main"}),
         )
         .await;
@@ -882,19 +666,10 @@ async fn the_unity_catalog_rules_and_their_errors() {
         "{message}"
     );
     // A UC partner may use hive_metastore, but not a catalog someone else owns.
-    let r = connect(
-        &app,
-        "dbt-cloud",
-        json!({"catalog_name": "main", "schemas": ["default"]}),
-    )
-    .await;
+    let r =
+        connect(&app, "dbt-cloud", json!({"catalog_name": "main", "schemas": ["default"]})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("you do not own 'main'")
-    );
+    assert!(r.body["message"].as_str().unwrap().contains("you do not own 'main'"));
     assert!(service_principals(&app).await.is_empty());
     let r = connect(
         &app,
@@ -903,20 +678,15 @@ async fn the_unity_catalog_rules_and_their_errors() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    app.admin_delete(&format!("{PC}/connections/dbt-cloud"))
-        .await;
+    app.admin_delete(&format!("{PC}/connections/dbt-cloud")).await;
 
     // The metastore admin (a workspace admin too) may choose any catalog of the metastore,
     // and gets the Unity Catalog privileges there.
     let admins_id = app.scim_id_where("Groups", "displayName+eq+admins").await;
-    let steward_id = app
-        .scim_id_where("Users", "userName+eq+steward@example.com")
-        .await;
+    let steward_id = app.scim_id_where("Users", "userName+eq+steward@example.com").await;
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                        "Operations": [{"op": "add", "path": "members", "value": [{"value": steward_id}]}]});
-    let r = app
-        .admin_patch(&format!("{SCIM}/Groups/{admins_id}"), patch)
-        .await;
+    let r = app.admin_patch(&format!("{SCIM}/Groups/{admins_id}"), patch).await;
     assert_eq!(r.status, StatusCode::OK);
     let steward_token = app.token_for("steward@example.com").await;
     let r = app
@@ -927,10 +697,8 @@ async fn the_unity_catalog_rules_and_their_errors() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let app_id = r.body["connection"]["service_principal"]["application_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app_id =
+        r.body["connection"]["service_principal"]["application_id"].as_str().unwrap().to_owned();
     for (securable_type, full_name, expected) in [
         ("catalog", "main", vec!["USE_CATALOG"]),
         ("schema", "main.default", vec!["SELECT", "USE_SCHEMA"]),
@@ -972,14 +740,10 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
     let token = token.expose().to_owned();
     assert_ne!(second, app.workspace_id);
     // The second workspace is its own: none of the first one's principals or connections.
-    let sps = app
-        .get_as(Some(&token), &format!("{SCIM}/ServicePrincipals"))
-        .await;
+    let sps = app.get_as(Some(&token), &format!("{SCIM}/ServicePrincipals")).await;
     assert_eq!(sps.status, StatusCode::OK, "{:?}", sps.body);
     assert_eq!(sps.body["totalResults"], 0);
-    let tile = app
-        .get_as(Some(&token), &format!("{PC}/partners/rivery"))
-        .await;
+    let tile = app.get_as(Some(&token), &format!("{PC}/partners/rivery")).await;
     assert_eq!(tile.status, StatusCode::OK, "{:?}", tile.body);
     assert_eq!(tile.body["partner"]["connected"], false);
     assert_eq!(
@@ -994,10 +758,7 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
     assert_eq!(put.status, StatusCode::OK);
     let r = app.connect_partner_as(&token, "rivery", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(
-        r.body["account_status"], "active",
-        "the partner knows the organization already"
-    );
+    assert_eq!(r.body["account_status"], "active", "the partner knows the organization already");
     assert_eq!(
         r.body["connection"]["partner_account_administrator"],
         common::ADMIN,
@@ -1010,10 +771,6 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
         .iter()
         .map(|c| c["workspace_id"].as_i64().unwrap())
         .collect();
-    assert_eq!(
-        workspaces.len(),
-        2,
-        "one connection per workspace at the partner"
-    );
+    assert_eq!(workspaces.len(), 2, "one connection per workspace at the partner");
     assert!(workspaces.contains(&second) && workspaces.contains(&app.workspace_id));
 }

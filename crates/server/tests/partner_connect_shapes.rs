@@ -41,10 +41,7 @@ impl Client<'_> {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
         let text = body.map(|b| b.to_string()).unwrap_or_default();
-        let (got, bytes) = self
-            .app
-            .send_bytes(req.body(Body::from(text)).expect("request"))
-            .await;
+        let (got, bytes) = self.app.send_bytes(req.body(Body::from(text)).expect("request")).await;
         let sent = String::from_utf8_lossy(&bytes);
         assert_eq!(got, status, "{path}: {sent}");
         let parsed: Value = serde_json::from_slice(&bytes).expect("JSON");
@@ -57,13 +54,11 @@ impl Client<'_> {
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(Method::POST, path, Some(body), StatusCode::OK)
-            .await
+        self.call(Method::POST, path, Some(body), StatusCode::OK).await
     }
 
     async fn put(&self, path: &str, body: Value) -> Value {
-        self.call(Method::PUT, path, Some(body), StatusCode::OK)
-            .await
+        self.call(Method::PUT, path, Some(body), StatusCode::OK).await
     }
 
     async fn delete(&self, path: &str) -> Value {
@@ -72,8 +67,7 @@ impl Client<'_> {
 
     /// A tile click.
     async fn connect(&self, partner_id: &str, body: Value) -> Value {
-        self.post(&format!("/partners/{partner_id}/connect"), body)
-            .await
+        self.post(&format!("/partners/{partner_id}/connect"), body).await
     }
 
     /// A repair, whose body is empty.
@@ -83,16 +77,12 @@ impl Client<'_> {
     }
 
     async fn rotate(&self, partner_id: &str, body: Value) -> Value {
-        self.post(&format!("/connections/{partner_id}/rotate-token"), body)
-            .await
+        self.post(&format!("/connections/{partner_id}/rotate-token"), body).await
     }
 }
 
 fn admin(app: &TestApp) -> Client<'_> {
-    Client {
-        app,
-        token: app.admin_token.clone(),
-    }
+    Client { app, token: app.admin_token.clone() }
 }
 
 /// A workspace user who is not an admin.
@@ -126,15 +116,11 @@ async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle, without: &[
         "credentials": {"username": sim.config.username, "password": sim.config.password},
         "hostnames": ["127.0.0.1"],
     });
-    admin(app)
-        .put(&format!("/partners/{partner_id}"), body)
-        .await
+    admin(app).put(&format!("/partners/{partner_id}"), body).await
 }
 
 fn text(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
 }
 
 /// The values a test saw that change from run to run, each with the name a snapshot shows
@@ -173,11 +159,8 @@ impl Known {
 
     /// Snapshots `body` with the values named.
     fn snap(&self, name: &str, body: &Value) {
-        let known: Vec<(&str, &str)> = self
-            .0
-            .iter()
-            .map(|(t, n)| (t.as_str(), n.as_str()))
-            .collect();
+        let known: Vec<(&str, &str)> =
+            self.0.iter().map(|(t, n)| (t.as_str(), n.as_str())).collect();
         insta::assert_json_snapshot!(name, redacted(body, &known));
     }
 }
@@ -193,15 +176,9 @@ async fn tiles_partners_plans_and_connection_files_keep_their_wire_shapes() {
     known.snap("partners", &admin.get("/partners").await);
     known.snap("partners_as_user", &user.get("/partners").await);
     // One built-in partner of each profile and provision.
-    for id in [
-        "fivetran",
-        "power-bi",
-        "hevo-data",
-        "prophecy",
-        "john-snow-labs",
-        "alation",
-        "dataiku",
-    ] {
+    for id in
+        ["fivetran", "power-bi", "hevo-data", "prophecy", "john-snow-labs", "alation", "dataiku"]
+    {
         let body = admin.get(&format!("/partners/{id}")).await;
         known.snap(&format!("partner_{id}"), &body);
     }
@@ -216,9 +193,7 @@ async fn tiles_partners_plans_and_connection_files_keep_their_wire_shapes() {
         "endpoints": {"connect_path": "/connect", "test_connection_path": "/test-connection"},
         "credentials": {"username": "databricks", "password": password},
         "hostnames": ["partner.example.com", "app.partner.example.com"]});
-    let registered = admin
-        .call(Method::POST, "/partners", Some(body), StatusCode::CREATED)
-        .await;
+    let registered = admin.call(Method::POST, "/partners", Some(body), StatusCode::CREATED).await;
     custom.snap("partner_registered", &registered);
     let change = json!({"category": "DATA_QUALITY", "profile": "read", "provisions": "selected_warehouse",
                         "supports_unity_catalog": false, "sign_in_through_partner_connect": false,
@@ -289,20 +264,14 @@ async fn a_connection_s_answers_keep_their_wire_shapes() {
     let configured = configure(&app, "census", &sim, &[]).await;
     known.snap("census_configured", &configured);
 
-    let connected = admin
-        .connect("census", json!({"schemas": ["default"]}))
-        .await;
+    let connected = admin.connect("census", json!({"schemas": ["default"]})).await;
     known.connection(&connected["connection"], "census");
     known.snap("connected", &connected);
 
     known.snap("partner_connected", &admin.get("/partners/census").await);
     let tiles = user.get("/partners").await;
-    let census: Vec<&Value> = tiles["partners"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["id"] == "census")
-        .collect();
+    let census: Vec<&Value> =
+        tiles["partners"].as_array().unwrap().iter().filter(|t| t["id"] == "census").collect();
     known.snap("partner_connected_in_the_list_as_user", &json!(census));
     let signed_in = user.connect("census", json!({})).await;
     known.snap("signed_in_as_user", &signed_in);
@@ -322,16 +291,11 @@ async fn a_connection_s_answers_keep_their_wire_shapes() {
 
     let repaired = admin.repair("census").await;
     known.snap("repair_nothing_to_do", &repaired);
-    app.admin_delete(&format!("/api/2.0/token-management/tokens/{second_token}"))
-        .await
-        .ok();
+    app.admin_delete(&format!("/api/2.0/token-management/tokens/{second_token}")).await.ok();
     known.snap("connection_broken", &admin.get("/connections/census").await);
     let repaired = admin.repair("census").await;
     let now = admin.get("/connections/census").await;
-    known.add(
-        text(&now["connection"]["token_id"]),
-        "census_third_token_id",
-    );
+    known.add(text(&now["connection"]["token_id"]), "census_third_token_id");
     known.snap("repair_new_token", &repaired);
 
     known.snap("deleted", &admin.delete("/connections/census").await);
@@ -341,11 +305,8 @@ async fn a_connection_s_answers_keep_their_wire_shapes() {
     let mut paged = known.clone();
     paged.add(&next, "next_page_token");
     paged.snap("audit_page", &page);
-    let rest = admin
-        .get(&format!(
-            "/audit?partner_id=census&page_token={next}&page_size=1000"
-        ))
-        .await;
+    let rest =
+        admin.get(&format!("/audit?partner_id=census&page_token={next}&page_size=1000")).await;
     assert!(rest.get("next_page_token").is_none(), "{rest}");
     known.snap("audit_rest", &rest);
 }
@@ -378,9 +339,7 @@ async fn unfinished_connects_and_manual_rotations_keep_their_wire_shapes() {
     let manual = admin.rotate("labelbox", json!({})).await;
     known.shown_once(&manual, "labelbox_new_token");
     known.snap("rotation_manual", &manual);
-    let confirmed = admin
-        .rotate("labelbox", json!({"revoke_token_id": old}))
-        .await;
+    let confirmed = admin.rotate("labelbox", json!({"revoke_token_id": old})).await;
     known.snap("rotation_confirmed", &confirmed);
 
     // An OAuth partner (M2M and U2M), without a rotate-token endpoint: the connection shows
@@ -394,9 +353,7 @@ async fn unfinished_connects_and_manual_rotations_keep_their_wire_shapes() {
         "credentials": {"username": sim.config.username, "password": sim.config.password},
         "hostnames": ["127.0.0.1"],
     });
-    let registered = admin
-        .call(Method::POST, "/partners", Some(body), StatusCode::CREATED)
-        .await;
+    let registered = admin.call(Method::POST, "/partners", Some(body), StatusCode::CREATED).await;
     known.snap("oauth_partner_registered", &registered);
     let connected = admin.connect("acme-oauth", json!({})).await;
     known.connection(&connected["connection"], "oauth");

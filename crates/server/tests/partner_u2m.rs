@@ -37,14 +37,9 @@ async fn register(app: &TestApp, sim: &SimHandle, auth_options: Value) -> Reply 
 
 /// Registers the sim as a U2M-only partner, connects it, and returns its app's client id.
 async fn connected_u2m_app(app: &TestApp, sim: &SimHandle) -> String {
-    register(app, sim, json!(["AUTH_OAUTH_U2M"]))
-        .await
-        .expect(StatusCode::CREATED);
+    register(app, sim, json!(["AUTH_OAUTH_U2M"])).await.expect(StatusCode::CREATED);
     let connected = connect(app).await.ok();
-    connected["connection"]["oauth_u2m_app"]["client_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    connected["connection"]["oauth_u2m_app"]["client_id"].as_str().unwrap().to_owned()
 }
 
 async fn connect(app: &TestApp) -> Reply {
@@ -64,11 +59,7 @@ async fn set_callback(sim: &SimHandle, callback: &str) {
 
 /// [`browser::browse`] with the method a browser would use: POST for a form, GET otherwise.
 async fn browse(app: &TestApp, path: &str, cookie: Option<&str>, form: Option<String>) -> Reply {
-    let method = if form.is_some() {
-        Method::POST
-    } else {
-        Method::GET
-    };
+    let method = if form.is_some() { Method::POST } else { Method::GET };
     browser::browse(app, method, path, cookie, form).await
 }
 
@@ -122,9 +113,7 @@ async fn session_of(app: &TestApp, token: &str) -> String {
 /// The query of a redirect.
 fn query_of(location: &str) -> std::collections::HashMap<String, String> {
     let query = location.split_once('?').map_or("", |(_, q)| q);
-    form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 
 /// A field's value in a page (the first `name="…" value="…"`), or the meta refresh's target,
@@ -157,17 +146,8 @@ async fn answer_consent(app: &TestApp, session: &str, page: &Reply, decision: &s
         .append_pair("decision", decision)
         .finish();
     let r = browse(app, &action, Some(session), Some(form)).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{action}: {:?} {:?}",
-        r.headers,
-        r.body
-    );
-    assert!(
-        browser::redirect(&r.headers).is_none(),
-        "not a redirect of the form"
-    );
+    assert_eq!(r.status, StatusCode::OK, "{action}: {:?} {:?}", r.headers, r.body);
+    assert!(browser::redirect(&r.headers).is_none(), "not a redirect of the form");
     attribute_after(&html_of(&r), r#"http-equiv="refresh" content="0;url="#)
         .expect("the page moves on")
 }
@@ -203,12 +183,7 @@ async fn code_for(app: &TestApp, session: &str, client_id: &str, redirect_uri: &
 #[tokio::test]
 async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
     let (app, sim) = served_with_sim().await;
-    let r = register(
-        &app,
-        &sim,
-        json!(["AUTH_OAUTH_U2M", "AUTH_PAT", "AUTH_OAUTH_M2M"]),
-    )
-    .await;
+    let r = register(&app, &sim, json!(["AUTH_OAUTH_U2M", "AUTH_PAT", "AUTH_OAUTH_M2M"])).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     for ok in [
         json!(["AUTH_OAUTH_U2M"]),
@@ -218,9 +193,7 @@ async fn registration_accepts_u2m_alone_or_beside_one_other_credential() {
         let r = register(&app, &sim, ok.clone()).await;
         assert_eq!(r.status, StatusCode::CREATED, "{ok}: {:?}", r.body);
         assert_eq!(r.body["partner"]["auth_options"], ok);
-        app.admin_delete(&format!("{PC}/partners/acme-ingest"))
-            .await
-            .ok();
+        app.admin_delete(&format!("{PC}/partners/acme-ingest")).await.ok();
     }
 }
 
@@ -236,14 +209,7 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
     assert!(client_id.starts_with("pc-"), "{client_id}");
     let callback = format!("{}{CALLBACK}", sim.url);
     assert_eq!(c["oauth_u2m_app"]["redirect_uri"], callback.as_str());
-    assert!(
-        !c["oauth_u2m_app"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .any(|k| k.contains("secret")),
-        "{c}"
-    );
+    assert!(!c["oauth_u2m_app"].as_object().unwrap().keys().any(|k| k.contains("secret")), "{c}");
 
     // The partner got the app's client id and, with U2M alone, no token.
     let state = sim_state(&sim).await;
@@ -269,10 +235,7 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
         .await
         .unwrap();
     assert_eq!(start.status().as_u16(), 302);
-    let authorize = start.headers()[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let authorize = start.headers()[header::LOCATION].to_str().unwrap().to_owned();
     let path = authorize
         .strip_prefix(app.public_url.as_str())
         .unwrap_or_else(|| panic!("{authorize}"))
@@ -313,19 +276,12 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
     assert_eq!(ok["refresh"]["user_name"], "dev@example.com", "{ok}");
 
     // Delete: the partner's refresh and access tokens stop; the app authorizes nothing more.
-    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
-        .await
-        .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest")).await.ok();
     let gone = check().await;
     assert_eq!(gone["access"]["ok"], false, "{gone}");
     assert_eq!(gone["refresh"]["ok"], false, "{gone}");
     let refused = browse(&app, &path, Some(&session), None).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::BAD_REQUEST,
-        "{:?}",
-        refused.body
-    );
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{:?}", refused.body);
     assert!(browser::redirect(&refused.headers).is_none());
     assert_no_violations(&app).await;
 }
@@ -333,17 +289,12 @@ async fn a_user_authorizes_the_partner_which_acts_as_them_until_the_connection_g
 #[tokio::test]
 async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
     let (app, sim) = served_with_sim().await;
-    register(&app, &sim, json!(["AUTH_PAT", "AUTH_OAUTH_U2M"]))
-        .await
-        .expect(StatusCode::CREATED);
+    register(&app, &sim, json!(["AUTH_PAT", "AUTH_OAUTH_U2M"])).await.expect(StatusCode::CREATED);
     let connected = connect(&app).await.ok();
     let c = &connected["connection"];
     assert_eq!(c["credential"], "token", "{connected}");
     let client_id = c["oauth_u2m_app"]["client_id"].as_str().unwrap().to_owned();
-    let redirect = c["oauth_u2m_app"]["redirect_uri"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let redirect = c["oauth_u2m_app"]["redirect_uri"].as_str().unwrap().to_owned();
     let (_, user_token) = app.plain_user("ana@example.com").await;
     let session = session_of(&app, &user_token).await;
 
@@ -367,29 +318,18 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
     let r = token_request(&app, &exchange_form(&client_id, &redirect, &code, VERIFIER)).await;
     assert_eq!(r.body["error"], "invalid_grant", "spent");
     let code = code_for(&app, &session, &client_id, &redirect).await;
-    let r = token_request(
-        &app,
-        &exchange_form(&client_id, &format!("{redirect}x"), &code, VERIFIER),
-    )
-    .await;
+    let r =
+        token_request(&app, &exchange_form(&client_id, &format!("{redirect}x"), &code, VERIFIER))
+            .await;
     assert_eq!(r.body["error"], "invalid_grant");
     // The CLI's client cannot redeem the app's code.
     let code = code_for(&app, &session, &client_id, &redirect).await;
-    let r = token_request(
-        &app,
-        &exchange_form("databricks-cli", &redirect, &code, VERIFIER),
-    )
-    .await;
+    let r = token_request(&app, &exchange_form("databricks-cli", &redirect, &code, VERIFIER)).await;
     assert_eq!(r.body["error"], "invalid_grant");
     // An unknown client at the token endpoint: invalid_client.
     let r = token_request(
         &app,
-        &exchange_form(
-            "pc-00000000000000000000000000000000",
-            &redirect,
-            "x",
-            VERIFIER,
-        ),
+        &exchange_form("pc-00000000000000000000000000000000", &redirect, "x", VERIFIER),
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -411,9 +351,7 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
                 .unwrap();
             let response = router.oneshot(req).await.unwrap();
             let status = response.status();
-            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .unwrap();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
             (status, serde_json::from_slice::<Value>(&bytes).unwrap())
         });
     }
@@ -426,20 +364,13 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
             assert_eq!(body["error"], "invalid_grant", "{status} {body}");
         }
     }
-    assert_eq!(
-        granted.len(),
-        1,
-        "{} exchanges granted tokens",
-        granted.len()
-    );
+    assert_eq!(granted.len(), 1, "{} exchanges granted tokens", granted.len());
 
     // The one that won acts as the user, on the workspace's API.
     let access = granted[0]["access_token"].as_str().unwrap();
     let me = app.me_as(access).await.ok();
     assert_eq!(me["userName"], "ana@example.com");
-    app.get_as(Some(access), "/api/2.0/sql/warehouses")
-        .await
-        .ok();
+    app.get_as(Some(access), "/api/2.0/sql/warehouses").await.ok();
     let refresh = granted[0]["refresh_token"].as_str().unwrap().to_owned();
     let refresh_form =
         format!("grant_type=refresh_token&client_id={client_id}&refresh_token={refresh}");
@@ -452,21 +383,13 @@ async fn the_code_needs_the_apps_redirect_and_its_verifier_and_grants_once() {
     assert_eq!(r.body["error"], "invalid_grant");
 
     // Delete: the refresh token is refused at once, the access token at its next request.
-    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
-        .await
-        .ok();
+    app.admin_delete(&format!("{PC}/connections/acme-ingest")).await.ok();
     let r = token_request(&app, &refresh_form).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
     assert_eq!(r.body["error"], "invalid_client");
     let r = app.me_as(access).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = browse(
-        &app,
-        &authorize_url(&client_id, &redirect),
-        Some(&session),
-        None,
-    )
-    .await;
+    let r = browse(&app, &authorize_url(&client_id, &redirect), Some(&session), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -479,18 +402,8 @@ async fn the_partners_callback_must_be_on_its_hosts_or_the_connect_is_undone() {
     set_callback(&sim, "foreign").await;
     let r = connect(&app).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("oauth_redirect_uri"),
-        "{:?}",
-        r.body
-    );
-    let tile = app
-        .admin_get(&format!("{PC}/partners/acme-ingest"))
-        .await
-        .ok();
+    assert!(r.body["message"].as_str().unwrap().contains("oauth_redirect_uri"), "{:?}", r.body);
+    let tile = app.admin_get(&format!("{PC}/partners/acme-ingest")).await.ok();
     assert!(tile["connection"].is_null(), "{tile}");
     assert!(
         app.store
@@ -575,9 +488,7 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
         html.contains("Allow <strong>Acme Ingest</strong> to act as you (<strong>dev@example.com</strong>) in this workspace?"),
         "{html}"
     );
-    let csp = asked.headers[header::CONTENT_SECURITY_POLICY]
-        .to_str()
-        .unwrap();
+    let csp = asked.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains("form-action 'self'") && csp.contains("frame-ancestors 'none'"));
     assert_eq!(asked.headers[header::X_FRAME_OPTIONS], "DENY");
     assert_eq!(codes().await, 0);
@@ -587,10 +498,7 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
     let (_, other_token) = app.plain_user("eve@example.com").await;
     let other_session = session_of(&app, &other_token).await;
     let other_csrf = consent_form(&browse(&app, &path, Some(&other_session), None).await).1;
-    for form in [
-        "decision=allow".to_owned(),
-        format!("decision=allow&csrf={other_csrf}"),
-    ] {
+    for form in ["decision=allow".to_owned(), format!("decision=allow&csrf={other_csrf}")] {
         let r = browse(&app, &action, Some(&session), Some(form.clone())).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{form}: {:?}", r.body);
     }
@@ -604,18 +512,9 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
         .unwrap();
     assert_eq!(app.send(req).await.status, StatusCode::FORBIDDEN);
     // Without a session: to the login, nothing recorded.
-    let r = browse(
-        &app,
-        &action,
-        None,
-        Some(format!("decision=allow&csrf={csrf}")),
-    )
-    .await;
+    let r = browse(&app, &action, None, Some(format!("decision=allow&csrf={csrf}"))).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(
-        count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
-        0
-    );
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await, 0);
     assert_eq!(codes().await, 0);
 
     // Deny: back to the partner with access_denied and its state; asked again next time.
@@ -648,48 +547,21 @@ async fn a_partner_app_acts_as_a_user_only_after_they_allow_it_once() {
     let r = browse(&app, &cli, Some(&session), None).await;
     assert_eq!(r.status, StatusCode::FOUND, "{:?}", r.body);
     assert!(query_of(&location(&r.headers)).contains_key("code"));
-    let r = browse(
-        &app,
-        &cli,
-        Some(&session),
-        Some(format!("decision=allow&csrf={csrf}")),
-    )
-    .await;
+    let r = browse(&app, &cli, Some(&session), Some(format!("decision=allow&csrf={csrf}"))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 
     // The consents die with the connection's app; a new connection's app asks again.
-    assert_eq!(
-        count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
-        1
-    );
-    app.admin_delete(&format!("{PC}/connections/acme-ingest"))
-        .await
-        .ok();
-    assert_eq!(
-        count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await,
-        0
-    );
-    let r = browse(
-        &app,
-        &action,
-        Some(&session),
-        Some(format!("decision=allow&csrf={csrf}")),
-    )
-    .await;
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await, 1);
+    app.admin_delete(&format!("{PC}/connections/acme-ingest")).await.ok();
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM oauth_consents").await, 0);
+    let r =
+        browse(&app, &action, Some(&session), Some(format!("decision=allow&csrf={csrf}"))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "the app is gone");
     let connected = connect(&app).await.ok();
-    let new_client = connected["connection"]["oauth_u2m_app"]["client_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new_client =
+        connected["connection"]["oauth_u2m_app"]["client_id"].as_str().unwrap().to_owned();
     assert_ne!(new_client, client_id);
-    let r = browse(
-        &app,
-        &authorize_url(&new_client, &redirect),
-        Some(&session),
-        None,
-    )
-    .await;
+    let r = browse(&app, &authorize_url(&new_client, &redirect), Some(&session), None).await;
     assert_eq!(r.status, StatusCode::OK, "asked again");
     assert_no_violations(&app).await;
 }

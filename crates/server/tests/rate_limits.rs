@@ -26,9 +26,7 @@ async fn until_limited(
     limit: u32,
 ) -> (u32, Option<common::Reply>) {
     for passed in 0..limit {
-        let r = app
-            .call(method.clone(), path, Some(token), body.clone())
-            .await;
+        let r = app.call(method.clone(), path, Some(token), body.clone()).await;
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             return (passed, Some(r));
         }
@@ -66,10 +64,7 @@ const RETRY_TRIGGERS: &[&str] = &[
 
 /// A workspace with Databricks' published limits.
 async fn databricks_limits() -> TestApp {
-    TestApp::build("http://127.0.0.1:1", |s| {
-        s.rate_limits = RateLimits::Databricks
-    })
-    .await
+    TestApp::build("http://127.0.0.1:1", |s| s.rate_limits = RateLimits::Databricks).await
 }
 
 #[tokio::test]
@@ -81,10 +76,7 @@ async fn a_burst_beyond_the_bucket_gets_429_and_other_tokens_do_not() {
     let (passed, limited) =
         until_limited(&app, Method::GET, TOKENS, &app.admin_token, None, burst * 3).await;
     let limited = limited.expect("a flood is limited");
-    assert!(
-        passed >= burst,
-        "the whole burst of {burst} passes first, got {passed}"
-    );
+    assert!(passed >= burst, "the whole burst of {burst} passes first, got {passed}");
     assert_eq!(limited.body["error_code"], "REQUEST_LIMIT_EXCEEDED");
     let message = limited.body["message"].as_str().unwrap();
     for phrase in RETRY_TRIGGERS {
@@ -102,9 +94,7 @@ async fn a_burst_beyond_the_bucket_gets_429_and_other_tokens_do_not() {
     );
     let r = app.me_as(&app.admin_token).await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app
-        .admin_get("/api/2.0/permissions/authorization/tokens")
-        .await;
+    let r = app.admin_get("/api/2.0/permissions/authorization/tokens").await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -152,12 +142,7 @@ async fn the_default_limits_let_a_burst_of_scim_writes_through() {
     }
     for id in &ids {
         let r = app.admin_delete(&format!("{SCIM}/Users/{id}")).await;
-        assert_eq!(
-            r.status,
-            StatusCode::NO_CONTENT,
-            "delete {id}: {:?}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "delete {id}: {:?}", r.body);
     }
     let changes = 2.0 * ids.len() as f64;
     let databricks_would_allow = f64::from(RateLimits::Databricks.burst(Family::ScimWrite))
@@ -186,9 +171,7 @@ async fn hold_request(addr: &str, token: &str) -> tokio::net::TcpStream {
 /// Waits until the admin token has `n` requests in progress.
 async fn until_in_progress(app: &TestApp, n: u32) {
     let limiter = app.state.rate_limiter().expect("limits are on");
-    let digest = patchbay_core::token::TokenValue::parse(&app.admin_token)
-        .expect("token")
-        .digest();
+    let digest = patchbay_core::token::TokenValue::parse(&app.admin_token).expect("token").digest();
     let deadline = Instant::now() + Duration::from_secs(30);
     while limiter.in_progress(&digest) != n {
         assert!(
@@ -216,12 +199,7 @@ async fn one_token_has_at_most_64_requests_in_progress() {
 
     let me = format!("{SCIM}/Me");
     let refused = app.admin_get(&me).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{:?}",
-        refused.body
-    );
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", refused.body);
     assert_eq!(refused.body["status"], "429", "{:?}", refused.body);
     let detail = refused.body["detail"].as_str().expect("detail");
     assert!(detail.contains("at most 64"), "{detail}");
@@ -233,12 +211,7 @@ async fn one_token_has_at_most_64_requests_in_progress() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
     assert_eq!(r.body["error_code"], "REQUEST_LIMIT_EXCEEDED");
     let r = app.get_as(Some(&other), &me).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "another token goes on: {:?}",
-        r.body
-    );
+    assert_eq!(r.status, StatusCode::OK, "another token goes on: {:?}", r.body);
 
     // The held requests end when their connections do; then the token is served again.
     drop(held);
@@ -255,9 +228,7 @@ async fn tokens_that_do_not_authenticate_are_not_tracked() {
     for limits in [RateLimits::On, RateLimits::Databricks] {
         let app = TestApp::build("http://127.0.0.1:1", |s| s.rate_limits = limits).await;
         let limiter = app.state.rate_limiter().expect("limits are on").clone();
-        let revoked = app
-            .admin_post("/api/2.0/token/create", json!({"comment": "revoked"}))
-            .await;
+        let revoked = app.admin_post("/api/2.0/token/create", json!({"comment": "revoked"})).await;
         assert_eq!(revoked.status, StatusCode::OK, "{:?}", revoked.body);
         let r = app
             .admin_post(
@@ -268,26 +239,18 @@ async fn tokens_that_do_not_authenticate_are_not_tracked() {
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(limiter.tracked_tokens(), 1, "the admin's token");
 
-        let revoked = revoked.body["token_value"]
-            .as_str()
-            .expect("value")
-            .to_owned();
+        let revoked = revoked.body["token_value"].as_str().expect("value").to_owned();
         let mut invalid = vec![revoked, "nope".to_owned()];
         invalid.extend((0..300).map(|i| format!("dapi{i:032x}")));
         let paths = [
             (Method::POST, format!("{SCIM}/Users")),
             (Method::GET, format!("{SCIM}/Me")),
             (Method::GET, TOKENS.to_owned()),
-            (
-                Method::PATCH,
-                "/api/2.0/permissions/authorization/tokens".to_owned(),
-            ),
+            (Method::PATCH, "/api/2.0/permissions/authorization/tokens".to_owned()),
         ];
         for token in &invalid {
             for (method, path) in &paths {
-                let r = app
-                    .call(method.clone(), path, Some(token), Some(json!({})))
-                    .await;
+                let r = app.call(method.clone(), path, Some(token), Some(json!({}))).await;
                 assert_eq!(
                     r.status,
                     StatusCode::UNAUTHORIZED,
@@ -298,10 +261,6 @@ async fn tokens_that_do_not_authenticate_are_not_tracked() {
         }
         let r = app.post_as(None, &format!("{SCIM}/Users"), json!({})).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
-        assert_eq!(
-            limiter.tracked_tokens(),
-            1,
-            "{limits:?}: only the admin's token is tracked"
-        );
+        assert_eq!(limiter.tracked_tokens(), 1, "{limits:?}: only the admin's token is tracked");
     }
 }

@@ -26,10 +26,7 @@ async fn write_elsewhere(app: &TestApp, sql: &str) {
         .connect(&app.db.url)
         .await
         .expect("a second connection");
-    let done = pool
-        .execute(sqlx::AssertSqlSafe(sql.to_owned()))
-        .await
-        .expect("the write");
+    let done = pool.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.expect("the write");
     assert!(done.rows_affected() > 0, "{sql} changed nothing");
     pool.close().await;
 }
@@ -65,9 +62,7 @@ async fn a_token_revoked_through_the_api_is_refused_on_its_next_use() {
         .find(|t| t["comment"] == "test")
         .map(|t| t["token_id"].as_str().expect("token_id").to_owned())
         .expect("the user's token is listed");
-    let revoked = app
-        .admin_delete(&format!("/api/2.0/token-management/tokens/{token_id}"))
-        .await;
+    let revoked = app.admin_delete(&format!("/api/2.0/token-management/tokens/{token_id}")).await;
     assert!(revoked.status.is_success(), "{:?}", revoked.body);
     let me = app.me_as(&token).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
@@ -107,9 +102,7 @@ async fn a_principal_deactivated_elsewhere_is_refused_on_its_next_request() {
 async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
     let app = TestApp::new().await;
     let (user_id, token) = app.plain_user("deputy@example.com").await;
-    let admins_id = app
-        .scim_id_where("Groups", "displayName%20eq%20%22admins%22")
-        .await;
+    let admins_id = app.scim_id_where("Groups", "displayName%20eq%20%22admins%22").await;
     let added = app
         .admin_patch(
             &format!("{SCIM}/Groups/{admins_id}"),
@@ -147,18 +140,10 @@ async fn an_admin_removed_from_admins_elsewhere_loses_admin_rights_at_once() {
 async fn a_token_that_expires_while_remembered_is_refused() {
     let app = TestApp::with_manual_clock().await;
     let created = app
-        .create_token_as(
-            &app.admin_token,
-            json!({"comment": "brief", "lifetime_seconds": 1}),
-        )
+        .create_token_as(&app.admin_token, json!({"comment": "brief", "lifetime_seconds": 1}))
         .await;
-    let token = created["token_value"]
-        .as_str()
-        .expect("token_value")
-        .to_owned();
-    let expiry = created["token_info"]["expiry_time"]
-        .as_i64()
-        .expect("expiry_time");
+    let token = created["token_value"].as_str().expect("token_value").to_owned();
+    let expiry = created["token_info"]["expiry_time"].as_i64().expect("expiry_time");
     warm(&app, &token).await;
     // Moves to just past the expiry itself, not by a guess of how long a call takes.
     let now = app.state.now_millis();

@@ -43,8 +43,7 @@ fn two_tasks(name: &str) -> Value {
 }
 
 async fn run_now(app: &TestApp, token: &str, body: Value) -> Reply {
-    app.post_as(Some(token), &format!("{JOBS}/run-now"), body)
-        .await
+    app.post_as(Some(token), &format!("{JOBS}/run-now"), body).await
 }
 
 async fn started(app: &TestApp, job_id: i64) -> i64 {
@@ -57,16 +56,13 @@ async fn started(app: &TestApp, job_id: i64) -> i64 {
 
 /// Cancels a run as the admin, which must answer 200; the answer.
 async fn cancel(app: &TestApp, run_id: i64) -> Reply {
-    let r = app
-        .admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": run_id}))
-        .await;
+    let r = app.admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": run_id})).await;
     ok(&r);
     r
 }
 
 async fn get_run(app: &TestApp, token: &str, run_id: i64) -> Reply {
-    app.get_as(Some(token), &format!("{JOBS}/runs/get?run_id={run_id}"))
-        .await
+    app.get_as(Some(token), &format!("{JOBS}/runs/get?run_id={run_id}")).await
 }
 
 async fn run_state(app: &TestApp, run_id: i64) -> Value {
@@ -99,8 +95,7 @@ async fn follow(app: &TestApp, run_id: i64, within: Duration) -> (Vec<String>, V
 }
 
 async fn list_runs(app: &TestApp, token: &str, query: &str) -> Reply {
-    app.get_as(Some(token), &format!("{JOBS}/runs/list?{query}"))
-        .await
+    app.get_as(Some(token), &format!("{JOBS}/runs/list?{query}")).await
 }
 
 fn run_ids(list: &Reply) -> Vec<i64> {
@@ -126,46 +121,27 @@ async fn a_run_goes_pending_running_terminated_success_by_time() {
     assert_eq!(r.body["creator_user_name"], common::ADMIN);
     let tasks = r.body["tasks"].as_array().expect("tasks");
     assert_eq!(
-        tasks
-            .iter()
-            .map(|t| t["task_key"].as_str().unwrap())
-            .collect::<Vec<_>>(),
+        tasks.iter().map(|t| t["task_key"].as_str().unwrap()).collect::<Vec<_>>(),
         ["ingest", "report"],
         "the job's tasks, in its order"
     );
-    assert!(
-        tasks
-            .iter()
-            .all(|t| t["run_id"].as_i64().is_some() && t["run_id"] != run)
-    );
+    assert!(tasks.iter().all(|t| t["run_id"].as_i64().is_some() && t["run_id"] != run));
     assert_eq!(tasks[0]["notebook_task"]["notebook_path"], "/ingest");
 
     let (seen, done) = follow(&app, run, Duration::from_secs(20)).await;
     assert_eq!(seen, ["PENDING", "RUNNING", "TERMINATED"]);
     assert_eq!(done["result_state"], "SUCCESS");
     assert_eq!(done["user_cancelled_or_timedout"], false);
-    assert!(
-        done["state_message"]
-            .as_str()
-            .unwrap()
-            .contains("patchbay runs no code"),
-        "{done}"
-    );
+    assert!(done["state_message"].as_str().unwrap().contains("patchbay runs no code"), "{done}");
     let r = get_run(&app, &app.admin_token, run).await;
     ok(&r);
-    let (start, end) = (
-        r.body["start_time"].as_i64().unwrap(),
-        r.body["end_time"].as_i64().unwrap(),
-    );
+    let (start, end) =
+        (r.body["start_time"].as_i64().unwrap(), r.body["end_time"].as_i64().unwrap());
     assert!(end >= start + 2000, "ends after both steps: {start}..{end}");
     assert_eq!(r.body["status"]["state"], "TERMINATED");
     assert_eq!(r.body["status"]["termination_details"]["code"], "SUCCESS");
     assert!(
-        r.body["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["state"]["result_state"] == "SUCCESS")
+        r.body["tasks"].as_array().unwrap().iter().all(|t| t["state"]["result_state"] == "SUCCESS")
     );
 }
 
@@ -182,10 +158,7 @@ async fn a_canceled_run_terminates_as_canceled() {
     assert_eq!(done["result_state"], "CANCELED");
     assert_eq!(done["user_cancelled_or_timedout"], true);
     let r = get_run(&app, &app.admin_token, run).await;
-    assert_eq!(
-        r.body["status"]["termination_details"]["code"],
-        "USER_CANCELED"
-    );
+    assert_eq!(r.body["status"]["termination_details"]["code"], "USER_CANCELED");
 
     // Canceling an ended run changes nothing, as in Databricks.
     cancel(&app, run).await;
@@ -202,11 +175,7 @@ async fn a_canceled_run_terminates_as_canceled() {
 #[tokio::test]
 async fn runs_beyond_max_concurrent_runs_are_skipped() {
     let app = app_with_transitions(60_000).await;
-    let job = create_job(
-        &app,
-        json!({"name": "one at a time", "max_concurrent_runs": 1}),
-    )
-    .await;
+    let job = create_job(&app, json!({"name": "one at a time", "max_concurrent_runs": 1})).await;
     let first = started(&app, job).await;
     let second = started(&app, job).await;
     assert_eq!(run_state(&app, first).await["life_cycle_state"], "PENDING");
@@ -220,11 +189,7 @@ async fn runs_beyond_max_concurrent_runs_are_skipped() {
     // Once the first is canceled, the job may run again.
     cancel(&app, first).await;
     let fast = app_with_transitions(0).await;
-    let job = create_job(
-        &fast,
-        json!({"name": "sequential", "max_concurrent_runs": 1}),
-    )
-    .await;
+    let job = create_job(&fast, json!({"name": "sequential", "max_concurrent_runs": 1})).await;
     let a = started(&fast, job).await;
     let b = started(&fast, job).await;
     assert_eq!(run_state(&fast, a).await["result_state"], "SUCCESS");
@@ -236,32 +201,20 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
     let app = TestApp::new().await;
     let job = create_job(&app, two_tasks("with output")).await;
     let run = started(&app, job).await;
-    let r = app
-        .admin_get(&format!("{JOBS}/runs/get-output?run_id={run}"))
-        .await;
-    invalid(
-        &r,
-        "Retrieving the output of runs with multiple tasks is not supported",
-    );
+    let r = app.admin_get(&format!("{JOBS}/runs/get-output?run_id={run}")).await;
+    invalid(&r, "Retrieving the output of runs with multiple tasks is not supported");
 
     let got = get_run(&app, &app.admin_token, run).await;
     ok(&got);
     let notebook_task_run = got.body["tasks"][0]["run_id"].as_i64().unwrap();
-    let out = app
-        .admin_get(&format!(
-            "{JOBS}/runs/get-output?run_id={notebook_task_run}"
-        ))
-        .await;
+    let out = app.admin_get(&format!("{JOBS}/runs/get-output?run_id={notebook_task_run}")).await;
     ok(&out);
     // The notebook's (empty) output, the task run itself as metadata, and a note that nothing ran.
     insta::assert_json_snapshot!(
         "output_of_a_notebook_task",
         redacted(
             &out.body,
-            &[
-                (&notebook_task_run.to_string(), "task_run_id"),
-                (&job.to_string(), "job_id"),
-            ]
+            &[(&notebook_task_run.to_string(), "task_run_id"), (&job.to_string(), "job_id"),]
         )
     );
     // A task run can be read on its own too.
@@ -270,15 +223,10 @@ async fn output_is_per_task_run_and_says_nothing_ran() {
     assert_eq!(task.body["run_id"], notebook_task_run);
 
     // A job in the 2.0 single-task format has no task runs: its run answers the output itself.
-    let legacy = create_job(
-        &app,
-        json!({"name": "legacy", "notebook_task": {"notebook_path": "/x"}}),
-    )
-    .await;
+    let legacy =
+        create_job(&app, json!({"name": "legacy", "notebook_task": {"notebook_path": "/x"}})).await;
     let run = started(&app, legacy).await;
-    let out = app
-        .admin_get(&format!("/api/2.0/jobs/runs/get-output?run_id={run}"))
-        .await;
+    let out = app.admin_get(&format!("/api/2.0/jobs/runs/get-output?run_id={run}")).await;
     ok(&out);
     assert_eq!(out.body["notebook_output"], json!({}));
 }
@@ -299,28 +247,18 @@ async fn runs_list_filters_and_pages_newest_first() {
     ok(&all);
     assert_eq!(run_ids(&all), [theirs, mine[2], mine[1], mine[0]]);
     assert_eq!(all.body["has_more"], false);
-    assert!(
-        all.body["runs"][0].get("tasks").is_none(),
-        "tasks only with expand_tasks"
-    );
+    assert!(all.body["runs"][0].get("tasks").is_none(), "tasks only with expand_tasks");
     let expanded = list_runs(&app, &app.admin_token, "expand_tasks=true").await;
     ok(&expanded);
-    assert_eq!(
-        expanded.body["runs"][0]["tasks"].as_array().unwrap().len(),
-        2
-    );
+    assert_eq!(expanded.body["runs"][0]["tasks"].as_array().unwrap().len(), 2);
 
     let by_job = list_runs(&app, &app.admin_token, &format!("job_id={busy}")).await;
     ok(&by_job);
     assert_eq!(run_ids(&by_job), [mine[2], mine[1], mine[0]]);
 
     // The run canceled first is TERMINATING for a minute: still active.
-    let active = list_runs(
-        &app,
-        &app.admin_token,
-        &format!("job_id={busy}&active_only=true"),
-    )
-    .await;
+    let active =
+        list_runs(&app, &app.admin_token, &format!("job_id={busy}&active_only=true")).await;
     ok(&active);
     assert_eq!(run_ids(&active).len(), 3);
     // A state filter pages too.
@@ -328,16 +266,10 @@ async fn runs_list_filters_and_pages_newest_first() {
     ok(&active_page);
     assert_eq!(run_ids(&active_page), [theirs, mine[2], mine[1]]);
     assert_eq!(active_page.body["has_more"], true);
-    let token = active_page.body["next_page_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let rest = list_runs(
-        &app,
-        &app.admin_token,
-        &format!("active_only=true&limit=3&page_token={token}"),
-    )
-    .await;
+    let token = active_page.body["next_page_token"].as_str().unwrap().to_owned();
+    let rest =
+        list_runs(&app, &app.admin_token, &format!("active_only=true&limit=3&page_token={token}"))
+            .await;
     ok(&rest);
     assert_eq!(run_ids(&rest), [mine[0]]);
     assert_eq!(rest.body["has_more"], false);
@@ -351,12 +283,7 @@ async fn runs_list_filters_and_pages_newest_first() {
     assert_eq!(run_ids(&first), [theirs, mine[2], mine[1]]);
     assert_eq!(first.body["has_more"], true);
     let token = first.body["next_page_token"].as_str().unwrap().to_owned();
-    let second = list_runs(
-        &app,
-        &app.admin_token,
-        &format!("limit=3&page_token={token}"),
-    )
-    .await;
+    let second = list_runs(&app, &app.admin_token, &format!("limit=3&page_token={token}")).await;
     ok(&second);
     assert_eq!(run_ids(&second), [mine[0]]);
     assert_eq!(second.body["has_more"], false);
@@ -366,10 +293,7 @@ async fn runs_list_filters_and_pages_newest_first() {
     assert_eq!(run_ids(&offset), [mine[1], mine[0]]);
 
     for (query, needle) in [
-        (
-            "active_only=true&completed_only=true",
-            "cannot both be true",
-        ),
+        ("active_only=true&completed_only=true", "cannot both be true"),
         ("limit=26", "limit"),
         ("limit=-1", "limit"),
         ("offset=-3", "offset"),
@@ -410,11 +334,7 @@ async fn who_may_run_cancel_and_see_runs() {
     ok(&r);
     assert!(run_ids(&r).is_empty());
     let r = app
-        .post_as(
-            Some(&stranger),
-            &format!("{JOBS}/runs/cancel"),
-            json!({"run_id": admin_run}),
-        )
+        .post_as(Some(&stranger), &format!("{JOBS}/runs/cancel"), json!({"run_id": admin_run}))
         .await;
     invalid(&r, "does not exist");
 
@@ -427,17 +347,10 @@ async fn who_may_run_cancel_and_see_runs() {
     let r = run_now(&app, &viewer, json!({"job_id": job})).await;
     denied(&r, "CAN_MANAGE_RUN");
     let r = app
-        .post_as(
-            Some(&viewer),
-            &format!("{JOBS}/runs/cancel"),
-            json!({"run_id": admin_run}),
-        )
+        .post_as(Some(&viewer), &format!("{JOBS}/runs/cancel"), json!({"run_id": admin_run}))
         .await;
     denied(&r, "CAN_MANAGE_RUN");
-    assert_eq!(
-        run_state(&app, admin_run).await["life_cycle_state"],
-        "PENDING"
-    );
+    assert_eq!(run_state(&app, admin_run).await["life_cycle_state"], "PENDING");
 
     // CAN_MANAGE_RUN: runs and cancels.
     let r = run_now(&app, &runner, json!({"job_id": job})).await;
@@ -447,17 +360,10 @@ async fn who_may_run_cancel_and_see_runs() {
     ok(&r);
     assert_eq!(r.body["creator_user_name"], "runner@example.com");
     let r = app
-        .post_as(
-            Some(&runner),
-            &format!("{JOBS}/runs/cancel"),
-            json!({"run_id": admin_run}),
-        )
+        .post_as(Some(&runner), &format!("{JOBS}/runs/cancel"), json!({"run_id": admin_run}))
         .await;
     ok(&r);
-    assert_eq!(
-        run_state(&app, admin_run).await["life_cycle_state"],
-        "TERMINATING"
-    );
+    assert_eq!(run_state(&app, admin_run).await["life_cycle_state"], "TERMINATING");
 }
 
 #[tokio::test]
@@ -469,37 +375,20 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
         (json!({}), "job_id is required"),
         (json!({"job_id": "abc"}), "job_id"),
         (json!({"job_id": 1.5}), "job_id"),
-        (
-            json!({"job_id": job, "job_parameters": ["a"]}),
-            "job_parameters",
-        ),
-        (
-            json!({"job_id": job, "notebook_params": {"a": 1}}),
-            "notebook_params",
-        ),
-        (
-            json!({"job_id": job, "python_params": "a b"}),
-            "python_params",
-        ),
+        (json!({"job_id": job, "job_parameters": ["a"]}), "job_parameters"),
+        (json!({"job_id": job, "notebook_params": {"a": 1}}), "notebook_params"),
+        (json!({"job_id": job, "python_params": "a b"}), "python_params"),
         (json!({"job_id": job, "only": ["nope"]}), "nope"),
         (json!({"job_id": job, "only": "ingest"}), "only"),
-        (
-            json!({"job_id": job, "idempotency_token": "x".repeat(65)}),
-            "idempotency_token",
-        ),
-        (
-            json!({"job_id": job, "idempotency_token": 7}),
-            "idempotency_token",
-        ),
+        (json!({"job_id": job, "idempotency_token": "x".repeat(65)}), "idempotency_token"),
+        (json!({"job_id": job, "idempotency_token": 7}), "idempotency_token"),
     ] {
         let r = run_now(&app, &token, body.clone()).await;
         invalid(&r, needle);
     }
     let r = run_now(&app, &token, json!({"job_id": 999})).await;
     invalid(&r, "Job 999 does not exist");
-    let r = app
-        .call(Method::POST, &format!("{JOBS}/run-now"), Some(&token), None)
-        .await;
+    let r = app.call(Method::POST, &format!("{JOBS}/run-now"), Some(&token), None).await;
     invalid(&r, "job_id");
     let r = list_runs(&app, &token, "").await;
     ok(&r);
@@ -511,13 +400,9 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
     }
     let r = get_run(&app, &token, 12345).await;
     invalid(&r, "Run 12345 does not exist");
-    let r = app
-        .admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": "x"}))
-        .await;
+    let r = app.admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": "x"})).await;
     invalid(&r, "run_id");
-    let r = app
-        .post_as(None, &format!("{JOBS}/run-now"), json!({"job_id": job}))
-        .await;
+    let r = app.post_as(None, &format!("{JOBS}/run-now"), json!({"job_id": job})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
 }
 
@@ -547,10 +432,7 @@ async fn run_now_takes_parameters_only_and_an_idempotency_token() {
         json!([{"name": "env", "default": "dev", "value": "prod"},
                {"name": "day", "default": "mon", "value": "mon"}])
     );
-    assert_eq!(
-        got.body["overriding_parameters"]["notebook_params"]["x"],
-        "1"
-    );
+    assert_eq!(got.body["overriding_parameters"]["notebook_params"]["x"], "1");
     let tasks = got.body["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["task_key"], "b");
@@ -570,17 +452,11 @@ async fn run_now_takes_parameters_only_and_an_idempotency_token() {
 
     // Every API version the jobs routes answer on.
     for version in ["2.0", "2.1"] {
-        let r = app
-            .admin_post(
-                &format!("/api/{version}/jobs/run-now"),
-                json!({"job_id": job}),
-            )
-            .await;
+        let r =
+            app.admin_post(&format!("/api/{version}/jobs/run-now"), json!({"job_id": job})).await;
         ok(&r);
         let id = r.body["run_id"].as_i64().unwrap();
-        let r = app
-            .admin_get(&format!("/api/{version}/jobs/runs/get?run_id={id}"))
-            .await;
+        let r = app.admin_get(&format!("/api/{version}/jobs/runs/get?run_id={id}")).await;
         ok(&r);
     }
 }
@@ -590,12 +466,9 @@ async fn runs_go_with_their_job() {
     let app = TestApp::new().await;
     let job = create_job(&app, two_tasks("short lived")).await;
     let run = started(&app, job).await;
-    let task_run = get_run(&app, &app.admin_token, run).await.body["tasks"][0]["run_id"]
-        .as_i64()
-        .unwrap();
-    ok(&app
-        .admin_post(&format!("{JOBS}/delete"), json!({"job_id": job}))
-        .await);
+    let task_run =
+        get_run(&app, &app.admin_token, run).await.body["tasks"][0]["run_id"].as_i64().unwrap();
+    ok(&app.admin_post(&format!("{JOBS}/delete"), json!({"job_id": job})).await);
     for id in [run, task_run] {
         let r = get_run(&app, &app.admin_token, id).await;
         invalid(&r, "does not exist");
@@ -612,19 +485,10 @@ async fn spark_versions_offer_long_term_support_runtimes() {
     let app = TestApp::new().await;
     let (_, user) = app.plain_user("reader@example.com").await;
     for version in ["2.0", "2.1"] {
-        let r = app
-            .get_as(
-                Some(&user),
-                &format!("/api/{version}/clusters/spark-versions"),
-            )
-            .await;
+        let r = app.get_as(Some(&user), &format!("/api/{version}/clusters/spark-versions")).await;
         ok(&r);
         let versions = r.body["versions"].as_array().expect("versions");
-        assert!(
-            versions
-                .iter()
-                .all(|v| v["key"].is_string() && v["name"].is_string())
-        );
+        assert!(versions.iter().all(|v| v["key"].is_string() && v["name"].is_string()));
         // What select_spark_version(latest=True, long_term_support=True) picks among.
         assert!(versions.iter().any(|v| {
             let (key, name) = (v["key"].as_str().unwrap(), v["name"].as_str().unwrap());
@@ -644,32 +508,21 @@ async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them()
     let types = r.body["node_types"].as_array().expect("node_types");
     assert!(types.len() >= 5);
     for t in types {
-        for field in [
-            "node_type_id",
-            "instance_type_id",
-            "category",
-            "description",
-        ] {
+        for field in ["node_type_id", "instance_type_id", "category", "description"] {
             assert!(t[field].is_string(), "{field} of {t}");
         }
         for field in ["memory_mb", "num_gpus"] {
             assert!(t[field].is_i64(), "{field} of {t}");
         }
         assert!(t["num_cores"].is_number());
-        for field in [
-            "is_deprecated",
-            "is_hidden",
-            "photon_driver_capable",
-            "photon_worker_capable",
-        ] {
+        for field in
+            ["is_deprecated", "is_hidden", "photon_driver_capable", "photon_worker_capable"]
+        {
             assert!(t[field].is_boolean(), "{field} of {t}");
         }
-        for field in [
-            "local_disks",
-            "local_disk_size_gb",
-            "local_nvme_disks",
-            "local_nvme_disk_size_gb",
-        ] {
+        for field in
+            ["local_disks", "local_disk_size_gb", "local_nvme_disks", "local_nvme_disk_size_gb"]
+        {
             assert!(t["node_instance_type"][field].is_i64(), "{field} of {t}");
         }
         assert!(t["node_info"].is_object());
@@ -684,10 +537,7 @@ async fn node_types_carry_what_select_node_type_reads_and_clusters_accept_them()
 
     let versions = app.admin_get("/api/2.1/clusters/spark-versions").await;
     ok(&versions);
-    let version = versions.body["versions"][0]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let version = versions.body["versions"][0]["key"].as_str().unwrap().to_owned();
     for t in types {
         let r = app
             .admin_post(
@@ -717,11 +567,8 @@ async fn run_answers_keep_their_wire_shapes() {
     .await;
     ok(&started_answer);
     let run = started_answer.body["run_id"].as_i64().expect("run_id");
-    let legacy = create_job(
-        &app,
-        json!({"name": "legacy", "notebook_task": {"notebook_path": "/x"}}),
-    )
-    .await;
+    let legacy =
+        create_job(&app, json!({"name": "legacy", "notebook_task": {"notebook_path": "/x"}})).await;
     let legacy_run = started(&app, legacy).await;
     let got = get_run(&app, &app.admin_token, run).await;
     ok(&got);
@@ -752,20 +599,11 @@ async fn run_answers_keep_their_wire_shapes() {
 
     snap("run_now", &started_answer.body);
     snap("run", &got.body);
-    snap(
-        "task_run",
-        &get(format!("{JOBS}/runs/get?run_id={sql_task_run}")).await,
-    );
-    snap(
-        "run_list",
-        &get(format!("{JOBS}/runs/list?job_id={job}&limit=1")).await,
-    );
+    snap("task_run", &get(format!("{JOBS}/runs/get?run_id={sql_task_run}")).await);
+    snap("run_list", &get(format!("{JOBS}/runs/list?job_id={job}&limit=1")).await);
     snap(
         "run_list_expanded",
-        &get(format!(
-            "{JOBS}/runs/list?job_id={job}&expand_tasks=true&limit=1&offset=1"
-        ))
-        .await,
+        &get(format!("{JOBS}/runs/list?job_id={job}&expand_tasks=true&limit=1&offset=1")).await,
     );
     snap(
         "output_of_a_sql_task",
@@ -778,11 +616,7 @@ async fn run_answers_keep_their_wire_shapes() {
 
     // Runs that have not ended, and one skipped.
     let slow = app_with_transitions(60_000).await;
-    let job = create_job(
-        &slow,
-        json!({"name": "one at a time", "max_concurrent_runs": 1}),
-    )
-    .await;
+    let job = create_job(&slow, json!({"name": "one at a time", "max_concurrent_runs": 1})).await;
     let pending = started(&slow, job).await;
     let skipped = started(&slow, job).await;
     let canceled = {
@@ -790,11 +624,9 @@ async fn run_answers_keep_their_wire_shapes() {
         started(&slow, job).await
     };
     cancel(&slow, canceled).await;
-    for (name, run) in [
-        ("run_pending", pending),
-        ("run_skipped", skipped),
-        ("run_terminating", canceled),
-    ] {
+    for (name, run) in
+        [("run_pending", pending), ("run_skipped", skipped), ("run_terminating", canceled)]
+    {
         let r = get_run(&slow, &slow.admin_token, run).await;
         ok(&r);
         insta::assert_json_snapshot!(name, redacted(&r.body, &[]));

@@ -16,20 +16,14 @@ async fn the_guides_listing_shows_display_names_and_application_ids() {
     let sp = app.create_service_principal("FIVETRAN_USER").await;
     let r = app.admin_get(&format!("{SCIM}/ServicePrincipals")).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        r.body["schemas"],
-        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
-    );
+    assert_eq!(r.body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"]));
     let listed: Vec<(Value, Value)> = r.body["Resources"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| (s["displayName"].clone(), s["applicationId"].clone()))
         .collect();
-    assert_eq!(
-        listed,
-        vec![(json!("FIVETRAN_USER"), sp["applicationId"].clone())]
-    );
+    assert_eq!(listed, vec![(json!("FIVETRAN_USER"), sp["applicationId"].clone())]);
     assert_eq!(r.body["totalResults"], 1);
     assert_eq!(r.body["startIndex"], 1);
 }
@@ -48,12 +42,8 @@ async fn service_principal_lifecycle_by_scim_id_and_application_id() {
         json!(["urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal"])
     );
 
-    let by_id = app
-        .admin_get(&format!("{SCIM}/ServicePrincipals/{id}"))
-        .await;
-    let by_app = app
-        .admin_get(&format!("{SCIM}/ServicePrincipals/{app_id}"))
-        .await;
+    let by_id = app.admin_get(&format!("{SCIM}/ServicePrincipals/{id}")).await;
+    let by_app = app.admin_get(&format!("{SCIM}/ServicePrincipals/{app_id}")).await;
     assert_eq!(by_app.status, StatusCode::OK, "{:?}", by_app.body);
     assert_eq!(by_id.status, StatusCode::OK);
     assert_eq!(by_id.body, by_app.body);
@@ -68,10 +58,7 @@ async fn service_principal_lifecycle_by_scim_id_and_application_id() {
     assert_eq!(put.status, StatusCode::OK, "{:?}", put.body);
     assert_eq!(put.body["displayName"], "acme-renamed");
     assert_eq!(put.body["active"], false);
-    assert_eq!(
-        put.body["entitlements"],
-        json!([{"value": "databricks-sql-access"}])
-    );
+    assert_eq!(put.body["entitlements"], json!([{"value": "databricks-sql-access"}]));
 
     let changed_app_id = app
         .admin_put(
@@ -83,19 +70,12 @@ async fn service_principal_lifecycle_by_scim_id_and_application_id() {
     assert_eq!(changed_app_id.body["scimType"], "mutability");
 
     // The admin guide deletes by application id.
-    let del = app
-        .admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}"))
-        .await;
+    let del = app.admin_delete(&format!("{SCIM}/ServicePrincipals/{app_id}")).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    let gone = app
-        .admin_get(&format!("{SCIM}/ServicePrincipals/{id}"))
-        .await;
+    let gone = app.admin_get(&format!("{SCIM}/ServicePrincipals/{id}")).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(gone.body["status"], "404", "SCIM status is a string");
-    assert_eq!(
-        gone.body["schemas"],
-        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
-    );
+    assert_eq!(gone.body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:Error"]));
 }
 
 #[tokio::test]
@@ -103,13 +83,9 @@ async fn duplicates_get_the_exact_messages_terraform_matches() {
     let app = TestApp::new().await;
     let app_id = "6e2b0c46-1b2c-4d5e-8f90-123456789abc";
     let body = json!({"displayName": "a", "applicationId": app_id});
-    let first = app
-        .admin_post(&format!("{SCIM}/ServicePrincipals"), body.clone())
-        .await;
+    let first = app.admin_post(&format!("{SCIM}/ServicePrincipals"), body.clone()).await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let again = app
-        .admin_post(&format!("{SCIM}/ServicePrincipals"), body)
-        .await;
+    let again = app.admin_post(&format!("{SCIM}/ServicePrincipals"), body).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
         again.body["detail"],
@@ -118,26 +94,14 @@ async fn duplicates_get_the_exact_messages_terraform_matches() {
     assert!(again.body.get("scimType").is_none());
 
     app.create_user("jsmith@example.com").await;
-    let user = app
-        .admin_post(
-            &format!("{SCIM}/Users"),
-            json!({"userName": "JSmith@example.com"}),
-        )
-        .await;
+    let user =
+        app.admin_post(&format!("{SCIM}/Users"), json!({"userName": "JSmith@example.com"})).await;
     assert_eq!(user.status, StatusCode::CONFLICT);
-    assert_eq!(
-        user.body["detail"],
-        "User with username JSmith@example.com already exists."
-    );
+    assert_eq!(user.body["detail"], "User with username JSmith@example.com already exists.");
 
-    let group = app
-        .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "admins"}))
-        .await;
+    let group = app.admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "admins"})).await;
     assert_eq!(group.status, StatusCode::CONFLICT);
-    assert_eq!(
-        group.body["detail"],
-        "Group with name admins already exists."
-    );
+    assert_eq!(group.body["detail"], "Group with name admins already exists.");
 }
 
 #[tokio::test]
@@ -146,16 +110,10 @@ async fn filters_quoted_unquoted_and_combined() {
     let a = app.create_service_principal("my-app-one").await;
     let b = app.create_service_principal("my-app-two").await;
     let c = app.create_service_principal("other").await;
-    let (a_id, b_id, c_id) = (
-        a["id"].as_str().unwrap(),
-        b["id"].as_str().unwrap(),
-        c["id"].as_str().unwrap(),
-    );
+    let (a_id, b_id, c_id) =
+        (a["id"].as_str().unwrap(), b["id"].as_str().unwrap(), c["id"].as_str().unwrap());
     let app_id = a["applicationId"].as_str().unwrap();
-    assert_eq!(
-        list(&app, &format!("applicationId eq \"{app_id}\"")).await,
-        vec![a_id]
-    );
+    assert_eq!(list(&app, &format!("applicationId eq \"{app_id}\"")).await, vec![a_id]);
     assert_eq!(
         list(&app, &format!("applicationId eq {}", app_id.to_uppercase())).await,
         vec![a_id]
@@ -168,18 +126,12 @@ async fn filters_quoted_unquoted_and_combined() {
     );
     assert_eq!(list(&app, "not (displayName sw \"my\")").await, vec![c_id]);
     assert_eq!(
-        list(
-            &app,
-            "(displayName sw \"my\" and displayName ne \"my-app-one\") or id eq \"1\""
-        )
-        .await,
+        list(&app, "(displayName sw \"my\" and displayName ne \"my-app-one\") or id eq \"1\"")
+            .await,
         vec![b_id]
     );
     assert_eq!(list(&app, &format!("id eq \"{c_id}\"")).await, vec![c_id]);
-    assert_eq!(
-        list(&app, "displayName gt \"my-app-one\"").await,
-        vec![b_id, c_id]
-    );
+    assert_eq!(list(&app, "displayName gt \"my-app-one\"").await, vec![b_id, c_id]);
     assert_eq!(list(&app, "externalId pr").await, Vec::<&str>::new());
     assert_eq!(
         list(&app, "displayName co \"%\"").await,
@@ -213,19 +165,14 @@ async fn filters_on_multi_valued_attributes_and_membership() {
         assert_eq!(r.status, StatusCode::OK, "{filter}: {:?}", r.body);
         assert_eq!(ids(&r.body), vec![ann.clone()], "{filter}");
     }
-    let path = format!(
-        "{SCIM}/Groups?filter={}",
-        urlencode(&format!("members.value eq \"{ann}\""))
-    );
+    let path =
+        format!("{SCIM}/Groups?filter={}", urlencode(&format!("members.value eq \"{ann}\"")));
     let r = app.admin_get(&path).await;
     assert!(ids(&r.body).contains(&group_id));
 }
 
 async fn list(app: &TestApp, filter: &str) -> Vec<String> {
-    let path = format!(
-        "{SCIM}/ServicePrincipals?filter={}&sortBy=displayName",
-        urlencode(filter)
-    );
+    let path = format!("{SCIM}/ServicePrincipals?filter={}&sortBy=displayName", urlencode(filter));
     let r = app.admin_get(&path).await;
     assert_eq!(r.status, StatusCode::OK, "{filter}: {:?}", r.body);
     ids(&r.body)
@@ -253,27 +200,14 @@ async fn invalid_filters_are_400_invalid_filter() {
         "password eq \"x\"",
         "active co \"t\"",
     ] {
-        let r = app
-            .admin_get(&format!(
-                "{SCIM}/ServicePrincipals?filter={}",
-                urlencode(filter)
-            ))
-            .await;
+        let r =
+            app.admin_get(&format!("{SCIM}/ServicePrincipals?filter={}", urlencode(filter))).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{filter}");
-        assert_eq!(
-            r.body["scimType"], "invalidFilter",
-            "{filter}: {:?}",
-            r.body
-        );
+        assert_eq!(r.body["scimType"], "invalidFilter", "{filter}: {:?}", r.body);
         assert!(!r.body["detail"].as_str().unwrap().is_empty());
     }
     let huge = vec!["displayName eq \"x\""; 300].join(" or ");
-    let r = app
-        .admin_get(&format!(
-            "{SCIM}/ServicePrincipals?filter={}",
-            urlencode(&huge)
-        ))
-        .await;
+    let r = app.admin_get(&format!("{SCIM}/ServicePrincipals?filter={}", urlencode(&huge))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -287,11 +221,8 @@ async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
     let mut start = 1;
     loop {
         // The SDK's loop: startIndex += len(Resources) until a page is empty.
-        let r = app
-            .admin_get(&format!(
-                "{SCIM}/ServicePrincipals?startIndex={start}&count=2"
-            ))
-            .await;
+        let r =
+            app.admin_get(&format!("{SCIM}/ServicePrincipals?startIndex={start}&count=2")).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body["startIndex"], start);
         assert_eq!(r.body["totalResults"], 5);
@@ -307,9 +238,7 @@ async fn paging_echoes_start_index_and_ends_with_an_empty_page() {
     seen.dedup();
     assert_eq!(seen.len(), 5);
 
-    let bad = app
-        .admin_get(&format!("{SCIM}/ServicePrincipals?count=many"))
-        .await;
+    let bad = app.admin_get(&format!("{SCIM}/ServicePrincipals?count=many")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
@@ -320,14 +249,10 @@ async fn sorting_by_display_name_both_ways() {
         app.create_service_principal(name).await;
     }
     let names = |body: &Value| common::strings(body, "Resources", "displayName");
-    let asc = app
-        .admin_get(&format!("{SCIM}/ServicePrincipals?sortBy=displayName"))
-        .await;
+    let asc = app.admin_get(&format!("{SCIM}/ServicePrincipals?sortBy=displayName")).await;
     assert_eq!(names(&asc.body), ["a", "b", "c"]);
     let desc = app
-        .admin_get(&format!(
-            "{SCIM}/ServicePrincipals?sortBy=displayName&sortOrder=descending"
-        ))
+        .admin_get(&format!("{SCIM}/ServicePrincipals?sortBy=displayName&sortOrder=descending"))
         .await;
     assert_eq!(names(&desc.body), ["c", "b", "a"]);
 }
@@ -345,11 +270,8 @@ async fn attributes_and_excluded_attributes() {
     assert_eq!(r.body["applicationId"], sp["applicationId"]);
     assert_eq!(r.body["active"], true);
     assert!(r.body.get("meta").is_none());
-    let r = app
-        .admin_get(&format!(
-            "{SCIM}/ServicePrincipals?excludedAttributes=meta,active"
-        ))
-        .await;
+    let r =
+        app.admin_get(&format!("{SCIM}/ServicePrincipals?excludedAttributes=meta,active")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let first = &r.body["Resources"][0];
     assert!(first.get("meta").is_none() && first.get("active").is_none());
@@ -368,10 +290,7 @@ async fn patch_entitlements_active_and_group_members() {
         .admin_patch(&path, patch(json!([{"op": "add", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}])))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(
-        r.body["entitlements"],
-        json!([{"value": "allow-cluster-create"}])
-    );
+    assert_eq!(r.body["entitlements"], json!([{"value": "allow-cluster-create"}]));
 
     // Terraform deactivates with a list of one ComplexValue.
     let r = app
@@ -383,9 +302,7 @@ async fn patch_entitlements_active_and_group_members() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["active"], false);
 
-    let group = app
-        .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "g1"}))
-        .await;
+    let group = app.admin_post(&format!("{SCIM}/Groups"), json!({"displayName": "g1"})).await;
     assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
     let gid = group.body["id"].as_str().unwrap();
     let gpath = format!("{SCIM}/Groups/{gid}");
@@ -425,16 +342,10 @@ async fn patch_entitlements_active_and_group_members() {
         .await;
     assert_eq!(unknown_member.status, StatusCode::BAD_REQUEST);
 
-    let bad_op = app
-        .admin_patch(&path, patch(json!([{"op": "explode", "path": "active"}])))
-        .await;
+    let bad_op = app.admin_patch(&path, patch(json!([{"op": "explode", "path": "active"}]))).await;
     assert_eq!(bad_op.status, StatusCode::BAD_REQUEST);
-    let read_only = app
-        .admin_patch(
-            &path,
-            patch(json!([{"op": "replace", "path": "id", "value": "1"}])),
-        )
-        .await;
+    let read_only =
+        app.admin_patch(&path, patch(json!([{"op": "replace", "path": "id", "value": "1"}]))).await;
     assert_eq!(read_only.status, StatusCode::BAD_REQUEST);
     assert_eq!(read_only.body["scimType"], "mutability");
 }
@@ -456,9 +367,7 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
     let id = admins["id"].as_str().unwrap();
     let del = app.admin_delete(&format!("{SCIM}/Groups/{id}")).await;
     assert_eq!(del.status, StatusCode::BAD_REQUEST);
-    let users = app
-        .admin_get(&format!("{SCIM}/Groups?filter=displayName+eq+users"))
-        .await;
+    let users = app.admin_get(&format!("{SCIM}/Groups?filter=displayName+eq+users")).await;
     assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
     assert_eq!(users.body["totalResults"], 1);
 
@@ -466,11 +375,7 @@ async fn built_in_groups_exist_and_cannot_be_deleted() {
     let r = app.admin_get(&format!("{SCIM}/Users/{new_user}")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let groups = common::strings(&r.body, "groups", "display");
-    assert_eq!(
-        groups,
-        ["users"],
-        "every user is in `users`, not in `admins`"
-    );
+    assert_eq!(groups, ["users"], "every user is in `users`, not in `admins`");
 }
 
 #[tokio::test]
@@ -481,28 +386,16 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
         ("malformed JSON", "{\"displayName\": ".into()),
         ("not an object", "[1, 2]".into()),
         ("wrong type", json!({"displayName": 5}).to_string().into()),
-        (
-            "unknown attribute",
-            json!({"displayName": "x", "password": "p"})
-                .to_string()
-                .into(),
-        ),
+        ("unknown attribute", json!({"displayName": "x", "password": "p"}).to_string().into()),
         (
             "unknown schema",
-            json!({"displayName": "x", "schemas": ["urn:example:Nope"]})
-                .to_string()
-                .into(),
+            json!({"displayName": "x", "schemas": ["urn:example:Nope"]}).to_string().into(),
         ),
         (
             "bad application id",
-            json!({"displayName": "x", "applicationId": "nope"})
-                .to_string()
-                .into(),
+            json!({"displayName": "x", "applicationId": "nope"}).to_string().into(),
         ),
-        (
-            "control characters",
-            json!({"displayName": "a\u{1}b"}).to_string().into(),
-        ),
+        ("control characters", json!({"displayName": "a\u{1}b"}).to_string().into()),
     ];
     for (what, body) in cases {
         let req = axum::http::Request::builder()
@@ -515,10 +408,7 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
         let r = app.send(req).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {:?}", r.body);
         assert_eq!(r.body["status"], "400", "{what}");
-        assert!(
-            r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-            "{what}"
-        );
+        assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
     }
     let big = json!({"displayName": "x".repeat(2 * 1024 * 1024)});
     let r = app.admin_post(&path, big).await;
@@ -538,10 +428,7 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
     assert_eq!(r.body["status"], "413");
 
     // Headers beyond 32 KiB in all: 431, in the SCIM envelope here, Databricks' elsewhere.
-    for (uri, field) in [
-        (path.as_str(), "detail"),
-        ("/api/2.0/token/list", "message"),
-    ] {
+    for (uri, field) in [(path.as_str(), "detail"), ("/api/2.0/token/list", "message")] {
         let req = axum::http::Request::builder()
             .method(Method::GET)
             .uri(uri)
@@ -550,11 +437,7 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
             .body(axum::body::Body::empty())
             .unwrap();
         let r = app.send(req).await;
-        assert_eq!(
-            r.status,
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "{uri}"
-        );
+        assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "{uri}");
         assert!(
             r.body[field].as_str().is_some_and(|m| m.contains("32 KiB")),
             "{uri}: {:?}",
@@ -570,11 +453,7 @@ async fn bad_input_is_a_400_in_the_scim_envelope_and_writes_nothing() {
 #[tokio::test]
 async fn users_need_a_user_name_without_spaces() {
     let app = TestApp::new().await;
-    for body in [
-        json!({}),
-        json!({"userName": ""}),
-        json!({"userName": "a b@example.com"}),
-    ] {
+    for body in [json!({}), json!({"userName": ""}), json!({"userName": "a b@example.com"})] {
         let r = app.admin_post(&format!("{SCIM}/Users"), body).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
     }
@@ -583,11 +462,9 @@ async fn users_need_a_user_name_without_spaces() {
 #[tokio::test]
 async fn unknown_ids_are_404() {
     let app = TestApp::new().await;
-    for path in [
-        "Users/1234",
-        "Groups/abc",
-        "ServicePrincipals/00000000-0000-0000-0000-000000000000",
-    ] {
+    for path in
+        ["Users/1234", "Groups/abc", "ServicePrincipals/00000000-0000-0000-0000-000000000000"]
+    {
         let r = app.admin_get(&format!("{SCIM}/{path}")).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         let r = app.admin_delete(&format!("{SCIM}/{path}")).await;
@@ -598,9 +475,7 @@ async fn unknown_ids_are_404() {
 #[tokio::test]
 async fn discovery_documents_and_their_405s() {
     let app = TestApp::new().await;
-    let spc = app
-        .admin_get(&format!("{SCIM}/ServiceProviderConfig"))
-        .await;
+    let spc = app.admin_get(&format!("{SCIM}/ServiceProviderConfig")).await;
     assert_eq!(spc.status, StatusCode::OK);
     assert_eq!(spc.body["patch"]["supported"], true);
     let types = app.admin_get(&format!("{SCIM}/ResourceTypes")).await;
@@ -617,24 +492,13 @@ async fn discovery_documents_and_their_405s() {
     }
     let missing = app.admin_get(&format!("{SCIM}/Schemas/urn:nope")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    let post = app
-        .admin_post(&format!("{SCIM}/ServiceProviderConfig"), json!({}))
-        .await;
+    let post = app.admin_post(&format!("{SCIM}/ServiceProviderConfig"), json!({})).await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        post.body["status"], "405",
-        "in the SCIM envelope: {:?}",
-        post.body
-    );
+    assert_eq!(post.body["status"], "405", "in the SCIM envelope: {:?}", post.body);
     let delete_me = app.admin_delete(&format!("{SCIM}/Me")).await;
     assert_eq!(delete_me.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        delete_me.body["schemas"],
-        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
-    );
-    let search = app
-        .admin_post(&format!("{SCIM}/Users/.search"), json!({}))
-        .await;
+    assert_eq!(delete_me.body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:Error"]));
+    let search = app.admin_post(&format!("{SCIM}/Users/.search"), json!({})).await;
     assert_eq!(search.status, StatusCode::NOT_IMPLEMENTED);
 }
 
@@ -648,11 +512,7 @@ async fn removing_active_leaves_it_unset_and_the_user_still_active() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body.get("active").is_none());
     let me = app.me_as(&token).await;
-    assert_eq!(
-        me.status,
-        StatusCode::OK,
-        "an unset `active` counts as active"
-    );
+    assert_eq!(me.status, StatusCode::OK, "an unset `active` counts as active");
     let listed = app
         .admin_get(&format!(
             "{SCIM}/Users?filter={}",
@@ -699,26 +559,15 @@ async fn a_lookup_by_a_unique_attribute_counts_and_pages_like_any_filter() {
     let page = |query: String| {
         let app = &app;
         async move {
-            let r = app
-                .admin_get(&format!("{SCIM}/ServicePrincipals?{query}"))
-                .await;
+            let r = app.admin_get(&format!("{SCIM}/ServicePrincipals?{query}")).await;
             assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
             (r.body["totalResults"].clone(), ids(&r.body))
         }
     };
     let sp_id = sp["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        page(format!("filter={filter}")).await,
-        (json!(1), vec![sp_id.clone()])
-    );
-    assert_eq!(
-        page(format!("filter={filter}&count=0")).await,
-        (json!(1), vec![])
-    );
-    assert_eq!(
-        page(format!("filter={filter}&startIndex=2")).await,
-        (json!(1), vec![])
-    );
+    assert_eq!(page(format!("filter={filter}")).await, (json!(1), vec![sp_id.clone()]));
+    assert_eq!(page(format!("filter={filter}&count=0")).await, (json!(1), vec![]));
+    assert_eq!(page(format!("filter={filter}&startIndex=2")).await, (json!(1), vec![]));
     let unknown = "applicationId%20eq%20%2200000000-0000-0000-0000-000000000000%22";
     assert_eq!(page(format!("filter={unknown}")).await, (json!(0), vec![]));
     // A unique attribute and-ed with another condition is still a lookup.
@@ -744,20 +593,13 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         let id = r.body["id"].as_str().expect("id").to_owned();
         let expected = format!("{base}/{resource}/{id}");
-        let header = r
-            .headers
-            .get(axum::http::header::LOCATION)
-            .expect("Location")
-            .to_str()
-            .expect("ASCII");
+        let header =
+            r.headers.get(axum::http::header::LOCATION).expect("Location").to_str().expect("ASCII");
         assert_eq!(header, expected);
         assert_eq!(r.body["meta"]["location"], expected.as_str());
         created.push((resource, id, expected));
     }
-    let members: Vec<Value> = created
-        .iter()
-        .map(|(_, id, _)| json!({"value": id}))
-        .collect();
+    let members: Vec<Value> = created.iter().map(|(_, id, _)| json!({"value": id})).collect();
     let r = app
         .admin_post(
             &format!("{SCIM}/Groups"),
@@ -768,9 +610,7 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
     let group_id = r.body["id"].as_str().expect("id").to_owned();
     let group_location = format!("{base}/Groups/{group_id}");
     assert_eq!(
-        r.headers
-            .get(axum::http::header::LOCATION)
-            .and_then(|v| v.to_str().ok()),
+        r.headers.get(axum::http::header::LOCATION).and_then(|v| v.to_str().ok()),
         Some(group_location.as_str())
     );
     assert_eq!(r.body["meta"]["location"], group_location.as_str());
@@ -781,10 +621,8 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
         .map(|m| m["$ref"].as_str().expect("$ref"))
         .collect();
     refs.sort();
-    let mut expected_refs: Vec<String> = created
-        .iter()
-        .map(|(_, _, location)| location.clone())
-        .collect();
+    let mut expected_refs: Vec<String> =
+        created.iter().map(|(_, _, location)| location.clone()).collect();
     expected_refs.sort();
     assert_eq!(refs, expected_refs);
 
@@ -794,25 +632,15 @@ async fn locations_are_one_absolute_uri_under_the_public_url() {
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.body["meta"]["location"], expected.as_str());
         assert_eq!(r.body["groups"][0]["$ref"], format!("Groups/{group_id}"));
-        let r = app
-            .admin_get(&format!(
-                "{SCIM}/{resource}?filter=id+eq+{id}&attributes=meta"
-            ))
-            .await;
+        let r =
+            app.admin_get(&format!("{SCIM}/{resource}?filter=id+eq+{id}&attributes=meta")).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        assert_eq!(
-            r.body["Resources"][0]["meta"]["location"],
-            expected.as_str()
-        );
+        assert_eq!(r.body["Resources"][0]["meta"]["location"], expected.as_str());
     }
     // A member written with the $ref a client takes from its meta.location reads back as
     // written (scim2-tester's PATCH round trip).
-    let r = app
-        .admin_post(
-            &format!("{SCIM}/Users"),
-            json!({"userName": "added@example.com"}),
-        )
-        .await;
+    let r =
+        app.admin_post(&format!("{SCIM}/Users"), json!({"userName": "added@example.com"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let added = json!({"value": r.body["id"], "type": "User", "$ref": r.body["meta"]["location"]});
     let r = app
@@ -852,10 +680,7 @@ async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
             json!({"value": "fake-member-id"}),
             vec!["'fake-member-id'", "not a member id", "SCIM id"],
         ),
-        (
-            json!({"value": member["applicationId"]}),
-            vec!["not a member id", "application id"],
-        ),
+        (json!({"value": member["applicationId"]}), vec!["not a member id", "application id"]),
         (json!({"value": "123"}), vec!["Member 123 not found"]),
         (json!({"value": -5}), vec!["-5", "not a member id"]),
         (json!({"value": true}), vec!["true", "not a member id"]),
@@ -867,10 +692,7 @@ async fn a_member_value_that_is_not_a_member_id_is_refused_with_the_reason() {
         assert_eq!(r.body["scimType"], "invalidValue", "{value}: {:?}", r.body);
         let detail = r.body["detail"].as_str().expect("detail");
         for needle in needles {
-            assert!(
-                detail.contains(needle),
-                "{value}: {detail:?} should say {needle:?}"
-            );
+            assert!(detail.contains(needle), "{value}: {detail:?} should say {needle:?}");
         }
     }
     let after = app.admin_get(&path).await;

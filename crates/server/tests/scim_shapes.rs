@@ -89,14 +89,8 @@ async fn scim_answers_keep_their_wire_shapes() {
     let filter = "filter=userName%20eq%20%22ana@example.com%22";
     for (name, path) in [
         ("user", format!("Users/{ana}")),
-        (
-            "user_projected",
-            format!("Users/{ana}?attributes=emails.value,name"),
-        ),
-        (
-            "user_excluded",
-            format!("Users/{ana}?excludedAttributes=emails,groups,meta"),
-        ),
+        ("user_projected", format!("Users/{ana}?attributes=emails.value,name")),
+        ("user_excluded", format!("Users/{ana}?excludedAttributes=emails,groups,meta")),
         ("service_principal", format!("ServicePrincipals/{sp}")),
         ("group", format!("Groups/{group_id}")),
         (
@@ -104,14 +98,8 @@ async fn scim_answers_keep_their_wire_shapes() {
             format!("Groups/{group_id}?attributes=members.display,members.value"),
         ),
         ("user_list_filtered", format!("Users?{filter}")),
-        (
-            "user_list_page",
-            format!("Users?{filter}&startIndex=1&count=1&attributes=userName"),
-        ),
-        (
-            "group_list_filtered",
-            "Groups?filter=displayName%20eq%20%22analysts%22".into(),
-        ),
+        ("user_list_page", format!("Users?{filter}&startIndex=1&count=1&attributes=userName")),
+        ("group_list_filtered", "Groups?filter=displayName%20eq%20%22analysts%22".into()),
         ("me", "Me".into()),
     ] {
         answers.push((name, get_sorted(&app, &format!("{SCIM}/{path}")).await));
@@ -122,10 +110,7 @@ async fn scim_answers_keep_their_wire_shapes() {
         ("resource_types", "ResourceTypes"),
         ("resource_type", "ResourceTypes/ServicePrincipal"),
         ("schemas", "Schemas"),
-        (
-            "schema",
-            "Schemas/urn:ietf:params:scim:schemas:core:2.0:Group",
-        ),
+        ("schema", "Schemas/urn:ietf:params:scim:schemas:core:2.0:Group"),
     ] {
         let body = get_sorted(&app, &format!("{SCIM}/{path}")).await;
         insta::assert_json_snapshot!(name, body);
@@ -133,12 +118,7 @@ async fn scim_answers_keep_their_wire_shapes() {
 
     // The refusals: SCIM's envelope with and without a `scimType`, and Databricks' elsewhere.
     for (name, method, path, status) in [
-        (
-            "error_not_found",
-            Method::GET,
-            format!("{SCIM}/Users/123"),
-            StatusCode::NOT_FOUND,
-        ),
+        ("error_not_found", Method::GET, format!("{SCIM}/Users/123"), StatusCode::NOT_FOUND),
         (
             "error_invalid_filter",
             Method::GET,
@@ -175,11 +155,8 @@ async fn scim_answers_keep_their_wire_shapes() {
 
     // Redacted by what they are: the ids this test made and those of the built-in groups and
     // of the admin, the application id, the times.
-    let mut known: Vec<(String, String)> = vec![
-        (ana, "ana_id".into()),
-        (sp, "etl_id".into()),
-        (group_id, "analysts_id".into()),
-    ];
+    let mut known: Vec<(String, String)> =
+        vec![(ana, "ana_id".into()), (sp, "etl_id".into()), (group_id, "analysts_id".into())];
     let me = get_sorted(&app, &format!("{SCIM}/Me")).await;
     known.push((me["id"].as_str().expect("id").into(), "admin_id".into()));
     let groups = get_sorted(&app, &format!("{SCIM}/Groups?attributes=displayName")).await;
@@ -190,14 +167,9 @@ async fn scim_answers_keep_their_wire_shapes() {
     let application_id = answers[1].1["applicationId"].as_str().expect("app id");
     known.push((application_id.into(), "application_id".into()));
     let mut stamps = Vec::new();
-    answers
-        .iter_mut()
-        .for_each(|(_, body)| settle(body, &mut stamps));
+    answers.iter_mut().for_each(|(_, body)| settle(body, &mut stamps));
     known.extend(stamps.into_iter().map(|t| (t, "time".to_owned())));
-    let known: Vec<(&str, &str)> = known
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let known: Vec<(&str, &str)> = known.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     for (name, body) in &answers {
         insta::assert_json_snapshot!(name.to_string(), redacted(body, &known));
     }

@@ -20,8 +20,7 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Reply {
 }
 
 async fn get(app: &TestApp, token: &str, path_and_query: &str) -> Reply {
-    app.get_as(Some(token), &format!("{S}/{path_and_query}"))
-        .await
+    app.get_as(Some(token), &format!("{S}/{path_and_query}")).await
 }
 
 /// A POST of `body` to the secrets API's `path` as `token`, which must answer 200.
@@ -65,10 +64,7 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
     .await;
     let r = get(&app, &admin, "scopes/list").await;
     ok(&r);
-    assert_eq!(
-        r.body["scopes"],
-        json!([{"name": "jdbc", "backend_type": "DATABRICKS"}])
-    );
+    assert_eq!(r.body["scopes"], json!([{"name": "jdbc", "backend_type": "DATABRICKS"}]));
 
     let before = patchbay_core::time::now_millis();
     post_ok(
@@ -122,17 +118,9 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
         json!({"scope": "jdbc", "principal": "users", "permission": "READ"}),
     )
     .await;
-    let r = get(
-        &app,
-        &admin,
-        "acls/get?scope=jdbc&principal=reader@example.com",
-    )
-    .await;
+    let r = get(&app, &admin, "acls/get?scope=jdbc&principal=reader@example.com").await;
     ok(&r);
-    assert_eq!(
-        r.body,
-        json!({"principal": "reader@example.com", "permission": "READ"})
-    );
+    assert_eq!(r.body, json!({"principal": "reader@example.com", "permission": "READ"}));
     post_ok(
         &app,
         &admin,
@@ -149,34 +137,13 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
             ("users".to_owned(), "READ".to_owned()),
         ]
     );
-    post_ok(
-        &app,
-        &admin,
-        "acls/delete",
-        json!({"scope": "jdbc", "principal": "users"}),
-    )
-    .await;
+    post_ok(&app, &admin, "acls/delete", json!({"scope": "jdbc", "principal": "users"})).await;
     let r = get(&app, &admin, "acls/get?scope=jdbc&principal=users").await;
     not_found(&r, "users");
 
-    post_ok(
-        &app,
-        &admin,
-        "delete",
-        json!({"scope": "jdbc", "key": "password"}),
-    )
-    .await;
-    assert_eq!(
-        keys(&get(&app, &admin, "list?scope=jdbc").await),
-        ["keystore.p12"]
-    );
-    let r = post(
-        &app,
-        &admin,
-        "delete",
-        json!({"scope": "jdbc", "key": "password"}),
-    )
-    .await;
+    post_ok(&app, &admin, "delete", json!({"scope": "jdbc", "key": "password"})).await;
+    assert_eq!(keys(&get(&app, &admin, "list?scope=jdbc").await), ["keystore.p12"]);
+    let r = post(&app, &admin, "delete", json!({"scope": "jdbc", "key": "password"})).await;
     not_found(&r, "password");
 
     post_ok(&app, &admin, "scopes/delete", json!({"scope": "jdbc"})).await;
@@ -193,19 +160,9 @@ async fn no_caller_ever_gets_a_value_back() {
     let app = TestApp::new().await;
     let admin = app.admin_token.clone();
     post_ok(&app, &admin, "scopes/create", json!({"scope": "s"})).await;
-    post_ok(
-        &app,
-        &admin,
-        "put",
-        json!({"scope": "s", "key": "k", "string_value": "v"}),
-    )
-    .await;
-    for query in [
-        "get?scope=s&key=k",
-        "get?scope=s&key=missing",
-        "get?scope=missing&key=k",
-        "get",
-    ] {
+    post_ok(&app, &admin, "put", json!({"scope": "s", "key": "k", "string_value": "v"})).await;
+    for query in ["get?scope=s&key=k", "get?scope=s&key=missing", "get?scope=missing&key=k", "get"]
+    {
         let r = get(&app, &admin, query).await;
         denied(&r, "inside a job or notebook");
     }
@@ -238,25 +195,15 @@ async fn who_may_do_what_in_a_scope() {
         json!({"scope": "team", "principal": "writer@example.com", "permission": "WRITE"}),
     )
     .await;
-    post_ok(
-        &app,
-        &admin,
-        "put",
-        json!({"scope": "team", "key": "by-admin", "string_value": "a"}),
-    )
-    .await;
+    post_ok(&app, &admin, "put", json!({"scope": "team", "key": "by-admin", "string_value": "a"}))
+        .await;
 
     // READ lists keys, nothing more.
     let r = get(&app, &reader, "list?scope=team").await;
     ok(&r);
     assert_eq!(keys(&r), ["by-admin"]);
-    let r = post(
-        &app,
-        &reader,
-        "put",
-        json!({"scope": "team", "key": "k", "string_value": "x"}),
-    )
-    .await;
+    let r =
+        post(&app, &reader, "put", json!({"scope": "team", "key": "k", "string_value": "x"})).await;
     denied(&r, "WRITE");
     let r = get(&app, &reader, "acls/list?scope=team").await;
     denied(&r, "MANAGE");
@@ -269,13 +216,7 @@ async fn who_may_do_what_in_a_scope() {
         json!({"scope": "team", "key": "by-writer", "string_value": "w"}),
     )
     .await;
-    post_ok(
-        &app,
-        &writer,
-        "delete",
-        json!({"scope": "team", "key": "by-admin"}),
-    )
-    .await;
+    post_ok(&app, &writer, "delete", json!({"scope": "team", "key": "by-admin"})).await;
     let r = post(
         &app,
         &writer,
@@ -293,26 +234,13 @@ async fn who_may_do_what_in_a_scope() {
     assert_eq!(scope_names(&r), ["team"]);
     for r in [
         get(&app, &stranger, "list?scope=team").await,
-        post(
-            &app,
-            &stranger,
-            "put",
-            json!({"scope": "team", "key": "k", "string_value": "x"}),
-        )
-        .await,
-        get(
-            &app,
-            &stranger,
-            "acls/get?scope=team&principal=owner@example.com",
-        )
-        .await,
+        post(&app, &stranger, "put", json!({"scope": "team", "key": "k", "string_value": "x"}))
+            .await,
+        get(&app, &stranger, "acls/get?scope=team&principal=owner@example.com").await,
     ] {
         denied(&r, "permission on scope team");
     }
-    assert_eq!(
-        keys(&get(&app, &owner, "list?scope=team").await),
-        ["by-writer"]
-    );
+    assert_eq!(keys(&get(&app, &owner, "list?scope=team").await), ["by-writer"]);
 
     // A group's level reaches its members; initial_manage_principal=users gives MANAGE to all users.
     post_ok(
@@ -332,13 +260,8 @@ async fn who_may_do_what_in_a_scope() {
     .await;
     let r = get(&app, &admin, "acls/list?scope=shared").await;
     assert_eq!(acls(&r), [("users".to_owned(), "MANAGE".to_owned())]);
-    post_ok(
-        &app,
-        &stranger,
-        "put",
-        json!({"scope": "shared", "key": "k", "string_value": "x"}),
-    )
-    .await;
+    post_ok(&app, &stranger, "put", json!({"scope": "shared", "key": "k", "string_value": "x"}))
+        .await;
 
     // The owner deletes the scope; everything in it goes.
     post_ok(&app, &owner, "scopes/delete", json!({"scope": "team"})).await;
@@ -378,27 +301,15 @@ async fn service_principals_hold_acls_by_application_id() {
         json!({"scope": "etl", "principal": app_id, "permission": "WRITE"}),
     )
     .await;
-    post_ok(
-        &app,
-        &sp_token,
-        "put",
-        json!({"scope": "etl", "key": "api-key", "string_value": "x"}),
-    )
-    .await;
-    let r = get(
-        &app,
-        &admin,
-        &format!("acls/get?scope=etl&principal={app_id}"),
-    )
-    .await;
+    post_ok(&app, &sp_token, "put", json!({"scope": "etl", "key": "api-key", "string_value": "x"}))
+        .await;
+    let r = get(&app, &admin, &format!("acls/get?scope=etl&principal={app_id}")).await;
     ok(&r);
     assert_eq!(r.body["permission"], "WRITE");
 
     // Deleting the principal removes its entry.
     let id = sp["id"].as_str().unwrap();
-    let r = app
-        .admin_delete(&format!("{SCIM}/ServicePrincipals/{id}"))
-        .await;
+    let r = app.admin_delete(&format!("{SCIM}/ServicePrincipals/{id}")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = get(&app, &admin, "acls/list?scope=etl").await;
     assert_eq!(acls(&r), [(common::ADMIN.to_owned(), "MANAGE".to_owned())]);
@@ -411,24 +322,9 @@ async fn bad_secret_requests_are_refused_and_change_nothing() {
     post_ok(&app, &admin, "scopes/create", json!({"scope": "s"})).await;
     let bad = [
         ("scopes/create", json!({}), INVALID, "scope is required"),
-        (
-            "scopes/create",
-            json!({"scope": "has space"}),
-            INVALID,
-            "alphanumeric",
-        ),
-        (
-            "scopes/create",
-            json!({"scope": "x".repeat(129)}),
-            INVALID,
-            "128",
-        ),
-        (
-            "scopes/create",
-            json!({"scope": "s"}),
-            ALREADY_EXISTS,
-            "Scope s already exists",
-        ),
+        ("scopes/create", json!({"scope": "has space"}), INVALID, "alphanumeric"),
+        ("scopes/create", json!({"scope": "x".repeat(129)}), INVALID, "128"),
+        ("scopes/create", json!({"scope": "s"}), ALREADY_EXISTS, "Scope s already exists"),
         (
             "scopes/create",
             json!({"scope": "kv", "scope_backend_type": "AZURE_KEYVAULT"}),
@@ -441,54 +337,29 @@ async fn bad_secret_requests_are_refused_and_change_nothing() {
             INVALID,
             "initial_manage_principal",
         ),
-        (
-            "scopes/create",
-            json!({"scope": 5}),
-            MALFORMED,
-            "Invalid request",
-        ),
-        (
-            "scopes/delete",
-            json!({"scope": "nope"}),
-            DOES_NOT_EXIST,
-            "Scope nope does not exist",
-        ),
+        ("scopes/create", json!({"scope": 5}), MALFORMED, "Invalid request"),
+        ("scopes/delete", json!({"scope": "nope"}), DOES_NOT_EXIST, "Scope nope does not exist"),
         (
             "put",
             json!({"scope": "nope", "key": "k", "string_value": "v"}),
             DOES_NOT_EXIST,
             "Scope nope does not exist",
         ),
-        (
-            "put",
-            json!({"scope": "s", "key": "k"}),
-            INVALID,
-            "string_value",
-        ),
+        ("put", json!({"scope": "s", "key": "k"}), INVALID, "string_value"),
         (
             "put",
             json!({"scope": "s", "key": "k", "string_value": "v", "bytes_value": "dg=="}),
             INVALID,
             "Exactly one",
         ),
-        (
-            "put",
-            json!({"scope": "s", "key": "k", "bytes_value": "not base64!"}),
-            INVALID,
-            "base64",
-        ),
+        ("put", json!({"scope": "s", "key": "k", "bytes_value": "not base64!"}), INVALID, "base64"),
         (
             "put",
             json!({"scope": "s", "key": "bad/key", "string_value": "v"}),
             INVALID,
             "alphanumeric",
         ),
-        (
-            "put",
-            json!({"scope": "s", "string_value": "v"}),
-            INVALID,
-            "key is required",
-        ),
+        ("put", json!({"scope": "s", "string_value": "v"}), INVALID, "key is required"),
         (
             "put",
             json!({"scope": "s", "key": "big", "string_value": "x".repeat(128 * 1024 + 1)}),
@@ -507,18 +378,8 @@ async fn bad_secret_requests_are_refused_and_change_nothing() {
             INVALID,
             "MANAGE, WRITE or READ",
         ),
-        (
-            "acls/put",
-            json!({"scope": "s", "permission": "READ"}),
-            INVALID,
-            "principal is required",
-        ),
-        (
-            "acls/delete",
-            json!({"scope": "s", "principal": "users"}),
-            DOES_NOT_EXIST,
-            "users",
-        ),
+        ("acls/put", json!({"scope": "s", "permission": "READ"}), INVALID, "principal is required"),
+        ("acls/delete", json!({"scope": "s", "principal": "users"}), DOES_NOT_EXIST, "users"),
     ];
     refuses_each(bad, async |path, body| post(&app, &admin, path, body).await).await;
     let r = get(&app, &admin, "list").await;
@@ -554,26 +415,13 @@ async fn a_scope_holds_at_most_a_thousand_secrets() {
         )
         .await;
     }
-    let r = post(
-        &app,
-        &admin,
-        "put",
-        json!({"scope": "full", "key": "one-more", "string_value": "v"}),
-    )
-    .await;
+    let r =
+        post(&app, &admin, "put", json!({"scope": "full", "key": "one-more", "string_value": "v"}))
+            .await;
     invalid(&r, "1000");
     // Replacing one that exists is still fine.
-    post_ok(
-        &app,
-        &admin,
-        "put",
-        json!({"scope": "full", "key": "k7", "string_value": "w"}),
-    )
-    .await;
-    assert_eq!(
-        keys(&get(&app, &admin, "list?scope=full").await).len(),
-        1000
-    );
+    post_ok(&app, &admin, "put", json!({"scope": "full", "key": "k7", "string_value": "w"})).await;
+    assert_eq!(keys(&get(&app, &admin, "list?scope=full").await).len(), 1000);
 }
 
 /// Every value put through the API is absent from every answer and from the database files
@@ -585,13 +433,7 @@ async fn values_are_nowhere_to_be_found() {
     let clear = "MARKER-clear-0d5b7c1e9a";
     let binary = b"MARKER-bytes-77f3a2c4b1";
     let encoded = base64::engine::general_purpose::STANDARD.encode(binary);
-    post_ok(
-        &app,
-        &admin,
-        "scopes/create",
-        json!({"scope": "hidden-scope"}),
-    )
-    .await;
+    post_ok(&app, &admin, "scopes/create", json!({"scope": "hidden-scope"})).await;
     let mut answers = vec![
         post(
             &app,
@@ -635,11 +477,7 @@ async fn values_are_nowhere_to_be_found() {
     }
     let holds = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
     assert!(holds(b"hidden-scope"), "the scope is in {files:?}");
-    for needle in [
-        clear.as_bytes(),
-        b"MARKER-bytes".as_slice(),
-        encoded.as_bytes(),
-    ] {
+    for needle in [clear.as_bytes(), b"MARKER-bytes".as_slice(), encoded.as_bytes()] {
         assert!(!holds(needle), "a secret value is in {files:?}");
     }
 }

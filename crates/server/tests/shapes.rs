@@ -24,14 +24,8 @@ async fn secret_answers_keep_their_wire_shapes() {
     let mut changes = Vec::new();
     for (path, body) in [
         ("scopes/create", json!({"scope": "shapes"})),
-        (
-            "put",
-            json!({"scope": "shapes", "key": "password", "string_value": value}),
-        ),
-        (
-            "acls/put",
-            json!({"scope": "shapes", "principal": "users", "permission": "READ"}),
-        ),
+        ("put", json!({"scope": "shapes", "key": "password", "string_value": value})),
+        ("acls/put", json!({"scope": "shapes", "principal": "users", "permission": "READ"})),
     ] {
         changes.push(ok(&app, Method::POST, &format!("{base}/{path}"), Some(body)).await);
     }
@@ -53,33 +47,17 @@ async fn legacy_group_answers_keep_their_wire_shapes() {
     let app = TestApp::new().await;
     let base = "/api/2.0/groups";
     app.create_user("member@example.com").await;
-    let created = ok(
-        &app,
-        Method::POST,
-        &format!("{base}/create"),
-        Some(json!({"group_name": "shapes"})),
-    )
-    .await;
+    let created =
+        ok(&app, Method::POST, &format!("{base}/create"), Some(json!({"group_name": "shapes"})))
+            .await;
     insta::assert_json_snapshot!("group_created", created);
-    ok(
-        &app,
-        Method::POST,
-        &format!("{base}/create"),
-        Some(json!({"group_name": "inner"})),
-    )
-    .await;
+    ok(&app, Method::POST, &format!("{base}/create"), Some(json!({"group_name": "inner"}))).await;
     for body in [
         json!({"parent_name": "shapes", "user_name": "member@example.com"}),
         json!({"parent_name": "shapes", "group_name": "inner"}),
         json!({"parent_name": "inner", "user_name": "member@example.com"}),
     ] {
-        let done = ok(
-            &app,
-            Method::POST,
-            &format!("{base}/add-member"),
-            Some(body),
-        )
-        .await;
+        let done = ok(&app, Method::POST, &format!("{base}/add-member"), Some(body)).await;
         assert_eq!(done, json!({}));
     }
     for (name, path) in [

@@ -22,25 +22,16 @@ const ALL_TOKENS: &str = "/api/2.0/token-management/tokens";
 fn assert_unavailable(r: &Reply, scim: bool) {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
     assert_eq!(
-        r.headers
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()),
+        r.headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
         Some("1"),
         "a 503 says when to retry"
     );
     if scim {
-        assert_eq!(
-            r.body["schemas"],
-            json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
-        );
+        assert_eq!(r.body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:Error"]));
         assert_eq!(r.body["status"], "503");
         assert!(r.body["detail"].is_string(), "{:?}", r.body);
     } else {
-        assert_eq!(
-            r.body["error_code"], "TEMPORARILY_UNAVAILABLE",
-            "{:?}",
-            r.body
-        );
+        assert_eq!(r.body["error_code"], "TEMPORARILY_UNAVAILABLE", "{:?}", r.body);
         assert_eq!(r.body["message"], "The service is temporarily unavailable.");
     }
 }
@@ -55,10 +46,7 @@ struct Client {
 
 impl Client {
     fn of(app: &TestApp) -> Client {
-        Client {
-            router: app.router.clone(),
-            admin_token: app.admin_token.clone(),
-        }
+        Client { router: app.router.clone(), admin_token: app.admin_token.clone() }
     }
 
     /// patchbay serving `store`, as `patchbay serve` builds it.
@@ -86,11 +74,7 @@ impl Client {
         .expect("request");
         let (status, headers, bytes) = common::send_to(&self.router, req).await;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
@@ -99,19 +83,13 @@ impl Client {
 
     /// The admin's `POST /token/create` with `comment`, answered as it is.
     async fn create_token(&self, comment: &str) -> Reply {
-        self.admin(
-            Method::POST,
-            CREATE_TOKEN,
-            Some(json!({"comment": comment})),
-        )
-        .await
+        self.admin(Method::POST, CREATE_TOKEN, Some(json!({"comment": comment}))).await
     }
 
     /// The admin's SCIM create of the user `user_name`, answered as it is.
     async fn create_user(&self, user_name: &str) -> Reply {
         let body = json!({"userName": user_name});
-        self.admin(Method::POST, &format!("{SCIM}/Users"), Some(body))
-            .await
+        self.admin(Method::POST, &format!("{SCIM}/Users"), Some(body)).await
     }
 }
 
@@ -148,20 +126,13 @@ async fn sqlite_busy_answers_503_and_recovers() {
     let test = TestApp::on_sqlite().await;
     let app = Client::of(&test);
     // Use the token once, so authenticating it needs no write today.
-    assert_eq!(
-        app.admin(Method::GET, OWN_TOKENS, None).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.admin(Method::GET, OWN_TOKENS, None).await.status, StatusCode::OK);
     let tokens_before = token_ids(&app).await;
     let users_before = user_names(&app).await;
 
-    let mut other = sqlx::sqlite::SqliteConnection::connect(&test.db.url)
-        .await
-        .expect("second connection");
-    sqlx::raw_sql("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .expect("take the write lock");
+    let mut other =
+        sqlx::sqlite::SqliteConnection::connect(&test.db.url).await.expect("second connection");
+    sqlx::raw_sql("BEGIN EXCLUSIVE").execute(&mut other).await.expect("take the write lock");
 
     let started = Instant::now();
     let (token, user, read) = tokio::join!(
@@ -184,10 +155,7 @@ async fn sqlite_busy_answers_503_and_recovers() {
     );
     println!("busy writes answered 503 after {waited:?}");
 
-    sqlx::raw_sql("ROLLBACK")
-        .execute(&mut other)
-        .await
-        .expect("release the write lock");
+    sqlx::raw_sql("ROLLBACK").execute(&mut other).await.expect("release the write lock");
     other.close().await.expect("close");
 
     assert_eq!(token_ids(&app).await, tokens_before, "no partial write");
@@ -218,27 +186,18 @@ async fn sqlite_read_only_serves_reads_and_refuses_writes() {
 
     let read_only_url = test.db.url.replace("mode=rwc", "mode=ro");
     assert_ne!(read_only_url, test.db.url, "the test URL names its mode");
-    let store = Store::connect(&read_only_url)
-        .await
-        .expect("a read-only database opens");
+    let store = Store::connect(&read_only_url).await.expect("a read-only database opens");
     let ro = Client::serving(store.clone(), &test);
 
     assert_eq!(token_ids(&ro).await, tokens_before, "reads work");
     assert_eq!(user_names(&ro).await, users_before, "reads work");
-    let me = ro
-        .call(Method::GET, &format!("{SCIM}/Me"), &user_token, None)
-        .await;
+    let me = ro.call(Method::GET, &format!("{SCIM}/Me"), &user_token, None).await;
     assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
 
     assert_unavailable(&ro.create_token("ro").await, false);
     assert_unavailable(&ro.create_user("ro@example.com").await, true);
-    let revoke = ro
-        .admin(
-            Method::DELETE,
-            &format!("{ALL_TOKENS}/{}", tokens_before[0]),
-            None,
-        )
-        .await;
+    let revoke =
+        ro.admin(Method::DELETE, &format!("{ALL_TOKENS}/{}", tokens_before[0]), None).await;
     assert_unavailable(&revoke, false);
     let warehouse = ro
         .admin(
@@ -283,9 +242,8 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
         acknowledged_tokens.push(created_token_id(&r));
     }
 
-    let mut side = sqlx::postgres::PgConnection::connect(&test.db.url)
-        .await
-        .expect("side connection");
+    let mut side =
+        sqlx::postgres::PgConnection::connect(&test.db.url).await.expect("side connection");
     let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                 WHERE datname = current_database() AND pid <> pg_backend_pid()";
 
@@ -312,10 +270,8 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
     };
     let mut killed = 0i64;
     for _ in 0..5 {
-        let rows: Vec<(bool,)> = sqlx::query_as(kill)
-            .fetch_all(&mut side)
-            .await
-            .expect("terminate");
+        let rows: Vec<(bool,)> =
+            sqlx::query_as(kill).fetch_all(&mut side).await.expect("terminate");
         killed += rows.len() as i64;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -327,10 +283,7 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
     acknowledged_users.extend(during);
 
     // One more kill with the pool idle, then the next requests recover by themselves.
-    sqlx::query(kill)
-        .execute(&mut side)
-        .await
-        .expect("terminate");
+    sqlx::query(kill).execute(&mut side).await.expect("terminate");
     let mut attempts = 0;
     let recovered = loop {
         attempts += 1;
@@ -341,10 +294,7 @@ async fn postgres_connections_killed_mid_run_recover_without_losing_writes() {
                 assert_unavailable(&r, false);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            other => panic!(
-                "attempt {attempts} after the kill answered {other}: {:?}",
-                r.body
-            ),
+            other => panic!("attempt {attempts} after the kill answered {other}: {:?}", r.body),
         }
     };
     println!("recovered after {attempts} attempt(s)");
@@ -373,24 +323,16 @@ async fn acknowledged_create_and_revoke_survive_reopening_the_store() {
     assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
     let value = |r: &Reply| r.body["token_value"].as_str().unwrap().to_owned();
     let r = app
-        .admin(
-            Method::POST,
-            DELETE_TOKEN,
-            Some(json!({"token_id": created_token_id(&revoked)})),
-        )
+        .admin(Method::POST, DELETE_TOKEN, Some(json!({"token_id": created_token_id(&revoked)})))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     test.store.close().await;
 
     let store = Store::connect(&test.db.url).await.expect("reopen");
     let reopened = Client::serving(store.clone(), &test);
-    let r = reopened
-        .call(Method::GET, OWN_TOKENS, &value(&revoked), None)
-        .await;
+    let r = reopened.call(Method::GET, OWN_TOKENS, &value(&revoked), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
-    let r = reopened
-        .call(Method::GET, OWN_TOKENS, &value(&kept), None)
-        .await;
+    let r = reopened.call(Method::GET, OWN_TOKENS, &value(&kept), None).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let ids = token_ids(&reopened).await;
     assert!(!ids.contains(&created_token_id(&revoked)));

@@ -28,10 +28,7 @@ async fn configure(app: &TestApp, partner_id: &str, sim: &SimHandle) {
 async fn connections(app: &TestApp) -> Vec<Value> {
     let r = app.admin_get(&format!("{PC}/connections")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    r.body["connections"]
-        .as_array()
-        .expect("connections")
-        .clone()
+    r.body["connections"].as_array().expect("connections").clone()
 }
 
 /// Every invariant of Partner Connect, after a storm has settled.
@@ -47,15 +44,10 @@ async fn assert_invariants(app: &TestApp, sim: &SimHandle) {
             .unwrap_or_else(|| panic!("a connected connection has the partner's id: {c}"));
         ours.insert(id.to_owned());
         // The partner's token works, as the connection's principal.
-        let r = reqwest::get(format!("{}/_sim/connections/{id}/whoami", sim.url))
-            .await
-            .unwrap();
+        let r = reqwest::get(format!("{}/_sim/connections/{id}/whoami", sim.url)).await.unwrap();
         let status = r.status();
         let who: Value = r.json().await.unwrap();
-        assert!(
-            status.is_success(),
-            "the partner's token works: {who} ({c})"
-        );
+        assert!(status.is_success(), "the partner's token works: {who} ({c})");
         let expected = c["service_principal"]["application_id"].clone();
         assert_eq!(who["userName"], expected, "as the connection's principal");
     }
@@ -68,10 +60,7 @@ async fn assert_invariants(app: &TestApp, sim: &SimHandle) {
         .filter(|c| c["workspace_id"] == app.workspace_id)
         .map(|c| c["connection_id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        theirs, ours,
-        "the partner's connections are the workspace's"
-    );
+    assert_eq!(theirs, ours, "the partner's connections are the workspace's");
 }
 
 async fn connect(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
@@ -80,26 +69,17 @@ async fn connect(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
 }
 
 async fn delete(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
-    let r = app
-        .admin_delete(&format!("{PC}/connections/{partner_id}"))
-        .await;
+    let r = app.admin_delete(&format!("{PC}/connections/{partner_id}")).await;
     (r.status, r.body)
 }
 
 async fn rotate(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
-    let r = app
-        .admin_post(
-            &format!("{PC}/connections/{partner_id}/rotate-token"),
-            json!({}),
-        )
-        .await;
+    let r = app.admin_post(&format!("{PC}/connections/{partner_id}/rotate-token"), json!({})).await;
     (r.status, r.body)
 }
 
 async fn repair(app: &TestApp, partner_id: &str) -> (StatusCode, Value) {
-    let r = app
-        .admin_post(&format!("{PC}/connections/{partner_id}/repair"), json!({}))
-        .await;
+    let r = app.admin_post(&format!("{PC}/connections/{partner_id}/repair"), json!({})).await;
     (r.status, r.body)
 }
 
@@ -116,9 +96,7 @@ async fn storm_op(app: &TestApp, partner_id: &str, op: usize) -> (StatusCode, Va
 /// The next number of a fixed pseudo-random schedule (a 64-bit LCG), so that a failure can
 /// be replayed.
 fn next(seed: &mut u64) -> u64 {
-    *seed = seed
-        .wrapping_mul(6_364_136_223_846_793_005)
-        .wrapping_add(1_442_695_040_888_963_407);
+    *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
     *seed
 }
 
@@ -127,12 +105,8 @@ fn assert_storm_answers(round: usize, answers: &[(StatusCode, Value)]) {
     for (status, body) in answers {
         assert!(
             status.is_success()
-                || [
-                    StatusCode::NOT_FOUND,
-                    StatusCode::CONFLICT,
-                    StatusCode::BAD_REQUEST
-                ]
-                .contains(status),
+                || [StatusCode::NOT_FOUND, StatusCode::CONFLICT, StatusCode::BAD_REQUEST]
+                    .contains(status),
             "round {round}: {status} {body}"
         );
     }
@@ -163,12 +137,7 @@ async fn rotation_storm(
     partner_id: &'static str,
     n: usize,
 ) -> (Vec<(StatusCode, Value)>, usize) {
-    let answers = at_once(
-        app,
-        n,
-        |app, _| async move { rotate(&app, partner_id).await },
-    )
-    .await;
+    let answers = at_once(app, n, |app, _| async move { rotate(&app, partner_id).await }).await;
     let delivered = count(&answers, StatusCode::OK);
     assert!(delivered >= 1, "{partner_id}: {answers:?}");
     assert_eq!(
@@ -185,12 +154,7 @@ async fn twenty_concurrent_deletes_are_acknowledged_once() {
     configure(&app, "rivery", &sim).await;
     assert_eq!(connect(&app, "rivery").await.0, StatusCode::OK);
     let app = Arc::new(app);
-    let answers = at_once(
-        &app,
-        20,
-        |app, _| async move { delete(&app, "rivery").await },
-    )
-    .await;
+    let answers = at_once(&app, 20, |app, _| async move { delete(&app, "rivery").await }).await;
     assert_eq!(count(&answers, StatusCode::OK), 1, "{answers:?}");
     assert_eq!(
         count(&answers, StatusCode::NOT_FOUND),
@@ -263,10 +227,7 @@ async fn deletes_racing_connects_leave_no_orphans_and_never_a_stuck_tile() {
     }
     // The tile is never stuck: whatever the storm left, a delete then a connect work.
     let (status, body) = delete(&app, "hevo-data").await;
-    assert!(
-        status == StatusCode::OK || status == StatusCode::NOT_FOUND,
-        "{status} {body}"
-    );
+    assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{status} {body}");
     let (status, body) = connect(&app, "hevo-data").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["connection"]["state"], "CONNECTED", "{body}");
@@ -323,19 +284,13 @@ async fn a_restarted_node_releases_its_steps_at_start() {
     // transaction, and a delete of rivery whose delivery died holding its five-minute lease.
     let node = app.state.settings().node_id.clone();
     let admin = app.admin_handle().await;
-    app.store
-        .provision_connection(&admin, &common::ingest_plan("hevo-data"), &node)
-        .await
-        .unwrap();
+    app.store.provision_connection(&admin, &common::ingest_plan("hevo-data"), &node).await.unwrap();
     let removed = app
         .store
         .remove_connection(
             &admin,
             "rivery",
-            patchbay_store::Removal {
-                uid: None,
-                reason: "deleted by an admin",
-            },
+            patchbay_store::Removal { uid: None, reason: "deleted by an admin" },
         )
         .await
         .unwrap()
@@ -347,27 +302,14 @@ async fn a_restarted_node_releases_its_steps_at_start() {
         .unwrap();
     assert!(leased.is_some());
     // Without a restart the worker waits: the lease holds, the connect is not stale.
-    patchbay_server::partner_connect::worker::run_once(&app.state)
-        .await
-        .unwrap();
+    patchbay_server::partner_connect::worker::run_once(&app.state).await.unwrap();
     assert_eq!(sim_received(&sim, "/delete-connection").await.len(), 0);
-    assert_eq!(
-        connections(&app).await.len(),
-        1,
-        "hevo-data still CONNECTING"
-    );
+    assert_eq!(connections(&app).await.len(), 1, "hevo-data still CONNECTING");
 
     // The restart.
-    patchbay_server::partner_connect::worker::recover_at_start(&app.state)
-        .await
-        .unwrap();
-    patchbay_server::partner_connect::worker::run_once(&app.state)
-        .await
-        .unwrap();
-    assert!(
-        connections(&app).await.is_empty(),
-        "the interrupted connect is undone"
-    );
+    patchbay_server::partner_connect::worker::recover_at_start(&app.state).await.unwrap();
+    patchbay_server::partner_connect::worker::run_once(&app.state).await.unwrap();
+    assert!(connections(&app).await.is_empty(), "the interrupted connect is undone");
     assert_eq!(
         sim_received(&sim, "/delete-connection").await.len(),
         1,
@@ -401,23 +343,13 @@ async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
     let lost = started.token_id.clone();
     drop(started); // the crash: the value is gone
     let (status, body) = rotate(&app, "rivery").await;
-    assert_eq!(
-        status,
-        StatusCode::CONFLICT,
-        "one rotation at a time: {body}"
-    );
+    assert_eq!(status, StatusCode::CONFLICT, "one rotation at a time: {body}");
     assert!(
-        app.store
-            .check_integrity(60_000, 0)
-            .await
-            .unwrap()
-            .is_empty(),
+        app.store.check_integrity(60_000, 0).await.unwrap().is_empty(),
         "a pending token is recorded by its connection"
     );
 
-    patchbay_server::partner_connect::worker::recover_at_start(&app.state)
-        .await
-        .unwrap();
+    patchbay_server::partner_connect::worker::recover_at_start(&app.state).await.unwrap();
     let c = connections(&app).await;
     let now = c[0]["token_id"].clone();
     assert_ne!(now, before, "rotated");
@@ -425,12 +357,8 @@ async fn a_rotation_interrupted_by_a_crash_is_resumed_at_restart() {
     assert_eq!(sim_received(&sim, "/rotate-token").await.len(), 1);
     let tokens = app.admin_get("/api/2.0/token-management/tokens").await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
-    let ids: Vec<&Value> = tokens.body["token_infos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| &t["token_id"])
-        .collect();
+    let ids: Vec<&Value> =
+        tokens.body["token_infos"].as_array().unwrap().iter().map(|t| &t["token_id"]).collect();
     assert!(!ids.contains(&&json!(lost)), "the lost token is revoked");
     assert!(!ids.contains(&&before), "the old token is revoked");
     assert_invariants(&app, &sim).await;
@@ -447,16 +375,12 @@ async fn a_taken_warehouse_name_never_blocks_a_connect() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let theirs = body["connection"]["warehouse_id"].as_str().unwrap();
     assert_ne!(theirs, mine);
-    let w = app
-        .admin_get(&format!("/api/2.0/sql/warehouses/{theirs}"))
-        .await;
+    let w = app.admin_get(&format!("/api/2.0/sql/warehouses/{theirs}")).await;
     assert_eq!(w.status, StatusCode::OK, "{:?}", w.body);
     assert_eq!(w.body["name"], "RIVERY_ENDPOINT_2");
     let (status, body) = delete(&app, "rivery").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let w = app
-        .admin_get(&format!("/api/2.0/sql/warehouses/{mine}"))
-        .await;
+    let w = app.admin_get(&format!("/api/2.0/sql/warehouses/{mine}")).await;
     assert_eq!(w.status, StatusCode::OK, "the user's own warehouse stays");
     assert_invariants(&app, &sim).await;
 }
@@ -476,15 +400,10 @@ async fn register_m2m(app: &TestApp, sim: &SimHandle) {
 
 /// The OAuth secrets of the connection's principal, if it is connected.
 async fn m2m_secrets(app: &TestApp) -> Option<Vec<String>> {
-    let c = connections(app)
-        .await
-        .into_iter()
-        .find(|c| c["partner_id"] == "acme-m2m")?;
+    let c = connections(app).await.into_iter().find(|c| c["partner_id"] == "acme-m2m")?;
     let sp = c["service_principal"]["id"].as_str().unwrap().to_owned();
     let r = app
-        .admin_get(&format!(
-            "/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"
-        ))
+        .admin_get(&format!("/api/2.0/accounts/servicePrincipals/{sp}/credentials/secrets"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let ids = common::strings(&r.body, "secrets", "id");
@@ -509,9 +428,7 @@ async fn storms_over_oauth_m2m_leave_the_partner_exactly_its_recorded_secret() {
 
     let mut seed: u64 = 0x0a11_7e55;
     for round in 0..4 {
-        let ops: Vec<usize> = (0..16)
-            .map(|_| ((next(&mut seed) >> 33) % 4) as usize)
-            .collect();
+        let ops: Vec<usize> = (0..16).map(|_| ((next(&mut seed) >> 33) % 4) as usize).collect();
         let ops = Arc::new(ops);
         let answers = at_once(&app, 16, move |app, i| {
             let ops = ops.clone();

@@ -13,10 +13,7 @@ use serde_json::json;
 
 /// The page's own origin: the workspace's public URL.
 async fn origin(app: &TestApp) -> String {
-    app.store
-        .workspace_public_url(app.workspace_id)
-        .await
-        .unwrap()
+    app.store.workspace_public_url(app.workspace_id).await.unwrap()
 }
 
 struct Page {
@@ -65,23 +62,11 @@ async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
 
 async fn post(app: &TestApp, path: &str, cookie: &str, form: &str) -> Page {
     let origin = origin(app).await;
-    request(
-        app,
-        Method::POST,
-        path,
-        Some(cookie),
-        Some(form),
-        Some(&origin),
-    )
-    .await
+    request(app, Method::POST, path, Some(cookie), Some(form), Some(&origin)).await
 }
 
 fn set_cookies(p: &Page) -> Vec<String> {
-    p.headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
+    p.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
 }
 
 /// The `name=value` of a cookie the response sets.
@@ -141,10 +126,7 @@ async fn login_sets_a_strict_http_only_session_cookie_and_shows_the_tiles() {
 
     let r = submit_login(&app, &app.admin_token).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let session = set_cookies(&r)
-        .into_iter()
-        .find(|c| c.starts_with("patchbay_session="))
-        .unwrap();
+    let session = set_cookies(&r).into_iter().find(|c| c.starts_with("patchbay_session=")).unwrap();
     let id = session.split(';').next().unwrap()["patchbay_session=".len()..].to_owned();
     assert_eq!(id.len(), 64, "{session}");
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -176,19 +158,12 @@ async fn over_https_the_session_cookie_is_secure() {
         Method::POST,
         "/login",
         Some(&cookie_pair(&form, "patchbay_login").unwrap()),
-        Some(&format!(
-            "csrf={}&token={}",
-            csrf(&form.html),
-            app.admin_token
-        )),
+        Some(&format!("csrf={}&token={}", csrf(&form.html), app.admin_token)),
         Some("https://patchbay.example.com"),
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let session = set_cookies(&r)
-        .into_iter()
-        .find(|c| c.starts_with("patchbay_session="))
-        .unwrap();
+    let session = set_cookies(&r).into_iter().find(|c| c.starts_with("patchbay_session=")).unwrap();
     assert!(session.contains("; Secure"), "{session}");
 }
 
@@ -202,10 +177,7 @@ async fn a_wrong_token_or_a_login_without_its_csrf_token_starts_no_session() {
         Method::POST,
         "/login",
         Some(&login_cookie),
-        Some(&format!(
-            "csrf={}&token=dapi00000000000000000000000000000000",
-            csrf(&form.html)
-        )),
+        Some(&format!("csrf={}&token=dapi00000000000000000000000000000000", csrf(&form.html))),
         Some(&origin(&app).await),
     )
     .await;
@@ -261,15 +233,7 @@ async fn forms_without_the_csrf_token_or_from_elsewhere_are_refused_and_logout_w
         ("elsewhere", good.as_str(), Some("http://evil.example")),
         ("no origin", good.as_str(), None),
     ] {
-        let r = request(
-            &app,
-            Method::POST,
-            "/logout",
-            Some(&cookie),
-            Some(form),
-            from,
-        )
-        .await;
+        let r = request(&app, Method::POST, "/logout", Some(&cookie), Some(form), from).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{case}");
     }
     assert_eq!(get(&app, "/", Some(&cookie)).await.status, StatusCode::OK);
@@ -277,16 +241,11 @@ async fn forms_without_the_csrf_token_or_from_elsewhere_are_refused_and_logout_w
     let out = post(&app, "/logout", &cookie, &format!("csrf={token}")).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert_eq!(location(&out), "/login");
-    let cleared = set_cookies(&out)
-        .into_iter()
-        .find(|c| c.starts_with("patchbay_session="))
-        .unwrap();
+    let cleared =
+        set_cookies(&out).into_iter().find(|c| c.starts_with("patchbay_session=")).unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     // The session is gone on the server, not only in the browser.
-    assert_eq!(
-        get(&app, "/", Some(&cookie)).await.status,
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(get(&app, "/", Some(&cookie)).await.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -328,12 +287,7 @@ async fn pages_and_errors_carry_the_security_headers() {
 async fn user_input_is_escaped() {
     let app = TestApp::new().await;
     let cookie = login(&app, &app.admin_token).await;
-    let page = get(
-        &app,
-        "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
-        Some(&cookie),
-    )
-    .await;
+    let page = get(&app, "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.html.contains("<script>alert(1)"));
     assert!(page.html.contains("&lt;script&gt;alert(1)"));
@@ -356,14 +310,8 @@ async fn with_partner() -> (TestApp, SimHandle) {
 }
 
 fn has_token_value(html: &str) -> bool {
-    html.match_indices("dapi").any(|(i, _)| {
-        html[i + 4..]
-            .bytes()
-            .take(32)
-            .filter(u8::is_ascii_hexdigit)
-            .count()
-            == 32
-    })
+    html.match_indices("dapi")
+        .any(|(i, _)| html[i + 4..].bytes().take(32).filter(u8::is_ascii_hexdigit).count() == 32)
 }
 
 #[tokio::test]
@@ -374,25 +322,13 @@ async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
 
     let tile = get(&app, "/partners/rivery", Some(&cookie)).await;
     assert_eq!(tile.status, StatusCode::OK);
-    assert!(
-        tile.html
-            .contains("Only workspace admins can connect Rivery")
-    );
+    assert!(tile.html.contains("Only workspace admins can connect Rivery"));
     assert!(!tile.html.contains("admin-badge"));
     let token_field = csrf(&tile.html);
-    let connect = post(
-        &app,
-        "/partners/rivery/connect",
-        &cookie,
-        &format!("csrf={token_field}"),
-    )
-    .await;
+    let connect =
+        post(&app, "/partners/rivery/connect", &cookie, &format!("csrf={token_field}")).await;
     assert_eq!(connect.status, StatusCode::FORBIDDEN, "{}", connect.html);
-    assert!(
-        connect
-            .html
-            .contains("Only workspace admins can connect Rivery")
-    );
+    assert!(connect.html.contains("Only workspace admins can connect Rivery"));
 
     // An admin connects over the API; the user sees it but cannot delete it from the page.
     let r = app.connect_partner("rivery").await;
@@ -401,59 +337,31 @@ async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
     assert!(details.html.contains("Sign in to Rivery"));
     assert!(details.html.contains("Only workspace admins can rotate"));
     assert!(!has_token_value(&details.html));
-    let delete = post(
-        &app,
-        "/partners/rivery/delete",
-        &cookie,
-        &format!("csrf={token_field}"),
-    )
-    .await;
+    let delete =
+        post(&app, "/partners/rivery/delete", &cookie, &format!("csrf={token_field}")).await;
     assert_eq!(delete.status, StatusCode::FORBIDDEN);
     assert!(delete.html.contains("Only workspace admins"));
     let confirm = get(&app, "/partners/rivery/delete", Some(&cookie)).await;
     assert_eq!(confirm.status, StatusCode::FORBIDDEN);
-    let rotate = post(
-        &app,
-        "/partners/rivery/rotate-token",
-        &cookie,
-        &format!("csrf={token_field}"),
-    )
-    .await;
+    let rotate =
+        post(&app, "/partners/rivery/rotate-token", &cookie, &format!("csrf={token_field}")).await;
     assert_eq!(rotate.status, StatusCode::FORBIDDEN);
     assert!(
-        app.store
-            .connection(app.workspace_id, "rivery")
-            .await
-            .unwrap()
-            .is_some(),
+        app.store.connection(app.workspace_id, "rivery").await.unwrap().is_some(),
         "the connection is still there"
     );
     for path in ["/admin/service-principals", "/admin/tokens"] {
-        assert_eq!(
-            get(&app, path, Some(&cookie)).await.status,
-            StatusCode::FORBIDDEN,
-            "{path}"
-        );
+        assert_eq!(get(&app, path, Some(&cookie)).await.status, StatusCode::FORBIDDEN, "{path}");
     }
-    let r = post(
-        &app,
-        "/admin/tokens/anything/delete",
-        &cookie,
-        &format!("csrf={token_field}"),
-    )
-    .await;
+    let r =
+        post(&app, "/admin/tokens/anything/delete", &cookie, &format!("csrf={token_field}")).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // The admin can: the confirmation lists what goes, then the tile clears.
     let admin = login(&app, &app.admin_token).await;
     let confirm = get(&app, "/partners/rivery/delete", Some(&admin)).await;
     assert_eq!(confirm.status, StatusCode::OK);
-    let c = app
-        .store
-        .connection(app.workspace_id, "rivery")
-        .await
-        .unwrap()
-        .unwrap();
+    let c = app.store.connection(app.workspace_id, "rivery").await.unwrap().unwrap();
     for expected in [
         "RIVERY_USER",
         "RIVERY_ENDPOINT",
@@ -461,28 +369,14 @@ async fn a_non_admin_cannot_connect_delete_or_open_admin_pages() {
         c.token_id.as_deref().unwrap(),
         "cannot be undone",
     ] {
-        assert!(
-            confirm.html.contains(expected),
-            "{expected}: {}",
-            confirm.html
-        );
+        assert!(confirm.html.contains(expected), "{expected}: {}", confirm.html);
     }
-    let done = post(
-        &app,
-        "/partners/rivery/delete",
-        &admin,
-        &format!("csrf={}", csrf(&confirm.html)),
-    )
-    .await;
+    let done =
+        post(&app, "/partners/rivery/delete", &admin, &format!("csrf={}", csrf(&confirm.html)))
+            .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
     assert_eq!(location(&done), "/?deleted=rivery");
-    assert!(
-        app.store
-            .connection(app.workspace_id, "rivery")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.store.connection(app.workspace_id, "rivery").await.unwrap().is_none());
 }
 
 /// How many requests the partner (partner-sim) has received.
@@ -583,21 +477,14 @@ async fn the_page_access_matrix() {
                     "{who:>10} {method} {path}: made patchbay call the partner {calls} times, want {want_calls}"
                 ));
             }
-            for secret in details
-                .iter()
-                .filter(|d| *d != own && page.html.contains(d.as_str()))
-            {
+            for secret in details.iter().filter(|d| *d != own && page.html.contains(d.as_str())) {
                 failures.push(format!(
                     "{who:>10} {method} {path}: the page shows a connection detail ({secret})"
                 ));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "page access matrix:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "page access matrix:\n{}", failures.join("\n"));
 
     // What each sees on a connected tile: the admin the details, a user the sign-in button,
     // a service principal neither.
@@ -629,10 +516,7 @@ async fn oauth_credentials_do_not_log_in() {
         )
         .await
         .expect(StatusCode::CREATED);
-    let (id, client_id) = (
-        sp["id"].as_str().unwrap(),
-        sp["applicationId"].as_str().unwrap(),
-    );
+    let (id, client_id) = (sp["id"].as_str().unwrap(), sp["applicationId"].as_str().unwrap());
     let secret = app
         .admin_post(
             &format!("/api/2.0/accounts/servicePrincipals/{id}/credentials/secrets"),
@@ -651,10 +535,7 @@ async fn oauth_credentials_do_not_log_in() {
             "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
         )))
         .unwrap();
-    let access = app.send(grant).await.ok()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = app.send(grant).await.ok()["access_token"].as_str().unwrap().to_owned();
     for token in [secret, access] {
         let r = submit_login(&app, &token).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.html);
@@ -674,19 +555,12 @@ async fn an_m2m_connection_shows_its_secret_without_the_value() {
     .await
     .expect(StatusCode::CREATED);
     let connected = app.connect_partner("acme-m2m").await.ok();
-    let secret_id = connected["connection"]["token_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret_id = connected["connection"]["token_id"].as_str().unwrap().to_owned();
     let cookie = login(&app, &app.admin_token).await;
     let page = get(&app, "/partners/acme-m2m", Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains("OAuth secret"), "{}", page.html);
     assert!(page.html.contains(&secret_id), "{}", page.html);
     assert!(page.html.contains("expires"), "{}", page.html);
-    assert!(
-        !page.html.contains("dose"),
-        "no secret value: {}",
-        page.html
-    );
+    assert!(!page.html.contains("dose"), "no secret value: {}", page.html);
 }

@@ -43,10 +43,7 @@ pub fn parse(tokens: &[Spanned], text: &str) -> Result<Option<Alter>, SqlFailure
         p.expect("ON")?;
         if p.eat("TABLE") || p.eat("VIEW") {
             let table = p.name()?;
-            Alter {
-                table,
-                change: Change::Catalog(TableChange::Comment(comment_is(&mut p)?)),
-            }
+            Alter { table, change: Change::Catalog(TableChange::Comment(comment_is(&mut p)?)) }
         } else if p.eat("COLUMN") {
             let mut table = p.dotted(4)?;
             let Some(column) = table.pop().filter(|_| !table.is_empty()) else {
@@ -139,10 +136,7 @@ fn alteration(p: &mut Parser<'_>, tokens: &[Spanned], text: &str) -> Result<Chan
             return Err(unsupported_alteration(p, "ALTER COLUMN … "));
         }
         let comment = p.string()?;
-        Change::Catalog(TableChange::ColumnComment {
-            column,
-            comment: Some(comment),
-        })
+        Change::Catalog(TableChange::ColumnComment { column, comment: Some(comment) })
     } else {
         return Err(unsupported_alteration(p, ""));
     })
@@ -158,11 +152,7 @@ fn unsupported_alteration(p: &Parser<'_>, after: &str) -> SqlFailure {
 /// `IS 'text'` or `IS NULL`.
 fn comment_is(p: &mut Parser<'_>) -> Result<Option<String>, SqlFailure> {
     p.expect("IS")?;
-    if p.eat("NULL") {
-        Ok(None)
-    } else {
-        p.string().map(Some)
-    }
+    if p.eat("NULL") { Ok(None) } else { p.string().map(Some) }
 }
 
 /// A principal: a quoted or backticked name, or a bare word.
@@ -191,21 +181,14 @@ fn property_value(p: &mut Parser<'_>) -> Result<String, SqlFailure> {
 /// The text of the column definitions that start at token `at` (of the statement's tokens
 /// without its `;`), their enclosing parentheses taken off.
 fn column_list(tokens: &[Spanned], at: usize, text: &str) -> Result<String, SqlFailure> {
-    let tokens: Vec<&Spanned> = tokens
-        .iter()
-        .filter(|t| t.token != Token::Symbol(';'))
-        .collect();
+    let tokens: Vec<&Spanned> = tokens.iter().filter(|t| t.token != Token::Symbol(';')).collect();
     let (Some(first), Some(last)) = (tokens.get(at), tokens.last()) else {
         return Err(failure::syntax("ADD COLUMNS needs the columns to add."));
     };
     let enclosed = first.token == Token::Symbol('(')
         && last.token == Token::Symbol(')')
         && closes_at(&tokens[at..]) == Some(tokens.len() - at - 1);
-    let list = if enclosed {
-        &text[first.end..last.start]
-    } else {
-        &text[first.start..last.end]
-    };
+    let list = if enclosed { &text[first.end..last.start] } else { &text[first.start..last.end] };
     Ok(list.to_owned())
 }
 
@@ -236,10 +219,8 @@ pub fn truncated(tokens: &[Spanned]) -> Result<String, SqlFailure> {
     if !p.at_end() {
         return Err(failure::not_supported("TRUNCATE TABLE … PARTITION"));
     }
-    let quoted: Vec<String> = name
-        .iter()
-        .map(|part| format!("`{}`", part.replace('`', "``")))
-        .collect();
+    let quoted: Vec<String> =
+        name.iter().map(|part| format!("`{}`", part.replace('`', "``"))).collect();
     Ok(format!("DELETE FROM {}", quoted.join(".")))
 }
 
@@ -304,11 +285,7 @@ pub fn vacuumed(tokens: &[Spanned]) -> Result<(Vec<String>, Vacuum), SqlFailure>
     let mut p = Parser::new(tokens);
     p.expect("VACUUM")?;
     let table = p.name()?;
-    let mut vacuum = Vacuum {
-        retain_hours: MIN_RETAIN_HOURS,
-        dry_run: false,
-        lite: false,
-    };
+    let mut vacuum = Vacuum { retain_hours: MIN_RETAIN_HOURS, dry_run: false, lite: false };
     if p.eat("LITE") {
         vacuum.lite = true;
     } else {
@@ -453,14 +430,8 @@ mod tests {
         for (sql, named) in [
             ("ALTER TABLE t DROP COLUMN a", "ALTER TABLE … DROP"),
             ("ALTER TABLE t RENAME COLUMN a TO b", "RENAME COLUMN"),
-            (
-                "ALTER TABLE t ALTER COLUMN a TYPE BIGINT",
-                "ALTER COLUMN … TYPE",
-            ),
-            (
-                "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)",
-                "ADD CONSTRAINT",
-            ),
+            ("ALTER TABLE t ALTER COLUMN a TYPE BIGINT", "ALTER COLUMN … TYPE"),
+            ("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)", "ADD CONSTRAINT"),
             ("ALTER TABLE t SET LOCATION 's3://x'", "SET LOCATION"),
             ("COMMENT ON SCHEMA s IS 'x'", "COMMENT ON SCHEMA"),
         ] {
@@ -482,28 +453,19 @@ mod tests {
     fn truncate_is_a_delete_of_every_row() {
         let t = |sql: &str| truncated(&tokens(sql).unwrap());
         assert_eq!(t("TRUNCATE TABLE s.t;").unwrap(), "DELETE FROM `s`.`t`");
-        assert_eq!(
-            t("truncate table `we``ird`").unwrap(),
-            "DELETE FROM `we``ird`"
-        );
+        assert_eq!(t("truncate table `we``ird`").unwrap(), "DELETE FROM `we``ird`");
         assert!(t("TRUNCATE TABLE t PARTITION (d = 1)").is_err());
     }
 
     #[test]
     fn optimize_and_its_zorder() {
         let o = |sql: &str| optimized(&tokens(sql).unwrap());
-        assert_eq!(
-            o("OPTIMIZE s.t").unwrap(),
-            (vec!["s".into(), "t".into()], vec![])
-        );
+        assert_eq!(o("OPTIMIZE s.t").unwrap(), (vec!["s".into(), "t".into()], vec![]));
         assert_eq!(
             o("optimize t zorder by (A, b);").unwrap(),
             (vec!["t".into()], vec!["a".into(), "b".into()])
         );
-        assert_eq!(
-            o("OPTIMIZE t ZORDER BY a").unwrap(),
-            (vec!["t".into()], vec!["a".into()])
-        );
+        assert_eq!(o("OPTIMIZE t ZORDER BY a").unwrap(), (vec!["t".into()], vec!["a".into()]));
         assert!(o("OPTIMIZE t WHERE d > 1").is_err());
         assert!(o("OPTIMIZE t ZORDER BY (a").is_err());
         assert!(o("OPTIMIZE t FULL").is_err());
@@ -518,10 +480,7 @@ mod tests {
         );
         assert_eq!(
             r("restore t timestamp as of '2026-01-01 10:00:00';").unwrap(),
-            (
-                vec!["t".into()],
-                AsOf::Timestamp("2026-01-01 10:00:00".into())
-            )
+            (vec!["t".into()], AsOf::Timestamp("2026-01-01 10:00:00".into()))
         );
         assert!(r("RESTORE TABLE t").is_err());
         assert!(r("RESTORE TABLE t TO VERSION AS OF -1").is_err());
@@ -532,11 +491,7 @@ mod tests {
     #[test]
     fn vacuum_takes_a_mode_a_retention_and_a_dry_run() {
         let v = |sql: &str| vacuumed(&tokens(sql).unwrap());
-        let options = |retain_hours, dry_run, lite| Vacuum {
-            retain_hours,
-            dry_run,
-            lite,
-        };
+        let options = |retain_hours, dry_run, lite| Vacuum { retain_hours, dry_run, lite };
         assert_eq!(
             v("VACUUM s.t").unwrap(),
             (vec!["s".into(), "t".into()], options(168.0, false, false))
@@ -545,10 +500,7 @@ mod tests {
             v("vacuum t lite retain 200 hours dry run;").unwrap(),
             (vec!["t".into()], options(200.0, true, true))
         );
-        assert_eq!(
-            v("VACUUM t FULL RETAIN 168.5 HOURS").unwrap().1,
-            options(168.5, false, false)
-        );
+        assert_eq!(v("VACUUM t FULL RETAIN 168.5 HOURS").unwrap().1, options(168.5, false, false));
         for wrong in [
             "VACUUM",
             "VACUUM '/tmp/table'",
@@ -569,10 +521,7 @@ mod tests {
         use patchbay_core::catalog::Securable;
         let t = Securable::Table("main".into(), "s".into(), "t".into());
         assert_eq!(new_name(&["u".into()], &t).unwrap(), "u");
-        assert_eq!(
-            new_name(&["main".into(), "s".into(), "U".into()], &t).unwrap(),
-            "u"
-        );
+        assert_eq!(new_name(&["main".into(), "s".into(), "U".into()], &t).unwrap(), "u");
         assert!(new_name(&["other".into(), "u".into()], &t).is_err());
     }
 }

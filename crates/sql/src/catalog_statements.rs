@@ -27,25 +27,9 @@ pub async fn run(
         |r: Result<(), CatalogError>| r.map(|()| ArrowRows::empty()).map_err(failure::catalog);
     let granting = matches!(statement, Statement::Grant { .. });
     match statement {
-        Statement::Grant {
-            privileges,
-            object,
-            principal,
-        }
-        | Statement::Revoke {
-            privileges,
-            object,
-            principal,
-        } => {
-            change_grants(
-                store,
-                caller,
-                &resolve(&object)?,
-                principal,
-                privileges,
-                granting,
-            )
-            .await
+        Statement::Grant { privileges, object, principal }
+        | Statement::Revoke { privileges, object, principal } => {
+            change_grants(store, caller, &resolve(&object)?, principal, privileges, granting).await
         }
         Statement::ShowGrants { principal, object } => {
             let securable = resolve(&object)?;
@@ -68,11 +52,7 @@ pub async fn run(
                     .collect(),
             ))
         }
-        Statement::CreateSchema {
-            name,
-            if_not_exists,
-            comment,
-        } => {
+        Statement::CreateSchema { name, if_not_exists, comment } => {
             let Ok(Securable::Schema(catalog_name, schema)) = resolve(&name) else {
                 return Err(failure::invalid_name(&name.parts.join(".")));
             };
@@ -92,18 +72,11 @@ pub async fn run(
                 other => done(other.map(|_| ())),
             }
         }
-        Statement::DropSchema {
-            name,
-            if_exists,
-            cascade,
-        } => {
+        Statement::DropSchema { name, if_exists, cascade } => {
             let Ok(Securable::Schema(catalog_name, schema)) = resolve(&name) else {
                 return Err(failure::invalid_name(&name.parts.join(".")));
             };
-            match store
-                .delete_schema(caller, &catalog_name, &schema, cascade)
-                .await
-            {
+            match store.delete_schema(caller, &catalog_name, &schema, cascade).await {
                 Err(CatalogError::SchemaNotFound { .. } | CatalogError::CatalogNotFound { .. })
                     if if_exists =>
                 {
@@ -124,16 +97,8 @@ async fn change_grants(
     privileges: Vec<String>,
     add: bool,
 ) -> Result<ArrowRows, SqlFailure> {
-    let (add, remove) = if add {
-        (privileges, Vec::new())
-    } else {
-        (Vec::new(), privileges)
-    };
-    let change = GrantChange {
-        principal,
-        add,
-        remove,
-    };
+    let (add, remove) = if add { (privileges, Vec::new()) } else { (Vec::new(), privileges) };
+    let change = GrantChange { principal, add, remove };
     store
         .update_grants(caller, securable, &[change])
         .await

@@ -29,30 +29,11 @@ pub struct ObjectName {
 /// A catalog statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Statement {
-    Grant {
-        privileges: Vec<String>,
-        object: ObjectName,
-        principal: String,
-    },
-    Revoke {
-        privileges: Vec<String>,
-        object: ObjectName,
-        principal: String,
-    },
-    ShowGrants {
-        principal: Option<String>,
-        object: ObjectName,
-    },
-    CreateSchema {
-        name: ObjectName,
-        if_not_exists: bool,
-        comment: Option<String>,
-    },
-    DropSchema {
-        name: ObjectName,
-        if_exists: bool,
-        cascade: bool,
-    },
+    Grant { privileges: Vec<String>, object: ObjectName, principal: String },
+    Revoke { privileges: Vec<String>, object: ObjectName, principal: String },
+    ShowGrants { principal: Option<String>, object: ObjectName },
+    CreateSchema { name: ObjectName, if_not_exists: bool, comment: Option<String> },
+    DropSchema { name: ObjectName, if_exists: bool, cascade: bool },
 }
 
 /// Why a statement was not accepted.
@@ -104,11 +85,8 @@ pub fn resolve(
     current_catalog: &str,
     current_schema: &str,
 ) -> Result<Securable, String> {
-    let names = object
-        .parts
-        .iter()
-        .map(|p| catalog::normalize_name(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let names =
+        object.parts.iter().map(|p| catalog::normalize_name(p)).collect::<Result<Vec<_>, _>>()?;
     let c = || catalog::normalize_name(current_catalog);
     let s = || catalog::normalize_name(current_schema);
     Ok(match (object.kind, names.as_slice()) {
@@ -129,10 +107,7 @@ pub fn resolve(
                 ObjectKind::Schema => "schema",
                 ObjectKind::Table => "table",
             };
-            return Err(format!(
-                "'{}' is not a valid {what} name.",
-                object.parts.join(".")
-            ));
+            return Err(format!("'{}' is not a valid {what} name.", object.parts.join(".")));
         }
     })
 }
@@ -184,8 +159,7 @@ impl Parser<'_> {
     }
 
     fn found(&self) -> String {
-        self.peek()
-            .map_or_else(|| "the end of the statement".to_owned(), Token::describe)
+        self.peek().map_or_else(|| "the end of the statement".to_owned(), Token::describe)
     }
 
     fn expected(&self, what: &str) -> ParseError {
@@ -193,11 +167,7 @@ impl Parser<'_> {
     }
 
     fn expect_kw(&mut self, kw: &str) -> Result<(), ParseError> {
-        if self.eat_kw(kw) {
-            Ok(())
-        } else {
-            Err(self.expected(kw))
-        }
+        if self.eat_kw(kw) { Ok(()) } else { Err(self.expected(kw)) }
     }
 
     /// A bare or backticked identifier.
@@ -219,19 +189,13 @@ impl Parser<'_> {
             parts.push(self.ident(what)?);
         }
         if parts.len() > 3 {
-            return Err(syntax(format!(
-                "'{}' has more than three parts.",
-                parts.join(".")
-            )));
+            return Err(syntax(format!("'{}' has more than three parts.", parts.join("."))));
         }
         Ok(parts)
     }
 
     fn dotted_name(&mut self, kind: ObjectKind, what: &str) -> Result<ObjectName, ParseError> {
-        Ok(ObjectName {
-            kind,
-            parts: self.dotted(what)?,
-        })
+        Ok(ObjectName { kind, parts: self.dotted(what)? })
     }
 
     /// The end: nothing, or one `;`.
@@ -276,15 +240,8 @@ impl Parser<'_> {
                 || self.is_kw("TO")
                 || self.is_kw("FROM")
                 || self.is_symbol(';');
-            let parts = if at_end {
-                Vec::new()
-            } else {
-                vec![self.ident("a catalog name")?]
-            };
-            return Ok(ObjectName {
-                kind: ObjectKind::Catalog,
-                parts,
-            });
+            let parts = if at_end { Vec::new() } else { vec![self.ident("a catalog name")?] };
+            return Ok(ObjectName { kind: ObjectKind::Catalog, parts });
         }
         if self.eat_kw("SCHEMA") || self.eat_kw("DATABASE") {
             return self.dotted_name(ObjectKind::Schema, "a schema name");
@@ -329,23 +286,13 @@ impl Parser<'_> {
         self.expect_kw(if grant { "TO" } else { "FROM" })?;
         let principal = self.principal()?;
         if self.is_symbol(',') {
-            return Err(unsupported(
-                "Granting to several principals in one statement",
-            ));
+            return Err(unsupported("Granting to several principals in one statement"));
         }
         self.end()?;
         Ok(if grant {
-            Statement::Grant {
-                privileges,
-                object,
-                principal,
-            }
+            Statement::Grant { privileges, object, principal }
         } else {
-            Statement::Revoke {
-                privileges,
-                object,
-                principal,
-            }
+            Statement::Revoke { privileges, object, principal }
         })
     }
 
@@ -353,11 +300,7 @@ impl Parser<'_> {
         if !(self.eat_kw("GRANTS") || self.eat_kw("GRANT")) {
             return Err(unsupported(format!("SHOW {}", self.found())));
         }
-        let principal = if self.is_kw("ON") {
-            None
-        } else {
-            Some(self.principal()?)
-        };
+        let principal = if self.is_kw("ON") { None } else { Some(self.principal()?) };
         self.expect_kw("ON")?;
         let object = self.object()?;
         self.end()?;
@@ -383,17 +326,10 @@ impl Parser<'_> {
             None
         };
         if !matches!(self.peek(), None | Some(Token::Symbol(';'))) {
-            return Err(unsupported(format!(
-                "The CREATE SCHEMA clause {}",
-                self.found()
-            )));
+            return Err(unsupported(format!("The CREATE SCHEMA clause {}", self.found())));
         }
         self.end()?;
-        Ok(Statement::CreateSchema {
-            name,
-            if_not_exists,
-            comment,
-        })
+        Ok(Statement::CreateSchema { name, if_not_exists, comment })
     }
 
     fn drop(&mut self) -> Result<Statement, ParseError> {
@@ -409,11 +345,7 @@ impl Parser<'_> {
             false
         };
         self.end()?;
-        Ok(Statement::DropSchema {
-            name,
-            if_exists,
-            cascade,
-        })
+        Ok(Statement::DropSchema { name, if_exists, cascade })
     }
 }
 
@@ -426,10 +358,7 @@ mod tests {
     }
 
     fn name(kind: ObjectKind, parts: &[&str]) -> ObjectName {
-        ObjectName {
-            kind,
-            parts: parts.iter().map(|p| (*p).to_owned()).collect(),
-        }
+        ObjectName { kind, parts: parts.iter().map(|p| (*p).to_owned()).collect() }
     }
 
     #[test]
@@ -549,39 +478,18 @@ mod tests {
             "CREATE SCHEMA s COMMENT",
             "DROP SCHEMA",
         ] {
-            assert!(
-                matches!(parse(sql), Err(ParseError::Syntax(_))),
-                "{sql}: {:?}",
-                parse(sql)
-            );
+            assert!(matches!(parse(sql), Err(ParseError::Syntax(_))), "{sql}: {:?}", parse(sql));
         }
     }
 
     #[test]
     fn names_resolve_against_the_current_catalog_and_schema() {
         let t = |parts: &[&str]| resolve(&name(ObjectKind::Table, parts), "main", "default");
+        assert_eq!(t(&["T"]), Ok(Securable::Table("main".into(), "default".into(), "t".into())));
+        assert_eq!(t(&["s", "t"]), Ok(Securable::Table("main".into(), "s".into(), "t".into())));
+        assert_eq!(t(&["c", "s", "t"]), Ok(Securable::Table("c".into(), "s".into(), "t".into())));
         assert_eq!(
-            t(&["T"]),
-            Ok(Securable::Table(
-                "main".into(),
-                "default".into(),
-                "t".into()
-            ))
-        );
-        assert_eq!(
-            t(&["s", "t"]),
-            Ok(Securable::Table("main".into(), "s".into(), "t".into()))
-        );
-        assert_eq!(
-            t(&["c", "s", "t"]),
-            Ok(Securable::Table("c".into(), "s".into(), "t".into()))
-        );
-        assert_eq!(
-            resolve(
-                &name(ObjectKind::Schema, &["s"]),
-                "hive_metastore",
-                "default"
-            ),
+            resolve(&name(ObjectKind::Schema, &["s"]), "hive_metastore", "default"),
             Ok(Securable::Schema("hive_metastore".into(), "s".into()))
         );
         assert_eq!(

@@ -79,10 +79,7 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableScope {
     Schema(Vec<String>),
-    Catalog {
-        catalog: Option<String>,
-        schema_like: Option<String>,
-    },
+    Catalog { catalog: Option<String>, schema_like: Option<String> },
 }
 
 /// Reads a command, or `None` when the statement is not one of these.
@@ -109,10 +106,7 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
             } else {
                 None
             };
-            Command::ShowSchemas {
-                catalog,
-                like: p.like()?,
-            }
+            Command::ShowSchemas { catalog, like: p.like()? }
         } else if p.eat("CREATE") {
             p.expect("TABLE")?;
             let table = p.name()?;
@@ -124,11 +118,7 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
             // `SHOW TABLE EXTENDED [IN|FROM schema] LIKE 'pattern'`, which dbt lists relations
             // with.
             p.expect("EXTENDED")?;
-            let schema = if p.eat("IN") || p.eat("FROM") {
-                p.name()?
-            } else {
-                Vec::new()
-            };
+            let schema = if p.eat("IN") || p.eat("FROM") { p.name()? } else { Vec::new() };
             let Some(like) = p.like()? else {
                 return Err(failure::syntax("SHOW TABLE EXTENDED needs LIKE 'pattern'."));
             };
@@ -144,10 +134,7 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
             let scope = if p.eat("IN") || p.eat("FROM") {
                 if p.eat("ALL") {
                     p.expect("CATALOGS")?;
-                    TableScope::Catalog {
-                        catalog: None,
-                        schema_like: p.prefixed_like("SCHEMA")?,
-                    }
+                    TableScope::Catalog { catalog: None, schema_like: p.prefixed_like("SCHEMA")? }
                 } else if p.eat("CATALOG") {
                     TableScope::Catalog {
                         catalog: Some(p.identifier()?),
@@ -159,11 +146,7 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
             } else {
                 TableScope::Schema(Vec::new())
             };
-            Command::ShowTables {
-                scope,
-                like: p.like()?,
-                views_only,
-            }
+            Command::ShowTables { scope, like: p.like()?, views_only }
         } else if p.eat("COLUMNS") {
             if !(p.eat("IN") || p.eat("FROM")) {
                 return Err(failure::syntax("SHOW COLUMNS needs IN <table>."));
@@ -182,10 +165,7 @@ pub fn parse(tokens: &[Spanned]) -> Result<Option<Command>, SqlFailure> {
                     schema.append(&mut table);
                     table = schema;
                 }
-                Command::ShowColumns {
-                    table,
-                    like: p.like()?,
-                }
+                Command::ShowColumns { table, like: p.like()? }
             }
         } else if p.eat("TBLPROPERTIES") {
             let table = p.name()?;
@@ -264,11 +244,7 @@ pub(crate) struct Parser<'a> {
 impl<'a> Parser<'a> {
     pub(crate) fn new(tokens: &'a [Spanned]) -> Parser<'a> {
         Parser {
-            tokens: tokens
-                .iter()
-                .map(|t| &t.token)
-                .filter(|t| **t != Token::Symbol(';'))
-                .collect(),
+            tokens: tokens.iter().map(|t| &t.token).filter(|t| **t != Token::Symbol(';')).collect(),
             at: 0,
         }
     }
@@ -293,11 +269,7 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn expect(&mut self, word: &str) -> Result<(), SqlFailure> {
-        if self.eat(word) {
-            Ok(())
-        } else {
-            Err(failure::syntax(format!("Expected {word}.")))
-        }
+        if self.eat(word) { Ok(()) } else { Err(failure::syntax(format!("Expected {word}."))) }
     }
 
     pub(crate) fn identifier(&mut self) -> Result<String, SqlFailure> {
@@ -446,11 +418,7 @@ pub struct Answer {
 
 impl Answer {
     fn rows(rows: ArrowRows) -> Answer {
-        Answer {
-            rows,
-            use_catalog: None,
-            use_schema: None,
-        }
+        Answer { rows, use_catalog: None, use_schema: None }
     }
 }
 
@@ -497,10 +465,7 @@ async fn table_record(
     schema: &str,
 ) -> Result<TableRecord, SqlFailure> {
     let securable = table_name(parts, catalog, schema)?;
-    store
-        .get_table(caller, &securable)
-        .await
-        .map_err(failure::catalog)
+    store.get_table(caller, &securable).await.map_err(failure::catalog)
 }
 
 fn some(s: impl Into<String>) -> Option<String> {
@@ -520,15 +485,8 @@ pub async fn run(
     match command {
         Command::UseCatalog(name) => {
             let name = name.to_lowercase();
-            store
-                .list_schemas_for(caller, &name)
-                .await
-                .map_err(failure::catalog)?;
-            Ok(Answer {
-                rows: ArrowRows::empty(),
-                use_catalog: Some(name),
-                use_schema: None,
-            })
+            store.list_schemas_for(caller, &name).await.map_err(failure::catalog)?;
+            Ok(Answer { rows: ArrowRows::empty(), use_catalog: Some(name), use_schema: None })
         }
         Command::UseSchema(parts) => {
             let parts = lower(&parts);
@@ -537,10 +495,7 @@ pub async fn run(
                 [c, s] => (c.clone(), s.clone()),
                 _ => return Err(failure::invalid_name(&parts.join("."))),
             };
-            store
-                .get_schema(caller, &c, &s)
-                .await
-                .map_err(failure::catalog)?;
+            store.get_schema(caller, &c, &s).await.map_err(failure::catalog)?;
             Ok(Answer {
                 rows: ArrowRows::empty(),
                 use_catalog: (c != catalog).then_some(c),
@@ -548,20 +503,10 @@ pub async fn run(
             })
         }
         Command::ShowCatalogs { like } => {
-            let catalogs = store
-                .list_catalogs_for(caller)
-                .await
-                .map_err(|e| failure::store(&e))?;
-            Ok(names_like(
-                "catalog",
-                catalogs.into_iter().map(|c| c.name),
-                like.as_deref(),
-            ))
+            let catalogs = store.list_catalogs_for(caller).await.map_err(|e| failure::store(&e))?;
+            Ok(names_like("catalog", catalogs.into_iter().map(|c| c.name), like.as_deref()))
         }
-        Command::ShowSchemas {
-            catalog: which,
-            like,
-        } => {
+        Command::ShowSchemas { catalog: which, like } => {
             let every_catalog = matches!(which, Some(None));
             let catalogs = match which {
                 None => vec![catalog.to_owned()],
@@ -571,14 +516,8 @@ pub async fn run(
             let all = catalogs.len() > 1 || every_catalog;
             let mut rows = Vec::new();
             for c in catalogs {
-                let schemas = store
-                    .list_schemas_for(caller, &c)
-                    .await
-                    .map_err(failure::catalog)?;
-                for s in schemas
-                    .into_iter()
-                    .filter(|s| matches(like.as_deref(), &s.name))
-                {
+                let schemas = store.list_schemas_for(caller, &c).await.map_err(failure::catalog)?;
+                for s in schemas.into_iter().filter(|s| matches(like.as_deref(), &s.name)) {
                     let mut row = vec![Some(s.name)];
                     if all {
                         row.push(Some(s.catalog_name));
@@ -586,24 +525,15 @@ pub async fn run(
                     rows.push(row);
                 }
             }
-            let columns: &[&str] = if all {
-                &["databaseName", "catalog"]
-            } else {
-                &["databaseName"]
-            };
+            let columns: &[&str] =
+                if all { &["databaseName", "catalog"] } else { &["databaseName"] };
             Ok(Answer::rows(ArrowRows::strings(columns, rows)))
         }
-        Command::ShowTables {
-            scope,
-            like,
-            views_only,
-        } => match scope {
+        Command::ShowTables { scope, like, views_only } => match scope {
             TableScope::Schema(parts) => {
                 let (c, s) = schema_name(&parts, catalog, schema)?;
-                let tables = store
-                    .list_tables_for(caller, &c, &s, true)
-                    .await
-                    .map_err(failure::catalog)?;
+                let tables =
+                    store.list_tables_for(caller, &c, &s, true).await.map_err(failure::catalog)?;
                 Ok(Answer::rows(ArrowRows::strings(
                     &["database", "tableName", "isTemporary"],
                     tables
@@ -614,19 +544,10 @@ pub async fn run(
                         .collect(),
                 )))
             }
-            TableScope::Catalog {
-                catalog: which,
-                schema_like,
-            } => {
-                let tables = tables_in(
-                    store,
-                    caller,
-                    which,
-                    schema_like.as_deref(),
-                    like.as_deref(),
-                    false,
-                )
-                .await?;
+            TableScope::Catalog { catalog: which, schema_like } => {
+                let tables =
+                    tables_in(store, caller, which, schema_like.as_deref(), like.as_deref(), false)
+                        .await?;
                 Ok(Answer::rows(ArrowRows::strings(
                     &[
                         "namespace",
@@ -641,11 +562,7 @@ pub async fn run(
                         .into_iter()
                         .filter(|t| !views_only || t.table_type == "VIEW")
                         .map(|t| {
-                            let table_type = if t.table_type == "VIEW" {
-                                "VIEW"
-                            } else {
-                                "TABLE"
-                            };
+                            let table_type = if t.table_type == "VIEW" { "VIEW" } else { "TABLE" };
                             vec![
                                 Some(t.schema_name),
                                 Some(t.name),
@@ -662,18 +579,9 @@ pub async fn run(
         },
         Command::ShowColumns { table, like } => {
             let record = table_record(store, caller, &table, catalog, schema).await?;
-            Ok(names_like(
-                "col_name",
-                record.columns.into_iter().map(|c| c.name),
-                like.as_deref(),
-            ))
+            Ok(names_like("col_name", record.columns.into_iter().map(|c| c.name), like.as_deref()))
         }
-        Command::ShowColumnsInCatalog {
-            catalog: which,
-            schema_like,
-            table_like,
-            like,
-        } => {
+        Command::ShowColumnsInCatalog { catalog: which, schema_like, table_like, like } => {
             // The listing brings the columns: no second read per table.
             let tables = tables_in(
                 store,
@@ -726,15 +634,10 @@ pub async fn run(
                 rows,
             )))
         }
-        Command::ShowTableExtended {
-            schema: parts,
-            like,
-        } => {
+        Command::ShowTableExtended { schema: parts, like } => {
             let (c, s) = schema_name(&parts, catalog, schema)?;
-            let tables = store
-                .list_tables_for(caller, &c, &s, false)
-                .await
-                .map_err(failure::catalog)?;
+            let tables =
+                store.list_tables_for(caller, &c, &s, false).await.map_err(failure::catalog)?;
             Ok(Answer::rows(ArrowRows::strings(
                 &["database", "tableName", "isTemporary", "information"],
                 tables
@@ -760,9 +663,7 @@ pub async fn run(
                 )));
             }
             let detail = engine.detail(&record.id).await.map_err(failure::engine)?;
-            Ok(Answer::rows(ArrowRows::new(detail_row(
-                &record, detail, engine,
-            )?)))
+            Ok(Answer::rows(ArrowRows::new(detail_row(&record, detail, engine)?)))
         }
         Command::DescribeHistory { table, limit } => {
             let record = table_record(store, caller, &table, catalog, schema).await?;
@@ -772,10 +673,7 @@ pub async fn run(
                     record.full_name()
                 )));
             }
-            let history = engine
-                .history(&record.id, limit)
-                .await
-                .map_err(failure::engine)?;
+            let history = engine.history(&record.id, limit).await.map_err(failure::engine)?;
             Ok(Answer::rows(ArrowRows::new(history)))
         }
         Command::ShowProperties { table, key } => {
@@ -815,9 +713,7 @@ pub async fn run(
             let location = record.location(|id| engine.table_location(id));
             Ok(Answer::rows(ArrowRows::strings(
                 &["json_metadata"],
-                vec![vec![Some(crate::describe_json::document(
-                    &record, location,
-                ))]],
+                vec![vec![Some(crate::describe_json::document(&record, location))]],
             )))
         }
     }
@@ -827,10 +723,7 @@ pub async fn run(
 fn names_like(column: &str, names: impl Iterator<Item = String>, like: Option<&str>) -> Answer {
     Answer::rows(ArrowRows::strings(
         &[column],
-        names
-            .filter(|name| matches(like, name))
-            .map(|name| vec![Some(name)])
-            .collect(),
+        names.filter(|name| matches(like, name)).map(|name| vec![Some(name)]).collect(),
     ))
 }
 
@@ -838,21 +731,11 @@ fn describe_rows(record: TableRecord, extended: bool, engine: &Engine) -> Vec<Ve
     let mut rows: Vec<Vec<Option<String>>> = record
         .columns
         .iter()
-        .map(|c| {
-            vec![
-                Some(c.name.clone()),
-                Some(c.type_text.clone()),
-                c.comment.clone(),
-            ]
-        })
+        .map(|c| vec![Some(c.name.clone()), Some(c.type_text.clone()), c.comment.clone()])
         .collect();
     if extended {
         rows.push(vec![some(""), some(""), some("")]);
-        rows.push(vec![
-            some("# Detailed Table Information"),
-            some(""),
-            some(""),
-        ]);
+        rows.push(vec![some("# Detailed Table Information"), some(""), some("")]);
         for (name, value) in details(&record, engine) {
             rows.push(vec![some(name), Some(value), some("")]);
         }
@@ -892,28 +775,12 @@ fn detail_row(
         ("id", DataType::Utf8, text(Some(record.id.clone()))),
         ("name", DataType::Utf8, text(Some(record.full_name()))),
         ("description", DataType::Utf8, text(record.comment.clone())),
-        (
-            "location",
-            DataType::Utf8,
-            text(record.location(|id| engine.table_location(id))),
-        ),
+        ("location", DataType::Utf8, text(record.location(|id| engine.table_location(id)))),
         ("createdAt", timestamp.clone(), time(record.created_at)),
-        (
-            "lastModified",
-            timestamp,
-            time(detail.last_modified.unwrap_or(record.updated_at)),
-        ),
+        ("lastModified", timestamp, time(detail.last_modified.unwrap_or(record.updated_at))),
         ("partitionColumns", DataType::Utf8, text(Some("[]".into()))),
-        (
-            "numFiles",
-            DataType::Int64,
-            Arc::new(Int64Array::from(vec![detail.num_files])),
-        ),
-        (
-            "sizeInBytes",
-            DataType::Int64,
-            Arc::new(Int64Array::from(vec![detail.size_in_bytes])),
-        ),
+        ("numFiles", DataType::Int64, Arc::new(Int64Array::from(vec![detail.num_files]))),
+        ("sizeInBytes", DataType::Int64, Arc::new(Int64Array::from(vec![detail.size_in_bytes]))),
         ("properties", DataType::Utf8, text(Some(properties))),
         (
             "minReaderVersion",
@@ -959,27 +826,15 @@ fn details(record: &TableRecord, engine: &Engine) -> Vec<(&'static str, String)>
         detail.push(("Location", record.location(|id| engine.table_location(id))));
         detail.push((
             "Provider",
-            Some(
-                record
-                    .data_source_format
-                    .clone()
-                    .unwrap_or_default()
-                    .to_lowercase(),
-            ),
+            Some(record.data_source_format.clone().unwrap_or_default().to_lowercase()),
         ));
     }
     if !record.properties.is_empty() {
-        let listed: Vec<String> = record
-            .properties
-            .iter()
-            .map(|(k, v)| format!("{k}={}", property_text(v)))
-            .collect();
+        let listed: Vec<String> =
+            record.properties.iter().map(|(k, v)| format!("{k}={}", property_text(v))).collect();
         detail.push(("Table Properties", Some(format!("[{}]", listed.join(",")))));
     }
-    detail
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)))
-        .collect()
+    detail.into_iter().filter_map(|(name, value)| Some((name, value?))).collect()
 }
 
 /// A property's value as SQL shows it: a string as it is, anything else as JSON.
@@ -999,10 +854,7 @@ fn information(record: &TableRecord, engine: &Engine) -> String {
     }
     text.push_str("Schema: root\n");
     for c in &record.columns {
-        text.push_str(&format!(
-            " |-- {}: {} (nullable = {})\n",
-            c.name, c.type_text, c.nullable
-        ));
+        text.push_str(&format!(" |-- {}: {} (nullable = {})\n", c.name, c.type_text, c.nullable));
     }
     text
 }
@@ -1054,18 +906,13 @@ pub(crate) async fn tables_in(
         None => schemas_in_every_catalog(store, caller).await?,
     };
     let mut out = Vec::new();
-    for s in schemas
-        .into_iter()
-        .filter(|s| matches(schema_like, &s.name))
-    {
-        let tables = match store
-            .list_tables_for(caller, &s.catalog_name, &s.name, !with_columns)
-            .await
-        {
-            Ok(t) => t,
-            Err(CatalogError::NoUseSchema { .. }) => continue,
-            Err(e) => return Err(failure::catalog(e)),
-        };
+    for s in schemas.into_iter().filter(|s| matches(schema_like, &s.name)) {
+        let tables =
+            match store.list_tables_for(caller, &s.catalog_name, &s.name, !with_columns).await {
+                Ok(t) => t,
+                Err(CatalogError::NoUseSchema { .. }) => continue,
+                Err(e) => return Err(failure::catalog(e)),
+            };
         out.extend(tables.into_iter().filter(|t| matches(like, &t.name)));
     }
     Ok(out)
@@ -1084,24 +931,16 @@ mod tests {
     fn describe_history() {
         assert_eq!(
             command("DESCRIBE HISTORY s.t LIMIT 2"),
-            Some(Command::DescribeHistory {
-                table: vec!["s".into(), "t".into()],
-                limit: Some(2),
-            })
+            Some(Command::DescribeHistory { table: vec!["s".into(), "t".into()], limit: Some(2) })
         );
         assert_eq!(
             command("desc history t;"),
-            Some(Command::DescribeHistory {
-                table: vec!["t".into()],
-                limit: None,
-            })
+            Some(Command::DescribeHistory { table: vec!["t".into()], limit: None })
         );
         assert!(parse(&tokens("DESCRIBE HISTORY t LIMIT x").unwrap()).is_err());
         assert_eq!(
             command("DESCRIBE DETAIL main.s.t"),
-            Some(Command::DescribeDetail {
-                table: vec!["main".into(), "s".into(), "t".into()],
-            })
+            Some(Command::DescribeDetail { table: vec!["main".into(), "s".into(), "t".into()] })
         );
         assert!(parse(&tokens("DESCRIBE HISTORY t extra").unwrap()).is_err());
     }
@@ -1117,10 +956,7 @@ mod tests {
         );
         assert_eq!(
             command("show table extended like 'a|b'"),
-            Some(Command::ShowTableExtended {
-                schema: Vec::new(),
-                like: "a|b".into(),
-            })
+            Some(Command::ShowTableExtended { schema: Vec::new(), like: "a|b".into() })
         );
         assert!(parse(&tokens("SHOW TABLE EXTENDED IN s").unwrap()).is_err());
         assert_eq!(
@@ -1132,10 +968,7 @@ mod tests {
         );
         assert_eq!(
             command("SHOW TBLPROPERTIES t"),
-            Some(Command::ShowProperties {
-                table: vec!["t".into()],
-                key: None,
-            })
+            Some(Command::ShowProperties { table: vec!["t".into()], key: None })
         );
     }
 
@@ -1171,10 +1004,7 @@ mod tests {
         assert_eq!(
             command("show tables in all catalogs"),
             Some(Command::ShowTables {
-                scope: TableScope::Catalog {
-                    catalog: None,
-                    schema_like: None
-                },
+                scope: TableScope::Catalog { catalog: None, schema_like: None },
                 like: None,
                 views_only: false,
             })
@@ -1183,10 +1013,7 @@ mod tests {
 
     #[test]
     fn use_and_describe_and_what_is_not_a_command() {
-        assert_eq!(
-            command("USE CATALOG main;"),
-            Some(Command::UseCatalog("main".into()))
-        );
+        assert_eq!(command("USE CATALOG main;"), Some(Command::UseCatalog("main".into())));
         assert_eq!(
             command("use main.sales"),
             Some(Command::UseSchema(vec!["main".into(), "sales".into()]))
@@ -1200,9 +1027,7 @@ mod tests {
         );
         assert_eq!(
             command("DESCRIBE TABLE EXTENDED t AS JSON"),
-            Some(Command::DescribeJson {
-                table: vec!["t".into()]
-            })
+            Some(Command::DescribeJson { table: vec!["t".into()] })
         );
         assert!(parse(&tokens("DESCRIBE TABLE t AS JSON").unwrap()).is_err());
         assert_eq!(command("SELECT 1"), None);

@@ -35,11 +35,7 @@ pub fn document(record: &TableRecord, location: Option<String>) -> String {
         doc.insert("view_text".into(), json!(record.view_definition));
         doc.insert("view_original_text".into(), json!(record.view_definition));
     } else {
-        let provider = record
-            .data_source_format
-            .as_deref()
-            .unwrap_or("delta")
-            .to_lowercase();
+        let provider = record.data_source_format.as_deref().unwrap_or("delta").to_lowercase();
         doc.insert("provider".into(), json!(provider));
         doc.insert("location".into(), json!(location));
     }
@@ -67,11 +63,7 @@ pub fn type_json(type_text: &str) -> Value {
     let base_end = text.find(['<', '(']).unwrap_or(text.len());
     let base = text[..base_end].trim().to_ascii_lowercase();
     let inner = |open: char, close: char| {
-        text[base_end..]
-            .trim()
-            .strip_prefix(open)
-            .and_then(|t| t.strip_suffix(close))
-            .unwrap_or("")
+        text[base_end..].trim().strip_prefix(open).and_then(|t| t.strip_suffix(close)).unwrap_or("")
     };
     match base.as_str() {
         "array" => json!({
@@ -104,10 +96,8 @@ pub fn type_json(type_text: &str) -> Value {
             json!({"name": "struct", "fields": fields})
         }
         "decimal" | "dec" | "numeric" => {
-            let numbers: Vec<u32> = inner('(', ')')
-                .split(',')
-                .filter_map(|n| n.trim().parse().ok())
-                .collect();
+            let numbers: Vec<u32> =
+                inner('(', ')').split(',').filter_map(|n| n.trim().parse().ok()).collect();
             json!({
                 "name": "decimal",
                 "precision": numbers.first().copied().unwrap_or(10),
@@ -195,20 +185,11 @@ mod tests {
             type_json("decimal(12, 2)"),
             json!({"name": "decimal", "precision": 12, "scale": 2})
         );
-        assert_eq!(
-            type_json("decimal"),
-            json!({"name": "decimal", "precision": 10, "scale": 0})
-        );
-        assert_eq!(
-            type_json("string"),
-            json!({"name": "string", "collation": "UTF8_BINARY"})
-        );
+        assert_eq!(type_json("decimal"), json!({"name": "decimal", "precision": 10, "scale": 0}));
+        assert_eq!(type_json("string"), json!({"name": "string", "collation": "UTF8_BINARY"}));
         assert_eq!(type_json("timestamp"), json!({"name": "timestamp_ltz"}));
         assert_eq!(type_json("timestamp_ntz"), json!({"name": "timestamp_ntz"}));
-        assert_eq!(
-            type_json("varchar(20)"),
-            json!({"name": "varchar", "length": 20})
-        );
+        assert_eq!(type_json("varchar(20)"), json!({"name": "varchar", "length": 20}));
         assert_eq!(
             type_json("map<string,array<decimal(5,1)>>"),
             json!({

@@ -8,12 +8,8 @@ use patchbay_server::statements::engine::{FailureCode, SqlFailure};
 use patchbay_store::{CatalogError, CatalogErrorKind, StoreError};
 
 pub fn denied(message: impl Into<String>) -> SqlFailure {
-    SqlFailure::new(
-        FailureCode::PermissionDenied,
-        "INSUFFICIENT_PERMISSIONS",
-        message,
-    )
-    .with_sql_state("42501")
+    SqlFailure::new(FailureCode::PermissionDenied, "INSUFFICIENT_PERMISSIONS", message)
+        .with_sql_state("42501")
 }
 
 pub fn not_supported(what: impl std::fmt::Display) -> SqlFailure {

@@ -80,10 +80,7 @@ pub async fn view(
                 .await?
                 .into_iter()
                 .map(|s| {
-                    [text(s.catalog_name), text(s.name)]
-                        .into_iter()
-                        .chain(stamps!(s))
-                        .collect()
+                    [text(s.catalog_name), text(s.name)].into_iter().chain(stamps!(s)).collect()
                 })
                 .collect(),
         ),
@@ -94,16 +91,11 @@ pub async fn view(
                 .await?
                 .into_iter()
                 .map(|t| {
-                    [
-                        text(t.catalog_name),
-                        text(t.schema_name),
-                        text(t.name),
-                        text(t.table_type),
-                    ]
-                    .into_iter()
-                    .chain(stamps!(t))
-                    .chain([maybe(t.data_source_format)])
-                    .collect()
+                    [text(t.catalog_name), text(t.schema_name), text(t.name), text(t.table_type)]
+                        .into_iter()
+                        .chain(stamps!(t))
+                        .chain([maybe(t.data_source_format)])
+                        .collect()
                 })
                 .collect(),
         ),
@@ -150,9 +142,7 @@ pub async fn view(
         other => match EMPTY.iter().find(|(name, _)| *name == other) {
             Some((_, columns)) => (columns, Vec::new()),
             None => {
-                return Err(failure::table_not_found(format!(
-                    "{catalog}.{SCHEMA}.{other}"
-                )));
+                return Err(failure::table_not_found(format!("{catalog}.{SCHEMA}.{other}")));
             }
         },
     };
@@ -164,22 +154,10 @@ pub async fn view(
 /// constraints), with Unity Catalog's columns: they exist and are empty, so that a client that
 /// looks there finds there are none.
 const EMPTY: &[(&str, &str)] = &[
-    (
-        "table_tags",
-        "catalog_name schema_name table_name tag_name tag_value",
-    ),
-    (
-        "column_tags",
-        "catalog_name schema_name table_name column_name tag_name tag_value",
-    ),
-    (
-        "row_filters",
-        "table_catalog table_schema table_name filter_name target_columns",
-    ),
-    (
-        "column_masks",
-        "table_catalog table_schema table_name column_name mask_name using_columns",
-    ),
+    ("table_tags", "catalog_name schema_name table_name tag_name tag_value"),
+    ("column_tags", "catalog_name schema_name table_name column_name tag_name tag_value"),
+    ("row_filters", "table_catalog table_schema table_name filter_name target_columns"),
+    ("column_masks", "table_catalog table_schema table_name column_name mask_name using_columns"),
     (
         "table_constraints",
         "constraint_catalog constraint_schema constraint_name table_catalog table_schema \
@@ -205,10 +183,7 @@ async fn schemas(
     let Some(catalog) = catalog else {
         return crate::commands::schemas_in_every_catalog(store, caller).await;
     };
-    store
-        .list_schemas_for(caller, catalog)
-        .await
-        .map_err(failure::catalog)
+    store.list_schemas_for(caller, catalog).await.map_err(failure::catalog)
 }
 
 /// Every table and view of the catalog the caller may see, with their columns.
@@ -233,18 +208,13 @@ fn column_type(name: &str) -> DataType {
 
 fn batch(columns: &[&str], mut rows: Vec<Vec<Value>>) -> (SchemaRef, Vec<RecordBatch>) {
     let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|c| Field::new(*c, column_type(c), true))
-            .collect::<Vec<_>>(),
+        columns.iter().map(|c| Field::new(*c, column_type(c), true)).collect::<Vec<_>>(),
     ));
     let arrays: Vec<ArrayRef> = columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let values = rows
-                .iter_mut()
-                .map(|r| std::mem::replace(&mut r[i], Value::Text(None)));
+            let values = rows.iter_mut().map(|r| std::mem::replace(&mut r[i], Value::Text(None)));
             let number = |v: Value| match v {
                 Value::Number(n) | Value::Time(n) => Some(n),
                 Value::Text(_) => None,

@@ -101,16 +101,8 @@ pub fn tokens(text: &str) -> Result<Vec<Spanned>, LexError> {
             b'\'' | b'"' | b'`' => {
                 let (value, next) = quoted(text, i, c)?;
                 i = next;
-                let token = if c == b'`' {
-                    Token::Quoted(value)
-                } else {
-                    Token::Str(value)
-                };
-                out.push(Spanned {
-                    token,
-                    start,
-                    end: i,
-                });
+                let token = if c == b'`' { Token::Quoted(value) } else { Token::Str(value) };
+                out.push(Spanned { token, start, end: i });
                 continue;
             }
             // `:name` is a parameter, but right after a value (`raw:a.b`, `f(x):a`) it is
@@ -133,21 +125,13 @@ pub fn tokens(text: &str) -> Result<Vec<Spanned>, LexError> {
                 while i < bytes.len() && is_word_part(bytes[i]) {
                     i += 1;
                 }
-                out.push(Spanned {
-                    token: Token::Word(text[start..i].to_owned()),
-                    start,
-                    end: i,
-                });
+                out.push(Spanned { token: Token::Word(text[start..i].to_owned()), start, end: i });
                 continue;
             }
             _ => {
                 let ch = text[i..].chars().next().expect("a character");
                 i += ch.len_utf8();
-                out.push(Spanned {
-                    token: Token::Symbol(ch),
-                    start,
-                    end: i,
-                });
+                out.push(Spanned { token: Token::Symbol(ch), start, end: i });
             }
         }
     }
@@ -197,11 +181,7 @@ fn quoted(text: &str, start: usize, quote: u8) -> Result<(String, usize), LexErr
     }
     Err(LexError(format!(
         "a {} is not closed",
-        if quote == b'`' {
-            "quoted name"
-        } else {
-            "string"
-        }
+        if quote == b'`' { "quoted name" } else { "string" }
     )))
 }
 
@@ -335,11 +315,7 @@ mod tests {
         assert_eq!(string_literal("a'b"), "'a''b'");
         assert_eq!(string_literal("a\\b"), r"'a\\b'");
         for value in ["x' OR '1'='1", "a\\", "\\' OR 1=1 --", "tab\t"] {
-            assert_eq!(
-                kinds(&string_literal(value)),
-                vec![Token::Str(value.into())],
-                "{value}"
-            );
+            assert_eq!(kinds(&string_literal(value)), vec![Token::Str(value.into())], "{value}");
         }
     }
 }

@@ -89,25 +89,16 @@ impl Warehouses {
             None => text,
         };
         let caller = &execution.caller;
-        let (catalog, schema) = (
-            execution.catalog.to_lowercase(),
-            execution.schema.to_lowercase(),
-        );
+        let (catalog, schema) = (execution.catalog.to_lowercase(), execution.schema.to_lowercase());
         let done = |rows: ArrowRows| Executed {
             rows: Box::new(rows),
             use_catalog: None,
             use_schema: None,
         };
         if let Some(command) = commands::parse(&tokens)? {
-            let answer = commands::run(
-                &self.store,
-                caller,
-                command,
-                &catalog,
-                &schema,
-                &self.engine,
-            )
-            .await?;
+            let answer =
+                commands::run(&self.store, caller, command, &catalog, &schema, &self.engine)
+                    .await?;
             return Ok(Executed {
                 rows: Box::new(answer.rows),
                 use_catalog: answer.use_catalog,
@@ -127,17 +118,11 @@ impl Warehouses {
             | ["SHOW", "GRANTS", ..]
             | ["CREATE", "SCHEMA" | "DATABASE", ..]
             | ["DROP", "SCHEMA" | "DATABASE", ..] => {
-                return self
-                    .catalog_statement(caller, &tokens, &catalog, &schema)
-                    .await
-                    .map(done);
+                return self.catalog_statement(caller, &tokens, &catalog, &schema).await.map(done);
             }
             ["OPTIMIZE", ..] => {
                 let (table, zorder) = alter::optimized(&tokens)?;
-                return self
-                    .optimize(caller, &table, &zorder, &catalog, &schema)
-                    .await
-                    .map(done);
+                return self.optimize(caller, &table, &zorder, &catalog, &schema).await.map(done);
             }
             ["VACUUM", ..] => {
                 let (table, vacuum) = alter::vacuumed(&tokens)?;
@@ -152,10 +137,7 @@ impl Warehouses {
                 return Ok(done(ArrowRows::new(output)));
             }
             ["RESTORE", ..] => {
-                return self
-                    .restore(caller, &tokens, (&catalog, &schema))
-                    .await
-                    .map(done);
+                return self.restore(caller, &tokens, (&catalog, &schema)).await.map(done);
             }
             ["TRUNCATE", "TABLE", ..] => {
                 // Every row goes, as a `DELETE` without a condition takes them: with the same
@@ -168,23 +150,15 @@ impl Warehouses {
                     .map(|_| done(ArrowRows::empty()));
             }
             ["DROP", "TABLE" | "VIEW", ..] => {
-                return self
-                    .drop(caller, &tokens, &catalog, &schema)
-                    .await
-                    .map(done);
+                return self.drop(caller, &tokens, &catalog, &schema).await.map(done);
             }
             _ => {}
         }
         let statement = Statement::parse(&text).map_err(failure::engine)?;
         if statement.kind() == &Kind::Other {
-            return Err(failure::not_supported(format!(
-                "The statement '{}'",
-                words.join(" ")
-            )));
+            return Err(failure::not_supported(format!("The statement '{}'", words.join(" "))));
         }
-        self.run_engine(caller, statement, catalog, schema)
-            .await
-            .map(done)
+        self.run_engine(caller, statement, catalog, schema).await.map(done)
     }
 
     async fn catalog_statement(
@@ -222,12 +196,7 @@ impl Warehouses {
         let securable = commands::table_name(&parts, catalog, schema)?;
         let found = self
             .store
-            .table_access(
-                caller.workspace_id,
-                caller.principal_id,
-                caller.is_admin,
-                &securable,
-            )
+            .table_access(caller.workspace_id, caller.principal_id, caller.is_admin, &securable)
             .await;
         match found {
             Ok(_) => {}
@@ -254,9 +223,7 @@ impl Warehouses {
             return Ok(output);
         }
         let engine = self.engine.clone();
-        self.threads
-            .run(async move { engine.run_planned(&job).await })
-            .await
+        self.threads.run(async move { engine.run_planned(&job).await }).await
     }
 
     async fn forget_data(&self, id: &str) {
@@ -274,9 +241,7 @@ impl Warehouses {
         catalog: String,
         schema: String,
     ) -> Result<ArrowRows, SqlFailure> {
-        let objects = statement
-            .objects(&catalog, &schema)
-            .map_err(failure::engine)?;
+        let objects = statement.objects(&catalog, &schema).map_err(failure::engine)?;
         let mut bindings = Vec::new();
         let mut bound = HashSet::new();
         let mut created = None;
@@ -300,13 +265,9 @@ impl Warehouses {
                 }
                 Access::Read => {
                     let who = Principal::caller(caller);
-                    self.bind_read(&who, name, &mut bindings, &mut bound, 0)
-                        .await?;
+                    self.bind_read(&who, name, &mut bindings, &mut bound, 0).await?;
                 }
-                Access::Write => {
-                    self.bind_write(caller, name, &mut bindings, &mut bound)
-                        .await?
-                }
+                Access::Write => self.bind_write(caller, name, &mut bindings, &mut bound).await?,
             }
         }
         let Some(target) = created else {
@@ -323,8 +284,7 @@ impl Warehouses {
                 .map_err(failure::engine)?;
             return Ok(ArrowRows::new(output));
         };
-        self.create(caller, &statement, &catalog, &schema, &target, bindings)
-            .await
+        self.create(caller, &statement, &catalog, &schema, &target, bindings).await
     }
 
     /// `CREATE [OR REPLACE] TABLE|VIEW [IF NOT EXISTS] … [AS SELECT …]`.
@@ -338,29 +298,17 @@ impl Warehouses {
         bindings: Vec<Binding>,
     ) -> Result<ArrowRows, SqlFailure> {
         let (or_replace, if_not_exists, view) = match statement.kind() {
-            Kind::CreateTable {
-                or_replace,
-                if_not_exists,
-                ..
+            Kind::CreateTable { or_replace, if_not_exists, .. }
+            | Kind::CreateTableAs { or_replace, if_not_exists, .. } => {
+                (*or_replace, *if_not_exists, None)
             }
-            | Kind::CreateTableAs {
-                or_replace,
-                if_not_exists,
-                ..
-            } => (*or_replace, *if_not_exists, None),
-            Kind::CreateView {
-                or_replace,
-                if_not_exists,
-                text,
-                ..
-            } => (*or_replace, *if_not_exists, Some(text.clone())),
+            Kind::CreateView { or_replace, if_not_exists, text, .. } => {
+                (*or_replace, *if_not_exists, Some(text.clone()))
+            }
             _ => return Err(failure::not_supported("this statement")),
         };
-        let securable = Securable::Table(
-            target.catalog.clone(),
-            target.schema.clone(),
-            target.table.clone(),
-        );
+        let securable =
+            Securable::Table(target.catalog.clone(), target.schema.clone(), target.table.clone());
         match self.store.check_new_table(caller, &securable).await {
             Ok(()) => {}
             Err(CatalogError::TableExists { .. }) if if_not_exists => {
@@ -407,10 +355,8 @@ impl Warehouses {
         // does not keep: the catalog does.
         if let Kind::CreateTable { columns: said, .. } = statement.kind() {
             for column in &mut columns {
-                column.comment = said
-                    .iter()
-                    .find(|c| c.name == column.name)
-                    .and_then(|c| c.comment.clone());
+                column.comment =
+                    said.iter().find(|c| c.name == column.name).and_then(|c| c.comment.clone());
             }
         }
         let (comment, properties) = statement.description();
@@ -434,10 +380,7 @@ impl Warehouses {
         let stored = if or_replace {
             self.store.replace_table(caller, &new).await
         } else {
-            self.store
-                .create_table(caller, &new)
-                .await
-                .map(|t| (t, None))
+            self.store.create_table(caller, &new).await.map(|t| (t, None))
         };
         let replaced = match stored {
             Ok((_, replaced)) => replaced,
@@ -495,8 +438,7 @@ impl Warehouses {
                     if inner.access != Access::Read {
                         return Err(failure::not_supported("A view that writes"));
                     }
-                    self.bind_read(&owner, &inner.name, bindings, bound, depth + 1)
-                        .await?;
+                    self.bind_read(&owner, &inner.name, bindings, bound, depth + 1).await?;
                 }
                 bound.insert(name.clone());
                 bindings.push(Binding {
@@ -510,10 +452,8 @@ impl Warehouses {
             } else {
                 self.materialize(&record).await?;
                 bound.insert(name.clone());
-                bindings.push(Binding {
-                    name: name.clone(),
-                    source: Source::Table { id: record.id },
-                });
+                bindings
+                    .push(Binding { name: name.clone(), source: Source::Table { id: record.id } });
             }
             Ok(())
         })
@@ -527,16 +467,11 @@ impl Warehouses {
         bindings: &mut Vec<Binding>,
         bound: &mut HashSet<QualifiedName>,
     ) -> Result<(), SqlFailure> {
-        let record = self
-            .checked(&Principal::caller(caller), name, Action::ModifyTable)
-            .await?;
+        let record = self.checked(&Principal::caller(caller), name, Action::ModifyTable).await?;
         not_a_view(&record, "rows are written to tables")?;
         self.materialize(&record).await?;
         if bound.insert(name.clone()) {
-            bindings.push(Binding {
-                name: name.clone(),
-                source: Source::Table { id: record.id },
-            });
+            bindings.push(Binding { name: name.clone(), source: Source::Table { id: record.id } });
         }
         Ok(())
     }
@@ -567,10 +502,7 @@ impl Warehouses {
         securable: &Securable,
         change: &TableChange,
     ) -> Result<ArrowRows, SqlFailure> {
-        self.store
-            .alter_table(caller, securable, change)
-            .await
-            .map_err(failure::catalog)?;
+        self.store.alter_table(caller, securable, change).await.map_err(failure::catalog)?;
         Ok(ArrowRows::empty())
     }
 
@@ -586,14 +518,8 @@ impl Warehouses {
         let Securable::Table(c, s, t) = commands::table_name(table, catalog, schema)? else {
             return Err(failure::invalid_name(&table.join(".")));
         };
-        let name = QualifiedName {
-            catalog: c,
-            schema: s,
-            table: t,
-        };
-        let record = self
-            .checked(&Principal::caller(caller), &name, Action::ModifyTable)
-            .await?;
+        let name = QualifiedName { catalog: c, schema: s, table: t };
+        let record = self.checked(&Principal::caller(caller), &name, Action::ModifyTable).await?;
         not_a_view(&record, why)?;
         self.materialize(&record).await?;
         Ok(record)
@@ -608,14 +534,10 @@ impl Warehouses {
         current: (&str, &str),
     ) -> Result<ArrowRows, SqlFailure> {
         let (table, as_of) = alter::restored(tokens)?;
-        let record = self
-            .files_to_change(caller, &table, current, "it has no versions to restore")
-            .await?;
-        let output = self
-            .engine
-            .restore(&record.id, &as_of, &caller.name)
-            .await
-            .map_err(failure::engine)?;
+        let record =
+            self.files_to_change(caller, &table, current, "it has no versions to restore").await?;
+        let output =
+            self.engine.restore(&record.id, &as_of, &caller.name).await.map_err(failure::engine)?;
         Ok(ArrowRows::new(output))
     }
 
@@ -629,16 +551,9 @@ impl Warehouses {
         schema: &str,
     ) -> Result<ArrowRows, SqlFailure> {
         let record = self
-            .files_to_change(
-                caller,
-                table,
-                (catalog, schema),
-                "there are no files to optimize",
-            )
+            .files_to_change(caller, table, (catalog, schema), "there are no files to optimize")
             .await?;
-        if let Some(unknown) = zorder
-            .iter()
-            .find(|z| !record.columns.iter().any(|c| &c.name == *z))
+        if let Some(unknown) = zorder.iter().find(|z| !record.columns.iter().any(|c| &c.name == *z))
         {
             return Err(failure::catalog(CatalogError::ColumnNotFound {
                 table: record.full_name(),
@@ -673,22 +588,19 @@ impl Warehouses {
                 c.name
             )));
         }
-        let (record, facts) = self
-            .table_and_facts(&Principal::caller(caller), securable)
-            .await?;
+        let (record, facts) = self.table_and_facts(&Principal::caller(caller), securable).await?;
         not_a_view(&record, "columns are added to tables")?;
-        facts
-            .check_alteration(rules::Alteration::Definition, false, securable)
-            .map_err(|refused| {
+        facts.check_alteration(rules::Alteration::Definition, false, securable).map_err(
+            |refused| {
                 failure::denied(refused.map_or_else(
                     || format!("User is not an owner of {securable}."),
                     |missing| missing.0,
                 ))
-            })?;
+            },
+        )?;
         let added = column_records(columns)?;
-        if let Some(taken) = added
-            .iter()
-            .find(|c| record.columns.iter().any(|old| old.name == c.name))
+        if let Some(taken) =
+            added.iter().find(|c| record.columns.iter().any(|old| old.name == c.name))
         {
             return Err(failure::catalog(CatalogError::ColumnExists {
                 table: securable.full_name(),
@@ -700,8 +612,7 @@ impl Warehouses {
             .add_columns(&record.id, columns, &caller.name)
             .await
             .map_err(failure::engine)?;
-        self.change_catalog(caller, securable, &TableChange::AddColumns(added))
-            .await
+        self.change_catalog(caller, securable, &TableChange::AddColumns(added)).await
     }
 
     /// The table or view `name`, if `who` may do `action` with it.
@@ -711,15 +622,10 @@ impl Warehouses {
         name: &QualifiedName,
         action: Action,
     ) -> Result<TableRecord, SqlFailure> {
-        let securable = Securable::Table(
-            name.catalog.clone(),
-            name.schema.clone(),
-            name.table.clone(),
-        );
+        let securable =
+            Securable::Table(name.catalog.clone(), name.schema.clone(), name.table.clone());
         let (record, facts) = self.table_and_facts(who, &securable).await?;
-        facts
-            .check(action, &securable)
-            .map_err(|denied| failure::denied(denied.0))?;
+        facts.check(action, &securable).map_err(|denied| failure::denied(denied.0))?;
         Ok(record)
     }
 
@@ -756,14 +662,8 @@ impl Warehouses {
                 comment: c.comment.clone(),
             })
             .collect();
-        self.engine
-            .ensure_table(&record.id, &columns)
-            .await
-            .map_err(failure::engine)?;
-        self.materialized
-            .lock()
-            .expect("lock")
-            .insert(record.id.clone());
+        self.engine.ensure_table(&record.id, &columns).await.map_err(failure::engine)?;
+        self.materialized.lock().expect("lock").insert(record.id.clone());
         Ok(())
     }
 }

@@ -109,10 +109,7 @@ fn cast_of(literal: &str) -> Option<String> {
             if precision > 38 {
                 return None;
             }
-            format!(
-                "CAST('{number}' AS DECIMAL({precision},{}))",
-                fraction.len()
-            )
+            format!("CAST('{number}' AS DECIMAL({precision},{}))", fraction.len())
         }
         _ => return None,
     })

@@ -82,11 +82,9 @@ fn literal(parameter: &Parameter) -> Result<String, SqlFailure> {
     Ok(match (&parameter.value, base) {
         (None, _) | (_, "VOID") => format!("CAST(NULL AS {})", cast_type(&type_name, base)),
         (Some(v), "STRING") => lexer::string_literal(v),
-        (Some(v), _) => format!(
-            "CAST({} AS {})",
-            lexer::string_literal(v),
-            cast_type(&type_name, base)
-        ),
+        (Some(v), _) => {
+            format!("CAST({} AS {})", lexer::string_literal(v), cast_type(&type_name, base))
+        }
     })
 }
 
@@ -119,10 +117,7 @@ mod tests {
     fn values_become_quoted_typed_literals() {
         let sql = bind(
             "SELECT * FROM t WHERE id = :id AND name = :name AND note = ':id' AND x::int = 1",
-            &[
-                p("id", Some("7"), "INT"),
-                p("name", Some("O'Brien"), "STRING"),
-            ],
+            &[p("id", Some("7"), "INT"), p("name", Some("O'Brien"), "STRING")],
         )
         .unwrap();
         assert_eq!(
@@ -142,11 +137,7 @@ mod tests {
         let injected = p("v", Some("1"), "INT) FROM secrets --");
         assert!(bind("SELECT :v", &[injected]).is_err());
         // A value cannot close its quotes.
-        let sql = bind(
-            "SELECT :v",
-            &[p("v", Some("x'; DROP TABLE t; --"), "STRING")],
-        )
-        .unwrap();
+        let sql = bind("SELECT :v", &[p("v", Some("x'; DROP TABLE t; --"), "STRING")]).unwrap();
         assert_eq!(sql, "SELECT 'x''; DROP TABLE t; --'");
     }
 }

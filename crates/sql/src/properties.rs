@@ -19,11 +19,7 @@ fn sqlish() -> impl Strategy<Value = String> {
 }
 
 fn parameter(name: &str, value: Option<String>, type_name: &str) -> Parameter {
-    Parameter {
-        name: name.into(),
-        value,
-        type_name: type_name.into(),
-    }
+    Parameter { name: name.into(), value, type_name: type_name.into() }
 }
 
 proptest! {
@@ -115,18 +111,14 @@ fn the_engine_returns_string_values_unchanged() {
     let root = tempfile::tempdir().expect("a directory");
     let url = url::Url::from_directory_path(root.path()).expect("a directory URL");
     let engine = Engine::new(url, Limits::default()).expect("an engine");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
     runner
         .run(&sqlish(), |value| {
-            let bound = params::bind(
-                "SELECT :v AS v",
-                &[parameter("v", Some(value.clone()), "STRING")],
-            )
-            .expect("binds");
+            let bound =
+                params::bind("SELECT :v AS v", &[parameter("v", Some(value.clone()), "STRING")])
+                    .expect("binds");
             let statement = Statement::parse(&bound).expect("parses");
             let output = runtime
                 .block_on(engine.run(&Job {

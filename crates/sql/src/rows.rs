@@ -25,36 +25,19 @@ impl ArrowRows {
             .iter()
             .map(|f| {
                 let type_text = databricks_type_name(f.data_type());
-                let type_name = type_text
-                    .split(['(', '<'])
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                ResultColumn {
-                    name: f.name().clone(),
-                    type_name,
-                    type_text,
-                }
+                let type_name = type_text.split(['(', '<']).next().unwrap_or_default().to_owned();
+                ResultColumn { name: f.name().clone(), type_name, type_text }
             })
             .collect();
-        let batches: Vec<RecordBatch> = output
-            .batches
-            .into_iter()
-            .filter(|b| b.num_rows() > 0)
-            .collect();
+        let batches: Vec<RecordBatch> =
+            output.batches.into_iter().filter(|b| b.num_rows() > 0).collect();
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
         // JSON spends a few bytes per value on quotes and commas beyond the data itself.
         let bytes = batches
             .iter()
             .map(|b| b.get_array_memory_size() + b.num_rows() * b.num_columns() * 4)
             .sum();
-        ArrowRows {
-            schema: output.schema,
-            batches,
-            columns,
-            rows,
-            bytes,
-        }
+        ArrowRows { schema: output.schema, batches, columns, rows, bytes }
     }
 
     /// The batches that hold rows `range`, sliced to exactly those rows.
@@ -79,9 +62,7 @@ impl ArrowRows {
 
 fn lz4(bytes: Vec<u8>) -> Vec<u8> {
     let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::with_capacity(bytes.len() / 2));
-    encoder
-        .write_all(&bytes)
-        .expect("writing to memory does not fail");
+    encoder.write_all(&bytes).expect("writing to memory does not fail");
     encoder.finish().expect("writing to memory does not fail")
 }
 
@@ -158,9 +139,7 @@ impl ResultRows for ArrowRows {
             )
             .expect("a schema the engine produced");
             for batch in self.slice(range) {
-                writer
-                    .write(&batch)
-                    .expect("writing to memory does not fail");
+                writer.write(&batch).expect("writing to memory does not fail");
             }
             writer.finish().expect("writing to memory does not fail");
         }
@@ -174,9 +153,7 @@ impl ResultRows for ArrowRows {
                 .with_header(true)
                 .build(&mut bytes);
             for batch in self.slice(range) {
-                writer
-                    .write(&batch)
-                    .expect("writing to memory does not fail");
+                writer.write(&batch).expect("writing to memory does not fail");
             }
         }
         if compress { lz4(bytes) } else { bytes }
@@ -195,10 +172,7 @@ impl ArrowRows {
         use patchbay_engine::arrow::datatypes::{DataType, Field, Schema};
         use std::sync::Arc;
         let schema = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|c| Field::new(*c, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
+            columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>(),
         ));
         let batches = if columns.is_empty() || rows.is_empty() {
             Vec::new()
@@ -206,9 +180,7 @@ impl ArrowRows {
             let arrays: Vec<ArrayRef> = (0..columns.len())
                 .map(|i| {
                     Arc::new(StringArray::from(
-                        rows.iter()
-                            .map(|r| r.get(i).cloned().flatten())
-                            .collect::<Vec<_>>(),
+                        rows.iter().map(|r| r.get(i).cloned().flatten()).collect::<Vec<_>>(),
                     )) as ArrayRef
                 })
                 .collect();

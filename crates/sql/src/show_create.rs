@@ -27,10 +27,7 @@ pub fn statement(record: &TableRecord) -> String {
         if let Some(comment) = &record.comment {
             text.push_str(&format!("COMMENT {}\n", literal(comment)));
         }
-        text.push_str(&format!(
-            "AS {}\n",
-            record.view_definition.as_deref().unwrap_or_default()
-        ));
+        text.push_str(&format!("AS {}\n", record.view_definition.as_deref().unwrap_or_default()));
         return text;
     }
     let columns: Vec<String> = record
@@ -47,15 +44,8 @@ pub fn statement(record: &TableRecord) -> String {
             line
         })
         .collect();
-    let provider = record
-        .data_source_format
-        .as_deref()
-        .unwrap_or("delta")
-        .to_lowercase();
-    let mut text = format!(
-        "CREATE TABLE {name} (\n{})\nUSING {provider}\n",
-        columns.join(",\n")
-    );
+    let provider = record.data_source_format.as_deref().unwrap_or("delta").to_lowercase();
+    let mut text = format!("CREATE TABLE {name} (\n{})\nUSING {provider}\n", columns.join(",\n"));
     if let Some(comment) = &record.comment {
         text.push_str(&format!("COMMENT {}\n", literal(comment)));
     }
@@ -75,16 +65,9 @@ pub fn statement(record: &TableRecord) -> String {
 
 /// A name as it can be read back: bare when it is a plain word, in backticks otherwise.
 fn identifier(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain {
-        name.to_owned()
-    } else {
-        format!("`{}`", name.replace('`', "``"))
-    }
+    if plain { name.to_owned() } else { format!("`{}`", name.replace('`', "``")) }
 }
 
 /// A string literal as Spark writes one: quotes and backslashes escaped with a backslash.
@@ -95,11 +78,7 @@ fn literal(value: &str) -> String {
 /// A column's type as Databricks prints it: a simple type in capitals; a nested one as it was
 /// given, since its field names keep their case.
 fn type_text(text: &str) -> String {
-    if text.contains('<') {
-        text.to_owned()
-    } else {
-        text.to_ascii_uppercase()
-    }
+    if text.contains('<') { text.to_owned() } else { text.to_ascii_uppercase() }
 }
 
 #[cfg(test)]

@@ -32,19 +32,14 @@ impl EngineThreads {
         &self,
         work: impl Future<Output = Result<T, EngineError>> + Send + 'static,
     ) -> Result<T, EngineError> {
-        let runtime = self
-            .0
-            .as_ref()
-            .expect("the engine's runtime lives as long as it");
+        let runtime = self.0.as_ref().expect("the engine's runtime lives as long as it");
         let mut task = AbortOnDrop(runtime.spawn(work));
         match (&mut task.0).await {
             Ok(outcome) => outcome,
             Err(e) if e.is_cancelled() => Err(EngineError::Cancelled),
             Err(e) => {
                 tracing::error!(error = %e, "a statement's work panicked");
-                Err(EngineError::Storage(
-                    "the statement failed inside the engine".into(),
-                ))
+                Err(EngineError::Storage("the statement failed inside the engine".into()))
             }
         }
     }

@@ -35,9 +35,8 @@ impl Workspace {
         let app = TestApp::build_with_state(
             &url,
             |s: &mut Settings| {
-                s.partner_retry = patchbay_partner::client::RetryPolicy {
-                    delays: vec![Duration::ZERO; 3],
-                };
+                s.partner_retry =
+                    patchbay_partner::client::RetryPolicy { delays: vec![Duration::ZERO; 3] };
                 s.partner_timeout = Duration::from_secs(10);
             },
             |store, settings| {
@@ -51,10 +50,7 @@ impl Workspace {
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Workspace {
-            app,
-            _tables: tables,
-        }
+        Workspace { app, _tables: tables }
     }
 
     /// A statement as the admin; its body, which must say SUCCEEDED.
@@ -106,18 +102,12 @@ impl Workspace {
                 }),
             )
             .await;
-        r.expect(StatusCode::CREATED)["partner"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        r.expect(StatusCode::CREATED)["partner"]["id"].as_str().unwrap().to_owned()
     }
 
     /// Connects the partner as the admin; the connection.
     async fn connect(&self, partner: &str, selection: Value) -> Value {
-        let r = self
-            .app
-            .admin_post(&format!("{PC}/partners/{partner}/connect"), selection)
-            .await;
+        let r = self.app.admin_post(&format!("{PC}/partners/{partner}/connect"), selection).await;
         let body = r.ok();
         assert_eq!(body["connection"]["state"], "CONNECTED", "{body}");
         body["connection"].clone()
@@ -146,12 +136,8 @@ async fn sim(config: SimConfig) -> SimHandle {
 /// The workload partner-sim ran for its connection `partner_connection_id`, once it ended.
 async fn finished_workload(sim: &SimHandle, partner_connection_id: &str) -> Value {
     for _ in 0..600 {
-        let state: Value = reqwest::get(format!("{}/_sim/state", sim.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state: Value =
+            reqwest::get(format!("{}/_sim/state", sim.url)).await.unwrap().json().await.unwrap();
         let workload =
             state["connections"]
                 .as_array()
@@ -198,16 +184,10 @@ async fn an_ingest_partner_writes_its_own_table_and_is_refused_the_rest() {
     let ws = Workspace::serve().await;
     let admin_wh = ws.warehouse("admin").await;
     // What the partner did not create (the Hive metastore: the workspace has no Unity Catalog).
-    ws.admin_sql(
-        &admin_wh,
-        "CREATE TABLE hive_metastore.default.salaries (who STRING, pay INT)",
-    )
-    .await;
-    ws.admin_sql(
-        &admin_wh,
-        "INSERT INTO hive_metastore.default.salaries VALUES ('ceo', 1000)",
-    )
-    .await;
+    ws.admin_sql(&admin_wh, "CREATE TABLE hive_metastore.default.salaries (who STRING, pay INT)")
+        .await;
+    ws.admin_sql(&admin_wh, "INSERT INTO hive_metastore.default.salaries VALUES ('ceo', 1000)")
+        .await;
     let sim = sim(SimConfig {
         probe_table: Some("hive_metastore.default.salaries".into()),
         ..SimConfig::default()
@@ -226,11 +206,7 @@ async fn an_ingest_partner_writes_its_own_table_and_is_refused_the_rest() {
         assert_eq!(workload["warehouse_id"], warehouse.as_str());
         assert_eq!(workload["catalog"], "hive_metastore");
         let sent = statements(&workload);
-        let tag: String = id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(8)
-            .collect();
+        let tag: String = id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
         let table = format!("`hive_metastore`.`partner_sim_{tag}`.`events`");
         assert_eq!(
             sent,
@@ -259,60 +235,25 @@ async fn an_ingest_partner_writes_its_own_table_and_is_refused_the_rest() {
         // its warehouse, four finished and the probe was refused.
         let principal = connection["service_principal"]["id"].as_str().unwrap();
         let history = ws.history(principal, &warehouse).await;
-        let texts_run: Vec<&str> = history
-            .iter()
-            .map(|q| q["query_text"].as_str().unwrap())
-            .collect();
+        let texts_run: Vec<&str> =
+            history.iter().map(|q| q["query_text"].as_str().unwrap()).collect();
         assert_eq!(texts_run, sent, "{name}");
-        let statuses: Vec<&str> = history
-            .iter()
-            .map(|q| q["status"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            statuses,
-            ["FINISHED", "FINISHED", "FINISHED", "FINISHED", "FAILED"]
-        );
-        assert!(
-            history[4]["error_message"]
-                .as_str()
-                .unwrap()
-                .contains("INSUFFICIENT_PERMISSIONS")
-        );
+        let statuses: Vec<&str> = history.iter().map(|q| q["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["FINISHED", "FINISHED", "FINISHED", "FINISHED", "FAILED"]);
+        assert!(history[4]["error_message"].as_str().unwrap().contains("INSUFFICIENT_PERMISSIONS"));
         // What it wrote is there for the admin to read; what it was refused is unchanged.
-        let rows = ws
-            .admin_sql(
-                &admin_wh,
-                &format!("SELECT id, kind FROM {table} ORDER BY id"),
-            )
-            .await;
-        assert_eq!(
-            texts(&rows),
-            [["1", "connect"], ["2", "sync"], ["3", "check"]]
-        );
-        let rows = ws
-            .admin_sql(
-                &admin_wh,
-                "SELECT who, pay FROM hive_metastore.default.salaries",
-            )
-            .await;
+        let rows =
+            ws.admin_sql(&admin_wh, &format!("SELECT id, kind FROM {table} ORDER BY id")).await;
+        assert_eq!(texts(&rows), [["1", "connect"], ["2", "sync"], ["3", "check"]]);
+        let rows =
+            ws.admin_sql(&admin_wh, "SELECT who, pay FROM hive_metastore.default.salaries").await;
         assert_eq!(texts(&rows), [["ceo", "1000"]]);
     }
 
     // The sim's page shows each connection's steps.
-    let page = reqwest::get(format!("{}/", sim.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains("workload: ingest, <strong>passed</strong>"),
-        "{page}"
-    );
-    assert!(
-        page.contains("SELECT * FROM hive_metastore.default.salaries LIMIT 1"),
-        "{page}"
-    );
+    let page = reqwest::get(format!("{}/", sim.url)).await.unwrap().text().await.unwrap();
+    assert!(page.contains("workload: ingest, <strong>passed</strong>"), "{page}");
+    assert!(page.contains("SELECT * FROM hive_metastore.default.salaries LIMIT 1"), "{page}");
     assert!(page.contains("FAILED PERMISSION_DENIED"), "{page}");
 }
 
@@ -332,11 +273,7 @@ async fn a_read_partner_reads_the_schema_it_was_given_and_nothing_else() {
     ] {
         ws.admin_sql(&warehouse, statement).await;
     }
-    let sim = sim(SimConfig {
-        workload: Workload::Read,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = sim(SimConfig { workload: Workload::Read, ..SimConfig::default() }).await;
     let partner = ws.register(&sim, "Acme BI", "read", "AUTH_PAT").await;
     let connection = ws
         .connect(
@@ -348,11 +285,7 @@ async fn a_read_partner_reads_the_schema_it_was_given_and_nothing_else() {
     let workload = finished_workload(&sim, id).await;
     assert_eq!(workload["state"], "passed", "{workload:#}");
     assert_eq!(workload["kind"], "read");
-    let tag: String = id
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(8)
-        .collect();
+    let tag: String = id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
     let mut sent = statements(&workload);
     // The two tables are read in the order SHOW TABLES lists them.
     sent[2..4].sort();
@@ -374,18 +307,12 @@ async fn a_read_partner_reads_the_schema_it_was_given_and_nothing_else() {
     let refusal = steps[4]["actual"].as_str().unwrap();
     assert!(refusal.starts_with("FAILED PERMISSION_DENIED"), "{refusal}");
     // The refused create made nothing; the history says the same as the partner.
-    let r = ws
-        .app
-        .admin_get(&format!("{UC}/tables/main.mart.partner_sim_probe_{tag}"))
-        .await;
+    let r = ws.app.admin_get(&format!("{UC}/tables/main.mart.partner_sim_probe_{tag}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     let principal = connection["service_principal"]["id"].as_str().unwrap();
     let history = ws.history(principal, &warehouse).await;
     assert_eq!(history.len(), 5, "{history:#?}");
-    assert_eq!(
-        history.iter().filter(|q| q["status"] == "FINISHED").count(),
-        4
-    );
+    assert_eq!(history.iter().filter(|q| q["status"] == "FINISHED").count(), 4);
     // The admin's own statements on the same warehouse are not the partner's.
     let me = ws.app.admin_get(&format!("{SCIM}/Me")).await;
     let admin_id = me.ok()["id"].as_str().unwrap().to_owned();
@@ -400,22 +327,13 @@ async fn a_read_partner_reads_the_schema_it_was_given_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_workload_runs_when_the_configuration_says_none() {
     let ws = Workspace::serve().await;
-    let sim = sim(SimConfig {
-        workload: Workload::None,
-        ..SimConfig::default()
-    })
-    .await;
-    let partner = ws
-        .register(&sim, "Quiet Ingest", "ingest", "AUTH_PAT")
-        .await;
+    let sim = sim(SimConfig { workload: Workload::None, ..SimConfig::default() }).await;
+    let partner = ws.register(&sim, "Quiet Ingest", "ingest", "AUTH_PAT").await;
     let connection = ws.connect(&partner, json!({})).await;
     let id = connection["partner_connection_id"].as_str().unwrap();
     let workload = finished_workload(&sim, id).await;
     assert_eq!(workload["state"], "not_run", "{workload:#}");
-    assert!(
-        workload["note"].as_str().unwrap().contains("none"),
-        "{workload:#}"
-    );
+    assert!(workload["note"].as_str().unwrap().contains("none"), "{workload:#}");
     let principal = connection["service_principal"]["id"].as_str().unwrap();
     let warehouse = connection["warehouse_id"].as_str().unwrap();
     assert!(ws.history(principal, warehouse).await.is_empty());

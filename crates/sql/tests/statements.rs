@@ -57,11 +57,7 @@ impl Sql {
             )
             .await;
         let warehouse = r.ok()["id"].as_str().unwrap().to_owned();
-        Sql {
-            app,
-            warehouse,
-            tables,
-        }
+        Sql { app, warehouse, tables }
     }
 
     async fn run(&self, token: &str, statement: &str) -> Reply {
@@ -71,12 +67,8 @@ impl Sql {
     async fn run_with(&self, token: &str, statement: &str, extra: Value) -> Reply {
         let mut body = json!({"warehouse_id": self.warehouse, "statement": statement,
                               "wait_timeout": "50s"});
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        self.app
-            .call(Method::POST, STATEMENTS, Some(token), Some(body))
-            .await
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        self.app.call(Method::POST, STATEMENTS, Some(token), Some(body)).await
     }
 
     /// Runs as the admin and requires success.
@@ -89,15 +81,9 @@ impl Sql {
     async fn service_principal(&self, name: &str) -> (String, String) {
         let r = self
             .app
-            .admin_post(
-                &format!("{SCIM}/ServicePrincipals"),
-                json!({"displayName": name}),
-            )
+            .admin_post(&format!("{SCIM}/ServicePrincipals"), json!({"displayName": name}))
             .await;
-        let app_id = r.expect(StatusCode::CREATED)["applicationId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let app_id = r.expect(StatusCode::CREATED)["applicationId"].as_str().unwrap().to_owned();
         self.app
             .admin_patch(
                 "/api/2.0/permissions/authorization/tokens",
@@ -122,12 +108,8 @@ impl Sql {
     /// `main` and has `privileges` on its schema `schema`.
     async fn granted(&self, name: &str, privileges: &str, schema: &str) -> (String, String) {
         let (app_id, token) = self.service_principal(name).await;
-        self.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`"))
-            .await;
-        self.admin(&format!(
-            "GRANT {privileges} ON SCHEMA main.{schema} TO `{app_id}`"
-        ))
-        .await;
+        self.admin(&format!("GRANT USE CATALOG ON CATALOG main TO `{app_id}`")).await;
+        self.admin(&format!("GRANT {privileges} ON SCHEMA main.{schema} TO `{app_id}`")).await;
         (app_id, token)
     }
 
@@ -145,10 +127,7 @@ impl Sql {
 
     /// The query history as the admin sees it (its first 100 statements).
     async fn history(&self) -> Value {
-        self.app
-            .admin_get("/api/2.0/sql/history/queries?max_results=100")
-            .await
-            .ok()
+        self.app.admin_get("/api/2.0/sql/history/queries?max_results=100").await.ok()
     }
 
     /// The history line that `matches`, once it is there: a line is written as its statement
@@ -157,27 +136,20 @@ impl Sql {
     async fn history_line(&self, matches: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..1200 {
             let body = self.history().await;
-            let found = body["res"]
-                .as_array()
-                .and_then(|queries| queries.iter().find(|q| matches(q)));
+            let found =
+                body["res"].as_array().and_then(|queries| queries.iter().find(|q| matches(q)));
             if let Some(query) = found {
                 return query.clone();
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!(
-            "no such line in the query history: {}",
-            self.history().await
-        )
+        panic!("no such line in the query history: {}", self.history().await)
     }
 
     /// The admin's request about statement `id`: `""` for the statement, `/cancel`; it must
     /// succeed.
     async fn about(&self, method: Method, id: &str, path: &str) -> Value {
-        self.app
-            .admin(method, &format!("{STATEMENTS}/{id}{path}"), None)
-            .await
-            .ok()
+        self.app.admin(method, &format!("{STATEMENTS}/{id}{path}"), None).await.ok()
     }
 
     /// How many tables have files under the table root.
@@ -202,11 +174,7 @@ impl Sql {
 
 fn succeeded(r: &Reply, what: &str) -> Value {
     assert_eq!(r.status, StatusCode::OK, "{what}: {:?}", r.body);
-    assert_eq!(
-        r.body["status"]["state"], "SUCCEEDED",
-        "{what}: {:?}",
-        r.body
-    );
+    assert_eq!(r.body["status"]["state"], "SUCCEEDED", "{what}: {:?}", r.body);
     r.body.clone()
 }
 
@@ -225,10 +193,7 @@ fn failed(r: &Reply) -> (String, String) {
 fn denied(r: &Reply) -> String {
     let (code, message) = failed(r);
     assert_eq!(code, "PERMISSION_DENIED", "{message}");
-    assert!(
-        message.contains("INSUFFICIENT_PERMISSIONS") && message.contains("42501"),
-        "{message}"
-    );
+    assert!(message.contains("INSUFFICIENT_PERMISSIONS") && message.contains("42501"), "{message}");
     message
 }
 
@@ -237,21 +202,12 @@ fn rows(body: &Value) -> Vec<Vec<Option<String>>> {
         .as_array()
         .unwrap_or_else(|| panic!("no data_array in {body}"))
         .iter()
-        .map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|row| row.as_array().unwrap().iter().map(|v| v.as_str().map(str::to_owned)).collect())
         .collect()
 }
 
 fn texts(body: &Value) -> Vec<Vec<String>> {
-    rows(body)
-        .into_iter()
-        .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
-        .collect()
+    rows(body).into_iter().map(|r| r.into_iter().map(Option::unwrap_or_default).collect()).collect()
 }
 
 fn column_names(body: &Value) -> Vec<String> {
@@ -301,28 +257,20 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         .await;
     }
     assert_eq!(
-        sql.rows("SELECT customer, orders FROM main.sales.by_customer ORDER BY customer")
-            .await,
+        sql.rows("SELECT customer, orders FROM main.sales.by_customer ORDER BY customer").await,
         [["ada", "2"], ["bob", "1"]]
     );
     let (_, message) = failed(
-        &sql.run(
-            &sql.app.admin_token,
-            "CREATE TABLE main.sales.as_parquet (a INT) USING PARQUET",
-        )
-        .await,
+        &sql.run(&sql.app.admin_token, "CREATE TABLE main.sales.as_parquet (a INT) USING PARQUET")
+            .await,
     );
     assert!(message.contains("Delta"), "{message}");
 
     assert_eq!(
-        sql.rows("UPDATE main.sales.orders SET amount = amount * 2 WHERE customer = 'ada'")
-            .await,
+        sql.rows("UPDATE main.sales.orders SET amount = amount * 2 WHERE customer = 'ada'").await,
         [["2"]]
     );
-    assert_eq!(
-        sql.rows("DELETE FROM main.sales.orders WHERE id = 2").await,
-        [["1"]]
-    );
+    assert_eq!(sql.rows("DELETE FROM main.sales.orders WHERE id = 2").await, [["1"]]);
     sql.admin("CREATE TABLE main.sales.updates AS SELECT 1 AS id, 'ann' AS customer, CAST(1.00 AS DECIMAL(10,2)) AS amount UNION ALL SELECT 9, 'zed', CAST(9.99 AS DECIMAL(10,2))")
         .await;
     sql.admin(
@@ -331,43 +279,25 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
     )
     .await;
     assert_eq!(
-        sql.rows("SELECT id, customer, amount FROM main.sales.orders ORDER BY id")
-            .await,
-        [
-            ["1", "ann", "1.00"],
-            ["3", "ada", "10.50"],
-            ["9", "zed", "9.99"]
-        ]
+        sql.rows("SELECT id, customer, amount FROM main.sales.orders ORDER BY id").await,
+        [["1", "ann", "1.00"], ["3", "ada", "10.50"], ["9", "zed", "9.99"]]
     );
     sql.admin("CREATE VIEW main.sales.big AS SELECT id FROM main.sales.orders WHERE amount > 5")
         .await;
-    assert_eq!(
-        sql.rows("SELECT * FROM main.sales.big ORDER BY id").await,
-        [["3"], ["9"]]
-    );
+    assert_eq!(sql.rows("SELECT * FROM main.sales.big ORDER BY id").await, [["3"], ["9"]]);
     sql.admin("CREATE OR REPLACE VIEW main.sales.big AS SELECT id FROM main.sales.orders WHERE amount > 10")
         .await;
     assert_eq!(sql.rows("SELECT * FROM main.sales.big").await, [["3"]]);
-    sql.admin("INSERT OVERWRITE main.sales.updates SELECT 5, 'eve', 1.00")
-        .await;
-    assert_eq!(
-        sql.rows("SELECT COUNT(*) FROM main.sales.updates").await,
-        [["1"]]
-    );
+    sql.admin("INSERT OVERWRITE main.sales.updates SELECT 5, 'eve', 1.00").await;
+    assert_eq!(sql.rows("SELECT COUNT(*) FROM main.sales.updates").await, [["1"]]);
     // The catalog API shows what SQL made, columns included.
-    let r = sql
-        .app
-        .admin_get(&format!("{UC}/tables/main.sales.updates"))
-        .await;
+    let r = sql.app.admin_get(&format!("{UC}/tables/main.sales.updates")).await;
     let body = r.ok();
     assert_eq!(body["table_type"], "MANAGED");
     assert_eq!(body["columns"][1]["name"], "customer");
     // Its location is the Delta table the warehouses wrote, for other Delta readers; DESCRIBE
     // TABLE EXTENDED says the same.
-    let location = body["storage_location"]
-        .as_str()
-        .expect("a location")
-        .to_owned();
+    let location = body["storage_location"].as_str().expect("a location").to_owned();
     let id = body["table_id"].as_str().unwrap();
     let dir = sql.tables.path().join(id);
     assert_eq!(location, url::Url::from_file_path(&dir).unwrap().as_str());
@@ -377,24 +307,15 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         described.contains(&vec!["Location".to_owned(), location, String::new()]),
         "{described:?}"
     );
-    let r = sql
-        .app
-        .admin_get(&format!("{UC}/tables/main.sales.big"))
-        .await;
+    let r = sql.app.admin_get(&format!("{UC}/tables/main.sales.big")).await;
     let view = r.ok();
-    assert_eq!(
-        view["view_definition"],
-        "SELECT id FROM main.sales.orders WHERE amount > 10"
-    );
+    assert_eq!(view["view_definition"], "SELECT id FROM main.sales.orders WHERE amount > 10");
     // A view's columns are its query's, in the catalog as in DESCRIBE and information_schema,
     // where BI tools and the SQL connector's `columns()` look for them.
     assert_eq!(view["columns"][0]["name"], "id", "{view}");
     assert_eq!(view["columns"][0]["type_name"], "LONG", "{view}");
     assert_eq!(view["columns"].as_array().map(Vec::len), Some(1), "{view}");
-    assert!(
-        view.get("storage_location").is_none(),
-        "a view stores nothing: {view}"
-    );
+    assert!(view.get("storage_location").is_none(), "a view stores nothing: {view}");
     let described = sql.rows("DESCRIBE TABLE main.sales.big").await;
     assert_eq!(described[0][..2], ["id".to_owned(), "bigint".to_owned()]);
     assert_eq!(
@@ -415,10 +336,7 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
                                   {"name": "s", "value": "it's"}]}),
         )
         .await;
-    assert_eq!(
-        texts(&succeeded(&r, "parameters")),
-        [["admin@example.com", "main", "42", "it's"]]
-    );
+    assert_eq!(texts(&succeeded(&r, "parameters")), [["admin@example.com", "main", "42", "it's"]]);
 
     // Databricks' names for functions DataFusion names otherwise.
     let r = sql
@@ -495,19 +413,10 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
             "int"
         ]]
     );
-    let (_, message) = failed(
-        &sql.run(&sql.app.admin_token, "SELECT date_add(1.5, 1)")
-            .await,
-    );
-    assert!(
-        message.contains("date_add() takes (DATE, INT)"),
-        "{message}"
-    );
+    let (_, message) = failed(&sql.run(&sql.app.admin_token, "SELECT date_add(1.5, 1)").await);
+    assert!(message.contains("date_add() takes (DATE, INT)"), "{message}");
     let (_, message) = failed(&sql.run(&sql.app.admin_token, "SELECT size('abc')").await);
-    assert!(
-        message.contains("size() takes an ARRAY or a MAP"),
-        "{message}"
-    );
+    assert!(message.contains("size() takes an ARRAY or a MAP"), "{message}");
 
     // More of Databricks' functions, as they answer there: dates by Spark's patterns (a
     // pattern the engine would print as text), parts of dates, conditionals, JSON, digests,
@@ -597,10 +506,7 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
         .admin("SELECT 1, 1, 1 + 1, count(*), upper('a'), x > 1 FROM VALUES (2) AS t(x) GROUP BY x")
         .await;
     assert_eq!(texts(&r), [["1", "1", "2", "1", "A", "true"]]);
-    assert_eq!(
-        column_names(&r),
-        ["1", "1", "(1 + 1)", "count(1)", "upper(a)", "(x > 1)"]
-    );
+    assert_eq!(column_names(&r), ["1", "1", "(1 + 1)", "count(1)", "upper(a)", "(x > 1)"]);
 
     // A table made through the catalog API is empty and usable.
     sql.app
@@ -609,27 +515,18 @@ async fn tables_hold_rows_through_every_kind_of_statement() {
                         "columns": [{"name": "x", "type_name": "INT", "type_text": "int", "position": 0}]}))
         .await
         .ok();
-    assert_eq!(
-        sql.rows("SELECT COUNT(*) FROM main.sales.api_made").await,
-        [["0"]]
-    );
-    sql.admin("INSERT INTO main.sales.api_made VALUES (7)")
-        .await;
+    assert_eq!(sql.rows("SELECT COUNT(*) FROM main.sales.api_made").await, [["0"]]);
+    sql.admin("INSERT INTO main.sales.api_made VALUES (7)").await;
     assert_eq!(sql.rows("SELECT x FROM main.sales.api_made").await, [["7"]]);
 
     // Dropping removes the table; its name can be used again, empty.
     sql.admin("DROP TABLE main.sales.updates").await;
-    let (code, message) = failed(
-        &sql.run(&sql.app.admin_token, "SELECT * FROM main.sales.updates")
-            .await,
-    );
+    let (code, message) =
+        failed(&sql.run(&sql.app.admin_token, "SELECT * FROM main.sales.updates").await);
     assert_eq!(code, "NOT_FOUND");
     assert!(message.contains("TABLE_OR_VIEW_NOT_FOUND"), "{message}");
     sql.admin("CREATE TABLE main.sales.updates (id INT)").await;
-    assert_eq!(
-        sql.rows("SELECT COUNT(*) FROM main.sales.updates").await,
-        [["0"]]
-    );
+    assert_eq!(sql.rows("SELECT COUNT(*) FROM main.sales.updates").await, [["0"]]);
 }
 
 /// The message of a statement that fails as it runs.
@@ -678,14 +575,7 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
              hour(CAST('2024-03-05 10:11:12' AS TIMESTAMP)) AS f"
         )
         .await,
-        [[
-            "timestamp",
-            "timestamp",
-            "timestamp",
-            "timestamp",
-            "86400",
-            "10"
-        ]]
+        [["timestamp", "timestamp", "timestamp", "timestamp", "86400", "10"]]
     );
     common::enable_uc(&sql.app).await;
     sql.admin(
@@ -695,10 +585,7 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
     .await;
     assert_eq!(
         api_columns(&sql, "main.default.loads").await[1..],
-        [
-            column("at", "timestamp", None),
-            column("since", "timestamp", None)
-        ]
+        [column("at", "timestamp", None), column("since", "timestamp", None)]
     );
     assert_eq!(
         sql.rows(
@@ -718,14 +605,7 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
              date_format(make_timestamp(2024, 1, 2, 3, 4, 5.5), 'yyyy-MM-dd HH:mm:ss.SSS') AS f"
         )
         .await,
-        [[
-            "1970-01-01",
-            "0",
-            "int",
-            "2024-03-11",
-            "2024-03-11",
-            "2024-01-02 03:04:05.500"
-        ]]
+        [["1970-01-01", "0", "int", "2024-03-11", "2024-03-11", "2024-01-02 03:04:05.500"]]
     );
     assert_eq!(
         sql.rows(
@@ -753,11 +633,9 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
             "at 2024-01-01 10:00:00"
         ]]
     );
-    let message = failure(
-        &sql,
-        "SELECT from_utc_timestamp(TIMESTAMP'2024-01-01 00:00:00', 'Mars/Olympus')",
-    )
-    .await;
+    let message =
+        failure(&sql, "SELECT from_utc_timestamp(TIMESTAMP'2024-01-01 00:00:00', 'Mars/Olympus')")
+            .await;
     assert!(message.contains("INVALID_TIMEZONE"), "{message}");
 
     // Digests, numbers as text, JSON of nested values.
@@ -796,20 +674,9 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
              typeof(hash(1)) AS g"
         )
         .await,
-        [[
-            "-1321691492",
-            "-559580957",
-            "-1712319331",
-            "42",
-            "-559580957",
-            "true",
-            "int"
-        ]]
+        [["-1321691492", "-559580957", "-1712319331", "42", "-559580957", "true", "int"]]
     );
-    assert_eq!(
-        column_names(&sql.admin("SELECT hash(1, array(2))").await),
-        ["hash(1, array(2))"]
-    );
+    assert_eq!(column_names(&sql.admin("SELECT hash(1, array(2))").await), ["hash(1, array(2))"]);
 
     // Strings as Spark cuts, joins and replaces them: a NULL part makes concat NULL, a
     // position of 0 is the first and a negative one counts from the end, every match is
@@ -824,9 +691,7 @@ async fn time_zones_digests_numbers_json_and_elements_answer_as_on_databricks() 
              slice(array(1, 2, 3, 4), -2, 2) AS i, sign(-3) AS j"
         )
         .await,
-        [[
-            "true", "ab1", "[1,2]", "he", "llo", "el", "ab", "1a2b", "[3,4]", "-1.0"
-        ]]
+        [["true", "ab1", "[1,2]", "he", "llo", "el", "ab", "1a2b", "[3,4]", "-1.0"]]
     );
 
     // An array's elements count from 1, from the end when negative; a map's by key.
@@ -872,20 +737,14 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
         r"CREATE TABLE main.default.people (id BIGINT, name STRING, tier STRING) COMMENT 'the shop\'s people'",
     )
     .await;
-    sql.admin(r"COMMENT ON COLUMN main.default.people.name IS 'the person\'s name'")
-        .await;
+    sql.admin(r"COMMENT ON COLUMN main.default.people.name IS 'the person\'s name'").await;
     // A view's text is read again at each query: its strings mean what they meant.
     sql.admin(r"CREATE VIEW main.default.paths AS SELECT 'C:\\temp' AS path, 'it\'s' AS said")
         .await;
-    assert_eq!(
-        sql.rows("SELECT path, said FROM main.default.paths").await,
-        [["C:\\temp", "it's"]]
-    );
+    assert_eq!(sql.rows("SELECT path, said FROM main.default.paths").await, [["C:\\temp", "it's"]]);
 
     // DESCRIBE TABLE EXTENDED … AS JSON: where dbt-databricks reads a relation's columns.
-    let described = sql
-        .rows("DESCRIBE TABLE EXTENDED main.default.people AS JSON")
-        .await;
+    let described = sql.rows("DESCRIBE TABLE EXTENDED main.default.people AS JSON").await;
     let doc: Value = serde_json::from_str(&described[0][0]).expect("JSON");
     assert_eq!(
         (
@@ -916,17 +775,12 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
         ])
     );
     let view: Value = serde_json::from_str(
-        &sql.rows("DESCRIBE TABLE EXTENDED main.default.paths AS JSON")
-            .await[0][0],
+        &sql.rows("DESCRIBE TABLE EXTENDED main.default.paths AS JSON").await[0][0],
     )
     .expect("JSON");
     assert_eq!(view["type"], "VIEW");
-    assert!(
-        view["view_text"].as_str().unwrap().contains("temp"),
-        "{view}"
-    );
-    sql.refused("DESCRIBE TABLE main.default.people AS JSON", "BAD_REQUEST")
-        .await;
+    assert!(view["view_text"].as_str().unwrap().contains("temp"), "{view}");
+    sql.refused("DESCRIBE TABLE main.default.people AS JSON", "BAD_REQUEST").await;
 
     // Databricks' path into JSON text (`raw:a.b`), as models read JSON columns a loader landed:
     // a value as text, cast after if asked; and a `:name` after a space is still a parameter.
@@ -947,11 +801,8 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
     );
 
     // A name after a dot is matched in any case; one several keys match is an error.
-    sql.refused(
-        r#"SELECT raw:zip FROM VALUES ('{"Zip": 1, "zip": 2}') AS t(raw)"#,
-        "BAD_REQUEST",
-    )
-    .await;
+    sql.refused(r#"SELECT raw:zip FROM VALUES ('{"Zip": 1, "zip": 2}') AS t(raw)"#, "BAD_REQUEST")
+        .await;
 
     // count(DISTINCT a, b) counts the distinct pairs in which neither is NULL, as Spark does.
     assert_eq!(
@@ -962,9 +813,7 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
         .await,
         [["3", "3"]]
     );
-    let named = sql
-        .admin("SELECT count(DISTINCT a, b) FROM VALUES (1, 2) AS t(a, b)")
-        .await;
+    let named = sql.admin("SELECT count(DISTINCT a, b) FROM VALUES (1, 2) AS t(a, b)").await;
     assert_eq!(column_names(&named), ["count(DISTINCT a, b)"]);
 
     // SHOW CREATE TABLE writes a statement that makes the same table again.
@@ -974,8 +823,7 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
         "CREATE TABLE main.default.people (\n  id BIGINT,\n  name STRING COMMENT 'the person\\'s name',\n  \
          tier STRING)\nUSING delta\nCOMMENT 'the shop\\'s people'\n"
     );
-    sql.admin(&shown[0][0].replace("main.default.people ", "main.default.people_again "))
-        .await;
+    sql.admin(&shown[0][0].replace("main.default.people ", "main.default.people_again ")).await;
     assert_eq!(
         api_columns(&sql, "main.default.people_again").await,
         api_columns(&sql, "main.default.people").await
@@ -992,8 +840,7 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
     )
     .await;
     assert_eq!(
-        sql.rows("SELECT id, name, tier FROM main.default.people")
-            .await,
+        sql.rows("SELECT id, name, tier FROM main.default.people").await,
         [["1", "Ada", "gold"]]
     );
     sql.refused(
@@ -1012,8 +859,7 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
     )
     .await;
     assert_eq!(
-        sql.rows("SELECT id, name, tier FROM main.default.people ORDER BY id")
-            .await,
+        sql.rows("SELECT id, name, tier FROM main.default.people ORDER BY id").await,
         [["1", "Ada", "platinum"], ["2", "GRACE", "silver"]]
     );
 
@@ -1041,25 +887,12 @@ async fn what_dbt_databricks_sends_reads_and_writes_as_on_databricks() {
         "main.information_schema.key_column_usage",
         "main.information_schema.referential_constraints",
     ] {
-        assert_eq!(
-            sql.rows(&format!("SELECT count(*) FROM {view}")).await,
-            [["0"]],
-            "{view}"
-        );
+        assert_eq!(sql.rows(&format!("SELECT count(*) FROM {view}")).await, [["0"]], "{view}");
     }
-    sql.refused(
-        "SELECT * FROM system.information_schema.volumes",
-        "NOT_FOUND",
-    )
-    .await;
+    sql.refused("SELECT * FROM system.information_schema.volumes", "NOT_FOUND").await;
     // A principal granted nothing sees nothing there.
     let (_, token) = sql.service_principal("NOBODY_USER").await;
-    let r = sql
-        .run(
-            &token,
-            "SELECT count(*) FROM system.information_schema.tables",
-        )
-        .await;
+    let r = sql.run(&token, "SELECT count(*) FROM system.information_schema.tables").await;
     assert_eq!(texts(&succeeded(&r, "system tables")), [["0"]]);
 }
 
@@ -1079,20 +912,14 @@ async fn integers_divide_as_doubles_and_subscripts_count_from_zero_as_in_spark()
         [["3.5", "double", "1.5", "1.25", "true", "true"]]
     );
     // A table or a view made of a division holds DOUBLEs.
-    sql.admin("CREATE TABLE main.default.ratios AS SELECT 7 / 2 AS r")
-        .await;
-    sql.admin("CREATE VIEW main.default.ratio_view AS SELECT 1 / 4 AS r")
-        .await;
+    sql.admin("CREATE TABLE main.default.ratios AS SELECT 7 / 2 AS r").await;
+    sql.admin("CREATE VIEW main.default.ratio_view AS SELECT 1 / 4 AS r").await;
     for (table, value) in [("ratios", "3.5"), ("ratio_view", "0.25")] {
         assert_eq!(
             api_columns(&sql, &format!("main.default.{table}")).await,
             [column("r", "double", None)]
         );
-        assert_eq!(
-            sql.rows(&format!("SELECT r FROM main.default.{table}"))
-                .await,
-            [[value]]
-        );
+        assert_eq!(sql.rows(&format!("SELECT r FROM main.default.{table}")).await, [[value]]);
     }
     // `DIV` keeps the whole part, toward zero, as a BIGINT.
     assert_eq!(
@@ -1115,34 +942,24 @@ async fn integers_divide_as_doubles_and_subscripts_count_from_zero_as_in_spark()
 
     // An UPDATE's and a MERGE's expressions divide and call functions the same way; their
     // mistakes are the statement's (400s), not the storage's.
-    sql.admin("CREATE TABLE main.default.scores (id INT, r DOUBLE, s STRING)")
-        .await;
-    sql.admin("INSERT INTO main.default.scores VALUES (1, 0, 'a'), (2, 0, 'b')")
-        .await;
+    sql.admin("CREATE TABLE main.default.scores (id INT, r DOUBLE, s STRING)").await;
+    sql.admin("INSERT INTO main.default.scores VALUES (1, 0, 'a'), (2, 0, 'b')").await;
     sql.admin(
         "UPDATE main.default.scores SET r = 7 / 2, s = if(id = 1, 'one', 'other') WHERE id = 1",
     )
     .await;
-    sql.admin("UPDATE main.default.scores SET r = id / 4 WHERE id = 2")
-        .await;
+    sql.admin("UPDATE main.default.scores SET r = id / 4 WHERE id = 2").await;
     let all = "SELECT id, r, s FROM main.default.scores ORDER BY id";
-    assert_eq!(
-        sql.rows(all).await,
-        [["1", "3.5", "one"], ["2", "0.5", "b"]]
-    );
+    assert_eq!(sql.rows(all).await, [["1", "3.5", "one"], ["2", "0.5", "b"]]);
     sql.admin(
         "MERGE INTO main.default.scores AS t USING (SELECT 2 AS id, 9 AS v) AS s ON t.id = s.id \
          WHEN MATCHED THEN UPDATE SET r = s.v DIV 2 + s.v / 4",
     )
     .await;
     assert_eq!(sql.rows(all).await[1], ["2", "6.25", "b"]);
-    let message = sql
-        .refused("UPDATE main.default.scores SET r = 1 / 0", "BAD_REQUEST")
-        .await;
+    let message = sql.refused("UPDATE main.default.scores SET r = 1 / 0", "BAD_REQUEST").await;
     assert!(message.contains("DIVIDE_BY_ZERO"), "{message}");
-    let message = sql
-        .refused("UPDATE main.default.scores SET r = nope", "BAD_REQUEST")
-        .await;
+    let message = sql.refused("UPDATE main.default.scores SET r = nope", "BAD_REQUEST").await;
     assert!(message.contains("nope"), "{message}");
     assert_eq!(sql.rows(all).await[1], ["2", "6.25", "b"]);
 
@@ -1165,10 +982,7 @@ async fn integers_divide_as_doubles_and_subscripts_count_from_zero_as_in_spark()
         [["2", "5", "7"]]
     );
     let message = failure(&sql, "SELECT array(10, 20)[2]").await;
-    assert!(
-        message.contains("INVALID_ARRAY_INDEX") && message.contains("get()"),
-        "{message}"
-    );
+    assert!(message.contains("INVALID_ARRAY_INDEX") && message.contains("get()"), "{message}");
 }
 
 #[tokio::test]
@@ -1176,22 +990,14 @@ async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.finance").await;
-    sql.admin("CREATE TABLE main.finance.salaries (who STRING, pay INT)")
-        .await;
-    sql.admin("INSERT INTO main.finance.salaries VALUES ('ceo', 1000)")
-        .await;
+    sql.admin("CREATE TABLE main.finance.salaries (who STRING, pay INT)").await;
+    sql.admin("INSERT INTO main.finance.salaries VALUES ('ceo', 1000)").await;
     let (app_id, token) = sql.service_principal("FIVETRAN_USER").await;
     // The ingest profile: use of the catalog and creating schemas in it.
-    sql.admin(&format!(
-        "GRANT USE CATALOG, CREATE SCHEMA ON CATALOG main TO `{app_id}`"
-    ))
-    .await;
+    sql.admin(&format!("GRANT USE CATALOG, CREATE SCHEMA ON CATALOG main TO `{app_id}`")).await;
 
     let run = |statement: &'static str| sql.run(&token, statement);
-    succeeded(
-        &run("CREATE SCHEMA main.fivetran_raw").await,
-        "create schema",
-    );
+    succeeded(&run("CREATE SCHEMA main.fivetran_raw").await, "create schema");
     succeeded(
         &run("CREATE TABLE main.fivetran_raw.events (id BIGINT, kind STRING)").await,
         "create table",
@@ -1202,10 +1008,7 @@ async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
     );
     let r = run("SELECT kind FROM main.fivetran_raw.events ORDER BY id").await;
     assert_eq!(texts(&succeeded(&r, "select")), [["click"], ["view"]]);
-    succeeded(
-        &run("DELETE FROM main.fivetran_raw.events WHERE id = 2").await,
-        "delete",
-    );
+    succeeded(&run("DELETE FROM main.fivetran_raw.events WHERE id = 2").await, "delete");
     let r = run("SHOW GRANTS ON TABLE main.fivetran_raw.events").await;
     assert!(texts(&succeeded(&r, "show grants")).contains(&vec![
         app_id.clone(),
@@ -1217,10 +1020,7 @@ async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
     // A table it did not create: no reading, no writing, no dropping, and nothing changes.
     let message = denied(&run("SELECT * FROM main.finance.salaries").await);
     assert!(message.contains("USE SCHEMA"), "{message}");
-    sql.admin(&format!(
-        "GRANT USE SCHEMA ON SCHEMA main.finance TO `{app_id}`"
-    ))
-    .await;
+    sql.admin(&format!("GRANT USE SCHEMA ON SCHEMA main.finance TO `{app_id}`")).await;
     let message = denied(&run("SELECT * FROM main.finance.salaries").await);
     assert!(message.contains("SELECT"), "{message}");
     denied(&run("INSERT INTO main.finance.salaries VALUES ('me', 99999)").await);
@@ -1235,43 +1035,25 @@ async fn an_ingest_principal_owns_what_it_creates_and_reads_nothing_else() {
     denied(&run("CREATE VIEW main.fivetran_raw.peek AS SELECT * FROM main.finance.salaries").await);
     let (code, _) = failed(&run("DROP TABLE main.finance.salaries").await);
     assert_eq!(code, "PERMISSION_DENIED");
+    assert_eq!(sql.rows("SELECT who, pay FROM main.finance.salaries").await, [["ceo", "1000"]]);
     assert_eq!(
-        sql.rows("SELECT who, pay FROM main.finance.salaries").await,
-        [["ceo", "1000"]]
-    );
-    assert_eq!(
-        sql.rows("SELECT COUNT(*) FROM main.fivetran_raw.events")
-            .await,
+        sql.rows("SELECT COUNT(*) FROM main.fivetran_raw.events").await,
         [["1"]],
         "the refused INSERT … SELECT wrote nothing"
     );
-    let r = sql
-        .app
-        .admin_get(&format!("{UC}/tables/main.fivetran_raw.copy"))
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::NOT_FOUND,
-        "the refused CTAS made no table"
-    );
+    let r = sql.app.admin_get(&format!("{UC}/tables/main.fivetran_raw.copy")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "the refused CTAS made no table");
 
     // Listings show it only what it may see.
     let r = run("SHOW TABLES IN main.fivetran_raw").await;
-    assert_eq!(
-        texts(&succeeded(&r, "show tables")),
-        [["fivetran_raw", "events", "false"]]
-    );
+    assert_eq!(texts(&succeeded(&r, "show tables")), [["fivetran_raw", "events", "false"]]);
     let r = run("SHOW TABLES IN main.finance").await;
     assert!(rows(&succeeded(&r, "show tables")).is_empty());
 }
 
 /// The table's columns as the catalog API gives them: (name, type, comment).
 async fn api_columns(sql: &Sql, table: &str) -> Vec<(String, String, Option<String>)> {
-    let body = sql
-        .app
-        .admin_get(&format!("{UC}/tables/{table}"))
-        .await
-        .ok();
+    let body = sql.app.admin_get(&format!("{UC}/tables/{table}")).await.ok();
     body["columns"]
         .as_array()
         .unwrap_or_else(|| panic!("no columns in {body}"))
@@ -1302,13 +1084,8 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
          COMMENT 'raw events' TBLPROPERTIES ('quality' = 'bronze')",
     )
     .await;
-    sql.admin("INSERT INTO main.raw.events VALUES (1, 'click')")
-        .await;
-    let body = sql
-        .app
-        .admin_get(&format!("{UC}/tables/main.raw.events"))
-        .await
-        .ok();
+    sql.admin("INSERT INTO main.raw.events VALUES (1, 'click')").await;
+    let body = sql.app.admin_get(&format!("{UC}/tables/main.raw.events")).await.ok();
     assert_eq!(body["comment"], "raw events");
     assert_eq!(body["properties"], json!({"quality": "bronze"}));
 
@@ -1320,26 +1097,17 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     .await;
     // The table's history says who changed its columns.
     let latest = texts(&sql.admin("DESCRIBE HISTORY main.raw.events LIMIT 1").await);
-    assert_eq!(
-        (latest[0][2].as_str(), latest[0][3].as_str()),
-        (common::ADMIN, "ADD COLUMN")
-    );
+    assert_eq!((latest[0][2].as_str(), latest[0][3].as_str()), (common::ADMIN, "ADD COLUMN"));
     sql.admin(
         "INSERT INTO main.raw.events VALUES (2, 'buy', 9.5, TIMESTAMP '2026-12-01 10:00:00')",
     )
     .await;
-    let body = sql
-        .admin("SELECT id, kind, amount FROM main.raw.events ORDER BY id")
-        .await;
+    let body = sql.admin("SELECT id, kind, amount FROM main.raw.events ORDER BY id").await;
     assert_eq!(
         rows(&body),
         [
             [Some("1".to_owned()), Some("click".to_owned()), None],
-            [
-                Some("2".to_owned()),
-                Some("buy".to_owned()),
-                Some("9.50".to_owned())
-            ]
+            [Some("2".to_owned()), Some("buy".to_owned()), Some("9.50".to_owned())]
         ]
     );
     let four = [
@@ -1350,60 +1118,35 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     ];
     assert_eq!(api_columns(&sql, "main.raw.events").await, four);
     // The same change again is refused, naming the column, and changes nothing.
-    let message = sql
-        .refused(
-            "ALTER TABLE main.raw.events ADD COLUMN amount INT",
-            "ALREADY_EXISTS",
-        )
-        .await;
+    let message =
+        sql.refused("ALTER TABLE main.raw.events ADD COLUMN amount INT", "ALREADY_EXISTS").await;
     assert!(message.contains("amount"), "{message}");
-    sql.refused(
-        "ALTER TABLE main.raw.events ADD COLUMN must INT NOT NULL",
-        "NOT_IMPLEMENTED",
-    )
-    .await;
+    sql.refused("ALTER TABLE main.raw.events ADD COLUMN must INT NOT NULL", "NOT_IMPLEMENTED")
+        .await;
     assert_eq!(api_columns(&sql, "main.raw.events").await, four);
 
     // dbt's documentation and properties.
-    sql.admin("COMMENT ON TABLE main.raw.events IS 'One row an event'")
-        .await;
-    sql.admin("ALTER TABLE main.raw.events ALTER COLUMN kind COMMENT 'what happened'")
-        .await;
-    sql.admin("COMMENT ON COLUMN main.raw.events.id IS NULL")
-        .await;
+    sql.admin("COMMENT ON TABLE main.raw.events IS 'One row an event'").await;
+    sql.admin("ALTER TABLE main.raw.events ALTER COLUMN kind COMMENT 'what happened'").await;
+    sql.admin("COMMENT ON COLUMN main.raw.events.id IS NULL").await;
     sql.admin(
         "ALTER TABLE main.raw.events SET TBLPROPERTIES ('delta.appendOnly' = 'false', \
          quality = 'silver')",
     )
     .await;
-    sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')")
-        .await;
-    sql.refused(
-        "ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')",
-        "BAD_REQUEST",
-    )
-    .await;
-    sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES IF EXISTS ('quality')")
-        .await;
-    sql.refused("COMMENT ON COLUMN main.raw.events.nope IS 'x'", "NOT_FOUND")
-        .await;
+    sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')").await;
+    sql.refused("ALTER TABLE main.raw.events UNSET TBLPROPERTIES ('quality')", "BAD_REQUEST").await;
+    sql.admin("ALTER TABLE main.raw.events UNSET TBLPROPERTIES IF EXISTS ('quality')").await;
+    sql.refused("COMMENT ON COLUMN main.raw.events.nope IS 'x'", "NOT_FOUND").await;
     assert_eq!(
         sql.rows("SHOW TBLPROPERTIES main.raw.events").await,
         [["delta.appendOnly", "false"]]
     );
     assert_eq!(
-        sql.rows("SHOW TBLPROPERTIES main.raw.events ('quality')")
-            .await,
-        [[
-            "quality",
-            "Table main.raw.events does not have property: quality"
-        ]]
+        sql.rows("SHOW TBLPROPERTIES main.raw.events ('quality')").await,
+        [["quality", "Table main.raw.events does not have property: quality"]]
     );
-    let body = sql
-        .app
-        .admin_get(&format!("{UC}/tables/main.raw.events"))
-        .await
-        .ok();
+    let body = sql.app.admin_get(&format!("{UC}/tables/main.raw.events")).await.ok();
     assert_eq!(body["comment"], "One row an event");
     assert_eq!(body["properties"], json!({"delta.appendOnly": "false"}));
     // dbt lists relations with SHOW TABLE EXTENDED and reads their kind from `information`.
@@ -1421,11 +1164,7 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     ] {
         assert!(listed[0][3].contains(line), "{line:?} in {}", listed[0][3]);
     }
-    assert!(
-        sql.rows("SHOW TABLE EXTENDED IN main.raw LIKE 'nothing'")
-            .await
-            .is_empty()
-    );
+    assert!(sql.rows("SHOW TABLE EXTENDED IN main.raw LIKE 'nothing'").await.is_empty());
     let extended = sql.rows("DESCRIBE TABLE EXTENDED main.raw.events").await;
     assert!(
         extended.contains(&vec![
@@ -1449,41 +1188,19 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
     // MODIFY lets a principal change the definition, not the name or the owner; SELECT
     // changes nothing.
     let (app_id, token) = sql.granted("LOADER_USER", "USE SCHEMA", "raw").await;
-    sql.admin(&format!(
-        "GRANT SELECT ON TABLE main.raw.events TO `{app_id}`"
-    ))
-    .await;
-    let message = denied(
-        &sql.run(
-            &token,
-            "ALTER TABLE main.raw.events ADD COLUMNS (source STRING)",
-        )
-        .await,
-    );
+    sql.admin(&format!("GRANT SELECT ON TABLE main.raw.events TO `{app_id}`")).await;
+    let message =
+        denied(&sql.run(&token, "ALTER TABLE main.raw.events ADD COLUMNS (source STRING)").await);
     assert!(message.contains("MODIFY"), "{message}");
-    denied(
-        &sql.run(&token, "COMMENT ON TABLE main.raw.events IS 'mine'")
-            .await,
-    );
+    denied(&sql.run(&token, "COMMENT ON TABLE main.raw.events IS 'mine'").await);
     assert_eq!(api_columns(&sql, "main.raw.events").await.len(), 4);
-    sql.admin(&format!(
-        "GRANT MODIFY ON TABLE main.raw.events TO `{app_id}`"
-    ))
-    .await;
+    sql.admin(&format!("GRANT MODIFY ON TABLE main.raw.events TO `{app_id}`")).await;
     succeeded(
-        &sql.run(
-            &token,
-            "ALTER TABLE main.raw.events ADD COLUMNS (source STRING)",
-        )
-        .await,
+        &sql.run(&token, "ALTER TABLE main.raw.events ADD COLUMNS (source STRING)").await,
         "add a column with MODIFY",
     );
     succeeded(
-        &sql.run(
-            &token,
-            "ALTER TABLE main.raw.events SET TBLPROPERTIES ('loaded' = 'yes')",
-        )
-        .await,
+        &sql.run(&token, "ALTER TABLE main.raw.events SET TBLPROPERTIES ('loaded' = 'yes')").await,
         "set a property with MODIFY",
     );
     for statement in [
@@ -1493,45 +1210,23 @@ async fn a_tables_definition_changes_as_loaders_and_dbt_change_it() {
         let message = denied(&sql.run(&token, statement).await);
         assert!(message.contains("owner"), "{statement}: {message}");
     }
-    assert_eq!(
-        sql.rows("SELECT source FROM main.raw.events ORDER BY id")
-            .await,
-        [[""], [""]]
-    );
+    assert_eq!(sql.rows("SELECT source FROM main.raw.events ORDER BY id").await, [[""], [""]]);
 
     // A rename keeps the rows; TRUNCATE takes them all and keeps the table.
-    sql.refused(
-        "ALTER TABLE main.raw.events RENAME TO main.default.events",
-        "NOT_IMPLEMENTED",
-    )
-    .await;
-    sql.admin("ALTER TABLE main.raw.events RENAME TO all_events")
+    sql.refused("ALTER TABLE main.raw.events RENAME TO main.default.events", "NOT_IMPLEMENTED")
         .await;
-    sql.refused("SELECT * FROM main.raw.events", "NOT_FOUND")
-        .await;
-    assert_eq!(
-        sql.rows("SELECT count(*) FROM main.raw.all_events").await,
-        [["2"]]
-    );
+    sql.admin("ALTER TABLE main.raw.events RENAME TO all_events").await;
+    sql.refused("SELECT * FROM main.raw.events", "NOT_FOUND").await;
+    assert_eq!(sql.rows("SELECT count(*) FROM main.raw.all_events").await, [["2"]]);
     sql.admin("TRUNCATE TABLE main.raw.all_events").await;
-    assert_eq!(
-        sql.rows("SELECT count(*) FROM main.raw.all_events").await,
-        [["0"]]
-    );
+    assert_eq!(sql.rows("SELECT count(*) FROM main.raw.all_events").await, [["0"]]);
     assert_eq!(api_columns(&sql, "main.raw.all_events").await.len(), 5);
 
     // A view has no columns of its own to add; what patchbay does not do is refused by name.
-    sql.admin("CREATE VIEW main.raw.v AS SELECT id FROM main.raw.all_events")
-        .await;
-    let message = sql
-        .refused("ALTER VIEW main.raw.v ADD COLUMNS (x INT)", "BAD_REQUEST")
-        .await;
+    sql.admin("CREATE VIEW main.raw.v AS SELECT id FROM main.raw.all_events").await;
+    let message = sql.refused("ALTER VIEW main.raw.v ADD COLUMNS (x INT)", "BAD_REQUEST").await;
     assert!(message.contains("EXPECT_TABLE_NOT_VIEW"), "{message}");
-    sql.refused(
-        "ALTER TABLE main.raw.all_events DROP COLUMN kind",
-        "NOT_IMPLEMENTED",
-    )
-    .await;
+    sql.refused("ALTER TABLE main.raw.all_events DROP COLUMN kind", "NOT_IMPLEMENTED").await;
     assert_eq!(api_columns(&sql, "main.raw.all_events").await.len(), 5);
 }
 
@@ -1557,32 +1252,21 @@ async fn columns_added_at_once_all_land_and_a_repeated_one_lands_once() {
     let columns = api_columns(&sql, "main.default.wide").await;
     assert_eq!(columns.len(), 21, "{columns:?}");
     let listed: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
-    let body = sql
-        .admin(&format!(
-            "SELECT {} FROM main.default.wide",
-            listed.join(", ")
-        ))
-        .await;
+    let body = sql.admin(&format!("SELECT {} FROM main.default.wide", listed.join(", "))).await;
     assert_eq!(rows(&body), [vec![None; 20]]);
 
     // The same column twenty times at once: one adds it, the others are told it is there.
     let replies =
         storm(|_| "ALTER TABLE main.default.wide ADD COLUMN extra STRING".to_owned()).await;
-    let (added, refused): (Vec<_>, Vec<_>) = replies
-        .iter()
-        .partition(|r| r.body["status"]["state"] == "SUCCEEDED");
+    let (added, refused): (Vec<_>, Vec<_>) =
+        replies.iter().partition(|r| r.body["status"]["state"] == "SUCCEEDED");
     assert_eq!(added.len(), 1);
     for r in refused {
         assert_eq!(failed(r).0, "ALREADY_EXISTS");
     }
     assert_eq!(api_columns(&sql, "main.default.wide").await.len(), 22);
-    sql.admin("INSERT INTO main.default.wide (id, extra) VALUES (2, 'x')")
-        .await;
-    assert_eq!(
-        sql.rows("SELECT extra FROM main.default.wide WHERE id = 2")
-            .await,
-        [["x"]]
-    );
+    sql.admin("INSERT INTO main.default.wide (id, extra) VALUES (2, 'x')").await;
+    assert_eq!(sql.rows("SELECT extra FROM main.default.wide WHERE id = 2").await, [["x"]]);
 }
 
 #[tokio::test]
@@ -1591,11 +1275,7 @@ async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_runni
     common::enable_uc(&sql.app).await;
     sql.admin("CREATE TABLE main.default.t (id INT)").await;
     sql.admin("INSERT INTO main.default.t VALUES (1)").await;
-    let table = sql
-        .app
-        .admin_get(&format!("{UC}/tables/main.default.t"))
-        .await
-        .ok();
+    let table = sql.app.admin_get(&format!("{UC}/tables/main.default.t")).await.ok();
     let id = table["table_id"].as_str().unwrap().to_owned();
     // The Delta table has the column, the catalog does not: what a crash between the two
     // steps leaves.
@@ -1616,20 +1296,14 @@ async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_runni
         .unwrap();
     assert_eq!(api_columns(&sql, "main.default.t").await.len(), 1);
 
-    sql.admin("ALTER TABLE main.default.t ADD COLUMNS (note STRING COMMENT 'free text')")
-        .await;
+    sql.admin("ALTER TABLE main.default.t ADD COLUMNS (note STRING COMMENT 'free text')").await;
     assert_eq!(
         api_columns(&sql, "main.default.t").await,
-        [
-            column("id", "int", None),
-            column("note", "string", Some("free text"))
-        ]
+        [column("id", "int", None), column("note", "string", Some("free text"))]
     );
-    sql.admin("INSERT INTO main.default.t VALUES (2, 'hello')")
-        .await;
+    sql.admin("INSERT INTO main.default.t VALUES (2, 'hello')").await;
     assert_eq!(
-        sql.rows("SELECT id, note FROM main.default.t ORDER BY id")
-            .await,
+        sql.rows("SELECT id, note FROM main.default.t ORDER BY id").await,
         [["1", ""], ["2", "hello"]]
     );
     // A column there with another type is not taken for the one asked for.
@@ -1646,11 +1320,7 @@ async fn an_add_columns_that_stopped_after_its_delta_commit_is_finished_by_runni
         )
         .await
         .unwrap();
-    sql.refused(
-        "ALTER TABLE main.default.t ADD COLUMN n STRING",
-        "BAD_REQUEST",
-    )
-    .await;
+    sql.refused("ALTER TABLE main.default.t ADD COLUMN n STRING", "BAD_REQUEST").await;
     assert_eq!(api_columns(&sql, "main.default.t").await.len(), 2);
 }
 
@@ -1669,29 +1339,18 @@ async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
     assert_eq!(sql.rows(&at(3)).await, [["2"]]);
     // A point lookup is answered from the version asked for, not from the rows held now.
     assert_eq!(
-        sql.rows("SELECT id FROM main.default.t VERSION AS OF 2 WHERE id = 1")
-            .await,
+        sql.rows("SELECT id FROM main.default.t VERSION AS OF 2 WHERE id = 1").await,
         [["1"]]
     );
-    assert!(
-        sql.rows("SELECT id FROM main.default.t WHERE id = 1")
-            .await
-            .is_empty()
-    );
+    assert!(sql.rows("SELECT id FROM main.default.t WHERE id = 1").await.is_empty());
     // By timestamp: now is the latest version; before the table was made there is none.
     let now = sql.rows("SELECT CAST(now() AS STRING)").await[0][0].clone();
     assert_eq!(
-        sql.rows(&format!(
-            "SELECT id FROM main.default.t TIMESTAMP AS OF '{now}' ORDER BY id"
-        ))
-        .await,
+        sql.rows(&format!("SELECT id FROM main.default.t TIMESTAMP AS OF '{now}' ORDER BY id"))
+            .await,
         [["2"]]
     );
-    sql.refused(
-        "SELECT * FROM main.default.t TIMESTAMP AS OF '2000-01-01'",
-        "BAD_REQUEST",
-    )
-    .await;
+    sql.refused("SELECT * FROM main.default.t TIMESTAMP AS OF '2000-01-01'", "BAD_REQUEST").await;
     let message = sql.refused(&at(9), "BAD_REQUEST").await;
     assert!(message.contains("version 9"), "{message}");
     // What cannot be answered truly is refused.
@@ -1701,28 +1360,17 @@ async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
     ] {
         sql.refused(statement, "NOT_IMPLEMENTED").await;
     }
-    assert_eq!(
-        sql.rows("SELECT id FROM main.default.t ORDER BY id").await,
-        [["2"]]
-    );
+    assert_eq!(sql.rows("SELECT id FROM main.default.t ORDER BY id").await, [["2"]]);
 
     // The versions to read are those DESCRIBE HISTORY lists, newest first.
     let body = sql.admin("DESCRIBE HISTORY main.default.t").await;
     assert_eq!(
         column_names(&body)[..5],
-        [
-            "version",
-            "timestamp",
-            "userName",
-            "operation",
-            "operationParameters"
-        ]
+        ["version", "timestamp", "userName", "operation", "operationParameters"]
     );
     let history = texts(&body);
-    let listed: Vec<(&str, &str, &str)> = history
-        .iter()
-        .map(|row| (row[0].as_str(), row[2].as_str(), row[3].as_str()))
-        .collect();
+    let listed: Vec<(&str, &str, &str)> =
+        history.iter().map(|row| (row[0].as_str(), row[2].as_str(), row[3].as_str())).collect();
     // Each change says who made it.
     let admin = common::ADMIN;
     assert_eq!(
@@ -1746,14 +1394,9 @@ async fn a_table_is_read_as_it_was_at_a_version_of_its_past() {
 async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
-    sql.admin("CREATE TABLE main.default.small (id INT, kind STRING)")
-        .await;
+    sql.admin("CREATE TABLE main.default.small (id INT, kind STRING)").await;
     for i in 0..5 {
-        sql.admin(&format!(
-            "INSERT INTO main.default.small VALUES ({i}, 'k{}')",
-            i % 2
-        ))
-        .await;
+        sql.admin(&format!("INSERT INTO main.default.small VALUES ({i}, 'k{}')", i % 2)).await;
     }
     let all = "SELECT id, kind FROM main.default.small ORDER BY id";
     let before = sql.rows(all).await;
@@ -1763,10 +1406,7 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
     assert_eq!(metrics["numFilesRemoved"], 5, "{metrics}");
     assert_eq!(metrics["numFilesAdded"], 1, "{metrics}");
     assert_eq!(sql.rows(all).await, before);
-    let history = texts(
-        &sql.admin("DESCRIBE HISTORY main.default.small LIMIT 1")
-            .await,
-    );
+    let history = texts(&sql.admin("DESCRIBE HISTORY main.default.small LIMIT 1").await);
     assert_eq!(history[0][3], "OPTIMIZE");
     assert_eq!(history[0][2], common::ADMIN);
     // DESCRIBE DETAIL counts the files the table has now, and their bytes.
@@ -1780,21 +1420,13 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
     assert!(field("sizeInBytes").parse::<u64>().unwrap() > 0);
     assert!(field("location").starts_with("file://"), "{detail:?}");
     // The versions before it are still there to read.
-    assert_eq!(
-        sql.rows("SELECT count(*) FROM main.default.small VERSION AS OF 3")
-            .await,
-        [["3"]]
-    );
-    sql.admin("OPTIMIZE main.default.small ZORDER BY (kind, id)")
-        .await;
+    assert_eq!(sql.rows("SELECT count(*) FROM main.default.small VERSION AS OF 3").await, [["3"]]);
+    sql.admin("OPTIMIZE main.default.small ZORDER BY (kind, id)").await;
     assert_eq!(sql.rows(all).await, before);
-    sql.refused("OPTIMIZE main.default.small ZORDER BY (nope)", "NOT_FOUND")
-        .await;
+    sql.refused("OPTIMIZE main.default.small ZORDER BY (nope)", "NOT_FOUND").await;
 
     // It takes MODIFY, as a write does.
-    let (_, token) = sql
-        .granted("READER_USER", "USE SCHEMA, SELECT", "default")
-        .await;
+    let (_, token) = sql.granted("READER_USER", "USE SCHEMA, SELECT", "default").await;
     let message = denied(&sql.run(&token, "OPTIMIZE main.default.small").await);
     assert!(message.contains("MODIFY"), "{message}");
 }
@@ -1803,17 +1435,12 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
 async fn vacuum_removes_only_files_no_version_within_the_retention_reads() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
-    sql.admin("CREATE TABLE main.default.v AS SELECT id FROM range(0, 10) AS t(id)")
-        .await;
+    sql.admin("CREATE TABLE main.default.v AS SELECT id FROM range(0, 10) AS t(id)").await;
     sql.admin("DELETE FROM main.default.v WHERE id < 5").await;
     // A file a write left when it stopped before its commit, ten days ago.
-    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(sql.tables.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let [table_dir] = dirs.as_slice() else {
-        panic!("one table: {dirs:?}")
-    };
+    let dirs: Vec<std::path::PathBuf> =
+        std::fs::read_dir(sql.tables.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let [table_dir] = dirs.as_slice() else { panic!("one table: {dirs:?}") };
     let orphan = table_dir.join("part-00000-orphan.snappy.parquet");
     std::fs::write(&orphan, b"never committed").unwrap();
     std::fs::File::options()
@@ -1829,19 +1456,13 @@ async fn vacuum_removes_only_files_no_version_within_the_retention_reads() {
     // version 1 (the CREATE's rows) still reads and which is younger than the retention.
     let listed = sql.rows("VACUUM main.default.v DRY RUN").await;
     assert_eq!(listed.len(), 1, "{listed:?}");
-    assert!(
-        listed[0][0].ends_with("/part-00000-orphan.snappy.parquet"),
-        "{listed:?}"
-    );
+    assert!(listed[0][0].ends_with("/part-00000-orphan.snappy.parquet"), "{listed:?}");
     assert_eq!(files(), before, "a dry run removes nothing");
     // Less than seven days is refused, and removes nothing.
-    sql.refused("VACUUM main.default.v RETAIN 0 HOURS", "BAD_REQUEST")
-        .await;
+    sql.refused("VACUUM main.default.v RETAIN 0 HOURS", "BAD_REQUEST").await;
     assert!(orphan.exists());
     // Only MODIFY may vacuum.
-    let (_, reader) = sql
-        .granted("READER_USER", "USE SCHEMA, SELECT", "default")
-        .await;
+    let (_, reader) = sql.granted("READER_USER", "USE SCHEMA, SELECT", "default").await;
     denied(&sql.run(&reader, "VACUUM main.default.v").await);
     assert!(orphan.exists());
 
@@ -1851,17 +1472,9 @@ async fn vacuum_removes_only_files_no_version_within_the_retention_reads() {
     let name = table_dir.file_name().unwrap().to_str().unwrap();
     assert!(answered[0][0].ends_with(name), "{answered:?}");
     assert!(!orphan.exists());
-    assert_eq!(
-        sql.rows("SELECT count(*) FROM main.default.v VERSION AS OF 1")
-            .await,
-        [["10"]]
-    );
-    assert_eq!(
-        sql.rows("SELECT count(*) FROM main.default.v").await,
-        [["5"]]
-    );
-    sql.refused("VACUUM main.default.nothing", "NOT_FOUND")
-        .await;
+    assert_eq!(sql.rows("SELECT count(*) FROM main.default.v VERSION AS OF 1").await, [["10"]]);
+    assert_eq!(sql.rows("SELECT count(*) FROM main.default.v").await, [["5"]]);
+    sql.refused("VACUUM main.default.nothing", "NOT_FOUND").await;
 }
 
 #[tokio::test]
@@ -1869,26 +1482,20 @@ async fn restore_brings_a_tables_rows_back_as_a_new_version() {
     let sql = Arc::new(Sql::new().await);
     common::enable_uc(&sql.app).await;
     sql.admin("CREATE TABLE main.default.t (id INT)").await; // version 0
-    sql.admin("INSERT INTO main.default.t VALUES (1), (2)")
-        .await; // version 1
+    sql.admin("INSERT INTO main.default.t VALUES (1), (2)").await; // version 1
     sql.admin("DELETE FROM main.default.t WHERE id = 1").await; // version 2: a bad change
     let all = "SELECT id FROM main.default.t ORDER BY id";
     let history = |n: usize| {
         let sql = &sql;
         async move {
-            texts(
-                &sql.admin(&format!("DESCRIBE HISTORY main.default.t LIMIT {n}"))
-                    .await,
-            )
-            .into_iter()
-            .map(|row| (row[0].clone(), row[2].clone(), row[3].clone()))
-            .collect::<Vec<_>>()
+            texts(&sql.admin(&format!("DESCRIBE HISTORY main.default.t LIMIT {n}")).await)
+                .into_iter()
+                .map(|row| (row[0].clone(), row[2].clone(), row[3].clone()))
+                .collect::<Vec<_>>()
         }
     };
 
-    let body = sql
-        .admin("RESTORE TABLE main.default.t TO VERSION AS OF 1")
-        .await;
+    let body = sql.admin("RESTORE TABLE main.default.t TO VERSION AS OF 1").await;
     assert_eq!(
         column_names(&body),
         [
@@ -1904,26 +1511,15 @@ async fn restore_brings_a_tables_rows_back_as_a_new_version() {
     assert_eq!(sql.rows(all).await, [["1"], ["2"]]);
     // The restore is a new version, by its maker; the bad one is still there to read.
     let admin = common::ADMIN.to_owned();
-    assert_eq!(
-        history(1).await,
-        [("3".to_owned(), admin.clone(), "RESTORE".to_owned())]
-    );
-    assert_eq!(
-        sql.rows("SELECT id FROM main.default.t VERSION AS OF 2")
-            .await,
-        [["2"]]
-    );
+    assert_eq!(history(1).await, [("3".to_owned(), admin.clone(), "RESTORE".to_owned())]);
+    assert_eq!(sql.rows("SELECT id FROM main.default.t VERSION AS OF 2").await, [["2"]]);
     // To a time: the table as it was then.
     let now = sql.rows("SELECT CAST(now() AS STRING)").await[0][0].clone();
     sql.admin("INSERT INTO main.default.t VALUES (3)").await; // version 4
-    sql.admin(&format!(
-        "RESTORE main.default.t TO TIMESTAMP AS OF '{now}'"
-    ))
-    .await; // version 5
+    sql.admin(&format!("RESTORE main.default.t TO TIMESTAMP AS OF '{now}'")).await; // version 5
     assert_eq!(sql.rows(all).await, [["1"], ["2"]]);
     // The latest version again changes nothing and makes no version.
-    sql.admin("RESTORE TABLE main.default.t TO VERSION AS OF 5")
-        .await;
+    sql.admin("RESTORE TABLE main.default.t TO VERSION AS OF 5").await;
     assert_eq!(history(1).await[0].0, "5");
 
     // Twenty at once leave the table as it was at that version.
@@ -1931,11 +1527,7 @@ async fn restore_brings_a_tables_rows_back_as_a_new_version() {
     for _ in 0..20 {
         let sql = sql.clone();
         storm.spawn(async move {
-            sql.run(
-                &sql.app.admin_token,
-                "RESTORE TABLE main.default.t TO VERSION AS OF 4",
-            )
-            .await
+            sql.run(&sql.app.admin_token, "RESTORE TABLE main.default.t TO VERSION AS OF 4").await
         });
     }
     for r in storm.join_all().await {
@@ -1944,45 +1536,23 @@ async fn restore_brings_a_tables_rows_back_as_a_new_version() {
     assert_eq!(sql.rows(all).await, [["1"], ["2"], ["3"]]);
 
     // What cannot be restored is refused and changes nothing.
-    sql.admin("ALTER TABLE main.default.t ADD COLUMNS (note STRING)")
-        .await;
-    sql.admin("CREATE VIEW main.default.v AS SELECT id FROM main.default.t")
-        .await;
+    sql.admin("ALTER TABLE main.default.t ADD COLUMNS (note STRING)").await;
+    sql.admin("CREATE VIEW main.default.v AS SELECT id FROM main.default.t").await;
     let latest = history(1).await;
     for (statement, code, says) in [
-        (
-            "RESTORE TABLE main.default.t TO VERSION AS OF 99",
-            "BAD_REQUEST",
-            "version 99",
-        ),
-        (
-            "RESTORE TABLE main.default.t TO VERSION AS OF 1",
-            "NOT_IMPLEMENTED",
-            "columns differ",
-        ),
-        (
-            "RESTORE TABLE main.default.v TO VERSION AS OF 0",
-            "BAD_REQUEST",
-            "is a view",
-        ),
+        ("RESTORE TABLE main.default.t TO VERSION AS OF 99", "BAD_REQUEST", "version 99"),
+        ("RESTORE TABLE main.default.t TO VERSION AS OF 1", "NOT_IMPLEMENTED", "columns differ"),
+        ("RESTORE TABLE main.default.v TO VERSION AS OF 0", "BAD_REQUEST", "is a view"),
     ] {
         let message = sql.refused(statement, code).await;
         assert!(message.contains(says), "{statement}: {message}");
     }
     assert_eq!(history(1).await, latest);
-    assert_eq!(
-        sql.rows("SELECT id FROM main.default.t ORDER BY id").await,
-        [["1"], ["2"], ["3"]]
-    );
+    assert_eq!(sql.rows("SELECT id FROM main.default.t ORDER BY id").await, [["1"], ["2"], ["3"]]);
 
     // It takes MODIFY, as a write does.
-    let (_, token) = sql
-        .granted("READER_USER", "USE SCHEMA, SELECT", "default")
-        .await;
-    let message = denied(
-        &sql.run(&token, "RESTORE TABLE main.default.t TO VERSION AS OF 0")
-            .await,
-    );
+    let (_, token) = sql.granted("READER_USER", "USE SCHEMA, SELECT", "default").await;
+    let message = denied(&sql.run(&token, "RESTORE TABLE main.default.t TO VERSION AS OF 0").await);
     assert!(message.contains("MODIFY"), "{message}");
 }
 
@@ -2003,36 +1573,21 @@ async fn create_or_replace_swaps_the_whole_table_or_nothing() {
     failed(&r);
     assert_eq!(sql.rows(select).await, [["1"]]);
     // One that may create tables in the schema but does not own the table cannot replace it.
-    let (_, token) = sql
-        .granted("INGEST_USER", "USE SCHEMA, CREATE TABLE, SELECT", "swap")
-        .await;
-    denied(
-        &sql.run(
-            &token,
-            "CREATE OR REPLACE TABLE main.swap.t AS SELECT 2 AS b",
-        )
-        .await,
-    );
+    let (_, token) = sql.granted("INGEST_USER", "USE SCHEMA, CREATE TABLE, SELECT", "swap").await;
+    denied(&sql.run(&token, "CREATE OR REPLACE TABLE main.swap.t AS SELECT 2 AS b").await);
     assert_eq!(sql.rows(select).await, [["1"]]);
     // The owner replaces it: new rows, new columns, in the catalog too.
-    sql.admin("CREATE OR REPLACE TABLE main.swap.t AS SELECT 'two' AS b")
-        .await;
+    sql.admin("CREATE OR REPLACE TABLE main.swap.t AS SELECT 'two' AS b").await;
     assert_eq!(sql.rows(select).await, [["two"]]);
     let r = sql.app.admin_get(&format!("{UC}/tables/main.swap.t")).await;
     let table = r.ok();
     assert_eq!(table["columns"][0]["name"], "b", "{table}");
-    assert_eq!(
-        table["columns"].as_array().map(Vec::len),
-        Some(1),
-        "{table}"
-    );
+    assert_eq!(table["columns"].as_array().map(Vec::len), Some(1), "{table}");
     // A view replaced by a table, and the table by a view.
     sql.admin("CREATE VIEW main.swap.v AS SELECT 1 AS x").await;
-    sql.admin("CREATE OR REPLACE TABLE main.swap.v AS SELECT 3 AS y")
-        .await;
+    sql.admin("CREATE OR REPLACE TABLE main.swap.v AS SELECT 3 AS y").await;
     assert_eq!(sql.rows("SELECT y FROM main.swap.v").await, [["3"]]);
-    sql.admin("CREATE OR REPLACE VIEW main.swap.v AS SELECT b FROM main.swap.t")
-        .await;
+    sql.admin("CREATE OR REPLACE VIEW main.swap.v AS SELECT b FROM main.swap.t").await;
     assert_eq!(sql.rows("SELECT * FROM main.swap.v").await, [["two"]]);
 }
 
@@ -2041,8 +1596,7 @@ async fn twenty_replacements_at_once_leave_one_whole_table() {
     let sql = Arc::new(Sql::new().await);
     common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.storm").await;
-    sql.admin("CREATE TABLE main.storm.s AS SELECT -1 AS n")
-        .await;
+    sql.admin("CREATE TABLE main.storm.s AS SELECT -1 AS n").await;
     let mut storm = tokio::task::JoinSet::new();
     for i in 0..20 {
         let sql = sql.clone();
@@ -2078,8 +1632,7 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
     sql.admin("CREATE SCHEMA main.gone").await;
     sql.admin("CREATE TABLE main.gone.a AS SELECT 1 AS x").await;
     sql.admin("CREATE TABLE main.gone.b AS SELECT 2 AS x").await;
-    sql.admin("CREATE VIEW main.gone.v AS SELECT x FROM main.gone.a")
-        .await;
+    sql.admin("CREATE VIEW main.gone.v AS SELECT x FROM main.gone.a").await;
     assert_eq!(dirs(), 2);
     // A table deleted through the API: its files go too.
     assert_eq!(dirs_after_deleting("tables/main.gone.a").await, 1);
@@ -2087,25 +1640,16 @@ async fn the_catalog_api_deletes_a_tables_data_with_it() {
     // obstacle.
     assert_eq!(dirs_after_deleting("schemas/main.gone?force=true").await, 0);
     // A catalog deleted with force: the files of every table in every schema.
-    sql.app
-        .admin_post(&format!("{UC}/catalogs"), json!({"name": "other"}))
-        .await
-        .ok();
+    sql.app.admin_post(&format!("{UC}/catalogs"), json!({"name": "other"})).await.ok();
     sql.admin("CREATE SCHEMA other.s").await;
     sql.admin("CREATE TABLE other.s.t AS SELECT 3 AS x").await;
-    sql.admin("CREATE TABLE other.default.u AS SELECT 4 AS x")
-        .await;
+    sql.admin("CREATE TABLE other.default.u AS SELECT 4 AS x").await;
     assert_eq!(dirs(), 2);
     assert_eq!(dirs_after_deleting("catalogs/other?force=true").await, 0);
     // A metastore deleted with force: the files of every table in every catalog.
-    sql.admin("CREATE TABLE main.default.w AS SELECT 5 AS x")
-        .await;
+    sql.admin("CREATE TABLE main.default.w AS SELECT 5 AS x").await;
     assert_eq!(dirs(), 1);
-    let assignment = sql
-        .app
-        .admin_get(&format!("{UC}/current-metastore-assignment"))
-        .await
-        .ok();
+    let assignment = sql.app.admin_get(&format!("{UC}/current-metastore-assignment")).await.ok();
     let metastore = assignment["metastore_id"].as_str().expect("an id");
     let metastore = format!("metastores/{metastore}?force=true");
     assert_eq!(dirs_after_deleting(&metastore).await, 0);
@@ -2121,23 +1665,16 @@ async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rig
         "CREATE TABLE main.mart.revenue AS SELECT 'q1' AS quarter, CAST(100 AS INT) AS total",
     )
     .await;
-    sql.admin("CREATE TABLE main.private.raw AS SELECT 'q1' AS quarter, 7 AS secret")
-        .await;
+    sql.admin("CREATE TABLE main.private.raw AS SELECT 'q1' AS quarter, 7 AS secret").await;
     sql.admin("CREATE VIEW main.mart.summary AS SELECT quarter, secret FROM main.private.raw")
         .await;
     // The read profile: USE CATALOG, USE SCHEMA and SELECT on the selected schema.
-    let (_, token) = sql
-        .granted("TABLEAU_USER", "USE SCHEMA, SELECT", "mart")
-        .await;
+    let (_, token) = sql.granted("TABLEAU_USER", "USE SCHEMA, SELECT", "mart").await;
 
-    let r = sql
-        .run(&token, "SELECT quarter, total FROM main.mart.revenue")
-        .await;
+    let r = sql.run(&token, "SELECT quarter, total FROM main.mart.revenue").await;
     assert_eq!(texts(&succeeded(&r, "read")), [["q1", "100"]]);
     // The view reads main.private.raw with its owner's (the admin's) privileges.
-    let r = sql
-        .run(&token, "SELECT secret FROM main.mart.summary")
-        .await;
+    let r = sql.run(&token, "SELECT secret FROM main.mart.summary").await;
     assert_eq!(texts(&succeeded(&r, "view")), [["7"]]);
     denied(&sql.run(&token, "SELECT * FROM main.private.raw").await);
     denied(
@@ -2154,51 +1691,31 @@ async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rig
         )
         .await,
     );
-    denied(
-        &sql.run(&token, "INSERT INTO main.mart.revenue VALUES ('q2', 1)")
-            .await,
-    );
+    denied(&sql.run(&token, "INSERT INTO main.mart.revenue VALUES ('q2', 1)").await);
     denied(&sql.run(&token, "CREATE TABLE main.mart.mine (a INT)").await);
-    let (code, _) = failed(
-        &sql.run(&token, "INSERT INTO main.mart.summary VALUES ('q9', 9)")
-            .await,
-    );
+    let (code, _) =
+        failed(&sql.run(&token, "INSERT INTO main.mart.summary VALUES ('q9', 9)").await);
     assert_ne!(code, "OK");
     // The connector's metadata calls, as this principal.
     let r = sql.run(&token, "SHOW SCHEMAS IN main").await;
     let mut schemas = texts(&succeeded(&r, "schemas"));
     schemas.sort();
     assert_eq!(schemas, [["mart"]]);
-    let r = sql
-        .run(
-            &token,
-            "SHOW TABLES IN CATALOG main SCHEMA LIKE 'm%' LIKE '*'",
-        )
-        .await;
+    let r = sql.run(&token, "SHOW TABLES IN CATALOG main SCHEMA LIKE 'm%' LIKE '*'").await;
     let body = succeeded(&r, "tables");
     assert_eq!(column_names(&body)[5], "tableType");
-    let mut tables: Vec<(String, String)> = texts(&body)
-        .into_iter()
-        .map(|r| (r[1].clone(), r[5].clone()))
-        .collect();
+    let mut tables: Vec<(String, String)> =
+        texts(&body).into_iter().map(|r| (r[1].clone(), r[5].clone())).collect();
     tables.sort();
     assert_eq!(
         tables,
-        [
-            ("revenue".to_owned(), "TABLE".to_owned()),
-            ("summary".to_owned(), "VIEW".to_owned())
-        ]
+        [("revenue".to_owned(), "TABLE".to_owned()), ("summary".to_owned(), "VIEW".to_owned())]
     );
     let r = sql
-        .run(
-            &token,
-            "SHOW COLUMNS IN CATALOG main SCHEMA LIKE 'mart' TABLE LIKE 'revenue'",
-        )
+        .run(&token, "SHOW COLUMNS IN CATALOG main SCHEMA LIKE 'mart' TABLE LIKE 'revenue'")
         .await;
-    let columns: Vec<String> = texts(&succeeded(&r, "columns"))
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect();
+    let columns: Vec<String> =
+        texts(&succeeded(&r, "columns")).into_iter().map(|r| r[0].clone()).collect();
     assert_eq!(columns, ["quarter", "total"]);
     let r = sql
         .run(
@@ -2222,22 +1739,12 @@ async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rig
         texts(&succeeded(&r, "information_schema.columns")),
         [["quarter", "STRING", "0"], ["total", "INT", "1"]]
     );
-    let r = sql
-        .run(
-            &token,
-            "SELECT schema_name FROM information_schema.schemata",
-        )
-        .await;
+    let r = sql.run(&token, "SELECT schema_name FROM information_schema.schemata").await;
     assert_eq!(texts(&succeeded(&r, "schemata")), [["mart"]]);
     let r = sql.run(&token, "DESCRIBE TABLE main.mart.revenue").await;
-    assert_eq!(
-        texts(&succeeded(&r, "describe"))[1][..2],
-        ["total".to_owned(), "int".to_owned()]
-    );
+    assert_eq!(texts(&succeeded(&r, "describe"))[1][..2], ["total".to_owned(), "int".to_owned()]);
     // The legacy Hive metastore takes its own privileges.
-    let r = sql
-        .run(&token, "SELECT * FROM hive_metastore.default.nothing")
-        .await;
+    let r = sql.run(&token, "SELECT * FROM hive_metastore.default.nothing").await;
     let (code, _) = failed(&r);
     assert!(code == "NOT_FOUND" || code == "PERMISSION_DENIED", "{code}");
 }
@@ -2246,31 +1753,18 @@ async fn a_read_principal_reads_its_schemas_and_views_read_with_their_owners_rig
 async fn the_hive_metastore_takes_legacy_privileges() {
     let sql = Sql::new().await;
     sql.admin("CREATE TABLE t (a INT)").await; // hive_metastore.default without Unity Catalog
-    sql.admin("INSERT INTO hive_metastore.default.t VALUES (1)")
-        .await;
+    sql.admin("INSERT INTO hive_metastore.default.t VALUES (1)").await;
     let (app_id, token) = sql.service_principal("LEGACY_USER").await;
     denied(&sql.run(&token, "SELECT * FROM t").await);
-    sql.admin(&format!("GRANT USAGE ON DATABASE default TO `{app_id}`"))
-        .await;
-    sql.admin(&format!(
-        "GRANT READ_METADATA ON TABLE default.t TO `{app_id}`"
-    ))
-    .await;
+    sql.admin(&format!("GRANT USAGE ON DATABASE default TO `{app_id}`")).await;
+    sql.admin(&format!("GRANT READ_METADATA ON TABLE default.t TO `{app_id}`")).await;
     // READ_METADATA describes a table but does not read it.
     succeeded(&sql.run(&token, "DESCRIBE TABLE t").await, "describe");
     denied(&sql.run(&token, "SELECT * FROM t").await);
-    sql.admin(&format!("GRANT SELECT ON TABLE default.t TO `{app_id}`"))
-        .await;
-    assert_eq!(
-        texts(&succeeded(
-            &sql.run(&token, "SELECT * FROM t").await,
-            "select"
-        )),
-        [["1"]]
-    );
+    sql.admin(&format!("GRANT SELECT ON TABLE default.t TO `{app_id}`")).await;
+    assert_eq!(texts(&succeeded(&sql.run(&token, "SELECT * FROM t").await, "select")), [["1"]]);
     denied(&sql.run(&token, "INSERT INTO t VALUES (2)").await);
-    sql.admin(&format!("GRANT MODIFY ON TABLE default.t TO `{app_id}`"))
-        .await;
+    sql.admin(&format!("GRANT MODIFY ON TABLE default.t TO `{app_id}`")).await;
     succeeded(&sql.run(&token, "INSERT INTO t VALUES (2)").await, "insert");
     assert_eq!(sql.rows("SELECT COUNT(*) FROM t").await, [["2"]]);
 }
@@ -2282,14 +1776,9 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.s").await;
-    sql.admin("CREATE TABLE main.s.`we``ird;DROP` (a INT)")
-        .await;
-    sql.admin("INSERT INTO main.s.`we``ird;DROP` VALUES (1)")
-        .await;
-    assert_eq!(
-        sql.rows("SELECT a FROM main.s.`we``ird;DROP`").await,
-        [["1"]]
-    );
+    sql.admin("CREATE TABLE main.s.`we``ird;DROP` (a INT)").await;
+    sql.admin("INSERT INTO main.s.`we``ird;DROP` VALUES (1)").await;
+    assert_eq!(sql.rows("SELECT a FROM main.s.`we``ird;DROP`").await, [["1"]]);
     let t = sql.app.admin_token.clone();
     for statement in [
         "SELECT * FROM '/etc/passwd'",
@@ -2304,13 +1793,8 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
         let r = sql.run(&t, statement).await;
         let (code, message) = failed(&r);
         assert!(
-            [
-                "PERMISSION_DENIED",
-                "NOT_IMPLEMENTED",
-                "BAD_REQUEST",
-                "NOT_FOUND"
-            ]
-            .contains(&code.as_str()),
+            ["PERMISSION_DENIED", "NOT_IMPLEMENTED", "BAD_REQUEST", "NOT_FOUND"]
+                .contains(&code.as_str()),
             "{statement}: {code} {message}"
         );
     }
@@ -2328,10 +1812,7 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
         );
     }
     // Nothing was dropped, and no name was resolved outside the catalog.
-    assert_eq!(
-        sql.rows("SELECT a FROM main.s.`we``ird;DROP`").await,
-        [["1"]]
-    );
+    assert_eq!(sql.rows("SELECT a FROM main.s.`we``ird;DROP`").await, [["1"]]);
     // A parameter's value stays a value.
     let r = sql
         .run_with(
@@ -2355,18 +1836,11 @@ async fn statements_cannot_reach_files_or_smuggle_sql() {
 async fn a_query_over_the_limits_fails_cleanly_and_the_server_goes_on() {
     let sql = Sql::with(
         |_| {},
-        EngineLimits {
-            memory_bytes: 4 << 20,
-            max_result_rows: 1000,
-            ..EngineLimits::default()
-        },
+        EngineLimits { memory_bytes: 4 << 20, max_result_rows: 1000, ..EngineLimits::default() },
     )
     .await;
     let t = sql.app.admin_token.clone();
-    let (code, message) = failed(
-        &sql.run(&t, "SELECT * FROM generate_series(1, 100000)")
-            .await,
-    );
+    let (code, message) = failed(&sql.run(&t, "SELECT * FROM generate_series(1, 100000)").await);
     assert!(
         code == "RESOURCE_EXHAUSTED" || code == "NOT_FOUND" || code == "NOT_IMPLEMENTED",
         "{code}: {message}"
@@ -2406,9 +1880,7 @@ async fn results_come_in_chunks_inline_and_through_links() {
     assert_eq!(code, "BAD_REQUEST");
     assert!(message.contains("EXTERNAL_LINKS"), "{message}");
     // row_limit truncates.
-    let r = sql
-        .run_with(&t, "SELECT x FROM n ORDER BY x", json!({"row_limit": 10}))
-        .await;
+    let r = sql.run_with(&t, "SELECT x FROM n ORDER BY x", json!({"row_limit": 10})).await;
     let body = succeeded(&r, "row_limit");
     assert_eq!(rows(&body).len(), 10);
     assert_eq!(body["manifest"]["truncated"], true);
@@ -2434,10 +1906,7 @@ async fn results_come_in_chunks_inline_and_through_links() {
         let link = if n == 0 {
             body["result"]["external_links"][0].clone()
         } else {
-            let r = sql
-                .app
-                .admin_get(&format!("{STATEMENTS}/{id}/result/chunks/{n}"))
-                .await;
+            let r = sql.app.admin_get(&format!("{STATEMENTS}/{id}/result/chunks/{n}")).await;
             r.ok()["external_links"][0].clone()
         };
         assert_eq!(link["chunk_index"], n);
@@ -2464,10 +1933,7 @@ async fn results_come_in_chunks_inline_and_through_links() {
     }
     assert_eq!(seen, (0..3000).collect::<Vec<i64>>());
     // A link is its own credential: a wrong one gets nothing.
-    let (status, _) = sql
-        .app
-        .send_bytes(get_request("/sql/results/not-a-link"))
-        .await;
+    let (status, _) = sql.app.send_bytes(get_request("/sql/results/not-a-link")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // INLINE_OR_EXTERNAL_LINKS in ARROW_STREAM (the SQL connector's cloud fetch): a result of
@@ -2484,9 +1950,7 @@ async fn results_come_in_chunks_inline_and_through_links() {
     assert!(body["result"].get("external_links").is_none(), "{body}");
     let attached = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
-        body["result"]["attachment"]
-            .as_str()
-            .expect("an attachment"),
+        body["result"]["attachment"].as_str().expect("an attachment"),
     )
     .unwrap();
     let mut decoded = Vec::new();
@@ -2529,28 +1993,14 @@ async fn results_come_in_chunks_inline_and_through_links() {
         )
         .await;
     let body = succeeded(&r, "csv");
-    let url = body["result"]["external_links"][0]["external_link"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let url = body["result"]["external_links"][0]["external_link"].as_str().unwrap().to_owned();
     let path = url.strip_prefix(&sql.app.public_url).unwrap();
     let (_, bytes) = sql.app.send_bytes(get_request(path)).await;
-    assert_eq!(
-        String::from_utf8(bytes).unwrap(),
-        "x,label\n0,row 0\n1,row 1\n"
-    );
+    assert_eq!(String::from_utf8(bytes).unwrap(), "x,label\n0,row 0\n1,row 1\n");
 
     // Another principal cannot see the statement.
     let (_, other) = sql.app.plain_user("someone@example.com").await;
-    let r = sql
-        .app
-        .call(
-            Method::GET,
-            &format!("{STATEMENTS}/{id}"),
-            Some(&other),
-            None,
-        )
-        .await;
+    let r = sql.app.call(Method::GET, &format!("{STATEMENTS}/{id}"), Some(&other), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -2561,56 +2011,34 @@ async fn an_external_link_expires_after_fifteen_minutes() {
     let sql = Sql::clocked().await;
     let t = sql.app.admin_token.clone();
     let r = sql
-        .run_with(
-            &t,
-            "SELECT 1 AS x",
-            json!({"disposition": "EXTERNAL_LINKS", "format": "CSV"}),
-        )
+        .run_with(&t, "SELECT 1 AS x", json!({"disposition": "EXTERNAL_LINKS", "format": "CSV"}))
         .await;
     let body = succeeded(&r, "link");
     let id = body["statement_id"].as_str().unwrap().to_owned();
-    let url = body["result"]["external_links"][0]["external_link"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let url = body["result"]["external_links"][0]["external_link"].as_str().unwrap().to_owned();
     let path = url.strip_prefix(&sql.app.public_url).unwrap();
     let (status, bytes) = sql.app.send_bytes(get_request(path)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(String::from_utf8(bytes).unwrap(), "x\n1\n");
 
-    sql.app
-        .advance(std::time::Duration::from_millis(15 * 60 * 1000 - 1));
+    sql.app.advance(std::time::Duration::from_millis(15 * 60 * 1000 - 1));
     let (status, _) = sql.app.send_bytes(get_request(path)).await;
     assert_eq!(status, StatusCode::OK, "a link works until its expiry");
     sql.app.advance(std::time::Duration::from_millis(1));
     let (status, bytes) = sql.app.send_bytes(get_request(path)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        String::from_utf8(bytes).unwrap(),
-        "This link does not exist or has expired."
-    );
+    assert_eq!(String::from_utf8(bytes).unwrap(), "This link does not exist or has expired.");
     // The result is still there: a new link to it works.
-    let r = sql
-        .app
-        .admin_get(&format!("{STATEMENTS}/{id}/result/chunks/0"))
-        .await;
-    let fresh = r.ok()["external_links"][0]["external_link"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let r = sql.app.admin_get(&format!("{STATEMENTS}/{id}/result/chunks/0")).await;
+    let fresh = r.ok()["external_links"][0]["external_link"].as_str().unwrap().to_owned();
     assert_ne!(fresh, url);
     let path = fresh.strip_prefix(&sql.app.public_url).unwrap();
-    assert_eq!(
-        sql.app.send_bytes(get_request(path)).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(sql.app.send_bytes(get_request(path)).await.0, StatusCode::OK);
 }
 
 /// An unauthenticated GET, as a client fetches an external link.
 fn get_request(path: &str) -> axum::http::Request<axum::body::Body> {
-    axum::http::Request::get(path)
-        .body(axum::body::Body::empty())
-        .unwrap()
+    axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap()
 }
 
 /// A column cast without a name of its own keeps the column's name, as in Databricks, and the
@@ -2618,46 +2046,33 @@ fn get_request(path: &str) -> axum::http::Request<axum::body::Body> {
 #[tokio::test]
 async fn a_cast_column_keeps_its_name_beside_the_column_it_casts() {
     let sql = Sql::new().await;
-    sql.admin("CREATE TABLE t AS SELECT * FROM range(0, 3) AS r(id)")
-        .await;
-    let r = sql
-        .admin("SELECT CAST(id AS STRING) FROM t ORDER BY id DESC")
-        .await;
+    sql.admin("CREATE TABLE t AS SELECT * FROM range(0, 3) AS r(id)").await;
+    let r = sql.admin("SELECT CAST(id AS STRING) FROM t ORDER BY id DESC").await;
     assert_eq!(texts(&r), [["2"], ["1"], ["0"]]);
     assert_eq!(column_names(&r), ["id"]);
-    let r = sql
-        .admin("SELECT t.id::string, id + 1 AS next FROM t ORDER BY t.id")
-        .await;
+    let r = sql.admin("SELECT t.id::string, id + 1 AS next FROM t ORDER BY t.id").await;
     assert_eq!(texts(&r), [["0", "1"], ["1", "2"], ["2", "3"]]);
     assert_eq!(column_names(&r), ["id", "next"]);
-    let r = sql
-        .admin("SELECT CAST(id AS STRING), id FROM t WHERE id = 1")
-        .await;
+    let r = sql.admin("SELECT CAST(id AS STRING), id FROM t WHERE id = 1").await;
     assert_eq!(texts(&r), [["1", "1"]]);
     assert_eq!(column_names(&r), ["id", "id"]);
-    sql.admin("CREATE TABLE u AS SELECT * FROM range(1, 3) AS r(id)")
-        .await;
+    sql.admin("CREATE TABLE u AS SELECT * FROM range(1, 3) AS r(id)").await;
     let r = sql
         .admin("SELECT CAST(t.id AS STRING), u.id FROM t JOIN u ON t.id = u.id ORDER BY u.id")
         .await;
     assert_eq!(texts(&r), [["1", "1"], ["2", "2"]]);
     assert_eq!(column_names(&r), ["id", "id"]);
     // A table made from such a query has the column's name, and so has a view.
-    sql.admin("CREATE TABLE s AS SELECT CAST(id AS STRING) FROM t")
-        .await;
-    sql.admin("CREATE VIEW v AS SELECT CAST(id AS STRING) FROM t")
-        .await;
+    sql.admin("CREATE TABLE s AS SELECT CAST(id AS STRING) FROM t").await;
+    sql.admin("CREATE VIEW v AS SELECT CAST(id AS STRING) FROM t").await;
     for name in ["s", "v"] {
-        let r = sql
-            .admin(&format!("SELECT * FROM {name} ORDER BY id"))
-            .await;
+        let r = sql.admin(&format!("SELECT * FROM {name} ORDER BY id")).await;
         assert_eq!(texts(&r), [["0"], ["1"], ["2"]], "{name}");
         assert_eq!(column_names(&r), ["id"], "{name}");
     }
     // A subquery's cast is named after its column too, for the query around it.
     assert_eq!(
-        sql.rows("SELECT id FROM (SELECT TRY_CAST(id AS INT) FROM t) ORDER BY id")
-            .await,
+        sql.rows("SELECT id FROM (SELECT TRY_CAST(id AS INT) FROM t) ORDER BY id").await,
         [["0"], ["1"], ["2"]]
     );
     // Also when the subquery sorts on the column it casts, as dbt models' CTEs may.
@@ -2674,10 +2089,7 @@ async fn a_cast_column_keeps_its_name_beside_the_column_it_casts() {
         "CREATE TABLE sorted AS SELECT * FROM (SELECT CAST(t.id AS STRING) FROM t ORDER BY t.id)",
     )
     .await;
-    assert_eq!(
-        sql.rows("SELECT id FROM sorted ORDER BY id").await,
-        [["0"], ["1"], ["2"]]
-    );
+    assert_eq!(sql.rows("SELECT id FROM sorted ORDER BY id").await, [["0"], ["1"], ["2"]]);
 }
 
 /// A heavy query (a join of a million rows by a million) keeps the engine busy for minutes;
@@ -2747,19 +2159,14 @@ async fn query_history_forgets_statements_after_thirty_days() {
     sql.app.advance(day * 28);
     sql.admin("SELECT 5").await;
     sql.admin("SELECT 6").await;
-    assert_eq!(
-        listed().await,
-        ["SELECT 2", "SELECT 3", "SELECT 4", "SELECT 5", "SELECT 6"]
-    );
+    assert_eq!(listed().await, ["SELECT 2", "SELECT 3", "SELECT 4", "SELECT 5", "SELECT 6"]);
     // Ten minutes on (the writer looks at most that often), it is gone.
     sql.app.advance(std::time::Duration::from_secs(10 * 60));
     sql.admin("SELECT 7").await;
     sql.admin("SELECT 8").await;
     assert_eq!(
         listed().await,
-        [
-            "SELECT 3", "SELECT 4", "SELECT 5", "SELECT 6", "SELECT 7", "SELECT 8"
-        ]
+        ["SELECT 3", "SELECT 4", "SELECT 5", "SELECT 6", "SELECT 7", "SELECT 8"]
     );
 }
 
@@ -2775,19 +2182,10 @@ async fn a_statement_goes_on_when_its_caller_goes_away() {
     let t = sql.app.admin_token.clone();
     let call = sql.run(&t, text);
     let gone = tokio::time::timeout(std::time::Duration::from_millis(20), call).await;
-    assert!(
-        gone.is_err(),
-        "the statement ended within 20 ms: this test needs a slower one"
-    );
+    assert!(gone.is_err(), "the statement ended within 20 ms: this test needs a slower one");
     let line = sql.history_line(|q| q["query_text"] == text).await;
-    assert_eq!(
-        line["status"], "FINISHED",
-        "the abandoned statement's history row"
-    );
-    assert_eq!(
-        sql.rows("SELECT COUNT(*) FROM main.abandoned.t").await,
-        [["1000000"]]
-    );
+    assert_eq!(line["status"], "FINISHED", "the abandoned statement's history row");
+    assert_eq!(sql.rows("SELECT COUNT(*) FROM main.abandoned.t").await, [["1000000"]]);
 }
 
 #[tokio::test]
@@ -2817,10 +2215,7 @@ async fn wait_poll_cancel_and_close() {
     }
     assert_eq!(state, "SUCCEEDED");
     // Closing drops the result.
-    sql.app
-        .admin_delete(&format!("{STATEMENTS}/{id}"))
-        .await
-        .ok();
+    sql.app.admin_delete(&format!("{STATEMENTS}/{id}")).await.ok();
     let r = sql.app.admin_get(&format!("{STATEMENTS}/{id}")).await;
     assert_eq!(r.ok()["status"]["state"], "CLOSED");
     // A cancelled statement says so and has no result.
@@ -2832,10 +2227,7 @@ async fn wait_poll_cancel_and_close() {
         )
         .await;
     let id = r.ok()["statement_id"].as_str().unwrap().to_owned();
-    sql.app
-        .admin(Method::POST, &format!("{STATEMENTS}/{id}/cancel"), None)
-        .await
-        .ok();
+    sql.app.admin(Method::POST, &format!("{STATEMENTS}/{id}/cancel"), None).await.ok();
     let r = sql.app.admin_get(&format!("{STATEMENTS}/{id}")).await;
     let body = r.ok();
     assert_eq!(body["status"]["state"], "CANCELED", "{body}");
@@ -2843,10 +2235,7 @@ async fn wait_poll_cancel_and_close() {
     // The history says so too, though the engine never finished it: the task that ran it
     // records the cancel once it has dropped the work.
     let line = sql.history_line(|q| q["query_id"] == id.as_str()).await;
-    assert_eq!(
-        line["status"], "CANCELED",
-        "the cancelled statement's history row"
-    );
+    assert_eq!(line["status"], "CANCELED", "the cancelled statement's history row");
     // A statement over the server's time limit is stopped and says so.
     let quick = Sql::with(
         |s| s.statement_timeout = std::time::Duration::from_millis(200),
@@ -2862,10 +2251,7 @@ async fn wait_poll_cancel_and_close() {
     let (code, message) = failed(&r);
     assert_eq!(code, "CANCELLED", "{message}");
     assert!(message.contains("STATEMENT_TIMEOUT"), "{message}");
-    succeeded(
-        &quick.run(&quick.app.admin_token.clone(), "SELECT 1").await,
-        "after a timeout",
-    );
+    succeeded(&quick.run(&quick.app.admin_token.clone(), "SELECT 1").await, "after a timeout");
     // Bad requests change nothing and say what is wrong.
     for (body, mentions) in [
         (json!({"statement": "SELECT 1"}), "warehouse_id"),
@@ -2878,10 +2264,7 @@ async fn wait_poll_cancel_and_close() {
             json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1", "format": "ARROW_STREAM"}),
             "EXTERNAL_LINKS",
         ),
-        (
-            json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1", "bogus": true}),
-            "bogus",
-        ),
+        (json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1", "bogus": true}), "bogus"),
         (
             json!({"warehouse_id": sql.warehouse, "statement": "SELECT 1", "row_limit": -1}),
             "row_limit",
@@ -2889,11 +2272,7 @@ async fn wait_poll_cancel_and_close() {
     ] {
         let r = sql.app.admin_post(STATEMENTS, body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
-        assert!(
-            r.body["message"].as_str().unwrap().contains(mentions),
-            "{body}: {:?}",
-            r.body
-        );
+        assert!(r.body["message"].as_str().unwrap().contains(mentions), "{body}: {:?}", r.body);
     }
     let r = sql
         .app
@@ -2913,18 +2292,11 @@ async fn a_statement_needs_can_use_on_a_warehouse_that_exists_and_starts_it() {
     let (app_id, token) = sql.service_principal("DBT_CLOUD_USER").await;
     let r = sql
         .app
-        .admin(
-            Method::POST,
-            &format!("/api/2.0/sql/warehouses/{}/stop", sql.warehouse),
-            None,
-        )
+        .admin(Method::POST, &format!("/api/2.0/sql/warehouses/{}/stop", sql.warehouse), None)
         .await;
     r.ok();
     succeeded(&sql.run(&token, "SELECT 1").await, "CAN_USE");
-    let r = sql
-        .app
-        .admin_get(&format!("/api/2.0/sql/warehouses/{}", sql.warehouse))
-        .await;
+    let r = sql.app.admin_get(&format!("/api/2.0/sql/warehouses/{}", sql.warehouse)).await;
     let state = r.ok()["state"].as_str().unwrap().to_owned();
     assert!(state == "STARTING" || state == "RUNNING", "{state}");
     // Without CAN_USE, or on a warehouse that does not exist: 403 with the warehouse named.
@@ -2953,16 +2325,10 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     let sql = Sql::new().await;
     common::enable_uc(&sql.app).await;
     sql.admin("CREATE SCHEMA main.s1").await;
-    sql.admin("CREATE TABLE main.s1.t AS SELECT 42 AS answer")
-        .await;
+    sql.admin("CREATE TABLE main.s1.t AS SELECT 42 AS answer").await;
     let t = sql.app.admin_token.clone();
-    let r = sql
-        .app
-        .admin_post(
-            "/api/2.0/sql/sessions",
-            json!({"warehouse_id": sql.warehouse}),
-        )
-        .await;
+    let r =
+        sql.app.admin_post("/api/2.0/sql/sessions", json!({"warehouse_id": sql.warehouse})).await;
     let session = r.ok()["session_id"].as_str().unwrap().to_owned();
     let in_session = |statement: &'static str| {
         let session = session.clone();
@@ -2998,18 +2364,10 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = sql
         .app
-        .call(
-            Method::DELETE,
-            &format!("/api/2.0/sql/sessions/{session}"),
-            Some(&stranger),
-            None,
-        )
+        .call(Method::DELETE, &format!("/api/2.0/sql/sessions/{session}"), Some(&stranger), None)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = sql
-        .app
-        .admin_delete(&format!("/api/2.0/sql/sessions/{session}"))
-        .await;
+    let r = sql.app.admin_delete(&format!("/api/2.0/sql/sessions/{session}")).await;
     r.ok();
     let r = in_session("SELECT 1").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -3019,47 +2377,30 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     let body = sql.history().await;
     let queries = body["res"].as_array().unwrap();
     assert!(
-        queries
-            .iter()
-            .any(|q| q["query_text"] == "SELECT answer FROM t"
-                && q["status"] == "FINISHED"
-                && q["user_name"] == "admin@example.com"
-                && q["rows_produced"] == 1
-                && q["warehouse_id"] == sql.warehouse.as_str()),
+        queries.iter().any(|q| q["query_text"] == "SELECT answer FROM t"
+            && q["status"] == "FINISHED"
+            && q["user_name"] == "admin@example.com"
+            && q["rows_produced"] == 1
+            && q["warehouse_id"] == sql.warehouse.as_str()),
         "{body}"
     );
-    let r = sql
-        .app
-        .call(
-            Method::GET,
-            "/api/2.0/sql/history/queries",
-            Some(&user),
-            None,
-        )
-        .await;
+    let r = sql.app.call(Method::GET, "/api/2.0/sql/history/queries", Some(&user), None).await;
     assert_eq!(r.ok()["res"], json!([]));
-    let r = sql
-        .app
-        .admin_get("/api/2.0/sql/history/queries?max_results=2")
-        .await;
+    let r = sql.app.admin_get("/api/2.0/sql/history/queries?max_results=2").await;
     let body = r.ok();
     assert_eq!(body["res"].as_array().unwrap().len(), 2);
     let next = body["next_page_token"].as_str().unwrap().to_owned();
     let r = sql
         .app
-        .admin_get(&format!(
-            "/api/2.0/sql/history/queries?max_results=2&page_token={next}"
-        ))
+        .admin_get(&format!("/api/2.0/sql/history/queries?max_results=2&page_token={next}"))
         .await;
     let page2 = r.ok();
     assert_ne!(page2["res"][0]["query_id"], body["res"][0]["query_id"]);
 
     // The filters, as the SDKs send them: one `filter_by.…=` per value, or in a body.
     failed(&sql.run(&t, "SELECT * FROM main.s1.nowhere").await);
-    let admin_id = sql.app.admin_get(&format!("{SCIM}/Me")).await.ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin_id =
+        sql.app.admin_get(&format!("{SCIM}/Me")).await.ok()["id"].as_str().unwrap().to_owned();
     let (user_id, _) = sql.app.plain_user("reader@example.com").await;
     let history = |query: String| {
         let sql = &sql;
@@ -3078,20 +2419,10 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
     ))
     .await;
     assert_eq!(both.len(), mine.len());
-    assert!(
-        history(format!("filter_by.user_ids={user_id}"))
-            .await
-            .is_empty()
-    );
-    assert!(
-        history("filter_by.warehouse_ids=0000000000000000".into())
-            .await
-            .is_empty()
-    );
-    let failures = history(format!(
-        "filter_by.user_ids={admin_id}&filter_by.statuses=FAILED"
-    ))
-    .await;
+    assert!(history(format!("filter_by.user_ids={user_id}")).await.is_empty());
+    assert!(history("filter_by.warehouse_ids=0000000000000000".into()).await.is_empty());
+    let failures =
+        history(format!("filter_by.user_ids={admin_id}&filter_by.statuses=FAILED")).await;
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0]["query_text"], "SELECT * FROM main.s1.nowhere");
     let r = sql
@@ -3099,17 +2430,12 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
         .admin(
             Method::GET,
             "/api/2.0/sql/history/queries",
-            Some(
-                json!({"filter_by": {"user_ids": [admin_id.parse::<i64>().unwrap()],
-                                      "statuses": ["FAILED"]}}),
-            ),
+            Some(json!({"filter_by": {"user_ids": [admin_id.parse::<i64>().unwrap()],
+                                      "statuses": ["FAILED"]}})),
         )
         .await;
     assert_eq!(r.ok()["res"].as_array().unwrap().len(), 1);
-    let r = sql
-        .app
-        .admin_get("/api/2.0/sql/history/queries?filter_by.user_ids=someone")
-        .await;
+    let r = sql.app.admin_get("/api/2.0/sql/history/queries?filter_by.user_ids=someone").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 }
 
@@ -3121,9 +2447,7 @@ async fn twenty_identical_creates_make_one_table_and_concurrent_inserts_all_land
     for _ in 0..20 {
         let sql = sql.clone();
         let t = t.clone();
-        tasks.push(tokio::spawn(async move {
-            sql.run(&t, "CREATE TABLE raced (a INT)").await
-        }));
+        tasks.push(tokio::spawn(async move { sql.run(&t, "CREATE TABLE raced (a INT)").await }));
     }
     let mut created = 0;
     for task in tasks {
@@ -3139,17 +2463,13 @@ async fn twenty_identical_creates_make_one_table_and_concurrent_inserts_all_land
         let sql = sql.clone();
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
-            sql.run(&t, &format!("INSERT INTO raced VALUES ({i})"))
-                .await
+            sql.run(&t, &format!("INSERT INTO raced VALUES ({i})")).await
         }));
     }
     for task in tasks {
         succeeded(&task.await.unwrap(), "insert");
     }
-    assert_eq!(
-        sql.rows("SELECT COUNT(*), SUM(a) FROM raced").await,
-        [["10", "45"]]
-    );
+    assert_eq!(sql.rows("SELECT COUNT(*), SUM(a) FROM raced").await, [["10", "45"]]);
 }
 
 #[tokio::test]
@@ -3157,76 +2477,35 @@ async fn grants_in_sql_and_the_grants_endpoint_share_one_store() {
     let sql = Sql::new().await;
     let t = sql.app.admin_token.clone();
     sql.app.create_user("bi@example.com").await;
-    sql.admin("GRANT USAGE, READ_METADATA ON DATABASE default TO `bi@example.com`")
-        .await;
-    let r = sql
-        .app
-        .admin_get(&format!("{UC}/permissions/schema/hive_metastore.default"))
-        .await;
+    sql.admin("GRANT USAGE, READ_METADATA ON DATABASE default TO `bi@example.com`").await;
+    let r = sql.app.admin_get(&format!("{UC}/permissions/schema/hive_metastore.default")).await;
     let body = r.ok();
-    assert_eq!(
-        body["privilege_assignments"][0]["principal"],
-        "bi@example.com"
-    );
-    let r = sql
-        .run(
-            &t,
-            "SHOW GRANTS `bi@example.com` ON SCHEMA hive_metastore.default",
-        )
-        .await;
+    assert_eq!(body["privilege_assignments"][0]["principal"], "bi@example.com");
+    let r = sql.run(&t, "SHOW GRANTS `bi@example.com` ON SCHEMA hive_metastore.default").await;
     let body = succeeded(&r, "show grants");
-    assert_eq!(
-        column_names(&body),
-        ["principal", "action_type", "object_type", "object_key"]
-    );
+    assert_eq!(column_names(&body), ["principal", "action_type", "object_type", "object_key"]);
     let mut got = texts(&body);
     got.sort();
-    assert_eq!(
-        got[0],
-        [
-            "bi@example.com",
-            "READ_METADATA",
-            "DATABASE",
-            "hive_metastore.default"
-        ]
-    );
-    sql.admin("REVOKE ALL PRIVILEGES ON SCHEMA default FROM `bi@example.com`")
-        .await;
-    let r = sql
-        .app
-        .admin_get(&format!("{UC}/permissions/schema/hive_metastore.default"))
-        .await;
+    assert_eq!(got[0], ["bi@example.com", "READ_METADATA", "DATABASE", "hive_metastore.default"]);
+    sql.admin("REVOKE ALL PRIVILEGES ON SCHEMA default FROM `bi@example.com`").await;
+    let r = sql.app.admin_get(&format!("{UC}/permissions/schema/hive_metastore.default")).await;
     assert_eq!(r.ok(), json!({"privilege_assignments": []}));
     common::enable_uc(&sql.app).await;
-    let (code, message) = failed(
-        &sql.run(&t, "GRANT USAGE ON CATALOG main TO `bi@example.com`")
-            .await,
-    );
+    let (code, message) =
+        failed(&sql.run(&t, "GRANT USAGE ON CATALOG main TO `bi@example.com`").await);
     assert_eq!(code, "BAD_REQUEST");
     assert!(message.contains("USAGE"), "{message}");
-    let (code, message) = failed(
-        &sql.run(
-            &t,
-            "GRANT SELECT ON SCHEMA main.default TO `ghost@example.com`",
-        )
-        .await,
-    );
+    let (code, message) =
+        failed(&sql.run(&t, "GRANT SELECT ON SCHEMA main.default TO `ghost@example.com`").await);
     assert_eq!(code, "NOT_FOUND");
     assert!(message.contains("ghost@example.com"), "{message}");
     // Schemas in SQL: IF NOT EXISTS, and a cascade drops the tables' data too.
-    sql.admin("CREATE SCHEMA IF NOT EXISTS main.ddl COMMENT 'made in SQL'")
-        .await;
+    sql.admin("CREATE SCHEMA IF NOT EXISTS main.ddl COMMENT 'made in SQL'").await;
     sql.admin("CREATE SCHEMA IF NOT EXISTS main.ddl").await;
-    assert_eq!(
-        failed(&sql.run(&t, "CREATE SCHEMA main.ddl").await).0,
-        "ALREADY_EXISTS"
-    );
+    assert_eq!(failed(&sql.run(&t, "CREATE SCHEMA main.ddl").await).0, "ALREADY_EXISTS");
     sql.admin("CREATE TABLE main.ddl.u AS SELECT 1 AS a").await;
     let before = sql.table_dirs();
-    assert_eq!(
-        failed(&sql.run(&t, "DROP SCHEMA main.ddl").await).0,
-        "BAD_REQUEST"
-    );
+    assert_eq!(failed(&sql.run(&t, "DROP SCHEMA main.ddl").await).0, "BAD_REQUEST");
     sql.admin("DROP SCHEMA main.ddl CASCADE").await;
     assert_eq!(sql.table_dirs(), before - 1, "the cascaded table's files");
     sql.admin("DROP SCHEMA IF EXISTS main.ddl").await;
@@ -3248,11 +2527,6 @@ async fn grants_in_sql_and_the_grants_endpoint_share_one_store() {
 #[tokio::test]
 async fn a_server_without_an_engine_says_so() {
     let app = TestApp::new().await;
-    let r = app
-        .admin_post(
-            STATEMENTS,
-            json!({"warehouse_id": "w", "statement": "SELECT 1"}),
-        )
-        .await;
+    let r = app.admin_post(STATEMENTS, json!({"warehouse_id": "w", "statement": "SELECT 1"})).await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{:?}", r.body);
 }

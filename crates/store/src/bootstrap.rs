@@ -23,10 +23,7 @@ pub struct Bootstrap {
 #[derive(Debug)]
 pub enum BootstrapOutcome {
     /// This call set the installation up; the admin's token value is shown this once.
-    Created {
-        workspace_id: i64,
-        admin_token: TokenValue,
-    },
+    Created { workspace_id: i64, admin_token: TokenValue },
     /// The installation existed already; nothing was changed.
     AlreadyDone { workspace_id: i64 },
 }
@@ -68,10 +65,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(BootstrapOutcome::Created {
-            workspace_id,
-            admin_token,
-        })
+        Ok(BootstrapOutcome::Created { workspace_id, admin_token })
     }
 
     /// Adds a workspace to the organization of an existing one, with its own admin (who gets a
@@ -88,9 +82,7 @@ impl Store {
             .bind(organization_of)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or(StoreError::Missing(Missing::Workspace {
-                id: organization_of,
-            }))?
+            .ok_or(StoreError::Missing(Missing::Workspace { id: organization_of }))?
             .try_get("account_id")?;
         let created = setup_workspace(
             &mut tx,
@@ -132,11 +124,7 @@ impl Store {
         let user = self
             .find_user(workspace_id, user_name)
             .await?
-            .ok_or_else(|| {
-                StoreError::Missing(Missing::Operator {
-                    name: user_name.to_owned(),
-                })
-            })?;
+            .ok_or_else(|| StoreError::Missing(Missing::Operator { name: user_name.to_owned() }))?;
         let mut tx = self.begin_write().await?;
         let (value, _) = insert_token(
             &mut tx,
@@ -192,15 +180,7 @@ async fn setup_workspace(
             },
             ..PrincipalData::default()
         };
-        insert_principal(
-            tx,
-            now,
-            workspace_id,
-            PrincipalKind::Group,
-            &data,
-            Some(group),
-        )
-        .await?;
+        insert_principal(tx, now, workspace_id, PrincipalKind::Group, &data, Some(group)).await?;
     }
 
     crate::permissions::default_token_acl(tx, workspace_id).await?;
@@ -275,11 +255,8 @@ pub(crate) async fn admin_caller(
     store: &Store,
     workspace_id: i64,
 ) -> patchbay_core::access::Caller {
-    let admin = store
-        .find_user(workspace_id, "admin@example.com")
-        .await
-        .unwrap()
-        .expect("the admin");
+    let admin =
+        store.find_user(workspace_id, "admin@example.com").await.unwrap().expect("the admin");
     patchbay_core::access::Caller {
         workspace_id,
         principal_id: admin.id,

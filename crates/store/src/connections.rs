@@ -88,9 +88,7 @@ pub struct Notification {
 
 /// The workspace has no connection to the partner: core's refusal, a 404 to the client.
 fn no_connection(partner_id: &str) -> StoreError {
-    StoreError::Refused(Refusal::NoConnection {
-        partner_id: partner_id.to_owned(),
-    })
+    StoreError::Refused(Refusal::NoConnection { partner_id: partner_id.to_owned() })
 }
 
 fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
@@ -153,12 +151,7 @@ async fn revoke_token_tx(
 ) -> Result<()> {
     let noun = credential_table(credential).2;
     if delete_credential_tx(tx, workspace_id, credential, token_id).await? {
-        log.push(
-            &format!("{noun}.revoke"),
-            noun,
-            token_id,
-            json!({"rotation": why}),
-        );
+        log.push(&format!("{noun}.revoke"), noun, token_id, json!({"rotation": why}));
     }
     Ok(())
 }
@@ -245,12 +238,7 @@ async fn mint_credential(
                 patchbay_core::oauth::DEFAULT_SECRET_LIFETIME_SECONDS,
             )
             .await?;
-            log.push(
-                "oauth_secret.create",
-                "oauth_secret",
-                &record.secret_id,
-                detail,
-            );
+            log.push("oauth_secret.create", "oauth_secret", &record.secret_id, detail);
             Ok((value, record.secret_id))
         }
     }
@@ -420,12 +408,7 @@ impl Store {
                     &crate::compute::free_warehouse_name(&mut tx, workspace_id, name).await?;
                 let spec = patchbay_core::compute::WarehouseSpec::partner_connect(name.as_str());
                 let warehouse = Warehouses::insert(&mut tx, partner.with(&spec)).await?;
-                log.push(
-                    "warehouse.create",
-                    "warehouse",
-                    &warehouse.id,
-                    json!({"name": name}),
-                );
+                log.push("warehouse.create", "warehouse", &warehouse.id, json!({"name": name}));
                 warehouse_id = Some(warehouse.id);
                 warehouse_created = true;
             }
@@ -441,12 +424,7 @@ impl Store {
             ComputePlan::NewCluster(name) => {
                 let spec = patchbay_core::compute::ClusterSpec::partner_connect(name.as_str());
                 let cluster = Clusters::insert(&mut tx, partner.with(&spec)).await?;
-                log.push(
-                    "cluster.create",
-                    "cluster",
-                    &cluster.cluster_id,
-                    json!({"name": name}),
-                );
+                log.push("cluster.create", "cluster", &cluster.cluster_id, json!({"name": name}));
                 cluster_id = Some(cluster.cluster_id);
             }
         }
@@ -478,9 +456,7 @@ impl Store {
         }
 
         if plan.credential == Credential::OAuthSecret && plan.service_principal.is_none() {
-            return Err(StoreError::Rejected(
-                Rejected::OAuthSecretWithoutServicePrincipal,
-            ));
+            return Err(StoreError::Rejected(Rejected::OAuthSecretWithoutServicePrincipal));
         }
         let (token, token_id) = mint_credential(
             &mut tx,
@@ -524,18 +500,11 @@ impl Store {
             ],
         );
         update_connection(&mut tx, made, workspace_id, &plan.partner_id, &uid).await?;
-        log.push(
-            "connection.provision",
-            "connection",
-            &plan.partner_id,
-            json!({}),
-        );
+        log.push("connection.provision", "connection", &plan.partner_id, json!({}));
         log.write(&mut tx, self.now_millis()).await?;
         tx.commit().await?;
-        let connection = self
-            .connection(workspace_id, &plan.partner_id)
-            .await?
-            .ok_or_else(|| {
+        let connection =
+            self.connection(workspace_id, &plan.partner_id).await?.ok_or_else(|| {
                 StoreError::Missing(Missing::ConnectionVanished {
                     partner_id: plan.partner_id.clone(),
                 })
@@ -556,12 +525,7 @@ impl Store {
     ) -> Result<bool> {
         let workspace_id = admin.workspace_id();
         let actor = &Actor::of(admin);
-        let Completion {
-            uid,
-            partner_connection_id,
-            message,
-            account_administrator,
-        } = completion;
+        let Completion { uid, partner_connection_id, message, account_administrator } = completion;
         let mut tx = self.begin_write().await?;
         let moved = sqlx::query(
             "UPDATE connections SET state = 'CONNECTED', partner_connection_id = $1, message = $2, \
@@ -660,15 +624,7 @@ impl Store {
         actor: &Actor,
         reason: &str,
     ) -> Result<Option<RemovedConnection>> {
-        self.remove_tx(
-            workspace_id,
-            partner_id,
-            Some(uid),
-            Remover::Undo,
-            actor,
-            reason,
-        )
-        .await
+        self.remove_tx(workspace_id, partner_id, Some(uid), Remover::Undo, actor, reason).await
     }
 
     /// Removes a connection and everything it created, in one transaction decided (by
@@ -686,9 +642,7 @@ impl Store {
         reason: &str,
     ) -> Result<Option<RemovedConnection>> {
         let mut tx = self.begin_write().await?;
-        let Some(connection) = self
-            .lock_connection(&mut tx, workspace_id, partner_id)
-            .await?
+        let Some(connection) = self.lock_connection(&mut tx, workspace_id, partner_id).await?
         else {
             return Ok(None);
         };
@@ -778,12 +732,7 @@ impl Store {
                 partner_id: partner_id.to_owned(),
             }));
         }
-        log.push(
-            "connection.delete",
-            "connection",
-            partner_id,
-            json!({"reason": reason}),
-        );
+        log.push("connection.delete", "connection", partner_id, json!({"reason": reason}));
         // The partner hears of it even if this process dies right after the commit.
         let notification = match &plan.notify {
             Some(connection_id) => Some(
@@ -800,10 +749,7 @@ impl Store {
         };
         log.write(&mut tx, self.now_millis()).await?;
         tx.commit().await?;
-        Ok(Some(RemovedConnection {
-            connection,
-            notification,
-        }))
+        Ok(Some(RemovedConnection { connection, notification }))
     }
 
     /// Tells a partner, durably, that a connection it made is gone: for a connect whose
@@ -853,21 +799,15 @@ impl Store {
         };
         let partner = || partner_id.to_owned();
         if expected.is_some_and(|uid| uid != connection.uid) {
-            return Err(StoreError::Refused(Refusal::Changed {
-                partner_id: partner(),
-            }));
+            return Err(StoreError::Refused(Refusal::Changed { partner_id: partner() }));
         }
         if connection.state != ConnectionState::Connected {
-            return Err(StoreError::Refused(Refusal::Connecting {
-                partner_id: partner(),
-            }));
+            return Err(StoreError::Refused(Refusal::Connecting { partner_id: partner() }));
         }
         let (Some(owner_id), Some(_)) =
             (connection.service_principal_id, &connection.application_id)
         else {
-            return Err(StoreError::Refused(Refusal::NothingToRotate {
-                partner: partner(),
-            }));
+            return Err(StoreError::Refused(Refusal::NothingToRotate { partner: partner() }));
         };
         match rotation {
             Rotation::Deliver { .. } if connection.pending_token_id.is_some() => {
@@ -934,11 +874,7 @@ impl Store {
             Rotation::Manual { .. } => {
                 let current = Sql::with(
                     "token_id = $1, previous_token_id = $2, updated_at = $3",
-                    [
-                        new_id.as_str().into(),
-                        connection.token_id.as_deref().into(),
-                        now.into(),
-                    ],
+                    [new_id.as_str().into(), connection.token_id.as_deref().into(), now.into()],
                 );
                 update_connection(&mut tx, current, workspace_id, partner_id, &connection.uid)
                     .await?;
@@ -952,11 +888,7 @@ impl Store {
         }
         log.write(&mut tx, self.now_millis()).await?;
         tx.commit().await?;
-        Ok(Rotated {
-            connection,
-            token: value,
-            token_id: new_id,
-        })
+        Ok(Rotated { connection, token: value, token_id: new_id })
     }
 
     /// Ends a delivered-or-failed rotation, on the connection as it is inside the transaction:
@@ -978,9 +910,7 @@ impl Store {
             .await?
             .filter(|c| c.uid == uid && c.pending_token_id.as_deref() == Some(token_id))
             .ok_or_else(|| {
-                StoreError::Changed(Changed::RotationEnded {
-                    partner_id: partner_id.to_owned(),
-                })
+                StoreError::Changed(Changed::RotationEnded { partner_id: partner_id.to_owned() })
             })?;
         let mut log = AuditLog::new(workspace_id, actor, Some(partner_id));
         let revoked = if delivered {
@@ -1070,18 +1000,10 @@ impl Store {
             }));
         }
         if connection.previous_token_id.as_deref() == Some(old_token_id) {
-            let confirmed = Sql::with(
-                "previous_token_id = NULL, updated_at = $1",
-                [self.now_millis().into()],
-            );
-            update_connection(
-                &mut tx,
-                confirmed,
-                workspace_id,
-                partner_id,
-                &connection.uid,
-            )
-            .await?;
+            let confirmed =
+                Sql::with("previous_token_id = NULL, updated_at = $1", [self.now_millis().into()]);
+            update_connection(&mut tx, confirmed, workspace_id, partner_id, &connection.uid)
+                .await?;
         }
         let noun = credential_table(connection.credential).2;
         audit(

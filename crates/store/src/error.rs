@@ -106,10 +106,7 @@ fn unavailable(err: &sqlx::Error) -> bool {
                 let primary = code.parse::<i32>().map_or(0, |c| c & 0xff);
                 // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
                 matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
-            } else if db
-                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .is_some()
-            {
+            } else if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
                 // Connection exceptions; the server shutting down or restarting (57P01–57P03,
                 // what a terminated backend reports); insufficient resources (disk full, too
                 // many connections); a read-only transaction (a standby); serialization
@@ -242,24 +239,13 @@ pub enum Denied {
     /// A token on behalf of a service principal that may not use tokens.
     ServicePrincipalTokens { application_id: String },
     /// An action on a warehouse, cluster or job without the level it needs.
-    Object {
-        kind: ObjectKind,
-        id: String,
-        needed: PermissionLevel,
-    },
+    Object { kind: ObjectKind, id: String, needed: PermissionLevel },
     /// Creating a warehouse, cluster or job needs an entitlement.
-    Create {
-        kind: ObjectKind,
-        entitlement: Entitlement,
-    },
+    Create { kind: ObjectKind, entitlement: Entitlement },
     /// Only an admin or the current owner may change an object's owner.
     ChangeOwner { kind: ObjectKind, id: String },
     /// A secret scope action without the level it needs.
-    Scope {
-        user: String,
-        needed: &'static str,
-        scope: String,
-    },
+    Scope { user: String, needed: &'static str, scope: String },
 }
 
 /// Which rule of the data a request breaks.
@@ -375,10 +361,7 @@ pub enum FilterError {
     /// A boolean attribute compared with something other than `true` or `false`.
     NotBoolean { attribute: String },
     /// An operator other than `eq` or `ne` on a boolean attribute.
-    BooleanOperator {
-        operator: &'static str,
-        attribute: String,
-    },
+    BooleanOperator { operator: &'static str, attribute: String },
 }
 
 /// Why `migrate-db` refused to copy. For the operator at the machine, not an API client: its
@@ -410,13 +393,9 @@ mod tests {
     #[test]
     fn not_found_covers_the_typed_kinds_and_the_catalog() {
         assert!(StoreError::Missing(Missing::Run { id: 1 }).is_not_found());
-        let gone = Refusal::NoConnection {
-            partner_id: "rivery".into(),
-        };
+        let gone = Refusal::NoConnection { partner_id: "rivery".into() };
         assert!(StoreError::Refused(gone).is_not_found());
-        let connecting = Refusal::Connecting {
-            partner_id: "rivery".into(),
-        };
+        let connecting = Refusal::Connecting { partner_id: "rivery".into() };
         assert!(!StoreError::Refused(connecting).is_not_found());
         let table = CatalogError::TableNotFound {
             catalog: "main".into(),

@@ -26,9 +26,7 @@ pub struct NamedMember {
 }
 
 fn group_not_found(name: &str) -> StoreError {
-    StoreError::Missing(Missing::Group {
-        name: name.to_owned(),
-    })
+    StoreError::Missing(Missing::Group { name: name.to_owned() })
 }
 
 impl Store {
@@ -88,9 +86,8 @@ impl Store {
         group: &str,
     ) -> Result<Vec<NamedMember>> {
         let mut tx = self.pool.begin().await?;
-        let id = group_id(&mut tx, workspace_id, group)
-            .await?
-            .ok_or_else(|| group_not_found(group))?;
+        let id =
+            group_id(&mut tx, workspace_id, group).await?.ok_or_else(|| group_not_found(group))?;
         let members = sqlx::query(
             "SELECT p.kind, COALESCE(p.user_name, p.application_id, p.display_name) AS name \
              FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id = $1 \
@@ -201,9 +198,8 @@ impl Store {
     ) -> Result<(Transaction<'static, Any>, (i64, Option<BuiltinGroup>, i64))> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
-        let (group_id, builtin) = group_row(&mut tx, workspace_id, group)
-            .await?
-            .ok_or_else(|| group_not_found(group))?;
+        let (group_id, builtin) =
+            group_row(&mut tx, workspace_id, group).await?.ok_or_else(|| group_not_found(group))?;
         let member_id = principal_id(&mut tx, workspace_id, member).await?;
         Ok((tx, (group_id, builtin, member_id)))
     }
@@ -212,9 +208,8 @@ impl Store {
     pub async fn delete_group_named(&self, admin: &WorkspaceAdmin, name: &str) -> Result<()> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
-        let (id, builtin) = group_row(&mut tx, workspace_id, name)
-            .await?
-            .ok_or_else(|| group_not_found(name))?;
+        let (id, builtin) =
+            group_row(&mut tx, workspace_id, name).await?.ok_or_else(|| group_not_found(name))?;
         delete_principal_row(&mut tx, workspace_id, PrincipalKind::Group, id, builtin).await?;
         tx.commit().await?;
         Ok(())
@@ -245,10 +240,7 @@ async fn group_row(
     .await?;
     row.map(|row| {
         let builtin: Option<String> = row.try_get("builtin")?;
-        Ok((
-            row.try_get("id")?,
-            builtin.as_deref().and_then(BuiltinGroup::from_name),
-        ))
+        Ok((row.try_get("id")?, builtin.as_deref().and_then(BuiltinGroup::from_name)))
     })
     .transpose()
 }
@@ -260,9 +252,9 @@ async fn principal_id(
     who: &NamedPrincipal,
 ) -> Result<i64> {
     match who {
-        NamedPrincipal::Group(name) => group_id(tx, workspace_id, name)
-            .await?
-            .ok_or_else(|| group_not_found(name)),
+        NamedPrincipal::Group(name) => {
+            group_id(tx, workspace_id, name).await?.ok_or_else(|| group_not_found(name))
+        }
         NamedPrincipal::User(name) => {
             let row = sqlx::query(
                 "SELECT id FROM principals WHERE workspace_id = $1 AND \
@@ -273,11 +265,7 @@ async fn principal_id(
             .bind(name.as_str())
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| {
-                StoreError::Missing(Missing::User {
-                    name: name.to_owned(),
-                })
-            })?;
+            .ok_or_else(|| StoreError::Missing(Missing::User { name: name.to_owned() }))?;
             Ok(row.try_get("id")?)
         }
     }

@@ -79,9 +79,8 @@ impl Store {
     ) -> Result<Vec<Violation>> {
         let mut found = self.orphans().await?;
         let now = self.now_millis();
-        let connections = self
-            .connections_where(Sql::with("ORDER BY workspace_id, partner_id", []))
-            .await?;
+        let connections =
+            self.connections_where(Sql::with("ORDER BY workspace_id, partner_id", [])).await?;
         for c in connections {
             let violation = |kind, object_type, object_id: &str, detail: String| Violation {
                 kind,
@@ -120,9 +119,7 @@ impl Store {
                     "the connection's service principal was deleted".into(),
                 ));
             } else if let Some(token) = &c.token_id
-                && !self
-                    .credential_exists(c.workspace_id, c.credential, token)
-                    .await?
+                && !self.credential_exists(c.workspace_id, c.credential, token).await?
             {
                 found.push(violation(
                     ViolationKind::Broken,
@@ -132,12 +129,7 @@ impl Store {
                 ));
             }
             let compute = [
-                (
-                    ObjectKind::Warehouse,
-                    &c.warehouse_id,
-                    "warehouse",
-                    "SQL warehouse",
-                ),
+                (ObjectKind::Warehouse, &c.warehouse_id, "warehouse", "SQL warehouse"),
                 (ObjectKind::Cluster, &c.cluster_id, "cluster", "cluster"),
             ];
             for (kind, id, object_type, what) in compute {
@@ -230,10 +222,8 @@ impl Store {
                 used: recorded("secret_id"),
             },
         ];
-        let mut queries: Vec<(&str, &str, String)> = made
-            .iter()
-            .map(|m| (m.object_type, m.detail, m.orphans_sql()))
-            .collect();
+        let mut queries: Vec<(&str, &str, String)> =
+            made.iter().map(|m| (m.object_type, m.detail, m.orphans_sql())).collect();
         queries.push((
             "oauth_app",
             "an OAuth U2M app made for a connection that no longer exists",
@@ -244,10 +234,7 @@ impl Store {
         ));
         let mut found = Vec::new();
         for (object_type, detail, sql) in queries {
-            for row in sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&self.pool)
-                .await?
-            {
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await? {
                 found.push(Violation {
                     kind: ViolationKind::Orphan,
                     workspace_id: row.try_get("workspace_id")?,
@@ -319,13 +306,8 @@ impl Store {
                     .await?
             }
             "oauth_secret" => {
-                delete_credential_tx(
-                    &mut tx,
-                    v.workspace_id,
-                    Credential::OAuthSecret,
-                    &v.object_id,
-                )
-                .await?
+                delete_credential_tx(&mut tx, v.workspace_id, Credential::OAuthSecret, &v.object_id)
+                    .await?
             }
             "oauth_app" => !crate::oauth::delete_oauth_apps(
                 &mut tx,
@@ -368,14 +350,7 @@ impl Made {
     /// Objects that still exist, whose creation the audit trail attributes to a partner, and
     /// that the partner's connection does not reference.
     fn orphans_sql(&self) -> String {
-        let Made {
-            object_type,
-            table,
-            id,
-            also,
-            used,
-            ..
-        } = self;
+        let Made { object_type, table, id, also, used, .. } = self;
         format!(
             "SELECT DISTINCT a.workspace_id, a.partner_id, o.{id} AS object_id \
              FROM audit_events a JOIN {table} o ON o.workspace_id = a.workspace_id \

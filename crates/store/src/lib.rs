@@ -161,10 +161,7 @@ impl Store {
     /// Opens (creating if needed) the SQLite database in a data directory.
     pub async fn open_data_dir(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Config(format!(
-                "cannot create data directory {}: {e}",
-                dir.display()
-            ))
+            StoreError::Config(format!("cannot create data directory {}: {e}", dir.display()))
         })?;
         let file = dir.join("patchbay.db");
         Store::connect(&sqlite_url(&file)).await
@@ -209,10 +206,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|m| m.migration(self.backend))
-            .collect();
+        let migrations = MIGRATIONS.iter().map(|m| m.migration(self.backend)).collect();
         Migrator::with_migrations(migrations)
             .run(&self.pool)
             .await
@@ -301,10 +295,7 @@ mod tests {
 
     #[test]
     fn redact_url_hides_passwords_only() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite:///x.db"), "sqlite:///x.db");
     }

@@ -110,15 +110,9 @@ pub async fn migrate_db(from: &Store, to: &Store) -> Result<MigrateReport> {
         let columns = columns(to, table).await?;
         let select = format!(
             "SELECT {} FROM {table}",
-            columns
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
         );
-        let rows = sqlx::query(AssertSqlSafe(select))
-            .fetch_all(&mut *source)
-            .await?;
+        let rows = sqlx::query(AssertSqlSafe(select)).fetch_all(&mut *source).await?;
         let per_statement = (MAX_BINDS / columns.len().max(1)).max(1);
         for chunk in rows.chunks(per_statement) {
             insert_rows(&mut target, table, &columns, chunk).await?;
@@ -134,9 +128,8 @@ pub async fn migrate_db(from: &Store, to: &Store) -> Result<MigrateReport> {
 }
 
 async fn has_installation(store: &Store) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM installation")
-        .fetch_one(&store.pool)
-        .await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM installation").fetch_one(&store.pool).await?;
     Ok(n > 0)
 }
 
@@ -164,11 +157,7 @@ fn ordered_tables(tables: &[String]) -> Result<Vec<&'static str>> {
              TABLE_ORDER in crates/store/src/migrate_db.rs"
         )));
     }
-    Ok(TABLE_ORDER
-        .iter()
-        .copied()
-        .filter(|t| tables.iter().any(|have| have == t))
-        .collect())
+    Ok(TABLE_ORDER.iter().copied().filter(|t| tables.iter().any(|have| have == t)).collect())
 }
 
 /// The columns of `table` with the kind of value each holds, as the target declares them.
@@ -228,11 +217,7 @@ async fn insert_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    let names = columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     let mut sql = format!("INSERT INTO {table} ({names}) VALUES ");
     let mut n = 0;
     for (i, _) in rows.iter().enumerate() {
@@ -357,10 +342,7 @@ mod tests {
             seen.sort();
             let mut all: Vec<_> = TABLE_ORDER.iter().map(|t| t.to_string()).collect();
             all.sort();
-            assert_eq!(
-                seen, all,
-                "TABLE_ORDER names exactly the migrations' tables"
-            );
+            assert_eq!(seen, all, "TABLE_ORDER names exactly the migrations' tables");
         }
     }
 
@@ -384,9 +366,7 @@ mod tests {
     }
 
     async fn sqlite_store(dir: &std::path::Path, name: &str) -> Store {
-        Store::connect(&crate::sqlite_url(&dir.join(name)))
-            .await
-            .unwrap()
+        Store::connect(&crate::sqlite_url(&dir.join(name))).await.unwrap()
     }
 
     #[tokio::test]
@@ -408,29 +388,17 @@ mod tests {
         };
 
         let report = migrate_db(&from, &to).await.unwrap();
-        let rows = |t: &str| {
-            report
-                .tables
-                .iter()
-                .find(|(name, _)| name == t)
-                .map(|(_, n)| *n)
-        };
+        let rows = |t: &str| report.tables.iter().find(|(name, _)| name == t).map(|(_, n)| *n);
         assert_eq!(rows("installation"), Some(1));
         assert_eq!(rows("tokens"), Some(1));
         assert!(rows("principals").unwrap() >= 3, "{report:?}");
         assert!(
-            to.authenticate(&admin_token.digest())
-                .await
-                .unwrap()
-                .is_some(),
+            to.authenticate(&admin_token.digest()).await.unwrap().is_some(),
             "the admin token works on the copy"
         );
 
         let again = migrate_db(&from, &to).await.unwrap_err();
-        assert!(
-            again.to_string().contains("already holds"),
-            "refused: {again}"
-        );
+        assert!(again.to_string().contains("already holds"), "refused: {again}");
         let empty = sqlite_store(dir.path(), "empty.db").await;
         assert!(migrate_db(&empty, &to).await.is_err(), "nothing to copy");
     }

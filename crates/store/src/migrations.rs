@@ -33,10 +33,7 @@ impl SchemaChange {
                 .split_once("}}")
                 .unwrap_or_else(|| panic!("{}: an unclosed {{{{", self.description));
             sql.push_str(spelling(placeholder, backend).unwrap_or_else(|| {
-                panic!(
-                    "{}: no spelling for {{{{{placeholder}}}}}",
-                    self.description
-                )
+                panic!("{}: no spelling for {{{{{placeholder}}}}}", self.description)
             }));
             rest = after;
         }
@@ -66,10 +63,9 @@ fn spelling(placeholder: &str, backend: Backend) -> Option<&'static str> {
              substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))",
             "gen_random_uuid()::text",
         ),
-        "random hex" => (
-            "lower(hex(randomblob(16)))",
-            "md5(random()::text || clock_timestamp()::text)",
-        ),
+        "random hex" => {
+            ("lower(hex(randomblob(16)))", "md5(random()::text || clock_timestamp()::text)")
+        }
         "the other dialect" => ("postgres", "sqlite"),
         _ => return None,
     };
@@ -125,18 +121,11 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().into_string().unwrap())
             .collect();
         files.sort();
-        let listed: Vec<String> = MIGRATIONS
-            .iter()
-            .map(|m| format!("{}.sql", m.description))
-            .collect();
+        let listed: Vec<String> =
+            MIGRATIONS.iter().map(|m| format!("{}.sql", m.description)).collect();
         assert_eq!(listed, files);
         for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(
-                m.version,
-                i64::try_from(i).unwrap() + 1,
-                "{}",
-                m.description
-            );
+            assert_eq!(m.version, i64::try_from(i).unwrap() + 1, "{}", m.description);
             assert!(m.description.starts_with(&format!("{:04}_", m.version)));
         }
     }
@@ -219,18 +208,8 @@ mod tests {
         let hex =
             |m: Migration| -> String { m.checksum.iter().map(|b| format!("{b:02x}")).collect() };
         for (m, (sqlite, postgres)) in MIGRATIONS.iter().zip(RELEASED) {
-            assert_eq!(
-                hex(m.migration(Backend::Sqlite)),
-                *sqlite,
-                "{}",
-                m.description
-            );
-            assert_eq!(
-                hex(m.migration(Backend::Postgres)),
-                *postgres,
-                "{}",
-                m.description
-            );
+            assert_eq!(hex(m.migration(Backend::Sqlite)), *sqlite, "{}", m.description);
+            assert_eq!(hex(m.migration(Backend::Postgres)), *postgres, "{}", m.description);
         }
     }
 
@@ -242,10 +221,7 @@ mod tests {
             }
         }
         let both = |p: &str| spelling(p, Backend::Sqlite).zip(spelling(p, Backend::Postgres));
-        assert_eq!(
-            both("serial key"),
-            Some(("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY"))
-        );
+        assert_eq!(both("serial key"), Some(("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY")));
         assert_eq!(both("no such thing"), None);
     }
 }

@@ -33,11 +33,7 @@ pub struct OAuthSecretRecord {
 impl OAuthSecretRecord {
     /// `ACTIVE` until it expires, then `EXPIRED`.
     pub fn status_at(&self, now: EpochMillis) -> &'static str {
-        if self.expire_time > now {
-            "ACTIVE"
-        } else {
-            "EXPIRED"
-        }
+        if self.expire_time > now { "ACTIVE" } else { "EXPIRED" }
     }
 }
 
@@ -227,20 +223,16 @@ impl Store {
         let Some((kid, sealed)) = found else {
             return Ok(None);
         };
-        open_signing_key(self.secret_key()?, &kid, &sealed)
-            .map(Some)
-            .ok_or_else(|| {
-                StoreError::Internal(format!(
-                    "the OAuth signing key {kid} does not open with this installation's secret key"
-                ))
-            })
+        open_signing_key(self.secret_key()?, &kid, &sealed).map(Some).ok_or_else(|| {
+            StoreError::Internal(format!(
+                "the OAuth signing key {kid} does not open with this installation's secret key"
+            ))
+        })
     }
 
     /// `key`'s secret, sealed for its row.
     fn seal_signing_key(&self, key: &SigningKey) -> Result<String> {
-        Ok(self
-            .secret_key()?
-            .seal(&signing_key_place(key.kid()), &key.secret_hex()))
+        Ok(self.secret_key()?.seal(&signing_key_place(key.kid()), &key.secret_hex()))
     }
 
     /// A signed access token for `principal_id`, minted by `minted`.
@@ -281,8 +273,7 @@ impl Store {
         workspace_id: i64,
         secret_id: &str,
     ) -> Result<Option<OAuthSecretRecord>> {
-        self.workspace_row(&SECRET_TABLE, "secret_id", workspace_id, secret_id)
-            .await
+        self.workspace_row(&SECRET_TABLE, "secret_id", workspace_id, secret_id).await
     }
 
     /// Deletes a secret, and with it the access of every token it minted.
@@ -533,8 +524,7 @@ impl Store {
         .bind(now + REFRESH_SECONDS * 1000)
         .execute(&mut *tx)
         .await?;
-        self.user_grant(tx, issuer, user_name, granted, &grant_id, refresh_token)
-            .await
+        self.user_grant(tx, issuer, user_name, granted, &grant_id, refresh_token).await
     }
 
     /// The start of a grant that presents `token`: the time and a write transaction, or
@@ -585,8 +575,7 @@ impl Store {
         if replaced == 0 {
             return Err(GrantError::InvalidGrant);
         }
-        self.user_grant(tx, issuer, user_name, granted, &grant_id, refresh_token)
-            .await
+        self.user_grant(tx, issuer, user_name, granted, &grant_id, refresh_token).await
     }
 
     /// What a user's grant answers once its row is written in `tx`: commits it, then an access
@@ -684,9 +673,7 @@ pub(crate) async fn insert_oauth_secret(
         .await?
         .try_get("n")?;
     if held >= MAX_SECRETS_PER_PRINCIPAL {
-        return Err(StoreError::Rejected(Rejected::OAuthSecretLimit {
-            principal_id,
-        }));
+        return Err(StoreError::Rejected(Rejected::OAuthSecretLimit { principal_id }));
     }
     let value = TokenValue::generate_kind(TokenKind::OAuthSecret);
     let now = created;
@@ -733,9 +720,7 @@ async fn require_service_principal(
     .await?;
     match found {
         Some(_) => Ok(()),
-        None => Err(StoreError::Missing(Missing::ServicePrincipal {
-            id: principal_id,
-        })),
+        None => Err(StoreError::Missing(Missing::ServicePrincipal { id: principal_id })),
     }
 }
 
@@ -782,8 +767,7 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<OAuthApp>> {
-        self.workspace_row(&APP_TABLE, "partner_id", workspace_id, partner_id)
-            .await
+        self.workspace_row(&APP_TABLE, "partner_id", workspace_id, partner_id).await
     }
 
     /// Records the partner's callback as the app's only redirect, for the connection `uid`
@@ -929,10 +913,7 @@ pub(crate) async fn delete_oauth_apps(
     .fetch_all(&mut **tx)
     .await?;
     let mut deleted = Vec::new();
-    for client in clients
-        .into_iter()
-        .filter(|c| client_id.is_none_or(|only| only == c))
-    {
+    for client in clients.into_iter().filter(|c| client_id.is_none_or(|only| only == c)) {
         // The consents first (they name the app), then the app: an authorize or exchange
         // running beside this waits for it, then finds no app; codes and grants made before go
         // next.

@@ -28,11 +28,7 @@ impl Store {
             }
             None => false,
         };
-        Ok(if owns {
-            CatalogStanding::Owned
-        } else {
-            CatalogStanding::NotOwned
-        })
+        Ok(if owns { CatalogStanding::Owned } else { CatalogStanding::NotOwned })
     }
 
     /// The workspace's Unity Catalog default and whether `caller` is a metastore admin, with
@@ -43,10 +39,8 @@ impl Store {
         names: impl IntoIterator<Item = String>,
     ) -> Result<CatalogFacts> {
         let ws = caller.workspace_id;
-        let uc_default_catalog = self
-            .metastore_assignment(ws)
-            .await?
-            .map(|a| a.default_catalog_name);
+        let uc_default_catalog =
+            self.metastore_assignment(ws).await?.map(|a| a.default_catalog_name);
         let is_metastore_admin = self.is_metastore_admin(ws, caller.principal_id).await?;
         let mut facts = CatalogFacts {
             uc_default_catalog,
@@ -76,9 +70,7 @@ impl Store {
     ) -> Result<ConnectFacts> {
         let ws = caller.workspace_id;
         let mut catalog = self.catalog_basics(caller, []).await?;
-        let candidate = request
-            .candidate_catalog(catalog.uc_default_catalog.as_deref())
-            .to_owned();
+        let candidate = request.candidate_catalog(catalog.uc_default_catalog.as_deref()).to_owned();
         let names = std::iter::once(candidate.clone()).chain(catalog.uc_default_catalog.clone());
         for name in names {
             if !catalog.standings.iter().any(|(n, _)| *n == name) {
@@ -100,13 +92,7 @@ impl Store {
             (Provision::SelectedWarehouse, Some(id)) => self.get_warehouse(ws, id).await?.is_some(),
             _ => true,
         };
-        Ok(ConnectFacts {
-            spec: spec.clone(),
-            request,
-            catalog,
-            missing_schemas,
-            warehouse_exists,
-        })
+        Ok(ConnectFacts { spec: spec.clone(), request, catalog, missing_schemas, warehouse_exists })
     }
 
     /// What the connect dialog offers for `spec` is decided on
@@ -124,12 +110,8 @@ impl Store {
                 }
             }
         }
-        let names: Vec<String> = facts
-            .listed
-            .iter()
-            .cloned()
-            .chain(std::iter::once(default))
-            .collect();
+        let names: Vec<String> =
+            facts.listed.iter().cloned().chain(std::iter::once(default)).collect();
         for name in names {
             if !facts.standings.iter().any(|(n, _)| *n == name) {
                 let standing = self.catalog_standing(caller, &name).await?;
@@ -150,9 +132,9 @@ impl Store {
         let ws = c.workspace_id;
         let credential = match (&c.token_id, c.credential) {
             (None, _) => None,
-            (Some(id), Credential::Token) => Some(CredentialFacts::Token {
-                exists: self.token_exists(ws, id).await?,
-            }),
+            (Some(id), Credential::Token) => {
+                Some(CredentialFacts::Token { exists: self.token_exists(ws, id).await? })
+            }
             (Some(id), Credential::OAuthSecret) => Some(CredentialFacts::OAuthSecret {
                 expire_time: self.oauth_secret(ws, id).await?.map(|s| s.expire_time),
             }),
@@ -178,10 +160,7 @@ impl Store {
                     Err(e) if e.is_not_found() => None,
                     Err(e) => return Err(e),
                 };
-                grants.push(GrantFacts {
-                    grant: grant.clone(),
-                    held,
-                });
+                grants.push(GrantFacts { grant: grant.clone(), held });
             }
         }
         Ok(HealthFacts {

@@ -66,18 +66,12 @@ impl Actor {
 
     /// A caller acting on their own behalf (a user signing in).
     pub fn caller(caller: &Caller) -> Actor {
-        Actor {
-            id: Some(caller.principal_id),
-            name: caller.name.clone(),
-        }
+        Actor { id: Some(caller.principal_id), name: caller.name.clone() }
     }
 
     /// patchbay itself (the worker, the integrity check), under a name for the audit trail.
     pub fn system(name: &str) -> Actor {
-        Actor {
-            id: None,
-            name: name.to_owned(),
-        }
+        Actor { id: None, name: name.to_owned() }
     }
 
     /// The principal, when a principal acted.
@@ -181,9 +175,7 @@ fn settings_from_row(row: &AnyRow) -> Result<StoredSettings> {
             delete_connection_path: row.try_get("delete_connection_path")?,
             test_connection_path: row.try_get("test_connection_path")?,
             rotate_token_path: row.try_get("rotate_token_path")?,
-            username: row
-                .try_get::<Option<String>, _>("username")?
-                .unwrap_or_default(),
+            username: row.try_get::<Option<String>, _>("username")?.unwrap_or_default(),
             // Opened by the store, which holds the key (`Store::open_settings`).
             password: String::new(),
             hostnames: serde_json::from_value(json_column(row, "hostnames")?)
@@ -192,11 +184,7 @@ fn settings_from_row(row: &AnyRow) -> Result<StoredSettings> {
         None => None,
     };
     Ok(StoredSettings {
-        settings: PartnerSettings {
-            partner_id: row.try_get("partner_id")?,
-            custom,
-            endpoint,
-        },
+        settings: PartnerSettings { partner_id: row.try_get("partner_id")?, custom, endpoint },
         password_sealed: row.try_get("password_sealed")?,
     })
 }
@@ -211,10 +199,8 @@ impl Store {
     /// fails on one that does not open. A partner is called with the settings
     /// [`Store::partner_setting`] opens.
     pub async fn partner_listing(&self, workspace_id: i64) -> Result<Vec<PartnerSettings>> {
-        let filter = Sql::with(
-            "WHERE workspace_id = $1 ORDER BY partner_id",
-            [workspace_id.into()],
-        );
+        let filter =
+            Sql::with("WHERE workspace_id = $1 ORDER BY partner_id", [workspace_id.into()]);
         let stored = self.rows_where(&SETTINGS_TABLE, filter).await?;
         Ok(stored
             .into_iter()
@@ -234,21 +220,15 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<PartnerSettings>> {
-        let stored = self
-            .workspace_row(&SETTINGS_TABLE, "partner_id", workspace_id, partner_id)
-            .await?;
-        stored
-            .map(|s| self.open_settings(workspace_id, s))
-            .transpose()
+        let stored =
+            self.workspace_row(&SETTINGS_TABLE, "partner_id", workspace_id, partner_id).await?;
+        stored.map(|s| self.open_settings(workspace_id, s)).transpose()
     }
 
     /// `stored` with its password opened. A password that does not open (sealed with another
     /// key, or for another partner) is an error, never a partner called without it.
     fn open_settings(&self, workspace_id: i64, stored: StoredSettings) -> Result<PartnerSettings> {
-        let StoredSettings {
-            mut settings,
-            password_sealed,
-        } = stored;
+        let StoredSettings { mut settings, password_sealed } = stored;
         if let (Some(endpoint), Some(sealed)) = (settings.endpoint.as_mut(), password_sealed) {
             let place = partner_password_place(workspace_id, &settings.partner_id);
             endpoint.password = self.secret_key()?.open(&place, &sealed).ok_or_else(|| {
@@ -278,10 +258,10 @@ impl Store {
         let hostnames = serde_json::to_string(&e.map(|e| e.hostnames.clone()).unwrap_or_default())
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         let password_sealed = match e {
-            Some(e) => Some(self.secret_key()?.seal(
-                &partner_password_place(workspace_id, &settings.partner_id),
-                &e.password,
-            )),
+            Some(e) => Some(
+                self.secret_key()?
+                    .seal(&partner_password_place(workspace_id, &settings.partner_id), &e.password),
+            ),
             None => None,
         };
         let mut tx = self.begin_write().await?;
@@ -394,8 +374,7 @@ impl Store {
         workspace_id: i64,
         partner_id: &str,
     ) -> Result<Option<ConnectionRecord>> {
-        self.workspace_row(&CONNECTION_TABLE, "partner_id", workspace_id, partner_id)
-            .await
+        self.workspace_row(&CONNECTION_TABLE, "partner_id", workspace_id, partner_id).await
     }
 
     /// The organization's account at a partner, if anyone connected.
@@ -444,8 +423,7 @@ impl Store {
         if let Some(before) = query.before_id {
             sql.push(" AND id < ").int(before);
         }
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .int(query.limit.clamp(1, 1000));
+        sql.push(" ORDER BY id DESC LIMIT ").int(query.limit.clamp(1, 1000));
         sql.query()
             .fetch_all(&self.pool)
             .await?
@@ -495,10 +473,7 @@ impl Store {
 }
 
 /// Appends one audit event inside a transaction, so it exists exactly when the change does.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "an audit event has this many parts"
-)]
+#[expect(clippy::too_many_arguments, reason = "an audit event has this many parts")]
 pub(crate) async fn audit(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
@@ -529,12 +504,7 @@ pub(crate) struct AuditLog<'a> {
 
 impl<'a> AuditLog<'a> {
     pub(crate) fn new(workspace_id: i64, actor: &'a Actor, partner_id: Option<&'a str>) -> Self {
-        AuditLog {
-            workspace_id,
-            actor,
-            partner_id,
-            events: Vec::new(),
-        }
+        AuditLog { workspace_id, actor, partner_id, events: Vec::new() }
     }
 
     pub(crate) fn push(
@@ -544,12 +514,7 @@ impl<'a> AuditLog<'a> {
         object_id: &str,
         detail: serde_json::Value,
     ) {
-        self.events.push((
-            action.to_owned(),
-            object_type.to_owned(),
-            object_id.to_owned(),
-            detail,
-        ));
+        self.events.push((action.to_owned(), object_type.to_owned(), object_id.to_owned(), detail));
     }
 
     /// Writes the events; call it inside the transaction, before the commit. One statement per
@@ -677,10 +642,7 @@ mod tests {
                 ),
                 other => panic!("{hostnames}: {other:?}"),
             }
-            sqlx::query("DELETE FROM partner_settings")
-                .execute(&store.pool)
-                .await
-                .unwrap();
+            sqlx::query("DELETE FROM partner_settings").execute(&store.pool).await.unwrap();
         }
         store.close().await;
     }

@@ -8,10 +8,7 @@ use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use sqlx::{Any, Row, Transaction};
 
 /// The object whose ACL decides who may use personal access tokens.
-pub const TOKENS: ObjectRef<'static> = ObjectRef {
-    object_type: "tokens",
-    object_id: "tokens",
-};
+pub const TOKENS: ObjectRef<'static> = ObjectRef { object_type: "tokens", object_id: "tokens" };
 
 /// An object that has an ACL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,8 +124,7 @@ impl Store {
     ) -> Result<bool> {
         // One statement reads one snapshot: no transaction around it.
         let mut sql = holders_cte(workspace_id, object);
-        sql.push("SELECT 1 AS yes FROM holders WHERE id = ")
-            .int(principal_id);
+        sql.push("SELECT 1 AS yes FROM holders WHERE id = ").int(principal_id);
         Ok(sql.query().fetch_optional(&self.pool).await?.is_some())
     }
 }
@@ -141,8 +137,7 @@ pub(crate) async fn holds(
     object: ObjectRef<'_>,
 ) -> Result<bool> {
     let mut sql = holders_cte(workspace_id, object);
-    sql.push("SELECT 1 AS yes FROM holders WHERE id = ")
-        .int(principal_id);
+    sql.push("SELECT 1 AS yes FROM holders WHERE id = ").int(principal_id);
     Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
 }
 
@@ -151,10 +146,7 @@ pub(crate) async fn default_token_acl(
     tx: &mut Transaction<'static, Any>,
     workspace_id: i64,
 ) -> Result<()> {
-    for (group, level) in [
-        (BuiltinGroup::Admins, "CAN_MANAGE"),
-        (BuiltinGroup::Users, "CAN_USE"),
-    ] {
+    for (group, level) in [(BuiltinGroup::Admins, "CAN_MANAGE"), (BuiltinGroup::Users, "CAN_USE")] {
         let group_id = crate::principals::builtin_group_id(tx, workspace_id, group).await?;
         insert_entry(tx, workspace_id, TOKENS, group_id, level, false).await?;
     }
@@ -222,12 +214,7 @@ pub(crate) async fn direct_levels(
     .fetch_all(&mut **tx)
     .await?;
     rows.iter()
-        .map(|row| {
-            Ok((
-                row.try_get("principal_id")?,
-                row.try_get("permission_level")?,
-            ))
-        })
+        .map(|row| Ok((row.try_get("principal_id")?, row.try_get("permission_level")?)))
         .collect()
 }
 
@@ -323,9 +310,7 @@ pub(crate) async fn grant_object_permission(
             .bind(workspace_id)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or(StoreError::Missing(Missing::AclPrincipal {
-                id: principal_id,
-            }))?
+            .ok_or(StoreError::Missing(Missing::AclPrincipal { id: principal_id }))?
             .try_get("kind")?;
     if level == "IS_OWNER" {
         if kind == PrincipalKind::Group.as_db() {
@@ -343,9 +328,6 @@ pub(crate) async fn grant_object_permission(
         .execute(&mut **tx)
         .await?;
     }
-    let object = ObjectRef {
-        object_type,
-        object_id,
-    };
+    let object = ObjectRef { object_type, object_id };
     insert_entry(tx, workspace_id, object, principal_id, level, true).await
 }

@@ -158,12 +158,8 @@ impl Store {
         workspace_id: i64,
         name: &str,
     ) -> Result<Option<PrincipalRecord>> {
-        self.find_one(
-            workspace_id,
-            " AND p.kind = 'group' AND p.display_name = ",
-            name.to_owned(),
-        )
-        .await
+        self.find_one(workspace_id, " AND p.kind = 'group' AND p.display_name = ", name.to_owned())
+            .await
     }
 
     /// The principal of the workspace whose unique name `condition` (ending in `= `) compares
@@ -174,9 +170,7 @@ impl Store {
         condition: &str,
         value: String,
     ) -> Result<Option<PrincipalRecord>> {
-        let mut sql = Sql::new(select_principals!(
-            " FROM principals p WHERE p.workspace_id = "
-        ));
+        let mut sql = Sql::new(select_principals!(" FROM principals p WHERE p.workspace_id = "));
         sql.int(workspace_id).push(condition).text(value);
         Ok(self.load(sql).await?.pop())
     }
@@ -203,8 +197,7 @@ impl Store {
                 ))
             });
         }
-        self.list_page(workspace_id, kind, query, point_lookup)
-            .await
+        self.list_page(workspace_id, kind, query, point_lookup).await
     }
 
     async fn list_page(
@@ -215,10 +208,7 @@ impl Store {
         point_lookup: bool,
     ) -> Result<ListPage> {
         let mut condition = Sql::new(" WHERE p.workspace_id = ");
-        condition
-            .int(workspace_id)
-            .push(" AND p.kind = ")
-            .push(kind_literal(kind));
+        condition.int(workspace_id).push(" AND p.kind = ").push(kind_literal(kind));
         if let Some(filter) = &query.filter {
             let fragment =
                 scim_filter::translate(filter, kind).map_err(StoreError::InvalidFilter)?;
@@ -269,11 +259,7 @@ impl Store {
             .int(query.count.max(0))
             .push(" OFFSET ")
             .int((query.start_index - 1).max(0));
-        let items = if query.count > 0 {
-            load(&mut read, page).await?
-        } else {
-            Vec::new()
-        };
+        let items = if query.count > 0 { load(&mut read, page).await? } else { Vec::new() };
         Ok(ListPage { total, items })
     }
 
@@ -309,9 +295,8 @@ impl Store {
     ) -> Result<PrincipalRecord> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
-        let current = fetch_row(&mut tx, workspace_id, kind, id)
-            .await?
-            .ok_or_else(|| not_found(kind, id))?;
+        let current =
+            fetch_row(&mut tx, workspace_id, kind, id).await?.ok_or_else(|| not_found(kind, id))?;
         if let Some(builtin) = current.builtin
             && data.display_name.as_deref() != Some(builtin.name())
         {
@@ -325,10 +310,7 @@ impl Store {
         for (column, value) in replaced_columns(data) {
             sql.push(column).push(" = ").bind(value).push(", ");
         }
-        sql.push("updated_at = ")
-            .int(now)
-            .push(" WHERE id = ")
-            .int(id);
+        sql.push("updated_at = ").int(now).push(" WHERE id = ").int(id);
         sql.query()
             .execute(&mut *tx)
             .await
@@ -348,9 +330,7 @@ impl Store {
             crate::permissions::revoke_tokens_without_permission(&mut tx, workspace_id).await?;
         }
         tx.commit().await?;
-        self.get_principal(workspace_id, kind, id)
-            .await?
-            .ok_or_else(|| not_found(kind, id))
+        self.get_principal(workspace_id, kind, id).await?.ok_or_else(|| not_found(kind, id))
     }
 
     /// Deletes a principal, and with it its tokens, memberships and attributes.
@@ -362,9 +342,8 @@ impl Store {
     ) -> Result<()> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
-        let current = fetch_row(&mut tx, workspace_id, kind, id)
-            .await?
-            .ok_or_else(|| not_found(kind, id))?;
+        let current =
+            fetch_row(&mut tx, workspace_id, kind, id).await?.ok_or_else(|| not_found(kind, id))?;
         delete_principal_row(&mut tx, workspace_id, kind, id, current.builtin).await?;
         tx.commit().await?;
         Ok(())
@@ -405,14 +384,9 @@ pub(crate) async fn delete_principal_row(
     builtin: Option<BuiltinGroup>,
 ) -> Result<()> {
     if let Some(builtin) = builtin {
-        return Err(StoreError::Rejected(Rejected::BuiltinGroupDelete {
-            name: builtin.name(),
-        }));
+        return Err(StoreError::Rejected(Rejected::BuiltinGroupDelete { name: builtin.name() }));
     }
-    sqlx::query("DELETE FROM principals WHERE id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("DELETE FROM principals WHERE id = $1").bind(id).execute(&mut **tx).await?;
     if kind == PrincipalKind::Group {
         crate::permissions::revoke_tokens_without_permission(tx, workspace_id).await?;
     }
@@ -432,9 +406,7 @@ pub(crate) async fn principal_in(
     {
         return Ok(Some(Arc::clone(known)));
     }
-    let mut sql = Sql::new(select_principals!(
-        " FROM principals p WHERE p.workspace_id = "
-    ));
+    let mut sql = Sql::new(select_principals!(" FROM principals p WHERE p.workspace_id = "));
     sql.int(workspace_id)
         .push(" AND p.kind = ")
         .push(kind_literal(kind))
@@ -468,9 +440,7 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
         "SELECT principal_id, attr, value, value_type, is_primary FROM principal_values \
              WHERE principal_id IN (",
     );
-    values
-        .int_list(&ids)
-        .push(") ORDER BY principal_id, attr, is_primary DESC, value");
+    values.int_list(&ids).push(") ORDER BY principal_id, attr, is_primary DESC, value");
     read.select(&values, |row| {
         let record = &mut records[index[&row.int("principal_id")?]];
         let value = row.text("value")?;
@@ -511,11 +481,8 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
             .sort_unstable_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
     }
 
-    let group_ids: Vec<i64> = records
-        .iter()
-        .filter(|r| r.kind == PrincipalKind::Group)
-        .map(|r| r.id)
-        .collect();
+    let group_ids: Vec<i64> =
+        records.iter().filter(|r| r.kind == PrincipalKind::Group).map(|r| r.id).collect();
     if !group_ids.is_empty() {
         let mut members = Sql::new(
             "SELECT m.group_id, p.id, p.kind, COALESCE(p.display_name, p.user_name, p.application_id) AS display \
@@ -566,11 +533,7 @@ fn record_from_row(row: &dyn crate::read::Row) -> Result<PrincipalRecord> {
 /// equal to a value): a list with it is a point lookup.
 fn is_point_lookup(filter: &Filter) -> bool {
     match filter {
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            ..
-        } => {
+        Filter::Compare { path, op: CompareOp::Eq, .. } => {
             path.sub.is_none()
                 && ["id", "applicationId", "userName"]
                     .iter()
@@ -624,10 +587,7 @@ fn duplicate(kind: PrincipalKind, data: &PrincipalData) -> StoreError {
         PrincipalKind::ServicePrincipal => &data.application_id,
         PrincipalKind::Group => &data.display_name,
     };
-    StoreError::Taken(Taken::Principal {
-        kind,
-        name: name.clone().unwrap_or_default(),
-    })
+    StoreError::Taken(Taken::Principal { kind, name: name.clone().unwrap_or_default() })
 }
 
 async fn check_unique(
@@ -638,22 +598,17 @@ async fn check_unique(
     except: Option<i64>,
 ) -> Result<()> {
     let mut sql = Sql::new("SELECT id FROM principals WHERE workspace_id = ");
-    sql.int(workspace_id)
-        .push(" AND kind = ")
-        .push(kind_literal(kind))
-        .push(" AND ");
+    sql.int(workspace_id).push(" AND kind = ").push(kind_literal(kind)).push(" AND ");
     match kind {
         PrincipalKind::User => {
             sql.push("LOWER(user_name) = ")
                 .text(data.user_name.as_deref().unwrap_or_default().to_lowercase());
         }
         PrincipalKind::ServicePrincipal => {
-            sql.push("application_id = ")
-                .text(data.application_id.as_deref().unwrap_or_default());
+            sql.push("application_id = ").text(data.application_id.as_deref().unwrap_or_default());
         }
         PrincipalKind::Group => {
-            sql.push("display_name = ")
-                .text(data.display_name.as_deref().unwrap_or_default());
+            sql.push("display_name = ").text(data.display_name.as_deref().unwrap_or_default());
         }
     }
     if let Some(id) = except {
@@ -687,15 +642,9 @@ pub(crate) async fn insert_principal(
     .into_iter()
     .chain(replaced_columns(data))
     .unzip();
-    let mut sql = Sql::new(&format!(
-        "INSERT INTO principals ({}) VALUES (",
-        columns.join(", ")
-    ));
+    let mut sql = Sql::new(&format!("INSERT INTO principals ({}) VALUES (", columns.join(", ")));
     sql.list(values).push(")");
-    sql.query()
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| conflict_or(e, || duplicate(kind, data)))?;
+    sql.query().execute(&mut **tx).await.map_err(|e| conflict_or(e, || duplicate(kind, data)))?;
     insert_values(tx, id, data).await?;
     if let Some(members) = &data.members {
         insert_members(tx, workspace_id, id, builtin, members).await?;
@@ -713,11 +662,7 @@ async fn insert_values(
         .iter()
         .map(|v| ("entitlements", v, None, false))
         .chain(data.roles.iter().map(|v| ("roles", v, None, false)))
-        .chain(
-            data.emails
-                .iter()
-                .map(|e| ("emails", &e.value, e.kind.as_ref(), e.primary)),
-        );
+        .chain(data.emails.iter().map(|e| ("emails", &e.value, e.kind.as_ref(), e.primary)));
     for (attr, value, kind, primary) in plain {
         sqlx::query(
             "INSERT INTO principal_values (principal_id, attr, value, value_type, is_primary) \
@@ -747,9 +692,7 @@ async fn insert_members(
             .bind(*member)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or(StoreError::Rejected(Rejected::UnknownMember {
-                id: *member,
-            }))?;
+            .ok_or(StoreError::Rejected(Rejected::UnknownMember { id: *member }))?;
         let kind: String = row.try_get("kind")?;
         if *member == group_id {
             return Err(StoreError::Rejected(Rejected::SelfMember));
@@ -810,9 +753,7 @@ async fn fetch_row(
     .await?;
     row.map(|r| {
         let builtin: Option<String> = r.try_get("builtin")?;
-        Ok(Current {
-            builtin: builtin.as_deref().and_then(BuiltinGroup::from_name),
-        })
+        Ok(Current { builtin: builtin.as_deref().and_then(BuiltinGroup::from_name) })
     })
     .transpose()
 }
@@ -835,11 +776,7 @@ mod tests {
 
     #[test]
     fn kind_literals_are_the_stored_kinds() {
-        for kind in [
-            PrincipalKind::User,
-            PrincipalKind::ServicePrincipal,
-            PrincipalKind::Group,
-        ] {
+        for kind in [PrincipalKind::User, PrincipalKind::ServicePrincipal, PrincipalKind::Group] {
             assert_eq!(kind_literal(kind), format!("'{}'", kind.as_db()));
         }
     }

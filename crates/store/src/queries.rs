@@ -142,9 +142,7 @@ impl Store {
         );
         sql.int(filter.workspace_id);
         if !filter.user_ids.is_empty() {
-            sql.push(" AND principal_id IN (")
-                .int_list(&filter.user_ids)
-                .push(")");
+            sql.push(" AND principal_id IN (").int_list(&filter.user_ids).push(")");
         }
         text_in(&mut sql, "warehouse_id", &filter.warehouse_ids);
         text_in(&mut sql, "status", &filter.statuses);
@@ -223,39 +221,23 @@ mod tests {
             .unwrap();
         let listed = || async {
             let page = store
-                .list_queries(&QueryFilter {
-                    workspace_id,
-                    limit: 10,
-                    ..QueryFilter::default()
-                })
+                .list_queries(&QueryFilter { workspace_id, limit: 10, ..QueryFilter::default() })
                 .await
                 .unwrap();
-            let mut seen: Vec<(String, String, Option<i64>)> = page
-                .queries
-                .iter()
-                .map(|q| (q.id.clone(), q.status.clone(), q.rows))
-                .collect();
+            let mut seen: Vec<(String, String, Option<i64>)> =
+                page.queries.iter().map(|q| (q.id.clone(), q.status.clone(), q.rows)).collect();
             seen.sort();
             seen
         };
         assert_eq!(
             listed().await,
-            [
-                ("a".into(), "CANCELED".into(), None),
-                ("b".into(), "FAILED".into(), None)
-            ]
+            [("a".into(), "CANCELED".into(), None), ("b".into(), "FAILED".into(), None)]
         );
         // A later group replaces a line again.
-        store
-            .record_queries(&[line("b", "CANCELED", None)])
-            .await
-            .unwrap();
+        store.record_queries(&[line("b", "CANCELED", None)]).await.unwrap();
         assert_eq!(
             listed().await,
-            [
-                ("a".into(), "CANCELED".into(), None),
-                ("b".into(), "CANCELED".into(), None)
-            ]
+            [("a".into(), "CANCELED".into(), None), ("b".into(), "CANCELED".into(), None)]
         );
         store.close().await;
     }

@@ -84,11 +84,7 @@ impl<T> Table<T> {
         columns: &'static str,
         read: fn(&AnyRow) -> Result<T>,
     ) -> Table<T> {
-        Table {
-            name,
-            columns,
-            read,
-        }
+        Table { name, columns, read }
     }
 
     /// The `SELECT` of the row of a workspace (`$1`) whose `key_column` is `$2`.
@@ -128,13 +124,7 @@ impl Store {
     /// The rows of `table` a `WHERE …` fragment (with any `ORDER BY`) picks, read whole.
     pub(crate) async fn rows_where<T>(&self, table: &Table<T>, filter: Sql) -> Result<Vec<T>> {
         let mut sql = Sql::new(&format!("SELECT {} FROM {} ", table.columns, table.name));
-        sql.append(filter)
-            .query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(table.read)
-            .collect()
+        sql.append(filter).query().fetch_all(&self.pool).await?.iter().map(table.read).collect()
     }
 }
 
@@ -227,11 +217,10 @@ struct SqliteRow<'a> {
 
 impl SqliteRow<'_> {
     fn get<T: rusqlite::types::FromSql>(&self, column: &str) -> Result<T> {
-        let index = self
-            .names
-            .iter()
-            .position(|name| name == column)
-            .ok_or_else(|| sqlite_error(rusqlite::Error::InvalidColumnName(column.to_owned())))?;
+        let index =
+            self.names.iter().position(|name| name == column).ok_or_else(|| {
+                sqlite_error(rusqlite::Error::InvalidColumnName(column.to_owned()))
+            })?;
         self.row.get(index).map_err(sqlite_error)
     }
 }
@@ -255,12 +244,7 @@ impl Store {
     /// A read session: its queries see one snapshot of the database (on SQLite; on PostgreSQL
     /// each query runs on its own through the pool, as before).
     pub(crate) fn read(&self) -> Read<'_> {
-        Read {
-            store: self,
-            checkout: None,
-            in_transaction: false,
-            recalled: false,
-        }
+        Read { store: self, checkout: None, in_transaction: false, recalled: false }
     }
 
     /// A read session whose [`Read::memo`] holds what earlier reads on its connection found,
@@ -366,9 +350,7 @@ const REMEMBERED: usize = 1024;
 
 impl<K, V> Default for Remembered<K, V> {
     fn default() -> Self {
-        Remembered {
-            entries: HashMap::default(),
-        }
+        Remembered { entries: HashMap::default() }
     }
 }
 
@@ -433,16 +415,12 @@ impl SqliteReader {
     /// A reader for the file behind a `sqlite:` URL, or `None` when the database is not a file
     /// other connections can open (in memory).
     pub(crate) fn for_url(url: &str) -> Option<SqliteReader> {
-        let rest = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let in_memory =
             path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
-        (!in_memory).then(|| SqliteReader {
-            path: PathBuf::from(path),
-            idle: Mutex::new(Vec::new()),
-        })
+        (!in_memory)
+            .then(|| SqliteReader { path: PathBuf::from(path), idle: Mutex::new(Vec::new()) })
     }
 
     fn checkout(&self) -> Result<Checkout<'_>> {
@@ -455,10 +433,7 @@ impl SqliteReader {
                 columns: Remembered::default(),
             },
         };
-        Ok(Checkout {
-            pool: self,
-            reader: Some(reader),
-        })
+        Ok(Checkout { pool: self, reader: Some(reader) })
     }
 }
 
@@ -470,9 +445,7 @@ struct Checkout<'a> {
 
 impl Checkout<'_> {
     fn reader(&mut self) -> &mut Reader {
-        self.reader
-            .as_mut()
-            .expect("a checkout holds its reader until dropped")
+        self.reader.as_mut().expect("a checkout holds its reader until dropped")
     }
 
     /// Closes the connection instead of giving it back.
@@ -510,10 +483,7 @@ fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     // One plan per statement: otherwise SQLite re-plans a cached statement whenever a bound
     // value might change the plan (an application id in a filter), which cost more than the
     // lookup itself.
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     // LIKE is case-sensitive on the write pool too (and in PostgreSQL). The file is read through
     // a memory map: each connection's own page cache (2 MiB) holds a fraction of a large
     // workspace, and every page it misses was a `pread`; mapped pages are shared by all
@@ -528,10 +498,7 @@ fn run(
     sql: &Sql,
     each: &mut impl FnMut(&dyn Row) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = reader
-        .conn
-        .prepare_cached(sql.as_str())
-        .map_err(sqlite_error)?;
+    let mut stmt = reader.conn.prepare_cached(sql.as_str()).map_err(sqlite_error)?;
     let binds = sql.binds();
     if stmt.parameter_count() != binds.len() {
         return Err(StoreError::Internal(format!(
@@ -559,9 +526,7 @@ fn run(
         Some(names) => Arc::clone(names),
         None => {
             let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
-            reader
-                .columns
-                .insert(sql.as_str().to_owned(), Arc::clone(&names));
+            reader.columns.insert(sql.as_str().to_owned(), Arc::clone(&names));
             names
         }
     };
@@ -586,11 +551,7 @@ fn sqlite_error(err: rusqlite::Error) -> StoreError {
                 | ErrorCode::DiskFull
         )
     );
-    if unavailable {
-        StoreError::Unavailable(Box::new(err))
-    } else {
-        StoreError::Read(err)
-    }
+    if unavailable { StoreError::Unavailable(Box::new(err)) } else { StoreError::Read(err) }
 }
 
 #[cfg(test)]

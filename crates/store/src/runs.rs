@@ -41,8 +41,7 @@ pub struct RunRecord {
 impl RunRecord {
     /// The state at `now`, transitions taking `delay_millis`.
     pub fn state_at(&self, now: EpochMillis, delay_millis: i64) -> run::Observed {
-        self.phase
-            .at(self.start_time, self.phase_since, now, delay_millis)
+        self.phase.at(self.start_time, self.phase_since, now, delay_millis)
     }
 }
 
@@ -87,13 +86,10 @@ impl Store {
     ) -> Result<RunRecord> {
         let kind = ObjectKind::Job;
         let id = job_id.to_string();
-        let mut tx = self
-            .begin_object_write(caller, kind, &id, Action::Start)
-            .await?;
+        let mut tx = self.begin_object_write(caller, kind, &id, Action::Start).await?;
         if let Some(token) = &request.idempotency_token {
-            let mut sql = Sql::new(&format!(
-                "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.job_id = "
-            ));
+            let mut sql =
+                Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.job_id = "));
             sql.int(job_id)
                 .push(" AND r.parent_id IS NULL AND r.idempotency_token = ")
                 .text(token.as_str());
@@ -116,42 +112,31 @@ impl Store {
             .map(|t| t.iter().filter_map(|t| t.as_object().cloned()).collect())
             .unwrap_or_default();
         let key_of = |t: &Map<String, Value>| {
-            t.get("task_key")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
+            t.get("task_key").and_then(Value::as_str).unwrap_or_default().to_owned()
         };
         let tasks: Vec<Map<String, Value>> = match &request.only {
             None => tasks,
             Some(only) => {
-                if let Some(unknown) = only
-                    .iter()
-                    .find(|k| !tasks.iter().any(|t| key_of(t) == **k))
+                if let Some(unknown) = only.iter().find(|k| !tasks.iter().any(|t| key_of(t) == **k))
                 {
                     return Err(StoreError::Rejected(Rejected::UnknownTask {
                         task: unknown.to_string(),
                         job_id,
                     }));
                 }
-                tasks
-                    .into_iter()
-                    .filter(|t| only.contains(&key_of(t)))
-                    .collect()
+                tasks.into_iter().filter(|t| only.contains(&key_of(t))).collect()
             }
         };
 
         let now = self.creation_millis();
         let active = self.active_runs(&mut tx, job_id, now, delay_millis).await?;
-        let max_concurrent = settings
-            .get("max_concurrent_runs")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
+        let max_concurrent =
+            settings.get("max_concurrent_runs").and_then(Value::as_i64).unwrap_or(1);
         let phase = run::admit(active, max_concurrent);
         let run_name = job::name_of(&settings).to_owned();
         let mut overriding = request.parameters.clone();
-        let job_parameters = overriding
-            .remove("job_parameters")
-            .and_then(|v| v.as_object().cloned());
+        let job_parameters =
+            overriding.remove("job_parameters").and_then(|v| v.as_object().cloned());
         let mut spec = Map::new();
         let resolved = job::run_parameters(&settings, job_parameters.as_ref());
         if !resolved.is_empty() {
@@ -172,14 +157,8 @@ impl Store {
             start_time: now,
             tasks: Vec::new(),
         };
-        insert_run(
-            &mut tx,
-            &record,
-            0,
-            caller.principal_id,
-            request.idempotency_token.as_deref(),
-        )
-        .await?;
+        insert_run(&mut tx, &record, 0, caller.principal_id, request.idempotency_token.as_deref())
+            .await?;
         for (position, task) in (1..).zip(tasks) {
             let task_run = RunRecord {
                 run_id: new_numeric_id(),
@@ -205,9 +184,7 @@ impl Store {
         now: EpochMillis,
         delay_millis: i64,
     ) -> Result<usize> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.job_id = "
-        ));
+        let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.job_id = "));
         sql.int(job_id)
             .push(" AND r.parent_id IS NULL AND r.phase <> ")
             .text(RunPhase::Skipped.as_str());
@@ -262,26 +239,12 @@ impl Store {
         if let Some(to) = filter.start_time_to {
             sql.push(" AND r.start_time <= ").int(to);
         }
-        push_visible(
-            &mut sql,
-            caller,
-            ObjectKind::Job,
-            "r",
-            "CAST(r.job_id AS TEXT)",
-        );
+        push_visible(&mut sql, caller, ObjectKind::Job, "r", "CAST(r.job_id AS TEXT)");
         sql.push(" ORDER BY r.start_time DESC, r.id DESC");
         if let Some((offset, count)) = filter.window {
-            sql.push(" LIMIT ")
-                .int(count.max(0))
-                .push(" OFFSET ")
-                .int(offset.max(0));
+            sql.push(" LIMIT ").int(count.max(0)).push(" OFFSET ").int(offset.max(0));
         }
-        sql.query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(run_from_row)
-            .collect()
+        sql.query().fetch_all(&self.pool).await?.iter().map(run_from_row).collect()
     }
 
     /// Fills in the task runs of job runs the caller was allowed to list.
@@ -321,9 +284,7 @@ impl Store {
             })?;
         let parent_id = found.parent_id.unwrap_or(found.run_id);
         // Read again under the write lock: another cancel may have come first.
-        let mut sql = Sql::new(&format!(
-            "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.id = "
-        ));
+        let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.id = "));
         sql.int(parent_id).push(self.lock_clause());
         let parent = match sql.query().fetch_optional(&mut *tx).await? {
             Some(row) => run_from_row(&row)?,
@@ -380,26 +341,17 @@ async fn insert_run(
 
 /// `SELECT` of one run of the workspace.
 fn run_by_id(workspace_id: i64, run_id: i64) -> Sql {
-    let mut sql = Sql::new(&format!(
-        "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.workspace_id = "
-    ));
+    let mut sql =
+        Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.workspace_id = "));
     sql.int(workspace_id).push(" AND r.id = ").int(run_id);
     sql
 }
 
 /// The task runs of some job runs, each job run's in the order they were made.
 async fn task_runs(tx: &mut Transaction<'static, Any>, parents: &[i64]) -> Result<Vec<RunRecord>> {
-    let mut sql = Sql::new(&format!(
-        "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.parent_id IN ("
-    ));
-    sql.int_list(parents)
-        .push(") ORDER BY r.parent_id, r.position");
-    sql.query()
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(run_from_row)
-        .collect()
+    let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.parent_id IN ("));
+    sql.int_list(parents).push(") ORDER BY r.parent_id, r.position");
+    sql.query().fetch_all(&mut **tx).await?.iter().map(run_from_row).collect()
 }
 
 fn run_from_row(row: &AnyRow) -> Result<RunRecord> {

@@ -51,11 +51,7 @@ enum Scope {
 fn node(sql: &mut Sql, filter: &Filter, scope: Scope) -> Result<(), FilterError> {
     match filter {
         Filter::And(a, b) | Filter::Or(a, b) => {
-            let op = if matches!(filter, Filter::And(..)) {
-                " AND "
-            } else {
-                " OR "
-            };
+            let op = if matches!(filter, Filter::And(..)) { " AND " } else { " OR " };
             sql.push("(");
             node(sql, a, scope)?;
             sql.push(op);
@@ -81,11 +77,7 @@ fn node(sql: &mut Sql, filter: &Filter, scope: Scope) -> Result<(), FilterError>
                 }
                 Some(sub) => node(
                     sql,
-                    &Filter::Present(AttrPath {
-                        urn: None,
-                        name: sub,
-                        sub: None,
-                    }),
+                    &Filter::Present(AttrPath { urn: None, name: sub, sub: None }),
                     Scope::Element(multi),
                 ),
             })?,
@@ -101,11 +93,7 @@ fn node(sql: &mut Sql, filter: &Filter, scope: Scope) -> Result<(), FilterError>
                 exists(sql, multi, |sql| {
                     node(
                         sql,
-                        &Filter::Compare {
-                            path: element_path,
-                            op: *op,
-                            value: value.clone(),
-                        },
+                        &Filter::Compare { path: element_path, op: *op, value: value.clone() },
                         Scope::Element(multi),
                     )
                 })?;
@@ -116,9 +104,7 @@ fn node(sql: &mut Sql, filter: &Filter, scope: Scope) -> Result<(), FilterError>
                 exists(sql, multi, |sql| node(sql, filter, Scope::Element(multi)))?;
             }
             _ => {
-                return Err(FilterError::NotMultiValued {
-                    attribute: show(attr),
-                });
+                return Err(FilterError::NotMultiValued { attribute: show(attr) });
             }
         },
     }
@@ -157,25 +143,18 @@ fn exists(
 fn target(path: &AttrPath, scope: Scope) -> Result<Target, FilterError> {
     if let Some(urn) = &path.urn {
         let core = match scope {
-            Scope::Top(kind) => format!(
-                "urn:ietf:params:scim:schemas:core:2.0:{}",
-                kind.resource_type()
-            ),
+            Scope::Top(kind) => {
+                format!("urn:ietf:params:scim:schemas:core:2.0:{}", kind.resource_type())
+            }
             Scope::Element(_) => String::new(),
         };
         if !urn.eq_ignore_ascii_case(&core) {
-            return Err(FilterError::UnsupportedAttribute {
-                attribute: show(path),
-            });
+            return Err(FilterError::UnsupportedAttribute { attribute: show(path) });
         }
     }
     let name = path.name.to_ascii_lowercase();
     let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
-    let unsupported = || {
-        Err(FilterError::UnsupportedAttribute {
-            attribute: show(path),
-        })
-    };
+    let unsupported = || Err(FilterError::UnsupportedAttribute { attribute: show(path) });
     let col = |c: &'static str, t: ColType| Ok(Target::Column(c, t));
     match scope {
         Scope::Top(kind) => match (name.as_str(), sub.as_deref(), kind) {
@@ -241,9 +220,7 @@ fn compare(
                     sql.push(&format!("({col} IS NOT NULL)"));
                     Ok(())
                 }
-                _ => Err(FilterError::NullComparison {
-                    attribute: show(path),
-                }),
+                _ => Err(FilterError::NullComparison { attribute: show(path) }),
             };
         }
     };
@@ -253,9 +230,7 @@ fn compare(
                 "true" => 1,
                 "false" => 0,
                 _ => {
-                    return Err(FilterError::NotBoolean {
-                        attribute: show(path),
-                    });
+                    return Err(FilterError::NotBoolean { attribute: show(path) });
                 }
             };
             match op {
@@ -293,25 +268,20 @@ fn compare(
 
 fn text_compare(sql: &mut Sql, lhs: &str, op: CompareOp, value: String) {
     let like = |pattern: String, sql: &mut Sql| {
-        sql.push(&format!("{lhs} LIKE "))
-            .text(pattern)
-            .push(" ESCAPE '\\'");
+        sql.push(&format!("{lhs} LIKE ")).text(pattern).push(" ESCAPE '\\'");
     };
     match op {
         CompareOp::Eq => {
             sql.push(&format!("{lhs} = ")).text(value);
         }
         CompareOp::Ne => {
-            sql.push(&format!("({lhs} IS NULL OR {lhs} <> "))
-                .text(value)
-                .push(")");
+            sql.push(&format!("({lhs} IS NULL OR {lhs} <> ")).text(value).push(")");
         }
         CompareOp::Co => like(format!("%{}%", escape_like(&value)), sql),
         CompareOp::Sw => like(format!("{}%", escape_like(&value)), sql),
         CompareOp::Ew => like(format!("%{}", escape_like(&value)), sql),
         CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
-            sql.push(&format!("{lhs} {} ", sql_operator(op)))
-                .text(value);
+            sql.push(&format!("{lhs} {} ", sql_operator(op))).text(value);
         }
     }
 }
@@ -356,9 +326,7 @@ fn show(path: &AttrPath) -> String {
 pub(crate) fn sort_column(path: &AttrPath, kind: PrincipalKind) -> Result<&'static str, Rejected> {
     match target(path, Scope::Top(kind)).map_err(Rejected::SortBy)? {
         Target::Column(col, _) => Ok(col),
-        Target::Multi(..) => Err(Rejected::SortByMultiValued {
-            attribute: show(path),
-        }),
+        Target::Multi(..) => Err(Rejected::SortByMultiValued { attribute: show(path) }),
     }
 }
 
@@ -368,10 +336,7 @@ mod tests {
     use patchbay_core::scim::filter::parse_filter;
 
     fn sql_of(f: &str, kind: PrincipalKind) -> String {
-        translate(&parse_filter(f).unwrap(), kind)
-            .unwrap()
-            .as_str()
-            .to_owned()
+        translate(&parse_filter(f).unwrap(), kind).unwrap().as_str().to_owned()
     }
 
     #[test]
@@ -387,14 +352,9 @@ mod tests {
 
     #[test]
     fn value_paths_become_exists_subqueries() {
-        let s = sql_of(
-            "emails[type eq \"work\" and value co \"@example.com\"]",
-            PrincipalKind::User,
-        );
-        assert!(
-            s.starts_with("EXISTS (SELECT 1 FROM principal_values v"),
-            "{s}"
-        );
+        let s =
+            sql_of("emails[type eq \"work\" and value co \"@example.com\"]", PrincipalKind::User);
+        assert!(s.starts_with("EXISTS (SELECT 1 FROM principal_values v"), "{s}");
         assert!(s.contains("LIKE $3 ESCAPE"), "{s}");
     }
 
@@ -415,53 +375,33 @@ mod tests {
         let attribute = |a: &str| a.to_owned();
         assert_eq!(
             refusal("nickName eq \"x\""),
-            FilterError::UnsupportedAttribute {
-                attribute: attribute("nickName")
-            }
+            FilterError::UnsupportedAttribute { attribute: attribute("nickName") }
         );
         assert_eq!(
             refusal("displayName[value eq \"x\"]"),
-            FilterError::NotMultiValued {
-                attribute: attribute("displayName")
-            }
+            FilterError::NotMultiValued { attribute: attribute("displayName") }
         );
         assert_eq!(
             refusal("userName gt null"),
-            FilterError::NullComparison {
-                attribute: attribute("userName")
-            }
+            FilterError::NullComparison { attribute: attribute("userName") }
         );
         assert_eq!(
             refusal("active eq \"yes\""),
-            FilterError::NotBoolean {
-                attribute: attribute("active")
-            }
+            FilterError::NotBoolean { attribute: attribute("active") }
         );
         assert_eq!(
             refusal("active gt true"),
-            FilterError::BooleanOperator {
-                operator: "gt",
-                attribute: attribute("active")
-            }
+            FilterError::BooleanOperator { operator: "gt", attribute: attribute("active") }
         );
     }
 
     #[test]
     fn sorting_by_a_multi_valued_or_unknown_attribute_is_rejected() {
-        let path = |name: &str| AttrPath {
-            urn: None,
-            name: name.to_owned(),
-            sub: None,
-        };
-        assert_eq!(
-            sort_column(&path("userName"), PrincipalKind::User),
-            Ok("p.user_name")
-        );
+        let path = |name: &str| AttrPath { urn: None, name: name.to_owned(), sub: None };
+        assert_eq!(sort_column(&path("userName"), PrincipalKind::User), Ok("p.user_name"));
         assert_eq!(
             sort_column(&path("emails"), PrincipalKind::User),
-            Err(Rejected::SortByMultiValued {
-                attribute: "emails".into()
-            })
+            Err(Rejected::SortByMultiValued { attribute: "emails".into() })
         );
         assert_eq!(
             sort_column(&path("members"), PrincipalKind::User),

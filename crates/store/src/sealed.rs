@@ -42,9 +42,7 @@ impl SecretKey {
     /// A new key from the operating system's random source.
     pub fn generate() -> SecretKey {
         let mut bytes = [0u8; KEY_LEN];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .expect("the operating system's random source failed");
+        SystemRandom::new().fill(&mut bytes).expect("the operating system's random source failed");
         SecretKey { bytes }
     }
 
@@ -74,9 +72,7 @@ impl SecretKey {
     /// `plain` sealed for `place` (where it is kept: table, column and row).
     pub(crate) fn seal(&self, place: &str, plain: &str) -> String {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .expect("the operating system's random source failed");
+        SystemRandom::new().fill(&mut nonce).expect("the operating system's random source failed");
         let mut sealed = plain.as_bytes().to_vec();
         self.aead()
             .seal_in_place_append_tag(
@@ -97,10 +93,8 @@ impl SecretKey {
         }
         let mut sealed = bytes.split_off(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(&bytes).ok()?;
-        let plain = self
-            .aead()
-            .open_in_place(nonce, Aad::from(place.as_bytes()), &mut sealed)
-            .ok()?;
+        let plain =
+            self.aead().open_in_place(nonce, Aad::from(place.as_bytes()), &mut sealed).ok()?;
         String::from_utf8(plain.to_vec()).ok()
     }
 }
@@ -139,10 +133,7 @@ async fn opens_check(
         .await?
         .map(|row| row.try_get("sealed"))
         .transpose()?;
-    Ok(check
-        .and_then(|check| key.open(CHECK_PLACE, &check))
-        .as_deref()
-        == Some(CHECK_TEXT))
+    Ok(check.and_then(|check| key.open(CHECK_PLACE, &check)).as_deref() == Some(CHECK_TEXT))
 }
 
 /// How the credentials [`seal_again`] reads are kept.
@@ -205,9 +196,8 @@ async fn seal_again(
     for row in rows {
         let kid: String = row.try_get("kid")?;
         let place = signing_key_place(&kid);
-        let plain = open(&place, row.try_get("secret")?, &|| {
-            format!("the OAuth signing key {kid}")
-        })?;
+        let plain =
+            open(&place, row.try_get("secret")?, &|| format!("the OAuth signing key {kid}"))?;
         sqlx::query("UPDATE oauth_signing_keys SET secret = $1 WHERE kid = $2")
             .bind(to.seal(&place, &plain))
             .bind(&kid)
@@ -273,9 +263,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         if self.backend == crate::Backend::Postgres {
             // A node registering waits until this commits, then finds the new key check.
-            sqlx::query("LOCK TABLE nodes IN EXCLUSIVE MODE")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("LOCK TABLE nodes IN EXCLUSIVE MODE").execute(&mut *tx).await?;
         }
         if opens_check(&mut tx, new).await? {
             return Ok(Resealed::Already);
@@ -330,17 +318,9 @@ mod tests {
         let sealed = key.seal("t.c:1", "hunter2");
         assert!(!sealed.contains("hunter2"));
         assert_eq!(key.open("t.c:1", &sealed).as_deref(), Some("hunter2"));
-        assert_ne!(
-            key.seal("t.c:1", "hunter2"),
-            sealed,
-            "a fresh nonce each time"
-        );
+        assert_ne!(key.seal("t.c:1", "hunter2"), sealed, "a fresh nonce each time");
         assert_eq!(key.open("t.c:2", &sealed), None, "another place");
-        assert_eq!(
-            SecretKey::generate().open("t.c:1", &sealed),
-            None,
-            "another key"
-        );
+        assert_eq!(SecretKey::generate().open("t.c:1", &sealed), None, "another key");
         let mut changed = sealed.clone().into_bytes();
         let last = changed.len() - 1;
         changed[last] = if changed[last] == b'0' { b'1' } else { b'0' };
@@ -369,15 +349,9 @@ mod tests {
                 .await
         };
 
-        store
-            .register_node("n1", "0000aaaa", crate::NodeAddress::default(), 60_000)
-            .await
-            .unwrap();
+        store.register_node("n1", "0000aaaa", crate::NodeAddress::default(), 60_000).await.unwrap();
         let refused = store.reseal(&old, &new, 60_000).await.unwrap_err();
-        assert!(
-            refused.to_string().contains("stop every node first"),
-            "{refused}"
-        );
+        assert!(refused.to_string().contains("stop every node first"), "{refused}");
         store.forget_node("n1").await.unwrap();
 
         let place = signing_key_place(&kid);
@@ -400,15 +374,9 @@ mod tests {
         let refused = store.reseal(&old, &new, 60_000).await.unwrap_err();
         assert!(refused.to_string().contains(&kid), "{refused}");
         set_secret(&sealed).await;
-        assert!(
-            reopened(&old).await.is_ok(),
-            "a refused rotation changed nothing"
-        );
+        assert!(reopened(&old).await.is_ok(), "a refused rotation changed nothing");
 
-        assert_eq!(
-            store.reseal(&old, &new, 60_000).await.unwrap(),
-            Resealed::Now { values: 1 }
-        );
+        assert_eq!(store.reseal(&old, &new, 60_000).await.unwrap(), Resealed::Now { values: 1 });
         assert_eq!(
             store.reseal(&old, &new, 60_000).await.unwrap(),
             Resealed::Already,

@@ -38,15 +38,11 @@ pub struct SecretAcl {
 }
 
 fn scope_taken(name: &str) -> StoreError {
-    StoreError::Taken(Taken::Scope {
-        name: name.to_owned(),
-    })
+    StoreError::Taken(Taken::Scope { name: name.to_owned() })
 }
 
 fn scope_not_found(scope: &str) -> StoreError {
-    StoreError::Missing(Missing::Scope {
-        name: scope.to_owned(),
-    })
+    StoreError::Missing(Missing::Scope { name: scope.to_owned() })
 }
 
 /// The principal of an ACL entry: a user name (any case), a service principal's application
@@ -101,19 +97,9 @@ impl Store {
         } else {
             caller.principal_id
         };
-        write_acl(
-            &mut tx,
-            caller.workspace_id,
-            name,
-            manager,
-            AclPermission::Manage,
-        )
-        .await?;
+        write_acl(&mut tx, caller.workspace_id, name, manager, AclPermission::Manage).await?;
         tx.commit().await?;
-        Ok(SecretScope {
-            name: name.to_owned(),
-            backend_type: DATABRICKS_BACKEND.to_owned(),
-        })
+        Ok(SecretScope { name: name.to_owned(), backend_type: DATABRICKS_BACKEND.to_owned() })
     }
 
     /// Every scope of the workspace, by name (scope names are not secret; any user may list
@@ -127,10 +113,7 @@ impl Store {
         .await?
         .iter()
         .map(|r| {
-            Ok(SecretScope {
-                name: r.try_get("name")?,
-                backend_type: r.try_get("backend_type")?,
-            })
+            Ok(SecretScope { name: r.try_get("name")?, backend_type: r.try_get("backend_type")? })
         })
         .collect()
     }
@@ -144,11 +127,7 @@ impl Store {
             "DELETE FROM secret_acls WHERE workspace_id = $1 AND scope = $2",
             "DELETE FROM secret_scopes WHERE workspace_id = $1 AND name = $2",
         ] {
-            sqlx::query(statement)
-                .bind(caller.workspace_id)
-                .bind(scope)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(statement).bind(caller.workspace_id).bind(scope).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -163,9 +142,7 @@ impl Store {
         key: &str,
         value: &Fingerprint,
     ) -> Result<()> {
-        let mut tx = self
-            .begin_scope(caller, scope, ScopeAction::WriteSecret)
-            .await?;
+        let mut tx = self.begin_scope(caller, scope, ScopeAction::WriteSecret).await?;
         let exists = sqlx::query(
             "SELECT 1 AS yes FROM secrets WHERE workspace_id = $1 AND scope = $2 AND secret_key = $3",
         )
@@ -213,9 +190,7 @@ impl Store {
 
     /// The keys of a scope (READ), never their values.
     pub async fn list_secrets(&self, caller: &Caller, scope: &str) -> Result<Vec<SecretMeta>> {
-        let mut tx = self
-            .read_scope(caller, scope, ScopeAction::ListSecrets)
-            .await?;
+        let mut tx = self.read_scope(caller, scope, ScopeAction::ListSecrets).await?;
         let secrets = sqlx::query(
             "SELECT secret_key, last_updated_timestamp FROM secrets \
              WHERE workspace_id = $1 AND scope = $2 ORDER BY secret_key",
@@ -238,9 +213,7 @@ impl Store {
 
     /// Deletes a secret (WRITE).
     pub async fn delete_secret(&self, caller: &Caller, scope: &str, key: &str) -> Result<()> {
-        let mut tx = self
-            .begin_scope(caller, scope, ScopeAction::WriteSecret)
-            .await?;
+        let mut tx = self.begin_scope(caller, scope, ScopeAction::WriteSecret).await?;
         let deleted = sqlx::query(
             "DELETE FROM secrets WHERE workspace_id = $1 AND scope = $2 AND secret_key = $3",
         )
@@ -335,8 +308,7 @@ impl Store {
         action: ScopeAction,
     ) -> Result<Transaction<'static, Any>> {
         let mut tx = self.begin_write().await?;
-        self.check_scope(&mut tx, caller, scope, action, self.lock_clause())
-            .await?;
+        self.check_scope(&mut tx, caller, scope, action, self.lock_clause()).await?;
         Ok(tx)
     }
 
@@ -363,10 +335,7 @@ impl Store {
         lock: &str,
     ) -> Result<()> {
         let mut sql = Sql::new("SELECT 1 AS yes FROM secret_scopes WHERE workspace_id = ");
-        sql.int(caller.workspace_id)
-            .push(" AND name = ")
-            .text(scope)
-            .push(lock);
+        sql.int(caller.workspace_id).push(" AND name = ").text(scope).push(lock);
         if sql.query().fetch_optional(&mut **tx).await?.is_none() {
             return Err(scope_not_found(scope));
         }
@@ -383,9 +352,7 @@ impl Store {
                 .await?
                 .iter()
                 .filter_map(|r| {
-                    r.try_get::<String, _>("permission")
-                        .ok()
-                        .and_then(|p| AclPermission::parse(&p))
+                    r.try_get::<String, _>("permission").ok().and_then(|p| AclPermission::parse(&p))
                 })
                 .collect();
             if !secrets::allows(false, &held, action) {
@@ -417,11 +384,7 @@ async fn principal_by_name(
         .bind(name)
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or_else(|| {
-            StoreError::Missing(Missing::ScopePrincipal {
-                name: name.to_owned(),
-            })
-        })?;
+        .ok_or_else(|| StoreError::Missing(Missing::ScopePrincipal { name: name.to_owned() }))?;
     Ok((row.try_get("id")?, row.try_get("name")?))
 }
 

@@ -56,18 +56,12 @@ pub(crate) struct Sql {
 
 impl Sql {
     pub(crate) fn new(text: &str) -> Sql {
-        Sql {
-            text: text.to_owned(),
-            binds: Vec::new(),
-        }
+        Sql { text: text.to_owned(), binds: Vec::new() }
     }
 
     /// A fragment with its placeholders written in (`$1`, `$2`, …) and their values, in order.
     pub(crate) fn with(text: &str, binds: impl IntoIterator<Item = Bind>) -> Sql {
-        Sql {
-            text: text.to_owned(),
-            binds: binds.into_iter().collect(),
-        }
+        Sql { text: text.to_owned(), binds: binds.into_iter().collect() }
     }
 
     pub(crate) fn push(&mut self, s: &str) -> &mut Self {
@@ -179,10 +173,7 @@ mod tests {
         let mut b = Sql::new(" AND b = ");
         b.text("x").push(" AND c IN (").int_list(&[1, 2]).push(")");
         a.append(b);
-        assert_eq!(
-            a.as_str(),
-            "SELECT * FROM t WHERE a = $1 AND b = $2 AND c IN ($3, $4)"
-        );
+        assert_eq!(a.as_str(), "SELECT * FROM t WHERE a = $1 AND b = $2 AND c IN ($3, $4)");
         assert_eq!(a.binds.len(), 4);
     }
 
@@ -190,10 +181,7 @@ mod tests {
     fn placeholders_count_past_nine() {
         let mut a = Sql::new("IN (");
         a.int_list(&(0..12).collect::<Vec<_>>()).push(")");
-        assert_eq!(
-            a.as_str(),
-            "IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        );
+        assert_eq!(a.as_str(), "IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
         let mut b = Sql::new("x = ");
         b.int(1);
         b.append(a);

@@ -80,9 +80,7 @@ impl Store {
         .await
         .map_err(|e| {
             crate::conflict_or(e, || {
-                StoreError::Taken(Taken::NodeRoute {
-                    route: route.to_owned(),
-                })
+                StoreError::Taken(Taken::NodeRoute { route: route.to_owned() })
             })
         })?;
         tx.commit().await?;

@@ -41,9 +41,7 @@ impl TestDatabase {
                     .unwrap_or_default();
                 let name = format!("patchbay_test_{created}_{}", uuid::Uuid::new_v4().simple());
                 let admin = admin_pool(&server).await?;
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await?;
+                admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
                 admin.close().await;
                 Ok(TestDatabase {
                     url: format!("{server}/{name}"),
@@ -69,10 +67,7 @@ impl TestDatabase {
 
     /// Opens the store on this database (migrating it), with the database's secret key.
     pub async fn store(&self) -> Result<Store> {
-        Store::connect(&self.url)
-            .await?
-            .with_secret_key(self.secret_key())
-            .await
+        Store::connect(&self.url).await?.with_secret_key(self.secret_key()).await
     }
 
     /// The secret key the stores of [`TestDatabase::store`] are given.
@@ -110,10 +105,7 @@ impl Drop for TestDatabase {
             let (server, name) = (server.clone(), name.clone());
             // Drop runs outside any runtime guarantee; use a private one on its own thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
                     let admin = admin_pool(&server).await.ok()?;
                     admin

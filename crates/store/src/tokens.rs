@@ -111,13 +111,8 @@ impl Store {
             return Ok(None);
         };
         let caller = &found.caller;
-        let record = principal_in(
-            &mut read,
-            caller.workspace_id,
-            caller.kind,
-            caller.principal_id,
-        )
-        .await?;
+        let record =
+            principal_in(&mut read, caller.workspace_id, caller.kind, caller.principal_id).await?;
         drop(read);
         let caller = self.mark_used(found, now).await;
         Ok(record.map(|record| (caller, record)))
@@ -253,8 +248,7 @@ async fn jwt_in(
         last_used_day: Some(day_of(now)),
     };
     if let Some(memo) = read.memo() {
-        memo.callers
-            .insert(digest.as_str().to_owned(), found.clone());
+        memo.callers.insert(digest.as_str().to_owned(), found.clone());
     }
     Ok(Some(found))
 }
@@ -314,8 +308,7 @@ async fn authenticate_in(
     })
     .await?;
     if let (Some(memo), Some(known)) = (read.memo(), &found) {
-        memo.callers
-            .insert(digest.as_str().to_owned(), known.clone());
+        memo.callers.insert(digest.as_str().to_owned(), known.clone());
     }
     Ok(found)
 }
@@ -353,15 +346,7 @@ impl Store {
             return Err(StoreError::Denied(Denied::CreateToken));
         }
         let owner_id = caller.principal_id;
-        self.mint(
-            tx,
-            caller.workspace_id,
-            owner_id,
-            caller,
-            comment,
-            lifetime_millis,
-        )
-        .await
+        self.mint(tx, caller.workspace_id, owner_id, caller, comment, lifetime_millis).await
     }
 
     /// A new token on behalf of a service principal, created by an admin. The service principal
@@ -394,15 +379,7 @@ impl Store {
                 application_id: application_id.to_owned(),
             }));
         }
-        self.mint(
-            tx,
-            workspace_id,
-            owner_id,
-            admin.caller(),
-            comment,
-            lifetime_millis,
-        )
-        .await
+        self.mint(tx, workspace_id, owner_id, admin.caller(), comment, lifetime_millis).await
     }
 
     /// Mints a token for `owner_id`, made by `by`, in the transaction that checked that it
@@ -448,8 +425,7 @@ impl Store {
             sql.push(" AND created_by_id = ").int(creator);
         }
         if let Some(name) = &filter.created_by_username {
-            sql.push(" AND LOWER(created_by_username) = ")
-                .text(name.to_lowercase());
+            sql.push(" AND LOWER(created_by_username) = ").text(name.to_lowercase());
         }
         sql.push(" ORDER BY creation_time, token_id");
         self.rows_where(&TOKEN_TABLE, sql).await
@@ -461,20 +437,17 @@ impl Store {
         workspace_id: i64,
         token_id: &str,
     ) -> Result<Option<TokenRecord>> {
-        self.workspace_row(&TOKEN_TABLE, "token_id", workspace_id, token_id)
-            .await
+        self.workspace_row(&TOKEN_TABLE, "token_id", workspace_id, token_id).await
     }
 
     /// Revokes any token of the workspace (token management).
     pub async fn delete_token(&self, admin: &WorkspaceAdmin, token_id: &str) -> Result<()> {
-        self.delete_token_where(admin.workspace_id(), token_id, None)
-            .await
+        self.delete_token_where(admin.workspace_id(), token_id, None).await
     }
 
     /// Revokes one of the caller's own tokens.
     pub async fn delete_own_token(&self, caller: &Caller, token_id: &str) -> Result<()> {
-        self.delete_token_where(caller.workspace_id, token_id, Some(caller.principal_id))
-            .await
+        self.delete_token_where(caller.workspace_id, token_id, Some(caller.principal_id)).await
     }
 
     async fn delete_token_where(
@@ -484,16 +457,12 @@ impl Store {
         owner: Option<i64>,
     ) -> Result<()> {
         let mut sql = Sql::new("DELETE FROM tokens WHERE workspace_id = ");
-        sql.int(workspace_id)
-            .push(" AND token_id = ")
-            .text(token_id);
+        sql.int(workspace_id).push(" AND token_id = ").text(token_id);
         if let Some(owner) = owner {
             sql.push(" AND owner_id = ").int(owner);
         }
         if sql.query().execute(&self.writes).await?.rows_affected() == 0 {
-            return Err(StoreError::Missing(Missing::Token {
-                id: token_id.to_owned(),
-            }));
+            return Err(StoreError::Missing(Missing::Token { id: token_id.to_owned() }));
         }
         Ok(())
     }
@@ -515,9 +484,7 @@ pub(crate) async fn insert_token(
         created_by_username: new.created_by_username.clone(),
         comment: new.comment.clone(),
         creation_time,
-        expiry_time: new
-            .lifetime_millis
-            .map_or(-1, |l| creation_time.saturating_add(l)),
+        expiry_time: new.lifetime_millis.map_or(-1, |l| creation_time.saturating_add(l)),
         last_used_day: None,
     };
     sqlx::query(

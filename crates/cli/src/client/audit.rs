@@ -40,10 +40,7 @@ pub async fn run(api: &Api, out: Output, args: AuditArgs) -> Result<()> {
         if let Some(Value::Array(list)) = page.get_mut("events").map(Value::take) {
             events.extend(list);
         }
-        next = page["next_page_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
+        next = page["next_page_token"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
         if next.is_none() || events.len() >= args.limit as usize {
             break;
         }

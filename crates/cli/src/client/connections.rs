@@ -51,9 +51,7 @@ pub enum ConnectionsCommand {
 pub async fn run(api: &Api, out: Output, command: ConnectionsCommand) -> Result<()> {
     match command {
         ConnectionsCommand::List => {
-            let v = api
-                .get(&format!("{PARTNER_CONNECT}/connections"), &[])
-                .await?;
+            let v = api.get(&format!("{PARTNER_CONNECT}/connections"), &[]).await?;
             let headers = [
                 "PARTNER",
                 "STATE",
@@ -123,39 +121,26 @@ pub async fn run(api: &Api, out: Output, command: ConnectionsCommand) -> Result<
             println!("Deleted the connection to {partner}.");
             let mut pairs = vec![(
                 "Removed",
-                if removed.is_empty() {
-                    "nothing else".into()
-                } else {
-                    removed.join("\n")
-                },
+                if removed.is_empty() { "nothing else".into() } else { removed.join("\n") },
             )];
             pairs.push(("Partner", partner_status(&v["partner_status"])));
             print!("{}", fields(&pairs));
             Ok(())
         }
-        ConnectionsCommand::RotateToken {
-            partner,
-            revoke_token_id,
-        } => {
+        ConnectionsCommand::RotateToken { partner, revoke_token_id } => {
             let body = match &revoke_token_id {
                 Some(id) => json!({"revoke_token_id": id}),
                 None => json!({}),
             };
             let v = {
                 let _spinner = Spinner::start(&format!("Rotating the token of {partner}…"));
-                api.post(
-                    &format!("{}/rotate-token", connection_path(&partner)),
-                    &body,
-                )
-                .await?
+                api.post(&format!("{}/rotate-token", connection_path(&partner)), &body).await?
             };
             if out == Output::Json {
                 output::json(&v);
                 return Ok(());
             }
-            if let Some(old) = v["revoked_token_id"]
-                .as_str()
-                .filter(|_| revoke_token_id.is_some())
+            if let Some(old) = v["revoked_token_id"].as_str().filter(|_| revoke_token_id.is_some())
             {
                 println!("Revoked the old token {old}.");
                 return Ok(());
@@ -212,10 +197,9 @@ fn consequences(c: &Value) -> String {
     if let Some(sp) = c["service_principal"]["display_name"].as_str() {
         parts.push(format!("the service principal {sp} and its tokens"));
     }
-    if let (Some(w), Some(true)) = (
-        c["warehouse_id"].as_str(),
-        c["warehouse_created_by_connection"].as_bool(),
-    ) {
+    if let (Some(w), Some(true)) =
+        (c["warehouse_id"].as_str(), c["warehouse_created_by_connection"].as_bool())
+    {
         parts.push(format!("the SQL warehouse {w}"));
     }
     if let Some(id) = c["cluster_id"].as_str() {
@@ -247,10 +231,7 @@ fn partner_status(v: &Value) -> String {
 pub fn details(c: &Value) -> Vec<(&'static str, String)> {
     let mut pairs = vec![("State", cell(&c["state"]))];
     if let Some(reasons) = c["reasons"].as_array().filter(|r| !r.is_empty()) {
-        pairs.push((
-            "Why broken",
-            reasons.iter().map(cell).collect::<Vec<_>>().join("\n"),
-        ));
+        pairs.push(("Why broken", reasons.iter().map(cell).collect::<Vec<_>>().join("\n")));
     }
     if let Some(m) = c["message"].as_str() {
         pairs.push(("Message", m.to_owned()));
@@ -289,10 +270,7 @@ pub fn details(c: &Value) -> Vec<(&'static str, String)> {
             .get("redirect_uri")
             .and_then(Value::as_str)
             .unwrap_or("none (users cannot authorize it)");
-        pairs.push((
-            "OAuth U2M app",
-            format!("{} (redirect {redirect})", cell(&app["client_id"])),
-        ));
+        pairs.push(("OAuth U2M app", format!("{} (redirect {redirect})", cell(&app["client_id"]))));
     }
     if let Some(w) = c["warehouse_id"].as_str() {
         let how = match c["warehouse_created_by_connection"].as_bool() {
@@ -334,10 +312,7 @@ mod tests {
         });
         let text = fields(&details(&c));
         assert!(text.contains("Why broken"), "{text}");
-        assert!(
-            text.contains("RIVERY_USER (deleted, application id a-b)"),
-            "{text}"
-        );
+        assert!(text.contains("RIVERY_USER (deleted, application id a-b)"), "{text}");
         assert!(text.contains("abc (created for this connection)"), "{text}");
         assert_eq!(
             consequences(&c),

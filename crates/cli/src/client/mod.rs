@@ -108,10 +108,7 @@ pub fn main(command: Command, global: GlobalArgs, cli: fn() -> clap::Command) ->
         clap_complete::generate(shell, &mut cli(), "patchbay", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("patchbay: cannot start the runtime: {e}");
@@ -204,11 +201,7 @@ impl Workspace {
                 Failure::Usage(format!(
                     "{} has no profile [{name}] (profiles: {})",
                     path.display(),
-                    if names.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        names.join(", ")
-                    }
+                    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
                 ))
             })?;
             return from_section(section, &format!("profile [{name}] of {}", path.display()));
@@ -271,10 +264,7 @@ fn read_config(path: &Path) -> Result<Option<Sections>> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(parse_ini(&text))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Failure::Usage(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(Failure::Usage(format!("cannot read {}: {e}", path.display()))),
     }
 }
 
@@ -313,21 +303,13 @@ fn from_section(section: &HashMap<String, String>, source: &str) -> Result<Works
             "{source} has no token (patchbay authenticates with personal access tokens only)"
         ))
     })?;
-    Ok(Workspace {
-        host: normalize_host(&host, source)?,
-        token,
-        source: source.to_owned(),
-    })
+    Ok(Workspace { host: normalize_host(&host, source)?, token, source: source.to_owned() })
 }
 
 /// As the Databricks SDKs do: `https://` when no scheme is given, no trailing `/`.
 fn normalize_host(host: &str, source: &str) -> Result<String> {
     let host = host.trim().trim_end_matches('/');
-    let host = if host.contains("://") {
-        host.to_owned()
-    } else {
-        format!("https://{host}")
-    };
+    let host = if host.contains("://") { host.to_owned() } else { format!("https://{host}") };
     match reqwest::Url::parse(&host) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(host),
         _ => Err(Failure::Usage(format!(
@@ -376,8 +358,7 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.send(reqwest::Method::POST, path, &[], Some(body))
-            .await
+        self.send(reqwest::Method::POST, path, &[], Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value> {
@@ -396,10 +377,7 @@ impl Api {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let mut request = self
-            .http
-            .request(method.clone(), url)
-            .bearer_auth(&self.workspace.token);
+        let mut request = self.http.request(method.clone(), url).bearer_auth(&self.workspace.token);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -426,18 +404,14 @@ impl Api {
                 return Ok(Value::Object(Default::default()));
             }
             return serde_json::from_slice(&bytes).map_err(|e| {
-                Failure::Api(format!(
-                    "{method} {path}: the server's answer is not JSON ({e})"
-                ))
+                Failure::Api(format!("{method} {path}: the server's answer is not JSON ({e})"))
             });
         }
         let (mut message, code) = error_message(status, &bytes, &method, path);
         // Databricks answers a bad token with 403 "Invalid access token."; patchbay with 401.
         if status.as_u16() == 401 || message.contains("Invalid access token") {
-            message.push_str(&format!(
-                "\npatchbay: the token comes from {}",
-                self.workspace.source
-            ));
+            message
+                .push_str(&format!("\npatchbay: the token comes from {}", self.workspace.source));
         }
         Err(if code.as_deref() == Some("ENDPOINT_NOT_FOUND") {
             // The server lacks the API itself: not a missing object.
@@ -470,10 +444,9 @@ fn error_message(
         };
         if let Some(message) = text("message") {
             return match text("error_code") {
-                Some(error_code) => (
-                    format!("{message} (HTTP {code} {error_code})"),
-                    Some(error_code),
-                ),
+                Some(error_code) => {
+                    (format!("{message} (HTTP {code} {error_code})"), Some(error_code))
+                }
                 None => (format!("{message} (HTTP {code})"), None),
             };
         }
@@ -484,10 +457,7 @@ fn error_message(
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     let message = if text.is_empty() || text.len() > 500 {
-        format!(
-            "{method} {path}: HTTP {code} {}",
-            status.canonical_reason().unwrap_or_default()
-        )
+        format!("{method} {path}: HTTP {code} {}", status.canonical_reason().unwrap_or_default())
     } else {
         format!("{text} (HTTP {code})")
     };
@@ -513,10 +483,8 @@ mod tests {
     use super::*;
 
     fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| vars.get(name).cloned()
     }
 
@@ -542,10 +510,7 @@ mod tests {
         assert_eq!(w.host, "https://staging.example.com");
         assert_eq!(w.token, "dapi-staging");
         let w = Workspace::resolve(None, &env).unwrap();
-        assert_eq!(
-            (w.host.as_str(), w.token.as_str()),
-            ("http://env.example.com", "dapi-env")
-        );
+        assert_eq!((w.host.as_str(), w.token.as_str()), ("http://env.example.com", "dapi-env"));
     }
 
     #[test]
@@ -561,11 +526,8 @@ mod tests {
     fn the_config_file_can_move() {
         let dir = config_file(CFG);
         let moved = dir.path().join("other.cfg");
-        std::fs::write(
-            &moved,
-            "[DEFAULT]\nhost = http://127.0.0.1:8080\ntoken = dapi-moved\n",
-        )
-        .unwrap();
+        std::fs::write(&moved, "[DEFAULT]\nhost = http://127.0.0.1:8080\ntoken = dapi-moved\n")
+            .unwrap();
         let env = env_of(&[
             ("HOME", "/nonexistent"),
             ("DATABRICKS_CONFIG_FILE", moved.to_str().unwrap()),
@@ -595,19 +557,12 @@ mod tests {
         assert!(err(Some("broken"), &[]).contains("has no token"));
         assert!(err(None, &[("DATABRICKS_HOST", "h")]).contains("DATABRICKS_TOKEN is not"));
         assert!(
-            err(
-                None,
-                &[("DATABRICKS_HOST", "ftp://x"), ("DATABRICKS_TOKEN", "t")]
-            )
-            .contains("not an http")
+            err(None, &[("DATABRICKS_HOST", "ftp://x"), ("DATABRICKS_TOKEN", "t")])
+                .contains("not an http")
         );
         let empty = env_of(&[("HOME", "/nonexistent")]);
         let f = Workspace::resolve(None, &empty).unwrap_err();
-        assert!(
-            f.message().contains("no workspace is configured"),
-            "{}",
-            f.message()
-        );
+        assert!(f.message().contains("no workspace is configured"), "{}", f.message());
     }
 
     #[test]

@@ -10,10 +10,7 @@ use std::time::Duration;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn json(v: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-    );
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
 }
 
 /// Rows under headers, each column as wide as its widest cell.
@@ -24,10 +21,7 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&'static str]) -> Table {
-        Table {
-            headers: headers.to_vec(),
-            rows: Vec::new(),
-        }
+        Table { headers: headers.to_vec(), rows: Vec::new() }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -40,11 +34,8 @@ impl Table {
 
     pub fn render(&self) -> String {
         let clean = |s: &str| s.replace(['\n', '\r', '\t'], " ");
-        let rows: Vec<Vec<String>> = self
-            .rows
-            .iter()
-            .map(|r| r.iter().map(|c| clean(c)).collect())
-            .collect();
+        let rows: Vec<Vec<String>> =
+            self.rows.iter().map(|r| r.iter().map(|c| clean(c)).collect()).collect();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &rows {
             for (i, cell) in row.iter().enumerate() {
@@ -106,11 +97,7 @@ pub fn list(
 
 /// `label  value` lines with the values aligned; a value's further lines are indented to match.
 pub fn fields(pairs: &[(&str, String)]) -> String {
-    let width = pairs
-        .iter()
-        .map(|(l, _)| l.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = pairs.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
     let mut out = String::new();
     for (label, value) in pairs {
         let mut lines = value.lines();
@@ -263,11 +250,7 @@ mod tests {
     #[test]
     fn tables_align_their_columns() {
         let mut t = Table::new(&["ID", "NAME", "STATE"]);
-        t.row(vec![
-            "dbt-cloud".into(),
-            "dbt Cloud".into(),
-            "CONNECTED".into(),
-        ]);
+        t.row(vec!["dbt-cloud".into(), "dbt Cloud".into(), "CONNECTED".into()]);
         t.row(vec!["hex".into(), "Hex\nBI".into(), "-".into()]);
         assert_eq!(
             t.render(),
@@ -284,10 +267,7 @@ mod tests {
             ("Grants", "A on x\nB on y".into()),
             ("Empty", String::new()),
         ]);
-        assert_eq!(
-            out,
-            "  State   CONNECTED\n  Grants  A on x\n          B on y\n  Empty\n"
-        );
+        assert_eq!(out, "  State   CONNECTED\n  Grants  A on x\n          B on y\n  Empty\n");
     }
 
     #[test]
@@ -296,10 +276,7 @@ mod tests {
         assert_eq!(cell(&json!(["a", "b"])), "a, b");
         assert_eq!(cell(&json!(42)), "42");
         assert_eq!(time_ms(&json!(-1)), "never");
-        assert_eq!(
-            time_ms(&json!(1_580_265_020_299_i64)),
-            "2020-01-29 02:30:20 UTC"
-        );
+        assert_eq!(time_ms(&json!(1_580_265_020_299_i64)), "2020-01-29 02:30:20 UTC");
         assert_eq!(
             grants(
                 &json!([{"securable_type": "schema", "full_name": "main.sales", "privileges": ["USE_SCHEMA", "SELECT"]}])

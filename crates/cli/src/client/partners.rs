@@ -45,14 +45,7 @@ pub async fn run(api: &Api, out: Output, command: PartnersCommand) -> Result<()>
     match command {
         PartnersCommand::List => {
             let v = api.get(&format!("{PARTNER_CONNECT}/partners"), &[]).await?;
-            let headers = [
-                "ID",
-                "NAME",
-                "CATEGORY",
-                "PROFILE",
-                "UNITY CATALOG",
-                "CONNECTION",
-            ];
+            let headers = ["ID", "NAME", "CATEGORY", "PROFILE", "UNITY CATALOG", "CONNECTION"];
             output::list(out, &v, "partners", &headers, "No partners.", |p| {
                 let connection = match (&p["connected"], &p["connection_state"]) {
                     (Value::Bool(true), Value::String(state)) => state.clone(),
@@ -71,12 +64,8 @@ pub async fn run(api: &Api, out: Output, command: PartnersCommand) -> Result<()>
             Ok(())
         }
         PartnersCommand::Show { partner } => {
-            let v = api
-                .get(
-                    &format!("{PARTNER_CONNECT}/partners/{}", segment(&partner)),
-                    &[],
-                )
-                .await?;
+            let v =
+                api.get(&format!("{PARTNER_CONNECT}/partners/{}", segment(&partner)), &[]).await?;
             if out == Output::Json {
                 output::json(&v);
                 return Ok(());
@@ -112,10 +101,7 @@ fn show(p: &Value) -> String {
         ("Profile", cell(&p["profile"])),
         ("Provisions", cell(&p["provisions"])),
         ("Unity Catalog", yes_no(&p["supports_unity_catalog"])),
-        (
-            "Sign in through Partner Connect",
-            yes_no(&p["sign_in_through_partner_connect"]),
-        ),
+        ("Sign in through Partner Connect", yes_no(&p["sign_in_through_partner_connect"])),
         ("Built in", yes_no(&p["builtin"])),
         ("Endpoint", endpoint),
         ("Connection", connection),
@@ -127,10 +113,7 @@ fn show(p: &Value) -> String {
             ("Service principal", none_if_null(&w["service_principal"])),
             ("Entitlements", none_if_null(&w["entitlements"])),
             ("Token permission", none_if_null(&w["token_permission"])),
-            (
-                "Warehouse permission",
-                none_if_null(&w["warehouse_permission"]),
-            ),
+            ("Warehouse permission", none_if_null(&w["warehouse_permission"])),
             ("Compute", compute(&w["compute"])),
             ("Chooses schemas", yes_no(&w["chooses_schemas"])),
             ("Unity Catalog grants", grants(&w["unity_catalog_grants"])),
@@ -186,12 +169,8 @@ pub async fn connect(api: &Api, out: Output, args: ConnectArgs) -> Result<()> {
     if let Some(c) = &args.catalog {
         body.insert("catalog_name".into(), json!(c));
     }
-    let schemas: Vec<&str> = args
-        .schemas
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let schemas: Vec<&str> =
+        args.schemas.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
     if !schemas.is_empty() {
         body.insert("schemas".into(), json!(schemas));
     }
@@ -201,10 +180,7 @@ pub async fn connect(api: &Api, out: Output, args: ConnectArgs) -> Result<()> {
     if args.dry_run {
         body.insert("dry_run".into(), json!(true));
     }
-    let path = format!(
-        "{PARTNER_CONNECT}/partners/{}/connect",
-        segment(&args.partner)
-    );
+    let path = format!("{PARTNER_CONNECT}/partners/{}/connect", segment(&args.partner));
     let v = {
         let _spinner = Spinner::start(&if args.dry_run {
             format!("Planning a connection to {}…", args.partner)
@@ -236,10 +212,7 @@ pub async fn connect(api: &Api, out: Output, args: ConnectArgs) -> Result<()> {
         }
         return Err(Failure::Api(match v["message"].as_str() {
             Some(m) => m.to_owned(),
-            None => format!(
-                "{} did not set up the connection; nothing was kept",
-                args.partner
-            ),
+            None => format!("{} did not set up the connection; nothing was kept", args.partner),
         }));
     }
     if out == Output::Text {
@@ -271,10 +244,7 @@ fn statuses(v: &Value) -> Vec<(&'static str, String)> {
 /// Where the partner sends the user, and what it said.
 fn next_steps(v: &Value, with_message: bool) -> String {
     let mut text = String::new();
-    if let Some(m) = v["message"]
-        .as_str()
-        .filter(|m| with_message && !m.is_empty())
-    {
+    if let Some(m) = v["message"].as_str().filter(|m| with_message && !m.is_empty()) {
         text.push_str(m);
         text.push('\n');
     }
@@ -300,10 +270,9 @@ fn plan_text(partner: &str, plan: &Value) -> String {
             pairs.push(("Entitlements", none_if_null(&sp["entitlements"])));
             pairs.push(("Token permission", none_if_null(&sp["token_permission"])));
         }
-        None => pairs.push((
-            "Service principal",
-            "none (the partner uses the connecting user)".into(),
-        )),
+        None => {
+            pairs.push(("Service principal", "none (the partner uses the connecting user)".into()))
+        }
     }
     let token = &plan["token"];
     if token.is_object() {
@@ -323,10 +292,7 @@ fn plan_text(partner: &str, plan: &Value) -> String {
         ));
     }
     pairs.push(("Compute", compute(&plan["compute"])));
-    pairs.push((
-        "Warehouse permission",
-        none_if_null(&plan["warehouse_permission"]),
-    ));
+    pairs.push(("Warehouse permission", none_if_null(&plan["warehouse_permission"])));
     pairs.push(("Catalog", cell(&plan["catalog_name"])));
     pairs.push(("Schemas", cell(&plan["schemas"])));
     pairs.push(("Grants", grants(&plan["grants"])));
@@ -351,11 +317,8 @@ fn save_connection_file(out: Output, v: &Value, file: &Value, path: Option<PathB
         return Ok(());
     }
     let path = path.unwrap_or_else(|| PathBuf::from(&suggested));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| {
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
             Failure::Usage(format!(
                 "cannot create {}: {e}; choose another path with --file",
                 path.display()
@@ -393,15 +356,9 @@ mod tests {
             "partner_endpoint": null
         });
         let text = plan_text("dbt-cloud", &plan);
-        assert!(
-            text.starts_with("Dry run: connecting dbt-cloud would\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("Dry run: connecting dbt-cloud would\n"), "{text}");
         assert!(text.contains("Compute               create SQL warehouse DBT_CLOUD_ENDPOINT (2X-Small, auto-stop 10 min)"), "{text}");
-        assert!(
-            text.contains("USAGE, READ_METADATA on schema hive_metastore.default"),
-            "{text}"
-        );
+        assert!(text.contains("USAGE, READ_METADATA on schema hive_metastore.default"), "{text}");
         assert!(text.ends_with("Nothing was changed.\n"));
     }
 }

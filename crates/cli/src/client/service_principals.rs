@@ -82,21 +82,14 @@ pub async fn run(api: &Api, out: Output, command: ServicePrincipalsCommand) -> R
         ServicePrincipalsCommand::List { filter } => {
             let all = list(api, filter.as_deref()).await?;
             let headers = ["ID", "APPLICATION ID", "DISPLAY NAME", "ACTIVE"];
-            output::list(
-                out,
-                &all,
-                "Resources",
-                &headers,
-                "No service principals.",
-                |sp| {
-                    vec![
-                        cell(&sp["id"]),
-                        cell(&sp["applicationId"]),
-                        cell(&sp["displayName"]),
-                        output::yes_no(&sp["active"]),
-                    ]
-                },
-            );
+            output::list(out, &all, "Resources", &headers, "No service principals.", |sp| {
+                vec![
+                    cell(&sp["id"]),
+                    cell(&sp["applicationId"]),
+                    cell(&sp["displayName"]),
+                    output::yes_no(&sp["active"]),
+                ]
+            });
             Ok(())
         }
         ServicePrincipalsCommand::Delete { id, yes } => {
@@ -124,17 +117,13 @@ pub async fn run(api: &Api, out: Output, command: ServicePrincipalsCommand) -> R
 }
 
 fn secrets_path(scim_id: &str) -> String {
-    format!(
-        "/api/2.0/accounts/servicePrincipals/{}/credentials/secrets",
-        segment(scim_id)
-    )
+    format!("/api/2.0/accounts/servicePrincipals/{}/credentials/secrets", segment(scim_id))
 }
 
 /// The SCIM id and application id of a service principal named by either.
 async fn resolve(api: &Api, id: &str) -> Result<(String, String)> {
     let sp = if id.bytes().all(|b| b.is_ascii_digit()) {
-        api.get(&format!("{SCIM}/ServicePrincipals/{}", segment(id)), &[])
-            .await?
+        api.get(&format!("{SCIM}/ServicePrincipals/{}", segment(id)), &[]).await?
     } else {
         let filter = format!("applicationId eq \"{}\"", id.replace('"', ""));
         let found = list(api, Some(&filter)).await?;
@@ -190,13 +179,8 @@ async fn secrets(api: &Api, out: Output, command: SecretsCommand) -> Result<()> 
                 ))?;
             }
             let (scim_id, _) = resolve(api, &id).await?;
-            let v = api
-                .delete(&format!(
-                    "{}/{}",
-                    secrets_path(&scim_id),
-                    segment(&secret_id)
-                ))
-                .await?;
+            let v =
+                api.delete(&format!("{}/{}", secrets_path(&scim_id), segment(&secret_id))).await?;
             if out == Output::Json {
                 output::json(&v);
             } else {
@@ -212,16 +196,12 @@ async fn list(api: &Api, filter: Option<&str>) -> Result<Value> {
     let mut resources: Vec<Value> = Vec::new();
     let mut first: Option<Value> = None;
     loop {
-        let mut query = vec![
-            ("startIndex", (resources.len() + 1).to_string()),
-            ("count", PAGE.to_string()),
-        ];
+        let mut query =
+            vec![("startIndex", (resources.len() + 1).to_string()), ("count", PAGE.to_string())];
         if let Some(f) = filter {
             query.push(("filter", f.to_owned()));
         }
-        let mut page = api
-            .get(&format!("{SCIM}/ServicePrincipals"), &query)
-            .await?;
+        let mut page = api.get(&format!("{SCIM}/ServicePrincipals"), &query).await?;
         let got = match page.get_mut("Resources").map(Value::take) {
             Some(Value::Array(list)) => list,
             _ => Vec::new(),

@@ -63,14 +63,7 @@ pub async fn run(api: &Api, out: Output, command: TokensCommand) -> Result<()> {
                 None => Vec::new(),
             };
             let v = api.get(TOKENS, &query).await?;
-            let headers = [
-                "TOKEN ID",
-                "OWNER ID",
-                "CREATED BY",
-                "COMMENT",
-                "CREATED",
-                "EXPIRES",
-            ];
+            let headers = ["TOKEN ID", "OWNER ID", "CREATED BY", "COMMENT", "CREATED", "EXPIRES"];
             output::list(out, &v, "token_infos", &headers, "No tokens.", |t| {
                 vec![
                     cell(&t["token_id"]),
@@ -83,11 +76,7 @@ pub async fn run(api: &Api, out: Output, command: TokensCommand) -> Result<()> {
             });
             Ok(())
         }
-        TokensCommand::CreateObo {
-            application_id,
-            comment,
-            lifetime_seconds,
-        } => {
+        TokensCommand::CreateObo { application_id, comment, lifetime_seconds } => {
             let mut body = Map::new();
             body.insert("application_id".into(), json!(application_id));
             if let Some(c) = comment {

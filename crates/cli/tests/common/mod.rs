@@ -19,17 +19,10 @@ pub const BOOTSTRAP_LINE: &str = "patchbay: admin token (shown once, keep it saf
 pub fn serve_command(listen: &str, data_dir: &Path, database_url: Option<&str>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchbay"));
     // The tests' partners (partner-sim) listen on 127.0.0.1.
-    cmd.args([
-        "serve",
-        "--listen",
-        listen,
-        "--allow-outbound",
-        "loopback",
-        "--data-dir",
-    ])
-    .arg(data_dir)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    cmd.args(["serve", "--listen", listen, "--allow-outbound", "loopback", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     if let Some(url) = database_url {
         cmd.args(["--database-url", url]);
     }
@@ -65,14 +58,8 @@ pub fn admin_command(args: &[&str], data_dir: &Path, db: &TestDatabase) -> Comma
 
 /// Runs `cmd` to its end, which must be a success; a failure fails the test, showing its stderr.
 pub fn succeeded(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     out
 }
 
@@ -121,12 +108,7 @@ impl Server {
             .expect("lock")
             .iter()
             .find_map(|l| l.strip_prefix(BOOTSTRAP_LINE).map(str::to_owned));
-        Server {
-            child,
-            url,
-            token,
-            stdout,
-        }
+        Server { child, url, token, stdout }
     }
 
     /// The lines printed so far.

@@ -11,10 +11,8 @@ pub struct S3 {
 
 impl S3 {
     pub fn from_env() -> S3 {
-        let endpoint = std::env::var("PATCHBAY_TEST_S3_ENDPOINT")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .expect(
+        let endpoint =
+            std::env::var("PATCHBAY_TEST_S3_ENDPOINT").ok().filter(|s| !s.is_empty()).expect(
                 "this test needs an S3 endpoint named in PATCHBAY_TEST_S3_ENDPOINT: \
                  scripts/s3-up starts one, as scripts/test does",
             );
@@ -34,10 +32,7 @@ impl S3 {
             .send()
             .await
             .expect("the S3 endpoint answers");
-        assert!(
-            created.status().is_success(),
-            "creating bucket {name}: {created:?}"
-        );
+        assert!(created.status().is_success(), "creating bucket {name}: {created:?}");
     }
 
     /// Points `cmd` (a `patchbay serve`) at the endpoint, as the AWS tools are pointed.
@@ -79,11 +74,6 @@ fn elements(xml: &str, tag: &str) -> Vec<String> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     xml.split(&open)
         .skip(1)
-        .map(|rest| {
-            rest.split_once(&close)
-                .expect("a closed element")
-                .0
-                .to_owned()
-        })
+        .map(|rest| rest.split_once(&close).expect("a closed element").0.to_owned())
         .collect()
 }

@@ -108,17 +108,13 @@ impl ClusterSpec {
             return Err("spark_version is required.".into());
         }
         if self.cluster_name.chars().count() > MAX_NAME_CHARS {
-            return Err(format!(
-                "cluster_name must be at most {MAX_NAME_CHARS} characters."
-            ));
+            return Err(format!("cluster_name must be at most {MAX_NAME_CHARS} characters."));
         }
         if self.cluster_name.chars().any(char::is_control) {
             return Err("cluster_name must not contain control characters.".into());
         }
         if let Some(n) = self.num_workers.filter(|n| !(0..=100_000).contains(n)) {
-            return Err(format!(
-                "num_workers must be between 0 and 100000, not {n}."
-            ));
+            return Err(format!("num_workers must be between 0 and 100000, not {n}."));
         }
         if let Some(a) = self.autoscale
             && (a.min_workers < 0 || a.max_workers < 1 || a.max_workers < a.min_workers)
@@ -128,9 +124,8 @@ impl ClusterSpec {
                 a.min_workers, a.max_workers
             ));
         }
-        if let Some(m) = self
-            .autotermination_minutes
-            .filter(|m| *m != 0 && !(10..=10_000).contains(m))
+        if let Some(m) =
+            self.autotermination_minutes.filter(|m| *m != 0 && !(10..=10_000).contains(m))
         {
             return Err(format!(
                 "autotermination_minutes must be 0 (never) or between 10 and 10000, not {m}."
@@ -170,11 +165,7 @@ impl ClusterState {
             ClusterState::Terminating => ClusterState::Terminated,
             settled_state => return settled_state,
         };
-        if settled(since, now, delay_millis) {
-            target
-        } else {
-            self
-        }
+        if settled(since, now, delay_millis) { target } else { self }
     }
 
     /// The state a start moves to, or `None` when the cluster is already up or coming up.
@@ -240,25 +231,15 @@ mod tests {
 
     #[test]
     fn validation_names_the_rule() {
-        assert_eq!(
-            ClusterSpec::partner_connect("PROPHECY_CLUSTER").validate(),
-            Ok(())
-        );
+        assert_eq!(ClusterSpec::partner_connect("PROPHECY_CLUSTER").validate(), Ok(()));
         let mut spec = ClusterSpec::partner_connect("c");
         spec.spark_version = String::new();
         assert!(spec.validate().unwrap_err().contains("spark_version"));
         let mut spec = ClusterSpec::partner_connect("c");
         spec.autotermination_minutes = Some(5);
-        assert!(
-            spec.validate()
-                .unwrap_err()
-                .contains("autotermination_minutes")
-        );
+        assert!(spec.validate().unwrap_err().contains("autotermination_minutes"));
         let mut spec = ClusterSpec::partner_connect("c");
-        spec.autoscale = Some(AutoScale {
-            min_workers: 3,
-            max_workers: 2,
-        });
+        spec.autoscale = Some(AutoScale { min_workers: 3, max_workers: 2 });
         assert!(spec.validate().unwrap_err().contains("autoscale"));
         let mut spec = ClusterSpec::partner_connect("c");
         spec.data_security_mode = Some("WIDE_OPEN".into());

@@ -38,10 +38,7 @@ pub fn with_defaults(mut settings: Map<String, Value>) -> Map<String, Value> {
 
 /// The job's name, for listings and the name filter.
 pub fn name_of(settings: &Map<String, Value>) -> &str {
-    settings
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("Untitled")
+    settings.get("name").and_then(Value::as_str).unwrap_or("Untitled")
 }
 
 /// The job parameters of a run, as `runs/get` shows them: each parameter the job defines, with
@@ -84,15 +81,10 @@ pub fn validate(settings: &Map<String, Value>) -> Result<(), String> {
     if let Some(name) = settings.get("name") {
         let name = name.as_str().ok_or("settings.name must be a string.")?;
         if name.chars().count() > MAX_NAME_CHARS {
-            return Err(format!(
-                "settings.name must be at most {MAX_NAME_CHARS} characters."
-            ));
+            return Err(format!("settings.name must be at most {MAX_NAME_CHARS} characters."));
         }
     }
-    for (field, range) in [
-        ("max_concurrent_runs", 0..=1000),
-        ("timeout_seconds", 0..=i64::MAX),
-    ] {
+    for (field, range) in [("max_concurrent_runs", 0..=1000), ("timeout_seconds", 0..=i64::MAX)] {
         if let Some(v) = settings.get(field) {
             match v.as_i64() {
                 Some(n) if range.contains(&n) => {}
@@ -109,14 +101,10 @@ pub fn validate(settings: &Map<String, Value>) -> Result<(), String> {
     if let Some(format) = settings.get("format")
         && !matches!(format.as_str(), Some("SINGLE_TASK" | "MULTI_TASK"))
     {
-        return Err(format!(
-            "settings.format must be SINGLE_TASK or MULTI_TASK, not {format}."
-        ));
+        return Err(format!("settings.format must be SINGLE_TASK or MULTI_TASK, not {format}."));
     }
     if let Some(tags) = settings.get("tags") {
-        let tags = tags
-            .as_object()
-            .ok_or("settings.tags must be an object of strings.")?;
+        let tags = tags.as_object().ok_or("settings.tags must be an object of strings.")?;
         if tags.len() > MAX_TAGS {
             return Err(format!("settings.tags may have at most {MAX_TAGS} tags."));
         }
@@ -128,13 +116,10 @@ pub fn validate(settings: &Map<String, Value>) -> Result<(), String> {
         let Some(value) = settings.get(field) else {
             continue;
         };
-        let items = value
-            .as_array()
-            .ok_or_else(|| format!("settings.{field} must be an array."))?;
+        let items =
+            value.as_array().ok_or_else(|| format!("settings.{field} must be an array."))?;
         if items.len() > MAX_ARRAY_LEN {
-            return Err(format!(
-                "settings.{field} may have at most {MAX_ARRAY_LEN} elements."
-            ));
+            return Err(format!("settings.{field} may have at most {MAX_ARRAY_LEN} elements."));
         }
         let mut seen = std::collections::HashSet::new();
         for item in items {
@@ -232,10 +217,7 @@ mod tests {
             (json!({"tags": {"a": 1}}), "settings.tags.a"),
             (json!({"tasks": {}}), "settings.tasks must be an array"),
             (json!({"tasks": [{"notebook_task": {}}]}), "task_key"),
-            (
-                json!({"tasks": [{"task_key": "a"}, {"task_key": "a"}]}),
-                "unique",
-            ),
+            (json!({"tasks": [{"task_key": "a"}, {"task_key": "a"}]}), "unique"),
             (json!({"format": "WEIRD"}), "settings.format"),
         ];
         for (settings, needle) in bad {
@@ -243,9 +225,7 @@ mod tests {
             assert!(err.contains(needle), "{settings}: {err}");
         }
         assert_eq!(
-            validate(&obj(
-                json!({"name": "ok", "tasks": [{"task_key": "a"}], "x": [1]})
-            )),
+            validate(&obj(json!({"name": "ok", "tasks": [{"task_key": "a"}], "x": [1]}))),
             Ok(())
         );
     }
@@ -262,10 +242,7 @@ mod tests {
         let s = update(&current, &new, &removed).unwrap();
         assert_eq!(s["name"], "etl2");
         assert!(s.get("schedule").is_none());
-        assert_eq!(
-            s["tasks"],
-            json!([{"task_key": "b", "v": 2}, {"task_key": "c"}])
-        );
+        assert_eq!(s["tasks"], json!([{"task_key": "b", "v": 2}, {"task_key": "c"}]));
         let err = update(&current, &Map::new(), &["runs/x".to_owned()]).unwrap_err();
         assert!(err.contains("fields_to_remove"), "{err}");
         let err = update(&current, &obj(json!({"name": 1})), &[]).unwrap_err();

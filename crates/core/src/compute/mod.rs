@@ -71,9 +71,8 @@ pub fn new_warehouse_id() -> String {
 /// letters and digits), the shape clients and people recognise.
 pub fn new_cluster_id(now: EpochMillis) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let suffix: String = (0..8)
-        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
-        .collect();
+    let suffix: String =
+        (0..8).map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())])).collect();
     let secs = now.div_euclid(1000);
     let (_, month, day) = crate::time::civil_date(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400);
@@ -93,10 +92,7 @@ mod tests {
     fn warehouse_ids_are_sixteen_hex_digits() {
         for _ in 0..100 {
             let id = new_warehouse_id();
-            assert!(
-                id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
-                "{id}"
-            );
+            assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
         }
     }
 
@@ -107,11 +103,7 @@ mod tests {
         assert!(id.starts_with("0129-023020-"), "{id}");
         assert_eq!(id.len(), 20);
         let suffix = &id[12..];
-        assert!(
-            suffix
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        );
+        assert!(suffix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
     }
 
     #[test]

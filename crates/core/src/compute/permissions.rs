@@ -162,11 +162,7 @@ impl ObjectKind {
 
     /// What the creator of an object gets: IS_OWNER where the kind has it, else CAN_MANAGE.
     pub fn creator_level(self) -> PermissionLevel {
-        if self.has_owner() {
-            PermissionLevel::IsOwner
-        } else {
-            PermissionLevel::CanManage
-        }
+        if self.has_owner() { PermissionLevel::IsOwner } else { PermissionLevel::CanManage }
     }
 
     /// The one-line description `permissionLevels` answers.
@@ -286,9 +282,7 @@ pub fn plan_acl(
                 "A group cannot own a {noun}; give IS_OWNER to a user or a service principal."
             ));
         }
-        set_level(&mut wanted, grant.principal_id, grant.level, |old, new| {
-            kind.stronger(old, new)
-        });
+        set_level(&mut wanted, grant.principal_id, grant.level, |old, new| kind.stronger(old, new));
     }
     let owners: Vec<i64> = owners_of(&wanted);
     if owners.len() > 1 {
@@ -326,19 +320,11 @@ pub fn plan_acl(
         entries
     };
     let owner = owners_of(&entries).first().copied();
-    Ok(AclPlan {
-        entries,
-        previous_owner,
-        owner,
-    })
+    Ok(AclPlan { entries, previous_owner, owner })
 }
 
 fn owners_of(entries: &[(i64, PermissionLevel)]) -> Vec<i64> {
-    entries
-        .iter()
-        .filter(|(_, l)| *l == PermissionLevel::IsOwner)
-        .map(|(p, _)| *p)
-        .collect()
+    entries.iter().filter(|(_, l)| *l == PermissionLevel::IsOwner).map(|(p, _)| *p).collect()
 }
 
 /// Sets a principal's level, combining with an existing one through `combine(old, new)`.
@@ -360,11 +346,7 @@ mod tests {
     use super::*;
 
     fn grant(principal_id: i64, level: PermissionLevel) -> AclGrant {
-        AclGrant {
-            principal_id,
-            is_group: false,
-            level,
-        }
+        AclGrant { principal_id, is_group: false, level }
     }
 
     #[test]
@@ -376,10 +358,7 @@ mod tests {
         assert_eq!(ObjectKind::Cluster.object_id("abc"), "/clusters/abc");
         assert_eq!(ObjectKind::Job.object_id("12"), "/jobs/12");
         for kind in ObjectKind::ALL {
-            assert_eq!(
-                ObjectKind::from_storage_type(kind.storage_type()),
-                Some(kind)
-            );
+            assert_eq!(ObjectKind::from_storage_type(kind.storage_type()), Some(kind));
             for level in kind.levels() {
                 assert_eq!(kind.parse_level(level.as_str()), Some(*level));
                 assert!(!kind.describe(*level).is_empty());
@@ -463,11 +442,7 @@ mod tests {
         assert!(plan.changes_owner());
 
         let plan = plan_acl(kind, &current, &[], true).unwrap();
-        assert_eq!(
-            plan.entries,
-            vec![(1, IsOwner)],
-            "an empty PUT keeps the owner"
-        );
+        assert_eq!(plan.entries, vec![(1, IsOwner)], "an empty PUT keeps the owner");
     }
 
     #[test]
@@ -498,11 +473,7 @@ mod tests {
         let kind = ObjectKind::Warehouse;
         let err = plan_acl(kind, &[], &[grant(1, IsOwner), grant(2, IsOwner)], true).unwrap_err();
         assert!(err.contains("exactly one owner"), "{err}");
-        let group = AclGrant {
-            principal_id: 5,
-            is_group: true,
-            level: IsOwner,
-        };
+        let group = AclGrant { principal_id: 5, is_group: true, level: IsOwner };
         let err = plan_acl(kind, &[], &[group], false).unwrap_err();
         assert!(err.contains("group cannot own"), "{err}");
         let err = plan_acl(ObjectKind::Cluster, &[], &[grant(1, IsOwner)], true).unwrap_err();

@@ -150,22 +150,15 @@ impl RunPhase {
 /// The phase a cancel moves a run to at `now`, or `None` when it has already ended or is
 /// being canceled (a cancel of such a run changes nothing, as in Databricks).
 pub fn cancel(observed: &Observed) -> Option<RunPhase> {
-    matches!(
-        observed.life_cycle,
-        LifeCycleState::Pending | LifeCycleState::Running
-    )
-    .then_some(RunPhase::Terminating)
+    matches!(observed.life_cycle, LifeCycleState::Pending | LifeCycleState::Running)
+        .then_some(RunPhase::Terminating)
 }
 
 /// The phase a new run starts in: skipped when the job already has `max_concurrent_runs`
 /// active runs (`max_concurrent_runs` 0 skips every run), pending otherwise.
 pub fn admit(active_runs: usize, max_concurrent_runs: i64) -> RunPhase {
     let limit = usize::try_from(max_concurrent_runs.max(0)).unwrap_or(usize::MAX);
-    if active_runs >= limit {
-        RunPhase::Skipped
-    } else {
-        RunPhase::Pending
-    }
+    if active_runs >= limit { RunPhase::Skipped } else { RunPhase::Pending }
 }
 
 /// Longest `idempotency_token` of `run-now`.
@@ -209,10 +202,7 @@ mod tests {
         assert_eq!(canceled.life_cycle, LifeCycleState::Terminated);
         assert_eq!(canceled.result, Some(ResultState::Canceled));
         assert_eq!(canceled.end_time, Some(250));
-        assert_eq!(
-            (canceled.setup_duration, canceled.execution_duration),
-            (100, 50)
-        );
+        assert_eq!((canceled.setup_duration, canceled.execution_duration), (100, 50));
         assert_eq!(cancel(&canceled), None);
         let succeeded = RunPhase::Pending.at(0, 0, 500, 100);
         assert_eq!(cancel(&succeeded), None);
@@ -225,11 +215,7 @@ mod tests {
         assert_eq!(cancel(&pending), Some(RunPhase::Terminating));
         for now in [40, 130, 500] {
             let canceled = RunPhase::Terminating.at(0, 30, now, 100);
-            assert_eq!(
-                (canceled.setup_duration, canceled.execution_duration),
-                (30, 0),
-                "at {now}"
-            );
+            assert_eq!((canceled.setup_duration, canceled.execution_duration), (30, 0), "at {now}");
         }
         let at_once = RunPhase::Terminating.at(0, 0, 500, 100);
         assert_eq!((at_once.setup_duration, at_once.execution_duration), (0, 0));

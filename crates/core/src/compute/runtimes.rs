@@ -19,30 +19,12 @@ const fn version(key: &'static str, name: &'static str) -> SparkVersion {
 /// The runtimes `clusters/spark-versions` lists: long-term-support and current releases, their
 /// ML, GPU, Photon and Graviton variants, a beta and a legacy light runtime (which the SDKs skip).
 pub const SPARK_VERSIONS: &[SparkVersion] = &[
-    version(
-        "17.2.x-scala2.13",
-        "17.2 Beta (includes Apache Spark 4.0.0, Scala 2.13)",
-    ),
-    version(
-        "17.1.x-scala2.13",
-        "17.1 (includes Apache Spark 4.0.0, Scala 2.13)",
-    ),
-    version(
-        "17.0.x-scala2.13",
-        "17.0 (includes Apache Spark 4.0.0, Scala 2.13)",
-    ),
-    version(
-        "16.4.x-scala2.13",
-        "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.13)",
-    ),
-    version(
-        "16.4.x-scala2.12",
-        "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.12)",
-    ),
-    version(
-        "16.4.x-cpu-ml-scala2.12",
-        "16.4 LTS ML (includes Apache Spark 3.5.2, Scala 2.12)",
-    ),
+    version("17.2.x-scala2.13", "17.2 Beta (includes Apache Spark 4.0.0, Scala 2.13)"),
+    version("17.1.x-scala2.13", "17.1 (includes Apache Spark 4.0.0, Scala 2.13)"),
+    version("17.0.x-scala2.13", "17.0 (includes Apache Spark 4.0.0, Scala 2.13)"),
+    version("16.4.x-scala2.13", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.13)"),
+    version("16.4.x-scala2.12", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.12)"),
+    version("16.4.x-cpu-ml-scala2.12", "16.4 LTS ML (includes Apache Spark 3.5.2, Scala 2.12)"),
     version(
         "16.4.x-gpu-ml-scala2.12",
         "16.4 LTS ML (includes Apache Spark 3.5.2, GPU, Scala 2.12)",
@@ -51,30 +33,12 @@ pub const SPARK_VERSIONS: &[SparkVersion] = &[
         "16.4.x-aarch64-scala2.12",
         "16.4 LTS aarch64 (includes Apache Spark 3.5.2, Scala 2.12)",
     ),
-    version(
-        "15.4.x-scala2.12",
-        "15.4 LTS (includes Apache Spark 3.5.0, Scala 2.12)",
-    ),
-    version(
-        "15.4.x-cpu-ml-scala2.12",
-        "15.4 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)",
-    ),
-    version(
-        "15.4.x-photon-scala2.12",
-        "15.4 LTS Photon (includes Apache Spark 3.5.0, Scala 2.12)",
-    ),
-    version(
-        "14.3.x-scala2.12",
-        "14.3 LTS (includes Apache Spark 3.5.0, Scala 2.12)",
-    ),
-    version(
-        "13.3.x-scala2.12",
-        "13.3 LTS (includes Apache Spark 3.4.1, Scala 2.12)",
-    ),
-    version(
-        "apache-spark-2.4.x-scala2.11",
-        "Light 2.4 (includes Apache Spark 2.4, Scala 2.11)",
-    ),
+    version("15.4.x-scala2.12", "15.4 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
+    version("15.4.x-cpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"),
+    version("15.4.x-photon-scala2.12", "15.4 LTS Photon (includes Apache Spark 3.5.0, Scala 2.12)"),
+    version("14.3.x-scala2.12", "14.3 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
+    version("13.3.x-scala2.12", "13.3 LTS (includes Apache Spark 3.4.1, Scala 2.12)"),
+    version("apache-spark-2.4.x-scala2.11", "Light 2.4 (includes Apache Spark 2.4, Scala 2.11)"),
 ];
 
 /// A node type: an instance type with what Spark gets of it.
@@ -101,10 +65,7 @@ const STORAGE: &str = "Storage Optimized";
 const COMPUTE: &str = "Compute Optimized";
 const GPU: &str = "GPU Accelerated";
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one row of a table, in the table's column order"
-)]
+#[expect(clippy::too_many_arguments, reason = "one row of a table, in the table's column order")]
 const fn node(
     node_type_id: &'static str,
     category: &'static str,
@@ -132,17 +93,11 @@ const fn node(
 }
 
 const fn graviton(n: NodeType) -> NodeType {
-    NodeType {
-        is_graviton: true,
-        ..n
-    }
+    NodeType { is_graviton: true, ..n }
 }
 
 const fn deprecated(n: NodeType) -> NodeType {
-    NodeType {
-        is_deprecated: true,
-        ..n
-    }
+    NodeType { is_deprecated: true, ..n }
 }
 
 /// The node types `clusters/list-node-types` lists (AWS instance types).
@@ -153,26 +108,8 @@ pub const NODE_TYPES: &[NodeType] = &[
     node("m5d.large", GENERAL, "m5d.large", 8192, 2.0, 0, 1, 75),
     node("m5d.xlarge", GENERAL, "m5d.xlarge", 16384, 4.0, 0, 1, 150),
     node("m5d.2xlarge", GENERAL, "m5d.2xlarge", 32768, 8.0, 0, 1, 300),
-    graviton(node(
-        "m6gd.large",
-        GENERAL,
-        "m6gd.large",
-        8192,
-        2.0,
-        0,
-        1,
-        118,
-    )),
-    graviton(node(
-        "m6gd.xlarge",
-        GENERAL,
-        "m6gd.xlarge",
-        16384,
-        4.0,
-        0,
-        1,
-        237,
-    )),
+    graviton(node("m6gd.large", GENERAL, "m6gd.large", 8192, 2.0, 0, 1, 118)),
+    graviton(node("m6gd.xlarge", GENERAL, "m6gd.xlarge", 16384, 4.0, 0, 1, 237)),
     node("r5d.large", MEMORY, "r5d.large", 16384, 2.0, 0, 1, 75),
     node("r5d.xlarge", MEMORY, "r5d.xlarge", 32768, 4.0, 0, 1, 150),
     node("i3.xlarge", STORAGE, "i3.xlarge", 31232, 4.0, 0, 1, 950),
@@ -209,21 +146,13 @@ mod tests {
     #[test]
     fn ids_are_unique_and_every_listed_id_makes_a_valid_cluster() {
         for (i, v) in SPARK_VERSIONS.iter().enumerate() {
-            assert!(
-                SPARK_VERSIONS[..i].iter().all(|w| w.key != v.key),
-                "{}",
-                v.key
-            );
+            assert!(SPARK_VERSIONS[..i].iter().all(|w| w.key != v.key), "{}", v.key);
             let mut spec = ClusterSpec::partner_connect("c");
             spec.spark_version = v.key.into();
             assert_eq!(spec.validate(), Ok(()), "{}", v.key);
         }
         for (i, n) in NODE_TYPES.iter().enumerate() {
-            assert!(
-                NODE_TYPES[..i]
-                    .iter()
-                    .all(|m| m.node_type_id != n.node_type_id)
-            );
+            assert!(NODE_TYPES[..i].iter().all(|m| m.node_type_id != n.node_type_id));
             let mut spec = ClusterSpec::partner_connect("c");
             spec.node_type_id = Some(n.node_type_id.into());
             assert_eq!(spec.validate(), Ok(()), "{}", n.node_type_id);
@@ -234,9 +163,7 @@ mod tests {
     fn there_is_a_long_term_support_runtime_for_each_scala() {
         for scala in ["-scala2.12", "-scala2.13"] {
             assert!(
-                SPARK_VERSIONS
-                    .iter()
-                    .any(|v| v.key.ends_with(scala) && v.name.contains(" LTS ")),
+                SPARK_VERSIONS.iter().any(|v| v.key.ends_with(scala) && v.name.contains(" LTS ")),
                 "{scala}"
             );
         }

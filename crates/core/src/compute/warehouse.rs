@@ -114,10 +114,7 @@ impl Default for WarehouseSpec {
             enable_serverless_compute: false,
             warehouse_type: WarehouseType::Classic,
             spot_instance_policy: SpotInstancePolicy::CostOptimized,
-            channel: Channel {
-                name: ChannelName::Current,
-                dbsql_version: None,
-            },
+            channel: Channel { name: ChannelName::Current, dbsql_version: None },
             custom_tags: Vec::new(),
             instance_profile_arn: None,
             statement_timeout: None,
@@ -129,10 +126,7 @@ impl Default for WarehouseSpec {
 impl WarehouseSpec {
     /// The Partner Connect defaults with a name, e.g. `FIVETRAN_ENDPOINT`.
     pub fn partner_connect(name: impl Into<String>) -> WarehouseSpec {
-        WarehouseSpec {
-            name: name.into(),
-            ..WarehouseSpec::default()
-        }
+        WarehouseSpec { name: name.into(), ..WarehouseSpec::default() }
     }
 
     /// The rules the API documents; the message names the field and the rule.
@@ -207,11 +201,7 @@ impl WarehouseState {
             WarehouseState::Deleting => WarehouseState::Deleted,
             settled_state => return settled_state,
         };
-        if settled(since, now, delay_millis) {
-            target
-        } else {
-            self
-        }
+        if settled(since, now, delay_millis) { target } else { self }
     }
 
     /// The state a start moves to, or `None` when the warehouse is already starting or
@@ -245,9 +235,7 @@ pub struct SqlEndpoint {
 impl SqlEndpoint {
     /// The endpoint of warehouse `id` in the workspace published at `public_url`.
     pub fn of(public_url: &str, id: &str) -> SqlEndpoint {
-        let (scheme, rest) = public_url
-            .split_once("://")
-            .unwrap_or(("https", public_url));
+        let (scheme, rest) = public_url.split_once("://").unwrap_or(("https", public_url));
         let protocol = scheme.to_ascii_lowercase();
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
@@ -295,17 +283,11 @@ mod tests {
     #[test]
     fn wire_values_round_trip() {
         assert_eq!(ClusterSize::parse("2X-Small"), Some(ClusterSize::XxSmall));
-        assert_eq!(
-            ClusterSize::parse("5X-Large"),
-            Some(ClusterSize::XxxxxLarge)
-        );
+        assert_eq!(ClusterSize::parse("5X-Large"), Some(ClusterSize::XxxxxLarge));
         assert_eq!(ClusterSize::parse("2x-small"), None);
         assert_eq!(ClusterSize::ALL.len(), 10);
         assert_eq!(WarehouseType::expected(), "CLASSIC, PRO");
-        assert_eq!(
-            WarehouseState::parse("RUNNING"),
-            Some(WarehouseState::Running)
-        );
+        assert_eq!(WarehouseState::parse("RUNNING"), Some(WarehouseState::Running));
     }
 
     fn invalid(change: impl FnOnce(&mut WarehouseSpec)) -> String {

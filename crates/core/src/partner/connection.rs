@@ -103,9 +103,9 @@ impl Owed {
             NotificationKind::Unknown(other) => Owed::Unknown(other.clone()),
             NotificationKind::DeleteConnection => {
                 match serde_json::from_str::<DeleteConnection>(payload) {
-                    Ok(p) if !p.connection_id.is_empty() => Owed::DeleteConnection {
-                        connection_id: p.connection_id,
-                    },
+                    Ok(p) if !p.connection_id.is_empty() => {
+                        Owed::DeleteConnection { connection_id: p.connection_id }
+                    }
                     Ok(_) => Owed::Unreadable("unreadable payload: connection_id is empty".into()),
                     Err(e) => Owed::Unreadable(format!("unreadable payload: {e}")),
                 }
@@ -160,13 +160,9 @@ impl ConnectionRecord {
     /// settling: the partner's, a rotation's pending one, and an unconfirmed rotation's
     /// previous one.
     pub fn credentials(&self) -> impl Iterator<Item = &str> {
-        [
-            &self.token_id,
-            &self.pending_token_id,
-            &self.previous_token_id,
-        ]
-        .into_iter()
-        .filter_map(|t| t.as_deref())
+        [&self.token_id, &self.pending_token_id, &self.previous_token_id]
+            .into_iter()
+            .filter_map(|t| t.as_deref())
     }
 }
 
@@ -197,9 +193,7 @@ pub(crate) mod tests {
             warehouse_created: true,
             cluster_id: None,
             partner_connection_id: Some("c-1".into()),
-            grants: crate::partner::Profile::Ingest
-                .rules()
-                .grants("hive_metastore", &[]),
+            grants: crate::partner::Profile::Ingest.rules().grants("hive_metastore", &[]),
             message: None,
             created_by_id: 2,
             created_by_name: "admin@example.com".into(),
@@ -210,17 +204,12 @@ pub(crate) mod tests {
 
     #[test]
     fn states_and_kinds_keep_their_stored_spelling() {
-        for s in [
-            ConnectionState::Connecting,
-            ConnectionState::Connected,
-            ConnectionState::Deleting,
-        ] {
+        for s in
+            [ConnectionState::Connecting, ConnectionState::Connected, ConnectionState::Deleting]
+        {
             assert_eq!(s.as_str().parse::<ConnectionState>(), Ok(s));
         }
-        assert_eq!(
-            "SOMETHING".parse::<ConnectionState>(),
-            Ok(ConnectionState::Connected)
-        );
+        assert_eq!("SOMETHING".parse::<ConnectionState>(), Ok(ConnectionState::Connected));
         let kind: NotificationKind = "delete_connection".parse().unwrap();
         assert_eq!(kind, NotificationKind::DeleteConnection);
         assert_eq!(kind.as_str(), "delete_connection");
@@ -232,22 +221,12 @@ pub(crate) mod tests {
     fn a_notification_owes_what_its_payload_reads_as() {
         let delete = NotificationKind::DeleteConnection;
         assert_eq!(
-            Owed::read(
-                &delete,
-                r#"{"connection_id": "c-1", "databricks_organization_id": 7}"#
-            ),
-            Owed::DeleteConnection {
-                connection_id: "c-1".into()
-            }
+            Owed::read(&delete, r#"{"connection_id": "c-1", "databricks_organization_id": 7}"#),
+            Owed::DeleteConnection { connection_id: "c-1".into() }
         );
-        for payload in [
-            "",
-            "not json",
-            "null",
-            "{}",
-            r#"{"connection_id": 7}"#,
-            r#"{"connection_id": ""}"#,
-        ] {
+        for payload in
+            ["", "not json", "null", "{}", r#"{"connection_id": 7}"#, r#"{"connection_id": ""}"#]
+        {
             match Owed::read(&delete, payload) {
                 Owed::Unreadable(why) => assert!(why.starts_with("unreadable payload: "), "{why}"),
                 other => panic!("{payload:?} read as {other:?}"),

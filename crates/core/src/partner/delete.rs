@@ -63,9 +63,7 @@ pub fn removal(
         return Ok(None);
     }
     if c.state == ConnectionState::Connecting && by == Remover::Admin {
-        return Err(Refusal::Connecting {
-            partner_id: c.partner_id.clone(),
-        });
+        return Err(Refusal::Connecting { partner_id: c.partner_id.clone() });
     }
     let principal = match c.service_principal_id {
         Some(id) => PrincipalRemoval::ServicePrincipal {
@@ -118,9 +116,7 @@ pub fn rotation(
     partner_rotates: bool,
 ) -> Result<RotationMode, Refusal> {
     if c.application_id.is_none() || c.service_principal_id.is_none() {
-        return Err(Refusal::NothingToRotate {
-            partner: partner.to_owned(),
-        });
+        return Err(Refusal::NothingToRotate { partner: partner.to_owned() });
     }
     Ok(if partner_rotates && c.partner_connection_id.is_some() {
         RotationMode::Deliver
@@ -169,10 +165,7 @@ mod tests {
         c.service_principal_name = None;
         c.previous_token_id = Some("t0".into());
         let plan = removal(&c, None, Remover::Admin).unwrap().unwrap();
-        assert_eq!(
-            plan.principal,
-            PrincipalRemoval::UserTokens(vec!["t1".into(), "t0".into()])
-        );
+        assert_eq!(plan.principal, PrincipalRemoval::UserTokens(vec!["t1".into(), "t0".into()]));
         c.service_principal_name = Some("RIVERY_USER".into());
         let plan = removal(&c, None, Remover::Admin).unwrap().unwrap();
         assert_eq!(plan.principal, PrincipalRemoval::Gone);
@@ -186,27 +179,16 @@ mod tests {
         c.state = ConnectionState::Connecting;
         assert_eq!(
             removal(&c, None, Remover::Admin),
-            Err(Refusal::Connecting {
-                partner_id: "rivery".into()
-            })
+            Err(Refusal::Connecting { partner_id: "rivery".into() })
         );
         assert!(removal(&c, Some("u1"), Remover::Undo).unwrap().is_some());
     }
 
     #[test]
     fn a_missed_delete_is_a_change_only_when_another_connection_stands() {
-        assert!(matches!(
-            delete_missed("rivery", Some("u1"), true),
-            Refusal::Changed { .. }
-        ));
-        assert!(matches!(
-            delete_missed("rivery", Some("u1"), false),
-            Refusal::NoConnection { .. }
-        ));
-        assert!(matches!(
-            delete_missed("rivery", None, true),
-            Refusal::NoConnection { .. }
-        ));
+        assert!(matches!(delete_missed("rivery", Some("u1"), true), Refusal::Changed { .. }));
+        assert!(matches!(delete_missed("rivery", Some("u1"), false), Refusal::NoConnection { .. }));
+        assert!(matches!(delete_missed("rivery", None, true), Refusal::NoConnection { .. }));
     }
 
     #[test]
@@ -217,9 +199,6 @@ mod tests {
         c.partner_connection_id = None;
         assert_eq!(rotation("Rivery", &c, true), Ok(RotationMode::Manual));
         c.service_principal_id = None;
-        assert!(matches!(
-            rotation("Rivery", &c, true),
-            Err(Refusal::NothingToRotate { .. })
-        ));
+        assert!(matches!(rotation("Rivery", &c, true), Err(Refusal::NothingToRotate { .. })));
     }
 }

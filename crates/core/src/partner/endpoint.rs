@@ -20,11 +20,7 @@ pub struct PartnerEndpoint {
 impl PartnerEndpoint {
     /// The URL of one of the partner's paths, one `/` between base and path.
     pub fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.base_url.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
+        format!("{}/{}", self.base_url.trim_end_matches('/'), path.trim_start_matches('/'))
     }
 }
 
@@ -58,14 +54,8 @@ mod tests {
 
     #[test]
     fn url_joins_with_one_slash() {
-        assert_eq!(
-            endpoint("https://p.example/").url("/connect"),
-            "https://p.example/connect"
-        );
-        assert_eq!(
-            endpoint("https://p.example").url("connect"),
-            "https://p.example/connect"
-        );
+        assert_eq!(endpoint("https://p.example/").url("/connect"), "https://p.example/connect");
+        assert_eq!(endpoint("https://p.example").url("connect"), "https://p.example/connect");
     }
 
     #[test]

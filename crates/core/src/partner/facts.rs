@@ -26,10 +26,7 @@ impl CatalogFacts {
         if name == HIVE_METASTORE {
             return CatalogStanding::Owned;
         }
-        self.standings
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(CatalogStanding::Missing, |(_, s)| *s)
+        self.standings.iter().find(|(n, _)| n == name).map_or(CatalogStanding::Missing, |(_, s)| *s)
     }
 
     pub fn context(&self) -> CatalogContext<'_> {
@@ -53,10 +50,7 @@ impl ConnectChoices {
     /// The catalog the request would use if the rule allows it: the one asked for, else the
     /// workspace default, else `hive_metastore`. The store looks up its standing and schemas.
     pub fn candidate_catalog<'a>(&'a self, uc_default: Option<&'a str>) -> &'a str {
-        self.catalog_name
-            .as_deref()
-            .or(uc_default)
-            .unwrap_or(HIVE_METASTORE)
+        self.catalog_name.as_deref().or(uc_default).unwrap_or(HIVE_METASTORE)
     }
 }
 

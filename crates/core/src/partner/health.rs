@@ -60,30 +60,19 @@ impl fmt::Display for BrokenReason {
             BrokenReason::TokenDeleted { token_id } => {
                 write!(f, "The token {token_id} the partner uses was deleted.")
             }
-            BrokenReason::Secret {
-                secret_id,
-                standing,
-                expire_time,
-            } => f.write_str(&standing.reason(secret_id, *expire_time)),
+            BrokenReason::Secret { secret_id, standing, expire_time } => {
+                f.write_str(&standing.reason(secret_id, *expire_time))
+            }
             BrokenReason::WarehouseDeleted { id } => {
                 write!(f, "The SQL warehouse {id} was deleted.")
             }
             BrokenReason::ClusterDeleted { id } => write!(f, "The cluster {id} was deleted."),
-            BrokenReason::SecurableDeleted {
-                securable_type,
-                full_name,
-            } => write!(f, "The {securable_type} {full_name} was deleted."),
-            BrokenReason::PrivilegesRevoked {
-                privileges,
-                securable_type,
-                full_name,
-            } => {
+            BrokenReason::SecurableDeleted { securable_type, full_name } => {
+                write!(f, "The {securable_type} {full_name} was deleted.")
+            }
+            BrokenReason::PrivilegesRevoked { privileges, securable_type, full_name } => {
                 let names: Vec<&str> = privileges.iter().map(|p| p.as_str()).collect();
-                write!(
-                    f,
-                    "{} on {securable_type} {full_name} was revoked.",
-                    names.join(", ")
-                )
+                write!(f, "{} on {securable_type} {full_name} was revoked.", names.join(", "))
             }
             BrokenReason::PartnerTestFailed { partner, detail } => {
                 write!(f, "{partner}'s connection test failed: {detail}")
@@ -160,15 +149,11 @@ pub fn health(facts: &HealthFacts) -> Health {
     }
     let mut reasons = Vec::new();
     if facts.needs_service_principal && c.service_principal_id.is_none() {
-        reasons.push(BrokenReason::PrincipalDeleted {
-            name: c.service_principal_name.clone(),
-        });
+        reasons.push(BrokenReason::PrincipalDeleted { name: c.service_principal_name.clone() });
     } else if let Some(token_id) = &c.token_id {
         match facts.credential {
             Some(CredentialFacts::Token { exists: false }) => {
-                reasons.push(BrokenReason::TokenDeleted {
-                    token_id: token_id.clone(),
-                });
+                reasons.push(BrokenReason::TokenDeleted { token_id: token_id.clone() });
             }
             Some(CredentialFacts::OAuthSecret { expire_time }) => {
                 match secret_standing(expire_time, facts.now) {
@@ -202,13 +187,8 @@ pub fn health(facts: &HealthFacts) -> Health {
                 });
                 continue;
             };
-            let missing: Vec<Privilege> = g
-                .grant
-                .privileges
-                .iter()
-                .copied()
-                .filter(|p| !p.held_in(held))
-                .collect();
+            let missing: Vec<Privilege> =
+                g.grant.privileges.iter().copied().filter(|p| !p.held_in(held)).collect();
             if !missing.is_empty() {
                 reasons.push(BrokenReason::PrivilegesRevoked {
                     privileges: missing,
@@ -218,11 +198,7 @@ pub fn health(facts: &HealthFacts) -> Health {
             }
         }
     }
-    if reasons.is_empty() {
-        Health::Connected
-    } else {
-        Health::Broken(reasons)
-    }
+    if reasons.is_empty() { Health::Connected } else { Health::Broken(reasons) }
 }
 
 #[cfg(test)]
@@ -256,11 +232,7 @@ mod tests {
     }
 
     fn reasons(f: &HealthFacts) -> Vec<String> {
-        health(f)
-            .reasons()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        health(f).reasons().iter().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -314,17 +286,10 @@ mod tests {
         });
         assert_eq!(health(&f), Health::Connected);
         f.credential = Some(CredentialFacts::OAuthSecret { expire_time: None });
-        assert_eq!(
-            reasons(&f),
-            ["The OAuth secret t1 the partner uses was deleted."]
-        );
-        f.credential = Some(CredentialFacts::OAuthSecret {
-            expire_time: Some(f.now - 1),
-        });
+        assert_eq!(reasons(&f), ["The OAuth secret t1 the partner uses was deleted."]);
+        f.credential = Some(CredentialFacts::OAuthSecret { expire_time: Some(f.now - 1) });
         assert!(reasons(&f)[0].contains("expired on"));
-        f.credential = Some(CredentialFacts::OAuthSecret {
-            expire_time: Some(f.now + 1),
-        });
+        f.credential = Some(CredentialFacts::OAuthSecret { expire_time: Some(f.now + 1) });
         assert!(reasons(&f)[0].contains("rotate it before then"));
     }
 
@@ -347,10 +312,7 @@ mod tests {
         assert_eq!(reasons(&f), ["The catalog hive_metastore was deleted."]);
         let mut f = healthy();
         f.grants[0].held = Some(vec!["USAGE".into()]);
-        assert_eq!(
-            reasons(&f),
-            ["CREATE on catalog hive_metastore was revoked."]
-        );
+        assert_eq!(reasons(&f), ["CREATE on catalog hive_metastore was revoked."]);
         f.grants.push(GrantFacts {
             grant: Grant {
                 securable_type: GrantTarget::Schema,
@@ -387,16 +349,10 @@ mod tests {
     #[test]
     fn a_failed_partner_test_breaks_a_connected_connection() {
         let ok = health(&healthy());
-        assert_eq!(
-            ok.clone().with_partner_test(true, "Rivery", "fine"),
-            Health::Connected
-        );
+        assert_eq!(ok.clone().with_partner_test(true, "Rivery", "fine"), Health::Connected);
         let failed = ok.with_partner_test(false, "Rivery", "no table");
         assert_eq!(failed.state(), "BROKEN");
-        assert_eq!(
-            failed.reasons()[0].to_string(),
-            "Rivery's connection test failed: no table"
-        );
+        assert_eq!(failed.reasons()[0].to_string(), "Rivery's connection test failed: no table");
         let mut f = healthy();
         f.warehouse_exists = false;
         let both = health(&f).with_partner_test(false, "Rivery", "x");

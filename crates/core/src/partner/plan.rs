@@ -74,36 +74,25 @@ pub fn plan(facts: &ConnectFacts) -> Result<ProvisionPlan, Refusal> {
     let uc_default = facts.catalog.uc_default_catalog.as_deref();
     let uses_catalog = spec.profile != Profile::None || request.catalog_name.is_some();
     let catalog_name = if uses_catalog || uc_default.is_some() {
-        let chosen = choose_catalog(
-            request.catalog_name.as_deref(),
-            spec,
-            &facts.catalog.context(),
-            |c| facts.catalog.standing(c),
-        )
-        .map_err(Refusal::Catalog)?;
+        let chosen =
+            choose_catalog(request.catalog_name.as_deref(), spec, &facts.catalog.context(), |c| {
+                facts.catalog.standing(c)
+            })
+            .map_err(Refusal::Catalog)?;
         Some(chosen)
     } else {
         None
     };
     let schemas: Vec<String> = request.schemas.clone().unwrap_or_default();
     if !rules.reads_schemas && !schemas.is_empty() {
-        return Err(Refusal::SchemasNotRead {
-            partner: spec.name.clone(),
-        });
+        return Err(Refusal::SchemasNotRead { partner: spec.name.clone() });
     }
     if spec.profile == Profile::Read && schemas.is_empty() {
-        return Err(Refusal::NoSchema {
-            partner: spec.name.clone(),
-        });
+        return Err(Refusal::NoSchema { partner: spec.name.clone() });
     }
-    let catalog = catalog_name
-        .clone()
-        .unwrap_or_else(|| HIVE_METASTORE.to_owned());
+    let catalog = catalog_name.clone().unwrap_or_else(|| HIVE_METASTORE.to_owned());
     if let Some(schema) = schemas.iter().find(|s| facts.missing_schemas.contains(s)) {
-        return Err(Refusal::SchemaMissing {
-            catalog,
-            schema: schema.clone(),
-        });
+        return Err(Refusal::SchemaMissing { catalog, schema: schema.clone() });
     }
     let credential =
         credential_for(&spec.auth_options, spec.profile).map_err(Refusal::Credential)?;
@@ -115,9 +104,7 @@ pub fn plan(facts: &ConnectFacts) -> Result<ProvisionPlan, Refusal> {
             ComputePlan::ExistingWarehouse(id.to_owned())
         }
         (_, Some(_)) => {
-            return Err(Refusal::OwnCompute {
-                partner: spec.name.clone(),
-            });
+            return Err(Refusal::OwnCompute { partner: spec.name.clone() });
         }
         (Provision::SelectedWarehouse | Provision::NewWarehouse, None) => {
             ComputePlan::NewWarehouse(warehouse_name(&spec.name))
@@ -127,9 +114,7 @@ pub fn plan(facts: &ConnectFacts) -> Result<ProvisionPlan, Refusal> {
     };
     Ok(ProvisionPlan {
         partner_id: spec.id.clone(),
-        service_principal: rules
-            .service_principal
-            .then(|| service_principal_name(&spec.name)),
+        service_principal: rules.service_principal.then(|| service_principal_name(&spec.name)),
         entitlements: entitlements_for(spec.profile, credential)
             .iter()
             .map(|e| e.as_str().to_owned())
@@ -139,11 +124,7 @@ pub fn plan(facts: &ConnectFacts) -> Result<ProvisionPlan, Refusal> {
         u2m_app: u2m_app(&spec.auth_options),
         compute,
         warehouse_can_use: rules.warehouse_can_use,
-        grants: if rules.service_principal {
-            rules.grants(&catalog, &schemas)
-        } else {
-            Vec::new()
-        },
+        grants: if rules.service_principal { rules.grants(&catalog, &schemas) } else { Vec::new() },
         catalog_name,
         schemas,
     })
@@ -228,10 +209,7 @@ mod tests {
         standings: &[(&str, CatalogStanding)],
     ) -> ConnectFacts {
         f.catalog.uc_default_catalog = Some(default.to_owned());
-        f.catalog.standings = standings
-            .iter()
-            .map(|(n, s)| ((*n).to_owned(), *s))
-            .collect();
+        f.catalog.standings = standings.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect();
         f
     }
 
@@ -240,19 +218,11 @@ mod tests {
         let p = plan(&facts("fivetran")).unwrap();
         assert_eq!(p.service_principal, None);
         assert!(p.entitlements.is_empty() && p.grants.is_empty() && !p.token_can_use);
-        assert_eq!(
-            p.compute,
-            ComputePlan::NewWarehouse("FIVETRAN_ENDPOINT".into())
-        );
+        assert_eq!(p.compute, ComputePlan::NewWarehouse("FIVETRAN_ENDPOINT".into()));
         assert_eq!(p.catalog_name, None, "no catalog without Unity Catalog");
         assert_eq!(p.credential, Credential::Token);
         // With Unity Catalog the default catalog is recorded, still without grants.
-        let p = plan(&uc(
-            facts("fivetran"),
-            "main",
-            &[("main", CatalogStanding::Owned)],
-        ))
-        .unwrap();
+        let p = plan(&uc(facts("fivetran"), "main", &[("main", CatalogStanding::Owned)])).unwrap();
         assert_eq!(p.catalog_name.as_deref(), Some("main"));
         assert!(p.grants.is_empty());
     }
@@ -263,17 +233,10 @@ mod tests {
         assert_eq!(p.service_principal.as_deref(), Some("RIVERY_USER"));
         assert_eq!(
             p.entitlements,
-            [
-                "allow-cluster-create",
-                "workspace-access",
-                "databricks-sql-access"
-            ]
+            ["allow-cluster-create", "workspace-access", "databricks-sql-access"]
         );
         assert!(p.token_can_use && !p.warehouse_can_use);
-        assert_eq!(
-            p.compute,
-            ComputePlan::NewWarehouse("RIVERY_ENDPOINT".into())
-        );
+        assert_eq!(p.compute, ComputePlan::NewWarehouse("RIVERY_ENDPOINT".into()));
         assert_eq!(p.catalog_name.as_deref(), Some(HIVE_METASTORE));
         assert_eq!(
             p.grants,
@@ -288,10 +251,7 @@ mod tests {
     #[test]
     fn a_cluster_partner_gets_a_cluster_and_a_token_partner_nothing_to_run_on() {
         let p = plan(&facts("prophecy")).unwrap();
-        assert_eq!(
-            p.compute,
-            ComputePlan::NewCluster("PROPHECY_CLUSTER".into())
-        );
+        assert_eq!(p.compute, ComputePlan::NewCluster("PROPHECY_CLUSTER".into()));
         assert_eq!(p.entitlements, ["workspace-access", "allow-cluster-create"]);
         assert!(p.grants.is_empty());
         let p = plan(&facts("labelbox")).unwrap();
@@ -305,24 +265,16 @@ mod tests {
     fn a_reading_partner_needs_schemas_and_may_use_a_chosen_warehouse() {
         assert_eq!(
             plan(&facts("dbt-cloud")),
-            Err(Refusal::NoSchema {
-                partner: "dbt Cloud".into()
-            })
+            Err(Refusal::NoSchema { partner: "dbt Cloud".into() })
         );
         let p = plan(&with_schemas(facts("dbt-cloud"), &["sales"])).unwrap();
-        assert_eq!(
-            p.compute,
-            ComputePlan::NewWarehouse("DBT_CLOUD_ENDPOINT".into())
-        );
+        assert_eq!(p.compute, ComputePlan::NewWarehouse("DBT_CLOUD_ENDPOINT".into()));
         assert!(p.warehouse_can_use);
         assert_eq!(p.grants.len(), 1, "legacy: no catalog grant for reading");
         assert_eq!(p.grants[0].full_name, "hive_metastore.sales");
         let mut chosen = with_schemas(facts("dbt-cloud"), &["sales"]);
         chosen.request.warehouse_id = Some("w1".into());
-        assert_eq!(
-            plan(&chosen).unwrap().compute,
-            ComputePlan::ExistingWarehouse("w1".into())
-        );
+        assert_eq!(plan(&chosen).unwrap().compute, ComputePlan::ExistingWarehouse("w1".into()));
         chosen.warehouse_exists = false;
         let refused = plan(&chosen).unwrap_err();
         assert_eq!(refused.to_string(), "SQL warehouse w1 does not exist.");
@@ -337,19 +289,12 @@ mod tests {
     #[test]
     fn dataiku_reads_schemas_and_creates_them_in_its_catalog() {
         let p = plan(&with_schemas(
-            uc(
-                facts("dataiku"),
-                "main",
-                &[("main", CatalogStanding::Owned)],
-            ),
+            uc(facts("dataiku"), "main", &[("main", CatalogStanding::Owned)]),
             &["web"],
         ))
         .unwrap();
         assert_eq!(p.entitlements, ["allow-cluster-create"]);
-        assert_eq!(
-            p.grants[0].privileges,
-            [Privilege::UseCatalog, Privilege::CreateSchema]
-        );
+        assert_eq!(p.grants[0].privileges, [Privilege::UseCatalog, Privilege::CreateSchema]);
         assert_eq!(p.grants[1].full_name, "main.web");
         assert_eq!(p.grants[1].privileges, [Privilege::UseSchema]);
     }
@@ -373,11 +318,7 @@ mod tests {
             plan(&catalog),
             Err(Refusal::Catalog(CatalogRefusal::NoUnityCatalog { requested, .. })) if requested == "main"
         ));
-        let theirs = uc(
-            facts("rivery"),
-            "main",
-            &[("main", CatalogStanding::NotOwned)],
-        );
+        let theirs = uc(facts("rivery"), "main", &[("main", CatalogStanding::NotOwned)]);
         assert!(matches!(
             plan(&theirs),
             Err(Refusal::Catalog(CatalogRefusal::NotOwned { catalog, .. })) if catalog == "main"
@@ -387,10 +328,7 @@ mod tests {
         assert_eq!(plan(&admin).unwrap().catalog_name.as_deref(), Some("main"));
         let mut m2m = facts("fivetran");
         m2m.spec.auth_options = vec![AuthOption::AuthOauthM2m];
-        assert_eq!(
-            plan(&m2m),
-            Err(Refusal::Credential(CredentialRefusal::M2mWithoutPrincipal))
-        );
+        assert_eq!(plan(&m2m), Err(Refusal::Credential(CredentialRefusal::M2mWithoutPrincipal)));
     }
 
     #[test]
@@ -412,14 +350,7 @@ mod tests {
 
     #[test]
     fn a_repair_restores_what_the_plan_gave() {
-        for id in [
-            "rivery",
-            "prophecy",
-            "labelbox",
-            "dbt-cloud",
-            "dataiku",
-            "fivetran",
-        ] {
+        for id in ["rivery", "prophecy", "labelbox", "dbt-cloud", "dataiku", "fivetran"] {
             let mut f = facts(id);
             if id == "dbt-cloud" || id == "dataiku" {
                 f = with_schemas(f, &["s"]);
@@ -450,9 +381,7 @@ mod tests {
             Repaired::Entitlement("databricks-sql-access".into()),
             Repaired::TokensCanUse,
             Repaired::Grants,
-            Repaired::NewToken {
-                answer: r#"{"token_id":"t1"}"#.into(),
-            },
+            Repaired::NewToken { answer: r#"{"token_id":"t1"}"#.into() },
         ]
         .iter()
         .map(ToString::to_string)

@@ -71,9 +71,7 @@ pub fn may_call_partner(partner: &str, caller: PrincipalKind) -> Result<(), Refu
     if caller == PrincipalKind::User {
         Ok(())
     } else {
-        Err(Refusal::ServicePrincipal {
-            partner: partner.to_owned(),
-        })
+        Err(Refusal::ServicePrincipal { partner: partner.to_owned() })
     }
 }
 
@@ -85,14 +83,10 @@ pub fn sign_in(
     caller: PrincipalKind,
 ) -> Result<(), Refusal> {
     if state == ConnectionState::Connecting {
-        return Err(Refusal::Connecting {
-            partner: partner.to_owned(),
-        });
+        return Err(Refusal::Connecting { partner: partner.to_owned() });
     }
     if !partner_signs_in {
-        return Err(Refusal::NoSignIn {
-            partner: partner.to_owned(),
-        });
+        return Err(Refusal::NoSignIn { partner: partner.to_owned() });
     }
     may_call_partner(partner, caller)
 }
@@ -107,10 +101,7 @@ mod tests {
             click("Tableau", Provision::ConnectionFile, false, false, false),
             Ok(Click::ConnectionFile)
         );
-        assert_eq!(
-            click("Rivery", Provision::NewWarehouse, true, false, false),
-            Ok(Click::SignIn)
-        );
+        assert_eq!(click("Rivery", Provision::NewWarehouse, true, false, false), Ok(Click::SignIn));
         assert_eq!(
             click("Rivery", Provision::NewWarehouse, false, false, true),
             Ok(Click::Connect)
@@ -125,18 +116,9 @@ mod tests {
     #[test]
     fn only_admins_connect_and_a_connected_tile_has_nothing_to_plan() {
         let refused = click("Rivery", Provision::NewWarehouse, false, false, false).unwrap_err();
-        assert!(
-            refused
-                .to_string()
-                .starts_with("Only workspace admins can connect Rivery")
-        );
+        assert!(refused.to_string().starts_with("Only workspace admins can connect Rivery"));
         let dry = click("Rivery", Provision::NewWarehouse, true, true, true).unwrap_err();
-        assert_eq!(
-            dry,
-            Refusal::AlreadyConnected {
-                partner: "Rivery".into()
-            }
-        );
+        assert_eq!(dry, Refusal::AlreadyConnected { partner: "Rivery".into() });
     }
 
     #[test]
@@ -148,15 +130,9 @@ mod tests {
             sign_in("Rivery", true, Connecting, User),
             Err(Refusal::Connecting { .. })
         ));
-        assert!(matches!(
-            sign_in("Rivery", false, Connected, User),
-            Err(Refusal::NoSignIn { .. })
-        ));
+        assert!(matches!(sign_in("Rivery", false, Connected, User), Err(Refusal::NoSignIn { .. })));
         let sp = sign_in("Rivery", true, Connected, ServicePrincipal).unwrap_err();
-        assert!(
-            sp.to_string()
-                .starts_with("Service principals cannot sign in to Rivery")
-        );
+        assert!(sp.to_string().starts_with("Service principals cannot sign in to Rivery"));
         assert!(may_call_partner("Rivery", User).is_ok());
         assert!(may_call_partner("Rivery", ServicePrincipal).is_err());
     }

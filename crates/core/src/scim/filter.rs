@@ -49,18 +49,13 @@ impl AttrPath {
     /// Parses a path as written in a filter or a PATCH `path`, without a value filter. A URN
     /// prefix is split off at its last `:`, since URNs themselves contain dots (`2.0`).
     pub fn parse(s: &str) -> Result<AttrPath, FilterError> {
-        parse_attr_path(s).map_err(|msg| FilterError {
-            message: format!("Invalid attribute path '{s}': {msg}"),
-        })
+        parse_attr_path(s)
+            .map_err(|msg| FilterError { message: format!("Invalid attribute path '{s}': {msg}") })
     }
 
     /// A path to a top-level attribute of the core schema, for building paths in code.
     pub fn simple(name: &str) -> AttrPath {
-        AttrPath {
-            urn: None,
-            name: name.to_owned(),
-            sub: None,
-        }
+        AttrPath { urn: None, name: name.to_owned(), sub: None }
     }
 }
 
@@ -133,9 +128,7 @@ impl CompareOp {
 
     /// The operator for a keyword in any case, or `None`.
     fn from_keyword(word: &str) -> Option<CompareOp> {
-        CompareOp::ALL
-            .into_iter()
-            .find(|op| word.eq_ignore_ascii_case(op.as_str()))
+        CompareOp::ALL.into_iter().find(|op| word.eq_ignore_ascii_case(op.as_str()))
     }
 }
 
@@ -226,18 +219,13 @@ pub(crate) fn parse_patch_path(
 ) -> Result<(AttrPath, Option<Filter>, Option<String>), FilterError> {
     if input.len() > MAX_FILTER_LEN {
         return Err(FilterError {
-            message: format!(
-                "Path is longer than {MAX_FILTER_LEN} bytes ({} bytes)",
-                input.len()
-            ),
+            message: format!("Path is longer than {MAX_FILTER_LEN} bytes ({} bytes)", input.len()),
         });
     }
     let mut p = Parser::new(input, "path");
     p.skip_ws();
     if p.at_end() {
-        return Err(FilterError {
-            message: format!("Invalid path '{input}': the path is empty"),
-        });
+        return Err(FilterError { message: format!("Invalid path '{input}': the path is empty") });
     }
     let attr = p.parse_path_token()?;
     let mut filter = None;
@@ -291,18 +279,13 @@ pub(crate) fn is_core_schema_urn(urn: &str) -> bool {
 
 /// ASCII case-insensitive prefix test that cannot panic on a char boundary.
 pub(crate) fn starts_with_ci(s: &str, prefix: &str) -> bool {
-    s.get(..prefix.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    s.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// The value under `key` in a JSON object, the exact spelling first, then any spelling
 /// (SCIM attribute names are case-insensitive).
 pub(crate) fn get_ci<'v>(map: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
-    map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    map.get(key).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,11 +352,7 @@ fn parse_attr_path(s: &str) -> Result<AttrPath, String> {
             format!("'{sub}' is not a sub-attribute name")
         });
     }
-    Ok(AttrPath {
-        urn,
-        name: name.to_owned(),
-        sub: sub.map(str::to_owned),
-    })
+    Ok(AttrPath { urn, name: name.to_owned(), sub: sub.map(str::to_owned) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,12 +383,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(src: &'a str, kind: &'static str) -> Self {
-        Parser {
-            src,
-            pos: 0,
-            nodes: 0,
-            kind,
-        }
+        Parser { src, pos: 0, nodes: 0, kind }
     }
 
     fn rest(&self) -> &'a str {
@@ -450,10 +424,7 @@ impl<'a> Parser<'a> {
     fn err(&self, at: usize, msg: impl fmt::Display) -> FilterError {
         let column = self.src.get(..at).map_or(0, |s| s.chars().count());
         FilterError {
-            message: format!(
-                "Invalid {} '{}': {msg} at position {column}",
-                self.kind, self.src
-            ),
+            message: format!("Invalid {} '{}': {msg} at position {column}", self.kind, self.src),
         }
     }
 
@@ -467,10 +438,7 @@ impl<'a> Parser<'a> {
     }
 
     fn unexpected(&self, expected: &str) -> FilterError {
-        self.err(
-            self.pos,
-            format!("expected {expected}, found {}", self.found()),
-        )
+        self.err(self.pos, format!("expected {expected}, found {}", self.found()))
     }
 
     fn add_node(&mut self) -> Result<(), FilterError> {
@@ -642,10 +610,7 @@ impl<'a> Parser<'a> {
                 ));
             }
             self.add_node()?;
-            return Ok(Filter::ValuePath {
-                attr: path,
-                filter: Box::new(inner),
-            });
+            return Ok(Filter::ValuePath { attr: path, filter: Box::new(inner) });
         }
         let had_ws = self.skip_ws();
         let op_at = self.pos;
@@ -654,10 +619,7 @@ impl<'a> Parser<'a> {
             let what = if self.at_end() || matches!(self.peek(), Some(')' | ']')) {
                 format!("expected an operator after '{path}'")
             } else {
-                format!(
-                    "expected an operator after '{path}', found {}",
-                    self.found()
-                )
+                format!("expected an operator after '{path}', found {}", self.found())
             };
             return Err(self.err(op_at, what));
         }
@@ -766,10 +728,7 @@ impl<'a> Parser<'a> {
     }
 
     fn hex4(&mut self, at: usize) -> Result<u32, FilterError> {
-        let digits = self
-            .rest()
-            .get(..4)
-            .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
+        let digits = self.rest().get(..4).filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
         let Some(digits) = digits else {
             return Err(self.err(at, "'\\u' must be followed by four hex digits"));
         };
@@ -1008,10 +967,7 @@ fn compare_text(attr: &str, literal: &str, op: CompareOp, exact: bool) -> bool {
     let (a, b): (Cow<str>, Cow<str>) = if exact {
         (Cow::Borrowed(attr), Cow::Borrowed(literal))
     } else {
-        (
-            Cow::Owned(attr.to_lowercase()),
-            Cow::Owned(literal.to_lowercase()),
-        )
+        (Cow::Owned(attr.to_lowercase()), Cow::Owned(literal.to_lowercase()))
     };
     match op {
         CompareOp::Co => a.contains(&*b),
@@ -1056,11 +1012,7 @@ mod tests {
     }
 
     fn cmp(path: &str, op: CompareOp, value: CompValue) -> Filter {
-        Filter::Compare {
-            path: p(path),
-            op,
-            value,
-        }
+        Filter::Compare { path: p(path), op, value }
     }
 
     fn s(v: &str) -> CompValue {
@@ -1088,11 +1040,7 @@ mod tests {
     fn attribute_paths_split_urn_name_and_sub() {
         assert_eq!(
             p("name.givenName"),
-            AttrPath {
-                urn: None,
-                name: "name".into(),
-                sub: Some("givenName".into())
-            }
+            AttrPath { urn: None, name: "name".into(), sub: Some("givenName".into()) }
         );
         assert_eq!(
             p("urn:ietf:params:scim:schemas:core:2.0:User:userName"),
@@ -1123,10 +1071,7 @@ mod tests {
             ("a.b.c", "at most one sub-attribute"),
             ("a:b", "only allowed in a schema URN"),
             ("urn:userName", "not a schema URN"),
-            (
-                "urn:ietf:params:scim:schemas:core:2.0:User:",
-                "expected an attribute name",
-            ),
+            ("urn:ietf:params:scim:schemas:core:2.0:User:", "expected an attribute name"),
             ("a b", "cannot appear"),
             ("name.", "not a sub-attribute name"),
         ] {
@@ -1171,20 +1116,13 @@ mod tests {
             r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
         ];
         for text in examples {
-            assert!(
-                parse_filter(text).is_ok(),
-                "{text}: {:?}",
-                parse_filter(text)
-            );
+            assert!(parse_filter(text).is_ok(), "{text}: {:?}", parse_filter(text));
         }
         assert_eq!(
             parse_filter(r#"userName Eq "john""#).unwrap(),
             cmp("userName", CompareOp::Eq, s("john"))
         );
-        assert_eq!(
-            parse_filter("title pr").unwrap(),
-            Filter::Present(p("title"))
-        );
+        assert_eq!(parse_filter("title pr").unwrap(), Filter::Present(p("title")));
     }
 
     #[test]
@@ -1198,10 +1136,7 @@ mod tests {
         assert_eq!(parse_filter("a PR").unwrap(), Filter::Present(p("a")));
         assert_eq!(
             parse_filter("a pr AND b pr Or c pr").unwrap(),
-            or(
-                and(Filter::Present(p("a")), Filter::Present(p("b"))),
-                Filter::Present(p("c"))
-            )
+            or(and(Filter::Present(p("a")), Filter::Present(p("b"))), Filter::Present(p("c")))
         );
     }
 
@@ -1230,32 +1165,20 @@ mod tests {
         let f = parse_filter("a pr and b pr and c pr").unwrap();
         assert_eq!(
             f,
-            and(
-                and(Filter::Present(p("a")), Filter::Present(p("b"))),
-                Filter::Present(p("c"))
-            )
+            and(and(Filter::Present(p("a")), Filter::Present(p("b"))), Filter::Present(p("c")))
         );
     }
 
     #[test]
     fn not_binds_tighter_than_and_and_needs_parentheses() {
         let f = parse_filter("not (a pr) and b pr").unwrap();
-        assert_eq!(
-            f,
-            and(
-                Filter::Not(Box::new(Filter::Present(p("a")))),
-                Filter::Present(p("b"))
-            )
-        );
+        assert_eq!(f, and(Filter::Not(Box::new(Filter::Present(p("a")))), Filter::Present(p("b"))));
         assert_eq!(
             parse_filter("NOT(a pr)").unwrap(),
             Filter::Not(Box::new(Filter::Present(p("a"))))
         );
         let err = parse_err("not a pr");
-        assert!(
-            err.contains("'not' must be followed by a filter in parentheses"),
-            "{err}"
-        );
+        assert!(err.contains("'not' must be followed by a filter in parentheses"), "{err}");
         assert!(err.ends_with("at position 0"), "{err}");
         // An attribute that happens to be called "not" is still an attribute.
         assert_eq!(parse_filter("not pr").unwrap(), Filter::Present(p("not")));
@@ -1267,10 +1190,7 @@ mod tests {
 
     #[test]
     fn nested_parentheses_collapse() {
-        assert_eq!(
-            parse_filter("((( ( a pr ) )))").unwrap(),
-            Filter::Present(p("a"))
-        );
+        assert_eq!(parse_filter("((( ( a pr ) )))").unwrap(), Filter::Present(p("a")));
         assert_eq!(
             parse_filter("not (not (a pr))").unwrap(),
             Filter::Not(Box::new(Filter::Not(Box::new(Filter::Present(p("a"))))))
@@ -1289,10 +1209,7 @@ mod tests {
         };
         assert_eq!(v(r#""plain""#), s("plain"));
         assert_eq!(v(r#""""#), s(""));
-        assert_eq!(
-            v(r#""q\"b\\s\/n\nt\tr\rb\bf\f""#),
-            s("q\"b\\s/n\nt\tr\rb\u{8}f\u{c}")
-        );
+        assert_eq!(v(r#""q\"b\\s\/n\nt\tr\rb\bf\f""#), s("q\"b\\s/n\nt\tr\rb\u{8}f\u{c}"));
         assert_eq!(v(r#""\u00e9\u00E9""#), s("éé"));
         assert_eq!(v(r#""\ud83d\ude00""#), s("😀"));
         assert_eq!(v(r#""naïve 😀 ok""#), s("naïve 😀 ok"));
@@ -1303,10 +1220,7 @@ mod tests {
         assert_eq!(v("42"), CompValue::Number("42".into()));
         assert_eq!(v("-0.5"), CompValue::Number("-0.5".into()));
         assert_eq!(v("1.5E+10"), CompValue::Number("1.5E+10".into()));
-        assert_eq!(
-            v("7535194597985784"),
-            CompValue::Number("7535194597985784".into())
-        );
+        assert_eq!(v("7535194597985784"), CompValue::Number("7535194597985784".into()));
         // `"true"` in quotes is a string.
         assert_eq!(v(r#""true""#), s("true"));
     }
@@ -1346,10 +1260,7 @@ mod tests {
     fn whitespace_is_tolerated() {
         assert_eq!(
             parse_filter("  \tuserName   eq\t\"x\"  and  title  pr ").unwrap(),
-            and(
-                cmp("userName", CompareOp::Eq, s("x")),
-                Filter::Present(p("title"))
-            )
+            and(cmp("userName", CompareOp::Eq, s("x")), Filter::Present(p("title")))
         );
     }
 
@@ -1380,10 +1291,7 @@ mod tests {
         assert!(err.contains("missing ']'"), "{err}");
         assert!(err.ends_with("at position 6"), "{err}");
         let err = parse_err(r#"emails[type eq "work")"#);
-        assert!(
-            err.contains("expected 'and', 'or' or ']', found ')'"),
-            "{err}"
-        );
+        assert!(err.contains("expected 'and', 'or' or ']', found ')'"), "{err}");
     }
 
     // --- error messages ---
@@ -1395,10 +1303,7 @@ mod tests {
             "Invalid filter 'userName eq': expected a value after 'eq' at position 11"
         );
         assert_eq!(parse_err(""), "Invalid filter '': the filter is empty");
-        assert_eq!(
-            parse_err("   "),
-            "Invalid filter '   ': the filter is empty"
-        );
+        assert_eq!(parse_err("   "), "Invalid filter '   ': the filter is empty");
         assert_eq!(
             parse_err("userName"),
             "Invalid filter 'userName': expected an operator after 'userName' at position 8"
@@ -1440,14 +1345,8 @@ mod tests {
              position 12"
         );
         for (bad, why) in [
-            (
-                "userName=x",
-                "expected an operator after 'userName', found '=x'",
-            ),
-            (
-                r#"a eq "x"y"#,
-                "expected a space after the closing quote, found 'y'",
-            ),
+            ("userName=x", "expected an operator after 'userName', found '=x'"),
+            (r#"a eq "x"y"#, "expected a space after the closing quote, found 'y'"),
             (r#"a eq "\q""#, "invalid escape '\\q'"),
             (r#"a eq "\u12""#, "four hex digits"),
             (r#"a eq "\ud800""#, "unpaired surrogate"),
@@ -1483,14 +1382,8 @@ mod tests {
         // n comparisons joined by `and` make 2n - 1 nodes.
         let filter = |n: usize| vec!["a pr"; n].join(" and ");
         assert!(parse_filter(&filter(100)).is_ok());
-        assert_eq!(
-            parse_err(&filter(101)),
-            "Filter has more than 200 expressions"
-        );
-        assert_eq!(
-            parse_err(&filter(400)),
-            "Filter has more than 200 expressions"
-        );
+        assert_eq!(parse_err(&filter(101)), "Filter has more than 200 expressions");
+        assert_eq!(parse_err(&filter(400)), "Filter has more than 200 expressions");
     }
 
     #[test]
@@ -1505,20 +1398,11 @@ mod tests {
             parse_err(&"(".repeat(10_000)),
             "Filter is longer than 4096 bytes (10000 bytes)"
         );
-        assert_eq!(
-            parse_err(&"(".repeat(4000)),
-            "Filter nests more than 32 levels deep"
-        );
-        assert_eq!(
-            parse_err(&"not (".repeat(800)),
-            "Filter nests more than 32 levels deep"
-        );
+        assert_eq!(parse_err(&"(".repeat(4000)), "Filter nests more than 32 levels deep");
+        assert_eq!(parse_err(&"not (".repeat(800)), "Filter nests more than 32 levels deep");
         let brackets = |n: usize| format!("{}a[b pr]{}", "(".repeat(n), ")".repeat(n));
         assert!(parse_filter(&brackets(MAX_FILTER_DEPTH - 1)).is_ok());
-        assert_eq!(
-            parse_err(&brackets(MAX_FILTER_DEPTH)),
-            "Filter nests more than 32 levels deep"
-        );
+        assert_eq!(parse_err(&brackets(MAX_FILTER_DEPTH)), "Filter nests more than 32 levels deep");
     }
 
     #[test]
@@ -1642,16 +1526,10 @@ mod tests {
         assert!(!m("loginCount le 41"));
         assert!(m("score gt 2.25"));
         assert!(m("score lt 1e1"));
-        assert!(
-            m(r#"loginCount eq "42""#),
-            "a number attribute against text"
-        );
+        assert!(m(r#"loginCount eq "42""#), "a number attribute against text");
         assert!(m(r#"loginCount gt "9""#));
         assert!(m(r#"loginCount co "4""#));
-        assert!(
-            !m("loginCount co 4"),
-            "substring needs a string on one side"
-        );
+        assert!(!m("loginCount co 4"), "substring needs a string on one side");
         assert!(!m("loginCount eq true"));
     }
 
@@ -1671,10 +1549,7 @@ mod tests {
         assert!(m(r#"active ne "false""#));
         assert!(!m("active gt false"));
         assert!(!m("active co true"));
-        assert!(matches(
-            &parse_filter("flag eq true").unwrap(),
-            &json!({"flag": "True"})
-        ));
+        assert!(matches(&parse_filter("flag eq true").unwrap(), &json!({"flag": "True"})));
     }
 
     #[test]
@@ -1709,20 +1584,14 @@ mod tests {
     fn multi_valued_attributes_match_any_element() {
         assert!(m(r#"emails eq "babs@jensen.org""#), "elements' value");
         assert!(m(r#"emails co "example.com""#));
-        assert!(m(
-            r#"emails.value co "example.org" or emails.value ew "jensen.org""#
-        ));
+        assert!(m(r#"emails.value co "example.org" or emails.value ew "jensen.org""#));
         assert!(m(r#"emails.type eq "home""#));
         assert!(!m(r#"emails.type eq "other""#));
         assert!(m(r#"tags eq "green""#), "simple multi-valued");
         assert!(m(r#"entitlements eq "allow-cluster-create""#));
-        assert!(m(
-            r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#
-        ));
+        assert!(m(r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#));
         // Unlike a value path, dotted comparisons may match different elements.
-        assert!(m(
-            r#"emails.type eq "work" and emails.value co "jensen.org""#
-        ));
+        assert!(m(r#"emails.type eq "work" and emails.value co "jensen.org""#));
         assert!(!m(r#"emails[type eq "work" and value co "jensen.org"]"#));
     }
 
@@ -1732,45 +1601,27 @@ mod tests {
         assert!(m(r#"emails[type eq "home" and not (primary eq true)]"#));
         assert!(!m(r#"emails[type eq "home" and primary eq true]"#));
         assert!(m(r#"emails[primary pr]"#));
-        assert!(
-            m(r#"tags[value sw "gr"]"#),
-            "simple elements act as their value"
-        );
+        assert!(m(r#"tags[value sw "gr"]"#), "simple elements act as their value");
         assert!(!m(r#"missing[value pr]"#));
-        assert!(
-            m(r#"name[givenName eq "barbara"]"#),
-            "a singular complex attribute"
-        );
+        assert!(m(r#"name[givenName eq "barbara"]"#), "a singular complex attribute");
     }
 
     #[test]
     fn urn_paths_find_core_and_extension_attributes() {
-        assert!(m(
-            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bj""#
-        ));
-        assert!(m(
-            r#"urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq "barbara""#
-        ));
+        assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bj""#));
+        assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq "barbara""#));
         assert!(m(
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#
         ));
         assert!(m(
             "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:employeeNumber eq 701984"
         ));
-        assert!(m(
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \
-             26118915-6090-4610-87e4-49d8ca9f808d"
-        ));
-        assert!(m(
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \
-             26118915-6090-4610-87E4-49d8ca9f808d"
-        ));
-        assert!(!m(
-            r#"urn:ietf:params:scim:schemas:extension:other:2.0:User:employeeNumber pr"#
-        ));
-        assert!(!m(
-            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName pr"#
-        ));
+        assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \
+             26118915-6090-4610-87e4-49d8ca9f808d"));
+        assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \
+             26118915-6090-4610-87E4-49d8ca9f808d"));
+        assert!(!m(r#"urn:ietf:params:scim:schemas:extension:other:2.0:User:employeeNumber pr"#));
+        assert!(!m(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName pr"#));
     }
 
     #[test]
@@ -1779,9 +1630,7 @@ mod tests {
         assert!(!m(r#"userName sw "bj" and active eq false"#));
         assert!(m(r#"userName sw "zz" or active eq true"#));
         assert!(m(r#"not (userName sw "zz")"#));
-        assert!(m(
-            r#"userType ne "Employee" and not (emails co "example.com" and title pr)"#
-        ));
+        assert!(m(r#"userType ne "Employee" and not (emails co "example.com" and title pr)"#));
         assert!(m("a eq 1 or b eq 2 or loginCount eq 42 and active eq true"));
         assert!(!m("(a eq 1 or loginCount eq 42) and active eq false"));
     }
@@ -1811,11 +1660,7 @@ mod tests {
                 }
             }
             fn side(f: &Filter, parens: bool) -> String {
-                if parens {
-                    format!("({})", print(f))
-                } else {
-                    print(f)
-                }
+                if parens { format!("({})", print(f)) } else { print(f) }
             }
             match f {
                 Filter::Or(a, b) => {
@@ -1841,21 +1686,15 @@ mod tests {
 
         fn name() -> impl Strategy<Value = String> {
             "[a-zA-Z$][a-zA-Z0-9_$-]{0,6}".prop_filter("keywords", |n| {
-                !["not", "and", "or"]
-                    .iter()
-                    .any(|k| n.eq_ignore_ascii_case(k))
+                !["not", "and", "or"].iter().any(|k| n.eq_ignore_ascii_case(k))
             })
         }
 
         fn attr_path() -> impl Strategy<Value = AttrPath> {
             let urn = prop_oneof![
                 Just(None),
-                Just(Some(
-                    "urn:ietf:params:scim:schemas:core:2.0:User".to_owned()
-                )),
-                Just(Some(
-                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User".to_owned()
-                )),
+                Just(Some("urn:ietf:params:scim:schemas:core:2.0:User".to_owned())),
+                Just(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User".to_owned())),
             ];
             (urn, name(), proptest::option::of(name())).prop_map(|(urn, name, sub)| AttrPath {
                 urn,
@@ -1876,16 +1715,8 @@ mod tests {
         fn leaf() -> impl Strategy<Value = Filter> {
             prop_oneof![
                 attr_path().prop_map(Filter::Present),
-                (
-                    attr_path(),
-                    proptest::sample::select(CompareOp::ALL.to_vec()),
-                    comp_value()
-                )
-                    .prop_map(|(path, op, value)| Filter::Compare {
-                        path,
-                        op,
-                        value
-                    }),
+                (attr_path(), proptest::sample::select(CompareOp::ALL.to_vec()), comp_value())
+                    .prop_map(|(path, op, value)| Filter::Compare { path, op, value }),
             ]
         }
 
@@ -1904,10 +1735,7 @@ mod tests {
         fn filter() -> impl Strategy<Value = Filter> {
             let value_path = (attr_path(), logic(leaf().boxed(), 6)).prop_map(|(mut attr, f)| {
                 attr.sub = None;
-                Filter::ValuePath {
-                    attr,
-                    filter: Box::new(f),
-                }
+                Filter::ValuePath { attr, filter: Box::new(f) }
             });
             logic(prop_oneof![3 => leaf(), 1 => value_path].boxed(), 16)
         }

@@ -45,11 +45,7 @@ pub fn parse_path(s: &str) -> Result<PatchPath, PatchError> {
         Some(_) => sub_after_filter,
         None => attr.sub.take(),
     };
-    Ok(PatchPath {
-        attr,
-        value_filter,
-        sub,
-    })
+    Ok(PatchPath { attr, value_filter, sub })
 }
 
 /// The three PATCH operations of RFC 7644 §3.5.2.
@@ -104,10 +100,7 @@ pub struct PatchError {
 
 impl PatchError {
     fn new(scim_type: &'static str, message: impl Into<String>) -> Self {
-        PatchError {
-            scim_type,
-            message: message.into(),
-        }
+        PatchError { scim_type, message: message.into() }
     }
 
     /// The same error, saying which operation it is about.
@@ -150,10 +143,8 @@ pub fn parse_patch_request(body: &Value) -> Result<Vec<PatchOperation>, PatchErr
         ));
     };
     if let Some(schemas) = get_ci(body, "schemas") {
-        let is_patch_op = |v: &Value| {
-            v.as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_URN))
-        };
+        let is_patch_op =
+            |v: &Value| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_URN));
         let declared = match schemas {
             Value::Array(items) => items.iter().any(is_patch_op),
             other => is_patch_op(other),
@@ -237,19 +228,13 @@ fn parse_operation(op: &Value) -> Result<PatchOperation, PatchError> {
         Some(v) => Some(v.clone()),
     };
     match kind {
-        PatchOpKind::Add | PatchOpKind::Replace if value.is_none() => Err(PatchError::new(
-            INVALID_VALUE,
-            format!("'{}' requires a 'value'", kind.as_str()),
-        )),
-        PatchOpKind::Remove if path.is_none() => Err(PatchError::new(
-            NO_TARGET,
-            "'remove' requires a 'path' naming what to remove",
-        )),
-        _ => Ok(PatchOperation {
-            op: kind,
-            path,
-            value,
-        }),
+        PatchOpKind::Add | PatchOpKind::Replace if value.is_none() => {
+            Err(PatchError::new(INVALID_VALUE, format!("'{}' requires a 'value'", kind.as_str())))
+        }
+        PatchOpKind::Remove if path.is_none() => {
+            Err(PatchError::new(NO_TARGET, "'remove' requires a 'path' naming what to remove"))
+        }
+        _ => Ok(PatchOperation { op: kind, path, value }),
     }
 }
 
@@ -267,10 +252,7 @@ pub fn apply(
 ) -> Result<(), PatchError> {
     let mut work = resource.clone();
     let Value::Object(root) = &mut work else {
-        return Err(PatchError::new(
-            INVALID_VALUE,
-            "The resource to patch is not a JSON object",
-        ));
+        return Err(PatchError::new(INVALID_VALUE, "The resource to patch is not a JSON object"));
     };
     for (i, op) in ops.iter().enumerate() {
         apply_one(root, op, schema).map_err(|e| e.in_operation(i))?;
@@ -487,10 +469,7 @@ fn set(
     schema: &dyn PatchSchema,
 ) -> Result<(), PatchError> {
     let Some(map) = container(root, &path.attr, true)? else {
-        return Err(PatchError::new(
-            NO_TARGET,
-            format!("'{}' cannot be created", path.attr),
-        ));
+        return Err(PatchError::new(NO_TARGET, format!("'{}' cannot be created", path.attr)));
     };
     if let Some(filter) = &path.value_filter {
         return set_in_matching(map, path, filter, value);
@@ -700,17 +679,9 @@ mod tests {
 
     /// The multi-valued attributes of Databricks' User, Group and ServicePrincipal.
     fn databricks_schema(attr: &AttrPath) -> bool {
-        [
-            "emails",
-            "members",
-            "groups",
-            "entitlements",
-            "roles",
-            "schemas",
-            "phoneNumbers",
-        ]
-        .iter()
-        .any(|n| attr.name.eq_ignore_ascii_case(n))
+        ["emails", "members", "groups", "entitlements", "roles", "schemas", "phoneNumbers"]
+            .iter()
+            .any(|n| attr.name.eq_ignore_ascii_case(n))
     }
 
     const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -814,10 +785,7 @@ mod tests {
             ("a.b.c", "at most one sub-attribute"),
             ("members[value eq \"42\"", "missing ']'"),
             ("members[value eq \"42\"].", "expected a sub-attribute name"),
-            (
-                "members[value eq \"42\"].value.x",
-                "expected the end of the path",
-            ),
+            ("members[value eq \"42\"].value.x", "expected the end of the path"),
             ("members[value eq \"42\"]x", "expected the end of the path"),
             ("name.givenName[value pr]", "must follow an attribute"),
             ("members[value[x pr]]", "cannot be nested"),
@@ -830,12 +798,7 @@ mod tests {
             assert!(err.message.starts_with("Invalid"), "{}", err.message);
         }
         let long = format!("a[b eq \"{}\"]", "x".repeat(filter::MAX_FILTER_LEN));
-        assert!(
-            parse_path(&long)
-                .unwrap_err()
-                .message
-                .contains("longer than")
-        );
+        assert!(parse_path(&long).unwrap_err().message.contains("longer than"));
     }
 
     // --- request bodies ---
@@ -854,10 +817,7 @@ mod tests {
         assert_eq!(parsed.len(), 3);
         assert_eq!(parsed[0].op, PatchOpKind::Add);
         assert_eq!(parsed[0].path, Some(parse_path("entitlements").unwrap()));
-        assert_eq!(
-            parsed[0].value,
-            Some(json!([{"value": "allow-cluster-create"}]))
-        );
+        assert_eq!(parsed[0].value, Some(json!([{"value": "allow-cluster-create"}])));
         assert_eq!(parsed[1].op, PatchOpKind::Remove);
         assert_eq!(parsed[1].value, None);
         assert_eq!(parsed[2].op, PatchOpKind::Replace);
@@ -886,41 +846,17 @@ mod tests {
                 "invalidSyntax",
                 "'schemas' must contain",
             ),
-            (
-                json!({"schemas": 3, "Operations": []}),
-                "invalidSyntax",
-                "'schemas'",
-            ),
-            (
-                json!({"schemas": [PATCH_OP_URN]}),
-                "invalidSyntax",
-                "no 'Operations'",
-            ),
-            (
-                json!({"Operations": {}}),
-                "invalidSyntax",
-                "must be an array",
-            ),
-            (
-                json!({"Operations": [1]}),
-                "invalidSyntax",
-                "Operations[0]: an operation must be",
-            ),
+            (json!({"schemas": 3, "Operations": []}), "invalidSyntax", "'schemas'"),
+            (json!({"schemas": [PATCH_OP_URN]}), "invalidSyntax", "no 'Operations'"),
+            (json!({"Operations": {}}), "invalidSyntax", "must be an array"),
+            (json!({"Operations": [1]}), "invalidSyntax", "Operations[0]: an operation must be"),
             (
                 json!({"Operations": [{"op": "add", "path": "a", "value": 1}, {"op": "move", "path": "a"}]}),
                 "invalidSyntax",
                 "Operations[1]: unknown op 'move'; expected add, remove or replace",
             ),
-            (
-                json!({"Operations": [{"op": 1}]}),
-                "invalidSyntax",
-                "'op' must be a string",
-            ),
-            (
-                json!({"Operations": [{"path": "a"}]}),
-                "invalidSyntax",
-                "missing 'op'",
-            ),
+            (json!({"Operations": [{"op": 1}]}), "invalidSyntax", "'op' must be a string"),
+            (json!({"Operations": [{"path": "a"}]}), "invalidSyntax", "missing 'op'"),
             (
                 json!({"Operations": [{"op": "add", "path": "a"}]}),
                 "invalidValue",
@@ -931,11 +867,7 @@ mod tests {
                 "invalidValue",
                 "'replace' requires a 'value'",
             ),
-            (
-                json!({"Operations": [{"op": "remove"}]}),
-                "noTarget",
-                "'remove' requires a 'path'",
-            ),
+            (json!({"Operations": [{"op": "remove"}]}), "noTarget", "'remove' requires a 'path'"),
             (
                 json!({"Operations": [{"op": "remove", "path": 7}]}),
                 "invalidPath",
@@ -961,11 +893,7 @@ mod tests {
         assert_eq!(parse_patch_request(&body(1000)).unwrap().len(), 1000);
         let err = request_err(body(1001));
         assert_eq!(err.scim_type, "invalidSyntax");
-        assert!(
-            err.message.contains("at most 1000 operations"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("at most 1000 operations"), "{}", err.message);
     }
 
     // --- add ---
@@ -1012,12 +940,8 @@ mod tests {
                 {"value": "44"}
             ]}]),
         );
-        let values: Vec<_> = group["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["value"].clone())
-            .collect();
+        let values: Vec<_> =
+            group["members"].as_array().unwrap().iter().map(|m| m["value"].clone()).collect();
         assert_eq!(values, vec![json!("42"), json!("43"), json!("44")]);
         assert_eq!(group["members"][0]["display"], "a");
     }
@@ -1046,31 +970,22 @@ mod tests {
 
     #[test]
     fn add_sub_attribute_creates_the_complex_attribute() {
-        let user = patched(
-            user(),
-            json!([{"op": "add", "path": "name.middleName", "value": "Jane"}]),
-        );
+        let user =
+            patched(user(), json!([{"op": "add", "path": "name.middleName", "value": "Jane"}]));
         assert_eq!(
             user["name"],
             json!({"givenName": "Barbara", "familyName": "Jensen", "middleName": "Jane"})
         );
-        let resource = patched(
-            json!({}),
-            json!([{"op": "add", "path": "name.givenName", "value": "B"}]),
-        );
+        let resource =
+            patched(json!({}), json!([{"op": "add", "path": "name.givenName", "value": "B"}]));
         assert_eq!(resource, json!({"name": {"givenName": "B"}}));
     }
 
     #[test]
     fn add_complex_value_merges_sub_attributes() {
-        let user = patched(
-            user(),
-            json!([{"op": "add", "path": "name", "value": {"givenName": "Babs"}}]),
-        );
-        assert_eq!(
-            user["name"],
-            json!({"givenName": "Babs", "familyName": "Jensen"})
-        );
+        let user =
+            patched(user(), json!([{"op": "add", "path": "name", "value": {"givenName": "Babs"}}]));
+        assert_eq!(user["name"], json!({"givenName": "Babs", "familyName": "Jensen"}));
     }
 
     #[test]
@@ -1097,32 +1012,19 @@ mod tests {
         assert_eq!(user["nickName"], "Babs");
         assert_eq!(user[ENTERPRISE], json!({"employeeNumber": "701984"}));
         // A second add merges into the extension.
-        let user = patched(
-            user,
-            json!([{"op": "add", "value": {ENTERPRISE: {"department": "Tour"}}}]),
-        );
-        assert_eq!(
-            user[ENTERPRISE],
-            json!({"employeeNumber": "701984", "department": "Tour"})
-        );
+        let user =
+            patched(user, json!([{"op": "add", "value": {ENTERPRISE: {"department": "Tour"}}}]));
+        assert_eq!(user[ENTERPRISE], json!({"employeeNumber": "701984", "department": "Tour"}));
     }
 
     #[test]
     fn add_without_path_needs_an_object() {
         let err = patch_err(&user(), json!([{"op": "add", "value": [1]}]));
         assert_eq!(err.scim_type, "invalidValue");
-        assert!(
-            err.message.starts_with("Operations[0]: Without a 'path'"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.starts_with("Operations[0]: Without a 'path'"), "{}", err.message);
         let err = patch_err(&user(), json!([{"op": "add", "value": {ENTERPRISE: 3}}]));
         assert_eq!(err.scim_type, "invalidValue");
-        assert!(
-            err.message.contains("must be a JSON object"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("must be a JSON object"), "{}", err.message);
     }
 
     #[test]
@@ -1169,10 +1071,7 @@ mod tests {
             json!([{"op": "replace", "path": "active", "value": [{"value": "false"}]}]),
         );
         assert_eq!(user["active"], json!([{"value": "false"}]));
-        let user = patched(
-            user,
-            json!([{"op": "replace", "path": "active", "value": false}]),
-        );
+        let user = patched(user, json!([{"op": "replace", "path": "active", "value": false}]));
         assert_eq!(user["active"], json!(false));
     }
 
@@ -1190,10 +1089,7 @@ mod tests {
         assert_eq!(user["active"], false);
         assert_eq!(user["displayName"], "B");
         assert_eq!(user["emails"], json!([{"value": "only@example.com"}]));
-        assert_eq!(
-            user["name"],
-            json!({"givenName": "Babs", "familyName": "Jensen"})
-        );
+        assert_eq!(user["name"], json!({"givenName": "Babs", "familyName": "Jensen"}));
     }
 
     #[test]
@@ -1209,10 +1105,7 @@ mod tests {
         assert_eq!(user["name"]["familyName"], "Smith");
         assert_eq!(user["emails"][0]["value"], "b@work.example");
         assert_eq!(user[ENTERPRISE]["department"], "Tours");
-        let err = patch_err(
-            &user,
-            json!([{"op": "replace", "value": {"not a name": 1}}]),
-        );
+        let err = patch_err(&user, json!([{"op": "replace", "value": {"not a name": 1}}]));
         assert_eq!(err.scim_type, "invalidPath");
     }
 
@@ -1223,10 +1116,7 @@ mod tests {
             json!([{"op": "replace", "path": "members", "value": {"value": "99"}}]),
         );
         assert_eq!(group["members"], json!([{"value": "99"}]));
-        let group = patched(
-            group,
-            json!([{"op": "replace", "path": "members", "value": []}]),
-        );
+        let group = patched(group, json!([{"op": "replace", "path": "members", "value": []}]));
         assert_eq!(group["members"], json!([]));
     }
 
@@ -1299,38 +1189,20 @@ mod tests {
             ] {
                 let err = patch_err(&user(), json!([{"op": op, "path": path, "value": "x"}]));
                 assert_eq!(err.scim_type, "noTarget", "{op} {path}");
-                assert!(
-                    err.message.contains("matches the filter"),
-                    "{}",
-                    err.message
-                );
+                assert!(err.message.contains("matches the filter"), "{}", err.message);
             }
         }
     }
 
     #[test]
     fn sub_attributes_of_multi_valued_or_simple_attributes_are_invalid_paths() {
-        let err = patch_err(
-            &user(),
-            json!([{"op": "replace", "path": "emails.value", "value": "x"}]),
-        );
+        let err =
+            patch_err(&user(), json!([{"op": "replace", "path": "emails.value", "value": "x"}]));
         assert_eq!(err.scim_type, "invalidPath");
-        assert!(
-            err.message
-                .contains(r#"as in emails[type eq "work"].value"#),
-            "{}",
-            err.message
-        );
-        let err = patch_err(
-            &user(),
-            json!([{"op": "add", "path": "userName.x", "value": "x"}]),
-        );
+        assert!(err.message.contains(r#"as in emails[type eq "work"].value"#), "{}", err.message);
+        let err = patch_err(&user(), json!([{"op": "add", "path": "userName.x", "value": "x"}]));
         assert_eq!(err.scim_type, "invalidPath");
-        assert!(
-            err.message.contains("not a complex attribute"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("not a complex attribute"), "{}", err.message);
         let err = patch_err(
             &json!({"tags": ["a"]}),
             json!([{"op": "add", "path": "tags[value eq \"a\"].x", "value": "x"}]),
@@ -1354,11 +1226,7 @@ mod tests {
             ]),
         );
         assert_eq!(err.scim_type, "noTarget");
-        assert!(
-            err.message.starts_with("Operations[2]: "),
-            "{}",
-            err.message
-        );
+        assert!(err.message.starts_with("Operations[2]: "), "{}", err.message);
         let mut not_object = json!([1]);
         let err = apply(&mut not_object, &[], &databricks_schema).unwrap_err();
         assert_eq!(err.scim_type, "invalidValue");
@@ -1374,11 +1242,7 @@ mod tests {
         };
         let err = apply(&mut user, &[add], &databricks_schema).unwrap_err();
         assert_eq!(err.scim_type, "invalidValue");
-        let remove = PatchOperation {
-            op: PatchOpKind::Remove,
-            path: None,
-            value: None,
-        };
+        let remove = PatchOperation { op: PatchOpKind::Remove, path: None, value: None };
         let err = apply(&mut user, &[remove], &databricks_schema).unwrap_err();
         assert_eq!(err.scim_type, "noTarget");
     }
@@ -1387,16 +1251,10 @@ mod tests {
 
     #[test]
     fn remove_member_by_filter_as_terraform_does() {
-        let group = patched(
-            group(),
-            json!([{"op": "remove", "path": "members[value eq \"42\"]"}]),
-        );
+        let group = patched(group(), json!([{"op": "remove", "path": "members[value eq \"42\"]"}]));
         assert_eq!(group["members"], json!([{"value": "43", "display": "b"}]));
         // The last member going takes the attribute with it.
-        let group = patched(
-            group,
-            json!([{"op": "remove", "path": "members[value eq \"43\"]"}]),
-        );
+        let group = patched(group, json!([{"op": "remove", "path": "members[value eq \"43\"]"}]));
         assert!(group.get("members").is_none());
     }
 
@@ -1439,10 +1297,7 @@ mod tests {
             ]),
         );
         assert_eq!(user["name"], json!({"familyName": "Jensen"}));
-        assert_eq!(
-            user["emails"][0],
-            json!({"value": "bjensen@example.com", "type": "work"})
-        );
+        assert_eq!(user["emails"][0], json!({"value": "bjensen@example.com", "type": "work"}));
         let user = patched(user, json!([{"op": "remove", "path": "emails.type"}]));
         assert_eq!(
             user["emails"],
@@ -1457,10 +1312,8 @@ mod tests {
             json!([{"op": "remove", "path": "members", "value": [{"value": "43"}]}]),
         );
         assert_eq!(group["members"], json!([{"value": "42", "display": "a"}]));
-        let group = patched(
-            group,
-            json!([{"op": "remove", "path": "members", "value": {"value": "42"}}]),
-        );
+        let group =
+            patched(group, json!([{"op": "remove", "path": "members", "value": {"value": "42"}}]));
         assert!(group.get("members").is_none());
     }
 

@@ -157,7 +157,7 @@ pub(super) fn plan(
     };
     let Some(warehouse_id) = request.http_path.as_deref().and_then(warehouse_of) else {
         return Err(
-            "the connect carried no SQL warehouse (http_path /sql/1.0/warehouses/{id})".into(),
+            "the connect carried no SQL warehouse (http_path /sql/1.0/warehouses/{id})".into()
         );
     };
     let catalog = request.catalog_name.clone().filter(|c| !c.is_empty());
@@ -174,10 +174,7 @@ pub(super) fn plan(
         warehouse_id,
         catalog,
         database,
-        probe_table: probe_table
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned),
+        probe_table: probe_table.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned),
         tag: connection_id
             .chars()
             .filter(char::is_ascii_alphanumeric)
@@ -210,7 +207,10 @@ enum Answer {
         rows: Vec<Vec<Option<String>>>,
     },
     /// The statement ran and failed (`status.state` FAILED or CANCELED).
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
     /// No statement answer at all: an HTTP error, or no answer. Nothing further will run.
     Unusable(String),
 }
@@ -218,11 +218,9 @@ enum Answer {
 impl Answer {
     fn describe(&self) -> String {
         match self {
-            Answer::Rows { rows, .. } => format!(
-                "SUCCEEDED, {} row{}",
-                rows.len(),
-                if rows.len() == 1 { "" } else { "s" }
-            ),
+            Answer::Rows { rows, .. } => {
+                format!("SUCCEEDED, {} row{}", rows.len(), if rows.len() == 1 { "" } else { "s" })
+            }
             Answer::Failed { code, message } => format!("FAILED {code}: {message}"),
             Answer::Unusable(why) => why.clone(),
         }
@@ -234,9 +232,7 @@ impl Answer {
             return Vec::new();
         };
         let at = columns.iter().position(|c| c == name).unwrap_or(position);
-        rows.iter()
-            .filter_map(|r| r.get(at).cloned().flatten())
-            .collect()
+        rows.iter().filter_map(|r| r.get(at).cloned().flatten()).collect()
     }
 }
 
@@ -266,12 +262,7 @@ pub(super) async fn run(sim: Sim, connection_id: String, plan: Plan, credential:
             }
         }
     };
-    let session = Session {
-        sim: &sim,
-        connection_id: &connection_id,
-        plan: &plan,
-        token,
-    };
+    let session = Session { sim: &sim, connection_id: &connection_id, plan: &plan, token };
     let outcome = match plan.kind {
         Kind::Ingest => session.ingest().await,
         Kind::Read => session.read().await,
@@ -282,17 +273,9 @@ pub(super) async fn run(sim: Sim, connection_id: String, plan: Plan, credential:
 /// Marks the workload done: passed when every step passed (or was not probed).
 fn finish(sim: &Sim, connection_id: &str, note: Option<String>) {
     let mut state = sim.lock();
-    if let Some(run) = state
-        .connections
-        .get_mut(connection_id)
-        .map(|c| &mut c.workload)
-    {
+    if let Some(run) = state.connections.get_mut(connection_id).map(|c| &mut c.workload) {
         let failed = note.is_some() || run.steps.iter().any(|s| s.result == StepResult::Fail);
-        run.state = if failed {
-            RunState::Failed
-        } else {
-            RunState::Passed
-        };
+        run.state = if failed { RunState::Failed } else { RunState::Passed };
         if note.is_some() {
             run.note = note;
         }
@@ -325,27 +308,22 @@ impl Session<'_> {
             (Answer::Failed { code, .. }, Expected::Refusal) if code == "PERMISSION_DENIED" => {
                 (true, actual)
             }
-            (Answer::Rows { .. }, Expected::Refusal) => (
-                false,
-                format!("{actual}: the principal's grants should not allow it"),
-            ),
+            (Answer::Rows { .. }, Expected::Refusal) => {
+                (false, format!("{actual}: the principal's grants should not allow it"))
+            }
             _ => (false, actual),
         };
         let halt = match &answer {
-            Answer::Unusable(why) => Some(Halt(format!(
-                "stopped: the workspace did not run a statement ({why})"
-            ))),
+            Answer::Unusable(why) => {
+                Some(Halt(format!("stopped: the workspace did not run a statement ({why})")))
+            }
             _ => None,
         };
         self.record(Step {
             statement: Some(statement),
             expected,
             actual,
-            result: if passed {
-                StepResult::Pass
-            } else {
-                StepResult::Fail
-            },
+            result: if passed { StepResult::Pass } else { StepResult::Fail },
         });
         match halt {
             Some(h) => Err(h),
@@ -364,14 +342,10 @@ impl Session<'_> {
     async fn ingest(&self) -> Result<(), Halt> {
         let schema = self.name(&[&format!("partner_sim_{}", self.plan.tag)]);
         let table = self.name(&[&format!("partner_sim_{}", self.plan.tag), "events"]);
-        self.must(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        self.must(format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await?;
+        self.must(format!("CREATE TABLE {table} (id BIGINT, kind STRING)")).await?;
+        self.must(format!("INSERT INTO {table} VALUES (1, 'connect'), (2, 'sync'), (3, 'check')"))
             .await?;
-        self.must(format!("CREATE TABLE {table} (id BIGINT, kind STRING)"))
-            .await?;
-        self.must(format!(
-            "INSERT INTO {table} VALUES (1, 'connect'), (2, 'sync'), (3, 'check')"
-        ))
-        .await?;
         let written = [["1", "connect"], ["2", "sync"], ["3", "check"]];
         self.step(
             format!("SELECT id, kind FROM {table} ORDER BY id"),
@@ -388,22 +362,15 @@ impl Session<'_> {
                 if same {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "the rows read back are not the rows written: {}",
-                        json!(rows)
-                    ))
+                    Err(format!("the rows read back are not the rows written: {}", json!(rows)))
                 }
             },
         )
         .await?;
         match &self.plan.probe_table {
             Some(other) => {
-                self.step(
-                    format!("SELECT * FROM {other} LIMIT 1"),
-                    Expected::Refusal,
-                    |_| Ok(()),
-                )
-                .await?;
+                self.step(format!("SELECT * FROM {other} LIMIT 1"), Expected::Refusal, |_| Ok(()))
+                    .await?;
             }
             None => self.record(Step {
                 statement: None,
@@ -448,11 +415,9 @@ impl Session<'_> {
         };
         for schema in schemas.iter().take(MAX_SCHEMAS) {
             let (answer, _) = self
-                .step(
-                    format!("SHOW TABLES IN {}", self.name(&[schema])),
-                    Expected::Success,
-                    |_| Ok(()),
-                )
+                .step(format!("SHOW TABLES IN {}", self.name(&[schema])), Expected::Success, |_| {
+                    Ok(())
+                })
                 .await?;
             for table in answer.column("tableName", 1).iter().take(MAX_TABLES) {
                 self.step(
@@ -538,10 +503,7 @@ impl Session<'_> {
                     .unwrap_or_default(),
             },
             Some(state @ ("FAILED" | "CANCELED" | "CLOSED")) => Answer::Failed {
-                code: body["status"]["error"]["error_code"]
-                    .as_str()
-                    .unwrap_or(state)
-                    .to_owned(),
+                code: body["status"]["error"]["error_code"].as_str().unwrap_or(state).to_owned(),
                 message: text(&body["status"]["error"]["message"]),
             },
             other => Answer::Unusable(format!(
@@ -554,10 +516,7 @@ impl Session<'_> {
 
 /// The schemas worth reading: not the catalog's own `information_schema`.
 fn readable(schemas: Vec<String>) -> Vec<String> {
-    schemas
-        .into_iter()
-        .filter(|s| !s.eq_ignore_ascii_case("information_schema"))
-        .collect()
+    schemas.into_iter().filter(|s| !s.eq_ignore_ascii_case("information_schema")).collect()
 }
 
 /// A workload as a few lines of HTML for the sim's page; every value escaped.
@@ -619,10 +578,7 @@ mod tests {
 
     #[test]
     fn the_warehouse_comes_from_the_http_path() {
-        assert_eq!(
-            warehouse_of("/sql/1.0/warehouses/abc123").as_deref(),
-            Some("abc123")
-        );
+        assert_eq!(warehouse_of("/sql/1.0/warehouses/abc123").as_deref(), Some("abc123"));
         assert_eq!(
             warehouse_of("sql/1.0/endpoints/44a1419108002906").as_deref(),
             Some("44a1419108002906")
@@ -655,9 +611,6 @@ mod tests {
         };
         let page = html(&run);
         assert!(!page.contains("<b>") && !page.contains("<i>") && !page.contains("<main>"));
-        assert!(
-            page.contains("&lt;main&gt;") && page.contains("FAIL"),
-            "{page}"
-        );
+        assert!(page.contains("&lt;main&gt;") && page.contains("FAIL"), "{page}");
     }
 }

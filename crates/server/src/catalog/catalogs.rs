@@ -5,11 +5,7 @@ use super::*;
 /// The `catalog_type` of a catalog: `hive_metastore` is the workspace's internal, legacy
 /// catalog; every other one is a managed Unity Catalog catalog.
 pub(super) fn catalog_type(legacy: bool) -> &'static str {
-    if legacy {
-        "INTERNAL_CATALOG"
-    } else {
-        "MANAGED_CATALOG"
-    }
+    if legacy { "INTERNAL_CATALOG" } else { "MANAGED_CATALOG" }
 }
 
 impl From<CatalogRecord> for SecurableInfo {
@@ -97,10 +93,7 @@ pub(super) async fn update_catalog(
     Path(name): Path<String>,
     JsonBody(req): JsonBody<UpdateObject>,
 ) -> ApiResult<Json<SecurableInfo>> {
-    let c = state
-        .store
-        .update_catalog(&caller, &name, &object_update(req)?)
-        .await?;
+    let c = state.store.update_catalog(&caller, &name, &object_update(req)?).await?;
     Ok(Json(SecurableInfo::from(c)))
 }
 

@@ -30,14 +30,9 @@ impl From<Vec<PrivilegeAssignment>> for PermissionsList<String> {
     fn from(list: Vec<PrivilegeAssignment>) -> Self {
         let privilege_assignments = list
             .into_iter()
-            .map(|a| Assignment {
-                principal: a.principal,
-                privileges: a.privileges,
-            })
+            .map(|a| Assignment { principal: a.principal, privileges: a.privileges })
             .collect();
-        PermissionsList {
-            privilege_assignments,
-        }
+        PermissionsList { privilege_assignments }
     }
 }
 
@@ -58,9 +53,7 @@ impl From<Vec<EffectiveAssignment>> for PermissionsList<EffectivePrivilegeInfo> 
                 privileges: a.privileges.into_iter().map(privilege).collect(),
             })
             .collect();
-        PermissionsList {
-            privilege_assignments,
-        }
+        PermissionsList { privilege_assignments }
     }
 }
 
@@ -138,10 +131,7 @@ pub(super) async fn get_grants(
 ) -> ApiResult<Json<PermissionsList<String>>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
-    let list = state
-        .store
-        .grants(&caller, &s, params.principal.as_deref())
-        .await?;
+    let list = state.store.grants(&caller, &s, params.principal.as_deref()).await?;
     Ok(Json(PermissionsList::from(list)))
 }
 
@@ -192,9 +182,6 @@ pub(super) async fn get_effective(
 ) -> ApiResult<Json<PermissionsList<EffectivePrivilegeInfo>>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
-    let list = state
-        .store
-        .effective_grants(&caller, &s, params.principal.as_deref())
-        .await?;
+    let list = state.store.effective_grants(&caller, &s, params.principal.as_deref()).await?;
     Ok(Json(PermissionsList::from(list)))
 }

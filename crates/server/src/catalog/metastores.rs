@@ -63,16 +63,12 @@ pub(super) async fn current_assignment(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> ApiResult<Json<AssignmentInfo>> {
-    let a = state
-        .store
-        .metastore_assignment(caller.workspace_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::does_not_exist(
-                "METASTORE_DOES_NOT_EXIST",
-                "No metastore assigned for the current workspace.",
-            )
-        })?;
+    let a = state.store.metastore_assignment(caller.workspace_id).await?.ok_or_else(|| {
+        ApiError::does_not_exist(
+            "METASTORE_DOES_NOT_EXIST",
+            "No metastore assigned for the current workspace.",
+        )
+    })?;
     Ok(Json(AssignmentInfo {
         default_catalog_name: a.default_catalog_name,
         metastore_id: a.metastore_id,
@@ -152,9 +148,7 @@ pub(super) async fn update_metastore(
     JsonBody(req): JsonBody<UpdateMetastore>,
 ) -> ApiResult<Json<MetastoreInfo>> {
     if req.id.as_deref().is_some_and(|b| b != id) {
-        return Err(ApiError::bad_request(
-            "The body's id differs from the path's.",
-        ));
+        return Err(ApiError::bad_request("The body's id differs from the path's."));
     }
     let m = state
         .store
@@ -194,9 +188,7 @@ fn workspace_param(raw: &str, body: Option<i64>) -> ApiResult<i64> {
     let id = patchbay_core::ids::parse_numeric_id(raw)
         .ok_or_else(|| ApiError::bad_request(format!("'{raw}' is not a workspace id")))?;
     if body.is_some_and(|b| b != id) {
-        return Err(ApiError::bad_request(
-            "The body's workspace_id differs from the path's.",
-        ));
+        return Err(ApiError::bad_request("The body's workspace_id differs from the path's."));
     }
     Ok(id)
 }
@@ -211,18 +203,9 @@ pub(super) async fn assign(
     let metastore_id = required("metastore_id", req.metastore_id.as_deref())?;
     state
         .store
-        .assign_metastore(
-            &admin,
-            workspace_id,
-            metastore_id,
-            req.default_catalog_name.as_deref(),
-        )
+        .assign_metastore(&admin, workspace_id, metastore_id, req.default_catalog_name.as_deref())
         .await?;
-    tracing::info!(
-        workspace_id,
-        metastore_id,
-        "metastore assigned: Unity Catalog enabled"
-    );
+    tracing::info!(workspace_id, metastore_id, "metastore assigned: Unity Catalog enabled");
     Ok(empty())
 }
 
@@ -239,9 +222,7 @@ pub(super) async fn update_assignment(
             &admin,
             workspace_id,
             req.metastore_id.as_deref().filter(|s| !s.is_empty()),
-            req.default_catalog_name
-                .as_deref()
-                .filter(|s| !s.is_empty()),
+            req.default_catalog_name.as_deref().filter(|s| !s.is_empty()),
         )
         .await?;
     Ok(empty())
@@ -255,10 +236,7 @@ pub(super) async fn unassign(
 ) -> ApiResult<Json<Empty>> {
     let workspace_id = workspace_param(&workspace, None)?;
     let metastore_id = required("metastore_id", params.metastore_id.as_deref())?;
-    state
-        .store
-        .unassign_metastore(&admin, workspace_id, metastore_id)
-        .await?;
+    state.store.unassign_metastore(&admin, workspace_id, metastore_id).await?;
     tracing::info!(workspace_id, metastore_id, "metastore unassigned");
     Ok(empty())
 }

@@ -46,15 +46,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(&p("/metastore_summary"), get(metastore_summary))
         .route(&p("/current-metastore-assignment"), get(current_assignment))
-        .route(
-            &p("/metastores"),
-            get(list_metastores).post(create_metastore),
-        )
+        .route(&p("/metastores"), get(list_metastores).post(create_metastore))
         .route(
             &p("/metastores/{id}"),
-            get(get_metastore)
-                .patch(update_metastore)
-                .delete(delete_metastore),
+            get(get_metastore).patch(update_metastore).delete(delete_metastore),
         )
         .route(
             &p("/workspaces/{workspace_id}/metastore"),
@@ -63,9 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route(&p("/catalogs"), get(list_catalogs).post(create_catalog))
         .route(
             &p("/catalogs/{name}"),
-            get(get_catalog)
-                .patch(update_catalog)
-                .delete(delete_catalog),
+            get(get_catalog).patch(update_catalog).delete(delete_catalog),
         )
         .route(&p("/schemas"), get(list_schemas).post(create_schema))
         .route(
@@ -73,20 +66,14 @@ pub fn routes() -> Router<AppState> {
             get(get_schema).patch(update_schema).delete(delete_schema),
         )
         .route(&p("/tables"), get(list_tables).post(create_table))
-        .route(
-            &p("/tables/{full_name}"),
-            get(get_table).patch(update_table).delete(delete_table),
-        )
+        .route(&p("/tables/{full_name}"), get(get_table).patch(update_table).delete(delete_table))
         .route(&p("/tables/{full_name}/exists"), get(table_exists))
         .route(&p("/table-summaries"), get(table_summaries))
         .route(
             &p("/permissions/{securable_type}/{full_name}"),
             get(get_grants).patch(update_grants),
         )
-        .route(
-            &p("/effective-permissions/{securable_type}/{full_name}"),
-            get(get_effective),
-        )
+        .route(&p("/effective-permissions/{securable_type}/{full_name}"), get(get_effective))
 }
 
 // ---- JSON shapes ----------------------------------------------------------------------------
@@ -219,9 +206,9 @@ fn flag(name: &str, value: Option<&str>) -> ApiResult<bool> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("" | "false" | "0") => Ok(false),
         Some("true" | "1") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "{name} must be true or false, not '{other}'"
-        ))),
+        Some(other) => {
+            Err(ApiError::bad_request(format!("{name} must be true or false, not '{other}'")))
+        }
     }
 }
 
@@ -251,10 +238,8 @@ fn paginate<T>(
 ) -> ApiResult<(Vec<T>, Option<String>)> {
     let size = page_size(params.max_results.as_deref())?;
     let after = params.page_token.as_deref().filter(|t| !t.is_empty());
-    let mut rest: Vec<T> = items
-        .into_iter()
-        .filter(|i| after.is_none_or(|a| key(i).as_str() > a))
-        .collect();
+    let mut rest: Vec<T> =
+        items.into_iter().filter(|i| after.is_none_or(|a| key(i).as_str() > a)).collect();
     match size {
         Some(size) if rest.len() > size => {
             rest.truncate(size);
@@ -272,11 +257,7 @@ fn page_json<R, T: Serialize>(
     token: Option<String>,
     show: impl FnMut(R) -> T,
 ) -> Json<Page<T>> {
-    Json(Page {
-        key,
-        items: items.into_iter().map(show).collect(),
-        next_page_token: token,
-    })
+    Json(Page { key, items: items.into_iter().map(show).collect(), next_page_token: token })
 }
 
 fn required<'a>(name: &str, value: Option<&'a str>) -> ApiResult<&'a str> {
@@ -293,9 +274,7 @@ fn securable(securable_type: &str, full_name: &str) -> ApiResult<Securable> {
 fn schema_name(full_name: &str) -> ApiResult<(String, String)> {
     match securable("schema", full_name)? {
         Securable::Schema(c, s) => Ok((c, s)),
-        _ => Err(ApiError::bad_request(format!(
-            "'{full_name}' is not a schema name"
-        ))),
+        _ => Err(ApiError::bad_request(format!("'{full_name}' is not a schema name"))),
     }
 }
 
@@ -308,9 +287,7 @@ fn table_name(full_name: &str) -> ApiResult<Securable> {
 fn string_properties(p: Option<Map<String, Value>>) -> ApiResult<Map<String, Value>> {
     let p = p.unwrap_or_default();
     if let Some((k, _)) = p.iter().find(|(_, v)| !v.is_string()) {
-        return Err(ApiError::bad_request(format!(
-            "Property '{k}' must be a string."
-        )));
+        return Err(ApiError::bad_request(format!("Property '{k}' must be a string.")));
     }
     Ok(p)
 }
@@ -331,11 +308,7 @@ pub(super) struct UpdateObject {
 }
 
 fn object_update(req: UpdateObject) -> ApiResult<CatalogUpdate> {
-    if req
-        .isolation_mode
-        .as_deref()
-        .is_some_and(|m| !m.eq_ignore_ascii_case("OPEN"))
-    {
+    if req.isolation_mode.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case("OPEN")) {
         return Err(ApiError::bad_request(
             "Only isolation_mode OPEN is supported: catalogs are not bound to workspaces.",
         ));
@@ -344,11 +317,7 @@ fn object_update(req: UpdateObject) -> ApiResult<CatalogUpdate> {
         owner: req.owner.filter(|o| !o.trim().is_empty()),
         new_name: req.new_name.filter(|n| !n.trim().is_empty()),
         comment: req.comment,
-        properties: req
-            .properties
-            .map(Some)
-            .map(string_properties)
-            .transpose()?,
+        properties: req.properties.map(Some).map(string_properties).transpose()?,
     })
 }
 
@@ -368,10 +337,7 @@ mod tests {
     fn pages_follow_names_and_end_without_a_token() {
         let names = || vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
         let (page, token) = paginate(names(), Clone::clone, &params(Some("2"), None)).unwrap();
-        assert_eq!(
-            (page, token.as_deref()),
-            (vec!["a".into(), "b".into()], Some("b"))
-        );
+        assert_eq!((page, token.as_deref()), (vec!["a".into(), "b".into()], Some("b")));
         let (page, token) = paginate(names(), Clone::clone, &params(Some("2"), Some("b"))).unwrap();
         assert_eq!((page, token), (vec!["c".to_owned()], None));
         let (page, token) = paginate(names(), Clone::clone, &params(Some("0"), None)).unwrap();

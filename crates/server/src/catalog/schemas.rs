@@ -81,10 +81,7 @@ pub(super) async fn update_schema(
     JsonBody(req): JsonBody<UpdateObject>,
 ) -> ApiResult<Json<SecurableInfo>> {
     let (c, s) = schema_name(&full_name)?;
-    let s = state
-        .store
-        .update_schema(&caller, &c, &s, &object_update(req)?)
-        .await?;
+    let s = state.store.update_schema(&caller, &c, &s, &object_update(req)?).await?;
     Ok(Json(SecurableInfo::from(s)))
 }
 

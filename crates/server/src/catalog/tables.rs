@@ -105,9 +105,9 @@ fn column(i: usize, c: ColumnInfo) -> ApiResult<ColumnRecord> {
         .ok_or_else(|| ApiError::bad_request(format!("columns[{i}].name is required")))?;
     let type_name = match (c.type_name, c.type_text.as_deref()) {
         (Some(t), _) if !t.trim().is_empty() => t,
-        (_, Some(text)) if !text.trim().is_empty() => rules::column_type_name(text)
-            .map_err(ApiError::bad_request)?
-            .to_owned(),
+        (_, Some(text)) if !text.trim().is_empty() => {
+            rules::column_type_name(text).map_err(ApiError::bad_request)?.to_owned()
+        }
         _ => {
             return Err(ApiError::bad_request(format!(
                 "columns[{i}] ('{name}') needs a type_name"
@@ -133,14 +133,9 @@ pub(super) async fn list_tables(
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
     let schema = required("schema_name", params.schema_name.as_deref())?;
     let omit_columns = flag("omit_columns", params.omit_columns.as_deref())?;
-    let all = state
-        .store
-        .list_tables_for(&caller, catalog, schema, omit_columns)
-        .await?;
+    let all = state.store.list_tables_for(&caller, catalog, schema, omit_columns).await?;
     let (page, token) = paginate(all, |t| t.name.clone(), &params)?;
-    Ok(page_json("tables", page, token, |t| {
-        table_info(&state, t, !omit_columns)
-    }))
+    Ok(page_json("tables", page, token, |t| table_info(&state, t, !omit_columns)))
 }
 
 pub(super) async fn create_table(
@@ -185,10 +180,7 @@ pub(super) async fn get_table(
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
 ) -> ApiResult<Json<SecurableInfo>> {
-    let t = state
-        .store
-        .get_table(&caller, &table_name(&full_name)?)
-        .await?;
+    let t = state.store.get_table(&caller, &table_name(&full_name)?).await?;
     Ok(Json(table_info(&state, t, true)))
 }
 
@@ -197,13 +189,8 @@ pub(super) async fn table_exists(
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
 ) -> ApiResult<Json<TableExists>> {
-    let exists = state
-        .store
-        .table_exists(&caller, &table_name(&full_name)?)
-        .await?;
-    Ok(Json(TableExists {
-        table_exists: exists,
-    }))
+    let exists = state.store.table_exists(&caller, &table_name(&full_name)?).await?;
+    Ok(Json(TableExists { table_exists: exists }))
 }
 
 /// `table-summaries`: the full name and type of every table of a catalog the caller may see,
@@ -221,11 +208,7 @@ pub(super) async fn table_summaries(
         if !matches(params.schema_name_pattern.as_deref(), &schema.name) {
             continue;
         }
-        match state
-            .store
-            .list_tables_for(&caller, catalog, &schema.name, true)
-            .await
-        {
+        match state.store.list_tables_for(&caller, catalog, &schema.name, true).await {
             Ok(tables) => all.extend(
                 tables
                     .into_iter()
@@ -266,10 +249,8 @@ pub(super) async fn update_table(
     Path(full_name): Path<String>,
     JsonBody(req): JsonBody<UpdateObject>,
 ) -> ApiResult<Json<SecurableInfo>> {
-    let t = state
-        .store
-        .update_table(&caller, &table_name(&full_name)?, &object_update(req)?)
-        .await?;
+    let t =
+        state.store.update_table(&caller, &table_name(&full_name)?, &object_update(req)?).await?;
     Ok(Json(table_info(&state, t, true)))
 }
 
@@ -278,10 +259,7 @@ pub(super) async fn delete_table(
     Authenticated(caller): Authenticated,
     Path(full_name): Path<String>,
 ) -> ApiResult<Json<Empty>> {
-    let tables = state
-        .store
-        .delete_table(&caller, &table_name(&full_name)?)
-        .await?;
+    let tables = state.store.delete_table(&caller, &table_name(&full_name)?).await?;
     crate::statements::engine::forget_tables(&state, tables).await;
     tracing::info!(table = %full_name, "table deleted");
     Ok(empty())

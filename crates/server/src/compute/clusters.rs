@@ -34,10 +34,7 @@ pub(super) fn routes() -> Router<AppState> {
             .route(&format!("{base}/start"), Move::Start.route())
             .route(&format!("{base}/restart"), Move::Restart.route())
             .route(&format!("{base}/delete"), Move::Terminate.route())
-            .route(
-                &format!("{base}/permanent-delete"),
-                Move::PermanentDelete.route(),
-            )
+            .route(&format!("{base}/permanent-delete"), Move::PermanentDelete.route())
             .route(&format!("{base}/spark-versions"), get(spark_versions))
             .route(&format!("{base}/list-node-types"), get(list_node_types));
     }
@@ -58,9 +55,7 @@ fn spec_of(mut body: Map<String, Value>) -> ApiResult<(Option<String>, ClusterSp
         None | Some(Value::Null) => None,
         Some(Value::String(id)) => Some(id),
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "cluster_id must be a string, not {other}"
-            )));
+            return Err(ApiError::bad_request(format!("cluster_id must be a string, not {other}")));
         }
     };
     let spec: ClusterSpec = serde_json::from_value(Value::Object(body))
@@ -197,8 +192,7 @@ impl ClusterDetails {
             spec.insert("num_workers".into(), Value::from(0));
         }
         if let Some(node) = &c.spec.node_type_id {
-            spec.entry("driver_node_type_id")
-                .or_insert_with(|| Value::from(node.as_str()));
+            spec.entry("driver_node_type_id").or_insert_with(|| Value::from(node.as_str()));
         }
         spec.retain(|key, _| !SERVER_FIELDS.contains(&key.as_str()));
         let terminated_time = (state == ClusterState::Terminated).then(|| {
@@ -208,10 +202,8 @@ impl ClusterDetails {
                 c.state_since
             }
         });
-        let termination_reason = terminated_time.map(|_| TerminationReason {
-            code: "USER_REQUEST",
-            kind: "SUCCESS",
-        });
+        let termination_reason =
+            terminated_time.map(|_| TerminationReason { code: "USER_REQUEST", kind: "SUCCESS" });
         if terminated_time.is_some() {
             spec.remove("terminated_time");
             spec.remove("termination_reason");
@@ -244,9 +236,7 @@ async fn create(
     let (_, spec) = spec_of(body)?;
     let cluster = state.store.create_cluster(&caller, &spec).await?;
     tracing::info!(cluster_id = %cluster.cluster_id, "cluster created");
-    Ok(Json(Created {
-        cluster_id: cluster.cluster_id,
-    }))
+    Ok(Json(Created { cluster_id: cluster.cluster_id }))
 }
 
 async fn get_one(
@@ -255,11 +245,7 @@ async fn get_one(
     Params(params): Params<ClusterId>,
 ) -> ApiResult<Json<ClusterDetails>> {
     let id = cluster_id(params.cluster_id)?;
-    let cluster = state
-        .store
-        .cluster(&caller, &id)
-        .await
-        .map_err(legacy_not_found)?;
+    let cluster = state.store.cluster(&caller, &id).await.map_err(legacy_not_found)?;
     Ok(Json(ClusterDetails::of(
         cluster,
         state.now_millis(),
@@ -310,17 +296,9 @@ async fn list(
         .filter(|c| states.is_empty() || states.contains(&c.state_at(now, delay)))
         .filter(|_| sources.is_empty() || sources.iter().any(|s| s == "API"))
         .collect();
-    let (clusters, next) = page(
-        all,
-        |c| c.cluster_id.as_str(),
-        page_size,
-        page_token.as_deref(),
-    );
+    let (clusters, next) = page(all, |c| c.cluster_id.as_str(), page_size, page_token.as_deref());
     Ok(Json(ClusterList {
-        clusters: clusters
-            .into_iter()
-            .map(|c| ClusterDetails::of(c, now, delay))
-            .collect(),
+        clusters: clusters.into_iter().map(|c| ClusterDetails::of(c, now, delay)).collect(),
         next_page_token: next,
     }))
 }
@@ -332,11 +310,7 @@ async fn edit(
 ) -> ApiResult<Json<Empty>> {
     let (id, spec) = spec_of(body)?;
     let id = cluster_id(id)?;
-    state
-        .store
-        .edit_cluster(&caller, &id, &spec)
-        .await
-        .map_err(legacy_not_found)?;
+    state.store.edit_cluster(&caller, &id, &spec).await.map_err(legacy_not_found)?;
     tracing::info!(cluster_id = %id, "cluster edited");
     Ok(empty())
 }
@@ -392,22 +366,14 @@ impl Move {
 /// `clusters/spark-versions`: the runtimes a cluster can be created with.
 async fn spark_versions(Authenticated(_caller): Authenticated) -> Json<SparkVersions> {
     Json(SparkVersions {
-        versions: SPARK_VERSIONS
-            .iter()
-            .map(|v| Version {
-                key: v.key,
-                name: v.name,
-            })
-            .collect(),
+        versions: SPARK_VERSIONS.iter().map(|v| Version { key: v.key, name: v.name }).collect(),
     })
 }
 
 /// `clusters/list-node-types`: every field the SDKs' `select_node_type` filters and sorts on is
 /// present on every node type (the Python SDK sorts on tuples, which a missing value breaks).
 async fn list_node_types(Authenticated(_caller): Authenticated) -> Json<NodeTypes> {
-    Json(NodeTypes {
-        node_types: NODE_TYPES.iter().enumerate().map(node_type).collect(),
-    })
+    Json(NodeTypes { node_types: NODE_TYPES.iter().enumerate().map(node_type).collect() })
 }
 
 fn node_type((order, n): (usize, &NodeType)) -> NodeTypeInfo {

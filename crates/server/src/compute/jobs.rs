@@ -92,10 +92,7 @@ struct ListParams {
 fn run_as(job: &JobRecord) -> String {
     job.settings
         .get("run_as")
-        .and_then(|r| {
-            r.get("user_name")
-                .or_else(|| r.get("service_principal_name"))
-        })
+        .and_then(|r| r.get("user_name").or_else(|| r.get("service_principal_name")))
         .and_then(Value::as_str)
         .unwrap_or(&job.creator_name)
         .to_owned()
@@ -166,11 +163,7 @@ async fn get_one(
     Params(params): Params<GetParams>,
 ) -> ApiResult<Json<JobInfo>> {
     let id = job_id(params.job_id.filter(|s| !s.is_empty()).map(JobId::Text))?;
-    let job = state
-        .store
-        .job(&caller, id)
-        .await
-        .map_err(legacy_not_found)?;
+    let job = state.store.job(&caller, id).await.map_err(legacy_not_found)?;
     Ok(Json(JobInfo::of(job, true)))
 }
 
@@ -198,29 +191,17 @@ async fn list(
         None => params.offset.unwrap_or(0),
     };
     if offset < 0 {
-        return Err(ApiError::bad_request(format!(
-            "offset must not be negative, not {offset}"
-        )));
+        return Err(ApiError::bad_request(format!("offset must not be negative, not {offset}")));
     }
     let name = params.name.filter(|n| !n.is_empty());
     let all = state.store.list_jobs(&caller, name.as_deref()).await?;
     let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
-    let end = start
-        .saturating_add(usize::try_from(limit).unwrap_or(0))
-        .min(all.len());
+    let end = start.saturating_add(usize::try_from(limit).unwrap_or(0)).min(all.len());
     let expand = params.expand_tasks.unwrap_or(false);
     let has_more = end < all.len();
-    let jobs = all
-        .into_iter()
-        .skip(start)
-        .take(end - start)
-        .map(|j| JobInfo::of(j, expand))
-        .collect();
-    Ok(Json(JobList {
-        has_more,
-        jobs,
-        next_page_token: has_more.then(|| end.to_string()),
-    }))
+    let jobs =
+        all.into_iter().skip(start).take(end - start).map(|j| JobInfo::of(j, expand)).collect();
+    Ok(Json(JobList { has_more, jobs, next_page_token: has_more.then(|| end.to_string()) }))
 }
 
 async fn update(
@@ -232,12 +213,7 @@ async fn update(
     let remove = body.fields_to_remove.unwrap_or_default();
     state
         .store
-        .change_job(
-            &caller,
-            id,
-            &body.new_settings.unwrap_or_default(),
-            Some(&remove),
-        )
+        .change_job(&caller, id, &body.new_settings.unwrap_or_default(), Some(&remove))
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(job_id = id, "job updated");
@@ -251,11 +227,7 @@ async fn reset(
 ) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;
     let settings = required(body.new_settings, "new_settings")?;
-    state
-        .store
-        .change_job(&caller, id, &settings, None)
-        .await
-        .map_err(legacy_not_found)?;
+    state.store.change_job(&caller, id, &settings, None).await.map_err(legacy_not_found)?;
     tracing::info!(job_id = id, "job reset");
     Ok(empty())
 }
@@ -266,11 +238,7 @@ async fn delete_one(
     JsonBody(body): JsonBody<JobIdBody>,
 ) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;
-    state
-        .store
-        .delete_job(&caller, id)
-        .await
-        .map_err(legacy_not_found)?;
+    state.store.delete_job(&caller, id).await.map_err(legacy_not_found)?;
     tracing::info!(job_id = id, "job deleted");
     Ok(empty())
 }

@@ -36,9 +36,7 @@ fn page<T>(
 ) -> (Vec<T>, Option<String>) {
     let size = page_size
         .filter(|n| *n > 0)
-        .map_or(MAX_PAGE_SIZE, |n| {
-            usize::try_from(n).unwrap_or(MAX_PAGE_SIZE)
-        })
+        .map_or(MAX_PAGE_SIZE, |n| usize::try_from(n).unwrap_or(MAX_PAGE_SIZE))
         .min(MAX_PAGE_SIZE);
     // Sorted here, not by the database, whose collation may not be byte order.
     items.sort_by(|a, b| key(a).cmp(key(b)));

@@ -43,20 +43,11 @@ const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 25;
 
 /// Parameters of `run-now` whose values are objects of strings.
-const MAP_PARAMETERS: [&str; 5] = [
-    "job_parameters",
-    "notebook_params",
-    "python_named_params",
-    "sql_params",
-    "pipeline_params",
-];
+const MAP_PARAMETERS: [&str; 5] =
+    ["job_parameters", "notebook_params", "python_named_params", "sql_params", "pipeline_params"];
 /// Parameters of `run-now` whose values are lists of strings.
-const LIST_PARAMETERS: [&str; 4] = [
-    "python_params",
-    "jar_params",
-    "spark_submit_params",
-    "dbt_commands",
-];
+const LIST_PARAMETERS: [&str; 4] =
+    ["python_params", "jar_params", "spark_submit_params", "dbt_commands"];
 
 /// An id as clients send it: a JSON number (SDKs) or a decimal string.
 fn id_of(value: Option<Value>, field: &str) -> ApiResult<i64> {
@@ -65,9 +56,7 @@ fn id_of(value: Option<Value>, field: &str) -> ApiResult<i64> {
             .as_i64()
             .ok_or_else(|| ApiError::bad_request(format!("{field} must be an integer, not {n}"))),
         Value::String(s) => parse_id(&s, field),
-        other => Err(ApiError::bad_request(format!(
-            "{field} must be a number, not {other}"
-        ))),
+        other => Err(ApiError::bad_request(format!("{field} must be a number, not {other}"))),
     }
 }
 
@@ -79,9 +68,7 @@ fn parse_id(s: &str, field: &str) -> ApiResult<i64> {
 
 fn strings_only<'a>(field: &str, mut values: impl Iterator<Item = &'a Value>) -> ApiResult<()> {
     match values.find(|v| !v.is_string()) {
-        Some(v) => Err(ApiError::bad_request(format!(
-            "{field} must hold strings only, not {v}"
-        ))),
+        Some(v) => Err(ApiError::bad_request(format!("{field} must hold strings only, not {v}"))),
         None => Ok(()),
     }
 }
@@ -108,11 +95,7 @@ fn new_run(mut body: Map<String, Value>) -> ApiResult<(i64, NewRun)> {
         None | Some(Value::Null) => None,
         Some(Value::Array(keys)) => {
             strings_only("only", keys.iter())?;
-            Some(
-                keys.iter()
-                    .filter_map(|k| k.as_str().map(str::to_owned))
-                    .collect(),
-            )
+            Some(keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
         }
         Some(other) => {
             return Err(ApiError::bad_request(format!(
@@ -136,14 +119,7 @@ fn new_run(mut body: Map<String, Value>) -> ApiResult<(i64, NewRun)> {
         }
     }
     body.retain(|_, v| !v.is_null());
-    Ok((
-        job_id,
-        NewRun {
-            parameters: body,
-            idempotency_token,
-            only,
-        },
-    ))
+    Ok((job_id, NewRun { parameters: body, idempotency_token, only }))
 }
 
 /// The timing and state fields every run and task run has.
@@ -320,10 +296,7 @@ impl TaskRun {
     fn of(task: &RunRecord, o: &Observed) -> TaskRun {
         let mut settings = task.spec.clone();
         settings.retain(|key, _| !RUN_FIELDS.contains(&key.as_str()));
-        TaskRun {
-            settings,
-            run: RunFields::of(task, o),
-        }
+        TaskRun { settings, run: RunFields::of(task, o) }
     }
 }
 
@@ -352,12 +325,8 @@ impl RunInfo {
             Some(Value::Object(overrides)) if !overrides.is_empty() => Some(overrides.clone()),
             _ => None,
         };
-        let tasks = with_tasks.then(|| {
-            run.tasks
-                .iter()
-                .map(|t| TaskRun::of(t, &t.state_at(now, delay)))
-                .collect()
-        });
+        let tasks = with_tasks
+            .then(|| run.tasks.iter().map(|t| TaskRun::of(t, &t.state_at(now, delay))).collect());
         RunInfo {
             creator_user_name: run.creator_name.clone(),
             format: Some("MULTI_TASK"),
@@ -384,19 +353,11 @@ async fn run_now(
     let (job_id, request) = new_run(body)?;
     let run = state
         .store
-        .run_now(
-            &caller,
-            job_id,
-            &request,
-            state.settings().compute_transition_millis,
-        )
+        .run_now(&caller, job_id, &request, state.settings().compute_transition_millis)
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(job_id, run_id = run.run_id, phase = %run.phase, "job run started");
-    Ok(Json(Started {
-        number_in_job: run.run_id,
-        run_id: run.run_id,
-    }))
+    Ok(Json(Started { number_in_job: run.run_id, run_id: run.run_id }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,11 +369,7 @@ struct RunIdParams {
 async fn named_run(state: &AppState, caller: &Caller, params: RunIdParams) -> ApiResult<RunRecord> {
     let id = crate::params::required(params.run_id, "run_id")?;
     let id = parse_id(&id, "run_id")?;
-    state
-        .store
-        .job_run(caller, id)
-        .await
-        .map_err(legacy_not_found)
+    state.store.job_run(caller, id).await.map_err(legacy_not_found)
 }
 
 async fn get_run(
@@ -484,17 +441,12 @@ fn flag(value: Option<&str>, field: &str) -> ApiResult<bool> {
         None | Some("") => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
         Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-        Some(v) => Err(ApiError::bad_request(format!(
-            "{field} must be true or false, not '{v}'"
-        ))),
+        Some(v) => Err(ApiError::bad_request(format!("{field} must be true or false, not '{v}'"))),
     }
 }
 
 fn number(value: Option<&str>, field: &str) -> ApiResult<Option<i64>> {
-    value
-        .filter(|v| !v.is_empty())
-        .map(|v| parse_id(v, field))
-        .transpose()
+    value.filter(|v| !v.is_empty()).map(|v| parse_id(v, field)).transpose()
 }
 
 async fn list_runs(
@@ -505,9 +457,7 @@ async fn list_runs(
     let active_only = flag(params.active_only.as_deref(), "active_only")?;
     let completed_only = flag(params.completed_only.as_deref(), "completed_only")?;
     if active_only && completed_only {
-        return Err(ApiError::bad_request(
-            "active_only and completed_only cannot both be true",
-        ));
+        return Err(ApiError::bad_request("active_only and completed_only cannot both be true"));
     }
     let expand = flag(params.expand_tasks.as_deref(), "expand_tasks")?;
     let limit = match number(params.limit.as_deref(), "limit")? {
@@ -530,9 +480,7 @@ async fn list_runs(
         None => number(params.offset.as_deref(), "offset")?.unwrap_or(0),
     };
     if offset < 0 {
-        return Err(ApiError::bad_request(format!(
-            "offset must not be negative, not {offset}"
-        )));
+        return Err(ApiError::bad_request(format!("offset must not be negative, not {offset}")));
     }
     let job_only = match params.run_type.as_deref().filter(|t| !t.is_empty()) {
         None | Some("JOB_RUN") => true,
@@ -554,11 +502,8 @@ async fn list_runs(
     };
     let delay = state.settings().compute_transition_millis;
     let now = state.now_millis();
-    let mut all: Vec<RunRecord> = if job_only {
-        state.store.list_runs(&caller, &filter).await?
-    } else {
-        Vec::new()
-    };
+    let mut all: Vec<RunRecord> =
+        if job_only { state.store.list_runs(&caller, &filter).await? } else { Vec::new() };
     let limit = usize::try_from(limit).unwrap_or(0);
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     let (mut page, has_more): (Vec<RunRecord>, bool) = if by_state {
@@ -583,10 +528,7 @@ async fn list_runs(
         has_more,
         next_page_token: has_more.then(|| end.to_string()),
         prev_page_token: (start > 0).then(|| start.saturating_sub(limit).to_string()),
-        runs: page
-            .iter()
-            .map(|r| RunInfo::of(r, now, delay, expand))
-            .collect(),
+        runs: page.iter().map(|r| RunInfo::of(r, now, delay, expand)).collect(),
     }))
 }
 

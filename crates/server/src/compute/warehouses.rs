@@ -149,12 +149,9 @@ impl WarehouseRequest {
             spec.spot_instance_policy = policy;
         }
         if let Some(channel) = self.channel {
-            if let Some(name) = parse_enum(
-                channel.name,
-                "channel.name",
-                ChannelName::parse,
-                ChannelName::expected,
-            )? {
+            if let Some(name) =
+                parse_enum(channel.name, "channel.name", ChannelName::parse, ChannelName::expected)?
+            {
                 spec.channel.name = name;
             }
             spec.channel.dbsql_version = channel.dbsql_version.filter(|v| !v.is_empty());
@@ -305,10 +302,7 @@ impl WarehouseInfo {
             creator_name: w.creator_name,
             enable_photon: spec.enable_photon,
             enable_serverless_compute: spec.enable_serverless_compute,
-            health: Health {
-                status: "HEALTHY",
-                summary,
-            },
+            health: Health { status: "HEALTHY", summary },
             id: w.id,
             instance_profile_arn: spec.instance_profile_arn,
             jdbc_url: endpoint.jdbc_url(),
@@ -317,11 +311,7 @@ impl WarehouseInfo {
             min_num_clusters: spec.min_num_clusters,
             name: spec.name,
             num_active_sessions: 0,
-            num_clusters: if state == WarehouseState::Running {
-                spec.min_num_clusters
-            } else {
-                0
-            },
+            num_clusters: if state == WarehouseState::Running { spec.min_num_clusters } else { 0 },
             odbc_params: OdbcParams {
                 hostname: endpoint.hostname,
                 path: endpoint.path,
@@ -351,10 +341,8 @@ async fn create(
     if req.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(ApiError::bad_request("name is required"));
     }
-    let base = WarehouseSpec {
-        auto_stop_mins: API_DEFAULT_AUTO_STOP_MINS,
-        ..WarehouseSpec::default()
-    };
+    let base =
+        WarehouseSpec { auto_stop_mins: API_DEFAULT_AUTO_STOP_MINS, ..WarehouseSpec::default() };
     let spec = req.apply(&base, true)?;
     let warehouse = state.store.create_warehouse(&caller, &spec).await?;
     tracing::info!(warehouse_id = %warehouse.id, name = %spec.name, "SQL warehouse created");
@@ -362,10 +350,7 @@ async fn create(
 }
 
 async fn public_url(state: &AppState, caller: &Caller) -> ApiResult<String> {
-    Ok(state
-        .store
-        .workspace_public_url(caller.workspace_id)
-        .await?)
+    Ok(state.store.workspace_public_url(caller.workspace_id).await?)
 }
 
 async fn get_one(
@@ -389,12 +374,8 @@ async fn list(
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<WarehouseList>> {
     let all = state.store.list_warehouses(&caller).await?;
-    let (warehouses, next) = page(
-        all,
-        |w| w.id.as_str(),
-        params.page_size,
-        params.page_token.as_deref(),
-    );
+    let (warehouses, next) =
+        page(all, |w| w.id.as_str(), params.page_size, params.page_token.as_deref());
     let url = public_url(&state, &caller).await?;
     let delay = state.settings().compute_transition_millis;
     let now = state.now_millis();
@@ -415,9 +396,7 @@ async fn edit(
 ) -> ApiResult<Json<Empty>> {
     let warehouse = state
         .store
-        .edit_warehouse(&caller, &id, |current| {
-            req.apply(current, false).map_err(|e| e.message)
-        })
+        .edit_warehouse(&caller, &id, |current| req.apply(current, false).map_err(|e| e.message))
         .await?;
     tracing::info!(warehouse_id = %warehouse.id, "SQL warehouse edited");
     Ok(empty())

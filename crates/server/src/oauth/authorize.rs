@@ -49,9 +49,7 @@ pub(super) async fn check(state: &AppState, query: Option<String>) -> Result<Che
     let mut params: HashMap<String, String> = HashMap::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if params.insert(key.to_string(), value.into_owned()).is_some() {
-            return Err(refused(&format!(
-                "The parameter {key} is given more than once."
-            )));
+            return Err(refused(&format!("The parameter {key} is given more than once.")));
         }
     }
     let param = |name: &str| params.get(name).map(String::as_str);
@@ -88,9 +86,7 @@ pub(super) async fn check(state: &AppState, query: Option<String>) -> Result<Che
                 ));
             }
             _ => {
-                return Err(refused(
-                    "redirect_uri is not the partner app's redirect URI.",
-                ));
+                return Err(refused("redirect_uri is not the partner app's redirect URI."));
             }
         },
     };
@@ -106,19 +102,13 @@ pub(super) async fn check(state: &AppState, query: Option<String>) -> Result<Che
     if param("code_challenge_method") != Some("S256") || !challenge_well_formed(challenge) {
         return Err(back(&[
             ("error", "invalid_request"),
-            (
-                "error_description",
-                "PKCE with code_challenge_method=S256 is required.",
-            ),
+            ("error_description", "PKCE with code_challenge_method=S256 is required."),
         ]));
     }
     if !scope_allowed(param("scope")) {
         return Err(back(&[
             ("error", "invalid_scope"),
-            (
-                "error_description",
-                "Only the scope all-apis (and offline_access) is granted.",
-            ),
+            ("error_description", "Only the scope all-apis (and offline_access) is granted."),
         ]));
     }
     Ok(Checked {
@@ -138,23 +128,13 @@ pub(super) fn refusal(request: &Checked, session: &Session) -> Option<Response> 
     if session.caller.kind != PrincipalKind::User {
         return Some(request.back(&[
             ("error", "access_denied"),
-            (
-                "error_description",
-                "Only users sign in through the browser.",
-            ),
+            ("error_description", "Only users sign in through the browser."),
         ]));
     }
-    if request
-        .app
-        .as_ref()
-        .is_some_and(|app| app.workspace_id != session.caller.workspace_id)
-    {
+    if request.app.as_ref().is_some_and(|app| app.workspace_id != session.caller.workspace_id) {
         return Some(request.back(&[
             ("error", "access_denied"),
-            (
-                "error_description",
-                "The partner's app belongs to another workspace.",
-            ),
+            ("error_description", "The partner's app belongs to another workspace."),
         ]));
     }
     None
@@ -173,9 +153,7 @@ pub(super) async fn authorize(
         let next = format!("/oidc/v1/authorize?{}", request.query);
         let login = format!(
             "/login?{}",
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("next", &next)
-                .finish()
+            form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish()
         );
         return crate::ui::see_other(&login);
     };
@@ -183,11 +161,7 @@ pub(super) async fn authorize(
         return answer;
     }
     if let Some(app) = &request.app {
-        match state
-            .store
-            .has_consent(session.caller.principal_id, &app.client_id)
-            .await
-        {
+        match state.store.has_consent(session.caller.principal_id, &app.client_id).await {
             Ok(true) => {}
             Ok(false) => return consent::page(&state, &request, app, &session).await,
             Err(e) => return ApiError::from(e).into_response(),
@@ -201,10 +175,7 @@ pub(super) async fn authorize(
     };
     match state.store.issue_code(&session.caller, &code_request).await {
         Ok(code) => {
-            tracing::info!(
-                principal_id = session.caller.principal_id,
-                "authorization code issued"
-            );
+            tracing::info!(principal_id = session.caller.principal_id, "authorization code issued");
             request.back(&[("code", code.expose())])
         }
         Err(e) => ApiError::from(e).into_response(),

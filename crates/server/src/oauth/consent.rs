@@ -76,18 +76,16 @@ pub(super) async fn decide(
         return refused("The Databricks CLI and SDKs sign in without a consent page.");
     };
     let (decision, to) = match form.fields.get("decision") {
-        Some("allow") => match state
-            .store
-            .record_consent(&form.session.caller, &app.client_id)
-            .await
-        {
-            Ok(true) => (
-                "partner app allowed to act as the user",
-                format!("/oidc/v1/authorize?{}", request.query),
-            ),
-            Ok(false) => return refused("The partner's app no longer exists."),
-            Err(e) => return ApiError::from(e).into_response(),
-        },
+        Some("allow") => {
+            match state.store.record_consent(&form.session.caller, &app.client_id).await {
+                Ok(true) => (
+                    "partner app allowed to act as the user",
+                    format!("/oidc/v1/authorize?{}", request.query),
+                ),
+                Ok(false) => return refused("The partner's app no longer exists."),
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
         Some("deny") => (
             "partner app denied by the user",
             redirect_location(
@@ -134,9 +132,7 @@ async fn partner_name(state: &AppState, app: &OAuthApp) -> String {
 fn origin_of(uri: &str) -> &str {
     match uri.split_once("://") {
         Some((scheme, rest)) => {
-            let end = rest
-                .find(['/', '?', '#'])
-                .map_or(uri.len(), |i| scheme.len() + 3 + i);
+            let end = rest.find(['/', '?', '#']).map_or(uri.len(), |i| scheme.len() + 3 + i);
             &uri[..end]
         }
         None => uri,

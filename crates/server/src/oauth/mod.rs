@@ -31,23 +31,14 @@ pub const OIDC: &str = "/oidc";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(secrets::routes())
-        .route(
-            "/oidc/.well-known/oauth-authorization-server",
-            get(workspace_discovery),
-        )
+        .route("/oidc/.well-known/oauth-authorization-server", get(workspace_discovery))
         .route(
             "/oidc/accounts/{account_id}/.well-known/oauth-authorization-server",
             get(account_discovery),
         )
         .route("/oidc/v1/token", post(token::workspace_token))
-        .route(
-            "/oidc/v1/authorize",
-            get(authorize::authorize).post(consent::decide),
-        )
-        .route(
-            "/oidc/accounts/{account_id}/v1/token",
-            post(token::account_token),
-        )
+        .route("/oidc/v1/authorize", get(authorize::authorize).post(consent::decide))
+        .route("/oidc/accounts/{account_id}/v1/token", post(token::account_token))
 }
 
 /// The workspace's `oidc_endpoint`.
@@ -75,10 +66,7 @@ async fn account_discovery(
     Path(account_id): Path<String>,
 ) -> ApiResult<Json<Discovery>> {
     state.require_account(&account_id).await?;
-    Ok(Json(discovery(&format!(
-        "{}{OIDC}/accounts/{account_id}",
-        state.settings().public_url
-    ))))
+    Ok(Json(discovery(&format!("{}{OIDC}/accounts/{account_id}", state.settings().public_url))))
 }
 
 /// RFC 8414 metadata for the endpoints under `base`: what the SDKs read to find the token and
@@ -125,12 +113,7 @@ pub async fn record_partner_callback(
     let Some(uri) = answer.oauth_redirect_uri.as_deref() else {
         return Ok(Ok(()));
     };
-    if state
-        .store
-        .connection_oauth_app(c.workspace_id, &c.partner_id)
-        .await?
-        .is_none()
-    {
+    if state.store.connection_oauth_app(c.workspace_id, &c.partner_id).await?.is_none() {
         return Ok(Ok(()));
     }
     let checked = patchbay_partner::client::checked_redirect(uri, hostnames)
@@ -145,9 +128,6 @@ pub async fn record_partner_callback(
         }
     };
     // `false`: the connect was undone meanwhile; completing it says so.
-    state
-        .store
-        .set_oauth_app_redirect(actor, c.workspace_id, &c.partner_id, &c.uid, &uri)
-        .await?;
+    state.store.set_oauth_app_redirect(actor, c.workspace_id, &c.partner_id, &c.uid, &uri).await?;
     Ok(Ok(()))
 }

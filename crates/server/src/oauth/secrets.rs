@@ -105,16 +105,9 @@ async fn create(
     let _ = req.scopes;
     let lifetime =
         secret_lifetime_seconds(req.lifetime.as_deref()).map_err(ApiError::bad_request)?;
-    let (value, record) = state
-        .store
-        .create_oauth_secret(&admin, id, lifetime)
-        .await?;
+    let (value, record) = state.store.create_oauth_secret(&admin, id, lifetime).await?;
     tracing::info!(secret_id = %record.secret_id, service_principal_id = id, "OAuth secret created");
-    Ok(Json(SecretInfo::of(
-        record,
-        Some(value),
-        state.now_millis(),
-    )))
+    Ok(Json(SecretInfo::of(record, Some(value), state.now_millis())))
 }
 
 async fn list(
@@ -126,10 +119,7 @@ async fn list(
     let secrets = state.store.list_oauth_secrets(&admin, id).await?;
     let now = state.now_millis();
     Ok(Json(SecretList {
-        secrets: secrets
-            .into_iter()
-            .map(|s| SecretInfo::of(s, None, now))
-            .collect(),
+        secrets: secrets.into_iter().map(|s| SecretInfo::of(s, None, now)).collect(),
     }))
 }
 
@@ -144,10 +134,7 @@ async fn remove(
             "Secret {secret_id} does not exist for service principal {id}."
         )));
     }
-    state
-        .store
-        .delete_oauth_secret(&admin, id, &secret_id)
-        .await?;
+    state.store.delete_oauth_secret(&admin, id, &secret_id).await?;
     tracing::info!(secret_id = %secret_id, service_principal_id = id, "OAuth secret deleted");
     Ok(empty())
 }

@@ -35,12 +35,7 @@ struct OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError {
-            status,
-            error,
-            description: description.into(),
-            retry_after: None,
-        }
+        OAuthError { status, error, description: description.into(), retry_after: None }
     }
 
     fn invalid_request(description: impl Into<String>) -> Self {
@@ -48,11 +43,7 @@ impl OAuthError {
     }
 
     fn invalid_client() -> Self {
-        OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Client authentication failed.",
-        )
+        OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed.")
     }
 }
 
@@ -67,19 +58,14 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            axum::Json(ErrorBody {
-                error: self.error,
-                error_description: &self.description,
-            }),
+            axum::Json(ErrorBody { error: self.error, error_description: &self.description }),
         )
             .into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"oidc\""),
-            );
+            headers
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"oidc\""));
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -115,16 +101,8 @@ struct TokenRequest {
 /// A token request, by grant.
 enum Grant {
     ClientCredentials(TokenRequest),
-    AuthorizationCode {
-        client_id: String,
-        code: String,
-        redirect_uri: String,
-        verifier: String,
-    },
-    RefreshToken {
-        client_id: String,
-        refresh_token: String,
-    },
+    AuthorizationCode { client_id: String, code: String, redirect_uri: String, verifier: String },
+    RefreshToken { client_id: String, refresh_token: String },
 }
 
 async fn grant(
@@ -135,12 +113,7 @@ async fn grant(
 ) -> Response {
     let request = match parse(headers, body) {
         Ok(Grant::ClientCredentials(request)) => request,
-        Ok(Grant::AuthorizationCode {
-            client_id,
-            code,
-            redirect_uri,
-            verifier,
-        }) => {
+        Ok(Grant::AuthorizationCode { client_id, code, redirect_uri, verifier }) => {
             return user_grant(state, &client_id, &code, async |code| {
                 state
                     .store
@@ -155,15 +128,9 @@ async fn grant(
             })
             .await;
         }
-        Ok(Grant::RefreshToken {
-            client_id,
-            refresh_token,
-        }) => {
+        Ok(Grant::RefreshToken { client_id, refresh_token }) => {
             return user_grant(state, &client_id, &refresh_token, async |refresh| {
-                state
-                    .store
-                    .refresh_grant(&refresh, &client_id, &super::token_issuer(state))
-                    .await
+                state.store.refresh_grant(&refresh, &client_id, &super::token_issuer(state)).await
             })
             .await;
         }
@@ -350,9 +317,7 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Grant, OAuthError> {
     }
     match form.get("grant_type").map(String::as_str) {
         None => {
-            return Err(OAuthError::invalid_request(
-                "The parameter grant_type is missing.",
-            ));
+            return Err(OAuthError::invalid_request("The parameter grant_type is missing."));
         }
         Some("client_credentials") => {}
         Some("authorization_code") => {
@@ -415,16 +380,10 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         .ok()
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .and_then(|(_, rest)| {
-            base64::engine::general_purpose::STANDARD
-                .decode(rest.trim())
-                .ok()
-        })
+        .and_then(|(_, rest)| base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(OAuthError::invalid_client)?;
-    let (id, secret) = decoded
-        .split_once(':')
-        .ok_or_else(OAuthError::invalid_client)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(OAuthError::invalid_client)?;
     let decode = |s: &str| {
         form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()
@@ -465,9 +424,7 @@ impl ClientFailures {
                 windows.clear();
             }
         }
-        let entry = windows
-            .entry(client_id.to_owned())
-            .or_insert((Instant::now(), 0));
+        let entry = windows.entry(client_id.to_owned()).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= WINDOW {
             *entry = (Instant::now(), 0);
         }
@@ -512,19 +469,14 @@ mod tests {
     fn grant_types_and_credentials() {
         let ok = form("grant_type=client_credentials&client_id=a&client_secret=b&scope=all-apis")
             .unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(
-            (ok.client_id.as_str(), ok.client_secret.as_str()),
-            ("a", "b")
-        );
+        assert_eq!((ok.client_id.as_str(), ok.client_secret.as_str()), ("a", "b"));
         assert_eq!(refused("client_id=a"), "invalid_request");
         assert_eq!(
             refused("grant_type=password&client_id=a&client_secret=b"),
             "unsupported_grant_type"
         );
         let public = |body: &str| {
-            parse(&HeaderMap::new(), body.as_bytes())
-                .err()
-                .map_or("accepted", |e| e.error)
+            parse(&HeaderMap::new(), body.as_bytes()).err().map_or("accepted", |e| e.error)
         };
         assert_eq!(
             public(
@@ -552,10 +504,7 @@ mod tests {
             refused("grant_type=client_credentials&grant_type=client_credentials"),
             "invalid_request"
         );
-        assert_eq!(
-            refused("grant_type=client_credentials&client_id=a"),
-            "invalid_client"
-        );
+        assert_eq!(refused("grant_type=client_credentials&client_id=a"), "invalid_client");
     }
 
     #[test]

@@ -18,10 +18,7 @@ impl Partner {
     /// The hosts the partner may send a user back to after a connect: its endpoint's
     /// allow-list, none without an endpoint.
     pub fn hostnames(&self) -> Vec<String> {
-        self.endpoint
-            .as_ref()
-            .map(|e| e.hostnames.clone())
-            .unwrap_or_default()
+        self.endpoint.as_ref().map(|e| e.hostnames.clone()).unwrap_or_default()
     }
 }
 
@@ -36,27 +33,16 @@ pub async fn partners(state: &AppState, workspace_id: i64) -> ApiResult<Vec<Part
 /// One partner, or a 404 naming it. A built-in partner of that id comes first, as in
 /// [`partners`].
 pub async fn partner(state: &AppState, workspace_id: i64, partner_id: &str) -> ApiResult<Partner> {
-    let setting = state
-        .store
-        .partner_setting(workspace_id, partner_id)
-        .await?;
+    let setting = state.store.partner_setting(workspace_id, partner_id).await?;
     if let Some(spec) = builtin_partners().iter().find(|p| p.id == partner_id) {
         return Ok(Partner {
             spec: spec.clone(),
             builtin: true,
-            endpoint: setting
-                .filter(|s| s.custom.is_none())
-                .and_then(|s| s.endpoint),
+            endpoint: setting.filter(|s| s.custom.is_none()).and_then(|s| s.endpoint),
         });
     }
     setting
-        .and_then(|s| {
-            Some(Partner {
-                spec: s.custom?,
-                builtin: false,
-                endpoint: s.endpoint,
-            })
-        })
+        .and_then(|s| Some(Partner { spec: s.custom?, builtin: false, endpoint: s.endpoint }))
         .ok_or_else(|| unknown(partner_id))
 }
 
@@ -79,11 +65,7 @@ fn merge(builtins: &[PartnerSpec], settings: Vec<PartnerSettings>) -> Vec<Partne
         .collect();
     out.extend(settings.into_iter().filter_map(|s| {
         let spec = s.custom?;
-        Some(Partner {
-            spec,
-            builtin: false,
-            endpoint: s.endpoint,
-        })
+        Some(Partner { spec, builtin: false, endpoint: s.endpoint })
     }));
     out
 }

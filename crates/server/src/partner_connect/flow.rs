@@ -39,9 +39,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub fn no_connection(partner_id: &str) -> ApiError {
-    refused(Refusal::NoConnection {
-        partner_id: partner_id.to_owned(),
-    })
+    refused(Refusal::NoConnection { partner_id: partner_id.to_owned() })
 }
 
 /// A refusal of a click or sign-in rule as the client gets it.
@@ -90,30 +88,22 @@ pub async fn connection_details_with(
         Some((passed, detail)) => health.with_partner_test(*passed, &partner.spec.name, detail),
         None => health,
     };
-    let account = state
-        .store
-        .partner_account(c.workspace_id, &c.partner_id)
-        .await?;
+    let account = state.store.partner_account(c.workspace_id, &c.partner_id).await?;
     let oauth_secret = match (&c.token_id, c.credential) {
-        (Some(id), Credential::OAuthSecret) => state
-            .store
-            .oauth_secret(c.workspace_id, id)
-            .await?
-            .map(|secret| SecretView {
+        (Some(id), Credential::OAuthSecret) => {
+            state.store.oauth_secret(c.workspace_id, id).await?.map(|secret| SecretView {
                 id: secret.secret_id,
                 create_time: secret.create_time,
                 expire_time: secret.expire_time,
-            }),
+            })
+        }
         _ => None,
     };
     let oauth_u2m_app = state
         .store
         .connection_oauth_app(c.workspace_id, &c.partner_id)
         .await?
-        .map(|app| OAuthAppView {
-            client_id: app.client_id,
-            redirect_uri: app.redirect_uri,
-        });
+        .map(|app| OAuthAppView { client_id: app.client_id, redirect_uri: app.redirect_uri });
     Ok(ConnectionView {
         partner_id: c.partner_id.clone(),
         partner_name: partner.spec.name.clone(),
@@ -170,9 +160,9 @@ pub fn describe_profile(spec: &PartnerSpec) -> WouldCreate {
     let compute = match spec.provision {
         Provision::None => None,
         Provision::NewWarehouse => Some(ProfileCompute::NewWarehouse(warehouse_name(&spec.name))),
-        Provision::SelectedWarehouse => Some(ProfileCompute::SelectedWarehouseOrNew(
-            warehouse_name(&spec.name),
-        )),
+        Provision::SelectedWarehouse => {
+            Some(ProfileCompute::SelectedWarehouseOrNew(warehouse_name(&spec.name)))
+        }
         Provision::NewCluster => Some(ProfileCompute::NewCluster(cluster_name(&spec.name))),
         Provision::ConnectionFile => {
             Some(ProfileCompute::ConnectionFile("for a warehouse you pick"))
@@ -183,9 +173,7 @@ pub fn describe_profile(spec: &PartnerSpec) -> WouldCreate {
         compute,
         entitlements: rules.entitlements.iter().map(|e| e.as_str()).collect(),
         hive_metastore_grants: rules.grants(HIVE_METASTORE, &["<schema>".to_owned()]),
-        service_principal: rules
-            .service_principal
-            .then(|| service_principal_name(&spec.name)),
+        service_principal: rules.service_principal.then(|| service_principal_name(&spec.name)),
         token_permission: rules.token_can_use.then_some("CAN_USE"),
         unity_catalog_grants: rules.grants("<catalog>", &["<schema>".to_owned()]),
         warehouse_permission: rules.warehouse_can_use.then_some("CAN_USE"),
@@ -281,12 +269,7 @@ pub async fn click(
     let existing = match spec.provision {
         // A desktop tool has no connection to read.
         Provision::ConnectionFile => None,
-        _ => {
-            state
-                .store
-                .connection(caller.workspace_id, partner_id)
-                .await?
-        }
+        _ => state.store.connection(caller.workspace_id, partner_id).await?,
     };
     let action = sign_in_rule::click(
         &spec.name,
@@ -306,19 +289,12 @@ pub async fn click(
         _ => {}
     }
     let admin = caller.clone().require_admin().map_err(|_| {
-        refused_click(ClickRefusal::OnlyAdminsConnect {
-            partner: spec.name.clone(),
-        })
+        refused_click(ClickRefusal::OnlyAdminsConnect { partner: spec.name.clone() })
     })?;
-    let facts = state
-        .store
-        .connect_facts(caller, spec, body.choices())
-        .await?;
+    let facts = state.store.connect_facts(caller, spec, body.choices()).await?;
     let plan = partner::plan(&facts).map_err(|r| ApiError::bad_request(r.to_string()))?;
     if body.dry_run {
-        return Ok(ClickAnswer::Plan {
-            plan: Box::new(plan_view(&partner, &plan)),
-        });
+        return Ok(ClickAnswer::Plan { plan: Box::new(plan_view(&partner, &plan)) });
     }
     sign_in_rule::may_call_partner(&spec.name, caller.kind).map_err(refused_click)?;
     let endpoint = endpoint_of(&partner)?;
@@ -329,10 +305,8 @@ pub async fn click(
             Ok(p) => break p,
             Err(StoreError::Taken(Taken::Connection { .. })) => {
                 // Someone else connected first: this click is a sign-in, or must wait for theirs.
-                if let Some(existing) = state
-                    .store
-                    .connection(caller.workspace_id, partner_id)
-                    .await?
+                if let Some(existing) =
+                    state.store.connection(caller.workspace_id, partner_id).await?
                 {
                     return sign_in(state, caller, &partner, &existing).await;
                 }
@@ -365,25 +339,13 @@ pub async fn click(
     {
         auth.personal_access_token = None;
     }
-    let key = format!(
-        "connect:{}:{}:{}",
-        caller.workspace_id, partner_id, connection.created_at
-    );
+    let key = format!("connect:{}:{}:{}", caller.workspace_id, partner_id, connection.created_at);
     let actor = Actor::of(&admin);
-    let outcome = state
-        .partner_client()
-        .connect(&endpoint, &request, &key)
-        .await;
+    let outcome = state.partner_client().connect(&endpoint, &request, &key).await;
     let hostnames = partner.hostnames();
     match outcome {
         Ok(answer) if !answer.configured_resources => {
-            undo(
-                state,
-                &admin,
-                &connection,
-                "the partner did not configure its side",
-            )
-            .await?;
+            undo(state, &admin, &connection, "the partner did not configure its side").await?;
             Ok(ClickAnswer::Reached(Reached {
                 account_status: answer.account_status,
                 connection: None,
@@ -425,11 +387,7 @@ pub async fn click(
             complete(state, &admin, &partner, partner_id, completion).await?;
             respond(state, caller, &partner, &answer, redirect, None).await
         }
-        Err(CallError::Status {
-            status: 500,
-            error,
-            attempts,
-        }) => {
+        Err(CallError::Status { status: 500, error, attempts }) => {
             // The protocol: keep what was created and send the user to the partner's sign-in page.
             let message = format!(
                 "{} did not confirm the connection after {attempts} attempts; the workspace side is ready. Sign in at the partner to finish.",
@@ -473,11 +431,7 @@ async fn complete(
     partner_id: &str,
     completion: Completion<'_>,
 ) -> ApiResult<()> {
-    if state
-        .store
-        .complete_connection(admin, partner_id, completion)
-        .await?
-    {
+    if state.store.complete_connection(admin, partner_id, completion).await? {
         return Ok(());
     }
     let named = completion.partner_connection_id;
@@ -520,10 +474,8 @@ async fn interrupted(
     partner_connection_id: Option<&str>,
 ) -> ApiResult<ApiError> {
     if let Some(id) = partner_connection_id {
-        let notification = state
-            .store
-            .notify_connection_deleted(workspace_id, &partner.spec.id, id)
-            .await?;
+        let notification =
+            state.store.notify_connection_deleted(workspace_id, &partner.spec.id, id).await?;
         super::worker::deliver_now(state, notification).await?;
     }
     Ok(ApiError::new(
@@ -550,20 +502,13 @@ fn describe_failure(partner: &Partner, e: &CallError) -> String {
             "{} refused patchbay's credentials (they may have been rotated); update them on the partner's settings",
             partner.spec.name
         ),
-        CallError::Status {
-            status,
-            error: Some(body),
-            ..
-        } => format!(
+        CallError::Status { status, error: Some(body), .. } => format!(
             "the partner answered HTTP {status} ({}){}",
             serde_json::to_value(body.error_reason)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
-            body.display_message
-                .as_ref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
+            body.display_message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
         ),
         other => other.to_string(),
     }
@@ -609,11 +554,7 @@ async fn respond(
     redirect_uri: String,
     message: Option<String>,
 ) -> ApiResult<ClickAnswer> {
-    let connection = match state
-        .store
-        .connection(caller.workspace_id, &partner.spec.id)
-        .await?
-    {
+    let connection = match state.store.connection(caller.workspace_id, &partner.spec.id).await? {
         Some(c) => Some(connection_view(state, caller, partner, &c).await?),
         None => None,
     };
@@ -634,36 +575,24 @@ async fn sign_in(
     partner: &Partner,
     c: &ConnectionRecord,
 ) -> ApiResult<ClickAnswer> {
-    sign_in_rule::sign_in(
-        &partner.spec.name,
-        partner.spec.sign_in,
-        c.state,
-        caller.kind,
-    )
-    .map_err(refused_click)?;
+    sign_in_rule::sign_in(&partner.spec.name, partner.spec.sign_in, c.state, caller.kind)
+        .map_err(refused_click)?;
     let endpoint = endpoint_of(partner)?;
     let request = connect_request(state, caller, c, None).await?;
     let key = uuid_key();
     let hostnames = partner.hostnames();
     let actor = Actor::caller(caller);
-    let outcome = state
-        .partner_client()
-        .connect(&endpoint, &request, &key)
-        .await;
+    let outcome = state.partner_client().connect(&endpoint, &request, &key).await;
     let administrator = state
         .store
         .partner_account(caller.workspace_id, &partner.spec.id)
         .await?
         .map(|a| a.administrator_email);
     let ask_admin = || match &administrator {
-        Some(a) => format!(
-            "Ask your {} account administrator, {a}, to add you.",
-            partner.spec.name
-        ),
-        None => format!(
-            "Ask your {} account administrator to add you.",
-            partner.spec.name
-        ),
+        Some(a) => {
+            format!("Ask your {} account administrator, {a}, to add you.", partner.spec.name)
+        }
+        None => format!("Ask your {} account administrator to add you.", partner.spec.name),
     };
     let result = match outcome {
         Ok(answer) => {
@@ -672,18 +601,18 @@ async fn sign_in(
             let message = (answer.redirect_value == RedirectValue::ContactAdmin).then(ask_admin);
             respond(state, caller, partner, &answer, redirect, message).await
         }
-        Err(CallError::Status {
-            status: 404,
-            error: Some(e),
-            ..
-        }) if e.error_reason == ErrorReason::ConnectionNotFound => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "CONNECTION_NOT_FOUND",
-            format!(
-                "{} no longer has this connection (it was deleted at the partner). A workspace admin must delete the connection here and connect again.",
-                partner.spec.name
-            ),
-        )),
+        Err(CallError::Status { status: 404, error: Some(e), .. })
+            if e.error_reason == ErrorReason::ConnectionNotFound =>
+        {
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "CONNECTION_NOT_FOUND",
+                format!(
+                    "{} no longer has this connection (it was deleted at the partner). A workspace admin must delete the connection here and connect again.",
+                    partner.spec.name
+                ),
+            ))
+        }
         Err(CallError::Status { status: 404, .. }) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "PARTNER_ACCOUNT_NOT_FOUND",
@@ -735,12 +664,10 @@ fn plan_view(partner: &Partner, plan: &ProvisionPlan) -> Plan {
             cluster_size: "2X-Small",
             create_warehouse: n.clone(),
         }),
-        ComputePlan::ExistingWarehouse(id) => Some(PlanCompute::ExistingWarehouse {
-            use_warehouse: id.clone(),
-        }),
-        ComputePlan::NewCluster(n) => Some(PlanCompute::NewCluster {
-            create_cluster: n.clone(),
-        }),
+        ComputePlan::ExistingWarehouse(id) => {
+            Some(PlanCompute::ExistingWarehouse { use_warehouse: id.clone() })
+        }
+        ComputePlan::NewCluster(n) => Some(PlanCompute::NewCluster { create_cluster: n.clone() }),
     };
     Plan {
         catalog_name: plan.catalog_name.clone(),
@@ -760,10 +687,7 @@ fn plan_view(partner: &Partner, plan: &ProvisionPlan) -> Plan {
         token: PlanToken {
             comment: "Partner Connect",
             expires: "never",
-            owner: plan
-                .service_principal
-                .clone()
-                .unwrap_or_else(|| "the connecting user".into()),
+            owner: plan.service_principal.clone().unwrap_or_else(|| "the connecting user".into()),
             readable: false,
         },
         warehouse_permission: (plan.warehouse_can_use && plan.service_principal.is_some())
@@ -779,15 +703,10 @@ async fn connect_request(
     c: &ConnectionRecord,
     token: Option<Secret>,
 ) -> ApiResult<ConnectRequest> {
-    let public_url = state
-        .store
-        .workspace_public_url(caller.workspace_id)
-        .await?;
+    let public_url = state.store.workspace_public_url(caller.workspace_id).await?;
     let (hostname, port) = host_and_port(&public_url);
-    let user = state
-        .store
-        .get_principal(caller.workspace_id, caller.kind, caller.principal_id)
-        .await?;
+    let user =
+        state.store.get_principal(caller.workspace_id, caller.kind, caller.principal_id).await?;
     let email = match caller.kind {
         PrincipalKind::User => caller.name.clone(),
         _ => user
@@ -807,14 +726,8 @@ async fn connect_request(
     Ok(ConnectRequest {
         user_info: UserInfo {
             email,
-            first_name: user
-                .as_ref()
-                .and_then(|u| u.given_name.clone())
-                .unwrap_or_default(),
-            last_name: user
-                .as_ref()
-                .and_then(|u| u.family_name.clone())
-                .unwrap_or_default(),
+            first_name: user.as_ref().and_then(|u| u.given_name.clone()).unwrap_or_default(),
+            last_name: user.as_ref().and_then(|u| u.family_name.clone()).unwrap_or_default(),
             databricks_user_id: caller.principal_id,
             databricks_organization_id: caller.workspace_id,
             is_connection_established: token.is_none(),
@@ -843,10 +756,7 @@ async fn connect_request(
         destination_location: None,
         catalog_name: c.catalog_name.clone(),
         database_name: None,
-        cluster_id: warehouse
-            .as_ref()
-            .map(|w| w.0.clone())
-            .or_else(|| c.cluster_id.clone()),
+        cluster_id: warehouse.as_ref().map(|w| w.0.clone()).or_else(|| c.cluster_id.clone()),
         is_sql_endpoint: Some(warehouse.is_some()),
         is_sql_warehouse: Some(warehouse.is_some()),
         data_source_connector: None,
@@ -892,27 +802,15 @@ async fn connection_file(
             .has_permission(
                 caller.workspace_id,
                 caller.principal_id,
-                patchbay_store::ObjectRef {
-                    object_type: "warehouses",
-                    object_id: id,
-                },
+                patchbay_store::ObjectRef { object_type: "warehouses", object_id: id },
             )
             .await?;
-    if !visible
-        || state
-            .store
-            .get_warehouse(caller.workspace_id, id)
-            .await?
-            .is_none()
-    {
+    if !visible || state.store.get_warehouse(caller.workspace_id, id).await?.is_none() {
         return Err(ApiError::bad_request(format!(
             "SQL warehouse {id} does not exist or you cannot use it."
         )));
     }
-    let public_url = state
-        .store
-        .workspace_public_url(caller.workspace_id)
-        .await?;
+    let public_url = state.store.workspace_public_url(caller.workspace_id).await?;
     let (host, port) = host_and_port(&public_url);
     let path = format!("/sql/1.0/warehouses/{id}");
     let (file_name, content_type, content) = match partner.spec.id.as_str() {
@@ -956,11 +854,7 @@ async fn connection_file(
         ),
     };
     Ok(ClickAnswer::ConnectionFile {
-        connection_file: ConnectionFile {
-            content,
-            content_type,
-            file_name,
-        },
+        connection_file: ConnectionFile { content, content_type, file_name },
     })
 }
 
@@ -978,9 +872,7 @@ pub async fn delete_connection(
     Path(partner_id): Path<String>,
     Params(query): Params<ExpectedConnection>,
 ) -> ApiResult<Json<Deleted>> {
-    Ok(Json(
-        delete(&state, &admin, &partner_id, query.uid.as_deref()).await?,
-    ))
+    Ok(Json(delete(&state, &admin, &partner_id, query.uid.as_deref()).await?))
 }
 
 /// The connection a caller saw, by its identity.
@@ -1006,30 +898,17 @@ pub async fn delete(
         .remove_connection(
             admin,
             partner_id,
-            Removal {
-                uid: expected_uid,
-                reason: "deleted by an admin",
-            },
+            Removal { uid: expected_uid, reason: "deleted by an admin" },
         )
         .await?;
     let Some(removed) = removed else {
         let still_connected = expected_uid.is_some()
-            && state
-                .store
-                .connection(admin.workspace_id(), partner_id)
-                .await?
-                .is_some();
-        return Err(refused(delete_rule::delete_missed(
-            partner_id,
-            expected_uid,
-            still_connected,
-        )));
+            && state.store.connection(admin.workspace_id(), partner_id).await?.is_some();
+        return Err(refused(delete_rule::delete_missed(partner_id, expected_uid, still_connected)));
     };
     // The notification is durable: if this delivery fails, the worker retries it.
     let partner_status = match removed.notification {
-        Some(id) => super::worker::deliver_now(state, id)
-            .await?
-            .unwrap_or_else(|| "queued".into()),
+        Some(id) => super::worker::deliver_now(state, id).await?.unwrap_or_else(|| "queued".into()),
         None => "not_notified".into(),
     };
     let removed = removed.connection;
@@ -1076,9 +955,7 @@ pub async fn rotate(
     delete_rule::rotation(&partner.spec.name, &c, false).map_err(refused)?;
     if let Some(old) = body.revoke_token_id {
         state.store.finish_rotation(admin, partner_id, &old).await?;
-        return Ok(Rotated::Revoked {
-            revoked_token_id: old,
-        });
+        return Ok(Rotated::Revoked { revoked_token_id: old });
     }
     let actor = Actor::of(admin);
     let endpoint = endpoint_of(&partner)?;
@@ -1162,9 +1039,7 @@ pub async fn deliver_rotation(
         .rotate_token(endpoint, &request, &format!("rotate:{}", started.token_id))
         .await
         .unwrap_or_else(|| {
-            Err(CallError::Unreachable(
-                "the partner has no rotate-token endpoint".into(),
-            ))
+            Err(CallError::Unreachable("the partner has no rotate-token endpoint".into()))
         });
     let delivered = delivery.is_ok();
     let settled = state
@@ -1202,12 +1077,7 @@ pub async fn repair(
         partner::restoration(&partner.spec).map_err(|r| ApiError::bad_request(r.to_string()))?;
     let mut done = state
         .store
-        .repair_connection(
-            &admin,
-            &partner_id,
-            &restore.entitlements,
-            restore.token_can_use,
-        )
+        .repair_connection(&admin, &partner_id, &restore.entitlements, restore.token_can_use)
         .await?;
     let c = state
         .store
@@ -1215,10 +1085,7 @@ pub async fn repair(
         .await?
         .ok_or_else(|| no_connection(&partner_id))?;
     if let Some(token_id) = &c.token_id
-        && !state
-            .store
-            .credential_exists(admin.workspace_id(), c.credential, token_id)
-            .await?
+        && !state.store.credential_exists(admin.workspace_id(), c.credential, token_id).await?
     {
         let rotated = rotate_token(
             State(state.clone()),
@@ -1258,11 +1125,7 @@ pub async fn partner_test(
         cloud_provider: Some(state.settings().cloud_provider.as_str().into()),
         databricks_organization_id: Some(c.workspace_id),
     };
-    match state
-        .partner_client()
-        .test_connection(&endpoint, &request)
-        .await?
-    {
+    match state.partner_client().test_connection(&endpoint, &request).await? {
         Ok(result) => {
             let failed: Vec<String> = result
                 .test_results
@@ -1272,11 +1135,7 @@ pub async fn partner_test(
                 .collect();
             Some((
                 failed.is_empty(),
-                if failed.is_empty() {
-                    "all tests passed".into()
-                } else {
-                    failed.join("; ")
-                },
+                if failed.is_empty() { "all tests passed".into() } else { failed.join("; ") },
             ))
         }
         Err(e) => Some((false, describe_failure(partner, &e))),

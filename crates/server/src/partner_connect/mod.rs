@@ -40,16 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/partners/{partner_id}/connect", post(flow::connect))
         .route("/partners/{partner_id}/account", get(account))
         .route("/connections", get(list_connections))
-        .route(
-            "/connections/{partner_id}",
-            get(get_connection).delete(flow::delete_connection),
-        )
+        .route("/connections/{partner_id}", get(get_connection).delete(flow::delete_connection))
         .route("/connections/{partner_id}/test", post(test_connection))
         .route("/connections/{partner_id}/repair", post(flow::repair))
-        .route(
-            "/connections/{partner_id}/rotate-token",
-            post(flow::rotate_token),
-        )
+        .route("/connections/{partner_id}/rotate-token", post(flow::rotate_token))
         .route("/audit", get(audit))
 }
 
@@ -109,20 +103,12 @@ async fn get_partner(
     Path(partner_id): Path<String>,
 ) -> ApiResult<Response> {
     let partner = catalog::partner(&state, caller.workspace_id, &partner_id).await?;
-    let connection = state
-        .store
-        .connection(caller.workspace_id, &partner_id)
-        .await?;
+    let connection = state.store.connection(caller.workspace_id, &partner_id).await?;
     let health = match &connection {
         Some(c) => Some(flow::health(&state, &partner, c).await?),
         None => None,
     };
-    let mut out = tile(
-        &partner,
-        connection.as_ref(),
-        health.as_ref(),
-        caller.is_admin,
-    );
+    let mut out = tile(&partner, connection.as_ref(), health.as_ref(), caller.is_admin);
     out.would_create = Some(flow::describe_profile(&partner.spec));
     Ok(Json(OnePartner { partner: out }).into_response())
 }
@@ -251,18 +237,14 @@ fn checked_base_url(base_url: &str, policy: &OutboundPolicy) -> ApiResult<(Strin
         ))
     };
     if base_url.len() > MAX_BASE_URL {
-        return Err(ApiError::bad_request(format!(
-            "base_url is longer than {MAX_BASE_URL} bytes"
-        )));
+        return Err(ApiError::bad_request(format!("base_url is longer than {MAX_BASE_URL} bytes")));
     }
     let url = url::Url::parse(base_url).map_err(|_| bad(""))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad(""));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            " without a user name or password (credentials go in 'credentials')",
-        ));
+        return Err(bad(" without a user name or password (credentials go in 'credentials')"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad(" without a query or fragment"));
@@ -329,27 +311,14 @@ async fn register_partner(
         .map_err(ApiError::bad_request)?;
     let id = partner_id(&name);
     if id.is_empty() {
-        return Err(ApiError::bad_request(
-            "name needs at least one letter or digit",
-        ));
+        return Err(ApiError::bad_request("name needs at least one letter or digit"));
     }
-    if catalog::partner(&state, admin.workspace_id(), &id)
-        .await
-        .is_ok()
-    {
-        return Err(ApiError::conflict(format!(
-            "Partner '{id}' already exists."
-        )));
+    if catalog::partner(&state, admin.workspace_id(), &id).await.is_ok() {
+        return Err(ApiError::conflict(format!("Partner '{id}' already exists.")));
     }
-    let category = req
-        .category
-        .ok_or_else(|| ApiError::bad_request("category is required"))?;
-    let profile = req
-        .profile
-        .ok_or_else(|| ApiError::bad_request("profile is required"))?;
-    let provision = req
-        .provisions
-        .unwrap_or_else(|| profile.default_provision());
+    let category = req.category.ok_or_else(|| ApiError::bad_request("category is required"))?;
+    let profile = req.profile.ok_or_else(|| ApiError::bad_request("profile is required"))?;
+    let provision = req.provisions.unwrap_or_else(|| profile.default_provision());
     let endpoint = endpoint(&state, &mut req, None)?
         .ok_or_else(|| ApiError::bad_request("base_url is required for a custom partner"))?;
     let spec = PartnerSpec {
@@ -372,11 +341,7 @@ async fn register_partner(
         endpoint: Some(endpoint.clone()),
     };
     state.store.put_partner_settings(&admin, &settings).await?;
-    let partner = Partner {
-        spec,
-        builtin: false,
-        endpoint: Some(endpoint),
-    };
+    let partner = Partner { spec, builtin: false, endpoint: Some(endpoint) };
     Ok(partner_answer(StatusCode::CREATED, &partner))
 }
 
@@ -399,11 +364,7 @@ async fn change_partner(
                 "'{partner_id}' is a built-in partner: only its endpoint, credentials, hostnames and Unity Catalog support can change"
             )));
         }
-    } else if req
-        .name
-        .as_ref()
-        .is_some_and(|n| patchbay_core::partner::partner_id(n) != spec.id)
-    {
+    } else if req.name.as_ref().is_some_and(|n| patchbay_core::partner::partner_id(n) != spec.id) {
         return Err(ApiError::bad_request(
             "a partner's name decides its id and cannot change to another id",
         ));
@@ -443,11 +404,7 @@ async fn change_partner(
         endpoint: endpoint.clone(),
     };
     state.store.put_partner_settings(&admin, &settings).await?;
-    let partner = Partner {
-        spec,
-        builtin: current.builtin,
-        endpoint,
-    };
+    let partner = Partner { spec, builtin: current.builtin, endpoint };
     Ok(partner_answer(StatusCode::OK, &partner))
 }
 
@@ -457,10 +414,7 @@ async fn remove_partner(
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<crate::response::Empty>> {
     catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
-    state
-        .store
-        .delete_partner_settings(&admin, &partner_id)
-        .await?;
+    state.store.delete_partner_settings(&admin, &partner_id).await?;
     Ok(crate::response::empty())
 }
 
@@ -471,11 +425,8 @@ async fn account(
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<AccountAnswer>> {
     catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
-    let account = state
-        .store
-        .partner_account(admin.workspace_id(), &partner_id)
-        .await?
-        .ok_or_else(|| {
+    let account =
+        state.store.partner_account(admin.workspace_id(), &partner_id).await?.ok_or_else(|| {
             ApiError::not_found(format!(
                 "Nobody in your organization has connected to {partner_id} yet."
             ))
@@ -575,9 +526,7 @@ async fn audit(
             })
             .transpose()
     };
-    let limit = number("page_size", params.page_size)?
-        .unwrap_or(100)
-        .clamp(1, 1000);
+    let limit = number("page_size", params.page_size)?.unwrap_or(100).clamp(1, 1000);
     let events = state
         .store
         .audit_events(
@@ -590,9 +539,8 @@ async fn audit(
             },
         )
         .await?;
-    let next = (events.len() as i64 == limit)
-        .then(|| events.last().map(|e| e.id.to_string()))
-        .flatten();
+    let next =
+        (events.len() as i64 == limit).then(|| events.last().map(|e| e.id.to_string())).flatten();
     Ok(Json(AuditPage {
         events: events.into_iter().map(Into::into).collect(),
         next_page_token: next,

@@ -246,17 +246,9 @@ pub struct Plan {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum PlanCompute {
-    NewWarehouse {
-        auto_stop_mins: u32,
-        cluster_size: &'static str,
-        create_warehouse: String,
-    },
-    ExistingWarehouse {
-        use_warehouse: String,
-    },
-    NewCluster {
-        create_cluster: String,
-    },
+    NewWarehouse { auto_stop_mins: u32, cluster_size: &'static str, create_warehouse: String },
+    ExistingWarehouse { use_warehouse: String },
+    NewCluster { create_cluster: String },
 }
 
 /// The service principal of a plan.

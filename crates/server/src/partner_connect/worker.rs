@@ -44,16 +44,9 @@ pub async fn recover_at_start(state: &AppState) -> Result<(), patchbay_store::St
 /// One pass: deliver due notifications, finish steps that went stale (whatever node ran them).
 pub async fn run_once(state: &AppState) -> Result<(), patchbay_store::StoreError> {
     let node = state.settings().node_id.as_str();
-    for n in state
-        .store
-        .claim_notifications(20, LEASE_MILLIS, node)
-        .await?
-    {
+    for n in state.store.claim_notifications(20, LEASE_MILLIS, node).await? {
         let (delivered, outcome) = deliver(state, &n).await;
-        state
-            .store
-            .settle_notification(&n, delivered, &outcome)
-            .await?;
+        state.store.settle_notification(&n, delivered, &outcome).await?;
     }
     let stale = state.settings().stale_connect_millis;
     for c in state.store.stale_steps(stale).await? {
@@ -104,14 +97,7 @@ async fn finish_interrupted(
         // Nowhere to deliver a fresh token: the lost one is revoked, the old one stays.
         match state
             .store
-            .settle_rotation(
-                c.workspace_id,
-                &c.partner_id,
-                &c.uid,
-                pending,
-                false,
-                &actor,
-            )
+            .settle_rotation(c.workspace_id, &c.partner_id, &c.uid, pending, false, &actor)
             .await
         {
             Ok(_) | Err(patchbay_store::StoreError::Changed(_)) => return Ok(()),
@@ -124,10 +110,7 @@ async fn finish_interrupted(
             c.workspace_id,
             &c.partner_id,
             &actor,
-            Rotation::Resume {
-                uid: &c.uid,
-                pending,
-            },
+            Rotation::Resume { uid: &c.uid, pending },
             &state.settings().node_id,
         )
         .await
@@ -154,18 +137,11 @@ pub async fn deliver_now(
     id: i64,
 ) -> Result<Option<String>, patchbay_store::StoreError> {
     let node = state.settings().node_id.as_str();
-    let Some(n) = state
-        .store
-        .claim_notification(id, LEASE_MILLIS, node)
-        .await?
-    else {
+    let Some(n) = state.store.claim_notification(id, LEASE_MILLIS, node).await? else {
         return Ok(None);
     };
     let (delivered, outcome) = deliver(state, &n).await;
-    state
-        .store
-        .settle_notification(&n, delivered, &outcome)
-        .await?;
+    state.store.settle_notification(&n, delivered, &outcome).await?;
     Ok(Some(outcome))
 }
 
@@ -180,10 +156,7 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
         Ok(p) => p,
         Err(e) if e.status == StatusCode::NOT_FOUND => return (true, "partner_removed".into()),
         Err(e) => {
-            return (
-                false,
-                format!("failed: cannot look the partner up ({})", e.code),
-            );
+            return (false, format!("failed: cannot look the partner up ({})", e.code));
         }
     };
     let Ok(endpoint) = super::flow::endpoint_of(&partner) else {
@@ -198,11 +171,7 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
                 user_info: None,
             };
             let key = format!("notification-{}", n.id);
-            match state
-                .partner_client()
-                .delete_connection(&endpoint, &request, &key)
-                .await
-            {
+            match state.partner_client().delete_connection(&endpoint, &request, &key).await {
                 None => (true, "no_endpoint".into()),
                 Some(Ok(r)) => (
                     true,

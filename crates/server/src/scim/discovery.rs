@@ -34,10 +34,7 @@ fn list(text: &str) -> Vec<Value> {
 
 pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
     router
-        .route(
-            &super::at("/ServiceProviderConfig"),
-            get(service_provider_config),
-        )
+        .route(&super::at("/ServiceProviderConfig"), get(service_provider_config))
         .route(&super::at("/ResourceTypes"), get(resource_types))
         .route(&super::at("/ResourceTypes/{name}"), get(resource_type))
         .route(&super::at("/Schemas"), get(schemas))

@@ -102,10 +102,7 @@ fn resource<R: Resource>(router: Router<AppState>, path: &str) -> Router<AppStat
         .route(&format!("{path}/.search"), post(search_not_supported))
         .route(
             &format!("{path}/{{id}}"),
-            get(get_one::<R>)
-                .put(update::<R>)
-                .patch(update::<R>)
-                .delete(delete_one::<R>),
+            get(get_one::<R>).put(update::<R>).patch(update::<R>).delete(delete_one::<R>),
         )
 }
 
@@ -123,12 +120,7 @@ fn scim_json(status: StatusCode, body: impl Serialize) -> Response {
 
 /// A SCIM JSON response already written.
 fn scim_bytes(status: StatusCode, body: Bytes) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))], body).into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,12 +167,7 @@ fn list_query(params: &ListParams) -> Result<ListQuery, ApiError> {
             })
         })
         .transpose()?;
-    let descending = match params
-        .sort_order
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+    let descending = match params.sort_order.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("ascending") => false,
         Some("descending") => true,
         Some(other) => {
@@ -194,12 +181,8 @@ fn list_query(params: &ListParams) -> Result<ListQuery, ApiError> {
         filter,
         sort_by,
         descending,
-        start_index: number("startIndex", params.start_index.as_deref())?
-            .unwrap_or(1)
-            .max(1),
-        count: number("count", params.count.as_deref())?
-            .unwrap_or(MAX_COUNT)
-            .clamp(0, MAX_COUNT),
+        start_index: number("startIndex", params.start_index.as_deref())?.unwrap_or(1).max(1),
+        count: number("count", params.count.as_deref())?.unwrap_or(MAX_COUNT).clamp(0, MAX_COUNT),
     })
 }
 
@@ -209,14 +192,9 @@ async fn list<R: Resource>(
     Params(params): Params<ListParams>,
 ) -> ScimResult {
     let query = list_query(&params)?;
-    let page = state
-        .store
-        .list_principals(caller.workspace_id, R::KIND, &query)
-        .await?;
-    let projection = Projection::new(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    );
+    let page = state.store.list_principals(caller.workspace_id, R::KIND, &query).await?;
+    let projection =
+        Projection::new(params.attributes.as_deref(), params.excluded_attributes.as_deref());
     let resources: Vec<Shown> = page
         .items
         .iter()
@@ -251,10 +229,7 @@ struct ListResponse<T> {
 
 /// A resource as a write answers it: every attribute a plain GET would show.
 fn shown<'a>(state: &AppState, record: &'a PrincipalRecord) -> Shown<'a> {
-    Projection::default().show(
-        record.kind,
-        repr::Resource::of(record, state.renderings().base()),
-    )
+    Projection::default().show(record.kind, repr::Resource::of(record, state.renderings().base()))
 }
 
 /// Finds a resource by SCIM id; service principals also by application id (the admin guide
@@ -268,12 +243,7 @@ async fn resolve(
     let found = match (parse_numeric_id(id), kind) {
         (Some(n), _) => state.store.get_principal(workspace_id, kind, n).await?,
         (None, PrincipalKind::ServicePrincipal) => match parse_application_id(id) {
-            Some(app_id) => {
-                state
-                    .store
-                    .find_service_principal(workspace_id, &app_id)
-                    .await?
-            }
+            Some(app_id) => state.store.find_service_principal(workspace_id, &app_id).await?,
             None => None,
         },
         (None, _) => None,
@@ -312,10 +282,8 @@ fn projected(
     record: &PrincipalRecord,
     as_user: Option<&str>,
 ) -> Response {
-    let projection = Projection::new(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    );
+    let projection =
+        Projection::new(params.attributes.as_deref(), params.excluded_attributes.as_deref());
     if projection.keeps_whole(kind) {
         return scim_bytes(StatusCode::OK, state.renderings().whole(record, as_user));
     }
@@ -362,10 +330,7 @@ async fn update<R: Resource>(
     } else {
         patched(&state, R::KIND, &existing, &body)?
     };
-    let record = state
-        .store
-        .replace_principal(&admin, R::KIND, existing.id, &data)
-        .await?;
+    let record = state.store.replace_principal(&admin, R::KIND, existing.id, &data).await?;
     Ok(scim_json(StatusCode::OK, shown(&state, &record)))
 }
 
@@ -397,11 +362,9 @@ fn patched(
     // `members`) must come out of the operations as they went in.
     for read_only in ["id", "meta", "groups"] {
         if document.get(read_only) != before.get(read_only) {
-            return Err(
-                ApiError::bad_request(format!("Attribute '{read_only}' is read-only"))
-                    .scim_type("mutability")
-                    .into(),
-            );
+            return Err(ApiError::bad_request(format!("Attribute '{read_only}' is read-only"))
+                .scim_type("mutability")
+                .into());
         }
     }
     repr::from_json(kind, &document, repr::Intent::Patched(existing)).map_err(ScimError::from)
@@ -417,10 +380,7 @@ async fn delete_one<R: Resource>(
     Path(id): Path<String>,
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;
-    state
-        .store
-        .delete_principal(&admin, R::KIND, existing.id)
-        .await?;
+    state.store.delete_principal(&admin, R::KIND, existing.id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -434,10 +394,7 @@ async fn me(
     // A service principal is shown as a user named by its application id.
     let as_user = (caller.kind == PrincipalKind::ServicePrincipal).then_some(caller.name.as_str());
     let mut response = projected(&state, &params, PrincipalKind::User, &record, as_user);
-    response.headers_mut().insert(
-        "x-databricks-org-id",
-        HeaderValue::from(caller.workspace_id),
-    );
+    response.headers_mut().insert("x-databricks-org-id", HeaderValue::from(caller.workspace_id));
     Ok(response)
 }
 

@@ -80,8 +80,7 @@ impl Projection {
             return;
         }
         let asked = self.only.as_ref().is_some_and(|only| {
-            only.iter()
-                .any(|(a, s)| a == "members" && s.as_deref() == Some("display"))
+            only.iter().any(|(a, s)| a == "members" && s.as_deref() == Some("display"))
         });
         if asked {
             return;
@@ -128,10 +127,7 @@ fn parse_list(s: &str) -> Vec<(String, Option<String>)> {
 /// The sub-attributes of attribute `key` that a parsed list names; `*` where it names the
 /// whole attribute.
 fn named_subs<'a>(list: &'a [(String, Option<String>)], key: &str) -> Vec<&'a str> {
-    list.iter()
-        .filter(|(a, _)| a == key)
-        .map(|(_, s)| s.as_deref().unwrap_or("*"))
-        .collect()
+    list.iter().filter(|(a, _)| a == key).map(|(_, s)| s.as_deref().unwrap_or("*")).collect()
 }
 
 fn keep_only(only: &[(String, Option<String>)], key: &str, value: Value) -> Option<Value> {
@@ -159,11 +155,7 @@ fn drop_excluded(excluded: &[(String, Option<String>)], key: &str, value: Value)
 /// Keeps the sub-attributes for which `keep` holds, in an object or in each object of a list.
 fn map_subs(value: Value, keep: impl Fn(&str) -> bool + Copy) -> Value {
     let filter = |obj: Map<String, Value>| -> Value {
-        Value::Object(
-            obj.into_iter()
-                .filter(|(k, _)| keep(&k.to_ascii_lowercase()))
-                .collect(),
-        )
+        Value::Object(obj.into_iter().filter(|(k, _)| keep(&k.to_ascii_lowercase())).collect())
     };
     match value {
         Value::Object(obj) => filter(obj),

@@ -30,10 +30,7 @@ const KEPT: usize = 1024;
 impl Renderings {
     /// Renderings of resources whose locations are under `base` (see [`Resource::of`]).
     pub fn new(base: String) -> Renderings {
-        Renderings {
-            base,
-            entries: Mutex::default(),
-        }
+        Renderings { base, entries: Mutex::default() }
     }
 
     /// The absolute URL of the SCIM API.
@@ -96,10 +93,7 @@ mod tests {
 
         ana.display_name = Some("Ana Renamed".into());
         let renamed = renderings.whole(&ana, None);
-        assert_eq!(
-            renamed,
-            serde_json::to_vec(&Resource::of(&ana, BASE)).unwrap()
-        );
+        assert_eq!(renamed, serde_json::to_vec(&Resource::of(&ana, BASE)).unwrap());
         assert_ne!(renamed, first);
     }
 
@@ -113,10 +107,7 @@ mod tests {
         assert_eq!(as_user["userName"], "app-id");
         let plain: serde_json::Value = serde_json::from_slice(&plain).unwrap();
         assert!(plain.get("userName").is_none() || plain["userName"] != "app-id");
-        assert_eq!(
-            plain["applicationId"],
-            sp.application_id.as_deref().unwrap()
-        );
+        assert_eq!(plain["applicationId"], sp.application_id.as_deref().unwrap());
         let other_name = renderings.whole(&sp, Some("other"));
         let other_name: serde_json::Value = serde_json::from_slice(&other_name).unwrap();
         assert_eq!(other_name["userName"], "other");

@@ -258,10 +258,8 @@ pub fn from_json(
             ("emails", PrincipalKind::User) => data.emails = read_emails(value)?,
             ("entitlements", _) => {
                 data.entitlements = read_values(key, value)?;
-                if let Some(bad) = data
-                    .entitlements
-                    .iter()
-                    .find(|e| Entitlement::parse(e).is_none())
+                if let Some(bad) =
+                    data.entitlements.iter().find(|e| Entitlement::parse(e).is_none())
                 {
                     let known: Vec<&str> = Entitlement::ALL.iter().map(|e| e.as_str()).collect();
                     return Err(invalid(format!(
@@ -300,10 +298,8 @@ fn finish(
 ) -> Result<(), ApiError> {
     match kind {
         PrincipalKind::User => {
-            let user_name = data
-                .user_name
-                .clone()
-                .ok_or_else(|| invalid("userName is required"))?;
+            let user_name =
+                data.user_name.clone().ok_or_else(|| invalid("userName is required"))?;
             validate_user_name(&user_name).map_err(invalid)?;
             if existing.is_none() {
                 // Databricks names a new user after its user name unless told otherwise.
@@ -345,13 +341,9 @@ fn finish(
 }
 
 fn check_schemas(kind: PrincipalKind, value: &Value) -> Result<(), ApiError> {
-    let list = value
-        .as_array()
-        .ok_or_else(|| invalid("schemas must be a list of schema URNs"))?;
+    let list = value.as_array().ok_or_else(|| invalid("schemas must be a list of schema URNs"))?;
     for schema in list {
-        let s = schema
-            .as_str()
-            .ok_or_else(|| invalid("schemas must be a list of schema URNs"))?;
+        let s = schema.as_str().ok_or_else(|| invalid("schemas must be a list of schema URNs"))?;
         let known = s.eq_ignore_ascii_case(core_schema(kind))
             || (kind == PrincipalKind::User && s.eq_ignore_ascii_case(WORKSPACE_USER_EXTENSION));
         if !known {
@@ -382,9 +374,9 @@ fn boolean(key: &str, value: &Value) -> Result<Option<bool>, ApiError> {
         Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
         Value::Array(items) if items.len() == 1 => match &items[0] {
-            Value::Object(o) => boolean(key, o.get("value").unwrap_or(&Value::Null))?
-                .map(Some)
-                .ok_or_else(bad),
+            Value::Object(o) => {
+                boolean(key, o.get("value").unwrap_or(&Value::Null))?.map(Some).ok_or_else(bad)
+            }
             other => boolean(key, other),
         },
         _ => Err(bad()),
@@ -407,10 +399,8 @@ fn read_name(value: &Value, data: &mut PrincipalData) -> Result<(), ApiError> {
                 string(key, v)?;
             }
             _ => {
-                return Err(
-                    ApiError::bad_request(format!("Unknown attribute 'name.{key}'"))
-                        .scim_type("invalidSyntax"),
-                );
+                return Err(ApiError::bad_request(format!("Unknown attribute 'name.{key}'"))
+                    .scim_type("invalidSyntax"));
             }
         }
     }
@@ -424,9 +414,7 @@ fn elements<'a>(key: &str, value: &'a Value) -> Result<Vec<&'a Map<String, Value
         Value::Array(items) => items.iter().collect(),
         Value::Object(_) => vec![value],
         _ => {
-            return Err(invalid(format!(
-                "Attribute '{key}' must be a list of objects"
-            )));
+            return Err(invalid(format!("Attribute '{key}' must be a list of objects")));
         }
     };
     items
@@ -448,19 +436,13 @@ fn read_values(key: &str, value: &Value) -> Result<Vec<String>, ApiError> {
                 sub.to_ascii_lowercase().as_str(),
                 "value" | "display" | "type" | "primary" | "$ref"
             ) {
-                return Err(
-                    ApiError::bad_request(format!("Unknown attribute '{key}.{sub}'"))
-                        .scim_type("invalidSyntax"),
-                );
+                return Err(ApiError::bad_request(format!("Unknown attribute '{key}.{sub}'"))
+                    .scim_type("invalidSyntax"));
             }
         }
-        let v = element
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("value"));
-        if let Some(v) = string(
-            &format!("{key}.value"),
-            v.map(|(_, v)| v).unwrap_or(&Value::Null),
-        )? {
+        let v = element.iter().find(|(k, _)| k.eq_ignore_ascii_case("value"));
+        if let Some(v) = string(&format!("{key}.value"), v.map(|(_, v)| v).unwrap_or(&Value::Null))?
+        {
             validate_display_name(&format!("{key}.value"), &v).map_err(invalid)?;
             if !out.contains(&v) {
                 out.push(v);
@@ -473,11 +455,7 @@ fn read_values(key: &str, value: &Value) -> Result<Vec<String>, ApiError> {
 fn read_emails(value: &Value) -> Result<Vec<Email>, ApiError> {
     let mut out: Vec<Email> = Vec::new();
     for element in elements("emails", value)? {
-        let mut email = Email {
-            value: String::new(),
-            kind: None,
-            primary: false,
-        };
+        let mut email = Email { value: String::new(), kind: None, primary: false };
         for (sub, v) in element {
             match sub.to_ascii_lowercase().as_str() {
                 "value" => email.value = string("emails.value", v)?.unwrap_or_default(),
@@ -485,10 +463,8 @@ fn read_emails(value: &Value) -> Result<Vec<Email>, ApiError> {
                 "primary" => email.primary = boolean("emails.primary", v)?.unwrap_or(false),
                 "display" => {}
                 _ => {
-                    return Err(
-                        ApiError::bad_request(format!("Unknown attribute 'emails.{sub}'"))
-                            .scim_type("invalidSyntax"),
-                    );
+                    return Err(ApiError::bad_request(format!("Unknown attribute 'emails.{sub}'"))
+                        .scim_type("invalidSyntax"));
                 }
             }
         }
@@ -513,10 +489,7 @@ fn read_emails(value: &Value) -> Result<Vec<Email>, ApiError> {
 fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
     let mut out = Vec::new();
     for element in elements("members", value)? {
-        let v = element
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("value"))
-            .map(|(_, v)| v);
+        let v = element.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).map(|(_, v)| v);
         let id = match v {
             None | Some(Value::Null) => {
                 return Err(invalid(
@@ -580,10 +553,7 @@ pub(super) mod tests {
                 kind: Some("work".into()),
                 primary: true,
             }],
-            groups: vec![GroupRef {
-                id: 3,
-                display_name: "admins".into(),
-            }],
+            groups: vec![GroupRef { id: 3, display_name: "admins".into() }],
             members: vec![MemberRef {
                 id: 9,
                 kind: PrincipalKind::ServicePrincipal,
@@ -596,11 +566,7 @@ pub(super) mod tests {
     /// goes through `to_json`. Both must be the same document, byte for byte.
     #[test]
     fn direct_and_value_writes_are_identical() {
-        for kind in [
-            PrincipalKind::User,
-            PrincipalKind::ServicePrincipal,
-            PrincipalKind::Group,
-        ] {
+        for kind in [PrincipalKind::User, PrincipalKind::ServicePrincipal, PrincipalKind::Group] {
             let record = record(kind);
             let direct = serde_json::to_string(&Resource::of(&record, BASE)).unwrap();
             let via_value = serde_json::to_string(&to_json(&record, BASE)).unwrap();
@@ -619,19 +585,13 @@ pub(super) mod tests {
         assert!(sp.get("emails").is_none() && sp.get("name").is_none());
         assert!(sp.get("members").is_none());
         let group = to_json(&record(PrincipalKind::Group), BASE);
-        assert_eq!(
-            group["members"][0]["$ref"],
-            format!("{BASE}/ServicePrincipals/9")
-        );
+        assert_eq!(group["members"][0]["$ref"], format!("{BASE}/ServicePrincipals/9"));
         assert_eq!(group["members"][0]["type"], "ServicePrincipal");
         let user = to_json(&record(PrincipalKind::User), BASE);
         assert_eq!(user["name"], serde_json::json!({"givenName": "Ana"}));
         assert_eq!(user["groups"][0]["$ref"], "Groups/3");
         assert_eq!(user["meta"]["location"], format!("{BASE}/Users/42"));
-        assert_eq!(
-            sp["meta"]["location"],
-            format!("{BASE}/ServicePrincipals/42")
-        );
+        assert_eq!(sp["meta"]["location"], format!("{BASE}/ServicePrincipals/42"));
         assert_eq!(group["meta"]["location"], format!("{BASE}/Groups/42"));
     }
 }

@@ -133,12 +133,7 @@ impl FailureCode {
 
 impl SqlFailure {
     pub fn new(code: FailureCode, class: &'static str, message: impl Into<String>) -> SqlFailure {
-        SqlFailure {
-            code,
-            class,
-            sql_state: None,
-            message: message.into(),
-        }
+        SqlFailure { code, class, sql_state: None, message: message.into() }
     }
 
     pub fn with_sql_state(mut self, sql_state: &'static str) -> SqlFailure {

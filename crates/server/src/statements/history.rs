@@ -75,11 +75,7 @@ pub struct History {
 
 impl History {
     pub fn new(store: Store, retention: Option<Duration>) -> History {
-        History {
-            store,
-            retention,
-            lines: OnceLock::new(),
-        }
+        History { store, retention, lines: OnceLock::new() }
     }
 
     /// Writes `line`, and returns once it is committed (or could not be, with why).
@@ -98,8 +94,7 @@ impl History {
         lines
             .send(Pending { line, written })
             .map_err(|_| "the history writer has stopped".to_owned())?;
-        wait.await
-            .map_err(|_| "the history writer has stopped".to_owned())?
+        wait.await.map_err(|_| "the history writer has stopped".to_owned())?
     }
 }
 
@@ -142,10 +137,7 @@ impl Forget {
             return;
         }
         self.last = Some(now);
-        match store
-            .forget_queries(now.saturating_sub(self.keep), FORGET_BATCH)
-            .await
-        {
+        match store.forget_queries(now.saturating_sub(self.keep), FORGET_BATCH).await {
             Ok(gone) => {
                 self.more = gone >= FORGET_BATCH.unsigned_abs();
                 if gone > 0 {

@@ -64,18 +64,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/2.0/sql/statements", post(execute))
         .route("/api/2.0/sql/statements/", post(execute))
-        .route(
-            "/api/2.0/sql/statements/{statement_id}",
-            get(get_statement).delete(close_statement),
-        )
-        .route(
-            "/api/2.0/sql/statements/{statement_id}/cancel",
-            post(cancel_statement),
-        )
-        .route(
-            "/api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}",
-            get(get_chunk),
-        )
+        .route("/api/2.0/sql/statements/{statement_id}", get(get_statement).delete(close_statement))
+        .route("/api/2.0/sql/statements/{statement_id}/cancel", post(cancel_statement))
+        .route("/api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}", get(get_chunk))
         .route("/api/2.0/sql/sessions", post(open_session))
         .route("/api/2.0/sql/sessions/", post(open_session))
         .route("/api/2.0/sql/sessions/{session_id}", delete(close_session))
@@ -128,14 +119,11 @@ fn wait_timeout(raw: Option<&str>) -> ApiResult<Duration> {
     let Some(raw) = raw.filter(|s| !s.is_empty()) else {
         return Ok(DEFAULT_WAIT);
     };
-    let seconds = raw
-        .strip_suffix('s')
-        .and_then(|n| n.parse::<u64>().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "wait_timeout must look like '10s' (0s, or 5s to 50s), not '{raw}'"
-            ))
-        })?;
+    let seconds = raw.strip_suffix('s').and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "wait_timeout must look like '10s' (0s, or 5s to 50s), not '{raw}'"
+        ))
+    })?;
     if seconds == 0 || (5..=50).contains(&seconds) {
         Ok(Duration::from_secs(seconds))
     } else {
@@ -148,9 +136,7 @@ fn wait_timeout(raw: Option<&str>) -> ApiResult<Duration> {
 fn limit(value: Option<i64>, name: &str) -> ApiResult<Option<usize>> {
     match value {
         None | Some(0) => Ok(None),
-        Some(n) if n < 0 => Err(ApiError::bad_request(format!(
-            "{name} must not be negative."
-        ))),
+        Some(n) if n < 0 => Err(ApiError::bad_request(format!("{name} must not be negative."))),
         Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
     }
 }
@@ -273,16 +259,10 @@ async fn use_warehouse(state: &AppState, caller: &Caller, warehouse_id: &str) ->
             .has_permission(
                 caller.workspace_id,
                 caller.principal_id,
-                ObjectRef {
-                    object_type: WAREHOUSES,
-                    object_id: warehouse_id,
-                },
+                ObjectRef { object_type: WAREHOUSES, object_id: warehouse_id },
             )
             .await?;
-    let warehouse = state
-        .store
-        .get_warehouse(caller.workspace_id, warehouse_id)
-        .await?;
+    let warehouse = state.store.get_warehouse(caller.workspace_id, warehouse_id).await?;
     let Some(warehouse) = warehouse.filter(|_| allowed) else {
         return Err(ApiError::forbidden(format!(
             "Warehouse {warehouse_id} does not exist or you do not have permission to use it \
@@ -312,13 +292,9 @@ async fn execute(
     let session = match req.session_id.as_deref().filter(|s| !s.is_empty()) {
         Some(id) => Some((
             id.to_owned(),
-            state
-                .store
-                .sql_session(&caller, id, SESSION_IDLE_MILLIS)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("Session {id} does not exist or has expired."))
-                })?,
+            state.store.sql_session(&caller, id, SESSION_IDLE_MILLIS).await?.ok_or_else(|| {
+                ApiError::not_found(format!("Session {id} does not exist or has expired."))
+            })?,
         )),
         None => None,
     };
@@ -347,11 +323,8 @@ async fn execute(
         .or_else(|| session.as_ref().and_then(|(_, s)| s.schema.clone()))
         .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
 
-    let entry = state.statements().begin(
-        caller.workspace_id,
-        caller.principal_id,
-        checked.presentation,
-    );
+    let entry =
+        state.statements().begin(caller.workspace_id, caller.principal_id, checked.presentation);
     let execution = Execution {
         caller: caller.clone(),
         warehouse_id: warehouse_id.clone(),
@@ -489,27 +462,20 @@ async fn remember_use(
     let Some(id) = session_id.filter(|_| catalog.is_some() || schema.is_some()) else {
         return Ok(());
     };
-    state
-        .store
-        .use_in_sql_session(id, catalog, schema)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "a session's catalog or schema was not saved");
-            SqlFailure::new(
-                FailureCode::Unavailable,
-                "TEMPORARILY_UNAVAILABLE",
-                "The session's new catalog or schema could not be saved: run the USE statement \
+    state.store.use_in_sql_session(id, catalog, schema).await.map_err(|e| {
+        tracing::warn!(error = %e, "a session's catalog or schema was not saved");
+        SqlFailure::new(
+            FailureCode::Unavailable,
+            "TEMPORARILY_UNAVAILABLE",
+            "The session's new catalog or schema could not be saved: run the USE statement \
                  again.",
-            )
-        })
+        )
+    })
 }
 
 /// A name as given, or `None` when absent or blank.
 fn given(value: Option<&str>) -> Option<String> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+    value.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
 /// Cuts a result into chunks within the limits; a result too large to return inline fails.
@@ -543,24 +509,15 @@ fn finish(
             .with_sql_state("54000"),
         );
     }
-    let chunk_bytes = if inline {
-        settings.inline_result_bytes
-    } else {
-        settings.result_chunk_bytes
-    };
+    let chunk_bytes =
+        if inline { settings.inline_result_bytes } else { settings.result_chunk_bytes };
     let per_chunk = (chunk_bytes / row_bytes).max(1);
-    let mut chunks: Vec<Range<usize>> = (0..kept)
-        .step_by(per_chunk)
-        .map(|start| start..(start + per_chunk).min(kept))
-        .collect();
+    let mut chunks: Vec<Range<usize>> =
+        (0..kept).step_by(per_chunk).map(|start| start..(start + per_chunk).min(kept)).collect();
     if chunks.is_empty() {
         chunks.push(0..0);
     }
-    Phase::Succeeded(Arc::new(Finished {
-        rows,
-        chunks,
-        truncated,
-    }))
+    Phase::Succeeded(Arc::new(Finished { rows, chunks, truncated }))
 }
 
 /// What a history row says about the statement itself.
@@ -711,10 +668,9 @@ struct ExternalLink {
 fn statement_response(state: &AppState, entry: &Arc<Entry>) -> StatementResponse {
     let phase = entry.phase();
     let (manifest, result) = match &phase {
-        Phase::Succeeded(finished) => (
-            Some(manifest(entry, finished)),
-            Some(chunk_data(state, entry, finished, 0)),
-        ),
+        Phase::Succeeded(finished) => {
+            (Some(manifest(entry, finished)), Some(chunk_data(state, entry, finished, 0)))
+        }
         _ => (None, None),
     };
     StatementResponse {
@@ -722,10 +678,9 @@ fn statement_response(state: &AppState, entry: &Arc<Entry>) -> StatementResponse
         status: StatusBody {
             state: phase.state(),
             error: match &phase {
-                Phase::Failed(f) => Some(ErrorBody {
-                    error_code: f.code.as_str(),
-                    message: f.display_message(),
-                }),
+                Phase::Failed(f) => {
+                    Some(ErrorBody { error_code: f.code.as_str(), message: f.display_message() })
+                }
                 _ => None,
             },
         },
@@ -754,10 +709,7 @@ fn manifest(entry: &Entry, finished: &Finished) -> Manifest {
         .collect();
     Manifest {
         format: entry.presentation.format.as_str(),
-        schema: SchemaBody {
-            column_count: columns.len(),
-            columns,
-        },
+        schema: SchemaBody { column_count: columns.len(), columns },
         total_chunk_count: finished.chunks.len(),
         chunks: finished
             .chunks
@@ -816,9 +768,7 @@ fn chunk_data(
             next_chunk_internal_link: None,
         };
     }
-    let (secret, expires) = state
-        .statements()
-        .link(entry.clone(), index, state.now_millis());
+    let (secret, expires) = state.statements().link(entry.clone(), index, state.now_millis());
     let expiration =
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires) * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -827,10 +777,7 @@ fn chunk_data(
         row_offset: range.start,
         row_count: range.len(),
         byte_count: range.len()
-            * finished
-                .rows
-                .approximate_bytes()
-                .div_ceil(finished.rows.row_count().max(1)),
+            * finished.rows.approximate_bytes().div_ceil(finished.rows.row_count().max(1)),
         external_link: format!(
             "{}{RESULTS_PATH}/{secret}",
             state.settings().public_url.trim_end_matches('/')
@@ -880,18 +827,11 @@ impl FromRequestParts<AppState> for OnStatement {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let Path(StatementPath { statement_id }) = Path::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let relay = Relay::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|never| match never {});
-        Ok(OnStatement {
-            state: state.clone(),
-            caller,
-            statement_id,
-            relay,
-        })
+        let Path(StatementPath { statement_id }) =
+            Path::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let relay =
+            Relay::from_request_parts(parts, state).await.unwrap_or_else(|never| match never {});
+        Ok(OnStatement { state: state.clone(), caller, statement_id, relay })
     }
 }
 
@@ -924,8 +864,7 @@ fn empty_object() -> ApiResult<Response> {
 }
 
 async fn get_statement(on: OnStatement) -> ApiResult<Response> {
-    on.act(|entry| Ok(Json(statement_response(&on.state, &entry)).into_response()))
-        .await
+    on.act(|entry| Ok(Json(statement_response(&on.state, &entry)).into_response())).await
 }
 
 async fn cancel_statement(on: OnStatement) -> ApiResult<Response> {
@@ -961,16 +900,15 @@ async fn get_chunk(
                 entry.phase().state()
             )));
         };
-        let index = chunk_index
-            .parse::<usize>()
-            .ok()
-            .filter(|i| *i < finished.chunks.len())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "chunk_index must be a number from 0 to {}, not '{chunk_index}'",
-                    finished.chunks.len() - 1
-                ))
-            })?;
+        let index =
+            chunk_index.parse::<usize>().ok().filter(|i| *i < finished.chunks.len()).ok_or_else(
+                || {
+                    ApiError::bad_request(format!(
+                        "chunk_index must be a number from 0 to {}, not '{chunk_index}'",
+                        finished.chunks.len() - 1
+                    ))
+                },
+            )?;
         Ok(Json(chunk_data(&on.state, &entry, &finished, index)).into_response())
     })
     .await
@@ -1006,22 +944,15 @@ async fn download(
     let presentation = link.entry.presentation;
     let rows = &finished.rows;
     let (bytes, content_type) = match presentation.format {
-        Format::ArrowStream => (
-            rows.arrow_stream(range, presentation.lz4),
-            "application/vnd.apache.arrow.stream",
-        ),
+        Format::ArrowStream => {
+            (rows.arrow_stream(range, presentation.lz4), "application/vnd.apache.arrow.stream")
+        }
         Format::Csv => (rows.csv(range, presentation.lz4), "text/csv"),
-        Format::JsonArray => (
-            serde_json::to_vec(&rows.json(range)).unwrap_or_default(),
-            "application/json",
-        ),
+        Format::JsonArray => {
+            (serde_json::to_vec(&rows.json(range)).unwrap_or_default(), "application/json")
+        }
     };
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, content_type)],
-        Body::from(bytes),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], Body::from(bytes)).into_response()
 }
 
 // ---- sessions -----------------------------------------------------------------------------
@@ -1057,13 +988,7 @@ async fn open_session(
     let session_id = uuid::Uuid::new_v4().to_string();
     let opened = state
         .store
-        .open_sql_session(
-            &caller,
-            &session_id,
-            &session,
-            SESSION_IDLE_MILLIS,
-            MAX_SESSIONS,
-        )
+        .open_sql_session(&caller, &session_id, &session, SESSION_IDLE_MILLIS, MAX_SESSIONS)
         .await?;
     if !opened {
         return Err(ApiError::new(
@@ -1116,12 +1041,7 @@ impl HistoryParams {
     fn from_pairs(pairs: Vec<(String, String)>) -> ApiResult<HistoryParams> {
         let mut params = HistoryParams::default();
         let values = |value: &str| -> Vec<String> {
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .collect()
+            value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect()
         };
         for (key, value) in pairs {
             match key.as_str() {
@@ -1208,17 +1128,11 @@ async fn list_queries(
     let mut user_ids = params.user_ids;
     if !caller.is_admin {
         if user_ids.iter().any(|u| *u != caller.principal_id) {
-            return Err(ApiError::forbidden(
-                "Only workspace admins may see other users' queries.",
-            ));
+            return Err(ApiError::forbidden("Only workspace admins may see other users' queries."));
         }
         user_ids = vec![caller.principal_id];
     }
-    let statuses = params
-        .statuses
-        .into_iter()
-        .map(|s| s.to_ascii_uppercase())
-        .collect();
+    let statuses = params.statuses.into_iter().map(|s| s.to_ascii_uppercase()).collect();
     let page = state
         .store
         .list_queries(&QueryFilter {
@@ -1310,26 +1224,18 @@ mod tests {
             !hybrid.presentation.external_links && !hybrid.presentation.attach_small,
             "JSON_ARRAY stays inline"
         );
-        for (disposition, attached) in [
-            ("INLINE_OR_EXTERNAL_LINKS", true),
-            ("EXTERNAL_LINKS", false),
-        ] {
+        for (disposition, attached) in
+            [("INLINE_OR_EXTERNAL_LINKS", true), ("EXTERNAL_LINKS", false)]
+        {
             let arrow = checked(json!({"disposition": disposition, "format": "ARROW_STREAM"}));
-            assert_eq!(
-                arrow.unwrap().presentation.attach_small,
-                attached,
-                "{disposition}"
-            );
+            assert_eq!(arrow.unwrap().presentation.attach_small, attached, "{disposition}");
         }
     }
 
     #[test]
     fn other_options_are_refused_naming_the_choices() {
         for (options, message) in [
-            (
-                json!({"format": "xml"}),
-                "format must be JSON_ARRAY, ARROW_STREAM or CSV, not 'XML'",
-            ),
+            (json!({"format": "xml"}), "format must be JSON_ARRAY, ARROW_STREAM or CSV, not 'XML'"),
             (
                 json!({"disposition": "links"}),
                 "disposition must be INLINE, EXTERNAL_LINKS or INLINE_OR_EXTERNAL_LINKS, not 'LINKS'",

@@ -258,25 +258,14 @@ impl Registry {
         let secret = format!("{}{}", new_id(&self.route), uuid::Uuid::new_v4().simple());
         let lifetime = i64::try_from(LINK_LIFETIME.as_millis()).unwrap_or(i64::MAX);
         let expires = now.saturating_add(lifetime);
-        links.by_secret.insert(
-            secret.clone(),
-            Link {
-                entry,
-                chunk,
-                expires,
-            },
-        );
+        links.by_secret.insert(secret.clone(), Link { entry, chunk, expires });
         (secret, expires)
     }
 
     /// What the link `secret` serves, unless it expired by `now`.
     pub fn follow(&self, secret: &str, now: EpochMillis) -> Option<Link> {
         let links = self.links.lock().expect("lock");
-        links
-            .by_secret
-            .get(secret)
-            .filter(|l| l.expires > now)
-            .cloned()
+        links.by_secret.get(secret).filter(|l| l.expires > now).cloned()
     }
 }
 
@@ -334,10 +323,7 @@ pub fn route_of_id(id: &str) -> Option<&str> {
 pub fn route_of_node(node_id: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(node_id.as_bytes());
-    digest[..ROUTE_LEN / 2]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest[..ROUTE_LEN / 2].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -365,14 +351,8 @@ mod tests {
         let newest = registry.begin(1, 2, presentation);
         let after = count();
         assert!(after <= MAX_STATEMENTS / 4 * 3 + 1, "{after}");
-        assert!(
-            registry.statement(1, 2, &first.id).is_none(),
-            "the oldest went"
-        );
-        assert!(
-            registry.statement(1, 2, &running.id).is_some(),
-            "a running one stays"
-        );
+        assert!(registry.statement(1, 2, &first.id).is_none(), "the oldest went");
+        assert!(registry.statement(1, 2, &running.id).is_some(), "a running one stays");
         assert!(registry.statement(1, 2, &newest.id).is_some());
         // The ones after find room without sweeping.
         for _ in 0..1000 {
@@ -399,14 +379,7 @@ mod tests {
         let (secret, _) = registry.link(entry, 0, 0);
         assert_eq!(route_of_id(&secret), Some(route.as_str()));
         // Ids of another shape name no node: this node answers them, as unknown.
-        for id in [
-            "",
-            "abc",
-            "0123456789",
-            "0123456g-aaaa",
-            "01234567_aaaa",
-            "ü1234567-a",
-        ] {
+        for id in ["", "abc", "0123456789", "0123456g-aaaa", "01234567_aaaa", "ü1234567-a"] {
             assert_eq!(route_of_id(id), None, "{id}");
         }
     }

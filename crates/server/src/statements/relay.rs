@@ -29,18 +29,11 @@ pub const NODE_GONE_MILLIS: i64 = 60_000;
 /// Marks a request one node passed to another.
 const RELAYED: &str = "x-patchbay-relayed";
 /// The caller's headers the holding node needs: who calls, and what it sends and accepts.
-const REQUEST_HEADERS: [HeaderName; 4] = [
-    header::AUTHORIZATION,
-    header::CONTENT_TYPE,
-    header::ACCEPT,
-    header::USER_AGENT,
-];
+const REQUEST_HEADERS: [HeaderName; 4] =
+    [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::USER_AGENT];
 /// The holding node's headers the caller needs.
-const RESPONSE_HEADERS: [HeaderName; 3] = [
-    header::CONTENT_TYPE,
-    header::RETRY_AFTER,
-    header::WWW_AUTHENTICATE,
-];
+const RESPONSE_HEADERS: [HeaderName; 3] =
+    [header::CONTENT_TYPE, header::RETRY_AFTER, header::WWW_AUTHENTICATE];
 
 /// Registers this node, reachable at `Settings::node_url`, and keeps its registration fresh
 /// until the returned task is aborted (then call [`leave`]).
@@ -90,19 +83,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Relay {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Relay, Infallible> {
         let mut headers = HeaderMap::new();
-        for name in REQUEST_HEADERS
-            .iter()
-            .chain([&HeaderName::from_static(RELAYED)])
-        {
+        for name in REQUEST_HEADERS.iter().chain([&HeaderName::from_static(RELAYED)]) {
             if let Some(value) = parts.headers.get(name) {
                 headers.insert(name, value.clone());
             }
         }
-        Ok(Relay {
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            headers,
-        })
+        Ok(Relay { method: parts.method.clone(), uri: parts.uri.clone(), headers })
     }
 }
 
@@ -119,11 +105,7 @@ impl Relay {
         {
             return Ok(None);
         }
-        let Some(node) = state
-            .store
-            .node_by_route(&route.to_ascii_lowercase())
-            .await?
-        else {
+        let Some(node) = state.store.node_by_route(&route.to_ascii_lowercase()).await? else {
             return Ok(None);
         };
         let alive = state.now_millis().saturating_sub(node.seen_at) <= NODE_GONE_MILLIS;
@@ -139,14 +121,10 @@ impl Relay {
                 "The node holding this statement's result does not answer; try again.",
             )
         };
-        let client = state
-            .peer_client(node.certificates.as_deref())
-            .map_err(|e| unreachable(&e))?;
+        let client =
+            state.peer_client(node.certificates.as_deref()).map_err(|e| unreachable(&e))?;
         let mut request = client
-            .request(
-                self.method.clone(),
-                format!("{}{path}", base.trim_end_matches('/')),
-            )
+            .request(self.method.clone(), format!("{}{path}", base.trim_end_matches('/')))
             .header(RELAYED, "1");
         for (name, value) in &self.headers {
             request = request.header(name, value);

@@ -36,10 +36,7 @@ async fn principals(
 }
 
 fn sp_name(p: &PrincipalRecord) -> String {
-    p.display_name
-        .clone()
-        .or_else(|| p.application_id.clone())
-        .unwrap_or_default()
+    p.display_name.clone().or_else(|| p.application_id.clone()).unwrap_or_default()
 }
 
 fn matches(haystack: &[&str], q: &str) -> bool {
@@ -63,19 +60,11 @@ pub async fn service_principals(State(state): State<AppState>, session: Session,
     let admin = session.admin()?;
     let q = Fields::from_query(uri.query());
     let search = q.get("q").unwrap_or_default().to_lowercase();
-    let all = principals(
-        &state,
-        admin.workspace_id(),
-        PrincipalKind::ServicePrincipal,
-    )
-    .await?;
+    let all = principals(&state, admin.workspace_id(), PrincipalKind::ServicePrincipal).await?;
     let shown: Vec<_> = all
         .iter()
         .filter(|p| {
-            matches(
-                &[&sp_name(p), p.application_id.as_deref().unwrap_or_default()],
-                &search,
-            )
+            matches(&[&sp_name(p), p.application_id.as_deref().unwrap_or_default()], &search)
         })
         .collect();
     let page = html! {
@@ -109,9 +98,7 @@ async fn service_principal(
     admin: &WorkspaceAdmin,
     id: &str,
 ) -> Result<PrincipalRecord, UiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| UiError::bad_request("No such service principal."))?;
+    let id: i64 = id.parse().map_err(|_| UiError::bad_request("No such service principal."))?;
     state
         .store
         .get_principal(admin.workspace_id(), PrincipalKind::ServicePrincipal, id)
@@ -133,10 +120,7 @@ pub async fn confirm_delete_principal(
         .store
         .list_tokens(
             admin.workspace_id(),
-            &TokenFilter {
-                owner_id: Some(p.id),
-                ..TokenFilter::default()
-            },
+            &TokenFilter { owner_id: Some(p.id), ..TokenFilter::default() },
         )
         .await?;
     let used_by: Vec<String> = state
@@ -184,10 +168,7 @@ pub async fn delete_principal(
 ) -> Page {
     let admin = form.session.admin()?;
     let p = service_principal(&state, &admin, &id).await?;
-    state
-        .store
-        .delete_principal(&admin, PrincipalKind::ServicePrincipal, p.id)
-        .await?;
+    state.store.delete_principal(&admin, PrincipalKind::ServicePrincipal, p.id).await?;
     Ok(see_other("/admin/service-principals"))
 }
 
@@ -208,12 +189,7 @@ pub async fn tokens(State(state): State<AppState>, session: Session, uri: Uri) -
     let owner = |t: &TokenRecord| owners.get(&t.owner_id).cloned().unwrap_or_default();
     let shown: Vec<&TokenRecord> = all
         .iter()
-        .filter(|t| {
-            matches(
-                &[&owner(t), &t.comment, &t.created_by_username, &t.token_id],
-                &search,
-            )
-        })
+        .filter(|t| matches(&[&owner(t), &t.comment, &t.created_by_username, &t.token_id], &search))
         .collect();
     let page = html! {
         h1 { "Tokens" }

@@ -7,9 +7,7 @@ pub struct Fields(Vec<(String, String)>);
 impl Fields {
     pub fn parse(bytes: &[u8]) -> Fields {
         Fields(
-            form_urlencoded::parse(bytes)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
+            form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
         )
     }
 
@@ -19,11 +17,7 @@ impl Fields {
 
     /// The first non-empty value of a field, trimmed.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .find(|v| !v.is_empty())
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim()).find(|v| !v.is_empty())
     }
 
     /// Every non-empty value of a repeated field, without duplicates.

@@ -26,22 +26,10 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", axum::routing::post(session::logout))
         .route("/partners/{partner_id}", get(pages::partner))
-        .route(
-            "/partners/{partner_id}/connect",
-            axum::routing::post(pages::connect),
-        )
-        .route(
-            "/partners/{partner_id}/sign-in",
-            axum::routing::post(pages::sign_in),
-        )
-        .route(
-            "/partners/{partner_id}/rotate-token",
-            axum::routing::post(pages::rotate),
-        )
-        .route(
-            "/partners/{partner_id}/delete",
-            get(pages::confirm_delete).post(pages::delete),
-        )
+        .route("/partners/{partner_id}/connect", axum::routing::post(pages::connect))
+        .route("/partners/{partner_id}/sign-in", axum::routing::post(pages::sign_in))
+        .route("/partners/{partner_id}/rotate-token", axum::routing::post(pages::rotate))
+        .route("/partners/{partner_id}/delete", get(pages::confirm_delete).post(pages::delete))
         .route("/admin/service-principals", get(admin::service_principals))
         .route(
             "/admin/service-principals/{id}/delete",
@@ -67,13 +55,7 @@ const CHECK: &str = include_str!("assets/check.svg");
 const WARNING: &str = include_str!("assets/warning.svg");
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        body,
-    )
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], body)
         .into_response()
 }
 
@@ -94,19 +76,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
 /// served outside these routes, puts on the same.
 pub(crate) fn secured(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -117,11 +90,7 @@ pub(crate) fn secured(mut response: Response) -> Response {
 #[derive(Debug)]
 pub enum UiError {
     Login,
-    Page {
-        status: StatusCode,
-        title: &'static str,
-        message: String,
-    },
+    Page { status: StatusCode, title: &'static str, message: String },
 }
 
 impl UiError {
@@ -160,11 +129,7 @@ impl From<ApiError> for UiError {
             502 => "The partner did not answer as expected",
             _ => "Something went wrong",
         };
-        UiError::Page {
-            status: e.status,
-            title,
-            message: e.message,
-        }
+        UiError::Page { status: e.status, title, message: e.message }
     }
 }
 
@@ -177,17 +142,11 @@ impl From<patchbay_store::StoreError> for UiError {
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         match self {
-            UiError::Login => (
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, "/login")],
-                "Log in first.",
-            )
-                .into_response(),
-            UiError::Page {
-                status,
-                title,
-                message,
-            } => {
+            UiError::Login => {
+                (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")], "Log in first.")
+                    .into_response()
+            }
+            UiError::Page { status, title, message } => {
                 let body = html! {
                     h1 { (title) }
                     p.error role="alert" { (message) }

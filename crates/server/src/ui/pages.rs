@@ -23,10 +23,7 @@ use patchbay_store::{ConnectionRecord, TokenFilter};
 
 const CATEGORIES: [(Category, &str); 9] = [
     (Category::Ingest, "Data ingestion"),
-    (
-        Category::DataPrepAndTransform,
-        "Data preparation and transformation",
-    ),
+    (Category::DataPrepAndTransform, "Data preparation and transformation"),
     (Category::BiAndViz, "BI and visualization"),
     (Category::Ml, "Machine learning"),
     (Category::DataQuality, "Data quality"),
@@ -38,31 +35,19 @@ const CATEGORIES: [(Category, &str); 9] = [
 
 /// The protocol's name of a category (`DATA_QUALITY`), used in query strings.
 fn slug(c: Category) -> String {
-    serde_json::to_value(c)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 fn category_label(c: Category) -> &'static str {
-    CATEGORIES
-        .iter()
-        .find(|(k, _)| *k == c)
-        .map_or("Other", |(_, l)| l)
+    CATEGORIES.iter().find(|(k, _)| *k == c).map_or("Other", |(_, l)| l)
 }
 
 /// The partner's mark: its initial on a colour picked from its id.
 fn mark(spec: &PartnerSpec) -> Markup {
-    let initial = spec
-        .name
-        .chars()
-        .find(|c| c.is_alphanumeric())
-        .map_or('?', |c| c.to_ascii_uppercase());
-    let colour = spec
-        .id
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-        % 8;
+    let initial =
+        spec.name.chars().find(|c| c.is_alphanumeric()).map_or('?', |c| c.to_ascii_uppercase());
+    let colour =
+        spec.id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 8;
     html! { span class=(format!("mark c{colour}")) aria-hidden="true" { (initial) } }
 }
 
@@ -112,9 +97,7 @@ pub async fn home(State(state): State<AppState>, session: Session, uri: Uri) -> 
         };
         tiles.push((p, health));
     }
-    let deleted = q
-        .get("deleted")
-        .and_then(|id| partners.iter().find(|p| p.spec.id == id));
+    let deleted = q.get("deleted").and_then(|id| partners.iter().find(|p| p.spec.id == id));
     let shown = |p: &Partner| {
         (search.is_empty() || p.spec.name.to_lowercase().contains(&search))
             && (category.is_empty() || slug(p.spec.category) == category)
@@ -230,12 +213,7 @@ async fn connect_dialog(
         .get("catalog")
         .filter(|c| choices.offered.iter().any(|o| o == c))
         .map(str::to_owned)
-        .or_else(|| {
-            choices
-                .default
-                .clone()
-                .filter(|d| choices.offered.contains(d))
-        })
+        .or_else(|| choices.default.clone().filter(|d| choices.offered.contains(d)))
         .or_else(|| choices.offered.first().cloned());
     let schemas_available: Vec<String> = match (&catalog, rules.reads_schemas) {
         (Some(c), true) => state
@@ -248,20 +226,15 @@ async fn connect_dialog(
             .collect(),
         _ => Vec::new(),
     };
-    let chosen: Vec<String> = q
-        .all("schemas")
-        .into_iter()
-        .filter(|s| schemas_available.contains(s))
-        .collect();
+    let chosen: Vec<String> =
+        q.all("schemas").into_iter().filter(|s| schemas_available.contains(s)).collect();
     let warehouses = if spec.provision == Provision::SelectedWarehouse {
         state.store.list_warehouses(caller).await?
     } else {
         Vec::new()
     };
-    let warehouse_id = q
-        .get("warehouse_id")
-        .filter(|w| warehouses.iter().any(|x| x.id == *w))
-        .map(str::to_owned);
+    let warehouse_id =
+        q.get("warehouse_id").filter(|w| warehouses.iter().any(|x| x.id == *w)).map(str::to_owned);
     let body = ConnectBody {
         catalog_name: catalog.clone().filter(|_| choices.shown),
         schemas: (!chosen.is_empty()).then(|| chosen.clone()),
@@ -269,12 +242,10 @@ async fn connect_dialog(
         dry_run: true,
     };
     // A dry run of a partner without a connection file, on a tile not connected: a plan.
-    let plan = flow::click(state, caller, &spec.id, body)
-        .await
-        .and_then(|answer| match answer {
-            ClickAnswer::Plan { plan } => Ok(plan),
-            _ => Err(ApiError::internal("a dry run answered no plan")),
-        });
+    let plan = flow::click(state, caller, &spec.id, body).await.and_then(|answer| match answer {
+        ClickAnswer::Plan { plan } => Ok(plan),
+        _ => Err(ApiError::internal("a dry run answered no plan")),
+    });
     let page = html! {
         p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
         div.partner-head {
@@ -502,10 +473,7 @@ pub async fn connect(
         dry_run: false,
     };
     let answer = flow::click(&state, &form.session.caller, &partner_id, body).await?;
-    if let ClickAnswer::ConnectionFile {
-        connection_file: file,
-    } = answer
-    {
+    if let ClickAnswer::ConnectionFile { connection_file: file } = answer {
         let name: String = file
             .file_name
             .chars()
@@ -518,10 +486,7 @@ pub async fn connect(
         return Ok((
             [
                 (header::CONTENT_TYPE, content_type.to_owned()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{name}\""),
-                ),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
             ],
             file.content,
         )
@@ -537,13 +502,8 @@ pub async fn sign_in(
     Path(partner_id): Path<String>,
     form: PostForm,
 ) -> Page {
-    let answer = flow::click(
-        &state,
-        &form.session.caller,
-        &partner_id,
-        ConnectBody::default(),
-    )
-    .await?;
+    let answer =
+        flow::click(&state, &form.session.caller, &partner_id, ConnectBody::default()).await?;
     let partner = catalog::partner(&state, form.session.caller.workspace_id, &partner_id).await?;
     Ok(outcome(&form.session, &partner, &answer, "Sign in to"))
 }
@@ -557,12 +517,9 @@ fn outcome(
 ) -> axum::response::Response {
     let spec = &partner.spec;
     let (connected, redirect_uri, message, partner_message) = match answer {
-        ClickAnswer::Reached(r) => (
-            r.connection.is_some(),
-            r.redirect_uri.as_deref(),
-            r.message.as_deref(),
-            None,
-        ),
+        ClickAnswer::Reached(r) => {
+            (r.connection.is_some(), r.redirect_uri.as_deref(), r.message.as_deref(), None)
+        }
         ClickAnswer::Unconfirmed(u) => (
             true,
             Some(u.redirect_uri.as_str()),
@@ -785,11 +742,7 @@ async fn warehouse_label(
     let Some(id) = &c.warehouse_id else {
         return Ok(None);
     };
-    let name = state
-        .store
-        .get_warehouse(c.workspace_id, id)
-        .await?
-        .map(|w| w.spec.name);
+    let name = state.store.get_warehouse(c.workspace_id, id).await?.map(|w| w.spec.name);
     Ok(Some(html! {
         @if let Some(n) = name { strong { (n) } " (" code { (id) } ")" } @else { code { (id) } " (deleted)" }
     }))
@@ -860,13 +813,7 @@ pub async fn confirm_delete(
         Some(owner) => {
             state
                 .store
-                .list_tokens(
-                    ws,
-                    &TokenFilter {
-                        owner_id: Some(owner),
-                        ..TokenFilter::default()
-                    },
-                )
+                .list_tokens(ws, &TokenFilter { owner_id: Some(owner), ..TokenFilter::default() })
                 .await?
         }
         None => Vec::new(),

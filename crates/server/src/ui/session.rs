@@ -42,10 +42,7 @@ impl Session {
     /// The session's caller as a workspace admin, which every admin page and action requires;
     /// anyone else gets the page's 403.
     pub fn admin(&self) -> Result<WorkspaceAdmin, UiError> {
-        self.caller
-            .clone()
-            .require_admin()
-            .map_err(|f| UiError::forbidden(f.0))
+        self.caller.clone().require_admin().map_err(|f| UiError::forbidden(f.0))
     }
 }
 
@@ -54,9 +51,7 @@ fn digest(session_id: &str) -> String {
 }
 
 fn csrf_of(session_id: &str) -> String {
-    hex::encode(Sha256::digest(
-        format!("patchbay-ui-csrf\0{session_id}").as_bytes(),
-    ))
+    hex::encode(Sha256::digest(format!("patchbay-ui-csrf\0{session_id}").as_bytes()))
 }
 
 fn random_hex() -> String {
@@ -97,9 +92,7 @@ async fn public_url(state: &AppState, workspace_id: i64) -> Result<String, UiErr
 }
 
 fn is_https(public_url: &str) -> bool {
-    public_url
-        .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    public_url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 /// `scheme://authority` of a URL, lower-cased.
@@ -121,17 +114,11 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
         .and_then(|h| h.to_str().ok())
         .map(|h| format!("{scheme}://{h}").to_ascii_lowercase());
     let allowed = |o: &str| o == public || by_host.as_deref() == Some(o);
-    let sent = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
+    let sent = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     if let Some(origin) = sent(header::ORIGIN) {
         return allowed(&origin.to_ascii_lowercase());
     }
-    sent(header::REFERER)
-        .and_then(origin_of)
-        .is_some_and(|o| allowed(&o))
+    sent(header::REFERER).and_then(origin_of).is_some_and(|o| allowed(&o))
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -141,17 +128,9 @@ impl FromRequestParts<AppState> for Session {
         let id = cookie(&parts.headers, SESSION_COOKIE)
             .filter(|id| well_formed(id))
             .ok_or(UiError::Login)?;
-        let caller = state
-            .store
-            .ui_session_caller(&digest(&id))
-            .await?
-            .ok_or(UiError::Login)?;
+        let caller = state.store.ui_session_caller(&digest(&id)).await?.ok_or(UiError::Login)?;
         crate::request_log::record_principal(&parts.extensions, caller.principal_id);
-        Ok(Session {
-            csrf: csrf_of(&id),
-            digest: digest(&id),
-            caller,
-        })
+        Ok(Session { csrf: csrf_of(&id), digest: digest(&id), caller })
     }
 }
 
@@ -211,17 +190,12 @@ pub async fn login_page(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Page {
     let next: Option<String> = query.as_deref().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "next")
-            .map(|(_, v)| v.into_owned())
+        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "next").map(|(_, v)| v.into_owned())
     });
     let next = after_login(next.as_deref());
     let mut parts = Request::new(()).into_parts().0;
     parts.headers = headers;
-    if Session::from_request_parts(&mut parts, &state)
-        .await
-        .is_ok()
-    {
+    if Session::from_request_parts(&mut parts, &state).await.is_ok() {
         return Ok(see_other(next));
     }
     login_form(&state, StatusCode::OK, None, next).await
@@ -273,16 +247,10 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
     }
     // Only a personal access token: a session re-checks the token it started with in the
     // tokens table, where OAuth access tokens are not.
-    let personal = fields
-        .get("token")
-        .and_then(TokenValue::parse)
-        .filter(|t| t.kind() == TokenKind::Personal);
+    let personal =
+        fields.get("token").and_then(TokenValue::parse).filter(|t| t.kind() == TokenKind::Personal);
     let caller = match personal {
-        Some(token) => state
-            .store
-            .authenticate(&token.digest())
-            .await
-            .map_err(ApiError::from)?,
+        Some(token) => state.store.authenticate(&token.digest()).await.map_err(ApiError::from)?,
         None => None,
     };
     let Some(caller) = caller else {
@@ -327,10 +295,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
         header::SET_COOKIE,
         set_cookie(SESSION_COOKIE, &id, "/", SESSION_MILLIS / 1000, secure),
     );
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, "", "/login", 0, secure),
-    );
+    headers.append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", "/login", 0, secure));
     Ok(response)
 }
 
@@ -339,10 +304,9 @@ pub async fn logout(State(state): State<AppState>, form: PostForm) -> Page {
     let url = public_url(&state, form.session.caller.workspace_id).await?;
     state.store.delete_ui_session(&form.session.digest).await?;
     let mut response = see_other("/login");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", "/", 0, is_https(&url)),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", "/", 0, is_https(&url)));
     Ok(response)
 }
 
@@ -361,10 +325,7 @@ mod tests {
     #[test]
     fn posts_must_come_from_this_site() {
         let url = "http://127.0.0.1:8080";
-        assert!(same_origin(
-            &headers(&[(header::ORIGIN, "http://127.0.0.1:8080")]),
-            url
-        ));
+        assert!(same_origin(&headers(&[(header::ORIGIN, "http://127.0.0.1:8080")]), url));
         assert!(same_origin(
             &headers(&[
                 (header::ORIGIN, "http://localhost:8080"),
@@ -406,10 +367,7 @@ mod tests {
 
     #[test]
     fn cookies_are_read_by_exact_name() {
-        let h = headers(&[(
-            header::COOKIE,
-            "a=1; patchbay_session_x=2; patchbay_session=abc",
-        )]);
+        let h = headers(&[(header::COOKIE, "a=1; patchbay_session_x=2; patchbay_session=abc")]);
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&h, "b"), None);
     }

@@ -30,9 +30,7 @@ pub async fn browse(
 
 /// Where an answer redirects to, if it does (its `Location`).
 pub fn redirect(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::LOCATION)
-        .map(|v| v.to_str().expect("a Location in ASCII").to_owned())
+    headers.get(header::LOCATION).map(|v| v.to_str().expect("a Location in ASCII").to_owned())
 }
 
 /// Where an answer redirects to; the test fails if it does not redirect.

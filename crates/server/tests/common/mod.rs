@@ -1,10 +1,7 @@
 //! An in-process patchbay for black-box tests: its own fresh database (SQLite, or PostgreSQL when
 //! `PATCHBAY_TEST_DATABASE_URL` is set), bootstrapped, called through the real router.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the kit"
-)]
+#![allow(dead_code, reason = "each test binary uses a different part of the kit")]
 
 use axum::Router;
 use axum::body::Body;
@@ -69,9 +66,7 @@ pub async fn send_to(router: &Router, req: Request<Body>) -> (StatusCode, Header
     let response = router.clone().oneshot(req).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
     (status, headers, bytes.to_vec())
 }
 
@@ -122,24 +117,15 @@ pub fn error(r: &Reply, status: StatusCode, code: &str, needle: &str) {
 pub fn error_in(case: &str, r: &Reply, (status, code): (StatusCode, &str), needle: &str) {
     assert_eq!(r.status, status, "{case}: {:?}", r.body);
     assert_eq!(r.body["error_code"], code, "{case}: {:?}", r.body);
-    let message = r.body["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{case}: no message in {:?}", r.body));
-    assert!(
-        message.contains(needle),
-        "{case}: message {message:?} should mention {needle:?}"
-    );
+    let message =
+        r.body["message"].as_str().unwrap_or_else(|| panic!("{case}: no message in {:?}", r.body));
+    assert!(message.contains(needle), "{case}: message {message:?} should mention {needle:?}");
 }
 
 /// A 400 `INVALID_PARAMETER_VALUE` whose message names `needle`.
 #[track_caller]
 pub fn invalid(r: &Reply, needle: &str) {
-    error(
-        r,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        needle,
-    );
+    error(r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", needle);
 }
 
 /// A 400 `MALFORMED_REQUEST` whose message names `needle`.
@@ -156,10 +142,7 @@ pub fn strings(body: &Value, list: &str, field: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("no {list} list in {body}"))
         .iter()
         .map(|item| {
-            item[field]
-                .as_str()
-                .unwrap_or_else(|| panic!("no text {field} in {item}"))
-                .to_owned()
+            item[field].as_str().unwrap_or_else(|| panic!("no text {field} in {item}")).to_owned()
         })
         .collect()
 }
@@ -183,10 +166,7 @@ impl TestApp {
 
     /// A workspace whose tokens may live at most `seconds`.
     pub async fn with_max_token_lifetime(seconds: Option<i64>) -> TestApp {
-        TestApp::build("http://127.0.0.1:1", |s| {
-            s.max_token_lifetime_seconds = seconds
-        })
-        .await
+        TestApp::build("http://127.0.0.1:1", |s| s.max_token_lifetime_seconds = seconds).await
     }
 
     /// A workspace whose clock stands still until the test moves it ([`TestApp::advance`]):
@@ -204,10 +184,7 @@ impl TestApp {
 
     /// Moves the app's [`ManualClock`] forward by `by`.
     pub fn advance(&self, by: std::time::Duration) {
-        self.clock
-            .as_ref()
-            .expect("a TestApp built on a manual clock")
-            .advance(by);
+        self.clock.as_ref().expect("a TestApp built on a manual clock").advance(by);
     }
 
     /// A workspace served on a real socket on 127.0.0.1, for partners that call it back.
@@ -230,9 +207,7 @@ impl TestApp {
         adjust: impl FnOnce(&mut Settings),
         clock: Option<ManualClock>,
     ) -> (TestApp, String) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let db = TestDatabase::create().await.expect("test database");
         let settings = |s: &mut Settings| {
@@ -297,10 +272,7 @@ impl TestApp {
         if let Some(clock) = &clock {
             store = store.with_clock(std::sync::Arc::new(clock.clone()));
         }
-        let BootstrapOutcome::Created {
-            workspace_id,
-            admin_token,
-        } = store
+        let BootstrapOutcome::Created { workspace_id, admin_token } = store
             .bootstrap(&Bootstrap {
                 organization: "test org".into(),
                 workspace_name: "test".into(),
@@ -344,9 +316,9 @@ impl TestApp {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
+            Some(b) => {
+                req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string()))
+            }
             None => req.body(Body::empty()),
         }
         .expect("request");
@@ -361,11 +333,7 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| json!({"_raw": String::from_utf8_lossy(&bytes)}))
         };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     /// Sends a request and returns its status and body bytes as they are (binary results).
@@ -375,8 +343,7 @@ impl TestApp {
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.call(method, path, Some(&self.admin_token.clone()), body)
-            .await
+        self.call(method, path, Some(&self.admin_token.clone()), body).await
     }
 
     /// `token`'s GET of `path` (no token: an anonymous caller).
@@ -437,8 +404,7 @@ impl TestApp {
     /// The admin's connect of `partner_id` with no selection (`POST
     /// /api/2.0/partner-connect/partners/{partner_id}/connect`), answered as it is.
     pub async fn connect_partner(&self, partner_id: &str) -> Reply {
-        self.connect_partner_as(&self.admin_token, partner_id, json!({}))
-            .await
+        self.connect_partner_as(&self.admin_token, partner_id, json!({})).await
     }
 
     /// `token`'s connect of (or, on a connected tile, sign-in to) `partner_id` with `body`,
@@ -451,9 +417,7 @@ impl TestApp {
     /// `token`'s new token of its own (`POST /api/2.0/token/create` with `body`): the answer's
     /// body, which must come with a 200.
     pub async fn create_token_as(&self, token: &str, body: Value) -> Value {
-        self.post_as(Some(token), "/api/2.0/token/create", body)
-            .await
-            .ok()
+        self.post_as(Some(token), "/api/2.0/token/create", body).await.ok()
     }
 
     /// The Partner Connect audit events the admin reads with `query` (`partner_id=…` and the
@@ -461,17 +425,13 @@ impl TestApp {
     pub async fn audit_events(&self, query: &str) -> Vec<Value> {
         let path = format!("/api/2.0/partner-connect/audit?{query}");
         let body = self.admin_get(&path).await.ok();
-        body["events"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{path}: no events: {body}"))
-            .clone()
+        body["events"].as_array().unwrap_or_else(|| panic!("{path}: no events: {body}")).clone()
     }
 
     /// `token`'s revoke of its own token `token_id` (`POST /api/2.0/token/delete`).
     pub async fn delete_token_as(&self, token: &str, token_id: &str) -> Reply {
         let body = json!({"token_id": token_id});
-        self.post_as(Some(token), "/api/2.0/token/delete", body)
-            .await
+        self.post_as(Some(token), "/api/2.0/token/delete", body).await
     }
 
     /// The admin's proof, as the `Admin` extractor makes it, for calling the store directly.
@@ -488,9 +448,7 @@ impl TestApp {
 
     /// Creates a user (as admin) and returns its SCIM id.
     pub async fn create_user(&self, user_name: &str) -> String {
-        let r = self
-            .admin_post(&format!("{SCIM}/Users"), json!({"userName": user_name}))
-            .await;
+        let r = self.admin_post(&format!("{SCIM}/Users"), json!({"userName": user_name})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body["id"].as_str().expect("id").to_owned()
     }
@@ -498,12 +456,9 @@ impl TestApp {
     /// Creates a service principal (as admin) named `display_name`, and returns what the create
     /// answered (its `id` and `applicationId`); the create must answer 201.
     pub async fn create_service_principal(&self, display_name: &str) -> Value {
-        self.admin_post(
-            &format!("{SCIM}/ServicePrincipals"),
-            json!({"displayName": display_name}),
-        )
-        .await
-        .expect(StatusCode::CREATED)
+        self.admin_post(&format!("{SCIM}/ServicePrincipals"), json!({"displayName": display_name}))
+            .await
+            .expect(StatusCode::CREATED)
     }
 
     /// Creates a service principal (as admin) named `display_name` with the workspace
@@ -528,10 +483,7 @@ impl TestApp {
     pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
         let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
         let r = self
-            .admin_post(
-                &format!("{SCIM}/Groups"),
-                json!({"displayName": name, "members": members}),
-            )
+            .admin_post(&format!("{SCIM}/Groups"), json!({"displayName": name, "members": members}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
         r.body["id"].as_str().expect("id").to_owned()
@@ -559,12 +511,7 @@ impl TestApp {
 
     /// A token for an existing user, issued the way `patchbay admin token create` does.
     pub async fn token_for(&self, user_name: &str) -> String {
-        self.store
-            .issue_token_for_user(user_name, "test")
-            .await
-            .expect("token")
-            .expose()
-            .to_owned()
+        self.store.issue_token_for_user(user_name, "test").await.expect("token").expose().to_owned()
     }
 
     /// A plain (non-admin) user and its token.
@@ -585,10 +532,7 @@ pub async fn enable_uc(app: &TestApp) -> String {
         )
         .await;
     ok(&r);
-    let id = r.body["metastore_id"]
-        .as_str()
-        .expect("metastore_id")
-        .to_owned();
+    let id = r.body["metastore_id"].as_str().expect("metastore_id").to_owned();
     let r = app
         .admin_put(
             &format!("{UC}/workspaces/{}/metastore", app.workspace_id),
@@ -605,10 +549,7 @@ pub async fn behind_the_back(app: &TestApp, sql: &str) {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
 }
 
@@ -618,10 +559,7 @@ pub async fn read_behind_the_back(app: &TestApp, sql: &str) -> Vec<sqlx::any::An
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     rows
 }
@@ -629,10 +567,7 @@ pub async fn read_behind_the_back(app: &TestApp, sql: &str) -> Vec<sqlx::any::An
 /// A second store on the test database, with its secret key: what the next start of a server
 /// would open.
 pub async fn restarted_store(app: &TestApp) -> patchbay_store::Store {
-    app.db
-        .store()
-        .await
-        .expect("a store with the database's key")
+    app.db.store().await.expect("a store with the database's key")
 }
 
 /// What a connect of an ingest partner (a new warehouse, no schemas) creates: for tests that
@@ -648,9 +583,7 @@ pub fn ingest_plan(partner_id: &str) -> patchbay_store::ProvisionPlan {
         warehouse_can_use: false,
         catalog_name: Some("hive_metastore".into()),
         schemas: vec![],
-        grants: patchbay_core::partner::Profile::Ingest
-            .rules()
-            .grants("hive_metastore", &[]),
+        grants: patchbay_core::partner::Profile::Ingest.rules().grants("hive_metastore", &[]),
         credential: patchbay_core::partner::Credential::Token,
         u2m_app: false,
     }

@@ -19,9 +19,7 @@ pub async fn sim_with(config: SimConfig) -> SimHandle {
 /// What the simulator has seen and holds (`/_sim/state`); fails the test unless it answers 200
 /// with JSON.
 pub async fn sim_state(sim: &SimHandle) -> Value {
-    let r = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{}/_sim/state", sim.url)).await.unwrap();
     let status = r.status().as_u16();
     let body = r.text().await.unwrap();
     assert_eq!(status, 200, "partner-sim state: {body}");
@@ -41,20 +39,13 @@ pub async fn sim_received(sim: &SimHandle, path: &str) -> Vec<Value> {
 
 /// How many requests the simulator has received.
 pub async fn sim_calls(sim: &SimHandle) -> usize {
-    sim_state(sim).await["received"]
-        .as_array()
-        .expect("received")
-        .len()
+    sim_state(sim).await["received"].as_array().expect("received").len()
 }
 
 /// A POST of `body` to the simulator's `path` (one of its `/_sim/…` controls); it must succeed.
 pub async fn sim_post(sim: &SimHandle, path: &str, body: Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", sim.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r =
+        reqwest::Client::new().post(format!("{}{path}", sim.url)).json(&body).send().await.unwrap();
     assert!(r.status().is_success(), "{path}: {}", r.status());
 }
 

@@ -49,12 +49,8 @@ const TIMES: &[&str] = &[
 ];
 
 /// Fields that hold a duration, which depends on when the test looked: `"[duration]"`.
-const DURATIONS: &[&str] = &[
-    "cleanup_duration",
-    "execution_duration",
-    "run_duration",
-    "setup_duration",
-];
+const DURATIONS: &[&str] =
+    &["cleanup_duration", "execution_duration", "run_duration", "setup_duration"];
 
 /// `body` with the values that change from run to run replaced. Each `(text, name)` of `known`
 /// turns a value equal to `text` into `"[name]"` (`"[name: number]"` for a number), and `text`
@@ -77,9 +73,7 @@ fn redact(value: &Value, key: Option<&str>, known: &[(&str, &str)]) -> Value {
     }
     match value {
         Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), redact(v, Some(k), known)))
-                .collect::<Map<_, _>>(),
+            map.iter().map(|(k, v)| (k.clone(), redact(v, Some(k), known))).collect::<Map<_, _>>(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(|v| redact(v, key, known)).collect()),
         _ if key.is_some_and(|k| IDS.contains(&k)) && !value.is_null() => placeholder("id", value),
@@ -88,11 +82,7 @@ fn redact(value: &Value, key: Option<&str>, known: &[(&str, &str)]) -> Value {
         }
         Value::Number(_) if key.is_some_and(|k| DURATIONS.contains(&k)) => "[duration]".into(),
         Value::String(s) => Value::String(known.iter().fold(s.clone(), |s, (text, name)| {
-            if text.is_empty() {
-                s
-            } else {
-                s.replace(text, &format!("[{name}]"))
-            }
+            if text.is_empty() { s } else { s.replace(text, &format!("[{name}]")) }
         })),
         other => other.clone(),
     }
@@ -100,11 +90,7 @@ fn redact(value: &Value, key: Option<&str>, known: &[(&str, &str)]) -> Value {
 
 /// `"[name]"` for a string, `"[name: number]"` for a number: the JSON type stays visible.
 fn placeholder(name: &str, value: &Value) -> Value {
-    Value::String(if value.is_number() {
-        format!("[{name}: number]")
-    } else {
-        format!("[{name}]")
-    })
+    Value::String(if value.is_number() { format!("[{name}: number]") } else { format!("[{name}]") })
 }
 
 /// The body of the admin's GET of `path`, which must answer 200 with every object's keys in
@@ -114,25 +100,14 @@ fn placeholder(name: &str, value: &Value) -> Value {
 pub async fn get_sorted(app: &super::TestApp, path: &str) -> Value {
     let req = axum::http::Request::builder()
         .uri(path)
-        .header(
-            axum::http::header::AUTHORIZATION,
-            format!("Bearer {}", app.admin_token),
-        )
+        .header(axum::http::header::AUTHORIZATION, format!("Bearer {}", app.admin_token))
         .body(axum::body::Body::empty())
         .expect("request");
-    let response = tower::ServiceExt::oneshot(app.router.clone(), req)
-        .await
-        .expect("infallible");
+    let response = tower::ServiceExt::oneshot(app.router.clone(), req).await.expect("infallible");
     assert_eq!(response.status(), axum::http::StatusCode::OK, "{path}");
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
     let body: Value = serde_json::from_slice(&bytes).expect("JSON");
-    assert_eq!(
-        String::from_utf8_lossy(&bytes),
-        body.to_string(),
-        "{path}: keys out of byte order"
-    );
+    assert_eq!(String::from_utf8_lossy(&bytes), body.to_string(), "{path}: keys out of byte order");
     body
 }
 
@@ -143,8 +118,6 @@ pub fn sorted_by(mut body: Value, list: &str, key: &str) -> Value {
         "" => body.as_array_mut(),
         _ => body[list].as_array_mut(),
     };
-    items
-        .unwrap_or_else(|| panic!("no list {list:?}"))
-        .sort_by_key(|item| item[key].to_string());
+    items.unwrap_or_else(|| panic!("no list {list:?}")).sort_by_key(|item| item[key].to_string());
     body
 }

@@ -17,10 +17,7 @@ pub enum TableChange {
     /// Sets or (`None`) removes its comment.
     Comment(Option<String>),
     /// Sets or removes one column's comment.
-    ColumnComment {
-        column: String,
-        comment: Option<String>,
-    },
+    ColumnComment { column: String, comment: Option<String> },
     /// Sets these properties, keeping the others.
     SetProperties(Map<String, Value>),
     /// Removes these properties; one that is not set is an error unless `if_exists`.
@@ -64,9 +61,7 @@ impl Store {
             .check_alteration(change.alteration(), record.table_type == "VIEW", securable)
             .map_err(|refused| match refused {
                 Some(missing) => denied(missing),
-                None => CatalogError::NotOwner {
-                    on: securable.clone(),
-                },
+                None => CatalogError::NotOwner { on: securable.clone() },
             })?;
         let mut update = CatalogUpdate::default();
         let mut new_name = None;
@@ -120,15 +115,11 @@ impl Store {
                 let numbered: Vec<ColumnRecord> = columns
                     .iter()
                     .zip(first..)
-                    .map(|(c, position)| ColumnRecord {
-                        position,
-                        ..c.clone()
-                    })
+                    .map(|(c, position)| ColumnRecord { position, ..c.clone() })
                     .collect();
                 let added = checked_columns(&numbered)?;
-                if let Some(taken) = added
-                    .iter()
-                    .find(|c| record.columns.iter().any(|old| old.name == c.name))
+                if let Some(taken) =
+                    added.iter().find(|c| record.columns.iter().any(|old| old.name == c.name))
                 {
                     return Err(CatalogError::ColumnExists {
                         table: securable.full_name(),

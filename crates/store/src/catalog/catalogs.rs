@@ -63,10 +63,7 @@ object!(
 
 /// Inserts a Unity Catalog catalog and its `default` schema, both owned by `owner_id`;
 /// returns the catalog's id.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one row's columns, called from two places"
-)]
+#[expect(clippy::too_many_arguments, reason = "one row's columns, called from two places")]
 pub(crate) async fn insert_catalog_with_default_schema(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
@@ -129,17 +126,12 @@ impl Store {
         name: &str,
     ) -> crate::Result<Option<CatalogRecord>> {
         let mut tx = self.begin_read().await?;
-        let found = match resolve(
-            &mut tx,
-            workspace_id,
-            &Securable::Catalog(name.to_lowercase()),
-        )
-        .await
-        {
-            Ok(r) => Some(load::<CatalogRecord>(&mut tx, &r.chain[0].id).await?),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
-        };
+        let found =
+            match resolve(&mut tx, workspace_id, &Securable::Catalog(name.to_lowercase())).await {
+                Ok(r) => Some(load::<CatalogRecord>(&mut tx, &r.chain[0].id).await?),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            };
         tx.rollback().await?;
         Ok(found)
     }
@@ -151,9 +143,7 @@ impl Store {
             if resolved.legacy() || facts.visible(SecurableType::Catalog) {
                 Ok(())
             } else {
-                Err(CatalogError::NoUseCatalog {
-                    on: securable.clone(),
-                })
+                Err(CatalogError::NoUseCatalog { on: securable.clone() })
             }
         })
         .await
@@ -172,21 +162,15 @@ impl Store {
             .await?
             .ok_or(CatalogError::UnityCatalogDisabled)?;
         if catalog == HIVE_METASTORE {
-            return Err(CatalogError::CatalogExists {
-                name: HIVE_METASTORE.into(),
-            });
+            return Err(CatalogError::CatalogExists { name: HIVE_METASTORE.into() });
         }
         let identity = caller_identity(&mut tx, caller).await?;
-        let on_metastore = granted(
-            &mut tx,
-            &identity.ids,
-            "metastore_id",
-            &[metastore.id.as_str()],
-        )
-        .await?
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
+        let on_metastore =
+            granted(&mut tx, &identity.ids, "metastore_id", &[metastore.id.as_str()])
+                .await?
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
         if !rules::may_create_catalog(administers(&identity, Some(&metastore)), &on_metastore) {
             return Err(CatalogError::NoCreateCatalog);
         }
@@ -225,9 +209,7 @@ impl Store {
                 None => None,
             };
             if new_name.as_deref() == Some(HIVE_METASTORE) {
-                return Err(CatalogError::CatalogExists {
-                    name: HIVE_METASTORE.into(),
-                });
+                return Err(CatalogError::CatalogExists { name: HIVE_METASTORE.into() });
             }
             Ok(new_name)
         })
@@ -247,8 +229,7 @@ impl Store {
         if securable.is_legacy() {
             return Err(CatalogError::DeleteLegacyCatalog);
         }
-        self.delete_object(caller, Kind::Catalog, &securable, force)
-            .await
+        self.delete_object(caller, Kind::Catalog, &securable, force).await
     }
 }
 
@@ -279,11 +260,7 @@ async fn list_catalogs(
         .filter(|c| {
             let facts = AccessFacts {
                 legacy: c.legacy,
-                superuser: if c.legacy {
-                    identity.workspace_admin
-                } else {
-                    metastore_admin
-                },
+                superuser: if c.legacy { identity.workspace_admin } else { metastore_admin },
                 levels: vec![LevelFacts {
                     owned: identity.holds(c.owner_id),
                     privileges: grants

@@ -132,12 +132,8 @@ async fn chain_grants(
         return Ok(vec![(Securable::Metastore, direct(tx, column, &id).await?)]);
     }
     let mut out = Vec::new();
-    for (depth, (securable, node)) in resolved
-        .securable
-        .chain()
-        .into_iter()
-        .zip(resolved.chain.iter())
-        .enumerate()
+    for (depth, (securable, node)) in
+        resolved.securable.chain().into_iter().zip(resolved.chain.iter()).enumerate()
     {
         let column = ["catalog_id", "schema_id", "table_id"][depth.min(2)];
         out.push((securable, direct(tx, column, &node.id).await?));
@@ -182,9 +178,7 @@ async fn readable(
 ) -> CatalogResult<(Resolved, Option<i64>)> {
     let (_, resolved, facts) = for_caller(tx, caller, securable).await?;
     if !may_read_grants(&facts, securable) {
-        return Err(CatalogError::MayNotReadGrants {
-            on: securable.clone(),
-        });
+        return Err(CatalogError::MayNotReadGrants { on: securable.clone() });
     }
     let only = filter_id(tx, caller.workspace_id, principal).await?;
     Ok((resolved, only))
@@ -224,9 +218,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, securable).await?;
         if !facts.may_manage() {
-            return Err(CatalogError::MayNotGrant {
-                on: securable.clone(),
-            });
+            return Err(CatalogError::MayNotGrant { on: securable.clone() });
         }
         let mut planned = Vec::with_capacity(changes.len());
         for change in changes {
@@ -250,14 +242,8 @@ impl Store {
                 delete_grant(&mut tx, &resolved, *principal_id, privilege).await?;
             }
             for privilege in add {
-                insert_grant(
-                    &mut tx,
-                    self.now_millis(),
-                    &resolved,
-                    *principal_id,
-                    privilege,
-                )
-                .await?;
+                insert_grant(&mut tx, self.now_millis(), &resolved, *principal_id, privilege)
+                    .await?;
             }
         }
         let (column, id) = resolved.target();
@@ -290,21 +276,16 @@ impl Store {
                 by_principal
                     .entry((name, id))
                     .or_default()
-                    .push(EffectivePrivilege {
-                        privilege,
-                        inherited_from: inherited_from.clone(),
-                    });
+                    .push(EffectivePrivilege { privilege, inherited_from: inherited_from.clone() });
             }
         }
         Ok(by_principal
             .into_iter()
-            .map(
-                |((principal, principal_id), privileges)| EffectiveAssignment {
-                    principal_id,
-                    principal,
-                    privileges,
-                },
-            )
+            .map(|((principal, principal_id), privileges)| EffectiveAssignment {
+                principal_id,
+                principal,
+                privileges,
+            })
             .collect())
     }
 
@@ -336,20 +317,12 @@ impl Store {
         tx.rollback().await?;
         let mut rows = Vec::new();
         if let Some(name) = owner {
-            rows.push(GrantRow {
-                principal: name,
-                privilege: "OWN".into(),
-                on: securable.clone(),
-            });
+            rows.push(GrantRow { principal: name, privilege: "OWN".into(), on: securable.clone() });
         }
         for (on, grants) in levels.into_iter().rev() {
             for (id, name, privilege) in grants {
                 if only.is_none_or(|o| o == id) {
-                    rows.push(GrantRow {
-                        principal: name,
-                        privilege,
-                        on: on.clone(),
-                    });
+                    rows.push(GrantRow { principal: name, privilege, on: on.clone() });
                 }
             }
         }

@@ -86,11 +86,7 @@ async fn fetch(
 ) -> CatalogResult<MetastoreRecord> {
     let mut sql = metastore_sql();
     sql.int(workspace_id).push(") AND m.id = ").text(id);
-    let row = sql
-        .query()
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| no_such_metastore(id))?;
+    let row = sql.query().fetch_optional(&mut **tx).await?.ok_or_else(|| no_such_metastore(id))?;
     record(&row)
 }
 
@@ -167,12 +163,7 @@ impl Store {
     pub async fn list_metastores(&self, workspace_id: i64) -> CatalogResult<Vec<MetastoreRecord>> {
         let mut sql = metastore_sql();
         sql.int(workspace_id).push(") ORDER BY m.name, m.id");
-        sql.query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(record)
-            .collect()
+        sql.query().fetch_all(&self.pool).await?.iter().map(record).collect()
     }
 
     /// The workspace's metastore (`GET /metastore_summary`).
@@ -181,8 +172,7 @@ impl Store {
             .metastore_assignment(workspace_id)
             .await?
             .ok_or(CatalogError::NoMetastoreSummary)?;
-        self.get_metastore(workspace_id, &assignment.metastore_id)
-            .await
+        self.get_metastore(workspace_id, &assignment.metastore_id).await
     }
 
     /// Renames a metastore or gives it a new owner. Allowed to its metastore admin and to
@@ -198,17 +188,12 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let current = fetch(&mut tx, workspace_id, id).await?;
         let identity = caller_identity(&mut tx, caller).await?;
-        let node = super::Node {
-            id: current.id.clone(),
-            owner_id: current.owner_id,
-        };
+        let node = super::Node { id: current.id.clone(), owner_id: current.owner_id };
         if !(identity.workspace_admin || administers(&identity, Some(&node))) {
             return Err(CatalogError::NotMetastoreAdmin { name: current.name });
         }
         let mut sql = Sql::new("UPDATE metastores SET updated_at = ");
-        sql.int(self.now_millis())
-            .push(", updated_by = ")
-            .text(caller.name.clone());
+        sql.int(self.now_millis()).push(", updated_by = ").text(caller.name.clone());
         if let Some(name) = new_name {
             sql.push(", name = ").text(checked_name(name)?);
         }
@@ -249,10 +234,7 @@ impl Store {
             return Err(CatalogError::MetastoreNotEmpty { id: id.to_owned() });
         }
         let tables = super::objects::tables_under(&mut tx, "c.metastore_id", id).await?;
-        sqlx::query("DELETE FROM metastores WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM metastores WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(tables)
     }
@@ -283,14 +265,7 @@ impl Store {
         .bind(self.now_millis())
         .execute(&mut *tx)
         .await?;
-        ensure_main(
-            &mut tx,
-            self.now_millis(),
-            admin,
-            &metastore,
-            &default_catalog,
-        )
-        .await?;
+        ensure_main(&mut tx, self.now_millis(), admin, &metastore, &default_catalog).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -310,8 +285,7 @@ impl Store {
             .ok_or(CatalogError::NotAssigned { workspace_id })?;
         let metastore_id = metastore_id.unwrap_or(&current.metastore_id);
         let default_catalog = default_catalog_name.unwrap_or(current.default_catalog_name.as_str());
-        self.assign_metastore(admin, workspace_id, metastore_id, Some(default_catalog))
-            .await
+        self.assign_metastore(admin, workspace_id, metastore_id, Some(default_catalog)).await
     }
 
     /// Removes the workspace's assignment: it is no longer Unity Catalog enabled (its

@@ -53,10 +53,7 @@ pub enum CatalogError {
     NotAssigned { workspace_id: i64 },
     /// The metastore is not the one assigned to the workspace.
     #[error("metastore {metastore_id} not assigned to {workspace_id}")]
-    AssignmentNotFound {
-        metastore_id: String,
-        workspace_id: i64,
-    },
+    AssignmentNotFound { metastore_id: String, workspace_id: i64 },
     #[error("metastore {id} not found")]
     MetastoreNotFound { id: String },
     #[error("catalog {name} not found")]
@@ -64,11 +61,7 @@ pub enum CatalogError {
     #[error("schema {catalog}.{name} not found")]
     SchemaNotFound { catalog: String, name: String },
     #[error("table {catalog}.{schema}.{name} not found")]
-    TableNotFound {
-        catalog: String,
-        schema: String,
-        name: String,
-    },
+    TableNotFound { catalog: String, schema: String, name: String },
     /// No user, service principal or group has that name.
     #[error("principal {name} not found")]
     PrincipalNotFound { name: String },
@@ -342,10 +335,7 @@ pub(crate) async fn identity(
         ids.push(id);
         workspace_admin |= builtin.as_deref() == Some("admins");
     }
-    Ok(Identity {
-        ids,
-        workspace_admin,
-    })
+    Ok(Identity { ids, workspace_admin })
 }
 
 /// The caller's identity, taking admin status from its authentication.
@@ -370,13 +360,7 @@ pub(crate) async fn assigned_metastore(
     .bind(workspace_id)
     .fetch_optional(&mut **tx)
     .await?;
-    row.map(|r| {
-        Ok(Node {
-            id: r.try_get("id")?,
-            owner_id: r.try_get("owner_id")?,
-        })
-    })
-    .transpose()
+    row.map(|r| Ok(Node { id: r.try_get("id")?, owner_id: r.try_get("owner_id")? })).transpose()
 }
 
 /// Finds a securable by name in the workspace: `hive_metastore` is the workspace's own, every
@@ -399,13 +383,11 @@ pub(crate) async fn resolve(
          FROM (SELECT 1 AS one) x \
          LEFT JOIN metastore_assignments a ON a.workspace_id = ",
     );
-    sql.int(workspace_id)
-        .push(" LEFT JOIN metastores m ON m.id = a.metastore_id");
+    sql.int(workspace_id).push(" LEFT JOIN metastores m ON m.id = a.metastore_id");
     // Levels the securable does not name join nothing: their columns come back NULL.
     let none = String::new();
     if catalog.is_some_and(|c| c == HIVE_METASTORE) {
-        sql.push(" LEFT JOIN catalogs c ON c.workspace_id = ")
-            .int(workspace_id);
+        sql.push(" LEFT JOIN catalogs c ON c.workspace_id = ").int(workspace_id);
     } else {
         sql.push(" LEFT JOIN catalogs c ON c.metastore_id = m.id");
     }
@@ -426,10 +408,7 @@ pub(crate) async fn resolve(
         let level = |prefix: &str| -> crate::Result<Option<Node>> {
             let id: Option<String> = row.get(&format!("{prefix}_id"))?;
             Ok(match id {
-                Some(id) => Some(Node {
-                    id,
-                    owner_id: row.get(&format!("{prefix}_owner"))?,
-                }),
+                Some(id) => Some(Node { id, owner_id: row.get(&format!("{prefix}_owner"))? }),
                 None => None,
             })
         };
@@ -439,47 +418,34 @@ pub(crate) async fn resolve(
     let [metastore, catalog_node, schema_node, table_node] =
         // The query selects from one constant row, so it always gives one.
         levels.ok_or_else(|| StoreError::from(sqlx::Error::RowNotFound))?;
-    let mut resolved = Resolved {
-        securable: securable.clone(),
-        metastore,
-        chain: Vec::new(),
-    };
+    let mut resolved = Resolved { securable: securable.clone(), metastore, chain: Vec::new() };
     let Some(catalog) = catalog else {
         if resolved.metastore.is_none() {
             return Err(CatalogError::NoMetastore);
         }
         return Ok(resolved);
     };
-    resolved
-        .chain
-        .push(catalog_node.ok_or_else(|| CatalogError::CatalogNotFound {
-            name: catalog.to_owned(),
-        })?);
+    resolved.chain.push(
+        catalog_node.ok_or_else(|| CatalogError::CatalogNotFound { name: catalog.to_owned() })?,
+    );
     if let Some(schema) = schema {
-        resolved
-            .chain
-            .push(schema_node.ok_or_else(|| CatalogError::SchemaNotFound {
-                catalog: catalog.to_owned(),
-                name: schema.clone(),
-            })?);
+        resolved.chain.push(schema_node.ok_or_else(|| CatalogError::SchemaNotFound {
+            catalog: catalog.to_owned(),
+            name: schema.clone(),
+        })?);
     }
     if let (Some(schema), Some(table)) = (schema, table) {
-        resolved
-            .chain
-            .push(table_node.ok_or_else(|| CatalogError::TableNotFound {
-                catalog: catalog.to_owned(),
-                schema: schema.clone(),
-                name: table.clone(),
-            })?);
+        resolved.chain.push(table_node.ok_or_else(|| CatalogError::TableNotFound {
+            catalog: catalog.to_owned(),
+            schema: schema.clone(),
+            name: table.clone(),
+        })?);
     }
     Ok(resolved)
 }
 
 fn node(row: &sqlx::any::AnyRow) -> CatalogResult<Node> {
-    Ok(Node {
-        id: row.try_get("id")?,
-        owner_id: row.try_get("owner_id")?,
-    })
+    Ok(Node { id: row.try_get("id")?, owner_id: row.try_get("owner_id")? })
 }
 
 /// Whether the identity administers the metastore: it (or a group of it) owns it, or the
@@ -577,11 +543,7 @@ pub(crate) async fn facts(
             }
         }
     }
-    Ok(AccessFacts {
-        legacy,
-        superuser,
-        levels,
-    })
+    Ok(AccessFacts { legacy, superuser, levels })
 }
 
 /// Looks a principal up by the name the catalog APIs use: a user's e-mail (any case), a
@@ -606,9 +568,7 @@ pub(crate) async fn find_principal(
     .bind(name)
     .fetch_optional(&mut **tx)
     .await?
-    .ok_or_else(|| CatalogError::PrincipalNotFound {
-        name: name.to_owned(),
-    })?;
+    .ok_or_else(|| CatalogError::PrincipalNotFound { name: name.to_owned() })?;
     Ok((row.try_get("id")?, row.try_get("name")?))
 }
 
@@ -719,11 +679,8 @@ impl Store {
         let resolved = resolve(&mut tx, workspace_id, securable).await?;
         let facts = facts(&mut tx, &identity, &resolved).await?;
         tx.rollback().await?;
-        let held: BTreeSet<String> = facts
-            .levels
-            .iter()
-            .flat_map(|l| l.privileges.iter().cloned())
-            .collect();
+        let held: BTreeSet<String> =
+            facts.levels.iter().flat_map(|l| l.privileges.iter().cloned()).collect();
         Ok(held.into_iter().collect())
     }
 
@@ -753,10 +710,7 @@ impl Store {
 /// Distinct values, in order of first appearance.
 pub(crate) fn dedup(values: Vec<String>) -> Vec<String> {
     let mut seen = HashSet::new();
-    values
-        .into_iter()
-        .filter(|v| seen.insert(v.clone()))
-        .collect()
+    values.into_iter().filter(|v| seen.insert(v.clone())).collect()
 }
 
 #[cfg(test)]
@@ -769,11 +723,7 @@ mod tests {
     async fn grant_tx_grants_inside_a_callers_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
-        let user = store
-            .find_user(workspace_id, "admin@example.com")
-            .await
-            .unwrap()
-            .unwrap();
+        let user = store.find_user(workspace_id, "admin@example.com").await.unwrap().unwrap();
         let schema = Securable::Schema(HIVE_METASTORE.into(), "default".into());
 
         let mut tx = store.begin_write().await.unwrap();
@@ -789,34 +739,18 @@ mod tests {
         .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(
-            store
-                .effective_privileges(workspace_id, &schema, user.id)
-                .await
-                .unwrap(),
+            store.effective_privileges(workspace_id, &schema, user.id).await.unwrap(),
             ["READ_METADATA", "USAGE"]
         );
 
         let mut tx = store.begin_write().await.unwrap();
-        grant_tx(
-            &mut tx,
-            store.now_millis(),
-            workspace_id,
-            &schema,
-            user.id,
-            &["SELECT"],
-        )
-        .await
-        .unwrap();
-        let err = grant_tx(
-            &mut tx,
-            store.now_millis(),
-            workspace_id,
-            &schema,
-            user.id,
-            &["USE_SCHEMA"],
-        )
-        .await
-        .unwrap_err();
+        grant_tx(&mut tx, store.now_millis(), workspace_id, &schema, user.id, &["SELECT"])
+            .await
+            .unwrap();
+        let err =
+            grant_tx(&mut tx, store.now_millis(), workspace_id, &schema, user.id, &["USE_SCHEMA"])
+                .await
+                .unwrap_err();
         assert!(matches!(err, StoreError::Rejected(Rejected::Rule(m)) if m.contains("USE_SCHEMA")));
         tx.rollback().await.unwrap();
         let missing = Securable::Catalog("main".into());
@@ -834,19 +768,11 @@ mod tests {
         assert!(err.is_not_found());
         tx.rollback().await.unwrap();
         assert_eq!(
-            store
-                .effective_privileges(workspace_id, &schema, user.id)
-                .await
-                .unwrap(),
+            store.effective_privileges(workspace_id, &schema, user.id).await.unwrap(),
             ["READ_METADATA", "USAGE"],
             "the rolled-back grant is gone"
         );
-        assert!(
-            !store
-                .is_metastore_admin(workspace_id, user.id)
-                .await
-                .unwrap()
-        );
+        assert!(!store.is_metastore_admin(workspace_id, user.id).await.unwrap());
         store.close().await;
     }
 
@@ -857,10 +783,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
         let caller = crate::bootstrap::admin_caller(&store, workspace_id).await;
-        let read = store
-            .get_schema(&caller, HIVE_METASTORE, "default")
-            .await
-            .unwrap();
+        let read = store.get_schema(&caller, HIVE_METASTORE, "default").await.unwrap();
         assert!(read.properties.is_empty());
         for properties in ["[]", "{", "\"text\"", "null"] {
             sqlx::query("UPDATE catalog_schemas SET properties = $1")

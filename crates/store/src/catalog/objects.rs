@@ -218,10 +218,8 @@ pub(crate) async fn visible_children<T: Object>(
         .iter()
         .map(|row| T::from_row(row))
         .collect::<CatalogResult<Vec<T>>>()?;
-    let children: Vec<(String, Option<i64>)> = rows
-        .iter()
-        .map(|r| (r.id().to_owned(), r.owner_id()))
-        .collect();
+    let children: Vec<(String, Option<i64>)> =
+        rows.iter().map(|r| (r.id().to_owned(), r.owner_id())).collect();
     let each = child_facts(tx, identity, parent_facts, kind.grant_column(), &children).await?;
     Ok(rows
         .into_iter()
@@ -260,15 +258,9 @@ pub(crate) fn insert_row(
     now: EpochMillis,
     by: &str,
 ) -> Sql {
-    let mut sql = Sql::new(&format!(
-        "INSERT INTO {table} ({columns}, {AUDIT}) VALUES ("
-    ));
-    sql.list(
-        values
-            .into_iter()
-            .chain([Bind::Int(now), by.into(), Bind::Int(now), by.into()]),
-    )
-    .push(")");
+    let mut sql = Sql::new(&format!("INSERT INTO {table} ({columns}, {AUDIT}) VALUES ("));
+    sql.list(values.into_iter().chain([Bind::Int(now), by.into(), Bind::Int(now), by.into()]))
+        .push(")");
     sql
 }
 
@@ -294,9 +286,7 @@ pub(crate) async fn managed(
 ) -> CatalogResult<(Resolved, String)> {
     let (_, resolved, facts) = for_caller(tx, caller, securable).await?;
     if !facts.may_manage() {
-        return Err(CatalogError::NotOwner {
-            on: securable.clone(),
-        });
+        return Err(CatalogError::NotOwner { on: securable.clone() });
     }
     let id = resolved.chain[kind.depth()].id.clone();
     Ok((resolved, id))
@@ -313,9 +303,7 @@ pub(super) async fn update_row(
     update: &CatalogUpdate,
 ) -> CatalogResult<()> {
     let mut sql = Sql::new(&format!("UPDATE {} SET updated_at = ", kind.table()));
-    sql.int(now)
-        .push(", updated_by = ")
-        .text(caller.name.clone());
+    sql.int(now).push(", updated_by = ").text(caller.name.clone());
     if let Some(n) = new_name {
         sql.push(", name = ").text(n);
     }
@@ -366,16 +354,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (resolved, id) = managed(&mut tx, caller, T::KIND, securable).await?;
         let new_name = new_name(&resolved)?;
-        update_row(
-            &mut tx,
-            self.now_millis(),
-            caller,
-            T::KIND,
-            &id,
-            new_name.as_deref(),
-            update,
-        )
-        .await?;
+        update_row(&mut tx, self.now_millis(), caller, T::KIND, &id, new_name.as_deref(), update)
+            .await?;
         let record = load(&mut tx, &id).await?;
         tx.commit().await?;
         Ok(record)
@@ -441,13 +421,10 @@ impl Store {
             Kind::Schema => tables_under(&mut tx, "s.id", &id).await?,
             Kind::Catalog => tables_under(&mut tx, "s.catalog_id", &id).await?,
         };
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE id = $1",
-            kind.table()
-        )))
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {} WHERE id = $1", kind.table())))
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(tables)
     }

@@ -60,10 +60,7 @@ object!(
 );
 
 /// Inserts a schema row; returns its id.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one row's columns, called from two places"
-)]
+#[expect(clippy::too_many_arguments, reason = "one row's columns, called from two places")]
 pub(crate) async fn insert_schema_row(
     tx: &mut Transaction<'static, Any>,
     catalog_id: &str,
@@ -123,10 +120,7 @@ impl Store {
             if facts.visible(SecurableType::Schema) {
                 Ok(())
             } else {
-                Err(CatalogError::NoUseSchema {
-                    legacy: resolved.legacy(),
-                    on: securable.clone(),
-                })
+                Err(CatalogError::NoUseSchema { legacy: resolved.legacy(), on: securable.clone() })
             }
         })
         .await
@@ -145,17 +139,10 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &catalog).await?;
         let catalog_id = resolved.chain[0].id.clone();
-        if child(&mut tx, Kind::Schema, &catalog_id, &schema_name)
-            .await?
-            .is_some()
-        {
-            return Err(CatalogError::SchemaExists {
-                name: securable.full_name(),
-            });
+        if child(&mut tx, Kind::Schema, &catalog_id, &schema_name).await?.is_some() {
+            return Err(CatalogError::SchemaExists { name: securable.full_name() });
         }
-        facts
-            .check(Action::CreateSchema, &catalog)
-            .map_err(denied)?;
+        facts.check(Action::CreateSchema, &catalog).map_err(denied)?;
         let id = insert_schema_row(
             &mut tx,
             &catalog_id,
@@ -198,7 +185,6 @@ impl Store {
         if securable == Securable::Schema(HIVE_METASTORE.into(), DEFAULT_SCHEMA.into()) {
             return Err(CatalogError::DeleteLegacyDefaultSchema);
         }
-        self.delete_object(caller, Kind::Schema, &securable, force)
-            .await
+        self.delete_object(caller, Kind::Schema, &securable, force).await
     }
 }

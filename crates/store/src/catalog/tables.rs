@@ -122,11 +122,8 @@ async fn attach_columns(
     if tables.is_empty() {
         return Ok(());
     }
-    let index: HashMap<String, usize> = tables
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.id.clone(), i))
-        .collect();
+    let index: HashMap<String, usize> =
+        tables.iter().enumerate().map(|(i, t)| (t.id.clone(), i)).collect();
     let mut sql = Sql::new(
         "SELECT table_id, position, name, type_name, type_text, type_json, nullable, comment \
          FROM catalog_columns WHERE table_id IN (",
@@ -255,9 +252,7 @@ impl Store {
         let columns = checked_columns(&new.columns)?;
         let table_type = new.table_type.trim().to_ascii_uppercase();
         if !rules::TABLE_TYPES.contains(&table_type.as_str()) {
-            return Err(CatalogError::UnsupportedTableType {
-                given: new.table_type.clone(),
-            });
+            return Err(CatalogError::UnsupportedTableType { given: new.table_type.clone() });
         }
         let format = match new.data_source_format.as_deref().map(str::trim) {
             None | Some("") => (table_type != "VIEW").then(|| "DELTA".to_owned()),
@@ -278,9 +273,7 @@ impl Store {
             // before it made and replaces that.
             self.lock_object(&mut tx, Kind::Schema, &schema_id).await?;
         }
-        let exists = child(&mut tx, Kind::Table, &schema_id, &table_name)
-            .await?
-            .is_some();
+        let exists = child(&mut tx, Kind::Table, &schema_id, &table_name).await?.is_some();
         if exists && !replace {
             return Err(CatalogError::TableExists { name: full_name });
         }
@@ -290,11 +283,8 @@ impl Store {
             let Securable::Schema(catalog_name, schema_name) = &schema else {
                 unreachable!("made as a schema above")
             };
-            let old = Securable::Table(
-                catalog_name.clone(),
-                schema_name.clone(),
-                table_name.clone(),
-            );
+            let old =
+                Securable::Table(catalog_name.clone(), schema_name.clone(), table_name.clone());
             let (_, old_id) = managed(&mut tx, caller, Kind::Table, &old).await?;
             replaced = Some(load(&mut tx, &old_id).await?);
             sqlx::query("DELETE FROM catalog_tables WHERE id = $1")
@@ -360,21 +350,15 @@ impl Store {
     /// data before its metadata ([`Store::create_table`] checks again, atomically).
     pub async fn check_new_table(&self, caller: &Caller, table: &Securable) -> CatalogResult<()> {
         let Securable::Table(catalog, schema, name) = table else {
-            return Err(CatalogError::NotATable {
-                name: table.full_name(),
-            });
+            return Err(CatalogError::NotATable { name: table.full_name() });
         };
         let schema = Securable::Schema(catalog.clone(), schema.clone());
         let mut tx = self.begin_read().await?;
         let (_, resolved, facts) = for_caller(&mut tx, caller, &schema).await?;
-        let exists = child(&mut tx, Kind::Table, &resolved.chain[1].id, name)
-            .await?
-            .is_some();
+        let exists = child(&mut tx, Kind::Table, &resolved.chain[1].id, name).await?.is_some();
         tx.rollback().await?;
         if exists {
-            return Err(CatalogError::TableExists {
-                name: table.full_name(),
-            });
+            return Err(CatalogError::TableExists { name: table.full_name() });
         }
         facts.check(Action::CreateTable, &schema).map_err(denied)
     }
@@ -397,8 +381,7 @@ impl Store {
         caller: &Caller,
         securable: &Securable,
     ) -> CatalogResult<Vec<String>> {
-        self.delete_object(caller, Kind::Table, securable, false)
-            .await
+        self.delete_object(caller, Kind::Table, securable, false).await
     }
 }
 

@@ -29,9 +29,7 @@ impl Store {
         grants: &[AclGrant],
         update: AclUpdate,
     ) -> Result<Vec<AclEntry>> {
-        let mut tx = self
-            .begin_object_write(caller, kind, id, Action::Manage)
-            .await?;
+        let mut tx = self.begin_object_write(caller, kind, id, Action::Manage).await?;
         let target = object(kind, id);
         let current: Vec<(i64, PermissionLevel)> =
             direct_levels(&mut tx, caller.workspace_id, target)
@@ -43,14 +41,9 @@ impl Store {
             .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         if plan.changes_owner()
             && !caller.is_admin
-            && plan
-                .previous_owner
-                .is_some_and(|owner| owner != caller.principal_id)
+            && plan.previous_owner.is_some_and(|owner| owner != caller.principal_id)
         {
-            return Err(StoreError::Denied(Denied::ChangeOwner {
-                kind,
-                id: id.to_owned(),
-            }));
+            return Err(StoreError::Denied(Denied::ChangeOwner { kind, id: id.to_owned() }));
         }
         let entries: Vec<(i64, &str)> =
             plan.entries.iter().map(|(p, l)| (*p, l.as_str())).collect();

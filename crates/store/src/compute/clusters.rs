@@ -55,8 +55,7 @@ impl Creatable for Clusters {
         new: NewObject<'_, ClusterSpec>,
     ) -> Result<ClusterRecord> {
         let (now, spec) = (new.now, new.spec);
-        spec.validate()
-            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
+        spec.validate().map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         let record = ClusterRecord {
             cluster_id: new_cluster_id(now),
             workspace_id: new.workspace_id,
@@ -135,11 +134,9 @@ impl Store {
         id: &str,
         spec: &ClusterSpec,
     ) -> Result<ClusterRecord> {
-        spec.validate()
-            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-        let mut tx = self
-            .begin_object_write(caller, ObjectKind::Cluster, id, Action::Manage)
-            .await?;
+        spec.validate().map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
+        let mut tx =
+            self.begin_object_write(caller, ObjectKind::Cluster, id, Action::Manage).await?;
         let current = fetch_in::<Clusters>(&mut tx, caller.workspace_id, id).await?;
         let now = self.now_millis();
         let (state, state_since) = match current.state.edit() {
@@ -159,13 +156,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(ClusterRecord {
-            spec: spec.clone(),
-            state,
-            state_since,
-            updated_at: now,
-            ..current
-        })
+        Ok(ClusterRecord { spec: spec.clone(), state, state_since, updated_at: now, ..current })
     }
 
     /// Starts a terminated cluster (CAN_RESTART); one that is up stays as it is.
@@ -175,8 +166,7 @@ impl Store {
 
     /// Restarts a cluster that is up (CAN_RESTART).
     pub async fn restart_cluster(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.move_cluster(caller, id, |s| s.restart().map(Some))
-            .await
+        self.move_cluster(caller, id, |s| s.restart().map(Some)).await
     }
 
     /// Terminates a cluster (`clusters/delete`, CAN_RESTART); it stays listed as TERMINATED.
@@ -193,10 +183,7 @@ impl Store {
     ) -> Result<()> {
         self.move_state::<Clusters>(caller, id, Action::Start, |state| {
             transition(state).map_err(|reason| {
-                StoreError::Rejected(Rejected::ClusterState {
-                    id: id.to_owned(),
-                    reason,
-                })
+                StoreError::Rejected(Rejected::ClusterState { id: id.to_owned(), reason })
             })
         })
         .await

@@ -96,8 +96,7 @@ impl Store {
 
     /// A job the caller may see (CAN_VIEW).
     pub async fn job(&self, caller: &Caller, job_id: i64) -> Result<JobRecord> {
-        self.fetch_visible::<Jobs>(caller, &job_id.to_string())
-            .await
+        self.fetch_visible::<Jobs>(caller, &job_id.to_string()).await
     }
 
     /// The jobs the caller may see, oldest first; `name` filters on the exact name, ignoring
@@ -122,9 +121,7 @@ impl Store {
         fields_to_remove: Option<&[String]>,
     ) -> Result<()> {
         let id = job_id.to_string();
-        let mut tx = self
-            .begin_object_write(caller, ObjectKind::Job, &id, Action::Manage)
-            .await?;
+        let mut tx = self.begin_object_write(caller, ObjectKind::Job, &id, Action::Manage).await?;
         let settings = match fields_to_remove {
             None => {
                 job::validate(new_settings)
@@ -156,8 +153,7 @@ impl Store {
 
     /// Deletes a job and its ACL (CAN_MANAGE).
     pub async fn delete_job(&self, caller: &Caller, job_id: i64) -> Result<()> {
-        self.delete_checked::<Jobs>(caller, &job_id.to_string())
-            .await
+        self.delete_checked::<Jobs>(caller, &job_id.to_string()).await
     }
 }
 

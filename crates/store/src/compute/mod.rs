@@ -97,17 +97,11 @@ pub(crate) trait Stateful: Kind {
 /// that ids of invisible objects cannot be probed. Clusters and jobs use the wording both SDKs
 /// recognise.
 fn not_found(kind: ObjectKind, id: &str) -> StoreError {
-    StoreError::Missing(Missing::Object {
-        kind,
-        id: id.to_owned(),
-    })
+    StoreError::Missing(Missing::Object { kind, id: id.to_owned() })
 }
 
 fn object(kind: ObjectKind, id: &str) -> ObjectRef<'_> {
-    ObjectRef {
-        object_type: kind.storage_type(),
-        object_id: id,
-    }
+    ObjectRef { object_type: kind.storage_type(), object_id: id }
 }
 
 fn table(kind: ObjectKind) -> &'static str {
@@ -146,10 +140,7 @@ async fn exists(
     id: &str,
     lock: &str,
 ) -> Result<bool> {
-    let mut sql = Sql::new(&format!(
-        "SELECT 1 AS yes FROM {} WHERE workspace_id = ",
-        table(kind)
-    ));
+    let mut sql = Sql::new(&format!("SELECT 1 AS yes FROM {} WHERE workspace_id = ", table(kind)));
     sql.int(workspace_id).push(" AND id = ");
     if !push_id(&mut sql, kind, id) {
         return Ok(false);
@@ -165,13 +156,8 @@ async fn held(
     kind: ObjectKind,
     id: &str,
 ) -> Result<Vec<PermissionLevel>> {
-    let levels = levels_held(
-        tx,
-        caller.workspace_id,
-        caller.principal_id,
-        object(kind, id),
-    )
-    .await?;
+    let levels =
+        levels_held(tx, caller.workspace_id, caller.principal_id, object(kind, id)).await?;
     Ok(levels.iter().filter_map(|l| kind.parse_level(l)).collect())
 }
 
@@ -243,12 +229,8 @@ fn visible<K: Kind>(caller: &Caller) -> Sql {
         _ => "t.id",
     };
     let mut sql = visibility_prefix(caller);
-    sql.push(&format!(
-        "SELECT {} FROM {} t WHERE t.workspace_id = ",
-        K::COLUMNS,
-        table(kind)
-    ))
-    .int(caller.workspace_id);
+    sql.push(&format!("SELECT {} FROM {} t WHERE t.workspace_id = ", K::COLUMNS, table(kind)))
+        .int(caller.workspace_id);
     push_visible(&mut sql, caller, kind, "t", id_text);
     sql
 }
@@ -256,11 +238,7 @@ fn visible<K: Kind>(caller: &Caller) -> Sql {
 /// The start of a statement that lists what the caller may see: for a non-admin, the groups
 /// its ACL entries count through ([`memberships_cte`]), which [`push_visible`] needs.
 pub(crate) fn visibility_prefix(caller: &Caller) -> Sql {
-    if caller.is_admin {
-        Sql::new("")
-    } else {
-        memberships_cte(caller.principal_id)
-    }
+    if caller.is_admin { Sql::new("") } else { memberships_cte(caller.principal_id) }
 }
 
 /// ` AND EXISTS (…)` for a non-admin: it holds some level on the object of `kind` whose
@@ -332,10 +310,7 @@ async fn delete_in<K: Kind>(
     workspace_id: i64,
     id: &str,
 ) -> Result<bool> {
-    let mut sql = Sql::new(&format!(
-        "DELETE FROM {} WHERE workspace_id = ",
-        table(K::KIND)
-    ));
+    let mut sql = Sql::new(&format!("DELETE FROM {} WHERE workspace_id = ", table(K::KIND)));
     sql.int(workspace_id).push(" AND id = ");
     if !push_id(&mut sql, K::KIND, id) {
         return Ok(false);
@@ -428,9 +403,7 @@ impl Store {
     async fn fetch_visible<K: Kind>(&self, caller: &Caller, id: &str) -> Result<K::Record> {
         let tx = self.begin_object_read(caller, K::KIND, id).await?;
         tx.rollback().await?;
-        self.fetch::<K>(caller.workspace_id, id)
-            .await?
-            .ok_or_else(|| not_found(K::KIND, id))
+        self.fetch::<K>(caller.workspace_id, id).await?.ok_or_else(|| not_found(K::KIND, id))
     }
 
     /// Every object of the kind the caller may see; `refine` appends conditions and the
@@ -442,12 +415,7 @@ impl Store {
     ) -> Result<Vec<K::Record>> {
         let mut sql = visible::<K>(caller);
         refine(&mut sql);
-        sql.query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| K::from_row(row))
-            .collect()
+        sql.query().fetch_all(&self.pool).await?.iter().map(|row| K::from_row(row)).collect()
     }
 
     /// Creates an object the caller may create ([`authorize_create`]), made by the caller.
@@ -472,9 +440,7 @@ impl Store {
 
     /// Deletes an object and its ACL (CAN_MANAGE).
     async fn delete_checked<K: Kind>(&self, caller: &Caller, id: &str) -> Result<()> {
-        let mut tx = self
-            .begin_object_write(caller, K::KIND, id, Action::Manage)
-            .await?;
+        let mut tx = self.begin_object_write(caller, K::KIND, id, Action::Manage).await?;
         delete_in::<K>(&mut tx, caller.workspace_id, id).await?;
         tx.commit().await?;
         Ok(())

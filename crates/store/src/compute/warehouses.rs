@@ -73,8 +73,7 @@ impl Creatable for Warehouses {
         new: NewObject<'_, WarehouseSpec>,
     ) -> Result<WarehouseRecord> {
         let (now, spec) = (new.now, new.spec);
-        spec.validate()
-            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
+        spec.validate().map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         ensure_unique_name(tx, new.workspace_id, &spec.name, None).await?;
         let record = WarehouseRecord {
             id: new_warehouse_id(),
@@ -176,14 +175,12 @@ impl Store {
         id: &str,
         edit: impl FnOnce(&WarehouseSpec) -> std::result::Result<WarehouseSpec, String>,
     ) -> Result<WarehouseRecord> {
-        let mut tx = self
-            .begin_object_write(caller, ObjectKind::Warehouse, id, Action::Manage)
-            .await?;
+        let mut tx =
+            self.begin_object_write(caller, ObjectKind::Warehouse, id, Action::Manage).await?;
         let current = fetch_in::<Warehouses>(&mut tx, caller.workspace_id, id).await?;
         let spec =
             edit(&current.spec).map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-        spec.validate()
-            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
+        spec.validate().map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         ensure_unique_name(&mut tx, caller.workspace_id, &spec.name, Some(id)).await?;
         let now = self.now_millis();
         bind_spec(
@@ -203,11 +200,7 @@ impl Store {
         .await
         .map_err(|e| conflict_or(e, || duplicate_name(&spec.name)))?;
         tx.commit().await?;
-        Ok(WarehouseRecord {
-            spec,
-            updated_at: now,
-            ..current
-        })
+        Ok(WarehouseRecord { spec, updated_at: now, ..current })
     }
 
     /// Deletes a warehouse and its ACL (CAN_MANAGE).
@@ -217,14 +210,12 @@ impl Store {
 
     /// Starts a warehouse (CAN_USE). Starting one that is starting or running changes nothing.
     pub async fn start_warehouse(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.move_state::<Warehouses>(caller, id, Action::Start, |s| Ok(s.start()))
-            .await
+        self.move_state::<Warehouses>(caller, id, Action::Start, |s| Ok(s.start())).await
     }
 
     /// Stops a warehouse (CAN_MANAGE). Stopping one that is stopping or stopped changes nothing.
     pub async fn stop_warehouse(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.move_state::<Warehouses>(caller, id, Action::Stop, |s| Ok(s.stop()))
-            .await
+        self.move_state::<Warehouses>(caller, id, Action::Stop, |s| Ok(s.stop())).await
     }
 }
 
@@ -262,9 +253,7 @@ fn bind_spec<'q>(
 }
 
 fn duplicate_name(name: &str) -> StoreError {
-    StoreError::Taken(Taken::Warehouse {
-        name: name.to_owned(),
-    })
+    StoreError::Taken(Taken::Warehouse { name: name.to_owned() })
 }
 
 /// `base`, or the first of `base_2`, `base_3`, … that no warehouse of the workspace is named.
@@ -308,12 +297,7 @@ async fn ensure_unique_name(
 }
 
 fn tags_json(tags: &[(String, String)]) -> String {
-    Value::Array(
-        tags.iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect(),
-    )
-    .to_string()
+    Value::Array(tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()).to_string()
 }
 
 fn tags_from_json(text: &str) -> Result<Vec<(String, String)>> {
@@ -324,12 +308,8 @@ fn tags_from_json(text: &str) -> Result<Vec<(String, String)>> {
         .map(|tags| {
             tags.iter()
                 .map(|t| {
-                    let s = |k: &str| {
-                        t.get(k)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
+                    let s =
+                        |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
                     (s("key"), s("value"))
                 })
                 .collect()
@@ -350,11 +330,7 @@ fn warehouse_from_row(row: &dyn crate::read::Row) -> Result<WarehouseRecord> {
         auto_stop_mins: row.get("auto_stop_mins")?,
         enable_photon: row.get::<i64>("enable_photon")? != 0,
         enable_serverless_compute: row.get::<i64>("enable_serverless_compute")? != 0,
-        warehouse_type: stored(
-            row.get("warehouse_type")?,
-            WarehouseType::parse,
-            "warehouse_type",
-        )?,
+        warehouse_type: stored(row.get("warehouse_type")?, WarehouseType::parse, "warehouse_type")?,
         spot_instance_policy: stored(
             row.get("spot_instance_policy")?,
             SpotInstancePolicy::parse,
