@@ -63,19 +63,14 @@ async fn send(
     let req = req.body(Body::from(body)).expect("request");
     let response = router.clone().oneshot(req).await.expect("infallible");
     let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body")
-        .to_vec();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec();
     Reply { status, body }
 }
 
 impl Harness {
     fn new() -> Harness {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let dir = tempfile::tempdir().expect("temporary directory");
         let (router, tokens, endpoints) = rt.block_on(async {
             let store = Store::open_data_dir(dir.path())
@@ -84,10 +79,7 @@ impl Harness {
                 .with_secret_key(patchbay_store::SecretKey::generate())
                 .await
                 .expect("a secret key");
-            let BootstrapOutcome::Created {
-                workspace_id,
-                admin_token,
-            } = store
+            let BootstrapOutcome::Created { workspace_id, admin_token } = store
                 .bootstrap(&Bootstrap {
                     organization: "fuzz org".into(),
                     workspace_name: "fuzz".into(),
@@ -106,9 +98,8 @@ impl Harness {
             settings.outbound = patchbay_partner::outbound::OutboundPolicy::allowing(&[
                 patchbay_partner::outbound::Range::Loopback,
             ]);
-            settings.partner_retry = patchbay_partner::client::RetryPolicy {
-                delays: vec![Duration::ZERO],
-            };
+            settings.partner_retry =
+                patchbay_partner::client::RetryPolicy { delays: vec![Duration::ZERO] };
             settings.partner_timeout = Duration::from_millis(500);
             let state = AppState::new(store.clone(), settings);
             let account_id = state.account_id().await.expect("the account");
@@ -121,13 +112,7 @@ impl Harness {
                 .expect("plain user token");
             (router, [token, user.expose().to_owned()], endpoints)
         });
-        Harness {
-            rt,
-            router,
-            tokens,
-            endpoints,
-            _dir: dir,
-        }
+        Harness { rt, router, tokens, endpoints, _dir: dir }
     }
 }
 
@@ -160,30 +145,19 @@ async fn fixtures(
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let user = create(
-        Method::POST,
-        format!("{SCIM}/Users"),
-        json!({"userName": "fuzz-user@example.com"}),
-    )
-    .await;
-    create(
-        Method::POST,
-        format!("{SCIM}/Users"),
-        json!({"userName": "fuzz-caller@example.com"}),
-    )
-    .await;
+    let user =
+        create(Method::POST, format!("{SCIM}/Users"), json!({"userName": "fuzz-user@example.com"}))
+            .await;
+    create(Method::POST, format!("{SCIM}/Users"), json!({"userName": "fuzz-caller@example.com"}))
+        .await;
     let sp = create(
         Method::POST,
         format!("{SCIM}/ServicePrincipals"),
         json!({"displayName": "FUZZ_USER"}),
     )
     .await;
-    let group = create(
-        Method::POST,
-        format!("{SCIM}/Groups"),
-        json!({"displayName": "fuzzers"}),
-    )
-    .await;
+    let group =
+        create(Method::POST, format!("{SCIM}/Groups"), json!({"displayName": "fuzzers"})).await;
     let warehouse = create(
         Method::POST,
         "/api/2.0/sql/warehouses".into(),
@@ -213,24 +187,11 @@ async fn fixtures(
                "hostnames": ["127.0.0.1"]}),
     )
     .await;
-    let run = create(
-        Method::POST,
-        "/api/2.2/jobs/run-now".into(),
-        json!({"job_id": job["job_id"]}),
-    )
-    .await;
-    create(
-        Method::POST,
-        "/api/2.0/secrets/scopes/create".into(),
-        json!({"scope": "fuzz"}),
-    )
-    .await;
-    create(
-        Method::POST,
-        "/api/2.0/groups/create".into(),
-        json!({"group_name": "legacy"}),
-    )
-    .await;
+    let run =
+        create(Method::POST, "/api/2.2/jobs/run-now".into(), json!({"job_id": job["job_id"]}))
+            .await;
+    create(Method::POST, "/api/2.0/secrets/scopes/create".into(), json!({"scope": "fuzz"})).await;
+    create(Method::POST, "/api/2.0/groups/create".into(), json!({"group_name": "legacy"})).await;
     let (user, sp, group) = (text(&user, "id"), text(&sp, "id"), text(&group, "id"));
     let (warehouse, cluster) = (text(&warehouse, "id"), text(&cluster, "cluster_id"));
     let job = text(&job, "job_id");
@@ -259,12 +220,7 @@ async fn fixtures(
         })
         .collect();
     PLACEHOLDERS
-        .set(vec![
-            ("$WAREHOUSE", warehouse),
-            ("$CLUSTER", cluster),
-            ("$JOB", job),
-            ("$RUN", run),
-        ])
+        .set(vec![("$WAREHOUSE", warehouse), ("$CLUSTER", cluster), ("$JOB", job), ("$RUN", run)])
         .expect("set once");
     endpoints
 }
@@ -276,10 +232,7 @@ static PLACEHOLDERS: std::sync::OnceLock<Vec<(&'static str, String)>> = std::syn
 /// Whether a 4xx/5xx body is the endpoint's error envelope.
 fn check_envelope(path: &str, status: StatusCode, body: &[u8]) {
     let v: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
-        panic!(
-            "{status} from {path} is not JSON ({e}): {}",
-            String::from_utf8_lossy(body)
-        )
+        panic!("{status} from {path} is not JSON ({e}): {}", String::from_utf8_lossy(body))
     });
     if path.starts_with(SCIM) {
         assert_eq!(
@@ -288,11 +241,7 @@ fn check_envelope(path: &str, status: StatusCode, body: &[u8]) {
             "{status} from {path}: {v}"
         );
         assert!(v["detail"].is_string(), "{status} from {path}: {v}");
-        assert_eq!(
-            v["status"],
-            json!(status.as_u16().to_string()),
-            "{status} from {path}: {v}"
-        );
+        assert_eq!(v["status"], json!(status.as_u16().to_string()), "{status} from {path}: {v}");
     } else {
         assert!(
             v["error_code"].as_str().is_some_and(|c| !c.is_empty()),
@@ -325,14 +274,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let sent = String::from_utf8_lossy(&body).into_owned();
-    let reply = h.rt.block_on(send(
-        &h.router,
-        token,
-        method.clone(),
-        &path,
-        content_type,
-        body,
-    ));
+    let reply = h.rt.block_on(send(&h.router, token, method.clone(), &path, content_type, body));
     let status = reply.status;
     if *TRACE {
         eprintln!("json_bodies: {method} {path} -> {}", status.as_u16());

@@ -18,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
     let original = serde_json::json!({"id": "1", "displayName": "g", "members": [{"value": "2"}],
                                       "emails": [{"value": "a@b.c", "type": "work", "primary": true}]});
     let mut resource = original.clone();
-    let multi = |a: &AttrPath| matches!(a.name.to_ascii_lowercase().as_str(), "members" | "emails" | "entitlements" | "roles");
+    let multi = |a: &AttrPath| {
+        matches!(
+            a.name.to_ascii_lowercase().as_str(),
+            "members" | "emails" | "entitlements" | "roles"
+        )
+    };
     if apply(&mut resource, &ops, &multi).is_err() {
         assert_eq!(resource, original, "a failed PATCH must leave the resource as it was");
     }
