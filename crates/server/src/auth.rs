@@ -12,11 +12,17 @@ use patchbay_core::token::{TokenDigest, TokenValue};
 use patchbay_store::{Bearer, PrincipalRecord};
 use std::sync::Arc;
 
-/// An authenticated caller.
-pub struct Authenticated(pub Caller);
+/// An authenticated call: the application it was made to, and who made it.
+pub struct Authenticated {
+    pub state: AppState,
+    pub caller: Caller,
+}
 
-/// An authenticated workspace admin: what every admin-only write requires.
-pub struct Admin(pub WorkspaceAdmin);
+/// An authenticated call by a workspace admin: what every admin-only write requires.
+pub struct Admin {
+    pub state: AppState,
+    pub admin: WorkspaceAdmin,
+}
 
 const NO_CREDENTIAL: &str = "Credential was not sent or was of an unsupported type for this API.";
 const INVALID_TOKEN: &str = "Invalid access token.";
@@ -33,7 +39,7 @@ impl FromRequestParts<AppState> for Authenticated {
             Ok(state.store.authenticate_bearer(bearer).await?.map(|c| (c, ())))
         })
         .await?;
-        Ok(Authenticated(caller.0))
+        Ok(Authenticated { state: state.clone(), caller: caller.0 })
     }
 }
 
@@ -86,8 +92,9 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
-        caller.require_admin().map(Admin).map_err(|forbidden| {
+        let Authenticated { state, caller } =
+            Authenticated::from_request_parts(parts, state).await?;
+        caller.require_admin().map(|admin| Admin { state, admin }).map_err(|forbidden| {
             ApiError::forbidden(forbidden.0)
                 .in_envelope(Envelope::for_request(&parts.uri, &parts.extensions))
         })

@@ -15,7 +15,7 @@ use crate::response::{Empty, PrincipalName, empty};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Request};
 use axum::routing::{MethodRouter, get, post};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::validate_display_name;
@@ -117,8 +117,7 @@ fn member(params: &MemberParams) -> ApiResult<NamedPrincipal> {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Params(params): Params<GroupName>,
 ) -> ApiResult<Json<Created>> {
     let name = group_name(params.group_name, "group_name")?;
@@ -127,17 +126,13 @@ async fn create(
     Ok(Json(Created { group_name: name }))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-) -> ApiResult<Json<GroupNames>> {
+async fn list(Authenticated { state, caller }: Authenticated) -> ApiResult<Json<GroupNames>> {
     let names = state.store.group_names(caller.workspace_id).await?;
     Ok(Json(GroupNames { group_names: names }))
 }
 
 async fn list_members(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<GroupName>,
 ) -> ApiResult<Json<Members>> {
     let name = group_name(params.group_name, "group_name")?;
@@ -152,8 +147,7 @@ async fn list_members(
 }
 
 async fn list_parents(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<MemberParams>,
 ) -> ApiResult<Json<GroupNames>> {
     let who = member(&params)?;
@@ -171,13 +165,9 @@ enum Membership {
 impl Membership {
     /// The route for this change: `{"parent_name", "user_name" | "group_name"}` in, `{}` out.
     fn route(self) -> MethodRouter<AppState> {
-        post(
-            move |State(state): State<AppState>,
-                  Admin(admin): Admin,
-                  Params(params): Params<MemberParams>| {
-                self.run(state, admin, params)
-            },
-        )
+        post(move |Admin { state, admin }: Admin, Params(params): Params<MemberParams>| {
+            self.run(state, admin, params)
+        })
     }
 
     async fn run(
@@ -204,8 +194,7 @@ impl Membership {
 }
 
 async fn delete(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Params(params): Params<GroupName>,
 ) -> ApiResult<Json<Empty>> {
     let name = group_name(params.group_name, "group_name")?;

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::response::PrincipalName;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::Method;
 use axum::routing::get;
 use patchbay_core::compute::{AclGrant, ObjectKind};
@@ -184,10 +184,7 @@ fn token_acl_json(entries: &[AclEntry]) -> ObjectPermissions {
     }
 }
 
-async fn get_tokens(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-) -> ApiResult<Json<ObjectPermissions>> {
+async fn get_tokens(Admin { state, admin }: Admin) -> ApiResult<Json<ObjectPermissions>> {
     let acl = state.store.acl(admin.workspace_id(), TOKENS).await?;
     Ok(Json(token_acl_json(&acl)))
 }
@@ -210,8 +207,7 @@ fn acl_update(method: &Method) -> AclUpdate {
 /// PUT replaces the ACL, PATCH adds to it; either way `admins` keeps CAN_MANAGE.
 async fn update_tokens(
     method: Method,
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     JsonBody(req): JsonBody<AclRequest>,
 ) -> ApiResult<Json<ObjectPermissions>> {
     let update = acl_update(&method);
@@ -329,8 +325,7 @@ fn object_acl_json(kind: ObjectKind, id: &str, entries: &[AclEntry]) -> ObjectPe
 }
 
 async fn get_object<K: Compute>(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ObjectPermissions>> {
     let acl = state.store.object_acl(&caller, K::KIND, &id).await?;
@@ -338,8 +333,7 @@ async fn get_object<K: Compute>(
 }
 
 async fn object_levels<K: Compute>(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PermissionLevels>> {
     // Only for an object the caller may see, like its ACL.
@@ -357,8 +351,7 @@ async fn object_levels<K: Compute>(
 /// it; the caller needs CAN_MANAGE, and moving ownership an admin or the current owner.
 async fn update_object<K: Compute>(
     method: Method,
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<AclRequest>,
 ) -> ApiResult<Json<ObjectPermissions>> {

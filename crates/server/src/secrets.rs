@@ -11,7 +11,6 @@ use crate::params::{Params, required};
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
 use axum::routing::{get, post};
 use base64::Engine;
 use patchbay_core::secrets::{
@@ -117,8 +116,7 @@ struct CreateScope {
 }
 
 async fn create_scope(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<CreateScope>,
 ) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
@@ -149,10 +147,7 @@ async fn create_scope(
     Ok(empty())
 }
 
-async fn list_scopes(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-) -> ApiResult<Json<ScopeList>> {
+async fn list_scopes(Authenticated { state, caller }: Authenticated) -> ApiResult<Json<ScopeList>> {
     let scopes = listed(state.store.list_secret_scopes(&caller).await?);
     Ok(Json(ScopeList { scopes }))
 }
@@ -163,8 +158,7 @@ struct ScopeOnly {
 }
 
 async fn delete_scope(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<ScopeOnly>,
 ) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
@@ -183,8 +177,7 @@ struct PutSecret {
 }
 
 async fn put_secret(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<PutSecret>,
 ) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
@@ -207,8 +200,7 @@ async fn put_secret(
 }
 
 async fn list_secrets(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ScopeOnly>,
 ) -> ApiResult<Json<SecretList>> {
     let scope = scope_name(params.scope)?;
@@ -223,8 +215,7 @@ struct ScopeKey {
 }
 
 async fn delete_secret(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<ScopeKey>,
 ) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
@@ -236,7 +227,7 @@ async fn delete_secret(
 
 /// `secrets/get`: Databricks answers it only from inside a job or notebook; patchbay runs
 /// none, so every API caller is refused and no value ever leaves.
-async fn get_secret(Authenticated(_caller): Authenticated) -> ApiError {
+async fn get_secret(Authenticated { caller: _caller, .. }: Authenticated) -> ApiError {
     ApiError::forbidden(
         "Secret values can only be read from inside a job or notebook; patchbay runs none, so \
          no API call returns a secret's value.",
@@ -251,8 +242,7 @@ struct AclBody {
 }
 
 async fn put_acl(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<AclBody>,
 ) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
@@ -269,8 +259,7 @@ async fn put_acl(
 }
 
 async fn delete_acl(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<AclBody>,
 ) -> ApiResult<Json<Empty>> {
     let scope = scope_name(body.scope)?;
@@ -281,8 +270,7 @@ async fn delete_acl(
 }
 
 async fn get_acl(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<AclBody>,
 ) -> ApiResult<Json<AclItem>> {
     let scope = scope_name(params.scope)?;
@@ -292,8 +280,7 @@ async fn get_acl(
 }
 
 async fn list_acls(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ScopeOnly>,
 ) -> ApiResult<Json<AclList>> {
     let scope = scope_name(params.scope)?;

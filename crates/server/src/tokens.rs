@@ -9,7 +9,7 @@ use crate::params::{Params, required};
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::routing::{get, post};
 use patchbay_core::token::{TokenValue, is_token_id, lifetime_millis, validate_comment};
 use patchbay_store::{TokenFilter, TokenRecord};
@@ -158,8 +158,7 @@ fn token_list<I: From<TokenRecord>>(tokens: Vec<TokenRecord>) -> Json<TokenList<
 }
 
 async fn create_own(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(req): JsonBody<CreateOwn>,
 ) -> ApiResult<Json<Created<PublicTokenInfo>>> {
     let (comment, expiry) = checked_request(&state, req.comment, req.lifetime_seconds, req.scopes)?;
@@ -169,8 +168,7 @@ async fn create_own(
 }
 
 async fn list_own(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
 ) -> ApiResult<Json<TokenList<PublicTokenInfo>>> {
     let tokens = state
         .store
@@ -183,8 +181,7 @@ async fn list_own(
 }
 
 async fn delete_own(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(req): JsonBody<DeleteOwn>,
 ) -> ApiResult<Json<Empty>> {
     let token_id = required(req.token_id, "token_id")?;
@@ -194,8 +191,7 @@ async fn delete_own(
 }
 
 async fn create_obo(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     JsonBody(req): JsonBody<CreateObo>,
 ) -> ApiResult<Json<Created<TokenInfo>>> {
     let raw = req
@@ -213,8 +209,7 @@ async fn create_obo(
 }
 
 async fn list_all(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<TokenList<TokenInfo>>> {
     let created_by_id = params
@@ -245,8 +240,7 @@ fn unknown_token(token_id: &str) -> ApiError {
 }
 
 async fn get_one(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(token_id): Path<String>,
 ) -> ApiResult<Json<OneToken>> {
     if !is_token_id(&token_id) {
@@ -261,8 +255,7 @@ async fn get_one(
 }
 
 async fn delete_one(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(token_id): Path<String>,
 ) -> ApiResult<Json<Empty>> {
     if !is_token_id(&token_id) {

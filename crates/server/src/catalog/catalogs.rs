@@ -36,8 +36,7 @@ pub(super) struct CreateCatalog {
 }
 
 pub(super) async fn list_catalogs(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Page<SecurableInfo>>> {
     let all = state.store.list_catalogs_for(&caller).await?;
@@ -46,8 +45,7 @@ pub(super) async fn list_catalogs(
 }
 
 pub(super) async fn create_catalog(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(req): JsonBody<CreateCatalog>,
 ) -> ApiResult<Json<SecurableInfo>> {
     let name = required("name", req.name.as_deref())?.to_owned();
@@ -79,8 +77,7 @@ pub(super) async fn create_catalog(
 }
 
 pub(super) async fn get_catalog(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(name): Path<String>,
 ) -> ApiResult<Json<SecurableInfo>> {
     let c = state.store.get_catalog(&caller, &name).await?;
@@ -88,8 +85,7 @@ pub(super) async fn get_catalog(
 }
 
 pub(super) async fn update_catalog(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(name): Path<String>,
     JsonBody(req): JsonBody<UpdateObject>,
 ) -> ApiResult<Json<SecurableInfo>> {
@@ -98,8 +94,7 @@ pub(super) async fn update_catalog(
 }
 
 pub(super) async fn delete_catalog(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(name): Path<String>,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Empty>> {

@@ -124,8 +124,7 @@ pub(super) fn check_grants_page(max_results: Option<&str>) -> ApiResult<()> {
 }
 
 pub(super) async fn get_grants(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<PermissionsList<String>>> {
@@ -136,8 +135,7 @@ pub(super) async fn get_grants(
 }
 
 pub(super) async fn update_grants(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
     JsonBody(req): JsonBody<UpdatePermissions>,
 ) -> ApiResult<Json<Updated>> {
@@ -175,8 +173,7 @@ pub(super) async fn update_grants(
 }
 
 pub(super) async fn get_effective(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<PermissionsList<EffectivePrivilegeInfo>>> {

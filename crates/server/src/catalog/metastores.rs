@@ -52,16 +52,14 @@ pub(super) struct AssignmentInfo {
 // ---- metastores -----------------------------------------------------------------------------
 
 pub(super) async fn metastore_summary(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
 ) -> ApiResult<Json<MetastoreInfo>> {
     let m = state.store.metastore_summary(caller.workspace_id).await?;
     Ok(Json(MetastoreInfo::from(m)))
 }
 
 pub(super) async fn current_assignment(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
 ) -> ApiResult<Json<AssignmentInfo>> {
     let a = state.store.metastore_assignment(caller.workspace_id).await?.ok_or_else(|| {
         ApiError::does_not_exist(
@@ -87,8 +85,7 @@ pub(super) struct CreateMetastore {
 }
 
 pub(super) async fn create_metastore(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     JsonBody(req): JsonBody<CreateMetastore>,
 ) -> ApiResult<Json<MetastoreInfo>> {
     let name = required("name", req.name.as_deref())?.to_owned();
@@ -114,8 +111,7 @@ pub(super) async fn create_metastore(
 }
 
 pub(super) async fn list_metastores(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Page<MetastoreInfo>>> {
     let all = state.store.list_metastores(admin.workspace_id()).await?;
@@ -124,8 +120,7 @@ pub(super) async fn list_metastores(
 }
 
 pub(super) async fn get_metastore(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MetastoreInfo>> {
     let m = state.store.get_metastore(caller.workspace_id, &id).await?;
@@ -142,8 +137,7 @@ pub(super) struct UpdateMetastore {
 }
 
 pub(super) async fn update_metastore(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<UpdateMetastore>,
 ) -> ApiResult<Json<MetastoreInfo>> {
@@ -163,8 +157,7 @@ pub(super) async fn update_metastore(
 }
 
 pub(super) async fn delete_metastore(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(id): Path<String>,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Empty>> {
@@ -194,8 +187,7 @@ fn workspace_param(raw: &str, body: Option<i64>) -> ApiResult<i64> {
 }
 
 pub(super) async fn assign(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(workspace): Path<String>,
     JsonBody(req): JsonBody<Assignment>,
 ) -> ApiResult<Json<Empty>> {
@@ -210,8 +202,7 @@ pub(super) async fn assign(
 }
 
 pub(super) async fn update_assignment(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(workspace): Path<String>,
     JsonBody(req): JsonBody<Assignment>,
 ) -> ApiResult<Json<Empty>> {
@@ -229,8 +220,7 @@ pub(super) async fn update_assignment(
 }
 
 pub(super) async fn unassign(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(workspace): Path<String>,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Empty>> {

@@ -23,7 +23,7 @@ use crate::params::Params;
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::routing::{get, put};
 use patchbay_core::catalog::{self as rules, Securable, SecurableType};
 use patchbay_store::{

@@ -26,8 +26,7 @@ pub(super) struct CreateSchema {
 }
 
 pub(super) async fn list_schemas(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Page<SecurableInfo>>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
@@ -37,8 +36,7 @@ pub(super) async fn list_schemas(
 }
 
 pub(super) async fn create_schema(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(req): JsonBody<CreateSchema>,
 ) -> ApiResult<Json<SecurableInfo>> {
     let name = required("name", req.name.as_deref())?.to_owned();
@@ -65,8 +63,7 @@ pub(super) async fn create_schema(
 }
 
 pub(super) async fn get_schema(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(full_name): Path<String>,
 ) -> ApiResult<Json<SecurableInfo>> {
     let (c, s) = schema_name(&full_name)?;
@@ -75,8 +72,7 @@ pub(super) async fn get_schema(
 }
 
 pub(super) async fn update_schema(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(full_name): Path<String>,
     JsonBody(req): JsonBody<UpdateObject>,
 ) -> ApiResult<Json<SecurableInfo>> {
@@ -86,8 +82,7 @@ pub(super) async fn update_schema(
 }
 
 pub(super) async fn delete_schema(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(full_name): Path<String>,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Empty>> {

@@ -126,8 +126,7 @@ fn column(i: usize, c: ColumnInfo) -> ApiResult<ColumnRecord> {
 }
 
 pub(super) async fn list_tables(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Page<SecurableInfo>>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
@@ -139,8 +138,7 @@ pub(super) async fn list_tables(
 }
 
 pub(super) async fn create_table(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(req): JsonBody<CreateTable>,
 ) -> ApiResult<Json<SecurableInfo>> {
     let name = required("name", req.name.as_deref())?.to_owned();
@@ -176,8 +174,7 @@ pub(super) async fn create_table(
 }
 
 pub(super) async fn get_table(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(full_name): Path<String>,
 ) -> ApiResult<Json<SecurableInfo>> {
     let t = state.store.get_table(&caller, &table_name(&full_name)?).await?;
@@ -185,8 +182,7 @@ pub(super) async fn get_table(
 }
 
 pub(super) async fn table_exists(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(full_name): Path<String>,
 ) -> ApiResult<Json<TableExists>> {
     let exists = state.store.table_exists(&caller, &table_name(&full_name)?).await?;
@@ -197,8 +193,7 @@ pub(super) async fn table_exists(
 /// optionally only in schemas and of names matching SQL `LIKE` patterns (`%`, `_`). The
 /// legacy CLI's `catalogs delete --purge` lists a catalog's tables this way.
 pub(super) async fn table_summaries(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<Page<TableSummary>>> {
     let catalog = required("catalog_name", params.catalog_name.as_deref())?;
@@ -244,8 +239,7 @@ pub(super) fn like(pattern: &str, s: &str) -> bool {
 }
 
 pub(super) async fn update_table(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(full_name): Path<String>,
     JsonBody(req): JsonBody<UpdateObject>,
 ) -> ApiResult<Json<SecurableInfo>> {
@@ -255,8 +249,7 @@ pub(super) async fn update_table(
 }
 
 pub(super) async fn delete_table(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(full_name): Path<String>,
 ) -> ApiResult<Json<Empty>> {
     let tables = state.store.delete_table(&caller, &table_name(&full_name)?).await?;

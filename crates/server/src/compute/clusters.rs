@@ -12,7 +12,6 @@ use crate::params::{Params, required};
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
 use axum::routing::{MethodRouter, get, post};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::runtimes::{NODE_TYPES, NodeType, SPARK_VERSIONS};
@@ -229,8 +228,7 @@ impl ClusterDetails {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Created>> {
     let (_, spec) = spec_of(body)?;
@@ -240,8 +238,7 @@ async fn create(
 }
 
 async fn get_one(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ClusterId>,
 ) -> ApiResult<Json<ClusterDetails>> {
     let id = cluster_id(params.cluster_id)?;
@@ -256,8 +253,7 @@ async fn get_one(
 /// `clusters/list`: `page_size`, `page_token`, and the flattened `filter_by.*` the SDK sends
 /// (`filter_by.cluster_states` repeated once per state), or `{"filter_by": {…}}` in a body.
 async fn list(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(pairs): Params<Vec<(String, String)>>,
 ) -> ApiResult<Json<ClusterList>> {
     let mut page_size = None;
@@ -304,8 +300,7 @@ async fn list(
 }
 
 async fn edit(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Empty>> {
     let (id, spec) = spec_of(body)?;
@@ -334,8 +329,7 @@ impl Move {
     /// The route for this move: `{"cluster_id": …}` in, `{}` out.
     fn route(self) -> MethodRouter<AppState> {
         post(
-            move |State(state): State<AppState>,
-                  Authenticated(caller): Authenticated,
+            move |Authenticated { state, caller }: Authenticated,
                   JsonBody(body): JsonBody<ClusterId>| {
                 self.run(state, caller, body)
             },
@@ -364,7 +358,9 @@ impl Move {
 }
 
 /// `clusters/spark-versions`: the runtimes a cluster can be created with.
-async fn spark_versions(Authenticated(_caller): Authenticated) -> Json<SparkVersions> {
+async fn spark_versions(
+    Authenticated { caller: _caller, .. }: Authenticated,
+) -> Json<SparkVersions> {
     Json(SparkVersions {
         versions: SPARK_VERSIONS.iter().map(|v| Version { key: v.key, name: v.name }).collect(),
     })
@@ -372,7 +368,7 @@ async fn spark_versions(Authenticated(_caller): Authenticated) -> Json<SparkVers
 
 /// `clusters/list-node-types`: every field the SDKs' `select_node_type` filters and sorts on is
 /// present on every node type (the Python SDK sorts on tuples, which a missing value breaks).
-async fn list_node_types(Authenticated(_caller): Authenticated) -> Json<NodeTypes> {
+async fn list_node_types(Authenticated { caller: _caller, .. }: Authenticated) -> Json<NodeTypes> {
     Json(NodeTypes { node_types: NODE_TYPES.iter().enumerate().map(node_type).collect() })
 }
 

@@ -12,7 +12,6 @@ use crate::permissions::{AccessControlRequest, resolve_grants};
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
 use axum::routing::{get, post};
 use patchbay_core::compute::ObjectKind;
 use patchbay_store::JobRecord;
@@ -142,8 +141,7 @@ struct JobList {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(mut settings): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Created>> {
     let acl = match settings.remove("access_control_list") {
@@ -158,8 +156,7 @@ async fn create(
 }
 
 async fn get_one(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<GetParams>,
 ) -> ApiResult<Json<JobInfo>> {
     let id = job_id(params.job_id.filter(|s| !s.is_empty()).map(JobId::Text))?;
@@ -168,8 +165,7 @@ async fn get_one(
 }
 
 async fn list(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<JobList>> {
     let limit = match params.limit {
@@ -205,8 +201,7 @@ async fn list(
 }
 
 async fn update(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;
@@ -221,8 +216,7 @@ async fn update(
 }
 
 async fn reset(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<ResetBody>,
 ) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;
@@ -233,8 +227,7 @@ async fn reset(
 }
 
 async fn delete_one(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<JobIdBody>,
 ) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;

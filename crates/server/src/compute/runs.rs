@@ -13,7 +13,6 @@ use crate::params::Params;
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
 use axum::routing::{get, post};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{
@@ -346,8 +345,7 @@ impl RunInfo {
 }
 
 async fn run_now(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Started>> {
     let (job_id, request) = new_run(body)?;
@@ -373,8 +371,7 @@ async fn named_run(state: &AppState, caller: &Caller, params: RunIdParams) -> Ap
 }
 
 async fn get_run(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<RunIdParams>,
 ) -> ApiResult<Json<RunInfo>> {
     let run = named_run(&state, &caller, params).await?;
@@ -387,8 +384,7 @@ async fn get_run(
 }
 
 async fn get_output(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<RunIdParams>,
 ) -> ApiResult<Json<RunOutput>> {
     let run = named_run(&state, &caller, params).await?;
@@ -450,8 +446,7 @@ fn number(value: Option<&str>, field: &str) -> ApiResult<Option<i64>> {
 }
 
 async fn list_runs(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<RunList>> {
     let active_only = flag(params.active_only.as_deref(), "active_only")?;
@@ -538,8 +533,7 @@ struct CancelBody {
 }
 
 async fn cancel_run(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<CancelBody>,
 ) -> ApiResult<Json<Empty>> {
     let id = id_of(body.run_id, "run_id")?;

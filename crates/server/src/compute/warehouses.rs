@@ -11,7 +11,7 @@ use crate::params::Params;
 use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::routing::{get, post};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::warehouse::{API_DEFAULT_AUTO_STOP_MINS, SqlEndpoint};
@@ -334,8 +334,7 @@ impl WarehouseInfo {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(req): JsonBody<WarehouseRequest>,
 ) -> ApiResult<Json<Created>> {
     if req.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
@@ -354,8 +353,7 @@ async fn public_url(state: &AppState, caller: &Caller) -> ApiResult<String> {
 }
 
 async fn get_one(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WarehouseInfo>> {
     let warehouse = state.store.warehouse(&caller, &id).await?;
@@ -369,8 +367,7 @@ async fn get_one(
 }
 
 async fn list(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<WarehouseList>> {
     let all = state.store.list_warehouses(&caller).await?;
@@ -389,8 +386,7 @@ async fn list(
 }
 
 async fn edit(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<WarehouseRequest>,
 ) -> ApiResult<Json<Empty>> {
@@ -403,8 +399,7 @@ async fn edit(
 }
 
 async fn delete_one(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Empty>> {
     state.store.delete_warehouse(&caller, &id).await?;
@@ -413,8 +408,7 @@ async fn delete_one(
 }
 
 async fn start(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Empty>> {
     state.store.start_warehouse(&caller, &id).await?;
@@ -423,8 +417,7 @@ async fn start(
 }
 
 async fn stop(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Empty>> {
     state.store.stop_warehouse(&caller, &id).await?;
@@ -435,8 +428,7 @@ async fn stop(
 /// The legacy data sources: one per warehouse the caller may see. Terraform fails a warehouse
 /// whose data source is missing from a successful answer.
 async fn data_sources(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
 ) -> ApiResult<Json<Vec<DataSource>>> {
     let warehouses = state.store.list_warehouses(&caller).await?;
     Ok(Json(

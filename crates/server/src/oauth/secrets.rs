@@ -8,7 +8,7 @@ use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::response::{Empty, empty};
 use crate::scim::repr::rfc3339;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use patchbay_core::access::WorkspaceAdmin;
@@ -96,8 +96,7 @@ fn checked(admin: &WorkspaceAdmin, text: &str) -> ApiResult<i64> {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(principal): Path<String>,
     JsonBody(req): JsonBody<Create>,
 ) -> ApiResult<Json<SecretInfo>> {
@@ -111,8 +110,7 @@ async fn create(
 }
 
 async fn list(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(principal): Path<String>,
 ) -> ApiResult<Json<SecretList>> {
     let id = checked(&admin, &principal)?;
@@ -124,8 +122,7 @@ async fn list(
 }
 
 async fn remove(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path((principal, secret_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Empty>> {
     let id = checked(&admin, &principal)?;
@@ -140,29 +137,26 @@ async fn remove(
 }
 
 async fn account_create(
-    State(state): State<AppState>,
     admin: Admin,
     Path((account_id, principal)): Path<(String, String)>,
     body: JsonBody<Create>,
 ) -> ApiResult<Json<SecretInfo>> {
-    state.require_account(&account_id).await?;
-    create(State(state), admin, Path(principal), body).await
+    admin.state.require_account(&account_id).await?;
+    create(admin, Path(principal), body).await
 }
 
 async fn account_list(
-    State(state): State<AppState>,
     admin: Admin,
     Path((account_id, principal)): Path<(String, String)>,
 ) -> ApiResult<Json<SecretList>> {
-    state.require_account(&account_id).await?;
-    list(State(state), admin, Path(principal)).await
+    admin.state.require_account(&account_id).await?;
+    list(admin, Path(principal)).await
 }
 
 async fn account_remove(
-    State(state): State<AppState>,
     admin: Admin,
     Path((account_id, principal, secret_id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Empty>> {
-    state.require_account(&account_id).await?;
-    remove(State(state), admin, Path((principal, secret_id))).await
+    admin.state.require_account(&account_id).await?;
+    remove(admin, Path((principal, secret_id))).await
 }

@@ -15,7 +15,7 @@ use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult, refused};
 use crate::params::Params;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use patchbay_core::access::{Caller, WorkspaceAdmin};
@@ -247,8 +247,7 @@ pub(super) fn endpoint_of(partner: &Partner) -> ApiResult<Endpoint> {
 
 /// `POST /partners/{partner_id}/connect`: a tile click over the API.
 pub async fn connect(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(partner_id): Path<String>,
     JsonBody(body): JsonBody<ConnectBody>,
 ) -> ApiResult<Response> {
@@ -867,8 +866,7 @@ fn file_text(file: &impl serde::Serialize) -> ApiResult<String> {
 /// partner. The partner account stays. `?uid=` names the connection the caller saw: a
 /// connection made since is not deleted.
 pub async fn delete_connection(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(partner_id): Path<String>,
     Params(query): Params<ExpectedConnection>,
 ) -> ApiResult<Json<Deleted>> {
@@ -928,8 +926,7 @@ pub async fn delete(
 /// succeeded. Without that endpoint the new value is shown once and the old one stays until an
 /// admin confirms with `{"revoke_token_id": …}`.
 pub async fn rotate_token(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(partner_id): Path<String>,
     JsonBody(body): JsonBody<RotateBody>,
 ) -> ApiResult<Json<Rotated>> {
@@ -1068,8 +1065,7 @@ pub struct RotateBody {
 /// a deleted token by rotating (delivering a new one to the partner). What cannot be restored
 /// safely (a deleted principal or compute) is reported.
 pub async fn repair(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<Repair>> {
     let partner = catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
@@ -1088,8 +1084,7 @@ pub async fn repair(
         && !state.store.credential_exists(admin.workspace_id(), c.credential, token_id).await?
     {
         let rotated = rotate_token(
-            State(state.clone()),
-            Admin(admin.clone()),
+            Admin { state: state.clone(), admin: admin.clone() },
             Path(partner_id.clone()),
             JsonBody(RotateBody::default()),
         )

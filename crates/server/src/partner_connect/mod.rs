@@ -11,7 +11,7 @@ use crate::auth::{Admin, Authenticated};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -79,10 +79,7 @@ fn tile<'a>(
     }
 }
 
-async fn list_partners(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-) -> ApiResult<Response> {
+async fn list_partners(Authenticated { state, caller }: Authenticated) -> ApiResult<Response> {
     let partners = catalog::partners(&state, caller.workspace_id).await?;
     let connections = state.store.connections(caller.workspace_id).await?;
     let mut tiles = Vec::with_capacity(partners.len());
@@ -98,8 +95,7 @@ async fn list_partners(
 }
 
 async fn get_partner(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Response> {
     let partner = catalog::partner(&state, caller.workspace_id, &partner_id).await?;
@@ -298,8 +294,7 @@ fn partner_answer(status: StatusCode, partner: &Partner) -> Response {
 }
 
 async fn register_partner(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     JsonBody(mut req): JsonBody<PartnerRequest>,
 ) -> ApiResult<Response> {
     let name = req
@@ -346,8 +341,7 @@ async fn register_partner(
 }
 
 async fn change_partner(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(partner_id): Path<String>,
     JsonBody(mut req): JsonBody<PartnerRequest>,
 ) -> ApiResult<Response> {
@@ -409,8 +403,7 @@ async fn change_partner(
 }
 
 async fn remove_partner(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<crate::response::Empty>> {
     catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
@@ -420,8 +413,7 @@ async fn remove_partner(
 
 /// The organization's account at a partner (its administrator's e-mail): for admins.
 async fn account(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<AccountAnswer>> {
     catalog::partner(&state, admin.workspace_id(), &partner_id).await?;
@@ -443,10 +435,7 @@ async fn account(
 }
 
 /// Every connection's details: for admins. Reads never call a partner.
-async fn list_connections(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-) -> ApiResult<Json<ConnectionList>> {
+async fn list_connections(Admin { state, admin }: Admin) -> ApiResult<Json<ConnectionList>> {
     let ws = admin.workspace_id();
     let connections = state.store.connections(ws).await?;
     let mut out = Vec::with_capacity(connections.len());
@@ -460,8 +449,7 @@ async fn list_connections(
 /// One connection's details, with its health as the workspace sees it: for admins. A read
 /// never calls the partner; `POST …/test` does.
 async fn get_connection(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(partner_id): Path<String>,
 ) -> ApiResult<Json<OneConnection>> {
     let (partner, connection) = admin_connection(&state, &admin, &partner_id).await?;
@@ -472,8 +460,7 @@ async fn get_connection(
 /// `POST /connections/{partner_id}/test` (admins): the connection's details, and what the
 /// partner's `/test-connection` says about it (`partner_test`), when the partner offers one.
 async fn test_connection(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(partner_id): Path<String>,
     JsonBody(_): JsonBody<TestBody>,
 ) -> ApiResult<Json<OneConnection>> {
@@ -513,8 +500,7 @@ struct AuditParams {
 }
 
 async fn audit(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Params(params): Params<AuditParams>,
 ) -> ApiResult<Json<AuditPage>> {
     let number = |name: &str, v: Option<String>| -> ApiResult<Option<i64>> {

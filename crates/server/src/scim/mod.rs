@@ -187,8 +187,7 @@ fn list_query(params: &ListParams) -> Result<ListQuery, ApiError> {
 }
 
 async fn list<R: Resource>(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(params): Params<ListParams>,
 ) -> ScimResult {
     let query = list_query(&params)?;
@@ -264,8 +263,7 @@ struct GetParams {
 }
 
 async fn get_one<R: Resource>(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(id): Path<String>,
     Params(params): Params<GetParams>,
 ) -> ScimResult {
@@ -295,8 +293,7 @@ fn projected(
 }
 
 async fn create<R: Resource>(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     JsonBody(body): JsonBody<Value>,
 ) -> ScimResult {
     let data = repr::from_json(R::KIND, &body, repr::Intent::Create)?;
@@ -318,8 +315,7 @@ async fn create<R: Resource>(
 /// sent, written over the resource and answered as a plain GET shows it.
 async fn update<R: Resource>(
     method: Method,
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(id): Path<String>,
     // A PUT without a body would replace the resource with nothing.
     RequiredJsonBody(body): RequiredJsonBody<Value>,
@@ -375,8 +371,7 @@ fn patch_error(e: patch::PatchError) -> ScimError {
 }
 
 async fn delete_one<R: Resource>(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin { state, admin }: Admin,
     Path(id): Path<String>,
 ) -> ScimResult {
     let existing = resolve(&state, admin.workspace_id(), R::KIND, &id).await?;

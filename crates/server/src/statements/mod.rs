@@ -279,8 +279,7 @@ async fn use_warehouse(state: &AppState, caller: &Caller, warehouse_id: &str) ->
 }
 
 async fn execute(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> ApiResult<Response> {
     let statement = req
@@ -824,7 +823,7 @@ impl FromRequestParts<AppState> for OnStatement {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Authenticated(caller) = Authenticated::from_request_parts(parts, state)
+        let Authenticated { caller, .. } = Authenticated::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let Path(StatementPath { statement_id }) =
@@ -974,8 +973,7 @@ struct SessionResponse {
 }
 
 async fn open_session(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     JsonBody(req): JsonBody<SessionRequest>,
 ) -> ApiResult<Json<SessionResponse>> {
     let warehouse_id = required(req.warehouse_id.as_deref(), "warehouse_id")?;
@@ -1009,8 +1007,7 @@ struct CloseSessionParams {
 }
 
 async fn close_session(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Path(session_id): Path<String>,
     Params(_params): Params<CloseSessionParams>,
 ) -> ApiResult<Json<Value>> {
@@ -1105,8 +1102,7 @@ struct QueryInfo {
 
 /// Query history: an admin sees the workspace's, anyone else their own.
 async fn list_queries(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated { state, caller }: Authenticated,
     Params(pairs): Params<Vec<(String, String)>>,
 ) -> ApiResult<Json<HistoryResponse>> {
     let params = HistoryParams::from_pairs(pairs)?;
