@@ -35,13 +35,7 @@ fn start(data: &Path, log: &Path, db: &TestDatabase) -> Server {
 /// Calls the API and returns (status, body).
 async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = client().request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::call(&client(), method, url, token, body).await
 }
 
 /// Calls the API, which must answer `status`; the body it answered. A failure names the call.

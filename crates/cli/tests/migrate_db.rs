@@ -23,11 +23,7 @@ struct Api {
 
 impl Api {
     fn new(url: &str) -> Api {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
-        Api { http: reqwest::Client::new(), url: url.to_owned() }
+        Api { http: common::client(), url: url.to_owned() }
     }
 
     async fn call(
@@ -37,13 +33,7 @@ impl Api {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        common::call(&self.http, method, &format!("{}{path}", self.url), token, body).await
     }
 
     async fn ok(

@@ -153,6 +153,23 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `token`'s `method` call of `url` through `http`, with `body` as JSON when given: the status
+/// answered and the JSON body (`null` for a body that is not JSON; the status still tells).
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = http.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// The JSON body of an answer that must have `status`; any other status fails the test and
 /// shows the body.
 pub async fn json_with(r: reqwest::Response, status: u16) -> serde_json::Value {
