@@ -1433,7 +1433,7 @@ async fn optimize_rewrites_small_files_into_one_and_changes_no_row() {
 
 #[tokio::test]
 async fn vacuum_removes_only_files_no_version_within_the_retention_reads() {
-    let sql = Sql::new().await;
+    let sql = Arc::new(Sql::new().await);
     common::enable_uc(&sql.app).await;
     sql.admin("CREATE TABLE main.default.v AS SELECT id FROM range(0, 10) AS t(id)").await;
     sql.admin("DELETE FROM main.default.v WHERE id < 5").await;
@@ -1475,6 +1475,25 @@ async fn vacuum_removes_only_files_no_version_within_the_retention_reads() {
     assert_eq!(sql.rows("SELECT count(*) FROM main.default.v VERSION AS OF 1").await, [["10"]]);
     assert_eq!(sql.rows("SELECT count(*) FROM main.default.v").await, [["5"]]);
     sql.refused("VACUUM main.default.nothing", "NOT_FOUND").await;
+
+    // Twenty VACUUMs and twenty INSERTs at once: every one succeeds, no committed file goes,
+    // and every version still reads.
+    let mut storm = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        for statement in [
+            "VACUUM main.default.v".to_owned(),
+            format!("INSERT INTO main.default.v VALUES ({})", 100 + i),
+        ] {
+            let sql = sql.clone();
+            storm
+                .spawn(async move { (sql.run(&sql.app.admin_token, &statement).await, statement) });
+        }
+    }
+    for (r, statement) in storm.join_all().await {
+        succeeded(&r, &statement);
+    }
+    assert_eq!(sql.rows("SELECT count(*), sum(id) FROM main.default.v").await, [["25", "2225"]]);
+    assert_eq!(sql.rows("SELECT count(*) FROM main.default.v VERSION AS OF 1").await, [["10"]]);
 }
 
 #[tokio::test]
