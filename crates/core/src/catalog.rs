@@ -607,9 +607,44 @@ pub fn spark_type(type_name: &str, type_text: &str) -> String {
     }
 }
 
-/// Table types patchbay accepts on create. It keeps metadata only, so managed and external
-/// tables (and views, by name) are all just records.
-pub const TABLE_TYPES: &[&str] = &["MANAGED", "EXTERNAL", "VIEW"];
+/// What a table is. The warehouses store a managed table's data under its id; an external
+/// table's data is where its location says; a view is its query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableType {
+    Managed,
+    External,
+    View,
+}
+
+impl TableType {
+    /// Every type, in the order an error lists them.
+    pub const ALL: [TableType; 3] = [TableType::Managed, TableType::External, TableType::View];
+
+    /// The type's wire name, as the API and `information_schema` show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableType::Managed => "MANAGED",
+            TableType::External => "EXTERNAL",
+            TableType::View => "VIEW",
+        }
+    }
+
+    /// The type a client or a stored row names, in any case and with spaces around it.
+    pub fn parse(given: &str) -> Option<TableType> {
+        let given = given.trim();
+        TableType::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(given))
+    }
+
+    pub fn is_view(self) -> bool {
+        self == TableType::View
+    }
+}
+
+impl fmt::Display for TableType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Data source formats patchbay accepts on create.
 pub const DATA_SOURCE_FORMATS: &[&str] =
@@ -618,6 +653,18 @@ pub const DATA_SOURCE_FORMATS: &[&str] =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_types_read_in_any_case_and_show_their_wire_names() {
+        for t in TableType::ALL {
+            assert_eq!(TableType::parse(t.as_str()), Some(t));
+            assert_eq!(TableType::parse(&format!(" {} ", t.as_str().to_lowercase())), Some(t));
+        }
+        assert_eq!(TableType::parse("view"), Some(TableType::View));
+        assert!(TableType::View.is_view() && !TableType::Managed.is_view());
+        assert_eq!(TableType::parse("STREAMING_TABLE"), None);
+        assert_eq!(TableType::parse(""), None);
+    }
 
     fn set(ps: &[&str]) -> BTreeSet<String> {
         ps.iter().map(|p| (*p).to_owned()).collect()

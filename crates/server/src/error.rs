@@ -481,7 +481,7 @@ impl From<CatalogError> for ApiError {
                 bad,
                 format!(
                     "table_type '{given}' is not supported; use {}.",
-                    catalog_rules::TABLE_TYPES.join(", ")
+                    catalog_rules::TableType::ALL.map(catalog_rules::TableType::as_str).join(", ")
                 ),
             ),
             E::UnsupportedFormat { given } => invalid(

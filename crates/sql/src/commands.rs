@@ -538,7 +538,7 @@ pub async fn run(
                     &["database", "tableName", "isTemporary"],
                     tables
                         .into_iter()
-                        .filter(|t| !views_only || t.table_type == "VIEW")
+                        .filter(|t| !views_only || t.table_type.is_view())
                         .filter(|t| matches(like.as_deref(), &t.name))
                         .map(|t| vec![Some(t.schema_name), Some(t.name), some("false")])
                         .collect(),
@@ -560,9 +560,9 @@ pub async fn run(
                     ],
                     tables
                         .into_iter()
-                        .filter(|t| !views_only || t.table_type == "VIEW")
+                        .filter(|t| !views_only || t.table_type.is_view())
                         .map(|t| {
-                            let table_type = if t.table_type == "VIEW" { "VIEW" } else { "TABLE" };
+                            let table_type = if t.table_type.is_view() { "VIEW" } else { "TABLE" };
                             vec![
                                 Some(t.schema_name),
                                 Some(t.name),
@@ -656,7 +656,7 @@ pub async fn run(
         }
         Command::DescribeDetail { table } => {
             let record = table_record(store, caller, &table, catalog, schema).await?;
-            if record.table_type == "VIEW" {
+            if record.table_type.is_view() {
                 return Err(failure::not_supported(format!(
                     "DESCRIBE DETAIL of a view ({})",
                     record.full_name()
@@ -667,7 +667,7 @@ pub async fn run(
         }
         Command::DescribeHistory { table, limit } => {
             let record = table_record(store, caller, &table, catalog, schema).await?;
-            if record.table_type == "VIEW" {
+            if record.table_type.is_view() {
                 return Err(failure::not_supported(format!(
                     "DESCRIBE HISTORY of a view ({})",
                     record.full_name()
@@ -816,11 +816,11 @@ fn details(record: &TableRecord, engine: &Engine) -> Vec<(&'static str, String)>
         ("Table", Some(record.name.clone())),
         ("Created Time", Some(record.created_at.to_string())),
         ("Created By", Some(record.created_by.clone())),
-        ("Type", Some(record.table_type.clone())),
+        ("Type", Some(record.table_type.to_string())),
         ("Owner", record.owner.clone()),
         ("Comment", record.comment.clone()),
     ];
-    if record.table_type == "VIEW" {
+    if record.table_type.is_view() {
         detail.push(("View Text", record.view_definition.clone()));
     } else {
         detail.push(("Location", record.location(|id| engine.table_location(id))));

@@ -29,9 +29,9 @@ pub fn document(record: &TableRecord, location: Option<String>) -> String {
     doc.insert("catalog_name".into(), json!(record.catalog_name));
     doc.insert("schema_name".into(), json!(record.schema_name));
     doc.insert("namespace".into(), json!([record.schema_name]));
-    doc.insert("type".into(), json!(record.table_type));
+    doc.insert("type".into(), json!(record.table_type.as_str()));
     doc.insert("columns".into(), Value::Array(columns));
-    if record.table_type == "VIEW" {
+    if record.table_type.is_view() {
         doc.insert("view_text".into(), json!(record.view_definition));
         doc.insert("view_original_text".into(), json!(record.view_definition));
     } else {

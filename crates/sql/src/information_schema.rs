@@ -91,11 +91,16 @@ pub async fn view(
                 .await?
                 .into_iter()
                 .map(|t| {
-                    [text(t.catalog_name), text(t.schema_name), text(t.name), text(t.table_type)]
-                        .into_iter()
-                        .chain(stamps!(t))
-                        .chain([maybe(t.data_source_format)])
-                        .collect()
+                    [
+                        text(t.catalog_name),
+                        text(t.schema_name),
+                        text(t.name),
+                        text(t.table_type.as_str()),
+                    ]
+                    .into_iter()
+                    .chain(stamps!(t))
+                    .chain([maybe(t.data_source_format)])
+                    .collect()
                 })
                 .collect(),
         ),
@@ -104,7 +109,7 @@ pub async fn view(
             tables(store, caller, scope)
                 .await?
                 .into_iter()
-                .filter(|t| t.table_type == "VIEW")
+                .filter(|t| t.table_type.is_view())
                 .map(|t| {
                     vec![
                         text(t.catalog_name),

@@ -395,7 +395,7 @@ impl Warehouses {
             self.materialized.lock().expect("lock").insert(id);
         }
         if let Some(old) = replaced
-            && old.table_type != "VIEW"
+            && !old.table_type.is_view()
         {
             self.forget_data(&old.id).await;
         }
@@ -417,7 +417,7 @@ impl Warehouses {
             if bound.contains(name) {
                 return Ok(());
             }
-            if record.table_type == "VIEW" {
+            if record.table_type.is_view() {
                 if depth >= MAX_VIEW_DEPTH {
                     return Err(failure::not_supported(format!(
                         "Views nested more than {MAX_VIEW_DEPTH} deep"
@@ -725,7 +725,7 @@ impl Principal {
 
 /// Refuses a view where a table is needed, saying why.
 fn not_a_view(record: &TableRecord, why: &str) -> Result<(), SqlFailure> {
-    if record.table_type != "VIEW" {
+    if !record.table_type.is_view() {
         return Ok(());
     }
     Err(SqlFailure::new(

@@ -11,7 +11,7 @@ pub fn statement(record: &TableRecord) -> String {
         .map(|part| identifier(part))
         .collect::<Vec<_>>()
         .join(".");
-    if record.table_type == "VIEW" {
+    if record.table_type.is_view() {
         let columns: Vec<String> = record
             .columns
             .iter()

@@ -51,6 +51,16 @@ macro_rules! from_column {
 
 from_column!(i64 => int, Option<i64> => opt_int, String => text, Option<String> => opt_text);
 
+/// A table's type as its row names it; a name the store could not have written is an internal
+/// error, never the client's.
+impl FromColumn for patchbay_core::catalog::TableType {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        let text = row.text(column)?;
+        Self::parse(&text)
+            .ok_or_else(|| crate::StoreError::Internal(format!("unknown stored {column} {text}")))
+    }
+}
+
 /// For a record whose fields are its table's columns, by name: `$columns`, the column list a
 /// `SELECT` names, and `$from_row`, which reads one row back, both from the one list of fields.
 /// What `#[derive(sqlx::FromRow)]` would give, plus the column list; sqlx's `derive` feature is

@@ -121,7 +121,7 @@ pub(super) struct SecurableInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     table_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    table_type: Option<String>,
+    table_type: Option<&'static str>,
     updated_at: i64,
     updated_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]

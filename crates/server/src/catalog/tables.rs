@@ -43,7 +43,7 @@ fn table_info(state: &AppState, t: TableRecord, with_columns: bool) -> Securable
         schema_name: Some(t.schema_name),
         storage_location: storage_location,
         table_id: Some(t.id),
-        table_type: Some(t.table_type),
+        table_type: Some(t.table_type.as_str()),
         view_definition: t.view_definition,
     })
 }
@@ -52,7 +52,7 @@ fn table_info(state: &AppState, t: TableRecord, with_columns: bool) -> Securable
 #[derive(Debug, Serialize)]
 pub(super) struct TableSummary {
     full_name: String,
-    table_type: String,
+    table_type: &'static str,
 }
 
 /// The answer of `tables/{full_name}/exists`.
@@ -218,7 +218,7 @@ pub(super) async fn table_summaries(
     let (page, token) = paginate(all, TableRecord::full_name, &params)?;
     Ok(page_json("tables", page, token, |t| TableSummary {
         full_name: t.full_name(),
-        table_type: t.table_type,
+        table_type: t.table_type.as_str(),
     }))
 }
 

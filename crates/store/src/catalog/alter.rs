@@ -58,7 +58,7 @@ impl Store {
         self.lock_object(&mut tx, Kind::Table, &id).await?;
         let record: TableRecord = load(&mut tx, &id).await?;
         facts
-            .check_alteration(change.alteration(), record.table_type == "VIEW", securable)
+            .check_alteration(change.alteration(), record.table_type.is_view(), securable)
             .map_err(|refused| match refused {
                 Some(missing) => denied(missing),
                 None => CatalogError::NotOwner { on: securable.clone() },

@@ -8,7 +8,7 @@ use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, facts, identity,
 use crate::Store;
 use crate::sql::{Bind, Sql};
 use patchbay_core::access::Caller;
-use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable};
+use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable, TableType};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -35,7 +35,7 @@ pub struct TableRecord {
     pub name: String,
     pub metastore_id: Option<String>,
     pub legacy: bool,
-    pub table_type: String,
+    pub table_type: TableType,
     pub data_source_format: Option<String>,
     pub storage_location: Option<String>,
     pub owner_id: Option<i64>,
@@ -60,9 +60,9 @@ impl TableRecord {
     /// Where the table's data is: the location it was given, or for a managed table where
     /// `managed` says the warehouses store a table of its id. A view has none.
     pub fn location(&self, managed: impl FnOnce(&str) -> Option<String>) -> Option<String> {
-        match (&self.storage_location, self.table_type.as_str()) {
+        match (&self.storage_location, self.table_type) {
             (Some(given), _) => Some(given.clone()),
-            (None, "MANAGED") => managed(&self.id),
+            (None, TableType::Managed) => managed(&self.id),
             (None, _) => None,
         }
     }
@@ -250,12 +250,10 @@ impl Store {
         let schema = Securable::Schema(name(&new.catalog_name)?, name(&new.schema_name)?);
         let table_name = name(&new.name)?;
         let columns = checked_columns(&new.columns)?;
-        let table_type = new.table_type.trim().to_ascii_uppercase();
-        if !rules::TABLE_TYPES.contains(&table_type.as_str()) {
-            return Err(CatalogError::UnsupportedTableType { given: new.table_type.clone() });
-        }
+        let table_type = TableType::parse(&new.table_type)
+            .ok_or_else(|| CatalogError::UnsupportedTableType { given: new.table_type.clone() })?;
         let format = match new.data_source_format.as_deref().map(str::trim) {
-            None | Some("") => (table_type != "VIEW").then(|| "DELTA".to_owned()),
+            None | Some("") => (!table_type.is_view()).then(|| "DELTA".to_owned()),
             Some(f) => {
                 let f = f.to_ascii_uppercase();
                 if !rules::DATA_SOURCE_FORMATS.contains(&f.as_str()) {
@@ -301,7 +299,7 @@ impl Store {
                 id.as_str().into(),
                 schema_id.into(),
                 table_name.as_str().into(),
-                table_type.into(),
+                table_type.as_str().into(),
                 format.as_deref().into(),
                 new.storage_location.as_deref().into(),
                 new.comment.as_deref().into(),
