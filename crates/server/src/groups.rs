@@ -52,7 +52,10 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{BASE}/delete"), post(delete))
 }
 
-/// Parameters from the query string and the JSON body together.
+/// Parameters from the query string and the JSON body together. Unlike
+/// [`crate::params::Params`], the body keeps its JSON types (`{"group_name": 7}` is a malformed
+/// request, not the group `7`) and a body field wins over the same query parameter, as the
+/// legacy Groups API has always read them.
 struct Params<T>(T);
 
 impl<S, T> FromRequest<S> for Params<T>
