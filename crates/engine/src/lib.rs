@@ -39,7 +39,7 @@ mod vacuum;
 
 pub use error::EngineError;
 pub use history::TableDetail;
-pub use names::QualifiedName;
+pub use names::{QualifiedName, backticked};
 pub use run::{Binding, Engine, Job, Limits, Output, Source};
 pub use spark_text::json_texts;
 pub use statement::{Access, AsOf, Kind, MAX_NESTING, ObjectUse, Statement};

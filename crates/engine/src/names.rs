@@ -40,7 +40,13 @@ impl QualifiedName {
 impl fmt::Display for QualifiedName {
     /// Backticked, so that any name reads back as the same three parts.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let part = |s: &str| format!("`{}`", s.replace('`', "``"));
-        write!(f, "{}.{}.{}", part(&self.catalog), part(&self.schema), part(&self.table))
+        let (catalog, schema, table) = (&self.catalog, &self.schema, &self.table);
+        write!(f, "{}.{}.{}", backticked(catalog), backticked(schema), backticked(table))
     }
+}
+
+/// One part of a name in backticks (a backtick in it doubled), so that it reads back as
+/// itself whatever it holds.
+pub fn backticked(part: &str) -> String {
+    format!("`{}`", part.replace('`', "``"))
 }

@@ -7,7 +7,7 @@
 use crate::commands::{Parser, table_name};
 use crate::failure;
 use crate::lexer::{Spanned, Token};
-use patchbay_engine::{AsOf, MIN_RETAIN_HOURS, Vacuum};
+use patchbay_engine::{AsOf, MIN_RETAIN_HOURS, Vacuum, backticked};
 use patchbay_server::statements::engine::SqlFailure;
 use patchbay_store::TableChange;
 use serde_json::{Map, Value};
@@ -219,8 +219,7 @@ pub fn truncated(tokens: &[Spanned]) -> Result<String, SqlFailure> {
     if !p.at_end() {
         return Err(failure::not_supported("TRUNCATE TABLE … PARTITION"));
     }
-    let quoted: Vec<String> =
-        name.iter().map(|part| format!("`{}`", part.replace('`', "``"))).collect();
+    let quoted: Vec<String> = name.iter().map(|part| backticked(part)).collect();
     Ok(format!("DELETE FROM {}", quoted.join(".")))
 }
 

@@ -67,7 +67,7 @@ pub fn statement(record: &TableRecord) -> String {
 fn identifier(name: &str) -> String {
     let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain { name.to_owned() } else { format!("`{}`", name.replace('`', "``")) }
+    if plain { name.to_owned() } else { patchbay_engine::backticked(name) }
 }
 
 /// A string literal as Spark writes one: quotes and backslashes escaped with a backslash.

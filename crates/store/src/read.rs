@@ -55,9 +55,7 @@ from_column!(i64 => int, Option<i64> => opt_int, String => text, Option<String> 
 /// error, never the client's.
 impl FromColumn for patchbay_core::catalog::TableType {
     fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
-        let text = row.text(column)?;
-        Self::parse(&text)
-            .ok_or_else(|| crate::StoreError::Internal(format!("unknown stored {column} {text}")))
+        crate::compute::stored(row.text(column)?, Self::parse, column)
     }
 }
 

@@ -328,7 +328,7 @@ pub(crate) fn corrupt(message: String) -> StoreError {
 }
 
 /// Reads a stored wire value back, refusing anything the migration could not have written.
-fn stored<T>(value: String, parse: fn(&str) -> Option<T>, column: &str) -> Result<T> {
+pub(crate) fn stored<T>(value: String, parse: fn(&str) -> Option<T>, column: &str) -> Result<T> {
     parse(&value).ok_or_else(|| corrupt(format!("unknown stored {column} {value}")))
 }
 
