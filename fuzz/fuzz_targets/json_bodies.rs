@@ -120,7 +120,7 @@ impl Harness {
 async fn fixtures(
     router: &axum::Router,
     token: &str,
-    workspace_id: i64,
+    workspace_id: patchbay_core::WorkspaceId,
     account_id: &str,
 ) -> Vec<(Method, String)> {
     let create = |method: Method, path: String, body: Value| async move {

@@ -8,6 +8,7 @@
 //! `patchbay` binary does): certify itself does not depend on the query engine.
 
 use anyhow::{Context, bail};
+use patchbay_core::WorkspaceId;
 use patchbay_server::statements::engine::SqlEngine;
 use patchbay_server::{AppState, Settings, router};
 use patchbay_store::{Bootstrap, BootstrapOutcome, Store};
@@ -80,7 +81,7 @@ pub struct Installation {
     store: Store,
     /// Whether the warehouses run SQL.
     sql: bool,
-    first_workspace: i64,
+    first_workspace: WorkspaceId,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -89,7 +90,7 @@ pub struct Installation {
 /// A workspace and its admin's token.
 #[derive(Debug, Clone)]
 pub struct Workspace {
-    pub id: i64,
+    pub id: WorkspaceId,
     pub admin_email: String,
     pub admin_token: String,
 }

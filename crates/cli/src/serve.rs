@@ -149,7 +149,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     println!("patchbay: listening on {scheme}://{addr}");
     std::io::stdout().flush()?;
-    tracing::info!(%addr, %public_url, workspace_id, outbound = %config.outbound.describe(), "serving");
+    tracing::info!(%addr, %public_url, workspace_id = workspace_id.get(), outbound = %config.outbound.describe(), "serving");
 
     match rustls {
         None => {

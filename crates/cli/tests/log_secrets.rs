@@ -606,7 +606,7 @@ fn the_shape_search_finds_tokens_anywhere() {
             jti: "j".into(),
             scope: "all-apis".into(),
             principal_id: 1,
-            workspace_id: 1,
+            workspace_id: patchbay_core::WorkspaceId::new(1),
             secret_id: Some("s".into()),
             grant_id: None,
         },

@@ -3,12 +3,13 @@
 //! Write paths that need a workspace admin take a [`WorkspaceAdmin`], which can only be obtained
 //! from [`Caller::require_admin`]: an unchecked admin write does not compile.
 
+use crate::WorkspaceId;
 use crate::principal::PrincipalKind;
 
 /// An authenticated principal, as established from its token on this request.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub principal_id: i64,
     pub kind: PrincipalKind,
     /// `userName` for users, `applicationId` for service principals.
@@ -41,7 +42,7 @@ impl WorkspaceAdmin {
         &self.0
     }
 
-    pub fn workspace_id(&self) -> i64 {
+    pub fn workspace_id(&self) -> WorkspaceId {
         self.0.workspace_id
     }
 }
@@ -52,7 +53,7 @@ mod tests {
 
     fn caller(is_admin: bool) -> Caller {
         Caller {
-            workspace_id: 1,
+            workspace_id: WorkspaceId::new(1),
             principal_id: 2,
             kind: PrincipalKind::User,
             name: "a@example.com".into(),

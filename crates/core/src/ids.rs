@@ -1,8 +1,43 @@
 //! Numeric ids as the Databricks API shows them: decimal strings in SCIM, JSON numbers elsewhere.
 
+use serde::{Deserialize, Serialize};
+
 /// Smallest and largest generated id. Sixteen digits like real workspace ids, and below 2^53 so
 /// that JavaScript clients read them exactly.
 const ID_RANGE: std::ops::Range<i64> = 1_000_000_000_000_000..9_000_000_000_000_000;
+
+/// A workspace's id: what every stored object belongs to, and what no other number may stand
+/// for. It is a JSON number on the wire and an integer column in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WorkspaceId(i64);
+
+impl WorkspaceId {
+    pub const fn new(id: i64) -> WorkspaceId {
+        WorkspaceId(id)
+    }
+
+    /// A new random id, as [`new_numeric_id`] makes them.
+    pub fn generate() -> WorkspaceId {
+        WorkspaceId(new_numeric_id())
+    }
+
+    /// Parses an id given in a URL, as [`parse_numeric_id`] does.
+    pub fn parse(s: &str) -> Option<WorkspaceId> {
+        parse_numeric_id(s).map(WorkspaceId)
+    }
+
+    /// The number, for a database column or a partner's wire format.
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for WorkspaceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A new random id for a principal or a workspace. Random rather than sequential so that ids
 /// say nothing about how many principals exist and cannot be guessed.
@@ -48,6 +83,18 @@ mod tests {
         for bad in ["", "0", "-1", "+1", "1e3", " 1", "99999999999999999999", "abc"] {
             assert_eq!(parse_numeric_id(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_workspace_id_is_a_json_number_and_parses_like_any_id() {
+        let id = WorkspaceId::new(7535194597985784);
+        assert_eq!(serde_json::to_value(id).unwrap(), serde_json::json!(7535194597985784_i64));
+        assert_eq!(serde_json::from_str::<WorkspaceId>("7535194597985784").unwrap(), id);
+        assert!(serde_json::from_str::<WorkspaceId>("\"7535194597985784\"").is_err());
+        assert_eq!(WorkspaceId::parse("7535194597985784"), Some(id));
+        assert_eq!(WorkspaceId::parse("-7"), None);
+        assert_eq!(id.to_string(), "7535194597985784");
+        assert_eq!(WorkspaceId::generate().to_string().len(), 16);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! verified signature is not enough on its own: the caller still checks that the secret (or
 //! grant) that minted the token and its principal are alive, on every request.
 
+use crate::WorkspaceId;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -76,7 +77,7 @@ pub struct AccessClaims {
     pub jti: String,
     pub scope: String,
     pub principal_id: i64,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,7 +235,7 @@ mod tests {
             jti: "j".into(),
             scope: "all-apis".into(),
             principal_id: 7,
-            workspace_id: 1,
+            workspace_id: WorkspaceId::new(1),
             secret_id: Some("s".into()),
             grant_id: None,
         }

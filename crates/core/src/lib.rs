@@ -14,3 +14,5 @@ pub mod scim;
 pub mod secrets;
 pub mod time;
 pub mod token;
+
+pub use ids::WorkspaceId;

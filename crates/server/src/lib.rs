@@ -29,6 +29,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use error::{ApiError, Envelope};
+use patchbay_core::WorkspaceId;
 use patchbay_store::Store;
 pub use rate_limit::RateLimits;
 use serde::Serialize;
@@ -66,7 +67,7 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The workspace answered for unauthenticated discovery (`/.well-known/databricks-config`).
-    pub default_workspace_id: i64,
+    pub default_workspace_id: WorkspaceId,
     /// Where clients reach this server (`serve --public-url`, or derived from `--listen`): the
     /// absolute URIs it answers with (a SCIM resource's `Location` and `meta.location`) start
     /// with it.
@@ -134,7 +135,7 @@ impl CloudProvider {
 
 impl Settings {
     /// The settings `patchbay serve` starts with, for a workspace served at `public_url`.
-    pub fn new(default_workspace_id: i64, public_url: &str) -> Settings {
+    pub fn new(default_workspace_id: WorkspaceId, public_url: &str) -> Settings {
         Settings {
             default_workspace_id,
             public_url: public_url.trim_end_matches('/').to_owned(),

@@ -13,6 +13,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::Method;
 use axum::routing::get;
+use patchbay_core::WorkspaceId;
 use patchbay_core::compute::{AclGrant, ObjectKind};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{AclEntry, AclUpdate, TOKENS};
@@ -77,7 +78,7 @@ fn required_acl(req: AclRequest, update: AclUpdate) -> ApiResult<Vec<AccessContr
 /// Finds the principal an ACL entry names; exactly one of the three names must be given.
 async fn resolve(
     state: &AppState,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     entry: &AccessControlRequest,
 ) -> ApiResult<(i64, String)> {
     let named: Vec<(&str, &String)> = [
@@ -271,7 +272,7 @@ fn object_routes<K: Compute>(router: Router<AppState>, base: &str, path: &str) -
 /// anything is written. Also used for a job's create-time `access_control_list`.
 pub(crate) async fn resolve_grants(
     state: &AppState,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     kind: ObjectKind,
     entries: &[AccessControlRequest],
 ) -> ApiResult<Vec<AclGrant>> {

@@ -11,6 +11,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::{get, post};
+use patchbay_core::WorkspaceId;
 use patchbay_core::token::{TokenValue, is_token_id, lifetime_millis, validate_comment};
 use patchbay_store::{TokenFilter, TokenRecord};
 use serde::{Deserialize, Serialize};
@@ -108,7 +109,7 @@ struct TokenInfo {
     last_used_day: Option<i64>,
     owner_id: i64,
     token_id: String,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
 }
 
 impl From<TokenRecord> for TokenInfo {

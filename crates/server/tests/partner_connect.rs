@@ -772,5 +772,5 @@ async fn a_second_workspace_of_the_organization_joins_the_existing_partner_accou
         .map(|c| c["workspace_id"].as_i64().unwrap())
         .collect();
     assert_eq!(workspaces.len(), 2, "one connection per workspace at the partner");
-    assert!(workspaces.contains(&second) && workspaces.contains(&app.workspace_id));
+    assert!(workspaces.contains(&second.get()) && workspaces.contains(&app.workspace_id.get()));
 }

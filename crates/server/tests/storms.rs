@@ -57,7 +57,7 @@ async fn assert_invariants(app: &TestApp, sim: &SimHandle) {
         .as_array()
         .expect("connections")
         .iter()
-        .filter(|c| c["workspace_id"] == app.workspace_id)
+        .filter(|c| c["workspace_id"] == app.workspace_id.get())
         .map(|c| c["connection_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(theirs, ours, "the partner's connections are the workspace's");

@@ -30,6 +30,7 @@ mod rows;
 mod show_create;
 mod threads;
 
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Action, Securable};
 use patchbay_engine::{
@@ -699,7 +700,7 @@ fn drop_target(tokens: &[lexer::Spanned]) -> Result<(Vec<String>, bool), SqlFail
 
 /// Whose privileges decide: the caller, or the owner of a view being read.
 struct Principal {
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
     is_admin: bool,
 }

@@ -4,7 +4,7 @@
 use crate::principals::{PrincipalData, add_member, builtin_group_id, insert_principal};
 use crate::tokens::{NewToken, insert_token};
 use crate::{Missing, Result, Store, StoreError};
-use patchbay_core::ids::new_numeric_id;
+use patchbay_core::WorkspaceId;
 use patchbay_core::principal::{BuiltinGroup, Entitlement, PrincipalKind};
 use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
@@ -23,9 +23,9 @@ pub struct Bootstrap {
 #[derive(Debug)]
 pub enum BootstrapOutcome {
     /// This call set the installation up; the admin's token value is shown this once.
-    Created { workspace_id: i64, admin_token: TokenValue },
+    Created { workspace_id: WorkspaceId, admin_token: TokenValue },
     /// The installation existed already; nothing was changed.
-    AlreadyDone { workspace_id: i64 },
+    AlreadyDone { workspace_id: WorkspaceId },
 }
 
 impl Store {
@@ -72,14 +72,14 @@ impl Store {
     /// token, returned once). Workspaces of one organization share their partner accounts.
     pub async fn add_workspace(
         &self,
-        organization_of: i64,
+        organization_of: WorkspaceId,
         workspace_name: &str,
         public_url: &str,
         admin_email: &str,
-    ) -> Result<(i64, TokenValue)> {
+    ) -> Result<(WorkspaceId, TokenValue)> {
         let mut tx = self.begin_write().await?;
         let account_id: String = sqlx::query("SELECT account_id FROM workspaces WHERE id = $1")
-            .bind(organization_of)
+            .bind(organization_of.get())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::Missing(Missing::Workspace { id: organization_of }))?
@@ -99,18 +99,18 @@ impl Store {
     }
 
     /// The workspace of a single-workspace installation.
-    pub async fn default_workspace_id(&self) -> Result<i64> {
+    pub async fn default_workspace_id(&self) -> Result<WorkspaceId> {
         let row = sqlx::query("SELECT id FROM workspaces ORDER BY created_at, id LIMIT 1")
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::Config("the database has no workspace yet".into()))?;
-        Ok(row.try_get("id")?)
+        Ok(WorkspaceId::new(row.try_get("id")?))
     }
 
     /// A workspace's public URL, as set at bootstrap.
-    pub async fn workspace_public_url(&self, workspace_id: i64) -> Result<String> {
+    pub async fn workspace_public_url(&self, workspace_id: WorkspaceId) -> Result<String> {
         let row = sqlx::query("SELECT public_url FROM workspaces WHERE id = $1")
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("public_url")?)
@@ -154,12 +154,12 @@ async fn setup_workspace(
     workspace_name: &str,
     public_url: &str,
     admin_email: &str,
-) -> Result<(i64, TokenValue)> {
-    let workspace_id = new_numeric_id();
+) -> Result<(WorkspaceId, TokenValue)> {
+    let workspace_id = WorkspaceId::generate();
     sqlx::query(
         "INSERT INTO workspaces (id, account_id, name, public_url, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(account_id)
     .bind(workspace_name)
     .bind(public_url)
@@ -227,7 +227,7 @@ async fn setup_workspace(
 /// A store on a new SQLite file in `dir`, set up with one workspace whose admin is
 /// `admin@example.com`, and the workspace's id: for unit tests.
 #[cfg(test)]
-pub(crate) async fn fresh_store(dir: &std::path::Path) -> (Store, i64) {
+pub(crate) async fn fresh_store(dir: &std::path::Path) -> (Store, WorkspaceId) {
     let store = Store::connect(&crate::sqlite_url(&dir.join("t.db")))
         .await
         .unwrap()
@@ -253,7 +253,7 @@ pub(crate) async fn fresh_store(dir: &std::path::Path) -> (Store, i64) {
 #[cfg(test)]
 pub(crate) async fn admin_caller(
     store: &Store,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
 ) -> patchbay_core::access::Caller {
     let admin =
         store.find_user(workspace_id, "admin@example.com").await.unwrap().expect("the admin");

@@ -9,6 +9,7 @@ use crate::principals::{PrincipalData, insert_principal};
 use crate::sql::Sql;
 use crate::tokens::{NewToken, insert_token};
 use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
 use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Refusal, Remover};
@@ -78,7 +79,7 @@ pub struct RemovedConnection {
 #[derive(Debug, Clone)]
 pub struct Notification {
     pub id: i64,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub partner_id: String,
     pub kind: NotificationKind,
     /// What it asks to be sent, read from its kind and stored payload.
@@ -100,7 +101,7 @@ fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
     let payload: String = r.try_get("payload")?;
     Ok(Notification {
         id: r.try_get("id")?,
-        workspace_id: r.try_get("workspace_id")?,
+        workspace_id: WorkspaceId::new(r.try_get("workspace_id")?),
         partner_id: r.try_get("partner_id")?,
         owed: Owed::read(&kind, &payload),
         kind,
@@ -112,7 +113,7 @@ fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
 async fn enqueue_delete_notification(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     now: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     partner_id: &str,
     partner_connection_id: &str,
 ) -> Result<i64> {
@@ -122,7 +123,7 @@ async fn enqueue_delete_notification(
         "INSERT INTO partner_notifications (workspace_id, partner_id, kind, payload, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(partner_id)
     .bind(NotificationKind::DeleteConnection.as_str())
     .bind(payload.to_string())
@@ -143,7 +144,7 @@ fn credential_table(credential: Credential) -> (&'static str, &'static str, &'st
 /// Revokes a token or OAuth secret, if it still exists, with its audit event.
 async fn revoke_token_tx(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     credential: Credential,
     token_id: &str,
     log: &mut AuditLog<'_>,
@@ -159,7 +160,7 @@ async fn revoke_token_tx(
 /// Deletes a token or OAuth secret of the workspace; `false` if there was none.
 pub(crate) async fn delete_credential_tx(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     credential: Credential,
     id: &str,
 ) -> Result<bool> {
@@ -167,7 +168,7 @@ pub(crate) async fn delete_credential_tx(
     let gone = sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM {table} WHERE workspace_id = $1 AND {column} = $2"
     )))
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(id)
     .execute(&mut **tx)
     .await?
@@ -177,7 +178,7 @@ pub(crate) async fn delete_credential_tx(
 
 async fn token_exists_tx(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     credential: Credential,
     token_id: &str,
 ) -> Result<bool> {
@@ -185,7 +186,7 @@ async fn token_exists_tx(
     Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT 1 AS yes FROM {table} WHERE workspace_id = $1 AND {id} = $2"
     )))
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(token_id)
     .fetch_optional(&mut **tx)
     .await?
@@ -202,7 +203,7 @@ async fn token_exists_tx(
 async fn mint_credential(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     created: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     credential: Credential,
     owner_id: i64,
     created_by_id: i64,
@@ -248,7 +249,7 @@ async fn mint_credential(
 async fn grant_catalog(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     now: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
     grant: &Grant,
 ) -> Result<()> {
@@ -270,14 +271,14 @@ async fn grant_catalog(
 async fn update_connection(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     set: Sql,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     partner_id: &str,
     uid: &str,
 ) -> Result<()> {
     let mut sql = Sql::new("UPDATE connections SET ");
     sql.append(set)
         .push(" WHERE workspace_id = ")
-        .int(workspace_id)
+        .int(workspace_id.get())
         .push(" AND partner_id = ")
         .text(partner_id)
         .push(" AND uid = ")
@@ -319,7 +320,7 @@ impl Store {
              created_by_id, created_by_name, created_at, updated_at, credential) \
              VALUES ($1, $2, $3, $4, 'CONNECTING', $5, $6, $7, $8, $9, $9, $10) ON CONFLICT DO NOTHING",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(plan.partner_id.as_str())
         .bind(uid.as_str())
         .bind(node)
@@ -535,7 +536,7 @@ impl Store {
         .bind(partner_connection_id)
         .bind(message)
         .bind(self.now_millis())
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(partner_id)
         .bind(uid)
         .execute(&mut *tx)
@@ -552,7 +553,7 @@ impl Store {
             .bind(partner_id)
             .bind(email)
             .bind(self.now_millis())
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .execute(&mut *tx)
             .await?;
         }
@@ -578,12 +579,12 @@ impl Store {
     async fn lock_connection(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
     ) -> Result<Option<ConnectionRecord>> {
         let sql = CONNECTION_TABLE.by_workspace_key("partner_id") + self.lock_clause();
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .bind(partner_id)
             .fetch_optional(&mut **tx)
             .await?
@@ -618,7 +619,7 @@ impl Store {
     /// the worker and the integrity repair.
     pub async fn undo_connect(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
         uid: &str,
         actor: &Actor,
@@ -634,7 +635,7 @@ impl Store {
     /// partner's notification is written in the same transaction.
     async fn remove_tx(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
         expected_uid: Option<&str>,
         by: Remover,
@@ -682,7 +683,7 @@ impl Store {
                 // Its secrets, and the access tokens they were exchanged for, go with it.
                 sqlx::query("DELETE FROM principals WHERE id = $1 AND workspace_id = $2")
                     .bind(sp)
-                    .bind(workspace_id)
+                    .bind(workspace_id.get())
                     .execute(&mut *tx)
                     .await?;
                 for t in tokens {
@@ -700,7 +701,7 @@ impl Store {
                     let gone =
                         sqlx::query("DELETE FROM tokens WHERE token_id = $1 AND workspace_id = $2")
                             .bind(token_id.as_str())
-                            .bind(workspace_id)
+                            .bind(workspace_id.get())
                             .execute(&mut *tx)
                             .await?
                             .rows_affected();
@@ -720,7 +721,7 @@ impl Store {
         let gone = sqlx::query(
             "DELETE FROM connections WHERE workspace_id = $1 AND partner_id = $2 AND uid = $3",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(partner_id)
         .bind(connection.uid.as_str())
         .execute(&mut *tx)
@@ -756,7 +757,7 @@ impl Store {
     /// connection was undone while the partner was setting up its side.
     pub async fn notify_connection_deleted(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
         partner_connection_id: &str,
     ) -> Result<i64> {
@@ -782,7 +783,7 @@ impl Store {
     /// is lost) with a fresh one, revoking the lost one.
     pub async fn begin_rotation(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
         actor: &Actor,
         rotation: Rotation<'_>,
@@ -897,7 +898,7 @@ impl Store {
     /// minted `token_id` may end it: a [`StoreError::Changed`] otherwise.
     pub async fn settle_rotation(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
         uid: &str,
         token_id: &str,
@@ -988,7 +989,7 @@ impl Store {
         let gone = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE workspace_id = $1 AND {id} = $2 AND {owner} = $3"
         )))
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(old_token_id)
         .bind(connection.token_owner_id.unwrap_or_default())
         .execute(&mut *tx)
@@ -1245,14 +1246,14 @@ impl Store {
     }
 
     /// Whether a token still exists (drift checks).
-    pub async fn token_exists(&self, workspace_id: i64, token_id: &str) -> Result<bool> {
+    pub async fn token_exists(&self, workspace_id: WorkspaceId, token_id: &str) -> Result<bool> {
         Ok(self.get_token(workspace_id, token_id).await?.is_some())
     }
 
     /// Whether a connection's credential still exists (drift checks).
     pub async fn credential_exists(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         credential: Credential,
         id: &str,
     ) -> Result<bool> {

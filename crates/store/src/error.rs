@@ -3,6 +3,7 @@
 //! (`server/src/error.rs`: status, error code and message). Nothing here is client text.
 
 use crate::CatalogError;
+use patchbay_core::WorkspaceId;
 use patchbay_core::compute::{ObjectKind, PermissionLevel};
 use patchbay_core::partner::delete::Refusal;
 use patchbay_core::principal::{Entitlement, PrincipalKind};
@@ -169,7 +170,7 @@ pub enum Missing {
         id: String,
     },
     Workspace {
-        id: i64,
+        id: WorkspaceId,
     },
     Scope {
         name: String,

@@ -5,6 +5,7 @@
 
 use crate::principals::{add_member, delete_principal_row, insert_principal, is_within};
 use crate::{Missing, PrincipalData, Rejected, Result, Store, StoreError, Taken, conflict_or};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use sqlx::{Any, Row, Transaction};
@@ -66,12 +67,12 @@ impl Store {
     }
 
     /// The names of every group of the workspace, sorted.
-    pub async fn group_names(&self, workspace_id: i64) -> Result<Vec<String>> {
+    pub async fn group_names(&self, workspace_id: WorkspaceId) -> Result<Vec<String>> {
         sqlx::query(
             "SELECT display_name FROM principals WHERE workspace_id = $1 AND kind = 'group' \
              ORDER BY display_name",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -82,7 +83,7 @@ impl Store {
     /// The direct members of a group.
     pub async fn group_members_named(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         group: &str,
     ) -> Result<Vec<NamedMember>> {
         let mut tx = self.pool.begin().await?;
@@ -114,7 +115,7 @@ impl Store {
     /// The groups a user, service principal or group is directly a member of.
     pub async fn group_parents_named(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         member: &NamedPrincipal,
     ) -> Result<Vec<String>> {
         let mut tx = self.pool.begin().await?;
@@ -218,7 +219,7 @@ impl Store {
 
 async fn group_id(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     name: &str,
 ) -> Result<Option<i64>> {
     Ok(group_row(tx, workspace_id, name).await?.map(|(id, _)| id))
@@ -227,14 +228,14 @@ async fn group_id(
 /// A group by name: its id, and which built-in group it is.
 async fn group_row(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     name: &str,
 ) -> Result<Option<(i64, Option<BuiltinGroup>)>> {
     let row = sqlx::query(
         "SELECT id, builtin FROM principals WHERE workspace_id = $1 AND kind = 'group' \
          AND display_name = $2",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(name)
     .fetch_optional(&mut **tx)
     .await?;
@@ -248,7 +249,7 @@ async fn group_row(
 /// The id of a named user (or service principal, by application id) or group.
 async fn principal_id(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     who: &NamedPrincipal,
 ) -> Result<i64> {
     match who {
@@ -261,7 +262,7 @@ async fn principal_id(
                  ((kind = 'user' AND LOWER(user_name) = LOWER($2)) \
                  OR (kind = 'service_principal' AND application_id = LOWER($2)))",
             )
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .bind(name.as_str())
             .fetch_optional(&mut **tx)
             .await?

@@ -16,6 +16,7 @@ use crate::connections::delete_credential_tx;
 use crate::partners::{Actor, AuditLog};
 use crate::sql::Sql;
 use crate::{Result, Store};
+use patchbay_core::WorkspaceId;
 use patchbay_core::compute::ObjectKind;
 use patchbay_core::partner::Credential;
 use serde_json::json;
@@ -53,7 +54,7 @@ impl ViolationKind {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Violation {
     pub kind: ViolationKind,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub partner_id: String,
     /// `service_principal`, `token`, `oauth_secret`, `oauth_app`, `warehouse`, `cluster`,
     /// `connection` or `notification`.
@@ -158,7 +159,7 @@ impl Store {
             let outcome: Option<String> = row.try_get("outcome")?;
             found.push(Violation {
                 kind: ViolationKind::Undelivered,
-                workspace_id: row.try_get("workspace_id")?,
+                workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
                 partner_id: row.try_get("partner_id")?,
                 object_type: "notification",
                 object_id: id.to_string(),
@@ -237,7 +238,7 @@ impl Store {
             for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await? {
                 found.push(Violation {
                     kind: ViolationKind::Orphan,
-                    workspace_id: row.try_get("workspace_id")?,
+                    workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
                     partner_id: row.try_get("partner_id")?,
                     object_type,
                     object_id: row.try_get("object_id")?,
@@ -288,7 +289,7 @@ impl Store {
                     "DELETE FROM principals WHERE workspace_id = $1 AND kind = 'service_principal' \
                      AND application_id = $2",
                 )
-                .bind(v.workspace_id)
+                .bind(v.workspace_id.get())
                 .bind(v.object_id.as_str())
                 .execute(&mut *tx)
                 .await?

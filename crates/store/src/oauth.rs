@@ -9,6 +9,7 @@ use crate::read::Table;
 use crate::sealed::{open_signing_key, signing_key_place};
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::jwt::{AccessClaims, Jwt, SigningKey};
 use patchbay_core::oauth::{
@@ -99,9 +100,9 @@ pub(crate) const HAS_WORKSPACE_ACCESS: &str = "(EXISTS (SELECT 1 FROM membership
 impl Store {
     /// The account a workspace belongs to (`account_id` of `/.well-known/databricks-config` and
     /// of the account-level APIs).
-    pub async fn account_id(&self, workspace_id: i64) -> Result<String> {
+    pub async fn account_id(&self, workspace_id: WorkspaceId) -> Result<String> {
         let row = sqlx::query("SELECT account_id FROM workspaces WHERE id = $1")
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::Missing(Missing::Workspace { id: workspace_id }))?;
@@ -240,7 +241,7 @@ impl Store {
         &self,
         issuer: &TokenIssuer,
         subject: String,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         principal_id: i64,
         scope: &str,
         minted: Minted<'_>,
@@ -270,7 +271,7 @@ impl Store {
     /// One secret of the workspace, by id (a connection's, for its health and details).
     pub async fn oauth_secret(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         secret_id: &str,
     ) -> Result<Option<OAuthSecretRecord>> {
         self.workspace_row(&SECRET_TABLE, "secret_id", workspace_id, secret_id).await
@@ -290,7 +291,7 @@ impl Store {
         )
         .bind(secret_id)
         .bind(principal_id)
-        .bind(admin.workspace_id())
+        .bind(admin.workspace_id().get())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -337,7 +338,7 @@ impl Store {
                     expire_time: row.int("expire_time")?,
                     last_used_day: row.opt_int("last_used_day")?,
                     principal_id: row.int("id")?,
-                    workspace_id: row.int("workspace_id")?,
+                    workspace_id: row.get("workspace_id")?,
                     application_id: row.opt_text("application_id")?.unwrap_or_default(),
                     active: row.int("active")? != 0,
                     account_id: row.text("account_id")?,
@@ -396,7 +397,7 @@ struct SecretFacts {
     expire_time: EpochMillis,
     last_used_day: Option<EpochMillis>,
     principal_id: i64,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     application_id: String,
     active: bool,
     account_id: String,
@@ -440,7 +441,7 @@ impl Store {
              code_challenge, scope, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(code.digest().as_str())
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(caller.principal_id)
         .bind(request.client_id)
         .bind(request.redirect_uri)
@@ -499,7 +500,7 @@ impl Store {
                 "SELECT 1 AS yes FROM oauth_apps WHERE client_id = $1 AND workspace_id = $2",
             )
             .bind(client_id)
-            .bind(granted.workspace_id)
+            .bind(granted.workspace_id.get())
             .fetch_optional(&mut *tx)
             .await?;
             if app.is_none() {
@@ -516,7 +517,7 @@ impl Store {
         )
         .bind(grant_id.as_str())
         .bind(refresh_token.digest().as_str())
-        .bind(granted.workspace_id)
+        .bind(granted.workspace_id.get())
         .bind(granted.principal_id)
         .bind(client_id)
         .bind(granted.scope.as_str())
@@ -616,7 +617,7 @@ impl Store {
 /// What an authorization code's row, or a user's grant's, says of the grant it starts or
 /// continues.
 struct Granted {
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
     client_id: String,
     scope: String,
@@ -662,7 +663,7 @@ enum Minted<'a> {
 pub(crate) async fn insert_oauth_secret(
     tx: &mut Transaction<'static, Any>,
     created: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
     created_by_id: i64,
     lifetime_seconds: i64,
@@ -693,7 +694,7 @@ pub(crate) async fn insert_oauth_secret(
     .bind(record.secret_id.as_str())
     .bind(value.digest().as_str())
     .bind(record.secret_hash.as_str())
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(principal_id)
     .bind(created_by_id)
     .bind(record.create_time)
@@ -707,7 +708,7 @@ pub(crate) async fn insert_oauth_secret(
 /// Refuses anything but a service principal of the workspace, as not found.
 async fn require_service_principal(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
 ) -> Result<()> {
     let found = sqlx::query(
@@ -715,7 +716,7 @@ async fn require_service_principal(
          AND kind = 'service_principal'",
     )
     .bind(principal_id)
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .fetch_optional(&mut **tx)
     .await?;
     match found {
@@ -729,7 +730,7 @@ async fn require_service_principal(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthApp {
     pub client_id: String,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub partner_id: String,
     /// The connection (its uid) the app belongs to.
     pub connection_uid: String,
@@ -764,7 +765,7 @@ impl Store {
     /// The app of a workspace's connection to a partner, if it made one.
     pub async fn connection_oauth_app(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
     ) -> Result<Option<OAuthApp>> {
         self.workspace_row(&APP_TABLE, "partner_id", workspace_id, partner_id).await
@@ -776,7 +777,7 @@ impl Store {
     pub async fn set_oauth_app_redirect(
         &self,
         actor: &crate::partners::Actor,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
         uid: &str,
         redirect_uri: &str,
@@ -787,7 +788,7 @@ impl Store {
              WHERE workspace_id = $2 AND partner_id = $3 AND connection_uid = $4",
         )
         .bind(redirect_uri)
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(partner_id)
         .bind(uid)
         .execute(&mut *tx)
@@ -836,7 +837,7 @@ impl Store {
             "SELECT partner_id FROM oauth_apps WHERE client_id = $1 AND workspace_id = $2",
         )
         .bind(client_id)
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(app) = app else {
@@ -849,7 +850,7 @@ impl Store {
         )
         .bind(caller.principal_id)
         .bind(client_id)
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(self.now_millis())
         .execute(&mut *tx)
         .await?
@@ -877,7 +878,7 @@ impl Store {
 pub(crate) async fn insert_oauth_app(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     partner_id: &str,
     connection_uid: &str,
 ) -> Result<String> {
@@ -887,7 +888,7 @@ pub(crate) async fn insert_oauth_app(
          VALUES ($1, $2, $3, $4, NULL, $5)",
     )
     .bind(client_id.as_str())
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(partner_id)
     .bind(connection_uid)
     .bind(now)
@@ -901,14 +902,14 @@ pub(crate) async fn insert_oauth_app(
 /// their next request (each names its grant). The client ids deleted.
 pub(crate) async fn delete_oauth_apps(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     partner_id: &str,
     client_id: Option<&str>,
 ) -> Result<Vec<String>> {
     let clients: Vec<String> = sqlx::query_scalar(
         "SELECT client_id FROM oauth_apps WHERE workspace_id = $1 AND partner_id = $2",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(partner_id)
     .fetch_all(&mut **tx)
     .await?;
@@ -927,12 +928,12 @@ pub(crate) async fn delete_oauth_apps(
             .await?;
         sqlx::query("DELETE FROM oauth_codes WHERE client_id = $1 AND workspace_id = $2")
             .bind(client.as_str())
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .execute(&mut **tx)
             .await?;
         sqlx::query("DELETE FROM oauth_grants WHERE client_id = $1 AND workspace_id = $2")
             .bind(client.as_str())
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .execute(&mut **tx)
             .await?;
         deleted.push(client);

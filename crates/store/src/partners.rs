@@ -5,6 +5,7 @@ use crate::read::Table;
 use crate::sealed::partner_password_place;
 use crate::sql::Sql;
 use crate::{Conflict, Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{Credential, PartnerSpec};
 use patchbay_core::time::EpochMillis;
@@ -32,7 +33,7 @@ pub use patchbay_core::partner::ConnectionRecord;
 pub struct PartnerAccount {
     pub partner_id: String,
     pub administrator_email: String,
-    pub first_workspace_id: i64,
+    pub first_workspace_id: WorkspaceId,
     pub created_at: i64,
 }
 
@@ -117,7 +118,7 @@ fn invalid_list(name: &str, e: serde_json::Error) -> StoreError {
 
 pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
     Ok(ConnectionRecord {
-        workspace_id: row.try_get("workspace_id")?,
+        workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
         partner_id: row.try_get("partner_id")?,
         uid: row.try_get("uid")?,
         node_id: row.try_get("node_id")?,
@@ -198,7 +199,7 @@ impl Store {
     /// endpoint's `password` is empty), so a listing neither opens every partner's secret nor
     /// fails on one that does not open. A partner is called with the settings
     /// [`Store::partner_setting`] opens.
-    pub async fn partner_listing(&self, workspace_id: i64) -> Result<Vec<PartnerSettings>> {
+    pub async fn partner_listing(&self, workspace_id: WorkspaceId) -> Result<Vec<PartnerSettings>> {
         let filter =
             Sql::with("WHERE workspace_id = $1 ORDER BY partner_id", [workspace_id.into()]);
         let stored = self.rows_where(&SETTINGS_TABLE, filter).await?;
@@ -217,7 +218,7 @@ impl Store {
     /// One partner's settings.
     pub async fn partner_setting(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
     ) -> Result<Option<PartnerSettings>> {
         let stored =
@@ -227,7 +228,11 @@ impl Store {
 
     /// `stored` with its password opened. A password that does not open (sealed with another
     /// key, or for another partner) is an error, never a partner called without it.
-    fn open_settings(&self, workspace_id: i64, stored: StoredSettings) -> Result<PartnerSettings> {
+    fn open_settings(
+        &self,
+        workspace_id: WorkspaceId,
+        stored: StoredSettings,
+    ) -> Result<PartnerSettings> {
         let StoredSettings { mut settings, password_sealed } = stored;
         if let (Some(endpoint), Some(sealed)) = (settings.endpoint.as_mut(), password_sealed) {
             let place = partner_password_place(workspace_id, &settings.partner_id);
@@ -277,7 +282,7 @@ impl Store {
                hostnames = excluded.hostnames, \
                updated_at = excluded.updated_at",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(settings.partner_id.as_str())
         .bind(custom)
         .bind(e.map(|e| e.base_url.clone()))
@@ -319,7 +324,7 @@ impl Store {
         let connected = sqlx::query(
             "SELECT 1 AS yes FROM connections WHERE workspace_id = $1 AND partner_id = $2",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(partner_id)
         .fetch_optional(&mut *tx)
         .await?
@@ -331,7 +336,7 @@ impl Store {
         }
         let done =
             sqlx::query("DELETE FROM partner_settings WHERE workspace_id = $1 AND partner_id = $2")
-                .bind(workspace_id)
+                .bind(workspace_id.get())
                 .bind(partner_id)
                 .execute(&mut *tx)
                 .await?
@@ -355,7 +360,7 @@ impl Store {
     }
 
     /// Every connection of a workspace.
-    pub async fn connections(&self, workspace_id: i64) -> Result<Vec<ConnectionRecord>> {
+    pub async fn connections(&self, workspace_id: WorkspaceId) -> Result<Vec<ConnectionRecord>> {
         self.connections_where(Sql::with(
             "WHERE workspace_id = $1 ORDER BY partner_id",
             [workspace_id.into()],
@@ -371,7 +376,7 @@ impl Store {
     /// One connection.
     pub async fn connection(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
     ) -> Result<Option<ConnectionRecord>> {
         self.workspace_row(&CONNECTION_TABLE, "partner_id", workspace_id, partner_id).await
@@ -380,7 +385,7 @@ impl Store {
     /// The organization's account at a partner, if anyone connected.
     pub async fn partner_account(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         partner_id: &str,
     ) -> Result<Option<PartnerAccount>> {
         let row = sqlx::query(
@@ -388,7 +393,7 @@ impl Store {
              FROM partner_accounts a JOIN workspaces w ON w.account_id = a.account_id \
              WHERE w.id = $1 AND a.partner_id = $2",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(partner_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -396,7 +401,7 @@ impl Store {
             Ok(PartnerAccount {
                 partner_id: r.try_get("partner_id")?,
                 administrator_email: r.try_get("administrator_email")?,
-                first_workspace_id: r.try_get("first_workspace_id")?,
+                first_workspace_id: WorkspaceId::new(r.try_get("first_workspace_id")?),
                 created_at: r.try_get("created_at")?,
             })
         })
@@ -406,14 +411,14 @@ impl Store {
     /// Audit events of a workspace, newest first.
     pub async fn audit_events(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         query: &AuditQuery,
     ) -> Result<Vec<AuditEvent>> {
         let mut sql = Sql::new(
             "SELECT id, at, actor_id, actor_name, action, object_type, object_id, partner_id, detail \
              FROM audit_events WHERE workspace_id = ",
         );
-        sql.int(workspace_id);
+        sql.int(workspace_id.get());
         if let Some(p) = &query.partner_id {
             sql.push(" AND partner_id = ").text(p.clone());
         }
@@ -447,7 +452,7 @@ impl Store {
     /// Records an audit event on its own.
     pub async fn record_audit(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         actor: &Actor,
         action: &str,
         object: (&str, &str),
@@ -477,7 +482,7 @@ impl Store {
 pub(crate) async fn audit(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     actor: &Actor,
     action: &str,
     object_type: &str,
@@ -496,14 +501,18 @@ const AUDIT_BATCH: usize = 100;
 /// The audit events of one transaction, written just before it commits, in as few statements
 /// as [`AUDIT_BATCH`] allows (a connect or a delete records a dozen or so).
 pub(crate) struct AuditLog<'a> {
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     actor: &'a Actor,
     partner_id: Option<&'a str>,
     events: Vec<(String, String, String, serde_json::Value)>,
 }
 
 impl<'a> AuditLog<'a> {
-    pub(crate) fn new(workspace_id: i64, actor: &'a Actor, partner_id: Option<&'a str>) -> Self {
+    pub(crate) fn new(
+        workspace_id: WorkspaceId,
+        actor: &'a Actor,
+        partner_id: Option<&'a str>,
+    ) -> Self {
         AuditLog { workspace_id, actor, partner_id, events: Vec::new() }
     }
 
@@ -600,7 +609,7 @@ mod tests {
                  created_by_id, created_by_name, created_at, updated_at) \
                  VALUES ($1, $2, $2, 'CONNECTED', $3, $4, 1, 'admin', 0, 0)",
             )
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .bind(partner_id)
             .bind(schemas)
             .bind(grants)
@@ -630,7 +639,7 @@ mod tests {
                 "INSERT INTO partner_settings (workspace_id, partner_id, base_url, connect_path, \
                  hostnames, updated_at) VALUES ($1, 'rivery', 'https://p.example', '/connect', $2, 0)",
             )
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .bind(hostnames)
             .execute(&store.pool)
             .await

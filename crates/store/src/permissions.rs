@@ -3,6 +3,7 @@
 
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use sqlx::{Any, Row, Transaction};
@@ -39,12 +40,12 @@ pub enum AclUpdate {
 
 /// `WITH RECURSIVE holders(id) AS (…)`: every principal that holds some permission on `object`
 /// in `workspace_id`, directly or through (nested) group membership. Prefix of a statement.
-fn holders_cte(workspace_id: i64, object: ObjectRef<'_>) -> Sql {
+fn holders_cte(workspace_id: WorkspaceId, object: ObjectRef<'_>) -> Sql {
     let mut sql = Sql::new(
         "WITH RECURSIVE holders(id) AS (\
            SELECT principal_id FROM object_permissions WHERE workspace_id = ",
     );
-    sql.int(workspace_id)
+    sql.int(workspace_id.get())
         .push(" AND object_type = ")
         .text(object.object_type)
         .push(" AND object_id = ")
@@ -55,7 +56,11 @@ fn holders_cte(workspace_id: i64, object: ObjectRef<'_>) -> Sql {
 
 impl Store {
     /// The direct entries of an object's ACL, ordered for display.
-    pub async fn acl(&self, workspace_id: i64, object: ObjectRef<'_>) -> Result<Vec<AclEntry>> {
+    pub async fn acl(
+        &self,
+        workspace_id: WorkspaceId,
+        object: ObjectRef<'_>,
+    ) -> Result<Vec<AclEntry>> {
         let rows = sqlx::query(
             "SELECT o.principal_id, o.permission_level, p.kind, p.user_name, p.application_id, \
                     p.display_name \
@@ -63,7 +68,7 @@ impl Store {
              WHERE o.workspace_id = $1 AND o.object_type = $2 AND o.object_id = $3 \
              ORDER BY p.kind, p.display_name, p.id",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(object.object_type)
         .bind(object.object_id)
         .fetch_all(&self.pool)
@@ -118,7 +123,7 @@ impl Store {
     /// Whether a principal holds any permission on `object`, directly or through a group.
     pub async fn has_permission(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         principal_id: i64,
         object: ObjectRef<'_>,
     ) -> Result<bool> {
@@ -132,7 +137,7 @@ impl Store {
 /// [`Store::has_permission`] inside a transaction.
 pub(crate) async fn holds(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
     object: ObjectRef<'_>,
 ) -> Result<bool> {
@@ -144,7 +149,7 @@ pub(crate) async fn holds(
 /// Sets the default ACLs of a new workspace: admins manage tokens, users use them.
 pub(crate) async fn default_token_acl(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
 ) -> Result<()> {
     for (group, level) in [(BuiltinGroup::Admins, "CAN_MANAGE"), (BuiltinGroup::Users, "CAN_USE")] {
         let group_id = crate::principals::builtin_group_id(tx, workspace_id, group).await?;
@@ -157,11 +162,11 @@ pub(crate) async fn default_token_acl(
 /// permission: losing CAN_USE revokes at once.
 pub(crate) async fn revoke_tokens_without_permission(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
 ) -> Result<u64> {
     let mut sql = holders_cte(workspace_id, TOKENS);
     sql.push("DELETE FROM tokens WHERE workspace_id = ")
-        .int(workspace_id)
+        .int(workspace_id.get())
         .push(" AND owner_id NOT IN (SELECT id FROM holders)");
     Ok(sql.query().execute(&mut **tx).await?.rows_affected())
 }
@@ -178,13 +183,13 @@ pub(crate) fn memberships_cte(principal_id: i64) -> Sql {
 /// The levels a principal holds on `object`, directly or through (nested) groups.
 pub(crate) async fn levels_held(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
     object: ObjectRef<'_>,
 ) -> Result<Vec<String>> {
     let mut sql = memberships_cte(principal_id);
     sql.push("SELECT o.permission_level FROM object_permissions o WHERE o.workspace_id = ")
-        .int(workspace_id)
+        .int(workspace_id.get())
         .push(" AND o.object_type = ")
         .text(object.object_type)
         .push(" AND o.object_id = ")
@@ -201,14 +206,14 @@ pub(crate) async fn levels_held(
 /// The direct entries of an object's ACL as (principal, level), inside a transaction.
 pub(crate) async fn direct_levels(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
 ) -> Result<Vec<(i64, String)>> {
     let rows = sqlx::query(
         "SELECT principal_id, permission_level FROM object_permissions \
          WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3 ORDER BY principal_id",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(object.object_type)
     .bind(object.object_id)
     .fetch_all(&mut **tx)
@@ -221,7 +226,7 @@ pub(crate) async fn direct_levels(
 /// Makes `entries` the whole direct ACL of an object.
 pub(crate) async fn write_acl(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
     entries: &[(i64, &str)],
 ) -> Result<()> {
@@ -236,7 +241,7 @@ pub(crate) async fn write_acl(
 /// level; otherwise a second entry for it is a unique violation.
 async fn insert_entry(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
     principal_id: i64,
     level: &str,
@@ -249,7 +254,7 @@ async fn insert_entry(
          ON CONFLICT (workspace_id, object_type, object_id, principal_id) \
          DO UPDATE SET permission_level = excluded.permission_level";
     sqlx::query(if upsert { UPSERT } else { INSERT })
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(object.object_type)
         .bind(object.object_id)
         .bind(principal_id)
@@ -262,13 +267,13 @@ async fn insert_entry(
 /// Removes an object's whole ACL, when the object itself is deleted.
 pub(crate) async fn delete_acl(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
 ) -> Result<()> {
     sqlx::query(
         "DELETE FROM object_permissions WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(object.object_type)
     .bind(object.object_id)
     .execute(&mut **tx)
@@ -283,7 +288,7 @@ pub(crate) async fn delete_acl(
 /// so an object keeps exactly one owner. Authorization is the caller's business.
 pub(crate) async fn grant_object_permission(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     object_type: &str,
     object_id: &str,
     principal_id: i64,
@@ -307,7 +312,7 @@ pub(crate) async fn grant_object_permission(
     let kind: String =
         sqlx::query("SELECT kind FROM principals WHERE id = $1 AND workspace_id = $2")
             .bind(principal_id)
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .fetch_optional(&mut **tx)
             .await?
             .ok_or(StoreError::Missing(Missing::AclPrincipal { id: principal_id }))?
@@ -321,7 +326,7 @@ pub(crate) async fn grant_object_permission(
              WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3 \
              AND permission_level = 'IS_OWNER' AND principal_id <> $4",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(object_type)
         .bind(object_id)
         .bind(principal_id)

@@ -4,6 +4,7 @@ use crate::read::Read;
 use crate::scim_filter;
 use crate::sql::{Bind, Sql};
 use crate::{Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
@@ -40,7 +41,7 @@ pub struct MemberRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalRecord {
     pub id: i64,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub kind: PrincipalKind,
     pub user_name: Option<String>,
     pub application_id: Option<String>,
@@ -111,7 +112,7 @@ impl Store {
     /// One principal of a workspace by SCIM id.
     pub async fn get_principal(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         kind: PrincipalKind,
         id: i64,
     ) -> Result<Option<PrincipalRecord>> {
@@ -122,7 +123,7 @@ impl Store {
     /// A service principal by its application id.
     pub async fn find_service_principal(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         application_id: &str,
     ) -> Result<Option<PrincipalRecord>> {
         self.find_one(
@@ -136,7 +137,7 @@ impl Store {
     /// A user by user name (case-insensitive).
     pub async fn find_user(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         user_name: &str,
     ) -> Result<Option<PrincipalRecord>> {
         self.find_one(
@@ -155,7 +156,7 @@ impl Store {
     /// A group by display name.
     pub async fn find_group(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         name: &str,
     ) -> Result<Option<PrincipalRecord>> {
         self.find_one(workspace_id, " AND p.kind = 'group' AND p.display_name = ", name.to_owned())
@@ -166,19 +167,19 @@ impl Store {
     /// with `value`.
     async fn find_one(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         condition: &str,
         value: String,
     ) -> Result<Option<PrincipalRecord>> {
         let mut sql = Sql::new(select_principals!(" FROM principals p WHERE p.workspace_id = "));
-        sql.int(workspace_id).push(condition).text(value);
+        sql.int(workspace_id.get()).push(condition).text(value);
         Ok(self.load(sql).await?.pop())
     }
 
     /// A filtered, sorted page of principals of one kind.
     pub async fn list_principals(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         kind: PrincipalKind,
         query: &ListQuery,
     ) -> Result<ListPage> {
@@ -202,13 +203,13 @@ impl Store {
 
     async fn list_page(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         kind: PrincipalKind,
         query: &ListQuery,
         point_lookup: bool,
     ) -> Result<ListPage> {
         let mut condition = Sql::new(" WHERE p.workspace_id = ");
-        condition.int(workspace_id).push(" AND p.kind = ").push(kind_literal(kind));
+        condition.int(workspace_id.get()).push(" AND p.kind = ").push(kind_literal(kind));
         if let Some(filter) = &query.filter {
             let fragment =
                 scim_filter::translate(filter, kind).map_err(StoreError::InvalidFilter)?;
@@ -378,7 +379,7 @@ pub(crate) async fn is_within<'e>(
 /// token permission, and with it their tokens, at once.
 pub(crate) async fn delete_principal_row(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     kind: PrincipalKind,
     id: i64,
     builtin: Option<BuiltinGroup>,
@@ -396,7 +397,7 @@ pub(crate) async fn delete_principal_row(
 /// A principal as remembered or read in `read`'s snapshot.
 pub(crate) async fn principal_in(
     read: &mut Read<'_>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     kind: PrincipalKind,
     id: i64,
 ) -> Result<Option<Arc<PrincipalRecord>>> {
@@ -407,7 +408,7 @@ pub(crate) async fn principal_in(
         return Ok(Some(Arc::clone(known)));
     }
     let mut sql = Sql::new(select_principals!(" FROM principals p WHERE p.workspace_id = "));
-    sql.int(workspace_id)
+    sql.int(workspace_id.get())
         .push(" AND p.kind = ")
         .push(kind_literal(kind))
         .push(" AND p.id = ")
@@ -508,7 +509,7 @@ fn record_from_row(row: &dyn crate::read::Row) -> Result<PrincipalRecord> {
     let builtin = row.opt_text("builtin")?;
     Ok(PrincipalRecord {
         id: row.int("id")?,
-        workspace_id: row.int("workspace_id")?,
+        workspace_id: row.get("workspace_id")?,
         kind: PrincipalKind::from_db(&kind)
             .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?,
         user_name: row.opt_text("user_name")?,
@@ -592,13 +593,13 @@ fn duplicate(kind: PrincipalKind, data: &PrincipalData) -> StoreError {
 
 async fn check_unique(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     kind: PrincipalKind,
     data: &PrincipalData,
     except: Option<i64>,
 ) -> Result<()> {
     let mut sql = Sql::new("SELECT id FROM principals WHERE workspace_id = ");
-    sql.int(workspace_id).push(" AND kind = ").push(kind_literal(kind)).push(" AND ");
+    sql.int(workspace_id.get()).push(" AND kind = ").push(kind_literal(kind)).push(" AND ");
     match kind {
         PrincipalKind::User => {
             sql.push("LOWER(user_name) = ")
@@ -624,7 +625,7 @@ async fn check_unique(
 pub(crate) async fn insert_principal(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     kind: PrincipalKind,
     data: &PrincipalData,
     builtin: Option<BuiltinGroup>,
@@ -681,14 +682,14 @@ async fn insert_values(
 
 async fn insert_members(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     group_id: i64,
     builtin: Option<BuiltinGroup>,
     members: &[i64],
 ) -> Result<()> {
     for member in members {
         let row = sqlx::query("SELECT kind FROM principals WHERE workspace_id = $1 AND id = $2")
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .bind(*member)
             .fetch_optional(&mut **tx)
             .await?
@@ -722,11 +723,11 @@ pub(crate) async fn add_member(
 
 pub(crate) async fn builtin_group_id(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     group: BuiltinGroup,
 ) -> Result<i64> {
     let row = sqlx::query("SELECT id FROM principals WHERE workspace_id = $1 AND builtin = $2")
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(group.name())
         .fetch_one(&mut **tx)
         .await?;
@@ -739,14 +740,14 @@ struct Current {
 
 async fn fetch_row(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     kind: PrincipalKind,
     id: i64,
 ) -> Result<Option<Current>> {
     let row = sqlx::query(
         "SELECT builtin FROM principals WHERE workspace_id = $1 AND kind = $2 AND id = $3",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(kind.as_db())
     .bind(id)
     .fetch_optional(&mut **tx)

@@ -2,6 +2,7 @@
 
 use crate::sql::{Bind, Sql};
 use crate::{Result, Store};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::time::EpochMillis;
 use sqlx::Row;
@@ -37,9 +38,9 @@ pub struct QueryRecord {
 }
 
 /// Which history to list. Empty lists filter nothing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct QueryFilter {
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub user_ids: Vec<i64>,
     pub warehouse_ids: Vec<String>,
     pub statuses: Vec<String>,
@@ -81,7 +82,7 @@ impl Store {
             sql.push("(")
                 .text(query.id)
                 .push(", ")
-                .int(query.caller.workspace_id)
+                .int(query.caller.workspace_id.get())
                 .push(", ")
                 .int(query.caller.principal_id)
                 .push(", ")
@@ -140,7 +141,7 @@ impl Store {
             "SELECT id, principal_id, user_name, warehouse_id, statement, status, error, \
              rows_produced, started_at, ended_at, seq FROM query_history WHERE workspace_id = ",
         );
-        sql.int(filter.workspace_id);
+        sql.int(filter.workspace_id.get());
         if !filter.user_ids.is_empty() {
             sql.push(" AND principal_id IN (").int_list(&filter.user_ids).push(")");
         }
@@ -221,7 +222,14 @@ mod tests {
             .unwrap();
         let listed = || async {
             let page = store
-                .list_queries(&QueryFilter { workspace_id, limit: 10, ..QueryFilter::default() })
+                .list_queries(&QueryFilter {
+                    workspace_id,
+                    user_ids: Vec::new(),
+                    warehouse_ids: Vec::new(),
+                    statuses: Vec::new(),
+                    before: None,
+                    limit: 10,
+                })
                 .await
                 .unwrap();
             let mut seen: Vec<(String, String, Option<i64>)> =

@@ -17,6 +17,7 @@ use crate::principals::PrincipalRecord;
 use crate::sql::{Bind, Sql};
 use crate::tokens::RememberedCaller;
 use crate::{Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
@@ -51,6 +52,12 @@ macro_rules! from_column {
 
 from_column!(i64 => int, Option<i64> => opt_int, String => text, Option<String> => opt_text);
 
+impl FromColumn for WorkspaceId {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        row.int(column).map(Self::new)
+    }
+}
+
 /// A table's type as its row names it; a name the store could not have written is an internal
 /// error, never the client's.
 impl FromColumn for patchbay_core::catalog::TableType {
@@ -68,10 +75,10 @@ macro_rules! columns_of {
         const $columns: &str = concat!(stringify!($first) $(, ", ", stringify!($field))*);
 
         fn $from_row(row: &sqlx::any::AnyRow) -> $crate::Result<$record> {
-            use sqlx::Row as _;
+            let row: &dyn $crate::read::Row = row;
             Ok($record {
-                $first: row.try_get(stringify!($first))?,
-                $($field: row.try_get(stringify!($field))?,)*
+                $first: row.get(stringify!($first))?,
+                $($field: row.get(stringify!($field))?,)*
             })
         }
     };
@@ -116,11 +123,11 @@ impl Store {
         &self,
         table: &Table<T>,
         key_column: &str,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         key: &str,
     ) -> Result<Option<T>> {
         sqlx::query(sqlx::AssertSqlSafe(table.by_workspace_key(key_column)))
-            .bind(workspace_id)
+            .bind(workspace_id.get())
             .bind(key)
             .fetch_optional(&self.pool)
             .await?
@@ -342,7 +349,7 @@ pub(crate) struct Memo {
     pub(crate) callers: Remembered<String, RememberedCaller>,
     /// Users and service principals (not groups: their member lists can be long), by
     /// workspace and id.
-    pub(crate) principals: Remembered<(i64, i64), Arc<PrincipalRecord>>,
+    pub(crate) principals: Remembered<(WorkspaceId, i64), Arc<PrincipalRecord>>,
 }
 
 /// A bounded map: when full, it starts over (what is used often comes back at once). Hashed

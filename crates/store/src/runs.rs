@@ -7,6 +7,7 @@ use crate::compute::settings_from_json;
 use crate::compute::{push_visible, visibility_prefix};
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{self, RunPhase};
 use patchbay_core::compute::{Action, ObjectKind, job};
@@ -20,7 +21,7 @@ use sqlx::{Any, Row, Transaction};
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
     pub run_id: i64,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub job_id: i64,
     /// The job run of a task run.
     pub parent_id: Option<i64>,
@@ -229,7 +230,7 @@ impl Store {
         sql.push(&format!(
             "SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.parent_id IS NULL AND r.workspace_id = "
         ))
-        .int(caller.workspace_id);
+        .int(caller.workspace_id.get());
         if let Some(job_id) = filter.job_id {
             sql.push(" AND r.job_id = ").int(job_id);
         }
@@ -340,10 +341,10 @@ async fn insert_run(
 }
 
 /// `SELECT` of one run of the workspace.
-fn run_by_id(workspace_id: i64, run_id: i64) -> Sql {
+fn run_by_id(workspace_id: WorkspaceId, run_id: i64) -> Sql {
     let mut sql =
         Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.workspace_id = "));
-    sql.int(workspace_id).push(" AND r.id = ").int(run_id);
+    sql.int(workspace_id.get()).push(" AND r.id = ").int(run_id);
     sql
 }
 
@@ -359,7 +360,7 @@ fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
     let spec: String = row.try_get("spec")?;
     Ok(RunRecord {
         run_id: row.try_get("id")?,
-        workspace_id: row.try_get("workspace_id")?,
+        workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
         job_id: row.try_get("job_id")?,
         parent_id: row.try_get("parent_id")?,
         task_key: row.try_get("task_key")?,

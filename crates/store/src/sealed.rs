@@ -12,6 +12,7 @@
 //! moved to another row in the database does not open there.
 
 use crate::{Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::jwt::SigningKey;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -100,7 +101,7 @@ impl SecretKey {
 }
 
 /// Where a partner's password is kept: the place it is sealed for.
-pub(crate) fn partner_password_place(workspace_id: i64, partner_id: &str) -> String {
+pub(crate) fn partner_password_place(workspace_id: WorkspaceId, partner_id: &str) -> String {
     format!("partner_settings.password_sealed:{workspace_id}:{partner_id}")
 }
 
@@ -175,7 +176,7 @@ async fn seal_again(
     let mut count = 0;
     let rows = sqlx::query(passwords).fetch_all(&mut **tx).await?;
     for row in rows {
-        let workspace_id: i64 = row.try_get("workspace_id")?;
+        let workspace_id = WorkspaceId::new(row.try_get("workspace_id")?);
         let partner_id: String = row.try_get("partner_id")?;
         let place = partner_password_place(workspace_id, &partner_id);
         let plain = open(&place, row.try_get("kept")?, &|| {
@@ -186,7 +187,7 @@ async fn seal_again(
              WHERE workspace_id = $2 AND partner_id = $3",
         )
         .bind(to.seal(&place, &plain))
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(&partner_id)
         .execute(&mut **tx)
         .await?;

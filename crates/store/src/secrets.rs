@@ -6,6 +6,7 @@
 use crate::permissions::memberships_cte;
 use crate::sql::Sql;
 use crate::{Denied, Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::principal::BuiltinGroup;
 use patchbay_core::secrets::{
@@ -63,7 +64,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let exists =
             sqlx::query("SELECT 1 AS yes FROM secret_scopes WHERE workspace_id = $1 AND name = $2")
-                .bind(caller.workspace_id)
+                .bind(caller.workspace_id.get())
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -72,7 +73,7 @@ impl Store {
         }
         let count: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM secret_scopes WHERE workspace_id = $1")
-                .bind(caller.workspace_id)
+                .bind(caller.workspace_id.get())
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("n")?;
@@ -83,7 +84,7 @@ impl Store {
             "INSERT INTO secret_scopes (workspace_id, name, backend_type, creator_id, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(name)
         .bind(DATABRICKS_BACKEND)
         .bind(caller.principal_id)
@@ -108,7 +109,7 @@ impl Store {
         sqlx::query(
             "SELECT name, backend_type FROM secret_scopes WHERE workspace_id = $1 ORDER BY name",
         )
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -127,7 +128,11 @@ impl Store {
             "DELETE FROM secret_acls WHERE workspace_id = $1 AND scope = $2",
             "DELETE FROM secret_scopes WHERE workspace_id = $1 AND name = $2",
         ] {
-            sqlx::query(statement).bind(caller.workspace_id).bind(scope).execute(&mut *tx).await?;
+            sqlx::query(statement)
+                .bind(caller.workspace_id.get())
+                .bind(scope)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -146,7 +151,7 @@ impl Store {
         let exists = sqlx::query(
             "SELECT 1 AS yes FROM secrets WHERE workspace_id = $1 AND scope = $2 AND secret_key = $3",
         )
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(scope)
         .bind(key)
         .fetch_optional(&mut *tx)
@@ -156,7 +161,7 @@ impl Store {
             let count: i64 = sqlx::query(
                 "SELECT COUNT(*) AS n FROM secrets WHERE workspace_id = $1 AND scope = $2",
             )
-            .bind(caller.workspace_id)
+            .bind(caller.workspace_id.get())
             .bind(scope)
             .fetch_one(&mut *tx)
             .await?
@@ -175,7 +180,7 @@ impl Store {
              value_digest = excluded.value_digest, \
              last_updated_timestamp = excluded.last_updated_timestamp",
         )
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(scope)
         .bind(key)
         .bind(value.length)
@@ -195,7 +200,7 @@ impl Store {
             "SELECT secret_key, last_updated_timestamp FROM secrets \
              WHERE workspace_id = $1 AND scope = $2 ORDER BY secret_key",
         )
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(scope)
         .fetch_all(&mut *tx)
         .await?
@@ -217,7 +222,7 @@ impl Store {
         let deleted = sqlx::query(
             "DELETE FROM secrets WHERE workspace_id = $1 AND scope = $2 AND secret_key = $3",
         )
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(scope)
         .bind(key)
         .execute(&mut *tx)
@@ -260,7 +265,7 @@ impl Store {
         let deleted = sqlx::query(
             "DELETE FROM secret_acls WHERE workspace_id = $1 AND scope = $2 AND principal_id = $3",
         )
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(scope)
         .bind(id)
         .execute(&mut *tx)
@@ -335,14 +340,14 @@ impl Store {
         lock: &str,
     ) -> Result<()> {
         let mut sql = Sql::new("SELECT 1 AS yes FROM secret_scopes WHERE workspace_id = ");
-        sql.int(caller.workspace_id).push(" AND name = ").text(scope).push(lock);
+        sql.int(caller.workspace_id.get()).push(" AND name = ").text(scope).push(lock);
         if sql.query().fetch_optional(&mut **tx).await?.is_none() {
             return Err(scope_not_found(scope));
         }
         if !caller.is_admin {
             let mut sql = memberships_cte(caller.principal_id);
             sql.push("SELECT a.permission FROM secret_acls a WHERE a.workspace_id = ")
-                .int(caller.workspace_id)
+                .int(caller.workspace_id.get())
                 .push(" AND a.scope = ")
                 .text(scope)
                 .push(" AND a.principal_id IN (SELECT id FROM mine)");
@@ -376,11 +381,11 @@ fn acl_not_found(scope: &str, principal: &str) -> StoreError {
 
 async fn principal_by_name(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     name: &str,
 ) -> Result<(i64, String)> {
     let row = sqlx::query(PRINCIPAL_BY_NAME)
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(name)
         .fetch_optional(&mut **tx)
         .await?
@@ -390,7 +395,7 @@ async fn principal_by_name(
 
 async fn write_acl(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     scope: &str,
     principal_id: i64,
     permission: AclPermission,
@@ -400,7 +405,7 @@ async fn write_acl(
          VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, scope, principal_id) \
          DO UPDATE SET permission = excluded.permission",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(scope)
     .bind(principal_id)
     .bind(permission.as_str())
@@ -411,7 +416,7 @@ async fn write_acl(
 
 async fn acl_entries(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     scope: &str,
     principal_id: Option<i64>,
 ) -> Result<Vec<SecretAcl>> {
@@ -419,7 +424,7 @@ async fn acl_entries(
         "SELECT COALESCE(p.user_name, p.application_id, p.display_name) AS principal, a.permission \
          FROM secret_acls a JOIN principals p ON p.id = a.principal_id WHERE a.workspace_id = ",
     );
-    sql.int(workspace_id).push(" AND a.scope = ").text(scope);
+    sql.int(workspace_id.get()).push(" AND a.scope = ").text(scope);
     if let Some(id) = principal_id {
         sql.push(" AND a.principal_id = ").int(id);
     }

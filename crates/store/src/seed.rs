@@ -41,7 +41,7 @@ impl Store {
                 let application_id = uuid::Uuid::new_v4().to_string();
                 query = query
                     .bind(new_numeric_id())
-                    .bind(workspace_id)
+                    .bind(workspace_id.get())
                     .bind(application_id.clone())
                     .bind(format!("BENCH_SP_{}", start + i));
                 application_ids.push(application_id);

@@ -2,6 +2,7 @@
 //! (sqlx's `QueryBuilder<Any>` emits `?`, which PostgreSQL refuses). User data only ever goes
 //! into binds.
 
+use patchbay_core::WorkspaceId;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
@@ -19,6 +20,12 @@ pub(crate) enum Bind {
 impl From<i64> for Bind {
     fn from(v: i64) -> Bind {
         Bind::Int(v)
+    }
+}
+
+impl From<WorkspaceId> for Bind {
+    fn from(v: WorkspaceId) -> Bind {
+        Bind::Int(v.get())
     }
 }
 

@@ -143,7 +143,7 @@ impl Store {
         let open: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM sql_sessions WHERE workspace_id = $1 AND principal_id = $2",
         )
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(caller.principal_id)
         .fetch_one(&mut *tx)
         .await?
@@ -156,7 +156,7 @@ impl Store {
              catalog_name, schema_name, last_used) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(caller.principal_id)
         .bind(session.warehouse_id.as_str())
         .bind(session.catalog.as_deref())
@@ -182,7 +182,7 @@ impl Store {
              WHERE id = $1 AND workspace_id = $2 AND principal_id = $3 AND last_used >= $4",
         )
         .bind(id)
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(caller.principal_id)
         .bind(now.saturating_sub(idle_millis))
         .fetch_optional(&self.pool)
@@ -240,7 +240,7 @@ impl Store {
             "DELETE FROM sql_sessions WHERE id = $1 AND workspace_id = $2 AND principal_id = $3",
         )
         .bind(id)
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(caller.principal_id)
         .execute(&self.writes)
         .await?;

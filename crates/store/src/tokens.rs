@@ -8,6 +8,7 @@ use crate::read::{Read, Table};
 use crate::sealed::open_signing_key;
 use crate::sql::Sql;
 use crate::{Denied, Missing, Rejected, Result, SecretKey, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::jwt::Unverified;
 use patchbay_core::principal::PrincipalKind;
@@ -31,7 +32,7 @@ pub struct NewToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     pub token_id: String,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub owner_id: i64,
     pub created_by_id: i64,
     pub created_by_username: String,
@@ -207,7 +208,7 @@ async fn jwt_in(
         .push(" AND x.principal_id = ")
         .int(claims.principal_id)
         .push(" AND p.workspace_id = ")
-        .int(claims.workspace_id)
+        .int(claims.workspace_id.get())
         .push(" AND x.expire_time > ")
         .int(now)
         .push(" AND COALESCE(p.active, 1) = 1 AND ")
@@ -294,7 +295,7 @@ async fn authenticate_in(
         let (kind, name) = principal_of(row)?;
         found = Some(RememberedCaller {
             caller: Caller {
-                workspace_id: row.int("workspace_id")?,
+                workspace_id: row.get("workspace_id")?,
                 principal_id: row.int("id")?,
                 kind,
                 name,
@@ -364,7 +365,7 @@ impl Store {
             "SELECT id FROM principals WHERE workspace_id = $1 AND kind = 'service_principal' \
              AND application_id = $2",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(application_id)
         .fetch_optional(&mut *tx)
         .await?
@@ -387,7 +388,7 @@ impl Store {
     async fn mint(
         &self,
         mut tx: Transaction<'static, Any>,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         owner_id: i64,
         by: &Caller,
         comment: &str,
@@ -413,11 +414,11 @@ impl Store {
     /// Tokens of a workspace, oldest first.
     pub async fn list_tokens(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         filter: &TokenFilter,
     ) -> Result<Vec<TokenRecord>> {
         let mut sql = Sql::new("WHERE workspace_id = ");
-        sql.int(workspace_id);
+        sql.int(workspace_id.get());
         if let Some(owner) = filter.owner_id {
             sql.push(" AND owner_id = ").int(owner);
         }
@@ -434,7 +435,7 @@ impl Store {
     /// One token of a workspace.
     pub async fn get_token(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         token_id: &str,
     ) -> Result<Option<TokenRecord>> {
         self.workspace_row(&TOKEN_TABLE, "token_id", workspace_id, token_id).await
@@ -452,12 +453,12 @@ impl Store {
 
     async fn delete_token_where(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         token_id: &str,
         owner: Option<i64>,
     ) -> Result<()> {
         let mut sql = Sql::new("DELETE FROM tokens WHERE workspace_id = ");
-        sql.int(workspace_id).push(" AND token_id = ").text(token_id);
+        sql.int(workspace_id.get()).push(" AND token_id = ").text(token_id);
         if let Some(owner) = owner {
             sql.push(" AND owner_id = ").int(owner);
         }
@@ -472,7 +473,7 @@ impl Store {
 pub(crate) async fn insert_token(
     tx: &mut Transaction<'static, Any>,
     creation_time: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     new: &NewToken,
 ) -> Result<(TokenValue, TokenRecord)> {
     let value = TokenValue::generate();
@@ -494,7 +495,7 @@ pub(crate) async fn insert_token(
     )
     .bind(record.token_id.as_str())
     .bind(value.digest().as_str())
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(record.owner_id)
     .bind(record.created_by_id)
     .bind(record.created_by_username.as_str())

@@ -4,6 +4,7 @@
 //! expires, on every node.
 
 use crate::{Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::EpochMillis;
@@ -29,7 +30,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(digest)
-        .bind(caller.workspace_id)
+        .bind(caller.workspace_id.get())
         .bind(caller.token_id.as_str())
         .bind(caller.principal_id)
         .bind(now)
@@ -68,7 +69,7 @@ impl Store {
             _ => row.try_get("user_name")?,
         };
         Ok(Some(Caller {
-            workspace_id: row.try_get("workspace_id")?,
+            workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
             principal_id: row.try_get("id")?,
             kind,
             name: name.unwrap_or_default(),

@@ -2,6 +2,7 @@
 //! The store reads and writes these; the rules in this module decide on them.
 
 use super::{Credential, Grant};
+use crate::WorkspaceId;
 use std::fmt;
 use std::str::FromStr;
 
@@ -117,7 +118,7 @@ impl Owed {
 /// A connection: what makes a tile show its check mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionRecord {
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub partner_id: String,
     /// This connection's identity: a later connection of the same partner has another, so a
     /// step that names it never touches its successor.
@@ -173,7 +174,7 @@ pub(crate) mod tests {
     /// A connected connection of an ingest partner, for the rules' tests.
     pub(crate) fn connected() -> ConnectionRecord {
         ConnectionRecord {
-            workspace_id: 1,
+            workspace_id: WorkspaceId::new(1),
             partner_id: "rivery".into(),
             uid: "u1".into(),
             node_id: None,

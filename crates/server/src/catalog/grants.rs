@@ -1,6 +1,7 @@
 //! Grants on securables, direct and effective.
 
 use super::*;
+use patchbay_core::WorkspaceId;
 
 /// The grants on a securable, direct (`privileges` are names) or effective (`privileges` say
 /// where each was granted).
@@ -91,7 +92,7 @@ pub(super) struct UpdatePermissions {
 /// workspace's.
 pub(super) async fn grants_securable(
     state: &AppState,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     securable_type: &str,
     full_name: &str,
 ) -> ApiResult<Securable> {

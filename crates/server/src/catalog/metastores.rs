@@ -1,6 +1,7 @@
 //! Metastores and their assignment to the workspace.
 
 use super::*;
+use patchbay_core::WorkspaceId;
 
 /// A metastore (the API's `MetastoreInfo`).
 #[derive(Debug, Serialize)]
@@ -46,7 +47,7 @@ impl From<MetastoreRecord> for MetastoreInfo {
 pub(super) struct AssignmentInfo {
     default_catalog_name: String,
     metastore_id: String,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
 }
 
 // ---- metastores -----------------------------------------------------------------------------
@@ -177,10 +178,10 @@ pub(super) struct Assignment {
     workspace_id: Option<i64>,
 }
 
-fn workspace_param(raw: &str, body: Option<i64>) -> ApiResult<i64> {
-    let id = patchbay_core::ids::parse_numeric_id(raw)
+fn workspace_param(raw: &str, body: Option<i64>) -> ApiResult<WorkspaceId> {
+    let id = WorkspaceId::parse(raw)
         .ok_or_else(|| ApiError::bad_request(format!("'{raw}' is not a workspace id")))?;
-    if body.is_some_and(|b| b != id) {
+    if body.is_some_and(|b| b != id.get()) {
         return Err(ApiError::bad_request("The body's workspace_id differs from the path's."));
     }
     Ok(id)
@@ -197,7 +198,11 @@ pub(super) async fn assign(
         .store
         .assign_metastore(&admin, workspace_id, metastore_id, req.default_catalog_name.as_deref())
         .await?;
-    tracing::info!(workspace_id, metastore_id, "metastore assigned: Unity Catalog enabled");
+    tracing::info!(
+        workspace_id = workspace_id.get(),
+        metastore_id,
+        "metastore assigned: Unity Catalog enabled"
+    );
     Ok(empty())
 }
 
@@ -227,6 +232,6 @@ pub(super) async fn unassign(
     let workspace_id = workspace_param(&workspace, None)?;
     let metastore_id = required("metastore_id", params.metastore_id.as_deref())?;
     state.store.unassign_metastore(&admin, workspace_id, metastore_id).await?;
-    tracing::info!(workspace_id, metastore_id, "metastore unassigned");
+    tracing::info!(workspace_id = workspace_id.get(), metastore_id, "metastore unassigned");
     Ok(empty())
 }

@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use patchbay_core::WorkspaceId;
 use patchbay_core::partner::{PartnerSpec, builtin_partners};
 use patchbay_store::{PartnerEndpoint, PartnerSettings};
 
@@ -25,14 +26,18 @@ impl Partner {
 /// Every partner of the workspace, built-in ones first in catalog order, for listings: their
 /// endpoints carry no password (see [`patchbay_store::Store::partner_listing`]); a partner to
 /// call is loaded with [`partner`].
-pub async fn partners(state: &AppState, workspace_id: i64) -> ApiResult<Vec<Partner>> {
+pub async fn partners(state: &AppState, workspace_id: WorkspaceId) -> ApiResult<Vec<Partner>> {
     let settings = state.store.partner_listing(workspace_id).await?;
     Ok(merge(builtin_partners(), settings))
 }
 
 /// One partner, or a 404 naming it. A built-in partner of that id comes first, as in
 /// [`partners`].
-pub async fn partner(state: &AppState, workspace_id: i64, partner_id: &str) -> ApiResult<Partner> {
+pub async fn partner(
+    state: &AppState,
+    workspace_id: WorkspaceId,
+    partner_id: &str,
+) -> ApiResult<Partner> {
     let setting = state.store.partner_setting(workspace_id, partner_id).await?;
     if let Some(spec) = builtin_partners().iter().find(|p| p.id == partner_id) {
         return Ok(Partner {

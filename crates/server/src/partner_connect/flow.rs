@@ -18,6 +18,7 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 pub use patchbay_core::partner::Health;
 use patchbay_core::partner::delete::{self as delete_rule, Refusal, RotationMode};
@@ -468,7 +469,7 @@ async fn undo(
 /// partner is told, durably, that the connection it made is gone.
 async fn interrupted(
     state: &AppState,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     partner: &Partner,
     partner_connection_id: Option<&str>,
 ) -> ApiResult<ApiError> {
@@ -728,7 +729,7 @@ async fn connect_request(
             first_name: user.as_ref().and_then(|u| u.given_name.clone()).unwrap_or_default(),
             last_name: user.as_ref().and_then(|u| u.family_name.clone()).unwrap_or_default(),
             databricks_user_id: caller.principal_id,
-            databricks_organization_id: caller.workspace_id,
+            databricks_organization_id: caller.workspace_id.get(),
             is_connection_established: token.is_none(),
             auth: token.as_ref().map(|t| Auth {
                 personal_access_token: (c.credential == Credential::Token).then(|| t.clone()),
@@ -744,7 +745,7 @@ async fn connect_request(
         hostname: hostname.clone(),
         port,
         workspace_url: public_url.clone(),
-        workspace_id: caller.workspace_id,
+        workspace_id: caller.workspace_id.get(),
         demo: false,
         cloud_provider: state.settings().cloud_provider.as_str().into(),
         cloud_provider_region: None,
@@ -1020,7 +1021,7 @@ pub async fn deliver_rotation(
     let c = &started.connection;
     let request = RotateTokenRequest {
         connection_id: c.partner_connection_id.clone().unwrap_or_default(),
-        databricks_organization_id: c.workspace_id,
+        databricks_organization_id: c.workspace_id.get(),
         auth: Auth {
             personal_access_token: (c.credential == Credential::Token
                 && patchbay_core::partner::sends_token(&partner.spec.auth_options))
@@ -1118,7 +1119,7 @@ pub async fn partner_test(
     let request = patchbay_partner::protocol::ConnectionInfo {
         connection_id,
         cloud_provider: Some(state.settings().cloud_provider.as_str().into()),
-        databricks_organization_id: Some(c.workspace_id),
+        databricks_organization_id: Some(c.workspace_id.get()),
     };
     match state.partner_client().test_connection(&endpoint, &request).await? {
         Ok(result) => {

@@ -4,6 +4,7 @@
 //! bytes on the wire as they were; `null` stays `null` (a plain `Option`) and a key left out
 //! stays left out (`skip_serializing_if`). `tests/partner_connect_shapes.rs` holds the bytes.
 
+use patchbay_core::WorkspaceId;
 use patchbay_core::partner::{
     AuthOption, Category, Grant, GrantTarget, Privilege, Profile, Provision,
 };
@@ -109,7 +110,7 @@ pub struct AccountAnswer {
 pub struct Account {
     pub administrator: String,
     pub created_at: i64,
-    pub first_workspace_id: i64,
+    pub first_workspace_id: WorkspaceId,
     pub partner_id: String,
     /// Always `active`.
     pub status: &'static str,

@@ -167,7 +167,7 @@ async fn deliver(state: &AppState, n: &Notification) -> (bool, String) {
             let request = DeleteConnectionRequest {
                 connection_id: connection_id.clone(),
                 cloud_provider: state.settings().cloud_provider.as_str().into(),
-                databricks_organization_id: n.workspace_id,
+                databricks_organization_id: n.workspace_id.get(),
                 user_info: None,
             };
             let key = format!("notification-{}", n.id);

@@ -20,6 +20,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use patchbay_core::WorkspaceId;
 use patchbay_core::ids::{parse_application_id, parse_numeric_id};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::scim::filter::{AttrPath, parse_filter};
@@ -235,7 +236,7 @@ fn shown<'a>(state: &AppState, record: &'a PrincipalRecord) -> Shown<'a> {
 /// deletes them that way).
 async fn resolve(
     state: &AppState,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     kind: PrincipalKind,
     id: &str,
 ) -> Result<PrincipalRecord, ScimError> {
@@ -389,7 +390,9 @@ async fn me(
     // A service principal is shown as a user named by its application id.
     let as_user = (caller.kind == PrincipalKind::ServicePrincipal).then_some(caller.name.as_str());
     let mut response = projected(&state, &params, PrincipalKind::User, &record, as_user);
-    response.headers_mut().insert("x-databricks-org-id", HeaderValue::from(caller.workspace_id));
+    response
+        .headers_mut()
+        .insert("x-databricks-org-id", HeaderValue::from(caller.workspace_id.get()));
     Ok(response)
 }
 

@@ -534,7 +534,7 @@ pub(super) mod tests {
     pub(in crate::scim) fn record(kind: PrincipalKind) -> PrincipalRecord {
         PrincipalRecord {
             id: 42,
-            workspace_id: 7,
+            workspace_id: patchbay_core::WorkspaceId::new(7),
             kind,
             user_name: Some("ana@example.com".into()),
             application_id: Some("9f0c5e2a-1b7d-4c3e-8a6f-2d4b1c0e9a77".into()),

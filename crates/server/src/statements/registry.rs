@@ -8,6 +8,7 @@
 //! request here ([`super::relay`]). Sessions are in the store, shared by all nodes.
 
 use super::engine::{ResultRows, SqlFailure};
+use patchbay_core::WorkspaceId;
 use patchbay_core::time::EpochMillis;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -100,7 +101,7 @@ impl Format {
 /// One statement this node ran or runs.
 pub struct Entry {
     pub id: String,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub principal_id: i64,
     pub presentation: Presentation,
     phase: watch::Sender<Phase>,
@@ -206,7 +207,7 @@ impl Registry {
     /// A new running statement.
     pub fn begin(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         principal_id: i64,
         presentation: Presentation,
     ) -> Arc<Entry> {
@@ -237,7 +238,12 @@ impl Registry {
     }
 
     /// A statement of this caller; another's is as unknown as one that never was.
-    pub fn statement(&self, workspace_id: i64, principal_id: i64, id: &str) -> Option<Arc<Entry>> {
+    pub fn statement(
+        &self,
+        workspace_id: WorkspaceId,
+        principal_id: i64,
+        id: &str,
+    ) -> Option<Arc<Entry>> {
         let statements = self.statements.lock().expect("lock");
         statements
             .by_id
@@ -330,6 +336,8 @@ pub fn route_of_node(node_id: &str) -> String {
 mod tests {
     use super::*;
 
+    const WS: WorkspaceId = WorkspaceId::new(1);
+
     #[test]
     fn a_full_registry_makes_room_for_many_statements_at_once() {
         let registry = Registry::new(route_of_node("node-a"));
@@ -339,24 +347,24 @@ mod tests {
             lz4: false,
             attach_small: false,
         };
-        let first = registry.begin(1, 2, presentation);
+        let first = registry.begin(WS, 2, presentation);
         first.finish(Phase::Canceled);
-        let running = registry.begin(1, 2, presentation);
+        let running = registry.begin(WS, 2, presentation);
         for _ in 2..MAX_STATEMENTS {
-            registry.begin(1, 2, presentation).finish(Phase::Canceled);
+            registry.begin(WS, 2, presentation).finish(Phase::Canceled);
         }
         let count = || registry.statements.lock().expect("lock").by_id.len();
         assert_eq!(count(), MAX_STATEMENTS);
         // The next one sweeps: the oldest finished go, down to three quarters.
-        let newest = registry.begin(1, 2, presentation);
+        let newest = registry.begin(WS, 2, presentation);
         let after = count();
         assert!(after <= MAX_STATEMENTS / 4 * 3 + 1, "{after}");
-        assert!(registry.statement(1, 2, &first.id).is_none(), "the oldest went");
-        assert!(registry.statement(1, 2, &running.id).is_some(), "a running one stays");
-        assert!(registry.statement(1, 2, &newest.id).is_some());
+        assert!(registry.statement(WS, 2, &first.id).is_none(), "the oldest went");
+        assert!(registry.statement(WS, 2, &running.id).is_some(), "a running one stays");
+        assert!(registry.statement(WS, 2, &newest.id).is_some());
         // The ones after find room without sweeping.
         for _ in 0..1000 {
-            registry.begin(1, 2, presentation).finish(Phase::Canceled);
+            registry.begin(WS, 2, presentation).finish(Phase::Canceled);
         }
         assert_eq!(count(), after + 1000);
     }
@@ -373,7 +381,7 @@ mod tests {
             lz4: false,
             attach_small: false,
         };
-        let entry = registry.begin(1, 2, presentation);
+        let entry = registry.begin(WS, 2, presentation);
         assert_eq!(route_of_id(&entry.id), Some(route.as_str()));
         assert!(uuid::Uuid::parse_str(&entry.id).is_ok(), "{}", entry.id);
         let (secret, _) = registry.link(entry, 0, 0);

@@ -8,6 +8,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use maud::{Markup, html};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::PrincipalKind;
 use patchbay_store::{ListQuery, PrincipalRecord, TokenFilter, TokenRecord};
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 
 async fn principals(
     state: &AppState,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     kind: PrincipalKind,
 ) -> Result<Vec<PrincipalRecord>, UiError> {
     let page = state

@@ -15,6 +15,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{Html, IntoResponse};
 use maud::html;
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::token::{TokenKind, TokenValue};
 use sha2::{Digest, Sha256};
@@ -87,7 +88,7 @@ fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -
 }
 
 /// The workspace's public URL, which says whether the site is served over HTTPS.
-async fn public_url(state: &AppState, workspace_id: i64) -> Result<String, UiError> {
+async fn public_url(state: &AppState, workspace_id: WorkspaceId) -> Result<String, UiError> {
     Ok(state.store.workspace_public_url(workspace_id).await?)
 }
 

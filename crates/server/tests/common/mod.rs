@@ -6,6 +6,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use patchbay_core::WorkspaceId;
 use patchbay_core::time::ManualClock;
 use patchbay_partner::outbound::{OutboundPolicy, Range};
 use patchbay_server::{AppState, Settings, router};
@@ -28,7 +29,7 @@ pub struct TestApp {
     pub state: AppState,
     pub store: Store,
     pub admin_token: String,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     /// Where the workspace says it is served (`serve --public-url`).
     pub public_url: String,
     pub db: TestDatabase,

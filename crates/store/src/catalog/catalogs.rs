@@ -9,6 +9,7 @@ use super::{
     exists_or, granted, new_id, resolve,
 };
 use crate::Store;
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{
     self as rules, AccessFacts, DEFAULT_SCHEMA, HIVE_METASTORE, LevelFacts, Securable,
@@ -122,7 +123,7 @@ impl Store {
     /// A catalog by name, without any permission check (for Partner Connect's own rules).
     pub async fn catalog(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         name: &str,
     ) -> crate::Result<Option<CatalogRecord>> {
         let mut tx = self.begin_read().await?;
@@ -240,7 +241,7 @@ async fn list_catalogs(
     let metastore = assigned_metastore(tx, caller.workspace_id).await?;
     let identity = caller_identity(tx, caller).await?;
     let mut sql = CatalogRecord::select();
-    sql.push("c.workspace_id = ").int(caller.workspace_id);
+    sql.push("c.workspace_id = ").int(caller.workspace_id.get());
     if let Some(m) = &metastore {
         sql.push(" OR c.metastore_id = ").text(m.id.clone());
     }

@@ -4,6 +4,7 @@
 use super::objects::{for_caller, may_read_grants};
 use super::{CatalogError, CatalogResult, Resolved, dedup, find_principal};
 use crate::Store;
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Securable};
 use patchbay_core::time::EpochMillis;
@@ -159,7 +160,7 @@ fn assignments(rows: &[(i64, String, String)]) -> Vec<PrivilegeAssignment> {
 /// Resolves the optional `principal` filter to an id (an unknown name is an error).
 async fn filter_id(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal: Option<&str>,
 ) -> CatalogResult<Option<i64>> {
     match principal.map(str::trim).filter(|p| !p.is_empty()) {

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::Store;
 use crate::sql::Sql;
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::catalog::{self as rules, HIVE_METASTORE, MAIN_CATALOG};
 use patchbay_core::time::EpochMillis;
@@ -31,7 +32,7 @@ pub struct MetastoreRecord {
 /// A workspace's metastore assignment: what makes it Unity Catalog enabled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetastoreAssignment {
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub metastore_id: String,
     pub default_catalog_name: String,
     /// The metastore admin (the metastore's owner), if it still exists.
@@ -81,11 +82,11 @@ fn no_such_metastore(id: &str) -> CatalogError {
 
 async fn fetch(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     id: &str,
 ) -> CatalogResult<MetastoreRecord> {
     let mut sql = metastore_sql();
-    sql.int(workspace_id).push(") AND m.id = ").text(id);
+    sql.int(workspace_id.get()).push(") AND m.id = ").text(id);
     let row = sql.query().fetch_optional(&mut **tx).await?.ok_or_else(|| no_such_metastore(id))?;
     record(&row)
 }
@@ -138,7 +139,7 @@ impl Store {
         .bind(owner_id)
         .bind(now)
         .bind(caller.name.as_str())
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .execute(&mut *tx)
         .await
         .map_err(|e| exists_or(e, || CatalogError::MetastoreExists { name: Some(name) }))?;
@@ -150,7 +151,7 @@ impl Store {
     /// A metastore of the workspace's account.
     pub async fn get_metastore(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         id: &str,
     ) -> CatalogResult<MetastoreRecord> {
         let mut tx = self.begin_read().await?;
@@ -160,14 +161,20 @@ impl Store {
     }
 
     /// The metastores of the workspace's account, by name.
-    pub async fn list_metastores(&self, workspace_id: i64) -> CatalogResult<Vec<MetastoreRecord>> {
+    pub async fn list_metastores(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> CatalogResult<Vec<MetastoreRecord>> {
         let mut sql = metastore_sql();
-        sql.int(workspace_id).push(") ORDER BY m.name, m.id");
+        sql.int(workspace_id.get()).push(") ORDER BY m.name, m.id");
         sql.query().fetch_all(&self.pool).await?.iter().map(record).collect()
     }
 
     /// The workspace's metastore (`GET /metastore_summary`).
-    pub async fn metastore_summary(&self, workspace_id: i64) -> CatalogResult<MetastoreRecord> {
+    pub async fn metastore_summary(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> CatalogResult<MetastoreRecord> {
         let assignment = self
             .metastore_assignment(workspace_id)
             .await?
@@ -245,7 +252,7 @@ impl Store {
     pub async fn assign_metastore(
         &self,
         admin: &WorkspaceAdmin,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         metastore_id: &str,
         default_catalog_name: Option<&str>,
     ) -> CatalogResult<()> {
@@ -259,7 +266,7 @@ impl Store {
              metastore_id = excluded.metastore_id, default_catalog_name = excluded.default_catalog_name, \
              assigned_at = excluded.assigned_at",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(metastore_id)
         .bind(default_catalog.as_str())
         .bind(self.now_millis())
@@ -274,7 +281,7 @@ impl Store {
     pub async fn update_metastore_assignment(
         &self,
         admin: &WorkspaceAdmin,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         metastore_id: Option<&str>,
         default_catalog_name: Option<&str>,
     ) -> CatalogResult<()> {
@@ -293,14 +300,14 @@ impl Store {
     pub async fn unassign_metastore(
         &self,
         admin: &WorkspaceAdmin,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         metastore_id: &str,
     ) -> CatalogResult<()> {
         same_workspace(admin, workspace_id)?;
         let deleted = sqlx::query(
             "DELETE FROM metastore_assignments WHERE workspace_id = $1 AND metastore_id = $2",
         )
-        .bind(workspace_id)
+        .bind(workspace_id.get())
         .bind(metastore_id)
         .execute(&self.writes)
         .await?
@@ -317,7 +324,7 @@ impl Store {
     /// The workspace's metastore assignment, or `None` when it is not Unity Catalog enabled.
     pub async fn metastore_assignment(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
     ) -> crate::Result<Option<MetastoreAssignment>> {
         // Every statement without a catalog asks this: inline on SQLite.
         let mut sql = Sql::new(
@@ -325,7 +332,7 @@ impl Store {
              FROM metastore_assignments a JOIN metastores m ON m.id = a.metastore_id \
              WHERE a.workspace_id = ",
         );
-        sql.int(workspace_id);
+        sql.int(workspace_id.get());
         crate::read::fetch_optional(&mut self.read(), &sql, |r| {
             Ok(MetastoreAssignment {
                 workspace_id: r.get("workspace_id")?,
@@ -338,7 +345,7 @@ impl Store {
     }
 }
 
-fn same_workspace(admin: &WorkspaceAdmin, workspace_id: i64) -> CatalogResult<()> {
+fn same_workspace(admin: &WorkspaceAdmin, workspace_id: WorkspaceId) -> CatalogResult<()> {
     if admin.workspace_id() == workspace_id {
         Ok(())
     } else {

@@ -28,6 +28,7 @@ pub use tables::{ColumnRecord, NewTable, TableRecord};
 use crate::read::{Exec, fetch_all, fetch_optional};
 use crate::sql::{Bind, Sql};
 use crate::{Rejected, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
 use patchbay_core::time::EpochMillis;
@@ -50,10 +51,10 @@ pub enum CatalogError {
     NoMetastoreSummary,
     /// An assignment was to be changed, and the workspace has none.
     #[error("workspace {workspace_id} has no metastore")]
-    NotAssigned { workspace_id: i64 },
+    NotAssigned { workspace_id: WorkspaceId },
     /// The metastore is not the one assigned to the workspace.
     #[error("metastore {metastore_id} not assigned to {workspace_id}")]
-    AssignmentNotFound { metastore_id: String, workspace_id: i64 },
+    AssignmentNotFound { metastore_id: String, workspace_id: WorkspaceId },
     #[error("metastore {id} not found")]
     MetastoreNotFound { id: String },
     #[error("catalog {name} not found")]
@@ -67,7 +68,7 @@ pub enum CatalogError {
     PrincipalNotFound { name: String },
     /// A workspace path named another workspace than the caller's.
     #[error("workspace {workspace_id} not found")]
-    WorkspaceNotFound { workspace_id: i64 },
+    WorkspaceNotFound { workspace_id: WorkspaceId },
     /// `None` when a rename collided (the new name is not repeated).
     #[error("metastore exists")]
     MetastoreExists { name: Option<String> },
@@ -306,7 +307,7 @@ impl Identity {
 /// The principal and every group it belongs to, through nested groups too.
 pub(crate) async fn identity(
     tx: &mut impl Exec,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
 ) -> CatalogResult<Identity> {
     // No workspace condition in SQL: given one, SQLite may walk the workspace's principals (an
@@ -320,7 +321,7 @@ pub(crate) async fn identity(
     );
     let rows = fetch_all(tx, &sql, |row| {
         Ok((
-            row.get::<i64>("workspace_id")?,
+            row.get::<WorkspaceId>("workspace_id")?,
             row.get::<i64>("id")?,
             row.get::<Option<String>>("builtin")?,
         ))
@@ -351,13 +352,13 @@ pub(crate) async fn caller_identity(
 /// The metastore assigned to a workspace, if any.
 pub(crate) async fn assigned_metastore(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
 ) -> CatalogResult<Option<Node>> {
     let row = sqlx::query(
         "SELECT m.id, m.owner_id FROM metastore_assignments a \
          JOIN metastores m ON m.id = a.metastore_id WHERE a.workspace_id = $1",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|r| Ok(Node { id: r.try_get("id")?, owner_id: r.try_get("owner_id")? })).transpose()
@@ -368,7 +369,7 @@ pub(crate) async fn assigned_metastore(
 /// level of the name joined to the one above it (at most one row each, by the unique names).
 pub(crate) async fn resolve(
     tx: &mut impl Exec,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     securable: &Securable,
 ) -> CatalogResult<Resolved> {
     let (catalog, schema, table) = match securable {
@@ -383,11 +384,11 @@ pub(crate) async fn resolve(
          FROM (SELECT 1 AS one) x \
          LEFT JOIN metastore_assignments a ON a.workspace_id = ",
     );
-    sql.int(workspace_id).push(" LEFT JOIN metastores m ON m.id = a.metastore_id");
+    sql.int(workspace_id.get()).push(" LEFT JOIN metastores m ON m.id = a.metastore_id");
     // Levels the securable does not name join nothing: their columns come back NULL.
     let none = String::new();
     if catalog.is_some_and(|c| c == HIVE_METASTORE) {
-        sql.push(" LEFT JOIN catalogs c ON c.workspace_id = ").int(workspace_id);
+        sql.push(" LEFT JOIN catalogs c ON c.workspace_id = ").int(workspace_id.get());
     } else {
         sql.push(" LEFT JOIN catalogs c ON c.metastore_id = m.id");
     }
@@ -550,7 +551,7 @@ pub(crate) async fn facts(
 /// service principal's application id, or a group's name.
 pub(crate) async fn find_principal(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     name: &str,
 ) -> CatalogResult<(i64, String)> {
     let name = name.trim();
@@ -564,7 +565,7 @@ pub(crate) async fn find_principal(
          ORDER BY CASE p.kind WHEN 'user' THEN 0 WHEN 'service_principal' THEN 1 ELSE 2 END \
          LIMIT 1",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(name)
     .fetch_optional(&mut **tx)
     .await?
@@ -578,7 +579,7 @@ pub(crate) async fn find_principal(
 pub(crate) async fn grant_tx(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     securable: &Securable,
     principal_id: i64,
     privileges: &[&str],
@@ -605,7 +606,7 @@ const SYSTEM_USER: &str = "System user";
 pub(crate) async fn create_legacy_catalog(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
 ) -> crate::Result<()> {
     let admins = crate::principals::builtin_group_id(
         tx,
@@ -655,7 +656,7 @@ impl Store {
     /// False when the workspace has no metastore.
     pub async fn is_metastore_admin(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         principal_id: i64,
     ) -> crate::Result<bool> {
         let mut tx = self.begin_read().await?;
@@ -670,7 +671,7 @@ impl Store {
     /// privilege (see the records' `owner_id`).
     pub async fn effective_privileges(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         securable: &Securable,
         principal_id: i64,
     ) -> crate::Result<Vec<String>> {
@@ -687,7 +688,7 @@ impl Store {
     /// Whether a schema exists in a catalog the workspace can see.
     pub async fn schema_exists(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         catalog: &str,
         schema: &str,
     ) -> crate::Result<bool> {

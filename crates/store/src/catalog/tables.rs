@@ -7,6 +7,7 @@ use super::objects::{
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, facts, identity, new_id, resolve};
 use crate::Store;
 use crate::sql::{Bind, Sql};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable, TableType};
 use serde_json::{Map, Value};
@@ -156,7 +157,7 @@ async fn attach_columns(
 /// A table (or view) and the facts of the principal's access to it, read in one snapshot.
 async fn access_of(
     exec: &mut impl crate::read::Exec,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     principal_id: i64,
     is_admin: bool,
     securable: &Securable,
@@ -325,7 +326,7 @@ impl Store {
     /// reads. `is_admin` counts the principal as a workspace admin (a caller's token says so).
     pub async fn table_access(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         principal_id: i64,
         is_admin: bool,
         securable: &Securable,

@@ -3,6 +3,7 @@
 
 use super::{Creatable, Kind, NewObject, Stateful, corrupt, delete_in, fetch_in, grant_creator};
 use crate::{Rejected, Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ClusterSpec, ClusterState, ObjectKind, new_cluster_id};
 use patchbay_core::time::EpochMillis;
@@ -12,7 +13,7 @@ use sqlx::{Any, Transaction};
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterRecord {
     pub cluster_id: String,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub spec: ClusterSpec,
     pub creator_id: i64,
     pub creator_name: String,
@@ -72,7 +73,7 @@ impl Creatable for Clusters {
              state, state_since, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
         )
         .bind(record.cluster_id.as_str())
-        .bind(record.workspace_id)
+        .bind(record.workspace_id.get())
         .bind(spec.cluster_name.as_str())
         .bind(spec_json(spec)?)
         .bind(record.creator_id)
@@ -110,7 +111,11 @@ impl Store {
 
     /// A cluster by id, whoever asks: for server-side checks, never for answering a client
     /// without an access check.
-    pub async fn get_cluster(&self, workspace_id: i64, id: &str) -> Result<Option<ClusterRecord>> {
+    pub async fn get_cluster(
+        &self,
+        workspace_id: WorkspaceId,
+        id: &str,
+    ) -> Result<Option<ClusterRecord>> {
         self.fetch::<Clusters>(workspace_id, id).await
     }
 
@@ -199,7 +204,7 @@ impl Store {
 /// was no such cluster. Authorization is the caller's business.
 pub(crate) async fn delete_cluster_tx(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     id: &str,
 ) -> Result<bool> {
     delete_in::<Clusters>(tx, workspace_id, id).await

@@ -4,6 +4,7 @@
 use super::{Kind, authorize_create, corrupt, object};
 use crate::permissions::write_acl;
 use crate::{Rejected, Result, Store, StoreError};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{AclGrant, Action, ObjectKind, job, plan_acl};
 use patchbay_core::ids::new_numeric_id;
@@ -15,7 +16,7 @@ use sqlx::{Row, query};
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
     pub job_id: i64,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     /// The settings as the API shows them, defaults filled in.
     pub settings: Map<String, Value>,
     pub creator_id: i64,
@@ -75,7 +76,7 @@ impl Store {
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
         .bind(record.job_id)
-        .bind(record.workspace_id)
+        .bind(record.workspace_id.get())
         .bind(job::name_of(&record.settings))
         .bind(Value::Object(record.settings.clone()).to_string())
         .bind(record.creator_id)

@@ -18,6 +18,7 @@ mod jobs;
 mod warehouses;
 
 use jobs::Jobs;
+use patchbay_core::WorkspaceId;
 
 pub use clusters::ClusterRecord;
 pub(crate) use clusters::{Clusters, delete_cluster_tx};
@@ -67,7 +68,7 @@ pub(crate) trait Creatable: Kind {
 /// specification.
 pub(crate) struct NewObject<'a, S> {
     pub(crate) now: EpochMillis,
-    pub(crate) workspace_id: i64,
+    pub(crate) workspace_id: WorkspaceId,
     pub(crate) creator_id: i64,
     pub(crate) creator_name: &'a str,
     pub(crate) spec: &'a S,
@@ -136,12 +137,12 @@ fn push_id(sql: &mut Sql, kind: ObjectKind, id: &str) -> bool {
 async fn exists(
     tx: &mut Transaction<'static, Any>,
     kind: ObjectKind,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     id: &str,
     lock: &str,
 ) -> Result<bool> {
     let mut sql = Sql::new(&format!("SELECT 1 AS yes FROM {} WHERE workspace_id = ", table(kind)));
-    sql.int(workspace_id).push(" AND id = ");
+    sql.int(workspace_id.get()).push(" AND id = ");
     if !push_id(&mut sql, kind, id) {
         return Ok(false);
     }
@@ -230,7 +231,7 @@ fn visible<K: Kind>(caller: &Caller) -> Sql {
     };
     let mut sql = visibility_prefix(caller);
     sql.push(&format!("SELECT {} FROM {} t WHERE t.workspace_id = ", K::COLUMNS, table(kind)))
-        .int(caller.workspace_id);
+        .int(caller.workspace_id.get());
     push_visible(&mut sql, caller, kind, "t", id_text);
     sql
 }
@@ -265,20 +266,20 @@ pub(crate) fn push_visible(
 
 /// `SELECT <columns> FROM <table> t WHERE t.workspace_id = … AND t.id = …`, or `None` if `id`
 /// cannot name an object of the kind.
-fn by_id<K: Kind>(workspace_id: i64, id: &str) -> Option<Sql> {
+fn by_id<K: Kind>(workspace_id: WorkspaceId, id: &str) -> Option<Sql> {
     let mut sql = Sql::new(&format!(
         "SELECT {} FROM {} t WHERE t.workspace_id = ",
         K::COLUMNS,
         table(K::KIND)
     ));
-    sql.int(workspace_id).push(" AND t.id = ");
+    sql.int(workspace_id.get()).push(" AND t.id = ");
     push_id(&mut sql, K::KIND, id).then_some(sql)
 }
 
 /// An object's record inside a transaction that already knows it exists.
 async fn fetch_in<K: Kind>(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     id: &str,
 ) -> Result<K::Record> {
     let sql = by_id::<K>(workspace_id, id).ok_or_else(|| not_found(K::KIND, id))?;
@@ -307,11 +308,11 @@ async fn grant_creator<S>(
 /// object. Authorization is the caller's business.
 async fn delete_in<K: Kind>(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     id: &str,
 ) -> Result<bool> {
     let mut sql = Sql::new(&format!("DELETE FROM {} WHERE workspace_id = ", table(K::KIND)));
-    sql.int(workspace_id).push(" AND id = ");
+    sql.int(workspace_id.get()).push(" AND id = ");
     if !push_id(&mut sql, K::KIND, id) {
         return Ok(false);
     }
@@ -376,7 +377,11 @@ impl Store {
 
     /// An object by id, whoever asks: for server-side checks, never for answering a client
     /// without an access check.
-    async fn fetch<K: Kind>(&self, workspace_id: i64, id: &str) -> Result<Option<K::Record>> {
+    async fn fetch<K: Kind>(
+        &self,
+        workspace_id: WorkspaceId,
+        id: &str,
+    ) -> Result<Option<K::Record>> {
         let Some(sql) = by_id::<K>(workspace_id, id) else {
             return Ok(None);
         };
@@ -389,7 +394,7 @@ impl Store {
     pub(crate) async fn compute_exists(
         &self,
         kind: ObjectKind,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         id: &str,
     ) -> Result<bool> {
         Ok(match kind {

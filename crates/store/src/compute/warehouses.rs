@@ -7,6 +7,7 @@ use super::{
 };
 use crate::sql::Sql;
 use crate::{Rejected, Result, Store, StoreError, Taken, conflict_or};
+use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::warehouse::{Channel, ChannelName};
 use patchbay_core::compute::{
@@ -23,7 +24,7 @@ use sqlx::{Any, Transaction};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WarehouseRecord {
     pub id: String,
-    pub workspace_id: i64,
+    pub workspace_id: WorkspaceId,
     pub spec: WarehouseSpec,
     /// Its id in the legacy data sources API (`/api/2.0/preview/sql/data_sources`).
     pub data_source_id: String,
@@ -97,7 +98,7 @@ impl Creatable for Warehouses {
              $18, $19, $20, $21, $22, $22, $22)",
         )
         .bind(record.id.as_str())
-        .bind(record.workspace_id);
+        .bind(record.workspace_id.get());
         bind_spec(query, spec)
             .bind(record.data_source_id.as_str())
             .bind(record.creator_id)
@@ -128,7 +129,7 @@ impl Stateful for Warehouses {
 /// warehouse a user selected).
 pub(crate) async fn warehouse_exists(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     id: &str,
 ) -> Result<bool> {
     exists(tx, ObjectKind::Warehouse, workspace_id, id, "").await
@@ -148,7 +149,7 @@ impl Store {
     /// still there?), never for answering a client without an access check.
     pub async fn get_warehouse(
         &self,
-        workspace_id: i64,
+        workspace_id: WorkspaceId,
         id: &str,
     ) -> Result<Option<WarehouseRecord>> {
         self.fetch::<Warehouses>(workspace_id, id).await
@@ -223,7 +224,7 @@ impl Store {
 /// warehouse. Authorization is the caller's business.
 pub(crate) async fn delete_warehouse_tx(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     id: &str,
 ) -> Result<bool> {
     delete_in::<Warehouses>(tx, workspace_id, id).await
@@ -259,13 +260,13 @@ fn duplicate_name(name: &str) -> StoreError {
 /// `base`, or the first of `base_2`, `base_3`, … that no warehouse of the workspace is named.
 pub(crate) async fn free_warehouse_name(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     base: &str,
 ) -> Result<String> {
     let taken: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM warehouses WHERE workspace_id = $1 AND (name = $2 OR name LIKE $3)",
     )
-    .bind(workspace_id)
+    .bind(workspace_id.get())
     .bind(base)
     .bind(format!("{base}_%"))
     .fetch_all(&mut **tx)
@@ -281,12 +282,12 @@ pub(crate) async fn free_warehouse_name(
 /// PostgreSQL transaction is not aborted by the unique index.
 async fn ensure_unique_name(
     tx: &mut Transaction<'static, Any>,
-    workspace_id: i64,
+    workspace_id: WorkspaceId,
     name: &str,
     except: Option<&str>,
 ) -> Result<()> {
     let mut sql = Sql::new("SELECT 1 AS yes FROM warehouses WHERE workspace_id = ");
-    sql.int(workspace_id).push(" AND name = ").text(name);
+    sql.int(workspace_id.get()).push(" AND name = ").text(name);
     if let Some(id) = except {
         sql.push(" AND id <> ").text(id);
     }
