@@ -250,7 +250,7 @@ async fn enabling_unity_catalog_creates_main() {
     assert_eq!(assignment.owner_id, Some(admin));
     assert!(is_metastore_admin(&app, admin).await);
     let main = app.store.catalog(app.workspace_id, "main").await.unwrap().unwrap();
-    assert_eq!(main.owner_id, Some(admin));
+    assert_eq!(main.meta.owner_id, Some(admin));
     assert!(app.store.schema_exists(app.workspace_id, "main", "default").await.unwrap());
     assert!(!app.store.schema_exists(app.workspace_id, "main", "nope").await.unwrap());
     assert!(!app.store.schema_exists(app.workspace_id, "nope", "default").await.unwrap());
@@ -955,7 +955,7 @@ async fn the_migration_gives_existing_workspaces_a_hive_metastore() {
     let store = app.db.store().await.unwrap();
     let hive = store.catalog(app.workspace_id, "hive_metastore").await.unwrap().unwrap();
     assert!(hive.legacy);
-    assert_eq!(hive.owner.as_deref(), Some("admins"));
+    assert_eq!(hive.meta.owner.as_deref(), Some("admins"));
     assert!(store.schema_exists(app.workspace_id, "hive_metastore", "default").await.unwrap());
     store.close().await;
 }

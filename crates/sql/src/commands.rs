@@ -570,7 +570,7 @@ pub async fn run(
                                 None,
                                 Some(t.catalog_name),
                                 some(table_type),
-                                t.comment,
+                                t.meta.comment,
                             ]
                         })
                         .collect(),
@@ -680,13 +680,14 @@ pub async fn run(
             let record = table_record(store, caller, &table, catalog, schema).await?;
             let rows = match key {
                 Some(key) => {
-                    let shown = record.properties.get(&key).map_or_else(
+                    let shown = record.meta.properties.get(&key).map_or_else(
                         || format!("Table {} does not have property: {key}", record.full_name()),
                         property_text,
                     );
                     vec![vec![Some(key), Some(shown)]]
                 }
                 None => record
+                    .meta
                     .properties
                     .iter()
                     .map(|(k, v)| vec![Some(k.clone()), Some(property_text(v))])
@@ -769,15 +770,15 @@ fn detail_row(
         ) as ArrayRef
     };
     let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let properties = serde_json::Value::Object(record.properties.clone()).to_string();
+    let properties = serde_json::Value::Object(record.meta.properties.clone()).to_string();
     let columns: Vec<(&str, DataType, ArrayRef)> = vec![
         ("format", DataType::Utf8, text(Some("delta".into()))),
         ("id", DataType::Utf8, text(Some(record.id.clone()))),
         ("name", DataType::Utf8, text(Some(record.full_name()))),
-        ("description", DataType::Utf8, text(record.comment.clone())),
+        ("description", DataType::Utf8, text(record.meta.comment.clone())),
         ("location", DataType::Utf8, text(record.location(|id| engine.table_location(id)))),
-        ("createdAt", timestamp.clone(), time(record.created_at)),
-        ("lastModified", timestamp, time(detail.last_modified.unwrap_or(record.updated_at))),
+        ("createdAt", timestamp.clone(), time(record.meta.created_at)),
+        ("lastModified", timestamp, time(detail.last_modified.unwrap_or(record.meta.updated_at))),
         ("partitionColumns", DataType::Utf8, text(Some("[]".into()))),
         ("numFiles", DataType::Int64, Arc::new(Int64Array::from(vec![detail.num_files]))),
         ("sizeInBytes", DataType::Int64, Arc::new(Int64Array::from(vec![detail.size_in_bytes]))),
@@ -814,11 +815,11 @@ fn details(record: &TableRecord, engine: &Engine) -> Vec<(&'static str, String)>
         ("Catalog", Some(record.catalog_name.clone())),
         ("Database", Some(record.schema_name.clone())),
         ("Table", Some(record.name.clone())),
-        ("Created Time", Some(record.created_at.to_string())),
-        ("Created By", Some(record.created_by.clone())),
+        ("Created Time", Some(record.meta.created_at.to_string())),
+        ("Created By", Some(record.meta.created_by.clone())),
         ("Type", Some(record.table_type.to_string())),
-        ("Owner", record.owner.clone()),
-        ("Comment", record.comment.clone()),
+        ("Owner", record.meta.owner.clone()),
+        ("Comment", record.meta.comment.clone()),
     ];
     if record.table_type.is_view() {
         detail.push(("View Text", record.view_definition.clone()));
@@ -829,9 +830,13 @@ fn details(record: &TableRecord, engine: &Engine) -> Vec<(&'static str, String)>
             Some(record.data_source_format.clone().unwrap_or_default().to_lowercase()),
         ));
     }
-    if !record.properties.is_empty() {
-        let listed: Vec<String> =
-            record.properties.iter().map(|(k, v)| format!("{k}={}", property_text(v))).collect();
+    if !record.meta.properties.is_empty() {
+        let listed: Vec<String> = record
+            .meta
+            .properties
+            .iter()
+            .map(|(k, v)| format!("{k}={}", property_text(v)))
+            .collect();
         detail.push(("Table Properties", Some(format!("[{}]", listed.join(",")))));
     }
     detail.into_iter().filter_map(|(name, value)| Some((name, value?))).collect()

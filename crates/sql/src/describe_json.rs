@@ -39,20 +39,21 @@ pub fn document(record: &TableRecord, location: Option<String>) -> String {
         doc.insert("provider".into(), json!(provider));
         doc.insert("location".into(), json!(location));
     }
-    if let Some(comment) = &record.comment {
+    if let Some(comment) = &record.meta.comment {
         doc.insert("comment".into(), json!(comment));
     }
     let properties: Map<String, Value> = record
+        .meta
         .properties
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(crate::commands::property_text(v))))
         .collect();
     doc.insert("table_properties".into(), Value::Object(properties));
-    doc.insert("created_time".into(), json!(iso_time(record.created_at)));
-    doc.insert("created_by".into(), json!(record.created_by));
+    doc.insert("created_time".into(), json!(iso_time(record.meta.created_at)));
+    doc.insert("created_by".into(), json!(record.meta.created_by));
     doc.insert("last_access".into(), json!("UNKNOWN"));
     doc.insert("partition_provider".into(), json!("Catalog"));
-    doc.insert("owner".into(), json!(record.owner));
+    doc.insert("owner".into(), json!(record.meta.owner));
     Value::Object(doc).to_string()
 }
 

@@ -41,12 +41,12 @@ fn maybe(s: Option<String>) -> Value {
 macro_rules! stamps {
     ($record:ident) => {
         [
-            maybe($record.owner),
-            maybe($record.comment),
-            Value::Time($record.created_at),
-            text($record.created_by),
-            Value::Time($record.updated_at),
-            text($record.updated_by),
+            maybe($record.meta.owner),
+            maybe($record.meta.comment),
+            Value::Time($record.meta.created_at),
+            text($record.meta.created_by),
+            Value::Time($record.meta.updated_at),
+            text($record.meta.updated_by),
         ]
     };
 }

@@ -716,7 +716,7 @@ impl Principal {
 
     /// A view's owner (its admin standing comes from its groups, not from any token).
     fn owner(of: &Principal, view: &TableRecord) -> Option<Principal> {
-        view.owner_id.map(|principal_id| Principal {
+        view.meta.owner_id.map(|principal_id| Principal {
             workspace_id: of.workspace_id,
             principal_id,
             is_admin: false,

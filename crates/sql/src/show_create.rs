@@ -24,7 +24,7 @@ pub fn statement(record: &TableRecord) -> String {
             })
             .collect();
         let mut text = format!("CREATE VIEW {name} (\n{})\n", columns.join(",\n"));
-        if let Some(comment) = &record.comment {
+        if let Some(comment) = &record.meta.comment {
             text.push_str(&format!("COMMENT {}\n", literal(comment)));
         }
         text.push_str(&format!("AS {}\n", record.view_definition.as_deref().unwrap_or_default()));
@@ -46,11 +46,12 @@ pub fn statement(record: &TableRecord) -> String {
         .collect();
     let provider = record.data_source_format.as_deref().unwrap_or("delta").to_lowercase();
     let mut text = format!("CREATE TABLE {name} (\n{})\nUSING {provider}\n", columns.join(",\n"));
-    if let Some(comment) = &record.comment {
+    if let Some(comment) = &record.meta.comment {
         text.push_str(&format!("COMMENT {}\n", literal(comment)));
     }
-    if !record.properties.is_empty() {
+    if !record.meta.properties.is_empty() {
         let properties: Vec<String> = record
+            .meta
             .properties
             .iter()
             .map(|(k, v)| {

@@ -35,8 +35,8 @@ pub use bootstrap::{Bootstrap, BootstrapOutcome};
 pub use catalog::{
     CatalogError, CatalogErrorKind, CatalogRecord, CatalogResult, CatalogUpdate, ColumnRecord,
     EffectiveAssignment, EffectivePrivilege, GrantChange, GrantRow, MetastoreAssignment,
-    MetastoreRecord, NewCatalog, NewMetastore, NewSchema, NewTable, PrivilegeAssignment,
-    SchemaRecord, TableChange, TableRecord,
+    MetastoreRecord, NewCatalog, NewMetastore, NewSchema, NewTable, ObjectMeta,
+    PrivilegeAssignment, SchemaRecord, TableChange, TableRecord,
 };
 pub use compute::{ClusterRecord, ClusterSpec, JobRecord, WarehouseRecord, WarehouseSpec};
 pub use connections::{

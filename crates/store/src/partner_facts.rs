@@ -21,7 +21,7 @@ impl Store {
         let Some(catalog) = self.catalog(caller.workspace_id, name).await? else {
             return Ok(CatalogStanding::Missing);
         };
-        let owns = match catalog.owner_id {
+        let owns = match catalog.meta.owner_id {
             Some(owner) => {
                 owner == caller.principal_id
                     || self.is_member_of(caller.principal_id, owner).await?

@@ -140,16 +140,16 @@ macro_rules! securable_info {
         SecurableInfo {
             browse_only: false,
             full_name: $full_name,
-            comment: $record.comment,
-            created_at: $record.created_at,
-            created_by: $record.created_by,
+            comment: $record.meta.comment,
+            created_at: $record.meta.created_at,
+            created_by: $record.meta.created_by,
             metastore_id: $record.metastore_id,
             name: $record.name,
-            owner: $record.owner,
-            properties: $record.properties,
+            owner: $record.meta.owner,
+            properties: $record.meta.properties,
             securable_type: $securable_type,
-            updated_at: $record.updated_at,
-            updated_by: $record.updated_by,
+            updated_at: $record.meta.updated_at,
+            updated_by: $record.meta.updated_by,
             $($field: $value,)*
             ..SecurableInfo::default()
         }

@@ -91,12 +91,12 @@ impl Store {
                 }
             }
             TableChange::SetProperties(set) => {
-                let mut properties = record.properties.clone();
+                let mut properties = record.meta.properties.clone();
                 properties.extend(set.clone());
                 update.properties = Some(properties);
             }
             TableChange::UnsetProperties { keys, if_exists } => {
-                let mut properties = record.properties.clone();
+                let mut properties = record.meta.properties.clone();
                 for key in keys {
                     if properties.remove(key).is_none() && !if_exists {
                         return Err(CatalogError::PropertyNotSet {

@@ -1,7 +1,7 @@
 //! Catalogs: the workspace's legacy `hive_metastore` and the catalogs of its metastore.
 
 use super::objects::{
-    CatalogUpdate, Kind, Object, insert_row, load, name, object, properties_text,
+    CatalogUpdate, Kind, Object, ObjectMeta, insert_row, load, name, object, properties_text,
 };
 use super::schemas::insert_schema_row;
 use super::{
@@ -28,15 +28,8 @@ pub struct CatalogRecord {
     pub metastore_id: Option<String>,
     /// `hive_metastore`: legacy privileges apply.
     pub legacy: bool,
-    pub owner_id: Option<i64>,
-    pub owner: Option<String>,
-    pub comment: Option<String>,
     pub storage_root: Option<String>,
-    pub properties: Map<String, Value>,
-    pub created_at: i64,
-    pub created_by: String,
-    pub updated_at: i64,
-    pub updated_by: String,
+    pub meta: ObjectMeta,
 }
 
 /// What creating a catalog takes.
@@ -263,7 +256,7 @@ async fn list_catalogs(
                 legacy: c.legacy,
                 superuser: if c.legacy { identity.workspace_admin } else { metastore_admin },
                 levels: vec![LevelFacts {
-                    owned: identity.holds(c.owner_id),
+                    owned: identity.holds(c.meta.owner_id),
                     privileges: grants
                         .iter()
                         .filter(|(id, _)| *id == c.id)

@@ -21,7 +21,7 @@ pub use grants::{
     EffectiveAssignment, EffectivePrivilege, GrantChange, GrantRow, PrivilegeAssignment,
 };
 pub use metastores::{MetastoreAssignment, MetastoreRecord, NewMetastore};
-pub use objects::CatalogUpdate;
+pub use objects::{CatalogUpdate, ObjectMeta};
 pub use schemas::{NewSchema, SchemaRecord};
 pub use tables::{ColumnRecord, NewTable, TableRecord};
 
@@ -785,7 +785,7 @@ mod tests {
         let (store, workspace_id) = crate::bootstrap::fresh_store(dir.path()).await;
         let caller = crate::bootstrap::admin_caller(&store, workspace_id).await;
         let read = store.get_schema(&caller, HIVE_METASTORE, "default").await.unwrap();
-        assert!(read.properties.is_empty());
+        assert!(read.meta.properties.is_empty());
         for properties in ["[]", "{", "\"text\"", "null"] {
             sqlx::query("UPDATE catalog_schemas SET properties = $1")
                 .bind(properties)

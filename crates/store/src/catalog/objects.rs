@@ -113,6 +113,37 @@ impl Kind {
     }
 }
 
+/// What every catalog, schema and table has besides its name: its owner (by id and by name),
+/// comment, properties, and who created and last changed it, when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectMeta {
+    /// `None` once the owning principal was deleted.
+    pub owner_id: Option<i64>,
+    pub owner: Option<String>,
+    pub comment: Option<String>,
+    pub properties: Map<String, Value>,
+    pub created_at: EpochMillis,
+    pub created_by: String,
+    pub updated_at: EpochMillis,
+    pub updated_by: String,
+}
+
+impl ObjectMeta {
+    /// Reads the columns every object row has, with its owner's name as `owner_name`.
+    pub(crate) fn from_row(row: &dyn crate::read::Row) -> CatalogResult<ObjectMeta> {
+        Ok(ObjectMeta {
+            owner_id: row.get("owner_id")?,
+            owner: row.get("owner_name")?,
+            comment: row.get("comment")?,
+            properties: properties(row)?,
+            created_at: row.get("created_at")?,
+            created_by: row.get("created_by")?,
+            updated_at: row.get("updated_at")?,
+            updated_by: row.get("updated_by")?,
+        })
+    }
+}
+
 /// A catalog, schema or table as the API shows it, read from its row.
 pub(crate) trait Object: Sized + Send {
     const KIND: Kind;
@@ -156,14 +187,7 @@ macro_rules! object {
                     name: $row.get("name")?,
                     metastore_id: $row.get("metastore_id")?,
                     legacy: workspace_id.is_some(),
-                    owner_id: $row.get("owner_id")?,
-                    owner: $row.get("owner_name")?,
-                    comment: $row.get("comment")?,
-                    properties: $crate::catalog::objects::properties($row)?,
-                    created_at: $row.get("created_at")?,
-                    created_by: $row.get("created_by")?,
-                    updated_at: $row.get("updated_at")?,
-                    updated_by: $row.get("updated_by")?,
+                    meta: $crate::catalog::objects::ObjectMeta::from_row($row)?,
                     $($field: $value,)*
                 })
             }
@@ -173,7 +197,7 @@ macro_rules! object {
             }
 
             fn owner_id(&self) -> Option<i64> {
-                self.owner_id
+                self.meta.owner_id
             }
 
             $($($extra)+)?

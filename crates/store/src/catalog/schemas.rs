@@ -1,7 +1,7 @@
 //! Schemas of a catalog.
 
 use super::objects::{
-    CatalogUpdate, Kind, child, denied, for_caller, insert_row, load, name, object,
+    CatalogUpdate, Kind, ObjectMeta, child, denied, for_caller, insert_row, load, name, object,
     properties_text, visible_children,
 };
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, new_id};
@@ -19,14 +19,7 @@ pub struct SchemaRecord {
     pub name: String,
     pub metastore_id: Option<String>,
     pub legacy: bool,
-    pub owner_id: Option<i64>,
-    pub owner: Option<String>,
-    pub comment: Option<String>,
-    pub properties: Map<String, Value>,
-    pub created_at: i64,
-    pub created_by: String,
-    pub updated_at: i64,
-    pub updated_by: String,
+    pub meta: ObjectMeta,
 }
 
 impl SchemaRecord {

@@ -1,8 +1,8 @@
 //! Tables of a schema, with their columns: metadata only.
 
 use super::objects::{
-    CatalogUpdate, Kind, child, denied, for_caller, insert_row, load, managed, name, object,
-    properties_text, visible_children,
+    CatalogUpdate, Kind, ObjectMeta, child, denied, for_caller, insert_row, load, managed, name,
+    object, properties_text, visible_children,
 };
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, facts, identity, new_id, resolve};
 use crate::Store;
@@ -39,14 +39,7 @@ pub struct TableRecord {
     pub table_type: TableType,
     pub data_source_format: Option<String>,
     pub storage_location: Option<String>,
-    pub owner_id: Option<i64>,
-    pub owner: Option<String>,
-    pub comment: Option<String>,
-    pub properties: Map<String, Value>,
-    pub created_at: i64,
-    pub created_by: String,
-    pub updated_at: i64,
-    pub updated_by: String,
+    pub meta: ObjectMeta,
     pub columns: Vec<ColumnRecord>,
     /// A view's query.
     pub view_definition: Option<String>,
