@@ -1,7 +1,9 @@
 //! First start: the organization, its workspace, the built-in groups, and an admin with a token.
 //! Runs once per database, even with several nodes starting at the same moment.
 
-use crate::principals::{PrincipalData, add_member, builtin_group_id, insert_principal};
+use crate::principals::{
+    PrincipalAttributes, PrincipalData, add_member, builtin_group_id, insert_principal,
+};
 use crate::tokens::{NewToken, insert_token};
 use crate::{Missing, Result, Store, StoreError};
 use patchbay_core::WorkspaceId;
@@ -133,7 +135,7 @@ impl Store {
             &NewToken {
                 owner_id: user.id,
                 created_by_id: user.id,
-                created_by_username: user.user_name.clone().unwrap_or_default(),
+                created_by_username: user.attributes.user_name.clone().unwrap_or_default(),
                 comment: comment.to_owned(),
                 lifetime_millis: None,
             },
@@ -169,16 +171,19 @@ async fn setup_workspace(
 
     for group in [BuiltinGroup::Admins, BuiltinGroup::Users] {
         let data = PrincipalData {
-            display_name: Some(group.name().to_owned()),
-            entitlements: match group {
-                // Every user may use the workspace and Databricks SQL by default.
-                BuiltinGroup::Users => vec![
-                    Entitlement::WorkspaceAccess.as_str().to_owned(),
-                    Entitlement::DatabricksSqlAccess.as_str().to_owned(),
-                ],
-                BuiltinGroup::Admins => Vec::new(),
+            attributes: PrincipalAttributes {
+                display_name: Some(group.name().to_owned()),
+                entitlements: match group {
+                    // Every user may use the workspace and Databricks SQL by default.
+                    BuiltinGroup::Users => vec![
+                        Entitlement::WorkspaceAccess.as_str().to_owned(),
+                        Entitlement::DatabricksSqlAccess.as_str().to_owned(),
+                    ],
+                    BuiltinGroup::Admins => Vec::new(),
+                },
+                ..PrincipalAttributes::default()
             },
-            ..PrincipalData::default()
+            members: None,
         };
         insert_principal(tx, now, workspace_id, PrincipalKind::Group, &data, Some(group)).await?;
     }
@@ -187,20 +192,23 @@ async fn setup_workspace(
     crate::catalog::create_legacy_catalog(tx, now, workspace_id).await?;
 
     let admin = PrincipalData {
-        user_name: Some(admin_email.to_owned()),
-        display_name: Some(admin_email.to_owned()),
-        active: Some(true),
-        entitlements: Entitlement::ALL
-            .iter()
-            .filter(|e| **e != Entitlement::WorkspaceConsume)
-            .map(|e| e.as_str().to_owned())
-            .collect(),
-        emails: vec![crate::Email {
-            value: admin_email.to_owned(),
-            kind: Some("work".into()),
-            primary: true,
-        }],
-        ..PrincipalData::default()
+        attributes: PrincipalAttributes {
+            user_name: Some(admin_email.to_owned()),
+            display_name: Some(admin_email.to_owned()),
+            active: Some(true),
+            entitlements: Entitlement::ALL
+                .iter()
+                .filter(|e| **e != Entitlement::WorkspaceConsume)
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+            emails: vec![crate::Email {
+                value: admin_email.to_owned(),
+                kind: Some("work".into()),
+                primary: true,
+            }],
+            ..PrincipalAttributes::default()
+        },
+        members: None,
     };
     let admin_id =
         insert_principal(tx, now, workspace_id, PrincipalKind::User, &admin, None).await?;

@@ -5,7 +5,7 @@
 use crate::compute::{Clusters, Creatable, NewObject, Warehouses};
 use crate::partners::{Actor, AuditLog, CONNECTION_TABLE, ConnectionRecord, audit};
 use crate::permissions::{TOKENS, grant_object_permission};
-use crate::principals::{PrincipalData, insert_principal};
+use crate::principals::{PrincipalAttributes, PrincipalData, insert_principal};
 use crate::sql::Sql;
 use crate::tokens::{NewToken, insert_token};
 use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
@@ -346,11 +346,14 @@ impl Store {
             Some(display_name) => {
                 let application_id = patchbay_core::ids::new_application_id();
                 let data = PrincipalData {
-                    application_id: Some(application_id.clone()),
-                    display_name: Some(display_name.clone()),
-                    active: Some(true),
-                    entitlements: plan.entitlements.clone(),
-                    ..PrincipalData::default()
+                    attributes: PrincipalAttributes {
+                        application_id: Some(application_id.clone()),
+                        display_name: Some(display_name.clone()),
+                        active: Some(true),
+                        entitlements: plan.entitlements.clone(),
+                        ..PrincipalAttributes::default()
+                    },
+                    members: None,
                 };
                 let id = insert_principal(
                     &mut tx,

@@ -4,7 +4,10 @@
 //! Leaving a group can cost the token permission, and with it every token, at once.
 
 use crate::principals::{add_member, delete_principal_row, insert_principal, is_within};
-use crate::{Missing, PrincipalData, Rejected, Result, Store, StoreError, Taken, conflict_or};
+use crate::{
+    Missing, PrincipalAttributes, PrincipalData, Rejected, Result, Store, StoreError, Taken,
+    conflict_or,
+};
 use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
@@ -45,9 +48,11 @@ impl Store {
             return Err(duplicate());
         }
         let data = PrincipalData {
-            display_name: Some(name.to_owned()),
+            attributes: PrincipalAttributes {
+                display_name: Some(name.to_owned()),
+                ..PrincipalAttributes::default()
+            },
             members: Some(Vec::new()),
-            ..PrincipalData::default()
         };
         insert_principal(
             &mut tx,

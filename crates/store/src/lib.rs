@@ -58,7 +58,8 @@ pub use partners::{
 };
 pub use permissions::{AclEntry, AclUpdate, ObjectRef, TOKENS};
 pub use principals::{
-    Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalData, PrincipalRecord,
+    Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalAttributes, PrincipalData,
+    PrincipalRecord,
 };
 pub use queries::{NewQuery, QueryFilter, QueryPage, QueryRecord};
 pub use runs::{NewRun, RunFilter, RunRecord};

@@ -37,44 +37,41 @@ pub struct MemberRef {
     pub display: String,
 }
 
-/// A principal as stored, with its multi-valued attributes.
+/// A principal as stored: what the server assigns, and its attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalRecord {
     pub id: i64,
     pub workspace_id: WorkspaceId,
     pub kind: PrincipalKind,
+    pub attributes: PrincipalAttributes,
+    pub builtin: Option<BuiltinGroup>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub groups: Vec<GroupRef>,
+    pub members: Vec<MemberRef>,
+}
+
+/// What a client may write of a principal, single- and multi-valued; the same for a stored
+/// record and for a create or a replace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrincipalAttributes {
     pub user_name: Option<String>,
     pub application_id: Option<String>,
     pub display_name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
-    /// `None` when unset; an unset principal counts as active.
+    /// `None` when unset (a SCIM PATCH removed it); an unset principal counts as active.
     pub active: Option<bool>,
     pub external_id: Option<String>,
-    pub builtin: Option<BuiltinGroup>,
-    pub created_at: i64,
-    pub updated_at: i64,
     pub entitlements: Vec<String>,
     pub roles: Vec<String>,
     pub emails: Vec<Email>,
-    pub groups: Vec<GroupRef>,
-    pub members: Vec<MemberRef>,
 }
 
 /// The whole writable state of a principal, for a create or a replace. Validated by the caller.
 #[derive(Debug, Clone, Default)]
 pub struct PrincipalData {
-    pub user_name: Option<String>,
-    pub application_id: Option<String>,
-    pub display_name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    /// `None` leaves `active` unset (a SCIM PATCH removed it); it then counts as active.
-    pub active: Option<bool>,
-    pub external_id: Option<String>,
-    pub entitlements: Vec<String>,
-    pub roles: Vec<String>,
-    pub emails: Vec<Email>,
+    pub attributes: PrincipalAttributes,
     /// Group members by id; `None` leaves membership as it is.
     pub members: Option<Vec<i64>>,
 }
@@ -299,7 +296,7 @@ impl Store {
         let current =
             fetch_row(&mut tx, workspace_id, kind, id).await?.ok_or_else(|| not_found(kind, id))?;
         if let Some(builtin) = current.builtin
-            && data.display_name.as_deref() != Some(builtin.name())
+            && data.attributes.display_name.as_deref() != Some(builtin.name())
         {
             return Err(StoreError::Rejected(Rejected::BuiltinGroupRename {
                 name: builtin.name(),
@@ -446,9 +443,9 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
         let record = &mut records[index[&row.int("principal_id")?]];
         let value = row.text("value")?;
         match row.text("attr")?.as_str() {
-            "entitlements" => record.entitlements.push(value),
-            "roles" => record.roles.push(value),
-            _ => record.emails.push(Email {
+            "entitlements" => record.attributes.entitlements.push(value),
+            "roles" => record.attributes.roles.push(value),
+            _ => record.attributes.emails.push(Email {
                 value,
                 kind: row.opt_text("value_type")?,
                 primary: row.int("is_primary")? != 0,
@@ -512,19 +509,22 @@ fn record_from_row(row: &dyn crate::read::Row) -> Result<PrincipalRecord> {
         workspace_id: row.get("workspace_id")?,
         kind: PrincipalKind::from_db(&kind)
             .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?,
-        user_name: row.opt_text("user_name")?,
-        application_id: row.opt_text("application_id")?,
-        display_name: row.opt_text("display_name")?,
-        given_name: row.opt_text("given_name")?,
-        family_name: row.opt_text("family_name")?,
-        active: row.opt_int("active")?.map(|a| a != 0),
-        external_id: row.opt_text("external_id")?,
+        attributes: PrincipalAttributes {
+            user_name: row.opt_text("user_name")?,
+            application_id: row.opt_text("application_id")?,
+            display_name: row.opt_text("display_name")?,
+            given_name: row.opt_text("given_name")?,
+            family_name: row.opt_text("family_name")?,
+            active: row.opt_int("active")?.map(|a| a != 0),
+            external_id: row.opt_text("external_id")?,
+            // Read with the record's other rows.
+            entitlements: Vec::new(),
+            roles: Vec::new(),
+            emails: Vec::new(),
+        },
         builtin: builtin.as_deref().and_then(BuiltinGroup::from_name),
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
-        entitlements: Vec::new(),
-        roles: Vec::new(),
-        emails: Vec::new(),
         groups: Vec::new(),
         members: Vec::new(),
     })
@@ -560,12 +560,12 @@ fn kind_literal(kind: PrincipalKind) -> &'static str {
 /// holds but the application id, which never changes.
 fn replaced_columns(data: &PrincipalData) -> [(&'static str, Bind); 6] {
     [
-        ("user_name", opt_text(&data.user_name)),
-        ("display_name", opt_text(&data.display_name)),
-        ("given_name", opt_text(&data.given_name)),
-        ("family_name", opt_text(&data.family_name)),
-        ("active", opt_flag(data.active)),
-        ("external_id", opt_text(&data.external_id)),
+        ("user_name", opt_text(&data.attributes.user_name)),
+        ("display_name", opt_text(&data.attributes.display_name)),
+        ("given_name", opt_text(&data.attributes.given_name)),
+        ("family_name", opt_text(&data.attributes.family_name)),
+        ("active", opt_flag(data.attributes.active)),
+        ("external_id", opt_text(&data.attributes.external_id)),
     ]
 }
 
@@ -584,9 +584,9 @@ fn not_found(kind: PrincipalKind, id: i64) -> StoreError {
 /// A principal's unique name is taken: its user name, application id or display name.
 fn duplicate(kind: PrincipalKind, data: &PrincipalData) -> StoreError {
     let name = match kind {
-        PrincipalKind::User => &data.user_name,
-        PrincipalKind::ServicePrincipal => &data.application_id,
-        PrincipalKind::Group => &data.display_name,
+        PrincipalKind::User => &data.attributes.user_name,
+        PrincipalKind::ServicePrincipal => &data.attributes.application_id,
+        PrincipalKind::Group => &data.attributes.display_name,
     };
     StoreError::Taken(Taken::Principal { kind, name: name.clone().unwrap_or_default() })
 }
@@ -603,13 +603,15 @@ async fn check_unique(
     match kind {
         PrincipalKind::User => {
             sql.push("LOWER(user_name) = ")
-                .text(data.user_name.as_deref().unwrap_or_default().to_lowercase());
+                .text(data.attributes.user_name.as_deref().unwrap_or_default().to_lowercase());
         }
         PrincipalKind::ServicePrincipal => {
-            sql.push("application_id = ").text(data.application_id.as_deref().unwrap_or_default());
+            sql.push("application_id = ")
+                .text(data.attributes.application_id.as_deref().unwrap_or_default());
         }
         PrincipalKind::Group => {
-            sql.push("display_name = ").text(data.display_name.as_deref().unwrap_or_default());
+            sql.push("display_name = ")
+                .text(data.attributes.display_name.as_deref().unwrap_or_default());
         }
     }
     if let Some(id) = except {
@@ -635,7 +637,7 @@ pub(crate) async fn insert_principal(
         ("id", id.into()),
         ("workspace_id", workspace_id.into()),
         ("kind", kind.as_db().into()),
-        ("application_id", opt_text(&data.application_id)),
+        ("application_id", opt_text(&data.attributes.application_id)),
         ("builtin", builtin.map(BuiltinGroup::name).into()),
         ("created_at", now.into()),
         ("updated_at", now.into()),
@@ -659,11 +661,14 @@ async fn insert_values(
     data: &PrincipalData,
 ) -> Result<()> {
     let plain = data
+        .attributes
         .entitlements
         .iter()
         .map(|v| ("entitlements", v, None, false))
-        .chain(data.roles.iter().map(|v| ("roles", v, None, false)))
-        .chain(data.emails.iter().map(|e| ("emails", &e.value, e.kind.as_ref(), e.primary)));
+        .chain(data.attributes.roles.iter().map(|v| ("roles", v, None, false)))
+        .chain(
+            data.attributes.emails.iter().map(|e| ("emails", &e.value, e.kind.as_ref(), e.primary)),
+        );
     for (attr, value, kind, primary) in plain {
         sqlx::query(
             "INSERT INTO principal_values (principal_id, attr, value, value_type, is_primary) \

@@ -711,7 +711,7 @@ async fn connect_request(
         PrincipalKind::User => caller.name.clone(),
         _ => user
             .as_ref()
-            .and_then(|u| u.display_name.clone())
+            .and_then(|u| u.attributes.display_name.clone())
             .unwrap_or_else(|| caller.name.clone()),
     };
     let warehouse = c.warehouse_id.as_ref().map(|id| {
@@ -726,8 +726,14 @@ async fn connect_request(
     Ok(ConnectRequest {
         user_info: UserInfo {
             email,
-            first_name: user.as_ref().and_then(|u| u.given_name.clone()).unwrap_or_default(),
-            last_name: user.as_ref().and_then(|u| u.family_name.clone()).unwrap_or_default(),
+            first_name: user
+                .as_ref()
+                .and_then(|u| u.attributes.given_name.clone())
+                .unwrap_or_default(),
+            last_name: user
+                .as_ref()
+                .and_then(|u| u.attributes.family_name.clone())
+                .unwrap_or_default(),
             databricks_user_id: caller.principal_id,
             databricks_organization_id: caller.workspace_id.get(),
             is_connection_established: token.is_none(),

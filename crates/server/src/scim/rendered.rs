@@ -91,7 +91,7 @@ mod tests {
         let again = renderings.whole(&ana, None);
         assert_eq!(again.as_ptr(), first.as_ptr(), "a copy of the same bytes");
 
-        ana.display_name = Some("Ana Renamed".into());
+        ana.attributes.display_name = Some("Ana Renamed".into());
         let renamed = renderings.whole(&ana, None);
         assert_eq!(renamed, serde_json::to_vec(&Resource::of(&ana, BASE)).unwrap());
         assert_ne!(renamed, first);
@@ -107,7 +107,7 @@ mod tests {
         assert_eq!(as_user["userName"], "app-id");
         let plain: serde_json::Value = serde_json::from_slice(&plain).unwrap();
         assert!(plain.get("userName").is_none() || plain["userName"] != "app-id");
-        assert_eq!(plain["applicationId"], sp.application_id.as_deref().unwrap());
+        assert_eq!(plain["applicationId"], sp.attributes.application_id.as_deref().unwrap());
         let other_name = renderings.whole(&sp, Some("other"));
         let other_name: serde_json::Value = serde_json::from_slice(&other_name).unwrap();
         assert_eq!(other_name["userName"], "other");

@@ -120,19 +120,19 @@ impl<'a> Resource<'a> {
     /// and stays relative (`Groups/111`), as Databricks shows it.
     pub fn of(record: &'a PrincipalRecord, base: &str) -> Resource<'a> {
         let is_user = record.kind == PrincipalKind::User;
+        let a = &record.attributes;
         let values = |vs: &'a [String]| vs.iter().map(|v| ValueOut { value: v }).collect();
-        let has_name = record.given_name.is_some() || record.family_name.is_some();
+        let has_name = a.given_name.is_some() || a.family_name.is_some();
         let name = (is_user && has_name).then_some(NameOut {
-            family_name: record.family_name.as_deref(),
-            given_name: record.given_name.as_deref(),
+            family_name: a.family_name.as_deref(),
+            given_name: a.given_name.as_deref(),
         });
         Resource {
-            active: record.active,
-            application_id: record.application_id.as_deref(),
-            display_name: record.display_name.as_deref(),
+            active: a.active,
+            application_id: a.application_id.as_deref(),
+            display_name: a.display_name.as_deref(),
             emails: if is_user {
-                record
-                    .emails
+                a.emails
                     .iter()
                     .map(|e| EmailOut {
                         primary: e.primary,
@@ -143,8 +143,8 @@ impl<'a> Resource<'a> {
             } else {
                 Vec::new()
             },
-            entitlements: values(&record.entitlements),
-            external_id: record.external_id.as_deref(),
+            entitlements: values(&a.entitlements),
+            external_id: a.external_id.as_deref(),
             groups: record
                 .groups
                 .iter()
@@ -177,9 +177,9 @@ impl<'a> Resource<'a> {
                 resource_type: record.kind.resource_type(),
             },
             name,
-            roles: values(&record.roles),
+            roles: values(&a.roles),
             schemas: [core_schema(record.kind)],
-            user_name: record.user_name.as_deref(),
+            user_name: a.user_name.as_deref(),
         }
     }
 
@@ -239,9 +239,9 @@ pub fn from_json(
             ("schemas", _) => check_schemas(kind, value)?,
             // Server-assigned or read-only: accepted (clients echo them back) and ignored.
             ("id" | "meta" | "groups", _) => {}
-            ("username", PrincipalKind::User) => data.user_name = string(key, value)?,
+            ("username", PrincipalKind::User) => data.attributes.user_name = string(key, value)?,
             ("applicationid", PrincipalKind::ServicePrincipal) => {
-                data.application_id = string(key, value)?
+                data.attributes.application_id = string(key, value)?
                     .map(|s| {
                         parse_application_id(&s).ok_or_else(|| {
                             invalid(format!("applicationId '{s}' is not a valid UUID"))
@@ -249,17 +249,17 @@ pub fn from_json(
                     })
                     .transpose()?;
             }
-            ("displayname", _) => data.display_name = string(key, value)?,
-            ("externalid", _) => data.external_id = string(key, value)?,
+            ("displayname", _) => data.attributes.display_name = string(key, value)?,
+            ("externalid", _) => data.attributes.external_id = string(key, value)?,
             ("active", PrincipalKind::User | PrincipalKind::ServicePrincipal) => {
-                data.active = boolean(key, value)?;
+                data.attributes.active = boolean(key, value)?;
             }
             ("name", PrincipalKind::User) => read_name(value, &mut data)?,
-            ("emails", PrincipalKind::User) => data.emails = read_emails(value)?,
+            ("emails", PrincipalKind::User) => data.attributes.emails = read_emails(value)?,
             ("entitlements", _) => {
-                data.entitlements = read_values(key, value)?;
+                data.attributes.entitlements = read_values(key, value)?;
                 if let Some(bad) =
-                    data.entitlements.iter().find(|e| Entitlement::parse(e).is_none())
+                    data.attributes.entitlements.iter().find(|e| Entitlement::parse(e).is_none())
                 {
                     let known: Vec<&str> = Entitlement::ALL.iter().map(|e| e.as_str()).collect();
                     return Err(invalid(format!(
@@ -268,7 +268,7 @@ pub fn from_json(
                     )));
                 }
             }
-            ("roles", _) => data.roles = read_values(key, value)?,
+            ("roles", _) => data.attributes.roles = read_values(key, value)?,
             ("members", PrincipalKind::Group) => data.members = Some(read_members(value)?),
             (ext, PrincipalKind::User) if ext == WORKSPACE_USER_EXTENSION.to_ascii_lowercase() => {}
             _ => {
@@ -281,10 +281,10 @@ pub fn from_json(
         }
     }
     if kind != PrincipalKind::Group
-        && data.active.is_none()
+        && data.attributes.active.is_none()
         && !matches!(intent, Intent::Patched(_))
     {
-        data.active = Some(true);
+        data.attributes.active = Some(true);
     }
     finish(kind, &mut data, existing)?;
     Ok(data)
@@ -299,42 +299,44 @@ fn finish(
     match kind {
         PrincipalKind::User => {
             let user_name =
-                data.user_name.clone().ok_or_else(|| invalid("userName is required"))?;
+                data.attributes.user_name.clone().ok_or_else(|| invalid("userName is required"))?;
             validate_user_name(&user_name).map_err(invalid)?;
             if existing.is_none() {
                 // Databricks names a new user after its user name unless told otherwise.
-                data.display_name.get_or_insert(user_name);
+                data.attributes.display_name.get_or_insert(user_name);
             }
         }
         PrincipalKind::ServicePrincipal => {
-            match (existing, &data.application_id) {
-                (None, None) => data.application_id = Some(new_application_id()),
+            match (existing, &data.attributes.application_id) {
+                (None, None) => data.attributes.application_id = Some(new_application_id()),
                 (None, Some(_)) => {}
-                (Some(old), None) => data.application_id = old.application_id.clone(),
+                (Some(old), None) => {
+                    data.attributes.application_id = old.attributes.application_id.clone()
+                }
                 (Some(old), Some(new)) => {
-                    if old.application_id.as_ref() != Some(new) {
+                    if old.attributes.application_id.as_ref() != Some(new) {
                         return Err(ApiError::bad_request("applicationId cannot be changed")
                             .scim_type("mutability"));
                     }
                 }
             }
             // Always shown, so never empty: a nameless principal goes by its application id.
-            if data.display_name.is_none() {
-                data.display_name = data.application_id.clone();
+            if data.attributes.display_name.is_none() {
+                data.attributes.display_name = data.attributes.application_id.clone();
             }
         }
         PrincipalKind::Group => {
-            if data.display_name.is_none() {
+            if data.attributes.display_name.is_none() {
                 return Err(invalid("displayName is required"));
             }
             // The representation is the whole resource: no members listed means none.
             data.members.get_or_insert_with(Vec::new);
         }
     }
-    if let Some(name) = &data.display_name {
+    if let Some(name) = &data.attributes.display_name {
         validate_display_name("displayName", name).map_err(invalid)?;
     }
-    if let Some(ext) = &data.external_id {
+    if let Some(ext) = &data.attributes.external_id {
         validate_display_name("externalId", ext).map_err(invalid)?;
     }
     Ok(())
@@ -392,8 +394,8 @@ fn read_name(value: &Value, data: &mut PrincipalData) -> Result<(), ApiError> {
     };
     for (key, v) in obj {
         match key.to_ascii_lowercase().as_str() {
-            "givenname" => data.given_name = string(key, v)?,
-            "familyname" => data.family_name = string(key, v)?,
+            "givenname" => data.attributes.given_name = string(key, v)?,
+            "familyname" => data.attributes.family_name = string(key, v)?,
             // Derived from the parts; accepted and not stored.
             "formatted" => {
                 string(key, v)?;
@@ -526,7 +528,7 @@ fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use patchbay_store::{GroupRef, MemberRef};
+    use patchbay_store::{GroupRef, MemberRef, PrincipalAttributes};
 
     pub(in crate::scim) const BASE: &str = "https://patchbay.example.com/api/2.0/preview/scim/v2";
 
@@ -536,23 +538,25 @@ pub(super) mod tests {
             id: 42,
             workspace_id: patchbay_core::WorkspaceId::new(7),
             kind,
-            user_name: Some("ana@example.com".into()),
-            application_id: Some("9f0c5e2a-1b7d-4c3e-8a6f-2d4b1c0e9a77".into()),
-            display_name: Some("Ana \"Q\" Li".into()),
-            given_name: Some("Ana".into()),
-            family_name: None,
-            active: Some(true),
-            external_id: Some("ext-1".into()),
+            attributes: PrincipalAttributes {
+                user_name: Some("ana@example.com".into()),
+                application_id: Some("9f0c5e2a-1b7d-4c3e-8a6f-2d4b1c0e9a77".into()),
+                display_name: Some("Ana \"Q\" Li".into()),
+                given_name: Some("Ana".into()),
+                family_name: None,
+                active: Some(true),
+                external_id: Some("ext-1".into()),
+                entitlements: vec!["workspace-access".into(), "databricks-sql-access".into()],
+                roles: vec!["role/x".into()],
+                emails: vec![Email {
+                    value: "ana@example.com".into(),
+                    kind: Some("work".into()),
+                    primary: true,
+                }],
+            },
             builtin: None,
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_123_456,
-            entitlements: vec!["workspace-access".into(), "databricks-sql-access".into()],
-            roles: vec!["role/x".into()],
-            emails: vec![Email {
-                value: "ana@example.com".into(),
-                kind: Some("work".into()),
-                primary: true,
-            }],
             groups: vec![GroupRef { id: 3, display_name: "admins".into() }],
             members: vec![MemberRef {
                 id: 9,

@@ -37,7 +37,11 @@ async fn principals(
 }
 
 fn sp_name(p: &PrincipalRecord) -> String {
-    p.display_name.clone().or_else(|| p.application_id.clone()).unwrap_or_default()
+    p.attributes
+        .display_name
+        .clone()
+        .or_else(|| p.attributes.application_id.clone())
+        .unwrap_or_default()
 }
 
 fn matches(haystack: &[&str], q: &str) -> bool {
@@ -65,7 +69,10 @@ pub async fn service_principals(State(state): State<AppState>, session: Session,
     let shown: Vec<_> = all
         .iter()
         .filter(|p| {
-            matches(&[&sp_name(p), p.application_id.as_deref().unwrap_or_default()], &search)
+            matches(
+                &[&sp_name(p), p.attributes.application_id.as_deref().unwrap_or_default()],
+                &search,
+            )
         })
         .collect();
     let page = html! {
@@ -81,8 +88,8 @@ pub async fn service_principals(State(state): State<AppState>, session: Session,
                         @for p in &shown {
                             tr {
                                 td { (sp_name(p)) }
-                                td { code { (p.application_id.as_deref().unwrap_or_default()) } }
-                                td { @if p.active.unwrap_or(true) { "yes" } @else { "no" } }
+                                td { code { (p.attributes.application_id.as_deref().unwrap_or_default()) } }
+                                td { @if p.attributes.active.unwrap_or(true) { "yes" } @else { "no" } }
                                 td { a.button.small.danger href=(format!("/admin/service-principals/{}/delete", p.id)) { "Delete…" span.visually-hidden { " " (sp_name(p)) } } }
                             }
                         }
@@ -135,7 +142,7 @@ pub async fn confirm_delete_principal(
     let page = html! {
         h1 { "Delete the service principal " (sp_name(&p)) "?" }
         section.card.danger-zone {
-            p { "This deletes the service principal " code { (p.application_id.as_deref().unwrap_or_default()) } " and every token it owns:" }
+            p { "This deletes the service principal " code { (p.attributes.application_id.as_deref().unwrap_or_default()) } " and every token it owns:" }
             @if tokens.is_empty() { p.muted { "It owns no token." } }
             ul { @for t in &tokens { li { "token " code { (t.token_id) } " — " (t.comment) } } }
             @if !used_by.is_empty() {
@@ -181,7 +188,7 @@ pub async fn tokens(State(state): State<AppState>, session: Session, uri: Uri) -
     let search = q.get("q").unwrap_or_default().to_lowercase();
     let mut owners: HashMap<i64, String> = HashMap::new();
     for p in principals(&state, ws, PrincipalKind::User).await? {
-        owners.insert(p.id, p.user_name.clone().unwrap_or_default());
+        owners.insert(p.id, p.attributes.user_name.clone().unwrap_or_default());
     }
     for p in principals(&state, ws, PrincipalKind::ServicePrincipal).await? {
         owners.insert(p.id, sp_name(&p));
