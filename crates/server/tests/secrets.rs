@@ -29,6 +29,12 @@ async fn post_ok(app: &TestApp, token: &str, path: &str, body: Value) {
     assert_eq!(r.status, StatusCode::OK, "POST {path}: {:?}", r.body);
 }
 
+/// Gives `principal` `permission` on `scope`, as `token`, which must be allowed to.
+async fn put_acl(app: &TestApp, token: &str, scope: &str, principal: &str, permission: &str) {
+    let body = json!({"scope": scope, "principal": principal, "permission": permission});
+    post_ok(app, token, "acls/put", body).await;
+}
+
 fn keys(list: &Reply) -> Vec<String> {
     common::strings(&list.body, "secrets", "key")
 }
@@ -104,30 +110,12 @@ async fn scopes_secrets_and_acls_as_the_sdk_uses_them() {
     ok(&r);
     assert_eq!(acls(&r), [(common::ADMIN.to_owned(), "MANAGE".to_owned())]);
     app.create_user("reader@example.com").await;
-    post_ok(
-        &app,
-        &admin,
-        "acls/put",
-        json!({"scope": "jdbc", "principal": "reader@example.com", "permission": "READ"}),
-    )
-    .await;
-    post_ok(
-        &app,
-        &admin,
-        "acls/put",
-        json!({"scope": "jdbc", "principal": "users", "permission": "READ"}),
-    )
-    .await;
+    put_acl(&app, &admin, "jdbc", "reader@example.com", "READ").await;
+    put_acl(&app, &admin, "jdbc", "users", "READ").await;
     let r = get(&app, &admin, "acls/get?scope=jdbc&principal=reader@example.com").await;
     ok(&r);
     assert_eq!(r.body, json!({"principal": "reader@example.com", "permission": "READ"}));
-    post_ok(
-        &app,
-        &admin,
-        "acls/put",
-        json!({"scope": "jdbc", "principal": "reader@example.com", "permission": "WRITE"}),
-    )
-    .await;
+    put_acl(&app, &admin, "jdbc", "reader@example.com", "WRITE").await;
     let r = get(&app, &admin, "acls/list?scope=jdbc").await;
     assert_eq!(
         acls(&r),
@@ -181,20 +169,8 @@ async fn who_may_do_what_in_a_scope() {
 
     // Any user may create a scope and manages it; admins manage it too.
     post_ok(&app, &owner, "scopes/create", json!({"scope": "team"})).await;
-    post_ok(
-        &app,
-        &owner,
-        "acls/put",
-        json!({"scope": "team", "principal": "reader@example.com", "permission": "READ"}),
-    )
-    .await;
-    post_ok(
-        &app,
-        &owner,
-        "acls/put",
-        json!({"scope": "team", "principal": "writer@example.com", "permission": "WRITE"}),
-    )
-    .await;
+    put_acl(&app, &owner, "team", "reader@example.com", "READ").await;
+    put_acl(&app, &owner, "team", "writer@example.com", "WRITE").await;
     post_ok(&app, &admin, "put", json!({"scope": "team", "key": "by-admin", "string_value": "a"}))
         .await;
 
@@ -243,13 +219,7 @@ async fn who_may_do_what_in_a_scope() {
     assert_eq!(keys(&get(&app, &owner, "list?scope=team").await), ["by-writer"]);
 
     // A group's level reaches its members; initial_manage_principal=users gives MANAGE to all users.
-    post_ok(
-        &app,
-        &admin,
-        "acls/put",
-        json!({"scope": "team", "principal": "users", "permission": "READ"}),
-    )
-    .await;
+    put_acl(&app, &admin, "team", "users", "READ").await;
     ok(&get(&app, &stranger, "list?scope=team").await);
     post_ok(
         &app,
@@ -294,13 +264,7 @@ async fn service_principals_hold_acls_by_application_id() {
     post_ok(&app, &admin, "scopes/create", json!({"scope": "etl"})).await;
     let r = get(&app, &sp_token, "list?scope=etl").await;
     denied(&r, "READ");
-    post_ok(
-        &app,
-        &admin,
-        "acls/put",
-        json!({"scope": "etl", "principal": app_id, "permission": "WRITE"}),
-    )
-    .await;
+    put_acl(&app, &admin, "etl", &app_id, "WRITE").await;
     post_ok(&app, &sp_token, "put", json!({"scope": "etl", "key": "api-key", "string_value": "x"}))
         .await;
     let r = get(&app, &admin, &format!("acls/get?scope=etl&principal={app_id}")).await;
