@@ -14,6 +14,7 @@ use common::{
     BOOTSTRAP_LINE, Server, admin_token_create, client, files_under, json_ok, scratch,
     serve_command, sim_state, succeeded,
 };
+use patchbay_core::PrincipalId;
 use patchbay_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -605,7 +606,7 @@ fn the_shape_search_finds_tokens_anywhere() {
             iat: 0,
             jti: "j".into(),
             scope: "all-apis".into(),
-            principal_id: 1,
+            principal_id: PrincipalId::new(1),
             workspace_id: patchbay_core::WorkspaceId::new(1),
             secret_id: Some("s".into()),
             grant_id: None,

@@ -3,14 +3,14 @@
 //! Write paths that need a workspace admin take a [`WorkspaceAdmin`], which can only be obtained
 //! from [`Caller::require_admin`]: an unchecked admin write does not compile.
 
-use crate::WorkspaceId;
 use crate::principal::PrincipalKind;
+use crate::{PrincipalId, WorkspaceId};
 
 /// An authenticated principal, as established from its token on this request.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub workspace_id: WorkspaceId,
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     pub kind: PrincipalKind,
     /// `userName` for users, `applicationId` for service principals.
     pub name: String,
@@ -54,7 +54,7 @@ mod tests {
     fn caller(is_admin: bool) -> Caller {
         Caller {
             workspace_id: WorkspaceId::new(1),
-            principal_id: 2,
+            principal_id: PrincipalId::new(2),
             kind: PrincipalKind::User,
             name: "a@example.com".into(),
             is_admin,

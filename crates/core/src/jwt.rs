@@ -6,7 +6,7 @@
 //! verified signature is not enough on its own: the caller still checks that the secret (or
 //! grant) that minted the token and its principal are alive, on every request.
 
-use crate::WorkspaceId;
+use crate::{PrincipalId, WorkspaceId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -76,7 +76,7 @@ pub struct AccessClaims {
     pub iat: i64,
     pub jti: String,
     pub scope: String,
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     pub workspace_id: WorkspaceId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_id: Option<String>,
@@ -234,7 +234,7 @@ mod tests {
             iat: exp - 3600,
             jti: "j".into(),
             scope: "all-apis".into(),
-            principal_id: 7,
+            principal_id: PrincipalId::new(7),
             workspace_id: WorkspaceId::new(1),
             secret_id: Some("s".into()),
             grant_id: None,
@@ -283,7 +283,7 @@ mod tests {
         let token = sign(&key, &claims(2000));
         let parts: Vec<&str> = token.expose().split('.').collect();
         let mut forged = claims(2000);
-        forged.principal_id = 1;
+        forged.principal_id = PrincipalId::new(1);
         let forged_claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         let forged = format!("{}.{forged_claims}.{}", parts[0], parts[2]);
         assert_eq!(verify(&forged, &key), Err(Refused::Signature));

@@ -15,4 +15,4 @@ pub mod secrets;
 pub mod time;
 pub mod token;
 
-pub use ids::WorkspaceId;
+pub use ids::{PrincipalId, WorkspaceId};

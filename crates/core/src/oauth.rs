@@ -1,6 +1,7 @@
 //! OAuth for service principals: the rules of their secrets and of the `client_credentials`
 //! grant that exchanges a secret for a one-hour access token.
 
+use crate::PrincipalId;
 use crate::access::{Caller, Forbidden};
 use crate::time::EpochMillis;
 use sha2::{Digest, Sha256};
@@ -68,7 +69,7 @@ pub fn is_secret_id(s: &str) -> bool {
 
 /// Whether this admin may create, list and delete the secrets of principal `principal_id`:
 /// not its own, so that a leaked credential of an admin principal cannot mint itself new ones.
-pub fn may_manage_secrets(admin: &Caller, principal_id: i64) -> Result<(), Forbidden> {
+pub fn may_manage_secrets(admin: &Caller, principal_id: PrincipalId) -> Result<(), Forbidden> {
     if admin.principal_id == principal_id {
         return Err(Forbidden(
             "A service principal may not manage its own OAuth secrets; ask another admin.".into(),

@@ -13,9 +13,9 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::Method;
 use axum::routing::get;
-use patchbay_core::WorkspaceId;
 use patchbay_core::compute::{AclGrant, ObjectKind};
 use patchbay_core::principal::PrincipalKind;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use patchbay_store::{AclEntry, AclUpdate, TOKENS};
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +80,7 @@ async fn resolve(
     state: &AppState,
     workspace_id: WorkspaceId,
     entry: &AccessControlRequest,
-) -> ApiResult<(i64, String)> {
+) -> ApiResult<(PrincipalId, String)> {
     let named: Vec<(&str, &String)> = [
         ("user_name", entry.user_name.as_ref()),
         ("group_name", entry.group_name.as_ref()),

@@ -8,6 +8,7 @@
 
 use axum::extract::Request;
 use axum::response::Response;
+use patchbay_core::PrincipalId;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -26,8 +27,8 @@ impl PrincipalSlot {
         PrincipalSlot(Arc::new(AtomicI64::new(NOBODY)))
     }
 
-    pub fn set(&self, principal_id: i64) {
-        self.0.store(principal_id, Ordering::Relaxed);
+    pub fn set(&self, principal_id: PrincipalId) {
+        self.0.store(principal_id.get(), Ordering::Relaxed);
     }
 
     fn get(&self) -> Option<i64> {
@@ -36,7 +37,7 @@ impl PrincipalSlot {
 }
 
 /// Records who made the request, for its line (a no-op when the line is off).
-pub fn record_principal(extensions: &axum::http::Extensions, principal_id: i64) {
+pub fn record_principal(extensions: &axum::http::Extensions, principal_id: PrincipalId) {
     if let Some(slot) = extensions.get::<PrincipalSlot>() {
         slot.set(principal_id);
     }
@@ -99,7 +100,7 @@ mod tests {
     fn an_unset_slot_names_nobody() {
         let slot = PrincipalSlot::new();
         assert_eq!(slot.get(), None);
-        slot.set(7);
+        slot.set(PrincipalId::new(7));
         assert_eq!(slot.get(), Some(7));
     }
 }

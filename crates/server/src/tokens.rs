@@ -11,8 +11,8 @@ use axum::Json;
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::{get, post};
-use patchbay_core::WorkspaceId;
 use patchbay_core::token::{TokenValue, is_token_id, lifetime_millis, validate_comment};
+use patchbay_core::{PrincipalId, WorkspaceId};
 use patchbay_store::{TokenFilter, TokenRecord};
 use serde::{Deserialize, Serialize};
 
@@ -101,13 +101,13 @@ impl From<TokenRecord> for PublicTokenInfo {
 #[derive(Debug, Serialize)]
 struct TokenInfo {
     comment: String,
-    created_by_id: i64,
+    created_by_id: PrincipalId,
     created_by_username: String,
     creation_time: i64,
     expiry_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used_day: Option<i64>,
-    owner_id: i64,
+    owner_id: PrincipalId,
     token_id: String,
     workspace_id: WorkspaceId,
 }
@@ -164,7 +164,7 @@ async fn create_own(
 ) -> ApiResult<Json<Created<PublicTokenInfo>>> {
     let (comment, expiry) = checked_request(&state, req.comment, req.lifetime_seconds, req.scopes)?;
     let (value, record) = state.store.create_own_token(&caller, &comment, expiry).await?;
-    tracing::info!(token_id = %record.token_id, owner_id = record.owner_id, "token created");
+    tracing::info!(token_id = %record.token_id, owner_id = record.owner_id.get(), "token created");
     Ok(created(value, record))
 }
 
@@ -205,7 +205,7 @@ async fn create_obo(
     let (comment, expiry) = checked_request(&state, req.comment, req.lifetime_seconds, req.scopes)?;
     let (value, record) =
         state.store.create_obo_token(&admin, &application_id, &comment, expiry).await?;
-    tracing::info!(token_id = %record.token_id, owner_id = record.owner_id, "on-behalf-of token created");
+    tracing::info!(token_id = %record.token_id, owner_id = record.owner_id.get(), "on-behalf-of token created");
     Ok(created(value, record))
 }
 
@@ -217,7 +217,7 @@ async fn list_all(
         .created_by_id
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<i64>().map_err(|_| {
+            s.parse().map(PrincipalId::new).map_err(|_| {
                 ApiError::bad_request(format!("created_by_id must be a number, not '{s}'"))
             })
         })

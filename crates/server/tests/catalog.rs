@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use common::{
     ADMIN, DOES_NOT_EXIST, INVALID, MALFORMED, Reply, SCIM, TestApp, enable_uc, refuses_each,
 };
+use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::Securable;
 use patchbay_core::principal::PrincipalKind;
@@ -78,7 +79,7 @@ async fn uc_app() -> (TestApp, String) {
 }
 
 /// The store's id of the user `user_name`, who must exist.
-async fn id_of_user(app: &TestApp, user_name: &str) -> i64 {
+async fn id_of_user(app: &TestApp, user_name: &str) -> PrincipalId {
     app.store
         .find_user(app.workspace_id, user_name)
         .await
@@ -88,7 +89,7 @@ async fn id_of_user(app: &TestApp, user_name: &str) -> i64 {
 }
 
 /// Whether the store counts the principal `id` a metastore admin.
-async fn is_metastore_admin(app: &TestApp, id: i64) -> bool {
+async fn is_metastore_admin(app: &TestApp, id: PrincipalId) -> bool {
     app.store.is_metastore_admin(app.workspace_id, id).await.unwrap()
 }
 
@@ -826,7 +827,7 @@ async fn nested_group_membership_counts() {
         .store
         .list_catalogs_for(&Caller {
             workspace_id: app.workspace_id,
-            principal_id: sp_id.parse().unwrap(),
+            principal_id: PrincipalId::parse(&sp_id).unwrap(),
             kind: PrincipalKind::ServicePrincipal,
             name: "x".into(),
             is_admin: false,

@@ -18,6 +18,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{SCIM, TestApp};
+use patchbay_core::PrincipalId;
 use patchbay_core::catalog::{Securable, applicable_privileges};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -106,7 +107,7 @@ fn apply(model: &mut Model, c: &Change) {
 /// the test granted anything (through the built-in groups).
 struct World {
     app: TestApp,
-    user_ids: [i64; 3],
+    user_ids: [PrincipalId; 3],
     baseline: Effective,
 }
 
@@ -145,7 +146,7 @@ async fn world() -> World {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
-    let mut user_ids = [0i64; 3];
+    let mut user_ids = [PrincipalId::new(0); 3];
     for (i, name) in GRANTEES[..3].iter().enumerate() {
         user_ids[i] =
             app.store.find_user(app.workspace_id, name).await.expect("find").expect("user").id;

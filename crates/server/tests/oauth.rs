@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
 use common::{Reply, SCIM, TestApp};
+use patchbay_core::PrincipalId;
 use serde_json::{Value, json};
 
 fn secrets_path(principal_id: &str) -> String {
@@ -528,7 +529,7 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
             format!(
                 "{}.{}.{}",
                 parts[0],
-                b64(&serde_json::to_value(with(&|c| c.principal_id = 1)).unwrap()),
+                b64(&serde_json::to_value(with(&|c| c.principal_id = PrincipalId::new(1))).unwrap()),
                 parts[2]
             ),
         ),
@@ -543,7 +544,7 @@ async fn access_tokens_are_jwts_and_forged_ones_are_refused() {
         ("expired", sign(&key, &with(&|c| c.exp = now - 1)).expose().to_owned()),
         (
             "another principal than its secret's",
-            sign(&key, &with(&|c| c.principal_id = 1)).expose().to_owned(),
+            sign(&key, &with(&|c| c.principal_id = PrincipalId::new(1))).expose().to_owned(),
         ),
         ("no secret named", sign(&key, &with(&|c| c.secret_id = None)).expose().to_owned()),
     ];

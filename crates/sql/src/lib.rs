@@ -30,9 +30,9 @@ mod rows;
 mod show_create;
 mod threads;
 
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Action, Securable};
+use patchbay_core::{PrincipalId, WorkspaceId};
 use patchbay_engine::{
     Access, Binding, Column, Engine, Job, Kind, Limits, ObjectUse, QualifiedName, Source, Statement,
 };
@@ -701,7 +701,7 @@ fn drop_target(tokens: &[lexer::Spanned]) -> Result<(Vec<String>, bool), SqlFail
 /// Whose privileges decide: the caller, or the owner of a view being read.
 struct Principal {
     workspace_id: WorkspaceId,
-    principal_id: i64,
+    principal_id: PrincipalId,
     is_admin: bool,
 }
 

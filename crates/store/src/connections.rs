@@ -9,7 +9,6 @@ use crate::principals::{PrincipalAttributes, PrincipalData, insert_principal};
 use crate::sql::Sql;
 use crate::tokens::{NewToken, insert_token};
 use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
 use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Refusal, Remover};
@@ -19,6 +18,7 @@ use patchbay_core::partner::{
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use serde_json::json;
 use sqlx::Row;
 
@@ -205,8 +205,8 @@ async fn mint_credential(
     created: EpochMillis,
     workspace_id: WorkspaceId,
     credential: Credential,
-    owner_id: i64,
-    created_by_id: i64,
+    owner_id: PrincipalId,
+    created_by_id: PrincipalId,
     created_by_name: &str,
     log: &mut AuditLog<'_>,
     detail: serde_json::Value,
@@ -250,7 +250,7 @@ async fn grant_catalog(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     now: EpochMillis,
     workspace_id: WorkspaceId,
-    principal_id: i64,
+    principal_id: PrincipalId,
     grant: &Grant,
 ) -> Result<()> {
     let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
@@ -326,7 +326,7 @@ impl Store {
         .bind(node)
         .bind(plan.catalog_name.as_deref())
         .bind(json!(plan.schemas).to_string())
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .bind(caller.name.as_str())
         .bind(now)
         .bind(plan.credential.as_db())
@@ -671,13 +671,13 @@ impl Store {
                 let sp = *id;
                 let tokens: Vec<String> =
                     sqlx::query_scalar("SELECT token_id FROM tokens WHERE owner_id = $1")
-                        .bind(sp)
+                        .bind(sp.get())
                         .fetch_all(&mut *tx)
                         .await?;
                 let secrets: Vec<String> = sqlx::query_scalar(
                     "SELECT secret_id FROM oauth_secrets WHERE principal_id = $1",
                 )
-                .bind(sp)
+                .bind(sp.get())
                 .fetch_all(&mut *tx)
                 .await?;
                 for secret in secrets {
@@ -685,7 +685,7 @@ impl Store {
                 }
                 // Its secrets, and the access tokens they were exchanged for, go with it.
                 sqlx::query("DELETE FROM principals WHERE id = $1 AND workspace_id = $2")
-                    .bind(sp)
+                    .bind(sp.get())
                     .bind(workspace_id.get())
                     .execute(&mut *tx)
                     .await?;
@@ -994,7 +994,7 @@ impl Store {
         )))
         .bind(workspace_id.get())
         .bind(old_token_id)
-        .bind(connection.token_owner_id.unwrap_or_default())
+        .bind(connection.token_owner_id.map_or(0, PrincipalId::get))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -1205,7 +1205,7 @@ impl Store {
                 "INSERT INTO principal_values (principal_id, attr, value, is_primary) VALUES ($1, 'entitlements', $2, 0) \
                  ON CONFLICT DO NOTHING",
             )
-            .bind(sp)
+            .bind(sp.get())
             .bind(e.as_str())
             .execute(&mut *tx)
             .await?

@@ -3,10 +3,10 @@
 //! (`server/src/error.rs`: status, error code and message). Nothing here is client text.
 
 use crate::CatalogError;
-use patchbay_core::WorkspaceId;
 use patchbay_core::compute::{ObjectKind, PermissionLevel};
 use patchbay_core::partner::delete::Refusal;
 use patchbay_core::principal::{Entitlement, PrincipalKind};
+use patchbay_core::{PrincipalId, WorkspaceId};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -130,16 +130,16 @@ pub enum Missing {
     /// A user, service principal or group by id.
     Principal {
         kind: PrincipalKind,
-        id: i64,
+        id: PrincipalId,
     },
     /// A principal just written could not be read back: a concurrent delete.
     Vanished {
         kind: PrincipalKind,
-        id: i64,
+        id: PrincipalId,
     },
     /// A principal named by an object ACL entry, by id.
     AclPrincipal {
-        id: i64,
+        id: PrincipalId,
     },
     /// A principal of a secret scope ACL, by name.
     ScopePrincipal {
@@ -164,7 +164,7 @@ pub enum Missing {
     },
     /// A service principal by id (OAuth secrets).
     ServicePrincipal {
-        id: i64,
+        id: PrincipalId,
     },
     Token {
         id: String,
@@ -186,7 +186,7 @@ pub enum Missing {
     },
     OAuthSecret {
         secret_id: String,
-        principal_id: i64,
+        principal_id: PrincipalId,
     },
     Run {
         id: i64,
@@ -260,7 +260,7 @@ pub enum Rejected {
     },
     /// The service principal holds the most OAuth secrets it may.
     OAuthSecretLimit {
-        principal_id: i64,
+        principal_id: PrincipalId,
     },
     /// A group into `admins`.
     GroupInAdmins,
@@ -273,7 +273,7 @@ pub enum Rejected {
     SelfMember,
     /// A member id that is no principal of the workspace.
     UnknownMember {
-        id: i64,
+        id: PrincipalId,
     },
     BuiltinGroupRename {
         name: &'static str,

@@ -8,9 +8,9 @@ use crate::{
     Missing, PrincipalAttributes, PrincipalData, Rejected, Result, Store, StoreError, Taken,
     conflict_or,
 };
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 
 /// A member, or would-be member, of a group, by name.
@@ -99,7 +99,7 @@ impl Store {
              FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id = $1 \
              ORDER BY name",
         )
-        .bind(id)
+        .bind(id.get())
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -129,7 +129,7 @@ impl Store {
             "SELECT g.display_name FROM memberships m JOIN principals g ON g.id = m.group_id \
              WHERE m.member_id = $1 ORDER BY g.display_name",
         )
-        .bind(id)
+        .bind(id.get())
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -174,8 +174,8 @@ impl Store {
         let (mut tx, (parent_id, _, member_id)) =
             self.begin_membership(admin, parent, member).await?;
         let removed = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND member_id = $2")
-            .bind(parent_id)
-            .bind(member_id)
+            .bind(parent_id.get())
+            .bind(member_id.get())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -201,7 +201,7 @@ impl Store {
         admin: &WorkspaceAdmin,
         group: &str,
         member: &NamedPrincipal,
-    ) -> Result<(Transaction<'static, Any>, (i64, Option<BuiltinGroup>, i64))> {
+    ) -> Result<(Transaction<'static, Any>, (PrincipalId, Option<BuiltinGroup>, PrincipalId))> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
         let (group_id, builtin) =
@@ -226,7 +226,7 @@ async fn group_id(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     name: &str,
-) -> Result<Option<i64>> {
+) -> Result<Option<PrincipalId>> {
     Ok(group_row(tx, workspace_id, name).await?.map(|(id, _)| id))
 }
 
@@ -235,7 +235,7 @@ async fn group_row(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     name: &str,
-) -> Result<Option<(i64, Option<BuiltinGroup>)>> {
+) -> Result<Option<(PrincipalId, Option<BuiltinGroup>)>> {
     let row = sqlx::query(
         "SELECT id, builtin FROM principals WHERE workspace_id = $1 AND kind = 'group' \
          AND display_name = $2",
@@ -246,7 +246,10 @@ async fn group_row(
     .await?;
     row.map(|row| {
         let builtin: Option<String> = row.try_get("builtin")?;
-        Ok((row.try_get("id")?, builtin.as_deref().and_then(BuiltinGroup::from_name)))
+        Ok((
+            PrincipalId::new(row.try_get("id")?),
+            builtin.as_deref().and_then(BuiltinGroup::from_name),
+        ))
     })
     .transpose()
 }
@@ -256,7 +259,7 @@ async fn principal_id(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     who: &NamedPrincipal,
-) -> Result<i64> {
+) -> Result<PrincipalId> {
     match who {
         NamedPrincipal::Group(name) => {
             group_id(tx, workspace_id, name).await?.ok_or_else(|| group_not_found(name))
@@ -272,7 +275,7 @@ async fn principal_id(
             .fetch_optional(&mut **tx)
             .await?
             .ok_or_else(|| StoreError::Missing(Missing::User { name: name.to_owned() }))?;
-            Ok(row.try_get("id")?)
+            Ok(PrincipalId::new(row.try_get("id")?))
         }
     }
 }

@@ -9,7 +9,6 @@ use crate::read::Table;
 use crate::sealed::{open_signing_key, signing_key_place};
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::jwt::{AccessClaims, Jwt, SigningKey};
 use patchbay_core::oauth::{
@@ -18,13 +17,14 @@ use patchbay_core::oauth::{
 };
 use patchbay_core::time::{EpochMillis, day_of};
 use patchbay_core::token::{TokenKind, TokenValue, new_token_id};
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 
 /// A secret's metadata, as listings show it. Never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthSecretRecord {
     pub secret_id: String,
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     pub secret_hash: String,
     pub create_time: EpochMillis,
     pub update_time: EpochMillis,
@@ -53,7 +53,7 @@ pub struct AccessGrant {
     pub access_token: Jwt,
     pub expires_in: i64,
     pub scope: String,
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
 }
 
 /// Why a grant was refused; each is one of OAuth's errors.
@@ -114,7 +114,7 @@ impl Store {
     pub async fn create_oauth_secret(
         &self,
         admin: &WorkspaceAdmin,
-        principal_id: i64,
+        principal_id: PrincipalId,
         lifetime_seconds: i64,
     ) -> Result<(TokenValue, OAuthSecretRecord)> {
         let mut tx = self.begin_write().await?;
@@ -136,7 +136,7 @@ impl Store {
     pub async fn list_oauth_secrets(
         &self,
         admin: &WorkspaceAdmin,
-        principal_id: i64,
+        principal_id: PrincipalId,
     ) -> Result<Vec<OAuthSecretRecord>> {
         let mut tx = self.pool.begin().await?;
         require_service_principal(&mut tx, admin.workspace_id(), principal_id).await?;
@@ -144,7 +144,7 @@ impl Store {
             "SELECT {SECRET_COLUMNS} FROM oauth_secrets WHERE principal_id = $1 \
              ORDER BY create_time, secret_id"
         )))
-        .bind(principal_id)
+        .bind(principal_id.get())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -242,7 +242,7 @@ impl Store {
         issuer: &TokenIssuer,
         subject: String,
         workspace_id: WorkspaceId,
-        principal_id: i64,
+        principal_id: PrincipalId,
         scope: &str,
         minted: Minted<'_>,
     ) -> Result<Jwt> {
@@ -281,7 +281,7 @@ impl Store {
     pub async fn delete_oauth_secret(
         &self,
         admin: &WorkspaceAdmin,
-        principal_id: i64,
+        principal_id: PrincipalId,
         secret_id: &str,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
@@ -290,7 +290,7 @@ impl Store {
             "DELETE FROM oauth_secrets WHERE secret_id = $1 AND principal_id = $2 AND workspace_id = $3",
         )
         .bind(secret_id)
-        .bind(principal_id)
+        .bind(principal_id.get())
         .bind(admin.workspace_id().get())
         .execute(&mut *tx)
         .await?
@@ -337,7 +337,7 @@ impl Store {
                     secret_id: row.text("secret_id")?,
                     expire_time: row.int("expire_time")?,
                     last_used_day: row.opt_int("last_used_day")?,
-                    principal_id: row.int("id")?,
+                    principal_id: row.get("id")?,
                     workspace_id: row.get("workspace_id")?,
                     application_id: row.opt_text("application_id")?.unwrap_or_default(),
                     active: row.int("active")? != 0,
@@ -396,7 +396,7 @@ struct SecretFacts {
     secret_id: String,
     expire_time: EpochMillis,
     last_used_day: Option<EpochMillis>,
-    principal_id: i64,
+    principal_id: PrincipalId,
     workspace_id: WorkspaceId,
     application_id: String,
     active: bool,
@@ -442,7 +442,7 @@ impl Store {
         )
         .bind(code.digest().as_str())
         .bind(caller.workspace_id.get())
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .bind(request.client_id)
         .bind(request.redirect_uri)
         .bind(request.code_challenge)
@@ -518,7 +518,7 @@ impl Store {
         .bind(grant_id.as_str())
         .bind(refresh_token.digest().as_str())
         .bind(granted.workspace_id.get())
-        .bind(granted.principal_id)
+        .bind(granted.principal_id.get())
         .bind(client_id)
         .bind(granted.scope.as_str())
         .bind(now)
@@ -618,7 +618,7 @@ impl Store {
 /// continues.
 struct Granted {
     workspace_id: WorkspaceId,
-    principal_id: i64,
+    principal_id: PrincipalId,
     client_id: String,
     scope: String,
     expires_at: EpochMillis,
@@ -638,13 +638,13 @@ impl Granted {
 /// A grant's user must still be active and able to use the workspace; returns the user name.
 async fn require_user_access(
     tx: &mut Transaction<'static, Any>,
-    principal_id: i64,
+    principal_id: PrincipalId,
 ) -> Result<String, GrantError> {
     let found = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT p.user_name FROM principals p WHERE p.id = $1 AND COALESCE(p.active, 1) = 1 \
          AND {HAS_WORKSPACE_ACCESS}"
     )))
-    .bind(principal_id)
+    .bind(principal_id.get())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(GrantError::InvalidGrant)?;
@@ -664,12 +664,12 @@ pub(crate) async fn insert_oauth_secret(
     tx: &mut Transaction<'static, Any>,
     created: EpochMillis,
     workspace_id: WorkspaceId,
-    principal_id: i64,
-    created_by_id: i64,
+    principal_id: PrincipalId,
+    created_by_id: PrincipalId,
     lifetime_seconds: i64,
 ) -> Result<(TokenValue, OAuthSecretRecord)> {
     let held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM oauth_secrets WHERE principal_id = $1")
-        .bind(principal_id)
+        .bind(principal_id.get())
         .fetch_one(&mut **tx)
         .await?
         .try_get("n")?;
@@ -695,8 +695,8 @@ pub(crate) async fn insert_oauth_secret(
     .bind(value.digest().as_str())
     .bind(record.secret_hash.as_str())
     .bind(workspace_id.get())
-    .bind(principal_id)
-    .bind(created_by_id)
+    .bind(principal_id.get())
+    .bind(created_by_id.get())
     .bind(record.create_time)
     .bind(record.update_time)
     .bind(record.expire_time)
@@ -709,13 +709,13 @@ pub(crate) async fn insert_oauth_secret(
 async fn require_service_principal(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
-    principal_id: i64,
+    principal_id: PrincipalId,
 ) -> Result<()> {
     let found = sqlx::query(
         "SELECT 1 AS yes FROM principals WHERE id = $1 AND workspace_id = $2 \
          AND kind = 'service_principal'",
     )
-    .bind(principal_id)
+    .bind(principal_id.get())
     .bind(workspace_id.get())
     .fetch_optional(&mut **tx)
     .await?;
@@ -817,11 +817,11 @@ impl Store {
     /// Whether the user consented to the partner app `client_id` acting as them (on the
     /// consent page of `/oidc/v1/authorize`): then their authorizations of it go straight
     /// through.
-    pub async fn has_consent(&self, principal_id: i64, client_id: &str) -> Result<bool> {
+    pub async fn has_consent(&self, principal_id: PrincipalId, client_id: &str) -> Result<bool> {
         let row = sqlx::query(
             "SELECT 1 AS yes FROM oauth_consents WHERE principal_id = $1 AND client_id = $2",
         )
-        .bind(principal_id)
+        .bind(principal_id.get())
         .bind(client_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -848,7 +848,7 @@ impl Store {
             "INSERT INTO oauth_consents (principal_id, client_id, workspace_id, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .bind(client_id)
         .bind(caller.workspace_id.get())
         .bind(self.now_millis())

@@ -5,10 +5,10 @@ use crate::read::Table;
 use crate::sealed::partner_password_place;
 use crate::sql::Sql;
 use crate::{Conflict, Result, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::partner::{Credential, PartnerSpec};
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -42,7 +42,7 @@ pub struct PartnerAccount {
 pub struct AuditEvent {
     pub id: i64,
     pub at: i64,
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<PrincipalId>,
     pub actor_name: String,
     pub action: String,
     pub object_type: String,
@@ -55,7 +55,7 @@ pub struct AuditEvent {
 /// their own behalf, or patchbay itself. Built only through these constructors.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    id: Option<i64>,
+    id: Option<PrincipalId>,
     name: String,
 }
 
@@ -76,7 +76,7 @@ impl Actor {
     }
 
     /// The principal, when a principal acted.
-    pub fn id(&self) -> Option<i64> {
+    pub fn id(&self) -> Option<PrincipalId> {
         self.id
     }
 
@@ -132,10 +132,12 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         catalog_name: row.try_get("catalog_name")?,
         schemas: serde_json::from_str(&row.try_get::<String, _>("schemas")?)
             .map_err(|e| invalid_list("schemas", e))?,
-        service_principal_id: row.try_get("service_principal_id")?,
+        service_principal_id: row
+            .try_get::<Option<i64>, _>("service_principal_id")?
+            .map(PrincipalId::new),
         service_principal_name: row.try_get("service_principal_name")?,
         application_id: row.try_get("application_id")?,
-        token_owner_id: row.try_get("token_owner_id")?,
+        token_owner_id: row.try_get::<Option<i64>, _>("token_owner_id")?.map(PrincipalId::new),
         token_id: row.try_get("token_id")?,
         credential: {
             let text: String = row.try_get("credential")?;
@@ -149,7 +151,7 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         grants: serde_json::from_str(&row.try_get::<String, _>("grants")?)
             .map_err(|e| invalid_list("grants", e))?,
         message: row.try_get("message")?,
-        created_by_id: row.try_get("created_by_id")?,
+        created_by_id: PrincipalId::new(row.try_get("created_by_id")?),
         created_by_name: row.try_get("created_by_name")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -437,7 +439,7 @@ impl Store {
                 Ok(AuditEvent {
                     id: r.try_get("id")?,
                     at: r.try_get("at")?,
-                    actor_id: r.try_get("actor_id")?,
+                    actor_id: r.try_get::<Option<i64>, _>("actor_id")?.map(PrincipalId::new),
                     actor_name: r.try_get("actor_name")?,
                     action: r.try_get("action")?,
                     object_type: r.try_get("object_type")?,

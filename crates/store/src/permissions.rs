@@ -3,9 +3,9 @@
 
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 
 /// The object whose ACL decides who may use personal access tokens.
@@ -21,7 +21,7 @@ pub struct ObjectRef<'a> {
 /// One direct entry of an ACL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AclEntry {
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     pub kind: PrincipalKind,
     /// `userName`, group `displayName`, or service principal `applicationId`.
     pub name: String,
@@ -86,7 +86,7 @@ impl Store {
                     PrincipalKind::Group => display_name.clone(),
                 };
                 Ok(AclEntry {
-                    principal_id: row.try_get("principal_id")?,
+                    principal_id: PrincipalId::new(row.try_get("principal_id")?),
                     kind,
                     name: name.unwrap_or_default(),
                     display_name,
@@ -102,7 +102,7 @@ impl Store {
         &self,
         admin: &WorkspaceAdmin,
         object: ObjectRef<'_>,
-        entries: &[(i64, String)],
+        entries: &[(PrincipalId, String)],
         update: AclUpdate,
     ) -> Result<Vec<AclEntry>> {
         let workspace_id = admin.workspace_id();
@@ -124,12 +124,12 @@ impl Store {
     pub async fn has_permission(
         &self,
         workspace_id: WorkspaceId,
-        principal_id: i64,
+        principal_id: PrincipalId,
         object: ObjectRef<'_>,
     ) -> Result<bool> {
         // One statement reads one snapshot: no transaction around it.
         let mut sql = holders_cte(workspace_id, object);
-        sql.push("SELECT 1 AS yes FROM holders WHERE id = ").int(principal_id);
+        sql.push("SELECT 1 AS yes FROM holders WHERE id = ").int(principal_id.get());
         Ok(sql.query().fetch_optional(&self.pool).await?.is_some())
     }
 }
@@ -138,11 +138,11 @@ impl Store {
 pub(crate) async fn holds(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
-    principal_id: i64,
+    principal_id: PrincipalId,
     object: ObjectRef<'_>,
 ) -> Result<bool> {
     let mut sql = holders_cte(workspace_id, object);
-    sql.push("SELECT 1 AS yes FROM holders WHERE id = ").int(principal_id);
+    sql.push("SELECT 1 AS yes FROM holders WHERE id = ").int(principal_id.get());
     Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
 }
 
@@ -173,9 +173,9 @@ pub(crate) async fn revoke_tokens_without_permission(
 
 /// `WITH RECURSIVE mine(id) AS (…)`: the principal and every group it belongs to, directly or
 /// through nested groups — whose ACL entries count for it. Prefix of a statement.
-pub(crate) fn memberships_cte(principal_id: i64) -> Sql {
+pub(crate) fn memberships_cte(principal_id: PrincipalId) -> Sql {
     let mut sql = Sql::new("WITH RECURSIVE mine(id) AS (SELECT id FROM principals WHERE id = ");
-    sql.int(principal_id)
+    sql.int(principal_id.get())
         .push(" UNION SELECT m.group_id FROM memberships m JOIN mine ON m.member_id = mine.id) ");
     sql
 }
@@ -184,7 +184,7 @@ pub(crate) fn memberships_cte(principal_id: i64) -> Sql {
 pub(crate) async fn levels_held(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
-    principal_id: i64,
+    principal_id: PrincipalId,
     object: ObjectRef<'_>,
 ) -> Result<Vec<String>> {
     let mut sql = memberships_cte(principal_id);
@@ -208,7 +208,7 @@ pub(crate) async fn direct_levels(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
-) -> Result<Vec<(i64, String)>> {
+) -> Result<Vec<(PrincipalId, String)>> {
     let rows = sqlx::query(
         "SELECT principal_id, permission_level FROM object_permissions \
          WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3 ORDER BY principal_id",
@@ -219,7 +219,9 @@ pub(crate) async fn direct_levels(
     .fetch_all(&mut **tx)
     .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get("principal_id")?, row.try_get("permission_level")?)))
+        .map(|row| {
+            Ok((PrincipalId::new(row.try_get("principal_id")?), row.try_get("permission_level")?))
+        })
         .collect()
 }
 
@@ -228,7 +230,7 @@ pub(crate) async fn write_acl(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
-    entries: &[(i64, &str)],
+    entries: &[(PrincipalId, &str)],
 ) -> Result<()> {
     delete_acl(tx, workspace_id, object).await?;
     for (principal_id, level) in entries {
@@ -243,7 +245,7 @@ async fn insert_entry(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
-    principal_id: i64,
+    principal_id: PrincipalId,
     level: &str,
     upsert: bool,
 ) -> Result<()> {
@@ -257,7 +259,7 @@ async fn insert_entry(
         .bind(workspace_id.get())
         .bind(object.object_type)
         .bind(object.object_id)
-        .bind(principal_id)
+        .bind(principal_id.get())
         .bind(level)
         .execute(&mut **tx)
         .await?;
@@ -291,7 +293,7 @@ pub(crate) async fn grant_object_permission(
     workspace_id: WorkspaceId,
     object_type: &str,
     object_id: &str,
-    principal_id: i64,
+    principal_id: PrincipalId,
     level: &str,
 ) -> Result<()> {
     let valid = match patchbay_core::compute::ObjectKind::from_storage_type(object_type) {
@@ -311,7 +313,7 @@ pub(crate) async fn grant_object_permission(
     }
     let kind: String =
         sqlx::query("SELECT kind FROM principals WHERE id = $1 AND workspace_id = $2")
-            .bind(principal_id)
+            .bind(principal_id.get())
             .bind(workspace_id.get())
             .fetch_optional(&mut **tx)
             .await?
@@ -329,7 +331,7 @@ pub(crate) async fn grant_object_permission(
         .bind(workspace_id.get())
         .bind(object_type)
         .bind(object_id)
-        .bind(principal_id)
+        .bind(principal_id.get())
         .execute(&mut **tx)
         .await?;
     }

@@ -4,12 +4,11 @@ use crate::read::Read;
 use crate::scim_filter;
 use crate::sql::{Bind, Sql};
 use crate::{Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
-use patchbay_core::ids::new_numeric_id;
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use patchbay_core::scim::filter::{AttrPath, CompareOp, Filter};
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,14 +24,14 @@ pub struct Email {
 /// A group a principal belongs to directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRef {
-    pub id: i64,
+    pub id: PrincipalId,
     pub display_name: String,
 }
 
 /// A member of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRef {
-    pub id: i64,
+    pub id: PrincipalId,
     pub kind: PrincipalKind,
     pub display: String,
 }
@@ -40,7 +39,7 @@ pub struct MemberRef {
 /// A principal as stored: what the server assigns, and its attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalRecord {
-    pub id: i64,
+    pub id: PrincipalId,
     pub workspace_id: WorkspaceId,
     pub kind: PrincipalKind,
     pub attributes: PrincipalAttributes,
@@ -73,7 +72,7 @@ pub struct PrincipalAttributes {
 pub struct PrincipalData {
     pub attributes: PrincipalAttributes,
     /// Group members by id; `None` leaves membership as it is.
-    pub members: Option<Vec<i64>>,
+    pub members: Option<Vec<PrincipalId>>,
 }
 
 /// A SCIM list request: filter, order and the 1-based page.
@@ -111,7 +110,7 @@ impl Store {
         &self,
         workspace_id: WorkspaceId,
         kind: PrincipalKind,
-        id: i64,
+        id: PrincipalId,
     ) -> Result<Option<PrincipalRecord>> {
         let found = principal_in(&mut self.recall()?, workspace_id, kind, id).await?;
         Ok(found.map(Arc::unwrap_or_clone))
@@ -146,7 +145,11 @@ impl Store {
     }
 
     /// Whether a principal is a member of a group, directly or through nested groups.
-    pub async fn is_member_of(&self, principal_id: i64, group_id: i64) -> Result<bool> {
+    pub async fn is_member_of(
+        &self,
+        principal_id: PrincipalId,
+        group_id: PrincipalId,
+    ) -> Result<bool> {
         is_within(&self.pool, principal_id, group_id).await
     }
 
@@ -288,7 +291,7 @@ impl Store {
         &self,
         admin: &WorkspaceAdmin,
         kind: PrincipalKind,
-        id: i64,
+        id: PrincipalId,
         data: &PrincipalData,
     ) -> Result<PrincipalRecord> {
         let workspace_id = admin.workspace_id();
@@ -308,19 +311,19 @@ impl Store {
         for (column, value) in replaced_columns(data) {
             sql.push(column).push(" = ").bind(value).push(", ");
         }
-        sql.push("updated_at = ").int(now).push(" WHERE id = ").int(id);
+        sql.push("updated_at = ").int(now).push(" WHERE id = ").int(id.get());
         sql.query()
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict_or(e, || duplicate(kind, data)))?;
         sqlx::query("DELETE FROM principal_values WHERE principal_id = $1")
-            .bind(id)
+            .bind(id.get())
             .execute(&mut *tx)
             .await?;
         insert_values(&mut tx, id, data).await?;
         if let Some(members) = &data.members {
             sqlx::query("DELETE FROM memberships WHERE group_id = $1")
-                .bind(id)
+                .bind(id.get())
                 .execute(&mut *tx)
                 .await?;
             insert_members(&mut tx, workspace_id, id, current.builtin, members).await?;
@@ -336,7 +339,7 @@ impl Store {
         &self,
         admin: &WorkspaceAdmin,
         kind: PrincipalKind,
-        id: i64,
+        id: PrincipalId,
     ) -> Result<()> {
         let workspace_id = admin.workspace_id();
         let mut tx = self.begin_write().await?;
@@ -356,8 +359,8 @@ impl Store {
 /// Whether `inner` is a member of `outer`, directly or through nested groups.
 pub(crate) async fn is_within<'e>(
     executor: impl sqlx::Executor<'e, Database = Any>,
-    inner: i64,
-    outer: i64,
+    inner: PrincipalId,
+    outer: PrincipalId,
 ) -> Result<bool> {
     let row = sqlx::query(
         "WITH RECURSIVE ancestors(id) AS (\
@@ -365,8 +368,8 @@ pub(crate) async fn is_within<'e>(
            UNION SELECT m.group_id FROM memberships m JOIN ancestors a ON m.member_id = a.id) \
          SELECT 1 AS yes FROM ancestors WHERE id = $2",
     )
-    .bind(inner)
-    .bind(outer)
+    .bind(inner.get())
+    .bind(outer.get())
     .fetch_optional(executor)
     .await?;
     Ok(row.is_some())
@@ -378,13 +381,13 @@ pub(crate) async fn delete_principal_row(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     kind: PrincipalKind,
-    id: i64,
+    id: PrincipalId,
     builtin: Option<BuiltinGroup>,
 ) -> Result<()> {
     if let Some(builtin) = builtin {
         return Err(StoreError::Rejected(Rejected::BuiltinGroupDelete { name: builtin.name() }));
     }
-    sqlx::query("DELETE FROM principals WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM principals WHERE id = $1").bind(id.get()).execute(&mut **tx).await?;
     if kind == PrincipalKind::Group {
         crate::permissions::revoke_tokens_without_permission(tx, workspace_id).await?;
     }
@@ -396,7 +399,7 @@ pub(crate) async fn principal_in(
     read: &mut Read<'_>,
     workspace_id: WorkspaceId,
     kind: PrincipalKind,
-    id: i64,
+    id: PrincipalId,
 ) -> Result<Option<Arc<PrincipalRecord>>> {
     let key = (workspace_id, id);
     if let Some(known) = read.memo().and_then(|m| m.principals.get(&key))
@@ -409,7 +412,7 @@ pub(crate) async fn principal_in(
         .push(" AND p.kind = ")
         .push(kind_literal(kind))
         .push(" AND p.id = ")
-        .int(id);
+        .int(id.get());
     let found = load(read, sql).await?.pop().map(Arc::new);
     if let (Some(memo), Some(record)) = (read.memo(), &found)
         && record.kind != PrincipalKind::Group
@@ -431,8 +434,9 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
     if records.is_empty() {
         return Ok(records);
     }
-    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-    let index: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let ids: Vec<PrincipalId> = records.iter().map(|r| r.id).collect();
+    let index: HashMap<PrincipalId, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
 
     let mut values = Sql::new(
         "SELECT principal_id, attr, value, value_type, is_primary FROM principal_values \
@@ -440,7 +444,7 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
     );
     values.int_list(&ids).push(") ORDER BY principal_id, attr, is_primary DESC, value");
     read.select(&values, |row| {
-        let record = &mut records[index[&row.int("principal_id")?]];
+        let record = &mut records[index[&row.get::<PrincipalId>("principal_id")?]];
         let value = row.text("value")?;
         match row.text("attr")?.as_str() {
             "entitlements" => record.attributes.entitlements.push(value),
@@ -464,9 +468,9 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
     );
     groups.int_list(&ids).push(")");
     read.select(&groups, |row| {
-        let record = &mut records[index[&row.int("member_id")?]];
+        let record = &mut records[index[&row.get::<PrincipalId>("member_id")?]];
         record.groups.push(GroupRef {
-            id: row.int("id")?,
+            id: row.get("id")?,
             display_name: row.opt_text("display_name")?.unwrap_or_default(),
         });
         Ok(())
@@ -479,7 +483,7 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
             .sort_unstable_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
     }
 
-    let group_ids: Vec<i64> =
+    let group_ids: Vec<PrincipalId> =
         records.iter().filter(|r| r.kind == PrincipalKind::Group).map(|r| r.id).collect();
     if !group_ids.is_empty() {
         let mut members = Sql::new(
@@ -488,9 +492,9 @@ async fn load(read: &mut Read<'_>, sql: Sql) -> Result<Vec<PrincipalRecord>> {
         );
         members.int_list(&group_ids).push(") ORDER BY p.id");
         read.select(&members, |row| {
-            let record = &mut records[index[&row.int("group_id")?]];
+            let record = &mut records[index[&row.get::<PrincipalId>("group_id")?]];
             record.members.push(MemberRef {
-                id: row.int("id")?,
+                id: row.get("id")?,
                 kind: PrincipalKind::from_db(&row.text("kind")?).unwrap_or(PrincipalKind::User),
                 display: row.opt_text("display")?.unwrap_or_default(),
             });
@@ -505,7 +509,7 @@ fn record_from_row(row: &dyn crate::read::Row) -> Result<PrincipalRecord> {
     let kind = row.text("kind")?;
     let builtin = row.opt_text("builtin")?;
     Ok(PrincipalRecord {
-        id: row.int("id")?,
+        id: row.get("id")?,
         workspace_id: row.get("workspace_id")?,
         kind: PrincipalKind::from_db(&kind)
             .ok_or_else(|| StoreError::Internal(format!("unknown principal kind {kind}")))?,
@@ -577,7 +581,7 @@ fn opt_flag(v: Option<bool>) -> Bind {
     v.map(i64::from).into()
 }
 
-fn not_found(kind: PrincipalKind, id: i64) -> StoreError {
+fn not_found(kind: PrincipalKind, id: PrincipalId) -> StoreError {
     StoreError::Missing(Missing::Principal { kind, id })
 }
 
@@ -596,7 +600,7 @@ async fn check_unique(
     workspace_id: WorkspaceId,
     kind: PrincipalKind,
     data: &PrincipalData,
-    except: Option<i64>,
+    except: Option<PrincipalId>,
 ) -> Result<()> {
     let mut sql = Sql::new("SELECT id FROM principals WHERE workspace_id = ");
     sql.int(workspace_id.get()).push(" AND kind = ").push(kind_literal(kind)).push(" AND ");
@@ -615,7 +619,7 @@ async fn check_unique(
         }
     }
     if let Some(id) = except {
-        sql.push(" AND id <> ").int(id);
+        sql.push(" AND id <> ").int(id.get());
     }
     match sql.query().fetch_optional(&mut **tx).await? {
         Some(_) => Err(duplicate(kind, data)),
@@ -631,8 +635,8 @@ pub(crate) async fn insert_principal(
     kind: PrincipalKind,
     data: &PrincipalData,
     builtin: Option<BuiltinGroup>,
-) -> Result<i64> {
-    let id = new_numeric_id();
+) -> Result<PrincipalId> {
+    let id = PrincipalId::generate();
     let (columns, values): (Vec<&str>, Vec<Bind>) = [
         ("id", id.into()),
         ("workspace_id", workspace_id.into()),
@@ -657,7 +661,7 @@ pub(crate) async fn insert_principal(
 
 async fn insert_values(
     tx: &mut Transaction<'static, Any>,
-    id: i64,
+    id: PrincipalId,
     data: &PrincipalData,
 ) -> Result<()> {
     let plain = data
@@ -674,7 +678,7 @@ async fn insert_values(
             "INSERT INTO principal_values (principal_id, attr, value, value_type, is_primary) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
-        .bind(id)
+        .bind(id.get())
         .bind(attr)
         .bind(value.as_str())
         .bind(kind.map(String::as_str))
@@ -688,14 +692,14 @@ async fn insert_values(
 async fn insert_members(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
-    group_id: i64,
+    group_id: PrincipalId,
     builtin: Option<BuiltinGroup>,
-    members: &[i64],
+    members: &[PrincipalId],
 ) -> Result<()> {
     for member in members {
         let row = sqlx::query("SELECT kind FROM principals WHERE workspace_id = $1 AND id = $2")
             .bind(workspace_id.get())
-            .bind(*member)
+            .bind(member.get())
             .fetch_optional(&mut **tx)
             .await?
             .ok_or(StoreError::Rejected(Rejected::UnknownMember { id: *member }))?;
@@ -713,14 +717,14 @@ async fn insert_members(
 
 pub(crate) async fn add_member(
     tx: &mut Transaction<'static, Any>,
-    group_id: i64,
-    member_id: i64,
+    group_id: PrincipalId,
+    member_id: PrincipalId,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO memberships (group_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
-    .bind(group_id)
-    .bind(member_id)
+    .bind(group_id.get())
+    .bind(member_id.get())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -730,13 +734,13 @@ pub(crate) async fn builtin_group_id(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     group: BuiltinGroup,
-) -> Result<i64> {
+) -> Result<PrincipalId> {
     let row = sqlx::query("SELECT id FROM principals WHERE workspace_id = $1 AND builtin = $2")
         .bind(workspace_id.get())
         .bind(group.name())
         .fetch_one(&mut **tx)
         .await?;
-    Ok(row.try_get("id")?)
+    Ok(PrincipalId::new(row.try_get("id")?))
 }
 
 struct Current {
@@ -747,14 +751,14 @@ async fn fetch_row(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     kind: PrincipalKind,
-    id: i64,
+    id: PrincipalId,
 ) -> Result<Option<Current>> {
     let row = sqlx::query(
         "SELECT builtin FROM principals WHERE workspace_id = $1 AND kind = $2 AND id = $3",
     )
     .bind(workspace_id.get())
     .bind(kind.as_db())
-    .bind(id)
+    .bind(id.get())
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|r| {

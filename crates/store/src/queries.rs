@@ -2,9 +2,9 @@
 
 use crate::sql::{Bind, Sql};
 use crate::{Result, Store};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::Row;
 
 /// A statement that ended, as history records it.
@@ -26,7 +26,7 @@ pub struct NewQuery<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryRecord {
     pub id: String,
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     pub user_name: String,
     pub warehouse_id: String,
     pub statement: String,
@@ -41,7 +41,7 @@ pub struct QueryRecord {
 #[derive(Debug, Clone)]
 pub struct QueryFilter {
     pub workspace_id: WorkspaceId,
-    pub user_ids: Vec<i64>,
+    pub user_ids: Vec<PrincipalId>,
     pub warehouse_ids: Vec<String>,
     pub statuses: Vec<String>,
     /// The page token: only lines older than this.
@@ -84,7 +84,7 @@ impl Store {
                 .push(", ")
                 .int(query.caller.workspace_id.get())
                 .push(", ")
-                .int(query.caller.principal_id)
+                .int(query.caller.principal_id.get())
                 .push(", ")
                 .text(query.caller.name.as_str())
                 .push(", ")
@@ -158,7 +158,7 @@ impl Store {
             seqs.push(row.try_get::<i64, _>("seq")?);
             queries.push(QueryRecord {
                 id: row.try_get("id")?,
-                principal_id: row.try_get("principal_id")?,
+                principal_id: PrincipalId::new(row.try_get("principal_id")?),
                 user_name: row.try_get("user_name")?,
                 warehouse_id: row.try_get("warehouse_id")?,
                 statement: row.try_get("statement")?,

@@ -17,7 +17,7 @@ use crate::principals::PrincipalRecord;
 use crate::sql::{Bind, Sql};
 use crate::tokens::RememberedCaller;
 use crate::{Result, Store, StoreError};
-use patchbay_core::WorkspaceId;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
@@ -55,6 +55,18 @@ from_column!(i64 => int, Option<i64> => opt_int, String => text, Option<String> 
 impl FromColumn for WorkspaceId {
     fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
         row.int(column).map(Self::new)
+    }
+}
+
+impl FromColumn for PrincipalId {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        row.int(column).map(Self::new)
+    }
+}
+
+impl FromColumn for Option<PrincipalId> {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        row.opt_int(column).map(|id| id.map(PrincipalId::new))
     }
 }
 
@@ -349,7 +361,7 @@ pub(crate) struct Memo {
     pub(crate) callers: Remembered<String, RememberedCaller>,
     /// Users and service principals (not groups: their member lists can be long), by
     /// workspace and id.
-    pub(crate) principals: Remembered<(WorkspaceId, i64), Arc<PrincipalRecord>>,
+    pub(crate) principals: Remembered<(WorkspaceId, PrincipalId), Arc<PrincipalRecord>>,
 }
 
 /// A bounded map: when full, it starts over (what is used often comes back at once). Hashed

@@ -7,12 +7,12 @@ use crate::compute::settings_from_json;
 use crate::compute::{push_visible, visibility_prefix};
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{self, RunPhase};
 use patchbay_core::compute::{Action, ObjectKind, job};
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -311,7 +311,7 @@ async fn insert_run(
     tx: &mut Transaction<'static, Any>,
     run: &RunRecord,
     position: i64,
-    creator_id: i64,
+    creator_id: PrincipalId,
     idempotency_token: Option<&str>,
 ) -> Result<()> {
     let spec = Value::Object(run.spec.clone()).to_string();

@@ -6,7 +6,6 @@
 use crate::permissions::memberships_cte;
 use crate::sql::Sql;
 use crate::{Denied, Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::principal::BuiltinGroup;
 use patchbay_core::secrets::{
@@ -14,6 +13,7 @@ use patchbay_core::secrets::{
     MAX_SECRETS_PER_SCOPE, ScopeAction,
 };
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 
 /// A secret scope.
@@ -87,7 +87,7 @@ impl Store {
         .bind(caller.workspace_id.get())
         .bind(name)
         .bind(DATABRICKS_BACKEND)
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .bind(self.now_millis())
         .execute(&mut *tx)
         .await
@@ -267,7 +267,7 @@ impl Store {
         )
         .bind(caller.workspace_id.get())
         .bind(scope)
-        .bind(id)
+        .bind(id.get())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -383,21 +383,21 @@ async fn principal_by_name(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     name: &str,
-) -> Result<(i64, String)> {
+) -> Result<(PrincipalId, String)> {
     let row = sqlx::query(PRINCIPAL_BY_NAME)
         .bind(workspace_id.get())
         .bind(name)
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| StoreError::Missing(Missing::ScopePrincipal { name: name.to_owned() }))?;
-    Ok((row.try_get("id")?, row.try_get("name")?))
+    Ok((PrincipalId::new(row.try_get("id")?), row.try_get("name")?))
 }
 
 async fn write_acl(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     scope: &str,
-    principal_id: i64,
+    principal_id: PrincipalId,
     permission: AclPermission,
 ) -> Result<()> {
     sqlx::query(
@@ -407,7 +407,7 @@ async fn write_acl(
     )
     .bind(workspace_id.get())
     .bind(scope)
-    .bind(principal_id)
+    .bind(principal_id.get())
     .bind(permission.as_str())
     .execute(&mut **tx)
     .await?;
@@ -418,7 +418,7 @@ async fn acl_entries(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     scope: &str,
-    principal_id: Option<i64>,
+    principal_id: Option<PrincipalId>,
 ) -> Result<Vec<SecretAcl>> {
     let mut sql = Sql::new(
         "SELECT COALESCE(p.user_name, p.application_id, p.display_name) AS principal, a.permission \
@@ -426,7 +426,7 @@ async fn acl_entries(
     );
     sql.int(workspace_id.get()).push(" AND a.scope = ").text(scope);
     if let Some(id) = principal_id {
-        sql.push(" AND a.principal_id = ").int(id);
+        sql.push(" AND a.principal_id = ").int(id.get());
     }
     sql.push(" ORDER BY principal");
     sql.query()

@@ -2,7 +2,7 @@
 //! (sqlx's `QueryBuilder<Any>` emits `?`, which PostgreSQL refuses). User data only ever goes
 //! into binds.
 
-use patchbay_core::WorkspaceId;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
@@ -26,6 +26,18 @@ impl From<i64> for Bind {
 impl From<WorkspaceId> for Bind {
     fn from(v: WorkspaceId) -> Bind {
         Bind::Int(v.get())
+    }
+}
+
+impl From<PrincipalId> for Bind {
+    fn from(v: PrincipalId) -> Bind {
+        Bind::Int(v.get())
+    }
+}
+
+impl From<Option<PrincipalId>> for Bind {
+    fn from(v: Option<PrincipalId>) -> Bind {
+        v.map(PrincipalId::get).into()
     }
 }
 
@@ -104,8 +116,8 @@ impl Sql {
     }
 
     /// `$a, $b, …` for an `IN (…)` list of integers.
-    pub(crate) fn int_list(&mut self, values: &[i64]) -> &mut Self {
-        self.list(values.iter().copied().map(Bind::Int))
+    pub(crate) fn int_list<T: Copy + Into<Bind>>(&mut self, values: &[T]) -> &mut Self {
+        self.list(values.iter().copied().map(Into::into))
     }
 
     /// Appends another fragment, renumbering its placeholders after ours.

@@ -144,7 +144,7 @@ impl Store {
             "SELECT COUNT(*) AS n FROM sql_sessions WHERE workspace_id = $1 AND principal_id = $2",
         )
         .bind(caller.workspace_id.get())
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .fetch_one(&mut *tx)
         .await?
         .try_get("n")?;
@@ -157,7 +157,7 @@ impl Store {
         )
         .bind(id)
         .bind(caller.workspace_id.get())
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .bind(session.warehouse_id.as_str())
         .bind(session.catalog.as_deref())
         .bind(session.schema.as_deref())
@@ -183,7 +183,7 @@ impl Store {
         )
         .bind(id)
         .bind(caller.workspace_id.get())
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .bind(now.saturating_sub(idle_millis))
         .fetch_optional(&self.pool)
         .await?;
@@ -241,7 +241,7 @@ impl Store {
         )
         .bind(id)
         .bind(caller.workspace_id.get())
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .execute(&self.writes)
         .await?;
         Ok(done.rows_affected() > 0)

@@ -8,20 +8,20 @@ use crate::read::{Read, Table};
 use crate::sealed::open_signing_key;
 use crate::sql::Sql;
 use crate::{Denied, Missing, Rejected, Result, SecretKey, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::jwt::Unverified;
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::{EpochMillis, day_of};
 use patchbay_core::token::{TokenDigest, TokenKind, TokenValue, new_token_id};
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 use std::sync::Arc;
 
 /// What a new token is for.
 #[derive(Debug, Clone)]
 pub struct NewToken {
-    pub owner_id: i64,
-    pub created_by_id: i64,
+    pub owner_id: PrincipalId,
+    pub created_by_id: PrincipalId,
     pub created_by_username: String,
     pub comment: String,
     /// Lifetime in milliseconds from creation; `None` never expires.
@@ -33,8 +33,8 @@ pub struct NewToken {
 pub struct TokenRecord {
     pub token_id: String,
     pub workspace_id: WorkspaceId,
-    pub owner_id: i64,
-    pub created_by_id: i64,
+    pub owner_id: PrincipalId,
+    pub created_by_id: PrincipalId,
     pub created_by_username: String,
     pub comment: String,
     pub creation_time: EpochMillis,
@@ -46,8 +46,8 @@ pub struct TokenRecord {
 /// Which tokens a listing shows; every set field must match.
 #[derive(Debug, Clone, Default)]
 pub struct TokenFilter {
-    pub owner_id: Option<i64>,
-    pub created_by_id: Option<i64>,
+    pub owner_id: Option<PrincipalId>,
+    pub created_by_id: Option<PrincipalId>,
     pub created_by_username: Option<String>,
 }
 
@@ -206,7 +206,7 @@ async fn jwt_in(
     sql.push(" AND k.kid = ")
         .text(unverified.kid())
         .push(" AND x.principal_id = ")
-        .int(claims.principal_id)
+        .int(claims.principal_id.get())
         .push(" AND p.workspace_id = ")
         .int(claims.workspace_id.get())
         .push(" AND x.expire_time > ")
@@ -296,7 +296,7 @@ async fn authenticate_in(
         found = Some(RememberedCaller {
             caller: Caller {
                 workspace_id: row.get("workspace_id")?,
-                principal_id: row.int("id")?,
+                principal_id: row.get("id")?,
                 kind,
                 name,
                 is_admin: row.int("is_admin")? != 0,
@@ -374,7 +374,7 @@ impl Store {
                 application_id: application_id.to_owned(),
             })
         })?;
-        let owner_id: i64 = row.try_get("id")?;
+        let owner_id = PrincipalId::new(row.try_get("id")?);
         if !holds(&mut tx, workspace_id, owner_id, TOKENS).await? {
             return Err(StoreError::Denied(Denied::ServicePrincipalTokens {
                 application_id: application_id.to_owned(),
@@ -389,7 +389,7 @@ impl Store {
         &self,
         mut tx: Transaction<'static, Any>,
         workspace_id: WorkspaceId,
-        owner_id: i64,
+        owner_id: PrincipalId,
         by: &Caller,
         comment: &str,
         lifetime_millis: Option<i64>,
@@ -420,10 +420,10 @@ impl Store {
         let mut sql = Sql::new("WHERE workspace_id = ");
         sql.int(workspace_id.get());
         if let Some(owner) = filter.owner_id {
-            sql.push(" AND owner_id = ").int(owner);
+            sql.push(" AND owner_id = ").int(owner.get());
         }
         if let Some(creator) = filter.created_by_id {
-            sql.push(" AND created_by_id = ").int(creator);
+            sql.push(" AND created_by_id = ").int(creator.get());
         }
         if let Some(name) = &filter.created_by_username {
             sql.push(" AND LOWER(created_by_username) = ").text(name.to_lowercase());
@@ -455,12 +455,12 @@ impl Store {
         &self,
         workspace_id: WorkspaceId,
         token_id: &str,
-        owner: Option<i64>,
+        owner: Option<PrincipalId>,
     ) -> Result<()> {
         let mut sql = Sql::new("DELETE FROM tokens WHERE workspace_id = ");
         sql.int(workspace_id.get()).push(" AND token_id = ").text(token_id);
         if let Some(owner) = owner {
-            sql.push(" AND owner_id = ").int(owner);
+            sql.push(" AND owner_id = ").int(owner.get());
         }
         if sql.query().execute(&self.writes).await?.rows_affected() == 0 {
             return Err(StoreError::Missing(Missing::Token { id: token_id.to_owned() }));
@@ -496,8 +496,8 @@ pub(crate) async fn insert_token(
     .bind(record.token_id.as_str())
     .bind(value.digest().as_str())
     .bind(workspace_id.get())
-    .bind(record.owner_id)
-    .bind(record.created_by_id)
+    .bind(record.owner_id.get())
+    .bind(record.created_by_id.get())
     .bind(record.created_by_username.as_str())
     .bind(record.comment.as_str())
     .bind(record.creation_time)

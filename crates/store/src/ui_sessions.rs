@@ -4,10 +4,10 @@
 //! expires, on every node.
 
 use crate::{Result, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::Row;
 
 impl Store {
@@ -32,7 +32,7 @@ impl Store {
         .bind(digest)
         .bind(caller.workspace_id.get())
         .bind(caller.token_id.as_str())
-        .bind(caller.principal_id)
+        .bind(caller.principal_id.get())
         .bind(now)
         .bind(expires_at)
         .execute(&mut *tx)
@@ -70,7 +70,7 @@ impl Store {
         };
         Ok(Some(Caller {
             workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
-            principal_id: row.try_get("id")?,
+            principal_id: PrincipalId::new(row.try_get("id")?),
             kind,
             name: name.unwrap_or_default(),
             is_admin: row.try_get::<i64, _>("is_admin")? != 0,

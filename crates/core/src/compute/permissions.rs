@@ -3,6 +3,8 @@
 //! combines with the current one — including the rule that an object with an owner has exactly
 //! one.
 
+use crate::PrincipalId;
+
 /// A kind of object that has its own ACL in the Permissions API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
@@ -231,7 +233,7 @@ impl ObjectKind {
 /// One requested ACL entry with its principal found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AclGrant {
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     /// Groups can hold any level but IS_OWNER.
     pub is_group: bool,
     pub level: PermissionLevel,
@@ -241,9 +243,9 @@ pub struct AclGrant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AclPlan {
     /// One level per principal.
-    pub entries: Vec<(i64, PermissionLevel)>,
-    pub previous_owner: Option<i64>,
-    pub owner: Option<i64>,
+    pub entries: Vec<(PrincipalId, PermissionLevel)>,
+    pub previous_owner: Option<PrincipalId>,
+    pub owner: Option<PrincipalId>,
 }
 
 impl AclPlan {
@@ -263,12 +265,12 @@ impl AclPlan {
 /// current user with both CAN_MANAGE and IS_OWNER). Errors are messages for the client.
 pub fn plan_acl(
     kind: ObjectKind,
-    current: &[(i64, PermissionLevel)],
+    current: &[(PrincipalId, PermissionLevel)],
     requested: &[AclGrant],
     replace: bool,
 ) -> Result<AclPlan, String> {
     let noun = kind.noun();
-    let mut wanted: Vec<(i64, PermissionLevel)> = Vec::new();
+    let mut wanted: Vec<(PrincipalId, PermissionLevel)> = Vec::new();
     for grant in requested {
         if !kind.levels().contains(&grant.level) {
             return Err(format!(
@@ -284,7 +286,7 @@ pub fn plan_acl(
         }
         set_level(&mut wanted, grant.principal_id, grant.level, |old, new| kind.stronger(old, new));
     }
-    let owners: Vec<i64> = owners_of(&wanted);
+    let owners: Vec<PrincipalId> = owners_of(&wanted);
     if owners.len() > 1 {
         return Err(format!(
             "A {noun} has exactly one owner, but the request gives IS_OWNER to {} principals.",
@@ -323,14 +325,14 @@ pub fn plan_acl(
     Ok(AclPlan { entries, previous_owner, owner })
 }
 
-fn owners_of(entries: &[(i64, PermissionLevel)]) -> Vec<i64> {
+fn owners_of(entries: &[(PrincipalId, PermissionLevel)]) -> Vec<PrincipalId> {
     entries.iter().filter(|(_, l)| *l == PermissionLevel::IsOwner).map(|(p, _)| *p).collect()
 }
 
 /// Sets a principal's level, combining with an existing one through `combine(old, new)`.
 fn set_level(
-    entries: &mut Vec<(i64, PermissionLevel)>,
-    principal: i64,
+    entries: &mut Vec<(PrincipalId, PermissionLevel)>,
+    principal: PrincipalId,
     level: PermissionLevel,
     combine: impl Fn(PermissionLevel, PermissionLevel) -> PermissionLevel,
 ) {
@@ -345,8 +347,12 @@ mod tests {
     use super::PermissionLevel::*;
     use super::*;
 
+    fn p(id: i64) -> PrincipalId {
+        PrincipalId::new(id)
+    }
+
     fn grant(principal_id: i64, level: PermissionLevel) -> AclGrant {
-        AclGrant { principal_id, is_group: false, level }
+        AclGrant { principal_id: p(principal_id), is_group: false, level }
     }
 
     #[test]
@@ -431,38 +437,38 @@ mod tests {
     #[test]
     fn put_keeps_the_owner_unless_it_names_a_new_one() {
         let kind = ObjectKind::Warehouse;
-        let current = [(1, IsOwner), (2, CanUse)];
+        let current = [(p(1), IsOwner), (p(2), CanUse)];
         let plan = plan_acl(kind, &current, &[grant(3, CanView)], true).unwrap();
-        assert_eq!(plan.entries, vec![(3, CanView), (1, IsOwner)]);
+        assert_eq!(plan.entries, vec![(p(3), CanView), (p(1), IsOwner)]);
         assert!(!plan.changes_owner());
 
         let plan = plan_acl(kind, &current, &[grant(3, IsOwner)], true).unwrap();
-        assert_eq!(plan.entries, vec![(3, IsOwner)]);
-        assert_eq!((plan.previous_owner, plan.owner), (Some(1), Some(3)));
+        assert_eq!(plan.entries, vec![(p(3), IsOwner)]);
+        assert_eq!((plan.previous_owner, plan.owner), (Some(p(1)), Some(p(3))));
         assert!(plan.changes_owner());
 
         let plan = plan_acl(kind, &current, &[], true).unwrap();
-        assert_eq!(plan.entries, vec![(1, IsOwner)], "an empty PUT keeps the owner");
+        assert_eq!(plan.entries, vec![(p(1), IsOwner)], "an empty PUT keeps the owner");
     }
 
     #[test]
     fn terraforms_put_names_the_current_user_twice() {
         let kind = ObjectKind::Job;
-        let current = [(1, IsOwner)];
+        let current = [(p(1), IsOwner)];
         let requested = [grant(1, CanManage), grant(1, IsOwner), grant(2, CanView)];
         let plan = plan_acl(kind, &current, &requested, true).unwrap();
-        assert_eq!(plan.entries, vec![(1, IsOwner), (2, CanView)]);
+        assert_eq!(plan.entries, vec![(p(1), IsOwner), (p(2), CanView)]);
         assert!(!plan.changes_owner());
     }
 
     #[test]
     fn patch_adds_and_moves_ownership() {
         let kind = ObjectKind::Job;
-        let current = [(1, IsOwner), (2, CanView)];
+        let current = [(p(1), IsOwner), (p(2), CanView)];
         let plan = plan_acl(kind, &current, &[grant(2, CanManage)], false).unwrap();
-        assert_eq!(plan.entries, vec![(1, IsOwner), (2, CanManage)]);
+        assert_eq!(plan.entries, vec![(p(1), IsOwner), (p(2), CanManage)]);
         let plan = plan_acl(kind, &current, &[grant(2, IsOwner)], false).unwrap();
-        assert_eq!(plan.entries, vec![(1, CanManage), (2, IsOwner)]);
+        assert_eq!(plan.entries, vec![(p(1), CanManage), (p(2), IsOwner)]);
         assert!(plan.changes_owner());
         let err = plan_acl(kind, &current, &[grant(1, CanView)], false).unwrap_err();
         assert!(err.contains("keeps IS_OWNER"), "{err}");
@@ -473,7 +479,7 @@ mod tests {
         let kind = ObjectKind::Warehouse;
         let err = plan_acl(kind, &[], &[grant(1, IsOwner), grant(2, IsOwner)], true).unwrap_err();
         assert!(err.contains("exactly one owner"), "{err}");
-        let group = AclGrant { principal_id: 5, is_group: true, level: IsOwner };
+        let group = AclGrant { principal_id: p(5), is_group: true, level: IsOwner };
         let err = plan_acl(kind, &[], &[group], false).unwrap_err();
         assert!(err.contains("group cannot own"), "{err}");
         let err = plan_acl(ObjectKind::Cluster, &[], &[grant(1, IsOwner)], true).unwrap_err();
@@ -483,7 +489,7 @@ mod tests {
     #[test]
     fn clusters_have_no_owner() {
         let kind = ObjectKind::Cluster;
-        let current = [(1, CanManage)];
+        let current = [(p(1), CanManage)];
         let plan = plan_acl(kind, &current, &[], true).unwrap();
         assert!(plan.entries.is_empty(), "PUT [] empties a cluster's ACL");
         assert!(!plan.changes_owner());

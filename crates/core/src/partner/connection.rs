@@ -2,7 +2,7 @@
 //! The store reads and writes these; the rules in this module decide on them.
 
 use super::{Credential, Grant};
-use crate::WorkspaceId;
+use crate::{PrincipalId, WorkspaceId};
 use std::fmt;
 use std::str::FromStr;
 
@@ -135,10 +135,10 @@ pub struct ConnectionRecord {
     pub catalog_name: Option<String>,
     pub schemas: Vec<String>,
     /// `None` once the principal was deleted behind the connection's back.
-    pub service_principal_id: Option<i64>,
+    pub service_principal_id: Option<PrincipalId>,
     pub service_principal_name: Option<String>,
     pub application_id: Option<String>,
-    pub token_owner_id: Option<i64>,
+    pub token_owner_id: Option<PrincipalId>,
     pub token_id: Option<String>,
     /// Whether `token_id`, `pending_token_id` and `previous_token_id` name tokens or OAuth
     /// secrets.
@@ -150,7 +150,7 @@ pub struct ConnectionRecord {
     /// The grants made.
     pub grants: Vec<Grant>,
     pub message: Option<String>,
-    pub created_by_id: i64,
+    pub created_by_id: PrincipalId,
     pub created_by_name: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -184,10 +184,10 @@ pub(crate) mod tests {
             state: ConnectionState::Connected,
             catalog_name: Some("hive_metastore".into()),
             schemas: Vec::new(),
-            service_principal_id: Some(7),
+            service_principal_id: Some(PrincipalId::new(7)),
             service_principal_name: Some("RIVERY_USER".into()),
             application_id: Some("app".into()),
-            token_owner_id: Some(7),
+            token_owner_id: Some(PrincipalId::new(7)),
             token_id: Some("t1".into()),
             credential: Credential::Token,
             warehouse_id: Some("w1".into()),
@@ -196,7 +196,7 @@ pub(crate) mod tests {
             partner_connection_id: Some("c-1".into()),
             grants: crate::partner::Profile::Ingest.rules().grants("hive_metastore", &[]),
             message: None,
-            created_by_id: 2,
+            created_by_id: PrincipalId::new(2),
             created_by_name: "admin@example.com".into(),
             created_at: 1,
             updated_at: 1,

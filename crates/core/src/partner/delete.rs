@@ -2,6 +2,7 @@
 //! the connection as the transaction that acts on it reads it.
 
 use super::{ConnectionRecord, ConnectionState};
+use crate::PrincipalId;
 
 /// Why a removal or a rotation does not go ahead. Its text is the client's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,7 +34,7 @@ pub enum Remover {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalRemoval {
     /// Its service principal goes, and with it every token, secret, permission and grant.
-    ServicePrincipal { id: i64, application_id: String },
+    ServicePrincipal { id: PrincipalId, application_id: String },
     /// A partner acting as the connecting user holds tokens of that user: each one the
     /// connection made is revoked.
     UserTokens(Vec<String>),
@@ -140,7 +141,7 @@ mod tests {
                 warehouse: Some("w1".into()),
                 cluster: None,
                 principal: PrincipalRemoval::ServicePrincipal {
-                    id: 7,
+                    id: PrincipalId::new(7),
                     application_id: "app".into()
                 },
                 notify: Some("c-1".into()),

@@ -13,6 +13,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::{get, post};
+use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::warehouse::{API_DEFAULT_AUTO_STOP_MINS, SqlEndpoint};
 use patchbay_core::compute::{
@@ -185,7 +186,7 @@ struct WarehouseInfo {
     auto_stop_mins: i64,
     channel: ChannelInfo,
     cluster_size: &'static str,
-    creator_id: i64,
+    creator_id: PrincipalId,
     creator_name: String,
     enable_photon: bool,
     enable_serverless_compute: bool,

@@ -175,7 +175,10 @@ pub(super) async fn authorize(
     };
     match state.store.issue_code(&session.caller, &code_request).await {
         Ok(code) => {
-            tracing::info!(principal_id = session.caller.principal_id, "authorization code issued");
+            tracing::info!(
+                principal_id = session.caller.principal_id.get(),
+                "authorization code issued"
+            );
             request.back(&[("code", code.expose())])
         }
         Err(e) => ApiError::from(e).into_response(),

@@ -100,7 +100,7 @@ pub(super) async fn decide(
         _ => return refused("Answer with decision=allow or decision=deny."),
     };
     tracing::info!(
-        principal_id = form.session.caller.principal_id,
+        principal_id = form.session.caller.principal_id.get(),
         client_id = app.client_id,
         "{decision}"
     );

@@ -11,6 +11,7 @@ use crate::scim::repr::rfc3339;
 use axum::extract::Path;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use patchbay_core::PrincipalId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::oauth::{is_secret_id, may_manage_secrets, secret_lifetime_seconds};
 use patchbay_core::time::EpochMillis;
@@ -81,15 +82,16 @@ impl SecretInfo {
 }
 
 /// The principal id of the path: a SCIM id, so anything else names no principal.
-fn principal_id(text: &str) -> ApiResult<i64> {
+fn principal_id(text: &str) -> ApiResult<PrincipalId> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
+        .map(PrincipalId::new)
         .ok_or_else(|| ApiError::not_found(format!("Service principal {text} does not exist.")))
 }
 
 /// Who may manage the principal's secrets: an admin, for another principal.
-fn checked(admin: &WorkspaceAdmin, text: &str) -> ApiResult<i64> {
+fn checked(admin: &WorkspaceAdmin, text: &str) -> ApiResult<PrincipalId> {
     let id = principal_id(text)?;
     may_manage_secrets(admin.caller(), id).map_err(|f| ApiError::forbidden(f.0))?;
     Ok(id)
@@ -105,7 +107,7 @@ async fn create(
     let lifetime =
         secret_lifetime_seconds(req.lifetime.as_deref()).map_err(ApiError::bad_request)?;
     let (value, record) = state.store.create_oauth_secret(&admin, id, lifetime).await?;
-    tracing::info!(secret_id = %record.secret_id, service_principal_id = id, "OAuth secret created");
+    tracing::info!(secret_id = %record.secret_id, service_principal_id = id.get(), "OAuth secret created");
     Ok(Json(SecretInfo::of(record, Some(value), state.now_millis())))
 }
 
@@ -132,7 +134,7 @@ async fn remove(
         )));
     }
     state.store.delete_oauth_secret(&admin, id, &secret_id).await?;
-    tracing::info!(secret_id = %secret_id, service_principal_id = id, "OAuth secret deleted");
+    tracing::info!(secret_id = %secret_id, service_principal_id = id.get(), "OAuth secret deleted");
     Ok(empty())
 }
 

@@ -173,7 +173,7 @@ async fn grant(
         .await
     {
         Ok(granted) => {
-            tracing::info!(principal_id = granted.principal_id, "access token granted");
+            tracing::info!(principal_id = granted.principal_id.get(), "access token granted");
             granted_response(&granted, None)
         }
         Err(GrantError::InvalidClient) => {
@@ -236,7 +236,7 @@ fn user_grant_response(granted: Result<UserGrant, GrantError>) -> Response {
     match granted {
         Ok(granted) => {
             tracing::info!(
-                principal_id = granted.access.principal_id,
+                principal_id = granted.access.principal_id.get(),
                 "access token granted to a user"
             );
             granted_response(&granted.access, Some(&granted.refresh_token))

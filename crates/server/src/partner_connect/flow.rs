@@ -734,7 +734,7 @@ async fn connect_request(
                 .as_ref()
                 .and_then(|u| u.attributes.family_name.clone())
                 .unwrap_or_default(),
-            databricks_user_id: caller.principal_id,
+            databricks_user_id: caller.principal_id.get(),
             databricks_organization_id: caller.workspace_id.get(),
             is_connection_established: token.is_none(),
             auth: token.as_ref().map(|t| Auth {

@@ -4,11 +4,11 @@
 //! bytes on the wire as they were; `null` stays `null` (a plain `Option`) and a key left out
 //! stays left out (`skip_serializing_if`). `tests/partner_connect_shapes.rs` holds the bytes.
 
-use patchbay_core::WorkspaceId;
 use patchbay_core::partner::{
     AuthOption, Category, Grant, GrantTarget, Privilege, Profile, Provision,
 };
 use patchbay_core::token::TokenValue;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use patchbay_partner::protocol::{AccountStatus, RedirectValue, UserStatus};
 use patchbay_store::AuditEvent;
 use serde::{Serialize, Serializer};
@@ -422,7 +422,7 @@ pub struct AuditPage {
 pub struct AuditEntry {
     pub action: String,
     pub actor: String,
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<PrincipalId>,
     pub detail: serde_json::Value,
     pub id: i64,
     pub object_id: String,

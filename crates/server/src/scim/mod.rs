@@ -20,11 +20,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use patchbay_core::WorkspaceId;
-use patchbay_core::ids::{parse_application_id, parse_numeric_id};
+use patchbay_core::ids::parse_application_id;
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::scim::filter::{AttrPath, parse_filter};
 use patchbay_core::scim::patch::{self, PatchSchema};
+use patchbay_core::{PrincipalId, WorkspaceId};
 use patchbay_store::{ListQuery, PrincipalData, PrincipalRecord, StoreError};
 use projection::{Projection, Shown};
 use serde::{Deserialize, Serialize};
@@ -240,7 +240,7 @@ async fn resolve(
     kind: PrincipalKind,
     id: &str,
 ) -> Result<PrincipalRecord, ScimError> {
-    let found = match (parse_numeric_id(id), kind) {
+    let found = match (PrincipalId::parse(id), kind) {
         (Some(n), _) => state.store.get_principal(workspace_id, kind, n).await?,
         (None, PrincipalKind::ServicePrincipal) => match parse_application_id(id) {
             Some(app_id) => state.store.find_service_principal(workspace_id, &app_id).await?,

@@ -5,6 +5,7 @@
 
 use super::repr::Resource;
 use axum::body::Bytes;
+use patchbay_core::PrincipalId;
 use patchbay_store::PrincipalRecord;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ pub struct Renderings {
     /// The absolute URL of the SCIM API, which every `meta.location` starts with.
     base: String,
     /// By principal id and whether it is shown as a user (a service principal's `/Me`).
-    entries: Mutex<HashMap<(i64, bool), Rendering>>,
+    entries: Mutex<HashMap<(PrincipalId, bool), Rendering>>,
 }
 
 #[derive(Debug)]
@@ -67,7 +68,7 @@ impl Renderings {
         body
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, bool), Rendering>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(PrincipalId, bool), Rendering>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

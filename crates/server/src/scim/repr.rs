@@ -3,7 +3,8 @@
 //! type, is a 400 that names it.
 
 use crate::error::ApiError;
-use patchbay_core::ids::{new_application_id, parse_application_id, parse_numeric_id};
+use patchbay_core::PrincipalId;
+use patchbay_core::ids::{new_application_id, parse_application_id};
 use patchbay_core::principal::{
     Entitlement, PrincipalKind, validate_display_name, validate_user_name,
 };
@@ -193,7 +194,7 @@ impl<'a> Resource<'a> {
 }
 
 /// The absolute URI of a resource: `{base}/{Users|ServicePrincipals|Groups}/{id}`.
-pub fn location(base: &str, kind: PrincipalKind, id: i64) -> String {
+pub fn location(base: &str, kind: PrincipalKind, id: PrincipalId) -> String {
     format!("{base}/{}/{id}", kind.endpoint())
 }
 
@@ -488,7 +489,7 @@ fn read_emails(value: &Value) -> Result<Vec<Email>, ApiError> {
 /// a decimal number (as a string or a number). A value that cannot be one is refused here,
 /// saying what it is; one that is a number but names no principal of the workspace is
 /// refused by the store.
-fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
+fn read_members(value: &Value) -> Result<Vec<PrincipalId>, ApiError> {
     let mut out = Vec::new();
     for element in elements("members", value)? {
         let v = element.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).map(|(_, v)| v);
@@ -499,18 +500,20 @@ fn read_members(value: &Value) -> Result<Vec<i64>, ApiError> {
                      or group to add.",
                 ));
             }
-            Some(Value::String(s)) => parse_numeric_id(s).ok_or_else(|| {
+            Some(Value::String(s)) => PrincipalId::parse(s).ok_or_else(|| {
                 invalid(format!(
                     "Member value '{s}' is not a member id: the value is the SCIM id (a decimal \
                      number, e.g. \"7535194597985784\") of a user, service principal or group \
                      of this workspace, not a name, e-mail or application id."
                 ))
             })?,
-            Some(Value::Number(n)) => n.as_i64().filter(|n| *n > 0).ok_or_else(|| {
-                invalid(format!(
-                    "Member value {n} is not a member id: ids are positive whole numbers."
-                ))
-            })?,
+            Some(Value::Number(n)) => {
+                n.as_i64().filter(|n| *n > 0).map(PrincipalId::new).ok_or_else(|| {
+                    invalid(format!(
+                        "Member value {n} is not a member id: ids are positive whole numbers."
+                    ))
+                })?
+            }
             Some(other) => {
                 return Err(invalid(format!(
                     "Member value {other} is not a member id: give the id as a string, e.g. \
@@ -535,7 +538,7 @@ pub(super) mod tests {
     /// A principal with every attribute set.
     pub(in crate::scim) fn record(kind: PrincipalKind) -> PrincipalRecord {
         PrincipalRecord {
-            id: 42,
+            id: PrincipalId::new(42),
             workspace_id: patchbay_core::WorkspaceId::new(7),
             kind,
             attributes: PrincipalAttributes {
@@ -557,9 +560,9 @@ pub(super) mod tests {
             builtin: None,
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_123_456,
-            groups: vec![GroupRef { id: 3, display_name: "admins".into() }],
+            groups: vec![GroupRef { id: PrincipalId::new(3), display_name: "admins".into() }],
             members: vec![MemberRef {
-                id: 9,
+                id: PrincipalId::new(9),
                 kind: PrincipalKind::ServicePrincipal,
                 display: "FIVETRAN_USER".into(),
             }],

@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use engine::{Execution, FailureCode, Parameter, ResultRows, SqlFailure};
 pub use history::History;
+use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{DEFAULT_SCHEMA, HIVE_METASTORE};
 use patchbay_store::{ObjectRef, QueryFilter, SqlSession};
@@ -1029,7 +1030,7 @@ async fn close_session(
 struct HistoryParams {
     max_results: Option<i64>,
     page_token: Option<String>,
-    user_ids: Vec<i64>,
+    user_ids: Vec<PrincipalId>,
     warehouse_ids: Vec<String>,
     statuses: Vec<String>,
 }
@@ -1052,7 +1053,7 @@ impl HistoryParams {
                 "page_token" => params.page_token = Some(value),
                 "filter_by.user_ids" => {
                     for id in values(&value) {
-                        params.user_ids.push(id.parse().map_err(|_| {
+                        params.user_ids.push(id.parse().map(PrincipalId::new).map_err(|_| {
                             ApiError::bad_request(format!(
                                 "filter_by.user_ids must be user ids, not '{id}'"
                             ))
@@ -1083,9 +1084,9 @@ struct QueryInfo {
     query_id: String,
     status: String,
     query_text: String,
-    user_id: i64,
+    user_id: PrincipalId,
     user_name: String,
-    executed_as_user_id: i64,
+    executed_as_user_id: PrincipalId,
     executed_as_user_name: String,
     warehouse_id: String,
     endpoint_id: String,

@@ -8,8 +8,8 @@
 //! request here ([`super::relay`]). Sessions are in the store, shared by all nodes.
 
 use super::engine::{ResultRows, SqlFailure};
-use patchbay_core::WorkspaceId;
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -102,7 +102,7 @@ impl Format {
 pub struct Entry {
     pub id: String,
     pub workspace_id: WorkspaceId,
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     pub presentation: Presentation,
     phase: watch::Sender<Phase>,
     finished_at: Mutex<Option<Instant>>,
@@ -208,7 +208,7 @@ impl Registry {
     pub fn begin(
         &self,
         workspace_id: WorkspaceId,
-        principal_id: i64,
+        principal_id: PrincipalId,
         presentation: Presentation,
     ) -> Arc<Entry> {
         let entry = Arc::new(Entry {
@@ -241,7 +241,7 @@ impl Registry {
     pub fn statement(
         &self,
         workspace_id: WorkspaceId,
-        principal_id: i64,
+        principal_id: PrincipalId,
         id: &str,
     ) -> Option<Arc<Entry>> {
         let statements = self.statements.lock().expect("lock");
@@ -347,24 +347,30 @@ mod tests {
             lz4: false,
             attach_small: false,
         };
-        let first = registry.begin(WS, 2, presentation);
+        let first = registry.begin(WS, PrincipalId::new(2), presentation);
         first.finish(Phase::Canceled);
-        let running = registry.begin(WS, 2, presentation);
+        let running = registry.begin(WS, PrincipalId::new(2), presentation);
         for _ in 2..MAX_STATEMENTS {
-            registry.begin(WS, 2, presentation).finish(Phase::Canceled);
+            registry.begin(WS, PrincipalId::new(2), presentation).finish(Phase::Canceled);
         }
         let count = || registry.statements.lock().expect("lock").by_id.len();
         assert_eq!(count(), MAX_STATEMENTS);
         // The next one sweeps: the oldest finished go, down to three quarters.
-        let newest = registry.begin(WS, 2, presentation);
+        let newest = registry.begin(WS, PrincipalId::new(2), presentation);
         let after = count();
         assert!(after <= MAX_STATEMENTS / 4 * 3 + 1, "{after}");
-        assert!(registry.statement(WS, 2, &first.id).is_none(), "the oldest went");
-        assert!(registry.statement(WS, 2, &running.id).is_some(), "a running one stays");
-        assert!(registry.statement(WS, 2, &newest.id).is_some());
+        assert!(
+            registry.statement(WS, PrincipalId::new(2), &first.id).is_none(),
+            "the oldest went"
+        );
+        assert!(
+            registry.statement(WS, PrincipalId::new(2), &running.id).is_some(),
+            "a running one stays"
+        );
+        assert!(registry.statement(WS, PrincipalId::new(2), &newest.id).is_some());
         // The ones after find room without sweeping.
         for _ in 0..1000 {
-            registry.begin(WS, 2, presentation).finish(Phase::Canceled);
+            registry.begin(WS, PrincipalId::new(2), presentation).finish(Phase::Canceled);
         }
         assert_eq!(count(), after + 1000);
     }
@@ -381,7 +387,7 @@ mod tests {
             lz4: false,
             attach_small: false,
         };
-        let entry = registry.begin(WS, 2, presentation);
+        let entry = registry.begin(WS, PrincipalId::new(2), presentation);
         assert_eq!(route_of_id(&entry.id), Some(route.as_str()));
         assert!(uuid::Uuid::parse_str(&entry.id).is_ok(), "{}", entry.id);
         let (secret, _) = registry.link(entry, 0, 0);

@@ -8,9 +8,9 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use maud::{Markup, html};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::principal::PrincipalKind;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use patchbay_store::{ListQuery, PrincipalRecord, TokenFilter, TokenRecord};
 use std::collections::HashMap;
 
@@ -106,7 +106,10 @@ async fn service_principal(
     admin: &WorkspaceAdmin,
     id: &str,
 ) -> Result<PrincipalRecord, UiError> {
-    let id: i64 = id.parse().map_err(|_| UiError::bad_request("No such service principal."))?;
+    let id = id
+        .parse()
+        .map(PrincipalId::new)
+        .map_err(|_| UiError::bad_request("No such service principal."))?;
     state
         .store
         .get_principal(admin.workspace_id(), PrincipalKind::ServicePrincipal, id)
@@ -186,7 +189,7 @@ pub async fn tokens(State(state): State<AppState>, session: Session, uri: Uri) -
     let ws = admin.workspace_id();
     let q = Fields::from_query(uri.query());
     let search = q.get("q").unwrap_or_default().to_lowercase();
-    let mut owners: HashMap<i64, String> = HashMap::new();
+    let mut owners: HashMap<PrincipalId, String> = HashMap::new();
     for p in principals(&state, ws, PrincipalKind::User).await? {
         owners.insert(p.id, p.attributes.user_name.clone().unwrap_or_default());
     }

@@ -268,7 +268,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Page {
         .store
         .create_ui_session(&caller, &digest(&id), state.now_millis() + SESSION_MILLIS)
         .await?;
-    tracing::info!(principal_id = caller.principal_id, "ui session started");
+    tracing::info!(principal_id = caller.principal_id.get(), "ui session started");
     let secure = is_https(&url);
     let mut response = match after_login(fields.get("next")) {
         "/" => see_other("/"),

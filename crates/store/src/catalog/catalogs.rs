@@ -9,13 +9,13 @@ use super::{
     exists_or, granted, new_id, resolve,
 };
 use crate::Store;
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{
     self as rules, AccessFacts, DEFAULT_SCHEMA, HIVE_METASTORE, LevelFacts, Securable,
     SecurableType,
 };
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use serde_json::{Map, Value};
 use sqlx::{Any, Transaction};
 
@@ -66,7 +66,7 @@ pub(crate) async fn insert_catalog_with_default_schema(
     comment: Option<&str>,
     storage_root: Option<&str>,
     properties: &str,
-    owner_id: Option<i64>,
+    owner_id: Option<PrincipalId>,
     by: &str,
 ) -> CatalogResult<String> {
     let id = new_id();

@@ -4,17 +4,17 @@
 use super::objects::{for_caller, may_read_grants};
 use super::{CatalogError, CatalogResult, Resolved, dedup, find_principal};
 use crate::Store;
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, Securable};
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 use std::collections::BTreeMap;
 
 /// The privileges one principal holds directly on a securable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivilegeAssignment {
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     /// User e-mail, group name or service principal application id.
     pub principal: String,
     pub privileges: Vec<String>,
@@ -31,7 +31,7 @@ pub struct EffectivePrivilege {
 /// The privileges in effect for one grantee on a securable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EffectiveAssignment {
-    pub principal_id: i64,
+    pub principal_id: PrincipalId,
     pub principal: String,
     pub privileges: Vec<EffectivePrivilege>,
 }
@@ -59,7 +59,7 @@ pub(crate) async fn insert_grant(
     tx: &mut Transaction<'static, Any>,
     now: EpochMillis,
     resolved: &Resolved,
-    principal_id: i64,
+    principal_id: PrincipalId,
     privilege: &str,
 ) -> CatalogResult<()> {
     let (column, id) = resolved.target();
@@ -69,7 +69,7 @@ pub(crate) async fn insert_grant(
     )))
     .bind(resolved.securable.securable_type().as_str())
     .bind(id)
-    .bind(principal_id)
+    .bind(principal_id.get())
     .bind(privilege)
     .bind(now)
     .execute(&mut **tx)
@@ -80,7 +80,7 @@ pub(crate) async fn insert_grant(
 async fn delete_grant(
     tx: &mut Transaction<'static, Any>,
     resolved: &Resolved,
-    principal_id: i64,
+    principal_id: PrincipalId,
     privilege: &str,
 ) -> CatalogResult<()> {
     let (column, id) = resolved.target();
@@ -88,7 +88,7 @@ async fn delete_grant(
         "DELETE FROM catalog_grants WHERE {column} = $1 AND principal_id = $2 AND privilege = $3"
     )))
     .bind(id)
-    .bind(principal_id)
+    .bind(principal_id.get())
     .bind(privilege)
     .execute(&mut **tx)
     .await?;
@@ -100,7 +100,7 @@ async fn direct(
     tx: &mut Transaction<'static, Any>,
     column: &'static str,
     id: &str,
-) -> CatalogResult<Vec<(i64, String, String)>> {
+) -> CatalogResult<Vec<(PrincipalId, String, String)>> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT g.principal_id, g.privilege, CASE p.kind WHEN 'user' THEN p.user_name \
                 WHEN 'service_principal' THEN p.application_id ELSE p.display_name END AS principal \
@@ -113,7 +113,7 @@ async fn direct(
     .iter()
     .map(|r| {
         Ok((
-            r.try_get("principal_id")?,
+            PrincipalId::new(r.try_get("principal_id")?),
             r.try_get::<Option<String>, _>("principal")?
                 .unwrap_or_default(),
             r.try_get("privilege")?,
@@ -126,7 +126,7 @@ async fn direct(
 async fn chain_grants(
     tx: &mut Transaction<'static, Any>,
     resolved: &Resolved,
-) -> CatalogResult<Vec<(Securable, Vec<(i64, String, String)>)>> {
+) -> CatalogResult<Vec<(Securable, Vec<(PrincipalId, String, String)>)>> {
     if resolved.securable == Securable::Metastore {
         let (column, id) = resolved.target();
         let id = id.to_owned();
@@ -142,7 +142,7 @@ async fn chain_grants(
     Ok(out)
 }
 
-fn assignments(rows: &[(i64, String, String)]) -> Vec<PrivilegeAssignment> {
+fn assignments(rows: &[(PrincipalId, String, String)]) -> Vec<PrivilegeAssignment> {
     let mut out: Vec<PrivilegeAssignment> = Vec::new();
     for (id, name, privilege) in rows {
         match out.iter_mut().find(|a| a.principal_id == *id) {
@@ -162,7 +162,7 @@ async fn filter_id(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     principal: Option<&str>,
-) -> CatalogResult<Option<i64>> {
+) -> CatalogResult<Option<PrincipalId>> {
     match principal.map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => Ok(Some(find_principal(tx, workspace_id, p).await?.0)),
         None => Ok(None),
@@ -176,7 +176,7 @@ async fn readable(
     caller: &Caller,
     securable: &Securable,
     principal: Option<&str>,
-) -> CatalogResult<(Resolved, Option<i64>)> {
+) -> CatalogResult<(Resolved, Option<PrincipalId>)> {
     let (_, resolved, facts) = for_caller(tx, caller, securable).await?;
     if !may_read_grants(&facts, securable) {
         return Err(CatalogError::MayNotReadGrants { on: securable.clone() });
@@ -266,7 +266,8 @@ impl Store {
         let (resolved, only) = readable(&mut tx, caller, securable, principal).await?;
         let levels = chain_grants(&mut tx, &resolved).await?;
         tx.rollback().await?;
-        let mut by_principal: BTreeMap<(String, i64), Vec<EffectivePrivilege>> = BTreeMap::new();
+        let mut by_principal: BTreeMap<(String, PrincipalId), Vec<EffectivePrivilege>> =
+            BTreeMap::new();
         // The securable's own grants first, then its schema's, then its catalog's.
         for (on, rows) in levels.into_iter().rev() {
             let inherited_from = (on != *securable).then_some(on);
@@ -306,7 +307,7 @@ impl Store {
                         WHEN 'service_principal' THEN application_id ELSE display_name END AS name \
                  FROM principals WHERE id = $1",
             )
-            .bind(id)
+            .bind(id.get())
             .fetch_optional(&mut *tx)
             .await?
             .map(|r| r.try_get::<Option<String>, _>("name"))

@@ -7,10 +7,10 @@ use super::{
 };
 use crate::Store;
 use crate::sql::Sql;
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::catalog::{self as rules, HIVE_METASTORE, MAIN_CATALOG};
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 
 /// A metastore as stored, with its owner (the metastore admin) by id and by name.
@@ -21,7 +21,7 @@ pub struct MetastoreRecord {
     pub storage_root: Option<String>,
     pub region: Option<String>,
     /// The metastore admin; `None` once that principal was deleted.
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<PrincipalId>,
     pub owner: Option<String>,
     pub created_at: i64,
     pub created_by: String,
@@ -36,7 +36,7 @@ pub struct MetastoreAssignment {
     pub metastore_id: String,
     pub default_catalog_name: String,
     /// The metastore admin (the metastore's owner), if it still exists.
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<PrincipalId>,
 }
 
 /// What creating a metastore takes.
@@ -67,7 +67,7 @@ fn record(row: &sqlx::any::AnyRow) -> CatalogResult<MetastoreRecord> {
         name: row.try_get("name")?,
         storage_root: row.try_get("storage_root")?,
         region: row.try_get("region")?,
-        owner_id: row.try_get("owner_id")?,
+        owner_id: row.try_get::<Option<i64>, _>("owner_id")?.map(PrincipalId::new),
         owner: row.try_get("owner_name")?,
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,
@@ -136,7 +136,7 @@ impl Store {
         .bind(name.as_str())
         .bind(new.storage_root.as_deref())
         .bind(new.region.as_deref())
-        .bind(owner_id)
+        .bind(owner_id.get())
         .bind(now)
         .bind(caller.name.as_str())
         .bind(workspace_id.get())
@@ -206,7 +206,7 @@ impl Store {
         }
         if let Some(owner) = owner {
             let (owner_id, _) = find_principal(&mut tx, workspace_id, owner).await?;
-            sql.push(", owner_id = ").int(owner_id);
+            sql.push(", owner_id = ").int(owner_id.get());
         }
         sql.push(" WHERE id = ").text(id);
         sql.query()

@@ -28,10 +28,10 @@ pub use tables::{ColumnRecord, NewTable, TableRecord};
 use crate::read::{Exec, fetch_all, fetch_optional};
 use crate::sql::{Bind, Sql};
 use crate::{Rejected, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeSet, HashSet};
 
@@ -252,7 +252,7 @@ pub(crate) const OWNER_NAME: &str = "CASE o.kind WHEN 'user' THEN o.user_name \
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub(crate) id: String,
-    pub(crate) owner_id: Option<i64>,
+    pub(crate) owner_id: Option<PrincipalId>,
 }
 
 /// A securable found in the store: the ids along its chain, and the metastore above it.
@@ -282,7 +282,7 @@ impl Resolved {
     }
 
     /// The owner of the securable itself.
-    pub(crate) fn owner_id(&self) -> Option<i64> {
+    pub(crate) fn owner_id(&self) -> Option<PrincipalId> {
         match &self.securable {
             Securable::Metastore => self.metastore.as_ref().and_then(|m| m.owner_id),
             _ => self.chain.last().and_then(|n| n.owner_id),
@@ -294,12 +294,12 @@ impl Resolved {
 /// nested groups, and whether it is a workspace admin.
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
-    pub(crate) ids: Vec<i64>,
+    pub(crate) ids: Vec<PrincipalId>,
     pub(crate) workspace_admin: bool,
 }
 
 impl Identity {
-    pub(crate) fn holds(&self, principal: Option<i64>) -> bool {
+    pub(crate) fn holds(&self, principal: Option<PrincipalId>) -> bool {
         principal.is_some_and(|p| self.ids.contains(&p))
     }
 }
@@ -308,13 +308,13 @@ impl Identity {
 pub(crate) async fn identity(
     tx: &mut impl Exec,
     workspace_id: WorkspaceId,
-    principal_id: i64,
+    principal_id: PrincipalId,
 ) -> CatalogResult<Identity> {
     // No workspace condition in SQL: given one, SQLite may walk the workspace's principals (an
     // index on workspace_id) and probe the handful of ids, which costs milliseconds at 100,000
     // principals; the ids come first this way, and the workspace is checked here.
     let mut sql = Sql::new("WITH RECURSIVE me(id) AS (SELECT CAST(");
-    sql.int(principal_id).push(
+    sql.int(principal_id.get()).push(
         " AS BIGINT) \
            UNION SELECT m.group_id FROM memberships m JOIN me ON m.member_id = me.id) \
          SELECT p.id, p.workspace_id, p.builtin FROM me JOIN principals p ON p.id = me.id",
@@ -322,7 +322,7 @@ pub(crate) async fn identity(
     let rows = fetch_all(tx, &sql, |row| {
         Ok((
             row.get::<WorkspaceId>("workspace_id")?,
-            row.get::<i64>("id")?,
+            row.get::<PrincipalId>("id")?,
             row.get::<Option<String>>("builtin")?,
         ))
     })
@@ -361,7 +361,13 @@ pub(crate) async fn assigned_metastore(
     .bind(workspace_id.get())
     .fetch_optional(&mut **tx)
     .await?;
-    row.map(|r| Ok(Node { id: r.try_get("id")?, owner_id: r.try_get("owner_id")? })).transpose()
+    row.map(|r| {
+        Ok(Node {
+            id: r.try_get("id")?,
+            owner_id: r.try_get::<Option<i64>, _>("owner_id")?.map(PrincipalId::new),
+        })
+    })
+    .transpose()
 }
 
 /// Finds a securable by name in the workspace: `hive_metastore` is the workspace's own, every
@@ -446,7 +452,10 @@ pub(crate) async fn resolve(
 }
 
 fn node(row: &sqlx::any::AnyRow) -> CatalogResult<Node> {
-    Ok(Node { id: row.try_get("id")?, owner_id: row.try_get("owner_id")? })
+    Ok(Node {
+        id: row.try_get("id")?,
+        owner_id: row.try_get::<Option<i64>, _>("owner_id")?.map(PrincipalId::new),
+    })
 }
 
 /// Whether the identity administers the metastore: it (or a group of it) owns it, or the
@@ -464,7 +473,7 @@ pub(crate) fn administers(identity: &Identity, metastore: Option<&Node>) -> bool
 /// Privileges granted to any of `ids` on each of the given objects, by grant column.
 pub(crate) async fn granted(
     tx: &mut Transaction<'static, Any>,
-    ids: &[i64],
+    ids: &[PrincipalId],
     column: &'static str,
     object_ids: &[&str],
 ) -> CatalogResult<Vec<(String, String)>> {
@@ -553,7 +562,7 @@ pub(crate) async fn find_principal(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     name: &str,
-) -> CatalogResult<(i64, String)> {
+) -> CatalogResult<(PrincipalId, String)> {
     let name = name.trim();
     let row = sqlx::query(
         "SELECT p.id, CASE p.kind WHEN 'user' THEN p.user_name \
@@ -570,7 +579,7 @@ pub(crate) async fn find_principal(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(|| CatalogError::PrincipalNotFound { name: name.to_owned() })?;
-    Ok((row.try_get("id")?, row.try_get("name")?))
+    Ok((PrincipalId::new(row.try_get("id")?), row.try_get("name")?))
 }
 
 /// Grants privileges inside another store transaction (Partner Connect's grants are part of
@@ -581,7 +590,7 @@ pub(crate) async fn grant_tx(
     now: EpochMillis,
     workspace_id: WorkspaceId,
     securable: &Securable,
-    principal_id: i64,
+    principal_id: PrincipalId,
     privileges: &[&str],
 ) -> crate::Result<()> {
     let resolved = resolve(tx, workspace_id, securable).await?;
@@ -657,7 +666,7 @@ impl Store {
     pub async fn is_metastore_admin(
         &self,
         workspace_id: WorkspaceId,
-        principal_id: i64,
+        principal_id: PrincipalId,
     ) -> crate::Result<bool> {
         let mut tx = self.begin_read().await?;
         let identity = identity(&mut tx, workspace_id, principal_id).await?;
@@ -673,7 +682,7 @@ impl Store {
         &self,
         workspace_id: WorkspaceId,
         securable: &Securable,
-        principal_id: i64,
+        principal_id: PrincipalId,
     ) -> crate::Result<Vec<String>> {
         let mut tx = self.begin_read().await?;
         let identity = identity(&mut tx, workspace_id, principal_id).await?;

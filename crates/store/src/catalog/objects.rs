@@ -11,6 +11,7 @@ use super::{
 };
 use crate::Store;
 use crate::sql::{Bind, Sql};
+use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, LevelFacts, Securable, SecurableType};
 use patchbay_core::time::EpochMillis;
@@ -118,7 +119,7 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectMeta {
     /// `None` once the owning principal was deleted.
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<PrincipalId>,
     pub owner: Option<String>,
     pub comment: Option<String>,
     pub properties: Map<String, Value>,
@@ -151,7 +152,7 @@ pub(crate) trait Object: Sized + Send {
     fn select() -> Sql;
     fn from_row(row: &dyn crate::read::Row) -> CatalogResult<Self>;
     fn id(&self) -> &str;
-    fn owner_id(&self) -> Option<i64>;
+    fn owner_id(&self) -> Option<PrincipalId>;
 
     /// Reads what records hold besides their rows (a table's columns), in the same snapshot.
     async fn complete(
@@ -196,7 +197,7 @@ macro_rules! object {
                 &self.id
             }
 
-            fn owner_id(&self) -> Option<i64> {
+            fn owner_id(&self) -> Option<PrincipalId> {
                 self.meta.owner_id
             }
 
@@ -242,7 +243,7 @@ pub(crate) async fn visible_children<T: Object>(
         .iter()
         .map(|row| T::from_row(row))
         .collect::<CatalogResult<Vec<T>>>()?;
-    let children: Vec<(String, Option<i64>)> =
+    let children: Vec<(String, Option<PrincipalId>)> =
         rows.iter().map(|r| (r.id().to_owned(), r.owner_id())).collect();
     let each = child_facts(tx, identity, parent_facts, kind.grant_column(), &children).await?;
     Ok(rows
@@ -333,7 +334,7 @@ pub(super) async fn update_row(
     }
     if let Some(owner) = &update.owner {
         let (owner_id, _) = find_principal(tx, caller.workspace_id, owner).await?;
-        sql.push(", owner_id = ").int(owner_id);
+        sql.push(", owner_id = ").int(owner_id.get());
     }
     if let Some(comment) = &update.comment {
         sql.push(", comment = ").text(comment.clone());
@@ -518,7 +519,7 @@ async fn child_facts(
     identity: &Identity,
     parent: &AccessFacts,
     column: &'static str,
-    children: &[(String, Option<i64>)],
+    children: &[(String, Option<PrincipalId>)],
 ) -> CatalogResult<Vec<AccessFacts>> {
     let ids: Vec<&str> = children.iter().map(|(id, _)| id.as_str()).collect();
     let grants = granted(tx, &identity.ids, column, &ids).await?;

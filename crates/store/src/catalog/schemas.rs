@@ -6,6 +6,7 @@ use super::objects::{
 };
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, new_id};
 use crate::Store;
+use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{Action, DEFAULT_SCHEMA, HIVE_METASTORE, Securable, SecurableType};
 use serde_json::{Map, Value};
@@ -60,7 +61,7 @@ pub(crate) async fn insert_schema_row(
     name: &str,
     comment: Option<&str>,
     properties: &str,
-    owner_id: Option<i64>,
+    owner_id: Option<PrincipalId>,
     by: &str,
     now: i64,
 ) -> CatalogResult<String> {

@@ -7,9 +7,9 @@ use super::objects::{
 use super::{CatalogError, CatalogResult, OWNER_NAME, exists_or, facts, identity, new_id, resolve};
 use crate::Store;
 use crate::sql::{Bind, Sql};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{self as rules, AccessFacts, Action, Securable, TableType};
+use patchbay_core::{PrincipalId, WorkspaceId};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -151,7 +151,7 @@ async fn attach_columns(
 async fn access_of(
     exec: &mut impl crate::read::Exec,
     workspace_id: WorkspaceId,
-    principal_id: i64,
+    principal_id: PrincipalId,
     is_admin: bool,
     securable: &Securable,
 ) -> CatalogResult<(TableRecord, AccessFacts)> {
@@ -320,7 +320,7 @@ impl Store {
     pub async fn table_access(
         &self,
         workspace_id: WorkspaceId,
-        principal_id: i64,
+        principal_id: PrincipalId,
         is_admin: bool,
         securable: &Securable,
     ) -> CatalogResult<(TableRecord, AccessFacts)> {

@@ -3,6 +3,7 @@
 use super::object;
 use crate::permissions::{AclEntry, AclUpdate, direct_levels, write_acl};
 use crate::{Denied, Rejected, Result, Store, StoreError};
+use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{AclGrant, Action, ObjectKind, PermissionLevel, plan_acl};
 
@@ -31,7 +32,7 @@ impl Store {
     ) -> Result<Vec<AclEntry>> {
         let mut tx = self.begin_object_write(caller, kind, id, Action::Manage).await?;
         let target = object(kind, id);
-        let current: Vec<(i64, PermissionLevel)> =
+        let current: Vec<(PrincipalId, PermissionLevel)> =
             direct_levels(&mut tx, caller.workspace_id, target)
                 .await?
                 .into_iter()
@@ -45,7 +46,7 @@ impl Store {
         {
             return Err(StoreError::Denied(Denied::ChangeOwner { kind, id: id.to_owned() }));
         }
-        let entries: Vec<(i64, &str)> =
+        let entries: Vec<(PrincipalId, &str)> =
             plan.entries.iter().map(|(p, l)| (*p, l.as_str())).collect();
         write_acl(&mut tx, caller.workspace_id, target, &entries).await?;
         tx.commit().await?;

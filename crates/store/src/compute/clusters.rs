@@ -3,10 +3,10 @@
 
 use super::{Creatable, Kind, NewObject, Stateful, corrupt, delete_in, fetch_in, grant_creator};
 use crate::{Rejected, Result, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ClusterSpec, ClusterState, ObjectKind, new_cluster_id};
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Transaction};
 
 /// A stored cluster.
@@ -15,7 +15,7 @@ pub struct ClusterRecord {
     pub cluster_id: String,
     pub workspace_id: WorkspaceId,
     pub spec: ClusterSpec,
-    pub creator_id: i64,
+    pub creator_id: PrincipalId,
     pub creator_name: String,
     /// The state as last written; [`ClusterRecord::state_at`] is the state at a given time.
     pub state: ClusterState,
@@ -76,7 +76,7 @@ impl Creatable for Clusters {
         .bind(record.workspace_id.get())
         .bind(spec.cluster_name.as_str())
         .bind(spec_json(spec)?)
-        .bind(record.creator_id)
+        .bind(record.creator_id.get())
         .bind(new.creator_name)
         .bind(record.state.as_str())
         .bind(now)

@@ -4,11 +4,11 @@
 use super::{Kind, authorize_create, corrupt, object};
 use crate::permissions::write_acl;
 use crate::{Rejected, Result, Store, StoreError};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{AclGrant, Action, ObjectKind, job, plan_acl};
 use patchbay_core::ids::new_numeric_id;
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use serde_json::{Map, Value};
 use sqlx::{Row, query};
 
@@ -19,7 +19,7 @@ pub struct JobRecord {
     pub workspace_id: WorkspaceId,
     /// The settings as the API shows them, defaults filled in.
     pub settings: Map<String, Value>,
-    pub creator_id: i64,
+    pub creator_id: PrincipalId,
     pub creator_name: String,
     pub created_time: EpochMillis,
     pub updated_at: EpochMillis,
@@ -79,7 +79,7 @@ impl Store {
         .bind(record.workspace_id.get())
         .bind(job::name_of(&record.settings))
         .bind(Value::Object(record.settings.clone()).to_string())
-        .bind(record.creator_id)
+        .bind(record.creator_id.get())
         .bind(record.creator_name.as_str())
         .bind(now)
         .execute(&mut *tx)
@@ -88,7 +88,7 @@ impl Store {
         let owner = [(caller.principal_id, kind.creator_level())];
         let plan = plan_acl(kind, &owner, acl, false)
             .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-        let entries: Vec<(i64, &str)> =
+        let entries: Vec<(PrincipalId, &str)> =
             plan.entries.iter().map(|(p, l)| (*p, l.as_str())).collect();
         write_acl(&mut tx, record.workspace_id, object(kind, &id), &entries).await?;
         tx.commit().await?;

@@ -18,7 +18,7 @@ mod jobs;
 mod warehouses;
 
 use jobs::Jobs;
-use patchbay_core::WorkspaceId;
+use patchbay_core::{PrincipalId, WorkspaceId};
 
 pub use clusters::ClusterRecord;
 pub(crate) use clusters::{Clusters, delete_cluster_tx};
@@ -69,7 +69,7 @@ pub(crate) trait Creatable: Kind {
 pub(crate) struct NewObject<'a, S> {
     pub(crate) now: EpochMillis,
     pub(crate) workspace_id: WorkspaceId,
-    pub(crate) creator_id: i64,
+    pub(crate) creator_id: PrincipalId,
     pub(crate) creator_name: &'a str,
     pub(crate) spec: &'a S,
 }
@@ -192,7 +192,7 @@ async fn authorize(
 /// Whether a principal holds an entitlement, directly or through (nested) groups.
 async fn has_entitlement(
     tx: &mut Transaction<'static, Any>,
-    principal_id: i64,
+    principal_id: PrincipalId,
     entitlement: Entitlement,
 ) -> Result<bool> {
     let mut sql = memberships_cte(principal_id);

@@ -7,7 +7,6 @@ use super::{
 };
 use crate::sql::Sql;
 use crate::{Rejected, Result, Store, StoreError, Taken, conflict_or};
-use patchbay_core::WorkspaceId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::warehouse::{Channel, ChannelName};
 use patchbay_core::compute::{
@@ -15,6 +14,7 @@ use patchbay_core::compute::{
     WarehouseType, new_warehouse_id,
 };
 use patchbay_core::time::EpochMillis;
+use patchbay_core::{PrincipalId, WorkspaceId};
 use serde_json::{Value, json};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -28,7 +28,7 @@ pub struct WarehouseRecord {
     pub spec: WarehouseSpec,
     /// Its id in the legacy data sources API (`/api/2.0/preview/sql/data_sources`).
     pub data_source_id: String,
-    pub creator_id: i64,
+    pub creator_id: PrincipalId,
     pub creator_name: String,
     /// The state as last written; [`WarehouseRecord::state_at`] is the state at a given time.
     pub state: WarehouseState,
@@ -101,7 +101,7 @@ impl Creatable for Warehouses {
         .bind(record.workspace_id.get());
         bind_spec(query, spec)
             .bind(record.data_source_id.as_str())
-            .bind(record.creator_id)
+            .bind(record.creator_id.get())
             .bind(new.creator_name)
             .bind(record.state.as_str())
             .bind(now)
