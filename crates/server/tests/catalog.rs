@@ -616,7 +616,10 @@ async fn grants_and_effective_permissions_with_inheritance() {
         )
         .await
         .unwrap();
-    assert_eq!(held, ["SELECT", "USE_CATALOG", "USE_SCHEMA"]);
+    assert_eq!(
+        held.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        ["SELECT", "USE_CATALOG", "USE_SCHEMA"]
+    );
 
     // Revoking what was granted restores the previous state.
     let r = patch_grants(&app, &t, "catalog/main", analyst, &[], &["USE_CATALOG", "SELECT"]).await;

@@ -69,13 +69,17 @@ struct Change {
     remove: Vec<String>,
 }
 
-fn privileges_of(securable: usize) -> &'static [&'static str] {
+fn privileges_of(securable: usize) -> Vec<&'static str> {
     applicable_privileges(securables()[securable].securable_type(), true)
+        .iter()
+        .map(|p| p.as_str())
+        .collect()
 }
 
 fn subset(securable: usize) -> impl Strategy<Value = Vec<String>> {
     let all = privileges_of(securable);
-    proptest::sample::subsequence(all.to_vec(), 0..=all.len())
+    let n = all.len();
+    proptest::sample::subsequence(all, 0..=n)
         .prop_map(|v| v.into_iter().map(str::to_owned).collect())
 }
 
@@ -250,7 +254,7 @@ async fn effective_all(world: &World) -> Effective {
                 .effective_privileges(world.app.workspace_id, s, *id)
                 .await
                 .expect("effective privileges");
-            out.insert((u, i), held.into_iter().collect());
+            out.insert((u, i), held.iter().map(|p| p.as_str().to_owned()).collect());
         }
     }
     out

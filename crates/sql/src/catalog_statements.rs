@@ -44,7 +44,10 @@ pub async fn run(
                         let legacy = r.on.is_legacy();
                         vec![
                             Some(r.principal),
-                            Some(rules::sql_privilege(&r.privilege, legacy)),
+                            Some(r.privilege.map_or_else(
+                                || "OWN".to_owned(),
+                                |p| rules::sql_privilege(p, legacy),
+                            )),
                             Some(object_type(&r.on).to_owned()),
                             Some(r.on.full_name()),
                         ]

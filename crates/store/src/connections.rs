@@ -255,15 +255,8 @@ async fn grant_catalog(
 ) -> Result<()> {
     let securable = Securable::parse(grant.securable_type.as_str(), &grant.full_name)
         .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-    crate::catalog::grant_tx(
-        tx,
-        now,
-        workspace_id,
-        &securable,
-        principal_id,
-        &grant.privilege_names(),
-    )
-    .await
+    crate::catalog::grant_tx(tx, now, workspace_id, &securable, principal_id, &grant.privileges)
+        .await
 }
 
 /// Sets `set` (`column = $1, …`, with its values) on the connection `uid` of the partner, in

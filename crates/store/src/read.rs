@@ -70,6 +70,14 @@ impl FromColumn for Option<PrincipalId> {
     }
 }
 
+/// A privilege as its row names it; a name the store could not have written is an internal
+/// error, never the client's.
+impl FromColumn for patchbay_core::catalog::Privilege {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        crate::compute::stored(row.text(column)?, Self::from_name, column)
+    }
+}
+
 /// A table's type as its row names it; a name the store could not have written is an internal
 /// error, never the client's.
 impl FromColumn for patchbay_core::catalog::TableType {

@@ -5,6 +5,7 @@
 use super::{
     CatalogContext, CatalogStanding, ConnectionRecord, Grant, HIVE_METASTORE, PartnerSpec,
 };
+use crate::catalog::Privilege;
 use crate::time::EpochMillis;
 
 /// What the workspace's catalog says about the catalogs a connect may use.
@@ -80,7 +81,7 @@ pub enum CredentialFacts {
 pub struct GrantFacts {
     pub grant: Grant,
     /// The principal's effective privileges there; `None` once the securable was deleted.
-    pub held: Option<Vec<String>>,
+    pub held: Option<Vec<Privilege>>,
 }
 
 /// Everything [`super::health`] decides a connection's health on.

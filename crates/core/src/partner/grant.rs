@@ -1,6 +1,7 @@
 //! What a connection grants its principal on the catalog: typed, and stored as the same JSON
 //! as ever (`{"securable_type": "catalog", "full_name": "main", "privileges": ["USE_CATALOG"]}`).
 
+pub use crate::catalog::Privilege;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -23,53 +24,6 @@ impl GrantTarget {
 }
 
 impl fmt::Display for GrantTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A privilege a permission profile grants: Unity Catalog's, or the Hive metastore's legacy
-/// ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Privilege {
-    UseCatalog,
-    CreateSchema,
-    UseSchema,
-    Select,
-    /// Legacy (`hive_metastore`).
-    Usage,
-    /// Legacy (`hive_metastore`).
-    Create,
-    /// Legacy (`hive_metastore`).
-    ReadMetadata,
-}
-
-impl Privilege {
-    /// As the catalog stores it (`USE_CATALOG`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Privilege::UseCatalog => "USE_CATALOG",
-            Privilege::CreateSchema => "CREATE_SCHEMA",
-            Privilege::UseSchema => "USE_SCHEMA",
-            Privilege::Select => "SELECT",
-            Privilege::Usage => "USAGE",
-            Privilege::Create => "CREATE",
-            Privilege::ReadMetadata => "READ_METADATA",
-        }
-    }
-
-    /// Whether a principal holding `held` (privileges as the catalog reports them) has this
-    /// one: itself, or every privilege.
-    pub fn held_in<S: AsRef<str>>(self, held: &[S]) -> bool {
-        held.iter().any(|h| {
-            let h = h.as_ref();
-            h == self.as_str() || h == crate::catalog::ALL_PRIVILEGES || h == "ALL PRIVILEGES"
-        })
-    }
-}
-
-impl fmt::Display for Privilege {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -116,14 +70,5 @@ mod tests {
         ] {
             assert_eq!(serde_json::json!(p), p.as_str());
         }
-    }
-
-    #[test]
-    fn every_privilege_is_held_in_all_privileges() {
-        assert!(Privilege::Select.held_in(&["SELECT"]));
-        assert!(Privilege::Select.held_in(&["ALL_PRIVILEGES"]));
-        assert!(Privilege::Select.held_in(&["ALL PRIVILEGES"]));
-        assert!(!Privilege::Select.held_in(&["USE_SCHEMA"]));
-        assert!(!Privilege::Select.held_in::<&str>(&[]));
     }
 }

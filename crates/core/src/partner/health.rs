@@ -215,10 +215,7 @@ mod tests {
         let grants = connection
             .grants
             .iter()
-            .map(|g| GrantFacts {
-                grant: g.clone(),
-                held: Some(g.privileges.iter().map(|p| p.as_str().to_owned()).collect()),
-            })
+            .map(|g| GrantFacts { grant: g.clone(), held: Some(g.privileges.clone()) })
             .collect();
         HealthFacts {
             connection,
@@ -240,7 +237,7 @@ mod tests {
         assert_eq!(health(&healthy()), Health::Connected);
         assert_eq!(health(&healthy()).state(), "CONNECTED");
         let mut all = healthy();
-        all.grants[0].held = Some(vec!["ALL_PRIVILEGES".into()]);
+        all.grants[0].held = Some(vec![Privilege::AllPrivileges]);
         assert_eq!(health(&all), Health::Connected);
     }
 
@@ -311,7 +308,7 @@ mod tests {
         f.grants[0].held = None;
         assert_eq!(reasons(&f), ["The catalog hive_metastore was deleted."]);
         let mut f = healthy();
-        f.grants[0].held = Some(vec!["USAGE".into()]);
+        f.grants[0].held = Some(vec![Privilege::Usage]);
         assert_eq!(reasons(&f), ["CREATE on catalog hive_metastore was revoked."]);
         f.grants.push(GrantFacts {
             grant: Grant {

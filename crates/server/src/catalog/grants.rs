@@ -2,6 +2,7 @@
 
 use super::*;
 use patchbay_core::WorkspaceId;
+use patchbay_core::catalog::Privilege;
 
 /// The grants on a securable, direct (`privileges` are names) or effective (`privileges` say
 /// where each was granted).
@@ -24,10 +25,10 @@ pub(super) struct EffectivePrivilegeInfo {
     inherited_from_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     inherited_from_type: Option<&'static str>,
-    privilege: String,
+    privilege: Privilege,
 }
 
-impl From<Vec<PrivilegeAssignment>> for PermissionsList<String> {
+impl From<Vec<PrivilegeAssignment>> for PermissionsList<Privilege> {
     fn from(list: Vec<PrivilegeAssignment>) -> Self {
         let privilege_assignments = list
             .into_iter()
@@ -62,7 +63,7 @@ impl From<Vec<EffectiveAssignment>> for PermissionsList<EffectivePrivilegeInfo> 
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub(super) enum Updated {
-    Grants(PermissionsList<String>),
+    Grants(PermissionsList<Privilege>),
     Omitted(Empty),
 }
 
@@ -128,7 +129,7 @@ pub(super) async fn get_grants(
     Authenticated { state, caller }: Authenticated,
     Path((securable_type, full_name)): Path<(String, String)>,
     Params(params): Params<ListParams>,
-) -> ApiResult<Json<PermissionsList<String>>> {
+) -> ApiResult<Json<PermissionsList<Privilege>>> {
     check_grants_page(params.max_results.as_deref())?;
     let s = grants_securable(&state, caller.workspace_id, &securable_type, &full_name).await?;
     let list = state.store.grants(&caller, &s, params.principal.as_deref()).await?;

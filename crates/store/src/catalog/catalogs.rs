@@ -260,7 +260,7 @@ async fn list_catalogs(
                     privileges: grants
                         .iter()
                         .filter(|(id, _)| *id == c.id)
-                        .map(|(_, p)| p.clone())
+                        .map(|(_, p)| *p)
                         .collect(),
                 }],
             };

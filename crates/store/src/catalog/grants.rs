@@ -4,7 +4,9 @@
 use super::objects::{for_caller, may_read_grants};
 use super::{CatalogError, CatalogResult, Resolved, dedup, find_principal};
 use crate::Store;
+use crate::compute::stored;
 use patchbay_core::access::Caller;
+use patchbay_core::catalog::Privilege;
 use patchbay_core::catalog::{self as rules, Securable};
 use patchbay_core::time::EpochMillis;
 use patchbay_core::{PrincipalId, WorkspaceId};
@@ -17,13 +19,13 @@ pub struct PrivilegeAssignment {
     pub principal_id: PrincipalId,
     /// User e-mail, group name or service principal application id.
     pub principal: String,
-    pub privileges: Vec<String>,
+    pub privileges: Vec<Privilege>,
 }
 
 /// One privilege in effect on a securable, and where it was granted if not on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EffectivePrivilege {
-    pub privilege: String,
+    pub privilege: Privilege,
     /// The catalog or schema it is inherited from; `None` when granted on the securable.
     pub inherited_from: Option<Securable>,
 }
@@ -50,7 +52,8 @@ pub struct GrantChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRow {
     pub principal: String,
-    pub privilege: String,
+    /// `None` for the owner's row (`OWN`): ownership is not a privilege.
+    pub privilege: Option<Privilege>,
     pub on: Securable,
 }
 
@@ -60,7 +63,7 @@ pub(crate) async fn insert_grant(
     now: EpochMillis,
     resolved: &Resolved,
     principal_id: PrincipalId,
-    privilege: &str,
+    privilege: Privilege,
 ) -> CatalogResult<()> {
     let (column, id) = resolved.target();
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -70,7 +73,7 @@ pub(crate) async fn insert_grant(
     .bind(resolved.securable.securable_type().as_str())
     .bind(id)
     .bind(principal_id.get())
-    .bind(privilege)
+    .bind(privilege.as_str())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -81,7 +84,7 @@ async fn delete_grant(
     tx: &mut Transaction<'static, Any>,
     resolved: &Resolved,
     principal_id: PrincipalId,
-    privilege: &str,
+    privilege: Privilege,
 ) -> CatalogResult<()> {
     let (column, id) = resolved.target();
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -89,7 +92,7 @@ async fn delete_grant(
     )))
     .bind(id)
     .bind(principal_id.get())
-    .bind(privilege)
+    .bind(privilege.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -100,7 +103,7 @@ async fn direct(
     tx: &mut Transaction<'static, Any>,
     column: &'static str,
     id: &str,
-) -> CatalogResult<Vec<(PrincipalId, String, String)>> {
+) -> CatalogResult<Vec<(PrincipalId, String, Privilege)>> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT g.principal_id, g.privilege, CASE p.kind WHEN 'user' THEN p.user_name \
                 WHEN 'service_principal' THEN p.application_id ELSE p.display_name END AS principal \
@@ -116,7 +119,7 @@ async fn direct(
             PrincipalId::new(r.try_get("principal_id")?),
             r.try_get::<Option<String>, _>("principal")?
                 .unwrap_or_default(),
-            r.try_get("privilege")?,
+            stored(r.try_get("privilege")?, Privilege::from_name, "privilege")?,
         ))
     })
     .collect()
@@ -126,7 +129,7 @@ async fn direct(
 async fn chain_grants(
     tx: &mut Transaction<'static, Any>,
     resolved: &Resolved,
-) -> CatalogResult<Vec<(Securable, Vec<(PrincipalId, String, String)>)>> {
+) -> CatalogResult<Vec<(Securable, Vec<(PrincipalId, String, Privilege)>)>> {
     if resolved.securable == Securable::Metastore {
         let (column, id) = resolved.target();
         let id = id.to_owned();
@@ -142,15 +145,15 @@ async fn chain_grants(
     Ok(out)
 }
 
-fn assignments(rows: &[(PrincipalId, String, String)]) -> Vec<PrivilegeAssignment> {
+fn assignments(rows: &[(PrincipalId, String, Privilege)]) -> Vec<PrivilegeAssignment> {
     let mut out: Vec<PrivilegeAssignment> = Vec::new();
     for (id, name, privilege) in rows {
         match out.iter_mut().find(|a| a.principal_id == *id) {
-            Some(a) => a.privileges.push(privilege.clone()),
+            Some(a) => a.privileges.push(*privilege),
             None => out.push(PrivilegeAssignment {
                 principal_id: *id,
                 principal: name.clone(),
-                privileges: vec![privilege.clone()],
+                privileges: vec![*privilege],
             }),
         }
     }
@@ -240,10 +243,10 @@ impl Store {
         }
         for (principal_id, add, remove) in &planned {
             for privilege in remove {
-                delete_grant(&mut tx, &resolved, *principal_id, privilege).await?;
+                delete_grant(&mut tx, &resolved, *principal_id, *privilege).await?;
             }
             for privilege in add {
-                insert_grant(&mut tx, self.now_millis(), &resolved, *principal_id, privilege)
+                insert_grant(&mut tx, self.now_millis(), &resolved, *principal_id, *privilege)
                     .await?;
             }
         }
@@ -319,12 +322,16 @@ impl Store {
         tx.rollback().await?;
         let mut rows = Vec::new();
         if let Some(name) = owner {
-            rows.push(GrantRow { principal: name, privilege: "OWN".into(), on: securable.clone() });
+            rows.push(GrantRow { principal: name, privilege: None, on: securable.clone() });
         }
         for (on, grants) in levels.into_iter().rev() {
             for (id, name, privilege) in grants {
                 if only.is_none_or(|o| o == id) {
-                    rows.push(GrantRow { principal: name, privilege, on: on.clone() });
+                    rows.push(GrantRow {
+                        principal: name,
+                        privilege: Some(privilege),
+                        on: on.clone(),
+                    });
                 }
             }
         }

@@ -25,11 +25,14 @@ pub use objects::{CatalogUpdate, ObjectMeta};
 pub use schemas::{NewSchema, SchemaRecord};
 pub use tables::{ColumnRecord, NewTable, TableRecord};
 
+use crate::compute::stored;
 use crate::read::{Exec, fetch_all, fetch_optional};
 use crate::sql::{Bind, Sql};
 use crate::{Rejected, Store, StoreError};
 use patchbay_core::access::Caller;
-use patchbay_core::catalog::{self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Securable};
+use patchbay_core::catalog::{
+    self as rules, AccessFacts, HIVE_METASTORE, LevelFacts, Privilege, Securable,
+};
 use patchbay_core::time::EpochMillis;
 use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
@@ -476,7 +479,7 @@ pub(crate) async fn granted(
     ids: &[PrincipalId],
     column: &'static str,
     object_ids: &[&str],
-) -> CatalogResult<Vec<(String, String)>> {
+) -> CatalogResult<Vec<(String, Privilege)>> {
     if ids.is_empty() || object_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -491,7 +494,10 @@ pub(crate) async fn granted(
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get("object_id")?, r.try_get("privilege")?)))
+        .map(|r| {
+            let privilege = stored(r.try_get("privilege")?, Privilege::from_name, "privilege")?;
+            Ok((r.try_get("object_id")?, privilege))
+        })
         .collect()
 }
 
@@ -541,14 +547,14 @@ pub(crate) async fn facts(
             Ok((
                 row.get::<String>("securable_type")?,
                 row.get::<String>("object_id")?,
-                row.get::<String>("privilege")?,
+                row.get::<Privilege>("privilege")?,
             ))
         })
         .await?;
         for (kind, object_id, privilege) in rows {
             for (level, (k, n)) in levels.iter_mut().zip(&objects) {
                 if *k == kind && n.id == object_id {
-                    level.privileges.insert(privilege.clone());
+                    level.privileges.insert(privilege);
                 }
             }
         }
@@ -591,18 +597,15 @@ pub(crate) async fn grant_tx(
     workspace_id: WorkspaceId,
     securable: &Securable,
     principal_id: PrincipalId,
-    privileges: &[&str],
+    privileges: &[Privilege],
 ) -> crate::Result<()> {
     let resolved = resolve(tx, workspace_id, securable).await?;
-    let mut checked = Vec::with_capacity(privileges.len());
     for p in privileges {
-        checked.push(
-            rules::check_privilege(securable, p)
-                .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?,
-        );
+        rules::check_privilege(securable, p.as_str())
+            .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
     }
-    for privilege in &checked {
-        grants::insert_grant(tx, now, &resolved, principal_id, privilege).await?;
+    for privilege in privileges {
+        grants::insert_grant(tx, now, &resolved, principal_id, *privilege).await?;
     }
     Ok(())
 }
@@ -683,14 +686,14 @@ impl Store {
         workspace_id: WorkspaceId,
         securable: &Securable,
         principal_id: PrincipalId,
-    ) -> crate::Result<Vec<String>> {
+    ) -> crate::Result<Vec<Privilege>> {
         let mut tx = self.begin_read().await?;
         let identity = identity(&mut tx, workspace_id, principal_id).await?;
         let resolved = resolve(&mut tx, workspace_id, securable).await?;
         let facts = facts(&mut tx, &identity, &resolved).await?;
         tx.rollback().await?;
-        let held: BTreeSet<String> =
-            facts.levels.iter().flat_map(|l| l.privileges.iter().cloned()).collect();
+        let held: BTreeSet<Privilege> =
+            facts.levels.iter().flat_map(|l| l.privileges.iter().copied()).collect();
         Ok(held.into_iter().collect())
     }
 
@@ -718,7 +721,7 @@ impl Store {
 }
 
 /// Distinct values, in order of first appearance.
-pub(crate) fn dedup(values: Vec<String>) -> Vec<String> {
+pub(crate) fn dedup<T: Eq + std::hash::Hash + Clone>(values: Vec<T>) -> Vec<T> {
     let mut seen = HashSet::new();
     values.into_iter().filter(|v| seen.insert(v.clone())).collect()
 }
@@ -743,24 +746,30 @@ mod tests {
             workspace_id,
             &schema,
             user.id,
-            &["USAGE", "read metadata"],
+            &[Privilege::Usage, Privilege::ReadMetadata],
         )
         .await
         .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(
             store.effective_privileges(workspace_id, &schema, user.id).await.unwrap(),
-            ["READ_METADATA", "USAGE"]
+            [Privilege::ReadMetadata, Privilege::Usage]
         );
 
         let mut tx = store.begin_write().await.unwrap();
-        grant_tx(&mut tx, store.now_millis(), workspace_id, &schema, user.id, &["SELECT"])
+        grant_tx(&mut tx, store.now_millis(), workspace_id, &schema, user.id, &[Privilege::Select])
             .await
             .unwrap();
-        let err =
-            grant_tx(&mut tx, store.now_millis(), workspace_id, &schema, user.id, &["USE_SCHEMA"])
-                .await
-                .unwrap_err();
+        let err = grant_tx(
+            &mut tx,
+            store.now_millis(),
+            workspace_id,
+            &schema,
+            user.id,
+            &[Privilege::UseSchema],
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, StoreError::Rejected(Rejected::Rule(m)) if m.contains("USE_SCHEMA")));
         tx.rollback().await.unwrap();
         let missing = Securable::Catalog("main".into());
@@ -771,7 +780,7 @@ mod tests {
             workspace_id,
             &missing,
             user.id,
-            &["USE_CATALOG"],
+            &[Privilege::UseCatalog],
         )
         .await
         .unwrap_err();
@@ -779,7 +788,7 @@ mod tests {
         tx.rollback().await.unwrap();
         assert_eq!(
             store.effective_privileges(workspace_id, &schema, user.id).await.unwrap(),
-            ["READ_METADATA", "USAGE"],
+            [Privilege::ReadMetadata, Privilege::Usage],
             "the rolled-back grant is gone"
         );
         assert!(!store.is_metastore_admin(workspace_id, user.id).await.unwrap());

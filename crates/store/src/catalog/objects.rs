@@ -532,7 +532,7 @@ async fn child_facts(
                 privileges: grants
                     .iter()
                     .filter(|(object, _)| object == id)
-                    .map(|(_, p)| p.clone())
+                    .map(|(_, p)| *p)
                     .collect(),
             });
             facts

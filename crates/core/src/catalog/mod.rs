@@ -5,9 +5,14 @@
 //! privileges are inherited (catalog → schema → table) and who may create, read and grant.
 //! Pure functions: the store gathers the facts (owners, grants, admin status), these decide.
 
+mod privilege;
+
+pub use privilege::{
+    Privilege, applicable_privileges, check_privilege, normalize_privilege, revoked_privileges,
+    sql_privilege,
+};
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::LazyLock;
 
 /// The legacy, per-workspace catalog every workspace has, Unity Catalog or not.
 pub const HIVE_METASTORE: &str = "hive_metastore";
@@ -20,9 +25,6 @@ pub const MAIN_CATALOG: &str = "main";
 
 /// Longest catalog, schema, table or column name Unity Catalog accepts.
 pub const MAX_NAME_LEN: usize = 255;
-
-/// `ALL_PRIVILEGES`: every privilege that applies to the securable and its children.
-pub const ALL_PRIVILEGES: &str = "ALL_PRIVILEGES";
 
 /// The four kinds of securable patchbay models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -210,165 +212,13 @@ pub fn normalize_name(name: &str) -> Result<String, String> {
     Ok(name.to_lowercase())
 }
 
-/// Unity Catalog privileges grantable on the metastore.
-const METASTORE_PRIVILEGES: &[&str] = &[
-    "CREATE_CATALOG",
-    "CREATE_CLEAN_ROOM",
-    "CREATE_CONNECTION",
-    "CREATE_EXTERNAL_LOCATION",
-    "CREATE_PROVIDER",
-    "CREATE_RECIPIENT",
-    "CREATE_SERVICE_CREDENTIAL",
-    "CREATE_SHARE",
-    "CREATE_STORAGE_CREDENTIAL",
-    "MANAGE_ALLOWLIST",
-    "SET_SHARE_PERMISSION",
-    "USE_MARKETPLACE_ASSETS",
-    "USE_PROVIDER",
-    "USE_RECIPIENT",
-    "USE_SHARE",
-];
-
-/// Unity Catalog privileges grantable on a catalog, a schema and a table: each row names where
-/// the privilege may be granted (C catalog, S schema, T table); a privilege granted on a catalog
-/// is inherited by its schemas and tables.
-const UC_PRIVILEGES: &[(&str, &str)] = &[
-    ("ALL_PRIVILEGES", "CST"),
-    ("APPLY_TAG", "CST"),
-    ("BROWSE", "C"),
-    ("CREATE_FUNCTION", "CS"),
-    ("CREATE_MATERIALIZED_VIEW", "CS"),
-    ("CREATE_MODEL", "CS"),
-    ("CREATE_SCHEMA", "C"),
-    ("CREATE_TABLE", "CS"),
-    ("CREATE_VOLUME", "CS"),
-    ("EXECUTE", "CS"),
-    ("EXTERNAL_USE_SCHEMA", "CS"),
-    ("MANAGE", "CST"),
-    ("MODIFY", "CST"),
-    ("READ_VOLUME", "CS"),
-    ("REFRESH", "CS"),
-    ("SELECT", "CST"),
-    ("USE_CATALOG", "C"),
-    ("USE_SCHEMA", "CS"),
-    ("WRITE_VOLUME", "CS"),
-];
-
-/// Legacy Hive metastore privileges, and where each may be granted: on `hive_metastore` itself
-/// (C), on one of its schemas (S, databases) or tables (T).
-const LEGACY_PRIVILEGES: &[(&str, &str)] = &[
-    ("ALL_PRIVILEGES", "CST"),
-    ("CREATE", "CS"),
-    ("CREATE_NAMED_FUNCTION", "CS"),
-    ("MODIFY", "CST"),
-    ("MODIFY_CLASSPATH", "C"),
-    ("READ_METADATA", "CST"),
-    ("SELECT", "CST"),
-    ("USAGE", "CS"),
-];
-
-/// The privileges of a table above that may be granted on `C`, `S` or `T`, in the table's order.
-fn privileges_on(table: &'static [(&'static str, &'static str)], on: char) -> Vec<&'static str> {
-    table.iter().filter(|(_, kinds)| kinds.contains(on)).map(|(name, _)| *name).collect()
-}
-
-/// The privileges that may be granted on a kind of securable, in Unity Catalog (`legacy =
-/// false`) or in the Hive metastore.
-pub fn applicable_privileges(kind: SecurableType, legacy: bool) -> &'static [&'static str] {
-    /// `[legacy][C, S, T]`.
-    static ON: LazyLock<[[Vec<&str>; 3]; 2]> = LazyLock::new(|| {
-        [UC_PRIVILEGES, LEGACY_PRIVILEGES]
-            .map(|table| ['C', 'S', 'T'].map(|on| privileges_on(table, on)))
-    });
-    let on = &ON[usize::from(legacy)];
-    match kind {
-        SecurableType::Metastore => METASTORE_PRIVILEGES,
-        SecurableType::Catalog => &on[0],
-        SecurableType::Schema => &on[1],
-        SecurableType::Table => &on[2],
-    }
-}
-
-/// A privilege as written by a client (`use catalog`, `ALL PRIVILEGES`, `Use_Schema`) in the
-/// one spelling patchbay stores and answers: upper case with underscores.
-pub fn normalize_privilege(s: &str) -> String {
-    s.split(|c: char| c.is_whitespace() || c == '_' || c == '-')
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_uppercase)
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-/// Checks that a privilege may be granted on a securable and returns its stored spelling.
-/// Legacy names on Unity Catalog objects and the reverse are refused with a hint.
-pub fn check_privilege(securable: &Securable, privilege: &str) -> Result<String, String> {
-    let canonical = normalize_privilege(privilege);
-    let kind = securable.securable_type();
-    let legacy = securable.is_legacy();
-    if applicable_privileges(kind, legacy).contains(&canonical.as_str()) {
-        return Ok(canonical);
-    }
-    if canonical == "OWN" || canonical == "OWNERSHIP" {
-        return Err(format!(
-            "Ownership of {securable} is not a privilege: change its owner instead."
-        ));
-    }
-    let hint = if legacy && applicable_privileges(kind, false).contains(&canonical.as_str()) {
-        format!(
-            " {canonical} is a Unity Catalog privilege; hive_metastore objects take the legacy \
-             privileges {}.",
-            applicable_privileges(kind, true).join(", ")
-        )
-    } else if !legacy
-        && kind != SecurableType::Metastore
-        && applicable_privileges(kind, true).contains(&canonical.as_str())
-    {
-        format!(
-            " {canonical} is a legacy Hive metastore privilege; Unity Catalog uses USE_CATALOG, \
-             USE_SCHEMA, CREATE_SCHEMA, CREATE_TABLE, SELECT, MODIFY and others."
-        )
-    } else {
-        format!(" Privileges on a {kind}: {}.", applicable_privileges(kind, legacy).join(", "))
-    };
-    let shown =
-        if privilege.trim().is_empty() { "''".to_owned() } else { privilege.trim().to_owned() };
-    Err(format!("Privilege {shown} is not applicable to {securable}.{hint}"))
-}
-
-/// How a privilege reads in SQL output (`SHOW GRANTS`): Unity Catalog privileges with spaces
-/// (`USE CATALOG`), legacy ones as Databricks prints them (`READ_METADATA`, `ALL PRIVILEGES`).
-pub fn sql_privilege(privilege: &str, legacy: bool) -> String {
-    if privilege == ALL_PRIVILEGES {
-        "ALL PRIVILEGES".to_owned()
-    } else if legacy {
-        privilege.to_owned()
-    } else {
-        privilege.replace('_', " ")
-    }
-}
-
-/// The privileges a revoke removes. Revoking `ALL PRIVILEGES` on a Hive metastore object clears
-/// every privilege the principal holds there (what `REVOKE ALL PRIVILEGES … FROM` does in the
-/// legacy model, and what Terraform's SQL permissions rely on); in Unity Catalog it removes the
-/// `ALL_PRIVILEGES` grant only.
-pub fn revoked_privileges(securable: &Securable, privileges: &[String]) -> Vec<String> {
-    if securable.is_legacy() && privileges.iter().any(|p| p == ALL_PRIVILEGES) {
-        applicable_privileges(securable.securable_type(), true)
-            .iter()
-            .map(|p| (*p).to_owned())
-            .collect()
-    } else {
-        privileges.to_vec()
-    }
-}
-
 /// What the store knows about the caller and one level of a securable's chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LevelFacts {
     /// The caller, or a group it belongs to, owns this level.
     pub owned: bool,
     /// Privileges granted on this level to the caller or any group it belongs to.
-    pub privileges: BTreeSet<String>,
+    pub privileges: BTreeSet<Privilege>,
 }
 
 /// Everything a permission decision needs, gathered by the store in one transaction.
@@ -405,12 +255,12 @@ pub enum Action {
 impl AccessFacts {
     /// Privileges held on level `depth`, directly or inherited from the levels above it.
     /// Owning a level counts as `ALL_PRIVILEGES` on it and, by inheritance, on its children.
-    pub fn held(&self, depth: usize) -> BTreeSet<String> {
+    pub fn held(&self, depth: usize) -> BTreeSet<Privilege> {
         let mut held = BTreeSet::new();
         for level in self.levels.iter().take(depth + 1) {
-            held.extend(level.privileges.iter().cloned());
+            held.extend(level.privileges.iter().copied());
             if level.owned {
-                held.insert(ALL_PRIVILEGES.to_owned());
+                held.insert(Privilege::AllPrivileges);
             }
         }
         held
@@ -418,12 +268,8 @@ impl AccessFacts {
 
     /// Whether the caller holds `privilege` on level `depth`. `ALL_PRIVILEGES` covers
     /// everything but `MANAGE`, as in Unity Catalog.
-    pub fn has(&self, depth: usize, privilege: &str) -> bool {
-        if self.superuser {
-            return true;
-        }
-        let held = self.held(depth);
-        held.contains(privilege) || (privilege != "MANAGE" && held.contains(ALL_PRIVILEGES))
+    pub fn has(&self, depth: usize, privilege: Privilege) -> bool {
+        self.superuser || privilege.held_in(&self.held(depth))
     }
 
     /// Whether the caller may grant and revoke on the securable, change its owner or comment,
@@ -433,7 +279,11 @@ impl AccessFacts {
         self.superuser
             || self.levels.iter().any(|l| l.owned)
             || (!self.legacy
-                && self.levels.len().checked_sub(1).is_some_and(|last| self.has(last, "MANAGE")))
+                && self
+                    .levels
+                    .len()
+                    .checked_sub(1)
+                    .is_some_and(|last| self.has(last, Privilege::Manage)))
     }
 
     /// Whether a listing shows the securable (the last level) to the caller: a superuser, an
@@ -451,34 +301,34 @@ impl AccessFacts {
             return true;
         }
         let applicable = applicable_privileges(kind, self.legacy);
-        self.held(last).iter().any(|p| applicable.contains(&p.as_str()))
+        self.held(last).iter().any(|p| applicable.contains(p))
     }
 
     /// The first requirement of `action` the caller does not meet: the level and the
     /// privileges any one of which would do.
-    fn missing(&self, action: Action) -> Option<(usize, &'static [&'static str])> {
+    fn missing(&self, action: Action) -> Option<(usize, &'static [Privilege])> {
         // The privilege the action needs on its object (any one of them will do), at the
         // object's level.
-        let (depth, any_of): (usize, &'static [&'static str]) = match (action, self.legacy) {
-            (Action::CreateSchema, false) => (0, &["CREATE_SCHEMA"]),
-            (Action::CreateSchema, true) => (0, &["CREATE"]),
-            (Action::CreateTable, false) => (1, &["CREATE_TABLE"]),
-            (Action::CreateTable, true) => (1, &["CREATE"]),
-            (Action::ReadTable, true) => (2, &["SELECT", "READ_METADATA"]),
-            (Action::ReadTable | Action::SelectTable, _) => (2, &["SELECT"]),
-            (Action::ModifyTable, _) => (2, &["MODIFY"]),
+        let (depth, any_of): (usize, &'static [Privilege]) = match (action, self.legacy) {
+            (Action::CreateSchema, false) => (0, &[Privilege::CreateSchema]),
+            (Action::CreateSchema, true) => (0, &[Privilege::Create]),
+            (Action::CreateTable, false) => (1, &[Privilege::CreateTable]),
+            (Action::CreateTable, true) => (1, &[Privilege::Create]),
+            (Action::ReadTable, true) => (2, &[Privilege::Select, Privilege::ReadMetadata]),
+            (Action::ReadTable | Action::SelectTable, _) => (2, &[Privilege::Select]),
+            (Action::ModifyTable, _) => (2, &[Privilege::Modify]),
         };
         // Before it, the way there: in Unity Catalog `USE_CATALOG` on the catalog and
         // `USE_SCHEMA` on the schema; in the Hive metastore `USAGE` on the object's schema (on
         // the catalog for a new schema).
-        let way: &'static [(usize, &'static [&'static str])] = match (self.legacy, depth) {
-            (false, 0) => &[(0, &["USE_CATALOG"])],
-            (false, _) => &[(0, &["USE_CATALOG"]), (1, &["USE_SCHEMA"])],
-            (true, 0) => &[(0, &["USAGE"])],
-            (true, _) => &[(1, &["USAGE"])],
+        let way: &'static [(usize, &'static [Privilege])] = match (self.legacy, depth) {
+            (false, 0) => &[(0, &[Privilege::UseCatalog])],
+            (false, _) => &[(0, &[Privilege::UseCatalog]), (1, &[Privilege::UseSchema])],
+            (true, 0) => &[(0, &[Privilege::Usage])],
+            (true, _) => &[(1, &[Privilege::Usage])],
         };
         way.iter().copied().chain([(depth, any_of)]).find(|(depth, any_of)| {
-            *depth >= self.levels.len() || !any_of.iter().any(|p| self.has(*depth, p))
+            *depth >= self.levels.len() || !any_of.iter().any(|p| self.has(*depth, *p))
         })
     }
 
@@ -490,7 +340,7 @@ impl AccessFacts {
         let chain = on.chain();
         let name = chain.get(depth).map_or_else(|| on.to_string(), ToString::to_string);
         let wanted =
-            any_of.iter().map(|p| sql_privilege(p, self.legacy)).collect::<Vec<_>>().join(" or ");
+            any_of.iter().map(|p| sql_privilege(*p, self.legacy)).collect::<Vec<_>>().join(" or ");
         Err(Denied(format!("User does not have {wanted} on {name}.")))
     }
 }
@@ -528,8 +378,11 @@ impl AccessFacts {
 
 /// Whether the caller may create catalogs: a metastore admin, or a holder of `CREATE_CATALOG`
 /// on the metastore.
-pub fn may_create_catalog(metastore_admin: bool, metastore_privileges: &BTreeSet<String>) -> bool {
-    metastore_admin || metastore_privileges.contains("CREATE_CATALOG")
+pub fn may_create_catalog(
+    metastore_admin: bool,
+    metastore_privileges: &BTreeSet<Privilege>,
+) -> bool {
+    metastore_admin || metastore_privileges.contains(&Privilege::CreateCatalog)
 }
 
 /// Column types patchbay accepts, as the API's `ColumnTypeName` enum spells them.
@@ -666,11 +519,11 @@ mod tests {
         assert_eq!(TableType::parse(""), None);
     }
 
-    fn set(ps: &[&str]) -> BTreeSet<String> {
-        ps.iter().map(|p| (*p).to_owned()).collect()
+    fn set(ps: &[Privilege]) -> BTreeSet<Privilege> {
+        ps.iter().copied().collect()
     }
 
-    fn level(owned: bool, ps: &[&str]) -> LevelFacts {
+    fn level(owned: bool, ps: &[Privilege]) -> LevelFacts {
         LevelFacts { owned, privileges: set(ps) }
     }
 
@@ -730,7 +583,7 @@ mod tests {
         assert_eq!(normalize_privilege(" use catalog "), "USE_CATALOG");
         assert_eq!(normalize_privilege("ALL PRIVILEGES"), "ALL_PRIVILEGES");
         let catalog = Securable::Catalog("main".into());
-        assert_eq!(check_privilege(&catalog, "use catalog"), Ok("USE_CATALOG".into()));
+        assert_eq!(check_privilege(&catalog, "use catalog"), Ok(Privilege::UseCatalog));
         assert!(check_privilege(&table(), "USE_CATALOG").is_err());
         assert!(check_privilege(&table(), "CREATE_TABLE").is_err());
         assert!(check_privilege(&Securable::Metastore, "CREATE_CATALOG").is_ok());
@@ -746,15 +599,16 @@ mod tests {
         assert_eq!(applicable_privileges(Catalog, false).len(), 19);
         let schema = applicable_privileges(Schema, false);
         assert_eq!(schema.len(), 16);
-        assert!(schema.contains(&"USE_SCHEMA") && !schema.contains(&"USE_CATALOG"));
+        assert!(schema.contains(&Privilege::UseSchema) && !schema.contains(&Privilege::UseCatalog));
+        let names = |ps: &[Privilege]| ps.iter().map(|p| p.as_str()).collect::<Vec<_>>();
         assert_eq!(
-            applicable_privileges(Table, false),
+            names(applicable_privileges(Table, false)),
             ["ALL_PRIVILEGES", "APPLY_TAG", "MANAGE", "MODIFY", "SELECT"]
         );
         assert_eq!(applicable_privileges(Catalog, true).len(), 8);
-        assert!(!applicable_privileges(Schema, true).contains(&"MODIFY_CLASSPATH"));
+        assert!(!applicable_privileges(Schema, true).contains(&Privilege::ModifyClasspath));
         assert_eq!(
-            applicable_privileges(Table, true),
+            names(applicable_privileges(Table, true)),
             ["ALL_PRIVILEGES", "MODIFY", "READ_METADATA", "SELECT"]
         );
     }
@@ -768,8 +622,8 @@ mod tests {
             assert!(check_privilege(&hive, p).is_ok(), "{p}");
             assert!(check_privilege(&db, p).is_ok(), "{p}");
         }
-        assert_eq!(check_privilege(&t, "ALL PRIVILEGES"), Ok(ALL_PRIVILEGES.into()));
-        assert_eq!(check_privilege(&t, "all_privileges"), Ok(ALL_PRIVILEGES.into()));
+        assert_eq!(check_privilege(&t, "ALL PRIVILEGES"), Ok(Privilege::AllPrivileges));
+        assert_eq!(check_privilege(&t, "all_privileges"), Ok(Privilege::AllPrivileges));
         assert!(check_privilege(&t, "USAGE").is_err());
         let err = check_privilege(&hive, "USE_CATALOG").unwrap_err();
         assert!(err.contains("USAGE"), "{err}");
@@ -777,16 +631,16 @@ mod tests {
 
     #[test]
     fn sql_spelling_of_privileges() {
-        assert_eq!(sql_privilege("USE_CATALOG", false), "USE CATALOG");
-        assert_eq!(sql_privilege("ALL_PRIVILEGES", true), "ALL PRIVILEGES");
-        assert_eq!(sql_privilege("READ_METADATA", true), "READ_METADATA");
+        assert_eq!(sql_privilege(Privilege::UseCatalog, false), "USE CATALOG");
+        assert_eq!(sql_privilege(Privilege::AllPrivileges, true), "ALL PRIVILEGES");
+        assert_eq!(sql_privilege(Privilege::ReadMetadata, true), "READ_METADATA");
     }
 
     #[test]
     fn revoking_all_privileges_clears_legacy_grants_only() {
         let hive = Securable::Schema(HIVE_METASTORE.into(), "default".into());
-        let all = vec![ALL_PRIVILEGES.to_owned()];
-        assert!(revoked_privileges(&hive, &all).contains(&"USAGE".to_owned()));
+        let all = vec![Privilege::AllPrivileges];
+        assert!(revoked_privileges(&hive, &all).contains(&Privilege::Usage));
         assert_eq!(revoked_privileges(&table(), &all), all);
     }
 
@@ -797,22 +651,22 @@ mod tests {
             legacy: false,
             superuser: false,
             levels: vec![
-                level(false, &["USE_CATALOG"]),
-                level(false, &["USE_SCHEMA"]),
-                level(false, &["SELECT"]),
+                level(false, &[Privilege::UseCatalog]),
+                level(false, &[Privilege::UseSchema]),
+                level(false, &[Privilege::Select]),
             ],
         };
         assert!(facts.check(Action::SelectTable, &on).is_ok());
         let err = facts.check(Action::ModifyTable, &on).unwrap_err();
         assert!(err.0.contains("MODIFY on Table 'main.sales.orders'"), "{err:?}");
         // MODIFY granted on the schema reaches its tables.
-        facts.levels[1] = level(false, &["USE_SCHEMA", "MODIFY"]);
+        facts.levels[1] = level(false, &[Privilege::UseSchema, Privilege::Modify]);
         assert!(facts.check(Action::ModifyTable, &on).is_ok());
         // The owner of a table may do both, given the use of its catalog and schema.
         facts.levels[1] = level(false, &[]);
         facts.levels[2] = level(true, &[]);
         assert!(facts.check(Action::SelectTable, &on).is_err());
-        facts.levels[1] = level(false, &["USE_SCHEMA"]);
+        facts.levels[1] = level(false, &[Privilege::UseSchema]);
         assert!(facts.check(Action::SelectTable, &on).is_ok());
         assert!(facts.check(Action::ModifyTable, &on).is_ok());
         // In the Hive metastore, READ_METADATA shows a table but does not read it.
@@ -822,8 +676,8 @@ mod tests {
             superuser: false,
             levels: vec![
                 level(false, &[]),
-                level(false, &["USAGE"]),
-                level(false, &["READ_METADATA"]),
+                level(false, &[Privilege::Usage]),
+                level(false, &[Privilege::ReadMetadata]),
             ],
         };
         assert!(legacy.check(Action::ReadTable, &hive).is_ok());
@@ -838,9 +692,9 @@ mod tests {
             legacy: false,
             superuser: false,
             levels: vec![
-                level(false, &["USE_CATALOG"]),
-                level(false, &["USE_SCHEMA"]),
-                level(false, &["MODIFY"]),
+                level(false, &[Privilege::UseCatalog]),
+                level(false, &[Privilege::UseSchema]),
+                level(false, &[Privilege::Modify]),
             ],
         };
         assert_eq!(modifier.check_alteration(Alteration::Definition, false, &on), Ok(()));
@@ -849,9 +703,9 @@ mod tests {
         assert_eq!(modifier.check_alteration(Alteration::Definition, true, &on), Err(None));
         let reader = AccessFacts {
             levels: vec![
-                level(false, &["USE_CATALOG"]),
-                level(false, &["USE_SCHEMA"]),
-                level(false, &["SELECT"]),
+                level(false, &[Privilege::UseCatalog]),
+                level(false, &[Privilege::UseSchema]),
+                level(false, &[Privilege::Select]),
             ],
             ..modifier.clone()
         };
@@ -861,11 +715,11 @@ mod tests {
         assert!(denied.0.contains("MODIFY"), "{denied:?}");
         // The owner of the schema, or a holder of MANAGE on the table, may do anything.
         for manager in [
-            vec![level(false, &["USE_CATALOG"]), level(true, &[]), level(false, &[])],
+            vec![level(false, &[Privilege::UseCatalog]), level(true, &[]), level(false, &[])],
             vec![
-                level(false, &["USE_CATALOG"]),
-                level(false, &["USE_SCHEMA"]),
-                level(false, &["MANAGE"]),
+                level(false, &[Privilege::UseCatalog]),
+                level(false, &[Privilege::UseSchema]),
+                level(false, &[Privilege::Manage]),
             ],
         ] {
             let facts = AccessFacts { levels: manager, ..modifier.clone() };
@@ -885,20 +739,20 @@ mod tests {
         };
         let err = facts.check(Action::ReadTable, &on).unwrap_err();
         assert_eq!(err.0, "User does not have USE CATALOG on Catalog 'main'.");
-        facts.levels[0] = level(false, &["USE_CATALOG"]);
-        facts.levels[1] = level(false, &["USE_SCHEMA"]);
+        facts.levels[0] = level(false, &[Privilege::UseCatalog]);
+        facts.levels[1] = level(false, &[Privilege::UseSchema]);
         let err = facts.check(Action::ReadTable, &on).unwrap_err();
         assert!(err.0.contains("SELECT on Table 'main.sales.orders'"), "{err:?}");
         assert!(!facts.visible(SecurableType::Table));
         // SELECT granted on the schema is inherited by its tables.
-        facts.levels[1] = level(false, &["USE_SCHEMA", "SELECT"]);
+        facts.levels[1] = level(false, &[Privilege::UseSchema, Privilege::Select]);
         assert!(facts.check(Action::ReadTable, &on).is_ok());
         assert!(facts.visible(SecurableType::Table));
         // Owning the table stands for SELECT, not for USE_SCHEMA.
         facts.levels[1] = level(false, &[]);
         facts.levels[2] = level(true, &[]);
         assert!(facts.check(Action::ReadTable, &on).is_err());
-        facts.levels[1] = level(false, &["USE_SCHEMA"]);
+        facts.levels[1] = level(false, &[Privilege::UseSchema]);
         assert!(facts.check(Action::ReadTable, &on).is_ok());
         // A metastore admin may do all.
         let admin = AccessFacts { superuser: true, ..AccessFacts::default() };
@@ -912,15 +766,19 @@ mod tests {
         let facts =
             |l: LevelFacts| AccessFacts { legacy: false, superuser: false, levels: vec![l] };
         assert!(
-            facts(level(false, &["USE_CATALOG"])).check(Action::CreateSchema, &catalog).is_err()
+            facts(level(false, &[Privilege::UseCatalog]))
+                .check(Action::CreateSchema, &catalog)
+                .is_err()
         );
         assert!(
-            facts(level(false, &["USE_CATALOG", "CREATE_SCHEMA"]))
+            facts(level(false, &[Privilege::UseCatalog, Privilege::CreateSchema]))
                 .check(Action::CreateSchema, &catalog)
                 .is_ok()
         );
         assert!(
-            facts(level(false, &["ALL_PRIVILEGES"])).check(Action::CreateSchema, &catalog).is_ok()
+            facts(level(false, &[Privilege::AllPrivileges]))
+                .check(Action::CreateSchema, &catalog)
+                .is_ok()
         );
         assert!(facts(level(true, &[])).check(Action::CreateSchema, &catalog).is_ok());
         // The owner of a schema may create tables in it, given USE_CATALOG.
@@ -928,7 +786,7 @@ mod tests {
         let owner = AccessFacts {
             legacy: false,
             superuser: false,
-            levels: vec![level(false, &["USE_CATALOG"]), level(true, &[])],
+            levels: vec![level(false, &[Privilege::UseCatalog]), level(true, &[])],
         };
         assert!(owner.check(Action::CreateTable, &schema).is_ok());
     }
@@ -940,15 +798,18 @@ mod tests {
         let mut facts = AccessFacts {
             legacy: true,
             superuser: false,
-            levels: vec![level(false, &["USAGE", "CREATE"]), level(false, &[])],
+            levels: vec![level(false, &[Privilege::Usage, Privilege::Create]), level(false, &[])],
         };
         // USAGE and CREATE on hive_metastore are inherited by its schemas.
         assert!(facts.check(Action::CreateTable, &db).is_ok());
         assert!(facts.visible(SecurableType::Schema));
-        facts.levels =
-            vec![level(false, &[]), level(false, &["USAGE", "READ_METADATA"]), level(false, &[])];
+        facts.levels = vec![
+            level(false, &[]),
+            level(false, &[Privilege::Usage, Privilege::ReadMetadata]),
+            level(false, &[]),
+        ];
         assert!(facts.check(Action::ReadTable, &t).is_ok());
-        facts.levels[1] = level(false, &["READ_METADATA"]);
+        facts.levels[1] = level(false, &[Privilege::ReadMetadata]);
         let err = facts.check(Action::ReadTable, &t).unwrap_err();
         assert!(err.0.contains("USAGE"), "{err:?}");
         // Workspace admins are the superusers of the Hive metastore.
@@ -962,7 +823,10 @@ mod tests {
         let mut facts = AccessFacts {
             legacy: false,
             superuser: false,
-            levels: vec![level(false, &["USE_CATALOG", "CREATE_SCHEMA"]), level(false, &[])],
+            levels: vec![
+                level(false, &[Privilege::UseCatalog, Privilege::CreateSchema]),
+                level(false, &[]),
+            ],
         };
         assert!(!facts.may_manage());
         assert!(facts.visible(SecurableType::Catalog));
@@ -970,17 +834,17 @@ mod tests {
         facts.levels[1].owned = true;
         assert!(facts.may_manage());
         assert!(facts.visible(SecurableType::Schema));
-        facts.levels[1] = level(false, &["MANAGE"]);
+        facts.levels[1] = level(false, &[Privilege::Manage]);
         assert!(facts.may_manage());
-        facts.levels[1] = level(false, &["ALL_PRIVILEGES"]);
+        facts.levels[1] = level(false, &[Privilege::AllPrivileges]);
         assert!(!facts.may_manage(), "ALL_PRIVILEGES does not include MANAGE");
     }
 
     #[test]
     fn catalog_creation_needs_create_catalog_or_metastore_admin() {
         assert!(may_create_catalog(true, &BTreeSet::new()));
-        assert!(may_create_catalog(false, &set(&["CREATE_CATALOG"])));
-        assert!(!may_create_catalog(false, &set(&["CREATE_SHARE"])));
+        assert!(may_create_catalog(false, &set(&[Privilege::CreateCatalog])));
+        assert!(!may_create_catalog(false, &set(&[Privilege::CreateShare])));
     }
 
     #[test]
