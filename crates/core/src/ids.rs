@@ -51,6 +51,16 @@ numeric_id! {
 }
 
 numeric_id! {
+    /// A job's id (`job_id`).
+    JobId
+}
+
+numeric_id! {
+    /// A job run's id (`run_id`): a run of a job, or one task's run within it.
+    RunId
+}
+
+numeric_id! {
     /// A principal's id: a user, a service principal or a group. SCIM shows it as a decimal
     /// string (`"id": "…"`); every other API as a number (`owner_id`, `created_by_id`, …).
     PrincipalId

@@ -15,4 +15,4 @@ pub mod secrets;
 pub mod time;
 pub mod token;
 
-pub use ids::{PrincipalId, WorkspaceId};
+pub use ids::{JobId, PrincipalId, RunId, WorkspaceId};

@@ -3,6 +3,8 @@
 //! (`server/src/error.rs`: status, error code and message). Nothing here is client text.
 
 use crate::CatalogError;
+use patchbay_core::JobId;
+use patchbay_core::RunId;
 use patchbay_core::compute::{ObjectKind, PermissionLevel};
 use patchbay_core::partner::delete::Refusal;
 use patchbay_core::principal::{Entitlement, PrincipalKind};
@@ -189,7 +191,7 @@ pub enum Missing {
         principal_id: PrincipalId,
     },
     Run {
-        id: i64,
+        id: RunId,
     },
     /// A warehouse, cluster or job that does not exist or that the caller may not see: the
     /// same, so that ids of invisible objects cannot be probed.
@@ -299,7 +301,7 @@ pub enum Rejected {
     /// A run of tasks the job does not have.
     UnknownTask {
         task: String,
-        job_id: i64,
+        job_id: JobId,
     },
     /// A cluster cannot move from its state; the reason is core's.
     ClusterState {
@@ -393,7 +395,7 @@ mod tests {
 
     #[test]
     fn not_found_covers_the_typed_kinds_and_the_catalog() {
-        assert!(StoreError::Missing(Missing::Run { id: 1 }).is_not_found());
+        assert!(StoreError::Missing(Missing::Run { id: RunId::new(1) }).is_not_found());
         let gone = Refusal::NoConnection { partner_id: "rivery".into() };
         assert!(StoreError::Refused(gone).is_not_found());
         let connecting = Refusal::Connecting { partner_id: "rivery".into() };

@@ -17,7 +17,7 @@ use crate::principals::PrincipalRecord;
 use crate::sql::{Bind, Sql};
 use crate::tokens::RememberedCaller;
 use crate::{Result, Store, StoreError};
-use patchbay_core::{PrincipalId, WorkspaceId};
+use patchbay_core::{JobId, PrincipalId, RunId, WorkspaceId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
@@ -52,23 +52,24 @@ macro_rules! from_column {
 
 from_column!(i64 => int, Option<i64> => opt_int, String => text, Option<String> => opt_text);
 
-impl FromColumn for WorkspaceId {
-    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
-        row.int(column).map(Self::new)
-    }
+/// Numeric ids read from their integer columns.
+macro_rules! id_columns {
+    ($($id:ident),*) => {$(
+        impl FromColumn for $id {
+            fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+                row.int(column).map($id::new)
+            }
+        }
+
+        impl FromColumn for Option<$id> {
+            fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+                row.opt_int(column).map(|id| id.map($id::new))
+            }
+        }
+    )*};
 }
 
-impl FromColumn for PrincipalId {
-    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
-        row.int(column).map(Self::new)
-    }
-}
-
-impl FromColumn for Option<PrincipalId> {
-    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
-        row.opt_int(column).map(|id| id.map(PrincipalId::new))
-    }
-}
+id_columns!(WorkspaceId, PrincipalId, JobId, RunId);
 
 /// A privilege as its row names it; a name the store could not have written is an internal
 /// error, never the client's.

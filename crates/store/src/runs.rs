@@ -7,10 +7,11 @@ use crate::compute::settings_from_json;
 use crate::compute::{push_visible, visibility_prefix};
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
+use patchbay_core::JobId;
+use patchbay_core::RunId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{self, RunPhase};
 use patchbay_core::compute::{Action, ObjectKind, job};
-use patchbay_core::ids::new_numeric_id;
 use patchbay_core::time::EpochMillis;
 use patchbay_core::{PrincipalId, WorkspaceId};
 use serde_json::{Map, Value};
@@ -20,11 +21,11 @@ use sqlx::{Any, Row, Transaction};
 /// A stored run: a job run (with its task runs in `tasks`) or one task run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
-    pub run_id: i64,
+    pub run_id: RunId,
     pub workspace_id: WorkspaceId,
-    pub job_id: i64,
+    pub job_id: JobId,
     /// The job run of a task run.
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<RunId>,
     pub task_key: Option<String>,
     pub run_name: String,
     /// A task run: the task's settings when it started. A job run: its `job_parameters` and
@@ -60,7 +61,7 @@ pub struct NewRun {
 /// Which runs `jobs/runs/list` wants.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
-    pub job_id: Option<i64>,
+    pub job_id: Option<JobId>,
     pub start_time_from: Option<EpochMillis>,
     pub start_time_to: Option<EpochMillis>,
     /// Only this window of the list, (offset, count), when the caller needs no more.
@@ -70,7 +71,7 @@ pub struct RunFilter {
 const RUN_COLUMNS: &str = "r.id, r.workspace_id, r.job_id, r.parent_id, r.task_key, r.position, \
      r.run_name, r.spec, r.creator_name, r.phase, r.phase_since, r.start_time";
 
-fn run_not_found(run_id: i64) -> StoreError {
+fn run_not_found(run_id: RunId) -> StoreError {
     StoreError::Missing(Missing::Run { id: run_id })
 }
 
@@ -81,7 +82,7 @@ impl Store {
     pub async fn run_now(
         &self,
         caller: &Caller,
-        job_id: i64,
+        job_id: JobId,
         request: &NewRun,
         delay_millis: i64,
     ) -> Result<RunRecord> {
@@ -91,7 +92,7 @@ impl Store {
         if let Some(token) = &request.idempotency_token {
             let mut sql =
                 Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.job_id = "));
-            sql.int(job_id)
+            sql.int(job_id.get())
                 .push(" AND r.parent_id IS NULL AND r.idempotency_token = ")
                 .text(token.as_str());
             if let Some(row) = sql.query().fetch_optional(&mut *tx).await? {
@@ -102,7 +103,7 @@ impl Store {
             }
         }
         let settings: String = sqlx::query("SELECT settings FROM jobs WHERE id = $1")
-            .bind(job_id)
+            .bind(job_id.get())
             .fetch_one(&mut *tx)
             .await?
             .try_get("settings")?;
@@ -145,7 +146,7 @@ impl Store {
         }
         spec.insert("overriding_parameters".into(), Value::Object(overriding));
         let mut record = RunRecord {
-            run_id: new_numeric_id(),
+            run_id: RunId::generate(),
             workspace_id: caller.workspace_id,
             job_id,
             parent_id: None,
@@ -162,7 +163,7 @@ impl Store {
             .await?;
         for (position, task) in (1..).zip(tasks) {
             let task_run = RunRecord {
-                run_id: new_numeric_id(),
+                run_id: RunId::generate(),
                 parent_id: Some(record.run_id),
                 task_key: Some(key_of(&task)),
                 run_name: run_name.clone(),
@@ -181,12 +182,12 @@ impl Store {
     async fn active_runs(
         &self,
         tx: &mut Transaction<'static, Any>,
-        job_id: i64,
+        job_id: JobId,
         now: EpochMillis,
         delay_millis: i64,
     ) -> Result<usize> {
         let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.job_id = "));
-        sql.int(job_id)
+        sql.int(job_id.get())
             .push(" AND r.parent_id IS NULL AND r.phase <> ")
             .text(RunPhase::Skipped.as_str());
         let mut active = 0;
@@ -199,7 +200,7 @@ impl Store {
     }
 
     /// A job run (with its task runs) or a task run, if the caller may see its job.
-    pub async fn job_run(&self, caller: &Caller, run_id: i64) -> Result<RunRecord> {
+    pub async fn job_run(&self, caller: &Caller, run_id: RunId) -> Result<RunRecord> {
         let mut tx = self.pool.begin().await?;
         let row = run_by_id(caller.workspace_id, run_id)
             .query()
@@ -232,7 +233,7 @@ impl Store {
         ))
         .int(caller.workspace_id.get());
         if let Some(job_id) = filter.job_id {
-            sql.push(" AND r.job_id = ").int(job_id);
+            sql.push(" AND r.job_id = ").int(job_id.get());
         }
         if let Some(from) = filter.start_time_from {
             sql.push(" AND r.start_time >= ").int(from);
@@ -253,7 +254,7 @@ impl Store {
         if runs.is_empty() {
             return Ok(());
         }
-        let ids: Vec<i64> = runs.iter().map(|r| r.run_id).collect();
+        let ids: Vec<RunId> = runs.iter().map(|r| r.run_id).collect();
         let mut tx = self.pool.begin().await?;
         let tasks = task_runs(&mut tx, &ids).await?;
         tx.rollback().await?;
@@ -268,7 +269,12 @@ impl Store {
     /// Cancels a run (CAN_MANAGE_RUN on its job): an active job run and its task runs become
     /// TERMINATING; a task run cancels the job run it belongs to. A run that has ended, or is
     /// being canceled, stays as it is.
-    pub async fn cancel_run(&self, caller: &Caller, run_id: i64, delay_millis: i64) -> Result<()> {
+    pub async fn cancel_run(
+        &self,
+        caller: &Caller,
+        run_id: RunId,
+        delay_millis: i64,
+    ) -> Result<()> {
         let row = run_by_id(caller.workspace_id, run_id)
             .query()
             .fetch_optional(&self.pool)
@@ -286,7 +292,7 @@ impl Store {
         let parent_id = found.parent_id.unwrap_or(found.run_id);
         // Read again under the write lock: another cancel may have come first.
         let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.id = "));
-        sql.int(parent_id).push(self.lock_clause());
+        sql.int(parent_id.get()).push(self.lock_clause());
         let parent = match sql.query().fetch_optional(&mut *tx).await? {
             Some(row) => run_from_row(&row)?,
             None => return Err(run_not_found(run_id)),
@@ -298,7 +304,7 @@ impl Store {
             )
             .bind(next.as_str())
             .bind(now)
-            .bind(parent_id)
+            .bind(parent_id.get())
             .execute(&mut *tx)
             .await?;
         }
@@ -341,15 +347,18 @@ async fn insert_run(
 }
 
 /// `SELECT` of one run of the workspace.
-fn run_by_id(workspace_id: WorkspaceId, run_id: i64) -> Sql {
+fn run_by_id(workspace_id: WorkspaceId, run_id: RunId) -> Sql {
     let mut sql =
         Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.workspace_id = "));
-    sql.int(workspace_id.get()).push(" AND r.id = ").int(run_id);
+    sql.int(workspace_id.get()).push(" AND r.id = ").int(run_id.get());
     sql
 }
 
 /// The task runs of some job runs, each job run's in the order they were made.
-async fn task_runs(tx: &mut Transaction<'static, Any>, parents: &[i64]) -> Result<Vec<RunRecord>> {
+async fn task_runs(
+    tx: &mut Transaction<'static, Any>,
+    parents: &[RunId],
+) -> Result<Vec<RunRecord>> {
     let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM job_runs r WHERE r.parent_id IN ("));
     sql.int_list(parents).push(") ORDER BY r.parent_id, r.position");
     sql.query().fetch_all(&mut **tx).await?.iter().map(run_from_row).collect()
@@ -358,11 +367,12 @@ async fn task_runs(tx: &mut Transaction<'static, Any>, parents: &[i64]) -> Resul
 fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
     let phase: String = row.try_get("phase")?;
     let spec: String = row.try_get("spec")?;
+    let ids: &dyn crate::read::Row = row;
     Ok(RunRecord {
-        run_id: row.try_get("id")?,
-        workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
-        job_id: row.try_get("job_id")?,
-        parent_id: row.try_get("parent_id")?,
+        run_id: ids.get("id")?,
+        workspace_id: ids.get("workspace_id")?,
+        job_id: ids.get("job_id")?,
+        parent_id: ids.get("parent_id")?,
         task_key: row.try_get("task_key")?,
         run_name: row.try_get("run_name")?,
         spec: serde_json::from_str(&spec)

@@ -2,7 +2,7 @@
 //! (sqlx's `QueryBuilder<Any>` emits `?`, which PostgreSQL refuses). User data only ever goes
 //! into binds.
 
-use patchbay_core::{PrincipalId, WorkspaceId};
+use patchbay_core::{JobId, PrincipalId, RunId, WorkspaceId};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
@@ -23,23 +23,24 @@ impl From<i64> for Bind {
     }
 }
 
-impl From<WorkspaceId> for Bind {
-    fn from(v: WorkspaceId) -> Bind {
-        Bind::Int(v.get())
-    }
+/// Numeric ids bind as their integers.
+macro_rules! id_binds {
+    ($($id:ident),*) => {$(
+        impl From<$id> for Bind {
+            fn from(v: $id) -> Bind {
+                Bind::Int(v.get())
+            }
+        }
+
+        impl From<Option<$id>> for Bind {
+            fn from(v: Option<$id>) -> Bind {
+                v.map($id::get).into()
+            }
+        }
+    )*};
 }
 
-impl From<PrincipalId> for Bind {
-    fn from(v: PrincipalId) -> Bind {
-        Bind::Int(v.get())
-    }
-}
-
-impl From<Option<PrincipalId>> for Bind {
-    fn from(v: Option<PrincipalId>) -> Bind {
-        v.map(PrincipalId::get).into()
-    }
-}
+id_binds!(WorkspaceId, PrincipalId, JobId, RunId);
 
 impl From<String> for Bind {
     fn from(v: String) -> Bind {

@@ -13,6 +13,7 @@ use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::routing::{get, post};
+use patchbay_core::JobId;
 use patchbay_core::compute::ObjectKind;
 use patchbay_store::JobRecord;
 use serde::{Deserialize, Serialize};
@@ -40,35 +41,36 @@ const MAX_LIMIT: i64 = 100;
 /// A job id as clients send it: a JSON number (SDKs), or a decimal string.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum JobId {
+enum SentJobId {
     Number(i64),
     Text(String),
 }
 
-fn job_id(value: Option<JobId>) -> ApiResult<i64> {
+fn job_id(value: Option<SentJobId>) -> ApiResult<JobId> {
     match required(value, "job_id")? {
-        JobId::Number(n) => Ok(n),
-        JobId::Text(s) => s
+        SentJobId::Number(n) => Ok(JobId::new(n)),
+        SentJobId::Text(s) => s
             .trim()
             .parse()
+            .map(JobId::new)
             .map_err(|_| ApiError::bad_request(format!("job_id must be a number, not '{s}'"))),
     }
 }
 
 #[derive(Debug, Deserialize)]
 struct JobIdBody {
-    job_id: Option<JobId>,
+    job_id: Option<SentJobId>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ResetBody {
-    job_id: Option<JobId>,
+    job_id: Option<SentJobId>,
     new_settings: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
 struct UpdateBody {
-    job_id: Option<JobId>,
+    job_id: Option<SentJobId>,
     new_settings: Option<Map<String, Value>>,
     fields_to_remove: Option<Vec<String>>,
 }
@@ -102,7 +104,7 @@ fn run_as(job: &JobRecord) -> String {
 struct JobInfo {
     created_time: i64,
     creator_user_name: String,
-    job_id: i64,
+    job_id: JobId,
     run_as_owner: bool,
     run_as_user_name: String,
     settings: Map<String, Value>,
@@ -129,7 +131,7 @@ impl JobInfo {
 
 #[derive(Debug, Serialize)]
 struct Created {
-    job_id: i64,
+    job_id: JobId,
 }
 
 #[derive(Debug, Serialize)]
@@ -151,7 +153,7 @@ async fn create(
     };
     let grants = resolve_grants(&state, caller.workspace_id, ObjectKind::Job, &acl).await?;
     let job = state.store.create_job(&caller, settings, &grants).await?;
-    tracing::info!(job_id = job.job_id, "job created");
+    tracing::info!(job_id = job.job_id.get(), "job created");
     Ok(Json(Created { job_id: job.job_id }))
 }
 
@@ -159,7 +161,7 @@ async fn get_one(
     Authenticated { state, caller }: Authenticated,
     Params(params): Params<GetParams>,
 ) -> ApiResult<Json<JobInfo>> {
-    let id = job_id(params.job_id.filter(|s| !s.is_empty()).map(JobId::Text))?;
+    let id = job_id(params.job_id.filter(|s| !s.is_empty()).map(SentJobId::Text))?;
     let job = state.store.job(&caller, id).await.map_err(legacy_not_found)?;
     Ok(Json(JobInfo::of(job, true)))
 }
@@ -211,7 +213,7 @@ async fn update(
         .change_job(&caller, id, &body.new_settings.unwrap_or_default(), Some(&remove))
         .await
         .map_err(legacy_not_found)?;
-    tracing::info!(job_id = id, "job updated");
+    tracing::info!(job_id = id.get(), "job updated");
     Ok(empty())
 }
 
@@ -222,7 +224,7 @@ async fn reset(
     let id = job_id(body.job_id)?;
     let settings = required(body.new_settings, "new_settings")?;
     state.store.change_job(&caller, id, &settings, None).await.map_err(legacy_not_found)?;
-    tracing::info!(job_id = id, "job reset");
+    tracing::info!(job_id = id.get(), "job reset");
     Ok(empty())
 }
 
@@ -232,6 +234,6 @@ async fn delete_one(
 ) -> ApiResult<Json<Empty>> {
     let id = job_id(body.job_id)?;
     state.store.delete_job(&caller, id).await.map_err(legacy_not_found)?;
-    tracing::info!(job_id = id, "job deleted");
+    tracing::info!(job_id = id.get(), "job deleted");
     Ok(empty())
 }

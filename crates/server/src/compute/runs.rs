@@ -14,6 +14,8 @@ use crate::response::{Empty, empty};
 use axum::Json;
 use axum::Router;
 use axum::routing::{get, post};
+use patchbay_core::JobId;
+use patchbay_core::RunId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::run::{
     LifeCycleState, MAX_IDEMPOTENCY_TOKEN_CHARS, NO_CODE_RUNS, Observed, ResultState,
@@ -74,8 +76,8 @@ fn strings_only<'a>(field: &str, mut values: impl Iterator<Item = &'a Value>) ->
 
 /// Reads a `run-now` body: the job, the idempotency token, `only`, and the parameters kept as
 /// sent once their shapes are checked.
-fn new_run(mut body: Map<String, Value>) -> ApiResult<(i64, NewRun)> {
-    let job_id = id_of(body.remove("job_id"), "job_id")?;
+fn new_run(mut body: Map<String, Value>) -> ApiResult<(JobId, NewRun)> {
+    let job_id = JobId::new(id_of(body.remove("job_id"), "job_id")?);
     let idempotency_token = match body.remove("idempotency_token") {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) if t.chars().count() <= MAX_IDEMPOTENCY_TOKEN_CHARS => Some(t),
@@ -129,7 +131,7 @@ struct RunFields {
     end_time: i64,
     execution_duration: i64,
     run_duration: i64,
-    run_id: i64,
+    run_id: RunId,
     setup_duration: i64,
     start_time: i64,
     state: RunState,
@@ -194,13 +196,13 @@ struct RunInfo {
     format: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     has_more: Option<bool>,
-    job_id: i64,
+    job_id: JobId,
     #[serde(skip_serializing_if = "Option::is_none")]
     job_parameters: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     number_in_job: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    original_attempt_run_id: Option<i64>,
+    original_attempt_run_id: Option<RunId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     overriding_parameters: Option<Map<String, Value>>,
     #[serde(flatten)]
@@ -216,7 +218,7 @@ struct RunInfo {
 #[derive(Debug, Serialize)]
 struct Started {
     number_in_job: i64,
-    run_id: i64,
+    run_id: RunId,
 }
 
 #[derive(Debug, Serialize)]
@@ -332,7 +334,7 @@ impl RunInfo {
             has_more: Some(false),
             job_id: run.job_id,
             job_parameters: run.spec.get("job_parameters").cloned(),
-            number_in_job: Some(run.run_id),
+            number_in_job: Some(run.run_id.get()),
             original_attempt_run_id: Some(run.run_id),
             overriding_parameters,
             run: RunFields::of(run, &o),
@@ -354,8 +356,8 @@ async fn run_now(
         .run_now(&caller, job_id, &request, state.settings().compute_transition_millis)
         .await
         .map_err(legacy_not_found)?;
-    tracing::info!(job_id, run_id = run.run_id, phase = %run.phase, "job run started");
-    Ok(Json(Started { number_in_job: run.run_id, run_id: run.run_id }))
+    tracing::info!(job_id = job_id.get(), run_id = run.run_id.get(), phase = %run.phase, "job run started");
+    Ok(Json(Started { number_in_job: run.run_id.get(), run_id: run.run_id }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -367,7 +369,7 @@ struct RunIdParams {
 async fn named_run(state: &AppState, caller: &Caller, params: RunIdParams) -> ApiResult<RunRecord> {
     let id = crate::params::required(params.run_id, "run_id")?;
     let id = parse_id(&id, "run_id")?;
-    state.store.job_run(caller, id).await.map_err(legacy_not_found)
+    state.store.job_run(caller, RunId::new(id)).await.map_err(legacy_not_found)
 }
 
 async fn get_run(
@@ -488,7 +490,7 @@ async fn list_runs(
     };
     let by_state = active_only || completed_only;
     let filter = RunFilter {
-        job_id: number(params.job_id.as_deref(), "job_id")?,
+        job_id: (number(params.job_id.as_deref(), "job_id")?).map(JobId::new),
         start_time_from: number(params.start_time_from.as_deref(), "start_time_from")?,
         start_time_to: number(params.start_time_to.as_deref(), "start_time_to")?,
         // Without a state filter the database pages (one more, to know whether more remain);
@@ -539,7 +541,7 @@ async fn cancel_run(
     let id = id_of(body.run_id, "run_id")?;
     state
         .store
-        .cancel_run(&caller, id, state.settings().compute_transition_millis)
+        .cancel_run(&caller, RunId::new(id), state.settings().compute_transition_millis)
         .await
         .map_err(legacy_not_found)?;
     tracing::info!(run_id = id, "job run canceled");

@@ -4,9 +4,9 @@
 use super::{Kind, authorize_create, corrupt, object};
 use crate::permissions::write_acl;
 use crate::{Rejected, Result, Store, StoreError};
+use patchbay_core::JobId;
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{AclGrant, Action, ObjectKind, job, plan_acl};
-use patchbay_core::ids::new_numeric_id;
 use patchbay_core::time::EpochMillis;
 use patchbay_core::{PrincipalId, WorkspaceId};
 use serde_json::{Map, Value};
@@ -15,7 +15,7 @@ use sqlx::{Row, query};
 /// A stored job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
-    pub job_id: i64,
+    pub job_id: JobId,
     pub workspace_id: WorkspaceId,
     /// The settings as the API shows them, defaults filled in.
     pub settings: Map<String, Value>,
@@ -63,7 +63,7 @@ impl Store {
         authorize_create(&mut tx, caller, kind).await?;
         let now = self.creation_millis();
         let record = JobRecord {
-            job_id: new_numeric_id(),
+            job_id: JobId::generate(),
             workspace_id: caller.workspace_id,
             settings,
             creator_id: caller.principal_id,
@@ -75,7 +75,7 @@ impl Store {
             "INSERT INTO jobs (id, workspace_id, name, settings, creator_id, creator_name, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
-        .bind(record.job_id)
+        .bind(record.job_id.get())
         .bind(record.workspace_id.get())
         .bind(job::name_of(&record.settings))
         .bind(Value::Object(record.settings.clone()).to_string())
@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// A job the caller may see (CAN_VIEW).
-    pub async fn job(&self, caller: &Caller, job_id: i64) -> Result<JobRecord> {
+    pub async fn job(&self, caller: &Caller, job_id: JobId) -> Result<JobRecord> {
         self.fetch_visible::<Jobs>(caller, &job_id.to_string()).await
     }
 
@@ -117,7 +117,7 @@ impl Store {
     pub async fn change_job(
         &self,
         caller: &Caller,
-        job_id: i64,
+        job_id: JobId,
         new_settings: &Map<String, Value>,
         fields_to_remove: Option<&[String]>,
     ) -> Result<()> {
@@ -131,7 +131,7 @@ impl Store {
             }
             Some(remove) => {
                 let current: String = query("SELECT settings FROM jobs WHERE id = $1")
-                    .bind(job_id)
+                    .bind(job_id.get())
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get("settings")?;
@@ -145,7 +145,7 @@ impl Store {
             .bind(job::name_of(&settings))
             .bind(Value::Object(settings.clone()).to_string())
             .bind(self.now_millis())
-            .bind(job_id)
+            .bind(job_id.get())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -153,7 +153,7 @@ impl Store {
     }
 
     /// Deletes a job and its ACL (CAN_MANAGE).
-    pub async fn delete_job(&self, caller: &Caller, job_id: i64) -> Result<()> {
+    pub async fn delete_job(&self, caller: &Caller, job_id: JobId) -> Result<()> {
         self.delete_checked::<Jobs>(caller, &job_id.to_string()).await
     }
 }
