@@ -4,6 +4,7 @@
 use crate::principals::{
     PrincipalAttributes, PrincipalData, add_member, builtin_group_id, insert_principal,
 };
+use crate::read::FromColumn;
 use crate::tokens::{NewToken, insert_token};
 use crate::{Missing, Result, Store, StoreError};
 use patchbay_core::WorkspaceId;
@@ -106,7 +107,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::Config("the database has no workspace yet".into()))?;
-        Ok(WorkspaceId::new(row.try_get("id")?))
+        WorkspaceId::from_column(&row, "id")
     }
 
     /// A workspace's public URL, as set at bootstrap.

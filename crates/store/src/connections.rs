@@ -6,6 +6,7 @@ use crate::compute::{Clusters, Creatable, NewObject, Warehouses};
 use crate::partners::{Actor, AuditLog, CONNECTION_TABLE, ConnectionRecord, audit};
 use crate::permissions::{TOKENS, grant_object_permission};
 use crate::principals::{PrincipalAttributes, PrincipalData, insert_principal};
+use crate::read::FromColumn;
 use crate::sql::Sql;
 use crate::tokens::{NewToken, insert_token};
 use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
@@ -101,7 +102,7 @@ fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
     let payload: String = r.try_get("payload")?;
     Ok(Notification {
         id: r.try_get("id")?,
-        workspace_id: WorkspaceId::new(r.try_get("workspace_id")?),
+        workspace_id: WorkspaceId::from_column(r, "workspace_id")?,
         partner_id: r.try_get("partner_id")?,
         owed: Owed::read(&kind, &payload),
         kind,

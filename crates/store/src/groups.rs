@@ -4,6 +4,7 @@
 //! Leaving a group can cost the token permission, and with it every token, at once.
 
 use crate::principals::{add_member, delete_principal_row, insert_principal, is_within};
+use crate::read::FromColumn;
 use crate::{
     Missing, PrincipalAttributes, PrincipalData, Rejected, Result, Store, StoreError, Taken,
     conflict_or,
@@ -247,7 +248,7 @@ async fn group_row(
     row.map(|row| {
         let builtin: Option<String> = row.try_get("builtin")?;
         Ok((
-            PrincipalId::new(row.try_get("id")?),
+            PrincipalId::from_column(&row, "id")?,
             builtin.as_deref().and_then(BuiltinGroup::from_name),
         ))
     })
@@ -275,7 +276,7 @@ async fn principal_id(
             .fetch_optional(&mut **tx)
             .await?
             .ok_or_else(|| StoreError::Missing(Missing::User { name: name.to_owned() }))?;
-            Ok(PrincipalId::new(row.try_get("id")?))
+            Ok(PrincipalId::from_column(&row, "id")?)
         }
     }
 }

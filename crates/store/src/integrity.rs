@@ -14,6 +14,7 @@
 
 use crate::connections::delete_credential_tx;
 use crate::partners::{Actor, AuditLog};
+use crate::read::FromColumn;
 use crate::sql::Sql;
 use crate::{Result, Store};
 use patchbay_core::WorkspaceId;
@@ -159,7 +160,7 @@ impl Store {
             let outcome: Option<String> = row.try_get("outcome")?;
             found.push(Violation {
                 kind: ViolationKind::Undelivered,
-                workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
+                workspace_id: WorkspaceId::from_column(&row, "workspace_id")?,
                 partner_id: row.try_get("partner_id")?,
                 object_type: "notification",
                 object_id: id.to_string(),
@@ -238,7 +239,7 @@ impl Store {
             for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await? {
                 found.push(Violation {
                     kind: ViolationKind::Orphan,
-                    workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
+                    workspace_id: WorkspaceId::from_column(&row, "workspace_id")?,
                     partner_id: row.try_get("partner_id")?,
                     object_type,
                     object_id: row.try_get("object_id")?,

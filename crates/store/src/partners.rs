@@ -1,6 +1,7 @@
 //! Partner Connect's records: partner endpoints and custom partners, connections, the
 //! organization's partner accounts, and the audit trail.
 
+use crate::read::FromColumn;
 use crate::read::Table;
 use crate::sealed::partner_password_place;
 use crate::sql::Sql;
@@ -118,7 +119,7 @@ fn invalid_list(name: &str, e: serde_json::Error) -> StoreError {
 
 pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
     Ok(ConnectionRecord {
-        workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
+        workspace_id: WorkspaceId::from_column(row, "workspace_id")?,
         partner_id: row.try_get("partner_id")?,
         uid: row.try_get("uid")?,
         node_id: row.try_get("node_id")?,
@@ -137,7 +138,7 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
             .map(PrincipalId::new),
         service_principal_name: row.try_get("service_principal_name")?,
         application_id: row.try_get("application_id")?,
-        token_owner_id: row.try_get::<Option<i64>, _>("token_owner_id")?.map(PrincipalId::new),
+        token_owner_id: Option::<PrincipalId>::from_column(row, "token_owner_id")?,
         token_id: row.try_get("token_id")?,
         credential: {
             let text: String = row.try_get("credential")?;
@@ -151,7 +152,7 @@ pub(crate) fn connection_from_row(row: &AnyRow) -> Result<ConnectionRecord> {
         grants: serde_json::from_str(&row.try_get::<String, _>("grants")?)
             .map_err(|e| invalid_list("grants", e))?,
         message: row.try_get("message")?,
-        created_by_id: PrincipalId::new(row.try_get("created_by_id")?),
+        created_by_id: PrincipalId::from_column(row, "created_by_id")?,
         created_by_name: row.try_get("created_by_name")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -403,7 +404,7 @@ impl Store {
             Ok(PartnerAccount {
                 partner_id: r.try_get("partner_id")?,
                 administrator_email: r.try_get("administrator_email")?,
-                first_workspace_id: WorkspaceId::new(r.try_get("first_workspace_id")?),
+                first_workspace_id: WorkspaceId::from_column(&r, "first_workspace_id")?,
                 created_at: r.try_get("created_at")?,
             })
         })
@@ -439,7 +440,7 @@ impl Store {
                 Ok(AuditEvent {
                     id: r.try_get("id")?,
                     at: r.try_get("at")?,
-                    actor_id: r.try_get::<Option<i64>, _>("actor_id")?.map(PrincipalId::new),
+                    actor_id: Option::<PrincipalId>::from_column(r, "actor_id")?,
                     actor_name: r.try_get("actor_name")?,
                     action: r.try_get("action")?,
                     object_type: r.try_get("object_type")?,

@@ -1,6 +1,7 @@
 //! Access control lists of workspace objects (the Permissions API), and the token permission
 //! that decides who may hold personal access tokens.
 
+use crate::read::FromColumn;
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::WorkspaceAdmin;
@@ -86,7 +87,7 @@ impl Store {
                     PrincipalKind::Group => display_name.clone(),
                 };
                 Ok(AclEntry {
-                    principal_id: PrincipalId::new(row.try_get("principal_id")?),
+                    principal_id: PrincipalId::from_column(row, "principal_id")?,
                     kind,
                     name: name.unwrap_or_default(),
                     display_name,
@@ -220,7 +221,7 @@ pub(crate) async fn direct_levels(
     .await?;
     rows.iter()
         .map(|row| {
-            Ok((PrincipalId::new(row.try_get("principal_id")?), row.try_get("permission_level")?))
+            Ok((PrincipalId::from_column(row, "principal_id")?, row.try_get("permission_level")?))
         })
         .collect()
 }

@@ -1,5 +1,6 @@
 //! Users, service principals and groups: the SCIM resources of a workspace.
 
+use crate::read::FromColumn;
 use crate::read::Read;
 use crate::scim_filter;
 use crate::sql::{Bind, Sql};
@@ -740,7 +741,7 @@ pub(crate) async fn builtin_group_id(
         .bind(group.name())
         .fetch_one(&mut **tx)
         .await?;
-    Ok(PrincipalId::new(row.try_get("id")?))
+    PrincipalId::from_column(&row, "id")
 }
 
 struct Current {

@@ -1,5 +1,6 @@
 //! Query history: one row per statement run on a warehouse, newest first.
 
+use crate::read::FromColumn;
 use crate::sql::{Bind, Sql};
 use crate::{Result, Store};
 use patchbay_core::access::Caller;
@@ -158,7 +159,7 @@ impl Store {
             seqs.push(row.try_get::<i64, _>("seq")?);
             queries.push(QueryRecord {
                 id: row.try_get("id")?,
-                principal_id: PrincipalId::new(row.try_get("principal_id")?),
+                principal_id: PrincipalId::from_column(row, "principal_id")?,
                 user_name: row.try_get("user_name")?,
                 warehouse_id: row.try_get("warehouse_id")?,
                 statement: row.try_get("statement")?,

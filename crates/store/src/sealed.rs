@@ -11,6 +11,7 @@
 //! A sealed value is bound to where it is kept (its table, column and row), so that a value
 //! moved to another row in the database does not open there.
 
+use crate::read::FromColumn;
 use crate::{Result, Store, StoreError};
 use patchbay_core::WorkspaceId;
 use patchbay_core::jwt::SigningKey;
@@ -176,7 +177,7 @@ async fn seal_again(
     let mut count = 0;
     let rows = sqlx::query(passwords).fetch_all(&mut **tx).await?;
     for row in rows {
-        let workspace_id = WorkspaceId::new(row.try_get("workspace_id")?);
+        let workspace_id = WorkspaceId::from_column(&row, "workspace_id")?;
         let partner_id: String = row.try_get("partner_id")?;
         let place = partner_password_place(workspace_id, &partner_id);
         let plain = open(&place, row.try_get("kept")?, &|| {

@@ -4,6 +4,7 @@
 //! only the key, the length and a salted digest of the value are stored, never the value.
 
 use crate::permissions::memberships_cte;
+use crate::read::FromColumn;
 use crate::sql::Sql;
 use crate::{Denied, Missing, Rejected, Result, Store, StoreError, Taken, conflict_or};
 use patchbay_core::access::Caller;
@@ -390,7 +391,7 @@ async fn principal_by_name(
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| StoreError::Missing(Missing::ScopePrincipal { name: name.to_owned() }))?;
-    Ok((PrincipalId::new(row.try_get("id")?), row.try_get("name")?))
+    Ok((PrincipalId::from_column(&row, "id")?, row.try_get("name")?))
 }
 
 async fn write_acl(

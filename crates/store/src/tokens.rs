@@ -4,6 +4,7 @@
 use crate::oauth::{HAS_WORKSPACE_ACCESS, TokenIssuer};
 use crate::permissions::{TOKENS, holds};
 use crate::principals::{PrincipalRecord, principal_in};
+use crate::read::FromColumn;
 use crate::read::{Read, Table};
 use crate::sealed::open_signing_key;
 use crate::sql::Sql;
@@ -14,7 +15,7 @@ use patchbay_core::principal::PrincipalKind;
 use patchbay_core::time::{EpochMillis, day_of};
 use patchbay_core::token::{TokenDigest, TokenKind, TokenValue, new_token_id};
 use patchbay_core::{PrincipalId, WorkspaceId};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use std::sync::Arc;
 
 /// What a new token is for.
@@ -374,7 +375,7 @@ impl Store {
                 application_id: application_id.to_owned(),
             })
         })?;
-        let owner_id = PrincipalId::new(row.try_get("id")?);
+        let owner_id = PrincipalId::from_column(&row, "id")?;
         if !holds(&mut tx, workspace_id, owner_id, TOKENS).await? {
             return Err(StoreError::Denied(Denied::ServicePrincipalTokens {
                 application_id: application_id.to_owned(),

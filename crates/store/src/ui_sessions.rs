@@ -3,6 +3,7 @@
 //! Every lookup re-checks that token, so a session ends the moment its token is deleted or
 //! expires, on every node.
 
+use crate::read::FromColumn;
 use crate::{Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::principal::PrincipalKind;
@@ -69,8 +70,8 @@ impl Store {
             _ => row.try_get("user_name")?,
         };
         Ok(Some(Caller {
-            workspace_id: WorkspaceId::new(row.try_get("workspace_id")?),
-            principal_id: PrincipalId::new(row.try_get("id")?),
+            workspace_id: WorkspaceId::from_column(&row, "workspace_id")?,
+            principal_id: PrincipalId::from_column(&row, "id")?,
             kind,
             name: name.unwrap_or_default(),
             is_admin: row.try_get::<i64, _>("is_admin")? != 0,

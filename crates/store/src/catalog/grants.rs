@@ -4,7 +4,7 @@
 use super::objects::{for_caller, may_read_grants};
 use super::{CatalogError, CatalogResult, Resolved, dedup, find_principal};
 use crate::Store;
-use crate::compute::stored;
+use crate::read::FromColumn;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::Privilege;
 use patchbay_core::catalog::{self as rules, Securable};
@@ -116,10 +116,10 @@ async fn direct(
     .iter()
     .map(|r| {
         Ok((
-            PrincipalId::new(r.try_get("principal_id")?),
+            PrincipalId::from_column(r, "principal_id")?,
             r.try_get::<Option<String>, _>("principal")?
                 .unwrap_or_default(),
-            stored(r.try_get("privilege")?, Privilege::from_name, "privilege")?,
+            Privilege::from_column(r, "privilege")?,
         ))
     })
     .collect()

@@ -6,6 +6,7 @@ use super::{
     find_principal, new_id,
 };
 use crate::Store;
+use crate::read::FromColumn;
 use crate::sql::Sql;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
 use patchbay_core::catalog::{self as rules, HIVE_METASTORE, MAIN_CATALOG};
@@ -67,7 +68,7 @@ fn record(row: &sqlx::any::AnyRow) -> CatalogResult<MetastoreRecord> {
         name: row.try_get("name")?,
         storage_root: row.try_get("storage_root")?,
         region: row.try_get("region")?,
-        owner_id: row.try_get::<Option<i64>, _>("owner_id")?.map(PrincipalId::new),
+        owner_id: Option::<PrincipalId>::from_column(row, "owner_id")?,
         owner: row.try_get("owner_name")?,
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,

@@ -25,7 +25,7 @@ pub use objects::{CatalogUpdate, ObjectMeta};
 pub use schemas::{NewSchema, SchemaRecord};
 pub use tables::{ColumnRecord, NewTable, TableRecord};
 
-use crate::compute::stored;
+use crate::read::FromColumn;
 use crate::read::{Exec, fetch_all, fetch_optional};
 use crate::sql::{Bind, Sql};
 use crate::{Rejected, Store, StoreError};
@@ -367,7 +367,7 @@ pub(crate) async fn assigned_metastore(
     row.map(|r| {
         Ok(Node {
             id: r.try_get("id")?,
-            owner_id: r.try_get::<Option<i64>, _>("owner_id")?.map(PrincipalId::new),
+            owner_id: Option::<PrincipalId>::from_column(&r, "owner_id")?,
         })
     })
     .transpose()
@@ -457,7 +457,7 @@ pub(crate) async fn resolve(
 fn node(row: &sqlx::any::AnyRow) -> CatalogResult<Node> {
     Ok(Node {
         id: row.try_get("id")?,
-        owner_id: row.try_get::<Option<i64>, _>("owner_id")?.map(PrincipalId::new),
+        owner_id: Option::<PrincipalId>::from_column(row, "owner_id")?,
     })
 }
 
@@ -495,7 +495,7 @@ pub(crate) async fn granted(
         .await?
         .iter()
         .map(|r| {
-            let privilege = stored(r.try_get("privilege")?, Privilege::from_name, "privilege")?;
+            let privilege = Privilege::from_column(r, "privilege")?;
             Ok((r.try_get("object_id")?, privilege))
         })
         .collect()
@@ -585,7 +585,7 @@ pub(crate) async fn find_principal(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(|| CatalogError::PrincipalNotFound { name: name.to_owned() })?;
-    Ok((PrincipalId::new(row.try_get("id")?), row.try_get("name")?))
+    Ok((PrincipalId::from_column(&row, "id")?, row.try_get("name")?))
 }
 
 /// Grants privileges inside another store transaction (Partner Connect's grants are part of
