@@ -170,8 +170,10 @@ async fn only_admins_manage_secrets_and_only_of_service_principals() {
     }
     let r = app.post_as(None, &secrets_path(&id), json!({})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    // A user is not a service principal; an unknown id is nobody.
-    for other in [user_id.as_str(), "123", "abc"] {
+    // A user is not a service principal; an unknown id is nobody, and so is a principal's id
+    // spelt with a sign, as everywhere else a URL names a principal.
+    let signed = format!("+{id}");
+    for other in [user_id.as_str(), "123", "abc", &signed] {
         let r = app.admin_post(&secrets_path(other), json!({})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{other}: {:?}", r.body);
     }

@@ -83,10 +83,7 @@ impl SecretInfo {
 
 /// The principal id of the path: a SCIM id, so anything else names no principal.
 fn principal_id(text: &str) -> ApiResult<PrincipalId> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .map(PrincipalId::new)
+    PrincipalId::parse(text)
         .ok_or_else(|| ApiError::not_found(format!("Service principal {text} does not exist.")))
 }
 
