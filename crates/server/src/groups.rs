@@ -8,13 +8,12 @@
 
 use crate::AppState;
 use crate::auth::{Admin, Authenticated};
-use crate::body::MAX_BODY;
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{query_pairs, required};
 use crate::response::{Empty, PrincipalName, empty};
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::routing::{MethodRouter, get, post};
 use patchbay_core::access::WorkspaceAdmin;
@@ -70,13 +69,9 @@ where
         for (k, v) in query_pairs(req.uri().query().unwrap_or_default())? {
             fields.insert(k, Value::String(v));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::payload_too_large(MAX_BODY))?;
-        if bytes.len() > MAX_BODY {
-            return Err(ApiError::payload_too_large(MAX_BODY));
-        }
-        match crate::body::parse::<Value>(&bytes)? {
+        // The body's size limit, read errors and JSON errors are JsonBody's.
+        let JsonBody(body) = JsonBody::<Value>::from_request(req, state).await?;
+        match body {
             Value::Object(body) => fields.extend(body),
             _ => {
                 return Err(ApiError::malformed("The request body must be a JSON object"));

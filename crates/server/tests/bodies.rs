@@ -65,6 +65,25 @@ async fn a_body_cut_short_is_a_400_in_the_endpoints_envelope() {
     assert_eq!(body["status"], "400", "{body}");
     assert_eq!(body["scimType"], "invalidSyntax", "{body}");
 
+    // The legacy Groups API reads its body the same way.
+    let (status, body) = truncated(
+        addr,
+        &format!("POST /api/2.0/groups/create HTTP/1.1\r\n{auth}Content-Type: text/json\r\n"),
+        100,
+        br#"{"group_name": "#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error_code"], "MALFORMED_REQUEST", "{body}");
+
+    let groups = app.admin_get("/api/2.0/groups/list").await;
+    assert_eq!(groups.status, StatusCode::OK, "{:?}", groups.body);
+    assert_eq!(
+        groups.body["group_names"],
+        serde_json::json!(["admins", "users"]),
+        "{:?}",
+        groups.body
+    );
     let users = app.admin_get(&format!("{SCIM}/Users")).await;
     assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
     assert_eq!(users.body["totalResults"], 1, "only the admin: {:?}", users.body);
@@ -74,9 +93,11 @@ async fn a_body_cut_short_is_a_400_in_the_endpoints_envelope() {
 async fn only_a_body_over_the_limit_is_a_413() {
     let app = TestApp::new().await;
     let big = format!(r#"{{"comment": "{}"}}"#, "x".repeat(patchbay_server::body::MAX_BODY));
-    for (path, field) in
-        [("/api/2.0/token/create", "error_code"), ("/api/2.0/preview/scim/v2/Users", "status")]
-    {
+    for (path, field) in [
+        ("/api/2.0/token/create", "error_code"),
+        ("/api/2.0/preview/scim/v2/Users", "status"),
+        ("/api/2.0/groups/create", "error_code"),
+    ] {
         // No Content-Length: the limit is found while reading.
         let req = Request::builder()
             .method(Method::POST)
