@@ -125,15 +125,22 @@ async fn direct(
     .collect()
 }
 
+/// Direct grants on the resolved securable itself.
+async fn direct_on(
+    tx: &mut Transaction<'static, Any>,
+    resolved: &Resolved,
+) -> CatalogResult<Vec<(PrincipalId, String, Privilege)>> {
+    let (column, id) = resolved.target();
+    direct(tx, column, id).await
+}
+
 /// Direct grants on each level of the chain, outermost first, with the securable of each.
 async fn chain_grants(
     tx: &mut Transaction<'static, Any>,
     resolved: &Resolved,
 ) -> CatalogResult<Vec<(Securable, Vec<(PrincipalId, String, Privilege)>)>> {
     if resolved.securable == Securable::Metastore {
-        let (column, id) = resolved.target();
-        let id = id.to_owned();
-        return Ok(vec![(Securable::Metastore, direct(tx, column, &id).await?)]);
+        return Ok(vec![(Securable::Metastore, direct_on(tx, resolved).await?)]);
     }
     let mut out = Vec::new();
     for (depth, (securable, node)) in
@@ -198,9 +205,7 @@ impl Store {
     ) -> CatalogResult<Vec<PrivilegeAssignment>> {
         let mut tx = self.begin_read().await?;
         let (resolved, only) = readable(&mut tx, caller, securable, principal).await?;
-        let (column, id) = resolved.target();
-        let id = id.to_owned();
-        let rows = direct(&mut tx, column, &id).await?;
+        let rows = direct_on(&mut tx, &resolved).await?;
         tx.rollback().await?;
         Ok(assignments(&rows)
             .into_iter()
@@ -250,9 +255,7 @@ impl Store {
                     .await?;
             }
         }
-        let (column, id) = resolved.target();
-        let id = id.to_owned();
-        let rows = direct(&mut tx, column, &id).await?;
+        let rows = direct_on(&mut tx, &resolved).await?;
         tx.commit().await?;
         Ok(assignments(&rows))
     }
