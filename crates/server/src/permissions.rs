@@ -13,16 +13,13 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::Method;
 use axum::routing::get;
-use patchbay_core::compute::{AclGrant, ObjectKind};
+use patchbay_core::compute::{
+    AclGrant, ObjectKind, PermissionLevel, TOKEN_LEVELS, describe_token_level,
+};
 use patchbay_core::principal::PrincipalKind;
 use patchbay_core::{PrincipalId, WorkspaceId};
 use patchbay_store::{AclEntry, AclUpdate, TOKENS};
 use serde::{Deserialize, Serialize};
-
-const TOKEN_LEVELS: [(&str, &str); 2] = [
-    ("CAN_USE", "Can create and use personal access tokens"),
-    ("CAN_MANAGE", "Can manage who may use personal access tokens"),
-];
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
@@ -138,7 +135,7 @@ struct Permission {
     inherited: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     inherited_from_object: Option<[&'static str; 1]>,
-    permission_level: String,
+    permission_level: PermissionLevel,
 }
 
 /// `{"permission_levels": […]}` of a `…/permissionLevels` call.
@@ -150,7 +147,7 @@ struct PermissionLevels {
 #[derive(Debug, Serialize)]
 struct LevelInfo {
     description: &'static str,
-    permission_level: &'static str,
+    permission_level: PermissionLevel,
 }
 
 impl AccessControl {
@@ -165,12 +162,8 @@ impl AccessControl {
 }
 
 impl Permission {
-    fn direct(level: &str) -> Permission {
-        Permission {
-            inherited: false,
-            inherited_from_object: None,
-            permission_level: level.to_owned(),
-        }
+    fn direct(level: PermissionLevel) -> Permission {
+        Permission { inherited: false, inherited_from_object: None, permission_level: level }
     }
 }
 
@@ -178,7 +171,7 @@ fn token_acl_json(entries: &[AclEntry]) -> ObjectPermissions {
     ObjectPermissions {
         access_control_list: entries
             .iter()
-            .map(|e| AccessControl::of(e, vec![Permission::direct(&e.permission_level)]))
+            .map(|e| AccessControl::of(e, vec![Permission::direct(e.permission_level)]))
             .collect(),
         object_id: "authorization/tokens".to_owned(),
         object_type: "tokens",
@@ -193,8 +186,11 @@ async fn get_tokens(Admin { state, admin }: Admin) -> ApiResult<Json<ObjectPermi
 async fn token_levels(_admin: Admin) -> Json<PermissionLevels> {
     Json(PermissionLevels {
         permission_levels: TOKEN_LEVELS
-            .iter()
-            .map(|(level, description)| LevelInfo { description, permission_level: level })
+            .into_iter()
+            .map(|level| LevelInfo {
+                description: describe_token_level(level),
+                permission_level: level,
+            })
             .collect(),
     })
 }
@@ -217,23 +213,25 @@ async fn update_tokens(
     let mut entries = Vec::with_capacity(requested.len());
     let mut admins_level = None;
     for entry in &requested {
-        let (principal_id, level) = resolve(&state, workspace_id, entry).await?;
-        if !TOKEN_LEVELS.iter().any(|(l, _)| *l == level) {
-            return Err(ApiError::bad_request(format!(
-                "Permission level {level} is not valid for tokens; use CAN_USE or CAN_MANAGE"
-            )));
-        }
+        let (principal_id, text) = resolve(&state, workspace_id, entry).await?;
+        let level = PermissionLevel::parse(&text).filter(|l| TOKEN_LEVELS.contains(l)).ok_or_else(
+            || {
+                ApiError::bad_request(format!(
+                    "Permission level {text} is not valid for tokens; use CAN_USE or CAN_MANAGE"
+                ))
+            },
+        )?;
         if entry.group_name.as_deref() == Some("admins") {
-            admins_level = Some(level.clone());
+            admins_level = Some(level);
         }
         entries.push((principal_id, level));
     }
-    match (update, admins_level.as_deref()) {
-        (_, Some("CAN_MANAGE")) | (AclUpdate::Merge, None) => {}
+    match (update, admins_level) {
+        (_, Some(PermissionLevel::CanManage)) | (AclUpdate::Merge, None) => {}
         (_, other) => {
             return Err(ApiError::bad_request(format!(
                 "Cannot change permissions for group 'admins' to {}.",
-                other.unwrap_or("None")
+                other.map_or("None", PermissionLevel::as_str)
             )));
         }
     }
@@ -297,13 +295,13 @@ fn object_acl_json(kind: ObjectKind, id: &str, entries: &[AclEntry]) -> ObjectPe
     let admins_inherited = Permission {
         inherited: true,
         inherited_from_object: Some([kind.root_object()]),
-        permission_level: "CAN_MANAGE".to_owned(),
+        permission_level: PermissionLevel::CanManage,
     };
     let mut admins_listed = false;
     let mut list: Vec<AccessControl> = entries
         .iter()
         .map(|e| {
-            let mut permissions = vec![Permission::direct(&e.permission_level)];
+            let mut permissions = vec![Permission::direct(e.permission_level)];
             if e.kind == PrincipalKind::Group && e.name == "admins" {
                 admins_listed = true;
                 permissions.push(admins_inherited.clone());
@@ -343,7 +341,7 @@ async fn object_levels<K: Compute>(
         permission_levels: K::KIND
             .levels()
             .iter()
-            .map(|l| LevelInfo { description: K::KIND.describe(*l), permission_level: l.as_str() })
+            .map(|l| LevelInfo { description: K::KIND.describe(*l), permission_level: *l })
             .collect(),
     }))
 }

@@ -12,6 +12,8 @@ use crate::tokens::{NewToken, insert_token};
 use crate::{Changed, Missing, Rejected, Result, Store, StoreError, Taken};
 use patchbay_core::access::WorkspaceAdmin;
 use patchbay_core::catalog::Securable;
+use patchbay_core::compute::ObjectKind;
+use patchbay_core::compute::PermissionLevel::CanUse;
 use patchbay_core::partner::delete::{self as removal_rule, PrincipalRemoval, Refusal, Remover};
 use patchbay_core::partner::{
     ConnectionState, Credential, Grant, NotificationKind, Owed, Repaired,
@@ -371,14 +373,14 @@ impl Store {
                         TOKENS.object_type,
                         TOKENS.object_id,
                         id,
-                        "CAN_USE",
+                        CanUse,
                     )
                     .await?;
                     log.push(
                         "permission.grant",
                         "tokens",
                         "authorization/tokens",
-                        json!({"principal": application_id, "permission_level": "CAN_USE"}),
+                        json!({"principal": application_id, "permission_level": CanUse}),
                     );
                 }
                 (id, application_id.clone(), Some(application_id))
@@ -431,13 +433,13 @@ impl Store {
             && let Some(id) = &warehouse_id
             && !warehouse_created
         {
-            grant_object_permission(&mut tx, workspace_id, "warehouses", id, owner_id, "CAN_USE")
-                .await?;
+            let kind = ObjectKind::Warehouse.storage_type();
+            grant_object_permission(&mut tx, workspace_id, kind, id, owner_id, CanUse).await?;
             log.push(
                 "permission.grant",
                 "warehouse",
                 id,
-                json!({"principal": owner_name, "permission_level": "CAN_USE"}),
+                json!({"principal": owner_name, "permission_level": CanUse}),
             );
         }
 
@@ -1215,7 +1217,7 @@ impl Store {
                 TOKENS.object_type,
                 TOKENS.object_id,
                 sp,
-                "CAN_USE",
+                CanUse,
             )
             .await?;
             done.push(Repaired::TokensCanUse);

@@ -293,7 +293,7 @@ pub enum Rejected {
     },
     /// The level does not apply to the object type.
     Level {
-        level: String,
+        level: PermissionLevel,
         object_type: String,
     },
     /// `IS_OWNER` for a group.

@@ -5,6 +5,7 @@ use crate::read::FromColumn;
 use crate::sql::Sql;
 use crate::{Missing, Rejected, Result, Store, StoreError};
 use patchbay_core::access::WorkspaceAdmin;
+use patchbay_core::compute::{ObjectKind, PermissionLevel, TOKEN_LEVELS};
 use patchbay_core::principal::{BuiltinGroup, PrincipalKind};
 use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
@@ -27,7 +28,7 @@ pub struct AclEntry {
     /// `userName`, group `displayName`, or service principal `applicationId`.
     pub name: String,
     pub display_name: Option<String>,
-    pub permission_level: String,
+    pub permission_level: PermissionLevel,
 }
 
 /// How an ACL update combines with the current one.
@@ -91,7 +92,7 @@ impl Store {
                     kind,
                     name: name.unwrap_or_default(),
                     display_name,
-                    permission_level: row.try_get("permission_level")?,
+                    permission_level: PermissionLevel::from_column(row, "permission_level")?,
                 })
             })
             .collect()
@@ -103,7 +104,7 @@ impl Store {
         &self,
         admin: &WorkspaceAdmin,
         object: ObjectRef<'_>,
-        entries: &[(PrincipalId, String)],
+        entries: &[(PrincipalId, PermissionLevel)],
         update: AclUpdate,
     ) -> Result<Vec<AclEntry>> {
         let workspace_id = admin.workspace_id();
@@ -112,7 +113,7 @@ impl Store {
             delete_acl(&mut tx, workspace_id, object).await?;
         }
         for (principal_id, level) in entries {
-            insert_entry(&mut tx, workspace_id, object, *principal_id, level, true).await?;
+            insert_entry(&mut tx, workspace_id, object, *principal_id, *level, true).await?;
         }
         if object == TOKENS {
             revoke_tokens_without_permission(&mut tx, workspace_id).await?;
@@ -152,7 +153,8 @@ pub(crate) async fn default_token_acl(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
 ) -> Result<()> {
-    for (group, level) in [(BuiltinGroup::Admins, "CAN_MANAGE"), (BuiltinGroup::Users, "CAN_USE")] {
+    use PermissionLevel::{CanManage, CanUse};
+    for (group, level) in [(BuiltinGroup::Admins, CanManage), (BuiltinGroup::Users, CanUse)] {
         let group_id = crate::principals::builtin_group_id(tx, workspace_id, group).await?;
         insert_entry(tx, workspace_id, TOKENS, group_id, level, false).await?;
     }
@@ -187,7 +189,7 @@ pub(crate) async fn levels_held(
     workspace_id: WorkspaceId,
     principal_id: PrincipalId,
     object: ObjectRef<'_>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<PermissionLevel>> {
     let mut sql = memberships_cte(principal_id);
     sql.push("SELECT o.permission_level FROM object_permissions o WHERE o.workspace_id = ")
         .int(workspace_id.get())
@@ -200,7 +202,7 @@ pub(crate) async fn levels_held(
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|row| Ok(row.try_get("permission_level")?))
+        .map(|row| PermissionLevel::from_column(row, "permission_level"))
         .collect()
 }
 
@@ -209,7 +211,7 @@ pub(crate) async fn direct_levels(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
-) -> Result<Vec<(PrincipalId, String)>> {
+) -> Result<Vec<(PrincipalId, PermissionLevel)>> {
     let rows = sqlx::query(
         "SELECT principal_id, permission_level FROM object_permissions \
          WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3 ORDER BY principal_id",
@@ -221,7 +223,10 @@ pub(crate) async fn direct_levels(
     .await?;
     rows.iter()
         .map(|row| {
-            Ok((PrincipalId::from_column(row, "principal_id")?, row.try_get("permission_level")?))
+            Ok((
+                PrincipalId::from_column(row, "principal_id")?,
+                PermissionLevel::from_column(row, "permission_level")?,
+            ))
         })
         .collect()
 }
@@ -231,11 +236,11 @@ pub(crate) async fn write_acl(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
-    entries: &[(PrincipalId, &str)],
+    entries: &[(PrincipalId, PermissionLevel)],
 ) -> Result<()> {
     delete_acl(tx, workspace_id, object).await?;
     for (principal_id, level) in entries {
-        insert_entry(tx, workspace_id, object, *principal_id, level, false).await?;
+        insert_entry(tx, workspace_id, object, *principal_id, *level, false).await?;
     }
     Ok(())
 }
@@ -247,7 +252,7 @@ async fn insert_entry(
     workspace_id: WorkspaceId,
     object: ObjectRef<'_>,
     principal_id: PrincipalId,
-    level: &str,
+    level: PermissionLevel,
     upsert: bool,
 ) -> Result<()> {
     const INSERT: &str = "INSERT INTO object_permissions (workspace_id, object_type, object_id, \
@@ -261,7 +266,7 @@ async fn insert_entry(
         .bind(object.object_type)
         .bind(object.object_id)
         .bind(principal_id.get())
-        .bind(level)
+        .bind(level.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -295,11 +300,11 @@ pub(crate) async fn grant_object_permission(
     object_type: &str,
     object_id: &str,
     principal_id: PrincipalId,
-    level: &str,
+    level: PermissionLevel,
 ) -> Result<()> {
-    let valid = match patchbay_core::compute::ObjectKind::from_storage_type(object_type) {
-        Some(kind) => kind.parse_level(level).is_some(),
-        None if object_type == TOKENS.object_type => matches!(level, "CAN_USE" | "CAN_MANAGE"),
+    let valid = match ObjectKind::from_storage_type(object_type) {
+        Some(kind) => kind.levels().contains(&level),
+        None if object_type == TOKENS.object_type => TOKEN_LEVELS.contains(&level),
         None => {
             return Err(StoreError::Rejected(Rejected::NoPermissions {
                 object_type: object_type.to_owned(),
@@ -308,7 +313,7 @@ pub(crate) async fn grant_object_permission(
     };
     if !valid {
         return Err(StoreError::Rejected(Rejected::Level {
-            level: level.to_owned(),
+            level,
             object_type: object_type.to_owned(),
         }));
     }
@@ -320,7 +325,7 @@ pub(crate) async fn grant_object_permission(
             .await?
             .ok_or(StoreError::Missing(Missing::AclPrincipal { id: principal_id }))?
             .try_get("kind")?;
-    if level == "IS_OWNER" {
+    if level == PermissionLevel::IsOwner {
         if kind == PrincipalKind::Group.as_db() {
             return Err(StoreError::Rejected(Rejected::GroupOwner));
         }

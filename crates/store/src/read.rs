@@ -79,6 +79,14 @@ impl FromColumn for patchbay_core::catalog::Privilege {
     }
 }
 
+/// A permission level as its row names it; a name the store could not have written is an
+/// internal error, never the client's.
+impl FromColumn for patchbay_core::compute::PermissionLevel {
+    fn from_column(row: &dyn Row, column: &str) -> Result<Self> {
+        crate::compute::stored(row.text(column)?, Self::parse, column)
+    }
+}
+
 /// A table's type as its row names it; a name the store could not have written is an internal
 /// error, never the client's.
 impl FromColumn for patchbay_core::catalog::TableType {

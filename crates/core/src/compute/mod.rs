@@ -11,7 +11,10 @@ pub mod runtimes;
 pub mod warehouse;
 
 pub use cluster::{AutoScale, ClusterSpec, ClusterState};
-pub use permissions::{AclGrant, AclPlan, Action, ObjectKind, PermissionLevel, plan_acl};
+pub use permissions::{
+    AclGrant, AclPlan, Action, ObjectKind, PermissionLevel, TOKEN_LEVELS, describe_token_level,
+    plan_acl,
+};
 pub use warehouse::{
     Channel, ChannelName, ClusterSize, SpotInstancePolicy, WarehouseSpec, WarehouseState,
     WarehouseType,

@@ -71,6 +71,27 @@ impl PermissionLevel {
     }
 }
 
+/// The level as the API and the store spell it.
+impl serde::Serialize for PermissionLevel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The levels of the token permission (`authorization/tokens`), which decides who may hold
+/// personal access tokens: CAN_USE holds them, CAN_MANAGE also decides who may.
+pub const TOKEN_LEVELS: [PermissionLevel; 2] =
+    [PermissionLevel::CanUse, PermissionLevel::CanManage];
+
+/// The one-line description the token permission's `permissionLevels` answers for a level.
+pub fn describe_token_level(level: PermissionLevel) -> &'static str {
+    match level {
+        PermissionLevel::CanUse => "Can create and use personal access tokens",
+        PermissionLevel::CanManage => "Can manage who may use personal access tokens",
+        _ => "",
+    }
+}
+
 impl std::fmt::Display for PermissionLevel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -353,6 +374,15 @@ mod tests {
 
     fn grant(principal_id: i64, level: PermissionLevel) -> AclGrant {
         AclGrant { principal_id: p(principal_id), is_group: false, level }
+    }
+
+    #[test]
+    fn every_level_reads_back_from_its_spelling_and_serializes_as_it() {
+        for level in PermissionLevel::ALL {
+            assert_eq!(PermissionLevel::parse(level.as_str()), Some(level));
+            assert_eq!(serde_json::to_value(level).unwrap(), level.as_str());
+        }
+        assert_eq!(PermissionLevel::parse("can_use"), None, "levels are spelt in capitals");
     }
 
     #[test]

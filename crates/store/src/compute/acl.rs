@@ -3,9 +3,8 @@
 use super::object;
 use crate::permissions::{AclEntry, AclUpdate, direct_levels, write_acl};
 use crate::{Denied, Rejected, Result, Store, StoreError};
-use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
-use patchbay_core::compute::{AclGrant, Action, ObjectKind, PermissionLevel, plan_acl};
+use patchbay_core::compute::{AclGrant, Action, ObjectKind, plan_acl};
 
 impl Store {
     /// The direct ACL of an object the caller may see.
@@ -32,12 +31,7 @@ impl Store {
     ) -> Result<Vec<AclEntry>> {
         let mut tx = self.begin_object_write(caller, kind, id, Action::Manage).await?;
         let target = object(kind, id);
-        let current: Vec<(PrincipalId, PermissionLevel)> =
-            direct_levels(&mut tx, caller.workspace_id, target)
-                .await?
-                .into_iter()
-                .filter_map(|(p, l)| kind.parse_level(&l).map(|l| (p, l)))
-                .collect();
+        let current = direct_levels(&mut tx, caller.workspace_id, target).await?;
         let plan = plan_acl(kind, &current, grants, update == AclUpdate::Replace)
             .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
         if plan.changes_owner()
@@ -46,9 +40,7 @@ impl Store {
         {
             return Err(StoreError::Denied(Denied::ChangeOwner { kind, id: id.to_owned() }));
         }
-        let entries: Vec<(PrincipalId, &str)> =
-            plan.entries.iter().map(|(p, l)| (*p, l.as_str())).collect();
-        write_acl(&mut tx, caller.workspace_id, target, &entries).await?;
+        write_acl(&mut tx, caller.workspace_id, target, &plan.entries).await?;
         tx.commit().await?;
         self.acl(caller.workspace_id, target).await
     }

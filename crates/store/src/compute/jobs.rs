@@ -88,9 +88,7 @@ impl Store {
         let owner = [(caller.principal_id, kind.creator_level())];
         let plan = plan_acl(kind, &owner, acl, false)
             .map_err(|reason| StoreError::Rejected(Rejected::Rule(reason)))?;
-        let entries: Vec<(PrincipalId, &str)> =
-            plan.entries.iter().map(|(p, l)| (*p, l.as_str())).collect();
-        write_acl(&mut tx, record.workspace_id, object(kind, &id), &entries).await?;
+        write_acl(&mut tx, record.workspace_id, object(kind, &id), &plan.entries).await?;
         tx.commit().await?;
         Ok(record)
     }

@@ -157,9 +157,10 @@ async fn held(
     kind: ObjectKind,
     id: &str,
 ) -> Result<Vec<PermissionLevel>> {
-    let levels =
+    let mut levels =
         levels_held(tx, caller.workspace_id, caller.principal_id, object(kind, id)).await?;
-    Ok(levels.iter().filter_map(|l| kind.parse_level(l)).collect())
+    levels.retain(|l| kind.levels().contains(l));
+    Ok(levels)
 }
 
 /// Checks that the caller may do `action` to an existing object: admins may do anything;
@@ -299,7 +300,7 @@ async fn grant_creator<S>(
         kind.storage_type(),
         id,
         new.creator_id,
-        kind.creator_level().as_str(),
+        kind.creator_level(),
     )
     .await
 }
