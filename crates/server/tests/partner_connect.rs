@@ -411,6 +411,32 @@ async fn only_admins_connect_and_a_dry_run_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_desktop_tool_s_file_needs_can_use_on_the_warehouse() {
+    let app = TestApp::new().await;
+    let warehouse = app.create_warehouse("BI", "2X-Small").await;
+    let (_, token) = app.plain_user("user@example.com").await;
+    let pick = json!({"warehouse_id": warehouse});
+    let acl = format!("/api/2.0/permissions/sql/warehouses/{warehouse}");
+    // No level, or CAN_VIEW alone: the warehouse is not one the user may use.
+    for level in [None, Some("CAN_VIEW"), Some("CAN_USE")] {
+        if let Some(level) = level {
+            let entry = json!({"user_name": "user@example.com", "permission_level": level});
+            app.admin_put(&acl, json!({"access_control_list": [entry]})).await.ok();
+        }
+        let r = app.connect_partner_as(&token, "power-bi", pick.clone()).await;
+        if level == Some("CAN_USE") {
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            let content = r.body["connection_file"]["content"].as_str().unwrap_or_default();
+            assert!(content.contains(&format!("/sql/1.0/warehouses/{warehouse}")), "{content}");
+        } else {
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{level:?}: {:?}", r.body);
+            let message = r.body["message"].as_str().unwrap_or_default();
+            assert!(message.contains("cannot use it"), "{level:?}: {:?}", r.body);
+        }
+    }
+}
+
+#[tokio::test]
 async fn custom_partners_register_without_showing_their_credentials() {
     let (app, _) = TestApp::serve().await;
     let body = json!({"name": "Acme Ingest", "category": "INGEST", "profile": "ingest", "supports_unity_catalog": true,

@@ -293,6 +293,24 @@ async fn user_input_is_escaped() {
     assert!(page.html.contains("&lt;script&gt;alert(1)"));
 }
 
+#[tokio::test]
+async fn a_desktop_tool_s_dialog_offers_only_warehouses_the_user_may_use() {
+    let app = TestApp::new().await;
+    let (_, token) = app.plain_user("user@example.com").await;
+    let viewed = app.create_warehouse("VIEWED", "2X-Small").await;
+    let used = app.create_warehouse("USED", "2X-Small").await;
+    for (warehouse, level) in [(&viewed, "CAN_VIEW"), (&used, "CAN_USE")] {
+        let entry = json!({"user_name": "user@example.com", "permission_level": level});
+        let acl = format!("/api/2.0/permissions/sql/warehouses/{warehouse}");
+        app.admin_put(&acl, json!({"access_control_list": [entry]})).await.ok();
+    }
+    let cookie = login(&app, &token).await;
+    let page = get(&app, "/partners/power-bi", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains(&format!(r#"option value="{used}""#)), "{}", page.html);
+    assert!(!page.html.contains(&viewed), "a warehouse the user only sees: {}", page.html);
+}
+
 /// A workspace on a real socket with Rivery pointed at a running partner-sim.
 async fn with_partner() -> (TestApp, SimHandle) {
     let (app, sim) = served_with_sim().await;

@@ -2329,6 +2329,24 @@ async fn a_statement_needs_can_use_on_a_warehouse_that_exists_and_starts_it() {
     let r = sql.run(&token, "SELECT 1").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{app_id}: {:?}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains(&sql.warehouse));
+    // CAN_VIEW shows the warehouse but runs nothing on it; CAN_MONITOR, above CAN_USE, runs.
+    for (level, runs) in [("CAN_VIEW", false), ("CAN_MONITOR", true)] {
+        sql.app
+            .admin_put(
+                &format!("/api/2.0/permissions/sql/warehouses/{}", sql.warehouse),
+                json!({"access_control_list": [
+                    {"service_principal_name": app_id, "permission_level": level}]}),
+            )
+            .await
+            .ok();
+        let r = sql.run(&token, "SELECT 1").await;
+        if runs {
+            succeeded(&r, level);
+        } else {
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{level}: {:?}", r.body);
+            assert!(r.body["message"].as_str().unwrap().contains("CAN_USE"), "{:?}", r.body);
+        }
+    }
     let r = sql
         .app
         .admin_post(

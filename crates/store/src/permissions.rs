@@ -121,22 +121,10 @@ impl Store {
         tx.commit().await?;
         self.acl(workspace_id, object).await
     }
-
-    /// Whether a principal holds any permission on `object`, directly or through a group.
-    pub async fn has_permission(
-        &self,
-        workspace_id: WorkspaceId,
-        principal_id: PrincipalId,
-        object: ObjectRef<'_>,
-    ) -> Result<bool> {
-        // One statement reads one snapshot: no transaction around it.
-        let mut sql = holders_cte(workspace_id, object);
-        sql.push("SELECT 1 AS yes FROM holders WHERE id = ").int(principal_id.get());
-        Ok(sql.query().fetch_optional(&self.pool).await?.is_some())
-    }
 }
 
-/// [`Store::has_permission`] inside a transaction.
+/// Whether a principal holds any permission on `object`, directly or through a group: for the
+/// token permission, where any level holds tokens. A compute object asks [`Store::may`].
 pub(crate) async fn holds(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
@@ -190,6 +178,21 @@ pub(crate) async fn levels_held(
     principal_id: PrincipalId,
     object: ObjectRef<'_>,
 ) -> Result<Vec<PermissionLevel>> {
+    let sql = levels_held_sql(workspace_id, principal_id, object);
+    levels_of(&sql.query().fetch_all(&mut **tx).await?)
+}
+
+/// The levels read by [`levels_held_sql`].
+pub(crate) fn levels_of(rows: &[sqlx::any::AnyRow]) -> Result<Vec<PermissionLevel>> {
+    rows.iter().map(|row| PermissionLevel::from_column(row, "permission_level")).collect()
+}
+
+/// The statement of [`levels_held`]: the levels a principal holds on `object`, one a row.
+pub(crate) fn levels_held_sql(
+    workspace_id: WorkspaceId,
+    principal_id: PrincipalId,
+    object: ObjectRef<'_>,
+) -> Sql {
     let mut sql = memberships_cte(principal_id);
     sql.push("SELECT o.permission_level FROM object_permissions o WHERE o.workspace_id = ")
         .int(workspace_id.get())
@@ -198,12 +201,7 @@ pub(crate) async fn levels_held(
         .push(" AND o.object_id = ")
         .text(object.object_id)
         .push(" AND o.principal_id IN (SELECT id FROM mine)");
-    sql.query()
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|row| PermissionLevel::from_column(row, "permission_level"))
-        .collect()
+    sql
 }
 
 /// The direct entries of an object's ACL as (principal, level), inside a transaction.

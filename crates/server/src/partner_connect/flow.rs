@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use patchbay_core::WorkspaceId;
 use patchbay_core::access::{Caller, WorkspaceAdmin};
+use patchbay_core::compute::{Action, ObjectKind};
 pub use patchbay_core::partner::Health;
 use patchbay_core::partner::delete::{self as delete_rule, Refusal, RotationMode};
 use patchbay_core::partner::facts::ConnectChoices;
@@ -802,16 +803,8 @@ async fn connection_file(
             partner.spec.name
         ))
     })?;
-    let visible = caller.is_admin
-        || state
-            .store
-            .has_permission(
-                caller.workspace_id,
-                caller.principal_id,
-                patchbay_store::ObjectRef { object_type: "warehouses", object_id: id },
-            )
-            .await?;
-    if !visible || state.store.get_warehouse(caller.workspace_id, id).await?.is_none() {
+    let usable = state.store.may(caller, ObjectKind::Warehouse, id, Action::Start).await?;
+    if !usable || state.store.get_warehouse(caller.workspace_id, id).await?.is_none() {
         return Err(ApiError::bad_request(format!(
             "SQL warehouse {id} does not exist or you cannot use it."
         )));

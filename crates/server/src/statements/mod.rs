@@ -35,7 +35,8 @@ pub use history::History;
 use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{DEFAULT_SCHEMA, HIVE_METASTORE};
-use patchbay_store::{ObjectRef, QueryFilter, SqlSession};
+use patchbay_core::compute::{Action, ObjectKind};
+use patchbay_store::{QueryFilter, SqlSession};
 use registry::{Entry, Finished, Format, Phase, Presentation};
 pub use registry::{Registry, route_of_node};
 use relay::Relay;
@@ -48,8 +49,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// The object type of SQL warehouses' ACLs: running a statement needs a permission there.
-const WAREHOUSES: &str = "warehouses";
 /// `wait_timeout` when the request gives none.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// Where external links are served.
@@ -254,15 +253,8 @@ fn required(value: Option<&str>, name: &str) -> ApiResult<String> {
 /// Running a statement needs CAN_USE on the warehouse; a stopped warehouse starts, as
 /// Databricks' do when a statement arrives.
 async fn use_warehouse(state: &AppState, caller: &Caller, warehouse_id: &str) -> ApiResult<()> {
-    let allowed = caller.is_admin
-        || state
-            .store
-            .has_permission(
-                caller.workspace_id,
-                caller.principal_id,
-                ObjectRef { object_type: WAREHOUSES, object_id: warehouse_id },
-            )
-            .await?;
+    let allowed =
+        state.store.may(caller, ObjectKind::Warehouse, warehouse_id, Action::Start).await?;
     let warehouse = state.store.get_warehouse(caller.workspace_id, warehouse_id).await?;
     let Some(warehouse) = warehouse.filter(|_| allowed) else {
         return Err(ApiError::forbidden(format!(

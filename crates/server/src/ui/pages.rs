@@ -15,6 +15,7 @@ use axum::http::{Uri, header};
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use patchbay_core::access::Caller;
+use patchbay_core::compute::{Action, ObjectKind::Warehouse};
 use patchbay_core::partner::{
     self, CatalogChoices, Category, Credential, Grant, PartnerSpec, Provision,
 };
@@ -429,7 +430,13 @@ fn grants_table(grants: &[Grant], caption: &str) -> Markup {
 /// Desktop tools get a connection file for a warehouse the user may use.
 async fn connection_file_dialog(state: &AppState, session: &Session, partner: &Partner) -> Page {
     let spec = &partner.spec;
-    let warehouses = state.store.list_warehouses(&session.caller).await?;
+    // Those the user may use (CAN_USE), not all it sees: the API refuses a file for the others.
+    let mut warehouses = Vec::new();
+    for w in state.store.list_warehouses(&session.caller).await? {
+        if state.store.may(&session.caller, Warehouse, &w.id, Action::Start).await? {
+            warehouses.push(w);
+        }
+    }
     let page = html! {
         p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
         div.partner-head {

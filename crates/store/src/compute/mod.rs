@@ -31,7 +31,8 @@ pub(crate) use warehouses::{
 };
 
 use crate::permissions::{
-    ObjectRef, delete_acl, grant_object_permission, levels_held, memberships_cte,
+    ObjectRef, delete_acl, grant_object_permission, levels_held, levels_held_sql, levels_of,
+    memberships_cte,
 };
 use crate::sql::Sql;
 use crate::{Backend, Denied, Missing, Result, Store, StoreError};
@@ -161,6 +162,27 @@ async fn held(
         levels_held(tx, caller.workspace_id, caller.principal_id, object(kind, id)).await?;
     levels.retain(|l| kind.levels().contains(l));
     Ok(levels)
+}
+
+impl Store {
+    /// Whether the caller may do `action` to an object by the levels it holds on it, directly
+    /// or through a group (admins may do anything); whether the object exists is the caller's
+    /// to ask. One statement, no transaction: for checks on a request's path, such as whether
+    /// a statement may run on a warehouse.
+    pub async fn may(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        id: &str,
+        action: Action,
+    ) -> Result<bool> {
+        if caller.is_admin {
+            return Ok(true);
+        }
+        let sql = levels_held_sql(caller.workspace_id, caller.principal_id, object(kind, id));
+        let levels = levels_of(&sql.query().fetch_all(&self.pool).await?)?;
+        Ok(kind.allows(&levels, action))
+    }
 }
 
 /// Checks that the caller may do `action` to an existing object: admins may do anything;
