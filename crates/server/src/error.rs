@@ -344,11 +344,8 @@ fn rejected_message(rejected: Rejected) -> String {
         Rejected::UnknownServicePrincipal { application_id } => {
             format!("Service principal with application ID {application_id} does not exist.")
         }
-        Rejected::NoPermissions { object_type } => {
-            format!("Objects of type {object_type} have no permissions.")
-        }
-        Rejected::Level { level, object_type } => {
-            format!("Permission level {level} is not valid for {object_type}.")
+        Rejected::Level { level, object } => {
+            format!("Permission level {level} is not valid for {}.", object.storage_type())
         }
         Rejected::GroupOwner => {
             "A group cannot be an owner; give IS_OWNER to a user or a service principal.".into()

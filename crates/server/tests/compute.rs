@@ -6,6 +6,7 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::snapshot::{get_sorted, redacted, sorted_by};
 use common::{ADMIN, SCIM, TestApp, denied, error, invalid, malformed, not_found, ok};
+use patchbay_core::compute::ObjectKind;
 use patchbay_store::ObjectRef;
 use serde_json::{Value, json};
 
@@ -140,10 +141,10 @@ async fn change_acl(
     direct(&r.body)
 }
 
-/// Whether the store holds no ACL entry for the object `object_id` of `object_type`
-/// (`warehouses`, `clusters`, `jobs`), as the object's delete must leave it.
-async fn stored_acl_is_empty(app: &TestApp, object_type: &str, object_id: &str) -> bool {
-    let object = ObjectRef { object_type, object_id };
+/// Whether the store holds no ACL entry for the object `object_id` of `kind`, as the object's
+/// delete must leave it.
+async fn stored_acl_is_empty(app: &TestApp, kind: ObjectKind, object_id: &str) -> bool {
+    let object = ObjectRef::object(kind, object_id);
     let acl = app.store.acl(app.workspace_id, object).await.unwrap();
     acl.is_empty()
 }
@@ -242,7 +243,7 @@ async fn warehouse_lifecycle_in_the_sdks_shapes() {
     assert_eq!(sources.status, StatusCode::OK, "{:?}", sources.body);
     assert_eq!(sources.body, json!([]));
     assert!(
-        stored_acl_is_empty(&app, "warehouses", &id).await,
+        stored_acl_is_empty(&app, ObjectKind::Warehouse, &id).await,
         "deleting a warehouse deletes its ACL"
     );
 }
@@ -481,7 +482,10 @@ async fn cluster_lifecycle_on_both_api_versions() {
     let list = app.admin_get(&format!("{CL}/list")).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body["clusters"], json!([]));
-    assert!(stored_acl_is_empty(&app, "clusters", &id).await, "deleting a cluster deletes its ACL");
+    assert!(
+        stored_acl_is_empty(&app, ObjectKind::Cluster, &id).await,
+        "deleting a cluster deletes its ACL"
+    );
 }
 
 #[tokio::test]
@@ -622,7 +626,7 @@ async fn job_lifecycle_on_every_api_version() {
     let gone = app.admin_get(&format!("/api/2.0/jobs/get?job_id={job_id}")).await;
     invalid(&gone, &format!("Job {job_id} does not exist."));
     assert!(
-        stored_acl_is_empty(&app, "jobs", &job_id.to_string()).await,
+        stored_acl_is_empty(&app, ObjectKind::Job, &job_id.to_string()).await,
         "deleting a job deletes its ACL"
     );
 }

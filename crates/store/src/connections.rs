@@ -4,7 +4,7 @@
 
 use crate::compute::{Clusters, Creatable, NewObject, Warehouses};
 use crate::partners::{Actor, AuditLog, CONNECTION_TABLE, ConnectionRecord, audit};
-use crate::permissions::{TOKENS, grant_object_permission};
+use crate::permissions::{ObjectRef, TOKENS, grant_object_permission};
 use crate::principals::{PrincipalAttributes, PrincipalData, insert_principal};
 use crate::read::FromColumn;
 use crate::sql::Sql;
@@ -367,15 +367,7 @@ impl Store {
                     json!({"display_name": display_name, "entitlements": plan.entitlements}),
                 );
                 if plan.token_can_use {
-                    grant_object_permission(
-                        &mut tx,
-                        workspace_id,
-                        TOKENS.object_type,
-                        TOKENS.object_id,
-                        id,
-                        CanUse,
-                    )
-                    .await?;
+                    grant_object_permission(&mut tx, workspace_id, TOKENS, id, CanUse).await?;
                     log.push(
                         "permission.grant",
                         "tokens",
@@ -433,8 +425,8 @@ impl Store {
             && let Some(id) = &warehouse_id
             && !warehouse_created
         {
-            let kind = ObjectKind::Warehouse.storage_type();
-            grant_object_permission(&mut tx, workspace_id, kind, id, owner_id, CanUse).await?;
+            let warehouse = ObjectRef::object(ObjectKind::Warehouse, id);
+            grant_object_permission(&mut tx, workspace_id, warehouse, owner_id, CanUse).await?;
             log.push(
                 "permission.grant",
                 "warehouse",
@@ -1211,15 +1203,7 @@ impl Store {
             }
         }
         if token_can_use && !crate::permissions::holds(&mut tx, workspace_id, sp, TOKENS).await? {
-            grant_object_permission(
-                &mut tx,
-                workspace_id,
-                TOKENS.object_type,
-                TOKENS.object_id,
-                sp,
-                CanUse,
-            )
-            .await?;
+            grant_object_permission(&mut tx, workspace_id, TOKENS, sp, CanUse).await?;
             done.push(Repaired::TokensCanUse);
         }
         for grant in &connection.grants {

@@ -287,14 +287,10 @@ pub enum Rejected {
     UnknownServicePrincipal {
         application_id: String,
     },
-    /// The object type has no permissions.
-    NoPermissions {
-        object_type: String,
-    },
-    /// The level does not apply to the object type.
+    /// The level does not apply to the kind of object.
     Level {
         level: PermissionLevel,
-        object_type: String,
+        object: crate::permissions::AclKind,
     },
     /// `IS_OWNER` for a group.
     GroupOwner,

@@ -56,7 +56,7 @@ pub use partners::{
     Actor, AuditEvent, AuditQuery, ConnectionRecord, PartnerAccount, PartnerEndpoint,
     PartnerSettings,
 };
-pub use permissions::{AclEntry, AclUpdate, ObjectRef, TOKENS};
+pub use permissions::{AclEntry, AclKind, AclUpdate, ObjectRef, TOKENS};
 pub use principals::{
     Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalAttributes, PrincipalData,
     PrincipalRecord,

@@ -11,13 +11,45 @@ use patchbay_core::{PrincipalId, WorkspaceId};
 use sqlx::{Any, Row, Transaction};
 
 /// The object whose ACL decides who may use personal access tokens.
-pub const TOKENS: ObjectRef<'static> = ObjectRef { object_type: "tokens", object_id: "tokens" };
+pub const TOKENS: ObjectRef<'static> = ObjectRef { kind: AclKind::Tokens, object_id: "tokens" };
+
+/// What has an ACL: the token permission, or a warehouse, cluster or job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclKind {
+    Tokens,
+    Object(ObjectKind),
+}
+
+impl AclKind {
+    /// The `object_type` of its rows in the ACL table.
+    pub fn storage_type(self) -> &'static str {
+        match self {
+            AclKind::Tokens => "tokens",
+            AclKind::Object(kind) => kind.storage_type(),
+        }
+    }
+
+    /// The levels an entry may hold.
+    fn levels(self) -> &'static [PermissionLevel] {
+        match self {
+            AclKind::Tokens => &TOKEN_LEVELS,
+            AclKind::Object(kind) => kind.levels(),
+        }
+    }
+}
 
 /// An object that has an ACL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectRef<'a> {
-    pub object_type: &'a str,
+    pub kind: AclKind,
     pub object_id: &'a str,
+}
+
+impl<'a> ObjectRef<'a> {
+    /// A warehouse, cluster or job.
+    pub fn object(kind: ObjectKind, object_id: &'a str) -> ObjectRef<'a> {
+        ObjectRef { kind: AclKind::Object(kind), object_id }
+    }
 }
 
 /// One direct entry of an ACL.
@@ -49,7 +81,7 @@ fn holders_cte(workspace_id: WorkspaceId, object: ObjectRef<'_>) -> Sql {
     );
     sql.int(workspace_id.get())
         .push(" AND object_type = ")
-        .text(object.object_type)
+        .text(object.kind.storage_type())
         .push(" AND object_id = ")
         .text(object.object_id)
         .push(" UNION SELECT m.member_id FROM memberships m JOIN holders h ON m.group_id = h.id) ");
@@ -71,7 +103,7 @@ impl Store {
              ORDER BY p.kind, p.display_name, p.id",
         )
         .bind(workspace_id.get())
-        .bind(object.object_type)
+        .bind(object.kind.storage_type())
         .bind(object.object_id)
         .fetch_all(&self.pool)
         .await?;
@@ -197,7 +229,7 @@ pub(crate) fn levels_held_sql(
     sql.push("SELECT o.permission_level FROM object_permissions o WHERE o.workspace_id = ")
         .int(workspace_id.get())
         .push(" AND o.object_type = ")
-        .text(object.object_type)
+        .text(object.kind.storage_type())
         .push(" AND o.object_id = ")
         .text(object.object_id)
         .push(" AND o.principal_id IN (SELECT id FROM mine)");
@@ -215,7 +247,7 @@ pub(crate) async fn direct_levels(
          WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3 ORDER BY principal_id",
     )
     .bind(workspace_id.get())
-    .bind(object.object_type)
+    .bind(object.kind.storage_type())
     .bind(object.object_id)
     .fetch_all(&mut **tx)
     .await?;
@@ -261,7 +293,7 @@ async fn insert_entry(
          DO UPDATE SET permission_level = excluded.permission_level";
     sqlx::query(if upsert { UPSERT } else { INSERT })
         .bind(workspace_id.get())
-        .bind(object.object_type)
+        .bind(object.kind.storage_type())
         .bind(object.object_id)
         .bind(principal_id.get())
         .bind(level.as_str())
@@ -280,7 +312,7 @@ pub(crate) async fn delete_acl(
         "DELETE FROM object_permissions WHERE workspace_id = $1 AND object_type = $2 AND object_id = $3",
     )
     .bind(workspace_id.get())
-    .bind(object.object_type)
+    .bind(object.kind.storage_type())
     .bind(object.object_id)
     .execute(&mut **tx)
     .await?;
@@ -288,32 +320,18 @@ pub(crate) async fn delete_acl(
 }
 
 /// Gives a principal a level on an object inside a caller's transaction (Partner Connect grants
-/// CAN_USE on a warehouse or on tokens this way). `object_type` is a store type: `tokens`,
-/// `warehouses`, `clusters` or `jobs`; the level must be one of that type's. The principal's
+/// CAN_USE on a warehouse or on tokens this way); the level must be one of the object's kind. The principal's
 /// previous direct level is replaced; a new IS_OWNER leaves the previous owner with CAN_MANAGE,
 /// so an object keeps exactly one owner. Authorization is the caller's business.
 pub(crate) async fn grant_object_permission(
     tx: &mut Transaction<'static, Any>,
     workspace_id: WorkspaceId,
-    object_type: &str,
-    object_id: &str,
+    object: ObjectRef<'_>,
     principal_id: PrincipalId,
     level: PermissionLevel,
 ) -> Result<()> {
-    let valid = match ObjectKind::from_storage_type(object_type) {
-        Some(kind) => kind.levels().contains(&level),
-        None if object_type == TOKENS.object_type => TOKEN_LEVELS.contains(&level),
-        None => {
-            return Err(StoreError::Rejected(Rejected::NoPermissions {
-                object_type: object_type.to_owned(),
-            }));
-        }
-    };
-    if !valid {
-        return Err(StoreError::Rejected(Rejected::Level {
-            level,
-            object_type: object_type.to_owned(),
-        }));
+    if !object.kind.levels().contains(&level) {
+        return Err(StoreError::Rejected(Rejected::Level { level, object: object.kind }));
     }
     let kind: String =
         sqlx::query("SELECT kind FROM principals WHERE id = $1 AND workspace_id = $2")
@@ -333,12 +351,11 @@ pub(crate) async fn grant_object_permission(
              AND permission_level = 'IS_OWNER' AND principal_id <> $4",
         )
         .bind(workspace_id.get())
-        .bind(object_type)
-        .bind(object_id)
+        .bind(object.kind.storage_type())
+        .bind(object.object_id)
         .bind(principal_id.get())
         .execute(&mut **tx)
         .await?;
     }
-    let object = ObjectRef { object_type, object_id };
     insert_entry(tx, workspace_id, object, principal_id, level, true).await
 }

@@ -120,11 +120,6 @@ impl ObjectKind {
         }
     }
 
-    /// The kind whose ACL rows carry this `object_type`.
-    pub fn from_storage_type(s: &str) -> Option<ObjectKind> {
-        ObjectKind::ALL.into_iter().find(|k| k.storage_type() == s)
-    }
-
     /// The `object_id` the Permissions API answers for an object of this kind.
     pub fn object_id(self, id: &str) -> String {
         match self {
@@ -394,7 +389,6 @@ mod tests {
         assert_eq!(ObjectKind::Cluster.object_id("abc"), "/clusters/abc");
         assert_eq!(ObjectKind::Job.object_id("12"), "/jobs/12");
         for kind in ObjectKind::ALL {
-            assert_eq!(ObjectKind::from_storage_type(kind.storage_type()), Some(kind));
             for level in kind.levels() {
                 assert_eq!(kind.parse_level(level.as_str()), Some(*level));
                 assert!(!kind.describe(*level).is_empty());

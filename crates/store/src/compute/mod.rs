@@ -103,7 +103,7 @@ fn not_found(kind: ObjectKind, id: &str) -> StoreError {
 }
 
 fn object(kind: ObjectKind, id: &str) -> ObjectRef<'_> {
-    ObjectRef { object_type: kind.storage_type(), object_id: id }
+    ObjectRef::object(kind, id)
 }
 
 fn table(kind: ObjectKind) -> &'static str {
@@ -316,15 +316,8 @@ async fn grant_creator<S>(
     new: &NewObject<'_, S>,
     id: &str,
 ) -> Result<()> {
-    grant_object_permission(
-        tx,
-        new.workspace_id,
-        kind.storage_type(),
-        id,
-        new.creator_id,
-        kind.creator_level(),
-    )
-    .await
+    let (creator, level) = (new.creator_id, kind.creator_level());
+    grant_object_permission(tx, new.workspace_id, object(kind, id), creator, level).await
 }
 
 /// Deletes an object and its ACL inside a caller's transaction; `false` if there was no such
