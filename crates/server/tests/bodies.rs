@@ -43,38 +43,39 @@ async fn a_body_cut_short_is_a_400_in_the_endpoints_envelope() {
     let addr = url.trim_start_matches("http://");
     let auth = format!("Authorization: Bearer {}\r\n", app.admin_token);
 
-    let (status, body) = truncated(
-        addr,
-        &format!("POST /api/2.0/token/create HTTP/1.1\r\n{auth}Content-Type: application/json\r\n"),
-        100,
-        br#"{"comment": "#,
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error_code"], "MALFORMED_REQUEST", "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-
-    let (status, body) = truncated(
-        addr,
-        &format!("POST {SCIM}/Users HTTP/1.1\r\n{auth}Content-Type: application/scim+json\r\n"),
-        100,
-        br#"{"userName": "#,
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["status"], "400", "{body}");
-    assert_eq!(body["scimType"], "invalidSyntax", "{body}");
-
-    // The legacy Groups API reads its body the same way.
-    let (status, body) = truncated(
-        addr,
-        &format!("POST /api/2.0/groups/create HTTP/1.1\r\n{auth}Content-Type: text/json\r\n"),
-        100,
-        br#"{"group_name": "#,
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error_code"], "MALFORMED_REQUEST", "{body}");
+    // The Databricks envelope, SCIM's, and the legacy Groups API's (the legacy CLI's
+    // `text/json`): each names a malformed request its own way.
+    let scim_users = format!("{SCIM}/Users");
+    let cases: [(&str, &str, &[u8], &[(&str, &str)]); 3] = [
+        (
+            "/api/2.0/token/create",
+            "application/json",
+            br#"{"comment": "#,
+            &[("error_code", "MALFORMED_REQUEST")],
+        ),
+        (
+            &scim_users,
+            "application/scim+json",
+            br#"{"userName": "#,
+            &[("status", "400"), ("scimType", "invalidSyntax")],
+        ),
+        (
+            "/api/2.0/groups/create",
+            "text/json",
+            br#"{"group_name": "#,
+            &[("error_code", "MALFORMED_REQUEST")],
+        ),
+    ];
+    for (path, content_type, sent, expected) in cases {
+        let head = format!("POST {path} HTTP/1.1\r\n{auth}Content-Type: {content_type}\r\n");
+        let (status, body) = truncated(addr, &head, 100, sent).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        for &(field, value) in expected {
+            assert_eq!(body[field], value, "{path}: {body}");
+        }
+        let message = if body["detail"].is_string() { &body["detail"] } else { &body["message"] };
+        assert!(message.as_str().is_some_and(|m| !m.is_empty()), "{path}: {body}");
+    }
 
     let groups = app.admin_get("/api/2.0/groups/list").await;
     assert_eq!(groups.status, StatusCode::OK, "{:?}", groups.body);
