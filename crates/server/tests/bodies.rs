@@ -37,6 +37,10 @@ async fn truncated(addr: &str, head: &str, declared: usize, sent: &[u8]) -> (u16
     (status, body)
 }
 
+/// An endpoint, its content type, the start of a body, and the fields of its envelope that
+/// name a malformed request.
+type Case<'a> = (&'a str, &'a str, &'a [u8], &'a [(&'a str, &'a str)]);
+
 #[tokio::test]
 async fn a_body_cut_short_is_a_400_in_the_endpoints_envelope() {
     let (app, url) = TestApp::serve().await;
@@ -46,7 +50,7 @@ async fn a_body_cut_short_is_a_400_in_the_endpoints_envelope() {
     // The Databricks envelope, SCIM's, and the legacy Groups API's (the legacy CLI's
     // `text/json`): each names a malformed request its own way.
     let scim_users = format!("{SCIM}/Users");
-    let cases: [(&str, &str, &[u8], &[(&str, &str)]); 3] = [
+    let cases: [Case; 3] = [
         (
             "/api/2.0/token/create",
             "application/json",
