@@ -2477,6 +2477,64 @@ async fn sessions_keep_the_current_schema_and_history_says_who_ran_what() {
 }
 
 #[tokio::test]
+async fn can_monitor_shows_everyone_s_queries_on_that_warehouse_and_no_other() {
+    let sql = Sql::new().await;
+    let other = sql.app.create_warehouse("OTHER", "2X-Small").await;
+    let (runner_app_id, runner) = sql.service_principal("RUNNER").await;
+    let (watcher_app_id, watcher) = sql.service_principal("WATCHER").await;
+    succeeded(&sql.run(&runner, "SELECT 'runner'").await, "the runner's statement");
+    let r = sql
+        .app
+        .admin_post(STATEMENTS, json!({"warehouse_id": other, "statement": "SELECT 'elsewhere'"}))
+        .await;
+    succeeded(&r, "the admin's statement on the other warehouse");
+    for text in ["SELECT 'runner'", "SELECT 'elsewhere'"] {
+        sql.history_line(|q| q["query_text"] == text).await;
+    }
+    let runner_id = sql
+        .app
+        .scim_id_where("ServicePrincipals", &format!("applicationId%20eq%20{runner_app_id}"))
+        .await;
+    let texts_seen = |query: &'static str| {
+        let (sql, watcher) = (&sql, &watcher);
+        async move {
+            let path = format!("/api/2.0/sql/history/queries{query}");
+            let r = sql.app.call(Method::GET, &path, Some(watcher), None).await;
+            let body = r.ok();
+            let mut texts: Vec<String> = body["res"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|q| q["query_text"].as_str().unwrap().to_owned())
+                .collect();
+            texts.sort();
+            texts
+        }
+    };
+
+    // CAN_USE: only the watcher's own statements, and no one else's on asking.
+    assert!(texts_seen("").await.is_empty());
+    let path = format!("/api/2.0/sql/history/queries?filter_by.user_ids={runner_id}");
+    let r = sql.app.call(Method::GET, &path, Some(&watcher), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+
+    // CAN_MONITOR on the warehouse: every statement run on it, and none on the other.
+    sql.app
+        .admin_patch(
+            &format!("/api/2.0/permissions/sql/warehouses/{}", sql.warehouse),
+            json!({"access_control_list": [
+                {"service_principal_name": watcher_app_id, "permission_level": "CAN_MONITOR"}]}),
+        )
+        .await
+        .ok();
+    assert_eq!(texts_seen("").await, ["SELECT 'runner'"]);
+    let r = sql.app.call(Method::GET, &path, Some(&watcher), None).await;
+    let body = r.ok();
+    assert_eq!(body["res"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["res"][0]["query_text"], "SELECT 'runner'", "{body}");
+}
+
+#[tokio::test]
 async fn twenty_identical_creates_make_one_table_and_concurrent_inserts_all_land() {
     let sql = Arc::new(Sql::new().await);
     let t = sql.app.admin_token.clone();

@@ -61,7 +61,7 @@ pub use principals::{
     Email, GroupRef, ListPage, ListQuery, MemberRef, PrincipalAttributes, PrincipalData,
     PrincipalRecord,
 };
-pub use queries::{NewQuery, QueryFilter, QueryPage, QueryRecord};
+pub use queries::{NewQuery, QueryFilter, QueryPage, QueryRecord, Viewer};
 pub use runs::{NewRun, RunFilter, RunRecord};
 pub use sealed::{Resealed, SecretKey};
 pub use secrets::{SecretAcl, SecretMeta, SecretScope};

@@ -48,6 +48,16 @@ pub struct QueryFilter {
     /// The page token: only lines older than this.
     pub before: Option<i64>,
     pub limit: i64,
+    /// `None` for an admin, who sees every line; anyone else sees only these.
+    pub visible_to: Option<Viewer>,
+}
+
+/// What history a caller who is not an admin may see: their own statements, and every
+/// statement on the warehouses they monitor (CAN_MONITOR).
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub principal_id: PrincipalId,
+    pub monitored_warehouses: Vec<String>,
 }
 
 /// A page of history, and the token of the next page if there is one.
@@ -143,6 +153,14 @@ impl Store {
              rows_produced, started_at, ended_at, seq FROM query_history WHERE workspace_id = ",
         );
         sql.int(filter.workspace_id.get());
+        if let Some(viewer) = &filter.visible_to {
+            sql.push(" AND (principal_id = ").int(viewer.principal_id.get());
+            if !viewer.monitored_warehouses.is_empty() {
+                let ids = viewer.monitored_warehouses.iter().map(|w| Bind::from(w.as_str()));
+                sql.push(" OR warehouse_id IN (").list(ids).push(")");
+            }
+            sql.push(")");
+        }
         if !filter.user_ids.is_empty() {
             sql.push(" AND principal_id IN (").int_list(&filter.user_ids).push(")");
         }
@@ -230,6 +248,7 @@ mod tests {
                     statuses: Vec::new(),
                     before: None,
                     limit: 10,
+                    visible_to: None,
                 })
                 .await
                 .unwrap();

@@ -33,6 +33,9 @@ pub enum Action {
     View,
     /// Start it (a warehouse or a cluster) or run it (a job).
     Start,
+    /// See what everyone does with it: every query a warehouse ran (CAN_MONITOR). What anyone
+    /// does with a cluster or a job shows to whoever sees it.
+    Monitor,
     /// Stop a warehouse, terminate or restart a cluster.
     Stop,
     /// Edit, delete, change the ACL.
@@ -211,11 +214,12 @@ impl ObjectKind {
         match (self, action) {
             (ObjectKind::Warehouse, Action::View) => CanView,
             (ObjectKind::Warehouse, Action::Start) => CanUse,
+            (ObjectKind::Warehouse, Action::Monitor) => CanMonitor,
             (ObjectKind::Warehouse, Action::Stop | Action::Manage) => CanManage,
-            (ObjectKind::Cluster, Action::View) => CanAttachTo,
+            (ObjectKind::Cluster, Action::View | Action::Monitor) => CanAttachTo,
             (ObjectKind::Cluster, Action::Start | Action::Stop) => CanRestart,
             (ObjectKind::Cluster, Action::Manage) => CanManage,
-            (ObjectKind::Job, Action::View) => CanView,
+            (ObjectKind::Job, Action::View | Action::Monitor) => CanView,
             (ObjectKind::Job, Action::Start | Action::Stop) => CanManageRun,
             (ObjectKind::Job, Action::Manage) => CanManage,
         }
@@ -440,6 +444,9 @@ mod tests {
         assert!(!w.allows(&[CanView], Action::Start));
         assert!(w.allows(&[IsOwner], Action::Manage));
         assert!(!w.allows(&[], Action::View));
+        assert!(!w.allows(&[CanUse], Action::Monitor), "using is not watching everyone");
+        assert!(w.allows(&[CanMonitor], Action::Monitor) && w.allows(&[CanMonitor], Action::Start));
+        assert!(w.allows(&[CanManage], Action::Monitor));
         let c = ObjectKind::Cluster;
         assert!(c.allows(&[CanRestart], Action::Start));
         assert!(c.allows(&[CanRestart], Action::Stop));

@@ -36,7 +36,7 @@ use patchbay_core::PrincipalId;
 use patchbay_core::access::Caller;
 use patchbay_core::catalog::{DEFAULT_SCHEMA, HIVE_METASTORE};
 use patchbay_core::compute::{Action, ObjectKind};
-use patchbay_store::{QueryFilter, SqlSession};
+use patchbay_store::{QueryFilter, SqlSession, Viewer};
 use registry::{Entry, Finished, Format, Phase, Presentation};
 pub use registry::{Registry, route_of_node};
 use relay::Relay;
@@ -1093,7 +1093,8 @@ struct QueryInfo {
     statement_type: String,
 }
 
-/// Query history: an admin sees the workspace's, anyone else their own.
+/// Query history: an admin sees the workspace's; anyone else their own, and everyone's on the
+/// warehouses where they hold CAN_MONITOR.
 async fn list_queries(
     Authenticated { state, caller }: Authenticated,
     Params(pairs): Params<Vec<(String, String)>>,
@@ -1114,23 +1115,36 @@ async fn list_queries(
             ApiError::bad_request(format!("page_token '{t}' is not a token this server gave"))
         })?),
     };
-    let mut user_ids = params.user_ids;
-    if !caller.is_admin {
-        if user_ids.iter().any(|u| *u != caller.principal_id) {
-            return Err(ApiError::forbidden("Only workspace admins may see other users' queries."));
+    // Anyone else sees their own statements and every one on the warehouses they monitor.
+    let visible_to = if caller.is_admin {
+        None
+    } else {
+        let mut monitored_warehouses = Vec::new();
+        for w in state.store.list_warehouses(&caller).await? {
+            if state.store.may(&caller, ObjectKind::Warehouse, &w.id, Action::Monitor).await? {
+                monitored_warehouses.push(w.id);
+            }
         }
-        user_ids = vec![caller.principal_id];
-    }
+        let others = params.user_ids.iter().any(|u| *u != caller.principal_id);
+        if others && monitored_warehouses.is_empty() {
+            return Err(ApiError::forbidden(
+                "Only workspace admins, and those with CAN_MONITOR on a warehouse, may see other \
+                 users' queries.",
+            ));
+        }
+        Some(Viewer { principal_id: caller.principal_id, monitored_warehouses })
+    };
     let statuses = params.statuses.into_iter().map(|s| s.to_ascii_uppercase()).collect();
     let page = state
         .store
         .list_queries(&QueryFilter {
             workspace_id: caller.workspace_id,
-            user_ids,
+            user_ids: params.user_ids,
             warehouse_ids: params.warehouse_ids,
             statuses,
             before,
             limit: max_results,
+            visible_to,
         })
         .await?;
     let next_page_token = page.next.map(|n| n.to_string());
