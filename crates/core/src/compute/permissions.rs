@@ -237,6 +237,13 @@ impl ObjectKind {
         }
     }
 
+    /// The levels of this kind that allow `action`, weakest first.
+    pub fn levels_allowing(self, action: Action) -> &'static [PermissionLevel] {
+        let levels = self.levels();
+        let from = self.rank(self.required(action)).unwrap_or(levels.len());
+        &levels[from..]
+    }
+
     /// Whether any of the levels a principal holds (directly or through groups) allows
     /// `action`.
     pub fn allows(self, held: &[PermissionLevel], action: Action) -> bool {
@@ -447,6 +454,22 @@ mod tests {
         assert!(!w.allows(&[CanUse], Action::Monitor), "using is not watching everyone");
         assert!(w.allows(&[CanMonitor], Action::Monitor) && w.allows(&[CanMonitor], Action::Start));
         assert!(w.allows(&[CanManage], Action::Monitor));
+        assert_eq!(w.levels_allowing(Action::Monitor), [CanMonitor, CanManage, IsOwner]);
+        assert_eq!(w.levels_allowing(Action::View), w.levels());
+        for kind in ObjectKind::ALL {
+            for action in
+                [Action::View, Action::Start, Action::Stop, Action::Monitor, Action::Manage]
+            {
+                for level in kind.levels() {
+                    let allowed = kind.levels_allowing(action).contains(level);
+                    assert_eq!(
+                        allowed,
+                        kind.allows(&[*level], action),
+                        "{kind:?} {action:?} {level}"
+                    );
+                }
+            }
+        }
         let c = ObjectKind::Cluster;
         assert!(c.allows(&[CanRestart], Action::Start));
         assert!(c.allows(&[CanRestart], Action::Stop));

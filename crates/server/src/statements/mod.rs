@@ -1119,12 +1119,8 @@ async fn list_queries(
     let visible_to = if caller.is_admin {
         None
     } else {
-        let mut monitored_warehouses = Vec::new();
-        for w in state.store.list_warehouses(&caller).await? {
-            if state.store.may(&caller, ObjectKind::Warehouse, &w.id, Action::Monitor).await? {
-                monitored_warehouses.push(w.id);
-            }
-        }
+        let monitored = state.store.list_warehouses_allowing(&caller, Action::Monitor).await?;
+        let monitored_warehouses: Vec<String> = monitored.into_iter().map(|w| w.id).collect();
         let others = params.user_ids.iter().any(|u| *u != caller.principal_id);
         if others && monitored_warehouses.is_empty() {
             return Err(ApiError::forbidden(

@@ -15,7 +15,7 @@ use axum::http::{Uri, header};
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use patchbay_core::access::Caller;
-use patchbay_core::compute::{Action, ObjectKind::Warehouse};
+use patchbay_core::compute::Action;
 use patchbay_core::partner::{
     self, CatalogChoices, Category, Credential, Grant, PartnerSpec, Provision,
 };
@@ -431,12 +431,7 @@ fn grants_table(grants: &[Grant], caption: &str) -> Markup {
 async fn connection_file_dialog(state: &AppState, session: &Session, partner: &Partner) -> Page {
     let spec = &partner.spec;
     // Those the user may use (CAN_USE), not all it sees: the API refuses a file for the others.
-    let mut warehouses = Vec::new();
-    for w in state.store.list_warehouses(&session.caller).await? {
-        if state.store.may(&session.caller, Warehouse, &w.id, Action::Start).await? {
-            warehouses.push(w);
-        }
-    }
+    let warehouses = state.store.list_warehouses_allowing(&session.caller, Action::Start).await?;
     let page = html! {
         p.crumbs { a href="/" { "Partner Connect" } " / " (spec.name) }
         div.partner-head {

@@ -34,7 +34,7 @@ use crate::permissions::{
     ObjectRef, delete_acl, grant_object_permission, levels_held, levels_held_sql, levels_of,
     memberships_cte,
 };
-use crate::sql::Sql;
+use crate::sql::{Bind, Sql};
 use crate::{Backend, Denied, Missing, Result, Store, StoreError};
 use patchbay_core::access::Caller;
 use patchbay_core::compute::{Action, ObjectKind, PermissionLevel};
@@ -245,8 +245,8 @@ async fn authorize_create(
 }
 
 /// `SELECT <columns> FROM <table> t` restricted to the workspace and, for non-admins, to
-/// objects the caller holds some level on.
-fn visible<K: Kind>(caller: &Caller) -> Sql {
+/// objects the caller holds a level on that allows `action` (any level, for `View`).
+fn allowing<K: Kind>(caller: &Caller, action: Action) -> Sql {
     let kind = K::KIND;
     let id_text = match kind {
         ObjectKind::Job => "CAST(t.id AS TEXT)",
@@ -255,7 +255,7 @@ fn visible<K: Kind>(caller: &Caller) -> Sql {
     let mut sql = visibility_prefix(caller);
     sql.push(&format!("SELECT {} FROM {} t WHERE t.workspace_id = ", K::COLUMNS, table(kind)))
         .int(caller.workspace_id.get());
-    push_visible(&mut sql, caller, kind, "t", id_text);
+    push_allowed(&mut sql, caller, kind, "t", id_text, action);
     sql
 }
 
@@ -274,6 +274,18 @@ pub(crate) fn push_visible(
     alias: &str,
     id_text: &str,
 ) {
+    push_allowed(sql, caller, kind, alias, id_text, Action::View);
+}
+
+/// [`push_visible`], for a level that allows `action`.
+fn push_allowed(
+    sql: &mut Sql,
+    caller: &Caller,
+    kind: ObjectKind,
+    alias: &str,
+    id_text: &str,
+    action: Action,
+) {
     if caller.is_admin {
         return;
     }
@@ -282,9 +294,13 @@ pub(crate) fn push_visible(
          AND o.object_type = "
     ))
     .text(kind.storage_type())
-    .push(&format!(
-        " AND o.object_id = {id_text} AND o.principal_id IN (SELECT id FROM mine))"
-    ));
+    .push(&format!(" AND o.object_id = {id_text}"));
+    let allowing = kind.levels_allowing(action);
+    if allowing.len() < kind.levels().len() {
+        let levels = allowing.iter().map(|l| Bind::from(l.as_str()));
+        sql.push(" AND o.permission_level IN (").list(levels).push(")");
+    }
+    sql.push(" AND o.principal_id IN (SELECT id FROM mine))");
 }
 
 /// `SELECT <columns> FROM <table> t WHERE t.workspace_id = … AND t.id = …`, or `None` if `id`
@@ -434,7 +450,18 @@ impl Store {
         caller: &Caller,
         refine: impl FnOnce(&mut Sql),
     ) -> Result<Vec<K::Record>> {
-        let mut sql = visible::<K>(caller);
+        self.list_allowing::<K>(caller, Action::View, refine).await
+    }
+
+    /// Every object of the kind the caller may do `action` to; `refine` as for
+    /// [`Store::list_visible`].
+    async fn list_allowing<K: Kind>(
+        &self,
+        caller: &Caller,
+        action: Action,
+        refine: impl FnOnce(&mut Sql),
+    ) -> Result<Vec<K::Record>> {
+        let mut sql = allowing::<K>(caller, action);
         refine(&mut sql);
         sql.query().fetch_all(&self.pool).await?.iter().map(|row| K::from_row(row)).collect()
     }

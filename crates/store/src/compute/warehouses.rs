@@ -168,6 +168,18 @@ impl Store {
         .await
     }
 
+    /// Every warehouse the caller may do `action` to (use, monitor, …), by id.
+    pub async fn list_warehouses_allowing(
+        &self,
+        caller: &Caller,
+        action: Action,
+    ) -> Result<Vec<WarehouseRecord>> {
+        self.list_allowing::<Warehouses>(caller, action, |sql| {
+            sql.push(" ORDER BY t.id");
+        })
+        .await
+    }
+
     /// Edits a warehouse (CAN_MANAGE): `edit` turns the current specification into the new
     /// one, or explains why the request is invalid. Its state does not change.
     pub async fn edit_warehouse(
