@@ -92,7 +92,7 @@ impl Sql {
             )
             .await
             .ok();
-        self.can_use(&app_id).await;
+        self.warehouse_level(&app_id, "CAN_USE").await;
         let r = self
             .app
             .admin_post(
@@ -160,12 +160,13 @@ impl Sql {
             .count()
     }
 
-    async fn can_use(&self, service_principal: &str) {
+    /// Gives a service principal `level` on the warehouse, in place of the one it had.
+    async fn warehouse_level(&self, service_principal: &str, level: &str) {
         self.app
             .admin_patch(
                 &format!("/api/2.0/permissions/sql/warehouses/{}", self.warehouse),
                 json!({"access_control_list": [
-                    {"service_principal_name": service_principal, "permission_level": "CAN_USE"}]}),
+                    {"service_principal_name": service_principal, "permission_level": level}]}),
             )
             .await
             .ok();
@@ -2331,14 +2332,7 @@ async fn a_statement_needs_can_use_on_a_warehouse_that_exists_and_starts_it() {
     assert!(r.body["message"].as_str().unwrap().contains(&sql.warehouse));
     // CAN_VIEW shows the warehouse but runs nothing on it; CAN_MONITOR, above CAN_USE, runs.
     for (level, runs) in [("CAN_VIEW", false), ("CAN_MONITOR", true)] {
-        sql.app
-            .admin_put(
-                &format!("/api/2.0/permissions/sql/warehouses/{}", sql.warehouse),
-                json!({"access_control_list": [
-                    {"service_principal_name": app_id, "permission_level": level}]}),
-            )
-            .await
-            .ok();
+        sql.warehouse_level(&app_id, level).await;
         let r = sql.run(&token, "SELECT 1").await;
         if runs {
             succeeded(&r, level);
@@ -2519,14 +2513,7 @@ async fn can_monitor_shows_everyone_s_queries_on_that_warehouse_and_no_other() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
 
     // CAN_MONITOR on the warehouse: every statement run on it, and none on the other.
-    sql.app
-        .admin_patch(
-            &format!("/api/2.0/permissions/sql/warehouses/{}", sql.warehouse),
-            json!({"access_control_list": [
-                {"service_principal_name": watcher_app_id, "permission_level": "CAN_MONITOR"}]}),
-        )
-        .await
-        .ok();
+    sql.warehouse_level(&watcher_app_id, "CAN_MONITOR").await;
     assert_eq!(texts_seen("").await, ["SELECT 'runner'"]);
     let r = sql.app.call(Method::GET, &path, Some(&watcher), None).await;
     let body = r.ok();
