@@ -36,6 +36,13 @@ macro_rules! numeric_id {
             }
         }
 
+        /// For a number a client sent, which names no object until it is looked up.
+        impl From<i64> for $name {
+            fn from(id: i64) -> $name {
+                $name(id)
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(f)

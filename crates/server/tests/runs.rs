@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::snapshot::redacted;
-use common::{Reply, TestApp, denied, invalid, ok};
+use common::{Reply, TestApp, denied, invalid, malformed, ok};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -402,6 +402,9 @@ async fn bad_run_requests_are_refused_and_start_nothing() {
     invalid(&r, "Run 12345 does not exist");
     let r = app.admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": "x"})).await;
     invalid(&r, "run_id");
+    // A run id of another JSON type is a malformed body, as a job id is in `jobs/delete`.
+    let r = app.admin_post(&format!("{JOBS}/runs/cancel"), json!({"run_id": [1]})).await;
+    malformed(&r, "Invalid request");
     let r = app.post_as(None, &format!("{JOBS}/run-now"), json!({"job_id": job})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
 }

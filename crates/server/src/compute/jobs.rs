@@ -2,7 +2,7 @@
 //! job records and their settings; nothing runs. An unknown or invisible job is a 400 "Job …
 //! does not exist.", which both SDKs turn into their not-found error.
 
-use super::{legacy_not_found, required};
+use super::{SentId, legacy_not_found, required};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
@@ -38,39 +38,20 @@ pub(super) fn routes() -> Router<AppState> {
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
-/// A job id as clients send it: a JSON number (SDKs), or a decimal string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SentJobId {
-    Number(i64),
-    Text(String),
-}
-
-fn job_id(value: Option<SentJobId>) -> ApiResult<JobId> {
-    match required(value, "job_id")? {
-        SentJobId::Number(n) => Ok(JobId::new(n)),
-        SentJobId::Text(s) => s
-            .trim()
-            .parse()
-            .map(JobId::new)
-            .map_err(|_| ApiError::bad_request(format!("job_id must be a number, not '{s}'"))),
-    }
-}
-
 #[derive(Debug, Deserialize)]
 struct JobIdBody {
-    job_id: Option<SentJobId>,
+    job_id: Option<SentId>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ResetBody {
-    job_id: Option<SentJobId>,
+    job_id: Option<SentId>,
     new_settings: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
 struct UpdateBody {
-    job_id: Option<SentJobId>,
+    job_id: Option<SentId>,
     new_settings: Option<Map<String, Value>>,
     fields_to_remove: Option<Vec<String>>,
 }
@@ -153,7 +134,7 @@ async fn create(
     };
     let grants = resolve_grants(&state, caller.workspace_id, ObjectKind::Job, &acl).await?;
     let job = state.store.create_job(&caller, settings, &grants).await?;
-    tracing::info!(job_id = job.job_id.get(), "job created");
+    tracing::info!(job_id = %job.job_id, "job created");
     Ok(Json(Created { job_id: job.job_id }))
 }
 
@@ -161,7 +142,7 @@ async fn get_one(
     Authenticated { state, caller }: Authenticated,
     Params(params): Params<GetParams>,
 ) -> ApiResult<Json<JobInfo>> {
-    let id = job_id(params.job_id.filter(|s| !s.is_empty()).map(SentJobId::Text))?;
+    let id = SentId::read(SentId::query(params.job_id), "job_id")?;
     let job = state.store.job(&caller, id).await.map_err(legacy_not_found)?;
     Ok(Json(JobInfo::of(job, true)))
 }
@@ -206,14 +187,14 @@ async fn update(
     Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> ApiResult<Json<Empty>> {
-    let id = job_id(body.job_id)?;
+    let id = SentId::read(body.job_id, "job_id")?;
     let remove = body.fields_to_remove.unwrap_or_default();
     state
         .store
         .change_job(&caller, id, &body.new_settings.unwrap_or_default(), Some(&remove))
         .await
         .map_err(legacy_not_found)?;
-    tracing::info!(job_id = id.get(), "job updated");
+    tracing::info!(job_id = %id, "job updated");
     Ok(empty())
 }
 
@@ -221,10 +202,10 @@ async fn reset(
     Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<ResetBody>,
 ) -> ApiResult<Json<Empty>> {
-    let id = job_id(body.job_id)?;
+    let id = SentId::read(body.job_id, "job_id")?;
     let settings = required(body.new_settings, "new_settings")?;
     state.store.change_job(&caller, id, &settings, None).await.map_err(legacy_not_found)?;
-    tracing::info!(job_id = id.get(), "job reset");
+    tracing::info!(job_id = %id, "job reset");
     Ok(empty())
 }
 
@@ -232,8 +213,8 @@ async fn delete_one(
     Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<JobIdBody>,
 ) -> ApiResult<Json<Empty>> {
-    let id = job_id(body.job_id)?;
+    let id = SentId::read(body.job_id, "job_id")?;
     state.store.delete_job(&caller, id).await.map_err(legacy_not_found)?;
-    tracing::info!(job_id = id.get(), "job deleted");
+    tracing::info!(job_id = %id, "job deleted");
     Ok(empty())
 }

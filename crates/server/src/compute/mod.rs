@@ -9,9 +9,11 @@ mod runs;
 mod warehouses;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use axum::Router;
 use patchbay_store::StoreError;
+use serde::Deserialize;
+use serde_json::Value;
 
 /// Every compute route.
 pub fn routes() -> Router<AppState> {
@@ -66,6 +68,52 @@ fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::bad_request(format!("{field} is required")))
 }
 
+/// A job or run id as clients send it: a JSON number (the SDKs) or a decimal string (the CLI,
+/// and every query string). Another JSON type in a typed body is a malformed request.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SentId {
+    Number(i64),
+    Text(String),
+}
+
+impl SentId {
+    /// An id given in a query string, where an empty value is no value.
+    fn query(value: Option<String>) -> Option<SentId> {
+        value.filter(|v| !v.is_empty()).map(SentId::Text)
+    }
+
+    /// The id in a body kept as JSON values (`run-now` keeps its parameters as sent), where a
+    /// value of another type is refused as an invalid `field`.
+    fn read_value<T: From<i64>>(value: Option<Value>, field: &str) -> ApiResult<T> {
+        let sent = value
+            .filter(|v| !v.is_null())
+            .map(|v| {
+                SentId::deserialize(&v).map_err(|_| {
+                    ApiError::bad_request(format!("{field} must be a number, not {v}"))
+                })
+            })
+            .transpose()?;
+        SentId::read(sent, field)
+    }
+
+    /// The id (`{field} is required` when none was sent, `{field} must be a number` for text
+    /// that is not one).
+    fn read<T: From<i64>>(value: Option<SentId>, field: &str) -> ApiResult<T> {
+        match required(value, field)? {
+            SentId::Number(n) => Ok(T::from(n)),
+            SentId::Text(s) => parse_number(&s, field).map(T::from),
+        }
+    }
+}
+
+/// A decimal number given as text (an id, or a query's `limit`, `offset`, …).
+fn parse_number(s: &str, field: &str) -> ApiResult<i64> {
+    s.trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{field} must be a number, not '{s}'")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +129,23 @@ mod tests {
         assert_eq!((last, token), (vec!["e"], None));
         let (all, token) = page(items, |s| *s, None, None);
         assert_eq!((all.len(), token), (5, None));
+    }
+
+    #[test]
+    fn an_id_is_a_json_number_or_a_decimal_string() {
+        let read = |v: Value| SentId::read_value::<patchbay_core::JobId>(Some(v), "job_id");
+        assert_eq!(read(serde_json::json!(42)).unwrap().get(), 42);
+        assert_eq!(read(serde_json::json!(" 42")).unwrap().get(), 42);
+        for (bad, needle) in [
+            (serde_json::json!("4x"), "job_id must be a number, not '4x'"),
+            (serde_json::json!(1.5), "job_id must be a number, not 1.5"),
+            (serde_json::json!([1]), "job_id must be a number, not [1]"),
+            (Value::Null, "job_id is required"),
+        ] {
+            assert_eq!(read(bad).unwrap_err().message, needle);
+        }
+        let empty =
+            SentId::read::<patchbay_core::RunId>(SentId::query(Some(String::new())), "run_id");
+        assert_eq!(empty.unwrap_err().message, "run_id is required");
     }
 }

@@ -4,7 +4,7 @@
 //! `CANCELED` after a cancel, and its messages and output say that nothing ran. An unknown or
 //! invisible run is a 400 "Run … does not exist.", which both SDKs map to their not-found error.
 
-use super::{legacy_not_found, required};
+use super::{SentId, legacy_not_found, parse_number};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
@@ -50,23 +50,6 @@ const MAP_PARAMETERS: [&str; 5] =
 const LIST_PARAMETERS: [&str; 4] =
     ["python_params", "jar_params", "spark_submit_params", "dbt_commands"];
 
-/// An id as clients send it: a JSON number (SDKs) or a decimal string.
-fn id_of(value: Option<Value>, field: &str) -> ApiResult<i64> {
-    match required(value.filter(|v| !v.is_null()), field)? {
-        Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| ApiError::bad_request(format!("{field} must be an integer, not {n}"))),
-        Value::String(s) => parse_id(&s, field),
-        other => Err(ApiError::bad_request(format!("{field} must be a number, not {other}"))),
-    }
-}
-
-fn parse_id(s: &str, field: &str) -> ApiResult<i64> {
-    s.trim()
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{field} must be a number, not '{s}'")))
-}
-
 fn strings_only<'a>(field: &str, mut values: impl Iterator<Item = &'a Value>) -> ApiResult<()> {
     match values.find(|v| !v.is_string()) {
         Some(v) => Err(ApiError::bad_request(format!("{field} must hold strings only, not {v}"))),
@@ -77,7 +60,7 @@ fn strings_only<'a>(field: &str, mut values: impl Iterator<Item = &'a Value>) ->
 /// Reads a `run-now` body: the job, the idempotency token, `only`, and the parameters kept as
 /// sent once their shapes are checked.
 fn new_run(mut body: Map<String, Value>) -> ApiResult<(JobId, NewRun)> {
-    let job_id = JobId::new(id_of(body.remove("job_id"), "job_id")?);
+    let job_id = SentId::read_value(body.remove("job_id"), "job_id")?;
     let idempotency_token = match body.remove("idempotency_token") {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) if t.chars().count() <= MAX_IDEMPOTENCY_TOKEN_CHARS => Some(t),
@@ -356,7 +339,7 @@ async fn run_now(
         .run_now(&caller, job_id, &request, state.settings().compute_transition_millis)
         .await
         .map_err(legacy_not_found)?;
-    tracing::info!(job_id = job_id.get(), run_id = run.run_id.get(), phase = %run.phase, "job run started");
+    tracing::info!(%job_id, run_id = %run.run_id, phase = %run.phase, "job run started");
     Ok(Json(Started { number_in_job: run.run_id.get(), run_id: run.run_id }))
 }
 
@@ -367,9 +350,8 @@ struct RunIdParams {
 
 /// The run a `runs/get` or `runs/get-output` names by `run_id`, if the caller may see it.
 async fn named_run(state: &AppState, caller: &Caller, params: RunIdParams) -> ApiResult<RunRecord> {
-    let id = crate::params::required(params.run_id, "run_id")?;
-    let id = parse_id(&id, "run_id")?;
-    state.store.job_run(caller, RunId::new(id)).await.map_err(legacy_not_found)
+    let id = SentId::read(SentId::query(params.run_id), "run_id")?;
+    state.store.job_run(caller, id).await.map_err(legacy_not_found)
 }
 
 async fn get_run(
@@ -444,7 +426,7 @@ fn flag(value: Option<&str>, field: &str) -> ApiResult<bool> {
 }
 
 fn number(value: Option<&str>, field: &str) -> ApiResult<Option<i64>> {
-    value.filter(|v| !v.is_empty()).map(|v| parse_id(v, field)).transpose()
+    value.filter(|v| !v.is_empty()).map(|v| parse_number(v, field)).transpose()
 }
 
 async fn list_runs(
@@ -531,19 +513,19 @@ async fn list_runs(
 
 #[derive(Debug, Deserialize)]
 struct CancelBody {
-    run_id: Option<Value>,
+    run_id: Option<SentId>,
 }
 
 async fn cancel_run(
     Authenticated { state, caller }: Authenticated,
     JsonBody(body): JsonBody<CancelBody>,
 ) -> ApiResult<Json<Empty>> {
-    let id = id_of(body.run_id, "run_id")?;
+    let id: RunId = SentId::read(body.run_id, "run_id")?;
     state
         .store
-        .cancel_run(&caller, RunId::new(id), state.settings().compute_transition_millis)
+        .cancel_run(&caller, id, state.settings().compute_transition_millis)
         .await
         .map_err(legacy_not_found)?;
-    tracing::info!(run_id = id, "job run canceled");
+    tracing::info!(run_id = %id, "job run canceled");
     Ok(empty())
 }
