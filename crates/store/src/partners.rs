@@ -35,7 +35,7 @@ pub struct PartnerAccount {
     pub partner_id: String,
     pub administrator_email: String,
     pub first_workspace_id: WorkspaceId,
-    pub created_at: i64,
+    pub created_at: EpochMillis,
 }
 
 /// One audit event.

@@ -45,8 +45,8 @@ pub struct PrincipalRecord {
     pub kind: PrincipalKind,
     pub attributes: PrincipalAttributes,
     pub builtin: Option<BuiltinGroup>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: EpochMillis,
+    pub updated_at: EpochMillis,
     pub groups: Vec<GroupRef>,
     pub members: Vec<MemberRef>,
 }

@@ -2,6 +2,7 @@
 //! The store reads and writes these; the rules in this module decide on them.
 
 use super::{Credential, Grant};
+use crate::time::EpochMillis;
 use crate::{PrincipalId, WorkspaceId};
 use std::fmt;
 use std::str::FromStr;
@@ -127,7 +128,7 @@ pub struct ConnectionRecord {
     pub node_id: Option<String>,
     /// The token a rotation minted and is delivering; recorded before it leaves the process.
     pub pending_token_id: Option<String>,
-    pub pending_since: Option<i64>,
+    pub pending_since: Option<EpochMillis>,
     /// The old token after a rotation that the partner could not be sent, until an admin
     /// confirms the partner uses the new one.
     pub previous_token_id: Option<String>,
@@ -152,8 +153,8 @@ pub struct ConnectionRecord {
     pub message: Option<String>,
     pub created_by_id: PrincipalId,
     pub created_by_name: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: EpochMillis,
+    pub updated_at: EpochMillis,
 }
 
 impl ConnectionRecord {

@@ -2,11 +2,12 @@
 
 use super::*;
 use patchbay_core::WorkspaceId;
+use patchbay_core::time::EpochMillis;
 
 /// A metastore (the API's `MetastoreInfo`).
 #[derive(Debug, Serialize)]
 pub(super) struct MetastoreInfo {
-    created_at: i64,
+    created_at: EpochMillis,
     created_by: String,
     delta_sharing_scope: &'static str,
     global_metastore_id: String,
@@ -19,7 +20,7 @@ pub(super) struct MetastoreInfo {
     region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     storage_root: Option<String>,
-    updated_at: i64,
+    updated_at: EpochMillis,
     updated_by: String,
 }
 

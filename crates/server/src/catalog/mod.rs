@@ -12,6 +12,7 @@ mod tables;
 use catalogs::*;
 use grants::*;
 use metastores::*;
+use patchbay_core::time::EpochMillis;
 use schemas::*;
 use tables::*;
 
@@ -95,7 +96,7 @@ pub(super) struct SecurableInfo {
     columns: Option<Vec<TableColumn>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     comment: Option<String>,
-    created_at: i64,
+    created_at: EpochMillis,
     created_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     data_source_format: Option<String>,
@@ -122,7 +123,7 @@ pub(super) struct SecurableInfo {
     table_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     table_type: Option<&'static str>,
-    updated_at: i64,
+    updated_at: EpochMillis,
     updated_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     view_definition: Option<String>,

@@ -7,6 +7,7 @@
 use patchbay_core::partner::{
     AuthOption, Category, Grant, GrantTarget, Privilege, Profile, Provision,
 };
+use patchbay_core::time::EpochMillis;
 use patchbay_core::token::TokenValue;
 use patchbay_core::{PrincipalId, WorkspaceId};
 use patchbay_partner::protocol::{AccountStatus, RedirectValue, UserStatus};
@@ -109,7 +110,7 @@ pub struct AccountAnswer {
 #[derive(Debug, Serialize)]
 pub struct Account {
     pub administrator: String,
-    pub created_at: i64,
+    pub created_at: EpochMillis,
     pub first_workspace_id: WorkspaceId,
     pub partner_id: String,
     /// Always `active`.
@@ -156,7 +157,7 @@ pub struct ConnectionView {
     pub catalog_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
-    pub created_at: i64,
+    pub created_at: EpochMillis,
     pub created_by: String,
     pub credential: &'static str,
     #[serde(serialize_with = "grants")]

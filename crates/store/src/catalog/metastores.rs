@@ -24,9 +24,9 @@ pub struct MetastoreRecord {
     /// The metastore admin; `None` once that principal was deleted.
     pub owner_id: Option<PrincipalId>,
     pub owner: Option<String>,
-    pub created_at: i64,
+    pub created_at: EpochMillis,
     pub created_by: String,
-    pub updated_at: i64,
+    pub updated_at: EpochMillis,
     pub updated_by: String,
 }
 
