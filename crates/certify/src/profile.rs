@@ -8,34 +8,17 @@ use patchbay_core::partner::{Category, Provision};
 
 pub use patchbay_core::partner::Profile;
 
-/// Every profile, by the name DESIGN.md and `--profile` use.
-pub const PROFILES: &[(&str, Profile)] = &[
-    ("none", Profile::None),
-    ("ingest", Profile::Ingest),
-    ("cluster", Profile::Cluster),
-    ("token", Profile::Token),
-    ("read", Profile::Read),
-    ("dataiku", Profile::Dataiku),
-];
-
 /// The profile certify uses when none is given.
 pub const DEFAULT_PROFILE: Profile = Profile::Ingest;
 
 /// The names, for help texts and errors.
 pub fn names() -> Vec<&'static str> {
-    PROFILES.iter().map(|(n, _)| *n).collect()
-}
-
-pub fn name(profile: Profile) -> &'static str {
-    PROFILES.iter().find(|(_, p)| *p == profile).map_or("?", |(n, _)| n)
+    Profile::ALL.iter().map(|p| p.name()).collect()
 }
 
 /// A profile from its name; the error lists the valid ones.
 pub fn parse(name: &str) -> Result<Profile, String> {
-    PROFILES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
-        .map(|(_, p)| *p)
+    Profile::parse(name)
         .ok_or_else(|| format!("no profile '{name}'; the profiles are: {}", names().join(", ")))
 }
 
@@ -68,21 +51,14 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// A partner as the built-in ones of the profile are: its typical category, the compute
+    /// the profile provisions by default.
     pub fn of(profile: Profile) -> Setup {
         let rules = profile.rules();
-        let (category, provision) = match profile {
-            // A SaaS partner such as Fivetran: desktop tools (connection files) never call
-            // /connect, so there is nothing of theirs to certify.
-            Profile::None => (Category::Ingest, Provision::NewWarehouse),
-            Profile::Ingest => (Category::Ingest, Provision::NewWarehouse),
-            Profile::Cluster => (Category::DataPrepAndTransform, Provision::NewCluster),
-            Profile::Token => (Category::Ml, Provision::None),
-            Profile::Read => (Category::BiAndViz, Provision::SelectedWarehouse),
-            Profile::Dataiku => (Category::Ml, Provision::NewWarehouse),
-        };
+        let provision = profile.default_provision();
         Setup {
             profile,
-            category,
+            category: profile.typical_category(),
             provision,
             selects_warehouse: provision == Provision::SelectedWarehouse,
             selects_schemas: rules.reads_schemas,
@@ -114,7 +90,7 @@ impl Setup {
         let schemas = if self.selects_schemas { ", schemas the admin selected" } else { "" };
         format!(
             "profile {} (category {}): {token}, {compute}{schemas}",
-            name(self.profile),
+            self.profile.name(),
             wire(&self.category)
         )
     }
@@ -132,11 +108,10 @@ mod tests {
     #[test]
     fn every_profile_has_a_name_and_a_setup() {
         assert_eq!(names(), ["none", "ingest", "cluster", "token", "read", "dataiku"]);
-        for (n, p) in PROFILES {
-            assert_eq!(parse(n), Ok(*p));
-            assert_eq!(name(*p), *n);
+        for p in Profile::ALL {
+            assert_eq!(parse(p.name()), Ok(p));
             // The names are the API's.
-            assert_eq!(wire(p), *n);
+            assert_eq!(wire(&p), p.name());
         }
         assert!(parse("admin").unwrap_err().contains("none, ingest, cluster"));
         let read = Setup::of(Profile::Read);

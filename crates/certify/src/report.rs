@@ -193,7 +193,7 @@ pub fn junit(run: &Run) -> String {
     let _ = writeln!(
         out,
         "    <properties><property name=\"profile\" value=\"{}\"/></properties>",
-        crate::profile::name(run.profile)
+        run.profile.name()
     );
     for s in &run.scenarios {
         let _ = write!(

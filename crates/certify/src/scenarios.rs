@@ -3,7 +3,7 @@
 //! `--scenario`); the P-numbers are the protocol's test-case numbers.
 
 use crate::checks::{self, Kind, parsed_connection, parsed_error, reason};
-use crate::profile::{self, Compute, Setup};
+use crate::profile::{Compute, Setup};
 use crate::proxy::{Exchange, Proxy};
 use crate::usage::{self, Usage, WarehouseUsage};
 use crate::workspace::{Installation, PC, Reply, SCIM, Workspace};
@@ -495,7 +495,7 @@ impl Ctx<'_> {
             self.fail(
                 format!(
                     "{what}: patchbay's connect request does not carry what profile {} gives the partner (a problem of certify's patchbay, not of the partner): {}",
-                    profile::name(self.setup.profile),
+                    self.setup.profile.name(),
                     wrong.join("; ")
                 ),
                 Some(ex),

@@ -2,7 +2,7 @@
 //! scenario, and every fault partner-sim can inject is caught by the scenario meant to catch it,
 //! with a message that names the problem.
 
-use patchbay_certify::profile::{PROFILES, Profile};
+use patchbay_certify::profile::Profile;
 use patchbay_certify::workspace::WorkspaceOptions;
 use patchbay_certify::{AuthMode, NewUserAction, Options, Run, SCENARIOS, Verdict, report, run};
 use patchbay_partner::sim::{NewUserAction as SimAction, SimConfig, SimHandle, Workload, spawn};
@@ -125,12 +125,12 @@ async fn partner_sim_passes_over_oauth_m2m_and_a_partner_that_never_exchanges_fa
 async fn partner_sim_passes_every_scenario_under_every_profile() {
     // One run per profile, side by side: each has its own partner-sim, proxy and patchbays.
     let mut runs = tokio::task::JoinSet::new();
-    for (name, profile) in PROFILES {
+    for profile in Profile::ALL {
         runs.spawn(async move {
             let sim = sim(SimConfig::default()).await;
             let mut o = options(&sim, &[]);
-            o.profile = *profile;
-            (*name, run(&o).await.unwrap())
+            o.profile = profile;
+            (profile.name(), run(&o).await.unwrap())
         });
     }
     let mut seen = Vec::new();
@@ -167,7 +167,7 @@ async fn partner_sim_passes_every_scenario_under_every_profile() {
         assert_eq!(request["cluster_id"].is_string(), name != "token", "{name}: {request}");
         seen.push(name);
     }
-    assert_eq!(seen.len(), PROFILES.len());
+    assert_eq!(seen.len(), Profile::ALL.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -287,6 +287,44 @@ pub struct ProfileRules {
 }
 
 impl Profile {
+    /// Every profile, in the guide's order (`certify` runs its scenarios under each).
+    pub const ALL: [Profile; 6] = [
+        Profile::None,
+        Profile::Ingest,
+        Profile::Cluster,
+        Profile::Token,
+        Profile::Read,
+        Profile::Dataiku,
+    ];
+
+    /// The profile's name, as the API, DESIGN.md and `certify --profile` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::None => "none",
+            Profile::Ingest => "ingest",
+            Profile::Cluster => "cluster",
+            Profile::Token => "token",
+            Profile::Read => "read",
+            Profile::Dataiku => "dataiku",
+        }
+    }
+
+    /// The profile named `name` (any case), if there is one.
+    pub fn parse(name: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The category a partner of this profile typically has (the protocol's integration
+    /// types); a partner registered without a catalog entry of its own, as certify's, gets it.
+    pub fn typical_category(self) -> Category {
+        match self {
+            Profile::None | Profile::Ingest => Category::Ingest,
+            Profile::Cluster => Category::DataPrepAndTransform,
+            Profile::Token | Profile::Dataiku => Category::Ml,
+            Profile::Read => Category::BiAndViz,
+        }
+    }
+
     /// The compute a custom partner of this profile provisions unless its registration says.
     pub fn default_provision(self) -> Provision {
         match self {
@@ -867,6 +905,20 @@ mod tests {
         assert!(!legacy.shown, "a partner without a principal and no Unity Catalog");
         assert_eq!(legacy.offered, [HIVE_METASTORE]);
         assert_eq!(legacy.default.as_deref(), Some(HIVE_METASTORE));
+    }
+
+    #[test]
+    fn every_profile_is_listed_once_by_its_api_name() {
+        for p in builtin_partners().iter().map(|p| p.profile) {
+            assert!(Profile::ALL.contains(&p), "{p:?} is missing from Profile::ALL");
+        }
+        for (i, p) in Profile::ALL.into_iter().enumerate() {
+            assert!(!Profile::ALL[..i].contains(&p), "{p:?} is listed twice");
+            assert_eq!(serde_json::to_value(p).unwrap(), p.name());
+            assert_eq!(Profile::parse(&p.name().to_uppercase()), Some(p));
+        }
+        assert_eq!(Profile::parse(" read "), Some(Profile::Read));
+        assert_eq!(Profile::parse("admin"), None);
     }
 
     #[test]
