@@ -51,8 +51,10 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// A partner as the built-in ones of the profile are: its typical category, the compute
-    /// the profile provisions by default.
+    /// A partner of the profile's typical category, provisioning the profile's default
+    /// compute. For `none` that is a SaaS partner such as Fivetran (a new warehouse): desktop
+    /// tools, with connection files, never call `/connect`, so there is nothing of theirs to
+    /// certify.
     pub fn of(profile: Profile) -> Setup {
         let rules = profile.rules();
         let provision = profile.default_provision();

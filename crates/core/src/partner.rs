@@ -315,7 +315,7 @@ impl Profile {
     }
 
     /// The category a partner of this profile typically has (the protocol's integration
-    /// types); a partner registered without a catalog entry of its own, as certify's, gets it.
+    /// types); certify registers its partner with it.
     pub fn typical_category(self) -> Category {
         match self {
             Profile::None | Profile::Ingest => Category::Ingest,
